@@ -1,0 +1,92 @@
+# UTC wall clock for OCPP timestamps (J-21), kept as an offset from the
+# platform's time.time() so it works before and after the RTC is set.
+# Conversions are our own (days from civil), independent of the port's epoch
+# and of any local time zone.
+import time
+
+_EPOCH_SHIFT = 946684800 if time.gmtime(0)[0] == 2000 else 0
+_offset = 0
+synced = False
+
+
+def _days_from_civil(y, m, d):
+    y -= m <= 2
+    era = (y if y >= 0 else y - 399) // 400
+    yoe = y - era * 400
+    doy = (153 * (m + (-3 if m > 2 else 9)) + 2) // 5 + d - 1
+    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    return era * 146097 + doe - 719468
+
+
+def _civil_from_days(z):
+    z += 719468
+    era = (z if z >= 0 else z - 146096) // 146097
+    doe = z - era * 146097
+    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
+    y = yoe + era * 400
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    d = doy - (153 * mp + 2) // 5 + 1
+    m = mp + (3 if mp < 10 else -9)
+    return y + (m <= 2), m, d
+
+
+def parse_iso(text):
+    # ISO 8601 date-time -> Unix seconds (int). Accepts fractional seconds
+    # and Z or +hh:mm / -hh:mm offsets (J-21). Raises ValueError.
+    try:
+        if len(text) < 19 or text[4] != "-" or text[7] != "-" or text[10] not in "Tt " or text[13] != ":" or text[16] != ":":
+            raise ValueError
+        y, mo, d = int(text[0:4]), int(text[5:7]), int(text[8:10])
+        h, mi, s = int(text[11:13]), int(text[14:16]), int(text[17:19])
+        rest = text[19:]
+        if rest[:1] == ".":
+            i = 1
+            while i < len(rest) and "0" <= rest[i] <= "9":
+                i += 1
+            if i == 1:
+                raise ValueError
+            rest = rest[i:]
+        offset = 0
+        if rest in ("Z", "z"):
+            pass
+        elif len(rest) == 6 and rest[0] in "+-" and rest[3] == ":":
+            offset = int(rest[1:3]) * 3600 + int(rest[4:6]) * 60
+            if rest[0] == "-":
+                offset = -offset
+        else:
+            raise ValueError
+        if not (1 <= mo <= 12 and 1 <= d <= 31 and h < 24 and mi < 60 and s < 61):
+            raise ValueError
+    except (ValueError, IndexError):
+        raise ValueError("not an ISO 8601 date-time: %r" % text)
+    return _days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s - offset
+
+
+def format_iso(unix):
+    days, secs = divmod(int(unix), 86400)
+    y, m, d = _civil_from_days(days)
+    return "%04d-%02d-%02dT%02d:%02d:%02dZ" % (y, m, d, secs // 3600, secs // 60 % 60, secs % 60)
+
+
+def now():
+    # Unix seconds, UTC.
+    return time.time() + _EPOCH_SHIFT + _offset
+
+
+def now_iso():
+    return format_iso(now())
+
+
+def set_unix(unix):
+    global _offset, synced
+    _offset = unix - time.time() - _EPOCH_SHIFT
+    synced = True
+
+
+def set_from_iso(text):
+    # Returns the Unix time it set. The platform layer may also push it into
+    # a hardware RTC.
+    unix = parse_iso(text)
+    set_unix(unix)
+    return unix

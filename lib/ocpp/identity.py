@@ -1,0 +1,121 @@
+# The charge point's identity: the nine BootNotification.req fields (seed
+# section 3.2, SetChargePointVendor ... SetMeterSerialNumber).
+# Each setter enforces the CiString limit of BN-02 and printable ASCII
+# (J-22), and raises IdentityError naming the field and the rule.
+
+
+class IdentityError(ValueError):
+    pass
+
+
+# (field, maximum length, required) in BootNotification.req order.
+FIELDS = (
+    ("chargePointVendor", 20, True),
+    ("chargePointModel", 20, True),
+    ("chargePointSerialNumber", 25, False),
+    ("chargeBoxSerialNumber", 25, False),
+    ("firmwareVersion", 50, False),
+    ("iccid", 20, False),
+    ("imsi", 20, False),
+    ("meterType", 25, False),
+    ("meterSerialNumber", 25, False),
+)
+
+_values = {}
+# Bumped on every change, so a reconnect can tell whether the identity
+# changed since the last BootNotification (J-24).
+revision = 0
+
+
+def check(field, maxlen, value):
+    # Returns None when value is fine, else the broken rule as text.
+    if not isinstance(value, str):
+        return "must be a string, not %s" % type(value).__name__
+    if not value:
+        return "must not be empty"
+    if len(value) > maxlen:
+        return "is %d characters long; OCPP allows at most %d" % (len(value), maxlen)
+    for ch in value:
+        if not 32 <= ord(ch) <= 126:
+            return "must be printable ASCII (found %r)" % ch
+    return None
+
+
+def _set(index, value):
+    global revision
+    field, maxlen, _ = FIELDS[index]
+    problem = check(field, maxlen, value)
+    if problem:
+        raise IdentityError("%s %s" % (field, problem))
+    if _values.get(field) != value:
+        _values[field] = value
+        revision += 1
+
+
+def set_charge_point_vendor(value):
+    _set(0, value)
+
+
+def set_charge_point_model(value):
+    _set(1, value)
+
+
+def set_charge_point_serial_number(value):
+    _set(2, value)
+
+
+def set_charge_box_serial_number(value):
+    _set(3, value)
+
+
+def set_firmware_version(value):
+    _set(4, value)
+
+
+def set_iccid(value):
+    _set(5, value)
+
+
+def set_imsi(value):
+    _set(6, value)
+
+
+def set_meter_type(value):
+    _set(7, value)
+
+
+def set_meter_serial_number(value):
+    _set(8, value)
+
+
+# config.json key -> setter, in the seed loader's spelling.
+SETTERS = {
+    "chargePointVendor": set_charge_point_vendor,
+    "chargePointModel": set_charge_point_model,
+    "chargePointSerialNumber": set_charge_point_serial_number,
+    "chargeBoxSerialNumber": set_charge_box_serial_number,
+    "firmwareVersion": set_firmware_version,
+    "iccid": set_iccid,
+    "imsi": set_imsi,
+    "meterType": set_meter_type,
+    "meterSerialNumber": set_meter_serial_number,
+}
+
+
+def get(field):
+    return _values.get(field)
+
+
+def missing_required():
+    return [f for f, _, req in FIELDS if req and f not in _values]
+
+
+def boot_notification_payload():
+    # A fresh dict each time: the RPC layer serialises it and lets it go.
+    return dict(_values)
+
+
+def clear():
+    global revision
+    _values.clear()
+    revision += 1

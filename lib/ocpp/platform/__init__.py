@@ -1,0 +1,10 @@
+# The platform layer: the only code that touches `machine` and `network`.
+# Each port module offers the same functions:
+#   config_path(), flash_dir(settings), connect_network(settings) (async),
+#   set_rtc(unix), reset(), halt(message)
+import sys
+
+if sys.platform == "esp32":
+    from ocpp.platform.esp32 import *  # noqa: F401,F403
+else:
+    from ocpp.platform.unix import *  # noqa: F401,F403

@@ -1,0 +1,182 @@
+# OCPP-J RPC (J-07..J-18): parses frames, answers central-system CALLs through
+# a dispatcher, and runs our own CALLs one at a time (J-17) behind a lock,
+# each with a timeout. CALLs from the central system are answered while our
+# own CALL waits (J-18), because the link's reader task delivers them here.
+import asyncio
+import json
+import os
+import time
+
+from micropython import const
+
+from ocpp import errors, log
+
+_CALL = const(2)
+_CALLRESULT = const(3)
+_CALLERROR = const(4)
+_MAX_ID_LEN = const(36)
+
+
+class Rpc:
+    def __init__(self, timeout_s):
+        self.timeout_ms = int(timeout_s * 1000)
+        # dispatch(action, payload) -> payload or (payload, after); raises
+        # errors.OcppError. Set by the app (ops.Dispatcher).
+        self.dispatch = None
+        # permit(action, triggered) raises errors.NotPermitted when the
+        # registration state forbids a CALL (set by the boot service).
+        self.permit = None
+        # False while Rejected: central-system CALLs get no answer (BN-10).
+        self.answer_calls = True
+        # Called with no argument when a CALL times out, so the link can
+        # probe whether the peer is still there.
+        self.on_timeout = None
+        self.last_call_ms = time.ticks_ms()
+        self._send = None
+        self._lock = asyncio.Lock()
+        self._done = asyncio.Event()
+        self._pending = None
+        self._reply = None
+        # Ids: a per-boot random prefix plus a counter, so ids are never
+        # reused within a run nor, in practice, across reboots (J-15).
+        self._prefix = "%08x" % int.from_bytes(os.urandom(4), "big")
+        self._seq = 0
+
+    # -- link side --------------------------------------------------------
+    def attach(self, send):
+        self._send = send
+
+    def detach(self):
+        self._send = None
+        if self._pending is not None:
+            self._reply = errors.NotConnected("link lost while waiting for the reply")
+            self._done.set()
+
+    @property
+    def connected(self):
+        return self._send is not None
+
+    async def _write(self, frame):
+        log.frame(">>", frame)
+        await self._send(frame)
+
+    # -- our CALLs ----------------------------------------------------------
+    async def call(self, action, payload, triggered=False, timeout_s=None):
+        # Returns the CALLRESULT payload. Raises errors.CallErrorReceived,
+        # CallTimeout, NotConnected or NotPermitted.
+        async with self._lock:
+            if self.permit is not None:
+                self.permit(action, triggered)
+            if self._send is None:
+                raise errors.NotConnected("no link")
+            self._seq += 1
+            uid = "%s-%d" % (self._prefix, self._seq)
+            frame = json.dumps([_CALL, uid, action, payload])
+            self._pending = uid
+            self._reply = None
+            self._done.clear()
+            try:
+                try:
+                    await self._write(frame)
+                except Exception as e:
+                    raise errors.NotConnected("send failed: %s" % e)
+                self.last_call_ms = time.ticks_ms()
+                timeout = self.timeout_ms if timeout_s is None else int(timeout_s * 1000)
+                try:
+                    await asyncio.wait_for_ms(self._done.wait(), timeout)
+                except asyncio.TimeoutError:
+                    log.warning("rpc", "%s %s: no reply within %d ms", action, uid, timeout)
+                    if self.on_timeout:
+                        self.on_timeout()
+                    raise errors.CallTimeout("%s timed out" % action)
+            finally:
+                self._pending = None
+            reply = self._reply
+            self._reply = None
+            if isinstance(reply, Exception):
+                raise reply
+            return reply
+
+    # -- incoming frames ----------------------------------------------------
+    async def on_message(self, text):
+        log.frame("<<", text)
+        try:
+            msg = json.loads(text)
+        except (ValueError, MemoryError) as e:
+            # 1.6 defines no answer for unparseable JSON and no id can be read.
+            log.warning("rpc", "ignored a frame that is not JSON (%s)", type(e).__name__)
+            return
+        if not isinstance(msg, list) or len(msg) < 2:
+            log.warning("rpc", "ignored a frame that is not an OCPP-J array")
+            return
+        kind, uid = msg[0], msg[1]
+        if type(kind) is not int or kind not in (_CALL, _CALLRESULT, _CALLERROR):
+            log.warning("rpc", "ignored a frame with message type %r (J-09)", kind)
+            return
+        if not isinstance(uid, str):
+            log.warning("rpc", "ignored a frame whose unique id is not a string")
+            return
+        if kind == _CALL:
+            await self._on_call(msg, uid)
+        else:
+            self._on_reply(msg, kind, uid)
+
+    def _on_reply(self, msg, kind, uid):
+        if uid != self._pending:
+            log.info("rpc", "ignored a reply for unknown or expired id %s", uid[:_MAX_ID_LEN])
+            return
+        if kind == _CALLRESULT:
+            if len(msg) == 3 and isinstance(msg[2], dict):
+                self._reply = msg[2]
+            else:
+                self._reply = errors.CallErrorReceived("FormationViolation", "malformed CALLRESULT")
+        else:
+            if len(msg) >= 4 and isinstance(msg[2], str):
+                self._reply = errors.CallErrorReceived(msg[2], msg[3] if isinstance(msg[3], str) else "")
+            else:
+                self._reply = errors.CallErrorReceived("FormationViolation", "malformed CALLERROR")
+        self._pending = None
+        self._done.set()
+
+    async def _on_call(self, msg, uid):
+        if not self.answer_calls:
+            log.info("rpc", "not answering %s while Rejected (BN-10)", uid[:_MAX_ID_LEN])
+            return
+        after = None
+        try:
+            if len(uid) > _MAX_ID_LEN:
+                raise errors.FormationViolation("unique id longer than %d characters" % _MAX_ID_LEN)
+            if len(msg) != 4:
+                raise errors.FormationViolation("a CALL has 4 elements, this one %d" % len(msg))
+            action, payload = msg[2], msg[3]
+            if not isinstance(action, str):
+                raise errors.FormationViolation("action must be a string")
+            if not isinstance(payload, dict):
+                raise errors.FormationViolation("payload must be a JSON object")
+            result = self.dispatch(action, payload)
+            if type(result) is tuple:
+                result, after = result
+            reply = json.dumps([_CALLRESULT, uid, result])
+        except errors.OcppError as e:
+            reply = self._error_frame(uid, e.code, e.description, e.details)
+        except MemoryError:
+            reply = self._error_frame(uid, "InternalError", "out of memory", {})
+        except Exception as e:
+            log.error("rpc", "handler failed: %r", e)
+            reply = self._error_frame(uid, "InternalError", "handler failed", {})
+        send = self._send
+        if send is None:
+            return
+        try:
+            await self._write(reply)
+        except Exception as e:
+            log.warning("rpc", "could not send the reply: %s", e)
+            return
+        # Anything the operation does afterwards (a triggered message, a reset)
+        # starts only once its CALLRESULT is on the wire (TM-02, Reset).
+        if after is not None:
+            asyncio.create_task(after())
+
+    @staticmethod
+    def _error_frame(uid, code, description, details):
+        return json.dumps([_CALLERROR, uid, code, description, details])

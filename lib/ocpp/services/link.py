@@ -1,0 +1,161 @@
+# The link: the one task that owns the WebSocket. It connects, hands every
+# text message to the RPC layer, keeps the link alive with pings, and on any
+# failure tears down every task of the old connection and reconnects with
+# back-off (BO-01, BO-02; J-05 for 401/404 answers).
+#
+# A dead peer is found by keepalive, not by socket state: after each ping
+# (every WebSocketPingInterval, or at once when a CALL timed out) something
+# must arrive within the pong timeout, or the link is declared dead.
+import asyncio
+import binascii
+import time
+
+from ocpp import log
+from ocpp.services import sleep
+from ocpp.services.backoff import Backoff
+from ocpp.transport import websocket
+
+
+def basic_authorization(cp_id, key):
+    # SEC-03/SEC-05: 32..40 hex digits are the password's bytes in hex;
+    # anything else is the password itself.
+    if not key:
+        return None
+    password = key.encode()
+    if 32 <= len(key) <= 40 and len(key) % 2 == 0:
+        try:
+            password = binascii.unhexlify(key)
+        except ValueError:
+            pass
+    token = binascii.b2a_base64(cp_id.encode() + b":" + password)[:-1]
+    return "Basic " + token.decode()
+
+
+class Link:
+    def __init__(self, settings, rpc):
+        cs = settings["centralSystem"]
+        self._settings = settings
+        self.rpc = rpc
+        self.cp_id = cs["chargePointId"]
+        self.url = cs["url"].rstrip("/") + "/" + websocket.quote(self.cp_id)
+        self.authorization_key = cs["authorizationKey"]
+        self.ssl = None  # set by the TLS layer for wss:// (seam for security profile 2)
+        r = settings["reconnect"]
+        self.backoff = Backoff(r["waitMinimum"], r["randomRange"], r["repeatTimes"])
+        self.ping_interval_s = settings["ocpp"]["webSocketPingInterval"]
+        self.pong_timeout_s = settings["ocpp"]["messageTimeout"]
+        self.connected = asyncio.Event()
+        self.connections = 0
+        self._ws = None
+        self._down = asyncio.Event()
+        self._probe = asyncio.Event()
+        self._wake = asyncio.Event()
+        rpc.on_timeout = self.probe
+
+    def probe(self):
+        # Ask the keepalive to check the peer now.
+        self._probe.set()
+
+    def drop(self, reason):
+        # Close the current connection; run() reconnects.
+        if self._ws is not None:
+            log.info("link", "dropping the connection: %s", reason)
+            self._down.set()
+
+    async def run(self):
+        cs = self._settings["centralSystem"]
+        while True:
+            log.info("link", "connecting to %s", self.url)
+            try:
+                ws = await asyncio.wait_for_ms(
+                    websocket.connect(
+                        self.url,
+                        authorization=basic_authorization(self.cp_id, self.authorization_key),
+                        max_size=cs["maxFrameSize"],
+                        ssl=self.ssl,
+                    ),
+                    int(cs["connectTimeout"] * 1000),
+                )
+            except asyncio.CancelledError:
+                raise
+            except asyncio.TimeoutError:
+                await self._back_off("connect timed out")
+                continue
+            except Exception as e:
+                await self._back_off("connect failed: %s" % (e,))
+                continue
+            await self._serve(ws)
+            await self._back_off("connection lost")
+
+    async def _back_off(self, why):
+        delay = self.backoff.next()
+        log.info("link", "%s; backing off %.1f s (attempt %d)", why, delay, self.backoff.attempt)
+        self._wake.clear()
+        await sleep.until(self._wake, delay * 1000)
+
+    async def _serve(self, ws):
+        self._ws = ws
+        self._down.clear()
+        self._probe.clear()
+        self.connections += 1
+        self.rpc.attach(ws.send)
+        self.connected.set()
+        log.info("link", "connected (connection %d)", self.connections)
+        tasks = (asyncio.create_task(self._read(ws)), asyncio.create_task(self._keepalive(ws)))
+        try:
+            await self._down.wait()
+        finally:
+            # Whatever ended the link, every task of it goes with it.
+            self.connected.clear()
+            self.rpc.detach()
+            for t in tasks:
+                t.cancel()
+            self._ws = None
+            try:
+                await ws.close()
+            except Exception:
+                pass
+            log.info("link", "disconnected")
+
+    async def _read(self, ws):
+        first = True
+        try:
+            while True:
+                text = await ws.recv()
+                if first:
+                    # The peer speaks: this link works, so start back-off afresh.
+                    self.backoff.reset()
+                    first = False
+                try:
+                    await self.rpc.on_message(text)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as e:
+                    log.error("link", "message handling failed: %r", e)
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:
+            log.info("link", "read ended: %s", e)
+        finally:
+            self._down.set()
+
+    async def _keepalive(self, ws):
+        try:
+            while True:
+                interval = self.ping_interval_s
+                self._probe.clear()
+                if interval > 0:
+                    await sleep.until(self._probe, interval * 1000)
+                else:
+                    await self._probe.wait()
+                sent = time.ticks_ms()
+                await ws.ping()
+                await asyncio.sleep_ms(int(self.pong_timeout_s * 1000))
+                if time.ticks_diff(ws.last_rx, sent) < 0:
+                    log.warning("link", "nothing received within %.1f s of a ping: link is dead", self.pong_timeout_s)
+                    break
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:
+            log.info("link", "keepalive ended: %s", e)
+        self._down.set()

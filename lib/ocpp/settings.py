@@ -1,0 +1,181 @@
+# config.json: declared once here (section, key, type, default, rule), then
+# loaded and checked in one pass. Every problem is collected, so a user sees
+# all bad keys at once, each named with the rule it breaks.
+import json
+
+from ocpp import identity
+
+REQUIRED = object()
+
+# Types. "num" takes int or float, so tests can use sub-second timings.
+_STR = "string"
+_INT = "integer"
+_NUM = "number"
+_BOOL = "boolean"
+
+
+def _ws_url(value):
+    if not (value.startswith("ws://") or value.startswith("wss://")):
+        return "must start with ws:// or wss://"
+    if len(value.split("/", 3)[2]) == 0:
+        return "has no host"
+    return None
+
+
+def _cp_id(value):
+    # The identity goes in the URL path (J-02), percent-encoded, and is the
+    # Basic-auth username (SEC-03), which cannot contain ':'.
+    if not value or len(value) > 48:
+        return "must be 1 to 48 characters"
+    for ch in value:
+        if not 32 <= ord(ch) <= 126 or ch == ":":
+            return "must be printable ASCII without ':'"
+    return None
+
+
+# section -> ((key, type, default, rule), ...); rule is None, (min, max) for
+# numbers, a tuple of allowed strings, or a function returning a problem.
+SCHEMA = {
+    "centralSystem": (
+        ("url", _STR, REQUIRED, _ws_url),
+        ("chargePointId", _STR, REQUIRED, _cp_id),
+        ("authorizationKey", _STR, "", None),
+        ("connectTimeout", _NUM, 10, (0.1, 300)),
+        ("maxFrameSize", _INT, 8192, (512, 65536)),
+    ),
+    "ocpp": (
+        ("heartbeatInterval", _NUM, 300, (1, 86400)),
+        ("messageTimeout", _NUM, 30, (0.1, 600)),
+        ("bootRetryInterval", _NUM, 60, (1, 86400)),
+        ("webSocketPingInterval", _NUM, 60, (0, 86400)),
+    ),
+    "reconnect": (
+        ("waitMinimum", _NUM, 5, (0.05, 3600)),
+        ("randomRange", _NUM, 30, (0, 3600)),
+        ("repeatTimes", _INT, 5, (0, 16)),
+    ),
+    "wifi": (
+        ("ssid", _STR, "", None),
+        ("password", _STR, "", None),
+        ("timeout", _NUM, 20, (1, 300)),
+    ),
+    "log": (("level", _STR, "info", ("debug", "info", "warning", "error")),),
+    "storage": (("dir", _STR, "", None),),
+}
+
+# Identity keys are checked by the seed setters' own rules (identity.py).
+IDENTITY_SECTION = "chargePoint"
+_SECRET_KEYS = ("authorizationKey", "password")
+
+
+class ConfigError(ValueError):
+    def __init__(self, problems):
+        super().__init__("config.json has %d problem(s):\n  " % len(problems) + "\n  ".join(problems))
+        self.problems = problems
+
+
+def _type_ok(kind, value):
+    if kind == _STR:
+        return isinstance(value, str)
+    if isinstance(value, bool):
+        return kind == _BOOL
+    if kind == _INT:
+        return isinstance(value, int)
+    if kind == _NUM:
+        return isinstance(value, (int, float))
+    return False
+
+
+def _check(kind, value, rule):
+    if not _type_ok(kind, value):
+        return "must be a %s, not %s" % (kind, type(value).__name__)
+    if rule is None:
+        return None
+    if callable(rule):
+        return rule(value)
+    if kind == _STR:
+        if value not in rule:
+            return "must be one of %s" % ", ".join(rule)
+    elif not rule[0] <= value <= rule[1]:
+        return "must be between %s and %s" % rule
+    return None
+
+
+def validate(doc):
+    # Returns (settings, identity_values, problems). settings maps section ->
+    # {key: value} with every default filled in.
+    problems = []
+    if not isinstance(doc, dict):
+        return None, None, ["the top level must be a JSON object"]
+    for name in doc:
+        if name not in SCHEMA and name != IDENTITY_SECTION:
+            problems.append("%s: unknown section (known: %s)" % (name, ", ".join(sorted(list(SCHEMA) + [IDENTITY_SECTION]))))
+    out = {}
+    for section, keys in SCHEMA.items():
+        given = doc.get(section, {})
+        if not isinstance(given, dict):
+            problems.append("%s: must be a JSON object" % section)
+            given = {}
+        values = {}
+        known = []
+        for key, kind, default, rule in keys:
+            known.append(key)
+            if key not in given:
+                if default is REQUIRED:
+                    problems.append("%s.%s: required, missing" % (section, key))
+                else:
+                    values[key] = default
+                continue
+            problem = _check(kind, given[key], rule)
+            if problem:
+                problems.append("%s.%s: %s" % (section, key, problem))
+            else:
+                values[key] = given[key]
+        for key in given:
+            if key not in known:
+                problems.append("%s.%s: unknown key" % (section, key))
+        out[section] = values
+    ident = doc.get(IDENTITY_SECTION, {})
+    ident_ok = {}
+    if not isinstance(ident, dict):
+        problems.append("%s: must be a JSON object" % IDENTITY_SECTION)
+        ident = {}
+    for field, maxlen, required in identity.FIELDS:
+        if field not in ident:
+            if required:
+                problems.append("%s.%s: required, missing" % (IDENTITY_SECTION, field))
+            continue
+        problem = identity.check(field, maxlen, ident[field])
+        if problem:
+            problems.append("%s.%s: %s" % (IDENTITY_SECTION, field, problem))
+        else:
+            ident_ok[field] = ident[field]
+    for key in ident:
+        if key not in identity.SETTERS:
+            problems.append("%s.%s: unknown key" % (IDENTITY_SECTION, key))
+    return out, ident_ok, problems
+
+
+def load(path):
+    # Raises ConfigError with every problem; never a bare traceback.
+    try:
+        with open(path) as f:
+            doc = json.load(f)
+    except OSError as e:
+        raise ConfigError(["%s: cannot be read (%s)" % (path, e)])
+    except (ValueError, MemoryError) as e:
+        raise ConfigError(["%s: not valid JSON (%s)" % (path, e)])
+    settings, ident, problems = validate(doc)
+    if problems:
+        raise ConfigError(problems)
+    return settings, ident
+
+
+def secrets(settings):
+    # Values that must never reach a log line.
+    out = []
+    for section in settings.values():
+        for key in _SECRET_KEYS:
+            if section.get(key):
+                out.append(section[key])
+    return out

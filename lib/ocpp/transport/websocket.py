@@ -1,0 +1,341 @@
+# RFC 6455 WebSocket client on asyncio streams, written for OCPP-J:
+# subprotocol negotiation (J-03), masked frames, 16/64-bit lengths, ping/pong,
+# close handshake both ways, fragmented messages, and a size cap that refuses
+# a frame before allocating it (close 1009).
+# Reads carry no timeout of their own: the link's keepalive cancels a reader
+# whose peer went silent (services/link.py).
+import asyncio
+import binascii
+import hashlib
+import os
+import struct
+import time
+
+from micropython import const
+
+OP_CONT = const(0)
+OP_TEXT = const(1)
+OP_BINARY = const(2)
+OP_CLOSE = const(8)
+OP_PING = const(9)
+OP_PONG = const(10)
+
+CLOSE_NORMAL = const(1000)
+CLOSE_PROTOCOL = const(1002)
+CLOSE_BAD_DATA = const(1007)
+CLOSE_TOO_BIG = const(1009)
+
+_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+_MAX_HEADER_BYTES = const(4096)
+_CHUNK = const(256)
+
+
+class HandshakeError(OSError):
+    # status: the HTTP status (0 when the answer was not HTTP at all).
+    def __init__(self, status, reason):
+        super().__init__("handshake failed: %s" % reason)
+        self.status = status
+        self.reason = reason
+
+
+class ConnectionClosed(OSError):
+    def __init__(self, code, reason=""):
+        super().__init__("closed (%s%s)" % (code, ", " + reason if reason else ""))
+        self.code = code
+
+
+_UNRESERVED = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~"
+
+
+def quote(text):
+    # Percent-encode a path segment per RFC 3986 (J-02): "RDAM 123" -> "RDAM%20123".
+    out = []
+    for b in text.encode():
+        out.append(chr(b) if b in _UNRESERVED else "%%%02X" % b)
+    return "".join(out)
+
+
+def parse_url(url):
+    # -> (secure, host, port, path)
+    if url.startswith("wss://"):
+        secure, rest, port = True, url[6:], 443
+    elif url.startswith("ws://"):
+        secure, rest, port = False, url[5:], 80
+    else:
+        raise ValueError("URL must start with ws:// or wss://")
+    slash = rest.find("/")
+    hostport, path = (rest, "/") if slash < 0 else (rest[:slash], rest[slash:])
+    if hostport.startswith("["):  # IPv6 literal
+        end = hostport.find("]")
+        host = hostport[1:end]
+        if hostport[end + 1 : end + 2] == ":":
+            port = int(hostport[end + 2 :])
+    elif ":" in hostport:
+        host, p = hostport.rsplit(":", 1)
+        port = int(p)
+    else:
+        host = hostport
+    if not host:
+        raise ValueError("URL has no host")
+    return secure, host, port, path
+
+
+def _accept_key(key):
+    return binascii.b2a_base64(hashlib.sha1(key + _GUID).digest())[:-1]
+
+
+class _Headers:
+    # Reads the HTTP answer with a hard byte cap: a hostile server cannot make
+    # us buffer an endless header line. Returns the bytes after the blank line.
+    @staticmethod
+    async def read(reader):
+        buf = b""
+        while True:
+            end = buf.find(b"\r\n\r\n")
+            if end >= 0:
+                return buf[:end], buf[end + 4 :]
+            if len(buf) > _MAX_HEADER_BYTES:
+                raise HandshakeError(0, "HTTP header larger than %d bytes" % _MAX_HEADER_BYTES)
+            chunk = await reader.read(_CHUNK)
+            if not chunk:
+                raise HandshakeError(0, "server closed the connection during the handshake")
+            buf += chunk
+
+
+async def connect(url, protocol="ocpp1.6", authorization=None, max_size=8192, ssl=None):
+    # Opens the TCP (or TLS) connection and does the opening handshake.
+    # authorization: a ready header value ("Basic ...") or None.
+    # The caller bounds the whole thing with a timeout.
+    secure, host, port, path = parse_url(url)
+    if secure and ssl is None:
+        raise ValueError("wss:// needs an ssl context")
+    if ssl is not None:
+        reader, writer = await asyncio.open_connection(host, port, ssl=ssl, server_hostname=host)
+    else:
+        reader, writer = await asyncio.open_connection(host, port)
+    try:
+        key = binascii.b2a_base64(os.urandom(16))[:-1]
+        hosthdr = host if port in (80, 443) else "%s:%d" % (host, port)
+        req = "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: %s\r\n" % (
+            path,
+            hosthdr,
+            key.decode(),
+            protocol,
+        )
+        writer.write(req.encode())
+        if authorization:
+            writer.write(b"Authorization: " + authorization.encode() + b"\r\n")
+        writer.write(b"\r\n")
+        await writer.drain()
+        head, rest = await _Headers.read(reader)
+        lines = head.split(b"\r\n")
+        status = lines[0].split(b" ", 2)
+        if len(status) < 2 or not status[0].startswith(b"HTTP/1.") or not status[1].isdigit():
+            raise HandshakeError(0, "not an HTTP answer: %r" % lines[0][:60])
+        code = int(status[1])
+        if code != 101:
+            raise HandshakeError(code, "HTTP %d %s" % (code, status[2].decode() if len(status) > 2 else ""))
+        headers = {}
+        for line in lines[1:]:
+            name, _, value = line.partition(b":")
+            headers[name.strip().lower()] = value.strip()
+        if headers.get(b"upgrade", b"").lower() != b"websocket":
+            raise HandshakeError(101, "no 'Upgrade: websocket'")
+        if headers.get(b"sec-websocket-accept") != _accept_key(key):
+            raise HandshakeError(101, "wrong Sec-WebSocket-Accept")
+        agreed = headers.get(b"sec-websocket-protocol", b"")
+        if agreed != protocol.encode():
+            # J-03/J-04: without the agreed subprotocol this is no OCPP 1.6 link.
+            raise HandshakeError(101, "server did not agree to subprotocol %s (got %r)" % (protocol, agreed))
+    except BaseException:
+        await _close_stream(writer)
+        raise
+    return WebSocket(reader, writer, max_size, rest)
+
+
+async def _close_stream(writer):
+    # MicroPython 1.29: StreamWriter.close() does nothing; wait_closed() is
+    # what closes the socket. Call both, so no socket is ever leaked.
+    try:
+        writer.close()
+        await writer.wait_closed()
+    except Exception:
+        pass
+
+
+class WebSocket:
+    def __init__(self, reader, writer, max_size, leftover=b""):
+        self._r = reader
+        self._w = writer
+        self._max = max_size
+        self._left = leftover
+        self._lock = asyncio.Lock()
+        self.closed = False
+        self._close_sent = False
+        # ticks_ms of the last frame received, of any kind: proof of life.
+        self.last_rx = time.ticks_ms()
+
+    async def _exact(self, n):
+        left = self._left
+        if left:
+            if len(left) >= n:
+                self._left = left[n:]
+                return left[:n]
+            self._left = b""
+            return left + await self._r.readexactly(n - len(left))
+        return await self._r.readexactly(n)
+
+    async def _send_frame(self, opcode, data):
+        n = len(data)
+        if n < 126:
+            head = struct.pack("!BB", 0x80 | opcode, 0x80 | n)
+        elif n < 65536:
+            head = struct.pack("!BBH", 0x80 | opcode, 0xFE, n)
+        else:
+            head = struct.pack("!BBQ", 0x80 | opcode, 0xFF, n)
+        mask = os.urandom(4)
+        # Mask in place, in one buffer, so the frame leaves in a single write.
+        buf = bytearray(len(head) + 4 + n)
+        hl = len(head)
+        buf[0:hl] = head
+        buf[hl : hl + 4] = mask
+        buf[hl + 4 :] = data
+        i = hl + 4
+        for j in range(n):
+            buf[i + j] ^= mask[j & 3]
+        async with self._lock:
+            self._w.write(buf)
+            await self._w.drain()
+
+    async def send(self, text):
+        if self.closed or self._close_sent:
+            raise ConnectionClosed(1006, "already closed")
+        await self._send_frame(OP_TEXT, text.encode() if isinstance(text, str) else text)
+
+    async def ping(self, data=b""):
+        await self._send_frame(OP_PING, data)
+
+    async def _fail(self, code, reason):
+        # We detected a protocol breach: send our close and give up the link.
+        try:
+            await self._send_close(code)
+        except Exception:
+            pass
+        await self._abort()
+        raise ConnectionClosed(code, reason)
+
+    async def _send_close(self, code):
+        if not self._close_sent:
+            self._close_sent = True
+            await self._send_frame(OP_CLOSE, struct.pack("!H", code))
+
+    async def recv(self):
+        # Returns the next text message as str. Answers pings, skips pongs
+        # and binary messages, and raises ConnectionClosed when the link ends.
+        parts = None
+        size = 0
+        while True:
+            b0, b1 = await self._exact(2)
+            self.last_rx = time.ticks_ms()
+            fin = b0 & 0x80
+            opcode = b0 & 0x0F
+            n = b1 & 0x7F
+            if b0 & 0x70:
+                await self._fail(CLOSE_PROTOCOL, "RSV bits set")
+            if b1 & 0x80:
+                await self._fail(CLOSE_PROTOCOL, "server frames must not be masked")
+            if n == 126:
+                n = struct.unpack("!H", await self._exact(2))[0]
+            elif n == 127:
+                n = struct.unpack("!Q", await self._exact(8))[0]
+            if opcode >= 8:
+                if not fin or n > 125:
+                    await self._fail(CLOSE_PROTOCOL, "bad control frame")
+                data = await self._exact(n) if n else b""
+                if opcode == OP_PING:
+                    await self._send_frame(OP_PONG, data)
+                elif opcode == OP_CLOSE:
+                    await self._on_close(data)
+                elif opcode != OP_PONG:
+                    await self._fail(CLOSE_PROTOCOL, "unknown control opcode %d" % opcode)
+                continue
+            if opcode == OP_CONT:
+                if parts is None:
+                    await self._fail(CLOSE_PROTOCOL, "continuation without a message")
+            elif opcode in (OP_TEXT, OP_BINARY):
+                if parts is not None:
+                    await self._fail(CLOSE_PROTOCOL, "new message inside a fragmented one")
+            else:
+                await self._fail(CLOSE_PROTOCOL, "unknown opcode %d" % opcode)
+            size += n
+            if size > self._max:
+                # Refused before reading (or allocating) the payload.
+                await self._fail(CLOSE_TOO_BIG, "message of %d+ bytes over the %d limit" % (size, self._max))
+            data = await self._exact(n) if n else b""
+            if opcode != OP_CONT:
+                binary = opcode == OP_BINARY
+            if fin and parts is None:
+                if binary:
+                    size = 0
+                    continue
+                return await self._text(data)
+            if parts is None:
+                parts = bytearray(data)
+            else:
+                parts.extend(data)
+            if fin:
+                msg, parts, size = parts, None, 0
+                if not binary:
+                    return await self._text(msg)
+
+    async def _text(self, data):
+        try:
+            return str(data, "utf-8")
+        except UnicodeError:
+            # RFC 6455 8.1: invalid UTF-8 in a text message fails the link.
+            await self._fail(CLOSE_BAD_DATA, "text message is not UTF-8")
+
+    async def _on_close(self, data):
+        code = 1005
+        if len(data) >= 2:
+            code = struct.unpack("!H", data[:2])[0]
+        elif len(data) == 1:
+            code = CLOSE_PROTOCOL
+        try:
+            await self._send_close(code if code != 1005 else CLOSE_NORMAL)
+        except Exception:
+            pass
+        await self._abort()
+        raise ConnectionClosed(code, "closed by the server")
+
+    async def close(self, code=CLOSE_NORMAL, wait_ms=2000):
+        # Our side of the close handshake: send close, give the server a moment
+        # to answer with its close, then drop the socket either way.
+        if self.closed:
+            return
+        try:
+            await self._send_close(code)
+            await asyncio.wait_for_ms(self._drain_until_close(), wait_ms)
+        except Exception:
+            pass
+        await self._abort()
+
+    async def _drain_until_close(self):
+        while True:
+            b0, b1 = await self._exact(2)
+            n = b1 & 0x7F
+            if n == 126:
+                n = struct.unpack("!H", await self._exact(2))[0]
+            elif n == 127:
+                n = struct.unpack("!Q", await self._exact(8))[0]
+            if n > self._max:
+                return
+            if n:
+                await self._exact(n)
+            if b0 & 0x0F == OP_CLOSE:
+                return
+
+    async def _abort(self):
+        if not self.closed:
+            self.closed = True
+            await _close_stream(self._w)

@@ -1,0 +1,35 @@
+# Firmware entry point: the cooperative asyncio loop for BootNotification,
+# heartbeat and the reconnecting WebSocket link.
+# Unix port: MICROPYPATH=.frozen:lib micropython main.py (see the Makefile).
+import sys
+
+if "lib" not in sys.path:
+    sys.path.append("lib")
+
+import asyncio  # noqa: E402
+
+from ocpp import log, platform, provision  # noqa: E402
+
+
+def main():
+    settings = provision.load()
+    if settings is None:
+        platform.halt(provision.error)
+        return
+    from ocpp.app import App
+
+    while True:
+        try:
+            reason = asyncio.run(App(settings).run())
+        except KeyboardInterrupt:
+            log.info("main", "interrupted, bye")
+            return
+        if reason == "hard":
+            platform.reset()
+        if reason != "soft":
+            return
+        log.info("main", "soft reset: restarting the application")
+        asyncio.new_event_loop()
+
+
+main()

@@ -1,0 +1,41 @@
+import socket
+import sys
+
+import pytest
+
+from tests_host.firmware import FAST, REPO, Firmware, merge
+
+sys.path.insert(0, str(REPO / "tools"))
+
+from central_system import CentralSystemThread  # noqa: E402
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def cs():
+    """A real `ocpp` central system on 127.0.0.1, in a thread; answers Accepted by default."""
+    server = CentralSystemThread(boot_plan=[("Accepted", 60)]).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def firmware(tmp_path):
+    """Factory: firmware(port, **config overrides) starts the firmware on the unix port."""
+    started = []
+
+    def start(port, config=None, env=None, raw_config=None, workdir=None):
+        cfg = merge(FAST, {"centralSystem": {"url": "ws://127.0.0.1:%d/ocpp" % port}})
+        cfg = merge(cfg, config or {})
+        fw = Firmware(workdir or tmp_path / ("fw%d" % len(started)), cfg, env=env, raw_config=raw_config).start()
+        started.append(fw)
+        return fw
+
+    yield start
+    for fw in started:
+        fw.stop()
