@@ -3,6 +3,7 @@
 import asyncio
 
 from ocpp import log, platform
+from ocpp.state import State
 from ocpp.ops import Dispatcher
 from ocpp.rpc import Rpc
 from ocpp.services.boot_notification import BootNotification
@@ -14,10 +15,11 @@ class App:
     def __init__(self, settings):
         self.settings = settings
         o = settings["ocpp"]
+        self.state = State()
         self.rpc = Rpc(o["messageTimeout"])
-        self.link = Link(settings, self.rpc)
-        self.heartbeat = Heartbeat(self.rpc, self.link, o["heartbeatInterval"], platform.set_rtc)
-        self.boot = BootNotification(self.rpc, self.link, settings, self.heartbeat, platform.set_rtc)
+        self.link = Link(settings, self.rpc, self.state)
+        self.heartbeat = Heartbeat(self.rpc, self.link, o["heartbeatInterval"], self.state, platform.set_rtc)
+        self.boot = BootNotification(self.rpc, self.link, settings, self.heartbeat, self.state, platform.set_rtc)
         self.heartbeat.registered = self.boot.accepted
         self.rpc.dispatch = Dispatcher(self).dispatch
         self.stop_reason = None

@@ -13,6 +13,7 @@ import time
 from micropython import const
 
 from ocpp import clock, errors, identity, log
+from ocpp import state as st
 from ocpp.services import sleep
 from ocpp.services.backoff import Backoff
 
@@ -45,11 +46,12 @@ class BootConfig:
 
 
 class BootNotification:
-    def __init__(self, rpc, link, settings, heartbeat, set_rtc=None):
+    def __init__(self, rpc, link, settings, heartbeat, state, set_rtc=None):
         self.rpc = rpc
         self.link = link
         self.heartbeat = heartbeat
         self._set_rtc = set_rtc
+        self.state = state
         o = settings["ocpp"]
         self.default_retry_s = o["bootRetryInterval"]
         r = settings["reconnect"]
@@ -88,6 +90,7 @@ class BootNotification:
             return FAILED
         except errors.CallFailed as e:
             log.warning("boot", "BootNotification failed: %s", e)
+            self.state.set(st.LAST_ERROR, "BootNotification failed: %s" % e)
             return RESPONSE_FAILED
         status = reply.get("status")
         current = reply.get("currentTime")
@@ -102,6 +105,7 @@ class BootNotification:
         cfg = self.config
         cfg.status, cfg.current_time, cfg.interval = status, current, interval
         self.rpc.answer_calls = status != REJECTED
+        self.state.set(st.REGISTRATION, status)
         log.info("boot", "registration %s, interval %d s, time %s", status, interval, current)
         if status == ACCEPTED:
             clock.set_unix(unix)

@@ -5,15 +5,17 @@ import asyncio
 import time
 
 from ocpp import clock, errors, log
+from ocpp import state as st
 from ocpp.services import sleep
 
 
 class Heartbeat:
-    def __init__(self, rpc, link, interval_s, set_rtc=None):
+    def __init__(self, rpc, link, interval_s, state, set_rtc=None):
         self.rpc = rpc
         self.link = link
         self.interval_ms = int(interval_s * 1000)
         self._set_rtc = set_rtc
+        self.state = state
         self._changed = asyncio.Event()
         self.registered = None  # asyncio.Event, set by the app
 
@@ -33,6 +35,7 @@ class Heartbeat:
             unix = clock.set_from_iso(reply["currentTime"])
             if self._set_rtc:
                 self._set_rtc(unix)
+            self.state.set(st.LAST_HEARTBEAT, clock.format_iso(unix))
         except (KeyError, TypeError, ValueError):
             log.warning("heartbeat", "reply without a valid currentTime")
         return True

@@ -11,6 +11,7 @@ import binascii
 import time
 
 from ocpp import log
+from ocpp import state as st
 from ocpp.services import sleep
 from ocpp.services.backoff import Backoff
 from ocpp.transport import websocket
@@ -32,9 +33,10 @@ def basic_authorization(cp_id, key):
 
 
 class Link:
-    def __init__(self, settings, rpc):
+    def __init__(self, settings, rpc, state):
         cs = settings["centralSystem"]
         self._settings = settings
+        self.state = state
         self.rpc = rpc
         self.cp_id = cs["chargePointId"]
         self.url = cs["url"].rstrip("/") + "/" + websocket.quote(self.cp_id)
@@ -89,6 +91,7 @@ class Link:
 
     async def _back_off(self, why):
         delay = self.backoff.next()
+        self.state.set(st.LAST_ERROR, why)
         log.info("link", "%s; backing off %.1f s (attempt %d)", why, delay, self.backoff.attempt)
         self._wake.clear()
         await sleep.until(self._wake, delay * 1000)
@@ -100,6 +103,7 @@ class Link:
         self.connections += 1
         self.rpc.attach(ws.send)
         self.connected.set()
+        self.state.set(st.CONNECTION, "connected")
         log.info("link", "connected (connection %d)", self.connections)
         tasks = (asyncio.create_task(self._read(ws)), asyncio.create_task(self._keepalive(ws)))
         try:
@@ -107,6 +111,7 @@ class Link:
         finally:
             # Whatever ended the link, every task of it goes with it.
             self.connected.clear()
+            self.state.set(st.CONNECTION, "disconnected")
             self.rpc.detach()
             for t in tasks:
                 t.cancel()
