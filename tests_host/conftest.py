@@ -39,3 +39,14 @@ def firmware(tmp_path):
     yield start
     for fw in started:
         fw.stop()
+
+
+@pytest.fixture
+def raw():
+    """A scriptable raw WebSocket server on 127.0.0.1 (tests_host/raw_server.py); a minimal CS by default."""
+    from tests_host.raw_server import RawServer
+
+    server = RawServer().start()
+    yield server
+    server.stop()
+    assert server.errors == [], server.errors

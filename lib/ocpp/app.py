@@ -37,6 +37,10 @@ class App:
             asyncio.create_task(self.boot.run()),
             asyncio.create_task(self.heartbeat.run()),
         ]
+        if self.settings["log"]["heapEvery"]:
+            from ocpp.services import diag
+
+            tasks.append(asyncio.create_task(diag.report_heap(self.settings["log"]["heapEvery"])))
         try:
             await self._stopped.wait()
         finally:

@@ -34,6 +34,9 @@ def _civil_from_days(z):
 def parse_iso(text):
     # ISO 8601 date-time -> Unix seconds (int). Accepts fractional seconds
     # and Z or +hh:mm / -hh:mm offsets (J-21). Raises ValueError.
+    if not isinstance(text, str):
+        # A hostile reply may put an object here: it indexes without IndexError.
+        raise ValueError("not an ISO 8601 date-time: a %s" % type(text).__name__)
     try:
         if len(text) < 19 or text[4] != "-" or text[7] != "-" or text[10] not in "Tt " or text[13] != ":" or text[16] != ":":
             raise ValueError

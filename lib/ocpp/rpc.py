@@ -9,7 +9,7 @@ import time
 
 from micropython import const
 
-from ocpp import errors, log
+from ocpp import errors, log, utf8
 
 _CALL = const(2)
 _CALLRESULT = const(3)
@@ -111,10 +111,12 @@ class Rpc:
             return
         kind, uid = msg[0], msg[1]
         if type(kind) is not int or kind not in (_CALL, _CALLRESULT, _CALLERROR):
-            log.warning("rpc", "ignored a frame with message type %r (J-09)", kind)
+            # The type only: the repr of hostile nesting would overflow the stack.
+            log.warning("rpc", "ignored a frame with message type %s (J-09)", kind if type(kind) is int else type(kind).__name__)
             return
-        if not isinstance(uid, str):
-            log.warning("rpc", "ignored a frame whose unique id is not a string")
+        if not isinstance(uid, str) or not utf8.clean(uid):
+            # An id we could not echo as valid UTF-8 (a "\ud800" escape) is unreadable too.
+            log.warning("rpc", "ignored a frame whose unique id is not a valid string")
             return
         if kind == _CALL:
             await self._on_call(msg, uid)
@@ -164,6 +166,9 @@ class Rpc:
         except Exception as e:
             log.error("rpc", "handler failed: %r", e)
             reply = self._error_frame(uid, "InternalError", "handler failed", {})
+        if not utf8.clean(reply):
+            # Echoed text (an action name, a value) held a "\ud800" escape.
+            reply = self._error_frame(uid, "FormationViolation", "text is not valid Unicode (J-07)", {})
         send = self._send
         if send is None:
             return

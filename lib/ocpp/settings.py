@@ -59,7 +59,10 @@ SCHEMA = {
         ("password", _STR, "", None),
         ("timeout", _NUM, 20, (1, 300)),
     ),
-    "log": (("level", _STR, "info", ("debug", "info", "warning", "error")),),
+    "log": (
+        ("level", _STR, "info", ("debug", "info", "warning", "error")),
+        ("heapEvery", _NUM, 0, (0, 86400)),  # seconds between heap reports; 0 = off
+    ),
     "storage": (("dir", _STR, "", None),),
 }
 

@@ -6,6 +6,11 @@ from ocpp.services import boot_notification as bn
 
 _KNOWN = ("BootNotification", "DiagnosticsStatusNotification", "FirmwareStatusNotification", "Heartbeat", "MeterValues", "StatusNotification")
 
+# Triggered messages queued but not yet answered. A flood of triggers for the
+# same message coalesces into the one already queued, so the queue of our own
+# CALLs stays bounded instead of a task (and heap) per request.
+_queued = set()
+
 def handle(app, payload):
     requested = payload.get("requestedMessage")
     if not isinstance(requested, str):
@@ -22,8 +27,15 @@ def handle(app, payload):
         if app.boot.config.status not in (bn.ACCEPTED, bn.PENDING):
             return {"status": "Rejected"}
 
-        async def beat():
-            await app.heartbeat.beat(triggered=True)
+        if requested in _queued:
+            return {"status": "Accepted"}
 
+        async def beat():
+            try:
+                await app.heartbeat.beat(triggered=True)
+            finally:
+                _queued.discard(requested)
+
+        _queued.add(requested)
         return {"status": "Accepted"}, beat
     return {"status": "NotImplemented"}

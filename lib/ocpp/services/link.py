@@ -4,8 +4,10 @@
 # back-off (BO-01, BO-02; J-05 for 401/404 answers).
 #
 # A dead peer is found by keepalive, not by socket state: after each ping
-# (every WebSocketPingInterval, or at once when a CALL timed out) something
-# must arrive within the pong timeout, or the link is declared dead.
+# (once the peer was quiet for WebSocketPingInterval, or at once when a CALL
+# timed out) something must arrive within the pong timeout, or the link is
+# declared dead. A frame the peer does not take within that timeout ends the
+# link too (transport/websocket.py).
 import asyncio
 import binascii
 import time
@@ -75,6 +77,7 @@ class Link:
                         authorization=basic_authorization(self.cp_id, self.authorization_key),
                         max_size=cs["maxFrameSize"],
                         ssl=self.ssl,
+                        send_timeout_ms=int(self.pong_timeout_s * 1000),
                     ),
                     int(cs["connectTimeout"] * 1000),
                 )
@@ -150,7 +153,12 @@ class Link:
                 interval = self.ping_interval_s
                 self._probe.clear()
                 if interval > 0:
-                    await sleep.until(self._probe, interval * 1000)
+                    # Ping once the peer was quiet for a whole interval (its
+                    # traffic is proof of life enough), so a silent peer is
+                    # found within interval + pong timeout of its last frame.
+                    left = int(interval * 1000) - time.ticks_diff(time.ticks_ms(), ws.last_rx)
+                    if left > 0 and not await sleep.until(self._probe, left):
+                        continue
                 else:
                     await self._probe.wait()
                 sent = time.ticks_ms()

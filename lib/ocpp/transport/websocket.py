@@ -13,6 +13,8 @@ import time
 
 from micropython import const
 
+from ocpp import utf8
+
 OP_CONT = const(0)
 OP_TEXT = const(1)
 OP_BINARY = const(2)
@@ -28,6 +30,8 @@ CLOSE_TOO_BIG = const(1009)
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 _MAX_HEADER_BYTES = const(4096)
 _CHUNK = const(256)
+_SEND_TIMEOUT_MS = const(10000)
+_LINGER_MS = const(1000)
 
 
 class HandshakeError(OSError):
@@ -102,9 +106,11 @@ class _Headers:
             buf += chunk
 
 
-async def connect(url, protocol="ocpp1.6", authorization=None, max_size=8192, ssl=None):
+async def connect(url, protocol="ocpp1.6", authorization=None, max_size=8192, ssl=None, send_timeout_ms=_SEND_TIMEOUT_MS):
     # Opens the TCP (or TLS) connection and does the opening handshake.
     # authorization: a ready header value ("Basic ...") or None.
+    # send_timeout_ms: a frame the peer does not take within this time
+    # (it stopped reading: TCP window zero) ends the link.
     # The caller bounds the whole thing with a timeout.
     secure, host, port, path = parse_url(url)
     if secure and ssl is None:
@@ -150,7 +156,7 @@ async def connect(url, protocol="ocpp1.6", authorization=None, max_size=8192, ss
     except BaseException:
         await _close_stream(writer)
         raise
-    return WebSocket(reader, writer, max_size, rest)
+    return WebSocket(reader, writer, max_size, rest, send_timeout_ms)
 
 
 async def _close_stream(writer):
@@ -164,10 +170,11 @@ async def _close_stream(writer):
 
 
 class WebSocket:
-    def __init__(self, reader, writer, max_size, leftover=b""):
+    def __init__(self, reader, writer, max_size, leftover=b"", send_timeout_ms=_SEND_TIMEOUT_MS):
         self._r = reader
         self._w = writer
         self._max = max_size
+        self._send_ms = send_timeout_ms
         self._left = leftover
         self._lock = asyncio.Lock()
         self.closed = False
@@ -176,6 +183,9 @@ class WebSocket:
         self.last_rx = time.ticks_ms()
 
     async def _exact(self, n):
+        if self.closed:
+            # A closed socket never becomes readable: waiting on it would hang.
+            raise ConnectionClosed(1006, "connection aborted")
         left = self._left
         if left:
             if len(left) >= n:
@@ -204,8 +214,16 @@ class WebSocket:
         for j in range(n):
             buf[i + j] ^= mask[j & 3]
         async with self._lock:
+            if self.closed:
+                raise ConnectionClosed(1006, "already closed")
             self._w.write(buf)
-            await self._w.drain()
+            try:
+                # A peer that stops reading would block drain() forever and,
+                # through the lock, every later send: give up instead.
+                await asyncio.wait_for_ms(self._w.drain(), self._send_ms)
+            except asyncio.TimeoutError:
+                await self._abort()
+                raise ConnectionClosed(1006, "peer took no data for %d ms" % self._send_ms)
 
     async def send(self, text):
         if self.closed or self._close_sent:
@@ -219,10 +237,18 @@ class WebSocket:
         # We detected a protocol breach: send our close and give up the link.
         try:
             await self._send_close(code)
+            # Let the server read it and close first (RFC 6455 7.1.1): closing
+            # on unread data makes the kernel send a RST, which can destroy
+            # our close frame before the server has read it.
+            await asyncio.wait_for_ms(self._discard_until_eof(), _LINGER_MS)
         except Exception:
             pass
         await self._abort()
         raise ConnectionClosed(code, reason)
+
+    async def _discard_until_eof(self):
+        while await self._r.read(_CHUNK):
+            pass
 
     async def _send_close(self, code):
         if not self._close_sent:
@@ -289,11 +315,11 @@ class WebSocket:
                     return await self._text(msg)
 
     async def _text(self, data):
-        try:
-            return str(data, "utf-8")
-        except UnicodeError:
+        text = utf8.decode(data)
+        if text is None:
             # RFC 6455 8.1: invalid UTF-8 in a text message fails the link.
             await self._fail(CLOSE_BAD_DATA, "text message is not UTF-8")
+        return text
 
     async def _on_close(self, data):
         code = 1005
@@ -314,11 +340,14 @@ class WebSocket:
         if self.closed:
             return
         try:
-            await self._send_close(code)
-            await asyncio.wait_for_ms(self._drain_until_close(), wait_ms)
+            await asyncio.wait_for_ms(self._close_handshake(code), wait_ms)
         except Exception:
             pass
         await self._abort()
+
+    async def _close_handshake(self, code):
+        await self._send_close(code)
+        await self._drain_until_close()
 
     async def _drain_until_close(self):
         while True:
