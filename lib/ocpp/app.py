@@ -6,6 +6,7 @@ from ocpp import log, platform
 from ocpp.state import State
 from ocpp.ops import Dispatcher
 from ocpp.rpc import Rpc
+from ocpp.services import device
 from ocpp.services.boot_notification import BootNotification
 from ocpp.services.heartbeat import Heartbeat
 from ocpp.services.link import Link
@@ -31,16 +32,17 @@ class App:
         self._stopped.set()
 
     async def run(self):
-        await platform.connect_network(self.settings)
-        tasks = [
-            asyncio.create_task(self.link.run()),
-            asyncio.create_task(self.boot.run()),
-            asyncio.create_task(self.heartbeat.run()),
-        ]
+        tasks = {}
         try:
+            device.start(self, tasks)  # the watchdog is fed from here on
+            await device.network_up(self, tasks)  # Wi-Fi up and stable (device only)
+            tasks["link"] = asyncio.create_task(self.link.run())
+            tasks["boot"] = asyncio.create_task(self.boot.run())
+            tasks["heartbeat"] = asyncio.create_task(self.heartbeat.run())
+            device.supervise(self, tasks)
             await self._stopped.wait()
         finally:
-            for t in tasks:
+            for t in tasks.values():
                 t.cancel()
             ws = self.link._ws
             if ws is not None:

@@ -28,6 +28,32 @@ def load(path=None):
     # As the seed's loader: a setter only for keys present with string values.
     for key, value in ident.items():
         identity.SETTERS[key](value)
+    if loaded["modem"]["enabled"]:
+        _read_modem(loaded["modem"])
     log.info("boot", "identity %s / %s from %s", identity.get("chargePointVendor"), identity.get("chargePointModel"), path)
     settings = loaded
     return settings
+
+
+def _read_modem(cfg):
+    # ICCID and IMSI from the modem, before the network starts. The rule: a
+    # value the modem reported replaces chargePoint.iccid/imsi from
+    # config.json; one it did not report (silent modem, no SIM, ERROR, a value
+    # the setter refuses) leaves the configured value, or none, in place.
+    # Bounded by modem.totalTimeout; never raises.
+    from ocpp import modem
+
+    values, why = modem.read(cfg)
+    for key in ("iccid", "imsi"):
+        if key in values:
+            try:
+                identity.SETTERS[key](values[key])
+                log.info("modem", "%s %s", key.upper(), values[key])
+            except identity.IdentityError as e:
+                log.warning("modem", "ignoring the modem's %s: %s", key.upper(), e)
+    if why:
+        missing = [k for k in ("iccid", "imsi") if k not in values]
+        log.warning("modem", "%s; booting without the modem's %s", why, " and ".join(k.upper() for k in missing))
+        for key in missing:
+            if identity.get(key):
+                log.info("modem", "%s from config.json kept: %s", key.upper(), identity.get(key))

@@ -33,6 +33,12 @@ def _cp_id(value):
     return None
 
 
+def _watchdog_timeout(value):
+    if value != 0 and not 1 <= value <= 3600:
+        return "must be 0 (off) or between 1 and 3600"
+    return None
+
+
 # section -> ((key, type, default, rule), ...); rule is None, (min, max) for
 # numbers, a tuple of allowed strings, or a function returning a problem.
 SCHEMA = {
@@ -58,7 +64,22 @@ SCHEMA = {
         ("ssid", _STR, "", None),
         ("password", _STR, "", None),
         ("timeout", _NUM, 20, (1, 300)),
+        ("stableTime", _NUM, 3, (0, 60)),
     ),
+    # The cellular modem that reports ICCID and IMSI at boot (modem.py). On
+    # an ESP32: UART id and pins; on the unix port: a serial device path.
+    "modem": (
+        ("enabled", _BOOL, False, None),
+        ("uart", _INT, 2, (0, 2)),
+        ("tx", _INT, 17, (0, 48)),
+        ("rx", _INT, 16, (0, 48)),
+        ("baud", _INT, 115200, (1200, 921600)),
+        ("device", _STR, "", None),
+        ("timeout", _NUM, 1, (0.05, 30)),
+        ("retries", _INT, 2, (0, 5)),
+        ("totalTimeout", _NUM, 6, (0.1, 60)),
+    ),
+    "watchdog": (("timeout", _NUM, 60, _watchdog_timeout),),
     "log": (("level", _STR, "info", ("debug", "info", "warning", "error")),),
     "storage": (("dir", _STR, "", None),),
 }
