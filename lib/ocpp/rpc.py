@@ -42,6 +42,9 @@ class Rpc:
         self._prefix = "%08x" % int.from_bytes(os.urandom(4), "big")
         self._seq = 0
 
+    def set_timeout(self, seconds):
+        self.timeout_ms = int(seconds * 1000)
+
     # -- link side --------------------------------------------------------
     def attach(self, send):
         self._send = send

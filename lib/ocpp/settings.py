@@ -59,6 +59,7 @@ SCHEMA = {
         ("password", _STR, "", None),
         ("timeout", _NUM, 20, (1, 300)),
     ),
+    "connectors": (("count", _INT, 1, (1, 8)),),
     "log": (("level", _STR, "info", ("debug", "info", "warning", "error")),),
     "storage": (("dir", _STR, "", None),),
 }
