@@ -128,7 +128,7 @@ def test_triggered_heartbeat_follows_its_reply(cs, firmware):
 
 
 def test_soft_reset_reboots_the_application(cs, firmware):
-    """RST-01, RST-03, BN-01: Soft -> Accepted on the wire, then a new BootNotification and StatusNotifications."""
+    """RST-01, RST-03, BN-01, J-15: Soft -> Accepted on the wire, then a new BootNotification and StatusNotifications."""
     fw = registered(cs, firmware)
     cs.wait_received("StatusNotification", count=2)
     reply = call_raw(cs, "Reset", {"type": "Soft"})
@@ -137,6 +137,8 @@ def test_soft_reset_reboots_the_application(cs, firmware):
     cs.wait_received("StatusNotification", count=4, timeout=10)
     fw.wait_log("soft reset: restarting the application")
     assert fw.proc.poll() is None
+    ids = [f.msg[1] for f in cs.received() if f.kind == 2]
+    assert len(ids) == len(set(ids))  # J-15: no id reused across the soft reset
 
 
 def test_hard_reset_exits_for_the_supervisor(cs, firmware):

@@ -59,9 +59,7 @@ class App:
         finally:
             for t in tasks:
                 t.cancel()
-            ws = self.link._ws
-            if ws is not None:
-                await ws.close()
+            await self.link.close()
             log.info("app", "stopped (%s)", self.stop_reason)
         return self.stop_reason
 

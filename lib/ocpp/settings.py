@@ -89,7 +89,7 @@ def _type_ok(kind, value):
 
 def _check(kind, value, rule):
     if not _type_ok(kind, value):
-        return "must be a %s, not %s" % (kind, type(value).__name__)
+        return "must be %s %s, not %s" % ("an" if kind == _INT else "a", kind, type(value).__name__)
     if rule is None:
         return None
     if callable(rule):

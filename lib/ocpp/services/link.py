@@ -82,6 +82,12 @@ class Link:
         # Ask the keepalive to check the peer now.
         self._probe.set()
 
+    async def close(self):
+        # Graceful close of the current connection (application stop).
+        ws = self._ws
+        if ws is not None:
+            await ws.close()
+
     def drop(self, reason):
         # Close the current connection; run() reconnects.
         if self._ws is not None:
