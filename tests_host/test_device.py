@@ -64,13 +64,31 @@ print(clock.now_iso())
     assert result.stdout.splitlines()[-1] in ("2031-05-06T00:30:15Z", "2031-05-06T00:30:16Z")
 
 
+def timestamps(value):
+    """Every timestamp-like field (timestamp, *Time) in a payload, however deep."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if isinstance(item, str) and (key == "timestamp" or key.endswith("Time")):
+                yield item
+            else:
+                yield from timestamps(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from timestamps(item)
+
+
 def test_rtc_is_set_from_the_boot_notification_current_time(cs, firmware, monkeypatch):
-    """BN-05, J-21: the time in BootNotification.conf (sent with +05:30) goes to the RTC in UTC."""
+    """BN-05, J-21: currentTime sent with +05:30 goes to the RTC in UTC; every timestamp sent after is ISO 8601 UTC from it."""
     central_system = sys.modules["central_system"]
     monkeypatch.setattr(central_system, "utc_now", lambda: "2030-01-01T05:30:00.000+05:30")
-    fw = firmware(cs.port)
+    fw = firmware(cs.port, {"connectors": {"count": 2}})
     cs.wait_received("BootNotification")
     fw.wait_log(r"rtc: unix stand-in: RTC\.datetime\(\(2030, 1, 1, 1, 0, 0, 0, 0\)\) = 2030-01-01T00:00:00Z")
+    cs.wait_received("StatusNotification", count=3)
+    sent = [t for frame in cs.received() for t in timestamps(frame.payload)]
+    assert len(sent) >= 3
+    for stamp in sent:
+        assert re.fullmatch(r"2030-01-01T00:00:0\dZ", stamp), stamp
 
 
 # -- watchdog -------------------------------------------------------------------

@@ -80,6 +80,7 @@ SCHEMA = {
         ("totalTimeout", _NUM, 6, (0.1, 60)),
     ),
     "watchdog": (("timeout", _NUM, 60, _watchdog_timeout),),
+    "connectors": (("count", _INT, 1, (1, 8)),),
     "log": (("level", _STR, "info", ("debug", "info", "warning", "error")),),
     "storage": (("dir", _STR, "", None),),
 }
@@ -109,7 +110,7 @@ def _type_ok(kind, value):
 
 def _check(kind, value, rule):
     if not _type_ok(kind, value):
-        return "must be a %s, not %s" % (kind, type(value).__name__)
+        return "must be %s %s, not %s" % ("an" if kind == _INT else "a", kind, type(value).__name__)
     if rule is None:
         return None
     if callable(rule):

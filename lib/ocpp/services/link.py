@@ -44,6 +44,8 @@ class Link:
         self.ssl = None  # set by the TLS layer for wss:// (seam for security profile 2)
         r = settings["reconnect"]
         self.backoff = Backoff(r["waitMinimum"], r["randomRange"], r["repeatTimes"])
+        # Other back-offs that follow the same RetryBackOff* keys.
+        self.backoffs = [self.backoff]
         self.ping_interval_s = settings["ocpp"]["webSocketPingInterval"]
         self.pong_timeout_s = settings["ocpp"]["messageTimeout"]
         self.connected = asyncio.Event()
@@ -54,9 +56,37 @@ class Link:
         self._wake = asyncio.Event()
         rpc.on_timeout = self.probe
 
+    def new_backoff(self):
+        b = Backoff(self.backoff.wait_minimum, self.backoff.random_range, self.backoff.repeat_times)
+        self.backoffs.append(b)
+        return b
+
+    def apply_keys(self, keys, changed=False):
+        # Take the link's settings from the OCPP keys (KEY-02, BO-02, SEC-10).
+        # A new AuthorizationKey means a new connection with the new password.
+        self.ping_interval_s = keys.get("WebSocketPingInterval")
+        self.pong_timeout_s = keys.get("MessageTimeout")
+        for b in self.backoffs:
+            b.configure(keys.get("RetryBackOffWaitMinimum"), keys.get("RetryBackOffRandomRange"), keys.get("RetryBackOffRepeatTimes"))
+        new_key = keys.get("AuthorizationKey")
+        if new_key != self.authorization_key:
+            log.forget_secret(self.authorization_key)
+            log.add_secret(new_key)
+            self.authorization_key = new_key
+            if changed:
+                self.drop("new AuthorizationKey")
+        elif changed and self._ws is not None:
+            self._probe.set()  # restart the keepalive with the new timing
+
     def probe(self):
         # Ask the keepalive to check the peer now.
         self._probe.set()
+
+    async def close(self):
+        # Graceful close of the current connection (application stop).
+        ws = self._ws
+        if ws is not None:
+            await ws.close()
 
     def drop(self, reason):
         # Close the current connection; run() reconnects.
@@ -155,6 +185,7 @@ class Link:
                     await self._probe.wait()
                 sent = time.ticks_ms()
                 await ws.ping()
+                log.debug("link", "ping sent")
                 await asyncio.sleep_ms(int(self.pong_timeout_s * 1000))
                 if time.ticks_diff(ws.last_rx, sent) < 0:
                     log.warning("link", "nothing received within %.1f s of a ping: link is dead", self.pong_timeout_s)
