@@ -3,6 +3,7 @@ central system, a real mosquitto on 127.0.0.1 and real subscribers
 (mosquitto_sub). Timing checks prove the OCPP loop never waits on MQTT.
 """
 
+import json
 import re
 import time
 
@@ -10,7 +11,7 @@ import pytest
 from ocpp.v16 import call
 
 from tests_host.conftest import free_port
-from tests_host.firmware import EXIT_CONFIG, run_micropython
+from tests_host.firmware import EXIT_CONFIG, FAST, merge, run_micropython
 from tests_host.mqtt_broker import Broker, StalledBroker, Subscriber
 
 # A broker may delay a Heartbeat or a CALL reply by at most 100 ms; the slack
@@ -181,6 +182,16 @@ def test_user_and_password(cs, firmware, broker, subscriber):
     assert password not in fw.log
 
 
+def test_mqtt_password_is_masked_in_every_log_line(tmp_path):
+    """mqtt.password is registered as a secret at boot, like centralSystem.authorizationKey."""
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(merge(FAST, {"centralSystem": {"url": "ws://127.0.0.1:1/ocpp"}, "mqtt": {"password": "pw-Zq81x"}})))
+    code = "from ocpp import log, provision\ns = provision.load(%r)\nlog.info('t', 'leak %%s', s['mqtt']['password'])" % str(path)
+    r = run_micropython(code)
+    assert "t: leak ***" in r.stdout, r.stdout + r.stderr
+    assert "pw-Zq81x" not in r.stdout
+
+
 def test_wrong_password_is_refused_and_retried(cs, firmware, broker):
     """A refusing broker: the CONNACK code is logged, the mirror backs off, OCPP goes on."""
     password = "right-password-123"
@@ -309,6 +320,7 @@ print("mirror", "ocpp.services.mqtt_mirror" in sys.modules, "umqtt", "umqtt.simp
     ],
 )
 def test_bad_mqtt_settings_are_named(firmware, override, expected):
+    """A bad mqtt section halts in the safe state (exit 78) naming the key and its rule."""
     fw = firmware(1, {"mqtt": override})
     assert fw.wait_exit(10) == EXIT_CONFIG
     assert expected in fw.log
