@@ -8,7 +8,7 @@ CONFIG ?= config.json
 BOOT ?= Accepted:10
 export MICROPYPATH := .frozen:$(CURDIR)/lib
 
-.PHONY: run test firmware venv clean
+.PHONY: run test firmware venv clean test-packages
 
 # One virtualenv with every pinned host dependency (requirements.txt).
 $(VENV)/.installed: requirements.txt
@@ -19,17 +19,43 @@ $(VENV)/.installed: requirements.txt
 
 venv: $(VENV)/.installed
 
+# Libraries the firmware imports that come from PyPI at setup time, into
+# lib/ (.gitignored, never committed). Everything that runs or ships the
+# firmware (run, test, firmware, and deploy/mpy) depends on INSTALLED_LIBS
+# and copies or compiles lib/ whole, so these travel with it.
+INSTALLED_LIBS := lib/umqtt/simple.py
+
+# umqtt.simple (the MQTT mirror). Its sdist has no setup.py, so pip cannot
+# install it; pip still fetches and unpacks the pinned version before it
+# gives up, and --no-clean keeps that tree for us to take the one file from.
+UMQTT_VERSION := 1.3.4
+UMQTT_SHA256 := 8555d2f654deb8eb0d724f79b0811a78cc94029d070f3d96bbd74288653d63a5
+lib/umqtt/simple.py: | $(VENV)/.installed
+	rm -rf build/umqtt && mkdir -p build/umqtt lib/umqtt
+	TMPDIR=$(CURDIR)/build/umqtt $(VPY) -m pip download --no-deps --no-clean --no-binary :all: \
+		-d build/umqtt micropython-umqtt.simple==$(UMQTT_VERSION) >build/umqtt/pip.log 2>&1 || true
+	f=$$(find build/umqtt -path '*/umqtt/simple.py' | head -n 1); \
+		test -n "$$f" || { cat build/umqtt/pip.log; exit 1; }; \
+		echo "$(UMQTT_SHA256)  $$f" | sha256sum --check --quiet && cp "$$f" $@
+	rm -rf build/umqtt
+
+# Debian packages the tests need, installed when missing (CI starts fresh).
+TEST_PACKAGES := mosquitto mosquitto-clients
+test-packages:
+	@missing=$$(for p in $(TEST_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
+		test -z "$$missing" || { apt-get update -q && apt-get install -y -q $$missing; }
+
 # The bundled central system on 127.0.0.1:9000 plus the firmware against it.
-run: venv
+run: venv $(INSTALLED_LIBS)
 	$(VPY) tools/run_local.py --config $(CONFIG) --boot $(BOOT)
 
 # The whole suite; ends with pytest's summary line.
-test: venv
+test: venv $(INSTALLED_LIBS) test-packages
 	$(VPY) -m pytest tests_host
 
 # The firmware alone against any central system: make firmware CONFIG=path.json
-firmware: venv
+firmware: venv $(INSTALLED_LIBS)
 	OCPP_CONFIG=$(abspath $(CONFIG)) $(MICROPYTHON) main.py
 
 clean:
-	rm -rf $(VENV) flash .pytest_cache
+	rm -rf $(VENV) flash .pytest_cache build/umqtt $(INSTALLED_LIBS)

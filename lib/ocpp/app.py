@@ -54,6 +54,11 @@ class App:
             asyncio.create_task(self.heartbeat.run()),
             asyncio.create_task(self.status.run()),
         ]
+        if self.settings.get("mqtt", {}).get("enabled"):
+            # Imported only when on: a disabled mirror costs no heap.
+            from ocpp.services.mqtt_mirror import MqttMirror
+
+            tasks.append(asyncio.create_task(MqttMirror(self.settings, self.state).run()))
         try:
             await self._stopped.wait()
         finally:

@@ -33,6 +33,13 @@ def _cp_id(value):
     return None
 
 
+def _topic_prefix(value):
+    # MQTT topic levels under which every charge point publishes.
+    if "+" in value or "#" in value or value.startswith("/") or value.endswith("/") or len(value) > 64:
+        return "must be at most 64 characters without +, # or a leading or trailing /"
+    return None
+
+
 # section -> ((key, type, default, rule), ...); rule is None, (min, max) for
 # numbers, a tuple of allowed strings, or a function returning a problem.
 SCHEMA = {
@@ -62,6 +69,21 @@ SCHEMA = {
     "connectors": (("count", _INT, 1, (1, 8)),),
     "log": (("level", _STR, "info", ("debug", "info", "warning", "error")),),
     "storage": (("dir", _STR, "", None),),
+    # The optional MQTT status mirror (services/mqtt_mirror.py).
+    "mqtt": (
+        ("enabled", _BOOL, False, None),
+        ("host", _STR, "", None),
+        ("port", _INT, 1883, (1, 65535)),
+        ("clientId", _STR, "", None),
+        ("user", _STR, "", None),
+        ("password", _STR, "", None),
+        ("topicPrefix", _STR, "ocpp", _topic_prefix),
+        ("keepalive", _INT, 60, (1, 65535)),
+        ("timeout", _NUM, 5, (0.1, 60)),
+        ("reconnectMinimum", _NUM, 2, (0.05, 3600)),
+        ("reconnectRandomRange", _NUM, 3, (0, 3600)),
+        ("reconnectRepeatTimes", _INT, 5, (0, 16)),
+    ),
 }
 
 # Identity keys are checked by the seed setters' own rules (identity.py).
@@ -136,6 +158,8 @@ def validate(doc):
             if key not in known:
                 problems.append("%s.%s: unknown key" % (section, key))
         out[section] = values
+    if out["mqtt"].get("enabled") and not out["mqtt"]["host"]:
+        problems.append("mqtt.host: required when mqtt.enabled is true")
     ident = doc.get(IDENTITY_SECTION, {})
     ident_ok = {}
     if not isinstance(ident, dict):
