@@ -25,6 +25,8 @@ run: venv
 
 # The whole suite; ends with pytest's summary line.
 test: venv
+	@# The TLS tests make their certificates with openssl.
+	command -v openssl >/dev/null || { apt-get update -q && apt-get install -y -q openssl; }
 	$(VPY) -m pytest tests_host
 
 # The firmware alone against any central system: make firmware CONFIG=path.json
