@@ -40,7 +40,7 @@ lib/umqtt/simple.py: | $(VENV)/.installed
 	rm -rf build/umqtt
 
 # Debian packages the tests need, installed when missing (CI starts fresh).
-TEST_PACKAGES := mosquitto mosquitto-clients
+TEST_PACKAGES := mosquitto mosquitto-clients openssl
 test-packages:
 	@missing=$$(for p in $(TEST_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
 		test -z "$$missing" || { apt-get update -q && apt-get install -y -q $$missing; }

@@ -11,6 +11,7 @@ from ocpp.rpc import Rpc
 from ocpp.services.boot_notification import BootNotification
 from ocpp.services.heartbeat import Heartbeat
 from ocpp.services.link import Link
+from ocpp.services.security import Security
 from ocpp.services.status import StatusNotifier
 
 
@@ -22,6 +23,7 @@ class App:
         self.state = State()
         self.rpc = Rpc(keys.get("MessageTimeout"))
         self.link = Link(settings, self.rpc, self.state)
+        self.security = Security(settings, keys, self.link, flash)
         self.heartbeat = Heartbeat(self.rpc, self.link, keys.get("HeartbeatInterval"), self.state, platform.set_rtc)
         self.boot = BootNotification(self.rpc, self.link, settings, self.heartbeat, self.state, platform.set_rtc)
         self.heartbeat.registered = self.boot.accepted
@@ -48,6 +50,7 @@ class App:
 
     async def run(self):
         await platform.connect_network(self.settings)
+        await self.security.prepare()
         tasks = [
             asyncio.create_task(self.link.run()),
             asyncio.create_task(self.boot.run()),
@@ -81,5 +84,6 @@ def _seeds(settings):
         "RetryBackOffRandomRange": r["randomRange"],
         "RetryBackOffRepeatTimes": r["repeatTimes"],
         "AuthorizationKey": cs["authorizationKey"],
+        "SecurityProfile": cs["securityProfile"],
         "NumberOfConnectors": settings["connectors"]["count"],
     }

@@ -2,8 +2,9 @@
 # loaded and checked in one pass. Every problem is collected, so a user sees
 # all bad keys at once, each named with the rule it breaks.
 import json
+import os
 
-from ocpp import identity
+from ocpp import identity, keys
 
 REQUIRED = object()
 
@@ -40,13 +41,54 @@ def _topic_prefix(value):
     return None
 
 
+def _wss_url(value):
+    if value and not value.startswith("wss://"):
+        return "must start with wss://"
+    return _ws_url(value) if value else None
+
+
+def _auth_key(value):
+    # The AuthorizationKey rule (SEC-04, SEC-05); the message never shows the value.
+    if value and not keys.auth_key_ok(value):
+        return "must be 16 to 20 printable ASCII characters or 32 to 40 hex digits"
+    return None
+
+
+def _security(cs):
+    # Security profiles (SEC-01): 0 = ws://, 1 = ws:// + Basic auth,
+    # 2 = wss:// + Basic auth. An absent securityProfile follows the rest:
+    # a wss:// url -> 2, an authorizationKey -> 1, else 0.
+    secure = cs["url"].startswith("wss://")
+    profile = cs["securityProfile"]
+    if profile is None:
+        profile = cs["securityProfile"] = 2 if secure else 1 if cs["authorizationKey"] else 0
+    out = []
+    if secure and profile < 2:
+        out.append("centralSystem.url: wss:// is security profile 2, not %d" % profile)
+    if profile and not cs["authorizationKey"]:
+        out.append("centralSystem.authorizationKey: required by security profile %d" % profile)
+    if profile == 2 and not secure and not cs["secureUrl"]:
+        out.append("centralSystem.secureUrl: required by security profile 2 (the wss:// url)")
+    if profile == 2 and not cs["caFile"]:
+        out.append("centralSystem.caFile: required by security profile 2 (CA certificate, DER)")
+    if cs["caFile"]:
+        try:
+            os.stat(cs["caFile"])
+        except OSError as e:
+            out.append("centralSystem.caFile: cannot be read (%s)" % e)
+    return out
+
+
 # section -> ((key, type, default, rule), ...); rule is None, (min, max) for
 # numbers, a tuple of allowed strings, or a function returning a problem.
 SCHEMA = {
     "centralSystem": (
         ("url", _STR, REQUIRED, _ws_url),
         ("chargePointId", _STR, REQUIRED, _cp_id),
-        ("authorizationKey", _STR, "", None),
+        ("authorizationKey", _STR, "", _auth_key),
+        ("securityProfile", _INT, None, (0, 2)),
+        ("secureUrl", _STR, "", _wss_url),
+        ("caFile", _STR, "", None),
         ("connectTimeout", _NUM, 10, (0.1, 300)),
         ("maxFrameSize", _INT, 8192, (512, 65536)),
     ),
@@ -65,6 +107,11 @@ SCHEMA = {
         ("ssid", _STR, "", None),
         ("password", _STR, "", None),
         ("timeout", _NUM, 20, (1, 300)),
+    ),
+    # Sets the clock before TLS on a device (platform sync_clock); "" = no NTP.
+    "ntp": (
+        ("server", _STR, "pool.ntp.org", None),
+        ("timeout", _NUM, 10, (1, 120)),
     ),
     "connectors": (("count", _INT, 1, (1, 8)),),
     "log": (("level", _STR, "info", ("debug", "info", "warning", "error")),),
@@ -160,6 +207,8 @@ def validate(doc):
         out[section] = values
     if out["mqtt"].get("enabled") and not out["mqtt"]["host"]:
         problems.append("mqtt.host: required when mqtt.enabled is true")
+    if not [p for p in problems if p.startswith("centralSystem")]:
+        problems.extend(_security(out["centralSystem"]))
     ident = doc.get(IDENTITY_SECTION, {})
     ident_ok = {}
     if not isinstance(ident, dict):

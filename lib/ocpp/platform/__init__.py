@@ -1,7 +1,7 @@
 # The platform layer: the only code that touches `machine` and `network`.
 # Each port module offers the same functions:
 #   config_path(), flash_dir(settings), connect_network(settings) (async),
-#   set_rtc(unix), reset(), halt(message)
+#   sync_clock(settings) (async), set_rtc(unix), reset(), halt(message)
 import sys
 
 if sys.platform == "esp32":
