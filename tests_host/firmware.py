@@ -70,7 +70,8 @@ class Firmware:
         self.proc = subprocess.Popen(
             [MICROPYTHON, str(REPO / "main.py")], cwd=self.workdir, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace"
         )
-        threading.Thread(target=self._pump, args=(self.proc,), daemon=True).start()
+        self._pump_thread = threading.Thread(target=self._pump, args=(self.proc,), daemon=True)
+        self._pump_thread.start()
         return self
 
     def _pump(self, proc):
@@ -102,7 +103,9 @@ class Firmware:
                 self._cond.wait(min(left, 0.5))
 
     def wait_exit(self, timeout=10.0):
-        return self.proc.wait(timeout)
+        code = self.proc.wait(timeout)
+        self._pump_thread.join(5)  # every line the process printed is in self.lines
+        return code
 
     def stop(self):
         if self.proc and self.proc.poll() is None:

@@ -22,6 +22,8 @@ from tests_host.firmware import FAST, MICROPYTHON, REPO, merge
 VENV_BIN = os.path.dirname(sys.executable)
 MPREMOTE = os.path.join(VENV_BIN, "mpremote")
 SOURCES = sorted(p.relative_to(REPO / "lib").as_posix() for p in (REPO / "lib" / "ocpp").rglob("*.py"))
+# Everything under lib/ goes to the board: lib/ocpp and what make installs (lib/umqtt).
+LIB_SOURCES = sorted(p.relative_to(REPO / "lib").as_posix() for p in (REPO / "lib").rglob("*.py"))
 
 
 def run(cmd, timeout=120, **kw):
@@ -59,13 +61,14 @@ def board(tmp_path):
 
 
 def test_make_mpy_compiles_every_module_for_both_targets(tmp_path):
-    """`make mpy` turns every lib/ocpp source into a .mpy for the ESP32 and for the host."""
+    """`make mpy` turns every source under lib/ into a .mpy for the ESP32 and for the host."""
     build = tmp_path / "build"
     run(["make", "-s", "mpy", "BUILD=%s" % build], cwd=REPO)
     for target in ("esp32", "unix"):
         lib = build / target / "lib"
         made = sorted(p.relative_to(lib).as_posix() for p in lib.rglob("*.mpy"))
-        assert made == sorted(s[:-3] + ".mpy" for s in SOURCES)
+        assert made == sorted(s[:-3] + ".mpy" for s in LIB_SOURCES)
+        assert "ocpp/modem.mpy" in made and "umqtt/simple.mpy" in made
         assert list(lib.rglob("*.py")) == []
         for mpy in lib.rglob("*.mpy"):
             assert mpy.read_bytes()[:2] == b"M\x06"  # .mpy version 6, what MicroPython 1.2x loads
@@ -77,13 +80,13 @@ def test_deploy_with_mpremote_then_boot_from_the_copied_files(cs, tmp_path, boar
     config = tmp_path / "device-config.json"
     config.write_text(json.dumps(merge(FAST, {"centralSystem": {"url": "ws://127.0.0.1:%d/ocpp" % cs.port}, "chargePoint": {"chargePointModel": "Deployed"}})))
     out = run(["make", "deploy", "TARGET=unix", "PORT=%s" % tty, "BUILD=%s" % (tmp_path / "build"), "CONFIG=%s" % config], cwd=REPO, timeout=180).stdout
-    assert "deploy: lib/ocpp cleared" in out
+    assert "deploy: lib/ocpp and lib/umqtt cleared" in out
 
     assert json.loads((root / "config.json").read_text())["chargePoint"]["chargePointModel"] == "Deployed"
     assert (root / "boot.py").read_bytes() == (REPO / "boot.py").read_bytes()
     assert (root / "main.py").read_bytes() == (REPO / "main.py").read_bytes()
     on_board = sorted(p.relative_to(root / "lib").as_posix() for p in (root / "lib").rglob("*") if p.is_file())
-    assert on_board == sorted(s[:-3] + ".mpy" for s in SOURCES)  # compiled only: no source can shadow them
+    assert on_board == sorted(s[:-3] + ".mpy" for s in LIB_SOURCES)  # compiled only: no source can shadow them
 
     # What a board does after its reset: boot.py, then main.py, from its own files.
     proc = subprocess.Popen([MPREMOTE, "connect", tty, "resume", "exec", "import boot, main"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

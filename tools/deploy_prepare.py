@@ -1,6 +1,8 @@
 # Runs ON the board, first thing in `make deploy` (mpremote run): make room
-# for the new library. Old sources in lib/ocpp would shadow the new .mpy
-# files (a .py beside a .mpy of the same name wins), so lib/ocpp goes whole.
+# for the new library. Old sources would shadow the new .mpy files (a .py
+# beside a .mpy of the same name wins), so the packages `make deploy` ships
+# (lib/ocpp, and lib/umqtt from the Makefile's INSTALLED_LIBS) go whole.
+# Anything else the user keeps in lib/ stays.
 import os
 import sys
 
@@ -25,9 +27,10 @@ def _remove(path):
         os.remove(path)
 
 
-_remove("lib/ocpp")
+for _package in ("ocpp", "umqtt"):
+    _remove("lib/" + _package)
 try:
     os.mkdir("lib")
 except OSError:
     pass
-print("deploy: lib/ocpp cleared")
+print("deploy: lib/ocpp and lib/umqtt cleared")

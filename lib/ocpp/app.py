@@ -12,6 +12,7 @@ from ocpp.services import device
 from ocpp.services.boot_notification import BootNotification
 from ocpp.services.heartbeat import Heartbeat
 from ocpp.services.link import Link
+from ocpp.services.security import Security
 from ocpp.services.status import StatusNotifier
 
 
@@ -23,6 +24,7 @@ class App:
         self.state = State()
         self.rpc = Rpc(keys.get("MessageTimeout"))
         self.link = Link(settings, self.rpc, self.state)
+        self.security = Security(settings, keys, self.link, flash)
         self.heartbeat = Heartbeat(self.rpc, self.link, keys.get("HeartbeatInterval"), self.state, platform.set_rtc)
         self.boot = BootNotification(self.rpc, self.link, settings, self.heartbeat, self.state, platform.set_rtc)
         self.heartbeat.registered = self.boot.accepted
@@ -52,10 +54,16 @@ class App:
         try:
             device.start(self, tasks)  # the watchdog is fed from here on
             await device.network_up(self, tasks)  # Wi-Fi up and stable (device only)
+            await self.security.prepare()
             tasks["link"] = asyncio.create_task(self.link.run())
             tasks["boot"] = asyncio.create_task(self.boot.run())
             tasks["heartbeat"] = asyncio.create_task(self.heartbeat.run())
             tasks["status"] = asyncio.create_task(self.status.run())
+            if self.settings.get("mqtt", {}).get("enabled"):
+                # Imported only when on: a disabled mirror costs no heap.
+                from ocpp.services.mqtt_mirror import MqttMirror
+
+                tasks["mqtt"] = asyncio.create_task(MqttMirror(self.settings, self.state).run())
             device.supervise(self, tasks)
             await self._stopped.wait()
         finally:
@@ -78,5 +86,6 @@ def _seeds(settings):
         "RetryBackOffRandomRange": r["randomRange"],
         "RetryBackOffRepeatTimes": r["repeatTimes"],
         "AuthorizationKey": cs["authorizationKey"],
+        "SecurityProfile": cs["securityProfile"],
         "NumberOfConnectors": settings["connectors"]["count"],
     }

@@ -87,9 +87,17 @@ def now_iso():
 
 
 def set_unix(unix):
-    global _offset, synced
-    _offset = unix - time.time() - _EPOCH_SHIFT
+    global synced
+    follow_rtc(unix)
     synced = True
+
+
+def follow_rtc(unix):
+    # time.time() reads `unix` now (or the RTC was just set to it): keep now()
+    # on it. Called by the platform after every RTC write, so the jump is
+    # never counted twice.
+    global _offset
+    _offset = unix - time.time() - _EPOCH_SHIFT
 
 
 def set_from_iso(text):

@@ -88,6 +88,9 @@ DECLARATIONS = (
     ("RetryBackOffRandomRange", INT, RW, 30, (0, 3600), False),
     ("RetryBackOffRepeatTimes", INT, RW, 5, (0, 16), False),
     ("RetryBackOffWaitMinimum", INT, RW, 5, (1, 3600), False),
+    # 0 none, 1 Basic auth, 2 TLS + Basic auth (SEC-01); raising it is
+    # further checked by services/security.py (SEC-12).
+    ("SecurityProfile", INT, RW, 0, (0, 2), False),
     ("StopTransactionOnInvalidId", BOOL, RW, True, None, False),
     ("StopTxnAlignedData", CSL, RW, "", (MEASURANDS, _CSL_MAX), False),
     ("StopTxnAlignedDataMaxLength", INT, R, _CSL_MAX, None, False),
@@ -157,6 +160,7 @@ class Keys:
         self._path = path
         self._values = {}
         self._watch = {}
+        self._guards = {}
         for d in DECLARATIONS:
             self._values[d[0]] = d[3]
         for name, value in (seeds or {}).items():
@@ -183,6 +187,11 @@ class Keys:
         # apply(value) runs when a change of `name` takes effect (apply()).
         self._watch[name] = apply
 
+    def guard(self, name, allows):
+        # allows(value) -> False refuses a change that the declared rule
+        # permits but the state of other keys does not (SEC-12).
+        self._guards[name] = allows
+
     def apply(self, name):
         # Separate from change() so that the operation can answer first and
         # act afterwards (a new AuthorizationKey reconnects the link).
@@ -190,19 +199,21 @@ class Keys:
         if fn:
             fn(self._values[name])
 
-    def change(self, name, text):
+    def change(self, name, text, guarded=True):
         # ChangeConfiguration (CFG-06, CFG-07): the status. On success the
         # value is stored and, unless it needs a reboot, becomes the current
-        # value; the caller then calls apply().
+        # value; the caller then calls apply(). The firmware's own changes
+        # (a security profile fall-back) pass guarded=False.
         d = find(name)
         if d is None:
             return NOT_SUPPORTED
         if d[2] == R:
             return REJECTED
         value = parse(d, text)
-        if value is None:
-            return REJECTED
         canonical = d[0]
+        allows = self._guards.get(canonical) if guarded else None
+        if value is None or (allows and not allows(value)):
+            return REJECTED
         before = self._changed.get(canonical)
         self._changed[canonical] = as_text(value)
         try:

@@ -2,7 +2,8 @@
 # Each port module offers the same functions:
 #   config_path(), flash_dir(settings), open_uart(modem_cfg) -> (port, name),
 #   wlan() -> station (isconnected, connect, disconnect, ifconfig),
-#   set_rtc(unix), watchdog(timeout_ms) -> object with feed(), reset(), halt(message)
+#   sync_clock(settings) (async), set_rtc(unix),
+#   watchdog(timeout_ms) -> object with feed(), reset(), halt(message)
 import sys
 
 if sys.platform == "esp32":

@@ -1,7 +1,9 @@
 # ESP32: the only module that touches `machine` and `network`. It hands out
-# the hardware (UART, Wi-Fi station, RTC, watchdog, reset); the policies
+# the hardware (UART, Wi-Fi station, RTC, NTP, watchdog, reset); the policies
 # around them (services/wifi.py, services/watchdog.py, modem.py) are shared
 # with the unix port, so the host tests exercise them.
+import asyncio
+import sys
 import time
 
 import machine
@@ -32,17 +34,66 @@ def wlan():
     return station
 
 
+def _epoch_shift():
+    return 946684800 if time.gmtime(0)[0] == 2000 else 0
+
+
 def set_rtc(unix):
     # The RTC keeps UTC. time.time() follows the RTC, so the clock module's
     # offset is re-based afterwards; otherwise now() would count the jump twice.
     machine.RTC().datetime(clock.rtc_datetime(unix))
-    clock.set_unix(unix)
+    clock.follow_rtc(unix)
 
 
 def watchdog(timeout_ms):
     # The hardware WDT cannot be stopped once armed (a soft reset keeps it
     # running); creating it again only changes the timeout.
     return machine.WDT(timeout=timeout_ms)
+
+
+def _build_time():
+    # The MicroPython build date ("... on 2026-07-05" in sys.version) as Unix
+    # seconds: the device cannot be running before it. None if unreadable.
+    v = sys.version
+    i = v.rfind(" on ")
+    try:
+        return clock.parse_iso(v[i + 4 : i + 14] + "T00:00:00Z")
+    except ValueError:
+        return None
+
+
+async def sync_clock(settings):
+    # TLS checks certificate dates (SEC-08), so the RTC must be right before
+    # wss://. NTP first, for at most ntp.timeout seconds (ntptime blocks up
+    # to ntptime.timeout per try). Out of reach: never leave the clock before
+    # the build date, and go on; a clock still too far off shows as a
+    # certificate date error, and the link backs off and retries.
+    ntp = settings["ntp"]
+    server = ntp["server"]
+    why = "no ntp.server"
+    if server:
+        import ntptime
+
+        ntptime.host = server
+        deadline = time.ticks_add(time.ticks_ms(), int(ntp["timeout"] * 1000))
+        while True:
+            try:
+                ntptime.settime()
+                log.info("clock", "set by NTP from %s", server)
+                return True
+            except (OSError, OverflowError, IndexError) as e:
+                why = "NTP %s: %s" % (server, e)
+            if time.ticks_diff(deadline, time.ticks_ms()) <= 0:
+                break
+            await asyncio.sleep_ms(1000)
+    floor = _build_time()
+    now = time.time() + _epoch_shift()
+    if floor and now < floor:
+        set_rtc(floor)
+        log.warning("clock", "not set (%s): RTC raised to the build date; certificates may fail their date check", why)
+    else:
+        log.warning("clock", "not set (%s): certificate dates are checked against the RTC as it is", why)
+    return False
 
 
 def reset():

@@ -7,9 +7,10 @@ from ocpp import log, platform
 from ocpp.services import watchdog as wd
 from ocpp.services.wifi import Wifi
 
-# App tasks that end by design (boot: after Accepted); every other one
-# ending means the firmware is broken, and the watchdog stops feeding.
-_MAY_END = ("boot", "watchdog")
+# App tasks that end by design (boot: after Accepted; mqtt: when umqtt is
+# not installed); every other one ending means the firmware is broken, and
+# the watchdog stops feeding.
+_MAY_END = ("boot", "watchdog", "mqtt")
 _MARGIN_S = 60  # on top of the longest legitimate quiet spell
 
 

@@ -32,6 +32,11 @@ def basic_authorization(cp_id, key):
     return "Basic " + token.decode()
 
 
+def station_url(base, cp_id):
+    # J-02: the identity is the last path segment, percent-encoded.
+    return base.rstrip("/") + "/" + websocket.quote(cp_id)
+
+
 class Link:
     def __init__(self, settings, rpc, state):
         cs = settings["centralSystem"]
@@ -39,9 +44,12 @@ class Link:
         self.state = state
         self.rpc = rpc
         self.cp_id = cs["chargePointId"]
-        self.url = cs["url"].rstrip("/") + "/" + websocket.quote(self.cp_id)
+        self.url = station_url(cs["url"], self.cp_id)
         self.authorization_key = cs["authorizationKey"]
-        self.ssl = None  # set by the TLS layer for wss:// (seam for security profile 2)
+        self.ssl = None
+        # services/security.py: per attempt, target() -> (url, Basic auth?,
+        # ssl context) and attempted(error or None) (SEC-01, SEC-12).
+        self.security = None
         r = settings["reconnect"]
         self.backoff = Backoff(r["waitMinimum"], r["randomRange"], r["repeatTimes"])
         # Other back-offs that follow the same RetryBackOff* keys.
@@ -97,27 +105,37 @@ class Link:
     async def run(self):
         cs = self._settings["centralSystem"]
         while True:
-            log.info("link", "connecting to %s", self.url)
+            sec = self.security
+            error = None
             try:
+                url, basic, ssl = self.url, True, self.ssl
+                if sec is not None:
+                    base, basic, ssl = sec.target()
+                    url = station_url(base, self.cp_id)
+                log.info("link", "connecting to %s", url)
                 ws = await asyncio.wait_for_ms(
                     websocket.connect(
-                        self.url,
-                        authorization=basic_authorization(self.cp_id, self.authorization_key),
+                        url,
+                        authorization=basic_authorization(self.cp_id, self.authorization_key) if basic else None,
                         max_size=cs["maxFrameSize"],
-                        ssl=self.ssl,
+                        ssl=ssl,
                     ),
                     int(cs["connectTimeout"] * 1000),
                 )
             except asyncio.CancelledError:
                 raise
-            except asyncio.TimeoutError:
-                await self._back_off("connect timed out")
-                continue
             except Exception as e:
-                await self._back_off("connect failed: %s" % (e,))
-                continue
-            await self._serve(ws)
-            await self._back_off("connection lost")
+                error = e
+            if sec is not None:
+                sec.attempted(error)
+            if isinstance(error, asyncio.TimeoutError):
+                await self._back_off("connect timed out")
+            elif error is not None:
+                # mbedTLS wraps its reasons in newlines.
+                await self._back_off("connect failed: %s" % (str(error).strip() or repr(error),))
+            else:
+                await self._serve(ws)
+                await self._back_off("connection lost")
 
     async def _back_off(self, why):
         delay = self.backoff.next()

@@ -171,6 +171,9 @@ class WebSocket:
         self._left = leftover
         self._lock = asyncio.Lock()
         self.closed = False
+        # True between a frame's header and the end of its payload: a reader
+        # cancelled there leaves the stream off a frame boundary.
+        self._mid_frame = False
         self._close_sent = False
         # ticks_ms of the last frame received, of any kind: proof of life.
         self.last_rx = time.ticks_ms()
@@ -236,6 +239,7 @@ class WebSocket:
         size = 0
         while True:
             b0, b1 = await self._exact(2)
+            self._mid_frame = True
             self.last_rx = time.ticks_ms()
             fin = b0 & 0x80
             opcode = b0 & 0x0F
@@ -252,6 +256,7 @@ class WebSocket:
                 if not fin or n > 125:
                     await self._fail(CLOSE_PROTOCOL, "bad control frame")
                 data = await self._exact(n) if n else b""
+                self._mid_frame = False
                 if opcode == OP_PING:
                     await self._send_frame(OP_PONG, data)
                 elif opcode == OP_CLOSE:
@@ -272,6 +277,7 @@ class WebSocket:
                 # Refused before reading (or allocating) the payload.
                 await self._fail(CLOSE_TOO_BIG, "message of %d+ bytes over the %d limit" % (size, self._max))
             data = await self._exact(n) if n else b""
+            self._mid_frame = False
             if opcode != OP_CONT:
                 binary = opcode == OP_BINARY
             if fin and parts is None:
@@ -321,6 +327,11 @@ class WebSocket:
         await self._abort()
 
     async def _drain_until_close(self):
+        if self._mid_frame:
+            # A cancelled reader left us inside a frame: the server's close
+            # cannot be found, and waiting for its TCP close does not work
+            # over TLS (the server waits for our close_notify). Just go.
+            return
         while True:
             b0, b1 = await self._exact(2)
             n = b1 & 0x7F
