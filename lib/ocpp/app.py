@@ -54,6 +54,11 @@ class App:
             asyncio.create_task(self.heartbeat.run()),
             asyncio.create_task(self.status.run()),
         ]
+        heap_s = self.settings["log"]["heapInterval"]
+        if heap_s:
+            from ocpp.services import diag
+
+            tasks.append(asyncio.create_task(diag.report_heap(heap_s)))
         try:
             await self._stopped.wait()
         finally:
