@@ -1,0 +1,177 @@
+"""`make bench`: heap, flash, start-up and message cost of the firmware on the
+MicroPython unix port, beside a CPython charge point on the `ocpp` package.
+Prints one Markdown table; writes nothing outside a temporary directory.
+
+    python bench/run.py            # the full run (a few minutes)
+    python bench/run.py --quick    # tiny sizes: checks that the scripts work
+"""
+
+import argparse
+import datetime
+import logging
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import common, session, traffic  # noqa: E402
+from bench.common import REPO, received, wait_alive  # noqa: E402
+
+FULL = {"heartbeats": 100, "bisect_high": 1 << 16, "bisect_steps": None, "live_round_trips": 10000, "startups": 21, "rate_round_trips": 2000, "rate_repeats": 3, "heap_report_s": 0.2}
+QUICK = {"heartbeats": 3, "bisect_high": 1 << 20, "bisect_steps": 1, "live_round_trips": 50, "startups": 1, "rate_round_trips": 20, "rate_repeats": 1, "heap_report_s": 0.05}
+
+
+def heap_report(fw, after=2, timeout=10):
+    """(alloc, free) from the `after`-th heap line logged from now on."""
+    seen = sum(1 for _, line in list(fw.lines) if "diag: heap alloc=" in line)
+    m = fw.wait_log(r"diag: heap alloc=(\d+) free=(\d+)", timeout, count=seen + after)
+    return int(m.group(1)), int(m.group(2))
+
+
+def live_heap(cs, build, round_trips, workdir, report_s):
+    """Live heap after gc.collect(): idle after boot, after the first
+    GetConfiguration (its module is imported on first use), and after
+    `round_trips` more."""
+    cp_id = "LIVE" + build.name.strip(".").upper()
+    fw = common.start_firmware(workdir, cs, build, cp_id, config={"log": {"heapInterval": report_s}})
+    try:
+        traffic.registered(cs, fw, cp_id)
+        idle = heap_report(fw)[0]
+        traffic.round_trips(cs, cp_id, 1)
+        first = heap_report(fw)[0]
+        seconds = traffic.round_trips(cs, cp_id, round_trips)
+        after = heap_report(fw)[0]
+    finally:
+        fw.stop()
+    return {"idle": idle, "first": first, "after": after, "seconds": seconds}
+
+
+def startup_ms(cs, build, runs, workdir):
+    """Median milliseconds from process start to the BootNotification at the
+    central system."""
+    times = []
+    for i in range(runs):
+        cp_id = "UP%s%d" % (build.name.strip(".").upper(), i)
+        fw = common.make_firmware(Path(workdir) / str(i), cs, build, cp_id)
+        t0 = time.monotonic()
+        fw.start()
+        try:
+            frames = wait_alive(cs, fw, lambda fs: received(cs, cp_id, "BootNotification"), 10, "BootNotification")
+            times.append((frames[0].t - t0) * 1000)
+        finally:
+            fw.kill()
+    return common.median(times)
+
+
+def message_rates(cs, build, n, repeats, workdir):
+    """Round trips per second for the firmware and for the CPython peer, the
+    batches taken in turn so that both see the same machine load."""
+    fw = common.start_firmware(workdir, cs, build, "RATEFW")
+    peer = subprocess.Popen([sys.executable, str(REPO / "bench" / "peer_cp.py"), "ws://127.0.0.1:%d/ocpp" % cs.port, "RATEPY"])
+    try:
+        traffic.registered(cs, fw, "RATEFW")
+        cs.wait_for(lambda fs: received(cs, "RATEPY", "BootNotification") and "RATEPY" in cs.charge_points, 15, "peer's BootNotification")
+        fw_rates, peer_rates = [], []
+        for cp_id in ("RATEFW", "RATEPY"):  # warm up both
+            traffic.round_trips(cs, cp_id, max(10, n // 10))
+        for _ in range(repeats):
+            fw_rates.append(traffic.rate(cs, "RATEFW", n, 1))
+            peer_rates.append(traffic.rate(cs, "RATEPY", n, 1))
+    finally:
+        fw.stop()
+        peer.terminate()
+        peer.wait(5)
+    return common.median(fw_rates), common.median(peer_rates)
+
+
+def measure(sizes, log=print):
+    out = {}
+    with tempfile.TemporaryDirectory(prefix="uocpp-bench-") as tmp:
+        tmp = Path(tmp)
+        builds = (common.source_build(), common.mpy_build(tmp / "mpy"))
+        out["flash"] = common.mpy_sizes(builds[1])
+        cs = common.start_cs()
+        try:
+            for b in builds:
+                log("smallest heap, %s: bisecting ..." % b.name)
+                out["heap", b.name] = session.smallest_heap(cs, b, high=sizes["bisect_high"], heartbeats=sizes["heartbeats"], max_steps=sizes["bisect_steps"])
+            for b in builds:
+                log("live heap, %s: %d round trips ..." % (b.name, sizes["live_round_trips"]))
+                out["live", b.name] = live_heap(cs, b, sizes["live_round_trips"], tmp / ("live" + b.name), sizes["heap_report_s"])
+            for b in builds:
+                log("start-up, %s: %d runs ..." % (b.name, sizes["startups"]))
+                out["startup", b.name] = startup_ms(cs, b, sizes["startups"], tmp / ("up" + b.name))
+            log("message rate: firmware (.mpy) and CPython peer ...")
+            out["rates"] = message_rates(cs, builds[1], sizes["rate_round_trips"], sizes["rate_repeats"], tmp / "rate")
+        finally:
+            cs.stop()
+    return out
+
+
+def _kb(n):
+    return "%.1f KB" % (n / 1024)
+
+
+def table(out, sizes):
+    py, mpy = ".py", ".mpy"
+    rows = [("Measure", ".py sources", ".mpy build", "Goal"), ("---", "---", "---", "---")]
+    rows.append(
+        (
+            "Smallest heap (`-X heapsize`) for the scripted session",
+            _kb(out["heap", py][0]),
+            _kb(out["heap", mpy][0]),
+            "≤ 24 KB (.mpy)",
+        )
+    )
+    live = {b: out["live", b] for b in (py, mpy)}
+    rows.append(("Live heap, idle after boot", _kb(live[py]["idle"]), _kb(live[mpy]["idle"]), ""))
+    rows.append(("Live heap after the first GetConfiguration (imports its module)", _kb(live[py]["first"]), _kb(live[mpy]["first"]), ""))
+    n = sizes["live_round_trips"]
+    rows.append(("Live heap after %s more round trips" % format(n, ","), _kb(live[py]["after"]), _kb(live[mpy]["after"]), ""))
+    rows.append(("Growth over those %s round trips" % format(n, ","), "%+d B" % (live[py]["after"] - live[py]["first"]), "%+d B" % (live[mpy]["after"] - live[mpy]["first"]), "0 B"))
+    flash = out["flash"]
+    rows.append(("Flash: compiled lib/ocpp", "", "%s B in %d files" % (format(sum(flash.values()), ","), len(flash)), ""))
+    rows.append(("Start-up to BootNotification on the wire (median of %d)" % sizes["startups"], "%.0f ms" % out["startup", py], "%.0f ms" % out["startup", mpy], ""))
+    fw_rate, peer_rate = out["rates"]
+    rows.append(("GetConfiguration round trips/s, this firmware on MicroPython", "", "%.0f" % fw_rate, "≥ CPython peer"))
+    rows.append(("GetConfiguration round trips/s, `ocpp` package charge point on CPython", "", "%.0f" % peer_rate, ""))
+    rows.append(("Ratio firmware / CPython peer", "", "%.2f" % (fw_rate / peer_rate), "≥ 1"))
+    lines = ["| " + " | ".join(r) + " |" for r in rows]
+    top = sorted(flash.items(), key=lambda kv: -kv[1])[:5]
+    lines.append("")
+    lines.append("Largest modules (.mpy): " + ", ".join("%s %s B" % (name, format(size, ",")) for name, size in top))
+    return "\n".join(lines)
+
+
+def header():
+    return "uOCPP benchmark, %s; %s, %d CPUs; MicroPython %s (unix port, 64-bit); CPython %s" % (
+        datetime.date.today().isoformat(),
+        common.cpu_model(),
+        os.cpu_count(),
+        common.micropython_version(),
+        sys.version.split()[0],
+    )
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="tiny sizes, for the smoke test")
+    args = ap.parse_args(argv)
+    sizes = QUICK if args.quick else FULL
+    logging.getLogger("ocpp").setLevel(logging.CRITICAL)  # failed sessions are expected while bisecting
+    t0 = time.monotonic()
+    out = measure(sizes, log=lambda msg: print(msg, file=sys.stderr, flush=True))
+    print(header())
+    print()
+    print(table(out, sizes))
+    print()
+    print("(%s in %.0f s; scripted session: boot, %d triggered Heartbeats, GetConfiguration of all keys, a ChangeConfiguration, a TriggerMessage)" % ("quick run" if args.quick else "full run", time.monotonic() - t0, sizes["heartbeats"]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
