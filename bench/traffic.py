@@ -6,6 +6,7 @@ Used for the message rate (firmware and CPython peer alike) and for the
 """
 
 import asyncio
+import glob
 import itertools
 import time
 
@@ -61,16 +62,30 @@ def _forget_replies(cs, cp_id):
         queue.get_nowait()
 
 
+def cpu_seconds(pid):
+    """CPU time the process has used so far, all its threads (Linux schedstat, ns)."""
+    total = 0
+    for path in glob.glob("/proc/%d/task/*/schedstat" % pid):
+        try:
+            with open(path) as f:
+                total += int(f.read().split()[0])
+        except (OSError, ValueError, IndexError):
+            pass
+    return total / 1e9
+
+
 def round_trips(cs, cp_id, n, timeout=120):
     """Sends n GetConfiguration CALLs at once; returns the seconds until the
     last reply arrived. Raises if any reply is a CALLERROR or missing."""
     return cs.run(_pipelined(cs.cs, cp_id, n, timeout), timeout + 5)
 
 
-def rate(cs, cp_id, n, repeats=3):
-    """Median round trips per second over `repeats` batches of n."""
-    rates = sorted(n / round_trips(cs, cp_id, n) for _ in range(repeats))
-    return rates[len(rates) // 2]
+def measured_batch(cs, cp_id, n, pid):
+    """(round trips per second, CPU microseconds per round trip spent by the
+    charge point's process `pid`) for one batch of n."""
+    cpu = cpu_seconds(pid)
+    wall = round_trips(cs, cp_id, n)
+    return n / wall, (cpu_seconds(pid) - cpu) * 1e6 / n
 
 
 def registered(cs, fw, cp_id, statuses=2, timeout=10):

@@ -164,12 +164,18 @@ async def _close_stream(writer):
         pass
 
 
-def _mask_copy(dst, at, src, start, n, mask):
+def _mask_copy_py(dst, at, src, start, n, mask):
     # dst[at:at + n] = src[start:start + n] XOR the mask, whose phase follows
     # the offset in the payload (RFC 6455 5.3).
     for j in range(n):
         k = start + j
         dst[at + j] = src[k] ^ mask[k & 3]
+
+
+try:
+    from ocpp.transport.mask_native import mask_copy as _mask_copy
+except (ImportError, SyntaxError, ValueError):  # no native code here: the same in Python
+    _mask_copy = _mask_copy_py
 
 
 class WebSocket:
