@@ -8,7 +8,7 @@ CONFIG ?= config.json
 BOOT ?= Accepted:10
 export MICROPYPATH := .frozen:$(CURDIR)/lib
 
-.PHONY: run test firmware venv clean test-packages mpy deploy
+.PHONY: run test bench firmware venv clean test-packages mpy deploy
 
 # One virtualenv with every pinned host dependency (requirements.txt).
 $(VENV)/.installed: requirements.txt
@@ -53,6 +53,11 @@ run: venv $(INSTALLED_LIBS)
 # The whole suite; ends with pytest's summary line.
 test: venv $(INSTALLED_LIBS) test-packages
 	$(VPY) -m pytest tests_host
+
+# Heap, flash, start-up and message rate on the unix port beside a CPython
+# charge point; prints one table (README, Performance). Takes a few minutes.
+bench: venv $(INSTALLED_LIBS)
+	$(VPY) bench/run.py
 
 # The firmware alone against any central system: make firmware CONFIG=path.json
 firmware: venv $(INSTALLED_LIBS)

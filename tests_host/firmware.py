@@ -62,13 +62,15 @@ class Firmware:
             self.config_path.write_text(json.dumps(config, indent=1))
         self.env = dict(os.environ, MICROPYPATH=MICROPYPATH, OCPP_CONFIG=str(self.config_path), OCPP_FLASH_DIR=str(self.flash))
         self.env.update(env or {})
+        # The command line; the benchmarks swap in a heap size or an .mpy build.
+        self.argv = [MICROPYTHON, str(REPO / "main.py")]
         self.lines = []
         self.proc = None
         self._cond = threading.Condition()
 
     def start(self):
         self.proc = subprocess.Popen(
-            [MICROPYTHON, str(REPO / "main.py")], cwd=self.workdir, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace"
+            self.argv, cwd=self.workdir, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace"
         )
         self._pump_thread = threading.Thread(target=self._pump, args=(self.proc,), daemon=True)
         self._pump_thread.start()

@@ -64,6 +64,11 @@ class App:
                 from ocpp.services.mqtt_mirror import MqttMirror
 
                 tasks["mqtt"] = asyncio.create_task(MqttMirror(self.settings, self.state).run())
+            heap_s = self.settings["log"]["heapInterval"]
+            if heap_s:
+                from ocpp.services import diag
+
+                tasks["diag"] = asyncio.create_task(diag.report_heap(heap_s))
             device.supervise(self, tasks)
             await self._stopped.wait()
         finally:

@@ -1,8 +1,9 @@
 # What boot.py does: read config.json, feed the identity setters, and keep
 # the result for main.py. Idempotent, because on a device boot.py runs first
 # and main.py asks again; on the unix port only main.py runs.
+import sys
+
 from ocpp import identity, log
-from ocpp import settings as config
 
 settings = None
 error = None
@@ -15,6 +16,7 @@ def load(path=None):
     if settings is not None or error is not None:
         return settings
     from ocpp import platform
+    from ocpp import settings as config
 
     path = path or platform.config_path()
     try:
@@ -22,6 +24,8 @@ def load(path=None):
     except config.ConfigError as e:
         error = str(e)
         return None
+    finally:
+        _unload("settings")
     for secret in config.secrets(loaded):
         log.add_secret(secret)
     log.set_level(loaded["log"]["level"])
@@ -57,3 +61,13 @@ def _read_modem(cfg):
         for key in missing:
             if identity.get(key):
                 log.info("modem", "%s from config.json kept: %s", key.upper(), identity.get(key))
+
+
+def _unload(name):
+    # The config declarations and checks run once per boot; dropping the
+    # module gives its code and tables back to the heap (about 7 KB).
+    import ocpp
+
+    sys.modules.pop("ocpp." + name, None)
+    if hasattr(ocpp, name):
+        delattr(ocpp, name)

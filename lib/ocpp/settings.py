@@ -135,7 +135,10 @@ SCHEMA = {
         ("timeout", _NUM, 10, (1, 120)),
     ),
     "connectors": (("count", _INT, 1, (1, 8)),),
-    "log": (("level", _STR, "info", ("debug", "info", "warning", "error")),),
+    "log": (
+        ("level", _STR, "info", ("debug", "info", "warning", "error")),
+        ("heapInterval", _NUM, 0, (0, 86400)),
+    ),
     "storage": (("dir", _STR, "", None),),
     # The optional MQTT status mirror (services/mqtt_mirror.py).
     "mqtt": (

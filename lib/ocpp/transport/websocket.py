@@ -28,6 +28,7 @@ CLOSE_TOO_BIG = const(1009)
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 _MAX_HEADER_BYTES = const(4096)
 _CHUNK = const(256)
+_OUT_BYTES = const(256)  # per-connection send buffer: header, mask and payload pieces
 
 
 class HandshakeError(OSError):
@@ -163,6 +164,20 @@ async def _close_stream(writer):
         pass
 
 
+def _mask_copy_py(dst, at, src, start, n, mask):
+    # dst[at:at + n] = src[start:start + n] XOR the mask, whose phase follows
+    # the offset in the payload (RFC 6455 5.3).
+    for j in range(n):
+        k = start + j
+        dst[at + j] = src[k] ^ mask[k & 3]
+
+
+try:
+    from ocpp.transport.mask_native import mask_copy as _mask_copy
+except (ImportError, SyntaxError, ValueError):  # no native code here: the same in Python
+    _mask_copy = _mask_copy_py
+
+
 class WebSocket:
     def __init__(self, reader, writer, max_size, leftover=b""):
         self._r = reader
@@ -170,6 +185,8 @@ class WebSocket:
         self._max = max_size
         self._left = leftover
         self._lock = asyncio.Lock()
+        self._out = bytearray(_OUT_BYTES)
+        self._out_view = memoryview(self._out)
         self.closed = False
         # True between a frame's header and the end of its payload: a reader
         # cancelled there leaves the stream off a frame boundary.
@@ -189,31 +206,42 @@ class WebSocket:
         return await self._r.readexactly(n)
 
     async def _send_frame(self, opcode, data):
+        # data: str (sent as its UTF-8 bytes, not copied) or bytes. The frame
+        # is masked piecewise through the connection's one small buffer, so
+        # sending allocates nothing in proportion to the message.
+        data = memoryview(data)
         n = len(data)
-        if n < 126:
-            head = struct.pack("!BB", 0x80 | opcode, 0x80 | n)
-        elif n < 65536:
-            head = struct.pack("!BBH", 0x80 | opcode, 0xFE, n)
-        else:
-            head = struct.pack("!BBQ", 0x80 | opcode, 0xFF, n)
-        mask = os.urandom(4)
-        # Mask in place, in one buffer, so the frame leaves in a single write.
-        buf = bytearray(len(head) + 4 + n)
-        hl = len(head)
-        buf[0:hl] = head
-        buf[hl : hl + 4] = mask
-        buf[hl + 4 :] = data
-        i = hl + 4
-        for j in range(n):
-            buf[i + j] ^= mask[j & 3]
+        out = self._out
         async with self._lock:
-            self._w.write(buf)
+            out[0] = 0x80 | opcode
+            if n < 126:
+                out[1] = 0x80 | n
+                at = 2
+            elif n < 65536:
+                out[1:4] = struct.pack("!BH", 0xFE, n)
+                at = 4
+            else:
+                out[1:10] = struct.pack("!BQ", 0xFF, n)
+                at = 10
+            mask = os.urandom(4)
+            out[at : at + 4] = mask
+            at += 4
+            pos = 0
+            while True:
+                take = min(n - pos, _OUT_BYTES - at)
+                _mask_copy(out, at, data, pos, take, mask)
+                # The stream sends at once, or copies what the socket did not take.
+                self._w.write(self._out_view[: at + take])
+                pos += take
+                if pos >= n:
+                    break
+                at = 0
             await self._w.drain()
 
     async def send(self, text):
         if self.closed or self._close_sent:
             raise ConnectionClosed(1006, "already closed")
-        await self._send_frame(OP_TEXT, text.encode() if isinstance(text, str) else text)
+        await self._send_frame(OP_TEXT, text)
 
     async def ping(self, data=b""):
         await self._send_frame(OP_PING, data)
