@@ -74,7 +74,7 @@ mpy: venv $(INSTALLED_LIBS)
 	  src=$${src#./}; mpy=$${src%.py}.mpy; \
 	  mkdir -p $(abspath $(BUILD))/esp32/lib/$$(dirname $$src) $(abspath $(BUILD))/unix/lib/$$(dirname $$src); \
 	  $(MPY_CROSS) -march=xtensawin -o $(abspath $(BUILD))/esp32/lib/$$mpy $$src || exit 1; \
-	  $(MPY_CROSS) -o $(abspath $(BUILD))/unix/lib/$$mpy $$src || exit 1; \
+	  $(MPY_CROSS) -march=host -o $(abspath $(BUILD))/unix/lib/$$mpy $$src || exit 1; \
 	done
 	@echo "compiled $$(find $(BUILD)/esp32/lib -name '*.mpy' | wc -l) modules into $(BUILD)/esp32/lib and $(BUILD)/unix/lib"
 

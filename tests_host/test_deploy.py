@@ -108,7 +108,7 @@ def test_deploy_with_mpremote_then_boot_from_the_copied_files(cs, tmp_path, boar
 def test_package_json_lists_exactly_the_library_sources():
     """package.json (for `mip install`) names every .py under lib/ocpp, at its path, and nothing else."""
     doc = json.loads((REPO / "package.json").read_text())
-    assert sorted(target for target, _ in doc["urls"]) == SOURCES
+    assert sorted(target for target, _ in doc["urls"]) == SOURCES, "run: python tools/package_json.py"
     for target, url in doc["urls"]:
         assert url == "lib/" + target  # relative to package.json: mip resolves it against the repository
     assert doc["version"] == run([MICROPYTHON, "-c", "import ocpp; print(ocpp.__version__)"], env=dict(os.environ, MICROPYPATH=".frozen:" + str(REPO / "lib"))).stdout.strip()
