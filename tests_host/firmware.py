@@ -62,15 +62,18 @@ class Firmware:
             self.config_path.write_text(json.dumps(config, indent=1))
         self.env = dict(os.environ, MICROPYPATH=MICROPYPATH, OCPP_CONFIG=str(self.config_path), OCPP_FLASH_DIR=str(self.flash))
         self.env.update(env or {})
+        # The command line; the benchmarks swap in a heap size or an .mpy build.
+        self.argv = [MICROPYTHON, str(REPO / "main.py")]
         self.lines = []
         self.proc = None
         self._cond = threading.Condition()
 
     def start(self):
         self.proc = subprocess.Popen(
-            [MICROPYTHON, str(REPO / "main.py")], cwd=self.workdir, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace"
+            self.argv, cwd=self.workdir, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace"
         )
-        threading.Thread(target=self._pump, args=(self.proc,), daemon=True).start()
+        self._pump_thread = threading.Thread(target=self._pump, args=(self.proc,), daemon=True)
+        self._pump_thread.start()
         return self
 
     def _pump(self, proc):
@@ -102,7 +105,9 @@ class Firmware:
                 self._cond.wait(min(left, 0.5))
 
     def wait_exit(self, timeout=10.0):
-        return self.proc.wait(timeout)
+        code = self.proc.wait(timeout)
+        self._pump_thread.join(5)  # every line the process printed is in self.lines
+        return code
 
     def stop(self):
         if self.proc and self.proc.poll() is None:

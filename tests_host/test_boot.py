@@ -186,3 +186,60 @@ def test_unreadable_frames_are_ignored_without_harm(cs, firmware):
     assert [f for f in cs.received() if f.kind == 4] == []
     assert len(cs.connections) == 1
     assert "Traceback" not in fw.log
+
+
+GATE_SNIPPET = """
+import asyncio
+from ocpp import errors, log
+log.set_level("error")
+from ocpp.rpc import Rpc
+from ocpp.services.backoff import Backoff
+from ocpp.services.boot_notification import BootNotification, PENDING, REJECTED, ACCEPTED
+from ocpp.state import State
+
+class Link:
+    def new_backoff(self):
+        return Backoff(1, 0, 0)
+
+rpc = Rpc(1)
+sent = []
+async def send(frame):
+    sent.append(frame)
+rpc.attach(send)
+boot = BootNotification(rpc, Link(), {"ocpp": {"bootRetryInterval": 1}}, None, State())
+
+async def attempt(action, triggered=False):
+    try:
+        await rpc.call(action, {}, triggered=triggered, timeout_s=0.01)
+    except errors.NotPermitted:
+        return "refused"
+    except errors.CallTimeout:
+        return "sent"
+
+async def main():
+    out = []
+    for status in (None, PENDING, REJECTED, ACCEPTED):
+        boot.config.status = status
+        boot.start_boot_notification_timer(60)
+        row = [await attempt("Heartbeat"), await attempt("Heartbeat", True), await attempt("BootNotification")]
+        boot._timer_expired.set()
+        row.append(await attempt("BootNotification"))
+        out.append(",".join(row))
+    print(";".join(out))
+
+asyncio.run(main())
+"""
+
+
+def test_registration_gate_on_every_call():
+    """BN-04, BN-09, BN-12: the RPC layer refuses what the registration state forbids, whoever asks."""
+    from tests_host.firmware import run_micropython
+
+    res = run_micropython(GATE_SNIPPET)
+    assert res.returncode == 0, res.stdout + res.stderr
+    rows = res.stdout.strip().split(";")
+    # columns: Heartbeat, triggered Heartbeat, BootNotification while the retry timer runs, after it expired
+    assert rows[0] == "refused,refused,sent,sent"  # before any reply: only BootNotification
+    assert rows[1] == "refused,sent,sent,sent"  # Pending: triggered messages may go (BN-12)
+    assert rows[2] == "refused,refused,refused,sent"  # Rejected: silence until the interval passed (BN-09)
+    assert rows[3] == "sent,sent,sent,sent"  # Accepted

@@ -25,7 +25,7 @@ def run_bad(firmware, cfg=None, raw=None):
         ({"ocpp": {"heartbeatInterval": "60"}}, "ocpp.heartbeatInterval: must be a number, not str"),
         ({"ocpp": {"heartbeatInterval": 0}}, "ocpp.heartbeatInterval: must be between 1 and 86400"),
         ({"log": {"level": "loud"}}, "log.level: must be one of debug, info, warning, error"),
-        ({"reconnect": {"repeatTimes": 1.5}}, "reconnect.repeatTimes: must be a integer, not float"),
+        ({"reconnect": {"repeatTimes": 1.5}}, "reconnect.repeatTimes: must be an integer, not float"),
         ({"mystery": {}}, "mystery: unknown section"),
     ],
 )

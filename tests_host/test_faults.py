@@ -312,12 +312,12 @@ def test_unresolvable_host_backs_off_and_never_stalls_the_loop(firmware):
     blocks the loop on the unix port; a resolver that answers bounds it.)
     """
     host = "a" * 70 + ".invalid"
-    fw = firmware(0, {"centralSystem": {"url": "ws://%s:9000/ocpp" % host}, "log": {"heapEvery": 0.1}})
+    fw = firmware(0, {"centralSystem": {"url": "ws://%s:9000/ocpp" % host}, "log": {"heapInterval": 0.1}})
     fw.wait_log(r"backing off", count=4, timeout=10)
     assert backoff_waits(fw)[:4] == WAITS
     fw.wait_log(r"connect failed: .*addrinfo")
     attempts = [t for t, _ in log_events(fw, r"link: connecting to")]
-    heap = [t for t, _ in log_events(fw, r"heap: alloc=")]
+    heap = [t for t, _ in log_events(fw, r"heap alloc=")]
     for a, b in zip(attempts, attempts[1:4]):
         assert any(a < t < b for t in heap), "the loop stalled between attempts at %.3f and %.3f" % (a, b)
     assert_alive(fw)

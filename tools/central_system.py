@@ -8,6 +8,7 @@ which script its answers and read every frame it saw on the wire.
 
 import argparse
 import asyncio
+import base64
 import json
 import logging
 import threading
@@ -35,6 +36,18 @@ def parse_plan(text):
         status, _, interval = step.partition(":")
         plan.append((status, int(interval or 0)))
     return plan
+
+
+def cp_id_of(path):
+    """The charge point id: the URL's last path segment, percent-decoded (J-02)."""
+    return urllib.parse.unquote(path.rstrip("/").rsplit("/", 1)[-1])
+
+
+def basic_authorization(cp_id, password):
+    """The Authorization header value a charge point must send (SEC-03)."""
+    if isinstance(password, str):
+        password = password.encode()
+    return "Basic " + base64.b64encode(cp_id.encode() + b":" + password).decode()
 
 
 class Frame:
@@ -123,7 +136,7 @@ class ScriptedChargePoint(ChargePoint):
 
 
 class CentralSystem:
-    def __init__(self, host="127.0.0.1", port=0, boot_plan=None, response_timeout=10):
+    def __init__(self, host="127.0.0.1", port=0, boot_plan=None, response_timeout=10, ssl=None):
         self.host = host
         self.port = port
         self.boot_plan = list(boot_plan or [("Accepted", 60)])
@@ -133,6 +146,11 @@ class CentralSystem:
         self.charge_points = {}
         self.connections = []  # (cp_id, websocket) of every accepted link
         self.http_status = None  # answer the upgrade with this status instead
+        self.ssl = ssl  # an ssl.SSLContext: serve wss:// (security profile 2)
+        # Basic auth (security profiles 1, 2): cp_id -> password (bytes or
+        # str); a charge point listed here without the right one gets 401.
+        self.passwords = {}
+        self.upgrades = []  # (cp_id, Authorization header or None, status) of every upgrade request
         self._cond = threading.Condition()
         self._server = None
         self.on_frame = None
@@ -181,10 +199,24 @@ class CentralSystem:
     async def _process_request(self, connection, request):
         if self.http_status:
             return connection.respond(self.http_status, "scripted answer\n")
+        cp_id = cp_id_of(request.path)
+        header = request.headers.get("Authorization")
+        password = self.passwords.get(cp_id)
+        status = 101
+        if password is not None and header != basic_authorization(cp_id, password):
+            status = 401
+        with self._cond:
+            self.upgrades.append((cp_id, header, status))
+            self._cond.notify_all()
+        if status == 401:
+            LOG.warning("%s: wrong or missing Basic auth; answering 401", cp_id)
+            response = connection.respond(401, "wrong credentials\n")
+            response.headers["WWW-Authenticate"] = 'Basic realm="ocpp"'
+            return response
         return None
 
     async def _on_connect(self, ws):
-        cp_id = urllib.parse.unquote(ws.request.path.rstrip("/").rsplit("/", 1)[-1])
+        cp_id = cp_id_of(ws.request.path)
         if ws.subprotocol != "ocpp1.6":
             LOG.warning("%s offered no ocpp1.6 subprotocol; closing", cp_id)
             await ws.close()
@@ -202,7 +234,7 @@ class CentralSystem:
 
     async def start(self):
         self._server = await websockets.serve(
-            self._on_connect, self.host, self.port, subprotocols=["ocpp1.6"], process_request=self._process_request, ping_interval=None
+            self._on_connect, self.host, self.port, subprotocols=["ocpp1.6"], process_request=self._process_request, ping_interval=None, ssl=self.ssl
         )
         self.port = self._server.sockets[0].getsockname()[1]
         return self

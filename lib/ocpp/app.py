@@ -2,28 +2,47 @@
 # link (transport) -> rpc -> services (boot notification, heartbeat) -> ops.
 import asyncio
 
-from ocpp import log, platform
+from ocpp import log, platform, storage
+from ocpp.connectors import Connectors
+from ocpp.keys import Keys
 from ocpp.state import State
 from ocpp.ops import Dispatcher
 from ocpp.rpc import Rpc
+from ocpp.services import device
 from ocpp.services.boot_notification import BootNotification
 from ocpp.services.heartbeat import Heartbeat
 from ocpp.services.link import Link
+from ocpp.services.security import Security
+from ocpp.services.status import StatusNotifier
 
 
 class App:
     def __init__(self, settings):
         self.settings = settings
-        o = settings["ocpp"]
+        flash = platform.flash_dir(settings)
+        self.keys = keys = Keys(storage.join(flash, "keys.json"), _seeds(settings))
         self.state = State()
-        self.rpc = Rpc(o["messageTimeout"])
+        self.rpc = Rpc(keys.get("MessageTimeout"))
         self.link = Link(settings, self.rpc, self.state)
-        self.heartbeat = Heartbeat(self.rpc, self.link, o["heartbeatInterval"], self.state, platform.set_rtc)
+        self.security = Security(settings, keys, self.link, flash)
+        self.heartbeat = Heartbeat(self.rpc, self.link, keys.get("HeartbeatInterval"), self.state, platform.set_rtc)
         self.boot = BootNotification(self.rpc, self.link, settings, self.heartbeat, self.state, platform.set_rtc)
         self.heartbeat.registered = self.boot.accepted
+        self.connectors = Connectors(keys.get("NumberOfConnectors"), storage.join(flash, "connectors.json"), self.state)
+        self.status = StatusNotifier(self.rpc, self.link, self.connectors, self.boot.accepted)
         self.rpc.dispatch = Dispatcher(self).dispatch
+        self._watch_keys()
         self.stop_reason = None
         self._stopped = asyncio.Event()
+
+    def _watch_keys(self):
+        # Keys whose value the running services hold: apply a change at once.
+        k, link, rpc = self.keys, self.link, self.rpc
+        link.apply_keys(k)
+        k.watch("HeartbeatInterval", self.heartbeat.set_interval)
+        k.watch("MessageTimeout", lambda v: rpc.set_timeout(v) or link.apply_keys(k))
+        for name in ("WebSocketPingInterval", "RetryBackOffWaitMinimum", "RetryBackOffRandomRange", "RetryBackOffRepeatTimes", "AuthorizationKey"):
+            k.watch(name, lambda v: link.apply_keys(k, True))
 
     def stop(self, reason):
         # Ends run(); reason is "soft" or "hard" (Reset) or "shutdown".
@@ -31,23 +50,47 @@ class App:
         self._stopped.set()
 
     async def run(self):
-        await platform.connect_network(self.settings)
-        tasks = [
-            asyncio.create_task(self.link.run()),
-            asyncio.create_task(self.boot.run()),
-            asyncio.create_task(self.heartbeat.run()),
-        ]
-        if self.settings["log"]["heapEvery"]:
-            from ocpp.services import diag
-
-            tasks.append(asyncio.create_task(diag.report_heap(self.settings["log"]["heapEvery"])))
+        tasks = {}
         try:
+            device.start(self, tasks)  # the watchdog is fed from here on
+            await device.network_up(self, tasks)  # Wi-Fi up and stable (device only)
+            await self.security.prepare()
+            tasks["link"] = asyncio.create_task(self.link.run())
+            tasks["boot"] = asyncio.create_task(self.boot.run())
+            tasks["heartbeat"] = asyncio.create_task(self.heartbeat.run())
+            tasks["status"] = asyncio.create_task(self.status.run())
+            if self.settings.get("mqtt", {}).get("enabled"):
+                # Imported only when on: a disabled mirror costs no heap.
+                from ocpp.services.mqtt_mirror import MqttMirror
+
+                tasks["mqtt"] = asyncio.create_task(MqttMirror(self.settings, self.state).run())
+            heap_s = self.settings["log"]["heapInterval"]
+            if heap_s:
+                from ocpp.services import diag
+
+                tasks["diag"] = asyncio.create_task(diag.report_heap(heap_s))
+            device.supervise(self, tasks)
             await self._stopped.wait()
         finally:
-            for t in tasks:
+            for t in tasks.values():
                 t.cancel()
-            ws = self.link._ws
-            if ws is not None:
-                await ws.close()
+            await self.link.close()
             log.info("app", "stopped (%s)", self.stop_reason)
         return self.stop_reason
+
+
+def _seeds(settings):
+    # config.json values that seed OCPP keys; values the central system set
+    # later (persisted in keys.json) win over these.
+    o, r, cs = settings["ocpp"], settings["reconnect"], settings["centralSystem"]
+    return {
+        "HeartbeatInterval": o["heartbeatInterval"],
+        "MessageTimeout": o["messageTimeout"],
+        "WebSocketPingInterval": o["webSocketPingInterval"],
+        "RetryBackOffWaitMinimum": r["waitMinimum"],
+        "RetryBackOffRandomRange": r["randomRange"],
+        "RetryBackOffRepeatTimes": r["repeatTimes"],
+        "AuthorizationKey": cs["authorizationKey"],
+        "SecurityProfile": cs["securityProfile"],
+        "NumberOfConnectors": settings["connectors"]["count"],
+    }

@@ -66,10 +66,18 @@ def parse_iso(text):
     return _days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s - offset
 
 
-def format_iso(unix):
+def rtc_datetime(unix):
+    # Unix seconds -> the tuple machine.RTC().datetime() takes, in UTC:
+    # (year, month, day, weekday 0=Monday, hours, minutes, seconds, subseconds).
     days, secs = divmod(int(unix), 86400)
     y, m, d = _civil_from_days(days)
-    return "%04d-%02d-%02dT%02d:%02d:%02dZ" % (y, m, d, secs // 3600, secs // 60 % 60, secs % 60)
+    return (y, m, d, (days + 3) % 7, secs // 3600, secs // 60 % 60, secs % 60, 0)  # 1970-01-01 was a Thursday
+
+
+def format_iso(unix):
+    # Every timestamp the firmware sends: ISO 8601, UTC, "Z" (J-21).
+    t = rtc_datetime(unix)
+    return "%04d-%02d-%02dT%02d:%02d:%02dZ" % (t[0], t[1], t[2], t[4], t[5], t[6])
 
 
 def now():
@@ -82,9 +90,17 @@ def now_iso():
 
 
 def set_unix(unix):
-    global _offset, synced
-    _offset = unix - time.time() - _EPOCH_SHIFT
+    global synced
+    follow_rtc(unix)
     synced = True
+
+
+def follow_rtc(unix):
+    # time.time() reads `unix` now (or the RTC was just set to it): keep now()
+    # on it. Called by the platform after every RTC write, so the jump is
+    # never counted twice.
+    global _offset
+    _offset = unix - time.time() - _EPOCH_SHIFT
 
 
 def set_from_iso(text):

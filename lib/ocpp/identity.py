@@ -22,9 +22,6 @@ FIELDS = (
 )
 
 _values = {}
-# Bumped on every change, so a reconnect can tell whether the identity
-# changed since the last BootNotification (J-24).
-revision = 0
 
 
 def check(field, maxlen, value):
@@ -42,14 +39,11 @@ def check(field, maxlen, value):
 
 
 def _set(index, value):
-    global revision
     field, maxlen, _ = FIELDS[index]
     problem = check(field, maxlen, value)
     if problem:
         raise IdentityError("%s %s" % (field, problem))
-    if _values.get(field) != value:
-        _values[field] = value
-        revision += 1
+    _values[field] = value
 
 
 def set_charge_point_vendor(value):
@@ -116,6 +110,4 @@ def boot_notification_payload():
 
 
 def clear():
-    global revision
     _values.clear()
-    revision += 1

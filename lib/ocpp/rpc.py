@@ -16,6 +16,12 @@ _CALLRESULT = const(3)
 _CALLERROR = const(4)
 _MAX_ID_LEN = const(36)
 
+# CALL ids: a per-boot random prefix plus a counter that survives soft
+# resets, so ids are never reused within a run nor, in practice, across
+# reboots (J-15).
+_id_prefix = "%08x" % int.from_bytes(os.urandom(4), "big")
+_id_seq = 0
+
 
 class Rpc:
     def __init__(self, timeout_s):
@@ -37,10 +43,9 @@ class Rpc:
         self._done = asyncio.Event()
         self._pending = None
         self._reply = None
-        # Ids: a per-boot random prefix plus a counter, so ids are never
-        # reused within a run nor, in practice, across reboots (J-15).
-        self._prefix = "%08x" % int.from_bytes(os.urandom(4), "big")
-        self._seq = 0
+
+    def set_timeout(self, seconds):
+        self.timeout_ms = int(seconds * 1000)
 
     # -- link side --------------------------------------------------------
     def attach(self, send):
@@ -69,8 +74,9 @@ class Rpc:
                 self.permit(action, triggered)
             if self._send is None:
                 raise errors.NotConnected("no link")
-            self._seq += 1
-            uid = "%s-%d" % (self._prefix, self._seq)
+            global _id_seq
+            _id_seq += 1
+            uid = "%s-%d" % (_id_prefix, _id_seq)
             frame = json.dumps([_CALL, uid, action, payload])
             self._pending = uid
             self._reply = None

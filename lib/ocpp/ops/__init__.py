@@ -1,11 +1,16 @@
 # Operations: one small module per central-system action, imported on first
 # use so that actions never called cost no heap. Each module has
+#   REQUEST: the payload declaration checked first (validate.py), and
 #   handle(app, payload) -> reply payload, or (reply payload, after)
 # where after() is a coroutine function started once the reply is on the wire.
-from ocpp import errors
+from ocpp import errors, validate
 
 # Actions this charge point implements -> module in this package.
 MODULES = {
+    "ChangeAvailability": "change_availability",
+    "ChangeConfiguration": "change_configuration",
+    "GetConfiguration": "get_configuration",
+    "Reset": "reset",
     "TriggerMessage": "trigger_message",
 }
 
@@ -30,13 +35,14 @@ class Dispatcher:
         self._loaded = {}
 
     def dispatch(self, action, payload):
-        handler = self._loaded.get(action)
-        if handler is None:
+        op = self._loaded.get(action)
+        if op is None:
             name = MODULES.get(action)
             if name is None:
                 if action in OCPP16_ACTIONS:
                     raise errors.NotSupported("%s is not supported by this charge point" % action)
                 raise errors.NotImplemented("unknown action %s" % action[:40])
             module = __import__("ocpp.ops." + name, None, None, ("handle",))
-            handler = self._loaded[action] = module.handle
-        return handler(self.app, payload)
+            op = self._loaded[action] = (module.REQUEST, module.handle)
+        validate.check(op[0], payload)
+        return op[1](self.app, payload)

@@ -1,41 +1,55 @@
-# TriggerMessage (TM-01..TM-05, TM-08): the CALLRESULT goes first, then the
-# requested message (TM-02). Works while Pending (BN-12).
-
-from ocpp import errors
+# TriggerMessage (TM-01..TM-05, TM-08, TM-10, TM-11): the CALLRESULT goes
+# first, then the requested message (TM-02). Works while Pending (BN-12).
 from ocpp.services import boot_notification as bn
+from ocpp.validate import ENUM, INT
 
-_KNOWN = ("BootNotification", "DiagnosticsStatusNotification", "FirmwareStatusNotification", "Heartbeat", "MeterValues", "StatusNotification")
+REQUEST = (
+    (
+        "requestedMessage",
+        ENUM,
+        True,
+        ("BootNotification", "DiagnosticsStatusNotification", "FirmwareStatusNotification", "Heartbeat", "MeterValues", "StatusNotification"),
+    ),
+    ("connectorId", INT, False, None),
+)
 
-# Triggered messages queued but not yet answered. A flood of triggers for the
+
+# Triggered messages queued but not yet sent. A flood of triggers for the
 # same message coalesces into the one already queued, so the queue of our own
-# CALLs stays bounded instead of a task (and heap) per request.
+# CALLs stays bounded instead of growing by a task (and its heap) per request.
 _queued = set()
 
+
+def _queue(key, send):
+    if key in _queued:
+        return {"status": "Accepted"}
+
+    async def once():
+        try:
+            await send()
+        finally:
+            _queued.discard(key)
+
+    _queued.add(key)
+    return {"status": "Accepted"}, once
+
+
 def handle(app, payload):
-    requested = payload.get("requestedMessage")
-    if not isinstance(requested, str):
-        raise errors.OccurenceConstraintViolation("requestedMessage is required")
-    if requested not in _KNOWN:
-        raise errors.PropertyConstraintViolation("requestedMessage %s is not in the 1.6 enum" % requested[:40])
-    connector = payload.get("connectorId")
-    if connector is not None and (type(connector) is not int or connector < 0):
-        raise errors.TypeConstraintViolation("connectorId must be a non-negative integer")
+    requested = payload["requestedMessage"]
+    cid = payload.get("connectorId")
     if requested == "BootNotification":
-        # trigger() refuses after Accepted (TM-08); the boot task sends it.
+        # connectorId does not matter here (TM-05). Refused after Accepted
+        # until the next reboot (TM-08); the boot task sends it.
         return {"status": "Accepted" if app.boot.trigger() == bn.SUCCESS else "Rejected"}
+    if app.boot.config.status not in (bn.ACCEPTED, bn.PENDING):
+        return {"status": "Rejected"}
     if requested == "Heartbeat":
-        if app.boot.config.status not in (bn.ACCEPTED, bn.PENDING):
+        return _queue(requested, lambda: app.heartbeat.beat(triggered=True))
+    if requested == "StatusNotification":
+        # 0 is the charge point itself (TM-11); absent means all (TM-05).
+        if cid is not None and not app.connectors.valid(cid):
             return {"status": "Rejected"}
-
-        if requested in _queued:
-            return {"status": "Accepted"}
-
-        async def beat():
-            try:
-                await app.heartbeat.beat(triggered=True)
-            finally:
-                _queued.discard(requested)
-
-        _queued.add(requested)
-        return {"status": "Accepted"}, beat
+        return _queue((requested, cid), lambda: app.status.send_triggered(cid))
+    # MeterValues, DiagnosticsStatusNotification, FirmwareStatusNotification
+    # are not built yet (TM-03).
     return {"status": "NotImplemented"}

@@ -13,6 +13,11 @@ class Backoff:
         self._rand = rand
         self.attempt = 0
 
+    def configure(self, wait_minimum, random_range, repeat_times):
+        self.wait_minimum = wait_minimum
+        self.random_range = random_range
+        self.repeat_times = repeat_times
+
     def next(self):
         # Seconds to wait before the next attempt.
         base = self.wait_minimum * (1 << min(self.attempt, self.repeat_times))

@@ -15,7 +15,6 @@ from micropython import const
 from ocpp import clock, errors, identity, log
 from ocpp import state as st
 from ocpp.services import sleep
-from ocpp.services.backoff import Backoff
 
 # BOOTNOTIFICATIONERROR_T
 SUCCESS = const(0)  # the request went out (trigger accepted)
@@ -54,8 +53,7 @@ class BootNotification:
         self.state = state
         o = settings["ocpp"]
         self.default_retry_s = o["bootRetryInterval"]
-        r = settings["reconnect"]
-        self._failure_backoff = Backoff(r["waitMinimum"], r["randomRange"], r["repeatTimes"])
+        self._failure_backoff = link.new_backoff()
         self.config = BootConfig()
         self.accepted = asyncio.Event()
         self._timer_expired = asyncio.Event()

@@ -34,6 +34,11 @@ def basic_authorization(cp_id, key):
     return "Basic " + token.decode()
 
 
+def station_url(base, cp_id):
+    # J-02: the identity is the last path segment, percent-encoded.
+    return base.rstrip("/") + "/" + websocket.quote(cp_id)
+
+
 class Link:
     def __init__(self, settings, rpc, state):
         cs = settings["centralSystem"]
@@ -41,11 +46,16 @@ class Link:
         self.state = state
         self.rpc = rpc
         self.cp_id = cs["chargePointId"]
-        self.url = cs["url"].rstrip("/") + "/" + websocket.quote(self.cp_id)
+        self.url = station_url(cs["url"], self.cp_id)
         self.authorization_key = cs["authorizationKey"]
-        self.ssl = None  # set by the TLS layer for wss:// (seam for security profile 2)
+        self.ssl = None
+        # services/security.py: per attempt, target() -> (url, Basic auth?,
+        # ssl context) and attempted(error or None) (SEC-01, SEC-12).
+        self.security = None
         r = settings["reconnect"]
         self.backoff = Backoff(r["waitMinimum"], r["randomRange"], r["repeatTimes"])
+        # Other back-offs that follow the same RetryBackOff* keys.
+        self.backoffs = [self.backoff]
         self.ping_interval_s = settings["ocpp"]["webSocketPingInterval"]
         self.pong_timeout_s = settings["ocpp"]["messageTimeout"]
         self.connected = asyncio.Event()
@@ -56,9 +66,37 @@ class Link:
         self._wake = asyncio.Event()
         rpc.on_timeout = self.probe
 
+    def new_backoff(self):
+        b = Backoff(self.backoff.wait_minimum, self.backoff.random_range, self.backoff.repeat_times)
+        self.backoffs.append(b)
+        return b
+
+    def apply_keys(self, keys, changed=False):
+        # Take the link's settings from the OCPP keys (KEY-02, BO-02, SEC-10).
+        # A new AuthorizationKey means a new connection with the new password.
+        self.ping_interval_s = keys.get("WebSocketPingInterval")
+        self.pong_timeout_s = keys.get("MessageTimeout")
+        for b in self.backoffs:
+            b.configure(keys.get("RetryBackOffWaitMinimum"), keys.get("RetryBackOffRandomRange"), keys.get("RetryBackOffRepeatTimes"))
+        new_key = keys.get("AuthorizationKey")
+        if new_key != self.authorization_key:
+            log.forget_secret(self.authorization_key)
+            log.add_secret(new_key)
+            self.authorization_key = new_key
+            if changed:
+                self.drop("new AuthorizationKey")
+        elif changed and self._ws is not None:
+            self._probe.set()  # restart the keepalive with the new timing
+
     def probe(self):
         # Ask the keepalive to check the peer now.
         self._probe.set()
+
+    async def close(self):
+        # Graceful close of the current connection (application stop).
+        ws = self._ws
+        if ws is not None:
+            await ws.close()
 
     def drop(self, reason):
         # Close the current connection; run() reconnects.
@@ -69,28 +107,38 @@ class Link:
     async def run(self):
         cs = self._settings["centralSystem"]
         while True:
-            log.info("link", "connecting to %s", self.url)
+            sec = self.security
+            error = None
             try:
+                url, basic, ssl = self.url, True, self.ssl
+                if sec is not None:
+                    base, basic, ssl = sec.target()
+                    url = station_url(base, self.cp_id)
+                log.info("link", "connecting to %s", url)
                 ws = await asyncio.wait_for_ms(
                     websocket.connect(
-                        self.url,
-                        authorization=basic_authorization(self.cp_id, self.authorization_key),
+                        url,
+                        authorization=basic_authorization(self.cp_id, self.authorization_key) if basic else None,
                         max_size=cs["maxFrameSize"],
-                        ssl=self.ssl,
+                        ssl=ssl,
                         send_timeout_ms=int(self.pong_timeout_s * 1000),
                     ),
                     int(cs["connectTimeout"] * 1000),
                 )
             except asyncio.CancelledError:
                 raise
-            except asyncio.TimeoutError:
-                await self._back_off("connect timed out")
-                continue
             except Exception as e:
-                await self._back_off("connect failed: %s" % (e,))
-                continue
-            await self._serve(ws)
-            await self._back_off("connection lost")
+                error = e
+            if sec is not None:
+                sec.attempted(error)
+            if isinstance(error, asyncio.TimeoutError):
+                await self._back_off("connect timed out")
+            elif error is not None:
+                # mbedTLS wraps its reasons in newlines.
+                await self._back_off("connect failed: %s" % (str(error).strip() or repr(error),))
+            else:
+                await self._serve(ws)
+                await self._back_off("connection lost")
 
     async def _back_off(self, why):
         delay = self.backoff.next()
@@ -163,6 +211,7 @@ class Link:
                     await self._probe.wait()
                 sent = time.ticks_ms()
                 await ws.ping()
+                log.debug("link", "ping sent")
                 await asyncio.sleep_ms(int(self.pong_timeout_s * 1000))
                 if time.ticks_diff(ws.last_rx, sent) < 0:
                     log.warning("link", "nothing received within %.1f s of a ping: link is dead", self.pong_timeout_s)

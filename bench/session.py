@@ -1,0 +1,94 @@
+"""Smallest working heap: the scripted session, and a bisection over
+`micropython -X heapsize=N` for the smallest N at which it completes.
+
+The session: boot, `heartbeats` Heartbeats (each triggered by TriggerMessage),
+GetConfiguration of all keys, a ChangeConfiguration, and a TriggerMessage of
+StatusNotification. It completes when the central system has seen every step
+answered as expected and the firmware neither died nor logged a MemoryError.
+"""
+
+import itertools
+import tempfile
+import time
+
+from ocpp.v16 import call
+
+from bench.common import received, start_firmware, wait_alive
+
+STEP_TIMEOUT = 5.0
+_ids = itertools.count(1)
+
+
+def _triggered(cs, fw, cp_id, message, action, before, connector_id=None):
+    reply = cs.call(cp_id, call.TriggerMessage(requested_message=message, connector_id=connector_id), timeout=STEP_TIMEOUT)
+    if reply.status != "Accepted":
+        raise RuntimeError("TriggerMessage(%s) answered %s" % (message, reply.status))
+    wait_alive(cs, fw, lambda fs: len(received(cs, cp_id, action)) > before, STEP_TIMEOUT, "triggered %s" % action)
+
+
+def scripted_session(cs, fw, cp_id, heartbeats=100):
+    """Runs the session against a started firmware; raises on any failure."""
+    wait_alive(cs, fw, lambda fs: received(cs, cp_id, "BootNotification") and cp_id in cs.charge_points, 10, "BootNotification")
+    fw.wait_log("registration Accepted", STEP_TIMEOUT)
+    for i in range(heartbeats):
+        _triggered(cs, fw, cp_id, "Heartbeat", "Heartbeat", i)
+    keys = cs.call(cp_id, call.GetConfiguration(), timeout=STEP_TIMEOUT).configuration_key
+    if len(keys) < 20:
+        raise RuntimeError("GetConfiguration listed only %d keys" % len(keys))
+    status = cs.call(cp_id, call.ChangeConfiguration(key="MeterValueSampleInterval", value="30"), timeout=STEP_TIMEOUT).status
+    if status != "Accepted":
+        raise RuntimeError("ChangeConfiguration answered %s" % status)
+    before = len(received(cs, cp_id, "StatusNotification"))
+    _triggered(cs, fw, cp_id, "StatusNotification", "StatusNotification", before, connector_id=1)
+
+
+def session_completes(cs, build, heapsize, heartbeats=100):
+    """(True, "") when the session completes with this heap, else (False, why)."""
+    cp_id = "HEAP%d" % next(_ids)
+    with tempfile.TemporaryDirectory(prefix="bench-heap-") as work:
+        fw = start_firmware(work, cs, build, cp_id, heapsize=heapsize)
+        try:
+            scripted_session(cs, fw, cp_id, heartbeats)
+            if fw.proc.poll() is not None:
+                return False, "firmware exited with status %s" % fw.proc.returncode
+            time.sleep(0.05)  # let the last log lines arrive
+            if "MemoryError" in fw.log or "out of memory" in fw.log:
+                return False, "MemoryError in the log"
+            return True, ""
+        except Exception as e:  # any failed step means "does not complete"
+            return False, "%s: %s" % (type(e).__name__, str(e).splitlines()[0] if str(e) else "")
+        finally:
+            fw.stop()
+
+
+def smallest_heap(cs, build, low=4096, high=65536, resolution=256, heartbeats=100, max_steps=None):
+    """Bisection: the smallest heap (bytes, a multiple of `resolution`) at
+    which the session completes, with the number of sessions run. `low` must
+    fail and `high` must pass; both are checked first (high doubles until it
+    passes). max_steps caps the bisection (smoke test), leaving a coarser
+    answer."""
+    runs = 1
+    ok, why = session_completes(cs, build, high, heartbeats)
+    while not ok:
+        if high >= 1 << 22:
+            raise RuntimeError("the session fails even with %d bytes: %s" % (high, why))
+        high *= 2
+        runs += 1
+        ok, why = session_completes(cs, build, high, heartbeats)
+    runs += 1
+    ok, why = session_completes(cs, build, low, heartbeats)
+    if ok:
+        return low, runs
+    steps = 0
+    while high - low > resolution and (max_steps is None or steps < max_steps):
+        mid = (low + high) // 2 // resolution * resolution
+        if mid <= low:
+            mid = low + resolution
+        runs += 1
+        steps += 1
+        ok, why = session_completes(cs, build, mid, heartbeats)
+        if ok:
+            high = mid
+        else:
+            low = mid
+    return high, runs

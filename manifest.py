@@ -1,0 +1,5 @@
+# Freezing the firmware library into a MicroPython build (ports/esp32):
+#   make BOARD=ESP32_GENERIC FROZEN_MANIFEST=/path/to/uocpp/manifest.py
+# boot.py, main.py and config.json stay on the board's filesystem.
+include("$(PORT_DIR)/boards/manifest.py")
+package("ocpp", base_path="lib")

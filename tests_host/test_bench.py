@@ -1,0 +1,40 @@
+"""The benchmark scripts (bench/) in a tiny configuration, so they do not rot,
+and the heap report they read."""
+
+import re
+import subprocess
+import sys
+
+from tests_host.firmware import REPO
+
+
+def test_heap_report_only_when_enabled(cs, firmware):
+    """log.heapInterval > 0 logs the live heap after gc.collect(); the default 0 logs none."""
+    fw = firmware(cs.port, {"log": {"level": "info", "heapInterval": 0.05}})
+    m = fw.wait_log(r"diag: heap alloc=(\d+) free=(\d+)", count=3)
+    alloc, free = int(m.group(1)), int(m.group(2))
+    assert 10_000 < alloc < 1_000_000 and free > 0
+    quiet = firmware(cs.port, {"centralSystem": {"chargePointId": "CP002"}, "log": {"level": "info"}})
+    cs.wait_received("BootNotification", count=2)
+    quiet.wait_log("registration Accepted")
+    fw.wait_log(r"diag: heap alloc=", count=6)  # time enough for the quiet one to have reported
+    assert "heap alloc=" not in quiet.log
+
+
+def test_bench_quick_run_prints_the_table():
+    """`bench/run.py --quick`: every measurement runs once at tiny sizes and lands in the table."""
+    proc = subprocess.run([sys.executable, str(REPO / "bench" / "run.py"), "--quick"], cwd=REPO, capture_output=True, text=True, timeout=90)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    out = proc.stdout
+    heap = re.search(r"\| Smallest heap .*? \| ([\d.]+) KB \| ([\d.]+) KB \| ([\d.]+) KB \|", out)
+    assert heap and all(8 < float(heap.group(i)) < 1100 for i in (1, 2, 3)), out
+    # The ROMFS build runs the same code out of the heap: less live heap.
+    idle = re.search(r"\| Live heap, idle after boot \| ([\d.]+) KB \| ([\d.]+) KB \| ([\d.]+) KB \|", out)
+    assert idle and float(idle.group(3)) < float(idle.group(2)), out
+    assert re.search(r"\| Growth over those 50 round trips \| [+-]\d+ B \| [+-]\d+ B \| [+-]\d+ B \|", out), out
+    assert re.search(r"\| Flash: compiled lib/ocpp \|  \| [\d,]+ B in \d+ files \| [\d,]+ B image \|", out), out
+    assert re.search(r"\| Start-up to BootNotification .*? \| \d+ ms \| \d+ ms \| \d+ ms \|", out), out
+    rates = re.search(r"\| Ratio of round trips/s, firmware / CPython peer \|  \| ([\d.]+) \|", out)
+    assert rates and float(rates.group(1)) > 0, out
+    assert re.search(r"firmware / CPython peer \|  \| \d+ µs / \d+ µs \|", out), out
+    assert "Largest modules (.mpy): ocpp/" in out
