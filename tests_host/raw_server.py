@@ -115,12 +115,14 @@ class Conn:
         self.t_open = time.monotonic()
         self.t_closed = None  # when the charge point's side ended (EOF/reset)
         self.t_upgraded = None  # when we answered 101
+        self.reset_seen = False  # the charge point's side ended with a TCP RST
         self.request = None  # (method, path, version)
         self.headers = {}
         self.rx = []  # every Frame received, in order
         self.inbox = asyncio.Queue()  # frames serve() did not answer itself
         self.answering = True  # serve() answers the charge point's CALLs
         self.close_sent = False
+        self.close_on_close = True  # serve() ends TCP once close frames crossed
         self.auto_pong = True
         self._reading = asyncio.Event()
         self._reading.set()
@@ -186,6 +188,10 @@ class Conn:
                 n = struct.unpack("!Q", await self.reader.readexactly(8))[0]
             mask = await self.reader.readexactly(4) if b1 & 0x80 else None
             payload = await self.reader.readexactly(n)
+        except ConnectionResetError:
+            self.reset_seen = True
+            self._ended()
+            return None
         except (asyncio.IncompleteReadError, ConnectionError, OSError):
             self._ended()
             return None
@@ -226,8 +232,10 @@ class Conn:
                 if not self.close_sent:  # the charge point started it: echo
                     await self._try(self.send_frame(OP_CLOSE, frame.payload[:2]))
                 self.inbox.put_nowait(frame)
-                await self.close()
-                return
+                if self.close_on_close:
+                    await self.close()
+                    return
+                continue
             msg = frame.msg
             if isinstance(msg, list) and len(msg) == 4 and msg[0] == 2 and self.answering:
                 reply = self.server.on_call(self, msg)

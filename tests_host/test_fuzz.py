@@ -349,27 +349,25 @@ class Run:
             raise AssertionError("%r on connection %d (of %d), which last received %r; the charge point's log ends:\n%s" % (e, self.conn.index + 1, len(self.raw.conns), seen, "\n".join(tail))) from None
         self.batches += 1
         self.frames += len(items) + (end is not None)
-        i = 0
-        strict = [item.reply_to for item in items if item.reply_to is not None] + [None]
+        # The replies to readable CALLs, in order; between them only answers
+        # to frames CPython calls invalid JSON and MicroPython reads anyway.
+        extras, j = [], 0
         for item in items:
-            if item.reply_to is not None:
-                assert i < len(replies), "no reply to %r" % item
-                msg = replies[i]
-                assert msg[1] == item.reply_to, "reply %r out of order or for the wrong id; expected one for %r" % (msg, item)
-                assert msg[0] in item.kinds, "%r answered with %r" % (item, msg)
-                strict.pop(0)
-                i += 1
-            elif item.lenient is not None and i < len(replies) and replies[i][1] != strict[0]:
-                # MicroPython's json.loads is laxer than CPython's (a trailing
-                # comma, a bad \u escape): it may read an id here and answer.
-                msg = replies[i]
-                assert msg[0] == 4, "%r answered with %r" % (item, msg)
-                i += 1
-            else:
+            if item.reply_to is None:
                 continue
+            while j < len(replies) and replies[j][1] != item.reply_to:
+                extras.append(replies[j])
+                j += 1
+            assert j < len(replies), "no reply to %r" % item
+            assert replies[j][0] in item.kinds, "%r answered with %r" % (item, replies[j])
+            j += 1
+        extras += replies[j:]
+        assert len(extras) <= sum(item.lenient is not None for item in items), "replies to frames that deserve none: %r" % extras
+        assert all(msg[0] == 4 for msg in extras), extras
+        for msg in replies:
+            assert msg[0] in (3, 4), msg
             if msg[0] == 4:  # ERR-01, J-12: five elements, a 1.6 code
                 assert len(msg) == 5 and msg[2] in ERROR_CODES and isinstance(msg[3], str) and isinstance(msg[4], dict), msg
-        assert replies[i:] == [], "replies to frames that deserve none: %r" % replies[i:]
         owed = [p for item in items for p in item.pongs]
         assert pongs == owed, "pongs %r, owed %r" % (pongs, owed)
         if end is not None:
@@ -431,3 +429,47 @@ def test_hostile_frames(raw, firmware):
     heap = [int(m.group(1)) for _, m in log_events(fw, r"heap alloc=(\d+)")]
     assert max(heap) - heap[0] <= HEAP_GROWTH_BOUND, (heap[0], max(heap))
     print("fuzz: %d frames in %d batches, %d closes, %.1f s; heap %d..%d bytes" % (run.frames, run.batches, run.closes, took, min(heap), max(heap)))
+
+
+# -- pinned cases (each failed before its fix) ------------------------------------------
+
+
+def registered(raw, firmware):
+    fw = firmware(raw.port)
+    conn = raw.wait_upgraded(1)
+    fw.wait_log("registration Accepted")
+    return fw, conn
+
+
+def reply_to(raw, conn, uid):
+    return raw.wait_frame(lambda f: f.conn is conn and f.msg and f.msg[1] == uid, 5, "the reply to %s" % uid)
+
+
+def test_lone_surrogate_escapes_never_leave_as_invalid_utf8(raw, firmware):
+    """J-07, ERR-03, J-09: a "\\ud800" escape in the id -> ignored (it cannot be echoed); in echoed text -> a CALLERROR that is valid UTF-8."""
+    fw, conn = registered(raw, firmware)
+    raw.run(conn.send_call("\ud800", "Probe", {}))  # json.dumps writes the escape
+    raw.run(conn.send_call("sur-1", "Fly\udfffAway", {}))  # the action goes into the description
+    raw.run(conn.send_call("sur-2", "GetConfiguration", {"key": ["No\ud800Key"]}))  # unknownKey echoes it
+    raw.run(conn.send_call("sur-3", "Probe", {}))
+    reply_to(raw, conn, "sur-3")
+    texts = [f for f in conn.rx if f.opcode == rs.OP_TEXT]
+    assert all(f.text is not None for f in texts), [f for f in texts if f.text is None]
+    replies = {f.msg[1]: f.msg for f in texts if f.msg and f.msg[0] in (3, 4)}
+    assert set(replies) >= {"sur-1", "sur-2", "sur-3"} and not any(has_surrogate(uid) for uid in replies)
+    assert replies["sur-1"][0] == 4 and replies["sur-1"][2] in ERROR_CODES
+    assert replies["sur-2"][0] == 4 and replies["sur-2"][2] == "FormationViolation"
+    fw.wait_log(r"ignored a frame whose unique id is not a valid string")
+    assert_alive(fw)
+
+
+def test_deeply_nested_message_type_is_ignored_quietly(raw, firmware):
+    """J-09: a message type that is a 3,000-deep list is ignored with a warning naming its type, not an error."""
+    fw, conn = registered(raw, firmware)
+    raw.run(conn.send_text('[%s, "d-1", "X", {}]' % ("[" * 3000 + "]" * 3000)))
+    raw.run(conn.send_call("d-2", "Probe", {}))
+    reply_to(raw, conn, "d-2")
+    fw.wait_log(r"ignored a frame with message type list \(J-09\)")
+    assert "message handling failed" not in fw.log
+    assert not any(f.msg and f.msg[1] == "d-1" for f in conn.rx)
+    assert_alive(fw)

@@ -169,3 +169,14 @@ def test_invalid_utf8_in_a_later_fragment_closes_with_1007(raw, session):
     fw, conn = session
     send(raw, conn, rs.encode_frame(rs.OP_TEXT, b'[2, "u-2", "Pro', fin=False), rs.encode_frame(rs.OP_CONT, b'be\xed\xbf\xbf", {}]'))
     expect_close_and_return(raw, fw, conn, 1007)
+
+
+def test_failing_the_connection_lets_the_server_close_tcp_first(raw, session):
+    """RFC 6455 7.1.1 (1009): with unread data behind the refused frame, the client waits for the server's TCP close (here: that never comes) and ends with a FIN, not a RST."""
+    fw, conn = session
+    conn.close_on_close = False  # answer the close frame, keep reading, never close
+    send(raw, conn, rs.encode_frame(rs.OP_TEXT, b"x" * 40000, length=MAX + 1))
+    close = raw.wait_frame(lambda f: f.conn is conn and f.opcode == rs.OP_CLOSE, 3, "a close frame")
+    assert close.close_code == 1009
+    raw.wait_closed(conn, 3)
+    assert not conn.reset_seen
