@@ -120,10 +120,8 @@ class Conn:
         self.headers = {}
         self.rx = []  # every Frame received, in order
         self.inbox = asyncio.Queue()  # frames serve() did not answer itself
-        self.answering = True  # serve() answers the charge point's CALLs
         self.close_sent = False
         self.close_on_close = True  # serve() ends TCP once close frames crossed
-        self.auto_pong = True
         self._reading = asyncio.Event()
         self._reading.set()
 
@@ -225,7 +223,7 @@ class Conn:
                 return
             if not self._reading.is_set():
                 continue  # paused while this read was under way: it goes unanswered
-            if frame.opcode == OP_PING and self.auto_pong:
+            if frame.opcode == OP_PING:
                 await self._try(self.send_frame(OP_PONG, frame.payload))
                 continue
             if frame.opcode == OP_CLOSE:
@@ -237,7 +235,7 @@ class Conn:
                     return
                 continue
             msg = frame.msg
-            if isinstance(msg, list) and len(msg) == 4 and msg[0] == 2 and self.answering:
+            if isinstance(msg, list) and len(msg) == 4 and msg[0] == 2:
                 reply = self.server.on_call(self, msg)
                 if reply is not None:
                     await self._try(self.send_text(json.dumps(reply)))
@@ -257,9 +255,6 @@ class Conn:
         """Half-open from here on: read nothing, answer nothing."""
         self._reading.clear()
 
-    async def resume_reading(self):
-        self._reading.set()
-
     # -- ending -----------------------------------------------------------------
     async def close(self):
         self.writer.close()
@@ -273,9 +268,6 @@ class Conn:
         sock = self.writer.get_extra_info("socket")
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         self.writer.transport.abort()
-
-    async def areset(self):
-        self.reset()
 
     # -- observation (any thread) -------------------------------------------------
     def messages(self):
@@ -359,10 +351,6 @@ class RawServer:
         if self._server:
             self._server.close()
             self._server = None
-
-    def stop_listening(self):
-        """Refuse new connections from now on (existing ones stay)."""
-        self.run(self._stop_listening())
 
     def stop(self):
         async def shutdown():

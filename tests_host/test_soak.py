@@ -111,3 +111,28 @@ def test_trigger_flood_is_coalesced(raw, firmware):
     assert peak - before <= 32 * 1024, (before, peak)
     assert abs(after - before) <= HEAP_TOLERANCE, (before, after)
     assert_alive(fw)
+
+
+def test_trigger_while_the_triggered_message_is_in_flight_gets_its_own(raw, firmware):
+    """TM-02: a trigger answered while the previous triggered Heartbeat awaits its reply is not swallowed: a second Heartbeat follows."""
+    held = []
+    answer = raw.on_call
+
+    def on_call(conn, msg):
+        if msg[2] == "Heartbeat" and not held:
+            held.append(msg)  # the first triggered Heartbeat stays in flight
+            return None
+        return answer(conn, msg)
+
+    raw.on_call = on_call
+    raw.swallow_unanswered = True
+    fw = firmware(raw.port, CONFIG)
+    conn = raw.wait_upgraded(1)
+    fw.wait_log("registration Accepted")
+    raw.run(conn.send_call("t-1", "TriggerMessage", {"requestedMessage": "Heartbeat"}))
+    raw.wait_calls("Heartbeat", 1)
+    raw.run(conn.send_call("t-2", "TriggerMessage", {"requestedMessage": "Heartbeat"}))
+    raw.wait_frame(lambda f: f.msg and f.msg[1] == "t-2" and f.msg[2] == {"status": "Accepted"}, 5, "t-2 Accepted")
+    raw.run(conn.send_text(json.dumps([3, held[0][1], {"currentTime": rs.utc_now()}])))
+    raw.wait_calls("Heartbeat", 2, timeout=5)
+    assert_alive(fw)

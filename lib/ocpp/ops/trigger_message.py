@@ -14,23 +14,24 @@ REQUEST = (
 )
 
 
-# Triggered messages queued but not yet sent. A flood of triggers for the
-# same message coalesces into the one already queued, so the queue of our own
-# CALLs stays bounded instead of growing by a task (and its heap) per request.
-_queued = set()
+# Triggered messages queued per kind: at most one on the wire and one
+# waiting. A flood of triggers coalesces into the waiting one, which still
+# goes out after each of their replies (TM-02), so the queue of our own CALLs
+# stays bounded instead of growing by a task (and its heap) per request.
+_queued = {}
 
 
 def _queue(key, send):
-    if key in _queued:
+    if _queued.get(key, 0) >= 2:
         return {"status": "Accepted"}
 
     async def once():
         try:
             await send()
         finally:
-            _queued.discard(key)
+            _queued[key] -= 1
 
-    _queued.add(key)
+    _queued[key] = _queued.get(key, 0) + 1
     return {"status": "Accepted"}, once
 
 
