@@ -125,7 +125,13 @@ class Rpc:
             log.warning("rpc", "ignored a frame whose unique id is not a valid string")
             return
         if kind == _CALL:
-            await self._on_call(msg, uid)
+            answer = self._answer(msg, uid)
+            # Let the request go before the reply goes out: parsed, a hostile
+            # one (nested brackets) is ~15-30 times its size, and a slow link
+            # would keep it alive for the whole write.
+            msg = None
+            if answer is not None:
+                await self._send_reply(*answer)
         else:
             self._on_reply(msg, kind, uid)
 
@@ -146,10 +152,11 @@ class Rpc:
         self._pending = None
         self._done.set()
 
-    async def _on_call(self, msg, uid):
+    def _answer(self, msg, uid):
+        # -> (reply frame, after) for a CALL, or None when it gets no answer.
         if not self.answer_calls:
             log.info("rpc", "not answering %s while Rejected (BN-10)", uid[:_MAX_ID_LEN])
-            return
+            return None
         after = None
         try:
             if len(uid) > _MAX_ID_LEN:
@@ -175,8 +182,10 @@ class Rpc:
         if not utf8.clean(reply):
             # Echoed text (an action name, a value) held a "\ud800" escape.
             reply = self._error_frame(uid, "FormationViolation", "text is not valid Unicode (J-07)", {})
-        send = self._send
-        if send is None:
+        return reply, after
+
+    async def _send_reply(self, reply, after):
+        if self._send is None:
             return
         try:
             await self._write(reply)
