@@ -19,7 +19,6 @@ import asyncio
 import base64
 import hashlib
 import json
-import os
 import socket
 import struct
 import threading

@@ -8,7 +8,6 @@ that gets SIGKILLed) and the raw server of tests_host/raw_server.py.
 """
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -27,7 +26,7 @@ WAITS = [0.2, 0.4, 0.8, 0.8]
 SLACK = 1.0  # scheduling on a loaded CI machine
 
 
-def recovered(fw, boots=1):
+def recovered(fw):
     """The common end of every fault: healthy, back-off kept, one socket."""
     assert_alive(fw)
     assert_backoff_respected(fw)

@@ -23,9 +23,10 @@ stays within a fixed bound.
 
 import asyncio
 import json
-import re
 import struct
 import time
+
+import pytest
 
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
@@ -381,6 +382,7 @@ class Run:
             assert close.masked and close.close_code == end.close, "%r answered with close %s" % (end, close.close_code)
 
 
+@pytest.mark.slow
 def test_hostile_frames(raw, firmware):
     """ERR-01, ERR-03, ERR-04, J-07, J-09, J-10, J-12, J-14, HB-01: 10,000+ hostile frames; never exits, answers or ignores as 1.6 says, heap bounded."""
     raw.boot_interval = 1

@@ -10,6 +10,8 @@ import asyncio
 import json
 import time
 
+import pytest
+
 from tests_host import raw_server as rs
 from tests_host.health import assert_alive, log_events, wait_next_log
 
@@ -72,6 +74,7 @@ def settled_heap(fw, reports=3):
     return int(log_events(fw, r"heap alloc=(\d+)")[-1][1].group(1))
 
 
+@pytest.mark.slow
 def test_soak_10000_round_trips_heap_does_not_grow(raw, firmware):
     """J-10, J-11, J-12, J-18, CFG-01, TM-03, TM-08, ERR-01: 10,000 central-system round trips on one link; the live heap ends where it started."""
     fw = firmware(raw.port, CONFIG)
