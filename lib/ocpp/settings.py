@@ -205,14 +205,14 @@ def validate(doc):
         if name not in SCHEMA and name != IDENTITY_SECTION:
             problems.append("%s: unknown section (known: %s)" % (name, ", ".join(sorted(list(SCHEMA) + [IDENTITY_SECTION]))))
     out = {}
-    for section, keys in SCHEMA.items():
+    for section, decls in SCHEMA.items():
         given = doc.get(section, {})
         if not isinstance(given, dict):
             problems.append("%s: must be a JSON object" % section)
             given = {}
         values = {}
         known = []
-        for key, kind, default, rule in keys:
+        for key, kind, default, rule in decls:
             known.append(key)
             if key not in given:
                 if default is REQUIRED:

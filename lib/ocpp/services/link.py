@@ -16,7 +16,7 @@ from ocpp import log
 from ocpp import state as st
 from ocpp.services import sleep
 from ocpp.services.backoff import Backoff
-from ocpp.transport import websocket
+from ocpp.transport import handshake, websocket
 
 
 def basic_authorization(cp_id, key):
@@ -36,7 +36,7 @@ def basic_authorization(cp_id, key):
 
 def station_url(base, cp_id):
     # J-02: the identity is the last path segment, percent-encoded.
-    return base.rstrip("/") + "/" + websocket.quote(cp_id)
+    return base.rstrip("/") + "/" + handshake.quote(cp_id)
 
 
 class Link:

@@ -1,12 +1,10 @@
 # RFC 6455 WebSocket client on asyncio streams, written for OCPP-J:
-# subprotocol negotiation (J-03), masked frames, 16/64-bit lengths, ping/pong,
+# masked frames, 16/64-bit lengths, ping/pong,
 # close handshake both ways, fragmented messages, and a size cap that refuses
 # a frame before allocating it (close 1009).
 # Reads carry no timeout of their own: the link's keepalive cancels a reader
 # whose peer went silent (services/link.py).
 import asyncio
-import binascii
-import hashlib
 import os
 import struct
 import time
@@ -14,6 +12,7 @@ import time
 from micropython import const
 
 from ocpp import utf8
+from ocpp.transport import handshake
 
 OP_CONT = const(0)
 OP_TEXT = const(1)
@@ -27,20 +26,10 @@ CLOSE_PROTOCOL = const(1002)
 CLOSE_BAD_DATA = const(1007)
 CLOSE_TOO_BIG = const(1009)
 
-_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-_MAX_HEADER_BYTES = const(4096)
-_CHUNK = const(256)
+_CHUNK = const(256)  # read size while waiting for the server to close
 _OUT_BYTES = const(256)  # per-connection send buffer: header, mask and payload pieces
 _SEND_TIMEOUT_MS = const(10000)
 _LINGER_MS = const(1000)
-
-
-class HandshakeError(OSError):
-    # status: the HTTP status (0 when the answer was not HTTP at all).
-    def __init__(self, status, reason):
-        super().__init__("handshake failed: %s" % reason)
-        self.status = status
-        self.reason = reason
 
 
 class ConnectionClosed(OSError):
@@ -49,125 +38,13 @@ class ConnectionClosed(OSError):
         self.code = code
 
 
-_UNRESERVED = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~"
-
-
-def quote(text):
-    # Percent-encode a path segment per RFC 3986 (J-02): "RDAM 123" -> "RDAM%20123".
-    out = []
-    for b in text.encode():
-        out.append(chr(b) if b in _UNRESERVED else "%%%02X" % b)
-    return "".join(out)
-
-
-def parse_url(url):
-    # -> (secure, host, port, path)
-    if url.startswith("wss://"):
-        secure, rest, port = True, url[6:], 443
-    elif url.startswith("ws://"):
-        secure, rest, port = False, url[5:], 80
-    else:
-        raise ValueError("URL must start with ws:// or wss://")
-    slash = rest.find("/")
-    hostport, path = (rest, "/") if slash < 0 else (rest[:slash], rest[slash:])
-    if hostport.startswith("["):  # IPv6 literal
-        end = hostport.find("]")
-        host = hostport[1:end]
-        if hostport[end + 1 : end + 2] == ":":
-            port = int(hostport[end + 2 :])
-    elif ":" in hostport:
-        host, p = hostport.rsplit(":", 1)
-        port = int(p)
-    else:
-        host = hostport
-    if not host:
-        raise ValueError("URL has no host")
-    return secure, host, port, path
-
-
-def _accept_key(key):
-    return binascii.b2a_base64(hashlib.sha1(key + _GUID).digest())[:-1]
-
-
-class _Headers:
-    # Reads the HTTP answer with a hard byte cap: a hostile server cannot make
-    # us buffer an endless header line. Returns the bytes after the blank line.
-    @staticmethod
-    async def read(reader):
-        buf = b""
-        while True:
-            end = buf.find(b"\r\n\r\n")
-            if end >= 0:
-                return buf[:end], buf[end + 4 :]
-            if len(buf) > _MAX_HEADER_BYTES:
-                raise HandshakeError(0, "HTTP header larger than %d bytes" % _MAX_HEADER_BYTES)
-            chunk = await reader.read(_CHUNK)
-            if not chunk:
-                raise HandshakeError(0, "server closed the connection during the handshake")
-            buf += chunk
-
-
 async def connect(url, protocol="ocpp1.6", authorization=None, max_size=8192, ssl=None, send_timeout_ms=_SEND_TIMEOUT_MS):
-    # Opens the TCP (or TLS) connection and does the opening handshake.
-    # authorization: a ready header value ("Basic ...") or None.
+    # The opening handshake (handshake.py), then a WebSocket on that stream.
     # send_timeout_ms: a frame the peer does not take within this time
     # (it stopped reading: TCP window zero) ends the link.
     # The caller bounds the whole thing with a timeout.
-    secure, host, port, path = parse_url(url)
-    if secure and ssl is None:
-        raise ValueError("wss:// needs an ssl context")
-    if ssl is not None:
-        reader, writer = await asyncio.open_connection(host, port, ssl=ssl, server_hostname=host)
-    else:
-        reader, writer = await asyncio.open_connection(host, port)
-    try:
-        key = binascii.b2a_base64(os.urandom(16))[:-1]
-        hosthdr = host if port in (80, 443) else "%s:%d" % (host, port)
-        req = "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: %s\r\n" % (
-            path,
-            hosthdr,
-            key.decode(),
-            protocol,
-        )
-        writer.write(req.encode())
-        if authorization:
-            writer.write(b"Authorization: " + authorization.encode() + b"\r\n")
-        writer.write(b"\r\n")
-        await writer.drain()
-        head, rest = await _Headers.read(reader)
-        lines = head.split(b"\r\n")
-        status = lines[0].split(b" ", 2)
-        if len(status) < 2 or not status[0].startswith(b"HTTP/1.") or not status[1].isdigit():
-            raise HandshakeError(0, "not an HTTP answer: %r" % lines[0][:60])
-        code = int(status[1])
-        if code != 101:
-            raise HandshakeError(code, "HTTP %d %s" % (code, status[2].decode() if len(status) > 2 else ""))
-        headers = {}
-        for line in lines[1:]:
-            name, _, value = line.partition(b":")
-            headers[name.strip().lower()] = value.strip()
-        if headers.get(b"upgrade", b"").lower() != b"websocket":
-            raise HandshakeError(101, "no 'Upgrade: websocket'")
-        if headers.get(b"sec-websocket-accept") != _accept_key(key):
-            raise HandshakeError(101, "wrong Sec-WebSocket-Accept")
-        agreed = headers.get(b"sec-websocket-protocol", b"")
-        if agreed != protocol.encode():
-            # J-03/J-04: without the agreed subprotocol this is no OCPP 1.6 link.
-            raise HandshakeError(101, "server did not agree to subprotocol %s (got %r)" % (protocol, agreed))
-    except BaseException:
-        await _close_stream(writer)
-        raise
+    reader, writer, rest = await handshake.open(url, protocol, authorization, ssl)
     return WebSocket(reader, writer, max_size, rest, send_timeout_ms)
-
-
-async def _close_stream(writer):
-    # MicroPython 1.29: StreamWriter.close() does nothing; wait_closed() is
-    # what closes the socket. Call both, so no socket is ever leaked.
-    try:
-        writer.close()
-        await writer.wait_closed()
-    except Exception:
-        pass
 
 
 def _mask_copy_py(dst, at, src, start, n, mask):
@@ -406,4 +283,4 @@ class WebSocket:
     async def _abort(self):
         if not self.closed:
             self.closed = True
-            await _close_stream(self._w)
+            await handshake.close_stream(self._w)

@@ -1,0 +1,142 @@
+# The WebSocket opening handshake (RFC 6455 section 4) for OCPP-J: the URL
+# with the percent-encoded charge point id (J-02), the subprotocol offer and
+# its check (J-03, J-04), Sec-WebSocket-Accept, and an optional Basic
+# Authorization header (SEC-03). The HTTP answer is read under a byte cap.
+import asyncio
+import binascii
+import hashlib
+import os
+
+from micropython import const
+
+_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+_MAX_HEADER_BYTES = const(4096)
+_CHUNK = const(256)
+
+
+class HandshakeError(OSError):
+    # status: the HTTP status (0 when the answer was not HTTP at all).
+    def __init__(self, status, reason):
+        super().__init__("handshake failed: %s" % reason)
+        self.status = status
+        self.reason = reason
+
+
+_UNRESERVED = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~"
+
+
+def quote(text):
+    # Percent-encode a path segment per RFC 3986 (J-02): "RDAM 123" -> "RDAM%20123".
+    out = []
+    for b in text.encode():
+        out.append(chr(b) if b in _UNRESERVED else "%%%02X" % b)
+    return "".join(out)
+
+
+def parse_url(url):
+    # -> (secure, host, port, path)
+    if url.startswith("wss://"):
+        secure, rest, port = True, url[6:], 443
+    elif url.startswith("ws://"):
+        secure, rest, port = False, url[5:], 80
+    else:
+        raise ValueError("URL must start with ws:// or wss://")
+    slash = rest.find("/")
+    hostport, path = (rest, "/") if slash < 0 else (rest[:slash], rest[slash:])
+    if hostport.startswith("["):  # IPv6 literal
+        end = hostport.find("]")
+        host = hostport[1:end]
+        if hostport[end + 1 : end + 2] == ":":
+            port = int(hostport[end + 2 :])
+    elif ":" in hostport:
+        host, p = hostport.rsplit(":", 1)
+        port = int(p)
+    else:
+        host = hostport
+    if not host:
+        raise ValueError("URL has no host")
+    return secure, host, port, path
+
+
+def _accept_key(key):
+    return binascii.b2a_base64(hashlib.sha1(key + _GUID).digest())[:-1]
+
+
+class _Headers:
+    # Reads the HTTP answer with a hard byte cap: a hostile server cannot make
+    # us buffer an endless header line. Returns the bytes after the blank line.
+    @staticmethod
+    async def read(reader):
+        buf = b""
+        while True:
+            end = buf.find(b"\r\n\r\n")
+            if end >= 0:
+                return buf[:end], buf[end + 4 :]
+            if len(buf) > _MAX_HEADER_BYTES:
+                raise HandshakeError(0, "HTTP header larger than %d bytes" % _MAX_HEADER_BYTES)
+            chunk = await reader.read(_CHUNK)
+            if not chunk:
+                raise HandshakeError(0, "server closed the connection during the handshake")
+            buf += chunk
+
+
+async def open(url, protocol, authorization=None, ssl=None):
+    # Opens the TCP (or TLS) connection and does the opening handshake.
+    # authorization: a ready header value ("Basic ...") or None.
+    # Returns (reader, writer, bytes already read past the HTTP answer).
+    # The caller bounds the whole thing with a timeout.
+    secure, host, port, path = parse_url(url)
+    if secure and ssl is None:
+        raise ValueError("wss:// needs an ssl context")
+    if ssl is not None:
+        reader, writer = await asyncio.open_connection(host, port, ssl=ssl, server_hostname=host)
+    else:
+        reader, writer = await asyncio.open_connection(host, port)
+    try:
+        key = binascii.b2a_base64(os.urandom(16))[:-1]
+        hosthdr = host if port in (80, 443) else "%s:%d" % (host, port)
+        req = "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: %s\r\n" % (
+            path,
+            hosthdr,
+            key.decode(),
+            protocol,
+        )
+        writer.write(req.encode())
+        if authorization:
+            writer.write(b"Authorization: " + authorization.encode() + b"\r\n")
+        writer.write(b"\r\n")
+        await writer.drain()
+        head, rest = await _Headers.read(reader)
+        lines = head.split(b"\r\n")
+        status = lines[0].split(b" ", 2)
+        if len(status) < 2 or not status[0].startswith(b"HTTP/1.") or not status[1].isdigit():
+            raise HandshakeError(0, "not an HTTP answer: %r" % lines[0][:60])
+        code = int(status[1])
+        if code != 101:
+            raise HandshakeError(code, "HTTP %d %s" % (code, status[2].decode() if len(status) > 2 else ""))
+        headers = {}
+        for line in lines[1:]:
+            name, _, value = line.partition(b":")
+            headers[name.strip().lower()] = value.strip()
+        if headers.get(b"upgrade", b"").lower() != b"websocket":
+            raise HandshakeError(101, "no 'Upgrade: websocket'")
+        if headers.get(b"sec-websocket-accept") != _accept_key(key):
+            raise HandshakeError(101, "wrong Sec-WebSocket-Accept")
+        agreed = headers.get(b"sec-websocket-protocol", b"")
+        if agreed != protocol.encode():
+            # J-03/J-04: without the agreed subprotocol this is no OCPP 1.6 link.
+            raise HandshakeError(101, "server did not agree to subprotocol %s (got %r)" % (protocol, agreed))
+    except BaseException:
+        await close_stream(writer)
+        raise
+    return reader, writer, rest
+
+
+async def close_stream(writer):
+    # MicroPython 1.29: StreamWriter.close() does nothing; wait_closed() is
+    # what closes the socket. Call both, so no socket is ever leaked.
+    try:
+        writer.close()
+        await writer.wait_closed()
+    except Exception:
+        pass
