@@ -5,7 +5,6 @@ import asyncio
 
 from ocpp import log, platform
 from ocpp.services import watchdog as wd
-from ocpp.services.wifi import Wifi
 
 # App tasks that end by design (boot: after Accepted; mqtt: when umqtt is
 # not installed); every other one ending means the firmware is broken, and
@@ -24,6 +23,10 @@ def start(app, tasks):
         app.watchdog = wd.Watchdog(s["watchdog"]["timeout"], platform.watchdog)
         tasks["watchdog"] = asyncio.create_task(app.watchdog.run())
     if s["wifi"]["ssid"]:
+        # Imported only with Wi-Fi configured: a wired or cellular charger
+        # does not carry the station's code in its heap (about 5 KB).
+        from ocpp.services.wifi import Wifi
+
         app.wifi = Wifi(platform.wlan(), s["wifi"])
         app.wifi.on_drop = app.link.drop
         if app.watchdog:
