@@ -1,3 +1,4 @@
+import contextlib
 import socket
 import sys
 
@@ -16,6 +17,24 @@ def free_port():
         return s.getsockname()[1]
 
 
+@contextlib.contextmanager
+def tracked(stop):
+    """For factory fixtures: track(obj) remembers obj and returns it; at
+    teardown every tracked object is stopped. track.started lists them."""
+    started = []
+
+    def track(obj):
+        started.append(obj)
+        return obj
+
+    track.started = started
+    try:
+        yield track
+    finally:
+        for obj in started:
+            stop(obj)
+
+
 @pytest.fixture
 def cs():
     """A real `ocpp` central system on 127.0.0.1, in a thread; answers Accepted by default."""
@@ -27,18 +46,15 @@ def cs():
 @pytest.fixture
 def firmware(tmp_path):
     """Factory: firmware(port, **config overrides) starts the firmware on the unix port."""
-    started = []
+    with tracked(Firmware.stop) as track:
 
-    def start(port, config=None, env=None, raw_config=None, workdir=None):
-        cfg = merge(FAST, {"centralSystem": {"url": "ws://127.0.0.1:%d/ocpp" % port}})
-        cfg = merge(cfg, config or {})
-        fw = Firmware(workdir or tmp_path / ("fw%d" % len(started)), cfg, env=env, raw_config=raw_config).start()
-        started.append(fw)
-        return fw
+        def start(port, config=None, env=None, raw_config=None, workdir=None):
+            cfg = merge(FAST, {"centralSystem": {"url": "ws://127.0.0.1:%d/ocpp" % port}})
+            cfg = merge(cfg, config or {})
+            workdir = workdir or tmp_path / ("fw%d" % len(track.started))
+            return track(Firmware(workdir, cfg, env=env, raw_config=raw_config).start())
 
-    yield start
-    for fw in started:
-        fw.stop()
+        yield start
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ import time
 import pytest
 
 from tests_host import fake_modem
+from tests_host.conftest import tracked
 from tests_host.firmware import run_micropython
 
 # A scripted port on the unix port: each command written gets the canned
@@ -190,16 +191,8 @@ print(problems, out["modem"], out["watchdog"])
 
 @pytest.fixture
 def modem():
-    started = []
-
-    def start(profile, **kw):
-        m = getattr(fake_modem, profile)(**kw).start()
-        started.append(m)
-        return m
-
-    yield start
-    for m in started:
-        m.close()
+    with tracked(lambda m: m.close()) as track:
+        yield lambda profile, **kw: track(getattr(fake_modem, profile)(**kw).start())
 
 
 def modem_config(m, **over):

@@ -10,7 +10,7 @@ import time
 import pytest
 from ocpp.v16 import call
 
-from tests_host.conftest import free_port
+from tests_host.conftest import free_port, tracked
 from tests_host.firmware import EXIT_CONFIG, FAST, merge, run_micropython
 from tests_host.mqtt_broker import Broker, StalledBroker, Subscriber
 
@@ -24,30 +24,19 @@ BASE = "ocpp/CP001/"
 
 @pytest.fixture
 def broker(tmp_path):
-    started = []
+    with tracked(lambda b: b.stop()) as track:
 
-    def start(port=None, users=None):
-        b = Broker(str(tmp_path / ("broker%d" % len(started))), port or free_port(), users).start()
-        started.append(b)
-        return b
+        def start(port=None, users=None):
+            workdir = str(tmp_path / ("broker%d" % len(track.started)))
+            return track(Broker(workdir, port or free_port(), users).start())
 
-    yield start
-    for b in started:
-        b.stop()
+        yield start
 
 
 @pytest.fixture
 def subscriber():
-    started = []
-
-    def start(port, topic=BASE + "#", **auth):
-        s = Subscriber(port, topic, **auth)
-        started.append(s)
-        return s
-
-    yield start
-    for s in started:
-        s.stop()
+    with tracked(lambda s: s.stop()) as track:
+        yield lambda port, topic=BASE + "#", **auth: track(Subscriber(port, topic, **auth))
 
 
 def mqtt(port, **over):

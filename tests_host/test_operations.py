@@ -187,3 +187,20 @@ def test_rejected_charge_point_answers_nothing(cs, firmware):
     fw.wait_log("not answering r-1 while Rejected")
     with pytest.raises(TimeoutError):
         reply_from_cp(cs, uid, timeout=1)
+
+
+def test_triggers_work_after_a_soft_reset_that_cut_them_short(cs, firmware):
+    """TM-02, TM-04, RST-01: triggered Heartbeats still waiting when a Soft reset stops the
+    application must not leave the restarted one refusing to send triggered Heartbeats."""
+    fw = registered(cs, firmware, {"ocpp": {"heartbeatInterval": 60, "messageTimeout": 5}})
+    cs.cs.ignore_actions.add("Heartbeat")  # the triggered Heartbeats wait for a reply that never comes
+    for _ in range(3):
+        assert call_raw(cs, "TriggerMessage", {"requestedMessage": "Heartbeat"}).msg[2] == {"status": "Accepted"}
+    cs.wait_received("Heartbeat")
+    assert call_raw(cs, "Reset", {"type": "Soft"}).msg[2] == {"status": "Accepted"}
+    cs.wait_received("BootNotification", count=2, timeout=10)
+    fw.wait_log("registration Accepted", count=2)
+    cs.cs.ignore_actions.discard("Heartbeat")
+    n = len(cs.received("Heartbeat"))
+    assert call_raw(cs, "TriggerMessage", {"requestedMessage": "Heartbeat"}).msg[2] == {"status": "Accepted"}
+    cs.wait_received("Heartbeat", count=n + 1, timeout=3)  # not the 60 s heartbeat

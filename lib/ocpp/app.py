@@ -31,6 +31,7 @@ class App:
         self.connectors = Connectors(keys.get("NumberOfConnectors"), storage.join(flash, "connectors.json"), self.state)
         self.status = StatusNotifier(self.rpc, self.link, self.connectors, self.boot.accepted)
         self.rpc.dispatch = Dispatcher(self).dispatch
+        self.triggered = {}  # ops/trigger_message.py: queued triggered messages per kind
         self._watch_keys()
         self.stop_reason = None
         self._stopped = asyncio.Event()

@@ -57,10 +57,6 @@ class Rpc:
             self._reply = errors.NotConnected("link lost while waiting for the reply")
             self._done.set()
 
-    @property
-    def connected(self):
-        return self._send is not None
-
     async def _write(self, frame):
         log.frame(">>", frame)
         await self._send(frame)
@@ -115,17 +111,21 @@ class Rpc:
         if not isinstance(msg, list) or len(msg) < 2:
             log.warning("rpc", "ignored a frame that is not an OCPP-J array")
             return
+        # A lone UTF-16 surrogate can only come from a \u escape; without one
+        # (the usual case) nothing parsed from this frame needs the strict
+        # UTF-8 check, which would copy every reply to encode it.
+        escaped = "\\u" in text
         kind, uid = msg[0], msg[1]
         if type(kind) is not int or kind not in (_CALL, _CALLRESULT, _CALLERROR):
             # The type only: the repr of hostile nesting would overflow the stack.
             log.warning("rpc", "ignored a frame with message type %s (J-09)", kind if type(kind) is int else type(kind).__name__)
             return
-        if not isinstance(uid, str) or not utf8.clean(uid):
+        if not isinstance(uid, str) or (escaped and not utf8.clean(uid)):
             # An id we could not echo as valid UTF-8 (a "\ud800" escape) is unreadable too.
             log.warning("rpc", "ignored a frame whose unique id is not a valid string")
             return
         if kind == _CALL:
-            answer = self._answer(msg, uid)
+            answer = self._answer(msg, uid, escaped)
             # Let the request go before the reply goes out: parsed, a hostile
             # one (nested brackets) is ~15-30 times its size, and a slow link
             # would keep it alive for the whole write.
@@ -152,7 +152,7 @@ class Rpc:
         self._pending = None
         self._done.set()
 
-    def _answer(self, msg, uid):
+    def _answer(self, msg, uid, escaped):
         # -> (reply frame, after) for a CALL, or None when it gets no answer.
         if not self.answer_calls:
             log.info("rpc", "not answering %s while Rejected (BN-10)", uid[:_MAX_ID_LEN])
@@ -179,7 +179,7 @@ class Rpc:
         except Exception as e:
             log.error("rpc", "handler failed: %r", e)
             reply = self._error_frame(uid, "InternalError", "handler failed", {})
-        if not utf8.clean(reply):
+        if escaped and not utf8.clean(reply):
             # Echoed text (an action name, a value) held a "\ud800" escape.
             reply = self._error_frame(uid, "FormationViolation", "text is not valid Unicode (J-07)", {})
         return reply, after

@@ -18,20 +18,21 @@ REQUEST = (
 # waiting. A flood of triggers coalesces into the waiting one, which still
 # goes out after each of their replies (TM-02), so the queue of our own CALLs
 # stays bounded instead of growing by a task (and its heap) per request.
-_queued = {}
+# The counts belong to the running app: a soft reset starts from none.
 
 
-def _queue(key, send):
-    if _queued.get(key, 0) >= 2:
+def _queue(app, key, send):
+    queued = app.triggered
+    if queued.get(key, 0) >= 2:
         return {"status": "Accepted"}
 
     async def once():
         try:
             await send()
         finally:
-            _queued[key] -= 1
+            queued[key] -= 1
 
-    _queued[key] = _queued.get(key, 0) + 1
+    queued[key] = queued.get(key, 0) + 1
     return {"status": "Accepted"}, once
 
 
@@ -45,12 +46,12 @@ def handle(app, payload):
     if app.boot.config.status not in (bn.ACCEPTED, bn.PENDING):
         return {"status": "Rejected"}
     if requested == "Heartbeat":
-        return _queue(requested, lambda: app.heartbeat.beat(triggered=True))
+        return _queue(app, requested, lambda: app.heartbeat.beat(triggered=True))
     if requested == "StatusNotification":
         # 0 is the charge point itself (TM-11); absent means all (TM-05).
         if cid is not None and not app.connectors.valid(cid):
             return {"status": "Rejected"}
-        return _queue((requested, cid), lambda: app.status.send_triggered(cid))
+        return _queue(app, (requested, cid), lambda: app.status.send_triggered(cid))
     # MeterValues, DiagnosticsStatusNotification, FirmwareStatusNotification
     # are not built yet (TM-03).
     return {"status": "NotImplemented"}

@@ -46,11 +46,10 @@ class Link:
         self.state = state
         self.rpc = rpc
         self.cp_id = cs["chargePointId"]
-        self.url = station_url(cs["url"], self.cp_id)
         self.authorization_key = cs["authorizationKey"]
-        self.ssl = None
-        # services/security.py: per attempt, target() -> (url, Basic auth?,
-        # ssl context) and attempted(error or None) (SEC-01, SEC-12).
+        # services/security.py sets itself here: per attempt, target() ->
+        # (url, Basic auth?, ssl context) and attempted(error or None)
+        # (SEC-01, SEC-12).
         self.security = None
         r = settings["reconnect"]
         self.backoff = Backoff(r["waitMinimum"], r["randomRange"], r["repeatTimes"])
@@ -63,7 +62,6 @@ class Link:
         self._ws = None
         self._down = asyncio.Event()
         self._probe = asyncio.Event()
-        self._wake = asyncio.Event()
         rpc.on_timeout = self.probe
 
     def new_backoff(self):
@@ -110,10 +108,8 @@ class Link:
             sec = self.security
             error = None
             try:
-                url, basic, ssl = self.url, True, self.ssl
-                if sec is not None:
-                    base, basic, ssl = sec.target()
-                    url = station_url(base, self.cp_id)
+                base, basic, ssl = sec.target()
+                url = station_url(base, self.cp_id)
                 log.info("link", "connecting to %s", url)
                 ws = await asyncio.wait_for_ms(
                     websocket.connect(
@@ -129,8 +125,7 @@ class Link:
                 raise
             except Exception as e:
                 error = e
-            if sec is not None:
-                sec.attempted(error)
+            sec.attempted(error)
             if isinstance(error, asyncio.TimeoutError):
                 await self._back_off("connect timed out")
             elif error is not None:
@@ -144,8 +139,7 @@ class Link:
         delay = self.backoff.next()
         self.state.set(st.LAST_ERROR, why)
         log.info("link", "%s; backing off %.1f s (attempt %d)", why, delay, self.backoff.attempt)
-        self._wake.clear()
-        await sleep.until(self._wake, delay * 1000)
+        await asyncio.sleep_ms(int(delay * 1000))
 
     async def _serve(self, ws):
         self._ws = ws
