@@ -8,7 +8,8 @@ if "lib" not in sys.path:
 
 import asyncio  # noqa: E402
 
-from ocpp import log, platform, provision  # noqa: E402
+from uocpp import log, platform  # noqa: E402
+from uocpp.config import provision  # noqa: E402
 
 
 def main():
@@ -16,7 +17,7 @@ def main():
     if settings is None:
         platform.halt(provision.error)
         return
-    from ocpp.app import App
+    from uocpp.app import App
 
     while True:
         try:

@@ -2,4 +2,4 @@
 #   make BOARD=ESP32_GENERIC FROZEN_MANIFEST=/path/to/uocpp/manifest.py
 # boot.py, main.py and config.json stay on the board's filesystem.
 include("$(PORT_DIR)/boards/manifest.py")
-package("ocpp", base_path="lib")
+package("uocpp", base_path="lib")

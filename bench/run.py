@@ -145,7 +145,7 @@ def table(out, sizes):
     row("Growth over those %s round trips" % n, ["%+d B" % (v["after"] - v["first"]) for v in live], "0 B")
     row("Start-up to BootNotification on the wire (median of %d)" % sizes["startups"], ["%.0f ms" % out["startup", n] for n in names])
     flash = out["flash"]
-    row("Flash: compiled lib/ocpp", ["", "%s B in %d files" % (format(sum(flash.values()), ","), len(flash)), "%s B image" % format(out["image"], ",")])
+    row("Flash: compiled lib/uocpp", ["", "%s B in %d files" % (format(sum(flash.values()), ","), len(flash)), "%s B image" % format(out["image"], ",")])
     (fw_rate, fw_cpu), (peer_rate, peer_cpu) = out["rates"]["fw"], out["rates"]["peer"]
     m = "%s GetConfiguration calls pipelined, median of %d batches" % (format(sizes["rate_round_trips"], ","), sizes["rate_repeats"])
     row("Round trips/s, this firmware on MicroPython (%s)" % m, ["", "%.0f" % fw_rate, ""], "≥ CPython peer")

@@ -20,7 +20,7 @@ def waits(wait_minimum, random_range, repeat_times, rand, count=10, reset_after=
     """The first `count` waits of one Backoff on MicroPython. rand: MicroPython source of a function."""
     code = """
 import json, random
-from ocpp.services.backoff import Backoff
+from uocpp.link.backoff import Backoff
 random.seed(7)
 b = Backoff(%r, %r, %d, rand=%s)
 out = []

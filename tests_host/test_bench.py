@@ -32,9 +32,9 @@ def test_bench_quick_run_prints_the_table():
     idle = re.search(r"\| Live heap, idle after boot \| ([\d.]+) KB \| ([\d.]+) KB \| ([\d.]+) KB \|", out)
     assert idle and float(idle.group(3)) < float(idle.group(2)), out
     assert re.search(r"\| Growth over those 50 round trips \| [+-]\d+ B \| [+-]\d+ B \| [+-]\d+ B \|", out), out
-    assert re.search(r"\| Flash: compiled lib/ocpp \|  \| [\d,]+ B in \d+ files \| [\d,]+ B image \|", out), out
+    assert re.search(r"\| Flash: compiled lib/uocpp \|  \| [\d,]+ B in \d+ files \| [\d,]+ B image \|", out), out
     assert re.search(r"\| Start-up to BootNotification .*? \| \d+ ms \| \d+ ms \| \d+ ms \|", out), out
     rates = re.search(r"\| Ratio of round trips/s, firmware / CPython peer \|  \| ([\d.]+) \|", out)
     assert rates and float(rates.group(1)) > 0, out
     assert re.search(r"firmware / CPython peer \|  \| \d+ µs / \d+ µs \|", out), out
-    assert "Largest modules (.mpy): ocpp/" in out
+    assert "Largest modules (.mpy): uocpp/" in out

@@ -190,12 +190,12 @@ def test_unreadable_frames_are_ignored_without_harm(cs, firmware):
 
 GATE_SNIPPET = """
 import asyncio
-from ocpp import errors, log
+from uocpp import errors, log
 log.set_level("error")
-from ocpp.rpc import Rpc
-from ocpp.services.backoff import Backoff
-from ocpp.services.boot_notification import BootNotification, PENDING, REJECTED, ACCEPTED
-from ocpp.state import State
+from uocpp.rpc import Rpc
+from uocpp.link.backoff import Backoff
+from uocpp.services.boot_notification import BootNotification, PENDING, REJECTED, ACCEPTED
+from uocpp.model.state import State
 
 class Link:
     def new_backoff(self):

@@ -76,7 +76,7 @@ SETTERS = [
 
 def test_setters_enforce_bn02_limits_on_micropython():
     """BN-02, J-22: each of the nine setters accepts its maximum and refuses one more, naming field and limit."""
-    code = "from ocpp import identity\nimport json\nout = {}\n"
+    code = "from uocpp.model import identity\nimport json\nout = {}\n"
     for fn, field, limit in SETTERS:
         code += (
             "identity.%s('a' * %d)\n"
@@ -94,7 +94,7 @@ def test_setters_enforce_bn02_limits_on_micropython():
 
 def test_setters_refuse_non_printable_and_non_strings_on_micropython():
     res = run_micropython(
-        "from ocpp import identity\n"
+        "from uocpp.model import identity\n"
         "for v in ('tab\\there', 'caf\\u00e9', 12, None, ''):\n"
         "    try:\n        identity.set_imsi(v)\n        print('accepted', repr(v))\n"
         "    except identity.IdentityError as e:\n        print(e)\n"

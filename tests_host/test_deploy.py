@@ -21,8 +21,8 @@ from tests_host.firmware import FAST, MICROPYTHON, REPO, merge
 
 VENV_BIN = os.path.dirname(sys.executable)
 MPREMOTE = os.path.join(VENV_BIN, "mpremote")
-SOURCES = sorted(p.relative_to(REPO / "lib").as_posix() for p in (REPO / "lib" / "ocpp").rglob("*.py"))
-# Everything under lib/ goes to the board: lib/ocpp and what make installs (lib/umqtt).
+SOURCES = sorted(p.relative_to(REPO / "lib").as_posix() for p in (REPO / "lib" / "uocpp").rglob("*.py"))
+# Everything under lib/ goes to the board: lib/uocpp and what make installs (lib/umqtt).
 LIB_SOURCES = sorted(p.relative_to(REPO / "lib").as_posix() for p in (REPO / "lib").rglob("*.py"))
 
 
@@ -68,7 +68,7 @@ def test_make_mpy_compiles_every_module_for_both_targets(tmp_path):
         lib = build / target / "lib"
         made = sorted(p.relative_to(lib).as_posix() for p in lib.rglob("*.mpy"))
         assert made == sorted(s[:-3] + ".mpy" for s in LIB_SOURCES)
-        assert "ocpp/modem.mpy" in made and "umqtt/simple.mpy" in made
+        assert "uocpp/device/modem.mpy" in made and "umqtt/simple.mpy" in made
         assert list(lib.rglob("*.py")) == []
         for mpy in lib.rglob("*.mpy"):
             assert mpy.read_bytes()[:2] == b"M\x06"  # .mpy version 6, what MicroPython 1.2x loads
@@ -80,7 +80,7 @@ def test_deploy_with_mpremote_then_boot_from_the_copied_files(cs, tmp_path, boar
     config = tmp_path / "device-config.json"
     config.write_text(json.dumps(merge(FAST, {"centralSystem": {"url": "ws://127.0.0.1:%d/ocpp" % cs.port}, "chargePoint": {"chargePointModel": "Deployed"}})))
     out = run(["make", "deploy", "TARGET=unix", "PORT=%s" % tty, "BUILD=%s" % (tmp_path / "build"), "CONFIG=%s" % config], cwd=REPO, timeout=180).stdout
-    assert "deploy: lib/ocpp and lib/umqtt cleared" in out
+    assert "deploy: lib/uocpp and lib/umqtt cleared" in out
 
     assert json.loads((root / "config.json").read_text())["chargePoint"]["chargePointModel"] == "Deployed"
     assert (root / "boot.py").read_bytes() == (REPO / "boot.py").read_bytes()
@@ -106,19 +106,19 @@ def test_deploy_with_mpremote_then_boot_from_the_copied_files(cs, tmp_path, boar
 
 
 def test_package_json_lists_exactly_the_library_sources():
-    """package.json (for `mip install`) names every .py under lib/ocpp, at its path, and nothing else."""
+    """package.json (for `mip install`) names every .py under lib/uocpp, at its path, and nothing else."""
     doc = json.loads((REPO / "package.json").read_text())
     assert sorted(target for target, _ in doc["urls"]) == SOURCES, "run: python tools/package_json.py"
     for target, url in doc["urls"]:
         assert url == "lib/" + target  # relative to package.json: mip resolves it against the repository
-    assert doc["version"] == run([MICROPYTHON, "-c", "import ocpp; print(ocpp.__version__)"], env=dict(os.environ, MICROPYPATH=".frozen:" + str(REPO / "lib"))).stdout.strip()
+    assert doc["version"] == run([MICROPYTHON, "-c", "import uocpp; print(uocpp.__version__)"], env=dict(os.environ, MICROPYPATH=".frozen:" + str(REPO / "lib"))).stdout.strip()
 
 
 def test_mip_install_from_package_json_onto_the_board(board):
-    """`mpremote mip install` of the package puts lib/ocpp on the board, importable as a user would."""
+    """`mpremote mip install` of the package puts lib/uocpp on the board, importable as a user would."""
     root, tty = board
     out = run([MPREMOTE, "connect", tty, "resume", "mip", "install", "--target", "lib", str(REPO / "package.json")]).stdout
     installed = sorted(p.relative_to(root / "lib").as_posix() for p in (root / "lib").rglob("*") if p.is_file())
     assert installed == SOURCES, out
-    out = run([MPREMOTE, "connect", tty, "resume", "exec", "from ocpp import app, modem, provision; print('imported', app.App.__name__)"]).stdout
+    out = run([MPREMOTE, "connect", tty, "resume", "exec", "from uocpp import app; from uocpp.device import modem; from uocpp.config import provision; print('imported', app.App.__name__)"]).stdout
     assert "imported App" in out

@@ -13,11 +13,11 @@ from datetime import datetime, timedelta, timezone
 
 from tests_host.firmware import REPO, run_micropython
 
-LIB = REPO / "lib" / "ocpp"
+LIB = REPO / "lib" / "uocpp"
 
 
 def test_only_the_platform_layer_touches_machine_and_network():
-    """Nothing in lib/ocpp but platform/esp32.py imports `machine` or `network`."""
+    """Nothing in lib/uocpp but platform/esp32.py imports `machine` or `network`."""
     pattern = re.compile(r"^\s*(import\s+[\w, ]*\b(machine|network)\b|from\s+(machine|network)\b)|__import__\(\s*[\"'](machine|network)", re.M)
     offenders = []
     for path in sorted(LIB.rglob("*.py")):
@@ -37,7 +37,7 @@ def test_clock_conversions_match_the_calendar():
     rng = random.Random(21)
     edges = [0, 951782400, 951868800, 4107542400, 2147483647, 2147483648, 4102444799, 1709164800, 86399, 1234567890]
     samples = edges + [rng.randrange(0, 2**33) for _ in range(300)]
-    code = "from ocpp import clock\nfor t in %s:\n    print(clock.format_iso(t), clock.rtc_datetime(t))" % json.dumps(samples)
+    code = "from uocpp import clock\nfor t in %s:\n    print(clock.format_iso(t), clock.rtc_datetime(t))" % json.dumps(samples)
     result = run_micropython(code)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
@@ -52,7 +52,7 @@ def test_clock_conversions_match_the_calendar():
 def test_current_time_with_an_offset_sets_the_rtc_in_utc():
     """J-21, BN-05: currentTime in any offset becomes UTC, for the clock and for the RTC tuple."""
     code = """
-from ocpp import clock, log, platform
+from uocpp import clock, log, platform
 log.set_level("debug")
 unix = clock.set_from_iso("2031-05-06T02:30:15.250+02:00")
 platform.set_rtc(unix)
@@ -108,8 +108,8 @@ def test_watchdog_stops_feeding_when_a_task_dies_or_stalls():
     """Feeding stops (and says why) when a forever-task ends or stops making progress; resumes when healthy."""
     code = """
 import asyncio
-from ocpp import log, platform
-from ocpp.services import watchdog as wd
+from uocpp import log, platform
+from uocpp.device import watchdog as wd
 log.set_level("info")
 
 async def crashes():
@@ -192,8 +192,8 @@ def test_wifi_flapping_link_is_not_called_up():
     """A link that drops within stableTime counts as a failed attempt, with back-off before the next one."""
     code = """
 import asyncio, time
-from ocpp import log
-from ocpp.services.wifi import Wifi
+from uocpp import log
+from uocpp.device.wifi import Wifi
 
 class Station:
     # up for 0.35 s after the first connect (a flap), then up for good after the second

@@ -21,7 +21,7 @@ from tests_host.firmware import run_micropython
 # bytes for it (ERROR if none), read back in small chunks as a UART would.
 SCRIPTED = """
 import json
-from ocpp import modem
+from uocpp.device import modem
 
 class Port:
     def __init__(self, script):
@@ -137,7 +137,7 @@ def test_a_modem_spewing_noise_cannot_hold_boot():
     """A UART that never stops delivering noise: the read still ends within its budget, with a reason."""
     code = """
 import time
-from ocpp import modem
+from uocpp.device import modem
 class Noisy:
     def write(self, data):
         pass
@@ -157,7 +157,7 @@ print(values, why, time.ticks_diff(time.ticks_ms(), t0))
 def test_modem_config_keys_are_checked_with_their_rules():
     """CFG: every bad modem/watchdog key is named with its rule, all at once."""
     code = """
-from ocpp import settings
+from uocpp.config import settings
 doc = {"chargePoint": {"chargePointVendor": "V", "chargePointModel": "M"},
        "centralSystem": {"url": "ws://127.0.0.1:1/ocpp", "chargePointId": "CP"},
        "modem": {"enabled": "yes", "baud": 7, "uart": 3, "device": 1, "timeout": 0, "retries": 9, "totalTimeout": 100, "parity": "N"},

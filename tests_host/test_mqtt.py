@@ -175,7 +175,7 @@ def test_mqtt_password_is_masked_in_every_log_line(tmp_path):
     """mqtt.password is registered as a secret at boot, like centralSystem.authorizationKey."""
     path = tmp_path / "config.json"
     path.write_text(json.dumps(merge(FAST, {"centralSystem": {"url": "ws://127.0.0.1:1/ocpp"}, "mqtt": {"password": "pw-Zq81x"}})))
-    code = "from ocpp import log, provision\ns = provision.load(%r)\nlog.info('t', 'leak %%s', s['mqtt']['password'])" % str(path)
+    code = "from uocpp import log\nfrom uocpp.config import provision\ns = provision.load(%r)\nlog.info('t', 'leak %%s', s['mqtt']['password'])" % str(path)
     r = run_micropython(code)
     assert "t: leak ***" in r.stdout, r.stdout + r.stderr
     assert "pw-Zq81x" not in r.stdout
@@ -241,9 +241,9 @@ def test_connector_status_and_topic_safe_ids(broker, subscriber):
     sub = subscriber(b.port, "t/#")
     code = """
 import asyncio
-from ocpp import settings
-from ocpp.state import State
-from ocpp.services.mqtt_mirror import MqttMirror
+from uocpp.config import settings
+from uocpp.model.state import State
+from uocpp.extras.mqtt_mirror import MqttMirror
 s, _, problems = settings.validate({"chargePoint": {"chargePointVendor": "V", "chargePointModel": "M"},
     "centralSystem": {"url": "ws://127.0.0.1:1/ocpp", "chargePointId": "A/B+C#"},
     "mqtt": {"enabled": True, "host": "127.0.0.1", "port": %d, "topicPrefix": "t"}})
@@ -276,13 +276,13 @@ def test_off_by_default_costs_no_import():
     """Without mqtt.enabled the mirror and umqtt are never imported; with it, both are."""
     code = """
 import asyncio, sys
-from ocpp import settings
+from uocpp.config import settings
 doc = {"chargePoint": {"chargePointVendor": "V", "chargePointModel": "M"},
     "centralSystem": {"url": "ws://127.0.0.1:%d/ocpp", "chargePointId": "CP"}, "log": {"level": "error"}}
 if sys.argv[-1] == "on":
     doc["mqtt"] = {"enabled": True, "host": "127.0.0.1", "port": %d}
 s, _, problems = settings.validate(doc)
-from ocpp.app import App
+from uocpp.app import App
 async def main():
     app = App(s)
     t = asyncio.create_task(app.run())
@@ -290,7 +290,7 @@ async def main():
     app.stop("shutdown")
     await t
 asyncio.run(main())
-print("mirror", "ocpp.services.mqtt_mirror" in sys.modules, "umqtt", "umqtt.simple" in sys.modules)
+print("mirror", "uocpp.extras.mqtt_mirror" in sys.modules, "umqtt", "umqtt.simple" in sys.modules)
 """ % (free_port(), free_port())
     off = run_micropython(code.replace('sys.argv[-1] == "on"', "False"))
     on = run_micropython(code.replace('sys.argv[-1] == "on"', "True"))

@@ -77,8 +77,8 @@ def assert_no_key_in(text, *keys):
 def test_j16_example_and_plain_text_passwords():
     """SEC-03, SEC-05 (J16 6.2.2, TC_085): 32..40 hex digits are the password's bytes, 16..20 characters the text itself."""
     code = """
-from ocpp.services.link import basic_authorization as b
-from ocpp.keys import auth_key_ok as ok
+from uocpp.link.link import basic_authorization as b
+from uocpp.model.keys import auth_key_ok as ok
 print(b("AL1000", "0001020304050607FFFFFFFFFFFFFFFFFFFFFFFF"))
 print(b("CP001", "sixteen-chars-pw"))
 print(b("CP001", "00112233445566778899aabbccddeeff"))
@@ -302,7 +302,7 @@ def test_a_trial_cut_short_by_a_power_loss_still_falls_back(pki, cs, firmware, t
 def test_security_settings_are_checked_together(pki, tmp_path):
     """SEC-01, SEC-02: config.json's profile, url, key and CA must fit one profile; each problem is named."""
     code = """
-from ocpp import settings
+from uocpp.config import settings
 base = {"chargePoint": {"chargePointVendor": "V", "chargePointModel": "M"}}
 def check(cs):
     doc = dict(base, centralSystem=dict({"chargePointId": "CP001"}, **cs))
@@ -350,7 +350,7 @@ import sys, time
 sys.path.insert(0, %(fakes)r)
 import asyncio, machine, ntptime
 ntptime.reachable = %(reachable)r
-from ocpp.platform import esp32
+from uocpp.platform import esp32
 class Rtc:  # a device RTC that was never set: 2000-01-01
     ticks_ms, ticks_add, ticks_diff, gmtime = time.ticks_ms, time.ticks_add, time.ticks_diff, time.gmtime
     def time():

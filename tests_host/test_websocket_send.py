@@ -13,7 +13,7 @@ LENGTHS = (0, 1, 125, 126, 241, 242, 243, 256, 300, 497, 498, 1000, 65535, 65536
 
 SNIPPET = """
 import asyncio, binascii
-from ocpp.transport import websocket as w
+from uocpp.link import websocket as w
 
 class Writer:
     def __init__(self):
@@ -107,7 +107,7 @@ def test_send_frames_every_length_form(masking):
     """J-01 (RFC 6455 5.2/5.3): text frames of every length form, ASCII and multi-byte UTF-8, each masked with a fresh key;
     with the viper masking (the unix port has a native emitter) and with its plain-Python fallback."""
     if masking == "python":
-        extra = "from ocpp.transport import websocket as _ws\nassert _ws._mask_copy is not _ws._mask_copy_py\n_ws._mask_copy = _ws._mask_copy_py\n"
+        extra = "from uocpp.link import websocket as _ws\nassert _ws._mask_copy is not _ws._mask_copy_py\n_ws._mask_copy = _ws._mask_copy_py\n"
     else:
-        extra = "from ocpp.transport import websocket as _ws, mask_native\nassert _ws._mask_copy is mask_native.mask_copy\n"
+        extra = "from uocpp.link import websocket as _ws, mask_native\nassert _ws._mask_copy is mask_native.mask_copy\n"
     check_frames(run_send_snippet(extra))

@@ -24,7 +24,7 @@ MICROPYTHON = str(Path(sys.executable).parent / "micropython")
 # Runs on MicroPython with the firmware's module; prints JSON.
 _SIMULATION = """
 import json, random
-from ocpp.services.backoff import Backoff
+from uocpp.link.backoff import Backoff
 random.seed(%(seed)d)
 reconnects, attempts = [], []
 for _ in range(%(chargers)d):

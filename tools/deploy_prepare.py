@@ -1,7 +1,7 @@
 # Runs ON the board, first thing in `make deploy` (mpremote run): make room
 # for the new library. Old sources would shadow the new .mpy files (a .py
 # beside a .mpy of the same name wins), so the packages `make deploy` ships
-# (lib/ocpp, and lib/umqtt from the Makefile's INSTALLED_LIBS) go whole.
+# (lib/uocpp, and lib/umqtt from the Makefile's INSTALLED_LIBS) go whole.
 # Anything else the user keeps in lib/ stays.
 import os
 import sys
@@ -27,10 +27,12 @@ def _remove(path):
         os.remove(path)
 
 
-for _package in ("ocpp", "umqtt"):
+# "ocpp" is what releases before 0.2 were called: a board updated from one
+# must not keep it (it would shadow nothing, but waste flash).
+for _package in ("uocpp", "ocpp", "umqtt"):
     _remove("lib/" + _package)
 try:
     os.mkdir("lib")
 except OSError:
     pass
-print("deploy: lib/ocpp and lib/umqtt cleared")
+print("deploy: lib/uocpp and lib/umqtt cleared")

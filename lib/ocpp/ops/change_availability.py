@@ -1,9 +1,0 @@
-# ChangeAvailability (C16 5.2): Accepted, Scheduled when the connector is busy,
-# Rejected for a connector that does not exist. Persists (RST-03).
-from ocpp.validate import ENUM, INT
-
-REQUEST = (("connectorId", INT, True, None), ("type", ENUM, True, ("Inoperative", "Operative")))
-
-
-def handle(app, payload):
-    return {"status": app.connectors.change_availability(payload["connectorId"], payload["type"] == "Operative")}

@@ -1,0 +1,279 @@
+# config.json: declared once here (section, key, type, default, rule), then
+# loaded and checked in one pass. Every problem is collected, so a user sees
+# all bad keys at once, each named with the rule it breaks.
+import json
+import os
+
+from uocpp.model import identity, keys
+
+REQUIRED = object()
+
+# Types. "num" takes int or float, so tests can use sub-second timings.
+_STR = "string"
+_INT = "integer"
+_NUM = "number"
+_BOOL = "boolean"
+
+
+def _ws_url(value):
+    if not (value.startswith("ws://") or value.startswith("wss://")):
+        return "must start with ws:// or wss://"
+    if len(value.split("/", 3)[2]) == 0:
+        return "has no host"
+    return None
+
+
+def _cp_id(value):
+    # The identity goes in the URL path (J-02), percent-encoded, and is the
+    # Basic-auth username (SEC-03), which cannot contain ':'.
+    if not value or len(value) > 48:
+        return "must be 1 to 48 characters"
+    for ch in value:
+        if not 32 <= ord(ch) <= 126 or ch == ":":
+            return "must be printable ASCII without ':'"
+    return None
+
+
+def _watchdog_timeout(value):
+    if value != 0 and not 1 <= value <= 3600:
+        return "must be 0 (off) or between 1 and 3600"
+    return None
+
+
+def _topic_prefix(value):
+    # MQTT topic levels under which every charge point publishes.
+    if "+" in value or "#" in value or value.startswith("/") or value.endswith("/") or len(value) > 64:
+        return "must be at most 64 characters without +, # or a leading or trailing /"
+    return None
+
+
+def _wss_url(value):
+    if value and not value.startswith("wss://"):
+        return "must start with wss://"
+    return _ws_url(value) if value else None
+
+
+def _auth_key(value):
+    # The AuthorizationKey rule (SEC-04, SEC-05); the message never shows the value.
+    if value and not keys.auth_key_ok(value):
+        return "must be 16 to 20 printable ASCII characters or 32 to 40 hex digits"
+    return None
+
+
+def _security(cs):
+    # Security profiles (SEC-01): 0 = ws://, 1 = ws:// + Basic auth,
+    # 2 = wss:// + Basic auth. An absent securityProfile follows the rest:
+    # a wss:// url -> 2, an authorizationKey -> 1, else 0.
+    secure = cs["url"].startswith("wss://")
+    profile = cs["securityProfile"]
+    if profile is None:
+        profile = cs["securityProfile"] = 2 if secure else 1 if cs["authorizationKey"] else 0
+    out = []
+    if secure and profile < 2:
+        out.append("centralSystem.url: wss:// is security profile 2, not %d" % profile)
+    if profile and not cs["authorizationKey"]:
+        out.append("centralSystem.authorizationKey: required by security profile %d" % profile)
+    if profile == 2 and not secure and not cs["secureUrl"]:
+        out.append("centralSystem.secureUrl: required by security profile 2 (the wss:// url)")
+    if profile == 2 and not cs["caFile"]:
+        out.append("centralSystem.caFile: required by security profile 2 (CA certificate, DER)")
+    if cs["caFile"]:
+        try:
+            os.stat(cs["caFile"])
+        except OSError as e:
+            out.append("centralSystem.caFile: cannot be read (%s)" % e)
+    return out
+
+
+# section -> ((key, type, default, rule), ...); rule is None, (min, max) for
+# numbers, a tuple of allowed strings, or a function returning a problem.
+SCHEMA = {
+    "centralSystem": (
+        ("url", _STR, REQUIRED, _ws_url),
+        ("chargePointId", _STR, REQUIRED, _cp_id),
+        ("authorizationKey", _STR, "", _auth_key),
+        ("securityProfile", _INT, None, (0, 2)),
+        ("secureUrl", _STR, "", _wss_url),
+        ("caFile", _STR, "", None),
+        ("connectTimeout", _NUM, 10, (0.1, 300)),
+        ("maxFrameSize", _INT, 8192, (512, 65536)),
+    ),
+    "ocpp": (
+        ("heartbeatInterval", _NUM, 300, (1, 86400)),
+        ("messageTimeout", _NUM, 30, (0.1, 600)),
+        ("bootRetryInterval", _NUM, 60, (1, 86400)),
+        ("webSocketPingInterval", _NUM, 60, (0, 86400)),
+    ),
+    "reconnect": (
+        ("waitMinimum", _NUM, 5, (0.05, 3600)),
+        ("randomRange", _NUM, 30, (0, 3600)),
+        ("repeatTimes", _INT, 5, (0, 16)),
+    ),
+    "wifi": (
+        ("ssid", _STR, "", None),
+        ("password", _STR, "", None),
+        ("timeout", _NUM, 20, (1, 300)),
+        ("stableTime", _NUM, 3, (0, 60)),
+    ),
+    # The cellular modem that reports ICCID and IMSI at boot (modem.py). On
+    # an ESP32: UART id and pins; on the unix port: a serial device path.
+    "modem": (
+        ("enabled", _BOOL, False, None),
+        ("uart", _INT, 2, (0, 2)),
+        ("tx", _INT, 17, (0, 48)),
+        ("rx", _INT, 16, (0, 48)),
+        ("baud", _INT, 115200, (1200, 921600)),
+        ("device", _STR, "", None),
+        ("timeout", _NUM, 1, (0.05, 30)),
+        ("retries", _INT, 2, (0, 5)),
+        ("totalTimeout", _NUM, 6, (0.1, 60)),
+    ),
+    "watchdog": (("timeout", _NUM, 60, _watchdog_timeout),),
+    # Sets the clock before TLS on a device (platform sync_clock); "" = no NTP.
+    "ntp": (
+        ("server", _STR, "pool.ntp.org", None),
+        ("timeout", _NUM, 10, (1, 120)),
+    ),
+    "connectors": (("count", _INT, 1, (1, 8)),),
+    "log": (
+        ("level", _STR, "info", ("debug", "info", "warning", "error")),
+        ("heapInterval", _NUM, 0, (0, 86400)),
+    ),
+    "storage": (("dir", _STR, "", None),),
+    # The optional MQTT status mirror (services/mqtt_mirror.py).
+    "mqtt": (
+        ("enabled", _BOOL, False, None),
+        ("host", _STR, "", None),
+        ("port", _INT, 1883, (1, 65535)),
+        ("clientId", _STR, "", None),
+        ("user", _STR, "", None),
+        ("password", _STR, "", None),
+        ("topicPrefix", _STR, "ocpp", _topic_prefix),
+        ("keepalive", _INT, 60, (1, 65535)),
+        ("timeout", _NUM, 5, (0.1, 60)),
+        ("reconnectMinimum", _NUM, 2, (0.05, 3600)),
+        ("reconnectRandomRange", _NUM, 3, (0, 3600)),
+        ("reconnectRepeatTimes", _INT, 5, (0, 16)),
+    ),
+}
+
+# Identity keys are checked by the seed setters' own rules (identity.py).
+IDENTITY_SECTION = "chargePoint"
+_SECRET_KEYS = ("authorizationKey", "password")
+
+
+class ConfigError(ValueError):
+    def __init__(self, problems):
+        super().__init__("config.json has %d problem(s):\n  " % len(problems) + "\n  ".join(problems))
+        self.problems = problems
+
+
+def _type_ok(kind, value):
+    if kind == _STR:
+        return isinstance(value, str)
+    if isinstance(value, bool):
+        return kind == _BOOL
+    if kind == _INT:
+        return isinstance(value, int)
+    if kind == _NUM:
+        return isinstance(value, (int, float))
+    return False
+
+
+def _check(kind, value, rule):
+    if not _type_ok(kind, value):
+        return "must be %s %s, not %s" % ("an" if kind == _INT else "a", kind, type(value).__name__)
+    if rule is None:
+        return None
+    if callable(rule):
+        return rule(value)
+    if kind == _STR:
+        if value not in rule:
+            return "must be one of %s" % ", ".join(rule)
+    elif not rule[0] <= value <= rule[1]:
+        return "must be between %s and %s" % rule
+    return None
+
+
+def validate(doc):
+    # Returns (settings, identity_values, problems). settings maps section ->
+    # {key: value} with every default filled in.
+    problems = []
+    if not isinstance(doc, dict):
+        return None, None, ["the top level must be a JSON object"]
+    for name in doc:
+        if name not in SCHEMA and name != IDENTITY_SECTION:
+            problems.append("%s: unknown section (known: %s)" % (name, ", ".join(sorted(list(SCHEMA) + [IDENTITY_SECTION]))))
+    out = {}
+    for section, decls in SCHEMA.items():
+        given = doc.get(section, {})
+        if not isinstance(given, dict):
+            problems.append("%s: must be a JSON object" % section)
+            given = {}
+        values = {}
+        known = []
+        for key, kind, default, rule in decls:
+            known.append(key)
+            if key not in given:
+                if default is REQUIRED:
+                    problems.append("%s.%s: required, missing" % (section, key))
+                else:
+                    values[key] = default
+                continue
+            problem = _check(kind, given[key], rule)
+            if problem:
+                problems.append("%s.%s: %s" % (section, key, problem))
+            else:
+                values[key] = given[key]
+        for key in given:
+            if key not in known:
+                problems.append("%s.%s: unknown key" % (section, key))
+        out[section] = values
+    if out["mqtt"].get("enabled") and not out["mqtt"]["host"]:
+        problems.append("mqtt.host: required when mqtt.enabled is true")
+    if not [p for p in problems if p.startswith("centralSystem")]:
+        problems.extend(_security(out["centralSystem"]))
+    ident = doc.get(IDENTITY_SECTION, {})
+    ident_ok = {}
+    if not isinstance(ident, dict):
+        problems.append("%s: must be a JSON object" % IDENTITY_SECTION)
+        ident = {}
+    for field, maxlen, required in identity.FIELDS:
+        if field not in ident:
+            if required:
+                problems.append("%s.%s: required, missing" % (IDENTITY_SECTION, field))
+            continue
+        problem = identity.check(field, maxlen, ident[field])
+        if problem:
+            problems.append("%s.%s: %s" % (IDENTITY_SECTION, field, problem))
+        else:
+            ident_ok[field] = ident[field]
+    for key in ident:
+        if key not in identity.SETTERS:
+            problems.append("%s.%s: unknown key" % (IDENTITY_SECTION, key))
+    return out, ident_ok, problems
+
+
+def load(path):
+    # Raises ConfigError with every problem; never a bare traceback.
+    try:
+        with open(path) as f:
+            doc = json.load(f)
+    except OSError as e:
+        raise ConfigError(["%s: cannot be read (%s)" % (path, e)])
+    except (ValueError, MemoryError) as e:
+        raise ConfigError(["%s: not valid JSON (%s)" % (path, e)])
+    settings, ident, problems = validate(doc)
+    if problems:
+        raise ConfigError(problems)
+    return settings, ident
+
+
+def secrets(settings):
+    # Values that must never reach a log line.
+    out = []
+    for section in settings.values():
+        for key in _SECRET_KEYS:
+            if section.get(key):
+                out.append(section[key])
+    return out

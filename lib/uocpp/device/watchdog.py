@@ -1,0 +1,81 @@
+# Feeds the hardware watchdog, but only while the firmware is healthy: the
+# loop runs (else this task could not run either), no task that should run
+# for ever has ended, and the link and Wi-Fi keep making progress. When a
+# check fails the feeding stops, and the board resets within the timeout;
+# a wedged charger comes back on its own instead of staying dark.
+import asyncio
+import time
+
+from micropython import const
+
+from uocpp import log
+
+_FEEDS_PER_TIMEOUT = const(4)  # three feeds may go astray before a reset
+
+
+class Watchdog:
+    def __init__(self, timeout_s, arm):
+        # arm(timeout_ms) -> object with feed(): platform.watchdog.
+        self.timeout_ms = int(timeout_s * 1000)
+        self._arm = arm
+        self._checks = []
+        self.feeds = 0
+        self.starving = None  # the reason feeding stopped, while it is stopped
+
+    def watch(self, check):
+        # check() returns None while healthy, else the reason it is not.
+        self._checks.append(check)
+
+    def verdict(self):
+        for check in self._checks:
+            why = check()
+            if why:
+                return why
+        return None
+
+    async def run(self):
+        wdt = self._arm(self.timeout_ms)
+        log.info("watchdog", "armed: %d ms, fed while the firmware is healthy", self.timeout_ms)
+        period = max(1, self.timeout_ms // _FEEDS_PER_TIMEOUT)
+        while True:
+            why = self.verdict()
+            if why is None:
+                wdt.feed()
+                self.feeds += 1
+                if self.starving:
+                    log.warning("watchdog", "healthy again: feeding resumed")
+                    self.starving = None
+            elif why != self.starving:
+                self.starving = why
+                log.error("watchdog", "not feeding: %s; the board resets within %d ms", why, self.timeout_ms)
+            await asyncio.sleep_ms(period)
+
+
+def task_alive(name, task):
+    # A task meant to run for ever has ended (an exception escaped it).
+    def check():
+        if task.done():
+            return "the %s task has ended" % name
+        return None
+
+    return check
+
+
+def progress(name, sample, stall_s):
+    # sample() returns None while `name` is fine as it is (e.g. connected),
+    # else a value that must change at least every stall_s seconds.
+    last = [None, time.ticks_ms()]
+    stall_ms = int(stall_s * 1000)
+
+    def check():
+        value = sample()
+        now = time.ticks_ms()
+        if value is None or value != last[0]:
+            last[0] = value
+            last[1] = now
+            return None
+        if time.ticks_diff(now, last[1]) > stall_ms:
+            return "%s made no progress for %d s" % (name, time.ticks_diff(now, last[1]) // 1000)
+        return None
+
+    return check

@@ -1,0 +1,279 @@
+# MQTT status mirror: publishes the charge point's observable state
+# (model/state.py) retained under <topicPrefix>/<charge point id>/, with an
+# "online"/"offline" availability topic that the broker's last will flips to
+# "offline" when the firmware dies. Optional: app.py imports this module only
+# when mqtt.enabled is true, so a disabled mirror costs no heap.
+#
+# Why no thread and no blocking socket: umqtt.simple reads and writes a
+# blocking socket, so a broker that stalls (accepts TCP, never answers) would
+# hold the whole asyncio loop, and with it every Heartbeat and CALL reply,
+# for as long as the socket waits. Worst loop lag seen by a 10 ms probe task
+# on the unix port while connecting to such a broker (socket timeout 2 s):
+#   umqtt.simple called in the loop:               2010-2017 ms per attempt
+#   umqtt.simple in a _thread (no GIL on unix):    6-36 ms
+#   umqtt encodes, asyncio carries (this module):  2-22 ms (noise of a busy host)
+# The thread would do on the unix port, but on an ESP32 it costs a FreeRTOS
+# task stack (several KB, from the heap Wi-Fi and TLS also need), shares the
+# GIL, needs a lock to hand over the state, and cannot be stopped while it
+# blocks in recv (a soft reset would wait for its timeout). So umqtt.simple
+# does what it is good at, encoding MQTT 3.1.1 packets (CONNECT with will and
+# credentials, PUBLISH, PINGREQ) into a buffer, and asyncio streams carry the
+# bytes on a non-blocking socket, every step under mqtt.timeout.
+import asyncio
+import errno
+import socket
+import time
+
+from micropython import const
+
+from uocpp import log
+from uocpp.model import state as st
+from uocpp import sleep
+from uocpp.link.backoff import Backoff
+
+AVAILABILITY = "availability"  # "online" while connected; the last will says "offline"
+ONLINE = b"online"
+OFFLINE = b"offline"
+
+_CONNACK = const(0x20)
+# CONNACK return codes (MQTT 3.1.1, 3.2.2.3).
+_REFUSED = ("", "unacceptable protocol version", "client id rejected", "server unavailable", "bad user name or password", "not authorized")
+# Fields whose stale retained value from an earlier boot would mislead: the
+# first session of a boot clears them (an empty retained message) until set.
+_CLEAR_WHEN_UNSET = (st.REGISTRATION,)
+
+
+class _Reply(Exception):
+    # umqtt asked to read the broker's reply: the packet is complete.
+    pass
+
+
+class _Capture:
+    # Stands in for umqtt's socket (and, during connect(), for its socket
+    # module): whatever umqtt writes is collected into `out`.
+    def __init__(self):
+        self.out = bytearray()
+
+    def socket(self, *args):
+        return self
+
+    def getaddrinfo(self, host, port, *args):
+        return ((0, 0, 0, "", None),)
+
+    def connect(self, addr):
+        pass
+
+    def settimeout(self, t):
+        pass
+
+    def setblocking(self, flag):
+        pass
+
+    def write(self, data, n=-1):
+        self.out += data if n < 0 else memoryview(data)[:n]
+        return len(data) if n < 0 else n
+
+    def read(self, n):
+        raise _Reply()
+
+
+def _topic_part(text):
+    # A charge point id may hold characters that are special in MQTT topics.
+    for ch in "/+#":
+        text = text.replace(ch, "_")
+    return text
+
+
+class MqttMirror:
+    def __init__(self, settings, state):
+        m = self._mqtt = settings["mqtt"]
+        cp_id = self._cp_id = settings["centralSystem"]["chargePointId"]
+        self.state = state
+        self.host = m["host"]
+        self.port = m["port"]
+        prefix = m["topicPrefix"]
+        self.base = (prefix + "/" if prefix else "") + _topic_part(cp_id) + "/"
+        self.keepalive_ms = int(m["keepalive"] * 1000)
+        self.timeout_ms = int(m["timeout"] * 1000)
+        self.backoff = Backoff(m["reconnectMinimum"], m["reconnectRandomRange"], m["reconnectRepeatTimes"])
+        self._umqtt = None
+        self._client = None
+        self._addr = None
+        self._version = 0
+        self._last_rx = 0
+        self._down = asyncio.Event()
+        self.sessions = 0
+        # The link is not up while the app starts; say so instead of leaving
+        # an earlier boot's retained "connected" in place.
+        if state.get(st.CONNECTION) is None:
+            state.set(st.CONNECTION, "disconnected")
+
+    def topic(self, key):
+        return (self.base + key).encode()
+
+    # -- encoding (umqtt.simple) ----------------------------------------------
+    def _make_client(self, simple):
+        m = self._mqtt
+        self._umqtt = simple
+        self._client = simple.MQTTClient(
+            (m["clientId"] or self._cp_id).encode(),
+            self.host,
+            self.port,
+            m["user"].encode() if m["user"] else None,
+            m["password"].encode(),
+            m["keepalive"],
+        )
+        self._client.set_last_will(self.topic(AVAILABILITY), OFFLINE, retain=True)
+
+    def _encode(self, method, *args):
+        capture = self._client.sock = _Capture()
+        method(*args)
+        return capture.out
+
+    def _encode_connect(self):
+        # umqtt's connect() makes its own socket through its module's
+        # `socket` name; for this one synchronous call that name points at
+        # the capture, and the read of the CONNACK ends the call.
+        simple = self._umqtt
+        saved = simple.socket
+        capture = _Capture()
+        simple.socket = capture
+        try:
+            self._client.connect()
+        except _Reply:
+            pass
+        finally:
+            simple.socket = saved
+        return capture.out
+
+    # -- the mirror task --------------------------------------------------------
+    async def run(self):
+        try:
+            from umqtt import simple
+        except ImportError:
+            log.error("mqtt", "umqtt.simple is not installed (make lib/umqtt/simple.py): the mirror is off")
+            return
+        self._make_client(simple)
+        while True:
+            try:
+                if self._addr is None:
+                    # getaddrinfo blocks, so it runs once: an IP address
+                    # costs nothing, a host name one look-up (retried only
+                    # when it fails).
+                    self._addr = socket.getaddrinfo(self.host, self.port, 0, socket.SOCK_STREAM)[0]
+                await self._session()
+                why = "connection lost"
+            except asyncio.CancelledError:
+                raise
+            except asyncio.TimeoutError:
+                why = "no answer within %.1f s" % (self.timeout_ms / 1000)
+            except Exception as e:
+                why = "%s" % (e,) or repr(e)
+            delay = self.backoff.next()
+            log.info("mqtt", "%s:%d: %s; retrying in %.1f s", self.host, self.port, why, delay)
+            await asyncio.sleep_ms(int(delay * 1000))
+
+    async def _session(self):
+        ai = self._addr
+        sock = socket.socket(ai[0], ai[1], ai[2])
+        tasks = ()
+        try:
+            sock.setblocking(False)
+            try:
+                sock.connect(ai[-1])
+            except OSError as e:
+                if e.args[0] != errno.EINPROGRESS:
+                    raise
+            stream = asyncio.StreamWriter(sock, {})
+            await asyncio.wait_for_ms(self._handshake(stream), self.timeout_ms)
+            self.sessions += 1
+            self.backoff.reset()
+            log.info("mqtt", "connected to %s:%d (session %d), publishing under %s", self.host, self.port, self.sessions, self.base)
+            self._down.clear()
+            self._last_rx = time.ticks_ms()
+            tasks = (asyncio.create_task(self._read(stream)), asyncio.create_task(self._publish(stream)))
+            await self._down.wait()
+        finally:
+            # Closing without DISCONNECT makes the broker send the last will,
+            # which is the truth: this session is gone.
+            for t in tasks:
+                t.cancel()
+            sock.close()
+
+    async def _handshake(self, stream):
+        stream.write(self._encode_connect())
+        await stream.drain()
+        reply = await stream.readexactly(4)
+        if reply[0] != _CONNACK or reply[1] != 2:
+            raise ValueError("not an MQTT broker (reply %r)" % reply)
+        code = reply[3]
+        if code:
+            raise ValueError("connection refused: %s (%d)" % (_REFUSED[code] if code < len(_REFUSED) else "?", code))
+
+    async def _send(self, stream, packet):
+        # A write the broker does not take within the timeout ends the
+        # session (TimeoutError), like any other failure.
+        stream.write(packet)
+        await asyncio.wait_for_ms(stream.drain(), self.timeout_ms)
+
+    async def _publish_value(self, stream, key, value):
+        payload = b"" if value is None else str(value).encode()
+        log.debug("mqtt", "publish %s%s = %s", self.base, key, payload)
+        await self._send(stream, self._encode(self._client.publish, self.topic(key), payload, True))
+
+    async def _publish(self, stream):
+        try:
+            await self._send(stream, self._encode(self._client.publish, self.topic(AVAILABILITY), ONLINE, True))
+            if self.sessions == 1:
+                for key in _CLEAR_WHEN_UNSET:
+                    if self.state.get(key) is None:
+                        await self._publish_value(stream, key, None)
+            # A new session publishes every field: the broker may have lost
+            # its retained messages, and changes made while down are due.
+            self._version = 0
+            ping_sent = None
+            while True:
+                self.state.changed.clear()
+                changes = self.state.changed_since(self._version)
+                self._version = self.state.version
+                for key, value in changes:
+                    await self._publish_value(stream, key, value)
+                now = time.ticks_ms()
+                if ping_sent is not None and time.ticks_diff(self._last_rx, ping_sent) >= 0:
+                    ping_sent = None  # the broker answered
+                if ping_sent is None:
+                    # Nothing heard for a keepalive period: ask (PINGREQ).
+                    left = time.ticks_diff(time.ticks_add(self._last_rx, self.keepalive_ms), now)
+                    if left <= 0:
+                        ping_sent = now
+                        await self._send(stream, self._encode(self._client.ping))
+                        continue
+                else:
+                    left = time.ticks_diff(time.ticks_add(ping_sent, self.timeout_ms), now)
+                    if left <= 0:
+                        log.warning("mqtt", "no PINGRESP within %.1f s: the broker is gone", self.timeout_ms / 1000)
+                        break
+                await sleep.until(self.state.changed, left)
+        except asyncio.CancelledError:
+            raise
+        except asyncio.TimeoutError:
+            log.warning("mqtt", "the broker took no data for %.1f s", self.timeout_ms / 1000)
+        except Exception as e:
+            log.info("mqtt", "publishing failed: %r", e)
+        self._down.set()
+
+    async def _read(self, stream):
+        # We never subscribe, so the broker only sends PINGRESP; any byte
+        # shows it is alive, an empty read that it closed the connection.
+        try:
+            while True:
+                data = await stream.read(16)
+                if not data:
+                    log.info("mqtt", "the broker closed the connection")
+                    break
+                self._last_rx = time.ticks_ms()
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:
+            log.info("mqtt", "read failed: %r", e)
+        self._down.set()

@@ -1,0 +1,129 @@
+# Security profiles 0..2 (SEC-01..SEC-12), one at a time (SEC-02):
+#   0  ws://   no authentication
+#   1  ws://   HTTP Basic auth (charge point id : AuthorizationKey)
+#   2  wss://  TLS with the server certificate checked, plus Basic auth
+# The SecurityProfile key holds the profile. Before every connection attempt
+# the link asks target() for the URL, whether to send Basic auth and the TLS
+# context. The central system may only raise the profile (SEC-12); a raised
+# profile is tried on a new connection at once, and if that connection fails
+# the firmware falls back to the old profile and stores it. The old profile
+# is kept on flash while the new one is on trial, so a power cut during the
+# trial still falls back.
+from uocpp.model import keys as K
+from uocpp import log, platform
+from uocpp.store import json_file
+
+_TRIAL = "security.json"
+
+
+class Security:
+    def __init__(self, settings, keys, link, flash):
+        cs = settings["centralSystem"]
+        self._settings = settings
+        self._keys = keys
+        self._link = link
+        self._ca_file = cs["caFile"]
+        url = cs["url"]
+        # Profile 2 connects to the wss:// url: `url` itself, or `secureUrl`
+        # when `url` is the ws:// one for profiles 0 and 1.
+        self._plain_url = "" if url.startswith("wss://") else url
+        self._secure_url = url if url.startswith("wss://") else cs["secureUrl"]
+        self._trial_path = json_file.join(flash, _TRIAL)
+        self.profile = keys.get("SecurityProfile")
+        if self.profile < cs["securityProfile"]:
+            # A stored value wins over config.json, but never lowers what the
+            # installer configured since.
+            self.profile = cs["securityProfile"]
+            keys.change("SecurityProfile", str(self.profile), False)
+        self._fallback = None
+        trial = json_file.read_json(self._trial_path, {})
+        old = trial.get("fallback") if isinstance(trial, dict) else None
+        if isinstance(old, int) and 0 <= old < self.profile:
+            self._fallback = old
+            log.info("security", "SecurityProfile %d still on trial (falls back to %d)", self.profile, old)
+        keys.guard("SecurityProfile", self.allows)
+        keys.watch("SecurityProfile", self._raised)
+        link.security = self
+
+    async def prepare(self):
+        # A certificate can only be validated with the right date: set the
+        # clock first wherever TLS may be used (now or after a raise).
+        if self._ca_file:
+            await platform.sync_clock(self._settings)
+
+    def allows(self, profile):
+        # ChangeConfiguration.SecurityProfile (SEC-12): True to accept.
+        why = self._refusal(profile)
+        if why:
+            log.warning("security", "SecurityProfile %d refused: %s", profile, why)
+            return False
+        return True
+
+    def _refusal(self, profile):
+        if profile <= self.profile:
+            return "not above the current profile %d" % self.profile
+        if not K.auth_key_ok(self._keys.get("AuthorizationKey")):
+            return "no valid AuthorizationKey"
+        if profile == 2:
+            if not self._secure_url:
+                return "no wss:// url (centralSystem.secureUrl)"
+            if not self._ca_file:
+                return "no CA certificate (centralSystem.caFile)"
+            from uocpp.link import tls
+
+            try:
+                tls.context(self._ca_file)
+            except (OSError, ValueError) as e:
+                return "CA certificate unusable: %s" % e
+        return None
+
+    def _raised(self, profile):
+        # Runs after the Accepted reply went out: keep the old profile on
+        # flash, then reconnect on the new one.
+        old, self.profile, self._fallback = self.profile, profile, self.profile
+        try:
+            json_file.write_json_atomic(self._trial_path, {"fallback": old})
+        except OSError as e:
+            log.error("security", "cannot store the fall-back profile: %s", e)
+        log.info("security", "SecurityProfile %d -> %d: reconnecting", old, profile)
+        self._link.drop("new SecurityProfile")
+
+    def target(self):
+        # -> (url, send Basic auth, ssl context or None) for the next attempt.
+        # Raises with the reason when this profile cannot connect at all.
+        profile = self.profile
+        if profile == 2:
+            if not self._secure_url:
+                raise ValueError("security profile 2 needs a wss:// url (centralSystem.secureUrl)")
+            from uocpp.link import tls
+
+            return self._secure_url, True, tls.context(self._ca_file)
+        if not self._plain_url:
+            raise ValueError("security profile %d needs a ws:// url" % profile)
+        return self._plain_url, profile > 0, None
+
+    def attempted(self, error):
+        # After every connection attempt: error is None when the WebSocket
+        # handshake succeeded.
+        if error is not None and self.profile == 2:
+            from uocpp.link import tls
+
+            problem = tls.certificate_problem(error)
+            if problem:
+                # The 1.6 security whitepaper's InvalidCentralSystemCertificate event (SEC-08).
+                log.warning("security", "InvalidCentralSystemCertificate: %s", problem)
+        old = self._fallback
+        if old is None:
+            return
+        if error is None:
+            log.info("security", "SecurityProfile %d connected: kept", self.profile)
+        else:
+            log.warning("security", "SecurityProfile %d failed to connect: falling back to %d", self.profile, old)
+            if self._keys.change("SecurityProfile", str(old), False) != K.ACCEPTED:
+                log.error("security", "could not store the fall-back to profile %d", old)
+            self.profile = old
+        self._fallback = None
+        try:
+            json_file.write_json_atomic(self._trial_path, {})
+        except OSError as e:
+            log.error("security", "cannot clear the trial record: %s", e)

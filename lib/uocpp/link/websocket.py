@@ -1,0 +1,286 @@
+# RFC 6455 WebSocket client on asyncio streams, written for OCPP-J:
+# masked frames, 16/64-bit lengths, ping/pong,
+# close handshake both ways, fragmented messages, and a size cap that refuses
+# a frame before allocating it (close 1009).
+# Reads carry no timeout of their own: the link's keepalive cancels a reader
+# whose peer went silent (services/link.py).
+import asyncio
+import os
+import struct
+import time
+
+from micropython import const
+
+from uocpp.link import utf8
+from uocpp.link import handshake
+
+OP_CONT = const(0)
+OP_TEXT = const(1)
+OP_BINARY = const(2)
+OP_CLOSE = const(8)
+OP_PING = const(9)
+OP_PONG = const(10)
+
+CLOSE_NORMAL = const(1000)
+CLOSE_PROTOCOL = const(1002)
+CLOSE_BAD_DATA = const(1007)
+CLOSE_TOO_BIG = const(1009)
+
+_CHUNK = const(256)  # read size while waiting for the server to close
+_OUT_BYTES = const(256)  # per-connection send buffer: header, mask and payload pieces
+_SEND_TIMEOUT_MS = const(10000)
+_LINGER_MS = const(1000)
+
+
+class ConnectionClosed(OSError):
+    def __init__(self, code, reason=""):
+        super().__init__("closed (%s%s)" % (code, ", " + reason if reason else ""))
+        self.code = code
+
+
+async def connect(url, protocol="ocpp1.6", authorization=None, max_size=8192, ssl=None, send_timeout_ms=_SEND_TIMEOUT_MS):
+    # The opening handshake (handshake.py), then a WebSocket on that stream.
+    # send_timeout_ms: a frame the peer does not take within this time
+    # (it stopped reading: TCP window zero) ends the link.
+    # The caller bounds the whole thing with a timeout.
+    reader, writer, rest = await handshake.open(url, protocol, authorization, ssl)
+    return WebSocket(reader, writer, max_size, rest, send_timeout_ms)
+
+
+def _mask_copy_py(dst, at, src, start, n, mask):
+    # dst[at:at + n] = src[start:start + n] XOR the mask, whose phase follows
+    # the offset in the payload (RFC 6455 5.3).
+    for j in range(n):
+        k = start + j
+        dst[at + j] = src[k] ^ mask[k & 3]
+
+
+try:
+    from uocpp.link.mask_native import mask_copy as _mask_copy
+except (ImportError, SyntaxError, ValueError):  # no native code here: the same in Python
+    _mask_copy = _mask_copy_py
+
+
+class WebSocket:
+    def __init__(self, reader, writer, max_size, leftover=b"", send_timeout_ms=_SEND_TIMEOUT_MS):
+        self._r = reader
+        self._w = writer
+        self._max = max_size
+        self._send_ms = send_timeout_ms
+        self._left = leftover
+        self._lock = asyncio.Lock()
+        self._out = bytearray(_OUT_BYTES)
+        self._out_view = memoryview(self._out)
+        self.closed = False
+        # True between a frame's header and the end of its payload: a reader
+        # cancelled there leaves the stream off a frame boundary.
+        self._mid_frame = False
+        self._close_sent = False
+        # ticks_ms of the last frame received, of any kind: proof of life.
+        self.last_rx = time.ticks_ms()
+
+    async def _exact(self, n):
+        if self.closed:
+            # A closed socket never becomes readable: waiting on it would hang.
+            raise ConnectionClosed(1006, "connection aborted")
+        left = self._left
+        if left:
+            if len(left) >= n:
+                self._left = left[n:]
+                return left[:n]
+            self._left = b""
+            return left + await self._r.readexactly(n - len(left))
+        return await self._r.readexactly(n)
+
+    async def _send_frame(self, opcode, data):
+        # data: str (sent as its UTF-8 bytes, not copied) or bytes. The frame
+        # is masked piecewise through the connection's one small buffer, so
+        # sending allocates nothing in proportion to the message.
+        data = memoryview(data)
+        n = len(data)
+        out = self._out
+        async with self._lock:
+            if self.closed:
+                raise ConnectionClosed(1006, "already closed")
+            out[0] = 0x80 | opcode
+            if n < 126:
+                out[1] = 0x80 | n
+                at = 2
+            elif n < 65536:
+                out[1:4] = struct.pack("!BH", 0xFE, n)
+                at = 4
+            else:
+                out[1:10] = struct.pack("!BQ", 0xFF, n)
+                at = 10
+            mask = os.urandom(4)
+            out[at : at + 4] = mask
+            at += 4
+            pos = 0
+            while True:
+                take = min(n - pos, _OUT_BYTES - at)
+                _mask_copy(out, at, data, pos, take, mask)
+                # The stream sends at once, or copies what the socket did not take.
+                self._w.write(self._out_view[: at + take])
+                pos += take
+                if pos >= n:
+                    break
+                at = 0
+            try:
+                # A peer that stops reading would block drain() forever and,
+                # through the lock, every later send: give up instead.
+                await asyncio.wait_for_ms(self._w.drain(), self._send_ms)
+            except asyncio.TimeoutError:
+                await self._abort()
+                raise ConnectionClosed(1006, "peer took no data for %d ms" % self._send_ms)
+
+    async def send(self, text):
+        if self.closed or self._close_sent:
+            raise ConnectionClosed(1006, "already closed")
+        await self._send_frame(OP_TEXT, text)
+
+    async def ping(self, data=b""):
+        await self._send_frame(OP_PING, data)
+
+    async def _fail(self, code, reason):
+        # We detected a protocol breach: send our close and give up the link.
+        try:
+            await self._send_close(code)
+            # Let the server read it and close first (RFC 6455 7.1.1): closing
+            # on unread data makes the kernel send a RST, which can destroy
+            # our close frame before the server has read it.
+            await asyncio.wait_for_ms(self._discard_until_eof(), _LINGER_MS)
+        except Exception:
+            pass
+        await self._abort()
+        raise ConnectionClosed(code, reason)
+
+    async def _discard_until_eof(self):
+        while await self._r.read(_CHUNK):
+            pass
+
+    async def _send_close(self, code):
+        if not self._close_sent:
+            self._close_sent = True
+            await self._send_frame(OP_CLOSE, struct.pack("!H", code))
+
+    async def recv(self):
+        # Returns the next text message as str. Answers pings, skips pongs
+        # and binary messages, and raises ConnectionClosed when the link ends.
+        parts = None
+        size = 0
+        while True:
+            b0, b1 = await self._exact(2)
+            self._mid_frame = True
+            self.last_rx = time.ticks_ms()
+            fin = b0 & 0x80
+            opcode = b0 & 0x0F
+            n = b1 & 0x7F
+            if b0 & 0x70:
+                await self._fail(CLOSE_PROTOCOL, "RSV bits set")
+            if b1 & 0x80:
+                await self._fail(CLOSE_PROTOCOL, "server frames must not be masked")
+            if n == 126:
+                n = struct.unpack("!H", await self._exact(2))[0]
+            elif n == 127:
+                n = struct.unpack("!Q", await self._exact(8))[0]
+            if opcode >= 8:
+                if not fin or n > 125:
+                    await self._fail(CLOSE_PROTOCOL, "bad control frame")
+                data = await self._exact(n) if n else b""
+                self._mid_frame = False
+                if opcode == OP_PING:
+                    await self._send_frame(OP_PONG, data)
+                elif opcode == OP_CLOSE:
+                    await self._on_close(data)
+                elif opcode != OP_PONG:
+                    await self._fail(CLOSE_PROTOCOL, "unknown control opcode %d" % opcode)
+                continue
+            if opcode == OP_CONT:
+                if parts is None:
+                    await self._fail(CLOSE_PROTOCOL, "continuation without a message")
+            elif opcode in (OP_TEXT, OP_BINARY):
+                if parts is not None:
+                    await self._fail(CLOSE_PROTOCOL, "new message inside a fragmented one")
+            else:
+                await self._fail(CLOSE_PROTOCOL, "unknown opcode %d" % opcode)
+            size += n
+            if size > self._max:
+                # Refused before reading (or allocating) the payload.
+                await self._fail(CLOSE_TOO_BIG, "message of %d+ bytes over the %d limit" % (size, self._max))
+            data = await self._exact(n) if n else b""
+            self._mid_frame = False
+            if opcode != OP_CONT:
+                binary = opcode == OP_BINARY
+            if fin and parts is None:
+                if binary:
+                    size = 0
+                    continue
+                return await self._text(data)
+            if parts is None:
+                parts = bytearray(data)
+            else:
+                parts.extend(data)
+            if fin:
+                msg, parts, size = parts, None, 0
+                if not binary:
+                    return await self._text(msg)
+
+    async def _text(self, data):
+        text = utf8.decode(data)
+        if text is None:
+            # RFC 6455 8.1: invalid UTF-8 in a text message fails the link.
+            await self._fail(CLOSE_BAD_DATA, "text message is not UTF-8")
+        return text
+
+    async def _on_close(self, data):
+        code = 1005
+        if len(data) >= 2:
+            code = struct.unpack("!H", data[:2])[0]
+        elif len(data) == 1:
+            code = CLOSE_PROTOCOL
+        try:
+            await self._send_close(code if code != 1005 else CLOSE_NORMAL)
+        except Exception:
+            pass
+        await self._abort()
+        raise ConnectionClosed(code, "closed by the server")
+
+    async def close(self, code=CLOSE_NORMAL, wait_ms=2000):
+        # Our side of the close handshake: send close, give the server a moment
+        # to answer with its close, then drop the socket either way.
+        if self.closed:
+            return
+        try:
+            await asyncio.wait_for_ms(self._close_handshake(code), wait_ms)
+        except Exception:
+            pass
+        await self._abort()
+
+    async def _close_handshake(self, code):
+        await self._send_close(code)
+        await self._drain_until_close()
+
+    async def _drain_until_close(self):
+        if self._mid_frame:
+            # A cancelled reader left us inside a frame: the server's close
+            # cannot be found, and waiting for its TCP close does not work
+            # over TLS (the server waits for our close_notify). Just go.
+            return
+        while True:
+            b0, b1 = await self._exact(2)
+            n = b1 & 0x7F
+            if n == 126:
+                n = struct.unpack("!H", await self._exact(2))[0]
+            elif n == 127:
+                n = struct.unpack("!Q", await self._exact(8))[0]
+            if n > self._max:
+                return
+            if n:
+                await self._exact(n)
+            if b0 & 0x0F == OP_CLOSE:
+                return
+
+    async def _abort(self):
+        if not self.closed:
+            self.closed = True
+            await handshake.close_stream(self._w)

@@ -1,0 +1,82 @@
+# Connectors and their OCPP status (C16 4.9, 5.2). Connector 0 is the charge
+# point itself. Availability (Operative/Inoperative) persists across reboots
+# (RST-03). The model is kept small but open to charging sessions: a busy
+# connector (in a transaction) defers an availability change (Scheduled).
+import asyncio
+
+from uocpp.model import state as st
+from uocpp.store import json_file
+
+AVAILABLE = "Available"
+UNAVAILABLE = "Unavailable"
+FAULTED = "Faulted"
+OPERATIVE = "Operative"
+INOPERATIVE = "Inoperative"
+NO_ERROR = "NoError"
+
+ACCEPTED = "Accepted"
+REJECTED = "Rejected"
+SCHEDULED = "Scheduled"
+
+
+class Connector:
+    def __init__(self, cid):
+        self.id = cid
+        self.operative = True
+        self.busy = False  # in a charging session (sessions come later)
+        self.scheduled = None  # availability to apply once no longer busy
+        self.error_code = NO_ERROR
+
+
+class Connectors:
+    def __init__(self, count, path, state):
+        self.count = count
+        self._path = path
+        self.state = state
+        # Set on every status change; the status notifier is its one waiter.
+        self.changed = asyncio.Event()
+        self.items = [Connector(i) for i in range(count + 1)]
+        saved = json_file.read_json(path, {})
+        inoperative = saved.get("inoperative", []) if isinstance(saved, dict) else []
+        for cid in inoperative:
+            if type(cid) is int and 0 <= cid <= count:
+                self.items[cid].operative = False
+        self.publish()
+
+    def valid(self, cid):
+        return type(cid) is int and 0 <= cid <= self.count
+
+    def status(self, cid):
+        c = self.items[cid]
+        if c.error_code != NO_ERROR:
+            return FAULTED
+        # A connector is unavailable when it, or the whole charge point, is
+        # set Inoperative.
+        if not c.operative or not self.items[0].operative:
+            return UNAVAILABLE
+        return AVAILABLE
+
+    def publish(self):
+        # Status of every connector into the shared state; the status service
+        # and mirrors pick up what changed.
+        for c in self.items:
+            self.state.set(st.CONNECTOR % c.id, self.status(c.id))
+        self.changed.set()
+
+    def change_availability(self, cid, operative):
+        # ChangeAvailability: connector 0 means the whole charge point.
+        if not self.valid(cid):
+            return REJECTED
+        targets = self.items if cid == 0 else (self.items[cid],)
+        if any(c.busy for c in targets):
+            for c in targets:
+                c.scheduled = operative
+            return SCHEDULED
+        for c in targets:
+            c.operative = operative
+        self._save()
+        self.publish()
+        return ACCEPTED
+
+    def _save(self):
+        json_file.write_json_atomic(self._path, {"inoperative": [c.id for c in self.items if not c.operative]})

@@ -1,0 +1,233 @@
+# OCPP configuration keys (C16 section 9, CFG-*, KEY-*): each declared once
+# with type, access, default, rule and whether a change needs a reboot.
+# Values changed by the central system persist on flash (storage.py, atomic)
+# and win over config.json seeds after a restart.
+from micropython import const
+
+from uocpp import log
+from uocpp.store import json_file
+
+INT = const(0)
+BOOL = const(1)
+CSL = const(2)
+STR = const(3)
+
+R = const(0)  # read-only
+RW = const(1)
+W = const(2)  # write-only: never reported (CFG-10)
+
+# Status answers of ChangeConfiguration (CFG-06).
+ACCEPTED = "Accepted"
+REJECTED = "Rejected"
+REBOOT_REQUIRED = "RebootRequired"
+NOT_SUPPORTED = "NotSupported"
+
+MEASURANDS = (
+    "Energy.Active.Export.Register", "Energy.Active.Import.Register",
+    "Energy.Reactive.Export.Register", "Energy.Reactive.Import.Register",
+    "Energy.Active.Export.Interval", "Energy.Active.Import.Interval",
+    "Energy.Reactive.Export.Interval", "Energy.Reactive.Import.Interval",
+    "Power.Active.Export", "Power.Active.Import", "Power.Offered",
+    "Power.Reactive.Export", "Power.Reactive.Import", "Power.Factor",
+    "Current.Import", "Current.Export", "Current.Offered", "Voltage",
+    "Frequency", "Temperature", "SoC", "RPM",
+)
+_ROTATIONS = ("NotApplicable", "Unknown", "RST", "RTS", "SRT", "STR", "TRS", "TSR")
+_CSL_MAX = const(8)
+_DAY = const(86400)
+
+
+def _rotation(item):
+    conn, _, rot = item.partition(".")
+    return conn.isdigit() and rot in _ROTATIONS
+
+
+def _hex(text):
+    for ch in text:
+        if ch not in "0123456789abcdefABCDEF":
+            return False
+    return True
+
+
+def auth_key_ok(text):
+    # SEC-04/SEC-05/SEC-11: 16..20 bytes, written as 32..40 hex digits or as
+    # 16..20 printable characters.
+    n = len(text)
+    if 32 <= n <= 40 and n % 2 == 0 and _hex(text):
+        return True
+    if 16 <= n <= 20:
+        for ch in text:
+            if not 33 <= ord(ch) <= 126:
+                return False
+        return True
+    return False
+
+
+# (name, type, access, default, rule, needs reboot)
+# rule: INT (min, max); CSL (allowed items or a check function, max items);
+# STR a check function; BOOL None.
+DECLARATIONS = (
+    ("AuthorizationKey", STR, W, "", auth_key_ok, False),
+    ("AuthorizeRemoteTxRequests", BOOL, RW, True, None, False),
+    ("ClockAlignedDataInterval", INT, RW, 0, (0, _DAY), False),
+    ("ConnectionTimeOut", INT, RW, 60, (1, 3600), False),
+    # The meter is configured from the phase rotation at start-up.
+    ("ConnectorPhaseRotation", CSL, RW, "0.Unknown", (_rotation, _CSL_MAX), True),
+    ("ConnectorPhaseRotationMaxLength", INT, R, _CSL_MAX, None, False),
+    ("GetConfigurationMaxKeys", INT, R, 50, None, False),
+    ("HeartbeatInterval", INT, RW, 300, (1, _DAY), False),
+    ("LocalAuthorizeOffline", BOOL, RW, True, None, False),
+    ("LocalPreAuthorize", BOOL, RW, False, None, False),
+    ("MessageTimeout", INT, RW, 30, (1, 600), False),
+    ("MeterValuesAlignedData", CSL, RW, "Energy.Active.Import.Register", (MEASURANDS, _CSL_MAX), False),
+    ("MeterValuesAlignedDataMaxLength", INT, R, _CSL_MAX, None, False),
+    ("MeterValuesSampledData", CSL, RW, "Energy.Active.Import.Register", (MEASURANDS, _CSL_MAX), False),
+    ("MeterValuesSampledDataMaxLength", INT, R, _CSL_MAX, None, False),
+    ("MeterValueSampleInterval", INT, RW, 0, (0, _DAY), False),
+    ("NumberOfConnectors", INT, R, 1, None, False),
+    ("ResetRetries", INT, RW, 3, (0, 10), False),
+    ("RetryBackOffRandomRange", INT, RW, 30, (0, 3600), False),
+    ("RetryBackOffRepeatTimes", INT, RW, 5, (0, 16), False),
+    ("RetryBackOffWaitMinimum", INT, RW, 5, (1, 3600), False),
+    # 0 none, 1 Basic auth, 2 TLS + Basic auth (SEC-01); raising it is
+    # further checked by services/security.py (SEC-12).
+    ("SecurityProfile", INT, RW, 0, (0, 2), False),
+    ("StopTransactionOnInvalidId", BOOL, RW, True, None, False),
+    ("StopTxnAlignedData", CSL, RW, "", (MEASURANDS, _CSL_MAX), False),
+    ("StopTxnAlignedDataMaxLength", INT, R, _CSL_MAX, None, False),
+    ("StopTxnSampledData", CSL, RW, "", (MEASURANDS, _CSL_MAX), False),
+    ("StopTxnSampledDataMaxLength", INT, R, _CSL_MAX, None, False),
+    # Only what works: Core (boot, heartbeat, configuration, availability,
+    # reset; transactions are not built yet) and RemoteTrigger.
+    ("SupportedFeatureProfiles", CSL, R, "Core,RemoteTrigger", None, False),
+    ("TransactionMessageAttempts", INT, RW, 3, (1, 10), False),
+    ("TransactionMessageRetryInterval", INT, RW, 60, (1, 3600), False),
+    ("UnlockConnectorOnEVSideDisconnect", BOOL, RW, True, None, False),
+    ("WebSocketPingInterval", INT, RW, 60, (0, _DAY), False),
+)
+
+
+def find(name):
+    # Case-insensitive lookup (keys are CiString, J-22); None when unknown.
+    low = name.lower()
+    for d in DECLARATIONS:
+        if d[0].lower() == low:
+            return d
+    return None
+
+
+def parse(decl, text):
+    # Text from ChangeConfiguration -> value, or None when the rule refuses it.
+    kind, rule = decl[1], decl[4]
+    if kind == INT:
+        t = text.strip()
+        if not t or not (t.isdigit() or (t[0] == "-" and t[1:].isdigit())):
+            return None
+        value = int(t)
+        if rule and not rule[0] <= value <= rule[1]:
+            return None
+        return value
+    if kind == BOOL:
+        low = text.lower()
+        return True if low == "true" else False if low == "false" else None
+    if kind == CSL:
+        items = [i.strip() for i in text.split(",")] if text.strip() else []
+        if rule:
+            allowed, most = rule
+            if len(items) > most:
+                return None
+            for item in items:
+                if not (allowed(item) if callable(allowed) else item in allowed):
+                    return None
+        return ",".join(items)
+    if rule and not rule(text):
+        return None
+    return text
+
+
+def as_text(value):
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, float) and value == int(value):
+        value = int(value)
+    return str(value)
+
+
+class Keys:
+    def __init__(self, path, seeds=None):
+        # seeds: {name: value} from config.json; persisted changes win.
+        self._path = path
+        self._values = {}
+        self._watch = {}
+        self._guards = {}
+        for d in DECLARATIONS:
+            self._values[d[0]] = d[3]
+        for name, value in (seeds or {}).items():
+            self._values[name] = value
+        self._changed = json_file.read_json(path, {})
+        if not isinstance(self._changed, dict):
+            log.warning("keys", "%s holds no object: using defaults", path)
+            self._changed = {}
+        for name, value in list(self._changed.items()):
+            d = find(name)
+            if d is None or d[2] == R or not isinstance(value, str) or parse(d, value) is None:
+                log.warning("keys", "ignoring stored value of %s", name)
+                del self._changed[name]
+                continue
+            self._values[d[0]] = parse(d, value)
+
+    def get(self, name):
+        return self._values[name]
+
+    def text(self, name):
+        return as_text(self._values[name])
+
+    def watch(self, name, apply):
+        # apply(value) runs when a change of `name` takes effect (apply()).
+        self._watch[name] = apply
+
+    def guard(self, name, allows):
+        # allows(value) -> False refuses a change that the declared rule
+        # permits but the state of other keys does not (SEC-12).
+        self._guards[name] = allows
+
+    def apply(self, name):
+        # Separate from change() so that the operation can answer first and
+        # act afterwards (a new AuthorizationKey reconnects the link).
+        fn = self._watch.get(name)
+        if fn:
+            fn(self._values[name])
+
+    def change(self, name, text, guarded=True):
+        # ChangeConfiguration (CFG-06, CFG-07): the status. On success the
+        # value is stored and, unless it needs a reboot, becomes the current
+        # value; the caller then calls apply(). The firmware's own changes
+        # (a security profile fall-back) pass guarded=False.
+        d = find(name)
+        if d is None:
+            return NOT_SUPPORTED
+        if d[2] == R:
+            return REJECTED
+        value = parse(d, text)
+        canonical = d[0]
+        allows = self._guards.get(canonical) if guarded else None
+        if value is None or (allows and not allows(value)):
+            return REJECTED
+        before = self._changed.get(canonical)
+        self._changed[canonical] = as_text(value)
+        try:
+            json_file.write_json_atomic(self._path, self._changed)
+        except OSError as e:
+            log.error("keys", "cannot store %s: %s", canonical, e)
+            if before is None:
+                del self._changed[canonical]
+            else:
+                self._changed[canonical] = before
+            return REJECTED
+        if d[5]:
+            return REBOOT_REQUIRED
+        self._values[canonical] = value
+        log.info("keys", "%s changed", canonical)
+        return ACCEPTED

@@ -1,0 +1,48 @@
+# Operations: one small module per central-system action, imported on first
+# use so that actions never called cost no heap. Each module has
+#   REQUEST: the payload declaration checked first (validate.py), and
+#   handle(app, payload) -> reply payload, or (reply payload, after)
+# where after() is a coroutine function started once the reply is on the wire.
+from uocpp import errors, validate
+
+# Actions this charge point implements -> module in this package.
+MODULES = {
+    "ChangeAvailability": "change_availability",
+    "ChangeConfiguration": "change_configuration",
+    "GetConfiguration": "get_configuration",
+    "Reset": "reset",
+    "TriggerMessage": "trigger_message",
+}
+
+# Every action OCPP 1.6 defines (Core and the optional profiles), so that a
+# known but unsupported one gets NotSupported and anything else NotImplemented
+# (ERR-01).
+OCPP16_ACTIONS = (
+    "Authorize", "BootNotification", "CancelReservation", "ChangeAvailability",
+    "ChangeConfiguration", "ClearCache", "ClearChargingProfile", "DataTransfer",
+    "DiagnosticsStatusNotification", "FirmwareStatusNotification",
+    "GetCompositeSchedule", "GetConfiguration", "GetDiagnostics",
+    "GetLocalListVersion", "Heartbeat", "MeterValues", "RemoteStartTransaction",
+    "RemoteStopTransaction", "ReserveNow", "Reset", "SendLocalList",
+    "SetChargingProfile", "StartTransaction", "StatusNotification",
+    "StopTransaction", "TriggerMessage", "UnlockConnector", "UpdateFirmware",
+)
+
+
+class Dispatcher:
+    def __init__(self, app):
+        self.app = app
+        self._loaded = {}
+
+    def dispatch(self, action, payload):
+        op = self._loaded.get(action)
+        if op is None:
+            name = MODULES.get(action)
+            if name is None:
+                if action in OCPP16_ACTIONS:
+                    raise errors.NotSupported("%s is not supported by this charge point" % action)
+                raise errors.NotImplemented("unknown action %s" % action[:40])
+            module = __import__("uocpp.ops." + name, None, None, ("handle",))
+            op = self._loaded[action] = (module.REQUEST, module.handle)
+        validate.check(op[0], payload)
+        return op[1](self.app, payload)

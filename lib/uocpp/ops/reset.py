@@ -1,0 +1,18 @@
+# Reset (RST-01..RST-03): answer Accepted, and only once that reply is on the
+# wire stop the application. Soft restarts it in-process (a new
+# BootNotification follows); Hard resets the device (machine.reset(); on the
+# unix port exit status 75, which the run command restarts).
+from uocpp import log
+from uocpp.validate import ENUM
+
+REQUEST = (("type", ENUM, True, ("Hard", "Soft")),)
+
+
+def handle(app, payload):
+    kind = payload["type"]
+
+    async def reset():
+        log.info("reset", "%s reset requested by the central system", kind)
+        app.stop(kind.lower())
+
+    return {"status": "Accepted"}, reset

@@ -1,0 +1,12 @@
+# The platform layer: the only code that touches `machine` and `network`.
+# Each port module offers the same functions:
+#   config_path(), flash_dir(settings), open_uart(modem_cfg) -> (port, name),
+#   wlan() -> station (isconnected, connect, disconnect, ifconfig),
+#   sync_clock(settings) (async), set_rtc(unix),
+#   watchdog(timeout_ms) -> object with feed(), reset(), halt(message)
+import sys
+
+if sys.platform == "esp32":
+    from uocpp.platform.esp32 import *  # noqa: F401,F403
+else:
+    from uocpp.platform.unix import *  # noqa: F401,F403

@@ -1,0 +1,107 @@
+# ESP32: the only module that touches `machine` and `network`. It hands out
+# the hardware (UART, Wi-Fi station, RTC, NTP, watchdog, reset); the policies
+# around them (services/wifi.py, services/watchdog.py, modem.py) are shared
+# with the unix port, so the host tests exercise them.
+import asyncio
+import sys
+import time
+
+import machine
+import network
+
+from uocpp import clock, log
+
+
+def config_path():
+    return "config.json"
+
+
+def flash_dir(settings):
+    return settings["storage"]["dir"] or "/"
+
+
+def open_uart(cfg):
+    # config.json's modem section -> (port, description for the log).
+    # timeout=0: read() returns at once (None when nothing has arrived).
+    port = machine.UART(cfg["uart"], baudrate=cfg["baud"], tx=cfg["tx"], rx=cfg["rx"], timeout=0)
+    return port, "UART%d (tx %d, rx %d, %d baud)" % (cfg["uart"], cfg["tx"], cfg["rx"], cfg["baud"])
+
+
+def wlan():
+    # The station interface, switched on; services/wifi.py drives it.
+    station = network.WLAN(network.STA_IF)
+    station.active(True)
+    return station
+
+
+def _epoch_shift():
+    return 946684800 if time.gmtime(0)[0] == 2000 else 0
+
+
+def set_rtc(unix):
+    # The RTC keeps UTC. time.time() follows the RTC, so the clock module's
+    # offset is re-based afterwards; otherwise now() would count the jump twice.
+    machine.RTC().datetime(clock.rtc_datetime(unix))
+    clock.follow_rtc(unix)
+
+
+def watchdog(timeout_ms):
+    # The hardware WDT cannot be stopped once armed (a soft reset keeps it
+    # running); creating it again only changes the timeout.
+    return machine.WDT(timeout=timeout_ms)
+
+
+def _build_time():
+    # The MicroPython build date ("... on 2026-07-05" in sys.version) as Unix
+    # seconds: the device cannot be running before it. None if unreadable.
+    v = sys.version
+    i = v.rfind(" on ")
+    try:
+        return clock.parse_iso(v[i + 4 : i + 14] + "T00:00:00Z")
+    except ValueError:
+        return None
+
+
+async def sync_clock(settings):
+    # TLS checks certificate dates (SEC-08), so the RTC must be right before
+    # wss://. NTP first, for at most ntp.timeout seconds (ntptime blocks up
+    # to ntptime.timeout per try). Out of reach: never leave the clock before
+    # the build date, and go on; a clock still too far off shows as a
+    # certificate date error, and the link backs off and retries.
+    ntp = settings["ntp"]
+    server = ntp["server"]
+    why = "no ntp.server"
+    if server:
+        import ntptime
+
+        ntptime.host = server
+        deadline = time.ticks_add(time.ticks_ms(), int(ntp["timeout"] * 1000))
+        while True:
+            try:
+                ntptime.settime()
+                log.info("clock", "set by NTP from %s", server)
+                return True
+            except (OSError, OverflowError, IndexError) as e:
+                why = "NTP %s: %s" % (server, e)
+            if time.ticks_diff(deadline, time.ticks_ms()) <= 0:
+                break
+            await asyncio.sleep_ms(1000)
+    floor = _build_time()
+    now = time.time() + _epoch_shift()
+    if floor and now < floor:
+        set_rtc(floor)
+        log.warning("clock", "not set (%s): RTC raised to the build date; certificates may fail their date check", why)
+    else:
+        log.warning("clock", "not set (%s): certificate dates are checked against the RTC as it is", why)
+    return False
+
+
+def reset():
+    machine.reset()
+
+
+def halt(message):
+    # Safe state: no reboot loop. Repeat the reason on the console forever.
+    while True:
+        log.error("platform", "halted: %s (fix config.json and reset)", message)
+        time.sleep(30)

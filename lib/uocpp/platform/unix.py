@@ -1,0 +1,163 @@
+# Unix-port stand-ins for the hardware, so the same firmware runs on a PC:
+# a serial device path for the modem UART, a simulated Wi-Fi radio, an RTC
+# and a watchdog that log what a board would do, and exit codes for reset.
+import os
+import sys
+import time
+
+from micropython import const
+
+from uocpp import clock, log
+
+# Exit codes a supervisor (tools/run_local.py, tests) can act on.
+EXIT_HARD_RESET = const(75)  # Reset Hard: restart me
+EXIT_CONFIG = const(78)  # bad config.json: do not restart, fix the file
+
+# Linux termios c_cc indices (the termios module has no names for them).
+_VTIME = const(5)
+_VMIN = const(6)
+
+
+def config_path():
+    return os.getenv("OCPP_CONFIG") or "config.json"
+
+
+def flash_dir(settings):
+    # Where persisted files live: $OCPP_FLASH_DIR, else storage.dir from
+    # config.json, else ./flash. Created when missing.
+    path = os.getenv("OCPP_FLASH_DIR") or settings["storage"]["dir"] or "flash"
+    try:
+        os.mkdir(path)
+    except OSError:
+        pass
+    return path
+
+
+# -- UART: a serial device path (a USB adapter, or a pty in the tests) --------
+class Serial:
+    # The part of machine.UART(timeout=0) the modem uses: write(), deinit(),
+    # and a read() that returns at once with whatever arrived (b"" if nothing).
+    def __init__(self, path, baud):
+        self._f = open(path, "r+b")
+        try:
+            _make_raw(self._f.fileno(), path, baud)
+        except Exception:
+            self._f.close()
+            raise
+
+    def read(self, n=256):
+        return self._f.read(n)
+
+    def write(self, data):
+        return self._f.write(data)
+
+    def deinit(self):
+        self._f.close()
+
+
+def _make_raw(fd, path, baud):
+    # Raw bytes (no echo, no CR/LF mapping) and VMIN=0/VTIME=0, so a read
+    # never blocks: the unix port's open() cannot ask for O_NONBLOCK.
+    try:
+        import termios
+    except ImportError:
+        # A unix port built without termios: stty does the same from outside.
+        if os.system("stty -F %s raw -echo clocal min 0 time 0 %d" % (path, baud)) != 0:
+            raise OSError("stty could not configure %s" % path)
+        return
+    termios.setraw(fd)
+    attr = termios.tcgetattr(fd)
+    attr[6][_VMIN] = 0
+    attr[6][_VTIME] = 0
+    speed = getattr(termios, "B%d" % baud, None)
+    if speed is not None:
+        attr[4] = attr[5] = speed
+    termios.tcsetattr(fd, termios.TCSANOW, attr)
+
+
+def open_uart(cfg):
+    # config.json's modem section -> (port, description for the log).
+    path = cfg["device"]
+    if not path:
+        raise ValueError("modem.device is empty: the unix port needs a serial device path")
+    return Serial(path, cfg["baud"]), path
+
+
+# -- Wi-Fi: a simulated radio --------------------------------------------------
+class Wlan:
+    # network.WLAN's station calls, simulated: the link is up unless the file
+    # named by $OCPP_WIFI_LINK exists without saying "up" (or is missing).
+    # Tests write that file to take the "radio" down and up again.
+    def __init__(self):
+        self._path = os.getenv("OCPP_WIFI_LINK")
+
+    def connect(self, ssid, password):
+        log.debug("wifi", "unix stand-in: connect(%s)", ssid)
+
+    def disconnect(self):
+        pass
+
+    def isconnected(self):
+        if not self._path:
+            return True
+        try:
+            with open(self._path) as f:
+                return f.read().strip() == "up"
+        except OSError:
+            return False
+
+    def ifconfig(self):
+        return ("127.0.0.1", "255.0.0.0", "127.0.0.1", "127.0.0.1")
+
+
+def wlan():
+    return Wlan()
+
+
+# -- RTC and watchdog ------------------------------------------------------------
+def set_rtc(unix):
+    # A PC's clock is not ours to set: the clock module keeps the offset. Log
+    # what a board's RTC would be set to, so the conversion can be checked.
+    log.debug("rtc", "unix stand-in: RTC.datetime(%r) = %s", clock.rtc_datetime(unix), clock.format_iso(unix))
+
+
+class Watchdog:
+    # machine.WDT stand-in: counts feeds and logs them; a gap longer than the
+    # timeout is logged as the reset a real board would have done.
+    def __init__(self, timeout_ms):
+        self.timeout_ms = timeout_ms
+        self.feeds = 0
+        self._last = time.ticks_ms()
+        log.debug("watchdog", "unix stand-in armed, timeout %d ms (counts feeds, never resets)", timeout_ms)
+
+    def feed(self):
+        now = time.ticks_ms()
+        gap = time.ticks_diff(now, self._last)
+        if gap > self.timeout_ms:
+            log.error("watchdog", "fed %d ms after the last feed: a board would have reset", gap)
+        self._last = now
+        self.feeds += 1
+        log.debug("watchdog", "fed (%d)", self.feeds)
+
+
+def watchdog(timeout_ms):
+    return Watchdog(timeout_ms)
+
+
+async def sync_clock(settings):
+    # The host keeps a PC's clock (and tests never leave 127.0.0.1).
+    log.info("clock", "kept by the host")
+    return True
+
+
+# -- reset and halt --------------------------------------------------------------
+def reset():
+    log.info("platform", "hard reset: exiting with status %d", EXIT_HARD_RESET)
+    sys.exit(EXIT_HARD_RESET)
+
+
+def halt(message):
+    # The safe state for a fatal configuration problem: say what is wrong and
+    # stop, with a status that tells a supervisor not to restart us.
+    log.error("platform", "halted: %s", message)
+    sys.exit(EXIT_CONFIG)

@@ -1,0 +1,203 @@
+# OCPP-J RPC (J-07..J-18): parses frames, answers central-system CALLs through
+# a dispatcher, and runs our own CALLs one at a time (J-17) behind a lock,
+# each with a timeout. CALLs from the central system are answered while our
+# own CALL waits (J-18), because the link's reader task delivers them here.
+import asyncio
+import json
+import os
+import time
+
+from micropython import const
+
+from uocpp import errors, log
+from uocpp.link import utf8
+
+_CALL = const(2)
+_CALLRESULT = const(3)
+_CALLERROR = const(4)
+_MAX_ID_LEN = const(36)
+
+# CALL ids: a per-boot random prefix plus a counter that survives soft
+# resets, so ids are never reused within a run nor, in practice, across
+# reboots (J-15).
+_id_prefix = "%08x" % int.from_bytes(os.urandom(4), "big")
+_id_seq = 0
+
+
+class Rpc:
+    def __init__(self, timeout_s):
+        self.timeout_ms = int(timeout_s * 1000)
+        # dispatch(action, payload) -> payload or (payload, after); raises
+        # errors.OcppError. Set by the app (ops.Dispatcher).
+        self.dispatch = None
+        # permit(action, triggered) raises errors.NotPermitted when the
+        # registration state forbids a CALL (set by the boot service).
+        self.permit = None
+        # False while Rejected: central-system CALLs get no answer (BN-10).
+        self.answer_calls = True
+        # Called with no argument when a CALL times out, so the link can
+        # probe whether the peer is still there.
+        self.on_timeout = None
+        self.last_call_ms = time.ticks_ms()
+        self._send = None
+        self._lock = asyncio.Lock()
+        self._done = asyncio.Event()
+        self._pending = None
+        self._reply = None
+
+    def set_timeout(self, seconds):
+        self.timeout_ms = int(seconds * 1000)
+
+    # -- link side --------------------------------------------------------
+    def attach(self, send):
+        self._send = send
+
+    def detach(self):
+        self._send = None
+        if self._pending is not None:
+            self._reply = errors.NotConnected("link lost while waiting for the reply")
+            self._done.set()
+
+    async def _write(self, frame):
+        log.frame(">>", frame)
+        await self._send(frame)
+
+    # -- our CALLs ----------------------------------------------------------
+    async def call(self, action, payload, triggered=False, timeout_s=None):
+        # Returns the CALLRESULT payload. Raises errors.CallErrorReceived,
+        # CallTimeout, NotConnected or NotPermitted.
+        async with self._lock:
+            if self.permit is not None:
+                self.permit(action, triggered)
+            if self._send is None:
+                raise errors.NotConnected("no link")
+            global _id_seq
+            _id_seq += 1
+            uid = "%s-%d" % (_id_prefix, _id_seq)
+            frame = json.dumps([_CALL, uid, action, payload])
+            self._pending = uid
+            self._reply = None
+            self._done.clear()
+            try:
+                try:
+                    await self._write(frame)
+                except Exception as e:
+                    raise errors.NotConnected("send failed: %s" % e)
+                self.last_call_ms = time.ticks_ms()
+                timeout = self.timeout_ms if timeout_s is None else int(timeout_s * 1000)
+                try:
+                    await asyncio.wait_for_ms(self._done.wait(), timeout)
+                except asyncio.TimeoutError:
+                    log.warning("rpc", "%s %s: no reply within %d ms", action, uid, timeout)
+                    if self.on_timeout:
+                        self.on_timeout()
+                    raise errors.CallTimeout("%s timed out" % action)
+            finally:
+                self._pending = None
+            reply = self._reply
+            self._reply = None
+            if isinstance(reply, Exception):
+                raise reply
+            return reply
+
+    # -- incoming frames ----------------------------------------------------
+    async def on_message(self, text):
+        log.frame("<<", text)
+        try:
+            msg = json.loads(text)
+        except (ValueError, MemoryError) as e:
+            # 1.6 defines no answer for unparseable JSON and no id can be read.
+            log.warning("rpc", "ignored a frame that is not JSON (%s)", type(e).__name__)
+            return
+        if not isinstance(msg, list) or len(msg) < 2:
+            log.warning("rpc", "ignored a frame that is not an OCPP-J array")
+            return
+        # A lone UTF-16 surrogate can only come from a \u escape; without one
+        # (the usual case) nothing parsed from this frame needs the strict
+        # UTF-8 check, which would copy every reply to encode it.
+        escaped = "\\u" in text
+        kind, uid = msg[0], msg[1]
+        if type(kind) is not int or kind not in (_CALL, _CALLRESULT, _CALLERROR):
+            # The type only: the repr of hostile nesting would overflow the stack.
+            log.warning("rpc", "ignored a frame with message type %s (J-09)", kind if type(kind) is int else type(kind).__name__)
+            return
+        if not isinstance(uid, str) or (escaped and not utf8.clean(uid)):
+            # An id we could not echo as valid UTF-8 (a "\ud800" escape) is unreadable too.
+            log.warning("rpc", "ignored a frame whose unique id is not a valid string")
+            return
+        if kind == _CALL:
+            answer = self._answer(msg, uid, escaped)
+            # Let the request go before the reply goes out: parsed, a hostile
+            # one (nested brackets) is ~15-30 times its size, and a slow link
+            # would keep it alive for the whole write.
+            msg = None
+            if answer is not None:
+                await self._send_reply(*answer)
+        else:
+            self._on_reply(msg, kind, uid)
+
+    def _on_reply(self, msg, kind, uid):
+        if uid != self._pending:
+            log.info("rpc", "ignored a reply for unknown or expired id %s", uid[:_MAX_ID_LEN])
+            return
+        if kind == _CALLRESULT:
+            if len(msg) == 3 and isinstance(msg[2], dict):
+                self._reply = msg[2]
+            else:
+                self._reply = errors.CallErrorReceived("FormationViolation", "malformed CALLRESULT")
+        else:
+            if len(msg) >= 4 and isinstance(msg[2], str):
+                self._reply = errors.CallErrorReceived(msg[2], msg[3] if isinstance(msg[3], str) else "")
+            else:
+                self._reply = errors.CallErrorReceived("FormationViolation", "malformed CALLERROR")
+        self._pending = None
+        self._done.set()
+
+    def _answer(self, msg, uid, escaped):
+        # -> (reply frame, after) for a CALL, or None when it gets no answer.
+        if not self.answer_calls:
+            log.info("rpc", "not answering %s while Rejected (BN-10)", uid[:_MAX_ID_LEN])
+            return None
+        after = None
+        try:
+            if len(uid) > _MAX_ID_LEN:
+                raise errors.FormationViolation("unique id longer than %d characters" % _MAX_ID_LEN)
+            if len(msg) != 4:
+                raise errors.FormationViolation("a CALL has 4 elements, this one %d" % len(msg))
+            action, payload = msg[2], msg[3]
+            if not isinstance(action, str):
+                raise errors.FormationViolation("action must be a string")
+            if not isinstance(payload, dict):
+                raise errors.FormationViolation("payload must be a JSON object")
+            result = self.dispatch(action, payload)
+            if type(result) is tuple:
+                result, after = result
+            reply = json.dumps([_CALLRESULT, uid, result])
+        except errors.OcppError as e:
+            reply = self._error_frame(uid, e.code, e.description, e.details)
+        except MemoryError:
+            reply = self._error_frame(uid, "InternalError", "out of memory", {})
+        except Exception as e:
+            log.error("rpc", "handler failed: %r", e)
+            reply = self._error_frame(uid, "InternalError", "handler failed", {})
+        if escaped and not utf8.clean(reply):
+            # Echoed text (an action name, a value) held a "\ud800" escape.
+            reply = self._error_frame(uid, "FormationViolation", "text is not valid Unicode (J-07)", {})
+        return reply, after
+
+    async def _send_reply(self, reply, after):
+        if self._send is None:
+            return
+        try:
+            await self._write(reply)
+        except Exception as e:
+            log.warning("rpc", "could not send the reply: %s", e)
+            return
+        # Anything the operation does afterwards (a triggered message, a reset)
+        # starts only once its CALLRESULT is on the wire (TM-02, Reset).
+        if after is not None:
+            asyncio.create_task(after())
+
+    @staticmethod
+    def _error_frame(uid, code, description, details):
+        return json.dumps([_CALLERROR, uid, code, description, details])

@@ -1,0 +1,40 @@
+# Small JSON files on flash, written atomically: write a temporary file,
+# close it, rename it over the old one. A power cut (or SIGKILL) at any
+# moment leaves the old file or the new one, never a torn one.
+import json
+import os
+
+from uocpp import log
+
+
+def read_json(path, default):
+    # A missing file gives `default` quietly; an unreadable one gives
+    # `default` with a warning. Never raises.
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except OSError:
+        return default
+    except (ValueError, MemoryError) as e:
+        log.warning("storage", "%s is corrupt (%s): using defaults", path, e)
+        return default
+
+
+def write_json_atomic(path, obj):
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(obj, f)
+    try:
+        os.rename(tmp, path)
+    except OSError:
+        # FAT cannot rename onto an existing file (LittleFS and POSIX can,
+        # atomically). Fall back to remove-then-rename there.
+        try:
+            os.remove(path)
+        except OSError:
+            pass
+        os.rename(tmp, path)
+
+
+def join(directory, name):
+    return directory.rstrip("/") + "/" + name if directory else name

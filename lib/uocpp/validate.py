@@ -1,0 +1,63 @@
+# Compact payload declarations for central-system CALLs (J-20, ERR-01..05),
+# checked before an operation has any effect. Instead of shipping the JSON
+# schemas to flash, each operation module declares its request as a tuple:
+#   ((field, kind, required, arg), ...)
+# kinds: STR (arg = max length), INT (arg = (min, max) or None), BOOL,
+# ENUM (arg = allowed strings), STRS (array of strings, arg = max length).
+# Error codes (1.6 leaves the mapping open, ERR-05):
+#   missing required field        -> OccurenceConstraintViolation
+#   wrong JSON type                -> TypeConstraintViolation
+#   too long / not in enum / range -> PropertyConstraintViolation
+#   property the schema lacks      -> FormationViolation
+from micropython import const
+
+from uocpp import errors
+
+STR = const(0)
+INT = const(1)
+BOOL = const(2)
+ENUM = const(3)
+STRS = const(4)
+
+
+def check(decl, payload):
+    for name, kind, required, arg in decl:
+        if name not in payload:
+            if required:
+                raise errors.OccurenceConstraintViolation("%s is required" % name)
+            continue
+        value = payload[name]
+        if kind == INT:
+            if type(value) is not int:
+                raise errors.TypeConstraintViolation("%s must be an integer" % name)
+            if arg is not None and not arg[0] <= value <= arg[1]:
+                raise errors.PropertyConstraintViolation("%s must be between %d and %d" % (name, arg[0], arg[1]))
+        elif kind == BOOL:
+            if type(value) is not bool:
+                raise errors.TypeConstraintViolation("%s must be a boolean" % name)
+        elif kind == STRS:
+            if not isinstance(value, list):
+                raise errors.TypeConstraintViolation("%s must be an array" % name)
+            for item in value:
+                _string(name, item, arg)
+        else:
+            _string(name, value, arg if kind == STR else None)
+            if kind == ENUM and value not in arg:
+                raise errors.PropertyConstraintViolation("%s: %s is not allowed" % (name, value[:30]))
+    _extra(decl, payload)
+
+
+def _string(name, value, maxlen):
+    if not isinstance(value, str):
+        raise errors.TypeConstraintViolation("%s must be a string" % name)
+    if maxlen is not None and len(value) > maxlen:
+        raise errors.PropertyConstraintViolation("%s is longer than %d" % (name, maxlen))
+
+
+def _extra(decl, payload):
+    for key in payload:
+        for d in decl:
+            if d[0] == key:
+                break
+        else:
+            raise errors.FormationViolation("unexpected property %s" % str(key)[:30])
