@@ -48,6 +48,14 @@ def get_config(cs, keys=None):
     return values, res.unknown_key or []
 
 
+def test_heartbeat_interval_reads_the_value_in_force(cs, firmware):
+    """BN-05, HB-01: after a BootNotification.conf sets the interval, HeartbeatInterval shows it, not config.json's."""
+    cs.boot_plan[:] = [("Accepted", 45)]
+    registered(cs, firmware, {"ocpp": {"heartbeatInterval": 77}})
+    values, _ = get_config(cs, ["HeartbeatInterval"])
+    assert values["HeartbeatInterval"]["value"] == "45"
+
+
 def change(cs, key, value):
     return cs.call("CP001", call.ChangeConfiguration(key=key, value=value)).status
 
@@ -71,6 +79,7 @@ def test_all_keys_with_readonly_flags(cs, firmware):
 
 def test_listed_unknown_and_case_insensitive_keys(cs, firmware):
     """CFG-02, J-22: listed keys only, CiString matching, unknown names in unknownKey."""
+    cs.boot_plan[:] = [("Accepted", 0)]  # interval 0 keeps the configured heartbeat (BN-16)
     registered(cs, firmware, {"ocpp": {"heartbeatInterval": 77}})
     values, unknown = get_config(cs, ["heartbeatinterval", "NoSuchKey", "NUMBEROFCONNECTORS"])
     assert set(values) == {"HeartbeatInterval", "NumberOfConnectors"}
@@ -152,6 +161,7 @@ def test_ping_interval_key_drives_websocket_pings(cs, firmware):
 
 def test_values_persist_across_restart(cs, firmware, tmp_path):
     """CFG-06: an accepted value survives a restart (it is on flash) and wins over config.json."""
+    cs.boot_plan[:] = [("Accepted", 0)]  # interval 0: the BootNotification.conf leaves HeartbeatInterval alone
     work = tmp_path / "fw"
     fw = registered(cs, firmware, {"ocpp": {"heartbeatInterval": 60}}, workdir=work)
     assert change(cs, "HeartbeatInterval", "45") == "Accepted"

@@ -1,50 +1,69 @@
-# Wires the layers together and runs them as asyncio tasks:
-# link (transport) -> rpc -> services (boot notification, heartbeat) -> ops.
+# The one place that wires the parts: each gets what it needs at
+# construction, and the running parts are asyncio tasks.
+#   link (WebSocket, security, back-off) -> rpc (frames, dispatch to ops)
+#   outbox (the one sender) <- services (boot notification, heartbeat, status)
+#   model (keys, registration, connectors, state), store (files on flash)
 import asyncio
 
 from uocpp import log, platform
-from uocpp.store import json_file
-from uocpp.model.connectors import Connectors
-from uocpp.model.keys import Keys
-from uocpp.model.state import State
-from uocpp.ops import Dispatcher
-from uocpp.rpc import Rpc
-from uocpp.device import board as device
-from uocpp.services.boot_notification import BootNotification
-from uocpp.services.heartbeat import Heartbeat
+from uocpp.device.board import Board
+from uocpp.link.backoff import KeyBackoff
 from uocpp.link.link import Link
 from uocpp.link.security import Security
+from uocpp.model.connectors import Connectors
+from uocpp.model.keys import Keys
+from uocpp.model.registration import Registration
+from uocpp.model.state import State
+from uocpp.ops import Dispatcher
+from uocpp.outbox import Outbox
+from uocpp.rpc import Rpc
+from uocpp.services.boot_notification import BootNotification
+from uocpp.services.heartbeat import Heartbeat
 from uocpp.services.status import StatusNotifier
+from uocpp.store import json_file
 
 
 class App:
     def __init__(self, settings):
         self.settings = settings
         flash = platform.flash_dir(settings)
+        cs = settings["centralSystem"]
+        # config.json seeds the OCPP keys; from here on every part reads the
+        # keys in force, never the boot settings they came from.
         self.keys = keys = Keys(json_file.join(flash, "keys.json"), _seeds(settings))
-        self.state = State()
-        self.rpc = Rpc(keys.get("MessageTimeout"))
-        self.link = Link(settings, self.rpc, self.state)
-        self.security = Security(settings, keys, self.link, flash)
-        self.heartbeat = Heartbeat(self.rpc, self.link, keys.get("HeartbeatInterval"), self.state, platform.set_rtc)
-        self.boot = BootNotification(self.rpc, self.link, settings, self.heartbeat, self.state, platform.set_rtc)
-        self.heartbeat.registered = self.boot.accepted
-        self.connectors = Connectors(keys.get("NumberOfConnectors"), json_file.join(flash, "connectors.json"), self.state)
-        self.status = StatusNotifier(self.rpc, self.link, self.connectors, self.boot.accepted)
-        self.rpc.dispatch = Dispatcher(self).dispatch
-        self.triggered = {}  # ops/trigger_message.py: queued triggered messages per kind
+        log.add_secret(keys.get("AuthorizationKey"))
+        self.state = state = State()
+        self.registration = registration = Registration()
+        self.connectors = connectors = Connectors(keys.get("NumberOfConnectors"), json_file.join(flash, "connectors.json"), state)
+        parts = {"keys": keys, "connectors": connectors, "registration": registration, "stop": self.stop}
+        self.rpc = rpc = Rpc(Dispatcher(parts).dispatch, registration, keys)
+        self.security = security = Security(settings, keys, flash)
+        self.link = link = Link(cs, keys, security, state, rpc)
+        self.outbox = outbox = Outbox(rpc, link, registration, keys, KeyBackoff(keys))
+        self.boot = BootNotification(outbox, registration, keys, settings["ocpp"]["bootRetryInterval"], state, platform.set_rtc)
+        self.heartbeat = heartbeat = Heartbeat(outbox, rpc, keys, registration, state, platform.set_rtc)
+        self.status = StatusNotifier(outbox, connectors, registration)
+        parts.update(boot=self.boot, outbox=outbox, heartbeat=heartbeat, status=self.status)
+        self.board = Board(settings, link)
         self._watch_keys()
         self.stop_reason = None
         self._stopped = asyncio.Event()
 
     def _watch_keys(self):
-        # Keys whose value the running services hold: apply a change at once.
-        k, link, rpc = self.keys, self.link, self.rpc
-        link.apply_keys(k)
-        k.watch("HeartbeatInterval", self.heartbeat.set_interval)
-        k.watch("MessageTimeout", lambda v: rpc.set_timeout(v) or link.apply_keys(k))
-        for name in ("WebSocketPingInterval", "RetryBackOffWaitMinimum", "RetryBackOffRandomRange", "RetryBackOffRepeatTimes", "AuthorizationKey"):
-            k.watch(name, lambda v: link.apply_keys(k, True))
+        # Keys whose change must reach a running part at once (KEY-02).
+        k, link, security = self.keys, self.link, self.security
+        k.watch("HeartbeatInterval", self.heartbeat.interval_changed)
+        k.watch("AuthorizationKey", link.new_key)  # SEC-10: reconnect with it
+        # The keepalive reads these per ping; probing restarts its timing.
+        k.watch("WebSocketPingInterval", lambda v: link.probe())
+        k.watch("MessageTimeout", lambda v: link.probe())
+        k.guard("SecurityProfile", security.allows)  # SEC-12
+
+        def raised(profile):
+            security.raised(profile)
+            link.drop("new SecurityProfile")
+
+        k.watch("SecurityProfile", raised)
 
     def stop(self, reason):
         # Ends run(); reason is "soft" or "hard" (Reset) or "shutdown".
@@ -53,11 +72,13 @@ class App:
 
     async def run(self):
         tasks = {}
+        board = self.board
         try:
-            device.start(self, tasks)  # the watchdog is fed from here on
-            await device.network_up(self, tasks)  # Wi-Fi up and stable (device only)
+            board.start(tasks)  # the watchdog is fed from here on
+            await board.network_up(tasks)  # Wi-Fi up and stable (device only)
             await self.security.prepare()
             tasks["link"] = asyncio.create_task(self.link.run())
+            tasks["outbox"] = asyncio.create_task(self.outbox.run())
             tasks["boot"] = asyncio.create_task(self.boot.run())
             tasks["heartbeat"] = asyncio.create_task(self.heartbeat.run())
             tasks["status"] = asyncio.create_task(self.status.run())
@@ -71,7 +92,7 @@ class App:
                 from uocpp.extras import diag
 
                 tasks["diag"] = asyncio.create_task(diag.report_heap(heap_s))
-            device.supervise(self, tasks)
+            board.supervise(tasks)
             await self._stopped.wait()
         finally:
             for t in tasks.values():

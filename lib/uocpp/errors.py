@@ -66,14 +66,21 @@ class CallErrorReceived(CallFailed):
         self.code = code
 
 
+class ReplyRefused(CallFailed):
+    # A CALLRESULT came, but its payload breaks the action's .conf.
+    pass
+
+
 class CallTimeout(CallFailed):
     pass
 
 
 class NotConnected(CallFailed):
+    # Not sent: no link, or the send failed.
     pass
 
 
-class NotPermitted(CallFailed):
-    # The registration state forbids this CALL now (BN-04, BN-09, BN-12).
+class LinkLost(NotConnected):
+    # Sent, but the link went down before the reply came.
     pass
+

@@ -19,78 +19,63 @@ _MAX_ID_LEN = const(36)
 
 # CALL ids: a per-boot random prefix plus a counter that survives soft
 # resets, so ids are never reused within a run nor, in practice, across
-# reboots (J-15).
+# reboots (J-15). Stored messages keep the id they were given.
 _id_prefix = "%08x" % int.from_bytes(os.urandom(4), "big")
 _id_seq = 0
 
 
+def new_id():
+    global _id_seq
+    _id_seq += 1
+    return "%s-%d" % (_id_prefix, _id_seq)
+
+
 class Rpc:
-    def __init__(self, timeout_s):
-        self.timeout_ms = int(timeout_s * 1000)
+    def __init__(self, dispatch, registration, keys):
         # dispatch(action, payload) -> payload or (payload, after); raises
-        # errors.OcppError. Set by the app (ops.Dispatcher).
-        self.dispatch = None
-        # permit(action, triggered) raises errors.NotPermitted when the
-        # registration state forbids a CALL (set by the boot service).
-        self.permit = None
-        # False while Rejected: central-system CALLs get no answer (BN-10).
-        self.answer_calls = True
-        # Called with no argument when a CALL times out, so the link can
-        # probe whether the peer is still there.
-        self.on_timeout = None
+        # errors.OcppError (ops.Dispatcher). registration: whether to answer
+        # at all (BN-10). keys: MessageTimeout, read per CALL.
+        self._dispatch = dispatch
+        self._registration = registration
+        self._keys = keys
         self.last_call_ms = time.ticks_ms()
-        self._send = None
         self._lock = asyncio.Lock()
         self._done = asyncio.Event()
         self._pending = None
         self._reply = None
 
-    def set_timeout(self, seconds):
-        self.timeout_ms = int(seconds * 1000)
-
-    # -- link side --------------------------------------------------------
-    def attach(self, send):
-        self._send = send
-
-    def detach(self):
-        self._send = None
+    def link_lost(self):
+        # The link is gone: a CALL waiting for its reply fails now.
         if self._pending is not None:
-            self._reply = errors.NotConnected("link lost while waiting for the reply")
+            self._reply = errors.LinkLost("link lost while waiting for the reply")
             self._done.set()
 
-    async def _write(self, frame):
-        log.frame(">>", frame)
-        await self._send(frame)
-
-    # -- our CALLs ----------------------------------------------------------
-    async def call(self, action, payload, triggered=False, timeout_s=None):
-        # Returns the CALLRESULT payload. Raises errors.CallErrorReceived,
-        # CallTimeout, NotConnected or NotPermitted.
+    # -- our CALLs (the outbox is the one caller) ---------------------------
+    async def call(self, send, action, payload, uid=None):
+        # send(frame): the link's. Returns the CALLRESULT payload. Raises
+        # errors.CallErrorReceived, CallTimeout or NotConnected. A stored
+        # message brings its own uid, so that its re-sends keep it.
         async with self._lock:
-            if self.permit is not None:
-                self.permit(action, triggered)
-            if self._send is None:
-                raise errors.NotConnected("no link")
-            global _id_seq
-            _id_seq += 1
-            uid = "%s-%d" % (_id_prefix, _id_seq)
+            uid = uid or new_id()
             frame = json.dumps([_CALL, uid, action, payload])
             self._pending = uid
             self._reply = None
             self._done.clear()
             try:
+                log.frame(">>", frame)
                 try:
-                    await self._write(frame)
+                    await send(frame)
+                except errors.NotConnected:
+                    raise
                 except Exception as e:
                     raise errors.NotConnected("send failed: %s" % e)
+                frame = None
                 self.last_call_ms = time.ticks_ms()
-                timeout = self.timeout_ms if timeout_s is None else int(timeout_s * 1000)
+                timeout = int(self._keys.get("MessageTimeout") * 1000)
                 try:
                     await asyncio.wait_for_ms(self._done.wait(), timeout)
                 except asyncio.TimeoutError:
                     log.warning("rpc", "%s %s: no reply within %d ms", action, uid, timeout)
-                    if self.on_timeout:
-                        self.on_timeout()
                     raise errors.CallTimeout("%s timed out" % action)
             finally:
                 self._pending = None
@@ -101,7 +86,8 @@ class Rpc:
             return reply
 
     # -- incoming frames ----------------------------------------------------
-    async def on_message(self, text):
+    async def on_message(self, text, send):
+        # A text message from the link; send(frame) answers on that link.
         log.frame("<<", text)
         try:
             msg = json.loads(text)
@@ -132,7 +118,7 @@ class Rpc:
             # would keep it alive for the whole write.
             msg = None
             if answer is not None:
-                await self._send_reply(*answer)
+                await self._send_reply(send, *answer)
         else:
             self._on_reply(msg, kind, uid)
 
@@ -155,7 +141,7 @@ class Rpc:
 
     def _answer(self, msg, uid, escaped):
         # -> (reply frame, after) for a CALL, or None when it gets no answer.
-        if not self.answer_calls:
+        if not self._registration.answers_calls():
             log.info("rpc", "not answering %s while Rejected (BN-10)", uid[:_MAX_ID_LEN])
             return None
         after = None
@@ -169,7 +155,7 @@ class Rpc:
                 raise errors.FormationViolation("action must be a string")
             if not isinstance(payload, dict):
                 raise errors.FormationViolation("payload must be a JSON object")
-            result = self.dispatch(action, payload)
+            result = self._dispatch(action, payload)
             if type(result) is tuple:
                 result, after = result
             reply = json.dumps([_CALLRESULT, uid, result])
@@ -185,11 +171,10 @@ class Rpc:
             reply = self._error_frame(uid, "FormationViolation", "text is not valid Unicode (J-07)", {})
         return reply, after
 
-    async def _send_reply(self, reply, after):
-        if self._send is None:
-            return
+    async def _send_reply(self, send, reply, after):
+        log.frame(">>", reply)
         try:
-            await self._write(reply)
+            await send(reply)
         except Exception as e:
             log.warning("rpc", "could not send the reply: %s", e)
             return

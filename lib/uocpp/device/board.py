@@ -1,6 +1,7 @@
 # The device around the OCPP core: the hardware watchdog and the Wi-Fi
-# station, wired into the app's tasks. Both are optional (config.json:
-# watchdog.timeout 0, wifi.ssid empty) and cost nothing when off.
+# station. Both are optional (config.json: watchdog.timeout 0, wifi.ssid
+# empty) and cost nothing when off. The app creates one Board and hands it
+# what it supervises.
 import asyncio
 
 from uocpp import log, platform
@@ -13,47 +14,55 @@ _MAY_END = ("boot", "watchdog", "mqtt")
 _MARGIN_S = 60  # on top of the longest legitimate quiet spell
 
 
-def start(app, tasks):
-    # Creates the watchdog and Wi-Fi objects and starts the watchdog task
-    # (fed from now on, while healthy). Adds what it starts to `tasks`.
-    s = app.settings
-    app.watchdog = None
-    app.wifi = None
-    if s["watchdog"]["timeout"]:
-        app.watchdog = wd.Watchdog(s["watchdog"]["timeout"], platform.watchdog)
-        tasks["watchdog"] = asyncio.create_task(app.watchdog.run())
-    if s["wifi"]["ssid"]:
-        # Imported only with Wi-Fi configured: a wired or cellular charger
-        # does not carry the station's code in its heap (about 5 KB).
-        from uocpp.device.wifi import Wifi
+class Board:
+    def __init__(self, settings, link):
+        # link: dropped at once when Wi-Fi goes down; watched for progress.
+        self._link = link
+        self._connect_s = settings["centralSystem"]["connectTimeout"]
+        self.watchdog = None
+        self.wifi = None
+        w = settings["watchdog"]
+        if w["timeout"]:
+            self.watchdog = wd.Watchdog(w["timeout"], platform.watchdog)
+        cfg = settings["wifi"]
+        if cfg["ssid"]:
+            # Imported only with Wi-Fi configured: a wired or cellular charger
+            # does not carry the station's code in its heap (about 5 KB).
+            from uocpp.device.wifi import Wifi
 
-        app.wifi = Wifi(platform.wlan(), s["wifi"])
-        app.wifi.on_drop = app.link.drop
-        if app.watchdog:
-            app.watchdog.watch(wd.progress("wifi", lambda: None if app.wifi.up.is_set() else app.wifi.ticks, s["wifi"]["timeout"] + _MARGIN_S))
-    else:
-        log.info("wifi", "no wifi.ssid in config.json: using the network as it is (wired, modem or host)")
+            self.wifi = Wifi(platform.wlan(), cfg, link.drop)
+            self._wifi_stall_s = cfg["timeout"] + _MARGIN_S
+        else:
+            log.info("wifi", "no wifi.ssid in config.json: using the network as it is (wired, modem or host)")
 
+    def start(self, tasks):
+        # Starts the watchdog task (fed from now on, while healthy).
+        if self.watchdog:
+            tasks["watchdog"] = asyncio.create_task(self.watchdog.run())
+            wifi = self.wifi
+            if wifi:
+                self.watchdog.watch(wd.progress("wifi", lambda: None if wifi.up.is_set() else wifi.ticks, lambda: self._wifi_stall_s))
 
-async def network_up(app, tasks):
-    # Returns once Wi-Fi is up and stable (at once without Wi-Fi), then keeps
-    # a task watching it.
-    if app.wifi:
-        await app.wifi.connect()
-        tasks["wifi"] = asyncio.create_task(app.wifi.run())
+    async def network_up(self, tasks):
+        # Returns once Wi-Fi is up and stable (at once without Wi-Fi), then
+        # keeps a task watching it.
+        if self.wifi:
+            await self.wifi.connect()
+            tasks["wifi"] = asyncio.create_task(self.wifi.run())
 
+    def supervise(self, tasks):
+        # The health checks the watchdog feeds on: every task that should run
+        # for ever is alive, and the link keeps connecting while it is down.
+        if not self.watchdog:
+            return
+        for name, task in tasks.items():
+            if name not in _MAY_END:
+                self.watchdog.watch(wd.task_alive(name, task))
+        link = self._link
+        self.watchdog.watch(wd.progress("link", lambda: None if link.up.is_set() else (link.connections, link.backoff.attempt), self._link_stall_s))
 
-def supervise(app, tasks):
-    # The health checks the watchdog feeds on: every task that should run
-    # for ever is alive, and the link keeps connecting while it is down
-    # (each attempt moves its counters; the longest wait between two is the
-    # full back-off plus the connect timeout).
-    if not app.watchdog:
-        return
-    for name, task in tasks.items():
-        if name not in _MAY_END:
-            app.watchdog.watch(wd.task_alive(name, task))
-    r = app.settings["reconnect"]
-    stall = r["waitMinimum"] * (1 << r["repeatTimes"]) + r["randomRange"] + app.settings["centralSystem"]["connectTimeout"] + _MARGIN_S
-    link = app.link
-    app.watchdog.watch(wd.progress("link", lambda: None if link.connected.is_set() else (link.connections, link.backoff.attempt), stall))
+    def _link_stall_s(self):
+        # Each attempt moves the link's counters; the longest wait between
+        # two is the back-off in force (the RetryBackOff* keys, which the
+        # central system may raise) plus the connect timeout.
+        return self._link.backoff.longest() + self._connect_s + _MARGIN_S

@@ -63,9 +63,9 @@ def task_alive(name, task):
 
 def progress(name, sample, stall_s):
     # sample() returns None while `name` is fine as it is (e.g. connected),
-    # else a value that must change at least every stall_s seconds.
+    # else a value that must change at least every stall_s() seconds: a
+    # function, so that the bound follows settings changed at run time.
     last = [None, time.ticks_ms()]
-    stall_ms = int(stall_s * 1000)
 
     def check():
         value = sample()
@@ -74,8 +74,10 @@ def progress(name, sample, stall_s):
             last[0] = value
             last[1] = now
             return None
-        if time.ticks_diff(now, last[1]) > stall_ms:
-            return "%s made no progress for %d s" % (name, time.ticks_diff(now, last[1]) // 1000)
+        bound = stall_s()
+        if time.ticks_diff(now, last[1]) > int(bound * 1000):
+            # The same words while it lasts: the log line is written once.
+            return "%s made no progress for over %g s" % (name, bound)
         return None
 
     return check

@@ -17,7 +17,8 @@ _BACKOFF = (1, 1, 5)
 
 
 class Wifi:
-    def __init__(self, station, cfg):
+    def __init__(self, station, cfg, on_drop):
+        # on_drop(reason): called when an up link drops (the OCPP link's drop).
         self.station = station
         self.ssid = cfg["ssid"]
         self._password = cfg["password"]
@@ -25,7 +26,7 @@ class Wifi:
         self.stable_ms = int(cfg["stableTime"] * 1000)
         self.backoff = Backoff(*_BACKOFF)
         self.up = asyncio.Event()
-        self.on_drop = None  # called with a reason when an up link drops
+        self._on_drop = on_drop
         self.ticks = 0  # bumped on every look at the radio: progress for the watchdog
 
     async def _until(self, ms, connected):
@@ -80,5 +81,4 @@ class Wifi:
                 pass
             self.up.clear()
             log.warning("wifi", "link to %s dropped; reconnecting", self.ssid)
-            if self.on_drop:
-                self.on_drop("wifi down")
+            self._on_drop("wifi down")

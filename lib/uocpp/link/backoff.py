@@ -7,22 +7,37 @@ import random
 
 class Backoff:
     def __init__(self, wait_minimum, random_range, repeat_times, rand=random.random):
-        self.wait_minimum = wait_minimum
-        self.random_range = random_range
-        self.repeat_times = repeat_times
+        self._params = (wait_minimum, random_range, repeat_times)
         self._rand = rand
         self.attempt = 0
 
-    def configure(self, wait_minimum, random_range, repeat_times):
-        self.wait_minimum = wait_minimum
-        self.random_range = random_range
-        self.repeat_times = repeat_times
+    def params(self):
+        # (wait_minimum, random_range, repeat_times) in force now.
+        return self._params
 
     def next(self):
         # Seconds to wait before the next attempt.
-        base = self.wait_minimum * (1 << min(self.attempt, self.repeat_times))
+        wait_minimum, random_range, repeat_times = self.params()
+        base = wait_minimum * (1 << min(self.attempt, repeat_times))
         self.attempt += 1
-        return base + self._rand() * self.random_range
+        return base + self._rand() * random_range
+
+    def longest(self):
+        # The longest wait next() can give, however many attempts failed.
+        wait_minimum, random_range, repeat_times = self.params()
+        return wait_minimum * (1 << repeat_times) + random_range
 
     def reset(self):
         self.attempt = 0
+
+
+class KeyBackoff(Backoff):
+    # Follows the RetryBackOff* keys in force (BO-02), read at every attempt,
+    # so a change by the central system applies to the very next wait.
+    def __init__(self, keys, rand=random.random):
+        super().__init__(0, 0, 0, rand)
+        self._keys = keys
+
+    def params(self):
+        k = self._keys
+        return k.get("RetryBackOffWaitMinimum"), k.get("RetryBackOffRandomRange"), k.get("RetryBackOffRepeatTimes")

@@ -12,10 +12,10 @@ import asyncio
 import binascii
 import time
 
-from uocpp import log
+from uocpp import errors, log
 from uocpp.model import state as st
 from uocpp import sleep
-from uocpp.link.backoff import Backoff
+from uocpp.link.backoff import KeyBackoff
 from uocpp.link import handshake, websocket
 
 
@@ -40,54 +40,41 @@ def station_url(base, cp_id):
 
 
 class Link:
-    def __init__(self, settings, rpc, state):
-        cs = settings["centralSystem"]
-        self._settings = settings
+    def __init__(self, cs, keys, security, state, rpc):
+        # cs: config.json's centralSystem section (identity, timeouts, frame
+        # size); keys: the OCPP keys in force (ping interval, pong timeout,
+        # back-off, AuthorizationKey), read when used; security: per attempt,
+        # target() -> (url, Basic auth?, ssl context) and attempted(error or
+        # None) (SEC-01, SEC-12); rpc: on_message(text, send) and link_lost().
+        self._cs = cs
+        self._keys = keys
+        self._security = security
         self.state = state
-        self.rpc = rpc
+        self._rpc = rpc
         self.cp_id = cs["chargePointId"]
-        self.authorization_key = cs["authorizationKey"]
-        # services/security.py sets itself here: per attempt, target() ->
-        # (url, Basic auth?, ssl context) and attempted(error or None)
-        # (SEC-01, SEC-12).
-        self.security = None
-        r = settings["reconnect"]
-        self.backoff = Backoff(r["waitMinimum"], r["randomRange"], r["repeatTimes"])
-        # Other back-offs that follow the same RetryBackOff* keys.
-        self.backoffs = [self.backoff]
-        self.ping_interval_s = settings["ocpp"]["webSocketPingInterval"]
-        self.pong_timeout_s = settings["ocpp"]["messageTimeout"]
-        self.connected = asyncio.Event()
+        self.backoff = KeyBackoff(keys)
+        # Set while a connection is up and not known to be broken: the one
+        # answer to "may I send now?".
+        self.up = asyncio.Event()
         self.connections = 0
         self._ws = None
         self._down = asyncio.Event()
         self._probe = asyncio.Event()
-        rpc.on_timeout = self.probe
 
-    def new_backoff(self):
-        b = Backoff(self.backoff.wait_minimum, self.backoff.random_range, self.backoff.repeat_times)
-        self.backoffs.append(b)
-        return b
+    async def send(self, frame):
+        ws = self._ws
+        if ws is None or not self.up.is_set():
+            raise errors.NotConnected("no link")
+        await ws.send(frame)
 
-    def apply_keys(self, keys, changed=False):
-        # Take the link's settings from the OCPP keys (KEY-02, BO-02, SEC-10).
-        # A new AuthorizationKey means a new connection with the new password.
-        self.ping_interval_s = keys.get("WebSocketPingInterval")
-        self.pong_timeout_s = keys.get("MessageTimeout")
-        for b in self.backoffs:
-            b.configure(keys.get("RetryBackOffWaitMinimum"), keys.get("RetryBackOffRandomRange"), keys.get("RetryBackOffRepeatTimes"))
-        new_key = keys.get("AuthorizationKey")
-        if new_key != self.authorization_key:
-            log.forget_secret(self.authorization_key)
-            log.add_secret(new_key)
-            self.authorization_key = new_key
-            if changed:
-                self.drop("new AuthorizationKey")
-        elif changed and self._ws is not None:
-            self._probe.set()  # restart the keepalive with the new timing
+    def new_key(self, key):
+        # A new AuthorizationKey (SEC-10): a new connection with it.
+        log.add_secret(key)
+        self.drop("new AuthorizationKey")
 
     def probe(self):
-        # Ask the keepalive to check the peer now.
+        # Ask the keepalive to check the peer now (a CALL timed out, or the
+        # keepalive timing changed).
         self._probe.set()
 
     async def close(self):
@@ -98,14 +85,15 @@ class Link:
 
     def drop(self, reason):
         # Close the current connection; run() reconnects.
-        if self._ws is not None:
+        if self._ws is not None and not self._down.is_set():
             log.info("link", "dropping the connection: %s", reason)
+            self.up.clear()
             self._down.set()
 
     async def run(self):
-        cs = self._settings["centralSystem"]
+        cs = self._cs
         while True:
-            sec = self.security
+            sec = self._security
             error = None
             try:
                 base, basic, ssl = sec.target()
@@ -114,10 +102,10 @@ class Link:
                 ws = await asyncio.wait_for_ms(
                     websocket.connect(
                         url,
-                        authorization=basic_authorization(self.cp_id, self.authorization_key) if basic else None,
+                        authorization=basic_authorization(self.cp_id, self._keys.get("AuthorizationKey")) if basic else None,
                         max_size=cs["maxFrameSize"],
                         ssl=ssl,
-                        send_timeout_ms=int(self.pong_timeout_s * 1000),
+                        send_timeout_ms=self._pong_timeout_ms(),
                     ),
                     int(cs["connectTimeout"] * 1000),
                 )
@@ -135,6 +123,9 @@ class Link:
                 await self._serve(ws)
                 await self._back_off("connection lost")
 
+    def _pong_timeout_ms(self):
+        return int(self._keys.get("MessageTimeout") * 1000)
+
     async def _back_off(self, why):
         delay = self.backoff.next()
         self.state.set(st.LAST_ERROR, why)
@@ -146,8 +137,7 @@ class Link:
         self._down.clear()
         self._probe.clear()
         self.connections += 1
-        self.rpc.attach(ws.send)
-        self.connected.set()
+        self.up.set()
         self.state.set(st.CONNECTION, "connected")
         log.info("link", "connected (connection %d)", self.connections)
         tasks = (asyncio.create_task(self._read(ws)), asyncio.create_task(self._keepalive(ws)))
@@ -155,9 +145,9 @@ class Link:
             await self._down.wait()
         finally:
             # Whatever ended the link, every task of it goes with it.
-            self.connected.clear()
+            self.up.clear()
             self.state.set(st.CONNECTION, "disconnected")
-            self.rpc.detach()
+            self._rpc.link_lost()
             for t in tasks:
                 t.cancel()
             self._ws = None
@@ -177,7 +167,7 @@ class Link:
                     self.backoff.reset()
                     first = False
                 try:
-                    await self.rpc.on_message(text)
+                    await self._rpc.on_message(text, ws.send)
                 except asyncio.CancelledError:
                     raise
                 except Exception as e:
@@ -192,7 +182,7 @@ class Link:
     async def _keepalive(self, ws):
         try:
             while True:
-                interval = self.ping_interval_s
+                interval = self._keys.get("WebSocketPingInterval")
                 self._probe.clear()
                 if interval > 0:
                     # Ping once the peer was quiet for a whole interval (its
@@ -206,9 +196,10 @@ class Link:
                 sent = time.ticks_ms()
                 await ws.ping()
                 log.debug("link", "ping sent")
-                await asyncio.sleep_ms(int(self.pong_timeout_s * 1000))
+                timeout_ms = self._pong_timeout_ms()
+                await asyncio.sleep_ms(timeout_ms)
                 if time.ticks_diff(ws.last_rx, sent) < 0:
-                    log.warning("link", "nothing received within %.1f s of a ping: link is dead", self.pong_timeout_s)
+                    log.warning("link", "nothing received within %.1f s of a ping: link is dead", timeout_ms / 1000)
                     break
         except asyncio.CancelledError:
             raise

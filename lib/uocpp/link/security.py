@@ -17,11 +17,12 @@ _TRIAL = "security.json"
 
 
 class Security:
-    def __init__(self, settings, keys, link, flash):
+    def __init__(self, settings, keys, flash):
+        # The app wires allows() as the SecurityProfile key's guard and
+        # raised() as its watcher (then drops the link to reconnect).
         cs = settings["centralSystem"]
         self._settings = settings
         self._keys = keys
-        self._link = link
         self._ca_file = cs["caFile"]
         url = cs["url"]
         # Profile 2 connects to the wss:// url: `url` itself, or `secureUrl`
@@ -41,9 +42,6 @@ class Security:
         if isinstance(old, int) and 0 <= old < self.profile:
             self._fallback = old
             log.info("security", "SecurityProfile %d still on trial (falls back to %d)", self.profile, old)
-        keys.guard("SecurityProfile", self.allows)
-        keys.watch("SecurityProfile", self._raised)
-        link.security = self
 
     async def prepare(self):
         # A certificate can only be validated with the right date: set the
@@ -77,16 +75,15 @@ class Security:
                 return "CA certificate unusable: %s" % e
         return None
 
-    def _raised(self, profile):
+    def raised(self, profile):
         # Runs after the Accepted reply went out: keep the old profile on
-        # flash, then reconnect on the new one.
+        # flash; the next connection uses the new one.
         old, self.profile, self._fallback = self.profile, profile, self.profile
         try:
             json_file.write_json_atomic(self._trial_path, {"fallback": old})
         except OSError as e:
             log.error("security", "cannot store the fall-back profile: %s", e)
         log.info("security", "SecurityProfile %d -> %d: reconnecting", old, profile)
-        self._link.drop("new SecurityProfile")
 
     def target(self):
         # -> (url, send Basic auth, ssl context or None) for the next attempt.

@@ -63,9 +63,16 @@ def auth_key_ok(text):
     return False
 
 
-# (name, type, access, default, rule, needs reboot)
-# rule: INT (min, max); CSL (allowed items or a check function, max items);
-# STR a check function; BOOL None.
+# Each declaration: (name, type, access, default, rule, needs reboot), read
+# through these indices. rule: INT (min, max); CSL (allowed items or a check
+# function, max items); STR a check function; BOOL None.
+NAME = const(0)
+TYPE = const(1)
+ACCESS = const(2)
+DEFAULT = const(3)
+RULE = const(4)
+REBOOT = const(5)
+
 DECLARATIONS = (
     ("AuthorizationKey", STR, W, "", auth_key_ok, False),
     ("AuthorizeRemoteTxRequests", BOOL, RW, True, None, False),
@@ -111,14 +118,14 @@ def find(name):
     # Case-insensitive lookup (keys are CiString, J-22); None when unknown.
     low = name.lower()
     for d in DECLARATIONS:
-        if d[0].lower() == low:
+        if d[NAME].lower() == low:
             return d
     return None
 
 
 def parse(decl, text):
     # Text from ChangeConfiguration -> value, or None when the rule refuses it.
-    kind, rule = decl[1], decl[4]
+    kind, rule = decl[TYPE], decl[RULE]
     if kind == INT:
         t = text.strip()
         if not t or not (t.isdigit() or (t[0] == "-" and t[1:].isdigit())):
@@ -163,7 +170,7 @@ class Keys:
         self._watch = {}
         self._guards = {}
         for d in DECLARATIONS:
-            self._values[d[0]] = d[3]
+            self._values[d[NAME]] = d[DEFAULT]
         for name, value in (seeds or {}).items():
             self._values[name] = value
         self._changed = json_file.read_json(path, {})
@@ -172,17 +179,23 @@ class Keys:
             self._changed = {}
         for name, value in list(self._changed.items()):
             d = find(name)
-            if d is None or d[2] == R or not isinstance(value, str) or parse(d, value) is None:
+            if d is None or d[ACCESS] == R or not isinstance(value, str) or parse(d, value) is None:
                 log.warning("keys", "ignoring stored value of %s", name)
                 del self._changed[name]
                 continue
-            self._values[d[0]] = parse(d, value)
+            self._values[d[NAME]] = parse(d, value)
 
     def get(self, name):
         return self._values[name]
 
     def text(self, name):
         return as_text(self._values[name])
+
+    def use(self, name, value):
+        # A value in force until the next boot, not stored: what a
+        # BootNotification.conf sets (its heartbeat interval, BN-05).
+        self._values[name] = value
+        self.apply(name)
 
     def watch(self, name, apply):
         # apply(value) runs when a change of `name` takes effect (apply()).
@@ -208,10 +221,10 @@ class Keys:
         d = find(name)
         if d is None:
             return NOT_SUPPORTED
-        if d[2] == R:
+        if d[ACCESS] == R:
             return REJECTED
         value = parse(d, text)
-        canonical = d[0]
+        canonical = d[NAME]
         allows = self._guards.get(canonical) if guarded else None
         if value is None or (allows and not allows(value)):
             return REJECTED
@@ -226,7 +239,7 @@ class Keys:
             else:
                 self._changed[canonical] = before
             return REJECTED
-        if d[5]:
+        if d[REBOOT]:
             return REBOOT_REQUIRED
         self._values[canonical] = value
         log.info("keys", "%s changed", canonical)

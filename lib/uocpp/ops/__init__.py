@@ -1,7 +1,8 @@
 # Operations: one small module per central-system action, imported on first
 # use so that actions never called cost no heap. Each module has
-#   REQUEST: the payload declaration checked first (validate.py), and
-#   handle(app, payload) -> reply payload, or (reply payload, after)
+#   REQUEST: the payload declaration checked first (validate.py),
+#   USES: the names of the parts it may touch (the app's capabilities), and
+#   handle(payload, *those parts) -> reply payload, or (reply payload, after)
 # where after() is a coroutine function started once the reply is on the wire.
 from uocpp import errors, validate
 
@@ -30,8 +31,9 @@ OCPP16_ACTIONS = (
 
 
 class Dispatcher:
-    def __init__(self, app):
-        self.app = app
+    def __init__(self, parts):
+        # parts: name -> object, what operations may be given (app.py).
+        self._parts = parts
         self._loaded = {}
 
     def dispatch(self, action, payload):
@@ -43,6 +45,7 @@ class Dispatcher:
                     raise errors.NotSupported("%s is not supported by this charge point" % action)
                 raise errors.NotImplemented("unknown action %s" % action[:40])
             module = __import__("uocpp.ops." + name, None, None, ("handle",))
-            op = self._loaded[action] = (module.REQUEST, module.handle)
+            parts = tuple(self._parts[n] for n in module.USES)
+            op = self._loaded[action] = (module.REQUEST, module.handle, parts)
         validate.check(op[0], payload)
-        return op[1](self.app, payload)
+        return op[1](payload, *op[2])

@@ -3,7 +3,8 @@
 from uocpp.validate import ENUM, INT
 
 REQUEST = (("connectorId", INT, True, None), ("type", ENUM, True, ("Inoperative", "Operative")))
+USES = ("connectors",)
 
 
-def handle(app, payload):
-    return {"status": app.connectors.change_availability(payload["connectorId"], payload["type"] == "Operative")}
+def handle(payload, connectors):
+    return {"status": connectors.change_availability(payload["connectorId"], payload["type"] == "Operative")}

@@ -4,15 +4,16 @@ from uocpp.model import keys
 from uocpp.validate import STR
 
 REQUEST = (("key", STR, True, 50), ("value", STR, True, 500))
+USES = ("keys",)
 
 
-def handle(app, payload):
-    status = app.keys.change(payload["key"], payload["value"])
+def handle(payload, store):
+    status = store.change(payload["key"], payload["value"])
     if status != keys.ACCEPTED:
         return {"status": status}
-    name = keys.find(payload["key"])[0]
+    name = keys.find(payload["key"])[keys.NAME]
 
     async def apply():
-        app.keys.apply(name)
+        store.apply(name)
 
     return {"status": status}, apply

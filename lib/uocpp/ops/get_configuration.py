@@ -7,21 +7,22 @@ from uocpp.model import keys
 from uocpp.validate import STRS
 
 REQUEST = (("key", STRS, False, 50),)
+USES = ("keys",)
 
 
 def _entry(store, decl):
-    if decl[2] == keys.W:
-        return {"key": decl[0], "readonly": False}
-    return {"key": decl[0], "readonly": decl[2] == keys.R, "value": store.text(decl[0])}
+    name, access = decl[keys.NAME], decl[keys.ACCESS]
+    if access == keys.W:
+        return {"key": name, "readonly": False}
+    return {"key": name, "readonly": access == keys.R, "value": store.text(name)}
 
 
-def handle(app, payload):
-    store = app.keys
+def handle(payload, store):
     names = payload.get("key")
     found = []
     if not names:
         for decl in keys.DECLARATIONS:
-            if decl[2] != keys.W:
+            if decl[keys.ACCESS] != keys.W:
                 found.append(_entry(store, decl))
         return {"configurationKey": found}
     most = store.get("GetConfigurationMaxKeys")

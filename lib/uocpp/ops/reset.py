@@ -6,13 +6,14 @@ from uocpp import log
 from uocpp.validate import ENUM
 
 REQUEST = (("type", ENUM, True, ("Hard", "Soft")),)
+USES = ("stop",)
 
 
-def handle(app, payload):
+def handle(payload, stop):
     kind = payload["type"]
 
     async def reset():
         log.info("reset", "%s reset requested by the central system", kind)
-        app.stop(kind.lower())
+        stop(kind.lower())
 
     return {"status": "Accepted"}, reset

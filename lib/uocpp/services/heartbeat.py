@@ -1,54 +1,66 @@
 # Heartbeat (HB-01..HB-05): after Accepted, a Heartbeat.req once the link has
-# carried no CALL of ours for HeartbeatInterval seconds; each reply sets the
-# clock. A new interval takes effect at once.
+# carried no CALL of ours for HeartbeatInterval seconds (the key in force:
+# config.json's seed, a ChangeConfiguration, or the BootNotification.conf
+# interval); each reply sets the clock. A new interval takes effect at once.
 import asyncio
 import time
 
-from uocpp import clock, errors, log
+from uocpp import clock, errors, log, outbox, sleep
 from uocpp.model import state as st
-from uocpp import sleep
+
+
+def _empty():
+    return {}
 
 
 class Heartbeat:
-    def __init__(self, rpc, link, interval_s, state, set_rtc=None):
-        self.rpc = rpc
-        self.link = link
-        self.interval_ms = int(interval_s * 1000)
-        self._set_rtc = set_rtc
+    def __init__(self, outbox_, rpc, keys, registration, state, set_rtc=None):
+        # rpc: when our last CALL went out (any CALL is proof of life).
+        self._outbox = outbox_
+        self._rpc = rpc
+        self._keys = keys
+        self._registered = registration.accepted
         self.state = state
+        self._set_rtc = set_rtc
         self._changed = asyncio.Event()
-        self.registered = None  # asyncio.Event, set by the app
 
-    def set_interval(self, seconds):
-        self.interval_ms = int(seconds * 1000)
+    def interval_changed(self, seconds):
         log.info("heartbeat", "interval %s s", seconds)
         self._changed.set()
 
-    async def beat(self, triggered=False):
+    def message(self, triggered=False):
+        # A triggered one (TM-05) has its own coalescing key: it goes out even
+        # when a periodic one is waiting, and may go while Pending (BN-12).
+        return outbox.Message("Heartbeat", _empty, outbox.KEEP, key="hb:t" if triggered else "hb", triggered=triggered, answered=self._answered)
+
+    async def beat(self):
         # One Heartbeat; returns True when the central system answered.
         try:
-            reply = await self.rpc.call("Heartbeat", {}, triggered=triggered)
+            await self._outbox.request(self.message())
         except errors.CallFailed as e:
             log.info("heartbeat", "no answer: %s", e)
             return False
+        return True
+
+    def _answered(self, reply):
         try:
             unix = clock.set_from_iso(reply["currentTime"])
             if self._set_rtc:
                 self._set_rtc(unix)
-            self.state.set(st.LAST_HEARTBEAT, clock.format_iso(unix))
+            stamp = clock.format_iso(unix)
+            self.state.set(st.LAST_HEARTBEAT, stamp)
+            log.info("heartbeat", "answered, time %s", stamp)
         except (KeyError, TypeError, ValueError):
             log.warning("heartbeat", "reply without a valid currentTime")
-        return True
 
     async def run(self):
-        await self.registered.wait()
+        await self._registered.wait()
         while True:
-            await self.link.connected.wait()
-            due = time.ticks_add(self.rpc.last_call_ms, self.interval_ms)
+            interval_ms = int(self._keys.get("HeartbeatInterval") * 1000)
+            due = time.ticks_add(self._rpc.last_call_ms, interval_ms)
             left = time.ticks_diff(due, time.ticks_ms())
             if left > 0:
                 self._changed.clear()
                 await sleep.until(self._changed, left)
                 continue  # re-read: other traffic or a new interval may move it
-            if not await self.beat():
-                await asyncio.sleep_ms(200)  # never spin on a failing link
+            await self.beat()

@@ -1,56 +1,42 @@
 # StatusNotification (BN-15, BO-07, TM-05): after Accepted, one for connector
 # 0 and for every connector; afterwards one whenever a status changes. A
 # change made while offline goes out after the reconnect, and only the latest
-# status of each connector is sent (no replay of history).
-import asyncio
-
-from uocpp import clock, errors, log
+# status of each connector is sent (no replay of history): the message for a
+# connector is queued once and reads the status when it goes out.
+from uocpp import clock, outbox
 
 
 class StatusNotifier:
-    def __init__(self, rpc, link, connectors, registered):
-        self.rpc = rpc
-        self.link = link
+    def __init__(self, outbox_, connectors, registration):
+        self._outbox = outbox_
         self.connectors = connectors
-        self.registered = registered
-        self._sent = {}  # connector id -> the status the central system confirmed
+        self._registered = registration.accepted
+        self._queued = {}  # connector id -> the status last queued
 
-    def _due(self):
-        status = self.connectors.status
-        return [c.id for c in self.connectors.items if self._sent.get(c.id) != status(c.id)]
+    def message(self, cid, triggered=False):
+        connectors = self.connectors
 
-    async def send(self, cid, triggered=False):
-        c = self.connectors.items[cid]
-        status = self.connectors.status(cid)
-        payload = {"connectorId": cid, "errorCode": c.error_code, "status": status, "timestamp": clock.now_iso()}
-        await self.rpc.call("StatusNotification", payload, triggered=triggered)
-        self._sent[cid] = status
+        def build():
+            c = connectors.items[cid]
+            return {"connectorId": cid, "errorCode": c.error_code, "status": connectors.status(cid), "timestamp": clock.now_iso()}
 
-    async def send_triggered(self, cid=None):
+        key = ("st:t%d" if triggered else "st:%d") % cid
+        return outbox.Message("StatusNotification", build, outbox.KEEP if triggered else outbox.PERSIST, key=key, triggered=triggered)
+
+    def trigger(self, cid=None):
         # TriggerMessage(StatusNotification): connector cid, or 0 and every
         # connector when cid is None (TM-05). Allowed while Pending (BN-12).
-        ids = range(self.connectors.count + 1) if cid is None else (cid,)
-        for i in ids:
-            try:
-                await self.send(i, triggered=True)
-            except errors.CallFailed as e:
-                log.info("status", "triggered StatusNotification %d failed: %s", i, e)
-                return
+        for i in range(self.connectors.count + 1) if cid is None else (cid,):
+            self._outbox.submit(self.message(i, True))
 
     async def run(self):
-        await self.registered.wait()
+        await self._registered.wait()
         changed = self.connectors.changed
         while True:
-            await self.link.connected.wait()
-            if not self._due():
-                changed.clear()
-                if not self._due():
-                    await changed.wait()
-                continue
-            for cid in self._due():
-                try:
-                    await self.send(cid)
-                except errors.CallFailed as e:
-                    log.info("status", "StatusNotification %d not confirmed: %s", cid, e)
-                    await asyncio.sleep_ms(200)  # the link is failing; retry after it recovers
-                    break
+            changed.clear()
+            for c in self.connectors.items:
+                status = self.connectors.status(c.id)
+                if self._queued.get(c.id) != status:
+                    self._queued[c.id] = status
+                    self._outbox.submit(self.message(c.id))
+            await changed.wait()

@@ -1,0 +1,288 @@
+# The one sender of our CALLs. Services submit messages and await their
+# result; the outbox decides what goes next and retries, so no service has
+# a retry loop of its own. Lanes, first to last:
+#   boot      BootNotification, before anything else (BN-04)
+#   durable   transaction messages: on flash (store/journal.py) before they
+#             are sent, delivered in order, each retried by the
+#             TransactionMessageAttempts / TransactionMessageRetryInterval rules
+#   volatile  Heartbeat, StatusNotification, triggered messages: in memory,
+#             coalesced by key (one waiting per key, whatever the flood)
+# One CALL is in flight at a time (J-17), sent only while the link is up and
+# the registration state permits it; the central system's CALLs are
+# answered meanwhile by the link's reader (J-18). A payload is built when its
+# message goes out, so one queued offline can carry what is known only later.
+import asyncio
+import json
+import time
+
+from micropython import const
+
+from uocpp import errors, log, rpc, sleep
+from uocpp.model.registration import REJECTED
+
+# What a message does when its CALL fails (no link, no reply, CALLERROR or a
+# reply its check refuses):
+ONCE = const(0)  # one attempt, every failure reported; no link now: fails at once
+KEEP = const(1)  # waits for a link to be sent; once sent, every failure reported
+PERSIST = const(2)  # as KEEP, but a link lost before the reply sends it again
+RETRY = const(3)  # every failure retried with back-off until a reply passes
+
+BOOT = const(0)
+VOLATILE = const(2)
+
+# After a transport failure (send failed, no reply) nothing goes out for a
+# while: the link is replaced or probed, and the loop can never spin.
+_PAUSE_MIN_MS = const(500)
+_PAUSE_MAX_MS = const(16000)
+
+
+class Message:
+    # A CALL to send: build() -> payload at send time; check(reply) -> True
+    # when the reply is usable (else it counts as a failure); on_failure(e)
+    # -> what to log for a failure that is retried; answered(reply) takes a
+    # reply in, whether or not anybody awaits the message. Await wait() for
+    # the reply payload; a failure raises errors.CallFailed.
+    def __init__(self, action, build, policy=KEEP, lane=VOLATILE, key=None, triggered=False, check=None, on_failure=None, answered=None):
+        self.action = action
+        self.build = build
+        self.policy = policy
+        self.lane = lane
+        self.key = key
+        self.triggered = triggered
+        self.check = check
+        self.on_failure = on_failure
+        self.answered = answered
+        self.reply = None
+        self.error = None
+        self._done = asyncio.Event()
+
+    def _finish(self, reply, error):
+        self.reply, self.error = reply, error
+        self._done.set()
+
+    async def wait(self):
+        await self._done.wait()
+        if self.error is not None:
+            raise self.error
+        return self.reply
+
+
+class Outbox:
+    def __init__(self, rpc_layer, link, registration, keys, backoff, journal=None):
+        # backoff: the failure back-off for RETRY messages (RetryBackOff* keys).
+        self._rpc = rpc_layer
+        self._link = link
+        self._registration = registration
+        self._keys = keys
+        self._backoff = backoff
+        self._journal = journal
+        self._boot = []
+        self._volatile = []
+        self._wake = asyncio.Event()
+        self._pause_ms = 0
+        # Durable lane: hooks per action, the head's attempts and its next try.
+        self._prepare = {}
+        self._answered = {}
+        self._attempts = 0
+        self._not_before = None
+        self._current = None  # the Message whose CALL is out
+
+    # -- submitting ------------------------------------------------------------
+    def submit(self, msg):
+        # Queue a message; returns the message to await. A keyed message
+        # joins one with the same key that is still waiting (not in flight).
+        if msg.policy == ONCE and not self._link.up.is_set():
+            msg._finish(None, errors.NotConnected("no link"))
+            return msg
+        queued = self.waiting(msg.key)
+        if queued is not None:
+            return queued
+        (self._boot if msg.lane == BOOT else self._volatile).append(msg)
+        self._wake.set()
+        return msg
+
+    def waiting(self, key):
+        # The queued message with this key that has not gone out yet, or None.
+        if key is not None:
+            for queued in self._volatile:
+                if queued.key == key and queued is not self._current:
+                    return queued
+        return None
+
+    def wake(self):
+        # The registration state changed: look again at what may go.
+        self._wake.set()
+
+    async def request(self, msg):
+        return await self.submit(msg).wait()
+
+    def on_durable(self, action, prepare=None, answered=None):
+        # prepare(payload) -> payload to send (fill in what became known
+        # since it was stored), or None to hold it back for now;
+        # answered(payload, reply) learns from the reply (a transactionId).
+        if prepare:
+            self._prepare[action] = prepare
+        if answered:
+            self._answered[action] = answered
+
+    def store(self, action, payload):
+        # Durable: on flash when this returns (raises journal.JournalFull or
+        # OSError when it cannot be); goes out in order, after the boot lane.
+        uid = rpc.new_id()
+        seq = self._journal.append(json.dumps([uid, action, payload]))
+        self._wake.set()
+        return seq
+
+    def pending_durable(self):
+        return len(self._journal) if self._journal is not None else 0
+
+    # -- choosing --------------------------------------------------------------
+    def _durable_head(self):
+        # (seq, uid, action, payload) of the oldest stored message, or None.
+        head = self._journal.first() if self._journal is not None else None
+        if head is None:
+            return None
+        seq, body = head
+        try:
+            uid, action, payload = json.loads(body)
+        except (ValueError, TypeError, MemoryError):
+            # A record that checked on flash but is not ours cannot be sent;
+            # keeping it would block the lane for ever.
+            log.error("outbox", "dropping unreadable stored message %d", seq)
+            self._journal.remove(seq)
+            return self._durable_head()
+        return seq, uid, action, payload
+
+    def _next(self):
+        # The next thing to send: a Message, a durable head tuple, or None
+        # with the milliseconds to wait before asking again (None: until woken).
+        if self._boot:
+            return self._boot[0], None
+        reg = self._registration
+        accepted = reg.may_send(False)
+        wait = None
+        if accepted:
+            head = self._durable_head()
+            if head is not None:
+                left = 0 if self._not_before is None else time.ticks_diff(self._not_before, time.ticks_ms())
+                if left <= 0:
+                    return head, None
+                wait = left
+        if reg.status != REJECTED:
+            for msg in self._volatile:
+                if accepted or reg.may_send(msg.triggered):
+                    return msg, None
+        return None, wait
+
+    # -- the sending task ------------------------------------------------------
+    async def run(self):
+        link = self._link
+        while True:
+            if not link.up.is_set():
+                self._fail_once()
+                await link.up.wait()
+                continue
+            item, wait = self._next()
+            if item is None:
+                self._wake.clear()
+                if wait is None:
+                    await self._wake.wait()
+                else:
+                    await sleep.until(self._wake, wait)
+                continue
+            if isinstance(item, Message):
+                await self._send(item)
+            else:
+                await self._send_durable(*item)
+            if self._pause_ms:
+                # The link failed us: let it be replaced or probed first.
+                await asyncio.sleep_ms(self._pause_ms)
+
+    def _fail_once(self):
+        # ONCE messages are not sent at all while there is no link.
+        for lane in (self._boot, self._volatile):
+            for msg in [m for m in lane if m.policy == ONCE]:
+                lane.remove(msg)
+                msg._finish(None, errors.NotConnected("no link"))
+
+    async def _call(self, action, payload, uid=None):
+        # One CALL; keeps the transport pause up to date and tells the link
+        # what went wrong with it.
+        try:
+            reply = await self._rpc.call(self._link.send, action, payload, uid)
+        except errors.NotConnected as e:
+            self._link.drop("send failed: %s" % e)
+            self._pause()
+            raise
+        except errors.CallTimeout:
+            self._link.probe()
+            self._pause()
+            raise
+        self._pause_ms = 0
+        return reply
+
+    def _pause(self):
+        self._pause_ms = min(_PAUSE_MAX_MS, max(_PAUSE_MIN_MS, self._pause_ms * 2))
+
+    async def _send(self, msg):
+        lane = self._boot if msg.lane == BOOT else self._volatile
+        self._current = msg
+        try:
+            reply = await self._call(msg.action, msg.build())
+            if msg.check is not None and not msg.check(reply):
+                raise errors.ReplyRefused("the reply breaks %s.conf: %r" % (msg.action, reply))
+        except errors.CallFailed as e:
+            if msg.policy == RETRY:
+                why = msg.on_failure(e) if msg.on_failure else e
+                delay = self._backoff.next()
+                log.info("outbox", "%s: next %s in %.1f s", why, msg.action, delay)
+                await asyncio.sleep_ms(int(delay * 1000))
+                return
+            if msg.policy != ONCE and isinstance(e, errors.NotConnected) and (msg.policy == PERSIST or not isinstance(e, errors.LinkLost)):
+                return  # stays first in its lane for the next connection
+            log.info("outbox", "%s failed: %s", msg.action, e)
+            lane.remove(msg)
+            msg._finish(None, e)
+            return
+        finally:
+            self._current = None
+        if msg.policy == RETRY:
+            self._backoff.reset()
+        lane.remove(msg)
+        if msg.answered:
+            msg.answered(reply)
+        msg._finish(reply, None)
+
+    async def _send_durable(self, seq, uid, action, payload):
+        prepare = self._prepare.get(action)
+        if prepare is not None:
+            payload = prepare(payload)
+            if payload is None:
+                self._not_before = time.ticks_add(time.ticks_ms(), _PAUSE_MIN_MS)
+                return
+        try:
+            # The id was stored with the message: a re-send after a lost reply
+            # (or a reboot) is recognisably the same message.
+            reply = await self._call(action, payload, uid)
+        except errors.CallErrorReceived as e:
+            self._attempts += 1
+            most = self._keys.get("TransactionMessageAttempts")
+            if self._attempts >= most:
+                log.error("outbox", "%s %s dropped after %d attempts: %s", action, uid, self._attempts, e)
+                self._done_durable(seq)
+                return
+            delay_s = self._keys.get("TransactionMessageRetryInterval") * self._attempts
+            log.warning("outbox", "%s %s: %s; attempt %d in %d s", action, uid, e, self._attempts + 1, delay_s)
+            self._not_before = time.ticks_add(time.ticks_ms(), delay_s * 1000)
+            return
+        except errors.CallFailed:
+            return  # no link or no reply: the same message again, same id
+        answered = self._answered.get(action)
+        if answered is not None:
+            answered(payload, reply)
+        self._done_durable(seq)
+
+    def _done_durable(self, seq):
+        self._journal.remove(seq)
+        self._attempts = 0
+        self._not_before = None
