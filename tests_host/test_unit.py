@@ -18,7 +18,7 @@ MODULES = sorted(p.stem for p in UNIT.glob("unit_*.py"))
 
 def run_module(name):
     env = dict(os.environ, MICROPYPATH=".frozen:%s:%s" % (REPO / "lib", UNIT))
-    proc = subprocess.run([MICROPYTHON, str(UNIT / "runner.py"), name], capture_output=True, text=True, timeout=60, env=env, cwd=UNIT)
+    proc = subprocess.run([MICROPYTHON, str(UNIT / "runner.py"), name], capture_output=True, text=True, timeout=30, env=env, cwd=UNIT)
     return proc
 
 

@@ -1,0 +1,188 @@
+# outbox.py: the one sender. Lanes (boot, durable, volatile), the
+# registration gate (BN-04, BN-09, BN-12), one CALL in flight (J-17),
+# coalescing (TM-02), failure policies, and that no retry loop spins.
+import asyncio
+import time
+
+import fakes
+from check import eq
+
+from uocpp import errors, log, outbox
+from uocpp.model.registration import ACCEPTED, PENDING, REJECTED, Registration
+from uocpp.model.state import State
+from uocpp.rpc import Rpc
+from uocpp.services.boot_notification import BootNotification
+
+log.set_level("error")
+
+
+def ok(action, payload):
+    if action == "BootNotification":
+        return {"status": "Accepted", "currentTime": "2026-12-02T00:00:00Z", "interval": 10}
+    return {}
+
+
+def make(peer=ok, status=ACCEPTED, journal=None, up=True, **keys):
+    reg = Registration()
+    reg.status = status
+    k = fakes.Keys(**keys)
+    link = fakes.Link(peer, up)
+    rpc = Rpc(None, reg, k)
+    link.rpc = rpc
+    box = outbox.Outbox(rpc, link, reg, k, fakes.Backoff(), journal)
+    return box, link, reg
+
+
+def message(action="Heartbeat", policy=outbox.KEEP, **kw):
+    return outbox.Message(action, dict, policy, **kw)
+
+
+async def settle(box, link, count, ms=2000):
+    # Runs the outbox until `count` CALLs went out (or ms passed).
+    task = asyncio.create_task(box.run())
+    t0 = time.ticks_ms()
+    while len(link.sent) < count and time.ticks_diff(time.ticks_ms(), t0) < ms:
+        await asyncio.sleep_ms(5)
+    await asyncio.sleep_ms(20)
+    task.cancel()
+
+
+async def test_registration_gate():
+    # BN-04: before any reply only BootNotification; BN-12: triggered
+    # messages while Pending; BN-09/10: nothing while Rejected.
+    rows = []
+    for status in (None, PENDING, REJECTED, ACCEPTED):
+        box, link, reg = make(status=status)
+        box.submit(message("Heartbeat"))
+        box.submit(message("StatusNotification", triggered=True, key="t"))
+        await settle(box, link, 2, 200)
+        rows.append(",".join(s[1] for s in link.sent) or "-")
+    eq(rows, ["-", "StatusNotification", "-", "Heartbeat,StatusNotification"], "sent per registration state")
+
+
+async def test_boot_lane_goes_first():
+    box, link, reg = make(status=None)
+    box.submit(message("Heartbeat"))
+    boot = box.submit(outbox.Message("BootNotification", dict, outbox.RETRY, outbox.BOOT))
+    task = asyncio.create_task(box.run())
+    await boot.wait()
+    reg.status = ACCEPTED
+    box.wake()
+    await asyncio.sleep_ms(50)
+    task.cancel()
+    eq([s[1] for s in link.sent], ["BootNotification", "Heartbeat"], "order")
+
+
+async def test_durable_before_volatile_and_in_order():
+    journal = fakes.Journal()
+    box, link, reg = make(journal=journal)
+    box.submit(message("Heartbeat"))
+    for n in range(3):
+        box.store("MeterValues", {"n": n})
+    await settle(box, link, 4)
+    eq([(s[1], s[2].get("n")) for s in link.sent], [("MeterValues", 0), ("MeterValues", 1), ("MeterValues", 2), ("Heartbeat", None)], "order")
+    eq(len(journal), 0, "answered messages left the journal")
+
+
+async def test_durable_keeps_its_id_across_a_lost_reply():
+    # A re-send after no reply is the same message: same unique id.
+    replies = [None, {}]
+    journal = fakes.Journal()
+    box, link, reg = make(peer=lambda a, p: replies.pop(0), journal=journal, MessageTimeout=0.05)
+    box.store("StopTransaction", {"transactionId": 1})
+    await settle(box, link, 2, 4000)
+    eq(len(link.sent), 2, "sent twice")
+    eq(link.sent[0][0], link.sent[1][0], "same unique id")
+    eq(len(journal), 0, "removed once answered")
+    eq(link.probes, 1, "the link was asked to probe after the timeout")
+
+
+async def test_durable_callerror_attempts_then_dropped():
+    # TransactionMessageAttempts (3) attempts, then the message is dropped.
+    journal = fakes.Journal()
+    box, link, reg = make(peer=lambda a, p: ("error", "InternalError"), journal=journal, TransactionMessageRetryInterval=0)
+    box.store("StartTransaction", {})
+    box.store("StopTransaction", {})
+    await settle(box, link, 6)
+    eq([s[1] for s in link.sent], ["StartTransaction"] * 3 + ["StopTransaction"] * 3, "attempts")
+    eq(len(journal), 0, "both dropped")
+
+
+async def test_durable_payload_prepared_at_send_time():
+    # A value known only after the message was stored (a transactionId).
+    journal = fakes.Journal()
+    box, link, reg = make(peer=lambda a, p: {"transactionId": 42} if a == "StartTransaction" else {}, journal=journal)
+    remote = {}
+    box.on_durable("StartTransaction", answered=lambda p, r: remote.update(tx=r["transactionId"]))
+    box.on_durable("StopTransaction", prepare=lambda p: dict(p, transactionId=remote["tx"]))
+    box.store("StartTransaction", {"local": 1})
+    box.store("StopTransaction", {"local": 1})
+    await settle(box, link, 2)
+    eq(link.sent[1][2], {"local": 1, "transactionId": 42}, "StopTransaction as sent")
+
+
+async def test_keyed_messages_coalesce_behind_the_one_in_flight():
+    box, link, reg = make(peer=lambda a, p: None, MessageTimeout=0.2)
+    first = box.submit(message(key="k"))
+    task = asyncio.create_task(box.run())
+    await asyncio.sleep_ms(20)  # first is on the wire now
+    waiting = [box.submit(message(key="k")) for _ in range(100)]
+    task.cancel()
+    eq(waiting[0] is not first, True, "the one in flight takes no more joiners")
+    eq(all(m is waiting[0] for m in waiting), True, "one waiting for the flood")
+
+
+async def test_once_fails_at_once_without_a_link():
+    box, link, reg = make(up=False)
+    msg = box.submit(message(policy=outbox.ONCE))
+    try:
+        await msg.wait()
+        raise AssertionError("no error")
+    except errors.NotConnected:
+        pass
+
+
+async def test_persist_survives_a_lost_link():
+    # A StatusNotification whose link went down before the reply goes out
+    # again; a Heartbeat (KEEP) reports the loss instead.
+    box, link, reg = make(peer=lambda a, p: None, MessageTimeout=5)
+    persist = box.submit(message("StatusNotification", outbox.PERSIST))
+    task = asyncio.create_task(box.run())
+    await asyncio.sleep_ms(20)
+    box._rpc.link_lost()
+    await asyncio.sleep_ms(20)
+    eq(persist.reply is None and persist.error is None, True, "still queued")
+    keep = box.submit(message("Heartbeat", outbox.KEEP))
+    link.peer = lambda a, p: None if a == "Heartbeat" else {}
+    await asyncio.sleep_ms(700)  # the outbox pauses after a transport failure
+    box._rpc.link_lost()
+    await asyncio.sleep_ms(50)
+    task.cancel()
+    eq(type(keep.error).__name__, "LinkLost", "keep reports")
+    eq(persist.reply, {}, "persist delivered on the second try")
+
+
+async def test_failing_send_never_spins():
+    # The field bug: ws.send failing while the link still looks up made the
+    # boot loop retry without awaiting (173,103 lines in 3 s). Now every
+    # failure pauses, and a 10 ms task keeps its pace.
+    def broken(action, payload):
+        raise OSError("closed")
+
+    box, link, reg = make(peer=broken, status=None)
+    boot = BootNotification(box, reg, fakes.Keys(), 1, State())
+    ticks = [0]
+
+    async def ticker():
+        while True:
+            await asyncio.sleep_ms(10)
+            ticks[0] += 1
+
+    tasks = [asyncio.create_task(box.run()), asyncio.create_task(boot.run()), asyncio.create_task(ticker())]
+    await asyncio.sleep_ms(1500)
+    for t in tasks:
+        t.cancel()
+    attempts = box._backoff.waits
+    eq(ticks[0] >= 75, True, "ticker ran %d times in 1.5 s" % ticks[0])
+    eq(1 <= attempts <= 5, True, "%d send attempts in 1.5 s" % attempts)
+    eq(link.drops >= 1, True, "the link was told to drop")

@@ -1,0 +1,83 @@
+# device/watchdog.py and device/board.py: the link's stall bound follows the
+# RetryBackOff* keys in force, not config.json's reconnect section (a board
+# reset every minute in the field: RetryBackOffWaitMinimum=90 stored, the
+# central system unreachable), and the "not feeding" reason stays the same
+# words while it lasts, so its log line is written once.
+from check import TempDir, eq
+
+from uocpp import log
+from uocpp.device import watchdog as wd
+from uocpp.device.board import Board
+from uocpp.link.link import Link
+from uocpp.model.keys import Keys
+from uocpp.model.state import State
+
+log.set_level("error")
+
+
+class FakeTime:
+    # Stands in for `time` inside watchdog.py: the test moves the clock.
+    def __init__(self):
+        self.now = 0
+
+    def ticks_ms(self):
+        return self.now
+
+    def ticks_diff(self, a, b):
+        return a - b
+
+
+SETTINGS = {"centralSystem": {"chargePointId": "CP1", "connectTimeout": 3}, "watchdog": {"timeout": 1}, "wifi": {"ssid": ""}}
+# config.json's reconnect section, as app.py seeds it
+SEEDS = {"RetryBackOffWaitMinimum": 0.2, "RetryBackOffRandomRange": 0, "RetryBackOffRepeatTimes": 2}
+
+
+def board_with(stored):
+    with TempDir("wd") as d:
+        with open(d + "/keys.json", "w") as f:
+            f.write(stored)
+        keys = Keys(d + "/keys.json", SEEDS)
+    link = Link(SETTINGS["centralSystem"], keys, None, State(), None)
+    board = Board(SETTINGS, link)
+    board.supervise({})
+    return board, keys, link
+
+
+def test_stall_bound_follows_the_stored_keys():
+    clock = FakeTime()
+    wd.time = clock
+    board, keys, link = board_with('{"RetryBackOffWaitMinimum": "90"}')
+    dog = board.watchdog
+    eq(dog.verdict(), None, "first look")
+    clock.now = 61000  # config.json's bound would have starved here
+    eq(dog.verdict(), None, "61 s into a 90 s back-off")
+    clock.now = 359000  # 90 s doubled twice: the longest legitimate wait is 360 s
+    eq(dog.verdict(), None, "359 s")
+    clock.now = 424000  # 360 + 0 random + 3 connect + 60 margin = 423 s
+    eq(dog.verdict(), "link made no progress for over 423 s", "past the bound")
+
+
+def test_reason_is_the_same_while_it_lasts():
+    clock = FakeTime()
+    wd.time = clock
+    board, keys, link = board_with("{}")
+    dog = board.watchdog
+    dog.verdict()
+    clock.now = 100000
+    first = dog.verdict()
+    clock.now = 200000
+    eq(dog.verdict(), first, "same words 100 s later")
+    eq(first is not None, True, "starving")
+
+
+def test_progress_resets_the_bound():
+    clock = FakeTime()
+    wd.time = clock
+    board, keys, link = board_with("{}")
+    dog = board.watchdog
+    dog.verdict()
+    clock.now = 60000
+    link.backoff.next()  # an attempt: progress
+    eq(dog.verdict(), None, "progress")
+    clock.now = 120000
+    eq(dog.verdict(), None, "60 s after the attempt, within 0.8 + 3 + 60")
