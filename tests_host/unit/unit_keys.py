@@ -1,0 +1,67 @@
+# model/keys.py: the rules of the OCPP configuration keys (CFG-06, CFG-07,
+# KEY-01, J-22: names are case-insensitive) and the store's persistence.
+from check import TempDir, eq
+
+from uocpp import log
+from uocpp.model import keys
+from uocpp.model.keys import Keys
+
+log.set_level("error")
+
+
+def parse(name, text):
+    return keys.parse(keys.find(name), text)
+
+
+def test_integers_take_their_range():
+    eq(parse("HeartbeatInterval", "300"), 300, "plain")
+    eq(parse("HeartbeatInterval", " 42 "), 42, "spaces")
+    eq(parse("HeartbeatInterval", "0"), None, "below the minimum")
+    eq(parse("HeartbeatInterval", "86401"), None, "above the maximum")
+    eq(parse("HeartbeatInterval", "1.5"), None, "not an integer")
+    eq(parse("HeartbeatInterval", ""), None, "empty")
+    eq(parse("WebSocketPingInterval", "-1"), None, "negative")
+
+
+def test_booleans_and_lists():
+    eq(parse("LocalPreAuthorize", "TRUE"), True, "case-insensitive true")
+    eq(parse("LocalPreAuthorize", "no"), None, "not a boolean")
+    eq(parse("MeterValuesSampledData", "Voltage, Energy.Active.Import.Register"), "Voltage,Energy.Active.Import.Register", "normalized list")
+    eq(parse("MeterValuesSampledData", "Voltage,Bogus"), None, "unknown measurand")
+    eq(parse("MeterValuesSampledData", ",".join(["Voltage"] * 9)), None, "more than the MaxLength")
+    eq(parse("ConnectorPhaseRotation", "0.RST,1.Unknown"), "0.RST,1.Unknown", "rotations")
+    eq(parse("ConnectorPhaseRotation", "x.RST"), None, "bad connector")
+
+
+def test_authorization_key_rules():
+    eq(keys.auth_key_ok("0123456789abcdef"), True, "16 printable")
+    eq(keys.auth_key_ok("short"), False, "too short")
+    eq(keys.auth_key_ok("ab" * 16), True, "32 hex digits")
+    eq(keys.auth_key_ok("a b c d e f g h i j"), False, "spaces are not allowed")
+
+
+def test_find_is_case_insensitive():
+    eq(keys.find("heartbeatinterval")[keys.NAME], "HeartbeatInterval", "found")
+    eq(keys.find("NoSuchKey"), None, "unknown")
+
+
+def test_change_persists_and_read_only_is_refused():
+    with TempDir("keys") as d:
+        store = Keys(d + "/keys.json", {"HeartbeatInterval": 60})
+        eq(store.change("heartbeatinterval", "45"), keys.ACCEPTED, "accepted")
+        eq(store.change("NumberOfConnectors", "3"), keys.REJECTED, "read-only")
+        eq(store.change("NoSuchKey", "1"), keys.NOT_SUPPORTED, "unknown")
+        eq(store.change("ConnectorPhaseRotation", "0.RST"), keys.REBOOT_REQUIRED, "needs a reboot")
+        again = Keys(d + "/keys.json", {"HeartbeatInterval": 60})
+        eq(again.get("HeartbeatInterval"), 45, "stored value wins over the seed")
+
+
+def test_use_is_in_force_but_not_stored():
+    with TempDir("keys") as d:
+        store = Keys(d + "/keys.json", {"HeartbeatInterval": 60})
+        seen = []
+        store.watch("HeartbeatInterval", seen.append)
+        store.use("HeartbeatInterval", 10)
+        eq(store.get("HeartbeatInterval"), 10, "in force")
+        eq(seen, [10], "watcher told")
+        eq(Keys(d + "/keys.json", {"HeartbeatInterval": 60}).get("HeartbeatInterval"), 60, "not stored")
