@@ -56,8 +56,8 @@ def _string(name, value, maxlen):
 
 def _extra(decl, payload):
     for key in payload:
-        for d in decl:
-            if d[0] == key:
+        for field, _kind, _required, _arg in decl:
+            if field == key:
                 break
         else:
             raise errors.FormationViolation("unexpected property %s" % str(key)[:30])
