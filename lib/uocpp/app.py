@@ -39,7 +39,7 @@ class App:
         self.rpc = rpc = Rpc(Dispatcher(parts).dispatch, registration, keys)
         self.security = security = Security(settings, keys, flash)
         self.link = link = Link(cs, keys, security, state, rpc)
-        self.outbox = outbox = Outbox(rpc, link, registration, keys, KeyBackoff(keys))
+        self.outbox = outbox = Outbox(rpc, link, registration, keys, KeyBackoff(keys), json_file.join(flash, "outbox.journal"))
         self.boot = BootNotification(outbox, registration, keys, settings["ocpp"]["bootRetryInterval"], state, platform.set_rtc)
         self.heartbeat = heartbeat = Heartbeat(outbox, rpc, keys, registration, state, platform.set_rtc)
         self.status = StatusNotifier(outbox, connectors, registration)

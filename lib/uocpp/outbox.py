@@ -13,6 +13,7 @@
 # message goes out, so one queued offline can carry what is known only later.
 import asyncio
 import json
+import os
 import time
 
 from micropython import const
@@ -70,12 +71,19 @@ class Message:
 class Outbox:
     def __init__(self, rpc_layer, link, registration, keys, backoff, journal=None):
         # backoff: the failure back-off for RETRY messages (RetryBackOff* keys).
+        # journal: a store.journal.Journal, or its path: then it is opened
+        # (and its module imported, ~6 KB of heap) only once there is
+        # something to store or the file holds messages from before a reboot.
         self._rpc = rpc_layer
         self._link = link
         self._registration = registration
         self._keys = keys
         self._backoff = backoff
         self._journal = journal
+        self._journal_path = None
+        if isinstance(journal, str):
+            self._journal_path = journal
+            self._journal = _open_journal(journal) if _exists(journal) else None
         self._boot = []
         self._volatile = []
         self._wake = asyncio.Event()
@@ -129,6 +137,8 @@ class Outbox:
         # Durable: on flash when this returns (raises journal.JournalFull or
         # OSError when it cannot be); goes out in order, after the boot lane.
         uid = rpc.new_id()
+        if self._journal is None:
+            self._journal = _open_journal(self._journal_path)
         seq = self._journal.append(json.dumps([uid, action, payload]))
         self._wake.set()
         return seq
@@ -286,3 +296,21 @@ class Outbox:
         self._journal.remove(seq)
         self._attempts = 0
         self._not_before = None
+
+
+# Room for the durable lane on flash; the journal compacts well below it (a
+# journal kept nearly full compacts on every record, store/journal.py).
+_JOURNAL_BYTES = const(32768)
+
+
+def _exists(path):
+    try:
+        return os.stat(path)[6] > 0
+    except OSError:
+        return False
+
+
+def _open_journal(path):
+    from uocpp.store.journal import Journal
+
+    return Journal(path, _JOURNAL_BYTES)
