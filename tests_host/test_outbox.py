@@ -12,7 +12,7 @@ from uocpp.store.journal import Journal
 j = Journal(%r, 32768)
 for n in (1, 2, 3):
     j.append(json.dumps(["stored-%%d" %% n, "StatusNotification",
-        {"connectorId": 0, "errorCode": "NoError", "status": "Available", "info": "stored %%d" %% n, "timestamp": "2026-12-02T00:00:0%%dZ" %% n}]))
+        {"connectorId": 0, "errorCode": "NoError", "status": "Available", "info": "stored %%d" %% n, "timestamp": "2026-12-02T00:00:0%%dZ" %% n}, None]))
 print("stored", len(j))
 """
 

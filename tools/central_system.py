@@ -134,6 +134,34 @@ class ScriptedChargePoint(ChargePoint):
     async def on_status_notification(self, **kwargs):
         return call_result.StatusNotification()
 
+    # -- charging: an idTag's status comes from cs.id_tags (default Accepted) --
+    @on(Action.authorize)
+    async def on_authorize(self, id_tag):
+        return call_result.Authorize(id_tag_info=self.cs.id_tag_info(id_tag))
+
+    @on(Action.start_transaction)
+    async def on_start_transaction(self, connector_id, id_tag, meter_start, timestamp, **kwargs):
+        if "StartTransaction" in self.cs.error_actions:
+            raise InternalError(description="scripted failure")
+        return call_result.StartTransaction(transaction_id=self.cs.new_transaction_id(), id_tag_info=self.cs.id_tag_info(id_tag))
+
+    @on(Action.stop_transaction)
+    async def on_stop_transaction(self, meter_stop, timestamp, transaction_id, **kwargs):
+        if "StopTransaction" in self.cs.error_actions:
+            raise InternalError(description="scripted failure")
+        tag = kwargs.get("id_tag")
+        return call_result.StopTransaction(id_tag_info=self.cs.id_tag_info(tag) if tag else None)
+
+    @on(Action.meter_values)
+    async def on_meter_values(self, connector_id, meter_value, **kwargs):
+        if "MeterValues" in self.cs.error_actions:
+            raise InternalError(description="scripted failure")
+        return call_result.MeterValues()
+
+    @on(Action.data_transfer)
+    async def on_data_transfer(self, vendor_id, **kwargs):
+        return call_result.DataTransfer(status="UnknownVendorId")
+
 
 class CentralSystem:
     def __init__(self, host="127.0.0.1", port=0, boot_plan=None, response_timeout=10, ssl=None):
@@ -154,8 +182,21 @@ class CentralSystem:
         self._cond = threading.Condition()
         self._server = None
         self.on_frame = None
+        # Charging: idTag -> idTagInfo dict (absent: Accepted); actions
+        # answered with CALLERROR InternalError; the next transactionId.
+        self.id_tags = {}
+        self.error_actions = set()
+        self._next_tx = 1000
 
     # -- scripting ----------------------------------------------------------
+    def id_tag_info(self, id_tag):
+        return dict(self.id_tags.get(id_tag, {"status": "Accepted"}))
+
+    def new_transaction_id(self):
+        with self._cond:
+            self._next_tx += 1
+            return self._next_tx
+
     def peek_boot(self):
         return self.boot_plan[0]
 

@@ -17,8 +17,14 @@ from uocpp.model.state import State
 from uocpp.ops import Dispatcher
 from uocpp.outbox import Outbox
 from uocpp.rpc import Rpc
+from uocpp.model.auth_cache import AuthCache
+from uocpp.model.transactions import Transactions
+from uocpp.services.authorize import Authorizer
 from uocpp.services.boot_notification import BootNotification
+from uocpp.services.data_transfer import DataTransfer
 from uocpp.services.heartbeat import Heartbeat
+from uocpp.services.metering import Metering
+from uocpp.services.sessions import Sessions
 from uocpp.services.status import StatusNotifier
 from uocpp.store import json_file
 
@@ -43,7 +49,19 @@ class App:
         self.boot = BootNotification(outbox, registration, keys, settings["ocpp"]["bootRetryInterval"], state, platform.set_rtc)
         self.heartbeat = heartbeat = Heartbeat(outbox, rpc, keys, registration, state, platform.set_rtc)
         self.status = StatusNotifier(outbox, connectors, registration)
-        parts.update(boot=self.boot, outbox=outbox, heartbeat=heartbeat, status=self.status)
+        # Charging: the EVSE seam and its meter from the platform.
+        self.evse = evse = platform.evse(settings)
+        self.transactions = transactions = Transactions(json_file.join(flash, "tx.json"))
+        self.metering = metering = Metering(platform.meter(settings, evse), evse.count, keys, outbox, transactions)
+        cache = AuthCache(json_file.join(flash, "auth_cache.json"), lambda: keys.get("AuthorizationCacheEnabled"))
+        self.authorizer = authorizer = Authorizer(outbox, link, keys, cache)
+        self.sessions = sessions = Sessions(evse, metering, connectors, transactions, outbox, authorizer, keys)
+        sessions.limit_amps = [settings["connectors"]["maxCurrent"]] * (evse.count + 1)
+        self.data_transfer = DataTransfer(outbox)
+        parts.update(
+            boot=self.boot, outbox=outbox, heartbeat=heartbeat, status=self.status, sessions=sessions, transactions=transactions,
+            authorizer=authorizer, metering=metering, data_transfer=self.data_transfer,
+        )
         self.board = Board(settings, link)
         self._watch_keys()
         self.stop_reason = None
@@ -64,9 +82,16 @@ class App:
             link.drop("new SecurityProfile")
 
         k.watch("SecurityProfile", raised)
+        # A measurand the meter does not have is Rejected.
+        for name in ("MeterValuesSampledData", "MeterValuesAlignedData", "StopTxnSampledData", "StopTxnAlignedData"):
+            k.guard(name, self.metering.accepts)
 
     def stop(self, reason):
-        # Ends run(); reason is "soft" or "hard" (Reset) or "shutdown".
+        # Ends run(); reason is "soft" or "hard" (Reset) or "shutdown". A
+        # Reset stops the running transactions first (their StopTransaction
+        # is on flash; run() gives it a moment to leave).
+        if reason in ("soft", "hard"):
+            self.sessions.stop_all("SoftReset" if reason == "soft" else "HardReset")
         self.stop_reason = reason
         self._stopped.set()
 
@@ -82,6 +107,10 @@ class App:
             tasks["boot"] = asyncio.create_task(self.boot.run())
             tasks["heartbeat"] = asyncio.create_task(self.heartbeat.run())
             tasks["status"] = asyncio.create_task(self.status.run())
+            self.sessions.recover(self.outbox.stored())
+            tasks["sessions"] = asyncio.create_task(self.sessions.run())
+            tasks["metering"] = asyncio.create_task(self.metering.run())
+            tasks["evse"] = asyncio.create_task(self.evse.run(self.sessions))
             if self.settings.get("mqtt", {}).get("enabled"):
                 # Imported only when on: a disabled mirror costs no heap.
                 from uocpp.extras.mqtt_mirror import MqttMirror
@@ -94,6 +123,7 @@ class App:
                 tasks["diag"] = asyncio.create_task(diag.report_heap(heap_s))
             board.supervise(tasks)
             await self._stopped.wait()
+            await self.outbox.drained(self.keys.get("MessageTimeout"))
         finally:
             for t in tasks.values():
                 t.cancel()

@@ -89,8 +89,7 @@ class Outbox:
         self._wake = asyncio.Event()
         self._pause_ms = 0
         # Durable lane: hooks per action, the head's attempts and its next try.
-        self._prepare = {}
-        self._answered = {}
+        self._hooks = {}
         self._attempts = 0
         self._not_before = None
         self._current = None  # the Message whose CALL is out
@@ -124,44 +123,63 @@ class Outbox:
     async def request(self, msg):
         return await self.submit(msg).wait()
 
-    def on_durable(self, action, prepare=None, answered=None):
-        # prepare(payload) -> payload to send (fill in what became known
-        # since it was stored), or None to hold it back for now;
-        # answered(payload, reply) learns from the reply (a transactionId).
-        if prepare:
-            self._prepare[action] = prepare
-        if answered:
-            self._answered[action] = answered
+    def on_durable(self, action, prepare=None, answered=None, dropped=None):
+        # For stored messages of `action`, each stored with a tag (say, the
+        # local transaction id): prepare(payload, tag) -> payload to send
+        # (fill in what became known since it was stored), or None to drop
+        # it; answered(payload, reply, tag) learns from the reply (a
+        # transactionId) before the message leaves flash; dropped(tag) hears
+        # of one given up (TransactionMessageAttempts) or not preparable.
+        self._hooks[action] = (prepare, answered, dropped)
 
-    def store(self, action, payload):
+    def store(self, action, payload, tag=None):
         # Durable: on flash when this returns (raises journal.JournalFull or
         # OSError when it cannot be); goes out in order, after the boot lane.
         uid = rpc.new_id()
         if self._journal is None:
             self._journal = _open_journal(self._journal_path)
-        seq = self._journal.append(json.dumps([uid, action, payload]))
+        seq = self._journal.append(json.dumps([uid, action, payload, tag]))
         self._wake.set()
         return seq
+
+    def stored(self):
+        # (action, tag) of every stored message, oldest first (read from flash).
+        out = []
+        if self._journal is not None:
+            for _seq, body in self._journal.records():
+                try:
+                    record = json.loads(body)
+                    out.append((record[1], record[3]))
+                except (ValueError, IndexError, MemoryError):
+                    pass
+        return out
+
+    async def drained(self, seconds):
+        # Waits until no stored message is left, at most `seconds` (a Reset
+        # lets the StopTransaction of its transactions go first).
+        deadline = time.ticks_add(time.ticks_ms(), int(seconds * 1000))
+        while self.pending_durable() and time.ticks_diff(deadline, time.ticks_ms()) > 0 and self._link.up.is_set():
+            await asyncio.sleep_ms(50)
 
     def pending_durable(self):
         return len(self._journal) if self._journal is not None else 0
 
     # -- choosing --------------------------------------------------------------
     def _durable_head(self):
-        # (seq, uid, action, payload) of the oldest stored message, or None.
+        # (seq, uid, action, payload, tag) of the oldest stored message, or None.
         head = self._journal.first() if self._journal is not None else None
         if head is None:
             return None
         seq, body = head
         try:
-            uid, action, payload = json.loads(body)
+            uid, action, payload, tag = json.loads(body)
         except (ValueError, TypeError, MemoryError):
             # A record that checked on flash but is not ours cannot be sent;
             # keeping it would block the lane for ever.
             log.error("outbox", "dropping unreadable stored message %d", seq)
             self._journal.remove(seq)
             return self._durable_head()
-        return seq, uid, action, payload
+        return seq, uid, action, payload, tag
 
     def _next(self):
         # The next thing to send: a Message, a durable head tuple, or None
@@ -263,12 +281,13 @@ class Outbox:
             msg.answered(reply)
         msg._finish(reply, None)
 
-    async def _send_durable(self, seq, uid, action, payload):
-        prepare = self._prepare.get(action)
+    async def _send_durable(self, seq, uid, action, payload, tag):
+        prepare, answered, dropped = self._hooks.get(action, (None, None, None))
         if prepare is not None:
-            payload = prepare(payload)
+            payload = prepare(payload, tag)
             if payload is None:
-                self._not_before = time.ticks_add(time.ticks_ms(), _PAUSE_MIN_MS)
+                log.warning("outbox", "%s %s cannot be sent: dropped", action, uid)
+                self._done_durable(seq, dropped, tag)
                 return
         try:
             # The id was stored with the message: a re-send after a lost reply
@@ -279,7 +298,7 @@ class Outbox:
             most = self._keys.get("TransactionMessageAttempts")
             if self._attempts >= most:
                 log.error("outbox", "%s %s dropped after %d attempts: %s", action, uid, self._attempts, e)
-                self._done_durable(seq)
+                self._done_durable(seq, dropped, tag)
                 return
             delay_s = self._keys.get("TransactionMessageRetryInterval") * self._attempts
             log.warning("outbox", "%s %s: %s; attempt %d in %d s", action, uid, e, self._attempts + 1, delay_s)
@@ -287,12 +306,13 @@ class Outbox:
             return
         except errors.CallFailed:
             return  # no link or no reply: the same message again, same id
-        answered = self._answered.get(action)
         if answered is not None:
-            answered(payload, reply)
+            answered(payload, reply, tag)
         self._done_durable(seq)
 
-    def _done_durable(self, seq):
+    def _done_durable(self, seq, dropped=None, tag=None):
+        if dropped is not None:
+            dropped(tag)
         self._journal.remove(seq)
         self._attempts = 0
         self._not_before = None

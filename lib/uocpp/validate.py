@@ -3,7 +3,8 @@
 # schemas to flash, each operation module declares its request as a tuple:
 #   ((field, kind, required, arg), ...)
 # kinds: STR (arg = max length), INT (arg = (min, max) or None), BOOL,
-# ENUM (arg = allowed strings), STRS (array of strings, arg = max length).
+# ENUM (arg = allowed strings), STRS (array of strings, arg = max length),
+# OBJ (a JSON object, arg None: its own operation checks inside).
 # Error codes (1.6 leaves the mapping open, ERR-05):
 #   missing required field        -> OccurenceConstraintViolation
 #   wrong JSON type                -> TypeConstraintViolation
@@ -18,6 +19,7 @@ INT = const(1)
 BOOL = const(2)
 ENUM = const(3)
 STRS = const(4)
+OBJ = const(5)
 
 
 def check(decl, payload):
@@ -35,6 +37,9 @@ def check(decl, payload):
         elif kind == BOOL:
             if type(value) is not bool:
                 raise errors.TypeConstraintViolation("%s must be a boolean" % name)
+        elif kind == OBJ:
+            if not isinstance(value, dict):
+                raise errors.TypeConstraintViolation("%s must be an object" % name)
         elif kind == STRS:
             if not isinstance(value, list):
                 raise errors.TypeConstraintViolation("%s must be an array" % name)

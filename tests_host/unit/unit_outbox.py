@@ -113,10 +113,10 @@ async def test_durable_payload_prepared_at_send_time():
     journal = fakes.Journal()
     box, link, reg = make(peer=lambda a, p: {"transactionId": 42} if a == "StartTransaction" else {}, journal=journal)
     remote = {}
-    box.on_durable("StartTransaction", answered=lambda p, r: remote.update(tx=r["transactionId"]))
-    box.on_durable("StopTransaction", prepare=lambda p: dict(p, transactionId=remote["tx"]))
-    box.store("StartTransaction", {"local": 1})
-    box.store("StopTransaction", {"local": 1})
+    box.on_durable("StartTransaction", answered=lambda p, r, tag: remote.update({tag: r["transactionId"]}))
+    box.on_durable("StopTransaction", prepare=lambda p, tag: dict(p, transactionId=remote[tag]))
+    box.store("StartTransaction", {"local": 1}, 7)
+    box.store("StopTransaction", {"local": 1}, 7)
     await settle(box, link, 2)
     eq(link.sent[1][2], {"local": 1, "transactionId": 42}, "StopTransaction as sent")
 

@@ -134,7 +134,14 @@ SCHEMA = {
         ("server", _STR, "pool.ntp.org", None),
         ("timeout", _NUM, 10, (1, 120)),
     ),
-    "connectors": (("count", _INT, 1, (1, 8)),),
+    "connectors": (
+        ("count", _INT, 1, (1, 8)),
+        # The current the pilot offers when nothing limits it (the cable, the
+        # supply), in A.
+        ("maxCurrent", _NUM, 32, (6, 80)),
+    ),
+    # Unix port only: the EVSE simulator's TCP port on 127.0.0.1 (0 = off).
+    "simulator": (("port", _INT, 0, (0, 65535)),),
     "log": (
         ("level", _STR, "info", ("debug", "info", "warning", "error")),
         ("heapInterval", _NUM, 0, (0, 86400)),

@@ -7,10 +7,11 @@ import asyncio
 from uocpp import log, platform
 from uocpp.device import watchdog as wd
 
-# App tasks that end by design (boot: after Accepted; mqtt: when umqtt is
+# App tasks that end by design (boot: after Accepted; evse: without a
+# simulator port; mqtt: when umqtt is
 # not installed); every other one ending means the firmware is broken, and
 # the watchdog stops feeding.
-_MAY_END = ("boot", "watchdog", "mqtt")
+_MAY_END = ("boot", "watchdog", "mqtt", "evse")
 _MARGIN_S = 60  # on top of the longest legitimate quiet spell
 
 

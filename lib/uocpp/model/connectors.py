@@ -1,13 +1,22 @@
 # Connectors and their OCPP status (C16 4.9, 5.2). Connector 0 is the charge
 # point itself. Availability (Operative/Inoperative) persists across reboots
-# (RST-03). The model is kept small but open to charging sessions: a busy
-# connector (in a transaction) defers an availability change (Scheduled).
+# (RST-03). The charging session sets each connector's session status
+# (Available, Preparing, Charging, SuspendedEV, SuspendedEVSE, Finishing);
+# a fault wins over everything, then Unavailable (when no transaction runs
+# on it: an availability change waits for the end of the transaction,
+# Scheduled).
 import asyncio
 
 from uocpp.model import state as st
 from uocpp.store import json_file
 
 AVAILABLE = "Available"
+PREPARING = "Preparing"
+CHARGING = "Charging"
+SUSPENDED_EV = "SuspendedEV"
+SUSPENDED_EVSE = "SuspendedEVSE"
+FINISHING = "Finishing"
+RESERVED = "Reserved"
 UNAVAILABLE = "Unavailable"
 FAULTED = "Faulted"
 OPERATIVE = "Operative"
@@ -23,9 +32,10 @@ class Connector:
     def __init__(self, cid):
         self.id = cid
         self.operative = True
-        self.busy = False  # in a charging session (sessions come later)
+        self.busy = False  # a transaction runs on it
         self.scheduled = None  # availability to apply once no longer busy
         self.error_code = NO_ERROR
+        self.session = AVAILABLE  # what the charging session says
 
 
 class Connectors:
@@ -50,11 +60,32 @@ class Connectors:
         c = self.items[cid]
         if c.error_code != NO_ERROR:
             return FAULTED
+        if c.busy:
+            return c.session
         # A connector is unavailable when it, or the whole charge point, is
         # set Inoperative.
         if not c.operative or not self.items[0].operative:
             return UNAVAILABLE
-        return AVAILABLE
+        return c.session if cid else AVAILABLE
+
+    def operative(self, cid):
+        # May a new transaction start here?
+        return self.items[cid].operative and self.items[0].operative and self.items[cid].error_code == NO_ERROR
+
+    def set(self, cid, session=None, error_code=None, busy=None):
+        # The charging session reports; a change of status is published.
+        c = self.items[cid]
+        before = self.status(cid)
+        if session is not None:
+            c.session = session
+        if error_code is not None:
+            c.error_code = error_code
+        if busy is not None:
+            c.busy = busy
+            if not busy:
+                self._apply_scheduled(c)
+        if self.status(cid) != before:
+            self.publish()
 
     def publish(self):
         # Status of every connector into the shared state; the status service
@@ -70,13 +101,24 @@ class Connectors:
         targets = self.items if cid == 0 else (self.items[cid],)
         if any(c.busy for c in targets):
             for c in targets:
-                c.scheduled = operative
+                if c.busy:
+                    c.scheduled = operative
+                else:
+                    c.operative = operative
+            self._save()
+            self.publish()
             return SCHEDULED
         for c in targets:
             c.operative = operative
+            c.scheduled = None
         self._save()
         self.publish()
         return ACCEPTED
+
+    def _apply_scheduled(self, c):
+        if c.scheduled is not None:
+            c.operative, c.scheduled = c.scheduled, None
+            self._save()
 
     def _save(self):
         json_file.write_json_atomic(self._path, {"inoperative": [c.id for c in self.items if not c.operative]})

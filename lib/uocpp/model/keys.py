@@ -75,6 +75,8 @@ REBOOT = const(5)
 
 DECLARATIONS = (
     ("AuthorizationKey", STR, W, "", auth_key_ok, False),
+    ("AllowOfflineTxForUnknownId", BOOL, RW, False, None, False),
+    ("AuthorizationCacheEnabled", BOOL, RW, True, None, False),
     ("AuthorizeRemoteTxRequests", BOOL, RW, True, None, False),
     ("ClockAlignedDataInterval", INT, RW, 0, (0, _DAY), False),
     ("ConnectionTimeOut", INT, RW, 60, (1, 3600), False),
@@ -99,13 +101,14 @@ DECLARATIONS = (
     # 0 none, 1 Basic auth, 2 TLS + Basic auth (SEC-01); raising it is
     # further checked by services/security.py (SEC-12).
     ("SecurityProfile", INT, RW, 0, (0, 2), False),
+    ("StopTransactionOnEVSideDisconnect", BOOL, RW, True, None, False),
     ("StopTransactionOnInvalidId", BOOL, RW, True, None, False),
     ("StopTxnAlignedData", CSL, RW, "", (MEASURANDS, _CSL_MAX), False),
     ("StopTxnAlignedDataMaxLength", INT, R, _CSL_MAX, None, False),
     ("StopTxnSampledData", CSL, RW, "", (MEASURANDS, _CSL_MAX), False),
     ("StopTxnSampledDataMaxLength", INT, R, _CSL_MAX, None, False),
-    # Only what works: Core (boot, heartbeat, configuration, availability,
-    # reset; transactions are not built yet) and RemoteTrigger.
+    # Only what works: Core (with transactions, metering, authorization
+    # cache) and RemoteTrigger.
     ("SupportedFeatureProfiles", CSL, R, "Core,RemoteTrigger", None, False),
     ("TransactionMessageAttempts", INT, RW, 3, (1, 10), False),
     ("TransactionMessageRetryInterval", INT, RW, 60, (1, 3600), False),

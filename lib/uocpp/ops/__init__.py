@@ -10,9 +10,14 @@ from uocpp import errors, validate
 MODULES = {
     "ChangeAvailability": "change_availability",
     "ChangeConfiguration": "change_configuration",
+    "ClearCache": "clear_cache",
+    "DataTransfer": "data_transfer",
     "GetConfiguration": "get_configuration",
+    "RemoteStartTransaction": "remote_start_transaction",
+    "RemoteStopTransaction": "remote_stop_transaction",
     "Reset": "reset",
     "TriggerMessage": "trigger_message",
+    "UnlockConnector": "unlock_connector",
 }
 
 # Every action OCPP 1.6 defines (Core and the optional profiles), so that a

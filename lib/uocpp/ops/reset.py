@@ -1,5 +1,6 @@
 # Reset (RST-01..RST-03): answer Accepted, and only once that reply is on the
-# wire stop the application. Soft restarts it in-process (a new
+# wire stop the application (it stops running transactions first, reason
+# SoftReset or HardReset). Soft restarts it in-process (a new
 # BootNotification follows); Hard resets the device (machine.reset(); on the
 # unix port exit status 75, which the run command restarts).
 from uocpp import log

@@ -16,10 +16,10 @@ REQUEST = (
     ),
     ("connectorId", INT, False, None),
 )
-USES = ("boot", "registration", "outbox", "heartbeat", "status", "connectors")
+USES = ("boot", "registration", "outbox", "heartbeat", "status", "connectors", "metering", "keys")
 
 
-def handle(payload, boot, registration, outbox, heartbeat, status, connectors):
+def handle(payload, boot, registration, outbox, heartbeat, status, connectors, metering, keys):
     requested = payload["requestedMessage"]
     cid = payload.get("connectorId")
     if requested == "BootNotification":
@@ -43,6 +43,15 @@ def handle(payload, boot, registration, outbox, heartbeat, status, connectors):
             status.trigger(cid)
 
         return {"status": "Accepted"}, send
-    # MeterValues, DiagnosticsStatusNotification, FirmwareStatusNotification
-    # are not built yet (TM-03).
+    if requested == "MeterValues":
+        if cid is not None and not connectors.valid(cid):
+            return {"status": "Rejected"}
+
+        async def send():
+            for n in range(connectors.count + 1) if cid is None else (cid,):
+                metering.send(n, keys.get("MeterValuesSampledData"), "Trigger", triggered=True)
+
+        return {"status": "Accepted"}, send
+    # DiagnosticsStatusNotification, FirmwareStatusNotification are not
+    # built yet (TM-03).
     return {"status": "NotImplemented"}

@@ -114,6 +114,18 @@ def wlan():
     return Wlan()
 
 
+# -- EVSE and meter: simulated, driven over TCP (platform/evse_sim.py) ---------
+def evse(settings):
+    from uocpp.platform.evse_sim import SimEvse
+
+    return SimEvse(settings["connectors"]["count"], settings["simulator"]["port"])
+
+
+def meter(settings, evse_):
+    # The simulated EVSE integrates its own energy register.
+    return evse_
+
+
 # -- RTC and watchdog ------------------------------------------------------------
 def set_rtc(unix):
     # A PC's clock is not ours to set: the clock module keeps the offset. Log

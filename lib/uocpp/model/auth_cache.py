@@ -1,0 +1,60 @@
+# The authorization cache (C16 3.4.4): the idTagInfo of every idTag the
+# central system answered for (Authorize, StartTransaction, StopTransaction),
+# expiryDate honoured, bounded with least-recently-used eviction, on flash
+# (<flash>/auth_cache.json, atomic). ClearCache empties it.
+from micropython import const
+
+from uocpp import clock
+from uocpp.store import json_file
+
+_MAX = const(64)  # entries; the oldest used goes first
+
+
+class AuthCache:
+    def __init__(self, path, enabled):
+        # enabled() -> AuthorizationCacheEnabled in force.
+        self._path = path
+        self._enabled = enabled
+        saved = json_file.read_json(path, [])
+        # [[idTag, idTagInfo], ...], most recently used last
+        self._items = saved if isinstance(saved, list) else []
+
+    def lookup(self, id_tag):
+        # The cached idTagInfo (an expired Accepted reads Expired), or None.
+        if not self._enabled():
+            return None
+        for i, (tag, info) in enumerate(self._items):
+            if tag == id_tag:
+                self._items.append(self._items.pop(i))  # used: now the newest
+                expiry = info.get("expiryDate")
+                if expiry and info.get("status") == "Accepted":
+                    try:
+                        if clock.parse_iso(expiry) <= clock.now():
+                            return {"status": "Expired"}
+                    except ValueError:
+                        pass
+                return info
+        return None
+
+    def update(self, id_tag, info):
+        # Every idTagInfo the central system sends.
+        if not self._enabled() or not isinstance(info, dict) or "status" not in info:
+            return
+        self._items = [item for item in self._items if item[0] != id_tag]
+        self._items.append([id_tag, info])
+        if len(self._items) > _MAX:
+            self._items.pop(0)
+        self._save()
+
+    def clear(self):
+        self._items = []
+        self._save()
+
+    def __len__(self):
+        return len(self._items)
+
+    def _save(self):
+        try:
+            json_file.write_json_atomic(self._path, self._items)
+        except OSError:
+            pass  # a cache: losing it costs an Authorize, not a bill

@@ -1,0 +1,45 @@
+# Authorization of an idTag (C16 3.4, KEY-*): Authorize.req while online,
+# the cache and the offline rules otherwise.
+#   LocalPreAuthorize      online: a cached Accepted starts at once
+#   LocalAuthorizeOffline  offline: a cached Accepted is enough
+#   AllowOfflineTxForUnknownId  offline: an idTag the cache does not know
+#                          is accepted too
+# The local authorization list (the next profile) slots in before the cache.
+from uocpp import errors, log, outbox
+
+ACCEPTED = "Accepted"
+
+
+class Authorizer:
+    def __init__(self, outbox_, link, keys, cache):
+        self._outbox = outbox_
+        self._link = link
+        self._keys = keys
+        self.cache = cache
+
+    async def authorize(self, id_tag):
+        # -> idTagInfo (a dict with at least "status").
+        keys, cached = self._keys, self.cache.lookup(id_tag)
+        if self._link.up.is_set():
+            if cached and cached.get("status") == ACCEPTED and keys.get("LocalPreAuthorize"):
+                return cached
+            try:
+                msg = outbox.Message("Authorize", lambda: {"idTag": id_tag}, outbox.ONCE)
+                reply = await self._outbox.request(msg)
+                info = reply.get("idTagInfo")
+                if isinstance(info, dict) and "status" in info:
+                    self.cache.update(id_tag, info)
+                    return info
+            except errors.CallFailed as e:
+                log.info("auth", "Authorize %s failed: %s; deciding offline", id_tag, e)
+        if cached is not None:
+            if cached.get("status") == ACCEPTED and keys.get("LocalAuthorizeOffline"):
+                return cached
+            return cached if cached.get("status") != ACCEPTED else {"status": "Invalid"}
+        if keys.get("AllowOfflineTxForUnknownId"):
+            return {"status": ACCEPTED}
+        return {"status": "Invalid"}
+
+    def learn(self, id_tag, info):
+        # An idTagInfo from StartTransaction.conf or StopTransaction.conf.
+        self.cache.update(id_tag, info)

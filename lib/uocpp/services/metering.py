@@ -1,0 +1,147 @@
+# Meter values (C16 3.7, 9.1): the meter is read every second and its last
+# reading kept per connector (what a start or a stop bills with); during a
+# transaction MeterValuesSampledData every MeterValueSampleInterval seconds
+# (context Sample.Periodic); clock-aligned MeterValuesAlignedData every
+# ClockAlignedDataInterval seconds from midnight UTC (Sample.Clock), for
+# connector 0 (the sum of the connectors) and each connector, in and out of
+# transactions. Values of a transaction are durable (journal, delivered in
+# order, transactionId filled in when sent); the others are volatile.
+import asyncio
+import time
+
+from micropython import const
+
+from uocpp import clock, log, outbox
+
+_POLL_MS = const(1000)
+ENERGY = "Energy.Active.Import.Register"
+_UNITS = {"Energy": "Wh", "Power": "W", "Current": "A", "Voltage": "V", "Frequency": None, "Temperature": "Celsius", "SoC": "Percent"}
+
+
+def sampled_values(reading, measurands, context):
+    # [sampledValue] for the measurands the reading has (per phase too).
+    out = []
+    for m in measurands.split(","):
+        value = reading.get(m)
+        if value is None:
+            continue
+        unit = _UNITS.get(m.split(".")[0])
+        if isinstance(value, dict):
+            for phase, v in value.items():
+                out.append(_value(v, context, m, unit, phase))
+        else:
+            out.append(_value(value, context, m, unit, None))
+    return out
+
+
+def _value(v, context, measurand, unit, phase):
+    sv = {"value": ("%d" % v) if measurand.startswith("Energy") else ("%.1f" % v), "context": context, "measurand": measurand}
+    if unit:
+        sv["unit"] = unit
+    if phase:
+        sv["phase"] = phase
+    return sv
+
+
+class Metering:
+    def __init__(self, meter, count, keys, outbox_, transactions):
+        # meter: read(n) (async) -> {measurand: value or {phase: value}};
+        # measurands() -> what it can measure.
+        self._meter = meter
+        self._count = count
+        self._keys = keys
+        self._outbox = outbox_
+        self._tx = transactions
+        self.readings = [{} for _ in range(count + 1)]
+        self._next_sample = [None] * (count + 1)
+        self.failed = [False] * (count + 1)
+        self._lock = asyncio.Lock()  # one meter transaction at a time (a shared RS-485 bus)
+
+    def energy_wh(self, n):
+        return int(self.readings[n].get(ENERGY, 0))
+
+    async def poll(self):
+        async with self._lock:
+            await self._poll()
+
+    async def _poll(self):
+        for n in range(1, self._count + 1):
+            try:
+                self.readings[n] = await self._meter.read(n)
+                self.failed[n] = False
+            except Exception as e:
+                if not self.failed[n]:
+                    log.error("meter", "connector %d: meter read failed: %s", n, e)
+                self.failed[n] = True
+
+    def meter_value(self, n, measurands, context):
+        # One MeterValue {timestamp, sampledValue} of connector n (0: the sum).
+        reading = self._sum() if n == 0 else self.readings[n]
+        return {"timestamp": clock.now_iso(), "sampledValue": sampled_values(reading, measurands, context)}
+
+    def _sum(self):
+        return {ENERGY: sum(r.get(ENERGY, 0) for r in self.readings[1:])}
+
+    def send(self, n, measurands, context, triggered=False):
+        # A MeterValues.req: durable when a transaction runs on n.
+        mv = self.meter_value(n, measurands, context)
+        if not mv["sampledValue"]:
+            return
+        local = self._tx.running_on(n) if n else None
+        payload = {"connectorId": n, "meterValue": [mv]}
+        if local is not None:
+            self._outbox.store("MeterValues", payload, local)
+        else:
+            self._outbox.submit(outbox.Message("MeterValues", lambda: payload, outbox.KEEP, triggered=triggered))
+
+    def begin(self, n):
+        # A transaction started on n: sampling starts now.
+        interval = self._keys.get("MeterValueSampleInterval")
+        self._next_sample[n] = time.ticks_add(time.ticks_ms(), interval * 1000) if interval else None
+
+    def end(self, n):
+        self._next_sample[n] = None
+
+    def transaction_data(self, n, begin):
+        # StopTransaction's transactionData: StopTxnSampledData at the start
+        # (kept with the transaction) and now, plus StopTxnAlignedData now.
+        k = self._keys
+        data = []
+        if begin:
+            data.append(begin)
+        end = self.meter_value(n, k.get("StopTxnSampledData"), "Transaction.End")
+        end["sampledValue"] += self.meter_value(n, k.get("StopTxnAlignedData"), "Sample.Clock")["sampledValue"]
+        if end["sampledValue"]:
+            data.append(end)
+        return data
+
+    def accepts(self, measurands):
+        # A ChangeConfiguration of a *Data key: only what the meter has.
+        have = self._meter.measurands()
+        return all(m in have for m in measurands.split(",") if m)
+
+    async def run(self):
+        aligned_at = None
+        while True:
+            await self.poll()
+            now = time.ticks_ms()
+            for n in range(1, self._count + 1):
+                due = self._next_sample[n]
+                local = self._tx.running_on(n)
+                if due is not None and local is not None and time.ticks_diff(now, due) >= 0:
+                    self._next_sample[n] = time.ticks_add(due, self._keys.get("MeterValueSampleInterval") * 1000)
+                    self.send(n, self._keys.get("MeterValuesSampledData"), "Sample.Periodic")
+                    # The latest stored reading is what a power cut bills with.
+                    self._tx.reading(local, self.energy_wh(n))
+            aligned_at = self._aligned(aligned_at)
+            await asyncio.sleep_ms(_POLL_MS)
+
+    def _aligned(self, last):
+        interval = self._keys.get("ClockAlignedDataInterval")
+        if not interval:
+            return None
+        slot = int(clock.now()) // interval
+        if last is not None and slot != last:
+            for n in range(self._count + 1):
+                self.send(n, self._keys.get("MeterValuesAlignedData"), "Sample.Clock")
+        return slot

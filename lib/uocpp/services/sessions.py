@@ -1,0 +1,292 @@
+# Charging sessions (C16 3.1, 4.9, 5.x): the connector state machine driven
+# by the EVSE seam (pilot, faults, cards) and the central system; starting
+# and stopping transactions, each message on flash before it is sent.
+#   plug, then card  |  card, then plug within ConnectionTimeOut
+#   stop: same card (or one with the same parentIdTag), RemoteStopTransaction,
+#   EV unplugged (StopTransactionOnEVSideDisconnect), Reset, Unavailable, a
+#   fault, UnlockConnector, power loss (at the next boot)
+import asyncio
+import time
+
+from micropython import const
+
+from uocpp import clock, log, sleep
+from uocpp.model import connectors as cn
+
+_MAX_AMPS = const(32)  # what the pilot offers when nothing limits it
+_ACCEPTED = "Accepted"
+
+
+class Sessions:
+    def __init__(self, evse, metering, connectors, transactions, outbox_, authorizer, keys):
+        self.evse = evse
+        self._metering = metering
+        self._connectors = connectors
+        self._tx = transactions
+        self._outbox = outbox_
+        self._auth = authorizer
+        self._keys = keys
+        n = evse.count + 1
+        self._pilot = [None] * n
+        self._fault = ["NoError"] * n
+        self._pending = [None] * n  # (idTag, deadline ms) authorized before the plug
+        self._finishing = [False] * n
+        self._suspended = [False] * n  # held by the EVSE (an idTag found invalid later)
+        self._parent = {}  # local id -> parentIdTag of who started it
+        self._begin = {}  # local id -> the Transaction.Begin meter value
+        self._idle = asyncio.Event()
+        self.limit_amps = [_MAX_AMPS] * n
+        outbox_.on_durable("StartTransaction", answered=self._start_answered, dropped=self._start_dropped)
+        outbox_.on_durable("StopTransaction", prepare=self._with_remote, answered=self._stop_answered, dropped=transactions.forget)
+        outbox_.on_durable("MeterValues", prepare=self._with_remote)
+
+    # -- what the simulator and the state mirror read ---------------------------
+    def status(self, n):
+        return self._connectors.status(n)
+
+    def transaction_id(self, n):
+        local = self._tx.running_on(n)
+        return None if local is None else self._tx.remote(local)
+
+    async def settled(self):
+        # Returns once every change so far has been acted on.
+        self._idle.clear()
+        self.evse.changed.set()
+        await self._idle.wait()
+
+    def _again(self):
+        # Something changed that the session task must look at.
+        self.evse.changed.set()
+
+    # -- power loss: what the last run left on flash (model/transactions.py) --
+    def recover(self, stored):
+        # stored: (action, tag) of the messages in the journal.
+        starts = [tag for action, tag in stored if action == "StartTransaction"]
+        stops = [tag for action, tag in stored if action == "StopTransaction"]
+        for key, t in list(self._tx.tx.items()):
+            local = int(key)
+            if t["stop"] is not None:
+                if local not in stops:
+                    self._outbox.store("StopTransaction", t["stop"], local)
+            elif t["remote"] is None and local not in starts:
+                log.warning("session", "transaction %d never reached flash: forgotten", local)
+                self._tx.forget(local)
+            else:
+                log.warning("session", "transaction %d on connector %d was running at power loss: stopped", local, t["c"])
+                self._record_stop(local, t["wh"], "PowerLoss", None, [])
+
+    # -- the session task ----------------------------------------------------------
+    async def run(self):
+        evse = self.evse
+        while True:
+            evse.changed.clear()
+            # Fresh readings: a start or a stop bills with the meter as it is now.
+            await self._metering.poll()
+            for n in range(1, evse.count + 1):
+                self._step(n)
+            card = evse.take_card()
+            while card is not None:
+                await self.present(*card)
+                card = evse.take_card()
+            if not evse.changed.is_set():
+                self._idle.set()
+                deadline = self._next_deadline()
+                if deadline is None:
+                    await evse.changed.wait()
+                else:
+                    await sleep.until(evse.changed, deadline)
+
+    def _next_deadline(self):
+        now, soonest = time.ticks_ms(), None
+        for p in self._pending:
+            if p is not None:
+                left = max(0, time.ticks_diff(p[1], now))
+                soonest = left if soonest is None else min(soonest, left)
+        return soonest
+
+    def _step(self, n):
+        evse, c = self.evse, self._connectors
+        fault = evse.fault(n)
+        if fault != self._fault[n]:
+            self._fault[n] = fault
+            c.set(n, error_code=fault)
+            if fault != cn.NO_ERROR and self._tx.running_on(n) is not None:
+                self.stop(n, "Other")
+        pilot = evse.pilot(n)
+        self._pilot[n] = pilot
+        pending = self._pending[n]
+        if pending is not None and time.ticks_diff(time.ticks_ms(), pending[1]) >= 0:
+            log.info("session", "connector %d: no EV within ConnectionTimeOut", n)
+            pending = self._pending[n] = None
+        local = self._tx.running_on(n)
+        if local is not None:
+            if pilot == "A" and self._keys.get("StopTransactionOnEVSideDisconnect"):
+                self.stop(n, "EVDisconnected")
+                if self._keys.get("UnlockConnectorOnEVSideDisconnect"):
+                    evse.lock(n, False)
+            else:
+                self._drive(n)
+            return
+        if pilot == "A":
+            self._finishing[n] = False
+            c.set(n, session=cn.PREPARING if pending else cn.AVAILABLE)
+        elif self._finishing[n]:
+            c.set(n, session=cn.FINISHING)
+        elif pending is not None and c.operative(n):
+            self._pending[n] = None
+            self.start(n, pending[0], pending[2] if len(pending) > 2 else None)
+        else:
+            c.set(n, session=cn.PREPARING)
+
+    def _drive(self, n):
+        # Relay and pilot of a running transaction, and its status.
+        evse, pilot = self.evse, self._pilot[n]
+        if self._suspended[n] or self._fault[n] != cn.NO_ERROR:
+            evse.set_offered(n, 0)
+            evse.set_relay(n, False)
+            status = cn.SUSPENDED_EVSE
+        else:
+            evse.set_offered(n, self.limit_amps[n])
+            asking = pilot in ("C", "D")
+            evse.set_relay(n, asking and self.limit_amps[n] >= 6)
+            status = cn.CHARGING if asking and self.limit_amps[n] >= 6 else cn.SUSPENDED_EVSE if asking else cn.SUSPENDED_EV
+        self._connectors.set(n, session=status)
+
+    # -- cards and remote requests --------------------------------------------------
+    async def present(self, n, id_tag):
+        # A card at connector n: stops its transaction, or authorizes a start.
+        local = self._tx.running_on(n)
+        if local is not None:
+            t = self._tx.get(local)
+            if id_tag == t["tag"]:
+                self.stop(n, "Local", id_tag)
+                return
+            parent = self._parent.get(local)
+            if parent:
+                info = await self._auth.authorize(id_tag)
+                if info.get("parentIdTag") == parent:
+                    self.stop(n, "Local", id_tag)
+                    return
+            log.info("session", "connector %d: card %s does not stop transaction %d", n, id_tag, local)
+            return
+        if not self._connectors.operative(n):
+            log.info("session", "connector %d is not available: card %s ignored", n, id_tag)
+            return
+        info = await self._auth.authorize(id_tag)
+        if info.get("status") != _ACCEPTED:
+            log.info("session", "card %s: %s", id_tag, info.get("status"))
+            return
+        self.authorized(n, id_tag, info.get("parentIdTag"))
+
+    def authorized(self, n, id_tag, parent=None):
+        # An idTag may start at n: now if an EV is plugged in, else within
+        # ConnectionTimeOut.
+        if self.evse.pilot(n) != "A" and not self._finishing[n]:
+            self.start(n, id_tag, parent)
+        else:
+            self._finishing[n] = False
+            deadline = time.ticks_add(time.ticks_ms(), self._keys.get("ConnectionTimeOut") * 1000)
+            self._pending[n] = (id_tag, deadline, parent)
+            self._connectors.set(n, session=cn.PREPARING)
+        self._again()
+
+    def can_start(self, n):
+        return self._connectors.operative(n) and self._tx.running_on(n) is None and self._pending[n] is None and not self._finishing[n]
+
+    def first_free(self):
+        for n in range(1, self.evse.count + 1):
+            if self.can_start(n):
+                return n
+        return None
+
+    # -- start and stop ----------------------------------------------------------------
+    def start(self, n, id_tag, parent=None):
+        evse = self.evse
+        if not evse.lock(n, True):
+            log.error("session", "connector %d: the lock failed, no transaction", n)
+            self._connectors.set(n, error_code="ConnectorLockFailure")
+            return None
+        wh = self._metering.energy_wh(n)
+        ts = clock.now_iso()
+        # The transaction is on flash before its StartTransaction is.
+        local = self._tx.begin(n, id_tag, wh, ts)
+        self._parent[local] = parent
+        self._outbox.store("StartTransaction", {"connectorId": n, "idTag": id_tag, "meterStart": wh, "timestamp": ts}, local)
+        log.info("session", "connector %d: transaction %d started by %s at %d Wh", n, local, id_tag, wh)
+        self._suspended[n] = False
+        self._connectors.set(n, busy=True)
+        begin = self._metering.meter_value(n, self._keys.get("StopTxnSampledData"), "Transaction.Begin")
+        self._begin[local] = begin if begin["sampledValue"] else None
+        self._metering.begin(n)
+        self._drive(n)
+        return local
+
+    def stop(self, n, reason, id_tag=None):
+        local = self._tx.running_on(n)
+        if local is None:
+            return False
+        evse = self.evse
+        evse.set_relay(n, False)
+        evse.set_offered(n, 0)
+        self._metering.end(n)
+        data = self._metering.transaction_data(n, self._begin.pop(local, None))
+        self._record_stop(local, self._metering.energy_wh(n), reason, id_tag, data)
+        self._parent.pop(local, None)
+        self._finishing[n] = self.evse.pilot(n) != "A"
+        self._connectors.set(n, busy=False, session=cn.FINISHING if self._finishing[n] else cn.AVAILABLE)
+        if reason != "EVDisconnected":
+            evse.lock(n, False)  # the driver takes the cable
+        self._again()
+        return True
+
+    def _record_stop(self, local, wh, reason, id_tag, data):
+        t = self._tx.get(local)
+        payload = {"meterStop": max(wh, t["start"]), "timestamp": clock.now_iso(), "reason": reason}
+        if id_tag:
+            payload["idTag"] = id_tag
+        if data:
+            payload["transactionData"] = data
+        # On flash as stopped first, then its StopTransaction (the order the
+        # recovery above relies on).
+        self._tx.stopped(local, payload)
+        self._outbox.store("StopTransaction", payload, local)
+        log.info("session", "transaction %d stopped (%s) at %d Wh", local, reason, payload["meterStop"])
+
+    def stop_all(self, reason):
+        for n in range(1, self.evse.count + 1):
+            self.stop(n, reason)
+
+    # -- the central system's answers ---------------------------------------------------
+    def _start_answered(self, payload, reply, local):
+        self._tx.started(local, reply.get("transactionId"))
+        info = reply.get("idTagInfo") or {}
+        self._auth.learn(payload["idTag"], info)
+        if info.get("status") == _ACCEPTED:
+            return
+        n = payload["connectorId"]
+        if self._tx.running_on(n) != local:
+            return  # already over
+        if self._keys.get("StopTransactionOnInvalidId"):
+            log.info("session", "transaction %d: idTag %s, stopping", local, info.get("status"))
+            self.stop(n, "DeAuthorized")
+        else:
+            log.info("session", "transaction %d: idTag %s, suspended", local, info.get("status"))
+            self._suspended[n] = True
+            self._drive(n)
+
+    def _start_dropped(self, local):
+        log.error("session", "StartTransaction of %d could not be delivered", local)
+
+    def _with_remote(self, payload, local):
+        # The central system's transactionId, known once StartTransaction.conf came.
+        remote = self._tx.remote(local)
+        if remote is None:
+            return None
+        payload["transactionId"] = remote
+        return payload
+
+    def _stop_answered(self, payload, reply, local):
+        info = reply.get("idTagInfo")
+        if info and payload.get("idTag"):
+            self._auth.learn(payload["idTag"], info)
+        self._tx.forget(local)
