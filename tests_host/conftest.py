@@ -66,3 +66,19 @@ def raw():
     yield server
     server.stop()
     assert server.errors == [], server.errors
+
+
+@pytest.fixture
+def charger(cs, firmware):
+    """Factory: charger(config overrides) -> a registered Charger (tests_host/charger.py)."""
+    from tests_host.charger import Charger
+
+    def start(config=None, **kw):
+        port = free_port()
+        cfg = merge({"simulator": {"port": port}, "log": {"level": "info"}}, config or {})
+        fw = firmware(cs.port, cfg, **kw)
+        fw.wait_log("registration Accepted")
+        fw.wait_log("simulator listening")
+        return Charger(cs, fw, port)
+
+    return start

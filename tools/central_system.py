@@ -313,6 +313,9 @@ class CentralSystemThread:
         return self.run(self.cs.call(cp_id, request), timeout)
 
     def stop(self):
+        # Idempotent: a test may stop the central system and its fixture again.
+        if not self._thread.is_alive():
+            return
         try:
             self.run(self.cs.stop(), 10)
         finally:

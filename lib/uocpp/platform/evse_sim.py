@@ -23,6 +23,7 @@ from micropython import const
 from uocpp import log
 
 _SETTLE_MS = const(10000)  # the longest a reply waits for the firmware
+_VOLTS = const(230)
 _ERROR_CODES = (
     "ConnectorLockFailure", "EVCommunicationError", "GroundFailure", "HighTemperature",
     "InternalError", "LocalListConflict", "OtherError", "OverCurrentFailure",
@@ -84,12 +85,17 @@ class SimEvse:
 
     # -- the meter ----------------------------------------------------------------
     def measurands(self):
-        return ("Energy.Active.Import.Register", "Power.Active.Import")
+        return ("Energy.Active.Import.Register", "Power.Active.Import", "Current.Import", "Current.Offered", "Voltage")
 
     async def read(self, n):
-        # One reading of connector n's meter: {measurand: value}.
+        # One reading of connector n's meter: {measurand: value}, a
+        # single-phase meter on a 230 V supply.
         self._integrate(n)
-        return {"Energy.Active.Import.Register": self._energy[n], "Power.Active.Import": self._drawn(n)}
+        watts = self._drawn(n)
+        return {
+            "Energy.Active.Import.Register": self._energy[n], "Power.Active.Import": watts,
+            "Current.Import": watts / _VOLTS, "Current.Offered": self._offered[n], "Voltage": _VOLTS,
+        }
 
     def _drawn(self, n):
         return self._power[n] if self._relay[n] and self._pilot[n] in ("C", "D") else 0.0

@@ -32,6 +32,7 @@ class Sessions:
         self._pending = [None] * n  # (idTag, deadline ms) authorized before the plug
         self._finishing = [False] * n
         self._suspended = [False] * n  # held by the EVSE (an idTag found invalid later)
+        self._lock_failed = [False] * n  # Faulted (ConnectorLockFailure) until the cable is out
         self._parent = {}  # local id -> parentIdTag of who started it
         self._begin = {}  # local id -> the Transaction.Begin meter value
         self._idle = asyncio.Event()
@@ -129,6 +130,9 @@ class Sessions:
             return
         if pilot == "A":
             self._finishing[n] = False
+            if self._lock_failed[n]:
+                self._lock_failed[n] = False
+                c.set(n, error_code=fault)
             c.set(n, session=cn.PREPARING if pending else cn.AVAILABLE)
         elif self._finishing[n]:
             c.set(n, session=cn.FINISHING)
@@ -194,16 +198,20 @@ class Sessions:
         return self._connectors.operative(n) and self._tx.running_on(n) is None and self._pending[n] is None and not self._finishing[n]
 
     def first_free(self):
-        for n in range(1, self.evse.count + 1):
-            if self.can_start(n):
+        # For a remote start without a connector: one with an EV plugged in
+        # (waiting in Preparing) before an empty one.
+        free = [n for n in range(1, self.evse.count + 1) if self.can_start(n)]
+        for n in free:
+            if self.evse.pilot(n) != "A":
                 return n
-        return None
+        return free[0] if free else None
 
     # -- start and stop ----------------------------------------------------------------
     def start(self, n, id_tag, parent=None):
         evse = self.evse
         if not evse.lock(n, True):
             log.error("session", "connector %d: the lock failed, no transaction", n)
+            self._lock_failed[n] = True
             self._connectors.set(n, error_code="ConnectorLockFailure")
             return None
         wh = self._metering.energy_wh(n)

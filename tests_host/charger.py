@@ -1,0 +1,48 @@
+"""A charge point with its EVSE simulator, for charging-session tests: the
+firmware on the unix port against the bundled central system, driven through
+the simulator's line protocol (lib/uocpp/platform/evse_sim.py)."""
+
+import json
+import sys
+
+from tests_host.firmware import REPO
+
+sys.path.insert(0, str(REPO / "tools"))
+
+import evse as evse_client  # noqa: E402
+
+
+class Charger:
+    def __init__(self, cs, fw, port):
+        self.cs, self.fw, self.port = cs, fw, port
+
+    def evse(self, *lines):
+        """Send simulator commands; every reply must be ok. -> the replies."""
+        replies = evse_client.send(list(lines), port=self.port)
+        for line, reply in zip(lines, replies):
+            assert reply.startswith("ok"), "%s -> %s" % (line, reply)
+        return replies
+
+    def raw(self, line):
+        return evse_client.send([line], port=self.port)[0]
+
+    def state(self, n=1):
+        reply = self.evse("state")[0]
+        return json.loads(reply[3:])[str(n)]
+
+    def calls(self, action=None):
+        return [f for f in self.cs.received(action) if f.kind == 2]
+
+    def payloads(self, action):
+        return [f.msg[3] for f in self.calls(action)]
+
+    def wait_call(self, action, count=1, timeout=10, where=None):
+        """Wait for `count` CALLs of `action` (matching where(payload)); -> their payloads."""
+        def found(frames):
+            hits = [f.msg[3] for f in frames if f.kind == 2 and f.action == action and (where is None or where(f.msg[3]))]
+            return hits if len(hits) >= count else None
+
+        return self.cs.wait_for(found, timeout, "%d x %s" % (count, action))
+
+    def wait_status(self, status, n=1, timeout=10):
+        return self.wait_call("StatusNotification", where=lambda p: p["connectorId"] == n and p["status"] == status, timeout=timeout)
