@@ -44,5 +44,11 @@ class Charger:
 
         return self.cs.wait_for(found, timeout, "%d x %s" % (count, action))
 
+    def transaction_id(self, index=0, timeout=10):
+        """The transactionId the central system gave the index-th StartTransaction (waits for its reply)."""
+        start = self.cs.wait_for(lambda fs: (lambda s: s[index] if len(s) > index else None)([f for f in fs if f.kind == 2 and f.action == "StartTransaction"]), timeout, "StartTransaction")
+        reply = self.cs.wait_for(lambda fs: next((f for f in fs if f.kind == 3 and f.msg[1] == start.msg[1]), None), timeout, "its reply")
+        return reply.msg[2]["transactionId"]
+
     def wait_status(self, status, n=1, timeout=10):
         return self.wait_call("StatusNotification", where=lambda p: p["connectorId"] == n and p["status"] == status, timeout=timeout)

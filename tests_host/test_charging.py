@@ -21,13 +21,14 @@ def test_plug_then_card_starts_and_unplug_stops(charger):
     assert start["idTag"] == "ALICE" and start["connectorId"] == 1 and start["meterStart"] == 1500
     assert ch.payloads("Authorize") == [{"idTag": "ALICE"}]
     ch.wait_status("Charging")
+    tx = ch.transaction_id()
     st = ch.state()
     assert st["relay"] is True and st["locked"] is True and st["offeredA"] == 32 and st["status"] == "Charging"
-    assert st["transactionId"] is not None
+    assert st["transactionId"] == tx
     ch.evse("meter 1 4500", "unplug 1")
     stop = ch.wait_call("StopTransaction")[0]
     assert stop["reason"] == "EVDisconnected" and stop["meterStop"] >= 4500
-    assert stop["transactionId"] == st["transactionId"]
+    assert stop["transactionId"] == tx
     ch.wait_status("Available")
     assert ch.state()["relay"] is False
 
@@ -127,7 +128,7 @@ def test_remote_start_and_stop(charger, cs):
     assert cs.call("CP001", call.RemoteStartTransaction(id_tag="REMOTE", connector_id=0)).status == "Accepted"
     start = ch.wait_call("StartTransaction")[0]
     assert start["connectorId"] == 2  # the one with an EV plugged in
-    tx = ch.state(2)["transactionId"]
+    tx = ch.transaction_id()
     assert cs.call("CP001", call.RemoteStopTransaction(transaction_id=tx + 1000)).status == "Rejected"
     assert cs.call("CP001", call.RemoteStopTransaction(transaction_id=tx)).status == "Accepted"
     assert ch.wait_call("StopTransaction")[0]["reason"] == "Remote"
@@ -212,8 +213,7 @@ def test_sampled_meter_values_and_transaction_data(charger, cs):
     assert change(cs, "MeterValuesSampledData", "Energy.Active.Import.Register,Power.Active.Import") == "Accepted"
     assert change(cs, "StopTxnSampledData", "Energy.Active.Import.Register") == "Accepted"
     ch.evse("meter 1 100", "power 1 36000", "plug 1", "card 1 ALICE", "charge 1")
-    ch.wait_call("StartTransaction")
-    tx = ch.state()["transactionId"]
+    tx = ch.transaction_id()
     mvs = ch.wait_call("MeterValues", count=2, timeout=6)
     for mv in mvs:
         assert mv["transactionId"] == tx
