@@ -45,7 +45,8 @@ class App:
         self.rpc = rpc = Rpc(Dispatcher(parts).dispatch, registration, keys)
         self.security = security = Security(settings, keys, flash)
         self.link = link = Link(cs, keys, security, state, rpc)
-        self.outbox = outbox = Outbox(rpc, link, registration, keys, KeyBackoff(keys), json_file.join(flash, "outbox.journal"))
+        store = settings["storage"]
+        self.outbox = outbox = Outbox(rpc, link, registration, keys, KeyBackoff(keys), json_file.join(flash, "outbox.journal"), store["journalBytes"])
         self.boot = BootNotification(outbox, registration, keys, settings["ocpp"]["bootRetryInterval"], state, platform.set_rtc)
         self.heartbeat = heartbeat = Heartbeat(outbox, rpc, keys, registration, state, platform.set_rtc)
         self.status = StatusNotifier(outbox, connectors, registration)
@@ -55,8 +56,7 @@ class App:
         self.metering = metering = Metering(platform.meter(settings, evse), evse.count, keys, outbox, transactions)
         cache = AuthCache(json_file.join(flash, "auth_cache.json"), lambda: keys.get("AuthorizationCacheEnabled"))
         self.authorizer = authorizer = Authorizer(outbox, link, keys, cache)
-        self.sessions = sessions = Sessions(evse, metering, connectors, transactions, outbox, authorizer, keys)
-        sessions.limit_amps = [settings["connectors"]["maxCurrent"]] * (evse.count + 1)
+        self.sessions = sessions = Sessions(evse, metering, connectors, transactions, outbox, authorizer, keys, settings["connectors"]["maxCurrent"], store["maxTransactions"])
         self.data_transfer = DataTransfer(outbox)
         parts.update(
             boot=self.boot, outbox=outbox, heartbeat=heartbeat, status=self.status, sessions=sessions, transactions=transactions,

@@ -69,7 +69,7 @@ class Message:
 
 
 class Outbox:
-    def __init__(self, rpc_layer, link, registration, keys, backoff, journal=None):
+    def __init__(self, rpc_layer, link, registration, keys, backoff, journal=None, journal_bytes=32768):
         # backoff: the failure back-off for RETRY messages (RetryBackOff* keys).
         # journal: a store.journal.Journal, or its path: then it is opened
         # (and its module imported, ~6 KB of heap) only once there is
@@ -81,9 +81,10 @@ class Outbox:
         self._backoff = backoff
         self._journal = journal
         self._journal_path = None
+        self._journal_bytes = journal_bytes
         if isinstance(journal, str):
             self._journal_path = journal
-            self._journal = _open_journal(journal) if _exists(journal) else None
+            self._journal = _open_journal(journal, journal_bytes) if _exists(journal) else None
         self._boot = []
         self._volatile = []
         self._wake = asyncio.Event()
@@ -137,10 +138,28 @@ class Outbox:
         # OSError when it cannot be); goes out in order, after the boot lane.
         uid = rpc.new_id()
         if self._journal is None:
-            self._journal = _open_journal(self._journal_path)
-        seq = self._journal.append(json.dumps([uid, action, payload, tag]))
+            self._journal = _open_journal(self._journal_path, self._journal_bytes)
+        body = json.dumps([uid, action, payload, tag])
+        while True:
+            try:
+                seq = self._journal.append(body)
+                break
+            except Exception as e:
+                # Full: the oldest periodic MeterValues make room, never a
+                # StartTransaction or StopTransaction.
+                if type(e).__name__ != "JournalFull" or not self._drop_oldest("MeterValues"):
+                    log.error("outbox", "cannot store %s: %s", action, e)
+                    raise
         self._wake.set()
         return seq
+
+    def _drop_oldest(self, action):
+        for seq, record in self._journal.records():
+            if json.loads(record)[1] == action:
+                log.warning("outbox", "journal full: dropped the oldest stored %s", action)
+                self._journal.remove(seq)
+                return True
+        return False
 
     def stored(self):
         # (action, tag) of every stored message, oldest first (read from flash).
@@ -318,11 +337,6 @@ class Outbox:
         self._not_before = None
 
 
-# Room for the durable lane on flash; the journal compacts well below it (a
-# journal kept nearly full compacts on every record, store/journal.py).
-_JOURNAL_BYTES = const(32768)
-
-
 def _exists(path):
     try:
         return os.stat(path)[6] > 0
@@ -330,7 +344,7 @@ def _exists(path):
         return False
 
 
-def _open_journal(path):
+def _open_journal(path, max_bytes):
     from uocpp.store.journal import Journal
 
-    return Journal(path, _JOURNAL_BYTES)
+    return Journal(path, max_bytes)

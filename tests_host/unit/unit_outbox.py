@@ -186,3 +186,31 @@ async def test_failing_send_never_spins():
     eq(ticks[0] >= 75, True, "ticker ran %d times in 1.5 s" % ticks[0])
     eq(1 <= attempts <= 5, True, "%d send attempts in 1.5 s" % attempts)
     eq(link.drops >= 1, True, "the link was told to drop")
+
+
+def test_full_journal_drops_the_oldest_meter_values_only():
+    # Bounded on flash: the oldest periodic MeterValues make room; a Start or
+    # Stop is never dropped (the store raises when only those are left).
+    from check import TempDir
+
+    from uocpp.store.journal import Journal, JournalFull
+
+    with TempDir("full") as d:
+        box, link, reg = make(journal=Journal(d + "/j", 1024))
+        box.store("StartTransaction", {"n": 0}, 1)
+        for n in range(40):
+            box.store("MeterValues", {"n": n, "pad": "x" * 40}, 1)
+        box.store("StopTransaction", {"n": 0}, 1)
+        kept = box.stored()
+        eq(kept[0], ("StartTransaction", 1), "start kept")
+        eq(kept[-1], ("StopTransaction", 1), "stop kept")
+        eq(len(kept) < 42, True, "some MeterValues dropped")
+        try:
+            for n in range(40):
+                box.store("StopTransaction", {"n": n, "pad": "y" * 40}, n)
+            raise AssertionError("never full")
+        except JournalFull:
+            pass
+        actions = [a for a, _ in box.stored()]
+        eq("MeterValues" in actions, False, "every MeterValues went before any Stop")
+        eq(actions[0], "StartTransaction", "the start is still first")

@@ -146,7 +146,13 @@ SCHEMA = {
         ("level", _STR, "info", ("debug", "info", "warning", "error")),
         ("heapInterval", _NUM, 0, (0, 86400)),
     ),
-    "storage": (("dir", _STR, "", None),),
+    "storage": (
+        ("dir", _STR, "", None),
+        # The outbox's journal on flash (transaction messages waiting for the
+        # central system) and how many transactions may wait there.
+        ("journalBytes", _INT, 32768, (4096, 1048576)),
+        ("maxTransactions", _INT, 50, (1, 1000)),
+    ),
     # The optional MQTT status mirror (services/mqtt_mirror.py).
     "mqtt": (
         ("enabled", _BOOL, False, None),

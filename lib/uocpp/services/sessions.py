@@ -8,17 +8,18 @@
 import asyncio
 import time
 
-from micropython import const
-
 from uocpp import clock, log, sleep
 from uocpp.model import connectors as cn
 
-_MAX_AMPS = const(32)  # what the pilot offers when nothing limits it
 _ACCEPTED = "Accepted"
 
 
 class Sessions:
-    def __init__(self, evse, metering, connectors, transactions, outbox_, authorizer, keys):
+    def __init__(self, evse, metering, connectors, transactions, outbox_, authorizer, keys, max_amps, max_transactions):
+        # max_amps: what the pilot offers when nothing limits it;
+        # max_transactions: how many may wait on flash for their
+        # StopTransaction to be answered (a long offline spell) before no
+        # new one may start.
         self.evse = evse
         self._metering = metering
         self._connectors = connectors
@@ -36,7 +37,9 @@ class Sessions:
         self._parent = {}  # local id -> parentIdTag of who started it
         self._begin = {}  # local id -> the Transaction.Begin meter value
         self._idle = asyncio.Event()
-        self.limit_amps = [_MAX_AMPS] * n
+        self._max_amps = max_amps
+        self._max_tx = max_transactions
+        self.limit_amps = [max_amps] * n
         outbox_.on_durable("StartTransaction", answered=self._start_answered, dropped=self._start_dropped)
         outbox_.on_durable("StopTransaction", prepare=self._with_remote, answered=self._stop_answered, dropped=transactions.forget)
         outbox_.on_durable("MeterValues", prepare=self._with_remote)
@@ -209,6 +212,9 @@ class Sessions:
     # -- start and stop ----------------------------------------------------------------
     def start(self, n, id_tag, parent=None):
         evse = self.evse
+        if self._tx.count() >= self._max_tx:
+            log.error("session", "connector %d: %d transactions wait for the central system: no new one", n, self._tx.count())
+            return None
         if not evse.lock(n, True):
             log.error("session", "connector %d: the lock failed, no transaction", n)
             self._lock_failed[n] = True
@@ -237,6 +243,7 @@ class Sessions:
         evse.set_relay(n, False)
         evse.set_offered(n, 0)
         self._metering.end(n)
+        self.limit_amps[n] = self._max_amps  # a TxProfile ends with its transaction
         data = self._metering.transaction_data(n, self._begin.pop(local, None))
         self._record_stop(local, self._metering.energy_wh(n), reason, id_tag, data)
         self._parent.pop(local, None)
