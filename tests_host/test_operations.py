@@ -96,7 +96,7 @@ def test_trigger_status_and_heartbeat_while_pending(cs, firmware):
         ({"requestedMessage": "StatusNotification"}, "Accepted", [(0, "Available"), (1, "Available"), (2, "Available")]),
         ({"requestedMessage": "StatusNotification", "connectorId": 2}, "Accepted", [(2, "Available")]),
         ({"requestedMessage": "StatusNotification", "connectorId": 3}, "Rejected", []),  # TM-10
-        ({"requestedMessage": "MeterValues", "connectorId": 1}, "NotImplemented", []),  # TM-03
+        ({"requestedMessage": "MeterValues", "connectorId": 3}, "Rejected", []),  # TM-10: no such connector
         ({"requestedMessage": "DiagnosticsStatusNotification"}, "NotImplemented", []),
         ({"requestedMessage": "FirmwareStatusNotification"}, "NotImplemented", []),
         ({"requestedMessage": "BootNotification"}, "Rejected", []),  # TM-08: after Accepted
@@ -163,7 +163,9 @@ def test_hard_reset_exits_for_the_supervisor(cs, firmware):
         ("ChangeAvailability", {"connectorId": "1", "type": "Operative"}, "TypeConstraintViolation"),
         ("TriggerMessage", {"requestedMessage": "StartTransaction"}, "PropertyConstraintViolation"),  # TM-09
         ("TriggerMessage", {"requestedMessage": "Heartbeat", "connectorId": 1.5}, "TypeConstraintViolation"),
-        ("RemoteStartTransaction", {"idTag": "x"}, "NotSupported"),
+        ("RemoteStartTransaction", {"idTag": "x" * 21}, "PropertyConstraintViolation"),
+        ("RemoteStartTransaction", {"idTag": "x", "chargingProfile": 7}, "TypeConstraintViolation"),
+        ("SendLocalList", {"listVersion": 1, "updateType": "Full"}, "NotSupported"),
         ("NoSuchAction", {}, "NotImplemented"),
     ],
 )

@@ -92,7 +92,10 @@ class Metering:
         if local is not None:
             self._outbox.store("MeterValues", payload, local)
         else:
-            self._outbox.submit(outbox.Message("MeterValues", lambda: payload, outbox.KEEP, triggered=triggered))
+            # Keyed per connector and kind: a flood of triggers, or aligned
+            # values while offline, keeps one waiting, the latest.
+            key = ("mv:t%d" if triggered else "mv:%d") % n
+            self._outbox.submit(outbox.Message("MeterValues", lambda: payload, outbox.KEEP, key=key, triggered=triggered))
 
     def begin(self, n):
         # A transaction started on n: sampling starts now.
