@@ -1,19 +1,20 @@
-# Transactions known to the charge point, on flash (<flash>/tx.json, atomic
-# rewrite) from the moment one starts until the central system has answered
-# its StopTransaction. Each has a local id (ours, never reused) and, once
-# StartTransaction.conf came, the central system's transactionId.
+# Transactions on flash (<flash>/tx.json, atomic rewrite). Only what RAM
+# must hold stays here: the running transactions (at most one a connector)
+# and, for stopped ones whose StopTransaction still waits in the outbox's
+# journal, the central system's transactionId once StartTransaction.conf
+# brought it. Everything else of a stopped transaction is in the journal,
+# so a thousand transactions queued offline cost no heap.
 #
-# Together with the outbox's journal this decides what a power cut left:
-#   stop recorded here  -> its StopTransaction is in the journal, or the
-#                          power went before it was appended: append it
-#   running, no remote id and no StartTransaction left in the journal
-#                       -> its StartTransaction never went to flash: it
+# Each has a local id (ours, never reused) and, once StartTransaction.conf
+# came, the central system's transactionId ("remote"). What a power cut
+# left is decided at boot (recover), with the journal's (action, tag) list:
+#   running, its StopTransaction in the journal -> stopped before the power
+#                          went: only the record here was left
+#   running, no remote id, no StartTransaction in the journal
+#                       -> its StartTransaction never reached flash: it
 #                          never started (nothing is sent)
 #   running otherwise   -> stopped now with reason PowerLoss and the last
-#                          meter reading that was stored
-# The record of a transaction is dropped only after the reply to its
-# StopTransaction, and before that reply leaves the journal.
-from uocpp import log
+#                          meter reading stored
 from uocpp.store import json_file
 
 
@@ -21,71 +22,83 @@ class Transactions:
     def __init__(self, path):
         self._path = path
         saved = json_file.read_json(path, {})
-        if not isinstance(saved, dict) or not isinstance(saved.get("tx"), dict):
-            saved = {"next": 1, "tx": {}}
+        if not isinstance(saved, dict) or not isinstance(saved.get("run"), dict):
+            saved = {}
         self._next = saved.get("next", 1)
-        # str(local id) -> {"c": connector, "tag": idTag, "start": Wh,
-        # "t": start time, "wh": last stored reading, "remote": id or None,
-        # "stop": StopTransaction payload once stopped}
-        self.tx = saved["tx"]
+        # str(local) -> {"c": connector, "tag": idTag, "start": Wh, "t": start
+        # time, "wh": last stored reading, "remote": id or None}
+        self.running = saved.get("run", {})
+        # str(local) -> remote id, for stopped ones not yet answered
+        self._remote = saved.get("remote", {})
 
     def _save(self):
-        json_file.write_json_atomic(self._path, {"next": self._next, "tx": self.tx})
+        json_file.write_json_atomic(self._path, {"next": self._next, "run": self.running, "remote": self._remote})
 
     def begin(self, connector, id_tag, meter_wh, timestamp):
         # -> the new local id; on flash when this returns.
         local = self._next
         self._next += 1
-        self.tx[str(local)] = {"c": connector, "tag": id_tag, "start": meter_wh, "t": timestamp, "wh": meter_wh, "remote": None, "stop": None}
+        self.running[str(local)] = {"c": connector, "tag": id_tag, "start": meter_wh, "t": timestamp, "wh": meter_wh, "remote": None}
         self._save()
         return local
 
     def get(self, local):
-        return self.tx.get(str(local))
+        return self.running.get(str(local))
 
     def running_on(self, connector):
         # The local id of the transaction running on a connector, or None.
-        for local, t in self.tx.items():
-            if t["c"] == connector and t["stop"] is None:
+        for local, t in self.running.items():
+            if t["c"] == connector:
                 return int(local)
         return None
 
     def reading(self, local, wh):
         # The latest meter reading of a running transaction (PowerLoss stops with it).
-        t = self.tx.get(str(local))
-        if t is not None and t["stop"] is None:
+        t = self.running.get(str(local))
+        if t is not None:
             t["wh"] = wh
             self._save()
 
     def started(self, local, remote):
-        t = self.tx.get(str(local))
+        # StartTransaction.conf: the central system's id.
+        key = str(local)
+        t = self.running.get(key)
         if t is not None:
             t["remote"] = remote
-            self._save()
+        else:
+            self._remote[key] = remote
+        self._save()
 
-    def stopped(self, local, stop_payload):
-        t = self.tx.get(str(local))
+    def stopped(self, local):
+        # Its StopTransaction is in the journal now: no longer running.
+        t = self.running.pop(str(local), None)
         if t is not None:
-            t["stop"] = stop_payload
+            if t["remote"] is not None:
+                self._remote[str(local)] = t["remote"]
             self._save()
 
     def forget(self, local):
-        # Its StopTransaction was answered (or could not be delivered).
-        if self.tx.pop(str(local), None) is not None:
+        # Its StopTransaction was answered (or given up).
+        if self._remote.pop(str(local), None) is not None:
             self._save()
 
     def remote(self, local):
-        t = self.tx.get(str(local))
-        return t["remote"] if t is not None else None
+        key = str(local)
+        t = self.running.get(key)
+        return t["remote"] if t is not None else self._remote.get(key)
 
     def count(self):
-        return len(self.tx)
+        return len(self.running) + len(self._remote)
 
     def local_of(self, remote):
-        for local, t in self.tx.items():
-            if t["remote"] == remote and t["stop"] is None:
+        # The running transaction with this central-system id, or None.
+        for local, t in self.running.items():
+            if t["remote"] == remote:
                 return int(local)
         return None
 
-    def dump(self):
-        log.debug("tx", "%r", self.tx)
+    def tidy(self, stops):
+        # At boot: drop remote ids whose StopTransaction has left the journal.
+        for key in [k for k in self._remote if int(k) not in stops]:
+            del self._remote[key]
+        self._save()

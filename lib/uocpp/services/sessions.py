@@ -67,17 +67,19 @@ class Sessions:
         # stored: (action, tag) of the messages in the journal.
         starts = [tag for action, tag in stored if action == "StartTransaction"]
         stops = [tag for action, tag in stored if action == "StopTransaction"]
-        for key, t in list(self._tx.tx.items()):
+        tx = self._tx
+        for key, t in list(tx.running.items()):
             local = int(key)
-            if t["stop"] is not None:
-                if local not in stops:
-                    self._outbox.store("StopTransaction", t["stop"], local)
+            if local in stops:
+                tx.stopped(local)  # the power went right after its StopTransaction was stored
             elif t["remote"] is None and local not in starts:
                 log.warning("session", "transaction %d never reached flash: forgotten", local)
-                self._tx.forget(local)
+                tx.running.pop(key)
             else:
                 log.warning("session", "transaction %d on connector %d was running at power loss: stopped", local, t["c"])
                 self._record_stop(local, t["wh"], "PowerLoss", None, [])
+                stops.append(local)
+        tx.tidy(stops)
 
     # -- the session task ----------------------------------------------------------
     async def run(self):
@@ -212,8 +214,9 @@ class Sessions:
     # -- start and stop ----------------------------------------------------------------
     def start(self, n, id_tag, parent=None):
         evse = self.evse
-        if self._tx.count() >= self._max_tx:
-            log.error("session", "connector %d: %d transactions wait for the central system: no new one", n, self._tx.count())
+        waiting = self._tx.count() + sum(1 for action, _ in self._outbox.stored() if action == "StartTransaction")
+        if waiting >= self._max_tx:
+            log.error("session", "connector %d: %d transactions wait for the central system: no new one", n, waiting)
             return None
         if not evse.lock(n, True):
             log.error("session", "connector %d: the lock failed, no transaction", n)
@@ -224,8 +227,14 @@ class Sessions:
         ts = clock.now_iso()
         # The transaction is on flash before its StartTransaction is.
         local = self._tx.begin(n, id_tag, wh, ts)
+        try:
+            self._outbox.store("StartTransaction", {"connectorId": n, "idTag": id_tag, "meterStart": wh, "timestamp": ts}, local)
+        except Exception as e:  # flash full or failing: no transaction rather than an unbilled one
+            log.error("session", "connector %d: cannot store the StartTransaction (%s): no transaction", n, e)
+            self._tx.running.pop(str(local), None)
+            evse.lock(n, False)
+            return None
         self._parent[local] = parent
-        self._outbox.store("StartTransaction", {"connectorId": n, "idTag": id_tag, "meterStart": wh, "timestamp": ts}, local)
         log.info("session", "connector %d: transaction %d started by %s at %d Wh", n, local, id_tag, wh)
         self._suspended[n] = False
         self._connectors.set(n, busy=True)
@@ -261,10 +270,10 @@ class Sessions:
             payload["idTag"] = id_tag
         if data:
             payload["transactionData"] = data
-        # On flash as stopped first, then its StopTransaction (the order the
-        # recovery above relies on).
-        self._tx.stopped(local, payload)
+        # Its StopTransaction on flash first, then no longer running (the
+        # order the recovery above relies on).
         self._outbox.store("StopTransaction", payload, local)
+        self._tx.stopped(local)
         log.info("session", "transaction %d stopped (%s) at %d Wh", local, reason, payload["meterStop"])
 
     def stop_all(self, reason):
