@@ -13,9 +13,19 @@ def heap():
     return gc.mem_alloc(), gc.mem_free()
 
 
+def flash_written():
+    # Bytes written to flash since boot: JSON files and the journal.
+    import sys
+
+    from uocpp.store import json_file
+
+    journal = sys.modules.get("uocpp.store.journal")
+    return json_file.written + (journal.written if journal else 0)
+
+
 async def report_heap(interval_s):
     ms = int(interval_s * 1000)
     while True:
         await asyncio.sleep_ms(ms)
         alloc, free = heap()
-        log.info("diag", "heap alloc=%d free=%d", alloc, free)
+        log.info("diag", "heap alloc=%d free=%d flash=%d", alloc, free, flash_written())

@@ -233,6 +233,7 @@ class Journal:
         pos = self._end
         self._end += _HDR + n
         self.bytes_written += _HDR + n
+        _count(_HDR + n)
         return pos
 
     def _added(self, pos, n, seq):
@@ -327,6 +328,7 @@ class Journal:
         finally:
             self._f = open(self.path, "r+b")  # the new file, or the old one if the rename failed
         self.bytes_written += size
+        _count(size)
         self._clear(0)
         self._scan(size)
         self._torn = False
@@ -336,3 +338,12 @@ class Journal:
         if self._f:
             self._f.close()
             self._f = None
+
+
+# Bytes every journal wrote since boot (the heap report shows them).
+written = 0
+
+
+def _count(n):
+    global written
+    written += n

@@ -20,10 +20,17 @@ def read_json(path, default):
         return default
 
 
+# Bytes this module wrote to flash since boot (the heap report shows them:
+# flash wear is measured, not guessed).
+written = 0
+
+
 def write_json_atomic(path, obj):
+    global written
     tmp = path + ".tmp"
     with open(tmp, "w") as f:
         json.dump(obj, f)
+        written += f.tell()
     try:
         os.rename(tmp, path)
     except OSError:

@@ -1,0 +1,175 @@
+"""Charging-session benchmarks (issue 12): live-heap growth over many
+sessions, the heap held by transaction messages queued offline (they must
+live on flash), and the flash bytes written per hour of charging.
+
+    .venv/bin/python bench/charging.py [--quick]
+
+Runs the .mpy build of the firmware on the unix port against the bundled
+central system, driving the EVSE simulator; reads the firmware's heap
+report (`log.heapInterval`: live heap after gc.collect(), and the bytes
+written to flash since boot). Prints one table.
+"""
+
+import argparse
+import json
+import re
+import socket
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE.parent / "tools"))
+
+from bench import common  # noqa: E402
+from central_system import CentralSystemThread  # noqa: E402
+import evse as evse_client  # noqa: E402
+
+REPORT = re.compile(r"diag: heap alloc=(\d+) free=\d+ flash=(\d+)")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def last_report(fw, after=0, timeout=10):
+    """(live heap, flash bytes) of the first heap report after `after` reports; -> (values, count)."""
+    fw.wait_log(REPORT.pattern, count=after + 1, timeout=timeout)
+    hits = [REPORT.search(line) for _, line in fw.lines]
+    hits = [h for h in hits if h]
+    return (int(hits[-1].group(1)), int(hits[-1].group(2))), len(hits)
+
+
+def settle(fw, n=2):
+    """Two fresh heap reports after now: the second one is taken at rest."""
+    _, count = last_report(fw)
+    return last_report(fw, count + n - 1)[0]
+
+
+def firmware(work, cs, build, port, keys=None, config=None):
+    flash = Path(work) / "flash"
+    flash.mkdir(parents=True, exist_ok=True)
+    if keys:
+        (flash / "keys.json").write_text(json.dumps(keys))
+    cfg = common.merge({"simulator": {"port": port}, "log": {"level": "info", "heapInterval": 0.3}}, config or {})
+    fw = common.make_firmware(work, cs, build, config=cfg)
+    fw.env["OCPP_FLASH_DIR"] = str(flash)
+    fw.start()
+    deadline = time.monotonic() + 10
+    while True:  # the simulator port answers once the firmware runs
+        try:
+            evse_client.send(["state"], port=port, timeout=2)
+            return fw
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+def session(port, tag="BENCH"):
+    evse_client.send(["plug 1", "card 1 %s" % tag, "charge 1", "unplug 1"], port=port)
+
+
+def sessions_growth(build, count):
+    with tempfile.TemporaryDirectory() as d:
+        cs = common.start_cs()
+        port = free_port()
+        fw = firmware(d, cs, build, port, keys={"AuthorizeRemoteTxRequests": "false"})
+        try:
+            warm = max(10, count // 10)
+            for _ in range(warm):
+                session(port)
+            before = settle(fw)[0]
+            for _ in range(count):
+                session(port)
+            deadline = time.monotonic() + 30
+            while len(common.received(cs, "CP001", "StopTransaction")) < warm + count and time.monotonic() < deadline:
+                time.sleep(0.1)
+            after = settle(fw)[0]
+            stops = len(common.received(cs, "CP001", "StopTransaction"))
+        finally:
+            fw.stop()
+            cs.stop()
+    return before, after, stops
+
+
+def offline_queue(build, messages):
+    """Live heap before and after `messages` transaction messages were queued offline."""
+    with tempfile.TemporaryDirectory() as d:
+        cs = common.start_cs()
+        port = free_port()
+        keys = {"AllowOfflineTxForUnknownId": "true"}
+        fw = firmware(d, cs, build, port, keys=keys, config={"storage": {"maxTransactions": 1000, "journalBytes": 1048576}})
+        try:
+            fw.wait_log("registration Accepted")
+            cs.stop()
+            fw.wait_log("link: disconnected")
+            session(port, "OFFLINE")  # the journal's code is loaded with the first message
+            before = settle(fw)[0]
+            for _ in range(messages // 2 - 1):  # a StartTransaction and a StopTransaction each
+                session(port, "OFFLINE")
+            after = settle(fw)[0]
+            journal = Path(d) / "flash" / "outbox.journal"
+            size = journal.stat().st_size if journal.exists() else 0
+        finally:
+            fw.stop()
+    return before, after, size
+
+
+def flash_per_hour(build, samples):
+    """Flash bytes per sampled MeterValues and per session (start + stop), -> per hour at 60 s."""
+    with tempfile.TemporaryDirectory() as d:
+        cs = common.start_cs()
+        port = free_port()
+        fw = firmware(d, cs, build, port, keys={"MeterValueSampleInterval": "1"})
+        try:
+            idle = settle(fw)[1]
+            evse_client.send(["power 1 11000", "plug 1", "card 1 WEAR", "charge 1"], port=port)
+            started = settle(fw, 1)[1]
+            mv0 = len(common.received(cs, "CP001", "MeterValues"))
+            t0 = started
+            deadline = time.monotonic() + samples * 2 + 10
+            while len(common.received(cs, "CP001", "MeterValues")) < mv0 + samples and time.monotonic() < deadline:
+                time.sleep(0.1)
+            sampled = settle(fw, 1)[1]
+            n = len(common.received(cs, "CP001", "MeterValues")) - mv0
+            evse_client.send(["unplug 1"], port=port)
+            stopped = settle(fw)[1]
+        finally:
+            fw.stop()
+            cs.stop()
+    per_sample = (sampled - t0) / max(1, n)
+    per_session = (started - idle) + (stopped - sampled)
+    return per_sample, per_session, 60 * per_sample + per_session
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="tiny sizes, to check that every measurement runs")
+    args = ap.parse_args()
+    quick = args.quick
+    with tempfile.TemporaryDirectory() as d:
+        build = common.mpy_build(Path(d) / "mpy")
+        sessions = 20 if quick else 1000
+        before, after, stops = sessions_growth(build, sessions)
+        messages = 20 if quick else 1000
+        q_before, q_after, q_size = offline_queue(build, messages)
+        per_sample, per_session, per_hour = flash_per_hour(build, 3 if quick else 20)
+    rows = [
+        ("Live heap growth over %d charging sessions (.mpy)" % sessions, "%+d B (%d -> %d; %d StopTransactions answered)" % (after - before, before, after, stops), "0 B"),
+        ("Heap held by %d transaction messages queued offline" % messages, "%+d B (journal on flash: %s B)" % (q_after - q_before, format(q_size, ",")), "<= 2 KB"),
+        ("Flash written per sampled MeterValues / per session (start + stop)", "%.0f B / %.0f B" % (per_sample, per_session), ""),
+        ("Flash written per hour of charging, MeterValueSampleInterval 60", "%.1f KB/h" % (per_hour / 1024), "<= 32 KB/h"),
+    ]
+    print("| Charging measure | Figure | Goal |")
+    print("| --- | --- | --- |")
+    for r in rows:
+        print("| %s | %s | %s |" % r)
+
+
+if __name__ == "__main__":
+    main()
