@@ -195,3 +195,30 @@ def test_a_nan_register_is_a_meter_error_not_a_reading(bench):
     out = b.shell.ask("energy")
     assert out["kind"] == "value"
     assert out["error"] == "SDM630 at address 1: register 0x0048 holds nan, not a reading"
+
+
+def test_the_firmware_bills_from_the_modbus_meter(cs, charger):
+    """TX-01, MV: with meter.model SDM120 on a pty the firmware's transactions take meterStart and meterStop,
+    and its MeterValues their readings, from the real Modbus meter (pymodbus), not from the simulator."""
+    from ocpp.v16 import call
+
+    relay = Relay().start()
+    server = SdmServer(relay.meter_path).start()
+    try:
+        server.set(**SINGLE_PHASE)  # 87.125 kWh
+        ch = charger({"meter": {"model": "SDM120", "device": relay.path, "timeout": 0.5}})
+        assert cs.call("CP001", call.ChangeConfiguration(key="MeterValuesSampledData", value="Energy.Active.Import.Register,Voltage,Frequency")).status == "Accepted"
+        assert cs.call("CP001", call.ChangeConfiguration(key="MeterValuesSampledData", value="SoC")).status == "Rejected"  # the SDM120 has none
+        ch.evse("plug 1", "card 1 ALICE", "charge 1")
+        assert ch.wait_call("StartTransaction")[0]["meterStart"] == 87125
+        server.set(IMPORT_KWH=88.5)
+        assert cs.call("CP001", call.TriggerMessage(requested_message="MeterValues", connector_id=1)).status == "Accepted"
+        sv = ch.wait_call("MeterValues")[0]["meterValue"][0]["sampledValue"]
+        by = {s["measurand"]: s for s in sv}
+        assert by["Voltage"]["value"] == "229.5" and by["Voltage"]["unit"] == "V"
+        assert by["Energy.Active.Import.Register"]["unit"] == "Wh"
+        ch.evse("unplug 1")
+        assert ch.wait_call("StopTransaction")[0]["meterStop"] == 88500
+    finally:
+        server.stop()
+        relay.close()

@@ -140,6 +140,19 @@ SCHEMA = {
         # supply), in A.
         ("maxCurrent", _NUM, 32, (6, 80)),
     ),
+    # The energy meters (device/meters.py): "" = the EVSE's own (the unix
+    # simulator's); SDM120 or SDM630 on a UART (ESP32) or a serial device
+    # path (unix port), connector n at Modbus address address + n - 1.
+    "meter": (
+        ("model", _STR, "", ("", "SDM120", "SDM630")),
+        ("uart", _INT, 1, (0, 2)),
+        ("tx", _INT, 4, (0, 48)),
+        ("rx", _INT, 5, (0, 48)),
+        ("baud", _INT, 9600, (1200, 115200)),
+        ("device", _STR, "", None),
+        ("address", _INT, 1, (1, 247)),
+        ("timeout", _NUM, 0.3, (0.05, 5)),
+    ),
     # Unix port only: the EVSE simulator's TCP port on 127.0.0.1 (0 = off).
     "simulator": (("port", _INT, 0, (0, 65535)),),
     "log": (

@@ -122,8 +122,14 @@ def evse(settings):
 
 
 def meter(settings, evse_):
-    # The simulated EVSE integrates its own energy register.
-    return evse_
+    # The simulated EVSE integrates its own energy register, unless a real
+    # Modbus meter is on a serial device (meter.model, meter.device).
+    cfg = settings["meter"]
+    if not cfg["model"]:
+        return evse_
+    from uocpp.device.meters import BusMeters
+
+    return BusMeters(Serial(cfg["device"], cfg["baud"]), cfg, settings["connectors"]["count"])
 
 
 # -- RTC and watchdog ------------------------------------------------------------

@@ -1,0 +1,16 @@
+# Energy meters on an RS-485 bus, one per connector (Eastron SDM, device/
+# sdm.py): connector n's meter answers at Modbus address `address + n - 1`.
+# The metering service reads them one at a time (a shared bus).
+from uocpp.device.sdm import SdmMeter
+
+
+class BusMeters:
+    def __init__(self, port, cfg, count):
+        # cfg: config.json's meter section.
+        self._meters = [None] + [SdmMeter(port, cfg["address"] + n, cfg["model"], int(cfg["timeout"] * 1000)) for n in range(count)]
+
+    def measurands(self):
+        return self._meters[1].measurands()
+
+    async def read(self, n):
+        return await self._meters[n].read()
