@@ -330,3 +330,78 @@ def test_simulator_protocol_errors(charger):
     assert ch.raw("fault 1 Nonsense").startswith("error unknown ChargePointErrorCode")
     assert ch.raw("charge 1").startswith("error connector 1: no EV plugged in")
     assert ch.raw("state").startswith("ok {")
+
+
+def test_soft_reset_stops_the_transaction_first(charger, cs):
+    """RST, TX: a Reset stops a running transaction (reason SoftReset) and its StopTransaction goes out."""
+    ch = charger()
+    ch.evse("plug 1", "card 1 ALICE", "charge 1")
+    ch.wait_status("Charging")
+    assert cs.call("CP001", call.Reset(type="Soft")).status == "Accepted"
+    stop = ch.wait_call("StopTransaction")[0]
+    assert stop["reason"] == "SoftReset"
+    ch.fw.wait_log("soft reset: restarting the application")
+
+
+def test_remote_start_with_a_tx_profile_limits_the_pilot(charger, cs):
+    """RemoteStartTransaction with a TxProfile in A: the pilot offers its limit until the transaction ends."""
+    ch = charger()
+    ch.evse("plug 1", "charge 1")
+    profile = {
+        "chargingProfileId": 1, "stackLevel": 0, "chargingProfilePurpose": "TxProfile", "chargingProfileKind": "Relative",
+        "chargingSchedule": {"chargingRateUnit": "A", "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 10.0}]},
+    }
+    reply = call_raw(cs, "RemoteStartTransaction", {"idTag": "FLEET", "connectorId": 1, "chargingProfile": profile})
+    assert reply.msg[2] == {"status": "Accepted"}
+    ch.wait_status("Charging")
+    assert ch.state()["offeredA"] == 10
+    ch.evse("unplug 1")
+    ch.wait_call("StopTransaction")
+    ch.evse("plug 1", "card 1 ALICE", "charge 1")
+    ch.wait_call("StartTransaction", count=2)
+    assert ch.state()["offeredA"] == 32  # the profile ended with its transaction
+
+
+def test_authorization_cache_offline_clear_and_expiry(charger, cs):
+    """AUTH: an idTag the central system accepted starts offline from the cache (LocalAuthorizeOffline);
+    after ClearCache it does not; an expired entry does not either."""
+    from central_system import CentralSystemThread
+
+    cs.id_tags["OLD"] = {"status": "Accepted", "expiryDate": "2020-01-01T00:00:00Z"}
+    ch = charger()
+    assert change(cs, "ConnectionTimeOut", "1") == "Accepted"
+    ch.evse("card 1 ALICE", "card 1 OLD")  # both answered by Authorize: now in the cache
+    ch.wait_call("Authorize", count=2)
+    ch.fw.wait_log("no EV within ConnectionTimeOut")  # no EV came: nothing pending
+    port = cs.port
+    cs.stop()
+    ch.fw.wait_log("disconnected")
+    ch.evse("plug 1", "card 1 OLD")
+    assert ch.state()["status"] == "Preparing"  # expired
+    ch.evse("card 1 ALICE")
+    assert ch.state()["status"] == "SuspendedEV"  # a transaction runs, offline
+    ch.evse("card 1 ALICE", "unplug 1")
+    back = CentralSystemThread(port=port, boot_plan=[("Accepted", 60)]).start()
+    try:
+        back.wait_for(lambda fs: [f for f in fs if f.kind == 2 and f.action == "StopTransaction"], 15, "the offline session")
+        assert back.call("CP001", call.ClearCache()).status == "Accepted"
+        back.stop()
+        ch.fw.wait_log("disconnected", count=2)
+        ch.evse("plug 1", "card 1 ALICE")
+        assert ch.state()["status"] == "Preparing"  # not in the cache any more, and unknown ids are not allowed offline
+    finally:
+        back.stop()
+
+
+def test_local_pre_authorize_starts_without_waiting(charger, cs):
+    """LocalPreAuthorize: online, a cached Accepted idTag starts at once, with no Authorize.req."""
+    ch = charger()
+    assert change(cs, "LocalPreAuthorize", "true") == "Accepted"
+    ch.evse("card 1 ALICE")  # Authorize: now cached
+    ch.wait_call("Authorize")
+    ch.wait_status("Preparing")
+    ch.evse("plug 1")
+    ch.wait_call("StartTransaction")
+    ch.evse("unplug 1", "plug 1", "card 1 ALICE")
+    ch.wait_call("StartTransaction", count=2)
+    assert len(ch.payloads("Authorize")) == 1
