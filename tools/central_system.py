@@ -1,7 +1,8 @@
 """A small OCPP 1.6J central system on the `ocpp` package (schema validation on).
 
 Used by `make run` (bundled local central system) and by the host tests,
-which script its answers and read every frame it saw on the wire.
+which script its answers and read every frame it saw on the wire. Run alone,
+it prints one line per OCPP message (`CS CP001 → Heartbeat`, `CS CP001 ← ...`).
 
     python tools/central_system.py --port 9000 [--boot Pending:2,Accepted:10]
 """
@@ -10,7 +11,9 @@ import argparse
 import asyncio
 import base64
 import json
+import errno
 import logging
+import sys
 import threading
 import time
 import urllib.parse
@@ -29,12 +32,54 @@ def utc_now():
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+# --boot: the answers to BootNotification, in turn. Printed by --help of
+# this tool and of tools/run_local.py.
+PLAN_HELP = """\
+--boot PLAN: how the central system answers each BootNotification, in turn.
+PLAN is a comma-separated list of steps, one per BootNotification:
+  Accepted:N   accepted; N is the heartbeat interval in seconds (0: the
+               charge point keeps its configured one)
+  Pending:N    pending; N is the least wait in seconds before the next
+               BootNotification (0: the charge point picks its own wait)
+  Rejected:N   rejected; N as for Pending, and nothing else may be sent
+  drop         no answer at all (the charge point's CALL times out)
+  error        a CALLERROR InternalError instead of an answer
+N is a whole number of seconds, 0 when left out (Accepted = Accepted:0); the
+kinds are not case-sensitive. When the plan runs out, its last step answers
+every further BootNotification (Pending:3,Accepted:10: one Pending, then
+Accepted for ever; a plan ending in drop never answers again). One plan is
+shared by every charge point that connects. Default: Accepted:10.
+"""
+
+PLAN_KINDS = ("Accepted", "Pending", "Rejected", "drop", "error")
+
+
+class PlanError(ValueError):
+    """A --boot plan that cannot be read; the message names the bad step."""
+
+
 def parse_plan(text):
-    """'Pending:2,Accepted:10,drop,error' -> [('Pending', 2), ...]."""
+    """'Pending:2,Accepted:10,drop,error' -> [('Pending', 2), ...]; PlanError names a bad step."""
     plan = []
-    for step in text.split(","):
-        status, _, interval = step.partition(":")
-        plan.append((status, int(interval or 0)))
+    steps = text.split(",")
+    for n, step in enumerate(steps, 1):
+        where = "step %d of %d (%r)" % (n, len(steps), step)
+        kind, colon, interval = step.strip().partition(":")
+        if not kind:
+            raise PlanError("%s is empty; steps are %s" % (where, ", ".join(PLAN_KINDS)))
+        match = [k for k in PLAN_KINDS if k.lower() == kind.lower()]
+        if not match:
+            raise PlanError("%s: unknown kind %r; steps are %s" % (where, kind, ", ".join(PLAN_KINDS)))
+        kind = match[0]
+        if kind in ("drop", "error"):
+            if colon:
+                raise PlanError("%s: %s takes no interval" % (where, kind))
+            plan.append((kind, 0))
+            continue
+        interval = interval.strip()
+        if colon and not (interval.isdigit() and interval.isascii()):
+            raise PlanError("%s: the interval must be a whole number of seconds (0 or more), not %r" % (where, interval))
+        plan.append((kind, int(interval or 0)))
     return plan
 
 
@@ -79,6 +124,89 @@ class Frame:
 
     def __repr__(self):
         return "<%s %s %.3f %s>" % (self.cp_id, self.direction, self.t, self.raw[:120])
+
+
+# -- one readable line per message ---------------------------------------------
+TO_CS, TO_CP = "\u2192", "\u2190"  # → charge point to central system, ← back
+
+
+def _clip(text, width=100):
+    text = " ".join(str(text).split())
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def _fields(payload):
+    # Generic summary: key=value for each field, compact, clipped.
+    if not isinstance(payload, dict):
+        return _clip(json.dumps(payload))
+    if not payload:
+        return "ok"
+    return _clip(" ".join("%s=%s" % (k, v if isinstance(v, str) else json.dumps(v, separators=(",", ":"))) for k, v in payload.items()))
+
+
+def _request(action, p):
+    if not isinstance(p, dict):
+        return _fields(p)
+    if action == "BootNotification":
+        text = "%s/%s" % (p.get("chargePointVendor"), p.get("chargePointModel"))
+        if p.get("firmwareVersion"):
+            text += " firmware " + str(p["firmwareVersion"])
+        return text
+    if action == "Heartbeat" and not p:
+        return ""
+    if action == "StatusNotification":
+        text = "connector %s %s" % (p.get("connectorId"), p.get("status"))
+        if p.get("errorCode") not in (None, "NoError"):
+            text += " " + str(p["errorCode"])
+        return text
+    return _fields(p) if p else ""
+
+
+def _result(action, p):
+    if not isinstance(p, dict):
+        return _fields(p)
+    if action == "BootNotification" and "status" in p:
+        return "%s interval %s" % (p["status"], p.get("interval"))
+    if action == "Heartbeat" and "currentTime" in p:
+        return "time %s" % p["currentTime"]
+    if action == "GetConfiguration" and "configurationKey" in p:
+        text = "%d key(s)" % len(p.get("configurationKey") or ())
+        if p.get("unknownKey"):
+            text += ", unknown: " + ", ".join(map(str, p["unknownKey"]))
+        return _clip(text)
+    return _fields(p)
+
+
+class FrameLog:
+    """on_frame hook: one line per OCPP message, e.g. `CP001 → BootNotification
+    Vendor/Model` and `CP001 ← Accepted interval 10` (→ = from the charge point)."""
+
+    def __init__(self, write):
+        self.write = write
+        self._pending = {}  # (cp_id, unique id) -> action of a CALL not answered yet
+
+    def __call__(self, frame):
+        self.write(self.describe(frame))
+
+    def describe(self, frame):
+        arrow = TO_CS if frame.direction == "in" else TO_CP
+        msg = frame.msg
+        head = "%s %s " % (frame.cp_id, arrow)
+        if not (isinstance(msg, list) and len(msg) >= 3 and msg[0] in (2, 3, 4) and isinstance(msg[1], str)):
+            return head + "not an OCPP-J message: " + _clip(frame.raw)
+        key = (frame.cp_id, msg[1])
+        if msg[0] == 2:
+            action = msg[2] if isinstance(msg[2], str) else "?"
+            self._pending[key] = action
+            while len(self._pending) > 256:  # calls that were never answered
+                self._pending.pop(next(iter(self._pending)))
+            return (head + action + " " + _request(action, msg[3] if len(msg) > 3 else None)).rstrip()
+        action = self._pending.pop(key, None)
+        if msg[0] == 3:
+            return head + _result(action, msg[2])
+        code = msg[2] if len(msg) > 2 else "?"
+        desc = msg[3] if len(msg) > 3 and msg[3] else ""
+        return head + _clip("error %s%s" % (code, ": %s" % desc if desc else ""))
 
 
 class _RecordingConnection:
@@ -318,29 +446,82 @@ class CentralSystemThread:
             return
         try:
             self.run(self.cs.stop(), 10)
+            self.run(cancel_leftover_tasks(), 10)
         finally:
             self.loop.call_soon_threadsafe(self.loop.stop)
             self._thread.join(5)
+            if not self._thread.is_alive():
+                self.loop.close()
+
+
+async def cancel_leftover_tasks():
+    """Cancel and await every other task on this loop (handlers of links the
+    server has closed, the `ocpp` package's message tasks), so none is left
+    pending when the loop stops: no "Task was destroyed but it is pending!"."""
+    me = asyncio.current_task()
+    tasks = [t for t in asyncio.all_tasks() if t is not me]
+    for t in tasks:
+        t.cancel()
+    if tasks:
+        await asyncio.wait(tasks, timeout=5)
+
+
+def port_number(text):
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError("%r is not a TCP port (0-65535; 0 = any free port)" % text)
+    return port
+
+
+def listen_error(host, port, e):
+    """One line for an OSError from listening on host:port."""
+    if e.errno == errno.EADDRINUSE:
+        return "cannot listen on %s:%d: the port is already in use (another central system or `make run`?); choose another with --port, or make run CS_PORT=N" % (host, port)
+    reason = e.strerror or str(e)
+    reason = reason.split("): ", 1)[-1]  # asyncio prefixes "error while attempting to bind on address (...)"
+    return "cannot listen on %s:%d: %s" % (host, port, reason)
+
+
+def quiet_libraries():
+    # The `ocpp` package logs every raw frame at info; FrameLog says it shorter.
+    logging.getLogger("ocpp").setLevel(logging.WARNING)
+    logging.getLogger("websockets").setLevel(logging.WARNING)
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(description=__doc__, epilog=PLAN_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--host", default="127.0.0.1")
-    ap.add_argument("--port", type=int, default=9000)
-    ap.add_argument("--boot", default="Accepted:10", help="BootNotification answers in turn, e.g. Pending:3,Accepted:10")
+    ap.add_argument("--port", type=port_number, default=9000, help="TCP port to listen on (default 9000; 0 = any free port)")
+    ap.add_argument("--boot", default="Accepted:10", metavar="PLAN", help="BootNotification answers in turn, e.g. Pending:3,Accepted:10 (see below)")
     args = ap.parse_args()
-    logging.basicConfig(level=logging.INFO, format="CS %(asctime)s %(message)s")
+    prog = ap.prog
+    try:
+        plan = parse_plan(args.boot)
+    except PlanError as e:
+        print("%s: --boot %s: %s" % (prog, args.boot, e), file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.INFO, format="CS %(asctime)s %(message)s", stream=sys.stdout)
+    quiet_libraries()
 
     async def serve():
-        cs = await CentralSystem(args.host, args.port, parse_plan(args.boot)).start()
+        cs = CentralSystem(args.host, args.port, plan)
+        cs.on_frame = FrameLog(LOG.info)
+        try:
+            await cs.start()
+        except OSError as e:
+            print("%s: %s" % (prog, listen_error(args.host, args.port, e)), file=sys.stderr)
+            return 1
         LOG.info("central system listening on ws://%s:%d/<charge point id>", args.host, cs.port)
         await asyncio.Future()
 
     try:
-        asyncio.run(serve())
+        return asyncio.run(serve())
     except KeyboardInterrupt:
-        pass
+        return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

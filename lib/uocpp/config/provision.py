@@ -3,8 +3,8 @@
 # and main.py asks again; on the unix port only main.py runs.
 import sys
 
+from uocpp import __version__, log
 from uocpp.model import identity
-from uocpp import log
 
 settings = None
 error = None
@@ -27,10 +27,14 @@ def load(path=None):
         return None
     finally:
         _unload("settings")
+        _unload("jsontext")
     for secret in config.secrets(loaded):
         log.add_secret(secret)
     log.set_level(loaded["log"]["level"])
     # As the seed's loader: a setter only for keys present with string values.
+    # firmwareVersion defaults to this library's version (uocpp.__version__).
+    if "firmwareVersion" not in ident:
+        ident["firmwareVersion"] = __version__
     for key, value in ident.items():
         identity.SETTERS[key](value)
     if loaded["modem"]["enabled"]:

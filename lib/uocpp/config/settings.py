@@ -189,9 +189,17 @@ _SECRET_KEYS = ("authorizationKey", "password")
 
 
 class ConfigError(ValueError):
-    def __init__(self, problems):
-        super().__init__("config.json has %d problem(s):\n  " % len(problems) + "\n  ".join(problems))
+    # One message for the log: "<file>: <what is wrong>" for a file that
+    # cannot be read or is no JSON, else "<file> has N problem(s):" and one
+    # line per problem, in the order of the file.
+    def __init__(self, problems, path="config.json", whole_file=False):
+        if whole_file:
+            text = "%s: %s" % (path, problems[0])
+        else:
+            text = "%s has %d problem(s):\n  " % (path, len(problems)) + "\n  ".join(problems)
+        super().__init__(text)
         self.problems = problems
+        self.path = path
 
 
 def _type_ok(kind, value):
@@ -281,18 +289,46 @@ def validate(doc):
 
 
 def load(path):
-    # Raises ConfigError with every problem; never a bare traceback.
+    # Raises ConfigError naming the file and every problem; never a bare traceback.
+    from uocpp.config import jsontext
+
     try:
         with open(path) as f:
-            doc = json.load(f)
+            text = f.read()
     except OSError as e:
-        raise ConfigError(["%s: cannot be read (%s)" % (path, e)])
+        raise ConfigError(["cannot be read (%s)" % e], path, True)
+    except UnicodeError:
+        raise ConfigError(["is not UTF-8 text"], path, True)
+    if not text.strip():
+        raise ConfigError(["is empty (it must hold a JSON object; config.json in the repository is an example)"], path, True)
+    # MicroPython's json gives no position and lets a missing comma or colon
+    # through: the strict reader checks the text first and says where.
+    try:
+        where = jsontext.scan(text)
+        doc = json.loads(text)
+    except jsontext.JsonError as e:
+        raise ConfigError(["not valid JSON: %s" % e], path, True)
     except (ValueError, MemoryError) as e:
-        raise ConfigError(["%s: not valid JSON (%s)" % (path, e)])
+        raise ConfigError(["not valid JSON (%s)" % e], path, True)
     settings, ident, problems = validate(doc)
     if problems:
-        raise ConfigError(problems)
+        raise ConfigError(in_file_order(problems, where, len(text)), path)
     return settings, ident
+
+
+def in_file_order(problems, where, end):
+    # Each problem starts "section.key: " or "section: "; it sorts by where
+    # that key (else its section) stands in the file. A key that is missing
+    # sorts at its section; a missing section at the end.
+    def offset(item):
+        name = item[1].split(": ", 1)[0]
+        at = where.get(name)
+        if at is None:
+            at = where.get(name.split(".", 1)[0], end)
+        return (at, item[0])
+
+    # MicroPython's sort is not stable: the index breaks ties.
+    return [p for _, p in sorted(enumerate(problems), key=offset)]
 
 
 def secrets(settings):
