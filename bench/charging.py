@@ -24,7 +24,6 @@ sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE.parent / "tools"))
 
 from bench import common  # noqa: E402
-from central_system import CentralSystemThread  # noqa: E402
 import evse as evse_client  # noqa: E402
 
 REPORT = re.compile(r"diag: heap alloc=(\d+) free=\d+ flash=(\d+)")

@@ -159,6 +159,18 @@ def _request(action, p):
         if p.get("errorCode") not in (None, "NoError"):
             text += " " + str(p["errorCode"])
         return text
+    if action == "Authorize":
+        return "idTag %s" % p.get("idTag")
+    if action == "StartTransaction":
+        return "connector %s idTag %s meterStart %s Wh" % (p.get("connectorId"), p.get("idTag"), p.get("meterStart"))
+    if action == "StopTransaction":
+        return "transaction %s meterStop %s Wh reason %s" % (p.get("transactionId"), p.get("meterStop"), p.get("reason", "Local"))
+    if action == "MeterValues":
+        values = [sv for mv in p.get("meterValue") or () for sv in mv.get("sampledValue") or ()]
+        shown = ", ".join("%s %s%s" % (sv.get("measurand", "Energy.Active.Import.Register").split(".")[0], sv.get("value"), sv.get("unit", "")) for sv in values[:3])
+        tx = " transaction %s" % p["transactionId"] if "transactionId" in p else ""
+        context = values[0].get("context", "") if values else ""
+        return _clip("connector %s%s %s: %s" % (p.get("connectorId"), tx, context, shown))
     return _fields(p) if p else ""
 
 
@@ -169,6 +181,11 @@ def _result(action, p):
         return "%s interval %s" % (p["status"], p.get("interval"))
     if action == "Heartbeat" and "currentTime" in p:
         return "time %s" % p["currentTime"]
+    if action in ("Authorize", "StartTransaction", "StopTransaction") and ("idTagInfo" in p or "transactionId" in p):
+        text = (p.get("idTagInfo") or {}).get("status", "ok")
+        if "transactionId" in p:
+            text += " transaction %s" % p["transactionId"]
+        return text
     if action == "GetConfiguration" and "configurationKey" in p:
         text = "%d key(s)" % len(p.get("configurationKey") or ())
         if p.get("unknownKey"):
