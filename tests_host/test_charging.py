@@ -383,7 +383,9 @@ def test_authorization_cache_offline_clear_and_expiry(charger, cs):
     ch.evse("card 1 ALICE", "unplug 1")
     back = CentralSystemThread(port=port, boot_plan=[("Accepted", 60)]).start()
     try:
-        back.wait_for(lambda fs: [f for f in fs if f.kind == 2 and f.action == "StopTransaction"], 15, "the offline session")
+        stop = back.wait_for(lambda fs: next((f for f in fs if f.kind == 2 and f.action == "StopTransaction"), None), 15, "the offline session")
+        # Its reply (with ALICE's idTagInfo, which refills the cache) goes out before the ClearCache.
+        back.wait_for(lambda fs: any(f.kind == 3 and f.msg[1] == stop.msg[1] for f in fs), 5, "the StopTransaction's reply")
         assert back.call("CP001", call.ClearCache()).status == "Accepted"
         back.stop()
         ch.fw.wait_log("disconnected", count=2)
