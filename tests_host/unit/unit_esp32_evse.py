@@ -185,6 +185,7 @@ def test_connectors_have_their_own_pins():
 
 def test_config_mistakes_are_refused():
     raises(ValueError, Esp32Evse, config(pilotOut=[]), Board())
+    raises(ValueError, Esp32Evse, config(pilotOut=[-1]), Board())
     raises(ValueError, Esp32Evse, config(pilotIn=[34, 35]), Board())
     raises(ValueError, Esp32Evse, config(relay=[-1]), Board())
     raises(ValueError, Esp32Evse, config(lockPin=[12, 13]), Board())

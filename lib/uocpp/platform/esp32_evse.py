@@ -87,7 +87,7 @@ class Esp32Evse:
 
         # Pilot out at 100 % from the start: no current offered.
         steady = self._level(pilot.FULL)
-        self._pwm = [machine_.PWM(Pin(p, Pin.OUT, value=1 if steady else 0), freq=_FREQ, duty_u16=steady) for p in outs]
+        self._pwm = [machine_.PWM(Pin(p, Pin.OUT, value=1 if steady else 0), freq=_FREQ, duty_u16=steady) for p in pins("pilotOut", True)]
         self._amps = [0.0] * n
         self._adc = []
         for p in pins("pilotIn", True):
