@@ -1,0 +1,149 @@
+# The IEC 61851-1 control pilot, pure: offered current <-> PWM duty cycle,
+# pilot voltage -> state A..F, and a debouncer. No hardware here: the ESP32
+# driver (platform/esp32_evse.py) and the unix simulator both use it.
+#
+# Sources, in our own words: IEC 61851-1 Annex A (the pilot function; its
+# tables are not numbered here, as we could not check the numbering of the
+# edition in force). The EVSE's duty cycle for an offered current: 6..51 A
+# -> A / 0.6 %, 51..80 A -> A / 2.5 + 64 %; 100 % (a steady +12 V) = no
+# charging allowed; 5 % = digital communication required (never produced
+# here). How a vehicle reads it back (the standard's vehicle-side table, as
+# the Fluke FEV300 tester manual tabulates it): below 8 % no current,
+# 8..10 % 6 A, 10..85 % duty x 0.6, 85..96 % (duty - 64) x 2.5, 96..97 %
+# 80 A, above 97 % no current. The system states by the positive pilot
+# level: A 12 V, B 9 V, C 6 V, D 3 V, E 0 V, F -12 V, each +-1 V once
+# settled (as the Siemens TM ECC and Phoenix Contact EV Charge Control
+# manuals restate the standard's table).
+#
+# Between 51 and 52.5 A the two formulas meet badly: A / 2.5 + 64 is below
+# 85 %, which a vehicle reads with x 0.6, so it draws 50.6..51 A. That is
+# the standard's own table (on the safe side); offered() still reports the
+# current asked for.
+#
+# Integer arithmetic on purpose: the ESP32 port has single-precision floats
+# and small ints up to 2**30; every product below stays under that.
+from micropython import const
+
+MIN_AMPS = const(6)
+MAX_AMPS = const(80)
+FULL = const(65535)  # duty_u16 of 100 %: steady +12 V, no current offered
+
+# Positive pilot level (volts) -> state, from the top; the band edges are
+# midway between nominal levels, 0.5 V outside the standard's +-1 V. Between
+# E and F (-10.5 .. -1.5 V) no state is defined: it reads as E, an error.
+_EDGES = (("A", 10.5), ("B", 7.5), ("C", 4.5), ("D", 1.5), ("E", -1.5))
+_E_TOP = 1.5
+_F_TOP = -10.5
+
+
+def _centiamps(amps):
+    # Whole centiamperes, rounded down (never signal more than was asked);
+    # the small allowance keeps 16.1 A from becoming 16.09 A in single precision.
+    return int(amps * 100 + 0.01)
+
+
+def offered(amps):
+    # The current a request ends up signalling: 0 below 6 A (or None, NaN,
+    # negative), at most 80 A.
+    if amps is None or not amps >= MIN_AMPS:
+        return 0
+    return min(amps, MAX_AMPS)
+
+
+def duty_u16(amps):
+    # Offered current -> ESP32 PWM duty_u16 (0..65535), rounded down so the
+    # vehicle is never told more than the charger offers.
+    amps = offered(amps)
+    if not amps:
+        return FULL
+    ca = _centiamps(amps)
+    if ca <= 5100:
+        return ca * 13107 // 1200  # (A / 0.6) % of 65535
+    return (ca + 16000) * 13107 // 5000  # (A / 2.5 + 64) % of 65535
+
+
+def duty_percent(amps):
+    # The exact duty cycle in percent for an offered current (100.0: none).
+    amps = offered(amps)
+    if not amps:
+        return 100.0
+    if amps <= 51:
+        return amps / 0.6
+    return amps / 2.5 + 64
+
+
+def amps_for_duty(pct):
+    # What a vehicle may draw at a duty cycle in percent; 0 = no charging
+    # (the error bands, the 5 % digital-communication band, 100 %).
+    if pct < 8 or pct > 97:
+        return 0
+    if pct < 10:
+        return 6
+    if pct <= 85:
+        return pct * 0.6
+    if pct <= 96:
+        return (pct - 64) * 2.5
+    return 80
+
+
+def amps_for_u16(value):
+    return amps_for_duty(value * 100 / FULL)
+
+
+def volts(raw, raw_plus12, raw_minus12):
+    # An ADC reading -> pilot volts, by the straight line through the two
+    # calibration readings (at +12 V and at -12 V; either may be the larger).
+    return (raw - raw_minus12) * 24 / (raw_plus12 - raw_minus12) - 12
+
+
+def _plain(v):
+    for name, edge in _EDGES:
+        if v > edge or (name == "E" and v >= edge):
+            return name
+    return "F" if v < _F_TOP else "E"  # below -10.5 V: F; else invalid -> E
+
+
+def _inside(name, v, h):
+    # Is v inside state name's band, widened by h on both sides?
+    if name == "F":
+        return v < _F_TOP + h
+    if name == "E":
+        return -1.5 - h <= v <= _E_TOP + h
+    top = 99.0
+    for state, edge in _EDGES:
+        if state == name:
+            return edge - h < v <= top + h
+        top = edge
+    return False
+
+
+def state(v, current=None, hysteresis=0.0):
+    # Pilot volts (high phase) -> "A".."F". With the state in force and a
+    # hysteresis, a level that strayed less than that past an edge keeps it.
+    if current and hysteresis and _inside(current, v, hysteresis):
+        return current
+    return _plain(v)
+
+
+class Debouncer:
+    # A value counts once it is seen n samples in a row; anything shorter is
+    # a glitch. feed() returns True when the value in force changed.
+    def __init__(self, n, value=None):
+        self.n = n
+        self.value = value
+        self._next = value
+        self._seen = 0
+
+    def feed(self, sample):
+        if sample == self.value:
+            self._seen = 0
+            return False
+        if sample != self._next:
+            self._next = sample
+            self._seen = 0
+        self._seen += 1
+        if self._seen < self.n:
+            return False
+        self.value = sample
+        self._seen = 0
+        return True

@@ -1,0 +1,447 @@
+# platform/esp32_evse.py on the unix port, against stand-ins for
+# machine.Pin/PWM/ADC (hardware a PC lacks) handed in through machine_.
+import asyncio
+import time
+
+from check import eq, raises
+
+from uocpp import log
+from uocpp.device import pilot
+from uocpp.platform.esp32_evse import Esp32Evse
+
+log.set_level("error")
+
+PLUS = 60000  # ADC reading at +12 V
+MINUS = 5000  # ADC reading at -12 V
+
+
+def raw(volts, plus=PLUS, minus=MINUS):
+    return int(minus + (volts + 12) * (plus - minus) / 24 + 0.5)
+
+
+class Board:
+    # The machine module as the driver sees it. levels: GPIO -> 0/1 (or a
+    # function giving it, for inputs that follow something); writes: every
+    # (GPIO, level) driven; pilot: ADC GPIO -> volts of the PWM high phase;
+    # pwm_low: when True, 9 reads in 10 fall in the -12 V low phase.
+    def __init__(self, plus=PLUS, minus=MINUS):
+        self.levels = {}
+        self.writes = []
+        self.pwms = {}
+        self.adcs = {}
+        self.pilot = {}
+        self.pwm_low = False
+        self.on_write = None
+        board = self
+        self.cal = (plus, minus)
+
+        class Pin:
+            IN = 1
+            OUT = 3
+
+            def __init__(self, gpio, mode=-1, value=None):
+                self.gpio = gpio
+                self.mode = mode
+                if value is not None:
+                    board.drive(gpio, value)
+
+            def value(self, v=None):
+                if v is None:
+                    level = board.levels.get(self.gpio, 0)
+                    return level() if callable(level) else level
+                board.drive(self.gpio, v)
+
+        class PWM:
+            def __init__(self, pin, freq=None, duty_u16=None):
+                self.gpio = pin.gpio
+                self.frequency = freq
+                self.duties = [duty_u16]
+                board.pwms[pin.gpio] = self
+
+            def freq(self, f=None):
+                if f is None:
+                    return self.frequency
+                self.frequency = f
+
+            def duty_u16(self, d=None):
+                if d is None:
+                    return self.duties[-1]
+                if not 0 <= d <= 65535:
+                    raise ValueError("duty_u16 must be from 0 to 65535")
+                self.duties.append(d)
+
+        class ADC:
+            ATTN_11DB = 3
+
+            def __init__(self, pin):
+                self.gpio = pin.gpio
+                self.attenuation = None
+                self.reads = 0
+                board.adcs[pin.gpio] = self
+
+            def atten(self, a):
+                self.attenuation = a
+
+            def read_u16(self):
+                self.reads += 1
+                v = board.pilot.get(self.gpio, 12)
+                if board.pwm_low and self.reads % 10:
+                    v = -12
+                return raw(v, *board.cal)
+
+        self.Pin, self.PWM, self.ADC = Pin, PWM, ADC
+
+    def drive(self, gpio, level):
+        self.levels[gpio] = level
+        self.writes.append((gpio, level))
+        if self.on_write:
+            self.on_write(gpio, level)
+
+
+def config(**over):
+    cfg = {
+        "pilotOut": [25],
+        "pilotIn": [34],
+        "pilotInvert": False,
+        "adcPlus12": PLUS,
+        "adcMinus12": MINUS,
+        "pilotInterval": 0.005,
+        "debounce": 3,
+        "hysteresis": 0.25,
+        "relay": [26],
+        "relayActive": 1,
+        "lockMode": "level",
+        "lockPin": [],
+        "unlockPin": [],
+        "lockActive": 1,
+        "lockPulse": 0.02,
+        "lockFeedback": [],
+        "lockFeedbackActive": 1,
+        "lockTimeout": 0.05,
+        "faults": [],
+    }
+    cfg.update(over)
+    return cfg
+
+
+def two():
+    # Two connectors: pilot out 25/32, in 34/35, relays 26/27.
+    return dict(pilotOut=[25, 32], pilotIn=[34, 35], relay=[26, 27])
+
+
+def samples(evse, count):
+    return [evse._sample_pilots() for _ in range(count)]
+
+
+# -- pilot out ------------------------------------------------------------------
+
+
+def test_starts_at_100_percent_1_khz_with_relay_open():
+    board = Board()
+    evse = Esp32Evse(config(), board)
+    pwm = board.pwms[25]
+    eq(pwm.frequency, 1000, "freq")
+    eq(pwm.duties, [65535], "duty at start")
+    eq(board.levels[25], 1, "pin high before the PWM takes it")
+    eq(board.levels[26], 0, "relay open")
+    eq(board.adcs[34].attenuation, board.ADC.ATTN_11DB, "ADC attenuation")
+    eq((evse.count, evse.offered(1), evse.relay(1)), (1, 0.0, False), "count, offered, relay")
+
+
+def test_set_offered_writes_the_duty():
+    board = Board()
+    evse = Esp32Evse(config(), board)
+    pwm = board.pwms[25]
+    for amps, u16, shown in ((16, 17476, 16.0), (6, 6553, 6.0), (32, 34952, 32.0), (63, 58457, 63.0), (80, 62913, 80.0), (100, 62913, 80.0), (5, 65535, 0.0), (0, 65535, 0.0)):
+        evse.set_offered(1, amps)
+        eq(pwm.duties[-1], u16, "duty_u16 at %r A" % amps)
+        eq(evse.offered(1), shown, "offered at %r A" % amps)
+    eq(pwm.frequency, 1000, "still 1 kHz")
+
+
+def test_inverting_pilot_driver():
+    board = Board()
+    evse = Esp32Evse(config(pilotInvert=True), board)
+    pwm = board.pwms[25]
+    eq(pwm.duties, [0], "100 % through an inverting stage: steady low")
+    evse.set_offered(1, 16)
+    eq(pwm.duties[-1], 65535 - 17476, "16 A inverted")
+    evse.set_offered(1, 0)
+    eq(pwm.duties[-1], 0, "back to 100 %")
+
+
+def test_connectors_have_their_own_pins():
+    board = Board()
+    evse = Esp32Evse(config(**two()), board)
+    eq(evse.count, 2, "count")
+    evse.set_offered(2, 10)
+    eq(board.pwms[32].duties[-1], pilot.duty_u16(10), "connector 2 pilot")
+    eq(board.pwms[25].duties, [65535], "connector 1 untouched")
+    evse.set_relay(2, True)
+    eq((board.levels[27], board.levels[26]), (1, 0), "relay 2 closed, relay 1 open")
+    for bad in (0, 3, -1, "1", None):
+        raises(ValueError, evse.pilot, bad)
+
+
+def test_config_mistakes_are_refused():
+    raises(ValueError, Esp32Evse, config(pilotOut=[]), Board())
+    raises(ValueError, Esp32Evse, config(pilotOut=[-1]), Board())
+    raises(ValueError, Esp32Evse, config(pilotIn=[34, 35]), Board())
+    raises(ValueError, Esp32Evse, config(relay=[-1]), Board())
+    raises(ValueError, Esp32Evse, config(lockPin=[12, 13]), Board())
+    raises(ValueError, Esp32Evse, config(adcMinus12=PLUS), Board())
+    raises(ValueError, Esp32Evse, config(lockMode="pulse", lockPin=[12]), Board())
+
+
+# -- pilot in -------------------------------------------------------------------
+
+
+def test_state_at_start_comes_from_the_hardware():
+    board = Board()
+    board.pilot[34] = 9
+    evse = Esp32Evse(config(), board)
+    eq(evse.pilot(1), "B", "vehicle already plugged in at boot")
+    eq(evse.changed.is_set(), False, "no change event for the first reading")
+
+
+def test_a_b_c_after_debounce():
+    board = Board()
+    evse = Esp32Evse(config(), board)
+    eq(evse.pilot(1), "A", "no vehicle")
+    board.pilot[34] = 9
+    eq(samples(evse, 3), [False, False, True], "B counts on the third sample")
+    eq(evse.pilot(1), "B", "vehicle connected")
+    board.pilot[34] = 6
+    eq(samples(evse, 3), [False, False, True], "C counts on the third sample")
+    eq(evse.pilot(1), "C", "charging")
+    board.pilot[34] = 3
+    samples(evse, 3)
+    eq(evse.pilot(1), "D", "ventilation")
+
+
+def test_a_glitch_shorter_than_debounce_is_ignored():
+    board = Board()
+    evse = Esp32Evse(config(), board)
+    board.pilot[34] = 6
+    samples(evse, 2)
+    board.pilot[34] = 12
+    eq(samples(evse, 5), [False] * 5, "no change")
+    eq(evse.pilot(1), "A", "still A")
+
+
+def test_the_high_phase_is_found_in_the_pwm():
+    # 9 reads in 10 at -12 V (the low phase); the burst's largest is the state.
+    board = Board()
+    board.pwm_low = True
+    board.pilot[34] = 9
+    evse = Esp32Evse(config(), board)
+    eq(evse.pilot(1), "B", "B under PWM, not F")
+    board.pilot[34] = 6
+    samples(evse, 3)
+    eq(evse.pilot(1), "C", "C under PWM")
+    if board.adcs[34].reads < 40:
+        raise AssertionError("a burst should span a PWM period: only %d reads" % board.adcs[34].reads)
+
+
+def test_an_inverting_front_end_uses_the_smallest_reading():
+    board = Board(plus=MINUS, minus=PLUS)
+    board.pwm_low = True
+    board.pilot[34] = 6
+    evse = Esp32Evse(config(adcPlus12=MINUS, adcMinus12=PLUS), board)
+    eq(evse.pilot(1), "C", "C through an inverting front-end")
+
+
+def test_hysteresis_holds_a_level_near_an_edge():
+    board = Board()
+    board.pilot[34] = 9
+    evse = Esp32Evse(config(), board)
+    board.pilot[34] = 7.35  # below 7.5, within 0.25 V of it: still B
+    eq(samples(evse, 5), [False] * 5, "held")
+    eq(evse.pilot(1), "B", "B")
+    board.pilot[34] = 7.1
+    samples(evse, 3)
+    eq(evse.pilot(1), "C", "C once clearly past the edge")
+
+
+async def test_run_sets_changed_for_a_b_c():
+    board = Board()
+    evse = Esp32Evse(config(), board)
+    task = asyncio.create_task(evse.run())
+    try:
+        for volts, want in ((9, "B"), (6, "C"), (9, "B"), (12, "A")):
+            board.pilot[34] = volts
+            await asyncio.wait_for_ms(evse.changed.wait(), 1000)
+            evse.changed.clear()
+            eq(evse.pilot(1), want, "after %r V" % volts)
+    finally:
+        task.cancel()
+
+
+# -- faults ---------------------------------------------------------------------
+
+
+FAULTS = [
+    {"pin": 14, "code": "GroundFailure", "active": 0},
+    {"pin": 15, "code": "HighTemperature", "active": 1, "connector": 2},
+]
+
+
+def test_fault_inputs_give_their_code():
+    board = Board()
+    board.levels[14] = 1  # active low: idle
+    board.levels[15] = 0  # active high: idle
+    evse = Esp32Evse(config(faults=FAULTS, **two()), board)
+    eq((evse.fault(1), evse.fault(2)), ("NoError", "NoError"), "idle")
+    board.levels[15] = 1
+    evse._poll_inputs()
+    evse._poll_inputs()
+    eq(evse.fault(2), "NoError", "two polls are not enough")
+    eq(evse._poll_inputs(), True, "third poll: changed")
+    eq((evse.fault(1), evse.fault(2)), ("NoError", "HighTemperature"), "connector 2 only")
+    board.levels[14] = 0
+    for _ in range(3):
+        evse._poll_inputs()
+    eq((evse.fault(1), evse.fault(2)), ("GroundFailure", "GroundFailure"), "first active input, every connector")
+    board.levels[14] = 1
+    board.levels[15] = 0
+    for _ in range(3):
+        evse._poll_inputs()
+    eq((evse.fault(1), evse.fault(2)), ("NoError", "NoError"), "cleared")
+
+
+def test_a_fault_active_at_start_is_reported_at_once():
+    board = Board()
+    board.levels[14] = 0
+    evse = Esp32Evse(config(faults=FAULTS[:1]), board)
+    eq(evse.fault(1), "GroundFailure", "at start")
+
+
+def test_pilot_e_and_f_are_faults():
+    board = Board()
+    board.pilot[34] = 0
+    evse = Esp32Evse(config(), board)
+    eq((evse.pilot(1), evse.fault(1)), ("E", "EVCommunicationError"), "0 V")
+    board.pilot[34] = -6  # no state: invalid, reads as E
+    samples(evse, 3)
+    eq((evse.pilot(1), evse.fault(1)), ("E", "EVCommunicationError"), "-6 V")
+    board.pilot[34] = -12
+    samples(evse, 3)
+    eq((evse.pilot(1), evse.fault(1)), ("F", "InternalError"), "-12 V high phase")
+    board.pilot[34] = 9
+    samples(evse, 3)
+    eq((evse.pilot(1), evse.fault(1)), ("B", "NoError"), "back to B")
+
+
+async def test_run_sets_changed_for_a_fault_input():
+    board = Board()
+    board.levels[14] = 1
+    evse = Esp32Evse(config(faults=FAULTS[:1]), board)
+    task = asyncio.create_task(evse.run())
+    try:
+        await asyncio.sleep_ms(30)
+        eq(evse.changed.is_set(), False, "quiet while nothing changes")
+        board.levels[14] = 0
+        await asyncio.wait_for_ms(evse.changed.wait(), 1000)
+        eq(evse.fault(1), "GroundFailure", "after the event")
+    finally:
+        task.cancel()
+
+
+# -- relay ------------------------------------------------------------------------
+
+
+def test_relay_levels():
+    board = Board()
+    evse = Esp32Evse(config(), board)
+    evse.set_relay(1, True)
+    eq((board.levels[26], evse.relay(1)), (1, True), "closed")
+    evse.set_relay(1, False)
+    eq((board.levels[26], evse.relay(1)), (0, False), "open")
+    low = Board()
+    evse = Esp32Evse(config(relayActive=0), low)
+    eq(low.levels[26], 1, "active-low relay starts open (high)")
+    evse.set_relay(1, 1)
+    eq((low.levels[26], evse.relay(1)), (0, True), "active-low closed")
+
+
+# -- lock -------------------------------------------------------------------------
+
+
+def test_lock_level_with_feedback():
+    board = Board()
+    board.levels[13] = lambda: board.levels.get(12, 0)  # feedback follows the actuator
+    evse = Esp32Evse(config(lockPin=[12], lockFeedback=[13]), board)
+    eq((board.levels[12], evse.locked(1)), (0, False), "released at start")
+    eq(evse.lock(1, True), True, "locked")
+    eq((board.levels[12], evse.locked(1)), (1, True), "actuator and feedback")
+    eq(evse.lock(1, False), True, "unlocked")
+    eq((board.levels[12], evse.locked(1)), (0, False), "released")
+
+
+def test_lock_feedback_that_never_comes_times_out():
+    board = Board()
+    board.levels[13] = 0  # stuck: never reports locked
+    evse = Esp32Evse(config(lockPin=[12], lockFeedback=[13], lockTimeout=0.05), board)
+    start = time.ticks_ms()
+    eq(evse.lock(1, True), False, "lock failed")
+    took = time.ticks_diff(time.ticks_ms(), start)
+    if not 50 <= took < 500:
+        raise AssertionError("gave up after %d ms, want about 50" % took)
+    eq(evse.locked(1), False, "feedback says unlocked")
+
+
+def test_lock_feedback_active_low():
+    board = Board()
+    board.levels[13] = lambda: 1 - board.levels.get(12, 0)
+    evse = Esp32Evse(config(lockPin=[12], lockFeedback=[13], lockFeedbackActive=0), board)
+    eq(evse.lock(1, True), True, "locked")
+    eq(evse.locked(1), True, "feedback low = locked")
+
+
+def test_lock_pulse_mode():
+    board = Board()
+    state = {"locked": 0}
+
+    def motor(gpio, level):
+        if level == 1 and gpio == 12:
+            state["locked"] = 1
+        elif level == 1 and gpio == 16:
+            state["locked"] = 0
+
+    board.levels[13] = lambda: state["locked"]
+    evse = Esp32Evse(config(lockMode="pulse", lockPin=[12], unlockPin=[16], lockFeedback=[13]), board)
+    board.on_write = motor
+    del board.writes[:]
+    start = time.ticks_ms()
+    eq(evse.lock(1, True), True, "locked")
+    if time.ticks_diff(time.ticks_ms(), start) < 20:
+        raise AssertionError("the pulse lasts lockPulse")
+    eq(board.writes, [(12, 1), (12, 0)], "one pulse on the lock pin")
+    del board.writes[:]
+    eq(evse.lock(1, False), True, "unlocked")
+    eq(board.writes, [(16, 1), (16, 0)], "one pulse on the unlock pin")
+    eq(evse.locked(1), False, "feedback")
+
+
+def test_lock_without_feedback_or_actuator():
+    board = Board()
+    evse = Esp32Evse(config(lockPin=[12]), board)
+    eq(evse.lock(1, True), True, "assumed to work")
+    eq((board.levels[12], evse.locked(1)), (1, True), "driven, reported as asked")
+    none = Esp32Evse(config(), Board())
+    eq(none.lock(1, True), True, "no actuator: nothing to fail")
+    eq(none.locked(1), True, "as asked")
+    eq(none.take_card(), None, "no card reader on the ESP32")
+
+
+async def test_run_sets_changed_when_the_lock_is_forced():
+    board = Board()
+    board.levels[13] = 1
+    evse = Esp32Evse(config(lockPin=[12], lockFeedback=[13]), board)
+    task = asyncio.create_task(evse.run())
+    try:
+        board.levels[13] = 0  # someone pulled the lock open
+        await asyncio.wait_for_ms(evse.changed.wait(), 1000)
+        eq(evse.locked(1), False, "feedback")
+    finally:
+        task.cancel()
