@@ -28,6 +28,7 @@ def load(path=None):
     finally:
         _unload("settings")
         _unload("jsontext")
+        _unload("evse")
     for secret in config.secrets(loaded):
         log.add_secret(secret)
     log.set_level(loaded["log"]["level"])

@@ -4,6 +4,7 @@
 import json
 import os
 
+from uocpp.config import evse
 from uocpp.model import identity, keys
 
 REQUIRED = object()
@@ -13,6 +14,7 @@ _STR = "string"
 _INT = "integer"
 _NUM = "number"
 _BOOL = "boolean"
+_LIST = "array"
 
 
 def _ws_url(value):
@@ -153,6 +155,7 @@ SCHEMA = {
         ("address", _INT, 1, (1, 247)),
         ("timeout", _NUM, 0.3, (0.05, 5)),
     ),
+    "evse": evse.declarations(_STR, _INT, _NUM, _BOOL, _LIST),
     # Unix port only: the EVSE simulator's TCP port on 127.0.0.1 (0 = off).
     "simulator": (("port", _INT, 0, (0, 65535)),),
     "log": (
@@ -203,6 +206,8 @@ class ConfigError(ValueError):
 
 
 def _type_ok(kind, value):
+    if kind == _LIST:
+        return isinstance(value, list)
     if kind == _STR:
         return isinstance(value, str)
     if isinstance(value, bool):
@@ -216,7 +221,7 @@ def _type_ok(kind, value):
 
 def _check(kind, value, rule):
     if not _type_ok(kind, value):
-        return "must be %s %s, not %s" % ("an" if kind == _INT else "a", kind, type(value).__name__)
+        return "must be %s %s, not %s" % ("an" if kind in (_INT, _LIST) else "a", kind, type(value).__name__)
     if rule is None:
         return None
     if callable(rule):
@@ -267,6 +272,8 @@ def validate(doc):
         problems.append("mqtt.host: required when mqtt.enabled is true")
     if not [p for p in problems if p.startswith("centralSystem")]:
         problems.extend(_security(out["centralSystem"]))
+    if not [p for p in problems if p.startswith(("evse", "connectors"))]:
+        problems.extend(evse.check(out["evse"], out["connectors"]["count"]))
     ident = doc.get(IDENTITY_SECTION, {})
     ident_ok = {}
     if not isinstance(ident, dict):

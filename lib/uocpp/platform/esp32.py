@@ -105,3 +105,22 @@ def halt(message):
     while True:
         log.error("platform", "halted: %s (fix config.json and reset)", message)
         time.sleep(30)
+
+
+# -- EVSE and meter -------------------------------------------------------------
+def evse(settings):
+    # The board's pilot, relay, lock and fault inputs (evse section).
+    from uocpp.platform.esp32_evse import Esp32Evse
+
+    return Esp32Evse(settings["evse"])
+
+
+def meter(settings, evse_):
+    # Eastron SDM meters on an RS-485 UART (meter section).
+    cfg = settings["meter"]
+    if not cfg["model"]:
+        raise ValueError("meter.model: an ESP32 charger needs its energy meter (SDM120 or SDM630)")
+    from uocpp.device.meters import BusMeters
+
+    port = machine.UART(cfg["uart"], baudrate=cfg["baud"], tx=cfg["tx"], rx=cfg["rx"], timeout=0)
+    return BusMeters(port, cfg, settings["connectors"]["count"])
