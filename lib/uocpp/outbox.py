@@ -12,13 +12,12 @@
 # answered meanwhile by the link's reader (J-18). A payload is built when its
 # message goes out, so one queued offline can carry what is known only later.
 import asyncio
-import json
-import os
 import time
 
 from micropython import const
 
-from uocpp import errors, log, rpc, sleep
+from uocpp import errors, log, sleep
+from uocpp.durable import DurableLane
 from uocpp.model.registration import REJECTED
 
 # What a message does when its CALL fails (no link, no reply, CALLERROR or a
@@ -71,20 +70,13 @@ class Message:
 class Outbox:
     def __init__(self, rpc_layer, link, registration, keys, backoff, journal=None, journal_bytes=32768):
         # backoff: the failure back-off for RETRY messages (RetryBackOff* keys).
-        # journal: a store.journal.Journal, or its path: then it is opened
-        # (and its module imported, ~6 KB of heap) only once there is
-        # something to store or the file holds messages from before a reboot.
+        # journal: a store.journal.Journal or its path (durable.py).
         self._rpc = rpc_layer
         self._link = link
         self._registration = registration
         self._keys = keys
         self._backoff = backoff
-        self._journal = journal
-        self._journal_path = None
-        self._journal_bytes = journal_bytes
-        if isinstance(journal, str):
-            self._journal_path = journal
-            self._journal = _open_journal(journal, journal_bytes) if _exists(journal) else None
+        self._durable = DurableLane(journal, journal_bytes)
         self._boot = []
         self._volatile = []
         self._wake = asyncio.Event()
@@ -134,44 +126,14 @@ class Outbox:
         self._hooks[action] = (prepare, answered, dropped)
 
     def store(self, action, payload, tag=None):
-        # Durable: on flash when this returns (raises journal.JournalFull or
-        # OSError when it cannot be); goes out in order, after the boot lane.
-        uid = rpc.new_id()
-        if self._journal is None:
-            self._journal = _open_journal(self._journal_path, self._journal_bytes)
-        body = json.dumps([uid, action, payload, tag])
-        while True:
-            try:
-                seq = self._journal.append(body)
-                break
-            except Exception as e:
-                # Full: the oldest periodic MeterValues make room, never a
-                # StartTransaction or StopTransaction.
-                if type(e).__name__ != "JournalFull" or not self._drop_oldest("MeterValues"):
-                    log.error("outbox", "cannot store %s: %s", action, e)
-                    raise
+        # Durable: on flash when this returns; goes out in order, after the
+        # boot lane (durable.py).
+        seq = self._durable.store(action, payload, tag)
         self._wake.set()
         return seq
 
-    def _drop_oldest(self, action):
-        for seq, record in self._journal.records():
-            if json.loads(record)[1] == action:
-                log.warning("outbox", "journal full: dropped the oldest stored %s", action)
-                self._journal.remove(seq)
-                return True
-        return False
-
     def stored(self):
-        # (action, tag) of every stored message, oldest first (read from flash).
-        out = []
-        if self._journal is not None:
-            for _seq, body in self._journal.records():
-                try:
-                    record = json.loads(body)
-                    out.append((record[1], record[3]))
-                except (ValueError, IndexError, MemoryError):
-                    pass
-        return out
+        return self._durable.stored()
 
     async def drained(self, seconds):
         # Waits until no stored message is left, at most `seconds` (a Reset
@@ -181,25 +143,9 @@ class Outbox:
             await asyncio.sleep_ms(50)
 
     def pending_durable(self):
-        return len(self._journal) if self._journal is not None else 0
+        return len(self._durable)
 
     # -- choosing --------------------------------------------------------------
-    def _durable_head(self):
-        # (seq, uid, action, payload, tag) of the oldest stored message, or None.
-        head = self._journal.first() if self._journal is not None else None
-        if head is None:
-            return None
-        seq, body = head
-        try:
-            uid, action, payload, tag = json.loads(body)
-        except (ValueError, TypeError, MemoryError):
-            # A record that checked on flash but is not ours cannot be sent;
-            # keeping it would block the lane for ever.
-            log.error("outbox", "dropping unreadable stored message %d", seq)
-            self._journal.remove(seq)
-            return self._durable_head()
-        return seq, uid, action, payload, tag
-
     def _next(self):
         # The next thing to send: a Message, a durable head tuple, or None
         # with the milliseconds to wait before asking again (None: until woken).
@@ -209,7 +155,7 @@ class Outbox:
         accepted = reg.may_send(False)
         wait = None
         if accepted:
-            head = self._durable_head()
+            head = self._durable.head()
             if head is not None:
                 left = 0 if self._not_before is None else time.ticks_diff(self._not_before, time.ticks_ms())
                 if left <= 0:
@@ -332,19 +278,7 @@ class Outbox:
     def _done_durable(self, seq, dropped=None, tag=None):
         if dropped is not None:
             dropped(tag)
-        self._journal.remove(seq)
+        self._durable.remove(seq)
         self._attempts = 0
         self._not_before = None
 
-
-def _exists(path):
-    try:
-        return os.stat(path)[6] > 0
-    except OSError:
-        return False
-
-
-def _open_journal(path, max_bytes):
-    from uocpp.store.journal import Journal
-
-    return Journal(path, max_bytes)
