@@ -140,3 +140,14 @@ def test_next_boundary_over_groups():
     eq(s.next_boundary([a, b], T0, 1, None), T0 + 50)
     eq(s.next_boundary([a, b], T0 + 50, 1, None), T0 + 100)
     eq(s.next_boundary([a, b], T0 + 100, 1, None), None)
+
+
+def test_readme_worked_example():
+    # README "Smart charging": 16 A default, 10 A cap 18:00-22:00 UTC daily.
+    dflt = prof(pid=1, c=0, kind="Relative", start=None, periods=((0, 16.0),))
+    cap = prof(pid=2, c=0, purpose="ChargePointMaxProfile", kind="Recurring", rec="Daily", start=T0 + 18 * 3600, dur=14400, periods=((0, 10.0),))
+    t = T0 + 17 * 3600
+    eq(s.composite([dflt, cap], t, 21600, 1, None, V, PH, 32), [[0, 16.0, None], [3600, 10.0, None], [18000, 16.0, None]])
+    eq(s.composite([dflt, cap], t, 21600, 1, None, V, PH, 32, unit="W"), [[0, 11040.0, 3], [3600, 6900.0, 3], [18000, 11040.0, 3]])
+    eq(lim([dflt, cap], T0 + DAY + 19 * 3600, tx=T0 + DAY + 17 * 3600), 10.0, "the next evening")
+    eq(lim([dflt, cap], T0 + 19 * 3600, tx=T0, share=2), 5.0, "two connectors share the cap")
