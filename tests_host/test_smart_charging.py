@@ -4,6 +4,7 @@ read from the EVSE simulator (`offeredA`)."""
 
 import time
 from datetime import datetime, timezone
+from decimal import Decimal
 
 from ocpp.v16 import call
 
@@ -102,8 +103,7 @@ def test_tx_profile_needs_a_transaction_and_ends_with_it(charger, cs):
     ch.evse("unplug 1")
     ch.wait_call("StopTransaction")
     assert clear(cs, id=5) == "Unknown"  # gone with its transaction
-    charging_again = ch.evse("plug 1", "card 1 ALICE", "charge 1")
-    assert charging_again
+    ch.evse("plug 1", "card 1 ALICE", "charge 1")
     ch.wait_call("StartTransaction", count=2)
     assert wait_offered(ch, 16) == 16
 
@@ -232,3 +232,16 @@ def test_malformed_profiles_get_callerrors(charger, cs):
         assert reply.kind == 4 and reply.msg[2] == code, (prof, reply.msg)
     reply = call_raw(cs, "SetChargingProfile", {"connectorId": 0, "csChargingProfiles": dict(good, validFrom="yesterday")})
     assert reply.msg[2] == {"status": "Rejected"}
+
+
+def test_a_limit_in_watts(charger, cs):
+    """A TxDefaultProfile in W: W / (230 V x 3) A per phase on the pilot, or numberPhases of the period; the composite in A rounds to 0.1."""
+    ch = charger()
+    assert set_profile(cs, 0, profile(1, unit="W", periods=((0, 7000),))) == "Accepted"
+    charging(ch)
+    assert abs(wait_offered(ch, 7000 / 690) - 7000 / 690) < 0.01
+    assert periods_of(composite(cs, 1, 60)) == [(0, Decimal("10.1"))]  # the ocpp package reads limits as Decimal
+    one = profile(2, level=1, unit="W")
+    one["chargingSchedule"]["chargingSchedulePeriod"] = [{"startPeriod": 0, "limit": 2300.0, "numberPhases": 1}]
+    assert set_profile(cs, 0, one) == "Accepted"
+    assert wait_offered(ch, 10) == 10
