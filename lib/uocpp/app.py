@@ -18,6 +18,7 @@ from uocpp.ops import Dispatcher
 from uocpp.outbox import Outbox
 from uocpp.rpc import Rpc
 from uocpp.model.auth_cache import AuthCache
+from uocpp.model.profiles import Profiles
 from uocpp.model.transactions import Transactions
 from uocpp.services.authorize import Authorizer
 from uocpp.services.boot_notification import BootNotification
@@ -25,6 +26,7 @@ from uocpp.services.data_transfer import DataTransfer
 from uocpp.services.heartbeat import Heartbeat
 from uocpp.services.metering import Metering
 from uocpp.services.sessions import Sessions
+from uocpp.services.smart_charging import SmartCharging
 from uocpp.services.status import StatusNotifier
 from uocpp.store import json_file
 
@@ -56,11 +58,14 @@ class App:
         self.metering = metering = Metering(platform.meter(settings, evse), evse.count, keys, outbox, transactions)
         cache = AuthCache(json_file.join(flash, "auth_cache.json"), lambda: keys.get("AuthorizationCacheEnabled"))
         self.authorizer = authorizer = Authorizer(outbox, link, keys, cache)
-        self.sessions = sessions = Sessions(evse, metering, connectors, transactions, outbox, authorizer, keys, settings["connectors"]["maxCurrent"], store["maxTransactions"])
+        conn = settings["connectors"]
+        self.sessions = sessions = Sessions(evse, metering, connectors, transactions, outbox, authorizer, keys, conn["maxCurrent"], store["maxTransactions"])
+        profiles = Profiles(json_file.join(flash, "profiles.json"), keys)
+        self.smart = smart = SmartCharging(profiles, sessions, keys, evse.count, conn["maxCurrent"], conn["voltage"], conn["phases"])
         self.data_transfer = DataTransfer(outbox)
         parts.update(
             boot=self.boot, outbox=outbox, heartbeat=heartbeat, status=self.status, sessions=sessions, transactions=transactions,
-            authorizer=authorizer, metering=metering, data_transfer=self.data_transfer,
+            authorizer=authorizer, metering=metering, data_transfer=self.data_transfer, smart=smart,
         )
         self.board = Board(settings, link)
         self._watch_keys()
@@ -109,6 +114,7 @@ class App:
             tasks["status"] = asyncio.create_task(self.status.run())
             self.sessions.recover(self.outbox.stored())
             tasks["sessions"] = asyncio.create_task(self.sessions.run())
+            tasks["smart"] = asyncio.create_task(self.smart.run())
             tasks["metering"] = asyncio.create_task(self.metering.run())
             tasks["evse"] = asyncio.create_task(self.evse.run(self.sessions))
             if self.settings.get("mqtt", {}).get("enabled"):

@@ -101,6 +101,17 @@ def follow_rtc(unix):
     # never counted twice.
     global _offset
     _offset = unix - time.time() - _EPOCH_SHIFT
+    for fn in _on_set:
+        fn()
+
+
+# Called with no argument after every clock set (a jump may cross a
+# charging-schedule boundary: services/smart_charging.py).
+_on_set = []
+
+
+def on_set(fn):
+    _on_set.append(fn)
 
 
 def set_from_iso(text):

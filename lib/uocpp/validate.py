@@ -4,7 +4,9 @@
 #   ((field, kind, required, arg), ...)
 # kinds: STR (arg = max length), INT (arg = (min, max) or None), BOOL,
 # ENUM (arg = allowed strings), STRS (array of strings, arg = max length),
-# OBJ (a JSON object, arg None: its own operation checks inside).
+# OBJ (a JSON object, arg None: its own operation checks inside),
+# NUM (a JSON number, arg = minimum or None), ARR (an array, arg = (min, max)
+# items; its own operation checks each).
 # Error codes (1.6 leaves the mapping open, ERR-05):
 #   missing required field        -> OccurenceConstraintViolation
 #   wrong JSON type                -> TypeConstraintViolation
@@ -20,6 +22,8 @@ BOOL = const(2)
 ENUM = const(3)
 STRS = const(4)
 OBJ = const(5)
+NUM = const(6)
+ARR = const(7)
 
 
 def check(decl, payload):
@@ -37,6 +41,16 @@ def check(decl, payload):
         elif kind == BOOL:
             if type(value) is not bool:
                 raise errors.TypeConstraintViolation("%s must be a boolean" % name)
+        elif kind == NUM:
+            if type(value) not in (int, float):
+                raise errors.TypeConstraintViolation("%s must be a number" % name)
+            if arg is not None and value < arg:
+                raise errors.PropertyConstraintViolation("%s must be at least %s" % (name, arg))
+        elif kind == ARR:
+            if not isinstance(value, list):
+                raise errors.TypeConstraintViolation("%s must be an array" % name)
+            if not arg[0] <= len(value) <= arg[1]:
+                raise errors.PropertyConstraintViolation("%s must have %d to %d items" % (name, arg[0], arg[1]))
         elif kind == OBJ:
             if not isinstance(value, dict):
                 raise errors.TypeConstraintViolation("%s must be an object" % name)

@@ -141,6 +141,10 @@ SCHEMA = {
         # The current the pilot offers when nothing limits it (the cable, the
         # supply), in A.
         ("maxCurrent", _NUM, 32, (6, 80)),
+        # Smart charging: limits in W become A per phase over this voltage
+        # and this many phases (unless a period gives numberPhases).
+        ("voltage", _NUM, 230, (100, 480)),
+        ("phases", _INT, 3, (1, 3)),
     ),
     # The energy meters (device/meters.py): "" = the EVSE's own (the unix
     # simulator's); SDM120 or SDM630 on a UART (ESP32) or a serial device

@@ -78,6 +78,10 @@ DECLARATIONS = (
     ("AllowOfflineTxForUnknownId", BOOL, RW, False, None, False),
     ("AuthorizationCacheEnabled", BOOL, RW, True, None, False),
     ("AuthorizeRemoteTxRequests", BOOL, RW, True, None, False),
+    # Smart charging (services/smart_charging.py, model/profiles.py).
+    ("ChargeProfileMaxStackLevel", INT, R, 8, None, False),
+    ("ChargingScheduleAllowedChargingRateUnit", CSL, R, "Current,Power", None, False),
+    ("ChargingScheduleMaxPeriods", INT, R, 24, None, False),
     ("ClockAlignedDataInterval", INT, RW, 0, (0, _DAY), False),
     ("ConnectionTimeOut", INT, RW, 60, (1, 3600), False),
     # The meter is configured from the phase rotation at start-up.
@@ -87,6 +91,7 @@ DECLARATIONS = (
     ("HeartbeatInterval", INT, RW, 300, (1, _DAY), False),
     ("LocalAuthorizeOffline", BOOL, RW, True, None, False),
     ("LocalPreAuthorize", BOOL, RW, False, None, False),
+    ("MaxChargingProfilesInstalled", INT, R, 8, None, False),
     ("MessageTimeout", INT, RW, 30, (1, 600), False),
     ("MeterValuesAlignedData", CSL, RW, "Energy.Active.Import.Register", (MEASURANDS, _CSL_MAX), False),
     ("MeterValuesAlignedDataMaxLength", INT, R, _CSL_MAX, None, False),
@@ -108,8 +113,8 @@ DECLARATIONS = (
     ("StopTxnSampledData", CSL, RW, "", (MEASURANDS, _CSL_MAX), False),
     ("StopTxnSampledDataMaxLength", INT, R, _CSL_MAX, None, False),
     # Only what works: Core (with transactions, metering, authorization
-    # cache) and RemoteTrigger.
-    ("SupportedFeatureProfiles", CSL, R, "Core,RemoteTrigger", None, False),
+    # cache), RemoteTrigger and SmartCharging.
+    ("SupportedFeatureProfiles", CSL, R, "Core,RemoteTrigger,SmartCharging", None, False),
     ("TransactionMessageAttempts", INT, RW, 3, (1, 10), False),
     ("TransactionMessageRetryInterval", INT, RW, 60, (1, 3600), False),
     ("UnlockConnectorOnEVSideDisconnect", BOOL, RW, True, None, False),

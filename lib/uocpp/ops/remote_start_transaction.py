@@ -2,16 +2,16 @@
 # (connectorId 0 or absent: the first free one), then - after the reply -
 # the idTag is authorized first when AuthorizeRemoteTxRequests is true, and
 # the transaction starts as soon as an EV is plugged in (ConnectionTimeOut).
-# A TxProfile in the request limits the transaction's current until smart
-# charging takes it over (its first period's limit, in A).
+# A chargingProfile must be a TxProfile (else Rejected); smart charging
+# installs it when the transaction starts, and it ends with it.
 from uocpp import log
 from uocpp.validate import INT, OBJ, STR
 
 REQUEST = (("connectorId", INT, False, None), ("idTag", STR, True, 20), ("chargingProfile", OBJ, False, None))
-USES = ("sessions", "authorizer", "keys")
+USES = ("sessions", "authorizer", "keys", "smart")
 
 
-def handle(payload, sessions, authorizer, keys):
+def handle(payload, sessions, authorizer, keys, smart):
     cid = payload.get("connectorId")
     tag = payload["idTag"]
     if not cid:
@@ -20,7 +20,11 @@ def handle(payload, sessions, authorizer, keys):
         cid = None
     if cid is None:
         return {"status": "Rejected"}
-    limit = _tx_profile_limit(payload.get("chargingProfile"))
+    profile = payload.get("chargingProfile")
+    if profile is not None:
+        profile = smart.tx_profile(cid, profile)
+        if profile is None:
+            return {"status": "Rejected"}
 
     async def start():
         if keys.get("AuthorizeRemoteTxRequests"):
@@ -28,20 +32,8 @@ def handle(payload, sessions, authorizer, keys):
             if info.get("status") != "Accepted":
                 log.info("session", "remote start for %s: %s", tag, info.get("status"))
                 return
-        if limit is not None:
-            sessions.limit_amps[cid] = limit
+        if profile is not None:
+            smart.offer(cid, profile)
         sessions.authorized(cid, tag)
 
     return {"status": "Accepted"}, start
-
-
-def _tx_profile_limit(profile):
-    try:
-        if profile["chargingProfilePurpose"] != "TxProfile":
-            return None
-        schedule = profile["chargingSchedule"]
-        if schedule.get("chargingRateUnit") != "A":
-            return None
-        return float(schedule["chargingSchedulePeriod"][0]["limit"])
-    except (TypeError, KeyError, IndexError, ValueError):
-        return None

@@ -40,6 +40,7 @@ class Sessions:
         self._max_amps = max_amps
         self._max_tx = max_transactions
         self.limit_amps = [max_amps] * n
+        self._on_tx = []  # fn(n, started) at a transaction's start and stop
         outbox_.on_durable("StartTransaction", answered=self._start_answered, dropped=self._start_dropped)
         outbox_.on_durable("StopTransaction", prepare=self._with_remote, answered=self._stop_answered, dropped=transactions.forget)
         outbox_.on_durable("MeterValues", prepare=self._with_remote)
@@ -57,6 +58,22 @@ class Sessions:
         self._idle.clear()
         self.evse.changed.set()
         await self._idle.wait()
+
+    def on_transaction(self, fn):
+        # fn(n, True) when a transaction starts on connector n (before the
+        # pilot offers anything), fn(n, False) once it stopped.
+        self._on_tx.append(fn)
+
+    def set_limit(self, n, amps):
+        # The current the pilot may offer on connector n (smart charging);
+        # None: the hardware's maximum. Below 6 A a transaction pauses
+        # (SuspendedEVSE, pilot 100 %) and resumes when it rises again.
+        amps = self._max_amps if amps is None else min(amps, self._max_amps)
+        if amps == self.limit_amps[n]:
+            return
+        self.limit_amps[n] = amps
+        if self._tx.running_on(n) is not None:
+            self._drive(n)
 
     def _again(self):
         # Something changed that the session task must look at.
@@ -241,6 +258,8 @@ class Sessions:
         begin = self._metering.meter_value(n, self._keys.get("StopTxnSampledData"), "Transaction.Begin")
         self._begin[local] = begin if begin["sampledValue"] else None
         self._metering.begin(n)
+        for fn in self._on_tx:
+            fn(n, True)
         self._drive(n)
         return local
 
@@ -252,12 +271,13 @@ class Sessions:
         evse.set_relay(n, False)
         evse.set_offered(n, 0)
         self._metering.end(n)
-        self.limit_amps[n] = self._max_amps  # a TxProfile ends with its transaction
         data = self._metering.transaction_data(n, self._begin.pop(local, None))
         self._record_stop(local, self._metering.energy_wh(n), reason, id_tag, data)
         self._parent.pop(local, None)
         self._finishing[n] = self.evse.pilot(n) != "A"
         self._connectors.set(n, busy=False, session=cn.FINISHING if self._finishing[n] else cn.AVAILABLE)
+        for fn in self._on_tx:
+            fn(n, False)  # a TxProfile ends with its transaction
         if reason != "EVDisconnected":
             evse.lock(n, False)  # the driver takes the cable
         self._again()

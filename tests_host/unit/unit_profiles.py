@@ -1,0 +1,114 @@
+# model/profiles.py (profiles on flash, replacement rules, checks of the
+# csChargingProfiles shape) and services/smart_charging.py (the limit it
+# hands to sessions.set_limit, the clock-jump hook), with stand-ins.
+from check import TempDir, eq, raises
+from fakes import Keys
+
+from uocpp import clock, errors
+from uocpp.model import profiles as pm
+from uocpp.services.smart_charging import SmartCharging
+
+NOW = 1798761600
+
+
+def keys():
+    return Keys(ChargeProfileMaxStackLevel=8, ChargingScheduleMaxPeriods=24, MaxChargingProfilesInstalled=3, ConnectionTimeOut=60)
+
+
+def prof(pid, purpose="TxDefaultProfile", level=0, limit=16.0, **extra):
+    p = {
+        "chargingProfileId": pid, "stackLevel": level, "chargingProfilePurpose": purpose, "chargingProfileKind": "Relative",
+        "chargingSchedule": {"chargingRateUnit": "A", "chargingSchedulePeriod": [{"startPeriod": 0, "limit": limit}]},
+    }
+    p.update(extra)
+    return p
+
+
+def test_entry_shape_and_content():
+    e = pm.entry(1, prof(3, validFrom="2027-01-01T00:00:00Z"), NOW)
+    eq((e["id"], e["c"], e["purpose"], e["from"], e["start"], e["periods"]), (3, 1, "TxDefaultProfile", NOW, None, [[0, 16.0, None]]))
+    a = pm.entry(0, dict(prof(4), chargingProfileKind="Absolute"), NOW + 5)
+    eq(a["start"], NOW + 5, "an Absolute without startSchedule starts when set")
+    eq(raises(errors.OcppError, pm.entry, 0, dict(prof(1), stackLevel="1"), NOW).code, "TypeConstraintViolation")
+    eq(raises(errors.OcppError, pm.entry, 0, dict(prof(1), extra=1), NOW).code, "FormationViolation")
+    bad = prof(1)
+    bad["chargingSchedule"]["chargingSchedulePeriod"] = [7]
+    eq(raises(errors.OcppError, pm.entry, 0, bad, NOW).code, "TypeConstraintViolation")
+    raises(pm.Refused, pm.entry, 0, dict(prof(1), validFrom="soon"), NOW)
+    raises(pm.Refused, pm.entry, 0, dict(prof(1), chargingProfileKind="Recurring"), NOW)
+    two = prof(1)
+    two["chargingSchedule"]["chargingSchedulePeriod"] = [{"startPeriod": 0, "limit": 6}, {"startPeriod": 0, "limit": 8}]
+    raises(pm.Refused, pm.entry, 0, two, NOW)
+
+
+def test_replacement_limits_and_flash():
+    with TempDir("profiles") as d:
+        path = d + "/profiles.json"
+        store = pm.Profiles(path, keys())
+        eq(store.install(pm.entry(0, prof(1), NOW)), "Accepted")
+        eq(store.install(pm.entry(1, prof(1, level=2), NOW)), "Accepted")  # same id: replaces
+        eq([(p["id"], p["c"], p["level"]) for p in store.items], [(1, 1, 2)])
+        eq(store.install(pm.entry(1, prof(2, level=2), NOW)), "Accepted")  # same connector, level, purpose: replaces
+        eq([p["id"] for p in store.items], [2])
+        eq(store.install(pm.entry(0, prof(3, level=2), NOW)), "Accepted")  # another connector: both stay
+        eq(store.install(pm.entry(0, prof(4, level=9), NOW)), "Rejected", "stack level")
+        eq(store.install(pm.entry(0, prof(5, "ChargePointMaxProfile"), NOW)), "Accepted")
+        eq(store.install(pm.entry(0, prof(6, "ChargePointMaxProfile", level=1), NOW)), "Rejected", "a fourth profile")
+        eq(store.install(pm.entry(1, prof(7, "TxProfile"), NOW)), "Rejected", "still three")
+        eq(store.clear(pid=5), 1)
+        eq(store.install(pm.entry(1, prof(7, "TxProfile"), NOW)), "Accepted")
+        again = pm.Profiles(path, keys())
+        eq(sorted(p["id"] for p in again.items), [2, 3], "on flash, without the TxProfile")
+        eq(store.end_transaction(1), 1)
+        eq(store.clear(connector=0, level=2), 1)
+        eq(store.clear(purpose="TxProfile"), 0)
+        eq(store.clear(), 1)
+
+
+class Sessions:
+    def __init__(self):
+        self.limits = {}
+        self.watchers = []
+
+    def on_transaction(self, fn):
+        self.watchers.append(fn)
+
+    def set_limit(self, n, amps):
+        self.limits[n] = amps
+
+    def transaction_id(self, n):
+        return 42
+
+
+def test_smart_charging_applies_and_follows_clock_jumps():
+    with TempDir("smart") as d:
+        sessions = Sessions()
+        store = pm.Profiles(d + "/profiles.json", keys())
+        smart = SmartCharging(store, sessions, keys(), 2, 32, 230, 3)
+        eq(smart.set_profile(1, prof(1, "TxProfile")), "Rejected", "no transaction")
+        eq(smart.set_profile(1, prof(2, "ChargePointMaxProfile")), "Rejected", "not on connector 0")
+        eq(smart.set_profile(3, prof(2)), "Rejected", "no connector 3")
+        rel = prof(3)
+        rel["chargingSchedule"]["chargingSchedulePeriod"] = [{"startPeriod": 0, "limit": 10}, {"startPeriod": 3600, "limit": 20}]
+        eq(smart.set_profile(0, rel), "Accepted")
+        eq(sessions.limits, {1: None, 2: None}, "Relative: nothing before a transaction")
+        sessions.watchers[0](1, True)
+        eq(sessions.limits[1], 10)
+        eq(smart.set_profile(1, prof(4, "TxProfile", limit=8.0, transactionId=41)), "Rejected", "another transaction")
+        eq(smart.set_profile(1, prof(4, "TxProfile", limit=8.0, transactionId=42)), "Accepted")
+        eq(sessions.limits[1], 8.0)
+        eq(smart.clear(4, None, None, None), "Accepted")
+        eq(smart.clear(4, None, None, None), "Unknown")
+        eq(sessions.limits[1], 10)
+        # The wall clock jumps a day ahead: the transaction's hour has not passed.
+        clock.set_unix(clock.now() + 86400)
+        smart.apply()
+        eq(sessions.limits[1], 10, "relative to the transaction, not the wall clock")
+        eq(smart.set_profile(0, prof(5, "ChargePointMaxProfile", limit=12.0)), "Accepted")
+        sessions.watchers[0](2, True)
+        eq((sessions.limits[1], sessions.limits[2]), (6.0, 6.0), "two transactions share the cap")
+        sessions.watchers[0](2, False)
+        eq(sessions.limits[1], 10)
+        t0, periods = smart.composite(1, 7200, "A")
+        eq(periods[0][1], 10)
+        eq(periods[1][1], 12, "the cap under the 20 A period")
