@@ -12,6 +12,7 @@ from uocpp.link.link import Link
 from uocpp.link.security import Security
 from uocpp.model.connectors import Connectors
 from uocpp.model.keys import Keys
+from uocpp.model.local_list import LocalList
 from uocpp.model.registration import Registration
 from uocpp.model.state import State
 from uocpp.ops import Dispatcher
@@ -55,7 +56,8 @@ class App:
         self.transactions = transactions = Transactions(json_file.join(flash, "tx.json"))
         self.metering = metering = Metering(platform.meter(settings, evse), evse.count, keys, outbox, transactions)
         cache = AuthCache(json_file.join(flash, "auth_cache.json"), lambda: keys.get("AuthorizationCacheEnabled"))
-        self.authorizer = authorizer = Authorizer(outbox, link, keys, cache)
+        local_list = LocalList(json_file.join(flash, "local_list.bin"), lambda: keys.get("LocalAuthListMaxLength"))
+        self.authorizer = authorizer = Authorizer(outbox, link, keys, cache, local_list)
         self.sessions = sessions = Sessions(evse, metering, connectors, transactions, outbox, authorizer, keys, settings["connectors"]["maxCurrent"], store["maxTransactions"])
         self.data_transfer = DataTransfer(outbox)
         parts.update(

@@ -4,7 +4,8 @@
 #   ((field, kind, required, arg), ...)
 # kinds: STR (arg = max length), INT (arg = (min, max) or None), BOOL,
 # ENUM (arg = allowed strings), STRS (array of strings, arg = max length),
-# OBJ (a JSON object, arg None: its own operation checks inside).
+# OBJ (a JSON object, arg None: its own operation checks inside), ARR (a
+# JSON array, arg None: its own operation checks the items).
 # Error codes (1.6 leaves the mapping open, ERR-05):
 #   missing required field        -> OccurenceConstraintViolation
 #   wrong JSON type                -> TypeConstraintViolation
@@ -20,6 +21,7 @@ BOOL = const(2)
 ENUM = const(3)
 STRS = const(4)
 OBJ = const(5)
+ARR = const(6)
 
 
 def check(decl, payload):
@@ -40,6 +42,9 @@ def check(decl, payload):
         elif kind == OBJ:
             if not isinstance(value, dict):
                 raise errors.TypeConstraintViolation("%s must be an object" % name)
+        elif kind == ARR:
+            if not isinstance(value, list):
+                raise errors.TypeConstraintViolation("%s must be an array" % name)
         elif kind == STRS:
             if not isinstance(value, list):
                 raise errors.TypeConstraintViolation("%s must be an array" % name)

@@ -219,6 +219,8 @@ class LocalList:
 
     def entries(self):
         # Every (idTag, idTagInfo), in order, one record in RAM at a time.
+        if not self.count:
+            return
         with open(self.path, "rb") as f:
             f.seek(REC)
             for _ in range(self.count):

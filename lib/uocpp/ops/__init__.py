@@ -13,9 +13,11 @@ MODULES = {
     "ClearCache": "clear_cache",
     "DataTransfer": "data_transfer",
     "GetConfiguration": "get_configuration",
+    "GetLocalListVersion": "get_local_list_version",
     "RemoteStartTransaction": "remote_start_transaction",
     "RemoteStopTransaction": "remote_stop_transaction",
     "Reset": "reset",
+    "SendLocalList": "send_local_list",
     "TriggerMessage": "trigger_message",
     "UnlockConnector": "unlock_connector",
 }
