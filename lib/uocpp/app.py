@@ -14,6 +14,7 @@ from uocpp.model.connectors import Connectors
 from uocpp.model.keys import Keys
 from uocpp.model.local_list import LocalList
 from uocpp.model.registration import Registration
+from uocpp.model.reservations import Reservations
 from uocpp.model.state import State
 from uocpp.ops import Dispatcher
 from uocpp.outbox import Outbox
@@ -58,12 +59,14 @@ class App:
         cache = AuthCache(json_file.join(flash, "auth_cache.json"), lambda: keys.get("AuthorizationCacheEnabled"))
         local_list = LocalList(json_file.join(flash, "local_list.bin"), lambda: keys.get("LocalAuthListMaxLength"))
         self.authorizer = authorizer = Authorizer(outbox, link, keys, cache, local_list)
-        self.sessions = sessions = Sessions(evse, metering, connectors, transactions, outbox, authorizer, keys, settings["connectors"]["maxCurrent"], store["maxTransactions"])
+        self.reservations = reservations = Reservations(json_file.join(flash, "reservations.json"), connectors)
+        self.sessions = sessions = Sessions(evse, metering, connectors, transactions, outbox, authorizer, keys, settings["connectors"]["maxCurrent"], store["maxTransactions"], reservations)
         self.data_transfer = DataTransfer(outbox)
         parts.update(
             boot=self.boot, outbox=outbox, heartbeat=heartbeat, status=self.status, sessions=sessions, transactions=transactions,
             authorizer=authorizer, metering=metering, data_transfer=self.data_transfer,
         )
+        parts.update(reservations=reservations)
         self.board = Board(settings, link)
         self._watch_keys()
         self.stop_reason = None
@@ -112,6 +115,7 @@ class App:
             self.sessions.recover(self.outbox.stored())
             tasks["sessions"] = asyncio.create_task(self.sessions.run())
             tasks["metering"] = asyncio.create_task(self.metering.run())
+            tasks["reservations"] = asyncio.create_task(self.reservations.run())
             tasks["evse"] = asyncio.create_task(self.evse.run(self.sessions))
             if self.settings.get("mqtt", {}).get("enabled"):
                 # Imported only when on: a disabled mirror costs no heap.

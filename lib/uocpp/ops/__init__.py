@@ -8,6 +8,7 @@ from uocpp import errors, validate
 
 # Actions this charge point implements -> module in this package.
 MODULES = {
+    "CancelReservation": "cancel_reservation",
     "ChangeAvailability": "change_availability",
     "ChangeConfiguration": "change_configuration",
     "ClearCache": "clear_cache",
@@ -16,6 +17,7 @@ MODULES = {
     "GetLocalListVersion": "get_local_list_version",
     "RemoteStartTransaction": "remote_start_transaction",
     "RemoteStopTransaction": "remote_stop_transaction",
+    "ReserveNow": "reserve_now",
     "Reset": "reset",
     "SendLocalList": "send_local_list",
     "TriggerMessage": "trigger_message",
