@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ocpp.v16 import call
 
+from tests_host.conftest import free_port
 from tests_host.firmware import MICROPYTHON, REPO
 from tests_host.wire import call_raw
 
@@ -139,7 +140,7 @@ def test_list_survives_a_restart(charger, cs, firmware, tmp_path):
     ch = charger(workdir=work)
     assert send(cs, 9, [entry("ALICE", "Blocked")]) == "Accepted"
     ch.fw.kill()
-    again = firmware(cs.port, {"simulator": {"port": ch.port}, "log": {"level": "info"}}, workdir=work)
+    again = firmware(cs.port, {"simulator": {"port": free_port()}, "log": {"level": "info"}}, workdir=work)
     again.wait_log("registration Accepted")
     assert version(cs) == 9
 
