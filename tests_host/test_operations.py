@@ -165,7 +165,7 @@ def test_hard_reset_exits_for_the_supervisor(cs, firmware):
         ("TriggerMessage", {"requestedMessage": "Heartbeat", "connectorId": 1.5}, "TypeConstraintViolation"),
         ("RemoteStartTransaction", {"idTag": "x" * 21}, "PropertyConstraintViolation"),
         ("RemoteStartTransaction", {"idTag": "x", "chargingProfile": 7}, "TypeConstraintViolation"),
-        ("SendLocalList", {"listVersion": 1, "updateType": "Full"}, "NotSupported"),
+        ("UpdateFirmware", {"location": "http://example.com/fw", "retrieveDate": "2026-01-01T00:00:00Z"}, "NotSupported"),
         ("NoSuchAction", {}, "NotImplemented"),
     ],
 )

@@ -12,7 +12,9 @@ from uocpp.link.link import Link
 from uocpp.link.security import Security
 from uocpp.model.connectors import Connectors
 from uocpp.model.keys import Keys
+from uocpp.model.local_list import LocalList
 from uocpp.model.registration import Registration
+from uocpp.model.reservations import Reservations
 from uocpp.model.state import State
 from uocpp.ops import Dispatcher
 from uocpp.outbox import Outbox
@@ -57,9 +59,11 @@ class App:
         self.transactions = transactions = Transactions(json_file.join(flash, "tx.json"))
         self.metering = metering = Metering(platform.meter(settings, evse), evse.count, keys, outbox, transactions)
         cache = AuthCache(json_file.join(flash, "auth_cache.json"), lambda: keys.get("AuthorizationCacheEnabled"))
-        self.authorizer = authorizer = Authorizer(outbox, link, keys, cache)
+        local_list = LocalList(json_file.join(flash, "local_list.bin"), lambda: keys.get("LocalAuthListMaxLength"))
+        self.authorizer = authorizer = Authorizer(outbox, link, keys, cache, local_list)
+        self.reservations = reservations = Reservations(json_file.join(flash, "reservations.json"), connectors)
         conn = settings["connectors"]
-        self.sessions = sessions = Sessions(evse, metering, connectors, transactions, outbox, authorizer, keys, conn["maxCurrent"], store["maxTransactions"])
+        self.sessions = sessions = Sessions(evse, metering, connectors, transactions, outbox, authorizer, keys, conn["maxCurrent"], store["maxTransactions"], reservations)
         profiles = Profiles(json_file.join(flash, "profiles.json"), keys)
         self.smart = smart = SmartCharging(profiles, sessions, keys, evse.count, conn["maxCurrent"], conn["voltage"], conn["phases"])
         self.data_transfer = DataTransfer(outbox)
@@ -67,6 +71,7 @@ class App:
             boot=self.boot, outbox=outbox, heartbeat=heartbeat, status=self.status, sessions=sessions, transactions=transactions,
             authorizer=authorizer, metering=metering, data_transfer=self.data_transfer, smart=smart,
         )
+        parts.update(reservations=reservations)
         self.board = Board(settings, link)
         self._watch_keys()
         self.stop_reason = None
@@ -116,6 +121,7 @@ class App:
             tasks["sessions"] = asyncio.create_task(self.sessions.run())
             tasks["smart"] = asyncio.create_task(self.smart.run())
             tasks["metering"] = asyncio.create_task(self.metering.run())
+            tasks["reservations"] = asyncio.create_task(self.reservations.run())
             tasks["evse"] = asyncio.create_task(self.evse.run(self.sessions))
             if self.settings.get("mqtt", {}).get("enabled"):
                 # Imported only when on: a disabled mirror costs no heap.

@@ -6,7 +6,7 @@
 # ENUM (arg = allowed strings), STRS (array of strings, arg = max length),
 # OBJ (a JSON object, arg None: its own operation checks inside),
 # NUM (a JSON number, arg = minimum or None), ARR (an array, arg = (min, max)
-# items; its own operation checks each).
+# items or None; its own operation checks each).
 # Error codes (1.6 leaves the mapping open, ERR-05):
 #   missing required field        -> OccurenceConstraintViolation
 #   wrong JSON type                -> TypeConstraintViolation
@@ -49,7 +49,7 @@ def check(decl, payload):
         elif kind == ARR:
             if not isinstance(value, list):
                 raise errors.TypeConstraintViolation("%s must be an array" % name)
-            if not arg[0] <= len(value) <= arg[1]:
+            if arg is not None and not arg[0] <= len(value) <= arg[1]:
                 raise errors.PropertyConstraintViolation("%s must have %d to %d items" % (name, arg[0], arg[1]))
         elif kind == OBJ:
             if not isinstance(value, dict):

@@ -4,7 +4,8 @@
 # (Available, Preparing, Charging, SuspendedEV, SuspendedEVSE, Finishing);
 # a fault wins over everything, then Unavailable (when no transaction runs
 # on it: an availability change waits for the end of the transaction,
-# Scheduled).
+# Scheduled), then Reserved (model/reservations.py) over Available and
+# Preparing.
 import asyncio
 
 from uocpp.model import state as st
@@ -36,6 +37,7 @@ class Connector:
         self.scheduled = None  # availability to apply once no longer busy
         self.error_code = NO_ERROR
         self.session = AVAILABLE  # what the charging session says
+        self.reserved = False
 
 
 class Connectors:
@@ -66,16 +68,20 @@ class Connectors:
         # set Inoperative.
         if not c.operative or not self.items[0].operative:
             return UNAVAILABLE
+        if c.reserved and c.session in (AVAILABLE, PREPARING):
+            return RESERVED
         return c.session if cid else AVAILABLE
 
     def operative(self, cid):
         # May a new transaction start here?
         return self.items[cid].operative and self.items[0].operative and self.items[cid].error_code == NO_ERROR
 
-    def set(self, cid, session=None, error_code=None, busy=None):
+    def set(self, cid, session=None, error_code=None, busy=None, reserved=None):
         # The charging session reports; a change of status is published.
         c = self.items[cid]
         before = self.status(cid)
+        if reserved is not None:
+            c.reserved = reserved
         if session is not None:
             c.session = session
         if error_code is not None:

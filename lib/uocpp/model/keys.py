@@ -89,6 +89,8 @@ DECLARATIONS = (
     ("ConnectorPhaseRotationMaxLength", INT, R, _CSL_MAX, None, False),
     ("GetConfigurationMaxKeys", INT, R, 50, None, False),
     ("HeartbeatInterval", INT, RW, 300, (1, _DAY), False),
+    ("LocalAuthListEnabled", BOOL, RW, True, None, False),
+    ("LocalAuthListMaxLength", INT, R, 1000, None, False),
     ("LocalAuthorizeOffline", BOOL, RW, True, None, False),
     ("LocalPreAuthorize", BOOL, RW, False, None, False),
     ("MaxChargingProfilesInstalled", INT, R, 8, None, False),
@@ -99,6 +101,8 @@ DECLARATIONS = (
     ("MeterValuesSampledDataMaxLength", INT, R, _CSL_MAX, None, False),
     ("MeterValueSampleInterval", INT, RW, 0, (0, _DAY), False),
     ("NumberOfConnectors", INT, R, 1, None, False),
+    # ReserveNow for connector 0 is Rejected (only a given connector is reserved).
+    ("ReserveConnectorZeroSupported", BOOL, R, False, None, False),
     ("ResetRetries", INT, RW, 3, (0, 10), False),
     ("RetryBackOffRandomRange", INT, RW, 30, (0, 3600), False),
     ("RetryBackOffRepeatTimes", INT, RW, 5, (0, 16), False),
@@ -106,6 +110,7 @@ DECLARATIONS = (
     # 0 none, 1 Basic auth, 2 TLS + Basic auth (SEC-01); raising it is
     # further checked by services/security.py (SEC-12).
     ("SecurityProfile", INT, RW, 0, (0, 2), False),
+    ("SendLocalListMaxLength", INT, R, 100, None, False),
     ("StopTransactionOnEVSideDisconnect", BOOL, RW, True, None, False),
     ("StopTransactionOnInvalidId", BOOL, RW, True, None, False),
     ("StopTxnAlignedData", CSL, RW, "", (MEASURANDS, _CSL_MAX), False),
@@ -113,8 +118,8 @@ DECLARATIONS = (
     ("StopTxnSampledData", CSL, RW, "", (MEASURANDS, _CSL_MAX), False),
     ("StopTxnSampledDataMaxLength", INT, R, _CSL_MAX, None, False),
     # Only what works: Core (with transactions, metering, authorization
-    # cache), RemoteTrigger and SmartCharging.
-    ("SupportedFeatureProfiles", CSL, R, "Core,RemoteTrigger,SmartCharging", None, False),
+    # cache), LocalAuthListManagement, Reservation, RemoteTrigger and SmartCharging.
+    ("SupportedFeatureProfiles", CSL, R, "Core,LocalAuthListManagement,Reservation,RemoteTrigger,SmartCharging", None, False),
     ("TransactionMessageAttempts", INT, RW, 3, (1, 10), False),
     ("TransactionMessageRetryInterval", INT, RW, 60, (1, 3600), False),
     ("UnlockConnectorOnEVSideDisconnect", BOOL, RW, True, None, False),

@@ -8,6 +8,7 @@ from uocpp import errors, validate
 
 # Actions this charge point implements -> module in this package.
 MODULES = {
+    "CancelReservation": "cancel_reservation",
     "ChangeAvailability": "change_availability",
     "ChangeConfiguration": "change_configuration",
     "ClearCache": "clear_cache",
@@ -15,10 +16,13 @@ MODULES = {
     "DataTransfer": "data_transfer",
     "GetCompositeSchedule": "get_composite_schedule",
     "GetConfiguration": "get_configuration",
+    "GetLocalListVersion": "get_local_list_version",
     "RemoteStartTransaction": "remote_start_transaction",
     "RemoteStopTransaction": "remote_stop_transaction",
+    "ReserveNow": "reserve_now",
     "Reset": "reset",
     "SetChargingProfile": "set_charging_profile",
+    "SendLocalList": "send_local_list",
     "TriggerMessage": "trigger_message",
     "UnlockConnector": "unlock_connector",
 }

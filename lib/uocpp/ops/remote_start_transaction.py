@@ -15,8 +15,8 @@ def handle(payload, sessions, authorizer, keys, smart):
     cid = payload.get("connectorId")
     tag = payload["idTag"]
     if not cid:
-        cid = sessions.first_free()
-    elif not 1 <= cid <= sessions.evse.count or not sessions.can_start(cid):
+        cid = sessions.first_free(tag)
+    elif not 1 <= cid <= sessions.evse.count or not sessions.can_start(cid, tag):
         cid = None
     if cid is None:
         return {"status": "Rejected"}

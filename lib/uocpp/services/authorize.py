@@ -4,22 +4,32 @@
 #   LocalAuthorizeOffline  offline: a cached Accepted is enough
 #   AllowOfflineTxForUnknownId  offline: an idTag the cache does not know
 #                          is accepted too
-# The local authorization list (the next profile) slots in before the cache.
+# The local authorization list (C16 3.5, LocalAuthListEnabled) slots in
+# before the cache: an idTag it holds is decided by its entry (status and
+# expiryDate), never by the cache, and is never added to the cache.
 from uocpp import errors, log, outbox
 
 ACCEPTED = "Accepted"
 
 
 class Authorizer:
-    def __init__(self, outbox_, link, keys, cache):
+    def __init__(self, outbox_, link, keys, cache, local_list=None):
         self._outbox = outbox_
         self._link = link
         self._keys = keys
         self.cache = cache
+        self.local_list = local_list
+
+    def _listed(self, id_tag):
+        # The local list's idTagInfo for id_tag when the list is in use, else None.
+        if self.local_list is None or not self._keys.get("LocalAuthListEnabled"):
+            return None
+        return self.local_list.lookup(id_tag)
 
     async def authorize(self, id_tag):
         # -> idTagInfo (a dict with at least "status").
-        keys, cached = self._keys, self.cache.lookup(id_tag)
+        keys, listed = self._keys, self._listed(id_tag)
+        cached = listed if listed is not None else self.cache.lookup(id_tag)
         if self._link.up.is_set():
             if cached and cached.get("status") == ACCEPTED and keys.get("LocalPreAuthorize"):
                 return cached
@@ -28,7 +38,8 @@ class Authorizer:
                 reply = await self._outbox.request(msg)
                 info = reply.get("idTagInfo")
                 if isinstance(info, dict) and "status" in info:
-                    self.cache.update(id_tag, info)
+                    if listed is None:
+                        self.cache.update(id_tag, info)
                     return info
             except errors.CallFailed as e:
                 log.info("auth", "Authorize %s failed: %s; deciding offline", id_tag, e)
@@ -42,4 +53,5 @@ class Authorizer:
 
     def learn(self, id_tag, info):
         # An idTagInfo from StartTransaction.conf or StopTransaction.conf.
-        self.cache.update(id_tag, info)
+        if self._listed(id_tag) is None:
+            self.cache.update(id_tag, info)

@@ -15,7 +15,7 @@ _ACCEPTED = "Accepted"
 
 
 class Sessions:
-    def __init__(self, evse, metering, connectors, transactions, outbox_, authorizer, keys, max_amps, max_transactions):
+    def __init__(self, evse, metering, connectors, transactions, outbox_, authorizer, keys, max_amps, max_transactions, reservations=None):
         # max_amps: what the pilot offers when nothing limits it;
         # max_transactions: how many may wait on flash for their
         # StopTransaction to be answered (a long offline spell) before no
@@ -27,6 +27,7 @@ class Sessions:
         self._outbox = outbox_
         self._auth = authorizer
         self._keys = keys
+        self._rsv = reservations  # model/reservations.py: who may start at a reserved connector
         n = evse.count + 1
         self._pilot = [None] * n
         self._fault = ["NoError"] * n
@@ -198,9 +199,16 @@ class Sessions:
         if not self._connectors.operative(n):
             log.info("session", "connector %d is not available: card %s ignored", n, id_tag)
             return
+        held = self._rsv.on(n) if self._rsv else None
+        if held and id_tag != held[1]["tag"] and not held[1]["parent"]:
+            log.info("session", "connector %d is reserved: card %s refused", n, id_tag)
+            return
         info = await self._auth.authorize(id_tag)
         if info.get("status") != _ACCEPTED:
             log.info("session", "card %s: %s", id_tag, info.get("status"))
+            return
+        if held and self._rsv.refuses(n, id_tag, info.get("parentIdTag")):
+            log.info("session", "connector %d is reserved: card %s refused", n, id_tag)
             return
         self.authorized(n, id_tag, info.get("parentIdTag"))
 
@@ -216,13 +224,16 @@ class Sessions:
             self._connectors.set(n, session=cn.PREPARING)
         self._again()
 
-    def can_start(self, n):
+    def can_start(self, n, id_tag=None):
+        # id_tag: a connector reserved for another idTag cannot start it.
+        if self._rsv and self._rsv.refuses(n, id_tag):
+            return False
         return self._connectors.operative(n) and self._tx.running_on(n) is None and self._pending[n] is None and not self._finishing[n]
 
-    def first_free(self):
+    def first_free(self, id_tag=None):
         # For a remote start without a connector: one with an EV plugged in
         # (waiting in Preparing) before an empty one.
-        free = [n for n in range(1, self.evse.count + 1) if self.can_start(n)]
+        free = [n for n in range(1, self.evse.count + 1) if self.can_start(n, id_tag)]
         for n in free:
             if self.evse.pilot(n) != "A":
                 return n
@@ -243,15 +254,21 @@ class Sessions:
         wh = self._metering.energy_wh(n)
         ts = clock.now_iso()
         # The transaction is on flash before its StartTransaction is.
+        rid = self._rsv.used_by(n, id_tag, parent) if self._rsv else None
+        payload = {"connectorId": n, "idTag": id_tag, "meterStart": wh, "timestamp": ts}
+        if rid is not None:
+            payload["reservationId"] = rid
         local = self._tx.begin(n, id_tag, wh, ts)
         try:
-            self._outbox.store("StartTransaction", {"connectorId": n, "idTag": id_tag, "meterStart": wh, "timestamp": ts}, local)
+            self._outbox.store("StartTransaction", payload, local)
         except Exception as e:  # flash full or failing: no transaction rather than an unbilled one
             log.error("session", "connector %d: cannot store the StartTransaction (%s): no transaction", n, e)
             self._tx.running.pop(str(local), None)
             evse.lock(n, False)
             return None
         self._parent[local] = parent
+        if rid is not None:
+            self._rsv.end(rid, "used by transaction %d" % local)
         log.info("session", "connector %d: transaction %d started by %s at %d Wh", n, local, id_tag, wh)
         self._suspended[n] = False
         self._connectors.set(n, busy=True)

@@ -1,0 +1,88 @@
+# Reservations (C16 3.11, 5.13 ReserveNow, 5.3 CancelReservation): at most
+# one per connector, on flash (<flash>/reservations.json, atomic) so that
+# they survive a reboot. A reserved connector reads Reserved (connectors.py)
+# until its expiryDate (then Available again) or until a transaction of the
+# reserved idTag, or of one with its parentIdTag, starts there (sessions.py:
+# its StartTransaction carries the reservationId). ReserveConnectorZeroSupported
+# is false: only a given connector is reserved.
+import asyncio
+
+from uocpp import clock, log, sleep
+from uocpp.store import json_file
+
+
+class Reservations:
+    def __init__(self, path, connectors):
+        self._path = path
+        self._connectors = connectors
+        self.changed = asyncio.Event()
+        saved = json_file.read_json(path, {})
+        # str(reservationId) -> {"c": connector, "tag": idTag, "parent": parentIdTag or None, "exp": Unix seconds}
+        self._items = {}
+        if isinstance(saved, dict):
+            for rid, r in saved.items():
+                try:
+                    if connectors.valid(r["c"]) and r["c"] and isinstance(r["tag"], str) and isinstance(r["exp"], int):
+                        self._items[rid] = r
+                        connectors.set(r["c"], reserved=True)
+                except (TypeError, KeyError):
+                    pass
+
+    def on(self, n):
+        # (reservationId, reservation) on connector n, or None.
+        for rid, r in self._items.items():
+            if r["c"] == n:
+                return int(rid), r
+        return None
+
+    def used_by(self, n, id_tag, parent=None):
+        # The reservationId on n that id_tag (with this parentIdTag) may use, or None.
+        found = self.on(n)
+        if found is not None and (id_tag == found[1]["tag"] or (found[1]["parent"] and parent == found[1]["parent"])):
+            return found[0]
+        return None
+
+    def refuses(self, n, id_tag, parent=None):
+        # Is n reserved for someone else?
+        return self.on(n) is not None and self.used_by(n, id_tag, parent) is None
+
+    def reserve(self, rid, n, id_tag, parent, expiry):
+        # A reservation with the same id replaces the old one (5.13).
+        old = self._items.pop(str(rid), None)
+        if old is not None and old["c"] != n:
+            self._connectors.set(old["c"], reserved=False)
+        self._items[str(rid)] = {"c": n, "tag": id_tag, "parent": parent, "exp": expiry}
+        self._save()
+        self._connectors.set(n, reserved=True)
+        log.info("reserve", "connector %d reserved for %s until %s (reservation %d)", n, id_tag, clock.format_iso(expiry), rid)
+        self.changed.set()
+
+    def end(self, rid, why):
+        r = self._items.pop(str(rid), None)
+        if r is None:
+            return False
+        self._save()
+        self._connectors.set(r["c"], reserved=False)
+        log.info("reserve", "reservation %d on connector %d %s", rid, r["c"], why)
+        self.changed.set()
+        return True
+
+    def _save(self):
+        try:
+            json_file.write_json_atomic(self._path, self._items)
+        except OSError as e:
+            log.error("reserve", "cannot store the reservations: %s", e)
+
+    async def run(self):
+        # Ends each reservation at its expiryDate. Looks again at least every
+        # 10 s, so a clock set by BootNotification counts.
+        while True:
+            self.changed.clear()
+            now, soonest = clock.now(), 10
+            for rid, r in list(self._items.items()):
+                left = r["exp"] - now
+                if left <= 0:
+                    self.end(int(rid), "expired")
+                else:
+                    soonest = min(soonest, left)
+            await sleep.until(self.changed, int(soonest * 1000) + 1)

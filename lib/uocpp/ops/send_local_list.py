@@ -1,0 +1,46 @@
+# SendLocalList (C16 5.15, 3.5): a Full update replaces the local
+# authorization list, a Differential one adds, replaces (entries with
+# idTagInfo) and removes (entries without) on the list in force.
+#   NotSupported    LocalAuthListEnabled is false
+#   VersionMismatch a Differential whose listVersion is not higher than the
+#                   current one (GetLocalListVersion's answer): "follows" means
+#                   any higher version, gaps allowed (1.6 only says the
+#                   central system sends a higher one)
+#   Failed          an entry that cannot be stored (idTag or parentIdTag over
+#                   20 bytes, a bad status or expiryDate, an idTag twice, a Full
+#                   entry without idTagInfo), more than SendLocalListMaxLength
+#                   entries, a list that would exceed LocalAuthListMaxLength, a
+#                   non-empty Full list with listVersion below 1, or flash
+#                   failing: nothing changed
+# The new list is written to a new file and renamed over the old one
+# (model/local_list.py): a power cut leaves the old list or the new one.
+from uocpp import log
+from uocpp.model.local_list import ListError
+from uocpp.validate import ARR, ENUM, INT
+
+REQUEST = (("listVersion", INT, True, None), ("localAuthorizationList", ARR, False, None), ("updateType", ENUM, True, ("Differential", "Full")))
+USES = ("authorizer", "keys")
+
+
+def handle(payload, authorizer, keys):
+    ll = authorizer.local_list
+    if not keys.get("LocalAuthListEnabled"):
+        return {"status": "NotSupported"}
+    version, items = payload["listVersion"], payload.get("localAuthorizationList", [])
+    full = payload["updateType"] == "Full"
+    if not full and version <= ll.reported_version():
+        return {"status": "VersionMismatch"}
+    try:
+        if len(items) > keys.get("SendLocalListMaxLength"):
+            raise ListError("%d entries, more than SendLocalListMaxLength" % len(items))
+        if version < 1 and items:
+            raise ListError("listVersion %d" % version)
+        if full:
+            ll.replace(version, items)
+        else:
+            ll.update(version, items)
+    except (ListError, OSError) as e:
+        log.info("locallist", "SendLocalList %d Failed: %s", version, e)
+        return {"status": "Failed"}
+    log.info("locallist", "%s update: version %d, %d entries", payload["updateType"], version, ll.count)
+    return {"status": "Accepted"}

@@ -1,0 +1,145 @@
+# model/local_list.py: the local authorization list on flash (C16 3.5,
+# 5.15): lookup by binary search, Full and Differential updates, nothing
+# changed by a bad entry or an over-long list, torn files, and the heap
+# bound (1,000 entries held and searched in well under 2 KB).
+import gc
+import os
+
+from check import TempDir, eq, raises
+
+from uocpp import clock, log
+from uocpp.model.local_list import REC, ListError, LocalList
+
+log.set_level("error")
+
+
+def entry(tag, status="Accepted", **extra):
+    info = {"status": status}
+    info.update(extra)
+    return {"idTag": tag, "idTagInfo": info}
+
+
+def tags(ll):
+    return [t for t, _ in ll.entries()]
+
+
+def test_full_update_and_lookup():
+    with TempDir("ll") as d:
+        ll = LocalList(d + "/ll.bin", lambda: 1000)
+        eq(ll.reported_version(), 0, "empty")
+        eq(ll.get("A"), None, "empty list")
+        ll.replace(3, [entry("CHARLIE", "Blocked"), entry("ALICE", parentIdTag="FLEET", expiryDate="2099-01-01T00:00:00Z"), entry("BOB")])
+        eq(ll.reported_version(), 3, "version")
+        eq(tags(ll), ["ALICE", "BOB", "CHARLIE"], "sorted")
+        eq(ll.get("ALICE"), {"status": "Accepted", "parentIdTag": "FLEET", "expiryDate": "2099-01-01T00:00:00Z"}, "ALICE")
+        eq(ll.get("CHARLIE"), {"status": "Blocked"}, "CHARLIE")
+        eq(ll.get("alice"), None, "exact match")
+        eq(ll.get("X" * 25), None, "too long to be listed")
+        eq(os.stat(d + "/ll.bin")[6], 4 * REC, "size")
+        again = LocalList(d + "/ll.bin", lambda: 1000)
+        eq((again.version, again.count), (3, 3), "reopened")
+        eq(again.get("BOB"), {"status": "Accepted"}, "reopened lookup")
+
+
+def test_expired_entry_reads_expired():
+    with TempDir("ll") as d:
+        ll = LocalList(d + "/ll.bin", lambda: 1000)
+        past = clock.format_iso(clock.now() - 60)
+        ll.replace(1, [entry("OLD", expiryDate=past), entry("BAD", "Blocked", expiryDate=past)])
+        eq(ll.lookup("OLD")["status"], "Expired", "Accepted past its expiry")
+        eq(ll.lookup("BAD")["status"], "Blocked", "Blocked stays Blocked")
+
+
+def test_differential_adds_replaces_removes():
+    with TempDir("ll") as d:
+        ll = LocalList(d + "/ll.bin", lambda: 1000)
+        ll.replace(1, [entry("B"), entry("D"), entry("F")])
+        ll.update(2, [entry("A"), entry("D", "Blocked"), {"idTag": "F"}, {"idTag": "NOPE"}, entry("G")])
+        eq(tags(ll), ["A", "B", "D", "G"], "merged")
+        eq(ll.get("D"), {"status": "Blocked"}, "replaced")
+        eq((ll.version, ll.count), (2, 4), "version and count")
+        ll.update(3, [{"idTag": t} for t in ("A", "B", "D", "G")])
+        eq(ll.reported_version(), 0, "emptied: version 0")
+
+
+def test_bad_entry_or_too_many_changes_nothing():
+    with TempDir("ll") as d:
+        path = d + "/ll.bin"
+        ll = LocalList(path, lambda: 4)
+        ll.replace(1, [entry("A"), entry("B")])
+        before = open(path, "rb").read()
+        bad = [
+            [entry("C"), entry("X" * 21), entry("D")],
+            [entry("C"), entry("D", "Maybe")],
+            [entry("C"), entry("D", expiryDate="tomorrow")],
+            [entry("C"), {"idTag": "D"}],  # Full without idTagInfo
+            [entry("C"), entry("C")],
+            [entry("C"), {"idTag": "D", "idTagInfo": {"status": "Accepted"}, "x": 1}],
+            [entry(t) for t in "CDEFG"],  # over the maximum
+        ]
+        for items in bad:
+            raises(ListError, ll.replace, 2, items)
+        raises(ListError, ll.update, 2, [entry("C"), entry("D"), entry("E")])
+        raises(ListError, ll.update, 2, [entry("C"), 7])
+        eq(open(path, "rb").read(), before, "file unchanged")
+        eq((ll.version, ll.count), (1, 2), "state unchanged")
+        ll.update(2, [entry("C"), {"idTag": "A"}, entry("D"), entry("E")])
+        eq(tags(ll), ["B", "C", "D", "E"], "a removal makes room")
+
+
+def test_torn_file_and_leftover_tmp():
+    with TempDir("ll") as d:
+        path = d + "/ll.bin"
+        ll = LocalList(path, lambda: 1000)
+        ll.replace(5, [entry("A"), entry("B")])
+        good = open(path, "rb").read()
+        with open(path + ".tmp", "wb") as f:
+            f.write(good[: 2 * REC])  # an update cut short
+        ll = LocalList(path, lambda: 1000)
+        eq((ll.version, ll.count), (5, 2), "old list kept, torn tmp dropped")
+        raises(OSError, os.stat, path + ".tmp")
+        os.rename(path, path + ".tmp")  # FAT: the old one removed, the new one not yet renamed
+        ll = LocalList(path, lambda: 1000)
+        eq((ll.version, ll.count), (5, 2), "complete tmp taken")
+        with open(path, "wb") as f:
+            f.write(good[: 2 * REC + 5])
+        ll = LocalList(path, lambda: 1000)
+        eq((ll.version, ll.count), (0, 0), "torn list reads empty")
+
+
+def test_thousand_entries_heap_bound():
+    with TempDir("ll") as d:
+        path = d + "/ll.bin"
+        ll = LocalList(path, lambda: 1000)
+        for k in range(10):  # ten Differential updates of 100 (SendLocalListMaxLength)
+            ll.update(k + 1, [entry("TAG%05d" % (i * 10 + k), "Accepted" if i % 3 else "Blocked") for i in range(100)])
+        eq(ll.count, 1000, "1,000 entries")
+        eq(os.stat(path)[6], 1001 * REC, "size")
+        ll = None
+        gc.collect()
+        base = gc.mem_alloc()
+        ll = LocalList(path, lambda: 1000)  # opening reads the header only
+        gc.collect()
+        hold = gc.mem_alloc() - base
+        eq(ll.get("TAG00999"), {"status": "Blocked"}, "last")
+        eq(ll.get("TAG00989"), {"status": "Accepted"}, "near the end")
+        eq(ll.get("TAG00000"), {"status": "Blocked"}, "first")
+        eq(ll.get("TAG01000"), None, "absent")
+        gc.collect()
+        before = gc.mem_alloc()
+        peak = 0
+        for i in range(0, 1000, 7):
+            gc.collect()
+            start = gc.mem_alloc()
+            ll.lookup("TAG%05d" % i)
+            peak = max(peak, gc.mem_alloc() - start)
+        gc.collect()
+        after = gc.mem_alloc()
+        print("HEAP hold %d B, one lookup allocates at most %d B, retained after lookups %d B" % (hold, peak, after - before))
+        assert hold < 2048, "holding costs %d B" % hold
+        assert peak < 2048, "a lookup allocates %d B" % peak
+        assert after - before < 64, "lookups retain %d B" % (after - before)
+        prev = None
+        for tag, _ in ll.entries():
+            assert prev is None or prev < tag
+            prev = tag
