@@ -121,6 +121,10 @@ class Rpc:
                 await self._send_reply(send, *answer)
         else:
             self._on_reply(msg, kind, uid)
+            # Let the caller take the reply in (a transactionId, an idTagInfo
+            # for the cache) before the next frame is handled: the central
+            # system's next CALL may depend on it (a ClearCache after it).
+            await asyncio.sleep_ms(0)
 
     def _on_reply(self, msg, kind, uid):
         if uid != self._pending:
