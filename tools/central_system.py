@@ -446,6 +446,15 @@ class CentralSystemThread:
     def __getattr__(self, name):
         return getattr(self.cs, name)
 
+    def __setattr__(self, name, value):
+        # The scripting knobs (error_actions, http_status, on_frame, ...) are
+        # the central system's: `cs.error_actions = {...}` must reach it, not
+        # stay on this wrapper while the central system goes on answering.
+        if name in ("cs", "loop", "_thread"):
+            object.__setattr__(self, name, value)
+        else:
+            setattr(self.cs, name, value)
+
     def run(self, coro, timeout=30):
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 

@@ -90,6 +90,11 @@ class Metering:
         local = self._tx.running_on(n) if n else None
         payload = {"connectorId": n, "meterValue": [mv]}
         if local is not None:
+            # The latest stored reading is what a power cut bills with: on
+            # flash before any meter value of the transaction is (sampled,
+            # triggered or clock-aligned), so that a cut never bills less than
+            # a value already stored or sent.
+            self._tx.reading(local, self.energy_wh(n))
             self._outbox.store("MeterValues", payload, local)
         else:
             # Keyed per connector and kind: a flood of triggers, or aligned
@@ -134,8 +139,6 @@ class Metering:
                 if due is not None and local is not None and time.ticks_diff(now, due) >= 0:
                     self._next_sample[n] = time.ticks_add(due, self._keys.get("MeterValueSampleInterval") * 1000)
                     self.send(n, self._keys.get("MeterValuesSampledData"), "Sample.Periodic")
-                    # The latest stored reading is what a power cut bills with.
-                    self._tx.reading(local, self.energy_wh(n))
             aligned_at = self._aligned(aligned_at)
             await asyncio.sleep_ms(_POLL_MS)
 
