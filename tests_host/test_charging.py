@@ -2,6 +2,9 @@
 cards, faults and the meter; the `ocpp` central system (schema validation
 on) sees the transactions."""
 
+import time
+from datetime import datetime, timezone
+
 from ocpp.v16 import call
 
 from tests_host.wire import call_raw
@@ -306,10 +309,14 @@ def test_power_loss_stops_with_the_last_stored_reading(charger, cs, firmware, tm
     ch.wait_call("StartTransaction")
     mvs = ch.wait_call("MeterValues", count=2, timeout=6)
     ch.fw.kill()
+    killed = datetime.now(timezone.utc).replace(microsecond=0)
     last = max(int(s["value"]) for mv in mvs for s in mv["meterValue"][0]["sampledValue"] if s["measurand"].startswith("Energy"))
+    time.sleep(2)  # an outage: the stop must not bill it
     again = firmware(cs.port, {"simulator": {"port": ch.port}}, workdir=work)
     stop = ch.wait_call("StopTransaction", timeout=10)[0]
     assert stop["reason"] == "PowerLoss" and stop["meterStop"] >= last
+    # Timestamped when its last reading was stored, not at the next boot.
+    assert datetime.fromisoformat(stop["timestamp"].replace("Z", "+00:00")) <= killed
     assert stop["transactionId"] == ch.payloads("MeterValues")[0]["transactionId"]
     again.wait_log("was running at power loss")
 

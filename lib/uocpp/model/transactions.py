@@ -52,11 +52,14 @@ class Transactions:
                 return int(local)
         return None
 
-    def reading(self, local, wh):
-        # The latest meter reading of a running transaction (PowerLoss stops with it).
+    def reading(self, local, wh, timestamp):
+        # The latest meter reading of a running transaction and when it was
+        # taken: a PowerLoss stop bills with both (not with the time of the
+        # next boot, which would bill the outage).
         t = self.running.get(str(local))
         if t is not None:
             t["wh"] = wh
+            t["wt"] = timestamp
             self._save()
 
     def started(self, local, remote):

@@ -94,8 +94,11 @@ class Metering:
             # flash before any meter value of the transaction is (sampled,
             # triggered or clock-aligned), so that a cut never bills less than
             # a value already stored or sent.
-            self._tx.reading(local, self.energy_wh(n))
-            self._outbox.store("MeterValues", payload, local)
+            self._tx.reading(local, self.energy_wh(n), mv["timestamp"])
+            try:
+                self._outbox.store("MeterValues", payload, local)
+            except Exception as e:  # flash full of Starts and Stops: this sample is lost, not the bill
+                log.error("meter", "connector %d: MeterValues not stored: %s", n, e)
         else:
             # Keyed per connector and kind: a flood of triggers, or aligned
             # values while offline, keeps one waiting, the latest.

@@ -95,7 +95,7 @@ class Sessions:
                 tx.running.pop(key)
             else:
                 log.warning("session", "transaction %d on connector %d was running at power loss: stopped", local, t["c"])
-                self._record_stop(local, t["wh"], "PowerLoss", None, [])
+                self._record_stop(local, t["wh"], "PowerLoss", None, [], t.get("wt") or t["t"])
                 stops.append(local)
         tx.tidy(stops)
 
@@ -300,9 +300,9 @@ class Sessions:
         self._again()
         return True
 
-    def _record_stop(self, local, wh, reason, id_tag, data):
+    def _record_stop(self, local, wh, reason, id_tag, data, timestamp=None):
         t = self._tx.get(local)
-        payload = {"meterStop": max(wh, t["start"]), "timestamp": clock.now_iso(), "reason": reason}
+        payload = {"meterStop": max(wh, t["start"]), "timestamp": timestamp or clock.now_iso(), "reason": reason}
         if id_tag:
             payload["idTag"] = id_tag
         if data:
