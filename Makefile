@@ -83,6 +83,10 @@ lint: venv
 bench: venv $(INSTALLED_LIBS)
 	@echo "bench: measuring (a few minutes)"
 	$(Q)$(VPY) bench/run.py
+	@echo "bench: charging sessions (1,000 sessions, 1,000 queued messages, flash wear)"
+	$(Q)$(VPY) bench/charging.py
+	@echo "bench: smart charging (composite schedule)"
+	$(Q)$(VPY) bench/schedule.py
 
 # The firmware alone against any central system: make firmware CONFIG=path.json
 firmware: venv $(INSTALLED_LIBS)

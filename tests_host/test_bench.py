@@ -38,3 +38,15 @@ def test_bench_quick_run_prints_the_table():
     assert rates and float(rates.group(1)) > 0, out
     assert re.search(r"firmware / CPython peer \|  \| \d+ µs / \d+ µs \|", out), out
     assert "Largest modules (.mpy): uocpp/" in out
+
+
+def test_charging_and_schedule_benchmarks_run():
+    """bench/charging.py and bench/schedule.py --quick: every measurement runs and lands in its table, with its goal."""
+    out = subprocess.run([sys.executable, str(REPO / "bench" / "charging.py"), "--quick"], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert re.search(r"\| Live heap growth over 20 charging sessions \(\.mpy\) \| [+-]\d+ B", out.stdout), out.stdout
+    assert re.search(r"\| Heap held by 20 transaction messages queued offline \| [+-]\d+ B \(journal on flash: [\d,]+ B\) \| <= 2 KB \|", out.stdout)
+    assert re.search(r"\| Flash written per hour of charging, MeterValueSampleInterval 60 \| [\d.]+ KB/h \| <= 32 KB/h \|", out.stdout)
+    out = subprocess.run([sys.executable, str(REPO / "bench" / "schedule.py"), "--quick"], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert re.search(r"\| composite schedule over 24 h \(GetCompositeSchedule\) \| [\d.]+ ms, [\d,]+ B allocated", out.stdout), out.stdout

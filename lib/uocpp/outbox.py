@@ -203,6 +203,8 @@ class Outbox:
         # what went wrong with it.
         try:
             reply = await self._rpc.call(self._link.send, action, payload, uid)
+        except errors.LinkLost:
+            raise  # the link is already down and reconnects with its own back-off
         except errors.NotConnected as e:
             self._link.drop("send failed: %s" % e)
             self._pause()

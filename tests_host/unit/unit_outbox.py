@@ -144,7 +144,9 @@ async def test_once_fails_at_once_without_a_link():
 
 async def test_persist_survives_a_lost_link():
     # A StatusNotification whose link went down before the reply goes out
-    # again; a Heartbeat (KEEP) reports the loss instead.
+    # again on the next connection; a Heartbeat (KEEP) reports the loss.
+    import json
+
     box, link, reg = make(peer=lambda a, p: None, MessageTimeout=5)
     persist = box.submit(message("StatusNotification", outbox.PERSIST))
     task = asyncio.create_task(box.run())
@@ -152,14 +154,17 @@ async def test_persist_survives_a_lost_link():
     box._rpc.link_lost()
     await asyncio.sleep_ms(20)
     eq(persist.reply is None and persist.error is None, True, "still queued")
+    eq([s[1] for s in link.sent], ["StatusNotification"] * 2, "sent again (the fake link is up again at once)")
+    await box._rpc.on_message(json.dumps([3, link.sent[-1][0], {}]), link.send)  # answered now
+    await asyncio.sleep_ms(20)
+    eq(persist.reply, {}, "persist delivered on the second try")
     keep = box.submit(message("Heartbeat", outbox.KEEP))
-    link.peer = lambda a, p: None if a == "Heartbeat" else {}
-    await asyncio.sleep_ms(700)  # the outbox pauses after a transport failure
+    await asyncio.sleep_ms(20)
     box._rpc.link_lost()
-    await asyncio.sleep_ms(50)
+    await asyncio.sleep_ms(20)
     task.cancel()
     eq(type(keep.error).__name__, "LinkLost", "keep reports")
-    eq(persist.reply, {}, "persist delivered on the second try")
+    eq([s[1] for s in link.sent].count("Heartbeat"), 1, "not sent again")
 
 
 async def test_failing_send_never_spins():
