@@ -55,9 +55,16 @@ test: venv $(INSTALLED_LIBS) test-packages
 	$(VPY) -m pytest tests_host
 
 # Heap, flash, start-up and message rate on the unix port beside a CPython
-# charge point; prints one table (README, Performance). Takes a few minutes.
+# charge point; prints the tables of README, Performance. Takes a few minutes.
+# Optional, built outside this repository from MicroPython's sources: a 32-bit
+# unix port (MICROPYTHON32: the 32-bit .mpy and ROMFS columns) and one with
+# lib/ frozen in (MICROPYTHON32_FROZEN: the frozen column); also
+# MICROPYTHON64_FROZEN. BENCH_ARGS=--quick for a smoke run, --write-readme to
+# refresh the README's table from this run.
 bench: venv $(INSTALLED_LIBS)
-	$(VPY) bench/run.py
+	$(VPY) bench/run.py $(if $(MICROPYTHON32),--micropython32 $(MICROPYTHON32)) \
+	  $(if $(MICROPYTHON32_FROZEN),--micropython32-frozen $(MICROPYTHON32_FROZEN)) \
+	  $(if $(MICROPYTHON64_FROZEN),--micropython64-frozen $(MICROPYTHON64_FROZEN)) $(BENCH_ARGS)
 
 # The firmware alone against any central system: make firmware CONFIG=path.json
 firmware: venv $(INSTALLED_LIBS)
