@@ -1,55 +1,33 @@
-# One exception per OCPP 1.6 error code, spelled exactly as 1.6 spells it
-# (ERR-01, ERR-02): "Occurence" has one "r" on purpose. Raising one of these
-# from an operation handler makes the RPC layer answer with that CALLERROR.
+# One constructor per OCPP 1.6 error code, spelled exactly as 1.6 spells it
+# (ERR-01, ERR-02): "Occurence" has one "r" on purpose. Raising what one of
+# them builds (an OcppError with that code) from an operation handler makes
+# the RPC layer answer with that CALLERROR.
 
 
 class OcppError(Exception):
     code = "GenericError"
 
-    def __init__(self, description="", details=None):
+    def __init__(self, description="", details=None, code=None):
         super().__init__(description)
         self.description = description
         self.details = details or {}
+        if code:
+            self.code = code
 
 
-class NotImplemented(OcppError):  # noqa: A001 - the 1.6 code's own spelling
-    code = "NotImplemented"
+# The other 1.6 codes: errors.FormationViolation("why") and the like build
+# an OcppError that carries the code (catch OcppError and read .code). They
+# are made on use by the module's __getattr__, so they cost no heap at all.
+_CODES = (
+    "NotImplemented", "NotSupported", "InternalError", "ProtocolError", "SecurityError", "FormationViolation",
+    "PropertyConstraintViolation", "OccurenceConstraintViolation", "TypeConstraintViolation", "GenericError",
+)
 
 
-class NotSupported(OcppError):
-    code = "NotSupported"
-
-
-class InternalError(OcppError):
-    code = "InternalError"
-
-
-class ProtocolError(OcppError):
-    code = "ProtocolError"
-
-
-class SecurityError(OcppError):
-    code = "SecurityError"
-
-
-class FormationViolation(OcppError):
-    code = "FormationViolation"
-
-
-class PropertyConstraintViolation(OcppError):
-    code = "PropertyConstraintViolation"
-
-
-class OccurenceConstraintViolation(OcppError):
-    code = "OccurenceConstraintViolation"
-
-
-class TypeConstraintViolation(OcppError):
-    code = "TypeConstraintViolation"
-
-
-class GenericError(OcppError):
-    code = "GenericError"
+def __getattr__(name):
+    if name not in _CODES:
+        raise AttributeError(name)
+    return lambda description="", details=None: OcppError(description, details, name)
 
 
 # Outcomes of our own CALLs, raised by Rpc.call().
