@@ -77,6 +77,8 @@ def frame(direction, data):
     # AuthorizationKey is withheld whole: the key may be new and unregistered.
     if _level > DEBUG:
         return
+    if type(data) in (list, tuple):  # a message sent in pieces (websocket.send)
+        data = "".join(data)
     if isinstance(data, (bytes, bytearray)):
         try:
             data = data.decode()
