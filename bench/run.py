@@ -55,9 +55,16 @@ def heap_report(fw, after=2, timeout=10):
     return int(m.group(1)), int(m.group(2))
 
 
-def idle_heap(cs, build, workdir, cp_id, report_s=0.2):
+def _cp_id(prefix, build):
+    return prefix + re.sub(r"[^A-Z0-9]", "", build.name.upper())
+
+
+def idle_heap(cs, build, workdir, report_s=FULL["heap_report_s"]):
     """The live heap (bytes, after gc.collect()) idle after boot: registered
-    and its StatusNotifications answered. Minus the build's image block."""
+    and its StatusNotifications answered, minus the build's image block.
+    The same figure as live_heap()'s "idle" (the same charge point id: its
+    length shows in the heap)."""
+    cp_id = _cp_id("LIVE", build)
     fw = common.start_firmware(workdir, cs, build, cp_id, config={"log": {"heapInterval": report_s}})
     try:
         traffic.registered(cs, fw, cp_id)
@@ -72,7 +79,7 @@ def live_heap(cs, build, warm_up, round_trips, workdir, report_s):
     and after `round_trips` more. Both later readings follow a pipelined
     burst: the heap holds 32 B more after a burst of 100 than after a single
     call, whatever the burst's length, so like is compared with like."""
-    cp_id = "LIVE" + re.sub(r"[^A-Z0-9]", "", build.name.upper())
+    cp_id = _cp_id("LIVE", build)
     fw = common.start_firmware(workdir, cs, build, cp_id, config={"log": {"heapInterval": report_s}})
     try:
         traffic.registered(cs, fw, cp_id)
@@ -91,7 +98,7 @@ def startup_ms(cs, build, runs, workdir):
     central system."""
     times = []
     for i in range(runs):
-        cp_id = "UP%s%d" % (re.sub(r"[^A-Z0-9]", "", build.name.upper()), i)
+        cp_id = _cp_id("UP", build) + str(i)
         fw = common.make_firmware(Path(workdir) / str(i), cs, build, cp_id)
         t0 = time.monotonic()
         fw.start()
