@@ -196,6 +196,22 @@ def start_cs(response_timeout=5):
     return CentralSystemThread(boot_plan=[("Accepted", 3600)], response_timeout=response_timeout).start()
 
 
+# Security profile 2 (wss://): a 40-hex-digit AuthorizationKey (SEC-05).
+TLS_KEY = "0123456789abcdefABCDEF0123456789abcdef01"
+
+
+def start_tls_cs(workdir, response_timeout=5):
+    """(central system serving wss:// with a certificate for 127.0.0.1 that
+    openssl made in workdir, the firmware's config overrides for security
+    profile 2 against it: the wss:// url, Basic auth, the CA in DER)."""
+    from tests_host.pki import make_pki, server_context
+
+    Path(workdir).mkdir(parents=True, exist_ok=True)
+    pki = make_pki(workdir)
+    cs = CentralSystemThread(boot_plan=[("Accepted", 3600)], response_timeout=response_timeout, ssl=server_context(pki.server)).start()
+    return cs, {"centralSystem": {"url": "wss://127.0.0.1:%d/ocpp" % cs.port, "authorizationKey": TLS_KEY, "caFile": str(pki.ca_der)}}
+
+
 def make_firmware(workdir, cs, build, cp_id="CP001", heapsize=None, config=None):
     """The firmware of `build` against `cs`, optionally with -X heapsize; not started yet."""
     cfg = merge(BENCH_CONFIG, {"centralSystem": {"url": "ws://127.0.0.1:%d/ocpp" % cs.port, "chargePointId": cp_id}})

@@ -59,13 +59,13 @@ def _cp_id(prefix, build):
     return prefix + re.sub(r"[^A-Z0-9]", "", build.name.upper())
 
 
-def idle_heap(cs, build, workdir, report_s=FULL["heap_report_s"]):
+def idle_heap(cs, build, workdir, report_s=FULL["heap_report_s"], config=None):
     """The live heap (bytes, after gc.collect()) idle after boot: registered
     and its StatusNotifications answered, minus the build's image block.
     The same figure as live_heap()'s "idle" (the same charge point id: its
     length shows in the heap)."""
     cp_id = _cp_id("LIVE", build)
-    fw = common.start_firmware(workdir, cs, build, cp_id, config={"log": {"heapInterval": report_s}})
+    fw = common.start_firmware(workdir, cs, build, cp_id, config=common.merge(config or {}, {"log": {"heapInterval": report_s}}))
     try:
         traffic.registered(cs, fw, cp_id)
         return heap_report(fw)[0] - build.live_offset
@@ -213,6 +213,17 @@ def measure(sizes, args, log=print):
             for b in builds:
                 log("start-up, %s: %d runs ..." % (b.label, sizes["startups"]))
                 out["startup", b.name] = startup_ms(cs, b, sizes["startups"], tmp / ("up" + b.name))
+            tls, wss = common.start_tls_cs(tmp / "pki")
+            try:
+                for b in builds:
+                    if b.kind == ".py" or (b.word == 8 and b.kind != ".mpy"):
+                        continue
+                    log("over wss://, %s: smallest heap, live heap ..." % b.label)
+                    heap, runs = session.smallest_heap(tls, b, high=sizes["bisect_high"], heartbeats=sizes["heartbeats"], max_steps=sizes["bisect_steps"], config=wss)
+                    out["tls heap", b.name] = heap - b.heap_offset
+                    out["tls idle", b.name] = idle_heap(tls, b, tmp / ("tls" + b.name), sizes["heap_report_s"], wss)
+            finally:
+                tls.stop()
             log("message rate: firmware (64-bit .mpy) and CPython peer ...")
             out["rates"] = message_rates(cs, mpy, sizes["rate_round_trips"], sizes["rate_repeats"], tmp / "rate")
             out["modules"] = modules.breakdown(cs, [b for b in builds if b.kind != ".py"], tmp / "modules", log)
@@ -262,6 +273,9 @@ def table(out, sizes):
     if any(b.word == 4 for b in builds):
         ratio = [("%.2f / %.2f" % (out["heap", b.name] / out["heap", peers[b.kind, 8]], out["live", b.name]["idle"] / out["live", peers[b.kind, 8]]["idle"])) if b.word == 4 and (b.kind, 8) in peers else "" for b in builds]
         row("32-bit / 64-bit: smallest heap / live heap idle", ratio)
+    tls = [("tls heap", b.name) in out for b in builds]
+    row("Smallest heap for the session over wss:// (security profile 2, TLS)", [_kb(out["tls heap", b.name]) if t else "" for b, t in zip(builds, tls)])
+    row("Live heap, idle after boot, over wss://", [_kb(out["tls idle", b.name]) + " (%+.1f KB)" % ((out["tls idle", b.name] - out["live", b.name]["idle"]) / KB) if t else "" for b, t in zip(builds, tls)])
     row("Live heap after the first %d GetConfiguration round trips (imports its module)" % sizes["warm_up"], [_kb(v["first"]) for v in live])
     n = format(sizes["live_round_trips"], ",")
     row("Live heap after %s more round trips" % n, [_kb(v["after"]) for v in live])

@@ -31,6 +31,9 @@ def test_bench_quick_run_prints_the_table():
     # The ROMFS build runs the same code out of the heap: less live heap.
     idle = re.search(r"\| Live heap, idle after boot \| ([\d.]+) KB \| ([\d.]+) KB \| ([\d.]+) KB \|", out)
     assert idle and float(idle.group(3)) < float(idle.group(2)), out
+    # Over wss:// (profile 2): the .mpy column only, without 32-bit builds.
+    assert re.search(r"\| Smallest heap for the session over wss:// \(security profile 2, TLS\) \|  \| [\d.]+ KB \|  \|", out), out
+    assert re.search(r"\| Live heap, idle after boot, over wss:// \|  \| [\d.]+ KB \(\+[\d.]+ KB\) \|  \|", out), out
     assert re.search(r"\| Growth over those 50 round trips \| [+-]\d+ B \| [+-]\d+ B \| [+-]\d+ B \|", out), out
     assert re.search(r"\| Flash: lib/ \(uocpp, umqtt\) compiled with mpy-cross \|  \| [\d,]+ B in \d+ files \| [\d,]+ B image \|", out), out
     assert re.search(r"\| Start-up to BootNotification .*? \| \d+ ms \| \d+ ms \| \d+ ms \|", out), out
