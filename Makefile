@@ -8,7 +8,7 @@ CONFIG ?= config.json
 BOOT ?= Accepted:10
 export MICROPYPATH := .frozen:$(CURDIR)/lib
 
-.PHONY: run test bench firmware venv clean test-packages mpy deploy
+.PHONY: run test bench firmware venv clean test-packages mpy deploy romfs deploy-romfs
 
 # One virtualenv with every pinned host dependency (requirements.txt).
 $(VENV)/.installed: requirements.txt
@@ -108,6 +108,34 @@ deploy: mpy
 	$(VENV)/bin/mpremote $(DEVICE) run tools/deploy_prepare.py \
 	  $(foreach pkg,$(wildcard $(BUILD)/$(TARGET)/lib/*),+ fs cp -r $(pkg) :lib) \
 	  + fs cp boot.py :boot.py + fs cp main.py :main.py + fs cp $(CONFIG) :config.json $(RESTART)
+
+# A ROMFS image of the compiled lib/ (uocpp, umqtt at the image's root):
+# MicroPython runs its bytecode in place from the board's ROMFS partition, so
+# the code stays out of the heap (README, Which deployment fits which
+# board). The board's firmware must have ROMFS (MICROPY_VFS_ROM and a
+# partition labelled romfs); it mounts the partition at /rom, ahead of /lib
+# on sys.path. MARCH: xtensawin for ESP32, -S2, -S3; rv32imc for -C3, -C6;
+# host for the unix port. Each module's source name is its /rom/... path.
+MARCH ?= xtensawin
+ROMFS_IMAGE ?= $(BUILD)/uocpp.romfs
+romfs: venv $(INSTALLED_LIBS)
+	rm -rf $(BUILD)/romfs && mkdir -p $(BUILD)/romfs
+	cd lib && for src in $$(find . -name '*.py' | sort); do \
+	  src=$${src#./}; mpy=$${src%.py}.mpy; \
+	  mkdir -p $(abspath $(BUILD))/romfs/$$(dirname $$src); \
+	  $(MPY_CROSS) -march=$(MARCH) -s /rom/$$mpy -o $(abspath $(BUILD))/romfs/$$mpy $$src || exit 1; \
+	done
+	$(VENV)/bin/mpremote romfs --no-mpy -o $(ROMFS_IMAGE) build $(BUILD)/romfs
+	@echo "$(ROMFS_IMAGE): $$(stat -c %s $(ROMFS_IMAGE)) bytes, $$(find $(BUILD)/romfs -name '*.mpy' | wc -l) modules"
+
+# The ROMFS image to the board's ROMFS partition (mpremote romfs deploy),
+# with boot.py, main.py and the config on its filesystem; an old lib/uocpp
+# and lib/umqtt there are removed first (they would only take flash):
+#   make deploy-romfs PORT=/dev/ttyUSB0 [CONFIG=my.json]
+deploy-romfs: romfs
+	$(VENV)/bin/mpremote connect $(PORT) run tools/deploy_prepare.py \
+	  + fs cp boot.py :boot.py + fs cp main.py :main.py + fs cp $(CONFIG) :config.json \
+	  + romfs deploy $(ROMFS_IMAGE) + reset
 
 clean:
 	rm -rf $(VENV) flash .pytest_cache build $(INSTALLED_LIBS)
