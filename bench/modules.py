@@ -10,9 +10,11 @@ functions, classes, tables and interned names. What the live heap after boot
 holds beyond the interpreter and these imports is the firmware's runtime
 state (settings, the app's objects, tasks, the connection's buffers).
 
-Modules a boot loads and unloads again (the config declarations) and those
-loaded only later (an operation on first use, Wi-Fi, the modem, TLS, the MQTT
-mirror) are measured too, after the boot modules, and listed apart.
+A module the boot loads and unloads again (the config declarations) is
+unloaded the same way at its place in the order; its figure is what it leaves
+behind. Those loaded only later (an operation on first use, Wi-Fi, the
+modem, TLS, the MQTT mirror) are measured after the boot modules and listed
+apart.
 
 Host-side only; nothing here goes to the device.
 """

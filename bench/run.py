@@ -254,8 +254,13 @@ def _with_goal(build, measure, value):
     return text
 
 
+def _ordered(builds):
+    # The 32-bit builds (as on an ESP32) first, the 64-bit wheel's beside them.
+    return sorted(builds, key=lambda b: b.word != 4)
+
+
 def table(out, sizes):
-    builds = out["builds"]
+    builds = _ordered(out["builds"])
     names = [b.name for b in builds]
     head = ["Measure"] + ["%d-bit %s" % (b.word * 8, _KIND_LABEL[b.kind]) for b in builds] + ["Goal"]
     rows = [head, ["---"] * len(head)]
@@ -326,7 +331,7 @@ def module_table(out):
     """The per-module breakdown: bytes each module adds to the live heap when
     imported, in load order, per build; then the rest of the live heap."""
     mods = out["modules"]
-    builds = [b for b in out["builds"] if b.label in mods["cost"]]
+    builds = [b for b in _ordered(out["builds"]) if b.label in mods["cost"]]
     head = ["Module (load order)"] + [b.label for b in builds]
     rows = [head, ["---"] + ["---:"] * len(builds)]
 
