@@ -46,6 +46,17 @@ GOALS = (
 )
 README_BEGIN = "<!-- bench:begin (bench/run.py --write-readme replaces this block) -->"
 README_END = "<!-- bench:end -->"
+DEPLOY_BEGIN = "<!-- bench:deploy:begin (bench/run.py --write-readme replaces this block) -->"
+DEPLOY_END = "<!-- bench:deploy:end -->"
+# The Python heap of an ESP32 without PSRAM after its first growth
+# (ports/esp32: 56 KB at start, grown on demand; ../shared/heap-32bit.md).
+ESP32_HEAP = 111936
+# Who each 32-bit build stands for (README, Which deployment fits which board).
+DEPLOYMENTS = (
+    ("frozen-32", "ESP32 without PSRAM, firmware built with `manifest.py`", "frozen into the firmware image"),
+    ("ROMFS-32", "ESP32 without PSRAM, firmware with a ROMFS partition", "`make deploy-romfs`: a ROMFS image"),
+    (".mpy-32", "ESP32 with PSRAM (SPIRAM builds), development", "`make deploy`: `.mpy` files on the filesystem"),
+)
 
 
 def heap_report(fw, after=2, timeout=10):
@@ -199,7 +210,7 @@ def measure(sizes, args, log=print):
             else:
                 builds.append(common.frozen_build(path, word))
         out["builds"] = builds
-        out["versions"] = {b.word: common.micropython_version(b.micropython) for b in builds}
+        out["versions"] = {b.name: common.micropython_version(b.micropython) for b in builds}
         cs = common.start_cs()
         try:
             for b in builds:
@@ -381,11 +392,39 @@ def module_table(out):
 
 
 def header(out):
-    v64 = out["versions"].get(8, common.micropython_version())
-    text = "uOCPP benchmark, %s; %s, %d CPUs; MicroPython %s (unix port, 64-bit)" % (datetime.date.today().isoformat(), common.cpu_model(), os.cpu_count(), v64)
-    if 4 in out["versions"]:
-        text += " and %s (unix port, 32-bit)" % out["versions"][4]
+    v = out["versions"]
+    text = "uOCPP benchmark, %s; %s, %d CPUs; MicroPython %s (PyPI wheel, unix port, 64-bit)" % (datetime.date.today().isoformat(), common.cpu_model(), os.cpu_count(), v[".mpy"])
+    # The other interpreters: each version once, with the builds run on it.
+    binaries = {}
+    for b in out["builds"]:
+        if b.micropython != common.MICROPYTHON:
+            what = "%d-bit%s" % (b.word * 8, " frozen" if b.kind == "frozen" else "")
+            binaries.setdefault(v[b.name], [])
+            if what not in binaries[v[b.name]]:
+                binaries[v[b.name]].append(what)
+    for version, whats in sorted(binaries.items()):
+        text += " and %s (unix port built from source: %s)" % (version, ", ".join(whats))
     return text + "; CPython %s" % sys.version.split()[0]
+
+
+def deployments(out):
+    """Which deployment fits which board: the 32-bit figures per deployment,
+    against an ESP32's Python heap without PSRAM."""
+    names = {b.name for b in out["builds"]}
+    rows = [
+        ("Board", "Deployment", "Smallest heap, scripted session (32-bit)", "The same over wss://", "Live heap idle after boot", "In a plain ESP32's %s B heap" % format(ESP32_HEAP, ",")),
+        ("---",) * 6,
+    ]
+    for name, board, how in DEPLOYMENTS:
+        if name not in names:
+            rows.append((board, how, "not measured", "", "", ""))
+            continue
+        need = max(out["heap", name], out.get(("tls heap", name), 0))
+        spare = ESP32_HEAP - need
+        fits = "fits, %.0f KB to spare" % (spare / KB) if spare > 0 else "does not fit (%.0f KB short)" % (-spare / KB)
+        tls = _kb(out["tls heap", name]) if ("tls heap", name) in out else ""
+        rows.append((board, how, _kb(out["heap", name]), tls, _kb(out["live", name]["idle"]), fits))
+    return "\n".join("| " + " | ".join(r) + " |" for r in rows)
 
 
 def report(out, sizes, seconds, quick):
@@ -400,13 +439,15 @@ def report(out, sizes, seconds, quick):
     return "\n".join(parts)
 
 
-def write_readme(text, path=REPO / "README.md"):
-    """Replaces the marked block of README.md with `text`."""
+def write_readme(blocks, path=REPO / "README.md"):
+    """Replaces each marked block of README.md: blocks is [(begin, end, text)]."""
     readme = path.read_text()
-    begin, end = readme.find(README_BEGIN), readme.find(README_END)
-    if begin < 0 or end < begin:
-        raise SystemExit("README.md has no %r ... %r block" % (README_BEGIN, README_END))
-    path.write_text(readme[: begin + len(README_BEGIN)] + "\n" + text + "\n" + readme[end:])
+    for begin_mark, end_mark, text in blocks:
+        begin, end = readme.find(begin_mark), readme.find(end_mark)
+        if begin < 0 or end < begin:
+            raise SystemExit("README.md has no %r ... %r block" % (begin_mark, end_mark))
+        readme = readme[: begin + len(begin_mark)] + "\n" + text + "\n" + readme[end:]
+    path.write_text(readme)
 
 
 def main(argv=None):
@@ -423,8 +464,12 @@ def main(argv=None):
     out = measure(sizes, args, log=lambda msg: print(msg, file=sys.stderr, flush=True))
     text = report(out, sizes, time.monotonic() - t0, args.quick)
     print(text)
+    print()
+    print("Which deployment fits which board (32-bit figures):")
+    print()
+    print(deployments(out))
     if args.write_readme:
-        write_readme(text)
+        write_readme([(README_BEGIN, README_END, text), (DEPLOY_BEGIN, DEPLOY_END, deployments(out))])
     return 0
 
 
