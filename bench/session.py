@@ -42,11 +42,12 @@ def scripted_session(cs, fw, cp_id, heartbeats=100):
     _triggered(cs, fw, cp_id, "StatusNotification", "StatusNotification", before, connector_id=1)
 
 
-def session_completes(cs, build, heapsize, heartbeats=100):
-    """(True, "") when the session completes with this heap, else (False, why)."""
+def session_completes(cs, build, heapsize, heartbeats=100, config=None):
+    """(True, "") when the session completes with this heap, else (False, why).
+    config: overrides of the firmware's config.json (the wss:// url, say)."""
     cp_id = "HEAP%d" % next(_ids)
     with tempfile.TemporaryDirectory(prefix="bench-heap-") as work:
-        fw = start_firmware(work, cs, build, cp_id, heapsize=heapsize)
+        fw = start_firmware(work, cs, build, cp_id, heapsize=heapsize, config=config)
         try:
             scripted_session(cs, fw, cp_id, heartbeats)
             if fw.proc.poll() is not None:
@@ -61,22 +62,22 @@ def session_completes(cs, build, heapsize, heartbeats=100):
             fw.stop()
 
 
-def smallest_heap(cs, build, low=4096, high=65536, resolution=256, heartbeats=100, max_steps=None):
+def smallest_heap(cs, build, low=4096, high=65536, resolution=256, heartbeats=100, max_steps=None, config=None):
     """Bisection: the smallest heap (bytes, a multiple of `resolution`) at
     which the session completes, with the number of sessions run. `low` must
     fail and `high` must pass; both are checked first (high doubles until it
     passes). max_steps caps the bisection (smoke test), leaving a coarser
     answer."""
     runs = 1
-    ok, why = session_completes(cs, build, high, heartbeats)
+    ok, why = session_completes(cs, build, high, heartbeats, config)
     while not ok:
         if high >= 1 << 22:
             raise RuntimeError("the session fails even with %d bytes: %s" % (high, why))
         high *= 2
         runs += 1
-        ok, why = session_completes(cs, build, high, heartbeats)
+        ok, why = session_completes(cs, build, high, heartbeats, config)
     runs += 1
-    ok, why = session_completes(cs, build, low, heartbeats)
+    ok, why = session_completes(cs, build, low, heartbeats, config)
     if ok:
         return low, runs
     steps = 0
@@ -86,7 +87,7 @@ def smallest_heap(cs, build, low=4096, high=65536, resolution=256, heartbeats=10
             mid = low + resolution
         runs += 1
         steps += 1
-        ok, why = session_completes(cs, build, mid, heartbeats)
+        ok, why = session_completes(cs, build, mid, heartbeats, config)
         if ok:
             high = mid
         else:

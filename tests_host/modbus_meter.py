@@ -201,7 +201,7 @@ class Relay:
 SHELL = r"""
 import sys, json, time
 import asyncio
-from uocpp.platform.unix import Serial
+from uocpp.platform.unix_serial import Serial
 from uocpp.device.sdm import SdmMeter, MeterError
 
 port = Serial(PATH, 9600)

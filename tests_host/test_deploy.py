@@ -105,6 +105,49 @@ def test_deploy_with_mpremote_then_boot_from_the_copied_files(cs, tmp_path, boar
         proc.wait(10)
 
 
+ROMFS_BOOT = """
+import os, sys, vfs
+image = open(os.getenv("ROMFS_IMAGE"), "rb").read()
+vfs.mount(vfs.VfsRom(image), "/rom")
+sys.path.insert(0, "/rom")  # a board with ROMFS mounts it at /rom, ahead of /lib
+import uocpp.app
+print("from", uocpp.app.__file__)
+import boot, main
+"""
+
+
+def test_make_romfs_image_runs_the_firmware_in_place(cs, tmp_path):
+    """BN-01: `make romfs` packs every compiled module of lib/ into one ROMFS image; mounted at /rom as a board mounts
+    its ROMFS partition, the firmware imports from it (each module named by its /rom path) and registers."""
+    image = tmp_path / "uocpp.romfs"
+    out = run(["make", "-s", "romfs", "MARCH=host", "BUILD=%s" % (tmp_path / "build"), "ROMFS_IMAGE=%s" % image], cwd=REPO).stdout
+    assert "%s: %d bytes, %d modules" % (image, image.stat().st_size, len(LIB_SOURCES)) in out
+    assert image.read_bytes()[:3] == b"\xd2\xcd\x31"  # the ROMFS header
+    dry = run(["make", "-n", "deploy-romfs", "PORT=/dev/ttyUSB7", "ROMFS_IMAGE=%s" % image], cwd=REPO).stdout
+    assert "romfs deploy %s" % image in dry and "connect /dev/ttyUSB7 run tools/deploy_prepare.py" in dry
+    board = tmp_path / "board"
+    board.mkdir()
+    (board / "config.json").write_text(json.dumps(merge(FAST, {"centralSystem": {"url": "ws://127.0.0.1:%d/ocpp" % cs.port}})))
+    shutil.copy(REPO / "boot.py", board / "boot.py")
+    shutil.copy(REPO / "main.py", board / "main.py")
+    (board / "launch.py").write_text(ROMFS_BOOT)
+    env = dict(os.environ, MICROPYPATH=".frozen", ROMFS_IMAGE=str(image), OCPP_FLASH_DIR=str(board / "flash"))
+    env.pop("OCPP_CONFIG", None)
+    proc = subprocess.Popen([MICROPYTHON, "launch.py"], cwd=board, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines = []
+    threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True).start()
+    try:
+        cs.wait_received("BootNotification", timeout=30)
+        deadline = time.monotonic() + 10
+        while not any("registration Accepted" in line for line in lines):
+            assert time.monotonic() < deadline, "".join(lines)
+            time.sleep(0.05)
+        assert "from /rom/uocpp/app.mpy\n" in lines, "".join(lines)
+    finally:
+        proc.kill()
+        proc.wait(10)
+
+
 def test_package_json_lists_exactly_the_library_sources():
     """package.json (for `mip install`) names every .py under lib/uocpp, at its path, and nothing else."""
     doc = json.loads((REPO / "package.json").read_text())

@@ -111,3 +111,72 @@ def test_send_frames_every_length_form(masking):
     else:
         extra = "from uocpp.link import websocket as _ws, mask_native\nassert _ws._mask_copy is mask_native.mask_copy\n"
     check_frames(run_send_snippet(extra))
+
+
+PIECES_SNIPPET = """
+import asyncio, binascii
+from uocpp.link import websocket as w
+
+class Writer:
+    def __init__(self):
+        self.data = bytearray()
+        self.writes = 0
+    def write(self, b):
+        self.data.extend(b)
+        self.writes += 1
+    async def drain(self):
+        pass
+
+CASES = [
+    ["a"],
+    ["", "", ""],
+    ["[3,", '"id"', ",", "{}", "]"],
+    ["x" * 250, "\\u00e9" * 3, "y" * 7, "z"],
+    ["\\u00e9" * 200, "", "ab" * 300, "c"],
+    ["p%d," % i for i in range(400)],
+    ("tuple", " of ", "pieces"),
+    ["q" * 70000, "r"],
+]
+
+async def main():
+    for i, parts in enumerate(CASES):
+        writer = Writer()
+        ws = w.WebSocket(None, writer, 8192)
+        await ws.send(parts)
+        print(i, writer.writes, binascii.hexlify(writer.data).decode())
+
+asyncio.run(main())
+"""
+
+PIECES = [
+    ["a"],
+    ["", "", ""],
+    ["[3,", '"id"', ",", "{}", "]"],
+    ["x" * 250, "\u00e9" * 3, "y" * 7, "z"],
+    ["\u00e9" * 200, "", "ab" * 300, "c"],
+    ["p%d," % i for i in range(400)],
+    ("tuple", " of ", "pieces"),
+    ["q" * 70000, "r"],
+]
+
+
+@pytest.mark.parametrize("masking", ["native", "python"])
+def test_send_pieces_as_one_frame(masking):
+    """J-01 (RFC 6455 5.3): a message given as a list of pieces goes out as one text frame of their concatenation,
+    the mask's phase following the offset in the payload across pieces; written in buffer-sized chunks, not per piece."""
+    extra = ""
+    if masking == "python":
+        extra = "from uocpp.link import websocket as _ws\n_ws._mask_copy = _ws._mask_copy_py\n"
+    res = run_micropython(extra + PIECES_SNIPPET, timeout=60)
+    assert res.returncode == 0, res.stderr
+    rows = [line.split() for line in res.stdout.splitlines()]
+    assert len(rows) == len(PIECES)
+    for (i, writes, hexdata), parts in zip(rows, PIECES):
+        frames = decode_frames(binascii.unhexlify(hexdata))
+        assert len(frames) == 1, i
+        fin, opcode, _, payload = frames[0]
+        assert (fin, opcode) == (0x80, 1)
+        expected = "".join(parts).encode()
+        assert payload == expected, i
+        # Header and payload through the 256-byte buffer: one write per 256 bytes or part of them.
+        assert int(writes) == (len(binascii.unhexlify(hexdata)) + 255) // 256, i

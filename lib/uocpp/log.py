@@ -9,8 +9,10 @@ INFO = const(20)
 WARNING = const(30)
 ERROR = const(40)
 
-_NAMES = {"debug": DEBUG, "info": INFO, "warning": WARNING, "error": ERROR}
-_LETTER = {DEBUG: "D", INFO: "I", WARNING: "W", ERROR: "E"}
+# Level names in level order (DEBUG, INFO, WARNING, ERROR = 10, 20, 30, 40)
+# and their letters: a tuple and a string, no dicts to build at import.
+_NAMES = ("debug", "info", "warning", "error")
+_LETTERS = "DIWE"
 
 _level = INFO
 _secrets = []
@@ -19,7 +21,7 @@ _t0 = time.ticks_ms()
 
 def set_level(name):
     global _level
-    _level = _NAMES[name]
+    _level = (_NAMES.index(name) + 1) * 10
 
 
 def enabled(level):
@@ -48,7 +50,7 @@ def _emit(level, tag, msg, args):
         if s in msg:
             msg = msg.replace(s, "***")
     t = time.ticks_diff(time.ticks_ms(), _t0)
-    print("%d.%03d %s %s: %s" % (t // 1000, t % 1000, _LETTER[level], tag, msg))
+    print("%d.%03d %s %s: %s" % (t // 1000, t % 1000, _LETTERS[level // 10 - 1], tag, msg))
 
 
 def debug(tag, msg, *args):
@@ -75,6 +77,8 @@ def frame(direction, data):
     # AuthorizationKey is withheld whole: the key may be new and unregistered.
     if _level > DEBUG:
         return
+    if type(data) in (list, tuple):  # a message sent in pieces (websocket.send)
+        data = "".join(data)
     if isinstance(data, (bytes, bytearray)):
         try:
             data = data.decode()

@@ -62,22 +62,21 @@ def _accept_key(key):
     return binascii.b2a_base64(hashlib.sha1(key + _GUID).digest())[:-1]
 
 
-class _Headers:
+async def _read_headers(reader):
     # Reads the HTTP answer with a hard byte cap: a hostile server cannot make
-    # us buffer an endless header line. Returns the bytes after the blank line.
-    @staticmethod
-    async def read(reader):
-        buf = b""
-        while True:
-            end = buf.find(b"\r\n\r\n")
-            if end >= 0:
-                return buf[:end], buf[end + 4 :]
-            if len(buf) > _MAX_HEADER_BYTES:
-                raise HandshakeError(0, "HTTP header larger than %d bytes" % _MAX_HEADER_BYTES)
-            chunk = await reader.read(_CHUNK)
-            if not chunk:
-                raise HandshakeError(0, "server closed the connection during the handshake")
-            buf += chunk
+    # us buffer an endless header line. Returns (the header, the bytes after
+    # the blank line).
+    buf = b""
+    while True:
+        end = buf.find(b"\r\n\r\n")
+        if end >= 0:
+            return buf[:end], buf[end + 4 :]
+        if len(buf) > _MAX_HEADER_BYTES:
+            raise HandshakeError(0, "HTTP header larger than %d bytes" % _MAX_HEADER_BYTES)
+        chunk = await reader.read(_CHUNK)
+        if not chunk:
+            raise HandshakeError(0, "server closed the connection during the handshake")
+        buf += chunk
 
 
 async def open(url, protocol, authorization=None, ssl=None):
@@ -106,7 +105,7 @@ async def open(url, protocol, authorization=None, ssl=None):
             writer.write(b"Authorization: " + authorization.encode() + b"\r\n")
         writer.write(b"\r\n")
         await writer.drain()
-        head, rest = await _Headers.read(reader)
+        head, rest = await _read_headers(reader)
         lines = head.split(b"\r\n")
         status = lines[0].split(b" ", 2)
         if len(status) < 2 or not status[0].startswith(b"HTTP/1.") or not status[1].isdigit():

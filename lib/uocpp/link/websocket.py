@@ -93,11 +93,15 @@ class WebSocket:
         return await self._r.readexactly(n)
 
     async def _send_frame(self, opcode, data):
-        # data: str (sent as its UTF-8 bytes, not copied) or bytes. The frame
-        # is masked piecewise through the connection's one small buffer, so
-        # sending allocates nothing in proportion to the message.
-        data = memoryview(data)
-        n = len(data)
+        # data: str (sent as its UTF-8 bytes, not copied) or bytes, or a list
+        # or tuple of them: one frame of their concatenation, so a long
+        # message built in pieces never needs one block the size of all of
+        # it. The frame is masked piecewise through the connection's one
+        # small buffer, so sending allocates nothing in proportion to it.
+        parts = data if type(data) in (list, tuple) else (data,)
+        n = 0
+        for part in parts:
+            n += len(memoryview(part))
         out = self._out
         async with self._lock:
             if self.closed:
@@ -115,16 +119,27 @@ class WebSocket:
             mask = os.urandom(4)
             out[at : at + 4] = mask
             at += 4
-            pos = 0
-            while True:
-                take = min(n - pos, _OUT_BYTES - at)
-                _mask_copy(out, at, data, pos, take, mask)
-                # The stream sends at once, or copies what the socket did not take.
-                self._w.write(self._out_view[: at + take])
-                pos += take
-                if pos >= n:
-                    break
-                at = 0
+            # The mask's phase follows the offset in the payload (RFC 6455
+            # 5.3): a piece starting at offset `sent` uses it rotated by sent.
+            twice = mask + mask if len(parts) > 1 else None
+            sent = 0
+            for part in parts:
+                view = memoryview(part)
+                m = len(view)
+                phase = mask if twice is None else memoryview(twice)[sent & 3 : (sent & 3) + 4]
+                pos = 0
+                while pos < m:
+                    take = min(m - pos, _OUT_BYTES - at)
+                    _mask_copy(out, at, view, pos, take, phase)
+                    pos += take
+                    at += take
+                    if at == _OUT_BYTES:
+                        # The stream sends at once, or copies what the socket did not take.
+                        self._w.write(self._out_view)
+                        at = 0
+                sent += m
+            if at:
+                self._w.write(self._out_view[:at])
             try:
                 # A peer that stops reading would block drain() forever and,
                 # through the lock, every later send: give up instead.
@@ -134,6 +149,7 @@ class WebSocket:
                 raise ConnectionClosed(1006, "peer took no data for %d ms" % self._send_ms)
 
     async def send(self, text):
+        # text: a str, or a list or tuple of str pieces sent as one message.
         if self.closed or self._close_sent:
             raise ConnectionClosed(1006, "already closed")
         await self._send_frame(OP_TEXT, text)

@@ -22,19 +22,26 @@ REJECTED = "Rejected"
 REBOOT_REQUIRED = "RebootRequired"
 NOT_SUPPORTED = "NotSupported"
 
+# The 1.6 measurands, in one string framed by commas: one object instead of
+# 22. An item of a comma-separated list holds no comma, so ",item," matches
+# exactly one whole entry (and the empty item none).
 MEASURANDS = (
-    "Energy.Active.Export.Register", "Energy.Active.Import.Register",
-    "Energy.Reactive.Export.Register", "Energy.Reactive.Import.Register",
-    "Energy.Active.Export.Interval", "Energy.Active.Import.Interval",
-    "Energy.Reactive.Export.Interval", "Energy.Reactive.Import.Interval",
-    "Power.Active.Export", "Power.Active.Import", "Power.Offered",
-    "Power.Reactive.Export", "Power.Reactive.Import", "Power.Factor",
-    "Current.Import", "Current.Export", "Current.Offered", "Voltage",
-    "Frequency", "Temperature", "SoC", "RPM",
+    ",Energy.Active.Export.Register,Energy.Active.Import.Register"
+    ",Energy.Reactive.Export.Register,Energy.Reactive.Import.Register"
+    ",Energy.Active.Export.Interval,Energy.Active.Import.Interval"
+    ",Energy.Reactive.Export.Interval,Energy.Reactive.Import.Interval"
+    ",Power.Active.Export,Power.Active.Import,Power.Offered"
+    ",Power.Reactive.Export,Power.Reactive.Import,Power.Factor"
+    ",Current.Import,Current.Export,Current.Offered,Voltage"
+    ",Frequency,Temperature,SoC,RPM,"
 )
 _ROTATIONS = ("NotApplicable", "Unknown", "RST", "RTS", "SRT", "STR", "TRS", "TSR")
 _CSL_MAX = const(8)
 _DAY = const(86400)
+
+
+def _measurand(item):
+    return "," + item + "," in MEASURANDS
 
 
 def _rotation(item):
@@ -95,9 +102,9 @@ DECLARATIONS = (
     ("LocalPreAuthorize", BOOL, RW, False, None, False),
     ("MaxChargingProfilesInstalled", INT, R, 8, None, False),
     ("MessageTimeout", INT, RW, 30, (1, 600), False),
-    ("MeterValuesAlignedData", CSL, RW, "Energy.Active.Import.Register", (MEASURANDS, _CSL_MAX), False),
+    ("MeterValuesAlignedData", CSL, RW, "Energy.Active.Import.Register", (_measurand, _CSL_MAX), False),
     ("MeterValuesAlignedDataMaxLength", INT, R, _CSL_MAX, None, False),
-    ("MeterValuesSampledData", CSL, RW, "Energy.Active.Import.Register", (MEASURANDS, _CSL_MAX), False),
+    ("MeterValuesSampledData", CSL, RW, "Energy.Active.Import.Register", (_measurand, _CSL_MAX), False),
     ("MeterValuesSampledDataMaxLength", INT, R, _CSL_MAX, None, False),
     ("MeterValueSampleInterval", INT, RW, 0, (0, _DAY), False),
     ("NumberOfConnectors", INT, R, 1, None, False),
@@ -113,9 +120,9 @@ DECLARATIONS = (
     ("SendLocalListMaxLength", INT, R, 100, None, False),
     ("StopTransactionOnEVSideDisconnect", BOOL, RW, True, None, False),
     ("StopTransactionOnInvalidId", BOOL, RW, True, None, False),
-    ("StopTxnAlignedData", CSL, RW, "", (MEASURANDS, _CSL_MAX), False),
+    ("StopTxnAlignedData", CSL, RW, "", (_measurand, _CSL_MAX), False),
     ("StopTxnAlignedDataMaxLength", INT, R, _CSL_MAX, None, False),
-    ("StopTxnSampledData", CSL, RW, "", (MEASURANDS, _CSL_MAX), False),
+    ("StopTxnSampledData", CSL, RW, "", (_measurand, _CSL_MAX), False),
     ("StopTxnSampledDataMaxLength", INT, R, _CSL_MAX, None, False),
     # Only what works: Core (with transactions, metering, authorization
     # cache), LocalAuthListManagement, Reservation, RemoteTrigger and SmartCharging.

@@ -1,6 +1,7 @@
 # Unix-port stand-ins for the hardware, so the same firmware runs on a PC:
-# a serial device path for the modem UART, a simulated Wi-Fi radio, an RTC
-# and a watchdog that log what a board would do, and exit codes for reset.
+# a serial device path for the modem UART (unix_serial.py), a simulated
+# Wi-Fi radio (unix_wlan.py), an RTC and a watchdog that log what a board
+# would do, and exit codes for reset.
 import os
 import sys
 import time
@@ -12,10 +13,6 @@ from uocpp import clock, log
 # Exit codes a supervisor (tools/run_local.py, tests) can act on.
 EXIT_HARD_RESET = const(75)  # Reset Hard: restart me
 EXIT_CONFIG = const(78)  # bad config.json: do not restart, fix the file
-
-# Linux termios c_cc indices (the termios module has no names for them).
-_VTIME = const(5)
-_VMIN = const(6)
 
 
 def config_path():
@@ -33,84 +30,21 @@ def flash_dir(settings):
     return path
 
 
-# -- UART: a serial device path (a USB adapter, or a pty in the tests) --------
-class Serial:
-    # The part of machine.UART(timeout=0) the modem uses: write(), deinit(),
-    # and a read() that returns at once with whatever arrived (b"" if nothing).
-    def __init__(self, path, baud):
-        self._f = open(path, "r+b")
-        try:
-            _make_raw(self._f.fileno(), path, baud)
-        except Exception:
-            self._f.close()
-            raise
-
-    def read(self, n=256):
-        return self._f.read(n)
-
-    def write(self, data):
-        return self._f.write(data)
-
-    def deinit(self):
-        self._f.close()
-
-
-def _make_raw(fd, path, baud):
-    # Raw bytes (no echo, no CR/LF mapping) and VMIN=0/VTIME=0, so a read
-    # never blocks: the unix port's open() cannot ask for O_NONBLOCK.
-    try:
-        import termios
-    except ImportError:
-        # A unix port built without termios: stty does the same from outside.
-        if os.system("stty -F %s raw -echo clocal min 0 time 0 %d" % (path, baud)) != 0:
-            raise OSError("stty could not configure %s" % path)
-        return
-    termios.setraw(fd)
-    attr = termios.tcgetattr(fd)
-    attr[6][_VMIN] = 0
-    attr[6][_VTIME] = 0
-    speed = getattr(termios, "B%d" % baud, None)
-    if speed is not None:
-        attr[4] = attr[5] = speed
-    termios.tcsetattr(fd, termios.TCSANOW, attr)
-
-
+# -- UART and Wi-Fi: their stand-ins load on first use (unix_serial.py,
+# unix_wlan.py), so a charger without a modem or Wi-Fi carries neither.
 def open_uart(cfg):
     # config.json's modem section -> (port, description for the log).
     path = cfg["device"]
     if not path:
         raise ValueError("modem.device is empty: the unix port needs a serial device path")
+    from uocpp.platform.unix_serial import Serial
+
     return Serial(path, cfg["baud"]), path
 
 
-# -- Wi-Fi: a simulated radio --------------------------------------------------
-class Wlan:
-    # network.WLAN's station calls, simulated: the link is up unless the file
-    # named by $OCPP_WIFI_LINK exists without saying "up" (or is missing).
-    # Tests write that file to take the "radio" down and up again.
-    def __init__(self):
-        self._path = os.getenv("OCPP_WIFI_LINK")
-
-    def connect(self, ssid, password):
-        log.debug("wifi", "unix stand-in: connect(%s)", ssid)
-
-    def disconnect(self):
-        pass
-
-    def isconnected(self):
-        if not self._path:
-            return True
-        try:
-            with open(self._path) as f:
-                return f.read().strip() == "up"
-        except OSError:
-            return False
-
-    def ifconfig(self):
-        return ("127.0.0.1", "255.0.0.0", "127.0.0.1", "127.0.0.1")
-
-
 def wlan():
+    from uocpp.platform.unix_wlan import Wlan
+
     return Wlan()
 
 
@@ -128,6 +62,7 @@ def meter(settings, evse_):
     if not cfg["model"]:
         return evse_
     from uocpp.device.meters import BusMeters
+    from uocpp.platform.unix_serial import Serial
 
     return BusMeters(Serial(cfg["device"], cfg["baud"]), cfg, settings["connectors"]["count"])
 
