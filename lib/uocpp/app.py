@@ -12,7 +12,6 @@ from uocpp.link.link import Link
 from uocpp.link.security import Security
 from uocpp.model.connectors import Connectors
 from uocpp.model.keys import Keys
-from uocpp.model.local_list import LocalList
 from uocpp.model.registration import Registration
 from uocpp.model.reservations import Reservations
 from uocpp.model.state import State
@@ -59,8 +58,7 @@ class App:
         self.transactions = transactions = Transactions(json_file.join(flash, "tx.json"))
         self.metering = metering = Metering(platform.meter(settings, evse), evse.count, keys, outbox, transactions)
         cache = AuthCache(json_file.join(flash, "auth_cache.json"), lambda: keys.get("AuthorizationCacheEnabled"))
-        local_list = LocalList(json_file.join(flash, "local_list.bin"), lambda: keys.get("LocalAuthListMaxLength"))
-        self.authorizer = authorizer = Authorizer(outbox, link, keys, cache, local_list)
+        self.authorizer = authorizer = Authorizer(outbox, link, keys, cache, json_file.join(flash, "local_list.bin"))
         self.reservations = reservations = Reservations(json_file.join(flash, "reservations.json"), connectors)
         conn = settings["connectors"]
         self.sessions = sessions = Sessions(evse, metering, connectors, transactions, outbox, authorizer, keys, conn["maxCurrent"], store["maxTransactions"], reservations)

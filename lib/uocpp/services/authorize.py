@@ -13,16 +13,31 @@ ACCEPTED = "Accepted"
 
 
 class Authorizer:
-    def __init__(self, outbox_, link, keys, cache, local_list=None):
+    def __init__(self, outbox_, link, keys, cache, list_path=None):
+        # list_path: the local list's file (model/local_list.py), opened -
+        # and its code loaded, ~6 KB of heap - only once the central system
+        # sends a list or one is on flash.
         self._outbox = outbox_
         self._link = link
         self._keys = keys
         self.cache = cache
-        self.local_list = local_list
+        self._list_path = list_path
+        self._list = None
+
+    @property
+    def local_list(self):
+        if self._list is None:
+            from uocpp.model.local_list import LocalList
+
+            keys = self._keys
+            self._list = LocalList(self._list_path, lambda: keys.get("LocalAuthListMaxLength"))
+        return self._list
 
     def _listed(self, id_tag):
         # The local list's idTagInfo for id_tag when the list is in use, else None.
-        if self.local_list is None or not self._keys.get("LocalAuthListEnabled"):
+        if self._list_path is None or not self._keys.get("LocalAuthListEnabled"):
+            return None
+        if self._list is None and not (_exists(self._list_path) or _exists(self._list_path + ".tmp")):
             return None
         return self.local_list.lookup(id_tag)
 
@@ -55,3 +70,13 @@ class Authorizer:
         # An idTagInfo from StartTransaction.conf or StopTransaction.conf.
         if self._listed(id_tag) is None:
             self.cache.update(id_tag, info)
+
+
+def _exists(path):
+    import os
+
+    try:
+        os.stat(path)
+        return True
+    except OSError:
+        return False
