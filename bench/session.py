@@ -2,12 +2,15 @@
 `micropython -X heapsize=N` for the smallest N at which it completes.
 
 The session: boot, `heartbeats` Heartbeats (each triggered by TriggerMessage),
-GetConfiguration of all keys, a ChangeConfiguration, and a TriggerMessage of
-StatusNotification. It completes when the central system has seen every step
+GetConfiguration of all keys, a ChangeConfiguration (MeterValueSampleInterval
+1), a TriggerMessage of StatusNotification, and one charging session through
+the EVSE simulator (plug, card, charge, two sampled MeterValues, unplug,
+StopTransaction). It completes when the central system has seen every step
 answered as expected and the firmware neither died nor logged a MemoryError.
 """
 
 import itertools
+import socket
 import tempfile
 import time
 
@@ -26,7 +29,7 @@ def _triggered(cs, fw, cp_id, message, action, before, connector_id=None):
     wait_alive(cs, fw, lambda fs: len(received(cs, cp_id, action)) > before, STEP_TIMEOUT, "triggered %s" % action)
 
 
-def scripted_session(cs, fw, cp_id, heartbeats=100):
+def scripted_session(cs, fw, cp_id, heartbeats=100, evse_port=None):
     """Runs the session against a started firmware; raises on any failure."""
     wait_alive(cs, fw, lambda fs: received(cs, cp_id, "BootNotification") and cp_id in cs.charge_points, 10, "BootNotification")
     fw.wait_log("registration Accepted", STEP_TIMEOUT)
@@ -35,21 +38,37 @@ def scripted_session(cs, fw, cp_id, heartbeats=100):
     keys = cs.call(cp_id, call.GetConfiguration(), timeout=STEP_TIMEOUT).configuration_key
     if len(keys) < 20:
         raise RuntimeError("GetConfiguration listed only %d keys" % len(keys))
-    status = cs.call(cp_id, call.ChangeConfiguration(key="MeterValueSampleInterval", value="30"), timeout=STEP_TIMEOUT).status
+    status = cs.call(cp_id, call.ChangeConfiguration(key="MeterValueSampleInterval", value="1"), timeout=STEP_TIMEOUT).status
     if status != "Accepted":
         raise RuntimeError("ChangeConfiguration answered %s" % status)
     before = len(received(cs, cp_id, "StatusNotification"))
     _triggered(cs, fw, cp_id, "StatusNotification", "StatusNotification", before, connector_id=1)
+    if evse_port:
+        _charging(cs, fw, cp_id, evse_port)
+
+
+def _charging(cs, fw, cp_id, port):
+    # One charging session through the EVSE simulator, MeterValues every second.
+    import evse
+
+    for reply in evse.send(["meter 1 1000", "power 1 7400", "plug 1", "card 1 BENCH", "charge 1"], port=port, timeout=STEP_TIMEOUT):
+        if not reply.startswith("ok"):
+            raise RuntimeError("simulator: %s" % reply)
+    wait_alive(cs, fw, lambda fs: len(received(cs, cp_id, "MeterValues")) >= 2, STEP_TIMEOUT, "2 sampled MeterValues")
+    evse.send(["unplug 1"], port=port, timeout=STEP_TIMEOUT)
+    wait_alive(cs, fw, lambda fs: received(cs, cp_id, "StopTransaction"), STEP_TIMEOUT, "StopTransaction")
 
 
 def session_completes(cs, build, heapsize, heartbeats=100, config=None):
     """(True, "") when the session completes with this heap, else (False, why).
     config: overrides of the firmware's config.json (the wss:// url, say)."""
     cp_id = "HEAP%d" % next(_ids)
+    port = _free_port()
+    config = dict(config or {}, simulator={"port": port})
     with tempfile.TemporaryDirectory(prefix="bench-heap-") as work:
         fw = start_firmware(work, cs, build, cp_id, heapsize=heapsize, config=config)
         try:
-            scripted_session(cs, fw, cp_id, heartbeats)
+            scripted_session(cs, fw, cp_id, heartbeats, port)
             if fw.proc.poll() is not None:
                 return False, "firmware exited with status %s" % fw.proc.returncode
             time.sleep(0.05)  # let the last log lines arrive
@@ -93,3 +112,9 @@ def smallest_heap(cs, build, low=4096, high=65536, resolution=256, heartbeats=10
         else:
             low = mid
     return high, runs
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
