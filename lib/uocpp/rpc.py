@@ -162,7 +162,7 @@ class Rpc:
             result = self._dispatch(action, payload)
             if type(result) is tuple:
                 result, after = result
-            reply = json.dumps([_CALLRESULT, uid, result])
+            reply = _dumps([_CALLRESULT, uid, result])
         except errors.OcppError as e:
             reply = self._error_frame(uid, e.code, e.description, e.details)
         except MemoryError:
@@ -170,7 +170,7 @@ class Rpc:
         except Exception as e:
             log.error("rpc", "handler failed: %r", e)
             reply = self._error_frame(uid, "InternalError", "handler failed", {})
-        if escaped and not utf8.clean(reply):
+        if escaped and not _clean(reply):
             # Echoed text (an action name, a value) held a "\ud800" escape.
             reply = self._error_frame(uid, "FormationViolation", "text is not valid Unicode (J-07)", {})
         return reply, after
@@ -190,3 +190,51 @@ class Rpc:
     @staticmethod
     def _error_frame(uid, code, description, details):
         return json.dumps([_CALLERROR, uid, code, description, details])
+
+
+def _big(obj):
+    # A list or dict long enough, or holding one, to be sent in pieces.
+    t = type(obj)
+    if t is list:
+        return len(obj) > 8 or any(_big(v) for v in obj)
+    if t is dict:
+        return len(obj) > 8 or any(_big(v) for v in obj.values())
+    return False
+
+
+def _dumps(obj):
+    # json.dumps(obj), as one str when small, else as a list of pieces (each
+    # item of a big list or dict dumped on its own), so that no block the
+    # size of the whole message is needed (websocket.send takes the list).
+    if not _big(obj):
+        return json.dumps(obj)
+    out = []
+    _pieces(obj, out)
+    return out
+
+
+def _pieces(obj, out):
+    if not _big(obj):
+        out.append(json.dumps(obj))
+    elif type(obj) is list:
+        out.append("[")
+        for i, v in enumerate(obj):
+            if i:
+                out.append(",")
+            _pieces(v, out)
+        out.append("]")
+    else:
+        out.append("{")
+        for i, (k, v) in enumerate(obj.items()):
+            out.append(("," if i else "") + json.dumps(k) + ":")
+            _pieces(v, out)
+        out.append("}")
+
+
+def _clean(reply):
+    if type(reply) is list:
+        for p in reply:
+            if not utf8.clean(p):
+                return False
+        return True
+    return utf8.clean(reply)
