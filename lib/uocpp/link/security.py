@@ -9,7 +9,6 @@
 # the firmware falls back to the old profile and stores it. The old profile
 # is kept on flash while the new one is on trial, so a power cut during the
 # trial still falls back.
-from uocpp.model import keys as K
 from uocpp import log, platform
 from uocpp.store import json_file
 
@@ -51,39 +50,14 @@ class Security:
 
     def allows(self, profile):
         # ChangeConfiguration.SecurityProfile (SEC-12): True to accept.
-        why = self._refusal(profile)
-        if why:
-            log.warning("security", "SecurityProfile %d refused: %s", profile, why)
-            return False
-        return True
+        from uocpp.link import security_change
 
-    def _refusal(self, profile):
-        if profile <= self.profile:
-            return "not above the current profile %d" % self.profile
-        if not K.auth_key_ok(self._keys.get("AuthorizationKey")):
-            return "no valid AuthorizationKey"
-        if profile == 2:
-            if not self._secure_url:
-                return "no wss:// url (centralSystem.secureUrl)"
-            if not self._ca_file:
-                return "no CA certificate (centralSystem.caFile)"
-            from uocpp.link import tls
-
-            try:
-                tls.context(self._ca_file)
-            except (OSError, ValueError) as e:
-                return "CA certificate unusable: %s" % e
-        return None
+        return security_change.allows(self, profile)
 
     def raised(self, profile):
-        # Runs after the Accepted reply went out: keep the old profile on
-        # flash; the next connection uses the new one.
-        old, self.profile, self._fallback = self.profile, profile, self.profile
-        try:
-            json_file.write_json_atomic(self._trial_path, {"fallback": old})
-        except OSError as e:
-            log.error("security", "cannot store the fall-back profile: %s", e)
-        log.info("security", "SecurityProfile %d -> %d: reconnecting", old, profile)
+        from uocpp.link import security_change
+
+        security_change.raised(self, profile)
 
     def target(self):
         # -> (url, send Basic auth, ssl context or None) for the next attempt.
@@ -109,18 +83,7 @@ class Security:
             if problem:
                 # The 1.6 security whitepaper's InvalidCentralSystemCertificate event (SEC-08).
                 log.warning("security", "InvalidCentralSystemCertificate: %s", problem)
-        old = self._fallback
-        if old is None:
-            return
-        if error is None:
-            log.info("security", "SecurityProfile %d connected: kept", self.profile)
-        else:
-            log.warning("security", "SecurityProfile %d failed to connect: falling back to %d", self.profile, old)
-            if self._keys.change("SecurityProfile", str(old), False) != K.ACCEPTED:
-                log.error("security", "could not store the fall-back to profile %d", old)
-            self.profile = old
-        self._fallback = None
-        try:
-            json_file.write_json_atomic(self._trial_path, {})
-        except OSError as e:
-            log.error("security", "cannot clear the trial record: %s", e)
+        if self._fallback is not None:
+            from uocpp.link import security_change
+
+            security_change.settled(self, error)

@@ -30,15 +30,16 @@ MODULES = {
 # Every action OCPP 1.6 defines (Core and the optional profiles), so that a
 # known but unsupported one gets NotSupported and anything else NotImplemented
 # (ERR-01).
+# In one comma-framed string: one object instead of 28.
 OCPP16_ACTIONS = (
-    "Authorize", "BootNotification", "CancelReservation", "ChangeAvailability",
-    "ChangeConfiguration", "ClearCache", "ClearChargingProfile", "DataTransfer",
-    "DiagnosticsStatusNotification", "FirmwareStatusNotification",
-    "GetCompositeSchedule", "GetConfiguration", "GetDiagnostics",
-    "GetLocalListVersion", "Heartbeat", "MeterValues", "RemoteStartTransaction",
-    "RemoteStopTransaction", "ReserveNow", "Reset", "SendLocalList",
-    "SetChargingProfile", "StartTransaction", "StatusNotification",
-    "StopTransaction", "TriggerMessage", "UnlockConnector", "UpdateFirmware",
+    ",Authorize,BootNotification,CancelReservation,ChangeAvailability"
+    ",ChangeConfiguration,ClearCache,ClearChargingProfile,DataTransfer"
+    ",DiagnosticsStatusNotification,FirmwareStatusNotification"
+    ",GetCompositeSchedule,GetConfiguration,GetDiagnostics"
+    ",GetLocalListVersion,Heartbeat,MeterValues,RemoteStartTransaction"
+    ",RemoteStopTransaction,ReserveNow,Reset,SendLocalList"
+    ",SetChargingProfile,StartTransaction,StatusNotification"
+    ",StopTransaction,TriggerMessage,UnlockConnector,UpdateFirmware,"
 )
 
 
@@ -53,7 +54,7 @@ class Dispatcher:
         if op is None:
             name = MODULES.get(action)
             if name is None:
-                if action in OCPP16_ACTIONS:
+                if "," not in action and "," + action + "," in OCPP16_ACTIONS:
                     raise errors.NotSupported("%s is not supported by this charge point" % action)
                 raise errors.NotImplemented("unknown action %s" % action[:40])
             module = __import__("uocpp.ops." + name, None, None, ("handle",))

@@ -1,0 +1,64 @@
+# SecurityProfile changes (SEC-12) for link/security.py: loaded only on a
+# ChangeConfiguration of it or while a raised profile is on trial, so a
+# charger whose profile never changes carries none of this in its heap.
+# Each function takes the Security object (sec) it works for.
+from uocpp import log
+from uocpp.model import keys as K
+from uocpp.store import json_file
+
+
+def allows(sec, profile):
+    # ChangeConfiguration.SecurityProfile (SEC-12): True to accept.
+    why = _refusal(sec, profile)
+    if why:
+        log.warning("security", "SecurityProfile %d refused: %s", profile, why)
+        return False
+    return True
+
+
+def _refusal(sec, profile):
+    if profile <= sec.profile:
+        return "not above the current profile %d" % sec.profile
+    if not K.auth_key_ok(sec._keys.get("AuthorizationKey")):
+        return "no valid AuthorizationKey"
+    if profile == 2:
+        if not sec._secure_url:
+            return "no wss:// url (centralSystem.secureUrl)"
+        if not sec._ca_file:
+            return "no CA certificate (centralSystem.caFile)"
+        from uocpp.link import tls
+
+        try:
+            tls.context(sec._ca_file)
+        except (OSError, ValueError) as e:
+            return "CA certificate unusable: %s" % e
+    return None
+
+
+def raised(sec, profile):
+    # Runs after the Accepted reply went out: keep the old profile on
+    # flash; the next connection uses the new one.
+    old, sec.profile, sec._fallback = sec.profile, profile, sec.profile
+    try:
+        json_file.write_json_atomic(sec._trial_path, {"fallback": old})
+    except OSError as e:
+        log.error("security", "cannot store the fall-back profile: %s", e)
+    log.info("security", "SecurityProfile %d -> %d: reconnecting", old, profile)
+
+
+def settled(sec, error):
+    old = sec._fallback
+    if old is None:
+        return
+    if error is None:
+        log.info("security", "SecurityProfile %d connected: kept", sec.profile)
+    else:
+        log.warning("security", "SecurityProfile %d failed to connect: falling back to %d", sec.profile, old)
+        if sec._keys.change("SecurityProfile", str(old), False) != K.ACCEPTED:
+            log.error("security", "could not store the fall-back to profile %d", old)
+        sec.profile = old
+    sec._fallback = None
+    try:
+        json_file.write_json_atomic(sec._trial_path, {})
+    except OSError as e:
+        log.error("security", "cannot clear the trial record: %s", e)
