@@ -17,6 +17,7 @@ class DurableLane:
         self._path = None
         self._bytes = max_bytes
         self._journal = journal
+        self._counts = None  # action -> stored messages of it, once asked
         if isinstance(journal, str):
             self._path = journal
             self._journal = _open(journal, max_bytes) if _exists(journal) else None
@@ -31,7 +32,9 @@ class DurableLane:
         body = json.dumps([rpc.new_id(), action, payload, tag])
         while True:
             try:
-                return self._journal.append(body)
+                seq = self._journal.append(body)
+                self._count(action, 1)
+                return seq
             except Exception as e:
                 if type(e).__name__ != "JournalFull" or not self._drop_oldest("MeterValues"):
                     log.error("outbox", "cannot store %s: %s", action, e)
@@ -42,6 +45,7 @@ class DurableLane:
             if json.loads(record)[1] == action:
                 log.warning("outbox", "journal full: dropped the oldest stored %s", action)
                 self._journal.remove(seq)
+                self._count(action, -1)
                 return True
         return False
 
@@ -56,6 +60,20 @@ class DurableLane:
                 except (ValueError, IndexError, MemoryError):
                     pass
         return out
+
+    def count(self, action):
+        # Stored messages of `action`: read from flash once, then kept up to
+        # date (a start asks it; scanning the journal each time would parse
+        # every waiting message).
+        if self._counts is None:
+            self._counts = {}
+            for a, _tag in self.stored():
+                self._counts[a] = self._counts.get(a, 0) + 1
+        return self._counts.get(action, 0)
+
+    def _count(self, action, step):
+        if self._counts is not None:
+            self._counts[action] = self._counts.get(action, 0) + step
 
     def __len__(self):
         return len(self._journal) if self._journal is not None else 0
@@ -77,8 +95,9 @@ class DurableLane:
                 self._journal.remove(seq)
         return None
 
-    def remove(self, seq):
+    def remove(self, seq, action):
         self._journal.remove(seq)
+        self._count(action, -1)
 
 
 def _exists(path):

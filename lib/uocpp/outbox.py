@@ -135,6 +135,9 @@ class Outbox:
     def stored(self):
         return self._durable.stored()
 
+    def stored_count(self, action):
+        return self._durable.count(action)
+
     async def drained(self, seconds):
         # Waits until no stored message is left, at most `seconds` (a Reset
         # lets the StopTransaction of its transactions go first).
@@ -254,7 +257,7 @@ class Outbox:
             payload = prepare(payload, tag)
             if payload is None:
                 log.warning("outbox", "%s %s cannot be sent: dropped", action, uid)
-                self._done_durable(seq, dropped, tag)
+                self._done_durable(seq, action, dropped, tag)
                 return
         try:
             # The id was stored with the message: a re-send after a lost reply
@@ -265,7 +268,7 @@ class Outbox:
             most = self._keys.get("TransactionMessageAttempts")
             if self._attempts >= most:
                 log.error("outbox", "%s %s dropped after %d attempts: %s", action, uid, self._attempts, e)
-                self._done_durable(seq, dropped, tag)
+                self._done_durable(seq, action, dropped, tag)
                 return
             delay_s = self._keys.get("TransactionMessageRetryInterval") * self._attempts
             log.warning("outbox", "%s %s: %s; attempt %d in %d s", action, uid, e, self._attempts + 1, delay_s)
@@ -275,12 +278,12 @@ class Outbox:
             return  # no link or no reply: the same message again, same id
         if answered is not None:
             answered(payload, reply, tag)
-        self._done_durable(seq)
+        self._done_durable(seq, action)
 
-    def _done_durable(self, seq, dropped=None, tag=None):
+    def _done_durable(self, seq, action, dropped=None, tag=None):
         if dropped is not None:
             dropped(tag)
-        self._durable.remove(seq)
+        self._durable.remove(seq, action)
         self._attempts = 0
         self._not_before = None
 

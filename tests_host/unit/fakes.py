@@ -65,6 +65,9 @@ class Journal:
     def __len__(self):
         return len(self._records)
 
+    def records(self):
+        return iter(list(self._records))
+
 
 class Backoff:
     def __init__(self, seconds=0.05):

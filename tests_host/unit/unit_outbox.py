@@ -77,11 +77,14 @@ async def test_durable_before_volatile_and_in_order():
     journal = fakes.Journal()
     box, link, reg = make(journal=journal)
     box.submit(message("Heartbeat"))
+    eq(box.stored_count("MeterValues"), 0, "none yet")
     for n in range(3):
         box.store("MeterValues", {"n": n})
+    eq(box.stored_count("MeterValues"), 3, "three stored")
     await settle(box, link, 4)
     eq([(s[1], s[2].get("n")) for s in link.sent], [("MeterValues", 0), ("MeterValues", 1), ("MeterValues", 2), ("Heartbeat", None)], "order")
     eq(len(journal), 0, "answered messages left the journal")
+    eq(box.stored_count("MeterValues"), 0, "the count follows deliveries")
 
 
 async def test_durable_keeps_its_id_across_a_lost_reply():
@@ -203,6 +206,7 @@ def test_full_journal_drops_the_oldest_meter_values_only():
     with TempDir("full") as d:
         box, link, reg = make(journal=Journal(d + "/j", 1024))
         box.store("StartTransaction", {"n": 0}, 1)
+        eq(box.stored_count("MeterValues"), 0, "counted from flash once, then kept up to date")
         for n in range(40):
             box.store("MeterValues", {"n": n, "pad": "x" * 40}, 1)
         box.store("StopTransaction", {"n": 0}, 1)
@@ -210,6 +214,7 @@ def test_full_journal_drops_the_oldest_meter_values_only():
         eq(kept[0], ("StartTransaction", 1), "start kept")
         eq(kept[-1], ("StopTransaction", 1), "stop kept")
         eq(len(kept) < 42, True, "some MeterValues dropped")
+        eq(box.stored_count("MeterValues"), len([a for a, _ in kept if a == "MeterValues"]), "the count follows the drops")
         try:
             for n in range(40):
                 box.store("StopTransaction", {"n": n, "pad": "y" * 40}, n)

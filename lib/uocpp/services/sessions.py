@@ -242,7 +242,7 @@ class Sessions:
     # -- start and stop ----------------------------------------------------------------
     def start(self, n, id_tag, parent=None):
         evse = self.evse
-        waiting = self._tx.count() + sum(1 for action, _ in self._outbox.stored() if action == "StartTransaction")
+        waiting = self._tx.count() + self._outbox.stored_count("StartTransaction")
         if waiting >= self._max_tx:
             log.error("session", "connector %d: %d transactions wait for the central system: no new one", n, waiting)
             return None
