@@ -81,6 +81,7 @@ class Outbox:
         self._volatile = []
         self._wake = asyncio.Event()
         self._pause_ms = 0
+        self._failed_on = None
         # Durable lane: hooks per action, the head's attempts and its next try.
         self._hooks = {}
         self._attempts = 0
@@ -192,7 +193,7 @@ class Outbox:
                 await self._send_durable(*item)
             if self._pause_ms:
                 # The link failed us: let it be replaced or probed first.
-                await asyncio.sleep_ms(self._pause_ms)
+                await self._rest()
 
     def _fail_once(self):
         # ONCE messages are not sent at all while there is no link.
@@ -221,6 +222,18 @@ class Outbox:
 
     def _pause(self):
         self._pause_ms = min(_PAUSE_MAX_MS, max(_PAUSE_MIN_MS, self._pause_ms * 2))
+        self._failed_on = self._link.connections
+
+    async def _rest(self):
+        # The pause after a transport failure, cut short by a new connection:
+        # the link it failed on is gone, the new one may be used at once.
+        link = self._link
+        deadline = time.ticks_add(time.ticks_ms(), self._pause_ms)
+        while link.connections == self._failed_on:
+            left = time.ticks_diff(deadline, time.ticks_ms())
+            if left <= 0:
+                return
+            await asyncio.sleep_ms(min(left, 50))
 
     async def _send(self, msg):
         lane = self._boot if msg.lane == BOOT else self._volatile

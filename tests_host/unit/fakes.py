@@ -25,6 +25,7 @@ class Link:
             self.up.set()
         self.sent = []  # (uid, action, payload) of every CALL that went out
         self.drops = 0
+        self.connections = 1  # never changes: a failure waits out its whole pause
         self.probes = 0
 
     async def send(self, frame):
