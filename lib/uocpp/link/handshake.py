@@ -33,14 +33,18 @@ def quote(text):
     return "".join(out)
 
 
-def parse_url(url):
-    # -> (secure, host, port, path)
-    if url.startswith("wss://"):
-        secure, rest, port = True, url[6:], 443
-    elif url.startswith("ws://"):
-        secure, rest, port = False, url[5:], 80
+_WS = ("ws://", "wss://")
+
+
+def parse_url(url, schemes=_WS):
+    # -> (secure, host, port, path). schemes: the plain and the secure
+    # prefix allowed (link/http.py passes http:// and https://).
+    if url.startswith(schemes[1]):
+        secure, rest, port = True, url[len(schemes[1]) :], 443
+    elif url.startswith(schemes[0]):
+        secure, rest, port = False, url[len(schemes[0]) :], 80
     else:
-        raise ValueError("URL must start with ws:// or wss://")
+        raise ValueError("URL must start with %s or %s" % schemes)
     slash = rest.find("/")
     hostport, path = (rest, "/") if slash < 0 else (rest[:slash], rest[slash:])
     if hostport.startswith("["):  # IPv6 literal
@@ -62,7 +66,7 @@ def _accept_key(key):
     return binascii.b2a_base64(hashlib.sha1(key + _GUID).digest())[:-1]
 
 
-async def _read_headers(reader):
+async def read_head(reader):
     # Reads the HTTP answer with a hard byte cap: a hostile server cannot make
     # us buffer an endless header line. Returns (the header, the bytes after
     # the blank line).
@@ -105,7 +109,7 @@ async def open(url, protocol, authorization=None, ssl=None):
             writer.write(b"Authorization: " + authorization.encode() + b"\r\n")
         writer.write(b"\r\n")
         await writer.drain()
-        head, rest = await _read_headers(reader)
+        head, rest = await read_head(reader)
         lines = head.split(b"\r\n")
         status = lines[0].split(b" ", 2)
         if len(status) < 2 or not status[0].startswith(b"HTTP/1.") or not status[1].isdigit():

@@ -1,0 +1,206 @@
+# A small HTTP client for file transfers: UpdateFirmware downloads and
+# GetDiagnostics uploads, over http:// or https:// (the CA on flash, the
+# host name checked, as the OCPP link does: link/tls.py). Bodies stream
+# through one small buffer in both directions, so a 1 MB firmware never needs
+# more than _CHUNK bytes of RAM.
+#
+# Requests are HTTP/1.0 on purpose: a server must then end its body with
+# Content-Length or by closing the connection, never with chunked encoding,
+# which saves a decoder. Every step (connect, each read, each write) is
+# bounded by the caller's timeout, so a stalled server cannot hold a transfer
+# forever. Credentials in the URL (http://user:pass@host/) become a Basic
+# Authorization header and never reach the log.
+import asyncio
+import binascii
+
+from micropython import const
+
+from uocpp.link import handshake
+
+_CHUNK = const(1024)
+_MAX_REDIRECTS = const(3)
+_REDIRECTS = (301, 302, 303, 307, 308)
+_SCHEMES = ("http://", "https://")
+
+
+class HttpError(OSError):
+    # status: the HTTP status, 0 when the answer was not HTTP or was cut short.
+    def __init__(self, status, reason):
+        super().__init__(reason)
+        self.status = status
+
+
+def split(url):
+    # -> (secure, host, port, path, authorization header value or None)
+    auth = None
+    start = url.find("://") + 3
+    end = url.find("/", start)
+    at = url.rfind("@", start, len(url) if end < 0 else end)
+    if start > 2 and at >= 0:
+        auth = "Basic " + binascii.b2a_base64(_unquote(url[start:at]).encode())[:-1].decode()
+        url = url[:start] + url[at + 1 :]
+    secure, host, port, path = handshake.parse_url(url, _SCHEMES)
+    return secure, host, port, path, auth
+
+
+def redacted(url):
+    # The URL for a log line: user and password replaced.
+    start = url.find("://") + 3
+    end = url.find("/", start)
+    at = url.rfind("@", start, len(url) if end < 0 else end)
+    return url if start < 3 or at < 0 else url[:start] + "***@" + url[at + 1 :]
+
+
+def _unquote(text):
+    # %XX in the user:password part of a URL.
+    if "%" not in text:
+        return text
+    out = bytearray()
+    b = text.encode()
+    i = 0
+    while i < len(b):
+        if b[i] == 37 and i + 2 < len(b):  # '%'
+            out.append(int(b[i + 1 : i + 3], 16))
+            i += 3
+        else:
+            out.append(b[i])
+            i += 1
+    return out.decode()
+
+
+def _resolve(base, location):
+    # A redirect's Location, absolute or relative to the server of base.
+    if location.startswith("http://") or location.startswith("https://"):
+        return location
+    start = base.find("://") + 3
+    end = base.find("/", start)
+    root = base if end < 0 else base[:end]
+    return root + (location if location.startswith("/") else "/" + location)
+
+
+async def _open(url, ca_file, timeout_ms):
+    secure, host, port, path, auth = split(url)
+    if secure:
+        if not ca_file:
+            raise ValueError("https:// needs a CA certificate file")
+        from uocpp.link import tls
+
+        opening = asyncio.open_connection(host, port, ssl=tls.context(ca_file), server_hostname=host)
+    else:
+        opening = asyncio.open_connection(host, port)
+    reader, writer = await asyncio.wait_for_ms(opening, timeout_ms)
+    hosthdr = host if port in (80, 443) else "%s:%d" % (host, port)
+    return reader, writer, path, hosthdr, auth
+
+
+def _request(method, path, hosthdr, auth, extra):
+    text = "%s %s HTTP/1.0\r\nHost: %s\r\nUser-Agent: uocpp\r\n" % (method, path, hosthdr)
+    if auth:
+        text += "Authorization: " + auth + "\r\n"
+    return (text + extra + "\r\n").encode()
+
+
+async def _response(reader, timeout_ms):
+    # -> (status, headers {lower-case bytes: bytes}, body bytes already read)
+    try:
+        head, rest = await asyncio.wait_for_ms(handshake.read_head(reader), timeout_ms)
+    except handshake.HandshakeError as e:
+        raise HttpError(0, e.reason)
+    lines = head.split(b"\r\n")
+    status = lines[0].split(b" ", 2)
+    if len(status) < 2 or not status[0].startswith(b"HTTP/1.") or not status[1].isdigit():
+        raise HttpError(0, "not an HTTP answer: %r" % lines[0][:60])
+    headers = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(b":")
+        headers[name.strip().lower()] = value.strip()
+    return int(status[1]), headers, rest
+
+
+def _refused(code, what):
+    return HttpError(code, "%s: HTTP %d" % (what, code))
+
+
+async def get(url, sink, ca_file=None, timeout=30):
+    # Downloads url, calling sink(memoryview) for each piece of the body in
+    # order (the view is only valid during the call). Follows up to three
+    # redirects. Returns the number of body bytes. Raises HttpError (a status
+    # other than 200, a body shorter than its Content-Length), OSError
+    # (connection), ValueError (URL, CA file) or asyncio.TimeoutError.
+    timeout_ms = int(timeout * 1000)
+    for _ in range(_MAX_REDIRECTS + 1):
+        reader, writer, path, hosthdr, auth = await _open(url, ca_file, timeout_ms)
+        try:
+            writer.write(_request("GET", path, hosthdr, auth, ""))
+            await asyncio.wait_for_ms(writer.drain(), timeout_ms)
+            code, headers, rest = await _response(reader, timeout_ms)
+            if code in _REDIRECTS and b"location" in headers:
+                url = _resolve(url, headers[b"location"].decode())
+                continue
+            if code != 200:
+                raise _refused(code, "download")
+            length = int(headers.get(b"content-length", b"-1"))
+            if 0 <= length < len(rest):
+                rest = rest[:length]
+            if rest:
+                sink(memoryview(rest))
+            got = len(rest)
+            del rest
+            buf = memoryview(bytearray(_CHUNK))
+            while length < 0 or got < length:
+                want = _CHUNK if length < 0 else min(_CHUNK, length - got)
+                n = await asyncio.wait_for_ms(reader.readinto(buf[:want]), timeout_ms)
+                if not n:
+                    break
+                sink(buf[:n])
+                got += n
+            if got < length:
+                raise HttpError(0, "download cut short: %d of %d bytes" % (got, length))
+            return got
+        finally:
+            await handshake.close_stream(writer)
+    raise HttpError(0, "more than %d redirects" % _MAX_REDIRECTS)
+
+
+async def send(method, url, source, length, ca_file=None, timeout=30, content_type="application/octet-stream", head=b"", tail=b""):
+    # Uploads length bytes read from source (an object with readinto(buf),
+    # such as a file opened "rb") with method (PUT or POST), between head and
+    # tail (the framing of a multipart form, see multipart()). Returns the
+    # HTTP status (2xx); raises HttpError for any other, OSError,
+    # ValueError or asyncio.TimeoutError as get() does.
+    timeout_ms = int(timeout * 1000)
+    reader, writer, path, hosthdr, auth = await _open(url, ca_file, timeout_ms)
+    try:
+        extra = "Content-Type: %s\r\nContent-Length: %d\r\n" % (content_type, len(head) + length + len(tail))
+        writer.write(_request(method, path, hosthdr, auth, extra))
+        if head:
+            writer.write(head)
+        buf = memoryview(bytearray(_CHUNK))
+        sent = 0
+        while sent < length:
+            n = source.readinto(buf[: min(_CHUNK, length - sent)])
+            if not n:
+                raise OSError("upload source ended at %d of %d bytes" % (sent, length))
+            writer.write(buf[:n])
+            await asyncio.wait_for_ms(writer.drain(), timeout_ms)
+            sent += n
+        if tail:
+            writer.write(tail)
+        await asyncio.wait_for_ms(writer.drain(), timeout_ms)
+        code = (await _response(reader, timeout_ms))[0]
+        if not 200 <= code < 300:
+            raise _refused(code, "upload")
+        return code
+    finally:
+        await handshake.close_stream(writer)
+
+
+def multipart(field, filename, boundary):
+    # The framing of a multipart/form-data body with one file part
+    # (RFC 7578): (content type, head, tail) for send().
+    head = '--%s\r\nContent-Disposition: form-data; name="%s"; filename="%s"\r\nContent-Type: application/octet-stream\r\n\r\n' % (
+        boundary,
+        field,
+        filename,
+    )
+    return "multipart/form-data; boundary=" + boundary, head.encode(), ("\r\n--%s--\r\n" % boundary).encode()
