@@ -56,7 +56,7 @@ class App:
         # Charging: the EVSE seam and its meter from the platform.
         self.evse = evse = platform.evse(settings)
         self.transactions = transactions = Transactions(json_file.join(flash, "tx.json"))
-        self.metering = metering = Metering(platform.meter(settings, evse), evse.count, keys, outbox, transactions)
+        self.metering = metering = Metering(platform.meter(settings, evse), evse.count, keys, outbox, transactions, state)
         cache = AuthCache(json_file.join(flash, "auth_cache.json"), lambda: keys.get("AuthorizationCacheEnabled"))
         self.authorizer = authorizer = Authorizer(outbox, link, keys, cache, json_file.join(flash, "local_list.bin"))
         self.reservations = reservations = Reservations(json_file.join(flash, "reservations.json"), connectors)

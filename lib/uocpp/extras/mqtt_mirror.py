@@ -19,9 +19,18 @@
 # does what it is good at, encoding MQTT 3.1.1 packets (CONNECT with will and
 # credentials, PUBLISH, PINGREQ) into a buffer, and asyncio streams carry the
 # bytes on a non-blocking socket, every step under mqtt.timeout.
+#
+# mqtt.tls: the socket is wrapped in TLS (link/tls.py, the OCPP link's CA
+# rule: one DER CA on flash, the certificate must name mqtt.host) before
+# anything is written; the handshake runs on the first write, so a server
+# the CA does not vouch for never gets the CONNECT and its credentials.
+# mqtt.discovery: Home Assistant discovery configs (extras/ha_discovery.py,
+# imported only then) go out at the start of every session, before the
+# availability and state topics.
 import asyncio
 import errno
 import socket
+import sys
 import time
 
 from micropython import const
@@ -96,6 +105,8 @@ class MqttMirror:
         self.keepalive_ms = int(m["keepalive"] * 1000)
         self.timeout_ms = int(m["timeout"] * 1000)
         self.backoff = Backoff(m["reconnectMinimum"], m["reconnectRandomRange"], m["reconnectRepeatTimes"])
+        self._connectors = settings["connectors"]["count"]
+        self._ssl = None  # the TLS context, made at the first attempt (mqtt.tls)
         self._umqtt = None
         self._client = None
         self._addr = None
@@ -168,13 +179,31 @@ class MqttMirror:
             except asyncio.TimeoutError:
                 why = "no answer within %.1f s" % (self.timeout_ms / 1000)
             except Exception as e:
-                why = "%s" % (e,) or repr(e)
+                why = self._why(e)
             delay = self.backoff.next()
             log.info("mqtt", "%s:%d: %s; retrying in %.1f s", self.host, self.port, why, delay)
             await asyncio.sleep_ms(int(delay * 1000))
 
+    def _why(self, e):
+        if self._mqtt["tls"]:
+            from uocpp.link import tls
+
+            problem = tls.certificate_problem(e)
+            if problem:
+                return "TLS: the broker's certificate is refused: %s" % problem
+            # mbedTLS wraps its reasons in newlines.
+            return "TLS: %s" % (str(e).strip() or repr(e))
+        return "%s" % (e,) or repr(e)
+
     async def _session(self):
         ai = self._addr
+        m = self._mqtt
+        if m["tls"] and self._ssl is None:
+            # Imported only when on; a CA file that cannot be read is an
+            # error of this attempt (logged, retried: it may be uploaded).
+            from uocpp.link import tls
+
+            self._ssl = tls.context(m["caFile"])
         sock = socket.socket(ai[0], ai[1], ai[2])
         tasks = ()
         try:
@@ -184,11 +213,17 @@ class MqttMirror:
             except OSError as e:
                 if e.args[0] != errno.EINPROGRESS:
                     raise
+            if self._ssl is not None:
+                # As asyncio.open_connection does for the OCPP link: the
+                # handshake (and the check of the certificate against the CA
+                # and mqtt.host) runs non-blocking on the first write.
+                sock = self._ssl.wrap_socket(sock, server_hostname=self.host, do_handshake_on_connect=False)
+                sock.setblocking(False)
             stream = asyncio.StreamWriter(sock, {})
             await asyncio.wait_for_ms(self._handshake(stream), self.timeout_ms)
             self.sessions += 1
             self.backoff.reset()
-            log.info("mqtt", "connected to %s:%d (session %d), publishing under %s", self.host, self.port, self.sessions, self.base)
+            log.info("mqtt", "connected to %s:%d%s (session %d), publishing under %s", self.host, self.port, " (TLS)" if self._ssl else "", self.sessions, self.base)
             self._down.clear()
             self._last_rx = time.ticks_ms()
             tasks = (asyncio.create_task(self._read(stream)), asyncio.create_task(self._publish(stream)))
@@ -221,8 +256,28 @@ class MqttMirror:
         log.debug("mqtt", "publish %s%s = %s", self.base, key, payload)
         await self._send(stream, self._encode(self._client.publish, self.topic(key), payload, True))
 
+    async def _discovery(self, stream):
+        # Home Assistant needs a config before the state it describes: one
+        # config at a time, each published and dropped before the next.
+        from uocpp.extras import ha_discovery
+
+        m = self._mqtt
+        n = 0
+        for topic, payload in ha_discovery.configs(m["discoveryPrefix"], self._cp_id, self.base, self.base + AVAILABILITY, self._connectors):
+            await self._send(stream, self._encode(self._client.publish, topic, payload, True))
+            n += 1
+        log.info("mqtt", "published %d Home Assistant discovery configs under %s/", n, m["discoveryPrefix"])
+        # Needed again only at the next connection: its code and tables go
+        # back to the heap until then (a re-import costs a few ms).
+        sys.modules.pop("uocpp.extras.ha_discovery", None)
+        extras = sys.modules.get("uocpp.extras")
+        if extras is not None and hasattr(extras, "ha_discovery"):
+            delattr(extras, "ha_discovery")
+
     async def _publish(self, stream):
         try:
+            if self._mqtt["discovery"]:
+                await self._discovery(stream)
             await self._send(stream, self._encode(self._client.publish, self.topic(AVAILABILITY), ONLINE, True))
             if self.sessions == 1:
                 for key in _CLEAR_WHEN_UNSET:

@@ -9,6 +9,16 @@ CONNECTION = "connection"  # "connected" / "disconnected"
 LAST_HEARTBEAT = "lastHeartbeat"  # ISO 8601 UTC of the last answered Heartbeat
 LAST_ERROR = "lastError"  # the latest problem, as text
 CONNECTOR = "connector/%d"  # status of connector N (0 = the charge point)
+# Per connector N >= 1, from the meter (services/metering.py) and the
+# sessions (services/sessions.py); ints, so that no string is made per poll.
+ENERGY = "connector/%d/energy"  # Energy.Active.Import.Register, Wh
+POWER = "connector/%d/power"  # Power.Active.Import, W (when the meter has it)
+# {"transactionId": id or null until the central system gave one, "idTag": tag or null}
+TRANSACTION = "connector/%d/transaction"
+NO_TRANSACTION = '{"transactionId":null,"idTag":null}'
+
+
+_UNSET = object()  # not 0: energy and power are ints, and 0 is a value
 
 
 class State:
@@ -19,7 +29,7 @@ class State:
         self.changed = asyncio.Event()
 
     def set(self, key, value):
-        if self.values.get(key, 0) == value:
+        if self.values.get(key, _UNSET) == value:
             return
         self.values[key] = value
         self.version += 1
