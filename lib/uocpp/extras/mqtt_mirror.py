@@ -52,6 +52,11 @@ _REFUSED = ("", "unacceptable protocol version", "client id rejected", "server u
 _CLEAR_WHEN_UNSET = (st.REGISTRATION,)
 
 
+class _CaFileError(Exception):
+    # mqtt.caFile cannot be read or holds no DER certificate.
+    pass
+
+
 class _Reply(Exception):
     # umqtt asked to read the broker's reply: the packet is complete.
     pass
@@ -185,6 +190,8 @@ class MqttMirror:
             await asyncio.sleep_ms(int(delay * 1000))
 
     def _why(self, e):
+        if isinstance(e, _CaFileError):
+            return "TLS: mqtt.caFile %s" % e
         if self._mqtt["tls"]:
             from uocpp.link import tls
 
@@ -203,7 +210,10 @@ class MqttMirror:
             # error of this attempt (logged, retried: it may be uploaded).
             from uocpp.link import tls
 
-            self._ssl = tls.context(m["caFile"])
+            try:
+                self._ssl = tls.context(m["caFile"])
+            except (OSError, ValueError) as e:
+                raise _CaFileError(str(e).strip() or repr(e))
         sock = socket.socket(ai[0], ai[1], ai[2])
         tasks = ()
         try:
