@@ -209,7 +209,7 @@ def test_discovery_configs_and_the_state_they_describe(cs, charger, broker, subs
 
     # 10 Wh/s at 36 kW, read every second: two rising values above meterStart.
     sub.out.wait_for(lambda _: len({e for e in energies() if e > 1500}) >= 2, 5, "energy rising")
-    assert energies() == sorted(energies()) and 1500 in energies()  # total_increasing
+    assert energies() == sorted(energies())  # total_increasing
     ch.evse("unplug 1")
     sub.wait_value(topic_of["connector_1_status"], "Available")
     sub.wait_value(topic_of["connector_1_transaction"], '{"transactionId":null,"idTag":null}', timeout=5)

@@ -56,7 +56,7 @@ class App:
         # Charging: the EVSE seam and its meter from the platform.
         self.evse = evse = platform.evse(settings)
         self.transactions = transactions = Transactions(json_file.join(flash, "tx.json"))
-        self.metering = metering = Metering(platform.meter(settings, evse), evse.count, keys, outbox, transactions, state)
+        self.metering = metering = Metering(platform.meter(settings, evse), evse.count, keys, outbox, transactions)
         cache = AuthCache(json_file.join(flash, "auth_cache.json"), lambda: keys.get("AuthorizationCacheEnabled"))
         self.authorizer = authorizer = Authorizer(outbox, link, keys, cache, json_file.join(flash, "local_list.bin"))
         self.reservations = reservations = Reservations(json_file.join(flash, "reservations.json"), connectors)
@@ -125,7 +125,7 @@ class App:
                 # Imported only when on: a disabled mirror costs no heap.
                 from uocpp.extras.mqtt_mirror import MqttMirror
 
-                tasks["mqtt"] = asyncio.create_task(MqttMirror(self.settings, self.state).run())
+                tasks["mqtt"] = asyncio.create_task(MqttMirror(self.settings, self.state, self.metering, self.transactions).run())
             heap_s = self.settings["log"]["heapInterval"]
             if heap_s:
                 from uocpp.extras import diag

@@ -27,8 +27,14 @@
 # mqtt.discovery: Home Assistant discovery configs (extras/ha_discovery.py,
 # imported only then) go out at the start of every session, before the
 # availability and state topics.
+#
+# Energy, power and the transaction of each connector are not fed by the
+# services: the mirror samples them (services/metering.py's last readings,
+# model/transactions.py) once a second into the state, so that a disabled
+# mirror costs the charging code nothing.
 import asyncio
 import errno
+import json
 import socket
 import sys
 import time
@@ -45,6 +51,10 @@ ONLINE = b"online"
 OFFLINE = b"offline"
 
 _CONNACK = const(0x20)
+_SAMPLE_MS = const(1000)  # the meter is read once a second
+_ENERGY = "Energy.Active.Import.Register"
+_POWER = "Power.Active.Import"
+NO_TRANSACTION = '{"transactionId":null,"idTag":null}'
 # CONNACK return codes (MQTT 3.1.1, 3.2.2.3).
 _REFUSED = ("", "unacceptable protocol version", "client id rejected", "server unavailable", "bad user name or password", "not authorized")
 # Fields whose stale retained value from an earlier boot would mislead: the
@@ -99,7 +109,9 @@ def _topic_part(text):
 
 
 class MqttMirror:
-    def __init__(self, settings, state):
+    def __init__(self, settings, state, metering=None, transactions=None):
+        # metering, transactions: services/metering.py and
+        # model/transactions.py, sampled for energy, power and transactions.
         m = self._mqtt = settings["mqtt"]
         cp_id = self._cp_id = settings["centralSystem"]["chargePointId"]
         self.state = state
@@ -112,6 +124,9 @@ class MqttMirror:
         self.backoff = Backoff(m["reconnectMinimum"], m["reconnectRandomRange"], m["reconnectRepeatTimes"])
         self._connectors = settings["connectors"]["count"]
         self._ssl = None  # the TLS context, made at the first attempt (mqtt.tls)
+        self._metering = metering
+        self._tx = transactions
+        self._tx_seen = [0] * (self._connectors + 1)  # (remote, tag) last put in the state
         self._umqtt = None
         self._client = None
         self._addr = None
@@ -170,6 +185,14 @@ class MqttMirror:
             log.error("mqtt", "umqtt.simple is not installed (make lib/umqtt/simple.py): the mirror is off")
             return
         self._make_client(simple)
+        sampler = asyncio.create_task(self._sampler()) if self._metering or self._tx else None
+        try:
+            await self._connect_loop()
+        finally:
+            if sampler:
+                sampler.cancel()
+
+    async def _connect_loop(self):
         while True:
             try:
                 if self._addr is None:
@@ -188,6 +211,42 @@ class MqttMirror:
             delay = self.backoff.next()
             log.info("mqtt", "%s:%d: %s; retrying in %.1f s", self.host, self.port, why, delay)
             await asyncio.sleep_ms(int(delay * 1000))
+
+    # -- energy, power, transactions --------------------------------------------
+    async def _sampler(self):
+        while True:
+            try:
+                self.sample()
+            except Exception as e:  # never the end of the mirror
+                log.error("mqtt", "sampling failed: %r", e)
+            await asyncio.sleep_ms(_SAMPLE_MS)
+
+    def sample(self):
+        # Ints for energy and power: no string is made per sample, and the
+        # state passes on only what changed.
+        state, m = self.state, self._metering
+        by_connector = {}
+        if self._tx is not None:
+            for t in self._tx.running.values():
+                by_connector[t["c"]] = t
+        for n in range(1, self._connectors + 1):
+            if m is not None and n < len(m.readings) and not m.failed[n]:
+                r = m.readings[n]
+                for key, name, add in ((st.ENERGY, _ENERGY, 0), (st.POWER, _POWER, 0.5)):
+                    v = r.get(name)
+                    if isinstance(v, (int, float)):
+                        state.set(key % n, int(v + add))
+            if self._tx is None:
+                continue
+            t = by_connector.get(n)
+            seen = None if t is None else (t["remote"], t["tag"])
+            if seen != self._tx_seen[n]:
+                self._tx_seen[n] = seen
+                if seen is None:
+                    value = NO_TRANSACTION
+                else:
+                    value = '{"transactionId":%s,"idTag":%s}' % ("null" if seen[0] is None else seen[0], json.dumps(seen[1]))
+                state.set(st.TRANSACTION % n, value)
 
     def _why(self, e):
         if isinstance(e, _CaFileError):

@@ -9,13 +9,12 @@ CONNECTION = "connection"  # "connected" / "disconnected"
 LAST_HEARTBEAT = "lastHeartbeat"  # ISO 8601 UTC of the last answered Heartbeat
 LAST_ERROR = "lastError"  # the latest problem, as text
 CONNECTOR = "connector/%d"  # status of connector N (0 = the charge point)
-# Per connector N >= 1, from the meter (services/metering.py) and the
-# sessions (services/sessions.py); ints, so that no string is made per poll.
+# Per connector N >= 1, sampled from the meter and the transactions by the
+# MQTT mirror (extras/mqtt_mirror.py) while it runs: ints, Wh and W.
 ENERGY = "connector/%d/energy"  # Energy.Active.Import.Register, Wh
 POWER = "connector/%d/power"  # Power.Active.Import, W (when the meter has it)
-# {"transactionId": id or null until the central system gave one, "idTag": tag or null}
+# JSON {"transactionId": id, or null until the central system gave one, "idTag": tag}
 TRANSACTION = "connector/%d/transaction"
-NO_TRANSACTION = '{"transactionId":null,"idTag":null}'
 
 
 _UNSET = object()  # not 0: energy and power are ints, and 0 is a value

@@ -12,11 +12,9 @@ import time
 from micropython import const
 
 from uocpp import clock, log, outbox
-from uocpp.model import state as st
 
 _POLL_MS = const(1000)
 ENERGY = "Energy.Active.Import.Register"
-POWER = "Power.Active.Import"
 _UNITS = {"Energy": "Wh", "Power": "W", "Current": "A", "Voltage": "V", "Frequency": None, "Temperature": "Celsius", "SoC": "Percent"}
 
 
@@ -46,11 +44,9 @@ def _value(v, context, measurand, unit, phase):
 
 
 class Metering:
-    def __init__(self, meter, count, keys, outbox_, transactions, state=None):
+    def __init__(self, meter, count, keys, outbox_, transactions):
         # meter: read(n) (async) -> {measurand: value or {phase: value}};
-        # measurands() -> what it can measure. state: model/state.py, which
-        # gets each connector's energy and power (ints: Wh, W) per poll.
-        self._state = state
+        # measurands() -> what it can measure.
         self._meter = meter
         self._count = count
         self._keys = keys
@@ -71,13 +67,8 @@ class Metering:
     async def _poll(self):
         for n in range(1, self._count + 1):
             try:
-                r = self.readings[n] = await self._meter.read(n)
+                self.readings[n] = await self._meter.read(n)
                 self.failed[n] = False
-                if self._state is not None:
-                    self._state.set(st.ENERGY % n, int(r.get(ENERGY, 0)))
-                    p = r.get(POWER)
-                    if isinstance(p, (int, float)):
-                        self._state.set(st.POWER % n, int(p + 0.5))
             except Exception as e:
                 if not self.failed[n]:
                     log.error("meter", "connector %d: meter read failed: %s", n, e)

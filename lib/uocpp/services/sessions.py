@@ -6,12 +6,10 @@
 #   EV unplugged (StopTransactionOnEVSideDisconnect), Reset, Unavailable, a
 #   fault, UnlockConnector, power loss (at the next boot)
 import asyncio
-import json
 import time
 
 from uocpp import clock, log, sleep
 from uocpp.model import connectors as cn
-from uocpp.model import state as st
 
 _ACCEPTED = "Accepted"
 
@@ -47,17 +45,6 @@ class Sessions:
         outbox_.on_durable("StartTransaction", answered=self._start_answered, dropped=self._start_dropped)
         outbox_.on_durable("StopTransaction", prepare=self._with_remote, answered=self._stop_answered, dropped=transactions.forget)
         outbox_.on_durable("MeterValues", prepare=self._with_remote)
-        for c in range(1, n):
-            self._show(c, None)
-
-    def _show(self, n, local):
-        # The state mirror's view of connector n's transaction (model/state.py).
-        if local is None:
-            value = st.NO_TRANSACTION
-        else:
-            remote = self._tx.remote(local)
-            value = '{"transactionId":%s,"idTag":%s}' % ("null" if remote is None else remote, json.dumps(self._tx.get(local)["tag"]))
-        self._connectors.state.set(st.TRANSACTION % n, value)
 
     # -- what the simulator and the state mirror read ---------------------------
     def status(self, n):
@@ -285,7 +272,6 @@ class Sessions:
         log.info("session", "connector %d: transaction %d started by %s at %d Wh", n, local, id_tag, wh)
         self._suspended[n] = False
         self._connectors.set(n, busy=True)
-        self._show(n, local)
         begin = self._metering.meter_value(n, self._keys.get("StopTxnSampledData"), "Transaction.Begin")
         self._begin[local] = begin if begin["sampledValue"] else None
         self._metering.begin(n)
@@ -305,7 +291,6 @@ class Sessions:
         data = self._metering.transaction_data(n, self._begin.pop(local, None))
         self._record_stop(local, self._metering.energy_wh(n), reason, id_tag, data)
         self._parent.pop(local, None)
-        self._show(n, None)
         self._finishing[n] = self.evse.pilot(n) != "A"
         self._connectors.set(n, busy=False, session=cn.FINISHING if self._finishing[n] else cn.AVAILABLE)
         for fn in self._on_tx:
@@ -337,11 +322,9 @@ class Sessions:
         self._tx.started(local, reply.get("transactionId"))
         info = reply.get("idTagInfo") or {}
         self._auth.learn(payload["idTag"], info)
-        n = payload["connectorId"]
-        if self._tx.running_on(n) == local:
-            self._show(n, local)  # now with the central system's transactionId
         if info.get("status") == _ACCEPTED:
             return
+        n = payload["connectorId"]
         if self._tx.running_on(n) != local:
             return  # already over
         if self._keys.get("StopTransactionOnInvalidId"):
