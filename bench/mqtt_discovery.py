@@ -8,6 +8,8 @@ configs and the state, and reports after gc.collect():
              config, then each state topic): the session's working set
   after      live heap once the round and the state are published
 for the .py source and the .mpy build (what a board runs from flash).
+Then the whole firmware's live heap idle after boot (bench/run.py's figure,
+.mpy build) with the mirror off, on, and on with discovery.
 
     .venv/bin/python bench/mqtt_discovery.py
 """
@@ -21,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import common  # noqa: E402
+from bench import common, run  # noqa: E402
 from tests_host.conftest import free_port  # noqa: E402
 from tests_host.mqtt_broker import Broker  # noqa: E402
 
@@ -88,6 +90,18 @@ def main():
                 on = measure(b, broker.port, True)
                 print("| %s | off | %d | %d | %d |" % (b.kind, off[0], off[1], off[2]))
                 print("| %s | on | %d | %d (%+d against off) | %d (%+d against off) |" % (b.kind, on[0], on[1], on[1] - off[1], on[2], on[2] - off[2]))
+            print()
+            print("| firmware, .mpy, idle after boot | live heap |")
+            print("|---|---|")
+            cs = common.start_cs()
+            try:
+                mirror = {"enabled": True, "host": "127.0.0.1", "port": broker.port}
+                for label, mqtt in (("mqtt off", None), ("mqtt on", mirror), ("mqtt on, discovery on", dict(mirror, discovery=True))):
+                    config = {"mqtt": mqtt} if mqtt else None
+                    live = run.idle_heap(cs, builds[1], Path(tmp) / ("fw-%d" % len(label)), config=config)
+                    print("| %s | %d |" % (label, live))
+            finally:
+                cs.stop()
         finally:
             broker.stop()
 

@@ -127,6 +127,7 @@ class MqttMirror:
         self._metering = metering
         self._tx = transactions
         self._tx_seen = [0] * (self._connectors + 1)  # (remote, tag) last put in the state
+        self._fields = ()
         self._umqtt = None
         self._client = None
         self._addr = None
@@ -214,6 +215,9 @@ class MqttMirror:
 
     # -- energy, power, transactions --------------------------------------------
     async def _sampler(self):
+        # The field names, made once: the state's dict keeps these very
+        # strings, so a sample allocates nothing for them.
+        self._fields = [(st.ENERGY % n, st.POWER % n, st.TRANSACTION % n) for n in range(1, self._connectors + 1)]
         while True:
             try:
                 self.sample()
@@ -222,7 +226,8 @@ class MqttMirror:
             await asyncio.sleep_ms(_SAMPLE_MS)
 
     def sample(self):
-        # Ints for energy and power: no string is made per sample, and the
+        # Ints for energy and power (small ints take no heap) under field
+        # names made once; a string only when a transaction changed. The
         # state passes on only what changed.
         state, m = self.state, self._metering
         by_connector = {}
@@ -230,12 +235,15 @@ class MqttMirror:
             for t in self._tx.running.values():
                 by_connector[t["c"]] = t
         for n in range(1, self._connectors + 1):
+            energy, power, transaction = self._fields[n - 1]
             if m is not None and n < len(m.readings) and not m.failed[n]:
                 r = m.readings[n]
-                for key, name, add in ((st.ENERGY, _ENERGY, 0), (st.POWER, _POWER, 0.5)):
-                    v = r.get(name)
-                    if isinstance(v, (int, float)):
-                        state.set(key % n, int(v + add))
+                v = r.get(_ENERGY)
+                if isinstance(v, (int, float)):
+                    state.set(energy, int(v))
+                v = r.get(_POWER)
+                if isinstance(v, (int, float)):
+                    state.set(power, int(v + 0.5))
             if self._tx is None:
                 continue
             t = by_connector.get(n)
@@ -246,7 +254,7 @@ class MqttMirror:
                     value = NO_TRANSACTION
                 else:
                     value = '{"transactionId":%s,"idTag":%s}' % ("null" if seen[0] is None else seen[0], json.dumps(seen[1]))
-                state.set(st.TRANSACTION % n, value)
+                state.set(transaction, value)
 
     def _why(self, e):
         if isinstance(e, _CaFileError):
