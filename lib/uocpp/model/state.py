@@ -1,6 +1,6 @@
 # Observable charge-point state, for mirrors (MQTT) and diagnostics.
 # Services write fields; one consumer awaits `changed` and reads the fields
-# whose version moved since it last looked. Values are short strings or None.
+# whose version moved since it last looked. Values are short strings, small ints or None.
 import asyncio
 
 # Field names (keep them stable: they become MQTT topics).
