@@ -125,7 +125,7 @@ class App:
                 # Imported only when on: a disabled mirror costs no heap.
                 from uocpp.extras.mqtt_mirror import MqttMirror
 
-                tasks["mqtt"] = asyncio.create_task(MqttMirror(self.settings, self.state).run())
+                tasks["mqtt"] = asyncio.create_task(MqttMirror(self.settings, self.state, self.metering, self.transactions).run())
             heap_s = self.settings["log"]["heapInterval"]
             if heap_s:
                 from uocpp.extras import diag

@@ -173,11 +173,16 @@ SCHEMA = {
         ("journalBytes", _INT, 32768, (4096, 1048576)),
         ("maxTransactions", _INT, 50, (1, 1000)),
     ),
-    # The optional MQTT status mirror (services/mqtt_mirror.py).
+    # The optional MQTT status mirror (extras/mqtt_mirror.py).
     "mqtt": (
         ("enabled", _BOOL, False, None),
         ("host", _STR, "", None),
+        # 1883 is MQTT's port; brokers usually take TLS on 8883.
         ("port", _INT, 1883, (1, 65535)),
+        # TLS to the broker: the certificate must chain to caFile (one DER
+        # CA on flash, as centralSystem.caFile) and name mqtt.host.
+        ("tls", _BOOL, False, None),
+        ("caFile", _STR, "", None),
         ("clientId", _STR, "", None),
         ("user", _STR, "", None),
         ("password", _STR, "", None),
@@ -187,6 +192,9 @@ SCHEMA = {
         ("reconnectMinimum", _NUM, 2, (0.05, 3600)),
         ("reconnectRandomRange", _NUM, 3, (0, 3600)),
         ("reconnectRepeatTimes", _INT, 5, (0, 16)),
+        # Home Assistant MQTT discovery (extras/ha_discovery.py).
+        ("discovery", _BOOL, False, None),
+        ("discoveryPrefix", _STR, "homeassistant", _topic_prefix),
     ),
 }
 
@@ -274,6 +282,15 @@ def validate(doc):
         out[section] = values
     if out["mqtt"].get("enabled") and not out["mqtt"]["host"]:
         problems.append("mqtt.host: required when mqtt.enabled is true")
+    if out["mqtt"].get("tls") and not out["mqtt"]["caFile"]:
+        problems.append("mqtt.caFile: required when mqtt.tls is true (the broker's CA certificate in DER)")
+    elif out["mqtt"].get("tls"):
+        try:
+            os.stat(out["mqtt"]["caFile"])
+        except OSError as e:
+            problems.append("mqtt.caFile: cannot be read (%s)" % e)
+    if out["mqtt"].get("discovery") and not out["mqtt"]["discoveryPrefix"]:
+        problems.append("mqtt.discoveryPrefix: must not be empty when mqtt.discovery is true")
     if not [p for p in problems if p.startswith("centralSystem")]:
         problems.extend(_security(out["centralSystem"]))
     if not [p for p in problems if p.startswith(("evse", "connectors"))]:
