@@ -17,11 +17,24 @@ def main():
     if settings is None:
         platform.halt(provision.error)
         return
+    # The web section leaves the settings here, so with the page off none of
+    # it stays in the heap; the page's code loads only when it is used.
+    web = settings.pop("web")
+    if web["setupMode"] or platform.setup_wanted(settings, web["setupButton"]):
+        # Setup mode: the setup form instead of the OCPP link; once it is
+        # saved, a reset starts normal mode (unix port: exit 75).
+        from uocpp.extras.web import setup_form
+
+        asyncio.run(setup_form.run(settings, web))
+        platform.reset()
+        return
+    if not web["enabled"]:
+        web = None
     from uocpp.app import App
 
     while True:
         try:
-            reason = asyncio.run(App(settings).run())
+            reason = asyncio.run(App(settings, web).run())
         except KeyboardInterrupt:
             log.info("main", "interrupted, bye")
             return

@@ -103,6 +103,17 @@ async def sync_clock(settings):
     return True
 
 
+# -- setup mode (extras/web/setup_form.py) --------------------------------------
+def setup_wanted(settings, button):
+    # A PC has no setup button and keeps its network: only web.setupMode.
+    return False
+
+
+def access_point(ssid, password):
+    # No radio to open: say what a board would do (never the password).
+    log.info("web", "unix stand-in: access point %r (WPA2) would open here; the page listens on web.host", ssid)
+
+
 # -- reset and halt --------------------------------------------------------------
 def reset():
     log.info("platform", "hard reset: exiting with status %d", EXIT_HARD_RESET)
