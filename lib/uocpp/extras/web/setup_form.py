@@ -15,7 +15,9 @@ from uocpp.store import json_file
 
 _CA_MAX = const(8192)  # a CA certificate in DER is 1 to 2 KB
 _CA_NAME = "ca.der"  # the one name an upload is stored under, whatever the client calls it
-_CHUNK = const(512)
+# microdot's multipart reader keeps a boundary split over two reads only
+# for reads of at most its buffer (256 B); a larger one reads past the end.
+_CHUNK = const(256)
 _FIELDS = ("ssid", "wifiPassword", "url", "chargePointId", "authorizationKey", "securityProfile")
 
 
@@ -45,8 +47,11 @@ def merge(doc, f, ca=None):
         cs["authorizationKey"] = f["authorizationKey"]
     p = f.get("securityProfile")
     if p is not None:
-        # Not a digit: kept as text, so settings.py says what it must be.
-        cs["securityProfile"] = int(p) if p in ("0", "1", "2") else p
+        # Not a number: kept as text, so settings.py says what it must be.
+        try:
+            cs["securityProfile"] = int(p)
+        except ValueError:
+            cs["securityProfile"] = p
     if ca:
         cs["caFile"] = ca
     _section(doc, "web")["setupMode"] = False
