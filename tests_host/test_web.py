@@ -146,6 +146,9 @@ def test_setup_form_in_a_browser_saves_reboots_and_registers(firmware, cs, brows
             el.send_keys(value)
         Select(d.find_element(By.NAME, "securityProfile")).select_by_value(profile)
 
+    good_url = "ws://127.0.0.1:%d/ocpp" % cs.port
+    fill(good_url, "CP001", "1")
+    browser.screenshot("setup.png", readme=True)  # the README's picture: the form filled in
     fill("https://wrong.example/ocpp", "CP001", "0")
     d.find_element(By.ID, "save").click()
     err = d.find_element(By.XPATH, "//input[@name='url']/parent::label/following-sibling::div[1]")
@@ -153,9 +156,8 @@ def test_setup_form_in_a_browser_saves_reboots_and_registers(firmware, cs, brows
     browser.screenshot("setup-errors.png")
     assert fw.config_path.read_bytes() == before and fw.proc.poll() is None
 
-    fill("ws://127.0.0.1:%d/ocpp" % cs.port, "CP001", "1")
+    fill(good_url, "CP001", "1")
     d.find_element(By.NAME, "authorizationKey").send_keys("abcdefghijklmnop")  # 16 characters
-    browser.screenshot("setup.png")
     d.find_element(By.ID, "save").click()
     assert "Saved" in d.find_element(By.ID, "saved").text
     assert fw.wait_exit(10) == 75
@@ -204,5 +206,5 @@ def test_status_page_shows_registration_connectors_and_the_running_transaction(c
     row = d.find_element(By.ID, "connector-1").text
     assert "Charging" in row and "ALICE" in row and "1234 Wh" in row and str(tx) in row
     assert d.find_element(By.CSS_SELECTOR, "meta[http-equiv=refresh]").get_attribute("content") == "5"
-    browser.screenshot("status.png")
+    browser.screenshot("status.png", readme=True)
     assert PAGE_PASSWORD not in d.page_source and PAGE_PASSWORD not in ch.fw.log

@@ -25,7 +25,7 @@ CHROMIUM_FLAGS = (
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
-    "--window-size=900,1000",
+    "--window-size=800,720",
 )
 
 
@@ -99,12 +99,13 @@ class Browser:
     def auth(self, password):
         self.driver.execute_cdp_cmd("Network.setExtraHTTPHeaders", {"headers": {"Authorization": basic(password)}})
 
-    def screenshot(self, name):
-        """Into tests_host/artifacts/; with UPDATE_SCREENSHOTS=1 also into docs/img/ (the README's)."""
+    def screenshot(self, name, readme=False):
+        """Into tests_host/artifacts/; a README picture (readme=True) with
+        UPDATE_SCREENSHOTS=1 also into docs/img/."""
         ARTIFACTS.mkdir(exist_ok=True)
         path = ARTIFACTS / name
         self.driver.save_screenshot(str(path))
-        if os.environ.get("UPDATE_SCREENSHOTS") == "1":
+        if readme and os.environ.get("UPDATE_SCREENSHOTS") == "1":
             DOCS_IMG.mkdir(parents=True, exist_ok=True)
             shutil.copy(path, DOCS_IMG / name)
         return path
