@@ -28,13 +28,14 @@ def main():
         asyncio.run(setup_form.run(settings, web))
         platform.reset()
         return
-    if not web["enabled"]:
-        web = None
+    if web["enabled"]:
+        settings["web"] = web  # the status page (app.py)
+    del web
     from uocpp.app import App
 
     while True:
         try:
-            reason = asyncio.run(App(settings, web).run())
+            reason = asyncio.run(App(settings).run())
         except KeyboardInterrupt:
             log.info("main", "interrupted, bye")
             return

@@ -33,10 +33,8 @@ from uocpp.store import json_file
 
 
 class App:
-    def __init__(self, settings, web=None):
-        # web: config.json's web section when the status page is on, else None.
+    def __init__(self, settings):
         self.settings = settings
-        self.web = web
         flash = platform.flash_dir(settings)
         cs = settings["centralSystem"]
         # config.json seeds the OCPP keys; from here on every part reads the
@@ -128,11 +126,12 @@ class App:
                 from uocpp.extras.mqtt_mirror import MqttMirror
 
                 tasks["mqtt"] = asyncio.create_task(MqttMirror(self.settings, self.state).run())
-            if self.web:
+            web = self.settings.get("web")  # only there when on (main.py)
+            if web:
                 # Imported only when on (extras/web/): an off page costs no heap.
                 from uocpp.extras.web.status import StatusPage
 
-                page = StatusPage(self.web, self.settings["centralSystem"]["chargePointId"], self.state, self.registration, self.connectors, self.transactions, self.metering)
+                page = StatusPage(web, self.settings["centralSystem"]["chargePointId"], self.state, self.registration, self.connectors, self.transactions, self.metering)
                 tasks["web"] = asyncio.create_task(page.run())
             heap_s = self.settings["log"]["heapInterval"]
             if heap_s:

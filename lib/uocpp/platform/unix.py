@@ -103,15 +103,17 @@ async def sync_clock(settings):
     return True
 
 
-# -- setup mode (extras/web/setup_form.py) --------------------------------------
+# -- setup mode (extras/web/setup_form.py): only web.setupMode on a PC (no
+# setup button; its network is up already); the access point's stand-in
+# loads with the page.
 def setup_wanted(settings, button):
-    # A PC has no setup button and keeps its network: only web.setupMode.
     return False
 
 
 def access_point(ssid, password):
-    # No radio to open: say what a board would do (never the password).
-    log.info("web", "unix stand-in: access point %r (WPA2) would open here; the page listens on web.host", ssid)
+    from uocpp.platform.unix_wlan import access_point
+
+    access_point(ssid, password)
 
 
 # -- reset and halt --------------------------------------------------------------
