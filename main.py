@@ -17,19 +17,17 @@ def main():
     if settings is None:
         platform.halt(provision.error)
         return
-    # The web section leaves the settings here, so with the page off none of
-    # it stays in the heap; the page's code loads only when it is used.
+    # The web section leaves the settings (back only if the status page is
+    # on, for app.py): with the page off none of it stays in the heap.
     web = settings.pop("web")
-    if web["setupMode"] or platform.setup_wanted(settings, web["setupButton"]):
-        # Setup mode: the setup form instead of the OCPP link; once it is
-        # saved, a reset starts normal mode (unix port: exit 75).
+    if platform.setup_wanted(settings, web):
+        # Setup mode: the setup form instead of the OCPP link; saved, it
+        # resets into normal mode (unix port: exit 75).
         from uocpp.extras.web import setup_form
 
         asyncio.run(setup_form.run(settings, web))
-        platform.reset()
-        return
     if web["enabled"]:
-        settings["web"] = web  # the status page (app.py)
+        settings["web"] = web
     del web
     from uocpp.app import App
 

@@ -126,12 +126,11 @@ class App:
                 from uocpp.extras.mqtt_mirror import MqttMirror
 
                 tasks["mqtt"] = asyncio.create_task(MqttMirror(self.settings, self.state).run())
-            web = self.settings.get("web")  # only there when on (main.py)
-            if web:
+            if "web" in self.settings:  # only there when on (main.py)
                 # Imported only when on (extras/web/): an off page costs no heap.
                 from uocpp.extras.web.status import StatusPage
 
-                page = StatusPage(web, self.settings["centralSystem"]["chargePointId"], self.state, self.registration, self.connectors, self.transactions, self.metering)
+                page = StatusPage(self.settings, self.state, self.registration, self.connectors, self.transactions, self.metering)
                 tasks["web"] = asyncio.create_task(page.run())
             heap_s = self.settings["log"]["heapInterval"]
             if heap_s:

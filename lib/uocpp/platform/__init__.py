@@ -4,7 +4,7 @@
 #   wlan() -> station (isconnected, connect, disconnect, ifconfig),
 #   sync_clock(settings) (async), set_rtc(unix),
 #   watchdog(timeout_ms) -> object with feed(), reset(), halt(message),
-#   setup_wanted(settings, button), access_point(ssid, password) (setup mode)
+#   setup_wanted(settings, web), access_point(ssid, password) (setup mode)
 import sys
 
 if sys.platform == "esp32":

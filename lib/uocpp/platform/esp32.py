@@ -96,13 +96,14 @@ async def sync_clock(settings):
     return False
 
 
-def setup_wanted(settings, button):
-    # Setup mode (extras/web/setup_form.py) without web.setupMode: no Wi-Fi
-    # network configured yet, or the setup button (web.setupButton, a GPIO
-    # pulled up, pressed = low) held at boot.
-    if not settings["wifi"]["ssid"]:
+def setup_wanted(settings, web):
+    # Setup mode (extras/web/setup_form.py): web.setupMode, no Wi-Fi network
+    # configured yet, or the setup button (web.setupButton, a GPIO pulled up,
+    # pressed = low) held at boot.
+    if web["setupMode"] or not settings["wifi"]["ssid"]:
         return True
-    return button >= 0 and machine.Pin(button, machine.Pin.IN, machine.Pin.PULL_UP).value() == 0
+    pin = web["setupButton"]
+    return pin >= 0 and machine.Pin(pin, machine.Pin.IN, machine.Pin.PULL_UP).value() == 0
 
 
 def access_point(ssid, password):

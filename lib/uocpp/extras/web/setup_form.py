@@ -172,7 +172,7 @@ def _remove(path):
 
 
 async def run(settings, web):
-    # -> "hard" once saved: main.py resets into normal mode.
+    # Ends in a reset, once the form is saved: normal mode comes up.
     cp_id = settings["centralSystem"]["chargePointId"]
     password = web["apPassword"]
     if not password:
@@ -195,4 +195,4 @@ async def run(settings, web):
     await setup.done.wait()
     app.shutdown()
     task.cancel()
-    return "hard"
+    platform.reset()

@@ -16,9 +16,9 @@ _WATCH_MS = const(1000)
 
 
 class StatusPage:
-    def __init__(self, web, cp_id, state, registration, connectors, transactions, metering):
-        self._web = web
-        self._cp_id = cp_id
+    def __init__(self, settings, state, registration, connectors, transactions, metering):
+        self._web = settings["web"]
+        self._cp_id = settings["centralSystem"]["chargePointId"]
         self._state = state
         self._registration = registration
         self._connectors = connectors
