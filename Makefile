@@ -111,6 +111,8 @@ bench: venv $(INSTALLED_LIBS)
 	$(Q)$(VPY) bench/charging.py
 	@echo "bench: smart charging (composite schedule)"
 	$(Q)$(VPY) bench/schedule.py
+	@echo "bench: the installer's web page (heap with it off and on, while serving)"
+	$(Q)$(VPY) bench/web.py
 
 # The firmware alone against any central system: make firmware CONFIG=path.json
 firmware: venv $(INSTALLED_LIBS)

@@ -94,6 +94,20 @@ async def _close(writer):
         pass
 
 
+# The page head both pages share: one style block, no scripts, no images.
+_HEAD = (
+    '<!DOCTYPE html><html><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">%s'
+    "<title>%s</title><style>body{font-family:sans-serif;max-width:36em;margin:1em auto;padding:0 1em}"
+    "table{border-collapse:collapse}td,th{border:1px solid #999;padding:.3em .6em;text-align:left}"
+    "label{display:block;margin-top:.8em}input,select{width:100%%;padding:.3em;box-sizing:border-box}.err{color:#b00}.ok{color:#070}"
+    "</style></head><body><h1>%s</h1>"
+)
+
+
+def head(title, extra=""):
+    return _HEAD % (extra, escape(title), escape(title))
+
+
 def escape(text):
     # For HTML text and attribute values.
     return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")

@@ -7,10 +7,10 @@ import gc
 from micropython import const
 
 from uocpp import clock, log
-from uocpp.extras.web import pages
-from uocpp.extras.web.server import HTML, Server
+from uocpp.extras.web.server import HTML, Server, escape, head
 from uocpp.model import state as st
 
+_REFRESH_S = const(5)  # the page reloads itself this often
 _ERRORS = const(5)  # the ring of recent errors: bounded, RAM only
 _WATCH_MS = const(1000)
 
@@ -64,7 +64,7 @@ class StatusPage:
 
     def _page(self, req):
         self._watch()
-        body = pages.status(self.snapshot())
+        body = _html(self.snapshot())
         _heap(req.path)
         return body, 200, HTML
 
@@ -86,6 +86,27 @@ class StatusPage:
             await asyncio.Event().wait()
         finally:
             watcher.cancel()
+
+
+def _html(s):
+    out = [head("Charge point %s" % s["chargePointId"], '<meta http-equiv="refresh" content="%d">' % _REFRESH_S)]
+    out.append('<p>Registration: <b id="registration">%s</b><br>Link: <b id="link">%s</b><br>Last heartbeat: %s</p>' % (
+        escape(s["registration"]), escape(s["link"]), escape(s["lastHeartbeat"] or "-")))
+    out.append("<table><tr><th>Connector</th><th>Status</th><th>Transaction</th><th>idTag</th><th>Energy</th></tr>")
+    for c in s["connectors"]:
+        t = c["transaction"]
+        if t:
+            cells = "<td>%s</td><td>%s</td><td>%d Wh</td>" % (escape(t["id"] if t["id"] is not None else "starting"), escape(t["idTag"]), t["energyWh"])
+        else:
+            cells = "<td>-</td><td>-</td><td>-</td>"
+        out.append('<tr id="connector-%d"><td>%d</td><td class="status">%s</td>%s</tr>' % (c["id"], c["id"], escape(c["status"]), cells))
+    out.append("</table><h2>Recent errors</h2><ul id=\"errors\">")
+    for e in s["errors"] or ():
+        out.append("<li>%s %s</li>" % (escape(e["time"]), escape(e["text"])))
+    if not s["errors"]:
+        out.append("<li>none</li>")
+    out.append('</ul><p><a href="/status.json">status.json</a></p></body></html>')
+    return "".join(out)
 
 
 def _heap(path):
