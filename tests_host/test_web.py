@@ -208,3 +208,21 @@ def test_status_page_shows_registration_connectors_and_the_running_transaction(c
     assert d.find_element(By.CSS_SELECTOR, "meta[http-equiv=refresh]").get_attribute("content") == "5"
     browser.screenshot("status.png", readme=True)
     assert PAGE_PASSWORD not in d.page_source and PAGE_PASSWORD not in ch.fw.log
+
+
+def test_status_page_lists_the_last_errors_while_the_central_system_is_unreachable(firmware):
+    """WEB-05: nothing listens at centralSystem.url: no registration, link disconnected, the connect failures in the errors ring (at most 5)."""
+    port = free_port()
+    fw = firmware(free_port(), {"web": {"enabled": True, "port": port, "host": "127.0.0.1", "password": PAGE_PASSWORD}})
+    fw.wait_log(r"status page on http://127\.0\.0\.1:%d/" % port)
+    fw.wait_log(r"link: connect failed", timeout=5)
+    deadline = time.monotonic() + 5
+    while True:  # the page samples the firmware's lastError once a second
+        s = status_json(port, PAGE_PASSWORD)
+        if s["errors"] or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert s["registration"] == "none yet" and s["link"] == "disconnected"
+    assert 1 <= len(s["errors"]) <= 5 and s["errors"][-1]["text"].startswith("connect failed")
+    page = request(port, password=PAGE_PASSWORD)[2].decode()
+    assert s["errors"][-1]["text"] in page.replace("&quot;", '"').replace("&amp;", "&")
