@@ -109,10 +109,16 @@ class Setup:
             doc["centralSystem"]["caFile"] = kept
             return self._page(doc, problems)
         uploaded = uploaded is not None
-        if uploaded:
-            os.rename(tmp, self._ca)
-            doc["centralSystem"]["caFile"] = self._ca
-        json_file.write_json_atomic(self._path, doc)
+        try:
+            if uploaded:
+                os.rename(tmp, self._ca)
+                doc["centralSystem"]["caFile"] = self._ca
+            json_file.write_json_atomic(self._path, doc)
+        except OSError as e:  # flash full or worn: config.json is the old one still
+            _remove(tmp)
+            log.error("web", "setup not saved: %s cannot be written (%s)", self._path, e)
+            doc["centralSystem"]["caFile"] = kept
+            return self._page(doc, ["%s: cannot be written (%s)" % (self._path, e)])
         for secret in config.secrets({"c": doc["centralSystem"], "w": doc["wifi"]}):
             log.add_secret(secret)
         log.info("web", "setup saved to %s%s; restarting in normal mode", self._path, " with the CA in " + self._ca if uploaded else "")
