@@ -126,6 +126,12 @@ class App:
                 from uocpp.extras.mqtt_mirror import MqttMirror
 
                 tasks["mqtt"] = asyncio.create_task(MqttMirror(self.settings, self.state, self.metering, self.transactions).run())
+            if "web" in self.settings:  # only there when on (main.py)
+                # Imported only when on (extras/web/): an off page costs no heap.
+                from uocpp.extras.web.status import StatusPage
+
+                page = StatusPage(self.settings, self.state, self.registration, self.connectors, self.transactions, self.metering)
+                tasks["web"] = asyncio.create_task(page.run())
             heap_s = self.settings["log"]["heapInterval"]
             if heap_s:
                 from uocpp.extras import diag

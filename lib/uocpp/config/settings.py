@@ -55,6 +55,13 @@ def _wss_url(value):
     return _ws_url(value) if value else None
 
 
+def _ap_password(value):
+    # WPA2 takes 8 to 63 characters; "" = generated at each setup-mode boot.
+    if value and not 8 <= len(value) <= 63:
+        return "must be empty (generated) or 8 to 63 characters (WPA2)"
+    return None
+
+
 def _auth_key(value):
     # The AuthorizationKey rule (SEC-04, SEC-05); the message never shows the value.
     if value and not keys.auth_key_ok(value):
@@ -196,11 +203,23 @@ SCHEMA = {
         ("discovery", _BOOL, False, None),
         ("discoveryPrefix", _STR, "homeassistant", _topic_prefix),
     ),
+    # The installer's local web page (extras/web/): the status page when
+    # enabled, the setup form in setup mode (README, Setting up a charger on
+    # site). Basic auth with password; setupButton: GPIO held low at boot = setup.
+    "web": (
+        ("enabled", _BOOL, False, None),
+        ("port", _INT, 80, (1, 65535)),
+        ("host", _STR, "0.0.0.0", None),
+        ("password", _STR, "", None),
+        ("setupMode", _BOOL, False, None),
+        ("apPassword", _STR, "", _ap_password),
+        ("setupButton", _INT, -1, (-1, 48)),
+    ),
 }
 
 # Identity keys are checked by the seed setters' own rules (identity.py).
 IDENTITY_SECTION = "chargePoint"
-_SECRET_KEYS = ("authorizationKey", "password")
+_SECRET_KEYS = ("authorizationKey", "password", "apPassword")
 
 
 class ConfigError(ValueError):
@@ -291,6 +310,8 @@ def validate(doc):
             problems.append("mqtt.caFile: cannot be read (%s)" % e)
     if out["mqtt"].get("discovery") and not out["mqtt"]["discoveryPrefix"]:
         problems.append("mqtt.discoveryPrefix: must not be empty when mqtt.discovery is true")
+    if out["web"].get("enabled") and not out["web"].get("password"):
+        problems.append("web.password: required when web.enabled is true")
     if not [p for p in problems if p.startswith("centralSystem")]:
         problems.extend(_security(out["centralSystem"]))
     if not [p for p in problems if p.startswith(("evse", "connectors"))]:

@@ -3,7 +3,8 @@
 #   config_path(), flash_dir(settings), open_uart(modem_cfg) -> (port, name),
 #   wlan() -> station (isconnected, connect, disconnect, ifconfig),
 #   sync_clock(settings) (async), set_rtc(unix),
-#   watchdog(timeout_ms) -> object with feed(), reset(), halt(message)
+#   watchdog(timeout_ms) -> object with feed(), reset(), halt(message),
+#   setup_wanted(settings, web), access_point(ssid, password) (setup mode)
 import sys
 
 if sys.platform == "esp32":
