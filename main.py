@@ -29,6 +29,8 @@ def main():
     if web["enabled"]:
         settings["web"] = web
     del web
+    if not settings["mqtt"]["enabled"]:
+        del settings["mqtt"]  # a mirror that is off keeps none of its keys in the heap either
     from uocpp.app import App
 
     while True:
