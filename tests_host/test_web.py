@@ -125,6 +125,16 @@ def test_ca_upload_is_stored_under_its_fixed_name_whatever_the_client_calls_it(f
     assert cs_cfg["authorizationKey"] == AUTH_KEY  # left empty in the form: kept
     assert saved["web"]["setupMode"] is False and saved["chargePoint"]["chargePointVendor"] == "TestVendor"
     assert "evil" not in fw.log and AUTH_KEY not in fw.log
+    # A second CA goes to the other name: the old one stays whole until the
+    # config.json that points to the new one is written, then goes.
+    saved["web"]["setupMode"] = True
+    again = firmware(cs.port, None, raw_config=json.dumps(saved), workdir=fw.workdir)
+    again.wait_log(r"setup page on http://127\.0\.0\.1:%d/" % port)
+    other = FAKE_DER[:-1] + b"\x01"
+    code, _, body = post_form(port, AP_PASSWORD, good_fields(cs.port, chargePointId="CP042"), [("ca", "new.der", other)])
+    assert code == 200 and again.wait_exit(10) == 75
+    assert json.loads(fw.config_path.read_text())["centralSystem"]["caFile"] == str(fw.flash / "ca2.der")
+    assert (fw.flash / "ca2.der").read_bytes() == other and not (fw.flash / "ca.der").exists()
 
 
 def test_setup_form_in_a_browser_saves_reboots_and_registers(firmware, cs, browser):

@@ -14,7 +14,10 @@ from uocpp.extras.web.server import HTML, Server
 from uocpp.store import json_file
 
 _CA_MAX = const(8192)  # a CA certificate in DER is 1 to 2 KB
-_CA_NAME = "ca.der"  # the one name an upload is stored under, whatever the client calls it
+# The names an upload is stored under, whatever the client calls it: the one
+# config.json does not point to, so that the old CA stays whole until the
+# new config.json (pointing to the new one) is written.
+_CA_NAMES = ("ca.der", "ca2.der")
 # microdot's multipart reader keeps a boundary split over two reads only
 # for reads of at most its buffer (256 B); a larger one reads past the end.
 _CHUNK = const(256)
@@ -61,7 +64,8 @@ def merge(doc, f, ca=None):
 class Setup:
     def __init__(self, path, flash, cp_id):
         self._path = path
-        self._ca = json_file.join(flash, _CA_NAME)
+        self._cas = tuple(json_file.join(flash, n) for n in _CA_NAMES)
+        self._ca = self._cas[0] + ".tmp"  # where an upload lands first
         self._cp_id = cp_id
         self.saved = False
         self.done = asyncio.Event()
@@ -86,7 +90,7 @@ class Setup:
     async def handle(self, req):
         if req.method != "POST":
             return self._page(self._doc(), [])
-        tmp = self._ca + ".tmp"
+        tmp = self._ca
         try:
             fields, uploaded = await self._read(req, tmp)
         except TooLarge as e:
@@ -109,19 +113,24 @@ class Setup:
             doc["centralSystem"]["caFile"] = kept
             return self._page(doc, problems)
         uploaded = uploaded is not None
+        ca = self._cas[1] if kept == self._cas[0] else self._cas[0]
         try:
             if uploaded:
-                os.rename(tmp, self._ca)
-                doc["centralSystem"]["caFile"] = self._ca
+                os.rename(tmp, ca)
+                doc["centralSystem"]["caFile"] = ca
             json_file.write_json_atomic(self._path, doc)
-        except OSError as e:  # flash full or worn: config.json is the old one still
+        except OSError as e:  # flash full or worn: config.json and its CA are the old ones still
             _remove(tmp)
+            if uploaded:
+                _remove(ca)
             log.error("web", "setup not saved: %s cannot be written (%s)", self._path, e)
             doc["centralSystem"]["caFile"] = kept
             return self._page(doc, ["%s: cannot be written (%s)" % (self._path, e)])
         for secret in config.secrets({"c": doc["centralSystem"], "w": doc["wifi"]}):
             log.add_secret(secret)
-        log.info("web", "setup saved to %s%s; restarting in normal mode", self._path, " with the CA in " + self._ca if uploaded else "")
+        if uploaded and kept in self._cas:
+            _remove(kept)  # the CA the old config.json pointed to
+        log.info("web", "setup saved to %s%s; restarting in normal mode", self._path, " with the CA in " + ca if uploaded else "")
         self.saved = True
         return pages.setup(self._cp_id, None, [], True), 200, HTML
 
