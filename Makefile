@@ -112,7 +112,7 @@ bench: venv $(INSTALLED_LIBS)
 	@echo "bench: smart charging (composite schedule)"
 	$(Q)$(VPY) bench/schedule.py
 	@echo "bench: the installer's web page (heap with it off and on, while serving)"
-	$(Q)$(VPY) bench/web.py
+	$(Q)$(VPY) bench/web.py $(if $(MICROPYTHON32),--micropython32 $(MICROPYTHON32))
 
 # The firmware alone against any central system: make firmware CONFIG=path.json
 firmware: venv $(INSTALLED_LIBS)

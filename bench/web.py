@@ -66,22 +66,12 @@ def page_on(cs, build, workdir, requests, level="info"):
     return out
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--quick", action="store_true", help="a few requests only")
-    args = ap.parse_args()
-    requests = 5 if args.quick else 50
-    cs = common.start_cs()
-    tmp = Path(tempfile.mkdtemp(prefix="bench-web-"))
-    try:
-        build = common.mpy_build(tmp / "mpy")
-        rows = {"idle, page off (heap budget figure)": run.idle_heap(cs, build, tmp / "off")}
-        rows.update(page_on(cs, build, tmp / "on", requests))
-        # The figure while serving comes from the firmware's debug line.
-        debug = page_on(cs, build, tmp / "debug", 0, level="debug")
-        rows.update((k, v) for k, v in debug.items() if k.startswith("while serving"))
-    finally:
-        cs.stop()
+def measure(cs, build, tmp, requests):
+    rows = {"idle, page off (heap budget figure)": run.idle_heap(cs, build, tmp / "off")}
+    rows.update(page_on(cs, build, tmp / "on", requests))
+    # The figure while serving comes from the firmware's debug line.
+    debug = page_on(cs, build, tmp / "debug", 0, level="debug")
+    rows.update((k, v) for k, v in debug.items() if k.startswith("while serving"))
     off = rows["idle, page off (heap budget figure)"]
     print("Web page, %s (live heap after gc.collect())" % build.label)
     print("| Figure | Value | Against page off |")
@@ -93,6 +83,26 @@ def main():
             print("| response size %s | %d B | |" % (name[6:], value))
         else:
             print("| %s | %d B | %+d B |" % (name, value, value - off))
+    print()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="a few requests only")
+    ap.add_argument("--micropython32", metavar="PATH", help="a 32-bit unix port: add its .mpy and ROMFS builds (the ESP32's figures)")
+    args = ap.parse_args()
+    requests = 5 if args.quick else 50
+    cs = common.start_cs()
+    tmp = Path(tempfile.mkdtemp(prefix="bench-web-"))
+    try:
+        builds = [common.mpy_build(tmp / "mpy")]
+        if args.micropython32:
+            mpy32 = common.mpy_build(tmp / "mpy32", args.micropython32, word=4)
+            builds += [mpy32, common.romfs_build(mpy32, tmp / "romfs32")]
+        for build in builds:
+            measure(cs, build, tmp / build.name.strip("."), requests)
+    finally:
+        cs.stop()
 
 
 if __name__ == "__main__":
