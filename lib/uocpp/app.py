@@ -36,6 +36,8 @@ class App:
     def __init__(self, settings):
         self.settings = settings
         flash = platform.flash_dir(settings)
+        lg = settings["log"]
+        log.open_ring(json_file.join(flash, "log"), lg["flashLevel"], lg["flashBytes"], lg["flashFiles"])
         cs = settings["centralSystem"]
         # config.json seeds the OCPP keys; from here on every part reads the
         # keys in force, never the boot settings they came from.
@@ -70,6 +72,13 @@ class App:
             authorizer=authorizer, metering=metering, data_transfer=self.data_transfer, smart=smart,
         )
         parts.update(reservations=reservations)
+
+        def diagnostics():
+            from uocpp.services.diagnostics import Diagnostics
+
+            return Diagnostics(outbox, keys, connectors, settings, flash)
+
+        parts["diagnostics"] = _Lazy(diagnostics)
         self.board = Board(settings, link)
         self._watch_keys()
         self.stop_reason = None
@@ -146,6 +155,19 @@ class App:
             await self.link.close()
             log.info("app", "stopped (%s)", self.stop_reason)
         return self.stop_reason
+
+
+class _Lazy:
+    # A part made on first use: GetDiagnostics may never come, and then its
+    # service costs no heap.
+    def __init__(self, make):
+        self._make = make
+        self._part = None
+
+    def get(self):
+        if self._part is None:
+            self._part = self._make()
+        return self._part
 
 
 def _seeds(settings):

@@ -172,6 +172,17 @@ SCHEMA = {
     "log": (
         ("level", _STR, "info", ("debug", "info", "warning", "error")),
         ("heapInterval", _NUM, 0, (0, 86400)),
+        # The persistent log on flash (store/log_ring.py): lines at this
+        # level and above, in flashFiles files sharing flashBytes.
+        ("flashLevel", _STR, "info", ("debug", "info", "warning", "error", "off")),
+        ("flashBytes", _INT, 32768, (1024, 262144)),
+        ("flashFiles", _INT, 2, (2, 8)),
+    ),
+    # GetDiagnostics uploads (services/diagnostics.py): the CA for https://
+    # ("" = centralSystem.caFile) and the bound on each network step.
+    "diagnostics": (
+        ("caFile", _STR, "", None),
+        ("timeout", _NUM, 30, (0.1, 300)),
     ),
     "storage": (
         ("dir", _STR, "", None),

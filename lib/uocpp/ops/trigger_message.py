@@ -16,10 +16,10 @@ REQUEST = (
     ),
     ("connectorId", INT, False, None),
 )
-USES = ("boot", "registration", "outbox", "heartbeat", "status", "connectors", "metering", "keys")
+USES = ("boot", "registration", "outbox", "heartbeat", "status", "connectors", "metering", "keys", "diagnostics")
 
 
-def handle(payload, boot, registration, outbox, heartbeat, status, connectors, metering, keys):
+def handle(payload, boot, registration, outbox, heartbeat, status, connectors, metering, keys, diagnostics):
     requested = payload["requestedMessage"]
     cid = payload.get("connectorId")
     if requested == "BootNotification":
@@ -52,6 +52,12 @@ def handle(payload, boot, registration, outbox, heartbeat, status, connectors, m
                 metering.send(n, keys.get("MeterValuesSampledData"), "Trigger", triggered=True)
 
         return {"status": "Accepted"}, send
-    # DiagnosticsStatusNotification, FirmwareStatusNotification are not
-    # built yet (TM-03).
+    if requested == "DiagnosticsStatusNotification":
+        # Uploading while a GetDiagnostics runs, else Idle (TM-07).
+
+        async def send():
+            diagnostics.get().trigger()
+
+        return {"status": "Accepted"}, send
+    # FirmwareStatusNotification is not built yet (TM-03).
     return {"status": "NotImplemented"}
