@@ -72,13 +72,9 @@ class App:
             authorizer=authorizer, metering=metering, data_transfer=self.data_transfer, smart=smart,
         )
         parts.update(reservations=reservations)
-
-        def diagnostics():
-            from uocpp.services.diagnostics import Diagnostics
-
-            return Diagnostics(outbox, keys, connectors, settings, flash)
-
-        parts["diagnostics"] = _Lazy(diagnostics)
+        # GetDiagnostics' service is made on first use (services/diagnostics.py
+        # service()): until then it costs one empty slot.
+        parts.update(settings=settings, diagnostics=[None])
         self.board = Board(settings, link)
         self._watch_keys()
         self.stop_reason = None
@@ -155,19 +151,6 @@ class App:
             await self.link.close()
             log.info("app", "stopped (%s)", self.stop_reason)
         return self.stop_reason
-
-
-class _Lazy:
-    # A part made on first use: GetDiagnostics may never come, and then its
-    # service costs no heap.
-    def __init__(self, make):
-        self._make = make
-        self._part = None
-
-    def get(self):
-        if self._part is None:
-            self._part = self._make()
-        return self._part
 
 
 def _seeds(settings):

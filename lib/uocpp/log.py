@@ -23,9 +23,11 @@ _OFF = const(99)
 _level = INFO
 _flash = _OFF  # the ring's level
 _gate = INFO  # the lower of the two: below it nothing is even formatted
-_ring = None
-_secrets = []
-_t0 = time.ticks_ms()
+# Read by the diagnostics service: the open LogRing (None: off), the
+# registered secrets, and the ticks the uptime stamps count from.
+ring = None
+secrets = []
+t0 = time.ticks_ms()
 
 
 def _value(name):
@@ -41,21 +43,16 @@ def set_level(name):
 def open_ring(directory, level, total, files):
     # The persistent log (log.flashLevel/flashBytes/flashFiles); "off" closes
     # it. Called again on a soft reset: the old file is closed first.
-    global _ring, _flash, _gate
-    if _ring is not None:
-        _ring.close()
-        _ring = None
+    global ring, _flash, _gate
+    if ring is not None:
+        ring.close()
+        ring = None
     _flash = _value(level)
     if _flash != _OFF:
         from uocpp.store.log_ring import LogRing
 
-        _ring = LogRing(directory, total, files)
+        ring = LogRing(directory, total, files)
     _gate = min(_level, _flash)
-
-
-def ring():
-    # The open LogRing, or None (the diagnostics service reads its files).
-    return _ring
 
 
 def enabled(level):
@@ -65,28 +62,20 @@ def enabled(level):
 def add_secret(value):
     # Any registered secret is replaced by *** in every line, whatever path
     # the text took to get there.
-    if value and value not in _secrets:
-        _secrets.append(value)
-
-
-def secrets():
-    return _secrets
+    if value and value not in secrets:
+        secrets.append(value)
 
 
 def mask(text):
-    for s in _secrets:
+    for s in secrets:
         if s in text:
             text = text.replace(s, "***")
     return text
 
 
-def uptime_ms():
-    return time.ticks_diff(time.ticks_ms(), _t0)
-
-
 def forget_secret(value):
-    if value in _secrets:
-        _secrets.remove(value)
+    if value in secrets:
+        secrets.remove(value)
 
 
 def _emit(level, tag, msg, args):
@@ -96,15 +85,15 @@ def _emit(level, tag, msg, args):
         except Exception:
             msg = "%s %r" % (msg, args)
     msg = mask(msg)
-    t = time.ticks_diff(time.ticks_ms(), _t0)
+    t = time.ticks_diff(time.ticks_ms(), t0)
     letter = _LETTERS[level // 10 - 1]
     if level >= _level:
         print("%d.%03d %s %s: %s" % (t // 1000, t % 1000, letter, tag, msg))
-    if level >= _flash and _ring is not None:
+    if level >= _flash and ring is not None:
         if "\n" in msg:  # one line per entry: the reader splits on newlines
             msg = msg.replace("\n", " | ")
         stamp = clock.now_iso() if clock.synced else "+%d.%03d" % (t // 1000, t % 1000)
-        why = _ring.write(("%s %s %s: %s\n" % (stamp, letter, tag, msg)).encode())
+        why = ring.write(("%s %s %s: %s\n" % (stamp, letter, tag, msg)).encode())
         if why:
             # The console only: the ring is what failed.
             print("%d.%03d W log: %s" % (t // 1000, t % 1000, why))

@@ -12,7 +12,7 @@ REQUEST = (
     ("startTime", STR, False, None),
     ("stopTime", STR, False, None),
 )
-USES = ("diagnostics",)
+USES = ("diagnostics", "outbox", "keys", "connectors", "settings")
 
 
 def _time(payload, name):
@@ -25,9 +25,12 @@ def _time(payload, name):
         raise errors.PropertyConstraintViolation("%s is not an ISO 8601 date-time" % name)
 
 
-def handle(payload, diagnostics):
+def handle(payload, slot, outbox, keys, connectors, settings):
     location = payload["location"]
     if "://" not in location:
         raise errors.PropertyConstraintViolation("location is not a URI")
     start, stop = _time(payload, "startTime"), _time(payload, "stopTime")
-    return diagnostics.get().request(location, payload.get("retries"), payload.get("retryInterval"), start, stop)
+    from uocpp.services import diagnostics
+
+    svc = diagnostics.service(slot, outbox, keys, connectors, settings)
+    return svc.request(location, payload.get("retries"), payload.get("retryInterval"), start, stop)

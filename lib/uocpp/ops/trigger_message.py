@@ -56,7 +56,9 @@ def handle(payload, boot, registration, outbox, heartbeat, status, connectors, m
         # Uploading while a GetDiagnostics runs, else Idle (TM-07).
 
         async def send():
-            diagnostics.get().trigger()
+            from uocpp.services import diagnostics as diag
+
+            diag.trigger(diagnostics, outbox)
 
         return {"status": "Accepted"}, send
     # FirmwareStatusNotification is not built yet (TM-03).

@@ -1,7 +1,8 @@
 # GetDiagnostics (DIAG-01..DIAG-09): one text file on flash with a state
 # snapshot and the persistent log's lines (store/log_ring.py), uploaded
 # over HTTP(S) (link/http.py), with DiagnosticsStatusNotification on the
-# way. Loaded on the first GetDiagnostics or its TriggerMessage (app.py).
+# way. Loaded on the first GetDiagnostics or its TriggerMessage; the
+# service lives in the app's "diagnostics" slot from then on (app.py).
 #
 #   file     <flash>/diag/<chargePointId>-<UTC yyyymmddThhmmssZ>.txt, only
 #            the newest kept; written line by line, never whole in RAM
@@ -22,10 +23,11 @@
 import asyncio
 import gc
 import os
+import time
 
 from micropython import const
 
-from uocpp import __version__, clock, log
+from uocpp import __version__, clock, log, platform
 from uocpp import outbox as ob
 from uocpp.model import identity
 from uocpp.model import keys as keydefs
@@ -40,6 +42,28 @@ _ATTEMPTS = const(3)
 _MAX_ATTEMPTS = const(10)
 _INTERVAL = const(30)
 _YIELD_LINES = const(64)  # collecting gives the loop a turn this often
+
+
+def service(slot, outbox, keys, connectors, settings):
+    # The one Diagnostics, made on first use in the app's slot.
+    if slot[0] is None:
+        slot[0] = Diagnostics(outbox, keys, connectors, settings, platform.flash_dir(settings))
+    return slot[0]
+
+
+def notify(outbox, status, triggered=False):
+    # DiagnosticsStatusNotification: kept until a link takes it, sent again
+    # when the link is lost before its reply (PERSIST). A triggered one
+    # coalesces with a triggered one still waiting.
+    payload = {"status": status}
+    log.info("diagnostics", "status %s", status)
+    outbox.submit(ob.Message("DiagnosticsStatusNotification", lambda: payload, ob.PERSIST, key="diag:t" if triggered else None, triggered=triggered))
+
+
+def trigger(slot, outbox):
+    # TriggerMessage (TM-07): Uploading while a request runs, else Idle.
+    busy = slot[0] is not None and slot[0].busy()
+    notify(outbox, UPLOADING if busy else IDLE, True)
 
 
 def _compact(unix):
@@ -74,16 +98,8 @@ class Diagnostics:
     def busy(self):
         return self._task is not None and not self._task.done()
 
-    def _notify(self, status, triggered=False):
-        payload = {"status": status}
-        log.info("diagnostics", "status %s", status)
-        self._outbox.submit(
-            ob.Message("DiagnosticsStatusNotification", lambda: payload, ob.PERSIST, key="diag:t" if triggered else None, triggered=triggered)
-        )
-
-    def trigger(self):
-        # TriggerMessage (TM-07): Uploading while a request runs, else Idle.
-        self._notify(UPLOADING if self.busy() else IDLE, True)
+    def _notify(self, status):
+        notify(self._outbox, status)
 
     def request(self, location, retries, interval, start, stop):
         # -> (reply payload, after) for ops/get_diagnostics.py.
@@ -166,7 +182,7 @@ class Diagnostics:
 
     def _snapshot(self, f, start, stop):
         w = self._line
-        up = log.uptime_ms() // 1000
+        up = time.ticks_diff(time.ticks_ms(), log.t0) // 1000  # as the log's uptime stamps
         w(f, "# uOCPP diagnostics of %s" % self._cp_id)
         w(f, "generated: %s%s" % (clock.now_iso(), "" if clock.synced else " (clock not set)"))
         w(f, "uptime: %d s" % up)
@@ -194,11 +210,11 @@ class Diagnostics:
         w(f, "## log (%s)" % window)
 
     async def _log_lines(self, f, start, stop):
-        ring = log.ring()
+        ring = log.ring
         if ring is None:
             self._line(f, "(the flash log is off: log.flashLevel)")
             return
-        secrets = [s.encode() for s in log.secrets()]
+        secrets = [s.encode() for s in log.secrets]
         last = None  # the stamp in force (see the window rule above)
         count = 0
         # Oldest file first. The loop gets a turn now and then, and the ring
