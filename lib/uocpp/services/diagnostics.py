@@ -20,18 +20,17 @@
 #   again    a GetDiagnostics while one runs replaces it (DIAG-08)
 #   ftp      not supported: the reply has no fileName, then UploadFailed
 #            (DIAG-09)
+# Memory: the file is written by services/diag_file.py, loaded for that and
+# dropped before the upload, which then needs only link/http.py and its 1 KB
+# buffer (bench/diagnostics.py measures the peak).
 import asyncio
-import gc
-import os
-import time
+import sys
 
 from micropython import const
 
-from uocpp import __version__, clock, log, platform
+from uocpp import clock, log, platform
 from uocpp import outbox as ob
-from uocpp.model import identity
-from uocpp.model import keys as keydefs
-from uocpp.store import json_file, log_ring
+from uocpp.store import json_file
 
 IDLE = "Idle"
 UPLOADING = "Uploading"
@@ -41,7 +40,6 @@ FAILED = "UploadFailed"
 _ATTEMPTS = const(3)
 _MAX_ATTEMPTS = const(10)
 _INTERVAL = const(30)
-_YIELD_LINES = const(64)  # collecting gives the loop a turn this often
 
 
 def service(slot, outbox, keys, connectors, settings):
@@ -70,16 +68,6 @@ def _compact(unix):
     # 20261202T035000Z: a file name without ':' (FAT, URLs).
     t = clock.rtc_datetime(unix)
     return "%04d%02d%02dT%02d%02d%02dZ" % (t[0], t[1], t[2], t[4], t[5], t[6])
-
-
-def _stamp(line):
-    # The UTC stamp a ring line starts with (Unix seconds), or None.
-    if len(line) > 20 and line[4] == 45 and line[19] == 90:  # '-' and 'Z'
-        try:
-            return clock.parse_iso(line[:20].decode())
-        except ValueError:
-            return None
-    return None
 
 
 class Diagnostics:
@@ -122,9 +110,20 @@ class Diagnostics:
 
         return {"fileName": name}, after
 
-    async def _run(self, name, location, attempts, interval, start, stop):
-        from uocpp.link import http
+    async def _collect(self, path, start, stop):
+        # -> the size of the file written; its code leaves the heap after.
+        from uocpp.services import diag_file
 
+        try:
+            return await diag_file.write(path, self._cp_id, self._keys, self._connectors, start, stop)
+        finally:
+            sys.modules.pop("uocpp.services.diag_file", None)
+            from uocpp import services
+
+            if hasattr(services, "diag_file"):
+                delattr(services, "diag_file")
+
+    async def _run(self, name, location, attempts, interval, start, stop):
         path = json_file.join(self._dir, name)
         try:
             size = await self._collect(path, start, stop)
@@ -132,6 +131,8 @@ class Diagnostics:
             log.error("diagnostics", "cannot write %s: %r", path, e)
             self._notify(FAILED)
             return
+        from uocpp.link import http
+
         url = location + name if location.endswith("/") else location
         self._notify(UPLOADING)
         for n in range(1, attempts + 1):
@@ -158,94 +159,3 @@ class Diagnostics:
             f.seek(0)
             ctype, head, tail = http.multipart("file", name, "uocpp-%d-%d" % (clock.now(), size))
             await http.send("POST", url, f, size, self._ca, self._timeout, ctype, head, tail)
-
-    # -- the file ----------------------------------------------------------------
-    async def _collect(self, path, start, stop):
-        # Writes the file line by line; returns its size.
-        try:
-            os.mkdir(self._dir)
-        except OSError:
-            pass
-        for old in os.listdir(self._dir):
-            try:
-                os.remove(json_file.join(self._dir, old))
-            except OSError:
-                pass
-        with open(path, "wb") as f:
-            self._snapshot(f, start, stop)
-            await self._log_lines(f, start, stop)
-            return f.tell()
-
-    def _line(self, f, text):
-        f.write(log.mask(text).encode())
-        f.write(b"\n")
-
-    def _snapshot(self, f, start, stop):
-        w = self._line
-        up = time.ticks_diff(time.ticks_ms(), log.t0) // 1000  # as the log's uptime stamps
-        w(f, "# uOCPP diagnostics of %s" % self._cp_id)
-        w(f, "generated: %s%s" % (clock.now_iso(), "" if clock.synced else " (clock not set)"))
-        w(f, "uptime: %d s" % up)
-        w(f, "firmware: uocpp %s" % __version__)
-        gc.collect()
-        w(f, "heap: alloc=%d free=%d" % (gc.mem_alloc(), gc.mem_free()))
-        w(f, "")
-        w(f, "## identity")
-        for field, _, _ in identity.FIELDS:
-            value = identity.get(field)
-            if value is not None:
-                w(f, "%s: %s" % (field, value))
-        w(f, "")
-        w(f, "## configuration keys (write-only keys such as AuthorizationKey left out)")
-        for d in keydefs.DECLARATIONS:
-            if d[keydefs.ACCESS] != keydefs.W:
-                w(f, "%s=%s" % (d[keydefs.NAME], self._keys.text(d[keydefs.NAME])))
-        w(f, "")
-        w(f, "## connectors")
-        c = self._connectors
-        for cid in range(c.count + 1):
-            w(f, "%d: %s %s" % (cid, c.status(cid), c.items[cid].error_code))
-        w(f, "")
-        window = "%s .. %s" % (clock.format_iso(start) if start is not None else "start", clock.format_iso(stop) if stop is not None else "now")
-        w(f, "## log (%s)" % window)
-
-    async def _log_lines(self, f, start, stop):
-        ring = log.ring
-        if ring is None:
-            self._line(f, "(the flash log is off: log.flashLevel)")
-            return
-        secrets = [s.encode() for s in log.secrets]
-        last = None  # the stamp in force (see the window rule above)
-        count = 0
-        # Oldest file first. The loop gets a turn now and then, and the ring
-        # may turn meanwhile: each turn moves the files one name up.
-        n, turns = ring.files - 1, ring.turns
-        while n >= 0:
-            try:
-                src = open(log_ring.path(ring.dir, n), "rb")
-            except OSError:
-                src = None
-            n -= 1
-            if src is None:
-                continue
-            with src:
-                while True:
-                    line = src.readline()
-                    if not line:
-                        break
-                    t = _stamp(line)
-                    if t is not None:
-                        last = t
-                    if start is not None and (last is None or last < start):
-                        continue
-                    if stop is not None and last is not None and last > stop:
-                        continue
-                    for s in secrets:
-                        if s in line:
-                            line = line.replace(s, b"***")
-                    f.write(line if line[-1:] == b"\n" else line + b"\n")
-                    count += 1
-                    if count % _YIELD_LINES == 0:
-                        await asyncio.sleep_ms(0)
-                        n += ring.turns - turns
-                        turns = ring.turns
