@@ -134,8 +134,9 @@ def test_upload_snapshot_window_secrets_and_refusals(cs, firmware, server):
 
 
 def test_https_stall_ftp_and_trigger_while_uploading(cs, firmware, pki):
-    """DIAG-05, DIAG-06, DIAG-08, DIAG-09, TM-07: an upload over HTTPS (the CA from diagnostics.caFile); a stalled
-    server times out on every attempt -> UploadFailed, and a trigger meanwhile says Uploading; ftp:// is refused."""
+    """DIAG-05, DIAG-06, DIAG-08, DIAG-09, TM-07: an upload over HTTPS (the CA from diagnostics.caFile); a second
+    request replaces a running one; a stalled server times out on every attempt -> UploadFailed, and a trigger
+    meanwhile says Uploading; ftp:// is refused."""
     srv = FileServer(tls=server_tls(pki)).start()
     try:
         cfg = {"diagnostics": {"caFile": str(pki.ca_der), "timeout": 0.5}}
@@ -144,18 +145,27 @@ def test_https_stall_ftp_and_trigger_while_uploading(cs, firmware, pki):
         assert b"## identity" in srv.wait_upload("tls.txt") and name
         assert wait_status(cs, 2) == ["Uploading", "Uploaded"]
 
+        # A GetDiagnostics while one runs replaces it (DIAG-08): the stalled one is not retried.
+        srv.plan["slow.txt"] = ["stall"]
+        get_diagnostics(cs, srv.url("slow.txt"), retries=3, retry_interval=1)
+        srv.wait_requests(2)
+        get_diagnostics(cs, srv.url("again.txt"))
+        assert b"## identity" in srv.wait_upload("again.txt")
+        assert wait_status(cs, 5)[2:] == ["Uploading", "Uploading", "Uploaded"]
+
         srv.plan["stall.txt"] = ["stall", "stall"]
         get_diagnostics(cs, srv.url("stall.txt"), retries=2, retry_interval=1)
-        srv.wait_requests(len(srv.requests) + 1)
+        srv.wait_requests(4)
         assert trigger(cs) == "Accepted"
-        assert wait_status(cs, 4)[2:] == ["Uploading", "Uploading"]  # TM-07: the trigger's is Uploading
-        assert wait_status(cs, 5, timeout=10)[4] == "UploadFailed"
+        assert wait_status(cs, 7)[5:] == ["Uploading", "Uploading"]  # TM-07: the trigger's is Uploading
+        assert wait_status(cs, 8, timeout=10)[7] == "UploadFailed"
         assert [r[0] for r in srv.requests if r[1] == "/stall.txt"] == ["PUT", "PUT"]
+        assert [r[1] for r in srv.requests].count("/slow.txt") == 1  # 2 s later: the replaced one stayed stopped
 
         # FTP is not supported: no fileName, then UploadFailed (DIAG-09).
         reply = cs.call("CP001", call.GetDiagnostics(location="ftp://user:pw@127.0.0.1/diag/"))
         assert reply.file_name is None
-        assert wait_status(cs, 6)[5] == "UploadFailed"
+        assert wait_status(cs, 9)[8] == "UploadFailed"
     finally:
         srv.stop()
 
@@ -183,6 +193,28 @@ def test_log_ring_wraps_within_its_bounds(tmp_path):
     assert numbers == list(range(numbers[0], 400))  # in order, none missing, up to the newest
     assert numbers[0] > 300  # the oldest gone
     assert all(line.startswith(b"+") and b" I t: line " in line for line in lines)  # clock not set: uptime stamps
+
+
+_FAILING = """
+from uocpp import log
+log.open_ring(%(dir)r, %(level)r, 4096, 2)
+for i in range(5):
+    log.info("t", "line %%d", i)
+print("done")
+"""
+
+
+def test_log_ring_off_and_failing_flash_never_raise(tmp_path):
+    """DIAG-11: flashLevel "off" writes nothing; a flash that fails (here: the ring's directory under a file) costs one
+    console line, never an exception, and the console lines stay as they are."""
+    res = run_micropython(_FAILING % {"dir": str(tmp_path / "log"), "level": "off"})
+    assert res.returncode == 0 and "done" in res.stdout and not (tmp_path / "log").exists(), res.stderr
+    (tmp_path / "file").write_text("")
+    res = run_micropython(_FAILING % {"dir": str(tmp_path / "file" / "log"), "level": "info"})
+    assert res.returncode == 0 and res.stdout.splitlines()[-1] == "done", res.stdout + res.stderr
+    lines = res.stdout.splitlines()
+    assert len([line for line in lines if " W log: flash log paused for 60 s" in line]) == 1
+    assert [re.sub(r"^\d+\.\d{3} ", "", line) for line in lines if " I t: " in line] == ["I t: line %d" % i for i in range(5)]
 
 
 _FOREVER = """

@@ -35,12 +35,26 @@ class LogRing:
         self._failed_at = None  # ticks_ms of the last failure, None when writing
         self.turns = 0  # rotations since boot (a reader follows its file)
 
-    def _open(self):
-        try:
-            os.mkdir(self.dir)
-        except OSError:
-            pass
-        name = path(self.dir, 0)
+    def _open(self, turn=False):
+        # turn: 0.txt is full: each file moves up one name, the oldest is
+        # overwritten (a rename replaces its target atomically on LittleFS
+        # and POSIX), and a new 0.txt starts.
+        d = self.dir
+        if turn:
+            self._f.close()
+            self._f = None
+            self.turns += 1
+            for n in range(self.files - 1, 0, -1):
+                try:
+                    os.rename(path(d, n - 1), path(d, n))
+                except OSError:
+                    pass
+        else:
+            try:
+                os.mkdir(d)
+            except OSError:
+                pass
+        name = path(d, 0)
         try:
             self._size = os.stat(name)[6]
         except OSError:
@@ -56,22 +70,6 @@ class LogRing:
                 f.write(b"\n")
                 f.flush()
                 self._size += 1
-
-    def _rotate(self):
-        self._f.close()
-        self._f = None
-        self.turns += 1
-        d = self.dir
-        try:
-            os.remove(path(d, self.files - 1))
-        except OSError:
-            pass
-        for n in range(self.files - 2, -1, -1):
-            try:
-                os.rename(path(d, n), path(d, n + 1))
-            except OSError:
-                pass
-        self._open()
 
     def write(self, line):
         # line: bytes ending in a newline. -> None, or why the flash failed
@@ -89,7 +87,7 @@ class LogRing:
             if self._f is None:
                 self._open()
             if self._size + n > self.cap:
-                self._rotate()
+                self._open(True)
             self._f.write(line)
             self._f.flush()
             self._size += n
