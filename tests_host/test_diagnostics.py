@@ -54,6 +54,15 @@ def ring_lines(flash):
     return [line for p in files for line in p.read_bytes().splitlines()]
 
 
+def until(predicate, timeout=5.0, what="condition"):
+    # Polls a file-system condition (the firmware prints a line, then writes it to flash).
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError("no %s within %.1f s" % (what, timeout))
+        time.sleep(0.02)
+
+
 def log_section(body):
     return body.split(b"\n## log ", 1)[1].split(b"\n", 1)[1].splitlines()
 
@@ -71,9 +80,10 @@ def trigger(cs):
 
 
 def test_upload_snapshot_window_secrets_and_refusals(cs, firmware, server):
-    """DIAG-01, DIAG-02, DIAG-03, DIAG-04, DIAG-05, DIAG-06, DIAG-07, DIAG-10, TM-07: Trigger -> Idle; an upload
-    to location + fileName carries the snapshot and the log; a window keeps only its lines; a 405 to the PUT is
-    retried as a multipart POST; 403 each time -> `retries` attempts, then UploadFailed; no secret anywhere."""
+    """DIAG-01, DIAG-02, DIAG-03, DIAG-04, DIAG-05, DIAG-06, DIAG-07, DIAG-10, DIAG-12, TM-07: Trigger -> Idle; an
+    upload to location + fileName carries the snapshot and the log; a window keeps only its lines; a 405 to the PUT
+    is retried as a multipart POST; 403 each time -> `retries` attempts, then UploadFailed; no secret anywhere; after
+    a SIGKILL and a restart the ring still holds the first run's lines."""
     cfg = {"centralSystem": {"authorizationKey": KEY}, "log": {"level": "info", "flashLevel": "debug"}}
     fw = registered(cs, firmware, cfg)
     # A new key over OCPP: its frame is withheld, the key masked from here on (SEC-10).
@@ -131,6 +141,13 @@ def test_upload_snapshot_window_secrets_and_refusals(cs, firmware, server):
         for upload in server.uploads.values():
             assert secret.encode() not in upload
         assert all(secret.encode() not in line for line in ring_lines(fw.flash))
+
+    # SIGKILL, restart: the ring holds every line of the first run and goes on after them (DIAG-12).
+    fw.kill()
+    before = ring_lines(fw.flash)
+    fw2 = registered(cs, firmware, cfg, workdir=fw.workdir)
+    until(lambda: any(b"registration Accepted" in line for line in ring_lines(fw2.flash)[len(before) :]), what="the second boot on flash")
+    assert ring_lines(fw2.flash)[: len(before)] == before
 
 
 def test_https_stall_ftp_and_trigger_while_uploading(cs, firmware, pki):
