@@ -236,3 +236,8 @@ def test_status_page_lists_the_last_errors_while_the_central_system_is_unreachab
     assert 1 <= len(s["errors"]) <= 5 and s["errors"][-1]["text"].startswith("connect failed")
     page = request(port, password=PAGE_PASSWORD)[2].decode()
     assert s["errors"][-1]["text"] in page.replace("&quot;", '"').replace("&amp;", "&")
+    # The tail of the persistent log (log.flashLevel info): whole lines of the ring's newest file.
+    ring = (fw.flash / "log" / "0.txt").read_text().splitlines()
+    assert 1 <= len(s["log"]) <= 10 and all(line in ring for line in s["log"]), (s["log"], ring[-12:])
+    assert any(" link: connect failed" in line for line in s["log"])
+    assert '<pre id="log">' in page and s["log"][0].split(" ", 1)[1].replace("&", "&amp;").replace('"', "&quot;")[:30] in page

@@ -13,6 +13,8 @@ from uocpp.model import state as st
 _REFRESH_S = const(5)  # the page reloads itself this often
 _ERRORS = const(5)  # the ring of recent errors: bounded, RAM only
 _WATCH_MS = const(1000)
+_TAIL_BYTES = const(1536)  # of the newest log file read for the page: a few lines, never the file
+_TAIL_LINES = const(10)
 
 
 class StatusPage:
@@ -46,6 +48,7 @@ class StatusPage:
             "lastHeartbeat": s.get(st.LAST_HEARTBEAT),
             "connectors": conns,
             "errors": [{"time": t, "text": e} for t, e in self.errors],
+            "log": log_tail(),
         }
 
     def _watch(self):
@@ -105,8 +108,37 @@ def _html(s):
         out.append("<li>%s %s</li>" % (escape(e["time"]), escape(e["text"])))
     if not s["errors"]:
         out.append("<li>none</li>")
-    out.append('</ul><p><a href="/status.json">status.json</a></p></body></html>')
+    out.append('</ul><h2>Log</h2><pre id="log">%s</pre>' % escape("\n".join(s["log"]) or "(the flash log is off)"))
+    out.append('<p><a href="/status.json">status.json</a></p></body></html>')
     return "".join(out)
+
+
+def log_tail():
+    # The last lines of the persistent log (store/log_ring.py), newest last:
+    # a bounded read of the end of its newest file. [] when the ring is off.
+    ring = log.ring
+    if ring is None:
+        return []
+    from uocpp.store.log_ring import path
+
+    try:
+        with open(path(ring.dir, 0), "rb") as f:
+            size = f.seek(0, 2)
+            f.seek(max(0, size - _TAIL_BYTES))
+            data = f.read(_TAIL_BYTES)
+    except OSError:
+        return []
+    lines = data.split(b"\n")
+    if size > _TAIL_BYTES:
+        lines.pop(0)  # cut by the read: not a whole line
+    out = []
+    for line in lines[-_TAIL_LINES - 1 :]:
+        if line:
+            try:
+                out.append(line.decode())
+            except UnicodeError:
+                pass
+    return out[-_TAIL_LINES:]
 
 
 def _heap(path):
