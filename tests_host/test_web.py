@@ -140,7 +140,12 @@ def test_ca_upload_is_stored_under_its_fixed_name_whatever_the_client_calls_it(f
 def test_setup_form_in_a_browser_saves_reboots_and_registers(firmware, cs, browser):
     """WEB-02, WEB-03: Chromium fills the form: bad values -> errors beside the fields; good ones -> config.json written, exit 75, normal mode registers."""
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import Select
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+
+    def arrived(*locator):
+        # After a click the answer is a new page: wait for it, not for a time.
+        return WebDriverWait(d, 10).until(ec.presence_of_element_located(locator))
 
     fw, port = setup_mode(firmware, cs.port, apPassword="")
     password = fw.wait_log(r"access point and page password (\S+) \(generated").group(1)
@@ -161,7 +166,7 @@ def test_setup_form_in_a_browser_saves_reboots_and_registers(firmware, cs, brows
     browser.screenshot("setup.png", readme=True)  # the README's picture: the form filled in
     fill("https://wrong.example/ocpp", "CP001", "0")
     d.find_element(By.ID, "save").click()
-    err = d.find_element(By.XPATH, "//input[@name='url']/parent::label/following-sibling::div[1]")
+    err = arrived(By.XPATH, "//input[@name='url']/parent::label/following-sibling::div[1]")
     assert err.text == "centralSystem.url: must start with ws:// or wss://"
     browser.screenshot("setup-errors.png")
     assert fw.config_path.read_bytes() == before and fw.proc.poll() is None
@@ -169,7 +174,7 @@ def test_setup_form_in_a_browser_saves_reboots_and_registers(firmware, cs, brows
     fill(good_url, "CP001", "1")
     d.find_element(By.NAME, "authorizationKey").send_keys("abcdefghijklmnop")  # 16 characters
     d.find_element(By.ID, "save").click()
-    assert "Saved" in d.find_element(By.ID, "saved").text
+    assert "Saved" in arrived(By.ID, "saved").text
     assert fw.wait_exit(10) == 75
     saved = json.loads(fw.config_path.read_text())
     assert saved["centralSystem"]["securityProfile"] == 1 and saved["centralSystem"]["authorizationKey"] == "abcdefghijklmnop"
