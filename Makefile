@@ -114,7 +114,7 @@ bench: venv $(INSTALLED_LIBS)
 	@echo "bench: the installer's web page (heap with it off and on, while serving)"
 	$(Q)$(VPY) bench/web.py $(if $(MICROPYTHON32),--micropython32 $(MICROPYTHON32))
 	@echo "bench: diagnostics (heap of a 64 KB GetDiagnostics upload)"
-	$(Q)$(VPY) bench/diagnostics.py
+	$(Q)$(VPY) bench/diagnostics.py $(if $(MICROPYTHON32),--micropython32 $(MICROPYTHON32))
 
 # The firmware alone against any central system: make firmware CONFIG=path.json
 firmware: venv $(INSTALLED_LIBS)

@@ -178,31 +178,17 @@ def measure(build, url, ca="", total=86016, files=4):
         return dict(zip(("idle", "code", "collect", "upload", "size"), map(int, m.groups()[:5])), sent=m.group(6))
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true", help="a 16 KB file instead of 64 KB")
-    args = ap.parse_args()
-    total = 24576 if args.quick else 86016  # 3 of 4 files full: 18 KB or 63 KB of lines
-    with tempfile.TemporaryDirectory() as tmp:
-        build = common.mpy_build(Path(tmp) / "mpy")
-        (Path(tmp) / "pki").mkdir()
-        pki = make_pki(Path(tmp) / "pki")
-        plain = FileServer().start()
-        tls = FileServer(tls=server_tls(pki)).start()
-        try:
-            rows = [("HTTP PUT", measure(build, plain.url("put.txt"), total=total))]
-            plain.plan["post.txt"] = [405]
-            rows.append(("HTTP PUT refused (405), then POST multipart", measure(build, plain.url("post.txt"), total=total)))
-            rows.append(("HTTPS PUT (unix port: mbedTLS buffers in the heap)", measure(build, tls.url("tls.txt"), ca=str(pki.ca_der), total=total)))
-        finally:
-            plain.stop()
-            tls.stop()
-        sizes = code_sizes(build)
+def report(build, total, pki, plain, tls):
+    rows = [("HTTP PUT", measure(build, plain.url("put.txt"), total=total))]
+    plain.plan["post.txt"] = [405]
+    rows.append(("HTTP PUT refused (405), then POST multipart", measure(build, plain.url("post.txt"), total=total)))
+    rows.append(("HTTPS PUT (unix port: mbedTLS buffers in the heap)", measure(build, tls.url("tls.txt"), ca=str(pki.ca_der), total=total)))
+    sizes = code_sizes(build)
     code_collect = sizes["diagnostics"] + sizes["diag_file"]
     code_upload = sizes["diagnostics"] + sizes["http"]
     print(
-        "| GetDiagnostics, a %s B file (64-bit unix port, .mpy) | Peak above idle: collecting | uploading | of which working memory (peak less code) | Statuses |"
-        % format(rows[0][1]["size"], ",")
+        "| GetDiagnostics, a %s B file (%s) | Peak above idle: collecting | uploading | of which working memory (peak less code) | Statuses |"
+        % (format(rows[0][1]["size"], ","), build.label)
     )
     print("| --- | --- | --- | --- | --- |")
     for name, r in rows:
@@ -218,10 +204,32 @@ def main():
             )
         )
     print(
-        "\nCode in the heap (.mpy, 64-bit; about half on an ESP32, none when frozen): services/diagnostics.py %s B, "
-        "services/diag_file.py %s B (collecting only), link/http.py %s B (uploading only). Goal: <= 8 KB above idle."
-        % tuple(format(sizes[k], ",") for k in ("diagnostics", "diag_file", "http"))
+        "\nCode in the heap (%s; none when frozen or in ROMFS): services/diagnostics.py %s B, "
+        "services/diag_file.py %s B (collecting only), link/http.py %s B (uploading only). Goal: <= 8 KB above idle.\n"
+        % ((build.label,) + tuple(format(sizes[k], ",") for k in ("diagnostics", "diag_file", "http")))
     )
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="a 16 KB file instead of 64 KB")
+    ap.add_argument("--micropython32", metavar="PATH", help="a 32-bit unix port: its .mpy build too (the ESP32's object sizes)")
+    args = ap.parse_args()
+    total = 24576 if args.quick else 86016  # 3 of 4 files full: 18 KB or 63 KB of lines
+    with tempfile.TemporaryDirectory() as tmp:
+        builds = [common.mpy_build(Path(tmp) / "mpy")]
+        if args.micropython32:
+            builds.append(common.mpy_build(Path(tmp) / "mpy32", args.micropython32, word=4))
+        (Path(tmp) / "pki").mkdir()
+        pki = make_pki(Path(tmp) / "pki")
+        plain = FileServer().start()
+        tls = FileServer(tls=server_tls(pki)).start()
+        try:
+            for build in builds:
+                report(build, total, pki, plain, tls)
+        finally:
+            plain.stop()
+            tls.stop()
 
 
 if __name__ == "__main__":
