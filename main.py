@@ -6,6 +6,16 @@ import sys
 if "lib" not in sys.path:
     sys.path.append("lib")
 
+# Before anything of the package: the installed application bundle goes
+# first on sys.path, and an unconfirmed trial is rolled back
+# (lib/uocpp_loader.py, the part an update never replaces).
+try:
+    import uocpp_loader
+except ImportError:  # installed without it (mip): no updates, the built-in app
+    uocpp_loader = None
+else:
+    uocpp_loader.start()
+
 import asyncio  # noqa: E402
 
 from uocpp import log, platform  # noqa: E402

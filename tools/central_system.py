@@ -307,6 +307,10 @@ class ScriptedChargePoint(ChargePoint):
     async def on_data_transfer(self, vendor_id, **kwargs):
         return call_result.DataTransfer(status="UnknownVendorId")
 
+    @on(Action.firmware_status_notification)
+    async def on_firmware_status_notification(self, status, **kwargs):
+        return call_result.FirmwareStatusNotification()
+
 
 class CentralSystem:
     def __init__(self, host="127.0.0.1", port=0, boot_plan=None, response_timeout=10, ssl=None):

@@ -31,6 +31,11 @@ from uocpp.services.smart_charging import SmartCharging
 from uocpp.services.status import StatusNotifier
 from uocpp.store import json_file
 
+try:
+    import uocpp_loader  # main.py ran it: what the installed update says
+except ImportError:
+    uocpp_loader = None
+
 
 class App:
     def __init__(self, settings):
@@ -70,6 +75,14 @@ class App:
             authorizer=authorizer, metering=metering, data_transfer=self.data_transfer, smart=smart,
         )
         parts.update(reservations=reservations)
+        parts.update(firmware=self.firmware)
+        self._firmware = None
+        self._tasks = {}
+        if uocpp_loader is not None and uocpp_loader.version:
+            # An update installed what runs: its version, not config.json's.
+            from uocpp.model import identity
+
+            identity.set_firmware_version(uocpp_loader.version)
         self.board = Board(settings, link)
         self._watch_keys()
         self.stop_reason = None
@@ -94,6 +107,23 @@ class App:
         for name in ("MeterValuesSampledData", "MeterValuesAlignedData", "StopTxnSampledData", "StopTxnAlignedData"):
             k.guard(name, self.metering.accepts)
 
+    def firmware(self, load=True):
+        # services/firmware_update.py, loaded on the first UpdateFirmware (or
+        # at boot while an update is under way): an idle charger carries none
+        # of it. load=False: the service if it runs, else None.
+        fw = self._firmware
+        if fw is None and load:
+            from uocpp.services.firmware_update import FirmwareUpdate
+
+            s = self.settings
+            flash = platform.flash_dir(s)
+            fw = self._firmware = FirmwareUpdate(
+                s["firmware"], s["centralSystem"]["caFile"], flash, self.outbox, self.registration, self.transactions, self.stop,
+                platform.ota(), self.keys.get("MessageTimeout") * 2,
+            )
+            self._tasks["firmware"] = asyncio.create_task(fw.run())
+        return fw
+
     def stop(self, reason):
         # Ends run(); reason is "soft" or "hard" (Reset) or "shutdown". A
         # Reset stops the running transactions first (their StopTransaction
@@ -104,7 +134,7 @@ class App:
         self._stopped.set()
 
     async def run(self):
-        tasks = {}
+        tasks = self._tasks
         board = self.board
         try:
             board.start(tasks)  # the watchdog is fed from here on
@@ -121,6 +151,9 @@ class App:
             tasks["metering"] = asyncio.create_task(self.metering.run())
             tasks["reservations"] = asyncio.create_task(self.reservations.run())
             tasks["evse"] = asyncio.create_task(self.evse.run(self.sessions))
+            st = uocpp_loader and uocpp_loader.state
+            if st and (st.get("trial") or st.get("outcome") or st.get("pending")):
+                self.firmware()  # an update under way: resume, confirm or report it
             if self.settings.get("mqtt", {}).get("enabled"):
                 # Imported only when on: a disabled mirror costs no heap.
                 from uocpp.extras.mqtt_mirror import MqttMirror

@@ -16,10 +16,10 @@ REQUEST = (
     ),
     ("connectorId", INT, False, None),
 )
-USES = ("boot", "registration", "outbox", "heartbeat", "status", "connectors", "metering", "keys")
+USES = ("boot", "registration", "outbox", "heartbeat", "status", "connectors", "metering", "keys", "firmware")
 
 
-def handle(payload, boot, registration, outbox, heartbeat, status, connectors, metering, keys):
+def handle(payload, boot, registration, outbox, heartbeat, status, connectors, metering, keys, firmware):
     requested = payload["requestedMessage"]
     cid = payload.get("connectorId")
     if requested == "BootNotification":
@@ -52,6 +52,19 @@ def handle(payload, boot, registration, outbox, heartbeat, status, connectors, m
                 metering.send(n, keys.get("MeterValuesSampledData"), "Trigger", triggered=True)
 
         return {"status": "Accepted"}, send
-    # DiagnosticsStatusNotification, FirmwareStatusNotification are not
-    # built yet (TM-03).
+    if requested == "FirmwareStatusNotification":
+        # What the update does now; Idle when none runs (the service is not
+        # loaded for this).
+
+        async def send():
+            fw = firmware(False)
+            if fw is not None:
+                fw.trigger()
+            else:
+                from uocpp.outbox import Message
+
+                outbox.submit(Message(requested, lambda: {"status": "Idle"}, key=requested, triggered=True))
+
+        return {"status": "Accepted"}, send
+    # DiagnosticsStatusNotification is not built yet (TM-03).
     return {"status": "NotImplemented"}

@@ -3,7 +3,8 @@
 #   config_path(), flash_dir(settings), open_uart(modem_cfg) -> (port, name),
 #   wlan() -> station (isconnected, connect, disconnect, ifconfig),
 #   sync_clock(settings) (async), set_rtc(unix),
-#   watchdog(timeout_ms) -> object with feed(), reset(), halt(message)
+#   watchdog(timeout_ms) -> object with feed(), reset(), halt(message),
+#   ota() -> device/ota.Image (firmware images) or None (bundles only)
 import sys
 
 if sys.platform == "esp32":
