@@ -114,6 +114,7 @@ def test_good_update_rolls_forward_with_the_new_version(cs, firmware, files, bun
 
 def test_update_over_https_with_the_ca_on_flash(cs, firmware, bundle, tmp_path):
     """FW-01, SEC-07: https:// with firmware.caFile (DER); retries after a 404 and a 500 within `retries`."""
+    (tmp_path / "pki").mkdir()
     pki = make_pki(tmp_path / "pki")
     srv = FileServer(tls=server_tls(pki)).start()
     try:
