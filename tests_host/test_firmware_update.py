@@ -181,20 +181,39 @@ def test_power_cut_during_download_restarts_it(cs, firmware, files, bundle):
     assert boot_versions(cs)[-1] == NEW
 
 
-def test_power_cut_during_the_switch_leaves_a_bootable_firmware(cs, firmware, files, bundle):
-    """FW-07: SIGKILL while the bundle is unpacked: the next boot runs the old (or, past the switch, the new)
-    firmware, which registers and finishes the update: Installed, the new version."""
+@pytest.mark.parametrize("moment", ["unpacking into slot a", "files in slot a; switching"])
+def test_power_cut_during_the_switch_leaves_a_bootable_firmware(cs, firmware, files, bundle, moment):
+    """FW-07: SIGKILL while the bundle is unpacked, or at the switch itself: the next boot runs the old firmware
+    (killed before the switch: it downloads and installs again) or the new one on trial; either way it registers
+    and the update ends Installed with the new version."""
     files.files["fw.bin"] = bundle
     fw = registered(cs, firmware, CONFIRM)
     update(cs, files.url("fw.bin"))
-    fw.wait_log("unpacking into slot a")
+    fw.wait_log(moment)
     fw.kill()
     fw = again(cs, firmware, fw)
     fw.wait_log("registration Accepted")
     if "loader: trying" not in fw.log:
-        fw = rebooted(cs, firmware, fw)  # killed before the switch: downloaded and installed again
+        fw = rebooted(cs, firmware, fw)
     wait_status(cs, "Installed")
     assert boot_versions(cs)[-1] == NEW
+
+
+def test_power_cut_on_the_trial_boot_rolls_back(cs, firmware, files, bundle):
+    """FW-06, FW-07: the new version is killed on its trial boot before it was Accepted: the next boot returns to
+    the old version, which reports InstallationFailed."""
+    files.files["fw.bin"] = bundle
+    cs.boot_plan = [("Accepted", 60), ("Pending", 60), ("Accepted", 60)]
+    fw = registered(cs, firmware, CONFIRM)
+    update(cs, files.url("fw.bin"))
+    fw = rebooted(cs, firmware, fw)
+    fw.wait_log("registration Pending")
+    fw.kill()
+    fw = again(cs, firmware, fw)
+    fw.wait_log("was never confirmed: back to the built-in application")
+    wait_status(cs, "InstallationFailed")
+    assert boot_versions(cs) == [OLD, NEW, OLD]
+    assert not (fw.flash / "app" / "staging.bin").exists()
 
 
 def test_new_version_never_accepted_rolls_back(cs, firmware, files, bundle):

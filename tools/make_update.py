@@ -31,6 +31,8 @@ MAGIC = b"UOCPP-UPDATE"
 _VERSION = re.compile(r"^[!-~]{1,50}$")
 # The ESP32 app image's first byte (esp_image_header_t.magic).
 _ESP_IMAGE_MAGIC = 0xE9
+# In a whole-flash image written at 0x1000, the partition table (magic AA 50) sits at 0x8000.
+_PARTITION_TABLE = 0x8000 - 0x1000
 
 
 def header(kind, version, payload):
@@ -83,6 +85,9 @@ def build(kind, version, march="xtensawin", image=None, compiled=True):
         payload = Path(image).read_bytes()
         if not payload or payload[0] != _ESP_IMAGE_MAGIC:
             raise SystemExit("make_update: %s is not an ESP32 app image (first byte 0x%02x, want 0xE9)" % (image, payload[0] if payload else 0))
+        if payload[_PARTITION_TABLE : _PARTITION_TABLE + 2] == b"\xaa\x50":
+            raise SystemExit("make_update: %s holds a bootloader and a partition table (the image flashed at 0x1000): "
+                             "use the app image alone (build-<BOARD>/micropython.bin)" % image)
     return header(kind, version, payload) + payload
 
 

@@ -114,35 +114,27 @@ class Image:
 
 
 class ImageWriter:
-    # Collects the stream into 4096-byte blocks (the one buffer: the heap
-    # cost of an image download) and writes each with writeblocks(n, buf),
-    # which erases the block first. set_boot() only after check().
+    # Writes each piece of the stream where it belongs, with no buffer of its
+    # own: a block is erased (ioctl 6) when the stream reaches it, then
+    # written in place (writeblocks with an offset: the extended block
+    # protocol, which does not erase). What stays unwritten of the last block
+    # is erased flash (0xFF). set_boot() only after check().
     def __init__(self, part):
         self.part = part
-        self._buf = bytearray(_BLOCK)
-        self._fill = 0
-        self._block = 0
+        self._pos = 0
 
     def write(self, view):
         while len(view):
-            n = min(len(view), _BLOCK - self._fill)
-            self._buf[self._fill : self._fill + n] = view[:n]
-            self._fill += n
+            block, off = divmod(self._pos, _BLOCK)
+            if not off:
+                self.part.ioctl(6, block)  # MP_BLOCKDEV_IOCTL_BLOCK_ERASE
+            n = min(len(view), _BLOCK - off)
+            self.part.writeblocks(block, view[:n], off)
+            self._pos += n
             view = view[n:]
-            if self._fill == _BLOCK:
-                self._flush()
-
-    def _flush(self):
-        self.part.writeblocks(self._block, self._buf)
-        self._block += 1
-        self._fill = 0
 
     def close(self):
-        if self._fill:
-            for i in range(self._fill, _BLOCK):
-                self._buf[i] = 0xFF  # erased flash
-            self._flush()
-        self._buf = None
+        pass
 
     def label(self):
         return self.part.info()[4]

@@ -153,7 +153,7 @@ class FirmwareUpdate:
         try:
             await asyncio.wait_for(self._registration.accepted.wait(), self._cfg["confirmTimeout"])
         except asyncio.TimeoutError:
-            log.error("firmware", "%s not Accepted within %d s: back to the previous firmware", trial["version"], self._cfg["confirmTimeout"])
+            log.error("firmware", "%s not Accepted within %s s: back to the previous firmware", trial["version"], self._cfg["confirmTimeout"])
             if image and self._image:
                 self._image.boot(trial["back"])  # as the bootloader's rollback would
             self._failed()
