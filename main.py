@@ -16,13 +16,14 @@ except ImportError:  # installed without it (mip): no updates, the built-in app
 else:
     uocpp_loader.start()
 
-import asyncio  # noqa: E402
-
-from uocpp import log, platform  # noqa: E402
-from uocpp.config import provision  # noqa: E402
 
 
 def main():
+    import asyncio
+
+    from uocpp import log, platform
+    from uocpp.config import provision
+
     settings = provision.load()
     if settings is None:
         platform.halt(provision.error)
@@ -43,4 +44,11 @@ def main():
         asyncio.new_event_loop()
 
 
-main()
+try:
+    main()
+except Exception as e:
+    # A new version that crashes on its trial boot (a board would drop to
+    # the REPL) reboots; the loader then returns to the confirmed one.
+    if uocpp_loader is None or not uocpp_loader.on_trial():
+        raise
+    uocpp_loader.crashed(e)

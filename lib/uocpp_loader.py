@@ -77,6 +77,7 @@ def start():
             # Second boot of an unconfirmed trial: back to the old one.
             st["trial"] = None
             st["outcome"] = "InstallationFailed"
+            st["undo"] = trial  # an image may still be the boot partition
             print("loader: %s was never confirmed: back to %s" % (trial.get("version"), slot or "the built-in application"))
         else:
             trial["boots"] = 1
@@ -87,3 +88,18 @@ def start():
     if slot:
         sys.path.insert(0, base + "/" + slot)
     state = st
+
+
+def on_trial():
+    return bool(state and state.get("trial"))
+
+
+def crashed(e):
+    # The trial's application raised: reboot (the next boot reverts).
+    sys.print_exception(e)
+    print("loader: the new version crashed on its trial boot: rebooting")
+    if sys.platform == "esp32":
+        import machine
+
+        machine.reset()
+    sys.exit(75)  # the unix port's hard reset (platform/unix.py EXIT_HARD_RESET)

@@ -232,6 +232,34 @@ def test_new_version_never_accepted_rolls_back(cs, firmware, files, bundle):
     assert statuses(cs) == ["Downloading", "Downloaded", "Installing", "InstallationFailed"]
 
 
+def broken(bundle, module="uocpp/app.mpy"):
+    """The bundle with one module replaced by bytes no MicroPython can load; header recomputed."""
+    payload, out = bundle.split(b"\n", 1)[1], []
+    while payload != b"E\n":
+        line, payload = payload.split(b"\n", 1)
+        size, name = int(line.split()[1]), line.split()[2].decode()
+        data, payload = payload[:size], payload[size:]
+        data = b"not bytecode" if name == module else data
+        out.append(b"F %d %s\n" % (len(data), name.encode()) + data)
+    body = b"".join(out) + b"E\n"
+    return make_update.header("bundle", NEW, body) + body
+
+
+def test_new_version_that_crashes_rolls_back(cs, firmware, files, bundle):
+    """FW-06: a bundle whose application cannot even be imported: the trial boot crashes and reboots, the loader
+    returns to the old version, which reports InstallationFailed."""
+    files.files["fw.bin"] = broken(bundle)
+    fw = registered(cs, firmware, CONFIRM)
+    update(cs, files.url("fw.bin"))
+    fw = rebooted(cs, firmware, fw)
+    fw.wait_log("the new version crashed on its trial boot")
+    fw = rebooted(cs, firmware, fw)
+    fw.wait_log("was never confirmed: back to the built-in application")
+    wait_status(cs, "InstallationFailed")
+    assert boot_versions(cs) == [OLD, OLD]
+    assert statuses(cs) == ["Downloading", "Downloaded", "Installing", "InstallationFailed"]
+
+
 def test_update_waits_for_the_transaction(charger, cs, firmware, files, bundle):
     """FW-03: UpdateFirmware during a transaction: no download until it stops, then Downloading ... Installed."""
     files.files["fw.bin"] = bundle

@@ -231,6 +231,25 @@ async def test_killed_before_set_boot_is_installation_failed():
         cleanup(d)
 
 
+async def test_unconfirmed_image_still_running_after_the_loader_returned():
+    # The loader reverted (the trial crashed) but no bootloader rollback
+    # happened: the new image runs; the old partition is set to boot.
+    Partition.reset()
+    Partition.running_label = Partition.boot_label = "ota_1"
+    with TempDir("ota") as d:
+        os.mkdir(d + "/app")
+        undo = {"version": "2.0.0", "boots": 1, "kind": "image", "slot": None, "back": "ota_0"}
+        with open(d + "/app/state.json", "w") as f:
+            json.dump({"slot": None, "trial": None, "outcome": "InstallationFailed", "undo": undo}, f)
+        svc, stops = service(d)
+        await svc.run()
+        eq(Partition.boot_label, "ota_0", "old partition")
+        eq(stops, ["hard"], "reboot")
+        eq(svc._outbox.sent, [], "reported by the old one")
+        eq((state(d)["undo"], state(d)["outcome"]), (None, "InstallationFailed"), "state")
+        cleanup(d)
+
+
 def test_header_rules():
     eq(ota.parse_header(b"UOCPP-UPDATE 1 bundle 1.0 5 " + b"0" * 64), ("bundle", "1.0", 5, "0" * 64), "good")
     raises(ota.UpdateError, ota.parse_header, b"<html>")
@@ -248,4 +267,5 @@ TESTS = (
     test_trial_image_accepted_is_confirmed,
     test_trial_image_not_accepted_boots_the_old_partition,
     test_killed_before_set_boot_is_installation_failed,
+    test_unconfirmed_image_still_running_after_the_loader_returned,
 )

@@ -112,6 +112,8 @@ class FirmwareUpdate:
     # -- the task ------------------------------------------------------------
     async def run(self):
         st = self.st
+        if st.get("undo") and self._undo(st["undo"]):
+            return
         trial = st.get("trial")
         if trial and trial.get("boots") and await self._confirm(trial):
             return  # rebooting into the old one
@@ -135,6 +137,19 @@ class FirmwareUpdate:
                 self.status = IDLE
                 self._clear()
             self._job = None
+
+    def _undo(self, trial):
+        # The loader returned from an unconfirmed trial. For an image, the
+        # bootloader's rollback normally booted the old partition already;
+        # if the new one still runs, boot the old one. True: rebooting.
+        self.st["undo"] = None
+        self._save()
+        if trial.get("kind") == "image" and self._image and self._image.running() != trial.get("back"):
+            log.error("firmware", "still on the unconfirmed image: booting %s", trial.get("back"))
+            self._image.boot(trial["back"])
+            self._stop("hard")
+            return True
+        return False
 
     def _clear(self):
         self.st["pending"] = None
