@@ -9,13 +9,16 @@ if "lib" not in sys.path:
 # Before anything of the package: the installed application bundle goes
 # first on sys.path, and an unconfirmed trial is rolled back
 # (lib/uocpp_loader.py, the part an update never replaces).
+# -> None, or (firmwareVersion of the update that runs, update under way,
+# trial boot). The loader then leaves memory.
 try:
-    import uocpp_loader
+    from uocpp_loader import start as _load
 except ImportError:  # installed without it (mip): no updates, the built-in app
-    uocpp_loader = None
+    update = None
 else:
-    uocpp_loader.start()
-
+    update = _load()
+    del _load
+    sys.modules.pop("uocpp_loader", None)
 
 
 def main():
@@ -32,7 +35,7 @@ def main():
 
     while True:
         try:
-            reason = asyncio.run(App(settings).run())
+            reason = asyncio.run(App(settings, update).run())
         except KeyboardInterrupt:
             log.info("main", "interrupted, bye")
             return
@@ -49,6 +52,8 @@ try:
 except Exception as e:
     # A new version that crashes on its trial boot (a board would drop to
     # the REPL) reboots; the loader then returns to the confirmed one.
-    if uocpp_loader is None or not uocpp_loader.on_trial():
+    if not (update and update[2]):
         raise
-    uocpp_loader.crashed(e)
+    from uocpp_loader import crashed
+
+    crashed(e)

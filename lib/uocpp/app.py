@@ -31,15 +31,12 @@ from uocpp.services.smart_charging import SmartCharging
 from uocpp.services.status import StatusNotifier
 from uocpp.store import json_file
 
-try:
-    import uocpp_loader  # main.py ran it: what the installed update says
-except ImportError:
-    uocpp_loader = None
-
 
 class App:
-    def __init__(self, settings):
+    def __init__(self, settings, update=None):
+        # update: what main.py's loader found (uocpp_loader.start()).
         self.settings = settings
+        self._update = update
         flash = platform.flash_dir(settings)
         cs = settings["centralSystem"]
         # config.json seeds the OCPP keys; from here on every part reads the
@@ -78,11 +75,11 @@ class App:
         parts.update(firmware=self.firmware)
         self._firmware = None
         self._tasks = {}
-        if uocpp_loader is not None and uocpp_loader.version:
+        if update and update[0]:
             # An update installed what runs: its version, not config.json's.
             from uocpp.model import identity
 
-            identity.set_firmware_version(uocpp_loader.version)
+            identity.set_firmware_version(update[0])
         self.board = Board(settings, link)
         self._watch_keys()
         self.stop_reason = None
@@ -111,18 +108,11 @@ class App:
         # services/firmware_update.py, loaded on the first UpdateFirmware (or
         # at boot while an update is under way): an idle charger carries none
         # of it. load=False: the service if it runs, else None.
-        fw = self._firmware
-        if fw is None and load:
-            from uocpp.services.firmware_update import FirmwareUpdate
+        if self._firmware is None and load:
+            from uocpp.services import firmware_update
 
-            s = self.settings
-            flash = platform.flash_dir(s)
-            fw = self._firmware = FirmwareUpdate(
-                s["firmware"], s["centralSystem"]["caFile"], flash, self.outbox, self.registration, self.transactions, self.stop,
-                platform.ota(), self.keys.get("MessageTimeout") * 2,
-            )
-            self._tasks["firmware"] = asyncio.create_task(fw.run())
-        return fw
+            self._firmware = firmware_update.start(self, self._tasks)
+        return self._firmware
 
     def stop(self, reason):
         # Ends run(); reason is "soft" or "hard" (Reset) or "shutdown". A
@@ -151,8 +141,7 @@ class App:
             tasks["metering"] = asyncio.create_task(self.metering.run())
             tasks["reservations"] = asyncio.create_task(self.reservations.run())
             tasks["evse"] = asyncio.create_task(self.evse.run(self.sessions))
-            st = uocpp_loader and uocpp_loader.state
-            if st and (st.get("trial") or st.get("outcome") or st.get("pending")):
+            if self._update and self._update[1]:
                 self.firmware()  # an update under way: resume, confirm or report it
             if self.settings.get("mqtt", {}).get("enabled"):
                 # Imported only when on: a disabled mirror costs no heap.

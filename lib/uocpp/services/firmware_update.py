@@ -37,6 +37,19 @@ INSTALLATION_FAILED = "InstallationFailed"
 _ACTION = "FirmwareStatusNotification"
 
 
+def start(app, tasks):
+    # The service for app.py, its task in the app's tasks.
+    from uocpp import platform
+
+    s = app.settings
+    fw = FirmwareUpdate(
+        s["firmware"], s["centralSystem"]["caFile"], platform.flash_dir(s), app.outbox, app.registration, app.transactions, app.stop,
+        platform.ota(), app.keys.get("MessageTimeout") * 2,
+    )
+    tasks["firmware"] = asyncio.create_task(fw.run())
+    return fw
+
+
 class FirmwareUpdate:
     def __init__(self, cfg, ca_file, flash, outbox, registration, transactions, stop, image=None, reply_s=30):
         # cfg: config.json's firmware section; image: device/ota.Image where
