@@ -13,8 +13,8 @@ if "lib" not in sys.path:
 # trial boot). The loader then leaves memory.
 try:
     from uocpp_loader import start as _load
-except ImportError:  # installed without it (mip): no updates, the built-in app
-    update = None
+except ImportError:  # installed without it (mip): the built-in app, no updates
+    update = False
 else:
     update = _load()
     del _load

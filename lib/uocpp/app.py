@@ -34,7 +34,8 @@ from uocpp.store import json_file
 
 class App:
     def __init__(self, settings, update=None):
-        # update: what main.py's loader found (uocpp_loader.start()).
+        # update: what main.py's loader found (uocpp_loader.start()); False:
+        # no loader, so no updates (they could never boot).
         self.settings = settings
         self._update = update
         flash = platform.flash_dir(settings)

@@ -41,6 +41,8 @@ def start(app, tasks):
     # The service for app.py, its task in the app's tasks.
     from uocpp import platform
 
+    if app._update is False:
+        raise errors.NotSupported("no lib/uocpp_loader.py on this charger: it could not boot an update")
     s = app.settings
     fw = FirmwareUpdate(
         s["firmware"], s["centralSystem"]["caFile"], platform.flash_dir(s), app.outbox, app.registration, app.transactions, app.stop,
