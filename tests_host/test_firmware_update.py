@@ -143,6 +143,7 @@ def test_damaged_download_never_switches(cs, firmware, files, bundle, damage):
     update(cs, files.url("fw.bin"), retries=1, retry_interval=0)
     wait_status(cs, "DownloadFailed")
     assert statuses(cs) == ["Downloading", "Downloading", "DownloadFailed"]
+    assert not (fw.flash / "app" / "staging.bin").exists()
     fw.wait_log("cut short" if damage == "truncate" else "SHA-256 mismatch")
     assert fw.proc.poll() is None
     assert not (fw.flash / "app" / "a").exists()
@@ -161,14 +162,18 @@ def test_future_retrieve_date_waits(cs, firmware, files, bundle):
     for bad in ({"location": "ftp://127.0.0.1/fw.bin", "retrieveDate": iso()}, {"location": files.url("fw.bin"), "retrieveDate": "soon"}):
         reply = call_raw(cs, "UpdateFirmware", bad)
         assert reply.kind == 4 and reply.msg[2] == "PropertyConstraintViolation", reply
-    when = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0) + datetime.timedelta(seconds=3)
-    update(cs, files.url("fw.bin"), when=when)
+    now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+    update(cs, files.url("old.bin"), when=now + datetime.timedelta(hours=1))
+    fw.wait_log(r"download in 3\d\d\d s")
+    when = now + datetime.timedelta(seconds=3)
+    update(cs, files.url("fw.bin"), when=when)  # replaces the first request
     fw.wait_log(r"download in \d+ s")
     assert files.requests == []
     files.wait_requests(1, timeout=10)
     assert datetime.datetime.now(datetime.timezone.utc) >= when - datetime.timedelta(milliseconds=100)
     rebooted(cs, firmware, fw)
     wait_status(cs, "Installed")
+    assert [r[1] for r in files.requests] == ["/fw.bin"]
 
 
 def test_power_cut_during_download_restarts_it(cs, firmware, files, bundle):
@@ -221,6 +226,8 @@ def test_power_cut_on_the_trial_boot_rolls_back(cs, firmware, files, bundle):
     wait_status(cs, "InstallationFailed")
     assert boot_versions(cs) == [OLD, NEW, OLD]
     assert not (fw.flash / "app" / "staging.bin").exists()
+    fw.wait_log("status InstallationFailed")
+    assert not (fw.flash / "app" / "a").exists()  # the failed bundle's flash is given back
 
 
 def test_new_version_never_accepted_rolls_back(cs, firmware, files, bundle):

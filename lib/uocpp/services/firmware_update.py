@@ -159,6 +159,9 @@ class FirmwareUpdate:
         # if the new one still runs, boot the old one. True: rebooting.
         self.st["undo"] = None
         self._save()
+        slot = trial.get("slot")
+        if slot and slot != self.st.get("slot"):
+            ota.remove_tree(self._dir + "/" + slot)  # the failed bundle: flash back
         if trial.get("kind") == "image" and self._image and self._image.running() != trial.get("back"):
             log.error("firmware", "still on the unconfirmed image: booting %s", trial.get("back"))
             self._image.boot(trial["back"])
@@ -167,8 +170,13 @@ class FirmwareUpdate:
         return False
 
     def _clear(self):
+        # The request is done (or given up): so is its staging file.
         self.st["pending"] = None
         self._save()
+        try:
+            os.remove(self._staging)
+        except OSError:
+            pass
 
     async def _confirm(self, trial):
         # The trial boot: keep it once its BootNotification is Accepted.
