@@ -31,7 +31,7 @@ import make_update  # noqa: E402
 
 NEW = "9.9.9-fw"
 OLD = re.search(r'__version__ = "([^"]+)"', (REPO / "lib/uocpp/__init__.py").read_text()).group(1)
-CONFIRM = {"firmware": {"confirmTimeout": 4, "retryInterval": 0}}
+CONFIRM = {"firmware": {"confirmTimeout": 15, "retryInterval": 0}}
 
 
 @pytest.fixture(scope="module")
@@ -121,7 +121,7 @@ def test_update_over_https_with_the_ca_on_flash(cs, firmware, bundle, tmp_path):
     try:
         srv.files["fw.bin"] = bundle
         srv.plan["fw.bin"] = [404, 500]
-        cfg = {"firmware": {"caFile": str(pki.ca_der), "confirmTimeout": 4}}
+        cfg = {"firmware": {"caFile": str(pki.ca_der), "confirmTimeout": 15}}
         fw = registered(cs, firmware, cfg)
         update(cs, srv.url("fw.bin"), retries=2, retry_interval=0)
         fw = rebooted(cs, firmware, fw)
