@@ -255,6 +255,7 @@ def test_header_rules():
     raises(ota.UpdateError, ota.parse_header, b"<html>")
     raises(ota.UpdateError, ota.parse_header, b"UOCPP-UPDATE 1 tarball 1.0 5 " + b"0" * 64)
     raises(ota.UpdateError, ota.parse_header, b"UOCPP-UPDATE 2 bundle 1.0 5 " + b"0" * 64)
+    raises(ota.UpdateError, ota.parse_header, b"UOCPP-UPDATE 1 bundle 1.\xe9 5 " + b"0" * 64)  # firmwareVersion is ASCII
     recv = ota.Receiver(lambda *a: None)
     raises(ota.UpdateError, recv, memoryview(b"z" * 300))  # no header line at all
 

@@ -30,12 +30,13 @@ class UpdateError(ValueError):
 
 def parse_header(line):
     # bytes of the first line (without \n) -> (kind, version, length, sha hex)
-    parts = bytes(line).split()
-    if len(parts) != 6 or parts[0] != MAGIC or parts[1] != b"1":
+    line = bytes(line)
+    parts = line.split()
+    if len(parts) != 6 or parts[0] != MAGIC or parts[1] != b"1" or any(not 32 <= b <= 126 for b in line):
         raise UpdateError("not an update file (no UOCPP-UPDATE 1 header)")
     kind, version, sha = parts[2].decode(), parts[3].decode(), parts[5].decode()
     if kind not in KINDS or len(sha) != 64 or not parts[4].isdigit() or not 0 < len(version) <= 50:
-        raise UpdateError("bad update header %r" % bytes(line)[:80])
+        raise UpdateError("bad update header %r" % line[:80])
     return kind, version, int(parts[4]), sha
 
 
