@@ -8,17 +8,18 @@ if "lib" not in sys.path:
 
 # Before anything of the package: the installed application bundle goes
 # first on sys.path, and an unconfirmed trial is rolled back
-# (lib/uocpp_loader.py, the part an update never replaces).
-# -> None, or (firmwareVersion of the update that runs, update under way,
-# trial boot). The loader then leaves memory.
+# (lib/uocpp_loader.py, the part an update never replaces). update: None,
+# or (firmwareVersion of the update that runs, one under way, trial boot).
+# The loader then leaves memory.
 try:
-    from uocpp_loader import start as _load
+    from uocpp_loader import start
 except ImportError:  # installed without it (mip): the built-in app, no updates
-    update = False
+    update = None
 else:
-    update = _load()
-    del _load
-    sys.modules.pop("uocpp_loader", None)
+    update = start()
+    del start
+    sys.modules.pop("uocpp_loader")
+    sys.modules.pop("uocpp_slots", None)
 
 
 def main():
@@ -47,13 +48,11 @@ def main():
         asyncio.new_event_loop()
 
 
-try:
-    main()
-except Exception as e:
-    # A new version that crashes on its trial boot (a board would drop to
-    # the REPL) reboots; the loader then returns to the confirmed one.
-    if not (update and update[2]):
-        raise
-    from uocpp_loader import crashed
+if update and update[2]:
+    # A trial boot: a crash reboots (a board would drop to the REPL), and the
+    # loader then returns to the confirmed version.
+    from uocpp_slots import guard
 
-    crashed(e)
+    guard(main)
+else:
+    main()

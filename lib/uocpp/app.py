@@ -34,8 +34,7 @@ from uocpp.store import json_file
 
 class App:
     def __init__(self, settings, update=None):
-        # update: what main.py's loader found (uocpp_loader.start()); False:
-        # no loader, so no updates (they could never boot).
+        # update: what main.py's loader found (uocpp_loader.start()).
         self.settings = settings
         self._update = update
         flash = platform.flash_dir(settings)
@@ -73,9 +72,6 @@ class App:
             authorizer=authorizer, metering=metering, data_transfer=self.data_transfer, smart=smart,
         )
         parts.update(reservations=reservations)
-        parts.update(firmware=self.firmware)
-        self._firmware = None
-        self._tasks = {}
         if update and update[0]:
             # An update installed what runs: its version, not config.json's.
             from uocpp.model import identity
@@ -105,16 +101,6 @@ class App:
         for name in ("MeterValuesSampledData", "MeterValuesAlignedData", "StopTxnSampledData", "StopTxnAlignedData"):
             k.guard(name, self.metering.accepts)
 
-    def firmware(self, load=True):
-        # services/firmware_update.py, loaded on the first UpdateFirmware (or
-        # at boot while an update is under way): an idle charger carries none
-        # of it. load=False: the service if it runs, else None.
-        if self._firmware is None and load:
-            from uocpp.services import firmware_update
-
-            self._firmware = firmware_update.start(self, self._tasks)
-        return self._firmware
-
     def stop(self, reason):
         # Ends run(); reason is "soft" or "hard" (Reset) or "shutdown". A
         # Reset stops the running transactions first (their StopTransaction
@@ -125,7 +111,7 @@ class App:
         self._stopped.set()
 
     async def run(self):
-        tasks = self._tasks
+        tasks = {}
         board = self.board
         try:
             board.start(tasks)  # the watchdog is fed from here on
@@ -143,7 +129,10 @@ class App:
             tasks["reservations"] = asyncio.create_task(self.reservations.run())
             tasks["evse"] = asyncio.create_task(self.evse.run(self.sessions))
             if self._update and self._update[1]:
-                self.firmware()  # an update under way: resume, confirm or report it
+                # An update under way: resume, confirm or report it.
+                from uocpp.services import firmware_update
+
+                firmware_update.get(self.outbox, self.registration, self.transactions, self.stop, self.keys)
             if self.settings.get("mqtt", {}).get("enabled"):
                 # Imported only when on: a disabled mirror costs no heap.
                 from uocpp.extras.mqtt_mirror import MqttMirror

@@ -16,10 +16,10 @@ REQUEST = (
     ),
     ("connectorId", INT, False, None),
 )
-USES = ("boot", "registration", "outbox", "heartbeat", "status", "connectors", "metering", "keys", "firmware")
+USES = ("boot", "registration", "outbox", "heartbeat", "status", "connectors", "metering", "keys")
 
 
-def handle(payload, boot, registration, outbox, heartbeat, status, connectors, metering, keys, firmware):
+def handle(payload, boot, registration, outbox, heartbeat, status, connectors, metering, keys):
     requested = payload["requestedMessage"]
     cid = payload.get("connectorId")
     if requested == "BootNotification":
@@ -57,8 +57,11 @@ def handle(payload, boot, registration, outbox, heartbeat, status, connectors, m
         # loaded for this).
 
         async def send():
-            fw = firmware(False)
-            if fw is not None:
+            import sys
+
+            fu = sys.modules.get("uocpp.services.firmware_update")
+            fw = fu and fu.service
+            if fw is not None and fw._outbox is outbox:
                 fw.trigger()
             else:
                 from uocpp.outbox import Message

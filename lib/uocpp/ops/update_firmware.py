@@ -12,10 +12,10 @@ REQUEST = (
     ("retrieveDate", STR, True, None),
     ("retryInterval", INT, False, (0, 86400)),
 )
-USES = ("firmware",)
+USES = ("outbox", "registration", "transactions", "stop", "keys")
 
 
-def handle(payload, firmware):
+def handle(payload, outbox, registration, transactions, stop, keys):
     url = payload["location"]
     if not (url.startswith("http://") or url.startswith("https://")):
         # The schema says anyURI; this charger fetches over HTTP(S) only.
@@ -24,5 +24,14 @@ def handle(payload, firmware):
         at = clock.parse_iso(payload["retrieveDate"])
     except ValueError:
         raise errors.PropertyConstraintViolation("retrieveDate is not a date-time")
-    firmware().request(url, at, payload.get("retries"), payload.get("retryInterval"))
+    import sys
+
+    try:
+        __import__("uocpp_loader")  # main.py dropped it; only its presence matters
+    except ImportError:
+        raise errors.NotSupported("no uocpp_loader on this charger (a mip install): it could not boot an update")
+    sys.modules.pop("uocpp_loader", None)
+    from uocpp.services import firmware_update
+
+    firmware_update.get(outbox, registration, transactions, stop, keys).request(url, at, payload.get("retries"), payload.get("retryInterval"))
     return {}

@@ -4,7 +4,8 @@
 #   wlan() -> station (isconnected, connect, disconnect, ifconfig),
 #   sync_clock(settings) (async), set_rtc(unix),
 #   watchdog(timeout_ms) -> object with feed(), reset(), halt(message),
-#   ota() -> device/ota.Image (firmware images) or None (bundles only)
+#   ota() -> device/ota.Image, ESP32 only: firmware images to the OTA
+#   partitions (a PC has none: the unix port installs application bundles)
 import sys
 
 if sys.platform == "esp32":

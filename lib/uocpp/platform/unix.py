@@ -103,13 +103,6 @@ async def sync_clock(settings):
     return True
 
 
-# -- firmware updates -----------------------------------------------------------
-def ota():
-    # A PC has no OTA app partitions: the unix port installs application
-    # bundles only (services/firmware_update.py); an image is refused.
-    return None
-
-
 # -- reset and halt --------------------------------------------------------------
 def reset():
     log.info("platform", "hard reset: exiting with status %d", EXIT_HARD_RESET)

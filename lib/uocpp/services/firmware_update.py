@@ -37,19 +37,25 @@ INSTALLATION_FAILED = "InstallationFailed"
 _ACTION = "FirmwareStatusNotification"
 
 
-def start(app, tasks):
-    # The service for app.py, its task in the app's tasks.
-    from uocpp import platform
+service = None  # the one of the running application
 
-    if app._update is False:
-        raise errors.NotSupported("no lib/uocpp_loader.py on this charger: it could not boot an update")
-    s = app.settings
-    fw = FirmwareUpdate(
-        s["firmware"], s["centralSystem"]["caFile"], platform.flash_dir(s), app.outbox, app.registration, app.transactions, app.stop,
-        platform.ota(), app.keys.get("MessageTimeout") * 2,
-    )
-    tasks["firmware"] = asyncio.create_task(fw.run())
-    return fw
+
+def get(outbox, registration, transactions, stop, keys):
+    # The service, built and its task started on first use: by UpdateFirmware
+    # (ops/update_firmware.py) or at boot when an update is under way
+    # (app.py). A new application (soft reset) gets a new one.
+    global service
+    if service is None or service._outbox is not outbox:
+        from uocpp import platform
+        from uocpp.config import provision
+
+        s = provision.settings
+        service = FirmwareUpdate(
+            s["firmware"], s["centralSystem"]["caFile"], platform.flash_dir(s), outbox, registration, transactions, stop,
+            platform.ota() if hasattr(platform, "ota") else None, keys.get("MessageTimeout") * 2,
+        )
+        asyncio.create_task(service.run())
+    return service
 
 
 class FirmwareUpdate:
