@@ -35,7 +35,7 @@ venv: $(VENV)/.installed
 # lib/ (.gitignored, never committed). Everything that runs or ships the
 # firmware (run, test, firmware, and deploy/mpy) depends on INSTALLED_LIBS
 # and copies or compiles lib/ whole, so these travel with it.
-INSTALLED_LIBS := lib/umqtt/simple.py
+INSTALLED_LIBS := lib/umqtt/simple.py lib/microdot/microdot.py
 
 # umqtt.simple (the MQTT mirror). Its sdist has no setup.py, so pip cannot
 # install it; pip still fetches and unpacks the pinned version before it
@@ -52,9 +52,26 @@ lib/umqtt/simple.py: | $(VENV)/.installed
 		echo "$(UMQTT_SHA256)  $$f" | sha256sum --check --quiet && cp "$$f" $@
 	$(Q)rm -rf build/umqtt
 
+# microdot (the installer's web page, lib/uocpp/extras/web/): its wheel,
+# SHA-256 checked, and of it only the core and the multipart form parser
+# the setup form's CA upload uses (not its other extras).
+MICRODOT_VERSION := 2.7.0
+MICRODOT_SHA256 := 1e9b7b825372e1ba8ebd4c59b6180e15c71f4b5200ec4bcbf8c9f9b5652db379
+MICRODOT_FILES := __init__.py microdot.py helpers.py multipart.py
+lib/microdot/microdot.py: | $(VENV)/.installed
+	@echo "lib: fetching microdot $(MICRODOT_VERSION) from PyPI (SHA-256 checked)"
+	$(Q)rm -rf build/microdot lib/microdot && mkdir -p build/microdot/x lib/microdot
+	$(Q)$(VPY) -m pip download --no-deps --only-binary :all: -d build/microdot microdot==$(MICRODOT_VERSION) >build/microdot/pip.log 2>&1 || \
+		{ cat build/microdot/pip.log; exit 1; }
+	$(Q)echo "$(MICRODOT_SHA256)  build/microdot/microdot-$(MICRODOT_VERSION)-py3-none-any.whl" | sha256sum --check --quiet
+	$(Q)cd build/microdot/x && $(abspath $(VPY)) -m zipfile -e ../microdot-$(MICRODOT_VERSION)-py3-none-any.whl .
+	$(Q)for f in $(MICRODOT_FILES); do cp build/microdot/x/microdot/$$f lib/microdot/ || exit 1; done
+	$(Q)rm -rf build/microdot
+
 # Debian packages the tests need, installed when missing (CI starts fresh).
 # socat: the pty through which the deploy test drives mpremote.
-TEST_PACKAGES := mosquitto mosquitto-clients openssl socat
+# chromium, chromium-driver: the web page's browser tests (tests_host/test_web.py).
+TEST_PACKAGES := mosquitto mosquitto-clients openssl socat chromium chromium-driver
 test-packages:
 	@missing=$$(for p in $(TEST_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
 		test -z "$$missing" || { echo "test-packages: installing$$(printf ' %s' $$missing) (apt-get)"; \
@@ -96,6 +113,10 @@ bench: venv $(INSTALLED_LIBS)
 	$(Q)$(VPY) bench/schedule.py
 	@echo "bench: firmware update (heap and rate of a 1 MB download)"
 	$(Q)$(VPY) bench/firmware_update.py
+	@echo "bench: the installer's web page (heap with it off and on, while serving)"
+	$(Q)$(VPY) bench/web.py $(if $(MICROPYTHON32),--micropython32 $(MICROPYTHON32))
+	@echo "bench: diagnostics (heap of a 64 KB GetDiagnostics upload)"
+	$(Q)$(VPY) bench/diagnostics.py
 
 # The firmware alone against any central system: make firmware CONFIG=path.json
 firmware: venv $(INSTALLED_LIBS)

@@ -32,6 +32,20 @@ def main():
     if settings is None:
         platform.halt(provision.error)
         return
+    # The web section leaves the settings (back only if the status page is
+    # on, for app.py): with the page off none of it stays in the heap.
+    web = settings.pop("web")
+    if platform.setup_wanted(settings, web):
+        # Setup mode: the setup form instead of the OCPP link; saved, it
+        # resets into normal mode (unix port: exit 75).
+        from uocpp.extras.web import setup_form
+
+        asyncio.run(setup_form.run(settings, web))
+    if web["enabled"]:
+        settings["web"] = web
+    del web
+    if not settings["mqtt"]["enabled"]:
+        del settings["mqtt"]  # a mirror that is off keeps none of its keys in the heap either
     from uocpp.app import App
 
     while True:

@@ -11,7 +11,8 @@ import os
 import select
 import threading
 import time
-import tty
+
+from tests_host.pty_peer import PtyPeer
 
 ICCID = "89314404000123456789"
 IMSI = "262011234567890"
@@ -25,7 +26,7 @@ ICCID_DIALECTS = {
 }
 
 
-class FakeModem:
+class FakeModem(PtyPeer):
     def __init__(
         self,
         iccid=ICCID,
@@ -55,24 +56,8 @@ class FakeModem:
         self.cme = cme  # answers +CME ERROR: <cme> to all but AT
         self.received = []  # every command line, in order
         self._lock = threading.Lock()
-        self.master, self._slave = os.openpty()
-        tty.setraw(self._slave)  # no echo, no CR/LF mapping by the line discipline
-        self.path = os.ttyname(self._slave)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-
-    def start(self):
-        self._thread.start()
-        return self
-
-    def close(self):
-        self._stop.set()
-        self._thread.join(2)
-        for fd in (self.master, self._slave):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
+        super().__init__()
+        self.master, self._slave, self.path = self._pty()
 
     def commands(self):
         with self._lock:

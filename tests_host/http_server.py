@@ -78,25 +78,28 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length", "0"))
         return self.rfile.read(length)
 
-    def do_PUT(self):
-        name = self.path.lstrip("/")
+    def _upload_planned(self, name):
+        # True when the plan answered this upload (a status, or a stall).
         step = self._step(name)
         if step == "stall":
             self.server.owner.stalled.wait(60)
-            return
+            return True
         if isinstance(step, int):
-            return self._simple(step)
+            self._simple(step)
+            return True
+        return False
+
+    def do_PUT(self):
+        name = self.path.lstrip("/")
+        if self._upload_planned(name):
+            return
         self.server.owner.store(name, self._body())
         self._simple(201)
 
     def do_POST(self):
         name = self.path.lstrip("/")
-        step = self._step(name)
-        if step == "stall":
-            self.server.owner.stalled.wait(60)
+        if self._upload_planned(name):
             return
-        if isinstance(step, int):
-            return self._simple(step)
         raw = self._body()
         head = ("Content-Type: %s\r\n\r\n" % self.headers.get("Content-Type", "")).encode()
         msg = BytesParser(policy=HTTP).parsebytes(head + raw)

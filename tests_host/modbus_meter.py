@@ -20,23 +20,19 @@ import struct
 import subprocess
 import threading
 import time
-import tty
 
 from pymodbus.framer import FramerType
 from pymodbus.server import ModbusSerialServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
 from tests_host.firmware import MICROPYTHON, MICROPYPATH
+from tests_host.pty_peer import PtyPeer
 
 # SDM input registers (see lib/uocpp/device/sdm.py)
 V1, V2, V3, I1, I2, I3, P1 = 0x00, 0x02, 0x04, 0x06, 0x08, 0x0A, 0x0C
 P_TOTAL, FREQ, IMPORT_KWH = 0x34, 0x46, 0x48
 
 
-def _pty():
-    master, slave = os.openpty()
-    tty.setraw(slave)  # no echo: bytes written to the master must not come back
-    return master, slave, os.ttyname(slave)
 
 
 class SdmServer:
@@ -106,13 +102,14 @@ class SdmServer:
             self._server = None
 
 
-class Relay:
+class Relay(PtyPeer):
     """Copies bytes between the firmware's pty and the server's pty, damaging
     replies as planned. path: what the firmware opens; meter_path: the server's."""
 
     def __init__(self):
-        self.fw_master, self._fw_slave, self.path = _pty()
-        self.meter_master, self._meter_slave, self.meter_path = _pty()
+        super().__init__()
+        self.fw_master, self._fw_slave, self.path = self._pty()
+        self.meter_master, self._meter_slave, self.meter_path = self._pty()
         self.plan = []  # faults for the next replies, one per request
         self.always = None  # a fault for every reply once the plan is used up
         # Addresses with a meter on this bus (None: all). Others get no reply, as
@@ -125,21 +122,6 @@ class Relay:
         self._fault = None
         self._pos = 0  # bytes of the current reply passed so far
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def start(self):
-        self._thread.start()
-        return self
-
-    def close(self):
-        self._stop.set()
-        self._thread.join(2)
-        for fd in (self.fw_master, self._fw_slave, self.meter_master, self._meter_slave):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
 
     def set_plan(self, plan, always=None):
         with self._lock:
@@ -182,7 +164,7 @@ class Relay:
         if data:
             os.write(self.fw_master, bytes(data))
 
-    def _run(self):
+    def _serve(self):
         while not self._stop.is_set():
             ready, _, _ = select.select([self.fw_master, self.meter_master], [], [], 0.05)
             for fd in ready:

@@ -2,7 +2,9 @@
 
 `make test` installs the Debian packages mosquitto and mosquitto-clients.
 Each broker gets its own generated config: one listener on 127.0.0.1 only,
-no persistence (a restarted broker has lost every retained message).
+no persistence (a restarted broker has lost every retained message). With
+tls=(cafile, certfile, keyfile) (PEM, e.g. from tests_host/pki.py) a second
+listener on tls_port speaks TLS; the plain one stays for the subscribers.
 """
 
 import os
@@ -55,10 +57,12 @@ class _Lines:
 
 
 class Broker:
-    def __init__(self, workdir, port, users=None):
+    def __init__(self, workdir, port, users=None, tls=None, tls_port=None):
         self.workdir = workdir
         self.port = port
         self.users = users or {}
+        self.tls = tls
+        self.tls_port = tls_port
         self.proc = None
         self.out = None
         self.starts = 0
@@ -67,7 +71,10 @@ class Broker:
         os.makedirs(self.workdir, exist_ok=True)
         # `user`: run as whoever runs the tests (as root mosquitto would switch
         # to user mosquitto, which cannot read pytest's private tmp_path).
-        conf = ["listener %d 127.0.0.1" % self.port, "persistence false", "log_dest stderr", "log_type all", "user %s" % pwd.getpwuid(os.getuid()).pw_name]
+        conf = ["persistence false", "log_dest stderr", "log_type all", "user %s" % pwd.getpwuid(os.getuid()).pw_name, "listener %d 127.0.0.1" % self.port]
+        if self.tls:
+            cafile, certfile, keyfile = self.tls
+            conf += ["listener %d 127.0.0.1" % self.tls_port, "cafile %s" % cafile, "certfile %s" % certfile, "keyfile %s" % keyfile]
         if self.users:
             pwfile = os.path.join(self.workdir, "passwords")
             open(pwfile, "w").close()

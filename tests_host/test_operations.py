@@ -97,7 +97,7 @@ def test_trigger_status_and_heartbeat_while_pending(cs, firmware):
         ({"requestedMessage": "StatusNotification", "connectorId": 2}, "Accepted", [(2, "Available")]),
         ({"requestedMessage": "StatusNotification", "connectorId": 3}, "Rejected", []),  # TM-10
         ({"requestedMessage": "MeterValues", "connectorId": 3}, "Rejected", []),  # TM-10: no such connector
-        ({"requestedMessage": "DiagnosticsStatusNotification"}, "NotImplemented", []),
+        ({"requestedMessage": "DiagnosticsStatusNotification"}, "Accepted", []),  # then Idle (test_diagnostics.py)
         ({"requestedMessage": "BootNotification"}, "Rejected", []),  # TM-08: after Accepted
     ],
 )

@@ -311,6 +311,10 @@ class ScriptedChargePoint(ChargePoint):
     async def on_firmware_status_notification(self, status, **kwargs):
         return call_result.FirmwareStatusNotification()
 
+    @on(Action.diagnostics_status_notification)
+    async def on_diagnostics_status_notification(self, status):
+        return call_result.DiagnosticsStatusNotification()
+
 
 class CentralSystem:
     def __init__(self, host="127.0.0.1", port=0, boot_plan=None, response_timeout=10, ssl=None):

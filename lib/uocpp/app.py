@@ -38,6 +38,8 @@ class App:
         self.settings = settings
         self._update = update
         flash = platform.flash_dir(settings)
+        lg = settings["log"]
+        log.open_ring(json_file.join(flash, "log"), lg["flashLevel"], lg["flashBytes"], lg["flashFiles"])
         cs = settings["centralSystem"]
         # config.json seeds the OCPP keys; from here on every part reads the
         # keys in force, never the boot settings they came from.
@@ -72,6 +74,9 @@ class App:
             authorizer=authorizer, metering=metering, data_transfer=self.data_transfer, smart=smart,
         )
         parts.update(reservations=reservations)
+        # GetDiagnostics' service is made on first use (services/diagnostics.py
+        # service()): until then it costs one empty slot.
+        parts.update(settings=settings, diagnostics=[None])
         if update and update[0]:
             # An update installed what runs: its version, not config.json's.
             from uocpp.model import identity
@@ -137,7 +142,13 @@ class App:
                 # Imported only when on: a disabled mirror costs no heap.
                 from uocpp.extras.mqtt_mirror import MqttMirror
 
-                tasks["mqtt"] = asyncio.create_task(MqttMirror(self.settings, self.state).run())
+                tasks["mqtt"] = asyncio.create_task(MqttMirror(self.settings, self.state, self.metering, self.transactions).run())
+            if "web" in self.settings:  # only there when on (main.py)
+                # Imported only when on (extras/web/): an off page costs no heap.
+                from uocpp.extras.web.status import StatusPage
+
+                page = StatusPage(self.settings, self.state, self.registration, self.connectors, self.transactions, self.metering)
+                tasks["web"] = asyncio.create_task(page.run())
             heap_s = self.settings["log"]["heapInterval"]
             if heap_s:
                 from uocpp.extras import diag

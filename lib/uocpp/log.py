@@ -1,8 +1,12 @@
 # A small levelled logger: one line per event, secrets masked.
 # Formatting is lazy (args are only %-formatted when the level is enabled),
-# so a disabled debug line costs no heap.
+# so a disabled debug line costs no heap. Lines at log.flashLevel also go,
+# masked the same way, to the persistent ring on flash (store/log_ring.py),
+# stamped in UTC once the clock is set and with the uptime before.
 import time
 from micropython import const
+
+from uocpp import clock
 
 DEBUG = const(10)
 INFO = const(20)
@@ -14,30 +18,64 @@ ERROR = const(40)
 _NAMES = ("debug", "info", "warning", "error")
 _LETTERS = "DIWE"
 
+_OFF = const(99)
+
 _level = INFO
-_secrets = []
-_t0 = time.ticks_ms()
+_flash = _OFF  # the ring's level
+_gate = INFO  # the lower of the two: below it nothing is even formatted
+# Read by the diagnostics service: the open LogRing (None: off), the
+# registered secrets, and the ticks the uptime stamps count from.
+ring = None
+secrets = []
+t0 = time.ticks_ms()
+
+
+def _value(name):
+    return _OFF if name == "off" else (_NAMES.index(name) + 1) * 10
 
 
 def set_level(name):
-    global _level
-    _level = (_NAMES.index(name) + 1) * 10
+    global _level, _gate
+    _level = _value(name)
+    _gate = min(_level, _flash)
+
+
+def open_ring(directory, level, total, files):
+    # The persistent log (log.flashLevel/flashBytes/flashFiles); "off" closes
+    # it. Called again on a soft reset: the old file is closed first.
+    global ring, _flash, _gate
+    if ring is not None:
+        ring.close()
+        ring = None
+    _flash = _value(level)
+    if _flash != _OFF:
+        from uocpp.store.log_ring import LogRing
+
+        ring = LogRing(directory, total, files)
+    _gate = min(_level, _flash)
 
 
 def enabled(level):
-    return level >= _level
+    return level >= _gate
 
 
 def add_secret(value):
     # Any registered secret is replaced by *** in every line, whatever path
     # the text took to get there.
-    if value and value not in _secrets:
-        _secrets.append(value)
+    if value and value not in secrets:
+        secrets.append(value)
+
+
+def mask(text):
+    for s in secrets:
+        if s in text:
+            text = text.replace(s, "***")
+    return text
 
 
 def forget_secret(value):
-    if value in _secrets:
-        _secrets.remove(value)
+    if value in secrets:
+        secrets.remove(value)
 
 
 def _emit(level, tag, msg, args):
@@ -46,25 +84,33 @@ def _emit(level, tag, msg, args):
             msg = msg % args
         except Exception:
             msg = "%s %r" % (msg, args)
-    for s in _secrets:
-        if s in msg:
-            msg = msg.replace(s, "***")
-    t = time.ticks_diff(time.ticks_ms(), _t0)
-    print("%d.%03d %s %s: %s" % (t // 1000, t % 1000, _LETTERS[level // 10 - 1], tag, msg))
+    msg = mask(msg)
+    t = time.ticks_diff(time.ticks_ms(), t0)
+    letter = _LETTERS[level // 10 - 1]
+    if level >= _level:
+        print("%d.%03d %s %s: %s" % (t // 1000, t % 1000, letter, tag, msg))
+    if level >= _flash and ring is not None:
+        if "\n" in msg:  # one line per entry: the reader splits on newlines
+            msg = msg.replace("\n", " | ")
+        stamp = clock.now_iso() if clock.synced else "+%d.%03d" % (t // 1000, t % 1000)
+        why = ring.write(("%s %s %s: %s\n" % (stamp, letter, tag, msg)).encode())
+        if why:
+            # The console only: the ring is what failed.
+            print("%d.%03d W log: %s" % (t // 1000, t % 1000, why))
 
 
 def debug(tag, msg, *args):
-    if _level <= DEBUG:
+    if _gate <= DEBUG:
         _emit(DEBUG, tag, msg, args)
 
 
 def info(tag, msg, *args):
-    if _level <= INFO:
+    if _gate <= INFO:
         _emit(INFO, tag, msg, args)
 
 
 def warning(tag, msg, *args):
-    if _level <= WARNING:
+    if _gate <= WARNING:
         _emit(WARNING, tag, msg, args)
 
 
@@ -75,7 +121,7 @@ def error(tag, msg, *args):
 def frame(direction, data):
     # Every OCPP frame in and out, at debug level. A frame that carries an
     # AuthorizationKey is withheld whole: the key may be new and unregistered.
-    if _level > DEBUG:
+    if _gate > DEBUG:
         return
     if type(data) in (list, tuple):  # a message sent in pieces (websocket.send)
         data = "".join(data)

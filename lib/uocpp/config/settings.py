@@ -55,6 +55,13 @@ def _wss_url(value):
     return _ws_url(value) if value else None
 
 
+def _ap_password(value):
+    # WPA2 takes 8 to 63 characters; "" = generated at each setup-mode boot.
+    if value and not 8 <= len(value) <= 63:
+        return "must be empty (generated) or 8 to 63 characters (WPA2)"
+    return None
+
+
 def _auth_key(value):
     # The AuthorizationKey rule (SEC-04, SEC-05); the message never shows the value.
     if value and not keys.auth_key_ok(value):
@@ -165,6 +172,17 @@ SCHEMA = {
     "log": (
         ("level", _STR, "info", ("debug", "info", "warning", "error")),
         ("heapInterval", _NUM, 0, (0, 86400)),
+        # The persistent log on flash (store/log_ring.py): lines at this
+        # level and above, in flashFiles files sharing flashBytes.
+        ("flashLevel", _STR, "info", ("debug", "info", "warning", "error", "off")),
+        ("flashBytes", _INT, 32768, (1024, 262144)),
+        ("flashFiles", _INT, 2, (2, 8)),
+    ),
+    # GetDiagnostics uploads (services/diagnostics.py): the CA for https://
+    # ("" = centralSystem.caFile) and the bound on each network step.
+    "diagnostics": (
+        ("caFile", _STR, "", None),
+        ("timeout", _NUM, 30, (0.1, 300)),
     ),
     "storage": (
         ("dir", _STR, "", None),
@@ -185,11 +203,16 @@ SCHEMA = {
         ("retryInterval", _NUM, 60, (0, 86400)),
         ("confirmTimeout", _NUM, 300, (1, 86400)),
     ),
-    # The optional MQTT status mirror (services/mqtt_mirror.py).
+    # The optional MQTT status mirror (extras/mqtt_mirror.py).
     "mqtt": (
         ("enabled", _BOOL, False, None),
         ("host", _STR, "", None),
+        # 1883 is MQTT's port; brokers usually take TLS on 8883.
         ("port", _INT, 1883, (1, 65535)),
+        # TLS to the broker: the certificate must chain to caFile (one DER
+        # CA on flash, as centralSystem.caFile) and name mqtt.host.
+        ("tls", _BOOL, False, None),
+        ("caFile", _STR, "", None),
         ("clientId", _STR, "", None),
         ("user", _STR, "", None),
         ("password", _STR, "", None),
@@ -199,12 +222,27 @@ SCHEMA = {
         ("reconnectMinimum", _NUM, 2, (0.05, 3600)),
         ("reconnectRandomRange", _NUM, 3, (0, 3600)),
         ("reconnectRepeatTimes", _INT, 5, (0, 16)),
+        # Home Assistant MQTT discovery (extras/ha_discovery.py).
+        ("discovery", _BOOL, False, None),
+        ("discoveryPrefix", _STR, "homeassistant", _topic_prefix),
+    ),
+    # The installer's local web page (extras/web/): the status page when
+    # enabled, the setup form in setup mode (README, Setting up a charger on
+    # site). Basic auth with password; setupButton: GPIO held low at boot = setup.
+    "web": (
+        ("enabled", _BOOL, False, None),
+        ("port", _INT, 80, (1, 65535)),
+        ("host", _STR, "0.0.0.0", None),
+        ("password", _STR, "", None),
+        ("setupMode", _BOOL, False, None),
+        ("apPassword", _STR, "", _ap_password),
+        ("setupButton", _INT, -1, (-1, 48)),
     ),
 }
 
 # Identity keys are checked by the seed setters' own rules (identity.py).
 IDENTITY_SECTION = "chargePoint"
-_SECRET_KEYS = ("authorizationKey", "password")
+_SECRET_KEYS = ("authorizationKey", "password", "apPassword")
 
 
 class ConfigError(ValueError):
@@ -286,6 +324,17 @@ def validate(doc):
         out[section] = values
     if out["mqtt"].get("enabled") and not out["mqtt"]["host"]:
         problems.append("mqtt.host: required when mqtt.enabled is true")
+    if out["mqtt"].get("tls") and not out["mqtt"]["caFile"]:
+        problems.append("mqtt.caFile: required when mqtt.tls is true (the broker's CA certificate in DER)")
+    elif out["mqtt"].get("tls"):
+        try:
+            os.stat(out["mqtt"]["caFile"])
+        except OSError as e:
+            problems.append("mqtt.caFile: cannot be read (%s)" % e)
+    if out["mqtt"].get("discovery") and not out["mqtt"]["discoveryPrefix"]:
+        problems.append("mqtt.discoveryPrefix: must not be empty when mqtt.discovery is true")
+    if out["web"].get("enabled") and not out["web"].get("password"):
+        problems.append("web.password: required when web.enabled is true")
     if not [p for p in problems if p.startswith("centralSystem")]:
         problems.extend(_security(out["centralSystem"]))
     if not [p for p in problems if p.startswith(("evse", "connectors"))]:

@@ -19,9 +19,24 @@
 # does what it is good at, encoding MQTT 3.1.1 packets (CONNECT with will and
 # credentials, PUBLISH, PINGREQ) into a buffer, and asyncio streams carry the
 # bytes on a non-blocking socket, every step under mqtt.timeout.
+#
+# mqtt.tls: the socket is wrapped in TLS (link/tls.py, the OCPP link's CA
+# rule: one DER CA on flash, the certificate must name mqtt.host) before
+# anything is written; the handshake runs on the first write, so a server
+# the CA does not vouch for never gets the CONNECT and its credentials.
+# mqtt.discovery: Home Assistant discovery configs (extras/ha_discovery.py,
+# imported only then) go out at the start of every session, before the
+# availability and state topics.
+#
+# Energy, power and the transaction of each connector are not fed by the
+# services: the mirror samples them (services/metering.py's last readings,
+# model/transactions.py) once a second into the state, so that a disabled
+# mirror costs the charging code nothing.
 import asyncio
 import errno
+import json
 import socket
+import sys
 import time
 
 from micropython import const
@@ -36,11 +51,20 @@ ONLINE = b"online"
 OFFLINE = b"offline"
 
 _CONNACK = const(0x20)
+_SAMPLE_MS = const(1000)  # the meter is read once a second
+_ENERGY = "Energy.Active.Import.Register"
+_POWER = "Power.Active.Import"
+NO_TRANSACTION = '{"transactionId":null,"idTag":null}'
 # CONNACK return codes (MQTT 3.1.1, 3.2.2.3).
 _REFUSED = ("", "unacceptable protocol version", "client id rejected", "server unavailable", "bad user name or password", "not authorized")
 # Fields whose stale retained value from an earlier boot would mislead: the
 # first session of a boot clears them (an empty retained message) until set.
 _CLEAR_WHEN_UNSET = (st.REGISTRATION,)
+
+
+class _CaFileError(Exception):
+    # mqtt.caFile cannot be read or holds no DER certificate.
+    pass
 
 
 class _Reply(Exception):
@@ -85,7 +109,9 @@ def _topic_part(text):
 
 
 class MqttMirror:
-    def __init__(self, settings, state):
+    def __init__(self, settings, state, metering=None, transactions=None):
+        # metering, transactions: services/metering.py and
+        # model/transactions.py, sampled for energy, power and transactions.
         m = self._mqtt = settings["mqtt"]
         cp_id = self._cp_id = settings["centralSystem"]["chargePointId"]
         self.state = state
@@ -96,6 +122,12 @@ class MqttMirror:
         self.keepalive_ms = int(m["keepalive"] * 1000)
         self.timeout_ms = int(m["timeout"] * 1000)
         self.backoff = Backoff(m["reconnectMinimum"], m["reconnectRandomRange"], m["reconnectRepeatTimes"])
+        self._connectors = settings["connectors"]["count"]
+        self._ssl = None  # the TLS context, made at the first attempt (mqtt.tls)
+        self._metering = metering
+        self._tx = transactions
+        self._tx_seen = [0] * (self._connectors + 1)  # (remote, tag) last put in the state
+        self._fields = ()
         self._umqtt = None
         self._client = None
         self._addr = None
@@ -154,6 +186,14 @@ class MqttMirror:
             log.error("mqtt", "umqtt.simple is not installed (make lib/umqtt/simple.py): the mirror is off")
             return
         self._make_client(simple)
+        sampler = asyncio.create_task(self._sampler()) if self._metering or self._tx else None
+        try:
+            await self._connect_loop()
+        finally:
+            if sampler:
+                sampler.cancel()
+
+    async def _connect_loop(self):
         while True:
             try:
                 if self._addr is None:
@@ -168,13 +208,79 @@ class MqttMirror:
             except asyncio.TimeoutError:
                 why = "no answer within %.1f s" % (self.timeout_ms / 1000)
             except Exception as e:
-                why = "%s" % (e,) or repr(e)
+                why = self._why(e)
             delay = self.backoff.next()
             log.info("mqtt", "%s:%d: %s; retrying in %.1f s", self.host, self.port, why, delay)
             await asyncio.sleep_ms(int(delay * 1000))
 
+    # -- energy, power, transactions --------------------------------------------
+    async def _sampler(self):
+        # The field names, made once: the state's dict keeps these very
+        # strings, so a sample allocates nothing for them.
+        self._fields = [(st.ENERGY % n, st.POWER % n, st.TRANSACTION % n) for n in range(1, self._connectors + 1)]
+        while True:
+            try:
+                self.sample()
+            except Exception as e:  # never the end of the mirror
+                log.error("mqtt", "sampling failed: %r", e)
+            await asyncio.sleep_ms(_SAMPLE_MS)
+
+    def sample(self):
+        # Ints for energy and power (small ints take no heap) under field
+        # names made once; a string only when a transaction changed. The
+        # state passes on only what changed.
+        state, m = self.state, self._metering
+        by_connector = {}
+        if self._tx is not None:
+            for t in self._tx.running.values():
+                by_connector[t["c"]] = t
+        for n in range(1, self._connectors + 1):
+            energy, power, transaction = self._fields[n - 1]
+            if m is not None and n < len(m.readings) and not m.failed[n]:
+                r = m.readings[n]
+                v = r.get(_ENERGY)
+                if isinstance(v, (int, float)):
+                    state.set(energy, int(v))
+                v = r.get(_POWER)
+                if isinstance(v, (int, float)):
+                    state.set(power, int(v + 0.5))
+            if self._tx is None:
+                continue
+            t = by_connector.get(n)
+            seen = None if t is None else (t["remote"], t["tag"])
+            if seen != self._tx_seen[n]:
+                self._tx_seen[n] = seen
+                if seen is None:
+                    value = NO_TRANSACTION
+                else:
+                    value = '{"transactionId":%s,"idTag":%s}' % ("null" if seen[0] is None else seen[0], json.dumps(seen[1]))
+                state.set(transaction, value)
+
+    def _why(self, e):
+        if isinstance(e, _CaFileError):
+            return "TLS: mqtt.caFile %s" % e
+        if self._mqtt["tls"]:
+            from uocpp.link import tls
+
+            problem = tls.certificate_problem(e)
+            if problem:
+                return "TLS: the broker's certificate is refused: %s" % problem
+            # mbedTLS wraps its reasons in newlines.
+            return "TLS: %s" % (str(e).strip() or repr(e))
+        return "%s" % (e,) or repr(e)
+
     async def _session(self):
         ai = self._addr
+        m = self._mqtt
+        if m["tls"] and self._ssl is None:
+            # Imported only when on; a CA file that cannot be read is an
+            # error of this attempt (logged, retried: it may be uploaded).
+            from uocpp.link import tls
+
+            try:
+                self._ssl = tls.context(m["caFile"])
+            except (OSError, ValueError) as e:
+                raise _CaFileError(str(e).strip() or repr(e))
         sock = socket.socket(ai[0], ai[1], ai[2])
         tasks = ()
         try:
@@ -184,11 +290,17 @@ class MqttMirror:
             except OSError as e:
                 if e.args[0] != errno.EINPROGRESS:
                     raise
+            if self._ssl is not None:
+                # As asyncio.open_connection does for the OCPP link: the
+                # handshake (and the check of the certificate against the CA
+                # and mqtt.host) runs non-blocking on the first write.
+                sock = self._ssl.wrap_socket(sock, server_hostname=self.host, do_handshake_on_connect=False)
+                sock.setblocking(False)
             stream = asyncio.StreamWriter(sock, {})
             await asyncio.wait_for_ms(self._handshake(stream), self.timeout_ms)
             self.sessions += 1
             self.backoff.reset()
-            log.info("mqtt", "connected to %s:%d (session %d), publishing under %s", self.host, self.port, self.sessions, self.base)
+            log.info("mqtt", "connected to %s:%d%s (session %d), publishing under %s", self.host, self.port, " (TLS)" if self._ssl else "", self.sessions, self.base)
             self._down.clear()
             self._last_rx = time.ticks_ms()
             tasks = (asyncio.create_task(self._read(stream)), asyncio.create_task(self._publish(stream)))
@@ -221,8 +333,28 @@ class MqttMirror:
         log.debug("mqtt", "publish %s%s = %s", self.base, key, payload)
         await self._send(stream, self._encode(self._client.publish, self.topic(key), payload, True))
 
+    async def _discovery(self, stream):
+        # Home Assistant needs a config before the state it describes: one
+        # config at a time, each published and dropped before the next.
+        from uocpp.extras import ha_discovery
+
+        m = self._mqtt
+        n = 0
+        for topic, payload in ha_discovery.configs(m["discoveryPrefix"], self._cp_id, self.base, self.base + AVAILABILITY, self._connectors):
+            await self._send(stream, self._encode(self._client.publish, topic, payload, True))
+            n += 1
+        log.info("mqtt", "published %d Home Assistant discovery configs under %s/", n, m["discoveryPrefix"])
+        # Needed again only at the next connection: its code and tables go
+        # back to the heap until then (a re-import costs a few ms).
+        sys.modules.pop("uocpp.extras.ha_discovery", None)
+        extras = sys.modules.get("uocpp.extras")
+        if extras is not None and hasattr(extras, "ha_discovery"):
+            delattr(extras, "ha_discovery")
+
     async def _publish(self, stream):
         try:
+            if self._mqtt["discovery"]:
+                await self._discovery(stream)
             await self._send(stream, self._encode(self._client.publish, self.topic(AVAILABILITY), ONLINE, True))
             if self.sessions == 1:
                 for key in _CLEAR_WHEN_UNSET:

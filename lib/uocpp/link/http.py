@@ -177,16 +177,25 @@ async def send(method, url, source, length, ca_file=None, timeout=30, content_ty
             writer.write(head)
         buf = memoryview(bytearray(_CHUNK))
         sent = 0
-        while sent < length:
-            n = source.readinto(buf[: min(_CHUNK, length - sent)])
-            if not n:
-                raise OSError("upload source ended at %d of %d bytes" % (sent, length))
-            writer.write(buf[:n])
+        try:
+            while sent < length:
+                n = source.readinto(buf[: min(_CHUNK, length - sent)])
+                if not n:
+                    raise ValueError("upload source ended at %d of %d bytes" % (sent, length))
+                writer.write(buf[:n])
+                await asyncio.wait_for_ms(writer.drain(), timeout_ms)
+                sent += n
+            if tail:
+                writer.write(tail)
             await asyncio.wait_for_ms(writer.drain(), timeout_ms)
-            sent += n
-        if tail:
-            writer.write(tail)
-        await asyncio.wait_for_ms(writer.drain(), timeout_ms)
+        except OSError as e:
+            # A server may refuse (405, 413) before the body is in, and close:
+            # its answer, when it can still be read, says more than the pipe.
+            try:
+                code = (await _response(reader, timeout_ms))[0]
+            except Exception:
+                raise e
+            raise _refused(code, "upload") if not 200 <= code < 300 else e
         code = (await _response(reader, timeout_ms))[0]
         if not 200 <= code < 300:
             raise _refused(code, "upload")

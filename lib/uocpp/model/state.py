@@ -1,6 +1,6 @@
 # Observable charge-point state, for mirrors (MQTT) and diagnostics.
 # Services write fields; one consumer awaits `changed` and reads the fields
-# whose version moved since it last looked. Values are short strings or None.
+# whose version moved since it last looked. Values are short strings, small ints or None.
 import asyncio
 
 # Field names (keep them stable: they become MQTT topics).
@@ -9,6 +9,15 @@ CONNECTION = "connection"  # "connected" / "disconnected"
 LAST_HEARTBEAT = "lastHeartbeat"  # ISO 8601 UTC of the last answered Heartbeat
 LAST_ERROR = "lastError"  # the latest problem, as text
 CONNECTOR = "connector/%d"  # status of connector N (0 = the charge point)
+# Per connector N >= 1, sampled from the meter and the transactions by the
+# MQTT mirror (extras/mqtt_mirror.py) while it runs: ints, Wh and W.
+ENERGY = "connector/%d/energy"  # Energy.Active.Import.Register, Wh
+POWER = "connector/%d/power"  # Power.Active.Import, W (when the meter has it)
+# JSON {"transactionId": id, or null until the central system gave one, "idTag": tag}
+TRANSACTION = "connector/%d/transaction"
+
+
+_UNSET = object()  # not 0: energy and power are ints, and 0 is a value
 
 
 class State:
@@ -19,7 +28,7 @@ class State:
         self.changed = asyncio.Event()
 
     def set(self, key, value):
-        if self.values.get(key, 0) == value:
+        if self.values.get(key, _UNSET) == value:
             return
         self.values[key] = value
         self.version += 1

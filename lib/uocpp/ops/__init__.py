@@ -16,6 +16,7 @@ MODULES = {
     "DataTransfer": "data_transfer",
     "GetCompositeSchedule": "get_composite_schedule",
     "GetConfiguration": "get_configuration",
+    "GetDiagnostics": "get_diagnostics",
     "GetLocalListVersion": "get_local_list_version",
     "RemoteStartTransaction": "remote_start_transaction",
     "RemoteStopTransaction": "remote_stop_transaction",

@@ -16,10 +16,10 @@ REQUEST = (
     ),
     ("connectorId", INT, False, None),
 )
-USES = ("boot", "registration", "outbox", "heartbeat", "status", "connectors", "metering", "keys")
+USES = ("boot", "registration", "outbox", "heartbeat", "status", "connectors", "metering", "keys", "diagnostics")
 
 
-def handle(payload, boot, registration, outbox, heartbeat, status, connectors, metering, keys):
+def handle(payload, boot, registration, outbox, heartbeat, status, connectors, metering, keys, diagnostics):
     requested = payload["requestedMessage"]
     cid = payload.get("connectorId")
     if requested == "BootNotification":
@@ -52,6 +52,15 @@ def handle(payload, boot, registration, outbox, heartbeat, status, connectors, m
                 metering.send(n, keys.get("MeterValuesSampledData"), "Trigger", triggered=True)
 
         return {"status": "Accepted"}, send
+    if requested == "DiagnosticsStatusNotification":
+        # Uploading while a GetDiagnostics runs, else Idle (TM-07).
+
+        async def send():
+            from uocpp.services import diagnostics as diag
+
+            diag.trigger(diagnostics, outbox)
+
+        return {"status": "Accepted"}, send
     if requested == "FirmwareStatusNotification":
         # What the update does now; Idle when none runs (the service is not
         # loaded for this).
@@ -69,5 +78,4 @@ def handle(payload, boot, registration, outbox, heartbeat, status, connectors, m
                 outbox.submit(Message(requested, lambda: {"status": "Idle"}, key=requested, triggered=True))
 
         return {"status": "Accepted"}, send
-    # DiagnosticsStatusNotification is not built yet (TM-03).
     return {"status": "NotImplemented"}

@@ -6,6 +6,7 @@
 #   watchdog(timeout_ms) -> object with feed(), reset(), halt(message),
 #   ota() -> device/ota.Image, ESP32 only: firmware images to the OTA
 #   partitions (a PC has none: the unix port installs application bundles)
+#   setup_wanted(settings, web), access_point(ssid, password) (setup mode)
 import sys
 
 if sys.platform == "esp32":

@@ -96,6 +96,24 @@ async def sync_clock(settings):
     return False
 
 
+def setup_wanted(settings, web):
+    # Setup mode (extras/web/setup_form.py): web.setupMode, no Wi-Fi network
+    # configured yet, or the setup button (web.setupButton, a GPIO pulled up,
+    # pressed = low) held at boot.
+    if web["setupMode"] or not settings["wifi"]["ssid"]:
+        return True
+    pin = web["setupButton"]
+    return pin >= 0 and machine.Pin(pin, machine.Pin.IN, machine.Pin.PULL_UP).value() == 0
+
+
+def access_point(ssid, password):
+    # The installer's phone joins this network (WPA2) to reach the setup page.
+    ap = network.WLAN(network.AP_IF)
+    ap.active(True)
+    ap.config(essid=ssid, password=password, authmode=network.AUTH_WPA2_PSK)
+    log.info("web", "access point %r up at %s", ssid, ap.ifconfig()[0])
+
+
 def reset():
     machine.reset()
 

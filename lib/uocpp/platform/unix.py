@@ -10,9 +10,10 @@ from micropython import const
 
 from uocpp import clock, log
 
-# Exit codes a supervisor (tools/run_local.py, tests) can act on.
-EXIT_HARD_RESET = const(75)  # Reset Hard: restart me
-EXIT_CONFIG = const(78)  # bad config.json: do not restart, fix the file
+# Exit codes a supervisor (tools/run_local.py, tests) can act on. Private
+# consts: compiled in, no names in the module (nor in uocpp.platform).
+_EXIT_HARD_RESET = const(75)  # Reset Hard: restart me
+_EXIT_CONFIG = const(78)  # bad config.json: do not restart, fix the file
 
 
 def config_path():
@@ -103,14 +104,27 @@ async def sync_clock(settings):
     return True
 
 
+# -- setup mode (extras/web/setup_form.py): on a PC only web.setupMode (no
+# setup button; its network is up already). The access point's stand-in
+# loads with the page.
+def setup_wanted(settings, web):
+    return web["setupMode"]
+
+
+def access_point(ssid, password):
+    from uocpp.platform.unix_wlan import access_point
+
+    access_point(ssid, password)
+
+
 # -- reset and halt --------------------------------------------------------------
 def reset():
-    log.info("platform", "hard reset: exiting with status %d", EXIT_HARD_RESET)
-    sys.exit(EXIT_HARD_RESET)
+    log.info("platform", "hard reset: exiting with status %d", _EXIT_HARD_RESET)
+    sys.exit(_EXIT_HARD_RESET)
 
 
 def halt(message):
     # The safe state for a fatal configuration problem: say what is wrong and
     # stop, with a status that tells a supervisor not to restart us.
     log.error("platform", "halted: %s", message)
-    sys.exit(EXIT_CONFIG)
+    sys.exit(_EXIT_CONFIG)

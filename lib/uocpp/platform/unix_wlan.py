@@ -29,3 +29,9 @@ class Wlan:
 
     def ifconfig(self):
         return ("127.0.0.1", "255.0.0.0", "127.0.0.1", "127.0.0.1")
+
+
+def access_point(ssid, password):
+    # Setup mode's access point: a PC has no radio to open. Says what a board
+    # would do (never the password); the page listens on web.host.
+    log.info("web", "unix stand-in: access point %r (WPA2) would open here", ssid)

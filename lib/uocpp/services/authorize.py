@@ -8,6 +8,7 @@
 # before the cache: an idTag it holds is decided by its entry (status and
 # expiryDate), never by the cache, and is never added to the cache.
 from uocpp import errors, log, outbox
+from uocpp.store.json_file import exists as _exists
 
 ACCEPTED = "Accepted"
 
@@ -70,13 +71,3 @@ class Authorizer:
         # An idTagInfo from StartTransaction.conf or StopTransaction.conf.
         if self._listed(id_tag) is None:
             self.cache.update(id_tag, info)
-
-
-def _exists(path):
-    import os
-
-    try:
-        os.stat(path)
-        return True
-    except OSError:
-        return False

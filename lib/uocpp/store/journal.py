@@ -28,6 +28,7 @@ import struct
 from micropython import const
 
 from uocpp import log
+from uocpp.store.json_file import exists as _exists
 
 _HDR = const(12)
 _MAGIC = const(0xA5)
@@ -57,14 +58,6 @@ except ImportError:
 
 class JournalFull(Exception):
     pass
-
-
-def _exists(path):
-    try:
-        os.stat(path)
-        return True
-    except OSError:
-        return False
 
 
 class Journal:

@@ -43,5 +43,13 @@ def write_json_atomic(path, obj):
         os.rename(tmp, path)
 
 
+def exists(path):
+    try:
+        os.stat(path)
+        return True
+    except OSError:
+        return False
+
+
 def join(directory, name):
     return directory.rstrip("/") + "/" + name if directory else name

@@ -1,0 +1,113 @@
+# The HTTP server both pages share: microdot with HTTP Basic auth on every
+# route, a bound on request size, on time per request and on clients at once.
+import asyncio
+import binascii
+
+from micropython import const
+from microdot import Microdot, Request
+
+from uocpp import log
+
+_REQUEST_S = const(10)  # a whole request, read and answered (slow clients too)
+_CLIENTS = const(2)  # at once: each holds buffers, and the heap is small
+MAX_BODY = const(16384)  # larger -> 413 before a byte of the body is read
+HTML = {"Content-Type": "text/html; charset=UTF-8"}
+
+# Class attributes of microdot's Request: this is its only user.
+Request.max_content_length = MAX_BODY
+# Bodies up to this are read whole; larger ones (a CA upload) are streamed.
+Request.max_body_length = 4096
+Request.max_readline = 1024
+
+_DENIED = ("Unauthorized", 401, {"WWW-Authenticate": 'Basic realm="uOCPP", charset="UTF-8"'})
+
+
+def _same(a, b):
+    # Compares in a time that does not depend on where they differ.
+    if len(a) != len(b):
+        return False
+    d = 0
+    for x, y in zip(a, b):
+        d |= x ^ y
+    return d == 0
+
+
+class Server(Microdot):
+    def __init__(self, password):
+        super().__init__()
+        self._password = password.encode()
+        self._clients = 0
+        self.after_response = None  # called once a response is written
+        self.before_request(self._auth)
+
+    def _auth(self, req):
+        # Any user name; the password is web.password (the AP password in
+        # setup mode). Nothing is served without it, and it is never logged.
+        h = req.headers.get("Authorization") or ""
+        if h.startswith("Basic "):
+            try:
+                pair = binascii.a2b_base64(h[6:])
+            except ValueError:
+                pair = b""
+            i = pair.find(b":")
+            if i >= 0 and _same(pair[i + 1 :], self._password):
+                return None
+        log.warning("web", "401 for %s %s: %s", req.method, req.path, "wrong password" if h else "no credentials")
+        return _DENIED
+
+    async def handle_request(self, reader, writer):
+        # microdot's per-connection coroutine, bounded in time and in number.
+        if self._clients >= _CLIENTS:
+            log.warning("web", "busy: connection refused (%d at once)", _CLIENTS)
+            await _close(writer)
+            return
+        self._clients += 1
+        try:
+            await asyncio.wait_for(super().handle_request(reader, writer), _REQUEST_S)
+        except Exception as e:  # a timeout, a reset, a broken request: only this one ends
+            log.warning("web", "request dropped (%s)", type(e).__name__)
+            await _close(writer)
+        finally:
+            self._clients -= 1
+        if self.after_response:
+            self.after_response()
+
+    async def listen(self, host, port, what):
+        # Runs the server; returns only if it cannot listen (logged). The
+        # log line says when it accepts connections.
+        task = asyncio.create_task(self.start_server(host=host, port=port))
+        while self.server is None and not task.done():
+            await asyncio.sleep_ms(10)
+        if self.server is not None:
+            log.info("web", "%s on http://%s:%d/", what, host, port)
+        try:
+            await task
+        except OSError as e:
+            log.error("web", "%s: cannot listen on %s:%d (%s)", what, host, port, e)
+
+
+async def _close(writer):
+    try:
+        writer.close()
+        await writer.wait_closed()
+    except Exception:
+        pass
+
+
+# The page head both pages share: one style block, no scripts, no images.
+_HEAD = (
+    '<!DOCTYPE html><html><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">%s'
+    "<title>%s</title><style>body{font-family:sans-serif;max-width:36em;margin:1em auto;padding:0 1em}"
+    "table{border-collapse:collapse}td,th{border:1px solid #999;padding:.3em .6em;text-align:left}"
+    "label{display:block;margin-top:.8em}input,select{width:100%%;padding:.3em;box-sizing:border-box}.err{color:#b00}.ok{color:#070}"
+    "</style></head><body><h1>%s</h1>"
+)
+
+
+def head(title, extra=""):
+    return _HEAD % (extra, escape(title), escape(title))
+
+
+def escape(text):
+    # For HTML text and attribute values.
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
