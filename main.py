@@ -46,6 +46,7 @@ def main():
     del web
     if not settings["mqtt"]["enabled"]:
         del settings["mqtt"]  # a mirror that is off keeps none of its keys in the heap either
+    del settings["firmware"]  # read again for an update (services/firmware_update.py)
     from uocpp.app import App
 
     while True:

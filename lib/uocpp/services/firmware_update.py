@@ -51,11 +51,28 @@ def get(outbox, registration, transactions, stop, keys):
 
         s = provision.settings
         service = FirmwareUpdate(
-            s["firmware"], s["centralSystem"]["caFile"], platform.flash_dir(s), outbox, registration, transactions, stop,
+            _section(platform.config_path()), s["centralSystem"]["caFile"], platform.flash_dir(s), outbox, registration, transactions, stop,
             platform.ota() if hasattr(platform, "ota") else None, keys.get("MessageTimeout") * 2,
         )
         asyncio.create_task(service.run())
     return service
+
+
+def _section(path):
+    # config.json's firmware section, read again: main.py leaves it out of
+    # the boot settings (an idle charger holds none of it), and the checks
+    # at boot already passed. A file broken since boot gives the defaults.
+    from uocpp.config import provision
+    from uocpp.config import settings as config
+
+    try:
+        return config.load(path)[0]["firmware"]
+    except config.ConfigError as e:
+        log.warning("firmware", "config.json: %s; the firmware section's defaults apply", e)
+        return {d[0]: d[2] for d in config.SCHEMA["firmware"]}
+    finally:
+        for name in ("settings", "jsontext", "evse"):
+            provision._unload(name)
 
 
 class FirmwareUpdate:
