@@ -18,7 +18,7 @@ else
 Q := @
 endif
 
-.PHONY: run test lint bench firmware venv clean test-packages mpy deploy romfs deploy-romfs
+.PHONY: run test lint bench firmware venv clean test-packages mpy deploy romfs deploy-romfs update-bundle update-image
 
 # One virtualenv with every pinned host dependency (requirements.txt).
 $(VENV)/.installed: requirements.txt
@@ -111,6 +111,8 @@ bench: venv $(INSTALLED_LIBS)
 	$(Q)$(VPY) bench/charging.py
 	@echo "bench: smart charging (composite schedule)"
 	$(Q)$(VPY) bench/schedule.py
+	@echo "bench: firmware update (heap and rate of a 1 MB download)"
+	$(Q)$(VPY) bench/firmware_update.py
 	@echo "bench: the installer's web page (heap with it off and on, while serving)"
 	$(Q)$(VPY) bench/web.py $(if $(MICROPYTHON32),--micropython32 $(MICROPYTHON32))
 	@echo "bench: diagnostics (heap of a 64 KB GetDiagnostics upload)"
@@ -189,6 +191,18 @@ deploy-romfs: romfs
 	$(VENV)/bin/mpremote connect $(PORT) run tools/deploy_prepare.py \
 	  + fs cp boot.py :boot.py + fs cp main.py :main.py + fs cp $(CONFIG) :config.json \
 	  + romfs deploy $(ROMFS_IMAGE) + reset
+
+# Update files for UpdateFirmware (README, Updating in the field), into
+# $(BUILD)/update-<kind>-<version>.bin; host them on any HTTP(S) server:
+#   make update-bundle VERSION=1.2.3 [MARCH=xtensawin]   lib/ compiled, the version inside
+#   make update-image IMAGE=firmware.bin VERSION=1.2.3    an ESP32 MicroPython image (OTA)
+update-bundle: venv $(INSTALLED_LIBS)
+	@test -n "$(VERSION)" || { echo "update-bundle: VERSION=x.y.z is required"; exit 1; }
+	$(Q)$(VPY) tools/make_update.py bundle --version $(VERSION) --march $(MARCH) -o $(BUILD)/update-bundle-$(VERSION).bin
+
+update-image: venv
+	@test -n "$(VERSION)" -a -n "$(IMAGE)" || { echo "update-image: IMAGE=firmware.bin VERSION=x.y.z are required"; exit 1; }
+	$(Q)$(VPY) tools/make_update.py image --image $(IMAGE) --version $(VERSION) -o $(BUILD)/update-image-$(VERSION).bin
 
 clean:
 	@echo "clean: removing $(VENV) flash .pytest_cache build $(INSTALLED_LIBS)"

@@ -6,13 +6,28 @@ import sys
 if "lib" not in sys.path:
     sys.path.append("lib")
 
-import asyncio  # noqa: E402
-
-from uocpp import log, platform  # noqa: E402
-from uocpp.config import provision  # noqa: E402
+# Before anything of the package: the installed application bundle goes
+# first on sys.path, and an unconfirmed trial is rolled back
+# (lib/uocpp_loader.py, the part an update never replaces). update: None,
+# or (firmwareVersion of the update that runs, one under way, trial boot).
+# The loader then leaves memory.
+try:
+    from uocpp_loader import start
+except ImportError:  # installed without it (mip): the built-in app, no updates
+    update = None
+else:
+    update = start()
+    del start
+    sys.modules.pop("uocpp_loader")
+    sys.modules.pop("uocpp_slots", None)
 
 
 def main():
+    import asyncio
+
+    from uocpp import log, platform
+    from uocpp.config import provision
+
     settings = provision.load()
     if settings is None:
         platform.halt(provision.error)
@@ -31,11 +46,12 @@ def main():
     del web
     if not settings["mqtt"]["enabled"]:
         del settings["mqtt"]  # a mirror that is off keeps none of its keys in the heap either
+    del settings["firmware"]  # read again for an update (services/firmware_update.py)
     from uocpp.app import App
 
     while True:
         try:
-            reason = asyncio.run(App(settings).run())
+            reason = asyncio.run(App(settings, update).run())
         except KeyboardInterrupt:
             log.info("main", "interrupted, bye")
             return
@@ -47,4 +63,11 @@ def main():
         asyncio.new_event_loop()
 
 
-main()
+if update and update[2]:
+    # A trial boot: a crash reboots (a board would drop to the REPL), and the
+    # loader then returns to the confirmed version.
+    from uocpp_slots import guard
+
+    guard(main)
+else:
+    main()

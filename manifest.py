@@ -5,3 +5,7 @@
 # below: ports/esp32/boards/manifest.py requires it from micropython-lib).
 include("$(PORT_DIR)/boards/manifest.py")
 package("uocpp", base_path="lib")
+# The loader that puts an installed update first on sys.path (README,
+# Updating in the field); frozen too, so an image always brings it.
+module("uocpp_loader.py", base_path="lib")
+module("uocpp_slots.py", base_path="lib")

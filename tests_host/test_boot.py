@@ -136,13 +136,14 @@ def test_ids_are_unique_and_at_most_36_chars(cs, firmware):
 
 
 def test_unknown_and_unsupported_actions_get_callerror(cs, firmware):
-    """ERR-01, J-12: unknown action -> NotImplemented; a 1.6 action we lack -> NotSupported."""
+    """ERR-01, J-12: unknown action -> NotImplemented; a 1.6 action we lack (Heartbeat: ours to send, not to
+    answer) -> NotSupported."""
     fw = firmware(cs.port)
     cs.wait_received("BootNotification")
     fw.wait_log("registration Accepted")
     ws = cs.connections[-1][1]
     cs.run(ws.send(json.dumps([2, "u-1", "FlyToTheMoon", {}])))
-    cs.run(ws.send(json.dumps([2, "u-2", "UpdateFirmware", {}])))
+    cs.run(ws.send(json.dumps([2, "u-2", "Heartbeat", {}])))
     err1 = cs.wait_for(lambda fs: next((f for f in fs if f.direction == "in" and f.msg[1] == "u-1"), None), 5)
     err2 = cs.wait_for(lambda fs: next((f for f in fs if f.direction == "in" and f.msg[1] == "u-2"), None), 5)
     assert err1.msg[0] == 4 and err1.msg[2] == "NotImplemented" and isinstance(err1.msg[3], str) and err1.msg[4] == {}

@@ -98,7 +98,6 @@ def test_trigger_status_and_heartbeat_while_pending(cs, firmware):
         ({"requestedMessage": "StatusNotification", "connectorId": 3}, "Rejected", []),  # TM-10
         ({"requestedMessage": "MeterValues", "connectorId": 3}, "Rejected", []),  # TM-10: no such connector
         ({"requestedMessage": "DiagnosticsStatusNotification"}, "Accepted", []),  # then Idle (test_diagnostics.py)
-        ({"requestedMessage": "FirmwareStatusNotification"}, "NotImplemented", []),
         ({"requestedMessage": "BootNotification"}, "Rejected", []),  # TM-08: after Accepted
     ],
 )
@@ -165,7 +164,8 @@ def test_hard_reset_exits_for_the_supervisor(cs, firmware):
         ("TriggerMessage", {"requestedMessage": "Heartbeat", "connectorId": 1.5}, "TypeConstraintViolation"),
         ("RemoteStartTransaction", {"idTag": "x" * 21}, "PropertyConstraintViolation"),
         ("RemoteStartTransaction", {"idTag": "x", "chargingProfile": 7}, "TypeConstraintViolation"),
-        ("UpdateFirmware", {"location": "http://example.com/fw", "retrieveDate": "2026-01-01T00:00:00Z"}, "NotSupported"),
+        ("UpdateFirmware", {"location": "http://example.com/fw"}, "OccurenceConstraintViolation"),  # FW-01: retrieveDate
+        ("UpdateFirmware", {"location": "http://example.com/fw", "retrieveDate": "2026-01-01T00:00:00Z", "retries": "3"}, "TypeConstraintViolation"),
         ("NoSuchAction", {}, "NotImplemented"),
     ],
 )

@@ -307,6 +307,10 @@ class ScriptedChargePoint(ChargePoint):
     async def on_data_transfer(self, vendor_id, **kwargs):
         return call_result.DataTransfer(status="UnknownVendorId")
 
+    @on(Action.firmware_status_notification)
+    async def on_firmware_status_notification(self, status, **kwargs):
+        return call_result.FirmwareStatusNotification()
+
     @on(Action.diagnostics_status_notification)
     async def on_diagnostics_status_notification(self, status):
         return call_result.DiagnosticsStatusNotification()

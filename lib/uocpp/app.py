@@ -33,8 +33,10 @@ from uocpp.store import json_file
 
 
 class App:
-    def __init__(self, settings):
+    def __init__(self, settings, update=None):
+        # update: what main.py's loader found (uocpp_loader.start()).
         self.settings = settings
+        self._update = update
         flash = platform.flash_dir(settings)
         lg = settings["log"]
         log.open_ring(json_file.join(flash, "log"), lg["flashLevel"], lg["flashBytes"], lg["flashFiles"])
@@ -75,6 +77,11 @@ class App:
         # GetDiagnostics' service is made on first use (services/diagnostics.py
         # service()): until then it costs one empty slot.
         parts.update(settings=settings, diagnostics=[None])
+        if update and update[0]:
+            # An update installed what runs: its version, not config.json's.
+            from uocpp.model import identity
+
+            identity.set_firmware_version(update[0])
         self.board = Board(settings, link)
         self._watch_keys()
         self.stop_reason = None
@@ -126,6 +133,11 @@ class App:
             tasks["metering"] = asyncio.create_task(self.metering.run())
             tasks["reservations"] = asyncio.create_task(self.reservations.run())
             tasks["evse"] = asyncio.create_task(self.evse.run(self.sessions))
+            if self._update and self._update[1]:
+                # An update under way: resume, confirm or report it.
+                from uocpp.services import firmware_update
+
+                firmware_update.get(self.outbox, self.registration, self.transactions, self.stop, self.keys)
             if self.settings.get("mqtt", {}).get("enabled"):
                 # Imported only when on: a disabled mirror costs no heap.
                 from uocpp.extras.mqtt_mirror import MqttMirror

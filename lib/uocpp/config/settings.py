@@ -191,6 +191,18 @@ SCHEMA = {
         ("journalBytes", _INT, 32768, (4096, 1048576)),
         ("maxTransactions", _INT, 50, (1, 1000)),
     ),
+    # UpdateFirmware (services/firmware_update.py): the CA for https://
+    # downloads ("" = centralSystem.caFile), each network step's timeout,
+    # retries and their interval when the request gives none, and how long a
+    # new install may take to be Accepted before the charger returns to the
+    # old one.
+    "firmware": (
+        ("caFile", _STR, "", None),
+        ("timeout", _NUM, 30, (0.5, 600)),
+        ("retries", _INT, 3, (0, 20)),
+        ("retryInterval", _NUM, 60, (0, 86400)),
+        ("confirmTimeout", _NUM, 300, (1, 86400)),
+    ),
     # The optional MQTT status mirror (extras/mqtt_mirror.py).
     "mqtt": (
         ("enabled", _BOOL, False, None),

@@ -126,7 +126,7 @@ DECLARATIONS = (
     ("StopTxnSampledDataMaxLength", INT, R, _CSL_MAX, None, False),
     # Only what works: Core (with transactions, metering, authorization
     # cache), LocalAuthListManagement, Reservation, RemoteTrigger and SmartCharging.
-    ("SupportedFeatureProfiles", CSL, R, "Core,LocalAuthListManagement,Reservation,RemoteTrigger,SmartCharging", None, False),
+    ("SupportedFeatureProfiles", CSL, R, "Core,FirmwareManagement,LocalAuthListManagement,Reservation,RemoteTrigger,SmartCharging", None, False),
     ("TransactionMessageAttempts", INT, RW, 3, (1, 10), False),
     ("TransactionMessageRetryInterval", INT, RW, 60, (1, 3600), False),
     ("UnlockConnectorOnEVSideDisconnect", BOOL, RW, True, None, False),

@@ -26,6 +26,7 @@ MODULES = {
     "SendLocalList": "send_local_list",
     "TriggerMessage": "trigger_message",
     "UnlockConnector": "unlock_connector",
+    "UpdateFirmware": "update_firmware",
 }
 
 # Every action OCPP 1.6 defines (Core and the optional profiles), so that a

@@ -61,5 +61,21 @@ def handle(payload, boot, registration, outbox, heartbeat, status, connectors, m
             diag.trigger(diagnostics, outbox)
 
         return {"status": "Accepted"}, send
-    # FirmwareStatusNotification is not built yet (TM-03).
+    if requested == "FirmwareStatusNotification":
+        # What the update does now; Idle when none runs (the service is not
+        # loaded for this).
+
+        async def send():
+            import sys
+
+            fu = sys.modules.get("uocpp.services.firmware_update")
+            fw = fu and fu.service
+            if fw is not None and fw._outbox is outbox:
+                fw.trigger()
+            else:
+                from uocpp.outbox import Message
+
+                outbox.submit(Message(requested, lambda: {"status": "Idle"}, key=requested, triggered=True))
+
+        return {"status": "Accepted"}, send
     return {"status": "NotImplemented"}

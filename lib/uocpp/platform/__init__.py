@@ -4,6 +4,8 @@
 #   wlan() -> station (isconnected, connect, disconnect, ifconfig),
 #   sync_clock(settings) (async), set_rtc(unix),
 #   watchdog(timeout_ms) -> object with feed(), reset(), halt(message),
+#   ota() -> device/ota.Image, ESP32 only: firmware images to the OTA
+#   partitions (a PC has none: the unix port installs application bundles)
 #   setup_wanted(settings, web), access_point(ssid, password) (setup mode)
 import sys
 

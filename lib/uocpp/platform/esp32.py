@@ -142,3 +142,14 @@ def meter(settings, evse_):
 
     port = machine.UART(cfg["uart"], baudrate=cfg["baud"], tx=cfg["tx"], rx=cfg["rx"], timeout=0)
     return BusMeters(port, cfg, settings["connectors"]["count"])
+
+
+# -- firmware updates -----------------------------------------------------------
+def ota():
+    # Whole MicroPython images go to the next OTA app partition
+    # (device/ota.py Image over esp32.Partition). Loaded only for an update.
+    import esp32
+
+    from uocpp.device.ota import Image
+
+    return Image(esp32.Partition)

@@ -1,0 +1,37 @@
+# UpdateFirmware (FW-01, FW-02): the empty reply at once; the request is on
+# flash before it goes out, and the work (wait for retrieveDate and for the
+# running transactions, download, check, install, reboot) runs in
+# services/firmware_update.py, which reports each step with a
+# FirmwareStatusNotification.
+from uocpp import clock, errors
+from uocpp.validate import INT, STR
+
+REQUEST = (
+    ("location", STR, True, 512),
+    ("retries", INT, False, (0, 100)),
+    ("retrieveDate", STR, True, None),
+    ("retryInterval", INT, False, (0, 86400)),
+)
+USES = ("outbox", "registration", "transactions", "stop", "keys")
+
+
+def handle(payload, outbox, registration, transactions, stop, keys):
+    url = payload["location"]
+    if not (url.startswith("http://") or url.startswith("https://")):
+        # The schema says anyURI; this charger fetches over HTTP(S) only.
+        raise errors.PropertyConstraintViolation("location must be an http:// or https:// URL")
+    try:
+        at = clock.parse_iso(payload["retrieveDate"])
+    except ValueError:
+        raise errors.PropertyConstraintViolation("retrieveDate is not a date-time")
+    import sys
+
+    try:
+        __import__("uocpp_loader")  # main.py dropped it; only its presence matters
+    except ImportError:
+        raise errors.NotSupported("no uocpp_loader on this charger (a mip install): it could not boot an update")
+    sys.modules.pop("uocpp_loader", None)
+    from uocpp.services import firmware_update
+
+    firmware_update.get(outbox, registration, transactions, stop, keys).request(url, at, payload.get("retries"), payload.get("retryInterval"))
+    return {}

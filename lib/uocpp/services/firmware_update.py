@@ -1,0 +1,326 @@
+# UpdateFirmware (FW-01..FW-09): download at retrieveDate, check, install,
+# reboot, confirm. Loaded only when an UpdateFirmware arrives or, at boot,
+# when <flash>/app/state.json says an update is under way (app.py).
+#
+#   pending   the request, on flash from the moment it is accepted: a reboot
+#             or a power cut at any point before the switch starts it again
+#             (download from zero, retries left as they were)
+#   download  at retrieveDate, once no transaction runs; the file streams
+#             through SHA-256 into the inactive slot's staging file (a
+#             bundle) or the next OTA partition (an image); its length and
+#             hash are checked before anything switches (device/ota.py)
+#   install   once no transaction runs: unpack into the inactive slot, then
+#             the switch, one atomic write of state.json (trial), then reboot
+#   confirm   the trial boot's BootNotification Accepted within
+#             firmware.confirmTimeout: the new one is kept, Installed. Else
+#             (or when the trial crashed: uocpp_loader) back to the old one,
+#             which reports InstallationFailed.
+# Each step's FirmwareStatusNotification goes through the outbox; the final
+# one waits on flash (state.json "outcome") until the central system
+# answered it, across reboots.
+import asyncio
+import os
+
+from uocpp import clock, errors, log
+from uocpp import outbox as ob
+from uocpp.device import ota
+from uocpp.link import http
+from uocpp.store import json_file
+
+IDLE = "Idle"
+DOWNLOADING = "Downloading"
+DOWNLOADED = "Downloaded"
+DOWNLOAD_FAILED = "DownloadFailed"
+INSTALLING = "Installing"
+INSTALLED = "Installed"
+INSTALLATION_FAILED = "InstallationFailed"
+_ACTION = "FirmwareStatusNotification"
+
+
+service = None  # the one of the running application
+
+
+def get(outbox, registration, transactions, stop, keys):
+    # The service, built and its task started on first use: by UpdateFirmware
+    # (ops/update_firmware.py) or at boot when an update is under way
+    # (app.py). A new application (soft reset) gets a new one.
+    global service
+    if service is None or service._outbox is not outbox:
+        from uocpp import platform
+        from uocpp.config import provision
+
+        s = provision.settings
+        service = FirmwareUpdate(
+            _section(platform.config_path()), s["centralSystem"]["caFile"], platform.flash_dir(s), outbox, registration, transactions, stop,
+            platform.ota() if hasattr(platform, "ota") else None, keys.get("MessageTimeout") * 2,
+        )
+        asyncio.create_task(service.run())
+    return service
+
+
+def _section(path):
+    # config.json's firmware section, read again: main.py leaves it out of
+    # the boot settings (an idle charger holds none of it), and the checks
+    # at boot already passed. A file broken since boot gives the defaults.
+    from uocpp.config import provision
+    from uocpp.config import settings as config
+
+    try:
+        return config.load(path)[0]["firmware"]
+    except config.ConfigError as e:
+        log.warning("firmware", "config.json: %s; the firmware section's defaults apply", e)
+        return {d[0]: d[2] for d in config.SCHEMA["firmware"]}
+    finally:
+        for name in ("settings", "jsontext", "evse"):
+            provision._unload(name)
+
+
+class FirmwareUpdate:
+    def __init__(self, cfg, ca_file, flash, outbox, registration, transactions, stop, image=None, reply_s=30):
+        # cfg: config.json's firmware section; image: device/ota.Image where
+        # the platform can write firmware images (ESP32), else None.
+        self._cfg = cfg
+        self._ca = cfg["caFile"] or ca_file or None
+        self._dir = json_file.join(flash, "app")
+        try:
+            os.mkdir(self._dir)
+        except OSError:
+            pass
+        self._path = self._dir + "/state.json"
+        self._staging = self._dir + "/staging.bin"
+        self._outbox = outbox
+        self._registration = registration
+        self._transactions = transactions
+        self._stop = stop
+        self._image = image
+        self._reply_s = reply_s
+        st = json_file.read_json(self._path, None)
+        self.st = st if isinstance(st, dict) else {}
+        self.status = IDLE
+        self._new = asyncio.Event()
+        self._job = None
+        self._replaced = False
+
+    def _save(self):
+        json_file.write_json_atomic(self._path, self.st)
+
+    # -- the central system's side -------------------------------------------
+    def request(self, url, at, retries, interval):
+        # UpdateFirmware.req accepted: on flash before the reply goes out.
+        if retries is None:
+            retries = self._cfg["retries"]
+        if interval is None:
+            interval = self._cfg["retryInterval"]
+        self.st["pending"] = {"url": url, "at": at, "left": retries, "every": interval}
+        self._save()
+        log.info("firmware", "update from %s at %s (%d retries, every %d s)", http.redacted(url), clock.format_iso(at), retries, interval)
+        if self._job is not None:
+            self._replaced = True
+            self._job.cancel()  # a new request replaces the one under way
+        self._new.set()
+
+    def trigger(self):
+        # TriggerMessage(FirmwareStatusNotification): what happens now.
+        status = self.status
+        self._outbox.submit(ob.Message(_ACTION, lambda: {"status": status}, ob.KEEP, key=_ACTION, triggered=True))
+
+    def _notify(self, status):
+        self.status = status
+        log.info("firmware", "status %s", status)
+        return self._outbox.submit(ob.Message(_ACTION, lambda: {"status": status}, ob.KEEP))
+
+    async def _notify_sent(self, status):
+        # Before a reboot: the notification leaves first (bounded).
+        try:
+            await asyncio.wait_for(self._notify(status).wait(), self._reply_s)
+        except (errors.CallFailed, asyncio.TimeoutError) as e:
+            log.warning("firmware", "%s not delivered (%s): going on", status, e)
+
+    def _report(self, outcome):
+        # The result of an install, kept on flash until answered.
+        log.info("firmware", "status %s", outcome)
+
+        def answered(reply):
+            if self.st.get("outcome") == outcome:
+                self.st["outcome"] = None
+                self._save()
+
+        self._outbox.submit(ob.Message(_ACTION, lambda: {"status": outcome}, ob.PERSIST, answered=answered))
+
+    # -- the task ------------------------------------------------------------
+    async def run(self):
+        st = self.st
+        if st.get("undo") and self._undo(st["undo"]):
+            return
+        trial = st.get("trial")
+        if trial and trial.get("boots") and await self._confirm(trial):
+            return  # rebooting into the old one
+        if st.get("outcome"):
+            self._report(st["outcome"])
+        while True:
+            if not self.st.get("pending"):
+                self._new.clear()
+                await self._new.wait()
+            self._new.clear()
+            self._replaced = False
+            self._job = asyncio.create_task(self._work())
+            try:
+                await self._job
+            except asyncio.CancelledError:
+                if not self._replaced:
+                    self._job.cancel()
+                    raise
+            except Exception as e:  # never the loop: say why and forget the request
+                log.error("firmware", "update failed: %r", e)
+                self.status = IDLE
+                self._clear()
+            self._job = None
+
+    def _undo(self, trial):
+        # The loader returned from an unconfirmed trial. For an image, the
+        # bootloader's rollback normally booted the old partition already;
+        # if the new one still runs, boot the old one. True: rebooting.
+        self.st["undo"] = None
+        self._save()
+        slot = trial.get("slot")
+        if slot and slot != self.st.get("slot"):
+            ota.remove_tree(self._dir + "/" + slot)  # the failed bundle: flash back
+        if trial.get("kind") == "image" and self._image and self._image.running() != trial.get("back"):
+            log.error("firmware", "still on the unconfirmed image: booting %s", trial.get("back"))
+            self._image.boot(trial["back"])
+            self._stop("hard")
+            return True
+        return False
+
+    def _clear(self):
+        # The request is done (or given up): so is its staging file.
+        self.st["pending"] = None
+        self._save()
+        try:
+            os.remove(self._staging)
+        except OSError:
+            pass
+
+    async def _confirm(self, trial):
+        # The trial boot: keep it once its BootNotification is Accepted.
+        # True: not in time, rebooting into the old one.
+        image = trial.get("kind") == "image"
+        self.status = INSTALLING
+        if image and self._image and self._image.running() == trial.get("back"):
+            # Killed between the switch and set_boot: still the old image.
+            log.error("firmware", "the new image never became the boot partition")
+            self._failed()
+            return
+        try:
+            await asyncio.wait_for(self._registration.accepted.wait(), self._cfg["confirmTimeout"])
+        except asyncio.TimeoutError:
+            log.error("firmware", "%s not Accepted within %s s: back to the previous firmware", trial["version"], self._cfg["confirmTimeout"])
+            if image and self._image:
+                self._image.boot(trial["back"])  # as the bootloader's rollback would
+            self._failed()
+            self._stop("hard")
+            return True
+        if image and self._image:
+            self._image.confirm()
+        st = self.st
+        old = st.get("slot")
+        st["slot"], st["version"], st["trial"], st["outcome"] = trial["slot"], trial["version"], None, INSTALLED
+        self._save()
+        log.info("firmware", "%s confirmed: Accepted on its trial boot", trial["version"])
+        if old and old != trial["slot"]:
+            ota.remove_tree(self._dir + "/" + old)  # flash back for the next one
+        self.status = IDLE
+
+    def _failed(self):
+        self.st["trial"], self.st["outcome"] = None, INSTALLATION_FAILED
+        self._save()
+        self.status = IDLE
+
+    async def _idle(self, what):
+        # Downloads and installs wait for the running transactions (FW-03).
+        said = False
+        while self._transactions.running:
+            if not said:
+                log.info("firmware", "waiting for the running transaction(s) to end before the %s", what)
+                said = True
+            await asyncio.sleep_ms(500)
+
+    async def _work(self):
+        p = self.st["pending"]
+        await self._registration.accepted.wait()  # the clock is set, the link up
+        while True:
+            left = p["at"] - clock.now()
+            if left <= 0:
+                break
+            log.info("firmware", "download in %d s", left)
+            await asyncio.sleep(min(left, 60))  # the clock may still be set
+        await self._idle("download")
+        while True:
+            self._notify(DOWNLOADING)
+            try:
+                recv = await self._download(p["url"])
+                break
+            except Exception as e:
+                fatal = isinstance(e, ota.UpdateError) and e.fatal
+                log.warning("firmware", "download failed: %s %s", type(e).__name__, e)
+                if fatal or p["left"] <= 0:
+                    self._notify(INSTALLATION_FAILED if fatal else DOWNLOAD_FAILED)
+                    self.status = IDLE
+                    self._clear()
+                    return
+                p["left"] -= 1
+                self._save()
+                log.info("firmware", "next download attempt in %d s (%d retries left)", p["every"], p["left"])
+                await asyncio.sleep(p["every"])
+        self._notify(DOWNLOADED)
+        await self._idle("install")
+        await self._notify_sent(INSTALLING)
+        try:
+            trial = self._install(recv)
+        except Exception as e:
+            log.error("firmware", "install failed: %s %s", type(e).__name__, e)
+            self._notify(INSTALLATION_FAILED)
+            self.status = IDLE
+            self._clear()
+            return
+        log.info("firmware", "%s installed, rebooting into it", recv.version)
+        self._stop("hard")
+        return trial
+
+    async def _download(self, url):
+        log.info("firmware", "downloading %s", http.redacted(url))
+        recv = ota.Receiver(self._target)
+        try:
+            await http.get(url, recv, self._ca, self._cfg["timeout"])
+        finally:
+            recv.close()
+        recv.check()
+        log.info("firmware", "downloaded %s %s: %d bytes, SHA-256 checked", recv.kind, recv.version, recv.length)
+        return recv
+
+    def _target(self, kind, version, length):
+        if kind == "bundle":
+            return ota.FileTarget(self._staging)
+        if self._image is None:
+            raise ota.UpdateError("this charger installs application bundles, not firmware images", True)
+        return self._image.writer(length)
+
+    def _install(self, recv):
+        st = self.st
+        trial = {"version": recv.version, "boots": 0, "kind": recv.kind, "slot": None}
+        if recv.kind == "bundle":
+            slot = "b" if st.get("slot") == "a" else "a"
+            log.info("firmware", "unpacking into slot %s", slot)
+            n = ota.unpack(self._staging, self._dir + "/" + slot)
+            os.remove(self._staging)
+            log.info("firmware", "%d files in slot %s; switching", n, slot)
+            trial["slot"] = slot
+        else:
+            trial["back"] = self._image.running()
+        # The switch: one atomic write. Before it the old one boots, after it
+        # the new one on trial.
+        st["trial"], st["pending"] = trial, None
+        self._save()
+        if recv.kind == "image":
+            recv.target.switch()  # set_boot: checked before, switched last
+        return trial

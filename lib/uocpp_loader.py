@@ -1,0 +1,42 @@
+# The application loader: runs before anything of the uocpp package is
+# imported (main.py, and boot.py on a board) and puts the installed
+# application bundle first on sys.path. It lives outside the package on
+# purpose: a bundle replaces uocpp/, never this file, so a broken bundle
+# cannot break the way back. Kept tiny (main.py drops it once it ran): the
+# slot and trial decision is in uocpp_slots.py, loaded only when
+# <flash>/app/state.json exists, that is once an update was requested.
+import os
+import sys
+
+_result = None
+_done = False
+
+
+def start():
+    # -> None when no update was ever requested, else uocpp_slots.decide():
+    # (firmwareVersion of what runs or None, an update is under way, this is
+    # a trial boot). Idempotent: boot.py and main.py both call it on a board.
+    global _result, _done
+    if not _done:
+        _done = True
+        # As platform.flash_dir: $OCPP_FLASH_DIR (unix port), else
+        # config.json's storage.dir, else ./flash (unix) or / (board).
+        env = getattr(os, "getenv", None)
+        path = env and env("OCPP_FLASH_DIR")
+        if not path:
+            try:
+                import json
+
+                with open((env and env("OCPP_CONFIG")) or "config.json") as f:
+                    path = json.load(f).get("storage", {}).get("dir")
+            except Exception:  # a bad config.json is main.py's to report
+                pass
+        base = (path or ("/" if sys.platform == "esp32" else "flash")).rstrip("/") + "/app"
+        try:
+            os.stat(base + "/state.json")
+        except OSError:
+            return None
+        from uocpp_slots import decide
+
+        _result = decide(base)
+    return _result
