@@ -9,3 +9,8 @@ package("uocpp", base_path="lib")
 # Updating in the field); frozen too, so an image always brings it.
 module("uocpp_loader.py", base_path="lib")
 module("uocpp_slots.py", base_path="lib")
+# The installer's web page (lib/uocpp/extras/web/) runs on microdot, which
+# make fetches from PyPI into lib/microdot/ (`make lib/microdot/microdot.py`,
+# done by make mpy/deploy/test): frozen, it costs flash, not heap, and is
+# still imported only when the page or setup mode is on.
+package("microdot", base_path="lib")

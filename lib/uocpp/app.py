@@ -76,7 +76,9 @@ class App:
         parts.update(reservations=reservations)
         # GetDiagnostics' service is made on first use (services/diagnostics.py
         # service()): until then it costs one empty slot.
-        parts.update(settings=settings, diagnostics=[None])
+        # So is UpdateFirmware's (services/firmware_update.py get()).
+        parts.update(settings=settings, diagnostics=[None], firmware=[None])
+        self._firmware = parts["firmware"]
         if update and update[0]:
             # An update installed what runs: its version, not config.json's.
             from uocpp.model import identity
@@ -137,7 +139,7 @@ class App:
                 # An update under way: resume, confirm or report it.
                 from uocpp.services import firmware_update
 
-                firmware_update.get(self.outbox, self.registration, self.transactions, self.stop, self.keys)
+                firmware_update.get(self._firmware, self.outbox, self.registration, self.transactions, self.stop, self.keys)
             if self.settings.get("mqtt", {}).get("enabled"):
                 # Imported only when on: a disabled mirror costs no heap.
                 from uocpp.extras.mqtt_mirror import MqttMirror
@@ -160,6 +162,8 @@ class App:
         finally:
             for t in tasks.values():
                 t.cancel()
+            if self._firmware[0] is not None:
+                self._firmware[0].task.cancel()
             await self.link.close()
             log.info("app", "stopped (%s)", self.stop_reason)
         return self.stop_reason

@@ -16,10 +16,10 @@ REQUEST = (
     ),
     ("connectorId", INT, False, None),
 )
-USES = ("boot", "registration", "outbox", "heartbeat", "status", "connectors", "metering", "keys", "diagnostics")
+USES = ("boot", "registration", "outbox", "heartbeat", "status", "connectors", "metering", "keys", "diagnostics", "firmware")
 
 
-def handle(payload, boot, registration, outbox, heartbeat, status, connectors, metering, keys, diagnostics):
+def handle(payload, boot, registration, outbox, heartbeat, status, connectors, metering, keys, diagnostics, firmware):
     requested = payload["requestedMessage"]
     cid = payload.get("connectorId")
     if requested == "BootNotification":
@@ -62,20 +62,11 @@ def handle(payload, boot, registration, outbox, heartbeat, status, connectors, m
 
         return {"status": "Accepted"}, send
     if requested == "FirmwareStatusNotification":
-        # What the update does now; Idle when none runs (the service is not
-        # loaded for this).
 
         async def send():
-            import sys
+            from uocpp.services import firmware_update
 
-            fu = sys.modules.get("uocpp.services.firmware_update")
-            fw = fu and fu.service
-            if fw is not None and fw._outbox is outbox:
-                fw.trigger()
-            else:
-                from uocpp.outbox import Message
-
-                outbox.submit(Message(requested, lambda: {"status": "Idle"}, key=requested, triggered=True))
+            firmware_update.trigger(firmware, outbox)
 
         return {"status": "Accepted"}, send
     return {"status": "NotImplemented"}

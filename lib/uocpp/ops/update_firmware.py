@@ -12,10 +12,10 @@ REQUEST = (
     ("retrieveDate", STR, True, None),
     ("retryInterval", INT, False, (0, 86400)),
 )
-USES = ("outbox", "registration", "transactions", "stop", "keys")
+USES = ("firmware", "outbox", "registration", "transactions", "stop", "keys")
 
 
-def handle(payload, outbox, registration, transactions, stop, keys):
+def handle(payload, firmware, outbox, registration, transactions, stop, keys):
     url = payload["location"]
     if not (url.startswith("http://") or url.startswith("https://")):
         # The schema says anyURI; this charger fetches over HTTP(S) only.
@@ -33,5 +33,5 @@ def handle(payload, outbox, registration, transactions, stop, keys):
     sys.modules.pop("uocpp_loader", None)
     from uocpp.services import firmware_update
 
-    firmware_update.get(outbox, registration, transactions, stop, keys).request(url, at, payload.get("retries"), payload.get("retryInterval"))
+    firmware_update.get(firmware, outbox, registration, transactions, stop, keys).request(url, at, payload.get("retries"), payload.get("retryInterval"))
     return {}

@@ -37,25 +37,31 @@ INSTALLATION_FAILED = "InstallationFailed"
 _ACTION = "FirmwareStatusNotification"
 
 
-service = None  # the one of the running application
-
-
-def get(outbox, registration, transactions, stop, keys):
-    # The service, built and its task started on first use: by UpdateFirmware
-    # (ops/update_firmware.py) or at boot when an update is under way
-    # (app.py). A new application (soft reset) gets a new one.
-    global service
-    if service is None or service._outbox is not outbox:
+def get(slot, outbox, registration, transactions, stop, keys):
+    # The service in the app's "firmware" slot (app.py), built and its task
+    # started on first use: by UpdateFirmware (ops/update_firmware.py) or at
+    # boot when an update is under way (app.py). The app cancels the task
+    # when it stops (a soft reset builds a new app, slot and service).
+    if slot[0] is None:
         from uocpp import platform
         from uocpp.config import provision
 
         s = provision.settings
-        service = FirmwareUpdate(
+        svc = slot[0] = FirmwareUpdate(
             _section(platform.config_path()), s["centralSystem"]["caFile"], platform.flash_dir(s), outbox, registration, transactions, stop,
             platform.ota() if hasattr(platform, "ota") else None, keys.get("MessageTimeout") * 2,
         )
-        asyncio.create_task(service.run())
-    return service
+        svc.task = asyncio.create_task(svc.run())
+    return slot[0]
+
+
+def trigger(slot, outbox):
+    # TriggerMessage FirmwareStatusNotification: what the update does now,
+    # Idle when none runs (then this module is all that loads).
+    if slot[0] is not None:
+        slot[0].trigger()
+    else:
+        outbox.submit(ob.Message(_ACTION, lambda: {"status": IDLE}, key=_ACTION, triggered=True))
 
 
 def _section(path):
