@@ -73,9 +73,11 @@ class Partition:
 class Outbox:
     def __init__(self):
         self.sent = []
+        self.got = asyncio.Event()  # set by every submit: tests wait on it, not on a time
 
     def submit(self, msg):
         self.sent.append(msg.build()["status"])
+        self.got.set()
         msg._finish({}, None)
         if msg.answered:
             msg.answered({})
@@ -190,7 +192,7 @@ async def test_trial_image_accepted_is_confirmed():
         _trial(d)
         svc, stops = service(d)
         task = asyncio.create_task(svc.run())
-        await asyncio.sleep_ms(50)
+        await asyncio.wait_for_ms(svc._outbox.got.wait(), 5000)
         task.cancel()
         eq(Partition.confirmed, 1, "mark_app_valid_cancel_rollback")
         eq(svc._outbox.sent, ["Installed"], "statuses")
@@ -223,7 +225,7 @@ async def test_killed_before_set_boot_is_installation_failed():
         _trial(d)
         svc, stops = service(d)
         task = asyncio.create_task(svc.run())
-        await asyncio.sleep_ms(50)
+        await asyncio.wait_for_ms(svc._outbox.got.wait(), 5000)
         task.cancel()
         eq(Partition.confirmed, 0, "not confirmed")
         eq(svc._outbox.sent, ["InstallationFailed"], "statuses")
