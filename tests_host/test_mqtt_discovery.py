@@ -256,7 +256,12 @@ async def main():
     while not mirror.sessions:
         await asyncio.sleep_ms(10)
     state.set("registration", "Accepted")
-    await asyncio.sleep_ms(300)
+    # The round of configs comes first; then the mirror takes the change in.
+    for _ in range(500):
+        if mirror._version >= state.version:
+            break
+        await asyncio.sleep_ms(10)
+    await asyncio.sleep_ms(0)
     gc.collect()
     print("heap", gc.mem_alloc())
     task.cancel()
