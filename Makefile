@@ -85,7 +85,7 @@ run: venv $(INSTALLED_LIBS)
 
 # The whole suite; ends with pytest's summary line.
 test: venv $(INSTALLED_LIBS) test-packages
-	@echo "test: pytest tests_host (about 2.5 minutes on 2 cores)"
+	@echo "test: pytest tests_host (about 3 minutes on 2 cores)"
 	$(Q)$(VPY) -m pytest tests_host
 
 # ruff (pinned in requirements.txt; settings in ruff.toml). The suite runs
