@@ -127,7 +127,8 @@ _SIZES = """
 import asyncio, gc
 from uocpp import clock, log, outbox, platform
 from uocpp.model import identity, keys
-from uocpp.store import json_file, log_ring
+from uocpp import log_ring
+from uocpp.store import json_file
 from uocpp.link import handshake
 asyncio.open_connection, asyncio.wait_for_ms
 out = []

@@ -1,7 +1,7 @@
 # A small levelled logger: one line per event, secrets masked.
 # Formatting is lazy (args are only %-formatted when the level is enabled),
 # so a disabled debug line costs no heap. Lines at log.flashLevel also go,
-# masked the same way, to the persistent ring on flash (store/log_ring.py),
+# masked the same way, to the persistent ring on flash (log_ring.py),
 # stamped in UTC once the clock is set and with the uptime before.
 import time
 from micropython import const
@@ -49,7 +49,7 @@ def open_ring(directory, level, total, files):
         ring = None
     _flash = _value(level)
     if _flash != _OFF:
-        from uocpp.store.log_ring import LogRing
+        from uocpp.log_ring import LogRing
 
         ring = LogRing(directory, total, files)
     _gate = min(_level, _flash)

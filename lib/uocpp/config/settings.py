@@ -172,7 +172,7 @@ SCHEMA = {
     "log": (
         ("level", _STR, "info", ("debug", "info", "warning", "error")),
         ("heapInterval", _NUM, 0, (0, 86400)),
-        # The persistent log on flash (store/log_ring.py): lines at this
+        # The persistent log on flash (log_ring.py): lines at this
         # level and above, in flashFiles files sharing flashBytes.
         ("flashLevel", _STR, "info", ("debug", "info", "warning", "error", "off")),
         ("flashBytes", _INT, 32768, (1024, 262144)),

@@ -18,7 +18,8 @@ from micropython import const
 from uocpp import __version__, clock, log
 from uocpp.model import identity
 from uocpp.model import keys as keydefs
-from uocpp.store import json_file, log_ring
+from uocpp import log_ring
+from uocpp.store import json_file
 
 _YIELD_LINES = const(64)  # the loop gets a turn this often
 

@@ -1,5 +1,5 @@
 # GetDiagnostics (DIAG-01..DIAG-09): one text file on flash with a state
-# snapshot and the persistent log's lines (store/log_ring.py), uploaded
+# snapshot and the persistent log's lines (log_ring.py), uploaded
 # over HTTP(S) (link/http.py), with DiagnosticsStatusNotification on the
 # way. Loaded on the first GetDiagnostics or its TriggerMessage; the
 # service lives in the app's "diagnostics" slot from then on (app.py).

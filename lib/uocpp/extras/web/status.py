@@ -114,12 +114,12 @@ def _html(s):
 
 
 def log_tail():
-    # The last lines of the persistent log (store/log_ring.py), newest last:
+    # The last lines of the persistent log (log_ring.py), newest last:
     # a bounded read of the end of its newest file. [] when the ring is off.
     ring = log.ring
     if ring is None:
         return []
-    from uocpp.store.log_ring import path
+    from uocpp.log_ring import path
 
     try:
         with open(path(ring.dir, 0), "rb") as f:
