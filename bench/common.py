@@ -154,7 +154,7 @@ def frozen_modules(micropython):
     text = _ask(micropython, "help('modules')")
     names = set()
     for tok in text.split():
-        if tok.startswith(("uocpp/", "umqtt/")):
+        if tok.startswith(("uocpp/", "umqtt/", "microdot/", "uocpp_")):
             name = tok.replace("/", ".")
             names.add(name[: -len(".__init__")] if name.endswith(".__init__") else name)
     return names

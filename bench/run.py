@@ -179,7 +179,7 @@ def other_ports(args, notes):
         if kind == "frozen":
             missing = sorted(set(modules.lib_modules()) - common.frozen_modules(path))
             if missing:
-                notes.append("%s column skipped: %s lacks frozen %s (freeze lib/uocpp and lib/umqtt)." % (what, path, ", ".join(missing[:5])))
+                notes.append("%s column skipped: %s lacks frozen %s (freeze lib/ as manifest.py does)." % (what, path, ", ".join(missing[:5])))
                 continue
             if os.stat(path).st_mtime < newest:
                 notes.append("%s: %s is older than the newest file under lib/; rebuild it if lib/ changed since." % (what, path))
