@@ -154,7 +154,7 @@ def configs_of(sub):
 
 
 def test_discovery_configs_and_the_state_they_describe(cs, charger, broker, subscriber):
-    """Issue 18.2: every config retained, valid per HA's schema, one device with the identity;
+    """HA-01, HA-02: every config retained, valid per HA's schema, one device with the identity;
     published before any state topic; each state topic gets its value, charging included."""
     cs.boot_plan[:] = [("Accepted", 1)]
     b = broker()
@@ -217,7 +217,7 @@ def test_discovery_configs_and_the_state_they_describe(cs, charger, broker, subs
 
 
 def test_discovery_off_publishes_nothing_under_the_prefix(cs, firmware, broker, subscriber):
-    """Issue 18.2: with mqtt.discovery off (the default) no topic appears under homeassistant/."""
+    """HA-03: with mqtt.discovery off (the default) no topic appears under homeassistant/."""
     b = broker()
     sub = subscriber(b.port)
     fw = firmware(cs.port, mqtt(b.port))
@@ -232,7 +232,7 @@ def test_discovery_off_publishes_nothing_under_the_prefix(cs, firmware, broker, 
 
 
 def test_eight_connectors_odd_id_and_lazy_import(broker, subscriber):
-    """Issue 18.2: 8 connectors -> 36 configs, node_id sanitized to [a-zA-Z0-9_-], custom prefix;
+    """HA-01, HA-03: 8 connectors -> 36 configs, node_id sanitized to [a-zA-Z0-9_-], custom prefix;
     ha_discovery is imported only with discovery on; the heap the configs take is reported."""
     b = broker()
     code = """

@@ -51,7 +51,7 @@ def mqtt(b, ca_file, host="127.0.0.1", **over):
 
 
 def test_right_ca_connects_and_publishes(cs, firmware, tls_broker, subscriber, pki):
-    """Issue 18.3: the broker's certificate chains to mqtt.caFile and names 127.0.0.1: TLS session, user and password accepted, state published."""
+    """MQ-01: the broker's certificate chains to mqtt.caFile and names 127.0.0.1: TLS session, user and password accepted, state published."""
     b = tls_broker()
     sub = subscriber(b.port)
     fw = firmware(cs.port, mqtt(b, pki.ca_der))
@@ -65,7 +65,7 @@ def test_right_ca_connects_and_publishes(cs, firmware, tls_broker, subscriber, p
 
 
 def test_localhost_is_a_name_the_certificate_has(cs, firmware, tls_broker, subscriber, pki):
-    """Issue 18.3: a DNS name of the certificate's subjectAltName (localhost) passes the host check too."""
+    """MQ-01: a DNS name of the certificate's subjectAltName (localhost) passes the host check too."""
     b = tls_broker()
     fw = firmware(cs.port, mqtt(b, pki.ca_der, host="localhost"))
     fw.wait_log(r"mqtt: connected to localhost:%d \(TLS\)" % b.tls_port)
@@ -81,7 +81,7 @@ def test_localhost_is_a_name_the_certificate_has(cs, firmware, tls_broker, subsc
     ],
 )
 def test_untrusted_broker_never_gets_the_credentials(cs, firmware, tls_broker, pki, case, problem, alert):
-    """Issue 18.3: a broker the CA does not vouch for, or whose certificate names another host, is
+    """MQ-01, MQ-02: a broker the CA does not vouch for, or whose certificate names another host, is
     refused in the TLS handshake: the log names the certificate problem, the mirror retries, and
     the broker never saw a CONNECT (no client id, no user name, no password)."""
     if case == "wrong CA":
@@ -100,7 +100,7 @@ def test_untrusted_broker_never_gets_the_credentials(cs, firmware, tls_broker, p
 
 
 def test_ca_file_rules_are_named(firmware, tmp_path):
-    """Issue 18.3: mqtt.tls without mqtt.caFile, or with one that cannot be read, halts naming the key and rule."""
+    """MQ-01: mqtt.tls without mqtt.caFile, or with one that cannot be read, halts naming the key and rule."""
     fw = firmware(1, {"mqtt": {"enabled": True, "host": "h", "tls": True}})
     assert fw.wait_exit(10) == EXIT_CONFIG
     assert "mqtt.caFile: required when mqtt.tls is true" in fw.log
