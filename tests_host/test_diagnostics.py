@@ -137,7 +137,15 @@ def test_upload_snapshot_window_secrets_and_refusals(cs, firmware, server):
     assert logged2 == expected
     assert sorted(p.name for p in (fw.flash / "diag").iterdir()) == [name2]  # only the newest file kept
 
-    for secret in (KEY, NEW_KEY):
+    # Credentials in the location: a Basic header for the server, "***@" in the frame the ring logs at debug.
+    get_diagnostics(cs, "http://diag:Cred0Secret@127.0.0.1:%d/cred.txt" % server.port)
+    assert b"## identity" in server.wait_upload("cred.txt")
+    assert wait_status(cs, 11)[9:] == ["Uploading", "Uploaded"]
+    assert [r[2]["Authorization"] for r in server.requests if r[1] == "/cred.txt"] == ["Basic ZGlhZzpDcmVkMFNlY3JldA=="]
+    assert any(b"http://***@127.0.0.1" in line for line in ring_lines(fw.flash))
+
+    for secret in (KEY, NEW_KEY, "Cred0Secret"):
+        assert secret not in fw.log
         for upload in server.uploads.values():
             assert secret.encode() not in upload
         assert all(secret.encode() not in line for line in ring_lines(fw.flash))

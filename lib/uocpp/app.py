@@ -163,7 +163,7 @@ class App:
             for t in tasks.values():
                 t.cancel()
             if self._firmware[0] is not None:
-                self._firmware[0].task.cancel()
+                self._firmware[0].close()
             await self.link.close()
             log.info("app", "stopped (%s)", self.stop_reason)
         return self.stop_reason

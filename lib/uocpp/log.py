@@ -118,6 +118,22 @@ def error(tag, msg, *args):
     _emit(ERROR, tag, msg, args)
 
 
+def _hide_userinfo(text):
+    # user:password@ in a URL (UpdateFirmware, GetDiagnostics locations)
+    # becomes ***@: credentials never reach a log.
+    i = text.find("://")
+    while i >= 0:
+        start = i + 3
+        end = start
+        while end < len(text) and text[end] not in '/"? ':
+            end += 1
+        at = text.rfind("@", start, end)
+        if at >= 0:
+            text = text[:start] + "***" + text[at:]
+        i = text.find("://", start)
+    return text
+
+
 def frame(direction, data):
     # Every OCPP frame in and out, at debug level. A frame that carries an
     # AuthorizationKey is withheld whole: the key may be new and unregistered.
@@ -132,4 +148,6 @@ def frame(direction, data):
             data = repr(data)
     if "authorizationkey" in data.lower():
         data = "[frame withheld: it carries an AuthorizationKey]"
+    elif "@" in data:
+        data = _hide_userinfo(data)
     _emit(DEBUG, "frame", "%s %s", (direction, data))

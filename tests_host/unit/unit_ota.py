@@ -31,6 +31,7 @@ class Partition:
     blocks = {}
     confirmed = 0
     size = 3 * 4096
+    refuse = False  # set_boot raises, as ESP-IDF does for an image it will not boot
 
     def __init__(self, which=None, label=None):
         self.label = label or (Partition.running_label if which == Partition.RUNNING else None)
@@ -40,6 +41,7 @@ class Partition:
         cls.boot_label = cls.running_label = "ota_0"
         cls.blocks = {}
         cls.confirmed = 0
+        cls.refuse = False
 
     def info(self):
         return (0, 0, 0x10000, Partition.size, self.label, False)
@@ -59,6 +61,8 @@ class Partition:
         data[offset : offset + len(buf)] = buf
 
     def set_boot(self):
+        if Partition.refuse:
+            raise OSError(-5379, "ESP_ERR_OTA_VALIDATE_FAILED")
         Partition.boot_label = self.label
 
     @classmethod
@@ -166,6 +170,22 @@ async def test_corrupt_or_short_image_never_switches():
             cleanup(d)
 
 
+async def test_image_the_bootloader_refuses_leaves_no_trial():
+    # The hash was right but set_boot refused the image (another chip's, say):
+    # InstallationFailed, no reboot, and no trial on record for the next boot.
+    Partition.reset()
+    Partition.refuse = True
+    with TempDir("ota") as d:
+        svc, stops = service(d)
+        fu.http.get = fake_get(update_file(b"z" * 5000))
+        svc.request("http://h/fw.bin", clock.now(), 0, 0)
+        await svc._work()
+        eq(svc._outbox.sent, ["Downloading", "Downloaded", "Installing", "InstallationFailed"], "statuses")
+        eq((Partition.boot_label, stops), ("ota_0", []), "old image, no reboot")
+        eq(state(d).get("trial"), None, "no trial")
+        cleanup(d)
+
+
 async def test_image_too_big_or_no_partitions_is_installation_failed():
     Partition.reset()
     with TempDir("ota") as d:
@@ -267,6 +287,7 @@ TESTS = (
     test_good_image_is_written_checked_then_switched,
     test_corrupt_or_short_image_never_switches,
     test_image_too_big_or_no_partitions_is_installation_failed,
+    test_image_the_bootloader_refuses_leaves_no_trial,
     test_trial_image_accepted_is_confirmed,
     test_trial_image_not_accepted_boots_the_old_partition,
     test_killed_before_set_boot_is_installation_failed,

@@ -237,6 +237,9 @@ SCHEMA = {
         ("setupMode", _BOOL, False, None),
         ("apPassword", _STR, "", _ap_password),
         ("setupButton", _INT, -1, (-1, 48)),
+        # ESP32: an empty wifi.ssid means a fresh board (setup mode), unless
+        # the board has another link (false here, or modem.enabled).
+        ("setupWithoutWifi", _BOOL, True, None),
     ),
 }
 

@@ -100,8 +100,10 @@ def setup_wanted(settings, web):
     # Setup mode (extras/web/setup_form.py): web.setupMode, no Wi-Fi network
     # configured yet, or the setup button (web.setupButton, a GPIO pulled up,
     # pressed = low) held at boot.
-    if web["setupMode"] or not settings["wifi"]["ssid"]:
+    if web["setupMode"]:
         return True
+    if not settings["wifi"]["ssid"] and web["setupWithoutWifi"] and not settings["modem"]["enabled"]:
+        return True  # a fresh board: no way to the central system yet
     pin = web["setupButton"]
     return pin >= 0 and machine.Pin(pin, machine.Pin.IN, machine.Pin.PULL_UP).value() == 0
 

@@ -21,6 +21,8 @@
 import asyncio
 import os
 
+from micropython import const
+
 from uocpp import clock, errors, log
 from uocpp import outbox as ob
 from uocpp.device import ota
@@ -35,6 +37,7 @@ INSTALLING = "Installing"
 INSTALLED = "Installed"
 INSTALLATION_FAILED = "InstallationFailed"
 _ACTION = "FirmwareStatusNotification"
+_AGAIN_S = const(60)  # an outcome not answered (timeout, CALLERROR) goes again after this
 
 
 def get(slot, outbox, registration, transactions, stop, keys):
@@ -106,6 +109,8 @@ class FirmwareUpdate:
         self._new = asyncio.Event()
         self._job = None
         self._replaced = False
+        self.task = None  # run(), started by get()
+        self._reporter = None  # _again(), while an outcome waits for its answer
 
     def _save(self):
         json_file.write_json_atomic(self._path, self.st)
@@ -143,15 +148,40 @@ class FirmwareUpdate:
             log.warning("firmware", "%s not delivered (%s): going on", status, e)
 
     def _report(self, outcome):
-        # The result of an install, kept on flash until answered.
+        # The result of an update (Installed, InstallationFailed,
+        # DownloadFailed), kept on flash until answered: PERSIST keeps it
+        # across lost links, and a timeout or a CALLERROR sends it again a
+        # while later (_again), so it is never given up before a reply.
         log.info("firmware", "status %s", outcome)
+        msg = self._outbox.submit(self._outcome_message(outcome))
+        if self._reporter is None or self._reporter.done():
+            self._reporter = asyncio.create_task(self._again(msg, outcome))
 
+    def _outcome_message(self, outcome):
         def answered(reply):
             if self.st.get("outcome") == outcome:
                 self.st["outcome"] = None
                 self._save()
 
-        self._outbox.submit(ob.Message(_ACTION, lambda: {"status": outcome}, ob.PERSIST, answered=answered))
+        return ob.Message(_ACTION, lambda: {"status": outcome}, ob.PERSIST, answered=answered)
+
+    async def _again(self, msg, outcome):
+        while True:
+            try:
+                await msg.wait()
+                return
+            except errors.CallFailed as e:
+                log.warning("firmware", "%s not answered (%s): again in %d s", outcome, e, _AGAIN_S)
+            await asyncio.sleep(_AGAIN_S)
+            if self.st.get("outcome") != outcome:
+                return  # answered meanwhile, or a newer outcome took its place
+            msg = self._outbox.submit(self._outcome_message(outcome))
+
+    def close(self):
+        # The app stops: this service's tasks end with it.
+        for t in (self.task, self._reporter):
+            if t is not None:
+                t.cancel()
 
     # -- the task ------------------------------------------------------------
     async def run(self):
@@ -186,22 +216,30 @@ class FirmwareUpdate:
         # The loader returned from an unconfirmed trial. For an image, the
         # bootloader's rollback normally booted the old partition already;
         # if the new one still runs, boot the old one. True: rebooting.
+        # The old partition is set to boot before the record of the undo
+        # goes: a power cut between the two repeats the undo, never skips it.
+        reboot = trial.get("kind") == "image" and self._image and self._image.running() != trial.get("back")
+        if reboot:
+            log.error("firmware", "still on the unconfirmed image: booting %s", trial.get("back"))
+            self._image.boot(trial["back"])
         self.st["undo"] = None
         self._save()
         slot = trial.get("slot")
         if slot and slot != self.st.get("slot"):
             ota.remove_tree(self._dir + "/" + slot)  # the failed bundle: flash back
-        if trial.get("kind") == "image" and self._image and self._image.running() != trial.get("back"):
-            log.error("firmware", "still on the unconfirmed image: booting %s", trial.get("back"))
-            self._image.boot(trial["back"])
+        if reboot:
             self._stop("hard")
-            return True
-        return False
+        return bool(reboot)
 
-    def _clear(self):
-        # The request is done (or given up): so is its staging file.
+    def _clear(self, outcome=None):
+        # The request is done (or given up): so is its staging file. A final
+        # status goes on flash with it, and out until answered (_report).
         self.st["pending"] = None
+        if outcome:
+            self.st["outcome"] = outcome
         self._save()
+        if outcome:
+            self._report(outcome)
         try:
             os.remove(self._staging)
         except OSError:
@@ -221,6 +259,7 @@ class FirmwareUpdate:
             await asyncio.wait_for(self._registration.accepted.wait(), self._cfg["confirmTimeout"])
         except asyncio.TimeoutError:
             log.error("firmware", "%s not Accepted within %s s: back to the previous firmware", trial["version"], self._cfg["confirmTimeout"])
+            await self._idle("rollback")  # a session started offline on the trial ends first
             if image and self._image:
                 self._image.boot(trial["back"])  # as the bootloader's rollback would
             self._failed()
@@ -270,9 +309,8 @@ class FirmwareUpdate:
                 fatal = isinstance(e, ota.UpdateError) and e.fatal
                 log.warning("firmware", "download failed: %s %s", type(e).__name__, e)
                 if fatal or p["left"] <= 0:
-                    self._notify(INSTALLATION_FAILED if fatal else DOWNLOAD_FAILED)
+                    self._clear(INSTALLATION_FAILED if fatal else DOWNLOAD_FAILED)
                     self.status = IDLE
-                    self._clear()
                     return
                 p["left"] -= 1
                 self._save()
@@ -281,13 +319,15 @@ class FirmwareUpdate:
         self._notify(DOWNLOADED)
         await self._idle("install")
         await self._notify_sent(INSTALLING)
+        # Again: a transaction may have started while Installing went out.
+        # From here to the reboot nothing awaits, so none can start.
+        await self._idle("install")
         try:
             trial = self._install(recv)
         except Exception as e:
             log.error("firmware", "install failed: %s %s", type(e).__name__, e)
-            self._notify(INSTALLATION_FAILED)
+            self._clear(INSTALLATION_FAILED)
             self.status = IDLE
-            self._clear()
             return
         log.info("firmware", "%s installed, rebooting into it", recv.version)
         self._stop("hard")
@@ -328,5 +368,13 @@ class FirmwareUpdate:
         st["trial"], st["pending"] = trial, None
         self._save()
         if recv.kind == "image":
-            recv.target.switch()  # set_boot: checked before, switched last
+            try:
+                recv.target.switch()  # set_boot: checked before, switched last
+            except Exception:
+                # The bootloader refused the image: no trial will boot, so
+                # none may be on record (the next boot would take the old
+                # image for the new one).
+                st["trial"] = None
+                self._save()
+                raise
         return trial

@@ -22,6 +22,56 @@ Request.max_readline = 1024
 _DENIED = ("Unauthorized", 401, {"WWW-Authenticate": 'Basic realm="uOCPP", charset="UTF-8"'})
 
 
+_HEAD_BYTES = const(4096)  # request line and headers, all told
+_CHUNK = const(256)
+
+
+class _Capped:
+    # The client's stream as microdot reads it, with one budget for the whole
+    # request (headers _HEAD_BYTES, body MAX_BODY): microdot bounds each
+    # header line only after reading it whole, and not their number, so a
+    # client could otherwise fill the heap before the password is checked.
+    # Lines are read in small pieces, never more than the budget.
+    def __init__(self, reader, budget):
+        self._r = reader
+        self._left = budget
+        self._buf = b""
+
+    async def _more(self, n):
+        if self._left <= 0:
+            raise OSError("request over %d B" % (_HEAD_BYTES + MAX_BODY))
+        data = await self._r.read(min(n, self._left))
+        self._left -= len(data)
+        return data
+
+    async def readline(self):
+        while b"\n" not in self._buf:
+            data = await self._more(_CHUNK)
+            if not data:
+                line, self._buf = self._buf, b""
+                return line
+            self._buf += data
+        i = self._buf.index(b"\n") + 1
+        line, self._buf = self._buf[:i], self._buf[i:]
+        return line
+
+    async def read(self, n=-1):
+        if self._buf:
+            data = self._buf if n < 0 else self._buf[:n]
+            self._buf = self._buf[len(data) :]
+            return data
+        return await self._more(_CHUNK if n < 0 else n)
+
+    async def readexactly(self, n):
+        out = b""
+        while len(out) < n:
+            data = await self.read(n - len(out))
+            if not data:
+                raise EOFError
+            out += data
+        return out
+
+
 def _same(a, b):
     # Compares in a time that does not depend on where they differ.
     if len(a) != len(b):
@@ -63,7 +113,7 @@ class Server(Microdot):
             return
         self._clients += 1
         try:
-            await asyncio.wait_for(super().handle_request(reader, writer), _REQUEST_S)
+            await asyncio.wait_for(super().handle_request(_Capped(reader, _HEAD_BYTES + MAX_BODY), writer), _REQUEST_S)
         except Exception as e:  # a timeout, a reset, a broken request: only this one ends
             log.warning("web", "request dropped (%s)", type(e).__name__)
             await _close(writer)

@@ -193,8 +193,10 @@ async def run(settings, web):
     if not password:
         # Printed this once (a new one each setup-mode boot), masked after.
         password = binascii.hexlify(os.urandom(6)).decode()
-        log.info("web", "setup mode: access point and page password %s (generated; web.apPassword sets one)", password)
+        # On the console only, once: masked everywhere from here on, and never
+        # in the flash log (it would outlive this setup session there).
         log.add_secret(password)
+        print("web: setup mode: access point and page password %s (generated; web.apPassword sets one)" % password)
     log.info("web", "setup mode: the OCPP link stays off until the form is saved")
     platform.access_point(("uOCPP-" + cp_id)[:32], password)
     setup = Setup(platform.config_path(), platform.flash_dir(settings), cp_id)
