@@ -135,7 +135,12 @@ async def main():
     stalled = dog.feeds
     print("stalled", dog.starving)
     counter[0] += 1
-    await asyncio.sleep_ms(600)
+    # The next check sees the progress: wait for it (bounded), not for a time,
+    # since without more progress it starves again 0.3 s later.
+    for _ in range(100):
+        await asyncio.sleep_ms(20)
+        if dog.starving is None and dog.feeds > stalled:
+            break
     print("resumed", dog.feeds > stalled, dog.starving)
     t.cancel()
 
