@@ -13,6 +13,7 @@ from check import TempDir, eq, raises
 from uocpp import log
 from uocpp.store import journal
 from uocpp.store.journal import Journal, JournalFull
+from uocpp.store.json_file import exists
 
 HDR = 12
 
@@ -30,13 +31,6 @@ def write(path, data):
 def size(path):
     return os.stat(path)[6]
 
-
-def exists(path):
-    try:
-        os.stat(path)
-        return True
-    except OSError:
-        return False
 
 
 def recs(j):

@@ -172,7 +172,9 @@ async def test_noise_flood_ends_at_the_deadline_without_blocking():
     task.cancel()
     # 2 attempts of 100 ms, plus the 100 ms gap before the second
     eq(280 <= took <= 800, True, "took %d ms" % took)
-    eq(ticks[0] >= took // 10 - 6, True, "ticker ran %d times in %d ms" % (ticks[0], took))
+    # Half the 10 ms rate at least (a busy host slows the ticker); a read that
+    # blocked the loop for its two 100 ms timeouts would leave it below that.
+    eq(ticks[0] >= took // 20, True, "ticker ran %d times in %d ms" % (ticks[0], took))
 
 
 async def test_concurrent_reads_take_turns_on_the_wire():

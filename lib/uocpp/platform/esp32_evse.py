@@ -49,6 +49,7 @@ from uocpp.device import pilot
 
 _FREQ = const(1000)  # pilot PWM frequency, Hz
 _WINDOW_US = const(1100)  # one ADC burst: a little more than one PWM period
+_MIN_READS = const(20)  # and at least this many reads (an ESP32 ADC read takes about 10-20 us)
 _INPUT_POLL_MS = const(50)  # fault and lock-feedback inputs
 _LOCK_POLL_MS = const(10)
 
@@ -222,16 +223,21 @@ class Esp32Evse:
         read = self._adc[i].read_u16
         ticks_us = time.ticks_us
         diff = time.ticks_diff
+        # At least _MIN_READS reads as well: a burst the scheduler (Wi-Fi's
+        # task, a busy host) cut into may otherwise see only the low phase.
         start = ticks_us()
         best = read()
+        n = 1
         if self._rising:
-            while diff(ticks_us(), start) < _WINDOW_US:
+            while n < _MIN_READS or diff(ticks_us(), start) < _WINDOW_US:
                 v = read()
+                n += 1
                 if v > best:
                     best = v
         else:
-            while diff(ticks_us(), start) < _WINDOW_US:
+            while n < _MIN_READS or diff(ticks_us(), start) < _WINDOW_US:
                 v = read()
+                n += 1
                 if v < best:
                     best = v
         return best

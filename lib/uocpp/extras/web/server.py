@@ -7,6 +7,7 @@ from micropython import const
 from microdot import Microdot, Request
 
 from uocpp import log
+from uocpp.link.handshake import close_stream
 
 _REQUEST_S = const(10)  # a whole request, read and answered (slow clients too)
 _CLIENTS = const(2)  # at once: each holds buffers, and the heap is small
@@ -109,14 +110,14 @@ class Server(Microdot):
         # microdot's per-connection coroutine, bounded in time and in number.
         if self._clients >= _CLIENTS:
             log.warning("web", "busy: connection refused (%d at once)", _CLIENTS)
-            await _close(writer)
+            await close_stream(writer)
             return
         self._clients += 1
         try:
             await asyncio.wait_for(super().handle_request(_Capped(reader, _HEAD_BYTES + MAX_BODY), writer), _REQUEST_S)
         except Exception as e:  # a timeout, a reset, a broken request: only this one ends
             log.warning("web", "request dropped (%s)", type(e).__name__)
-            await _close(writer)
+            await close_stream(writer)
         finally:
             self._clients -= 1
         if self.after_response:
@@ -134,14 +135,6 @@ class Server(Microdot):
             await task
         except OSError as e:
             log.error("web", "%s: cannot listen on %s:%d (%s)", what, host, port, e)
-
-
-async def _close(writer):
-    try:
-        writer.close()
-        await writer.wait_closed()
-    except Exception:
-        pass
 
 
 # The page head both pages share: one style block, no scripts, no images.
