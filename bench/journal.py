@@ -27,37 +27,23 @@ MICROPYTHON = str(Path(sys.executable).parent / "micropython")
 WORKER = """
 import vfs
 from uocpp.store.journal import Journal
+from ramdisk import RamDisk
 
 BODY, MAX, RECORDS, DEPTHS = %r, %r, %r, %r
 
 
-class RamDisk:
-    # A block device in RAM (extended interface) that counts programmed bytes and erases.
-    def __init__(self, block_size, blocks):
-        self.bs, self.blocks = block_size, blocks
-        self.data = bytearray(b"\\xff" * (block_size * blocks))
-        self.programmed = self.erased = 0
+class Counting(RamDisk):
+    # Counts programmed bytes and erases (tests_host/unit/ramdisk.py).
+    programmed = erased = 0
 
-    def readblocks(self, block, buf, off=0):
-        a = block * self.bs + off
-        buf[:] = self.data[a : a + len(buf)]
-
-    def writeblocks(self, block, buf, off=0):
-        a = block * self.bs + off
-        self.data[a : a + len(buf)] = buf
-        self.programmed += len(buf)
-
-    def ioctl(self, op, arg):
-        if op == 4:
-            return self.blocks
-        if op == 5:
-            return self.bs
-        if op == 6:
+    def written(self, block, off, buf, erase):
+        if erase:
             self.erased += 1
-            return 0
+        else:
+            self.programmed += len(buf)
 
 
-class Counting(Journal):
+class CountingJournal(Journal):
     compactions = 0
     compacted = 0
 
@@ -68,12 +54,12 @@ class Counting(Journal):
         self.compacted += self.bytes_written - before
 
 
-disk = RamDisk(4096, 128)
+disk = Counting(128)
 vfs.VfsLfs2.mkfs(disk)
 vfs.mount(vfs.VfsLfs2(disk), "/lfs")
 body = b"m" * BODY
 for n in DEPTHS:
-    j = Counting("/lfs/j%%d" %% n, MAX)
+    j = CountingJournal("/lfs/j%%d" %% n, MAX)
     for _ in range(n):
         j.append(body)
     for _ in range(RECORDS // 4):  # warm up: reach the steady compaction cycle
@@ -98,7 +84,7 @@ def main():
     cap = (args.max_bytes - 24) // rec  # most live records with room for one more
     depths = [0, 1, 10, cap // 2, cap * 3 // 4, cap - 1]
     code = WORKER % (args.body, args.max_bytes, args.records, depths)
-    env = dict(os.environ, MICROPYPATH=".frozen:" + str(REPO / "lib"))
+    env = dict(os.environ, MICROPYPATH=".frozen:%s:%s" % (REPO / "lib", REPO / "tests_host" / "unit"))
     out = subprocess.run([MICROPYTHON, "-c", code], capture_output=True, text=True, env=env, timeout=300, check=True).stdout
     m = args.records
     print("Journal, %d-byte body (%d-byte record), max_bytes %d, %d records per row" % (args.body, rec, args.max_bytes, m))

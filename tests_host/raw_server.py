@@ -25,6 +25,8 @@ import threading
 import time
 from datetime import datetime, timezone
 
+from central_system import cancel_leftover_tasks  # tools/, on the path from conftest.py
+
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 OP_CONT, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0, 1, 2, 8, 9, 10
@@ -360,15 +362,9 @@ class RawServer:
             for conn in self.conns:
                 conn.writer.transport.abort()
             # Scripts still running (a connection's script waits on a read
-            # that the abort ends only on the next loop pass): cancel and
-            # await them, so no task is left pending when the loop stops
-            # (no "Task was destroyed but it is pending!" at exit).
-            me = asyncio.current_task()
-            tasks = [t for t in asyncio.all_tasks() if t is not me]
-            for t in tasks:
-                t.cancel()
-            if tasks:
-                await asyncio.wait(tasks, timeout=5)
+            # that the abort ends only on the next loop pass): cancelled and
+            # awaited, as the bundled central system does at its stop.
+            await cancel_leftover_tasks()
 
         try:
             self.run(shutdown(), 15)

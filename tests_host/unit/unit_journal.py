@@ -9,6 +9,7 @@ import os
 import random
 
 from check import TempDir, eq, raises
+from ramdisk import RamDisk
 
 from uocpp import log
 from uocpp.store import journal
@@ -478,38 +479,15 @@ def test_crc_fallback_matches_binascii():
     eq(journal.crc32_py(b"6789", journal.crc32_py(b"12345")), binascii.crc32(b"123456789"), "incremental")
 
 
-class RecordingDisk:
-    # A block device in RAM (4 KB blocks, as on the ESP32) that logs every
-    # erase and program into `log` while it is a list, so that any prefix of
-    # them can be replayed: the flash as a power cut at that moment left it.
-    def __init__(self, blocks, image=None):
-        self.bs, self.blocks = 4096, blocks
-        self.data = bytearray(image or b"\xff" * (4096 * blocks))
-        self.log = None
+class RecordingDisk(RamDisk):
+    # Logs every erase and program into `log` while it is a list, so that
+    # any prefix of them can be replayed: the flash as a power cut at that
+    # moment left it.
+    log = None
 
-    def readblocks(self, block, buf, off=0):
-        a = block * self.bs + off
-        buf[:] = self.data[a : a + len(buf)]
-
-    def writeblocks(self, block, buf, off=0):
-        self.apply(block, off, buf)
+    def written(self, block, off, buf, erase):
         if self.log is not None:
-            self.log.append((block, off, bytes(buf)))
-
-    def apply(self, block, off, buf):
-        a = block * self.bs + off
-        self.data[a : a + len(buf)] = buf
-
-    def ioctl(self, op, arg):
-        if op == 4:
-            return self.blocks
-        if op == 5:
-            return self.bs
-        if op == 6:
-            self.apply(arg, 0, ERASED)
-            if self.log is not None:
-                self.log.append((arg, 0, ERASED))
-            return 0
+            self.log.append((block, off, ERASED if erase else bytes(buf)))
 
 
 ERASED = b"\xff" * 4096
