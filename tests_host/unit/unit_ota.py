@@ -205,15 +205,21 @@ def _trial(d, back="ota_0"):
         json.dump({"slot": None, "version": None, "trial": {"version": "2.0.0", "boots": 1, "kind": "image", "slot": None, "back": back}}, f)
 
 
+async def first_status(d):
+    # The service's run() until its first status notification.
+    svc, stops = service(d)
+    task = asyncio.create_task(svc.run())
+    await asyncio.wait_for_ms(svc._outbox.got.wait(), 5000)
+    task.cancel()
+    return svc, stops
+
+
 async def test_trial_image_accepted_is_confirmed():
     Partition.reset()
     Partition.running_label = Partition.boot_label = "ota_1"
     with TempDir("ota") as d:
         _trial(d)
-        svc, stops = service(d)
-        task = asyncio.create_task(svc.run())
-        await asyncio.wait_for_ms(svc._outbox.got.wait(), 5000)
-        task.cancel()
+        svc, stops = await first_status(d)
         eq(Partition.confirmed, 1, "mark_app_valid_cancel_rollback")
         eq(svc._outbox.sent, ["Installed"], "statuses")
         st = state(d)
@@ -243,10 +249,7 @@ async def test_killed_before_set_boot_is_installation_failed():
     Partition.reset()
     with TempDir("ota") as d:
         _trial(d)
-        svc, stops = service(d)
-        task = asyncio.create_task(svc.run())
-        await asyncio.wait_for_ms(svc._outbox.got.wait(), 5000)
-        task.cancel()
+        svc, stops = await first_status(d)
         eq(Partition.confirmed, 0, "not confirmed")
         eq(svc._outbox.sent, ["InstallationFailed"], "statuses")
         eq(stops, [], "no reboot")
