@@ -5,6 +5,7 @@ try:
     import uocpp_loader  # the installed bundle first on sys.path (main.py)
 
     uocpp_loader.start()
+    del uocpp_loader  # boot.py and main.py share globals on a board: let main.py unload it
 except ImportError:
     pass
 

@@ -222,3 +222,27 @@ def test_the_firmware_bills_from_the_modbus_meter(cs, charger):
     finally:
         server.stop()
         relay.close()
+
+
+def test_power_loss_bills_the_meter_register_even_without_sampling(cs, charger, firmware, tmp_path):
+    """TX-01: MeterValueSampleInterval 0 (the default): nothing but meterStart is on flash during the
+    session; killed, the next boot stops it PowerLoss with the Modbus meter's register as it stands
+    (a real meter keeps it through the outage), not with meterStart."""
+    relay = Relay().start()
+    server = SdmServer(relay.meter_path).start()
+    work = tmp_path / "fw"
+    try:
+        server.set(**SINGLE_PHASE)  # 87.125 kWh
+        meter = {"meter": {"model": "SDM120", "device": relay.path, "timeout": 0.5}}
+        ch = charger(meter, workdir=work)
+        ch.evse("plug 1", "card 1 ALICE", "charge 1")
+        assert ch.wait_call("StartTransaction")[0]["meterStart"] == 87125
+        server.set(IMPORT_KWH=91.25)  # 4.125 kWh charged, never sampled
+        ch.fw.kill()
+        again = firmware(cs.port, dict(meter, simulator={"port": ch.port}), workdir=work)
+        stop = ch.wait_call("StopTransaction", timeout=10)[0]
+        assert stop["reason"] == "PowerLoss" and stop["meterStop"] == 91250
+        again.wait_log("was running at power loss")
+    finally:
+        server.stop()
+        relay.close()

@@ -129,6 +129,7 @@ class App:
             tasks["boot"] = asyncio.create_task(self.boot.run())
             tasks["heartbeat"] = asyncio.create_task(self.heartbeat.run())
             tasks["status"] = asyncio.create_task(self.status.run())
+            await self.metering.poll()  # the registers as the power cut left them, for PowerLoss stops
             self.sessions.recover(self.outbox.stored())
             tasks["sessions"] = asyncio.create_task(self.sessions.run())
             tasks["smart"] = asyncio.create_task(self.smart.run())

@@ -73,11 +73,6 @@ def mask(text):
     return text
 
 
-def forget_secret(value):
-    if value in secrets:
-        secrets.remove(value)
-
-
 def _emit(level, tag, msg, args):
     if args:
         try:
@@ -85,6 +80,8 @@ def _emit(level, tag, msg, args):
         except Exception:
             msg = "%s %r" % (msg, args)
     msg = mask(msg)
+    if "@" in msg:
+        msg = _hide_userinfo(msg)  # a URL's user:password@, in any line
     t = time.ticks_diff(time.ticks_ms(), t0)
     letter = _LETTERS[level // 10 - 1]
     if level >= _level:
@@ -148,6 +145,5 @@ def frame(direction, data):
             data = repr(data)
     if "authorizationkey" in data.lower():
         data = "[frame withheld: it carries an AuthorizationKey]"
-    elif "@" in data:
-        data = _hide_userinfo(data)
+
     _emit(DEBUG, "frame", "%s %s", (direction, data))

@@ -92,8 +92,11 @@ class Outbox:
     def submit(self, msg):
         # Queue a message; returns the message to await. A keyed message
         # joins one with the same key that is still waiting (not in flight).
-        if msg.policy == ONCE and not self._link.up.is_set():
-            msg._finish(None, errors.NotConnected("no link"))
+        if msg.policy == ONCE and not (self._link.up.is_set() and (msg.lane == BOOT or self._registration.may_send(msg.triggered))):
+            # ONCE is for what cannot wait (Authorize at the card reader):
+            # without a link, or before the registration lets it go (BN-04),
+            # it fails now and the caller falls back (offline rules).
+            msg._finish(None, errors.NotConnected("no link" if not self._link.up.is_set() else "not registered"))
             return msg
         queued = self.waiting(msg.key)
         if queued is not None:

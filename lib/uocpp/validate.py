@@ -80,3 +80,18 @@ def _extra(decl, payload):
                 break
         else:
             raise errors.FormationViolation("unexpected property %s" % str(key)[:30])
+
+
+def date_time(payload, name):
+    # A dateTime field (checked as a string by check()) -> Unix seconds, or
+    # None when absent; text that is no ISO 8601 date-time is a
+    # PropertyConstraintViolation.
+    text = payload.get(name)
+    if text is None:
+        return None
+    from uocpp import clock
+
+    try:
+        return clock.parse_iso(text)
+    except ValueError:
+        raise errors.PropertyConstraintViolation("%s is not an ISO 8601 date-time" % name)

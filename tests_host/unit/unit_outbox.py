@@ -145,6 +145,20 @@ async def test_once_fails_at_once_without_a_link():
         pass
 
 
+async def test_once_fails_at_once_before_the_registration_lets_it_go():
+    # BN-04: an Authorize at the card reader while the BootNotification is
+    # unanswered or Pending must not wait in the lane: it fails now (the
+    # caller's offline rules decide); Accepted, it goes.
+    for status in (None, PENDING, REJECTED):
+        box, link, reg = make(status=status)
+        msg = box.submit(message("Authorize", policy=outbox.ONCE))
+        eq(msg.error is not None and type(msg.error).__name__, "NotConnected", "failed at once while %s" % status)
+    box, link, reg = make(status=ACCEPTED)
+    msg = box.submit(message("Authorize", policy=outbox.ONCE))
+    await settle(box, link, 1, 500)
+    eq([s[1] for s in link.sent], ["Authorize"], "sent when Accepted")
+
+
 async def test_persist_survives_a_lost_link():
     # A StatusNotification whose link went down before the reply goes out
     # again on the next connection; a Heartbeat (KEEP) reports the loss.

@@ -14,13 +14,18 @@ def heap():
 
 
 def flash_written():
-    # Bytes written to flash since boot: JSON files and the journal.
+    # Bytes written to flash since boot: JSON files, the journal and the
+    # persistent log (each counted where it writes; a module not loaded
+    # wrote nothing).
     import sys
 
     from uocpp.store import json_file
 
-    journal = sys.modules.get("uocpp.store.journal")
-    return json_file.written + (journal.written if journal else 0)
+    total = json_file.written
+    for name in ("uocpp.store.journal", "uocpp.log_ring"):
+        m = sys.modules.get(name)
+        total += m.written if m else 0
+    return total
 
 
 async def report_heap(interval_s):

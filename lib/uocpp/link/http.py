@@ -9,7 +9,7 @@
 # which saves a decoder. Every step (connect, each read, each write) is
 # bounded by the caller's timeout, so a stalled server cannot hold a transfer
 # forever. Credentials in the URL (http://user:pass@host/) become a Basic
-# Authorization header and never reach the log.
+# Authorization header (log.py masks them in every line).
 import asyncio
 import binascii
 
@@ -41,14 +41,6 @@ def split(url):
         url = url[:start] + url[at + 1 :]
     secure, host, port, path = handshake.parse_url(url, _SCHEMES)
     return secure, host, port, path, auth
-
-
-def redacted(url):
-    # The URL for a log line: user and password replaced.
-    start = url.find("://") + 3
-    end = url.find("/", start)
-    at = url.rfind("@", start, len(url) if end < 0 else end)
-    return url if start < 3 or at < 0 else url[:start] + "***@" + url[at + 1 :]
 
 
 def _unquote(text):

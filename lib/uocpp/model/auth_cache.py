@@ -15,17 +15,25 @@ class AuthCache:
         # enabled() -> AuthorizationCacheEnabled in force.
         self._path = path
         self._enabled = enabled
-        saved = json_file.read_json(path, [])
-        # [[idTag, idTagInfo], ...], most recently used last
-        self._items = saved if isinstance(saved, list) else []
+        # [[idTag, idTagInfo], ...], most recently used last: read from flash
+        # on first use, not at boot (64 entries are several KB of heap, and a
+        # charger with the cache off never needs them).
+        self._items = None
+
+    def _entries(self):
+        if self._items is None:
+            saved = json_file.read_json(self._path, [])
+            self._items = saved if isinstance(saved, list) else []
+        return self._items
 
     def lookup(self, id_tag):
         # The cached idTagInfo (an expired Accepted reads Expired), or None.
         if not self._enabled():
             return None
-        for i, (tag, info) in enumerate(self._items):
+        items = self._entries()
+        for i, (tag, info) in enumerate(items):
             if tag == id_tag:
-                self._items.append(self._items.pop(i))  # used: now the newest
+                items.append(items.pop(i))  # used: now the newest
                 expiry = info.get("expiryDate")
                 if expiry and info.get("status") == "Accepted":
                     try:
@@ -40,7 +48,7 @@ class AuthCache:
         # Every idTagInfo the central system sends.
         if not self._enabled() or not isinstance(info, dict) or "status" not in info:
             return
-        self._items = [item for item in self._items if item[0] != id_tag]
+        self._items = [item for item in self._entries() if item[0] != id_tag]
         self._items.append([id_tag, info])
         if len(self._items) > _MAX:
             self._items.pop(0)
@@ -51,7 +59,7 @@ class AuthCache:
         self._save()
 
     def __len__(self):
-        return len(self._items)
+        return len(self._entries())
 
     def _save(self):
         try:

@@ -143,7 +143,6 @@ class LocalList:
         self._buf = bytearray(REC)
         self.version = 0
         self.count = 0
-        self.written = 0  # bytes written since boot
         head = self._header(path)
         if head is None:
             head = self._header(self._tmp)
@@ -309,7 +308,6 @@ class LocalList:
         return f
 
     def _commit(self, version, count):
-        self.written += (count + 1) * REC
         try:
             os.rename(self._tmp, self.path)
         except OSError:

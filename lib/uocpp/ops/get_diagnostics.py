@@ -2,8 +2,8 @@
 # is services/diagnostics.py's, made on first use (app.py). The reply
 # carries the file name; collecting and uploading start once it is on the
 # wire (as TriggerMessage does, TM-02).
-from uocpp import clock, errors
-from uocpp.validate import INT, STR
+from uocpp import errors
+from uocpp.validate import INT, STR, date_time
 
 REQUEST = (
     ("location", STR, True, None),
@@ -15,21 +15,11 @@ REQUEST = (
 USES = ("diagnostics", "outbox", "keys", "connectors", "settings")
 
 
-def _time(payload, name):
-    text = payload.get(name)
-    if text is None:
-        return None
-    try:
-        return clock.parse_iso(text)
-    except ValueError:
-        raise errors.PropertyConstraintViolation("%s is not an ISO 8601 date-time" % name)
-
-
 def handle(payload, slot, outbox, keys, connectors, settings):
     location = payload["location"]
     if "://" not in location:
         raise errors.PropertyConstraintViolation("location is not a URI")
-    start, stop = _time(payload, "startTime"), _time(payload, "stopTime")
+    start, stop = date_time(payload, "startTime"), date_time(payload, "stopTime")
     from uocpp.services import diagnostics
 
     svc = diagnostics.service(slot, outbox, keys, connectors, settings)

@@ -7,24 +7,22 @@
 #                being prepared or finished, or another reservation on it
 #   Accepted     reserved: status Reserved; the same reservationId again
 #                replaces its reservation
-from uocpp import clock, errors
+from uocpp import clock
 from uocpp.model import connectors as cn
-from uocpp.validate import INT, STR
+from uocpp.validate import INT, STR, date_time
 
 REQUEST = (
     ("connectorId", INT, True, None), ("expiryDate", STR, True, None), ("idTag", STR, True, 20),
     ("parentIdTag", STR, False, 20), ("reservationId", INT, True, None),
 )
-USES = ("reservations", "connectors", "keys")
+USES = ("reservations", "connectors")
 
 
-def handle(payload, reservations, connectors, keys):
+def handle(payload, reservations, connectors):
     n, rid = payload["connectorId"], payload["reservationId"]
-    try:
-        expiry = clock.parse_iso(payload["expiryDate"])
-    except ValueError:
-        raise errors.PropertyConstraintViolation("expiryDate is not a date-time")
-    if (n == 0 and not keys.get("ReserveConnectorZeroSupported")) or not connectors.valid(n) or n == 0 or expiry <= clock.now():
+    expiry = date_time(payload, "expiryDate")
+    # Connector 0: ReserveConnectorZeroSupported is false (keys.py, read-only).
+    if n == 0 or not connectors.valid(n) or expiry <= clock.now():
         return {"status": "Rejected"}
     status = connectors.status(n)
     if status == cn.FAULTED:

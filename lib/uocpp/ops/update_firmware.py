@@ -3,8 +3,8 @@
 # running transactions, download, check, install, reboot) runs in
 # services/firmware_update.py, which reports each step with a
 # FirmwareStatusNotification.
-from uocpp import clock, errors
-from uocpp.validate import INT, STR
+from uocpp import errors
+from uocpp.validate import INT, STR, date_time
 
 REQUEST = (
     ("location", STR, True, 512),
@@ -20,10 +20,7 @@ def handle(payload, firmware, outbox, registration, transactions, stop, keys):
     if not (url.startswith("http://") or url.startswith("https://")):
         # The schema says anyURI; this charger fetches over HTTP(S) only.
         raise errors.PropertyConstraintViolation("location must be an http:// or https:// URL")
-    try:
-        at = clock.parse_iso(payload["retrieveDate"])
-    except ValueError:
-        raise errors.PropertyConstraintViolation("retrieveDate is not a date-time")
+    at = date_time(payload, "retrieveDate")
     import sys
 
     try:

@@ -138,11 +138,11 @@ class Diagnostics:
         for n in range(1, attempts + 1):
             try:
                 await self._upload(http, url, path, size, name)
-                log.info("diagnostics", "%s (%d bytes) uploaded to %s", name, size, http.redacted(url))
+                log.info("diagnostics", "%s (%d bytes) uploaded to %s", name, size, url)
                 self._notify(UPLOADED)
                 return
             except Exception as e:
-                log.warning("diagnostics", "upload attempt %d of %d to %s failed: %r", n, attempts, http.redacted(url), e)
+                log.warning("diagnostics", "upload attempt %d of %d to %s failed: %r", n, attempts, url, e)
             if n < attempts:
                 await asyncio.sleep(interval)
         self._notify(FAILED)

@@ -124,7 +124,7 @@ class FirmwareUpdate:
             interval = self._cfg["retryInterval"]
         self.st["pending"] = {"url": url, "at": at, "left": retries, "every": interval}
         self._save()
-        log.info("firmware", "update from %s at %s (%d retries, every %d s)", http.redacted(url), clock.format_iso(at), retries, interval)
+        log.info("firmware", "update from %s at %s (%d retries, every %d s)", url, clock.format_iso(at), retries, interval)
         if self._job is not None:
             self._replaced = True
             self._job.cancel()  # a new request replaces the one under way
@@ -334,7 +334,7 @@ class FirmwareUpdate:
         return trial
 
     async def _download(self, url):
-        log.info("firmware", "downloading %s", http.redacted(url))
+        log.info("firmware", "downloading %s", url)
         recv = ota.Receiver(self._target)
         try:
             await http.get(url, recv, self._ca, self._cfg["timeout"])

@@ -140,7 +140,10 @@ class Metering:
                 due = self._next_sample[n]
                 local = self._tx.running_on(n)
                 if due is not None and local is not None and time.ticks_diff(now, due) >= 0:
-                    self._next_sample[n] = time.ticks_add(due, self._keys.get("MeterValueSampleInterval") * 1000)
+                    # An interval set to 0 meanwhile ends the sampling (not a
+                    # sample at every tick).
+                    every = self._keys.get("MeterValueSampleInterval")
+                    self._next_sample[n] = time.ticks_add(due, every * 1000) if every else None
                     self.send(n, self._keys.get("MeterValuesSampledData"), "Sample.Periodic")
             aligned_at = self._aligned(aligned_at)
             await asyncio.sleep_ms(_POLL_MS)

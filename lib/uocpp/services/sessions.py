@@ -95,7 +95,21 @@ class Sessions:
                 tx.running.pop(key)
             else:
                 log.warning("session", "transaction %d on connector %d was running at power loss: stopped", local, t["c"])
-                self._record_stop(local, t["wh"], "PowerLoss", None, [], t.get("wt") or t["t"])
+                # meterStop: the meter's register now (a real meter keeps it
+                # through the outage, and the relay has been open since), or
+                # the last reading on flash if that is higher or the meter
+                # cannot be read (with MeterValueSampleInterval 0 that is
+                # meterStart). The time is the last one on flash.
+                c = t["c"]
+                wh = t["wh"] if self._metering.failed[c] else max(t["wh"], self._metering.energy_wh(c))
+                try:
+                    self._record_stop(local, wh, "PowerLoss", None, [], t.get("wt") or t["t"])
+                except Exception as e:
+                    # Not on flash (a full journal or flash): it stays in
+                    # tx.json and the next boot tries again; never a boot
+                    # that fails for it.
+                    log.error("session", "transaction %d: its PowerLoss stop cannot be stored yet: %s", local, e)
+                    continue
                 stops.append(local)
         tx.tidy(stops)
 
@@ -289,7 +303,15 @@ class Sessions:
         evse.set_offered(n, 0)
         self._metering.end(n)
         data = self._metering.transaction_data(n, self._begin.pop(local, None))
-        self._record_stop(local, self._metering.energy_wh(n), reason, id_tag, data)
+        try:
+            self._record_stop(local, self._metering.energy_wh(n), reason, id_tag, data)
+        except Exception as e:
+            # Not on flash (the journal full even without transactionData):
+            # the relay is open and the transaction stays in tx.json, so the
+            # next stop of this connector or the next boot stores it; the
+            # session task goes on.
+            log.error("session", "transaction %d: its StopTransaction cannot be stored yet: %s", local, e)
+            return False
         self._parent.pop(local, None)
         self._finishing[n] = self.evse.pilot(n) != "A"
         self._connectors.set(n, busy=False, session=cn.FINISHING if self._finishing[n] else cn.AVAILABLE)
@@ -309,7 +331,17 @@ class Sessions:
             payload["transactionData"] = data
         # Its StopTransaction on flash first, then no longer running (the
         # order the recovery above relies on).
-        self._outbox.store("StopTransaction", payload, local)
+        try:
+            self._outbox.store("StopTransaction", payload, local)
+        except Exception:
+            if "transactionData" not in payload:
+                raise
+            # A full journal (nothing left to drop but Starts and Stops): the
+            # StopTransaction without its optional transactionData rather
+            # than none; meterStop is what bills.
+            del payload["transactionData"]
+            log.warning("session", "transaction %d: journal full, StopTransaction stored without its transactionData", local)
+            self._outbox.store("StopTransaction", payload, local)
         self._tx.stopped(local)
         log.info("session", "transaction %d stopped (%s) at %d Wh", local, reason, payload["meterStop"])
 
