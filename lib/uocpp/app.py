@@ -5,7 +5,7 @@
 #   model (keys, registration, connectors, state), store (files on flash)
 import asyncio
 
-from uocpp import log, platform
+from uocpp import clock, log, platform
 from uocpp.device.board import Board
 from uocpp.link.backoff import KeyBackoff
 from uocpp.link.link import Link
@@ -37,6 +37,7 @@ class App:
         # update: what main.py's loader found (uocpp_loader.start()).
         self.settings = settings
         self._update = update
+        clock.forget_listeners()  # a soft reset's new app: none of the old one's
         flash = platform.flash_dir(settings)
         lg = settings["log"]
         log.open_ring(json_file.join(flash, "log"), lg["flashLevel"], lg["flashBytes"], lg["flashFiles"])

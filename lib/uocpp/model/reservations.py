@@ -74,15 +74,21 @@ class Reservations:
             log.error("reserve", "cannot store the reservations: %s", e)
 
     async def run(self):
-        # Ends each reservation at its expiryDate. Looks again at least every
-        # 10 s, so a clock set by BootNotification counts.
+        # Ends each reservation at its expiryDate: sleeps until the soonest,
+        # or until a change (a reservation made or ended, the clock set by
+        # BootNotification); with none, until a change.
+        clock.on_set(self.changed.set)
         while True:
             self.changed.clear()
-            now, soonest = clock.now(), 10
+            now, soonest = clock.now(), None
             for rid, r in list(self._items.items()):
                 left = r["exp"] - now
                 if left <= 0:
                     self.end(int(rid), "expired")
-                else:
-                    soonest = min(soonest, left)
-            await sleep.until(self.changed, int(soonest * 1000) + 1)
+                elif soonest is None or left < soonest:
+                    soonest = left
+            if soonest is None:
+                await self.changed.wait()
+            else:
+                # At most an hour at a time: ticks wrap after about 12 days.
+                await sleep.until(self.changed, int(min(soonest, 3600) * 1000) + 1)
