@@ -149,9 +149,10 @@ def test_ping_interval_key_drives_websocket_pings(cs, firmware):
     assert change(cs, "WebSocketPingInterval", "1") == "Accepted"
     fw.wait_log(r"link: ping sent", count=4, timeout=8)
     # The firmware's own uptime stamps: the harness's read times add pipe jitter.
-    times = [float(line.split()[0]) for _, line in fw.lines if "link: ping sent" in line]
+    # In whole milliseconds, as the stamps are: 1.000 - 0.000 in floats can be 0.9999999999999998.
+    times = [round(float(line.split()[0]) * 1000) for _, line in fw.lines if "link: ping sent" in line]
     gaps = [b - a for a, b in zip(times[1:], times[2:])]  # the first ping comes at once (re-timing)
-    assert all(1.0 <= g <= 2.0 for g in gaps), gaps  # interval + the pong wait of 0.5 s
+    assert all(1000 <= g <= 2000 for g in gaps), gaps  # interval + the pong wait of 0.5 s, in ms
     assert change(cs, "WebSocketPingInterval", "0") == "Accepted"
     n = len([1 for _, line in fw.lines if "link: ping sent" in line])
     fw.wait_log(r"keys: WebSocketPingInterval changed", count=2)
