@@ -324,7 +324,10 @@ class Sessions:
 
     def _record_stop(self, local, wh, reason, id_tag, data, timestamp=None):
         t = self._tx.get(local)
-        payload = {"meterStop": max(wh, t["start"]), "timestamp": timestamp or clock.now_iso(), "reason": reason}
+        # Never before its start: a clock set back (the BootNotification's
+        # currentTime a little behind ours) must not stop it earlier than it
+        # began. Both are format_iso text, so they compare as times.
+        payload = {"meterStop": max(wh, t["start"]), "timestamp": max(timestamp or clock.now_iso(), t["t"]), "reason": reason}
         if id_tag:
             payload["idTag"] = id_tag
         if data:
