@@ -53,7 +53,12 @@ class Metering:
         self._outbox = outbox_
         self._tx = transactions
         self.readings = [{} for _ in range(count + 1)]
-        self._next_sample = [None] * (count + 1)
+        # Per connector: ticks of the transaction's last periodic sample (or
+        # of its start), None without a transaction. The next one is due
+        # MeterValueSampleInterval after it, read at every tick, so that a
+        # change of the interval takes effect at once, also for a session
+        # that started while it was 0.
+        self._sampled = [None] * (count + 1)
         self.failed = [False] * (count + 1)
         self._lock = asyncio.Lock()  # one meter transaction at a time (a shared RS-485 bus)
 
@@ -106,12 +111,11 @@ class Metering:
             self._outbox.submit(outbox.Message("MeterValues", lambda: payload, outbox.KEEP, key=key, triggered=triggered))
 
     def begin(self, n):
-        # A transaction started on n: sampling starts now.
-        interval = self._keys.get("MeterValueSampleInterval")
-        self._next_sample[n] = time.ticks_add(time.ticks_ms(), interval * 1000) if interval else None
+        # A transaction started on n: sampling counts from now.
+        self._sampled[n] = time.ticks_ms()
 
     def end(self, n):
-        self._next_sample[n] = None
+        self._sampled[n] = None
 
     def transaction_data(self, n, begin):
         # StopTransaction's transactionData: StopTxnSampledData at the start
@@ -136,14 +140,16 @@ class Metering:
         while True:
             await self.poll()
             now = time.ticks_ms()
+            every = self._keys.get("MeterValueSampleInterval") * 1000  # 0: no periodic samples
             for n in range(1, self._count + 1):
-                due = self._next_sample[n]
-                local = self._tx.running_on(n)
-                if due is not None and local is not None and time.ticks_diff(now, due) >= 0:
-                    # An interval set to 0 meanwhile ends the sampling (not a
-                    # sample at every tick).
-                    every = self._keys.get("MeterValueSampleInterval")
-                    self._next_sample[n] = time.ticks_add(due, every * 1000) if every else None
+                last = self._sampled[n]
+                if not every or last is None or self._tx.running_on(n) is None:
+                    continue
+                late = time.ticks_diff(now, last) - every
+                if late >= 0:
+                    # On the interval's grid while it keeps up; after a change
+                    # to a shorter interval (or a long stall) from now.
+                    self._sampled[n] = time.ticks_add(now, -late) if late < every else now
                     self.send(n, self._keys.get("MeterValuesSampledData"), "Sample.Periodic")
             aligned_at = self._aligned(aligned_at)
             await asyncio.sleep_ms(_POLL_MS)
