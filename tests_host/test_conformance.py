@@ -43,3 +43,55 @@ def test_sample_interval_shortened_during_a_transaction_takes_effect_at_once(cha
     set_at = time.monotonic()
     ch.wait_call("MeterValues", timeout=6, where=lambda p: "Sample.Periodic" in contexts(p))
     assert time.monotonic() - set_at < 3.5
+
+
+# -- 2. triggered MeterValues during a transaction ------------------------------------
+def test_triggered_meter_values_are_coalesced_during_a_transaction(charger, cs):
+    """A flood of TriggerMessage(MeterValues) while one MeterValues waits for its reply leaves one triggered value
+    waiting (not one stored per trigger), and the periodic samples go on."""
+    ch = charger()
+    assert change(cs, "MeterValueSampleInterval", "1") == "Accepted"
+    ch.evse("meter 1 100", "power 1 36000", "plug 1", "card 1 ALICE", "charge 1")
+    tx = ch.transaction_id()
+    ch.wait_call("MeterValues", where=lambda p: "Sample.Periodic" in contexts(p))
+    cs.ignore_actions.add("MeterValues")  # the next one hangs until its timeout
+    n = len(ch.calls("MeterValues"))
+    ch.wait_call("MeterValues", count=n + 1)
+    for _ in range(10):
+        assert cs.call("CP001", call.TriggerMessage(requested_message="MeterValues", connector_id=1)).status == "Accepted"
+    cs.ignore_actions.discard("MeterValues")
+
+    def periodic_after_trigger(frames):
+        mvs = [f for f in frames if f.kind == 2 and f.action == "MeterValues"]
+        first = next((i for i, f in enumerate(mvs) if "Trigger" in contexts(f.msg[3])), None)
+        return first is not None and len([f for f in mvs[first:] if "Sample.Periodic" in contexts(f.msg[3])]) >= 2
+
+    cs.wait_for(periodic_after_trigger, 15, "a triggered value, then 2 periodic samples")
+    triggered = [f for f in ch.calls("MeterValues") if "Trigger" in contexts(f.msg[3])]
+    assert 1 <= len({f.msg[1] for f in triggered}) <= 2, "%d triggered values sent for 10 triggers" % len(triggered)
+    assert all(f.msg[3].get("transactionId") == tx for f in triggered)
+
+
+# -- 3. offline clock-aligned values keep the latest ---------------------------------
+def test_offline_clock_aligned_values_keep_the_latest(charger, cs):
+    """Offline, the clock-aligned values of connector 0 (and of an idle connector) waiting for the link are the
+    latest ones, not the first taken after the link went down."""
+    from central_system import CentralSystemThread
+
+    ch = charger()
+    assert change(cs, "ClockAlignedDataInterval", "1") == "Accepted"
+    ch.evse("meter 1 100")
+    ch.wait_call("MeterValues", where=lambda p: p["connectorId"] == 0 and energy(p) == [100])
+    port = cs.port
+    cs.stop()
+    ch.fw.wait_log("disconnected")
+    ch.fw.wait_log("backing off", count=2)  # aligned values of 100 Wh are waiting by now
+    ch.evse("meter 1 5000")
+    ch.fw.wait_log("backing off", count=4)
+    back = CentralSystemThread(port=port, boot_plan=[("Accepted", 60)]).start()
+    try:
+        mvs = back.wait_received("MeterValues", count=2, timeout=15)
+        first = {f.msg[3]["connectorId"]: energy(f.msg[3]) for f in reversed(mvs)}
+        assert first[0] == [5000] and first[1] == [5000]
+    finally:
+        back.stop()

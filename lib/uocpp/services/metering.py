@@ -5,7 +5,8 @@
 # ClockAlignedDataInterval seconds from midnight UTC (Sample.Clock), for
 # connector 0 (the sum of the connectors) and each connector, in and out of
 # transactions. Values of a transaction are durable (journal, delivered in
-# order, transactionId filled in when sent); the others are volatile.
+# order, transactionId filled in when sent); the others, and triggered ones
+# (TM-03), are volatile: one waiting per connector and kind, the latest.
 import asyncio
 import time
 
@@ -88,7 +89,8 @@ class Metering:
         return {ENERGY: sum(r.get(ENERGY, 0) for r in self.readings[1:])}
 
     def send(self, n, measurands, context, triggered=False):
-        # A MeterValues.req: durable when a transaction runs on n.
+        # A MeterValues.req: durable when a transaction runs on n (unless
+        # triggered); the others volatile, one waiting per connector and kind.
         mv = self.meter_value(n, measurands, context)
         if not mv["sampledValue"]:
             return
@@ -100,15 +102,29 @@ class Metering:
             # triggered or clock-aligned), so that a cut never bills less than
             # a value already stored or sent.
             self._tx.reading(local, self.energy_wh(n), mv["timestamp"])
-            try:
-                self._outbox.store("MeterValues", payload, local)
-            except Exception as e:  # flash full of Starts and Stops: this sample is lost, not the bill
-                log.error("meter", "connector %d: MeterValues not stored: %s", n, e)
-        else:
-            # Keyed per connector and kind: a flood of triggers, or aligned
-            # values while offline, keeps one waiting, the latest.
-            key = ("mv:t%d" if triggered else "mv:%d") % n
-            self._outbox.submit(outbox.Message("MeterValues", lambda: payload, outbox.KEEP, key=key, triggered=triggered))
+            if not triggered:
+                try:
+                    self._outbox.store("MeterValues", payload, local)
+                except Exception as e:  # flash full of Starts and Stops: this sample is lost, not the bill
+                    log.error("meter", "connector %d: MeterValues not stored: %s", n, e)
+                return
+        # Volatile: a triggered value answers a question asked now (a flood of
+        # triggers must not fill the journal and push out the transaction's
+        # samples); clock-aligned values outside a transaction are kept only
+        # while offline. Keyed per connector and kind: one waits, and it
+        # carries the latest value (a waiting one is given the new payload).
+        tx = self._tx
+
+        def build():
+            if local is not None:
+                remote = tx.remote(local)  # known once the StartTransaction was answered
+                if remote is not None:
+                    payload["transactionId"] = remote
+            return payload
+
+        key = ("mv:t%d" if triggered else "mv:%d") % n
+        msg = self._outbox.submit(outbox.Message("MeterValues", build, outbox.KEEP, key=key, triggered=triggered))
+        msg.build = build
 
     def begin(self, n):
         # A transaction started on n: sampling counts from now.
