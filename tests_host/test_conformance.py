@@ -95,3 +95,75 @@ def test_offline_clock_aligned_values_keep_the_latest(charger, cs):
         assert first[0] == [5000] and first[1] == [5000]
     finally:
         back.stop()
+
+
+# -- 4. status after a reconnect ---------------------------------------------------
+def _reconnect_statuses(ch, cs, offline, unanswered=False):
+    """Go offline (after a StatusNotification of connector 1 that stays unanswered, if asked), do `offline`, come
+    back: -> [(connectorId, status)] the new central system hears once the firmware has settled."""
+    from central_system import CentralSystemThread
+
+    port = cs.port
+    if unanswered:
+        cs.ignore_actions.add("StatusNotification")
+        ch.evse("suspend 1")
+        ch.wait_status("SuspendedEV")
+        if unanswered == "timeout":
+            ch.fw.wait_log("StatusNotification failed")
+    cs.stop()
+    ch.fw.wait_log("disconnected")
+    offline()
+    back = CentralSystemThread(port=port, boot_plan=[("Accepted", 60)]).start()
+    try:
+        back.wait_for(lambda fs: [f for f in fs if f.kind == 2 and f.action == "StatusNotification" and f.msg[3]["connectorId"] == 1], 15, "a status\n" + ch.fw.log[-3000:])
+        # A Heartbeat triggered now goes out after every status queued before it.
+        assert back.call("CP001", call.TriggerMessage(requested_message="Heartbeat")).status == "Accepted"
+        back.wait_received("Heartbeat")
+        return [(f.msg[3]["connectorId"], f.msg[3]["status"]) for f in back.received("StatusNotification")]
+    finally:
+        back.stop()
+
+
+def test_after_a_reconnect_a_connector_that_reached_charging_offline_reports_charging(charger, cs):
+    """Plugged in online, card and charge offline: after the reconnect connector 1 reports Charging, once; connector
+    2, unchanged, is not reported again."""
+    ch = charger({"connectors": {"count": 2}})
+    assert change(cs, "AllowOfflineTxForUnknownId", "true") == "Accepted"
+    ch.evse("plug 1", "plug 2")
+    ch.wait_status("Preparing", n=1)
+    ch.wait_status("Preparing", n=2)
+    # Its reply is out before the Heartbeat triggered now is sent (one CALL in flight).
+    assert cs.call("CP001", call.TriggerMessage(requested_message="Heartbeat")).status == "Accepted"
+    ch.wait_call("Heartbeat")
+
+    def offline():
+        ch.evse("card 1 OFFLINE1", "charge 1")
+        assert ch.state()["status"] == "Charging"
+
+    statuses = _reconnect_statuses(ch, cs, offline)
+    assert [s for c, s in statuses if c == 1] == ["Charging"]
+
+
+def test_after_a_reconnect_a_status_lost_in_flight_is_not_sent_stale_or_twice(charger, cs):
+    """SuspendedEV sent but unanswered when the link drops; Charging again while offline: after the reconnect the
+    central system hears Charging once, and nothing stale."""
+    ch = charger()
+    ch.evse("plug 1", "card 1 ALICE", "charge 1")
+    ch.wait_status("Charging")
+
+    def offline():
+        ch.evse("charge 1")
+        assert ch.state()["status"] == "Charging"
+
+    statuses = _reconnect_statuses(ch, cs, offline, unanswered=True)
+    assert [s for c, s in statuses if c == 1] == ["Charging"]
+
+
+def test_after_a_reconnect_a_status_that_timed_out_is_sent_again(charger, cs):
+    """SuspendedEV sent but never answered (a half-open link); the link is replaced: the new central system hears
+    connector 1's status, SuspendedEV, once."""
+    ch = charger()
+    ch.evse("plug 1", "card 1 ALICE", "charge 1")
+    ch.wait_status("Charging")
+    statuses = _reconnect_statuses(ch, cs, lambda: None, unanswered="timeout")
+    assert [s for c, s in statuses if c == 1] == ["SuspendedEV"]

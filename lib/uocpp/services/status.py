@@ -2,26 +2,45 @@
 # 0 and for every connector; afterwards one whenever a status changes. A
 # change made while offline goes out after the reconnect, and only the latest
 # status of each connector is sent (no replay of history): the message for a
-# connector is queued once and reads the status when it goes out.
-from uocpp import clock, outbox
+# connector is queued once and reads the status when it goes out. The status
+# the central system confirmed is kept per connector: one whose message got
+# no reply or a CALLERROR (a half-open link) is sent again on the next
+# connection, so that after a reconnect the central system knows every
+# connector's current status, each once.
+from micropython import const
+
+from uocpp import clock, outbox, sleep
+
+_RECHECK_MS = const(1000)  # while a status is unconfirmed: how often to look for a new connection
 
 
 class StatusNotifier:
-    def __init__(self, outbox_, connectors, registration):
+    def __init__(self, outbox_, connectors, registration, link):
         self._outbox = outbox_
         self.connectors = connectors
         self._registered = registration.accepted
+        self._link = link
         self._queued = {}  # connector id -> the status last queued
+        self._told = {}  # connector id -> the status the central system confirmed
+        self._msg = {}  # connector id -> its last message
+        self._failed_on = {}  # connector id -> the connection its last message failed on
 
     def message(self, cid, triggered=False):
         connectors = self.connectors
+        told = self._told
 
         def build():
             c = connectors.items[cid]
-            return {"connectorId": cid, "errorCode": c.error_code, "status": connectors.status(cid), "timestamp": clock.now_iso()}
+            payload = {"connectorId": cid, "errorCode": c.error_code, "status": connectors.status(cid), "timestamp": clock.now_iso()}
+            msg.carried = payload["status"]
+            return payload
+
+        def answered(reply):
+            told[cid] = msg.carried
 
         key = ("st:t%d" if triggered else "st:%d") % cid
-        return outbox.Message("StatusNotification", build, outbox.KEEP if triggered else outbox.PERSIST, key=key, triggered=triggered)
+        msg = outbox.Message("StatusNotification", build, outbox.KEEP if triggered else outbox.PERSIST, key=key, triggered=triggered, answered=answered)
+        return msg
 
     def trigger(self, cid=None):
         # TriggerMessage(StatusNotification): connector cid, or 0 and every
@@ -32,11 +51,34 @@ class StatusNotifier:
     async def run(self):
         await self._registered.wait()
         changed = self.connectors.changed
+        link = self._link
         while True:
             changed.clear()
+            unconfirmed = False
             for c in self.connectors.items:
-                status = self.connectors.status(c.id)
-                if self._queued.get(c.id) != status:
-                    self._queued[c.id] = status
-                    self._outbox.submit(self.message(c.id))
-            await changed.wait()
+                cid = c.id
+                status = self.connectors.status(cid)
+                if self._queued.get(cid) != status:
+                    self._queued[cid] = status
+                    self._post(cid)
+                elif self._told.get(cid) != status:
+                    unconfirmed = True
+                    m = self._msg.get(cid)
+                    if m.reply is None and m.error is None:
+                        continue  # waiting or on the wire: it reads the status when it goes out
+                    if m.error is None:
+                        self._post(cid)  # answered, but it carried an older status
+                        continue
+                    # It failed (no reply, a CALLERROR): again once a new
+                    # connection is up.
+                    failed_on = self._failed_on.setdefault(cid, link.connections)
+                    if link.connections != failed_on and link.up.is_set():
+                        self._post(cid)
+            if unconfirmed:
+                await sleep.until(changed, _RECHECK_MS)
+            else:
+                await changed.wait()
+
+    def _post(self, cid):
+        self._failed_on.pop(cid, None)
+        self._msg[cid] = self._outbox.submit(self.message(cid))
