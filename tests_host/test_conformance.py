@@ -167,3 +167,18 @@ def test_after_a_reconnect_a_status_that_timed_out_is_sent_again(charger, cs):
     ch.wait_status("Charging")
     statuses = _reconnect_statuses(ch, cs, lambda: None, unanswered="timeout")
     assert [s for c, s in statuses if c == 1] == ["SuspendedEV"]
+
+
+# -- 7. GetCompositeSchedule keeps numberPhases ---------------------------------------
+def test_get_composite_schedule_keeps_number_phases(charger, cs):
+    """A TxDefaultProfile whose periods say numberPhases 1, then 3: the composite schedule says the same."""
+    charger()
+    sch = {
+        "chargingRateUnit": "A",
+        "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 16.0, "numberPhases": 1}, {"startPeriod": 600, "limit": 16.0, "numberPhases": 3}],
+    }
+    prof = {"chargingProfileId": 1, "stackLevel": 0, "chargingProfilePurpose": "TxDefaultProfile", "chargingProfileKind": "Relative", "chargingSchedule": sch}
+    assert cs.call("CP001", call.SetChargingProfile(connector_id=1, cs_charging_profiles=prof)).status == "Accepted"
+    res = cs.call("CP001", call.GetCompositeSchedule(connector_id=1, duration=1200))
+    periods = res.charging_schedule["charging_schedule_period"]
+    assert [(p["start_period"], p["limit"], p.get("number_phases")) for p in periods] == [(0, 16, 1), (600, 16, 3)]

@@ -151,3 +151,14 @@ def test_readme_worked_example():
     eq(s.composite([dflt, cap], t, 21600, 1, None, V, PH, 32, unit="W"), [[0, 11040.0, 3], [3600, 6900.0, 3], [18000, 11040.0, 3]])
     eq(lim([dflt, cap], T0 + DAY + 19 * 3600, tx=T0 + DAY + 17 * 3600), 10.0, "the next evening")
     eq(lim([dflt, cap], T0 + 19 * 3600, tx=T0, share=2), 5.0, "two connectors share the cap")
+
+
+def test_composite_keeps_number_phases():
+    # Issue 22: each period's numberPhases is kept (it was dropped in A and
+    # replaced by the charger's phases in W).
+    one = prof(pid=1, c=1, periods=((0, 16, 1), (300, 16, 3), (600, 10)))
+    eq(s.composite([one], T0, 900, 1, None, V, PH, 32), [[0, 16, 1], [300, 16, 3], [600, 10, None]])
+    eq(s.composite([one], T0, 900, 1, None, V, PH, 32, unit="W"), [[0, 3680, 1], [300, 11040, 3], [600, 6900, 3]])
+    # the cap sets the limit: its period's phases
+    cap = prof(pid=2, c=0, purpose="ChargePointMaxProfile", periods=((0, 8, 2),))
+    eq(s.composite([one, cap], T0, 60, 1, None, V, PH, 32), [[0, 8, 2]])

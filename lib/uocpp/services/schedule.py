@@ -83,15 +83,16 @@ def amps(limit, unit, phases, volts, default_phases):
 
 
 def _top(profiles, t, tx_start, volts, phases):
-    # The highest stack level's limit in force at t (A), or None.
+    # (limit in A, the period's numberPhases or None) of the highest stack
+    # level in force at t, or None.
     best = None
     for p in profiles:
         if best is not None and p["level"] <= best[0]:
             continue
         per = period_at(p, t, tx_start)
         if per is not None:
-            best = (p["level"], amps(per[1], p["unit"], per[2], volts, phases))
-    return None if best is None else best[1]
+            best = (p["level"], amps(per[1], p["unit"], per[2], volts, phases), per[2])
+    return None if best is None else best[1:]
 
 
 def relevant(profiles, n, tx_start):
@@ -115,12 +116,19 @@ def limit_at(profiles, t, n, tx_start, volts, phases, share=1):
     # The limit in A on connector n at time t (None: no profile limits it).
     # n = 0: the ChargePointMaxProfile alone. tx_start: the running
     # transaction's start (Unix s) or None.
+    got = limit_phases_at(profiles, t, n, tx_start, volts, phases, share)
+    return None if got is None else got[0]
+
+
+def limit_phases_at(profiles, t, n, tx_start, volts, phases, share=1):
+    # As limit_at, with the numberPhases of the period that sets the limit
+    # (None: the profile does not say): (A, phases) or None.
     tx, own, site, cap = relevant(profiles, n, tx_start)
     lim = _top(cap, t, tx_start, volts, phases)
     if n == 0:
         return lim
     if lim is not None:
-        lim = lim / max(1, share)
+        lim = (lim[0] / max(1, share), lim[1])
     mine = _top(tx, t, tx_start, volts, phases)
     if mine is None:
         mine = _top(own, t, tx_start, volts, phases)
@@ -128,7 +136,7 @@ def limit_at(profiles, t, n, tx_start, volts, phases, share=1):
         mine = _top(site, t, tx_start, volts, phases)
     if mine is None:
         return lim
-    return mine if lim is None or mine < lim else lim
+    return mine if lim is None or mine[0] < lim[0] else lim
 
 
 def next_boundary(profiles, t, n, tx_start):
@@ -145,7 +153,8 @@ def next_boundary(profiles, t, n, tx_start):
 def composite(profiles, t0, duration, n, tx_start, volts, phases, max_amps, share=1, unit="A", most=64):
     # The merged schedule of connector n from t0 for duration seconds:
     # [[startPeriod, limit, numberPhases or None], ...] in `unit`, each a
-    # change of the limit (capped by max_amps, the hardware's). Without a
+    # change of the limit or of the number of phases (capped by max_amps,
+    # the hardware's). Without a
     # transaction, Relative schedules start at t0.
     if tx_start is None:
         tx_start = t0
@@ -155,13 +164,16 @@ def composite(profiles, t0, duration, n, tx_start, volts, phases, max_amps, shar
     out = []
     t, end = t0, t0 + duration
     while t < end and len(out) < most:
-        lim = limit_at(profiles, t, n, rel, volts, phases, share)
-        if lim is None or lim > max_amps:
-            lim = max_amps
-        value = lim * volts * phases if unit == "W" else lim
+        got = limit_phases_at(profiles, t, n, rel, volts, phases, share)
+        lim, per_phases = (max_amps, None) if got is None or got[0] > max_amps else got
+        # numberPhases: the period's own (kept as the profile gave it); in W
+        # without one, the phases the conversion assumed.
+        if per_phases is None and unit == "W":
+            per_phases = phases
+        value = lim * volts * per_phases if unit == "W" else lim
         value = round(value, 1)
-        if not out or out[-1][1] != value:
-            out.append([int(t - t0), value, None if unit == "A" else phases])
+        if not out or out[-1][1] != value or out[-1][2] != per_phases:
+            out.append([int(t - t0), value, per_phases])
         nxt = next_boundary(profiles, t, n, rel)
         if nxt is None:
             break
