@@ -42,7 +42,7 @@ def test_composite_agrees_with_the_limit_at_each_instant(items, t0, tx, duration
     assert periods and periods[0][0] == 0
     starts = [p[0] for p in periods]
     assert starts == sorted(set(starts))
-    assert all(periods[i][1] != periods[i + 1][1] for i in range(len(periods) - 1))
+    assert all(periods[i][1:] != periods[i + 1][1:] for i in range(len(periods) - 1))  # a new period: a new limit or numberPhases
     rel = t0 if tx is None else tx
     for t in range(t0, t0 + duration, max(1, duration // 97)):
         want = schedule.limit_at(items, t, 1, rel, V, PH)
