@@ -115,7 +115,11 @@ def _reconnect_statuses(ch, cs, offline, unanswered=False):
     offline()
     back = CentralSystemThread(port=port, boot_plan=[("Accepted", 60)]).start()
     try:
-        back.wait_for(lambda fs: [f for f in fs if f.kind == 2 and f.action == "StatusNotification" and f.msg[3]["connectorId"] == 1], 15, "a status\n" + ch.fw.log[-3000:])
+        try:
+            back.wait_for(lambda fs: [f for f in fs if f.kind == 2 and f.action == "StatusNotification" and f.msg[3]["connectorId"] == 1], 15, "a status")
+        except TimeoutError:
+            print(ch.fw.log[-3000:])
+            raise
         # A Heartbeat triggered now goes out after every status queued before it.
         assert back.call("CP001", call.TriggerMessage(requested_message="Heartbeat")).status == "Accepted"
         back.wait_received("Heartbeat")
@@ -182,3 +186,26 @@ def test_get_composite_schedule_keeps_number_phases(charger, cs):
     res = cs.call("CP001", call.GetCompositeSchedule(connector_id=1, duration=1200))
     periods = res.charging_schedule["charging_schedule_period"]
     assert [(p["start_period"], p["limit"], p.get("number_phases")) for p in periods] == [(0, 16, 1), (600, 16, 3)]
+
+
+# -- 6. SendLocalList entries that break the schema --------------------------------
+def test_send_local_list_with_an_id_tag_over_20_characters_is_a_callerror(charger, cs):
+    """An idTag (or parentIdTag) over 20 characters, or a property AuthorizationData lacks, is a CALLERROR as for every
+    other CALL, not Failed; the list stays as it was."""
+    from tests_host.wire import call_raw
+
+    charger()
+    ok = {"idTag": "ALICE", "idTagInfo": {"status": "Accepted"}}
+    for kind in ("Full", "Differential"):
+        cases = (
+            ({"idTag": "T" * 21, "idTagInfo": {"status": "Accepted"}}, "PropertyConstraintViolation"),
+            ({"idTag": "BOB", "idTagInfo": {"status": "Accepted", "parentIdTag": "P" * 21}}, "PropertyConstraintViolation"),
+            ({"idTag": "BOB", "idTagInfo": {"status": "Maybe"}}, "PropertyConstraintViolation"),
+            ({"idTag": "BOB", "idTagInfo": {"status": "Accepted", "expiryDate": "soon"}}, "PropertyConstraintViolation"),
+            ({"idTag": "BOB", "colour": "red", "idTagInfo": {"status": "Accepted"}}, "FormationViolation"),
+            ({"idTag": 7, "idTagInfo": {"status": "Accepted"}}, "TypeConstraintViolation"),
+        )
+        for bad, code in cases:
+            reply = call_raw(cs, "SendLocalList", {"listVersion": 3, "updateType": kind, "localAuthorizationList": [ok, bad]})
+            assert reply.kind == 4 and reply.msg[2] == code, (bad, reply.msg)
+    assert cs.call("CP001", call.GetLocalListVersion()).list_version == 0

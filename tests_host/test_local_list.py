@@ -59,13 +59,16 @@ def test_full_and_differential_updates_and_versions(charger, cs):
 
 
 def test_invalid_entry_fails_and_changes_nothing(charger, cs):
-    """LL-Failed: an entry the list cannot hold, in the middle of a list, is Failed; the list and version stay."""
+    """LL-Failed: an entry the list cannot hold, in the middle of a list, is Failed; the list and version stay (one that
+    breaks the schema is a CALLERROR: test_conformance.py)."""
     ch = charger()
     assert send(cs, 1, [entry("ALICE"), entry("BOB")]) == "Accepted"
-    bad = [entry("CAROL"), {"idTag": "DAVE", "idTagInfo": {"status": "Maybe"}}, entry("ERIN")]
+    bad = [entry("CAROL"), entry("ÅSA-ÅSA-ÅSA-ÅSA-ÅSA"), entry("ERIN")]  # 20 characters, 25 bytes: the list holds 20 bytes
     for kind in ("Full", "Differential"):
         reply = call_raw(cs, "SendLocalList", {"listVersion": 2, "updateType": kind, "localAuthorizationList": bad})
         assert reply.msg[2] == {"status": "Failed"}
+    reply = call_raw(cs, "SendLocalList", {"listVersion": 2, "updateType": "Full", "localAuthorizationList": [entry("C"), entry("D"), entry("C")]})
+    assert reply.msg[2] == {"status": "Failed"}  # an idTag twice
     reply = call_raw(cs, "SendLocalList", {"listVersion": 2, "updateType": "Full", "localAuthorizationList": [entry("C%d" % i) for i in range(101)]})
     assert reply.msg[2] == {"status": "Failed"}  # over SendLocalListMaxLength
     assert send(cs, 2, [entry("CAROL"), {"idTag": "DAVE"}]) == "Failed"  # a Full entry needs idTagInfo

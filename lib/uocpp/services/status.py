@@ -23,16 +23,17 @@ class StatusNotifier:
         self._queued = {}  # connector id -> the status last queued
         self._told = {}  # connector id -> the status the central system confirmed
         self._msg = {}  # connector id -> its last message
-        self._failed_on = {}  # connector id -> the connection its last message failed on
 
     def message(self, cid, triggered=False):
         connectors = self.connectors
         told = self._told
+        link = self._link
 
         def build():
             c = connectors.items[cid]
             payload = {"connectorId": cid, "errorCode": c.error_code, "status": connectors.status(cid), "timestamp": clock.now_iso()}
             msg.carried = payload["status"]
+            msg.sent_on = link.connections
             return payload
 
         def answered(reply):
@@ -62,23 +63,21 @@ class StatusNotifier:
                     self._queued[cid] = status
                     self._post(cid)
                 elif self._told.get(cid) != status:
-                    unconfirmed = True
-                    m = self._msg.get(cid)
-                    if m.reply is None and m.error is None:
-                        continue  # waiting or on the wire: it reads the status when it goes out
-                    if m.error is None:
+                    m = self._msg[cid]
+                    if m.reply is not None:
                         self._post(cid)  # answered, but it carried an older status
-                        continue
-                    # It failed (no reply, a CALLERROR): again once a new
-                    # connection is up.
-                    failed_on = self._failed_on.setdefault(cid, link.connections)
-                    if link.connections != failed_on and link.up.is_set():
-                        self._post(cid)
+                    elif m.error is not None:
+                        # It failed (no reply, a CALLERROR): again once a new
+                        # connection is up.
+                        if link.connections != m.sent_on and link.up.is_set():
+                            self._post(cid)
+                    # else waiting or on the wire: it reads the status when it goes out
+                # Until confirmed, look again now and then: a failure sets no event.
+                unconfirmed = unconfirmed or self._told.get(cid) != status
             if unconfirmed:
                 await sleep.until(changed, _RECHECK_MS)
             else:
                 await changed.wait()
 
     def _post(self, cid):
-        self._failed_on.pop(cid, None)
         self._msg[cid] = self._outbox.submit(self.message(cid))
