@@ -25,7 +25,11 @@ from uocpp.validate import ARR, ENUM, INT, OBJ, STR, check, date_time
 
 REQUEST = (("listVersion", INT, True, None), ("localAuthorizationList", ARR, False, None), ("updateType", ENUM, True, ("Differential", "Full")))
 _ENTRY = (("idTag", STR, True, 20), ("idTagInfo", OBJ, False, None))
-_INFO = (("expiryDate", STR, False, None), ("parentIdTag", STR, False, 20), ("status", ENUM, True, ("Accepted", "Blocked", "Expired", "Invalid", "ConcurrentTx")))
+_INFO = (
+    ("expiryDate", STR, False, None),
+    ("parentIdTag", STR, False, 20),
+    ("status", ENUM, True, ("Accepted", "Blocked", "Expired", "Invalid", "ConcurrentTx")),
+)
 USES = ("authorizer", "keys")
 
 
