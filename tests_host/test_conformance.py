@@ -209,3 +209,26 @@ def test_send_local_list_with_an_id_tag_over_20_characters_is_a_callerror(charge
             reply = call_raw(cs, "SendLocalList", {"listVersion": 3, "updateType": kind, "localAuthorizationList": [ok, bad]})
             assert reply.kind == 4 and reply.msg[2] == code, (bad, reply.msg)
     assert cs.call("CP001", call.GetLocalListVersion()).list_version == 0
+
+
+# -- 8. TriggerMessage(BootNotification) after Accepted ---------------------------------
+def test_trigger_boot_notification_after_accepted_is_rejected_also_after_a_reconnect(charger, cs):
+    """TM-08 (errata 3.35, 3.40): after Accepted a triggered BootNotification is Rejected; we keep rejecting it after a
+    reconnect (allowed then, not asked for): the registration is Accepted once per boot."""
+    from central_system import CentralSystemThread
+
+    ch = charger()
+    assert cs.call("CP001", call.TriggerMessage(requested_message="BootNotification")).status == "Rejected"
+    port = cs.port
+    cs.stop()
+    ch.fw.wait_log("disconnected")
+    back = CentralSystemThread(port=port, boot_plan=[("Accepted", 60)]).start()
+    try:
+        ch.fw.wait_log("connected \\(connection 2\\)")
+        back.wait_for(lambda fs: "CP001" in back.charge_points, 5, "the reconnect")
+        assert back.call("CP001", call.TriggerMessage(requested_message="BootNotification")).status == "Rejected"
+        assert back.call("CP001", call.TriggerMessage(requested_message="Heartbeat")).status == "Accepted"
+        back.wait_received("Heartbeat")
+        assert back.received("BootNotification") == []
+    finally:
+        back.stop()

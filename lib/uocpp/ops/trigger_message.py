@@ -23,8 +23,19 @@ def handle(payload, boot, registration, outbox, heartbeat, status, connectors, m
     requested = payload["requestedMessage"]
     cid = payload.get("connectorId")
     if requested == "BootNotification":
-        # connectorId does not matter here (TM-05). Refused after Accepted
-        # until the next reboot (TM-08); the boot task sends it.
+        # connectorId does not matter here (TM-05). Before Accepted (no
+        # reply yet, Pending, Rejected) it is sent at once by the boot task.
+        # After Accepted it is Rejected until the next reboot (TM-08): the
+        # 1.6 errata (v4.0, 3.35 and 3.40) RECOMMEND that the charge point
+        # rejects it after Accepted "until the next reset, reboot or
+        # reconnect" and say the central system SHALL NOT send one then.
+        # After a reconnect accepting it is allowed, not asked for; we keep
+        # rejecting it because a registration is Accepted once per boot
+        # (J-24: a reconnect sends no new BootNotification) and a second
+        # BootNotification.conf (Pending or Rejected) would take back an
+        # Accepted registration while transactions run. What the central
+        # system wants from one (identity, firmware version) is in
+        # GetConfiguration and FirmwareStatusNotification.
         return {"status": "Accepted" if boot.trigger() == bn.SUCCESS else "Rejected"}
     if registration.status not in (ACCEPTED, PENDING):
         return {"status": "Rejected"}
