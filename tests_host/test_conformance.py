@@ -232,3 +232,52 @@ def test_trigger_boot_notification_after_accepted_is_rejected_also_after_a_recon
         assert back.received("BootNotification") == []
     finally:
         back.stop()
+
+
+# -- 10. unauthenticated web requests and the flash log ---------------------------------
+def test_a_flood_of_bad_logins_does_not_rewrite_the_flash_log(charger):
+    """300 requests with a wrong or no password: the first of each kind is one WARNING line in the flash log ring, the
+    rest are held back (counted, one line a minute), so the ring keeps what it had (the boot, the registration)."""
+    from tests_host.conftest import free_port
+    from tests_host.web_client import request
+
+    port = free_port()
+    ch = charger({"web": {"enabled": True, "port": port, "host": "127.0.0.1", "password": "status-secret-17"}, "log": {"flashBytes": 4096}})
+    ch.fw.wait_log(r"status page on http://127\.0\.0\.1:%d/" % port)
+    for i in range(300):
+        assert request(port, path="/status.json", password=None if i % 2 else "nope")[0] == 401
+    assert request(port, path="/status.json", password="status-secret-17")[0] == 200
+    ring = "".join(p.read_text() for p in sorted((ch.fw.flash / "log").glob("*.txt")))
+    refused = [line.split(" web: ")[1] for line in ring.splitlines() if " 401 " in line]
+    assert refused == ["401 for GET /status.json: wrong password", "401 for GET /status.json: no credentials"], ring[-2000:]
+    assert "registration Accepted" in ring
+
+
+def test_held_back_web_warnings_are_counted_once_per_window():
+    """The refused requests held back are logged as one line with their count at the end of each window while they
+    go on; a quiet window ends it, and the next refusal is logged again."""
+    from tests_host.firmware import run_micropython
+
+    code = """
+import asyncio
+from uocpp.extras.web import server
+q = server._Quiet("requests refused (401)")
+q.quiet_ms = 1000
+async def main():
+    for i in range(5):
+        q.warning("401 number %d", i)
+    await asyncio.sleep_ms(1100)
+    q.warning("401 number %d", 5)
+    await asyncio.sleep_ms(2000)
+    q.warning("401 number %d", 6)
+    await asyncio.sleep_ms(10)
+asyncio.run(main())
+"""
+    r = run_micropython(code)
+    lines = [line.split(" web: ", 1)[1] for line in (r.stdout + r.stderr).splitlines() if " web: " in line]
+    assert lines == [
+        "401 number 0",
+        "4 more requests refused (401) in the last 1 s",
+        "1 more requests refused (401) in the last 1 s",
+        "401 number 6",
+    ], r.stdout + r.stderr

@@ -73,6 +73,35 @@ class _Capped:
         return out
 
 
+class _Quiet:
+    # Refused requests on a WARNING line each would let anyone on the LAN
+    # rewrite the flash log ring (the evidence GetDiagnostics uploads) and
+    # wear the flash: the first is logged, the ones after it are counted and
+    # logged as one line a minute while they go on.
+    quiet_ms = 60000  # a class attribute, so that a test can shorten it
+
+    def __init__(self, what):
+        self._what = what
+        self._held = None  # None: quiet; else how many were held back
+
+    def warning(self, msg, *args):
+        if self._held is not None:
+            self._held += 1
+            return
+        log.warning("web", msg, *args)
+        self._held = 0
+        asyncio.create_task(self._report())
+
+    async def _report(self):
+        while True:
+            await asyncio.sleep_ms(self.quiet_ms)
+            n, self._held = self._held, 0
+            if not n:
+                self._held = None
+                return
+            log.warning("web", "%d more %s in the last %d s", n, self._what, self.quiet_ms // 1000)
+
+
 def _same(a, b):
     # Compares in a time that does not depend on where they differ.
     if len(a) != len(b):
@@ -88,6 +117,12 @@ class Server(Microdot):
         super().__init__()
         self._password = password.encode()
         self._clients = 0
+        # Apart: a browser's first request has no credentials, and it must
+        # not hide a wrong password that follows.
+        self._no_credentials = _Quiet("requests without credentials refused (401)")
+        self._wrong_password = _Quiet("requests with a wrong password refused (401)")
+        self._busy = _Quiet("connections refused (busy)")
+        self._dropped = _Quiet("requests dropped")
         self.after_response = None  # called once a response is written
         self.before_request(self._auth)
 
@@ -103,20 +138,23 @@ class Server(Microdot):
             i = pair.find(b":")
             if i >= 0 and _same(pair[i + 1 :], self._password):
                 return None
-        log.warning("web", "401 for %s %s: %s", req.method, req.path, "wrong password" if h else "no credentials")
+        if h:
+            self._wrong_password.warning("401 for %s %s: wrong password", req.method, req.path)
+        else:
+            self._no_credentials.warning("401 for %s %s: no credentials", req.method, req.path)
         return _DENIED
 
     async def handle_request(self, reader, writer):
         # microdot's per-connection coroutine, bounded in time and in number.
         if self._clients >= _CLIENTS:
-            log.warning("web", "busy: connection refused (%d at once)", _CLIENTS)
+            self._busy.warning("busy: connection refused (%d at once)", _CLIENTS)
             await close_stream(writer)
             return
         self._clients += 1
         try:
             await asyncio.wait_for(super().handle_request(_Capped(reader, _HEAD_BYTES + MAX_BODY), writer), _REQUEST_S)
         except Exception as e:  # a timeout, a reset, a broken request: only this one ends
-            log.warning("web", "request dropped (%s)", type(e).__name__)
+            self._dropped.warning("request dropped (%s)", type(e).__name__)
             await close_stream(writer)
         finally:
             self._clients -= 1
