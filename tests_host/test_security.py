@@ -267,7 +267,7 @@ def test_raised_profile_that_cannot_connect_falls_back(pki, cs, firmware, tmp_pa
     try:
         fw, cfg = start_at_profile_1(pki, firmware, cs, bad.port, tmp_path / "cp")
         assert change(cs, "SecurityProfile", "2") == "Accepted"
-        fw.wait_log("SecurityProfile 2 failed to connect: falling back to 1")
+        fw.wait_log("SecurityProfile 2 failed to connect 3 times: falling back to 1")
         cs.wait_for(lambda fs: len(cs.connections) >= 2, 10, "a reconnect at profile 1")
         assert cs.upgrades[-1] == (CP, basic_authorization(CP, PASSWORD), 101)
         assert get_key(cs, "SecurityProfile") == "1"
@@ -293,7 +293,7 @@ def test_a_trial_cut_short_by_a_power_loss_still_falls_back(pki, cs, firmware, t
     cfg = {"centralSystem": {"authorizationKey": KEY, "secureUrl": "wss://127.0.0.1:%d/ocpp" % closed_port, "caFile": str(pki.ca_der)}}
     fw = firmware(cs.port, cfg, workdir=tmp_path / "cp")
     fw.wait_log("SecurityProfile 2 still on trial")
-    fw.wait_log("SecurityProfile 2 failed to connect: falling back to 1")
+    fw.wait_log("SecurityProfile 2 failed to connect 3 times: falling back to 1")
     cs.wait_received("BootNotification")
     assert json.loads((flash / "keys.json").read_text())["SecurityProfile"] == "1"
     assert json.loads((flash / "security.json").read_text()) == {}
@@ -374,3 +374,41 @@ print(ok, ntptime.host, ntptime.calls, time.ticks_diff(time.ticks_ms(), t0), mac
         assert ok == "False" and int(calls) >= 2 and 900 <= int(elapsed_ms) <= 3000
         assert rtc.startswith("[(%d, %d, %d, " % (y, m, d)) and rtc.endswith(", 0, 0, 0, 0)]")
         assert "NTP ntp.example: [Errno 110]" in res.stdout and "RTC raised to the build date" in res.stdout
+
+
+def test_a_raised_profile_survives_one_failed_attempt(cs, firmware):
+    """SEC-12: 0 -> 1 Accepted, and the first connection at profile 1 meets a central system answering 503 (restarting):
+    one failed attempt is not a profile that cannot connect; the next attempt, at profile 1, registers and keeps it."""
+    fw = firmware(cs.port)
+    fw.wait_log("registration Accepted")
+    assert change(cs, "AuthorizationKey", KEY) == "Accepted"
+    cs.wait_for(lambda fs: len(cs.connections) >= 2, 10, "a reconnect after the key change")
+    fw.wait_log("connected \\(connection 2\\)")
+    cs.passwords[CP] = PASSWORD
+    cs.http_status = 503
+    assert change(cs, "SecurityProfile", "1") == "Accepted"
+    fw.wait_log("SecurityProfile 0 -> 1: reconnecting")
+    fw.wait_log("503")
+    cs.http_status = None
+    cs.wait_for(lambda fs: len(cs.connections) >= 3, 10, "a reconnect")
+    assert cs.upgrades[-1] == (CP, basic_authorization(CP, PASSWORD), 101)
+    fw.wait_log("SecurityProfile 1 connected: kept")
+    assert "falling back" not in fw.log
+    assert get_key(cs, "SecurityProfile") == "1"
+
+
+def test_a_trial_counts_its_failures_across_a_restart(pki, cs, firmware, tmp_path):
+    """SEC-12: two attempts of profile 2 failed before a power cut (on flash): the first failure after the restart is
+    the third, and falls back; a restart does not start the count again."""
+    closed_port = free_port()
+    flash = tmp_path / "cp" / "flash"
+    flash.mkdir(parents=True)
+    (flash / "keys.json").write_text(json.dumps({"SecurityProfile": "2"}))
+    (flash / "security.json").write_text(json.dumps({"fallback": 1, "failed": 2}))
+    cs.passwords[CP] = PASSWORD
+    cfg = {"centralSystem": {"authorizationKey": KEY, "secureUrl": "wss://127.0.0.1:%d/ocpp" % closed_port, "caFile": str(pki.ca_der)}}
+    fw = firmware(cs.port, cfg, workdir=tmp_path / "cp")
+    fw.wait_log("SecurityProfile 2 failed to connect 3 times: falling back to 1")
+    cs.wait_received("BootNotification")
+    assert "attempts): kept for now" not in fw.log
+    assert json.loads((flash / "security.json").read_text()) == {}

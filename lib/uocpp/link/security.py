@@ -5,10 +5,13 @@
 # The SecurityProfile key holds the profile. Before every connection attempt
 # the link asks target() for the URL, whether to send Basic auth and the TLS
 # context. The central system may only raise the profile (SEC-12); a raised
-# profile is tried on a new connection at once, and if that connection fails
-# the firmware falls back to the old profile and stores it. The old profile
-# is kept on flash while the new one is on trial, so a power cut during the
-# trial still falls back.
+# profile is tried on a new connection at once, and if it cannot connect the
+# firmware falls back to the old profile and stores it: after TRIAL_ATTEMPTS
+# failed attempts in a row (security_change.py), not after one, which may be
+# a Wi-Fi drop or a central system restarting. The old profile and the
+# failures so far are kept on flash while the new one is on trial, so a
+# power cut during the trial neither forgets the fall-back nor restarts the
+# count.
 from uocpp import log, platform
 from uocpp.store import json_file
 
@@ -36,10 +39,13 @@ class Security:
             self.profile = cs["securityProfile"]
             keys.change("SecurityProfile", str(self.profile), False)
         self._fallback = None
+        self._failed = 0  # failed attempts of the profile on trial
         trial = json_file.read_json(self._trial_path, {})
         old = trial.get("fallback") if isinstance(trial, dict) else None
         if isinstance(old, int) and 0 <= old < self.profile:
             self._fallback = old
+            failed = trial.get("failed")
+            self._failed = failed if isinstance(failed, int) and failed > 0 else 0
             log.info("security", "SecurityProfile %d still on trial (falls back to %d)", self.profile, old)
 
     async def prepare(self):

@@ -2,9 +2,18 @@
 # ChangeConfiguration of it or while a raised profile is on trial, so a
 # charger whose profile never changes carries none of this in its heap.
 # Each function takes the Security object (sec) it works for.
+from micropython import const
+
 from uocpp import log
 from uocpp.model import keys as K
 from uocpp.store import json_file
+
+# Failed connection attempts in a row after which a raised profile is given
+# up (SEC-12: "fall back if the connection fails"; 1.6 has no key for it,
+# 2.0.1 has NetworkProfileConnectionAttempts). One failure is too few: a
+# Wi-Fi drop or a central system restarting would lower the security for
+# good. With the link's back-off three attempts span seconds to a minute.
+TRIAL_ATTEMPTS = const(3)
 
 
 def allows(sec, profile):
@@ -38,7 +47,7 @@ def _refusal(sec, profile):
 def raised(sec, profile):
     # Runs after the Accepted reply went out: keep the old profile on
     # flash; the next connection uses the new one.
-    old, sec.profile, sec._fallback = sec.profile, profile, sec.profile
+    old, sec.profile, sec._fallback, sec._failed = sec.profile, profile, sec.profile, 0
     try:
         json_file.write_json_atomic(sec._trial_path, {"fallback": old})
     except OSError as e:
@@ -52,12 +61,20 @@ def settled(sec, error):
         return
     if error is None:
         log.info("security", "SecurityProfile %d connected: kept", sec.profile)
+    elif sec._failed + 1 < TRIAL_ATTEMPTS:
+        sec._failed += 1
+        log.warning("security", "SecurityProfile %d failed to connect (%d of %d attempts): kept for now", sec.profile, sec._failed, TRIAL_ATTEMPTS)
+        try:
+            json_file.write_json_atomic(sec._trial_path, {"fallback": old, "failed": sec._failed})
+        except OSError as e:
+            log.error("security", "cannot store the trial's failures: %s", e)
+        return
     else:
-        log.warning("security", "SecurityProfile %d failed to connect: falling back to %d", sec.profile, old)
+        log.warning("security", "SecurityProfile %d failed to connect %d times: falling back to %d", sec.profile, TRIAL_ATTEMPTS, old)
         if sec._keys.change("SecurityProfile", str(old), False) != K.ACCEPTED:
             log.error("security", "could not store the fall-back to profile %d", old)
         sec.profile = old
-    sec._fallback = None
+    sec._fallback, sec._failed = None, 0
     try:
         json_file.write_json_atomic(sec._trial_path, {})
     except OSError as e:
