@@ -281,3 +281,37 @@ asyncio.run(main())
         "1 more requests refused (401) in the last 1 s",
         "401 number 6",
     ], r.stdout + r.stderr
+
+
+# -- 5. SendLocalListMaxLength and the frame limit ---------------------------------
+def _list_entry(i):
+    # An ordinary entry at its longest: 20-character tags, an expiryDate with milliseconds and offset.
+    tag = "CARD%016d" % i
+    return {"idTag": tag, "idTagInfo": {"status": "ConcurrentTx", "expiryDate": "2027-06-30T23:59:59.000+00:00", "parentIdTag": "FLEET%015d" % i}}
+
+
+def _send_full_list_of_the_advertised_length(cs):
+    most = int(next(k["value"] for k in cs.call("CP001", call.GetConfiguration(key=["SendLocalListMaxLength"])).configuration_key))
+    entries = [_list_entry(i) for i in range(most)]
+    status = cs.call("CP001", call.SendLocalList(list_version=2147483647, update_type="Full", local_authorization_list=entries)).status
+    return most, status
+
+
+def test_a_full_send_local_list_of_the_advertised_length_fits_the_default_frame(charger, cs):
+    """SendLocalListMaxLength is what fits in one frame of centralSystem.maxFrameSize (8 KB): a Full list of that many
+    entries at their longest is Accepted on the same link (it was 100, about 16 KB: closed with 1009, never answered)."""
+    ch = charger()
+    most, status = _send_full_list_of_the_advertised_length(cs)
+    assert status == "Accepted" and most >= 40
+    assert cs.call("CP001", call.GetLocalListVersion()).list_version == 2147483647
+    assert len(cs.connections) == 1
+    ch.fw.wait_log("Full update: version 2147483647, %d entries" % most)
+
+
+def test_send_local_list_max_length_follows_the_frame_size(charger, cs):
+    """maxFrameSize 16 KB: SendLocalListMaxLength about doubles, and a Full list of that many still fits."""
+    ch = charger({"centralSystem": {"maxFrameSize": 16384}})
+    most, status = _send_full_list_of_the_advertised_length(cs)
+    assert status == "Accepted" and most >= 90
+    assert len(cs.connections) == 1
+    ch.fw.wait_log("Full update: version 2147483647, %d entries" % most)

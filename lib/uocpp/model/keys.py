@@ -40,6 +40,23 @@ _CSL_MAX = const(8)
 _DAY = const(86400)
 
 
+# SendLocalListMaxLength is what fits in one frame (centralSystem.maxFrameSize,
+# larger ones are closed with 1009 before they are read): an ordinary entry
+# at its longest, 20-character ASCII idTag and parentIdTag, an expiryDate
+# with milliseconds and offset, status ConcurrentTx, written with a space
+# after each separator, takes 162 bytes; the CALL around the list (a
+# 36-character id, listVersion 2147483647, Differential) 149. A larger
+# frame limit would take a larger list, but also its parse: 100 entries
+# parsed are 43 KB on the 64-bit unix port (beside the 15 KB frame), more
+# than a plain ESP32 can spare.
+_LIST_ENTRY = const(162)
+_LIST_CALL = const(149)
+
+
+def send_list_max(frame_bytes):
+    return max(1, (frame_bytes - _LIST_CALL) // _LIST_ENTRY)
+
+
 def _measurand(item):
     return "," + item + "," in MEASURANDS
 
@@ -117,7 +134,8 @@ DECLARATIONS = (
     # 0 none, 1 Basic auth, 2 TLS + Basic auth (SEC-01); raising it is
     # further checked by services/security.py (SEC-12).
     ("SecurityProfile", INT, RW, 0, (0, 2), False),
-    ("SendLocalListMaxLength", INT, R, 100, None, False),
+    # 49 for the default 8 KB frame; app.py seeds it from maxFrameSize (send_list_max).
+    ("SendLocalListMaxLength", INT, R, 49, None, False),
     ("StopTransactionOnEVSideDisconnect", BOOL, RW, True, None, False),
     ("StopTransactionOnInvalidId", BOOL, RW, True, None, False),
     ("StopTxnAlignedData", CSL, RW, "", (_measurand, _CSL_MAX), False),
