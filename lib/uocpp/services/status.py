@@ -22,11 +22,12 @@ class StatusNotifier:
         self._link = link
         self._queued = {}  # connector id -> the status last queued
         self._told = {}  # connector id -> the status the central system confirmed
-        self._msg = {}  # connector id -> its last message
+        self._msg = {}  # connector id -> its message until answered
 
     def message(self, cid, triggered=False):
         connectors = self.connectors
         told = self._told
+        msgs = self._msg
         link = self._link
 
         def build():
@@ -38,6 +39,9 @@ class StatusNotifier:
 
         def answered(reply):
             told[cid] = msg.carried
+            if msgs.get(cid) is msg:
+                del msgs[cid]  # nothing to keep of an answered one
+            connectors.changed.set()  # the notifier (its one waiter) looks again now, not at its next recheck
 
         key = ("st:t%d" if triggered else "st:%d") % cid
         msg = outbox.Message("StatusNotification", build, outbox.KEEP if triggered else outbox.PERSIST, key=key, triggered=triggered, answered=answered)
@@ -63,8 +67,8 @@ class StatusNotifier:
                     self._queued[cid] = status
                     self._post(cid)
                 elif self._told.get(cid) != status:
-                    m = self._msg[cid]
-                    if m.reply is not None:
+                    m = self._msg.get(cid)
+                    if m is None:
                         self._post(cid)  # answered, but it carried an older status
                     elif m.error is not None:
                         # It failed (no reply, a CALLERROR): again once a new
