@@ -37,7 +37,52 @@ def _faults(value):
     return None
 
 
-def declarations(STR, INT, NUM, BOOL, LIST):
+# evse.cardReader: the RFID reader (device/card_reader.py), absent = none.
+# key -> (default, rule): a (min, max) for integers or a tuple of strings;
+# REQUIRED has no default. The pins default to the common VSPI wiring of
+# an RC522 module (SDA/CS 5, SCK 18, MOSI 23, MISO 19, RST 22).
+_REQUIRED = None
+_READER = (
+    ("type", _REQUIRED, ("mfrc522",)),
+    ("spi", 2, (1, 2)),  # the ESP32's SPI bus: 1 = HSPI, 2 = VSPI
+    ("sck", 18, (0, 48)),
+    ("mosi", 23, (0, 48)),
+    ("miso", 19, (0, 48)),
+    ("cs", 5, (0, 48)),
+    ("rst", 22, (-1, 48)),  # -1: NRSTPD tied high on the module, soft reset only
+    ("baudrate", 1000000, (100000, 10000000)),  # the chip takes up to 10 Mbit/s; 1 MHz suits a cable to a front panel
+    ("connector", 1, (1, 8)),
+    ("debounce", 1000, (100, 60000)),  # ms a card must be away before it counts again
+)
+_PINS = ("sck", "mosi", "miso", "cs", "rst")
+
+
+def _card_reader(value):
+    # Checks evse.cardReader and fills in its defaults; the first problem,
+    # naming the key inside it.
+    for key in value:
+        if key not in [k for k, _, _ in _READER]:
+            return "unknown key %s (known: %s)" % (key, ", ".join(k for k, _, _ in _READER))
+    for key, default, rule in _READER:
+        if key not in value:
+            if default is _REQUIRED:
+                return "%s is required" % key
+            value[key] = default
+            continue
+        got = value[key]
+        if type(rule[0]) is str:
+            if got not in rule:
+                return "%s must be one of %s" % (key, ", ".join(rule))
+        elif type(got) is not int or not rule[0] <= got <= rule[1]:
+            return "%s must be an integer between %d and %d" % (key, rule[0], rule[1])
+    used = [value[k] for k in _PINS if value[k] >= 0]
+    for pin in used:
+        if used.count(pin) > 1:
+            return "GPIO %d is used twice (sck, mosi, miso, cs, rst must differ)" % pin
+    return None
+
+
+def declarations(STR, INT, NUM, BOOL, LIST, OBJECT):
     return (
         ("pilotOut", LIST, (), _gpios),
         ("pilotIn", LIST, (), _gpios),
@@ -58,6 +103,7 @@ def declarations(STR, INT, NUM, BOOL, LIST):
         ("lockFeedbackActive", INT, 1, (0, 1)),
         ("lockTimeout", NUM, 1, (0.05, 10)),
         ("faults", LIST, (), _faults),
+        ("cardReader", OBJECT, None, _card_reader),
     )
 
 
@@ -65,6 +111,9 @@ def check(ev, count):
     # Once pins are given (pilotOut not empty), every per-connector list has
     # one entry per connector, and the calibration can be used.
     out = []
+    reader = ev["cardReader"]
+    if reader is not None and reader["connector"] > count:
+        out.append("evse.cardReader: connector %d does not exist (connectors.count is %d)" % (reader["connector"], count))
     if not ev["pilotOut"]:
         return out
     for key in ("pilotOut", "pilotIn", "relay"):
