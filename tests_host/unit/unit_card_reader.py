@@ -31,6 +31,14 @@ class Machine:
         self.levels = {}
         self.spis = []
         self.outside_cs = 0  # transfers made with CS high (a driver bug)
+        # Bumped by a task that runs whenever the driver yields: the
+        # transfers made between two bumps are one stretch the loop was held.
+        self.slice = 0
+        self._cur = -1
+        self._first = 0
+        self._count = 0
+        self.worst_count = 0  # transfers in one stretch
+        self.worst_us = 0  # from its first transfer to the loop's next turn
         machine = self
 
         class Pin:
@@ -55,11 +63,27 @@ class Machine:
             def write_readinto(self, out, into):
                 if machine.levels.get(cs) != 0:
                     machine.outside_cs += 1
+                machine.held()
                 got = machine.chip.transfer(bytes(out))
                 for i in range(len(got)):
                     into[i] = got[i]
 
         self.Pin, self.SPI = Pin, SPI
+
+    def held(self):
+        now = time.ticks_us()
+        if self.slice != self._cur:
+            self._cur = self.slice
+            self._first = now
+            self._count = 0
+        self._count += 1
+        self.worst_count = max(self.worst_count, self._count)
+
+    def end_slice(self):
+        # The loop is back: the stretch ran from its first transfer to now.
+        if self._cur == self.slice:
+            self.worst_us = max(self.worst_us, time.ticks_diff(time.ticks_us(), self._first))
+        self.slice += 1
 
 
 class Log:
@@ -138,11 +162,11 @@ async def test_7_and_10_byte_uids_go_through_the_cascade_levels():
 
 
 async def test_a_card_held_for_many_polls_gives_one_event():
-    chip, board, reader = rig(debounce=100)
+    chip, board, reader = rig(debounce=250)
     chip.present(UID4)
     t0 = time.ticks_ms()
     n = 0
-    while time.ticks_diff(time.ticks_ms(), t0) < 400:  # 4 debounce times on the reader
+    while time.ticks_diff(time.ticks_ms(), t0) < 600:  # over twice the debounce time on the reader
         await reader.poll()
         await asyncio.sleep_ms(5)
         n += 1
@@ -150,7 +174,7 @@ async def test_a_card_held_for_many_polls_gives_one_event():
 
 
 async def test_removed_then_presented_again_gives_a_second_event():
-    chip, board, reader = rig(debounce=60)
+    chip, board, reader = rig(debounce=200)
     chip.present(UID4)
     await reader.poll()
     eq(len(await taken(reader)), 1, "first tap")
@@ -161,7 +185,7 @@ async def test_removed_then_presented_again_gives_a_second_event():
     eq(await taken(reader), [], "back within the debounce: ignored")
     chip.remove()
     t0 = time.ticks_ms()
-    while time.ticks_diff(time.ticks_ms(), t0) < 80:  # away longer than the debounce
+    while time.ticks_diff(time.ticks_ms(), t0) < 250:  # away longer than the debounce
         await reader.poll()
         await asyncio.sleep_ms(5)
     chip.present(UID4)
@@ -316,32 +340,37 @@ async def test_a_chip_whose_timer_never_fires_ends_by_the_deadline():
 
 
 async def test_polling_never_holds_the_loop_for_more_than_a_few_ms():
-    chip, board, reader = rig(debounce=100)
-    task = asyncio.create_task(reader.run())
-    worst = 0
-    last = time.ticks_us()
+    # Between two yields to the loop the driver makes a few SPI transfers
+    # (one register access each): counted, and timed with ticks_us from the
+    # first to the loop's next turn. The time is taken in the best of three runs: the
+    # host's scheduler may pause this process in the middle of any of them.
+    best_us = None
+    for _ in range(3):
+        chip, board, reader = rig(debounce=100)
+        task = asyncio.create_task(reader.run())
 
-    async def phase(ms):
-        nonlocal worst, last
-        t0 = time.ticks_ms()
-        last = time.ticks_us()
-        while time.ticks_diff(time.ticks_ms(), t0) < ms:
-            await asyncio.sleep_ms(0)
-            now = time.ticks_us()
-            worst = max(worst, time.ticks_diff(now, last))
-            last = now
+        async def phase(ms):
+            t0 = time.ticks_ms()
+            while time.ticks_diff(time.ticks_ms(), t0) < ms:
+                board.end_slice()
+                await asyncio.sleep_ms(0)
 
-    await phase(250)  # no card
-    chip.present(UID7)
-    await phase(250)  # a card held
-    chip.dead = 0x00
-    await phase(250)  # a dead chip (the deadline path)
-    chip.dead = None
-    chip.rx_errors("crc", 5)
-    await phase(250)
-    task.cancel()
-    eq(worst < 8000, True, "the loop held for %d us at most" % worst)
-    eq(len(await taken(reader)) >= 1, True, "cards were read meanwhile")
+        await phase(250)  # no card
+        chip.present(UID7)
+        await phase(250)  # a card held
+        chip.dead = 0x00
+        await phase(250)  # a chip that stopped answering (its deadline, then re-init)
+        chip.dead = None
+        chip.rx_errors("crc", 5)
+        await phase(800)  # damaged frames, then the re-init after the back-off
+        task.cancel()
+        eq(reader.ok, True, "the chip came back")
+        eq(len(await taken(reader)) >= 1, True, "cards were read meanwhile")
+        eq(board.worst_count <= 24, True, "at most 24 transfers without a yield, not %d" % board.worst_count)
+        best_us = board.worst_us if best_us is None else min(best_us, board.worst_us)
+        if best_us < 5000:
+            break
+    eq(best_us < 5000, True, "the loop held for %d us at most" % best_us)
 
 
 # -- configuration ------------------------------------------------------------------
