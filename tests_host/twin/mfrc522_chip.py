@@ -13,6 +13,7 @@
 #   chip.dead = 0x00 or 0xFF     the chip stops answering: MISO stuck at
 #                                that level (None: alive again)
 #   chip.power_cycle()           a brown-out: registers back to reset values
+#   uid_from_tag("DEADBEEF")     the UID of the card whose idTag that is
 #
 # SPI framing (datasheet 8.1.2): the first byte's bit 7 says read; a read
 # sends one address byte per register (and a last 0x00), MISO carries each
@@ -44,6 +45,17 @@ _TX_CONTROL, _T_MODE, _T_RELOAD_H, _T_RELOAD_L, _VERSION = 0x14, 0x2A, 0x2C, 0x2
 _TRANSCEIVE, _SOFT_RESET = 0x0C, 0x0F
 _TX_IRQ, _RX_IRQ, _IDLE_IRQ, _ERR_IRQ, _TIMER_IRQ = 0x40, 0x20, 0x10, 0x02, 0x01
 _ERR_BITS = {"protocol": 0x01, "parity": 0x02, "crc": 0x04, "collision": 0x08}
+
+
+def uid_from_tag(tag):
+    # The card whose idTag (the UID in hex, as device/card_reader.py makes
+    # it) is tag: 8, 14 or 20 hex digits. Other tags cannot be a card's UID.
+    if len(tag) not in (8, 14, 20):
+        raise ValueError("idTag %r: a card's is its UID in hex, 8, 14 or 20 digits" % tag)
+    try:
+        return bytes(int(tag[i : i + 2], 16) for i in range(0, len(tag), 2))
+    except ValueError:
+        raise ValueError("idTag %r: a card's is its UID in hex" % tag)
 
 
 def crc_a(data):
