@@ -203,8 +203,19 @@ class Mfrc522:
         # held on the reader is seen at every poll.
         frame = self._frame
         frame[0] = _WUPA
-        if await self._transceive(frame, 7, 1) != 2:
-            return None  # no card (a timeout), or garbled
+        got = await self._transceive(frame, 7, 1)
+        if got == 0:
+            return None  # nobody answered
+        uid = await self._select() if got == 2 else None
+        # Halted whatever happened: a card that a bad frame left half-way
+        # (READY) would ignore the next WUPA (ISO 14443-3 sends it back to
+        # IDLE), and a poll would be lost.
+        await self._halt()
+        return uid
+
+    async def _select(self):
+        # The anticollision loop and SELECT, cascade level by level.
+        frame = self._frame
         uid = bytearray()
         for level in range(3):
             frame[0] = _SEL[level]
@@ -225,15 +236,12 @@ class Mfrc522:
             got = self._buf
             if crc_a(got[1:4]) != 0:
                 return None  # SAK + CRC_A: over a correct frame the CRC comes out 0
-            sak = got[1]
-            if sak & _SAK_MORE:
-                if frame[2] != _CT:
-                    return None
-                uid.extend(frame[3:6])
-                continue
-            uid.extend(frame[2:6])
-            await self._halt()
-            return bytes(uid)
+            if not got[1] & _SAK_MORE:
+                uid.extend(frame[2:6])
+                return bytes(uid)
+            if frame[2] != _CT:
+                return None
+            uid.extend(frame[3:6])
         return None  # more than three cascade levels: not ISO 14443 A
 
     async def _halt(self):
@@ -261,8 +269,9 @@ class Mfrc522:
 
     async def _transceive(self, data, last_bits, n):
         # Sends data[:n] (the last byte with last_bits bits, 0 = all 8) and
-        # returns how many bytes came back into self._buf[1..]; 0 for no
-        # answer or a bad frame from the card. Raises ChipError for the chip.
+        # returns how many bytes came back into self._buf[1..]: 0 when nobody
+        # answered, -1 for a bad frame from the card. Raises ChipError for
+        # the chip.
         self._start(data, last_bits, n)
         start = time.ticks_ms()
         while True:
@@ -282,13 +291,13 @@ class Mfrc522:
             if err & _CHIP_ERRORS:
                 raise ChipError("ErrorReg 0x%02X" % err)
             if err & (_PROTOCOL_ERR | _PARITY_ERR | _CRC_ERR | _COLL_ERR):
-                return 0
+                return -1
         if not irq & _RX_IRQ:
             return 0  # the timer: no card answered
         got = self._read(_FIFO_LEVEL) & 0x7F
         if not 0 < got <= 18:
-            return 0
+            return -1
         if self._read(_CONTROL) & 0x07:
-            return 0  # a partial last byte: not a frame we asked for
+            return -1  # a partial last byte: not a frame we asked for
         self._read_fifo(got)
         return got
