@@ -389,9 +389,11 @@ def doc(reader, count=1):
 
 
 def test_config_defaults_and_errors_name_the_key():
-    out, _, problems = settings.validate(doc({"type": "mfrc522"}))
+    given = doc({"type": "mfrc522"})
+    out, _, problems = settings.validate(given)
     eq(problems, [], "type alone is enough")
     eq(out["evse"]["cardReader"], reader_cfg(debounce=1000), "the defaults (VSPI wiring)")
+    eq(given["evse"]["cardReader"], {"type": "mfrc522"}, "the document as given (the setup form writes it back)")
     out, _, problems = settings.validate(doc({}))
     eq(problems, ["evse.cardReader: type is required"], "no type")
     eq(settings.validate(doc({"type": "mfrc522"}))[0]["evse"]["cardReader"]["debounce"], 1000, "debounce 1 s")

@@ -58,27 +58,29 @@ _PINS = ("sck", "mosi", "miso", "cs", "rst")
 
 
 def _card_reader(value):
-    # Checks evse.cardReader and fills in its defaults; the first problem,
+    # Checks evse.cardReader (the defaults are filled in a copy by check():
+    # the setup form writes the document back as given); the first problem,
     # naming the key inside it.
     for key in value:
         if key not in [k for k, _, _ in _READER]:
             return "unknown key %s (known: %s)" % (key, ", ".join(k for k, _, _ in _READER))
+    used = []
     for key, default, rule in _READER:
         if key not in value:
             if default is _REQUIRED:
                 return "%s is required" % key
-            value[key] = default
-            continue
-        got = value[key]
-        if type(rule[0]) is str:
-            if got not in rule:
-                return "%s must be one of %s" % (key, ", ".join(rule))
-        elif type(got) is not int or not rule[0] <= got <= rule[1]:
-            return "%s must be an integer between %d and %d" % (key, rule[0], rule[1])
-    used = [value[k] for k in _PINS if value[k] >= 0]
-    for pin in used:
-        if used.count(pin) > 1:
-            return "GPIO %d is used twice (sck, mosi, miso, cs, rst must differ)" % pin
+            got = default
+        else:
+            got = value[key]
+            if type(rule[0]) is str:
+                if got not in rule:
+                    return "%s must be one of %s" % (key, ", ".join(rule))
+            elif type(got) is not int or not rule[0] <= got <= rule[1]:
+                return "%s must be an integer between %d and %d" % (key, rule[0], rule[1])
+        if key in _PINS and got >= 0:
+            if got in used:
+                return "GPIO %d is used twice (sck, mosi, miso, cs, rst must differ)" % got
+            used.append(got)
     return None
 
 
@@ -112,6 +114,10 @@ def check(ev, count):
     # one entry per connector, and the calibration can be used.
     out = []
     reader = ev["cardReader"]
+    if reader is not None:
+        ev["cardReader"] = reader = dict(reader)
+        for key, default, _ in _READER:
+            reader.setdefault(key, default)
     if reader is not None and reader["connector"] > count:
         out.append("evse.cardReader: connector %d does not exist (connectors.count is %d)" % (reader["connector"], count))
     if not ev["pilotOut"]:
