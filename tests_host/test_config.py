@@ -27,6 +27,7 @@ def run_bad(firmware, cfg=None, raw=None):
         ({"log": {"level": "loud"}}, "log.level: must be one of debug, info, warning, error"),
         ({"reconnect": {"repeatTimes": 1.5}}, "reconnect.repeatTimes: must be an integer, not float"),
         ({"mystery": {}}, "mystery: unknown section"),
+        ({"evse": {"cardReader": {"type": "mfrc522", "cs": 60}}}, "evse.cardReader: cs must be an integer between 0 and 48"),
     ],
 )
 def test_each_bad_key_is_named_with_its_rule(firmware, override, expected):

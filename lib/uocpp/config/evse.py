@@ -37,7 +37,54 @@ def _faults(value):
     return None
 
 
-def declarations(STR, INT, NUM, BOOL, LIST):
+# evse.cardReader: the RFID reader (device/card_reader.py), absent = none.
+# key -> (default, rule): a (min, max) for integers or a tuple of strings;
+# REQUIRED has no default. The pins default to the common VSPI wiring of
+# an RC522 module (SDA/CS 5, SCK 18, MOSI 23, MISO 19, RST 22).
+_REQUIRED = None
+_READER = (
+    ("type", _REQUIRED, ("mfrc522",)),
+    ("spi", 2, (1, 2)),  # the ESP32's SPI bus: 1 = HSPI, 2 = VSPI
+    ("sck", 18, (0, 48)),
+    ("mosi", 23, (0, 48)),
+    ("miso", 19, (0, 48)),
+    ("cs", 5, (0, 48)),
+    ("rst", 22, (-1, 48)),  # -1: NRSTPD tied high on the module, soft reset only
+    ("baudrate", 1000000, (100000, 10000000)),  # the chip takes up to 10 Mbit/s; 1 MHz suits a cable to a front panel
+    ("connector", 1, (1, 8)),
+    ("debounce", 1000, (100, 60000)),  # ms a card must be away before it counts again
+)
+_PINS = ("sck", "mosi", "miso", "cs", "rst")
+
+
+def _card_reader(value):
+    # Checks evse.cardReader (the defaults are filled in a copy by check():
+    # the setup form writes the document back as given); the first problem,
+    # naming the key inside it.
+    for key in value:
+        if key not in [k for k, _, _ in _READER]:
+            return "unknown key %s (known: %s)" % (key, ", ".join(k for k, _, _ in _READER))
+    used = []
+    for key, default, rule in _READER:
+        if key not in value:
+            if default is _REQUIRED:
+                return "%s is required" % key
+            got = default
+        else:
+            got = value[key]
+            if type(rule[0]) is str:
+                if got not in rule:
+                    return "%s must be one of %s" % (key, ", ".join(rule))
+            elif type(got) is not int or not rule[0] <= got <= rule[1]:
+                return "%s must be an integer between %d and %d" % (key, rule[0], rule[1])
+        if key in _PINS and got >= 0:
+            if got in used:
+                return "GPIO %d is used twice (sck, mosi, miso, cs, rst must differ)" % got
+            used.append(got)
+    return None
+
+
+def declarations(STR, INT, NUM, BOOL, LIST, OBJECT):
     return (
         ("pilotOut", LIST, (), _gpios),
         ("pilotIn", LIST, (), _gpios),
@@ -58,6 +105,7 @@ def declarations(STR, INT, NUM, BOOL, LIST):
         ("lockFeedbackActive", INT, 1, (0, 1)),
         ("lockTimeout", NUM, 1, (0.05, 10)),
         ("faults", LIST, (), _faults),
+        ("cardReader", OBJECT, None, _card_reader),
     )
 
 
@@ -65,6 +113,13 @@ def check(ev, count):
     # Once pins are given (pilotOut not empty), every per-connector list has
     # one entry per connector, and the calibration can be used.
     out = []
+    reader = ev["cardReader"]
+    if reader is not None:
+        ev["cardReader"] = reader = dict(reader)
+        for key, default, _ in _READER:
+            reader.setdefault(key, default)
+    if reader is not None and reader["connector"] > count:
+        out.append("evse.cardReader: connector %d does not exist (connectors.count is %d)" % (reader["connector"], count))
     if not ev["pilotOut"]:
         return out
     for key in ("pilotOut", "pilotIn", "relay"):

@@ -15,6 +15,7 @@ _INT = "integer"
 _NUM = "number"
 _BOOL = "boolean"
 _LIST = "array"
+_OBJECT = "object"
 
 
 def _ws_url(value):
@@ -166,7 +167,7 @@ SCHEMA = {
         ("address", _INT, 1, (1, 247)),
         ("timeout", _NUM, 0.3, (0.05, 5)),
     ),
-    "evse": evse.declarations(_STR, _INT, _NUM, _BOOL, _LIST),
+    "evse": evse.declarations(_STR, _INT, _NUM, _BOOL, _LIST, _OBJECT),
     # Unix port only: the EVSE simulator's TCP port on 127.0.0.1 (0 = off).
     "simulator": (("port", _INT, 0, (0, 65535)),),
     "log": (
@@ -265,6 +266,8 @@ class ConfigError(ValueError):
 def _type_ok(kind, value):
     if kind == _LIST:
         return isinstance(value, list)
+    if kind == _OBJECT:
+        return isinstance(value, dict)
     if kind == _STR:
         return isinstance(value, str)
     if isinstance(value, bool):
@@ -278,7 +281,7 @@ def _type_ok(kind, value):
 
 def _check(kind, value, rule):
     if not _type_ok(kind, value):
-        return "must be %s %s, not %s" % ("an" if kind in (_INT, _LIST) else "a", kind, type(value).__name__)
+        return "must be %s %s, not %s" % ("an" if kind in (_INT, _LIST, _OBJECT) else "a", kind, type(value).__name__)
     if rule is None:
         return None
     if callable(rule):
