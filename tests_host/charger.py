@@ -13,8 +13,9 @@ import evse as evse_client  # noqa: E402
 
 
 class Charger:
-    def __init__(self, cs, fw, port):
-        self.cs, self.fw, self.port = cs, fw, port
+    def __init__(self, cs, fw, port, twin=False):
+        # twin: the ESP32 twin (fw is a tests_host/twin/firmware.TwinFirmware)
+        self.cs, self.fw, self.port, self.twin = cs, fw, port, twin
 
     def evse(self, *lines):
         """Send simulator commands; every reply must be ok. -> the replies."""

@@ -266,7 +266,7 @@ def test_hysteresis_holds_a_level_near_an_edge():
 async def test_run_sets_changed_for_a_b_c():
     board = Board()
     evse = Esp32Evse(config(), board)
-    task = asyncio.create_task(evse.run())
+    task = asyncio.create_task(evse.run(None))
     try:
         for volts, want in ((9, "B"), (6, "C"), (9, "B"), (12, "A")):
             board.pilot[34] = volts
@@ -336,7 +336,7 @@ async def test_run_sets_changed_for_a_fault_input():
     board = Board()
     board.levels[14] = 1
     evse = Esp32Evse(config(faults=FAULTS[:1]), board)
-    task = asyncio.create_task(evse.run())
+    task = asyncio.create_task(evse.run(None))
     try:
         await asyncio.sleep_ms(30)
         eq(evse.changed.is_set(), False, "quiet while nothing changes")
@@ -438,7 +438,7 @@ async def test_run_sets_changed_when_the_lock_is_forced():
     board = Board()
     board.levels[13] = 1
     evse = Esp32Evse(config(lockPin=[12], lockFeedback=[13]), board)
-    task = asyncio.create_task(evse.run())
+    task = asyncio.create_task(evse.run(None))
     try:
         board.levels[13] = 0  # someone pulled the lock open
         await asyncio.wait_for_ms(evse.changed.wait(), 1000)

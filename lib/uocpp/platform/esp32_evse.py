@@ -38,7 +38,15 @@
 # to lockTimeout from the start. The seam makes it a plain call; keep
 # lockTimeout short (the default 1 s stalls the loop at most that long).
 #
-# take_card(): no RFID reader driver on the ESP32 yet: always None.
+# take_card(): the oldest (connector, idTag) the card reader produced, or
+# None; with no reader configured (reader=None), always None. The reader is
+# any object with the card-reader protocol (platform/seam.py): take(), and
+# run(changed), its poll loop, which this EVSE's run() starts beside its
+# sampling and which sets `changed` when take() has a card for the sessions.
+#
+# run(firmware): the same signature as the simulator's (platform/seam.py),
+# because app.py starts every EVSE the same way. A board has no line
+# protocol, so the firmware object is not used here.
 import asyncio
 import time
 
@@ -58,7 +66,8 @@ PILOT_ERRORS = {"E": "EVCommunicationError", "F": "InternalError"}
 
 
 class Esp32Evse:
-    def __init__(self, cfg, machine_=None):
+    def __init__(self, cfg, machine_=None, reader=None):
+        self._reader = reader
         if machine_ is None:
             import machine as machine_
         Pin = machine_.Pin
@@ -192,11 +201,16 @@ class Esp32Evse:
         return fb.value() == self._fb_on
 
     def take_card(self):
-        return None  # no RFID reader driver on the ESP32 yet
+        reader = self._reader
+        return None if reader is None else reader.take()
 
-    async def run(self):
+    async def run(self, firmware):
         # The sampling task: pilots every pilotInterval, the other inputs every
-        # 50 ms; `changed` is set when any debounced input changed.
+        # 50 ms; `changed` is set when any debounced input changed. The card
+        # reader's poll loop, if it has one, runs beside it.
+        reader = self._reader
+        if reader is not None:
+            asyncio.create_task(reader.run(self.changed))
         every = max(1, _INPUT_POLL_MS // self._interval_ms)
         tick = 0
         while True:
