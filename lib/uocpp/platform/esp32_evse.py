@@ -6,7 +6,8 @@
 # Connectors are numbered as in OCPP, 1..count; count is the length of
 # evse.pilotOut, and every per-connector pin list is in that order (-1: not
 # fitted on that connector). `machine` is imported only here (and esp32.py);
-# tests hand in a stand-in through machine_.
+# tests hand in a stand-in through machine_. The calls below are the EVSE
+# protocol of platform/seam.py.
 #
 # Pilot out: 1 kHz PWM through the board's +-12 V driver. 100 % (no current
 # offered) is duty_u16(65535); MicroPython's ESP32 PWM caps the channel duty
