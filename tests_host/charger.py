@@ -21,6 +21,10 @@ class Charger:
         """Send simulator commands; every reply must be ok. -> the replies."""
         replies = evse_client.send(list(lines), port=self.port)
         for line, reply in zip(lines, replies):
+            if self.twin and reply.startswith("error no card reader"):
+                import pytest
+
+                pytest.skip("the twin's board has no card reader yet (evse.cardReader: branch reader)")
             assert reply.startswith("ok"), "%s -> %s" % (line, reply)
         return replies
 

@@ -1,12 +1,21 @@
 """Charging sessions on the unix port: the EVSE simulator drives pilot,
 cards, faults and the meter; the `ocpp` central system (schema validation
-on) sees the transactions."""
+on) sees the transactions.
+
+@BOTH runs a test on the unix simulator and on the ESP32 twin (the same
+line protocol through the ESP32 drivers and the hardware model): one test
+per behaviour the EVSE drivers carry (a session, suspend, remote start and
+stop on two connectors, faults, the lock, sampled and triggered meter
+values from the Modbus meter, a pilot limited by a profile, a power cut,
+the protocol's errors). The rest exercise the core above the seam, the same
+on both, and stay on the simulator, which is faster."""
 
 import time
 from datetime import datetime, timezone
 
 from ocpp.v16 import call
 
+from tests_host.conftest import BOTH
 from tests_host.wire import call_raw
 
 
@@ -14,6 +23,7 @@ def change(cs, key, value):
     return cs.call("CP001", call.ChangeConfiguration(key=key, value=value)).status
 
 
+@BOTH
 def test_plug_then_card_starts_and_unplug_stops(charger):
     """TX-01, TX-05: plug, card -> Authorize, StartTransaction with meterStart; unplug -> StopTransaction EVDisconnected."""
     ch = charger()
@@ -94,6 +104,7 @@ def test_invalid_card_does_not_start(charger, cs):
     assert ch.state()["status"] == "Preparing" and ch.state()["relay"] is False
 
 
+@BOTH
 def test_start_conf_not_accepted_stops_or_suspends(charger, cs):
     """KEY-StopTransactionOnInvalidId: true -> StopTransaction DeAuthorized; false -> SuspendedEVSE, relay open."""
     cs.id_tags["LATE"] = {"status": "Invalid"}
@@ -112,6 +123,7 @@ def test_start_conf_not_accepted_stops_or_suspends(charger, cs):
     assert len(ch.payloads("StopTransaction")) == 1
 
 
+@BOTH
 def test_suspend_and_resume(charger):
     """Status SuspendedEV while the EV stops asking, Charging again when it asks."""
     ch = charger()
@@ -124,6 +136,7 @@ def test_suspend_and_resume(charger):
     assert ch.state()["status"] == "Charging" and ch.state()["relay"] is True
 
 
+@BOTH
 def test_remote_start_and_stop(charger, cs):
     """TX-RemoteStart/Stop: connectorId 0 picks a free connector, one with an EV first; unknown transactionId Rejected."""
     ch = charger({"connectors": {"count": 2}})
@@ -137,6 +150,7 @@ def test_remote_start_and_stop(charger, cs):
     assert ch.wait_call("StopTransaction")[0]["reason"] == "Remote"
 
 
+@BOTH
 def test_remote_start_rejected_when_the_connector_cannot(charger, cs):
     """A faulted connector, or one with a transaction, cannot start remotely."""
     ch = charger()
@@ -145,6 +159,7 @@ def test_remote_start_rejected_when_the_connector_cannot(charger, cs):
     assert cs.call("CP001", call.RemoteStartTransaction(id_tag="X", connector_id=5)).status == "Rejected"
 
 
+@BOTH
 def test_authorize_remote_tx_requests_both_ways(charger, cs):
     """KEY-AuthorizeRemoteTxRequests: true -> Authorize before the start; false -> straight to StartTransaction."""
     ch = charger()
@@ -161,6 +176,7 @@ def test_authorize_remote_tx_requests_both_ways(charger, cs):
     assert ch.payloads("Authorize") == [{"idTag": "R1"}]
 
 
+@BOTH
 def test_unlock_connector(charger, cs):
     """UnlockConnector: Unlocked, UnlockFailed, NotSupported; a transaction is stopped first (UnlockCommand)."""
     ch = charger()
@@ -181,6 +197,7 @@ def test_unlock_connector(charger, cs):
     assert cs.call("CP001", call.UnlockConnector(connector_id=9)).status == "NotSupported"
 
 
+@BOTH
 def test_fault_during_charging_stops(charger):
     """A fault that forbids charging: relay open, StopTransaction, Faulted with its errorCode."""
     ch = charger()
@@ -209,6 +226,7 @@ def test_change_availability_during_a_transaction_is_scheduled(charger, cs):
     assert len(ch.payloads("StartTransaction")) == 1
 
 
+@BOTH
 def test_sampled_meter_values_and_transaction_data(charger, cs):
     """MV: Sample.Periodic every MeterValueSampleInterval with the transactionId; StopTransaction carries Transaction.Begin/End."""
     ch = charger()
@@ -242,6 +260,7 @@ def test_clock_aligned_meter_values(charger, cs):
     assert all("transactionId" not in mv for mv in mvs)
 
 
+@BOTH
 def test_trigger_meter_values(charger, cs):
     """TM-03: TriggerMessage(MeterValues) is Accepted and sends a Trigger sample."""
     ch = charger()
@@ -300,6 +319,7 @@ def test_callerror_retries_then_drops(charger, cs):
     assert len({f.msg[1] for f in stops}) == 1
 
 
+@BOTH
 def test_power_loss_stops_with_the_last_stored_reading(charger, cs, firmware, tmp_path):
     """TX-PowerLoss: killed during a transaction, the next boot stops it with reason PowerLoss and the last stored meter reading."""
     work = tmp_path / "fw"
@@ -312,7 +332,7 @@ def test_power_loss_stops_with_the_last_stored_reading(charger, cs, firmware, tm
     killed = datetime.now(timezone.utc).replace(microsecond=0)
     last = max(int(s["value"]) for mv in mvs for s in mv["meterValue"][0]["sampledValue"] if s["measurand"].startswith("Energy"))
     time.sleep(2)  # an outage: the stop must not bill it
-    again = firmware(cs.port, {"simulator": {"port": ch.port}}, workdir=work)
+    again = firmware(cs.port, {"simulator": {"port": ch.port}}, workdir=work, twin=ch.twin)
     stop = ch.wait_call("StopTransaction", timeout=10)[0]
     assert stop["reason"] == "PowerLoss" and stop["meterStop"] >= last
     # Timestamped when its last reading was stored, not at the next boot.
@@ -328,6 +348,7 @@ def test_data_transfer_unknown_vendor(charger, cs):
     assert reply.msg[2] == {"status": "UnknownVendorId"}
 
 
+@BOTH
 def test_simulator_protocol_errors(charger):
     """The simulator answers every line: bad commands get `error <reason>`, and the charger carries on."""
     ch = charger()
@@ -350,6 +371,7 @@ def test_soft_reset_stops_the_transaction_first(charger, cs):
     ch.fw.wait_log("soft reset: restarting the application")
 
 
+@BOTH
 def test_remote_start_with_a_tx_profile_limits_the_pilot(charger, cs):
     """RemoteStartTransaction with a TxProfile in A: the pilot offers its limit until the transaction ends."""
     ch = charger()
