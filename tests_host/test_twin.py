@@ -6,6 +6,7 @@ partitions, a pymodbus SDM120 meter on a pty), driven by the simulator's
 line protocol."""
 
 import pytest
+from ocpp.v16 import call
 
 TWIN = pytest.mark.parametrize("charger", ["twin"], indirect=True)
 
@@ -24,3 +25,119 @@ def test_boots_to_accepted_on_the_esp32_platform_and_reads_its_pilot(charger):
     assert ch.state()["pilot"] == "B"
     log = ch.fw.log
     assert "Traceback" not in log and "TypeError" not in log, log
+
+
+def change(cs, key, value):
+    return cs.call("CP001", call.ChangeConfiguration(key=key, value=value)).status
+
+
+def duty_for(amps):
+    # IEC 61851-1: 6..51 A -> A / 0.6 %, 51..80 A -> A / 2.5 + 64 %.
+    return amps / 0.6 if amps <= 51 else amps / 2.5 + 64
+
+
+@TWIN
+@pytest.mark.parametrize("max_amps", [16, 63])
+def test_a_session_drives_pilot_relay_and_lock_and_bills_from_the_modbus_meter(charger, cs, max_amps):
+    """A remote-started session on the ESP32 drivers: the pilot's PWM duty is
+    the IEC 61851-1 duty of the offered current (both formulas), the relay
+    and the lock close, MeterValues come from the SDM120 over Modbus RTU, and
+    the unplug opens everything and stops with EVDisconnected."""
+    ch = charger({"connectors": {"maxCurrent": max_amps}})
+    assert change(cs, "MeterValueSampleInterval", "1") == "Accepted"
+    assert change(cs, "MeterValuesSampledData", "Energy.Active.Import.Register,Power.Active.Import,Voltage") == "Accepted"
+    hw = ch.fw.hw()["connectors"]["1"]
+    assert hw["dutyPct"] == 100.0 and hw["relay"] is False and hw["locked"] is False  # nothing offered: steady +12 V
+    ch.evse("meter 1 1000", "power 1 7000", "plug 1", "charge 1")
+    assert cs.call("CP001", call.RemoteStartTransaction(id_tag="REMOTE", connector_id=1)).status == "Accepted"
+    start = ch.wait_call("StartTransaction")[0]
+    assert start["meterStart"] == 1000  # read from the meter's register over Modbus
+    ch.wait_status("Charging")
+    hw = ch.fw.hw()["connectors"]["1"]
+    assert abs(hw["dutyPct"] - duty_for(max_amps)) < 0.01, hw
+    assert hw["relay"] is True and hw["locked"] is True and hw["pilotHighV"] == 6.0
+    assert ch.state()["offeredA"] == max_amps  # read back from the duty, as the vehicle does
+    mvs = ch.wait_call("MeterValues", count=2, timeout=8)
+    values = [{s["measurand"]: float(s["value"]) for s in mv["meterValue"][0]["sampledValue"]} for mv in mvs]
+    assert all(v["Power.Active.Import"] == 7000 and v["Voltage"] == 230 for v in values), values
+    energies = [v["Energy.Active.Import.Register"] for v in values]
+    assert energies == sorted(energies) and energies[-1] > 1000  # 7 kW adds about 2 Wh a second
+    ch.evse("unplug 1")
+    stop = ch.wait_call("StopTransaction")[0]
+    assert stop["reason"] == "EVDisconnected" and stop["meterStop"] >= energies[-1]
+    hw = ch.fw.hw()["connectors"]["1"]
+    assert hw["dutyPct"] == 100.0 and hw["relay"] is False and hw["locked"] is False
+
+
+@TWIN
+def test_faults_open_the_relay_through_the_fault_inputs_and_the_pilot(charger, cs):
+    """A fault input (GroundFailure) and a pilot shorted to PE (state E:
+    EVCommunicationError) each open the relay and stop the transaction."""
+    ch = charger()
+    ch.evse("plug 1", "charge 1")
+    assert cs.call("CP001", call.RemoteStartTransaction(id_tag="REMOTE", connector_id=1)).status == "Accepted"
+    ch.wait_status("Charging")
+    assert ch.fw.hw()["connectors"]["1"]["relay"] is True
+    ch.evse("fault 1 GroundFailure")
+    assert ch.fw.hw()["connectors"]["1"]["relay"] is False
+    assert ch.wait_call("StopTransaction")[0]["reason"] == "Other"
+    assert ch.wait_status("Faulted")[0]["errorCode"] == "GroundFailure"
+    ch.fw.wait_log(r"fault input GPIO \d+ \(GroundFailure, connector 1\): active")
+    ch.evse("clear 1", "unplug 1")
+    ch.wait_status("Available")
+    ch.evse("plug 1", "fault 1 EVCommunicationError")
+    faulted = ch.wait_call("StatusNotification", where=lambda p: p["errorCode"] == "EVCommunicationError")[0]
+    assert faulted["status"] == "Faulted"
+    assert ch.fw.hw()["connectors"]["1"]["pilotHighV"] == 0.0
+    ch.evse("clear 1")
+    assert ch.state()["status"] != "Faulted"
+
+
+@TWIN
+def test_a_lock_that_does_not_move_refuses_the_transaction(charger, cs):
+    """The lock actuator is stuck: the driver waits out evse.lockTimeout on
+    the feedback pin, no transaction starts, ConnectorLockFailure is reported;
+    once it moves again, UnlockConnector answers Unlocked."""
+    ch = charger()
+    ch.evse("lock 1 fail", "plug 1")
+    assert cs.call("CP001", call.RemoteStartTransaction(id_tag="REMOTE", connector_id=1)).status == "Accepted"
+    ch.fw.wait_log(r"lock did not reach locked within 500 ms")
+    ch.fw.wait_log(r"the lock failed, no transaction")
+    ch.wait_call("StatusNotification", where=lambda p: p["errorCode"] == "ConnectorLockFailure")
+    assert not ch.payloads("StartTransaction")
+    assert ch.fw.hw()["connectors"]["1"]["locked"] is False and ch.fw.hw()["connectors"]["1"]["relay"] is False
+    ch.evse("lock 1 ok")
+    assert cs.call("CP001", call.UnlockConnector(connector_id=1)).status == "Unlocked"
+
+
+@TWIN
+def test_wifi_loss_drops_the_link_and_its_return_reconnects(charger, cs):
+    """The access point goes out of reach: the station's isconnected() turns
+    False, the Wi-Fi monitor drops the OCPP link at once; back in reach, the
+    station associates again and the link reconnects."""
+    ch = charger()
+    ch.fw.wait_log(r"link: connected \(connection 1\)")
+    ch.fw.radio(False)
+    ch.fw.wait_log(r"wifi: link to twin dropped; reconnecting")
+    ch.fw.wait_log(r"dropping the connection: wifi down")
+    ch.fw.radio(True)
+    ch.fw.wait_log(r"wifi: up and stable \(twin\)", count=2)
+    ch.fw.wait_log(r"link: connected \(connection 2\)", timeout=15)
+    assert cs.call("CP001", call.TriggerMessage(requested_message="Heartbeat")).status == "Accepted"
+    ch.wait_call("Heartbeat")
+
+
+@TWIN
+def test_the_watchdog_resets_a_board_whose_loop_is_stuck(charger, cs):
+    """A peripheral that hangs (the pilot ADC never answers) blocks the
+    asyncio loop; the watchdog task cannot feed machine.WDT; the board resets
+    (reset_cause WDT_RESET) and boots to Accepted again."""
+    ch = charger({"watchdog": {"timeout": 2}})
+    ch.fw.wait_log("watchdog: armed: 2000 ms")
+    assert ch.fw.hw()["wdtMs"] == 2000
+    ch.fw.stall("adc")
+    ch.fw.wait_log(r"twin: watchdog not fed for 2000 ms: resetting the board", timeout=10)
+    ch.fw.wait_log(r"twin: boot 2 from ota_0 \(reset cause 3\)")
+    ch.fw.wait_log("registration Accepted", count=2, timeout=20)
+    assert ch.fw.hw()["resetCause"] == 3
+    ch.evse("plug 1")  # the pilot is read again after the reset

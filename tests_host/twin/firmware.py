@@ -79,6 +79,10 @@ class TwinFirmware(Firmware):
         """The Wi-Fi access point in reach (True) or gone (False)."""
         assert self.hw_ask("radio %s" % ("up" if up else "down")) == "ok"
 
+    def stall(self, request):
+        """The next `request` (adc, spi, in, ...) of the firmware never returns, until a reset."""
+        assert self.hw_ask("stall %s" % request) == "ok"
+
     @property
     def root(self):
         return self.flash.parent / (self.flash.name + ".twin")

@@ -209,6 +209,10 @@ class Model:
         self.reset_cause = 1  # PWRON_RESET
         self.reset_request = None  # set by the firmware (machine.reset) or the watchdog
         self.uid = bytes.fromhex("24dcc3a1b2c4")
+        # A peripheral that hangs (`stall adc`): its next access never
+        # returns, as a wedged ADC or bus can; a reset clears it.
+        self.stalled = set()
+        self.unstall = threading.Event()
 
     # -- the pilot ------------------------------------------------------------
     def _duty_fraction(self, n):
@@ -288,6 +292,9 @@ class Model:
     # -- the stand-ins' requests -------------------------------------------------
     def handle(self, words):
         verb = words[0]
+        if verb in self.stalled:
+            self.unstall.wait()  # outside the lock: the rest of the board goes on
+            return "!stalled"
         with self.lock:
             if verb == "adc":
                 return str(self.adc(int(words[1])))
@@ -340,6 +347,10 @@ class Model:
                 return json.dumps(self.hw_state())
             if verb == "radio":
                 self.radio = words[1] == "up"
+                return "ok"
+            if verb == "stall":
+                self.unstall.clear()
+                self.stalled.add(words[1])
                 return "ok"
         return "!unknown request " + verb
 

@@ -125,6 +125,8 @@ class Twin:
             m.boots += 1
             m.wdt_ms = None  # a reset disarms the watchdog until the firmware arms it again
             m.reset_request = None
+            m.stalled.clear()  # a reset frees a wedged peripheral
+            m.unstall.set()
         label = bootloader.boot(self.parts, say)
         micropython = os.getenv("MICROPYTHON") or os.path.join(os.path.dirname(sys.executable), "micropython")
         argv = [micropython, os.path.join(BOARD, "twin_boot.py"), REPO]
