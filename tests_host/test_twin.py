@@ -5,6 +5,8 @@ behind them (pilot circuit, relay, lock, fault inputs, watchdog, Wi-Fi, OTA
 partitions, a pymodbus SDM120 meter on a pty), driven by the simulator's
 line protocol."""
 
+import json
+
 import pytest
 from ocpp.v16 import call
 
@@ -141,3 +143,93 @@ def test_the_watchdog_resets_a_board_whose_loop_is_stuck(charger, cs):
     ch.fw.wait_log("registration Accepted", count=2, timeout=20)
     assert ch.fw.hw()["resetCause"] == 3
     ch.evse("plug 1")  # the pilot is read again after the reset
+
+
+@TWIN
+def test_a_power_cut_kills_the_whole_twin_and_the_meter_keeps_its_register(charger, cs, firmware, tmp_path):
+    """SIGKILL of tools/twin's process group mid-session is a power cut; the
+    next start on the same flash is the next boot: the transaction stops
+    with PowerLoss, billed at the meter's register, which the meter (powered
+    apart) kept and which went on counting nothing while the relay was open."""
+    work = tmp_path / "fw"
+    ch = charger({"connectors": {"count": 1}}, workdir=work)
+    assert change(cs, "MeterValueSampleInterval", "1") == "Accepted"
+    ch.evse("meter 1 5000", "power 1 36000", "plug 1", "charge 1")
+    assert cs.call("CP001", call.RemoteStartTransaction(id_tag="REMOTE", connector_id=1)).status == "Accepted"
+    ch.wait_status("Charging")
+    mvs = ch.wait_call("MeterValues", count=2, timeout=8)
+    last = max(float(s["value"]) for mv in mvs for s in mv["meterValue"][0]["sampledValue"] if s["measurand"].startswith("Energy"))
+    ch.fw.kill()
+    register = json.loads((ch.fw.root / "meter.json").read_text())["1"]
+    assert register >= last
+    again = firmware(cs.port, {"simulator": {"port": ch.port}}, workdir=work, twin=True)
+    again.wait_log("was running at power loss", timeout=20)
+    stop = ch.wait_call("StopTransaction", timeout=15)[0]
+    assert stop["reason"] == "PowerLoss" and stop["meterStop"] >= int(last)
+    assert abs(stop["meterStop"] - register) <= 1  # the register as the cut left it: no energy while off
+    assert ch.state()["energyWh"] == pytest.approx(register, abs=0.5)
+
+
+class RegisterChip:
+    """A chip model with the agreed interface (transfer per CS-low transaction):
+    [addr << 1 | 0x80, 0...] reads, [addr << 1, value...] writes (MFRC522 style)."""
+
+    def __init__(self):
+        self.regs = {}
+        self.transactions = []
+
+    def transfer(self, data):
+        self.transactions.append(bytes(data))
+        addr = (data[0] >> 1) & 0x3F
+        if data[0] & 0x80:
+            return bytes([0]) + bytes([self.regs.get(addr, 0)] * (len(data) - 1))
+        for b in data[1:]:
+            self.regs[addr] = b
+        return bytes(len(data))
+
+
+SPI_DRIVER = r"""
+import machine
+cs = machine.Pin(40, machine.Pin.OUT, value=1)
+spi = machine.SPI(1, baudrate=1000000, sck=machine.Pin(18), mosi=machine.Pin(23), miso=machine.Pin(19))
+
+def write_reg(addr, value):  # one call per transaction
+    cs(0); spi.write(bytes([(addr << 1) & 0x7E, value])); cs(1)
+
+def read_split(addr):  # the address, then the value: two calls in one transaction
+    cs(0); spi.write(bytes([((addr << 1) & 0x7E) | 0x80])); v = spi.read(1); cs(1)
+    return v[0]
+
+def read_whole(addr):
+    buf = bytearray(2)
+    cs(0); spi.write_readinto(bytes([((addr << 1) & 0x7E) | 0x80, 0]), buf); cs(1)
+    return buf[1]
+
+write_reg(0x09, 0x5A)
+print("RESULT", read_split(0x09), read_whole(0x09))
+"""
+
+
+def test_the_spi_stand_in_hands_each_cs_low_transaction_to_the_chip_model(tmp_path):
+    """The SPI stand-in and a chip model that speaks whole CS-low
+    transactions: a write, a read split over two calls (address, then value)
+    and a one-call read each reach the chip as one transaction."""
+    import os
+    import subprocess
+
+    from tests_host.firmware import MICROPYPATH, MICROPYTHON
+    from tests_host.twin import model as twin_model
+    from tests_host.twin.run import BOARD
+
+    chip = RegisterChip()
+    evse = dict(twin_model.board_layout(1), cardReader={"cs": 40})
+    settings = {"evse": evse, "connectors": {"count": 1}, "meter": {"uart": 1}}
+    m = twin_model.Model(settings, str(tmp_path), chip=chip)
+    server = twin_model.hw_server(m)
+    try:
+        env = dict(os.environ, MICROPYPATH=BOARD + ":" + MICROPYPATH, TWIN_HW=str(server.server_address[1]))
+        out = subprocess.run([MICROPYTHON, "-c", SPI_DRIVER], capture_output=True, text=True, env=env, timeout=30)
+    finally:
+        server.shutdown()
+    assert "RESULT 90 90" in out.stdout, out.stdout + out.stderr
+    assert chip.transactions == [bytes([0x12, 0x5A]), bytes([0x92, 0x00]), bytes([0x92, 0x00])]

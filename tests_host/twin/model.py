@@ -128,6 +128,7 @@ class MeterBus:
         with self.model.lock:
             m = self.model.meter
             m.integrate(n)
+            m.save(force=True)  # what the firmware reads is on disk before it is answered
             w = m.watts(n)
             return {"V": VOLTS, "I": w / VOLTS, "P": w, "F": 50.0, "KWH": m.energy[n] / 1000.0}
 
@@ -201,6 +202,10 @@ class Model:
         self.fault_pins = {f["pin"]: f for f in ev.get("faults", [])}
         self.meter = Meter(self.count, os.path.join(state_dir, "meter.json"))
         self.chip = chip  # a card reader chip model: transfer(bytes) -> bytes, present(uid), remove()
+        reader = ev.get("cardReader") or {}
+        # Its chip select: MFRC522 boards label it SDA.
+        self.chip_cs = next((reader[k] for k in ("cs", "sda", "csPin") if isinstance(reader.get(k), int)), None)
+        self._spi_pending = None
         self.radio = True  # the access point is in reach
         self.station = {"active": False, "ssid": None, "since": None}
         self.wdt_ms = None
@@ -303,6 +308,8 @@ class Model:
             if verb == "out":
                 gpio, level = int(words[1]), int(words[2])
                 self.out[gpio] = level
+                if gpio == self.chip_cs:
+                    self._chip_select(level)
                 role = self.pins.get(gpio)
                 if role and role[0] == "lockPin":
                     self._lock_driven(role[1])
@@ -317,11 +324,8 @@ class Model:
                 return "ok"
             if verb == "adc_uv":
                 return str(self.adc(int(words[1])) * 3300000 // 65535)
-            if verb == "spi":
-                if self.chip is None:
-                    return "-" if words[2] == "-" else "ff" * (len(words[2]) // 2)
-                data = b"" if words[2] == "-" else bytes.fromhex(words[2])
-                return bytes(self.chip.transfer(data)).hex() or "-"
+            if verb in ("spi", "spiw"):
+                return self._spi(verb == "spiw", b"" if words[2] == "-" else bytes.fromhex(words[2]))
             if verb == "uart":
                 uart = int(words[1])
                 if self.meter_bus is not None and uart == self.settings["meter"]["uart"]:
@@ -355,6 +359,34 @@ class Model:
         return "!unknown request " + verb
 
     meter_bus = None
+
+    # -- the card reader chip on SPI ---------------------------------------------
+    # The chip model takes one CS-low transaction at a time:
+    # chip.transfer(bytes written) -> bytes read, as long. A driver may split
+    # a transaction into calls (write the address, then read the value):
+    # writes are held until a call needs bytes back (then the transaction so
+    # far goes to the chip and the call gets its part of the answer) or CS
+    # rises. Without a known CS pin, each call is one transaction.
+    def _chip_select(self, level):
+        if level == 0:
+            self._spi_pending = bytearray()
+        else:
+            pending, self._spi_pending = self._spi_pending, None
+            if pending and self.chip is not None:
+                self.chip.transfer(bytes(pending))
+
+    def _spi(self, write_only, data):
+        if self.chip is None:
+            return "ff" * len(data) or "-"  # nothing on the bus: MISO floats high
+        pending = self._spi_pending
+        if pending is None:
+            return bytes(self.chip.transfer(data)).hex() or "-"
+        pending.extend(data)
+        if write_only:
+            return "00" * len(data) or "-"
+        got = bytes(self.chip.transfer(bytes(pending)))
+        self._spi_pending = bytearray()
+        return got[len(got) - len(data) :].hex() or "-"
 
     def _input(self, gpio):
         role = self.pins.get(gpio)

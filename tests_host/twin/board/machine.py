@@ -156,12 +156,12 @@ class SPI:
     def init(self, *a, **kw):
         pass
 
-    def _transfer(self, out):
-        reply = ask("spi %d %s" % (self._id, bytes(out).hex() or "-"))
+    def _transfer(self, out, verb="spi"):
+        reply = ask("%s %d %s" % (verb, self._id, bytes(out).hex() or "-"))
         return bytes.fromhex(reply) if reply != "-" else b""
 
     def write(self, buf):
-        self._transfer(buf)
+        self._transfer(buf, "spiw")  # nothing to read back: the model may hold it until CS rises
 
     def read(self, n, write=0):
         return self._transfer(bytes([write]) * n)
