@@ -125,6 +125,8 @@ bench: venv $(INSTALLED_LIBS)
 	$(Q)$(VPY) bench/web.py $(if $(MICROPYTHON32),--micropython32 $(MICROPYTHON32))
 	@echo "bench: diagnostics (heap of a 64 KB GetDiagnostics upload)"
 	$(Q)$(VPY) bench/diagnostics.py $(if $(MICROPYTHON32),--micropython32 $(MICROPYTHON32))
+	@echo "bench: the ESP32 twin (live heap idle after boot on the ESP32 platform code)"
+	$(Q)$(VPY) bench/twin.py $(if $(MICROPYTHON32),--micropython32 $(MICROPYTHON32))
 
 # The firmware alone against any central system: make firmware CONFIG=path.json
 firmware: venv $(INSTALLED_LIBS)
