@@ -29,10 +29,10 @@ def test_plug_then_card_starts_and_unplug_stops(charger):
     ch = charger()
     ch.evse("meter 1 1500", "power 1 11000", "plug 1")
     ch.wait_status("Preparing")
-    ch.evse("card 1 ALICE", "charge 1")
+    ch.evse("card 1 A11CE000", "charge 1")
     start = ch.wait_call("StartTransaction")[0]
-    assert start["idTag"] == "ALICE" and start["connectorId"] == 1 and start["meterStart"] == 1500
-    assert ch.payloads("Authorize") == [{"idTag": "ALICE"}]
+    assert start["idTag"] == "A11CE000" and start["connectorId"] == 1 and start["meterStart"] == 1500
+    assert ch.payloads("Authorize") == [{"idTag": "A11CE000"}]
     ch.wait_status("Charging")
     tx = ch.transaction_id()
     st = ch.state()
@@ -127,7 +127,7 @@ def test_start_conf_not_accepted_stops_or_suspends(charger, cs):
 def test_suspend_and_resume(charger):
     """Status SuspendedEV while the EV stops asking, Charging again when it asks."""
     ch = charger()
-    ch.evse("plug 1", "card 1 ALICE", "charge 1")
+    ch.evse("plug 1", "card 1 A11CE000", "charge 1")
     ch.wait_status("Charging")
     ch.evse("suspend 1")
     assert ch.state()["status"] == "SuspendedEV" and ch.state()["relay"] is False
@@ -180,17 +180,17 @@ def test_authorize_remote_tx_requests_both_ways(charger, cs):
 def test_unlock_connector(charger, cs):
     """UnlockConnector: Unlocked, UnlockFailed, NotSupported; a transaction is stopped first (UnlockCommand)."""
     ch = charger()
-    ch.evse("plug 1", "card 1 ALICE")
+    ch.evse("plug 1", "card 1 A11CE000")
     ch.wait_call("StartTransaction")
     assert cs.call("CP001", call.UnlockConnector(connector_id=1)).status == "Unlocked"
     assert ch.wait_call("StopTransaction")[0]["reason"] == "UnlockCommand"
     assert ch.state()["locked"] is False
-    ch.evse("unplug 1", "lock 1 fail", "plug 1", "card 1 ALICE")
+    ch.evse("unplug 1", "lock 1 fail", "plug 1", "card 1 A11CE000")
     assert ch.wait_status("Faulted")[0]["errorCode"] == "ConnectorLockFailure"
     assert len(ch.payloads("StartTransaction")) == 1  # the lock failed: no start
     ch.evse("lock 1 ok", "unplug 1")  # the fault lasts until the cable is out
     ch.wait_status("Available")
-    ch.evse("plug 1", "card 1 ALICE")
+    ch.evse("plug 1", "card 1 A11CE000")
     ch.wait_call("StartTransaction", count=2)
     ch.evse("lock 1 fail")
     assert cs.call("CP001", call.UnlockConnector(connector_id=1)).status == "UnlockFailed"
@@ -201,7 +201,7 @@ def test_unlock_connector(charger, cs):
 def test_fault_during_charging_stops(charger):
     """A fault that forbids charging: relay open, StopTransaction, Faulted with its errorCode."""
     ch = charger()
-    ch.evse("plug 1", "card 1 ALICE", "charge 1")
+    ch.evse("plug 1", "card 1 A11CE000", "charge 1")
     ch.wait_status("Charging")
     ch.evse("fault 1 GroundFailure")
     assert ch.wait_call("StopTransaction")[0]["reason"] == "Other"
@@ -233,7 +233,7 @@ def test_sampled_meter_values_and_transaction_data(charger, cs):
     assert change(cs, "MeterValueSampleInterval", "1") == "Accepted"
     assert change(cs, "MeterValuesSampledData", "Energy.Active.Import.Register,Power.Active.Import") == "Accepted"
     assert change(cs, "StopTxnSampledData", "Energy.Active.Import.Register") == "Accepted"
-    ch.evse("meter 1 100", "power 1 36000", "plug 1", "card 1 ALICE", "charge 1")
+    ch.evse("meter 1 100", "power 1 36000", "plug 1", "card 1 A11CE000", "charge 1")
     tx = ch.transaction_id()
     mvs = ch.wait_call("MeterValues", count=2, timeout=6)
     for mv in mvs:
@@ -325,7 +325,7 @@ def test_power_loss_stops_with_the_last_stored_reading(charger, cs, firmware, tm
     work = tmp_path / "fw"
     ch = charger(workdir=work)
     assert change(cs, "MeterValueSampleInterval", "1") == "Accepted"
-    ch.evse("meter 1 5000", "power 1 36000", "plug 1", "card 1 ALICE", "charge 1")
+    ch.evse("meter 1 5000", "power 1 36000", "plug 1", "card 1 A11CE000", "charge 1")
     ch.wait_call("StartTransaction")
     mvs = ch.wait_call("MeterValues", count=2, timeout=6)
     ch.fw.kill()
@@ -386,7 +386,7 @@ def test_remote_start_with_a_tx_profile_limits_the_pilot(charger, cs):
     assert ch.state()["offeredA"] == 10
     ch.evse("unplug 1")
     ch.wait_call("StopTransaction")
-    ch.evse("plug 1", "card 1 ALICE", "charge 1")
+    ch.evse("plug 1", "card 1 A11CE000", "charge 1")
     ch.wait_call("StartTransaction", count=2)
     assert ch.state()["offeredA"] == 32  # the profile ended with its transaction
 

@@ -44,24 +44,26 @@ LOCK_TRAVEL_S = 0.03  # the actuator's travel time
 SETTLE_S = 10.0  # the longest a reply waits for the firmware (as evse_sim.py)
 
 
+# The card reader's SPI pins (evse.cardReader's defaults, VSPI): kept free.
+READER_PINS = {"cs": 5, "sck": 18, "mosi": 23, "miso": 19, "rst": 22}
+
+
 def board_layout(count):
     """The twin's board for `count` connectors: config.json's evse section.
-    GPIOs in order from 1: per connector pilot out, pilot in, relay, lock,
-    lock feedback; then one fault input per code and connector while GPIOs
-    last (0..48)."""
+    GPIOs in order from 1, past the card reader's: per connector pilot out,
+    pilot in, relay, lock, lock feedback; then one fault input per code and
+    connector while GPIOs last (up to 48)."""
+    free = [g for g in range(1, 49) if g not in READER_PINS.values()]
     ev = {k: [] for k in ("pilotOut", "pilotIn", "relay", "lockPin", "lockFeedback")}
-    gpio = 1
     for _ in range(count):
         for key in ev:
-            ev[key].append(gpio)
-            gpio += 1
+            ev[key].append(free.pop(0))
     faults = []
     for n in range(1, count + 1):
         for code in INPUT_CODES:
-            if gpio > 48:
+            if not free:
                 break
-            faults.append({"pin": gpio, "code": code, "active": 1, "connector": n})
-            gpio += 1
+            faults.append({"pin": free.pop(0), "code": code, "active": 1, "connector": n})
     ev.update(faults=faults, lockTimeout=0.5)
     return ev
 
@@ -204,8 +206,9 @@ class Model:
         self.chip = chip  # a card reader chip model: transfer(bytes) -> bytes, present(uid), remove()
         reader = ev.get("cardReader") or {}
         # Its chip select: MFRC522 boards label it SDA.
-        self.chip_cs = next((reader[k] for k in ("cs", "sda", "csPin") if isinstance(reader.get(k), int)), None)
+        self.chip_cs = reader.get("cs", READER_PINS["cs"]) if reader else None
         self._spi_pending = None
+        self.card_gone = {}  # uid -> when it left the reader
         self.radio = True  # the access point is in reach
         self.station = {"active": False, "ssid": None, "since": None}
         self.wdt_ms = None
@@ -359,6 +362,13 @@ class Model:
         return "!unknown request " + verb
 
     meter_bus = None
+
+    def chip_uid(self, tag):
+        # The UID of the card whose idTag is `tag` (the chip model's rule:
+        # the UID in hex); ValueError for a tag no card can have.
+        from tests_host.twin.mfrc522_chip import uid_from_tag
+
+        return uid_from_tag(tag)
 
     # -- the card reader chip on SPI ---------------------------------------------
     # The chip model takes one CS-low transaction at a time:
@@ -542,11 +552,43 @@ class LineServer:
             if reply.startswith("error"):
                 return reply
             deadline = time.monotonic() + SETTLE_S
+            if seen and seen[0] == "card":
+                if not self._tap(seen[1], deadline):
+                    return "error the firmware did not settle within %d ms" % (SETTLE_S * 1000)
+                seen = None
             if seen and not self.agent.until(deadline, "seen %d" % seen[0], seen[1]):
                 return "error the firmware did not settle within %d ms" % (SETTLE_S * 1000)
             if not self.agent.until(deadline, "settled", lambda r: r == "ok"):
                 return "error the firmware did not settle within %d ms" % (SETTLE_S * 1000)
             return reply
+
+    def _tap(self, uid, deadline):
+        # A card held to the reader until the firmware's reader reported it
+        # and the sessions took it, then taken away. The same card again
+        # waits out the reader's debounce first, as a person tapping twice
+        # does (a card held on is one presentation).
+        m = self.model
+        debounce_s = (m.ev.get("cardReader") or {}).get("debounce", 1000) / 1000.0
+        wait = m.card_gone.get(uid, 0) + debounce_s + 0.15 - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)
+        got = {}
+
+        def cards(r):
+            got.update(json.loads(r))
+            return True
+
+        if not self.agent.until(deadline, "cards", cards):
+            return False
+        before = got["events"]
+        with m.lock:
+            m.chip.present(uid)
+        try:
+            return self.agent.until(deadline, "cards", lambda r: json.loads(r)["events"] > before and json.loads(r)["queued"] == 0)
+        finally:
+            with m.lock:
+                m.chip.remove()
+                m.card_gone[uid] = time.monotonic()
 
     def _state(self):
         got = {}
@@ -593,10 +635,16 @@ class LineServer:
             if verb == "card":
                 if len(args[0]) > 20:
                     return "error an idTag has at most 20 characters", None
-                if m.chip is None:
+                reader = m.ev.get("cardReader")
+                if m.chip is None or not reader:
                     return "error no card reader on this board (evse.cardReader)", None
-                m.chip.present(args[0].encode())
-                return "ok", None
+                if n != reader.get("connector", 1):
+                    return "error no card reader at connector %d (it serves connector %d)" % (n, reader.get("connector", 1)), None
+                try:
+                    uid = m.chip_uid(args[0])
+                except ValueError as e:
+                    return "error %s" % e, None
+                return "ok", ("card", uid)
             if verb == "power":
                 m.meter.power[n] = max(0.0, float(args[0]))
                 m.meter.save(force=True)

@@ -73,6 +73,12 @@ def board_config(doc, flash):
     if not wifi.get("ssid"):
         wifi.update(ssid="twin", password="twin-password")
         wifi.setdefault("stableTime", 0.2)
+    if "cardReader" not in ev and _chip() is not None:
+        # The board's MFRC522 on VSPI (the reader's defaults), at connector 1,
+        # once the firmware and the twin have it (branch `reader`).
+        # A 300 ms debounce (the reader's default is 1 s): a test's second tap
+        # of the same card waits that out.
+        ev["cardReader"] = {"type": "mfrc522", "cs": model.READER_PINS["cs"], "connector": 1, "debounce": 300}
     doc.setdefault("storage", {})["dir"] = flash
     return doc
 

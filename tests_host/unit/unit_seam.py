@@ -82,9 +82,19 @@ def _check(module, cls, protocol, problems):
             problems.append("%s: %s takes %d..%s arguments, the seam gives %d" % (module, key, required, total, n))
 
 
+def _exists(path):
+    try:
+        os.stat(path)
+        return True
+    except OSError:
+        return False
+
+
 def test_every_implementation_follows_the_seam():
     problems = []
     for module, cls, protocols in seam.IMPLEMENTATIONS:
+        if module == "uocpp.device.card_reader" and not _exists(_source(module)):
+            continue  # branch `reader` brings it (issue 23): checked from the merge on
         for protocol in protocols:
             _check(module, cls, protocol, problems)
     assert not problems, "\n".join(problems)

@@ -40,10 +40,10 @@
 # lockTimeout short (the default 1 s stalls the loop at most that long).
 #
 # take_card(): the oldest (connector, idTag) the card reader produced, or
-# None; with no reader configured (reader=None), always None. The reader is
-# any object with the card-reader protocol (platform/seam.py): take(), and
-# run(changed), its poll loop, which this EVSE's run() starts beside its
-# sampling and which sets `changed` when take() has a card for the sessions.
+# None; with no reader (no evse.cardReader), always None. The reader has the
+# card-reader protocol (platform/seam.py): take_card(), and run(), its poll
+# loop, which this EVSE's run() starts beside its sampling and which sets
+# this EVSE's `changed` when a card is ready for the sessions.
 #
 # run(firmware): the same signature as the simulator's (platform/seam.py),
 # because app.py starts every EVSE the same way. A board has no line
@@ -68,7 +68,9 @@ PILOT_ERRORS = {"E": "EVCommunicationError", "F": "InternalError"}
 
 class Esp32Evse:
     def __init__(self, cfg, machine_=None, reader=None):
-        self._reader = reader
+        # reader: a card reader made by the caller (tests), else the one
+        # evse.cardReader describes, if any (device/card_reader.py, imported
+        # only then).
         if machine_ is None:
             import machine as machine_
         Pin = machine_.Pin
@@ -86,6 +88,11 @@ class Esp32Evse:
             return [p if p >= 0 else None for p in got]
 
         self.changed = asyncio.Event()
+        if reader is None and cfg.get("cardReader"):
+            from uocpp.device.card_reader import from_config
+
+            reader = from_config(cfg["cardReader"], machine_, self.changed)
+        self._reader = reader
         self._n = cfg["debounce"]
         self._hysteresis = cfg["hysteresis"]
         self._interval_ms = max(1, int(cfg["pilotInterval"] * 1000))
@@ -203,7 +210,7 @@ class Esp32Evse:
 
     def take_card(self):
         reader = self._reader
-        return None if reader is None else reader.take()
+        return None if reader is None else reader.take_card()
 
     async def run(self, firmware):
         # The sampling task: pilots every pilotInterval, the other inputs every
@@ -211,7 +218,7 @@ class Esp32Evse:
         # reader's poll loop, if it has one, runs beside it.
         reader = self._reader
         if reader is not None:
-            asyncio.create_task(reader.run(self.changed))
+            asyncio.create_task(reader.run())
         every = max(1, _INPUT_POLL_MS // self._interval_ms)
         tick = 0
         while True:

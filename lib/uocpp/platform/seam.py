@@ -99,13 +99,15 @@ METER = (
 )
 
 # -- the card reader (device/card_reader.py over a chip driver) ------------------
+# Made with the EVSE's `changed` event, which it sets when a card is ready.
 CARD_READER = (
-    # -> (connector, idTag) of one card held on the reader (debounced: one
-    # event per presentation), or None; never blocks
-    ("take", ()),
-    # async, runs for ever: polls the chip; sets `changed` (the EVSE's event)
-    # when take() has a card
-    ("run", ("changed",)),
+    # -> (connector, idTag) of the oldest card not taken yet, or None; never
+    # blocks. One event per presentation (a card held is debounced); the
+    # idTag is the card's UID in upper-case hex
+    ("take_card", ()),
+    # async, runs for ever: polls the chip (about every 100 ms); sets
+    # `changed` when take_card() has a card
+    ("run", ()),
 )
 
 # Who implements what: (module, class or None for module functions, protocols).
@@ -116,4 +118,5 @@ IMPLEMENTATIONS = (
     ("uocpp.platform.esp32_evse", "Esp32Evse", ("EVSE",)),
     ("uocpp.device.meters", "BusMeters", ("METER",)),
     ("uocpp.services.sessions", "Sessions", ("FIRMWARE",)),
+    ("uocpp.device.card_reader", "CardReader", ("CARD_READER",)),
 )
