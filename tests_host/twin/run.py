@@ -115,6 +115,8 @@ class Twin:
     def _env(self):
         env = dict(os.environ)
         path = os.getenv("MICROPYPATH") or ".frozen:" + os.path.join(REPO, "lib")
+        # The firmware runs in the board's root: relative entries (lib) are the caller's.
+        path = ":".join(p if p == ".frozen" or os.path.isabs(p) else os.path.abspath(p) for p in path.split(":"))
         env.update(
             MICROPYPATH=BOARD + ":" + path,
             TWIN_HW=str(self.hw.server_address[1]),
