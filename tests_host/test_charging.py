@@ -4,11 +4,12 @@ on) sees the transactions.
 
 @BOTH runs a test on the unix simulator and on the ESP32 twin (the same
 line protocol through the ESP32 drivers and the hardware model): one test
-per behaviour the EVSE drivers carry (a session, suspend, remote start and
-stop on two connectors, faults, the lock, sampled and triggered meter
-values from the Modbus meter, a pilot limited by a profile, a power cut,
-the protocol's errors). The rest exercise the core above the seam, the same
-on both, and stay on the simulator, which is faster."""
+per behaviour the EVSE drivers carry (a card session, suspend, remote start
+and stop on two connectors, faults, the lock, sampled and triggered meter
+values from the Modbus meter, a pilot limited by a profile, the protocol's
+errors; the power cut has its own twin test in test_twin.py). The rest
+exercise the core above the seam, the same on both, and stay on the
+simulator, which is faster."""
 
 import time
 from datetime import datetime, timezone
@@ -104,7 +105,6 @@ def test_invalid_card_does_not_start(charger, cs):
     assert ch.state()["status"] == "Preparing" and ch.state()["relay"] is False
 
 
-@BOTH
 def test_start_conf_not_accepted_stops_or_suspends(charger, cs):
     """KEY-StopTransactionOnInvalidId: true -> StopTransaction DeAuthorized; false -> SuspendedEVSE, relay open."""
     cs.id_tags["LATE"] = {"status": "Invalid"}
@@ -159,7 +159,6 @@ def test_remote_start_rejected_when_the_connector_cannot(charger, cs):
     assert cs.call("CP001", call.RemoteStartTransaction(id_tag="X", connector_id=5)).status == "Rejected"
 
 
-@BOTH
 def test_authorize_remote_tx_requests_both_ways(charger, cs):
     """KEY-AuthorizeRemoteTxRequests: true -> Authorize before the start; false -> straight to StartTransaction."""
     ch = charger()
@@ -319,7 +318,6 @@ def test_callerror_retries_then_drops(charger, cs):
     assert len({f.msg[1] for f in stops}) == 1
 
 
-@BOTH
 def test_power_loss_stops_with_the_last_stored_reading(charger, cs, firmware, tmp_path):
     """TX-PowerLoss: killed during a transaction, the next boot stops it with reason PowerLoss and the last stored meter reading."""
     work = tmp_path / "fw"
