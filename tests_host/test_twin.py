@@ -122,6 +122,8 @@ def test_wifi_loss_drops_the_link_and_its_return_reconnects(charger, cs):
     ch.fw.radio(False)
     ch.fw.wait_log(r"wifi: link to twin dropped; reconnecting")
     ch.fw.wait_log(r"dropping the connection: wifi down")
+    ch.fw.wait_log(r"link: .*backing off", count=2)  # no route while the station is down
+    assert "connection 2" not in ch.fw.log
     ch.fw.radio(True)
     ch.fw.wait_log(r"wifi: up and stable \(twin\)", count=2)
     ch.fw.wait_log(r"link: connected \(connection 2\)", timeout=15)

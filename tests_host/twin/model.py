@@ -221,6 +221,10 @@ class Model:
         # returns, as a wedged ADC or bus can; a reset clears it.
         self.stalled = set()
         self.unstall = threading.Event()
+        # Where a connection goes while the station has no link: a port bound
+        # and never listening, so a connect is refused at once.
+        self.no_route = socket.socket()
+        self.no_route.bind(("127.0.0.1", 0))
 
     # -- the pilot ------------------------------------------------------------
     def _duty_fraction(self, n):
@@ -430,6 +434,8 @@ class Model:
             if st["ssid"] and not self.radio:
                 st["since"] = time.monotonic()  # the driver keeps trying: back a moment after the AP returns
             return "1" if up else "0"
+        if words[0] == "noroute":
+            return str(self.no_route.getsockname()[1])
         if words[0] == "rssi":
             return "-55" if self.radio else "-100"
         return "ok"

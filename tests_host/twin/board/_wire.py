@@ -4,7 +4,8 @@
 # Blocking on purpose: a register access on a real chip does not yield to
 # the scheduler either.
 import os
-import socket
+
+import usocket as socket  # the host's, not the twin's socket.py
 
 _sock = None
 
