@@ -255,3 +255,34 @@ def test_a_card_on_the_reader_starts_and_stops_a_session(charger, cs):
     assert ch.wait_call("StopTransaction")[0]["reason"] == "Local"
     assert ch.fw.hw()["connectors"]["1"]["relay"] is False
     assert ch.raw("card 1 ALICE").startswith("error idTag 'ALICE': a card's is its UID in hex")
+
+
+def test_setup_mode_opens_the_access_point_and_the_saved_form_resets_into_normal_mode(cs, firmware):
+    """The installer's path on the ESP32 code: setup mode opens the access
+    point (network.WLAN(AP_IF)), the setup form saves the board's
+    config.json, machine.reset() reboots the board, and the next boot joins
+    the Wi-Fi network the form gave and registers."""
+    from tests_host.conftest import free_port
+    from tests_host.web_client import post_form
+
+    port = free_port()
+    cfg = {"web": {"setupMode": True, "port": port, "host": "127.0.0.1", "apPassword": "setup-secret-42"}}
+    fw = firmware(cs.port, cfg, twin=True)
+    fw.wait_log(r"web: access point 'uOCPP-CP001' up at 192\.168\.4\.1")
+    fw.wait_log(r"setup page on http://127\.0\.0\.1:%d/" % port, timeout=20)
+    fields = {
+        "ssid": "site-wifi",
+        "wifiPassword": "site-pass",
+        "url": "ws://127.0.0.1:%d/ocpp" % cs.port,
+        "chargePointId": "CP001",
+        "authorizationKey": "",
+        "securityProfile": "0",
+    }
+    code, _, _ = post_form(port, "setup-secret-42", fields)
+    assert code in (200, 303)
+    fw.wait_log(r"twin: machine.reset\(\): resetting the board")
+    fw.wait_log(r"twin: boot 2 from ota_0 \(reset cause 2\)")
+    fw.wait_log(r"wifi: up and stable \(site-wifi\)", timeout=20)
+    fw.wait_log("registration Accepted", timeout=20)
+    saved = json.loads((fw.root / "config.json").read_text())
+    assert saved["wifi"]["ssid"] == "site-wifi" and saved["web"]["setupMode"] is False

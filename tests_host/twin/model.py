@@ -434,6 +434,12 @@ class Model:
             if st["ssid"] and not self.radio:
                 st["since"] = time.monotonic()  # the driver keeps trying: back a moment after the AP returns
             return "1" if up else "0"
+        if words[0] == "routed":
+            # No route only while the station is on and has no link: in
+            # setup mode (the access point, no station) the board's own
+            # addresses still work.
+            up = st["ssid"] and self.radio and time.monotonic() - (st["since"] or 0) > 0.05
+            return "0" if st["active"] and not up else "1"
         if words[0] == "noroute":
             return str(self.no_route.getsockname()[1])
         if words[0] == "rssi":
