@@ -286,3 +286,27 @@ def test_setup_mode_opens_the_access_point_and_the_saved_form_resets_into_normal
     fw.wait_log("registration Accepted", timeout=20)
     saved = json.loads((fw.root / "config.json").read_text())
     assert saved["wifi"]["ssid"] == "site-wifi" and saved["web"]["setupMode"] is False
+
+
+@TWIN
+def test_a_power_cut_of_the_firmware_alone_opens_the_relay_and_the_board_boots_again(charger, cs):
+    """SIGKILL of the firmware's process only: the charger loses power, its
+    GPIOs let go (the relay drops out at once), the meter beside it stays;
+    the power returns, the board boots (PWRON_RESET) and stops the
+    transaction with PowerLoss at the register, which did not move since."""
+    import os
+    import signal
+
+    ch = charger()
+    ch.evse("meter 1 2000", "power 1 36000", "plug 1", "charge 1")
+    assert cs.call("CP001", call.RemoteStartTransaction(id_tag="REMOTE", connector_id=1)).status == "Accepted"
+    ch.wait_status("Charging")
+    pid = int(ch.fw.wait_log(r"twin: firmware process (\d+)").group(1))
+    os.kill(pid, signal.SIGKILL)
+    ch.fw.wait_log(r"twin: the firmware process was killed \(SIGKILL\): a power cut: booting again")
+    ch.fw.wait_log(r"twin: boot 2 from ota_0 \(reset cause 1\)")
+    assert ch.fw.hw()["connectors"]["1"]["relay"] is False
+    register = json.loads((ch.fw.root / "meter.json").read_text())["1"]
+    stop = ch.wait_call("StopTransaction", timeout=20)[0]
+    assert stop["reason"] == "PowerLoss" and abs(stop["meterStop"] - register) <= 1
+    ch.fw.wait_log("registration Accepted", count=2)

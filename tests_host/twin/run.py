@@ -17,8 +17,10 @@ meter.model is empty, wifi.ssid "twin" (stableTime 0.2 s) when empty, and
 storage.dir = the flash directory.
 
 A machine.reset() or a watchdog that was not fed in time kills the firmware
-process and boots it again (machine.reset_cause() tells which). The firmware
-ending by itself with no watchdog armed ends the twin with its status.
+process and boots it again (machine.reset_cause() tells which). SIGKILL of
+the firmware's process alone is a power cut of the charger: the model (the
+meter, powered apart) stays, and the board boots again. The firmware ending
+by itself with no watchdog armed ends the twin with its status.
 SIGINT/SIGTERM: the firmware gets SIGINT (its "interrupted, bye"), then the
 twin exits; SIGKILL of the process group is a power cut, and starting again
 on the same flash directory is the next boot.
@@ -41,8 +43,9 @@ sys.path.insert(0, REPO)
 
 from tests_host.twin import bootloader, model  # noqa: E402
 
-WDT_RESET = 3
+PWRON_RESET = 1
 HARD_RESET = 2
+WDT_RESET = 3
 
 
 def say(text):
@@ -135,6 +138,13 @@ class Twin:
             m.reset_request = None
             m.stalled.clear()  # a reset frees a wedged peripheral
             m.unstall.set()
+            # A reset (or a power cut) leaves every GPIO an input: the relay
+            # driver and the PWM stop, the relay drops out, a level lock lets go.
+            m.out.clear()
+            m.pwm.clear()
+            for n in range(1, m.count + 1):
+                m._lock_driven(n)
+            m._meter_follow()
         label = bootloader.boot(self.parts, say)
         micropython = os.getenv("MICROPYTHON") or os.path.join(os.path.dirname(sys.executable), "micropython")
         argv = [micropython, os.path.join(BOARD, "twin_boot.py"), REPO]
@@ -143,9 +153,10 @@ class Twin:
             argv[1:1] = extra.split()
         say("boot %d from %s (reset cause %d)" % (m.boots, label, m.reset_cause))
         self.proc = subprocess.Popen(argv, cwd=self.root, env=self._env(), stdin=subprocess.DEVNULL)
+        say("firmware process %d" % self.proc.pid)
 
     def _reset(self, cause, why):
-        say("%s: resetting the board" % why)
+        say("%s: resetting the board" % why if cause != PWRON_RESET else "%s: booting again" % why)
         self.proc.kill()
         self.proc.wait()
         self.model.reset_cause = cause
@@ -170,6 +181,11 @@ class Twin:
                 self._reset(HARD_RESET, "machine.reset()")
             elif starved:
                 self._reset(WDT_RESET, "watchdog not fed for %d ms" % m.wdt_ms)
+            elif self.proc.poll() is not None and self.proc.returncode < 0 and not self.stopping:
+                # Killed by a signal (SIGKILL of the firmware's process): a
+                # power cut of the charger; the meter, powered apart, goes on.
+                # The power returns: the board boots again.
+                self._reset(PWRON_RESET, "the firmware process was killed (%s): a power cut" % signal.Signals(-self.proc.returncode).name)
             elif self.proc.poll() is not None:
                 if m.wdt_ms is None:
                     say("the firmware ended with status %d and no watchdog is armed: the board stays down" % self.proc.returncode)
