@@ -215,21 +215,24 @@ class Esp32Evse:
     async def run(self, firmware):
         # The sampling task: pilots every pilotInterval, the other inputs every
         # 50 ms; `changed` is set when any debounced input changed. The card
-        # reader's poll loop, if it has one, runs beside it.
+        # reader's poll loop runs beside it, and ends with it (a stopped app).
         reader = self._reader
-        if reader is not None:
-            asyncio.create_task(reader.run())
+        cards = asyncio.create_task(reader.run()) if reader is not None else None
         every = max(1, _INPUT_POLL_MS // self._interval_ms)
         tick = 0
-        while True:
-            changed = self._sample_pilots()
-            tick += 1
-            if tick >= every:
-                tick = 0
-                changed = self._poll_inputs() or changed
-            if changed:
-                self.changed.set()
-            await asyncio.sleep_ms(self._interval_ms)
+        try:
+            while True:
+                changed = self._sample_pilots()
+                tick += 1
+                if tick >= every:
+                    tick = 0
+                    changed = self._poll_inputs() or changed
+                if changed:
+                    self.changed.set()
+                await asyncio.sleep_ms(self._interval_ms)
+        finally:
+            if cards is not None:
+                cards.cancel()
 
     # -- inside ----------------------------------------------------------------------
     def _index(self, n):
