@@ -18,7 +18,7 @@ else
 Q := @
 endif
 
-.PHONY: run test lint bench firmware venv clean test-packages mpy deploy romfs deploy-romfs update-bundle update-image
+.PHONY: run twin test lint bench firmware venv clean test-packages mpy deploy romfs deploy-romfs update-bundle update-image
 
 # One virtualenv with every pinned host dependency (requirements.txt).
 $(VENV)/.installed: requirements.txt
@@ -83,6 +83,14 @@ run: venv $(INSTALLED_LIBS)
 	@echo "run: central system on 127.0.0.1:$(CS_PORT), firmware with $(CONFIG); Ctrl-C stops both"
 	$(Q)$(VPY) tools/run_local.py --config $(CONFIG) --port $(CS_PORT) --boot $(BOOT)
 
+# The same with the firmware on the ESP32 twin (tools/twin): the ESP32
+# platform code over stand-ins for machine/network/esp32 and a hardware
+# model with a Modbus meter; its line protocol on simulator.port as `make run`'s:
+#   make twin [CS_PORT=9001] [BOOT=...] [CONFIG=my.json]
+twin: venv $(INSTALLED_LIBS)
+	@echo "twin: central system on 127.0.0.1:$(CS_PORT), the ESP32 twin with $(CONFIG); Ctrl-C stops both"
+	$(Q)$(VPY) tools/run_local.py --twin --config $(CONFIG) --port $(CS_PORT) --boot $(BOOT)
+
 # The whole suite; ends with pytest's summary line.
 test: venv $(INSTALLED_LIBS) test-packages
 	@echo "test: pytest tests_host (about 3 minutes on 2 cores)"
@@ -117,6 +125,8 @@ bench: venv $(INSTALLED_LIBS)
 	$(Q)$(VPY) bench/web.py $(if $(MICROPYTHON32),--micropython32 $(MICROPYTHON32))
 	@echo "bench: diagnostics (heap of a 64 KB GetDiagnostics upload)"
 	$(Q)$(VPY) bench/diagnostics.py $(if $(MICROPYTHON32),--micropython32 $(MICROPYTHON32))
+	@echo "bench: the ESP32 twin (live heap idle after boot on the ESP32 platform code)"
+	$(Q)$(VPY) bench/twin.py $(if $(MICROPYTHON32),--micropython32 $(MICROPYTHON32))
 
 # The firmware alone against any central system: make firmware CONFIG=path.json
 firmware: venv $(INSTALLED_LIBS)

@@ -13,13 +13,18 @@ import evse as evse_client  # noqa: E402
 
 
 class Charger:
-    def __init__(self, cs, fw, port):
-        self.cs, self.fw, self.port = cs, fw, port
+    def __init__(self, cs, fw, port, twin=False):
+        # twin: the ESP32 twin (fw is a tests_host/twin/firmware.TwinFirmware)
+        self.cs, self.fw, self.port, self.twin = cs, fw, port, twin
 
     def evse(self, *lines):
         """Send simulator commands; every reply must be ok. -> the replies."""
         replies = evse_client.send(list(lines), port=self.port)
         for line, reply in zip(lines, replies):
+            if self.twin and reply.startswith("error no card reader"):
+                import pytest
+
+                pytest.skip("the twin's board has no card reader yet (evse.cardReader: branch reader)")
             assert reply.startswith("ok"), "%s -> %s" % (line, reply)
         return replies
 

@@ -45,14 +45,18 @@ def cs():
 
 @pytest.fixture
 def firmware(tmp_path):
-    """Factory: firmware(port, **config overrides) starts the firmware on the unix port."""
-    with tracked(Firmware.stop) as track:
+    """Factory: firmware(port, **config overrides) starts the firmware on the unix
+    port; twin=True starts it on the ESP32 twin instead (tools/twin)."""
+    with tracked(lambda fw: fw.stop()) as track:
 
-        def start(port, config=None, env=None, raw_config=None, workdir=None):
+        def start(port, config=None, env=None, raw_config=None, workdir=None, twin=False):
             cfg = merge(FAST, {"centralSystem": {"url": "ws://127.0.0.1:%d/ocpp" % port}})
             cfg = merge(cfg, config or {})
             workdir = workdir or tmp_path / ("fw%d" % len(track.started))
-            return track(Firmware(workdir, cfg, env=env, raw_config=raw_config).start())
+            cls = Firmware
+            if twin:
+                from tests_host.twin.firmware import TwinFirmware as cls
+            return track(cls(workdir, cfg, env=env, raw_config=raw_config).start())
 
         yield start
 
@@ -68,17 +72,27 @@ def raw():
     assert server.errors == [], server.errors
 
 
+# The charging tests that run on both EVSEs take this parameter: the unix
+# simulator (platform/evse_sim.py) and the ESP32 twin (tests_host/twin/),
+# driven by the same line protocol.
+BOTH = pytest.mark.parametrize("charger", ["sim", "twin"], indirect=True)
+
+
 @pytest.fixture
-def charger(cs, firmware):
-    """Factory: charger(config overrides) -> a registered Charger (tests_host/charger.py)."""
+def charger(request, cs, firmware):
+    """Factory: charger(config overrides) -> a registered Charger (tests_host/charger.py).
+    On the unix simulator, or on the ESP32 twin for a test marked @BOTH (param "twin")."""
     from tests_host.charger import Charger
+
+    twin = getattr(request, "param", "sim") == "twin"
 
     def start(config=None, **kw):
         port = free_port()
         cfg = merge({"simulator": {"port": port}, "log": {"level": "info"}}, config or {})
-        fw = firmware(cs.port, cfg, **kw)
-        fw.wait_log("registration Accepted")
-        fw.wait_log("simulator listening")
-        return Charger(cs, fw, port)
+        fw = firmware(cs.port, cfg, twin=twin, **kw)
+        fw.wait_log("registration Accepted", timeout=20 if twin else 10)
+        if not twin:
+            fw.wait_log("simulator listening")
+        return Charger(cs, fw, port, twin=twin)
 
     return start

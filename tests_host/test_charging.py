@@ -1,12 +1,22 @@
 """Charging sessions on the unix port: the EVSE simulator drives pilot,
 cards, faults and the meter; the `ocpp` central system (schema validation
-on) sees the transactions."""
+on) sees the transactions.
+
+@BOTH runs a test on the unix simulator and on the ESP32 twin (the same
+line protocol through the ESP32 drivers and the hardware model): one test
+per behaviour the EVSE drivers carry (a card session, suspend, remote start
+and stop on two connectors, faults, the lock, sampled and triggered meter
+values from the Modbus meter, a pilot limited by a profile, the protocol's
+errors; the power cut has its own twin test in test_twin.py). The rest
+exercise the core above the seam, the same on both, and stay on the
+simulator, which is faster."""
 
 import time
 from datetime import datetime, timezone
 
 from ocpp.v16 import call
 
+from tests_host.conftest import BOTH
 from tests_host.wire import call_raw
 
 
@@ -14,15 +24,16 @@ def change(cs, key, value):
     return cs.call("CP001", call.ChangeConfiguration(key=key, value=value)).status
 
 
+@BOTH
 def test_plug_then_card_starts_and_unplug_stops(charger):
     """TX-01, TX-05: plug, card -> Authorize, StartTransaction with meterStart; unplug -> StopTransaction EVDisconnected."""
     ch = charger()
     ch.evse("meter 1 1500", "power 1 11000", "plug 1")
     ch.wait_status("Preparing")
-    ch.evse("card 1 ALICE", "charge 1")
+    ch.evse("card 1 A11CE000", "charge 1")
     start = ch.wait_call("StartTransaction")[0]
-    assert start["idTag"] == "ALICE" and start["connectorId"] == 1 and start["meterStart"] == 1500
-    assert ch.payloads("Authorize") == [{"idTag": "ALICE"}]
+    assert start["idTag"] == "A11CE000" and start["connectorId"] == 1 and start["meterStart"] == 1500
+    assert ch.payloads("Authorize") == [{"idTag": "A11CE000"}]
     ch.wait_status("Charging")
     tx = ch.transaction_id()
     st = ch.state()
@@ -112,10 +123,11 @@ def test_start_conf_not_accepted_stops_or_suspends(charger, cs):
     assert len(ch.payloads("StopTransaction")) == 1
 
 
+@BOTH
 def test_suspend_and_resume(charger):
     """Status SuspendedEV while the EV stops asking, Charging again when it asks."""
     ch = charger()
-    ch.evse("plug 1", "card 1 ALICE", "charge 1")
+    ch.evse("plug 1", "card 1 A11CE000", "charge 1")
     ch.wait_status("Charging")
     ch.evse("suspend 1")
     assert ch.state()["status"] == "SuspendedEV" and ch.state()["relay"] is False
@@ -124,6 +136,7 @@ def test_suspend_and_resume(charger):
     assert ch.state()["status"] == "Charging" and ch.state()["relay"] is True
 
 
+@BOTH
 def test_remote_start_and_stop(charger, cs):
     """TX-RemoteStart/Stop: connectorId 0 picks a free connector, one with an EV first; unknown transactionId Rejected."""
     ch = charger({"connectors": {"count": 2}})
@@ -137,6 +150,7 @@ def test_remote_start_and_stop(charger, cs):
     assert ch.wait_call("StopTransaction")[0]["reason"] == "Remote"
 
 
+@BOTH
 def test_remote_start_rejected_when_the_connector_cannot(charger, cs):
     """A faulted connector, or one with a transaction, cannot start remotely."""
     ch = charger()
@@ -161,30 +175,32 @@ def test_authorize_remote_tx_requests_both_ways(charger, cs):
     assert ch.payloads("Authorize") == [{"idTag": "R1"}]
 
 
+@BOTH
 def test_unlock_connector(charger, cs):
     """UnlockConnector: Unlocked, UnlockFailed, NotSupported; a transaction is stopped first (UnlockCommand)."""
     ch = charger()
-    ch.evse("plug 1", "card 1 ALICE")
+    ch.evse("plug 1", "card 1 A11CE000")
     ch.wait_call("StartTransaction")
     assert cs.call("CP001", call.UnlockConnector(connector_id=1)).status == "Unlocked"
     assert ch.wait_call("StopTransaction")[0]["reason"] == "UnlockCommand"
     assert ch.state()["locked"] is False
-    ch.evse("unplug 1", "lock 1 fail", "plug 1", "card 1 ALICE")
+    ch.evse("unplug 1", "lock 1 fail", "plug 1", "card 1 A11CE000")
     assert ch.wait_status("Faulted")[0]["errorCode"] == "ConnectorLockFailure"
     assert len(ch.payloads("StartTransaction")) == 1  # the lock failed: no start
     ch.evse("lock 1 ok", "unplug 1")  # the fault lasts until the cable is out
     ch.wait_status("Available")
-    ch.evse("plug 1", "card 1 ALICE")
+    ch.evse("plug 1", "card 1 A11CE000")
     ch.wait_call("StartTransaction", count=2)
     ch.evse("lock 1 fail")
     assert cs.call("CP001", call.UnlockConnector(connector_id=1)).status == "UnlockFailed"
     assert cs.call("CP001", call.UnlockConnector(connector_id=9)).status == "NotSupported"
 
 
+@BOTH
 def test_fault_during_charging_stops(charger):
     """A fault that forbids charging: relay open, StopTransaction, Faulted with its errorCode."""
     ch = charger()
-    ch.evse("plug 1", "card 1 ALICE", "charge 1")
+    ch.evse("plug 1", "card 1 A11CE000", "charge 1")
     ch.wait_status("Charging")
     ch.evse("fault 1 GroundFailure")
     assert ch.wait_call("StopTransaction")[0]["reason"] == "Other"
@@ -209,13 +225,14 @@ def test_change_availability_during_a_transaction_is_scheduled(charger, cs):
     assert len(ch.payloads("StartTransaction")) == 1
 
 
+@BOTH
 def test_sampled_meter_values_and_transaction_data(charger, cs):
     """MV: Sample.Periodic every MeterValueSampleInterval with the transactionId; StopTransaction carries Transaction.Begin/End."""
     ch = charger()
     assert change(cs, "MeterValueSampleInterval", "1") == "Accepted"
     assert change(cs, "MeterValuesSampledData", "Energy.Active.Import.Register,Power.Active.Import") == "Accepted"
     assert change(cs, "StopTxnSampledData", "Energy.Active.Import.Register") == "Accepted"
-    ch.evse("meter 1 100", "power 1 36000", "plug 1", "card 1 ALICE", "charge 1")
+    ch.evse("meter 1 100", "power 1 36000", "plug 1", "card 1 A11CE000", "charge 1")
     tx = ch.transaction_id()
     mvs = ch.wait_call("MeterValues", count=2, timeout=6)
     for mv in mvs:
@@ -242,6 +259,7 @@ def test_clock_aligned_meter_values(charger, cs):
     assert all("transactionId" not in mv for mv in mvs)
 
 
+@BOTH
 def test_trigger_meter_values(charger, cs):
     """TM-03: TriggerMessage(MeterValues) is Accepted and sends a Trigger sample."""
     ch = charger()
@@ -305,14 +323,14 @@ def test_power_loss_stops_with_the_last_stored_reading(charger, cs, firmware, tm
     work = tmp_path / "fw"
     ch = charger(workdir=work)
     assert change(cs, "MeterValueSampleInterval", "1") == "Accepted"
-    ch.evse("meter 1 5000", "power 1 36000", "plug 1", "card 1 ALICE", "charge 1")
+    ch.evse("meter 1 5000", "power 1 36000", "plug 1", "card 1 A11CE000", "charge 1")
     ch.wait_call("StartTransaction")
     mvs = ch.wait_call("MeterValues", count=2, timeout=6)
     ch.fw.kill()
     killed = datetime.now(timezone.utc).replace(microsecond=0)
     last = max(int(s["value"]) for mv in mvs for s in mv["meterValue"][0]["sampledValue"] if s["measurand"].startswith("Energy"))
     time.sleep(2)  # an outage: the stop must not bill it
-    again = firmware(cs.port, {"simulator": {"port": ch.port}}, workdir=work)
+    again = firmware(cs.port, {"simulator": {"port": ch.port}}, workdir=work, twin=ch.twin)
     stop = ch.wait_call("StopTransaction", timeout=10)[0]
     assert stop["reason"] == "PowerLoss" and stop["meterStop"] >= last
     # Timestamped when its last reading was stored, not at the next boot.
@@ -328,6 +346,7 @@ def test_data_transfer_unknown_vendor(charger, cs):
     assert reply.msg[2] == {"status": "UnknownVendorId"}
 
 
+@BOTH
 def test_simulator_protocol_errors(charger):
     """The simulator answers every line: bad commands get `error <reason>`, and the charger carries on."""
     ch = charger()
@@ -350,6 +369,7 @@ def test_soft_reset_stops_the_transaction_first(charger, cs):
     ch.fw.wait_log("soft reset: restarting the application")
 
 
+@BOTH
 def test_remote_start_with_a_tx_profile_limits_the_pilot(charger, cs):
     """RemoteStartTransaction with a TxProfile in A: the pilot offers its limit until the transaction ends."""
     ch = charger()
@@ -364,7 +384,7 @@ def test_remote_start_with_a_tx_profile_limits_the_pilot(charger, cs):
     assert ch.state()["offeredA"] == 10
     ch.evse("unplug 1")
     ch.wait_call("StopTransaction")
-    ch.evse("plug 1", "card 1 ALICE", "charge 1")
+    ch.evse("plug 1", "card 1 A11CE000", "charge 1")
     ch.wait_call("StartTransaction", count=2)
     assert ch.state()["offeredA"] == 32  # the profile ended with its transaction
 

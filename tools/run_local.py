@@ -182,6 +182,8 @@ class Supervisor:
         env["OCPP_CONFIG"] = firmware_config(os.path.abspath(self.args.config), cs.port, env["OCPP_FLASH_DIR"], self.out)
         micropython = os.path.join(os.path.dirname(sys.executable), "micropython")
         argv = [micropython, os.path.join(REPO, "main.py")]
+        if self.args.twin:  # the ESP32 twin (tools/twin): the same firmware on the ESP32 platform code
+            argv = [sys.executable, os.path.join(REPO, "tools", "twin")]
         try:
             while not self.stopping.is_set():
                 code = await self._firmware(argv, env)
@@ -201,6 +203,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, epilog=PLAN_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--config", default=os.path.join(REPO, "config.json"), help="the firmware's config.json (default: the repository's)")
     ap.add_argument("--port", type=port_number, default=9000, help="the central system's TCP port (default 9000; 0 = any free port); make run CS_PORT=N")
+    ap.add_argument("--twin", action="store_true", help="run the firmware on the ESP32 twin (tools/twin) instead of the unix port; make twin")
     ap.add_argument("--boot", default="Accepted:10", metavar="PLAN", help="the central system's BootNotification answers in turn, e.g. Pending:3,Accepted:10 (see below)")
     args = ap.parse_args()
     try:

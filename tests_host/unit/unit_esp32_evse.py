@@ -152,7 +152,16 @@ def test_set_offered_writes_the_duty():
     board = Board()
     evse = Esp32Evse(config(), board)
     pwm = board.pwms[25]
-    for amps, u16, shown in ((16, 17476, 16.0), (6, 6553, 6.0), (32, 34952, 32.0), (63, 58457, 63.0), (80, 62913, 80.0), (100, 62913, 80.0), (5, 65535, 0.0), (0, 65535, 0.0)):
+    for amps, u16, shown in (
+        (16, 17476, 16.0),
+        (6, 6553, 6.0),
+        (32, 34952, 32.0),
+        (63, 58457, 63.0),
+        (80, 62913, 80.0),
+        (100, 62913, 80.0),
+        (5, 65535, 0.0),
+        (0, 65535, 0.0),
+    ):
         evse.set_offered(1, amps)
         eq(pwm.duties[-1], u16, "duty_u16 at %r A" % amps)
         eq(evse.offered(1), shown, "offered at %r A" % amps)
@@ -266,7 +275,7 @@ def test_hysteresis_holds_a_level_near_an_edge():
 async def test_run_sets_changed_for_a_b_c():
     board = Board()
     evse = Esp32Evse(config(), board)
-    task = asyncio.create_task(evse.run())
+    task = asyncio.create_task(evse.run(None))
     try:
         for volts, want in ((9, "B"), (6, "C"), (9, "B"), (12, "A")):
             board.pilot[34] = volts
@@ -275,6 +284,48 @@ async def test_run_sets_changed_for_a_b_c():
             eq(evse.pilot(1), want, "after %r V" % volts)
     finally:
         task.cancel()
+
+
+class Reader:
+    # The card-reader protocol (platform/seam.py): take_card() and run().
+    def __init__(self, changed):
+        self.changed = changed
+        self.cards = []
+        self.running = False
+        self.cancelled = False
+
+    def take_card(self):
+        return self.cards.pop(0) if self.cards else None
+
+    async def run(self):
+        self.running = True
+        try:
+            while True:
+                await asyncio.sleep_ms(10)
+                if self.cards:
+                    self.changed.set()
+        except asyncio.CancelledError:
+            self.cancelled = True
+            raise
+
+
+async def test_the_card_reader_runs_beside_the_sampling_and_hands_its_cards_over():
+    board = Board()
+    evse = Esp32Evse(config(), board)
+    reader = Reader(evse.changed)
+    evse._reader = reader  # as the constructor does with evse.cardReader
+    eq(evse.take_card(), None, "no card yet")
+    task = asyncio.create_task(evse.run(None))
+    await asyncio.sleep_ms(30)
+    eq(reader.running, True, "the reader's poll task started with run()")
+    evse.changed.clear()
+    reader.cards.append((1, "04A1B2C3"))
+    await asyncio.wait_for_ms(evse.changed.wait(), 1000)
+    eq(evse.take_card(), (1, "04A1B2C3"), "the card, once")
+    eq(evse.take_card(), None, "and only once")
+    task.cancel()
+    await asyncio.sleep_ms(20)
+    eq(reader.cancelled, True, "the reader's task ends with the EVSE's")
 
 
 # -- faults ---------------------------------------------------------------------
@@ -336,7 +387,7 @@ async def test_run_sets_changed_for_a_fault_input():
     board = Board()
     board.levels[14] = 1
     evse = Esp32Evse(config(faults=FAULTS[:1]), board)
-    task = asyncio.create_task(evse.run())
+    task = asyncio.create_task(evse.run(None))
     try:
         await asyncio.sleep_ms(30)
         eq(evse.changed.is_set(), False, "quiet while nothing changes")
@@ -438,7 +489,7 @@ async def test_run_sets_changed_when_the_lock_is_forced():
     board = Board()
     board.levels[13] = 1
     evse = Esp32Evse(config(lockPin=[12], lockFeedback=[13]), board)
-    task = asyncio.create_task(evse.run())
+    task = asyncio.create_task(evse.run(None))
     try:
         board.levels[13] = 0  # someone pulled the lock open
         await asyncio.wait_for_ms(evse.changed.wait(), 1000)

@@ -51,9 +51,10 @@ def _read_modem(cfg):
     # config.json; one it did not report (silent modem, no SIM, ERROR, a value
     # the setter refuses) leaves the configured value, or none, in place.
     # Bounded by modem.totalTimeout; never raises.
+    from uocpp import platform
     from uocpp.device import modem
 
-    values, why = modem.read(cfg)
+    values, why = modem.read(cfg, platform.open_uart)
     for key in ("iccid", "imsi"):
         if key in values:
             try:

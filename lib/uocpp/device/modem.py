@@ -192,13 +192,13 @@ def read_identity(port, timeout_s, retries, total_s, where="the modem"):
     return values, "; ".join(problems) or None
 
 
-def read(cfg):
+def read(cfg, open_uart):
     # The boot entry point: open the UART that config.json's modem section
     # names, read, close. Never raises; returns (values, reason).
-    from uocpp import platform
-
+    # open_uart: the platform's (given by the caller: device drivers never
+    # import the platform layer, which imports them).
     try:
-        port, where = platform.open_uart(cfg)
+        port, where = open_uart(cfg)
     except (OSError, ValueError) as e:
         return {}, "cannot open the modem port: %s" % (e,)
     try:

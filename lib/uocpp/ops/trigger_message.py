@@ -59,6 +59,10 @@ def handle(payload, boot, registration, outbox, heartbeat, status, connectors, m
             return {"status": "Rejected"}
 
         async def send():
+            # A fresh reading first: right after boot a bus meter (about
+            # 0.3 s a read) has given none yet, and an empty sample is not
+            # sent at all (found on the ESP32 twin).
+            await metering.poll()
             for n in range(connectors.count + 1) if cid is None else (cid,):
                 metering.send(n, keys.get("MeterValuesSampledData"), "Trigger", triggered=True)
 

@@ -6,7 +6,8 @@
 # Connectors are numbered as in OCPP, 1..count; count is the length of
 # evse.pilotOut, and every per-connector pin list is in that order (-1: not
 # fitted on that connector). `machine` is imported only here (and esp32.py);
-# tests hand in a stand-in through machine_.
+# tests hand in a stand-in through machine_. The calls below are the EVSE
+# protocol of platform/seam.py.
 #
 # Pilot out: 1 kHz PWM through the board's +-12 V driver. 100 % (no current
 # offered) is duty_u16(65535); MicroPython's ESP32 PWM caps the channel duty
@@ -38,7 +39,15 @@
 # to lockTimeout from the start. The seam makes it a plain call; keep
 # lockTimeout short (the default 1 s stalls the loop at most that long).
 #
-# take_card(): no RFID reader driver on the ESP32 yet: always None.
+# take_card(): the oldest (connector, idTag) the card reader produced, or
+# None; with no reader (no evse.cardReader), always None. The reader has the
+# card-reader protocol (platform/seam.py): take_card(), and run(), its poll
+# loop, which this EVSE's run() starts beside its sampling and which sets
+# this EVSE's `changed` when a card is ready for the sessions.
+#
+# run(firmware): the same signature as the simulator's (platform/seam.py),
+# because app.py starts every EVSE the same way. A board has no line
+# protocol, so the firmware object is not used here.
 import asyncio
 import time
 
@@ -58,7 +67,10 @@ PILOT_ERRORS = {"E": "EVCommunicationError", "F": "InternalError"}
 
 
 class Esp32Evse:
-    def __init__(self, cfg, machine_=None):
+    def __init__(self, cfg, machine_=None, reader=None):
+        # reader: a card reader made by the caller (tests), else the one
+        # evse.cardReader describes, if any (device/card_reader.py, imported
+        # only then).
         if machine_ is None:
             import machine as machine_
         Pin = machine_.Pin
@@ -76,6 +88,11 @@ class Esp32Evse:
             return [p if p >= 0 else None for p in got]
 
         self.changed = asyncio.Event()
+        if reader is None and cfg.get("cardReader"):
+            from uocpp.device.card_reader import from_config
+
+            reader = from_config(cfg["cardReader"], machine_, self.changed)
+        self._reader = reader
         self._n = cfg["debounce"]
         self._hysteresis = cfg["hysteresis"]
         self._interval_ms = max(1, int(cfg["pilotInterval"] * 1000))
@@ -192,22 +209,30 @@ class Esp32Evse:
         return fb.value() == self._fb_on
 
     def take_card(self):
-        return None  # no RFID reader driver on the ESP32 yet
+        reader = self._reader
+        return None if reader is None else reader.take_card()
 
-    async def run(self):
+    async def run(self, firmware):
         # The sampling task: pilots every pilotInterval, the other inputs every
-        # 50 ms; `changed` is set when any debounced input changed.
+        # 50 ms; `changed` is set when any debounced input changed. The card
+        # reader's poll loop runs beside it, and ends with it (a stopped app).
+        reader = self._reader
+        cards = asyncio.create_task(reader.run()) if reader is not None else None
         every = max(1, _INPUT_POLL_MS // self._interval_ms)
         tick = 0
-        while True:
-            changed = self._sample_pilots()
-            tick += 1
-            if tick >= every:
-                tick = 0
-                changed = self._poll_inputs() or changed
-            if changed:
-                self.changed.set()
-            await asyncio.sleep_ms(self._interval_ms)
+        try:
+            while True:
+                changed = self._sample_pilots()
+                tick += 1
+                if tick >= every:
+                    tick = 0
+                    changed = self._poll_inputs() or changed
+                if changed:
+                    self.changed.set()
+                await asyncio.sleep_ms(self._interval_ms)
+        finally:
+            if cards is not None:
+                cards.cancel()
 
     # -- inside ----------------------------------------------------------------------
     def _index(self, n):

@@ -49,7 +49,7 @@ class SimEvse:
         self._since = [time.ticks_ms()] * n
         self._cards = []
 
-    # -- the seam (the same calls as platform/esp32_evse.py) -----------------
+    # -- the seam (platform/seam.py EVSE, as platform/esp32_evse.py) ---------
     def pilot(self, n):
         return self._pilot[n]
 
@@ -83,7 +83,7 @@ class SimEvse:
     def locked(self, n):
         return self._locked[n]
 
-    # -- the meter ----------------------------------------------------------------
+    # -- the meter (platform/seam.py METER) -----------------------------------------
     def measurands(self):
         return ("Energy.Active.Import.Register", "Power.Active.Import", "Current.Import", "Current.Offered", "Voltage")
 
