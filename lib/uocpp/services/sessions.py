@@ -24,6 +24,8 @@ from uocpp.model.auth_cache import same_tag
 
 _ACCEPTED = "Accepted"
 _RETRY_MS = const(5000)  # a stop not yet on flash is tried again this often
+_SETTLE_CARD_MS = const(300)  # settled() waits this long at most for a card's decision
+_ASKING_MAX = const(4)  # cards authorized at once; more are ignored (a flood costs no heap)
 
 
 class Sessions:
@@ -50,7 +52,7 @@ class Sessions:
         self._closed = [False] * n  # the relay as last set
         self._stopping = [None] * n  # (reason, idTag) of a stop not on flash yet: relay held open
         self._retry_at = None  # ticks when the stops not on flash are tried again
-        self._asking = [None] * n  # the idTag authorized beside the loop, per connector
+        self._asking = 0  # cards being authorized beside the loop
         self._decided = []  # (n, idTag, local id or None, idTagInfo) handed back by _authorize
         self._begin = {}  # local id -> the Transaction.Begin meter value
         self._idle = asyncio.Event()
@@ -72,10 +74,17 @@ class Sessions:
         return None if local is None else self._tx.remote(local)
 
     async def settled(self):
-        # Returns once every change so far has been acted on.
+        # Returns once every change so far has been acted on. A card's
+        # decision mostly comes at once (cache, offline rules, a quick
+        # answer): it is waited for a little, never for a slow central
+        # system (then the card was taken in, and is decided later).
         self._idle.clear()
         self.evse.changed.set()
         await self._idle.wait()
+        waited = 0
+        while self._asking and waited < _SETTLE_CARD_MS:
+            await asyncio.sleep_ms(10)
+            waited += 10
 
     def on_transaction(self, fn):
         # fn(n, True) when a transaction starts on connector n (before the
@@ -279,11 +288,10 @@ class Sessions:
         self._ask(n, id_tag, None)
 
     def _ask(self, n, id_tag, local):
-        # One authorization at a time per connector: a card meanwhile is ignored.
-        if self._asking[n] is not None:
-            log.info("session", "connector %d: card %s ignored, %s is being authorized", n, id_tag, self._asking[n])
+        if self._asking >= _ASKING_MAX:
+            log.info("session", "connector %d: card %s ignored, %d cards are being authorized", n, id_tag, self._asking)
             return
-        self._asking[n] = id_tag
+        self._asking += 1
         asyncio.create_task(self._authorize(n, id_tag, local))
 
     async def _authorize(self, n, id_tag, local):
@@ -302,7 +310,7 @@ class Sessions:
     def _decide(self, n, id_tag, local, info):
         # In the loop: a card's authorization came back; the connector may
         # have changed meanwhile, so every condition is checked again.
-        self._asking[n] = None
+        self._asking -= 1
         status, parent = info.get("status"), info.get("parentIdTag")
         log.info("session", "card %s at connector %d: %s", id_tag, n, status)
         if local is not None:
