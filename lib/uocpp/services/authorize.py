@@ -57,7 +57,7 @@ class Authorizer:
             if cached and cached.get("status") == ACCEPTED and keys.get("LocalPreAuthorize"):
                 return cached
             if deadline_ms is None:
-                deadline_ms = 2000 * keys.get("MessageTimeout") + 1000
+                deadline_ms = int(2000 * keys.get("MessageTimeout")) + 1000
             msg = outbox.Message("Authorize", lambda: {"idTag": id_tag}, outbox.ONCE, lane=outbox.URGENT)
             try:
                 self._outbox.submit(msg)

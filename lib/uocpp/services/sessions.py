@@ -25,7 +25,6 @@ from uocpp.model.auth_cache import same_tag
 _ACCEPTED = "Accepted"
 _RETRY_MS = const(5000)  # a stop not yet on flash is tried again this often
 _SETTLE_CARD_MS = const(300)  # settled() waits this long at most for a card's decision
-_ASKING_MAX = const(4)  # cards authorized at once; more are ignored (a flood costs no heap)
 
 
 class Sessions:
@@ -52,8 +51,8 @@ class Sessions:
         self._closed = [False] * n  # the relay as last set
         self._stopping = [None] * n  # (reason, idTag) of a stop not on flash yet: relay held open
         self._retry_at = None  # ticks when the stops not on flash are tried again
-        self._asking = 0  # cards being authorized beside the loop
-        self._decided = []  # (n, idTag, local id or None, idTagInfo) handed back by _authorize
+        self._asking = 0  # cards being authorized beside the loop (services/cards.py)
+        self._decided = []  # (n, idTag, local id or None, idTagInfo) handed back by those
         self._begin = {}  # local id -> the Transaction.Begin meter value
         self._idle = asyncio.Event()
         self._max_amps = max_amps
@@ -166,12 +165,16 @@ class Sessions:
             for n in range(1, count + 1):
                 self._safely(self._step, n)
             self._retry_stops()
-            while self._decided:
-                self._safely(self._decide, *self._decided.pop(0))
             card = evse.take_card()
-            while card is not None:
-                self._safely(self._card, *card)
-                card = evse.take_card()
+            if card is not None or self._decided:
+                # Card handling (services/cards.py) is loaded with the first card.
+                from uocpp.services import cards
+
+                while self._decided:
+                    self._safely(cards.decide, *self._decided.pop(0), s=self)
+                while card is not None:
+                    self._safely(cards.take, *card, s=self)
+                    card = evse.take_card()
             if not evse.changed.is_set():
                 self._idle.set()
                 deadline = self._next_deadline()
@@ -180,11 +183,14 @@ class Sessions:
                 else:
                     await sleep.until(evse.changed, deadline)
 
-    def _safely(self, fn, n, *args):
+    def _safely(self, fn, n, *args, s=None):
         # One connector's handling; whatever it raises (bad data, a flash
         # error) opens that connector's relay and ends nothing.
         try:
-            fn(n, *args)
+            if s is None:
+                fn(n, *args)
+            else:
+                fn(s, n, *args)
         except Exception as e:
             log.error("session", "connector %d: %r; relay opened", n, e)
             try:
@@ -264,65 +270,6 @@ class Sessions:
         self._connectors.set(n, session=status)
 
     # -- cards and remote requests --------------------------------------------------
-    def _card(self, n, id_tag):
-        # A card at connector n: stops its transaction, or asks for a start.
-        # Decided here when no answer from the network is needed; otherwise
-        # authorized beside the loop (_ask).
-        local = self._tx.running_on(n)
-        if local is not None:
-            t = self._tx.get(local)
-            if same_tag(id_tag, t["tag"]):
-                self.stop(n, "Local", id_tag)
-            elif t.get("p"):
-                self._ask(n, id_tag, local)  # the same parentIdTag may stop it
-            else:
-                log.info("session", "connector %d: card %s does not stop transaction %d", n, id_tag, local)
-            return
-        if not self._connectors.operative(n):
-            log.info("session", "connector %d is not available: card %s ignored", n, id_tag)
-            return
-        held = self._rsv.on(n) if self._rsv else None
-        if held and not same_tag(id_tag, held[1]["tag"]) and not held[1]["parent"]:
-            log.info("session", "connector %d is reserved: card %s refused", n, id_tag)
-            return
-        self._ask(n, id_tag, None)
-
-    def _ask(self, n, id_tag, local):
-        if self._asking >= _ASKING_MAX:
-            log.info("session", "connector %d: card %s ignored, %d cards are being authorized", n, id_tag, self._asking)
-            return
-        self._asking += 1
-        asyncio.create_task(self._authorize(n, id_tag, local))
-
-    async def _authorize(self, n, id_tag, local):
-        # Beside the loop: the answer (or the offline rules at the deadline)
-        # is handed back; the loop acts on it.
-        try:
-            info = await self._auth.authorize(id_tag)
-            if not isinstance(info, dict):
-                info = {"status": "Invalid"}
-        except Exception as e:
-            log.error("session", "card %s: authorization failed: %r", id_tag, e)
-            info = {"status": "Invalid"}
-        self._decided.append((n, id_tag, local, info))
-        self._again()
-
-    def _decide(self, n, id_tag, local, info):
-        # In the loop: a card's authorization came back; the connector may
-        # have changed meanwhile, so every condition is checked again.
-        self._asking -= 1
-        status, parent = info.get("status"), info.get("parentIdTag")
-        log.info("session", "card %s at connector %d: %s", id_tag, n, status)
-        if local is not None:
-            t = self._tx.get(local)
-            if t is not None and t["c"] == n and self._stopping[n] is None and same_tag(parent, t.get("p")):
-                self.stop(n, "Local", id_tag)
-            else:
-                log.info("session", "connector %d: card %s does not stop transaction %d", n, id_tag, local)
-            return
-        if status == _ACCEPTED:
-            self.authorized(n, id_tag, parent)
-
     def _free(self, n, id_tag, parent):
         # May id_tag (with this parentIdTag) start at n now?
         if self._rsv and self._rsv.refuses(n, id_tag, parent):
