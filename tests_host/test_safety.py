@@ -329,3 +329,44 @@ def test_remote_start_for_a_reservation_with_a_parent(charger, cs):
     ch.wait_call("Authorize", where=lambda p: p["idTag"] == "KID")
     start = ch.wait_call("StartTransaction")[0]
     assert start["idTag"] == "KID" and start["reservationId"] == 9
+
+
+# -- 6. a transaction stamped before the clock was set -------------------------
+
+
+def test_offline_start_before_the_clock_is_set_gets_its_time_put_right(firmware, monkeypatch):
+    """A transaction started and stopped offline before any BootNotification.conf (the clock not set yet: a board's
+    RTC reads 2000-01-01; here the central system's clock runs a day ahead of the host's, so the firmware's own time
+    is as wrong): once the clock is set, its StartTransaction and StopTransaction carry the central system's time of
+    the moments they happened, not the unset clock's."""
+    import central_system
+
+    ahead = timedelta(days=1)
+    monkeypatch.setattr(central_system, "utc_now", lambda: (datetime.now(timezone.utc) + ahead).isoformat(timespec="milliseconds").replace("+00:00", "Z"))
+    port, sim = free_port(), free_port()
+    fw = firmware(port, {"simulator": {"port": sim}, "log": {"level": "info"}}, env=None)
+    fw.flash.mkdir(parents=True, exist_ok=True)
+    (fw.flash / "auth_cache.json").write_text('[["ALICE", {"status": "Accepted"}]]')
+    fw.wait_log("simulator listening")
+    from tests_host.charger import Charger
+
+    ch = Charger(None, fw, sim)
+    ch.evse("plug 1", "card 1 ALICE")
+    fw.wait_log("transaction 1 started by ALICE")
+    started = datetime.now(timezone.utc)
+    ch.evse("card 1 ALICE")
+    fw.wait_log(r"transaction 1 stopped \(Local\)")
+    time.sleep(2)  # not a wait for an event: the time between the stop and the clock being set is what is measured
+    cs = CentralSystemThread(port=port, boot_plan=[("Accepted", 60)]).start()
+    try:
+        start = cs.wait_received("StartTransaction", timeout=15)[0].msg[3]
+        stop = cs.wait_received("StopTransaction", timeout=15)[0].msg[3]
+    finally:
+        cs.stop()
+
+    def at(text):
+        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+
+    want = started + ahead
+    assert abs((at(start["timestamp"]) - want).total_seconds()) <= 3, (start["timestamp"], want)
+    assert abs((at(stop["timestamp"]) - want).total_seconds()) <= 3, (stop["timestamp"], want)

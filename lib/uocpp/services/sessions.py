@@ -54,13 +54,18 @@ class Sessions:
         self._asking = 0  # cards being authorized beside the loop (services/cards.py)
         self._decided = []  # (n, idTag, local id or None, idTagInfo) handed back by those
         self._begin = {}  # local id -> the Transaction.Begin meter value
+        # local id -> ticks_ms of its start / its stop, stamped before the
+        # clock was set (a board's RTC reads 2000-01-01 until the first
+        # BootNotification.conf): the time is put right when it is sent.
+        self._unset_start = {}
+        self._unset_stop = {}
         self._idle = asyncio.Event()
         self._max_amps = max_amps
         self._max_tx = max_transactions
         self.limit_amps = [max_amps] * n
         self._on_tx = []  # fn(n, started) at a transaction's start and stop
-        outbox_.on_durable("StartTransaction", answered=self._start_answered, dropped=self._start_dropped)
-        outbox_.on_durable("StopTransaction", prepare=self._with_remote, answered=self._stop_answered, dropped=transactions.forget)
+        outbox_.on_durable("StartTransaction", prepare=self._start_prepare, answered=self._start_answered, dropped=self._start_dropped)
+        outbox_.on_durable("StopTransaction", prepare=self._stop_prepare, answered=self._stop_answered, dropped=self._stop_dropped)
         outbox_.on_durable("MeterValues", prepare=self._with_remote)
         outbox_.gate = transactions.flush
 
@@ -351,6 +356,8 @@ class Sessions:
             return None
         if rid is not None:
             self._rsv.end(rid, "used by transaction %d" % local)
+        if not clock.synced:
+            self._unset_start[local] = time.ticks_ms()
         log.info("session", "connector %d: transaction %d started by %s at %d Wh", n, local, id_tag, wh)
         self._suspended[n] = False
         self._connectors.set(n, busy=True)
@@ -423,6 +430,8 @@ class Sessions:
             payload["idTag"] = id_tag
         if data:
             payload["transactionData"] = data
+        if not clock.synced and timestamp is None:
+            self._unset_stop[local] = time.ticks_ms()
         # Its StopTransaction on flash first, then no longer running (the
         # order the recovery above relies on).
         try:
@@ -445,6 +454,7 @@ class Sessions:
 
     # -- the central system's answers ---------------------------------------------------
     def _start_answered(self, payload, reply, local):
+        self._unset_start.pop(local, None)
         self._tx.started(local, reply.get("transactionId"))
         info = reply.get("idTagInfo")
         if not isinstance(info, dict):
@@ -467,7 +477,33 @@ class Sessions:
             self._safely(self._drive, n)
 
     def _start_dropped(self, local):
+        self._unset_start.pop(local, None)
         log.error("session", "StartTransaction of %d could not be delivered", local)
+
+    def _stop_dropped(self, local):
+        self._unset_stop.pop(local, None)
+        self._tx.forget(local)
+
+    def _put_right(self, payload, at):
+        # A timestamp taken before the clock was set, this boot: now that it
+        # is set, the moment it stood for (ticks_ms `at`). Across a reboot
+        # the uptime is gone and the stored time goes as it is.
+        if at is not None and clock.synced:
+            payload["timestamp"] = clock.format_iso(clock.now() - time.ticks_diff(time.ticks_ms(), at) // 1000)
+        return payload
+
+    def _start_prepare(self, payload, local):
+        payload = self._put_right(payload, self._unset_start.get(local))
+        t = self._tx.get(local)
+        if t is not None and local in self._unset_start and clock.synced:
+            t["t"] = payload["timestamp"]  # what its stop is never stamped before
+        return payload
+
+    def _stop_prepare(self, payload, local):
+        payload = self._with_remote(payload, local)
+        if payload is not None:
+            payload = self._put_right(payload, self._unset_stop.get(local))
+        return payload
 
     def _with_remote(self, payload, local):
         # The central system's transactionId, known once StartTransaction.conf came.
@@ -478,6 +514,7 @@ class Sessions:
         return payload
 
     def _stop_answered(self, payload, reply, local):
+        self._unset_stop.pop(local, None)
         info = reply.get("idTagInfo")
         if isinstance(info, dict) and payload.get("idTag"):
             self._auth.learn(payload["idTag"], info)
