@@ -73,7 +73,7 @@ def test_pending_authorize_does_not_delay_a_fault_on_another_connector(charger, 
     assert ch.raw("fault 2 GroundFailure") == "ok"
     took = relay_opens_within(ch, 2, 1.0)
     assert took is not None, "the relay of connector 2 stayed closed during a pending Authorize"
-    assert time.monotonic() - t0 < 1.0
+    assert time.monotonic() - t0 < 0.5  # the reply and the state round trip on a loaded machine; before: 10 s (no settle)
     assert ch.state(2)["offeredA"] == 0 and ch.state(2)["status"] == "Faulted"
     ch.fw.wait_log(r"transaction 1 stopped \(Other\)", timeout=1)  # on flash; it goes once the Authorize is over
     # The other connector's hardware events and cards go on being acted on;

@@ -82,11 +82,14 @@ class Sessions:
         # decision mostly comes at once (cache, offline rules, a quick
         # answer): it is waited for a little, never for a slow central
         # system (then the card was taken in, and is decided later).
+        # Only cards taken in meanwhile count: a fault during another card's
+        # slow Authorize is answered at once.
+        before = self._asking
         self._idle.clear()
         self.evse.changed.set()
         await self._idle.wait()
         waited = 0
-        while self._asking and waited < _SETTLE_CARD_MS:
+        while self._asking > before and waited < _SETTLE_CARD_MS:
             await asyncio.sleep_ms(10)
             waited += 10
 
