@@ -370,3 +370,29 @@ def test_offline_start_before_the_clock_is_set_gets_its_time_put_right(firmware,
     want = started + ahead
     assert abs((at(start["timestamp"]) - want).total_seconds()) <= 3, (start["timestamp"], want)
     assert abs((at(stop["timestamp"]) - want).total_seconds()) <= 3, (stop["timestamp"], want)
+
+
+# -- safety before billing: a slow meter does not delay the relay ---------------
+
+
+def test_relay_opens_before_a_slow_meter_is_read(charger):
+    """With a Modbus meter that went silent (every read waits out its timeout: 2 x 1 s), a GroundFailure opens the
+    relay at once; the meter is read for billing after that."""
+    from tests_host.modbus_meter import Relay, SdmServer
+
+    relay = Relay().start()
+    server = SdmServer(relay.meter_path).start()
+    try:
+        server.set(V1=229.5, I1=31.75, P1=7286.0, FREQ=49.875, IMPORT_KWH=87.125)
+        ch = charger({"meter": {"model": "SDM120", "device": relay.path, "timeout": 1.0}})
+        charging(ch, 1, "ALICE")
+        relay.present = set()  # nobody answers on the bus any more
+        ch.fw.wait_log("meter read failed", timeout=10)
+        fault = in_background(ch, "fault 1 GroundFailure")
+        took = relay_opens_within(ch, 1, 6.0)
+        assert took is not None and took < 0.5, "the relay opened only after %s s" % took
+        fault.join(10)
+        assert fault.reply == "ok"
+    finally:
+        server.stop()
+        relay.close()
