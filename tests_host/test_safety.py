@@ -377,7 +377,8 @@ def test_offline_start_before_the_clock_is_set_gets_its_time_put_right(firmware,
 
 def test_relay_opens_before_a_slow_meter_is_read(charger):
     """With a Modbus meter that went silent (every read waits out its timeout: 2 x 1 s), a GroundFailure opens the
-    relay at once; the meter is read for billing after that."""
+    relay at once, also while the session loop is itself in the middle of a meter read; the meter is read for billing
+    after that."""
     from tests_host.modbus_meter import Relay, SdmServer
 
     relay = Relay().start()
@@ -393,6 +394,19 @@ def test_relay_opens_before_a_slow_meter_is_read(charger):
         assert took is not None and took < 0.5, "the relay opened only after %s s" % took
         fault.join(10)
         assert fault.reply == "ok"
+        # Again while the session loop itself is in the middle of a meter read (woken by a command).
+        relay.present = None  # the meter answers again while the next session starts
+        ch.evse("clear 1", "unplug 1")
+        charging(ch, 1, "ALICE")
+        relay.present = set()
+        ch.fw.wait_log("meter read failed", count=2, timeout=10)
+        busy = in_background(ch, "power 1 7100")  # its reply waits for the loop's read (2 s)
+        time.sleep(0.3)  # not a wait for an event: lands the fault inside that read
+        fault = in_background(ch, "fault 1 GroundFailure")
+        took = relay_opens_within(ch, 1, 6.0)
+        assert took is not None and took < 0.5, "during the loop's read the relay opened only after %s s" % took
+        busy.join(10)
+        fault.join(10)
     finally:
         server.stop()
         relay.close()

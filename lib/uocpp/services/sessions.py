@@ -166,10 +166,7 @@ class Sessions:
             for n in range(1, count + 1):
                 self._safely(self._guard, n)
             # Fresh readings: a start or a stop bills with the meter as it is now.
-            try:
-                await self._metering.poll()
-            except Exception as e:  # a meter failing bills with the last reading
-                log.error("session", "meter poll failed: %s", e)
+            await self._read_meter()
             for n in range(1, count + 1):
                 self._safely(self._step, n)
             self._retry_stops()
@@ -190,6 +187,29 @@ class Sessions:
                     await evse.changed.wait()
                 else:
                     await sleep.until(evse.changed, deadline)
+
+    async def _read_meter(self):
+        # The meter read (seconds on a silent Modbus meter) beside a guard:
+        # an EVSE change meanwhile still opens what must open at once; the
+        # step after the read acts on it in full.
+        evse, done = self.evse, []
+
+        async def read():
+            try:
+                await self._metering.poll()
+            except Exception as e:  # a meter failing bills with the last reading
+                log.error("session", "meter poll failed: %s", e)
+            done.append(1)
+            evse.changed.set()
+
+        asyncio.create_task(read())
+        while True:
+            await evse.changed.wait()
+            evse.changed.clear()
+            if done:
+                return
+            for n in range(1, evse.count + 1):
+                self._safely(self._guard, n)
 
     def _safely(self, fn, n, *args, s=None):
         # One connector's handling; whatever it raises (bad data, a flash
