@@ -486,8 +486,9 @@ class Sessions:
         parent = info.get("parentIdTag")
         if isinstance(parent, str):
             self._tx.set_parent(local, parent)
-        if info.get("status") == _ACCEPTED:
-            return
+        status = info.get("status")
+        if status == _ACCEPTED or not isinstance(status, str):
+            return  # no status is no verdict (replies are checked at the door)
         n = payload["connectorId"]
         if self._tx.running_on(n) != local or self._stopping[n] is not None:
             return  # already over
