@@ -138,10 +138,12 @@ def test_suspend_and_resume(charger):
 
 @BOTH
 def test_remote_start_and_stop(charger, cs):
-    """TX-RemoteStart/Stop: connectorId 0 picks a free connector, one with an EV first; unknown transactionId Rejected."""
+    """TX-RemoteStart/Stop: no connectorId picks a free connector, one with an EV first (0 is Rejected: 1.6 says it
+    SHALL be > 0); unknown transactionId Rejected."""
     ch = charger({"connectors": {"count": 2}})
     ch.evse("plug 2")
-    assert cs.call("CP001", call.RemoteStartTransaction(id_tag="REMOTE", connector_id=0)).status == "Accepted"
+    assert cs.call("CP001", call.RemoteStartTransaction(id_tag="REMOTE", connector_id=0)).status == "Rejected"
+    assert cs.call("CP001", call.RemoteStartTransaction(id_tag="REMOTE")).status == "Accepted"
     start = ch.wait_call("StartTransaction")[0]
     assert start["connectorId"] == 2  # the one with an EV plugged in
     tx = ch.transaction_id()

@@ -2,6 +2,8 @@
 # result; the outbox decides what goes next and retries, so no service has
 # a retry loop of its own. Lanes, first to last:
 #   boot      BootNotification, before anything else (BN-04)
+#   urgent    Authorize: a person waits at the card reader, so it goes before
+#             the durable backlog (after the one CALL in flight)
 #   durable   transaction messages: on flash (store/journal.py) before they
 #             are sent, delivered in order, each retried by the
 #             TransactionMessageAttempts / TransactionMessageRetryInterval rules
@@ -29,6 +31,7 @@ RETRY = const(3)  # every failure retried with back-off until a reply passes
 
 BOOT = const(0)
 VOLATILE = const(2)
+URGENT = const(3)  # queued with the volatile ones, chosen before the durable lane
 
 # After a transport failure (send failed, no reply) nothing goes out for a
 # while: the link is replaced or probed, and the loop can never spin.
@@ -68,6 +71,10 @@ class Message:
 
 
 class Outbox:
+    # fn() -> True when the durable lane may go on (sessions: tx.json holds
+    # what RAM holds, so an answer cannot outrun what flash says); None: always.
+    gate = None
+
     def __init__(self, rpc_layer, link, registration, keys, backoff, journal=None, journal_bytes=32768):
         # backoff: the failure back-off for RETRY messages (RetryBackOff* keys).
         # journal: a store.journal.Journal or its path (durable.py).
@@ -112,6 +119,13 @@ class Outbox:
                 if queued.key == key and queued is not self._current:
                     return queued
         return None
+
+    def withdraw(self, msg):
+        # A queued message nobody waits for any more (an Authorize past its
+        # deadline); one in flight goes on and its answer is still taken in.
+        if msg is not self._current and msg in self._volatile:
+            self._volatile.remove(msg)
+            msg._finish(None, errors.NotConnected("withdrawn"))
 
     def wake(self):
         # The registration state changed: look again at what may go.
@@ -162,7 +176,13 @@ class Outbox:
         accepted = reg.may_send(False)
         wait = None
         if accepted:
-            head = self._durable.head()
+            for msg in self._volatile:
+                if msg.lane == URGENT:
+                    return msg, None
+            gate = self.gate
+            head = self._durable.head() if gate is None or gate() else None
+            if head is None and self._durable and gate is not None:
+                wait = 1000  # held: ask the gate again
             if head is not None:
                 left = 0 if self._not_before is None else time.ticks_diff(self._not_before, time.ticks_ms())
                 if left <= 0:

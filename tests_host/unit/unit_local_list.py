@@ -33,12 +33,47 @@ def test_full_update_and_lookup():
         eq(tags(ll), ["ALICE", "BOB", "CHARLIE"], "sorted")
         eq(ll.get("ALICE"), {"status": "Accepted", "parentIdTag": "FLEET", "expiryDate": "2099-01-01T00:00:00Z"}, "ALICE")
         eq(ll.get("CHARLIE"), {"status": "Blocked"}, "CHARLIE")
-        eq(ll.get("alice"), None, "exact match")
+        eq(ll.get("alice"), ll.get("ALICE"), "CiString20Type: case-insensitive")
+        eq(ll.get("Charlie"), {"status": "Blocked"}, "mixed case")
         eq(ll.get("X" * 25), None, "too long to be listed")
         eq(os.stat(d + "/ll.bin")[6], 4 * REC, "size")
         again = LocalList(d + "/ll.bin", lambda: 1000)
         eq((again.version, again.count), (3, 3), "reopened")
         eq(again.get("BOB"), {"status": "Accepted"}, "reopened lookup")
+
+
+def test_case_folded_order_and_duplicates():
+    with TempDir("ll") as d:
+        ll = LocalList(d + "/ll.bin", lambda: 1000)
+        # By bytes "Zed" < "_x" < "alice"; folded "_x" < "alice" < "zed".
+        ll.replace(1, [entry("alice"), entry("Zed", "Blocked"), entry("_x")])
+        eq(tags(ll), ["_x", "alice", "Zed"], "sorted case-folded")
+        eq(ll.get("ZED"), {"status": "Blocked"}, "found folded")
+        eq(ll.get("_X"), {"status": "Accepted"}, "non-letters as they are")
+        raises(ListError, ll.replace, 2, [entry("BOB"), entry("bob")])  # the same idTag twice, once folded
+        ll.update(3, [entry("ZED"), {"idTag": "ALICE"}])
+        eq(tags(ll), ["_x", "ZED"], "differential by folded idTag")
+
+
+def test_ull1_list_is_rewritten_case_folded():
+    with TempDir("ll") as d:
+        path = d + "/ll.bin"
+        ll = LocalList(path, lambda: 1000)
+        ll.replace(4, [entry("alice"), entry("Zed"), entry("_x")])
+        # The same entries as a ULL1 file sorted by bytes, as before.
+        with open(path, "rb") as f:
+            head, recs = f.read(REC), [f.read(REC) for _ in range(3)]
+        recs.sort(key=lambda r: r[0:20])
+        with open(path, "wb") as f:
+            f.write(b"ULL1" + head[4:])
+            for r in recs:
+                f.write(r)
+        again = LocalList(path, lambda: 1000)
+        eq((again.version, again.count), (4, 3), "migrated")
+        eq(tags(again), ["_x", "alice", "Zed"], "re-sorted")
+        eq(again.get("ZED"), {"status": "Accepted"}, "found")
+        with open(path, "rb") as f:
+            eq(f.read(4), b"ULL2", "rewritten")
 
 
 def test_expired_entry_reads_expired():

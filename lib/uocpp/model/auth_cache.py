@@ -10,6 +10,13 @@ from uocpp.store import json_file
 _MAX = const(64)  # entries; the oldest used goes first
 
 
+def same_tag(a, b):
+    # IdToken is CiString20Type: compared case-insensitively everywhere (the
+    # card `alice` is the idTag `ALICE`: cache, local list, reservations,
+    # transactions, parentIdTag).
+    return isinstance(a, str) and isinstance(b, str) and (a == b or a.lower() == b.lower())
+
+
 class AuthCache:
     def __init__(self, path, enabled):
         # enabled() -> AuthorizationCacheEnabled in force.
@@ -32,7 +39,7 @@ class AuthCache:
             return None
         items = self._entries()
         for i, (tag, info) in enumerate(items):
-            if tag == id_tag:
+            if same_tag(tag, id_tag):
                 items.append(items.pop(i))  # used: now the newest
                 expiry = info.get("expiryDate")
                 if expiry and info.get("status") == "Accepted":
@@ -48,7 +55,7 @@ class AuthCache:
         # Every idTagInfo the central system sends.
         if not self._enabled() or not isinstance(info, dict) or "status" not in info:
             return
-        self._items = [item for item in self._entries() if item[0] != id_tag]
+        self._items = [item for item in self._entries() if not same_tag(item[0], id_tag)]
         self._items.append([id_tag, info])
         if len(self._items) > _MAX:
             self._items.pop(0)

@@ -2,8 +2,11 @@
 # GetLocalListVersion) on flash, never loaded into RAM.
 #
 # File <flash>/local_list.bin: fixed-width 64-byte records.
-#   record 0     header: b"ULL1 <version> <count>", NUL padded, "\n" last
-#   records 1..  one entry each, sorted by idTag (bytes), no duplicates:
+#   record 0     header: b"ULL2 <version> <count>", NUL padded, "\n" last
+#   records 1..  one entry each, sorted by idTag case-folded (IdToken is
+#                CiString20Type: ASCII letters compare as lower case), no
+#                two the same once folded (a ULL1 file, sorted by the bytes
+#                as they are, is rewritten as ULL2 when it is opened):
 #     [0:20]  idTag, UTF-8, NUL padded (at most 20 bytes)
 #     [20]    status: A Accepted, B Blocked, E Expired, I Invalid, C ConcurrentTx
 #     [21:41] parentIdTag, NUL padded (empty: none)
@@ -27,7 +30,8 @@ _ST = const(20)
 _PARENT = const(21)
 _EXP = const(41)
 _EXPLEN = const(12)
-_MAGIC = b"ULL1"
+_MAGIC = b"ULL2"
+_OLD_MAGIC = b"ULL1"
 STATUSES = ("Accepted", "Blocked", "Expired", "Invalid", "ConcurrentTx")
 _CODES = b"ABEIC"
 _DELETE = const(0x2D)  # "-": a Differential entry without idTagInfo (RAM only)
@@ -109,19 +113,27 @@ def decode(rec):
     return _field(rec, 0, _TAGLEN), info
 
 
+def _fold(b):
+    # ASCII letters to lower case: the order and identity of idTags.
+    return bytes(c + 32 if 65 <= c <= 90 else c for c in b)
+
+
 def _key(id_tag):
     k = bytearray(_TAGLEN)
     b = id_tag.encode()[:_TAGLEN + 1]
     if len(b) > _TAGLEN:
         return None  # cannot be in the list
     k[0:len(b)] = b
-    return bytes(k)
+    return _fold(k)
 
 
 def _cmp(rec, key):
-    # The record's idTag against a key, without allocating: -1, 0 or 1.
+    # The record's idTag, folded, against a folded key, without allocating:
+    # -1, 0 or 1.
     for i in range(_TAGLEN):
         a, b = rec[i], key[i]
+        if 65 <= a <= 90:
+            a += 32
         if a != b:
             return -1 if a < b else 1
     return 0
@@ -152,7 +164,24 @@ class LocalList:
                 os.rename(self._tmp, path)
         _remove(self._tmp)
         if head is not None:
-            self.version, self.count = head
+            self.version, self.count, old = head
+            if old:
+                self._migrate()
+
+    def _migrate(self):
+        # A ULL1 list (sorted by bytes, case-sensitive): rewritten sorted
+        # case-folded; of idTags equal once folded the first stays.
+        log.info("locallist", "rewriting the list case-insensitively (%d entries)", self.count)
+        items, seen = [], set()
+        for tag, info in self.entries():
+            k = _fold(tag.encode())
+            if k not in seen:
+                seen.add(k)
+                items.append({"idTag": tag, "idTagInfo": info})
+        try:
+            self.replace(self.version, items, True)
+        except (ListError, OSError) as e:
+            log.error("locallist", "cannot rewrite the list: %s", e)
 
     def _header(self, path):
         # (version, count) of a complete list file, else None.
@@ -164,8 +193,9 @@ class LocalList:
             return None
         buf = self._buf
         try:
-            if n != REC or buf[0:4] != _MAGIC or buf[REC - 1] != 10:
+            if n != REC or buf[0:4] not in (_MAGIC, _OLD_MAGIC) or buf[REC - 1] != 10:
                 raise ValueError
+            old = buf[0:4] == _OLD_MAGIC
             parts = bytes(buf[5:REC - 1]).rstrip(b"\x00").split()
             version, count = int(parts[0]), int(parts[1])
             if size != (count + 1) * REC:
@@ -173,7 +203,7 @@ class LocalList:
         except (ValueError, IndexError):
             log.warning("locallist", "%s is torn or corrupt", path)
             return None
-        return version, count
+        return version, count, old
 
     def reported_version(self):
         # GetLocalListVersion: 0 is an empty list.
@@ -227,11 +257,11 @@ class LocalList:
                 yield decode(self._buf)
 
     # -- updates (SendLocalList) -------------------------------------------------
-    def replace(self, version, items):
+    def replace(self, version, items, any_length=False):
         # Full: items (AuthorizationData objects) become the list. ListError:
         # nothing changed.
         records = self._records(items, True)
-        if len(records) > self._max():
+        if len(records) > self._max() and not any_length:
             raise ListError("%d entries, more than LocalAuthListMaxLength" % len(records))
         f = self._begin(version, len(records))
         try:
@@ -249,7 +279,7 @@ class LocalList:
         if self.count:
             with open(self.path, "rb") as f:
                 for rec in records:
-                    found = self._find(f, rec[0:_TAGLEN])[1]
+                    found = self._find(f, _fold(rec[0:_TAGLEN]))[1]
                     count += (-1 if found else 0) if rec[_ST] == _DELETE else (0 if found else 1)
         else:
             count = sum(1 for rec in records if rec[_ST] != _DELETE)
@@ -269,16 +299,17 @@ class LocalList:
 
     def _merge(self, old, records, out):
         buf, i, n = self._buf, 0, len(records)
+        keys = [_fold(r[0:_TAGLEN]) for r in records]
         if old is not None:
             old.seek(REC)
             for _ in range(self.count):
                 old.readinto(buf)
-                tag = bytes(buf[0:_TAGLEN])
-                while i < n and records[i][0:_TAGLEN] < tag:
+                tag = _fold(buf[0:_TAGLEN])
+                while i < n and keys[i] < tag:
                     if records[i][_ST] != _DELETE:
                         out.write(records[i])
                     i += 1
-                if i < n and records[i][0:_TAGLEN] == tag:
+                if i < n and keys[i] == tag:
                     if records[i][_ST] != _DELETE:
                         out.write(records[i])
                     i += 1
@@ -292,15 +323,15 @@ class LocalList:
     def _records(self, items, full):
         if not isinstance(items, list):
             raise ListError("localAuthorizationList is not an array")
-        records = sorted(encode(e, full) for e in items)
+        records = sorted((encode(e, full) for e in items), key=lambda r: _fold(r[0:_TAGLEN]))
         for i in range(1, len(records)):
-            if records[i][0:_TAGLEN] == records[i - 1][0:_TAGLEN]:
+            if _fold(records[i][0:_TAGLEN]) == _fold(records[i - 1][0:_TAGLEN]):
                 raise ListError("idTag %s twice" % _field(records[i], 0, _TAGLEN))
         return records
 
     def _begin(self, version, count):
         head = bytearray(REC)
-        text = ("ULL1 %d %d" % (version, count)).encode()
+        text = ("ULL2 %d %d" % (version, count)).encode()
         head[0:len(text)] = text
         head[REC - 1] = 10
         f = open(self._tmp, "wb")

@@ -8,6 +8,7 @@
 import asyncio
 
 from uocpp import clock, log, sleep
+from uocpp.model.auth_cache import same_tag
 from uocpp.store import json_file
 
 
@@ -38,7 +39,7 @@ class Reservations:
     def used_by(self, n, id_tag, parent=None):
         # The reservationId on n that id_tag (with this parentIdTag) may use, or None.
         found = self.on(n)
-        if found is not None and (id_tag == found[1]["tag"] or (found[1]["parent"] and parent == found[1]["parent"])):
+        if found is not None and (same_tag(id_tag, found[1]["tag"]) or same_tag(parent, found[1]["parent"])):
             return found[0]
         return None
 

@@ -15,6 +15,12 @@
 #                          never started (nothing is sent)
 #   running otherwise   -> stopped now with reason PowerLoss and the last
 #                          meter reading stored
+# A rewrite that fails (a full or failing flash) raises nowhere but in
+# begin(): RAM is ahead and `dirty` says so; flush() tries again. The outbox
+# holds the durable lane while tx.json is behind (its gate): a message
+# answered while flash still said otherwise would be lost (a Start's id) or
+# sent twice (a Stop, as PowerLoss at the next boot).
+from uocpp import log
 from uocpp.store import json_file
 
 
@@ -30,17 +36,50 @@ class Transactions:
         self.running = saved.get("run", {})
         # str(local) -> remote id, for stopped ones not yet answered
         self._remote = saved.get("remote", {})
+        self.dirty = False
+
+    def _write(self):
+        json_file.write_json_atomic(self._path, {"next": self._next, "run": self.running, "remote": self._remote})
+        if self.dirty:
+            log.info("tx", "tx.json written again")
+        self.dirty = False
 
     def _save(self):
-        json_file.write_json_atomic(self._path, {"next": self._next, "run": self.running, "remote": self._remote})
+        # Never raises: the session loop and the outbox go on with RAM ahead.
+        try:
+            self._write()
+        except Exception as e:
+            if not self.dirty:
+                log.error("tx", "tx.json not written (%s): kept in RAM, tried again", e)
+            self.dirty = True
 
-    def begin(self, connector, id_tag, meter_wh, timestamp):
-        # -> the new local id; on flash when this returns.
+    def flush(self):
+        # -> True when tx.json holds what RAM holds (the outbox's gate).
+        if self.dirty:
+            self._save()
+        return not self.dirty
+
+    def begin(self, connector, id_tag, meter_wh, timestamp, parent=None):
+        # -> the new local id; on flash when this returns (raises if it cannot
+        # be: no transaction rather than one a power cut would lose).
         local = self._next
+        self.running[str(local)] = {"c": connector, "tag": id_tag, "start": meter_wh, "t": timestamp, "wh": meter_wh, "remote": None, "p": parent}
         self._next += 1
-        self.running[str(local)] = {"c": connector, "tag": id_tag, "start": meter_wh, "t": timestamp, "wh": meter_wh, "remote": None}
-        self._save()
+        try:
+            self._write()
+        except Exception:
+            self.running.pop(str(local))
+            self._next -= 1
+            raise
         return local
+
+    def set_parent(self, local, parent):
+        # The parentIdTag StartTransaction.conf gave: a card with the same
+        # one may stop the transaction.
+        t = self.running.get(str(local))
+        if t is not None and t.get("p") != parent:
+            t["p"] = parent
+            self._save()
 
     def get(self, local):
         return self.running.get(str(local))

@@ -1,20 +1,26 @@
 # RemoteStartTransaction (C16 5.11): Accepted when the connector can start
-# (connectorId 0 or absent: the first free one), then - after the reply -
-# the idTag is authorized first when AuthorizeRemoteTxRequests is true, and
-# the transaction starts as soon as an EV is plugged in (ConnectionTimeOut).
-# A chargingProfile must be a TxProfile (else Rejected); smart charging
-# installs it when the transaction starts, and it ends with it.
+# (connectorId absent: the first free one; 0 is Rejected, 1.6 says it SHALL
+# be > 0), Rejected while the registration is not Accepted; then - after the
+# reply - the idTag is authorized first when AuthorizeRemoteTxRequests is
+# true, or when the connector is reserved with a parentIdTag for someone
+# else (Authorize brings the idTag's parent), and the transaction starts as
+# soon as an EV is plugged in (ConnectionTimeOut), the connector checked
+# again then. A chargingProfile must be a TxProfile (else Rejected); smart
+# charging installs it when the transaction starts, and it ends with it.
 from uocpp import log
+from uocpp.model.registration import ACCEPTED
 from uocpp.validate import INT, OBJ, STR
 
 REQUEST = (("connectorId", INT, False, None), ("idTag", STR, True, 20), ("chargingProfile", OBJ, False, None))
-USES = ("sessions", "authorizer", "keys", "smart")
+USES = ("sessions", "authorizer", "keys", "smart", "registration", "reservations")
 
 
-def handle(payload, sessions, authorizer, keys, smart):
+def handle(payload, sessions, authorizer, keys, smart, registration, reservations):
     cid = payload.get("connectorId")
     tag = payload["idTag"]
-    if not cid:
+    if registration.status != ACCEPTED:
+        return {"status": "Rejected"}
+    if cid is None:
         cid = sessions.first_free(tag)
     elif not 1 <= cid <= sessions.evse.count or not sessions.can_start(cid, tag):
         cid = None
@@ -25,15 +31,19 @@ def handle(payload, sessions, authorizer, keys, smart):
         profile = smart.tx_profile(cid, profile)
         if profile is None:
             return {"status": "Rejected"}
+    # Reserved for another idTag with a parentIdTag: Authorize decides.
+    held = reservations.refuses(cid, tag)
 
     async def start():
-        if keys.get("AuthorizeRemoteTxRequests"):
+        parent = None
+        if keys.get("AuthorizeRemoteTxRequests") or held:
             info = await authorizer.authorize(tag)
             if info.get("status") != "Accepted":
                 log.info("session", "remote start for %s: %s", tag, info.get("status"))
                 return
+            parent = info.get("parentIdTag")
         if profile is not None:
-            smart.offer(cid, profile)
-        sessions.authorized(cid, tag)
+            smart.offer(cid, profile)  # before the start: installed when it starts
+        sessions.authorized(cid, tag, parent)
 
     return {"status": "Accepted"}, start

@@ -7,6 +7,11 @@
 # The local authorization list (C16 3.5, LocalAuthListEnabled) slots in
 # before the cache: an idTag it holds is decided by its entry (status and
 # expiryDate), never by the cache, and is never added to the cache.
+# Authorize goes in the outbox's urgent lane (before the durable backlog) and
+# has a deadline: past it the card is decided by the offline rules, so a
+# person never waits on a silent central system for longer than that.
+import asyncio
+
 from uocpp import errors, log, outbox
 from uocpp.store.json_file import exists as _exists
 
@@ -42,17 +47,26 @@ class Authorizer:
             return None
         return self.local_list.lookup(id_tag)
 
-    async def authorize(self, id_tag):
-        # -> idTagInfo (a dict with at least "status").
+    async def authorize(self, id_tag, deadline_ms=None):
+        # -> idTagInfo (a dict with at least "status"). deadline_ms: the
+        # longest the answer may take (None: twice MessageTimeout, one CALL
+        # in flight before it and its own).
         keys, listed = self._keys, self._listed(id_tag)
         cached = listed if listed is not None else self.cache.lookup(id_tag)
         if self._link.up.is_set():
             if cached and cached.get("status") == ACCEPTED and keys.get("LocalPreAuthorize"):
                 return cached
+            if deadline_ms is None:
+                deadline_ms = int(2000 * keys.get("MessageTimeout")) + 1000
+            msg = outbox.Message("Authorize", lambda: {"idTag": id_tag}, outbox.ONCE, lane=outbox.URGENT)
             try:
-                msg = outbox.Message("Authorize", lambda: {"idTag": id_tag}, outbox.ONCE)
-                reply = await self._outbox.request(msg)
-                info = reply.get("idTagInfo")
+                self._outbox.submit(msg)
+                try:
+                    reply = await asyncio.wait_for_ms(msg.wait(), deadline_ms)
+                except asyncio.TimeoutError:
+                    self._outbox.withdraw(msg)
+                    raise errors.CallTimeout("no answer within %d ms" % deadline_ms)
+                info = reply.get("idTagInfo") if isinstance(reply, dict) else None
                 if isinstance(info, dict) and "status" in info:
                     if listed is None:
                         self.cache.update(id_tag, info)

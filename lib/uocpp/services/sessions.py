@@ -5,13 +5,26 @@
 #   stop: same card (or one with the same parentIdTag), RemoteStopTransaction,
 #   EV unplugged (StopTransactionOnEVSideDisconnect), Reset, Unavailable, a
 #   fault, UnlockConnector, power loss (at the next boot)
+# Safety: the session loop (run) owns the relays and never awaits the
+# network. It opens a relay from the EVSE's readings alone before it reads
+# the meter; a card that needs the central system is authorized by a task
+# beside it (_authorize, with a deadline) whose decision the loop takes back
+# and checks against the connector as it is then. A stop opens the relay
+# first and keeps it open until its StopTransaction is on flash (retried);
+# an exception while a connector is handled opens that relay and ends
+# nothing.
 import asyncio
 import time
 
+from micropython import const
+
 from uocpp import clock, log, sleep
 from uocpp.model import connectors as cn
+from uocpp.model.auth_cache import same_tag
 
 _ACCEPTED = "Accepted"
+_RETRY_MS = const(5000)  # a stop not yet on flash is tried again this often
+_SETTLE_CARD_MS = const(300)  # settled() waits this long at most for a card's decision
 
 
 class Sessions:
@@ -35,16 +48,26 @@ class Sessions:
         self._finishing = [False] * n
         self._suspended = [False] * n  # held by the EVSE (an idTag found invalid later)
         self._lock_failed = [False] * n  # Faulted (ConnectorLockFailure) until the cable is out
-        self._parent = {}  # local id -> parentIdTag of who started it
+        self._closed = [False] * n  # the relay as last set
+        self._stopping = [None] * n  # (reason, idTag) of a stop not on flash yet: relay held open
+        self._retry_at = None  # ticks when the stops not on flash are tried again
+        self._asking = 0  # cards being authorized beside the loop (services/cards.py)
+        self._decided = []  # (n, idTag, local id or None, idTagInfo) handed back by those
         self._begin = {}  # local id -> the Transaction.Begin meter value
+        # local id -> ticks_ms of its start / its stop, stamped before the
+        # clock was set (a board's RTC reads 2000-01-01 until the first
+        # BootNotification.conf): the time is put right when it is sent.
+        self._unset_start = {}
+        self._unset_stop = {}
         self._idle = asyncio.Event()
         self._max_amps = max_amps
         self._max_tx = max_transactions
         self.limit_amps = [max_amps] * n
         self._on_tx = []  # fn(n, started) at a transaction's start and stop
-        outbox_.on_durable("StartTransaction", answered=self._start_answered, dropped=self._start_dropped)
-        outbox_.on_durable("StopTransaction", prepare=self._with_remote, answered=self._stop_answered, dropped=transactions.forget)
+        outbox_.on_durable("StartTransaction", prepare=self._start_prepare, answered=self._start_answered, dropped=self._start_dropped)
+        outbox_.on_durable("StopTransaction", prepare=self._stop_prepare, answered=self._stop_answered, dropped=self._stop_dropped)
         outbox_.on_durable("MeterValues", prepare=self._with_remote)
+        outbox_.gate = transactions.flush
 
     # -- what the simulator and the state mirror read ---------------------------
     def status(self, n):
@@ -55,10 +78,20 @@ class Sessions:
         return None if local is None else self._tx.remote(local)
 
     async def settled(self):
-        # Returns once every change so far has been acted on.
+        # Returns once every change so far has been acted on. A card's
+        # decision mostly comes at once (cache, offline rules, a quick
+        # answer): it is waited for a little, never for a slow central
+        # system (then the card was taken in, and is decided later).
+        # Only cards taken in meanwhile count: a fault during another card's
+        # slow Authorize is answered at once.
+        before = self._asking
         self._idle.clear()
         self.evse.changed.set()
         await self._idle.wait()
+        waited = 0
+        while self._asking > before and waited < _SETTLE_CARD_MS:
+            await asyncio.sleep_ms(10)
+            waited += 10
 
     def on_transaction(self, fn):
         # fn(n, True) when a transaction starts on connector n (before the
@@ -74,11 +107,19 @@ class Sessions:
             return
         self.limit_amps[n] = amps
         if self._tx.running_on(n) is not None:
-            self._drive(n)
+            self._safely(self._drive, n)
 
     def _again(self):
         # Something changed that the session task must look at.
         self.evse.changed.set()
+
+    def _relay(self, n, closed):
+        self._closed[n] = closed
+        self.evse.set_relay(n, closed)
+
+    def _open(self, n):
+        self.evse.set_offered(n, 0)
+        self._relay(n, False)
 
     # -- power loss: what the last run left on flash (model/transactions.py) --
     def recover(self, stored):
@@ -116,16 +157,29 @@ class Sessions:
     # -- the session task ----------------------------------------------------------
     async def run(self):
         evse = self.evse
+        count = evse.count
         while True:
             evse.changed.clear()
+            # Safety first, from the EVSE alone: a fault, an unplugged cable
+            # or an EV that stopped asking opens the relay before anything
+            # else (the meter read below may take a while on a Modbus bus).
+            for n in range(1, count + 1):
+                self._safely(self._guard, n)
             # Fresh readings: a start or a stop bills with the meter as it is now.
-            await self._metering.poll()
-            for n in range(1, evse.count + 1):
-                self._step(n)
+            await self._read_meter()
+            for n in range(1, count + 1):
+                self._safely(self._step, n)
+            self._retry_stops()
             card = evse.take_card()
-            while card is not None:
-                await self.present(*card)
-                card = evse.take_card()
+            if card is not None or self._decided:
+                # Card handling (services/cards.py) is loaded with the first card.
+                from uocpp.services import cards
+
+                while self._decided:
+                    self._safely(cards.decide, *self._decided.pop(0), s=self)
+                while card is not None:
+                    self._safely(cards.take, *card, s=self)
+                    card = evse.take_card()
             if not evse.changed.is_set():
                 self._idle.set()
                 deadline = self._next_deadline()
@@ -134,12 +188,58 @@ class Sessions:
                 else:
                     await sleep.until(evse.changed, deadline)
 
+    async def _read_meter(self):
+        # The meter read (seconds on a silent Modbus meter) beside a guard:
+        # an EVSE change meanwhile still opens what must open at once; the
+        # step after the read acts on it in full.
+        evse, done = self.evse, []
+
+        async def read():
+            try:
+                await self._metering.poll()
+            except Exception as e:  # a meter failing bills with the last reading
+                log.error("session", "meter poll failed: %s", e)
+            done.append(1)
+            evse.changed.set()
+
+        asyncio.create_task(read())
+        while True:
+            await evse.changed.wait()
+            evse.changed.clear()
+            if done:
+                return
+            for n in range(1, evse.count + 1):
+                self._safely(self._guard, n)
+
+    def _safely(self, fn, n, *args, s=None):
+        # One connector's handling; whatever it raises (bad data, a flash
+        # error) opens that connector's relay and ends nothing.
+        try:
+            if s is None:
+                fn(n, *args)
+            else:
+                fn(s, n, *args)
+        except Exception as e:
+            log.error("session", "connector %d: %r; relay opened", n, e)
+            try:
+                self._open(n)
+            except Exception:
+                pass
+
+    def _guard(self, n):
+        evse = self.evse
+        if self._closed[n] and (evse.fault(n) != cn.NO_ERROR or evse.pilot(n) not in ("C", "D") or self._stopping[n] is not None):
+            self._relay(n, False)
+
     def _next_deadline(self):
         now, soonest = time.ticks_ms(), None
         for p in self._pending:
             if p is not None:
                 left = max(0, time.ticks_diff(p[1], now))
                 soonest = left if soonest is None else min(soonest, left)
+        if self._retry_at is not None:
+            left = max(0, time.ticks_diff(self._retry_at, now))
+            soonest = left if soonest is None else min(soonest, left)
         return soonest
 
     def _step(self, n):
@@ -156,8 +256,13 @@ class Sessions:
         if pending is not None and time.ticks_diff(time.ticks_ms(), pending[1]) >= 0:
             log.info("session", "connector %d: no EV within ConnectionTimeOut", n)
             pending = self._pending[n] = None
+            if self._rsv and self._rsv.on(n):
+                c.set(n, reserved=True)  # its holder did not come: Reserved again
         local = self._tx.running_on(n)
         if local is not None:
+            if self._stopping[n] is not None:
+                self._open(n)  # stopped, its StopTransaction not on flash yet
+                return
             if pilot == "A" and self._keys.get("StopTransactionOnEVSideDisconnect"):
                 self.stop(n, "EVDisconnected")
                 if self._keys.get("UnlockConnectorOnEVSideDisconnect"):
@@ -182,65 +287,52 @@ class Sessions:
     def _drive(self, n):
         # Relay and pilot of a running transaction, and its status.
         evse, pilot = self.evse, self._pilot[n]
-        if self._suspended[n] or self._fault[n] != cn.NO_ERROR:
-            evse.set_offered(n, 0)
-            evse.set_relay(n, False)
+        if self._suspended[n] or self._fault[n] != cn.NO_ERROR or self._stopping[n] is not None:
+            self._open(n)
             status = cn.SUSPENDED_EVSE
         else:
             evse.set_offered(n, self.limit_amps[n])
             asking = pilot in ("C", "D")
-            evse.set_relay(n, asking and self.limit_amps[n] >= 6)
+            self._relay(n, asking and self.limit_amps[n] >= 6)
             status = cn.CHARGING if asking and self.limit_amps[n] >= 6 else cn.SUSPENDED_EVSE if asking else cn.SUSPENDED_EV
         self._connectors.set(n, session=status)
 
     # -- cards and remote requests --------------------------------------------------
-    async def present(self, n, id_tag):
-        # A card at connector n: stops its transaction, or authorizes a start.
-        local = self._tx.running_on(n)
-        if local is not None:
-            t = self._tx.get(local)
-            if id_tag == t["tag"]:
-                self.stop(n, "Local", id_tag)
-                return
-            parent = self._parent.get(local)
-            if parent:
-                info = await self._auth.authorize(id_tag)
-                if info.get("parentIdTag") == parent:
-                    self.stop(n, "Local", id_tag)
-                    return
-            log.info("session", "connector %d: card %s does not stop transaction %d", n, id_tag, local)
-            return
-        if not self._connectors.operative(n):
-            log.info("session", "connector %d is not available: card %s ignored", n, id_tag)
-            return
-        held = self._rsv.on(n) if self._rsv else None
-        if held and id_tag != held[1]["tag"] and not held[1]["parent"]:
+    def _free(self, n, id_tag, parent):
+        # May id_tag (with this parentIdTag) start at n now?
+        if self._rsv and self._rsv.refuses(n, id_tag, parent):
             log.info("session", "connector %d is reserved: card %s refused", n, id_tag)
-            return
-        info = await self._auth.authorize(id_tag)
-        if info.get("status") != _ACCEPTED:
-            log.info("session", "card %s: %s", id_tag, info.get("status"))
-            return
-        if held and self._rsv.refuses(n, id_tag, info.get("parentIdTag")):
-            log.info("session", "connector %d is reserved: card %s refused", n, id_tag)
-            return
-        self.authorized(n, id_tag, info.get("parentIdTag"))
+            return False
+        if self._tx.running_on(n) is not None or not self._connectors.operative(n):
+            log.info("session", "connector %d can no longer start %s", n, id_tag)
+            return False
+        return True
 
     def authorized(self, n, id_tag, parent=None):
         # An idTag may start at n: now if an EV is plugged in, else within
-        # ConnectionTimeOut.
+        # ConnectionTimeOut. -> False when the connector cannot take it now.
+        if not self._free(n, id_tag, parent):
+            return False
         if self.evse.pilot(n) != "A" and not self._finishing[n]:
             self.start(n, id_tag, parent)
         else:
             self._finishing[n] = False
             deadline = time.ticks_add(time.ticks_ms(), self._keys.get("ConnectionTimeOut") * 1000)
             self._pending[n] = (id_tag, deadline, parent)
+            if self._rsv and self._rsv.on(n):
+                # Its holder is here: Preparing, no longer Reserved (the
+                # reservation ends when the transaction starts).
+                self._connectors.set(n, reserved=False)
             self._connectors.set(n, session=cn.PREPARING)
         self._again()
+        return True
 
     def can_start(self, n, id_tag=None):
         # id_tag: a connector reserved for another idTag cannot start it.
-        if self._rsv and self._rsv.refuses(n, id_tag):
+        # A reservation with a parentIdTag may take another idTag: decided
+        # once Authorize brings its parent (authorized()).
+        held = self._rsv.on(n) if self._rsv else None
+        if held and not same_tag(id_tag, held[1]["tag"]) and not held[1]["parent"]:
             return False
         return self._connectors.operative(n) and self._tx.running_on(n) is None and self._pending[n] is None and not self._finishing[n]
 
@@ -260,6 +352,8 @@ class Sessions:
         if waiting >= self._max_tx:
             log.error("session", "connector %d: %d transactions wait for the central system: no new one", n, waiting)
             return None
+        if self._stopping[n] is not None:
+            return None  # the last one's StopTransaction is not on flash yet
         if not evse.lock(n, True):
             log.error("session", "connector %d: the lock failed, no transaction", n)
             self._lock_failed[n] = True
@@ -272,17 +366,21 @@ class Sessions:
         payload = {"connectorId": n, "idTag": id_tag, "meterStart": wh, "timestamp": ts}
         if rid is not None:
             payload["reservationId"] = rid
-        local = self._tx.begin(n, id_tag, wh, ts)
+        local = None
         try:
+            local = self._tx.begin(n, id_tag, wh, ts, parent)
             self._outbox.store("StartTransaction", payload, local)
         except Exception as e:  # flash full or failing: no transaction rather than an unbilled one
             log.error("session", "connector %d: cannot store the StartTransaction (%s): no transaction", n, e)
-            self._tx.running.pop(str(local), None)
+            if local is not None:
+                self._tx.running.pop(str(local), None)
+                self._tx.flush()
             evse.lock(n, False)
             return None
-        self._parent[local] = parent
         if rid is not None:
             self._rsv.end(rid, "used by transaction %d" % local)
+        if not clock.synced:
+            self._unset_start[local] = time.ticks_ms()
         log.info("session", "connector %d: transaction %d started by %s at %d Wh", n, local, id_tag, wh)
         self._suspended[n] = False
         self._connectors.set(n, busy=True)
@@ -295,32 +393,55 @@ class Sessions:
         return local
 
     def stop(self, n, reason, id_tag=None):
+        # The relay opens now, whatever happens to the record; a stop that
+        # cannot be stored keeps it open and is tried again (_retry_stops).
         local = self._tx.running_on(n)
         if local is None:
             return False
-        evse = self.evse
-        evse.set_relay(n, False)
-        evse.set_offered(n, 0)
-        self._metering.end(n)
-        data = self._metering.transaction_data(n, self._begin.pop(local, None))
+        self._open(n)
+        if self._stopping[n] is None:
+            self._stopping[n] = (reason, id_tag)
+            self._metering.end(n)
+        return self._finish_stop(n, local, True)
+
+    def _finish_stop(self, n, local, first):
+        reason, id_tag = self._stopping[n]
+        data = self._metering.transaction_data(n, self._begin.get(local))
         try:
             self._record_stop(local, self._metering.energy_wh(n), reason, id_tag, data)
         except Exception as e:
             # Not on flash (the journal full even without transactionData):
-            # the relay is open and the transaction stays in tx.json, so the
-            # next stop of this connector or the next boot stores it; the
-            # session task goes on.
-            log.error("session", "transaction %d: its StopTransaction cannot be stored yet: %s", local, e)
+            # the relay stays open, the transaction stays in tx.json, and the
+            # loop tries again every few seconds (and the next boot would).
+            if first:
+                log.error("session", "transaction %d: its StopTransaction cannot be stored yet: %s", local, e)
+                self._connectors.set(n, session=cn.SUSPENDED_EVSE)
+            self._retry_at = time.ticks_add(time.ticks_ms(), _RETRY_MS)
             return False
-        self._parent.pop(local, None)
+        self._stopping[n] = None
+        self._begin.pop(local, None)
         self._finishing[n] = self.evse.pilot(n) != "A"
         self._connectors.set(n, busy=False, session=cn.FINISHING if self._finishing[n] else cn.AVAILABLE)
         for fn in self._on_tx:
             fn(n, False)  # a TxProfile ends with its transaction
         if reason != "EVDisconnected":
-            evse.lock(n, False)  # the driver takes the cable
+            self.evse.lock(n, False)  # the driver takes the cable
         self._again()
         return True
+
+    def _retry_stops(self):
+        at = self._retry_at
+        if at is None or time.ticks_diff(time.ticks_ms(), at) < 0:
+            return
+        self._retry_at = None
+        for n in range(1, self.evse.count + 1):
+            local = self._tx.running_on(n)
+            if self._stopping[n] is not None and local is not None:
+                try:
+                    self._finish_stop(n, local, False)
+                except Exception as e:
+                    log.error("session", "connector %d: stop retry: %r", n, e)
+                    self._retry_at = time.ticks_add(time.ticks_ms(), _RETRY_MS)
 
     def _record_stop(self, local, wh, reason, id_tag, data, timestamp=None):
         t = self._tx.get(local)
@@ -332,6 +453,8 @@ class Sessions:
             payload["idTag"] = id_tag
         if data:
             payload["transactionData"] = data
+        if not clock.synced and timestamp is None:
+            self._unset_stop[local] = time.ticks_ms()
         # Its StopTransaction on flash first, then no longer running (the
         # order the recovery above relies on).
         try:
@@ -354,13 +477,20 @@ class Sessions:
 
     # -- the central system's answers ---------------------------------------------------
     def _start_answered(self, payload, reply, local):
+        self._unset_start.pop(local, None)
         self._tx.started(local, reply.get("transactionId"))
-        info = reply.get("idTagInfo") or {}
+        info = reply.get("idTagInfo")
+        if not isinstance(info, dict):
+            info = {}
         self._auth.learn(payload["idTag"], info)
-        if info.get("status") == _ACCEPTED:
-            return
+        parent = info.get("parentIdTag")
+        if isinstance(parent, str):
+            self._tx.set_parent(local, parent)
+        status = info.get("status")
+        if status == _ACCEPTED or not isinstance(status, str):
+            return  # no status is no verdict (replies are checked at the door)
         n = payload["connectorId"]
-        if self._tx.running_on(n) != local:
+        if self._tx.running_on(n) != local or self._stopping[n] is not None:
             return  # already over
         if self._keys.get("StopTransactionOnInvalidId"):
             log.info("session", "transaction %d: idTag %s, stopping", local, info.get("status"))
@@ -368,10 +498,36 @@ class Sessions:
         else:
             log.info("session", "transaction %d: idTag %s, suspended", local, info.get("status"))
             self._suspended[n] = True
-            self._drive(n)
+            self._safely(self._drive, n)
 
     def _start_dropped(self, local):
+        self._unset_start.pop(local, None)
         log.error("session", "StartTransaction of %d could not be delivered", local)
+
+    def _stop_dropped(self, local):
+        self._unset_stop.pop(local, None)
+        self._tx.forget(local)
+
+    def _put_right(self, payload, at):
+        # A timestamp taken before the clock was set, this boot: now that it
+        # is set, the moment it stood for (ticks_ms `at`). Across a reboot
+        # the uptime is gone and the stored time goes as it is.
+        if at is not None and clock.synced:
+            payload["timestamp"] = clock.format_iso(clock.now() - time.ticks_diff(time.ticks_ms(), at) // 1000)
+        return payload
+
+    def _start_prepare(self, payload, local):
+        payload = self._put_right(payload, self._unset_start.get(local))
+        t = self._tx.get(local)
+        if t is not None and local in self._unset_start and clock.synced:
+            t["t"] = payload["timestamp"]  # what its stop is never stamped before
+        return payload
+
+    def _stop_prepare(self, payload, local):
+        payload = self._with_remote(payload, local)
+        if payload is not None:
+            payload = self._put_right(payload, self._unset_stop.get(local))
+        return payload
 
     def _with_remote(self, payload, local):
         # The central system's transactionId, known once StartTransaction.conf came.
@@ -382,7 +538,8 @@ class Sessions:
         return payload
 
     def _stop_answered(self, payload, reply, local):
+        self._unset_stop.pop(local, None)
         info = reply.get("idTagInfo")
-        if info and payload.get("idTag"):
+        if isinstance(info, dict) and payload.get("idTag"):
             self._auth.learn(payload["idTag"], info)
         self._tx.forget(local)
