@@ -10,7 +10,7 @@ import pytest
 
 from tests_host.charger import evse_client
 from tests_host.conftest import free_port
-from tests_host.raw_server import default_on_call, utc_now
+from tests_host.raw_server import default_on_call
 
 _ids = itertools.count(1)
 
