@@ -232,6 +232,10 @@ class Outbox:
             self._link.probe()
             self._pause()
             raise
+        except errors.ReplyRefused as e:
+            self._pause_ms = 0  # the link works: the reply came
+            log.warning("outbox", "%s.conf refused: %s", action, e)
+            raise
         self._pause_ms = 0
         conf = conf_of(action)
         if conf is not None:

@@ -134,7 +134,9 @@ class Rpc:
             if len(msg) == 3 and isinstance(msg[2], dict):
                 self._reply = msg[2]
             else:
-                self._reply = errors.CallErrorReceived("FormationViolation", "malformed CALLRESULT")
+                # An answer, but no usable one: refused like a payload that
+                # breaks its .conf (the outbox's rules for a bad reply).
+                self._reply = errors.ReplyRefused("a CALLRESULT payload must be one JSON object")
         else:
             if len(msg) >= 4 and isinstance(msg[2], str):
                 self._reply = errors.CallErrorReceived(msg[2], msg[3] if isinstance(msg[3], str) else "")
