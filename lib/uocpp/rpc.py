@@ -182,8 +182,11 @@ class Rpc:
         try:
             await send(reply)
         except Exception as e:
+            # A frame that did not go out whole (no heap for it, a peer that
+            # is gone) leaves the stream in an unknown state: the link ends
+            # this connection (link.py) and connects again.
             log.warning("rpc", "could not send the reply: %s", e)
-            return
+            raise errors.NotConnected("reply not sent: %s" % e)
         # Anything the operation does afterwards (a triggered message, a reset)
         # starts only once its CALLRESULT is on the wire (TM-02, Reset).
         if after is not None:

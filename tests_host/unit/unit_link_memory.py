@@ -41,3 +41,41 @@ async def test_memory_error_in_an_attempt_does_not_end_the_link_task():
     eq(task.done(), False, "the link task lives")
     eq(sec.attempts >= 2, True, "it connected again")
     task.cancel()
+
+
+class Ws:
+    # One CALL to read, then nothing; every send fails (no heap for the reply).
+    def __init__(self):
+        self.texts = ['[2, "c1", "Anything", {}]']
+        self.last_rx = 0
+
+    async def recv(self):
+        if self.texts:
+            return self.texts.pop(0)
+        await asyncio.sleep_ms(100000)
+
+    async def send(self, frame):
+        raise MemoryError("memory allocation failed")
+
+
+class Registration:
+    def answers_calls(self):
+        return True
+
+
+async def test_a_reply_that_cannot_be_sent_ends_the_connection():
+    # The stream's state is unknown after a frame that did not go out
+    # whole: the connection ends (and the link connects again) instead of
+    # carrying on mute or writing after half a frame.
+    from uocpp.rpc import Rpc
+
+    keys = Keys("/tmp/uocpp-unit-no-such-keys.json", {})
+    rpc = Rpc(lambda action, payload: {}, Registration(), keys)
+    link = Link(CS, keys, Security(), State(), rpc)
+    reader = asyncio.create_task(link._read(Ws()))
+    for _ in range(50):
+        await asyncio.sleep_ms(10)
+        if reader.done():
+            break
+    eq(reader.done(), True, "the reader ended")
+    eq(link._down.is_set(), True, "the connection is down")

@@ -182,6 +182,8 @@ class Link:
                     await self._rpc.on_message(text, ws.send)
                 except asyncio.CancelledError:
                     raise
+                except errors.NotConnected:
+                    break  # a reply could not be sent (rpc.py): this connection is done
                 except Exception as e:
                     log.error("link", "message handling failed: %r", e)
         except asyncio.CancelledError:
