@@ -219,7 +219,7 @@ class Outbox:
     async def _call(self, action, payload, uid=None):
         # One CALL; keeps the transport pause up to date and tells the link
         # what went wrong with it. A reply that breaks action's .conf
-        # (replies.py) raises ReplyRefused here, before any hook sees it.
+        # (confs/) raises ReplyRefused here, before any hook sees it.
         try:
             reply = await self._rpc.call(self._link.send, action, payload, uid)
         except errors.LinkLost:
@@ -270,9 +270,10 @@ class Outbox:
             except errors.ReplyRefused:
                 # What a refused reply stands for, if more than a failure
                 # (confs/authorize.py).
-                reply = getattr(conf_of(msg.action), "INSTEAD", None)
-                if reply is None:
+                instead = getattr(conf_of(msg.action), "instead", None)
+                if instead is None:
                     raise
+                reply = instead()
             if msg.check is not None and not msg.check(reply):
                 raise errors.ReplyRefused("the reply breaks %s.conf" % msg.action)
         except errors.CallFailed as e:

@@ -30,7 +30,7 @@ DATE = const(8)
 
 def check(decl, payload, strict=True, at=""):
     # strict: a property the declaration lacks is a FormationViolation (a
-    # request); replies pass False (replies.py says why). at: the path of a
+    # request); replies pass False (confs/__init__.py says why). at: the path of a
     # nested object, for the messages ("idTagInfo.").
     for name, kind, required, arg in decl:
         if name not in payload:

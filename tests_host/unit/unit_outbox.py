@@ -270,6 +270,9 @@ async def test_a_malformed_authorize_reply_is_a_refusal():
     msg = box.submit(message("Authorize", outbox.ONCE))
     await settle(box, link, 1)
     eq(msg.reply, {"idTagInfo": {"status": "Invalid"}}, "taken as Invalid")
+    again = box.submit(message("Authorize", outbox.ONCE))
+    await settle(box, link, 2)
+    eq(again.reply is msg.reply or again.reply["idTagInfo"] is msg.reply["idTagInfo"], False, "a new dict each time (the cache keeps it)")
     # Extra properties are ignored (vendor fields), the rest is checked.
     box, link, reg = make(peer=lambda a, p: {"idTagInfo": {"status": "Blocked", "x": 1}, "vendor": {}})
     msg = box.submit(message("Authorize", outbox.ONCE))

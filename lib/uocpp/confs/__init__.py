@@ -1,7 +1,7 @@
 # The 1.6 shape of every reply the charger acts on: the .conf of each CALL
 # it sends, one small module per action (named like ops/: StartTransaction
 # -> start_transaction.py), each with CONF, its validate.py declaration,
-# and optionally INSTEAD, what a refused reply stands for. The outbox
+# and optionally instead(), what a refused reply stands for. The outbox
 # imports one with the action's first reply (outbox.conf_of) and checks
 # every CALLRESULT against it before any hook (answered, a waiter) sees it,
 # so those can trust its types, required fields, enums and lengths.

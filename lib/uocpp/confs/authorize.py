@@ -9,7 +9,11 @@ _ID_TAG_INFO = (
 )
 
 CONF = (("idTagInfo", OBJ, True, _ID_TAG_INFO),)
-# A malformed Authorize.conf came from a central system that is there: the
-# card is refused (Invalid), never decided by the offline rules
-# (AllowOfflineTxForUnknownId must not start a transaction while online).
-INSTEAD = {"idTagInfo": {"status": "Invalid"}}
+
+
+def instead():
+    # A malformed Authorize.conf came from a central system that is there:
+    # the card is refused (Invalid), never decided by the offline rules
+    # (AllowOfflineTxForUnknownId must not start a transaction while
+    # online). A new dict each time: the authorization cache keeps it.
+    return {"idTagInfo": {"status": "Invalid"}}

@@ -75,7 +75,7 @@ class BootNotification:
 
     # -- sending ---------------------------------------------------------------
     async def _send(self, policy):
-        msg = outbox.Message("BootNotification", identity.boot_notification_payload, policy, outbox.BOOT, on_failure=self._retried)  # its .conf: replies.py
+        msg = outbox.Message("BootNotification", identity.boot_notification_payload, policy, outbox.BOOT, on_failure=self._retried)  # its .conf: confs/boot_notification.py
         try:
             reply = await self._outbox.request(msg)
         except errors.CallFailed as e:
