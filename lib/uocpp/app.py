@@ -188,7 +188,7 @@ class App:
             return
         for n in range(1, self.evse.count + 1):
             if self.transactions.running_on(n) == local:
-                log.error("session", "transaction %d was never accepted by the central system: stopping it", local)
+                log.warning("session", "transaction %d was never accepted by the central system: stopping it", local)
                 self.sessions.stop(n, "Other")
 
 
