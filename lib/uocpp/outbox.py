@@ -339,10 +339,14 @@ class Outbox:
             log.warning("outbox", "%s %s: out of memory, again later", action, uid)
             self._pause()
             return
-        if answered is not None:
-            # The central system has it: a hook that fails to take the reply
-            # in must not keep the message (and the lane) for ever.
-            _hook(action, answered, payload, reply, tag)
+        if answered is not None and not _hook(action, answered, payload, reply, tag):
+            # The reply could not be taken in (a full flash under tx.json):
+            # the message stays on flash, so that what it records is not
+            # lost (a reboot would stop its transaction a second time), and
+            # goes again, same id, after TransactionMessageRetryInterval;
+            # the volatile lane goes on meanwhile. Not an attempt.
+            self._not_before = time.ticks_add(time.ticks_ms(), self._keys.get("TransactionMessageRetryInterval") * 1000)
+            return
         self._done_durable(seq, action)
 
     def on_given_up(self, fn):
@@ -378,8 +382,11 @@ def conf_of(action):
 
 
 def _hook(action, fn, *args):
-    # A hook's own failure is logged with its traceback; the outbox goes on.
+    # -> True when the hook ran. Its failure is logged with its traceback;
+    # the outbox goes on.
     try:
         fn(*args)
+        return True
     except Exception as e:
         log.exception("outbox", "%s: a hook failed", e, action)
+        return False

@@ -343,3 +343,35 @@ async def test_memory_error_reading_the_journal_loses_nothing():
     box._durable.head = head
     await settle(box, link, 1, 3000)
     eq([s[1] for s in link.sent], ["StopTransaction"], "sent once there was heap")
+
+
+async def test_a_reply_that_cannot_be_taken_in_keeps_the_message():
+    # The answered hook fails (a full flash under tx.json): the message stays
+    # on flash and goes again after TransactionMessageRetryInterval, same id;
+    # Heartbeats go meanwhile; the outbox task lives.
+    journal = fakes.Journal()
+    box, link, reg = make(journal=journal, TransactionMessageRetryInterval=1)
+    fails = [True]
+
+    def answered(payload, reply, tag):
+        if fails[0]:
+            fails[0] = False
+            raise OSError(28)  # ENOSPC
+
+    box.on_durable("StopTransaction", answered=answered)
+    box.store("StopTransaction", {"transactionId": 1})
+    task = asyncio.create_task(box.run())
+    await asyncio.sleep_ms(100)
+    eq(len(journal), 1, "still on flash")
+    hb = box.submit(message("Heartbeat", outbox.KEEP))
+    await asyncio.sleep_ms(100)
+    eq(hb.reply is not None, True, "the volatile lane goes on")
+    for _ in range(40):
+        await asyncio.sleep_ms(50)
+        if not len(journal):
+            break
+    eq(task.done(), False, "the outbox task lives")
+    eq(len(journal), 0, "taken in on the second try")
+    stops = [s for s in link.sent if s[1] == "StopTransaction"]
+    eq((len(stops), stops[0][0] == stops[1][0]), (2, True), "sent again with the same id")
+    task.cancel()
