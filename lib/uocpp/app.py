@@ -119,24 +119,33 @@ class App:
         self._stopped.set()
 
     async def run(self):
-        tasks = {}
+        # Every long-lived task is started by the supervisor, which restarts
+        # one that fails (supervisor.py). All of them run for ever except
+        # (may_end=True): boot, which ends once Accepted (J-24: one per
+        # boot); mqtt, which ends at once when umqtt is not installed (the
+        # mirror is optional and says so in the log). The EVSE task runs for
+        # ever on every platform (the unix simulator without a port idles).
+        from uocpp.supervisor import Supervisor
+
+        self.supervisor = sup = Supervisor()
         board = self.board
         try:
-            board.start(tasks)  # the watchdog is fed from here on
-            await board.network_up(tasks)  # Wi-Fi up and stable (device only)
+            board.start(sup)  # the watchdog is fed from here on
+            await board.network_up(sup)  # Wi-Fi up and stable (device only)
             await self.security.prepare()
-            tasks["link"] = asyncio.create_task(self.link.run())
-            tasks["outbox"] = asyncio.create_task(self.outbox.run())
-            tasks["boot"] = asyncio.create_task(self.boot.run())
-            tasks["heartbeat"] = asyncio.create_task(self.heartbeat.run())
-            tasks["status"] = asyncio.create_task(self.status.run())
+            sup.start("link", self.link.run)
+            sup.start("outbox", self.outbox.run)
+            sup.start("boot", self.boot.run, True)
+            sup.start("heartbeat", self.heartbeat.run)
+            sup.start("status", self.status.run)
             await self.metering.poll()  # the registers as the power cut left them, for PowerLoss stops
             self.sessions.recover(self.outbox.stored())
-            tasks["sessions"] = asyncio.create_task(self.sessions.run())
-            tasks["smart"] = asyncio.create_task(self.smart.run())
-            tasks["metering"] = asyncio.create_task(self.metering.run())
-            tasks["reservations"] = asyncio.create_task(self.reservations.run())
-            tasks["evse"] = asyncio.create_task(self.evse.run(self.sessions))
+            self.outbox.on_given_up(self._given_up)
+            sup.start("sessions", self.sessions.run)
+            sup.start("smart", self.smart.run)
+            sup.start("metering", self.metering.run)
+            sup.start("reservations", self.reservations.run)
+            sup.start("evse", lambda: self.evse.run(self.sessions))
             if self._update and self._update[1]:
                 # An update under way: resume, confirm or report it.
                 from uocpp.services import firmware_update
@@ -146,29 +155,41 @@ class App:
                 # Imported only when on: a disabled mirror costs no heap.
                 from uocpp.extras.mqtt_mirror import MqttMirror
 
-                tasks["mqtt"] = asyncio.create_task(MqttMirror(self.settings, self.state, self.metering, self.transactions).run())
+                sup.start("mqtt", MqttMirror(self.settings, self.state, self.metering, self.transactions).run, True)
             if "web" in self.settings:  # only there when on (main.py)
                 # Imported only when on (extras/web/): an off page costs no heap.
                 from uocpp.extras.web.status import StatusPage
 
                 page = StatusPage(self.settings, self.state, self.registration, self.connectors, self.transactions, self.metering)
-                tasks["web"] = asyncio.create_task(page.run())
+                sup.start("web", page.run)
             heap_s = self.settings["log"]["heapInterval"]
             if heap_s:
                 from uocpp.extras import diag
 
-                tasks["diag"] = asyncio.create_task(diag.report_heap(heap_s))
-            board.supervise(tasks)
+                sup.start("diag", lambda: diag.report_heap(heap_s))
+            board.supervise(sup)
             await self._stopped.wait()
             await self.outbox.drained(self.keys.get("MessageTimeout"))
         finally:
-            for t in tasks.values():
-                t.cancel()
+            sup.cancel()
             if self._firmware[0] is not None:
                 self._firmware[0].close()
             await self.link.close()
             log.info("app", "stopped (%s)", self.stop_reason)
         return self.stop_reason
+
+    def _given_up(self, action, local):
+        # A StartTransaction that never got a valid answer (CALLERRORs or
+        # malformed replies, TransactionMessageAttempts times) is off the
+        # journal: the central system never took the transaction in and
+        # cannot bill it, so it ends here rather than charge on unbilled. Its
+        # StopTransaction has no transactionId to carry and goes with it.
+        if action != "StartTransaction":
+            return
+        for n in range(1, self.evse.count + 1):
+            if self.transactions.running_on(n) == local:
+                log.warning("session", "transaction %d was never accepted by the central system: stopping it", local)
+                self.sessions.stop(n, "Other")
 
 
 def _seeds(settings):

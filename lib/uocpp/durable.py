@@ -88,9 +88,11 @@ class DurableLane:
             try:
                 uid, action, payload, tag = json.loads(body)
                 return seq, uid, action, payload, tag
-            except (ValueError, TypeError, MemoryError):
+            except (ValueError, TypeError):
                 # A record that checked on flash but is not ours cannot be
-                # sent; keeping it would block the lane for ever.
+                # sent; keeping it would block the lane for ever. (A
+                # MemoryError is no verdict on the record: it goes up, and
+                # the outbox reads it again later.)
                 log.error("outbox", "dropping unreadable stored message %d", seq)
                 self._journal.remove(seq)
         return None

@@ -131,6 +131,23 @@ def _hide_userinfo(text):
     return text
 
 
+def exception(tag, msg, exc, *args):
+    # An error line with exc's traceback under it (console), one entry on
+    # the flash ring (its newlines become " | "). For failures nobody
+    # expected: a supervised task's, a hook's.
+    import io
+    import sys
+
+    buf = io.StringIO()
+    try:
+        sys.print_exception(exc, buf)
+        trace = buf.getvalue().rstrip("\n")
+    except MemoryError:
+        trace = repr(exc)  # no heap for the whole traceback: its last line
+    buf = None
+    _emit(ERROR, tag, msg + "\n%s", args + (trace,))
+
+
 def frame(direction, data):
     # Every OCPP frame in and out, at debug level. A frame that carries an
     # AuthorizationKey is withheld whole: the key may be new and unregistered.

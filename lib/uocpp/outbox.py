@@ -18,7 +18,7 @@ import time
 
 from micropython import const
 
-from uocpp import errors, log, sleep
+from uocpp import errors, log, sleep, validate
 from uocpp.durable import DurableLane
 from uocpp.model.registration import REJECTED
 
@@ -94,6 +94,7 @@ class Outbox:
         self._attempts = 0
         self._not_before = None
         self._current = None  # the Message whose CALL is out
+        self._given_up = None
 
     # -- submitting ------------------------------------------------------------
     def submit(self, msg):
@@ -196,6 +197,16 @@ class Outbox:
 
     # -- the sending task ------------------------------------------------------
     async def run(self):
+        while True:
+            try:
+                await self._serve()
+            except MemoryError:
+                # Reading the next message (a stored one is parsed from
+                # flash) found no heap: nothing is lost, it is tried again.
+                log.warning("outbox", "out of memory: again in %d ms", _PAUSE_MIN_MS)
+                await asyncio.sleep_ms(_PAUSE_MIN_MS)
+
+    async def _serve(self):
         link = self._link
         while True:
             if not link.up.is_set():
@@ -227,7 +238,8 @@ class Outbox:
 
     async def _call(self, action, payload, uid=None):
         # One CALL; keeps the transport pause up to date and tells the link
-        # what went wrong with it.
+        # what went wrong with it. A reply that breaks action's .conf
+        # (confs/) raises ReplyRefused here, before any hook sees it.
         try:
             reply = await self._rpc.call(self._link.send, action, payload, uid)
         except errors.LinkLost:
@@ -240,7 +252,18 @@ class Outbox:
             self._link.probe()
             self._pause()
             raise
+        except errors.ReplyRefused as e:
+            self._pause_ms = 0  # the link works: the reply came
+            log.warning("outbox", "%s.conf refused: %s", action, e)
+            raise
         self._pause_ms = 0
+        conf = conf_of(action)
+        if conf is not None:
+            try:
+                validate.check(conf.CONF, reply, False)
+            except errors.OcppError as e:
+                log.warning("outbox", "%s.conf refused: %s", action, e.description)
+                raise errors.ReplyRefused(e.description)
         return reply
 
     def _pause(self):
@@ -262,21 +285,24 @@ class Outbox:
         lane = self._boot if msg.lane == BOOT else self._volatile
         self._current = msg
         try:
-            reply = await self._call(msg.action, msg.build())
+            try:
+                reply = await self._call(msg.action, msg.build())
+            except errors.ReplyRefused:
+                # What a refused reply stands for, if more than a failure
+                # (confs/authorize.py).
+                instead = getattr(conf_of(msg.action), "instead", None)
+                if instead is None:
+                    raise
+                reply = instead()
             if msg.check is not None and not msg.check(reply):
-                raise errors.ReplyRefused("the reply breaks %s.conf: %r" % (msg.action, reply))
+                raise errors.ReplyRefused("the reply breaks %s.conf" % msg.action)
         except errors.CallFailed as e:
-            if msg.policy == RETRY:
-                why = msg.on_failure(e) if msg.on_failure else e
-                delay = self._backoff.next()
-                log.info("outbox", "%s: next %s in %.1f s", why, msg.action, delay)
-                await asyncio.sleep_ms(int(delay * 1000))
-                return
-            if msg.policy != ONCE and isinstance(e, errors.NotConnected) and (msg.policy == PERSIST or not isinstance(e, errors.LinkLost)):
-                return  # stays first in its lane for the next connection
-            log.info("outbox", "%s failed: %s", msg.action, e)
-            lane.remove(msg)
-            msg._finish(None, e)
+            await self._failed(msg, lane, e)
+            return
+        except MemoryError:
+            # Near the heap limit: this message is given up (logged once,
+            # like any failure), the task goes on with the next one.
+            await self._failed(msg, lane, errors.CallFailed("out of memory"))
             return
         finally:
             self._current = None
@@ -284,27 +310,42 @@ class Outbox:
             self._backoff.reset()
         lane.remove(msg)
         if msg.answered:
-            msg.answered(reply)
+            _hook(msg.action, msg.answered, reply)
         msg._finish(reply, None)
+
+    async def _failed(self, msg, lane, e):
+        if msg.policy == RETRY:
+            why = msg.on_failure(e) if msg.on_failure else e
+            delay = self._backoff.next()
+            log.info("outbox", "%s: next %s in %.1f s", why, msg.action, delay)
+            await asyncio.sleep_ms(int(delay * 1000))
+            return
+        if msg.policy != ONCE and isinstance(e, errors.NotConnected) and (msg.policy == PERSIST or not isinstance(e, errors.LinkLost)):
+            return  # stays first in its lane for the next connection
+        log.info("outbox", "%s failed: %s", msg.action, e)
+        lane.remove(msg)
+        msg._finish(None, e)
 
     async def _send_durable(self, seq, uid, action, payload, tag):
         prepare, answered, dropped = self._hooks.get(action, (None, None, None))
-        if prepare is not None:
-            payload = prepare(payload, tag)
-            if payload is None:
-                log.warning("outbox", "%s %s cannot be sent: dropped", action, uid)
-                self._done_durable(seq, action, dropped, tag)
-                return
         try:
+            if prepare is not None:
+                payload = prepare(payload, tag)
+                if payload is None:
+                    log.warning("outbox", "%s %s cannot be sent: dropped", action, uid)
+                    self._done_durable(seq, action, dropped, tag, True)
+                    return
             # The id was stored with the message: a re-send after a lost reply
             # (or a reboot) is recognisably the same message.
             reply = await self._call(action, payload, uid)
-        except errors.CallErrorReceived as e:
+        except (errors.CallErrorReceived, errors.ReplyRefused) as e:
+            # A CALLERROR or a reply that breaks the .conf: a failed attempt
+            # (TransactionMessageAttempts), never taken in.
             self._attempts += 1
             most = self._keys.get("TransactionMessageAttempts")
             if self._attempts >= most:
                 log.error("outbox", "%s %s dropped after %d attempts: %s", action, uid, self._attempts, e)
-                self._done_durable(seq, action, dropped, tag)
+                self._done_durable(seq, action, dropped, tag, True)
                 return
             delay_s = self._keys.get("TransactionMessageRetryInterval") * self._attempts
             log.warning("outbox", "%s %s: %s; attempt %d in %d s", action, uid, e, self._attempts + 1, delay_s)
@@ -312,14 +353,60 @@ class Outbox:
             return
         except errors.CallFailed:
             return  # no link or no reply: the same message again, same id
-        if answered is not None:
-            answered(payload, reply, tag)
+        except MemoryError:
+            # Not the central system's fault: not an attempt. The message
+            # stays on flash and goes again after the pause.
+            log.warning("outbox", "%s %s: out of memory, again later", action, uid)
+            self._pause()
+            return
+        if answered is not None and not _hook(action, answered, payload, reply, tag):
+            # The reply could not be taken in (a full flash under tx.json):
+            # the message stays on flash, so that what it records is not
+            # lost (a reboot would stop its transaction a second time), and
+            # goes again, same id, after TransactionMessageRetryInterval;
+            # the volatile lane goes on meanwhile. Not an attempt.
+            self._not_before = time.ticks_add(time.ticks_ms(), self._keys.get("TransactionMessageRetryInterval") * 1000)
+            return
         self._done_durable(seq, action)
 
-    def _done_durable(self, seq, action, dropped=None, tag=None):
+    def on_given_up(self, fn):
+        # fn(action, tag): after the dropped hook of a stored message given up.
+        self._given_up = fn
+
+    def _done_durable(self, seq, action, dropped=None, tag=None, given_up=False):
         if dropped is not None:
-            dropped(tag)
+            _hook(action, dropped, tag)
+        if given_up and self._given_up is not None:
+            _hook(action, self._given_up, action, tag)
         self._durable.remove(seq, action)
         self._attempts = 0
         self._not_before = None
 
+
+# Actions whose .conf is empty: any JSON object will do (no module).
+_ANY_CONF = ",MeterValues,StatusNotification,DiagnosticsStatusNotification,FirmwareStatusNotification,"
+
+
+def conf_of(action):
+    # The module declaring action's .conf (uocpp/confs/), imported with its
+    # first reply, or None when there is nothing to check.
+    if "," + action + "," in _ANY_CONF:
+        return None
+    name = ""
+    for c in action:  # StartTransaction -> start_transaction
+        name += ("_" + c.lower()) if "A" <= c <= "Z" and name else c.lower()
+    try:
+        return __import__("uocpp.confs." + name, None, None, ("CONF",))
+    except ImportError:
+        return None  # not an action of ours: nothing is known of its reply
+
+
+def _hook(action, fn, *args):
+    # -> True when the hook ran. Its failure is logged with its traceback;
+    # the outbox goes on.
+    try:
+        fn(*args)
+        return True
+    except Exception as e:
+        log.exception("outbox", "%s: a hook failed", e, action)
+        return False

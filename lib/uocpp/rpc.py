@@ -134,7 +134,9 @@ class Rpc:
             if len(msg) == 3 and isinstance(msg[2], dict):
                 self._reply = msg[2]
             else:
-                self._reply = errors.CallErrorReceived("FormationViolation", "malformed CALLRESULT")
+                # An answer, but no usable one: refused like a payload that
+                # breaks its .conf (the outbox's rules for a bad reply).
+                self._reply = errors.ReplyRefused("a CALLRESULT payload must be one JSON object")
         else:
             if len(msg) >= 4 and isinstance(msg[2], str):
                 self._reply = errors.CallErrorReceived(msg[2], msg[3] if isinstance(msg[3], str) else "")
@@ -180,8 +182,11 @@ class Rpc:
         try:
             await send(reply)
         except Exception as e:
+            # A frame that did not go out whole (no heap for it, a peer that
+            # is gone) leaves the stream in an unknown state: the link ends
+            # this connection (link.py) and connects again.
             log.warning("rpc", "could not send the reply: %s", e)
-            return
+            raise errors.NotConnected("reply not sent: %s" % e)
         # Anything the operation does afterwards (a triggered message, a reset)
         # starts only once its CALLRESULT is on the wire (TM-02, Reset).
         if after is not None:

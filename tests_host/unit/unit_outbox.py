@@ -17,8 +17,13 @@ log.set_level("error")
 
 
 def ok(action, payload):
+    # A valid .conf for each action (the outbox checks every reply).
     if action == "BootNotification":
         return {"status": "Accepted", "currentTime": "2026-12-02T00:00:00Z", "interval": 10}
+    if action == "Heartbeat":
+        return {"currentTime": "2026-12-02T00:00:00Z"}
+    if action == "StartTransaction":
+        return {"transactionId": 1, "idTagInfo": {"status": "Accepted"}}
     return {}
 
 
@@ -114,7 +119,7 @@ async def test_durable_callerror_attempts_then_dropped():
 async def test_durable_payload_prepared_at_send_time():
     # A value known only after the message was stored (a transactionId).
     journal = fakes.Journal()
-    box, link, reg = make(peer=lambda a, p: {"transactionId": 42} if a == "StartTransaction" else {}, journal=journal)
+    box, link, reg = make(peer=lambda a, p: {"transactionId": 42, "idTagInfo": {"status": "Accepted"}} if a == "StartTransaction" else {}, journal=journal)
     remote = {}
     box.on_durable("StartTransaction", answered=lambda p, r, tag: remote.update({tag: r["transactionId"]}))
     box.on_durable("StopTransaction", prepare=lambda p, tag: dict(p, transactionId=remote[tag]))
@@ -238,3 +243,135 @@ def test_full_journal_drops_the_oldest_meter_values_only():
         actions = [a for a, _ in box.stored()]
         eq("MeterValues" in actions, False, "every MeterValues went before any Stop")
         eq(actions[0], "StartTransaction", "the start is still first")
+
+
+async def test_a_reply_is_checked_before_any_hook_sees_it():
+    # A StartTransaction.conf that breaks the 1.6 shape is a failed attempt
+    # (TransactionMessageAttempts), like a CALLERROR: the answered hook never
+    # sees it, the dropped hook and on_given_up hear of the give-up.
+    journal = fakes.Journal()
+    bad = [{"transactionId": 5, "idTagInfo": "Accepted"}, {"transactionId": "5", "idTagInfo": {"status": "Accepted"}}, {"idTagInfo": {"status": "Maybe"}}]
+    box, link, reg = make(peer=lambda a, p: bad.pop(0) if bad else {}, journal=journal, TransactionMessageRetryInterval=0)
+    seen, dropped, given_up = [], [], []
+    box.on_durable("StartTransaction", answered=lambda p, r, tag: seen.append(r), dropped=dropped.append)
+    box.on_given_up(lambda action, tag: given_up.append((action, tag)))
+    box.store("StartTransaction", {"idTag": "A"}, 3)
+    await settle(box, link, 3)
+    eq(len(link.sent), 3, "three attempts")
+    eq(seen, [], "no hook saw a malformed reply")
+    eq((dropped, given_up), ([3], [("StartTransaction", 3)]), "given up after the attempts")
+    eq(len(journal), 0, "off the journal: not sent again at every boot")
+
+
+async def test_a_malformed_authorize_reply_is_a_refusal():
+    # An Authorize.conf without a valid idTagInfo stands for Invalid: the
+    # card is refused, not decided by the offline rules.
+    box, link, reg = make(peer=lambda a, p: {"idTagInfo": {}})
+    msg = box.submit(message("Authorize", outbox.ONCE))
+    await settle(box, link, 1)
+    eq(msg.reply, {"idTagInfo": {"status": "Invalid"}}, "taken as Invalid")
+    again = box.submit(message("Authorize", outbox.ONCE))
+    await settle(box, link, 2)
+    eq(again.reply is msg.reply or again.reply["idTagInfo"] is msg.reply["idTagInfo"], False, "a new dict each time (the cache keeps it)")
+    # Extra properties are ignored (vendor fields), the rest is checked.
+    box, link, reg = make(peer=lambda a, p: {"idTagInfo": {"status": "Blocked", "x": 1}, "vendor": {}})
+    msg = box.submit(message("Authorize", outbox.ONCE))
+    await settle(box, link, 1)
+    eq(msg.reply["idTagInfo"]["status"], "Blocked", "a valid reply with extras passes")
+
+
+async def test_a_heartbeat_without_current_time_fails_the_message():
+    box, link, reg = make(peer=lambda a, p: {"currentTime": 7})
+    msg = box.submit(message("Heartbeat", outbox.KEEP))
+    await settle(box, link, 1)
+    eq(type(msg.error).__name__, "ReplyRefused", "refused")
+
+
+async def test_memory_error_drops_the_message_not_the_task():
+    # Near the heap limit building a volatile message raises MemoryError:
+    # that message fails (logged once), the outbox task goes on.
+    box, link, reg = make()
+
+    def build():
+        raise MemoryError("memory allocation failed")
+
+    first = box.submit(outbox.Message("StatusNotification", build, outbox.PERSIST, key="s1"))
+    second = box.submit(message("Heartbeat", outbox.KEEP))
+    task = asyncio.create_task(box.run())
+    await asyncio.sleep_ms(100)
+    eq(task.done(), False, "the outbox task lives")
+    eq(str(first.error), "out of memory", "the message that hit it failed")
+    eq(second.reply, {"currentTime": "2026-12-02T00:00:00Z"}, "the next one went out")
+    task.cancel()
+
+
+async def test_memory_error_keeps_a_stored_message():
+    # A stored message that hits a MemoryError is not an attempt and stays
+    # on flash; it goes out once there is heap again.
+    journal = fakes.Journal()
+    box, link, reg = make(journal=journal)
+    fail = [True]
+
+    def prepare(payload, tag):
+        if fail[0]:
+            fail[0] = False
+            raise MemoryError("memory allocation failed")
+        return payload
+
+    box.on_durable("MeterValues", prepare=prepare)
+    box.store("MeterValues", {"connectorId": 1})
+    await settle(box, link, 1, 3000)
+    eq([s[1] for s in link.sent], ["MeterValues"], "sent after the pause")
+    eq(len(journal), 0, "answered, then removed")
+
+
+async def test_memory_error_reading_the_journal_loses_nothing():
+    # A MemoryError while parsing the head from flash is no verdict on the
+    # record (it used to drop it as unreadable).
+    journal = fakes.Journal()
+    box, link, reg = make(journal=journal)
+    box.store("StopTransaction", {"transactionId": 1})
+    real = box._durable.head
+    calls = [0]
+
+    def head():
+        calls[0] += 1
+        if calls[0] == 1:
+            raise MemoryError("memory allocation failed")
+        return real()
+
+    box._durable.head = head
+    await settle(box, link, 1, 3000)
+    eq([s[1] for s in link.sent], ["StopTransaction"], "sent once there was heap")
+
+
+async def test_a_reply_that_cannot_be_taken_in_keeps_the_message():
+    # The answered hook fails (a full flash under tx.json): the message stays
+    # on flash and goes again after TransactionMessageRetryInterval, same id;
+    # Heartbeats go meanwhile; the outbox task lives.
+    journal = fakes.Journal()
+    box, link, reg = make(journal=journal, TransactionMessageRetryInterval=1)
+    fails = [True]
+
+    def answered(payload, reply, tag):
+        if fails[0]:
+            fails[0] = False
+            raise OSError(28)  # ENOSPC
+
+    box.on_durable("StopTransaction", answered=answered)
+    box.store("StopTransaction", {"transactionId": 1})
+    task = asyncio.create_task(box.run())
+    await asyncio.sleep_ms(100)
+    eq(len(journal), 1, "still on flash")
+    hb = box.submit(message("Heartbeat", outbox.KEEP))
+    await asyncio.sleep_ms(100)
+    eq(hb.reply is not None, True, "the volatile lane goes on")
+    for _ in range(40):
+        await asyncio.sleep_ms(50)
+        if not len(journal):
+            break
+    eq(task.done(), False, "the outbox task lives")
+    eq(len(journal), 0, "taken in on the second try")
+    stops = [s for s in link.sent if s[1] == "StopTransaction"]
+    eq((len(stops), stops[0][0] == stops[1][0]), (2, True), "sent again with the same id")
+    task.cancel()

@@ -36,3 +36,32 @@ def test_each_breach_has_its_code():
     eq(code({"name": "a", "kind": "C"}), "PropertyConstraintViolation", "not in the enum")
     eq(code({"name": "a", "keys": ["abcd"]}), "PropertyConstraintViolation", "array item too long")
     eq(code({"name": "a", "extra": 1}), "FormationViolation", "a property the schema lacks")
+
+
+# Nested objects, date-times and replies (confs/): idTagInfo is checked
+# inside with paths in the messages; replies ignore unknown properties.
+INFO = (("status", ENUM, True, ("Accepted", "Invalid")), ("expiryDate", validate.DATE, False, None), ("parentIdTag", STR, False, 20))
+REPLY = (("idTagInfo", validate.OBJ, True, INFO), ("transactionId", INT, True, None))
+
+
+def test_nested_objects_and_dates():
+    good = {"idTagInfo": {"status": "Accepted", "expiryDate": "2027-01-01T00:00:00Z"}, "transactionId": 3}
+    validate.check(REPLY, good)
+    for bad, want, text in (
+        ({"idTagInfo": "Accepted", "transactionId": 3}, "TypeConstraintViolation", "idTagInfo must be an object"),
+        ({"idTagInfo": {}, "transactionId": 3}, "OccurenceConstraintViolation", "idTagInfo.status is required"),
+        ({"idTagInfo": {"status": "Maybe"}, "transactionId": 3}, "PropertyConstraintViolation", "idTagInfo.status: Maybe is not allowed"),
+        ({"idTagInfo": {"status": "Accepted", "expiryDate": "soon"}, "transactionId": 3}, "PropertyConstraintViolation", "idTagInfo.expiryDate is not an ISO 8601 date-time"),
+        ({"idTagInfo": {"status": "Accepted", "parentIdTag": "p" * 21}, "transactionId": 3}, "PropertyConstraintViolation", "idTagInfo.parentIdTag is longer than 20"),
+        ({"idTagInfo": {"status": "Accepted"}, "transactionId": 1.5}, "TypeConstraintViolation", "transactionId must be an integer"),
+        ({"idTagInfo": {"status": "Accepted"}, "transactionId": "3"}, "TypeConstraintViolation", "transactionId must be an integer"),
+        ({"idTagInfo": {"status": "Accepted"}}, "OccurenceConstraintViolation", "transactionId is required"),
+    ):
+        e = raises(errors.OcppError, validate.check, REPLY, bad)
+        eq((e.code, e.description), (want, text), repr(bad))
+
+
+def test_replies_ignore_unknown_properties():
+    reply = {"idTagInfo": {"status": "Accepted", "vendor": 1}, "transactionId": 3, "x": {}}
+    validate.check(REPLY, reply, False)
+    eq(raises(errors.OcppError, validate.check, REPLY, reply).code, "FormationViolation", "a request still refuses them")

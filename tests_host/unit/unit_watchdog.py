@@ -11,6 +11,7 @@ from uocpp.device.board import Board
 from uocpp.link.link import Link
 from uocpp.model.keys import Keys
 from uocpp.model.state import State
+from uocpp.supervisor import Supervisor
 
 log.set_level("error")
 
@@ -39,7 +40,7 @@ def board_with(stored):
         keys = Keys(d + "/keys.json", SEEDS)
     link = Link(SETTINGS["centralSystem"], keys, None, State(), None)
     board = Board(SETTINGS, link)
-    board.supervise({})
+    board.supervise(Supervisor())
     return board, keys, link
 
 

@@ -1,17 +1,10 @@
 # The device around the OCPP core: the hardware watchdog and the Wi-Fi
 # station. Both are optional (config.json: watchdog.timeout 0, wifi.ssid
 # empty) and cost nothing when off. The app creates one Board and hands it
-# what it supervises.
-import asyncio
-
+# the supervisor (supervisor.py) that runs the tasks.
 from uocpp import log, platform
 from uocpp.device import watchdog as wd
 
-# App tasks that end by design (boot: after Accepted; evse: without a
-# simulator port; mqtt: when umqtt is
-# not installed); every other one ending means the firmware is broken, and
-# the watchdog stops feeding.
-_MAY_END = ("boot", "watchdog", "mqtt", "evse")
 _MARGIN_S = 60  # on top of the longest legitimate quiet spell
 
 
@@ -36,29 +29,28 @@ class Board:
         else:
             log.info("wifi", "no wifi.ssid in config.json: using the network as it is (wired, modem or host)")
 
-    def start(self, tasks):
+    def start(self, sup):
         # Starts the watchdog task (fed from now on, while healthy).
         if self.watchdog:
-            tasks["watchdog"] = asyncio.create_task(self.watchdog.run())
+            sup.start("watchdog", self.watchdog.run)
             wifi = self.wifi
             if wifi:
                 self.watchdog.watch(wd.progress("wifi", lambda: None if wifi.up.is_set() else wifi.ticks, lambda: self._wifi_stall_s))
 
-    async def network_up(self, tasks):
+    async def network_up(self, sup):
         # Returns once Wi-Fi is up and stable (at once without Wi-Fi), then
         # keeps a task watching it.
         if self.wifi:
             await self.wifi.connect()
-            tasks["wifi"] = asyncio.create_task(self.wifi.run())
+            sup.start("wifi", self.wifi.run)
 
-    def supervise(self, tasks):
-        # The health checks the watchdog feeds on: every task that should run
-        # for ever is alive, and the link keeps connecting while it is down.
+    def supervise(self, sup):
+        # The health checks the watchdog feeds on: no task keeps failing
+        # (the supervisor restarts one that fails now and then), and the
+        # link keeps connecting while it is down.
         if not self.watchdog:
             return
-        for name, task in tasks.items():
-            if name not in _MAY_END:
-                self.watchdog.watch(wd.task_alive(name, task))
+        self.watchdog.watch(sup.verdict)
         link = self._link
         self.watchdog.watch(wd.progress("link", lambda: None if link.up.is_set() else (link.connections, link.backoff.attempt), self._link_stall_s))
 

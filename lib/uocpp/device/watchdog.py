@@ -1,6 +1,7 @@
 # Feeds the hardware watchdog, but only while the firmware is healthy: the
-# loop runs (else this task could not run either), no task that should run
-# for ever has ended, and the link and Wi-Fi keep making progress. When a
+# loop runs (else this task could not run either), no task keeps failing
+# (the supervisor restarts one that fails now and then: supervisor.py),
+# and the link and Wi-Fi keep making progress. When a
 # check fails the feeding stops, and the board resets within the timeout;
 # a wedged charger comes back on its own instead of staying dark.
 import asyncio
@@ -52,7 +53,8 @@ class Watchdog:
 
 
 def task_alive(name, task):
-    # A task meant to run for ever has ended (an exception escaped it).
+    # A task meant to run for ever has ended (an exception escaped it). For
+    # a task outside the supervisor; App.run's are all supervised.
     def check():
         if task.done():
             return "the %s task has ended" % name

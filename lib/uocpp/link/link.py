@@ -91,37 +91,49 @@ class Link:
             self._down.set()
 
     async def run(self):
-        cs = self._cs
         while True:
-            sec = self._security
-            error = None
             try:
-                base, basic, ssl = sec.target()
-                url = station_url(base, self.cp_id)
-                log.info("link", "connecting to %s", url)
-                ws = await asyncio.wait_for_ms(
-                    websocket.connect(
-                        url,
-                        authorization=basic_authorization(self.cp_id, self._keys.get("AuthorizationKey")) if basic else None,
-                        max_size=cs["maxFrameSize"],
-                        ssl=ssl,
-                        send_timeout_ms=self._pong_timeout_ms(),
-                    ),
-                    int(cs["connectTimeout"] * 1000),
-                )
-            except asyncio.CancelledError:
-                raise
-            except Exception as e:
-                error = e
-            sec.attempted(error)
-            if isinstance(error, asyncio.TimeoutError):
-                await self._back_off("connect timed out")
-            elif error is not None:
-                # mbedTLS wraps its reasons in newlines.
-                await self._back_off("connect failed: %s" % (str(error).strip() or repr(error),))
-            else:
-                await self._serve(ws)
-                await self._back_off("connection lost")
+                await self._attempt()
+            except MemoryError:
+                # No heap to connect, to start the connection's tasks or to
+                # log: whatever the attempt had is gone (_serve tears its
+                # connection down), so back off and try again.
+                self.up.clear()
+                await asyncio.sleep_ms(1000)
+                log.warning("link", "out of memory: connecting again")
+
+    async def _attempt(self):
+        # One connection: connect, serve it until it ends, back off.
+        cs = self._cs
+        sec = self._security
+        error = None
+        try:
+            base, basic, ssl = sec.target()
+            url = station_url(base, self.cp_id)
+            log.info("link", "connecting to %s", url)
+            ws = await asyncio.wait_for_ms(
+                websocket.connect(
+                    url,
+                    authorization=basic_authorization(self.cp_id, self._keys.get("AuthorizationKey")) if basic else None,
+                    max_size=cs["maxFrameSize"],
+                    ssl=ssl,
+                    send_timeout_ms=self._pong_timeout_ms(),
+                ),
+                int(cs["connectTimeout"] * 1000),
+            )
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:
+            error = e
+        sec.attempted(error)
+        if isinstance(error, asyncio.TimeoutError):
+            await self._back_off("connect timed out")
+        elif error is not None:
+            # mbedTLS wraps its reasons in newlines.
+            await self._back_off("connect failed: %s" % (str(error).strip() or repr(error),))
+        else:
+            await self._serve(ws)
+            await self._back_off("connection lost")
 
     def _pong_timeout_ms(self):
         return int(self._keys.get("MessageTimeout") * 1000)
@@ -170,6 +182,8 @@ class Link:
                     await self._rpc.on_message(text, ws.send)
                 except asyncio.CancelledError:
                     raise
+                except errors.NotConnected:
+                    break  # a reply could not be sent (rpc.py): this connection is done
                 except Exception as e:
                     log.error("link", "message handling failed: %r", e)
         except asyncio.CancelledError:

@@ -112,7 +112,9 @@ class SimEvse:
         # once every change made so far has been acted on.
         self._firmware = firmware
         if not self.port:
-            return  # no simulator port: the EVSE stays as it is (nothing plugged in)
+            # No simulator port: nothing will ever be plugged in. The task
+            # idles rather than ends: no EVSE task ends by design.
+            await asyncio.Event().wait()
         server = await asyncio.start_server(self._client, "127.0.0.1", self.port)
         log.info("evse", "simulator listening on 127.0.0.1:%d", self.port)
         try:

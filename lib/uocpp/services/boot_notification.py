@@ -32,20 +32,6 @@ RESULT_NAMES = ("SUCCESS", "FAILED", "RESPONSE_FAILED", "RESPONSE_ACCEPT_FAILED"
 _BY_STATUS = {ACCEPTED: RESPONSE_SUCCESS, PENDING: RESPONSE_PENDING, REJECTED: RESPONSE_REJECTED}
 
 
-def valid_conf(reply):
-    # BootNotification.conf: exactly status, currentTime and interval.
-    try:
-        if reply.get("status") not in _BY_STATUS or len(reply) != 3:
-            return False
-        interval = reply.get("interval")
-        if type(interval) is not int or interval < 0:
-            return False
-        clock.parse_iso(reply.get("currentTime"))
-        return True
-    except (ValueError, TypeError):
-        return False
-
-
 class BootNotification:
     def __init__(self, outbox_, registration, keys, retry_s, state, set_rtc=None):
         # retry_s: config.json's ocpp.bootRetryInterval, for Pending and
@@ -89,7 +75,7 @@ class BootNotification:
 
     # -- sending ---------------------------------------------------------------
     async def _send(self, policy):
-        msg = outbox.Message("BootNotification", identity.boot_notification_payload, policy, outbox.BOOT, check=valid_conf, on_failure=self._retried)
+        msg = outbox.Message("BootNotification", identity.boot_notification_payload, policy, outbox.BOOT, on_failure=self._retried)  # its .conf: confs/boot_notification.py
         try:
             reply = await self._outbox.request(msg)
         except errors.CallFailed as e:

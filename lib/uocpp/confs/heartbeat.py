@@ -1,0 +1,3 @@
+from uocpp.validate import DATE
+
+CONF = (("currentTime", DATE, True, None),)

@@ -1,0 +1,129 @@
+# Starts the firmware's long-lived tasks and keeps them running. A task that
+# raises is logged once with its traceback (console and flash ring) and
+# started again after a back-off (1, 2, 4 ... s, at most 60 s); one that
+# fails _LIMIT times within _WINDOW_MS is reported to the watchdog
+# (verdict()), which stops feeding, so the board resets: only a fault that
+# restarting does not cure costs a reboot. A task that returns is a failure
+# too, unless it was started with may_end (each caller says why it may).
+#
+# Heap: no wrapper coroutine per task (a generator frame each); one watcher
+# task looks at every task twice a second, and the loop's exception handler
+# logs the failures of detached helper tasks (a link's reader, an
+# operation's after()), which would otherwise only reach the console.
+import asyncio
+import time
+
+from micropython import const
+
+from uocpp import log
+
+_FIRST_MS = const(1000)
+_MOST_MS = const(60000)
+_LIMIT = const(5)
+_WINDOW_MS = const(600000)  # 5 failures within 10 min: restarting does not help
+_TICK_MS = const(500)
+
+# A task's entry: [name, make, may_end, task, failures]; failures is None
+# until the first one, then [restart at (None: running), next delay,
+# failures in the window, the window's start, the last failure's text].
+# Lists in a list: a dict by name would cost its table, and a healthy
+# task carries no failure record.
+_NAME = const(0)
+_MAKE = const(1)
+_MAY_END = const(2)
+_TASK = const(3)
+_FAILS = const(4)
+_AT = const(0)
+_DELAY = const(1)
+_COUNT = const(2)
+_SINCE = const(3)
+_LAST = const(4)
+
+
+class Supervisor:
+    def __init__(self, first_ms=_FIRST_MS, limit=_LIMIT):
+        # first_ms, limit: the first back-off, and the failures within the
+        # window that starve the watchdog (tests shorten them).
+        self._first_ms = first_ms
+        self._limit = limit
+        self._entries = []  # (above)
+        self._watcher = None
+        self.restarts = 0  # every restart since boot (the reply fuzzer wants 0)
+        self.failing = None  # why the watchdog must stop feeding, once a task keeps failing
+
+    def start(self, name, make, may_end=False):
+        # make() -> the coroutine to run; called again for each restart.
+        self._entries.append([name, make, may_end, asyncio.create_task(make()), None])
+        if self._watcher is None:
+            asyncio.get_event_loop().set_exception_handler(self._on_exception)
+            self._watcher = asyncio.create_task(self._watch())
+
+    def verdict(self):
+        # For the watchdog (device/watchdog.py Watchdog.watch).
+        return self.failing
+
+    def cancel(self):
+        if self._watcher is not None:
+            self._watcher.cancel()
+            self._watcher = None
+            asyncio.get_event_loop().set_exception_handler(None)
+        for e in self._entries:
+            e[_TASK].cancel()
+        self._entries = []
+
+    def _on_exception(self, loop, context):
+        task = context.get("future")
+        for e in self._entries:
+            if e[_TASK] is task:
+                return  # the watcher restarts it and logs why
+        log.exception("supervisor", "a helper task failed", context.get("exception"))
+
+    async def _watch(self):
+        while True:
+            await asyncio.sleep_ms(_TICK_MS)
+            gone = None
+            for e in self._entries:
+                f = e[_FAILS]
+                if f is not None and f[_AT] is not None:
+                    if time.ticks_diff(time.ticks_ms(), f[_AT]) >= 0:
+                        f[_AT] = None
+                        e[_TASK] = asyncio.create_task(e[_MAKE]())
+                        log.info("supervisor", "the %s task restarted", e[_NAME])
+                    continue
+                task = e[_TASK]
+                if not task.done():
+                    continue
+                exc = task.data  # what ended it: its exception, or StopIteration
+                if isinstance(exc, StopIteration) or exc is None:
+                    exc = None
+                    if e[_MAY_END]:
+                        log.info("supervisor", "the %s task has ended (by design)", e[_NAME])
+                        gone = e
+                        continue
+                self._failed(e, exc)
+            if gone is not None:
+                self._entries.remove(gone)  # one per tick is enough: another waits for the next
+
+    def _failed(self, e, exc):
+        now = time.ticks_ms()
+        f = e[_FAILS]
+        if f is None or time.ticks_diff(now, f[_SINCE]) > _WINDOW_MS:
+            # The first failure, or the first after a healthy spell: the
+            # back-off starts afresh.
+            f = e[_FAILS] = [None, self._first_ms, 0, now, f[_LAST] if f else None]
+        f[_COUNT] += 1
+        self.restarts += 1
+        name, delay = e[_NAME], f[_DELAY]
+        why = "ended" if exc is None else repr(exc)
+        if exc is None:
+            log.error("supervisor", "the %s task ended; restart in %d ms", name, delay)
+        elif why != f[_LAST]:
+            log.exception("supervisor", "the %s task failed; restart in %d ms", exc, name, delay)
+        else:
+            # The same failure again: its traceback is in the log already.
+            log.error("supervisor", "the %s task failed again: %s; restart in %d ms", name, why[:80], delay)
+        f[_LAST] = why
+        if f[_COUNT] >= self._limit and self.failing is None:
+            self.failing = "the %s task failed %d times in %d s" % (name, f[_COUNT], time.ticks_diff(now, f[_SINCE]) // 1000)
+        f[_AT] = time.ticks_add(now, delay)
+        f[_DELAY] = min(_MOST_MS, delay * 2)

@@ -1,0 +1,81 @@
+# link/link.py: a MemoryError in a connection attempt (outside the connect
+# itself: starting the connection's tasks, the security bookkeeping, a log
+# line) no longer ends the link task: it backs off and connects again.
+import asyncio
+
+from check import eq
+
+from uocpp import log
+from uocpp.link.link import Link
+from uocpp.model.keys import Keys
+from uocpp.model.state import State
+
+log.set_level("error")
+
+CS = {"chargePointId": "CP1", "connectTimeout": 1, "maxFrameSize": 8192}
+
+
+class Security:
+    # target() -> a port nothing listens on; attempted() raises MemoryError once.
+    def __init__(self):
+        self.attempts = 0
+
+    def target(self):
+        return "ws://127.0.0.1:9", False, None
+
+    def attempted(self, error):
+        self.attempts += 1
+        if self.attempts == 1:
+            raise MemoryError("memory allocation failed")
+
+
+async def test_memory_error_in_an_attempt_does_not_end_the_link_task():
+    keys = Keys("/tmp/uocpp-unit-no-such-keys.json", {"RetryBackOffWaitMinimum": 0.05, "RetryBackOffRandomRange": 0, "RetryBackOffRepeatTimes": 1})
+    sec = Security()
+    link = Link(CS, keys, sec, State(), None)
+    task = asyncio.create_task(link.run())
+    for _ in range(100):
+        await asyncio.sleep_ms(50)
+        if sec.attempts >= 2:
+            break
+    eq(task.done(), False, "the link task lives")
+    eq(sec.attempts >= 2, True, "it connected again")
+    task.cancel()
+
+
+class Ws:
+    # One CALL to read, then nothing; every send fails (no heap for the reply).
+    def __init__(self):
+        self.texts = ['[2, "c1", "Anything", {}]']
+        self.last_rx = 0
+
+    async def recv(self):
+        if self.texts:
+            return self.texts.pop(0)
+        await asyncio.sleep_ms(100000)
+
+    async def send(self, frame):
+        raise MemoryError("memory allocation failed")
+
+
+class Registration:
+    def answers_calls(self):
+        return True
+
+
+async def test_a_reply_that_cannot_be_sent_ends_the_connection():
+    # The stream's state is unknown after a frame that did not go out
+    # whole: the connection ends (and the link connects again) instead of
+    # carrying on mute or writing after half a frame.
+    from uocpp.rpc import Rpc
+
+    keys = Keys("/tmp/uocpp-unit-no-such-keys.json", {})
+    rpc = Rpc(lambda action, payload: {}, Registration(), keys)
+    link = Link(CS, keys, Security(), State(), rpc)
+    reader = asyncio.create_task(link._read(Ws()))
+    for _ in range(50):
+        await asyncio.sleep_ms(10)
+        if reader.done():
+            break
+    eq(reader.done(), True, "the reader ended")
+    eq(link._down.is_set(), True, "the connection is down")
