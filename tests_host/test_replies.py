@@ -148,7 +148,7 @@ def test_a_malformed_authorize_conf_is_a_refusal(raw, raw_charger, reply):
     ch.evse("plug 1", "card 1 NOBODY")
     raw.wait_calls("Authorize", timeout=5)
     ch.fw.wait_log(r"Authorize.conf refused: ")
-    ch.fw.wait_log(r"card NOBODY: Invalid")
+    ch.fw.wait_log(r"card NOBODY( at connector 1)?: Invalid")
     assert raw.calls("StartTransaction") == []
     assert ch.state()["relay"] is False
 

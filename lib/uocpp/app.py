@@ -140,7 +140,6 @@ class App:
             sup.start("status", self.status.run)
             await self.metering.poll()  # the registers as the power cut left them, for PowerLoss stops
             self.sessions.recover(self.outbox.stored())
-            self.outbox.on_given_up(self._given_up)
             sup.start("sessions", self.sessions.run)
             sup.start("smart", self.smart.run)
             sup.start("metering", self.metering.run)
@@ -177,19 +176,6 @@ class App:
             await self.link.close()
             log.info("app", "stopped (%s)", self.stop_reason)
         return self.stop_reason
-
-    def _given_up(self, action, local):
-        # A StartTransaction that never got a valid answer (CALLERRORs or
-        # malformed replies, TransactionMessageAttempts times) is off the
-        # journal: the central system never took the transaction in and
-        # cannot bill it, so it ends here rather than charge on unbilled. Its
-        # StopTransaction has no transactionId to carry and goes with it.
-        if action != "StartTransaction":
-            return
-        for n in range(1, self.evse.count + 1):
-            if self.transactions.running_on(n) == local:
-                log.warning("session", "transaction %d was never accepted by the central system: stopping it", local)
-                self.sessions.stop(n, "Other")
 
 
 def _seeds(settings):

@@ -94,7 +94,6 @@ class Outbox:
         self._attempts = 0
         self._not_before = None
         self._current = None  # the Message whose CALL is out
-        self._given_up = None
 
     # -- submitting ------------------------------------------------------------
     def submit(self, msg):
@@ -333,7 +332,7 @@ class Outbox:
                 payload = prepare(payload, tag)
                 if payload is None:
                     log.warning("outbox", "%s %s cannot be sent: dropped", action, uid)
-                    self._done_durable(seq, action, dropped, tag, True)
+                    self._done_durable(seq, action, dropped, tag)
                     return
             # The id was stored with the message: a re-send after a lost reply
             # (or a reboot) is recognisably the same message.
@@ -345,7 +344,7 @@ class Outbox:
             most = self._keys.get("TransactionMessageAttempts")
             if self._attempts >= most:
                 log.error("outbox", "%s %s dropped after %d attempts: %s", action, uid, self._attempts, e)
-                self._done_durable(seq, action, dropped, tag, True)
+                self._done_durable(seq, action, dropped, tag)
                 return
             delay_s = self._keys.get("TransactionMessageRetryInterval") * self._attempts
             log.warning("outbox", "%s %s: %s; attempt %d in %d s", action, uid, e, self._attempts + 1, delay_s)
@@ -369,15 +368,9 @@ class Outbox:
             return
         self._done_durable(seq, action)
 
-    def on_given_up(self, fn):
-        # fn(action, tag): after the dropped hook of a stored message given up.
-        self._given_up = fn
-
-    def _done_durable(self, seq, action, dropped=None, tag=None, given_up=False):
+    def _done_durable(self, seq, action, dropped=None, tag=None):
         if dropped is not None:
             _hook(action, dropped, tag)
-        if given_up and self._given_up is not None:
-            _hook(action, self._given_up, action, tag)
         self._durable.remove(seq, action)
         self._attempts = 0
         self._not_before = None

@@ -501,8 +501,17 @@ class Sessions:
             self._safely(self._drive, n)
 
     def _start_dropped(self, local):
+        # Given up (CALLERRORs or malformed replies, TransactionMessageAttempts
+        # times): off the journal, so never re-sent at every boot. The
+        # central system never took the transaction in and cannot bill it,
+        # so it ends here rather than charge on unbilled; its
+        # StopTransaction has no transactionId to carry and goes with it.
         self._unset_start.pop(local, None)
         log.error("session", "StartTransaction of %d could not be delivered", local)
+        for n in range(1, self.evse.count + 1):
+            if self._tx.running_on(n) == local:
+                log.warning("session", "transaction %d was never accepted by the central system: stopping it", local)
+                self.stop(n, "Other")
 
     def _stop_dropped(self, local):
         self._unset_stop.pop(local, None)
