@@ -85,7 +85,7 @@ class App:
             from uocpp.model import identity
 
             identity.set_firmware_version(update[0])
-        self.board = Board(settings, link)
+        self.board = Board(settings, link, platform.watchdog, platform.wlan)
         self._watch_keys()
         self.stop_reason = None
         self._stopped = asyncio.Event()

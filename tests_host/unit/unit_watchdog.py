@@ -39,7 +39,8 @@ def board_with(stored):
             f.write(stored)
         keys = Keys(d + "/keys.json", SEEDS)
     link = Link(SETTINGS["centralSystem"], keys, None, State(), None)
-    board = Board(SETTINGS, link)
+    armed = []  # the board arms the watchdog only in run(); never here
+    board = Board(SETTINGS, link, armed.append, None)
     board.supervise(Supervisor())
     return board, keys, link
 

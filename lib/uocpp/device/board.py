@@ -2,29 +2,31 @@
 # station. Both are optional (config.json: watchdog.timeout 0, wifi.ssid
 # empty) and cost nothing when off. The app creates one Board and hands it
 # the supervisor (supervisor.py) that runs the tasks.
-from uocpp import log, platform
+from uocpp import log
 from uocpp.device import watchdog as wd
 
 _MARGIN_S = 60  # on top of the longest legitimate quiet spell
 
 
 class Board:
-    def __init__(self, settings, link):
+    def __init__(self, settings, link, arm_watchdog, wlan):
         # link: dropped at once when Wi-Fi goes down; watched for progress.
+        # arm_watchdog(timeout_ms), wlan(): the platform's (app.py hands
+        # them in: imports run platform -> device, never back up).
         self._link = link
         self._connect_s = settings["centralSystem"]["connectTimeout"]
         self.watchdog = None
         self.wifi = None
         w = settings["watchdog"]
         if w["timeout"]:
-            self.watchdog = wd.Watchdog(w["timeout"], platform.watchdog)
+            self.watchdog = wd.Watchdog(w["timeout"], arm_watchdog)
         cfg = settings["wifi"]
         if cfg["ssid"]:
             # Imported only with Wi-Fi configured: a wired or cellular charger
             # does not carry the station's code in its heap (about 5 KB).
             from uocpp.device.wifi import Wifi
 
-            self.wifi = Wifi(platform.wlan(), cfg, link.drop)
+            self.wifi = Wifi(wlan(), cfg, link.drop)
             self._wifi_stall_s = cfg["timeout"] + _MARGIN_S
         else:
             log.info("wifi", "no wifi.ssid in config.json: using the network as it is (wired, modem or host)")
