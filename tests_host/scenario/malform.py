@@ -47,7 +47,7 @@ def _wrong_types(sub):
     if kind == "string":
         return [42, None, {}, ["x"], True]
     if kind == "integer":
-        return ["12", 1.5, None, {}, 2**70]
+        return ["12", 1.5, None, {}, "1e3"]
     if kind == "number":
         return ["1.0", None, []]
     if kind == "object":
@@ -126,10 +126,12 @@ def malformed(action, valid, rng):
                 _set(out, path, value)
                 return "%s enum %s=%r" % (action, _name(path), value), out
         if kind == "oversize":
-            strings = [(p, sub) for p, sub, _r in fs if sub.get("type") == "string" and "enum" not in sub]
+            # Over maxLength, or a date-time of 5,000 characters (a string
+            # with no limit, DataTransfer's data, may be that long).
+            strings = [(p, sub) for p, sub, _r in fs if "maxLength" in sub or sub.get("format") == "date-time"]
             if strings:
                 path, sub = rng.choice(strings)
-                n = rng.choice([sub.get("maxLength", 50) + 1, 5000])
+                n = rng.choice([sub["maxLength"] + 1, 5000]) if "maxLength" in sub else 5000
                 _set(out, path, "x" * n)
                 return "%s oversized %s (%d chars)" % (action, _name(path), n), out
         if kind == "date":
