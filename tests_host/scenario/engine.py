@@ -599,8 +599,10 @@ class Scenario:
                     if alloc > HEAP_BOUND and not heap_over:
                         heap_over = True
                         self.violation("heap", "live heap %d B over the bound %d B" % (alloc, HEAP_BOUND))
-                if line.startswith("Traceback") or "Task exception" in line or re.search(r"task .* died", line):
+                if line.startswith("Traceback"):  # (asyncio's "Task exception wasn't retrieved" comes with one)
                     tb = [line]
+                elif re.search(r"task .* died", line):
+                    self.violation("task", line.strip())
                 elif tb:
                     tb.append(line)
                     if not line.startswith(" "):
