@@ -294,6 +294,8 @@ class Scenario:
         self.run_no = 0
         self.epoch = 0  # bumped at each kill: queued EVSE commands of the last run are dropped
         self.killing = False
+        self.restart_needed = False
+        self.proc_lock = threading.RLock()  # one firmware process at a time
         self.kills = 0
         self.events = 0
         self.heap_peak = 0
@@ -330,12 +332,13 @@ class Scenario:
             v = Violation(self.seed, kind, self.now(), text, list(self.recent)[-8:])
             self.violations.append(v)
             # A defect that repeats (a dead task: every command unsettled) is
-            # printed three times per firmware run, and counted every time.
-            shown = self._shown[(self.run_no, kind)] = self._shown.get((self.run_no, kind), 0) + 1
+            # printed three times, and counted every time.
+            key = (kind, re.sub(r"\d+", "#", text)[:70])
+            shown = self._shown[key] = self._shown.get(key, 0) + 1
         if shown <= 3:
             self.out(str(v) + "\n  replay: " + self.replay)
         elif shown == 4:
-            self.out("VIOLATION seed %d t=%.1fs [%s] again: further ones of this firmware run are counted, not shown" % (self.seed, v.t, kind))
+            self.out("VIOLATION seed %d t=%.1fs [%s] again (%s...): further ones like it are counted, not shown" % (self.seed, v.t, kind, key[1][:50]))
 
     # -- reply faults (the proxy asks, once per CALL of the charge point) ------------
     def reply_fault(self, action):
@@ -369,16 +372,35 @@ class Scenario:
         )
 
     def boot(self):
-        self.run_no += 1
-        self.fw = Firmware(self.workdir, self._config()).start()
-        self.runs.append(self.fw)
-        self._scan_at = 0
-        try:
-            self.fw.wait_log(r"evse: simulator listening", 20)
-        except TimeoutError:
-            self.violation("boot", "the firmware did not come up within 20 s (run %d): %s" % (self.run_no, self.fw.log[-600:]))
+        with self.proc_lock:
+            self.run_no += 1
+            fw = Firmware(self.workdir, self._config())
+            fw.scanned = 0  # log lines the checker has read
+            self.fw = fw.start()
+            self.runs.append(fw)
+            self.killing = False  # from here on an exit is the firmware's own
+            deadline = time.monotonic() + 20
+            while "evse: simulator listening" not in fw.log:
+                if fw.proc.poll() is not None:
+                    return  # the checker reports the exit; the plan loop restarts it
+                if time.monotonic() > deadline:
+                    self.violation("boot", "the firmware did not come up within 20 s (run %d): %s" % (self.run_no, " | ".join(x for _, x in fw.lines[-5:])))
+                    return
+                time.sleep(0.05)
+
+    def restart_if_needed(self):
+        # A firmware that exited by itself (reported by the checker) starts
+        # again, as a board's watchdog or reset would start it.
+        if self.restart_needed:
+            self.restart_needed = False
+            time.sleep(1)
+            self.boot()
 
     def kill(self, gap):
+        with self.proc_lock:
+            self._kill(gap)
+
+    def _kill(self, gap):
         self.killing = True
         self.registered_t = None
         fw = self.fw
@@ -390,7 +412,6 @@ class Scenario:
         records, _torn = scan_journal(self.flash / "outbox.journal")
         self.snapshots.append((self.kills, records, read_tx(self.flash / "tx.json")))
         time.sleep(gap)
-        self.killing = False
         self.boot()
 
     # -- storage faults (a tmpfs flash, as root) -----------------------------------------
@@ -605,8 +626,8 @@ class Scenario:
             if fw is None:
                 continue
             with fw._cond:
-                lines = fw.lines[self._scan_at :]
-                self._scan_at += len(lines)
+                lines = fw.lines[fw.scanned :]
+                fw.scanned += len(lines)
             for t, line in lines:
                 if "registration Accepted" in line:
                     self.registered_t = t
@@ -627,12 +648,11 @@ class Scenario:
                         where = [x.strip() for x in tb if x.strip().startswith("File")]
                         self.violation("task", "an exception left a task: %s (at %s)" % (line.strip(), where[-1] if where else "?"))
                         tb = []
-            if fw.proc.poll() is not None and not self.killing and fw is self.fw:
+            if fw.proc.poll() is not None and not self.killing and fw is self.fw and not getattr(fw, "exit_seen", False):
+                fw.exit_seen = True
                 self.violation("exit", "the firmware exited by itself with status %s: %s" % (fw.proc.returncode, " | ".join(x for _, x in fw.lines[-4:])))
-                self.killing = True
                 self.registered_t = None
-                self.boot()
-                self.killing = False
+                self.restart_needed = True
             if time.monotonic() - last_ledger > 5:
                 last_ledger = time.monotonic()
                 self.check_ledger(final=False)
@@ -684,6 +704,7 @@ class Scenario:
                 wait = self.t0 + e.t - time.monotonic()
                 if wait > 0:
                     time.sleep(wait)
+                self.restart_if_needed()
                 self.execute(e)
             self.drain()
         finally:
@@ -729,6 +750,7 @@ class Scenario:
         self.draining = True
         self.note("drain: every fault off")
         self.storage("ok")
+        self.restart_if_needed()
         self.proxy.refuse(0)
         link = self.proxy.link
         if link is not None and link.half_open:
@@ -742,6 +764,7 @@ class Scenario:
             self.sim("unplug %d" % n)
         deadline = time.monotonic() + timeout
         while True:
+            self.restart_if_needed()
             left = read_journal(self.flash / "outbox.journal")
             txs = read_tx(self.flash / "tx.json")
             ledger = self.check_ledger(final=False)
