@@ -645,8 +645,8 @@ class Scenario:
                 elif tb:
                     tb.append(line)
                     if not line.startswith(" "):
-                        where = [x.strip() for x in tb if x.strip().startswith("File")]
-                        self.violation("task", "an exception left a task: %s (at %s)" % (line.strip(), where[-1] if where else "?"))
+                        where = [_frame(x) for x in tb if x.strip().startswith("File")]
+                        self.violation("task", "an exception left a task: %s (at %s)" % (line.strip(), " < ".join(reversed(where[-3:])) or "?"))
                         tb = []
             if fw.proc.poll() is not None and not self.killing and fw is self.fw and not getattr(fw, "exit_seen", False):
                 fw.exit_seen = True
@@ -806,6 +806,12 @@ def _free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def _frame(line):
+    # '  File "/x/lib/uocpp/store/json_file.py", line 32, in write' -> 'store/json_file.py:32 write'
+    m = re.search(r'File "(?:.*/uocpp/|.*/)?([^"]+)", line (\d+)(?:, in (\S+))?', line)
+    return "%s:%s %s" % m.groups("") if m else line.strip()
 
 
 def _short(obj, n=120):
