@@ -21,7 +21,7 @@ from jsonschema import Draft4Validator
 from tests_host.scenario.engine import Scenario, make_plan
 from tests_host.scenario.malform import fields, malformed, schema
 
-SEEDS = [int(s) for s in os.environ.get("SCENARIO_SEEDS", "101,202").split(",")]
+SEEDS = [int(s) for s in os.environ.get("SCENARIO_SEEDS", "1,130").split(",")]
 SECONDS = int(os.environ.get("SCENARIO_SECONDS", "30"))
 
 # Every CALL a 1.6 charge point sends.

@@ -763,6 +763,7 @@ class Scenario:
             self.sim("clear %d" % n)
             self.sim("unplug %d" % n)
         deadline = time.monotonic() + timeout
+        empty_since = None  # the flash holds nothing more to send since then
         while True:
             self.restart_if_needed()
             left = read_journal(self.flash / "outbox.journal")
@@ -771,11 +772,13 @@ class Scenario:
             open_tx = [t for t in ledger.transactions() if ledger._stop_state(t)[0] == "open"]
             if not left and not txs and not open_tx:
                 break
-            if time.monotonic() > deadline:
+            now = time.monotonic()
+            empty_since = (empty_since or now) if not left and not txs else None
+            if now > deadline or (empty_since and now - empty_since > 8):
                 self.violation(
                     "drain",
                     "not drained %d s after every fault stopped: %d stored messages (%s), %d transactions on flash, %d open at the central system"
-                    % (timeout, len(left), ", ".join(sorted({r[2] for r in left})), len(txs), len(open_tx)),
+                    % (now - deadline + timeout, len(left), ", ".join(sorted({r[2] for r in left})), len(txs), len(open_tx)),
                 )
                 break
             time.sleep(0.5)
