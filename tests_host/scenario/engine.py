@@ -64,9 +64,11 @@ RELAY_S = 1.0
 # out MessageTimeout, and a retry TransactionMessageRetryInterval).
 CALL_GAP_S = HEARTBEAT_S + 2 * MESSAGE_TIMEOUT + 3
 BUDGET = json.loads((REPO / "bench" / "heap_budget.json").read_text())["live_heap_after_boot"]
-# Idle after boot plus what two charging sessions, a full outbox of replies
-# in flight, a 5,000-character malformed reply and the stored backlog hold.
-HEAP_BOUND = BUDGET + 64 * 1024
+# The idle budget plus what the scenario adds: two connectors with the
+# simulator, the heap report, two charging sessions, the durable backlog, a
+# 5,000-character malformed reply (short runs peak 42-55 KB above the budget
+# on the 64-bit unix port; a leak over a long soak crosses it).
+HEAP_BOUND = BUDGET + 80 * 1024
 FLASH_BYTES = 2 * 1024 * 1024  # the tmpfs flash for storage faults
 KEYS = {
     "MeterValueSampleInterval": "2",
@@ -89,8 +91,9 @@ CALLERROR_CODES = ("InternalError", "NotImplemented", "GenericError", "Formation
 
 # Fault mixes. "test" (make test): EVSE events, reply faults (slow Authorize
 # freezing the other connector, malformed StartTransaction.conf killing the
-# outbox are in its classes), central-system CALLs, link faults and kills;
-# no storage faults. "soak": everything, storage faults included.
+# outbox are in its classes), central-system CALLs, link faults and kills
+# (one about every 15 s); no storage faults. "soak": everything, storage
+# faults included, a kill about every 45 s (long enough runs for the heap).
 PROFILES = {
     "test": {
         "gap": 0.45,
@@ -99,7 +102,7 @@ PROFILES = {
     },
     "soak": {
         "gap": 0.5,
-        "mix": {"evse": 48, "freeze": 8, "cs": 22, "link": 7, "kill": 3, "storage": 4},
+        "mix": {"evse": 48, "freeze": 8, "cs": 22, "link": 7, "kill": 1, "storage": 4},
         "replies": {"pass": 66, "delay": 12, "drop": 6, "callerror": 6, "malformed": 10},
     },
 }
