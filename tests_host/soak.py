@@ -6,7 +6,7 @@ given time, on a seed printed at the start; one summary line at the end,
 and a non-zero exit status when an invariant was violated. Each violation
 is printed when it happens, with the seed, the time and the last events.
 
-    python -m tests_host.soak [--minutes 30 | --seconds N] [--seed N] [--profile soak|test] [--keep DIR]
+    python -m tests_host.soak [--minutes 30 | --seconds N] [--seed N] [--profile soak|test] [--keep DIR] [--plan]
 
 The same seed gives the same plan of events (the timing of the real
 processes may differ from run to run).
@@ -19,7 +19,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from tests_host.scenario.engine import PROFILES, Scenario
+from tests_host.scenario.engine import PROFILES, Scenario, make_plan
 
 
 def main(argv=None):
@@ -29,9 +29,14 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, help="default: a random one, printed")
     ap.add_argument("--profile", choices=sorted(PROFILES), default="soak")
     ap.add_argument("--keep", metavar="DIR", help="keep the firmware's directory (flash, config) and its logs there")
+    ap.add_argument("--plan", action="store_true", help="print the seed's plan of events and exit (nothing is run)")
     args = ap.parse_args(argv)
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1, 10**6)
     seconds = args.seconds if args.seconds is not None else int(args.minutes * 60)
+    if args.plan:
+        for e in make_plan(seed, seconds, args.profile):
+            print(e)
+        return 0
     minutes = seconds / 60
     print("soak: seed %d, %g minutes, profile %s" % (seed, minutes, args.profile), flush=True)
     work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="uocpp-soak-"))
