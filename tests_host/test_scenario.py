@@ -7,7 +7,7 @@ schemas), the central system's valid and malformed CALLs, link faults
 runs (engine.py's docstring lists them). `make soak` runs the same engine
 for longer (tests_host/soak.py).
 
-Replay one seed of this test: SCENARIO_SEEDS=<seed> pytest -p no:xdist tests_host/test_scenario.py
+Replay one seed of this test: SCENARIO_SEEDS=<seed> pytest -n 0 tests_host/test_scenario.py
 """
 
 import json
@@ -86,7 +86,7 @@ def test_plan_is_replayable_from_its_seed():
 @pytest.mark.parametrize("seed", SEEDS)
 def test_scenario_invariants_hold(seed, tmp_path):
     """Issue 22 item 5: a seeded scenario of EVSE events, reply faults, central-system CALLs, link faults and kills: relay open within 1 s, CALLs answered within 2 s, CALLs keep coming, billing ledger clean, no task exception, bounded heap."""
-    replay = "SCENARIO_SEEDS=%d SCENARIO_SECONDS=%d pytest -p no:xdist tests_host/test_scenario.py -k invariants" % (seed, SECONDS)
+    replay = "SCENARIO_SEEDS=%d SCENARIO_SECONDS=%d pytest -n 0 tests_host/test_scenario.py -k invariants" % (seed, SECONDS)
     scn = Scenario(seed, SECONDS, tmp_path / "fw", profile="test", replay=replay).run()
     print(scn.figures())
     print(scn.summary())
