@@ -77,7 +77,7 @@ def test_plan_is_replayable_from_its_seed():
     assert longer[: len(a)] == a and len(longer) > len(a)
     assert a != [repr(e) for e in make_plan(4243, 60)]
     kinds = {e.kind for e in make_plan(4242, 600, "soak")}
-    assert {"plug", "card", "charge", "suspend", "fault", "clear", "unplug", "power", "meter_jump", "lock", "remote_start", "remote_stop", "sample_interval", "trigger",
+    assert {"plug", "card", "card_stop", "charge", "suspend", "fault", "clear", "unplug", "power", "meter_jump", "lock", "remote_start", "remote_stop", "sample_interval", "trigger",
             "get_configuration", "availability", "bad_call", "link_close", "half_open", "refuse", "kill", "storage"} <= kinds, kinds  # fmt: skip
 
 

@@ -14,8 +14,9 @@ in flight when a link drops) may differ from run to run.
 Invariants, checked while the scenario runs (each violation is reported at
 once with the seed, the time and the last events):
 
-- relay: after a fault, an unplug or an accepted RemoteStopTransaction the
-  connector's relay (simulator `state`) is open within RELAY_S;
+- relay: after a fault, an unplug, the card that started the transaction or
+  an accepted RemoteStopTransaction, the connector's relay (simulator
+  `state`) is open within RELAY_S;
 - settle: every simulator command is acted on (the simulator's reply) within
   its 10 s settle time;
 - answer: while the link is up, every CALL of the central system (a probe
@@ -191,7 +192,13 @@ def make_plan(seed, seconds, profile="test"):
                 out.append(Event(t, "suspend" if charging[n] else "charge", n))
                 charging[n] = not charging[n]
             elif r < 0.70:
-                out.append(Event(t, "card", n, tag()))
+                # A card: now and then the one that started the connector's
+                # transaction (a stop, watched like an unplug), else a new one.
+                new = tag()
+                if r < 0.60:
+                    out.append(Event(t, "card_stop", n))
+                else:
+                    out.append(Event(t, "card", n, new))
             elif r < 0.80:
                 out.append(Event(t, "power", n, rng.choice((0, 1500, 7400, 22000))))
             elif r < 0.90:
@@ -535,6 +542,22 @@ class Scenario:
                 return
             time.sleep(0.05)
 
+    def running_tag(self, n):
+        # (transactionId, idTag) of the transaction running on connector n,
+        # the idTag from the StartTransaction the central system answered
+        # with that transactionId; None when there is none (or not known yet).
+        st = self.state()
+        tid = st and st[str(n)]["transactionId"]
+        if tid is None:
+            return None
+        with self.cs.cs._cond:
+            frames = list(self.cs.cs.frames)
+        starts = {f.msg[1]: f.msg[3] for f in frames if f.direction == "in" and f.action == "StartTransaction"}
+        for f in reversed(frames):
+            if f.direction == "out" and f.kind == 3 and f.msg[1] in starts and isinstance(f.msg[2], dict) and f.msg[2].get("transactionId") == tid:
+                return tid, starts[f.msg[1]]["idTag"]
+        return None
+
     def _evse(self, e, epoch, planned):
         # Queued behind commands the firmware was slow to settle: a kill
         # since, or too late to mean what the plan meant, is skipped.
@@ -553,6 +576,16 @@ class Scenario:
             lines = ["power %d %d" % (n, e.args[1])]
         elif e.kind == "lock":
             lines = ["lock %d %s" % (n, e.args[1])]
+        elif e.kind == "card_stop":
+            found = self.running_tag(n)
+            if found is None:
+                self.count("card stops without a transaction")
+                return
+            tid, tag = found
+            self.watch_pool.submit(self.watch_relay, n, time.monotonic(), "card %s (stop of transaction %s)" % (tag, tid), self.run_no)
+            self.sim("card %d %s" % (n, tag))
+            self.count("card stops")
+            return
         elif e.kind == "meter_jump":
             st = self.state()
             if st is None:
@@ -730,7 +763,7 @@ class Scenario:
         self.note("%s %s" % (e.kind, " ".join(map(str, e.args))))
         self.events += 1
         self.count("event " + e.kind)
-        if e.kind in ("plug", "unplug", "card", "charge", "suspend", "fault", "clear", "power", "meter_jump", "lock"):
+        if e.kind in ("plug", "unplug", "card", "card_stop", "charge", "suspend", "fault", "clear", "power", "meter_jump", "lock"):
             self.per_conn[e.args[0]].submit(self._evse, e, self.epoch, time.monotonic())
         elif e.kind in ("remote_start", "remote_stop", "sample_interval", "trigger", "get_configuration", "availability", "bad_call"):
             self.cs_pool.submit(self._cs, e)
