@@ -18,7 +18,7 @@ else
 Q := @
 endif
 
-.PHONY: run twin test lint bench firmware venv clean test-packages mpy deploy romfs deploy-romfs update-bundle update-image
+.PHONY: run twin test lint bench firmware venv clean test-packages mpy deploy romfs deploy-romfs update-bundle update-image soak
 
 # One virtualenv with every pinned host dependency (requirements.txt).
 $(VENV)/.installed: requirements.txt
@@ -95,6 +95,18 @@ twin: venv $(INSTALLED_LIBS)
 test: venv $(INSTALLED_LIBS) test-packages
 	@echo "test: pytest tests_host (about 3 minutes on 2 cores)"
 	$(Q)$(VPY) -m pytest tests_host
+
+# The randomized scenario engine (tests_host/scenario/) for MINUTES minutes
+# (default 30) on SEED (default: a random one, printed at the start): EVSE
+# events, reply faults, central-system CALLs, link, storage and power faults
+# against the firmware, invariants checked as it runs. Ends with one line,
+# `soak: seed S minutes M events E kills K violations V`; exits non-zero on a
+# violation. The same SEED replays the same plan of events:
+#   make soak [MINUTES=30] [SEED=1234]
+MINUTES ?= 30
+SEED ?=
+soak: venv $(INSTALLED_LIBS)
+	$(Q)$(VPY) -m tests_host.soak --minutes $(MINUTES) $(if $(SEED),--seed $(SEED))
 
 # ruff (pinned in requirements.txt; settings in ruff.toml). The suite runs
 # the same check (tests_host/test_lint.py).
