@@ -36,10 +36,19 @@ class Transactions:
         self.running = saved.get("run", {})
         # str(local) -> remote id, for stopped ones not yet answered
         self._remote = saved.get("remote", {})
+        # "s<local>" / "e<local>" -> the time of a StartTransaction /
+        # StopTransaction stamped before the clock was set, put right once it
+        # was (sessions.py): on flash before the message goes with it, so
+        # that every send of it, this boot or the next, carries the same time
+        # under the same CALL id. Dropped once the message is answered.
+        self._fixed = saved.get("fix", {})
         self.dirty = False
 
     def _write(self):
-        json_file.write_json_atomic(self._path, {"next": self._next, "run": self.running, "remote": self._remote})
+        saved = {"next": self._next, "run": self.running, "remote": self._remote}
+        if self._fixed:
+            saved["fix"] = self._fixed
+        json_file.write_json_atomic(self._path, saved)
         if self.dirty:
             log.info("tx", "tx.json written again")
         self.dirty = False
@@ -72,6 +81,17 @@ class Transactions:
             self._next -= 1
             raise
         return local
+
+    def fix_time(self, key, timestamp):
+        self._fixed[key] = timestamp
+        self._save()
+
+    def fixed_time(self, key):
+        return self._fixed.get(key)
+
+    def unfix_time(self, key):
+        # Written with the next change (the answer's own rewrite follows).
+        self._fixed.pop(key, None)
 
     def set_parent(self, local, parent):
         # The parentIdTag StartTransaction.conf gave: a card with the same

@@ -478,6 +478,7 @@ class Sessions:
     # -- the central system's answers ---------------------------------------------------
     def _start_answered(self, payload, reply, local):
         self._unset_start.pop(local, None)
+        self._tx.unfix_time("s%d" % local)
         self._tx.started(local, reply.get("transactionId"))
         info = reply.get("idTagInfo")
         if not isinstance(info, dict):
@@ -507,6 +508,7 @@ class Sessions:
         # so it ends here rather than charge on unbilled; its
         # StopTransaction has no transactionId to carry and goes with it.
         self._unset_start.pop(local, None)
+        self._tx.unfix_time("s%d" % local)
         log.error("session", "StartTransaction of %d could not be delivered", local)
         for n in range(1, self.evse.count + 1):
             if self._tx.running_on(n) == local:
@@ -515,27 +517,36 @@ class Sessions:
 
     def _stop_dropped(self, local):
         self._unset_stop.pop(local, None)
+        self._tx.unfix_time("e%d" % local)
         self._tx.forget(local)
 
-    def _put_right(self, payload, at):
-        # A timestamp taken before the clock was set, this boot: now that it
-        # is set, the moment it stood for (ticks_ms `at`). Across a reboot
-        # the uptime is gone and the stored time goes as it is.
+    def _put_right(self, payload, unset, local, key):
+        # A timestamp taken before the clock was set, this boot (`unset`
+        # holds its ticks_ms): once the clock is set, the moment it stood
+        # for, worked out once and kept in tx.json before the message goes
+        # with it, so that a re-send (a lost reply, a reboot) is the same
+        # message under the same id. Across a reboot before the clock was
+        # set the uptime is gone, and the stored time goes as it is.
+        at = unset.get(local)
         if at is not None and clock.synced:
-            payload["timestamp"] = clock.format_iso(clock.now() - time.ticks_diff(time.ticks_ms(), at) // 1000)
+            del unset[local]
+            self._tx.fix_time(key, clock.format_iso(clock.now() - time.ticks_diff(time.ticks_ms(), at) // 1000))
+        fixed = self._tx.fixed_time(key)
+        if fixed is not None:
+            payload["timestamp"] = fixed
         return payload
 
     def _start_prepare(self, payload, local):
-        payload = self._put_right(payload, self._unset_start.get(local))
+        payload = self._put_right(payload, self._unset_start, local, "s%d" % local)
         t = self._tx.get(local)
-        if t is not None and local in self._unset_start and clock.synced:
+        if t is not None and t["t"] < payload["timestamp"]:
             t["t"] = payload["timestamp"]  # what its stop is never stamped before
         return payload
 
     def _stop_prepare(self, payload, local):
         payload = self._with_remote(payload, local)
         if payload is not None:
-            payload = self._put_right(payload, self._unset_stop.get(local))
+            payload = self._put_right(payload, self._unset_stop, local, "e%d" % local)
         return payload
 
     def _with_remote(self, payload, local):
@@ -548,6 +559,7 @@ class Sessions:
 
     def _stop_answered(self, payload, reply, local):
         self._unset_stop.pop(local, None)
+        self._tx.unfix_time("e%d" % local)
         info = reply.get("idTagInfo")
         if isinstance(info, dict) and payload.get("idTag"):
             self._auth.learn(payload["idTag"], info)
