@@ -59,8 +59,13 @@ def guard(main):
 def crashed(e):
     sys.print_exception(e)
     print("loader: the new version crashed on its trial boot: rebooting")
-    if sys.platform == "esp32":
+    try:
+        # A board (or the ESP32 twin) has an esp32 module, as uocpp.platform
+        # decides: reset it (sys.platform alone would miss the twin).
+        import esp32  # noqa: F401
         import machine
 
         machine.reset()
+    except ImportError:
+        pass
     sys.exit(75)  # the unix port's hard reset (platform/unix.py EXIT_HARD_RESET)

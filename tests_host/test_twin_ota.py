@@ -13,7 +13,7 @@ from ocpp.v16 import call
 
 from tests_host.firmware import REPO
 from tests_host.http_server import FileServer
-from tests_host.test_firmware_update import iso, statuses, wait_status
+from tests_host.test_firmware_update import boot_versions, broken, bundle, iso, statuses, wait_status  # noqa: F401 (bundle: a fixture)
 
 sys.path.insert(0, str(REPO / "tools"))
 
@@ -81,3 +81,17 @@ def test_an_image_cut_off_on_its_trial_boot_is_rolled_back_by_the_bootloader(cs,
     wait_status(cs, "InstallationFailed", timeout=30)
     data = otadata(fw)
     assert data["running"] == "ota_0" and data["state"] == "valid" and data["rolledBack"] == "ota_1"
+
+
+def test_a_bundle_that_crashes_on_its_trial_boot_resets_the_board(cs, firmware, files, bundle, tmp_path):  # noqa: F811
+    """FW-06 on the ESP32 code path: the loader's crash handler resets the board (machine.reset(), not the
+    unix port's exit), the board boots again, and the loader goes back to the built-in application."""
+    files.files["fw.bin"] = broken(bundle)
+    fw = start(cs, firmware, tmp_path / "fw")
+    fw.wait_log("registration Accepted", timeout=20)
+    cs.call("CP001", call.UpdateFirmware(location=files.url("fw.bin"), retrieve_date=iso()))
+    fw.wait_log("the new version crashed on its trial boot", timeout=40)
+    fw.wait_log(r"twin: machine.reset\(\): resetting the board", count=2, timeout=20)
+    fw.wait_log("was never confirmed: back to the built-in application", timeout=20)
+    wait_status(cs, "InstallationFailed", timeout=30)
+    assert statuses(cs) == ["Downloading", "Downloaded", "Installing", "InstallationFailed"]

@@ -11,24 +11,29 @@ import sys
 
 import asyncio
 
-from uocpp.platform import esp32_evse
 
-_run = esp32_evse.Esp32Evse.run
+def _wrap_evse():
+    # After boot.py: the loader has put an installed bundle first on the
+    # path by then, so the EVSE module wrapped is the one the firmware runs
+    # (imported before boot.py, the built-in one would shadow the bundle).
+    from uocpp.platform import esp32_evse
 
+    _run = esp32_evse.Esp32Evse.run
 
-async def _run_with_probe(self, firmware):
-    import _agent
+    async def _run_with_probe(self, firmware):
+        import _agent
 
-    asyncio.create_task(_agent.serve(self, firmware))
-    await _run(self, firmware)
+        asyncio.create_task(_agent.serve(self, firmware))
+        await _run(self, firmware)
 
+    esp32_evse.Esp32Evse.run = _run_with_probe
 
-esp32_evse.Esp32Evse.run = _run_with_probe
-del esp32_evse
 
 _repo = sys.argv[1]
 _g = {"__name__": "__main__"}
 for _name in ("boot.py", "main.py"):
+    if _name == "main.py":
+        _wrap_evse()
     with open(_repo + "/" + _name) as _f:
         _code = _f.read()
     exec(_code, _g)
