@@ -129,6 +129,8 @@ bench: venv $(INSTALLED_LIBS)
 	  $(if $(MICROPYTHON64_FROZEN),--micropython64-frozen $(MICROPYTHON64_FROZEN)) $(BENCH_ARGS)
 	@echo "bench: charging sessions (1,000 sessions, 1,000 queued messages, flash wear)"
 	$(Q)$(VPY) bench/charging.py
+	@echo "bench: safety latency (a fault or an unplug while another connector's Authorize is pending)"
+	$(Q)$(VPY) bench/safety.py
 	@echo "bench: smart charging (composite schedule)"
 	$(Q)$(VPY) bench/schedule.py
 	@echo "bench: firmware update (heap and rate of a 1 MB download)"
