@@ -46,7 +46,8 @@ class DurableLane:
         if self._journal is None:
             self._journal = _open(self._path, self._bytes)
         body = _record().dumps([rpc.new_id(), action, payload, tag])
-        crowded = action == "MeterValues" and self._crowded(len(body))
+        roomy = action == "MeterValues" and not self._crowded(len(body))
+        crowded = action == "MeterValues" and not roomy
         while True:
             try:
                 if crowded and self._drop_oldest(action):
@@ -54,8 +55,8 @@ class DurableLane:
                     continue
                 seq = self._journal.append(body)
                 self._count(action, 1)
-                if action == "MeterValues" and not crowded:
-                    self._full = False
+                if roomy:
+                    self._full = False  # room again: the next drop is news
                 return seq
             except Exception as e:
                 if type(e).__name__ != "JournalFull" or not self._drop_oldest("MeterValues"):

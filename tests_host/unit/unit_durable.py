@@ -89,3 +89,14 @@ def test_starts_and_stops_use_the_room_meter_values_leave_free():
         eq(lane.count("MeterValues"), 0, "every MeterValues made way")
         eq(lane.count("StopTransaction"), stops, "no StopTransaction dropped")
         lane._journal.close()
+
+
+def test_a_full_journal_says_so_once_not_for_every_message():
+    lines = []
+    real = log.warning
+    log.warning = lambda tag, msg, *args: lines.append(msg % args)
+    try:
+        fill_then_measure(4096, 50)
+    finally:
+        log.warning = real
+    eq(lines, ["journal full: dropping the oldest stored MeterValues"], "warnings")
