@@ -15,7 +15,11 @@
 # once per (1 - share) of the journal appended, and writes about
 # share / (1 - share) times the bytes appended (3x at 75%), whatever the
 # journal's size (it used to compact, i.e. rewrite the whole journal, for
-# every message).
+# every message). Crash safety is the journal's and unchanged: a drop is a
+# removal record appended (or a compaction: temp file, then rename), each
+# checked by its CRC, so a power cut during one loses at most that drop or
+# the message being appended; and the compact text is only the body of a
+# record, which the journal treats as opaque bytes.
 import os
 
 from micropython import const
