@@ -46,11 +46,10 @@ class AuthCache:
 
     def update(self, id_tag, info):
         # Every idTagInfo the central system sends.
+        if self._items and self._items[-1] == [id_tag, info]:
+            return  # the newest already, unchanged (a session brings it two or three times): no write
         if not self._enabled() or not isinstance(info, dict) or "status" not in info:
             return
-        items = self._entries()
-        if items and items[-1] == [id_tag, info]:
-            return  # the newest already, unchanged (each session brings it two or three times): no write
         self._items = [item for item in self._entries() if item[0] != id_tag]
         self._items.append([id_tag, info])
         if len(self._items) > _MAX:
