@@ -22,7 +22,7 @@ START = {"connectorId": 1, "idTag": "WEAR", "meterStart": 0, "timestamp": "2026-
 
 
 def test_a_record_reads_back_as_stored_and_is_compact():
-    for obj in (["u-1", "MeterValues", meter_values(7), 3], ["u-2", "StartTransaction", START, None], ["u-3", "X", {"s": "\x01 ,\"context\":\" \u00e9"}, 1]):
+    for obj in (["u-1", "MeterValues", meter_values(7), 3], ["u-2", "StartTransaction", START, None], ["u-3", "X", {"s": '\x01 ,"context":" \u00e9'}, 1]):
         eq(record.loads(record.dumps(obj)), obj, "round trip")
     import json
 
