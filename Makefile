@@ -121,18 +121,19 @@ lint: venv
 # unix port (MICROPYTHON32: the 32-bit .mpy and ROMFS columns) and one with
 # lib/ frozen in (MICROPYTHON32_FROZEN: the frozen column); also
 # MICROPYTHON64_FROZEN. BENCH_ARGS=--quick for a smoke run, --write-readme to
-# refresh the README's table from this run.
+# refresh the README's tables from this run (run.py's, charging.py's and
+# schedule.py's).
 bench: venv $(INSTALLED_LIBS)
 	@echo "bench: measuring (a few minutes)"
 	$(Q)$(VPY) bench/run.py $(if $(MICROPYTHON32),--micropython32 $(MICROPYTHON32)) \
 	  $(if $(MICROPYTHON32_FROZEN),--micropython32-frozen $(MICROPYTHON32_FROZEN)) \
 	  $(if $(MICROPYTHON64_FROZEN),--micropython64-frozen $(MICROPYTHON64_FROZEN)) $(BENCH_ARGS)
 	@echo "bench: charging sessions (1,000 sessions, 1,000 queued messages, flash wear)"
-	$(Q)$(VPY) bench/charging.py
+	$(Q)$(VPY) bench/charging.py $(filter --quick --write-readme,$(BENCH_ARGS))
 	@echo "bench: safety latency (a fault or an unplug while another connector's Authorize is pending)"
 	$(Q)$(VPY) bench/safety.py
 	@echo "bench: smart charging (composite schedule)"
-	$(Q)$(VPY) bench/schedule.py
+	$(Q)$(VPY) bench/schedule.py $(filter --quick --write-readme,$(BENCH_ARGS))
 	@echo "bench: firmware update (heap and rate of a 1 MB download)"
 	$(Q)$(VPY) bench/firmware_update.py
 	@echo "bench: the installer's web page (heap with it off and on, while serving)"

@@ -27,6 +27,7 @@ about what was on its flash, not about the wire:
 `figures()` the counts (duplicates, CALLERRORs, drops, PowerLoss stops ...).
 """
 
+import importlib.util
 import json
 import re
 import struct
@@ -34,6 +35,19 @@ import zlib
 from pathlib import Path
 
 ENERGY = "Energy.Active.Import.Register"
+
+
+def _firmware_record_codec():
+    # The firmware's own decoder of a record's text (lib/uocpp/store/record.py:
+    # plain code, runs on CPython too), so the ledger reads what it wrote.
+    path = Path(__file__).resolve().parent.parent / "lib" / "uocpp" / "store" / "record.py"
+    spec = importlib.util.spec_from_file_location("uocpp_store_record", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_record = _firmware_record_codec()
 
 # -- reading the firmware's flash (read-only, CPython) -------------------------
 
@@ -82,7 +96,7 @@ def scan_journal(path):
     out = []
     for seq in sorted(live):
         try:
-            uid, action, payload, tag = json.loads(live[seq])
+            uid, action, payload, tag = _record.loads(live[seq])
         except (ValueError, TypeError):
             uid, action, payload, tag = None, "<unreadable>", live[seq], None
         out.append((seq, uid, action, payload, tag))

@@ -61,6 +61,10 @@ def test_charging_and_schedule_benchmarks_run():
     assert re.search(r"\| Live heap growth over 20 charging sessions \(\.mpy\) \| [+-]\d+ B", out.stdout), out.stdout
     assert re.search(r"\| Heap held by 20 transaction messages queued offline \| [+-]\d+ B \(journal on flash: [\d,]+ B\) \| <= 2 KB \|", out.stdout)
     assert re.search(r"\| Flash written per hour of charging, MeterValueSampleInterval 60 \| [\d.]+ KB/h \| <= 32 KB/h \|", out.stdout)
+    # Wear in the other states: a full journal, and changes that change nothing.
+    full = re.search(r"\| Flash written per MeterValues stored offline with the journal full \(journalBytes 8192; .*?\) \| (\d+) B \(of which", out.stdout)
+    assert full and 0 < int(full.group(1)) < 2048, out.stdout
+    assert re.search(r"\| Flash written by 50 ChangeConfiguration calls setting the value in force .*? \| 0 B; 0 log lines; answers Accepted 50 \| 0 B \|", out.stdout), out.stdout
     out = subprocess.run([sys.executable, str(REPO / "bench" / "schedule.py"), "--quick"], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stdout + out.stderr
     assert re.search(r"\| composite schedule over 24 h \(GetCompositeSchedule\) \| [\d.]+ ms, [\d,]+ B allocated", out.stdout), out.stdout

@@ -3,12 +3,30 @@
 # record is [unique id, action, payload, tag]: the id is given when the
 # message is stored, so every re-send (after a lost reply, after a reboot)
 # is recognisably the same message; the tag ties it to its transaction.
-# The journal's module is imported (~6 KB of heap) only once there is
-# something to store, or the file holds messages from before a reboot.
-import json
+# A record's text is compact (store/record.py). The journal's module is
+# imported (~6 KB of heap) only once there is something to store, or the
+# file holds messages from before a reboot.
+#
+# Flash wear when full: periodic MeterValues may fill at most _MV_SHARE of
+# the journal; past it each new one drops the oldest. The rest stays free
+# for StartTransaction and StopTransaction, and it is what lets the journal
+# append without compacting itself for every message: a compaction copies
+# at most the live part and frees at least the rest, so while full it runs
+# once per (1 - share) of the journal appended, and writes about
+# share / (1 - share) times the bytes appended (3x at 75%), whatever the
+# journal's size (it used to compact, i.e. rewrite the whole journal, for
+# every message). Crash safety is the journal's and unchanged: a drop is a
+# removal record appended (or a compaction: temp file, then rename), each
+# checked by its CRC, so a power cut during one loses at most that drop or
+# the message being appended; and the compact text is only the body of a
+# record, which the journal treats as opaque bytes.
 import os
 
+from micropython import const
+
 from uocpp import log, rpc
+
+_MV_SHARE = const(75)  # percent of the journal MeterValues may fill
 
 
 class DurableLane:
@@ -18,6 +36,7 @@ class DurableLane:
         self._bytes = max_bytes
         self._journal = journal
         self._counts = None  # action -> stored messages of it, once asked
+        self._full = False  # dropping MeterValues for room (logged once)
         if isinstance(journal, str):
             self._path = journal
             self._journal = _open(journal, max_bytes) if _exists(journal) else None
@@ -26,24 +45,40 @@ class DurableLane:
         # On flash when this returns (raises journal.JournalFull or OSError
         # when it cannot be). A full journal makes room by dropping the
         # oldest periodic MeterValues, never a StartTransaction or
-        # StopTransaction.
+        # StopTransaction; MeterValues make room once they fill _MV_SHARE
+        # percent of it.
         if self._journal is None:
             self._journal = _open(self._path, self._bytes)
-        body = json.dumps([rpc.new_id(), action, payload, tag])
+        body = _record().dumps([rpc.new_id(), action, payload, tag])
+        roomy = action == "MeterValues" and not self._crowded(len(body))
+        crowded = action == "MeterValues" and not roomy
         while True:
             try:
+                if crowded and self._drop_oldest(action):
+                    crowded = self._crowded(len(body))
+                    continue
                 seq = self._journal.append(body)
                 self._count(action, 1)
+                if roomy:
+                    self._full = False  # room again: the next drop is news
                 return seq
             except Exception as e:
                 if type(e).__name__ != "JournalFull" or not self._drop_oldest("MeterValues"):
                     log.error("outbox", "cannot store %s: %s", action, e)
                     raise
 
+    def _crowded(self, n):
+        j = self._journal
+        return 12 + n + j.live_bytes > j.max_bytes * _MV_SHARE // 100
+
     def _drop_oldest(self, action):
         for seq, record in self._journal.records():
-            if json.loads(record)[1] == action:
-                log.warning("outbox", "journal full: dropped the oldest stored %s", action)
+            if _record().loads(record)[1] == action:
+                if not self._full:
+                    # Once until the journal has room again: a line for
+                    # every message would wear the flash log instead.
+                    log.warning("outbox", "journal full: dropping the oldest stored %s", action)
+                    self._full = True
                 self._journal.remove(seq)
                 self._count(action, -1)
                 return True
@@ -55,7 +90,7 @@ class DurableLane:
         if self._journal is not None:
             for _seq, body in self._journal.records():
                 try:
-                    record = json.loads(body)
+                    record = _record().loads(body)
                     out.append((record[1], record[3]))
                 except (ValueError, IndexError, MemoryError):
                     pass
@@ -86,7 +121,7 @@ class DurableLane:
                 return None
             seq, body = head
             try:
-                uid, action, payload, tag = json.loads(body)
+                uid, action, payload, tag = _record().loads(body)
                 return seq, uid, action, payload, tag
             except (ValueError, TypeError):
                 # A record that checked on flash but is not ours cannot be
@@ -107,6 +142,12 @@ def _exists(path):
         return os.stat(path)[6] > 0
     except OSError:
         return False
+
+
+def _record():
+    from uocpp.store import record
+
+    return record
 
 
 def _open(path, max_bytes):

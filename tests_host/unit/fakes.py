@@ -48,9 +48,15 @@ class Link:
 
 
 class Journal:
+    max_bytes = 1 << 30  # never full
+
     def __init__(self):
         self._records = []
         self._seq = 0
+
+    @property
+    def live_bytes(self):
+        return sum(12 + len(b) for _, b in self._records)
 
     def append(self, body):
         self._seq += 1

@@ -53,6 +53,8 @@ class AuthCache:
 
     def update(self, id_tag, info):
         # Every idTagInfo the central system sends.
+        if self._items and self._items[-1] == [id_tag, info]:
+            return  # the newest already, unchanged (a session brings it two or three times): no write
         if not self._enabled() or not isinstance(info, dict) or "status" not in info:
             return
         self._items = [item for item in self._entries() if not same_tag(item[0], id_tag)]

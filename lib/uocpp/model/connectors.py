@@ -53,6 +53,7 @@ class Connectors:
         for cid in inoperative:
             if type(cid) is int and 0 <= cid <= count:
                 self.items[cid].operative = False
+        self._saved = [c.id for c in self.items if not c.operative]  # what the file says
         self.publish()
 
     def valid(self, cid):
@@ -127,4 +128,9 @@ class Connectors:
             self._save()
 
     def _save(self):
-        json_file.write_json_atomic(self._path, {"inoperative": [c.id for c in self.items if not c.operative]})
+        # Only a change is written: a ChangeAvailability to the state in
+        # force (a central system re-sending it) leaves the flash alone.
+        inoperative = [c.id for c in self.items if not c.operative]
+        if inoperative != self._saved:
+            json_file.write_json_atomic(self._path, {"inoperative": inoperative})
+            self._saved = inoperative

@@ -267,7 +267,14 @@ class Keys:
         if value is None or (allows and not allows(value)):
             return REJECTED
         before = self._changed.get(canonical)
-        self._changed[canonical] = as_text(value)
+        text = as_text(value)
+        if text == as_text(self._values[canonical]) and before in (None, text):
+            # The value in force, and no other one waiting for a reboot: a
+            # change that changes nothing writes nothing and logs nothing
+            # (a central system that re-sends its configuration would
+            # otherwise rewrite keys.json each time).
+            return ACCEPTED
+        self._changed[canonical] = text
         try:
             json_file.write_json_atomic(self._path, self._changed)
         except OSError as e:

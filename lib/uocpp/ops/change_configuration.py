@@ -8,10 +8,14 @@ USES = ("keys",)
 
 
 def handle(payload, store):
+    d = keys.find(payload["key"])
+    before = store.text(d[keys.NAME]) if d else None
     status = store.change(payload["key"], payload["value"])
     if status != keys.ACCEPTED:
         return {"status": status}
-    name = keys.find(payload["key"])[keys.NAME]
+    name = d[keys.NAME]
+    if store.text(name) == before:
+        return {"status": status}  # the value in force already: nothing to apply
 
     async def apply():
         store.apply(name)

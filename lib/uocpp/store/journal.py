@@ -21,8 +21,12 @@
 # never grows past max_bytes: when the next record would not fit, compaction
 # runs first; a removal that does not fit is done by compacting without it.
 #
-# RAM: offsets and counts only, whatever the number of live records, plus a
-# set of at most _GONE_MAX seqs removed out of order (compaction empties it).
+# RAM: offsets and counts only, whatever the number of live records, plus
+# at most _GONE_MAX runs of consecutive seqs removed out of order (compaction
+# empties them). Runs, not single seqs: a full outbox drops the oldest
+# MeterValues behind a StartTransaction that stays, one after the other,
+# and that must not force a compaction (a rewrite of the whole journal)
+# every _GONE_MAX removals.
 import os
 import struct
 from micropython import const
@@ -98,7 +102,7 @@ class Journal:
         self._head_seq = last + 1  # seq at _head; last + 1 when nothing is live
         self._count = 0
         self.live_bytes = 0
-        self._gone = set()  # live-range seqs removed out of order
+        self._gone = []  # [first, last] runs of live-range seqs removed out of order, ascending
 
     def __len__(self):
         return self._count
@@ -172,12 +176,12 @@ class Journal:
                     self._drop(seq, n)
 
     def _live(self, kind, seq):
-        return kind == _D and seq >= self._head_seq and seq not in self._gone
+        return kind == _D and seq >= self._head_seq and not self._is_gone(seq)
 
     def _locate(self, seq):
         # Body length of live record seq, or None. Walks the headers from the
         # head: only out-of-order removals go past the first.
-        if not self._count or seq < self._head_seq or seq > self._last or seq in self._gone:
+        if not self._count or seq < self._head_seq or seq > self._last or self._is_gone(seq):
             return None
         pos = self._head
         while pos < self._end:
@@ -241,9 +245,9 @@ class Journal:
         self._count -= 1
         self.live_bytes -= _HDR + n
         if not self._count:
-            self._head, self._head_seq, self._gone = self._end, self._last + 1, set()
+            self._head, self._head_seq, self._gone = self._end, self._last + 1, []
         elif seq != self._head_seq:
-            self._gone.add(seq)
+            self._gone_add(seq)
         else:
             # Walk to the next live record; out-of-order removals it passes
             # are behind the head now and leave the set.
@@ -251,11 +255,50 @@ class Journal:
             while True:
                 kind, n, s = self._hdr(pos)
                 if kind == _D and s > seq:
-                    if s not in self._gone:
+                    if not self._is_gone(s):
                         self._head, self._head_seq = pos, s
                         return
-                    self._gone.discard(s)
+                    self._gone_discard(s)
                 pos += _HDR + n
+
+    def _is_gone(self, seq):
+        for r in self._gone:
+            if r[0] <= seq <= r[1]:
+                return True
+        return False
+
+    def _gone_add(self, seq):
+        # seq joins the run it extends (joining two runs it closes the gap
+        # between), else starts its own, in order.
+        runs = self._gone
+        for i, r in enumerate(runs):
+            if r[1] + 1 == seq:
+                r[1] = seq
+                if i + 1 < len(runs) and runs[i + 1][0] == seq + 1:
+                    r[1] = runs.pop(i + 1)[1]
+                return
+            if seq + 1 == r[0]:
+                r[0] = seq
+                return
+            if seq < r[0]:
+                runs.insert(i, [seq, seq])
+                return
+        runs.append([seq, seq])
+
+    def _gone_discard(self, seq):
+        # The head walked past seq: the lowest removed seq of all.
+        for i, r in enumerate(self._gone):
+            if r[0] <= seq <= r[1]:
+                if r[0] == r[1]:
+                    self._gone.pop(i)
+                elif seq == r[0]:
+                    r[0] += 1
+                elif seq == r[1]:
+                    r[1] -= 1
+                else:
+                    self._gone.insert(i + 1, [seq + 1, r[1]])
+                    r[1] = seq - 1
+                return
 
     def append(self, body):
         if isinstance(body, str):
