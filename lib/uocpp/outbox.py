@@ -63,6 +63,11 @@ class Message:
         self.reply, self.error = reply, error
         self._done.set()
 
+    def finished(self):
+        # Answered or failed for good (False while queued, on the wire, or
+        # kept for the next connection).
+        return self._done.is_set()
+
     async def wait(self):
         await self._done.wait()
         if self.error is not None:

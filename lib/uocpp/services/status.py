@@ -84,4 +84,10 @@ class StatusNotifier:
                 await changed.wait()
 
     def _post(self, cid):
+        m = self._msg.get(cid)
+        if m is not None and not m.finished():
+            # Still queued, on the wire, or kept for the next connection
+            # (PERSIST): it reads the status when it goes out, so a second one
+            # would only say the same twice.
+            return
         self._msg[cid] = self._outbox.submit(self.message(cid))
