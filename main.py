@@ -55,6 +55,17 @@ def main():
         except KeyboardInterrupt:
             log.info("main", "interrupted, bye")
             return
+        except Exception as e:
+            if update and update[2]:
+                raise  # a trial boot: the loader's guard goes back to the confirmed version
+            # Nothing may leave a charger at the REPL prompt: the board
+            # resets (the unix port exits 75), after a pause so that a fault
+            # that outlives the reset cannot spin.
+            log.exception("main", "the application failed: resetting in 5 s", e)
+            import time
+
+            time.sleep(5)
+            reason = "hard"
         if reason == "hard":
             platform.reset()
         if reason != "soft":

@@ -6,6 +6,7 @@ case-insensitively, and the conformance cases around parentIdTag, remote
 starts and reservations. Firmware on the unix port against the `ocpp`
 central system, the EVSE driven through the simulator's line protocol."""
 
+import json
 import re
 import threading
 import time
@@ -412,3 +413,28 @@ def test_relay_opens_before_a_slow_meter_is_read(charger):
     finally:
         server.stop()
         relay.close()
+
+
+# -- a damaged file system does not stop the boot -------------------------------
+
+
+def test_an_unreadable_journal_stops_no_boot_and_starts_nothing_unbilled(charger, cs, tmp_path):
+    """The journal on flash cannot be read (a directory where the file should be, as a damaged file system
+    leaves): the charger still boots, registers and answers; no transaction starts (it could not be stored);
+    tx.json's running transaction is not decided from a journal nobody could read."""
+    work = tmp_path / "fw"
+    (work / "flash" / "outbox.journal").mkdir(parents=True)
+    (work / "flash" / "outbox.journal" / "x").write_text("x")
+    tx = '{"next":8,"run":{"7":{"c":1,"tag":"ALICE","start":100,"t":"2026-12-06T10:00:00Z","wh":150,"remote":70,"p":null}},"remote":{}}'
+    (work / "flash" / "tx.json").write_text(tx)
+    ch = charger(TWO, workdir=work)
+    ch.fw.wait_log("outbox.journal cannot be read")
+    ch.fw.wait_log("transactions on flash not recovered")
+    assert cs.call("CP001", call.GetConfiguration(key=["HeartbeatInterval"])).configuration_key
+    ch.evse("plug 2", "card 2 BOB")
+    ch.fw.wait_log("connector 2: cannot store the StartTransaction")
+    assert ch.state(2)["relay"] is False and ch.state(2)["transactionId"] is None
+    assert ch.state(1)["relay"] is False and ch.state(1)["transactionId"] == 70  # the one on flash, left as it is
+    assert ch.payloads("StartTransaction") == [] and ch.payloads("StopTransaction") == []
+    assert json.loads((work / "flash" / "tx.json").read_text())["run"] == json.loads(tx)["run"]  # BOB's never started
+    assert_alive(ch.fw)

@@ -7,7 +7,7 @@ platform's watchdog."""
 
 import re
 
-from tests_host.firmware import run_micropython
+from tests_host.firmware import EXIT_HARD_RESET, REPO, run_micropython
 
 PRELUDE = """
 import asyncio
@@ -162,3 +162,19 @@ asyncio.run(main())
     assert "E supervisor: a helper task failed" in out
     assert "KeyError: after" in out
     assert "a helper task failed" in flash
+
+
+def test_an_application_that_fails_outside_every_task_resets_the_board(cs, firmware, tmp_path):
+    """main.py's last line of defence: an exception that escapes the application itself (here App() raising, in a
+    copy of lib/uocpp whose app.py does) is logged with its traceback and the board resets after a pause (the unix
+    port exits 75, as a hard reset); nothing leaves a charger at the REPL prompt."""
+    fake = tmp_path / "fake" / "uocpp"
+    fake.mkdir(parents=True)
+    for entry in (REPO / "lib" / "uocpp").iterdir():
+        if entry.name != "app.py":
+            (fake / entry.name).symlink_to(entry)
+    (fake / "app.py").write_text("class App:\n    def __init__(self, settings, update=None):\n        raise RuntimeError('boom at start')\n")
+    fw = firmware(cs.port, env={"MICROPYPATH": ".frozen:%s:%s" % (fake.parent, REPO / "lib")})
+    fw.wait_log("the application failed: resetting in 5 s")
+    assert fw.wait_exit(15) == EXIT_HARD_RESET
+    assert "boom at start" in fw.log

@@ -139,7 +139,13 @@ class App:
             sup.start("heartbeat", self.heartbeat.run)
             sup.start("status", self.status.run)
             await self.metering.poll()  # the registers as the power cut left them, for PowerLoss stops
-            self.sessions.recover(self.outbox.stored())
+            if self.outbox.unreadable() is None:
+                self.sessions.recover(self.outbox.stored())
+            else:
+                # What ran at the power cut cannot be told from a journal
+                # that cannot be read: tx.json is left as it is, for a boot
+                # that can read both.
+                log.error("app", "transactions on flash not recovered: the journal cannot be read")
             sup.start("sessions", self.sessions.run)
             sup.start("smart", self.smart.run)
             sup.start("metering", self.metering.run)

@@ -37,9 +37,21 @@ class DurableLane:
         self._journal = journal
         self._counts = None  # action -> stored messages of it, once asked
         self._full = False  # dropping MeterValues for room (logged once)
+        self.unreadable = None  # why the journal on flash cannot be read, while it cannot
         if isinstance(journal, str):
             self._path = journal
-            self._journal = _open(journal, max_bytes) if _exists(journal) else None
+            self._journal = None
+            if _exists(journal):
+                try:
+                    self._journal = _open(journal, max_bytes)
+                except Exception as e:
+                    # A damaged file system must not stop the boot: the
+                    # charger stays online; what the journal holds waits
+                    # (store() tries to open it again and fails, so no new
+                    # transaction starts unbilled), and nothing is decided
+                    # from a journal nobody could read (App.run).
+                    self.unreadable = repr(e)
+                    log.error("outbox", "%s cannot be read (%s): no transaction until it can", journal, e)
 
     def store(self, action, payload, tag=None):
         # On flash when this returns (raises journal.JournalFull or OSError
@@ -49,6 +61,7 @@ class DurableLane:
         # percent of it.
         if self._journal is None:
             self._journal = _open(self._path, self._bytes)
+            self.unreadable = None
         body = _record().dumps([rpc.new_id(), action, payload, tag])
         roomy = action == "MeterValues" and not self._crowded(len(body))
         crowded = action == "MeterValues" and not roomy

@@ -158,6 +158,10 @@ class Outbox:
     def stored(self):
         return self._durable.stored()
 
+    def unreadable(self):
+        # Why the journal on flash cannot be read (None: it can, or there is none).
+        return self._durable.unreadable
+
     def stored_count(self, action):
         return self._durable.count(action)
 

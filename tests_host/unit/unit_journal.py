@@ -179,6 +179,36 @@ def test_torn_last_record_is_dropped_only_it():
             t.close()
 
 
+def test_a_full_flash_at_open_keeps_the_journal_readable():
+    # A torn tail wants a compaction at open; with the flash full (ENOSPC on
+    # the temp file) the journal still opens, its records read, and the next
+    # append compacts first once the flash takes writes again.
+    with TempDir("journal") as d:
+        j, start = three(d)
+        j.close()
+        good = read(d + "/j")
+        write(d + "/t", good[:-1])
+        real_open = open
+
+        def full(path, mode="r"):
+            if path.endswith(".tmp"):
+                raise OSError(28)
+            return real_open(path, mode)
+
+        journal.open = full
+        try:
+            with Warnings() as w:
+                t = Journal(d + "/t")
+        finally:
+            del journal.open
+        eq(recs(t), [(1, b"alpha"), (2, b"bravo-bravo")], "read despite the full flash")
+        eq(len(w.lines), 2, "the torn tail and the compaction put off")
+        eq(t.append(b"next"), 3, "appends once the flash takes writes")
+        t = reopen(t)
+        eq([s for s, _ in recs(t)], [1, 2, 3], "and it is all there after a restart")
+        t.close()
+
+
 def test_flipped_byte_in_last_record_is_dropped_only_it():
     with TempDir("journal") as d:
         j, start = three(d)

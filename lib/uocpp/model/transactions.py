@@ -82,6 +82,12 @@ class Transactions:
             raise
         return local
 
+    def abandon(self, local):
+        # begin()'s transaction whose StartTransaction could not be stored:
+        # it never started (a boot would forget it too, from the journal).
+        if self.running.pop(str(local), None) is not None:
+            self._save()
+
     def fix_time(self, key, timestamp):
         self._fixed[key] = timestamp
         self._save()

@@ -373,8 +373,7 @@ class Sessions:
         except Exception as e:  # flash full or failing: no transaction rather than an unbilled one
             log.error("session", "connector %d: cannot store the StartTransaction (%s): no transaction", n, e)
             if local is not None:
-                self._tx.running.pop(str(local), None)
-                self._tx.flush()
+                self._tx.abandon(local)
             evse.lock(n, False)
             return None
         if rid is not None:

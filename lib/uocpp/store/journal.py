@@ -86,15 +86,28 @@ class Journal:
         try:
             self._f = open(path, "r+b")
         except OSError:
-            self._compact()  # a new journal: a file holding just its S record
-            return
+            if not _exists(path):
+                self._compact()  # a new journal: a file holding just its S record
+                return
+            # A read-only flash: what is stored is still read (and sent);
+            # appends fail, as any write to it does.
+            self._f = open(path, "rb")
         size = self._f.seek(0, 2)
         self._scan(size)
         if self._end < size:
             log.warning("journal", "%s: dropped %d bytes from offset %d (torn or corrupt record)", path, size - self._end, self._end)
-            self._compact()
+            self._compact_at_open()
         elif len(self._gone) > _GONE_MAX:
+            self._compact_at_open()
+
+    def _compact_at_open(self):
+        # A flash that is full or read-only now must not stop the boot: what
+        # was read stays readable, and the next append compacts first.
+        try:
             self._compact()
+        except OSError as e:
+            log.warning("journal", "%s: not compacted now (%s); before the next write", self.path, e)
+            self._torn = True
 
     def _clear(self, last):
         self._last = last  # highest seq ever used
