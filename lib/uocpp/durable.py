@@ -109,6 +109,28 @@ class DurableLane:
                     pass
         return out
 
+    def last_reading(self, tag):
+        # (Wh, timestamp) of the highest energy register in the MeterValues
+        # stored for `tag`, or None. A PowerLoss stop never bills below a
+        # sample on flash (one stored while tx.json could not be rewritten,
+        # or one the central system already has).
+        best = None
+        if self._journal is not None:
+            for _seq, body in self._journal.records():
+                try:
+                    record = _record().loads(body)
+                    if record[1] != "MeterValues" or record[3] != tag:
+                        continue
+                    for mv in record[2]["meterValue"]:
+                        for sv in mv["sampledValue"]:
+                            if sv.get("measurand") == "Energy.Active.Import.Register" and "phase" not in sv:
+                                wh = int(float(sv["value"]) * (1000 if sv.get("unit") == "kWh" else 1))
+                                if best is None or wh > best[0]:
+                                    best = (wh, mv["timestamp"])
+                except (ValueError, IndexError, KeyError, TypeError, MemoryError):
+                    pass
+        return best
+
     def count(self, action):
         # Stored messages of `action`: read from flash once, then kept up to
         # date (a start asks it; scanning the journal each time would parse

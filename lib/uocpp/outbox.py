@@ -158,6 +158,9 @@ class Outbox:
     def stored(self):
         return self._durable.stored()
 
+    def last_reading(self, tag):
+        return self._durable.last_reading(tag)
+
     def unreadable(self):
         # Why the journal on flash cannot be read (None: it can, or there is none).
         return self._durable.unreadable

@@ -143,8 +143,16 @@ class Sessions:
                 # meterStart). The time is the last one on flash.
                 c = t["c"]
                 wh = t["wh"] if self._metering.failed[c] else max(t["wh"], self._metering.energy_wh(c))
+                at = t.get("wt") or t["t"]
+                # Never below a sample on flash: one stored while tx.json
+                # could not take its reading (a full flash) still goes out
+                # before this stop.
+                sampled = self._outbox.last_reading(local)
+                if sampled is not None and sampled[0] > t["wh"]:
+                    wh = max(wh, sampled[0])
+                    at = max(at, sampled[1])
                 try:
-                    self._record_stop(local, wh, "PowerLoss", None, [], t.get("wt") or t["t"])
+                    self._record_stop(local, wh, "PowerLoss", None, [], at)
                 except Exception as e:
                     # Not on flash (a full journal or flash): it stays in
                     # tx.json and the next boot tries again; never a boot
