@@ -93,7 +93,7 @@ twin: venv $(INSTALLED_LIBS)
 
 # The whole suite; ends with pytest's summary line.
 test: venv $(INSTALLED_LIBS) test-packages
-	@echo "test: pytest tests_host (about 3 minutes on 2 cores)"
+	@echo "test: pytest tests_host (about 4 minutes on 2 cores)"
 	$(Q)$(VPY) -m pytest tests_host
 
 # The randomized scenario engine (tests_host/scenario/) for MINUTES minutes
