@@ -50,6 +50,17 @@ def run_micropython(code, timeout=30, cwd=None):
     return subprocess.run([MICROPYTHON, "-c", code], capture_output=True, text=True, timeout=timeout, env=env, cwd=cwd)
 
 
+def interrupt(proc, grace=5):
+    """SIGINT (the firmware says bye and exits), then SIGKILL after `grace` seconds."""
+    if proc and proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(grace)
+
+
 class Firmware:
     def __init__(self, workdir, config, env=None, raw_config=None):
         self.workdir = Path(workdir)
@@ -110,13 +121,7 @@ class Firmware:
         return code
 
     def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        interrupt(self.proc)
 
     def kill(self):
         if self.proc and self.proc.poll() is None:

@@ -41,6 +41,7 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 BOARD = os.path.join(HERE, "board")
 sys.path.insert(0, REPO)
 
+from tests_host.firmware import interrupt  # noqa: E402
 from tests_host.twin import bootloader, model  # noqa: E402
 
 PWRON_RESET = 1
@@ -195,12 +196,7 @@ class Twin:
 
     def _on_signal(self, signum, _frame):
         self.stopping = True
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
+        interrupt(self.proc)
         with self.model.lock:
             self.model.meter.save(force=True)
 
