@@ -8,6 +8,7 @@
 # Preparing.
 import asyncio
 
+from uocpp import log
 from uocpp.model import state as st
 from uocpp.store import json_file
 
@@ -130,7 +131,13 @@ class Connectors:
     def _save(self):
         # Only a change is written: a ChangeAvailability to the state in
         # force (a central system re-sending it) leaves the flash alone.
+        # A flash that refuses the write (full) raises nowhere: the state
+        # holds in RAM, and the next change writes it all.
         inoperative = [c.id for c in self.items if not c.operative]
         if inoperative != self._saved:
-            json_file.write_json_atomic(self._path, {"inoperative": inoperative})
+            try:
+                json_file.write_json_atomic(self._path, {"inoperative": inoperative})
+            except OSError as e:
+                log.error("connectors", "connectors.json not written (%s): kept in RAM", e)
+                return
             self._saved = inoperative
