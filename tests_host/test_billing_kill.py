@@ -46,11 +46,14 @@ run drains the journal, and the ledger checks:
   than the interval (plus tolerance);
 - no CALL id ever carried two different messages;
 - every message that was on flash at a kill arrived, with what was stored
-  (or the firmware logged it as unsendable because its StartTransaction was
-  given up);
-- every transaction on flash at a kill ended as the power-loss rules say:
-  one running then is stopped with reason PowerLoss at the last reading
-  that was stored; one already stopped is delivered with the stored stop;
+  (but for a timestamp put right once the clock was set, held in tx.json's
+  "fix" map at that kill; or the firmware logged it as unsendable because
+  its StartTransaction was given up);
+- every transaction running in tx.json at a kill ended as the power-loss
+  rules say (sessions.py recover()): its StopTransaction already in the
+  journal, nothing more; no transactionId and no StartTransaction on flash,
+  forgotten (and logged so); otherwise stopped with reason PowerLoss, at
+  meterStop >= the last stored reading, stamped with that reading's time;
 - (checked on the way: SIGKILL ends the interpreter itself; the PyPI
   micropython wrapper runs the port in-process, with no child process);
 - nothing is left on flash (the journal's Journal.__len__() is 0, tx.json
