@@ -195,6 +195,7 @@ class Ledger:
         self.tx_snapshots = []  # (kill, journal at the kill [(uid, action, tag)], TxFile)
         self.fixes = {}  # "s<local>" / "e<local>" -> times tx.json's fix map held at some kill
         self.start_uid = {}  # local id -> its StartTransaction's CALL id (from the journal at a kill)
+        self.snapshot_cases = {}  # how _check_snapshots() judged each running transaction at a kill
         self.log_dropped = {}  # uid -> (action, attempts) given up after CALLERRORs
         self.log_unsendable = {}  # uid -> action dropped because its transaction never started
         self.start_given_up = set()  # local ids whose StartTransaction was given up
@@ -472,12 +473,14 @@ class Ledger:
         #   (so >= max(wh, start)), at the last stored reading's time ("wt")
         #   or the start's ("t"), never before the start.
         out = []
+        cases = self.snapshot_cases = {}
         for kill, journal, tx in self.tx_snapshots:
             starts = {tag for _uid, action, tag in journal if action == "StartTransaction"}
             stops = {tag for _uid, action, tag in journal if action == "StopTransaction"}
             for key, rec in tx.run.items():
                 local = int(key)
                 if local in stops:
+                    cases["stopped"] = cases.get("stopped", 0) + 1
                     continue
                 t = self._start_of(local, rec)
                 if t is not None:
@@ -488,6 +491,7 @@ class Ledger:
                     ) not in times:
                         out.append("kill %s: transaction %d on flash %s differs from its StartTransaction %s" % (kill, local, _short(rec), _short(sp)))
                 if rec.get("remote") is None and local not in starts:
+                    cases["forgotten"] = cases.get("forgotten", 0) + 1
                     if local not in self.forgotten:
                         out.append(
                             "kill %s: transaction %d (idTag %s) was running with no transactionId and no StartTransaction on flash, and the firmware did not say it forgot it"
@@ -508,6 +512,7 @@ class Ledger:
                             % (kill, local, rec["tag"])
                         )
                     continue
+                cases["PowerLoss"] = cases.get("PowerLoss", 0) + 1
                 state, stop = self._stop_state(t)
                 want_wh = max(rec["wh"], rec["start"])
                 want_t = max(rec.get("wt") or rec["t"], rec["t"])
@@ -557,6 +562,7 @@ class Ledger:
             if stop is not None:
                 r = stop.payload.get("reason", "Local")
                 reasons[r] = reasons.get(r, 0) + 1
+        self._check_snapshots()  # counts its cases
         return {
             "started": len(self.transactions()),
             "start_calls": len(self.tx),
@@ -575,6 +581,8 @@ class Ledger:
             "dropped_unsendable": dict(_count(self.log_unsendable.values())),
             "stored_checked": dict(_count(a for a, _p, _t in self.stored.values())),
             "tx_snapshots": sum(len(tx.run) for _k, _j, tx in self.tx_snapshots),
+            # Running at a kill: stopped already / forgotten / PowerLoss expected (the checks ran)
+            "snapshot_cases": dict(sorted(self.snapshot_cases.items())),
             "remote_calls": dict(_count(c[0] for c in self.cs_calls.values())),
         }
 

@@ -216,6 +216,7 @@ class Rig:
 def kill_on_change(rig, paths, within):
     """SIGKILL the firmware the instant one of the files changes (size, inode
     or mtime), or after `within` seconds; returns what changed."""
+
     def sig(p):
         try:
             st = os.stat(p)
@@ -451,8 +452,24 @@ def test_billing_ledger_under_kills(tmp_path):
     elapsed = time.monotonic() - t0
     print("\nbilling kill test: seed %d, %d kills in %.1f s" % (SEED, sum(rig.kills.values()), elapsed))
     print("  kills by moment: %s" % ", ".join("%s %d" % kv for kv in sorted(rig.kills.items())))
-    for key in ("started", "start_calls", "never_started", "restarted_with_new_id", "states", "stop_reasons", "meter_values", "duplicates", "callerrors", "callerror_retries",
-                "dropped_after_attempts", "dropped_unsendable", "stored_checked", "tx_snapshots", "remote_calls"):
+    for key in (
+        "started",
+        "start_calls",
+        "never_started",
+        "restarted_with_new_id",
+        "states",
+        "stop_reasons",
+        "meter_values",
+        "duplicates",
+        "callerrors",
+        "callerror_retries",
+        "dropped_after_attempts",
+        "dropped_unsendable",
+        "stored_checked",
+        "tx_snapshots",
+        "snapshot_cases",
+        "remote_calls",
+    ):
         print("  %s: %s" % (key, fig[key]))
     for action, f in sorted(fig["per_action"].items()):
         print("  %-18s %s" % (action, f))
@@ -473,6 +490,9 @@ def test_billing_ledger_under_kills(tmp_path):
         assert fig["callerrors"] >= 5, fig
         assert fig["meter_values"] >= 15, fig
         assert fig["stored_checked"].get("MeterValues", 0) >= 5, fig
+        # The flash-snapshot rules judged transactions running at a kill (they
+        # had gone dead once, reading an old tx.json format).
+        assert fig["snapshot_cases"].get("PowerLoss", 0) >= 10, fig
 
 
 def _dump(where, rig):

@@ -189,6 +189,7 @@ def test_a_transaction_running_at_a_kill_whose_stop_never_came_is_a_violation():
     led = ledger_of(start())
     led.persisted([], running(), kill=3)
     assert any("kill 3: transaction 1 was running" in v and "none arrived" in v for v in led.check()), led.check()
+    assert led.figures()["snapshot_cases"] == {"PowerLoss": 1}
 
 
 def test_a_transaction_stopped_on_flash_at_the_kill_expects_nothing_more():
