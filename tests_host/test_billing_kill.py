@@ -506,3 +506,53 @@ def _dump(where, rig):
         for n, cs in enumerate(rig.css):
             for fr in cs.frames:
                 f.write("%d %.3f %s %s\n" % (n, fr.t, fr.direction, fr.raw))
+
+
+@pytest.mark.parametrize("skew_h", (24, -24))
+def test_a_start_put_right_after_the_clock_was_set_is_what_a_power_loss_stop_follows(tmp_path, monkeypatch, skew_h):
+    """A transaction started offline before the clock was set (the central system's clock a day ahead of the
+    firmware's, or a day behind) has its StartTransaction's time put right once BootNotification.conf sets the clock;
+    the firmware is killed while that transaction runs, with no meter reading stored (MeterValueSampleInterval 0):
+    - a day ahead: the instant tx.json takes the corrected time (before the StartTransaction is answered);
+    - a day behind: once the StartTransaction.conf is on flash.
+    The next boot stops it PowerLoss; the ledger (with tx.json at the kill) finds the start on flash as the central
+    system got it, and the stop not before that start."""
+    import central_system
+    from datetime import datetime, timedelta, timezone
+
+    skew = timedelta(hours=skew_h)
+    monkeypatch.setattr(central_system, "utc_now", lambda: (datetime.now(timezone.utc) + skew).isoformat(timespec="milliseconds").replace("+00:00", "Z"))
+    rig = Rig(tmp_path / "fw", random.Random(0))
+    rig.cs_down()
+    (rig.flash / "keys.json").write_text(json.dumps(dict(KEYS, MeterValueSampleInterval="0")))
+    ledger = Ledger()
+    try:
+        rig.boot()
+        tag, lines = rig.begin(1)
+        rig.sim_send(lines)
+        rig.fw.wait_log(r"transaction 1 started by %s" % tag, 10)
+        rig.cs_up(set())
+        if skew_h > 0:
+            assert kill_on_change(rig, [rig.flash / "tx.json"], 30) == "tx.json"
+            why = "tx.json took the corrected start time"
+        else:
+            deadline = time.monotonic() + 30
+            while read_tx(rig.flash / "tx.json").run.get("1", {}).get("remote") is None:
+                assert time.monotonic() < deadline, rig.fw.log[-2000:]
+                time.sleep(0.02)
+            why = "StartTransaction.conf on flash"
+        records, tx = rig.kill(why)
+        assert "1" in tx.run and "wt" not in tx.run["1"], tx
+        ledger.persisted(records, tx, kill=why)
+        drain(rig)
+    finally:
+        if rig.fw is not None:
+            rig.fw.kill()
+        rig.cs_down()
+    for cs in rig.css:
+        ledger.feed_all(cs.frames)
+    for lines in rig.runs:
+        ledger.firmware_log(lines)
+    fig = ledger.figures()
+    assert fig["snapshot_cases"] == {"PowerLoss": 1} and fig["stop_reasons"] == {"PowerLoss": 1}, fig
+    assert ledger.check() == []

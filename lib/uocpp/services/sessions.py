@@ -520,28 +520,33 @@ class Sessions:
         self._tx.unfix_time("e%d" % local)
         self._tx.forget(local)
 
-    def _put_right(self, payload, unset, local, key):
+    def _put_right(self, payload, unset, local, key, running=None):
         # A timestamp taken before the clock was set, this boot (`unset`
         # holds its ticks_ms): once the clock is set, the moment it stood
         # for, worked out once and kept in tx.json before the message goes
         # with it, so that a re-send (a lost reply, a reboot) is the same
         # message under the same id. Across a reboot before the clock was
         # set the uptime is gone, and the stored time goes as it is.
+        # running: a StartTransaction's transaction, still running: its
+        # start time ("t", what a stop is never stamped before, and a
+        # PowerLoss stop's time when no reading was stored) becomes the
+        # corrected one in the same write, earlier or later than the unset
+        # clock's: flash never says it started at another time than the
+        # central system was told.
         at = unset.get(local)
         if at is not None and clock.synced:
             del unset[local]
-            self._tx.fix_time(key, clock.format_iso(clock.now() - time.ticks_diff(time.ticks_ms(), at) // 1000))
+            fixed = clock.format_iso(clock.now() - time.ticks_diff(time.ticks_ms(), at) // 1000)
+            if running is not None:
+                running["t"] = fixed
+            self._tx.fix_time(key, fixed)
         fixed = self._tx.fixed_time(key)
         if fixed is not None:
             payload["timestamp"] = fixed
         return payload
 
     def _start_prepare(self, payload, local):
-        payload = self._put_right(payload, self._unset_start, local, "s%d" % local)
-        t = self._tx.get(local)
-        if t is not None and t["t"] < payload["timestamp"]:
-            t["t"] = payload["timestamp"]  # what its stop is never stamped before
-        return payload
+        return self._put_right(payload, self._unset_start, local, "s%d" % local, self._tx.get(local))
 
     def _stop_prepare(self, payload, local):
         payload = self._with_remote(payload, local)
