@@ -556,3 +556,46 @@ def test_a_start_put_right_after_the_clock_was_set_is_what_a_power_loss_stop_fol
     fig = ledger.figures()
     assert fig["snapshot_cases"] == {"PowerLoss": 1} and fig["stop_reasons"] == {"PowerLoss": 1}, fig
     assert ledger.check() == []
+
+
+def test_a_start_put_right_is_sent_again_with_its_corrected_time_after_a_kill_behind_its_answer(tmp_path, monkeypatch):
+    """A StartTransaction stamped before the clock was set (the central system's clock a day ahead) is put right and
+    sent; the firmware is killed the instant its answer is taken into tx.json, before the message leaves the journal.
+    The next boot sends it again under the same CALL id: with the corrected time, not the unset clock's (tx.json
+    still holds the fix at the kill)."""
+    import central_system
+    from datetime import datetime, timedelta, timezone
+
+    monkeypatch.setattr(
+        central_system, "utc_now", lambda: (datetime.now(timezone.utc) + timedelta(days=1)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    )
+    rig = Rig(tmp_path / "fw", random.Random(0))
+    rig.cs_down()
+    (rig.flash / "keys.json").write_text(json.dumps(dict(KEYS, MeterValueSampleInterval="0")))
+    ledger = Ledger()
+    try:
+        rig.boot()
+        tag, lines = rig.begin(1)
+        rig.sim_send(lines)
+        rig.fw.wait_log(r"transaction 1 started by %s" % tag, 10)
+        rig.cs_up(set())
+        deadline = time.monotonic() + 30
+        while "s1" not in read_tx(rig.flash / "tx.json").fix:  # put right, about to be sent
+            assert time.monotonic() < deadline, rig.fw.log[-2000:]
+        assert kill_on_change(rig, [rig.flash / "tx.json"], 30) == "tx.json"  # its answer taken in
+        records, tx = rig.kill("StartTransaction.conf on flash")
+        ledger.persisted(records, tx, kill="StartTransaction.conf on flash")
+        drain(rig)
+    finally:
+        if rig.fw is not None:
+            rig.fw.kill()
+        rig.cs_down()
+    for cs in rig.css:
+        ledger.feed_all(cs.frames)
+    for lines in rig.runs:
+        ledger.firmware_log(lines)
+    starts = [f.msg for cs in rig.css for f in cs.frames if f.direction == "in" and f.msg[0] == 2 and f.msg[2] == "StartTransaction"]
+    if [a for _s, _u, a, _p, _t in records] == ["StartTransaction"]:
+        # The kill came between the two writes (mostly): the message went again.
+        assert len(starts) == 2 and starts[0] == starts[1], starts
+    assert ledger.check() == []

@@ -59,6 +59,9 @@ class Sessions:
         # BootNotification.conf): the time is put right when it is sent.
         self._unset_start = {}
         self._unset_stop = {}
+        # The fix key (tx.json) of the last Start/StopTransaction answered or
+        # given up: dropped only once another one is (_done).
+        self._unfix = None
         self._idle = asyncio.Event()
         self._max_amps = max_amps
         self._max_tx = max_transactions
@@ -152,7 +155,7 @@ class Sessions:
                     log.error("session", "transaction %d: its PowerLoss stop cannot be stored yet: %s", local, e)
                     continue
                 stops.append(local)
-        tx.tidy(stops)
+        tx.tidy(stops, starts)
 
     # -- the session task ----------------------------------------------------------
     async def run(self):
@@ -478,7 +481,7 @@ class Sessions:
     # -- the central system's answers ---------------------------------------------------
     def _start_answered(self, payload, reply, local):
         self._unset_start.pop(local, None)
-        self._tx.unfix_time("s%d" % local)
+        self._done("s%d" % local)
         self._tx.started(local, reply.get("transactionId"))
         info = reply.get("idTagInfo")
         if not isinstance(info, dict):
@@ -508,7 +511,7 @@ class Sessions:
         # so it ends here rather than charge on unbilled; its
         # StopTransaction has no transactionId to carry and goes with it.
         self._unset_start.pop(local, None)
-        self._tx.unfix_time("s%d" % local)
+        self._done("s%d" % local)
         log.error("session", "StartTransaction of %d could not be delivered", local)
         for n in range(1, self.evse.count + 1):
             if self._tx.running_on(n) == local:
@@ -517,8 +520,19 @@ class Sessions:
 
     def _stop_dropped(self, local):
         self._unset_stop.pop(local, None)
-        self._tx.unfix_time("e%d" % local)
+        self._done("e%d" % local)
         self._tx.forget(local)
+
+    def _done(self, key):
+        # A Start/StopTransaction answered or given up: its record leaves the
+        # journal after this hook, and a power cut in between sends it again
+        # at the next boot, under the same id, so its fix stays on flash. The
+        # one before it has left the journal by now (oldest first): its fix
+        # goes (written with the next change). Boot drops the rest (tidy).
+        old = self._unfix
+        if old is not None and old != key:
+            self._tx.unfix_time(old)
+        self._unfix = key
 
     def _put_right(self, payload, unset, local, key, running=None):
         # A timestamp taken before the clock was set, this boot (`unset`
@@ -564,7 +578,7 @@ class Sessions:
 
     def _stop_answered(self, payload, reply, local):
         self._unset_stop.pop(local, None)
-        self._tx.unfix_time("e%d" % local)
+        self._done("e%d" % local)
         info = reply.get("idTagInfo")
         if isinstance(info, dict) and payload.get("idTag"):
             self._auth.learn(payload["idTag"], info)
