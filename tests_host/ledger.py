@@ -17,8 +17,10 @@ about what was on its flash, not about the wire:
 
 - `persisted(records, tx)`: what was on flash when the firmware was killed
   (the live records of `flash/outbox.journal`, read with `read_journal`, and
-  `flash/tx.json`, read with `read_tx`); every stored message must arrive,
-  and every transaction on flash must end as model/transactions.py says;
+  `flash/tx.json`, read with `read_tx`); every stored message must arrive
+  as it was stored (but for a timestamp put right once the clock was set,
+  which tx.json's "fix" map holds before it is sent), and every transaction
+  running on flash must end as sessions.py's recover() says;
 - `firmware_log(lines)`: the log of every run, for the messages the
   firmware reports as given up (CALLERROR retries used up, or a message of a
   transaction whose StartTransaction was given up).
@@ -103,13 +105,46 @@ def scan_journal(path):
     return out, len(data) - pos
 
 
+class TxFile:
+    """flash/tx.json as model/transactions.py writes it, read at a kill:
+    `run` {local id (str): {"c", "tag", "start", "t", "wh", "wt"?, "remote",
+    "p"}} the running transactions, `remote` {local id (str): transactionId}
+    the stopped ones whose StopTransaction still waits in the journal, `fix`
+    {"s<local>" | "e<local>": time} the Start/StopTransactions stamped before
+    the clock was set, with the time they are sent with (sessions.py
+    _put_right). len(): the transactions on flash (Transactions.count())."""
+
+    __slots__ = ("run", "remote", "fix")
+
+    def __init__(self, run=None, remote=None, fix=None):
+        self.run = run or {}
+        self.remote = remote or {}
+        self.fix = fix or {}
+
+    @classmethod
+    def of(cls, saved):
+        # The parsed file (or a TxFile); what Transactions.__init__ takes for
+        # nothing (no dict, no "run" dict) is empty here too.
+        if isinstance(saved, cls):
+            return cls(dict(saved.run), dict(saved.remote), dict(saved.fix))
+        if not isinstance(saved, dict) or not isinstance(saved.get("run"), dict):
+            return cls()
+        return cls({k: dict(v) for k, v in saved["run"].items()}, dict(saved.get("remote") or {}), dict(saved.get("fix") or {}))
+
+    def __len__(self):
+        return len(self.run) + len(self.remote)
+
+    def __repr__(self):
+        return "TxFile(run=%r, remote=%r, fix=%r)" % (self.run, self.remote, self.fix)
+
+
 def read_tx(path):
-    """flash/tx.json's transactions: {local id (str): record}; {} when absent."""
+    """flash/tx.json as a TxFile (empty when absent)."""
     try:
         saved = json.loads(Path(path).read_text())
     except FileNotFoundError:
-        return {}
-    return saved.get("tx", {}) if isinstance(saved, dict) else {}
+        return TxFile()
+    return TxFile.of(saved)
 
 
 # -- the ledger ------------------------------------------------------------------
@@ -171,7 +206,10 @@ class Ledger:
         self.violations = []
         # From the charge point's side:
         self.stored = {}  # uid -> (action, payload, tag) of every record seen on flash at a kill
-        self.tx_snapshots = []  # (kill number, {local: record})
+        self.tx_snapshots = []  # (kill, journal at the kill [(uid, action, tag)], TxFile)
+        self.fixes = {}  # "s<local>" / "e<local>" -> times tx.json's fix map held at some kill
+        self.start_uid = {}  # local id -> its StartTransaction's CALL id (from the journal at a kill)
+        self.snapshot_cases = {}  # how _check_snapshots() judged each running transaction at a kill
         self.log_dropped = {}  # uid -> (action, attempts) given up after CALLERRORs
         self.log_unsendable = {}  # uid -> action dropped because its transaction never started
         self.start_given_up = set()  # local ids whose StartTransaction was given up
@@ -227,16 +265,16 @@ class Ledger:
         elif call.action in ("StopTransaction", "MeterValues") and "transactionId" in p:
             start = self.by_id.get(p["transactionId"])
             if start is None:
-                self.violations.append(
-                    "%s %s names transactionId %r, which the central system never gave out" % (call.action, call.uid, p["transactionId"])
-                )
+                self.violations.append("%s %s names transactionId %r, which the central system never gave out" % (call.action, call.uid, p["transactionId"]))
                 return
             t = self.tx[start]
             if call.action == "StopTransaction":
                 t.stops.append(call)
             else:
                 if t.stops:
-                    self.violations.append("MeterValues %s of transaction %r arrived after its StopTransaction %s" % (call.uid, p["transactionId"], t.stops[0].uid))
+                    self.violations.append(
+                        "MeterValues %s of transaction %r arrived after its StopTransaction %s" % (call.uid, p["transactionId"], t.stops[0].uid)
+                    )
                 t.values.append(call)
 
     def _started(self, call, tid):
@@ -250,7 +288,10 @@ class Ledger:
         self.by_id[tid] = call.uid
 
     def persisted(self, records, tx, kill=None):
-        """What was on flash at a kill: records from read_journal(), tx from read_tx()."""
+        """What was on flash at a kill: records from read_journal(), tx from
+        read_tx() (or tx.json's parsed content)."""
+        tx = TxFile.of(tx)
+        journal = []
         for _seq, uid, action, payload, tag in records:
             if uid is None:
                 self.violations.append("kill %s: an unreadable record on flash: %r" % (kill, payload))
@@ -259,7 +300,12 @@ class Ledger:
             if before is not None and before[:2] != (action, payload):
                 self.violations.append("stored id %s changed on flash: %s -> %s" % (uid, _short(before[1]), _short(payload)))
             self.stored[uid] = (action, payload, tag)
-        self.tx_snapshots.append((kill, {k: dict(v) for k, v in tx.items()}))
+            journal.append((uid, action, tag))
+            if action == "StartTransaction" and tag is not None:
+                self.start_uid[tag] = uid
+        for key, when in tx.fix.items():
+            self.fixes.setdefault(key, set()).add(when)
+        self.tx_snapshots.append((kill, journal, tx))
 
     def firmware_log(self, lines):
         for line in lines:
@@ -393,56 +439,123 @@ class Ledger:
                 continue
             got = dict(call.payload)
             extra = set(got) - set(payload)
-            if call.action != action or extra - {"transactionId"} or any(got[k] != payload[k] for k in payload):
+            if call.action != action or extra - {"transactionId"} or any(k not in got for k in payload):
+                out.append("stored %s %s arrived changed: stored %s, received %s" % (action, uid, _short(payload), _short(call.payload)))
+                continue
+            changed = {k for k in payload if got[k] != payload[k]}
+            if changed == {"timestamp"} and got["timestamp"] in self._fixed_times(action, tag):
+                continue  # stamped before the clock was set, put right (tx.json's fix map said so first)
+            if changed:
                 out.append("stored %s %s arrived changed: stored %s, received %s" % (action, uid, _short(payload), _short(call.payload)))
         return out
 
+    def _fixed_times(self, action, local):
+        # The times tx.json's fix map held, at some kill, for this
+        # transaction's StartTransaction ("s<local>") or StopTransaction ("e<local>").
+        key = {"StartTransaction": "s", "StopTransaction": "e"}.get(action)
+        if key is None or local is None:
+            return ()
+        return self.fixes.get("%s%s" % (key, local), ())
+
     def _last_kill(self, start_payload):
         # "; running at kill K": the kill that interrupted the transaction.
-        found = [k for k, txs in self.tx_snapshots for rec in txs.values() if rec["tag"] == start_payload.get("idTag") and rec["stop"] is None]
-        return "; running at kill %s" % found[0] if found else ""
+        for kill, journal, tx in self.tx_snapshots:
+            stops = {tag for _uid, action, tag in journal if action == "StopTransaction"}
+            for local, rec in tx.run.items():
+                if rec.get("tag") == start_payload.get("idTag") and int(local) not in stops:
+                    return "; running at kill %s" % kill
+        return ""
 
-    def _start_for(self, rec):
-        for t in self.tx.values():
-            if t.start.payload.get("idTag") == rec["tag"]:
-                return t
-        return None
+    def _start_of(self, local, rec):
+        # The central system's view (_Tx) of the transaction with this local
+        # id: by its StartTransaction's CALL id (stored in the journal at
+        # some kill) or by the transactionId tx.json held for it.
+        uid = self.start_uid.get(local)
+        if uid is None and rec.get("remote") is not None:
+            uid = self.by_id.get(rec["remote"])
+        return self.tx.get(uid) if uid is not None else None
 
     def _check_snapshots(self):
-        # Each transaction on flash at a kill ends as the power-loss rules say.
+        # Each transaction running on flash at a kill ends as sessions.py's
+        # recover() decides at the next boot (model/transactions.py's header):
+        # - its StopTransaction in the journal: it was stopped before the
+        #   power went (the stored Stop must arrive: _check_persisted);
+        # - no transactionId and no StartTransaction in the journal: it never
+        #   started ("never reached flash: forgotten" in the firmware's log);
+        # - otherwise stopped with reason PowerLoss, meterStop the meter's
+        #   register at boot or the last stored reading, whichever is higher
+        #   (so >= max(wh, start)), at the last stored reading's time ("wt")
+        #   or the start's ("t"), never before the start.
         out = []
-        for kill, txs in self.tx_snapshots:
-            for local, rec in txs.items():
-                local = int(local)
-                t = self._start_for(rec)
-                sp = t.start.payload if t else None
-                if t is not None and (sp["connectorId"], sp["meterStart"], sp["timestamp"]) != (rec["c"], rec["start"], rec["t"]):
-                    out.append("kill %s: transaction %d on flash %r differs from its StartTransaction %s" % (kill, local, rec, _short(sp)))
-                if t is None or not t.ids:
-                    if local not in self.start_given_up and local not in self.forgotten:
-                        out.append("kill %s: transaction %d (idTag %s) on flash never started at the central system, and the firmware did not say it gave it up" % (kill, local, rec["tag"]))
+        cases = self.snapshot_cases = {}
+        for kill, journal, tx in self.tx_snapshots:
+            starts = {tag for _uid, action, tag in journal if action == "StartTransaction"}
+            stops = {tag for _uid, action, tag in journal if action == "StopTransaction"}
+            for key, rec in tx.run.items():
+                local = int(key)
+                if local in stops:
+                    cases["stopped"] = cases.get("stopped", 0) + 1
                     continue
-                state, stop = self._stop_state(t)
-                if stop is None:
-                    continue  # reported by check() if it matters
-                got = {k: val for k, val in stop.payload.items() if k != "transactionId"}
-                if rec["stop"] is not None:
-                    if got != rec["stop"]:
-                        out.append("kill %s: transaction %d was stopped on flash with %s, the central system got %s" % (kill, local, _short(rec["stop"]), _short(got)))
-                else:
-                    want = max(rec["wh"], rec["start"])
-                    if got.get("reason") != "PowerLoss" or got.get("meterStop") != want:
+                t = self._start_of(local, rec)
+                if t is not None:
+                    sp = t.start.payload
+                    times = {rec["t"]} | set(self._fixed_times("StartTransaction", local))
+                    if (sp.get("connectorId"), sp.get("idTag"), sp.get("meterStart")) != (rec["c"], rec["tag"], rec["start"]) or sp.get(
+                        "timestamp"
+                    ) not in times:
+                        out.append("kill %s: transaction %d on flash %s differs from its StartTransaction %s" % (kill, local, _short(rec), _short(sp)))
+                if rec.get("remote") is None and local not in starts:
+                    cases["forgotten"] = cases.get("forgotten", 0) + 1
+                    if local not in self.forgotten:
                         out.append(
-                            "kill %s: transaction %d was running (last stored reading %s Wh): expected a PowerLoss stop at %s Wh, got %s"
-                            % (kill, local, rec["wh"], want, _short(got))
+                            "kill %s: transaction %d (idTag %s) was running with no transactionId and no StartTransaction on flash, and the firmware did not say it forgot it"
+                            % (kill, local, rec["tag"])
                         )
+                    if t is not None and t.ids and t.start.uid not in self.log_dropped:
+                        out.append(
+                            "kill %s: transaction %d (idTag %s) was forgotten at boot, but the central system started it as %s"
+                            % (kill, local, rec["tag"], "/".join(map(str, t.ids)))
+                        )
+                    continue
+                if t is None:
+                    continue  # its stored StartTransaction never arrived: _check_persisted says so
+                if not t.ids:
+                    if local not in self.start_given_up:
+                        out.append(
+                            "kill %s: transaction %d (idTag %s) on flash never started at the central system, and the firmware did not say it gave it up"
+                            % (kill, local, rec["tag"])
+                        )
+                    continue
+                cases["PowerLoss"] = cases.get("PowerLoss", 0) + 1
+                state, stop = self._stop_state(t)
+                want_wh = max(rec["wh"], rec["start"])
+                want_t = max(rec.get("wt") or rec["t"], rec["t"])
+                what = "kill %s: transaction %d was running (last stored reading %s Wh at %s)" % (kill, local, rec["wh"], rec.get("wt") or rec["t"])
+                if stop is None:
+                    if state != "orphaned":
+                        out.append("%s: expected a PowerLoss stop at >= %s Wh, none arrived" % (what, want_wh))
+                    continue
+                got = stop.payload
+                times = {want_t} | set(self._fixed_times("StopTransaction", local))
+                if (
+                    got.get("reason") != "PowerLoss"
+                    or not isinstance(got.get("meterStop"), int)
+                    or got["meterStop"] < want_wh
+                    or got.get("timestamp") not in times
+                ):
+                    out.append(
+                        "%s: expected a PowerLoss stop at >= %s Wh stamped %s, got %s"
+                        % (what, want_wh, " or ".join(sorted(times)), _short({k: v for k, v in got.items() if k != "transactionData"}))
+                    )
         return out
 
     # -- figures -------------------------------------------------------------------
     def figures(self):
         per = {}
         for call in self.calls.values():
-            f = per.setdefault(call.action, {"messages": 0, "copies": 0, "retried_after_callerror": 0, "resent_answer_lost": 0, "resent_unanswered": 0, "callerrors": 0})
+            f = per.setdefault(
+                call.action, {"messages": 0, "copies": 0, "retried_after_callerror": 0, "resent_answer_lost": 0, "resent_unanswered": 0, "callerrors": 0}
+            )
             f["messages"] += 1
             f["copies"] += call.copies
             # Each copy after the first, by what the central system had done
@@ -463,6 +576,7 @@ class Ledger:
             if stop is not None:
                 r = stop.payload.get("reason", "Local")
                 reasons[r] = reasons.get(r, 0) + 1
+        self._check_snapshots()  # counts its cases
         return {
             "started": len(self.transactions()),
             "start_calls": len(self.tx),
@@ -480,7 +594,9 @@ class Ledger:
             "dropped_after_attempts": dict(_count(a for a, _n in self.log_dropped.values())),
             "dropped_unsendable": dict(_count(self.log_unsendable.values())),
             "stored_checked": dict(_count(a for a, _p, _t in self.stored.values())),
-            "tx_snapshots": sum(len(s) for _k, s in self.tx_snapshots),
+            "tx_snapshots": sum(len(tx.run) for _k, _j, tx in self.tx_snapshots),
+            # Running at a kill: stopped already / forgotten / PowerLoss expected (the checks ran)
+            "snapshot_cases": dict(sorted(self.snapshot_cases.items())),
             "remote_calls": dict(_count(c[0] for c in self.cs_calls.values())),
         }
 

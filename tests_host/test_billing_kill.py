@@ -46,11 +46,14 @@ run drains the journal, and the ledger checks:
   than the interval (plus tolerance);
 - no CALL id ever carried two different messages;
 - every message that was on flash at a kill arrived, with what was stored
-  (or the firmware logged it as unsendable because its StartTransaction was
-  given up);
-- every transaction on flash at a kill ended as the power-loss rules say:
-  one running then is stopped with reason PowerLoss at the last reading
-  that was stored; one already stopped is delivered with the stored stop;
+  (but for a timestamp put right once the clock was set, held in tx.json's
+  "fix" map at that kill; or the firmware logged it as unsendable because
+  its StartTransaction was given up);
+- every transaction running in tx.json at a kill ended as the power-loss
+  rules say (sessions.py recover()): its StopTransaction already in the
+  journal, nothing more; no transactionId and no StartTransaction on flash,
+  forgotten (and logged so); otherwise stopped with reason PowerLoss, at
+  meterStop >= the last stored reading, stamped with that reading's time;
 - (checked on the way: SIGKILL ends the interpreter itself; the PyPI
   micropython wrapper runs the port in-process, with no child process);
 - nothing is left on flash (the journal's Journal.__len__() is 0, tx.json
@@ -213,6 +216,7 @@ class Rig:
 def kill_on_change(rig, paths, within):
     """SIGKILL the firmware the instant one of the files changes (size, inode
     or mtime), or after `within` seconds; returns what changed."""
+
     def sig(p):
         try:
             st = os.stat(p)
@@ -448,8 +452,24 @@ def test_billing_ledger_under_kills(tmp_path):
     elapsed = time.monotonic() - t0
     print("\nbilling kill test: seed %d, %d kills in %.1f s" % (SEED, sum(rig.kills.values()), elapsed))
     print("  kills by moment: %s" % ", ".join("%s %d" % kv for kv in sorted(rig.kills.items())))
-    for key in ("started", "start_calls", "never_started", "restarted_with_new_id", "states", "stop_reasons", "meter_values", "duplicates", "callerrors", "callerror_retries",
-                "dropped_after_attempts", "dropped_unsendable", "stored_checked", "tx_snapshots", "remote_calls"):
+    for key in (
+        "started",
+        "start_calls",
+        "never_started",
+        "restarted_with_new_id",
+        "states",
+        "stop_reasons",
+        "meter_values",
+        "duplicates",
+        "callerrors",
+        "callerror_retries",
+        "dropped_after_attempts",
+        "dropped_unsendable",
+        "stored_checked",
+        "tx_snapshots",
+        "snapshot_cases",
+        "remote_calls",
+    ):
         print("  %s: %s" % (key, fig[key]))
     for action, f in sorted(fig["per_action"].items()):
         print("  %-18s %s" % (action, f))
@@ -470,6 +490,9 @@ def test_billing_ledger_under_kills(tmp_path):
         assert fig["callerrors"] >= 5, fig
         assert fig["meter_values"] >= 15, fig
         assert fig["stored_checked"].get("MeterValues", 0) >= 5, fig
+        # The flash-snapshot rules judged transactions running at a kill (they
+        # had gone dead once, reading an old tx.json format).
+        assert fig["snapshot_cases"].get("PowerLoss", 0) >= 10, fig
 
 
 def _dump(where, rig):
@@ -483,3 +506,96 @@ def _dump(where, rig):
         for n, cs in enumerate(rig.css):
             for fr in cs.frames:
                 f.write("%d %.3f %s %s\n" % (n, fr.t, fr.direction, fr.raw))
+
+
+@pytest.mark.parametrize("skew_h", (24, -24))
+def test_a_start_put_right_after_the_clock_was_set_is_what_a_power_loss_stop_follows(tmp_path, monkeypatch, skew_h):
+    """A transaction started offline before the clock was set (the central system's clock a day ahead of the
+    firmware's, or a day behind) has its StartTransaction's time put right once BootNotification.conf sets the clock;
+    the firmware is killed while that transaction runs, with no meter reading stored (MeterValueSampleInterval 0):
+    - a day ahead: the instant tx.json takes the corrected time (before the StartTransaction is answered);
+    - a day behind: once the StartTransaction.conf is on flash.
+    The next boot stops it PowerLoss; the ledger (with tx.json at the kill) finds the start on flash as the central
+    system got it, and the stop not before that start."""
+    import central_system
+    from datetime import datetime, timedelta, timezone
+
+    skew = timedelta(hours=skew_h)
+    monkeypatch.setattr(central_system, "utc_now", lambda: (datetime.now(timezone.utc) + skew).isoformat(timespec="milliseconds").replace("+00:00", "Z"))
+    rig = Rig(tmp_path / "fw", random.Random(0))
+    rig.cs_down()
+    (rig.flash / "keys.json").write_text(json.dumps(dict(KEYS, MeterValueSampleInterval="0")))
+    ledger = Ledger()
+    try:
+        rig.boot()
+        tag, lines = rig.begin(1)
+        rig.sim_send(lines)
+        rig.fw.wait_log(r"transaction 1 started by %s" % tag, 10)
+        rig.cs_up(set())
+        if skew_h > 0:
+            assert kill_on_change(rig, [rig.flash / "tx.json"], 30) == "tx.json"
+            why = "tx.json took the corrected start time"
+        else:
+            deadline = time.monotonic() + 30
+            while read_tx(rig.flash / "tx.json").run.get("1", {}).get("remote") is None:
+                assert time.monotonic() < deadline, rig.fw.log[-2000:]
+                time.sleep(0.02)
+            why = "StartTransaction.conf on flash"
+        records, tx = rig.kill(why)
+        assert "1" in tx.run and "wt" not in tx.run["1"], tx
+        ledger.persisted(records, tx, kill=why)
+        drain(rig)
+    finally:
+        if rig.fw is not None:
+            rig.fw.kill()
+        rig.cs_down()
+    for cs in rig.css:
+        ledger.feed_all(cs.frames)
+    for lines in rig.runs:
+        ledger.firmware_log(lines)
+    fig = ledger.figures()
+    assert fig["snapshot_cases"] == {"PowerLoss": 1} and fig["stop_reasons"] == {"PowerLoss": 1}, fig
+    assert ledger.check() == []
+
+
+def test_a_start_put_right_is_sent_again_with_its_corrected_time_after_a_kill_behind_its_answer(tmp_path, monkeypatch):
+    """A StartTransaction stamped before the clock was set (the central system's clock a day ahead) is put right and
+    sent; the firmware is killed the instant its answer is taken into tx.json, before the message leaves the journal.
+    The next boot sends it again under the same CALL id: with the corrected time, not the unset clock's (tx.json
+    still holds the fix at the kill)."""
+    import central_system
+    from datetime import datetime, timedelta, timezone
+
+    monkeypatch.setattr(
+        central_system, "utc_now", lambda: (datetime.now(timezone.utc) + timedelta(days=1)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    )
+    rig = Rig(tmp_path / "fw", random.Random(0))
+    rig.cs_down()
+    (rig.flash / "keys.json").write_text(json.dumps(dict(KEYS, MeterValueSampleInterval="0")))
+    ledger = Ledger()
+    try:
+        rig.boot()
+        tag, lines = rig.begin(1)
+        rig.sim_send(lines)
+        rig.fw.wait_log(r"transaction 1 started by %s" % tag, 10)
+        rig.cs_up(set())
+        deadline = time.monotonic() + 30
+        while "s1" not in read_tx(rig.flash / "tx.json").fix:  # put right, about to be sent
+            assert time.monotonic() < deadline, rig.fw.log[-2000:]
+        assert kill_on_change(rig, [rig.flash / "tx.json"], 30) == "tx.json"  # its answer taken in
+        records, tx = rig.kill("StartTransaction.conf on flash")
+        ledger.persisted(records, tx, kill="StartTransaction.conf on flash")
+        drain(rig)
+    finally:
+        if rig.fw is not None:
+            rig.fw.kill()
+        rig.cs_down()
+    for cs in rig.css:
+        ledger.feed_all(cs.frames)
+    for lines in rig.runs:
+        ledger.firmware_log(lines)
+    starts = [f.msg for cs in rig.css for f in cs.frames if f.direction == "in" and f.msg[0] == 2 and f.msg[2] == "StartTransaction"]
+    if [a for _s, _u, a, _p, _t in records] == ["StartTransaction"]:
+        # The kill came between the two writes (mostly): the message went again.
+        assert len(starts) == 2 and starts[0] == starts[1], starts
+    assert ledger.check() == []

@@ -40,7 +40,8 @@ class Transactions:
         # StopTransaction stamped before the clock was set, put right once it
         # was (sessions.py): on flash before the message goes with it, so
         # that every send of it, this boot or the next, carries the same time
-        # under the same CALL id. Dropped once the message is answered.
+        # under the same CALL id. Dropped once the message has left the
+        # journal (sessions.py _done, and tidy at boot).
         self._fixed = saved.get("fix", {})
         self.dirty = False
 
@@ -165,8 +166,11 @@ class Transactions:
                 return int(local)
         return None
 
-    def tidy(self, stops):
-        # At boot: drop remote ids whose StopTransaction has left the journal.
+    def tidy(self, stops, starts=()):
+        # At boot: drop remote ids whose StopTransaction has left the journal,
+        # and the fixed times of messages that have.
         for key in [k for k in self._remote if int(k) not in stops]:
             del self._remote[key]
+        for key in [k for k in self._fixed if int(k[1:]) not in (starts if k[0] == "s" else stops)]:
+            del self._fixed[key]
         self._save()

@@ -59,6 +59,9 @@ class Sessions:
         # BootNotification.conf): the time is put right when it is sent.
         self._unset_start = {}
         self._unset_stop = {}
+        # The fix key (tx.json) of the last Start/StopTransaction answered or
+        # given up: dropped only once another one is (_done).
+        self._unfix = None
         self._idle = asyncio.Event()
         self._max_amps = max_amps
         self._max_tx = max_transactions
@@ -160,7 +163,7 @@ class Sessions:
                     log.error("session", "transaction %d: its PowerLoss stop cannot be stored yet: %s", local, e)
                     continue
                 stops.append(local)
-        tx.tidy(stops)
+        tx.tidy(stops, starts)
 
     # -- the session task ----------------------------------------------------------
     async def run(self):
@@ -485,7 +488,7 @@ class Sessions:
     # -- the central system's answers ---------------------------------------------------
     def _start_answered(self, payload, reply, local):
         self._unset_start.pop(local, None)
-        self._tx.unfix_time("s%d" % local)
+        self._done("s%d" % local)
         self._tx.started(local, reply.get("transactionId"))
         info = reply.get("idTagInfo")
         if not isinstance(info, dict):
@@ -515,7 +518,7 @@ class Sessions:
         # so it ends here rather than charge on unbilled; its
         # StopTransaction has no transactionId to carry and goes with it.
         self._unset_start.pop(local, None)
-        self._tx.unfix_time("s%d" % local)
+        self._done("s%d" % local)
         log.error("session", "StartTransaction of %d could not be delivered", local)
         for n in range(1, self.evse.count + 1):
             if self._tx.running_on(n) == local:
@@ -524,31 +527,47 @@ class Sessions:
 
     def _stop_dropped(self, local):
         self._unset_stop.pop(local, None)
-        self._tx.unfix_time("e%d" % local)
+        self._done("e%d" % local)
         self._tx.forget(local)
 
-    def _put_right(self, payload, unset, local, key):
+    def _done(self, key):
+        # A Start/StopTransaction answered or given up: its record leaves the
+        # journal after this hook, and a power cut in between sends it again
+        # at the next boot, under the same id, so its fix stays on flash. The
+        # one before it has left the journal by now (oldest first): its fix
+        # goes (written with the next change). Boot drops the rest (tidy).
+        old = self._unfix
+        if old is not None and old != key:
+            self._tx.unfix_time(old)
+        self._unfix = key
+
+    def _put_right(self, payload, unset, local, key, running=None):
         # A timestamp taken before the clock was set, this boot (`unset`
         # holds its ticks_ms): once the clock is set, the moment it stood
         # for, worked out once and kept in tx.json before the message goes
         # with it, so that a re-send (a lost reply, a reboot) is the same
         # message under the same id. Across a reboot before the clock was
         # set the uptime is gone, and the stored time goes as it is.
+        # running: a StartTransaction's transaction, still running: its
+        # start time ("t", what a stop is never stamped before, and a
+        # PowerLoss stop's time when no reading was stored) becomes the
+        # corrected one in the same write, earlier or later than the unset
+        # clock's: flash never says it started at another time than the
+        # central system was told.
         at = unset.get(local)
         if at is not None and clock.synced:
             del unset[local]
-            self._tx.fix_time(key, clock.format_iso(clock.now() - time.ticks_diff(time.ticks_ms(), at) // 1000))
+            fixed = clock.format_iso(clock.now() - time.ticks_diff(time.ticks_ms(), at) // 1000)
+            if running is not None:
+                running["t"] = fixed
+            self._tx.fix_time(key, fixed)
         fixed = self._tx.fixed_time(key)
         if fixed is not None:
             payload["timestamp"] = fixed
         return payload
 
     def _start_prepare(self, payload, local):
-        payload = self._put_right(payload, self._unset_start, local, "s%d" % local)
-        t = self._tx.get(local)
-        if t is not None and t["t"] < payload["timestamp"]:
-            t["t"] = payload["timestamp"]  # what its stop is never stamped before
-        return payload
+        return self._put_right(payload, self._unset_start, local, "s%d" % local, self._tx.get(local))
 
     def _stop_prepare(self, payload, local):
         payload = self._with_remote(payload, local)
@@ -566,7 +585,7 @@ class Sessions:
 
     def _stop_answered(self, payload, reply, local):
         self._unset_stop.pop(local, None)
-        self._tx.unfix_time("e%d" % local)
+        self._done("e%d" % local)
         info = reply.get("idTagInfo")
         if isinstance(info, dict) and payload.get("idTag"):
             self._auth.learn(payload["idTag"], info)
