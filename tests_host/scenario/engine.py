@@ -853,11 +853,22 @@ class Scenario:
 
 
 def _free_port():
+    # The simulator's port must stay the same across the run's power cuts,
+    # so it is taken below Linux's ephemeral range (32768 and up): a port
+    # the kernel hands out for bind(0) elsewhere (another test's free_port())
+    # could be taken in the moment between a kill and the restart.
+    import os
     import socket
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    for i in range(2000):
+        port = 20000 + (os.getpid() * 7 + i * 13) % 12000
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port below the ephemeral range")
 
 
 def _frame(line):
