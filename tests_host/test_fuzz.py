@@ -424,7 +424,7 @@ def test_hostile_frames(raw, firmware):
         raise AssertionError("batch %d failed: %s\nbatch: %r" % (run.batches, run.failure[0], run.failure[1]))
     took = time.monotonic() - started
     assert run.frames >= 10000, run.frames
-    assert run.closes >= 20, run.closes
+    assert run.closes >= 20, (run.closes, run.batches, run.frames)
     assert_alive(fw)
     # Still heartbeating: Heartbeat.req at least every interval (1 s) plus slack, reconnects included.
     beats = [f.t for f in raw.calls("Heartbeat") if f.t >= started]
