@@ -488,3 +488,42 @@ def test_a_scheduled_availability_change_on_a_full_flash_ends_no_task(charger, c
     ch.fw.wait_log("connectors.json not written")
     assert " E supervisor:" not in ch.fw.log
     assert_alive(ch.fw)
+
+
+def test_a_start_answered_while_tx_json_is_refused_is_not_lost_at_a_power_cut(charger, cs, firmware, tmp_path):
+    """A StartTransaction stored offline is answered while tx.json refuses its rewrite (a full flash), so its
+    transactionId is in RAM only; then a power cut. The StartTransaction stays on flash until the id is (before, it
+    left the journal at once: the next boot forgot the transaction and dropped its stop, and the central system's
+    transaction was never stopped; the 30-minute soak found three)."""
+    work = tmp_path / "fw"
+    ch = charger(workdir=work)
+    change(cs, "AllowOfflineTxForUnknownId", "true")
+    port = cs.port
+    cs.stop()
+    ch.fw.wait_log("link: read ended|connect failed|disconnected", timeout=10)
+    ch.evse("plug 1", "card 1 OFFLINE", "charge 1")
+    ch.fw.wait_log("transaction 1 started by OFFLINE")
+    (ch.fw.flash / "tx.json.tmp").mkdir()
+    back = CentralSystemThread(port=port, boot_plan=[("Accepted", 60)]).start()
+    try:
+        start = back.wait_for(lambda fs: [f for f in fs if f.kind == 3 and "transactionId" in f.msg[2]], 15, "a StartTransaction answered")[0]
+        tid = start.msg[2]["transactionId"]
+        ch.fw.wait_log("tx.json not written")
+        # The outbox sends one CALL at a time: once a triggered Heartbeat is out, the answer has been handled.
+        assert back.call("CP001", call.TriggerMessage(requested_message="Heartbeat")).status == "Accepted"
+        back.wait_received("Heartbeat")
+        ch.fw.kill()  # a power cut while the id is in RAM only
+        (ch.fw.flash / "tx.json.tmp").rmdir()
+        fw = firmware(back.port, raw_config=ch.fw.config_path.read_text(), workdir=work)
+        fw.wait_log("was running at power loss: stopped")
+        stops = back.wait_for(
+            lambda fs: [f.msg[3] for f in fs if f.kind == 2 and f.action == "StopTransaction" and f.msg[3].get("transactionId") is not None],
+            15,
+            "its StopTransaction",
+        )
+        starts = [f for f in back.received("StartTransaction") if f.kind == 2]
+        given = {f2.msg[2]["transactionId"] for f2 in back.frames if f2.kind == 3 and "transactionId" in f2.msg[2]}
+        assert tid in given and stops[0]["transactionId"] in given and stops[0]["reason"] == "PowerLoss"
+        assert len({f.msg[1] for f in starts}) == 1  # the same message again, never a new one
+    finally:
+        back.stop()

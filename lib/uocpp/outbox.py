@@ -98,6 +98,7 @@ class Outbox:
         self._hooks = {}
         self._attempts = 0
         self._not_before = None
+        self._taken = None  # seq of the head answered while the gate was shut (_send_durable)
         self._current = None  # the Message whose CALL is out
 
     # -- submitting ------------------------------------------------------------
@@ -338,6 +339,12 @@ class Outbox:
         msg._finish(None, e)
 
     async def _send_durable(self, seq, uid, action, payload, tag):
+        if seq == self._taken:
+            # Answered already; what the answer taught is on flash now (the
+            # gate let the lane go again): it leaves the journal, unsent.
+            self._taken = None
+            self._done_durable(seq, action)
+            return
         prepare, answered, dropped = self._hooks.get(action, (None, None, None))
         try:
             if prepare is not None:
@@ -377,6 +384,14 @@ class Outbox:
             # goes again, same id, after TransactionMessageRetryInterval;
             # the volatile lane goes on meanwhile. Not an attempt.
             self._not_before = time.ticks_add(time.ticks_ms(), self._keys.get("TransactionMessageRetryInterval") * 1000)
+            return
+        gate = self.gate
+        if gate is not None and not gate():
+            # Taken in, but what the answer taught (a transactionId) is not
+            # on flash yet (tx.json refused its rewrite): the message stays on
+            # flash until it is, so a power cut now cannot lose both; the
+            # lane is held meanwhile, then it leaves unsent (above).
+            self._taken = seq
             return
         self._done_durable(seq, action)
 
