@@ -49,7 +49,7 @@ class Sessions:
         self._suspended = [False] * n  # held by the EVSE (an idTag found invalid later)
         self._lock_failed = [False] * n  # Faulted (ConnectorLockFailure) until the cable is out
         self._closed = [False] * n  # the relay as last set
-        self._stopping = [None] * n  # (reason, idTag) of a stop not on flash yet: relay held open
+        self._stopping = [None] * n  # (reason, idTag, Wh, time) of a stop not on flash yet: relay held open
         self._retry_at = None  # ticks when the stops not on flash are tried again
         self._asking = 0  # cards being authorized beside the loop (services/cards.py)
         self._decided = []  # (n, idTag, local id or None, idTagInfo) handed back by those
@@ -158,9 +158,13 @@ class Sessions:
                     self._record_stop(local, wh, "PowerLoss", None, [], at)
                 except Exception as e:
                     # Not on flash (a full journal or flash): it stays in
-                    # tx.json and the next boot tries again; never a boot
-                    # that fails for it.
+                    # tx.json, held as this PowerLoss stop (reading and time
+                    # as the power cut left them, never a stop of the
+                    # connector's state after the boot), and the loop tries
+                    # again every few seconds; never a boot that fails for it.
                     log.error("session", "transaction %d: its PowerLoss stop cannot be stored yet: %s", local, e)
+                    self._stopping[c] = ("PowerLoss", None, wh, at)
+                    self._retry_at = time.ticks_add(time.ticks_ms(), _RETRY_MS)
                     continue
                 stops.append(local)
         tx.tidy(stops, starts)
@@ -410,15 +414,18 @@ class Sessions:
             return False
         self._open(n)
         if self._stopping[n] is None:
-            self._stopping[n] = (reason, id_tag)
+            self._stopping[n] = (reason, id_tag, None, None)  # billed with the meter as it is when stored
             self._metering.end(n)
         return self._finish_stop(n, local, True)
 
     def _finish_stop(self, n, local, first):
-        reason, id_tag = self._stopping[n]
-        data = self._metering.transaction_data(n, self._begin.get(local))
+        reason, id_tag, wh, at = self._stopping[n]
+        data = []
+        if wh is None:
+            data = self._metering.transaction_data(n, self._begin.get(local))
+            wh = self._metering.energy_wh(n)
         try:
-            self._record_stop(local, self._metering.energy_wh(n), reason, id_tag, data)
+            self._record_stop(local, wh, reason, id_tag, data, at)
         except Exception as e:
             # Not on flash (the journal full even without transactionData):
             # the relay stays open, the transaction stays in tx.json, and the
