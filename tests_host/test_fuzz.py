@@ -284,7 +284,7 @@ def terminal(draw):
 
 batches = st.tuples(
     st.lists(hostile(), min_size=PER_BATCH[0], max_size=PER_BATCH[1]).map(lambda groups: [item for group in groups for item in group]),
-    st.one_of(st.none(), st.none(), st.none(), terminal()),
+    terminal(),  # used by one batch in four (one_batch): how often hypothesis drew it varied between runs
 )
 
 
@@ -413,6 +413,8 @@ def test_hostile_frames(raw, firmware):
     @given(batch=batches)
     def one_batch(batch):
         items, end = batch
+        if run.batches % 4 != 3:
+            end = None  # one batch in four ends the connection: 52 of 210, whatever hypothesis draws
         try:
             run.check(items, end)
         except Exception as e:
