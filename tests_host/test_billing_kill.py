@@ -508,6 +508,31 @@ def _dump(where, rig):
                 f.write("%d %.3f %s %s\n" % (n, fr.t, fr.direction, fr.raw))
 
 
+def started_before_the_clock_was_set(tmp_path, monkeypatch, skew_h):
+    """The central system's clock skew_h hours off the firmware's; a transaction started offline (so before
+    BootNotification.conf set the clock), then the central system up. -> (rig, ledger); the caller stops the rig."""
+    import central_system
+    from datetime import datetime, timedelta, timezone
+
+    skew = timedelta(hours=skew_h)
+    monkeypatch.setattr(central_system, "utc_now", lambda: (datetime.now(timezone.utc) + skew).isoformat(timespec="milliseconds").replace("+00:00", "Z"))
+    rig = Rig(tmp_path / "fw", random.Random(0))
+    rig.cs_down()
+    (rig.flash / "keys.json").write_text(json.dumps(dict(KEYS, MeterValueSampleInterval="0")))
+    try:
+        rig.boot()
+        tag, lines = rig.begin(1)
+        rig.sim_send(lines)
+        rig.fw.wait_log(r"transaction 1 started by %s" % tag, 10)
+        rig.cs_up(set())
+    except BaseException:
+        if rig.fw is not None:
+            rig.fw.kill()
+        rig.cs_down()
+        raise
+    return rig, Ledger()
+
+
 @pytest.mark.parametrize("skew_h", (24, -24))
 def test_a_start_put_right_after_the_clock_was_set_is_what_a_power_loss_stop_follows(tmp_path, monkeypatch, skew_h):
     """A transaction started offline before the clock was set (the central system's clock a day ahead of the
@@ -517,21 +542,8 @@ def test_a_start_put_right_after_the_clock_was_set_is_what_a_power_loss_stop_fol
     - a day behind: once the StartTransaction.conf is on flash.
     The next boot stops it PowerLoss; the ledger (with tx.json at the kill) finds the start on flash as the central
     system got it, and the stop not before that start."""
-    import central_system
-    from datetime import datetime, timedelta, timezone
-
-    skew = timedelta(hours=skew_h)
-    monkeypatch.setattr(central_system, "utc_now", lambda: (datetime.now(timezone.utc) + skew).isoformat(timespec="milliseconds").replace("+00:00", "Z"))
-    rig = Rig(tmp_path / "fw", random.Random(0))
-    rig.cs_down()
-    (rig.flash / "keys.json").write_text(json.dumps(dict(KEYS, MeterValueSampleInterval="0")))
-    ledger = Ledger()
+    rig, ledger = started_before_the_clock_was_set(tmp_path, monkeypatch, skew_h)
     try:
-        rig.boot()
-        tag, lines = rig.begin(1)
-        rig.sim_send(lines)
-        rig.fw.wait_log(r"transaction 1 started by %s" % tag, 10)
-        rig.cs_up(set())
         if skew_h > 0:
             assert kill_on_change(rig, [rig.flash / "tx.json"], 30) == "tx.json"
             why = "tx.json took the corrected start time"
@@ -563,22 +575,8 @@ def test_a_start_put_right_is_sent_again_with_its_corrected_time_after_a_kill_be
     sent; the firmware is killed the instant its answer is taken into tx.json, before the message leaves the journal.
     The next boot sends it again under the same CALL id: with the corrected time, not the unset clock's (tx.json
     still holds the fix at the kill)."""
-    import central_system
-    from datetime import datetime, timedelta, timezone
-
-    monkeypatch.setattr(
-        central_system, "utc_now", lambda: (datetime.now(timezone.utc) + timedelta(days=1)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    )
-    rig = Rig(tmp_path / "fw", random.Random(0))
-    rig.cs_down()
-    (rig.flash / "keys.json").write_text(json.dumps(dict(KEYS, MeterValueSampleInterval="0")))
-    ledger = Ledger()
+    rig, ledger = started_before_the_clock_was_set(tmp_path, monkeypatch, 24)
     try:
-        rig.boot()
-        tag, lines = rig.begin(1)
-        rig.sim_send(lines)
-        rig.fw.wait_log(r"transaction 1 started by %s" % tag, 10)
-        rig.cs_up(set())
         deadline = time.monotonic() + 30
         while "s1" not in read_tx(rig.flash / "tx.json").fix:  # put right, about to be sent
             assert time.monotonic() < deadline, rig.fw.log[-2000:]

@@ -57,6 +57,18 @@ def charging(ch, n, tag):
     assert ch.state(n)["relay"] is True
 
 
+def fill_the_journal_offline(ch):
+    """Offline, short transactions on connector 2 until a StartTransaction or a StopTransaction no longer fits."""
+    full = "cannot store the StartTransaction|its StopTransaction cannot be stored yet"
+    for i in range(200):
+        ch.evse("plug 2", "card 2 B")
+        ch.fw.wait_log("connector 2: transaction \\d+ started by B|" + full, count=i + 1)
+        ch.evse("unplug 2")  # its stop may be the first message that does not fit
+        if re.search(full, ch.fw.log):
+            return
+    raise AssertionError("the journal never filled")
+
+
 # -- 1. a pending Authorize freezes nothing ------------------------------------
 
 
@@ -152,15 +164,7 @@ def test_stop_that_cannot_be_stored_keeps_the_relay_open_and_is_retried(charger,
     port = cs.port
     cs.stop()
     ch.fw.wait_log("link: read ended|connect failed", timeout=10)
-    full = "cannot store the StartTransaction|its StopTransaction cannot be stored yet"
-    for i in range(200):
-        ch.evse("plug 2", "card 2 B")
-        ch.fw.wait_log("connector 2: transaction \\d+ started by B|" + full, count=i + 1)
-        ch.evse("unplug 2")  # its stop may be the first message that does not fit
-        if re.search(full, ch.fw.log):
-            break
-    else:
-        raise AssertionError("the journal never filled")
+    fill_the_journal_offline(ch)
     ch.evse("card 1 %s" % long_tag)
     assert ch.state(1)["relay"] is False
     ch.fw.wait_log("transaction 1: its StopTransaction cannot be stored yet")
@@ -543,15 +547,7 @@ def test_a_power_loss_stop_that_cannot_be_stored_at_boot_is_held_as_such(charger
     port = cs.port
     cs.stop()
     ch.fw.wait_log("link: read ended|connect failed|disconnected", timeout=10)
-    full = "cannot store the StartTransaction|its StopTransaction cannot be stored yet"
-    for i in range(200):
-        ch.evse("plug 2", "card 2 B")
-        ch.fw.wait_log("connector 2: transaction \\d+ started by B|" + full, count=i + 1)
-        ch.evse("unplug 2")
-        if re.search(full, ch.fw.log):
-            break
-    else:
-        raise AssertionError("the journal never filled")
+    fill_the_journal_offline(ch)
     ch.fw.kill()  # a power cut with the journal full
     fw = firmware(port, raw_config=ch.fw.config_path.read_text(), workdir=work)
     fw.wait_log("transaction 1: its PowerLoss stop cannot be stored yet")
