@@ -407,6 +407,17 @@ def drain(rig, timeout=60):
     rig.runs.append([line for _, line in rig.fw.lines])
 
 
+def shut_down(rig, ledger):
+    """Kill what still runs, then feed the ledger every central system's frames and every run's log."""
+    if rig.fw is not None:
+        rig.fw.kill()
+    rig.cs_down()
+    for cs in rig.css:
+        ledger.feed_all(cs.frames)
+    for lines in rig.runs:
+        ledger.firmware_log(lines)
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_billing_ledger_under_kills(tmp_path):
@@ -437,13 +448,7 @@ def test_billing_ledger_under_kills(tmp_path):
             kills += 1
         drain(rig)
     finally:
-        if rig.fw is not None:
-            rig.fw.kill()
-        rig.cs_down()
-    for cs in rig.css:
-        ledger.feed_all(cs.frames)
-    for lines in rig.runs:
-        ledger.firmware_log(lines)
+        shut_down(rig, ledger)
     if os.environ.get("BILLING_DUMP"):
         _dump(os.environ["BILLING_DUMP"], rig)
     res = run_micropython(CHECK_FLASH % {"j": str(rig.flash / "outbox.journal"), "t": str(rig.flash / "tx.json")})
@@ -558,13 +563,7 @@ def test_a_start_put_right_after_the_clock_was_set_is_what_a_power_loss_stop_fol
         ledger.persisted(records, tx, kill=why)
         drain(rig)
     finally:
-        if rig.fw is not None:
-            rig.fw.kill()
-        rig.cs_down()
-    for cs in rig.css:
-        ledger.feed_all(cs.frames)
-    for lines in rig.runs:
-        ledger.firmware_log(lines)
+        shut_down(rig, ledger)
     fig = ledger.figures()
     assert fig["snapshot_cases"] == {"PowerLoss": 1} and fig["stop_reasons"] == {"PowerLoss": 1}, fig
     assert ledger.check() == []
@@ -585,13 +584,7 @@ def test_a_start_put_right_is_sent_again_with_its_corrected_time_after_a_kill_be
         ledger.persisted(records, tx, kill="StartTransaction.conf on flash")
         drain(rig)
     finally:
-        if rig.fw is not None:
-            rig.fw.kill()
-        rig.cs_down()
-    for cs in rig.css:
-        ledger.feed_all(cs.frames)
-    for lines in rig.runs:
-        ledger.firmware_log(lines)
+        shut_down(rig, ledger)
     starts = [f.msg for cs in rig.css for f in cs.frames if f.direction == "in" and f.msg[0] == 2 and f.msg[2] == "StartTransaction"]
     if [a for _s, _u, a, _p, _t in records] == ["StartTransaction"]:
         # The kill came between the two writes (mostly): the message went again.
