@@ -209,6 +209,35 @@ def test_a_full_flash_at_open_keeps_the_journal_readable():
         t.close()
 
 
+def test_a_journal_opened_on_a_read_only_flash_writes_once_it_is_writable():
+    # Opened read-only (the flash was read-only at boot): its records read,
+    # and the first write once the flash is writable again goes through (the
+    # read-only handle gave EBADF, and the outbox task failed on it).
+    with TempDir("journal") as d:
+        j, _start = three(d)
+        j.close()
+        real_open = open
+        read_only = [True]
+
+        def flash(path, mode="r"):
+            if read_only[0] and ("+" in mode or "w" in mode):
+                raise OSError(30)
+            return real_open(path, mode)
+
+        journal.open = flash
+        try:
+            t = Journal(d + "/j")
+            eq([s for s, _ in recs(t)], [1, 2, 3], "read on a read-only flash")
+            read_only[0] = False
+            t.remove(1)  # the first write once the flash takes writes (the soak's EBADF)
+            eq(t.append(b"now"), 4, "and appends")
+        finally:
+            del journal.open
+        t = reopen(t)
+        eq([s for s, _ in recs(t)], [2, 3, 4], "all of it on flash")
+        t.close()
+
+
 def test_flipped_byte_in_last_record_is_dropped_only_it():
     with TempDir("journal") as d:
         j, start = three(d)

@@ -74,6 +74,7 @@ class Journal:
         self._buf = bytearray(_CHUNK)
         self._gen = 0  # bumped by each compaction: offsets held by records() go stale
         self._torn = False  # a write failed half way: compact before the next one
+        self._ro = False  # opened read-only (a read-only flash at boot): reopened to write
         self._f = None
         self._clear(0)
         if _exists(path):
@@ -90,8 +91,9 @@ class Journal:
                 self._compact()  # a new journal: a file holding just its S record
                 return
             # A read-only flash: what is stored is still read (and sent);
-            # appends fail, as any write to it does.
+            # writes fail while it lasts, as any write to it does.
             self._f = open(path, "rb")
+            self._ro = True
         size = self._f.seek(0, 2)
         self._scan(size)
         if self._end < size:
@@ -233,6 +235,11 @@ class Journal:
         return hb
 
     def _put(self, kind, seq, body):
+        if self._ro:
+            # Writable again? (raises while the flash is still read-only)
+            f = open(self.path, "r+b")
+            self._f.close()
+            self._f, self._ro = f, False
         f, n = self._f, len(body)
         f.seek(self._end)
         self._torn = True
