@@ -179,6 +179,28 @@ def test_torn_last_record_is_dropped_only_it():
             t.close()
 
 
+class RefusingFlash:
+    # Stands in for open() inside journal.py while active: refuses(path, mode)
+    # -> an errno to raise (a full or read-only flash), or None to open.
+    def __init__(self, refuses):
+        self.refuses = refuses
+
+    def __enter__(self):
+        real = open
+
+        def flash(path, mode="r"):
+            errno = self.refuses(path, mode)
+            if errno:
+                raise OSError(errno)
+            return real(path, mode)
+
+        journal.open = flash
+        return self
+
+    def __exit__(self, *exc):
+        del journal.open
+
+
 def test_a_full_flash_at_open_keeps_the_journal_readable():
     # A torn tail wants a compaction at open; with the flash full (ENOSPC on
     # the temp file) the journal still opens, its records read, and the next
@@ -186,21 +208,10 @@ def test_a_full_flash_at_open_keeps_the_journal_readable():
     with TempDir("journal") as d:
         j, start = three(d)
         j.close()
-        good = read(d + "/j")
-        write(d + "/t", good[:-1])
-        real_open = open
-
-        def full(path, mode="r"):
-            if path.endswith(".tmp"):
-                raise OSError(28)
-            return real_open(path, mode)
-
-        journal.open = full
-        try:
+        write(d + "/t", read(d + "/j")[:-1])
+        with RefusingFlash(lambda path, mode: 28 if path.endswith(".tmp") else None):
             with Warnings() as w:
                 t = Journal(d + "/t")
-        finally:
-            del journal.open
         eq(recs(t), [(1, b"alpha"), (2, b"bravo-bravo")], "read despite the full flash")
         eq(len(w.lines), 2, "the torn tail and the compaction put off")
         eq(t.append(b"next"), 3, "appends once the flash takes writes")
@@ -216,23 +227,13 @@ def test_a_journal_opened_on_a_read_only_flash_writes_once_it_is_writable():
     with TempDir("journal") as d:
         j, _start = three(d)
         j.close()
-        real_open = open
         read_only = [True]
-
-        def flash(path, mode="r"):
-            if read_only[0] and ("+" in mode or "w" in mode):
-                raise OSError(30)
-            return real_open(path, mode)
-
-        journal.open = flash
-        try:
+        with RefusingFlash(lambda path, mode: 30 if read_only[0] and ("+" in mode or "w" in mode) else None):
             t = Journal(d + "/j")
             eq([s for s, _ in recs(t)], [1, 2, 3], "read on a read-only flash")
             read_only[0] = False
             t.remove(1)  # the first write once the flash takes writes (the soak's EBADF)
             eq(t.append(b"now"), 4, "and appends")
-        finally:
-            del journal.open
         t = reopen(t)
         eq([s for s, _ in recs(t)], [2, 3, 4], "all of it on flash")
         t.close()
