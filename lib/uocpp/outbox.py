@@ -233,10 +233,13 @@ class Outbox:
                 else:
                     await sleep.until(self._wake, wait)
                 continue
-            if isinstance(item, Message):
-                await self._send(item)
-            else:
-                await self._send_durable(*item)
+            try:
+                if isinstance(item, Message):
+                    await self._send(item)
+                else:
+                    await self._send_durable(*item)
+            finally:
+                self._rpc.taken.set()  # its reply is taken in: the link's reader goes on
             if self._pause_ms:
                 # The link failed us: let it be replaced or probed first.
                 await self._rest()

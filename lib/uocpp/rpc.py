@@ -16,6 +16,7 @@ _CALL = const(2)
 _CALLRESULT = const(3)
 _CALLERROR = const(4)
 _MAX_ID_LEN = const(36)
+_TAKEN_MS = const(1000)  # the longest the reader waits for a reply to be taken in
 
 # CALL ids: a per-boot random prefix plus a counter that survives soft
 # resets, so ids are never reused within a run nor, in practice, across
@@ -43,6 +44,9 @@ class Rpc:
         self._done = asyncio.Event()
         self._pending = None
         self._reply = None
+        # Set by the caller (the outbox) once it has taken a reply in, hooks
+        # included: the reader reads the next frame only then.
+        self.taken = asyncio.Event()
 
     def link_lost(self):
         # The link is gone: a CALL waiting for its reply fails now.
@@ -61,6 +65,7 @@ class Rpc:
             self._pending = uid
             self._reply = None
             self._done.clear()
+            self.taken.clear()
             try:
                 log.frame(">>", frame)
                 try:
@@ -119,17 +124,20 @@ class Rpc:
             msg = None
             if answer is not None:
                 await self._send_reply(send, *answer)
-        else:
-            self._on_reply(msg, kind, uid)
-            # Let the caller take the reply in (a transactionId, an idTagInfo
+        elif self._on_reply(msg, kind, uid):
+            # The caller takes the reply in (a transactionId, an idTagInfo
             # for the cache) before the next frame is handled: the central
-            # system's next CALL may depend on it (a ClearCache after it).
-            await asyncio.sleep_ms(0)
+            # system's next CALL may depend on it (a ClearCache right after a
+            # StopTransaction.conf). One scheduler turn was not always enough.
+            try:
+                await asyncio.wait_for_ms(self.taken.wait(), _TAKEN_MS)
+            except asyncio.TimeoutError:
+                pass
 
     def _on_reply(self, msg, kind, uid):
         if uid != self._pending:
             log.info("rpc", "ignored a reply for unknown or expired id %s", uid[:_MAX_ID_LEN])
-            return
+            return False
         if kind == _CALLRESULT:
             if len(msg) == 3 and isinstance(msg[2], dict):
                 self._reply = msg[2]
@@ -144,6 +152,7 @@ class Rpc:
                 self._reply = errors.CallErrorReceived("FormationViolation", "malformed CALLERROR")
         self._pending = None
         self._done.set()
+        return True
 
     def _answer(self, msg, uid, escaped):
         # -> (reply frame, after) for a CALL, or None when it gets no answer.
