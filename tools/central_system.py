@@ -501,7 +501,8 @@ class CentralSystem:
             return
         if request is None:
             if line.strip():
-                write(COMMANDS_HELP.rstrip())
+                for text in COMMANDS_HELP.rstrip().splitlines():
+                    write(text)
             return
         with self._cond:
             live = [cp_id for cp_id, ws in self.connections if ws.state == websockets.protocol.State.OPEN]

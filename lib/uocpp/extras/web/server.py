@@ -4,7 +4,13 @@ import asyncio
 import binascii
 
 from micropython import const
-from microdot import Microdot, Request
+
+try:
+    from microdot import Microdot, Request
+except ImportError:
+    # Said in one line where the page is wanted (main.py, app.py), never a traceback.
+    raise ImportError("the web page needs microdot, which is not installed (lib/microdot/): make fetches it; "
+                      "mpremote mip install with uocpp's package.json puts it on a board")
 
 from uocpp import log
 from uocpp.link.handshake import close_stream
