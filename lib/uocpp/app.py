@@ -163,13 +163,10 @@ class App:
                 sup.start("mqtt", MqttMirror(self.settings, self.state, self.metering, self.transactions).run, True)
             if "web" in self.settings:  # only there when on (main.py)
                 # Imported only when on (extras/web/): an off page costs no heap.
-                try:
-                    from uocpp.extras.web.status import StatusPage
-                except ImportError as e:  # no microdot: the charger runs on without its page
-                    log.error("web", "status page off: %s", e)
-                else:
-                    page = StatusPage(self.settings, self.state, self.registration, self.connectors, self.transactions, self.metering)
-                    sup.start("web", page.run)
+                from uocpp.extras.web.status import StatusPage
+
+                page = StatusPage(self.settings, self.state, self.registration, self.connectors, self.transactions, self.metering)
+                sup.start("web", page.run)
             heap_s = self.settings["log"]["heapInterval"]
             if heap_s:
                 from uocpp.extras import diag

@@ -8,8 +8,7 @@
 #   card N IDTAG             an RFID card presented at connector N
 #   power N WATTS            what the EV draws while the relay is closed in C
 #   meter N WH               set connector N's energy register
-# Energy registers survive a restart, as a real meter's: they are kept in
-# <flash>/sim_meter.json (whole Wh, written as they change).
+# The registers survive a restart, as a real meter's (platform/sim_meter.py).
 #   fault N CODE | clear N   raise a ChargePointErrorCode / clear it
 #   lock N ok|fail           whether the lock actuator works from now on
 #   state                    ok {json}: {"1": {...}, "2": ...}, for each
@@ -24,7 +23,6 @@ import time
 from micropython import const
 
 from uocpp import log
-from uocpp.store import json_file
 
 _SETTLE_MS = const(10000)  # the longest a reply waits for the firmware
 _VOLTS = const(230)
@@ -50,13 +48,16 @@ class SimEvse:
         self._lock_works = [True] * n
         self._power = [0.0] * n
         self._energy = [0.0] * n
-        # The registers from the last run; a missing or foreign file: 0 Wh.
-        self._file = json_file.join(flash, "sim_meter.json") if flash else None
-        saved = json_file.read_json(self._file, []) if self._file else []
-        for i, wh in enumerate(saved if isinstance(saved, list) else ()):
-            if 1 <= i <= count and isinstance(wh, (int, float)) and wh >= 0:
-                self._energy[i] = float(wh)
-        self._saved = [int(e) for e in self._energy]
+        self._file = flash + "/sim_meter.json" if flash else None
+        self._saved = None  # the registers on file (whole Wh); None: not read or written yet
+        try:
+            os.stat(self._file)
+        except (OSError, TypeError):
+            pass
+        else:
+            from uocpp.platform import sim_meter
+
+            self._saved = sim_meter.load(self._file, self._energy)
         self._since = [time.ticks_ms()] * n
         self._cards = []
 
@@ -114,24 +115,19 @@ class SimEvse:
     def _integrate(self, n):
         # The energy register follows the power drawn, in real time.
         now = time.ticks_ms()
-        self._energy[n] += self._drawn(n) * time.ticks_diff(now, self._since[n]) / 3600000
+        watts = self._drawn(n)
+        self._energy[n] += watts * time.ticks_diff(now, self._since[n]) / 3600000
         self._since[n] = now
-        self._save()
+        if watts:
+            self._keep()
 
-    def _save(self):
-        # Whenever a register passes a whole Wh (the meter is read every
-        # second while charging): a Ctrl-C or a kill loses less than 1 Wh.
-        now = [int(e) for e in self._energy]
-        if self._file and now != self._saved:
-            # Not json_file's writer: its byte count is the firmware's flash
-            # wear, and this file stands for the meter's own memory.
-            try:
-                with open(self._file + ".tmp", "w") as f:
-                    json.dump(now, f)
-                os.rename(self._file + ".tmp", self._file)
-                self._saved = now
-            except OSError as e:
-                log.warning("evse", "simulated meter not saved: %s", e)
+    def _keep(self):
+        # The registers to file as they pass whole Wh (read every second
+        # while charging): a Ctrl-C or a kill loses less than 1 Wh.
+        if self._file:
+            from uocpp.platform import sim_meter
+
+            self._saved = sim_meter.save(self._file, self._energy, self._saved)
 
     # -- the line protocol ---------------------------------------------------------
     async def run(self, firmware):
@@ -213,7 +209,7 @@ class SimEvse:
             self._power[n] = max(0.0, float(args[0]))
         elif verb == "meter":
             self._energy[n] = max(0.0, float(args[0]))
-            self._save()
+            self._keep()
         elif verb == "fault":
             if args[0] not in _ERROR_CODES:
                 return "error unknown ChargePointErrorCode " + args[0][:30]
