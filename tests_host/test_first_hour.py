@@ -631,3 +631,16 @@ def test_status_page_without_microdot_is_off_and_the_charger_runs_on(cs, firmwar
     fw.wait_log(r"E web: status page off: the web page needs microdot, which is not installed")
     fw.wait_log("registration Accepted")
     assert "Traceback" not in fw.log
+
+
+def test_a_second_firmware_on_the_same_simulator_port_halts_with_one_line(firmware, cs, tmp_path):
+    """Issue 26: a firmware whose simulator.port another one holds (a second run with its own flash directory)
+    says so in one line and exits 78, not an EADDRINUSE traceback and a run without its simulator."""
+    port = free_port()
+    first = firmware(cs.port, {"simulator": {"port": port}}, workdir=tmp_path / "one")
+    first.wait_log("simulator listening on 127.0.0.1:%d" % port)
+    second = firmware(cs.port, {"simulator": {"port": port}}, workdir=tmp_path / "two")
+    assert second.wait_exit(10) == EXIT_CONFIG
+    second.wait_log(r"halted: simulator.port %d: cannot listen \(.*\): another firmware \(make run\) is using it" % port)
+    assert "Traceback" not in second.log
+    assert first.proc.poll() is None

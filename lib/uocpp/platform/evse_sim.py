@@ -138,7 +138,14 @@ class SimEvse:
             # No simulator port: nothing will ever be plugged in. The task
             # idles rather than ends: no EVSE task ends by design.
             await asyncio.Event().wait()
-        server = await asyncio.start_server(self._client, "127.0.0.1", self.port)
+        try:
+            server = await asyncio.start_server(self._client, "127.0.0.1", self.port)
+        except OSError as e:
+            # Another firmware has the port: it would get every tools/evse.py
+            # command meant for this one. One line and exit 78, no traceback.
+            from uocpp import platform
+
+            platform.halt("simulator.port %d: cannot listen (%s): another firmware (make run) is using it; choose another simulator.port" % (self.port, e))
         log.info("evse", "simulator listening on 127.0.0.1:%d", self.port)
         try:
             while True:
