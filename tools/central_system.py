@@ -521,6 +521,11 @@ class CentralSystem:
         loop = asyncio.get_running_loop()
         fd = sys.stdin.fileno() if sys.stdin else -1
         buf = bytearray()
+        try:
+            if os.isatty(fd) and os.tcgetpgrp(fd) != os.getpgrp():
+                return False  # a background job (make run &): reading the terminal would stop us (SIGTTIN)
+        except OSError:
+            return False
 
         def readable():
             try:
