@@ -826,12 +826,13 @@ class Scenario:
             if now > deadline or (empty_since and now - empty_since > 8):
                 self.violation(
                     "drain",
-                    "not drained %d s after every fault stopped: %d stored messages (%s), %d transactions on flash, %d open at the central system"
-                    % (now - deadline + timeout, len(left), ", ".join(sorted({r[2] for r in left})), len(txs), len(open_tx)),
+                    "not drained %d s after every fault stopped: %d stored messages (%s), %d transactions on flash, %d open at the central system%s"
+                    % (now - deadline + timeout, len(left), ", ".join(sorted({r[2] for r in left})), len(txs), len(open_tx), _describe(open_tx)),
                 )
                 break
             time.sleep(0.5)
         time.sleep(1)
+        self.killing = True  # the run's own end: an exit from here on is ours
         self.fw.stop()
         self.check_ledger(final=True)
 
@@ -850,6 +851,20 @@ class Scenario:
         if by_kind:
             lines.append("  violations by invariant: " + ", ".join("%s %d" % kv for kv in sorted(by_kind.items())))
         return "\n".join(lines)
+
+
+def _describe(open_tx):
+    # What the central system saw of each transaction still open, so that a
+    # drain violation says which message went missing and how.
+    out = []
+    for t in open_tx:
+        sp = t.start.payload
+        stops = ["%s copies %d events %s errors %s" % (s.uid, s.copies, "/".join(s.events), s.errors) for s in t.stops]
+        out.append(
+            "; transaction %s (StartTransaction %s, connector %s, idTag %s, start copies %d events %s) stops: %s"
+            % ("/".join(map(str, t.ids)), t.start.uid, sp.get("connectorId"), sp.get("idTag"), t.start.copies, "/".join(t.start.events), stops or "none")
+        )
+    return "".join(out)
 
 
 def _free_port():
