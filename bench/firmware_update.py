@@ -6,7 +6,7 @@ image's OTA partition blocks (a stand-in esp32.Partition that keeps nothing).
     .venv/bin/python bench/firmware_update.py [--quick]
 
 The download runs the firmware's own code (FirmwareUpdate._download: link/http.py, device/ota.py
-Receiver, SHA-256, the target) against tests_host/http_server.py on 127.0.0.1. Heap: the code is
+Receiver, SHA-256, the target) against harness/http_server.py on 127.0.0.1. Heap: the code is
 imported and gc.collect() run first (that is the baseline); then, at every 1 KB piece, gc.collect()
 and gc.mem_alloc(): the live heap the download holds at its worst. A second run without sampling
 times it.
@@ -24,7 +24,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(REPO))
 
-from tests_host.http_server import FileServer  # noqa: E402
+from harness.http_server import FileServer  # noqa: E402
 
 MICROPYTHON = str(Path(sys.executable).parent / "micropython")
 
