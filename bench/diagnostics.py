@@ -132,7 +132,7 @@ from uocpp.store import json_file
 from uocpp.link import handshake
 asyncio.open_connection, asyncio.wait_for_ms
 out = []
-for name in ("uocpp.services.diagnostics", "uocpp.services.diag_file", "uocpp.link.http"):
+for name in ("uocpp.services.diagnostics", "uocpp.services.diag_file", "uocpp.link.transfer", "uocpp.link.http"):
     gc.collect()
     a = gc.mem_alloc()
     __import__(name)
@@ -186,7 +186,7 @@ def report(build, total, pki, plain, tls):
     rows.append(("HTTPS PUT (unix port: mbedTLS buffers in the heap)", measure(build, tls.url("tls.txt"), ca=str(pki.ca_der), total=total)))
     sizes = code_sizes(build)
     code_collect = sizes["diagnostics"] + sizes["diag_file"]
-    code_upload = sizes["diagnostics"] + sizes["http"]
+    code_upload = sizes["diagnostics"] + sizes["transfer"] + sizes["http"]
     print(
         "| GetDiagnostics, a %s B file (%s) | Peak above idle: collecting | uploading | of which working memory (peak less code) | Statuses |"
         % (format(rows[0][1]["size"], ","), build.label)
@@ -206,8 +206,8 @@ def report(build, total, pki, plain, tls):
         )
     print(
         "\nCode in the heap (%s; none when frozen or in ROMFS): services/diagnostics.py %s B, "
-        "services/diag_file.py %s B (collecting only), link/http.py %s B (uploading only). Goal: <= 8 KB above idle.\n"
-        % ((build.label,) + tuple(format(sizes[k], ",") for k in ("diagnostics", "diag_file", "http")))
+        "services/diag_file.py %s B (collecting only), link/transfer.py %s B + link/http.py %s B (uploading only). Goal: <= 8 KB above idle.\n"
+        % ((build.label,) + tuple(format(sizes[k], ",") for k in ("diagnostics", "diag_file", "transfer", "http")))
     )
 
 
