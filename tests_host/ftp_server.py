@@ -3,7 +3,8 @@
 FtpServer(root, tls=None, refuse_prot=False).start() serves the directory root to the user
 "user" (password "pw") and to anonymous, both allowed to read and write. tls: a Pki
 (tests_host/pki.py): explicit FTPS (AUTH TLS), TLS required on the control and the data
-connections; refuse_prot: an FTPS server that answers PROT P with 534 and would send data in clear.
+connections; refuse_prot: an FTPS server that answers PROT P with 534 and would send data in clear;
+epsv=False: a server that answers EPSV with 502 (PASV only).
 
 server.files(name) / put(name, data): the root's files. server.commands records every command as
 (verb, argument). server.wait_upload(name) waits for a completed STOR.
@@ -93,7 +94,7 @@ class _Planned:
 
 
 class FtpServer:
-    def __init__(self, root, tls=None, refuse_prot=False):
+    def __init__(self, root, tls=None, refuse_prot=False, epsv=True):
         self.root = str(root)
         os.makedirs(self.root, exist_ok=True)
         self.plan = {}
@@ -109,6 +110,9 @@ class FtpServer:
             warnings.simplefilter("ignore")
             auth.add_anonymous(self.root, perm="elradfmw")
         attrs = {"owner": self, "authorizer": auth, "auth_failed_timeout": 0.1, "banner": "uocpp test FTP server"}
+        attrs["use_sendfile"] = False  # every download through the file's read() (and the plan's stall)
+        if not epsv:
+            attrs["ftp_EPSV"] = lambda self, line="": self.respond("502 EPSV not implemented.")
         if tls is None:
             handler = type("Handler", (_Planned, FTPHandler), attrs)
         else:
