@@ -23,6 +23,7 @@ import warnings
 
 from pyftpdlib.authorizers import DummyAuthorizer
 from pyftpdlib.handlers import FTPHandler, TLS_FTPHandler
+from pyftpdlib.ioloop import IOLoop
 from pyftpdlib.servers import ThreadedFTPServer
 
 USER, PASSWORD = "user", "pw"
@@ -123,7 +124,8 @@ class FtpServer:
                     self.respond("534 PROT P refused by policy.") if line.upper() == "P" else TLS_FTPHandler.ftp_PROT(self, line)
                 )
             handler = type("Handler", (_Planned, TLS_FTPHandler), attrs)
-        self._server = ThreadedFTPServer(("127.0.0.1", 0), handler)
+        # Its own IOLoop: pyftpdlib's default is one per process, which two servers would share.
+        self._server = ThreadedFTPServer(("127.0.0.1", 0), handler, ioloop=IOLoop())
         self.port = self._server.address[1]
         self.scheme = "ftp" if tls is None else "ftps"
         self._thread = None
