@@ -52,14 +52,7 @@ if %(ca)r:
     from uocpp.link import tls
 gc.collect()
 code = gc.mem_alloc() - base
-peak = [0]
-
-def sample():
-    gc.collect()
-    a = gc.mem_alloc()
-    if a > peak[0]:
-        peak[0] = a
-
+%(sampler)s
 def sink(view):
     sample()
 
@@ -88,31 +81,14 @@ asyncio.run(main())
 """
 
 
-# The heap each module's code takes once imported, in the order a transfer loads them.
-_SIZES = """
-import asyncio, gc
-from uocpp import clock, log
-from uocpp.link import handshake
-asyncio.open_connection, asyncio.wait_for_ms
-out = []
-for name in ("transfer", "http", "ftp", "tls"):
-    gc.collect()
-    a = gc.mem_alloc()
-    __import__("uocpp.link." + name)
-    gc.collect()
-    out.append("%s=%d" % (name, gc.mem_alloc() - a))
-print(" ".join(out))
-"""
-
-
 def code_sizes(build):
-    env = dict(os.environ, MICROPYPATH=".frozen:" + str(build.lib))
-    out = subprocess.run([build.micropython, "-c", _SIZES], capture_output=True, text=True, env=env, timeout=60)
-    return dict((k, int(v)) for k, v in re.findall(r"(\w+)=(\d+)", out.stdout))
+    # The heap each module's code takes once imported, in the order a transfer loads them.
+    names = ("uocpp.link.transfer", "uocpp.link.http", "uocpp.link.ftp", "uocpp.link.tls")
+    return common.code_sizes(build, names, "from uocpp import clock, log\nfrom uocpp.link import handshake")
 
 
 def measure(build, get, put, src, ca):
-    code = _MP % {"get": get, "put": put, "src": str(src), "ca": ca and str(ca), "up": UP}
+    code = _MP % {"get": get, "put": put, "src": str(src), "ca": ca and str(ca), "up": UP, "sampler": common.SAMPLER}
     env = dict(os.environ, MICROPYPATH=".frozen:" + str(build.lib))
     out = subprocess.run([build.micropython, "-c", code], capture_output=True, text=True, env=env, timeout=300)
     m = re.search(r"RESULT code=(\d+) down=(-?\d+) up=(-?\d+) got=(\d+)", out.stdout)

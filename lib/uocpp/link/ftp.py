@@ -1,7 +1,7 @@
 # A small FTP client for file transfers (RFC 959): UpdateFirmware downloads
 # (RETR) and GetDiagnostics uploads (STOR), over ftp:// or ftps://, loaded
 # only when such a URL is used (link/transfer.py picks it). The same shape as
-# link/http.py: bodies stream through one _CHUNK buffer, every step
+# link/http.py: bodies stream through one transfer.CHUNK buffer, every step
 # (connect, each reply, each read or write) is bounded by the caller's
 # timeout, and a failure is an exception with a reason.
 #
@@ -27,17 +27,14 @@ from micropython import const
 
 from uocpp.link import handshake, transfer
 
-_CHUNK = const(1024)
 _MAX_LINE = const(512)  # a reply line; a hostile server cannot grow it
 _MAX_LINES = const(64)  # lines of one multi-line reply
 _SCHEMES = ("ftp://", "ftps://")
 
 
-class FtpError(OSError):
+class FtpError(transfer.TransferError):
     # status: the FTP reply code, 0 when the answer was not FTP.
-    def __init__(self, status, reason):
-        super().__init__(reason)
-        self.status = status
+    pass
 
 
 def _text(line):
@@ -189,17 +186,8 @@ async def get(url, sink, ca_file=None, timeout=30):
     try:
         await s.open()
         d = await s.data("RETR")
-        got = 0
         try:
-            buf = memoryview(bytearray(_CHUNK))
-            while True:
-                n = await s._wait(d.readinto(buf))
-                if n is None:  # a TLS record not whole yet
-                    continue
-                if not n:
-                    break
-                sink(buf[:n])
-                got += n
+            got = await transfer.receive(d, sink, -1, s._t)
         finally:
             await handshake.close_stream(d)
         await s.cmd(None, 2, "RETR (%d bytes in)" % got)
@@ -217,15 +205,7 @@ async def send(url, source, length, ca_file=None, timeout=30):
         await s.open()
         d = await s.data("STOR")
         try:
-            buf = memoryview(bytearray(_CHUNK))
-            sent = 0
-            while sent < length:
-                n = source.readinto(buf[: min(_CHUNK, length - sent)])
-                if not n:
-                    raise ValueError("upload source ended at %d of %d bytes" % (sent, length))
-                d.write(buf[:n])
-                await s._wait(d.drain())
-                sent += n
+            await transfer.pump(source, length, d, s._t)
         finally:
             await handshake.close_stream(d)  # the end of the file (RFC 959 3.4)
         return await s.cmd(None, 2, "STOR (%d bytes out)" % length)

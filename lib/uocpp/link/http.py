@@ -2,7 +2,7 @@
 # GetDiagnostics uploads, over http:// or https:// (the CA on flash, the
 # host name checked, as the OCPP link does: link/tls.py). Bodies stream
 # through one small buffer in both directions, so a 1 MB firmware never needs
-# more than _CHUNK bytes of RAM.
+# more than transfer.CHUNK bytes of RAM.
 #
 # Requests are HTTP/1.0 on purpose: a server must then end its body with
 # Content-Length or by closing the connection, never with chunked encoding,
@@ -18,17 +18,14 @@ from micropython import const
 from uocpp import log
 from uocpp.link import handshake, transfer
 
-_CHUNK = const(1024)
 _MAX_REDIRECTS = const(3)
 _REDIRECTS = (301, 302, 303, 307, 308)
 _SCHEMES = ("http://", "https://")
 
 
-class HttpError(OSError):
+class HttpError(transfer.TransferError):
     # status: the HTTP status, 0 when the answer was not HTTP or was cut short.
-    def __init__(self, status, reason):
-        super().__init__(reason)
-        self.status = status
+    pass
 
 
 def split(url):
@@ -121,16 +118,7 @@ async def get(url, sink, ca_file=None, timeout=30):
                 sink(memoryview(rest))
             got = len(rest)
             del rest
-            buf = memoryview(bytearray(_CHUNK))
-            while length < 0 or got < length:
-                want = _CHUNK if length < 0 else min(_CHUNK, length - got)
-                n = await asyncio.wait_for_ms(reader.readinto(buf[:want]), timeout_ms)
-                if n is None:  # a TLS record not whole yet
-                    continue
-                if not n:
-                    break
-                sink(buf[:n])
-                got += n
+            got += await transfer.receive(reader, sink, length - got if length >= 0 else -1, timeout_ms)
             if got < length:
                 raise HttpError(0, "download cut short: %d of %d bytes" % (got, length))
             return got
@@ -167,16 +155,8 @@ async def _send_once(method, url, source, length, ca_file, timeout_ms, content_t
         writer.write(_request(method, path, hosthdr, auth, extra))
         if head:
             writer.write(head)
-        buf = memoryview(bytearray(_CHUNK))
-        sent = 0
         try:
-            while sent < length:
-                n = source.readinto(buf[: min(_CHUNK, length - sent)])
-                if not n:
-                    raise ValueError("upload source ended at %d of %d bytes" % (sent, length))
-                writer.write(buf[:n])
-                await asyncio.wait_for_ms(writer.drain(), timeout_ms)
-                sent += n
+            await transfer.pump(source, length, writer, timeout_ms)
             if tail:
                 writer.write(tail)
             await asyncio.wait_for_ms(writer.drain(), timeout_ms)

@@ -4,8 +4,12 @@
 # and ftps:// to link/ftp.py, each imported only when such a URL is used;
 # any other scheme is refused before a request is accepted (supported()).
 # Also the URL credentials both clients take: user:password@, %XX decoded.
+import asyncio
 import binascii
 
+from micropython import const
+
+CHUNK = const(1024)  # the one buffer a transfer streams through
 _HTTP = ("http://", "https://")
 _FTP = ("ftp://", "ftps://")
 
@@ -60,6 +64,46 @@ async def upload(url, path, size, name, ca_file=None, timeout=30, content_type="
         f.seek(0)
         ctype, head, tail = c.multipart("file", name, "uocpp-%d-%d" % (clock.now(), size))
         return await c.send("POST", url, f, size, ca_file, timeout, ctype, head, tail)
+
+
+class TransferError(OSError):
+    # status: the server's reply code (HTTP status, FTP reply), 0 when the
+    # answer was not the protocol's or was cut short.
+    def __init__(self, status, reason):
+        super().__init__(reason)
+        self.status = status
+
+
+async def pump(source, length, stream, timeout_ms):
+    # Sends length bytes from source.readinto() to stream, CHUNK at a time,
+    # each write bounded by timeout_ms.
+    buf = memoryview(bytearray(CHUNK))
+    sent = 0
+    while sent < length:
+        n = source.readinto(buf[: min(CHUNK, length - sent)])
+        if not n:
+            raise ValueError("upload source ended at %d of %d bytes" % (sent, length))
+        stream.write(buf[:n])
+        await asyncio.wait_for_ms(stream.drain(), timeout_ms)
+        sent += n
+
+
+async def receive(stream, sink, length, timeout_ms):
+    # Feeds sink(memoryview) from stream, CHUNK at a time, each read bounded
+    # by timeout_ms, until length bytes (-1: the end of the stream). Returns
+    # the bytes read, fewer than length when the stream ended first.
+    buf = memoryview(bytearray(CHUNK))
+    got = 0
+    while length < 0 or got < length:
+        want = CHUNK if length < 0 else min(CHUNK, length - got)
+        n = await asyncio.wait_for_ms(stream.readinto(buf[:want]), timeout_ms)
+        if n is None:  # a TLS record not whole yet
+            continue
+        if not n:
+            break
+        sink(buf[:n])
+        got += n
+    return got
 
 
 def userinfo(url):
