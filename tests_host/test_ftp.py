@@ -149,6 +149,17 @@ def test_a_stalling_server_times_out_in_both_directions(servers, tmp_path, step)
     assert srv.verbs().count("RETR") == 1 and srv.verbs().count("STOR") == 1
 
 
+def test_no_command_injection_through_the_url(servers):
+    """%0D%0A in the path, the user or the password would end the command and start another: refused before
+    connecting."""
+    srv = servers()
+    srv.put("x.bin", b"x")
+    for url in (srv.url("x.bin%0D%0ADELE%20x.bin"), srv.url("x.bin", user="user%0ADELE"), srv.url("x.bin", password="pw%0D%0ADELE%20x.bin")):
+        [got, _] = client(url)
+        assert got["error"] == "ValueError" and "CR or LF" in got["text"], got
+    assert srv.commands == [] and srv.file("x.bin") == b"x"
+
+
 def test_unsupported_scheme_is_refused(tmp_path):
     """link/transfer.py: a scheme other than http(s) and ftp(s) is a ValueError that names it."""
     [got, _] = client("sftp://127.0.0.1/fw.bin")

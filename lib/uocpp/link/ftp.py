@@ -52,6 +52,9 @@ class _Session:
         if not self.path or self.path.endswith("/"):
             raise ValueError("the URL names no file")
         user, _, self._pw = (cred or "anonymous:uocpp@").partition(":")
+        for part in (user, self._pw, self.path):
+            if "\r" in part or "\n" in part:  # %0D%0A: a second command
+                raise ValueError("CR or LF in the URL")
         self._user = user
         self._ca = ca_file
         self._t = timeout_ms
@@ -89,14 +92,14 @@ class _Session:
                 raise FtpError(0, "reply over %d lines" % _MAX_LINES)
         return int(line[:3]), line
 
-    async def cmd(self, text, want=2, what=None):
-        # Sends one command; a reply of another class than want raises.
+    async def cmd(self, text, want=b"2", what=None):
+        # Sends one command; a reply whose first digit is not in want raises.
         # what: the command as an error names it (never PASS's argument).
         if text:
             self._s.write(text.encode() + b"\r\n")
             await self._wait(self._s.drain())
         code, line = await self.reply()
-        if code // 100 != want:
+        if line[:1] not in want:
             raise FtpError(code, "%s: %s" % (what or text or "greeting", _text(line)))
         return code
 
@@ -114,8 +117,9 @@ class _Session:
             if self._buf:  # sent before the handshake: injected, not the server's
                 raise FtpError(0, "plain text after AUTH TLS")
             self._tls(self._s)
-        if await self.cmd("USER " + self._user, 3, "USER") == 331:
-            await self.cmd("PASS " + self._pw, 2, "PASS")
+        # 331: a password wanted; 230: logged in on the user alone.
+        if await self.cmd("USER " + self._user, b"23", "USER") == 331:
+            await self.cmd("PASS " + self._pw, b"2", "PASS")
         if self._ctx:
             await self.cmd("PBSZ 0")
             try:
@@ -161,7 +165,7 @@ class _Session:
         try:
             if self._ctx:
                 self._tls(d)
-            await self.cmd("%s %s" % (verb, self.path), 1)
+            await self.cmd("%s %s" % (verb, self.path), b"1")
         except BaseException:
             await handshake.close_stream(d)
             raise
@@ -190,7 +194,7 @@ async def get(url, sink, ca_file=None, timeout=30):
             got = await transfer.receive(d, sink, -1, s._t)
         finally:
             await handshake.close_stream(d)
-        await s.cmd(None, 2, "RETR (%d bytes in)" % got)
+        await s.cmd(None, b"2", "RETR (%d bytes in)" % got)
         return got
     finally:
         await s.close()
@@ -208,6 +212,6 @@ async def send(url, source, length, ca_file=None, timeout=30):
             await transfer.pump(source, length, d, s._t)
         finally:
             await handshake.close_stream(d)  # the end of the file (RFC 959 3.4)
-        return await s.cmd(None, 2, "STOR (%d bytes out)" % length)
+        return await s.cmd(None, b"2", "STOR (%d bytes out)" % length)
     finally:
         await s.close()
