@@ -207,14 +207,21 @@ def test_get_diagnostics_over_ftp(cs, firmware, servers, pki, secure):
 
 def test_get_diagnostics_retries_a_stalled_upload(cs, firmware, servers):
     """DIAG-06: a server that stalls mid-upload (its data connection stops reading, its control connection says
-    nothing): the attempt times out (diagnostics.timeout) and the next one, retryInterval later, goes through."""
+    nothing): the attempt times out (diagnostics.timeout) and the next one, retryInterval later, goes through. A
+    server that stalls on every attempt (control or data connection): UploadFailed once the retries are spent."""
     srv = servers()
-    registered(cs, firmware, {"diagnostics": {"timeout": 0.5}})
+    fw = registered(cs, firmware, {"diagnostics": {"timeout": 0.5}})
     srv.plan["d.txt"] = ["stall"]
     cs.call("CP001", call.GetDiagnostics(location=srv.url("d.txt"), retries=2, retry_interval=1))
     assert b"## identity" in srv.wait_upload("d.txt")
     assert diag_wait(cs, 2) == ["Uploading", "Uploaded"]
     assert srv.verbs().count("STOR") == 2
+    # Stalled on every attempt, once on the control connection (no answer to STOR), once on the data one.
+    srv.plan["e.txt"] = ["mute", "stall"]
+    cs.call("CP001", call.GetDiagnostics(location=srv.url("e.txt"), retries=2, retry_interval=1))
+    assert diag_wait(cs, 4)[2:] == ["Uploading", "UploadFailed"]
+    assert srv.verbs().count("STOR") == 4 and "e.txt" not in srv.received
+    fw.wait_log(r"upload attempt 2 of 2 to ftp://\*\*\*@127.0.0.1:\d+/e.txt failed: TimeoutError")
 
 
 def test_unsupported_schemes_are_refused_before_anything_is_accepted(cs, firmware):
