@@ -158,7 +158,7 @@ def test_upload_snapshot_window_secrets_and_refusals(cs, firmware, server):
     assert ring_lines(fw2.flash)[: len(before)] == before
 
 
-def test_https_stall_ftp_and_trigger_while_uploading(cs, firmware, pki):
+def test_https_stall_unsupported_scheme_and_trigger_while_uploading(cs, firmware, pki):
     """DIAG-05, DIAG-06, DIAG-08, DIAG-09, TM-07: an upload over HTTPS (the CA from diagnostics.caFile); a second
     request replaces a running one; a stalled server times out on every attempt -> UploadFailed, and a trigger
     meanwhile says Uploading; a scheme other than http(s) and ftp(s) is refused."""
