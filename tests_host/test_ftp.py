@@ -10,6 +10,7 @@ files and commands, the log).
 import hashlib
 import json
 import os
+import socket
 
 import pytest
 from ocpp.v16 import call
@@ -147,6 +148,15 @@ def test_a_stalling_server_times_out_in_both_directions(servers, tmp_path, step)
     got, _, put = client(srv.url("fw.bin"), srv.url("d.txt"), tmp_path / "src", len(data), timeout=0.5)
     assert got["error"] == "TimeoutError" and put["error"] == "TimeoutError"
     assert srv.verbs().count("RETR") == 1 and srv.verbs().count("STOR") == 1
+
+
+def test_a_server_that_never_greets_times_out():
+    """A port that accepts the connection and never says 220: a TimeoutError, not a hang."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        [got, _] = client("ftp://127.0.0.1:%d/x.bin" % listener.getsockname()[1], timeout=0.5)
+    assert got["error"] == "TimeoutError"
 
 
 def test_no_command_injection_through_the_url(servers):
