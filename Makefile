@@ -140,6 +140,8 @@ bench: venv $(INSTALLED_LIBS)
 	$(Q)$(VPY) bench/web.py $(if $(MICROPYTHON32),--micropython32 $(MICROPYTHON32))
 	@echo "bench: diagnostics (heap of a 64 KB GetDiagnostics upload)"
 	$(Q)$(VPY) bench/diagnostics.py $(if $(MICROPYTHON32),--micropython32 $(MICROPYTHON32))
+	@echo "bench: file transfers (heap of a 256 KB download and a 64 KB upload over http, https, ftp, ftps)"
+	$(Q)$(VPY) bench/transfers.py $(if $(MICROPYTHON32),--micropython32 $(MICROPYTHON32)) $(if $(filter --write-readme --write-docs,$(BENCH_ARGS)),--write-docs)
 	@echo "bench: the ESP32 twin (live heap idle after boot on the ESP32 platform code)"
 	$(Q)$(VPY) bench/twin.py $(if $(MICROPYTHON32),--micropython32 $(MICROPYTHON32))
 

@@ -160,6 +160,43 @@ def frozen_modules(micropython):
     return names
 
 
+# MicroPython text for a benchmark snippet: sample() keeps in peak[0] the
+# highest live heap (gc.collect(), then gc.mem_alloc()) seen at its calls.
+SAMPLER = """
+peak = [0]
+
+def sample():
+    # No list may grow here: the samples would count themselves.
+    gc.collect()
+    a = gc.mem_alloc()
+    if a > peak[0]:
+        peak[0] = a
+"""
+
+_SIZES = """
+import asyncio, gc
+%s
+asyncio.open_connection, asyncio.wait_for_ms  # asyncio loads its stream and funcs modules on first use
+out = []
+for name in %r:
+    gc.collect()
+    a = gc.mem_alloc()
+    __import__(name)
+    gc.collect()
+    out.append("%%s=%%d" %% (name.split(".")[-1], gc.mem_alloc() - a))
+print(" ".join(out))
+"""
+
+
+def code_sizes(build, modules, preload):
+    """The heap each module's code takes once imported, in the given order, on `build`, after the
+    statements in `preload` (what a running firmware has loaded anyway): {last name part: bytes}."""
+    env = dict(os.environ, MICROPYPATH=".frozen:" + str(build.lib))
+    code = _SIZES % (preload, tuple(modules))
+    out = subprocess.run([build.micropython, "-c", code], capture_output=True, text=True, env=env, timeout=60)
+    return dict((k, int(v)) for k, v in re.findall(r"(\w+)=(\d+)", out.stdout))
+
+
 def port_arch(micropython=MICROPYTHON):
     """The unix port's native architecture for mpy-cross -march, or None."""
     out = subprocess.run([micropython, "-c", "import sys; print(sys.implementation._mpy >> 10)"], capture_output=True, text=True)

@@ -40,7 +40,7 @@ gc.collect()
 before = gc.mem_alloc()
 from uocpp.device import ota
 from uocpp.services import firmware_update as fu
-from uocpp.link import http
+from uocpp.link import http, transfer
 gc.collect()
 code = gc.mem_alloc() - before
 
@@ -64,7 +64,7 @@ cfg = {"caFile": "", "timeout": 10, "retries": 0, "retryInterval": 0, "confirmTi
 svc = fu.FirmwareUpdate(cfg, "", %(flash)r, None, Reg(), None, None, ota.Image(Part), 1)
 sample = %(sample)r
 peak = [0]
-get = http.get
+get = transfer.download
 
 async def sampled(url, sink, ca_file=None, timeout=30):
     def probe(view):
@@ -73,7 +73,7 @@ async def sampled(url, sink, ca_file=None, timeout=30):
         peak[0] = max(peak[0], gc.mem_alloc())
     return await get(url, probe if sample else sink, ca_file, timeout)
 
-fu.http.get = sampled
+fu.transfer.download = sampled
 
 async def main():
     gc.collect()

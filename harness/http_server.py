@@ -12,7 +12,7 @@ request, then normal service:
   "truncate"           declare the full Content-Length, send half, close
   "corrupt"            send the file with one byte flipped in the middle
   "stall"              accept, read the request, never answer (until stop())
-  ("redirect", path)   302 to path
+  ("redirect", path)   302 to path (an upload: its body read, then 307 to path)
 """
 
 import http.server
@@ -86,6 +86,13 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             return True
         if isinstance(step, int):
             self._simple(step)
+            return True
+        if isinstance(step, tuple) and step[0] == "redirect":
+            self._body()
+            self.send_response(307)
+            self.send_header("Location", step[1])
+            self.send_header("Content-Length", "0")
+            self.end_headers()
             return True
         return False
 

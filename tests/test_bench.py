@@ -53,7 +53,6 @@ def test_bench_quick_run_prints_the_table():
         assert 0 < int(mods.group(i).replace(",", "")) < int(live.group(i).replace(",", "")), out
 
 
-
 def test_charging_and_schedule_benchmarks_run():
     """bench/charging.py and bench/schedule.py --quick: every measurement runs and lands in its table, with its goal."""
     out = subprocess.run([sys.executable, str(REPO / "bench" / "charging.py"), "--quick"], cwd=REPO, capture_output=True, text=True, timeout=120)
@@ -64,7 +63,18 @@ def test_charging_and_schedule_benchmarks_run():
     # Wear in the other states: a full journal, and changes that change nothing.
     full = re.search(r"\| Flash written per MeterValues stored offline with the journal full \(journalBytes 8192; .*?\) \| (\d+) B \(of which", out.stdout)
     assert full and 0 < int(full.group(1)) < 2048, out.stdout
-    assert re.search(r"\| Flash written by 50 ChangeConfiguration calls setting the value in force .*? \| 0 B; 0 log lines; answers Accepted 50 \| 0 B \|", out.stdout), out.stdout
+    assert re.search(
+        r"\| Flash written by 50 ChangeConfiguration calls setting the value in force .*? \| 0 B; 0 log lines; answers Accepted 50 \| 0 B \|", out.stdout
+    ), out.stdout
     out = subprocess.run([sys.executable, str(REPO / "bench" / "schedule.py"), "--quick"], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stdout + out.stderr
     assert re.search(r"\| composite schedule over 24 h \(GetCompositeSchedule\) \| [\d.]+ ms, [\d,]+ B allocated", out.stdout), out.stdout
+
+
+def test_transfers_benchmark_runs():
+    """`bench/transfers.py` (64-bit only): a row for each scheme, download and upload, and each module's code."""
+    proc = subprocess.run([sys.executable, str(REPO / "bench" / "transfers.py")], cwd=REPO, capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    for scheme in ("http", "https", "ftp", "ftps"):
+        assert re.search(r"\| %s:// \| 64-bit \| [\d,]+ B \| [\d,]+ B \| [\d,]+ B \|" % scheme, proc.stdout), proc.stdout
+    assert re.search(r"link/ftp.py [\d,]+ B", proc.stdout), proc.stdout

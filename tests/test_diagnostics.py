@@ -158,10 +158,10 @@ def test_upload_snapshot_window_secrets_and_refusals(cs, firmware, server):
     assert ring_lines(fw2.flash)[: len(before)] == before
 
 
-def test_https_stall_ftp_and_trigger_while_uploading(cs, firmware, pki):
+def test_https_stall_unsupported_scheme_and_trigger_while_uploading(cs, firmware, pki):
     """DIAG-05, DIAG-06, DIAG-08, DIAG-09, TM-07: an upload over HTTPS (the CA from diagnostics.caFile); a second
     request replaces a running one; a stalled server times out on every attempt -> UploadFailed, and a trigger
-    meanwhile says Uploading; ftp:// is refused."""
+    meanwhile says Uploading; a scheme other than http(s) and ftp(s) is refused."""
     srv = FileServer(tls=server_tls(pki)).start()
     try:
         cfg = {"diagnostics": {"caFile": str(pki.ca_der), "timeout": 0.5}}
@@ -187,8 +187,8 @@ def test_https_stall_ftp_and_trigger_while_uploading(cs, firmware, pki):
         assert [r[0] for r in srv.requests if r[1] == "/stall.txt"] == ["PUT", "PUT"]
         assert [r[1] for r in srv.requests].count("/slow.txt") == 1  # 2 s later: the replaced one stayed stopped
 
-        # FTP is not supported: no fileName, then UploadFailed (DIAG-09).
-        reply = cs.call("CP001", call.GetDiagnostics(location="ftp://user:pw@127.0.0.1/diag/"))
+        # An unsupported scheme: no fileName, then UploadFailed (DIAG-09; FTP: tests/test_ftp.py).
+        reply = cs.call("CP001", call.GetDiagnostics(location="sftp://user:pw@127.0.0.1/diag/"))
         assert reply.file_name is None
         assert wait_status(cs, 9)[8] == "UploadFailed"
     finally:

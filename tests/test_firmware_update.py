@@ -153,13 +153,13 @@ def test_damaged_download_never_switches(cs, firmware, files, bundle, damage):
 
 
 def test_future_retrieve_date_waits(cs, firmware, files, bundle):
-    """FW-03: no request to the server before retrieveDate. FW-01: a location that is not http(s) or a
+    """FW-03: no request to the server before retrieveDate. FW-01: a location that is not http(s) or ftp(s) or a
     retrieveDate that is no date-time is refused. FirmwareManagement in SupportedFeatureProfiles."""
     files.files["fw.bin"] = bundle
     fw = registered(cs, firmware, CONFIRM)
     profiles = cs.call("CP001", call.GetConfiguration(key=["SupportedFeatureProfiles"])).configuration_key[0]["value"]
     assert "FirmwareManagement" in profiles.split(",")
-    for bad in ({"location": "ftp://127.0.0.1/fw.bin", "retrieveDate": iso()}, {"location": files.url("fw.bin"), "retrieveDate": "soon"}):
+    for bad in ({"location": "sftp://127.0.0.1/fw.bin", "retrieveDate": iso()}, {"location": files.url("fw.bin"), "retrieveDate": "soon"}):
         reply = call_raw(cs, "UpdateFirmware", bad)
         assert reply.kind == 4 and reply.msg[2] == "PropertyConstraintViolation", reply
     now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)

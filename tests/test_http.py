@@ -6,11 +6,13 @@ bodies stream through a small buffer, every failure is an exception with a reaso
 the CA and the host name as the OCPP link does (SEC-07, SEC-08).
 """
 
+import datetime
 import hashlib
 import json
 import os
 
 import pytest
+from ocpp.v16 import call
 
 from harness.net import free_port
 from harness.firmware import run_micropython
@@ -164,3 +166,73 @@ def test_https_checks_the_ca_and_the_host(pki, tmp_path):
         assert len(srv.requests) == 1  # only the good one reached HTTP
     finally:
         srv.stop()
+
+
+@pytest.fixture()
+def both(pki):
+    """A plain and a TLS server (the CA: pki.ca_der)."""
+    plain, tls = FileServer().start(), FileServer(tls=server_tls(pki)).start()
+    yield plain, tls
+    plain.stop()
+    tls.stop()
+
+
+def test_https_to_http_redirect_is_refused_for_download_and_upload(both, pki, tmp_path):
+    """Issue 25: what starts over https:// never goes on over http://: a 302 on a download and a 307 on an upload to
+    an http:// URL are HttpErrors with the redirect's status and a reason; the http:// server hears nothing."""
+    plain, tls = both
+    plain.files["fw.bin"] = b"evil"
+    tls.plan["fw.bin"] = [("redirect", plain.url("fw.bin"))]
+    res = _run(_GET, url=tls.url("fw.bin"), out=str(tmp_path / "o"), ca=str(pki.ca_der))
+    assert res["error"] == "HttpError" and res["status"] == 302 and "https:// to http:// refused" in res["text"]
+    src = tmp_path / "d"
+    src.write_bytes(b"diagnostics")
+    tls.plan["up"] = [("redirect", plain.url("up"))]
+    res = _run(_SEND, url=tls.url("up"), src=str(src), length=11, multipart=False, ca=str(pki.ca_der))
+    assert res["error"] == "HttpError" and res["status"] == 307 and "https:// to http:// refused" in res["text"]
+    assert plain.requests == [] and tls.uploads == {}
+
+
+def test_other_redirects_are_followed_for_download_and_upload(both, pki, tmp_path):
+    """https:// -> https://, http:// -> https:// and http:// -> http:// redirects go on, for downloads (302) and
+    uploads (307: the same method, the body sent again)."""
+    plain, tls = both
+    body = os.urandom(20_000)
+    tls.files["b.bin"] = body
+    tls.plan["a.bin"] = [("redirect", "/b.bin")]
+    plain.plan["c.bin"] = [("redirect", tls.url("a.bin"))]
+    res = _run(_GET, url=plain.url("c.bin"), out=str(tmp_path / "o"), ca=str(pki.ca_der))
+    assert res == {"ok": len(body), "sha": hashlib.sha256(body).hexdigest()}
+    assert [r[1] for r in plain.requests] == ["/c.bin"] and [r[1] for r in tls.requests] == ["/a.bin", "/b.bin"]
+    data = os.urandom(30_000)
+    src = tmp_path / "d"
+    src.write_bytes(data)
+    tls.plan["upa"] = [("redirect", "/upb")]
+    plain.plan["upc"] = [("redirect", tls.url("upa"))]
+    res = _run(_SEND, url=plain.url("upc"), src=str(src), length=len(data), multipart=False, ca=str(pki.ca_der))
+    assert res == {"ok": 201} and tls.uploads == {"upb": data}
+    plain.plan["upd"] = [("redirect", "/upe")]
+    res = _run(_SEND, url=plain.url("upd"), src=str(src), length=len(data), multipart=True)
+    assert res == {"ok": 200} and plain.uploads == {"upe": data}
+    assert [r[:2] for r in plain.requests] == [("GET", "/c.bin"), ("PUT", "/upc"), ("POST", "/upd"), ("POST", "/upe")]
+
+
+def test_refused_redirect_fails_the_transfer_with_its_status(cs, firmware, both, pki):
+    """Issue 25, DIAG-06, FW-04: GetDiagnostics and UpdateFirmware over https:// redirected to http://: a log line
+    that says why, UploadFailed and DownloadFailed once the retries are spent; nothing reaches the http:// server."""
+    plain, tls = both
+    tls.plan["d.txt"] = [("redirect", plain.url("d.txt"))] * 2
+    tls.plan["fw.bin"] = [("redirect", plain.url("fw.bin"))] * 2
+    cfg = {"diagnostics": {"caFile": str(pki.ca_der)}, "firmware": {"caFile": str(pki.ca_der), "retryInterval": 0}}
+    fw = firmware(cs.port, cfg)
+    fw.wait_log("registration Accepted")
+    cs.call("CP001", call.GetDiagnostics(location=tls.url("d.txt"), retries=2, retry_interval=0))
+    cs.wait_received("DiagnosticsStatusNotification", count=2, timeout=10)
+    assert [f.payload["status"] for f in cs.received("DiagnosticsStatusNotification")] == ["Uploading", "UploadFailed"]
+    fw.wait_log(r"refusing the HTTP 307 redirect from https://127.0.0.1:\d+/d.txt to http://127.0.0.1:\d+/d.txt", count=2)
+    when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    cs.call("CP001", call.UpdateFirmware(location=tls.url("fw.bin"), retrieve_date=when, retries=1, retry_interval=0))
+    cs.wait_for(lambda fs: "DownloadFailed" in [f.payload["status"] for f in cs.received("FirmwareStatusNotification")], 15, "DownloadFailed")
+    assert [f.payload["status"] for f in cs.received("FirmwareStatusNotification")] == ["Downloading", "Downloading", "DownloadFailed"]
+    fw.wait_log(r"refusing the HTTP 302 redirect from https://127.0.0.1:\d+/fw.bin to http://", count=2)
+    assert plain.requests == []

@@ -98,7 +98,7 @@ def update_file(payload, kind="image", version="2.0.0"):
 
 
 def fake_get(data, damage=None):
-    # Stands in for link/http.get: feeds data to the sink in 1 KB pieces.
+    # Stands in for link/transfer.download: feeds data to the sink in 1 KB pieces.
     async def get(url, sink, ca_file=None, timeout=30):
         body = bytearray(data)
         if damage == "corrupt":
@@ -138,7 +138,7 @@ async def test_good_image_is_written_checked_then_switched():
     payload = bytes(range(256)) * 40 + b"tail"  # 10,244 bytes: 3 blocks, the last padded
     with TempDir("ota") as d:
         svc, stops = service(d)
-        fu.http.get = fake_get(update_file(payload))
+        fu.transfer.download = fake_get(update_file(payload))
         svc.request("http://h/fw.bin", clock.now(), None, None)
         await svc._work()
         eq(svc._outbox.sent, ["Downloading", "Downloaded", "Installing"], "statuses")
@@ -159,7 +159,7 @@ async def test_corrupt_or_short_image_never_switches():
         Partition.reset()
         with TempDir("ota") as d:
             svc, stops = service(d)
-            fu.http.get = fake_get(update_file(b"x" * 9000), damage)
+            fu.transfer.download = fake_get(update_file(b"x" * 9000), damage)
             svc.request("http://h/fw.bin", clock.now(), 0, 0)
             await svc._work()
             eq(svc._outbox.sent, ["Downloading", "DownloadFailed"], damage)
@@ -177,7 +177,7 @@ async def test_image_the_bootloader_refuses_leaves_no_trial():
     Partition.refuse = True
     with TempDir("ota") as d:
         svc, stops = service(d)
-        fu.http.get = fake_get(update_file(b"z" * 5000))
+        fu.transfer.download = fake_get(update_file(b"z" * 5000))
         svc.request("http://h/fw.bin", clock.now(), 0, 0)
         await svc._work()
         eq(svc._outbox.sent, ["Downloading", "Downloaded", "Installing", "InstallationFailed"], "statuses")
@@ -191,7 +191,7 @@ async def test_image_too_big_or_no_partitions_is_installation_failed():
     with TempDir("ota") as d:
         for image in (True, False):
             svc, stops = service(d, image)
-            fu.http.get = fake_get(update_file(b"y" * (Partition.size + 1)))
+            fu.transfer.download = fake_get(update_file(b"y" * (Partition.size + 1)))
             svc.request("http://h/fw.bin", clock.now(), 3, 0)
             await svc._work()
             eq(svc._outbox.sent, ["Downloading", "InstallationFailed"], "fatal, no retries")
