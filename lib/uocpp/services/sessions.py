@@ -20,7 +20,7 @@ from micropython import const
 
 from uocpp import clock, log, sleep
 from uocpp.model import connectors as cn
-from uocpp.model.auth_cache import same_tag
+from uocpp.model.transactions import same_tag
 
 _ACCEPTED = "Accepted"
 _RETRY_MS = const(5000)  # a stop not yet on flash is tried again this often
@@ -28,7 +28,7 @@ _SETTLE_CARD_MS = const(300)  # settled() waits this long at most for a card's d
 
 
 class Sessions:
-    def __init__(self, evse, metering, connectors, transactions, outbox_, authorizer, keys, max_amps, max_transactions, reservations=None):
+    def __init__(self, evse, metering, connectors, transactions, outbox, authorizer, keys, max_amps, max_transactions, reservations=None):
         # max_amps: what the pilot offers when nothing limits it;
         # max_transactions: how many may wait on flash for their
         # StopTransaction to be answered (a long offline spell) before no
@@ -37,7 +37,7 @@ class Sessions:
         self._metering = metering
         self._connectors = connectors
         self._tx = transactions
-        self._outbox = outbox_
+        self._outbox = outbox
         self._auth = authorizer
         self._keys = keys
         self._rsv = reservations  # model/reservations.py: who may start at a reserved connector
@@ -67,10 +67,10 @@ class Sessions:
         self._max_tx = max_transactions
         self.limit_amps = [max_amps] * n
         self._on_tx = []  # fn(n, started) at a transaction's start and stop
-        outbox_.on_durable("StartTransaction", prepare=self._start_prepare, answered=self._start_answered, dropped=self._start_dropped)
-        outbox_.on_durable("StopTransaction", prepare=self._stop_prepare, answered=self._stop_answered, dropped=self._stop_dropped)
-        outbox_.on_durable("MeterValues", prepare=self._with_remote)
-        outbox_.gate = transactions.flush
+        outbox.on_durable("StartTransaction", prepare=self._start_prepare, answered=self._start_answered, dropped=self._start_dropped)
+        outbox.on_durable("StopTransaction", prepare=self._stop_prepare, answered=self._stop_answered, dropped=self._stop_dropped)
+        outbox.on_durable("MeterValues", prepare=self._with_remote)
+        outbox.gate = transactions.flush
 
     # -- what the simulator and the state mirror read ---------------------------
     def status(self, n):
