@@ -19,7 +19,6 @@ from uocpp.ops import Dispatcher
 from uocpp.outbox import Outbox
 from uocpp.rpc import Rpc
 from uocpp.model.transactions import Transactions
-from uocpp.services.data_transfer import DataTransfer
 from uocpp.services.heartbeat import Heartbeat
 from uocpp.services.metering import Metering
 from uocpp.services.reservations import Reservations
@@ -81,7 +80,14 @@ class App:
         self.sessions = sessions = Sessions(evse, metering, connectors, transactions, outbox, authorizer, keys, conn["maxCurrent"], store["maxTransactions"], reservations)
         # Smart charging's door: its working part is loaded while a profile is installed.
         self.smart = smart = SmartCharging(json_file.join(flash, "profiles.json"), sessions, keys, evse.count, conn["maxCurrent"], conn["voltage"], conn["phases"])
-        self.data_transfer = DataTransfer(outbox)
+
+        def data_transfer():
+            # Made when an application registers a vendor or sends, or a DataTransfer comes.
+            from uocpp.services.data_transfer import DataTransfer
+
+            return DataTransfer(outbox)
+
+        self.data_transfer = OnUse(data_transfer)
         parts.update(
             boot=self.boot, outbox=outbox, heartbeat=heartbeat, status=self.status, sessions=sessions, transactions=transactions,
             authorizer=authorizer, metering=metering, data_transfer=self.data_transfer, smart=smart,
