@@ -63,3 +63,19 @@ async def run_then_drop(part):
     # supervisor's to restart.
     await part.run()
     part.drop()
+
+
+async def serve(door):
+    # The task of a door (an OnUse with a `changed` event whose part has a
+    # run() that returns once the part holds nothing): waits while the part
+    # is not made, runs the part's task while it is, and drops the part when
+    # that returns. A door class takes it as its run: `run = serve`.
+    while True:
+        part = door.obj
+        if part is None:
+            door.changed.clear()
+            await door.changed.wait()
+            continue
+        await part.run()
+        if door.obj is part:
+            door.drop()

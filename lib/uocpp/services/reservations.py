@@ -6,7 +6,7 @@
 import asyncio
 
 from uocpp import clock
-from uocpp.lazy import OnUse, held
+from uocpp.lazy import OnUse, held, serve
 
 
 class Reservations(OnUse):
@@ -39,13 +39,4 @@ class Reservations(OnUse):
     def end(self, rid, why):
         return self.obj is not None and self.obj.end(rid, why)
 
-    async def run(self):
-        while True:
-            book = self.obj
-            if book is None:
-                self.changed.clear()
-                await self.changed.wait()
-                continue
-            await book.run()  # returns once none is left
-            if self.obj is book:
-                self.drop()
+    run = serve  # lazy.py: the part's task while it is made, dropped when it ends

@@ -13,7 +13,7 @@ import asyncio
 import time
 
 from uocpp import clock
-from uocpp.lazy import OnUse, held
+from uocpp.lazy import OnUse, held, serve
 
 _MODULES = ("uocpp.services.profile_limits", "uocpp.services.schedule", "uocpp.model.profiles")
 
@@ -51,16 +51,7 @@ class SmartCharging(OnUse):
             return "Unknown"
         return self.get().clear(pid, n, purpose, level)
 
-    async def run(self):
-        while True:
-            part = self.obj
-            if part is None:
-                self.changed.clear()
-                await self.changed.wait()
-                continue
-            await part.run()  # returns once no profile is installed nor offered
-            if self.obj is part:
-                self.drop()
+    run = serve  # lazy.py: the part's task while it is made, dropped when it ends
 
     def _transaction(self, n, started):
         self._tx_start[n] = int(clock.now()) if started else None
