@@ -17,10 +17,10 @@ def recover(s, stored, starts, stops):
         if local in stops:
             tx.stopped(local)  # the power went right after its StopTransaction was stored
         elif t["remote"] is None and local not in starts:
-            log.warning("session", "transaction %d never reached flash: forgotten", local)
+            log.warning("session", "transaction %s never reached flash: forgotten", tx.label(local))
             tx.running.pop(key)
         else:
-            log.warning("session", "transaction %d on connector %d was running at power loss: stopped", local, t["c"])
+            log.warning("session", "transaction %s on connector %d was running at power loss: stopped", tx.label(local), t["c"])
             # meterStop: the meter's register now (a real meter keeps it
             # through the outage, and the relay has been open since), or
             # the last reading on flash if that is higher or the meter
@@ -44,7 +44,7 @@ def recover(s, stored, starts, stops):
                 # as the power cut left them, never a stop of the
                 # connector's state after the boot), and the loop tries
                 # again every few seconds; never a boot that fails for it.
-                log.error("session", "transaction %d: its PowerLoss stop cannot be stored yet: %s", local, e)
+                log.error("session", "transaction %s: its PowerLoss stop cannot be stored yet: %s", tx.label(local), e)
                 s._stopping[c] = ("PowerLoss", None, wh, at)
                 s._retry_at = time.ticks_add(time.ticks_ms(), RETRY_MS)
                 continue

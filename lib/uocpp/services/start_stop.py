@@ -99,10 +99,10 @@ class StartStop:
             evse.lock(n, False)
             return None
         if rid is not None:
-            self._rsv.end(rid, "used by transaction %d" % local)
+            self._rsv.end(rid, "used by transaction local %d" % local)
         if not clock.synced:
             self._unset_start[local] = time.ticks_ms()
-        log.info("session", "connector %d: transaction %d started by %s at %d Wh", n, local, id_tag, wh)
+        log.info("session", "connector %d: transaction %s started by %s at %d Wh", n, self._tx.label(local), id_tag, wh)
         self._suspended[n] = False
         self._connectors.set(n, busy=True)
         begin = self._metering.meter_value(n, self._keys.get("StopTxnSampledData"), "Transaction.Begin")
@@ -138,7 +138,7 @@ class StartStop:
             # the relay stays open, the transaction stays in tx.json, and the
             # loop tries again every few seconds (and the next boot would).
             if first:
-                log.error("session", "transaction %d: its StopTransaction cannot be stored yet: %s", local, e)
+                log.error("session", "transaction %s: its StopTransaction cannot be stored yet: %s", self._tx.label(local), e)
                 self._connectors.set(n, session=cn.SUSPENDED_EVSE)
             self._retry_at = time.ticks_add(time.ticks_ms(), RETRY_MS)
             return False
@@ -176,10 +176,10 @@ class StartStop:
             # StopTransaction without its optional transactionData rather
             # than none; meterStop is what bills.
             del payload["transactionData"]
-            log.warning("session", "transaction %d: journal full, StopTransaction stored without its transactionData", local)
+            log.warning("session", "transaction %s: journal full, StopTransaction stored without its transactionData", self._tx.label(local))
             self._outbox.store("StopTransaction", payload, local)
+        log.info("session", "transaction %s stopped (%s) at %d Wh", self._tx.label(local), reason, payload["meterStop"])
         self._tx.stopped(local)
-        log.info("session", "transaction %d stopped (%s) at %d Wh", local, reason, payload["meterStop"])
 
     def stop_all(self, reason):
         for n in range(1, self.evse.count + 1):
@@ -190,6 +190,9 @@ class StartStop:
         self._unset_start.pop(local, None)
         self._done("s%d" % local)
         self._tx.started(local, reply.get("transactionId"))
+        # The one line that ties our number to the central system's: every
+        # later line names the transaction by the central system's id.
+        log.info("session", "transaction local %d is %s at the central system", local, self._tx.label(local))
         info = reply.get("idTagInfo")
         if not isinstance(info, dict):
             info = {}
@@ -204,10 +207,10 @@ class StartStop:
         if self._tx.running_on(n) != local or self._stopping[n] is not None:
             return  # already over
         if self._keys.get("StopTransactionOnInvalidId"):
-            log.info("session", "transaction %d: idTag %s, stopping", local, info.get("status"))
+            log.info("session", "transaction %s: idTag %s, stopping", self._tx.label(local), info.get("status"))
             self.stop(n, "DeAuthorized")
         else:
-            log.info("session", "transaction %d: idTag %s, suspended", local, info.get("status"))
+            log.info("session", "transaction %s: idTag %s, suspended", self._tx.label(local), info.get("status"))
             self._suspended[n] = True
             self._safely(self._drive, n)
 
@@ -219,10 +222,10 @@ class StartStop:
         # StopTransaction has no transactionId to carry and goes with it.
         self._unset_start.pop(local, None)
         self._done("s%d" % local)
-        log.error("session", "StartTransaction of %d could not be delivered", local)
+        log.error("session", "StartTransaction of transaction local %d could not be delivered", local)
         for n in range(1, self.evse.count + 1):
             if self._tx.running_on(n) == local:
-                log.warning("session", "transaction %d was never accepted by the central system: stopping it", local)
+                log.warning("session", "transaction local %d was never accepted by the central system: stopping it", local)
                 self.stop(n, "Other")
 
     def _stop_dropped(self, local):
