@@ -116,13 +116,13 @@ lint: venv
 	$(Q)$(VENV)/bin/ruff check --quiet $(LINT_PATHS) && echo "lint: clean"
 
 # Heap, flash, start-up and message rate on the unix port beside a CPython
-# charge point; prints the tables of README, Performance. Takes a few minutes.
+# charge point; prints the tables of docs/performance.md. Takes a few minutes.
 # Optional, built outside this repository from MicroPython's sources: a 32-bit
 # unix port (MICROPYTHON32: the 32-bit .mpy and ROMFS columns) and one with
 # lib/ frozen in (MICROPYTHON32_FROZEN: the frozen column); also
 # MICROPYTHON64_FROZEN. BENCH_ARGS=--quick for a smoke run, --write-readme to
-# refresh the README's tables from this run (run.py's, charging.py's and
-# schedule.py's).
+# write every script's tables into its marked block of docs/performance.md,
+# and the deployment table into README.md (no figure there is typed by hand).
 bench: venv $(INSTALLED_LIBS)
 	@echo "bench: measuring (a few minutes)"
 	$(Q)$(VPY) bench/run.py $(if $(MICROPYTHON32),--micropython32 $(MICROPYTHON32)) \
@@ -131,17 +131,17 @@ bench: venv $(INSTALLED_LIBS)
 	@echo "bench: charging sessions (1,000 sessions, 1,000 queued messages, flash wear)"
 	$(Q)$(VPY) bench/charging.py $(filter --quick --write-readme,$(BENCH_ARGS))
 	@echo "bench: safety latency (a fault or an unplug while another connector's Authorize is pending)"
-	$(Q)$(VPY) bench/safety.py
+	$(Q)$(VPY) bench/safety.py $(filter --write-readme,$(BENCH_ARGS))
 	@echo "bench: smart charging (composite schedule)"
 	$(Q)$(VPY) bench/schedule.py $(filter --quick --write-readme,$(BENCH_ARGS))
 	@echo "bench: firmware update (heap and rate of a 1 MB download)"
-	$(Q)$(VPY) bench/firmware_update.py
+	$(Q)$(VPY) bench/firmware_update.py $(filter --write-readme,$(BENCH_ARGS))
 	@echo "bench: the installer's web page (heap with it off and on, while serving)"
-	$(Q)$(VPY) bench/web.py $(if $(MICROPYTHON32),--micropython32 $(MICROPYTHON32))
+	$(Q)$(VPY) bench/web.py $(if $(MICROPYTHON32),--micropython32 $(MICROPYTHON32)) $(filter --write-readme,$(BENCH_ARGS))
 	@echo "bench: diagnostics (heap of a 64 KB GetDiagnostics upload)"
-	$(Q)$(VPY) bench/diagnostics.py $(if $(MICROPYTHON32),--micropython32 $(MICROPYTHON32))
+	$(Q)$(VPY) bench/diagnostics.py $(if $(MICROPYTHON32),--micropython32 $(MICROPYTHON32)) $(filter --write-readme,$(BENCH_ARGS))
 	@echo "bench: the ESP32 twin (live heap idle after boot on the ESP32 platform code)"
-	$(Q)$(VPY) bench/twin.py $(if $(MICROPYTHON32),--micropython32 $(MICROPYTHON32))
+	$(Q)$(VPY) bench/twin.py $(if $(MICROPYTHON32),--micropython32 $(MICROPYTHON32)) $(filter --write-readme,$(BENCH_ARGS))
 
 # The firmware alone against any central system: make firmware CONFIG=path.json
 firmware: venv $(INSTALLED_LIBS)
@@ -191,7 +191,7 @@ deploy: mpy
 
 # A ROMFS image of the compiled lib/ (uocpp, umqtt at the image's root):
 # MicroPython runs its bytecode in place from the board's ROMFS partition, so
-# the code stays out of the heap (README, Which deployment fits which
+# the code stays out of the heap (docs/deploying.md, Which deployment fits which
 # board). The board's firmware must have ROMFS (MICROPY_VFS_ROM and a
 # partition labelled romfs); it mounts the partition at /rom, ahead of /lib
 # on sys.path. MARCH: xtensawin for ESP32, -S2, -S3; rv32imc for -C3, -C6;
@@ -219,7 +219,7 @@ deploy-romfs: romfs
 	  + fs cp boot.py :boot.py + fs cp main.py :main.py + fs cp $(CONFIG) :config.json \
 	  + romfs deploy $(ROMFS_IMAGE) + reset
 
-# Update files for UpdateFirmware (README, Updating in the field), into
+# Update files for UpdateFirmware (docs/updating.md), into
 # $(BUILD)/update-<kind>-<version>.bin; host them on any HTTP(S) server:
 #   make update-bundle VERSION=1.2.3 [MARCH=xtensawin]   lib/ compiled, the version inside
 #   make update-image IMAGE=firmware.bin VERSION=1.2.3    an ESP32 MicroPython image (OTA)

@@ -252,3 +252,81 @@ def median(values):
     s = sorted(values)
     n = len(s)
     return s[n // 2] if n % 2 else (s[n // 2 - 1] + s[n // 2]) / 2
+
+
+# The blocks of README.md and docs/*.md that the bench writes (--write-readme),
+# by name: each lies between its two marks, in whichever of those files holds
+# it (tests_host/test_docs.py checks: exactly one). No figure outside them is
+# typed by hand.
+BENCH_BLOCKS = {
+    name: ("<!-- bench:%s:begin (%s --write-readme writes this block) -->" % (name, script), "<!-- bench:%s:end -->" % name)
+    for name, script in (
+        ("deploy", "bench/run.py"),
+        ("run", "bench/run.py"),
+        ("charging", "bench/charging.py"),
+        ("schedule", "bench/schedule.py"),
+        ("safety", "bench/safety.py"),
+        ("update", "bench/firmware_update.py"),
+        ("web", "bench/web.py"),
+        ("diagnostics", "bench/diagnostics.py"),
+        ("twin", "bench/twin.py"),
+    )
+}
+
+
+def doc_files():
+    """README.md first, then docs/*.md: where the user documentation lives."""
+    return [REPO / "README.md"] + sorted((REPO / "docs").glob("*.md"))
+
+
+def write_blocks(texts, files=None):
+    """Replaces each named block ({name: text}) in the file that holds its
+    marks; a block no file holds is an error (the docs lost it)."""
+    files = files or doc_files()
+    contents = {p: p.read_text() for p in files}
+    for name, text in texts.items():
+        begin_mark, end_mark = BENCH_BLOCKS[name]
+        holders = [p for p, t in contents.items() if begin_mark in t]
+        if not holders:
+            raise SystemExit("no file of README.md, docs/*.md holds the bench block %r" % begin_mark)
+        for p in holders:
+            t = contents[p]
+            begin, end = t.find(begin_mark), t.find(end_mark)
+            if end < begin:
+                raise SystemExit("%s: the bench block %r has no end mark %r after it" % (p.name, name, end_mark))
+            contents[p] = t[: begin + len(begin_mark)] + "\n" + text.strip("\n") + "\n" + t[end:]
+    for p, t in contents.items():
+        if t != p.read_text():
+            p.write_text(t)
+            print("bench: wrote %s into %s" % (", ".join(sorted(texts)), p.relative_to(REPO)), file=sys.stderr)
+
+
+class _Tee:
+    """stdout that also keeps a copy (what a bench script prints is its block)."""
+
+    def __init__(self, out):
+        self.out, self.kept = out, []
+
+    def write(self, text):
+        self.kept.append(text)
+        return self.out.write(text)
+
+    def flush(self):
+        self.out.flush()
+
+
+def run_writing(name, main):
+    """Runs a bench script's main(); with --write-readme (taken off sys.argv
+    before main parses it) what it printed also becomes the docs block `name`."""
+    write = "--write-readme" in sys.argv
+    if write:
+        sys.argv.remove("--write-readme")
+    tee = _Tee(sys.stdout)
+    sys.stdout = tee
+    try:
+        rc = main()
+    finally:
+        sys.stdout = tee.out
+    if write:
+        write_blocks({name: "".join(tee.kept)})
+    return rc

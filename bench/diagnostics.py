@@ -234,4 +234,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    common.run_writing("diagnostics", main)

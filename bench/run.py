@@ -1,13 +1,13 @@
 """`make bench`: heap, flash, start-up and message cost of the firmware on the
 MicroPython unix port, beside a CPython charge point on the `ocpp` package.
 Prints Markdown tables; writes nothing outside a temporary directory (unless
---write-readme).
+--write-readme: then the marked blocks of docs/performance.md and README.md).
 
     python bench/run.py            # the full run (a few minutes)
     python bench/run.py --quick    # tiny sizes: checks that the scripts work
     python bench/run.py --micropython32 PATH --micropython32-frozen PATH
                                    # adds the 32-bit columns (.mpy, ROMFS, frozen)
-    python bench/run.py --write-readme   # also replaces the marked block in README.md
+    python bench/run.py --write-readme   # also writes docs/performance.md's block and README.md's deployment table
 
 The PyPI wheel is a 64-bit build: its objects are about twice an ESP32's.
 A 32-bit build of the unix port (and one with lib/ frozen in) measures what
@@ -44,18 +44,15 @@ GOALS = (
     ("ROMFS-32", "heap", 72 * KB),
     (".mpy-32", "heap", 90 * KB),
 )
-README_BEGIN = "<!-- bench:begin (bench/run.py --write-readme replaces this block) -->"
-README_END = "<!-- bench:end -->"
-DEPLOY_BEGIN = "<!-- bench:deploy:begin (bench/run.py --write-readme replaces this block) -->"
-DEPLOY_END = "<!-- bench:deploy:end -->"
 # The Python heap of an ESP32 without PSRAM after its first growth
 # (ports/esp32: 56 KB at start, grown on demand; ../shared/heap-32bit.md).
 ESP32_HEAP = 111936
-# Who each 32-bit build stands for (README, Which deployment fits which board).
+# Who each 32-bit build stands for (README, Which deployment fits which
+# board), in the order a user tries them: the stock firmware first.
 DEPLOYMENTS = (
-    ("frozen-32", "ESP32 without PSRAM, firmware built with `manifest.py`", "frozen into the firmware image"),
-    ("ROMFS-32", "ESP32 without PSRAM, firmware with a ROMFS partition", "`make deploy-romfs`: a ROMFS image"),
-    (".mpy-32", "ESP32 with PSRAM (SPIRAM builds), development", "`make deploy`: `.mpy` files on the filesystem"),
+    (".mpy-32", "stock MicroPython firmware (micropython.org)", "`make deploy`: `.mpy` files on the filesystem"),
+    ("ROMFS-32", "a firmware with a ROMFS partition", "`make deploy-romfs`: a ROMFS image"),
+    ("frozen-32", "a firmware you build with `manifest.py`", "frozen into the firmware image"),
 )
 
 
@@ -412,9 +409,10 @@ def deployments(out):
     against an ESP32's Python heap without PSRAM."""
     names = {b.name for b in out["builds"]}
     rows = [
-        ("Board", "Deployment", "Smallest heap, scripted session (32-bit)", "The same over wss://", "Live heap idle after boot", "In a plain ESP32's %s B heap" % format(ESP32_HEAP, ",")),
+        ("Firmware on the ESP32", "Deployment", "Smallest heap, scripted session (32-bit)", "The same over wss://", "Live heap idle after boot", "In a plain ESP32's %s B heap" % format(ESP32_HEAP, ",")),
         ("---",) * 6,
     ]
+    first = None
     for name, board, how in DEPLOYMENTS:
         if name not in names:
             rows.append((board, how, "not measured", "", "", ""))
@@ -422,9 +420,19 @@ def deployments(out):
         need = max(out["heap", name], out.get(("tls heap", name), 0))
         spare = ESP32_HEAP - need
         fits = "fits, %.0f KB to spare" % (spare / KB) if spare > 0 else "does not fit (%.0f KB short)" % (-spare / KB)
+        if spare > 0 and first is None:
+            first = how
         tls = _kb(out["tls heap", name]) if ("tls heap", name) in out else ""
         rows.append((board, how, _kb(out["heap", name]), tls, _kb(out["live", name]["idle"]), fits))
-    return "\n".join("| " + " | ".join(r) + " |" for r in rows)
+    text = "\n".join("| " + " | ".join(r) + " |" for r in rows)
+    # The advice is derived from the rows, so no text can contradict them.
+    if first:
+        advice = "On a plain ESP32 (no PSRAM) take the first way that fits: %s. A board with PSRAM fits every way." % first
+    elif len(rows) - 2 == len(DEPLOYMENTS) and all(r[2] != "not measured" for r in rows[2:]):
+        advice = "On a plain ESP32 (no PSRAM) no way fits this scripted session: use a board with PSRAM."
+    else:
+        advice = "Not every way was measured (the 32-bit builds were not given to the bench): see the notes of docs/performance.md."
+    return text + "\n\n" + advice
 
 
 def report(out, sizes, seconds, quick):
@@ -439,24 +447,13 @@ def report(out, sizes, seconds, quick):
     return "\n".join(parts)
 
 
-def write_readme(blocks, path=REPO / "README.md"):
-    """Replaces each marked block of README.md: blocks is [(begin, end, text)]."""
-    readme = path.read_text()
-    for begin_mark, end_mark, text in blocks:
-        begin, end = readme.find(begin_mark), readme.find(end_mark)
-        if begin < 0 or end < begin:
-            raise SystemExit("README.md has no %r ... %r block" % (begin_mark, end_mark))
-        readme = readme[: begin + len(begin_mark)] + "\n" + text + "\n" + readme[end:]
-    path.write_text(readme)
-
-
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="tiny sizes, for the smoke test")
     ap.add_argument("--micropython32", metavar="PATH", help="a 32-bit build of the MicroPython unix port: adds the 32-bit .mpy and ROMFS columns")
     ap.add_argument("--micropython32-frozen", metavar="PATH", help="a 32-bit unix port with lib/uocpp and lib/umqtt frozen in: adds the 32-bit frozen column")
     ap.add_argument("--micropython64-frozen", metavar="PATH", help="optional: a 64-bit unix port with lib/ frozen in")
-    ap.add_argument("--write-readme", action="store_true", help="replace the marked block of README.md's Performance section with the output")
+    ap.add_argument("--write-readme", action="store_true", help="also write the tables into their marked blocks: docs/performance.md's and README.md's deployment table")
     args = ap.parse_args(argv)
     sizes = QUICK if args.quick else FULL
     logging.getLogger("ocpp").setLevel(logging.CRITICAL)  # failed sessions are expected while bisecting
@@ -469,7 +466,7 @@ def main(argv=None):
     print()
     print(deployments(out))
     if args.write_readme:
-        write_readme([(README_BEGIN, README_END, text), (DEPLOY_BEGIN, DEPLOY_END, deployments(out))])
+        common.write_blocks({"run": text, "deploy": deployments(out)})
     return 0
 
 

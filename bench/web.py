@@ -106,4 +106,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    common.run_writing("web", main)
