@@ -123,25 +123,29 @@ lint: venv
 # MICROPYTHON64_FROZEN. BENCH_ARGS=--quick for a smoke run, --write-readme to
 # write every script's tables into its marked block of docs/performance.md,
 # and the deployment table into README.md (no figure there is typed by hand).
+BENCH_STAGES := 8
 bench: venv $(INSTALLED_LIBS)
-	@echo "bench: measuring (a few minutes)"
+	@echo "bench: 32-bit columns (what an ESP32's heap holds): $(if $(MICROPYTHON32),.mpy and ROMFS with $(MICROPYTHON32),.mpy and ROMFS skipped (no MICROPYTHON32)); $(if $(MICROPYTHON32_FROZEN),frozen with $(MICROPYTHON32_FROZEN),frozen skipped (no MICROPYTHON32_FROZEN))"
+	$(if $(and $(MICROPYTHON32),$(MICROPYTHON32_FROZEN)),,@echo "bench: to add them, build the 32-bit (i686) unix port from MicroPython's sources, plain and with manifest.py frozen in (docs/performance.md says how), then: make bench MICROPYTHON32=/path/to/micropython MICROPYTHON32_FROZEN=/path/to/micropython-frozen")
+	@echo "bench: [1/$(BENCH_STAGES)] heap, flash, start-up and message cost (bench/run.py; its own stages follow)"
 	$(Q)$(VPY) bench/run.py $(if $(MICROPYTHON32),--micropython32 $(MICROPYTHON32)) \
 	  $(if $(MICROPYTHON32_FROZEN),--micropython32-frozen $(MICROPYTHON32_FROZEN)) \
 	  $(if $(MICROPYTHON64_FROZEN),--micropython64-frozen $(MICROPYTHON64_FROZEN)) $(BENCH_ARGS)
-	@echo "bench: charging sessions (1,000 sessions, 1,000 queued messages, flash wear)"
+	@echo "bench: [2/$(BENCH_STAGES)] charging sessions (1,000 sessions, 1,000 queued messages, flash wear)"
 	$(Q)$(VPY) bench/charging.py $(filter --quick --write-readme,$(BENCH_ARGS))
-	@echo "bench: safety latency (a fault or an unplug while another connector's Authorize is pending)"
-	$(Q)$(VPY) bench/safety.py $(filter --write-readme,$(BENCH_ARGS))
-	@echo "bench: smart charging (composite schedule)"
+	@echo "bench: [3/$(BENCH_STAGES)] safety latency (a fault or an unplug while another connector's Authorize is pending)"
+	$(Q)$(VPY) bench/safety.py $(if $(filter --quick,$(BENCH_ARGS)),--rounds 2) $(filter --write-readme,$(BENCH_ARGS))
+	@echo "bench: [4/$(BENCH_STAGES)] smart charging (composite schedule)"
 	$(Q)$(VPY) bench/schedule.py $(filter --quick --write-readme,$(BENCH_ARGS))
-	@echo "bench: firmware update (heap and rate of a 1 MB download)"
-	$(Q)$(VPY) bench/firmware_update.py $(filter --write-readme,$(BENCH_ARGS))
-	@echo "bench: the installer's web page (heap with it off and on, while serving)"
-	$(Q)$(VPY) bench/web.py $(if $(MICROPYTHON32),--micropython32 $(MICROPYTHON32)) $(filter --write-readme,$(BENCH_ARGS))
-	@echo "bench: diagnostics (heap of a 64 KB GetDiagnostics upload)"
-	$(Q)$(VPY) bench/diagnostics.py $(if $(MICROPYTHON32),--micropython32 $(MICROPYTHON32)) $(filter --write-readme,$(BENCH_ARGS))
-	@echo "bench: the ESP32 twin (live heap idle after boot on the ESP32 platform code)"
+	@echo "bench: [5/$(BENCH_STAGES)] firmware update (heap and rate of a 1 MB download)"
+	$(Q)$(VPY) bench/firmware_update.py $(filter --quick --write-readme,$(BENCH_ARGS))
+	@echo "bench: [6/$(BENCH_STAGES)] the installer's web page (heap with it off and on, while serving)"
+	$(Q)$(VPY) bench/web.py $(if $(MICROPYTHON32),--micropython32 $(MICROPYTHON32)) $(filter --quick --write-readme,$(BENCH_ARGS))
+	@echo "bench: [7/$(BENCH_STAGES)] diagnostics (heap of a 64 KB GetDiagnostics upload)"
+	$(Q)$(VPY) bench/diagnostics.py $(if $(MICROPYTHON32),--micropython32 $(MICROPYTHON32)) $(filter --quick --write-readme,$(BENCH_ARGS))
+	@echo "bench: [8/$(BENCH_STAGES)] the ESP32 twin (live heap idle after boot on the ESP32 platform code)"
 	$(Q)$(VPY) bench/twin.py $(if $(MICROPYTHON32),--micropython32 $(MICROPYTHON32)) $(filter --write-readme,$(BENCH_ARGS))
+	@echo "bench: done"
 
 # The firmware alone against any central system: make firmware CONFIG=path.json
 firmware: venv $(INSTALLED_LIBS)

@@ -81,24 +81,29 @@ def session_completes(cs, build, heapsize, heartbeats=100, config=None):
             fw.stop()
 
 
-def smallest_heap(cs, build, low=4096, high=65536, resolution=256, heartbeats=100, max_steps=None, config=None):
+def smallest_heap(cs, build, low=4096, high=65536, resolution=256, heartbeats=100, max_steps=None, config=None, low_fails=False):
     """Bisection: the smallest heap (bytes, a multiple of `resolution`) at
-    which the session completes, with the number of sessions run. `low` must
-    fail and `high` must pass; both are checked first (high doubles until it
-    passes). max_steps caps the bisection (smoke test), leaving a coarser
-    answer."""
+    which the session completes, with the number of sessions run. `high` is
+    checked first: when it fails it becomes the lower bound and the bracket
+    above it doubles until a heap passes. `low` must fail: it is checked
+    unless the caller knows it fails (low_fails: the build's live heap idle,
+    below which nothing completes). max_steps caps the bisection (smoke
+    test), leaving a coarser answer."""
     runs = 1
+    span = max(high - low, resolution)
     ok, why = session_completes(cs, build, high, heartbeats, config)
     while not ok:
         if high >= 1 << 22:
             raise RuntimeError("the session fails even with %d bytes: %s" % (high, why))
-        high *= 2
+        low, span = high, span * 2
+        high = low + span
         runs += 1
         ok, why = session_completes(cs, build, high, heartbeats, config)
-    runs += 1
-    ok, why = session_completes(cs, build, low, heartbeats, config)
-    if ok:
-        return low, runs
+    if not low_fails:
+        runs += 1
+        ok, why = session_completes(cs, build, low, heartbeats, config)
+        if ok:
+            return low, runs
     steps = 0
     while high - low > resolution and (max_steps is None or steps < max_steps):
         mid = (low + high) // 2 // resolution * resolution
