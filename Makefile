@@ -123,7 +123,7 @@ lint: venv
 # MICROPYTHON64_FROZEN. BENCH_ARGS=--quick for a smoke run, --write-readme to
 # write every script's tables into its marked block of docs/performance.md,
 # and the deployment table into README.md (no figure there is typed by hand).
-BENCH_STAGES := 8
+BENCH_STAGES := 9
 bench: venv $(INSTALLED_LIBS)
 	@echo "bench: 32-bit columns (what an ESP32's heap holds): $(if $(MICROPYTHON32),.mpy and ROMFS with $(MICROPYTHON32),.mpy and ROMFS skipped (no MICROPYTHON32)); $(if $(MICROPYTHON32_FROZEN),frozen with $(MICROPYTHON32_FROZEN),frozen skipped (no MICROPYTHON32_FROZEN))"
 	$(if $(and $(MICROPYTHON32),$(MICROPYTHON32_FROZEN)),,@echo "bench: to add them, build the 32-bit (i686) unix port from MicroPython's sources, plain and with manifest.py frozen in (docs/performance.md says how), then: make bench MICROPYTHON32=/path/to/micropython MICROPYTHON32_FROZEN=/path/to/micropython-frozen")
@@ -145,6 +145,8 @@ bench: venv $(INSTALLED_LIBS)
 	$(Q)$(VPY) bench/diagnostics.py $(if $(MICROPYTHON32),--micropython32 $(MICROPYTHON32)) $(filter --quick --write-readme,$(BENCH_ARGS))
 	@echo "bench: [8/$(BENCH_STAGES)] the ESP32 twin (live heap idle after boot on the ESP32 platform code)"
 	$(Q)$(VPY) bench/twin.py $(if $(MICROPYTHON32),--micropython32 $(MICROPYTHON32)) $(filter --write-readme,$(BENCH_ARGS))
+	@echo "bench: [9/$(BENCH_STAGES)] back-off under a fleet (1,000 chargers losing one central system)"
+	$(Q)$(VPY) tools/backoff_fleet.py --table $(filter --write-readme,$(BENCH_ARGS))
 	@echo "bench: done"
 
 # The firmware alone against any central system: make firmware CONFIG=path.json

@@ -270,6 +270,7 @@ BENCH_BLOCKS = {
         ("web", "bench/web.py"),
         ("diagnostics", "bench/diagnostics.py"),
         ("twin", "bench/twin.py"),
+        ("backoff", "tools/backoff_fleet.py --table"),
     )
 }
 

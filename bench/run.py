@@ -18,6 +18,7 @@ the frozen one with a manifest that freezes lib/uocpp and lib/umqtt.
 
 import argparse
 import concurrent.futures
+import contextlib
 import datetime
 import logging
 import os
@@ -217,6 +218,22 @@ def other_ports(args, notes):
     return ok
 
 
+@contextlib.contextmanager
+def _central(pki=None):
+    """A central system for one stage, stopped after it: plain (yields it),
+    or with pki a directory, the TLS one (yields it and the wss:// config)."""
+    if pki is None:
+        cs = common.start_cs()
+        got = cs
+    else:
+        cs, wss = common.start_tls_cs(pki)
+        got = (cs, wss)
+    try:
+        yield got
+    finally:
+        cs.stop()
+
+
 class Stages:
     """One progress line per stage: its number, the total and the time so far."""
 
@@ -254,19 +271,23 @@ def measure(sizes, args, log=print):
                 builds.append(common.frozen_build(path, word))
         out["builds"] = builds
         out["versions"] = {b.name: common.micropython_version(b.micropython) for b in builds}
-        cs = common.start_cs()
         tls_builds = [b for b in builds if not (b.kind == ".py" or (b.word == 8 and b.kind != ".mpy"))]
         stages = Stages(3 * len(builds) + 2 * len(tls_builds) + 2, log)
-        try:
+        # A central system of its own for each stage: it keeps every frame,
+        # and each wait scans them, so one shared by the whole run (10,000
+        # round trips per build) made every later step slower.
+        with _central() as cs:
             # Live heap first: each build's idle figure brackets its bisection.
             for b in builds:
                 stages.next("live heap, %s (%d round trips)" % (b.label, sizes["live_round_trips"]))
                 live = live_heap(cs, b, sizes["warm_up"], sizes["live_round_trips"], tmp / ("live" + b.name), sizes["heap_report_s"])
                 out["live", b.name] = {k: v - b.live_offset for k, v in live.items() if k != "seconds"}
 
-            def heap(server, b, config, key, what):
-                stages.next("smallest heap%s, %s" % (what, b.label))
-                low = out["live", b.name]["idle"] + b.live_offset
+        def heap(b, tls, key, what):
+            stages.next("smallest heap%s, %s" % (what, b.label))
+            low = out["live", b.name]["idle"] + b.live_offset
+            with _central(tmp / ("pki" + b.name) if tls else None) as got:
+                server, config = got if tls else (got, None)
                 found, runs = session.smallest_heap(
                     server,
                     b,
@@ -278,30 +299,28 @@ def measure(sizes, args, log=print):
                     config=config,
                     low_fails=True,
                 )
-                out[key, b.name] = found - b.heap_offset
+            out[key, b.name] = found - b.heap_offset
 
-            tls, wss = common.start_tls_cs(tmp / "pki")
-            try:
-                jobs = [(cs, b, None, "heap", "") for b in builds] + [(tls, b, wss, "tls heap", " over wss://") for b in tls_builds]
-                # Heap figures do not depend on timing: bisections run side by side.
-                with concurrent.futures.ThreadPoolExecutor(sizes["parallel"]) as pool:
-                    for f in [pool.submit(heap, *job) for job in jobs]:
-                        f.result()
-                for b in tls_builds:
-                    stages.next("live heap idle over wss://, %s" % b.label)
-                    out["tls idle", b.name] = idle_heap(tls, b, tmp / ("tls" + b.name), sizes["heap_report_s"], wss)
-            finally:
-                tls.stop()
-            # Timed measures last, one at a time.
-            for b in builds:
-                stages.next("start-up, %s (%d runs)" % (b.label, sizes["startups"]))
+        jobs = [(b, False, "heap", "") for b in builds] + [(b, True, "tls heap", " over wss://") for b in tls_builds]
+        # Heap figures do not depend on timing: bisections run side by side.
+        with concurrent.futures.ThreadPoolExecutor(sizes["parallel"]) as pool:
+            for f in [pool.submit(heap, *job) for job in jobs]:
+                f.result()
+        with _central(tmp / "pki") as (tls, wss):
+            for b in tls_builds:
+                stages.next("live heap idle over wss://, %s" % b.label)
+                out["tls idle", b.name] = idle_heap(tls, b, tmp / ("tls" + b.name), sizes["heap_report_s"], wss)
+        # Timed measures last, one at a time.
+        for b in builds:
+            stages.next("start-up, %s (%d runs)" % (b.label, sizes["startups"]))
+            with _central() as cs:
                 out["startup", b.name] = startup_ms(cs, b, sizes["startups"], tmp / ("up" + b.name))
-            stages.next("message rate: firmware (64-bit .mpy) and CPython peer")
+        stages.next("message rate: firmware (64-bit .mpy) and CPython peer")
+        with _central() as cs:
             out["rates"] = message_rates(cs, mpy, sizes["rate_round_trips"], sizes["rate_repeats"], tmp / "rate")
-            stages.next("per-module breakdown")
+        stages.next("per-module breakdown")
+        with _central() as cs:
             out["modules"] = modules.breakdown(cs, [b for b in builds if b.kind != ".py"], tmp / "modules", log)
-        finally:
-            cs.stop()
     return out
 
 
