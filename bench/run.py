@@ -36,18 +36,22 @@ from bench import common, modules, session, traffic  # noqa: E402
 from bench.common import REPO, received, wait_alive  # noqa: E402
 
 # Where the full run's time went (864 s with the 32-bit columns): the
-# bisections (about 16 sessions of the scripted session per build, 11
-# builds), then start-up (21 x 7 boots). Now a bisection is bracketed by
-# the build's own live heap idle (the session cannot complete below it),
+# bisections (about 16 scripted sessions per build, 11 builds), then
+# start-up (21 x 7 boots); and the run waits far more than it computes (a
+# session is paced by the firmware's timers and round trips: the whole
+# bench uses about 2 minutes of CPU). Now a bisection is bracketed by the
+# build's own live heap idle (the session cannot complete below it),
 # resolves to 1 KB (the figures are read in tenths of a KB and two runs of
-# the same code differ by more), and two bisections run at once (heap
-# figures do not depend on timing); start-up is the median of 11.
+# the same code differ by more), and four run at once (a heap figure does
+# not depend on timing: a step's timeout is generous, and a heap too small
+# shows as an exit or a MemoryError); start-up, timed, runs alone, over 11
+# boots.
 FULL = {
     "heartbeats": 100,
     "bisect_span": 64 * 1024,
     "bisect_resolution": 1024,
     "bisect_steps": None,
-    "parallel": 2,
+    "parallel": 4,
     "warm_up": 100,
     "live_round_trips": 10000,
     "startups": 11,
@@ -250,6 +254,11 @@ class Stages:
 def measure(sizes, args, log=print):
     out = {"notes": []}
     ports = other_ports(args, out["notes"])
+    # The total is known once the builds are: 3 stages each, 2 more each
+    # over wss://, the rate and the breakdown, and this first one.
+    n, n_tls = 3 + len(ports), 1 + sum(1 for p in ports if p[2] == 4)
+    stages = Stages(1 + 3 * n + 2 * n_tls + 2, log)
+    stages.next("compiling lib/ for %d builds" % n)
     with tempfile.TemporaryDirectory(prefix="uocpp-bench-") as tmp:
         tmp = Path(tmp)
         src = common.source_build()
@@ -272,7 +281,7 @@ def measure(sizes, args, log=print):
         out["builds"] = builds
         out["versions"] = {b.name: common.micropython_version(b.micropython) for b in builds}
         tls_builds = [b for b in builds if not (b.kind == ".py" or (b.word == 8 and b.kind != ".mpy"))]
-        stages = Stages(3 * len(builds) + 2 * len(tls_builds) + 2, log)
+        assert (len(builds), len(tls_builds)) == (n, n_tls), "the stage count is off"
         # A central system of its own for each stage: it keeps every frame,
         # and each wait scans them, so one shared by the whole run (10,000
         # round trips per build) made every later step slower.
