@@ -321,7 +321,7 @@ def measure(sizes, args, log=print):
                 out["tls idle", b.name] = idle_heap(tls, b, tmp / ("tls" + b.name), sizes["heap_report_s"], wss)
         # Timed measures last, one at a time.
         for b in builds:
-            stages.next("start-up, %s (%d runs)" % (b.label, sizes["startups"]))
+            stages.next("start-up, %s (median of %d)" % (b.label, sizes["startups"]))
             with _central() as cs:
                 out["startup", b.name] = startup_ms(cs, b, sizes["startups"], tmp / ("up" + b.name))
         stages.next("message rate: firmware (64-bit .mpy) and CPython peer")
