@@ -11,29 +11,11 @@ import re
 from pathlib import Path
 
 from bench.common import BENCH_BLOCKS, doc_files
+from tools.docs_toc import LONG, prose, slug, with_contents
 
 REPO = Path(__file__).resolve().parent.parent
 LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)\)")
 ANCHOR = re.compile(r"<a (?:id|name)=\"([^\"]+)\"")
-
-
-def slug(heading):
-    """GitHub's anchor for a heading: lower case, punctuation dropped, spaces
-    to hyphens (inline code and links keep their text)."""
-    text = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", heading.strip()).lower()
-    text = re.sub(r"[^\w\- ]", "", text.replace("`", ""))
-    return text.replace(" ", "-")
-
-
-def prose(text):
-    """The lines of a Markdown text outside fenced code blocks."""
-    fenced = False
-    for line in text.split("\n"):
-        if line.startswith("```"):
-            fenced = not fenced
-            continue
-        if not fenced:
-            yield line
 
 
 def anchors(path):
@@ -98,12 +80,24 @@ def test_readme_is_a_first_screen_under_300_lines():
 
 
 def test_long_pages_open_with_a_numbered_table_of_contents():
+    """Every page over LONG lines opens with its contents, current (what
+    tools/docs_toc.py writes: run it after adding a page or a heading)."""
     for path in doc_files()[1:]:
-        lines = path.read_text().split("\n")
-        if len(lines) <= 150:
-            continue
-        head = "\n".join(lines[:40])
-        assert "## Contents" in head and re.search(r"^1\. \[", head, re.M), path.name + ": no numbered contents at the top"
+        text = path.read_text()
+        if len(text.split("\n")) > LONG:
+            assert "\n## Contents\n\n1. [" in "\n".join(text.split("\n")[:40]), path.name + ": no numbered contents at the top"
+            assert with_contents(text) == text, path.name + ": contents out of date: run .venv/bin/python tools/docs_toc.py"
+
+
+def test_contents_are_made_once_and_follow_the_headings():
+    body = "\n".join("line %d" % i for i in range(LONG))
+    page = "# Page\n\nWhat it is.\n\n## First `x.json`\n\n### Sub\n\n## Second\n\n" + body + "\n"
+    made = with_contents(page)
+    assert "## Contents\n\n1. [First x.json](#first-xjson)\n   1. [Sub](#sub)\n2. [Second](#second)\n\n## First" in made
+    assert made.startswith("# Page\n\nWhat it is.\n\n## Contents")
+    assert with_contents(made) == made
+    assert with_contents(made.replace("## Second", "## Third")).count("## Contents") == 1
+    assert "2. [Third](#third)" in with_contents(made.replace("## Second", "## Third"))
 
 
 def test_bench_blocks_are_each_in_one_place():
