@@ -18,7 +18,27 @@ else
 Q := @
 endif
 
-.PHONY: run twin test lint bench firmware venv clean test-packages mpy deploy romfs deploy-romfs update-bundle update-image soak
+.PHONY: help run twin test lint bench firmware venv clean test-packages mpy deploy romfs deploy-romfs update-bundle update-image soak check-port
+
+# `make` alone, or `make help`: every user-facing target, one line each.
+.DEFAULT_GOAL := help
+help:
+	@echo "make run            the bundled central system and the firmware on the unix port (CS_PORT=9000 BOOT=Accepted:10 CONFIG=config.json)"
+	@echo "make twin           the same with the firmware on the ESP32 twin"
+	@echo "make firmware       the firmware alone against any central system (CONFIG=path.json)"
+	@echo "make test           the whole test suite (about 4 minutes)"
+	@echo "make lint           ruff over lib, tools, bench, tests, harness, boot.py, main.py"
+	@echo "make soak           the randomized scenario engine (MINUTES=30 SEED=...)"
+	@echo "make bench          heap, flash, start-up and message-rate measurements (a few minutes)"
+	@echo "make mpy            compile lib/ with mpy-cross into build/esp32/lib and build/unix/lib"
+	@echo "make deploy         copy the firmware and config.json to a board (PORT=/dev/ttyUSB0 CONFIG=config.json)"
+	@echo "make romfs          a ROMFS image of the compiled lib/ (MARCH=xtensawin)"
+	@echo "make deploy-romfs   the ROMFS image, boot.py, main.py and config.json to a board (PORT=...)"
+	@echo "make update-bundle  an update file of lib/ for UpdateFirmware (VERSION=1.2.3, MARCH=xtensawin)"
+	@echo "make update-image   an update file of a MicroPython image (IMAGE=firmware.bin VERSION=1.2.3)"
+	@echo "make venv           the virtualenv with the pinned host dependencies"
+	@echo "make test-packages  the Debian packages the tests need (apt-get)"
+	@echo "make clean          remove the virtualenv, flash/, build/ and the fetched libraries"
 
 # One virtualenv with every pinned host dependency (requirements.txt).
 $(VENV)/.installed: requirements.txt
@@ -70,7 +90,7 @@ lib/microdot/microdot.py: | $(VENV)/.installed
 
 # Debian packages the tests need, installed when missing (CI starts fresh).
 # socat: the pty through which the deploy test drives mpremote.
-# chromium, chromium-driver: the web page's browser tests (tests_host/test_web.py).
+# chromium, chromium-driver: the web page's browser tests (tests/test_web.py).
 TEST_PACKAGES := mosquitto mosquitto-clients openssl socat chromium chromium-driver
 test-packages:
 	@missing=$$(for p in $(TEST_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
@@ -93,10 +113,10 @@ twin: venv $(INSTALLED_LIBS)
 
 # The whole suite; ends with pytest's summary line.
 test: venv $(INSTALLED_LIBS) test-packages
-	@echo "test: pytest tests_host (about 4 minutes on 2 cores)"
-	$(Q)$(VPY) -m pytest tests_host
+	@echo "test: pytest tests (about 4 minutes on 2 cores)"
+	$(Q)$(VPY) -m pytest tests
 
-# The randomized scenario engine (tests_host/scenario/) for MINUTES minutes
+# The randomized scenario engine (harness/scenario/) for MINUTES minutes
 # (default 30) on SEED (default: a random one, printed at the start): EVSE
 # events, reply faults, central-system CALLs, link, storage and power faults
 # against the firmware, invariants checked as it runs. Ends with one line,
@@ -106,11 +126,11 @@ test: venv $(INSTALLED_LIBS) test-packages
 MINUTES ?= 30
 SEED ?=
 soak: venv $(INSTALLED_LIBS)
-	$(Q)$(VPY) -m tests_host.soak --minutes $(MINUTES) $(if $(SEED),--seed $(SEED))
+	$(Q)$(VPY) -m harness.soak --minutes $(MINUTES) $(if $(SEED),--seed $(SEED))
 
 # ruff (pinned in requirements.txt; settings in ruff.toml). The suite runs
-# the same check (tests_host/test_lint.py).
-LINT_PATHS := lib tools bench tests_host boot.py main.py
+# the same check (tests/test_lint.py).
+LINT_PATHS := lib tools bench tests harness boot.py main.py
 lint: venv
 	@echo "lint: ruff check $(LINT_PATHS)"
 	$(Q)$(VENV)/bin/ruff check --quiet $(LINT_PATHS) && echo "lint: clean"
@@ -123,7 +143,7 @@ lint: venv
 # MICROPYTHON64_FROZEN. BENCH_ARGS=--quick for a smoke run, --write-readme to
 # write every script's tables into its marked block of docs/performance.md,
 # and the deployment table into README.md (no figure there is typed by hand).
-BENCH_STAGES := 9
+BENCH_STAGES := 10
 bench: venv $(INSTALLED_LIBS)
 	@echo "bench: 32-bit columns (what an ESP32's heap holds): $(if $(MICROPYTHON32),.mpy and ROMFS with $(MICROPYTHON32),.mpy and ROMFS skipped (no MICROPYTHON32)); $(if $(MICROPYTHON32_FROZEN),frozen with $(MICROPYTHON32_FROZEN),frozen skipped (no MICROPYTHON32_FROZEN))"
 	$(if $(and $(MICROPYTHON32),$(MICROPYTHON32_FROZEN)),,@echo "bench: to add them, build the 32-bit (i686) unix port from MicroPython's sources, plain and with manifest.py frozen in (docs/performance.md says how), then: make bench MICROPYTHON32=/path/to/micropython MICROPYTHON32_FROZEN=/path/to/micropython-frozen")
@@ -143,9 +163,11 @@ bench: venv $(INSTALLED_LIBS)
 	$(Q)$(VPY) bench/web.py $(if $(MICROPYTHON32),--micropython32 $(MICROPYTHON32)) $(filter --quick --write-readme,$(BENCH_ARGS))
 	@echo "bench: [7/$(BENCH_STAGES)] diagnostics (heap of a 64 KB GetDiagnostics upload)"
 	$(Q)$(VPY) bench/diagnostics.py $(if $(MICROPYTHON32),--micropython32 $(MICROPYTHON32)) $(filter --quick --write-readme,$(BENCH_ARGS))
-	@echo "bench: [8/$(BENCH_STAGES)] the ESP32 twin (live heap idle after boot on the ESP32 platform code)"
+	@echo "bench: [8/$(BENCH_STAGES)] file transfers (heap of a 256 KB download and a 64 KB upload over http, https, ftp, ftps)"
+	$(Q)$(VPY) bench/transfers.py $(if $(MICROPYTHON32),--micropython32 $(MICROPYTHON32)) $(filter --write-readme,$(BENCH_ARGS))
+	@echo "bench: [9/$(BENCH_STAGES)] the ESP32 twin (live heap idle after boot on the ESP32 platform code)"
 	$(Q)$(VPY) bench/twin.py $(if $(MICROPYTHON32),--micropython32 $(MICROPYTHON32)) $(filter --write-readme,$(BENCH_ARGS))
-	@echo "bench: [9/$(BENCH_STAGES)] back-off under a fleet (1,000 chargers losing one central system)"
+	@echo "bench: [10/$(BENCH_STAGES)] back-off under a fleet (1,000 chargers losing one central system)"
 	$(Q)$(VPY) tools/backoff_fleet.py --table $(filter --write-readme,$(BENCH_ARGS))
 	@echo "bench: done"
 
@@ -189,7 +211,13 @@ else
 DEVICE := connect $(PORT)
 RESTART := + reset
 endif
-deploy: mpy
+# A board's serial port must exist before anything is compiled or copied
+# (mpremote would say the port "may be in use by another program"). Only
+# device paths are checked: mpremote's other names (auto, id:...) pass.
+check-port:
+	@case "$(PORT)" in /dev/*) test -e "$(PORT)" || { echo "deploy: no board found on PORT=$(PORT): plug one in, or name its serial port (make deploy PORT=/dev/ttyACM0)"; exit 2; };; esac
+
+deploy: check-port mpy
 	@echo "deploy: copying to $(PORT) ($(TARGET)) with mpremote"
 	$(Q)$(VENV)/bin/mpremote $(DEVICE) run tools/deploy_prepare.py \
 	  $(foreach pkg,$(wildcard $(BUILD)/$(TARGET)/lib/*),+ fs cp -r $(pkg) :lib) \
@@ -219,7 +247,7 @@ romfs: venv $(INSTALLED_LIBS)
 # with boot.py, main.py and the config on its filesystem; an old lib/uocpp
 # and lib/umqtt there are removed first (they would only take flash):
 #   make deploy-romfs PORT=/dev/ttyUSB0 [CONFIG=my.json]
-deploy-romfs: romfs
+deploy-romfs: check-port romfs
 	@echo "deploy-romfs: $(ROMFS_IMAGE), boot.py, main.py and $(CONFIG) to the board on $(PORT)"
 	$(Q)$(VENV)/bin/mpremote connect $(PORT) run tools/deploy_prepare.py \
 	  + fs cp boot.py :boot.py + fs cp main.py :main.py + fs cp $(CONFIG) :config.json \
@@ -229,6 +257,8 @@ deploy-romfs: romfs
 # $(BUILD)/update-<kind>-<version>.bin; host them on any HTTP(S) server:
 #   make update-bundle VERSION=1.2.3 [MARCH=xtensawin]   lib/ compiled, the version inside
 #   make update-image IMAGE=firmware.bin VERSION=1.2.3    an ESP32 MicroPython image (OTA)
+# VERSION: MAJOR.MINOR.PATCH, optionally -PRERELEASE and +BUILD (1.2.3,
+# 1.2.3-rc1), checked by tools/make_update.py before anything is built.
 update-bundle: venv $(INSTALLED_LIBS)
 	@test -n "$(VERSION)" || { echo "update-bundle: VERSION=x.y.z is required"; exit 1; }
 	$(Q)$(VPY) tools/make_update.py bundle --version $(VERSION) --march $(MARCH) -o $(BUILD)/update-bundle-$(VERSION).bin
