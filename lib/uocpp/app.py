@@ -68,7 +68,12 @@ class App:
         conn = settings["connectors"]
         self.sessions = sessions = Sessions(evse, metering, connectors, transactions, outbox, authorizer, keys, conn["maxCurrent"], store["maxTransactions"], reservations)
         profiles = Profiles(json_file.join(flash, "profiles.json"), keys)
-        self.smart = smart = SmartCharging(profiles, sessions, keys, evse.count, conn["maxCurrent"], conn["voltage"], conn["phases"])
+        self.energy = energy = None
+        if "energy" in settings:  # only there when enabled; imported only then (energy/)
+            from uocpp.energy.manager import Energy
+
+            self.energy = energy = Energy(settings, sessions, state, flash)
+        self.smart = smart = SmartCharging(profiles, sessions, keys, evse.count, conn["maxCurrent"], conn["voltage"], conn["phases"], energy)
         self.data_transfer = DataTransfer(outbox)
         parts.update(
             boot=self.boot, outbox=outbox, heartbeat=heartbeat, status=self.status, sessions=sessions, transactions=transactions,
@@ -151,6 +156,9 @@ class App:
             sup.start("metering", self.metering.run)
             sup.start("reservations", self.reservations.run)
             sup.start("evse", lambda: self.evse.run(self.sessions))
+            if self.energy is not None:  # its manager, grid meter and phase switch tasks
+                for name, fn in self.energy.tasks(self.evse, self.metering):
+                    sup.start(name, fn)
             if self._update and self._update[1]:
                 # An update under way: resume, confirm or report it.
                 from uocpp.services import firmware_update
@@ -160,7 +168,7 @@ class App:
                 # Imported only when on: a disabled mirror costs no heap.
                 from uocpp.extras.mqtt_mirror import MqttMirror
 
-                sup.start("mqtt", MqttMirror(self.settings, self.state, self.metering, self.transactions).run, True)
+                sup.start("mqtt", MqttMirror(self.settings, self.state, self.metering, self.transactions, self.energy).run, True)
             if "web" in self.settings:  # only there when on (main.py)
                 # Imported only when on (extras/web/): an off page costs no heap.
                 from uocpp.extras.web.status import StatusPage

@@ -109,7 +109,7 @@ def _topic_part(text):
 
 
 class MqttMirror:
-    def __init__(self, settings, state, metering=None, transactions=None):
+    def __init__(self, settings, state, metering=None, transactions=None, energy=None):
         # metering, transactions: services/metering.py and
         # model/transactions.py, sampled for energy, power and transactions.
         m = self._mqtt = settings["mqtt"]
@@ -127,6 +127,8 @@ class MqttMirror:
         self._metering = metering
         self._tx = transactions
         self._tx_seen = [0] * (self._connectors + 1)  # (remote, tag) last put in the state
+        # energy/mqtt.py: the energy manager's command topics (subscribed per session), when on.
+        self._commands = None if energy is None else energy.commands(self.base)
         self._fields = ()
         self._umqtt = None
         self._client = None
@@ -356,6 +358,8 @@ class MqttMirror:
             if self._mqtt["discovery"]:
                 await self._discovery(stream)
             await self._send(stream, self._encode(self._client.publish, self.topic(AVAILABILITY), ONLINE, True))
+            if self._commands is not None:  # energy: its command topics
+                await self._send(stream, self._commands.subscribe())
             if self.sessions == 1:
                 for key in _CLEAR_WHEN_UNSET:
                     if self.state.get(key) is None:
@@ -395,8 +399,9 @@ class MqttMirror:
         self._down.set()
 
     async def _read(self, stream):
-        # We never subscribe, so the broker only sends PINGRESP; any byte
-        # shows it is alive, an empty read that it closed the connection.
+        # Without energy commands we never subscribe, so the broker only sends
+        # PINGRESP; any byte shows it is alive, an empty read that it closed
+        # the connection.
         try:
             while True:
                 data = await stream.read(16)
@@ -404,6 +409,8 @@ class MqttMirror:
                     log.info("mqtt", "the broker closed the connection")
                     break
                 self._last_rx = time.ticks_ms()
+                if self._commands is not None:  # energy: commands come as PUBLISHes
+                    self._commands.feed(data)
         except asyncio.CancelledError:
             raise
         except Exception as e:

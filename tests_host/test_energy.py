@@ -1,0 +1,156 @@
+"""Local energy management (issue 27, lib/uocpp/energy/): the firmware on the
+unix port against the `ocpp` central system, a real mosquitto for the energy
+manager's commands, and a pymodbus SDM630 on a pty as the grid meter; the EV
+through the simulator's line protocol. Every wait is on a log line, a frame
+at the central system, an MQTT message or the simulator's state."""
+
+import subprocess
+import time
+
+import pytest
+from ocpp.v16 import call
+
+from tests_host.conftest import free_port, tracked
+from tests_host.modbus_meter import Relay, SdmServer
+from tests_host.mqtt_broker import Broker, Subscriber, _tool
+
+BASE = "ocpp/CP001/"
+
+
+@pytest.fixture
+def broker(tmp_path):
+    with tracked(lambda b: b.stop()) as track:
+        yield lambda: track(Broker(str(tmp_path / ("broker%d" % len(track.started))), free_port()).start())
+
+
+@pytest.fixture
+def subscriber():
+    with tracked(lambda s: s.stop()) as track:
+        yield lambda port, topic=BASE + "energy/#": track(Subscriber(port, topic))
+
+
+@pytest.fixture
+def grid():
+    """A pymodbus SDM630 at Modbus address 2 on a pty: the meter at the house connection."""
+    with tracked(lambda pair: (pair[1].stop(), pair[0].close())) as track:
+
+        def start():
+            relay = Relay().start()
+            server = SdmServer(relay.meter_path, address=2).start()
+            server.set(V1=230.0, V2=230.0, V3=230.0, I1=0.0, I2=0.0, I3=0.0, P_TOTAL=0.0, FREQ=50.0, IMPORT_KWH=1.0)
+            track((relay, server))
+            return relay, server
+
+        yield start
+
+
+def publish(port, topic, payload):
+    subprocess.run([_tool("mosquitto_pub"), "-h", "127.0.0.1", "-p", str(port), "-t", BASE + topic, "-m", payload], check=True, timeout=10)
+
+
+def mqtt(port):
+    return {"enabled": True, "host": "127.0.0.1", "port": port, "keepalive": 5, "timeout": 1, "reconnectMinimum": 0.2, "reconnectRandomRange": 0}
+
+
+def energy(**over):
+    cfg = {"enabled": True, "resumeDelay": 0.5, "resumeHysteresis": 1}
+    cfg.update(over)
+    return cfg
+
+
+def wait_state(ch, pred, what, timeout=5):
+    """Poll the simulator's state (its reply to `state`) until pred(state) holds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        s = ch.state()
+        if pred(s):
+            return s
+        if time.monotonic() > deadline:
+            raise AssertionError("no %s within %.1f s; state %s" % (what, timeout, s))
+        time.sleep(0.05)
+
+
+def offered(ch, amps, timeout=5):
+    return wait_state(ch, lambda s: s["offeredA"] == amps, "offer of %s A" % amps, timeout)
+
+
+def start_charging(ch):
+    ch.evse("plug 1", "card 1 ALICE", "charge 1")
+    ch.wait_call("StartTransaction")
+    return ch.transaction_id()
+
+
+def tx_profile(limit):
+    return {
+        "chargingProfileId": 7,
+        "stackLevel": 0,
+        "chargingProfilePurpose": "TxDefaultProfile",
+        "chargingProfileKind": "Relative",
+        "chargingSchedule": {"chargingRateUnit": "A", "chargingSchedulePeriod": [{"startPeriod": 0, "limit": float(limit)}]},
+    }
+
+
+def test_the_offer_is_the_least_source_and_the_local_limit_falls_back_when_silent(cs, charger, broker, subscriber):
+    """Item 1, 2: the pilot offers min(hardware, OCPP schedule, local limit); each source and the deciding one
+    are on MQTT; bad commands change nothing; no command within localTimeout -> the safe limit, logged."""
+    b = broker()
+    sub = subscriber(b.port)
+    ch = charger({"mqtt": mqtt(b.port), "connectors": {"maxCurrent": 32}, "energy": energy(localTimeout=4, safeCurrent=8)})
+    fw = ch.fw
+    fw.wait_log("listening for commands")
+    start_charging(ch)
+    s = offered(ch, 8)  # nothing heard from the energy manager yet: the safe limit
+    assert s["relay"] and s["status"] == "Charging"
+    publish(b.port, "energy/1/limit/set", "16")
+    offered(ch, 16)
+    fw.wait_log(r"connector 1: offer 16 A \(local\)")
+    sub.wait_value(BASE + "energy/1/source", "local")
+    assert cs.call("CP001", call.SetChargingProfile(connector_id=1, cs_charging_profiles=tx_profile(10))).status == "Accepted"
+    offered(ch, 10)
+    sub.wait_value(BASE + "energy/1/source", "ocpp")
+    publish(b.port, "energy/1/limit/set", "20.5")
+    got = sub.wait_value(BASE + "energy/1/sources", '{"hardware":32,"ocpp":10,"local":20.5,"load":null,"solar":null,"switch":null}')
+    assert got and ch.state()["offeredA"] == 10
+    # Refused, each logged: not a number, out of range, no such connector.
+    for topic, payload, why in (
+        ("energy/1/limit/set", "lots", "not a number"),
+        ("energy/1/limit/set", "33", "not within"),
+        ("energy/3/limit/set", "10", "no such connector"),
+        ("energy/1/limit/set", "nan", "not within"),
+    ):
+        publish(b.port, topic, payload)
+        fw.wait_log(why)
+    assert cs.call("CP001", call.ClearChargingProfile(id=7)).status == "Accepted"
+    offered(ch, 20.5)
+    # Silence: 4 s after the last good command the safe limit, and the log says so.
+    fw.wait_log(r"connector 1: no local limit for 4 s: the safe limit, 8 A", timeout=10)
+    offered(ch, 8)
+    sub.wait_value(BASE + "energy/1/offer", "8")
+
+
+def test_pause_below_6_a_and_resume_with_hysteresis_keeps_the_transaction(cs, charger, broker):
+    """Item 1: a limit under 6 A pauses (SuspendedEVSE, relay open); 6.5 A (under 6 + 1 A hysteresis) does not
+    resume; 12 A resumes once held for resumeDelay; one transaction throughout."""
+    b = broker()
+    ch = charger({"mqtt": mqtt(b.port), "energy": energy(localTimeout=60, safeCurrent=16, resumeDelay=1)})
+    fw = ch.fw
+    fw.wait_log("listening for commands")
+    tid = start_charging(ch)
+    offered(ch, 16)
+    publish(b.port, "energy/1/limit/set", "4")
+    ch.wait_status("SuspendedEVSE")
+    s = offered(ch, 0)
+    assert not s["relay"] and s["transactionId"] == tid
+    fw.wait_log(r"connector 1: paused: 4 A from local")
+    publish(b.port, "energy/1/limit/set", "6.5")
+    sent = len(ch.calls("StatusNotification"))
+    publish(b.port, "energy/1/limit/set", "12")
+    fw.wait_log(r"connector 1: resumed at 12 A \(local\)")
+    ch.wait_call("StatusNotification", count=2, where=lambda p: p["status"] == "Charging")
+    # Only Charging came after the pause: 6.5 A resumed nothing.
+    after = [p["status"] for p in ch.payloads("StatusNotification")[sent:]]
+    assert after == ["Charging"], after
+    s = ch.state()
+    assert s["relay"] and s["offeredA"] == 12 and s["transactionId"] == tid
+    ch.evse("unplug 1")
+    assert len(ch.wait_call("StopTransaction")) == 1 and len(ch.calls("StartTransaction")) == 1
