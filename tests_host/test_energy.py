@@ -154,3 +154,60 @@ def test_pause_below_6_a_and_resume_with_hysteresis_keeps_the_transaction(cs, ch
     assert s["relay"] and s["offeredA"] == 12 and s["transactionId"] == tid
     ch.evse("unplug 1")
     assert len(ch.wait_call("StopTransaction")) == 1 and len(ch.calls("StartTransaction")) == 1
+
+
+def grid_config(relay, **over):
+    cfg = energy(grid=True, gridDevice=relay.path, gridAddress=2, gridInterval=0.5, gridTimeout=0.2, gridLostAfter=1, gridSafeCurrent=7)
+    cfg.update(over)
+    return cfg
+
+
+def house(server, amps, ev=0.0):
+    """The grid meter as a house shows it: `amps` of the house's own on each phase plus what the EV draws."""
+    server.set(I1=amps[0] + ev, I2=amps[1] + ev, I3=amps[2] + ev, P_TOTAL=230.0 * (sum(amps) + 3 * ev))
+
+
+def test_load_management_cuts_an_overload_within_2_s_and_raises_slowly(cs, charger, grid):
+    """Item 3: a 25 A mains fuse; the EV draws 20 A on 3 phases; the house steps from 5 to 15 A on L2: the grid
+    shows 35 A, and the pilot offers 10 A within 2 s. The house back at 5 A: the offer climbs 2 A per reading."""
+    relay, server = grid()
+    house(server, (5, 5, 5))
+    ch = charger({"connectors": {"maxCurrent": 32}, "energy": grid_config(relay, mainsFuse=25, rampStep=2)})
+    fw = ch.fw
+    fw.wait_log(r"grid meter SDM630 at address 2")
+    start_charging(ch)
+    ch.evse("power 1 4600")  # the simulator's meter: 20 A (on each of the 3 phases configured)
+    house(server, (5, 5, 5), ev=20)
+    offered(ch, 20)
+    house(server, (5, 15, 5), ev=20)
+    t0 = time.monotonic()
+    offered(ch, 10, timeout=2)
+    assert time.monotonic() - t0 <= 2.0
+    fw.wait_log(r"overload: 35.0 A on a 25 A fuse: load limit 10.0 A")
+    ch.evse("power 1 2300")  # the EV follows: 10 A
+    house(server, (5, 5, 5), ev=10)
+    for amps in (12, 14, 16, 18, 20):
+        fw.wait_log(r"connector 1: offer %d A \(load\)" % amps)
+    assert ch.state()["status"] == "Charging"
+
+
+def test_load_management_pauses_resumes_and_a_lost_grid_meter_gives_the_safe_current(cs, charger, grid):
+    """Item 3: the house leaves under 6 A: SuspendedEVSE (the transaction kept); back with room: resumed after
+    the hysteresis; the grid meter silent for gridLostAfter: gridSafeCurrent, logged."""
+    relay, server = grid()
+    house(server, (2, 2, 2))
+    ch = charger({"connectors": {"maxCurrent": 16}, "energy": grid_config(relay, mainsFuse=20, rampStep=50)})
+    tid = start_charging(ch)
+    offered(ch, 16)
+    house(server, (2, 16, 2))
+    ch.wait_status("SuspendedEVSE")
+    s = offered(ch, 0)
+    assert s["transactionId"] == tid and not s["relay"]
+    ch.fw.wait_log(r"connector 1: paused: 4 A from load")
+    house(server, (2, 4, 2))
+    ch.fw.wait_log(r"connector 1: resumed at 16 A \(hardware\)")
+    ch.wait_call("StatusNotification", count=2, where=lambda p: p["status"] == "Charging")
+    server.stop()
+    ch.fw.wait_log(r"grid meter lost .*: load limit 7 A")
+    s = offered(ch, 7)
+    assert s["transactionId"] == tid and s["status"] == "Charging"

@@ -61,7 +61,8 @@ class App:
         # Charging: the EVSE seam and its meter from the platform.
         self.evse = evse = platform.evse(settings)
         self.transactions = transactions = Transactions(json_file.join(flash, "tx.json"))
-        self.metering = metering = Metering(platform.meter(settings, evse), evse.count, keys, outbox, transactions)
+        self.meter = meter = platform.meter(settings, evse)
+        self.metering = metering = Metering(meter, evse.count, keys, outbox, transactions)
         cache = AuthCache(json_file.join(flash, "auth_cache.json"), lambda: keys.get("AuthorizationCacheEnabled"))
         self.authorizer = authorizer = Authorizer(outbox, link, keys, cache, json_file.join(flash, "local_list.bin"))
         self.reservations = reservations = Reservations(json_file.join(flash, "reservations.json"), connectors)
@@ -157,7 +158,7 @@ class App:
             sup.start("reservations", self.reservations.run)
             sup.start("evse", lambda: self.evse.run(self.sessions))
             if self.energy is not None:  # its manager, grid meter and phase switch tasks
-                for name, fn in self.energy.tasks(self.evse, self.metering):
+                for name, fn in self.energy.tasks(self.evse, self.meter):
                     sup.start(name, fn)
             if self._update and self._update[1]:
                 # An update under way: resume, confirm or report it.

@@ -47,7 +47,8 @@ class Energy:
         self.decider = [None] * (count + 1)
         self._pause = [None] + [lm.Pause(cfg["resumeHysteresis"], int(cfg["resumeDelay"] * 1000)) for _ in range(count)]
         self.phases = [conn["phases"]] * (count + 1)
-        self.want_phases = [None] * (count + 1)  # (ocpp, solar) asks, phases.py decides
+        self.want_phases = [None] * (count + 1)  # the OCPP schedule's numberPhases (phases.py decides)
+        self.solar_phases = None  # the solar rule's wish (grid.py)
         self._local_ms = int(cfg["localTimeout"] * 1000)
         now = time.ticks_ms()
         self._local_at = [now] * (count + 1)
@@ -103,6 +104,11 @@ class Energy:
     def solar(self, amps):
         for n in range(1, self.count + 1):
             self._set(n, lm.SOLAR, amps)
+
+    def want_solar(self, phases):
+        if phases != self.solar_phases:
+            self.solar_phases = phases
+            self.changed.set()
 
     def hold(self, n, on):
         # phases.py: 0 A while the phases are switched.
@@ -190,18 +196,18 @@ class Energy:
         return out
 
     # -- what app.py and the MQTT mirror start ---------------------------------------
-    def tasks(self, evse, metering):
+    def tasks(self, evse, meter):
         # -> [(name, async fn)] for the supervisor; each part loaded only when configured.
         out = [("energy", self.run)]
         cfg = self.cfg
         if cfg["phaseSwitch"]:
             from uocpp.energy.phases import Switcher
 
-            self.switcher = Switcher(self, evse, metering)
+            self.switcher = Switcher(self, evse, meter)
         if cfg["grid"]:
             from uocpp.energy.grid import Grid
 
-            out.append(("grid", Grid(self, metering).run))
+            out.append(("grid", Grid(self, meter).run))
         return out
 
     def commands(self, base):
