@@ -211,3 +211,87 @@ def test_load_management_pauses_resumes_and_a_lost_grid_meter_gives_the_safe_cur
     ch.fw.wait_log(r"grid meter lost .*: load limit 7 A")
     s = offered(ch, 7)
     assert s["transactionId"] == tid and s["status"] == "Charging"
+
+
+def export(server, watts):
+    """The grid meter's total power: negative while the house exports."""
+    server.set(P_TOTAL=-float(watts), I1=0.0, I2=0.0, I3=0.0)
+
+
+def test_solar_surplus_starts_and_stops_with_delays_and_a_passing_cloud_changes_nothing(cs, charger, grid, broker, tmp_path):
+    """Item 4: mode solar (1 phase): no surplus -> SuspendedEVSE; 10 A exported for solarStartDelay -> 10 A offered;
+    a cloud shorter than solarStopDelay holds 6 A without a pause; a long one pauses; one transaction throughout.
+    The mode set over MQTT is kept across a reboot."""
+    relay, server = grid()
+    export(server, 0)
+    b = broker()
+    cfg = {
+        "mqtt": mqtt(b.port),
+        "connectors": {"maxCurrent": 16, "phases": 1},
+        "energy": grid_config(relay, gridInterval=0.3, mode="solar", solarStartDelay=1, solarStopDelay=3, resumeDelay=0.2, resumeHysteresis=0),
+    }
+    work = tmp_path / "solar"
+    ch = charger(cfg, workdir=work)
+    fw = ch.fw
+    fw.wait_log("on: mode solar")
+    tid = start_charging(ch)
+    ch.wait_status("SuspendedEVSE")
+    export(server, 2300)  # 10 A on one phase at 230 V
+    fw.wait_log(r"connector 1: resumed at 10 A \(solar\)")
+    offered(ch, 10)
+    # (The EV draws nothing at the simulator's meter: the grid shows the surplus as it is.)
+    sent = len(ch.calls("StatusNotification"))
+    export(server, -1150)  # a cloud: 5 A imported
+    fw.wait_log(r"connector 1: offer 6 A \(solar\)")
+    export(server, 2300)  # it passes before solarStopDelay
+    fw.wait_log(r"connector 1: offer 10 A \(solar\)")
+    assert [p["status"] for p in ch.payloads("StatusNotification")[sent:]] == []
+    export(server, -1150)  # a long one
+    fw.wait_log(r"connector 1: paused: 0 A from solar", timeout=10)
+    ch.wait_call("StatusNotification", count=2, where=lambda p: p["status"] == "SuspendedEVSE")
+    assert ch.state()["transactionId"] == tid
+    fw.wait_log("listening for commands")
+    publish(b.port, "energy/mode/set", "min+solar")
+    fw.wait_log(r"connector 1: resumed at 6 A \(solar\)")
+    publish(b.port, "energy/mode/set", "fast")
+    fw.wait_log(r"connector 1: offer 16 A \(hardware\)")
+    assert ch.state()["transactionId"] == tid and len(ch.calls("StartTransaction")) == 1
+    publish(b.port, "energy/mode/set", "turbo")
+    fw.wait_log("mode 'turbo' refused")
+    fw.stop()
+    again = charger(cfg, workdir=work)
+    again.fw.wait_log("on: mode fast")  # config.json says solar; the mode set last is on flash
+
+
+def test_status_page_shows_every_source_and_sets_the_mode(cs, charger, grid):
+    """Items 1, 4: the status page lists each source's limit, the offer and its source; its form sets the mode
+    (kept like an MQTT one); an unknown mode is refused with 400 and changes nothing."""
+    from tests_host.web_client import request, status_json
+
+    relay, server = grid()
+    export(server, 0)
+    port, password = free_port(), "status-secret-17"
+    ch = charger(
+        {
+            "web": {"enabled": True, "port": port, "host": "127.0.0.1", "password": password},
+            "connectors": {"maxCurrent": 16},
+            "energy": grid_config(relay, mainsFuse=40),
+        }
+    )
+    ch.fw.wait_log(r"connector 1: offer 16 A \(hardware\)")
+    ch.fw.wait_log(r"status page on http://127\.0\.0\.1:%d/" % port)
+    e = status_json(port, password)["energy"]
+    assert e["mode"] == "fast"
+    c = e["connectors"][0]
+    assert (c["offer"], c["source"]) == (16, "hardware")
+    assert set(c["limits"]) == {"hardware", "ocpp", "local", "load", "solar", "switch"} and c["limits"]["hardware"] == 16
+    code, _, body = request(port, path="/", password=password)
+    assert code == 200 and b'id="energy"' in body and b'name="mode"' in body
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    code, headers, _ = request(port, "POST", "/energy/mode", password, body="mode=min%2Bsolar", headers=form)
+    assert code == 303 and headers["location"] == "/"
+    ch.fw.wait_log("charging mode min\\+solar")
+    assert status_json(port, password)["energy"]["mode"] == "min+solar"
+    code, _, _ = request(port, "POST", "/energy/mode", password, body="mode=turbo", headers=form)
+    assert code == 400 and status_json(port, password)["energy"]["mode"] == "min+solar"
+    assert request(port, "POST", "/energy/mode", None, body="mode=fast", headers=form)[0] == 401

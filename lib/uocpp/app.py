@@ -174,7 +174,7 @@ class App:
                 # Imported only when on (extras/web/): an off page costs no heap.
                 from uocpp.extras.web.status import StatusPage
 
-                page = StatusPage(self.settings, self.state, self.registration, self.connectors, self.transactions, self.metering)
+                page = StatusPage(self.settings, self.state, self.registration, self.connectors, self.transactions, self.metering, self.energy)
                 sup.start("web", page.run)
             heap_s = self.settings["log"]["heapInterval"]
             if heap_s:

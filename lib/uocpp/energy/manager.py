@@ -15,6 +15,7 @@ import time
 from micropython import const
 
 from uocpp import log, sleep
+from uocpp.config.energy import MODES
 from uocpp.energy import limits as lm
 from uocpp.energy.limits import SOURCES
 from uocpp.store import json_file
@@ -58,7 +59,7 @@ class Energy:
         self.mode = cfg["mode"]
         try:
             saved = json_file.read_json(self._file, None)
-            if isinstance(saved, dict) and saved.get("mode") in ("fast", "solar", "min+solar"):
+            if isinstance(saved, dict) and saved.get("mode") in MODES:
                 self.mode = saved["mode"]
         except Exception:
             pass  # unreadable: the configured mode
@@ -116,6 +117,17 @@ class Energy:
         if not on:
             self._pause[n].release()
             self._apply(n)
+
+    def request_mode(self, mode, where):
+        # A mode asked for over MQTT or on the status page -> True when taken.
+        if mode not in MODES:
+            log.warning("energy", "mode %r refused (%s): fast, solar or min+solar", mode[:20], where)
+            return False
+        if mode != "fast" and not self.cfg["grid"]:
+            log.warning("energy", "mode %s refused (%s): no grid meter (energy.grid)", mode, where)
+            return False
+        self.set_mode(mode)
+        return True
 
     def set_mode(self, mode):
         if mode == self.mode:

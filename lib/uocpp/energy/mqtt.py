@@ -11,7 +11,6 @@
 from micropython import const
 
 from uocpp import log
-from uocpp.config.energy import MODES
 
 _PUBLISH = const(3)
 _SUBACK = const(9)
@@ -98,14 +97,7 @@ class Commands:
         parts = topic.split("/")
         e = self._energy
         if parts == ["energy", "mode", "set"]:
-            if payload not in MODES:
-                log.warning("energy", "mode %r refused (fast, solar or min+solar)", payload[:20])
-                return False
-            if payload != "fast" and not e.cfg["grid"]:
-                log.warning("energy", "mode %s refused: no grid meter (energy.grid)", payload)
-                return False
-            e.set_mode(payload)
-            return True
+            return e.request_mode(payload, "MQTT")
         if len(parts) == 4 and parts[0] == "energy" and parts[2:] == ["limit", "set"]:
             try:
                 n = int(parts[1])
