@@ -4,6 +4,7 @@ manager's commands, and a pymodbus SDM630 on a pty as the grid meter; the EV
 through the simulator's line protocol. Every wait is on a log line, a frame
 at the central system, an MQTT message or the simulator's state."""
 
+import json
 import subprocess
 import time
 
@@ -295,3 +296,59 @@ def test_status_page_shows_every_source_and_sets_the_mode(cs, charger, grid):
     code, _, _ = request(port, "POST", "/energy/mode", password, body="mode=turbo", headers=form)
     assert code == 400 and status_json(port, password)["energy"]["mode"] == "min+solar"
     assert request(port, "POST", "/energy/mode", None, body="mode=fast", headers=form)[0] == 401
+
+
+def phases(ch):
+    return json.loads(ch.raw("phases 1")[3:])
+
+
+def test_phase_switch_mid_session_keeps_the_transaction_and_never_switches_under_load(cs, charger, grid):
+    """Item 5: solar on 3 phases; the surplus drops to what carries 6 A on one phase only: after solarStopDelay
+    the offer goes to 0, the contactor opens, the EV draws nothing, then the output switches to 1 phase and the
+    offer comes back (10 A); numberPhases 3 in a charging profile switches back. One transaction, no switch
+    under load; ConnectorSwitch3to1PhaseSupported is true."""
+    relay, server = grid()
+    export(server, 6900)  # 10 A on each of 3 phases
+    cfg = {
+        "connectors": {"maxCurrent": 16, "phases": 3},
+        "energy": grid_config(
+            relay,
+            gridInterval=0.3,
+            mode="solar",
+            solarStartDelay=0.5,
+            solarStopDelay=1,
+            resumeDelay=0.2,
+            resumeHysteresis=0,
+            phaseSwitch=True,
+            phaseDelay=0.3,
+            phaseStopTimeout=2,
+        ),
+    }
+    ch = charger(cfg)
+    fw = ch.fw
+    res = cs.call("CP001", call.GetConfiguration(key=["ConnectorSwitch3to1PhaseSupported"]))
+    assert [(k["value"], k["readonly"]) for k in res.configuration_key] == [("true", True)]
+    tid = start_charging(ch)
+    fw.wait_log(r"connector 1: (resumed at|offer) 10 A \(solar\)")
+    assert phases(ch) == {"phases": 3, "switches": 0, "underLoad": 0}
+    ch.evse("power 1 2300")  # the EV draws; the surplus stays as it is
+    export(server, 4600)
+    export(server, 0)  # 2300 W left: 3.3 A on three phases, 10 A on one
+    fw.wait_log(r"connector 1: switching to 1 phase\(s\)", timeout=10)
+    export(server, 2300)  # the contactor is open: the grid shows the whole surplus again
+    fw.wait_log(r"connector 1: on 1 phase\(s\)")
+    offered(ch, 10)
+    s = ch.state()
+    assert s["transactionId"] == tid and s["relay"] and s["status"] == "Charging"
+    assert phases(ch) == {"phases": 1, "switches": 1, "underLoad": 0}
+    prof = {
+        "chargingProfileId": 9,
+        "stackLevel": 0,
+        "chargingProfilePurpose": "TxDefaultProfile",
+        "chargingProfileKind": "Relative",
+        "chargingSchedule": {"chargingRateUnit": "A", "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 16.0, "numberPhases": 3}]},
+    }
+    assert cs.call("CP001", call.SetChargingProfile(connector_id=1, cs_charging_profiles=prof)).status == "Accepted"
+    fw.wait_log(r"connector 1: on 3 phase\(s\)")
+    assert phases(ch) == {"phases": 3, "switches": 2, "underLoad": 0}
+    assert ch.state()["transactionId"] == tid and len(ch.calls("StartTransaction")) == 1

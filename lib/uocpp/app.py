@@ -208,4 +208,5 @@ def _seeds(settings):
         "SecurityProfile": cs["securityProfile"],
         "NumberOfConnectors": settings["connectors"]["count"],
         "SendLocalListMaxLength": send_list_max(cs["maxFrameSize"]),
+        "ConnectorSwitch3to1PhaseSupported": settings.get("energy", {}).get("phaseSwitch", False),
     }

@@ -125,8 +125,11 @@ class Grid:
             p = r.get(_POWER)
             surplus = (-p if isinstance(p, (int, float)) else 0) + own[1] + self._cfg["solarImport"]
             phases = e.phases[1]
-            e.solar(self.solar.step(e.mode, surplus / (e.volts * phases) / share, now))
             if e.switcher is not None:
-                e.want_solar(self.solar.phases(e.mode, surplus / share, e.volts, phases, now))
+                # The phases the surplus asks for first: the rule then counts
+                # on them (on one phase rather than a stop on three).
+                phases = self.solar.phases(e.mode, surplus / share, e.volts, phases, now)
+                e.want_solar(phases)
+            e.solar(self.solar.step(e.mode, surplus / (e.volts * phases) / share, now))
         else:
             self.solar.step("fast", 0, now)

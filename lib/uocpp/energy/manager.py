@@ -106,6 +106,9 @@ class Energy:
         for n in range(1, self.count + 1):
             self._set(n, lm.SOLAR, amps)
 
+    def show_phases(self, n):
+        self._state.set(PHASES % n, self.phases[n])
+
     def want_solar(self, phases):
         if phases != self.solar_phases:
             self.solar_phases = phases

@@ -13,6 +13,10 @@
 #   state                    ok {json}: {"1": {...}, "2": ...}, for each
 #                            connector its status, transactionId, relay,
 #                            offeredA, energyWh, locked (and pilot)
+#   phases N                 ok {json}: the phase-switch output of connector
+#                            N: {"phases": 1|3, "switches": changes so far,
+#                            "underLoad": switches made with the contactor
+#                            closed or current flowing (never, if all is well)}
 # Replies: "ok" (maybe followed by text) or "error <reason>".
 import asyncio
 import json
@@ -25,10 +29,21 @@ from uocpp import log
 _SETTLE_MS = const(10000)  # the longest a reply waits for the firmware
 _VOLTS = const(230)
 _ERROR_CODES = (
-    "ConnectorLockFailure", "EVCommunicationError", "GroundFailure", "HighTemperature",
-    "InternalError", "LocalListConflict", "OtherError", "OverCurrentFailure",
-    "OverVoltage", "PowerMeterFailure", "PowerSwitchFailure", "ReaderFailure",
-    "ResetFailure", "UnderVoltage", "WeakSignal",
+    "ConnectorLockFailure",
+    "EVCommunicationError",
+    "GroundFailure",
+    "HighTemperature",
+    "InternalError",
+    "LocalListConflict",
+    "OtherError",
+    "OverCurrentFailure",
+    "OverVoltage",
+    "PowerMeterFailure",
+    "PowerSwitchFailure",
+    "ReaderFailure",
+    "ResetFailure",
+    "UnderVoltage",
+    "WeakSignal",
 )
 
 
@@ -48,6 +63,9 @@ class SimEvse:
         self._energy = [0.0] * n
         self._since = [time.ticks_ms()] * n
         self._cards = []
+        self._phases = [3] * n  # the phase-switch output (seam EVSE_PHASES)
+        self._switches = [0] * n
+        self._under_load = [0] * n
 
     # -- the seam (platform/seam.py EVSE, as platform/esp32_evse.py) ---------
     def pilot(self, n):
@@ -73,6 +91,16 @@ class SimEvse:
     def relay(self, n):
         return self._relay[n]
 
+    def set_phases(self, n, phases):
+        if self._relay[n] or self._drawn(n):
+            self._under_load[n] += 1  # what the firmware must never do
+        if phases != self._phases[n]:
+            self._switches[n] += 1
+        self._phases[n] = phases
+
+    def phases(self, n):
+        return self._phases[n]
+
     def lock(self, n, locked):
         # True when the lock reached the wanted position.
         if self._lock_works[n]:
@@ -93,8 +121,11 @@ class SimEvse:
         self._integrate(n)
         watts = self._drawn(n)
         return {
-            "Energy.Active.Import.Register": self._energy[n], "Power.Active.Import": watts,
-            "Current.Import": watts / _VOLTS, "Current.Offered": self._offered[n], "Voltage": _VOLTS,
+            "Energy.Active.Import.Register": self._energy[n],
+            "Power.Active.Import": watts,
+            "Current.Import": watts / _VOLTS,
+            "Current.Offered": self._offered[n],
+            "Voltage": _VOLTS,
         }
 
     def _drawn(self, n):
@@ -142,6 +173,9 @@ class SimEvse:
         try:
             if words == ["state"]:
                 return "ok " + json.dumps(self._state())
+            if len(words) == 2 and words[0] == "phases" and 1 <= int(words[1]) <= self.count:
+                n = int(words[1])
+                return "ok " + json.dumps({"phases": self._phases[n], "switches": self._switches[n], "underLoad": self._under_load[n]})
             reply = self._apply(words)
         except (ValueError, IndexError):
             return "error bad arguments: " + " ".join(words)[:80]
@@ -204,8 +238,12 @@ class SimEvse:
         for n in range(1, self.count + 1):
             self._integrate(n)
             out[str(n)] = {
-                "status": fw.status(n), "transactionId": fw.transaction_id(n),
-                "relay": self._relay[n], "offeredA": self._offered[n],
-                "energyWh": round(self._energy[n], 3), "locked": self._locked[n], "pilot": self._pilot[n],
+                "status": fw.status(n),
+                "transactionId": fw.transaction_id(n),
+                "relay": self._relay[n],
+                "offeredA": self._offered[n],
+                "energyWh": round(self._energy[n], 3),
+                "locked": self._locked[n],
+                "pilot": self._pilot[n],
             }
         return out
