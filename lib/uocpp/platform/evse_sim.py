@@ -29,21 +29,10 @@ from uocpp import log
 _SETTLE_MS = const(10000)  # the longest a reply waits for the firmware
 _VOLTS = const(230)
 _ERROR_CODES = (
-    "ConnectorLockFailure",
-    "EVCommunicationError",
-    "GroundFailure",
-    "HighTemperature",
-    "InternalError",
-    "LocalListConflict",
-    "OtherError",
-    "OverCurrentFailure",
-    "OverVoltage",
-    "PowerMeterFailure",
-    "PowerSwitchFailure",
-    "ReaderFailure",
-    "ResetFailure",
-    "UnderVoltage",
-    "WeakSignal",
+    "ConnectorLockFailure", "EVCommunicationError", "GroundFailure", "HighTemperature",
+    "InternalError", "LocalListConflict", "OtherError", "OverCurrentFailure",
+    "OverVoltage", "PowerMeterFailure", "PowerSwitchFailure", "ReaderFailure",
+    "ResetFailure", "UnderVoltage", "WeakSignal",
 )
 
 
@@ -121,11 +110,8 @@ class SimEvse:
         self._integrate(n)
         watts = self._drawn(n)
         return {
-            "Energy.Active.Import.Register": self._energy[n],
-            "Power.Active.Import": watts,
-            "Current.Import": watts / _VOLTS,
-            "Current.Offered": self._offered[n],
-            "Voltage": _VOLTS,
+            "Energy.Active.Import.Register": self._energy[n], "Power.Active.Import": watts,
+            "Current.Import": watts / _VOLTS, "Current.Offered": self._offered[n], "Voltage": _VOLTS,
         }
 
     def _drawn(self, n):
@@ -238,12 +224,8 @@ class SimEvse:
         for n in range(1, self.count + 1):
             self._integrate(n)
             out[str(n)] = {
-                "status": fw.status(n),
-                "transactionId": fw.transaction_id(n),
-                "relay": self._relay[n],
-                "offeredA": self._offered[n],
-                "energyWh": round(self._energy[n], 3),
-                "locked": self._locked[n],
-                "pilot": self._pilot[n],
+                "status": fw.status(n), "transactionId": fw.transaction_id(n),
+                "relay": self._relay[n], "offeredA": self._offered[n],
+                "energyWh": round(self._energy[n], 3), "locked": self._locked[n], "pilot": self._pilot[n],
             }
         return out
