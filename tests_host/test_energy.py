@@ -352,3 +352,35 @@ def test_phase_switch_mid_session_keeps_the_transaction_and_never_switches_under
     fw.wait_log(r"connector 1: on 3 phase\(s\)")
     assert phases(ch) == {"phases": 3, "switches": 2, "underLoad": 0}
     assert ch.state()["transactionId"] == tid and len(ch.calls("StartTransaction")) == 1
+
+
+def test_home_assistant_discovery_adds_the_limit_number_and_the_mode_select(cs, charger, broker, grid):
+    """Item 2: with mqtt.discovery, a number entity per connector commands the local limit, a select the mode,
+    a sensor shows the offer; what HA sends on those command topics takes effect."""
+    relay, server = grid()
+    export(server, 0)
+    b = broker()
+    sub = Subscriber(b.port, "homeassistant/#")
+    try:
+        cfg = {"mqtt": dict(mqtt(b.port), discovery=True), "connectors": {"maxCurrent": 20}, "energy": grid_config(relay, localTimeout=60, safeCurrent=10)}
+        ch = charger(cfg)
+        ch.fw.wait_log("listening for commands")
+        number = json.loads(sub.wait_value("homeassistant/number/CP001/connector_1_local_limit/config", re_any())[3])
+        select = json.loads(sub.wait_value("homeassistant/select/CP001/charging_mode/config", re_any())[3])
+        sensor = json.loads(sub.wait_value("homeassistant/sensor/CP001/connector_1_offer/config", re_any())[3])
+        assert (number["command_topic"], number["min"], number["max"], number["unit_of_measurement"]) == (BASE + "energy/1/limit/set", 0, 20, "A")
+        assert number["state_topic"] == BASE + "energy/1/sources" and number["value_template"] == "{{ value_json.local }}"
+        assert select["options"] == ["fast", "solar", "min+solar"] and select["command_topic"] == BASE + "energy/mode/set"
+        assert sensor["state_topic"] == BASE + "energy/1/offer" and sensor["device"]["identifiers"] == ["uocpp_CP001"]
+        publish(b.port, "energy/1/limit/set", "12.5")
+        ch.fw.wait_log(r"connector 1: offer 12.5 A \(local\)")
+        publish(b.port, "energy/mode/set", "min+solar")
+        ch.fw.wait_log("charging mode min\\+solar")
+    finally:
+        sub.stop()
+
+
+def re_any():
+    import re
+
+    return re.compile(".*")

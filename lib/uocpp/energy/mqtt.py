@@ -47,6 +47,12 @@ class Commands:
             body += _string(self._base + topic) + b"\x00"
         return b"\x82" + _length(len(body)) + body
 
+    def discovery(self, prefix, cp_id, availability, count):
+        # Home Assistant configs (energy/ha.py, dropped with the mirror's discovery).
+        from uocpp.energy import ha
+
+        return ha.configs(prefix, cp_id, self._base, availability, count, self._max)
+
     def feed(self, data):
         # Bytes from the broker, in any cuts: every whole PUBLISH is acted on.
         if self._skip:

@@ -345,6 +345,13 @@ class MqttMirror:
         for topic, payload in ha_discovery.configs(m["discoveryPrefix"], self._cp_id, self.base, self.base + AVAILABILITY, self._connectors):
             await self._send(stream, self._encode(self._client.publish, topic, payload, True))
             n += 1
+        if self._commands is not None:  # energy: the local limit (number), the offer, the charging mode (select)
+            for topic, payload in self._commands.discovery(m["discoveryPrefix"], self._cp_id, self.base + AVAILABILITY, self._connectors):
+                await self._send(stream, self._encode(self._client.publish, topic, payload, True))
+                n += 1
+            sys.modules.pop("uocpp.energy.ha", None)
+            if hasattr(sys.modules["uocpp.energy"], "ha"):
+                delattr(sys.modules["uocpp.energy"], "ha")
         log.info("mqtt", "published %d Home Assistant discovery configs under %s/", n, m["discoveryPrefix"])
         # Needed again only at the next connection: its code and tables go
         # back to the heap until then (a re-import costs a few ms).
