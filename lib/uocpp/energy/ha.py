@@ -3,7 +3,7 @@
 # limit (its command topic, energy/mqtt.py) and a sensor of the offer, and
 # one select for the charging mode. Built like extras/ha_discovery.py, whose
 # helpers it uses: one (topic, payload) at a time.
-from uocpp.config.energy import MODES
+from uocpp.energy.limits import MODES
 from uocpp.extras import ha_discovery as ha
 
 

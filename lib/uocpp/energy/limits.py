@@ -15,6 +15,7 @@ SOLAR = const(4)
 SWITCH = const(5)  # 0 while the phases are switched, else None
 
 MIN_AMPS = 6  # IEC 61851-1: the least a pilot may offer
+MODES = ("fast", "solar", "min+solar")  # the charging modes (solar.py); config/energy.py checks the same
 
 
 def effective(limits):

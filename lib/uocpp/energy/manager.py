@@ -15,9 +15,8 @@ import time
 from micropython import const
 
 from uocpp import log, sleep
-from uocpp.config.energy import MODES
 from uocpp.energy import limits as lm
-from uocpp.energy.limits import SOURCES
+from uocpp.energy.limits import MODES, SOURCES
 from uocpp.store import json_file
 
 _IDLE_MS = const(3600000)
@@ -193,22 +192,6 @@ class Energy:
             log.info("energy", "connector %d: resumed at %s A (%s)", n, _num(offer), SOURCES[who])
         else:
             log.info("energy", "connector %d: offer %s A (%s)", n, _num(offer), SOURCES[who])
-
-    def snapshot(self):
-        # For the status page: per connector its offer, source and limits.
-        out = {"mode": self.mode, "connectors": []}
-        for n in range(1, self.count + 1):
-            lim = self.limits[n]
-            out["connectors"].append(
-                {
-                    "id": n,
-                    "offer": self.offer[n],
-                    "source": SOURCES[self.decider[n] or 0],
-                    "phases": self.phases[n],
-                    "limits": {SOURCES[i]: lim[i] for i in range(len(lim))},
-                }
-            )
-        return out
 
     # -- what app.py and the MQTT mirror start ---------------------------------------
     def tasks(self, evse, meter):

@@ -2,8 +2,7 @@
 # on): each connector's offer, its deciding source and every source's limit,
 # and a form that sets the charging mode (POST /energy/mode, mode=...,
 # behind the page's password like the rest of it).
-from uocpp.config.energy import MODES
-from uocpp.energy.limits import SOURCES
+from uocpp.energy.limits import MODES, SOURCES
 from uocpp.extras.web.server import escape
 
 
@@ -35,3 +34,14 @@ def set_mode(energy, req):
     if not energy.request_mode(mode, "status page"):
         return "mode refused: %s" % escape(mode[:20]), 400
     return "", 303, {"Location": "/"}
+
+
+def snapshot(e):
+    # For the status page (status.json): the mode, per connector its offer, source and limits.
+    out = {"mode": e.mode, "connectors": []}
+    for n in range(1, e.count + 1):
+        lim = e.limits[n]
+        c = {"id": n, "offer": e.offer[n], "source": SOURCES[e.decider[n] or 0], "phases": e.phases[n]}
+        c["limits"] = {SOURCES[i]: lim[i] for i in range(len(lim))}
+        out["connectors"].append(c)
+    return out

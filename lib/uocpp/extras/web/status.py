@@ -50,7 +50,7 @@ class StatusPage:
             "connectors": conns,
             "errors": [{"time": t, "text": e} for t, e in self.errors],
             "log": log_tail(),
-            "energy": None if self._energy is None else self._energy.snapshot(),
+            "energy": None if self._energy is None else _energy_snapshot(self._energy),
         }
 
     def _watch(self):
@@ -122,6 +122,12 @@ def _html(s):
     out.append('</ul><h2>Log</h2><pre id="log">%s</pre>' % escape("\n".join(s["log"]) or "(the flash log is off)"))
     out.append('<p><a href="/status.json">status.json</a></p></body></html>')
     return "".join(out)
+
+
+def _energy_snapshot(e):
+    from uocpp.energy import web as energy_web  # loaded with the page only when energy is on
+
+    return energy_web.snapshot(e)
 
 
 def log_tail():
