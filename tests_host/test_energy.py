@@ -123,6 +123,14 @@ def test_the_offer_is_the_least_source_and_the_local_limit_falls_back_when_silen
         fw.wait_log(why)
     assert cs.call("CP001", call.ClearChargingProfile(id=7)).status == "Accepted"
     offered(ch, 20.5)
+    # evcc's enable/disable: false pauses (the limit kept), true offers it again.
+    publish(b.port, "energy/1/enable/set", "false")
+    ch.wait_status("SuspendedEVSE")
+    publish(b.port, "energy/1/enable/set", "maybe")
+    fw.wait_log("enable 'maybe' refused")
+    publish(b.port, "energy/1/enable/set", "true")
+    fw.wait_log(r"connector 1: resumed at 20.5 A \(local\)")
+    offered(ch, 20.5)
     # Silence: 4 s after the last good command the safe limit, and the log says so.
     fw.wait_log(r"connector 1: no local limit for 4 s: the safe limit, 8 A", timeout=10)
     offered(ch, 8)

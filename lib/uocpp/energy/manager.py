@@ -52,6 +52,8 @@ class Energy:
         self._local_ms = int(cfg["localTimeout"] * 1000)
         now = time.ticks_ms()
         self._local_at = [now] * (count + 1)
+        self._wanted = [cfg["safeCurrent"]] * (count + 1)  # the last limit commanded
+        self._enabled = [True] * (count + 1)
         # The fail-safe in force (also from boot until the first command).
         self._failsafe = [bool(self._local_ms)] * (count + 1)
         self.changed = asyncio.Event()
@@ -87,9 +89,16 @@ class Energy:
             self.want_phases[n] = want
             self.changed.set()
 
-    def local(self, n, amps):
-        # A checked command from the energy manager (mqtt.py).
+    def local(self, n, amps=None, enabled=None):
+        # A checked command from the energy manager (mqtt.py): a limit, or
+        # enable/disable (disabled: the local limit is 0, a pause; the limit
+        # commanded is kept for the enable). Either shows it is alive.
         self._local_at[n] = time.ticks_ms()
+        if amps is not None:
+            self._wanted[n] = amps
+        if enabled is not None:
+            self._enabled[n] = enabled
+        amps = self._wanted[n] if self._enabled[n] else 0
         if self._failsafe[n]:
             self._failsafe[n] = False
             log.info("energy", "connector %d: local limit %s A from the energy manager", n, _num(amps))
@@ -227,6 +236,7 @@ class Energy:
                     left = self._local_ms - time.ticks_diff(now, self._local_at[n])
                     if left <= 0 and not self._failsafe[n]:
                         self._failsafe[n] = True
+                        self._wanted[n], self._enabled[n] = self.cfg["safeCurrent"], True
                         log.warning(
                             "energy",
                             "connector %d: no local limit for %s s: the safe limit, %s A",

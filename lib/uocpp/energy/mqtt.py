@@ -4,6 +4,8 @@
 #   <base>energy/<n>/limit/set   amps, a number 0 .. connectors.maxCurrent
 #                                (below 6: pause); energy.localTimeout s
 #                                without one -> energy.safeCurrent
+#   <base>energy/<n>/enable/set  true | false (also 1/0, on/off): false pauses
+#                                (the local limit 0), true offers the limit again
 #   <base>energy/mode/set        fast | solar | min+solar
 # Anything else (not a number, out of range, an unknown mode or connector)
 # is logged and changes nothing. QoS 0: the subscription asks for it, so the
@@ -16,6 +18,7 @@ _PUBLISH = const(3)
 _SUBACK = const(9)
 _MAX_PACKET = const(256)  # a command is a few bytes; longer packets are skipped
 _SUBSCRIBE_ID = const(1)
+_ENABLE = {"true": True, "1": True, "on": True, "false": False, "0": False, "off": False}
 
 
 def _string(text):
@@ -43,7 +46,7 @@ class Commands:
     def subscribe(self):
         # One SUBSCRIBE (MQTT 3.1.1, 3.8) for both command topics, QoS 0.
         body = bytes((0, _SUBSCRIBE_ID))
-        for topic in ("energy/+/limit/set", "energy/mode/set"):
+        for topic in ("energy/+/limit/set", "energy/+/enable/set", "energy/mode/set"):
             body += _string(self._base + topic) + b"\x00"
         return b"\x82" + _length(len(body)) + body
 
@@ -82,7 +85,7 @@ class Commands:
             if len(buf) < whole:
                 return
             if buf[0] >> 4 == _SUBACK:
-                log.info("energy", "listening for commands on %senergy/+/limit/set and %senergy/mode/set", self._base, self._base)
+                log.info("energy", "listening for commands on %senergy/+/limit/set, +/enable/set and mode/set", self._base)
             elif buf[0] >> 4 == _PUBLISH:
                 try:
                     self._publish(bytes(buf[at:whole]), (buf[0] >> 1) & 3)
@@ -104,22 +107,32 @@ class Commands:
         e = self._energy
         if parts == ["energy", "mode", "set"]:
             return e.request_mode(payload, "MQTT")
-        if len(parts) == 4 and parts[0] == "energy" and parts[2:] == ["limit", "set"]:
-            try:
-                n = int(parts[1])
-                amps = float(payload)
-            except ValueError:
-                log.warning("energy", "local limit %r on %s refused: not a number", payload[:20], topic)
+        if len(parts) != 4 or parts[0] != "energy" or parts[3] != "set" or parts[2] not in ("limit", "enable"):
+            return False
+        if not e.cfg["localTimeout"]:
+            log.warning("energy", "%s refused: energy.localTimeout is 0 (no local limit)", topic)
+            return False
+        try:
+            n = int(parts[1])
+        except ValueError:
+            n = 0
+        if not 1 <= n <= e.count:
+            log.warning("energy", "%s for connector %s refused: no such connector", parts[2], parts[1][:8])
+            return False
+        if parts[2] == "enable":
+            on = _ENABLE.get(payload.lower())
+            if on is None:
+                log.warning("energy", "connector %d: enable %r refused: true or false", n, payload[:20])
                 return False
-            if not e.cfg["localTimeout"]:
-                log.warning("energy", "local limit refused: energy.localTimeout is 0 (no local limit)")
-                return False
-            if not 1 <= n <= e.count:
-                log.warning("energy", "local limit for connector %s refused: no such connector", parts[1][:8])
-                return False
-            if not 0 <= amps <= self._max:  # NaN fails too
-                log.warning("energy", "connector %d: local limit %s refused: not within 0 .. %s A", n, payload[:20], self._max)
-                return False
-            e.local(n, amps)
+            e.local(n, enabled=on)
             return True
-        return False
+        try:
+            amps = float(payload)
+        except ValueError:
+            log.warning("energy", "local limit %r on %s refused: not a number", payload[:20], topic)
+            return False
+        if not 0 <= amps <= self._max:  # NaN fails too
+            log.warning("energy", "connector %d: local limit %s refused: not within 0 .. %s A", n, payload[:20], self._max)
+            return False
+        e.local(n, amps)
+        return True
