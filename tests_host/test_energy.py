@@ -392,3 +392,24 @@ def re_any():
     import re
 
     return re.compile(".*")
+
+
+@pytest.mark.parametrize(
+    "energy_cfg,expected",
+    [
+        ({"enabled": True, "localTimeout": 60}, "energy.localTimeout: the local limit comes over MQTT: needs mqtt.enabled"),
+        ({"enabled": True, "mainsFuse": 25}, "energy.mainsFuse: load management needs the grid meter (energy.grid)"),
+        ({"enabled": True, "mode": "solar"}, "energy.mode: solar needs the grid meter (energy.grid)"),
+        ({"enabled": True, "mode": "turbo"}, "energy.mode: must be one of fast, solar, min+solar"),
+        ({"enabled": True, "gridInterval": 5}, "energy.gridInterval: must be between 0.1 and 1"),
+        ({"enabled": True, "fuse": 25}, "energy.fuse: unknown key"),
+        ({"enabled": True, "grid": True, "gridBus": "meter"}, 'energy.gridBus: "meter" needs the energy meters\' bus (meter.model)'),
+    ],
+)
+def test_bad_energy_settings_are_named(firmware, energy_cfg, expected):
+    """A bad energy section halts in the safe state (exit 78) naming the key and its rule."""
+    from tests_host.firmware import EXIT_CONFIG
+
+    fw = firmware(1, {"energy": energy_cfg})
+    assert fw.wait_exit(10) == EXIT_CONFIG
+    assert expected in fw.log
