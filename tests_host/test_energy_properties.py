@@ -99,7 +99,7 @@ amps = st.one_of(st.none(), st.floats(0, 40).map(lambda a: round(a, 1)))
 )
 def test_the_offer_never_exceeds_a_source_and_resumes_only_after_the_hysteresis(hyst, delay, steps):
     out = play({"kind": "limits", "hyst": hyst, "delay": delay, "steps": [[list(lim), dt] for lim, dt in steps]})
-    high_since = None
+    high_since = None  # while paused: when the offer first stood at 6 A + hysteresis
     paused = False
     for (lim, _), (amps_, who, offer, t) in zip(steps, out):
         given_ = [v for v in lim if v is not None]
@@ -108,12 +108,13 @@ def test_the_offer_never_exceeds_a_source_and_resumes_only_after_the_hysteresis(
         assert all(offer <= v for v in given_)
         if amps_ < 6:
             assert offer == 0
+        if not paused or amps_ < 6 + hyst:
+            high_since = None
+        if paused and amps_ >= 6 + hyst and high_since is None:
+            high_since = t
         if paused and offer:
             assert high_since is not None and t - high_since >= delay, (t, high_since, delay)
-        high_since = (high_since if high_since is not None else t) if amps_ >= 6 + hyst else None
         paused = offer == 0
-        if paused and amps_ < 6 + hyst:
-            high_since = None
 
 
 @settings(max_examples=40, deadline=None)

@@ -16,7 +16,7 @@
 # three, each after the same delays.
 import time
 
-MIN_AMPS = 6
+from uocpp.energy.limits import MIN_AMPS
 
 
 class Solar:
