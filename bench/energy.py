@@ -9,7 +9,9 @@ target's object sizes):
   on, grid    plus the grid meter (a pymodbus SDM630 on a pty), load
               management, solar mode and phase switching: every part loaded
 
-    .venv/bin/python bench/energy.py
+    .venv/bin/python bench/energy.py [--quick]
+
+--quick: the 64-bit build only (tests_host/test_bench.py keeps it from rotting).
 """
 
 import os
@@ -42,7 +44,7 @@ def main():
         cs = common.start_cs()
         try:
             builds = [("64-bit", common.mpy_build(Path(tmp) / "mpy64"))]
-            if os.path.exists(MP32):
+            if os.path.exists(MP32) and "--quick" not in sys.argv:
                 builds.append(("32-bit", common.mpy_build(Path(tmp) / "mpy32", micropython=MP32, word=4)))
             print("| energy | " + " | ".join("%s .mpy, live heap idle after boot" % name for name, _ in builds) + " |")
             print("|---|" + "---|" * len(builds))

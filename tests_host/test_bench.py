@@ -68,3 +68,12 @@ def test_charging_and_schedule_benchmarks_run():
     out = subprocess.run([sys.executable, str(REPO / "bench" / "schedule.py"), "--quick"], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stdout + out.stderr
     assert re.search(r"\| composite schedule over 24 h \(GetCompositeSchedule\) \| [\d.]+ ms, [\d,]+ B allocated", out.stdout), out.stdout
+
+
+def test_energy_benchmark_runs():
+    """bench/energy.py --quick: the idle heap with energy off, on, and on with the grid meter, in its table."""
+    out = subprocess.run([sys.executable, str(REPO / "bench" / "energy.py"), "--quick"], cwd=REPO, capture_output=True, text=True, timeout=240)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert re.search(r"\| off \| \d+ \|", out.stdout), out.stdout
+    assert re.search(r"\| on \| \d+ \([+-]\d+\) \|", out.stdout), out.stdout
+    assert re.search(r"\| on, grid \| \d+ \([+-]\d+\) \|", out.stdout), out.stdout
