@@ -412,3 +412,13 @@ def test_bad_energy_settings_are_named(firmware, energy_cfg, expected):
     fw = firmware(1, {"energy": energy_cfg})
     assert fw.wait_exit(10) == EXIT_CONFIG
     assert expected in fw.log
+
+
+def test_a_grid_meter_that_cannot_be_opened_gives_the_safe_current_and_the_charger_runs(cs, charger, tmp_path):
+    """Item 3: energy.gridDevice that does not exist: logged, load limit gridSafeCurrent, charging goes on."""
+    cfg = energy(grid=True, gridDevice=str(tmp_path / "no-such-tty"), mainsFuse=25, gridSafeCurrent=8)
+    ch = charger({"energy": cfg})
+    ch.fw.wait_log(r"grid meter cannot be used \(.*\): as if lost, load limit 8 A")
+    start_charging(ch)
+    s = offered(ch, 8)
+    assert s["status"] == "Charging" and s["relay"]

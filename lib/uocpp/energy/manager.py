@@ -205,16 +205,30 @@ class Energy:
     # -- what app.py and the MQTT mirror start ---------------------------------------
     def tasks(self, evse, meter):
         # -> [(name, async fn)] for the supervisor; each part loaded only when configured.
+        # A part that cannot start (no phase-switch output, a grid meter's
+        # port that cannot be opened) is logged and left out, never the end
+        # of the firmware; without its grid meter the charger offers what it
+        # would with the meter lost.
         out = [("energy", self.run)]
         cfg = self.cfg
         if cfg["phaseSwitch"]:
-            from uocpp.energy.phases import Switcher
+            try:
+                from uocpp.energy.phases import Switcher
 
-            self.switcher = Switcher(self, evse, meter)
+                self.switcher = Switcher(self, evse, meter)
+            except Exception as e:
+                log.error("energy", "no phase switching: %s", e)
         if cfg["grid"]:
-            from uocpp.energy.grid import Grid
+            try:
+                from uocpp.energy.grid import Grid
 
-            out.append(("grid", Grid(self, meter).run))
+                out.append(("grid", Grid(self, meter).run))
+            except Exception as e:
+                log.error("energy", "grid meter cannot be used (%s): as if lost, load limit %s A", e, _num(cfg["gridSafeCurrent"]))
+                if cfg["mainsFuse"]:
+                    self.load(cfg["gridSafeCurrent"])
+                if self.mode != "fast":
+                    self.solar(lm.MIN_AMPS if self.mode == "min+solar" else 0)
         return out
 
     def commands(self, base):

@@ -89,6 +89,10 @@ class Switcher:
                 self._refused_at[n] = time.ticks_ms()
                 return
             evse.set_phases(n, want)
+            if evse.phases(n) != want:  # no output fitted (evse.phasePin), or it refused
+                log.error("energy", "connector %d: the phase-switch output stays at %d phase(s)", n, evse.phases(n))
+                self._refused_at[n] = time.ticks_ms()
+                return
             e.phases[n] = want
             e.show_phases(n)
             await asyncio.sleep_ms(int(cfg["phaseDelay"] * 1000))
