@@ -61,7 +61,7 @@ class App:
         # Charging: the EVSE seam and its meter from the platform.
         self.evse = evse = platform.evse(settings)
         self.transactions = transactions = Transactions(json_file.join(flash, "tx.json"))
-        self.meter = meter = platform.meter(settings, evse)
+        meter = platform.meter(settings, evse)
         self.metering = metering = Metering(meter, evse.count, keys, outbox, transactions)
         cache = AuthCache(json_file.join(flash, "auth_cache.json"), lambda: keys.get("AuthorizationCacheEnabled"))
         self.authorizer = authorizer = Authorizer(outbox, link, keys, cache, json_file.join(flash, "local_list.bin"))
@@ -69,11 +69,11 @@ class App:
         conn = settings["connectors"]
         self.sessions = sessions = Sessions(evse, metering, connectors, transactions, outbox, authorizer, keys, conn["maxCurrent"], store["maxTransactions"], reservations)
         profiles = Profiles(json_file.join(flash, "profiles.json"), keys)
-        self.energy = energy = None
+        energy = None  # kept by smart charging (smart.energy), not here: an off feature adds no attribute
         if "energy" in settings:  # only there when enabled; imported only then (energy/)
             from uocpp.energy.manager import Energy
 
-            self.energy = energy = Energy(settings, sessions, state, flash)
+            energy = Energy(settings, sessions, state, flash, keys, evse, meter)
         self.smart = smart = SmartCharging(profiles, sessions, keys, evse.count, conn["maxCurrent"], conn["voltage"], conn["phases"], energy)
         self.data_transfer = DataTransfer(outbox)
         parts.update(
@@ -157,8 +157,9 @@ class App:
             sup.start("metering", self.metering.run)
             sup.start("reservations", self.reservations.run)
             sup.start("evse", lambda: self.evse.run(self.sessions))
-            if self.energy is not None:  # its manager, grid meter and phase switch tasks
-                for name, fn in self.energy.tasks(self.evse, self.meter):
+            energy = self.smart.energy
+            if energy is not None:  # its manager, grid meter and phase switch tasks
+                for name, fn in energy.tasks():
                     sup.start(name, fn)
             if self._update and self._update[1]:
                 # An update under way: resume, confirm or report it.
@@ -169,12 +170,12 @@ class App:
                 # Imported only when on: a disabled mirror costs no heap.
                 from uocpp.extras.mqtt_mirror import MqttMirror
 
-                sup.start("mqtt", MqttMirror(self.settings, self.state, self.metering, self.transactions, self.energy).run, True)
+                sup.start("mqtt", MqttMirror(self.settings, self.state, self.metering, self.transactions, energy).run, True)
             if "web" in self.settings:  # only there when on (main.py)
                 # Imported only when on (extras/web/): an off page costs no heap.
                 from uocpp.extras.web.status import StatusPage
 
-                page = StatusPage(self.settings, self.state, self.registration, self.connectors, self.transactions, self.metering, self.energy)
+                page = StatusPage(self.settings, self.state, self.registration, self.connectors, self.transactions, self.metering, energy)
                 sup.start("web", page.run)
             heap_s = self.settings["log"]["heapInterval"]
             if heap_s:
@@ -208,5 +209,4 @@ def _seeds(settings):
         "SecurityProfile": cs["securityProfile"],
         "NumberOfConnectors": settings["connectors"]["count"],
         "SendLocalListMaxLength": send_list_max(cs["maxFrameSize"]),
-        "ConnectorSwitch3to1PhaseSupported": settings.get("energy", {}).get("phaseSwitch", False),
     }

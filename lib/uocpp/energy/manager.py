@@ -33,7 +33,10 @@ def _num(v):
 
 
 class Energy:
-    def __init__(self, settings, sessions, state, flash):
+    def __init__(self, settings, sessions, state, flash, keys, evse, meter):
+        # evse, meter: the platform's (phases.py drives the one, grid.py reads the other).
+        self._evse = evse
+        self._meter = meter
         cfg = self.cfg = settings["energy"]
         conn = settings["connectors"]
         self.count = count = conn["count"]
@@ -71,6 +74,8 @@ class Energy:
                 self.limits[n][lm.LOCAL] = cfg["safeCurrent"]
         state.set(MODE, self.mode)
         self.switcher = None  # phases.py, when energy.phaseSwitch
+        if cfg["phaseSwitch"]:
+            keys.use("ConnectorSwitch3to1PhaseSupported", True)  # read-only, false without it
         log.info(
             "energy",
             "on: mode %s%s%s%s",
@@ -203,7 +208,7 @@ class Energy:
             log.info("energy", "connector %d: offer %s A (%s)", n, _num(offer), SOURCES[who])
 
     # -- what app.py and the MQTT mirror start ---------------------------------------
-    def tasks(self, evse, meter):
+    def tasks(self):
         # -> [(name, async fn)] for the supervisor; each part loaded only when configured.
         # A part that cannot start (no phase-switch output, a grid meter's
         # port that cannot be opened) is logged and left out, never the end
@@ -215,14 +220,14 @@ class Energy:
             try:
                 from uocpp.energy.phases import Switcher
 
-                self.switcher = Switcher(self, evse, meter)
+                self.switcher = Switcher(self, self._evse, self._meter)
             except Exception as e:
                 log.error("energy", "no phase switching: %s", e)
         if cfg["grid"]:
             try:
                 from uocpp.energy.grid import Grid
 
-                out.append(("grid", Grid(self, meter).run))
+                out.append(("grid", Grid(self, self._meter).run))
             except Exception as e:
                 log.error("energy", "grid meter cannot be used (%s): as if lost, load limit %s A", e, _num(cfg["gridSafeCurrent"]))
                 if cfg["mainsFuse"]:

@@ -52,9 +52,7 @@ class SimEvse:
         self._energy = [0.0] * n
         self._since = [time.ticks_ms()] * n
         self._cards = []
-        self._phases = [3] * n  # the phase-switch output (seam EVSE_PHASES)
-        self._switches = [0] * n
-        self._under_load = [0] * n
+        self.phase_out = None  # the phase-switch output, made at its first use (platform/sim_phases.py)
 
     # -- the seam (platform/seam.py EVSE, as platform/esp32_evse.py) ---------
     def pilot(self, n):
@@ -81,14 +79,12 @@ class SimEvse:
         return self._relay[n]
 
     def set_phases(self, n, phases):
-        if self._relay[n] or self._drawn(n):
-            self._under_load[n] += 1  # what the firmware must never do
-        if phases != self._phases[n]:
-            self._switches[n] += 1
-        self._phases[n] = phases
+        from uocpp.platform import sim_phases
+
+        sim_phases.set_phases(self, n, phases, self._relay[n] or self._drawn(n))
 
     def phases(self, n):
-        return self._phases[n]
+        return self.phase_out[n][0] if self.phase_out else 3
 
     def lock(self, n, locked):
         # True when the lock reached the wanted position.
@@ -159,9 +155,10 @@ class SimEvse:
         try:
             if words == ["state"]:
                 return "ok " + json.dumps(self._state())
-            if len(words) == 2 and words[0] == "phases" and 1 <= int(words[1]) <= self.count:
-                n = int(words[1])
-                return "ok " + json.dumps({"phases": self._phases[n], "switches": self._switches[n], "underLoad": self._under_load[n]})
+            if words[:1] == ["phases"]:
+                from uocpp.platform import sim_phases
+
+                return sim_phases.command(self, words)
             reply = self._apply(words)
         except (ValueError, IndexError):
             return "error bad arguments: " + " ".join(words)[:80]

@@ -27,7 +27,7 @@ class SmartCharging:
         self._max = max_amps
         self._volts = volts
         self._phases = phases
-        self._energy = energy  # energy/manager.py when config.json has it: the schedule is one limit of several
+        self.energy = energy  # energy/manager.py when config.json has it: the schedule is one limit of several
         self._tx_start = [None] * (count + 1)  # Unix s of each running transaction's start
         self._offer = {}  # connector -> (entry, deadline): a RemoteStartTransaction's TxProfile
         self._seen = (clock.now(), time.ticks_ms())  # for measuring clock jumps
@@ -98,8 +98,8 @@ class SmartCharging:
         now, items, share = clock.now(), self.profiles.items, self._share()
         self._seen = (now, time.ticks_ms())
         for n in range(1, self._count + 1):
-            if self._energy is not None:  # energy: the schedule's limit with its numberPhases
-                self._energy.ocpp(n, schedule.limit_phases_at(items, now, n, self._tx_start[n], self._volts, self._phases, share))
+            if self.energy is not None:  # energy: the schedule's limit with its numberPhases
+                self.energy.ocpp(n, schedule.limit_phases_at(items, now, n, self._tx_start[n], self._volts, self._phases, share))
                 continue
             amps = schedule.limit_at(items, now, n, self._tx_start[n], self._volts, self._phases, share)
             self._sessions.set_limit(n, amps)
