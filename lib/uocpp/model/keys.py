@@ -111,6 +111,8 @@ DECLARATIONS = (
     # The meter is configured from the phase rotation at start-up.
     ("ConnectorPhaseRotation", CSL, RW, "0.Unknown", (_rotation, _CSL_MAX), True),
     ("ConnectorPhaseRotationMaxLength", INT, R, _CSL_MAX, None, False),
+    # True with energy.phaseSwitch (energy/phases.py: numberPhases is followed).
+    ("ConnectorSwitch3to1PhaseSupported", BOOL, R, False, None, False),
     ("GetConfigurationMaxKeys", INT, R, 50, None, False),
     ("HeartbeatInterval", INT, RW, 300, (1, _DAY), False),
     ("LocalAuthListEnabled", BOOL, RW, True, None, False),
