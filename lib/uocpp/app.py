@@ -197,6 +197,7 @@ def _seeds(settings):
         "RetryBackOffRepeatTimes": r["repeatTimes"],
         "AuthorizationKey": cs["authorizationKey"],
         "SecurityProfile": cs["securityProfile"],
+        "AdditionalRootCertificateCheck": cs["additionalRootCertificateCheck"],
         "NumberOfConnectors": settings["connectors"]["count"],
         "SendLocalListMaxLength": send_list_max(cs["maxFrameSize"]),
     }

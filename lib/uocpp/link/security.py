@@ -32,6 +32,7 @@ class Security:
         self._plain_url = "" if url.startswith("wss://") else url
         self._secure_url = url if url.startswith("wss://") else cs["secureUrl"]
         self._trial_path = json_file.join(flash, _TRIAL)
+        self._flash = flash
         self.profile = keys.get("SecurityProfile")
         if self.profile < cs["securityProfile"]:
             # A stored value wins over config.json, but never lowers what the
@@ -74,7 +75,7 @@ class Security:
                 raise ValueError("security profile 2 needs a wss:// url (centralSystem.secureUrl)")
             from uocpp.link import tls
 
-            return self._secure_url, True, tls.context(self._ca_file)
+            return self._secure_url, True, tls.context(self._ca_file, self._flash)
         if not self._plain_url:
             raise ValueError("security profile %d needs a ws:// url" % profile)
         return self._plain_url, profile > 0, None
@@ -82,13 +83,10 @@ class Security:
     def attempted(self, error):
         # After every connection attempt: error is None when the WebSocket
         # handshake succeeded.
-        if error is not None and self.profile == 2:
+        if self.profile >= 2:
             from uocpp.link import tls
 
-            problem = tls.certificate_problem(error)
-            if problem:
-                # The 1.6 security whitepaper's InvalidCentralSystemCertificate event (SEC-08).
-                log.warning("security", "InvalidCentralSystemCertificate: %s", problem)
+            tls.attempted(error, self._flash)
         if self._fallback is not None:
             from uocpp.link import security_change
 

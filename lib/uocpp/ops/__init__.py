@@ -27,6 +27,11 @@ MODULES = {
     "TriggerMessage": "trigger_message",
     "UnlockConnector": "unlock_connector",
     "UpdateFirmware": "update_firmware",
+    # issue 25: certificates
+    "DeleteCertificate": "delete_certificate",
+    "GetInstalledCertificateIds": "get_installed_certificate_ids",
+    "InstallCertificate": "install_certificate",
+    # end issue 25: certificates
 }
 
 # The 1.6 actions that are not in MODULES: those only a charge point sends
