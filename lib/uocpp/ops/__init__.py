@@ -31,6 +31,7 @@ MODULES = {
     "DeleteCertificate": "delete_certificate",
     "GetInstalledCertificateIds": "get_installed_certificate_ids",
     "InstallCertificate": "install_certificate",
+    "SignedUpdateFirmware": "signed_update_firmware",
     # end issue 25: certificates
 }
 

@@ -17,10 +17,17 @@ USES = ("firmware", "outbox", "registration", "transactions", "stop", "keys")
 
 def handle(payload, firmware, outbox, registration, transactions, stop, keys):
     url = payload["location"]
+    at = date_time(payload, "retrieveDate")
+    service(url, firmware, outbox, registration, transactions, stop, keys).request(url, at, payload.get("retries"), payload.get("retryInterval"))
+    return {}
+
+
+def service(url, firmware, outbox, registration, transactions, stop, keys):
+    # The checks UpdateFirmware and SignedUpdateFirmware share, then the
+    # firmware service (made on first use).
     if not (url.startswith("http://") or url.startswith("https://")):
         # The schema says anyURI; this charger fetches over HTTP(S) only.
         raise errors.PropertyConstraintViolation("location must be an http:// or https:// URL")
-    at = date_time(payload, "retrieveDate")
     import sys
 
     try:
@@ -30,5 +37,4 @@ def handle(payload, firmware, outbox, registration, transactions, stop, keys):
     sys.modules.pop("uocpp_loader", None)
     from uocpp.services import firmware_update
 
-    firmware_update.get(firmware, outbox, registration, transactions, stop, keys).request(url, at, payload.get("retries"), payload.get("retryInterval"))
-    return {}
+    return firmware_update.get(firmware, outbox, registration, transactions, stop, keys)
