@@ -95,6 +95,15 @@ def basic_authorization(cp_id, password):
     return "Basic " + base64.b64encode(cp_id.encode() + b":" + password).decode()
 
 
+def client_certificate_cn(connection):
+    """The commonName of the client certificate the TLS layer verified, or None."""
+    tls = connection.transport.get_extra_info("ssl_object") if connection.transport else None
+    cert = tls.getpeercert() if tls else None
+    if not cert:
+        return None
+    return dict(x[0] for x in cert.get("subject", ())).get("commonName")
+
+
 class Frame:
     __slots__ = ("t", "cp_id", "direction", "raw", "msg")
 
@@ -414,6 +423,8 @@ class CentralSystem:
         header = request.headers.get("Authorization")
         password = self.passwords.get(cp_id)
         status = 101
+        if password is not None and header is None and client_certificate_cn(connection) == cp_id:
+            password = None  # security profile 3: a verified client certificate naming it is the authentication
         if password is not None and header != basic_authorization(cp_id, password):
             status = 401
         with self._cond:

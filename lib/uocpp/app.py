@@ -55,6 +55,7 @@ class App:
         self.link = link = Link(cs, keys, security, state, rpc)
         store = settings["storage"]
         self.outbox = outbox = Outbox(rpc, link, registration, keys, KeyBackoff(keys), json_file.join(flash, "outbox.journal"), store["journalBytes"])
+        Security.app = self  # issue 25: SignCertificate and CertificateSigned find the app's parts here
         self.boot = BootNotification(outbox, registration, keys, settings["ocpp"]["bootRetryInterval"], state, platform.set_rtc)
         self.heartbeat = heartbeat = Heartbeat(outbox, rpc, keys, registration, state, platform.set_rtc)
         self.status = StatusNotifier(outbox, connectors, registration, link)

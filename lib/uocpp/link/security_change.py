@@ -33,9 +33,11 @@ def _refusal(sec, profile):
     if profile == 3:
         # issue 25: TLS with the client certificate the central system
         # signed (CertificateSigned); none yet: nothing to connect with.
+        from uocpp import pki
         from uocpp.pki import identity
 
         why = identity.refusal(sec)
+        pki.unload()
         if why:
             return why
     if profile >= 2:

@@ -45,13 +45,22 @@ def _installed(flash):
     return cas
 
 
-def context(ca_file, flash=None):
+def context(ca_file, flash=None, client=False):
     # A client context that trusts the installed Central System roots
-    # (flash: where the store is), else only the CA in ca_file. Raises
-    # OSError (unreadable file) or ValueError (no DER certificate) with a reason.
+    # (flash: where the store is), else only the CA in ca_file; client:
+    # with our certificate (security profile 3). Raises OSError (unreadable
+    # file) or ValueError (no DER certificate) with a reason.
     cas = _installed(flash)
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.verify_mode = ssl.CERT_REQUIRED
+    if client:
+        from uocpp import pki
+        from uocpp.pki import identity
+
+        try:
+            identity.load(ctx, flash)
+        finally:
+            pki.unload()
     if cas:
         for der in cas:
             ctx.load_verify_locations(cadata=der)  # each call adds one to the chain

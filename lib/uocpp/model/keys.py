@@ -87,11 +87,6 @@ def auth_key_ok(text):
     return False
 
 
-def _cpo_name(text):
-    # issue 25: the CSR's organizationName (an X.509 name is at most 64).
-    return 0 < len(text) <= 64
-
-
 # Each declaration: (name, type, access, default, rule, needs reboot), read
 # through these indices. rule: INT (min, max); CSL (allowed items or a check
 # function, max items); STR a check function; BOOL None.
@@ -160,7 +155,7 @@ DECLARATIONS = (
     ("AdditionalRootCertificateCheck", BOOL, R, False, None, False),
     ("CertificateSignedMaxChainSize", INT, R, 10000, None, False),
     ("CertificateStoreMaxLength", INT, R, 8, None, False),
-    ("CpoName", STR, RW, "", _cpo_name, False),
+    ("CpoName", STR, RW, "", None, False),
     # end issue 25: certificates
 )
 

@@ -28,6 +28,7 @@ MODULES = {
     "UnlockConnector": "unlock_connector",
     "UpdateFirmware": "update_firmware",
     # issue 25: certificates
+    "CertificateSigned": "certificate_signed",
     "DeleteCertificate": "delete_certificate",
     "GetInstalledCertificateIds": "get_installed_certificate_ids",
     "InstallCertificate": "install_certificate",

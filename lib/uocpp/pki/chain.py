@@ -4,6 +4,8 @@
 # issuer names, signatures, basicConstraints cA on every issuer).
 import hashlib
 
+from micropython import const
+
 from uocpp.pki import der
 
 
@@ -45,8 +47,13 @@ def signed_by(cert, issuer):
     return verify_digest(issuer, digest, cert.sig, cert.sig_alg)
 
 
+# A certificate made a moment ago may start a second after a clock that is
+# a little behind: a minute of skew is forgiven at the start, none at the end.
+_SKEW = const(60)
+
+
 def check_dates(cert, now):
-    if now is not None and not cert.not_before <= now <= cert.not_after:
+    if now is not None and not cert.not_before - _SKEW <= now <= cert.not_after:
         raise ChainError("certificate not valid now (%s)" % _name(cert))
 
 

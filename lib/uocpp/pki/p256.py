@@ -157,3 +157,35 @@ def sig_from_der(raw):
     rs, re_ = der.expect(raw, s, der.INTEGER, e)
     ss, se = der.expect(raw, re_, der.INTEGER, e)
     return der.uint(raw, rs, re_), der.uint(raw, ss, se)
+
+
+# -- the same, yielding to the scheduler: a key or a signature on the
+# charger takes a second or more of CPU, which must not stop the safety
+# loop and the link for that long (services/csr_exchange.py).
+async def mul_async(k):
+    import asyncio
+
+    acc = (0, 1, 0)
+    g = (GX, GY, 1)
+    for i in range(255, -1, -1):
+        acc = _double(acc)
+        if (k >> i) & 1:
+            acc = _add(acc, g)
+        if not i & 7:
+            await asyncio.sleep_ms(0)
+    return _affine(acc)
+
+
+async def generate_async():
+    d = _random_scalar()
+    return d, await mul_async(d)
+
+
+async def sign_async(d, digest):
+    e = int.from_bytes(digest, "big")
+    while True:
+        k = _random_scalar(d.to_bytes(32, "big") + digest)
+        r = (await mul_async(k))[0] % N
+        s = _inv(k, N) * (e + r * d) % N if r else 0
+        if s:
+            return r, s

@@ -74,8 +74,11 @@ def _refusal(cert, issuer):
     # Why cert cannot be a root of the store, or None. issuer: the old root
     # that signed it (AdditionalRootCertificateCheck), else it must be
     # self-signed.
-    now = _now()
-    if now is not None and not cert.not_before <= now <= cert.not_after:
+    from uocpp.pki import chain
+
+    try:
+        chain.check_dates(cert, _now())
+    except chain.ChainError:
         return "not valid now"
     if cert.ca is False:
         return "not a CA certificate (basicConstraints)"
@@ -83,8 +86,6 @@ def _refusal(cert, issuer):
         return None
     if not cert.self_issued():
         return "not a root certificate (issuer and subject differ)"
-    from uocpp.pki import chain
-
     if not chain.signed_by(cert, cert):
         return "its self-signature does not verify"
     return None
@@ -117,8 +118,9 @@ def delete(settings, keys, hd):
 
 
 def sign_request():
-    # ExtendedTriggerMessage(SignChargePointCertificate) and the move to
-    # profile 3: start a SignCertificate exchange. True if started.
+    # ExtendedTriggerMessage(SignChargePointCertificate): start a
+    # SignCertificate exchange (services/csr_exchange.py). True if started.
+    from uocpp.link.security import Security
     from uocpp.services import csr_exchange
 
-    return csr_exchange.start()
+    return csr_exchange.start(Security.app)
