@@ -11,6 +11,7 @@ import base64
 import datetime
 import subprocess
 import sys
+import time
 
 import pytest
 from ocpp.v16 import call
@@ -59,10 +60,12 @@ def openssl_sign(key, data):
     return subprocess.run(["openssl", "dgst", "-sha256", "-sign", str(key)], input=data, capture_output=True, check=True).stdout
 
 
-def signed_update(cs, url, signer, sig, request_id=7, **kw):
+def signed_update(cs, url, signer, sig, request_id=7, retrieve=None, install=None, **kw):
     # A minute ago: due at once, whatever the second the two clocks are in.
     past = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(minutes=1)
-    fw = {"location": url, "retrieveDateTime": iso(past), "signingCertificate": signer, "signature": base64.b64encode(sig).decode()}
+    fw = {"location": url, "retrieveDateTime": iso(retrieve or past), "signingCertificate": signer, "signature": base64.b64encode(sig).decode()}
+    if install:
+        fw["installDateTime"] = iso(install)
     return cs.call(CP, call.SignedUpdateFirmware(request_id=request_id, firmware=fw, **kw)).status
 
 
@@ -93,6 +96,27 @@ def test_signed_update_is_verified_then_installed(cs, firmware, files, signers, 
     assert {f.payload["requestId"] for f in cs.received("SignedFirmwareStatusNotification")} == {42}
     assert statuses(cs) == []  # no plain FirmwareStatusNotification for a signed update
     assert boot_versions(cs) == [OLD, NEW]
+
+
+def test_scheduled_download_and_install_are_reported(cs, firmware, files, signers, bundle):
+    """L01: a retrieveDateTime ahead is DownloadScheduled, an installDateTime ahead InstallScheduled; nothing is
+    fetched before its time, nothing installed before its time."""
+    files.files["fw.bin"] = bundle
+    fw = with_root(cs, firmware, signers)
+    now, t0 = datetime.datetime.now(datetime.timezone.utc), time.monotonic()
+    retrieve, install = now + datetime.timedelta(seconds=4), now + datetime.timedelta(seconds=8)
+    chain = signers["leaf"].pem + signers["int"].pem
+    assert signed_update(cs, files.url("fw.bin"), chain, openssl_sign(signers["leaf"].key, bundle), retrieve=retrieve, install=install) == "Accepted"
+    wait_signed(cs, "DownloadScheduled")
+    assert files.requests == []
+    fw = rebooted(cs, firmware, fw, timeout=30)
+    wait_signed(cs, "Installed")
+    got = signed_statuses(cs)
+    assert got == ["DownloadScheduled", "Downloading", "Downloaded", "SignatureVerified", "InstallScheduled", "Installing", "InstallRebooting", "Installed"]
+    # Frame times are monotonic: seconds after the request, against the dates (1 s: ISO dates have no fraction).
+    at = {f.payload["status"]: f.t - t0 for f in cs.received("SignedFirmwareStatusNotification")}
+    assert at["Downloading"] >= (retrieve - now).total_seconds() - 1
+    assert at["Installing"] >= (install - now).total_seconds() - 1
 
 
 @pytest.mark.parametrize("case", ["no root installed", "stranger", "expired", "missing intermediate", "not pem"])

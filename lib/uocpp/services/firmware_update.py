@@ -339,6 +339,10 @@ class FirmwareUpdate:
                 log.info("firmware", "next download attempt in %d s (%d retries left)", p["every"], p["left"])
                 await asyncio.sleep(p["every"])
         self._notify(DOWNLOADED)
+        # The signature check holds the CPU for a second or more on a board
+        # (docs/security-pki.md, Figures): only while no transaction runs,
+        # so that no charging session waits on it.
+        await self._idle("signature check")
         if not self._verified(p, recv):
             return
         if signed and signed.get("install") and signed["install"] > clock.now():
