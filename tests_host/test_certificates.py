@@ -5,6 +5,8 @@ openssl; the hash data are checked against the host's own computation
 (test_pki.host_hash_data), and the link's TLS against a real wss:// server.
 """
 
+import contextlib
+
 import pytest
 from ocpp.v16 import call
 
@@ -120,13 +122,22 @@ def test_additional_root_check_wants_the_new_root_signed_by_the_old(roots, cs, f
     assert ids == [host_hash_data(roots["a"].der, roots["a"].der), host_hash_data(roots["a_next"].der, roots["a"].der)]
 
 
-def test_tls_tries_a_new_root_and_keeps_the_old_until_it_connects(roots, firmware):
-    """A.1: the link trusts the installed root; while it cannot connect the old one is the fall-back; connected once, the old one goes."""
-    ctx = server_context((roots["server_a"].pem_path, roots["server_a"].key))
+@contextlib.contextmanager
+def wss_charger(roots, server, ca, firmware):
+    """A wss:// central system serving `server`'s certificate, and a charger trusting `ca` (caFile), registered."""
+    ctx = server_context((roots[server].pem_path, roots[server].key))
     cs = CentralSystemThread(boot_plan=[("Accepted", 60)], ssl=ctx).start()
     try:
-        fw = firmware(cs.port, {"centralSystem": {"url": "wss://127.0.0.1:%d/ocpp" % cs.port, "authorizationKey": KEY, "caFile": str(roots["a"].der_path)}})
+        fw = firmware(cs.port, {"centralSystem": {"url": "wss://127.0.0.1:%d/ocpp" % cs.port, "authorizationKey": KEY, "caFile": str(roots[ca].der_path)}})
         fw.wait_log("registration Accepted")
+        yield cs, ctx, fw
+    finally:
+        cs.stop()
+
+
+def test_tls_tries_a_new_root_and_keeps_the_old_until_it_connects(roots, firmware):
+    """A.1: the link trusts the installed root; while it cannot connect the old one is the fall-back; connected once, the old one goes."""
+    with wss_charger(roots, "server_a", "a", firmware) as (cs, ctx, fw):
         assert install(cs, CS_ROOT, roots["b"].pem) == "Accepted"
         cs.run(cs.connections[-1][1].close())
         # The new root cannot verify server a: back to caFile, which can.
@@ -139,19 +150,13 @@ def test_tls_tries_a_new_root_and_keeps_the_old_until_it_connects(roots, firmwar
         fw.wait_log("the new Central System root certificate connected: the fall-back goes")
         cs.wait_for(lambda f: len(cs.connections) == 3, what="a third connection")
         assert installed(cs, CS_ROOT) == ("Accepted", [host_hash_data(roots["b"].der, roots["b"].der)])
-    finally:
-        cs.stop()
 
 
-def test_the_only_root_of_a_tls_link_cannot_be_deleted(roots, firmware):
-    """A01: deleting it would leave the link nothing to trust: Failed."""
-    ctx = server_context((roots["server_b"].pem_path, roots["server_b"].key))
-    cs = CentralSystemThread(boot_plan=[("Accepted", 60)], ssl=ctx).start()
-    try:
-        fw = firmware(cs.port, {"centralSystem": {"url": "wss://127.0.0.1:%d/ocpp" % cs.port, "authorizationKey": KEY, "caFile": str(roots["b"].der_path)}})
-        fw.wait_log("registration Accepted")
-        assert install(cs, CS_ROOT, roots["b"].pem) == "Accepted"
-        hd = host_hash_data(roots["b"].der, roots["b"].der)
-        assert delete(cs, hd) == "Accepted"  # caFile is still there to trust
-    finally:
-        cs.stop()
+def test_deleting_the_last_installed_root_gives_the_trust_back_to_ca_file(roots, firmware):
+    """A01: the installed root deleted, the link trusts centralSystem.caFile again and reconnects."""
+    with wss_charger(roots, "server_b", "b", firmware) as (cs, ctx, fw):
+        assert install(cs, CS_ROOT, roots["a"].pem) == "Accepted"
+        assert delete(cs, host_hash_data(roots["a"].der, roots["a"].der)) == "Accepted"
+        cs.run(cs.connections[-1][1].close())
+        cs.wait_for(lambda f: len(cs.connections) == 2, what="a connection trusting caFile")
+        assert "InvalidCentralSystemCertificate" not in fw.log

@@ -46,6 +46,7 @@ def signers(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def bundle():
+    """test_firmware_update's bundle, built once for this module too (fixtures do not import cleanly)."""
     return make_update.build("bundle", NEW, port_arch())
 
 
