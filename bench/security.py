@@ -35,7 +35,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from bench.common import compile_lib, port_arch  # noqa: E402
-from tests_host.pki import make_cert  # noqa: E402
+from harness.pki import make_cert  # noqa: E402
 
 MP32 = "/work/mp32/micropython"
 HEAP = 100 * 1024

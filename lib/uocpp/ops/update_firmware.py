@@ -25,9 +25,12 @@ def handle(payload, firmware, outbox, registration, transactions, stop, keys):
 def service(url, firmware, outbox, registration, transactions, stop, keys):
     # The checks UpdateFirmware and SignedUpdateFirmware share, then the
     # firmware service (made on first use).
-    if not (url.startswith("http://") or url.startswith("https://")):
-        # The schema says anyURI; this charger fetches over HTTP(S) only.
-        raise errors.PropertyConstraintViolation("location must be an http:// or https:// URL")
+    from uocpp.link import transfer
+
+    if not transfer.supported(url):
+        # The schema says anyURI; this charger fetches over HTTP(S) and
+        # FTP(S) only, and refuses another before anything is accepted.
+        raise errors.PropertyConstraintViolation("location must be an http(s):// or ftp(s):// URL")
     import sys
 
     try:
