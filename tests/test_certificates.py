@@ -160,3 +160,18 @@ def test_deleting_the_last_installed_root_gives_the_trust_back_to_ca_file(roots,
         cs.run(cs.connections[-1][1].close())
         cs.wait_for(lambda f: len(cs.connections) == 2, what="a connection trusting caFile")
         assert "InvalidCentralSystemCertificate" not in fw.log
+
+
+def test_a_full_store_refuses_more(roots, cs, firmware, tmp_path):
+    """A03, CertificateStoreMaxLength (8, both types together): the ninth is Rejected, one deleted makes room."""
+    fw = firmware(cs.port)
+    fw.wait_log("registration Accepted")
+    assert cs.call(CP, call.GetConfiguration(key=["CertificateStoreMaxLength"])).configuration_key[0]["value"] == "8"
+    many = [make_cert(tmp_path, "many-%d" % i) for i in range(9)]
+    for i, c in enumerate(many[:8]):
+        assert install(cs, CS_ROOT if i % 2 else MF_ROOT, c.pem) == "Accepted"
+    assert install(cs, CS_ROOT, many[8].pem) == "Rejected"
+    fw.wait_log(r"the store is full \(CertificateStoreMaxLength 8\)")
+    assert delete(cs, host_hash_data(many[0].der, many[0].der)) == "Accepted"
+    assert install(cs, CS_ROOT, many[8].pem) == "Accepted"
+    assert len(installed(cs, CS_ROOT)[1]) == 5 and len(installed(cs, MF_ROOT)[1]) == 3
