@@ -19,6 +19,7 @@ from ocpp.v16 import call
 from bench.common import port_arch
 from harness.firmware import REPO
 from harness.http_server import FileServer
+from harness.wire import call_raw
 from harness.pki import make_cert
 from tests.test_firmware_update import CONFIRM, NEW, OLD, boot_versions, iso, registered, rebooted, statuses, update, wait_status
 
@@ -188,3 +189,16 @@ def test_plain_update_needs_a_signed_file_once_a_manufacturer_root_is_installed(
     wait_status(cs, "Installed")
     assert statuses(cs) == ["Downloading", "Downloaded", "InstallationFailed", "Downloading", "Downloaded", "Installing", "Installed"]
     assert boot_versions(cs)[-1] == NEW
+
+
+def test_a_request_refused_inside_its_checks_is_a_callerror(cs, firmware, files, signers, bundle):
+    """The reply computed after the certificate checks (rpc.py's deferred replies): a location this charger cannot
+    fetch is still a PropertyConstraintViolation, and the link answers the next CALL."""
+    fw = with_root(cs, firmware, signers)
+    past = iso(datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(minutes=1))
+    chain = signers["leaf"].pem + signers["int"].pem
+    firmware_ = {"location": "sftp://127.0.0.1/fw.bin", "retrieveDateTime": past, "signingCertificate": chain, "signature": "c2ln"}
+    reply = call_raw(cs, "SignedUpdateFirmware", {"requestId": 3, "firmware": firmware_})
+    assert reply.kind == 4 and reply.msg[2] == "PropertyConstraintViolation", reply
+    assert cs.call(CP, call.GetConfiguration(key=["CpoName"])).configuration_key[0]["key"] == "CpoName"
+    assert fw.proc.poll() is None

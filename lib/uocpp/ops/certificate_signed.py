@@ -9,13 +9,20 @@ USES = ("keys",)
 
 
 def handle(payload, keys):
+    return _signed(payload["certificateChain"])
+
+
+async def _signed(text):
+    # A coroutine (rpc.py): the chain's signature checks take seconds on a
+    # board, while the other tasks go on.
     import sys
 
+    from uocpp import pki
     from uocpp.link.security import Security
     from uocpp.services import csr_exchange
 
     app = Security.app
-    status = csr_exchange.signed(app.security, payload["certificateChain"])
+    status = await pki.arun(csr_exchange.signed_steps(app.security, text))
     sys.modules.pop("uocpp.services.csr_exchange", None)
     if status != csr_exchange.ACCEPTED or app.security.profile != 3:
         return {"status": status}

@@ -24,6 +24,12 @@ USES = ("firmware", "outbox", "registration", "transactions", "stop", "keys", "s
 
 
 def handle(payload, firmware, outbox, registration, transactions, stop, keys, settings):
+    return _request(payload, firmware, outbox, registration, transactions, stop, keys, settings)
+
+
+async def _request(payload, firmware, outbox, registration, transactions, stop, keys, settings):
+    # A coroutine (rpc.py): the certificate chain's checks take seconds on
+    # a board, while the other tasks go on.
     import binascii
     import sys
 
@@ -35,7 +41,7 @@ def handle(payload, firmware, outbox, registration, transactions, stop, keys, se
     url = fwr["location"]
     try:
         binascii.a2b_base64(fwr["signature"])
-        fs.check_pem(platform.flash_dir(settings), fwr["signingCertificate"])
+        await pki.arun(fs.check_pem(platform.flash_dir(settings), fwr["signingCertificate"]))
     except ValueError as e:
         # fs.SignatureError is one; a signature that is no base64 another.
         status = getattr(e, "status", "Rejected")

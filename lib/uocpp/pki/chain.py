@@ -6,14 +6,17 @@ import hashlib
 
 from micropython import const
 
-from uocpp.pki import der
+from uocpp.pki import der, run
 
 
 class ChainError(ValueError):
     pass
 
 
-def verify_digest(cert, digest, sig, alg=None):
+# Each check comes as steps (a generator that yields while an EC
+# multiplication runs: p256.run() does it at once, p256.arun() in a task)
+# and as a plain function.
+def verify_digest_steps(cert, digest, sig, alg=None):
     # True when sig over the SHA-256 digest verifies with cert's key. alg:
     # the signature algorithm OID when known (a certificate's), else taken
     # from the key.
@@ -24,9 +27,10 @@ def verify_digest(cert, digest, sig, alg=None):
 
         try:
             r, s = p256.sig_from_der(sig)
-            return p256.verify(p256.parse_point(cert.key), digest, r, s)
+            q = p256.parse_point(cert.key)
         except ValueError:
             return False
+        return (yield from p256.verify_steps(q, digest, r, s))
     if cert.key_alg == der.RSA_KEY:
         if alg not in (None, der.RSA_SHA256):
             return False
@@ -39,12 +43,12 @@ def verify_digest(cert, digest, sig, alg=None):
     return False
 
 
-def signed_by(cert, issuer):
+def signed_by_steps(cert, issuer):
     # cert's own signature checks with issuer's key, and the names match.
     if cert.part(cert.issuer) != issuer.part(issuer.subject):
         return False
     digest = hashlib.sha256(cert.part(cert.tbs)).digest()
-    return verify_digest(issuer, digest, cert.sig, cert.sig_alg)
+    return (yield from verify_digest_steps(issuer, digest, cert.sig, cert.sig_alg))
 
 
 # A certificate made a moment ago may start a second after a clock that is
@@ -61,7 +65,7 @@ def _name(cert):
     return cert.name_field(der.CN) or "no CN"
 
 
-def verify_chain(chain, roots, now):
+def verify_chain_steps(chain, roots, now):
     # chain: [leaf, intermediate, ...] as Cert; roots: Cert list. Raises
     # ChainError with the reason; returns the root it chains to. now None:
     # no clock yet, dates are not checked.
@@ -71,13 +75,25 @@ def verify_chain(chain, roots, now):
         up = chain[i + 1]
         if not up.ca:
             raise ChainError("%s is no CA certificate" % _name(up))
-        if not signed_by(chain[i], up):
+        if not (yield from signed_by_steps(chain[i], up)):
             raise ChainError("%s is not signed by %s" % (_name(chain[i]), _name(up)))
     top = chain[-1]
     for root in roots:
         if root.der == top.der:
             return root
-        if top.part(top.issuer) == root.part(root.subject) and signed_by(top, root):
+        if top.part(top.issuer) == root.part(root.subject) and (yield from signed_by_steps(top, root)):
             check_dates(root, now)
             return root
     raise ChainError("%s chains to no installed root" % _name(top))
+
+
+def verify_digest(cert, digest, sig, alg=None):
+    return run(verify_digest_steps(cert, digest, sig, alg))
+
+
+def signed_by(cert, issuer):
+    return run(signed_by_steps(cert, issuer))
+
+
+def verify_chain(chain, roots, now):
+    return run(verify_chain_steps(chain, roots, now))

@@ -7,6 +7,8 @@
 # key) and a timing attacker would need many signatures on the local link.
 import os
 
+from uocpp.pki import arun, run
+
 P = 0xFFFFFFFF00000001000000000000000000000000FFFFFFFFFFFFFFFFFFFFFFFF
 N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 B = 0x5AC635D8AA3A93E7B3EBBD55769886BC651D06B0CC53B0F63BCE3C3E27D2604B
@@ -58,9 +60,9 @@ def _affine(pt):
     return (pt[0] * zi2 % P, pt[1] * zi2 * zi % P)
 
 
-def _mul2(k1, p1, k2, p2):
+def _mul2_steps(k1, p1, k2, p2):
     # k1*p1 + k2*p2 in one pass (Shamir's trick); p1, p2 affine (x, y),
-    # k2 may be 0 (then p2 is not used).
+    # k2 may be 0 (then p2 is not used). Yields every 8 bits.
     both = _affine(_add((p1[0], p1[1], 1), p2)) if k2 else None
     acc = (0, 1, 0)
     for i in range(255, -1, -1):  # scalars are below N < 2^256; no int.bit_length here
@@ -73,6 +75,8 @@ def _mul2(k1, p1, k2, p2):
             acc = _add(acc, p1)
         elif b:
             acc = _add(acc, p2)
+        if not i & 7:
+            yield
     return _affine(acc)
 
 
@@ -81,7 +85,7 @@ def on_curve(x, y):
 
 
 def public_key(d):
-    return _mul2(d, (GX, GY), 0, None)
+    return run(_mul2_steps(d, (GX, GY), 0, None))
 
 
 def _random_scalar(extra=b""):
@@ -128,13 +132,18 @@ def sign(d, digest):
             return r, s
 
 
-def verify(q, digest, r, s):
+def verify_steps(q, digest, r, s):
+    # ECDSA verification as steps (run() or arun()): True or False.
     if not (0 < r < N and 0 < s < N):
         return False
     e = int.from_bytes(digest, "big")
     w = _inv(s, N)
-    pt = _mul2(e * w % N, (GX, GY), r * w % N, q)
+    pt = yield from _mul2_steps(e * w % N, (GX, GY), r * w % N, q)
     return pt is not None and pt[0] % N == r
+
+
+def verify(q, digest, r, s):
+    return run(verify_steps(q, digest, r, s))
 
 
 def sig_der(r, s):
@@ -155,21 +164,9 @@ def sig_from_der(raw):
     return der.uint(raw, rs, re_), der.uint(raw, ss, se)
 
 
-# -- the same, yielding to the scheduler: a key or a signature on the
-# charger takes a second or more of CPU, which must not stop the safety
-# loop and the link for that long (services/csr_exchange.py).
-async def mul_async(k):
-    import asyncio
-
-    acc = (0, 1, 0)
-    g = (GX, GY)
-    for i in range(255, -1, -1):
-        acc = _double(acc)
-        if (k >> i) & 1:
-            acc = _add(acc, g)
-        if not i & 7:
-            await asyncio.sleep_ms(0)
-    return _affine(acc)
+# -- key generation and signing in a task (services/csr_exchange.py) -------
+def mul_async(k):
+    return arun(_mul2_steps(k, (GX, GY), 0, None))
 
 
 async def generate_async():

@@ -20,8 +20,8 @@ def _now():
     return t if t > 1600000000 else None
 
 
-def install(settings, keys, kind, pem):
-    # InstallCertificate -> its status.
+def install_steps(settings, keys, kind, pem):
+    # InstallCertificate -> its status (steps: pki.arun()).
     try:
         ders = der.pem_to_ders(pem)
         if len(ders) != 1:
@@ -45,14 +45,14 @@ def install(settings, keys, kind, pem):
             from uocpp.pki import chain
 
             for o in olds:
-                if chain.signed_by(cert, o):
+                if (yield from chain.signed_by_steps(cert, o)):
                     issuer = o
             if issuer is None:
                 log.warning(
                     "certs", "InstallCertificate refused: the new Central System root is not signed by the installed one (AdditionalRootCertificateCheck)"
                 )
                 return REJECTED
-    why = _refusal(cert, issuer)
+    why = yield from _refusal(cert, issuer)
     if why:
         log.warning("certs", "InstallCertificate %s refused: %s", kind, why)
         return REJECTED
@@ -86,7 +86,7 @@ def _refusal(cert, issuer):
         return None
     if not cert.self_issued():
         return "not a root certificate (issuer and subject differ)"
-    if not chain.signed_by(cert, cert):
+    if not (yield from chain.signed_by_steps(cert, cert)):
         return "its self-signature does not verify"
     return None
 

@@ -81,13 +81,13 @@ def _roots(sec):
     return found
 
 
-def signed(sec, text):
-    # CertificateSigned -> its status; the chain replaces the old one only
-    # when every check passes.
+def signed_steps(sec, text):
+    # CertificateSigned -> its status (steps: pki.arun()); the chain
+    # replaces the old one only when every check passes.
     from uocpp import pki, security_event
 
     try:
-        why = _refusal(sec, text)
+        why = yield from _refusal(sec, text)
     except (OSError, ValueError) as e:
         why = str(e)
     finally:
@@ -122,7 +122,7 @@ def _refusal(sec, text):
     roots = _roots(sec)
     if not roots:
         return "no Central System root to check the chain against"
-    chain.verify_chain(certs, roots, t if t > 1600000000 else None)
+    yield from chain.verify_chain_steps(certs, roots, t if t > 1600000000 else None)
     # Checked: the key it belongs to, then the leaf (whose presence says the
     # pair is complete, identity.refusal).
     f = sec._flash

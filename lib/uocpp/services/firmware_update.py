@@ -340,11 +340,7 @@ class FirmwareUpdate:
                 log.info("firmware", "next download attempt in %d s (%d retries left)", p["every"], p["left"])
                 await asyncio.sleep(p["every"])
         self._notify(DOWNLOADED)
-        # The signature check holds the CPU for a second or more on a board
-        # (docs/security-pki.md, Figures): only while no transaction runs,
-        # so that no charging session waits on it.
-        await self._idle("signature check")
-        if not self._verified(p, recv):
+        if not await self._verified(p, recv):
             return
         if signed and signed.get("install") and signed["install"] > clock.now():
             self._notify(INSTALL_SCHEDULED)
@@ -375,9 +371,11 @@ class FirmwareUpdate:
             log.info("firmware", "%s in %d s", what, left)
             await asyncio.sleep(min(left, 60))  # the clock may still be set
 
-    def _verified(self, p, recv):
-        # The signature check before anything switches. True: go on; else
-        # the update is over, its final status on its way.
+    async def _verified(self, p, recv):
+        # The signature check before anything switches, in steps that let
+        # the other tasks run (a P-256 verification takes a second on a
+        # board). True: go on; else the update is over, its final status on
+        # its way.
         import binascii
         import sys
 
@@ -387,8 +385,8 @@ class FirmwareUpdate:
         signed = p.get("signed")
         try:
             if signed:
-                leaf = fs.check_pem(self._flash, signed["cert"])
-                fs.verify(leaf, recv.whole_digest, binascii.a2b_base64(signed["sig"]))
+                leaf = await pki.arun(fs.check_pem(self._flash, signed["cert"]))
+                await pki.arun(fs.verify(leaf, recv.whole_digest, binascii.a2b_base64(signed["sig"])))
             else:
                 try:
                     trailer = recv.signature()
@@ -401,8 +399,8 @@ class FirmwareUpdate:
                     return True
                 if trailer is None:
                     raise fs.SignatureError(fs.INVALID_SIGNATURE, "unsigned, and a ManufacturerRootCertificate is installed")
-                leaf = fs.check_chain(self._flash, trailer[1])
-                fs.verify(leaf, recv.signed_digest, trailer[0])
+                leaf = await pki.arun(fs.check_chain(self._flash, trailer[1]))
+                await pki.arun(fs.verify(leaf, recv.signed_digest, trailer[0]))
         except (fs.SignatureError, ValueError) as e:
             status = getattr(e, "status", fs.INVALID_SIGNATURE)
             event = "InvalidFirmwareSigningCertificate" if status == fs.INVALID_CERTIFICATE else "InvalidFirmwareSignature"
