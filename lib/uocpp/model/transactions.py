@@ -24,6 +24,13 @@ from uocpp import log
 from uocpp.store import json_file
 
 
+def same_tag(a, b):
+    # IdToken is CiString20Type: compared case-insensitively everywhere (the
+    # card `alice` is the idTag `ALICE`: cache, local list, reservations,
+    # transactions, parentIdTag).
+    return isinstance(a, str) and isinstance(b, str) and (a == b or a.lower() == b.lower())
+
+
 class Transactions:
     def __init__(self, path):
         self._path = path
@@ -155,6 +162,13 @@ class Transactions:
         key = str(local)
         t = self.running.get(key)
         return t["remote"] if t is not None else self._remote.get(key)
+
+    def label(self, local):
+        # How log lines name a transaction: the central system's id once
+        # StartTransaction.conf brought it (what the central system, the
+        # status page and the bill say), "local N" until then.
+        remote = self.remote(local)
+        return "local %d" % local if remote is None else str(remote)
 
     def count(self):
         return len(self.running) + len(self._remote)
