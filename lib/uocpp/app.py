@@ -51,6 +51,7 @@ class App:
         self.link = link = Link(cs, keys, security, state, rpc)
         store = settings["storage"]
         self.outbox = outbox = Outbox(rpc, link, registration, keys, KeyBackoff(keys), json_file.join(flash, "outbox.journal"), store["journalBytes"])
+        Security.app = self  # issue 25: SignCertificate and CertificateSigned find the app's parts here
 
         def boot():
             # Needed until Accepted, once per boot (J-24): its task drops it then (lazy.py).
@@ -238,6 +239,7 @@ def _seeds(settings):
         "RetryBackOffRepeatTimes": r["repeatTimes"],
         "AuthorizationKey": cs["authorizationKey"],
         "SecurityProfile": cs["securityProfile"],
+        "AdditionalRootCertificateCheck": cs["additionalRootCertificateCheck"],
         "NumberOfConnectors": settings["connectors"]["count"],
         "SendLocalListMaxLength": send_list_max(cs["maxFrameSize"]),
     }

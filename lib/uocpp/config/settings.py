@@ -107,6 +107,8 @@ SCHEMA = {
         ("caFile", _STR, "", None),
         ("connectTimeout", _NUM, 10, (0.1, 300)),
         ("maxFrameSize", _INT, 8192, (512, 65536)),
+        # issue 25: seeds the read-only AdditionalRootCertificateCheck key.
+        ("additionalRootCertificateCheck", _BOOL, False, None),
     ),
     "ocpp": (
         ("heartbeatInterval", _NUM, 300, (1, 86400)),
