@@ -18,8 +18,10 @@ except ImportError:  # installed without it (mip): the built-in app, no updates
 else:
     update = start()
     del start
-    sys.modules.pop("uocpp_loader")
-    sys.modules.pop("uocpp_slots", None)
+    from uocpp import unload
+
+    unload("uocpp_loader", "uocpp_slots")
+    del unload
 
 
 def main():

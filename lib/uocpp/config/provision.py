@@ -1,9 +1,7 @@
 # What boot.py does: read config.json, feed the identity setters, and keep
 # the result for main.py. Idempotent, because on a device boot.py runs first
 # and main.py asks again; on the unix port only main.py runs.
-import sys
-
-from uocpp import __version__, log
+from uocpp import __version__, log, unload
 from uocpp.model import identity
 
 settings = None
@@ -26,9 +24,9 @@ def load(path=None):
         error = str(e)
         return None
     finally:
-        _unload("settings")
-        _unload("jsontext")
-        _unload("evse")
+        # The config declarations and checks run once per boot; dropping
+        # them gives their code and tables back to the heap (about 7 KB).
+        unload("uocpp.config.settings", "uocpp.config.jsontext", "uocpp.config.evse", "uocpp.model.keytable")
     for secret in config.secrets(loaded):
         log.add_secret(secret)
     log.set_level(loaded["log"]["level"])
@@ -69,12 +67,3 @@ def _read_modem(cfg):
             if identity.get(key):
                 log.info("modem", "%s from config.json kept: %s", key.upper(), identity.get(key))
 
-
-def _unload(name):
-    # The config declarations and checks run once per boot; dropping the
-    # module gives its code and tables back to the heap (about 7 KB).
-    from uocpp import config
-
-    sys.modules.pop("uocpp.config." + name, None)
-    if hasattr(config, name):
-        delattr(config, name)

@@ -36,12 +36,11 @@ import asyncio
 import errno
 import json
 import socket
-import sys
 import time
 
 from micropython import const
 
-from uocpp import log
+from uocpp import log, unload
 from uocpp.model import state as st
 from uocpp import sleep
 from uocpp.link.backoff import Backoff
@@ -346,10 +345,7 @@ class MqttMirror:
         log.info("mqtt", "published %d Home Assistant discovery configs under %s/", n, m["discoveryPrefix"])
         # Needed again only at the next connection: its code and tables go
         # back to the heap until then (a re-import costs a few ms).
-        sys.modules.pop("uocpp.extras.ha_discovery", None)
-        extras = sys.modules.get("uocpp.extras")
-        if extras is not None and hasattr(extras, "ha_discovery"):
-            delattr(extras, "ha_discovery")
+        unload("uocpp.extras.ha_discovery")
 
     async def _publish(self, stream):
         try:

@@ -2,7 +2,7 @@
 # (matched case-insensitively); unknown names go to unknownKey. A write-only
 # key is never listed with its value. A request naming more keys than
 # GetConfigurationMaxKeys gets CALLERROR OccurenceConstraintViolation.
-from uocpp import errors
+from uocpp import errors, unload
 from uocpp.model import keys
 from uocpp.validate import STRS
 
@@ -18,19 +18,29 @@ def _entry(store, decl):
 
 
 def handle(payload, store):
+    # The declarations are read on use and dropped with the reply.
+    from uocpp.model import keytable
+
+    try:
+        return _reply(payload, store, keytable)
+    finally:
+        unload(keytable.__name__)
+
+
+def _reply(payload, store, keytable):
     names = payload.get("key")
     found = []
     if not names:
-        for decl in keys.DECLARATIONS:
+        for decl in keytable.declarations():
             if decl[keys.ACCESS] != keys.W:
                 found.append(_entry(store, decl))
         return {"configurationKey": found}
     most = store.get("GetConfigurationMaxKeys")
     if len(names) > most:
-        raise errors.OccurenceConstraintViolation("at most %d keys per request (GetConfigurationMaxKeys)" % most)
+        raise errors.OcppError("OccurenceConstraintViolation", "at most %d keys per request (GetConfigurationMaxKeys)" % most)
     unknown = []
     for name in names:
-        decl = keys.find(name)
+        decl = keytable.find(name)
         if decl is None:
             unknown.append(name)
         else:

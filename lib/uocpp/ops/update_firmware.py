@@ -3,7 +3,7 @@
 # running transactions, download, check, install, reboot) runs in
 # services/firmware_update.py, which reports each step with a
 # FirmwareStatusNotification.
-from uocpp import errors
+from uocpp import errors, unload
 from uocpp.validate import INT, STR, date_time
 
 REQUEST = (
@@ -19,15 +19,13 @@ def handle(payload, firmware, outbox, registration, transactions, stop, keys):
     url = payload["location"]
     if not (url.startswith("http://") or url.startswith("https://")):
         # The schema says anyURI; this charger fetches over HTTP(S) only.
-        raise errors.PropertyConstraintViolation("location must be an http:// or https:// URL")
+        raise errors.OcppError("PropertyConstraintViolation", "location must be an http:// or https:// URL")
     at = date_time(payload, "retrieveDate")
-    import sys
-
     try:
         __import__("uocpp_loader")  # main.py dropped it; only its presence matters
     except ImportError:
-        raise errors.NotSupported("no uocpp_loader on this charger (a mip install): it could not boot an update")
-    sys.modules.pop("uocpp_loader", None)
+        raise errors.OcppError("NotSupported", "no uocpp_loader on this charger (a mip install): it could not boot an update")
+    unload("uocpp_loader")
     from uocpp.services import firmware_update
 
     firmware_update.get(firmware, outbox, registration, transactions, stop, keys).request(url, at, payload.get("retries"), payload.get("retryInterval"))
