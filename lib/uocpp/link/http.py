@@ -16,6 +16,7 @@ import binascii
 from micropython import const
 
 from uocpp.link import handshake
+from uocpp.link.websocket import close_stream
 
 _CHUNK = const(1024)
 _MAX_REDIRECTS = const(3)
@@ -150,7 +151,7 @@ async def get(url, sink, ca_file=None, timeout=30):
                 raise HttpError(0, "download cut short: %d of %d bytes" % (got, length))
             return got
         finally:
-            await handshake.close_stream(writer)
+            await close_stream(writer)
     raise HttpError(0, "more than %d redirects" % _MAX_REDIRECTS)
 
 
@@ -193,7 +194,7 @@ async def send(method, url, source, length, ca_file=None, timeout=30, content_ty
             raise _refused(code, "upload")
         return code
     finally:
-        await handshake.close_stream(writer)
+        await close_stream(writer)
 
 
 def multipart(field, filename, boundary):

@@ -7,7 +7,7 @@ from micropython import const
 from microdot import Microdot, Request
 
 from uocpp import log
-from uocpp.link.handshake import close_stream
+from uocpp.link.websocket import close_stream
 
 _REQUEST_S = const(10)  # a whole request, read and answered (slow clients too)
 _CLIENTS = const(2)  # at once: each holds buffers, and the heap is small
