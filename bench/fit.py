@@ -42,16 +42,87 @@ def _optimised(tmp, level):
     common.MPY_CROSS = str(wrapper)
 
 
+# What each feature loads (a module's figure is what it adds by itself, in
+# load order: bench/modules.py), for the per-feature table of docs/memory.md.
+FEATURES = (
+    ("Core: link (WebSocket, security, back-off)", "uocpp.link"),
+    ("Core: rpc, outbox, durable lane, validate, confs", "uocpp.rpc uocpp.outbox uocpp.durable uocpp.validate uocpp.confs uocpp.store"),
+    (
+        "Core: keys, identity, registration, state, connectors",
+        "uocpp.model.keys uocpp.model.identity uocpp.model.registration uocpp.model.state uocpp.model.connectors",
+    ),
+    (
+        "Core: sessions, transactions, metering, authorization",
+        "uocpp.services.sessions uocpp.model.transactions uocpp.services.metering uocpp.services.authorize uocpp.model.auth_cache uocpp.services.cards",
+    ),
+    (
+        "Core: boot notification, heartbeat, status, data transfer",
+        "uocpp.services.boot_notification uocpp.services.heartbeat uocpp.services.status uocpp.services.data_transfer",
+    ),
+    (
+        "Core: operations (dispatcher; Core ops on use)",
+        "uocpp.ops uocpp.ops.change_availability uocpp.ops.change_configuration uocpp.ops.clear_cache uocpp.ops.data_transfer uocpp.ops.get_configuration uocpp.ops.remote_start_transaction uocpp.ops.remote_stop_transaction uocpp.ops.reset uocpp.ops.unlock_connector",
+    ),
+    (
+        "Runtime: app, supervisor, log, clock, board, watchdog, platform",
+        "uocpp uocpp.app uocpp.supervisor uocpp.log uocpp.log_ring uocpp.clock uocpp.sleep uocpp.errors uocpp.device uocpp.platform uocpp.extras",
+    ),
+    ("Boot only (dropped after): config, loader", "uocpp.config uocpp_loader uocpp_slots uocpp.model.keytable"),
+    (
+        "SmartCharging",
+        "uocpp.model.profiles uocpp.services.smart_charging uocpp.services.schedule uocpp.ops.set_charging_profile uocpp.ops.clear_charging_profile uocpp.ops.get_composite_schedule",
+    ),
+    ("Reservation", "uocpp.model.reservations uocpp.ops.reserve_now uocpp.ops.cancel_reservation"),
+    ("LocalAuthListManagement", "uocpp.model.local_list uocpp.ops.send_local_list uocpp.ops.get_local_list_version"),
+    ("RemoteTrigger", "uocpp.ops.trigger_message"),
+    (
+        "FirmwareManagement",
+        "uocpp.ops.update_firmware uocpp.ops.get_diagnostics uocpp.services.firmware_update uocpp.services.diagnostics uocpp.services.diag_file uocpp.device.ota uocpp.link.http",
+    ),
+    ("MQTT mirror, Home Assistant", "umqtt uocpp.extras.mqtt_mirror uocpp.extras.ha_discovery"),
+    ("Web page (microdot)", "microdot uocpp.extras.web"),
+    (
+        "Meters, card reader, modem, Wi-Fi",
+        "uocpp.device.meters uocpp.device.modbus uocpp.device.sdm uocpp.device.card_reader uocpp.device.mfrc522 uocpp.device.modem uocpp.device.wifi uocpp.device.pilot",
+    ),
+)
+
+
+def _feature(module):
+    # The first feature whose prefix list names module (or a package of it).
+    for title, prefixes in FEATURES:
+        for p in prefixes.split():
+            if module == p or (module.startswith(p + ".") and p != "uocpp"):
+                return title
+    return "other"
+
+
 def _modules(cs, builds, tmp):
-    # Each module loaded at boot with its own heap (code, objects) and interned
-    # names, largest first, per build.
+    # Each module with its own heap (code, objects) and interned names,
+    # largest first, then the same per feature, per build: loaded at boot,
+    # and on use (bench/modules.py measures those after the boot's).
     got = modules.breakdown(cs, builds, tmp / "modules", log=lambda m: None)
     for b in builds:
         cost, qstr = got["cost"][b.label], got["qstr"][b.label]
-        rows = sorted(((cost.get(m) or 0, qstr.get(m, 0), m) for m in got["boot"]), reverse=True)
-        print("%s: modules loaded at boot %d B + interned names %d B" % (b.label, sum(r[0] for r in rows), sum(r[1] for r in rows)))
+        boot = set(got["boot"]) - set(got["unloaded"])
+        rows = sorted(((cost.get(m) or 0, qstr.get(m, 0), m) for m in got["boot"] + got["later"]), reverse=True)
+        print(
+            "%s: modules loaded at boot %d B + interned names %d B"
+            % (b.label, sum(r[0] for r in rows if r[2] in boot), sum(r[1] for r in rows if r[2] in boot))
+        )
         for own, names, m in rows:
-            print("  %6d %6d  %s%s" % (own, names, m, " (unloaded)" if m in got["unloaded"] else ""))
+            where = "boot" if m in boot else "unloaded" if m in got["unloaded"] else "on use"
+            print("  %6d %6d  %-8s %s" % (own, names, where, m))
+        feats = {}
+        for own, names, m in rows:
+            f = feats.setdefault(_feature(m), [0, 0, 0, 0])
+            f[0 if m in boot else 2] += own
+            f[1 if m in boot else 3] += names
+        print("%s per feature: at boot (code+objects, names) | on use or dropped (code+objects, names)" % b.label)
+        for title, _ in FEATURES + (("other", ""),):
+            if title in feats:
+                f = feats[title]
+                print("  %-62s %6d %6d | %6d %6d" % (title, f[0], f[1], f[2], f[3]))
 
 
 def main(argv=None):

@@ -133,21 +133,39 @@ def _decl(line):
     return (name, kind, R if access == "R" else RW if access == "RW" else W, default, rule, reboot == "1")
 
 
+def _lines():
+    # (start, end of the name, end) of each line of TABLE, by index: reading
+    # the table makes no garbage (a GetConfiguration's reply is built while
+    # the table is read; scraps between its parts would leave the heap too
+    # fragmented for the reply's JSON text on a small heap).
+    at, n = 0, len(TABLE)
+    while at < n:
+        sp = TABLE.find(" ", at)
+        end = TABLE.find("\n", sp)
+        yield at, sp, end
+        at = end + 1
+
+
 def declarations():
-    # Every declaration, in the table's order (GetConfiguration's).
-    start = 0
-    while start < len(TABLE):
-        end = TABLE.index("\n", start)
-        yield _decl(TABLE[start:end])
-        start = end + 1
+    # Every declaration, in the table's order.
+    for at, _, end in _lines():
+        yield _decl(TABLE[at:end])
+
+
+def listing():
+    # (name, access) of every key in the table's order (GetConfiguration's),
+    # without making the declarations.
+    for at, sp, _ in _lines():
+        access = RW if TABLE.startswith("RW ", sp + 3) else W if TABLE.startswith("W ", sp + 3) else R
+        yield TABLE[at:sp], access
 
 
 def find(name):
     # Case-insensitive lookup (keys are CiString, J-22); None when unknown.
-    low = name.lower()
-    for d in declarations():
-        if d[0].lower() == low:
-            return d
+    n, low = len(name), name.lower()
+    for at, sp, end in _lines():
+        if sp - at == n and TABLE[at:sp].lower() == low:
+            return _decl(TABLE[at:end])
     return None
 
 

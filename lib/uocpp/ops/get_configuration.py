@@ -10,8 +10,7 @@ REQUEST = (("key", STRS, False, 50),)
 USES = ("keys",)
 
 
-def _entry(store, decl):
-    name, access = decl[keys.NAME], decl[keys.ACCESS]
+def _entry(store, name, access):
     if access == keys.W:
         return {"key": name, "readonly": False}
     return {"key": name, "readonly": access == keys.R, "value": store.text(name)}
@@ -31,9 +30,9 @@ def _reply(payload, store, keytable):
     names = payload.get("key")
     found = []
     if not names:
-        for decl in keytable.declarations():
-            if decl[keys.ACCESS] != keys.W:
-                found.append(_entry(store, decl))
+        for name, access in keytable.listing():
+            if access != keys.W:
+                found.append(_entry(store, name, access))
         return {"configurationKey": found}
     most = store.get("GetConfigurationMaxKeys")
     if len(names) > most:
@@ -44,7 +43,7 @@ def _reply(payload, store, keytable):
         if decl is None:
             unknown.append(name)
         else:
-            found.append(_entry(store, decl))
+            found.append(_entry(store, decl[keys.NAME], decl[keys.ACCESS]))
     reply = {"configurationKey": found}
     if unknown:
         reply["unknownKey"] = unknown
