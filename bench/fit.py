@@ -45,29 +45,27 @@ def _optimised(tmp, level):
 # What each feature loads (a module's figure is what it adds by itself, in
 # load order: bench/modules.py), for the per-feature table of docs/memory.md.
 FEATURES = (
-    ("Core: link (WebSocket, security, back-off)", "uocpp.link"),
-    ("Core: rpc, outbox, durable lane, validate, confs", "uocpp.rpc uocpp.outbox uocpp.durable uocpp.validate uocpp.confs uocpp.store"),
     (
-        "Core: keys, identity, registration, state, connectors",
-        "uocpp.model.keys uocpp.model.identity uocpp.model.registration uocpp.model.state uocpp.model.connectors",
+        "Core: link (WebSocket, handshake, security, back-off; TLS on use)",
+        "uocpp.link.websocket uocpp.link.handshake uocpp.link.utf8 uocpp.link.mask_native uocpp.link.link uocpp.link.security uocpp.link.security_change uocpp.link.backoff uocpp.link.tls uocpp.link",
+    ),
+    ("Core: rpc, outbox, durable lane and journal, validate, confs", "uocpp.rpc uocpp.outbox uocpp.durable uocpp.validate uocpp.confs uocpp.store"),
+    (
+        "Core: keys and their table, identity, registration, state, connectors",
+        "uocpp.model.keys uocpp.model.keytable uocpp.model.identity uocpp.model.registration uocpp.model.state uocpp.model.connectors",
     ),
     (
-        "Core: sessions, transactions, metering, authorization",
-        "uocpp.services.sessions uocpp.model.transactions uocpp.services.metering uocpp.services.authorize uocpp.model.auth_cache uocpp.services.cards",
+        "Core: sessions, cards, transactions, metering, authorization",
+        "uocpp.services.sessions uocpp.services.cards uocpp.model.transactions uocpp.services.metering uocpp.services.authorize uocpp.model.auth_cache",
     ),
     (
         "Core: boot notification, heartbeat, status, data transfer",
         "uocpp.services.boot_notification uocpp.services.heartbeat uocpp.services.status uocpp.services.data_transfer",
     ),
     (
-        "Core: operations (dispatcher; Core ops on use)",
-        "uocpp.ops uocpp.ops.change_availability uocpp.ops.change_configuration uocpp.ops.clear_cache uocpp.ops.data_transfer uocpp.ops.get_configuration uocpp.ops.remote_start_transaction uocpp.ops.remote_stop_transaction uocpp.ops.reset uocpp.ops.unlock_connector",
+        "Core: operations (dispatcher at boot; each op on use)",
+        "uocpp.ops.change_availability uocpp.ops.change_configuration uocpp.ops.clear_cache uocpp.ops.data_transfer uocpp.ops.get_configuration uocpp.ops.remote_start_transaction uocpp.ops.remote_stop_transaction uocpp.ops.reset uocpp.ops.unlock_connector uocpp.ops",
     ),
-    (
-        "Runtime: app, supervisor, log, clock, board, watchdog, platform",
-        "uocpp uocpp.app uocpp.supervisor uocpp.log uocpp.log_ring uocpp.clock uocpp.sleep uocpp.errors uocpp.device uocpp.platform uocpp.extras",
-    ),
-    ("Boot only (dropped after): config, loader", "uocpp.config uocpp_loader uocpp_slots uocpp.model.keytable"),
     (
         "SmartCharging",
         "uocpp.model.profiles uocpp.services.smart_charging uocpp.services.schedule uocpp.ops.set_charging_profile uocpp.ops.clear_charging_profile uocpp.ops.get_composite_schedule",
@@ -76,15 +74,22 @@ FEATURES = (
     ("LocalAuthListManagement", "uocpp.model.local_list uocpp.ops.send_local_list uocpp.ops.get_local_list_version"),
     ("RemoteTrigger", "uocpp.ops.trigger_message"),
     (
-        "FirmwareManagement",
+        "FirmwareManagement (update, diagnostics, HTTP/FTP client, OTA)",
         "uocpp.ops.update_firmware uocpp.ops.get_diagnostics uocpp.services.firmware_update uocpp.services.diagnostics uocpp.services.diag_file uocpp.device.ota uocpp.link.http",
     ),
-    ("MQTT mirror, Home Assistant", "umqtt uocpp.extras.mqtt_mirror uocpp.extras.ha_discovery"),
+    ("MQTT mirror, Home Assistant discovery", "umqtt uocpp.extras.mqtt_mirror uocpp.extras.ha_discovery"),
     ("Web page (microdot)", "microdot uocpp.extras.web"),
     (
-        "Meters, card reader, modem, Wi-Fi",
-        "uocpp.device.meters uocpp.device.modbus uocpp.device.sdm uocpp.device.card_reader uocpp.device.mfrc522 uocpp.device.modem uocpp.device.wifi uocpp.device.pilot",
+        "Meters (Modbus), card reader, modem, Wi-Fi, pilot",
+        "uocpp.device.meters uocpp.device.modbus uocpp.device.sdm uocpp.device.card_reader uocpp.device.mfrc522 uocpp.device.modem uocpp.device.wifi uocpp.device.pilot uocpp.platform.unix_serial uocpp.platform.unix_wlan",
     ),
+    ("ESP32 platform (not on the unix port)", "uocpp.platform.esp32 uocpp.platform.esp32_evse"),
+    ("Boot only (dropped after): config checks, loader", "uocpp.config uocpp_loader uocpp_slots"),
+    (
+        "Runtime: app, supervisor, log, clock, board, watchdog, unix platform, diag",
+        "uocpp.app uocpp.supervisor uocpp.log uocpp.log_ring uocpp.clock uocpp.sleep uocpp.errors uocpp.security_event uocpp.device uocpp.platform uocpp.extras uocpp",
+    ),
+    ("asyncio (frozen in every build)", "asyncio"),
 )
 
 
@@ -92,7 +97,7 @@ def _feature(module):
     # The first feature whose prefix list names module (or a package of it).
     for title, prefixes in FEATURES:
         for p in prefixes.split():
-            if module == p or (module.startswith(p + ".") and p != "uocpp"):
+            if module == p or (module.startswith(p + ".") and p not in ("uocpp", "uocpp.ops", "uocpp.link")):
                 return title
     return "other"
 
@@ -134,6 +139,7 @@ def main(argv=None):
     ap.add_argument("--heartbeats", type=int, default=100, help="Heartbeats in the scripted session (bench: 100)")
     ap.add_argument("--modules", action="store_true", help="also each boot module's own heap (bench/modules.py), .mpy")
     ap.add_argument("--opt", type=int, choices=(0, 1, 2, 3), help="compile with mpy-cross -O<N> (3 drops line numbers)")
+    ap.add_argument("--no-bisect", action="store_true", help="with --modules: only the module tables")
     ap.add_argument("--runs", type=int, default=0, help="only run N charging sessions at --heap over ws:// (.mpy)")
     ap.add_argument("--heap", default="100K", help="the heap of --runs (default %(default)s)")
     args = ap.parse_args(argv)
@@ -164,6 +170,8 @@ def main(argv=None):
                 return 0 if ok == args.runs else 1
             if args.modules:
                 _modules(cs, [b for b in builds if b.kind != "ROMFS"], tmp)
+                if args.no_bisect:
+                    return 0
             for b in builds:
                 heap, runs = session.smallest_heap(cs, b, high=1 << 17, heartbeats=args.heartbeats)
                 idle = idle_heap(cs, b, tmp / ("idle" + b.name))
