@@ -9,6 +9,15 @@
 __version__ = "0.2.0"
 
 
+def snake(action):
+    # An OCPP action's module name: StartTransaction -> start_transaction
+    # (ops/ and confs/ name their modules so; no table of names needed).
+    name = ""
+    for ch in action:
+        name += ("_" + ch.lower()) if "A" <= ch <= "Z" and name else ch.lower()
+    return name
+
+
 def unload(*names):
     # The one way code used once leaves the heap (the config checks after
     # boot, an op after its reply, the loader, a feature's helper): out of

@@ -7,7 +7,7 @@
 # where after() is a coroutine function started once the reply is on the wire.
 # The module of an action is its name in snake case (CancelReservation ->
 # cancel_reservation.py).
-from uocpp import errors, unload, validate
+from uocpp import errors, snake, unload, validate
 from uocpp.model.keys import PROFILES
 
 # Every 1.6 action, in one comma-framed string (one object, not a dict):
@@ -35,17 +35,6 @@ def profile_of(action):
     return None if at < 0 else ACTIONS[at + len(action) + 2]
 
 
-def module_of(action):
-    # CancelReservation -> cancel_reservation
-    name = ""
-    for ch in action:
-        if "A" <= ch <= "Z":
-            name += ("_" if name else "") + ch.lower()
-        else:
-            name += ch
-    return name
-
-
 class Dispatcher:
     def __init__(self, parts):
         # parts: name -> object, what operations may be given (app.py). The
@@ -63,7 +52,7 @@ class Dispatcher:
             raise errors.OcppError("NotSupported", "%s is not supported by this charge point" % action)
         if profile not in self._on:
             raise errors.OcppError("NotSupported", "%s: the %s feature profile is off" % (action, PROFILES[int(profile)]))
-        name = "uocpp.ops." + module_of(action)
+        name = "uocpp.ops." + snake(action)
         try:
             module = __import__(name, None, None, ("handle",))
             validate.check(module.REQUEST, payload)
