@@ -12,7 +12,7 @@ from uocpp.link.backoff import KeyBackoff
 from uocpp.link.link import Link
 from uocpp.link.security import Security
 from uocpp.model.connectors import Connectors
-from uocpp.model.keys import Keys, send_list_max
+from uocpp.model.keys import PROFILES, Keys, send_list_max
 from uocpp.model.registration import Registration
 from uocpp.model.state import State
 from uocpp.ops import Dispatcher
@@ -242,4 +242,6 @@ def _seeds(settings):
         "AdditionalRootCertificateCheck": cs["additionalRootCertificateCheck"],
         "NumberOfConnectors": settings["connectors"]["count"],
         "SendLocalListMaxLength": send_list_max(cs["maxFrameSize"]),
+        # In PROFILES' order, whatever the order in config.json.
+        "SupportedFeatureProfiles": ",".join(p for p in PROFILES if p in o["featureProfiles"]),
     }

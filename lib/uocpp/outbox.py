@@ -18,7 +18,7 @@ import time
 
 from micropython import const
 
-from uocpp import errors, log, sleep, validate
+from uocpp import errors, log, sleep, snake, unload, validate
 from uocpp.durable import DurableLane
 from uocpp.model.registration import REJECTED
 
@@ -279,6 +279,10 @@ class Outbox:
             except errors.OcppError as e:
                 log.warning("outbox", "%s.conf refused: %s", action, e.description)
                 raise errors.ReplyRefused(e.description)
+            finally:
+                if action == "BootNotification":
+                    # Once per boot (a Pending or Rejected one loads it again).
+                    unload("uocpp.confs.boot_notification")
         return reply
 
     def _pause(self):
@@ -415,11 +419,8 @@ def conf_of(action):
     # first reply, or None when there is nothing to check.
     if "," + action + "," in _ANY_CONF:
         return None
-    name = ""
-    for c in action:  # StartTransaction -> start_transaction
-        name += ("_" + c.lower()) if "A" <= c <= "Z" and name else c.lower()
     try:
-        return __import__("uocpp.confs." + name, None, None, ("CONF",))
+        return __import__("uocpp.confs." + snake(action), None, None, ("CONF",))
     except ImportError:
         return None  # not an action of ours: nothing is known of its reply
 

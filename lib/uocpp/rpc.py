@@ -170,14 +170,14 @@ class Rpc:
         after = None
         try:
             if len(uid) > _MAX_ID_LEN:
-                raise errors.FormationViolation("unique id longer than %d characters" % _MAX_ID_LEN)
+                raise errors.OcppError("FormationViolation", "unique id longer than %d characters" % _MAX_ID_LEN)
             if len(msg) != 4:
-                raise errors.FormationViolation("a CALL has 4 elements, this one %d" % len(msg))
+                raise errors.OcppError("FormationViolation", "a CALL has 4 elements, this one %d" % len(msg))
             action, payload = msg[2], msg[3]
             if not isinstance(action, str):
-                raise errors.FormationViolation("action must be a string")
+                raise errors.OcppError("FormationViolation", "action must be a string")
             if not isinstance(payload, dict):
-                raise errors.FormationViolation("payload must be a JSON object")
+                raise errors.OcppError("FormationViolation", "payload must be a JSON object")
             result = self._dispatch(action, payload) if done is None else done
             if isinstance(result, Exception):
                 raise result

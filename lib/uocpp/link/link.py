@@ -16,7 +16,7 @@ from uocpp import errors, log
 from uocpp.model import state as st
 from uocpp import sleep
 from uocpp.link.backoff import KeyBackoff
-from uocpp.link import handshake, websocket
+from uocpp.link import websocket
 
 
 def basic_authorization(cp_id, key):
@@ -36,6 +36,8 @@ def basic_authorization(cp_id, key):
 
 def station_url(base, cp_id):
     # J-02: the identity is the last path segment, percent-encoded.
+    from uocpp.link import handshake
+
     return base.rstrip("/") + "/" + handshake.quote(cp_id)
 
 

@@ -15,7 +15,7 @@ import time
 
 from micropython import const
 
-from uocpp import __version__, clock, log
+from uocpp import __version__, clock, log, unload
 from uocpp.model import identity
 from uocpp.model import keys as keydefs
 from uocpp import log_ring
@@ -75,9 +75,12 @@ def _snapshot(f, cp_id, keys, c, start, stop):
             w(f, "%s: %s" % (field, value))
     w(f, "")
     w(f, "## configuration keys (write-only keys such as AuthorizationKey left out)")
-    for d in keydefs.DECLARATIONS:
+    from uocpp.model import keytable  # the declarations, dropped after
+
+    for d in keytable.declarations():
         if d[keydefs.ACCESS] != keydefs.W:
             w(f, "%s=%s" % (d[keydefs.NAME], keys.text(d[keydefs.NAME])))
+    unload(keytable.__name__)
     w(f, "")
     w(f, "## connectors")
     for cid in range(c.count + 1):

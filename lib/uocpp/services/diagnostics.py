@@ -25,11 +25,10 @@
 # or link/ftp.py) and its 1 KB buffer (bench/diagnostics.py and
 # bench/transfers.py measure the peak).
 import asyncio
-import sys
 
 from micropython import const
 
-from uocpp import clock, log, platform
+from uocpp import clock, log, platform, unload
 from uocpp import outbox as ob
 from uocpp.store import json_file
 
@@ -120,7 +119,7 @@ class Diagnostics:
         try:
             return await diag_file.write(path, self._cp_id, self._keys, self._connectors, start, stop)
         finally:
-            sys.modules.pop("uocpp.services.diag_file", None)
+            unload("uocpp.services.diag_file")
             from uocpp import services
 
             if hasattr(services, "diag_file"):

@@ -13,7 +13,7 @@ except ImportError:
                       "mpremote mip install with uocpp's package.json puts it on a board")
 
 from uocpp import log
-from uocpp.link.handshake import close_stream
+from uocpp.link.websocket import close_stream
 
 _NORMAL_401 = const(10)  # requests without credentials a minute that are not worth a line
 _REQUEST_S = const(10)  # a whole request, read and answered (slow clients too)
