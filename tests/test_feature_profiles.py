@@ -8,8 +8,8 @@ imported; a bad value stops the boot with a message naming key and rule."""
 import pytest
 from ocpp.v16 import call
 
-from tests_host.firmware import EXIT_CONFIG
-from tests_host.wire import call_raw
+from harness.firmware import EXIT_CONFIG
+from harness.wire import call_raw
 
 # An action of each optional profile, with a payload its module would accept.
 OFF_ACTIONS = {
