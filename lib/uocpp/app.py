@@ -5,7 +5,9 @@
 #   model (keys, registration, connectors, state), store (files on flash)
 import asyncio
 
-from uocpp import clock, log, platform
+import time
+
+from uocpp import __version__, clock, log, platform, security_event
 from uocpp.device.board import Board
 from uocpp.link.backoff import KeyBackoff
 from uocpp.link.link import Link
@@ -55,6 +57,8 @@ class App:
         self.link = link = Link(cs, keys, security, state, rpc)
         store = settings["storage"]
         self.outbox = outbox = Outbox(rpc, link, registration, keys, KeyBackoff(keys), json_file.join(flash, "outbox.journal"), store["journalBytes"])
+        # The security log and SecurityEventNotification (security_log.py).
+        security_event.attach(json_file.join(flash, "security"), outbox, cs["securityEvents"])
         self.boot = BootNotification(outbox, registration, keys, settings["ocpp"]["bootRetryInterval"], state, platform.set_rtc)
         self.heartbeat = heartbeat = Heartbeat(outbox, rpc, keys, registration, state, platform.set_rtc)
         self.status = StatusNotifier(outbox, connectors, registration, link)
@@ -87,6 +91,7 @@ class App:
             identity.set_firmware_version(update[0])
         self.board = Board(settings, link, platform.watchdog, platform.wlan)
         self._watch_keys()
+        _watch_clock()
         self.stop_reason = None
         self._stopped = asyncio.Event()
 
@@ -94,13 +99,19 @@ class App:
         # Keys whose change must reach a running part at once (KEY-02).
         k, link, security = self.keys, self.link, self.security
         k.watch("HeartbeatInterval", self.heartbeat.interval_changed)
-        k.watch("AuthorizationKey", link.new_key)  # SEC-10: reconnect with it
+
+        def new_key(key):
+            security_event.report("ReconfigurationOfSecurityParameters", "AuthorizationKey changed")
+            link.new_key(key)
+
+        k.watch("AuthorizationKey", new_key)  # SEC-10: reconnect with it
         # The keepalive reads these per ping; probing restarts its timing.
         k.watch("WebSocketPingInterval", lambda v: link.probe())
         k.watch("MessageTimeout", lambda v: link.probe())
         k.guard("SecurityProfile", security.allows)  # SEC-12
 
         def raised(profile):
+            security_event.report("ReconfigurationOfSecurityParameters", "SecurityProfile %d" % profile)
             security.raised(profile)
             link.drop("new SecurityProfile")
 
@@ -114,6 +125,7 @@ class App:
         # Reset stops the running transactions first (their StopTransaction
         # is on flash; run() gives it a moment to leave).
         if reason in ("soft", "hard"):
+            security_event.report("ResetOrReboot", "%s reset" % reason)
             self.sessions.stop_all("SoftReset" if reason == "soft" else "HardReset")
         self.stop_reason = reason
         self._stopped.set()
@@ -130,6 +142,7 @@ class App:
         self.supervisor = sup = Supervisor()
         board = self.board
         try:
+            security_event.report("StartupOfTheDevice", "uocpp %s" % __version__)
             board.start(sup)  # the watchdog is fed from here on
             await board.network_up(sup)  # Wi-Fi up and stable (device only)
             await self.security.prepare()
@@ -182,6 +195,25 @@ class App:
             await self.link.close()
             log.info("app", "stopped (%s)", self.stop_reason)
         return self.stop_reason
+
+
+_CLOCK_JUMP_S = 60  # a larger step of the clock is SettingSystemTime
+
+
+def _watch_clock():
+    # SettingSystemTime: the clock set (BootNotification.conf, Heartbeat.conf,
+    # NTP) more than _CLOCK_JUMP_S away from where it was running; the
+    # small corrections of every Heartbeat are not events.
+    seen = [clock.now(), time.ticks_ms()]
+
+    def moved():
+        now, ticks = clock.now(), time.ticks_ms()
+        jump = now - (seen[0] + time.ticks_diff(ticks, seen[1]) // 1000)
+        seen[0], seen[1] = now, ticks
+        if not -_CLOCK_JUMP_S <= jump <= _CLOCK_JUMP_S:
+            security_event.report("SettingSystemTime", "the clock moved by %+d s" % jump)
+
+    clock.on_set(moved)
 
 
 def _seeds(settings):

@@ -1,11 +1,37 @@
 # The one door through which any part of the firmware reports a security
 # event of the OCPP 1.6 Security Whitepaper (a failed authentication, a bad
 # certificate, a firmware signature that does not verify, ...). Callers name
-# the event type as the whitepaper spells it; what is done with it (flash
-# log, SecurityEventNotification) lives behind this function, so importing
-# this module costs almost nothing.
+# the event type as the whitepaper spells it. Behind it (security_log.py,
+# imported with the first event): a line in the security log on flash, and
+# for the critical events a SecurityEventNotification queued on flash in
+# the outbox's durable lane. Importing this module costs a few bytes; a
+# report never raises (it is called from error paths, MemoryError ones too).
 from uocpp import log
+
+_where = None  # (log directory, outbox, send notifications), set by the app
+
+
+def attach(directory, outbox, send):
+    # app.py, once per application: where the log goes, who sends.
+    global _where
+    _where = (directory, outbox, send)
+
+
+def log_dir():
+    # The security log's directory (GetLog), None before the app is wired.
+    return _where[0] if _where else None
 
 
 def report(kind, tech_info=None):
     log.warning("security", "%s%s", kind, " (%s)" % tech_info if tech_info else "")
+    if _where is None:
+        return  # before the app is wired (boot.py, tools): the console only
+    try:
+        from uocpp import security_log
+
+        security_log.record(_where, kind, tech_info)
+    except Exception as e:  # MemoryError included: the caller goes on
+        try:
+            log.error("security", "%s not recorded: %r", kind, e)
+        except Exception:
+            pass

@@ -12,7 +12,7 @@
 # failures so far are kept on flash while the new one is on trial, so a
 # power cut during the trial neither forgets the fall-back nor restarts the
 # count.
-from uocpp import log, platform
+from uocpp import log, platform, security_event
 from uocpp.store import json_file
 
 _TRIAL = "security.json"
@@ -82,13 +82,16 @@ class Security:
     def attempted(self, error):
         # After every connection attempt: error is None when the WebSocket
         # handshake succeeded.
-        if error is not None and self.profile == 2:
+        if error is not None and getattr(error, "status", None) == 401 and self.profile > 0:
+            # The central system refused our Basic-auth credentials.
+            security_event.report("FailedToAuthenticateAtCentralSystem", "HTTP 401 at the WebSocket handshake")
+        elif error is not None and self.profile == 2:
             from uocpp.link import tls
 
             problem = tls.certificate_problem(error)
             if problem:
                 # The 1.6 security whitepaper's InvalidCentralSystemCertificate event (SEC-08).
-                log.warning("security", "InvalidCentralSystemCertificate: %s", problem)
+                security_event.report("InvalidCentralSystemCertificate", problem)
         if self._fallback is not None:
             from uocpp.link import security_change
 

@@ -27,6 +27,9 @@ MODULES = {
     "TriggerMessage": "trigger_message",
     "UnlockConnector": "unlock_connector",
     "UpdateFirmware": "update_firmware",
+    # issue 25: security events
+    "ExtendedTriggerMessage": "extended_trigger_message",
+    "GetLog": "get_log",
 }
 
 # The 1.6 actions that are not in MODULES: those only a charge point sends
@@ -37,6 +40,8 @@ OCPP16_ACTIONS = (
     ",Authorize,BootNotification,DiagnosticsStatusNotification"
     ",FirmwareStatusNotification,Heartbeat,MeterValues"
     ",StartTransaction,StatusNotification,StopTransaction,"
+    # issue 25: security events
+    "SecurityEventNotification,LogStatusNotification,"
 )
 
 

@@ -10,6 +10,8 @@
 #   meter N WH               set connector N's energy register
 #   fault N CODE | clear N   raise a ChargePointErrorCode / clear it
 #   lock N ok|fail           whether the lock actuator works from now on
+#   tamper [TEXT]            the enclosure's tamper input fires (issue 25):
+#                            TamperDetectionActivated, TEXT its techInfo
 #   state                    ok {json}: {"1": {...}, "2": ...}, for each
 #                            connector its status, transactionId, relay,
 #                            offeredA, energyWh, locked (and pilot)
@@ -142,6 +144,11 @@ class SimEvse:
         try:
             if words == ["state"]:
                 return "ok " + json.dumps(self._state())
+            if words[:1] == ["tamper"]:
+                from uocpp import security_event
+
+                security_event.report("TamperDetectionActivated", " ".join(words[1:]) or "tamper input")
+                return "ok"
             reply = self._apply(words)
         except (ValueError, IndexError):
             return "error bad arguments: " + " ".join(words)[:80]

@@ -1,0 +1,47 @@
+# ExtendedTriggerMessage (Security Whitepaper, edition 3): TriggerMessage's
+# rules and code (ops/trigger_message.py) for the messages both have; here
+# only what is new: LogStatusNotification (Uploading with the requestId of
+# a running GetLog, else Idle) and SignChargePointCertificate (a CSR, when
+# uocpp.services.certificates provides sign_request(); else Rejected).
+from uocpp.model.registration import ACCEPTED, PENDING
+from uocpp.ops import trigger_message
+from uocpp.validate import ENUM, INT
+
+REQUEST = (
+    (
+        "requestedMessage",
+        ENUM,
+        True,
+        (
+            "BootNotification", "LogStatusNotification", "FirmwareStatusNotification", "Heartbeat",
+            "MeterValues", "SignChargePointCertificate", "StatusNotification",
+        ),
+    ),
+    ("connectorId", INT, False, None),
+)
+USES = trigger_message.USES
+
+
+def handle(payload, boot, registration, outbox, heartbeat, status, connectors, metering, keys, diagnostics, firmware):
+    requested = payload["requestedMessage"]
+    if requested == "LogStatusNotification":
+        if registration.status not in (ACCEPTED, PENDING):
+            return {"status": "Rejected"}
+
+        async def send():
+            from uocpp.services import diagnostics as diag
+
+            diag.trigger_log(diagnostics, outbox)
+
+        return {"status": "Accepted"}, send
+    if requested == "SignChargePointCertificate":
+        try:
+            from uocpp.services.certificates import sign_request
+        except ImportError:
+            return {"status": "Rejected"}  # no key pair or CSR on this build (profile 3)
+
+        async def send():
+            sign_request()
+
+        return {"status": "Accepted"}, send
+    return trigger_message.handle(payload, boot, registration, outbox, heartbeat, status, connectors, metering, keys, diagnostics, firmware)
