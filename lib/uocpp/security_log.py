@@ -33,10 +33,7 @@ _GAP_MS = const(1000)
 _TECH = const(255)  # SecurityEventNotification.techInfo's maxLength
 
 # The whitepaper's critical events (Appendix 1): sent to the central system.
-CRITICAL = (
-    ",FirmwareUpdated,SettingSystemTime,StartupOfTheDevice,ResetOrReboot"
-    ",SecurityLogWasCleared,MemoryExhaustion,TamperDetectionActivated,"
-)
+CRITICAL = ",FirmwareUpdated,SettingSystemTime,StartupOfTheDevice,ResetOrReboot,SecurityLogWasCleared,MemoryExhaustion,TamperDetectionActivated,"
 
 # What a peer or a short heap can repeat at any rate: one line a second.
 _FLOODS = ",InvalidMessages,MemoryExhaustion,"
