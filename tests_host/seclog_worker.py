@@ -6,9 +6,10 @@ import sys
 from uocpp import security_log
 
 where = (sys.argv[1], None, False)
+held = [None, {}]
 n = int(sys.argv[2])
 while True:
     print("rec", n)
-    security_log.record(where, "TamperDetectionActivated", "n=%d" % n)
+    security_log.record(held, where, "TamperDetectionActivated", "n=%d" % n)
     print("ack", n)
     n += 1

@@ -71,7 +71,7 @@ def test_startup_is_logged_and_sent_once_registered(cs, firmware):
     fw = registered(cs, firmware, ON)
     assert wait_events(cs, 1) == ["StartupOfTheDevice"]
     e = events(cs)[0]
-    assert e["techInfo"].startswith("uocpp ") and re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", e["timestamp"])
+    assert re.fullmatch(r"\d+\.\d+\.\d+\S*", e["techInfo"]) and re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", e["timestamp"])
     actions = [f.action for f in cs.received() if f.action in ("BootNotification", "SecurityEventNotification")]
     assert actions[:2] == ["BootNotification", "SecurityEventNotification"]
     assert kinds(fw.flash) == ["StartupOfTheDevice"]
@@ -128,7 +128,7 @@ def test_reset_is_logged_sent_and_followed_by_startup(cs, firmware):
     assert fw.wait_exit(15) == 75
     again = registered(cs, firmware, ON, workdir=fw.workdir)
     assert wait_events(cs, 3) == ["StartupOfTheDevice", "ResetOrReboot", "StartupOfTheDevice"]
-    assert events(cs)[1]["techInfo"] == "hard reset"
+    assert events(cs)[1]["techInfo"] == "hard"
     assert kinds(again.flash) == ["StartupOfTheDevice", "ResetOrReboot", "StartupOfTheDevice"]
 
 
@@ -156,7 +156,7 @@ def test_non_critical_events_are_logged_not_sent(cs, firmware):
     wait_events(cs, 1)
     new_key = "0123456789abcdef0123456789abcdef"
     assert cs.call("CP001", call.ChangeConfiguration(key="AuthorizationKey", value=new_key)).status == "Accepted"
-    fw.wait_log(r"security: ReconfigurationOfSecurityParameters \(AuthorizationKey changed\)")
+    fw.wait_log(r"security: ReconfigurationOfSecurityParameters \(AuthorizationKey\)")
     # The central system does not know the new key yet: 401, then it learns it.
     fw.wait_log(r"security: FailedToAuthenticateAtCentralSystem \(HTTP 401")
     cs.passwords["CP001"] = bytes.fromhex(new_key)
@@ -165,7 +165,7 @@ def test_non_critical_events_are_logged_not_sent(cs, firmware):
     cs.call("CP001", call.GetConfiguration(key=["HeartbeatInterval"]))  # the new link answers
     _cp, ws = cs.connections[-1]
     cs.run(ws.send('[2, "bad-1", "Reset"]'))  # 3 elements: FormationViolation
-    fw.wait_log(r"security: InvalidMessages \(FormationViolation: a CALL has 4 elements, this one 3\)")
+    fw.wait_log(r"security: InvalidMessages \(a CALL has 4 elements, this one 3\)")
     until_logged(fw.flash, "InvalidMessages")
     got = kinds(fw.flash)
     for k in ("InvalidMessages", "ReconfigurationOfSecurityParameters", "FailedToAuthenticateAtCentralSystem"):

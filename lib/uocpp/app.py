@@ -101,7 +101,7 @@ class App:
         k.watch("HeartbeatInterval", self.heartbeat.interval_changed)
 
         def new_key(key):
-            security_event.report("ReconfigurationOfSecurityParameters", "AuthorizationKey changed")
+            security_event.report("ReconfigurationOfSecurityParameters", "AuthorizationKey")
             link.new_key(key)
 
         k.watch("AuthorizationKey", new_key)  # SEC-10: reconnect with it
@@ -111,7 +111,7 @@ class App:
         k.guard("SecurityProfile", security.allows)  # SEC-12
 
         def raised(profile):
-            security_event.report("ReconfigurationOfSecurityParameters", "SecurityProfile %d" % profile)
+            security_event.report("ReconfigurationOfSecurityParameters", "SecurityProfile")
             security.raised(profile)
             link.drop("new SecurityProfile")
 
@@ -125,7 +125,7 @@ class App:
         # Reset stops the running transactions first (their StopTransaction
         # is on flash; run() gives it a moment to leave).
         if reason in ("soft", "hard"):
-            security_event.report("ResetOrReboot", "%s reset" % reason)
+            security_event.report("ResetOrReboot", reason)
             self.sessions.stop_all("SoftReset" if reason == "soft" else "HardReset")
         self.stop_reason = reason
         self._stopped.set()
@@ -142,7 +142,7 @@ class App:
         self.supervisor = sup = Supervisor()
         board = self.board
         try:
-            security_event.report("StartupOfTheDevice", "uocpp %s" % __version__)
+            security_event.report("StartupOfTheDevice", __version__)
             board.start(sup)  # the watchdog is fed from here on
             await board.network_up(sup)  # Wi-Fi up and stable (device only)
             await self.security.prepare()

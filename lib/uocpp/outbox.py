@@ -379,7 +379,7 @@ class Outbox:
             # Not the central system's fault: not an attempt. The message
             # stays on flash and goes again after the pause.
             log.warning("outbox", "%s %s: out of memory, again later", action, uid)
-            security_event.report("MemoryExhaustion", "outbox: " + action)
+            security_event.report("MemoryExhaustion", action)
             self._pause()
             return
         if answered is not None and not _hook(action, answered, payload, reply, tag):

@@ -6,9 +6,12 @@
 # for the critical events a SecurityEventNotification queued on flash in
 # the outbox's durable lane. Importing this module costs a few bytes; a
 # report never raises (it is called from error paths, MemoryError ones too).
+import sys
+
 from uocpp import log
 
 _where = None  # (log directory, outbox, send notifications), set by the app
+_held = [None, {}]  # security_log's state while its code is out of the heap
 
 
 def attach(directory, outbox, send):
@@ -17,21 +20,36 @@ def attach(directory, outbox, send):
     _where = (directory, outbox, send)
 
 
-def log_dir():
-    # The security log's directory (GetLog), None before the app is wired.
-    return _where[0] if _where else None
-
-
 def report(kind, tech_info=None):
     log.warning("security", "%s%s", kind, " (%s)" % tech_info if tech_info else "")
     if _where is None:
         return  # before the app is wired (boot.py, tools): the console only
     try:
-        from uocpp import security_log
-
-        security_log.record(_where, kind, tech_info)
+        _log().record(_held, _where, kind, tech_info)
     except Exception as e:  # MemoryError included: the caller goes on
         try:
             log.error("security", "%s not recorded: %r", kind, e)
         except Exception:
             pass
+    finally:
+        drop()
+
+
+def ring():
+    # The security log's LogRing (GetLog, through diag_file; call drop() after).
+    return _log().ring(_held, _where[0])
+
+
+def _log():
+    from uocpp import security_log
+
+    return security_log
+
+
+def drop():
+    # Events are rare: security_log's code leaves the heap after each.
+    sys.modules.pop("uocpp.security_log", None)
+    import uocpp
+
+    if hasattr(uocpp, "security_log"):
+        delattr(uocpp, "security_log")

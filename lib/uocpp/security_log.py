@@ -17,8 +17,9 @@
 #   cleared  a marker file beside the ring: a ring found empty while the
 #            marker exists was cleared behind the firmware's back, and that
 #            is SecurityLogWasCleared
-# Loaded with the first event (StartupOfTheDevice at every boot); the ring
-# holds no open file between events.
+# Loaded for each event (StartupOfTheDevice at every boot) and dropped after
+# it (security_event.py): between events only the ring object stays, and it
+# holds no open file.
 import os
 import time
 
@@ -33,87 +34,67 @@ _GAP_MS = const(1000)
 _TECH = const(255)  # SecurityEventNotification.techInfo's maxLength
 
 # The whitepaper's critical events (Appendix 1): sent to the central system.
-CRITICAL = ",FirmwareUpdated,SettingSystemTime,StartupOfTheDevice,ResetOrReboot,SecurityLogWasCleared,MemoryExhaustion,TamperDetectionActivated,"
-
 # What a peer or a short heap can repeat at any rate: one line a second.
+# (Few names here: each string and global is interned when the module loads,
+# at every boot, and the interned strings are never freed.)
+_CRITICAL = ",FirmwareUpdated,SettingSystemTime,StartupOfTheDevice,ResetOrReboot,SecurityLogWasCleared,MemoryExhaustion,TamperDetectionActivated,"
 _FLOODS = ",InvalidMessages,MemoryExhaustion,"
 
-_ring = None
-_last = {}  # type -> ticks_ms of its last line
 
-
-def ring(directory):
-    # The ring of `directory` (GetLog reads it through diag_file).
-    global _ring
-    if _ring is None or _ring.dir != directory:
-        _ring = LogRing(directory, _BYTES, _FILES)
-        _cleared(directory)
-    return _ring
-
-
-def _exists(name):
-    try:
-        os.stat(name)
-        return True
-    except OSError:
-        return False
-
-
-def _cleared(directory):
-    # Once per boot, when the ring is first used.
-    mark = directory + ".mark"
-    if not _exists(mark):
+def ring(held, directory, outbox=None):
+    # The ring of `directory` (GetLog reads it through diag_file). held:
+    # [ring, {type: ticks_ms of its last line}], kept by security_event.py
+    # while this module leaves the heap between events. Made once per boot;
+    # then a ring found empty while its marker file exists was cleared
+    # behind the firmware's back: SecurityLogWasCleared.
+    r = held[0]
+    if r is None or r.dir != directory:
+        r = held[0] = LogRing(directory, _BYTES, _FILES)
+        mark = directory + ".mark"
         try:
-            with open(mark, "w") as f:
-                f.write("security log\n")
+            os.stat(mark)
         except OSError:
-            pass
-        return
-    for n in range(_FILES):
-        if _exists(path(directory, n)):
-            return
-    stamp = clock.now_iso()
-    _line(directory, "SecurityLogWasCleared", "the security log on flash was found empty", stamp)
-    if _where_send is not None:
-        _notify(_where_send, "SecurityLogWasCleared", stamp, None)
+            try:
+                open(mark, "w").close()
+            except OSError:
+                pass
+            return r
+        for n in range(_FILES):
+            try:
+                os.stat(path(directory, n))
+                return r
+            except OSError:
+                pass
+        _write(r, "SecurityLogWasCleared", None, outbox)
+    return r
 
 
-_where_send = None  # the outbox while notifications are on (for _cleared)
-
-
-def record(where, kind, tech_info):
-    global _where_send
+def record(held, where, kind, tech_info):
     directory, outbox, send = where
     if "," + kind + "," in _FLOODS:
         now = time.ticks_ms()
-        last = _last.get(kind)
+        last = held[1].get(kind)
         if last is not None and time.ticks_diff(now, last) < _GAP_MS:
             return
-        _last[kind] = now
-    _where_send = outbox if send else None
-    tech = None
-    if tech_info:
-        tech = str(tech_info).replace("\n", " ")[:_TECH]
+        held[1][kind] = now
+    if not send:
+        outbox = None
+    _write(ring(held, directory, outbox), kind, log.mask(str(tech_info).replace("\n", " ")[:_TECH]) if tech_info else None, outbox)
+
+
+def _write(r, kind, tech, outbox):
+    # One line on flash; then, for a critical event with notifications on,
+    # the SecurityEventNotification stored in the durable lane.
     stamp = clock.now_iso()
-    ring(directory)
-    _line(directory, kind, tech, stamp)
-    if send and "," + kind + "," in CRITICAL:
-        _notify(outbox, kind, stamp, tech)
-
-
-def _line(directory, kind, tech, stamp=None):
-    r = ring(directory)
-    why = r.write(("%s %s %s\n" % (stamp or clock.now_iso(), kind, log.mask(tech or ""))).encode())
+    why = r.write(("%s %s %s\n" % (stamp, kind, tech or "")).encode())
     r.close()  # between events no file is held open
     if why:
-        log.error("security", "security log: %s", why)
-
-
-def _notify(outbox, kind, stamp, tech):
-    payload = {"type": kind, "timestamp": stamp}
-    if tech:
-        payload["techInfo"] = log.mask(tech)
-    try:
-        outbox.store("SecurityEventNotification", payload)
-    except Exception as e:
-        log.error("security", "SecurityEventNotification %s not queued: %r", kind, e)
+        log.error("security", why)
+    if outbox is not None and "," + kind + "," in _CRITICAL:
+        payload = {"type": kind, "timestamp": stamp}
+        if tech:
+            payload["techInfo"] = tech
+        try:
+            outbox.store("SecurityEventNotification", payload)
+        except Exception as e:
+            log.error("security", "%s not queued: %r", kind, e)

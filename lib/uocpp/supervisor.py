@@ -124,7 +124,7 @@ class Supervisor:
             log.error("supervisor", "the %s task failed again: %s; restart in %d ms", name, why[:80], delay)
         f[_LAST] = why
         if isinstance(exc, MemoryError):
-            security_event.report("MemoryExhaustion", "the %s task" % name)
+            security_event.report("MemoryExhaustion", name)
         if f[_COUNT] >= self._limit and self.failing is None:
             self.failing = "the %s task failed %d times in %d s" % (name, f[_COUNT], time.ticks_diff(now, f[_SINCE]) // 1000)
         f[_AT] = time.ticks_add(now, delay)

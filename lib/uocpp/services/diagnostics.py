@@ -156,9 +156,10 @@ class Diagnostics:
             return {"status": "Rejected"}, _later(tell, "NotSupportedOperation")
         ring = None
         if log_type == "SecurityLog":
-            from uocpp import security_event, security_log
+            from uocpp import security_event
 
-            ring = security_log.ring(security_event.log_dir())
+            ring = security_event.ring()
+            security_event.drop()
         name = "%s-%s-%s.txt" % (self._cp_id, log_type, _compact(clock.now()))
         status = "AcceptedCanceled" if self.busy() else "Accepted"
         return {"status": status, "filename": name}, self._after(name, location, retries, interval, start, stop, ring, _LOG, tell, request_id)
