@@ -7,8 +7,16 @@
 # the outbox's durable lane. Importing this module costs a few bytes; a
 # report never raises (it is called from error paths, MemoryError ones too).
 import sys
+import time
+
+from micropython import const
 
 from uocpp import log
+
+_GAP_MS = const(1000)
+# What a peer or a short heap can repeat at any rate: one line a second, and
+# the rest not even loaded for.
+_FLOODS = ",InvalidMessages,MemoryExhaustion,"
 
 _where = None  # (log directory, outbox, send notifications), set by the app
 _held = [None, {}]  # security_log's state while its code is out of the heap
@@ -21,6 +29,11 @@ def attach(directory, outbox, send):
 
 
 def report(kind, tech_info=None):
+    if "," + kind + "," in _FLOODS:
+        now, last = time.ticks_ms(), _held[1].get(kind)
+        if last is not None and time.ticks_diff(now, last) < _GAP_MS:
+            return  # the caller logged its own line already
+        _held[1][kind] = now
     log.warning("security", "%s%s", kind, " (%s)" % tech_info if tech_info else "")
     if _where is None:
         return  # before the app is wired (boot.py, tools): the console only

@@ -11,9 +11,10 @@
 #   size     _BYTES in _FILES files: a rotation drops the oldest quarter, so
 #            12..16 KB stay, 150 to 200 events of ~80 B (a techInfo is at
 #            most 255 characters)
-#   flood    InvalidMessages and MemoryExhaustion: one line per type per
-#            _GAP_MS, so a peer sending malformed frames (or a heap that
-#            stays short) cannot wear the flash faster than that
+#   flood    InvalidMessages and MemoryExhaustion: one line per type a
+#            second (security_event.py decides, before this module loads),
+#            so a peer sending malformed frames (or a heap that stays short)
+#            can neither wear the flash nor slow the firmware down
 #   cleared  a marker file beside the ring: a ring found empty while the
 #            marker exists was cleared behind the firmware's back, and that
 #            is SecurityLogWasCleared
@@ -21,7 +22,6 @@
 # it (security_event.py): between events only the ring object stays, and it
 # holds no open file.
 import os
-import time
 
 from micropython import const
 
@@ -30,15 +30,12 @@ from uocpp.log_ring import LogRing, path
 
 _BYTES = const(16384)
 _FILES = const(4)
-_GAP_MS = const(1000)
 _TECH = const(255)  # SecurityEventNotification.techInfo's maxLength
 
 # The whitepaper's critical events (Appendix 1): sent to the central system.
-# What a peer or a short heap can repeat at any rate: one line a second.
 # (Few names here: each string and global is interned when the module loads,
 # at every boot, and the interned strings are never freed.)
 _CRITICAL = ",FirmwareUpdated,SettingSystemTime,StartupOfTheDevice,ResetOrReboot,SecurityLogWasCleared,MemoryExhaustion,TamperDetectionActivated,"
-_FLOODS = ",InvalidMessages,MemoryExhaustion,"
 
 
 def ring(held, directory, outbox=None):
@@ -71,12 +68,6 @@ def ring(held, directory, outbox=None):
 
 def record(held, where, kind, tech_info):
     directory, outbox, send = where
-    if "," + kind + "," in _FLOODS:
-        now = time.ticks_ms()
-        last = held[1].get(kind)
-        if last is not None and time.ticks_diff(now, last) < _GAP_MS:
-            return
-        held[1][kind] = now
     if not send:
         outbox = None
     _write(ring(held, directory, outbox), kind, log.mask(str(tech_info).replace("\n", " ")[:_TECH]) if tech_info else None, outbox)

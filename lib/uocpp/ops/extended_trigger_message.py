@@ -46,7 +46,9 @@ def handle(payload, boot, registration, outbox, heartbeat, status, connectors, m
             return {"status": "Rejected"}  # no key pair or CSR on this build (profile 3)
 
         async def send():
-            sign_request()
+            started = sign_request()
+            if hasattr(started, "send"):  # a coroutine: it runs here
+                await started
 
         return {"status": "Accepted"}, send
     return trigger_message.handle(payload, boot, registration, outbox, heartbeat, status, connectors, metering, keys, diagnostics, firmware)
