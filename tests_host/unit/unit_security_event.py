@@ -8,6 +8,7 @@ import os
 import sys
 
 from check import TempDir, eq
+from unit_link_memory import CS, Security  # target(): nothing listens; attempted(): MemoryError once
 
 from uocpp import log, security_event
 from uocpp.link.link import Link
@@ -57,25 +58,12 @@ def wired(tmp, send=True):
     return ob
 
 
-class Security:
-    def __init__(self):
-        self.attempts = 0
-
-    def target(self):
-        return "ws://127.0.0.1:9", False, None
-
-    def attempted(self, error):
-        self.attempts += 1
-        if self.attempts == 1:
-            raise MemoryError("memory allocation failed")
-
-
 async def test_a_memory_error_in_the_link_is_memory_exhaustion():
     with SecDir("secev") as tmp:
         ob = wired(tmp)
         keys = Keys(tmp + "/keys.json", {"RetryBackOffWaitMinimum": 0.05, "RetryBackOffRandomRange": 0, "RetryBackOffRepeatTimes": 1})
         sec = Security()
-        task = asyncio.create_task(Link({"chargePointId": "CP1", "connectTimeout": 1, "maxFrameSize": 8192}, keys, sec, State(), None).run())
+        task = asyncio.create_task(Link(CS, keys, sec, State(), None).run())
         for _ in range(100):
             await asyncio.sleep_ms(50)
             if sec.attempts >= 2:
