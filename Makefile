@@ -70,7 +70,7 @@ lib/microdot/microdot.py: | $(VENV)/.installed
 
 # Debian packages the tests need, installed when missing (CI starts fresh).
 # socat: the pty through which the deploy test drives mpremote.
-# chromium, chromium-driver: the web page's browser tests (tests_host/test_web.py).
+# chromium, chromium-driver: the web page's browser tests (tests/test_web.py).
 TEST_PACKAGES := mosquitto mosquitto-clients openssl socat chromium chromium-driver
 test-packages:
 	@missing=$$(for p in $(TEST_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
@@ -93,10 +93,10 @@ twin: venv $(INSTALLED_LIBS)
 
 # The whole suite; ends with pytest's summary line.
 test: venv $(INSTALLED_LIBS) test-packages
-	@echo "test: pytest tests_host (about 4 minutes on 2 cores)"
-	$(Q)$(VPY) -m pytest tests_host
+	@echo "test: pytest tests (about 4 minutes on 2 cores)"
+	$(Q)$(VPY) -m pytest tests
 
-# The randomized scenario engine (tests_host/scenario/) for MINUTES minutes
+# The randomized scenario engine (harness/scenario/) for MINUTES minutes
 # (default 30) on SEED (default: a random one, printed at the start): EVSE
 # events, reply faults, central-system CALLs, link, storage and power faults
 # against the firmware, invariants checked as it runs. Ends with one line,
@@ -106,11 +106,11 @@ test: venv $(INSTALLED_LIBS) test-packages
 MINUTES ?= 30
 SEED ?=
 soak: venv $(INSTALLED_LIBS)
-	$(Q)$(VPY) -m tests_host.soak --minutes $(MINUTES) $(if $(SEED),--seed $(SEED))
+	$(Q)$(VPY) -m harness.soak --minutes $(MINUTES) $(if $(SEED),--seed $(SEED))
 
 # ruff (pinned in requirements.txt; settings in ruff.toml). The suite runs
-# the same check (tests_host/test_lint.py).
-LINT_PATHS := lib tools bench tests_host boot.py main.py
+# the same check (tests/test_lint.py).
+LINT_PATHS := lib tools bench tests harness boot.py main.py
 lint: venv
 	@echo "lint: ruff check $(LINT_PATHS)"
 	$(Q)$(VENV)/bin/ruff check --quiet $(LINT_PATHS) && echo "lint: clean"
@@ -140,6 +140,8 @@ bench: venv $(INSTALLED_LIBS)
 	$(Q)$(VPY) bench/web.py $(if $(MICROPYTHON32),--micropython32 $(MICROPYTHON32))
 	@echo "bench: diagnostics (heap of a 64 KB GetDiagnostics upload)"
 	$(Q)$(VPY) bench/diagnostics.py $(if $(MICROPYTHON32),--micropython32 $(MICROPYTHON32))
+	@echo "bench: file transfers (heap of a 256 KB download and a 64 KB upload over http, https, ftp, ftps)"
+	$(Q)$(VPY) bench/transfers.py $(if $(MICROPYTHON32),--micropython32 $(MICROPYTHON32)) $(if $(filter --write-readme --write-docs,$(BENCH_ARGS)),--write-docs)
 	@echo "bench: the ESP32 twin (live heap idle after boot on the ESP32 platform code)"
 	$(Q)$(VPY) bench/twin.py $(if $(MICROPYTHON32),--micropython32 $(MICROPYTHON32))
 

@@ -182,7 +182,7 @@ print("stored", n)
 
 
 def last_seq(path):
-    from tests_host.ledger import scan_journal
+    from harness.ledger import scan_journal
 
     records = scan_journal(path)[0]
     return records[-1][0] if records else 0

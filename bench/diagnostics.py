@@ -1,6 +1,6 @@
 """GetDiagnostics benchmark (issue 17): the heap a diagnostics upload of about 64 KB
 takes above idle, on the MicroPython unix port (the .mpy build, 64-bit), against the
-real HTTP(S) test server (tests_host/http_server.py).
+real HTTP(S) test server (harness/http_server.py).
 
 The firmware's own modules run in one MicroPython process: a log ring on flash
 prefilled with 64 KB of stamped lines, the diagnostics service
@@ -29,8 +29,8 @@ REPO = HERE.parent
 sys.path.insert(0, str(REPO))
 
 from bench import common  # noqa: E402
-from tests_host.http_server import FileServer, server_tls  # noqa: E402
-from tests_host.pki import make_pki  # noqa: E402
+from harness.http_server import FileServer, server_tls  # noqa: E402
+from harness.pki import make_pki  # noqa: E402
 
 _MP = """
 import asyncio, gc, os, sys
@@ -54,15 +54,7 @@ keys = Keys(%(flash)r + "/keys.json", {"AuthorizationKey": "0123456789abcdef"})
 connectors = Connectors(1, %(flash)r + "/connectors.json", State())
 outbox = Outbox()
 slot = [None]
-peak = [0]
-
-def sample():
-    # No list may grow here: the samples would count themselves.
-    gc.collect()
-    a = gc.mem_alloc()
-    if a > peak[0]:
-        peak[0] = a
-
+%(sampler)s
 class Probe:
     # A file whose every read and write samples the heap first.
     def __init__(self, f):
@@ -122,30 +114,10 @@ asyncio.run(main())
 """
 
 
-# The heap each module's code takes once imported (what a frozen build keeps in flash instead).
-_SIZES = """
-import asyncio, gc
-from uocpp import clock, log, outbox, platform
-from uocpp.model import identity, keys
-from uocpp import log_ring
-from uocpp.store import json_file
-from uocpp.link import handshake
-asyncio.open_connection, asyncio.wait_for_ms
-out = []
-for name in ("uocpp.services.diagnostics", "uocpp.services.diag_file", "uocpp.link.http"):
-    gc.collect()
-    a = gc.mem_alloc()
-    __import__(name)
-    gc.collect()
-    out.append("%s=%d" % (name.split(".")[-1], gc.mem_alloc() - a))
-print(" ".join(out))
-"""
-
-
 def code_sizes(build):
-    env = dict(os.environ, MICROPYPATH=".frozen:" + str(build.lib))
-    out = subprocess.run([build.micropython, "-c", _SIZES], capture_output=True, text=True, env=env, timeout=60)
-    return dict((k, int(v)) for k, v in re.findall(r"(\w+)=(\d+)", out.stdout))
+    # The heap each module's code takes once imported (what a frozen build keeps in flash instead).
+    preload = "from uocpp import clock, log, outbox, platform\nfrom uocpp.model import identity, keys\nfrom uocpp import log_ring\nfrom uocpp.store import json_file\nfrom uocpp.link import handshake"
+    return common.code_sizes(build, ("uocpp.services.diagnostics", "uocpp.services.diag_file", "uocpp.link.transfer", "uocpp.link.http"), preload)
 
 
 def prefill(flash, total, files, line_bytes=100):
@@ -170,7 +142,7 @@ def measure(build, url, ca="", total=86016, files=4):
     with tempfile.TemporaryDirectory() as tmp:
         flash = Path(tmp) / "flash"
         prefill(flash, total, files)
-        code = _MP % {"flash": str(flash), "total": total, "files": files, "url": url, "ca": ca}
+        code = _MP % {"flash": str(flash), "total": total, "files": files, "url": url, "ca": ca, "sampler": common.SAMPLER}
         env = dict(os.environ, MICROPYPATH=".frozen:" + str(build.lib), OCPP_FLASH_DIR=str(flash))
         out = subprocess.run([build.micropython, "-c", code], capture_output=True, text=True, env=env, timeout=120, cwd=tmp)
         m = re.search(r"idle=(\d+) code=(-?\d+) collect=(-?\d+) upload=(-?\d+) size=(\d+) sent=(\S+)", out.stdout)
@@ -186,7 +158,7 @@ def report(build, total, pki, plain, tls):
     rows.append(("HTTPS PUT (unix port: mbedTLS buffers in the heap)", measure(build, tls.url("tls.txt"), ca=str(pki.ca_der), total=total)))
     sizes = code_sizes(build)
     code_collect = sizes["diagnostics"] + sizes["diag_file"]
-    code_upload = sizes["diagnostics"] + sizes["http"]
+    code_upload = sizes["diagnostics"] + sizes["transfer"] + sizes["http"]
     print(
         "| GetDiagnostics, a %s B file (%s) | Peak above idle: collecting | uploading | of which working memory (peak less code) | Statuses |"
         % (format(rows[0][1]["size"], ","), build.label)
@@ -206,8 +178,8 @@ def report(build, total, pki, plain, tls):
         )
     print(
         "\nCode in the heap (%s; none when frozen or in ROMFS): services/diagnostics.py %s B, "
-        "services/diag_file.py %s B (collecting only), link/http.py %s B (uploading only). Goal: <= 8 KB above idle.\n"
-        % ((build.label,) + tuple(format(sizes[k], ",") for k in ("diagnostics", "diag_file", "http")))
+        "services/diag_file.py %s B (collecting only), link/transfer.py %s B + link/http.py %s B (uploading only). Goal: <= 8 KB above idle.\n"
+        % ((build.label,) + tuple(format(sizes[k], ",") for k in ("diagnostics", "diag_file", "transfer", "http")))
     )
 
 

@@ -6,7 +6,7 @@ image's OTA partition blocks (a stand-in esp32.Partition that keeps nothing).
     .venv/bin/python bench/firmware_update.py [--quick]
 
 The download runs the firmware's own code (FirmwareUpdate._download: link/http.py, device/ota.py
-Receiver, SHA-256, the target) against tests_host/http_server.py on 127.0.0.1. Heap: the code is
+Receiver, SHA-256, the target) against harness/http_server.py on 127.0.0.1. Heap: the code is
 imported and gc.collect() run first (that is the baseline); then, at every 1 KB piece, gc.collect()
 and gc.mem_alloc(): the live heap the download holds at its worst. A second run without sampling
 times it.
@@ -24,7 +24,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(REPO))
 
-from tests_host.http_server import FileServer  # noqa: E402
+from harness.http_server import FileServer  # noqa: E402
 
 MICROPYTHON = str(Path(sys.executable).parent / "micropython")
 
@@ -40,7 +40,7 @@ gc.collect()
 before = gc.mem_alloc()
 from uocpp.device import ota
 from uocpp.services import firmware_update as fu
-from uocpp.link import http
+from uocpp.link import http, transfer
 gc.collect()
 code = gc.mem_alloc() - before
 
@@ -64,7 +64,7 @@ cfg = {"caFile": "", "timeout": 10, "retries": 0, "retryInterval": 0, "confirmTi
 svc = fu.FirmwareUpdate(cfg, "", %(flash)r, None, Reg(), None, None, ota.Image(Part), 1)
 sample = %(sample)r
 peak = [0]
-get = http.get
+get = transfer.download
 
 async def sampled(url, sink, ca_file=None, timeout=30):
     def probe(view):
@@ -73,7 +73,7 @@ async def sampled(url, sink, ca_file=None, timeout=30):
         peak[0] = max(peak[0], gc.mem_alloc())
     return await get(url, probe if sample else sink, ca_file, timeout)
 
-fu.http.get = sampled
+fu.transfer.download = sampled
 
 async def main():
     gc.collect()

@@ -33,7 +33,7 @@ BODY, MAX, RECORDS, DEPTHS = %r, %r, %r, %r
 
 
 class Counting(RamDisk):
-    # Counts programmed bytes and erases (tests_host/unit/ramdisk.py).
+    # Counts programmed bytes and erases (tests/unit/ramdisk.py).
     programmed = erased = 0
 
     def written(self, block, off, buf, erase):
@@ -84,7 +84,7 @@ def main():
     cap = (args.max_bytes - 24) // rec  # most live records with room for one more
     depths = [0, 1, 10, cap // 2, cap * 3 // 4, cap - 1]
     code = WORKER % (args.body, args.max_bytes, args.records, depths)
-    env = dict(os.environ, MICROPYPATH=".frozen:%s:%s" % (REPO / "lib", REPO / "tests_host" / "unit"))
+    env = dict(os.environ, MICROPYPATH=".frozen:%s:%s" % (REPO / "lib", REPO / "tests" / "unit"))
     out = subprocess.run([MICROPYTHON, "-c", code], capture_output=True, text=True, env=env, timeout=300, check=True).stdout
     m = args.records
     print("Journal, %d-byte body (%d-byte record), max_bytes %d, %d records per row" % (args.body, rec, args.max_bytes, m))

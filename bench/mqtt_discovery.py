@@ -24,8 +24,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import common, run  # noqa: E402
-from tests_host.conftest import free_port  # noqa: E402
-from tests_host.mqtt_broker import Broker  # noqa: E402
+from harness.net import free_port  # noqa: E402
+from harness.mqtt_broker import Broker  # noqa: E402
 
 SCRIPT = """
 import asyncio, gc, sys

@@ -23,9 +23,9 @@ sys.path.insert(0, str(HERE.parent / "tools"))
 
 from central_system import CentralSystemThread  # noqa: E402
 from ocpp.v16 import call  # noqa: E402
-from tests_host.charger import Charger  # noqa: E402
-from tests_host.conftest import free_port  # noqa: E402
-from tests_host.firmware import FAST, Firmware, merge  # noqa: E402
+from harness.charger import Charger  # noqa: E402
+from harness.net import free_port  # noqa: E402
+from harness.firmware import FAST, Firmware, merge  # noqa: E402
 
 
 def charging(ch, n, tag):

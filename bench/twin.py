@@ -21,8 +21,8 @@ sys.path.insert(0, str(REPO / "tools"))
 
 from central_system import CentralSystemThread  # noqa: E402
 
-from tests_host.firmware import FAST, MICROPYTHON, Firmware, merge  # noqa: E402
-from tests_host.twin.firmware import TwinFirmware  # noqa: E402
+from harness.firmware import FAST, MICROPYTHON, Firmware, merge  # noqa: E402
+from harness.twin.firmware import TwinFirmware  # noqa: E402
 
 
 def idle_heap(cs, cls, micropython, workdir):
@@ -54,7 +54,7 @@ def standins_heap(micropython):
     # What the stand-ins' own code takes (C in the ROM on a board).
     import subprocess
 
-    from tests_host.twin.run import BOARD
+    from harness.twin.run import BOARD
 
     env = dict(os.environ, MICROPYPATH=BOARD + ":.frozen:" + str(REPO / "lib"))
     out = subprocess.run([micropython, "-c", STANDINS], capture_output=True, text=True, env=env, timeout=30)

@@ -18,8 +18,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import common, run, traffic  # noqa: E402
-from tests_host.conftest import free_port  # noqa: E402
-from tests_host.web_client import basic  # noqa: E402
+from harness.net import free_port  # noqa: E402
+from harness.web_client import basic  # noqa: E402
 
 PASSWORD = "bench-password"
 

@@ -36,13 +36,14 @@ def quote(text):
 _WS = ("ws://", "wss://")
 
 
-def parse_url(url, schemes=_WS):
+def parse_url(url, schemes=_WS, ports=(80, 443)):
     # -> (secure, host, port, path). schemes: the plain and the secure
-    # prefix allowed (link/http.py passes http:// and https://).
+    # prefix allowed (link/http.py passes http:// and https://); ports:
+    # their default ports.
     if url.startswith(schemes[1]):
-        secure, rest, port = True, url[len(schemes[1]) :], 443
+        secure, rest, port = True, url[len(schemes[1]) :], ports[1]
     elif url.startswith(schemes[0]):
-        secure, rest, port = False, url[len(schemes[0]) :], 80
+        secure, rest, port = False, url[len(schemes[0]) :], ports[0]
     else:
         raise ValueError("URL must start with %s or %s" % schemes)
     slash = rest.find("/")

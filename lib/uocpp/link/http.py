@@ -2,72 +2,52 @@
 # GetDiagnostics uploads, over http:// or https:// (the CA on flash, the
 # host name checked, as the OCPP link does: link/tls.py). Bodies stream
 # through one small buffer in both directions, so a 1 MB firmware never needs
-# more than _CHUNK bytes of RAM.
+# more than transfer.CHUNK bytes of RAM.
 #
 # Requests are HTTP/1.0 on purpose: a server must then end its body with
 # Content-Length or by closing the connection, never with chunked encoding,
 # which saves a decoder. Every step (connect, each read, each write) is
 # bounded by the caller's timeout, so a stalled server cannot hold a transfer
 # forever. Credentials in the URL (http://user:pass@host/) become a Basic
-# Authorization header (log.py masks them in every line).
+# Authorization header (log.py masks them in every line). A redirect from
+# https:// to http:// is refused, for downloads and uploads alike.
 import asyncio
-import binascii
 
 from micropython import const
 
-from uocpp.link import handshake
+from uocpp import log
+from uocpp.link import handshake, transfer
 
-_CHUNK = const(1024)
 _MAX_REDIRECTS = const(3)
 _REDIRECTS = (301, 302, 303, 307, 308)
 _SCHEMES = ("http://", "https://")
 
 
-class HttpError(OSError):
+class HttpError(transfer.TransferError):
     # status: the HTTP status, 0 when the answer was not HTTP or was cut short.
-    def __init__(self, status, reason):
-        super().__init__(reason)
-        self.status = status
+    pass
 
 
 def split(url):
     # -> (secure, host, port, path, authorization header value or None)
-    auth = None
-    start = url.find("://") + 3
-    end = url.find("/", start)
-    at = url.rfind("@", start, len(url) if end < 0 else end)
-    if start > 2 and at >= 0:
-        auth = "Basic " + binascii.b2a_base64(_unquote(url[start:at]).encode())[:-1].decode()
-        url = url[:start] + url[at + 1 :]
+    url, cred = transfer.userinfo(url)
     secure, host, port, path = handshake.parse_url(url, _SCHEMES)
-    return secure, host, port, path, auth
+    return secure, host, port, path, transfer.basic(cred) if cred else None
 
 
-def _unquote(text):
-    # %XX in the user:password part of a URL.
-    if "%" not in text:
-        return text
-    out = bytearray()
-    b = text.encode()
-    i = 0
-    while i < len(b):
-        if b[i] == 37 and i + 2 < len(b):  # '%'
-            out.append(int(b[i + 1 : i + 3], 16))
-            i += 3
-        else:
-            out.append(b[i])
-            i += 1
-    return out.decode()
-
-
-def _resolve(base, location):
+def _follow(base, code, location):
     # A redirect's Location, absolute or relative to the server of base.
-    if location.startswith("http://") or location.startswith("https://"):
-        return location
-    start = base.find("://") + 3
-    end = base.find("/", start)
-    root = base if end < 0 else base[:end]
-    return root + (location if location.startswith("/") else "/" + location)
+    # What came over https:// never goes on over http:// (a redirect is no
+    # reason to give up TLS: whoever can answer it could read the rest).
+    if not (location.startswith("http://") or location.startswith("https://")):
+        start = base.find("://") + 3
+        end = base.find("/", start)
+        root = base if end < 0 else base[:end]
+        location = root + (location if location.startswith("/") else "/" + location)
+    if base.startswith("https://") and not location.startswith("https://"):
+        log.warning("http", "refusing the HTTP %d redirect from %s to %s: https:// never goes on over http://", code, base, location)
+        raise HttpError(code, "redirect from https:// to http:// refused")
+    return location
 
 
 async def _open(url, ca_file, timeout_ms):
@@ -127,7 +107,7 @@ async def get(url, sink, ca_file=None, timeout=30):
             await asyncio.wait_for_ms(writer.drain(), timeout_ms)
             code, headers, rest = await _response(reader, timeout_ms)
             if code in _REDIRECTS and b"location" in headers:
-                url = _resolve(url, headers[b"location"].decode())
+                url = _follow(url, code, headers[b"location"].decode())
                 continue
             if code != 200:
                 raise _refused(code, "download")
@@ -138,14 +118,7 @@ async def get(url, sink, ca_file=None, timeout=30):
                 sink(memoryview(rest))
             got = len(rest)
             del rest
-            buf = memoryview(bytearray(_CHUNK))
-            while length < 0 or got < length:
-                want = _CHUNK if length < 0 else min(_CHUNK, length - got)
-                n = await asyncio.wait_for_ms(reader.readinto(buf[:want]), timeout_ms)
-                if not n:
-                    break
-                sink(buf[:n])
-                got += n
+            got += await transfer.receive(reader, sink, length - got if length >= 0 else -1, timeout_ms)
             if got < length:
                 raise HttpError(0, "download cut short: %d of %d bytes" % (got, length))
             return got
@@ -155,43 +128,50 @@ async def get(url, sink, ca_file=None, timeout=30):
 
 
 async def send(method, url, source, length, ca_file=None, timeout=30, content_type="application/octet-stream", head=b"", tail=b""):
-    # Uploads length bytes read from source (an object with readinto(buf),
-    # such as a file opened "rb") with method (PUT or POST), between head and
-    # tail (the framing of a multipart form, see multipart()). Returns the
-    # HTTP status (2xx); raises HttpError for any other, OSError,
-    # ValueError or asyncio.TimeoutError as get() does.
+    # Uploads length bytes read from source (an object with readinto(buf)
+    # and seek(0), such as a file opened "rb") with method (PUT or POST),
+    # between head and tail (the framing of a multipart form, see
+    # multipart()). Follows up to three redirects that keep the method
+    # (301, 302, 307, 308), sending the body again. Returns the HTTP status
+    # (2xx); raises HttpError for any other, OSError, ValueError or
+    # asyncio.TimeoutError as get() does.
     timeout_ms = int(timeout * 1000)
+    for _ in range(_MAX_REDIRECTS + 1):
+        code, headers = await _send_once(method, url, source, length, ca_file, timeout_ms, content_type, head, tail)
+        if 200 <= code < 300:
+            return code
+        if code == 303 or code not in _REDIRECTS or b"location" not in headers:
+            raise _refused(code, "upload")
+        url = _follow(url, code, headers[b"location"].decode())
+        source.seek(0)
+    raise HttpError(0, "more than %d redirects" % _MAX_REDIRECTS)
+
+
+async def _send_once(method, url, source, length, ca_file, timeout_ms, content_type, head, tail):
+    # One request: -> (status, headers).
     reader, writer, path, hosthdr, auth = await _open(url, ca_file, timeout_ms)
     try:
         extra = "Content-Type: %s\r\nContent-Length: %d\r\n" % (content_type, len(head) + length + len(tail))
         writer.write(_request(method, path, hosthdr, auth, extra))
         if head:
             writer.write(head)
-        buf = memoryview(bytearray(_CHUNK))
-        sent = 0
         try:
-            while sent < length:
-                n = source.readinto(buf[: min(_CHUNK, length - sent)])
-                if not n:
-                    raise ValueError("upload source ended at %d of %d bytes" % (sent, length))
-                writer.write(buf[:n])
-                await asyncio.wait_for_ms(writer.drain(), timeout_ms)
-                sent += n
+            await transfer.pump(source, length, writer, timeout_ms)
             if tail:
                 writer.write(tail)
             await asyncio.wait_for_ms(writer.drain(), timeout_ms)
         except OSError as e:
-            # A server may refuse (405, 413) before the body is in, and close:
-            # its answer, when it can still be read, says more than the pipe.
+            # A server may refuse (405, 413) or redirect before the body is
+            # in, and close: its answer, when it can still be read, says more
+            # than the pipe.
             try:
-                code = (await _response(reader, timeout_ms))[0]
+                answer = await _response(reader, timeout_ms)
             except Exception:
                 raise e
-            raise _refused(code, "upload") if not 200 <= code < 300 else e
-        code = (await _response(reader, timeout_ms))[0]
-        if not 200 <= code < 300:
-            raise _refused(code, "upload")
-        return code
+            if 200 <= answer[0] < 300:
+                raise e
+            return answer[:2]
+        return (await _response(reader, timeout_ms))[:2]
     finally:
         await handshake.close_stream(writer)
 

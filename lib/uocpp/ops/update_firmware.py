@@ -17,9 +17,12 @@ USES = ("firmware", "outbox", "registration", "transactions", "stop", "keys")
 
 def handle(payload, firmware, outbox, registration, transactions, stop, keys):
     url = payload["location"]
-    if not (url.startswith("http://") or url.startswith("https://")):
-        # The schema says anyURI; this charger fetches over HTTP(S) only.
-        raise errors.PropertyConstraintViolation("location must be an http:// or https:// URL")
+    from uocpp.link import transfer
+
+    if not transfer.supported(url):
+        # The schema says anyURI; this charger fetches over HTTP(S) and
+        # FTP(S) only, and refuses another before anything is accepted.
+        raise errors.PropertyConstraintViolation("location must be an http(s):// or ftp(s):// URL")
     at = date_time(payload, "retrieveDate")
     import sys
 

@@ -4,7 +4,7 @@
 # unit test holds each port to it.
 #
 # The ESP32 port is chosen where the `esp32` module exists: on a board, and
-# on the twin (tests_host/twin/board/ puts stand-ins for machine, network
+# on the twin (harness/twin/board/ puts stand-ins for machine, network
 # and esp32 on the unix port's path). Everywhere else: the unix port.
 try:
     import esp32  # noqa: F401

@@ -2,7 +2,7 @@
 # esp32.py; uocpp.platform re-exports the one in use) and the protocols of
 # the parts behind it: the EVSE, the energy meter and the card reader.
 # Nothing imports this at run time (it costs no heap on a board); the unit
-# test tests_host/unit/unit_seam.py holds every port module and every
+# test tests/unit/unit_seam.py holds every port module and every
 # implementation to it by name and arity, so that drift fails a test.
 #
 # Imports run one way: platform -> device drivers (device/pilot.py,

@@ -1,7 +1,7 @@
 # GetDiagnostics (DIAG-01..DIAG-09): one text file on flash with a state
-# snapshot and the persistent log's lines (log_ring.py), uploaded
-# over HTTP(S) (link/http.py), with DiagnosticsStatusNotification on the
-# way. Loaded on the first GetDiagnostics or its TriggerMessage; the
+# snapshot and the persistent log's lines (log_ring.py), uploaded over
+# HTTP(S) or FTP(S) (link/transfer.py), with DiagnosticsStatusNotification on
+# the way. Loaded on the first GetDiagnostics or its TriggerMessage; the
 # service lives in the app's "diagnostics" slot from then on (app.py).
 #
 #   file     <flash>/diag/<chargePointId>-<UTC yyyymmddThhmmssZ>.txt, only
@@ -10,16 +10,16 @@
 #            written before the clock was set (an uptime stamp) counts at the
 #            stamp of the line before it, and before any startTime when no
 #            stamped line precedes it (DIAG-04)
-#   upload   PUT to location, or to location + fileName when it ends in
-#            "/"; a 405 or 501 answer to the PUT is retried at once as a
-#            multipart/form-data POST with the field "file" (DIAG-05)
+#   upload   to location, or to location + fileName when it ends in "/":
+#            HTTP PUT, and a multipart/form-data POST with the field "file"
+#            at once when the PUT gets 405 or 501 (DIAG-05); FTP STOR
 #   retries  `retries` attempts (at least 1; 3 when absent), `retryInterval`
 #            seconds apart (30 when absent) (DIAG-06)
 #   status   Uploading, then Uploaded or UploadFailed, queued by the outbox
 #            while offline (PERSIST: sent again after a lost link) (DIAG-07)
 #   again    a GetDiagnostics while one runs replaces it (DIAG-08)
-#   ftp      not supported: the reply has no fileName, then UploadFailed
-#            (DIAG-09)
+#   scheme   http(s):// and ftp(s):// (link/transfer.py); another: the reply
+#            has no fileName, then UploadFailed (DIAG-09)
 #   GetLog   (issue 25) the same file (DiagnosticsLog) or the security
 #            log's lines (SecurityLog, security_log.py), the same upload,
 #            retries and window (oldestTimestamp/latestTimestamp); statuses
@@ -29,8 +29,9 @@
 #            and NotSupportedOperation; one replacing a running upload is
 #            AcceptedCanceled
 # Memory: the file is written by services/diag_file.py, loaded for that and
-# dropped before the upload, which then needs only link/http.py and its 1 KB
-# buffer (bench/diagnostics.py measures the peak).
+# dropped before the upload, which then needs only its client (link/http.py
+# or link/ftp.py) and its 1 KB buffer (bench/diagnostics.py and
+# bench/transfers.py measure the peak).
 import asyncio
 import sys
 
@@ -89,9 +90,11 @@ def trigger_log(slot, outbox):
 
 def supported(location):
     # The one check of an upload's scheme (GetDiagnostics, GetLog).
-    if location.startswith("http://") or location.startswith("https://"):
+    from uocpp.link import transfer
+
+    if transfer.supported(location):
         return True
-    log.warning("diagnostics", "%s: only http:// and https:// uploads are supported", location.split(":", 1)[0])
+    log.warning("diagnostics", "%s: only http(s):// and ftp(s):// uploads are supported", location.split(":", 1)[0])
     return False
 
 
@@ -202,13 +205,13 @@ class Diagnostics:
             log.error("diagnostics", "cannot write %s: %r", path, e)
             tell(statuses[2])
             return
-        from uocpp.link import http
+        from uocpp.link import transfer
 
         tell(statuses[0])
         last = None
         for n in range(1, attempts + 1):
             try:
-                await self._upload(http, url, path, size, name)
+                await transfer.upload(url, path, size, name, self._ca, self._timeout, "text/plain")
                 log.info("diagnostics", "%s (%d bytes) uploaded to %s", name, size, url)
                 tell(statuses[1])
                 return
@@ -218,16 +221,3 @@ class Diagnostics:
             if n < attempts:
                 await asyncio.sleep(interval)
         tell(statuses[3] if getattr(last, "status", None) in (401, 403) else statuses[2])
-
-    async def _upload(self, http, url, path, size, name):
-        with open(path, "rb") as f:
-            try:
-                await http.send("PUT", url, f, size, self._ca, self._timeout, "text/plain")
-                return
-            except http.HttpError as e:
-                if e.status not in (405, 501):
-                    raise
-                log.info("diagnostics", "PUT refused (HTTP %d): POST multipart/form-data", e.status)
-            f.seek(0)
-            ctype, head, tail = http.multipart("file", name, "uocpp-%d-%d" % (clock.now(), size))
-            await http.send("POST", url, f, size, self._ca, self._timeout, ctype, head, tail)

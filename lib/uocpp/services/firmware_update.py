@@ -5,7 +5,8 @@
 #   pending   the request, on flash from the moment it is accepted: a reboot
 #             or a power cut at any point before the switch starts it again
 #             (download from zero, retries left as they were)
-#   download  at retrieveDate, once no transaction runs; the file streams
+#   download  at retrieveDate, once no transaction runs, over HTTP(S) or
+#             FTP(S) (link/transfer.py picks the client); the file streams
 #             through SHA-256 into the inactive slot's staging file (a
 #             bundle) or the next OTA partition (an image); its length and
 #             hash are checked before anything switches (device/ota.py)
@@ -26,7 +27,7 @@ from micropython import const
 from uocpp import clock, errors, log
 from uocpp import outbox as ob
 from uocpp.device import ota
-from uocpp.link import http
+from uocpp.link import transfer
 from uocpp.store import json_file
 
 IDLE = "Idle"
@@ -340,7 +341,7 @@ class FirmwareUpdate:
         log.info("firmware", "downloading %s", url)
         recv = ota.Receiver(self._target)
         try:
-            await http.get(url, recv, self._ca, self._cfg["timeout"])
+            await transfer.download(url, recv, self._ca, self._cfg["timeout"])
         finally:
             recv.close()
         recv.check()

@@ -1,0 +1,438 @@
+"""Charging sessions on the unix port: the EVSE simulator drives pilot,
+cards, faults and the meter; the `ocpp` central system (schema validation
+on) sees the transactions.
+
+@BOTH runs a test on the unix simulator and on the ESP32 twin (the same
+line protocol through the ESP32 drivers and the hardware model): one test
+per behaviour the EVSE drivers carry (a card session, suspend, remote start
+and stop on two connectors, faults, the lock, sampled and triggered meter
+values from the Modbus meter, a pilot limited by a profile, the protocol's
+errors; the power cut has its own twin test in test_twin.py). The rest
+exercise the core above the seam, the same on both, and stay on the
+simulator, which is faster."""
+
+import time
+from datetime import datetime, timezone
+
+from ocpp.v16 import call
+
+from tests.conftest import BOTH
+from harness.wire import call_raw
+
+
+def change(cs, key, value):
+    return cs.call("CP001", call.ChangeConfiguration(key=key, value=value)).status
+
+
+@BOTH
+def test_plug_then_card_starts_and_unplug_stops(charger):
+    """TX-01, TX-05: plug, card -> Authorize, StartTransaction with meterStart; unplug -> StopTransaction EVDisconnected."""
+    ch = charger()
+    ch.evse("meter 1 1500", "power 1 11000", "plug 1")
+    ch.wait_status("Preparing")
+    ch.evse("card 1 A11CE000", "charge 1")
+    start = ch.wait_call("StartTransaction")[0]
+    assert start["idTag"] == "A11CE000" and start["connectorId"] == 1 and start["meterStart"] == 1500
+    assert ch.payloads("Authorize") == [{"idTag": "A11CE000"}]
+    ch.wait_status("Charging")
+    tx = ch.transaction_id()
+    st = ch.state()
+    assert st["relay"] is True and st["locked"] is True and st["offeredA"] == 32 and st["status"] == "Charging"
+    assert st["transactionId"] == tx
+    ch.evse("meter 1 4500", "unplug 1")
+    stop = ch.wait_call("StopTransaction")[0]
+    assert stop["reason"] == "EVDisconnected" and stop["meterStop"] >= 4500
+    assert stop["transactionId"] == tx
+    ch.wait_status("Available")
+    assert ch.state()["relay"] is False
+
+
+def test_card_then_plug_within_connection_timeout(charger, cs):
+    """TX-02, KEY-03: card first, then the cable: the transaction starts when the EV is plugged in."""
+    ch = charger()
+    ch.evse("card 1 BOB")
+    ch.wait_status("Preparing")
+    assert ch.payloads("StartTransaction") == []
+    ch.evse("plug 1")
+    assert ch.wait_call("StartTransaction")[0]["idTag"] == "BOB"
+    assert ch.state()["status"] == "SuspendedEV"  # plugged, not yet asking
+
+
+def test_card_then_no_plug_times_out(charger, cs):
+    """KEY-03: ConnectionTimeOut passes without a cable: back to Available, no transaction."""
+    ch = charger()
+    assert change(cs, "ConnectionTimeOut", "1") == "Accepted"
+    ch.evse("card 1 BOB")
+    ch.wait_status("Preparing")
+    ch.wait_status("Available", timeout=5)
+    ch.fw.wait_log("no EV within ConnectionTimeOut")
+    ch.evse("plug 1")
+    assert ch.payloads("StartTransaction") == []
+
+
+def test_same_card_stops_and_other_card_does_not(charger, cs):
+    """TX-05: only the idTag that started it (or one with its parentIdTag) stops a transaction."""
+    ch = charger()
+    ch.evse("plug 1", "card 1 ALICE", "charge 1")
+    ch.wait_call("StartTransaction")
+    ch.evse("card 1 MALLORY")
+    assert ch.payloads("StopTransaction") == []
+    assert ch.state()["status"] == "Charging"
+    ch.evse("card 1 ALICE")
+    stop = ch.wait_call("StopTransaction")[0]
+    assert stop["reason"] == "Local" and stop["idTag"] == "ALICE"
+    assert ch.state()["status"] == "Finishing"  # still plugged in
+    ch.evse("unplug 1")
+    ch.wait_status("Available")
+
+
+def test_parent_id_tag_stops(charger, cs):
+    """TX-05: a card with the same parentIdTag as the starter's stops the transaction (checked with Authorize)."""
+    cs.id_tags.update({"CARD1": {"status": "Accepted", "parentIdTag": "FLEET"}, "CARD2": {"status": "Accepted", "parentIdTag": "FLEET"}})
+    ch = charger()
+    ch.evse("plug 1", "card 1 CARD1")
+    ch.wait_call("StartTransaction")
+    ch.evse("card 1 CARD2")
+    assert ch.wait_call("StopTransaction")[0]["idTag"] == "CARD2"
+
+
+def test_invalid_card_does_not_start(charger, cs):
+    """AUTH: a Blocked or Invalid idTag starts nothing."""
+    cs.id_tags["BLOCKED"] = {"status": "Blocked"}
+    ch = charger()
+    ch.evse("plug 1", "card 1 BLOCKED")
+    assert ch.payloads("StartTransaction") == []
+    assert ch.state()["status"] == "Preparing" and ch.state()["relay"] is False
+
+
+def test_start_conf_not_accepted_stops_or_suspends(charger, cs):
+    """KEY-StopTransactionOnInvalidId: true -> StopTransaction DeAuthorized; false -> SuspendedEVSE, relay open."""
+    cs.id_tags["LATE"] = {"status": "Invalid"}
+    ch = charger()
+    assert change(cs, "AuthorizeRemoteTxRequests", "false") == "Accepted"
+    ch.evse("plug 1", "charge 1")
+    assert cs.call("CP001", call.RemoteStartTransaction(id_tag="LATE", connector_id=1)).status == "Accepted"
+    assert ch.wait_call("StopTransaction")[0]["reason"] == "DeAuthorized"
+    ch.evse("unplug 1", "plug 1", "charge 1")
+    assert change(cs, "StopTransactionOnInvalidId", "false") == "Accepted"
+    assert cs.call("CP001", call.RemoteStartTransaction(id_tag="LATE", connector_id=1)).status == "Accepted"
+    ch.wait_call("StartTransaction", count=2)
+    ch.wait_status("SuspendedEVSE")
+    st = ch.state()
+    assert st["relay"] is False and st["offeredA"] == 0 and st["transactionId"] is not None
+    assert len(ch.payloads("StopTransaction")) == 1
+
+
+@BOTH
+def test_suspend_and_resume(charger):
+    """Status SuspendedEV while the EV stops asking, Charging again when it asks."""
+    ch = charger()
+    ch.evse("plug 1", "card 1 A11CE000", "charge 1")
+    ch.wait_status("Charging")
+    ch.evse("suspend 1")
+    assert ch.state()["status"] == "SuspendedEV" and ch.state()["relay"] is False
+    ch.wait_status("SuspendedEV")
+    ch.evse("charge 1")
+    assert ch.state()["status"] == "Charging" and ch.state()["relay"] is True
+
+
+@BOTH
+def test_remote_start_and_stop(charger, cs):
+    """TX-RemoteStart/Stop: no connectorId picks a free connector, one with an EV first (0 is Rejected: 1.6 says it
+    SHALL be > 0); unknown transactionId Rejected."""
+    ch = charger({"connectors": {"count": 2}})
+    ch.evse("plug 2")
+    assert cs.call("CP001", call.RemoteStartTransaction(id_tag="REMOTE", connector_id=0)).status == "Rejected"
+    assert cs.call("CP001", call.RemoteStartTransaction(id_tag="REMOTE")).status == "Accepted"
+    start = ch.wait_call("StartTransaction")[0]
+    assert start["connectorId"] == 2  # the one with an EV plugged in
+    tx = ch.transaction_id()
+    assert cs.call("CP001", call.RemoteStopTransaction(transaction_id=tx + 1000)).status == "Rejected"
+    assert cs.call("CP001", call.RemoteStopTransaction(transaction_id=tx)).status == "Accepted"
+    assert ch.wait_call("StopTransaction")[0]["reason"] == "Remote"
+
+
+@BOTH
+def test_remote_start_rejected_when_the_connector_cannot(charger, cs):
+    """A faulted connector, or one with a transaction, cannot start remotely."""
+    ch = charger()
+    ch.evse("fault 1 GroundFailure")
+    assert cs.call("CP001", call.RemoteStartTransaction(id_tag="X", connector_id=1)).status == "Rejected"
+    assert cs.call("CP001", call.RemoteStartTransaction(id_tag="X", connector_id=5)).status == "Rejected"
+
+
+def test_authorize_remote_tx_requests_both_ways(charger, cs):
+    """KEY-AuthorizeRemoteTxRequests: true -> Authorize before the start; false -> straight to StartTransaction."""
+    ch = charger()
+    ch.evse("plug 1")
+    assert cs.call("CP001", call.RemoteStartTransaction(id_tag="R1", connector_id=1)).status == "Accepted"
+    ch.wait_call("StartTransaction")
+    assert ch.payloads("Authorize") == [{"idTag": "R1"}]
+    ch.evse("unplug 1")
+    ch.wait_call("StopTransaction")
+    assert change(cs, "AuthorizeRemoteTxRequests", "false") == "Accepted"
+    ch.evse("plug 1")
+    assert cs.call("CP001", call.RemoteStartTransaction(id_tag="R2", connector_id=1)).status == "Accepted"
+    ch.wait_call("StartTransaction", count=2)
+    assert ch.payloads("Authorize") == [{"idTag": "R1"}]
+
+
+@BOTH
+def test_unlock_connector(charger, cs):
+    """UnlockConnector: Unlocked, UnlockFailed, NotSupported; a transaction is stopped first (UnlockCommand)."""
+    ch = charger()
+    ch.evse("plug 1", "card 1 A11CE000")
+    ch.wait_call("StartTransaction")
+    assert cs.call("CP001", call.UnlockConnector(connector_id=1)).status == "Unlocked"
+    assert ch.wait_call("StopTransaction")[0]["reason"] == "UnlockCommand"
+    assert ch.state()["locked"] is False
+    ch.evse("unplug 1", "lock 1 fail", "plug 1", "card 1 A11CE000")
+    assert ch.wait_status("Faulted")[0]["errorCode"] == "ConnectorLockFailure"
+    assert len(ch.payloads("StartTransaction")) == 1  # the lock failed: no start
+    ch.evse("lock 1 ok", "unplug 1")  # the fault lasts until the cable is out
+    ch.wait_status("Available")
+    ch.evse("plug 1", "card 1 A11CE000")
+    ch.wait_call("StartTransaction", count=2)
+    ch.evse("lock 1 fail")
+    assert cs.call("CP001", call.UnlockConnector(connector_id=1)).status == "UnlockFailed"
+    assert cs.call("CP001", call.UnlockConnector(connector_id=9)).status == "NotSupported"
+
+
+@BOTH
+def test_fault_during_charging_stops(charger):
+    """A fault that forbids charging: relay open, StopTransaction, Faulted with its errorCode."""
+    ch = charger()
+    ch.evse("plug 1", "card 1 A11CE000", "charge 1")
+    ch.wait_status("Charging")
+    ch.evse("fault 1 GroundFailure")
+    assert ch.wait_call("StopTransaction")[0]["reason"] == "Other"
+    faulted = ch.wait_status("Faulted")[0]
+    assert faulted["errorCode"] == "GroundFailure"
+    assert ch.state()["relay"] is False
+    ch.evse("clear 1")
+    ch.wait_status("Finishing")
+
+
+def test_change_availability_during_a_transaction_is_scheduled(charger, cs):
+    """CA-Scheduled: Inoperative during a transaction is Scheduled, applied when it ends."""
+    ch = charger()
+    ch.evse("plug 1", "card 1 ALICE", "charge 1")
+    ch.wait_status("Charging")
+    assert cs.call("CP001", call.ChangeAvailability(connector_id=1, type="Inoperative")).status == "Scheduled"
+    assert ch.state()["status"] == "Charging"
+    ch.evse("unplug 1")
+    ch.wait_call("StopTransaction")
+    ch.wait_status("Unavailable")
+    ch.evse("plug 1", "card 1 ALICE")
+    assert len(ch.payloads("StartTransaction")) == 1
+
+
+@BOTH
+def test_sampled_meter_values_and_transaction_data(charger, cs):
+    """MV: Sample.Periodic every MeterValueSampleInterval with the transactionId; StopTransaction carries Transaction.Begin/End."""
+    ch = charger()
+    assert change(cs, "MeterValueSampleInterval", "1") == "Accepted"
+    assert change(cs, "MeterValuesSampledData", "Energy.Active.Import.Register,Power.Active.Import") == "Accepted"
+    assert change(cs, "StopTxnSampledData", "Energy.Active.Import.Register") == "Accepted"
+    ch.evse("meter 1 100", "power 1 36000", "plug 1", "card 1 A11CE000", "charge 1")
+    tx = ch.transaction_id()
+    mvs = ch.wait_call("MeterValues", count=2, timeout=6)
+    for mv in mvs:
+        assert mv["transactionId"] == tx
+        sv = mv["meterValue"][0]["sampledValue"]
+        assert {s["context"] for s in sv} == {"Sample.Periodic"}
+        assert {s["measurand"] for s in sv} == {"Energy.Active.Import.Register", "Power.Active.Import"}
+    energies = [int(s["value"]) for mv in mvs for s in mv["meterValue"][0]["sampledValue"] if s["measurand"].startswith("Energy")]
+    assert energies == sorted(energies) and energies[-1] > 100  # 36 kW adds 10 Wh a second
+    ch.evse("unplug 1")
+    stop = ch.wait_call("StopTransaction")[0]
+    contexts = [s["context"] for mv in stop["transactionData"] for s in mv["sampledValue"]]
+    assert contexts == ["Transaction.Begin", "Transaction.End"]
+
+
+def test_clock_aligned_meter_values(charger, cs):
+    """MV: Sample.Clock every ClockAlignedDataInterval for connector 0 and each connector, also outside transactions."""
+    ch = charger()
+    assert change(cs, "ClockAlignedDataInterval", "1") == "Accepted"
+    ch.wait_call("MeterValues", count=4, timeout=6)
+    mvs = ch.payloads("MeterValues")
+    assert {mv["connectorId"] for mv in mvs} == {0, 1}
+    assert {s["context"] for mv in mvs for s in mv["meterValue"][0]["sampledValue"]} == {"Sample.Clock"}
+    assert all("transactionId" not in mv for mv in mvs)
+
+
+@BOTH
+def test_trigger_meter_values(charger, cs):
+    """TM-03: TriggerMessage(MeterValues) is Accepted and sends a Trigger sample."""
+    ch = charger()
+    assert cs.call("CP001", call.TriggerMessage(requested_message="MeterValues", connector_id=1)).status == "Accepted"
+    mv = ch.wait_call("MeterValues")[0]
+    assert mv["connectorId"] == 1 and mv["meterValue"][0]["sampledValue"][0]["context"] == "Trigger"
+
+
+def test_offline_session_is_replayed_in_order_with_the_remote_id(charger, cs):
+    """Offline: a session starts and stops without the central system (AllowOfflineTxForUnknownId, LocalAuthorizeOffline);
+    after the reconnect Start, MeterValues and Stop go out in order, the Stop and MeterValues with the transactionId the Start got."""
+    from central_system import CentralSystemThread
+
+    ch = charger({"reconnect": {"waitMinimum": 0.2}})
+    assert change(cs, "AllowOfflineTxForUnknownId", "true") == "Accepted"
+    assert change(cs, "MeterValueSampleInterval", "1") == "Accepted"
+    port = cs.port
+    cs.stop()
+    ch.fw.wait_log("disconnected")
+    ch.evse("meter 1 2000", "power 1 36000", "plug 1", "card 1 OFFLINE1", "charge 1")
+    assert ch.state()["status"] == "Charging"
+    ch.fw.wait_log("transaction 1 started")
+    ch.fw.wait_log("backing off", count=2)
+    ch.evse("unplug 1")
+    assert ch.state()["status"] == "Available"
+    back = CentralSystemThread(port=port, boot_plan=[("Accepted", 60)]).start()
+    try:
+        back.wait_for(lambda fs: [f for f in fs if f.kind == 2 and f.action == "StopTransaction"], 15, "the StopTransaction")
+        calls = [f for f in back.received() if f.kind == 2]
+        actions = [f.action for f in calls if f.action in ("StartTransaction", "MeterValues", "StopTransaction")]
+        assert actions[0] == "StartTransaction" and actions[-1] == "StopTransaction"
+        assert set(actions[1:-1]) <= {"MeterValues"}
+        assert not any(f.action == "BootNotification" for f in calls)  # a reconnect, not a reboot (J-24)
+        start_reply = back.wait_for(lambda fs: next((f for f in fs if f.kind == 3 and f.msg[1] == calls[[f.action for f in calls].index("StartTransaction")].msg[1]), None), 5, "the reply")
+        remote = start_reply.msg[2]["transactionId"]
+        stop = [f.msg[3] for f in calls if f.action == "StopTransaction"][0]
+        assert stop["transactionId"] == remote and stop["meterStop"] >= 2000
+        assert all(f.msg[3]["transactionId"] == remote for f in calls if f.action == "MeterValues")
+    finally:
+        back.stop()
+
+
+def test_callerror_retries_then_drops(charger, cs):
+    """TransactionMessageAttempts / RetryInterval: a StopTransaction answered with CALLERROR is retried, then dropped and logged."""
+    ch = charger()
+    assert change(cs, "TransactionMessageAttempts", "2") == "Accepted"
+    assert change(cs, "TransactionMessageRetryInterval", "1") == "Accepted"
+    ch.evse("plug 1", "card 1 ALICE")
+    ch.wait_call("StartTransaction")
+    cs.error_actions.add("StopTransaction")
+    ch.evse("unplug 1")
+    ch.wait_call("StopTransaction", count=2, timeout=6)
+    ch.fw.wait_log("StopTransaction .* dropped after 2 attempts")
+    stops = ch.calls("StopTransaction")
+    assert stops[1].t - stops[0].t >= 0.9
+    assert len({f.msg[1] for f in stops}) == 1
+
+
+def test_power_loss_stops_with_the_last_stored_reading(charger, cs, firmware, tmp_path):
+    """TX-PowerLoss: killed during a transaction, the next boot stops it with reason PowerLoss and the last stored meter reading."""
+    work = tmp_path / "fw"
+    ch = charger(workdir=work)
+    assert change(cs, "MeterValueSampleInterval", "1") == "Accepted"
+    ch.evse("meter 1 5000", "power 1 36000", "plug 1", "card 1 A11CE000", "charge 1")
+    ch.wait_call("StartTransaction")
+    mvs = ch.wait_call("MeterValues", count=2, timeout=6)
+    ch.fw.kill()
+    killed = datetime.now(timezone.utc).replace(microsecond=0)
+    last = max(int(s["value"]) for mv in mvs for s in mv["meterValue"][0]["sampledValue"] if s["measurand"].startswith("Energy"))
+    time.sleep(2)  # an outage: the stop must not bill it
+    again = firmware(cs.port, {"simulator": {"port": ch.port}}, workdir=work, twin=ch.twin)
+    stop = ch.wait_call("StopTransaction", timeout=10)[0]
+    assert stop["reason"] == "PowerLoss" and stop["meterStop"] >= last
+    # Timestamped when its last reading was stored, not at the next boot.
+    assert datetime.fromisoformat(stop["timestamp"].replace("Z", "+00:00")) <= killed
+    assert stop["transactionId"] == ch.payloads("MeterValues")[0]["transactionId"]
+    again.wait_log("was running at power loss")
+
+
+def test_data_transfer_unknown_vendor(charger, cs):
+    """DataTransfer from the central system: an unknown vendorId gets UnknownVendorId."""
+    charger()
+    reply = call_raw(cs, "DataTransfer", {"vendorId": "com.example", "messageId": "x", "data": "y"})
+    assert reply.msg[2] == {"status": "UnknownVendorId"}
+
+
+@BOTH
+def test_simulator_protocol_errors(charger):
+    """The simulator answers every line: bad commands get `error <reason>`, and the charger carries on."""
+    ch = charger()
+    assert ch.raw("bogus 1").startswith("error unknown command")
+    assert ch.raw("plug 9").startswith("error no connector 9")
+    assert ch.raw("card 1").startswith("error card takes 1 argument")
+    assert ch.raw("fault 1 Nonsense").startswith("error unknown ChargePointErrorCode")
+    assert ch.raw("charge 1").startswith("error connector 1: no EV plugged in")
+    assert ch.raw("state").startswith("ok {")
+
+
+def test_soft_reset_stops_the_transaction_first(charger, cs):
+    """RST, TX: a Reset stops a running transaction (reason SoftReset) and its StopTransaction goes out."""
+    ch = charger()
+    ch.evse("plug 1", "card 1 ALICE", "charge 1")
+    ch.wait_status("Charging")
+    assert cs.call("CP001", call.Reset(type="Soft")).status == "Accepted"
+    stop = ch.wait_call("StopTransaction")[0]
+    assert stop["reason"] == "SoftReset"
+    ch.fw.wait_log("soft reset: restarting the application")
+
+
+@BOTH
+def test_remote_start_with_a_tx_profile_limits_the_pilot(charger, cs):
+    """RemoteStartTransaction with a TxProfile in A: the pilot offers its limit until the transaction ends."""
+    ch = charger()
+    ch.evse("plug 1", "charge 1")
+    profile = {
+        "chargingProfileId": 1, "stackLevel": 0, "chargingProfilePurpose": "TxProfile", "chargingProfileKind": "Relative",
+        "chargingSchedule": {"chargingRateUnit": "A", "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 10.0}]},
+    }
+    reply = call_raw(cs, "RemoteStartTransaction", {"idTag": "FLEET", "connectorId": 1, "chargingProfile": profile})
+    assert reply.msg[2] == {"status": "Accepted"}
+    ch.wait_status("Charging")
+    assert ch.state()["offeredA"] == 10
+    ch.evse("unplug 1")
+    ch.wait_call("StopTransaction")
+    ch.evse("plug 1", "card 1 A11CE000", "charge 1")
+    ch.wait_call("StartTransaction", count=2)
+    assert ch.state()["offeredA"] == 32  # the profile ended with its transaction
+
+
+def test_authorization_cache_offline_clear_and_expiry(charger, cs):
+    """AUTH: an idTag the central system accepted starts offline from the cache (LocalAuthorizeOffline);
+    after ClearCache it does not; an expired entry does not either."""
+    from central_system import CentralSystemThread
+
+    cs.id_tags["OLD"] = {"status": "Accepted", "expiryDate": "2020-01-01T00:00:00Z"}
+    ch = charger()
+    assert change(cs, "ConnectionTimeOut", "1") == "Accepted"
+    ch.evse("card 1 ALICE", "card 1 OLD")  # both answered by Authorize: now in the cache
+    ch.wait_call("Authorize", count=2)
+    ch.fw.wait_log("no EV within ConnectionTimeOut")  # no EV came: nothing pending
+    port = cs.port
+    cs.stop()
+    ch.fw.wait_log("disconnected")
+    ch.evse("plug 1", "card 1 OLD")
+    assert ch.state()["status"] == "Preparing"  # expired
+    ch.evse("card 1 ALICE")
+    assert ch.state()["status"] == "SuspendedEV"  # a transaction runs, offline
+    ch.evse("card 1 ALICE", "unplug 1")
+    back = CentralSystemThread(port=port, boot_plan=[("Accepted", 60)]).start()
+    try:
+        stop = back.wait_for(lambda fs: next((f for f in fs if f.kind == 2 and f.action == "StopTransaction"), None), 15, "the offline session")
+        # Its reply (with ALICE's idTagInfo, which refills the cache) goes out before the ClearCache.
+        back.wait_for(lambda fs: any(f.kind == 3 and f.msg[1] == stop.msg[1] for f in fs), 5, "the StopTransaction's reply")
+        assert back.call("CP001", call.ClearCache()).status == "Accepted"
+        back.stop()
+        ch.fw.wait_log("disconnected", count=2)
+        ch.evse("plug 1", "card 1 ALICE")
+        assert ch.state()["status"] == "Preparing"  # not in the cache any more, and unknown ids are not allowed offline
+    finally:
+        back.stop()
+
+
+def test_local_pre_authorize_starts_without_waiting(charger, cs):
+    """LocalPreAuthorize: online, a cached Accepted idTag starts at once, with no Authorize.req."""
+    ch = charger()
+    assert change(cs, "LocalPreAuthorize", "true") == "Accepted"
+    ch.evse("card 1 ALICE")  # Authorize: now cached
+    ch.wait_call("Authorize")
+    ch.wait_status("Preparing")
+    ch.evse("plug 1")
+    ch.wait_call("StartTransaction")
+    ch.evse("unplug 1", "plug 1", "card 1 ALICE")
+    ch.wait_call("StartTransaction", count=2)
+    assert len(ch.payloads("Authorize")) == 1

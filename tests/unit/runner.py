@@ -1,0 +1,40 @@
+# Runs on MicroPython: imports one unit module (tests/unit/unit_*.py)
+# and calls each of its test_* functions (plain or async) in file order.
+#   micropython runner.py unit_backoff [test_name ...]
+# One line per test: "PASS name" or "FAIL name: <exception>", then
+# "SUMMARY passed failed". The pytest side (tests/test_unit.py) reads it.
+import sys
+
+import asyncio
+
+
+def _tests(module, wanted):
+    names = [n for n in dir(module) if n.startswith("test_")]
+    # dir() order is not file order; a module may give TESTS to fix it.
+    order = getattr(module, "TESTS", None)
+    if order:
+        names = [n.__name__ for n in order]
+    return [n for n in names if not wanted or n in wanted]
+
+
+def main():
+    name = sys.argv[1]
+    module = __import__(name)
+    passed = failed = 0
+    for test in _tests(module, sys.argv[2:]):
+        fn = getattr(module, test)
+        try:
+            result = fn()
+            if result is not None and hasattr(result, "send"):
+                asyncio.run(result)
+                asyncio.new_event_loop()
+            print("PASS", test)
+            passed += 1
+        except Exception as e:
+            print("FAIL %s: %s %s" % (test, type(e).__name__, e))
+            sys.print_exception(e)
+            failed += 1
+    print("SUMMARY", passed, failed)
+
+
+main()

@@ -1,0 +1,298 @@
+# The ESP32 image path of UpdateFirmware (device/ota.py, services/
+# firmware_update.py) against a stand-in for esp32.Partition that records
+# the blocks written, the boot selection and the rollback calls: the same
+# state machine the unix port runs for bundles, with the platform's image
+# writer in place of the staging file. FW-05 (nothing switches before the
+# length and SHA-256 are checked), FW-06 (not confirmed in time: back to the
+# old partition), FW-09 (the new version once confirmed).
+import asyncio
+import binascii
+import hashlib
+import json
+import os
+
+from check import TempDir, eq, raises
+
+from uocpp import clock, log
+from uocpp.device import ota
+from uocpp.model.registration import Registration
+from uocpp.services import firmware_update as fu
+
+log.set_level("error")
+
+
+class Partition:
+    # esp32.Partition's API as the image path uses it. Class state: the
+    # board's two OTA slots, what was written, what boots next.
+    RUNNING = 1
+    TYPE_APP = 0
+    boot_label = "ota_0"
+    running_label = "ota_0"
+    blocks = {}
+    confirmed = 0
+    size = 3 * 4096
+    refuse = False  # set_boot raises, as ESP-IDF does for an image it will not boot
+
+    def __init__(self, which=None, label=None):
+        self.label = label or (Partition.running_label if which == Partition.RUNNING else None)
+
+    @classmethod
+    def reset(cls):
+        cls.boot_label = cls.running_label = "ota_0"
+        cls.blocks = {}
+        cls.confirmed = 0
+        cls.refuse = False
+
+    def info(self):
+        return (0, 0, 0x10000, Partition.size, self.label, False)
+
+    def get_next_update(self):
+        return Partition(label="ota_1" if self.label == "ota_0" else "ota_0")
+
+    def ioctl(self, op, block):
+        eq(op, 6, "ioctl: block erase")
+        Partition.blocks[(self.label, block)] = bytearray(b"\xff" * 4096)
+
+    def writeblocks(self, block, buf, offset):
+        # Flash bits only go from 1 to 0: a write needs an erased block.
+        data = Partition.blocks[(self.label, block)]
+        if offset + len(buf) > 4096 or any(b != 0xFF for b in data[offset : offset + len(buf)]):
+            raise AssertionError("write into a block that was not erased: %d at %d" % (block, offset))
+        data[offset : offset + len(buf)] = buf
+
+    def set_boot(self):
+        if Partition.refuse:
+            raise OSError(-5379, "ESP_ERR_OTA_VALIDATE_FAILED")
+        Partition.boot_label = self.label
+
+    @classmethod
+    def find(cls, kind, label=None):
+        return [Partition(label=label)]
+
+    @classmethod
+    def mark_app_valid_cancel_rollback(cls):
+        cls.confirmed += 1
+
+
+class Outbox:
+    def __init__(self):
+        self.sent = []
+        self.got = asyncio.Event()  # set by every submit: tests wait on it, not on a time
+
+    def submit(self, msg):
+        self.sent.append(msg.build()["status"])
+        self.got.set()
+        msg._finish({}, None)
+        if msg.answered:
+            msg.answered({})
+        return msg
+
+
+class Transactions:
+    running = {}
+
+
+def update_file(payload, kind="image", version="2.0.0"):
+    sha = binascii.hexlify(hashlib.sha256(payload).digest())
+    return b"UOCPP-UPDATE 1 %s %s %d %s\n" % (kind.encode(), version.encode(), len(payload), sha) + payload
+
+
+def fake_get(data, damage=None):
+    # Stands in for link/transfer.download: feeds data to the sink in 1 KB pieces.
+    async def get(url, sink, ca_file=None, timeout=30):
+        body = bytearray(data)
+        if damage == "corrupt":
+            body[len(body) // 2] ^= 0xFF
+        elif damage == "truncate":
+            body = body[: len(body) // 2]
+        mv = memoryview(body)
+        for i in range(0, len(body), 1024):
+            sink(mv[i : i + 1024])
+        return len(body)
+
+    return get
+
+
+CFG = {"caFile": "", "timeout": 5, "retries": 0, "retryInterval": 0, "confirmTimeout": 0.2}
+
+
+def service(d, image=True):
+    reg = Registration()
+    reg.accepted.set()
+    stops = []
+    svc = fu.FirmwareUpdate(CFG, "", d, Outbox(), reg, Transactions(), stops.append, ota.Image(Partition) if image else None, 1)
+    return svc, stops
+
+
+def state(d):
+    with open(d + "/app/state.json") as f:
+        return json.load(f)
+
+
+def cleanup(d):
+    ota.remove_tree(d + "/app")
+
+
+async def test_good_image_is_written_checked_then_switched():
+    Partition.reset()
+    payload = bytes(range(256)) * 40 + b"tail"  # 10,244 bytes: 3 blocks, the last padded
+    with TempDir("ota") as d:
+        svc, stops = service(d)
+        fu.transfer.download = fake_get(update_file(payload))
+        svc.request("http://h/fw.bin", clock.now(), None, None)
+        await svc._work()
+        eq(svc._outbox.sent, ["Downloading", "Downloaded", "Installing"], "statuses")
+        eq(sorted(Partition.blocks), [("ota_1", 0), ("ota_1", 1), ("ota_1", 2)], "blocks")
+        written = b"".join(Partition.blocks[("ota_1", i)] for i in range(3))
+        eq(written[: len(payload)], payload, "image bytes")
+        eq(written[len(payload) :], b"\xff" * (3 * 4096 - len(payload)), "padding")
+        eq(Partition.boot_label, "ota_1", "boot selection")
+        eq(stops, ["hard"], "reboot")
+        st = state(d)
+        eq(st["trial"], {"version": "2.0.0", "boots": 0, "kind": "image", "slot": None, "back": "ota_0"}, "trial")
+        eq(st["pending"], None, "pending")
+        cleanup(d)
+
+
+async def test_corrupt_or_short_image_never_switches():
+    for damage in ("corrupt", "truncate"):
+        Partition.reset()
+        with TempDir("ota") as d:
+            svc, stops = service(d)
+            fu.transfer.download = fake_get(update_file(b"x" * 9000), damage)
+            svc.request("http://h/fw.bin", clock.now(), 0, 0)
+            await svc._work()
+            eq(svc._outbox.sent, ["Downloading", "DownloadFailed"], damage)
+            eq(Partition.boot_label, "ota_0", damage + ": boot selection untouched")
+            eq(stops, [], damage + ": no reboot")
+            eq(state(d)["pending"], None, damage + ": request done")
+            eq(state(d).get("trial"), None, damage + ": no trial")
+            cleanup(d)
+
+
+async def test_image_the_bootloader_refuses_leaves_no_trial():
+    # The hash was right but set_boot refused the image (another chip's, say):
+    # InstallationFailed, no reboot, and no trial on record for the next boot.
+    Partition.reset()
+    Partition.refuse = True
+    with TempDir("ota") as d:
+        svc, stops = service(d)
+        fu.transfer.download = fake_get(update_file(b"z" * 5000))
+        svc.request("http://h/fw.bin", clock.now(), 0, 0)
+        await svc._work()
+        eq(svc._outbox.sent, ["Downloading", "Downloaded", "Installing", "InstallationFailed"], "statuses")
+        eq((Partition.boot_label, stops), ("ota_0", []), "old image, no reboot")
+        eq(state(d).get("trial"), None, "no trial")
+        cleanup(d)
+
+
+async def test_image_too_big_or_no_partitions_is_installation_failed():
+    Partition.reset()
+    with TempDir("ota") as d:
+        for image in (True, False):
+            svc, stops = service(d, image)
+            fu.transfer.download = fake_get(update_file(b"y" * (Partition.size + 1)))
+            svc.request("http://h/fw.bin", clock.now(), 3, 0)
+            await svc._work()
+            eq(svc._outbox.sent, ["Downloading", "InstallationFailed"], "fatal, no retries")
+            eq(Partition.boot_label, "ota_0", "untouched")
+        cleanup(d)
+
+
+def _trial(d, back="ota_0"):
+    os.mkdir(d + "/app")
+    with open(d + "/app/state.json", "w") as f:
+        json.dump({"slot": None, "version": None, "trial": {"version": "2.0.0", "boots": 1, "kind": "image", "slot": None, "back": back}}, f)
+
+
+async def first_status(d):
+    # The service's run() until its first status notification.
+    svc, stops = service(d)
+    task = asyncio.create_task(svc.run())
+    await asyncio.wait_for_ms(svc._outbox.got.wait(), 5000)
+    task.cancel()
+    return svc, stops
+
+
+async def test_trial_image_accepted_is_confirmed():
+    Partition.reset()
+    Partition.running_label = Partition.boot_label = "ota_1"
+    with TempDir("ota") as d:
+        _trial(d)
+        svc, stops = await first_status(d)
+        eq(Partition.confirmed, 1, "mark_app_valid_cancel_rollback")
+        eq(svc._outbox.sent, ["Installed"], "statuses")
+        st = state(d)
+        eq((st["version"], st["trial"], st["outcome"]), ("2.0.0", None, None), "kept, reported")
+        eq(stops, [], "no reboot")
+        cleanup(d)
+
+
+async def test_trial_image_not_accepted_boots_the_old_partition():
+    Partition.reset()
+    Partition.running_label = Partition.boot_label = "ota_1"
+    with TempDir("ota") as d:
+        _trial(d)
+        svc, stops = service(d)
+        svc._registration.accepted.clear()  # Pending for ever
+        await svc.run()
+        eq(Partition.confirmed, 0, "not confirmed")
+        eq(Partition.boot_label, "ota_0", "back to the old partition")
+        eq(stops, ["hard"], "reboot")
+        st = state(d)
+        eq((st["trial"], st["outcome"]), (None, "InstallationFailed"), "reported by the old one")
+        cleanup(d)
+
+
+async def test_killed_before_set_boot_is_installation_failed():
+    # The switch was written but set_boot never ran: still the old image.
+    Partition.reset()
+    with TempDir("ota") as d:
+        _trial(d)
+        svc, stops = await first_status(d)
+        eq(Partition.confirmed, 0, "not confirmed")
+        eq(svc._outbox.sent, ["InstallationFailed"], "statuses")
+        eq(stops, [], "no reboot")
+        cleanup(d)
+
+
+async def test_unconfirmed_image_still_running_after_the_loader_returned():
+    # The loader reverted (the trial crashed) but no bootloader rollback
+    # happened: the new image runs; the old partition is set to boot.
+    Partition.reset()
+    Partition.running_label = Partition.boot_label = "ota_1"
+    with TempDir("ota") as d:
+        os.mkdir(d + "/app")
+        undo = {"version": "2.0.0", "boots": 1, "kind": "image", "slot": None, "back": "ota_0"}
+        with open(d + "/app/state.json", "w") as f:
+            json.dump({"slot": None, "trial": None, "outcome": "InstallationFailed", "undo": undo}, f)
+        svc, stops = service(d)
+        await svc.run()
+        eq(Partition.boot_label, "ota_0", "old partition")
+        eq(stops, ["hard"], "reboot")
+        eq(svc._outbox.sent, [], "reported by the old one")
+        eq((state(d)["undo"], state(d)["outcome"]), (None, "InstallationFailed"), "state")
+        cleanup(d)
+
+
+def test_header_rules():
+    eq(ota.parse_header(b"UOCPP-UPDATE 1 bundle 1.0 5 " + b"0" * 64), ("bundle", "1.0", 5, "0" * 64), "good")
+    raises(ota.UpdateError, ota.parse_header, b"<html>")
+    raises(ota.UpdateError, ota.parse_header, b"UOCPP-UPDATE 1 tarball 1.0 5 " + b"0" * 64)
+    raises(ota.UpdateError, ota.parse_header, b"UOCPP-UPDATE 2 bundle 1.0 5 " + b"0" * 64)
+    raises(ota.UpdateError, ota.parse_header, b"UOCPP-UPDATE 1 bundle 1.\xe9 5 " + b"0" * 64)  # firmwareVersion is ASCII
+    recv = ota.Receiver(lambda *a: None)
+    raises(ota.UpdateError, recv, memoryview(b"z" * 300))  # no header line at all
+
+
+TESTS = (
+    test_header_rules,
+    test_good_image_is_written_checked_then_switched,
+    test_corrupt_or_short_image_never_switches,
+    test_image_too_big_or_no_partitions_is_installation_failed,
+    test_image_the_bootloader_refuses_leaves_no_trial,
+    test_trial_image_accepted_is_confirmed,
+    test_trial_image_not_accepted_boots_the_old_partition,
+    test_killed_before_set_boot_is_installation_failed,
+    test_unconfirmed_image_still_running_after_the_loader_returned,
+)
