@@ -15,6 +15,9 @@
 #            second (security_event.py decides, before this module loads),
 #            so a peer sending malformed frames (or a heap that stays short)
 #            can neither wear the flash nor slow the firmware down
+#   queue    at most _QUEUED notifications wait in the journal (a long
+#            offline spell): the journal's room is for the transactions;
+#            beyond it, the line in the security log only
 #   cleared  a marker file beside the ring: a ring found empty while the
 #            marker exists was cleared behind the firmware's back, and that
 #            is SecurityLogWasCleared
@@ -31,6 +34,7 @@ from uocpp.log_ring import LogRing, path
 _BYTES = const(16384)
 _FILES = const(4)
 _TECH = const(255)  # SecurityEventNotification.techInfo's maxLength
+_QUEUED = const(20)  # SecurityEventNotifications waiting on flash, at most
 
 # The whitepaper's critical events (Appendix 1): sent to the central system.
 # (Few names here: each string and global is interned when the module loads,
@@ -82,6 +86,11 @@ def _write(r, kind, tech, outbox):
     if why:
         log.error("security", why)
     if outbox is not None and "," + kind + "," in _CRITICAL:
+        if outbox.stored_count("SecurityEventNotification") >= _QUEUED:
+            # The journal is the transactions' first: events waiting there
+            # never crowd out a StartTransaction or StopTransaction.
+            log.warning("security", "%s not queued: %d events wait already", kind, _QUEUED)
+            return
         payload = {"type": kind, "timestamp": stamp}
         if tech:
             payload["techInfo"] = tech

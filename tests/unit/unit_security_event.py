@@ -25,6 +25,9 @@ class Outbox:
     def store(self, action, payload, tag=None):
         self.stored.append((action, payload))
 
+    def stored_count(self, action):
+        return len([a for a, _p in self.stored if a == action])
+
 
 class SecDir(TempDir):
     # TempDir, with the security log's directory inside it removed first.
@@ -112,6 +115,15 @@ def test_floods_are_one_line_a_second_non_critical_not_sent_and_the_code_leaves(
         )
         eq([p["techInfo"] for _a, p in ob.stored], ["lid", "lid again"], "only the critical ones queued")
         eq("uocpp.security_log" in sys.modules, False, "security_log's code left the heap")
+
+
+def test_at_most_20_notifications_wait_in_the_journal():
+    with SecDir("secev") as tmp:
+        ob = wired(tmp)
+        for n in range(25):
+            security_event.report("TamperDetectionActivated", "n=%d" % n)
+        eq(len(ob.stored), 20, "queued")
+        eq(len(lines(tmp + "/security")), 25, "every one in the security log")
 
 
 def test_notifications_off_log_only_and_a_cleared_log_is_reported():
