@@ -18,7 +18,27 @@ else
 Q := @
 endif
 
-.PHONY: run twin test lint bench firmware venv clean test-packages mpy deploy romfs deploy-romfs update-bundle update-image soak
+.PHONY: help run twin test lint bench firmware venv clean test-packages mpy deploy romfs deploy-romfs update-bundle update-image soak check-port
+
+# `make` alone, or `make help`: every user-facing target, one line each.
+.DEFAULT_GOAL := help
+help:
+	@echo "make run            the bundled central system and the firmware on the unix port (CS_PORT=9000 BOOT=Accepted:10 CONFIG=config.json)"
+	@echo "make twin           the same with the firmware on the ESP32 twin"
+	@echo "make firmware       the firmware alone against any central system (CONFIG=path.json)"
+	@echo "make test           the whole test suite (about 4 minutes)"
+	@echo "make lint           ruff over lib, tools, bench, tests, harness, boot.py, main.py"
+	@echo "make soak           the randomized scenario engine (MINUTES=30 SEED=...)"
+	@echo "make bench          heap, flash, start-up and message-rate measurements (a few minutes)"
+	@echo "make mpy            compile lib/ with mpy-cross into build/esp32/lib and build/unix/lib"
+	@echo "make deploy         copy the firmware and config.json to a board (PORT=/dev/ttyUSB0 CONFIG=config.json)"
+	@echo "make romfs          a ROMFS image of the compiled lib/ (MARCH=xtensawin)"
+	@echo "make deploy-romfs   the ROMFS image, boot.py, main.py and config.json to a board (PORT=...)"
+	@echo "make update-bundle  an update file of lib/ for UpdateFirmware (VERSION=1.2.3, MARCH=xtensawin)"
+	@echo "make update-image   an update file of a MicroPython image (IMAGE=firmware.bin VERSION=1.2.3)"
+	@echo "make venv           the virtualenv with the pinned host dependencies"
+	@echo "make test-packages  the Debian packages the tests need (apt-get)"
+	@echo "make clean          remove the virtualenv, flash/, build/ and the fetched libraries"
 
 # One virtualenv with every pinned host dependency (requirements.txt).
 $(VENV)/.installed: requirements.txt
@@ -185,7 +205,13 @@ else
 DEVICE := connect $(PORT)
 RESTART := + reset
 endif
-deploy: mpy
+# A board's serial port must exist before anything is compiled or copied
+# (mpremote would say the port "may be in use by another program"). Only
+# device paths are checked: mpremote's other names (auto, id:...) pass.
+check-port:
+	@case "$(PORT)" in /dev/*) test -e "$(PORT)" || { echo "deploy: no board found on PORT=$(PORT): plug one in, or name its serial port (make deploy PORT=/dev/ttyACM0)"; exit 2; };; esac
+
+deploy: check-port mpy
 	@echo "deploy: copying to $(PORT) ($(TARGET)) with mpremote"
 	$(Q)$(VENV)/bin/mpremote $(DEVICE) run tools/deploy_prepare.py \
 	  $(foreach pkg,$(wildcard $(BUILD)/$(TARGET)/lib/*),+ fs cp -r $(pkg) :lib) \
@@ -215,7 +241,7 @@ romfs: venv $(INSTALLED_LIBS)
 # with boot.py, main.py and the config on its filesystem; an old lib/uocpp
 # and lib/umqtt there are removed first (they would only take flash):
 #   make deploy-romfs PORT=/dev/ttyUSB0 [CONFIG=my.json]
-deploy-romfs: romfs
+deploy-romfs: check-port romfs
 	@echo "deploy-romfs: $(ROMFS_IMAGE), boot.py, main.py and $(CONFIG) to the board on $(PORT)"
 	$(Q)$(VENV)/bin/mpremote connect $(PORT) run tools/deploy_prepare.py \
 	  + fs cp boot.py :boot.py + fs cp main.py :main.py + fs cp $(CONFIG) :config.json \
@@ -225,6 +251,8 @@ deploy-romfs: romfs
 # $(BUILD)/update-<kind>-<version>.bin; host them on any HTTP(S) server:
 #   make update-bundle VERSION=1.2.3 [MARCH=xtensawin]   lib/ compiled, the version inside
 #   make update-image IMAGE=firmware.bin VERSION=1.2.3    an ESP32 MicroPython image (OTA)
+# VERSION: MAJOR.MINOR.PATCH, optionally -PRERELEASE and +BUILD (1.2.3,
+# 1.2.3-rc1), checked by tools/make_update.py before anything is built.
 update-bundle: venv $(INSTALLED_LIBS)
 	@test -n "$(VERSION)" || { echo "update-bundle: VERSION=x.y.z is required"; exit 1; }
 	$(Q)$(VPY) tools/make_update.py bundle --version $(VERSION) --march $(MARCH) -o $(BUILD)/update-bundle-$(VERSION).bin

@@ -38,8 +38,11 @@ def main():
     if platform.setup_wanted(settings, web):
         # Setup mode: the setup form instead of the OCPP link; saved, it
         # resets into normal mode (unix port: exit 75).
-        from uocpp.extras.web import setup_form
-
+        try:
+            from uocpp.extras.web import setup_form
+        except ImportError as e:
+            platform.halt("setup mode: %s" % e)  # no way on without the form: say why and stay safe
+            return
         asyncio.run(setup_form.run(settings, web))
     if web["enabled"]:
         settings["web"] = web

@@ -174,8 +174,8 @@ class _Tx:
 
 _LOG_DROPPED = re.compile(r"outbox: (\w+) (\S+) dropped after (\d+) attempts")
 _LOG_UNSENDABLE = re.compile(r"outbox: (\w+) (\S+) cannot be sent: dropped")
-_LOG_START_GIVEN_UP = re.compile(r"session: StartTransaction of (\d+) could not be delivered")
-_LOG_FORGOTTEN = re.compile(r"session: transaction (\d+) never reached flash: forgotten")
+_LOG_START_GIVEN_UP = re.compile(r"session: StartTransaction of transaction local (\d+) could not be delivered")
+_LOG_FORGOTTEN = re.compile(r"session: transaction local (\d+) never reached flash: forgotten")
 _LOG_EXPECTED_ERRORS = (_LOG_DROPPED, _LOG_START_GIVEN_UP)
 _LOG_BAD = re.compile(r"Traceback|MemoryError|JournalFull|dropping unreadable stored message|task .* (died|failed)")
 

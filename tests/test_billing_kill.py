@@ -530,7 +530,7 @@ def started_before_the_clock_was_set(tmp_path, monkeypatch, skew_h):
         rig.boot()
         tag, lines = rig.begin(1)
         rig.sim_send(lines)
-        rig.fw.wait_log(r"transaction 1 started by %s" % tag, 10)
+        rig.fw.wait_log(r"transaction local 1 started by %s" % tag, 10)
         rig.cs_up(set())
     except BaseException:
         if rig.fw is not None:

@@ -283,7 +283,7 @@ def test_offline_session_is_replayed_in_order_with_the_remote_id(charger, cs):
     ch.fw.wait_log("disconnected")
     ch.evse("meter 1 2000", "power 1 36000", "plug 1", "card 1 OFFLINE1", "charge 1")
     assert ch.state()["status"] == "Charging"
-    ch.fw.wait_log("transaction 1 started")
+    ch.fw.wait_log("transaction local 1 started")
     ch.fw.wait_log("backing off", count=2)
     ch.evse("unplug 1")
     assert ch.state()["status"] == "Available"

@@ -8,6 +8,7 @@ reset to survive).
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -151,17 +152,30 @@ def test_make_romfs_image_runs_the_firmware_in_place(cs, tmp_path):
 def test_package_json_lists_exactly_the_library_sources():
     """package.json (for `mip install`) names every .py under lib/uocpp, at its path, and nothing else."""
     doc = json.loads((REPO / "package.json").read_text())
-    assert sorted(target for target, _ in doc["urls"]) == SOURCES, "run: python tools/package_json.py"
-    for target, url in doc["urls"]:
+    ours = [(target, url) for target, url in doc["urls"] if target.startswith("uocpp/")]
+    assert sorted(target for target, _ in ours) == SOURCES, "run: python tools/package_json.py"
+    for target, url in ours:
         assert url == "lib/" + target  # relative to package.json: mip resolves it against the repository
+    # Issue 26: microdot (the web page) too, the release the Makefile fetches, its files as lib/microdot/ holds them.
+    theirs = [(target, url) for target, url in doc["urls"] if not target.startswith("uocpp/")]
+    assert sorted(target for target, _ in theirs) == sorted("microdot/" + p.name for p in (REPO / "lib" / "microdot").glob("*.py"))
+    version = re.search(r"^MICRODOT_VERSION := (\S+)$", (REPO / "Makefile").read_text(), re.M).group(1)
+    assert all(url.startswith("https://raw.githubusercontent.com/miguelgrinberg/microdot/v%s/src/" % version) for _, url in theirs)
     assert doc["version"] == run([MICROPYTHON, "-c", "import uocpp; print(uocpp.__version__)"], env=dict(os.environ, MICROPYPATH=".frozen:" + str(REPO / "lib"))).stdout.strip()
 
 
-def test_mip_install_from_package_json_onto_the_board(board):
+def test_mip_install_from_package_json_onto_the_board(board, tmp_path):
     """`mpremote mip install` of the package puts lib/uocpp on the board, importable as a user would."""
     root, tty = board
-    out = run([MPREMOTE, "connect", tty, "resume", "mip", "install", "--target", "lib", str(REPO / "package.json")]).stdout
+    # microdot's files from the copies `make` fetched (the same release), not from the network.
+    doc = json.loads((REPO / "package.json").read_text())
+    doc["urls"] = [[t, "lib/" + t] for t, _ in doc["urls"]]
+    package = tmp_path / "package.json"
+    package.write_text(json.dumps(doc))
+    for name in ("uocpp", "microdot"):
+        shutil.copytree(REPO / "lib" / name, tmp_path / "lib" / name)
+    out = run([MPREMOTE, "connect", tty, "resume", "mip", "install", "--target", "lib", str(package)]).stdout
     installed = sorted(p.relative_to(root / "lib").as_posix() for p in (root / "lib").rglob("*") if p.is_file())
-    assert installed == SOURCES, out
+    assert installed == sorted(SOURCES + [t for t, _ in doc["urls"] if t.startswith("microdot/")]), out
     out = run([MPREMOTE, "connect", tty, "resume", "exec", "from uocpp import app; from uocpp.device import modem; from uocpp.config import provision; print('imported', app.App.__name__)"]).stdout
     assert "imported App" in out

@@ -68,15 +68,16 @@ def running(pid, started):
 class RunLocal:
     """tools/run_local.py as a process (what `make run` starts), its output read line by line."""
 
-    def __init__(self, tmp_path, *args, config=None):
-        cfg = merge(FAST, {"log": {"level": "info"}, "ocpp": {"heartbeatInterval": 1}})
+    def __init__(self, tmp_path, *args, config=None, base=None, name="config.json"):
+        cfg = merge(base or FAST, {"log": {"level": "info"}, "ocpp": {"heartbeatInterval": 1}} if base is None else {})
         cfg = merge(cfg, config or {})
-        cfg["centralSystem"]["url"] = "ws://127.0.0.1:9/ocpp"  # run_local points it at its own central system
-        self.config = tmp_path / "config.json"
+        if "url" not in (config or {}).get("centralSystem", {}):
+            cfg["centralSystem"]["url"] = "ws://127.0.0.1:9/ocpp"  # run_local points it at its own central system
+        self.config = tmp_path / name
         self.config.write_text(json.dumps(cfg, indent=1))
         env = dict(os.environ, OCPP_FLASH_DIR=str(tmp_path / "flash"), PYTHONUNBUFFERED="1")
         argv = [sys.executable, RUN_LOCAL, "--config", str(self.config), *args]
-        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
         self.lines = []
         self._cond = threading.Condition()
         self._thread = threading.Thread(target=self._pump, daemon=True)
@@ -102,6 +103,11 @@ class RunLocal:
                 if left <= 0 or (self.proc.poll() is not None and not self._thread.is_alive()):
                     raise AssertionError("no line matching %r; output:\n%s" % (pattern, "\n".join(self.lines[-30:])))
                 self._cond.wait(min(left, 0.5))
+
+    def type(self, line):
+        """A line typed on make run's terminal (a central-system command)."""
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
 
     def wait_exit(self, timeout=20):
         code = self.proc.wait(timeout)
@@ -366,3 +372,275 @@ def test_licence_version_and_changelog():
     # the version is written in one place only
     others = [p for p in ("config.json", "manifest.py", "main.py", "boot.py") if '"%s"' % VERSION in (REPO / p).read_text()]
     assert others == []
+
+
+# -- 7. issue 26: the rough edges of the first hour -------------------------------------
+
+
+def evse(port, *commands):
+    """Lines to the EVSE simulator's protocol (what tools/evse.py sends); each must answer ok."""
+    with socket.create_connection(("127.0.0.1", port), timeout=15) as sock:
+        f = sock.makefile("rw")
+        for command in commands:
+            f.write(command + "\n")
+            f.flush()
+            reply = f.readline().strip()
+            assert reply.startswith("ok"), (command, reply)
+
+
+def demo_config(sim_port, **ocpp):
+    """The repository's config.json (the walkthrough's) with its simulator on sim_port."""
+    cfg = json.loads((REPO / "config.json").read_text())
+    cfg["simulator"]["port"] = sim_port
+    cfg["ocpp"].update(ocpp)
+    return cfg
+
+
+def test_demo_config_seeds_a_sample_interval_so_the_walkthrough_shows_meter_values(run_local):
+    """Issue 26: config.json's ocpp.meterValueSampleInterval seeds MeterValueSampleInterval: a charge started as the
+    walkthrough does shows periodic MeterValues at the bundled central system within a minute (2 s here)."""
+    assert json.loads((REPO / "config.json").read_text())["ocpp"]["meterValueSampleInterval"] <= 30
+    sim = free_port()
+    run = run_local("--port", str(free_port()), base=demo_config(sim, meterValueSampleInterval=2))
+    run.wait_line(r"boot: registration Accepted", 20)
+    run.wait_line(r"evse: simulator listening")
+    evse(sim, "power 1 7400", "plug 1", "card 1 ALICE", "charge 1")
+    run.wait_line(r"^CS CP001 → StartTransaction connector 1 idTag ALICE", 20)
+    run.wait_line(r"^CS CP001 → MeterValues connector 1 transaction 1001 Sample\.Periodic: Energy", 60)
+
+
+def test_the_bundled_central_system_takes_change_configuration_and_trigger_message_from_its_terminal(run_local):
+    """Issue 26: `change KEY VALUE` and `trigger MESSAGE [N]` typed on make run's terminal reach the charge point
+    (each CALL and its answer on a CS line); a mistyped command gets one line saying how to write it."""
+    sim = free_port()
+    run = run_local("--port", str(free_port()), base=demo_config(sim, meterValueSampleInterval=0))
+    run.wait_line(r"^CS type help for the commands")
+    run.wait_line(r"boot: registration Accepted", 20)
+    run.wait_line(r"evse: simulator listening")
+    evse(sim, "power 1 7400", "plug 1", "card 1 ALICE", "charge 1")
+    run.wait_line(r"^CS CP001 ← Accepted transaction 1001", 20)
+    run.type("change MeterValueSampleInterval 1")
+    run.wait_line(r"^CS CP001 ← ChangeConfiguration key=MeterValueSampleInterval value=1$")
+    run.wait_line(r"^CS CP001 → status=Accepted$")
+    run.wait_line(r"^CS CP001 → MeterValues connector 1 transaction 1001 Sample\.Periodic: Energy", 30)
+    run.type("trigger StatusNotification 1")
+    run.wait_line(r"^CS CP001 ← TriggerMessage requestedMessage=StatusNotification connectorId=1$")
+    run.wait_line(r"^CS CP001 → StatusNotification connector 1 Charging$")
+    run.type("trigger Nonsense")
+    run.wait_line(r"^CS trigger: unknown message 'Nonsense'; one of BootNotification, ")
+    run.type("help")
+    run.wait_line(r"^CS   change KEY VALUE ")
+    help_text = subprocess.run([sys.executable, RUN_LOCAL, "--help"], capture_output=True, text=True, timeout=30).stdout
+    assert "change KEY VALUE" in help_text and "trigger MESSAGE [N]" in help_text
+    help_text = subprocess.run([sys.executable, CENTRAL_SYSTEM, "--help"], capture_output=True, text=True, timeout=30).stdout
+    assert "change KEY VALUE" in help_text and "trigger MESSAGE [N]" in help_text
+
+
+def test_a_second_make_run_on_the_same_flash_says_so_in_one_line(run_local):
+    """Issue 26: a second `make run` in the same clone (the same ./flash) finds the first's lock: one line naming the
+    flash directory and the first's pid, exit status 1, no traceback, and the first goes on undisturbed."""
+    first = run_local("--port", str(free_port()), config={"simulator": {"port": free_port()}})
+    first.wait_line(r"boot: registration Accepted")
+    second = run_local("--port", str(free_port()), config={"simulator": {"port": free_port()}}, name="second.json")
+    assert second.wait_exit(20) == 1
+    assert len(second.lines) == 1, second.lines
+    assert "is in use by another `make run` (pid %d)" % first.proc.pid in second.lines[0]
+    assert second.lines[0].startswith("run: ") and "flash" in second.lines[0]
+    assert first.proc.poll() is None
+    first.wait_line(r"^CS CP001 → Heartbeat$", count=len([x for x in first.lines if x == "CS CP001 → Heartbeat"]) + 1)
+
+
+@pytest.mark.parametrize(
+    "url,problem",
+    [
+        ("127.0.0.1:9000/ocpp", "centralSystem.url: must start with ws:// or wss://"),
+        ("http://127.0.0.1:9000/ocpp", "centralSystem.url: must start with ws:// or wss://"),
+    ],
+)
+def test_make_run_checks_the_users_config_before_it_makes_a_copy(run_local, url, problem):
+    """Issue 26: a url without ws:// (or with http://) is an error of the user's config.json, as on a board: not
+    rewritten into a valid one. Type and unknown-key problems name the user's file, not a copy in flash/; exit 78."""
+    run = run_local("--port", str(free_port()), config={"centralSystem": {"url": url}, "ocpp": {"bogus": 1, "heartbeatInterval": "60"}})
+    assert run.wait_exit(20) == EXIT_CONFIG
+    assert run.lines[0] == "run: %s has 3 problem(s):" % run.config, run.lines
+    assert "  " + problem in run.lines
+    assert "  ocpp.bogus: unknown key" in run.lines
+    assert "  ocpp.heartbeatInterval: must be a number, not str" in run.lines
+    assert "Traceback" not in "\n".join(run.lines) and "run_local.config.json" not in "\n".join(run.lines)
+    assert not (run.config.parent / "flash" / "run_local.config.json").exists()
+
+
+def test_ctrl_c_ends_make_run_with_status_0(tmp_path):
+    """Issue 26: Ctrl-C on the terminal of `make run` (SIGINT to the terminal's foreground) stops both and make exits
+    0, as the docs say (it was 130: make died of the SIGINT)."""
+    import pty
+    import select
+
+    cfg = merge(FAST, {"log": {"level": "info"}, "simulator": {"port": free_port()}, "centralSystem": {"url": "ws://127.0.0.1:9/ocpp"}})
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps(cfg))
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: make on the pty as its controlling terminal, as in a shell
+        os.environ["OCPP_FLASH_DIR"] = str(tmp_path / "flash")
+        os.chdir(str(REPO))
+        os.execvp("make", ["make", "--no-print-directory", "run", "CS_PORT=%d" % free_port(), "CONFIG=%s" % config])
+    out = b""
+
+    def read_until(pattern, timeout):
+        nonlocal out
+        deadline = time.monotonic() + timeout
+        while not re.search(pattern, out):
+            left = deadline - time.monotonic()
+            assert left > 0, out.decode(errors="replace")[-3000:]
+            if select.select([fd], [], [], min(left, 0.5))[0]:
+                try:
+                    data = os.read(fd, 4096)
+                except OSError:
+                    data = b""
+                assert data, out.decode(errors="replace")[-3000:]
+                out += data
+
+    try:
+        read_until(rb"registration Accepted", 30)
+        os.write(fd, b"\x03")  # Ctrl-C: the terminal sends SIGINT to its foreground process group
+        read_until(rb"run: stopped", 20)
+        deadline = time.monotonic() + 20
+        while True:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                break
+            assert time.monotonic() < deadline, "make did not exit"
+            if select.select([fd], [], [], 0.2)[0]:
+                try:
+                    out += os.read(fd, 4096)
+                except OSError:
+                    pass
+    except BaseException:
+        os.kill(pid, signal.SIGKILL)  # make; run_local and the firmware die with the pty
+        os.waitpid(pid, 0)
+        raise
+    finally:
+        os.close(fd)
+    assert os.waitstatus_to_exitcode(status) == 0, out.decode(errors="replace")[-2000:]
+    assert b"interrupted, bye" in out and b"Traceback" not in out
+
+
+def make(*args, timeout=60):
+    return subprocess.run(["make", "--no-print-directory", *args], cwd=REPO, capture_output=True, text=True, timeout=timeout)
+
+
+def test_make_help_lists_every_user_facing_target_one_line_each():
+    """Issue 26: `make` alone and `make help` print one line per user-facing target."""
+    res = make("help")
+    assert res.returncode == 0 and make().stdout == res.stdout
+    lines = res.stdout.splitlines()
+    targets = [line.split()[1] for line in lines]
+    for target in ("run", "twin", "firmware", "test", "lint", "soak", "bench", "mpy", "deploy", "romfs", "deploy-romfs", "update-bundle", "update-image", "clean"):
+        assert target in targets, res.stdout
+    assert all(line.startswith("make ") for line in lines)
+
+
+def test_make_deploy_without_a_board_says_no_board_found(tmp_path):
+    """Issue 26: no device at PORT: one clear line before anything is compiled, not mpremote's "may be in use"."""
+    res = make("deploy", "PORT=/dev/ttyUSB-none", "BUILD=%s" % tmp_path)
+    assert res.returncode != 0
+    assert "deploy: no board found on PORT=/dev/ttyUSB-none" in res.stdout
+    assert "in use" not in res.stdout + res.stderr and not (tmp_path / "esp32").exists()
+
+
+@pytest.mark.parametrize("version", ["abc", "1.2", "v1.2.3", "01.2.3", "1.2.3-"])
+def test_make_update_bundle_refuses_a_version_of_another_format(tmp_path, version):
+    """Issue 26: VERSION must be MAJOR.MINOR.PATCH[-PRERELEASE][+BUILD]; anything else is refused before a build."""
+    res = make("-o", ".venv/.installed", "update-bundle", "VERSION=%s" % version, "BUILD=%s" % tmp_path)  # the venv as it is
+    assert res.returncode != 0
+    assert "the version must be MAJOR.MINOR.PATCH" in res.stdout + res.stderr
+    assert not list(tmp_path.glob("update-*"))
+
+
+def test_update_versions_of_the_documented_format_are_taken():
+    import make_update
+
+    for version in ("1.2.3", "0.2.0", "1.2.3-rc1", "1.2.3+site4", "9.9.9-fw"):
+        assert make_update.version_problem(version) is None, version
+
+
+def test_after_ctrl_c_mid_charge_the_simulated_meter_keeps_its_register_and_the_power_loss_stop_bills_it(charger, cs, firmware, tmp_path):
+    """Issue 26: the simulated meter keeps its energy register across a restart, as a real meter does: Ctrl-C in the
+    middle of a charge, and the next boot's PowerLoss stop bills the energy charged (it restarted at 0 and billed
+    nothing when sampling was off)."""
+    from harness.firmware import interrupt
+
+    work = tmp_path / "fw"
+    ch = charger(workdir=work)
+    ch.evse("meter 1 5000", "power 1 72000", "plug 1", "card 1 ALICE", "charge 1")
+    tid = ch.transaction_id()
+    assert ch.wait_call("StartTransaction")[0]["meterStart"] == 5000
+    deadline = time.monotonic() + 10
+    while ch.state(1)["energyWh"] < 5030:  # 20 Wh a second
+        assert time.monotonic() < deadline, ch.state(1)
+        time.sleep(0.1)
+    interrupt(ch.fw.proc)  # Ctrl-C
+    assert "interrupted, bye" in ch.fw.log
+    again = firmware(cs.port, {"simulator": {"port": ch.port}, "log": {"level": "info"}}, workdir=work)
+    again.wait_log("simulator listening")
+    stop = ch.wait_call("StopTransaction", timeout=10)[0]
+    assert stop["reason"] == "PowerLoss" and stop["transactionId"] == tid
+    assert stop["meterStop"] >= 5030, stop
+    assert ch.state(1)["energyWh"] >= stop["meterStop"]  # the register went on from where it was
+
+
+def test_log_lines_name_a_transaction_by_the_central_systems_id_and_a_fault_is_logged(charger):
+    """Issue 26: once StartTransaction.conf brought the id (1001), every log line about the transaction says 1001;
+    one line ties it to the local number. A fault from the EVSE (tools/evse.py fault) is logged by the firmware."""
+    ch = charger()
+    ch.evse("power 1 7000", "plug 1", "card 1 ALICE", "charge 1")
+    tid = ch.transaction_id()
+    ch.fw.wait_log(r"connector 1: transaction local 1 started by ALICE at 0 Wh")
+    ch.fw.wait_log(r"session: transaction local 1 is %d at the central system" % tid)
+    ch.evse("fault 1 GroundFailure")
+    ch.fw.wait_log(r"W session: connector 1: fault GroundFailure: relay open")
+    ch.fw.wait_log(r"session: transaction %d stopped \(Other\) at \d+ Wh" % tid)
+    ch.evse("clear 1")
+    ch.fw.wait_log(r"I session: connector 1: fault cleared")
+    about = [line for line in ch.fw.log.splitlines() if "transaction" in line and "session:" in line]
+    assert all(str(tid) in line for line in about if "local 1" not in line), about
+    assert not [line for line in about if re.search(r"transaction 1\b", line)], about
+
+
+def lib_without_microdot(tmp_path):
+    lib = tmp_path / "lib_without_microdot"
+    lib.mkdir()
+    for entry in (REPO / "lib").iterdir():
+        if entry.name != "microdot":
+            (lib / entry.name).symlink_to(entry)
+    return {"MICROPYPATH": ".frozen:%s" % lib}
+
+
+def test_setup_mode_without_microdot_halts_with_one_clear_line(firmware, tmp_path):
+    """Issue 26: setup mode needs microdot; without lib/microdot the firmware says so in one line and halts (78), no
+    ImportError traceback."""
+    fw = firmware(9, {"web": {"setupMode": True, "port": free_port(), "host": "127.0.0.1", "apPassword": "setup-secret-42"}}, env=lib_without_microdot(tmp_path))
+    assert fw.wait_exit(10) == EXIT_CONFIG
+    fw.wait_log(r"halted: setup mode: the web page needs microdot, which is not installed \(lib/microdot/\)")
+    assert "Traceback" not in fw.log
+
+
+def test_status_page_without_microdot_is_off_and_the_charger_runs_on(cs, firmware, tmp_path):
+    """Issue 26: web.enabled without microdot: one error line, and the charger registers without its page."""
+    fw = firmware(cs.port, {"web": {"enabled": True, "port": free_port(), "host": "127.0.0.1", "password": "status-secret-17"}}, env=lib_without_microdot(tmp_path))
+    fw.wait_log(r"E web: status page off: the web page needs microdot, which is not installed")
+    fw.wait_log("registration Accepted")
+    assert "Traceback" not in fw.log
+
+
+def test_a_second_firmware_on_the_same_simulator_port_halts_with_one_line(firmware, cs, tmp_path):
+    """Issue 26: a firmware whose simulator.port another one holds (a second run with its own flash directory)
+    says so in one line and exits 78, not an EADDRINUSE traceback and a run without its simulator."""
+    port = free_port()
+    first = firmware(cs.port, {"simulator": {"port": port}}, workdir=tmp_path / "one")
+    first.wait_log("simulator listening on 127.0.0.1:%d" % port)
+    second = firmware(cs.port, {"simulator": {"port": port}}, workdir=tmp_path / "two")
+    assert second.wait_exit(10) == EXIT_CONFIG
+    second.wait_log(r"halted: simulator.port %d: cannot listen \(.*\): another firmware \(make run\) is using it" % port)
+    assert "Traceback" not in second.log
+    assert first.proc.poll() is None

@@ -122,7 +122,7 @@ def test_stored_messages_must_arrive_unless_their_start_was_given_up():
     led = ledger_of(start())
     led.persisted([(5, "m9", "MeterValues", {"connectorId": 1, "meterValue": []}, 7)], {})
     assert any("never arrived" in v for v in led.check())
-    led = ledger_of([], ["0.1 E session: StartTransaction of 7 could not be delivered", "0.2 W outbox: MeterValues m9 cannot be sent: dropped"])
+    led = ledger_of([], ["0.1 E session: StartTransaction of transaction local 7 could not be delivered", "0.2 W outbox: MeterValues m9 cannot be sent: dropped"])
     led.persisted([(5, "m9", "MeterValues", {"connectorId": 1, "meterValue": []}, 7)], {})
     assert led.check() == []
 
@@ -204,7 +204,7 @@ def test_a_transaction_stopped_on_flash_at_the_kill_expects_nothing_more():
 
 
 def test_a_transaction_whose_start_never_reached_flash_is_forgotten_and_said_so():
-    forgot = ["0.3 W session: transaction 1 never reached flash: forgotten"]
+    forgot = ["0.3 W session: transaction local 1 never reached flash: forgotten"]
     led = ledger_of([], forgot)
     led.persisted([], running(remote=None), kill=3)
     assert led.check() == []

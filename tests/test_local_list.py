@@ -104,7 +104,7 @@ def test_offline_authorization_from_the_list(charger, cs):
     assert ch.state()["status"] == "Preparing"
     ch.evse("card 1 GOOD")
     assert ch.state()["status"] == "SuspendedEV"
-    ch.fw.wait_log("transaction 1 started by GOOD")
+    ch.fw.wait_log("transaction local 1 started by GOOD")
     assert "started by BLOCKED" not in ch.fw.log and "started by OLD" not in ch.fw.log
 
 
@@ -134,7 +134,7 @@ def test_list_wins_over_the_cache_and_listed_tags_are_not_cached(charger, cs):
     assert ch.state()["status"] == "Preparing"
     ch.evse("card 1 BOB")  # out of the list now, and never cached
     assert ch.state()["status"] == "Preparing"
-    assert "transaction 2 started" not in ch.fw.log
+    assert "transaction local 2 started" not in ch.fw.log
 
 
 def test_list_survives_a_restart(charger, cs, firmware, tmp_path):

@@ -35,7 +35,7 @@ def test_reserved_connector_takes_the_right_card_only(charger, cs):
     start = ch.wait_call("StartTransaction")[0]
     assert start["idTag"] == "ALICE" and start["reservationId"] == 42
     ch.wait_status("Charging")
-    ch.fw.wait_log("reservation 42 on connector 1 used by transaction 1")
+    ch.fw.wait_log("reservation 42 on connector 1 used by transaction local 1")
     assert cs.call("CP001", call.CancelReservation(reservation_id=42)).status == "Rejected"  # used up
     ch.evse("unplug 1")
     ch.wait_call("StopTransaction")

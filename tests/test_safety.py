@@ -62,7 +62,7 @@ def fill_the_journal_offline(ch):
     full = "cannot store the StartTransaction|its StopTransaction cannot be stored yet"
     for i in range(200):
         ch.evse("plug 2", "card 2 B")
-        ch.fw.wait_log("connector 2: transaction \\d+ started by B|" + full, count=i + 1)
+        ch.fw.wait_log("connector 2: transaction local \\d+ started by B|" + full, count=i + 1)
         ch.evse("unplug 2")  # its stop may be the first message that does not fit
         if re.search(full, ch.fw.log):
             return
@@ -89,18 +89,18 @@ def test_pending_authorize_does_not_delay_a_fault_on_another_connector(charger, 
     assert took is not None, "the relay of connector 2 stayed closed during a pending Authorize"
     assert time.monotonic() - t0 < 0.5  # the reply and the state round trip on a loaded machine; before: 10 s (no settle)
     assert ch.state(2)["offeredA"] == 0 and ch.state(2)["status"] == "Faulted"
-    ch.fw.wait_log(r"transaction 1 stopped \(Other\)", timeout=1)  # on flash; it goes once the Authorize is over
+    ch.fw.wait_log(r"transaction 1001 stopped \(Other\)", timeout=1)  # on flash; it goes once the Authorize is over
     # The other connector's hardware events and cards go on being acted on;
     # CAROL is in the cache (LocalPreAuthorize): no Authorize needed.
     ch.evse("clear 2", "unplug 2", "plug 2")
     assert ch.state(2)["status"] == "Preparing"
     ch.evse("card 2 BOB", "charge 2")
-    ch.fw.wait_log("connector 2: transaction 2 started by BOB", timeout=1)
+    ch.fw.wait_log("connector 2: transaction local 2 started by BOB", timeout=1)
     assert ch.state(2)["relay"] is True
     ch.evse("suspend 2")
     assert ch.state(2)["relay"] is False and ch.state(2)["status"] == "SuspendedEV"
     ch.evse("card 2 BOB")
-    ch.fw.wait_log(r"transaction 2 stopped \(Local\)", timeout=1)
+    ch.fw.wait_log(r"transaction local 2 stopped \(Local\)", timeout=1)
     assert ch.state(2)["status"] == "Finishing"
     # Still no answer to ALICE's Authorize: the card was taken in, nothing started on connector 1.
     card.join(5)
@@ -160,14 +160,14 @@ def test_stop_that_cannot_be_stored_keeps_the_relay_open_and_is_retried(charger,
     change(cs, "AllowOfflineTxForUnknownId", "true")
     ch.evse("power 1 7000")
     charging(ch, 1, long_tag)
-    ch.transaction_id()
+    tid = ch.transaction_id()
     port = cs.port
     cs.stop()
     ch.fw.wait_log("link: read ended|connect failed", timeout=10)
     fill_the_journal_offline(ch)
     ch.evse("card 1 %s" % long_tag)
     assert ch.state(1)["relay"] is False
-    ch.fw.wait_log("transaction 1: its StopTransaction cannot be stored yet")
+    ch.fw.wait_log("transaction %s: its StopTransaction cannot be stored yet" % tid)
     ch.evse("power 1 7100", "suspend 1", "charge 1", "meter 1 99999")
     assert ch.state(1)["relay"] is False, "the relay closed again after a stop that could not be stored"
     assert ch.state(1)["offeredA"] == 0
@@ -359,10 +359,10 @@ def test_offline_start_before_the_clock_is_set_gets_its_time_put_right(firmware,
 
     ch = Charger(None, fw, sim)
     ch.evse("plug 1", "card 1 ALICE")
-    fw.wait_log("transaction 1 started by ALICE")
+    fw.wait_log("transaction local 1 started by ALICE")
     started = datetime.now(timezone.utc)
     ch.evse("card 1 ALICE")
-    fw.wait_log(r"transaction 1 stopped \(Local\)")
+    fw.wait_log(r"transaction local 1 stopped \(Local\)")
     time.sleep(2)  # not a wait for an event: the time between the stop and the clock being set is what is measured
     cs = CentralSystemThread(port=port, boot_plan=[("Accepted", 60)]).start()
     try:
@@ -506,7 +506,7 @@ def test_a_start_answered_while_tx_json_is_refused_is_not_lost_at_a_power_cut(ch
     cs.stop()
     ch.fw.wait_log("link: read ended|connect failed|disconnected", timeout=10)
     ch.evse("plug 1", "card 1 OFFLINE", "charge 1")
-    ch.fw.wait_log("transaction 1 started by OFFLINE")
+    ch.fw.wait_log("transaction local 1 started by OFFLINE")
     (ch.fw.flash / "tx.json.tmp").mkdir()
     back = CentralSystemThread(port=port, boot_plan=[("Accepted", 60)]).start()
     try:
@@ -550,7 +550,7 @@ def test_a_power_loss_stop_that_cannot_be_stored_at_boot_is_held_as_such(charger
     fill_the_journal_offline(ch)
     ch.fw.kill()  # a power cut with the journal full
     fw = firmware(port, raw_config=ch.fw.config_path.read_text(), workdir=work)
-    fw.wait_log("transaction 1: its PowerLoss stop cannot be stored yet")
+    fw.wait_log("transaction %s: its PowerLoss stop cannot be stored yet" % tid)
     back = CentralSystemThread(port=port, boot_plan=[("Accepted", 60)])
     back._next_tx = 5000  # the ids it gives out cannot be taken for ALICE's
     back.start()

@@ -214,6 +214,13 @@ def test_status_page_shows_registration_connectors_and_the_running_transaction(c
     s = status_json(port, PAGE_PASSWORD)
     assert s["registration"] == "Accepted" and s["link"] == "connected"
     assert s["connectors"] == [{"id": 1, "status": "Available", "transaction": None}]
+    # Issue 26: the request without credentials above (every browser's
+    # first) is a normal 401: not in the log, the flash log or the page's
+    # log tail; the wrong password is.
+    assert "401 for GET /: wrong password" in "\n".join(s["log"])
+    assert not [line for line in s["log"] if "credentials" in line]
+    ring = "".join(p.read_text() for p in sorted((ch.fw.flash / "log").glob("*.txt")))
+    assert "no credentials" not in ring and "no credentials" not in ch.fw.log
 
     ch.evse("meter 1 1500", "power 1 11000", "plug 1")
     ch.evse("card 1 ALICE", "charge 1")
@@ -236,8 +243,27 @@ def test_status_page_shows_registration_connectors_and_the_running_transaction(c
     row = d.find_element(By.ID, "connector-1").text
     assert "Charging" in row and "ALICE" in row and "1234 Wh" in row and str(tx) in row
     assert d.find_element(By.CSS_SELECTOR, "meta[http-equiv=refresh]").get_attribute("content") == "5"
-    browser.screenshot("status.png", readme=True)
     assert PAGE_PASSWORD not in d.page_source and PAGE_PASSWORD not in ch.fw.log
+
+    # Issue 26: on a 400 px phone screen nothing is cut off: no sideways
+    # scrolling, the Energy column and the log's lines inside the screen.
+    d.set_window_size(400, 900)
+    try:
+        d.get("http://127.0.0.1:%d/" % port)
+        width = d.execute_script("return document.documentElement.clientWidth")
+        assert width <= 400
+        assert d.execute_script("return document.documentElement.scrollWidth") <= width
+        energy = d.find_element(By.CSS_SELECTOR, "#connector-1 td:last-child")
+        assert energy.text == "1234 Wh"
+        log_lines = d.find_element(By.ID, "log")
+        assert "started by ALICE" in log_lines.text
+        for el in (energy, log_lines):
+            right = d.execute_script("var r = arguments[0].getBoundingClientRect(); return r.right;", el)
+            assert right <= width, (el.tag_name, right, width)
+            assert d.execute_script("return arguments[0].scrollWidth <= arguments[0].clientWidth", el)
+        browser.screenshot("status.png", readme=True)  # docs/img/status.png with UPDATE_SCREENSHOTS=1
+    finally:
+        d.set_window_size(800, 720)
 
 
 def test_status_page_lists_the_last_errors_while_the_central_system_is_unreachable(firmware):

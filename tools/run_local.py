@@ -3,23 +3,36 @@
 Both print to this terminal, one whole line at a time: the central system's
 lines start with `CS` (one line per OCPP message, `→` from the charge point,
 `←` to it), the firmware's with its uptime, this supervisor's with `run:`.
-The firmware is pointed at the bundled central system (its
-centralSystem.url is rewritten when it names another host or port).
+The config file is checked first, by the firmware's own rules, and named
+in every problem; only then is the firmware pointed at the bundled central
+system (a valid centralSystem.url that names another host or port is
+rewritten in a copy in the flash directory).
+
+One `make run` per flash directory: a second one finds the first's lock on
+it (flash/.run.lock), says so in one line and exits 1.
+
+Lines typed on this terminal are central-system commands (below: e.g.
+`change MeterValueSampleInterval 10`, `trigger MeterValues 1`).
 
 Ctrl-C, SIGTERM and SIGHUP stop both: the firmware runs in its own process
 group, gets SIGINT and up to 5 s to say goodbye, then the group is killed.
-A Hard reset (the firmware exits with status 75) restarts the firmware, as a
-device would reboot. Exit status: 0 after a stop, the firmware's status when
-it exits by itself (78: config.json is wrong), 1 when the central system
-cannot listen, 2 for bad arguments.
+On a terminal this tool takes the terminal's foreground for the run, so that
+Ctrl-C reaches it alone and `make run` ends with its status (0), not make's
+"interrupted". A Hard reset (the firmware exits with status 75) restarts the
+firmware, as a device would reboot. Exit status: 0 after a stop (Ctrl-C
+included), the firmware's status when it exits by itself, 78 when the config
+file is wrong, 1 when the central system cannot listen or another `make run`
+uses the flash directory, 2 for bad arguments.
 """
 
 import argparse
 import asyncio
+import fcntl
 import json
 import logging
 import os
 import signal
+import subprocess
 import sys
 import urllib.parse
 
@@ -27,9 +40,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 
-from central_system import PLAN_HELP, CentralSystem, FrameLog, PlanError, listen_error, parse_plan, port_number, quiet_libraries  # noqa: E402
+from central_system import COMMANDS_HELP, PLAN_HELP, CentralSystem, FrameLog, PlanError, listen_error, parse_plan, port_number, quiet_libraries  # noqa: E402
 
 EXIT_HARD_RESET = 75
+EXIT_CONFIG = 78  # as the firmware's: config.json is wrong, do not restart
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 GRACE_S = 5  # how long the firmware may take to stop after SIGINT
 
@@ -66,18 +80,95 @@ class LineHandler(logging.Handler):
             self.handleError(record)
 
 
+# The firmware's own check of a config file (uocpp.config.settings.load),
+# run on MicroPython: the same rules and messages as on a board.
+CHECK = """
+from uocpp.config import settings
+try:
+    settings.load(%r)
+except settings.ConfigError as e:
+    print(e)
+    raise SystemExit(%d)
+"""
+
+
+def check_config(path, micropython, env):
+    """None when the firmware accepts `path`, else its message (which names
+    `path`): checked before any copy, so every problem names the user's file."""
+    try:
+        res = subprocess.run([micropython, "-c", CHECK % (path, EXIT_CONFIG)], cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return "%s: cannot be checked (%s)" % (path, e)
+    if res.returncode == 0:
+        return None
+    return (res.stdout + res.stderr).strip() or "%s: the check failed with status %d" % (path, res.returncode)
+
+
+def lock_flash(flash_dir):
+    """An exclusive lock on the flash directory for this run (released when
+    the process ends, however it ends), or the message for a second run."""
+    os.makedirs(flash_dir, exist_ok=True)
+    path = os.path.join(flash_dir, ".run.lock")
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        holder = os.read(fd, 32).decode(errors="replace").strip() or "?"
+        os.close(fd)
+        return None, "%s is in use by another `make run` (pid %s): stop that one first, or give this one its own flash directory (OCPP_FLASH_DIR=... make run CS_PORT=9001)" % (flash_dir, holder)
+    os.ftruncate(fd, 0)
+    os.write(fd, b"%d\n" % os.getpid())
+    return fd, None
+
+
+class Foreground:
+    """On a terminal: this process in a process group of its own, made the
+    terminal's foreground for the run, so that Ctrl-C reaches this tool alone
+    (make, which would otherwise die of the SIGINT and report it, only waits
+    for our status). Given back when the run ends. Nothing without a
+    terminal, or when we are not in its foreground (a background job)."""
+
+    def __init__(self, fd=0):
+        self.fd = fd
+        self.old = None
+
+    def __enter__(self):
+        try:
+            if os.isatty(self.fd) and os.tcgetpgrp(self.fd) == os.getpgrp():
+                old = os.getpgrp()
+                os.setpgid(0, 0)
+                self._tcsetpgrp(os.getpgrp())
+                self.old = old
+        except OSError:
+            pass
+        return self
+
+    def _tcsetpgrp(self, pgrp):
+        # A background group that sets the foreground gets SIGTTOU: ignored here.
+        prev = signal.signal(signal.SIGTTOU, signal.SIG_IGN)
+        try:
+            os.tcsetpgrp(self.fd, pgrp)
+        finally:
+            signal.signal(signal.SIGTTOU, prev)
+
+    def __exit__(self, *exc):
+        if self.old is not None:
+            try:
+                self._tcsetpgrp(self.old)
+            except OSError:
+                pass
+
+
 def firmware_config(path, port, flash_dir, out):
     """The config file to give the firmware: `path` itself when its
     centralSystem.url already names the bundled central system, else a copy
-    in the flash directory with the url rewritten. A file that is no JSON
-    or lacks the url goes as it is: the firmware reports what is wrong."""
-    try:
-        with open(path) as f:
-            doc = json.load(f)
-        url = doc["centralSystem"]["url"]
-        parts = urllib.parse.urlsplit(url)
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return path
+    in the flash directory with the url's host and port rewritten. Called
+    only for a file the firmware accepted (check_config), so the url is a
+    valid ws:// or wss:// one."""
+    with open(path) as f:
+        doc = json.load(f)
+    url = doc["centralSystem"]["url"]
+    parts = urllib.parse.urlsplit(url)
     if parts.scheme == "ws" and parts.hostname in ("127.0.0.1", "localhost") and parts.port == port:
         return path
     local = urllib.parse.urlunsplit(("ws", "127.0.0.1:%d" % port, parts.path or "/ocpp", "", ""))
@@ -162,7 +253,29 @@ class Supervisor:
                 self._killpg(signal.SIGKILL)
         return None if self.stop_signal else self.proc.returncode
 
+    def prepare(self):
+        """Before anything listens: the flash directory's lock and the
+        user's config file checked. None, or the exit status after one
+        clear line."""
+        env = self.env = dict(os.environ)
+        env["MICROPYPATH"] = ".frozen:" + os.path.join(REPO, "lib")
+        env.setdefault("OCPP_FLASH_DIR", os.path.join(REPO, "flash"))
+        self.micropython = os.path.join(os.path.dirname(sys.executable), "micropython")
+        self.lock, problem = lock_flash(env["OCPP_FLASH_DIR"])
+        if problem:
+            self.out.line("run: " + problem)
+            return 1
+        self.config = os.path.abspath(self.args.config)
+        problem = check_config(self.config, self.micropython, env)
+        if problem:
+            self.out.line("run: " + problem)
+            return EXIT_CONFIG
+        return None
+
     async def run(self):
+        code = self.prepare()
+        if code is not None:
+            return code
         loop = asyncio.get_running_loop()
         self.stopping = asyncio.Event()
         for sig in STOP_SIGNALS:
@@ -176,12 +289,11 @@ class Supervisor:
             print("run: " + listen_error("127.0.0.1", self.args.port, e), file=sys.stderr)
             return 1
         log.info("listening on ws://127.0.0.1:%d/<charge point id>", cs.port)
-        env = dict(os.environ)
-        env["MICROPYPATH"] = ".frozen:" + os.path.join(REPO, "lib")
-        env.setdefault("OCPP_FLASH_DIR", os.path.join(REPO, "flash"))
-        env["OCPP_CONFIG"] = firmware_config(os.path.abspath(self.args.config), cs.port, env["OCPP_FLASH_DIR"], self.out)
-        micropython = os.path.join(os.path.dirname(sys.executable), "micropython")
-        argv = [micropython, os.path.join(REPO, "main.py")]
+        if cs.read_commands(log.info):
+            log.info("type help for the commands (ChangeConfiguration, TriggerMessage, GetConfiguration)")
+        env = self.env
+        env["OCPP_CONFIG"] = firmware_config(self.config, cs.port, env["OCPP_FLASH_DIR"], self.out)
+        argv = [self.micropython, os.path.join(REPO, "main.py")]
         if self.args.twin:  # the ESP32 twin (tools/twin): the same firmware on the ESP32 platform code
             argv = [sys.executable, os.path.join(REPO, "tools", "twin")]
         try:
@@ -200,7 +312,7 @@ class Supervisor:
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, epilog=PLAN_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(description=__doc__, epilog=PLAN_HELP + "\n" + COMMANDS_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--config", default=os.path.join(REPO, "config.json"), help="the firmware's config.json (default: the repository's)")
     ap.add_argument("--port", type=port_number, default=9000, help="the central system's TCP port (default 9000; 0 = any free port); make run CS_PORT=N")
     ap.add_argument("--twin", action="store_true", help="run the firmware on the ESP32 twin (tools/twin) instead of the unix port; make twin")
@@ -216,7 +328,8 @@ def main():
     handler.setFormatter(logging.Formatter("CS %(message)s"))
     logging.basicConfig(level=logging.INFO, handlers=[handler])
     quiet_libraries()
-    return asyncio.run(Supervisor(args, plan, out).run())
+    with Foreground():
+        return asyncio.run(Supervisor(args, plan, out).run())
 
 
 if __name__ == "__main__":

@@ -224,6 +224,7 @@ def _seeds(settings):
         "HeartbeatInterval": o["heartbeatInterval"],
         "MessageTimeout": o["messageTimeout"],
         "WebSocketPingInterval": o["webSocketPingInterval"],
+        "MeterValueSampleInterval": o["meterValueSampleInterval"],
         "RetryBackOffWaitMinimum": r["waitMinimum"],
         "RetryBackOffRandomRange": r["randomRange"],
         "RetryBackOffRepeatTimes": r["repeatTimes"],

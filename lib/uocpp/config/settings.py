@@ -117,6 +117,9 @@ SCHEMA = {
         ("messageTimeout", _NUM, 30, (0.1, 600)),
         ("bootRetryInterval", _NUM, 60, (1, 86400)),
         ("webSocketPingInterval", _NUM, 60, (0, 86400)),
+        # Seeds MeterValueSampleInterval (s, 0 = no periodic samples in a
+        # transaction), as heartbeatInterval seeds HeartbeatInterval.
+        ("meterValueSampleInterval", _INT, 0, (0, 86400)),
     ),
     "reconnect": (
         ("waitMinimum", _NUM, 5, (0.05, 3600)),

@@ -52,7 +52,8 @@ def node_id(cp_id):
 def _device(cp_id, node):
     # The device block, as JSON text spliced into every config.
     d = {
-        "identifiers": ["uocpp_" + node],
+        # Home Assistant keeps entities by these ids: they never change.
+        "identifiers": ["uocpp_%s" % node],
         "name": cp_id,
         "manufacturer": identity.get("chargePointVendor"),
         "model": identity.get("chargePointModel"),

@@ -156,6 +156,13 @@ class Transactions:
         t = self.running.get(key)
         return t["remote"] if t is not None else self._remote.get(key)
 
+    def label(self, local):
+        # How log lines name a transaction: the central system's id once
+        # StartTransaction.conf brought it (what the central system, the
+        # status page and the bill say), "local N" until then.
+        remote = self.remote(local)
+        return "local %d" % local if remote is None else str(remote)
+
     def count(self):
         return len(self.running) + len(self._remote)
 

@@ -8,6 +8,7 @@
 #   card N IDTAG             an RFID card presented at connector N
 #   power N WATTS            what the EV draws while the relay is closed in C
 #   meter N WH               set connector N's energy register
+# The registers survive a restart, as a real meter's (platform/sim_meter.py).
 #   fault N CODE | clear N   raise a ChargePointErrorCode / clear it
 #   lock N ok|fail           whether the lock actuator works from now on
 #   tamper [TEXT]            the enclosure's tamper input fires (issue 25):
@@ -18,6 +19,7 @@
 # Replies: "ok" (maybe followed by text) or "error <reason>".
 import asyncio
 import json
+import os
 import time
 
 from micropython import const
@@ -35,7 +37,7 @@ _ERROR_CODES = (
 
 
 class SimEvse:
-    def __init__(self, count, port):
+    def __init__(self, count, port, flash=None):
         self.count = count
         self.port = port
         self.changed = asyncio.Event()
@@ -48,6 +50,16 @@ class SimEvse:
         self._lock_works = [True] * n
         self._power = [0.0] * n
         self._energy = [0.0] * n
+        self._file = flash + "/sim_meter.json" if flash else None
+        self._saved = None  # the registers on file (whole Wh); None: not read or written yet
+        try:
+            os.stat(self._file)
+        except (OSError, TypeError):
+            pass
+        else:
+            from uocpp.platform import sim_meter
+
+            self._saved = sim_meter.load(self._file, self._energy)
         self._since = [time.ticks_ms()] * n
         self._cards = []
 
@@ -105,8 +117,19 @@ class SimEvse:
     def _integrate(self, n):
         # The energy register follows the power drawn, in real time.
         now = time.ticks_ms()
-        self._energy[n] += self._drawn(n) * time.ticks_diff(now, self._since[n]) / 3600000
+        watts = self._drawn(n)
+        self._energy[n] += watts * time.ticks_diff(now, self._since[n]) / 3600000
         self._since[n] = now
+        if watts:
+            self._keep()
+
+    def _keep(self):
+        # The registers to file as they pass whole Wh (read every second
+        # while charging): a Ctrl-C or a kill loses less than 1 Wh.
+        if self._file:
+            from uocpp.platform import sim_meter
+
+            self._saved = sim_meter.save(self._file, self._energy, self._saved)
 
     # -- the line protocol ---------------------------------------------------------
     async def run(self, firmware):
@@ -117,7 +140,14 @@ class SimEvse:
             # No simulator port: nothing will ever be plugged in. The task
             # idles rather than ends: no EVSE task ends by design.
             await asyncio.Event().wait()
-        server = await asyncio.start_server(self._client, "127.0.0.1", self.port)
+        try:
+            server = await asyncio.start_server(self._client, "127.0.0.1", self.port)
+        except OSError as e:
+            # Another firmware has the port: it would get every tools/evse.py
+            # command meant for this one. One line and exit 78, no traceback.
+            from uocpp import platform
+
+            platform.halt("simulator.port %d: cannot listen (%s): another firmware (make run) is using it; choose another simulator.port" % (self.port, e))
         log.info("evse", "simulator listening on 127.0.0.1:%d", self.port)
         try:
             while True:
@@ -193,6 +223,7 @@ class SimEvse:
             self._power[n] = max(0.0, float(args[0]))
         elif verb == "meter":
             self._energy[n] = max(0.0, float(args[0]))
+            self._keep()
         elif verb == "fault":
             if args[0] not in _ERROR_CODES:
                 return "error unknown ChargePointErrorCode " + args[0][:30]

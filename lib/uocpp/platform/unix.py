@@ -53,7 +53,7 @@ def wlan():
 def evse(settings):
     from uocpp.platform.evse_sim import SimEvse
 
-    return SimEvse(settings["connectors"]["count"], settings["simulator"]["port"])
+    return SimEvse(settings["connectors"]["count"], settings["simulator"]["port"], flash_dir(settings))
 
 
 def meter(settings, evse_):

@@ -31,7 +31,7 @@ def take(s, n, id_tag):
         elif t.get("p"):
             _ask(s, n, id_tag, local)  # the same parentIdTag may stop it
         else:
-            log.info("session", "connector %d: card %s does not stop transaction %d", n, id_tag, local)
+            log.info("session", "connector %d: card %s does not stop transaction %s", n, id_tag, s._tx.label(local))
         return
     if not s._connectors.operative(n):
         log.info("session", "connector %d is not available: card %s ignored", n, id_tag)
@@ -76,7 +76,7 @@ def decide(s, n, id_tag, local, info):
         if t is not None and t["c"] == n and s._stopping[n] is None and same_tag(parent, t.get("p")):
             s.stop(n, "Local", id_tag)
         else:
-            log.info("session", "connector %d: card %s does not stop transaction %d", n, id_tag, local)
+            log.info("session", "connector %d: card %s does not stop transaction %s", n, id_tag, s._tx.label(local))
         return
     if status == "Accepted":
         s.authorized(n, id_tag, parent)

@@ -135,10 +135,10 @@ class Sessions:
             if local in stops:
                 tx.stopped(local)  # the power went right after its StopTransaction was stored
             elif t["remote"] is None and local not in starts:
-                log.warning("session", "transaction %d never reached flash: forgotten", local)
+                log.warning("session", "transaction %s never reached flash: forgotten", tx.label(local))
                 tx.running.pop(key)
             else:
-                log.warning("session", "transaction %d on connector %d was running at power loss: stopped", local, t["c"])
+                log.warning("session", "transaction %s on connector %d was running at power loss: stopped", tx.label(local), t["c"])
                 # meterStop: the meter's register now (a real meter keeps it
                 # through the outage, and the relay has been open since), or
                 # the last reading on flash if that is higher or the meter
@@ -162,7 +162,7 @@ class Sessions:
                     # as the power cut left them, never a stop of the
                     # connector's state after the boot), and the loop tries
                     # again every few seconds; never a boot that fails for it.
-                    log.error("session", "transaction %d: its PowerLoss stop cannot be stored yet: %s", local, e)
+                    log.error("session", "transaction %s: its PowerLoss stop cannot be stored yet: %s", tx.label(local), e)
                     self._stopping[c] = ("PowerLoss", None, wh, at)
                     self._retry_at = time.ticks_add(time.ticks_ms(), _RETRY_MS)
                     continue
@@ -263,6 +263,10 @@ class Sessions:
         if fault != self._fault[n]:
             self._fault[n] = fault
             c.set(n, error_code=fault)
+            if fault == cn.NO_ERROR:
+                log.info("session", "connector %d: fault cleared", n)
+            else:
+                log.warning("session", "connector %d: fault %s: relay open", n, fault)
             if fault != cn.NO_ERROR and self._tx.running_on(n) is not None:
                 self.stop(n, "Other")
         pilot = evse.pilot(n)
@@ -392,10 +396,10 @@ class Sessions:
             evse.lock(n, False)
             return None
         if rid is not None:
-            self._rsv.end(rid, "used by transaction %d" % local)
+            self._rsv.end(rid, "used by transaction local %d" % local)
         if not clock.synced:
             self._unset_start[local] = time.ticks_ms()
-        log.info("session", "connector %d: transaction %d started by %s at %d Wh", n, local, id_tag, wh)
+        log.info("session", "connector %d: transaction %s started by %s at %d Wh", n, self._tx.label(local), id_tag, wh)
         self._suspended[n] = False
         self._connectors.set(n, busy=True)
         begin = self._metering.meter_value(n, self._keys.get("StopTxnSampledData"), "Transaction.Begin")
@@ -431,7 +435,7 @@ class Sessions:
             # the relay stays open, the transaction stays in tx.json, and the
             # loop tries again every few seconds (and the next boot would).
             if first:
-                log.error("session", "transaction %d: its StopTransaction cannot be stored yet: %s", local, e)
+                log.error("session", "transaction %s: its StopTransaction cannot be stored yet: %s", self._tx.label(local), e)
                 self._connectors.set(n, session=cn.SUSPENDED_EVSE)
             self._retry_at = time.ticks_add(time.ticks_ms(), _RETRY_MS)
             return False
@@ -483,10 +487,10 @@ class Sessions:
             # StopTransaction without its optional transactionData rather
             # than none; meterStop is what bills.
             del payload["transactionData"]
-            log.warning("session", "transaction %d: journal full, StopTransaction stored without its transactionData", local)
+            log.warning("session", "transaction %s: journal full, StopTransaction stored without its transactionData", self._tx.label(local))
             self._outbox.store("StopTransaction", payload, local)
+        log.info("session", "transaction %s stopped (%s) at %d Wh", self._tx.label(local), reason, payload["meterStop"])
         self._tx.stopped(local)
-        log.info("session", "transaction %d stopped (%s) at %d Wh", local, reason, payload["meterStop"])
 
     def stop_all(self, reason):
         for n in range(1, self.evse.count + 1):
@@ -497,6 +501,9 @@ class Sessions:
         self._unset_start.pop(local, None)
         self._done("s%d" % local)
         self._tx.started(local, reply.get("transactionId"))
+        # The one line that ties our number to the central system's: every
+        # later line names the transaction by the central system's id.
+        log.info("session", "transaction local %d is %s at the central system", local, self._tx.label(local))
         info = reply.get("idTagInfo")
         if not isinstance(info, dict):
             info = {}
@@ -511,10 +518,10 @@ class Sessions:
         if self._tx.running_on(n) != local or self._stopping[n] is not None:
             return  # already over
         if self._keys.get("StopTransactionOnInvalidId"):
-            log.info("session", "transaction %d: idTag %s, stopping", local, info.get("status"))
+            log.info("session", "transaction %s: idTag %s, stopping", self._tx.label(local), info.get("status"))
             self.stop(n, "DeAuthorized")
         else:
-            log.info("session", "transaction %d: idTag %s, suspended", local, info.get("status"))
+            log.info("session", "transaction %s: idTag %s, suspended", self._tx.label(local), info.get("status"))
             self._suspended[n] = True
             self._safely(self._drive, n)
 
@@ -526,10 +533,10 @@ class Sessions:
         # StopTransaction has no transactionId to carry and goes with it.
         self._unset_start.pop(local, None)
         self._done("s%d" % local)
-        log.error("session", "StartTransaction of %d could not be delivered", local)
+        log.error("session", "StartTransaction of transaction local %d could not be delivered", local)
         for n in range(1, self.evse.count + 1):
             if self._tx.running_on(n) == local:
-                log.warning("session", "transaction %d was never accepted by the central system: stopping it", local)
+                log.warning("session", "transaction local %d was never accepted by the central system: stopping it", local)
                 self.stop(n, "Other")
 
     def _stop_dropped(self, local):

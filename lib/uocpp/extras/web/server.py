@@ -15,11 +15,18 @@ import binascii
 import os
 
 from micropython import const
-from microdot import Microdot, Request
+
+try:
+    from microdot import Microdot, Request
+except ImportError:
+    # Said in one line where the page is wanted (main.py, app.py), never a traceback.
+    raise ImportError("the web page needs microdot, which is not installed (lib/microdot/): make fetches it; "
+                      "mpremote mip install with uocpp's package.json puts it on a board")
 
 from uocpp import log
 from uocpp.link.handshake import close_stream
 
+_NORMAL_401 = const(10)  # requests without credentials a minute that are not worth a line
 _REQUEST_S = const(10)  # a whole request, read and answered (slow clients too)
 _CLIENTS = const(2)  # at once: each holds buffers, and the heap is small
 MAX_BODY = const(16384)  # larger -> 413 before a byte of the body is read
@@ -90,18 +97,26 @@ class _Quiet:
     # rewrite the flash log ring (the evidence GetDiagnostics uploads) and
     # wear the flash: the first is logged, the ones after it are counted and
     # logged as one line a minute while they go on.
+    # With `normal` > 0 the kind is what every browser does (a first request
+    # without credentials, answered by the password prompt): none is logged
+    # alone, and the count only when more than `normal` came in a minute
+    # (a scan, not a person).
     quiet_ms = 60000  # a class attribute, so that a test can shorten it
 
-    def __init__(self, what):
+    def __init__(self, what, normal=0):
         self._what = what
+        self._normal = normal
         self._held = None  # None: quiet; else how many were held back
 
     def warning(self, msg, *args):
         if self._held is not None:
             self._held += 1
             return
-        log.warning("web", msg, *args)
         self._held = 0
+        if self._normal:
+            self._held = 1
+        else:
+            log.warning("web", msg, *args)
         asyncio.create_task(self._report())
 
     async def _report(self):
@@ -111,7 +126,8 @@ class _Quiet:
             if not n:
                 self._held = None
                 return
-            log.warning("web", "%d more %s in the last %d s", n, self._what, self.quiet_ms // 1000)
+            if n > self._normal:
+                log.warning("web", "%d %s%s in the last %d s", n, "" if self._normal else "more ", self._what, self.quiet_ms // 1000)
 
 
 def _same(a, b):
@@ -130,8 +146,10 @@ class Server(Microdot):
         self._password = password.encode()
         self._clients = 0
         # Apart: a browser's first request has no credentials, and it must
-        # not hide a wrong password that follows.
-        self._no_credentials = _Quiet("requests without credentials refused (401)")
+        # not hide a wrong password that follows. That first 401 is normal
+        # (the browser then asks for the password): it is not logged, so it
+        # never fills the flash log or the page's own log tail.
+        self._no_credentials = _Quiet("requests without credentials refused (401)", _NORMAL_401)
         self._wrong_password = _Quiet("requests with a wrong password refused (401)")
         self._busy = _Quiet("connections refused (busy)")
         self._dropped = _Quiet("requests dropped")
@@ -208,10 +226,13 @@ class Server(Microdot):
 
 
 # The page head both pages share: one style block, no scripts, no images.
+# It reads on a 400 px phone (installers use phones): long words and log
+# lines wrap (overflow-wrap, pre-wrap) instead of widening the page.
 _HEAD = (
     '<!DOCTYPE html><html><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">%s'
-    "<title>%s</title><style>body{font-family:sans-serif;max-width:36em;margin:1em auto;padding:0 1em}"
-    "table{border-collapse:collapse}td,th{border:1px solid #999;padding:.3em .6em;text-align:left}"
+    "<title>%s</title><style>body{font-family:sans-serif;max-width:36em;margin:1em auto;padding:0 1em;overflow-wrap:anywhere}"
+    "pre{white-space:pre-wrap;font-size:.8em}"
+    "table{border-collapse:collapse;font-size:.85em}td,th{border:1px solid #999;padding:.3em;text-align:left}"
     "label{display:block;margin-top:.8em}input,select{width:100%%;padding:.3em;box-sizing:border-box}.err{color:#b00}.ok{color:#070}"
     "</style></head><body><h1>%s</h1>"
 )

@@ -7,8 +7,14 @@ import gc
 from micropython import const
 
 from uocpp import clock, log
-from uocpp.extras.web.server import HTML, Server, escape, head
 from uocpp.model import state as st
+
+try:
+    from uocpp.extras.web.server import HTML, Server, escape, head
+except ImportError as e:  # no microdot: run() says so once and the charger runs on without its page
+    _missing = str(e)
+else:
+    _missing = None
 
 _REFRESH_S = const(5)  # the page reloads itself this often
 _ERRORS = const(5)  # the ring of recent errors: bounded, RAM only
@@ -79,6 +85,9 @@ class StatusPage:
 
     async def run(self):
         # Never ends: a page that cannot listen leaves the charger running.
+        if _missing:
+            log.error("web", "status page off: %s", _missing)
+            await asyncio.Event().wait()
         web = self._web
         app = Server(web["password"])
         app.route("/")(self._page)
