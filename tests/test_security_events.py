@@ -101,7 +101,7 @@ def test_offline_events_wait_on_flash_and_go_in_order_with_transactions(charger,
     ch.fw.wait_log("disconnected")
     ch.evse("tamper lid opened")
     ch.evse("meter 1 1000", "plug 1", "card 1 OFFLINE1", "charge 1")
-    ch.fw.wait_log("transaction 1 started")
+    ch.fw.wait_log("transaction local 1 started")
     ch.evse("unplug 1")
     ch.evse("tamper cable cut")  # the same type again, more than a second later: its own event
     assert [k for k in kinds(ch.fw.flash)] == ["StartupOfTheDevice", "TamperDetectionActivated", "TamperDetectionActivated"]
@@ -140,7 +140,7 @@ def test_clock_set_far_from_its_time_is_setting_system_time(cs, firmware):
     types = wait_events(cs, 2)
     assert sorted(types) == ["SettingSystemTime", "StartupOfTheDevice"]
     moved = [e for e in events(cs) if e["type"] == "SettingSystemTime"][0]
-    assert re.fullmatch(r"the clock moved by \+(359\d|360\d) s", moved["techInfo"]), moved
+    assert re.fullmatch(r"\+(359\d|360\d) s", moved["techInfo"]), moved
     assert cs.call("CP001", call.TriggerMessage(requested_message="Heartbeat")).status == "Accepted"
     cs.wait_received("Heartbeat")
     assert cs.call("CP001", call.TriggerMessage(requested_message="Heartbeat")).status == "Accepted"
@@ -158,7 +158,7 @@ def test_non_critical_events_are_logged_not_sent(cs, firmware):
     assert cs.call("CP001", call.ChangeConfiguration(key="AuthorizationKey", value=new_key)).status == "Accepted"
     fw.wait_log(r"security: ReconfigurationOfSecurityParameters \(AuthorizationKey\)")
     # The central system does not know the new key yet: 401, then it learns it.
-    fw.wait_log(r"security: FailedToAuthenticateAtCentralSystem \(HTTP 401")
+    fw.wait_log(r"security: FailedToAuthenticateAtCentralSystem \(handshake failed: HTTP 401")
     cs.passwords["CP001"] = bytes.fromhex(new_key)
     cs.wait_for(lambda fs: len([u for u in cs.upgrades if u[2] == 101]) >= 2, 15, "the reconnection with the new key")
     cs.wait_for(lambda fs: len(cs.connections) >= 2, 5, "the second connection")

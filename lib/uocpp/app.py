@@ -211,7 +211,7 @@ def _watch_clock():
         jump = now - (seen[0] + time.ticks_diff(ticks, seen[1]) // 1000)
         seen[0], seen[1] = now, ticks
         if not -_CLOCK_JUMP_S <= jump <= _CLOCK_JUMP_S:
-            security_event.report("SettingSystemTime", "the clock moved by %+d s" % jump)
+            security_event.report("SettingSystemTime", "%+d s" % jump)
 
     clock.on_set(moved)
 

@@ -14,9 +14,6 @@ from micropython import const
 from uocpp import log
 
 _GAP_MS = const(1000)
-# What a peer or a short heap can repeat at any rate: one line a second, and
-# the rest not even loaded for.
-_FLOODS = ",InvalidMessages,MemoryExhaustion,"
 
 _where = None  # (log directory, outbox, send notifications), set by the app
 _held = [None, {}]  # security_log's state while its code is out of the heap
@@ -29,7 +26,11 @@ def attach(directory, outbox, send):
 
 
 def report(kind, tech_info=None):
-    if "," + kind + "," in _FLOODS:
+    # (Few names and strings here and in the hooks: each is interned when
+    # its module loads at boot, and interned strings are never freed.)
+    if kind in ("InvalidMessages", "MemoryExhaustion"):
+        # What a peer or a short heap can repeat at any rate: one line a
+        # second, and nothing loaded for the rest.
         now, last = time.ticks_ms(), _held[1].get(kind)
         if last is not None and time.ticks_diff(now, last) < _GAP_MS:
             return  # the caller logged its own line already
@@ -38,31 +39,24 @@ def report(kind, tech_info=None):
     if _where is None:
         return  # before the app is wired (boot.py, tools): the console only
     try:
-        _log().record(_held, _where, kind, tech_info)
+        ring(kind, tech_info)
     except Exception as e:  # MemoryError included: the caller goes on
         try:
-            log.error("security", "%s not recorded: %r", kind, e)
+            log.error("security", "%s: %r", kind, e)
         except Exception:
             pass
+
+
+def ring(kind=None, tech_info=None):
+    # Records an event; without one, -> the security log's LogRing (GetLog
+    # reads it through diag_file). Either way security_log's code leaves the
+    # heap after it: events are rare.
+    from uocpp import security_log as m
+
+    try:
+        return m.record(_held, _where, kind, tech_info) if kind else m.ring(_held, _where[0])
     finally:
-        drop()
+        sys.modules.pop(m.__name__, None)
+        import uocpp
 
-
-def ring():
-    # The security log's LogRing (GetLog, through diag_file; call drop() after).
-    return _log().ring(_held, _where[0])
-
-
-def _log():
-    from uocpp import security_log
-
-    return security_log
-
-
-def drop():
-    # Events are rare: security_log's code leaves the heap after each.
-    sys.modules.pop("uocpp.security_log", None)
-    import uocpp
-
-    if hasattr(uocpp, "security_log"):
         delattr(uocpp, "security_log")

@@ -36,10 +36,8 @@ _FILES = const(4)
 _TECH = const(255)  # SecurityEventNotification.techInfo's maxLength
 _QUEUED = const(20)  # SecurityEventNotifications waiting on flash, at most
 
-# The whitepaper's critical events (Appendix 1): sent to the central system.
 # (Few names here: each string and global is interned when the module loads,
 # at every boot, and the interned strings are never freed.)
-_CRITICAL = ",FirmwareUpdated,SettingSystemTime,StartupOfTheDevice,ResetOrReboot,SecurityLogWasCleared,MemoryExhaustion,TamperDetectionActivated,"
 
 
 def ring(held, directory, outbox=None):
@@ -85,16 +83,22 @@ def _write(r, kind, tech, outbox):
     r.close()  # between events no file is held open
     if why:
         log.error("security", why)
-    if outbox is not None and "," + kind + "," in _CRITICAL:
+    # The whitepaper's critical events (Appendix 1) are sent.
+    if outbox is not None and kind in (
+        "FirmwareUpdated", "SettingSystemTime", "StartupOfTheDevice", "ResetOrReboot",
+        "SecurityLogWasCleared", "MemoryExhaustion", "TamperDetectionActivated",
+    ):  # fmt: skip
         if outbox.stored_count("SecurityEventNotification") >= _QUEUED:
             # The journal is the transactions' first: events waiting there
             # never crowd out a StartTransaction or StopTransaction.
-            log.warning("security", "%s not queued: %d events wait already", kind, _QUEUED)
-            return
-        payload = {"type": kind, "timestamp": stamp}
-        if tech:
-            payload["techInfo"] = tech
-        try:
-            outbox.store("SecurityEventNotification", payload)
-        except Exception as e:
-            log.error("security", "%s not queued: %r", kind, e)
+            why = "%d wait already" % _QUEUED
+        else:
+            payload = {"type": kind, "timestamp": stamp}
+            if tech:
+                payload["techInfo"] = tech
+            try:
+                outbox.store("SecurityEventNotification", payload)
+                return
+            except Exception as e:
+                why = repr(e)
+        log.error("security", "%s not queued: %s", kind, why)

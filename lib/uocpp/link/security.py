@@ -84,7 +84,7 @@ class Security:
         # handshake succeeded.
         if error is not None and getattr(error, "status", None) == 401 and self.profile > 0:
             # The central system refused our Basic-auth credentials.
-            security_event.report("FailedToAuthenticateAtCentralSystem", "HTTP 401 at the WebSocket handshake")
+            security_event.report("FailedToAuthenticateAtCentralSystem", str(error))
         elif error is not None and self.profile == 2:
             from uocpp.link import tls
 

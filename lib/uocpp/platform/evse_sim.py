@@ -177,7 +177,7 @@ class SimEvse:
             if words[:1] == ["tamper"]:
                 from uocpp import security_event
 
-                security_event.report("TamperDetectionActivated", " ".join(words[1:]) or "tamper input")
+                security_event.report("TamperDetectionActivated", " ".join(words[1:]) or "tamper")
                 return "ok"
             reply = self._apply(words)
         except (ValueError, IndexError):

@@ -162,7 +162,6 @@ class Diagnostics:
             from uocpp import security_event
 
             ring = security_event.ring()
-            security_event.drop()
         name = "%s-%s-%s.txt" % (self._cp_id, log_type, _compact(clock.now()))
         status = "AcceptedCanceled" if self.busy() else "Accepted"
         return {"status": status, "filename": name}, self._after(name, location, retries, interval, start, stop, ring, _LOG, tell, request_id)
