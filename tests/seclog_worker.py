@@ -5,11 +5,10 @@ import sys
 
 from uocpp import security_log
 
-where = (sys.argv[1], None, False)
-held = [None, {}]
+where = [sys.argv[1], None, False, None, {}]  # as security_event.py keeps it
 n = int(sys.argv[2])
 while True:
     print("rec", n)
-    security_log.record(held, where, "TamperDetectionActivated", "n=%d" % n)
+    security_log.record(where, "TamperDetectionActivated", "n=%d" % n)
     print("ack", n)
     n += 1

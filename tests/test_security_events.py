@@ -140,7 +140,7 @@ def test_clock_set_far_from_its_time_is_setting_system_time(cs, firmware):
     types = wait_events(cs, 2)
     assert sorted(types) == ["SettingSystemTime", "StartupOfTheDevice"]
     moved = [e for e in events(cs) if e["type"] == "SettingSystemTime"][0]
-    assert re.fullmatch(r"\+(359\d|360\d) s", moved["techInfo"]), moved
+    assert re.fullmatch(r"359\d|360\d", moved["techInfo"]), moved
     assert cs.call("CP001", call.TriggerMessage(requested_message="Heartbeat")).status == "Accepted"
     cs.wait_received("Heartbeat")
     assert cs.call("CP001", call.TriggerMessage(requested_message="Heartbeat")).status == "Accepted"

@@ -4,8 +4,9 @@
 #   outbox (the one sender) <- services (boot notification, heartbeat, status)
 #   model (keys, registration, connectors, state), store (files on flash)
 import asyncio
-
 import time
+
+from micropython import const
 
 from uocpp import __version__, clock, log, platform, security_event
 from uocpp.device.board import Board
@@ -32,6 +33,8 @@ from uocpp.services.sessions import Sessions
 from uocpp.services.smart_charging import SmartCharging
 from uocpp.services.status import StatusNotifier
 from uocpp.store import json_file
+
+_CLOCK_JUMP_S = const(60)  # a larger step of the clock is SettingSystemTime
 
 
 class App:
@@ -70,13 +73,23 @@ class App:
         self.authorizer = authorizer = Authorizer(outbox, link, keys, cache, json_file.join(flash, "local_list.bin"))
         self.reservations = reservations = Reservations(json_file.join(flash, "reservations.json"), connectors)
         conn = settings["connectors"]
-        self.sessions = sessions = Sessions(evse, metering, connectors, transactions, outbox, authorizer, keys, conn["maxCurrent"], store["maxTransactions"], reservations)
+        self.sessions = sessions = Sessions(
+            evse, metering, connectors, transactions, outbox, authorizer, keys, conn["maxCurrent"], store["maxTransactions"], reservations
+        )
         profiles = Profiles(json_file.join(flash, "profiles.json"), keys)
         self.smart = smart = SmartCharging(profiles, sessions, keys, evse.count, conn["maxCurrent"], conn["voltage"], conn["phases"])
         self.data_transfer = DataTransfer(outbox)
         parts.update(
-            boot=self.boot, outbox=outbox, heartbeat=heartbeat, status=self.status, sessions=sessions, transactions=transactions,
-            authorizer=authorizer, metering=metering, data_transfer=self.data_transfer, smart=smart,
+            boot=self.boot,
+            outbox=outbox,
+            heartbeat=heartbeat,
+            status=self.status,
+            sessions=sessions,
+            transactions=transactions,
+            authorizer=authorizer,
+            metering=metering,
+            data_transfer=self.data_transfer,
+            smart=smart,
         )
         parts.update(reservations=reservations)
         # GetDiagnostics' service is made on first use (services/diagnostics.py
@@ -91,7 +104,19 @@ class App:
             identity.set_firmware_version(update[0])
         self.board = Board(settings, link, platform.watchdog, platform.wlan)
         self._watch_keys()
-        _watch_clock()
+        # SettingSystemTime: the clock set (BootNotification.conf,
+        # Heartbeat.conf, NTP) more than _CLOCK_JUMP_S from where it ran;
+        # the small corrections of every Heartbeat are not events.
+        seen = [clock.now(), time.ticks_ms()]
+
+        def moved():
+            now, ticks = clock.now(), time.ticks_ms()
+            jump = now - (seen[0] + time.ticks_diff(ticks, seen[1]) // 1000)
+            seen[0], seen[1] = now, ticks
+            if not -_CLOCK_JUMP_S <= jump <= _CLOCK_JUMP_S:
+                security_event.report("SettingSystemTime", str(int(jump)))
+
+        clock.on_set(moved)
         self.stop_reason = None
         self._stopped = asyncio.Event()
 
@@ -195,25 +220,6 @@ class App:
             await self.link.close()
             log.info("app", "stopped (%s)", self.stop_reason)
         return self.stop_reason
-
-
-_CLOCK_JUMP_S = 60  # a larger step of the clock is SettingSystemTime
-
-
-def _watch_clock():
-    # SettingSystemTime: the clock set (BootNotification.conf, Heartbeat.conf,
-    # NTP) more than _CLOCK_JUMP_S away from where it was running; the
-    # small corrections of every Heartbeat are not events.
-    seen = [clock.now(), time.ticks_ms()]
-
-    def moved():
-        now, ticks = clock.now(), time.ticks_ms()
-        jump = now - (seen[0] + time.ticks_diff(ticks, seen[1]) // 1000)
-        seen[0], seen[1] = now, ticks
-        if not -_CLOCK_JUMP_S <= jump <= _CLOCK_JUMP_S:
-            security_event.report("SettingSystemTime", "%+d s" % jump)
-
-    clock.on_set(moved)
 
 
 def _seeds(settings):

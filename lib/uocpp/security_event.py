@@ -15,46 +15,50 @@ from uocpp import log
 
 _GAP_MS = const(1000)
 
-_where = None  # (log directory, outbox, send notifications), set by the app
-_held = [None, {}]  # security_log's state while its code is out of the heap
+# [log directory, outbox, send notifications, security_log's ring, {flood
+# type: ticks_ms of its last report}]: set by the app (attach), kept here
+# while security_log's code is out of the heap.
+_where = [None, None, False, None, {}]
 
 
 def attach(directory, outbox, send):
     # app.py, once per application: where the log goes, who sends.
-    global _where
-    _where = (directory, outbox, send)
+    _where[0], _where[1], _where[2] = directory, outbox, send
 
 
-def report(kind, tech_info=None):
+def report(kind, info=None):
     # (Few names and strings here and in the hooks: each is interned when
     # its module loads at boot, and interned strings are never freed.)
     if kind in ("InvalidMessages", "MemoryExhaustion"):
         # What a peer or a short heap can repeat at any rate: one line a
         # second, and nothing loaded for the rest.
-        now, last = time.ticks_ms(), _held[1].get(kind)
+        now, last = time.ticks_ms(), _where[4].get(kind)
         if last is not None and time.ticks_diff(now, last) < _GAP_MS:
             return  # the caller logged its own line already
-        _held[1][kind] = now
-    log.warning("security", "%s%s", kind, " (%s)" % tech_info if tech_info else "")
-    if _where is None:
+        _where[4][kind] = now
+    if info:
+        log.warning("security", "%s (%s)", kind, info)
+    else:
+        log.warning("security", kind)
+    if _where[0] is None:
         return  # before the app is wired (boot.py, tools): the console only
     try:
-        ring(kind, tech_info)
+        ring(kind, info)
     except Exception as e:  # MemoryError included: the caller goes on
         try:
-            log.error("security", "%s: %r", kind, e)
+            log.error("security", "%s: %s", kind, repr(e))
         except Exception:
             pass
 
 
-def ring(kind=None, tech_info=None):
+def ring(kind=None, info=None):
     # Records an event; without one, -> the security log's LogRing (GetLog
     # reads it through diag_file). Either way security_log's code leaves the
     # heap after it: events are rare.
     from uocpp import security_log as m
 
     try:
-        return m.record(_held, _where, kind, tech_info) if kind else m.ring(_held, _where[0])
+        return m.record(_where, kind, info) if kind else m.ring(_where)
     finally:
         sys.modules.pop(m.__name__, None)
         import uocpp

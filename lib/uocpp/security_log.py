@@ -40,16 +40,17 @@ _QUEUED = const(20)  # SecurityEventNotifications waiting on flash, at most
 # at every boot, and the interned strings are never freed.)
 
 
-def ring(held, directory, outbox=None):
-    # The ring of `directory` (GetLog reads it through diag_file). held:
-    # [ring, {type: ticks_ms of its last line}], kept by security_event.py
-    # while this module leaves the heap between events. Made once per boot;
-    # then a ring found empty while its marker file exists was cleared
-    # behind the firmware's back: SecurityLogWasCleared.
-    r = held[0]
-    if r is None or r.dir != directory:
-        r = held[0] = LogRing(directory, _BYTES, _FILES)
-        mark = directory + ".mark"
+def ring(where, outbox=None):
+    # where: [directory, outbox, send notifications, ring, {type: ticks_ms
+    # of its last line}], kept by security_event.py while this module leaves
+    # the heap between events. -> the ring of the directory (GetLog reads it
+    # through diag_file), made once per boot; then a ring found empty while
+    # its marker file exists was cleared behind the firmware's back:
+    # SecurityLogWasCleared.
+    r = where[3]
+    if r is None or r.dir != where[0]:
+        r = where[3] = LogRing(where[0], _BYTES, _FILES)
+        mark = where[0] + ".mark"
         try:
             os.stat(mark)
         except OSError:
@@ -60,7 +61,7 @@ def ring(held, directory, outbox=None):
             return r
         for n in range(_FILES):
             try:
-                os.stat(path(directory, n))
+                os.stat(path(where[0], n))
                 return r
             except OSError:
                 pass
@@ -68,18 +69,16 @@ def ring(held, directory, outbox=None):
     return r
 
 
-def record(held, where, kind, tech_info):
-    directory, outbox, send = where
-    if not send:
-        outbox = None
-    _write(ring(held, directory, outbox), kind, log.mask(str(tech_info).replace("\n", " ")[:_TECH]) if tech_info else None, outbox)
+def record(where, kind, info):
+    outbox = where[1] if where[2] else None
+    _write(ring(where, outbox), kind, log.mask(str(info).replace("\n", " ")[:_TECH]) if info else None, outbox)
 
 
-def _write(r, kind, tech, outbox):
+def _write(r, kind, info, outbox):
     # One line on flash; then, for a critical event with notifications on,
     # the SecurityEventNotification stored in the durable lane.
     stamp = clock.now_iso()
-    why = r.write(("%s %s %s\n" % (stamp, kind, tech or "")).encode())
+    why = r.write(("%s %s %s\n" % (stamp, kind, info or "")).encode())
     r.close()  # between events no file is held open
     if why:
         log.error("security", why)
@@ -94,8 +93,8 @@ def _write(r, kind, tech, outbox):
             why = "%d wait already" % _QUEUED
         else:
             payload = {"type": kind, "timestamp": stamp}
-            if tech:
-                payload["techInfo"] = tech
+            if info:
+                payload["techInfo"] = info
             try:
                 outbox.store("SecurityEventNotification", payload)
                 return

@@ -54,8 +54,8 @@ def lines(d):
 
 
 def wired(tmp, send=True):
-    security_event._held[0] = None
-    security_event._held[1].clear()
+    security_event._where[3] = None
+    security_event._where[4].clear()
     ob = Outbox()
     security_event.attach(tmp + "/security", ob, send)
     return ob
@@ -139,6 +139,6 @@ def test_notifications_off_log_only_and_a_cleared_log_is_reported():
 
 
 def test_a_report_before_the_app_is_wired_is_the_console_only():
-    security_event._where = None
+    security_event._where[0] = None
     security_event.report("StartupOfTheDevice")  # no directory: nothing on flash, no error
     eq("uocpp.security_log" in sys.modules, False, "not even loaded")
