@@ -136,34 +136,40 @@ lint: venv
 	$(Q)$(VENV)/bin/ruff check --quiet $(LINT_PATHS) && echo "lint: clean"
 
 # Heap, flash, start-up and message rate on the unix port beside a CPython
-# charge point; prints the tables of README, Performance. Takes a few minutes.
+# charge point; prints the tables of docs/performance.md. Takes a few minutes.
 # Optional, built outside this repository from MicroPython's sources: a 32-bit
 # unix port (MICROPYTHON32: the 32-bit .mpy and ROMFS columns) and one with
 # lib/ frozen in (MICROPYTHON32_FROZEN: the frozen column); also
 # MICROPYTHON64_FROZEN. BENCH_ARGS=--quick for a smoke run, --write-readme to
-# refresh the README's tables from this run (run.py's, charging.py's and
-# schedule.py's).
+# write every script's tables into its marked block of docs/performance.md,
+# and the deployment table into README.md (no figure there is typed by hand).
+BENCH_STAGES := 10
 bench: venv $(INSTALLED_LIBS)
-	@echo "bench: measuring (a few minutes)"
+	@echo "bench: 32-bit columns (what an ESP32's heap holds): $(if $(MICROPYTHON32),.mpy and ROMFS with $(MICROPYTHON32),.mpy and ROMFS skipped (no MICROPYTHON32)); $(if $(MICROPYTHON32_FROZEN),frozen with $(MICROPYTHON32_FROZEN),frozen skipped (no MICROPYTHON32_FROZEN))"
+	$(if $(and $(MICROPYTHON32),$(MICROPYTHON32_FROZEN)),,@echo "bench: to add them, build the 32-bit (i686) unix port from MicroPython's sources, plain and with manifest.py frozen in (docs/performance.md says how), then: make bench MICROPYTHON32=/path/to/micropython MICROPYTHON32_FROZEN=/path/to/micropython-frozen")
+	@echo "bench: [1/$(BENCH_STAGES)] heap, flash, start-up and message cost (bench/run.py; its own stages follow)"
 	$(Q)$(VPY) bench/run.py $(if $(MICROPYTHON32),--micropython32 $(MICROPYTHON32)) \
 	  $(if $(MICROPYTHON32_FROZEN),--micropython32-frozen $(MICROPYTHON32_FROZEN)) \
 	  $(if $(MICROPYTHON64_FROZEN),--micropython64-frozen $(MICROPYTHON64_FROZEN)) $(BENCH_ARGS)
-	@echo "bench: charging sessions (1,000 sessions, 1,000 queued messages, flash wear)"
+	@echo "bench: [2/$(BENCH_STAGES)] charging sessions (1,000 sessions, 1,000 queued messages, flash wear)"
 	$(Q)$(VPY) bench/charging.py $(filter --quick --write-readme,$(BENCH_ARGS))
-	@echo "bench: safety latency (a fault or an unplug while another connector's Authorize is pending)"
-	$(Q)$(VPY) bench/safety.py
-	@echo "bench: smart charging (composite schedule)"
+	@echo "bench: [3/$(BENCH_STAGES)] safety latency (a fault or an unplug while another connector's Authorize is pending)"
+	$(Q)$(VPY) bench/safety.py $(if $(filter --quick,$(BENCH_ARGS)),--rounds 2) $(filter --write-readme,$(BENCH_ARGS))
+	@echo "bench: [4/$(BENCH_STAGES)] smart charging (composite schedule)"
 	$(Q)$(VPY) bench/schedule.py $(filter --quick --write-readme,$(BENCH_ARGS))
-	@echo "bench: firmware update (heap and rate of a 1 MB download)"
-	$(Q)$(VPY) bench/firmware_update.py
-	@echo "bench: the installer's web page (heap with it off and on, while serving)"
-	$(Q)$(VPY) bench/web.py $(if $(MICROPYTHON32),--micropython32 $(MICROPYTHON32))
-	@echo "bench: diagnostics (heap of a 64 KB GetDiagnostics upload)"
-	$(Q)$(VPY) bench/diagnostics.py $(if $(MICROPYTHON32),--micropython32 $(MICROPYTHON32))
-	@echo "bench: file transfers (heap of a 256 KB download and a 64 KB upload over http, https, ftp, ftps)"
-	$(Q)$(VPY) bench/transfers.py $(if $(MICROPYTHON32),--micropython32 $(MICROPYTHON32)) $(if $(filter --write-readme --write-docs,$(BENCH_ARGS)),--write-docs)
-	@echo "bench: the ESP32 twin (live heap idle after boot on the ESP32 platform code)"
-	$(Q)$(VPY) bench/twin.py $(if $(MICROPYTHON32),--micropython32 $(MICROPYTHON32))
+	@echo "bench: [5/$(BENCH_STAGES)] firmware update (heap and rate of a 1 MB download)"
+	$(Q)$(VPY) bench/firmware_update.py $(filter --quick --write-readme,$(BENCH_ARGS))
+	@echo "bench: [6/$(BENCH_STAGES)] the installer's web page (heap with it off and on, while serving)"
+	$(Q)$(VPY) bench/web.py $(if $(MICROPYTHON32),--micropython32 $(MICROPYTHON32)) $(filter --quick --write-readme,$(BENCH_ARGS))
+	@echo "bench: [7/$(BENCH_STAGES)] diagnostics (heap of a 64 KB GetDiagnostics upload)"
+	$(Q)$(VPY) bench/diagnostics.py $(if $(MICROPYTHON32),--micropython32 $(MICROPYTHON32)) $(filter --quick --write-readme,$(BENCH_ARGS))
+	@echo "bench: [8/$(BENCH_STAGES)] file transfers (heap of a 256 KB download and a 64 KB upload over http, https, ftp, ftps)"
+	$(Q)$(VPY) bench/transfers.py $(if $(MICROPYTHON32),--micropython32 $(MICROPYTHON32)) $(filter --write-readme,$(BENCH_ARGS))
+	@echo "bench: [9/$(BENCH_STAGES)] the ESP32 twin (live heap idle after boot on the ESP32 platform code)"
+	$(Q)$(VPY) bench/twin.py $(if $(MICROPYTHON32),--micropython32 $(MICROPYTHON32)) $(filter --write-readme,$(BENCH_ARGS))
+	@echo "bench: [10/$(BENCH_STAGES)] back-off under a fleet (1,000 chargers losing one central system)"
+	$(Q)$(VPY) tools/backoff_fleet.py --table $(filter --write-readme,$(BENCH_ARGS))
+	@echo "bench: done"
 
 # The firmware alone against any central system: make firmware CONFIG=path.json
 firmware: venv $(INSTALLED_LIBS)
@@ -219,7 +225,7 @@ deploy: check-port mpy
 
 # A ROMFS image of the compiled lib/ (uocpp, umqtt at the image's root):
 # MicroPython runs its bytecode in place from the board's ROMFS partition, so
-# the code stays out of the heap (README, Which deployment fits which
+# the code stays out of the heap (docs/deploying.md, Which deployment fits which
 # board). The board's firmware must have ROMFS (MICROPY_VFS_ROM and a
 # partition labelled romfs); it mounts the partition at /rom, ahead of /lib
 # on sys.path. MARCH: xtensawin for ESP32, -S2, -S3; rv32imc for -C3, -C6;
@@ -247,7 +253,7 @@ deploy-romfs: check-port romfs
 	  + fs cp boot.py :boot.py + fs cp main.py :main.py + fs cp $(CONFIG) :config.json \
 	  + romfs deploy $(ROMFS_IMAGE) + reset
 
-# Update files for UpdateFirmware (README, Updating in the field), into
+# Update files for UpdateFirmware (docs/updating.md), into
 # $(BUILD)/update-<kind>-<version>.bin; host them on any HTTP(S) server:
 #   make update-bundle VERSION=1.2.3 [MARCH=xtensawin]   lib/ compiled, the version inside
 #   make update-image IMAGE=firmware.bin VERSION=1.2.3    an ESP32 MicroPython image (OTA)

@@ -11,7 +11,7 @@ central system, driving the EVSE simulator; reads the firmware's heap
 report (`log.heapInterval`: live heap after gc.collect(), and the bytes
 written to flash since boot, as counted where the firmware writes: JSON
 files, the journal, the flash log). Prints one table; --write-readme also
-puts it into README.md's marked block.
+puts it into docs/performance.md's marked block.
 """
 
 import argparse
@@ -32,8 +32,6 @@ from bench import common  # noqa: E402
 import evse as evse_client  # noqa: E402
 
 REPORT = re.compile(r"diag: heap alloc=(\d+) free=\d+ flash=(\d+)")
-README_BEGIN = "<!-- bench:charging:begin (bench/charging.py --write-readme replaces this block) -->"
-README_END = "<!-- bench:charging:end -->"
 
 
 def free_port():
@@ -261,7 +259,7 @@ def unchanged_configuration(build, calls):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="tiny sizes, to check that every measurement runs")
-    ap.add_argument("--write-readme", action="store_true", help="also replace README.md's marked charging block with the table")
+    ap.add_argument("--write-readme", action="store_true", help="also replace docs/performance.md's marked charging block with the table")
     args = ap.parse_args()
     quick = args.quick
     with tempfile.TemporaryDirectory() as d:
@@ -309,9 +307,7 @@ def main():
         text += "\n\n(quick run: tiny sizes)"
     print(text)
     if args.write_readme:
-        from bench.run import write_readme
-
-        write_readme([(README_BEGIN, README_END, text)])
+        common.write_blocks({"charging": text})
 
 
 if __name__ == "__main__":

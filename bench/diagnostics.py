@@ -206,4 +206,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    common.run_writing("diagnostics", main)

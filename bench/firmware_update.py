@@ -138,4 +138,6 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    from bench import common
+
+    common.run_writing("update", main)

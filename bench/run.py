@@ -1,13 +1,13 @@
 """`make bench`: heap, flash, start-up and message cost of the firmware on the
 MicroPython unix port, beside a CPython charge point on the `ocpp` package.
 Prints Markdown tables; writes nothing outside a temporary directory (unless
---write-readme).
+--write-readme: then the marked blocks of docs/performance.md and README.md).
 
     python bench/run.py            # the full run (a few minutes)
     python bench/run.py --quick    # tiny sizes: checks that the scripts work
     python bench/run.py --micropython32 PATH --micropython32-frozen PATH
                                    # adds the 32-bit columns (.mpy, ROMFS, frozen)
-    python bench/run.py --write-readme   # also replaces the marked block in README.md
+    python bench/run.py --write-readme   # also writes docs/performance.md's block and README.md's deployment table
 
 The PyPI wheel is a 64-bit build: its objects are about twice an ESP32's.
 A 32-bit build of the unix port (and one with lib/ frozen in) measures what
@@ -17,6 +17,8 @@ the frozen one with a manifest that freezes lib/uocpp and lib/umqtt.
 """
 
 import argparse
+import concurrent.futures
+import contextlib
 import datetime
 import logging
 import os
@@ -24,6 +26,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -32,8 +35,43 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench import common, modules, session, traffic  # noqa: E402
 from bench.common import REPO, received, wait_alive  # noqa: E402
 
-FULL = {"heartbeats": 100, "bisect_high": 1 << 16, "bisect_steps": None, "warm_up": 100, "live_round_trips": 10000, "startups": 21, "rate_round_trips": 2000, "rate_repeats": 5, "heap_report_s": 0.2}
-QUICK = {"heartbeats": 3, "bisect_high": 1 << 20, "bisect_steps": 1, "warm_up": 10, "live_round_trips": 50, "startups": 1, "rate_round_trips": 20, "rate_repeats": 1, "heap_report_s": 0.05}
+# Where the full run's time went (864 s with the 32-bit columns): the
+# bisections (about 16 scripted sessions per build, 11 builds), then
+# start-up (21 x 7 boots); and the run waits far more than it computes (a
+# session is paced by the firmware's timers and round trips: the whole
+# bench uses about 2 minutes of CPU). Now a bisection is bracketed by the
+# build's own live heap idle (the session cannot complete below it),
+# resolves to 1 KB (the figures are read in tenths of a KB and two runs of
+# the same code differ by more), and four run at once (a heap figure does
+# not depend on timing: a step's timeout is generous, and a heap too small
+# shows as an exit or a MemoryError); start-up, timed, runs alone, over 11
+# boots.
+FULL = {
+    "heartbeats": 100,
+    "bisect_span": 64 * 1024,
+    "bisect_resolution": 1024,
+    "bisect_steps": None,
+    "parallel": 4,
+    "warm_up": 100,
+    "live_round_trips": 10000,
+    "startups": 11,
+    "rate_round_trips": 2000,
+    "rate_repeats": 5,
+    "heap_report_s": 0.2,
+}
+QUICK = {
+    "heartbeats": 3,
+    "bisect_span": 1 << 20,
+    "bisect_resolution": 1024,
+    "bisect_steps": 1,
+    "parallel": 2,
+    "warm_up": 10,
+    "live_round_trips": 50,
+    "startups": 1,
+    "rate_round_trips": 20,
+    "rate_repeats": 1,
+    "heap_report_s": 0.05,
+}
 
 KB = 1024
 # Budgets on the 32-bit port, as on an ESP32 (issue 14): goals, not tests.
@@ -44,18 +82,15 @@ GOALS = (
     ("ROMFS-32", "heap", 72 * KB),
     (".mpy-32", "heap", 90 * KB),
 )
-README_BEGIN = "<!-- bench:begin (bench/run.py --write-readme replaces this block) -->"
-README_END = "<!-- bench:end -->"
-DEPLOY_BEGIN = "<!-- bench:deploy:begin (bench/run.py --write-readme replaces this block) -->"
-DEPLOY_END = "<!-- bench:deploy:end -->"
 # The Python heap of an ESP32 without PSRAM after its first growth
 # (ports/esp32: 56 KB at start, grown on demand; ../shared/heap-32bit.md).
 ESP32_HEAP = 111936
-# Who each 32-bit build stands for (README, Which deployment fits which board).
+# Who each 32-bit build stands for (README, Which deployment fits which
+# board), in the order a user tries them: the stock firmware first.
 DEPLOYMENTS = (
-    ("frozen-32", "ESP32 without PSRAM, firmware built with `manifest.py`", "frozen into the firmware image"),
-    ("ROMFS-32", "ESP32 without PSRAM, firmware with a ROMFS partition", "`make deploy-romfs`: a ROMFS image"),
-    (".mpy-32", "ESP32 with PSRAM (SPIRAM builds), development", "`make deploy`: `.mpy` files on the filesystem"),
+    (".mpy-32", "stock MicroPython firmware (micropython.org)", "`make deploy`: `.mpy` files on the filesystem"),
+    ("ROMFS-32", "a firmware with a ROMFS partition", "`make deploy-romfs`: a ROMFS image"),
+    ("frozen-32", "a firmware you build with `manifest.py`", "frozen into the firmware image"),
 )
 
 
@@ -187,9 +222,43 @@ def other_ports(args, notes):
     return ok
 
 
+@contextlib.contextmanager
+def _central(pki=None):
+    """A central system for one stage, stopped after it: plain (yields it),
+    or with pki a directory, the TLS one (yields it and the wss:// config)."""
+    if pki is None:
+        cs = common.start_cs()
+        got = cs
+    else:
+        cs, wss = common.start_tls_cs(pki)
+        got = (cs, wss)
+    try:
+        yield got
+    finally:
+        cs.stop()
+
+
+class Stages:
+    """One progress line per stage: its number, the total and the time so far."""
+
+    def __init__(self, total, log):
+        self.total, self.log, self.done, self.t0 = total, log, 0, time.monotonic()
+        self.lock = threading.Lock()
+
+    def next(self, what):
+        with self.lock:
+            self.done += 1
+            self.log("run.py [%d/%d] %s (%.0f s so far)" % (self.done, self.total, what, time.monotonic() - self.t0))
+
+
 def measure(sizes, args, log=print):
     out = {"notes": []}
     ports = other_ports(args, out["notes"])
+    # The total is known once the builds are: 3 stages each, 2 more each
+    # over wss://, the rate and the breakdown, and this first one.
+    n, n_tls = 3 + len(ports), 1 + sum(1 for p in ports if p[2] == 4)
+    stages = Stages(1 + 3 * n + 2 * n_tls + 2, log)
+    stages.next("compiling lib/ for %d builds" % n)
     with tempfile.TemporaryDirectory(prefix="uocpp-bench-") as tmp:
         tmp = Path(tmp)
         src = common.source_build()
@@ -211,35 +280,56 @@ def measure(sizes, args, log=print):
                 builds.append(common.frozen_build(path, word))
         out["builds"] = builds
         out["versions"] = {b.name: common.micropython_version(b.micropython) for b in builds}
-        cs = common.start_cs()
-        try:
+        tls_builds = [b for b in builds if not (b.kind == ".py" or (b.word == 8 and b.kind != ".mpy"))]
+        assert (len(builds), len(tls_builds)) == (n, n_tls), "the stage count is off"
+        # A central system of its own for each stage: it keeps every frame,
+        # and each wait scans them, so one shared by the whole run (10,000
+        # round trips per build) made every later step slower.
+        with _central() as cs:
+            # Live heap first: each build's idle figure brackets its bisection.
             for b in builds:
-                log("smallest heap, %s: bisecting ..." % b.label)
-                heap, runs = session.smallest_heap(cs, b, high=sizes["bisect_high"], heartbeats=sizes["heartbeats"], max_steps=sizes["bisect_steps"])
-                out["heap", b.name] = heap - b.heap_offset
-            for b in builds:
-                log("live heap, %s: %d round trips ..." % (b.label, sizes["live_round_trips"]))
+                stages.next("live heap, %s (%d round trips)" % (b.label, sizes["live_round_trips"]))
                 live = live_heap(cs, b, sizes["warm_up"], sizes["live_round_trips"], tmp / ("live" + b.name), sizes["heap_report_s"])
                 out["live", b.name] = {k: v - b.live_offset for k, v in live.items() if k != "seconds"}
-            for b in builds:
-                log("start-up, %s: %d runs ..." % (b.label, sizes["startups"]))
+
+        def heap(b, tls, key, what):
+            stages.next("smallest heap%s, %s" % (what, b.label))
+            low = out["live", b.name]["idle"] + b.live_offset
+            with _central(tmp / ("pki" + b.name) if tls else None) as got:
+                server, config = got if tls else (got, None)
+                found, runs = session.smallest_heap(
+                    server,
+                    b,
+                    low=low,
+                    high=low + sizes["bisect_span"],
+                    resolution=sizes["bisect_resolution"],
+                    heartbeats=sizes["heartbeats"],
+                    max_steps=sizes["bisect_steps"],
+                    config=config,
+                    low_fails=True,
+                )
+            out[key, b.name] = found - b.heap_offset
+
+        jobs = [(b, False, "heap", "") for b in builds] + [(b, True, "tls heap", " over wss://") for b in tls_builds]
+        # Heap figures do not depend on timing: bisections run side by side.
+        with concurrent.futures.ThreadPoolExecutor(sizes["parallel"]) as pool:
+            for f in [pool.submit(heap, *job) for job in jobs]:
+                f.result()
+        with _central(tmp / "pki") as (tls, wss):
+            for b in tls_builds:
+                stages.next("live heap idle over wss://, %s" % b.label)
+                out["tls idle", b.name] = idle_heap(tls, b, tmp / ("tls" + b.name), sizes["heap_report_s"], wss)
+        # Timed measures last, one at a time.
+        for b in builds:
+            stages.next("start-up, %s (median of %d)" % (b.label, sizes["startups"]))
+            with _central() as cs:
                 out["startup", b.name] = startup_ms(cs, b, sizes["startups"], tmp / ("up" + b.name))
-            tls, wss = common.start_tls_cs(tmp / "pki")
-            try:
-                for b in builds:
-                    if b.kind == ".py" or (b.word == 8 and b.kind != ".mpy"):
-                        continue
-                    log("over wss://, %s: smallest heap, live heap ..." % b.label)
-                    heap, runs = session.smallest_heap(tls, b, high=sizes["bisect_high"], heartbeats=sizes["heartbeats"], max_steps=sizes["bisect_steps"], config=wss)
-                    out["tls heap", b.name] = heap - b.heap_offset
-                    out["tls idle", b.name] = idle_heap(tls, b, tmp / ("tls" + b.name), sizes["heap_report_s"], wss)
-            finally:
-                tls.stop()
-            log("message rate: firmware (64-bit .mpy) and CPython peer ...")
+        stages.next("message rate: firmware (64-bit .mpy) and CPython peer")
+        with _central() as cs:
             out["rates"] = message_rates(cs, mpy, sizes["rate_round_trips"], sizes["rate_repeats"], tmp / "rate")
+        stages.next("per-module breakdown")
+        with _central() as cs:
             out["modules"] = modules.breakdown(cs, [b for b in builds if b.kind != ".py"], tmp / "modules", log)
-        finally:
-            cs.stop()
     return out
 
 
@@ -412,9 +502,10 @@ def deployments(out):
     against an ESP32's Python heap without PSRAM."""
     names = {b.name for b in out["builds"]}
     rows = [
-        ("Board", "Deployment", "Smallest heap, scripted session (32-bit)", "The same over wss://", "Live heap idle after boot", "In a plain ESP32's %s B heap" % format(ESP32_HEAP, ",")),
+        ("Firmware on the ESP32", "Deployment", "Smallest heap, scripted session (32-bit)", "The same over wss://", "Live heap idle after boot", "In a plain ESP32's %s B heap" % format(ESP32_HEAP, ",")),
         ("---",) * 6,
     ]
+    first = None
     for name, board, how in DEPLOYMENTS:
         if name not in names:
             rows.append((board, how, "not measured", "", "", ""))
@@ -422,9 +513,19 @@ def deployments(out):
         need = max(out["heap", name], out.get(("tls heap", name), 0))
         spare = ESP32_HEAP - need
         fits = "fits, %.0f KB to spare" % (spare / KB) if spare > 0 else "does not fit (%.0f KB short)" % (-spare / KB)
+        if spare > 0 and first is None:
+            first = how
         tls = _kb(out["tls heap", name]) if ("tls heap", name) in out else ""
         rows.append((board, how, _kb(out["heap", name]), tls, _kb(out["live", name]["idle"]), fits))
-    return "\n".join("| " + " | ".join(r) + " |" for r in rows)
+    text = "\n".join("| " + " | ".join(r) + " |" for r in rows)
+    # The advice is derived from the rows, so no text can contradict them.
+    if first:
+        advice = "On a plain ESP32 (no PSRAM) take the first way that fits: %s. A board with PSRAM fits every way." % first
+    elif len(rows) - 2 == len(DEPLOYMENTS) and all(r[2] != "not measured" for r in rows[2:]):
+        advice = "On a plain ESP32 (no PSRAM) no way fits this scripted session: use a board with PSRAM."
+    else:
+        advice = "Not every way was measured (the 32-bit builds were not given to the bench): see the notes of docs/performance.md."
+    return text + "\n\n" + advice
 
 
 def report(out, sizes, seconds, quick):
@@ -439,24 +540,13 @@ def report(out, sizes, seconds, quick):
     return "\n".join(parts)
 
 
-def write_readme(blocks, path=REPO / "README.md"):
-    """Replaces each marked block of README.md: blocks is [(begin, end, text)]."""
-    readme = path.read_text()
-    for begin_mark, end_mark, text in blocks:
-        begin, end = readme.find(begin_mark), readme.find(end_mark)
-        if begin < 0 or end < begin:
-            raise SystemExit("README.md has no %r ... %r block" % (begin_mark, end_mark))
-        readme = readme[: begin + len(begin_mark)] + "\n" + text + "\n" + readme[end:]
-    path.write_text(readme)
-
-
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="tiny sizes, for the smoke test")
     ap.add_argument("--micropython32", metavar="PATH", help="a 32-bit build of the MicroPython unix port: adds the 32-bit .mpy and ROMFS columns")
     ap.add_argument("--micropython32-frozen", metavar="PATH", help="a 32-bit unix port with lib/uocpp and lib/umqtt frozen in: adds the 32-bit frozen column")
     ap.add_argument("--micropython64-frozen", metavar="PATH", help="optional: a 64-bit unix port with lib/ frozen in")
-    ap.add_argument("--write-readme", action="store_true", help="replace the marked block of README.md's Performance section with the output")
+    ap.add_argument("--write-readme", action="store_true", help="also write the tables into their marked blocks: docs/performance.md's and README.md's deployment table")
     args = ap.parse_args(argv)
     sizes = QUICK if args.quick else FULL
     logging.getLogger("ocpp").setLevel(logging.CRITICAL)  # failed sessions are expected while bisecting
@@ -469,7 +559,7 @@ def main(argv=None):
     print()
     print(deployments(out))
     if args.write_readme:
-        write_readme([(README_BEGIN, README_END, text), (DEPLOY_BEGIN, DEPLOY_END, deployments(out))])
+        common.write_blocks({"run": text, "deploy": deployments(out)})
     return 0
 
 

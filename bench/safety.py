@@ -105,4 +105,6 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    from bench import common
+
+    common.run_writing("safety", main)

@@ -5,7 +5,7 @@ ChargingScheduleMaxPeriods (24) periods each, on the MicroPython unix port
 
     .venv/bin/python bench/schedule.py [--quick] [--write-readme]
 
---write-readme also puts the table into README.md's marked block.
+--write-readme also puts the table into docs/performance.md's marked block.
 """
 
 import argparse
@@ -18,8 +18,6 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 MICROPYTHON = str(Path(sys.executable).parent / "micropython")
-README_BEGIN = "<!-- bench:schedule:begin (bench/schedule.py --write-readme replaces this block) -->"
-README_END = "<!-- bench:schedule:end -->"
 
 
 def measure(count=8, periods=24, rounds=20):
@@ -36,7 +34,7 @@ def measure(count=8, periods=24, rounds=20):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--write-readme", action="store_true", help="also replace README.md's marked smart-charging block with the table")
+    ap.add_argument("--write-readme", action="store_true", help="also replace docs/performance.md's marked smart-charging block with the table")
     args = ap.parse_args()
     r = measure(rounds=2 if args.quick else 50)
     lines = [
@@ -51,9 +49,9 @@ def main():
     print(text)
     if args.write_readme:
         sys.path.insert(0, str(REPO))
-        from bench.run import write_readme
+        from bench import common
 
-        write_readme([(README_BEGIN, README_END, text)])
+        common.write_blocks({"schedule": text})
 
 
 if __name__ == "__main__":

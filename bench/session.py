@@ -18,7 +18,12 @@ from ocpp.v16 import call
 
 from bench.common import received, start_firmware, wait_alive
 
-STEP_TIMEOUT = 5.0
+# Generous: on a loaded machine a step can take seconds, and a step that
+# times out counts as a heap too small. A heap that is too small shows
+# sooner: the process exits, or its log says so (OUT_OF_MEMORY), and the
+# session ends there.
+STEP_TIMEOUT = 20.0
+OUT_OF_MEMORY = ("MemoryError", "out of memory")
 _ids = itertools.count(1)
 
 
@@ -26,12 +31,12 @@ def _triggered(cs, fw, cp_id, message, action, before, connector_id=None):
     reply = cs.call(cp_id, call.TriggerMessage(requested_message=message, connector_id=connector_id), timeout=STEP_TIMEOUT)
     if reply.status != "Accepted":
         raise RuntimeError("TriggerMessage(%s) answered %s" % (message, reply.status))
-    wait_alive(cs, fw, lambda fs: len(received(cs, cp_id, action)) > before, STEP_TIMEOUT, "triggered %s" % action)
+    wait_alive(cs, fw, lambda fs: len(received(cs, cp_id, action)) > before, STEP_TIMEOUT, "triggered %s" % action, OUT_OF_MEMORY)
 
 
 def scripted_session(cs, fw, cp_id, heartbeats=100, evse_port=None):
     """Runs the session against a started firmware; raises on any failure."""
-    wait_alive(cs, fw, lambda fs: received(cs, cp_id, "BootNotification") and cp_id in cs.charge_points, 10, "BootNotification")
+    wait_alive(cs, fw, lambda fs: received(cs, cp_id, "BootNotification") and cp_id in cs.charge_points, STEP_TIMEOUT, "BootNotification", OUT_OF_MEMORY)
     fw.wait_log("registration Accepted", STEP_TIMEOUT)
     for i in range(heartbeats):
         _triggered(cs, fw, cp_id, "Heartbeat", "Heartbeat", i)
@@ -54,9 +59,9 @@ def _charging(cs, fw, cp_id, port):
     for reply in evse.send(["meter 1 1000", "power 1 7400", "plug 1", "card 1 BENCH", "charge 1"], port=port, timeout=STEP_TIMEOUT):
         if not reply.startswith("ok"):
             raise RuntimeError("simulator: %s" % reply)
-    wait_alive(cs, fw, lambda fs: len(received(cs, cp_id, "MeterValues")) >= 2, STEP_TIMEOUT, "2 sampled MeterValues")
+    wait_alive(cs, fw, lambda fs: len(received(cs, cp_id, "MeterValues")) >= 2, STEP_TIMEOUT, "2 sampled MeterValues", OUT_OF_MEMORY)
     evse.send(["unplug 1"], port=port, timeout=STEP_TIMEOUT)
-    wait_alive(cs, fw, lambda fs: received(cs, cp_id, "StopTransaction"), STEP_TIMEOUT, "StopTransaction")
+    wait_alive(cs, fw, lambda fs: received(cs, cp_id, "StopTransaction"), STEP_TIMEOUT, "StopTransaction", OUT_OF_MEMORY)
 
 
 def session_completes(cs, build, heapsize, heartbeats=100, config=None):
@@ -72,7 +77,7 @@ def session_completes(cs, build, heapsize, heartbeats=100, config=None):
             if fw.proc.poll() is not None:
                 return False, "firmware exited with status %s" % fw.proc.returncode
             time.sleep(0.05)  # let the last log lines arrive
-            if "MemoryError" in fw.log or "out of memory" in fw.log:
+            if any(text in fw.log for text in OUT_OF_MEMORY):
                 return False, "MemoryError in the log"
             return True, ""
         except Exception as e:  # any failed step means "does not complete"
@@ -81,24 +86,29 @@ def session_completes(cs, build, heapsize, heartbeats=100, config=None):
             fw.stop()
 
 
-def smallest_heap(cs, build, low=4096, high=65536, resolution=256, heartbeats=100, max_steps=None, config=None):
+def smallest_heap(cs, build, low=4096, high=65536, resolution=256, heartbeats=100, max_steps=None, config=None, low_fails=False):
     """Bisection: the smallest heap (bytes, a multiple of `resolution`) at
-    which the session completes, with the number of sessions run. `low` must
-    fail and `high` must pass; both are checked first (high doubles until it
-    passes). max_steps caps the bisection (smoke test), leaving a coarser
-    answer."""
+    which the session completes, with the number of sessions run. `high` is
+    checked first: when it fails it becomes the lower bound and the bracket
+    above it doubles until a heap passes. `low` must fail: it is checked
+    unless the caller knows it fails (low_fails: the build's live heap idle,
+    below which nothing completes). max_steps caps the bisection (smoke
+    test), leaving a coarser answer."""
     runs = 1
+    span = max(high - low, resolution)
     ok, why = session_completes(cs, build, high, heartbeats, config)
     while not ok:
         if high >= 1 << 22:
             raise RuntimeError("the session fails even with %d bytes: %s" % (high, why))
-        high *= 2
+        low, span = high, span * 2
+        high = low + span
         runs += 1
         ok, why = session_completes(cs, build, high, heartbeats, config)
-    runs += 1
-    ok, why = session_completes(cs, build, low, heartbeats, config)
-    if ok:
-        return low, runs
+    if not low_fails:
+        runs += 1
+        ok, why = session_completes(cs, build, low, heartbeats, config)
+        if ok:
+            return low, runs
     steps = 0
     while high - low > resolution and (max_steps is None or steps < max_steps):
         mid = (low + high) // 2 // resolution * resolution

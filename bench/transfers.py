@@ -11,9 +11,9 @@ pyftpdlib) on 127.0.0.1, on the .mpy build of the 64-bit unix port and, with --m
     peak       the highest live heap above the baseline, sampled at every 1 KB piece
                (gc.collect(), then gc.mem_alloc()), code included
 
-    .venv/bin/python bench/transfers.py [--micropython32 PATH] [--write-docs]
+    .venv/bin/python bench/transfers.py [--micropython32 PATH] [--write-readme]
 
---write-docs replaces the marked block in docs/transfers.md.
+--write-readme (or --write-docs) replaces the marked block in docs/transfers.md.
 """
 
 import argparse
@@ -33,9 +33,6 @@ from harness.ftp_server import FtpServer  # noqa: E402
 from harness.http_server import FileServer, server_tls  # noqa: E402
 from harness.pki import make_pki  # noqa: E402
 
-DOC = REPO / "docs" / "transfers.md"
-BEGIN = "<!-- bench:transfers:begin (bench/transfers.py --write-docs replaces this block) -->"
-END = "<!-- bench:transfers:end -->"
 DOWN, UP = 256 * 1024, 64 * 1024
 
 _MP = """
@@ -128,16 +125,10 @@ def table(results, sizes):
     return "\n".join(lines)
 
 
-def write_docs(text):
-    doc = DOC.read_text()
-    start, end = doc.index(BEGIN) + len(BEGIN), doc.index(END)
-    DOC.write_text(doc[:start] + "\n" + text + "\n" + doc[end:])
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--micropython32", metavar="PATH", help="a 32-bit unix port: its .mpy build too")
-    ap.add_argument("--write-docs", action="store_true", help="replace the marked block in docs/transfers.md")
+    ap.add_argument("--write-readme", "--write-docs", dest="write_docs", action="store_true", help="replace the marked block in docs/transfers.md")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -163,7 +154,7 @@ def main():
                 srv.stop()
     print(text)
     if args.write_docs:
-        write_docs(text)
+        common.write_blocks({"transfers": text})
 
 
 if __name__ == "__main__":

@@ -85,4 +85,6 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    from bench import common
+
+    common.run_writing("twin", main)

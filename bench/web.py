@@ -73,7 +73,7 @@ def measure(cs, build, tmp, requests):
     debug = page_on(cs, build, tmp / "debug", 0, level="debug")
     rows.update((k, v) for k, v in debug.items() if k.startswith("while serving"))
     off = rows["idle, page off (heap budget figure)"]
-    print("Web page, %s (live heap after gc.collect())" % build.label)
+    print("Web page, %s (live heap after gc.collect())\n" % build.label)
     print("| Figure | Value | Against page off |")
     print("|---|---:|---:|")
     for name, value in rows.items():
@@ -106,4 +106,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    common.run_writing("web", main)

@@ -225,9 +225,9 @@ while True:
     if cmd[0] == "meter":
         meter = SdmMeter(port, address=int(cmd[2]), model=cmd[1], timeout_ms=int(cmd[3]), retries=int(cmd[4]))
         print(json.dumps({"ok": meter.measurands(), "phases": meter.phases}))
-    elif cmd[0] in ("read", "energy"):
+    elif cmd[0] == "read":
         tick = len(cmd) > 1 and cmd[1] == "tick"
-        print(json.dumps(run(meter.read() if cmd[0] == "read" else meter.energy_wh(), tick)))
+        print(json.dumps(run(meter.read(), tick)))
     elif cmd[0] == "quit":
         break
 """

@@ -29,6 +29,17 @@ def test_only_the_platform_layer_touches_machine_and_network():
     assert offenders == []
 
 
+def test_imports_run_platform_to_device_never_back():
+    """Issue 26: platform/ may import device/ (drivers it builds), device/ never imports platform/ (it is handed the
+    port's functions: board.py, modem.py), so the two layers import one way only."""
+    pattern = re.compile(r"^\s*(from\s+uocpp\.platform\b|import\s+uocpp\.platform\b|from\s+uocpp\s+import\s+[\w, ]*\bplatform\b)", re.M)
+    offenders = [p.relative_to(REPO).as_posix() for p in sorted((LIB / "device").rglob("*.py")) if pattern.search(p.read_text())]
+    assert offenders == []
+    # and the check can fail: the pattern finds each way of writing it
+    for line in ("from uocpp.platform import evse", "import uocpp.platform.unix", "from uocpp import log, platform"):
+        assert pattern.search(line), line
+
+
 # -- clock: ISO 8601 UTC and the RTC tuple ------------------------------------
 
 

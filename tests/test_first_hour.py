@@ -347,7 +347,7 @@ def test_every_requirement_id_used_is_in_docs_requirements():
             assert m.group(1) not in listed, "listed twice: " + m.group(1)
             listed[m.group(1)] = m.groups()[1:]
             assert all(field.strip() for field in m.groups()[1:]), line
-    files = [REPO / "README.md", REPO / "CHANGELOG.md", REPO / "boot.py", REPO / "main.py"]
+    files = [REPO / "README.md", REPO / "CHANGELOG.md", REPO / "boot.py", REPO / "main.py"] + sorted((REPO / "docs").glob("*.md"))
     for top in ("tests", "harness", "lib", "tools", "bench"):
         files += sorted((REPO / top).rglob("*.py"))
     missing = {}

@@ -19,7 +19,6 @@ MEASURANDS = [ENERGY, "Power.Active.Import", "Current.Import", "Voltage", "Frequ
 # Requests as on the wire (CRC low byte first).
 SDM630_BLOCKS = bytes.fromhex("01 04 00 00 00 0c f0 0f" "01 04 00 34 00 16 30 0a")
 SDM120_BLOCKS = bytes.fromhex("01 04 00 00 00 0e 71 ce" "01 04 00 46 00 04 10 1c")
-ENERGY_ONLY = bytes.fromhex("01 04 00 48 00 02 f1 dd")
 
 # float32-exact values, so the firmware's floats compare equal.
 THREE_PHASE = dict(V1=230.5, V2=231.25, V3=229.75, I1=16.0, I2=15.5, I3=16.25, P_TOTAL=11040.0, FREQ=50.0, IMPORT_KWH=1234.5)
@@ -77,7 +76,7 @@ def test_sdm120_read_gives_plain_floats(bench):
 
 
 def test_a_value_changed_on_the_meter_is_seen_by_the_next_read(bench):
-    """The server's registers change between polls: read() and energy_wh() (one request) return the new values."""
+    """The server's registers change between polls: the next read() returns the new values."""
     b = bench()
     b.server.set(**THREE_PHASE)
     b.meter("SDM630")
@@ -85,10 +84,6 @@ def test_a_value_changed_on_the_meter_is_seen_by_the_next_read(bench):
     b.server.set(IMPORT_KWH=1235.25, P_TOTAL=3680.0, I2=0.0)
     second = b.shell.ask("read")["ok"]
     assert (second[ENERGY], second["Power.Active.Import"], second["Current.Import"]["L2"]) == (1235250.0, 3680.0, 0.0)
-    b.relay.take()
-    b.server.set(IMPORT_KWH=1236.0)
-    assert b.shell.ask("energy")["ok"] == 1236000.0
-    assert b.relay.take() == (ENERGY_ONLY, ["ok"])
 
 
 def test_one_crc_error_is_retried(bench):
@@ -110,10 +105,10 @@ def test_a_crc_error_that_persists_raises_meter_error_naming_it(bench):
     b.server.set(**THREE_PHASE)
     b.meter("SDM630", retries=2)
     b.relay.set_plan([], always="crc")
-    out = b.shell.ask("energy")
+    out = b.shell.ask("read")
     assert out["kind"] == "crc"
-    assert out["error"] == "SDM630 at address 1: CRC error in the reply to read 0x0048+2 (3 attempts)"
-    assert b.relay.take() == (ENERGY_ONLY * 3, ["crc"] * 3)
+    assert out["error"] == "SDM630 at address 1: CRC error in the reply to read 0x0000+12 (3 attempts)"
+    assert b.relay.take() == (SDM630_BLOCKS[:8] * 3, ["crc"] * 3)
 
 
 @pytest.mark.parametrize("silence", ["wrong address", "server stopped"])
@@ -133,14 +128,9 @@ def test_a_silent_meter_times_out_while_the_loop_keeps_running(bench, silence):
     # 2 x 200 ms, and the 100 ms gap the meter gets before the retry
     assert 480 <= out["ms"] <= 1500, out
     assert out["ticks"] >= out["ms"] // 10 * 0.8 - 2, out
-    out = b.shell.ask("energy tick")
-    assert out["kind"] == "timeout" and 480 <= out["ms"] <= 1500, out
-    assert out["ticks"] >= out["ms"] // 10 * 0.8 - 2, out
-    # 2 attempts at the first block (read() stops there), then 2 at the energy register
-    first, energy = SDM630_BLOCKS[:8], ENERGY_ONLY
-    if address == 7:
-        first, energy = bytes.fromhex("07 04 00 00 00 0c f0 69"), bytes.fromhex("07 04 00 48 00 02 f1 bb")
-    assert b.relay.take()[0] == first * 2 + energy * 2
+    # 2 attempts at the first block (read() stops there)
+    first = SDM630_BLOCKS[:8] if address == 1 else bytes.fromhex("07 04 00 00 00 0c f0 69")
+    assert b.relay.take()[0] == first * 2
 
 
 def test_lost_replies_are_retried_while_the_loop_keeps_ticking(bench):
@@ -178,13 +168,13 @@ def test_noise_before_a_reply_and_partial_replies(bench):
     assert b.relay.take() == (SDM630_BLOCKS, ["garbage", "garbage"])
 
     b.relay.set_plan(["truncate"])
-    assert b.shell.ask("energy")["ok"] == 1234500.0
-    assert b.relay.take() == (ENERGY_ONLY * 2, ["truncate", "ok"])
+    assert b.shell.ask("read")["ok"][ENERGY] == 1234500.0
+    assert b.relay.take() == (SDM630_BLOCKS[:8] * 2 + SDM630_BLOCKS[8:], ["truncate", "ok", "ok"])
 
     b.relay.set_plan([], always="truncate")
-    out = b.shell.ask("energy")
+    out = b.shell.ask("read")
     assert out["kind"] == "garbled"
-    assert out["error"] == "SDM630 at address 1: incomplete or garbled reply to read 0x0048+2 (5 bytes: 010404449a) (2 attempts)"
+    assert out["error"] == "SDM630 at address 1: incomplete or garbled reply to read 0x0000+12 (5 bytes: 0104184366) (2 attempts)"
 
 
 def test_a_nan_register_is_a_meter_error_not_a_reading(bench):
@@ -192,7 +182,7 @@ def test_a_nan_register_is_a_meter_error_not_a_reading(bench):
     b = bench()
     b.server.set(**dict(THREE_PHASE, IMPORT_KWH=math.nan))
     b.meter("SDM630")
-    out = b.shell.ask("energy")
+    out = b.shell.ask("read")
     assert out["kind"] == "value"
     assert out["error"] == "SDM630 at address 1: register 0x0048 holds nan, not a reading"
 

@@ -1,4 +1,4 @@
-"""Build an update file for UpdateFirmware (README, Updating in the field).
+"""Build an update file for UpdateFirmware (docs/updating.md).
 
     python tools/make_update.py bundle --version 1.2.3 [--march xtensawin] [-o build/update-1.2.3.bin]
     python tools/make_update.py image --version 1.2.3 --image firmware.bin [-o ...]

@@ -9,6 +9,7 @@ import time
 from micropython import const
 
 from uocpp import __version__, clock, log, platform, security_event
+from uocpp.lazy import OnUse, run_then_drop
 from uocpp.device.board import Board
 from uocpp.link.backoff import KeyBackoff
 from uocpp.link.link import Link
@@ -16,19 +17,14 @@ from uocpp.link.security import Security
 from uocpp.model.connectors import Connectors
 from uocpp.model.keys import Keys, send_list_max
 from uocpp.model.registration import Registration
-from uocpp.model.reservations import Reservations
 from uocpp.model.state import State
 from uocpp.ops import Dispatcher
 from uocpp.outbox import Outbox
 from uocpp.rpc import Rpc
-from uocpp.model.auth_cache import AuthCache
-from uocpp.model.profiles import Profiles
 from uocpp.model.transactions import Transactions
-from uocpp.services.authorize import Authorizer
-from uocpp.services.boot_notification import BootNotification
-from uocpp.services.data_transfer import DataTransfer
 from uocpp.services.heartbeat import Heartbeat
 from uocpp.services.metering import Metering
+from uocpp.services.reservations import Reservations
 from uocpp.services.sessions import Sessions
 from uocpp.services.smart_charging import SmartCharging
 from uocpp.services.status import StatusNotifier
@@ -62,34 +58,46 @@ class App:
         self.outbox = outbox = Outbox(rpc, link, registration, keys, KeyBackoff(keys), json_file.join(flash, "outbox.journal"), store["journalBytes"])
         # The security log and SecurityEventNotification (security_log.py).
         security_event.attach(json_file.join(flash, "security"), outbox, cs["securityEvents"])
-        self.boot = BootNotification(outbox, registration, keys, settings["ocpp"]["bootRetryInterval"], state, platform.set_rtc)
+
+        def boot():
+            # Needed until Accepted, once per boot (J-24): its task drops it then (lazy.py).
+            from uocpp.services.boot_notification import BootNotification
+
+            return BootNotification(outbox, registration, keys, settings["ocpp"]["bootRetryInterval"], state, platform.set_rtc)
+
+        self.boot = OnUse(boot, ("uocpp.services.boot_notification", "uocpp.confs.boot_notification"))
         self.heartbeat = heartbeat = Heartbeat(outbox, rpc, keys, registration, state, platform.set_rtc)
         self.status = StatusNotifier(outbox, connectors, registration, link)
         # Charging: the EVSE seam and its meter from the platform.
         self.evse = evse = platform.evse(settings)
         self.transactions = transactions = Transactions(json_file.join(flash, "tx.json"))
         self.metering = metering = Metering(platform.meter(settings, evse), evse.count, keys, outbox, transactions)
-        cache = AuthCache(json_file.join(flash, "auth_cache.json"), lambda: keys.get("AuthorizationCacheEnabled"))
-        self.authorizer = authorizer = Authorizer(outbox, link, keys, cache, json_file.join(flash, "local_list.bin"))
+
+        def authorizer():
+            # Made with the first card, Authorize or idTagInfo (lazy.py).
+            from uocpp.model.auth_cache import AuthCache
+            from uocpp.services.authorize import Authorizer
+
+            cache = AuthCache(json_file.join(flash, "auth_cache.json"), lambda: keys.get("AuthorizationCacheEnabled"))
+            return Authorizer(outbox, link, keys, cache, json_file.join(flash, "local_list.bin"))
+
+        self.authorizer = authorizer = OnUse(authorizer)
         self.reservations = reservations = Reservations(json_file.join(flash, "reservations.json"), connectors)
         conn = settings["connectors"]
-        self.sessions = sessions = Sessions(
-            evse, metering, connectors, transactions, outbox, authorizer, keys, conn["maxCurrent"], store["maxTransactions"], reservations
-        )
-        profiles = Profiles(json_file.join(flash, "profiles.json"), keys)
-        self.smart = smart = SmartCharging(profiles, sessions, keys, evse.count, conn["maxCurrent"], conn["voltage"], conn["phases"])
-        self.data_transfer = DataTransfer(outbox)
+        self.sessions = sessions = Sessions(evse, metering, connectors, transactions, outbox, authorizer, keys, conn["maxCurrent"], store["maxTransactions"], reservations)
+        # Smart charging's door: its working part is loaded while a profile is installed.
+        self.smart = smart = SmartCharging(json_file.join(flash, "profiles.json"), sessions, keys, evse.count, conn["maxCurrent"], conn["voltage"], conn["phases"])
+
+        def data_transfer():
+            # Made when an application registers a vendor or sends, or a DataTransfer comes.
+            from uocpp.services.data_transfer import DataTransfer
+
+            return DataTransfer(outbox)
+
+        self.data_transfer = OnUse(data_transfer)
         parts.update(
-            boot=self.boot,
-            outbox=outbox,
-            heartbeat=heartbeat,
-            status=self.status,
-            sessions=sessions,
-            transactions=transactions,
-            authorizer=authorizer,
-            metering=metering,
-            data_transfer=self.data_transfer,
-            smart=smart,
+            boot=self.boot, outbox=outbox, heartbeat=heartbeat, status=self.status, sessions=sessions, transactions=transactions,
+            authorizer=authorizer, metering=metering, data_transfer=self.data_transfer, smart=smart,
         )
         parts.update(reservations=reservations)
         # GetDiagnostics' service is made on first use (services/diagnostics.py
@@ -173,7 +181,7 @@ class App:
             await self.security.prepare()
             sup.start("link", self.link.run)
             sup.start("outbox", self.outbox.run)
-            sup.start("boot", self.boot.run, True)
+            sup.start("boot", lambda: run_then_drop(self.boot), True)
             sup.start("heartbeat", self.heartbeat.run)
             sup.start("status", self.status.run)
             await self.metering.poll()  # the registers as the power cut left them, for PowerLoss stops

@@ -1,5 +1,5 @@
 # platform/esp32_evse.py on the unix port, against stand-ins for
-# machine.Pin/PWM/ADC (hardware a PC lacks) handed in through machine_.
+# machine.Pin/PWM/ADC (hardware a PC lacks) handed in as hw.
 import asyncio
 import time
 

@@ -140,9 +140,10 @@ async def test_sdm630_read_is_two_requests():
 
 
 async def test_nan_in_a_checked_reply_is_a_meter_error():
-    port = Port([frame(h("01 04 04 7f c0 00 00"))])
+    # SDM120: 0x0000+14 all zeros, then 0x0046+4 with NaN in the energy register (0x0048).
+    port = Port([frame(h("01 04 1c") + bytes(28)), frame(h("01 04 08 00 00 00 00 7f c0 00 00"))])
     try:
-        await sdm.SdmMeter(port, model="SDM120").energy_wh()
+        await sdm.SdmMeter(port, model="SDM120").read()
     except sdm.MeterError as e:
         eq(e.kind, sdm.VALUE, "kind")
         eq("0x0048" in e.reason, True, e.reason)
@@ -164,7 +165,7 @@ async def test_noise_flood_ends_at_the_deadline_without_blocking():
 
     t0 = time.ticks_ms()
     try:
-        await meter.energy_wh()
+        await meter.read()
         raise AssertionError("no MeterError")
     except sdm.MeterError as e:
         eq(e.kind, sdm.GARBLED, e.reason)
@@ -181,8 +182,9 @@ async def test_noise_flood_ends_at_the_deadline_without_blocking():
 
 
 async def test_concurrent_reads_take_turns_on_the_wire():
-    # energy_wh() while read() is under way: each request waits for the
-    # previous reply (two exchanges mixed on the bus would be garbage).
+    # A read() while another is under way (the metering poll and a
+    # triggered MeterValues): each request waits for the previous reply
+    # (two exchanges mixed on the bus would be garbage).
     class ByStart(Port):
         def write(self, data):
             if self.pending:
@@ -193,14 +195,13 @@ async def test_concurrent_reads_take_turns_on_the_wire():
     answers = {
         0x00: reply(1, [230.0] * 3 + [10.0] * 3),
         0x34: reply(1, [7000.0] + [0.0] * 8 + [50.0, 12.5]),
-        0x48: reply(1, [12.75]),
     }
     port = ByStart([])
     port.answers = answers
     meter = sdm.SdmMeter(port)
-    values, wh = await asyncio.gather(meter.read(), meter.energy_wh())
-    eq((values[sdm.ENERGY], wh), (12500.0, 12750.0), "both answered")
-    eq([r[3] for r in port.sent], [0x00, 0x48, 0x34], "one exchange at a time, in the order asked")
+    first, second = await asyncio.gather(meter.read(), meter.read())
+    eq((first[sdm.ENERGY], second[sdm.ENERGY]), (12500.0, 12500.0), "both answered")
+    eq([r[3] for r in port.sent], [0x00, 0x00, 0x34, 0x34], "one exchange at a time, in the order asked")
 
 
 def test_unknown_model_or_address():

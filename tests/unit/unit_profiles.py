@@ -1,6 +1,7 @@
 # model/profiles.py (profiles on flash, replacement rules, checks of the
-# csChargingProfiles shape) and services/smart_charging.py (the limit it
-# hands to sessions.set_limit, the clock-jump hook), with stand-ins.
+# csChargingProfiles shape), services/smart_charging.py (the door: what
+# loads when, the clock-jump hook) and services/profile_limits.py (the
+# limit it hands to sessions.set_limit), with stand-ins.
 from check import TempDir, eq, raises
 from fakes import Keys
 
@@ -17,7 +18,10 @@ def keys():
 
 def prof(pid, purpose="TxDefaultProfile", level=0, limit=16.0, **extra):
     p = {
-        "chargingProfileId": pid, "stackLevel": level, "chargingProfilePurpose": purpose, "chargingProfileKind": "Relative",
+        "chargingProfileId": pid,
+        "stackLevel": level,
+        "chargingProfilePurpose": purpose,
+        "chargingProfileKind": "Relative",
         "chargingSchedule": {"chargingRateUnit": "A", "chargingSchedulePeriod": [{"startPeriod": 0, "limit": limit}]},
     }
     p.update(extra)
@@ -83,8 +87,7 @@ class Sessions:
 def test_smart_charging_applies_and_follows_clock_jumps():
     with TempDir("smart") as d:
         sessions = Sessions()
-        store = pm.Profiles(d + "/profiles.json", keys())
-        smart = SmartCharging(store, sessions, keys(), 2, 32, 230, 3)
+        smart = SmartCharging(d + "/profiles.json", sessions, keys(), 2, 32, 230, 3)
         eq(smart.set_profile(1, prof(1, "TxProfile")), "Rejected", "no transaction")
         eq(smart.set_profile(1, prof(2, "ChargePointMaxProfile")), "Rejected", "not on connector 0")
         eq(smart.set_profile(3, prof(2)), "Rejected", "no connector 3")
@@ -112,3 +115,67 @@ def test_smart_charging_applies_and_follows_clock_jumps():
         t0, periods = smart.composite(1, 7200, "A")
         eq(periods[0][1], 10)
         eq(periods[1][1], 12, "the cap under the 20 A period")
+
+
+_PART = "uocpp.services.profile_limits"
+
+
+def _gone():
+    from uocpp.lazy import unload
+
+    for name in (_PART, "uocpp.services.schedule"):
+        unload(name)
+
+
+def test_no_profile_on_flash_loads_nothing():
+    import sys
+
+    with TempDir("door") as d:
+        _gone()
+        sessions = Sessions()
+        smart = SmartCharging(d + "/profiles.json", sessions, keys(), 2, 32, 230, 3)
+        eq((bool(smart), _PART in sys.modules, "uocpp.services.schedule" in sys.modules), (False, False, False), "nothing loaded at boot")
+        eq(smart.clear(None, None, None, None), "Unknown", "ClearChargingProfile with none installed")
+        eq(_PART in sys.modules, False, "still nothing loaded")
+        sessions.watchers[0](1, True)
+        eq((_PART in sys.modules, smart._tx_start[1] is not None), (False, True), "a start is kept by the door alone")
+        with open(d + "/profiles.json", "w") as f:
+            f.write("[]")
+        eq(bool(SmartCharging(d + "/profiles.json", Sessions(), keys(), 2, 32, 230, 3)), False, "an emptied profiles file")
+
+
+def test_a_profile_on_flash_loads_smart_charging_at_boot():
+    import sys
+
+    with TempDir("door") as d:
+        first = SmartCharging(d + "/profiles.json", Sessions(), keys(), 2, 32, 230, 3)
+        eq(first.set_profile(0, prof(7)), "Accepted")
+        _gone()
+        sessions = Sessions()
+        smart = SmartCharging(d + "/profiles.json", sessions, keys(), 2, 32, 230, 3)
+        eq((bool(smart), _PART in sys.modules), (True, True), "loaded at boot")
+        eq([p["id"] for p in smart.profiles.items], [7])
+
+
+async def test_the_part_is_dropped_once_no_profile_is_left():
+    import sys
+
+    import asyncio
+
+    with TempDir("door") as d:
+        _gone()
+        sessions = Sessions()
+        smart = SmartCharging(d + "/profiles.json", sessions, keys(), 2, 32, 230, 3)
+        task = asyncio.create_task(smart.run())
+        sessions.watchers[0](1, True)
+        eq(smart.set_profile(1, prof(8, limit=10.0)), "Accepted", "SetChargingProfile loads it")
+        await asyncio.sleep_ms(20)
+        eq((bool(smart), sessions.limits[1]), (True, 10.0), "in force, kept while installed")
+        eq(smart.clear(8, None, None, None), "Accepted")
+        await asyncio.sleep_ms(20)
+        eq((bool(smart), _PART in sys.modules, sessions.limits[1]), (False, False, None), "dropped, the hardware's maximum again")
+        t0, periods = smart.composite(1, 600, "A")
+        eq(periods, [[0, 32, None]], "GetCompositeSchedule loads it: the hardware maximum")
+        await asyncio.sleep_ms(20)
+        eq((bool(smart), _PART in sys.modules), (False, False), "and it goes again")
+        task.cancel()

@@ -109,13 +109,13 @@ class CardReader:
         self.changed.set()
 
 
-def from_config(cfg, machine_, changed=None):
+def from_config(cfg, hw, changed=None):
     # The reader evse.cardReader describes (config/evse.py checked it), on
     # the board's machine module.
     from uocpp.device.mfrc522 import Mfrc522
 
-    Pin = machine_.Pin
-    spi = machine_.SPI(cfg["spi"], baudrate=cfg["baudrate"], polarity=0, phase=0, sck=Pin(cfg["sck"]), mosi=Pin(cfg["mosi"]), miso=Pin(cfg["miso"]))
+    Pin = hw.Pin
+    spi = hw.SPI(cfg["spi"], baudrate=cfg["baudrate"], polarity=0, phase=0, sck=Pin(cfg["sck"]), mosi=Pin(cfg["mosi"]), miso=Pin(cfg["miso"]))
     rst = cfg["rst"]
     chip = Mfrc522(spi, Pin(cfg["cs"], Pin.OUT, value=1), Pin(rst, Pin.OUT, value=1) if rst >= 0 else None)
     return CardReader(chip, cfg["connector"], cfg["debounce"], changed)

@@ -62,34 +62,6 @@ def duty_u16(amps):
     return (ca + 16000) * 13107 // 5000  # (A / 2.5 + 64) % of 65535
 
 
-def duty_percent(amps):
-    # The exact duty cycle in percent for an offered current (100.0: none).
-    amps = offered(amps)
-    if not amps:
-        return 100.0
-    if amps <= 51:
-        return amps / 0.6
-    return amps / 2.5 + 64
-
-
-def amps_for_duty(pct):
-    # What a vehicle may draw at a duty cycle in percent; 0 = no charging
-    # (the error bands, the 5 % digital-communication band, 100 %).
-    if pct < 8 or pct > 97:
-        return 0
-    if pct < 10:
-        return 6
-    if pct <= 85:
-        return pct * 0.6
-    if pct <= 96:
-        return (pct - 64) * 2.5
-    return 80
-
-
-def amps_for_u16(value):
-    return amps_for_duty(value * 100 / FULL)
-
-
 def volts(raw, raw_plus12, raw_minus12):
     # An ADC reading -> pilot volts, by the straight line through the two
     # calibration readings (at +12 V and at -12 V; either may be the larger).

@@ -36,7 +36,6 @@ CURRENT = "Current.Import"
 VOLTAGE = "Voltage"
 FREQUENCY = "Frequency"
 _MEASURANDS = (ENERGY, POWER, CURRENT, VOLTAGE, FREQUENCY)
-_ENERGY_REGISTER = const(0x0048)
 
 # MeterError kinds
 TIMEOUT = "timeout"  # no reply at all
@@ -99,8 +98,8 @@ class SdmMeter:
         self.phases = 3 if model == "SDM630" else 1
         self._blocks = _MODELS[model]
         self._last = time.ticks_add(time.ticks_ms(), -_GAP_MS)  # end of the last exchange
-        # One request on the wire at a time: the session may ask for energy_wh()
-        # while a periodic read() is under way.
+        # One request on the wire at a time: a read() may come while another
+        # is under way (the metering poll and a triggered MeterValues).
         self._lock = asyncio.Lock()
 
     def measurands(self):
@@ -122,11 +121,6 @@ class SdmMeter:
                 else:
                     values.setdefault(name, {})[phase] = value
         return values
-
-    async def energy_wh(self):
-        # Only the billing register: one request.
-        data = await self._exchange(_ENERGY_REGISTER, 2)
-        return self._value(data, 0, _ENERGY_REGISTER) * 1000
 
     # -- one Modbus transaction --------------------------------------------------
     def _where(self):

@@ -5,16 +5,10 @@
 from micropython import const
 
 from uocpp import clock
+from uocpp.model.transactions import same_tag
 from uocpp.store import json_file
 
 _MAX = const(64)  # entries; the oldest used goes first
-
-
-def same_tag(a, b):
-    # IdToken is CiString20Type: compared case-insensitively everywhere (the
-    # card `alice` is the idTag `ALICE`: cache, local list, reservations,
-    # transactions, parentIdTag).
-    return isinstance(a, str) and isinstance(b, str) and (a == b or a.lower() == b.lower())
 
 
 class AuthCache:

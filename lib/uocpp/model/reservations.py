@@ -5,18 +5,21 @@
 # reserved idTag, or of one with its parentIdTag, starts there (sessions.py:
 # its StartTransaction carries the reservationId). ReserveConnectorZeroSupported
 # is false: only a given connector is reserved.
+# Loaded only while a reservation exists (services/reservations.py is the
+# door that makes it and drops it).
 import asyncio
 
 from uocpp import clock, log, sleep
-from uocpp.model.auth_cache import same_tag
+from uocpp.model.transactions import same_tag
 from uocpp.store import json_file
 
 
 class Reservations:
-    def __init__(self, path, connectors):
+    def __init__(self, path, connectors, changed=None):
+        # changed: the door's event (a reservation made or ended, the clock set).
         self._path = path
         self._connectors = connectors
-        self.changed = asyncio.Event()
+        self.changed = changed or asyncio.Event()
         saved = json_file.read_json(path, {})
         # str(reservationId) -> {"c": connector, "tag": idTag, "parent": parentIdTag or None, "exp": Unix seconds}
         self._items = {}
@@ -77,8 +80,7 @@ class Reservations:
     async def run(self):
         # Ends each reservation at its expiryDate: sleeps until the soonest,
         # or until a change (a reservation made or ended, the clock set by
-        # BootNotification); with none, until a change.
-        clock.on_set(self.changed.set)
+        # BootNotification). Returns once none is left (the door drops it).
         while True:
             self.changed.clear()
             now, soonest = clock.now(), None
@@ -89,7 +91,7 @@ class Reservations:
                 elif soonest is None or left < soonest:
                     soonest = left
             if soonest is None:
-                await self.changed.wait()
+                return
             else:
                 # At most an hour at a time: ticks wrap after about 12 days.
                 await sleep.until(self.changed, int(min(soonest, 3600) * 1000) + 1)

@@ -24,6 +24,13 @@ from uocpp import log
 from uocpp.store import json_file
 
 
+def same_tag(a, b):
+    # IdToken is CiString20Type: compared case-insensitively everywhere (the
+    # card `alice` is the idTag `ALICE`: cache, local list, reservations,
+    # transactions, parentIdTag).
+    return isinstance(a, str) and isinstance(b, str) and (a == b or a.lower() == b.lower())
+
+
 class Transactions:
     def __init__(self, path):
         self._path = path

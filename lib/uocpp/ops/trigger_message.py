@@ -4,7 +4,6 @@
 # triggers leaves one waiting behind the one on the wire, so the queue of our
 # own CALLs stays bounded.
 from uocpp.model.registration import ACCEPTED, PENDING
-from uocpp.services import boot_notification as bn
 from uocpp.validate import ENUM, INT
 
 REQUEST = (
@@ -36,7 +35,11 @@ def handle(payload, boot, registration, outbox, heartbeat, status, connectors, m
         # Accepted registration while transactions run. What the central
         # system wants from one (identity, firmware version) is in
         # GetConfiguration and FirmwareStatusNotification.
-        return {"status": "Accepted" if boot.trigger() == bn.SUCCESS else "Rejected"}
+        if registration.status == ACCEPTED:
+            return {"status": "Rejected"}  # the boot service is out of the heap by then (app.py)
+        from uocpp.services.boot_notification import SUCCESS
+
+        return {"status": "Accepted" if boot.trigger() == SUCCESS else "Rejected"}
     if registration.status not in (ACCEPTED, PENDING):
         return {"status": "Rejected"}
     if requested == "Heartbeat":

@@ -135,7 +135,7 @@ def evse(settings):
     return Esp32Evse(settings["evse"])
 
 
-def meter(settings, evse_):
+def meter(settings, board_evse):
     # Eastron SDM meters on an RS-485 UART (meter section).
     cfg = settings["meter"]
     if not cfg["model"]:

@@ -6,7 +6,7 @@
 # Connectors are numbered as in OCPP, 1..count; count is the length of
 # evse.pilotOut, and every per-connector pin list is in that order (-1: not
 # fitted on that connector). `machine` is imported only here (and esp32.py);
-# tests hand in a stand-in through machine_. The calls below are the EVSE
+# tests hand in a stand-in as hw. The calls below are the EVSE
 # protocol of platform/seam.py.
 #
 # Pilot out: 1 kHz PWM through the board's +-12 V driver. 100 % (no current
@@ -67,13 +67,13 @@ PILOT_ERRORS = {"E": "EVCommunicationError", "F": "InternalError"}
 
 
 class Esp32Evse:
-    def __init__(self, cfg, machine_=None, reader=None):
+    def __init__(self, cfg, hw=None, reader=None):
         # reader: a card reader made by the caller (tests), else the one
         # evse.cardReader describes, if any (device/card_reader.py, imported
         # only then).
-        if machine_ is None:
-            import machine as machine_
-        Pin = machine_.Pin
+        if hw is None:
+            import machine as hw
+        Pin = hw.Pin
         outs = cfg["pilotOut"]
         n = self.count = len(outs)
         if not n:
@@ -91,7 +91,7 @@ class Esp32Evse:
         if reader is None and cfg.get("cardReader"):
             from uocpp.device.card_reader import from_config
 
-            reader = from_config(cfg["cardReader"], machine_, self.changed)
+            reader = from_config(cfg["cardReader"], hw, self.changed)
         self._reader = reader
         self._n = cfg["debounce"]
         self._hysteresis = cfg["hysteresis"]
@@ -105,12 +105,12 @@ class Esp32Evse:
 
         # Pilot out at 100 % from the start: no current offered.
         steady = self._level(pilot.FULL)
-        self._pwm = [machine_.PWM(Pin(p, Pin.OUT, value=1 if steady else 0), freq=_FREQ, duty_u16=steady) for p in pins("pilotOut", True)]
+        self._pwm = [hw.PWM(Pin(p, Pin.OUT, value=1 if steady else 0), freq=_FREQ, duty_u16=steady) for p in pins("pilotOut", True)]
         self._amps = [0.0] * n
         self._adc = []
         for p in pins("pilotIn", True):
-            adc = machine_.ADC(Pin(p))
-            adc.atten(machine_.ADC.ATTN_11DB)  # about 0.15..2.45 V is the linear part
+            adc = hw.ADC(Pin(p))
+            adc.atten(hw.ADC.ATTN_11DB)  # about 0.15..2.45 V is the linear part
             self._adc.append(adc)
 
         # Contactors open, locks released.

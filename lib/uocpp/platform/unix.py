@@ -56,12 +56,12 @@ def evse(settings):
     return SimEvse(settings["connectors"]["count"], settings["simulator"]["port"], flash_dir(settings))
 
 
-def meter(settings, evse_):
+def meter(settings, sim):
     # The simulated EVSE integrates its own energy register, unless a real
     # Modbus meter is on a serial device (meter.model, meter.device).
     cfg = settings["meter"]
     if not cfg["model"]:
-        return evse_
+        return sim
     from uocpp.device.meters import BusMeters
     from uocpp.platform.unix_serial import Serial
 
@@ -75,7 +75,7 @@ def set_rtc(unix):
     log.debug("rtc", "unix stand-in: RTC.datetime(%r) = %s", clock.rtc_datetime(unix), clock.format_iso(unix))
 
 
-class Watchdog:
+class SimWdt:
     # machine.WDT stand-in: counts feeds and logs them; a gap longer than the
     # timeout is logged as the reset a real board would have done.
     def __init__(self, timeout_ms):
@@ -95,7 +95,7 @@ class Watchdog:
 
 
 def watchdog(timeout_ms):
-    return Watchdog(timeout_ms)
+    return SimWdt(timeout_ms)
 
 
 async def sync_clock(settings):

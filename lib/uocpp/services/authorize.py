@@ -12,18 +12,19 @@
 # person never waits on a silent central system for longer than that.
 import asyncio
 
-from uocpp import errors, log, outbox
+from uocpp import errors, log
+from uocpp.outbox import Message, ONCE, URGENT
 from uocpp.store.json_file import exists as _exists
 
 ACCEPTED = "Accepted"
 
 
 class Authorizer:
-    def __init__(self, outbox_, link, keys, cache, list_path=None):
+    def __init__(self, outbox, link, keys, cache, list_path=None):
         # list_path: the local list's file (model/local_list.py), opened -
         # and its code loaded, ~6 KB of heap - only once the central system
         # sends a list or one is on flash.
-        self._outbox = outbox_
+        self._outbox = outbox
         self._link = link
         self._keys = keys
         self.cache = cache
@@ -58,7 +59,7 @@ class Authorizer:
                 return cached
             if deadline_ms is None:
                 deadline_ms = int(2000 * keys.get("MessageTimeout")) + 1000
-            msg = outbox.Message("Authorize", lambda: {"idTag": id_tag}, outbox.ONCE, lane=outbox.URGENT)
+            msg = Message("Authorize", lambda: {"idTag": id_tag}, ONCE, lane=URGENT)
             try:
                 self._outbox.submit(msg)
                 try:

@@ -13,7 +13,8 @@ import time
 
 from micropython import const
 
-from uocpp import clock, errors, log, outbox, sleep
+from uocpp import clock, errors, log, sleep
+from uocpp.outbox import BOOT, Message, ONCE, RETRY
 from uocpp.model import identity
 from uocpp.model import state as st
 from uocpp.model.registration import ACCEPTED, PENDING, REJECTED  # noqa: F401 (seed names)
@@ -33,10 +34,10 @@ _BY_STATUS = {ACCEPTED: RESPONSE_SUCCESS, PENDING: RESPONSE_PENDING, REJECTED: R
 
 
 class BootNotification:
-    def __init__(self, outbox_, registration, keys, retry_s, state, set_rtc=None):
+    def __init__(self, outbox, registration, keys, retry_s, state, set_rtc=None):
         # retry_s: config.json's ocpp.bootRetryInterval, for Pending and
         # Rejected replies whose interval is 0.
-        self._outbox = outbox_
+        self._outbox = outbox
         self.config = registration  # BOOTNOTIFICATIONCONFIG_T and validBootnotification
         self.accepted = registration.accepted
         self._keys = keys
@@ -57,7 +58,7 @@ class BootNotification:
         if self.config.status == REJECTED and not self._timer_expired.is_set():
             log.info("boot", "BootNotification not sent: Rejected, waiting for the retry interval (BN-09)")
             return FAILED
-        return await self._send(outbox.ONCE)
+        return await self._send(ONCE)
 
     def start_boot_notification_timer(self, seconds):
         # StartBootNotificationTimer: the next BootNotification goes out when
@@ -75,7 +76,7 @@ class BootNotification:
 
     # -- sending ---------------------------------------------------------------
     async def _send(self, policy):
-        msg = outbox.Message("BootNotification", identity.boot_notification_payload, policy, outbox.BOOT, on_failure=self._retried)  # its .conf: confs/boot_notification.py
+        msg = Message("BootNotification", identity.boot_notification_payload, policy, BOOT, on_failure=self._retried)  # its .conf: confs/boot_notification.py
         try:
             reply = await self._outbox.request(msg)
         except errors.CallFailed as e:
@@ -118,7 +119,7 @@ class BootNotification:
     async def run(self):
         while True:
             # The outbox retries failures until a valid reply comes.
-            result = await self._send(outbox.RETRY)
+            result = await self._send(RETRY)
             if result == RESPONSE_SUCCESS:
                 return
             wait = self.config.interval or self.default_retry_s

@@ -15,7 +15,7 @@ import asyncio
 from micropython import const
 
 from uocpp import log
-from uocpp.model.auth_cache import same_tag
+from uocpp.model.transactions import same_tag
 
 _MAX = const(4)  # cards authorized at once; more are ignored (a flood costs no heap)
 

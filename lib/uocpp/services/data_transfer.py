@@ -1,11 +1,11 @@
 # DataTransfer both ways (C16 4.3, 5.6): an application registers a handler
 # per vendorId for the central system's requests, and sends its own.
-from uocpp import outbox
+from uocpp.outbox import KEEP, Message
 
 
 class DataTransfer:
-    def __init__(self, outbox_):
-        self._outbox = outbox_
+    def __init__(self, outbox):
+        self._outbox = outbox
         self._vendors = {}
 
     def register(self, vendor_id, handler):
@@ -30,4 +30,4 @@ class DataTransfer:
             payload["messageId"] = message_id
         if data is not None:
             payload["data"] = data
-        return await self._outbox.request(outbox.Message("DataTransfer", lambda: payload, outbox.KEEP))
+        return await self._outbox.request(Message("DataTransfer", lambda: payload, KEEP))

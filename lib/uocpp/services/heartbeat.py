@@ -5,7 +5,8 @@
 import asyncio
 import time
 
-from uocpp import clock, errors, log, outbox, sleep
+from uocpp import clock, errors, log, sleep
+from uocpp.outbox import KEEP, Message
 from uocpp.model import state as st
 
 
@@ -14,9 +15,9 @@ def _empty():
 
 
 class Heartbeat:
-    def __init__(self, outbox_, rpc, keys, registration, state, set_rtc=None):
+    def __init__(self, outbox, rpc, keys, registration, state, set_rtc=None):
         # rpc: when our last CALL went out (any CALL is proof of life).
-        self._outbox = outbox_
+        self._outbox = outbox
         self._rpc = rpc
         self._keys = keys
         self._registered = registration.accepted
@@ -31,7 +32,7 @@ class Heartbeat:
     def message(self, triggered=False):
         # A triggered one (TM-05) has its own coalescing key: it goes out even
         # when a periodic one is waiting, and may go while Pending (BN-12).
-        return outbox.Message("Heartbeat", _empty, outbox.KEEP, key="hb:t" if triggered else "hb", triggered=triggered, answered=self._answered)
+        return Message("Heartbeat", _empty, KEEP, key="hb:t" if triggered else "hb", triggered=triggered, answered=self._answered)
 
     async def beat(self):
         # One Heartbeat; returns True when the central system answered.

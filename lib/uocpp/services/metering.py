@@ -12,7 +12,8 @@ import time
 
 from micropython import const
 
-from uocpp import clock, log, outbox
+from uocpp import clock, log
+from uocpp.outbox import KEEP, Message
 
 _POLL_MS = const(1000)
 ENERGY = "Energy.Active.Import.Register"
@@ -45,13 +46,13 @@ def _value(v, context, measurand, unit, phase):
 
 
 class Metering:
-    def __init__(self, meter, count, keys, outbox_, transactions):
+    def __init__(self, meter, count, keys, outbox, transactions):
         # meter: read(n) (async) -> {measurand: value or {phase: value}};
         # measurands() -> what it can measure.
         self._meter = meter
         self._count = count
         self._keys = keys
-        self._outbox = outbox_
+        self._outbox = outbox
         self._tx = transactions
         self.readings = [{} for _ in range(count + 1)]
         # Per connector: ticks of the transaction's last periodic sample (or
@@ -123,7 +124,7 @@ class Metering:
             return payload
 
         key = ("mv:t%d" if triggered else "mv:%d") % n
-        msg = self._outbox.submit(outbox.Message("MeterValues", build, outbox.KEEP, key=key, triggered=triggered))
+        msg = self._outbox.submit(Message("MeterValues", build, KEEP, key=key, triggered=triggered))
         msg.build = build
 
     def begin(self, n):

@@ -9,14 +9,15 @@
 # connector's current status, each once.
 from micropython import const
 
-from uocpp import clock, outbox, sleep
+from uocpp import clock, sleep
+from uocpp.outbox import KEEP, Message, PERSIST
 
 _RECHECK_MS = const(1000)  # while a status is unconfirmed: how often to look for a new connection
 
 
 class StatusNotifier:
-    def __init__(self, outbox_, connectors, registration, link):
-        self._outbox = outbox_
+    def __init__(self, outbox, connectors, registration, link):
+        self._outbox = outbox
         self.connectors = connectors
         self._registered = registration.accepted
         self._link = link
@@ -44,7 +45,7 @@ class StatusNotifier:
             connectors.changed.set()  # the notifier (its one waiter) looks again now, not at its next recheck
 
         key = ("st:t%d" if triggered else "st:%d") % cid
-        msg = outbox.Message("StatusNotification", build, outbox.KEEP if triggered else outbox.PERSIST, key=key, triggered=triggered, answered=answered)
+        msg = Message("StatusNotification", build, KEEP if triggered else PERSIST, key=key, triggered=triggered, answered=answered)
         return msg
 
     def trigger(self, cid=None):

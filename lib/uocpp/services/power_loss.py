@@ -1,0 +1,51 @@
+# Power loss (C16 4.9, model/transactions.py): what the last run left
+# running is stopped at boot with reason PowerLoss. Loaded by
+# Sessions.recover only when tx.json holds a running transaction, and
+# unloaded after: a boot after a clean stop never has this code in the heap.
+import time
+
+from uocpp import log
+from uocpp.services.start_stop import RETRY_MS
+
+
+def recover(s, stored, starts, stops):
+    # s: the Sessions; starts, stops: local ids whose StartTransaction /
+    # StopTransaction is in the journal (stops grows with those stored here).
+    tx = s._tx
+    for key, t in list(tx.running.items()):
+        local = int(key)
+        if local in stops:
+            tx.stopped(local)  # the power went right after its StopTransaction was stored
+        elif t["remote"] is None and local not in starts:
+            log.warning("session", "transaction %s never reached flash: forgotten", tx.label(local))
+            tx.running.pop(key)
+        else:
+            log.warning("session", "transaction %s on connector %d was running at power loss: stopped", tx.label(local), t["c"])
+            # meterStop: the meter's register now (a real meter keeps it
+            # through the outage, and the relay has been open since), or
+            # the last reading on flash if that is higher or the meter
+            # cannot be read (with MeterValueSampleInterval 0 that is
+            # meterStart). The time is the last one on flash.
+            c = t["c"]
+            wh = t["wh"] if s._metering.failed[c] else max(t["wh"], s._metering.energy_wh(c))
+            at = t.get("wt") or t["t"]
+            # Never below a sample on flash: one stored while tx.json
+            # could not take its reading (a full flash) still goes out
+            # before this stop.
+            sampled = s._outbox.last_reading(local)
+            if sampled is not None and sampled[0] > t["wh"]:
+                wh = max(wh, sampled[0])
+                at = max(at, sampled[1])
+            try:
+                s._record_stop(local, wh, "PowerLoss", None, [], at)
+            except Exception as e:
+                # Not on flash (a full journal or flash): it stays in
+                # tx.json, held as this PowerLoss stop (reading and time
+                # as the power cut left them, never a stop of the
+                # connector's state after the boot), and the loop tries
+                # again every few seconds; never a boot that fails for it.
+                log.error("session", "transaction %s: its PowerLoss stop cannot be stored yet: %s", tx.label(local), e)
+                s._stopping[c] = ("PowerLoss", None, wh, at)
+                s._retry_at = time.ticks_add(time.ticks_ms(), RETRY_MS)
+                continue
+            stops.append(local)

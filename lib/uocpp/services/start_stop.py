@@ -1,0 +1,295 @@
+# Starting and stopping transactions (C16 4.9, 5.x), and the central
+# system's answers to them: the half of Sessions (services/sessions.py, the
+# session task and its safety pass) that acts on a connector's transaction.
+# A mixin, not a part: one object, the methods split by purpose.
+#   start: the transaction on flash (tx.json) before its StartTransaction is
+#   stop: the relay open first, its StopTransaction on flash, then no
+#         longer running; a stop that cannot be stored yet is held, its
+#         relay open, and tried again (services/held_stops.py)
+import time
+
+from micropython import const
+
+from uocpp import clock, log
+from uocpp.model import connectors as cn
+from uocpp.model.transactions import same_tag
+
+_ACCEPTED = "Accepted"
+RETRY_MS = const(5000)  # a stop not yet on flash is tried again this often
+
+
+class StartStop:
+    # -- cards and remote requests --------------------------------------------------
+    def _free(self, n, id_tag, parent):
+        # May id_tag (with this parentIdTag) start at n now?
+        if self._rsv and self._rsv.refuses(n, id_tag, parent):
+            log.info("session", "connector %d is reserved: card %s refused", n, id_tag)
+            return False
+        if self._tx.running_on(n) is not None or not self._connectors.operative(n):
+            log.info("session", "connector %d can no longer start %s", n, id_tag)
+            return False
+        return True
+
+    def authorized(self, n, id_tag, parent=None):
+        # An idTag may start at n: now if an EV is plugged in, else within
+        # ConnectionTimeOut. -> False when the connector cannot take it now.
+        if not self._free(n, id_tag, parent):
+            return False
+        if self.evse.pilot(n) != "A" and not self._finishing[n]:
+            self.start(n, id_tag, parent)
+        else:
+            self._finishing[n] = False
+            deadline = time.ticks_add(time.ticks_ms(), self._keys.get("ConnectionTimeOut") * 1000)
+            self._pending[n] = (id_tag, deadline, parent)
+            if self._rsv and self._rsv.on(n):
+                # Its holder is here: Preparing, no longer Reserved (the
+                # reservation ends when the transaction starts).
+                self._connectors.set(n, reserved=False)
+            self._connectors.set(n, session=cn.PREPARING)
+        self._again()
+        return True
+
+    def can_start(self, n, id_tag=None):
+        # id_tag: a connector reserved for another idTag cannot start it.
+        # A reservation with a parentIdTag may take another idTag: decided
+        # once Authorize brings its parent (authorized()).
+        held = self._rsv.on(n) if self._rsv else None
+        if held and not same_tag(id_tag, held[1]["tag"]) and not held[1]["parent"]:
+            return False
+        return self._connectors.operative(n) and self._tx.running_on(n) is None and self._pending[n] is None and not self._finishing[n]
+
+    def first_free(self, id_tag=None):
+        # For a remote start without a connector: one with an EV plugged in
+        # (waiting in Preparing) before an empty one.
+        free = [n for n in range(1, self.evse.count + 1) if self.can_start(n, id_tag)]
+        for n in free:
+            if self.evse.pilot(n) != "A":
+                return n
+        return free[0] if free else None
+
+    # -- start and stop ----------------------------------------------------------------
+    def start(self, n, id_tag, parent=None):
+        evse = self.evse
+        waiting = self._tx.count() + self._outbox.stored_count("StartTransaction")
+        if waiting >= self._max_tx:
+            log.error("session", "connector %d: %d transactions wait for the central system: no new one", n, waiting)
+            return None
+        if self._stopping[n] is not None:
+            return None  # the last one's StopTransaction is not on flash yet
+        if not evse.lock(n, True):
+            log.error("session", "connector %d: the lock failed, no transaction", n)
+            self._lock_failed[n] = True
+            self._connectors.set(n, error_code="ConnectorLockFailure")
+            return None
+        wh = self._metering.energy_wh(n)
+        ts = clock.now_iso()
+        # The transaction is on flash before its StartTransaction is.
+        rid = self._rsv.used_by(n, id_tag, parent) if self._rsv else None
+        payload = {"connectorId": n, "idTag": id_tag, "meterStart": wh, "timestamp": ts}
+        if rid is not None:
+            payload["reservationId"] = rid
+        local = None
+        try:
+            local = self._tx.begin(n, id_tag, wh, ts, parent)
+            self._outbox.store("StartTransaction", payload, local)
+        except Exception as e:  # flash full or failing: no transaction rather than an unbilled one
+            log.error("session", "connector %d: cannot store the StartTransaction (%s): no transaction", n, e)
+            if local is not None:
+                self._tx.abandon(local)
+            evse.lock(n, False)
+            return None
+        if rid is not None:
+            self._rsv.end(rid, "used by transaction local %d" % local)
+        if not clock.synced:
+            self._unset_start[local] = time.ticks_ms()
+        log.info("session", "connector %d: transaction %s started by %s at %d Wh", n, self._tx.label(local), id_tag, wh)
+        self._suspended[n] = False
+        self._connectors.set(n, busy=True)
+        begin = self._metering.meter_value(n, self._keys.get("StopTxnSampledData"), "Transaction.Begin")
+        self._begin[local] = begin if begin["sampledValue"] else None
+        self._metering.begin(n)
+        for fn in self._on_tx:
+            fn(n, True)
+        self._drive(n)
+        return local
+
+    def stop(self, n, reason, id_tag=None):
+        # The relay opens now, whatever happens to the record; a stop that
+        # cannot be stored keeps it open and is tried again (held_stops.py).
+        local = self._tx.running_on(n)
+        if local is None:
+            return False
+        self._open(n)
+        if self._stopping[n] is None:
+            self._stopping[n] = (reason, id_tag, None, None)  # billed with the meter as it is when stored
+            self._metering.end(n)
+        return self._finish_stop(n, local, True)
+
+    def _finish_stop(self, n, local, first):
+        reason, id_tag, wh, at = self._stopping[n]
+        data = []
+        if wh is None:
+            data = self._metering.transaction_data(n, self._begin.get(local))
+            wh = self._metering.energy_wh(n)
+        try:
+            self._record_stop(local, wh, reason, id_tag, data, at)
+        except Exception as e:
+            # Not on flash (the journal full even without transactionData):
+            # the relay stays open, the transaction stays in tx.json, and the
+            # loop tries again every few seconds (and the next boot would).
+            if first:
+                log.error("session", "transaction %s: its StopTransaction cannot be stored yet: %s", self._tx.label(local), e)
+                self._connectors.set(n, session=cn.SUSPENDED_EVSE)
+            self._retry_at = time.ticks_add(time.ticks_ms(), RETRY_MS)
+            return False
+        self._stopping[n] = None
+        self._begin.pop(local, None)
+        self._finishing[n] = self.evse.pilot(n) != "A"
+        self._connectors.set(n, busy=False, session=cn.FINISHING if self._finishing[n] else cn.AVAILABLE)
+        for fn in self._on_tx:
+            fn(n, False)  # a TxProfile ends with its transaction
+        if reason != "EVDisconnected":
+            self.evse.lock(n, False)  # the driver takes the cable
+        self._again()
+        return True
+
+    def _record_stop(self, local, wh, reason, id_tag, data, timestamp=None):
+        t = self._tx.get(local)
+        # Never before its start: a clock set back (the BootNotification's
+        # currentTime a little behind ours) must not stop it earlier than it
+        # began. Both are format_iso text, so they compare as times.
+        payload = {"meterStop": max(wh, t["start"]), "timestamp": max(timestamp or clock.now_iso(), t["t"]), "reason": reason}
+        if id_tag:
+            payload["idTag"] = id_tag
+        if data:
+            payload["transactionData"] = data
+        if not clock.synced and timestamp is None:
+            self._unset_stop[local] = time.ticks_ms()
+        # Its StopTransaction on flash first, then no longer running (the
+        # order the recovery above relies on).
+        try:
+            self._outbox.store("StopTransaction", payload, local)
+        except Exception:
+            if "transactionData" not in payload:
+                raise
+            # A full journal (nothing left to drop but Starts and Stops): the
+            # StopTransaction without its optional transactionData rather
+            # than none; meterStop is what bills.
+            del payload["transactionData"]
+            log.warning("session", "transaction %s: journal full, StopTransaction stored without its transactionData", self._tx.label(local))
+            self._outbox.store("StopTransaction", payload, local)
+        log.info("session", "transaction %s stopped (%s) at %d Wh", self._tx.label(local), reason, payload["meterStop"])
+        self._tx.stopped(local)
+
+    def stop_all(self, reason):
+        for n in range(1, self.evse.count + 1):
+            self.stop(n, reason)
+
+    # -- the central system's answers ---------------------------------------------------
+    def _start_answered(self, payload, reply, local):
+        self._unset_start.pop(local, None)
+        self._done("s%d" % local)
+        self._tx.started(local, reply.get("transactionId"))
+        # The one line that ties our number to the central system's: every
+        # later line names the transaction by the central system's id.
+        log.info("session", "transaction local %d is %s at the central system", local, self._tx.label(local))
+        info = reply.get("idTagInfo")
+        if not isinstance(info, dict):
+            info = {}
+        self._auth.learn(payload["idTag"], info)
+        parent = info.get("parentIdTag")
+        if isinstance(parent, str):
+            self._tx.set_parent(local, parent)
+        status = info.get("status")
+        if status == _ACCEPTED or not isinstance(status, str):
+            return  # no status is no verdict (replies are checked at the door)
+        n = payload["connectorId"]
+        if self._tx.running_on(n) != local or self._stopping[n] is not None:
+            return  # already over
+        if self._keys.get("StopTransactionOnInvalidId"):
+            log.info("session", "transaction %s: idTag %s, stopping", self._tx.label(local), info.get("status"))
+            self.stop(n, "DeAuthorized")
+        else:
+            log.info("session", "transaction %s: idTag %s, suspended", self._tx.label(local), info.get("status"))
+            self._suspended[n] = True
+            self._safely(self._drive, n)
+
+    def _start_dropped(self, local):
+        # Given up (CALLERRORs or malformed replies, TransactionMessageAttempts
+        # times): off the journal, so never re-sent at every boot. The
+        # central system never took the transaction in and cannot bill it,
+        # so it ends here rather than charge on unbilled; its
+        # StopTransaction has no transactionId to carry and goes with it.
+        self._unset_start.pop(local, None)
+        self._done("s%d" % local)
+        log.error("session", "StartTransaction of transaction local %d could not be delivered", local)
+        for n in range(1, self.evse.count + 1):
+            if self._tx.running_on(n) == local:
+                log.warning("session", "transaction local %d was never accepted by the central system: stopping it", local)
+                self.stop(n, "Other")
+
+    def _stop_dropped(self, local):
+        self._unset_stop.pop(local, None)
+        self._done("e%d" % local)
+        self._tx.forget(local)
+
+    def _done(self, key):
+        # A Start/StopTransaction answered or given up: its record leaves the
+        # journal after this hook, and a power cut in between sends it again
+        # at the next boot, under the same id, so its fix stays on flash. The
+        # one before it has left the journal by now (oldest first): its fix
+        # goes (written with the next change). Boot drops the rest (tidy).
+        old = self._unfix
+        if old is not None and old != key:
+            self._tx.unfix_time(old)
+        self._unfix = key
+
+    def _put_right(self, payload, unset, local, key, running=None):
+        # A timestamp taken before the clock was set, this boot (`unset`
+        # holds its ticks_ms): once the clock is set, the moment it stood
+        # for, worked out once and kept in tx.json before the message goes
+        # with it, so that a re-send (a lost reply, a reboot) is the same
+        # message under the same id. Across a reboot before the clock was
+        # set the uptime is gone, and the stored time goes as it is.
+        # running: a StartTransaction's transaction, still running: its
+        # start time ("t", what a stop is never stamped before, and a
+        # PowerLoss stop's time when no reading was stored) becomes the
+        # corrected one in the same write, earlier or later than the unset
+        # clock's: flash never says it started at another time than the
+        # central system was told.
+        at = unset.get(local)
+        if at is not None and clock.synced:
+            del unset[local]
+            fixed = clock.format_iso(clock.now() - time.ticks_diff(time.ticks_ms(), at) // 1000)
+            if running is not None:
+                running["t"] = fixed
+            self._tx.fix_time(key, fixed)
+        fixed = self._tx.fixed_time(key)
+        if fixed is not None:
+            payload["timestamp"] = fixed
+        return payload
+
+    def _start_prepare(self, payload, local):
+        return self._put_right(payload, self._unset_start, local, "s%d" % local, self._tx.get(local))
+
+    def _stop_prepare(self, payload, local):
+        payload = self._with_remote(payload, local)
+        if payload is not None:
+            payload = self._put_right(payload, self._unset_stop, local, "e%d" % local)
+        return payload
+
+    def _with_remote(self, payload, local):
+        # The central system's transactionId, known once StartTransaction.conf came.
+        remote = self._tx.remote(local)
+        if remote is None:
+            return None
+        payload["transactionId"] = remote
+        return payload
+
+    def _stop_answered(self, payload, reply, local):
+        self._unset_stop.pop(local, None)
+        self._done("e%d" % local)
+        info = reply.get("idTagInfo")
+        if isinstance(info, dict) and payload.get("idTag"):
+            self._auth.learn(payload["idTag"], info)
+        self._tx.forget(local)

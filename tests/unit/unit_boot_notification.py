@@ -1,0 +1,75 @@
+# services/boot_notification.py: the seed's C API kept under its Python
+# names (README: GetBootNotificationInterval, SendBootNotificationRequest),
+# and the service leaving the heap once Accepted (lazy.py run_then_drop).
+import sys
+
+import asyncio
+import fakes
+from check import eq
+
+from uocpp import log, outbox
+from uocpp.lazy import OnUse, run_then_drop
+from uocpp.model.registration import ACCEPTED, PENDING, REJECTED, Registration
+from uocpp.model.state import State
+from uocpp.rpc import Rpc
+
+log.set_level("error")
+_MODULE = "uocpp.services.boot_notification"
+
+
+def make(replies):
+    # replies: the BootNotification.conf payloads the central system gives, in turn.
+    def peer(action, payload):
+        return replies.pop(0)
+
+    reg = Registration()
+    k = fakes.Keys(HeartbeatInterval=60)
+    k.use = lambda name, value: k.values.__setitem__(name, value)
+    link = fakes.Link(peer)
+    rpc = Rpc(None, reg, k)
+    link.rpc = rpc
+    box = outbox.Outbox(rpc, link, reg, k, fakes.Backoff(), None)
+    return box, reg, k, link
+
+
+def conf(status, interval):
+    return {"status": status, "currentTime": "2026-12-02T00:00:00Z", "interval": interval}
+
+
+async def test_seed_api_send_and_interval():
+    from uocpp.services import boot_notification as bn
+
+    box, reg, k, link = make([conf(PENDING, 42), conf(REJECTED, 30), conf(ACCEPTED, 90)])
+    boot = bn.BootNotification(box, reg, k, 5, State())
+    task = asyncio.create_task(box.run())
+    eq(boot.get_boot_notification_interval(), 0, "no reply yet")
+    eq(await boot.send_boot_notification(), bn.RESPONSE_PENDING, "SendBootNotificationRequest: Pending")
+    eq(boot.get_boot_notification_interval(), 42, "GetBootNotificationInterval: the reply's interval")
+    eq(await boot.send_boot_notification(), bn.RESPONSE_REJECTED)
+    eq(await boot.send_boot_notification(), bn.FAILED, "Rejected: nothing sent before the retry interval (BN-09)")
+    boot.start_boot_notification_timer(0)
+    eq(boot.trigger(), bn.SUCCESS, "a trigger before Accepted sends it")
+    eq(await boot.send_boot_notification(), bn.RESPONSE_SUCCESS)
+    eq((boot.get_boot_notification_interval(), reg.status, k.get("HeartbeatInterval")), (90, ACCEPTED, 90), "Accepted")
+    eq(boot.trigger(), bn.FAILED, "no trigger after Accepted (TM-08)")
+    eq([s[1] for s in link.sent], ["BootNotification"] * 3, "three went out")
+    task.cancel()
+
+
+async def test_the_service_leaves_the_heap_once_accepted():
+    box, reg, k, link = make([conf(PENDING, 0), conf(ACCEPTED, 60)])
+
+    def boot():
+        from uocpp.services.boot_notification import BootNotification
+
+        return BootNotification(box, reg, k, 0.05, State())
+
+    part = OnUse(boot, (_MODULE,))
+    tasks = [asyncio.create_task(box.run()), asyncio.create_task(run_then_drop(part))]
+    await asyncio.sleep_ms(10)
+    eq((bool(part), _MODULE in sys.modules), (True, True), "loaded while not Accepted")
+    await reg.accepted.wait()
+    await asyncio.sleep_ms(10)
+    eq((bool(part), _MODULE in sys.modules, reg.status), (False, False, ACCEPTED), "dropped once Accepted")
+    for t in tasks:
+        t.cancel()
