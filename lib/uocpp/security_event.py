@@ -26,7 +26,8 @@ def attach(directory, outbox, send):
     _where[0], _where[1], _where[2] = directory, outbox, send
 
 
-def report(kind, info=None):
+def report(kind, tech_info=None):
+    # The seam's signature: callers may name tech_info.
     # (Few names and strings here and in the hooks: each is interned when
     # its module loads at boot, and interned strings are never freed.)
     if kind in ("InvalidMessages", "MemoryExhaustion"):
@@ -36,14 +37,14 @@ def report(kind, info=None):
         if last is not None and time.ticks_diff(now, last) < _GAP_MS:
             return  # the caller logged its own line already
         _where[4][kind] = now
-    if info:
-        log.warning("security", "%s (%s)", kind, info)
+    if tech_info:
+        log.warning("security", "%s (%s)", kind, tech_info)
     else:
         log.warning("security", kind)
     if _where[0] is None:
         return  # before the app is wired (boot.py, tools): the console only
     try:
-        ring(kind, info)
+        ring(kind, tech_info)
     except Exception as e:  # MemoryError included: the caller goes on
         try:
             log.error("security", "%s: %s", kind, repr(e))
