@@ -259,13 +259,15 @@ deploy-romfs: check-port romfs
 #   make update-image IMAGE=firmware.bin VERSION=1.2.3    an ESP32 MicroPython image (OTA)
 # VERSION: MAJOR.MINOR.PATCH, optionally -PRERELEASE and +BUILD (1.2.3,
 # 1.2.3-rc1), checked by tools/make_update.py before anything is built.
+# Either signed with SIGNING_KEY=key.pem SIGNING_CERT=cert.pem (openssl; docs/security-pki.md).
+SIGN_ARGS = $(if $(SIGNING_KEY),--signing-key $(SIGNING_KEY) --signing-cert $(SIGNING_CERT))
 update-bundle: venv $(INSTALLED_LIBS)
 	@test -n "$(VERSION)" || { echo "update-bundle: VERSION=x.y.z is required"; exit 1; }
-	$(Q)$(VPY) tools/make_update.py bundle --version $(VERSION) --march $(MARCH) -o $(BUILD)/update-bundle-$(VERSION).bin
+	$(Q)$(VPY) tools/make_update.py bundle --version $(VERSION) --march $(MARCH) $(SIGN_ARGS) -o $(BUILD)/update-bundle-$(VERSION).bin
 
 update-image: venv
 	@test -n "$(VERSION)" -a -n "$(IMAGE)" || { echo "update-image: IMAGE=firmware.bin VERSION=x.y.z are required"; exit 1; }
-	$(Q)$(VPY) tools/make_update.py image --image $(IMAGE) --version $(VERSION) -o $(BUILD)/update-image-$(VERSION).bin
+	$(Q)$(VPY) tools/make_update.py image --image $(IMAGE) --version $(VERSION) $(SIGN_ARGS) -o $(BUILD)/update-image-$(VERSION).bin
 
 clean:
 	@echo "clean: removing $(VENV) flash .pytest_cache build $(INSTALLED_LIBS)"

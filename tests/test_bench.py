@@ -78,3 +78,10 @@ def test_transfers_benchmark_runs():
     for scheme in ("http", "https", "ftp", "ftps"):
         assert re.search(r"\| %s:// \| 64-bit \| [\d,]+ B \| [\d,]+ B \| [\d,]+ B \|" % scheme, proc.stdout), proc.stdout
     assert re.search(r"link/ftp.py [\d,]+ B", proc.stdout), proc.stdout
+def test_energy_benchmark_runs():
+    """bench/energy.py --quick: the idle heap with energy off, on, and on with the grid meter, in its table."""
+    out = subprocess.run([sys.executable, str(REPO / "bench" / "energy.py"), "--quick"], cwd=REPO, capture_output=True, text=True, timeout=240)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert re.search(r"\| off \| \d+ \|", out.stdout), out.stdout
+    assert re.search(r"\| on \| \d+ \([+-]\d+\) \|", out.stdout), out.stdout
+    assert re.search(r"\| on, grid \| \d+ \([+-]\d+\) \|", out.stdout), out.stdout

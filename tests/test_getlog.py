@@ -134,7 +134,7 @@ def test_a_new_getlog_cancels_the_running_one_and_the_trigger_reports_it(cs, fir
 def test_extended_trigger_message_for_every_message_it_lists(cs, firmware):
     """ExtendedTriggerMessage: Heartbeat, StatusNotification, MeterValues and FirmwareStatusNotification as
     TriggerMessage does them; BootNotification Rejected once Accepted (TM-08); a connector that does not exist
-    Rejected; SignChargePointCertificate Rejected while this build has no certificate service; a bad request is a
+    Rejected; SignChargePointCertificate Rejected while no SignCertificate can start (no CpoName); a bad request is a
     CALLERROR."""
     fw = firmware(cs.port)
     fw.wait_log("registration Accepted")

@@ -143,6 +143,15 @@ def basic_authorization(cp_id, password):
     return "Basic " + base64.b64encode(cp_id.encode() + b":" + password).decode()
 
 
+def client_certificate_cn(connection):
+    """The commonName of the client certificate the TLS layer verified, or None."""
+    tls = connection.transport.get_extra_info("ssl_object") if connection.transport else None
+    cert = tls.getpeercert() if tls else None
+    if not cert:
+        return None
+    return dict(x[0] for x in cert.get("subject", ())).get("commonName")
+
+
 class Frame:
     __slots__ = ("t", "cp_id", "direction", "raw", "msg")
 
@@ -363,6 +372,20 @@ class ScriptedChargePoint(ChargePoint):
     async def on_diagnostics_status_notification(self, status):
         return call_result.DiagnosticsStatusNotification()
 
+    # -- the 1.6 security whitepaper (issue 25) ---------------------------------
+    @on(Action.signed_firmware_status_notification)
+    async def on_signed_firmware_status_notification(self, status, request_id=None):
+        return call_result.SignedFirmwareStatusNotification()
+
+    @on(Action.sign_certificate)
+    async def on_sign_certificate(self, csr):
+        # cs.sign_csr(cp_id, csr PEM) -> None: the CSR is kept in cs.csrs and
+        # the test answers with a CertificateSigned of its own making.
+        with self.cs._cond:
+            self.cs.csrs.append((self.id, csr))
+            self.cs._cond.notify_all()
+        return call_result.SignCertificate(status=self.cs.sign_certificate_status)
+
     # -- the 1.6 security extensions (issue 25) --------------------------------
     @on(Action.security_event_notification)
     async def on_security_event_notification(self, type, timestamp, **kwargs):
@@ -399,6 +422,9 @@ class CentralSystem:
         self.id_tags = {}
         self.error_actions = set()
         self._next_tx = 1000
+        # SignCertificate (issue 25): every CSR received, and the answer.
+        self.csrs = []
+        self.sign_certificate_status = "Accepted"
         self.clock_shift = 0  # seconds added to the currentTime it answers (a central system whose clock is off)
 
     # -- scripting ----------------------------------------------------------
@@ -463,6 +489,8 @@ class CentralSystem:
         header = request.headers.get("Authorization")
         password = self.passwords.get(cp_id)
         status = 101
+        if password is not None and header is None and client_certificate_cn(connection) == cp_id:
+            password = None  # security profile 3: a verified client certificate naming it is the authentication
         if password is not None and header != basic_authorization(cp_id, password):
             status = 401
         with self._cond:

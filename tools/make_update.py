@@ -13,9 +13,20 @@ __version__ (the firmwareVersion the charger reports once it runs the bundle), p
 "F <bytes> <path>\\n" + bytes per file and "E\\n". The loader (lib/uocpp_loader.py, uocpp_slots.py),
 boot.py and main.py are not in it: they stay as they are, the way back from a broken bundle.
 image: an ESP32 MicroPython firmware .bin (app image, the one written at 0x10000), as it is.
+
+--signing-key key.pem --signing-cert cert.pem (openssl on the host does the signing): one more line
+after the payload, the signature (SHA-256; ECDSA or RSA PKCS#1 v1.5, as the key is) over the header
+line and the payload, and the signing certificate (then any intermediates in cert.pem), base64 DER:
+
+    UOCPP-SIG 1 <signature> <certificate> [<intermediate> ...]\n
+
+A charger with a ManufacturerRootCertificate installed takes only files whose certificate chains to
+it and whose signature verifies (UpdateFirmware); SignedUpdateFirmware instead carries a signature
+over the whole file in the request: `openssl dgst -sha256 -sign key.pem FILE | base64 -w0`.
 """
 
 import argparse
+import base64
 import concurrent.futures
 import hashlib
 import os
@@ -104,6 +115,24 @@ def build(kind, version, march="xtensawin", image=None, compiled=True):
     return header(kind, version, payload) + payload
 
 
+def pem_ders(text):
+    """Every CERTIFICATE block of a PEM text as DER bytes."""
+    blocks = re.findall(r"-----BEGIN CERTIFICATE-----(.*?)-----END CERTIFICATE-----", text, re.S)
+    if not blocks:
+        raise SystemExit("make_update: no certificate in the signing certificate file")
+    return [base64.b64decode("".join(b.split())) for b in blocks]
+
+
+def sign(data, key, cert):
+    """data with the UOCPP-SIG line: openssl signs data with key (PEM), cert (PEM) says who signed."""
+    try:
+        sig = subprocess.run(["openssl", "dgst", "-sha256", "-sign", str(key)], input=data, capture_output=True, check=True).stdout
+    except subprocess.CalledProcessError as e:
+        raise SystemExit("make_update: openssl could not sign with %s: %s" % (key, e.stderr.decode(errors="replace").strip()))
+    parts = [base64.b64encode(sig)] + [base64.b64encode(d) for d in pem_ders(Path(cert).read_text())]
+    return data + b"UOCPP-SIG 1 " + b" ".join(parts) + b"\n"
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("kind", choices=("bundle", "image"))
@@ -111,10 +140,14 @@ def main(argv=None):
     ap.add_argument("--march", default="xtensawin", help="mpy-cross -march for a bundle (host: the unix port's own; default xtensawin)")
     ap.add_argument("--image", help="the MicroPython firmware .bin for an image")
     ap.add_argument("--source", action="store_true", help="a bundle of .py sources instead of .mpy (bigger; compiled on the charger)")
+    ap.add_argument("--signing-key", help="sign with this private key (PEM; openssl)")
+    ap.add_argument("--signing-cert", help="its certificate (PEM; then any intermediates)")
     ap.add_argument("-o", "--output", help="default: build/update-<kind>-<version>.bin")
     args = ap.parse_args(argv)
     if args.kind == "image" and not args.image:
         ap.error("an image update needs --image firmware.bin")
+    if bool(args.signing_key) != bool(args.signing_cert):
+        ap.error("--signing-key and --signing-cert go together")
     march = None if args.march == "host" else args.march
     if args.march == "host":
         sys.path.insert(0, str(REPO))
@@ -122,6 +155,8 @@ def main(argv=None):
 
         march = port_arch()
     data = build(args.kind, args.version, march, args.image, not args.source)
+    if args.signing_key:
+        data = sign(data, args.signing_key, args.signing_cert)
     out = Path(args.output or REPO / "build" / ("update-%s-%s.bin" % (args.kind, args.version)))
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(data)

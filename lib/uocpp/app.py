@@ -56,6 +56,7 @@ class App:
         self.link = link = Link(cs, keys, security, state, rpc)
         store = settings["storage"]
         self.outbox = outbox = Outbox(rpc, link, registration, keys, KeyBackoff(keys), json_file.join(flash, "outbox.journal"), store["journalBytes"])
+        Security.app = self  # issue 25: SignCertificate and CertificateSigned find the app's parts here
         # The security log and SecurityEventNotification (security_log.py).
         security_event.attach(json_file.join(flash, "security"), outbox, cs["securityEvents"])
 
@@ -71,7 +72,8 @@ class App:
         # Charging: the EVSE seam and its meter from the platform.
         self.evse = evse = platform.evse(settings)
         self.transactions = transactions = Transactions(json_file.join(flash, "tx.json"))
-        self.metering = metering = Metering(platform.meter(settings, evse), evse.count, keys, outbox, transactions)
+        meter = platform.meter(settings, evse)
+        self.metering = metering = Metering(meter, evse.count, keys, outbox, transactions)
 
         def authorizer():
             # Made with the first card, Authorize or idTagInfo (lazy.py).
@@ -84,9 +86,18 @@ class App:
         self.authorizer = authorizer = OnUse(authorizer)
         self.reservations = reservations = Reservations(json_file.join(flash, "reservations.json"), connectors)
         conn = settings["connectors"]
-        self.sessions = sessions = Sessions(evse, metering, connectors, transactions, outbox, authorizer, keys, conn["maxCurrent"], store["maxTransactions"], reservations)
+        self.sessions = sessions = Sessions(
+            evse, metering, connectors, transactions, outbox, authorizer, keys, conn["maxCurrent"], store["maxTransactions"], reservations
+        )
         # Smart charging's door: its working part is loaded while a profile is installed.
-        self.smart = smart = SmartCharging(json_file.join(flash, "profiles.json"), sessions, keys, evse.count, conn["maxCurrent"], conn["voltage"], conn["phases"])
+        energy = None  # kept by smart charging (smart.energy), not here: an off feature adds no attribute
+        if "energy" in settings:  # only there when enabled; imported only then (energy/)
+            from uocpp.energy.manager import Energy
+
+            energy = Energy(settings, sessions, state, flash, keys, evse, meter)
+        self.smart = smart = SmartCharging(
+            json_file.join(flash, "profiles.json"), sessions, keys, evse.count, conn["maxCurrent"], conn["voltage"], conn["phases"], energy
+        )
 
         def data_transfer():
             # Made when an application registers a vendor or sends, or a DataTransfer comes.
@@ -96,8 +107,16 @@ class App:
 
         self.data_transfer = OnUse(data_transfer)
         parts.update(
-            boot=self.boot, outbox=outbox, heartbeat=heartbeat, status=self.status, sessions=sessions, transactions=transactions,
-            authorizer=authorizer, metering=metering, data_transfer=self.data_transfer, smart=smart,
+            boot=self.boot,
+            outbox=outbox,
+            heartbeat=heartbeat,
+            status=self.status,
+            sessions=sessions,
+            transactions=transactions,
+            authorizer=authorizer,
+            metering=metering,
+            data_transfer=self.data_transfer,
+            smart=smart,
         )
         parts.update(reservations=reservations)
         # GetDiagnostics' service is made on first use (services/diagnostics.py
@@ -197,6 +216,10 @@ class App:
             sup.start("metering", self.metering.run)
             sup.start("reservations", self.reservations.run)
             sup.start("evse", lambda: self.evse.run(self.sessions))
+            energy = self.smart.energy
+            if energy is not None:  # its manager, grid meter and phase switch tasks
+                for name, fn in energy.tasks():
+                    sup.start(name, fn)
             if self._update and self._update[1]:
                 # An update under way: resume, confirm or report it.
                 from uocpp.services import firmware_update
@@ -206,12 +229,12 @@ class App:
                 # Imported only when on: a disabled mirror costs no heap.
                 from uocpp.extras.mqtt_mirror import MqttMirror
 
-                sup.start("mqtt", MqttMirror(self.settings, self.state, self.metering, self.transactions).run, True)
+                sup.start("mqtt", MqttMirror(self.settings, self.state, self.metering, self.transactions, energy).run, True)
             if "web" in self.settings:  # only there when on (main.py)
                 # Imported only when on (extras/web/): an off page costs no heap.
                 from uocpp.extras.web.status import StatusPage
 
-                page = StatusPage(self.settings, self.state, self.registration, self.connectors, self.transactions, self.metering)
+                page = StatusPage(self.settings, self.state, self.registration, self.connectors, self.transactions, self.metering, energy)
                 sup.start("web", page.run)
             heap_s = self.settings["log"]["heapInterval"]
             if heap_s:
@@ -244,6 +267,7 @@ def _seeds(settings):
         "RetryBackOffRepeatTimes": r["repeatTimes"],
         "AuthorizationKey": cs["authorizationKey"],
         "SecurityProfile": cs["securityProfile"],
+        "AdditionalRootCertificateCheck": cs["additionalRootCertificateCheck"],
         "NumberOfConnectors": settings["connectors"]["count"],
         "SendLocalListMaxLength": send_list_max(cs["maxFrameSize"]),
     }

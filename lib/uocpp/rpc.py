@@ -124,6 +124,14 @@ class Rpc:
             return
         if kind == _CALL:
             answer = self._answer(msg, uid, escaped)
+            if answer is not None and hasattr(answer[0], "send"):
+                # A reply computed in steps (a signature check, issue 25),
+                # the other tasks running meanwhile; framed like any reply.
+                try:
+                    done = await answer[0]
+                except Exception as e:
+                    done = e
+                answer = self._answer(msg, uid, escaped, done)
             # Let the request go before the reply goes out: parsed, a hostile
             # one (nested brackets) is ~15-30 times its size, and a slow link
             # would keep it alive for the whole write.
@@ -160,7 +168,7 @@ class Rpc:
         self._done.set()
         return True
 
-    def _answer(self, msg, uid, escaped):
+    def _answer(self, msg, uid, escaped, done=None):
         # -> (reply frame, after) for a CALL, or None when it gets no answer.
         if not self._registration.answers_calls():
             log.info("rpc", "not answering %s while Rejected (BN-10)", uid[:_MAX_ID_LEN])
@@ -176,7 +184,11 @@ class Rpc:
                 raise errors.FormationViolation("action must be a string")
             if not isinstance(payload, dict):
                 raise errors.FormationViolation("payload must be a JSON object")
-            result = self._dispatch(action, payload)
+            result = self._dispatch(action, payload) if done is None else done
+            if isinstance(result, Exception):
+                raise result
+            if hasattr(result, "send"):
+                return result, None
             if type(result) is tuple:
                 result, after = result
             reply = _dumps([_CALLRESULT, uid, result])

@@ -525,3 +525,19 @@ async def test_run_sets_changed_when_the_lock_is_forced():
         eq(evse.locked(1), False, "feedback")
     finally:
         task.cancel()
+
+
+def test_phase_output_switches_only_with_the_contactor_open():
+    # energy.phaseSwitch: evse.phasePin, energized = 3 phases; off (1 phase) at boot.
+    board = Board()
+    evse = Esp32Evse(config(phasePin=[14]), board)
+    eq((board.levels[14], evse.phases(1)), (0, 1), "1 phase at boot")
+    evse.set_phases(1, 3)
+    eq((board.levels[14], evse.phases(1)), (1, 3), "3 phases")
+    evse.set_relay(1, True)
+    evse.set_phases(1, 1)
+    eq((board.levels[14], evse.phases(1)), (1, 3), "never under load: unchanged while the contactor is closed")
+    evse.set_relay(1, False)
+    evse.set_phases(1, 1)
+    eq((board.levels[14], evse.phases(1)), (0, 1), "1 phase once open")
+    eq(Esp32Evse(config(), Board()).phases(1), 3, "no output: the supply as wired")

@@ -98,6 +98,8 @@ def declarations(STR, INT, NUM, BOOL, LIST, OBJECT):
         ("relayActive", INT, 1, (0, 1)),
         ("lockMode", STR, "level", ("level", "pulse")),
         ("lockPin", LIST, (), _gpios),
+        # energy.phaseSwitch: the GPIO of each connector's phase contactor (energized = 3 phases).
+        ("phasePin", LIST, (), _gpios),
         ("unlockPin", LIST, (), _gpios),
         ("lockActive", INT, 1, (0, 1)),
         ("lockPulse", NUM, 0.3, (0.01, 5)),

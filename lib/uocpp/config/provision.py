@@ -29,6 +29,7 @@ def load(path=None):
         _unload("settings")
         _unload("jsontext")
         _unload("evse")
+        _unload("energy")  # loaded by settings.py only when config.json has the section
     for secret in config.secrets(loaded):
         log.add_secret(secret)
     log.set_level(loaded["log"]["level"])

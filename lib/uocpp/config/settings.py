@@ -107,6 +107,8 @@ SCHEMA = {
         ("caFile", _STR, "", None),
         ("connectTimeout", _NUM, 10, (0.1, 300)),
         ("maxFrameSize", _INT, 8192, (512, 65536)),
+        # issue 25: seeds the read-only AdditionalRootCertificateCheck key.
+        ("additionalRootCertificateCheck", _BOOL, False, None),
         # issue 25: the critical security events go out as
         # SecurityEventNotification (security_log.py); off for a central
         # system without the 1.6 security extensions.
@@ -308,8 +310,8 @@ def validate(doc):
     if not isinstance(doc, dict):
         return None, None, ["the top level must be a JSON object"]
     for name in doc:
-        if name not in SCHEMA and name != IDENTITY_SECTION:
-            problems.append("%s: unknown section (known: %s)" % (name, ", ".join(sorted(list(SCHEMA) + [IDENTITY_SECTION]))))
+        if name not in SCHEMA and name not in (IDENTITY_SECTION, "energy"):
+            problems.append("%s: unknown section (known: %s)" % (name, ", ".join(sorted(list(SCHEMA) + [IDENTITY_SECTION, "energy"]))))
     out = {}
     for section, decls in SCHEMA.items():
         given = doc.get(section, {})
@@ -350,6 +352,8 @@ def validate(doc):
         problems.append("web.password: required when web.enabled is true")
     if not [p for p in problems if p.startswith("centralSystem")]:
         problems.extend(_security(out["centralSystem"]))
+    if "energy" in doc:  # energy/: declared in config/energy.py, loaded only when the section is there
+        _energy(doc["energy"], out, problems)
     if not [p for p in problems if p.startswith(("evse", "connectors"))]:
         problems.extend(evse.check(out["evse"], out["connectors"]["count"]))
     ident = doc.get(IDENTITY_SECTION, {})
@@ -371,6 +375,28 @@ def validate(doc):
         if key not in identity.SETTERS:
             problems.append("%s.%s: unknown key" % (IDENTITY_SECTION, key))
     return out, ident_ok, problems
+
+
+def _energy(given, out, problems):
+    # The energy section, with the others' rules; out["energy"] only when enabled.
+    from uocpp.config import energy
+
+    values = {}
+    decls = energy.declarations(_STR, _INT, _NUM, _BOOL)
+    if not isinstance(given, dict):
+        problems.append("energy: must be a JSON object")
+        given = {}
+    for key, kind, default, rule in decls:
+        problem = _check(kind, given[key], rule) if key in given else None
+        if problem:
+            problems.append("energy.%s: %s" % (key, problem))
+        values[key] = given[key] if key in given and not problem else default
+    for key in given:
+        if key not in [d[0] for d in decls]:
+            problems.append("energy.%s: unknown key" % key)
+    problems.extend(energy.check(values, out))
+    if values["enabled"]:
+        out["energy"] = values
 
 
 def load(path):

@@ -14,3 +14,9 @@ class BusMeters:
 
     async def read(self, n):
         return await self._meters[n].read()
+
+    def share(self, address, model, timeout_ms):
+        # Another meter on this bus (the grid meter, energy/grid.py): its
+        # requests take turns with the connectors' meters.
+        first = self._meters[1]
+        return SdmMeter(first.port, address, model, timeout_ms, 1, first._lock)

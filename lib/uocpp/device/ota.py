@@ -8,6 +8,12 @@
 # Everything streams: the download's pieces go through the hash straight to
 # their target (a staging file, or partition blocks), and nothing switches
 # before the length and the hash are checked.
+# A signed file (make_update.py --signing-key) ends in one more line after
+# the payload, its signature over the header line and the payload, and the
+# signing certificate (then any intermediates), each base64 DER:
+#   UOCPP-SIG 1 <signature> <certificate> [<intermediate> ...]\n
+# checked against the installed ManufacturerRootCertificates
+# (services/firmware_signature.py).
 import binascii
 import hashlib
 import os
@@ -15,7 +21,9 @@ import os
 from micropython import const
 
 MAGIC = b"UOCPP-UPDATE"
+SIG_MAGIC = b"UOCPP-SIG 1 "
 _HEAD_MAX = const(200)
+_TRAILER_MAX = const(8192)  # a signature and a short chain, base64
 _BLOCK = const(4096)  # esp32.Partition block size
 _COPY = const(512)
 KINDS = ("bundle", "image")
@@ -44,7 +52,10 @@ class Receiver:
     # The sink for link/http.get: reads the header, then feeds the payload
     # through SHA-256 into open_target(kind, version, length) -> an object
     # with write(view) and close(). check() afterwards raises UpdateError
-    # unless the length and the hash match the header.
+    # unless the length and the hash match the header. Two more digests for
+    # the signatures: signed (header line and payload, what the trailer's
+    # signature covers) and whole (every byte: what SignedUpdateFirmware's
+    # signature covers).
     def __init__(self, open_target):
         self._open = open_target
         self._head = bytearray()
@@ -52,6 +63,10 @@ class Receiver:
         self.length = self.got = 0
         self._sha = None
         self._hash = hashlib.sha256()
+        self._signed = hashlib.sha256()
+        self._whole = hashlib.sha256()
+        self.trailer = None  # the bytes after the payload (a signature line)
+        self.signed_digest = self.whole_digest = None
 
     def __call__(self, view):
         if self.target is None:
@@ -61,14 +76,26 @@ class Receiver:
                 if len(self._head) > _HEAD_MAX:
                     raise UpdateError("not an update file (no header line)")
                 return
-            self._head.extend(view[:nl])
+            self._head.extend(view[: nl + 1])
             view = view[nl + 1 :]
-            self.kind, self.version, self.length, self._sha = parse_header(self._head)
+            self._signed.update(self._head)
+            self._whole.update(self._head)
+            self.kind, self.version, self.length, self._sha = parse_header(self._head[:-1])
             self._head = None
             self.target = self._open(self.kind, self.version, self.length)
+        self._whole.update(view)
         if self.got + len(view) > self.length:
-            raise UpdateError("longer than the %d bytes its header gives" % self.length)
+            n = self.length - self.got
+            if self.trailer is None:
+                self.trailer = bytearray()
+            self.trailer.extend(view[n:])
+            if len(self.trailer) > _TRAILER_MAX:
+                raise UpdateError("longer than the %d bytes its header gives" % self.length)
+            view = view[:n]
+            if not n:
+                return
         self._hash.update(view)
+        self._signed.update(view)
         self.target.write(view)
         self.got += len(view)
 
@@ -84,6 +111,22 @@ class Receiver:
         digest = binascii.hexlify(self._hash.digest()).decode()
         if digest != self._sha:
             raise UpdateError("SHA-256 mismatch: got %s, the header says %s" % (digest[:16], self._sha[:16]))
+        if self.trailer is not None and not (bytes(self.trailer[: len(SIG_MAGIC)]) == SIG_MAGIC and bytes(self.trailer[-1:]) == b"\n"):
+            raise UpdateError("longer than the %d bytes its header gives" % self.length)
+        self.signed_digest = self._signed.digest()
+        self.whole_digest = self._whole.digest()
+
+    def signature(self):
+        # The trailer's (signature, [certificate DER, ...]), or None.
+        if self.trailer is None:
+            return None
+        parts = bytes(self.trailer[len(SIG_MAGIC) : -1]).split()
+        if len(parts) < 2:
+            raise UpdateError("bad signature line")
+        try:
+            return binascii.a2b_base64(parts[0]), [binascii.a2b_base64(p) for p in parts[1:]]
+        except ValueError:
+            raise UpdateError("bad signature line (base64)")
 
 
 # -- images: the next OTA app partition (esp32.Partition, or a stand-in) -----

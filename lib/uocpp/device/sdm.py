@@ -83,7 +83,7 @@ def _finite(value):
 
 
 class SdmMeter:
-    def __init__(self, port, address=1, model="SDM630", timeout_ms=300, retries=1):
+    def __init__(self, port, address=1, model="SDM630", timeout_ms=300, retries=1, lock=None):
         if model not in _MODELS:
             raise ValueError("unknown meter model %r (known: %s)" % (model, ", ".join(sorted(_MODELS))))
         if not 1 <= address <= 247:
@@ -99,8 +99,9 @@ class SdmMeter:
         self._blocks = _MODELS[model]
         self._last = time.ticks_add(time.ticks_ms(), -_GAP_MS)  # end of the last exchange
         # One request on the wire at a time: a read() may come while another
-        # is under way (the metering poll and a triggered MeterValues).
-        self._lock = asyncio.Lock()
+        # is under way (the metering poll and a triggered MeterValues); meters
+        # on one bus share it.
+        self._lock = lock or asyncio.Lock()
 
     def measurands(self):
         return _MEASURANDS

@@ -109,7 +109,7 @@ def _topic_part(text):
 
 
 class MqttMirror:
-    def __init__(self, settings, state, metering=None, transactions=None):
+    def __init__(self, settings, state, metering=None, transactions=None, energy=None):
         # metering, transactions: services/metering.py and
         # model/transactions.py, sampled for energy, power and transactions.
         m = self._mqtt = settings["mqtt"]
@@ -127,6 +127,8 @@ class MqttMirror:
         self._metering = metering
         self._tx = transactions
         self._tx_seen = [0] * (self._connectors + 1)  # (remote, tag) last put in the state
+        # energy/mqtt.py: the energy manager's command topics (subscribed per session), when on.
+        self._commands = None if energy is None else energy.commands(self.base)
         self._fields = ()
         self._umqtt = None
         self._client = None
@@ -343,6 +345,13 @@ class MqttMirror:
         for topic, payload in ha_discovery.configs(m["discoveryPrefix"], self._cp_id, self.base, self.base + AVAILABILITY, self._connectors):
             await self._send(stream, self._encode(self._client.publish, topic, payload, True))
             n += 1
+        if self._commands is not None:  # energy: the local limit (number), the offer, the charging mode (select)
+            for topic, payload in self._commands.discovery(m["discoveryPrefix"], self._cp_id, self.base + AVAILABILITY, self._connectors):
+                await self._send(stream, self._encode(self._client.publish, topic, payload, True))
+                n += 1
+            sys.modules.pop("uocpp.energy.ha", None)
+            if hasattr(sys.modules["uocpp.energy"], "ha"):
+                delattr(sys.modules["uocpp.energy"], "ha")
         log.info("mqtt", "published %d Home Assistant discovery configs under %s/", n, m["discoveryPrefix"])
         # Needed again only at the next connection: its code and tables go
         # back to the heap until then (a re-import costs a few ms).
@@ -356,6 +365,8 @@ class MqttMirror:
             if self._mqtt["discovery"]:
                 await self._discovery(stream)
             await self._send(stream, self._encode(self._client.publish, self.topic(AVAILABILITY), ONLINE, True))
+            if self._commands is not None:  # energy: its command topics
+                await self._send(stream, self._commands.subscribe())
             if self.sessions == 1:
                 for key in _CLEAR_WHEN_UNSET:
                     if self.state.get(key) is None:
@@ -395,8 +406,9 @@ class MqttMirror:
         self._down.set()
 
     async def _read(self, stream):
-        # We never subscribe, so the broker only sends PINGRESP; any byte
-        # shows it is alive, an empty read that it closed the connection.
+        # Without energy commands we never subscribe, so the broker only sends
+        # PINGRESP; any byte shows it is alive, an empty read that it closed
+        # the connection.
         try:
             while True:
                 data = await stream.read(16)
@@ -404,6 +416,8 @@ class MqttMirror:
                     log.info("mqtt", "the broker closed the connection")
                     break
                 self._last_rx = time.ticks_ms()
+                if self._commands is not None:  # energy: commands come as PUBLISHes
+                    self._commands.feed(data)
         except asyncio.CancelledError:
             raise
         except Exception as e:

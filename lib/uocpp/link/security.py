@@ -1,7 +1,9 @@
-# Security profiles 0..2 (SEC-01..SEC-12), one at a time (SEC-02):
+# Security profiles 0..3 (SEC-01..SEC-12), one at a time (SEC-02):
 #   0  ws://   no authentication
 #   1  ws://   HTTP Basic auth (charge point id : AuthorizationKey)
 #   2  wss://  TLS with the server certificate checked, plus Basic auth
+#   3  wss://  TLS with the server certificate checked and our own client
+#              certificate (SignCertificate/CertificateSigned, issue 25), no Basic auth
 # The SecurityProfile key holds the profile. Before every connection attempt
 # the link asks target() for the URL, whether to send Basic auth and the TLS
 # context. The central system may only raise the profile (SEC-12); a raised
@@ -32,6 +34,7 @@ class Security:
         self._plain_url = "" if url.startswith("wss://") else url
         self._secure_url = url if url.startswith("wss://") else cs["secureUrl"]
         self._trial_path = json_file.join(flash, _TRIAL)
+        self._flash = flash
         self.profile = keys.get("SecurityProfile")
         if self.profile < cs["securityProfile"]:
             # A stored value wins over config.json, but never lowers what the
@@ -69,12 +72,13 @@ class Security:
         # -> (url, send Basic auth, ssl context or None) for the next attempt.
         # Raises with the reason when this profile cannot connect at all.
         profile = self.profile
-        if profile == 2:
+        if profile >= 2:
             if not self._secure_url:
-                raise ValueError("security profile 2 needs a wss:// url (centralSystem.secureUrl)")
+                raise ValueError("security profile %d needs a wss:// url (centralSystem.secureUrl)" % profile)
             from uocpp.link import tls
 
-            return self._secure_url, True, tls.context(self._ca_file)
+            # Profile 3: our client certificate instead of Basic auth (issue 25).
+            return self._secure_url, profile == 2, tls.context(self._ca_file, self._flash, profile == 3)
         if not self._plain_url:
             raise ValueError("security profile %d needs a ws:// url" % profile)
         return self._plain_url, profile > 0, None
@@ -85,13 +89,10 @@ class Security:
         if error is not None and getattr(error, "status", None) == 401 and self.profile > 0:
             # The central system refused our Basic-auth credentials.
             security_event.report("FailedToAuthenticateAtCentralSystem", str(error))
-        elif error is not None and self.profile == 2:
+        if self.profile >= 2:
             from uocpp.link import tls
 
-            problem = tls.certificate_problem(error)
-            if problem:
-                # The 1.6 security whitepaper's InvalidCentralSystemCertificate event (SEC-08).
-                security_event.report("InvalidCentralSystemCertificate", problem)
+            tls.attempted(error, self._flash)
         if self._fallback is not None:
             from uocpp.link import security_change
 

@@ -30,15 +30,25 @@ def _refusal(sec, profile):
         return "not above the current profile %d" % sec.profile
     if not K.auth_key_ok(sec._keys.get("AuthorizationKey")):
         return "no valid AuthorizationKey"
-    if profile == 2:
+    if profile == 3:
+        # issue 25: TLS with the client certificate the central system
+        # signed (CertificateSigned); none yet: nothing to connect with.
+        from uocpp import pki
+        from uocpp.pki import identity
+
+        why = identity.refusal(sec)
+        pki.unload()
+        if why:
+            return why
+    if profile >= 2:
         if not sec._secure_url:
             return "no wss:// url (centralSystem.secureUrl)"
-        if not sec._ca_file:
-            return "no CA certificate (centralSystem.caFile)"
+        if not sec._ca_file and not json_file.exists(sec._flash + "/certs/index.json"):
+            return "no CA certificate (centralSystem.caFile or an installed CentralSystemRootCertificate)"
         from uocpp.link import tls
 
         try:
-            tls.context(sec._ca_file)
+            tls.context(sec._ca_file, sec._flash)
         except (OSError, ValueError) as e:
             return "CA certificate unusable: %s" % e
     return None

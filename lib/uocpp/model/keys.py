@@ -111,6 +111,8 @@ DECLARATIONS = (
     # The meter is configured from the phase rotation at start-up.
     ("ConnectorPhaseRotation", CSL, RW, "0.Unknown", (_rotation, _CSL_MAX), True),
     ("ConnectorPhaseRotationMaxLength", INT, R, _CSL_MAX, None, False),
+    # True with energy.phaseSwitch (energy/phases.py: numberPhases is followed).
+    ("ConnectorSwitch3to1PhaseSupported", BOOL, R, False, None, False),
     ("GetConfigurationMaxKeys", INT, R, 50, None, False),
     ("HeartbeatInterval", INT, RW, 300, (1, _DAY), False),
     ("LocalAuthListEnabled", BOOL, RW, True, None, False),
@@ -131,9 +133,9 @@ DECLARATIONS = (
     ("RetryBackOffRandomRange", INT, RW, 30, (0, 3600), False),
     ("RetryBackOffRepeatTimes", INT, RW, 5, (0, 16), False),
     ("RetryBackOffWaitMinimum", INT, RW, 5, (1, 3600), False),
-    # 0 none, 1 Basic auth, 2 TLS + Basic auth (SEC-01); raising it is
-    # further checked by services/security.py (SEC-12).
-    ("SecurityProfile", INT, RW, 0, (0, 2), False),
+    # 0 none, 1 Basic auth, 2 TLS + Basic auth (SEC-01), 3 TLS with a client
+    # certificate; raising it is further checked by link/security_change.py (SEC-12).
+    ("SecurityProfile", INT, RW, 0, (0, 3), False),
     # 49 for the default 8 KB frame; app.py seeds it from maxFrameSize (send_list_max).
     ("SendLocalListMaxLength", INT, R, 49, None, False),
     ("StopTransactionOnEVSideDisconnect", BOOL, RW, True, None, False),
@@ -149,6 +151,14 @@ DECLARATIONS = (
     ("TransactionMessageRetryInterval", INT, RW, 60, (1, 3600), False),
     ("UnlockConnectorOnEVSideDisconnect", BOOL, RW, True, None, False),
     ("WebSocketPingInterval", INT, RW, 60, (0, _DAY), False),
+    # issue 25: certificates (pki/, services/certificates.py). Read-only as
+    # the whitepaper has them; config.json's centralSystem section seeds
+    # AdditionalRootCertificateCheck.
+    ("AdditionalRootCertificateCheck", BOOL, R, False, None, False),
+    ("CertificateSignedMaxChainSize", INT, R, 10000, None, False),
+    ("CertificateStoreMaxLength", INT, R, 8, None, False),
+    ("CpoName", STR, RW, "", None, False),
+    # end issue 25: certificates
 )
 
 

@@ -2,7 +2,7 @@
 # rules and code (ops/trigger_message.py) for the messages both have; here
 # only what is new: LogStatusNotification (Uploading with the requestId of
 # a running GetLog, else Idle) and SignChargePointCertificate (a CSR, when
-# uocpp.services.certificates provides sign_request(); else Rejected).
+# uocpp.services.certificates' sign_request() starts one; else Rejected).
 from uocpp.model.registration import ACCEPTED, PENDING
 from uocpp.ops import trigger_message
 from uocpp.validate import ENUM, INT
@@ -40,15 +40,13 @@ def handle(payload, boot, registration, outbox, heartbeat, status, connectors, m
 
         return {"status": "Accepted"}, send
     if requested == "SignChargePointCertificate":
+        # A SignCertificate exchange (services/certificates.py, profile 3):
+        # started now, its CSR goes out once made, after this reply; Rejected
+        # when it cannot start (no CpoName, one under way) or this build has
+        # no certificate service.
         try:
             from uocpp.services.certificates import sign_request
         except ImportError:
-            return {"status": "Rejected"}  # no key pair or CSR on this build (profile 3)
-
-        async def send():
-            started = sign_request()
-            if hasattr(started, "send"):  # a coroutine: it runs here
-                await started
-
-        return {"status": "Accepted"}, send
+            return {"status": "Rejected"}
+        return {"status": "Accepted" if sign_request() else "Rejected"}
     return trigger_message.handle(payload, boot, registration, outbox, heartbeat, status, connectors, metering, keys, diagnostics, firmware)

@@ -17,13 +17,20 @@ USES = ("firmware", "outbox", "registration", "transactions", "stop", "keys")
 
 def handle(payload, firmware, outbox, registration, transactions, stop, keys):
     url = payload["location"]
+    at = date_time(payload, "retrieveDate")
+    service(url, firmware, outbox, registration, transactions, stop, keys).request(url, at, payload.get("retries"), payload.get("retryInterval"))
+    return {}
+
+
+def service(url, firmware, outbox, registration, transactions, stop, keys):
+    # The checks UpdateFirmware and SignedUpdateFirmware share, then the
+    # firmware service (made on first use).
     from uocpp.link import transfer
 
     if not transfer.supported(url):
         # The schema says anyURI; this charger fetches over HTTP(S) and
         # FTP(S) only, and refuses another before anything is accepted.
         raise errors.PropertyConstraintViolation("location must be an http(s):// or ftp(s):// URL")
-    at = date_time(payload, "retrieveDate")
     import sys
 
     try:
@@ -33,5 +40,4 @@ def handle(payload, firmware, outbox, registration, transactions, stop, keys):
     sys.modules.pop("uocpp_loader", None)
     from uocpp.services import firmware_update
 
-    firmware_update.get(firmware, outbox, registration, transactions, stop, keys).request(url, at, payload.get("retries"), payload.get("retryInterval"))
-    return {}
+    return firmware_update.get(firmware, outbox, registration, transactions, stop, keys)

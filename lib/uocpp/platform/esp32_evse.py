@@ -126,6 +126,10 @@ class Esp32Evse:
             return [None if p is None else Pin(p, Pin.OUT, value=1 - self._lock_on) for p in pins(key, False)]
 
         self._lock_pins = outputs("lockPin")
+        # The phase contactor (L2, L3; energy.phaseSwitch): energized = 3
+        # phases. Off at boot (1 phase, contactor open) until energy/phases.py sets it.
+        self._phase_pins = [None if p is None else Pin(p, Pin.OUT, value=0) for p in (pins("phasePin", False) if cfg.get("phasePin") else [None] * n)]
+        self._phases = [1 if p is not None else 3 for p in self._phase_pins]
         self._unlock_pins = outputs("unlockPin")
         if self._pulse:
             for i in range(n):
@@ -185,6 +189,16 @@ class Esp32Evse:
 
     def relay(self, n):
         return self._relay[self._index(n)]
+
+    def set_phases(self, n, phases):
+        i = self._index(n)
+        pin = self._phase_pins[i]
+        if pin is not None and not self._relay[i]:  # never under load
+            pin.value(1 if phases == 3 else 0)
+            self._phases[i] = phases
+
+    def phases(self, n):
+        return self._phases[self._index(n)]
 
     def lock(self, n, locked):
         i = self._index(n)

@@ -16,6 +16,10 @@
 #   state                    ok {json}: {"1": {...}, "2": ...}, for each
 #                            connector its status, transactionId, relay,
 #                            offeredA, energyWh, locked (and pilot)
+#   phases N                 ok {json}: the phase-switch output of connector
+#                            N: {"phases": 1|3, "switches": changes so far,
+#                            "underLoad": switches made with the contactor
+#                            closed or current flowing (never, if all is well)}
 # Replies: "ok" (maybe followed by text) or "error <reason>".
 import asyncio
 import json
@@ -62,6 +66,7 @@ class SimEvse:
             self._saved = sim_meter.load(self._file, self._energy)
         self._since = [time.ticks_ms()] * n
         self._cards = []
+        self.phase_out = None  # the phase-switch output, made at its first use (platform/sim_phases.py)
 
     # -- the seam (platform/seam.py EVSE, as platform/esp32_evse.py) ---------
     def pilot(self, n):
@@ -86,6 +91,14 @@ class SimEvse:
 
     def relay(self, n):
         return self._relay[n]
+
+    def set_phases(self, n, phases):
+        from uocpp.platform import sim_phases
+
+        sim_phases.set_phases(self, n, phases, self._relay[n] or self._drawn(n))
+
+    def phases(self, n):
+        return self.phase_out[n][0] if self.phase_out else 3
 
     def lock(self, n, locked):
         # True when the lock reached the wanted position.
@@ -174,6 +187,10 @@ class SimEvse:
         try:
             if words == ["state"]:
                 return "ok " + json.dumps(self._state())
+            if words[:1] == ["phases"]:
+                from uocpp.platform import sim_phases
+
+                return sim_phases.command(self, words)
             if words[:1] == ["tamper"]:
                 from uocpp import security_event
 

@@ -81,6 +81,16 @@ EVSE = (
     # firmware: FIRMWARE below (app.py hands in the sessions)
     ("run", ("firmware",)),
 )
+# Offered by an EVSE with a phase-switch output (the contactor of L2 and L3;
+# config energy.phaseSwitch); callers check with hasattr(). Never switched
+# with the main contactor closed: energy/phases.py opens it first and waits
+# for the EV to draw nothing.
+EVSE_PHASES = (
+    # supply connector n with 1 or 3 phases from now on; at once
+    ("set_phases", ("n", "phases")),
+    # n -> 1 or 3: the output as set
+    ("phases", ("n",)),
+)
 # What EVSE.run(firmware) is given: the sessions, for the simulator's protocol.
 FIRMWARE = (
     ("status", ("n",)),  # -> the connector's OCPP status
@@ -114,8 +124,8 @@ CARD_READER = (
 IMPLEMENTATIONS = (
     ("uocpp.platform.unix", None, ("PORT",)),
     ("uocpp.platform.esp32", None, ("PORT",)),
-    ("uocpp.platform.evse_sim", "SimEvse", ("EVSE", "METER")),
-    ("uocpp.platform.esp32_evse", "Esp32Evse", ("EVSE",)),
+    ("uocpp.platform.evse_sim", "SimEvse", ("EVSE", "METER", "EVSE_PHASES")),
+    ("uocpp.platform.esp32_evse", "Esp32Evse", ("EVSE", "EVSE_PHASES")),
     ("uocpp.device.meters", "BusMeters", ("METER",)),
     ("uocpp.services.sessions", "Sessions", ("FIRMWARE",)),
     ("uocpp.device.card_reader", "CardReader", ("CARD_READER",)),

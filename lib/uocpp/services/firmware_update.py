@@ -19,6 +19,14 @@
 # Each step's FirmwareStatusNotification goes through the outbox; the final
 # one waits on flash (state.json "outcome") until the central system
 # answered it, across reboots.
+# SignedUpdateFirmware (issue 25, ops/signed_update_firmware.py) runs the same
+# steps and reports them as SignedFirmwareStatusNotification with its
+# requestId (state.json "rid"); after the download the signature over the
+# whole file is checked with the signing certificate, which must chain to an
+# installed ManufacturerRootCertificate (services/firmware_signature.py):
+# InvalidCertificate or InvalidSignature end it, SignatureVerified goes on.
+# A plain UpdateFirmware's file must carry its own signature (ota.py's
+# UOCPP-SIG line) once a ManufacturerRootCertificate is installed.
 import asyncio
 import os
 
@@ -37,7 +45,12 @@ DOWNLOAD_FAILED = "DownloadFailed"
 INSTALLING = "Installing"
 INSTALLED = "Installed"
 INSTALLATION_FAILED = "InstallationFailed"
+DOWNLOAD_SCHEDULED = "DownloadScheduled"
+INSTALL_SCHEDULED = "InstallScheduled"
+INSTALL_REBOOTING = "InstallRebooting"
+SIGNATURE_VERIFIED = "SignatureVerified"
 _ACTION = "FirmwareStatusNotification"
+_SIGNED = "SignedFirmwareStatusNotification"
 _AGAIN_S = const(60)  # an outcome not answered (timeout, CALLERROR) goes again after this
 
 
@@ -91,6 +104,7 @@ class FirmwareUpdate:
         # the platform can write firmware images (ESP32), else None.
         self._cfg = cfg
         self._ca = cfg["caFile"] or ca_file or None
+        self._flash = flash
         self._dir = json_file.join(flash, "app")
         try:
             os.mkdir(self._dir)
@@ -117,13 +131,15 @@ class FirmwareUpdate:
         json_file.write_json_atomic(self._path, self.st)
 
     # -- the central system's side -------------------------------------------
-    def request(self, url, at, retries, interval):
+    def request(self, url, at, retries, interval, signed=None):
         # UpdateFirmware.req accepted: on flash before the reply goes out.
+        # signed: SignedUpdateFirmware's {"id", "sig", "cert", "install"}.
         if retries is None:
             retries = self._cfg["retries"]
         if interval is None:
             interval = self._cfg["retryInterval"]
-        self.st["pending"] = {"url": url, "at": at, "left": retries, "every": interval}
+        self.st["pending"] = {"url": url, "at": at, "left": retries, "every": interval, "signed": signed}
+        self.st["rid"] = signed["id"] if signed else None
         self._save()
         log.info("firmware", "update from %s at %s (%d retries, every %d s)", url, clock.format_iso(at), retries, interval)
         if self._job is not None:
@@ -136,10 +152,18 @@ class FirmwareUpdate:
         status = self.status
         self._outbox.submit(ob.Message(_ACTION, lambda: {"status": status}, ob.KEEP, key=_ACTION, triggered=True))
 
+    def _message(self, status, *args, **kw):
+        # FirmwareStatusNotification, or SignedFirmwareStatusNotification
+        # with its requestId while a signed update is the last one.
+        rid = self.st.get("rid")
+        if rid is None:
+            return ob.Message(_ACTION, lambda: {"status": status}, *args, **kw)
+        return ob.Message(_SIGNED, lambda: {"status": status, "requestId": rid}, *args, **kw)
+
     def _notify(self, status):
         self.status = status
         log.info("firmware", "status %s", status)
-        return self._outbox.submit(ob.Message(_ACTION, lambda: {"status": status}, ob.KEEP))
+        return self._outbox.submit(self._message(status, ob.KEEP))
 
     async def _notify_sent(self, status):
         # Before a reboot: the notification leaves first (bounded).
@@ -164,7 +188,7 @@ class FirmwareUpdate:
                 self.st["outcome"] = None
                 self._save()
 
-        return ob.Message(_ACTION, lambda: {"status": outcome}, ob.PERSIST, answered=answered)
+        return self._message(outcome, ob.PERSIST, answered=answered)
 
     async def _again(self, msg, outcome):
         while True:
@@ -296,13 +320,11 @@ class FirmwareUpdate:
 
     async def _work(self):
         p = self.st["pending"]
+        signed = p.get("signed")
         await self._registration.accepted.wait()  # the clock is set, the link up
-        while True:
-            left = p["at"] - clock.now()
-            if left <= 0:
-                break
-            log.info("firmware", "download in %d s", left)
-            await asyncio.sleep(min(left, 60))  # the clock may still be set
+        if signed and p["at"] > clock.now():
+            self._notify(DOWNLOAD_SCHEDULED)
+        await self._until(p["at"], "download")
         await self._idle("download")
         while True:
             self._notify(DOWNLOADING)
@@ -321,6 +343,11 @@ class FirmwareUpdate:
                 log.info("firmware", "next download attempt in %d s (%d retries left)", p["every"], p["left"])
                 await asyncio.sleep(p["every"])
         self._notify(DOWNLOADED)
+        if not await self._verified(p, recv):
+            return
+        if signed and signed.get("install") and signed["install"] > clock.now():
+            self._notify(INSTALL_SCHEDULED)
+            await self._until(signed["install"], "install")
         await self._idle("install")
         await self._notify_sent(INSTALLING)
         # Again: a transaction may have started while Installing went out.
@@ -334,8 +361,64 @@ class FirmwareUpdate:
             self.status = IDLE
             return
         log.info("firmware", "%s installed, rebooting into it", recv.version)
+        if signed:
+            await self._notify_sent(INSTALL_REBOOTING)
         self._stop("hard")
         return trial
+
+    async def _until(self, at, what):
+        while True:
+            left = at - clock.now()
+            if left <= 0:
+                return
+            log.info("firmware", "%s in %d s", what, left)
+            await asyncio.sleep(min(left, 60))  # the clock may still be set
+
+    async def _verified(self, p, recv):
+        # The signature check before anything switches, in steps that let
+        # the other tasks run (a P-256 verification takes a second on a
+        # board). True: go on; else the update is over, its final status on
+        # its way.
+        import binascii
+        import sys
+
+        from uocpp import pki, security_event
+        from uocpp.services import firmware_signature as fs
+
+        signed = p.get("signed")
+        try:
+            if signed:
+                leaf = await pki.arun(fs.check_pem(self._flash, signed["cert"]))
+                await pki.arun(fs.verify(leaf, recv.whole_digest, binascii.a2b_base64(signed["sig"])))
+            else:
+                try:
+                    trailer = recv.signature()
+                except ota.UpdateError as e:
+                    raise fs.SignatureError(fs.INVALID_SIGNATURE, str(e))
+                known = fs.roots(self._flash)
+                if not known:
+                    if trailer:
+                        log.warning("firmware", "signature not checked: no ManufacturerRootCertificate installed")
+                    return True
+                if trailer is None:
+                    raise fs.SignatureError(fs.INVALID_SIGNATURE, "unsigned, and a ManufacturerRootCertificate is installed")
+                leaf = await pki.arun(fs.check_chain(self._flash, trailer[1]))
+                await pki.arun(fs.verify(leaf, recv.signed_digest, trailer[0]))
+        except (fs.SignatureError, ValueError) as e:
+            status = getattr(e, "status", fs.INVALID_SIGNATURE)
+            event = "InvalidFirmwareSigningCertificate" if status == fs.INVALID_CERTIFICATE else "InvalidFirmwareSignature"
+            security_event.report(event, str(e))
+            log.error("firmware", "%s: %s", status, e)
+            self._clear(status if signed else INSTALLATION_FAILED)
+            self.status = IDLE
+            return False
+        finally:
+            pki.unload()
+            sys.modules.pop("uocpp.services.firmware_signature", None)
+        log.info("firmware", "signature verified")
+        if signed:
+            self._notify(SIGNATURE_VERIFIED)
+        return True
 
     async def _download(self, url):
         log.info("firmware", "downloading %s", url)

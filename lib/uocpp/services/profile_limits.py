@@ -98,6 +98,9 @@ class ProfileLimits:
         now, items, share, d = clock.now(), self.profiles.items, self._share(), self._door
         d._seen = (now, time.ticks_ms())  # clock jumps are measured from here on
         for n in range(1, self._count + 1):
+            if d.energy is not None:  # energy: the schedule's limit with its numberPhases
+                d.energy.ocpp(n, schedule.limit_phases_at(items, now, n, self._tx_start[n], d._volts, d._phases, share))
+                continue
             amps = schedule.limit_at(items, now, n, self._tx_start[n], d._volts, d._phases, share)
             self._sessions.set_limit(n, amps)
         self.changed.set()

@@ -21,7 +21,7 @@ _MODULES = ("uocpp.services.profile_limits", "uocpp.services.schedule", "uocpp.m
 class SmartCharging(OnUse):
     # set_profile, tx_profile, offer, composite, apply, profiles: the
     # working part's (OnUse forwards what the door does not have).
-    def __init__(self, path, sessions, keys, count, max_amps, volts, phases):
+    def __init__(self, path, sessions, keys, count, max_amps, volts, phases, energy=None):
         OnUse.__init__(self, self._load, _MODULES)
         self._path = path
         self._sessions = sessions
@@ -30,6 +30,7 @@ class SmartCharging(OnUse):
         self._max = max_amps
         self._volts = volts
         self._phases = phases
+        self.energy = energy  # energy/manager.py when config.json has it: the schedule is one limit of several
         self._tx_start = [None] * (count + 1)  # Unix s of each running transaction's start
         self._seen = (clock.now(), time.ticks_ms())  # for measuring clock jumps
         self.changed = asyncio.Event()

@@ -24,7 +24,7 @@ _TAIL_LINES = const(10)
 
 
 class StatusPage:
-    def __init__(self, settings, state, registration, connectors, transactions, metering):
+    def __init__(self, settings, state, registration, connectors, transactions, metering, energy=None):
         self._web = settings["web"]
         self._cp_id = settings["centralSystem"]["chargePointId"]
         self._state = state
@@ -32,6 +32,7 @@ class StatusPage:
         self._connectors = connectors
         self._tx = transactions
         self._metering = metering
+        self._energy = energy  # energy/manager.py when on: its sources and the charging mode
         self.errors = []  # [(time, text)], newest last
         self._seen = None
 
@@ -55,6 +56,7 @@ class StatusPage:
             "connectors": conns,
             "errors": [{"time": t, "text": e} for t, e in self.errors],
             "log": log_tail(),
+            "energy": None if self._energy is None else _energy_snapshot(self._energy),
         }
 
     def _watch(self):
@@ -92,6 +94,10 @@ class StatusPage:
         app = Server(web["password"])
         app.route("/")(self._page)
         app.route("/status.json")(self._json)
+        if self._energy is not None:  # energy: the charging mode form (energy/web.py)
+            from uocpp.energy import web as energy_web
+
+            app.route("/energy/mode", methods=["POST"])(lambda req: energy_web.set_mode(self._energy, req))
         watcher = asyncio.create_task(self._watch_errors())
         try:
             await app.listen(web["host"], web["port"], "status page")
@@ -112,7 +118,12 @@ def _html(s):
         else:
             cells = "<td>-</td><td>-</td><td>-</td>"
         out.append('<tr id="connector-%d"><td>%d</td><td class="status">%s</td>%s</tr>' % (c["id"], c["id"], escape(c["status"]), cells))
-    out.append("</table><h2>Recent errors</h2><ul id=\"errors\">")
+    out.append("</table>")
+    if s["energy"] is not None:  # energy: sources, offer, mode (energy/web.py)
+        from uocpp.energy import web
+
+        out.append(web.html(s["energy"]))
+    out.append("<h2>Recent errors</h2><ul id=\"errors\">")
     for e in s["errors"] or ():
         out.append("<li>%s %s</li>" % (escape(e["time"]), escape(e["text"])))
     if not s["errors"]:
@@ -120,6 +131,12 @@ def _html(s):
     out.append('</ul><h2>Log</h2><pre id="log">%s</pre>' % escape("\n".join(s["log"]) or "(the flash log is off)"))
     out.append('<p><a href="/status.json">status.json</a></p></body></html>')
     return "".join(out)
+
+
+def _energy_snapshot(e):
+    from uocpp.energy import web as energy_web  # loaded with the page only when energy is on
+
+    return energy_web.snapshot(e)
 
 
 def log_tail():

@@ -1,0 +1,135 @@
+# The grid meter at the house connection (an SDM630, device/sdm.py), read
+# every energy.gridInterval s (at most 1 s), and what follows from it:
+#   load management: the house's own draw on each phase is the grid's minus
+#     the charger's (the connectors' meters, read in the same cycle); the
+#     charger may take energy.mainsFuse minus the largest of them, shared
+#     by the charging connectors. A lower limit applies at the reading that
+#     shows it (within gridInterval + a read, under 2 s: IEC 61851-1 gives
+#     the EV 5 s to follow the pilot); a higher one is reached by
+#     energy.rampStep A per reading (SmartEVSE raises slowly too, so that a
+#     load that cycles does not make the EV's current swing).
+#   solar surplus: the power exported (the SDM630's total power is negative
+#     when exporting) plus the charger's own draw plus energy.solarImport,
+#     in A per phase for the phases in use -> energy/solar.py's rule.
+#   a lost meter (no good reading for energy.gridLostAfter s): the load
+#     limit becomes energy.gridSafeCurrent, the solar limit the minimum in
+#     min+solar and 0 (a pause) in solar, logged once; a reading ends it.
+import asyncio
+import time
+
+from uocpp import log, platform
+from uocpp.device.sdm import SdmMeter
+from uocpp.energy import limits as lm
+from uocpp.energy.solar import Solar
+
+_CURRENT = "Current.Import"
+_POWER = "Power.Active.Import"
+
+
+def _phases(value, phases):
+    # A meter's current -> [L1, L2, L3]; a single-phase reading is on L1, or
+    # on all three for an EV charging on three phases.
+    if isinstance(value, dict):
+        return [value.get("L1", 0), value.get("L2", 0), value.get("L3", 0)]
+    v = value if isinstance(value, (int, float)) else 0
+    return [v, v, v] if phases == 3 else [v, 0, 0]
+
+
+class Grid:
+    def __init__(self, energy, meter):
+        # meter: the connectors' meters (platform.meter), read each cycle.
+        cfg = self._cfg = energy.cfg
+        self._energy = energy
+        self._own = meter
+        ms = int(cfg["gridTimeout"] * 1000)
+        if cfg["gridBus"] == "meter":
+            self._meter = meter.share(cfg["gridAddress"], cfg["gridModel"], ms)
+            where = "the meters' bus"
+        else:
+            port, where = platform.open_uart(
+                {"device": cfg["gridDevice"], "baud": cfg["gridBaud"], "uart": cfg["gridUart"], "tx": cfg["gridTx"], "rx": cfg["gridRx"]}
+            )
+            self._meter = SdmMeter(port, cfg["gridAddress"], cfg["gridModel"], ms)
+        log.info("energy", "grid meter %s at address %d on %s", cfg["gridModel"], cfg["gridAddress"], where)
+        self._fuse = cfg["mainsFuse"]
+        self.load = None  # the load limit in force
+        self.solar = Solar(int(cfg["solarStartDelay"] * 1000), int(cfg["solarStopDelay"] * 1000))
+        self._ok_at = time.ticks_ms()
+        self.lost = False
+
+    async def run(self):
+        interval = int(self._cfg["gridInterval"] * 1000)
+        while True:
+            t0 = time.ticks_ms()
+            try:
+                reading = await self._meter.read()
+            except Exception as e:
+                self._failed(e)
+            else:
+                try:
+                    own = await self._own_draw()
+                    self._reading(reading, own)
+                except Exception as e:  # bad data: the next reading decides
+                    log.error("energy", "grid reading not used: %r", e)
+            await asyncio.sleep_ms(max(10, interval - time.ticks_diff(time.ticks_ms(), t0)))
+
+    async def _own_draw(self):
+        # The charger's current per phase and its power, from the connectors'
+        # meters; one that cannot be read counts as 0 (all of the grid's
+        # current is then taken as the house's: the safe side).
+        e = self._energy
+        amps, watts = [0, 0, 0], 0
+        for n in range(1, e.count + 1):
+            try:
+                r = await self._own.read(n)
+            except Exception:
+                continue
+            for i, a in enumerate(_phases(r.get(_CURRENT), e.phases[n])):
+                amps[i] += a
+            p = r.get(_POWER)
+            watts += p if isinstance(p, (int, float)) else 0
+        return amps, watts
+
+    def _failed(self, e):
+        if not self.lost and time.ticks_diff(time.ticks_ms(), self._ok_at) >= int(self._cfg["gridLostAfter"] * 1000):
+            self.lost = True
+            safe = self._cfg["gridSafeCurrent"]
+            log.warning("energy", "grid meter lost (%s): load limit %s A (energy.gridSafeCurrent)", e, safe)
+            en = self._energy
+            if self._fuse:
+                self.load = safe
+                en.load(safe)
+            if en.mode != "fast":
+                en.solar(lm.MIN_AMPS if en.mode == "min+solar" else 0)
+
+    def _reading(self, r, own):
+        e, now = self._energy, time.ticks_ms()
+        self._ok_at = now
+        if self.lost:
+            self.lost = False
+            log.info("energy", "grid meter back")
+        share = e.charging()
+        if self._fuse:
+            grid = _phases(r.get(_CURRENT), 3)
+            house = max(grid[i] - own[0][i] for i in range(3))
+            target = max(0, (self._fuse - house) / share)
+            was = self.load
+            if was is None or target < was:
+                if was is not None and max(grid) > self._fuse:
+                    log.warning("energy", "overload: %.1f A on a %s A fuse: load limit %.1f A", max(grid), self._fuse, target)
+                self.load = target
+            else:
+                self.load = min(target, was + self._cfg["rampStep"])
+            e.load(self.load)
+        if e.mode != "fast":
+            p = r.get(_POWER)
+            surplus = (-p if isinstance(p, (int, float)) else 0) + own[1] + self._cfg["solarImport"]
+            phases = e.phases[1]
+            if e.switcher is not None:
+                # The phases the surplus asks for first: the rule then counts
+                # on them (on one phase rather than a stop on three).
+                phases = self.solar.phases(e.mode, surplus / share, e.volts, phases, now)
+                e.want_solar(phases)
+            e.solar(self.solar.step(e.mode, surplus / (e.volts * phases) / share, now))
+        else:
+            self.solar.step("fast", 0, now)
