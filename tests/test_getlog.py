@@ -134,7 +134,7 @@ def test_a_new_getlog_cancels_the_running_one_and_the_trigger_reports_it(cs, fir
 def test_extended_trigger_message_for_every_message_it_lists(cs, firmware):
     """ExtendedTriggerMessage: Heartbeat, StatusNotification, MeterValues and FirmwareStatusNotification as
     TriggerMessage does them; BootNotification Rejected once Accepted (TM-08); a connector that does not exist
-    Rejected; SignChargePointCertificate Rejected while no SignCertificate can start (no CpoName); a bad request is a
+    Rejected; SignChargePointCertificate Accepted, and without CpoName no exchange starts (the log says so); a bad request is a
     CALLERROR."""
     fw = firmware(cs.port)
     fw.wait_log("registration Accepted")
@@ -150,7 +150,9 @@ def test_extended_trigger_message_for_every_message_it_lists(cs, firmware):
     assert cs.wait_received("FirmwareStatusNotification")[0].payload["status"] == "Idle"
     assert trigger(cs, "BootNotification") == "Rejected"
     assert trigger(cs, "StatusNotification", connector_id=5) == "Rejected"
-    assert trigger(cs, "SignChargePointCertificate") == "Rejected"
+    assert trigger(cs, "SignChargePointCertificate") == "Accepted"
+    fw.wait_log("no SignCertificate: CpoName is not set")
+    assert cs.received("SignCertificate") == []
     assert len(cs.received("BootNotification")) == 1
     _cp, ws = cs.connections[-1]
     cs.run(ws.send('[2, "etm-bad", "ExtendedTriggerMessage", {"requestedMessage": "DiagnosticsStatusNotification"}]'))

@@ -1,8 +1,8 @@
 # ExtendedTriggerMessage (Security Whitepaper, edition 3): TriggerMessage's
 # rules and code (ops/trigger_message.py) for the messages both have; here
 # only what is new: LogStatusNotification (Uploading with the requestId of
-# a running GetLog, else Idle) and SignChargePointCertificate (a CSR, when
-# uocpp.services.certificates' sign_request() starts one; else Rejected).
+# a running GetLog, else Idle) and SignChargePointCertificate (a CSR through
+# uocpp.services.certificates' sign_request()).
 from uocpp.model.registration import ACCEPTED, PENDING
 from uocpp.ops import trigger_message
 from uocpp.validate import ENUM, INT
@@ -40,13 +40,17 @@ def handle(payload, boot, registration, outbox, heartbeat, status, connectors, m
 
         return {"status": "Accepted"}, send
     if requested == "SignChargePointCertificate":
-        # A SignCertificate exchange (services/certificates.py, profile 3):
-        # started now, its CSR goes out once made, after this reply; Rejected
-        # when it cannot start (no CpoName, one under way) or this build has
-        # no certificate service.
+        # A SignCertificate exchange (services/certificates.py, profile 3),
+        # started once this reply is on the wire (TM-02); one that cannot
+        # start (no CpoName, one under way) says so in the log. Rejected
+        # only on a build without the certificate service.
         try:
             from uocpp.services.certificates import sign_request
         except ImportError:
             return {"status": "Rejected"}
-        return {"status": "Accepted" if sign_request() else "Rejected"}
+
+        async def send():
+            sign_request()
+
+        return {"status": "Accepted"}, send
     return trigger_message.handle(payload, boot, registration, outbox, heartbeat, status, connectors, metering, keys, diagnostics, firmware)
