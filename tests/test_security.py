@@ -140,7 +140,7 @@ def test_untrusted_server_certificate_is_refused(pki, firmware, case, reason):
     try:
         ca = pki.other_ca_der if case == "wrong_ca" else pki.ca_der
         fw = firmware(cs.port, profile_2(cs.port, pki, ca=ca))
-        fw.wait_log(r"InvalidCentralSystemCertificate: .*" + reason, timeout=10)
+        fw.wait_log(r"InvalidCentralSystemCertificate \(.*" + reason, timeout=10)
         fw.wait_log(r"connect failed: .*" + reason + r".*backing off 0\.2 s", timeout=10)
         fw.wait_log(r"connect failed: .*" + reason + r".*backing off 0\.4 s", timeout=10)
         assert cs.upgrades == []  # no request (and no password) ever reached the server

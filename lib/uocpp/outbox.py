@@ -18,7 +18,7 @@ import time
 
 from micropython import const
 
-from uocpp import errors, log, sleep, snake, unload, validate
+from uocpp import errors, log, security_event, sleep, snake, unload, validate
 from uocpp.durable import DurableLane
 from uocpp.model.registration import REJECTED
 
@@ -216,6 +216,7 @@ class Outbox:
                 # Reading the next message (a stored one is parsed from
                 # flash) found no heap: nothing is lost, it is tried again.
                 log.warning("outbox", "out of memory: again in %d ms", _PAUSE_MIN_MS)
+                security_event.report("MemoryExhaustion", "outbox")
                 await asyncio.sleep_ms(_PAUSE_MIN_MS)
 
     async def _serve(self):
@@ -382,6 +383,7 @@ class Outbox:
             # Not the central system's fault: not an attempt. The message
             # stays on flash and goes again after the pause.
             log.warning("outbox", "%s %s: out of memory, again later", action, uid)
+            security_event.report("MemoryExhaustion", action)
             self._pause()
             return
         if answered is not None and not _hook(action, answered, payload, reply, tag):

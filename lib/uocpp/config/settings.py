@@ -121,6 +121,10 @@ SCHEMA = {
         ("maxFrameSize", _INT, 8192, (512, 65536)),
         # issue 25: seeds the read-only AdditionalRootCertificateCheck key.
         ("additionalRootCertificateCheck", _BOOL, False, None),
+        # issue 25: the critical security events go out as
+        # SecurityEventNotification (security_log.py); off for a central
+        # system without the 1.6 security extensions.
+        ("securityEvents", _BOOL, False, None),
     ),
     "ocpp": (
         ("heartbeatInterval", _NUM, 300, (1, 86400)),

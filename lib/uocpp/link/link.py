@@ -12,7 +12,7 @@ import asyncio
 import binascii
 import time
 
-from uocpp import errors, log
+from uocpp import errors, log, security_event
 from uocpp.model import state as st
 from uocpp import sleep
 from uocpp.link.backoff import KeyBackoff
@@ -103,6 +103,7 @@ class Link:
                 self.up.clear()
                 await asyncio.sleep_ms(1000)
                 log.warning("link", "out of memory: connecting again")
+                security_event.report("MemoryExhaustion", "link")
 
     async def _attempt(self):
         # One connection: connect, serve it until it ends, back off.

@@ -14,7 +14,7 @@
 # failures so far are kept on flash while the new one is on trial, so a
 # power cut during the trial neither forgets the fall-back nor restarts the
 # count.
-from uocpp import log, platform, unload
+from uocpp import log, platform, security_event, unload
 from uocpp.store import json_file
 
 _TRIAL = "security.json"
@@ -82,6 +82,9 @@ class Security:
     def attempted(self, error):
         # After every connection attempt: error is None when the WebSocket
         # handshake succeeded.
+        if error is not None and getattr(error, "status", None) == 401 and self.profile > 0:
+            # The central system refused our Basic-auth credentials.
+            security_event.report("FailedToAuthenticateAtCentralSystem", str(error))
         if self.profile >= 2:
             from uocpp.link import tls
 

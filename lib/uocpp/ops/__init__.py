@@ -24,11 +24,13 @@ ACTIONS = (
     ",FirmwareStatusNotification=-,Heartbeat=-,MeterValues=-,StartTransaction=-"
     ",StatusNotification=-,StopTransaction=-,"
     # The security whitepaper's (issue 25): the certificate store with Core,
-    # the signed update with FirmwareManagement; SignCertificate and the
+    # the signed update and GetLog with FirmwareManagement (as GetDiagnostics),
+    # ExtendedTriggerMessage with RemoteTrigger; SignCertificate and the
     # notifications only a charge point sends.
     ",CertificateSigned=0,DeleteCertificate=0,GetInstalledCertificateIds=0"
-    ",InstallCertificate=0,SignedUpdateFirmware=1"
-    ",SignCertificate=-,SignedFirmwareStatusNotification=-,"
+    ",InstallCertificate=0,SignedUpdateFirmware=1,GetLog=1,ExtendedTriggerMessage=4"
+    ",SignCertificate=-,SignedFirmwareStatusNotification=-"
+    ",SecurityEventNotification=-,LogStatusNotification=-,"
 )
 
 

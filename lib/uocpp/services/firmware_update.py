@@ -295,6 +295,9 @@ class FirmwareUpdate:
         st["slot"], st["version"], st["trial"], st["outcome"] = trial["slot"], trial["version"], None, INSTALLED
         self._save()
         log.info("firmware", "%s confirmed: Accepted on its trial boot", trial["version"])
+        from uocpp import security_event
+
+        security_event.report("FirmwareUpdated", "to %s" % trial["version"])
         if old and old != trial["slot"]:
             ota.remove_tree(self._dir + "/" + old)  # flash back for the next one
         self.status = IDLE
