@@ -5,6 +5,7 @@ through the simulator's line protocol. Every wait is on a log line, a frame
 at the central system, an MQTT message or the simulator's state."""
 
 import json
+import re
 import subprocess
 import time
 
@@ -297,12 +298,17 @@ def test_status_page_shows_every_source_and_sets_the_mode(cs, charger, grid):
     assert set(c["limits"]) == {"hardware", "ocpp", "local", "load", "solar", "switch"} and c["limits"]["hardware"] == 16
     code, _, body = request(port, path="/", password=password)
     assert code == 200 and b'id="energy"' in body and b'name="mode"' in body
+    # The form's action carries the page's CSRF token (issue 25): a POST
+    # without it changes nothing.
+    action = re.search(rb'action="(/energy/mode\?csrf=[0-9a-f]+)"', body).group(1).decode()
     form = {"Content-Type": "application/x-www-form-urlencoded"}
-    code, headers, _ = request(port, "POST", "/energy/mode", password, body="mode=min%2Bsolar", headers=form)
+    code, _, _ = request(port, "POST", "/energy/mode", password, body="mode=solar", headers=form)
+    assert code == 403 and status_json(port, password)["energy"]["mode"] == "fast"
+    code, headers, _ = request(port, "POST", action, password, body="mode=min%2Bsolar", headers=form)
     assert code == 303 and headers["location"] == "/"
     ch.fw.wait_log("charging mode min\\+solar")
     assert status_json(port, password)["energy"]["mode"] == "min+solar"
-    code, _, _ = request(port, "POST", "/energy/mode", password, body="mode=turbo", headers=form)
+    code, _, _ = request(port, "POST", action, password, body="mode=turbo", headers=form)
     assert code == 400 and status_json(port, password)["energy"]["mode"] == "min+solar"
     assert request(port, "POST", "/energy/mode", None, body="mode=fast", headers=form)[0] == 401
 
