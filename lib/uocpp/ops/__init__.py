@@ -5,6 +5,8 @@
 #   USES: the names of the parts it may touch (the app's capabilities), and
 #   handle(payload, *those parts) -> reply payload, or (reply payload, after)
 # where after() is a coroutine function started once the reply is on the wire.
+# A module that needs many parts sets BY_NAME = True and gets them as one
+# dict instead, handle(payload, parts), still only those USES names.
 # The module of an action is its name in snake case (CancelReservation ->
 # cancel_reservation.py).
 from uocpp import errors, snake, unload, validate
@@ -64,6 +66,8 @@ class Dispatcher:
         try:
             module = __import__(name, None, None, ("handle",))
             validate.check(module.REQUEST, payload)
+            if getattr(module, "BY_NAME", False):
+                return module.handle(payload, {n: self._parts[n] for n in module.USES})
             return module.handle(payload, *(self._parts[n] for n in module.USES))
         finally:
             unload(name)

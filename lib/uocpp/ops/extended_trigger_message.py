@@ -25,18 +25,19 @@ REQUEST = (
     ("connectorId", INT, False, None),
 )
 USES = trigger_message.USES
+BY_NAME = True
 
 
-def handle(payload, boot, registration, outbox, heartbeat, status, connectors, metering, keys, diagnostics, firmware):
+def handle(payload, parts):
     requested = payload["requestedMessage"]
     if requested == "LogStatusNotification":
-        if registration.status not in (ACCEPTED, PENDING):
+        if parts["registration"].status not in (ACCEPTED, PENDING):
             return {"status": "Rejected"}
 
         async def send():
             from uocpp.services import diagnostics as diag
 
-            diag.trigger_log(diagnostics, outbox)
+            diag.trigger_log(parts["diagnostics"], parts["outbox"])
 
         return {"status": "Accepted"}, send
     if requested == "SignChargePointCertificate":
@@ -53,4 +54,4 @@ def handle(payload, boot, registration, outbox, heartbeat, status, connectors, m
             sign_request()
 
         return {"status": "Accepted"}, send
-    return trigger_message.handle(payload, boot, registration, outbox, heartbeat, status, connectors, metering, keys, diagnostics, firmware)
+    return trigger_message.handle(payload, parts)
