@@ -6,7 +6,7 @@
 # The one place the version is written: BootNotification's firmwareVersion
 # defaults to it (config/provision.py), tools/package_json.py copies it into
 # package.json, CHANGELOG.md describes each.
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 
 def snake(action):
