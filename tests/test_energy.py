@@ -14,15 +14,9 @@ from ocpp.v16 import call
 
 from harness.net import free_port, tracked
 from harness.modbus_meter import Relay, SdmServer
-from harness.mqtt_broker import Broker, Subscriber, _tool
+from harness.mqtt_broker import Subscriber, _tool
 
 BASE = "ocpp/CP001/"
-
-
-@pytest.fixture
-def broker(tmp_path):
-    with tracked(lambda b: b.stop()) as track:
-        yield lambda: track(Broker(str(tmp_path / ("broker%d" % len(track.started))), free_port()).start())
 
 
 @pytest.fixture
