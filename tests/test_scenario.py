@@ -142,20 +142,23 @@ BREAK_PLAN = [
     Event(0.9, "charge", 1),
     Event(1.0, "em_limit", 1, 16),
     Event(1.0, "em_limit", 2, 16),
+    Event(3.0, "em_silence", 9.0),  # the energy manager falls silent: 8 A from about 7 s on
     Event(4.0, "house", 4, 18, 4),  # 7 A left on a 25 A fuse
-    Event(9.0, "house", 4, 4, 4),
+    Event(11.0, "house", 4, 4, 4),
+    Event(12.0, "solar", 0),
 ]
+BREAKS = {"mainsFuse": 40, "localTimeout": 60}
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(120)
 def test_energy_invariants_catch_a_charger_that_overloads_the_fuse(tmp_path):
-    """The invariants can fail: the same house with the firmware configured for a 40 A mainsFuse (an installer's
-    mistake) over the 25 A the world has: the house steps to 18 A on L2 while the EV draws 16 A: the offer stays
-    over the load limit and the connection over its fuse, and both are reported."""
-    scn = Scenario(1, 10, tmp_path / "fw", profile="energy", plan=BREAK_PLAN, energy_config={"mainsFuse": 40}, replay="the broken-fuse plan").run()
-    text = _run_energy(scn, "the broken-fuse plan")
-    kinds = {v.kind for v in scn.violations}
-    assert kinds == {"energy-offer", "energy-fuse"}, text
-    assert any("over the load limit" in v.text for v in scn.violations), text
-    assert any("on a 25 A fuse" in v.text for v in scn.violations), text
+    """The invariants can fail: a firmware configured for a 40 A mainsFuse and a 60 s localTimeout (an installer's
+    mistakes) in a house with a 25 A fuse whose energy manager falls silent for 9 s: the house steps to 18 A on L2
+    while the EV draws 16 A: the offer stays over the load limit and the local fail-safe, the connection over its
+    fuse, and each is reported. (The same plan with the firmware told the truth: no violation, checked by hand.)"""
+    scn = Scenario(1, 13, tmp_path / "fw", profile="energy", plan=BREAK_PLAN, energy_config=BREAKS, replay="the broken-config plan").run()
+    text = _run_energy(scn, "the broken-config plan")
+    assert {v.kind for v in scn.violations} == {"energy-offer", "energy-fuse"}, text
+    for what in ("over the load limit", "over the local limit", "on a 25 A fuse"):
+        assert any(what in v.text for v in scn.violations), what + "\n" + text
