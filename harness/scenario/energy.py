@@ -302,9 +302,8 @@ class EnergyWorld:
         fw = self._fw
         if fw is None:
             return
-        with fw._cond:
-            lines = fw.lines[self._scan :]
-            self._scan += len(lines)
+        lines = fw.lines_after(self._scan)
+        self._scan += len(lines)
         for _, line in lines:
             if "listening for commands" in line:
                 self.listening = True

@@ -715,9 +715,8 @@ class Scenario:
             fw = self.fw
             if fw is None:
                 continue
-            with fw._cond:
-                lines = fw.lines[fw.scanned :]
-                fw.scanned += len(lines)
+            lines = fw.lines_after(fw.scanned)
+            fw.scanned += len(lines)
             for t, line in lines:
                 if "registration Accepted" in line:
                     self.registered_t = t
