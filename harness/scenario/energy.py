@@ -178,6 +178,7 @@ class EnergyWorld:
         self._fw = None
         self.hist = collections.defaultdict(collections.deque)  # (n, source) -> deque of (t, limit)
         self.over = {}  # (n, what) -> time it started, for the checks with a reaction time
+        self.longest = collections.Counter()  # what -> the longest time it was bad (within its grace or not), s
         self.reported = set()
         self.fuse_over_since = None
         self.fuse_peak = 0.0
@@ -434,18 +435,25 @@ class EnergyWorld:
             self.reported.discard(key)
             return
         since = self.over.setdefault(key, now)
+        what = key[-1].split(" ")[0]
+        self.longest[what] = max(self.longest[what], now - since)
         if now - since >= grace and key not in self.reported:
             self.reported.add(key)
             self.scn.violation(kind, text)
 
     def figures(self):
-        return "energy: %d offer checks, EVs drawing %.0f s (peak %.1f A), fuse peak %.1f A (fuse %d A), mode %s at the end" % (
-            self.offer_checks,
-            self.drawing_s,
-            self.draw_peak,
-            self.fuse_peak,
-            FUSE,
-            self.mode,
+        longest = ", ".join("%s %.1f s" % kv for kv in sorted(self.longest.items())) or "none"
+        return (
+            "energy: %d offer checks, EVs drawing %.0f s (peak %.1f A), fuse peak %.1f A (fuse %d A), mode %s at the end; longest time over a limit (as judged): %s"
+            % (
+                self.offer_checks,
+                self.drawing_s,
+                self.draw_peak,
+                self.fuse_peak,
+                FUSE,
+                self.mode,
+                longest,
+            )
         )
 
 
