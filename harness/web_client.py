@@ -7,6 +7,7 @@ import base64
 import http.client
 import json
 import os
+import re
 import shutil
 import tempfile
 import uuid
@@ -72,9 +73,20 @@ def multipart(fields, files=()):
     return b"".join(out), "multipart/form-data; boundary=" + boundary
 
 
-def post_form(port, password, fields, files=()):
+def csrf_token(port, password):
+    """The token the setup page puts in its form's action (?csrf=...), read as a browser of that page would."""
+    code, _, page = request(port, password=password)
+    assert code == 200, code
+    m = re.search(rb'action="/\?csrf=([0-9a-f]+)"', page)
+    assert m, page[:200]
+    return m.group(1).decode()
+
+
+def post_form(port, password, fields, files=(), token=None):
+    """POST the setup form as its own page does (with the page's CSRF token, fetched unless given)."""
     body, ctype = multipart(fields, files)
-    return request(port, "POST", "/", password, body, {"Content-Type": ctype})
+    token = csrf_token(port, password) if token is None else token
+    return request(port, "POST", "/?csrf=" + token, password, body, {"Content-Type": ctype})
 
 
 class Browser:

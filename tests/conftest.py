@@ -71,3 +71,17 @@ def charger(request, cs, firmware):
         return Charger(cs, fw, port, twin=twin)
 
     return start
+
+
+@pytest.fixture
+def broker(tmp_path):
+    """A real mosquitto per call: broker(port=None, users=None) -> Broker, stopped at teardown."""
+    from harness.mqtt_broker import Broker
+
+    with tracked(lambda b: b.stop()) as track:
+
+        def start(port=None, users=None):
+            workdir = str(tmp_path / ("broker%d" % len(track.started)))
+            return track(Broker(workdir, port or free_port(), users).start())
+
+        yield start

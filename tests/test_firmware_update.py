@@ -99,6 +99,7 @@ def test_good_update_rolls_forward_with_the_new_version(cs, firmware, files, bun
     assert statuses(cs) == ["Idle", "Downloading", "Downloaded", "Installing", "Installed"]
     assert boot_versions(cs) == [OLD, NEW]
     fw.wait_log("confirmed: Accepted on its trial boot")
+    fw.wait_log(r"security: FirmwareUpdated \(to %s\)" % NEW)  # issue 25: in the security log too
     fw.wait_log(r"loader: trying %s \(slot a\)" % NEW)
     # FW-08: nothing under way now.
     assert cs.call("CP001", call.TriggerMessage(requested_message="FirmwareStatusNotification")).status == "Accepted"

@@ -12,7 +12,7 @@ from ocpp.v16 import call
 
 from harness.net import free_port, tracked
 from harness.firmware import EXIT_CONFIG, FAST, merge, run_micropython
-from harness.mqtt_broker import Broker, StalledBroker, Subscriber
+from harness.mqtt_broker import StalledBroker, Subscriber
 
 # A broker may delay a Heartbeat or a CALL reply by at most 100 ms; the slack
 # covers scheduling on a loaded 2-core CI machine (measured idle: < 10 ms).
@@ -23,24 +23,22 @@ BASE = "ocpp/CP001/"
 
 
 @pytest.fixture
-def broker(tmp_path):
-    with tracked(lambda b: b.stop()) as track:
-
-        def start(port=None, users=None):
-            workdir = str(tmp_path / ("broker%d" % len(track.started)))
-            return track(Broker(workdir, port or free_port(), users).start())
-
-        yield start
-
-
-@pytest.fixture
 def subscriber():
     with tracked(lambda s: s.stop()) as track:
         yield lambda port, topic=BASE + "#", **auth: track(Subscriber(port, topic, **auth))
 
 
 def mqtt(port, **over):
-    cfg = {"enabled": True, "host": "127.0.0.1", "port": port, "keepalive": 5, "timeout": 1, "reconnectMinimum": 0.2, "reconnectRandomRange": 0, "reconnectRepeatTimes": 0}
+    cfg = {
+        "enabled": True,
+        "host": "127.0.0.1",
+        "port": port,
+        "keepalive": 5,
+        "timeout": 1,
+        "reconnectMinimum": 0.2,
+        "reconnectRandomRange": 0,
+        "reconnectRepeatTimes": 0,
+    }
     cfg.update(over)
     return {"mqtt": cfg}
 
@@ -239,7 +237,8 @@ def test_connector_status_and_topic_safe_ids(broker, subscriber):
     """Fields written as connector/N become <prefix>/<id>/connector/N; '/', '+', '#' in the id become '_'."""
     b = broker()
     sub = subscriber(b.port, "t/#")
-    code = """
+    code = (
+        """
 import asyncio
 from uocpp.config import settings
 from uocpp.model.state import State
@@ -262,7 +261,9 @@ async def main():
     task.cancel()
 asyncio.run(main())
 print("done")
-""" % b.port
+"""
+        % b.port
+    )
     r = run_micropython(code)
     assert "done" in r.stdout, r.stdout + r.stderr
     sub.wait_value("t/A_B_C_/connector/1", "Available")

@@ -12,19 +12,13 @@ import subprocess
 
 import pytest
 
-from harness.net import free_port, tracked
+from harness.net import tracked
 from harness.firmware import run_micropython
-from harness.mqtt_broker import Broker, Subscriber
+from harness.mqtt_broker import Subscriber
 
 BASE = "ocpp/CP001/"
 PREFIX = "homeassistant"
 NODE = "CP001"
-
-
-@pytest.fixture
-def broker(tmp_path):
-    with tracked(lambda b: b.stop()) as track:
-        yield lambda: track(Broker(str(tmp_path / ("broker%d" % len(track.started))), free_port()).start())
 
 
 @pytest.fixture
@@ -34,7 +28,16 @@ def subscriber():
 
 
 def mqtt(port, **over):
-    cfg = {"enabled": True, "host": "127.0.0.1", "port": port, "keepalive": 5, "timeout": 1, "reconnectMinimum": 0.2, "reconnectRandomRange": 0, "reconnectRepeatTimes": 0}
+    cfg = {
+        "enabled": True,
+        "host": "127.0.0.1",
+        "port": port,
+        "keepalive": 5,
+        "timeout": 1,
+        "reconnectMinimum": 0.2,
+        "reconnectRandomRange": 0,
+        "reconnectRepeatTimes": 0,
+    }
     cfg.update(over)
     return {"mqtt": cfg}
 
@@ -51,11 +54,41 @@ UNITS = {"energy": {"Wh", "kWh", "MWh"}, "power": {"W", "kW"}}
 STATE_CLASSES = {"measurement", "total", "total_increasing"}
 BINARY_DEVICE_CLASSES = {"connectivity", "plug", "power", "problem", "running", "battery_charging"}
 SENSOR_DEVICE_CLASSES = {"energy", "power", "timestamp", "current", "voltage", "enum"}
-DEVICE_KEYS = {"identifiers", "connections", "name", "manufacturer", "model", "sw_version", "hw_version", "serial_number", "configuration_url", "suggested_area", "via_device", "model_id"}
+DEVICE_KEYS = {
+    "identifiers",
+    "connections",
+    "name",
+    "manufacturer",
+    "model",
+    "sw_version",
+    "hw_version",
+    "serial_number",
+    "configuration_url",
+    "suggested_area",
+    "via_device",
+    "model_id",
+}
 ENTITY_KEYS = {
-    "name", "unique_id", "state_topic", "availability_topic", "payload_available", "payload_not_available", "device",
-    "device_class", "unit_of_measurement", "state_class", "payload_on", "payload_off", "value_template",
-    "json_attributes_topic", "json_attributes_template", "icon", "entity_category", "expire_after", "force_update", "qos",
+    "name",
+    "unique_id",
+    "state_topic",
+    "availability_topic",
+    "payload_available",
+    "payload_not_available",
+    "device",
+    "device_class",
+    "unit_of_measurement",
+    "state_class",
+    "payload_on",
+    "payload_off",
+    "value_template",
+    "json_attributes_topic",
+    "json_attributes_template",
+    "icon",
+    "entity_category",
+    "expire_after",
+    "force_update",
+    "qos",
 }
 
 
@@ -117,8 +150,16 @@ def check_config(topic, payload, prefix=PREFIX):
 def test_the_checker_refuses_what_ha_refuses():
     """The schema checker itself: each documented rule catches its violation."""
     good = {
-        "name": "E", "unique_id": "u", "state_topic": "s", "availability_topic": "a", "payload_available": "online", "payload_not_available": "offline",
-        "device": {"identifiers": ["x"]}, "device_class": "energy", "unit_of_measurement": "Wh", "state_class": "total_increasing",
+        "name": "E",
+        "unique_id": "u",
+        "state_topic": "s",
+        "availability_topic": "a",
+        "payload_available": "online",
+        "payload_not_available": "offline",
+        "device": {"identifiers": ["x"]},
+        "device_class": "energy",
+        "unit_of_measurement": "Wh",
+        "state_class": "total_increasing",
     }
     assert check_config("homeassistant/sensor/n/o/config", json.dumps(good)) == []
     bad = [
@@ -204,6 +245,7 @@ def test_discovery_configs_and_the_state_they_describe(cs, charger, broker, subs
     tx = ch.transaction_id()
     sub.wait_value(topic_of["connector_1_transaction"], '{"transactionId":%d,"idTag":"ALICE"}' % tx)
     sub.wait_value(topic_of["connector_1_power"], "36000")
+
     def energies(_=None):
         return [int(p) for _, _, t, p in sub.messages if t == topic_of["connector_1_energy"]]
 
@@ -235,7 +277,8 @@ def test_eight_connectors_odd_id_and_lazy_import(broker, subscriber):
     """HA-01, HA-03: 8 connectors -> 36 configs, node_id sanitized to [a-zA-Z0-9_-], custom prefix;
     ha_discovery is imported only with discovery on; the heap the configs take is reported."""
     b = broker()
-    code = """
+    code = (
+        """
 import asyncio, gc, sys
 from uocpp.config import settings
 from uocpp.model import identity
@@ -267,7 +310,9 @@ async def main():
     task.cancel()
 asyncio.run(main())
 print("discovery loaded", "uocpp.extras.ha_discovery" in sys.modules)
-""" % b.port
+"""
+        % b.port
+    )
     on = run_micropython(code.replace('sys.argv[-1] == "on"', "True"))
     off = run_micropython(code.replace('sys.argv[-1] == "on"', "False"))
     # Loaded for the round of configs, then dropped until the next connection.
@@ -302,6 +347,9 @@ def configs_of_prefix(sub, prefix):
 )
 def test_bad_discovery_settings_are_named(override, expected):
     """A bad discovery key is named with its rule."""
-    code = "from uocpp.config import settings\ns, _, p = settings.validate({'chargePoint': {'chargePointVendor': 'V', 'chargePointModel': 'M'}, 'mqtt': %r})\nprint(p)" % override
+    code = (
+        "from uocpp.config import settings\ns, _, p = settings.validate({'chargePoint': {'chargePointVendor': 'V', 'chargePointModel': 'M'}, 'mqtt': %r})\nprint(p)"
+        % override
+    )
     r = run_micropython(code)
     assert expected in r.stdout, r.stdout + r.stderr

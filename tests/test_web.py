@@ -9,7 +9,7 @@ import time
 import pytest
 
 from harness.net import free_port
-from harness.web_client import Browser, post_form, request, status_json
+from harness.web_client import Browser, csrf_token, multipart, post_form, request, status_json
 
 AP_PASSWORD = "setup-secret-42"
 PAGE_PASSWORD = "status-secret-17"
@@ -106,7 +106,8 @@ def test_oversized_bodies_get_413_and_change_nothing(firmware, cs):
     assert code == 413
     code, _, body = post_form(port, AP_PASSWORD, good_fields(cs.port), [("ca", "ca.der", b"\x30" + b"\x01" * 9000)])
     assert code == 413 and b"CA certificate is over 8192 B" in body
-    code, _, _ = request(port, "POST", "/", AP_PASSWORD, b"url=" + b"a" * 5000, {"Content-Type": "application/x-www-form-urlencoded"})
+    token = csrf_token(port, AP_PASSWORD)
+    code, _, _ = request(port, "POST", "/?csrf=" + token, AP_PASSWORD, b"url=" + b"a" * 5000, {"Content-Type": "application/x-www-form-urlencoded"})
     assert code == 413
     # Header after header, no password: cut off at the request's budget (20 KB), never served.
     import socket
@@ -286,3 +287,80 @@ def test_status_page_lists_the_last_errors_while_the_central_system_is_unreachab
     assert 1 <= len(s["log"]) <= 10 and all(line in ring for line in s["log"]), (s["log"], ring[-12:])
     assert any(" link: connect failed" in line for line in s["log"])
     assert '<pre id="log">' in page and s["log"][0].split(" ", 1)[1].replace("&", "&amp;").replace('"', "&quot;")[:30] in page
+
+
+class _EvilSite:
+    """Another origin (a different port: another site's page as far as the browser is concerned) serving one page
+    that auto-submits a form to the charger's setup page: a central system URL of the attacker's, profile 0."""
+
+    def __init__(self, target_port, cs_port):
+        import http.server
+        import threading
+
+        page = (
+            '<!DOCTYPE html><html><body onload="document.forms[0].submit()">'
+            '<form method="post" action="http://127.0.0.1:%d/" enctype="multipart/form-data">'
+            '<input name="url" value="ws://127.0.0.1:%d/evil"><input name="chargePointId" value="CP666">'
+            '<input name="securityProfile" value="0"><input name="ssid" value=""></form>'
+            '<p id="evil">evil page</p></body></html>' % (target_port, cs_port)
+        ).encode()
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html")
+                self.send_header("Content-Length", str(len(page)))
+                self.end_headers()
+                self.wfile.write(page)
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.httpd.server_address[1]
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_cross_site_post_changes_nothing_and_the_own_form_still_works(firmware, cs, browser):
+    """Issue 25 item 5: the installer is logged in (the browser sends Basic auth by itself); a page of another origin
+    auto-submits the setup form: 403, config.json byte for byte as it was, still in setup mode. Without the page's
+    token, with a wrong one, or from a foreign Origin, a POST changes nothing either; the charger's own form saves."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    fw, port = setup_mode(firmware, cs.port)
+    before = fw.config_path.read_bytes()
+    d = browser.driver
+    browser.auth(AP_PASSWORD)
+    evil = _EvilSite(port, cs.port)
+    try:
+        d.get("http://127.0.0.1:%d/" % evil.port)
+        fw.wait_log(r"403 for POST /: (Origin http://127\.0\.0\.1:%d|cross-site|no valid token)" % evil.port)
+        WebDriverWait(d, 10).until(lambda drv: "Forbidden" in drv.page_source)
+    finally:
+        evil.stop()
+    assert fw.config_path.read_bytes() == before and fw.proc.poll() is None
+
+    # Plain HTTP: no token, a wrong one, the right one from a foreign Origin: 403 each, nothing changed.
+    body, ctype = multipart(good_fields(cs.port, chargePointId="CP666"))
+    token = csrf_token(port, AP_PASSWORD)
+    for path, extra in (("/", {}), ("/?csrf=" + "0" * len(token), {}), ("/?csrf=" + token, {"Origin": "http://evil.example"})):
+        code, _, answer = request(port, "POST", path, AP_PASSWORD, body, dict({"Content-Type": ctype}, **extra))
+        assert code == 403 and b"Forbidden" in answer, (path, extra, code)
+    assert fw.config_path.read_bytes() == before and fw.proc.poll() is None
+
+    # The charger's own page: its form carries the token and saves.
+    d.get("http://127.0.0.1:%d/" % port)
+    assert token in d.find_element(By.TAG_NAME, "form").get_attribute("action")
+    el = d.find_element(By.NAME, "chargePointId")
+    el.clear()
+    el.send_keys("CP002")
+    d.find_element(By.ID, "save").click()
+    WebDriverWait(d, 10).until(ec.presence_of_element_located((By.ID, "saved")))
+    assert fw.wait_exit(10) == 75
+    assert json.loads(fw.config_path.read_text())["centralSystem"]["chargePointId"] == "CP002"

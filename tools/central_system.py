@@ -326,11 +326,11 @@ class ScriptedChargePoint(ChargePoint):
         status, interval = self.cs.next_boot()
         if status == "error":
             raise InternalError(description="scripted failure")
-        return call_result.BootNotification(current_time=utc_now(), interval=interval, status=RegistrationStatus(status))
+        return call_result.BootNotification(current_time=self.cs.current_time(), interval=interval, status=RegistrationStatus(status))
 
     @on(Action.heartbeat)
     async def on_heartbeat(self):
-        return call_result.Heartbeat(current_time=utc_now())
+        return call_result.Heartbeat(current_time=self.cs.current_time())
 
     @on(Action.status_notification)
     async def on_status_notification(self, **kwargs):
@@ -386,6 +386,17 @@ class ScriptedChargePoint(ChargePoint):
             self.cs._cond.notify_all()
         return call_result.SignCertificate(status=self.cs.sign_certificate_status)
 
+    # -- the 1.6 security extensions (issue 25) --------------------------------
+    @on(Action.security_event_notification)
+    async def on_security_event_notification(self, type, timestamp, **kwargs):
+        if "SecurityEventNotification" in self.cs.error_actions:
+            raise InternalError(description="scripted failure")
+        return call_result.SecurityEventNotification()
+
+    @on(Action.log_status_notification)
+    async def on_log_status_notification(self, status, **kwargs):
+        return call_result.LogStatusNotification()
+
 
 class CentralSystem:
     def __init__(self, host="127.0.0.1", port=0, boot_plan=None, response_timeout=10, ssl=None):
@@ -414,8 +425,15 @@ class CentralSystem:
         # SignCertificate (issue 25): every CSR received, and the answer.
         self.csrs = []
         self.sign_certificate_status = "Accepted"
+        self.clock_shift = 0  # seconds added to the currentTime it answers (a central system whose clock is off)
 
     # -- scripting ----------------------------------------------------------
+    def current_time(self):
+        if not self.clock_shift:
+            return utc_now()
+        t = datetime.fromtimestamp(time.time() + self.clock_shift, timezone.utc)
+        return t.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
     def id_tag_info(self, id_tag):
         return dict(self.id_tags.get(id_tag, {"status": "Accepted"}))
 

@@ -6,4 +6,28 @@
 # The one place the version is written: BootNotification's firmwareVersion
 # defaults to it (config/provision.py), tools/package_json.py copies it into
 # package.json, CHANGELOG.md describes each.
-__version__ = "0.2.0"
+__version__ = "0.3.0"
+
+
+def snake(action):
+    # An OCPP action's module name: StartTransaction -> start_transaction
+    # (ops/ and confs/ name their modules so; no table of names needed).
+    name = ""
+    for ch in action:
+        name += ("_" + ch.lower()) if "A" <= ch <= "Z" and name else ch.lower()
+    return name
+
+
+def unload(*names):
+    # The one way code used once leaves the heap (the config checks after
+    # boot, an op after its reply, the loader, a feature's helper): out of
+    # sys.modules and out of its package, so nothing holds its functions
+    # and tables; the next import loads it afresh. Unknown names are fine.
+    import sys
+
+    for name in names:
+        sys.modules.pop(name, None)
+        parent, _, leaf = name.rpartition(".")
+        pkg = sys.modules.get(parent)
+        if pkg is not None and leaf in pkg.__dict__:
+            delattr(pkg, leaf)

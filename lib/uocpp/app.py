@@ -4,15 +4,18 @@
 #   outbox (the one sender) <- services (boot notification, heartbeat, status)
 #   model (keys, registration, connectors, state), store (files on flash)
 import asyncio
+import time
 
-from uocpp import clock, log, platform
+from micropython import const
+
+from uocpp import __version__, clock, log, platform, security_event
 from uocpp.lazy import OnUse, run_then_drop
 from uocpp.device.board import Board
 from uocpp.link.backoff import KeyBackoff
 from uocpp.link.link import Link
 from uocpp.link.security import Security
 from uocpp.model.connectors import Connectors
-from uocpp.model.keys import Keys, send_list_max
+from uocpp.model.keys import PROFILES, Keys, send_list_max
 from uocpp.model.registration import Registration
 from uocpp.model.state import State
 from uocpp.ops import Dispatcher
@@ -26,6 +29,8 @@ from uocpp.services.sessions import Sessions
 from uocpp.services.smart_charging import SmartCharging
 from uocpp.services.status import StatusNotifier
 from uocpp.store import json_file
+
+_CLOCK_JUMP_S = const(60)  # a larger step of the clock is SettingSystemTime
 
 
 class App:
@@ -52,6 +57,8 @@ class App:
         store = settings["storage"]
         self.outbox = outbox = Outbox(rpc, link, registration, keys, KeyBackoff(keys), json_file.join(flash, "outbox.journal"), store["journalBytes"])
         Security.app = self  # issue 25: SignCertificate and CertificateSigned find the app's parts here
+        # The security log and SecurityEventNotification (security_log.py).
+        security_event.attach(json_file.join(flash, "security"), outbox, cs["securityEvents"])
 
         def boot():
             # Needed until Accepted, once per boot (J-24): its task drops it then (lazy.py).
@@ -124,6 +131,19 @@ class App:
             identity.set_firmware_version(update[0])
         self.board = Board(settings, link, platform.watchdog, platform.wlan)
         self._watch_keys()
+        # SettingSystemTime: the clock set (BootNotification.conf,
+        # Heartbeat.conf, NTP) more than _CLOCK_JUMP_S from where it ran;
+        # the small corrections of every Heartbeat are not events.
+        seen = [clock.now(), time.ticks_ms()]
+
+        def moved():
+            now, ticks = clock.now(), time.ticks_ms()
+            jump = now - (seen[0] + time.ticks_diff(ticks, seen[1]) // 1000)
+            seen[0], seen[1] = now, ticks
+            if not -_CLOCK_JUMP_S <= jump <= _CLOCK_JUMP_S:
+                security_event.report("SettingSystemTime", str(int(jump)))
+
+        clock.on_set(moved)
         self.stop_reason = None
         self._stopped = asyncio.Event()
 
@@ -131,13 +151,19 @@ class App:
         # Keys whose change must reach a running part at once (KEY-02).
         k, link, security = self.keys, self.link, self.security
         k.watch("HeartbeatInterval", self.heartbeat.interval_changed)
-        k.watch("AuthorizationKey", link.new_key)  # SEC-10: reconnect with it
+
+        def new_key(key):
+            security_event.report("ReconfigurationOfSecurityParameters", "AuthorizationKey")
+            link.new_key(key)
+
+        k.watch("AuthorizationKey", new_key)  # SEC-10: reconnect with it
         # The keepalive reads these per ping; probing restarts its timing.
         k.watch("WebSocketPingInterval", lambda v: link.probe())
         k.watch("MessageTimeout", lambda v: link.probe())
         k.guard("SecurityProfile", security.allows)  # SEC-12
 
         def raised(profile):
+            security_event.report("ReconfigurationOfSecurityParameters", "SecurityProfile")
             security.raised(profile)
             link.drop("new SecurityProfile")
 
@@ -151,6 +177,7 @@ class App:
         # Reset stops the running transactions first (their StopTransaction
         # is on flash; run() gives it a moment to leave).
         if reason in ("soft", "hard"):
+            security_event.report("ResetOrReboot", reason)
             self.sessions.stop_all("SoftReset" if reason == "soft" else "HardReset")
         self.stop_reason = reason
         self._stopped.set()
@@ -167,6 +194,7 @@ class App:
         self.supervisor = sup = Supervisor()
         board = self.board
         try:
+            security_event.report("StartupOfTheDevice", __version__)
             board.start(sup)  # the watchdog is fed from here on
             await board.network_up(sup)  # Wi-Fi up and stable (device only)
             await self.security.prepare()
@@ -242,4 +270,6 @@ def _seeds(settings):
         "AdditionalRootCertificateCheck": cs["additionalRootCertificateCheck"],
         "NumberOfConnectors": settings["connectors"]["count"],
         "SendLocalListMaxLength": send_list_max(cs["maxFrameSize"]),
+        # In PROFILES' order, whatever the order in config.json.
+        "SupportedFeatureProfiles": ",".join(p for p in PROFILES if p in o["featureProfiles"]),
     }

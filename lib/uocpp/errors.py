@@ -1,55 +1,20 @@
-# One exception per OCPP 1.6 error code, spelled exactly as 1.6 spells it
-# (ERR-01, ERR-02): "Occurence" has one "r" on purpose. Raising one of these
-# from an operation handler makes the RPC layer answer with that CALLERROR.
+# The CALLERROR an operation handler raises: one class carrying the OCPP 1.6
+# error code, spelled exactly as 1.6 spells it (ERR-01, ERR-02):
+# "NotImplemented", "NotSupported", "InternalError", "ProtocolError",
+# "SecurityError", "FormationViolation", "PropertyConstraintViolation",
+# "OccurenceConstraintViolation" ("Occurence" has one "r" on purpose),
+# "TypeConstraintViolation", "GenericError". One class, not one per code:
+# each class is a type object and a dict on the heap even when frozen, and
+# the code is what the RPC layer answers with, e.g.
+#   raise errors.OcppError("TypeConstraintViolation", "x must be an integer")
 
 
 class OcppError(Exception):
-    code = "GenericError"
-
-    def __init__(self, description="", details=None):
+    def __init__(self, code, description="", details=None):
         super().__init__(description)
+        self.code = code
         self.description = description
         self.details = details or {}
-
-
-class NotImplemented(OcppError):  # noqa: A001 - the 1.6 code's own spelling
-    code = "NotImplemented"
-
-
-class NotSupported(OcppError):
-    code = "NotSupported"
-
-
-class InternalError(OcppError):
-    code = "InternalError"
-
-
-class ProtocolError(OcppError):
-    code = "ProtocolError"
-
-
-class SecurityError(OcppError):
-    code = "SecurityError"
-
-
-class FormationViolation(OcppError):
-    code = "FormationViolation"
-
-
-class PropertyConstraintViolation(OcppError):
-    code = "PropertyConstraintViolation"
-
-
-class OccurenceConstraintViolation(OcppError):
-    code = "OccurenceConstraintViolation"
-
-
-class TypeConstraintViolation(OcppError):
-    code = "TypeConstraintViolation"
-
-
-class GenericError(OcppError):
-    code = "GenericError"
 
 
 # Outcomes of our own CALLs, raised by Rpc.call().

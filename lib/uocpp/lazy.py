@@ -6,18 +6,7 @@
 # the part is not made, so a caller may ask "is there any?" for free:
 # `if reservations and reservations.on(n)`.
 import os
-import sys
-
-
-def unload(name):
-    # Drops a module (a dotted name) from sys.modules and from its package,
-    # the two references an import leaves: its code and tables go back to
-    # the heap once no object of it is left (a re-import costs a few ms).
-    sys.modules.pop(name, None)
-    dot = name.rfind(".")
-    pkg = sys.modules.get(name[:dot]) if dot > 0 else None
-    if pkg is not None and hasattr(pkg, name[dot + 1 :]):
-        delattr(pkg, name[dot + 1 :])
+from uocpp import unload
 
 
 def held(path):

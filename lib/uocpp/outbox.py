@@ -18,7 +18,7 @@ import time
 
 from micropython import const
 
-from uocpp import errors, log, sleep, validate
+from uocpp import errors, log, security_event, sleep, snake, unload, validate
 from uocpp.durable import DurableLane
 from uocpp.model.registration import REJECTED
 
@@ -216,6 +216,7 @@ class Outbox:
                 # Reading the next message (a stored one is parsed from
                 # flash) found no heap: nothing is lost, it is tried again.
                 log.warning("outbox", "out of memory: again in %d ms", _PAUSE_MIN_MS)
+                security_event.report("MemoryExhaustion", "outbox")
                 await asyncio.sleep_ms(_PAUSE_MIN_MS)
 
     async def _serve(self):
@@ -279,6 +280,10 @@ class Outbox:
             except errors.OcppError as e:
                 log.warning("outbox", "%s.conf refused: %s", action, e.description)
                 raise errors.ReplyRefused(e.description)
+            finally:
+                if action == "BootNotification":
+                    # Once per boot (a Pending or Rejected one loads it again).
+                    unload("uocpp.confs.boot_notification")
         return reply
 
     def _pause(self):
@@ -378,6 +383,7 @@ class Outbox:
             # Not the central system's fault: not an attempt. The message
             # stays on flash and goes again after the pause.
             log.warning("outbox", "%s %s: out of memory, again later", action, uid)
+            security_event.report("MemoryExhaustion", action)
             self._pause()
             return
         if answered is not None and not _hook(action, answered, payload, reply, tag):
@@ -415,11 +421,8 @@ def conf_of(action):
     # first reply, or None when there is nothing to check.
     if "," + action + "," in _ANY_CONF:
         return None
-    name = ""
-    for c in action:  # StartTransaction -> start_transaction
-        name += ("_" + c.lower()) if "A" <= c <= "Z" and name else c.lower()
     try:
-        return __import__("uocpp.confs." + name, None, None, ("CONF",))
+        return __import__("uocpp.confs." + snake(action), None, None, ("CONF",))
     except ImportError:
         return None  # not an action of ours: nothing is known of its reply
 

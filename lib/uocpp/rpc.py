@@ -9,7 +9,7 @@ import time
 
 from micropython import const
 
-from uocpp import errors, log
+from uocpp import errors, log, security_event
 from uocpp.link import utf8
 
 _CALL = const(2)
@@ -99,9 +99,13 @@ class Rpc:
         except (ValueError, MemoryError) as e:
             # 1.6 defines no answer for unparseable JSON and no id can be read.
             log.warning("rpc", "ignored a frame that is not JSON (%s)", type(e).__name__)
+            # The whitepaper's InvalidMessages event, with the log line's own
+            # text: string constants are interned, each new one costs heap.
+            security_event.report("InvalidMessages", "ignored a frame that is not JSON (%s)" % type(e).__name__)
             return
         if not isinstance(msg, list) or len(msg) < 2:
             log.warning("rpc", "ignored a frame that is not an OCPP-J array")
+            security_event.report("InvalidMessages", "ignored a frame that is not an OCPP-J array")
             return
         # A lone UTF-16 surrogate can only come from a \u escape; without one
         # (the usual case) nothing parsed from this frame needs the strict
@@ -111,10 +115,12 @@ class Rpc:
         if type(kind) is not int or kind not in (_CALL, _CALLRESULT, _CALLERROR):
             # The type only: the repr of hostile nesting would overflow the stack.
             log.warning("rpc", "ignored a frame with message type %s (J-09)", kind if type(kind) is int else type(kind).__name__)
+            security_event.report("InvalidMessages", "ignored a frame with message type %s (J-09)" % (kind if type(kind) is int else type(kind).__name__))
             return
         if not isinstance(uid, str) or (escaped and not utf8.clean(uid)):
             # An id we could not echo as valid UTF-8 (a "\ud800" escape) is unreadable too.
             log.warning("rpc", "ignored a frame whose unique id is not a valid string")
+            security_event.report("InvalidMessages", "ignored a frame whose unique id is not a valid string")
             return
         if kind == _CALL:
             answer = self._answer(msg, uid, escaped)
@@ -170,14 +176,14 @@ class Rpc:
         after = None
         try:
             if len(uid) > _MAX_ID_LEN:
-                raise errors.FormationViolation("unique id longer than %d characters" % _MAX_ID_LEN)
+                raise errors.OcppError("FormationViolation", "unique id longer than %d characters" % _MAX_ID_LEN)
             if len(msg) != 4:
-                raise errors.FormationViolation("a CALL has 4 elements, this one %d" % len(msg))
+                raise errors.OcppError("FormationViolation", "a CALL has 4 elements, this one %d" % len(msg))
             action, payload = msg[2], msg[3]
             if not isinstance(action, str):
-                raise errors.FormationViolation("action must be a string")
+                raise errors.OcppError("FormationViolation", "action must be a string")
             if not isinstance(payload, dict):
-                raise errors.FormationViolation("payload must be a JSON object")
+                raise errors.OcppError("FormationViolation", "payload must be a JSON object")
             result = self._dispatch(action, payload) if done is None else done
             if isinstance(result, Exception):
                 raise result
@@ -187,6 +193,8 @@ class Rpc:
                 result, after = result
             reply = _dumps([_CALLRESULT, uid, result])
         except errors.OcppError as e:
+            if e.code in ("FormationViolation", "ProtocolError"):
+                security_event.report("InvalidMessages", e.description)
             reply = self._error_frame(uid, e.code, e.description, e.details)
         except MemoryError:
             reply = self._error_frame(uid, "InternalError", "out of memory", {})
@@ -196,6 +204,7 @@ class Rpc:
         if escaped and not _clean(reply):
             # Echoed text (an action name, a value) held a "\ud800" escape.
             reply = self._error_frame(uid, "FormationViolation", "text is not valid Unicode (J-07)", {})
+            security_event.report("InvalidMessages", "text is not valid Unicode (J-07)")
         return reply, after
 
     async def _send_reply(self, send, reply, after):

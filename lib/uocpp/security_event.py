@@ -1,11 +1,63 @@
 # The one door through which any part of the firmware reports a security
 # event of the OCPP 1.6 Security Whitepaper (a failed authentication, a bad
 # certificate, a firmware signature that does not verify, ...). Callers name
-# the event type as the whitepaper spells it; what is done with it (flash
-# log, SecurityEventNotification) lives behind this function, so importing
-# this module costs almost nothing.
-from uocpp import log
+# the event type as the whitepaper spells it. Behind it (security_log.py,
+# imported with the first event): a line in the security log on flash, and
+# for the critical events a SecurityEventNotification queued on flash in
+# the outbox's durable lane. Importing this module costs a few bytes; a
+# report never raises (it is called from error paths, MemoryError ones too).
+import time
+
+from micropython import const
+
+from uocpp import log, unload
+
+_GAP_MS = const(1000)
+
+# [log directory, outbox, send notifications, security_log's ring, {flood
+# type: ticks_ms of its last report}]: set by the app (attach), kept here
+# while security_log's code is out of the heap.
+_where = [None, None, False, None, {}]
+
+
+def attach(directory, outbox, send):
+    # app.py, once per application: where the log goes, who sends.
+    _where[0], _where[1], _where[2] = directory, outbox, send
 
 
 def report(kind, tech_info=None):
-    log.warning("security", "%s%s", kind, " (%s)" % tech_info if tech_info else "")
+    # The seam's signature: callers may name tech_info.
+    # (Few names and strings here and in the hooks: each is interned when
+    # its module loads at boot, and interned strings are never freed.)
+    if kind in ("InvalidMessages", "MemoryExhaustion"):
+        # What a peer or a short heap can repeat at any rate: one line a
+        # second, and nothing loaded for the rest.
+        now, last = time.ticks_ms(), _where[4].get(kind)
+        if last is not None and time.ticks_diff(now, last) < _GAP_MS:
+            return  # the caller logged its own line already
+        _where[4][kind] = now
+    if tech_info:
+        log.warning("security", "%s (%s)", kind, tech_info)
+    else:
+        log.warning("security", kind)
+    if _where[0] is None:
+        return  # before the app is wired (boot.py, tools): the console only
+    try:
+        ring(kind, tech_info)
+    except Exception as e:  # MemoryError included: the caller goes on
+        try:
+            log.error("security", "%s: %s", kind, repr(e))
+        except Exception:
+            pass
+
+
+def ring(kind=None, info=None):
+    # Records an event; without one, -> the security log's LogRing (GetLog
+    # reads it through diag_file). Either way security_log's code leaves the
+    # heap after it: events are rare.
+    from uocpp import security_log as m
+
+    try:
+        return m.record(_where, kind, info) if kind else m.ring(_where)
+    finally:
+        unload("uocpp.security_log")

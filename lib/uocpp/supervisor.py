@@ -15,7 +15,7 @@ import time
 
 from micropython import const
 
-from uocpp import log
+from uocpp import log, security_event
 
 _FIRST_MS = const(1000)
 _MOST_MS = const(60000)
@@ -123,6 +123,8 @@ class Supervisor:
             # The same failure again: its traceback is in the log already.
             log.error("supervisor", "the %s task failed again: %s; restart in %d ms", name, why[:80], delay)
         f[_LAST] = why
+        if isinstance(exc, MemoryError):
+            security_event.report("MemoryExhaustion", name)
         if f[_COUNT] >= self._limit and self.failing is None:
             self.failing = "the %s task failed %d times in %d s" % (name, f[_COUNT], time.ticks_diff(now, f[_SINCE]) // 1000)
         f[_AT] = time.ticks_add(now, delay)

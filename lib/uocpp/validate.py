@@ -35,32 +35,32 @@ def check(decl, payload, strict=True, at=""):
     for name, kind, required, arg in decl:
         if name not in payload:
             if required:
-                raise errors.OccurenceConstraintViolation("%s%s is required" % (at, name))
+                raise errors.OcppError("OccurenceConstraintViolation", "%s%s is required" % (at, name))
             continue
         value = payload[name]
         if at:
             name = at + name
         if kind == INT:
             if type(value) is not int:
-                raise errors.TypeConstraintViolation("%s must be an integer" % name)
+                raise errors.OcppError("TypeConstraintViolation", "%s must be an integer" % name)
             if arg is not None and not arg[0] <= value <= arg[1]:
-                raise errors.PropertyConstraintViolation("%s must be between %d and %d" % (name, arg[0], arg[1]))
+                raise errors.OcppError("PropertyConstraintViolation", "%s must be between %d and %d" % (name, arg[0], arg[1]))
         elif kind == BOOL:
             if type(value) is not bool:
-                raise errors.TypeConstraintViolation("%s must be a boolean" % name)
+                raise errors.OcppError("TypeConstraintViolation", "%s must be a boolean" % name)
         elif kind == NUM:
             if type(value) not in (int, float):
-                raise errors.TypeConstraintViolation("%s must be a number" % name)
+                raise errors.OcppError("TypeConstraintViolation", "%s must be a number" % name)
             if arg is not None and value < arg:
-                raise errors.PropertyConstraintViolation("%s must be at least %s" % (name, arg))
+                raise errors.OcppError("PropertyConstraintViolation", "%s must be at least %s" % (name, arg))
         elif kind == ARR:
             if not isinstance(value, list):
-                raise errors.TypeConstraintViolation("%s must be an array" % name)
+                raise errors.OcppError("TypeConstraintViolation", "%s must be an array" % name)
             if arg is not None and not arg[0] <= len(value) <= arg[1]:
-                raise errors.PropertyConstraintViolation("%s must have %d to %d items" % (name, arg[0], arg[1]))
+                raise errors.OcppError("PropertyConstraintViolation", "%s must have %d to %d items" % (name, arg[0], arg[1]))
         elif kind == OBJ:
             if not isinstance(value, dict):
-                raise errors.TypeConstraintViolation("%s must be an object" % name)
+                raise errors.OcppError("TypeConstraintViolation", "%s must be an object" % name)
             if arg is not None:
                 check(arg, value, strict, name + ".")
         elif kind == DATE:
@@ -70,25 +70,25 @@ def check(decl, payload, strict=True, at=""):
             try:
                 clock.parse_iso(value)
             except (ValueError, TypeError, IndexError):
-                raise errors.PropertyConstraintViolation("%s is not an ISO 8601 date-time" % name)
+                raise errors.OcppError("PropertyConstraintViolation", "%s is not an ISO 8601 date-time" % name)
         elif kind == STRS:
             if not isinstance(value, list):
-                raise errors.TypeConstraintViolation("%s must be an array" % name)
+                raise errors.OcppError("TypeConstraintViolation", "%s must be an array" % name)
             for item in value:
                 _string(name, item, arg)
         else:
             _string(name, value, arg if kind == STR else None)
             if kind == ENUM and value not in arg:
-                raise errors.PropertyConstraintViolation("%s: %s is not allowed" % (name, value[:30]))
+                raise errors.OcppError("PropertyConstraintViolation", "%s: %s is not allowed" % (name, value[:30]))
     if strict:
         _extra(decl, payload)
 
 
 def _string(name, value, maxlen):
     if not isinstance(value, str):
-        raise errors.TypeConstraintViolation("%s must be a string" % name)
+        raise errors.OcppError("TypeConstraintViolation", "%s must be a string" % name)
     if maxlen is not None and len(value) > maxlen:
-        raise errors.PropertyConstraintViolation("%s is longer than %d" % (name, maxlen))
+        raise errors.OcppError("PropertyConstraintViolation", "%s is longer than %d" % (name, maxlen))
 
 
 def _extra(decl, payload):
@@ -97,7 +97,7 @@ def _extra(decl, payload):
             if field == key:
                 break
         else:
-            raise errors.FormationViolation("unexpected property %s" % str(key)[:30])
+            raise errors.OcppError("FormationViolation", "unexpected property %s" % str(key)[:30])
 
 
 def date_time(payload, name):
@@ -112,4 +112,4 @@ def date_time(payload, name):
     try:
         return clock.parse_iso(text)
     except ValueError:
-        raise errors.PropertyConstraintViolation("%s is not an ISO 8601 date-time" % name)
+        raise errors.OcppError("PropertyConstraintViolation", "%s is not an ISO 8601 date-time" % name)

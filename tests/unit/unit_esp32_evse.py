@@ -367,6 +367,35 @@ def test_a_fault_active_at_start_is_reported_at_once():
     eq(evse.fault(1), "GroundFailure", "at start")
 
 
+def test_the_tamper_input_reports_tamper_detection_activated():
+    # issue 25: evse.tamperPin; each activation (debounced) is one report, none for its release.
+    from uocpp import security_event
+
+    reports = []
+    real = security_event.report
+    security_event.report = lambda kind, tech=None: reports.append((kind, tech))
+    try:
+        board = Board()
+        board.levels[13] = 1  # active low: closed lid
+        evse = Esp32Evse(config(tamperPin=13, tamperActive=0), board)
+        eq(reports, [], "idle at start")
+        board.levels[13] = 0
+        evse._poll_inputs()
+        evse._poll_inputs()
+        eq(reports, [], "two polls are not enough")
+        evse._poll_inputs()
+        eq(reports, [("TamperDetectionActivated", "tamper input GPIO 13")], "opened")
+        board.levels[13] = 1
+        for _ in range(3):
+            evse._poll_inputs()
+        eq(len(reports), 1, "closing it again is no event")
+        board.levels[13] = 0
+        Esp32Evse(config(tamperPin=13, tamperActive=0), board)
+        eq(len(reports), 2, "open at start: an event at once")
+    finally:
+        security_event.report = real
+
+
 def test_pilot_e_and_f_are_faults():
     board = Board()
     board.pilot[34] = 0

@@ -3,14 +3,14 @@
 from check import TempDir, eq
 
 from uocpp import log
-from uocpp.model import keys
+from uocpp.model import keys, keytable
 from uocpp.model.keys import Keys
 
 log.set_level("error")
 
 
 def parse(name, text):
-    return keys.parse(keys.find(name), text)
+    return keytable.parse(keytable.find(name), text)
 
 
 def test_integers_take_their_range():
@@ -34,15 +34,15 @@ def test_booleans_and_lists():
 
 
 def test_authorization_key_rules():
-    eq(keys.auth_key_ok("0123456789abcdef"), True, "16 printable")
-    eq(keys.auth_key_ok("short"), False, "too short")
-    eq(keys.auth_key_ok("ab" * 16), True, "32 hex digits")
-    eq(keys.auth_key_ok("a b c d e f g h i j"), False, "spaces are not allowed")
+    eq(keytable.auth_key_ok("0123456789abcdef"), True, "16 printable")
+    eq(keytable.auth_key_ok("short"), False, "too short")
+    eq(keytable.auth_key_ok("ab" * 16), True, "32 hex digits")
+    eq(keytable.auth_key_ok("a b c d e f g h i j"), False, "spaces are not allowed")
 
 
 def test_find_is_case_insensitive():
-    eq(keys.find("heartbeatinterval")[keys.NAME], "HeartbeatInterval", "found")
-    eq(keys.find("NoSuchKey"), None, "unknown")
+    eq(keytable.find("heartbeatinterval")[keys.NAME], "HeartbeatInterval", "found")
+    eq(keytable.find("NoSuchKey"), None, "unknown")
 
 
 def test_change_persists_and_read_only_is_refused():

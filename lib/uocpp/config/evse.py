@@ -107,6 +107,10 @@ def declarations(STR, INT, NUM, BOOL, LIST, OBJECT):
         ("lockFeedbackActive", INT, 1, (0, 1)),
         ("lockTimeout", NUM, 1, (0.05, 10)),
         ("faults", LIST, (), _faults),
+        # issue 25: an optional tamper input (an enclosure switch), -1 none:
+        # its activation is the security event TamperDetectionActivated.
+        ("tamperPin", INT, -1, (-1, 48)),
+        ("tamperActive", INT, 0, (0, 1)),
         ("cardReader", OBJECT, None, _card_reader),
     )
 

@@ -5,7 +5,7 @@ import json
 import os
 
 from uocpp.config import evse
-from uocpp.model import identity, keys
+from uocpp.model import identity, keys, keytable
 
 REQUIRED = object()
 
@@ -65,8 +65,20 @@ def _ap_password(value):
 
 def _auth_key(value):
     # The AuthorizationKey rule (SEC-04, SEC-05); the message never shows the value.
-    if value and not keys.auth_key_ok(value):
+    if value and not keytable.auth_key_ok(value):
         return "must be 16 to 20 printable ASCII characters or 32 to 40 hex digits"
+    return None
+
+
+def _profiles(value):
+    # ocpp.featureProfiles: the 1.6 feature profiles that are on (keys.PROFILES).
+    for p in value:
+        if p not in keys.PROFILES:
+            return "must list only %s" % ", ".join(keys.PROFILES)
+    if "Core" not in value:
+        return "must include Core (always on)"
+    if len(set(value)) != len(value):
+        return "must list each profile once"
     return None
 
 
@@ -109,6 +121,10 @@ SCHEMA = {
         ("maxFrameSize", _INT, 8192, (512, 65536)),
         # issue 25: seeds the read-only AdditionalRootCertificateCheck key.
         ("additionalRootCertificateCheck", _BOOL, False, None),
+        # issue 25: the critical security events go out as
+        # SecurityEventNotification (security_log.py); off for a central
+        # system without the 1.6 security extensions.
+        ("securityEvents", _BOOL, False, None),
     ),
     "ocpp": (
         ("heartbeatInterval", _NUM, 300, (1, 86400)),
@@ -118,6 +134,7 @@ SCHEMA = {
         # Seeds MeterValueSampleInterval (s, 0 = no periodic samples in a
         # transaction), as heartbeatInterval seeds HeartbeatInterval.
         ("meterValueSampleInterval", _INT, 0, (0, 86400)),
+        ("featureProfiles", _LIST, list(keys.PROFILES), _profiles),
     ),
     "reconnect": (
         ("waitMinimum", _NUM, 5, (0.05, 3600)),

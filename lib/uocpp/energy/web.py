@@ -6,7 +6,7 @@ from uocpp.energy.limits import MODES, SOURCES
 from uocpp.extras.web.server import escape
 
 
-def html(e):
+def html(e, token):
     out = ['<h2>Energy</h2><table id="energy"><tr><th>Connector</th><th>Offer</th><th>Decided by</th><th>Phases</th>']
     for name in SOURCES:
         out.append("<th>%s</th>" % name)
@@ -21,7 +21,7 @@ def html(e):
             v = c["limits"][name]
             out.append("<td>%s</td>" % ("-" if v is None else "%g" % v))
         out.append("</tr>")
-    out.append('</table><form method="post" action="/energy/mode"><label>Charging mode <select name="mode" id="mode">')
+    out.append('</table><form method="post" action="/energy/mode?csrf=%s"><label>Charging mode <select name="mode" id="mode">' % token)
     for m in MODES:
         out.append("<option%s>%s</option>" % (" selected" if m == e["mode"] else "", m))
     out.append('</select></label> <button type="submit">Set</button></form>')

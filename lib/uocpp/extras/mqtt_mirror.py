@@ -36,12 +36,11 @@ import asyncio
 import errno
 import json
 import socket
-import sys
 import time
 
 from micropython import const
 
-from uocpp import log
+from uocpp import log, unload
 from uocpp.model import state as st
 from uocpp import sleep
 from uocpp.link.backoff import Backoff
@@ -349,16 +348,11 @@ class MqttMirror:
             for topic, payload in self._commands.discovery(m["discoveryPrefix"], self._cp_id, self.base + AVAILABILITY, self._connectors):
                 await self._send(stream, self._encode(self._client.publish, topic, payload, True))
                 n += 1
-            sys.modules.pop("uocpp.energy.ha", None)
-            if hasattr(sys.modules["uocpp.energy"], "ha"):
-                delattr(sys.modules["uocpp.energy"], "ha")
+            unload("uocpp.energy.ha")
         log.info("mqtt", "published %d Home Assistant discovery configs under %s/", n, m["discoveryPrefix"])
         # Needed again only at the next connection: its code and tables go
         # back to the heap until then (a re-import costs a few ms).
-        sys.modules.pop("uocpp.extras.ha_discovery", None)
-        extras = sys.modules.get("uocpp.extras")
-        if extras is not None and hasattr(extras, "ha_discovery"):
-            delattr(extras, "ha_discovery")
+        unload("uocpp.extras.ha_discovery")
 
     async def _publish(self, stream):
         try:

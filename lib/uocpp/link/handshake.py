@@ -9,6 +9,8 @@ import os
 
 from micropython import const
 
+from uocpp.link.websocket import close_stream
+
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 _MAX_HEADER_BYTES = const(4096)
 _CHUNK = const(256)
@@ -134,13 +136,3 @@ async def open(url, protocol, authorization=None, ssl=None):
         await close_stream(writer)
         raise
     return reader, writer, rest
-
-
-async def close_stream(writer):
-    # MicroPython 1.29: StreamWriter.close() does nothing; wait_closed() is
-    # what closes the socket. Call both, so no socket is ever leaked.
-    try:
-        writer.close()
-        await writer.wait_closed()
-    except Exception:
-        pass

@@ -17,6 +17,7 @@ from micropython import const
 
 from uocpp import log
 from uocpp.link import handshake, transfer
+from uocpp.link.websocket import close_stream
 
 _MAX_REDIRECTS = const(3)
 _REDIRECTS = (301, 302, 303, 307, 308)
@@ -123,7 +124,7 @@ async def get(url, sink, ca_file=None, timeout=30):
                 raise HttpError(0, "download cut short: %d of %d bytes" % (got, length))
             return got
         finally:
-            await handshake.close_stream(writer)
+            await close_stream(writer)
     raise HttpError(0, "more than %d redirects" % _MAX_REDIRECTS)
 
 
@@ -173,7 +174,7 @@ async def _send_once(method, url, source, length, ca_file, timeout_ms, content_t
             return answer[:2]
         return (await _response(reader, timeout_ms))[:2]
     finally:
-        await handshake.close_stream(writer)
+        await close_stream(writer)
 
 
 def multipart(field, filename, boundary):

@@ -12,11 +12,11 @@ import asyncio
 import binascii
 import time
 
-from uocpp import errors, log
+from uocpp import errors, log, security_event
 from uocpp.model import state as st
 from uocpp import sleep
 from uocpp.link.backoff import KeyBackoff
-from uocpp.link import handshake, websocket
+from uocpp.link import websocket
 
 
 def basic_authorization(cp_id, key):
@@ -36,6 +36,8 @@ def basic_authorization(cp_id, key):
 
 def station_url(base, cp_id):
     # J-02: the identity is the last path segment, percent-encoded.
+    from uocpp.link import handshake
+
     return base.rstrip("/") + "/" + handshake.quote(cp_id)
 
 
@@ -101,6 +103,7 @@ class Link:
                 self.up.clear()
                 await asyncio.sleep_ms(1000)
                 log.warning("link", "out of memory: connecting again")
+                security_event.report("MemoryExhaustion", "link")
 
     async def _attempt(self):
         # One connection: connect, serve it until it ends, back off.

@@ -14,7 +14,7 @@
 # failures so far are kept on flash while the new one is on trial, so a
 # power cut during the trial neither forgets the fall-back nor restarts the
 # count.
-from uocpp import log, platform
+from uocpp import log, platform, security_event, unload
 from uocpp.store import json_file
 
 _TRIAL = "security.json"
@@ -59,14 +59,10 @@ class Security:
 
     def allows(self, profile):
         # ChangeConfiguration.SecurityProfile (SEC-12): True to accept.
-        from uocpp.link import security_change
-
-        return security_change.allows(self, profile)
+        return _change("allows", self, profile)
 
     def raised(self, profile):
-        from uocpp.link import security_change
-
-        security_change.raised(self, profile)
+        _change("raised", self, profile)
 
     def target(self):
         # -> (url, send Basic auth, ssl context or None) for the next attempt.
@@ -86,11 +82,24 @@ class Security:
     def attempted(self, error):
         # After every connection attempt: error is None when the WebSocket
         # handshake succeeded.
+        if error is not None and getattr(error, "status", None) == 401 and self.profile > 0:
+            # The central system refused our Basic-auth credentials.
+            security_event.report("FailedToAuthenticateAtCentralSystem", str(error))
         if self.profile >= 2:
             from uocpp.link import tls
 
             tls.attempted(error, self._flash)
         if self._fallback is not None:
-            from uocpp.link import security_change
+            _change("settled", self, error)
 
-            security_change.settled(self, error)
+
+def _change(fn, *args):
+    # The profile change code (security_change.py) is in the heap only while
+    # one of its functions runs: a change is rare, and a raised profile's
+    # trial calls it once per connection attempt.
+    from uocpp.link import security_change
+
+    try:
+        return getattr(security_change, fn)(*args)
+    finally:
+        unload("uocpp.link.security_change")

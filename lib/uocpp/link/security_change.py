@@ -4,7 +4,7 @@
 # Each function takes the Security object (sec) it works for.
 from micropython import const
 
-from uocpp import log
+from uocpp import log, unload
 from uocpp.model import keys as K
 from uocpp.store import json_file
 
@@ -28,7 +28,11 @@ def allows(sec, profile):
 def _refusal(sec, profile):
     if profile <= sec.profile:
         return "not above the current profile %d" % sec.profile
-    if not K.auth_key_ok(sec._keys.get("AuthorizationKey")):
+    from uocpp.model import keytable  # the key rules, dropped after
+
+    key_ok = keytable.auth_key_ok(sec._keys.get("AuthorizationKey"))
+    unload(keytable.__name__)
+    if not key_ok:
         return "no valid AuthorizationKey"
     if profile == 3:
         # issue 25: TLS with the client certificate the central system

@@ -97,7 +97,9 @@ def attempted(error, flash):
         problem = certificate_problem(error)
         if problem:
             # The 1.6 security whitepaper's InvalidCentralSystemCertificate event (SEC-08).
-            log.warning("security", "InvalidCentralSystemCertificate: %s", problem)
+            from uocpp import security_event
+
+            security_event.report("InvalidCentralSystemCertificate", problem)
             if _trial:
                 _fallback = not _fallback
                 log.warning("security", "trying the %s Central System root(s) next", "previous" if _fallback else "new")

@@ -11,8 +11,8 @@ import time
 
 from micropython import const
 
+from uocpp import unload
 from uocpp.link import utf8
-from uocpp.link import handshake
 
 OP_CONT = const(0)
 OP_TEXT = const(1)
@@ -42,9 +42,25 @@ async def connect(url, protocol="ocpp1.6", authorization=None, max_size=8192, ss
     # The opening handshake (handshake.py), then a WebSocket on that stream.
     # send_timeout_ms: a frame the peer does not take within this time
     # (it stopped reading: TCP window zero) ends the link.
-    # The caller bounds the whole thing with a timeout.
-    reader, writer, rest = await handshake.open(url, protocol, authorization, ssl)
+    # The caller bounds the whole thing with a timeout. The handshake's code
+    # is in the heap only while it runs (a reconnect loads it again).
+    from uocpp.link import handshake
+
+    try:
+        reader, writer, rest = await handshake.open(url, protocol, authorization, ssl)
+    finally:
+        unload("uocpp.link.handshake")
     return WebSocket(reader, writer, max_size, rest, send_timeout_ms)
+
+
+async def close_stream(writer):
+    # MicroPython 1.29: StreamWriter.close() does nothing; wait_closed() is
+    # what closes the socket. Call both, so no socket is ever leaked.
+    try:
+        writer.close()
+        await writer.wait_closed()
+    except Exception:
+        pass
 
 
 def _mask_copy_py(dst, at, src, start, n, mask):
@@ -299,4 +315,4 @@ class WebSocket:
     async def _abort(self):
         if not self.closed:
             self.closed = True
-            await handshake.close_stream(self._w)
+            await close_stream(self._w)

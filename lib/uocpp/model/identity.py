@@ -100,10 +100,6 @@ def get(field):
     return _values.get(field)
 
 
-def missing_required():
-    return [f for f, _, req in FIELDS if req and f not in _values]
-
-
 def boot_notification_payload():
     # A fresh dict each time: the RPC layer serialises it and lets it go.
     return dict(_values)

@@ -61,7 +61,7 @@ def entry(connector, profile, now):
     periods = []
     for per in sch["chargingSchedulePeriod"]:
         if not isinstance(per, dict):
-            raise errors.TypeConstraintViolation("chargingSchedulePeriod items must be objects")
+            raise errors.OcppError("TypeConstraintViolation", "chargingSchedulePeriod items must be objects")
         validate.check(PERIOD, per)
         periods.append([per["startPeriod"], per["limit"], per.get("numberPhases")])
     periods.sort(key=lambda p: p[0])

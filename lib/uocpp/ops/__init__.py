@@ -1,78 +1,73 @@
-# Operations: one small module per central-system action, imported on first
-# use so that actions never called cost no heap. Each module has
+# Operations: one small module per central-system action, imported when its
+# CALL comes and dropped again once it has answered, so that an operation
+# costs heap only while it runs. Each module has
 #   REQUEST: the payload declaration checked first (validate.py),
 #   USES: the names of the parts it may touch (the app's capabilities), and
 #   handle(payload, *those parts) -> reply payload, or (reply payload, after)
 # where after() is a coroutine function started once the reply is on the wire.
-from uocpp import errors, validate
+# A module that needs many parts sets BY_NAME = True and gets them as one
+# dict instead, handle(payload, parts), still only those USES names.
+# The module of an action is its name in snake case (CancelReservation ->
+# cancel_reservation.py).
+from uocpp import errors, snake, unload, validate
+from uocpp.model.keys import PROFILES
 
-# Actions this charge point implements -> module in this package.
-MODULES = {
-    "CancelReservation": "cancel_reservation",
-    "ChangeAvailability": "change_availability",
-    "ChangeConfiguration": "change_configuration",
-    "ClearCache": "clear_cache",
-    "ClearChargingProfile": "clear_charging_profile",
-    "DataTransfer": "data_transfer",
-    "GetCompositeSchedule": "get_composite_schedule",
-    "GetConfiguration": "get_configuration",
-    "GetDiagnostics": "get_diagnostics",
-    "GetLocalListVersion": "get_local_list_version",
-    "RemoteStartTransaction": "remote_start_transaction",
-    "RemoteStopTransaction": "remote_stop_transaction",
-    "ReserveNow": "reserve_now",
-    "Reset": "reset",
-    "SetChargingProfile": "set_charging_profile",
-    "SendLocalList": "send_local_list",
-    "TriggerMessage": "trigger_message",
-    "UnlockConnector": "unlock_connector",
-    "UpdateFirmware": "update_firmware",
-}
-
-# issue 25: certificates. The security whitepaper's actions, in one
-# comma-framed string (five more dict entries cost 0.8 KB of idle heap);
-# each one's module is its name in snake case.
-SECURITY_ACTIONS = ",CertificateSigned,DeleteCertificate,GetInstalledCertificateIds,InstallCertificate,SignedUpdateFirmware,"
-
-
-def _snake(name):
-    out = ""
-    for ch in name:
-        out += "_" + ch.lower() if "A" <= ch <= "Z" and out else ch.lower()
-    return out
-
-
-# end issue 25: certificates
-
-# The 1.6 actions that are not in MODULES: those only a charge point sends
-# (every action the central system may send is implemented). One of them
-# arriving gets NotSupported, anything else NotImplemented (ERR-01).
-# In one comma-framed string: one object, not a tuple of names.
-OCPP16_ACTIONS = (
-    ",Authorize,BootNotification,DiagnosticsStatusNotification"
-    ",FirmwareStatusNotification,Heartbeat,MeterValues"
-    ",StartTransaction,StatusNotification,StopTransaction,"
+# Every 1.6 action, in one comma-framed string (one object, not a dict):
+# "=" and the feature profile the action belongs to (a digit: its index in
+# PROFILES), or "-" for those only a charge point sends, which get
+# NotSupported (ERR-01); an action not listed gets NotImplemented.
+ACTIONS = (
+    ",CancelReservation=3,ChangeAvailability=0,ChangeConfiguration=0,ClearCache=0"
+    ",ClearChargingProfile=5,DataTransfer=0,GetCompositeSchedule=5,GetConfiguration=0"
+    ",GetDiagnostics=1,GetLocalListVersion=2,RemoteStartTransaction=0"
+    ",RemoteStopTransaction=0,ReserveNow=3,Reset=0,SendLocalList=2"
+    ",SetChargingProfile=5,TriggerMessage=4,UnlockConnector=0,UpdateFirmware=1"
+    ",Authorize=-,BootNotification=-,DiagnosticsStatusNotification=-"
+    ",FirmwareStatusNotification=-,Heartbeat=-,MeterValues=-,StartTransaction=-"
+    ",StatusNotification=-,StopTransaction=-,"
+    # The security whitepaper's (issue 25): the certificate store with Core,
+    # the signed update and GetLog with FirmwareManagement (as GetDiagnostics),
+    # ExtendedTriggerMessage with RemoteTrigger; SignCertificate and the
+    # notifications only a charge point sends.
+    ",CertificateSigned=0,DeleteCertificate=0,GetInstalledCertificateIds=0"
+    ",InstallCertificate=0,SignedUpdateFirmware=1,GetLog=1,ExtendedTriggerMessage=4"
+    ",SignCertificate=-,SignedFirmwareStatusNotification=-"
+    ",SecurityEventNotification=-,LogStatusNotification=-,"
 )
+
+
+def profile_of(action):
+    # The digit of action's feature profile, "-" when only a charge point
+    # sends it, None when 1.6 has no such action.
+    if "," in action or "=" in action:
+        return None
+    at = ACTIONS.find("," + action + "=")
+    return None if at < 0 else ACTIONS[at + len(action) + 2]
 
 
 class Dispatcher:
     def __init__(self, parts):
-        # parts: name -> object, what operations may be given (app.py).
+        # parts: name -> object, what operations may be given (app.py). The
+        # profiles on are those SupportedFeatureProfiles lists (config.json
+        # ocpp.featureProfiles seeds it), as digits.
         self._parts = parts
-        self._loaded = {}
+        on = "," + parts["keys"].get("SupportedFeatureProfiles") + ","
+        self._on = "".join(str(i) for i, p in enumerate(PROFILES) if "," + p + "," in on)
 
     def dispatch(self, action, payload):
-        op = self._loaded.get(action)
-        if op is None:
-            name = MODULES.get(action)
-            if name is None and "," not in action and "," + action + "," in SECURITY_ACTIONS:
-                name = _snake(action)  # issue 25
-            if name is None:
-                if "," not in action and "," + action + "," in OCPP16_ACTIONS:
-                    raise errors.NotSupported("%s is not supported by this charge point" % action)
-                raise errors.NotImplemented("unknown action %s" % action[:40])
-            module = __import__("uocpp.ops." + name, None, None, ("handle",))
-            parts = tuple(self._parts[n] for n in module.USES)
-            op = self._loaded[action] = (module.REQUEST, module.handle, parts)
-        validate.check(op[0], payload)
-        return op[1](payload, *op[2])
+        profile = profile_of(action)
+        if profile is None:
+            raise errors.OcppError("NotImplemented", "unknown action %s" % action[:40])
+        if profile == "-":
+            raise errors.OcppError("NotSupported", "%s is not supported by this charge point" % action)
+        if profile not in self._on:
+            raise errors.OcppError("NotSupported", "%s: the %s feature profile is off" % (action, PROFILES[int(profile)]))
+        name = "uocpp.ops." + snake(action)
+        try:
+            module = __import__(name, None, None, ("handle",))
+            validate.check(module.REQUEST, payload)
+            if getattr(module, "BY_NAME", False):
+                return module.handle(payload, {n: self._parts[n] for n in module.USES})
+            return module.handle(payload, *(self._parts[n] for n in module.USES))
+        finally:
+            unload(name)

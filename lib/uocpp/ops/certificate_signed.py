@@ -3,6 +3,7 @@
 # (services/csr_exchange.py); at security profile 3 the link reconnects
 # with it once the reply is out.
 from uocpp.validate import STR
+from uocpp import unload
 
 REQUEST = (("certificateChain", STR, True, 10000),)
 USES = ("keys",)
@@ -15,7 +16,6 @@ def handle(payload, keys):
 async def _signed(text):
     # A coroutine (rpc.py): the chain's signature checks take seconds on a
     # board, while the other tasks go on.
-    import sys
 
     from uocpp import pki
     from uocpp.link.security import Security
@@ -23,7 +23,7 @@ async def _signed(text):
 
     app = Security.app
     status = await pki.arun(csr_exchange.signed_steps(app.security, text))
-    sys.modules.pop("uocpp.services.csr_exchange", None)
+    unload("uocpp.services.csr_exchange")
     if status != csr_exchange.ACCEPTED or app.security.profile != 3:
         return {"status": status}
 

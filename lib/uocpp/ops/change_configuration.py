@@ -8,12 +8,11 @@ USES = ("keys",)
 
 
 def handle(payload, store):
-    d = keys.find(payload["key"])
-    before = store.text(d[keys.NAME]) if d else None
+    name = store.name(payload["key"])
+    before = store.text(name) if name else None
     status = store.change(payload["key"], payload["value"])
     if status != keys.ACCEPTED:
         return {"status": status}
-    name = d[keys.NAME]
     if store.text(name) == before:
         return {"status": status}  # the value in force already: nothing to apply
 

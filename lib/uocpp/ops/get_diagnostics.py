@@ -18,7 +18,7 @@ USES = ("diagnostics", "outbox", "keys", "connectors", "settings")
 def handle(payload, slot, outbox, keys, connectors, settings):
     location = payload["location"]
     if "://" not in location:
-        raise errors.PropertyConstraintViolation("location is not a URI")
+        raise errors.OcppError("PropertyConstraintViolation", "location is not a URI")
     start, stop = date_time(payload, "startTime"), date_time(payload, "stopTime")
     from uocpp.services import diagnostics
 

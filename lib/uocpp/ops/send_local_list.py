@@ -41,7 +41,7 @@ def handle(payload, authorizer, keys):
     for item in items:
         # AuthorizationData: a breach raises the OcppError of its CALLERROR.
         if not isinstance(item, dict):
-            raise errors.TypeConstraintViolation("localAuthorizationList holds a non-object")
+            raise errors.OcppError("TypeConstraintViolation", "localAuthorizationList holds a non-object")
         check(_ENTRY, item)
         info = item.get("idTagInfo")
         if info is not None:

@@ -6,6 +6,7 @@
 # signature over the whole file before anything switches and reports each
 # step as SignedFirmwareStatusNotification.
 from uocpp.validate import DATE, INT, OBJ, STR, date_time
+from uocpp import unload
 
 _FIRMWARE = (
     ("location", STR, True, 512),
@@ -31,7 +32,6 @@ async def _request(payload, firmware, outbox, registration, transactions, stop, 
     # A coroutine (rpc.py): the certificate chain's checks take seconds on
     # a board, while the other tasks go on.
     import binascii
-    import sys
 
     from uocpp import log, pki, platform, security_event
     from uocpp.ops import update_firmware
@@ -51,7 +51,7 @@ async def _request(payload, firmware, outbox, registration, transactions, stop, 
         return {"status": status}
     finally:
         pki.unload()
-        sys.modules.pop("uocpp.services.firmware_signature", None)
+        unload("uocpp.services.firmware_signature")
     svc = update_firmware.service(url, firmware, outbox, registration, transactions, stop, keys)
     busy = bool(svc.st.get("pending"))
     signed = {"id": payload["requestId"], "sig": fwr["signature"], "cert": fwr["signingCertificate"], "install": date_time(fwr, "installDateTime")}

@@ -16,10 +16,12 @@ REQUEST = (
     ("connectorId", INT, False, None),
 )
 USES = ("boot", "registration", "outbox", "heartbeat", "status", "connectors", "metering", "keys", "diagnostics", "firmware")
+BY_NAME = True  # one dict of those ten parts (ops/__init__.py); each message reads its own
 
 
-def handle(payload, boot, registration, outbox, heartbeat, status, connectors, metering, keys, diagnostics, firmware):
+def handle(payload, parts):
     requested = payload["requestedMessage"]
+    registration, outbox, connectors = parts["registration"], parts["outbox"], parts["connectors"]
     cid = payload.get("connectorId")
     if requested == "BootNotification":
         # connectorId does not matter here (TM-05). Before Accepted (no
@@ -39,13 +41,13 @@ def handle(payload, boot, registration, outbox, heartbeat, status, connectors, m
             return {"status": "Rejected"}  # the boot service is out of the heap by then (app.py)
         from uocpp.services.boot_notification import SUCCESS
 
-        return {"status": "Accepted" if boot.trigger() == SUCCESS else "Rejected"}
+        return {"status": "Accepted" if parts["boot"].trigger() == SUCCESS else "Rejected"}
     if registration.status not in (ACCEPTED, PENDING):
         return {"status": "Rejected"}
     if requested == "Heartbeat":
 
         async def send():
-            outbox.submit(heartbeat.message(triggered=True))
+            outbox.submit(parts["heartbeat"].message(triggered=True))
 
         return {"status": "Accepted"}, send
     if requested == "StatusNotification":
@@ -54,7 +56,7 @@ def handle(payload, boot, registration, outbox, heartbeat, status, connectors, m
             return {"status": "Rejected"}
 
         async def send():
-            status.trigger(cid)
+            parts["status"].trigger(cid)
 
         return {"status": "Accepted"}, send
     if requested == "MeterValues":
@@ -65,9 +67,10 @@ def handle(payload, boot, registration, outbox, heartbeat, status, connectors, m
             # A fresh reading first: right after boot a bus meter (about
             # 0.3 s a read) has given none yet, and an empty sample is not
             # sent at all (found on the ESP32 twin).
+            metering = parts["metering"]
             await metering.poll()
             for n in range(connectors.count + 1) if cid is None else (cid,):
-                metering.send(n, keys.get("MeterValuesSampledData"), "Trigger", triggered=True)
+                metering.send(n, parts["keys"].get("MeterValuesSampledData"), "Trigger", triggered=True)
 
         return {"status": "Accepted"}, send
     if requested == "DiagnosticsStatusNotification":
@@ -76,7 +79,7 @@ def handle(payload, boot, registration, outbox, heartbeat, status, connectors, m
         async def send():
             from uocpp.services import diagnostics as diag
 
-            diag.trigger(diagnostics, outbox)
+            diag.trigger(parts["diagnostics"], outbox)
 
         return {"status": "Accepted"}, send
     if requested == "FirmwareStatusNotification":
@@ -84,7 +87,7 @@ def handle(payload, boot, registration, outbox, heartbeat, status, connectors, m
         async def send():
             from uocpp.services import firmware_update
 
-            firmware_update.trigger(firmware, outbox)
+            firmware_update.trigger(parts["firmware"], outbox)
 
         return {"status": "Accepted"}, send
     return {"status": "NotImplemented"}

@@ -3,7 +3,7 @@
 # running transactions, download, check, install, reboot) runs in
 # services/firmware_update.py, which reports each step with a
 # FirmwareStatusNotification.
-from uocpp import errors
+from uocpp import errors, unload
 from uocpp.validate import INT, STR, date_time
 
 REQUEST = (
@@ -30,14 +30,12 @@ def service(url, firmware, outbox, registration, transactions, stop, keys):
     if not transfer.supported(url):
         # The schema says anyURI; this charger fetches over HTTP(S) and
         # FTP(S) only, and refuses another before anything is accepted.
-        raise errors.PropertyConstraintViolation("location must be an http(s):// or ftp(s):// URL")
-    import sys
-
+        raise errors.OcppError("PropertyConstraintViolation", "location must be an http(s):// or ftp(s):// URL")
     try:
         __import__("uocpp_loader")  # main.py dropped it; only its presence matters
     except ImportError:
-        raise errors.NotSupported("no uocpp_loader on this charger (a mip install): it could not boot an update")
-    sys.modules.pop("uocpp_loader", None)
+        raise errors.OcppError("NotSupported", "no uocpp_loader on this charger (a mip install): it could not boot an update")
+    unload("uocpp_loader")
     from uocpp.services import firmware_update
 
     return firmware_update.get(firmware, outbox, registration, transactions, stop, keys)

@@ -147,6 +147,17 @@ class Esp32Evse:
             active = f.get("active", 0)
             self._faults.append((pin, f["pin"], active, f["code"], f.get("connector", 0), pilot.Debouncer(self._n, pin.value() == active)))
 
+        # issue 25: the optional tamper input (GPIO, active level, debouncer);
+        # active at start is an event too (opened while the power was off).
+        t = cfg.get("tamperPin", -1)
+        self._tamper = None
+        if t >= 0:
+            pin = Pin(t, Pin.IN)
+            active = cfg.get("tamperActive", 0)
+            self._tamper = (pin, t, active, pilot.Debouncer(self._n, pin.value() == active))
+            if self._tamper[3].value:
+                _tampered(t)
+
         # The states in force from one burst each: no change event for them.
         self._pilot = [pilot.Debouncer(self._n, self._classify(i, None)) for i in range(n)]
         log.info("evse", "ESP32: %d connector(s), pilot out GPIO %s, in GPIO %s: %s", n, outs, cfg["pilotIn"], "".join(d.value for d in self._pilot))
@@ -304,4 +315,13 @@ class Esp32Evse:
             fb = self._fb_pins[i]
             if fb is not None and self._fb[i].feed(fb.value() == self._fb_on):
                 changed = True
+        t = self._tamper
+        if t is not None and t[3].feed(t[0].value() == t[2]) and t[3].value:
+            _tampered(t[1])
         return changed
+
+
+def _tampered(gpio):
+    from uocpp import security_event
+
+    security_event.report("TamperDetectionActivated", "tamper input GPIO %d" % gpio)

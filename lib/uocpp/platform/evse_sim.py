@@ -11,6 +11,8 @@
 # The registers survive a restart, as a real meter's (platform/sim_meter.py).
 #   fault N CODE | clear N   raise a ChargePointErrorCode / clear it
 #   lock N ok|fail           whether the lock actuator works from now on
+#   tamper [TEXT]            the enclosure's tamper input fires (issue 25):
+#                            TamperDetectionActivated, TEXT its techInfo
 #   state                    ok {json}: {"1": {...}, "2": ...}, for each
 #                            connector its status, transactionId, relay,
 #                            offeredA, energyWh, locked (and pilot)
@@ -189,6 +191,11 @@ class SimEvse:
                 from uocpp.platform import sim_phases
 
                 return sim_phases.command(self, words)
+            if words[:1] == ["tamper"]:
+                from uocpp import security_event
+
+                security_event.report("TamperDetectionActivated", " ".join(words[1:]) or "tamper")
+                return "ok"
             reply = self._apply(words)
         except (ValueError, IndexError):
             return "error bad arguments: " + " ".join(words)[:80]

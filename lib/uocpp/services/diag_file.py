@@ -15,7 +15,7 @@ import time
 
 from micropython import const
 
-from uocpp import __version__, clock, log
+from uocpp import __version__, clock, log, unload
 from uocpp.model import identity
 from uocpp.model import keys as keydefs
 from uocpp import log_ring
@@ -34,9 +34,11 @@ def _stamp(line):
     return None
 
 
-async def write(path, cp_id, keys, connectors, start, stop):
+async def write(path, cp_id, keys, connectors, start, stop, ring=None):
     # Writes the file line by line (any older one in its directory removed:
-    # only the newest is kept); returns its size.
+    # only the newest is kept); returns its size. ring: another LogRing
+    # whose lines are wanted instead of the snapshot and the flash log (the
+    # security log, GetLog SecurityLog).
     d = path[: path.rfind("/")] if "/" in path else "."
     try:
         os.mkdir(d)
@@ -48,8 +50,12 @@ async def write(path, cp_id, keys, connectors, start, stop):
         except OSError:
             pass
     with open(path, "wb") as f:
-        _snapshot(f, cp_id, keys, connectors, start, stop)
-        await _log_lines(f, start, stop)
+        if ring is None:
+            _snapshot(f, cp_id, keys, connectors, start, stop)
+            await _log_lines(f, start, stop, log.ring)
+        else:
+            _line(f, "# uOCPP security log of %s, %s (%s)" % (cp_id, clock.now_iso(), _window(start, stop)))
+            await _log_lines(f, start, stop, ring)
         return f.tell()
 
 
@@ -75,20 +81,25 @@ def _snapshot(f, cp_id, keys, c, start, stop):
             w(f, "%s: %s" % (field, value))
     w(f, "")
     w(f, "## configuration keys (write-only keys such as AuthorizationKey left out)")
-    for d in keydefs.DECLARATIONS:
+    from uocpp.model import keytable  # the declarations, dropped after
+
+    for d in keytable.declarations():
         if d[keydefs.ACCESS] != keydefs.W:
             w(f, "%s=%s" % (d[keydefs.NAME], keys.text(d[keydefs.NAME])))
+    unload(keytable.__name__)
     w(f, "")
     w(f, "## connectors")
     for cid in range(c.count + 1):
         w(f, "%d: %s %s" % (cid, c.status(cid), c.items[cid].error_code))
     w(f, "")
-    window = "%s .. %s" % (clock.format_iso(start) if start is not None else "start", clock.format_iso(stop) if stop is not None else "now")
-    w(f, "## log (%s)" % window)
+    w(f, "## log (%s)" % _window(start, stop))
 
 
-async def _log_lines(f, start, stop):
-    ring = log.ring
+def _window(start, stop):
+    return "%s .. %s" % (clock.format_iso(start) if start is not None else "start", clock.format_iso(stop) if stop is not None else "now")
+
+
+async def _log_lines(f, start, stop, ring):
     if ring is None:
         _line(f, "(the flash log is off: log.flashLevel)")
         return

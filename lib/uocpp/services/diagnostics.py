@@ -20,16 +20,23 @@
 #   again    a GetDiagnostics while one runs replaces it (DIAG-08)
 #   scheme   http(s):// and ftp(s):// (link/transfer.py); another: the reply
 #            has no fileName, then UploadFailed (DIAG-09)
+#   GetLog   (issue 25) the same file (DiagnosticsLog) or the security
+#            log's lines (SecurityLog, security_log.py), the same upload,
+#            retries and window (oldestTimestamp/latestTimestamp); statuses
+#            as LogStatusNotification with the requestId: Uploading, then
+#            Uploaded, UploadFailure, or PermissionDenied when the server's
+#            last answer was 401 or 403; a scheme not supported is Rejected
+#            and NotSupportedOperation; one replacing a running upload is
+#            AcceptedCanceled
 # Memory: the file is written by services/diag_file.py, loaded for that and
 # dropped before the upload, which then needs only its client (link/http.py
 # or link/ftp.py) and its 1 KB buffer (bench/diagnostics.py and
 # bench/transfers.py measure the peak).
 import asyncio
-import sys
 
 from micropython import const
 
-from uocpp import clock, log, platform
+from uocpp import clock, log, platform, unload
 from uocpp import outbox as ob
 from uocpp.store import json_file
 
@@ -41,6 +48,8 @@ FAILED = "UploadFailed"
 _ATTEMPTS = const(3)
 _MAX_ATTEMPTS = const(10)
 _INTERVAL = const(30)
+_DIAG = (UPLOADING, UPLOADED, FAILED, FAILED)
+_LOG = ("Uploading", "Uploaded", "UploadFailure", "PermissionDenied")
 
 
 def service(slot, outbox, keys, connectors, settings):
@@ -57,6 +66,42 @@ def notify(outbox, status, triggered=False):
     payload = {"status": status}
     log.info("diagnostics", "status %s", status)
     outbox.submit(ob.Message("DiagnosticsStatusNotification", lambda: payload, ob.PERSIST, key="diag:t" if triggered else None, triggered=triggered))
+
+
+def notify_log(outbox, status, request_id, triggered=False):
+    # LogStatusNotification (GetLog, ExtendedTriggerMessage): as above.
+    payload = {"status": status}
+    if request_id is not None:
+        payload["requestId"] = request_id
+    log.info("diagnostics", "log status %s", status)
+    outbox.submit(ob.Message("LogStatusNotification", lambda: payload, ob.PERSIST, key="log:t" if triggered else None, triggered=triggered))
+
+
+def trigger_log(slot, outbox):
+    # ExtendedTriggerMessage LogStatusNotification: Uploading with the id of
+    # the GetLog that runs, else Idle.
+    svc = slot[0]
+    if svc is not None and svc.busy() and svc.log_request is not None:
+        notify_log(outbox, "Uploading", svc.log_request, True)
+    else:
+        notify_log(outbox, "Idle", None, True)
+
+
+def supported(location):
+    # The one check of an upload's scheme (GetDiagnostics, GetLog).
+    from uocpp.link import transfer
+
+    if transfer.supported(location):
+        return True
+    log.warning("diagnostics", "%s: only http(s):// and ftp(s):// uploads are supported", location.split(":", 1)[0])
+    return False
+
+
+def _later(fn, *args):
+    async def run():
+        fn(*args)
+
+    return run
 
 
 def trigger(slot, outbox):
@@ -83,6 +128,7 @@ class Diagnostics:
         self._timeout = d["timeout"]
         self._dir = json_file.join(flash, "diag")
         self._task = None
+        self.log_request = None  # the requestId of the GetLog whose upload runs
 
     def busy(self):
         return self._task is not None and not self._task.done()
@@ -92,60 +138,84 @@ class Diagnostics:
 
     def request(self, location, retries, interval, start, stop):
         # -> (reply payload, after) for ops/get_diagnostics.py.
-        from uocpp.link import transfer
-
-        if not transfer.supported(location):
-            log.warning("diagnostics", "%s: only http(s):// and ftp(s):// uploads are supported", location.split(":", 1)[0])
+        if not supported(location):
 
             async def refuse():
                 self._notify(FAILED)
 
             return {}, refuse
         name = "%s-%s.txt" % (self._cp_id, _compact(clock.now()))
+        return {"fileName": name}, self._after(name, location, retries, interval, start, stop, None, _DIAG, self._notify)
+
+    def get_log(self, log_type, location, retries, interval, start, stop, request_id):
+        # GetLog (issue 25): DiagnosticsLog is GetDiagnostics' file,
+        # SecurityLog the security log's lines; the same upload, statuses
+        # as LogStatusNotification with the request's id. -> (reply, after).
+        def tell(status):
+            notify_log(self._outbox, status, request_id)
+
+        if not supported(location):
+            return {"status": "Rejected"}, _later(tell, "NotSupportedOperation")
+        ring = None
+        if log_type == "SecurityLog":
+            from uocpp import security_event
+
+            ring = security_event.ring()
+        name = "%s-%s-%s.txt" % (self._cp_id, log_type, _compact(clock.now()))
+        status = "AcceptedCanceled" if self.busy() else "Accepted"
+        return {"status": status, "filename": name}, self._after(name, location, retries, interval, start, stop, ring, _LOG, tell, request_id)
+
+    def _after(self, name, location, retries, interval, start, stop, ring, statuses, tell, request_id=None):
+        # The coroutine function that starts the transfer once the reply is
+        # on the wire; a request while one runs replaces it (DIAG-08).
         attempts = _ATTEMPTS if retries is None else max(1, min(retries, _MAX_ATTEMPTS))
         interval = _INTERVAL if interval is None else max(0, interval)
+        url = location + name if location.endswith("/") else location
 
         async def after():
             if self.busy():
-                log.info("diagnostics", "a new GetDiagnostics replaces the running one")
+                log.info("diagnostics", "a new request replaces the running upload")
                 self._task.cancel()
-            self._task = asyncio.create_task(self._run(name, location, attempts, interval, start, stop))
+            self.log_request = request_id
+            self._task = asyncio.create_task(self._run(name, url, attempts, interval, start, stop, ring, statuses, tell))
 
-        return {"fileName": name}, after
+        return after
 
-    async def _collect(self, path, start, stop):
+    async def _collect(self, path, start, stop, ring):
         # -> the size of the file written; its code leaves the heap after.
         from uocpp.services import diag_file
 
         try:
-            return await diag_file.write(path, self._cp_id, self._keys, self._connectors, start, stop)
+            return await diag_file.write(path, self._cp_id, self._keys, self._connectors, start, stop, ring)
         finally:
-            sys.modules.pop("uocpp.services.diag_file", None)
+            unload("uocpp.services.diag_file")
             from uocpp import services
 
             if hasattr(services, "diag_file"):
                 delattr(services, "diag_file")
 
-    async def _run(self, name, location, attempts, interval, start, stop):
+    async def _run(self, name, url, attempts, interval, start, stop, ring, statuses, tell):
+        # statuses: (uploading, uploaded, failed, refused by the server).
         path = json_file.join(self._dir, name)
         try:
-            size = await self._collect(path, start, stop)
+            size = await self._collect(path, start, stop, ring)
         except Exception as e:
             log.error("diagnostics", "cannot write %s: %r", path, e)
-            self._notify(FAILED)
+            tell(statuses[2])
             return
         from uocpp.link import transfer
 
-        url = location + name if location.endswith("/") else location
-        self._notify(UPLOADING)
+        tell(statuses[0])
+        last = None
         for n in range(1, attempts + 1):
             try:
                 await transfer.upload(url, path, size, name, self._ca, self._timeout, "text/plain")
                 log.info("diagnostics", "%s (%d bytes) uploaded to %s", name, size, url)
-                self._notify(UPLOADED)
+                tell(statuses[1])
                 return
             except Exception as e:
+                last = e
                 log.warning("diagnostics", "upload attempt %d of %d to %s failed: %r", n, attempts, url, e)
             if n < attempts:
                 await asyncio.sleep(interval)
-        self._notify(FAILED)
+        tell(statuses[3] if getattr(last, "status", None) in (401, 403) else statuses[2])

@@ -32,7 +32,7 @@ import os
 
 from micropython import const
 
-from uocpp import clock, errors, log
+from uocpp import clock, errors, log, unload
 from uocpp import outbox as ob
 from uocpp.device import ota
 from uocpp.link import transfer
@@ -85,7 +85,6 @@ def _section(path):
     # config.json's firmware section, read again: main.py leaves it out of
     # the boot settings (an idle charger holds none of it), and the checks
     # at boot already passed. A file broken since boot gives the defaults.
-    from uocpp.config import provision
     from uocpp.config import settings as config
 
     try:
@@ -94,8 +93,7 @@ def _section(path):
         log.warning("firmware", "config.json: %s; the firmware section's defaults apply", e)
         return {d[0]: d[2] for d in config.SCHEMA["firmware"]}
     finally:
-        for name in ("settings", "jsontext", "evse"):
-            provision._unload(name)
+        unload("uocpp.config.settings", "uocpp.config.jsontext", "uocpp.config.evse", "uocpp.model.keytable")
 
 
 class FirmwareUpdate:
@@ -297,6 +295,9 @@ class FirmwareUpdate:
         st["slot"], st["version"], st["trial"], st["outcome"] = trial["slot"], trial["version"], None, INSTALLED
         self._save()
         log.info("firmware", "%s confirmed: Accepted on its trial boot", trial["version"])
+        from uocpp import security_event
+
+        security_event.report("FirmwareUpdated", "to %s" % trial["version"])
         if old and old != trial["slot"]:
             ota.remove_tree(self._dir + "/" + old)  # flash back for the next one
         self.status = IDLE
@@ -377,7 +378,6 @@ class FirmwareUpdate:
         # board). True: go on; else the update is over, its final status on
         # its way.
         import binascii
-        import sys
 
         from uocpp import pki, security_event
         from uocpp.services import firmware_signature as fs
@@ -411,7 +411,7 @@ class FirmwareUpdate:
             return False
         finally:
             pki.unload()
-            sys.modules.pop("uocpp.services.firmware_signature", None)
+            unload("uocpp.services.firmware_signature")
         log.info("firmware", "signature verified")
         if signed:
             self._notify(SIGNATURE_VERIFIED)

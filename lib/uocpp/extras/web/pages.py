@@ -2,7 +2,7 @@
 from uocpp.extras.web.server import escape, head
 
 
-def setup(cp_id, v, problems, done=False):
+def setup(cp_id, v, problems, done=False, token=""):
     # v: the form's values (never a password or key); problems: settings.py's
     # error texts, each shown beside its field (the rest above the form).
     out = [head("Set up charge point %s" % cp_id)]
@@ -38,6 +38,7 @@ def setup(cp_id, v, problems, done=False):
     if problems:
         top = '<div class="err" id="problems"><p>Not saved: %d problem(s).</p>%s</div>' % (
             len(problems), "".join("<div>%s</div>" % escape(p) for p in rest))
-    out.append('%s<form method="post" action="/" enctype="multipart/form-data">%s'
-               '<p><button type="submit" id="save">Save and restart</button></p></form></body></html>' % (top, body))
+    # The token (server.py): only this page can post the form.
+    out.append('%s<form method="post" action="/?csrf=%s" enctype="multipart/form-data">%s'
+               '<p><button type="submit" id="save">Save and restart</button></p></form></body></html>' % (top, token, body))
     return "".join(out)

@@ -1,7 +1,18 @@
 # The HTTP server both pages share: microdot with HTTP Basic auth on every
 # route, a bound on request size, on time per request and on clients at once.
+#
+# A hostile browser (issue 25 item 5): once the installer has logged in, the
+# browser sends Basic auth by itself with any request to the charger, also
+# a form another site's page submits. So every request that is not a GET or
+# HEAD must carry this server's token (made at start from os.urandom, never
+# logged) as ?csrf= in its URL: the pages put it in their forms' action,
+# and a page of another origin cannot read them (no CORS header is ever
+# sent). Beside it, a request a browser marks as cross-site (Sec-Fetch-Site)
+# or whose Origin is not this host is refused too. Refused: 403, before the
+# handler reads a byte of the body, so nothing changes.
 import asyncio
 import binascii
+import os
 
 from micropython import const
 
@@ -13,7 +24,7 @@ except ImportError:
                       "mpremote mip install with uocpp's package.json puts it on a board")
 
 from uocpp import log
-from uocpp.link.handshake import close_stream
+from uocpp.link.websocket import close_stream
 
 _NORMAL_401 = const(10)  # requests without credentials a minute that are not worth a line
 _REQUEST_S = const(10)  # a whole request, read and answered (slow clients too)
@@ -28,6 +39,7 @@ Request.max_body_length = 4096
 Request.max_readline = 1024
 
 _DENIED = ("Unauthorized", 401, {"WWW-Authenticate": 'Basic realm="uOCPP", charset="UTF-8"'})
+_FORBIDDEN = ("Forbidden: not sent by this charger's own page", 403)
 
 
 _HEAD_BYTES = const(4096)  # request line and headers, all told
@@ -141,7 +153,9 @@ class Server(Microdot):
         self._wrong_password = _Quiet("requests with a wrong password refused (401)")
         self._busy = _Quiet("connections refused (busy)")
         self._dropped = _Quiet("requests dropped")
+        self._forged = _Quiet("cross-site requests refused (403)")
         self.after_response = None  # called once a response is written
+        self.token = binascii.hexlify(os.urandom(16)).decode()
         self.before_request(self._auth)
 
     def _auth(self, req):
@@ -155,12 +169,30 @@ class Server(Microdot):
                 pair = b""
             i = pair.find(b":")
             if i >= 0 and _same(pair[i + 1 :], self._password):
-                return None
+                return self._forgery(req)
         if h:
             self._wrong_password.warning("401 for %s %s: wrong password", req.method, req.path)
         else:
             self._no_credentials.warning("401 for %s %s: no credentials", req.method, req.path)
         return _DENIED
+
+    def _forgery(self, req):
+        # None for a request the charger's own page made (see the top).
+        if req.method in ("GET", "HEAD"):
+            return None
+        h = req.headers
+        why = None
+        origin = h.get("Origin")
+        if h.get("Sec-Fetch-Site") == "cross-site":
+            why = "cross-site"
+        elif origin and origin.split("://", 1)[-1] != h.get("Host"):
+            why = "Origin " + origin[:60]
+        elif not _same((req.args.get("csrf") or "").encode(), self.token.encode()):
+            why = "no valid token"
+        if why is None:
+            return None
+        self._forged.warning("403 for %s %s: %s", req.method, req.path, why)
+        return _FORBIDDEN
 
     async def handle_request(self, reader, writer):
         # microdot's per-connection coroutine, bounded in time and in number.

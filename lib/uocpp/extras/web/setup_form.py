@@ -68,6 +68,7 @@ class Setup:
         self._ca = self._cas[0] + ".tmp"  # where an upload lands first
         self._cp_id = cp_id
         self.saved = False
+        self.token = ""  # the server's CSRF token, for the form's action
         self.done = asyncio.Event()
 
     def _doc(self):
@@ -85,7 +86,7 @@ class Setup:
             "securityProfile": cs.get("securityProfile"),
             "caFile": cs.get("caFile", ""),
         }
-        return pages.setup(self._cp_id, v, problems), 200, HTML
+        return pages.setup(self._cp_id, v, problems, False, self.token), 200, HTML
 
     async def handle(self, req):
         if req.method != "POST":
@@ -201,6 +202,7 @@ async def run(settings, web):
     platform.access_point(("uOCPP-" + cp_id)[:32], password)
     setup = Setup(platform.config_path(), platform.flash_dir(settings), cp_id)
     app = Server(password)
+    setup.token = app.token
     app.route("/", methods=["GET", "POST"])(setup.handle)
 
     def answered():

@@ -75,7 +75,7 @@ class StatusPage:
 
     def _page(self, req):
         self._watch()
-        body = _html(self.snapshot())
+        body = _html(self.snapshot(), req.app.token)
         _heap(req.path)
         return body, 200, HTML
 
@@ -106,7 +106,8 @@ class StatusPage:
             watcher.cancel()
 
 
-def _html(s):
+def _html(s, token):
+    # token: the server's CSRF token, for the forms' action (server.py).
     out = [head("Charge point %s" % s["chargePointId"], '<meta http-equiv="refresh" content="%d">' % _REFRESH_S)]
     out.append('<p>Registration: <b id="registration">%s</b><br>Link: <b id="link">%s</b><br>Last heartbeat: %s</p>' % (
         escape(s["registration"]), escape(s["link"]), escape(s["lastHeartbeat"] or "-")))
@@ -122,7 +123,7 @@ def _html(s):
     if s["energy"] is not None:  # energy: sources, offer, mode (energy/web.py)
         from uocpp.energy import web
 
-        out.append(web.html(s["energy"]))
+        out.append(web.html(s["energy"], token))
     out.append("<h2>Recent errors</h2><ul id=\"errors\">")
     for e in s["errors"] or ():
         out.append("<li>%s %s</li>" % (escape(e["time"]), escape(e["text"])))

