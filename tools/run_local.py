@@ -15,7 +15,13 @@ Lines typed on this terminal are central-system commands (below: e.g.
 `change MeterValueSampleInterval 10`, `trigger MeterValues 1`).
 
 Ctrl-C, SIGTERM and SIGHUP stop both: the firmware runs in its own process
-group, gets SIGINT and up to 5 s to say goodbye, then the group is killed.
+group and is ended with SIGTERM, at once, as a power cut would end it on a
+board (the next start stops a transaction that was running with reason
+PowerLoss and the meter's register, which the simulator keeps). Not SIGINT:
+the unix port raises its KeyboardInterrupt from the signal handler, and one
+that lands inside a garbage collection leaves MicroPython's heap locked for
+good (every later allocation fails: "heap is locked"), so a polite stop could
+hang with a traceback.
 On a terminal this tool takes the terminal's foreground for the run, so that
 Ctrl-C reaches it alone and `make run` ends with its status (0), not make's
 "interrupted". A Hard reset (the firmware exits with status 75) restarts the
@@ -45,7 +51,7 @@ from central_system import COMMANDS_HELP, PLAN_HELP, CentralSystem, FrameLog, Pl
 EXIT_HARD_RESET = 75
 EXIT_CONFIG = 78  # as the firmware's: config.json is wrong, do not restart
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-GRACE_S = 5  # how long the firmware may take to stop after SIGINT
+GRACE_S = 5  # how long the firmware may take to end after SIGTERM
 
 
 class Out:
@@ -235,7 +241,7 @@ class Supervisor:
         try:
             await asyncio.wait([waiter, stop], return_when=asyncio.FIRST_COMPLETED)
             if not waiter.done():
-                self.proc.send_signal(signal.SIGINT)  # KeyboardInterrupt: the firmware says "interrupted, bye"
+                self.proc.send_signal(signal.SIGTERM)  # at once, as a power cut (above)
                 try:
                     await asyncio.wait_for(asyncio.shield(waiter), GRACE_S)
                 except asyncio.TimeoutError:
