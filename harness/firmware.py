@@ -51,9 +51,13 @@ def run_micropython(code, timeout=30, cwd=None):
 
 
 def interrupt(proc, grace=5):
-    """SIGINT (the firmware says bye and exits), then SIGKILL after `grace` seconds."""
+    """SIGTERM (the firmware ends at once, as at a power cut), then SIGKILL
+    after `grace` seconds. Not SIGINT: the unix port raises KeyboardInterrupt
+    from its signal handler, and one that lands inside a garbage collection
+    leaves the heap locked for good, so the firmware could hang instead of
+    saying bye (tools/run_local.py)."""
     if proc and proc.poll() is None:
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signal.SIGTERM)
         try:
             proc.wait(grace)
         except subprocess.TimeoutExpired:

@@ -154,7 +154,7 @@ def test_make_run_stops_both_processes_on_signal(run_local, sig):
     run.proc.send_signal(sig)
     assert run.wait_exit(20) == 0
     run.wait_line(r"^run: stopped$", 1)
-    run.wait_line(r"main: interrupted, bye", 1)  # the firmware stopped cleanly, not killed
+    assert not any(re.search(r"did not stop|Traceback", line) for line in run.lines), run.lines[-20:]  # ended at once, no grace period
     deadline = time.monotonic() + 5
     while any(running(pid, t) for pid, t in procs.items()) and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -581,8 +581,8 @@ def test_after_ctrl_c_mid_charge_the_simulated_meter_keeps_its_register_and_the_
     while ch.state(1)["energyWh"] < 5030:  # 20 Wh a second
         assert time.monotonic() < deadline, ch.state(1)
         time.sleep(0.1)
-    interrupt(ch.fw.proc)  # Ctrl-C
-    assert "interrupted, bye" in ch.fw.log
+    interrupt(ch.fw.proc)  # Ctrl-C under make run: the firmware ends as at a power cut
+    assert ch.fw.proc.returncode is not None
     again = firmware(cs.port, {"simulator": {"port": ch.port}, "log": {"level": "info"}}, workdir=work)
     again.wait_log("simulator listening")
     stop = ch.wait_call("StopTransaction", timeout=10)[0]

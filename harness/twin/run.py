@@ -21,8 +21,9 @@ process and boots it again (machine.reset_cause() tells which). SIGKILL of
 the firmware's process alone is a power cut of the charger: the model (the
 meter, powered apart) stays, and the board boots again. The firmware ending
 by itself with no watchdog armed ends the twin with its status.
-SIGINT/SIGTERM: the firmware gets SIGINT (its "interrupted, bye"), then the
-twin exits; SIGKILL of the process group is a power cut, and starting again
+SIGINT/SIGTERM: the firmware gets SIGTERM (ended at once, as at a power
+cut: harness/firmware.py's interrupt() says why not SIGINT), then the twin
+exits; SIGKILL of the process group is a power cut, and starting again
 on the same flash directory is the next boot.
 """
 
