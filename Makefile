@@ -28,7 +28,7 @@ help:
 	@echo "make firmware       the firmware alone against any central system (CONFIG=path.json)"
 	@echo "make test           the whole test suite (about 4 minutes)"
 	@echo "make lint           ruff over lib, tools, bench, tests, harness, boot.py, main.py"
-	@echo "make soak           the randomized scenario engine (MINUTES=30 SEED=...)"
+	@echo "make soak           the randomized scenario engine (MINUTES=30 SEED=... PROFILE=soak|energy)"
 	@echo "make bench          heap, flash, start-up and message-rate measurements (a few minutes)"
 	@echo "make mpy            compile lib/ with mpy-cross into build/esp32/lib and build/unix/lib"
 	@echo "make deploy         copy the firmware and config.json to a board (PORT=/dev/ttyUSB0 CONFIG=config.json)"
@@ -122,11 +122,14 @@ test: venv $(INSTALLED_LIBS) test-packages
 # against the firmware, invariants checked as it runs. Ends with one line,
 # `soak: seed S minutes M events E kills K violations V`; exits non-zero on a
 # violation. The same SEED replays the same plan of events:
-#   make soak [MINUTES=30] [SEED=1234]
+#   make soak [MINUTES=30] [SEED=1234] [PROFILE=soak|energy]
+# PROFILE=energy adds the house around the charger (grid meter, energy
+# manager, solar) and the energy-management invariants (docs/energy.md).
 MINUTES ?= 30
 SEED ?=
+PROFILE ?=
 soak: venv $(INSTALLED_LIBS)
-	$(Q)$(VPY) -m harness.soak --minutes $(MINUTES) $(if $(SEED),--seed $(SEED))
+	$(Q)$(VPY) -m harness.soak --minutes $(MINUTES) $(if $(SEED),--seed $(SEED)) $(if $(PROFILE),--profile $(PROFILE))
 
 # ruff (pinned in requirements.txt; settings in ruff.toml). The suite runs
 # the same check (tests/test_lint.py).

@@ -1,7 +1,16 @@
 # Firmware entry point: the cooperative asyncio loop for BootNotification,
 # heartbeat and the reconnecting WebSocket link.
 # Unix port: MICROPYPATH=.frozen:lib micropython main.py (see the Makefile).
+import gc
 import sys
+
+# Collect after every 16 KB allocated, not only when the heap is full
+# (docs/memory-session.md): MicroPython allocates first-fit, so between two
+# full collections the long-lived objects made meanwhile land all over the
+# heap, and a large block (the interned names' next pool, 9 KB in one piece
+# on 32-bit) is then missing although a third of the heap is free. Frequent
+# collections keep what lives packed at the bottom and the top in one piece.
+gc.threshold(16384)
 
 if "lib" not in sys.path:
     sys.path.append("lib")

@@ -95,6 +95,11 @@ class Firmware:
         with self._cond:
             self._cond.notify_all()
 
+    def lines_after(self, seen):
+        """The log lines (time, text) after the first `seen`: for a reader that keeps its own cursor."""
+        with self._cond:
+            return self.lines[seen:]
+
     @property
     def log(self):
         with self._cond:

@@ -6,7 +6,10 @@ uocpp.device.sdm on the other end.
         <-> pty B <-> Relay thread (faults) <-> pty A <-> pymodbus ModbusSerialServer
 
 The server holds input registers 0x0000..0x004F as float32 (high word first,
-as Eastron meters send them); set() changes a value between reads. The relay
+as Eastron meters send them); set() changes a value between reads. With
+also=(2, ...) more meters answer on the same pty, each at its own Modbus
+address with its own values (set_at): one RS-485 bus with several meters,
+as the connector's meter and the grid meter of energy.gridBus "meter". The relay
 passes requests through and applies one fault per reply from a plan:
 "crc" (one data bit flipped: framing intact, CRC wrong), "drop" (no reply),
 "garbage" (noise bytes first), "truncate" (the first 5 bytes only).
@@ -33,15 +36,14 @@ V1, V2, V3, I1, I2, I3, P1 = 0x00, 0x02, 0x04, 0x06, 0x08, 0x0A, 0x0C
 P_TOTAL, FREQ, IMPORT_KWH = 0x34, 0x46, 0x48
 
 
-
-
 class SdmServer:
     """pymodbus RTU server on its own pty and event loop thread."""
 
-    def __init__(self, path, address=1, registers=0x50, baud=9600):
+    def __init__(self, path, address=1, registers=0x50, baud=9600, also=()):
         self.path = path
         self.address = address
-        self.values = {}  # register -> float, written into the block on every request
+        self.by_address = {a: {} for a in (address,) + tuple(also)}
+        self.values = self.by_address[address]  # register -> float, written into the block on every request
         self.requests = 0
         self._lock = threading.Lock()
         self._registers = registers
@@ -52,15 +54,25 @@ class SdmServer:
 
     def set(self, **values):
         """set(V1=230.0, IMPORT_KWH=12.5): names of the constants above."""
+        self.set_at(self.address, **values)
+
+    def set_at(self, address, **values):
+        """set() for the meter at another address of the bus (also=)."""
         with self._lock:
             for name, value in values.items():
-                self.values[globals()[name]] = value
+                self.by_address[address][globals()[name]] = value
 
-    async def _action(self, _fc, start, _address, _count, registers, _set_values):
+    def _action_for(self, address):
+        async def action(fc, start, at, count, registers, set_values):
+            return await self._action(fc, start, at, count, registers, set_values, address)
+
+        return action
+
+    async def _action(self, _fc, start, _address, _count, registers, _set_values, address=None):
         # Called by pymodbus before it answers: put the current floats in.
         with self._lock:
             self.requests += 1
-            for register, value in self.values.items():
+            for register, value in self.by_address[self.address if address is None else address].items():
                 hi, lo = struct.unpack(">2H", struct.pack(">f", value))
                 if 0 <= register - start < len(registers) - 1:
                     registers[register - start] = hi
@@ -75,14 +87,15 @@ class SdmServer:
             asyncio.set_event_loop(self._loop)
 
             async def serve():
-                device = SimDevice(
-                    id=self.address,
-                    simdata=[SimData(0, count=self._registers // 2, values=0.0, datatype=DataType.FLOAT32)],
-                    action=self._action,
-                )
-                self._server = ModbusSerialServer(
-                    device, framer=FramerType.RTU, port=self.path, baudrate=self._baud, ignore_missing_devices=True
-                )
+                device = [
+                    SimDevice(
+                        id=a,
+                        simdata=[SimData(0, count=self._registers // 2, values=0.0, datatype=DataType.FLOAT32)],
+                        action=self._action_for(a),
+                    )
+                    for a in self.by_address
+                ]
+                self._server = ModbusSerialServer(device, framer=FramerType.RTU, port=self.path, baudrate=self._baud, ignore_missing_devices=True)
                 await self._server.serve_forever(background=True)
                 ready.set()
                 await self._server.serving
@@ -239,9 +252,7 @@ class Shell:
     def __init__(self, path):
         code = "PATH = %r\n%s" % (path, SHELL)
         env = dict(os.environ, MICROPYPATH=MICROPYPATH)
-        self.proc = subprocess.Popen(
-            [MICROPYTHON, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
-        )
+        self.proc = subprocess.Popen([MICROPYTHON, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
         assert self._answer() == {"ready": True}
 
     def _answer(self):

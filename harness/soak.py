@@ -6,7 +6,7 @@ given time, on a seed printed at the start; one summary line at the end,
 and a non-zero exit status when an invariant was violated. Each violation
 is printed when it happens, with the seed, the time and the last events.
 
-    python -m harness.soak [--minutes 30 | --seconds N] [--seed N] [--profile soak|test] [--keep DIR] [--plan]
+    python -m harness.soak [--minutes 30 | --seconds N] [--seed N] [--profile soak|test|energy] [--keep DIR] [--plan]
 
 The same seed gives the same plan of events (the timing of the real
 processes may differ from run to run).
@@ -40,7 +40,9 @@ def main(argv=None):
     minutes = seconds / 60
     print("soak: seed %d, %g minutes, profile %s" % (seed, minutes, args.profile), flush=True)
     work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="uocpp-soak-"))
-    replay = "make soak SEED=%d MINUTES=%g" % (seed, minutes) if args.profile == "soak" else None
+    replay = None
+    if args.profile in ("soak", "energy"):
+        replay = "make soak SEED=%d MINUTES=%g%s" % (seed, minutes, " PROFILE=energy" if args.profile == "energy" else "")
     scn = Scenario(seed, seconds, work / "fw", profile=args.profile, replay=replay)
     try:
         scn.run()

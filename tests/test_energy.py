@@ -422,3 +422,36 @@ def test_a_grid_meter_that_cannot_be_opened_gives_the_safe_current_and_the_charg
     start_charging(ch)
     s = offered(ch, 8)
     assert s["status"] == "Charging" and s["relay"]
+
+
+def test_a_grid_meter_on_the_meters_bus_protects_the_fuse(cs, charger):
+    """Item 3, gridBus "meter": one RS-485 bus (one pty) with the connector's SDM630 at address 1 and the grid
+    meter at address 2 (pymodbus serving both): the charger reads both on the one bus, takes its own draw off
+    the grid reading (load limit 25 - 5 = 20 A), and a house step on L2 cuts the offer within 2 s."""
+    relay = Relay().start()
+    server = SdmServer(relay.meter_path, address=1, also=(2,)).start()
+    try:
+        ev = dict(V1=230.0, V2=230.0, V3=230.0, I1=10.0, I2=10.0, I3=10.0, P_TOTAL=6900.0, FREQ=50.0, IMPORT_KWH=12.5)
+        server.set(**ev)  # the connector's meter: the EV draws 10 A on each phase
+        server.set_at(2, **dict(ev, I1=15.0, I2=15.0, I3=15.0, P_TOTAL=10350.0))  # the house connection: 5 A of the house's own + the EV
+        cfg = energy(grid=True, gridBus="meter", gridAddress=2, gridInterval=0.5, gridTimeout=0.2, gridLostAfter=2, mainsFuse=25, rampStep=50)
+        ch = charger({"meter": {"model": "SDM630", "device": relay.path, "timeout": 0.3}, "connectors": {"maxCurrent": 32}, "energy": cfg})
+        fw = ch.fw
+        fw.wait_log(r"grid meter SDM630 at address 2 on the meters' bus")
+        start_charging(ch)
+        offered(ch, 20)
+        sent, _ = relay.take()
+        assert {1, 2} <= set(_addresses(sent)), _addresses(sent)
+        server.set_at(2, I2=25.0)  # the house takes 15 A on L2: the grid shows 25 A there
+        t0 = time.monotonic()
+        offered(ch, 10, timeout=2)
+        assert time.monotonic() - t0 <= 2.0
+        assert "grid meter lost" not in fw.log and ch.state()["status"] == "Charging"
+    finally:
+        server.stop()
+        relay.close()
+
+
+def _addresses(sent):
+    # The Modbus addresses of the read requests (8-byte RTU frames: address, 0x04, ...) in what the firmware sent.
+    return [sent[i] for i in range(0, len(sent) - 7, 8) if sent[i + 1] == 0x04]

@@ -7,7 +7,13 @@ schemas), the central system's valid and malformed CALLs, link faults
 runs (engine.py's docstring lists them). `make soak` runs the same engine
 for longer (harness/soak.py).
 
+The energy profile (issue 27 item 6) adds the house around the charger: a
+pymodbus grid meter, an energy manager over a real mosquitto, solar, EVs that
+follow the pilot, and the invariants of energy management
+(harness/scenario/energy.py).
+
 Replay one seed of this test: SCENARIO_SEEDS=<seed> pytest -n 0 tests/test_scenario.py
+(ENERGY_SEEDS=<seed> for the energy profile's)
 """
 
 import json
@@ -18,11 +24,14 @@ import re
 import pytest
 from jsonschema import Draft4Validator
 
-from harness.scenario.engine import Scenario, make_plan
+from harness.scenario.energy import KINDS as ENERGY_KINDS
+from harness.scenario.engine import Event, Scenario, make_plan
 from harness.scenario.malform import fields, malformed, schema
 
 SEEDS = [int(s) for s in os.environ.get("SCENARIO_SEEDS", "1,130").split(",")]
 SECONDS = int(os.environ.get("SCENARIO_SECONDS", "30"))
+ENERGY_SEEDS = [int(s) for s in os.environ.get("ENERGY_SEEDS", "1,130").split(",")]
+ENERGY_SECONDS = int(os.environ.get("ENERGY_SECONDS", "20"))
 
 # Every CALL a 1.6 charge point sends.
 CHARGER_ACTIONS = (
@@ -79,6 +88,11 @@ def test_plan_is_replayable_from_its_seed():
     kinds = {e.kind for e in make_plan(4242, 600, "soak")}
     assert {"plug", "card", "card_stop", "charge", "suspend", "fault", "clear", "unplug", "power", "meter_jump", "lock", "remote_start", "remote_stop", "sample_interval", "trigger",
             "get_configuration", "availability", "bad_call", "link_close", "half_open", "refuse", "kill", "storage"} <= kinds, kinds  # fmt: skip
+    # The energy events come only with the energy profile, which keeps the others' plans.
+    assert not kinds & set(ENERGY_KINDS)
+    energy = make_plan(4242, 600, "energy")
+    assert set(ENERGY_KINDS) <= {e.kind for e in energy} and {"plug", "kill", "link_close"} <= {e.kind for e in energy}
+    assert [repr(e) for e in make_plan(4242, 60, "energy")] == [repr(e) for e in energy if e.t < 60]
 
 
 @pytest.mark.slow
@@ -97,3 +111,54 @@ def test_scenario_invariants_hold(seed, tmp_path):
     assert c["probes answered"] >= SECONDS // 3, dict(c)
     assert c["reply malformed"] + c["reply delay"] + c["reply drop"] + c["reply callerror"] >= 5, dict(c)
     assert c["relay checks"] >= 2 and c["cs calls answered"] >= 3, dict(c)
+
+
+def _run_energy(scn, replay):
+    print(scn.figures())
+    print(scn.summary())
+    return "%d violation(s) (replay: %s):\n%s" % (len(scn.violations), replay, "\n".join(map(str, scn.violations[:12])))
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(ENERGY_SECONDS + 180)
+@pytest.mark.parametrize("seed", ENERGY_SEEDS)
+def test_energy_scenario_invariants_hold(seed, tmp_path):
+    """Issue 27 item 6: the energy profile (house load steps, the energy manager's valid, out-of-range and malformed
+    limits and silences, modes, solar, a lost grid meter, mixed with plugs, faults, link cuts and kills): the offer
+    never over a source's limit beyond 2 s, the fuse never over beyond the reaction time, no relay closed under 6 A,
+    no phase switch under load; and the engine's own invariants."""
+    replay = "ENERGY_SEEDS=%d ENERGY_SECONDS=%d pytest -n 0 tests/test_scenario.py -k energy_scenario" % (seed, ENERGY_SECONDS)
+    scn = Scenario(seed, ENERGY_SECONDS, tmp_path / "fw", profile="energy", replay=replay).run()
+    text = _run_energy(scn, replay)
+    assert not scn.violations, text
+    c = scn.counts
+    assert scn.energy.offer_checks >= 4 * ENERGY_SECONDS and scn.energy.drawing_s >= 2, scn.energy.figures()
+    assert sum(c["energy " + k] for k in ENERGY_KINDS) >= ENERGY_SECONDS // 4, dict(c)
+
+
+BREAK_PLAN = [
+    Event(0.5, "plug", 1, 100000, 22000),  # the EV wants 32 A: the hardware's 16 A decide
+    Event(0.7, "card", 1, "BREAK1"),
+    Event(0.9, "charge", 1),
+    Event(1.0, "em_limit", 1, 16),
+    Event(1.0, "em_limit", 2, 16),
+    Event(3.0, "em_silence", 9.0),  # the energy manager falls silent: 8 A from about 7 s on
+    Event(4.0, "house", 4, 18, 4),  # 7 A left on a 25 A fuse
+    Event(11.0, "house", 4, 4, 4),
+    Event(12.0, "solar", 0),
+]
+BREAKS = {"mainsFuse": 40, "localTimeout": 60}
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_energy_invariants_catch_a_charger_that_overloads_the_fuse(tmp_path):
+    """The invariants can fail: a firmware configured for a 40 A mainsFuse and a 60 s localTimeout (an installer's
+    mistakes) in a house with a 25 A fuse whose energy manager falls silent for 9 s: the house steps to 18 A on L2
+    while the EV draws 16 A: the offer stays over the load limit and the local fail-safe, the connection over its
+    fuse, and each is reported. (The same plan with the firmware told the truth: no violation, checked by hand.)"""
+    scn = Scenario(1, 13, tmp_path / "fw", profile="energy", plan=BREAK_PLAN, energy_config=BREAKS, replay="the broken-config plan").run()
+    text = _run_energy(scn, "the broken-config plan")
+    assert {v.kind for v in scn.violations} == {"energy-offer", "energy-fuse"}, text
+    for what in ("over the load limit", "over the local limit", "on a 25 A fuse"):
+        assert any(what in v.text for v in scn.violations), what + "\n" + text

@@ -33,6 +33,10 @@ once with the seed, the time and the last events):
 - task: no Traceback (an exception that left a task) in the firmware's log;
 - exit: the firmware never exits by itself; boot: it comes up after a kill;
 - heap: the live heap it reports (log.heapInterval) stays under HEAP_BOUND.
+
+The "energy" profile adds the house around the charger (a grid meter, an
+energy manager over MQTT, solar, the EVs following the pilot) and the
+invariants of energy management: harness/scenario/energy.py.
 """
 
 import collections
@@ -50,6 +54,7 @@ from pathlib import Path
 
 from harness.firmware import FAST, REPO, Firmware, merge
 from harness.ledger import Ledger, read_journal, read_tx, scan_journal
+from harness.scenario import energy as energy_world
 from harness.scenario.proxy import Proxy
 
 sys.path.insert(0, str(REPO / "tools"))
@@ -70,6 +75,9 @@ BUDGET = json.loads((REPO / "bench" / "heap_budget.json").read_text())["live_hea
 # 5,000-character malformed reply (short runs peak 42-55 KB above the budget
 # on the 64-bit unix port; a leak over a long soak crosses it).
 HEAP_BOUND = BUDGET + 80 * 1024
+# The energy profile runs energy management on (the manager, the grid meter,
+# solar, phase switching: +49.9 KB idle, docs/energy.md) and the MQTT mirror.
+ENERGY_HEAP = 80 * 1024
 FLASH_BYTES = 2 * 1024 * 1024  # the tmpfs flash for storage faults
 KEYS = {
     "MeterValueSampleInterval": "2",
@@ -105,6 +113,14 @@ PROFILES = {
         "gap": 0.5,
         "mix": {"evse": 48, "freeze": 8, "cs": 22, "link": 7, "kill": 1, "storage": 4},
         "replies": {"pass": 66, "delay": 12, "drop": 6, "callerror": 6, "malformed": 10},
+    },
+    # "energy": the test mix with the house around the charger (energy.py):
+    # house load steps, the energy manager's commands and silences, modes,
+    # solar, a lost grid meter; a kill about every 20 s.
+    "energy": {
+        "gap": 0.4,
+        "mix": {"evse": 40, "freeze": 5, "cs": 14, "link": 4, "kill": 2, "storage": 0, "energy": 32},
+        "replies": {"pass": 70, "delay": 12, "drop": 6, "callerror": 4, "malformed": 8},
     },
 }
 
@@ -268,6 +284,8 @@ def make_plan(seed, seconds, profile="test"):
         elif what == "storage":
             out.append(Event(t, "storage", rng.choice(("full", "full", "readonly"))))
             out.append(Event(t + rng.uniform(2, 15), "storage", "ok"))
+        elif what == "energy":
+            t = energy_world.plan_event(rng, t, n, out, Event)
     out.sort(key=lambda e: e.t)
     return [e for e in out if e.t < seconds]
 
@@ -281,7 +299,10 @@ class Violation:
 
 
 class Scenario:
-    def __init__(self, seed, seconds, workdir, profile="test", out=None, sim_port=None, replay=None):
+    def __init__(self, seed, seconds, workdir, profile="test", out=None, sim_port=None, replay=None, plan=None, energy_config=None):
+        # plan: [Event] instead of the seed's; energy_config: what the
+        # firmware's energy section says over the world's installation (a
+        # test that breaks the firmware's limits on purpose).
         self.seed = seed
         self.seconds = seconds
         self.profile = profile
@@ -289,7 +310,9 @@ class Scenario:
         self.workdir = Path(workdir)
         self.out = out or (lambda line: print(line, flush=True))
         self.replay = replay or "python -m harness.soak --seed %d --seconds %d --profile %s" % (seed, seconds, profile)
-        self.plan = make_plan(seed, seconds, profile)
+        self.plan = plan if plan is not None else make_plan(seed, seconds, profile)
+        self.energy = energy_world.EnergyWorld(self, energy_config) if "energy" in self.prof["mix"] else None
+        self.heap_bound = HEAP_BOUND + (ENERGY_HEAP if self.energy else 0)
         self.violations = []
         self.counts = collections.Counter()
         self.recent = collections.deque(maxlen=12)
@@ -371,7 +394,7 @@ class Scenario:
 
     # -- processes ------------------------------------------------------------------------
     def _config(self):
-        return merge(
+        cfg = merge(
             FAST,
             {
                 "centralSystem": {"url": "ws://127.0.0.1:%d/ocpp" % self.proxy.port},
@@ -381,6 +404,7 @@ class Scenario:
                 "log": {"level": "info", "heapInterval": 1},
             },
         )
+        return merge(cfg, self.energy.config()) if self.energy else cfg
 
     def boot(self):
         with self.proc_lock:
@@ -389,6 +413,8 @@ class Scenario:
             fw.scanned = 0  # log lines the checker has read
             self.fw = fw.start()
             self.runs.append(fw)
+            if self.energy:
+                self.energy.booted(fw)
             self.killing = False  # from here on an exit is the firmware's own
             deadline = time.monotonic() + 20
             while "evse: simulator listening" not in fw.log:
@@ -526,6 +552,15 @@ class Scenario:
             self.note("evse: %r took %.1f s to settle" % (line, took))
         return reply
 
+    def sim_lines(self, lines, timeout=12):
+        """Several simulator commands on one connection: -> their replies, or None."""
+        if self.killing:
+            return None
+        try:
+            return evse_client.send(lines, port=self.sim_port, timeout=timeout)
+        except OSError:
+            return None
+
     def state(self):
         reply = self.sim("state", timeout=5)
         if not reply or not reply.startswith("ok "):
@@ -581,11 +616,17 @@ class Scenario:
         if e.kind == "plug":
             _n, base, watts = e.args
             lines = ["meter %d %d" % (n, base), "power %d %d" % (n, watts), "plug %d" % n]
+            if self.energy:  # the EV wants that; the world sets what it draws
+                self.energy.plugged(n, watts)
+                del lines[1]
         elif e.kind == "card":
             lines = ["card %d %s" % (n, e.args[1])]
         elif e.kind == "fault":
             lines = ["fault %d %s" % (n, e.args[1])]
         elif e.kind == "power":
+            if self.energy:
+                self.energy.plugged(n, e.args[1])
+                return
             lines = ["power %d %d" % (n, e.args[1])]
         elif e.kind == "lock":
             lines = ["lock %d %s" % (n, e.args[1])]
@@ -674,9 +715,8 @@ class Scenario:
             fw = self.fw
             if fw is None:
                 continue
-            with fw._cond:
-                lines = fw.lines[fw.scanned :]
-                fw.scanned += len(lines)
+            lines = fw.lines_after(fw.scanned)
+            fw.scanned += len(lines)
             for t, line in lines:
                 if "registration Accepted" in line:
                     self.registered_t = t
@@ -684,9 +724,9 @@ class Scenario:
                 if m:
                     alloc = int(m.group(1))
                     self.heap_peak = max(self.heap_peak, alloc)
-                    if alloc > HEAP_BOUND and not heap_over:
+                    if alloc > self.heap_bound and not heap_over:
                         heap_over = True
-                        self.violation("heap", "live heap %d B over the bound %d B" % (alloc, HEAP_BOUND))
+                        self.violation("heap", "live heap %d B over the bound %d B" % (alloc, self.heap_bound))
                 if line.startswith("Traceback"):  # (asyncio's "Task exception wasn't retrieved" comes with one)
                     tb = [line]
                 elif re.search(r"task .* died", line):
@@ -749,6 +789,8 @@ class Scenario:
             if self.storage_note:
                 self.out("scenario: " + self.storage_note)
             (self.flash / "keys.json").write_text(json.dumps(KEYS))
+            if self.energy:
+                self.energy.start()
             self.t0 = time.monotonic()
             self.boot()
             checker.start()
@@ -770,6 +812,8 @@ class Scenario:
                 self.fw.kill()
             self.proxy.stop()
             self.cs.stop()
+            if self.energy:
+                self.energy.stop()
             self._umount()
         if self.proxy.server.errors:
             self.violation("proxy", "the proxy failed: %r" % self.proxy.server.errors[:3])
@@ -795,6 +839,8 @@ class Scenario:
         elif e.kind == "kill":
             self.epoch += 1  # commands still queued are not sent to the next run
             self.kill(e.args[0])
+        elif energy_world.is_energy(e.kind):
+            self.energy.execute(e)
 
     def drain(self, timeout=60):
         """Every fault off; the EVs leave; everything stored must reach the
@@ -847,8 +893,10 @@ class Scenario:
         c = dict(self.counts)
         lines = [
             "figures: heap peak %d B (bound %d B), slowest relay opening %.2f s, %d firmware runs"
-            % (self.heap_peak, HEAP_BOUND, self.relay_worst, len(self.runs))
+            % (self.heap_peak, self.heap_bound, self.relay_worst, len(self.runs))
         ]
+        if self.energy:
+            lines.append("  " + self.energy.figures())
         lines.append("  " + ", ".join("%s %d" % kv for kv in sorted(c.items())))
         by_kind = collections.Counter(v.kind for v in self.violations)
         if by_kind:

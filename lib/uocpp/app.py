@@ -83,7 +83,7 @@ class App:
             cache = AuthCache(json_file.join(flash, "auth_cache.json"), lambda: keys.get("AuthorizationCacheEnabled"))
             return Authorizer(outbox, link, keys, cache, json_file.join(flash, "local_list.bin"))
 
-        self.authorizer = authorizer = OnUse(authorizer)
+        self.authorizer = authorizer = OnUse(authorizer, ("uocpp.services.authorize", "uocpp.model.auth_cache", "uocpp.model.local_list"))
         self.reservations = reservations = Reservations(json_file.join(flash, "reservations.json"), connectors)
         conn = settings["connectors"]
         self.sessions = sessions = Sessions(

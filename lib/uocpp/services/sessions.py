@@ -181,6 +181,17 @@ class Sessions(StartStop):
                 else:
                     await sleep.until(evse.changed, deadline)
 
+    def _rest(self):
+        # A session's StopTransaction answered: with no other transaction
+        # running and no card being decided, card handling and authorization
+        # (with the cache's entries, up to 64) leave the heap until the next
+        # card or idTagInfo (docs/memory-session.md).
+        if self._asking or self._decided or self._tx.running or any(self._pending):
+            return
+        if self._auth:
+            self._auth.drop()
+        unload("uocpp.services.cards")
+
     async def _read_meter(self):
         # The meter read (seconds on a silent Modbus meter) beside a guard:
         # an EVSE change meanwhile still opens what must open at once; the

@@ -293,3 +293,4 @@ class StartStop:
         if isinstance(info, dict) and payload.get("idTag"):
             self._auth.learn(payload["idTag"], info)
         self._tx.forget(local)
+        self._rest()
