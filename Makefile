@@ -146,7 +146,7 @@ lint: venv
 # MICROPYTHON64_FROZEN. BENCH_ARGS=--quick for a smoke run, --write-readme to
 # write every script's tables into its marked block of docs/performance.md,
 # and the deployment table into README.md (no figure there is typed by hand).
-BENCH_STAGES := 10
+BENCH_STAGES := 14
 bench: venv $(INSTALLED_LIBS)
 	@echo "bench: 32-bit columns (what an ESP32's heap holds): $(if $(MICROPYTHON32),.mpy and ROMFS with $(MICROPYTHON32),.mpy and ROMFS skipped (no MICROPYTHON32)); $(if $(MICROPYTHON32_FROZEN),frozen with $(MICROPYTHON32_FROZEN),frozen skipped (no MICROPYTHON32_FROZEN))"
 	$(if $(and $(MICROPYTHON32),$(MICROPYTHON32_FROZEN)),,@echo "bench: to add them, build the 32-bit (i686) unix port from MicroPython's sources, plain and with manifest.py frozen in (docs/performance.md says how), then: make bench MICROPYTHON32=/path/to/micropython MICROPYTHON32_FROZEN=/path/to/micropython-frozen")
@@ -172,6 +172,14 @@ bench: venv $(INSTALLED_LIBS)
 	$(Q)$(VPY) bench/twin.py $(if $(MICROPYTHON32),--micropython32 $(MICROPYTHON32)) $(filter --write-readme,$(BENCH_ARGS))
 	@echo "bench: [10/$(BENCH_STAGES)] back-off under a fleet (1,000 chargers losing one central system)"
 	$(Q)$(VPY) tools/backoff_fleet.py --table $(filter --write-readme,$(BENCH_ARGS))
+	@echo "bench: [11/$(BENCH_STAGES)] security whitepaper cryptography (P-256, RSA-2048, CSR, chain: time and heap; $(if $(MICROPYTHON32),32-bit .mpy,64-bit .mpy: no MICROPYTHON32))"
+	$(Q)$(VPY) bench/security.py --micropython $(or $(MICROPYTHON32),$(MICROPYTHON)) $(filter --quick --write-readme,$(BENCH_ARGS))
+	@echo "bench: [12/$(BENCH_STAGES)] security log (heap of the security events and their log on flash)"
+	$(Q)$(VPY) bench/security_log.py $(if $(MICROPYTHON32),--micropython32 $(MICROPYTHON32)) $(filter --quick --write-readme,$(BENCH_ARGS))
+	@echo "bench: [13/$(BENCH_STAGES)] energy management (live heap idle with it off, on, and on with the grid meter)"
+	$(Q)$(VPY) bench/energy.py $(if $(MICROPYTHON32),--micropython32 $(MICROPYTHON32)) $(filter --quick --write-readme,$(BENCH_ARGS))
+	@echo "bench: [14/$(BENCH_STAGES)] the 32-bit fit (smallest heap, idle, heap per feature): $(if $(MICROPYTHON32),$(MICROPYTHON32)$(if $(MICROPYTHON32_FROZEN), and frozen $(MICROPYTHON32_FROZEN)),skipped (no MICROPYTHON32))"
+	$(if $(MICROPYTHON32),$(Q)$(VPY) bench/fit.py --table --micropython32 $(MICROPYTHON32) $(if $(MICROPYTHON32_FROZEN),--frozen $(MICROPYTHON32_FROZEN)) $(filter --quick --write-readme,$(BENCH_ARGS)))
 	@echo "bench: done"
 
 # The firmware alone against any central system: make firmware CONFIG=path.json

@@ -335,6 +335,12 @@ BENCH_BLOCKS = {
         ("diagnostics", "bench/diagnostics.py"),
         ("transfers", "bench/transfers.py"),
         ("twin", "bench/twin.py"),
+        ("security", "bench/security.py"),
+        ("security_log", "bench/security_log.py"),
+        ("energy", "bench/energy.py"),
+        ("fit", "bench/fit.py"),
+        ("fit_features", "bench/fit.py"),
+        ("fit_parts", "bench/fit.py"),
         ("backoff", "tools/backoff_fleet.py --table"),
     )
 }

@@ -104,10 +104,10 @@ async def main():
     reply, after = svc.request(%(url)r, 1, 0, None, None)
     path = %(flash)r + "/diag/" + reply["fileName"]
     peak[0] = 0
-    size = await svc._collect(path, None, None)  # the service loads and drops the file writer
+    size = await svc._collect(path, None, None, None)  # the service loads and drops the file writer
     collect = peak[0]
     peak[0] = 0
-    await svc._run(reply["fileName"], %(url)r, 1, 0, None, None)
+    await svc._run(reply["fileName"], %(url)r, 1, 0, None, None, None, diagnostics._DIAG, svc._notify)
     print("idle=%%d code=%%d collect=%%d upload=%%d size=%%d sent=%%s" %% (idle, loaded - idle, collect - idle, peak[0] - idle, size, ",".join(outbox.sent)))
 
 asyncio.run(main())

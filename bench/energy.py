@@ -9,12 +9,14 @@ target's object sizes):
   on, grid    plus the grid meter (a pymodbus SDM630 on a pty), load
               management, solar mode and phase switching: every part loaded
 
-    .venv/bin/python bench/energy.py [--quick]
+    .venv/bin/python bench/energy.py [--micropython32 PATH] [--quick] [--write-readme]
 
---quick: the 64-bit build only (tests/test_bench.py keeps it from rotting).
+--micropython32: add the 32-bit build's column (ignored with --quick: the
+64-bit build only, tests/test_bench.py keeps it from rotting).
+--write-readme also writes the table into the `energy` block of docs/energy.md.
 """
 
-import os
+import argparse
 import sys
 import tempfile
 from pathlib import Path
@@ -23,8 +25,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import common, run  # noqa: E402
 from harness.modbus_meter import Relay, SdmServer  # noqa: E402
-
-MP32 = "/work/mp32/micropython"
 
 
 def configs(relay):
@@ -37,6 +37,10 @@ def configs(relay):
 
 
 def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="the 64-bit build only")
+    ap.add_argument("--micropython32", metavar="PATH", help="a 32-bit unix port: add its .mpy column (the ESP32's figures)")
+    args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         relay = Relay().start()
         server = SdmServer(relay.meter_path, address=2).start()
@@ -44,17 +48,18 @@ def main():
         cs = common.start_cs()
         try:
             builds = [("64-bit", common.mpy_build(Path(tmp) / "mpy64"))]
-            if os.path.exists(MP32) and "--quick" not in sys.argv:
-                builds.append(("32-bit", common.mpy_build(Path(tmp) / "mpy32", micropython=MP32, word=4)))
+            if args.micropython32 and not args.quick:
+                builds.append(("32-bit", common.mpy_build(Path(tmp) / "mpy32", micropython=args.micropython32, word=4)))
             print("| energy | " + " | ".join("%s .mpy, live heap idle after boot" % name for name, _ in builds) + " |")
-            print("|---|" + "---|" * len(builds))
+            print("|---|" + "---:|" * len(builds))
             base = {}
             for label, config in configs(relay):
                 cells = []
                 for name, build in builds:
                     live = run.idle_heap(cs, build, Path(tmp) / ("fw-%s-%d" % (name, len(label))), config=config)
                     base.setdefault(name, live)
-                    cells.append("%d (%+d)" % (live, live - base[name]) if label != "off" else "%d" % live)
+                    grew = " (%s%s B)" % ("+" if live >= base[name] else "-", format(abs(live - base[name]), ","))
+                    cells.append(format(live, ",") + " B" + (grew if label != "off" else ""))
                 print("| %s | %s |" % (label, " | ".join(cells)))
         finally:
             cs.stop()
@@ -63,4 +68,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    common.run_writing("energy", main)

@@ -8,6 +8,7 @@ ws:// at a fixed heap (`--runs 3 --heap 100K`: the issue's 3 of 3).
     python bench/fit.py                         # 32-bit .mpy, MICROPYTHON32 or /work/mp32/micropython
     python bench/fit.py --romfs --frozen PATH   # also ROMFS and a frozen build
     python bench/fit.py --runs 3 --heap 100K    # only the fixed-heap runs
+    python bench/fit.py --write-readme          # smallest heap, idle, per feature: docs/memory.md's block (make bench)
 
 Host-side only; nothing here goes to the device.
 """
@@ -49,14 +50,17 @@ FEATURES = (
         "Core: link (WebSocket, handshake, security, back-off; TLS on use)",
         "uocpp.link.websocket uocpp.link.handshake uocpp.link.utf8 uocpp.link.mask_native uocpp.link.link uocpp.link.security uocpp.link.security_change uocpp.link.backoff uocpp.link.tls uocpp.link",
     ),
-    ("Core: rpc, outbox, durable lane and journal, validate, confs", "uocpp.rpc uocpp.outbox uocpp.durable uocpp.validate uocpp.confs uocpp.store"),
+    (
+        "Core: rpc, outbox, durable lane and journal, validate, confs",
+        "uocpp.rpc uocpp.outbox uocpp.durable uocpp.validate uocpp.confs uocpp.store uocpp.lazy uocpp.model uocpp.services",
+    ),
     (
         "Core: keys and their table, identity, registration, state, connectors",
         "uocpp.model.keys uocpp.model.keytable uocpp.model.identity uocpp.model.registration uocpp.model.state uocpp.model.connectors",
     ),
     (
         "Core: sessions, cards, transactions, metering, authorization",
-        "uocpp.services.sessions uocpp.services.cards uocpp.model.transactions uocpp.services.metering uocpp.services.authorize uocpp.model.auth_cache",
+        "uocpp.services.sessions uocpp.services.start_stop uocpp.services.held_stops uocpp.services.power_loss uocpp.services.cards uocpp.model.transactions uocpp.services.metering uocpp.services.authorize uocpp.model.auth_cache",
     ),
     (
         "Core: boot notification, heartbeat, status, data transfer",
@@ -68,15 +72,20 @@ FEATURES = (
     ),
     (
         "SmartCharging",
-        "uocpp.model.profiles uocpp.services.smart_charging uocpp.services.schedule uocpp.ops.set_charging_profile uocpp.ops.clear_charging_profile uocpp.ops.get_composite_schedule",
+        "uocpp.model.profiles uocpp.services.smart_charging uocpp.services.profile_limits uocpp.services.schedule uocpp.ops.set_charging_profile uocpp.ops.clear_charging_profile uocpp.ops.get_composite_schedule",
     ),
-    ("Reservation", "uocpp.model.reservations uocpp.ops.reserve_now uocpp.ops.cancel_reservation"),
+    ("Reservation", "uocpp.model.reservations uocpp.services.reservations uocpp.ops.reserve_now uocpp.ops.cancel_reservation"),
     ("LocalAuthListManagement", "uocpp.model.local_list uocpp.ops.send_local_list uocpp.ops.get_local_list_version"),
-    ("RemoteTrigger", "uocpp.ops.trigger_message"),
+    ("RemoteTrigger", "uocpp.ops.trigger_message uocpp.ops.extended_trigger_message"),
     (
         "FirmwareManagement (update, diagnostics, HTTP/FTP client, OTA)",
-        "uocpp.ops.update_firmware uocpp.ops.get_diagnostics uocpp.services.firmware_update uocpp.services.diagnostics uocpp.services.diag_file uocpp.device.ota uocpp.link.http",
+        "uocpp.ops.update_firmware uocpp.ops.get_diagnostics uocpp.services.firmware_update uocpp.services.diagnostics uocpp.services.diag_file uocpp.device.ota uocpp.link.http uocpp.link.ftp uocpp.link.transfer",
     ),
+    (
+        "Security whitepaper: certificates, CSR, signed update, security log",
+        "uocpp.pki uocpp.services.certificates uocpp.services.csr_exchange uocpp.services.firmware_signature uocpp.security_log uocpp.ops.certificate_signed uocpp.ops.delete_certificate uocpp.ops.get_installed_certificate_ids uocpp.ops.install_certificate uocpp.ops.signed_update_firmware uocpp.ops.get_log",
+    ),
+    ("Energy management (grid meter, load, solar, phases)", "uocpp.energy"),
     ("MQTT mirror, Home Assistant discovery", "umqtt uocpp.extras.mqtt_mirror uocpp.extras.ha_discovery"),
     ("Web page (microdot)", "microdot uocpp.extras.web"),
     (
@@ -97,9 +106,21 @@ def _feature(module):
     # The first feature whose prefix list names module (or a package of it).
     for title, prefixes in FEATURES:
         for p in prefixes.split():
-            if module == p or (module.startswith(p + ".") and p not in ("uocpp", "uocpp.ops", "uocpp.link")):
+            if module == p or (module.startswith(p + ".") and p not in ("uocpp", "uocpp.ops", "uocpp.link", "uocpp.model", "uocpp.services")):
                 return title
     return "other"
+
+
+def _features(got, label):
+    # {feature: [at boot, its names, on use or dropped, their names]} of one build.
+    cost, qstr = got["cost"][label], got["qstr"][label]
+    boot = set(got["boot"]) - set(got["unloaded"])
+    feats = {}
+    for m in got["boot"] + got["later"]:
+        f = feats.setdefault(_feature(m), [0, 0, 0, 0])
+        f[0 if m in boot else 2] += cost.get(m) or 0
+        f[1 if m in boot else 3] += qstr.get(m, 0)
+    return feats
 
 
 def _modules(cs, builds, tmp):
@@ -118,16 +139,64 @@ def _modules(cs, builds, tmp):
         for own, names, m in rows:
             where = "boot" if m in boot else "unloaded" if m in got["unloaded"] else "on use"
             print("  %6d %6d  %-8s %s" % (own, names, where, m))
-        feats = {}
-        for own, names, m in rows:
-            f = feats.setdefault(_feature(m), [0, 0, 0, 0])
-            f[0 if m in boot else 2] += own
-            f[1 if m in boot else 3] += names
+        feats = _features(got, b.label)
         print("%s per feature: at boot (code+objects, names) | on use or dropped (code+objects, names)" % b.label)
         for title, _ in FEATURES + (("other", ""),):
             if title in feats:
                 f = feats[title]
                 print("  %-62s %6d %6d | %6d %6d" % (title, f[0], f[1], f[2], f[3]))
+
+
+def _fit(cs, b, heartbeats, tmp):
+    # (smallest heap, sessions run, live idle), bytes less the build's image.
+    # The bisection starts from the live idle, as bench/run.py's does: no
+    # session completes below it, so that bound needs no run of its own.
+    idle = idle_heap(cs, b, tmp / ("idle" + b.name))
+    low = idle + b.live_offset
+    heap, runs = session.smallest_heap(cs, b, low=low, high=low + 64 * 1024, resolution=1024, heartbeats=heartbeats, low_fails=True)
+    return heap - b.heap_offset, runs, idle
+
+
+def _kb(n):
+    return "%.1f KB" % (n / 1024)
+
+
+# The modules of the services' and the model's load-on-use parts
+# (docs/memory-services.md): each one's own heap, where it loads.
+_PARTS = ("uocpp.lazy", "uocpp.services.", "uocpp.model.")
+
+
+def summary(cs, builds, heartbeats, tmp):
+    """{block name: Markdown} of docs/memory.md and docs/memory-services.md:
+    `fit`, each build's smallest heap and live idle; `fit_features`, bytes
+    per feature at boot and on use; `fit_parts`, each service and model
+    module's own bytes (both: builds other than ROMFS)."""
+    fit = [
+        "| 32-bit build | Smallest heap, scripted session (%d Heartbeats, a charging session) | Live heap idle after boot |" % heartbeats,
+        "|---|---:|---:|",
+    ]
+    for b in builds:
+        heap, runs, idle = _fit(cs, b, heartbeats, tmp)
+        print("fit: %s smallest heap %s (%d sessions), live idle %s" % (b.label, _kb(heap), runs, _kb(idle)), file=sys.stderr, flush=True)
+        fit.append("| %s | %s | %s |" % (b.label, _kb(heap), _kb(idle)))
+    per = [b for b in builds if b.kind != "ROMFS"]
+    got = modules.breakdown(cs, per, tmp / "modules", log=lambda m: None)
+    feats = {b.label: _features(got, b.label) for b in per}
+    features = [
+        "| feature | " + " | ".join("%s at boot | names | on use | names" % b.label for b in per) + " |",
+        "|---|" + "---:|" * (4 * len(per)),
+    ]
+    for title, _ in FEATURES + (("other", ""),):
+        if any(title in feats[b.label] for b in per):
+            cells = [format(v, ",") for b in per for v in feats[b.label].get(title, [0, 0, 0, 0])]
+            features.append("| %s | %s |" % (title, " | ".join(cells)))
+    boot = set(got["boot"]) - set(got["unloaded"])
+    parts = ["| module | loaded | " + " | ".join("%s: code and objects | names" % b.label for b in per) + " |", "|---|---|" + "---:|" * (2 * len(per))]
+    for m in sorted(m for m in got["boot"] + got["later"] if m.startswith(_PARTS)):
+        where = "at boot" if m in boot else "at boot, then dropped" if m in got["unloaded"] else "on use"
+        cells = ["%s | %s" % (format(got["cost"][b.label].get(m) or 0, ","), format(got["qstr"][b.label].get(m, 0), ",")) for b in per]
+        parts.append("| `%s` | %s | %s |" % (m[len("uocpp.") :].replace(".", "/") + ".py", where, " | ".join(cells)))
+    return {"fit": "\n".join(fit), "fit_features": "\n".join(features), "fit_parts": "\n".join(parts)}
 
 
 def main(argv=None):
@@ -142,7 +211,12 @@ def main(argv=None):
     ap.add_argument("--no-bisect", action="store_true", help="with --modules: only the module tables")
     ap.add_argument("--runs", type=int, default=0, help="only run N charging sessions at --heap over ws:// (.mpy)")
     ap.add_argument("--heap", default="100K", help="the heap of --runs (default %(default)s)")
+    ap.add_argument("--quick", action="store_true", help="3 Heartbeats per session (smoke test)")
+    ap.add_argument("--table", action="store_true", help="only the summary tables: smallest heap, idle, per feature")
+    ap.add_argument("--write-readme", action="store_true", help="--table, written into its blocks in docs/memory.md and docs/memory-services.md")
     args = ap.parse_args(argv)
+    if args.quick:
+        args.heartbeats = 3
     logging.getLogger("ocpp").setLevel(logging.CRITICAL)  # failed sessions are expected while bisecting
     t0 = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="uocpp-fit-") as tmp:
@@ -168,16 +242,19 @@ def main(argv=None):
                     print("run %d at %d B: %s" % (i + 1, heap, "completes" if done else "fails: " + why), flush=True)
                 print("%s: %d of %d complete at -X heapsize=%d" % (builds[0].label, ok, args.runs, heap))
                 return 0 if ok == args.runs else 1
+            if args.table or args.write_readme:
+                texts = summary(cs, builds, args.heartbeats, tmp)
+                print("\n\n".join(texts.values()))
+                if args.write_readme:
+                    common.write_blocks(texts)
+                return 0
             if args.modules:
                 _modules(cs, [b for b in builds if b.kind != "ROMFS"], tmp)
                 if args.no_bisect:
                     return 0
             for b in builds:
-                heap, runs = session.smallest_heap(cs, b, high=1 << 17, heartbeats=args.heartbeats)
-                idle = idle_heap(cs, b, tmp / ("idle" + b.name))
-                print(
-                    "%-14s smallest heap %6.1f KB (%d sessions), live idle %6.1f KB" % (b.label, (heap - b.heap_offset) / 1024, runs, idle / 1024), flush=True
-                )
+                heap, runs, idle = _fit(cs, b, args.heartbeats, tmp)
+                print("%-14s smallest heap %6.1f KB (%d sessions), live idle %6.1f KB" % (b.label, heap / 1024, runs, idle / 1024), flush=True)
         finally:
             cs.stop()
     print("fit: %.0f s" % (time.monotonic() - t0))

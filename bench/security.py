@@ -1,6 +1,6 @@
 """Time and heap of the 1.6 security whitepaper's cryptography on the 32-bit unix port (issue 25).
 
-    .venv/bin/python bench/security.py [--micropython /work/mp32/micropython] [--repeat 5] [--write-docs]
+    .venv/bin/python bench/security.py [--micropython /work/mp32/micropython] [--repeat 5] [--quick] [--write-readme]
 
 Each figure comes from a fresh 32-bit MicroPython process running lib/ compiled
 to .mpy (the code a board loads): P-256 key generation, a CSR (key pair and
@@ -19,8 +19,9 @@ MicroPython bigint code, taken as the clock ratio (~3 GHz / 240 MHz = 12.5)
 times 2 to 5 instructions per clock more on the host: x25 to x60, the table
 gives both ends. Measure on a board to replace it.
 
-Prints one Markdown table; --write-docs also replaces the block between the
-markers in docs/security-pki.md.
+Prints one Markdown table; --write-readme (or its older name --write-docs)
+also writes it into the `security` block of docs/security-pki.md. --quick:
+one run per operation and a coarser heap search (tests/test_bench.py).
 """
 
 import argparse
@@ -34,7 +35,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench.common import compile_lib, port_arch  # noqa: E402
+from bench.common import compile_lib, port_arch, port_info, run_writing  # noqa: E402
 from harness.pki import make_cert  # noqa: E402
 
 MP32 = "/work/mp32/micropython"
@@ -42,8 +43,6 @@ HEAP = 100 * 1024
 # The operation whose preparation (certificates read, a key) a figure's baseline keeps.
 _PREP = {"sign": "prep-sign", "ecdsa": "prep", "rsa": "prep", "chain": "prep"}
 ESP32_FACTOR = (25, 60)
-DOC = REPO / "docs" / "security-pki.md"
-BEGIN, END = "<!-- bench/security.py: begin -->", "<!-- bench/security.py: end -->"
 
 # Runs on MicroPython: one operation, prints "ms peak_bytes".
 WORKER = """
@@ -112,10 +111,10 @@ def run(micropython, lib, code, cwd, heap=None, check=True):
     return out.stdout.split()
 
 
-def smallest_heap(micropython, lib, code, cwd):
-    # Binary search, 512 B steps, between 4 KB and 1 MB.
+def smallest_heap(micropython, lib, code, cwd, step=512):
+    # Binary search, `step` bytes, between 4 KB and 1 MB.
     lo, hi = 4096, 1 << 20
-    while hi - lo > 512:
+    while hi - lo > step:
         mid = (lo + hi) // 2
         if run(micropython, lib, code, cwd, mid, check=False) is None:
             lo = mid
@@ -147,7 +146,7 @@ def store_with_roots(micropython, lib, d, n=8):
     return int(live), int(count)
 
 
-def measure(micropython, repeat):
+def measure(micropython, repeat, step=512):
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         lib = compile_lib(tmp / "lib", port_arch(micropython), "lib/")
@@ -157,22 +156,22 @@ def measure(micropython, repeat):
         rows = []
         for op, what in OPS:
             times = [float(run(micropython, lib, WORKER % (op, str(d)), d, HEAP)[0]) for _ in range(repeat)]
-            need = smallest_heap(micropython, lib, WORKER % (op, str(d)), d)
-            bare = smallest_heap(micropython, lib, WORKER % ("none" if op in ("keygen", "csr") else _PREP[op], str(d)), d)
+            need = smallest_heap(micropython, lib, WORKER % (op, str(d)), d, step)
+            bare = smallest_heap(micropython, lib, WORKER % ("none" if op in ("keygen", "csr") else _PREP[op], str(d)), d, step)
             rows.append((what, statistics.median(times), need - bare))
         store = store_with_roots(micropython, lib, tmp)
     return rows, store
 
 
-def table(rows, store, micropython):
+def table(rows, store, bits, step=512):
     lo, hi = ESP32_FACTOR
     out = [
-        "| Operation (32-bit unix port, `%s`) | Time here | ESP32 at 240 MHz (estimate, x%d..x%d) | Heap it needs |" % (Path(micropython).name, lo, hi),
+        "| Operation (%d-bit unix port, .mpy) | Time here | ESP32 at 240 MHz (estimate, x%d..x%d) | Heap it needs |" % (bits, lo, hi),
         "| --- | --- | --- | --- |",
     ]
     for what, ms, need in rows:
-        # 512 B is the search's step: below it, the operation needs no more than reading its inputs did.
-        heap = "%s B" % format(need, ",") if need >= 512 else "< 512 B"
+        # Below the search's step the operation needs no more than reading its inputs did.
+        heap = "%s B" % format(need, ",") if need >= step else "< %s B" % format(step, ",")
         out.append("| %s | %.1f ms | %s..%s |  %s |" % (what, ms, _secs(ms * lo), _secs(ms * hi), heap))
     out.append("| certificate store: modules + index with %d roots, live | | | %s B |" % (store[1], format(store[0], ",")))
     return "\n".join(out)
@@ -182,26 +181,21 @@ def _secs(ms):
     return "%.0f ms" % ms if ms < 1000 else "%.1f s" % (ms / 1000)
 
 
-def write_docs(text):
-    doc = DOC.read_text()
-    i, j = doc.find(BEGIN), doc.find(END)
-    if i < 0 or j < 0:
-        raise SystemExit("bench/security.py: no %s ... %s block in %s" % (BEGIN, END, DOC))
-    DOC.write_text(doc[: i + len(BEGIN)] + "\n" + text + "\n" + doc[j:])
-
-
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--micropython", default=MP32, help="a 32-bit unix port (default %s)" % MP32)
     ap.add_argument("--repeat", type=int, default=5)
-    ap.add_argument("--write-docs", action="store_true", help="replace the figures block in docs/security-pki.md")
+    ap.add_argument("--quick", action="store_true", help="one run each, 4 KB heap steps (smoke test)")
     args = ap.parse_args(argv)
-    rows, store = measure(args.micropython, args.repeat)
-    text = table(rows, store, args.micropython)
-    print(text)
-    if args.write_docs:
-        write_docs(text)
+    if not Path(args.micropython).exists():
+        raise SystemExit("bench/security.py: no MicroPython at %s (--micropython PATH)" % args.micropython)
+    args.micropython = os.path.abspath(args.micropython)  # the workers run in another directory
+    step = 4096 if args.quick else 512
+    rows, store = measure(args.micropython, 1 if args.quick else args.repeat, step)
+    print(table(rows, store, 8 * port_info(args.micropython)["word"], step))
 
 
 if __name__ == "__main__":
-    main()
+    # --write-docs: this script's flag before the bench blocks had one name.
+    sys.argv = ["--write-readme" if a == "--write-docs" else a for a in sys.argv]
+    run_writing("security", main)

@@ -9,7 +9,9 @@ sizes). One MicroPython process per build; each figure is gc.mem_alloc() after g
     notify      one critical event with notifications on, above `held` (a stand-in outbox keeps the payload)
     lines       events the ring holds when full, at this bench's line length
 
-    .venv/bin/python bench/security_log.py [--micropython32 PATH]
+    .venv/bin/python bench/security_log.py [--micropython32 PATH] [--write-readme]
+
+--write-readme also writes the table into the `security_log` block of docs/security-events.md.
 """
 
 import argparse
@@ -23,8 +25,6 @@ REPO = HERE.parent
 sys.path.insert(0, str(REPO))
 
 from bench import common  # noqa: E402
-
-MP32 = "/work/mp32/micropython"
 
 _MP = """
 import gc, os
@@ -78,14 +78,14 @@ def measure(build):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--micropython32", default=MP32 if Path(MP32).exists() else None)
+    ap.add_argument("--micropython32", metavar="PATH", help="a 32-bit unix port: add its .mpy row (a board's object sizes)")
     ap.add_argument("--quick", action="store_true", help="accepted for make bench; the run is short anyway")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         builds = [("64-bit .mpy", common.mpy_build(Path(tmp) / "mpy64"))]
         if args.micropython32:
             builds.append(("32-bit .mpy", common.mpy_build(Path(tmp) / "mpy32", args.micropython32, 4)))
-        print("| Security log (issue 25) | door (B) | held (B) | event peak (B) | notify (B) | lines when full |")
+        print("| Security log | door (B) | held (B) | event peak (B) | notify (B) | lines when full |")
         print("|---|---:|---:|---:|---:|---:|")
         for name, build in builds:
             door, held, peak, notify, n = measure(build)
@@ -93,4 +93,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    common.run_writing("security_log", main)

@@ -4,8 +4,14 @@ and the heap report they read."""
 import re
 import subprocess
 import sys
+from pathlib import Path
+
+import pytest
 
 from harness.firmware import REPO
+
+# The 32-bit (i686) unix port, the target's object sizes (make bench MICROPYTHON32=...).
+MP32 = Path("/work/mp32/micropython")
 
 
 def test_heap_report_only_when_enabled(cs, firmware):
@@ -78,10 +84,52 @@ def test_transfers_benchmark_runs():
     for scheme in ("http", "https", "ftp", "ftps"):
         assert re.search(r"\| %s:// \| 64-bit \| [\d,]+ B \| [\d,]+ B \| [\d,]+ B \|" % scheme, proc.stdout), proc.stdout
     assert re.search(r"link/ftp.py [\d,]+ B", proc.stdout), proc.stdout
+
+
 def test_energy_benchmark_runs():
     """bench/energy.py --quick: the idle heap with energy off, on, and on with the grid meter, in its table."""
     out = subprocess.run([sys.executable, str(REPO / "bench" / "energy.py"), "--quick"], cwd=REPO, capture_output=True, text=True, timeout=240)
     assert out.returncode == 0, out.stdout + out.stderr
-    assert re.search(r"\| off \| \d+ \|", out.stdout), out.stdout
-    assert re.search(r"\| on \| \d+ \([+-]\d+\) \|", out.stdout), out.stdout
-    assert re.search(r"\| on, grid \| \d+ \([+-]\d+\) \|", out.stdout), out.stdout
+    assert re.search(r"\| off \| [\d,]+ B \|", out.stdout), out.stdout
+    assert re.search(r"\| on \| [\d,]+ B \([+-][\d,]+ B\) \|", out.stdout), out.stdout
+    assert re.search(r"\| on, grid \| [\d,]+ B \([+-][\d,]+ B\) \|", out.stdout), out.stdout
+
+
+def test_security_benchmark_runs():
+    """bench/security.py --quick on the 64-bit wheel: a row per operation, its time and heap, and the certificate store."""
+    mp = str(REPO / ".venv" / "bin" / "micropython")
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "security.py"), "--quick", "--micropython", mp], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "| Operation (64-bit unix port, .mpy) |" in proc.stdout, proc.stdout
+    for what in ("P-256 key generation", "CSR: key pair", "RSA-2048 certificate signature verified", "chain leaf -> intermediate -> root"):
+        assert re.search(r"\| %s.*? \| [\d.]+ ms \| [\d.]+ m?s\.\.[\d.]+ m?s \|  (<? ?[\d,]+ B) \|" % re.escape(what), proc.stdout), proc.stdout
+    assert re.search(r"\| certificate store: modules \+ index with 8 roots, live \| \| \| [\d,]+ B \|", proc.stdout), proc.stdout
+
+
+def test_security_log_benchmark_runs():
+    """bench/security_log.py (64-bit only): the door, held, peak and notify heap and the ring's lines."""
+    proc = subprocess.run([sys.executable, str(REPO / "bench" / "security_log.py"), "--quick"], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    m = re.search(r"\| 64-bit \.mpy \| (\d+) \| (\d+) \| (\d+) \| (\d+) \| (\d+) \|", proc.stdout)
+    assert m, proc.stdout
+    door, held, peak, _, lines = (int(v) for v in m.groups())
+    assert 0 < door <= held < peak and lines > 0, proc.stdout
+
+
+@pytest.mark.skipif(not MP32.exists(), reason="no 32-bit unix port at %s" % MP32)
+def test_fit_benchmark_table_runs():
+    """bench/fit.py --quick --table: the 32-bit smallest heap and idle, and every module in a named feature (none in "other")."""
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "fit.py"), "--quick", "--table", "--micropython32", str(MP32)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    m = re.search(r"\| 32-bit \.mpy \| ([\d.]+) KB \| ([\d.]+) KB \|", proc.stdout)
+    assert m and float(m.group(1)) > float(m.group(2)) > 8, proc.stdout
+    assert re.search(r"\| SmartCharging \| [\d,]+ \| [\d,]+ \| [\d,]+ \| [\d,]+ \|", proc.stdout), proc.stdout
+    assert "| other |" not in proc.stdout, proc.stdout
