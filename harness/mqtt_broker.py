@@ -203,3 +203,20 @@ class StalledBroker:
         self.sock.close()
         for c in self.accepted:
             c.close()
+
+
+def mirror_config(port, **over):
+    """The firmware's `mqtt` section against a test broker on 127.0.0.1:port,
+    reconnecting at once (tests wait on events, not on back-off)."""
+    cfg = {
+        "enabled": True,
+        "host": "127.0.0.1",
+        "port": port,
+        "keepalive": 5,
+        "timeout": 1,
+        "reconnectMinimum": 0.2,
+        "reconnectRandomRange": 0,
+        "reconnectRepeatTimes": 0,
+    }
+    cfg.update(over)
+    return cfg

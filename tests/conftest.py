@@ -85,3 +85,28 @@ def broker(tmp_path):
             return track(Broker(workdir, port or free_port(), users).start())
 
         yield start
+
+
+# A bundle of the firmware's next version (tools/make_update.py), the version
+# the update tests install and check for.
+UPDATE_VERSION = "9.9.9-fw"
+
+
+@pytest.fixture(scope="module")
+def bundle():
+    """A real, full bundle of lib/ compiled for this unix port, built once per module."""
+    import make_update
+
+    from bench.common import port_arch
+
+    return make_update.build("bundle", UPDATE_VERSION, port_arch())
+
+
+@pytest.fixture
+def files():
+    """A real HTTP file server on 127.0.0.1 (harness/http_server.py), stopped at teardown."""
+    from harness.http_server import FileServer
+
+    srv = FileServer().start()
+    yield srv
+    srv.stop()

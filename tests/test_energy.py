@@ -14,7 +14,7 @@ from ocpp.v16 import call
 
 from harness.net import free_port, tracked
 from harness.modbus_meter import Relay, SdmServer
-from harness.mqtt_broker import Subscriber, _tool
+from harness.mqtt_broker import Subscriber, _tool, mirror_config
 
 BASE = "ocpp/CP001/"
 
@@ -45,7 +45,7 @@ def publish(port, topic, payload):
 
 
 def mqtt(port):
-    return {"enabled": True, "host": "127.0.0.1", "port": port, "keepalive": 5, "timeout": 1, "reconnectMinimum": 0.2, "reconnectRandomRange": 0}
+    return mirror_config(port)
 
 
 def energy(**over):

@@ -19,7 +19,6 @@ import sys
 import pytest
 from ocpp.v16 import call
 
-from bench.common import port_arch
 from harness.firmware import EXIT_HARD_RESET, REPO
 from harness.http_server import FileServer, server_tls
 from harness.pki import make_pki
@@ -32,19 +31,6 @@ import make_update  # noqa: E402
 NEW = "9.9.9-fw"
 OLD = re.search(r'__version__ = "([^"]+)"', (REPO / "lib/uocpp/__init__.py").read_text()).group(1)
 CONFIRM = {"firmware": {"confirmTimeout": 15, "retryInterval": 0}}
-
-
-@pytest.fixture(scope="module")
-def bundle():
-    """A real, full bundle of lib/ compiled for this unix port (tools/make_update.py), built once."""
-    return make_update.build("bundle", NEW, port_arch())
-
-
-@pytest.fixture
-def files():
-    srv = FileServer().start()
-    yield srv
-    srv.stop()
 
 
 def iso(when=None):

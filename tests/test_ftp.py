@@ -18,7 +18,7 @@ from ocpp.v16 import call
 from harness.firmware import run_micropython
 from harness.ftp_server import PASSWORD, FtpServer
 from harness.pki import make_pki
-from tests.test_firmware_update import CONFIRM, NEW, boot_versions, bundle, rebooted, update  # noqa: F401 (bundle: a fixture)
+from tests.test_firmware_update import CONFIRM, NEW, boot_versions, rebooted, update
 from tests.test_firmware_update import statuses as fw_statuses
 from tests.test_firmware_update import wait_status as fw_wait
 from harness.wire import call_raw
@@ -250,7 +250,7 @@ def test_unsupported_schemes_are_refused_before_anything_is_accepted(cs, firmwar
 
 
 @pytest.mark.parametrize("secure", [False, True])
-def test_update_firmware_over_ftp(cs, firmware, servers, pki, bundle, secure):  # noqa: F811 (bundle: the fixture)
+def test_update_firmware_over_ftp(cs, firmware, servers, pki, bundle, secure):
     """FW-01, FW-02, FW-04, FW-05: a real bundle over ftp:// or ftps:// end to end. The first download stalls
     mid-transfer (the timeout ends it), the second goes through: Downloading twice, Downloaded, Installing, reboot,
     the new version, Installed."""

@@ -12,7 +12,7 @@ from ocpp.v16 import call
 
 from harness.net import free_port, tracked
 from harness.firmware import EXIT_CONFIG, FAST, merge, run_micropython
-from harness.mqtt_broker import StalledBroker, Subscriber
+from harness.mqtt_broker import StalledBroker, Subscriber, mirror_config
 
 # A broker may delay a Heartbeat or a CALL reply by at most 100 ms; the slack
 # covers scheduling on a loaded 2-core CI machine (measured idle: < 10 ms).
@@ -29,18 +29,7 @@ def subscriber():
 
 
 def mqtt(port, **over):
-    cfg = {
-        "enabled": True,
-        "host": "127.0.0.1",
-        "port": port,
-        "keepalive": 5,
-        "timeout": 1,
-        "reconnectMinimum": 0.2,
-        "reconnectRandomRange": 0,
-        "reconnectRepeatTimes": 0,
-    }
-    cfg.update(over)
-    return {"mqtt": cfg}
+    return {"mqtt": mirror_config(port, **over)}
 
 
 def heartbeat_times(cs):

@@ -14,7 +14,7 @@ import pytest
 
 from harness.net import tracked
 from harness.firmware import run_micropython
-from harness.mqtt_broker import Subscriber
+from harness.mqtt_broker import Subscriber, mirror_config
 
 BASE = "ocpp/CP001/"
 PREFIX = "homeassistant"
@@ -28,18 +28,7 @@ def subscriber():
 
 
 def mqtt(port, **over):
-    cfg = {
-        "enabled": True,
-        "host": "127.0.0.1",
-        "port": port,
-        "keepalive": 5,
-        "timeout": 1,
-        "reconnectMinimum": 0.2,
-        "reconnectRandomRange": 0,
-        "reconnectRepeatTimes": 0,
-    }
-    cfg.update(over)
-    return {"mqtt": cfg}
+    return {"mqtt": mirror_config(port, **over)}
 
 
 # -- Home Assistant's discovery schema, as documented ---------------------------

@@ -16,9 +16,7 @@ import time
 import pytest
 from ocpp.v16 import call
 
-from bench.common import port_arch
 from harness.firmware import REPO
-from harness.http_server import FileServer
 from harness.wire import call_raw
 from harness.pki import make_cert
 from tests.test_firmware_update import CONFIRM, NEW, OLD, boot_versions, iso, registered, rebooted, statuses, update, wait_status
@@ -43,19 +41,6 @@ def signers(tmp_path_factory):
     s["expired"] = make_cert(d, "expired-signer", s["int"], ca=False, days=-1)
     s["other_key"] = make_cert(d, "other-key", s["int"], ca=False)
     return s
-
-
-@pytest.fixture(scope="module")
-def bundle():
-    """test_firmware_update's bundle, built once for this module too (fixtures do not import cleanly)."""
-    return make_update.build("bundle", NEW, port_arch())
-
-
-@pytest.fixture
-def files():
-    srv = FileServer().start()
-    yield srv
-    srv.stop()
 
 
 def openssl_sign(key, data):

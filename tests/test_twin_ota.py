@@ -12,8 +12,7 @@ import pytest
 from ocpp.v16 import call
 
 from harness.firmware import REPO
-from harness.http_server import FileServer
-from tests.test_firmware_update import boot_versions, broken, bundle, iso, statuses, wait_status  # noqa: F401 (bundle: a fixture)
+from tests.test_firmware_update import broken, iso, statuses, wait_status
 
 sys.path.insert(0, str(REPO / "tools"))
 
@@ -29,13 +28,6 @@ def image(tmp_path):
     body = bytes([0xE9]) + os.urandom(300 * 1024 - 1)
     raw.write_bytes(body)
     return body, make_update.build("image", NEW, image=str(raw))
-
-
-@pytest.fixture
-def files():
-    srv = FileServer().start()
-    yield srv
-    srv.stop()
 
 
 def otadata(fw):
@@ -83,7 +75,7 @@ def test_an_image_cut_off_on_its_trial_boot_is_rolled_back_by_the_bootloader(cs,
     assert data["running"] == "ota_0" and data["state"] == "valid" and data["rolledBack"] == "ota_1"
 
 
-def test_a_bundle_that_crashes_on_its_trial_boot_resets_the_board(cs, firmware, files, bundle, tmp_path):  # noqa: F811
+def test_a_bundle_that_crashes_on_its_trial_boot_resets_the_board(cs, firmware, files, bundle, tmp_path):
     """FW-06 on the ESP32 code path: the loader's crash handler resets the board (machine.reset(), not the
     unix port's exit), the board boots again, and the loader goes back to the built-in application."""
     files.files["fw.bin"] = broken(bundle)
