@@ -62,7 +62,7 @@ STANDINS = """
 import gc
 gc.collect()
 a = gc.mem_alloc()
-import machine, network, esp32, ntptime, _wire, _agent
+import machine, network, esp32, ntptime, socket, _wire, _agent
 gc.collect()
 print(gc.mem_alloc() - a)
 """
