@@ -8,7 +8,7 @@
 # part's own.
 import time
 
-from uocpp import __version__, clock, log, platform, security_event
+from uocpp import __version__, clock, log, platform, security_event, unload
 from uocpp.lazy import OnUse
 from uocpp.device.board import Board
 from uocpp.link.backoff import KeyBackoff
@@ -105,6 +105,9 @@ def build(app, settings, update):
     _watch_keys(app)
     app._seen = [clock.now(), time.ticks_ms()]  # where the clock ran (App._moved)
     clock.on_set(app._moved)
+    # The identity's setters (config.json, the modem, an update's version)
+    # are done with.
+    unload("uocpp.model.identity_set")
 
 
 def _watch_keys(app):
