@@ -144,7 +144,10 @@ async def start(app, sup):
     sup.start("status", app.status.run)
     await app.metering.poll()  # the registers as the power cut left them, for PowerLoss stops
     if app.outbox.unreadable() is None:
-        app.sessions.recover(app.outbox.stored())
+        from uocpp.services import power_loss  # what the last run left on flash
+
+        power_loss.recover(app.sessions, app.outbox.stored())
+        unload("uocpp.services.power_loss")
     else:
         # What ran at the power cut cannot be told from a journal
         # that cannot be read: tx.json is left as it is, for a boot
