@@ -61,21 +61,21 @@ class App:
         return DataTransfer(self.outbox)
 
     # -- key watchers (KEY-02: a change reaches a running part at once) -------------
-    def _new_key(self, key):
+    def new_key(self, key):
         security_event.report("ReconfigurationOfSecurityParameters", "AuthorizationKey")
         self.link.new_key(key)  # SEC-10: reconnect with it
 
-    def _probe(self, value):
+    def probe(self, value):
         # WebSocketPingInterval, MessageTimeout: the keepalive reads these per
         # ping; probing restarts its timing.
         self.link.probe()
 
-    def _raised(self, profile):
+    def raised(self, profile):
         security_event.report("ReconfigurationOfSecurityParameters", "SecurityProfile")
         self.security.raised(profile)
         self.link.drop("new SecurityProfile")
 
-    def _moved(self):
+    def moved(self):
         # SettingSystemTime: the clock set (BootNotification.conf,
         # Heartbeat.conf, NTP) more than _CLOCK_JUMP_S from where it ran;
         # the small corrections of every Heartbeat are not events.

@@ -103,8 +103,8 @@ def build(app, settings, update):
         identity.set_firmware_version(update[0])
     app.board = Board(settings, link, platform.watchdog, platform.wlan)
     _watch_keys(app)
-    app._seen = [clock.now(), time.ticks_ms()]  # where the clock ran (App._moved)
-    clock.on_set(app._moved)
+    app._seen = [clock.now(), time.ticks_ms()]  # where the clock ran (App.moved)
+    clock.on_set(app.moved)
     # The identity's setters (config.json, the modem, an update's version)
     # are done with.
     unload("uocpp.model.identity_set")
@@ -114,11 +114,11 @@ def _watch_keys(app):
     # Keys whose change must reach a running part at once (KEY-02).
     k, security = app.keys, app.security
     k.watch("HeartbeatInterval", app.heartbeat.interval_changed)
-    k.watch("AuthorizationKey", app._new_key)  # SEC-10: reconnect with it
-    k.watch("WebSocketPingInterval", app._probe)
-    k.watch("MessageTimeout", app._probe)
+    k.watch("AuthorizationKey", app.new_key)  # SEC-10: reconnect with it
+    k.watch("WebSocketPingInterval", app.probe)
+    k.watch("MessageTimeout", app.probe)
     k.guard("SecurityProfile", security.allows)  # SEC-12
-    k.watch("SecurityProfile", app._raised)
+    k.watch("SecurityProfile", app.raised)
     # A measurand the meter does not have is Rejected.
     for name in ("MeterValuesSampledData", "MeterValuesAlignedData", "StopTxnSampledData", "StopTxnAlignedData"):
         k.guard(name, app.metering.accepts)

@@ -12,22 +12,10 @@ from uocpp.services.start_stop import RETRY_MS
 
 def recover(s, stored):
     # s: the Sessions; stored: (action, tag) of the messages in the journal.
-    starts = [tag for action, tag in stored if action == "StartTransaction"]
-    stops = [tag for action, tag in stored if action == "StopTransaction"]
-    _stop(s, starts, stops)
-    # Remote ids whose StopTransaction has left the journal, and the fixed
-    # times of messages that have, go.
-    tx = s._tx
-    for key in [k for k in tx._remote if int(k) not in stops]:
-        del tx._remote[key]
-    for key in [k for k in tx._fixed if int(k[1:]) not in (starts if k[0] == "s" else stops)]:
-        del tx._fixed[key]
-    tx._save()
-
-
-def _stop(s, starts, stops):
     # starts, stops: local ids whose StartTransaction / StopTransaction is
     # in the journal (stops grows with those stored here).
+    starts = [tag for action, tag in stored if action == "StartTransaction"]
+    stops = [tag for action, tag in stored if action == "StopTransaction"]
     tx = s._tx
     for key, t in list(tx.running.items()):
         local = int(key)
@@ -66,3 +54,10 @@ def _stop(s, starts, stops):
                 s._retry_at = time.ticks_add(time.ticks_ms(), RETRY_MS)
                 continue
             stops.append(local)
+    # Remote ids whose StopTransaction has left the journal, and the fixed
+    # times of messages that have, go.
+    for key in [k for k in tx._remote if int(k) not in stops]:
+        del tx._remote[key]
+    for key in [k for k in tx._fixed if int(k[1:]) not in (starts if k[0] == "s" else stops)]:
+        del tx._fixed[key]
+    tx._save()
