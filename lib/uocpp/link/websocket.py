@@ -156,6 +156,12 @@ class WebSocket:
                 sent += m
             if at:
                 self._w.write(self._out_view[:at])
+            if not getattr(self._w, "out_buf", True):
+                # The socket took it all (the stream keeps in out_buf what it
+                # did not): nothing to wait for, so no timeout task and its
+                # frames on the heap per frame sent; yield as drain() would.
+                await asyncio.sleep_ms(0)
+                return
             try:
                 # A peer that stops reading would block drain() forever and,
                 # through the lock, every later send: give up instead.
