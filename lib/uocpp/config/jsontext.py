@@ -2,168 +2,161 @@
 # goes wrong, and where each section and key stands. MicroPython's json
 # gives no position in its errors, lets missing commas and colons through,
 # and its dicts keep no order; this fills those gaps. Boot-time only:
-# provision.py unloads it with the settings.
+# loading.py unloads it with the settings.
+# It reads the text's UTF-8 bytes: a character taken out of a str (text[i],
+# or a loop over it) is an interned name for ever in MicroPython, a byte is
+# a small int. Offsets are byte offsets (they only order the problems); a
+# message's column counts characters. Few functions, and no short string
+# constants: each would be an interned name too (docs/memory.md).
+from micropython import const
+
+_TAB = const(9)
+_LF = const(10)
+_CR = const(13)
+_SPACE = const(32)
+_QUOTE = const(34)  # "
+_MINUS = const(45)
+_ZERO = const(48)
+_NINE = const(57)
+_BRACKET = const(91)  # [
+_BACKSLASH = const(92)
+_CLOSE_BRACKET = const(93)  # ]
+_BRACE = const(123)  # {
+_CLOSE_BRACE = const(125)  # }
 
 
-class JsonError(ValueError):
-    # args: (line, column, message); str() is "line L, column C: message".
-    def __str__(self):
-        return "line %d, column %d: %s" % self.args
-
-
-class _Bad(Exception):
-    pass  # args: (offset, what was expected[, True: the whole message])
-
-
-def scan(text):
+def index(text):
     # -> {"section": offset, "section.key": offset} of every key in the top
-    # two levels (first occurrence). Raises JsonError at the first offence.
+    # two levels (first occurrence), or at the first offence the message
+    # "line L, column C: ..." (a str). Inside, an offence is a ValueError
+    # (offset, "expected ..."[, True: the whole message]).
+    t = text.encode()
     keys = {}
     try:
-        i = _value(text, 0, "", keys, 0)
-        i = _ws(text, i)
-        if i < len(text):
-            raise _Bad(i, "nothing after the closing bracket of the JSON value")
-    except _Bad as e:
-        pos, what = e.args[0], e.args[1]
-        line, col = position(text, pos)
-        raise JsonError(line, col, what if len(e.args) > 2 else "expected %s, found %s" % (what, _found(text, pos)))
+        n = _ws(t, _value(t, 0, "", keys))
+        if n < len(t):
+            raise ValueError(n, "expected nothing after the closing bracket of the JSON value")
+    except ValueError as e:
+        n, what = e.args[0], e.args[1]
+        start = t.rfind(b"\n", 0, n) + 1
+        where = "line %d, column %d: " % (t.count(b"\n", 0, n) + 1, len(t[start:n].decode()) + 1)
+        if len(e.args) > 2:
+            return where + what
+        c = t[n] if n < len(t) else -1
+        if c < 0:
+            found = "the end of the file"
+        elif t[n : n + 3] == b"\xef\xbb\xbf":
+            found = "a byte-order mark (save the file as UTF-8 without BOM)"
+        elif c == _LF:
+            found = "the end of the line"
+        elif not _SPACE <= c <= 126:
+            # The whole character (1 to 4 bytes of UTF-8) for its code point.
+            found = "character U+%04X" % ord(t[n : n + (1 if c < 0x80 else 2 if c < 0xE0 else 3 if c < 0xF0 else 4)].decode())
+        else:  # the character itself, in quotes (no str of one character: that is a name)
+            return ("%s%s, found '%c'" if c != 39 else '%s%s, found "%c"') % (where, what, c)
+        return "%s%s, found %s" % (where, what, found)
     return keys
 
 
-def position(text, pos):
-    # 1-based line and column (in characters) of an offset.
-    start = text.rfind("\n", 0, pos) + 1
-    return text.count("\n", 0, pos) + 1, pos - start + 1
+def _ws(t, n):
+    # The offset of the first byte at or after n that is no white space.
+    while n < len(t) and t[n] in (_SPACE, _TAB, _LF, _CR):
+        n += 1
+    return n
 
 
-def _found(t, i):
-    if i >= len(t):
-        return "the end of the file"
-    c = t[i]
-    if c == "\ufeff":
-        return "a byte-order mark (save the file as UTF-8 without BOM)"
-    if c == "\n":
-        return "the end of the line"
-    if not " " <= c <= "~":
-        return "character U+%04X" % ord(c)
-    return ("'%s'" % c) if c != "'" else '"\'"'
-
-
-def _ws(t, i):
-    n = len(t)
-    while i < n and t[i] in " \t\n\r":
-        i += 1
-    return i
-
-
-def _value(t, i, path, keys, depth):
-    i = _ws(t, i)
-    c = t[i : i + 1]
-    if c == "{":
-        return _object(t, i, path, keys, depth)
-    if c == "[":
-        return _array(t, i, path, keys, depth)
-    if c == '"':
-        return _string(t, i)
-    if c == "-" or "0" <= c <= "9":
-        return _number(t, i)
-    for word in ("true", "false", "null"):
-        if t.startswith(word, i):
-            return i + len(word)
-    raise _Bad(i, "a value (object, array, string in double quotes, number, true, false or null)")
-
-
-def _object(t, i, path, keys, depth):
-    i = _ws(t, i + 1)
-    if t[i : i + 1] == "}":
-        return i + 1
-    while True:
-        i = _ws(t, i)
-        if t[i : i + 1] != '"':
-            raise _Bad(i, "a key in double quotes" + (" (no comma before '}')" if t[i : i + 1] == "}" else ""))
-        start = i
-        i = _string(t, i)
-        name = t[start + 1 : i - 1]
-        if depth < 2 and path + name not in keys:
-            keys[path + name] = start
-        i = _ws(t, i)
-        if t[i : i + 1] != ":":
-            raise _Bad(i, "':' after the key \"%s\"" % name)
-        i = _ws(t, _value(t, i + 1, path + name + ".", keys, depth + 1))
-        c = t[i : i + 1]
-        if c == "}":
-            return i + 1
-        if c != ",":
-            raise _Bad(i, "',' or '}' after the value of \"%s\"" % name)
-        i += 1
-
-
-def _array(t, i, path, keys, depth):
-    i = _ws(t, i + 1)
-    if t[i : i + 1] == "]":
-        return i + 1
-    while True:
-        if t[_ws(t, i) : _ws(t, i) + 1] == "]":
-            raise _Bad(_ws(t, i), "a value (no comma before ']')")
-        i = _ws(t, _value(t, i, path, keys, 99))
-        c = t[i : i + 1]
-        if c == "]":
-            return i + 1
-        if c != ",":
-            raise _Bad(i, "',' or ']' in the array")
-        i += 1
-
-
-def _string(t, i):
-    # t[i] is the opening quote; returns the offset after the closing one.
-    n = len(t)
-    j = i + 1
-    while j < n:
-        c = t[j]
-        if c == '"':
-            return j + 1
-        if c == "\\":
-            e = t[j + 1 : j + 2]
-            if e == "u":
-                h = t[j + 2 : j + 6]
-                if len(h) < 4 or [d for d in h if d not in "0123456789abcdefABCDEF"]:
-                    raise _Bad(j, "4 hex digits after \\u")
-                j += 6
+def _value(t, n, path, keys):
+    # The offset after the value at n (white space before it skipped). path:
+    # "" for the top level, "section." inside a section, None deeper or
+    # inside an array (no offsets recorded there).
+    n = _ws(t, n)
+    c = t[n] if n < len(t) else -1
+    if c == _BRACE:
+        n = _ws(t, n + 1)
+        if t[n : n + 1] == b"}":
+            return n + 1
+        while True:
+            n = _ws(t, n)
+            if t[n : n + 1] != b'"':
+                raise ValueError(n, "expected a key in double quotes" + (" (no comma before '}')" if t[n : n + 1] == b"}" else ""))
+            start = n
+            n = _value(t, n, None, keys)
+            name = t[start + 1 : n - 1].decode()
+            if path is not None and path + name not in keys:
+                keys[path + name] = start
+            n = _ws(t, n)
+            if t[n : n + 1] != b":":
+                raise ValueError(n, "expected ':' after the key \"%s\"" % name)
+            n = _ws(t, _value(t, n + 1, path + name + "." if path == "" else None, keys))
+            if t[n : n + 1] == b"}":
+                return n + 1
+            if t[n : n + 1] != b",":
+                raise ValueError(n, "expected ',' or '}' after the value of \"%s\"" % name)
+            n += 1
+    if c == _BRACKET:
+        n = _ws(t, n + 1)
+        if t[n : n + 1] == b"]":
+            return n + 1
+        while True:
+            if t[_ws(t, n) : _ws(t, n) + 1] == b"]":
+                raise ValueError(_ws(t, n), "expected a value (no comma before ']')")
+            n = _ws(t, _value(t, n, None, keys))
+            if t[n : n + 1] == b"]":
+                return n + 1
+            if t[n : n + 1] != b",":
+                raise ValueError(n, "expected ',' or ']' in the array")
+            n += 1
+    if c == _QUOTE:
+        start = n
+        n += 1
+        while n < len(t):
+            c = t[n]
+            if c == _QUOTE:
+                return n + 1
+            if c == _BACKSLASH:
+                e = t[n + 1 : n + 2]
+                if e == b"u":
+                    h = t[n + 2 : n + 6]
+                    if len(h) < 4 or [d for d in h if d not in b"0123456789abcdefABCDEF"]:
+                        raise ValueError(n, "expected 4 hex digits after \\u")
+                    n += 6
+                    continue
+                if not e or e not in b'"\\/bfnrt':
+                    raise ValueError(n, 'expected an escape (\\" \\\\ \\/ \\b \\f \\n \\r \\t or \\uXXXX)')
+                n += 2
                 continue
-            if not e or e not in '"\\/bfnrt':
-                raise _Bad(j, "an escape (\\\" \\\\ \\/ \\b \\f \\n \\r \\t or \\uXXXX)")
-            j += 2
-            continue
-        if c < " ":
-            raise _Bad(j, "the closing '\"' of the string (a line break or tab inside it must be written \\n or \\t)")
-        j += 1
-    raise _Bad(i, "this string has no closing '\"'", True)
+            if c < _SPACE:
+                raise ValueError(n, "expected the closing '\"' of the string (a line break or tab inside it must be written \\n or \\t)")
+            n += 1
+        raise ValueError(start, "this string has no closing '\"'", True)
+    if c == _MINUS or _ZERO <= c <= _NINE:
+        if c == _MINUS:
+            n += 1
+        if t[n : n + 1] == b"0":
+            n += 1
+            if _ZERO <= (t[n] if n < len(t) else 0) <= _NINE:
+                raise ValueError(n, "a number must not start with 0 and another digit", True)
+        else:
+            n = _digits(t, n)
+        if t[n : n + 1] == b".":
+            n = _digits(t, n + 1)
+        if t[n : n + 1] in (b"e", b"E"):
+            n += 1
+            if t[n : n + 1] in (b"+", b"-"):
+                n += 1
+            n = _digits(t, n)
+        return n
+    for word in (b"true", b"false", b"null"):
+        if t[n : n + len(word)] == word:
+            return n + len(word)
+    raise ValueError(n, "expected a value (object, array, string in double quotes, number, true, false or null)")
 
 
-def _digits(t, i):
-    j = i
-    while "0" <= t[j : j + 1] <= "9":
-        j += 1
-    if j == i:
-        raise _Bad(i, "a digit")
-    return j
-
-
-def _number(t, i):
-    if t[i] == "-":
-        i += 1
-    if t[i : i + 1] == "0":
-        i += 1
-        if "0" <= t[i : i + 1] <= "9":
-            raise _Bad(i, "a number must not start with 0 and another digit", True)
-    else:
-        i = _digits(t, i)
-    if t[i : i + 1] == ".":
-        i = _digits(t, i + 1)
-    if t[i : i + 1] in ("e", "E"):
-        i += 1
-        if t[i : i + 1] in ("+", "-"):
-            i += 1
-        i = _digits(t, i)
-    return i
+def _digits(t, n):
+    # The offset after the digits at n; there must be one at least.
+    start = n
+    while n < len(t) and _ZERO <= t[n] <= _NINE:
+        n += 1
+    if n == start:
+        raise ValueError(n, "expected a digit")
+    return n

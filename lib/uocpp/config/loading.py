@@ -30,33 +30,28 @@ def load(path):
         ident["firmwareVersion"] = __version__
     for key, value in ident.items():
         identity.SETTERS[key](value)
-    if loaded["modem"]["enabled"]:
-        _read_modem(loaded["modem"])
+    cfg = loaded["modem"]
+    if cfg["enabled"]:
+        # ICCID and IMSI from the modem, before the network starts. The
+        # rule: a value the modem reported replaces chargePoint.iccid/imsi
+        # from config.json; one it did not report (silent modem, no SIM,
+        # ERROR, a value the setter refuses) leaves the configured value, or
+        # none, in place. Bounded by modem.totalTimeout; never raises.
+        from uocpp.device import modem
+
+        values, why = modem.read(cfg, platform.open_uart)
+        for key in ("iccid", "imsi"):
+            if key in values:
+                try:
+                    identity.SETTERS[key](values[key])
+                    log.info("modem", "%s %s", key.upper(), values[key])
+                except identity.IdentityError as e:
+                    log.warning("modem", "ignoring the modem's %s: %s", key.upper(), e)
+        if why:
+            missing = [k for k in ("iccid", "imsi") if k not in values]
+            log.warning("modem", "%s; booting without the modem's %s", why, "ICCID and IMSI" if len(missing) > 1 else "".join(k.upper() for k in missing))
+            for key in missing:
+                if identity.get(key):
+                    log.info("modem", "%s from config.json kept: %s", key.upper(), identity.get(key))
     log.info("boot", "identity %s / %s from %s", identity.get("chargePointVendor"), identity.get("chargePointModel"), path)
     return loaded, None
-
-
-def _read_modem(cfg):
-    # ICCID and IMSI from the modem, before the network starts. The rule: a
-    # value the modem reported replaces chargePoint.iccid/imsi from
-    # config.json; one it did not report (silent modem, no SIM, ERROR, a value
-    # the setter refuses) leaves the configured value, or none, in place.
-    # Bounded by modem.totalTimeout; never raises.
-    from uocpp import platform
-    from uocpp.device import modem
-
-    values, why = modem.read(cfg, platform.open_uart)
-    for key in ("iccid", "imsi"):
-        if key in values:
-            try:
-                identity.SETTERS[key](values[key])
-                log.info("modem", "%s %s", key.upper(), values[key])
-            except identity.IdentityError as e:
-                log.warning("modem", "ignoring the modem's %s: %s", key.upper(), e)
-    if why:
-        missing = [k for k in ("iccid", "imsi") if k not in values]
-        log.warning("modem", "%s; booting without the modem's %s", why, " and ".join(k.upper() for k in missing))
-        for key in missing:
-            if identity.get(key):
-                log.info("modem", "%s from config.json kept: %s", key.upper(), identity.get(key))
-
