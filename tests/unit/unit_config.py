@@ -1,4 +1,4 @@
-# config/settings.py, evse.py, energy.py, jsontext.py: every rule's message,
+# config/settings.py, evse.py, energy.py, loading.py (the JSON reader): every rule's message,
 # the defaults and the JSON errors, as they were before the declarations
 # became data (issue 24: the messages must not change; the cases were
 # recorded from the code they replaced). A key's bounds appear in its

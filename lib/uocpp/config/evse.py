@@ -36,29 +36,11 @@ cardReader object None 11
 # ...]. tamperPin: an optional tamper input (an enclosure switch), -1 none:
 # its activation is the security event TamperDetectionActivated (issue 25).
 
-# evse.cardReader: the RFID reader (device/card_reader.py), absent = none.
-# A line per key: key default rule (min:max for an integer, else the allowed
-# strings); * = required. The pins default to the common VSPI wiring of an
-# RC522 module (SDA/CS 5, SCK 18, MOSI 23, MISO 19, RST 22); sck to rst
-# (lines 3 to 7) are GPIOs that must differ. spi: the ESP32's SPI bus, 1 =
-# HSPI, 2 = VSPI; rst -1: NRSTPD tied high on the module, soft reset only;
-# baudrate: the chip takes up to 10 Mbit/s, 1 MHz suits a cable to a front
-# panel; debounce: ms a card must be away before it counts again.
-_READER = """type * mfrc522
-spi 2 1:2
-sck 18 0:48
-mosi 23 0:48
-miso 19 0:48
-cs 5 0:48
-rst 22 -1:48
-baudrate 1000000 100000:10000000
-connector 1 1:8
-debounce 1000 100:60000"""
 
-
-def validate(index, value):
+def validate(index, value, fill=False):
     # The table's rules 9 (a GPIO list), 10 (faults), 11 (cardReader): -> the
-    # problem, naming the key inside the value, or None.
+    # problem, naming the key inside the value, or None. fill (rule 11, once
+    # every key passed): fills the reader's defaults into value instead.
     if index == 9:
         for pin in value:
             if type(pin) is not int or not -1 <= pin <= 48:
@@ -86,9 +68,35 @@ def validate(index, value):
             if type(connector) is not int or not 0 <= connector <= 8:
                 return "connector must be 0 (all) to 8"
         return None
-    # The card reader (the defaults are filled in a copy by check(): the
-    # setup form writes the document back as given); the first problem.
-    lines = [line.split() for line in _READER.split("\n")]
+    # evse.cardReader: the RFID reader (device/card_reader.py), absent =
+    # none. A line per key: key default rule (min:max for an integer, else
+    # the allowed strings); * = required. The pins default to the common
+    # VSPI wiring of an RC522 module (SDA/CS 5, SCK 18, MOSI 23, MISO 19,
+    # RST 22); sck to rst (lines 3 to 7) are GPIOs that must differ. spi: the
+    # ESP32's SPI bus, 1 = HSPI, 2 = VSPI; rst -1: NRSTPD tied high on the
+    # module, soft reset only; baudrate: the chip takes up to 10 Mbit/s, 1 MHz
+    # suits a cable to a front panel; debounce: ms a card must be away before
+    # it counts again. (A local constant: a global would be a name.)
+    lines = [
+        line.split()
+        for line in """type * mfrc522
+            spi 2 1:2
+            sck 18 0:48
+            mosi 23 0:48
+            miso 19 0:48
+            cs 5 0:48
+            rst 22 -1:48
+            baudrate 1000000 100000:10000000
+            connector 1 1:8
+            debounce 1000 100:60000""".split("\n")
+    ]
+    if fill:
+        for key, default, _ in lines:
+            if default != "*":
+                value.setdefault(key, int(default))
+        return None
+    # The first problem (the defaults are filled in a copy by check(): the
+    # setup form writes the document back as given).
     for key in value:
         if key not in [f[0] for f in lines]:
             return "unknown key %s (known: %s)" % (key, ", ".join(f[0] for f in lines))
@@ -125,10 +133,7 @@ def check(values, count):
     pilot, lock, unlock, mode, plus, minus, faults, reader = [values[k] for k in names]
     if reader is not None:
         values[names[7]] = reader = dict(reader)
-        for line in _READER.split("\n"):
-            key, default, _ = line.split()
-            if default != "*":
-                reader.setdefault(key, int(default))
+        validate(11, reader, True)
         if reader["connector"] > count:
             out.append("evse.cardReader: connector %d does not exist (connectors.count is %d)" % (reader["connector"], count))
     if not pilot:

@@ -393,7 +393,7 @@ def _check(index, kind, value, text):
 def load(path):
     # -> (settings, identity values). Raises ConfigError naming the file and
     # every problem; never a bare traceback.
-    from uocpp.config import jsontext
+    from uocpp.config import loading  # its strict JSON reader
 
     try:
         with open(path) as f:
@@ -406,7 +406,7 @@ def load(path):
         raise ConfigError("%s: is empty (it must hold a JSON object; config.json in the repository is an example)" % path)
     # MicroPython's json gives no position and lets a missing comma or colon
     # through: the strict reader checks the text first and says where.
-    where = jsontext.index(text)
+    where = loading.index(text)
     if isinstance(where, str):
         raise ConfigError("%s: not valid JSON: %s" % (path, where))
     try:

@@ -93,7 +93,7 @@ def _section(path):
         log.warning("firmware", "config.json: %s; the firmware section's defaults apply", e)
         return config.validate({})[0]["firmware"]  # the defaults
     finally:
-        unload("uocpp.config.settings", "uocpp.config.jsontext", "uocpp.config.evse", "uocpp.model.keytable")
+        unload("uocpp.config.settings", "uocpp.config.loading", "uocpp.config.evse", "uocpp.model.keytable")
 
 
 class FirmwareUpdate:
