@@ -129,8 +129,9 @@ def test_fit_benchmark_table_runs():
         timeout=240,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    m = re.search(r"\| 32-bit \.mpy \| ([\d.]+) KB \| ([\d.]+) KB \|", proc.stdout)
+    m = re.search(r"\| 32-bit \.mpy \| ([\d.]+) KB \| ([\d.]+) KB \| ([\d,]+) \| ([\d,]+) \|", proc.stdout)
     assert m and float(m.group(1)) > float(m.group(2)) > 8, proc.stdout
+    assert 0 < int(m.group(3).replace(",", "")) <= int(m.group(4).replace(",", "")), proc.stdout  # interned names idle, after the session
     assert re.search(r"\| SmartCharging \| [\d,]+ \| [\d,]+ \| [\d,]+ \| [\d,]+ \|", proc.stdout), proc.stdout
     assert "| other |" not in proc.stdout, proc.stdout
 

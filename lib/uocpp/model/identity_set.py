@@ -34,9 +34,12 @@ def check(field, maxlen, value):
         return "must not be empty"
     if len(value) > maxlen:
         return "is %d characters long; OCPP allows at most %d" % (len(value), maxlen)
-    for ch in value:
-        if not 32 <= ord(ch) <= 126:
-            return "must be printable ASCII (found %r)" % ch
+    # In bytes: a character taken out of a str is an interned name for ever
+    # in MicroPython (docs/memory.md); the offending one only for the message.
+    data = value.encode()
+    for i, c in enumerate(data):
+        if not 32 <= c <= 126:
+            return "must be printable ASCII (found %r)" % data[i:].decode()[0]
     return None
 
 
