@@ -11,9 +11,8 @@ import asyncio, sys, uocpp
 from uocpp.config import settings
 doc = {"chargePoint": {"chargePointVendor": "V", "chargePointModel": "M"},
     "centralSystem": {"url": "ws://127.0.0.1:%d/ocpp", "chargePointId": "CP"}, "log": {"level": "error"}}
-s, ident, problems = settings.validate(doc)
 from uocpp.model import identity
-for k, v in ident.items():
+for k, v in settings.validate(doc)[1].items():
     identity.SETTERS[k](v)
 from uocpp.app import App
 
@@ -24,11 +23,13 @@ def setters():
     return "uocpp.model.identity_set" in sys.modules
 
 async def main(n):
-    app = App(s)
+    # The settings anew for each app, as main reads config.json again for a
+    # soft reset's app: the running app keeps only what its parts read.
+    app = App(settings.validate(doc)[0])
     print("built", n, "loaded", loaded(), "setters", setters())
     t = asyncio.create_task(app.run())
     await asyncio.sleep_ms(300)
-    print("running", n, "loaded", loaded(), "tasks", len(app.supervisor._entries) >= 8)
+    print("running", n, "loaded", loaded(), "tasks", len(app.supervisor._tasks) // 5 >= 8)  # five items per task (supervisor.py)
     from uocpp.model import identity
     print("payload", identity.boot_notification_payload()["chargePointVendor"], "setters", setters())
     app.stop("shutdown")

@@ -182,6 +182,25 @@ async def start(app, sup):
     if settings["log"]["heapInterval"]:
         sup.start("diag", app._diag_task)
     board.supervise(sup)
+    # What a running part reads of the settings after the start, section by
+    # section (None: all of it); the rest leaves the heap (issue 24: a full
+    # copy is 4 KB on 32-bit): each part took its values at construction,
+    # and a soft reset reads config.json again (uocpp/main.py).
+    # centralSystem: chargePointId (csr_exchange.py, diagnostics.py), caFile
+    # (certificates.py, diagnostics.py, firmware_update.py); storage: dir
+    # (platform flash_dir); diagnostics: GetDiagnostics and GetLog; ocpp:
+    # bootRetryInterval (App._make_boot); log: heapInterval (App._diag_task,
+    # at each restart). In place: main.py, provision.settings, the app,
+    # Security and the dispatcher's parts all hold this one dict.
+    keep = {"centralSystem": ("chargePointId", "caFile"), "storage": ("dir",), "diagnostics": None, "ocpp": ("bootRetryInterval",), "log": ("heapInterval",)}
+    for name in list(settings):
+        keys = keep.get(name, ())
+        if not keys:
+            if keys is not None:
+                del settings[name]
+        else:
+            section = settings[name]
+            settings[name] = {key: section[key] for key in keys}
 
 
 def _seeds(settings):

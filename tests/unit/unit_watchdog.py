@@ -28,7 +28,7 @@ class FakeTime:
         return a - b
 
 
-SETTINGS = {"centralSystem": {"chargePointId": "CP1", "connectTimeout": 3}, "watchdog": {"timeout": 1}, "wifi": {"ssid": ""}}
+SETTINGS = {"centralSystem": {"chargePointId": "CP1", "connectTimeout": 3, "maxFrameSize": 65536}, "watchdog": {"timeout": 1}, "wifi": {"ssid": ""}}
 # config.json's reconnect section, as app.py seeds it
 SEEDS = {"RetryBackOffWaitMinimum": 0.2, "RetryBackOffRandomRange": 0, "RetryBackOffRepeatTimes": 2}
 

@@ -48,7 +48,9 @@ class Link:
         # back-off, AuthorizationKey), read when used; security: per attempt,
         # target() -> (url, Basic auth?, ssl context) and attempted(error or
         # None) (SEC-01, SEC-12); rpc: on_message(text, send) and link_lost().
-        self._cs = cs
+        # Its two values, not the section (the app keeps none of it once
+        # started, startup.py): the frame size and the connect timeout (ms).
+        self._cs = (cs["maxFrameSize"], int(cs["connectTimeout"] * 1000))
         self._keys = keys
         self._security = security
         self.state = state
@@ -107,7 +109,7 @@ class Link:
 
     async def _attempt(self):
         # One connection: connect, serve it until it ends, back off.
-        cs = self._cs
+        max_size, connect_ms = self._cs
         sec = self._security
         error = None
         try:
@@ -118,11 +120,11 @@ class Link:
                 websocket.connect(
                     url,
                     authorization=basic_authorization(self.cp_id, self._keys.get("AuthorizationKey")) if basic else None,
-                    max_size=cs["maxFrameSize"],
+                    max_size=max_size,
                     ssl=ssl,
                     send_timeout_ms=self._pong_timeout_ms(),
                 ),
-                int(cs["connectTimeout"] * 1000),
+                connect_ms,
             )
         except asyncio.CancelledError:
             raise

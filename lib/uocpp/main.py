@@ -1,0 +1,89 @@
+# The application's entry, run by main.py once the loader has put the
+# installed bundle first on sys.path. Here, not in main.py, so that this
+# code is in flash on the frozen and ROMFS builds (issue 24: main.py is
+# compiled from source at every boot and its code stays in the heap).
+# update: what main.py's loader found (uocpp_loader.start()), or None.
+
+
+def run(update):
+    if update and update[2]:
+        # A trial boot: a crash reboots (a board would drop to the REPL), and the
+        # loader then returns to the confirmed version.
+        from uocpp_slots import guard
+
+        guard(lambda: main(update))
+    else:
+        main(update)
+
+
+def main(update):
+    import asyncio
+
+    from uocpp import log, platform
+    from uocpp.config import provision
+
+    settings = provision.load()
+    if settings is None:
+        platform.halt(provision.error)
+        return
+    # The web section leaves the settings (back only if the status page is
+    # on, for app.py): with the page off none of it stays in the heap.
+    web = settings.pop("web")
+    if platform.setup_wanted(settings, web):
+        # Setup mode: the setup form instead of the OCPP link; saved, it
+        # resets into normal mode (unix port: exit 75).
+        try:
+            from uocpp.extras.web import setup_form
+        except ImportError as e:
+            platform.halt("setup mode: %s" % e)  # no way on without the form: say why and stay safe
+            return
+        asyncio.run(setup_form.run(settings, web))
+    from uocpp.app import App
+
+    while True:
+        # What the app gets: no firmware section (read again for an update,
+        # services/firmware_update.py), no web or mqtt section when off (a
+        # feature that is off keeps none of its keys in the heap).
+        if web["enabled"]:
+            settings["web"] = web
+        web = None
+        if not settings["mqtt"]["enabled"]:
+            del settings["mqtt"]
+        del settings["firmware"]
+        # config.json's keys are heap strings, cut from config/settings.py's
+        # table (a key spelled out in code would be an interned name for
+        # ever): a key that the app's modules now intern anyway becomes that
+        # name, and its own heap string goes (k[:] finds an interned name,
+        # never makes one).
+        for name in settings:
+            settings[name] = {key[:]: value for key, value in settings[name].items()}
+        try:
+            reason = asyncio.run(App(settings, update).run())
+        except KeyboardInterrupt:
+            log.info("main", "interrupted, bye")
+            return
+        except Exception as e:
+            if update and update[2]:
+                raise  # a trial boot: the loader's guard goes back to the confirmed version
+            # Nothing may leave a charger at the REPL prompt: the board
+            # resets (the unix port exits 75), after a pause so that a fault
+            # that outlives the reset cannot spin.
+            log.exception("main", "the application failed: resetting in 5 s", e)
+            import time
+
+            time.sleep(5)
+            reason = "hard"
+        if reason == "hard":
+            platform.reset()
+        if reason != "soft":
+            return
+        log.info("main", "soft reset: restarting the application")
+        asyncio.new_event_loop()
+        # The app kept only what its parts read after the start
+        # (startup.py _keep): the new one gets config.json read again.
+        settings = web = provision.settings = None
+        settings = provision.load()
+        if settings is None:
+            platform.halt(provision.error)
+            return
+        web = settings.pop("web")
