@@ -72,10 +72,12 @@ async def test_a_reply_that_cannot_be_sent_ends_the_connection():
     keys = Keys("/tmp/uocpp-unit-no-such-keys.json", {})
     rpc = Rpc(lambda action, payload: {}, Registration(), keys)
     link = Link(CS, keys, Security(), State(), rpc)
+    link._down = False  # a connection up (_serve)
     reader = asyncio.create_task(link._read(Ws()))
     for _ in range(50):
         await asyncio.sleep_ms(10)
         if reader.done():
             break
     eq(reader.done(), True, "the reader ended")
-    eq(link._down.is_set(), True, "the connection is down")
+    eq(link._down, True, "the connection is down")
+    eq(link._probe.is_set(), True, "the keepalive is woken to end it")

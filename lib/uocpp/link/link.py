@@ -62,7 +62,9 @@ class Link:
         self.up = asyncio.Event()
         self.connections = 0
         self._ws = None
-        self._down = asyncio.Event()
+        # _down: the connection is ending (_serve); _probe: the keepalive
+        # looks now (at the peer, or at _down).
+        self._down = True
         self._probe = asyncio.Event()
 
     async def send(self, frame):
@@ -89,10 +91,11 @@ class Link:
 
     def drop(self, reason):
         # Close the current connection; run() reconnects.
-        if self._ws is not None and not self._down.is_set():
+        if self._ws is not None and not self._down:
             log.info("link", "dropping the connection: %s", reason)
             self.up.clear()
-            self._down.set()
+            self._down = True
+            self._probe.set()  # wakes the keepalive (_serve)
 
     async def run(self):
         while True:
@@ -150,23 +153,61 @@ class Link:
         await asyncio.sleep_ms(int(delay * 1000))
 
     async def _serve(self, ws):
+        # One connection: its reader is a task of its own, and the keepalive
+        # runs here, in the link's task (issue 24: one task and two frames
+        # fewer per connection), until the link is down: the reader ended,
+        # the keepalive found the peer dead, or drop() (the reader and drop()
+        # set _down and wake the keepalive through _probe); then every task
+        # of the connection goes with it.
         self._ws = ws
-        self._down.clear()
+        self._down = False
         self._probe.clear()
         self.connections += 1
         self.up.set()
         self.state.set(st.CONNECTION, "connected")
         log.info("link", "connected (connection %d)", self.connections)
-        tasks = (asyncio.create_task(self._read(ws)), asyncio.create_task(self._keepalive(ws)))
+        reader = None
         try:
-            await self._down.wait()
+            reader = asyncio.create_task(self._read(ws))
+            while True:
+                interval = self._keys.get("WebSocketPingInterval")
+                self._probe.clear()
+                if interval > 0:
+                    # Ping once the peer was quiet for a whole interval (its
+                    # traffic is proof of life enough), so a silent peer is
+                    # found within interval + pong timeout of its last frame.
+                    left = int(interval * 1000) - time.ticks_diff(time.ticks_ms(), ws.last_rx)
+                    if left > 0 and not await sleep.until(self._probe, left):
+                        continue
+                else:
+                    await self._probe.wait()
+                if self._down:
+                    break
+                sent = time.ticks_ms()
+                await ws.ping()
+                log.debug("link", "ping sent")
+                timeout_ms = self._pong_timeout_ms()
+                # The pong timeout: a probe meanwhile changes nothing (a ping
+                # is out); the link going down ends the wait.
+                while not self._down and await sleep.until(self._probe, timeout_ms - time.ticks_diff(time.ticks_ms(), sent)):
+                    self._probe.clear()
+                if self._down:
+                    break
+                if time.ticks_diff(ws.last_rx, sent) < 0:
+                    log.warning("link", "nothing received within %.1f s of a ping: link is dead", timeout_ms / 1000)
+                    break
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:
+            log.info("link", "keepalive ended: %s", e)
         finally:
             # Whatever ended the link, every task of it goes with it.
+            self._down = True
             self.up.clear()
             self.state.set(st.CONNECTION, "disconnected")
             self._rpc.link_lost()
-            for t in tasks:
-                t.cancel()
+            if reader is not None:
+                reader.cancel()
             self._ws = None
             try:
                 await ws.close()
@@ -196,32 +237,5 @@ class Link:
         except Exception as e:
             log.info("link", "read ended: %s", e)
         finally:
-            self._down.set()
-
-    async def _keepalive(self, ws):
-        try:
-            while True:
-                interval = self._keys.get("WebSocketPingInterval")
-                self._probe.clear()
-                if interval > 0:
-                    # Ping once the peer was quiet for a whole interval (its
-                    # traffic is proof of life enough), so a silent peer is
-                    # found within interval + pong timeout of its last frame.
-                    left = int(interval * 1000) - time.ticks_diff(time.ticks_ms(), ws.last_rx)
-                    if left > 0 and not await sleep.until(self._probe, left):
-                        continue
-                else:
-                    await self._probe.wait()
-                sent = time.ticks_ms()
-                await ws.ping()
-                log.debug("link", "ping sent")
-                timeout_ms = self._pong_timeout_ms()
-                await asyncio.sleep_ms(timeout_ms)
-                if time.ticks_diff(ws.last_rx, sent) < 0:
-                    log.warning("link", "nothing received within %.1f s of a ping: link is dead", timeout_ms / 1000)
-                    break
-        except asyncio.CancelledError:
-            raise
-        except Exception as e:
-            log.info("link", "keepalive ended: %s", e)
-        self._down.set()
+            self._down = True
+            self._probe.set()  # wakes the keepalive (_serve)
