@@ -100,7 +100,12 @@ class Link:
     async def run(self):
         while True:
             try:
-                await self._attempt()
+                # Served from here, not from _attempt(): its frame (the
+                # connect's locals) is gone while the connection lasts.
+                ws = await self._attempt()
+                if ws is not None:
+                    await self._serve(ws)
+                    await self._back_off("connection lost")
             except MemoryError:
                 # No heap to connect, to start the connection's tasks or to
                 # log: whatever the attempt had is gone (_serve tears its
@@ -111,7 +116,7 @@ class Link:
                 security_event.report("MemoryExhaustion", "link")
 
     async def _attempt(self):
-        # One connection: connect, serve it until it ends, back off.
+        # One connection attempt: the WebSocket, or None after backing off.
         max_size, connect_ms = self._cs
         sec = self._security
         error = None
@@ -140,8 +145,7 @@ class Link:
             # mbedTLS wraps its reasons in newlines.
             await self._back_off("connect failed: %s" % (str(error).strip() or repr(error),))
         else:
-            await self._serve(ws)
-            await self._back_off("connection lost")
+            return ws
 
     def _pong_timeout_ms(self):
         return int(self._keys.get("MessageTimeout") * 1000)
