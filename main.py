@@ -32,9 +32,22 @@ else:
     unload("uocpp_loader", "uocpp_slots")
     del unload
 
-# The application itself is in the package (uocpp/main.py): frozen or in a
-# ROMFS image its code stays in flash, where this file's is compiled into
-# the heap at every boot.
-from uocpp.main import run  # noqa: E402
 
-run(update)
+def main():
+    # The application itself is in the package (uocpp/main.py): frozen or in
+    # a ROMFS image its code stays in flash, where this file's is compiled
+    # into the heap at every boot. Imported here, under the trial boot's
+    # guard: a bundle that cannot run it goes back too.
+    from uocpp.main import main
+
+    main(update)
+
+
+if update and update[2]:
+    # A trial boot: a crash reboots (a board would drop to the REPL), and the
+    # loader then returns to the confirmed version.
+    from uocpp_slots import guard
+
+    guard(main)
+else:
+    main()

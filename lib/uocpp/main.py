@@ -1,19 +1,9 @@
 # The application's entry, run by main.py once the loader has put the
-# installed bundle first on sys.path. Here, not in main.py, so that this
-# code is in flash on the frozen and ROMFS builds (issue 24: main.py is
-# compiled from source at every boot and its code stays in the heap).
+# installed bundle first on sys.path (under its guard on a trial boot).
+# Here, not in main.py, so that this code is in flash on the frozen and
+# ROMFS builds (issue 24: main.py is compiled from source at every boot and
+# its code stays in the heap).
 # update: what main.py's loader found (uocpp_loader.start()), or None.
-
-
-def run(update):
-    if update and update[2]:
-        # A trial boot: a crash reboots (a board would drop to the REPL), and the
-        # loader then returns to the confirmed version.
-        from uocpp_slots import guard
-
-        guard(lambda: main(update))
-    else:
-        main(update)
 
 
 def main(update):
