@@ -28,7 +28,7 @@ async def main(n):
     print("built", n, "loaded", loaded(), "setters", setters())
     t = asyncio.create_task(app.run())
     await asyncio.sleep_ms(300)
-    print("running", n, "loaded", loaded(), "tasks", len(app.supervisor._entries) >= 8)
+    print("running", n, "loaded", loaded(), "tasks", len(app.supervisor._tasks) // 5 >= 8)
     from uocpp.model import identity
     print("payload", identity.boot_notification_payload()["chargePointVendor"], "setters", setters())
     app.stop("shutdown")
