@@ -80,8 +80,7 @@ _WANT = const(9)  # the lock state asked for
 _PHASE_PIN = const(10)  # the L2/L3 contactor, or None
 _PHASES = const(11)
 _PILOT = const(12)  # the pilot state's debouncer
-# The settings, self._k, in the order of _SETTINGS:
-_SETTINGS = "debounce hysteresis pilotInvert adcPlus12 adcMinus12 relayActive lockActive lockFeedbackActive"
+# The settings, self._k, in the order the constructor reads them:
 _DEBOUNCE = const(0)
 _HYSTERESIS = const(1)
 _INVERT = const(2)
@@ -95,12 +94,14 @@ _PULSE = const(9)  # lockMode "pulse"
 _PULSE_MS = const(10)
 _LOCK_TIMEOUT_MS = const(11)
 _INTERVAL_MS = const(12)  # pilotInterval
-# The per-connector GPIO lists, in the order the constructor reads them;
-# the first three are required (one GPIO each, no -1).
-_PINS = "pilotOut pilotIn relay lockPin unlockPin lockFeedback phasePin"
-
-NO_ERROR = "NoError"
-PILOT_ERRORS = {"E": "EVCommunicationError", "F": "InternalError"}
+_LOCK_MODE = const(13)  # the keys read into locals only
+_LOCK_PULSE = const(14)
+_LOCK_TIMEOUT = const(15)
+_PILOT_INTERVAL = const(16)
+_CARD_READER = const(17)
+_TAMPER_PIN = const(18)
+_TAMPER_ACTIVE = const(19)
+_FAULTS = const(20)
 
 
 class Esp32Evse:
@@ -113,33 +114,38 @@ class Esp32Evse:
         Pin = hw.Pin
         IN = Pin.IN
         OUT = Pin.OUT
-        n = self.count = len(cfg["pilotOut"])
+        # The per-connector GPIO lists; the first three are required (one
+        # GPIO each, no -1).
+        keys = "pilotOut pilotIn relay lockPin unlockPin lockFeedback phasePin".split()
+        n = self.count = len(cfg[keys[0]])
         if not n:
             raise ValueError("evse.pilotOut lists no pin: no connector to drive")
         gpios = []
-        for j, key in enumerate(_PINS.split()):
+        for j, key in enumerate(keys):
             got = cfg.get(key) or []
             if not got and j > 2:
                 got = [-1] * n
             if len(got) != n or (j < 3 and -1 in got):
                 raise ValueError("evse.%s: needs one GPIO per connector (%d)" % (key, n))
             gpios.append(got)
-        k = self._k = [cfg[key] for key in _SETTINGS.split()]
-        k += [
-            k[_PLUS] > k[_MINUS],
-            cfg["lockMode"] == "pulse",
-            int(cfg["lockPulse"] * 1000),
-            int(cfg["lockTimeout"] * 1000),
-            max(1, int(cfg["pilotInterval"] * 1000)),
+        # The optional keys (cardReader, tamperPin, tamperActive) read as None.
+        k = self._k = [
+            cfg.get(key)
+            for key in "debounce hysteresis pilotInvert adcPlus12 adcMinus12 relayActive lockActive lockFeedbackActive x x x x x lockMode lockPulse lockTimeout pilotInterval cardReader tamperPin tamperActive faults".split()
         ]
+        k[_RISING] = k[_PLUS] > k[_MINUS]
+        k[_PULSE] = k[_LOCK_MODE] == "pulse"
+        k[_PULSE_MS] = int(k[_LOCK_PULSE] * 1000)
+        k[_LOCK_TIMEOUT_MS] = int(k[_LOCK_TIMEOUT] * 1000)
+        k[_INTERVAL_MS] = max(1, int(k[_PILOT_INTERVAL] * 1000))
         if k[_PLUS] == k[_MINUS]:
             raise ValueError("evse.adcPlus12 and adcMinus12 are equal: calibrate them")
 
         self.changed = asyncio.Event()
-        if reader is None and cfg.get("cardReader"):
+        if reader is None and k[_CARD_READER]:
             from uocpp.device.card_reader import from_config
 
-            reader = from_config(cfg["cardReader"], hw, self.changed)
+            reader = from_config(k[_CARD_READER], hw, self.changed)
         self._reader = reader
 
         debounce = k[_DEBOUNCE]
@@ -147,7 +153,7 @@ class Esp32Evse:
         # Pilot out at 100 % from the start: no current offered. Contactors
         # open, locks released, the phase contactor off (1 phase) until
         # energy/phases.py sets it.
-        steady = self._level(pilot.FULL)
+        steady = 0 if k[_INVERT] else pilot.FULL
         self._c = []
         for i in range(n):
             out, adc_pin, relay, lock, unlock, fb, phase = (g[i] for g in gpios)
@@ -174,23 +180,18 @@ class Esp32Evse:
                 ]
             )
 
-        # (pin, GPIO, active level, code, connector or 0 for all, debouncer)
+        # The inputs, (pin, GPIO, active level, code, connector or 0 for
+        # all, debouncer): the fault inputs, then (issue 25) the optional
+        # tamper input, code None; active at start is an event too (opened
+        # while the power was off).
         self._faults = []
-        for f in cfg["faults"]:
+        tamper = k[_TAMPER_PIN]
+        for f in k[_FAULTS] + ([{"pin": tamper, "active": k[_TAMPER_ACTIVE] or 0, "code": None}] if tamper is not None and tamper >= 0 else []):
             pin = Pin(f["pin"], IN)
             active = f.get("active", 0)
             self._faults.append((pin, f["pin"], active, f["code"], f.get("connector", 0), pilot.Debouncer(debounce, pin.value() == active)))
-
-        # issue 25: the optional tamper input (GPIO, active level, debouncer);
-        # active at start is an event too (opened while the power was off).
-        t = cfg.get("tamperPin", -1)
-        self._tamper = None
-        if t >= 0:
-            pin = Pin(t, IN)
-            active = cfg.get("tamperActive", 0)
-            self._tamper = (pin, t, active, pilot.Debouncer(debounce, pin.value() == active))
-            if self._tamper[3].value:
-                _tampered(t)
+            if f["code"] is None and self._faults[-1][5].value:
+                self._tampered(f["pin"])
 
         # The states in force from one burst each: no change event for them.
         for i, c in enumerate(self._c):
@@ -204,13 +205,17 @@ class Esp32Evse:
     def fault(self, n):
         c = self._index(n)
         for f in self._faults:
-            if f[5].value and (f[4] == 0 or f[4] == n):
+            if f[3] and f[5].value and (f[4] == 0 or f[4] == n):
                 return f[3]
-        return PILOT_ERRORS.get(c[_PILOT].value, NO_ERROR)
+        # From the pilot: E (0 V or out of range) and F (a high phase at
+        # -12 V: our own pilot generator failed), see the top.
+        state = c[_PILOT].value
+        return "EVCommunicationError" if state == "E" else "InternalError" if state == "F" else "NoError"
 
     def set_offered(self, n, amps):
         c = self._index(n)
-        c[_PWM].duty_u16(self._level(pilot.duty_u16(amps)))
+        u16 = pilot.duty_u16(amps)
+        c[_PWM].duty_u16(pilot.FULL - u16 if self._k[_INVERT] else u16)
         c[_AMPS] = float(pilot.offered(amps))
 
     def offered(self, n):
@@ -304,9 +309,6 @@ class Esp32Evse:
             raise ValueError("connector %r: this EVSE has 1 to %d" % (n, self.count))
         return self._c[n - 1]
 
-    def _level(self, u16):
-        return pilot.FULL - u16 if self._k[_INVERT] else u16
-
     def _classify(self, i, current):
         # The pilot's high phase: the extreme of ADC reads over one PWM
         # period, at least _MIN_READS of them (a burst the scheduler, Wi-Fi's
@@ -346,21 +348,22 @@ class Esp32Evse:
     def _poll_inputs(self):
         changed = False
         for pin, gpio, active, code, connector, seen in self._faults:
-            if seen.feed(pin.value() == active):
-                log.warning("evse", "fault input GPIO %d (%s, connector %d): %s", gpio, code, connector, "active" if seen.value else "cleared")
-                changed = True
+            if not seen.feed(pin.value() == active):
+                continue
+            if code is None:  # the tamper input: an event when it opens
+                if seen.value:
+                    self._tampered(gpio)
+                continue
+            log.warning("evse", "fault input GPIO %d (%s, connector %d): %s", gpio, code, connector, "active" if seen.value else "no longer active")
+            changed = True
         on = self._k[_FB_ON]
         for c in self._c:
             fb = c[_FB_PIN]
             if fb is not None and c[_FB].feed(fb.value() == on):
                 changed = True
-        t = self._tamper
-        if t is not None and t[3].feed(t[0].value() == t[2]) and t[3].value:
-            _tampered(t[1])
         return changed
 
+    def _tampered(self, gpio):
+        from uocpp import security_event
 
-def _tampered(gpio):
-    from uocpp import security_event
-
-    security_event.report("TamperDetectionActivated", "tamper input GPIO %d" % gpio)
+        security_event.report("TamperDetectionActivated", "tamper input GPIO %d" % gpio)
