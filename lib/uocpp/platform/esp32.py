@@ -140,7 +140,7 @@ def meter(settings, board_evse):
     cfg = settings["meter"]
     if not cfg["model"]:
         raise ValueError("meter.model: an ESP32 charger needs its energy meter (SDM120 or SDM630)")
-    from uocpp.device.meters import BusMeters
+    from uocpp.device.sdm import BusMeters
 
     port = machine.UART(cfg["uart"], baudrate=cfg["baud"], tx=cfg["tx"], rx=cfg["rx"], timeout=0)
     return BusMeters(port, cfg, settings["connectors"]["count"])
