@@ -43,6 +43,11 @@ async def _report():
 
     await asyncio.sleep_ms(1000)
     print("twin: stand-in objects", " ".join("%s=%d" % kv for kv in sorted(_wire.made.items())))
+    if os.getenv("TWIN_QSTRS"):  # every interned name, by hand (docs/twin.md)
+        await asyncio.sleep_ms(4000)
+        import micropython
+
+        micropython.qstr_info(1)
 
 
 _repo = sys.argv[1]
