@@ -66,8 +66,8 @@ def state(v, current=None, hysteresis=0.0):
     # -1.5 V) no state is defined: it reads as E, an error.
     h = hysteresis
     if current and h:
-        i = "ABCD".find(current)
-        if i >= 0:
+        i = ord(current[0]) - 65  # "A".."D" -> 0..3 (no "ABCD": a str that short is an interned name)
+        if 0 <= i < 4:
             if 10.5 - 3 * i - h < v <= (99.0 if i == 0 else 13.5 - 3 * i) + h:
                 return current
         elif current == "E":
@@ -77,7 +77,7 @@ def state(v, current=None, hysteresis=0.0):
             return current
     for i in range(4):
         if v > 10.5 - 3 * i:
-            return "ABCD"[i]
+            return chr(65 + i)
     if v >= -1.5:
         return "E"
     return "F" if v < -10.5 else "E"  # below -10.5 V: F; else invalid -> E

@@ -77,7 +77,7 @@ async def sync_clock(settings):
     v = sys.version
     i = v.rfind(" on ")
     try:
-        floor = clock.parse_iso(v[i + 4 : i + 14] + "T00:00:00Z")
+        floor = clock.parse_iso("%sT00:00:00Z" % v[i + 4 : i + 14])
     except ValueError:
         floor = None
     now = time.time() + (946684800 if time.gmtime(0)[0] == 2000 else 0)  # time.time() from 2000 on a board

@@ -134,7 +134,7 @@ class Esp32Evse:
             for key in "debounce hysteresis pilotInvert adcPlus12 adcMinus12 relayActive lockActive lockFeedbackActive x x x x x lockMode lockPulse lockTimeout pilotInterval cardReader tamperPin tamperActive faults".split()
         ]
         k[_RISING] = k[_PLUS] > k[_MINUS]
-        k[_PULSE] = k[_LOCK_MODE] == "pulse"
+        k[_PULSE] = k[_LOCK_MODE] != "level"  # config/evse.py allows level or pulse
         k[_PULSE_MS] = int(k[_LOCK_PULSE] * 1000)
         k[_LOCK_TIMEOUT_MS] = int(k[_LOCK_TIMEOUT] * 1000)
         k[_INTERVAL_MS] = max(1, int(k[_PILOT_INTERVAL] * 1000))
