@@ -37,11 +37,12 @@ _LAST = const(2)  # UID of the card last reported
 _SEEN = const(3)  # ticks_ms when it was last on the reader
 _DOWN = const(4)  # logged as failing, no good poll since
 _POLLS = const(5)
-_NAME = "card reader"
 
 
 def id_tag(uid):
-    return "".join("%02X" % b for b in uid)
+    from binascii import hexlify
+
+    return hexlify(uid).decode().upper()
 
 
 class CardReader:
@@ -75,7 +76,7 @@ class CardReader:
                 self.ok = True
                 s[_POLLS] = 0
                 if not self.failures:
-                    log.info("card", "%s: chip version 0x%02X, cards go to connector %d", _NAME, version, self.connector)
+                    log.info("card", "card reader: chip version 0x%02X, cards go to connector %d", version, self.connector)
             s[_POLLS] += 1
             if s[_POLLS] >= _CHECK_EVERY:
                 s[_POLLS] = 0
@@ -86,7 +87,7 @@ class CardReader:
             # even a driver bug): never the end of the task.
             if not s[_DOWN]:
                 s[_DOWN] = True
-                log.warning("card", "%s: chip fault (%s: %s): re-initialising, every %d s at most", _NAME, type(e).__name__, e, _RETRY_MAX_MS // 1000)
+                log.warning("card", "card reader: chip fault (%s: %s): re-initialising, every %d s at most", type(e).__name__, e, _RETRY_MAX_MS // 1000)
             self.ok = False
             self.failures += 1
             wait = self._retry
@@ -95,7 +96,7 @@ class CardReader:
         if s[_DOWN]:
             s[_DOWN] = False
             self._retry = _RETRY_MS
-            log.info("card", "%s: chip answers again", _NAME)
+            log.info("card", "card reader: chip answers again")
         if uid is not None:
             self._saw(uid)
         return _POLL_MS
@@ -109,7 +110,7 @@ class CardReader:
         s[_LAST] = uid
         s[_SEEN] = now
         tag = id_tag(uid)
-        log.info("card", "%s: card %s at connector %d", _NAME, tag, self.connector)
+        log.info("card", "card reader: card %s at connector %d", tag, self.connector)
         if len(self._cards) >= _QUEUE:
             self._cards.pop(0)
         self._cards.append((self.connector, tag))
