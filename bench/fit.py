@@ -93,7 +93,7 @@ FEATURES = (
     ("Web page (microdot)", "microdot uocpp.extras.web"),
     (
         "Meters (Modbus), card reader, modem, Wi-Fi, pilot",
-        "uocpp.device.meters uocpp.device.modbus uocpp.device.sdm uocpp.device.card_reader uocpp.device.mfrc522 uocpp.device.modem uocpp.device.wifi uocpp.device.pilot uocpp.platform.unix_serial uocpp.platform.unix_wlan",
+        "uocpp.device.modbus uocpp.device.sdm uocpp.device.card_reader uocpp.device.mfrc522 uocpp.device.modem uocpp.device.wifi uocpp.device.pilot uocpp.platform.unix_serial uocpp.platform.unix_wlan",
     ),
     ("ESP32 platform (not on the unix port)", "uocpp.platform.esp32 uocpp.platform.esp32_evse"),
     ("Boot only (dropped after): config checks, loader, the app's wiring", "uocpp.config uocpp_loader uocpp_slots uocpp.startup"),

@@ -31,8 +31,10 @@ from harness.twin.firmware import TwinFirmware  # noqa: E402
 
 
 def idle_heap(cs, cls, build, workdir):
-    """The live heap idle after boot of `build` (bench/common.py's Build) on
-    the unix port's simulator (Firmware) or the twin (TwinFirmware)."""
+    """(live heap idle after boot, interned names idle, stand-in objects) of
+    `build` (bench/common.py's Build) on the unix port's simulator (Firmware)
+    or the twin (TwinFirmware); stand-in objects: {class: count}, the twin's
+    report (harness/twin/board/_wire.py), else {}."""
     cfg = merge(FAST, {"centralSystem": {"url": "ws://127.0.0.1:%d/ocpp" % cs.port}, "log": {"level": "info", "heapInterval": 1}})
     fw = cls(workdir, cfg, env=dict(build.env, MICROPYTHON=build.micropython, MICROPYPATH=build.micropypath))
     common.link_lib(build, fw.workdir)  # a relative MICROPYPATH (lib) is the working directory's
@@ -41,42 +43,94 @@ def idle_heap(cs, cls, build, workdir):
     fw.start()
     try:
         fw.wait_log("registration Accepted", timeout=30)
+        made = {}
+        if cls is TwinFirmware:
+            m = fw.wait_log(r"twin: stand-in objects(.*)", 20)
+            made = {k: int(v) for k, v in (w.split("=") for w in m.group(1).split())}
         seen = sum(1 for _, line in list(fw.lines) if "diag: heap alloc=" in line)
         m = fw.wait_log(r"diag: heap alloc=(\d+) free=(\d+)", 20, count=seen + 3)
-        return int(m.group(1)) - build.live_offset
+        names = int(fw.wait_log(r"^qstr pool: .*n_qstr=(\d+)", 20, count=seen + 3).group(1))
+        return int(m.group(1)) - build.live_offset, names, made
     finally:
         fw.stop()
 
 
 def esp32_extra(cs, build, workdir):
-    """(unix port idle, twin idle, stand-ins, extra): bytes; extra is what the
-    ESP32 code path holds idle above the unix port's simulator, less the
-    stand-ins' own code."""
-    unix = idle_heap(cs, Firmware, build, os.path.join(workdir, "unix"))
-    twin = idle_heap(cs, TwinFirmware, build, os.path.join(workdir, "twin"))
-    stand = standins_heap(build.micropython)
-    return unix, twin, stand, twin - stand - unix
+    """(unix port idle, twin idle, stand-ins, extra, unix names, twin names,
+    stand-ins' names, twin names less the stand-ins'): bytes, then interned
+    names (n_qstr) idle.
+    extra is what the ESP32 code path holds idle above the unix port's
+    simulator, less what is the twin's own: the stand-ins' code and their
+    objects (C on a board), and the twin's boot script."""
+    unix, unix_names, _ = idle_heap(cs, Firmware, build, os.path.join(workdir, "unix"))
+    twin, twin_names, made = idle_heap(cs, TwinFirmware, build, os.path.join(workdir, "twin"))
+    stand, stand_names = standins(build.micropython, made)
+    return unix, twin, stand, twin - stand - unix, unix_names, twin_names, stand_names, twin_names - stand_names
 
 
+# What the twin holds that a board does not, measured on the same build: the
+# stand-ins' code (C in a board's ROM) and the twin's boot script, with the
+# names they intern (a board's machine and network have theirs built in),
+# then one instance of each stand-in class (a board's are C objects of a few
+# words, or none: a Pin is a constant there), made with the wire to the
+# model stubbed. The twin's report says how many of each the firmware made.
 STANDINS = """
-import gc
+import gc, micropython, _wire
+def names():
+    micropython.qstr_info()
 gc.collect()
 a = gc.mem_alloc()
-import machine, network, esp32, ntptime, socket, _wire, _agent
+names()
+import machine, network, esp32, ntptime, socket
+with open(%r) as f:
+    boot = compile(f.read(), "twin_boot.py", "exec")
 gc.collect()
-print(gc.mem_alloc() - a)
+names()
+print("code", gc.mem_alloc() - a)
+_wire.ask = lambda line: "/dev/null" if line.startswith("uart") else "0"
+machine.ask = network.ask = _wire.ask
+machine._raw = lambda fd, baud: None
+pin = machine.Pin(5)
+make = {
+    "Pin": lambda: machine.Pin(5, machine.Pin.OUT, value=0),
+    "PWM": lambda: machine.PWM(pin, freq=1000, duty_u16=0),
+    "ADC": lambda: machine.ADC(pin),
+    "UART": lambda: machine.UART(1, baudrate=9600, tx=17, rx=16, timeout=0),
+    "SPI": lambda: machine.SPI(1),
+    "WDT": lambda: machine.WDT(timeout=5000),
+    "WLAN": lambda: network.WLAN(network.STA_IF),
+}
+kept = [None] * 16  # every object stays alive: a freed one would be counted against the next
+i = 0
+for name, new in make.items():
+    kept[i] = new()  # the first of a class also grows _wire.made
+    gc.collect()
+    a = gc.mem_alloc()
+    kept[i + 1] = new()
+    i += 2
+    gc.collect()
+    print("object", name, gc.mem_alloc() - a)
 """
 
 
-def standins_heap(micropython):
-    # What the stand-ins' own code takes (C in the ROM on a board).
+def standins(micropython, made):
+    """(bytes, names) the stand-ins and the twin's boot script hold in the
+    twin's process, with `made` ({class: count}) stand-in objects."""
+    import re
     import subprocess
 
     from harness.twin.run import BOARD
 
     env = dict(os.environ, MICROPYPATH=BOARD + ":.frozen:" + str(REPO / "lib"))
-    out = subprocess.run([micropython, "-c", STANDINS], capture_output=True, text=True, env=env, timeout=30)
-    return int(out.stdout.split()[-1])
+    script = STANDINS % os.path.join(BOARD, "twin_boot.py")
+    out = subprocess.run([micropython, "-c", script], capture_output=True, text=True, env=env, timeout=30).stdout
+    n = [int(x) for x in re.findall(r"n_qstr=(\d+)", out)]
+    size = {w[1]: int(w[2]) for w in (line.split() for line in out.splitlines()) if w[0] == "object"}
+    code = int(re.search(r"^code (\d+)", out, re.M).group(1))
+    unknown = set(made) - set(size)
+    if unknown:
+        raise SystemExit("bench/twin.py: no size measured for the stand-in objects %s" % sorted(unknown))
+    return code + sum(size[k] * c for k, c in made.items()), n[1] - n[0]
 
 
 def main():
@@ -101,11 +155,16 @@ def main():
         (
             "unix port, simulated EVSE",
             "ESP32 twin (ESP32 platform code)",
-            "of which the stand-ins' own code (C on a board)",
-            "the ESP32 code path above the unix port's (twin less stand-ins less unix)",
+            "of which the twin's own: the stand-ins' code and objects, its boot script (C or nothing on a board)",
+            "the ESP32 code path above the unix port's (twin less its own less unix)",
+            "interned names, idle (n_qstr): unix port",
+            "interned names, idle: ESP32 twin",
+            "interned names, idle: of which the twin's own",
+            "interned names, idle: ESP32 twin less its own, the nearest to a board (the 1,261st allocates a pool of 8,976 B)",
         )
     ):
-        rows.append("| %s | %s |" % (label, " | ".join(format(g[i], ",") + " B" for g in got)))
+        unit = " B" if i < 4 else ""
+        rows.append("| %s | %s |" % (label, " | ".join(format(g[i], ",") + unit for g in got)))
     print("\n".join(rows))
 
 

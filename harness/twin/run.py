@@ -125,11 +125,12 @@ class Twin:
         env.update(
             MICROPYPATH=BOARD + ":" + path,
             TWIN_HW=str(self.hw.server_address[1]),
-            TWIN_AGENT=str(self.agent_port),
             TWIN_PARTITIONS=self.parts,
             OCPP_FLASH_DIR=self.flash,
         )
         env.pop("OCPP_CONFIG", None)  # the board reads its own /config.json
+        if self.line:  # the probe serves the line protocol only (twin_boot.py)
+            env["TWIN_AGENT"] = str(self.agent_port)
         return env
 
     def boot(self):

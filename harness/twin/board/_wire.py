@@ -9,6 +9,19 @@ import usocket as socket  # the host's, not the twin's socket.py
 
 _sock = None
 
+# How many objects of each stand-in class the firmware made (machine's Pin,
+# PWM, ADC, UART, SPI, WDT; network's WLAN): C objects of a few words on a
+# board, Python instances here. twin_boot.py prints it once after boot, and
+# bench/twin.py subtracts that many instances at their measured size from the
+# twin's heap. Every one of them is held for the firmware's life (a PWM or
+# ADC keeps the Pin it was made from, as the C object keeps its GPIO).
+made = {}
+
+
+def count(obj):
+    name = type(obj).__name__
+    made[name] = made.get(name, 0) + 1
+
 
 def ask(line):
     global _sock

@@ -5,7 +5,7 @@
 # which answers as the board's circuits would.
 import time
 
-from _wire import ask
+from _wire import ask, count
 
 PWRON_RESET = 1
 HARD_RESET = 2
@@ -24,6 +24,7 @@ class Pin:
     IRQ_FALLING = 2
 
     def __init__(self, id, mode=-1, pull=-1, value=None):
+        count(self)
         self.id = id
         self.init(mode, pull, value)
 
@@ -59,6 +60,8 @@ def _pin_id(pin):
 
 class PWM:
     def __init__(self, dest, freq=None, duty_u16=None, **kw):
+        count(self)
+        self._dest = dest  # held, as the C object holds its GPIO (see _wire.count)
         self._pin = _pin_id(dest)
         self._freq = freq or 5000
         self._duty = 0
@@ -90,6 +93,8 @@ class ADC:
     WIDTH_12BIT = 3
 
     def __init__(self, pin, atten=None):
+        count(self)
+        self._dest = pin  # held, as the C object holds its GPIO (see _wire.count)
         self._pin = _pin_id(pin)
         self._atten = ADC.ATTN_0DB if atten is None else atten
         ask("adc_atten %d %d" % (self._pin, self._atten))
@@ -112,6 +117,7 @@ class UART:
     # The model hands out a pty path for each UART it wires to a device (the
     # Modbus meter on RS-485); read() returns at once with what arrived.
     def __init__(self, id, baudrate=115200, tx=None, rx=None, timeout=0, **kw):
+        count(self)
         self._id = id
         path = ask("uart %d %d %s %s" % (id, baudrate, -1 if tx is None else tx, -1 if rx is None else rx))
         self._f = open(path, "r+b")
@@ -151,6 +157,7 @@ class SPI:
     LSB = 1
 
     def __init__(self, id, baudrate=1000000, polarity=0, phase=0, sck=None, mosi=None, miso=None, **kw):
+        count(self)
         self._id = id
 
     def init(self, *a, **kw):
@@ -182,6 +189,7 @@ class WDT:
     # The task watchdog: the model resets the board (kills and restarts the
     # firmware process) when a feed is later than the timeout.
     def __init__(self, id=0, timeout=5000):
+        count(self)
         ask("wdt %d" % timeout)
 
     def feed(self):

@@ -1,7 +1,7 @@
 # Stand-in for the ESP32 port's `network` (C on a board), for the twin: the
 # station and the access point. The radio is the model's (tests take it
 # down and up); the sockets the firmware opens are the host's real ones.
-from _wire import ask
+from _wire import ask, count
 
 STA_IF = 0
 AP_IF = 1
@@ -15,6 +15,7 @@ STAT_GOT_IP = 1010
 
 class WLAN:
     def __init__(self, interface=STA_IF):
+        count(self)
         self._if = interface
         self._active = False
         self._config = {}

@@ -7,6 +7,11 @@
 # wrapped to start the probe (_agent.py) that tells the model when the
 # firmware has acted on a change (the simulator's "settled") and what the
 # connectors' OCPP status is: the eyes of the line protocol, not hardware.
+# The probe runs only with the line protocol on (tools/twin sets TWIN_AGENT
+# then): it is the twin's, not the firmware's, so the bench runs without it.
+# Once the EVSE runs, one line "twin: stand-in objects Pin=.. ..." says how
+# many objects the stand-ins made (_wire.count; bench/twin.py subtracts them).
+import os
 import sys
 
 import asyncio
@@ -21,12 +26,28 @@ def _wrap_evse():
     _run = esp32_evse.Esp32Evse.run
 
     async def _run_with_probe(self, firmware):
-        import _agent
+        if os.getenv("TWIN_AGENT"):
+            import _agent
 
-        asyncio.create_task(_agent.serve(self, firmware))
+            asyncio.create_task(_agent.serve(self, firmware))
+        asyncio.create_task(_report())
         await _run(self, firmware)
 
     esp32_evse.Esp32Evse.run = _run_with_probe
+
+
+async def _report():
+    # Once, a second into the EVSE's run: the meter, the watchdog and Wi-Fi
+    # have made theirs by then. The task ends here (nothing of it stays).
+    import _wire
+
+    await asyncio.sleep_ms(1000)
+    print("twin: stand-in objects", " ".join("%s=%d" % kv for kv in sorted(_wire.made.items())))
+    if os.getenv("TWIN_QSTRS"):  # every interned name, by hand (docs/twin.md)
+        await asyncio.sleep_ms(4000)
+        import micropython
+
+        micropython.qstr_info(1)
 
 
 _repo = sys.argv[1]

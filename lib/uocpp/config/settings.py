@@ -148,7 +148,7 @@ setupWithoutWifi boolean true _
 #   limits it (the cable, the supply), in A. Smart charging: limits in W
 #   become A per phase over voltage and phases (unless a period gives
 #   numberPhases).
-# - meter: the energy meters (device/meters.py): "" = the EVSE's own (the
+# - meter: the energy meters (device/sdm.py): "" = the EVSE's own (the
 #   unix simulator's); SDM120 or SDM630 on a UART (ESP32) or a serial device
 #   path (unix port), connector n at Modbus address address + n - 1.
 # - simulator: unix port only, the EVSE simulator's TCP port on 127.0.0.1 (0 = off).

@@ -29,27 +29,33 @@ _RETRY_MAX_MS = const(30000)
 _QUEUE = const(4)  # cards not yet taken; the oldest goes beyond that
 
 
+# The reader's private state, self._s (a list indexed by constants: every
+# attribute would be an interned name for ever, docs/memory.md):
+_CHIP = const(0)
+_DEBOUNCE_MS = const(1)
+_LAST = const(2)  # UID of the card last reported
+_SEEN = const(3)  # ticks_ms when it was last on the reader
+_DOWN = const(4)  # logged as failing, no good poll since
+_POLLS = const(5)
+
+
 def id_tag(uid):
-    return "".join("%02X" % b for b in uid)
+    from binascii import hexlify
+
+    return hexlify(uid).decode().upper()
 
 
 class CardReader:
-    def __init__(self, chip, connector, debounce_ms, changed=None, name="card reader"):
+    def __init__(self, chip, connector, debounce_ms, changed=None):
         # chip: async init() -> version, check(), async read_uid() -> bytes or
         # None, both raising on a chip fault (mfrc522.Mfrc522).
-        self._chip = chip
+        self._s = [chip, debounce_ms, None, 0, False, 0]
         self.connector = connector
-        self._debounce_ms = debounce_ms
         self.changed = changed if changed is not None else asyncio.Event()
-        self._name = name
         self._cards = []
-        self._last = None  # UID of the card last reported
-        self._seen = 0  # ticks_ms when it was last on the reader
         self.ok = False  # the chip is initialised and answering
         self.failures = 0  # chip faults since the start (for tests and diagnostics)
-        self._down = False  # logged as failing, no good poll since
         self._retry = _RETRY_MS
-        self._polls = 0
 
     def take_card(self):
         # (connector, idTag) of the oldest card not taken yet, or None.
@@ -62,47 +68,49 @@ class CardReader:
     async def poll(self):
         # One poll: (re-)init the chip if needed, read the card on it.
         # Returns the ms to wait before the next poll.
-        chip = self._chip
+        s = self._s
+        chip = s[_CHIP]
         try:
             if not self.ok:
                 version = await chip.init()
                 self.ok = True
-                self._polls = 0
+                s[_POLLS] = 0
                 if not self.failures:
-                    log.info("card", "%s: chip version 0x%02X, cards go to connector %d", self._name, version, self.connector)
-            self._polls += 1
-            if self._polls >= _CHECK_EVERY:
-                self._polls = 0
+                    log.info("card", "card reader: chip version 0x%02X, cards go to connector %d", version, self.connector)
+            s[_POLLS] += 1
+            if s[_POLLS] >= _CHECK_EVERY:
+                s[_POLLS] = 0
                 chip.check()
             uid = await chip.read_uid()
         except Exception as e:
             # Any fault of the chip or its bus (ChipError, OSError from SPI,
             # even a driver bug): never the end of the task.
-            if not self._down:
-                self._down = True
-                log.warning("card", "%s: chip fault (%s: %s): re-initialising, every %d s at most", self._name, type(e).__name__, e, _RETRY_MAX_MS // 1000)
+            if not s[_DOWN]:
+                s[_DOWN] = True
+                log.warning("card", "card reader: chip fault (%s: %s): re-initialising, every %d s at most", type(e).__name__, e, _RETRY_MAX_MS // 1000)
             self.ok = False
             self.failures += 1
             wait = self._retry
             self._retry = min(wait * 2, _RETRY_MAX_MS)
             return wait
-        if self._down:
-            self._down = False
+        if s[_DOWN]:
+            s[_DOWN] = False
             self._retry = _RETRY_MS
-            log.info("card", "%s: chip answers again", self._name)
+            log.info("card", "card reader: chip answers again")
         if uid is not None:
             self._saw(uid)
         return _POLL_MS
 
     def _saw(self, uid):
+        s = self._s
         now = time.ticks_ms()
-        if uid == self._last and time.ticks_diff(now, self._seen) < self._debounce_ms:
-            self._seen = now  # still held (or back too soon): no new event
+        if uid == s[_LAST] and time.ticks_diff(now, s[_SEEN]) < s[_DEBOUNCE_MS]:
+            s[_SEEN] = now  # still held (or back too soon): no new event
             return
-        self._last = uid
-        self._seen = now
+        s[_LAST] = uid
+        s[_SEEN] = now
         tag = id_tag(uid)
-        log.info("card", "%s: card %s at connector %d", self._name, tag, self.connector)
+        log.info("card", "card reader: card %s at connector %d", tag, self.connector)
         if len(self._cards) >= _QUEUE:
             self._cards.pop(0)
         self._cards.append((self.connector, tag))

@@ -78,7 +78,7 @@ _RESET_MS = const(50)  # the oscillator's start-up after a reset
 _REQA = const(0x26)
 _WUPA = const(0x52)
 _HLTA = const(0x50)
-_SEL = (0x93, 0x95, 0x97)  # cascade levels 1, 2, 3
+_SEL = const(0x93)  # cascade level 1; levels 2 and 3 are 0x95, 0x97
 _NVB_ALL = const(0x20)  # anticollision: we send 2 bytes, the card the rest
 _NVB_SELECT = const(0x70)  # SELECT: all 7 bytes
 _CT = const(0x88)  # cascade tag: this level carries 3 UID bytes, more follow
@@ -86,7 +86,6 @@ _SAK_MORE = const(0x04)  # SAK bit: UID not complete, go to the next level
 
 # Chip versions seen on modules: 0x91/0x92 NXP v1/v2, 0x88 FM17522 and
 # 0x12/0xB2 clones. Any is used; 0x00 and 0xFF are a bus with nothing on it.
-_NO_CHIP = (0x00, 0xFF)
 
 
 class ChipError(Exception):
@@ -125,29 +124,12 @@ class Mfrc522:
         buf[1] = value
         self._xfer(2)
 
-    def _write_from(self, reg, data, n):
-        buf = self._buf
-        buf[0] = (reg << 1) & 0x7E
-        for i in range(n):
-            buf[i + 1] = data[i]
-        self._xfer(n + 1)
-
     def _read(self, reg):
         buf = self._buf
         buf[0] = 0x80 | ((reg << 1) & 0x7E)
         buf[1] = 0
         self._xfer(2)
         return buf[1]
-
-    def _read_fifo(self, n):
-        # n bytes of the FIFO in one transaction: buf[1..n].
-        buf = self._buf
-        addr = 0x80 | (_FIFO_DATA << 1)
-        for i in range(n):
-            buf[i] = addr
-        buf[n] = 0
-        self._xfer(n + 1)
-        return buf
 
     def _xfer(self, n):
         mv = memoryview(self._buf)[:n]
@@ -168,7 +150,7 @@ class Mfrc522:
         self._write(_COMMAND, _SOFT_RESET)
         await asyncio.sleep_ms(_RESET_MS)
         version = self._read(_VERSION)
-        if version in _NO_CHIP:
+        if version == 0x00 or version == 0xFF:
             raise ChipError("no chip answers (VersionReg 0x%02X)" % version)
         if self._read(_COMMAND) & _POWER_DOWN:
             raise ChipError("still in power-down after a reset")
@@ -210,7 +192,18 @@ class Mfrc522:
         # Halted whatever happened: a card that a bad frame left half-way
         # (READY) would ignore the next WUPA (ISO 14443-3 sends it back to
         # IDLE), and a poll would be lost.
-        await self._halt()
+        # HLTA: the card goes quiet until the next WUPA. It never answers:
+        # rather than wait for the timer, stop once the frame is out (4
+        # bytes at 106 kbit/s: about 0.4 ms).
+        frame[0] = _HLTA
+        frame[1] = 0
+        crc = crc_a(frame, 2)
+        frame[2] = crc & 0xFF
+        frame[3] = crc >> 8
+        self._start(frame, 0, 4)
+        await asyncio.sleep_ms(1)
+        self._write(_BIT_FRAMING, 0)
+        self._write(_COMMAND, _IDLE)
         return uid
 
     async def _select(self):
@@ -218,7 +211,7 @@ class Mfrc522:
         frame = self._frame
         uid = bytearray()
         for level in range(3):
-            frame[0] = _SEL[level]
+            frame[0] = _SEL + 2 * level
             frame[1] = _NVB_ALL
             if await self._transceive(frame, 0, 2) != 5:
                 return None
@@ -244,26 +237,15 @@ class Mfrc522:
             uid.extend(frame[3:6])
         return None  # more than three cascade levels: not ISO 14443 A
 
-    async def _halt(self):
-        # HLTA: the card goes quiet until the next WUPA. It never answers:
-        # rather than wait for the timer, stop once the frame is out (4
-        # bytes at 106 kbit/s: about 0.4 ms).
-        frame = self._frame
-        frame[0] = _HLTA
-        frame[1] = 0
-        crc = crc_a(frame, 2)
-        frame[2] = crc & 0xFF
-        frame[3] = crc >> 8
-        self._start(frame, 0, 4)
-        await asyncio.sleep_ms(1)
-        self._write(_BIT_FRAMING, 0)
-        self._write(_COMMAND, _IDLE)
-
     def _start(self, data, last_bits, n):
         self._write(_COMMAND, _IDLE)
         self._write(_COM_IRQ, _ALL_IRQ)
         self._write(_FIFO_LEVEL, 0x80)  # FlushBuffer
-        self._write_from(_FIFO_DATA, data, n)
+        buf = self._buf  # data[:n] into the FIFO, one transaction
+        buf[0] = _FIFO_DATA << 1
+        for i in range(n):
+            buf[i + 1] = data[i]
+        self._xfer(n + 1)
         self._write(_COMMAND, _TRANSCEIVE)
         self._write(_BIT_FRAMING, 0x80 | last_bits)  # StartSend
 
@@ -299,5 +281,10 @@ class Mfrc522:
             return -1
         if self._read(_CONTROL) & 0x07:
             return -1  # a partial last byte: not a frame we asked for
-        self._read_fifo(got)
+        # The FIFO's got bytes in one transaction: self._buf[1..got].
+        buf = self._buf
+        for i in range(got):
+            buf[i] = 0x80 | (_FIFO_DATA << 1)
+        buf[got] = 0
+        self._xfer(got + 1)
         return got

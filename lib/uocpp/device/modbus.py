@@ -11,7 +11,7 @@ import struct
 
 from micropython import const
 
-READ_HOLDING = const(0x03)
+_READ_HOLDING = const(0x03)  # not read: the SDM registers used are input registers
 READ_INPUT = const(0x04)
 _MAX_COUNT = const(125)  # registers per read: a reply carries at most 250 data bytes
 

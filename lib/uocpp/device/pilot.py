@@ -24,30 +24,17 @@
 # and small ints up to 2**30; every product below stays under that.
 from micropython import const
 
-MIN_AMPS = const(6)
-MAX_AMPS = const(80)
+_MIN_AMPS = const(6)
+_MAX_AMPS = const(80)
 FULL = const(65535)  # duty_u16 of 100 %: steady +12 V, no current offered
-
-# Positive pilot level (volts) -> state, from the top; the band edges are
-# midway between nominal levels, 0.5 V outside the standard's +-1 V. Between
-# E and F (-10.5 .. -1.5 V) no state is defined: it reads as E, an error.
-_EDGES = (("A", 10.5), ("B", 7.5), ("C", 4.5), ("D", 1.5), ("E", -1.5))
-_E_TOP = 1.5
-_F_TOP = -10.5
-
-
-def _centiamps(amps):
-    # Whole centiamperes, rounded down (never signal more than was asked);
-    # the small allowance keeps 16.1 A from becoming 16.09 A in single precision.
-    return int(amps * 100 + 0.01)
 
 
 def offered(amps):
     # The current a request ends up signalling: 0 below 6 A (or None, NaN,
     # negative), at most 80 A.
-    if amps is None or not amps >= MIN_AMPS:
+    if amps is None or not amps >= _MIN_AMPS:
         return 0
-    return min(amps, MAX_AMPS)
+    return min(amps, _MAX_AMPS)
 
 
 def duty_u16(amps):
@@ -56,7 +43,9 @@ def duty_u16(amps):
     amps = offered(amps)
     if not amps:
         return FULL
-    ca = _centiamps(amps)
+    # Whole centiamperes, rounded down (never signal more than was asked);
+    # the small allowance keeps 16.1 A from becoming 16.09 A in single precision.
+    ca = int(amps * 100 + 0.01)
     if ca <= 5100:
         return ca * 13107 // 1200  # (A / 0.6) % of 65535
     return (ca + 16000) * 13107 // 5000  # (A / 2.5 + 64) % of 65535
@@ -68,33 +57,30 @@ def volts(raw, raw_plus12, raw_minus12):
     return (raw - raw_minus12) * 24 / (raw_plus12 - raw_minus12) - 12
 
 
-def _plain(v):
-    for name, edge in _EDGES:
-        if v > edge or (name == "E" and v >= edge):
-            return name
-    return "F" if v < _F_TOP else "E"  # below -10.5 V: F; else invalid -> E
-
-
-def _inside(name, v, h):
-    # Is v inside state name's band, widened by h on both sides?
-    if name == "F":
-        return v < _F_TOP + h
-    if name == "E":
-        return -1.5 - h <= v <= _E_TOP + h
-    top = 99.0
-    for state, edge in _EDGES:
-        if state == name:
-            return edge - h < v <= top + h
-        top = edge
-    return False
-
-
 def state(v, current=None, hysteresis=0.0):
     # Pilot volts (high phase) -> "A".."F". With the state in force and a
     # hysteresis, a level that strayed less than that past an edge keeps it.
-    if current and hysteresis and _inside(current, v, hysteresis):
-        return current
-    return _plain(v)
+    # Positive pilot level -> state, from the top: the band edges are midway
+    # between nominal levels (A 10.5 V, B 7.5, C 4.5, D 1.5: 10.5 - 3 i), 0.5 V
+    # outside the standard's +-1 V; E from -1.5 V. Between E and F (-10.5 ..
+    # -1.5 V) no state is defined: it reads as E, an error.
+    h = hysteresis
+    if current and h:
+        i = ord(current[0]) - 65  # "A".."D" -> 0..3 (no "ABCD": a str that short is an interned name)
+        if 0 <= i < 4:
+            if 10.5 - 3 * i - h < v <= (99.0 if i == 0 else 13.5 - 3 * i) + h:
+                return current
+        elif current == "E":
+            if -1.5 - h <= v <= 1.5 + h:
+                return current
+        elif current == "F" and v < -10.5 + h:
+            return current
+    for i in range(4):
+        if v > 10.5 - 3 * i:
+            return chr(65 + i)
+    if v >= -1.5:
+        return "E"
+    return "F" if v < -10.5 else "E"  # below -10.5 V: F; else invalid -> E
 
 
 class Debouncer:

@@ -72,16 +72,6 @@ class MeterError(Exception):
         self.code = code
 
 
-def _hex(data):
-    from binascii import hexlify
-
-    return hexlify(data).decode()
-
-
-def _finite(value):
-    return value - value == 0  # False for NaN and for +-inf (inf - inf is NaN)
-
-
 class SdmMeter:
     def __init__(self, port, address=1, model="SDM630", timeout_ms=300, retries=1, lock=None):
         if model not in _MODELS:
@@ -96,7 +86,6 @@ class SdmMeter:
         self.timeout_ms = timeout_ms
         self.retries = retries
         self.phases = 3 if model == "SDM630" else 1
-        self._blocks = _MODELS[model]
         self._last = time.ticks_add(time.ticks_ms(), -_GAP_MS)  # end of the last exchange
         # One request on the wire at a time: a read() may come while another
         # is under way (the metering poll and a triggered MeterValues); meters
@@ -111,10 +100,12 @@ class SdmMeter:
         # and voltage are {"L1": .., "L2": .., "L3": ..} on a three-phase meter,
         # plain floats on a single-phase one.
         values = {}
-        for start, count, fields in self._blocks:
+        for start, count, fields in _MODELS[self.model]:
             data = await self._exchange(start, count)
             for name, phase, offset in fields:
-                value = self._value(data, offset, start)
+                value = modbus.float32(data, offset)
+                if value - value != 0:  # NaN or +-inf (inf - inf is NaN)
+                    raise MeterError("%s at address %d: register 0x%04X holds %r, not a reading" % (self.model, self.address, start + offset, value), VALUE)
                 if name == ENERGY:
                     value *= 1000  # the meter counts kWh; OCPP's default unit is Wh
                 if phase is None:
@@ -124,82 +115,91 @@ class SdmMeter:
         return values
 
     # -- one Modbus transaction --------------------------------------------------
-    def _where(self):
-        return "%s at address %d" % (self.model, self.address)
-
-    def _value(self, data, offset, start):
-        value = modbus.float32(data, offset)
-        if not _finite(value):
-            raise MeterError("%s: register 0x%04X holds %r, not a reading" % (self._where(), start + offset, value), VALUE)
-        return value
-
+    # One function on purpose (each function and attribute of a loaded module
+    # costs heap and interned names, docs/memory.md).
     async def _exchange(self, start, count):
-        async with self._lock:
-            return await self._attempts(start, count)
-
-    async def _attempts(self, start, count):
         # The register bytes of one read, after up to `retries` more attempts
         # on silence, noise or a CRC error. A refusal is final, unless the
         # meter says it is busy (codes 5 and 6: it will answer later).
-        request = modbus.read_request(self.address, modbus.READ_INPUT, start, count)
-        what = "read 0x%04X+%d" % (start, count)
-        attempts = self.retries + 1
-        for _ in range(attempts):
-            await self._settle()
-            self.port.write(request)
-            try:
-                data, got = await self._reply(count)
-            except modbus.ModbusError as e:
-                kind, code = e.kind, e.code
+        async with self._lock:
+            request = modbus.read_request(self.address, modbus.READ_INPUT, start, count)
+            where = "%s at address %d" % (self.model, self.address)
+            what = "read 0x%04X+%d" % (start, count)
+            port = self.port
+            size = modbus.reply_size(count)
+            attempts = self.retries + 1
+            for _ in range(attempts):
+                # Leave the meter its gap after the last exchange, then drop
+                # whatever arrived since (a late reply to a timed-out request
+                # is not the answer to the next one).
+                wait = _GAP_MS - time.ticks_diff(time.ticks_ms(), self._last)
+                if wait > 0:
+                    await asyncio.sleep_ms(min(wait, _GAP_MS))
+                for _ in range(_MAX_DRAIN_READS):
+                    if not port.read(256):
+                        break
+                port.write(request)
+                # The reply: polls with short sleeps, so it never blocks the
+                # loop, and the deadline holds even when bytes keep coming.
+                buf = bytearray()
+                data = None
+                deadline = time.ticks_add(time.ticks_ms(), self.timeout_ms)
+                try:
+                    while time.ticks_diff(deadline, time.ticks_ms()) > 0:
+                        chunk = port.read(256)
+                        if not chunk:
+                            await asyncio.sleep_ms(_POLL_MS)
+                            continue
+                        buf.extend(chunk)
+                        data = modbus.find_reply(buf, self.address, modbus.READ_INPUT, count)
+                        if data is not None:
+                            break
+                        if len(buf) > 2 * size:
+                            # A whole reply in what goes would have been found already.
+                            buf = buf[len(buf) - size :]
+                        await asyncio.sleep_ms(0)
+                except modbus.ModbusError as e:
+                    kind, code = e.kind, e.code
+                    self._last = time.ticks_ms()
+                    if kind == EXCEPTION:
+                        why = "Modbus exception %d (%s) to %s" % (code, modbus.exception_name(code), what)
+                        if code not in (5, 6):
+                            raise MeterError("%s: %s" % (where, why), EXCEPTION, code)
+                    else:
+                        why = "CRC error in the reply to " + what
+                    continue
                 self._last = time.ticks_ms()
-                if kind == EXCEPTION:
-                    why = "Modbus exception %d (%s) to %s" % (code, modbus.exception_name(code), what)
-                    if code not in (5, 6):
-                        raise MeterError("%s: %s" % (self._where(), why), EXCEPTION, code)
+                if data is not None:
+                    return data
+                code = 0
+                if buf:
+                    from binascii import hexlify
+
+                    kind = GARBLED
+                    why = "incomplete or garbled reply to %s (%d bytes: %s)" % (what, len(buf), hexlify(buf[:16]).decode())
                 else:
-                    why = "CRC error in the reply to " + what
-                continue
-            self._last = time.ticks_ms()
-            if data is not None:
-                return data
-            code = 0
-            if got:
-                kind = GARBLED
-                why = "incomplete or garbled reply to %s (%d bytes: %s)" % (what, len(got), _hex(got[:16]))
-            else:
-                kind = TIMEOUT
-                why = "no answer to %s within %d ms" % (what, self.timeout_ms)
-        raise MeterError("%s: %s (%d attempts)" % (self._where(), why, attempts), kind, code)
+                    kind = TIMEOUT
+                    why = "no answer to %s within %d ms" % (what, self.timeout_ms)
+            raise MeterError("%s: %s (%d attempts)" % (where, why, attempts), kind, code)
 
-    async def _settle(self):
-        # Leave the meter its gap after the last exchange, then drop whatever
-        # arrived since (a late reply to a timed-out request is not the answer
-        # to the next one).
-        wait = _GAP_MS - time.ticks_diff(time.ticks_ms(), self._last)
-        if wait > 0:
-            await asyncio.sleep_ms(min(wait, _GAP_MS))
-        for _ in range(_MAX_DRAIN_READS):
-            if not self.port.read(256):
-                break
 
-    async def _reply(self, count):
-        # (data, None) for the checked reply, (None, bytes received) once the
-        # deadline passed. Polls with short sleeps: never blocks the loop, and
-        # the deadline holds even when bytes keep coming.
-        size = modbus.reply_size(count)
-        buf = bytearray()
-        deadline = time.ticks_add(time.ticks_ms(), self.timeout_ms)
-        while time.ticks_diff(deadline, time.ticks_ms()) > 0:
-            chunk = self.port.read(256)
-            if not chunk:
-                await asyncio.sleep_ms(_POLL_MS)
-                continue
-            buf.extend(chunk)
-            data = modbus.find_reply(buf, self.address, modbus.READ_INPUT, count)
-            if data is not None:
-                return data, None
-            if len(buf) > 2 * size:
-                # A whole reply in what goes would have been found already.
-                buf = buf[len(buf) - size :]
-            await asyncio.sleep_ms(0)
-        return None, bytes(buf)
+class BusMeters:
+    # The energy meters on an RS-485 bus, one per connector: connector n's
+    # meter answers at Modbus address `address + n - 1`. The metering service
+    # reads them one at a time (a shared bus). Here rather than in a module
+    # of its own: each module interns its path and dotted name for ever.
+    def __init__(self, port, cfg, count):
+        # cfg: config.json's meter section.
+        self._meters = [None] + [SdmMeter(port, cfg["address"] + n, cfg["model"], int(cfg["timeout"] * 1000)) for n in range(count)]
+
+    def measurands(self):
+        return _MEASURANDS
+
+    async def read(self, n):
+        return await self._meters[n].read()
+
+    def share(self, address, model, timeout_ms):
+        # Another meter on this bus (the grid meter, energy/grid.py): its
+        # requests take turns with the connectors' meters.
+        first = self._meters[1]
+        return SdmMeter(first.port, address, model, timeout_ms, 1, first._lock)

@@ -11,22 +11,25 @@ from uocpp import log
 from uocpp.link.backoff import Backoff
 
 _POLL_MS = const(250)  # how often the radio's state is looked at
-# Back-off between attempts: 1, 2, 4 ... 32 s, plus up to 1 s of spread so
-# a building full of chargers does not hammer one access point in step.
-_BACKOFF = (1, 1, 5)
+# The private state, self._w (a list: every attribute is an interned name
+# for ever, docs/memory.md):
+_STATION = const(0)
+_SSID = const(1)
+_PASSWORD = const(2)
+_TIMEOUT_MS = const(3)  # per attempt
+_STABLE_MS = const(4)  # up for this long counts as up
+_BACKOFF = const(5)
+_DROP = const(6)
 
 
 class Wifi:
-    def __init__(self, station, cfg, on_drop):
-        # on_drop(reason): called when an up link drops (the OCPP link's drop).
-        self.station = station
-        self.ssid = cfg["ssid"]
-        self._password = cfg["password"]
-        self.timeout_ms = int(cfg["timeout"] * 1000)
-        self.stable_ms = int(cfg["stableTime"] * 1000)
-        self.backoff = Backoff(*_BACKOFF)
+    def __init__(self, station, cfg, drop):
+        # drop(reason): called when an up link drops (the OCPP link's drop).
+        # Back-off between attempts: 1, 2, 4 ... 32 s, plus up to 1 s of
+        # spread so a building full of chargers does not hammer one access
+        # point in step.
+        self._w = [station, cfg["ssid"], cfg["password"], int(cfg["timeout"] * 1000), int(cfg["stableTime"] * 1000), Backoff(1, 1, 5), drop]
         self.up = asyncio.Event()
-        self._on_drop = on_drop
         self.ticks = 0  # bumped on every look at the radio: progress for the watchdog
 
     async def _until(self, ms, connected):
@@ -34,7 +37,7 @@ class Wifi:
         deadline = time.ticks_add(time.ticks_ms(), ms)
         while True:
             self.ticks += 1
-            if self.station.isconnected() == connected:
+            if self._w[_STATION].isconnected() == connected:
                 return True
             left = time.ticks_diff(deadline, time.ticks_ms())
             if left <= 0:
@@ -43,31 +46,34 @@ class Wifi:
 
     async def _attempt(self):
         # One attempt; returns None once the link is up and stable, else why not.
-        if not self.station.isconnected():
-            log.info("wifi", "connecting to %s", self.ssid)
+        w = self._w
+        station = w[_STATION]
+        if not station.isconnected():
+            log.info("wifi", "connecting to %s", w[_SSID])
             try:
-                self.station.connect(self.ssid, self._password)
+                station.connect(w[_SSID], w[_PASSWORD])
             except OSError as e:
                 return "connect failed: %s" % (e,)
-            if not await self._until(self.timeout_ms, True):
-                self.station.disconnect()  # stop the driver's own retries before ours
-                return "not up after %s s" % (self.timeout_ms / 1000)
-        log.info("wifi", "associated, address %s; waiting %s s for it to stay up", self.station.ifconfig()[0], self.stable_ms / 1000)
-        if await self._until(self.stable_ms, False):
-            return "dropped again within %s s" % (self.stable_ms / 1000)
+            if not await self._until(w[_TIMEOUT_MS], True):
+                station.disconnect()  # stop the driver's own retries before ours
+                return "not up after %s s" % (w[_TIMEOUT_MS] / 1000)
+        log.info("wifi", "associated, address %s; waiting %s s for it to stay up", station.ifconfig()[0], w[_STABLE_MS] / 1000)
+        if await self._until(w[_STABLE_MS], False):
+            return "dropped again within %s s" % (w[_STABLE_MS] / 1000)
         return None
 
     async def connect(self):
         # Returns once the link is up and has stayed up; retries for ever.
+        backoff = self._w[_BACKOFF]
         while True:
             why = await self._attempt()
             if why is None:
-                self.backoff.reset()
+                backoff.reset()
                 self.up.set()
-                log.info("wifi", "up and stable (%s)", self.ssid)
+                log.info("wifi", "up and stable (%s)", self._w[_SSID])
                 return
-            delay = self.backoff.next()
-            log.warning("wifi", "%s; retrying in %.1f s (attempt %d)", why, delay, self.backoff.attempt)
+            delay = backoff.next()
+            log.warning("wifi", "%s; retrying in %.1f s (attempt %d)", why, delay, backoff.attempt)
             await asyncio.sleep_ms(int(delay * 1000))
             self.ticks += 1
 
@@ -80,5 +86,5 @@ class Wifi:
             while not await self._until(_POLL_MS * 4, False):
                 pass
             self.up.clear()
-            log.warning("wifi", "link to %s dropped; reconnecting", self.ssid)
-            self._on_drop("wifi down")
+            log.warning("wifi", "link to %s dropped; reconnecting", self._w[_SSID])
+            self._w[_DROP]("wifi down")

@@ -34,10 +34,6 @@ def wlan():
     return station
 
 
-def _epoch_shift():
-    return 946684800 if time.gmtime(0)[0] == 2000 else 0
-
-
 def set_rtc(unix):
     # The RTC keeps UTC. time.time() follows the RTC, so the clock module's
     # offset is re-based afterwards; otherwise now() would count the jump twice.
@@ -49,17 +45,6 @@ def watchdog(timeout_ms):
     # The hardware WDT cannot be stopped once armed (a soft reset keeps it
     # running); creating it again only changes the timeout.
     return machine.WDT(timeout=timeout_ms)
-
-
-def _build_time():
-    # The MicroPython build date ("... on 2026-07-05" in sys.version) as Unix
-    # seconds: the device cannot be running before it. None if unreadable.
-    v = sys.version
-    i = v.rfind(" on ")
-    try:
-        return clock.parse_iso(v[i + 4 : i + 14] + "T00:00:00Z")
-    except ValueError:
-        return None
 
 
 async def sync_clock(settings):
@@ -86,8 +71,16 @@ async def sync_clock(settings):
             if time.ticks_diff(deadline, time.ticks_ms()) <= 0:
                 break
             await asyncio.sleep_ms(1000)
-    floor = _build_time()
-    now = time.time() + _epoch_shift()
+    # The MicroPython build date ("... on 2026-07-05" in sys.version) as Unix
+    # seconds: the device cannot be running before it. None if unreadable.
+    # (Inline, as every function of a loaded module is a name for ever.)
+    v = sys.version
+    i = v.rfind(" on ")
+    try:
+        floor = clock.parse_iso("%sT00:00:00Z" % v[i + 4 : i + 14])
+    except ValueError:
+        floor = None
+    now = time.time() + (946684800 if time.gmtime(0)[0] == 2000 else 0)  # time.time() from 2000 on a board
     if floor and now < floor:
         set_rtc(floor)
         log.warning("clock", "not set (%s): RTC raised to the build date; certificates may fail their date check", why)
@@ -140,7 +133,7 @@ def meter(settings, board_evse):
     cfg = settings["meter"]
     if not cfg["model"]:
         raise ValueError("meter.model: an ESP32 charger needs its energy meter (SDM120 or SDM630)")
-    from uocpp.device.meters import BusMeters
+    from uocpp.device.sdm import BusMeters
 
     port = machine.UART(cfg["uart"], baudrate=cfg["baud"], tx=cfg["tx"], rx=cfg["rx"], timeout=0)
     return BusMeters(port, cfg, settings["connectors"]["count"])

@@ -62,8 +62,46 @@ _MIN_READS = const(20)  # and at least this many reads (an ESP32 ADC read takes 
 _INPUT_POLL_MS = const(50)  # fault and lock-feedback inputs
 _LOCK_POLL_MS = const(10)
 
-NO_ERROR = "NoError"
-PILOT_ERRORS = {"E": "EVCommunicationError", "F": "InternalError"}
+# Heap and interned names (docs/memory.md): every attribute, argument and
+# short str constant of a loaded module is a name for ever, so the state is
+# two lists indexed by constants rather than one attribute each, and the
+# config keys are read through space-separated strings (not names).
+# Per connector, self._c[i]:
+_PWM = const(0)  # pilot out
+_ADC = const(1)  # pilot in
+_AMPS = const(2)  # offered current
+_RELAY_PIN = const(3)
+_RELAY = const(4)  # closed?
+_LOCK_PIN = const(5)  # None: no actuator (a tethered cable)
+_UNLOCK_PIN = const(6)  # pulse mode's second coil
+_FB_PIN = const(7)  # lock feedback input, or None
+_FB = const(8)  # its debouncer
+_WANT = const(9)  # the lock state asked for
+_PHASE_PIN = const(10)  # the L2/L3 contactor, or None
+_PHASES = const(11)
+_PILOT = const(12)  # the pilot state's debouncer
+# The settings, self._k, in the order the constructor reads them:
+_DEBOUNCE = const(0)
+_HYSTERESIS = const(1)
+_INVERT = const(2)
+_PLUS = const(3)
+_MINUS = const(4)
+_RELAY_ON = const(5)
+_LOCK_ON = const(6)
+_FB_ON = const(7)
+_RISING = const(8)  # adcPlus12 > adcMinus12
+_PULSE = const(9)  # lockMode "pulse"
+_PULSE_MS = const(10)
+_LOCK_TIMEOUT_MS = const(11)
+_INTERVAL_MS = const(12)  # pilotInterval
+_LOCK_MODE = const(13)  # the keys read into locals only
+_LOCK_PULSE = const(14)
+_LOCK_TIMEOUT = const(15)
+_PILOT_INTERVAL = const(16)
+_CARD_READER = const(17)
+_TAMPER_PIN = const(18)
+_TAMPER_ACTIVE = const(19)
+_FAULTS = const(20)
 
 
 class Esp32Evse:
@@ -74,164 +112,168 @@ class Esp32Evse:
         if hw is None:
             import machine as hw
         Pin = hw.Pin
-        outs = cfg["pilotOut"]
-        n = self.count = len(outs)
+        IN = Pin.IN
+        OUT = Pin.OUT
+        # The per-connector GPIO lists; the first three are required (one
+        # GPIO each, no -1).
+        keys = "pilotOut pilotIn relay lockPin unlockPin lockFeedback phasePin".split()
+        n = self.count = len(cfg[keys[0]])
         if not n:
             raise ValueError("evse.pilotOut lists no pin: no connector to drive")
-
-        def pins(key, required):
-            got = cfg[key]
-            if not got and not required:
-                return [None] * n
-            if len(got) != n or (required and -1 in got):
+        gpios = []
+        for j, key in enumerate(keys):
+            got = cfg.get(key) or []
+            if not got and j > 2:
+                got = [-1] * n
+            if len(got) != n or (j < 3 and -1 in got):
                 raise ValueError("evse.%s: needs one GPIO per connector (%d)" % (key, n))
-            return [p if p >= 0 else None for p in got]
+            gpios.append(got)
+        # The optional keys (cardReader, tamperPin, tamperActive) read as None.
+        k = self._k = [
+            cfg.get(key)
+            for key in "debounce hysteresis pilotInvert adcPlus12 adcMinus12 relayActive lockActive lockFeedbackActive x x x x x lockMode lockPulse lockTimeout pilotInterval cardReader tamperPin tamperActive faults".split()
+        ]
+        k[_RISING] = k[_PLUS] > k[_MINUS]
+        k[_PULSE] = k[_LOCK_MODE] != "level"  # config/evse.py allows level or pulse
+        k[_PULSE_MS] = int(k[_LOCK_PULSE] * 1000)
+        k[_LOCK_TIMEOUT_MS] = int(k[_LOCK_TIMEOUT] * 1000)
+        k[_INTERVAL_MS] = max(1, int(k[_PILOT_INTERVAL] * 1000))
+        if k[_PLUS] == k[_MINUS]:
+            raise ValueError("evse.adcPlus12 and adcMinus12 are equal: calibrate them")
 
         self.changed = asyncio.Event()
-        if reader is None and cfg.get("cardReader"):
+        if reader is None and k[_CARD_READER]:
             from uocpp.device.card_reader import from_config
 
-            reader = from_config(cfg["cardReader"], hw, self.changed)
+            reader = from_config(k[_CARD_READER], hw, self.changed)
         self._reader = reader
-        self._n = cfg["debounce"]
-        self._hysteresis = cfg["hysteresis"]
-        self._interval_ms = max(1, int(cfg["pilotInterval"] * 1000))
-        self._invert = cfg["pilotInvert"]
-        self._plus = cfg["adcPlus12"]
-        self._minus = cfg["adcMinus12"]
-        if self._plus == self._minus:
-            raise ValueError("evse.adcPlus12 and adcMinus12 are equal: calibrate them")
-        self._rising = self._plus > self._minus
 
-        # Pilot out at 100 % from the start: no current offered.
-        steady = self._level(pilot.FULL)
-        self._pwm = [hw.PWM(Pin(p, Pin.OUT, value=1 if steady else 0), freq=_FREQ, duty_u16=steady) for p in pins("pilotOut", True)]
-        self._amps = [0.0] * n
-        self._adc = []
-        for p in pins("pilotIn", True):
-            adc = hw.ADC(Pin(p))
+        debounce = k[_DEBOUNCE]
+        lock_off = 1 - k[_LOCK_ON]
+        # Pilot out at 100 % from the start: no current offered. Contactors
+        # open, locks released, the phase contactor off (1 phase) until
+        # energy/phases.py sets it.
+        steady = 0 if k[_INVERT] else pilot.FULL
+        self._c = []
+        for i in range(n):
+            out, adc_pin, relay, lock, unlock, fb, phase = (g[i] for g in gpios)
+            adc = hw.ADC(Pin(adc_pin))
             adc.atten(hw.ADC.ATTN_11DB)  # about 0.15..2.45 V is the linear part
-            self._adc.append(adc)
+            if k[_PULSE] and lock >= 0 and unlock < 0:
+                raise ValueError("evse.unlockPin: lockMode pulse needs one for connector %d" % (i + 1))
+            fb = Pin(fb, IN) if fb >= 0 else None
+            self._c.append(
+                [
+                    hw.PWM(Pin(out, OUT, value=1 if steady else 0), freq=_FREQ, duty_u16=steady),
+                    adc,
+                    0.0,
+                    Pin(relay, OUT, value=1 - k[_RELAY_ON]),
+                    False,
+                    Pin(lock, OUT, value=lock_off) if lock >= 0 else None,
+                    Pin(unlock, OUT, value=lock_off) if unlock >= 0 else None,
+                    fb,
+                    None if fb is None else pilot.Debouncer(debounce, fb.value() == k[_FB_ON]),
+                    False,
+                    Pin(phase, OUT, value=0) if phase >= 0 else None,
+                    1 if phase >= 0 else 3,
+                    None,
+                ]
+            )
 
-        # Contactors open, locks released.
-        self._relay_on = cfg["relayActive"]
-        self._relay_pins = [Pin(p, Pin.OUT, value=1 - self._relay_on) for p in pins("relay", True)]
-        self._relay = [False] * n
-        self._pulse = cfg["lockMode"] == "pulse"
-        self._lock_on = cfg["lockActive"]
-        self._pulse_ms = int(cfg["lockPulse"] * 1000)
-        self._lock_timeout_ms = int(cfg["lockTimeout"] * 1000)
-
-        def outputs(key):
-            return [None if p is None else Pin(p, Pin.OUT, value=1 - self._lock_on) for p in pins(key, False)]
-
-        self._lock_pins = outputs("lockPin")
-        # The phase contactor (L2, L3; energy.phaseSwitch): energized = 3
-        # phases. Off at boot (1 phase, contactor open) until energy/phases.py sets it.
-        self._phase_pins = [None if p is None else Pin(p, Pin.OUT, value=0) for p in (pins("phasePin", False) if cfg.get("phasePin") else [None] * n)]
-        self._phases = [1 if p is not None else 3 for p in self._phase_pins]
-        self._unlock_pins = outputs("unlockPin")
-        if self._pulse:
-            for i in range(n):
-                if self._lock_pins[i] is not None and self._unlock_pins[i] is None:
-                    raise ValueError("evse.unlockPin: lockMode pulse needs one for connector %d" % (i + 1))
-        self._fb_on = cfg["lockFeedbackActive"]
-        self._fb_pins = [None if p is None else Pin(p, Pin.IN) for p in pins("lockFeedback", False)]
-        self._want = [False] * n
-        self._fb = [None if fb is None else pilot.Debouncer(self._n, fb.value() == self._fb_on) for fb in self._fb_pins]
-
-        # (pin, GPIO, active level, code, connector or 0 for all, debouncer)
+        # The inputs, (pin, GPIO, active level, code, connector or 0 for
+        # all, debouncer): the fault inputs, then (issue 25) the optional
+        # tamper input, code None; active at start is an event too (opened
+        # while the power was off).
         self._faults = []
-        for f in cfg["faults"]:
-            pin = Pin(f["pin"], Pin.IN)
+        tamper = k[_TAMPER_PIN]
+        for f in k[_FAULTS] + ([{"pin": tamper, "active": k[_TAMPER_ACTIVE] or 0, "code": None}] if tamper is not None and tamper >= 0 else []):
+            pin = Pin(f["pin"], IN)
             active = f.get("active", 0)
-            self._faults.append((pin, f["pin"], active, f["code"], f.get("connector", 0), pilot.Debouncer(self._n, pin.value() == active)))
-
-        # issue 25: the optional tamper input (GPIO, active level, debouncer);
-        # active at start is an event too (opened while the power was off).
-        t = cfg.get("tamperPin", -1)
-        self._tamper = None
-        if t >= 0:
-            pin = Pin(t, Pin.IN)
-            active = cfg.get("tamperActive", 0)
-            self._tamper = (pin, t, active, pilot.Debouncer(self._n, pin.value() == active))
-            if self._tamper[3].value:
-                _tampered(t)
+            self._faults.append((pin, f["pin"], active, f["code"], f.get("connector", 0), pilot.Debouncer(debounce, pin.value() == active)))
+            if f["code"] is None and self._faults[-1][5].value:
+                self._tampered(f["pin"])
 
         # The states in force from one burst each: no change event for them.
-        self._pilot = [pilot.Debouncer(self._n, self._classify(i, None)) for i in range(n)]
-        log.info("evse", "ESP32: %d connector(s), pilot out GPIO %s, in GPIO %s: %s", n, outs, cfg["pilotIn"], "".join(d.value for d in self._pilot))
+        for i, c in enumerate(self._c):
+            c[_PILOT] = pilot.Debouncer(debounce, self._classify(i, None))
+        log.info("evse", "ESP32: %d connector(s), pilot out GPIO %s, in GPIO %s: %s", n, gpios[0], gpios[1], "".join(c[_PILOT].value for c in self._c))
 
     # -- the seam ------------------------------------------------------------------
     def pilot(self, n):
-        return self._pilot[self._index(n)].value
+        return self._index(n)[_PILOT].value
 
     def fault(self, n):
-        i = self._index(n)
-        for _, _, _, code, connector, seen in self._faults:
-            if seen.value and (connector == 0 or connector == n):
-                return code
-        return PILOT_ERRORS.get(self._pilot[i].value, NO_ERROR)
+        c = self._index(n)
+        for f in self._faults:
+            if f[3] and f[5].value and (f[4] == 0 or f[4] == n):
+                return f[3]
+        # From the pilot: E (0 V or out of range) and F (a high phase at
+        # -12 V: our own pilot generator failed), see the top.
+        state = c[_PILOT].value
+        return "EVCommunicationError" if state == "E" else "InternalError" if state == "F" else "NoError"
 
     def set_offered(self, n, amps):
-        i = self._index(n)
-        self._pwm[i].duty_u16(self._level(pilot.duty_u16(amps)))
-        self._amps[i] = float(pilot.offered(amps))
+        c = self._index(n)
+        u16 = pilot.duty_u16(amps)
+        c[_PWM].duty_u16(pilot.FULL - u16 if self._k[_INVERT] else u16)
+        c[_AMPS] = float(pilot.offered(amps))
 
     def offered(self, n):
-        return self._amps[self._index(n)]
+        return self._index(n)[_AMPS]
 
     def set_relay(self, n, closed):
-        i = self._index(n)
+        c = self._index(n)
         closed = bool(closed)
-        self._relay_pins[i].value(self._relay_on if closed else 1 - self._relay_on)
-        self._relay[i] = closed
+        on = self._k[_RELAY_ON]
+        c[_RELAY_PIN].value(on if closed else 1 - on)
+        c[_RELAY] = closed
 
     def relay(self, n):
-        return self._relay[self._index(n)]
+        return self._index(n)[_RELAY]
 
     def set_phases(self, n, phases):
-        i = self._index(n)
-        pin = self._phase_pins[i]
-        if pin is not None and not self._relay[i]:  # never under load
+        c = self._index(n)
+        pin = c[_PHASE_PIN]
+        if pin is not None and not c[_RELAY]:  # never under load
             pin.value(1 if phases == 3 else 0)
-            self._phases[i] = phases
+            c[_PHASES] = phases
 
     def phases(self, n):
-        return self._phases[self._index(n)]
+        return self._index(n)[_PHASES]
 
     def lock(self, n, locked):
-        i = self._index(n)
+        c = self._index(n)
+        k = self._k
         locked = bool(locked)
-        self._want[i] = locked
-        pin = self._lock_pins[i]
+        c[_WANT] = locked
+        pin = c[_LOCK_PIN]
         if pin is None:
             return True  # no actuator on this connector (a tethered cable)
         start = time.ticks_ms()
-        on = self._lock_on
-        if self._pulse:
-            drive = pin if locked else self._unlock_pins[i]
+        on = k[_LOCK_ON]
+        if k[_PULSE]:
+            drive = pin if locked else c[_UNLOCK_PIN]
             drive.value(on)
-            time.sleep_ms(self._pulse_ms)
+            time.sleep_ms(k[_PULSE_MS])
             drive.value(1 - on)
         else:
             pin.value(on if locked else 1 - on)
-        fb = self._fb_pins[i]
+        fb = c[_FB_PIN]
         if fb is None:
             return True  # nothing to ask: assume it moved
-        while (fb.value() == self._fb_on) != locked:
-            if time.ticks_diff(time.ticks_ms(), start) >= self._lock_timeout_ms:
-                log.warning("evse", "connector %d: lock did not reach %s within %d ms", n, "locked" if locked else "unlocked", self._lock_timeout_ms)
+        while (fb.value() == k[_FB_ON]) != locked:
+            if time.ticks_diff(time.ticks_ms(), start) >= k[_LOCK_TIMEOUT_MS]:
+                log.warning("evse", "connector %d: lock did not reach %s within %d ms", n, "locked" if locked else "unlocked", k[_LOCK_TIMEOUT_MS])
                 return False
             time.sleep_ms(_LOCK_POLL_MS)
         return True
 
     def locked(self, n):
-        i = self._index(n)
-        fb = self._fb_pins[i]
+        c = self._index(n)
+        fb = c[_FB_PIN]
         if fb is None:
-            return self._want[i]
-        return fb.value() == self._fb_on
+            return c[_WANT]
+        return fb.value() == self._k[_FB_ON]
 
     def take_card(self):
         reader = self._reader
@@ -243,7 +285,8 @@ class Esp32Evse:
         # reader's poll loop runs beside it, and ends with it (a stopped app).
         reader = self._reader
         cards = asyncio.create_task(reader.run()) if reader is not None else None
-        every = max(1, _INPUT_POLL_MS // self._interval_ms)
+        ms = self._k[_INTERVAL_MS]
+        every = max(1, _INPUT_POLL_MS // ms)
         tick = 0
         try:
             while True:
@@ -254,51 +297,48 @@ class Esp32Evse:
                     changed = self._poll_inputs() or changed
                 if changed:
                     self.changed.set()
-                await asyncio.sleep_ms(self._interval_ms)
+                await asyncio.sleep_ms(ms)
         finally:
             if cards is not None:
                 cards.cancel()
 
     # -- inside ----------------------------------------------------------------------
     def _index(self, n):
+        # Connector n's state list; a bad n is the caller's bug.
         if type(n) is not int or not 1 <= n <= self.count:
             raise ValueError("connector %r: this EVSE has 1 to %d" % (n, self.count))
-        return n - 1
+        return self._c[n - 1]
 
-    def _level(self, u16):
-        return pilot.FULL - u16 if self._invert else u16
-
-    def _burst(self, i):
-        # The pilot's high phase: the extreme of ADC reads over one PWM period.
-        read = self._adc[i].read_u16
+    def _classify(self, i, current):
+        # The pilot's high phase: the extreme of ADC reads over one PWM
+        # period, at least _MIN_READS of them (a burst the scheduler, Wi-Fi's
+        # task or a busy host, cut into may otherwise see only the low
+        # phase), as a state with hysteresis around `current`.
+        k = self._k
+        read = self._c[i][_ADC].read_u16
         ticks_us = time.ticks_us
         diff = time.ticks_diff
-        # At least _MIN_READS reads as well: a burst the scheduler (Wi-Fi's
-        # task, a busy host) cut into may otherwise see only the low phase.
         start = ticks_us()
         best = read()
-        n = 1
-        if self._rising:
-            while n < _MIN_READS or diff(ticks_us(), start) < _WINDOW_US:
+        reads = 1
+        if k[_RISING]:
+            while reads < _MIN_READS or diff(ticks_us(), start) < _WINDOW_US:
                 v = read()
-                n += 1
+                reads += 1
                 if v > best:
                     best = v
         else:
-            while n < _MIN_READS or diff(ticks_us(), start) < _WINDOW_US:
+            while reads < _MIN_READS or diff(ticks_us(), start) < _WINDOW_US:
                 v = read()
-                n += 1
+                reads += 1
                 if v < best:
                     best = v
-        return best
-
-    def _classify(self, i, current):
-        return pilot.state(pilot.volts(self._burst(i), self._plus, self._minus), current, self._hysteresis)
+        return pilot.state(pilot.volts(best, k[_PLUS], k[_MINUS]), current, k[_HYSTERESIS])
 
     def _sample_pilots(self):
         changed = False
-        for i in range(self.count):
-            seen = self._pilot[i]
+        for i, c in enumerate(self._c):
+            seen = c[_PILOT]
             before = seen.value
             if seen.feed(self._classify(i, before)):
                 log.info("evse", "connector %d: pilot %s -> %s", i + 1, before, seen.value)
@@ -308,20 +348,22 @@ class Esp32Evse:
     def _poll_inputs(self):
         changed = False
         for pin, gpio, active, code, connector, seen in self._faults:
-            if seen.feed(pin.value() == active):
-                log.warning("evse", "fault input GPIO %d (%s, connector %d): %s", gpio, code, connector, "active" if seen.value else "cleared")
+            if not seen.feed(pin.value() == active):
+                continue
+            if code is None:  # the tamper input: an event when it opens
+                if seen.value:
+                    self._tampered(gpio)
+                continue
+            log.warning("evse", "fault input GPIO %d (%s, connector %d): %s", gpio, code, connector, "active" if seen.value else "no longer active")
+            changed = True
+        on = self._k[_FB_ON]
+        for c in self._c:
+            fb = c[_FB_PIN]
+            if fb is not None and c[_FB].feed(fb.value() == on):
                 changed = True
-        for i in range(self.count):
-            fb = self._fb_pins[i]
-            if fb is not None and self._fb[i].feed(fb.value() == self._fb_on):
-                changed = True
-        t = self._tamper
-        if t is not None and t[3].feed(t[0].value() == t[2]) and t[3].value:
-            _tampered(t[1])
         return changed
 
+    def _tampered(self, gpio):
+        from uocpp import security_event
 
-def _tampered(gpio):
-    from uocpp import security_event
-
-    security_event.report("TamperDetectionActivated", "tamper input GPIO %d" % gpio)
+        security_event.report("TamperDetectionActivated", "tamper input GPIO %d" % gpio)

@@ -6,7 +6,7 @@
 # implementation to it by name and arity, so that drift fails a test.
 #
 # Imports run one way: platform -> device drivers (device/pilot.py,
-# device/meters.py, device/ota.py, ...). A driver never imports the
+# device/sdm.py, device/ota.py, ...). A driver never imports the
 # platform; what it needs from it (a UART opener, say) is handed in.
 #
 # Each entry: (name, its arguments). Arguments are positional; a name
@@ -126,7 +126,7 @@ IMPLEMENTATIONS = (
     ("uocpp.platform.esp32", None, ("PORT",)),
     ("uocpp.platform.evse_sim", "SimEvse", ("EVSE", "METER", "EVSE_PHASES")),
     ("uocpp.platform.esp32_evse", "Esp32Evse", ("EVSE", "EVSE_PHASES")),
-    ("uocpp.device.meters", "BusMeters", ("METER",)),
+    ("uocpp.device.sdm", "BusMeters", ("METER",)),
     ("uocpp.services.sessions", "Sessions", ("FIRMWARE",)),
     ("uocpp.device.card_reader", "CardReader", ("CARD_READER",)),
 )

@@ -62,7 +62,7 @@ def meter(settings, sim):
     cfg = settings["meter"]
     if not cfg["model"]:
         return sim
-    from uocpp.device.meters import BusMeters
+    from uocpp.device.sdm import BusMeters
     from uocpp.platform.unix_serial import Serial
 
     return BusMeters(Serial(cfg["device"], cfg["baud"]), cfg, settings["connectors"]["count"])
