@@ -38,14 +38,16 @@ def parse_iso(text):
         # A hostile reply may put an object here: it indexes without IndexError.
         raise ValueError("not an ISO 8601 date-time: a %s" % type(text).__name__)
     try:
-        if len(text) < 19 or text[4] != "-" or text[7] != "-" or text[10] not in "Tt " or text[13] != ":" or text[16] != ":":
+        # Slices, not text[i]: a character taken out of a str by index is an
+        # interned name for ever (docs/memory.md); a slice is a passing object.
+        if len(text) < 19 or text[4:5] != "-" or text[7:8] != "-" or text[10:11] not in ("T", "t", " ") or text[13:14] != ":" or text[16:17] != ":":
             raise ValueError
         y, mo, d = int(text[0:4]), int(text[5:7]), int(text[8:10])
         h, mi, s = int(text[11:13]), int(text[14:16]), int(text[17:19])
         rest = text[19:]
         if rest[:1] == ".":
             i = 1
-            while i < len(rest) and "0" <= rest[i] <= "9":
+            while i < len(rest) and "0" <= rest[i : i + 1] <= "9":
                 i += 1
             if i == 1:
                 raise ValueError
@@ -53,9 +55,9 @@ def parse_iso(text):
         offset = 0
         if rest in ("Z", "z"):
             pass
-        elif len(rest) == 6 and rest[0] in "+-" and rest[3] == ":":
+        elif len(rest) == 6 and rest[:1] in ("+", "-") and rest[3:4] == ":":
             offset = int(rest[1:3]) * 3600 + int(rest[4:6]) * 60
-            if rest[0] == "-":
+            if rest[:1] == "-":
                 offset = -offset
         else:
             raise ValueError

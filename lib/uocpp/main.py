@@ -30,6 +30,7 @@ def main(update):
         asyncio.run(setup_form.run(settings, web))
     from uocpp.app import App
 
+    _session_names()
     while True:
         # What the app gets: no firmware section (read again for an update,
         # services/firmware_update.py), no web or mqtt section when off (a
@@ -77,3 +78,26 @@ def main(update):
             platform.halt(provision.error)
             return
         web = settings.pop("web")
+
+
+def _session_names():
+    # The interned names (qstrs) of what every charging session loads are
+    # made now, before the heap fragments. Names are never freed and their
+    # pools grow by doubling: the 1,261st name allocates a pool of 1,280
+    # entries, 9 KB in one block on a 32-bit board, which a fragmented heap
+    # in the middle of a session may not have (docs/memory.md). The unix
+    # port's charger ends a session well below that boundary, but the ESP32
+    # code path (its drivers: pilot, Modbus meter, card reader, Wi-Fi) idles
+    # just under it and its first session crosses it (bench/twin.py's names
+    # rows): importing and dropping these modules takes the growth into the
+    # boot. The code goes again at once; only the names stay, which the
+    # first session makes anyway.
+    import sys
+
+    from uocpp import unload
+
+    for name in "services.cards services.authorize model.auth_cache store.record store.journal confs.authorize confs.start_transaction confs.stop_transaction confs.heartbeat".split():
+        name = "uocpp." + name
+        if name not in sys.modules:
+            __import__(name)
+            unload(name)

@@ -1,0 +1,39 @@
+# clock.parse_iso (J-21): ISO 8601 date-times from the central system, with
+# fractional seconds and Z or +hh:mm / -hh:mm offsets, and a ValueError for
+# anything else. (It reads the text by slices: a character taken out of a
+# str by index would be an interned name for ever, issue 24; the names
+# after a session are guarded by tests/test_heap_budget.py.)
+from check import eq, raises
+
+from uocpp import clock
+
+EPOCH_2026 = 1767225600  # 2026-01-01T00:00:00Z
+
+
+def test_forms():
+    eq(clock.parse_iso("2026-01-01T00:00:00Z"), EPOCH_2026, "Z")
+    eq(clock.parse_iso("2026-01-01t00:00:00z"), EPOCH_2026, "lower-case t and z")
+    eq(clock.parse_iso("2026-01-01 00:00:00Z"), EPOCH_2026, "a space for T")
+    eq(clock.parse_iso("2026-01-01T00:00:00.987654Z"), EPOCH_2026, "fractional seconds are dropped")
+    eq(clock.parse_iso("2026-01-01T02:30:00+02:30"), EPOCH_2026, "a positive offset")
+    eq(clock.parse_iso("2025-12-31T21:00:00-03:00"), EPOCH_2026, "a negative offset")
+    eq(clock.parse_iso("2026-03-01T12:34:56.5+00:00"), EPOCH_2026 + (31 + 28) * 86400 + 12 * 3600 + 34 * 60 + 56, "a date after February")
+
+
+def test_refused():
+    for text in (
+        "2026-01-01T00:00:00",  # no zone
+        "2026-01-01T00:00:00.Z",  # a point without digits
+        "2026-01-01X00:00:00Z",
+        "2026/01/01T00:00:00Z",
+        "2026-01-01T00-00:00Z",
+        "2026-01-01T00:00:00+0200",
+        "2026-01-01T00:00:00*02:00",
+        "2026-13-01T00:00:00Z",
+        "2026-01-01T24:00:00Z",
+        "2026-01-01",
+        "",
+    ):
+        raises(ValueError, clock.parse_iso, text)
+    raises(ValueError, clock.parse_iso, 20260101)
+    raises(ValueError, clock.parse_iso, ["2026-01-01T00:00:00Z"])
