@@ -92,11 +92,12 @@ def session_completes(cs, build, heapsize, heartbeats=100, config=None, lines=No
 
 
 def memory_lines(log, after=6):
-    # The log's lines naming OUT_OF_MEMORY, each with the lines after it
-    # (a traceback), once.
+    # The log's lines naming OUT_OF_MEMORY or a failed allocation (a task
+    # that went on: "cannot store the StartTransaction (memory allocation
+    # failed, ...)"), each with the lines after it (a traceback), once.
     out, text, last = [], log.splitlines(), -1
     for i, line in enumerate(text):
-        if any(t in line for t in OUT_OF_MEMORY):
+        if any(t in line for t in OUT_OF_MEMORY + ("memory allocation failed",)):
             for j in range(max(i, last + 1), min(i + after + 1, len(text))):
                 out.append(text[j])
             last = max(last, i + after)
