@@ -63,7 +63,12 @@ def main():
     del settings["firmware"]  # read again for an update (services/firmware_update.py)
     from uocpp.app import App
 
-    _warm_names()
+    # config.json's keys are heap strings, cut from config/settings.py's
+    # table (a key spelled out in code would be an interned name for ever):
+    # a key that the app's modules now intern anyway becomes that name, and
+    # its own heap string goes (k[:] finds an interned name, never makes one).
+    for name in settings:
+        settings[name] = {key[:]: value for key, value in settings[name].items()}
     while True:
         try:
             reason = asyncio.run(App(settings, update).run())
@@ -87,34 +92,6 @@ def main():
             return
         log.info("main", "soft reset: restarting the application")
         asyncio.new_event_loop()
-
-
-def _warm_names():
-    # The interned names (qstrs) of what every charging session loads are
-    # made now, before the heap fragments: names are never freed, and their
-    # pool grows by doubling, so a growth in the middle of a session needs
-    # one large free block (9 KB on a 32-bit board with .mpy files) when
-    # the heap has none (docs/memory.md). The code goes again at once;
-    # only the names stay, which the first session would make anyway.
-    from uocpp import unload
-
-    for name in _SESSION_MODULES:
-        if name not in sys.modules:
-            __import__(name)
-            unload(name)
-
-
-_SESSION_MODULES = (
-    "uocpp.services.cards",
-    "uocpp.services.authorize",
-    "uocpp.model.auth_cache",
-    "uocpp.store.record",
-    "uocpp.store.journal",
-    "uocpp.confs.authorize",
-    "uocpp.confs.start_transaction",
-    "uocpp.confs.stop_transaction",
-    "uocpp.confs.heartbeat",
-)
 
 
 if update and update[2]:

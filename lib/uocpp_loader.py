@@ -8,17 +8,18 @@
 import os
 import sys
 
-_result = None
-_done = False
+# What start() decided: False until it ran (a global name every interpreter
+# interns anyway, so that the loader leaves fewer names behind).
+update = False
 
 
 def start():
     # -> None when no update was ever requested, else uocpp_slots.decide():
     # (firmwareVersion of what runs or None, an update is under way, this is
     # a trial boot). Idempotent: boot.py and main.py both call it on a board.
-    global _result, _done
-    if not _done:
-        _done = True
+    global update
+    if update is False:
+        update = None
         # As platform.flash_dir: $OCPP_FLASH_DIR (unix port), else
         # config.json's storage.dir, else ./flash (unix) or / (board).
         env = getattr(os, "getenv", None)
@@ -31,12 +32,12 @@ def start():
                     path = json.load(f).get("storage", {}).get("dir")
             except Exception:  # a bad config.json is main.py's to report
                 pass
-        base = (path or ("/" if sys.platform == "esp32" else "flash")).rstrip("/") + "/app"
+        path = (path or ("/" if sys.platform == "esp32" else "flash")).rstrip("/") + "/app/state.json"
         try:
-            os.stat(base + "/state.json")
+            os.stat(path)
         except OSError:
             return None
         from uocpp_slots import decide
 
-        _result = decide(base)
-    return _result
+        update = decide(path[:-11])  # <flash>/app
+    return update

@@ -129,7 +129,31 @@ def test_fit_benchmark_table_runs():
         timeout=240,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    m = re.search(r"\| 32-bit \.mpy \| ([\d.]+) KB \| ([\d.]+) KB \|", proc.stdout)
+    m = re.search(r"\| 32-bit \.mpy \| ([\d.]+) KB \| ([\d.]+) KB \| ([\d,]+) \| ([\d,]+) \|", proc.stdout)
     assert m and float(m.group(1)) > float(m.group(2)) > 8, proc.stdout
+    assert 0 < int(m.group(3).replace(",", "")) <= int(m.group(4).replace(",", "")), proc.stdout  # interned names idle, after the session
     assert re.search(r"\| SmartCharging \| [\d,]+ \| [\d,]+ \| [\d,]+ \| [\d,]+ \|", proc.stdout), proc.stdout
     assert "| other |" not in proc.stdout, proc.stdout
+
+
+@pytest.mark.skipif(not MP32.exists(), reason="no 32-bit unix port at %s" % MP32)
+def test_heap_map_names_the_idle_heap():
+    """bench/heap_map.py (issue 24): every block of the 32-bit idle heap gets a kind and an owner; the modules,
+    the app's parts and the supervised tasks are named, and the kinds add up to the whole map."""
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "heap_map.py"), "--micropython32", str(MP32), "--top", "400"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    out = proc.stdout
+    assert proc.returncode == 0, out + proc.stderr
+    total = int(re.search(r"live heap in the map: (\d+) B", out).group(1))
+    kinds = out.split("by kind:\n", 1)[1].split("\n\n", 1)[0]
+    assert sum(int(line.split()[0]) for line in kinds.splitlines()) == total, out
+    for owner in ("module uocpp.outbox", "module uocpp.link.websocket", "app.keys", "task link", "task outbox", "task heartbeat"):
+        assert re.search(r"^ +\d+  %s " % re.escape(owner), out, re.M), owner + " not named:\n" + out
+    owners = re.findall(r"^ +(\d+)  (?:module |app|task |\(interpreter)", out, re.M)
+    assert sum(int(n) for n in owners) == total, "every block has one owner:\n" + out
+    assert re.search(r"^ +\d+  uocpp\.link\.link\.Link\._keepalive ", out, re.M), "the link's keepalive frame:\n" + out

@@ -12,10 +12,16 @@ __version__ = "0.3.0"
 def snake(action):
     # An OCPP action's module name: StartTransaction -> start_transaction
     # (ops/ and confs/ name their modules so; no table of names needed).
-    name = ""
-    for ch in action:
-        name += ("_" + ch.lower()) if "A" <= ch <= "Z" and name else ch.lower()
-    return name
+    # In bytes: a character taken out of a str is an interned name for ever
+    # in MicroPython (docs/memory.md).
+    name = bytearray()
+    for c in action.encode():
+        if 65 <= c <= 90:  # A to Z
+            if name:
+                name.append(95)  # _
+            c += 32
+        name.append(c)
+    return name.decode()
 
 
 def unload(*names):

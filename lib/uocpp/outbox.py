@@ -209,41 +209,39 @@ class Outbox:
 
     # -- the sending task ------------------------------------------------------
     async def run(self):
+        # One frame for the task's whole life (a wrapper coroutine would be
+        # a second frame on the heap for ever).
+        link = self._link
         while True:
             try:
-                await self._serve()
+                if not link.up.is_set():
+                    self._fail_once()
+                    await link.up.wait()
+                    continue
+                item, wait = self._next()
+                if item is None:
+                    self._wake.clear()
+                    if wait is None:
+                        await self._wake.wait()
+                    else:
+                        await sleep.until(self._wake, wait)
+                    continue
+                try:
+                    if isinstance(item, Message):
+                        await self._send(item)
+                    else:
+                        await self._send_durable(*item)
+                finally:
+                    self._rpc.taken.set()  # its reply is taken in: the link's reader goes on
+                if self._pause_ms:
+                    # The link failed us: let it be replaced or probed first.
+                    await self._rest()
             except MemoryError:
                 # Reading the next message (a stored one is parsed from
                 # flash) found no heap: nothing is lost, it is tried again.
                 log.warning("outbox", "out of memory: again in %d ms", _PAUSE_MIN_MS)
                 security_event.report("MemoryExhaustion", "outbox")
                 await asyncio.sleep_ms(_PAUSE_MIN_MS)
-
-    async def _serve(self):
-        link = self._link
-        while True:
-            if not link.up.is_set():
-                self._fail_once()
-                await link.up.wait()
-                continue
-            item, wait = self._next()
-            if item is None:
-                self._wake.clear()
-                if wait is None:
-                    await self._wake.wait()
-                else:
-                    await sleep.until(self._wake, wait)
-                continue
-            try:
-                if isinstance(item, Message):
-                    await self._send(item)
-                else:
-                    await self._send_durable(*item)
-            finally:
-                self._rpc.taken.set()  # its reply is taken in: the link's reader goes on
-            if self._pause_ms:
-                # The link failed us: let it be replaced or probed first.
-                await self._rest()
 
     def _fail_once(self):
         # ONCE messages are not sent at all while there is no link.

@@ -23,16 +23,18 @@ _LIMIT = const(5)
 _WINDOW_MS = const(600000)  # 5 failures within 10 min: restarting does not help
 _TICK_MS = const(500)
 
-# A task's entry: [name, make, may_end, task, failures]; failures is None
-# until the first one, then [restart at (None: running), next delay,
-# failures in the window, the window's start, the last failure's text].
-# Lists in a list: a dict by name would cost its table, and a healthy
-# task carries no failure record.
+# The tasks: one flat list, _SLOTS items per task: name, make, may_end,
+# task, failures; failures is None until the first one, then [restart at
+# (None: running), next delay, failures in the window, the window's start,
+# the last failure's text]. One list for all: a list per task would cost
+# its object and its items' block (48 B a task on 32-bit), a dict by name
+# its table; a healthy task carries no failure record.
 _NAME = const(0)
 _MAKE = const(1)
 _MAY_END = const(2)
 _TASK = const(3)
 _FAILS = const(4)
+_SLOTS = const(5)
 _AT = const(0)
 _DELAY = const(1)
 _COUNT = const(2)
@@ -46,14 +48,14 @@ class Supervisor:
         # window that starve the watchdog (tests shorten them).
         self._first_ms = first_ms
         self._limit = limit
-        self._entries = []  # (above)
+        self._tasks = []  # (above)
         self._watcher = None
         self.restarts = 0  # every restart since boot (the reply fuzzer wants 0)
         self.failing = None  # why the watchdog must stop feeding, once a task keeps failing
 
     def start(self, name, make, may_end=False):
         # make() -> the coroutine to run; called again for each restart.
-        self._entries.append([name, make, may_end, asyncio.create_task(make()), None])
+        self._tasks += (name, make, may_end, asyncio.create_task(make()), None)
         if self._watcher is None:
             asyncio.get_event_loop().set_exception_handler(self._on_exception)
             self._watcher = asyncio.create_task(self._watch())
@@ -67,14 +69,16 @@ class Supervisor:
             self._watcher.cancel()
             self._watcher = None
             asyncio.get_event_loop().set_exception_handler(None)
-        for e in self._entries:
-            e[_TASK].cancel()
-        self._entries = []
+        t = self._tasks
+        for i in range(_TASK, len(t), _SLOTS):
+            t[i].cancel()
+        self._tasks = []
 
     def _on_exception(self, loop, context):
         task = context.get("future")
-        for e in self._entries:
-            if e[_TASK] is task:
+        t = self._tasks
+        for i in range(_TASK, len(t), _SLOTS):
+            if t[i] is task:
                 return  # the watcher restarts it and logs why
         log.exception("supervisor", "a helper task failed", context.get("exception"))
 
@@ -82,38 +86,41 @@ class Supervisor:
         while True:
             await asyncio.sleep_ms(_TICK_MS)
             gone = None
-            for e in self._entries:
-                f = e[_FAILS]
+            t = self._tasks
+            for i in range(0, len(t), _SLOTS):
+                f = t[i + _FAILS]
                 if f is not None and f[_AT] is not None:
                     if time.ticks_diff(time.ticks_ms(), f[_AT]) >= 0:
                         f[_AT] = None
-                        e[_TASK] = asyncio.create_task(e[_MAKE]())
-                        log.info("supervisor", "the %s task restarted", e[_NAME])
+                        t[i + _TASK] = asyncio.create_task(t[i + _MAKE]())
+                        log.info("supervisor", "the %s task restarted", t[i + _NAME])
                     continue
-                task = e[_TASK]
+                task = t[i + _TASK]
                 if not task.done():
                     continue
                 exc = task.data  # what ended it: its exception, or StopIteration
                 if isinstance(exc, StopIteration) or exc is None:
                     exc = None
-                    if e[_MAY_END]:
-                        log.info("supervisor", "the %s task has ended (by design)", e[_NAME])
-                        gone = e
+                    if t[i + _MAY_END]:
+                        log.info("supervisor", "the %s task has ended (by design)", t[i + _NAME])
+                        gone = i
                         continue
-                self._failed(e, exc)
+                self._failed(i, exc)
             if gone is not None:
-                self._entries.remove(gone)  # one per tick is enough: another waits for the next
+                del t[gone : gone + _SLOTS]  # one per tick is enough: another waits for the next
 
-    def _failed(self, e, exc):
+    def _failed(self, i, exc):
+        # i: the task's first slot in self._tasks.
         now = time.ticks_ms()
-        f = e[_FAILS]
+        t = self._tasks
+        f = t[i + _FAILS]
         if f is None or time.ticks_diff(now, f[_SINCE]) > _WINDOW_MS:
             # The first failure, or the first after a healthy spell: the
             # back-off starts afresh.
-            f = e[_FAILS] = [None, self._first_ms, 0, now, f[_LAST] if f else None]
+            f = t[i + _FAILS] = [None, self._first_ms, 0, now, f[_LAST] if f else None]
         f[_COUNT] += 1
         self.restarts += 1
-        name, delay = e[_NAME], f[_DELAY]
+        name, delay = t[i + _NAME], f[_DELAY]
         why = "ended" if exc is None else repr(exc)
         if exc is None:
             log.error("supervisor", "the %s task ended; restart in %d ms", name, delay)

@@ -1,8 +1,17 @@
 # Heap report for benchmarks and soak runs: every log.heapInterval seconds
 # (0, the default, = off) one line "heap alloc=N free=M" with the live heap
-# after gc.collect(). Imported only when enabled, so it costs nothing else.
+# after gc.collect(), then MicroPython's line on the interned names.
+# Imported only when enabled, so it costs nothing else.
 import asyncio
 import gc
+
+try:
+    from micropython import qstr_info
+except ImportError:  # a port built without it: no line
+
+    def qstr_info():
+        pass
+
 
 from uocpp import log
 
@@ -34,3 +43,6 @@ async def report_heap(interval_s):
         await asyncio.sleep_ms(ms)
         alloc, free = heap()
         log.info("diag", "heap alloc=%d free=%d flash=%d", alloc, free, flash_written())
+        # The interned names: "qstr pool: n_pool=.., n_qstr=.., ..." on
+        # stdout (bench/fit.py reads n_qstr; docs/memory.md on the pools).
+        qstr_info()

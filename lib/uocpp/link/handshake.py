@@ -29,10 +29,15 @@ _UNRESERVED = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-.
 
 def quote(text):
     # Percent-encode a path segment per RFC 3986 (J-02): "RDAM 123" -> "RDAM%20123".
-    out = []
+    # In bytes: chr() or a character taken out of a str is an interned name
+    # for ever in MicroPython (docs/memory.md).
+    out = bytearray()
     for b in text.encode():
-        out.append(chr(b) if b in _UNRESERVED else "%%%02X" % b)
-    return "".join(out)
+        if b in _UNRESERVED:
+            out.append(b)
+        else:
+            out.extend(("%%%02X" % b).encode())
+    return out.decode()
 
 
 _WS = ("ws://", "wss://")

@@ -14,7 +14,8 @@
 # failures so far are kept on flash while the new one is on trial, so a
 # power cut during the trial neither forgets the fall-back nor restarts the
 # count.
-from uocpp import log, platform, security_event, unload
+from uocpp import platform, security_event, unload
+from uocpp.lazy import held
 from uocpp.store import json_file
 
 _TRIAL = "security.json"
@@ -41,15 +42,10 @@ class Security:
             # installer configured since.
             self.profile = cs["securityProfile"]
             keys.change("SecurityProfile", str(self.profile), False)
-        self._fallback = None
+        self._fallback = None  # the profile to fall back to while one is on trial
         self._failed = 0  # failed attempts of the profile on trial
-        trial = json_file.read_json(self._trial_path, {})
-        old = trial.get("fallback") if isinstance(trial, dict) else None
-        if isinstance(old, int) and 0 <= old < self.profile:
-            self._fallback = old
-            failed = trial.get("failed")
-            self._failed = failed if isinstance(failed, int) and failed > 0 else 0
-            log.info("security", "SecurityProfile %d still on trial (falls back to %d)", self.profile, old)
+        if held(self._trial_path):  # a trial the last run left ("{}": none)
+            _change("resume", self)
 
     async def prepare(self):
         # A certificate can only be validated with the right date: set the

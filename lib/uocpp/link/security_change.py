@@ -1,6 +1,7 @@
 # SecurityProfile changes (SEC-12) for link/security.py: loaded only on a
-# ChangeConfiguration of it or while a raised profile is on trial, so a
-# charger whose profile never changes carries none of this in its heap.
+# ChangeConfiguration of it, while a raised profile is on trial, or at a
+# boot that finds a trial on flash, so a charger whose profile never
+# changes carries none of this in its heap.
 # Each function takes the Security object (sec) it works for.
 from micropython import const
 
@@ -56,6 +57,19 @@ def _refusal(sec, profile):
         except (OSError, ValueError) as e:
             return "CA certificate unusable: %s" % e
     return None
+
+
+def resume(sec):
+    # At boot, when security.json holds a trial: the profile to fall back
+    # to and the failures so far (a power cut during the trial forgets
+    # neither).
+    trial = json_file.read_json(sec._trial_path, {})
+    old = trial.get("fallback") if isinstance(trial, dict) else None
+    if isinstance(old, int) and 0 <= old < sec.profile:
+        sec._fallback = old
+        failed = trial.get("failed")
+        sec._failed = failed if isinstance(failed, int) and failed > 0 else 0
+        log.info("security", "SecurityProfile %d still on trial (falls back to %d)", sec.profile, old)
 
 
 def raised(sec, profile):

@@ -32,10 +32,12 @@ _SEND_TIMEOUT_MS = const(10000)
 _LINGER_MS = const(1000)
 
 
-class ConnectionClosed(OSError):
-    def __init__(self, code, reason=""):
-        super().__init__("closed (%s%s)" % (code, ", " + reason if reason else ""))
-        self.code = code
+def _ended(code, reason=""):
+    # The error a closed link raises: an OSError that says the close code
+    # (RFC 6455 7.4) and why. No class of its own: nobody tells it apart
+    # from the other OSErrors of a link that ended, and a class is a type
+    # object and a dict on the heap, frozen or not.
+    return OSError("closed (%s%s)" % (code, ", " + reason if reason else ""))
 
 
 async def connect(url, protocol="ocpp1.6", authorization=None, max_size=8192, ssl=None, send_timeout_ms=_SEND_TIMEOUT_MS):
@@ -98,7 +100,7 @@ class WebSocket:
     async def _exact(self, n):
         if self.closed:
             # A closed socket never becomes readable: waiting on it would hang.
-            raise ConnectionClosed(1006, "connection aborted")
+            raise _ended(1006, "connection aborted")
         left = self._left
         if left:
             if len(left) >= n:
@@ -121,7 +123,7 @@ class WebSocket:
         out = self._out
         async with self._lock:
             if self.closed:
-                raise ConnectionClosed(1006, "already closed")
+                raise _ended(1006, "already closed")
             out[0] = 0x80 | opcode
             if n < 126:
                 out[1] = 0x80 | n
@@ -156,18 +158,24 @@ class WebSocket:
                 sent += m
             if at:
                 self._w.write(self._out_view[:at])
+            if not getattr(self._w, "out_buf", True):
+                # The socket took it all (the stream keeps in out_buf what it
+                # did not): nothing to wait for, so no timeout task and its
+                # frames on the heap per frame sent; yield as drain() would.
+                await asyncio.sleep_ms(0)
+                return
             try:
                 # A peer that stops reading would block drain() forever and,
                 # through the lock, every later send: give up instead.
                 await asyncio.wait_for_ms(self._w.drain(), self._send_ms)
             except asyncio.TimeoutError:
                 await self._abort()
-                raise ConnectionClosed(1006, "peer took no data for %d ms" % self._send_ms)
+                raise _ended(1006, "peer took no data for %d ms" % self._send_ms)
 
     async def send(self, text):
         # text: a str, or a list or tuple of str pieces sent as one message.
         if self.closed or self._close_sent:
-            raise ConnectionClosed(1006, "already closed")
+            raise _ended(1006, "already closed")
         await self._send_frame(OP_TEXT, text)
 
     async def ping(self, data=b""):
@@ -184,7 +192,7 @@ class WebSocket:
         except Exception:
             pass
         await self._abort()
-        raise ConnectionClosed(code, reason)
+        raise _ended(code, reason)
 
     async def _discard_until_eof(self):
         while await self._r.read(_CHUNK):
@@ -197,7 +205,7 @@ class WebSocket:
 
     async def recv(self):
         # Returns the next text message as str. Answers pings, skips pongs
-        # and binary messages, and raises ConnectionClosed when the link ends.
+        # and binary messages, and raises OSError (_ended()) when the link ends.
         parts = None
         size = 0
         while True:
@@ -275,7 +283,7 @@ class WebSocket:
         except Exception:
             pass
         await self._abort()
-        raise ConnectionClosed(code, "closed by the server")
+        raise _ended(code, "closed by the server")
 
     async def close(self, code=CLOSE_NORMAL, wait_ms=2000):
         # Our side of the close handshake: send close, give the server a moment

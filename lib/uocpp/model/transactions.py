@@ -7,7 +7,8 @@
 #
 # Each has a local id (ours, never reused) and, once StartTransaction.conf
 # came, the central system's transactionId ("remote"). What a power cut
-# left is decided at boot (recover), with the journal's (action, tag) list:
+# left is decided at boot (services/power_loss.py), with the journal's
+# (action, tag) list:
 #   running, its StopTransaction in the journal -> stopped before the power
 #                          went: only the record here was left
 #   running, no remote id, no StartTransaction in the journal
@@ -179,12 +180,3 @@ class Transactions:
             if t["remote"] == remote:
                 return int(local)
         return None
-
-    def tidy(self, stops, starts=()):
-        # At boot: drop remote ids whose StopTransaction has left the journal,
-        # and the fixed times of messages that have.
-        for key in [k for k in self._remote if int(k) not in stops]:
-            del self._remote[key]
-        for key in [k for k in self._fixed if int(k[1:]) not in (starts if k[0] == "s" else stops)]:
-            del self._fixed[key]
-        self._save()

@@ -188,7 +188,7 @@ class Diagnostics:
         try:
             return await diag_file.write(path, self._cp_id, self._keys, self._connectors, start, stop, ring)
         finally:
-            unload("uocpp.services.diag_file")
+            unload("uocpp.services.diag_file", "uocpp.model.identity_set")  # the file reads identity.FIELDS
             from uocpp import services
 
             if hasattr(services, "diag_file"):

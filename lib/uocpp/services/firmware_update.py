@@ -91,9 +91,9 @@ def _section(path):
         return config.load(path)[0]["firmware"]
     except config.ConfigError as e:
         log.warning("firmware", "config.json: %s; the firmware section's defaults apply", e)
-        return {d[0]: d[2] for d in config.SCHEMA["firmware"]}
+        return config.validate({})[0]["firmware"]  # the defaults
     finally:
-        unload("uocpp.config.settings", "uocpp.config.jsontext", "uocpp.config.evse", "uocpp.model.keytable")
+        unload("uocpp.config.settings", "uocpp.config.loading", "uocpp.config.evse", "uocpp.model.keytable")
 
 
 class FirmwareUpdate:

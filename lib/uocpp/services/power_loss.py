@@ -1,16 +1,21 @@
-# Power loss (C16 4.9, model/transactions.py): what the last run left
-# running is stopped at boot with reason PowerLoss. Loaded by
-# Sessions.recover only when tx.json holds a running transaction, and
-# unloaded after: a boot after a clean stop never has this code in the heap.
+# Power loss (C16 4.9, model/transactions.py): what the last run left on
+# flash is put right at boot, with the journal's (action, tag) list: what
+# was running is stopped with reason PowerLoss (or forgotten, or marked
+# stopped, as transactions.py's header says), and the remote ids and fixed
+# times of messages that have left the journal are dropped. Runs once per
+# boot (startup.py), and is unloaded after.
 import time
 
 from uocpp import log
 from uocpp.services.start_stop import RETRY_MS
 
 
-def recover(s, stored, starts, stops):
-    # s: the Sessions; starts, stops: local ids whose StartTransaction /
-    # StopTransaction is in the journal (stops grows with those stored here).
+def recover(s, stored):
+    # s: the Sessions; stored: (action, tag) of the messages in the journal.
+    # starts, stops: local ids whose StartTransaction / StopTransaction is
+    # in the journal (stops grows with those stored here).
+    starts = [tag for action, tag in stored if action == "StartTransaction"]
+    stops = [tag for action, tag in stored if action == "StopTransaction"]
     tx = s._tx
     for key, t in list(tx.running.items()):
         local = int(key)
@@ -49,3 +54,10 @@ def recover(s, stored, starts, stops):
                 s._retry_at = time.ticks_add(time.ticks_ms(), RETRY_MS)
                 continue
             stops.append(local)
+    # Remote ids whose StopTransaction has left the journal, and the fixed
+    # times of messages that have, go.
+    for key in [k for k in tx._remote if int(k) not in stops]:
+        del tx._remote[key]
+    for key in [k for k in tx._fixed if int(k[1:]) not in (starts if k[0] == "s" else stops)]:
+        del tx._fixed[key]
+    tx._save()

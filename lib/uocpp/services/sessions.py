@@ -15,9 +15,9 @@
 # nothing.
 # Split by purpose: here the session task and its safety pass; starting,
 # stopping and the answers in services/start_stop.py (a mixin); what runs
-# rarely loads only then: services/power_loss.py (a transaction left running
-# at the last power cut, at boot), services/held_stops.py (a stop not on
-# flash yet), services/cards.py (the first card).
+# rarely loads only then: services/power_loss.py (what the last run left on
+# flash, at boot), services/held_stops.py (a stop not on flash yet),
+# services/cards.py (the first card).
 import asyncio
 import time
 
@@ -127,19 +127,6 @@ class Sessions(StartStop):
     def _open(self, n):
         self.evse.set_offered(n, 0)
         self._relay(n, False)
-
-    # -- power loss: what the last run left on flash (model/transactions.py) --
-    def recover(self, stored):
-        # stored: (action, tag) of the messages in the journal. The code
-        # that stops what ran at the power cut loads only when something did.
-        starts = [tag for action, tag in stored if action == "StartTransaction"]
-        stops = [tag for action, tag in stored if action == "StopTransaction"]
-        if self._tx.running:
-            from uocpp.services import power_loss
-
-            power_loss.recover(self, stored, starts, stops)
-            unload("uocpp.services.power_loss")
-        self._tx.tidy(stops, starts)
 
     # -- the session task ----------------------------------------------------------
     async def run(self):
