@@ -3,7 +3,6 @@
 # each with a timeout. CALLs from the central system are answered while our
 # own CALL waits (J-18), because the link's reader task delivers them here.
 import asyncio
-import gc
 import json
 import os
 import time
@@ -140,11 +139,6 @@ class Rpc:
             msg = None
             if answer is not None:
                 await self._send_reply(send, *answer)
-            # Collected now, with the operation's code and its reply garbage
-            # (docs/memory.md): what lives on is then laid down low in the
-            # heap, not between scraps that leave no large block free.
-            answer = None
-            gc.collect()
         elif self._on_reply(msg, kind, uid):
             # The caller takes the reply in (a transactionId, an idTagInfo
             # for the cache) before the next frame is handled: the central
