@@ -8,6 +8,7 @@ ws:// at a fixed heap (`--runs 3 --heap 100K`: the issue's 3 of 3).
     python bench/fit.py                         # 32-bit .mpy, MICROPYTHON32 or /work/mp32/micropython
     python bench/fit.py --romfs --frozen PATH   # also ROMFS and a frozen build
     python bench/fit.py --runs 3 --heap 100K    # only the fixed-heap runs
+    python bench/fit.py --runs 1 --heap 150K --why  # which step fails there, with the MemoryError lines
     python bench/fit.py --names                 # only the interned names (n_qstr), idle and after the session
     python bench/fit.py --write-readme          # smallest heap, idle, per feature: docs/memory.md's block (make bench)
 
@@ -245,6 +246,7 @@ def main(argv=None):
     ap.add_argument("--no-bisect", action="store_true", help="with --modules: only the module tables")
     ap.add_argument("--runs", type=int, default=0, help="only run N charging sessions at --heap over ws:// (.mpy)")
     ap.add_argument("--heap", default="100K", help="the heap of --runs (default %(default)s)")
+    ap.add_argument("--why", action="store_true", help="with --runs: also the firmware's MemoryError lines of a run that fails")
     ap.add_argument("--quick", action="store_true", help="3 Heartbeats per session (smoke test)")
     ap.add_argument("--names", action="store_true", help="only the interned names (n_qstr) idle and at the end of the session")
     ap.add_argument("--table", action="store_true", help="only the summary tables: smallest heap, idle, per feature")
@@ -272,9 +274,12 @@ def main(argv=None):
                 heap = _bytes(args.heap)
                 ok = 0
                 for i in range(args.runs):
-                    done, why = session.session_completes(cs, builds[0], heap, args.heartbeats)
+                    lines = [] if args.why else None
+                    done, why = session.session_completes(cs, builds[0], heap, args.heartbeats, lines=lines)
                     ok += done
                     print("run %d at %d B: %s" % (i + 1, heap, "completes" if done else "fails: " + why), flush=True)
+                    for line in lines or ():
+                        print("    " + line)
                 print("%s: %d of %d complete at -X heapsize=%d" % (builds[0].label, ok, args.runs, heap))
                 return 0 if ok == args.runs else 1
             if args.table or args.write_readme:

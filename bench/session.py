@@ -64,9 +64,12 @@ def _charging(cs, fw, cp_id, port):
     wait_alive(cs, fw, lambda fs: received(cs, cp_id, "StopTransaction"), STEP_TIMEOUT, "StopTransaction", OUT_OF_MEMORY)
 
 
-def session_completes(cs, build, heapsize, heartbeats=100, config=None):
+def session_completes(cs, build, heapsize, heartbeats=100, config=None, lines=None):
     """(True, "") when the session completes with this heap, else (False, why).
-    config: overrides of the firmware's config.json (the wss:// url, say)."""
+    config: overrides of the firmware's config.json (the wss:// url, say).
+    lines: a list that gets the firmware's log lines about the heap (a
+    MemoryError, "out of memory"), and the traceback after each, of a run
+    that fails (bench/fit.py --why)."""
     cp_id = "HEAP%d" % next(_ids)
     port = _free_port()
     config = dict(config or {}, simulator={"port": port})
@@ -84,6 +87,21 @@ def session_completes(cs, build, heapsize, heartbeats=100, config=None):
             return False, "%s: %s" % (type(e).__name__, str(e).splitlines()[0] if str(e) else "")
         finally:
             fw.stop()
+            if lines is not None:
+                lines.extend(memory_lines(fw.log))
+
+
+def memory_lines(log, after=6):
+    # The log's lines naming OUT_OF_MEMORY or a failed allocation (a task
+    # that went on: "cannot store the StartTransaction (memory allocation
+    # failed, ...)"), each with the lines after it (a traceback), once.
+    out, text, last = [], log.splitlines(), -1
+    for i, line in enumerate(text):
+        if any(t in line for t in OUT_OF_MEMORY + ("memory allocation failed",)):
+            for j in range(max(i, last + 1), min(i + after + 1, len(text))):
+                out.append(text[j])
+            last = max(last, i + after)
+    return out
 
 
 def smallest_heap(cs, build, low=4096, high=65536, resolution=256, heartbeats=100, max_steps=None, config=None, low_fails=False):

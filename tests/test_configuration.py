@@ -87,6 +87,30 @@ def test_listed_unknown_and_case_insensitive_keys(cs, firmware):
     assert unknown == ["NoSuchKey"]
 
 
+def test_replies_are_json_text_the_schema_accepts(cs, firmware):
+    """CFG-01, CFG-02, J-07: the reply is written as JSON text piece by piece (ops/get_configuration.py):
+    the frame as sent is one valid JSON value, with a value that needs escaping round-tripped exactly,
+    and the ocpp package (schema validation on) accepts both a full and a named + unknown reply."""
+    fw = registered(cs, firmware)
+    odd = 'a "quoted" \\ back/slash, tab\t, \u00e9t\u00e9 \u20ac'
+    assert change(cs, "CpoName", odd) == "Accepted"
+    values, unknown = get_config(cs)  # schema-validated by the ocpp package
+    assert values["CpoName"] == {"key": "CpoName", "readonly": False, "value": odd} and unknown == []
+    values, unknown = get_config(cs, ["cponame", "NoSuchKey", "AuthorizationKey", 'Other"Key'])
+    assert values == {"CpoName": {"key": "CpoName", "readonly": False, "value": odd}, "AuthorizationKey": {"key": "AuthorizationKey", "readonly": False}}
+    assert unknown == ["NoSuchKey", 'Other"Key']
+    full = call_raw(cs, "GetConfiguration", {})
+    listed = call_raw(cs, "GetConfiguration", {"key": ["HeartbeatInterval", "Nope"]})
+    for frame in (full, listed):
+        assert frame.kind == 3 and json.loads(frame.raw) == frame.msg  # the raw text, byte for byte, is one JSON value
+        assert set(frame.msg[2]) <= {"configurationKey", "unknownKey"}
+    entries = full.msg[2]["configurationKey"]
+    assert len({kv["key"] for kv in entries}) == len(entries) > 40 and "AuthorizationKey" not in [kv["key"] for kv in entries]
+    assert all(set(kv) == {"key", "readonly", "value"} and isinstance(kv["readonly"], bool) and isinstance(kv["value"], str) for kv in entries)
+    assert listed.msg[2]["unknownKey"] == ["Nope"] and [kv["key"] for kv in listed.msg[2]["configurationKey"]] == ["HeartbeatInterval"]
+    assert fw.proc.poll() is None
+
+
 def test_authorization_key_is_write_only(cs, firmware):
     """CFG-10, SEC-04: asked by name it is known but carries no value; a change is never logged."""
     fw = registered(cs, firmware, {"centralSystem": {"authorizationKey": "0123456789abcdef"}})

@@ -33,7 +33,8 @@ def new_id():
 
 class Rpc:
     def __init__(self, dispatch, registration, keys):
-        # dispatch(action, payload) -> payload or (payload, after); raises
+        # dispatch(action, payload) -> payload or (payload, after), a payload
+        # a dict or a list of its JSON text's pieces; raises
         # errors.OcppError (ops.Dispatcher). registration: whether to answer
         # at all (BN-10). keys: MessageTimeout, read per CALL.
         self._dispatch = dispatch
@@ -191,7 +192,14 @@ class Rpc:
                 return result, None
             if type(result) is tuple:
                 result, after = result
-            reply = _dumps([_CALLRESULT, uid, result])
+            if type(result) is list:
+                # The payload as JSON text in pieces (GetConfiguration's):
+                # framed around them, not dumped again.
+                result.insert(0, "[%d,%s," % (_CALLRESULT, json.dumps(uid)))
+                result.append("]")
+                reply = result
+            else:
+                reply = _dumps([_CALLRESULT, uid, result])
         except errors.OcppError as e:
             if e.code in ("FormationViolation", "ProtocolError"):
                 security_event.report("InvalidMessages", e.description)

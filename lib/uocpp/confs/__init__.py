@@ -2,9 +2,10 @@
 # it sends, one small module per action (named like ops/: StartTransaction
 # -> start_transaction.py), each with CONF, its validate.py declaration,
 # and optionally instead(), what a refused reply stands for. The outbox
-# imports one with the action's first reply (outbox.conf_of) and checks
-# every CALLRESULT against it before any hook (answered, a waiter) sees it,
-# so those can trust its types, required fields, enums and lengths.
+# imports one with each of the action's replies (outbox.conf_of), checks the
+# CALLRESULT against it before any hook (answered, a waiter) sees it, so
+# those can trust its types, required fields, enums and lengths, and drops
+# it again: kept, a transaction's would stay in the heap all session.
 # Actions whose .conf is empty (MeterValues, StatusNotification,
 # DiagnosticsStatusNotification, FirmwareStatusNotification) have none.
 #

@@ -2,8 +2,12 @@
 # KEY-*) and their rules, loaded on use (a Keys store at boot, a
 # ChangeConfiguration, a GetConfiguration) and dropped after (model/keys.py
 # unloads it): the idle charger holds only the values in force. The table is
-# one string, a line per key, so that frozen or in a ROMFS image it stays in
-# flash and costs no heap; a line becomes a declaration tuple only when read:
+# text, a line per key, so that frozen or in a ROMFS image it stays in flash
+# and costs no heap; loaded from a .mpy file it is copied into the heap, in
+# chunks of six lines (each ~250 B: a heap fragmented by a long session has
+# room for those when it has no 2 KB block for the whole text, the first
+# thing a GetConfiguration or ChangeConfiguration failed on near the heap's
+# limit); a line becomes a declaration tuple only when read:
 #   name type access default rule reboot
 # type I integer, B boolean, C comma-separated list, S string; access R
 # read-only, RW, W write-only (never reported, CFG-10); default "_" for the
@@ -12,55 +16,56 @@
 # rule; reboot 1 when a change needs one.
 from uocpp.model.keys import BOOL, CSL, INT, RW, STR, R, W
 
-TABLE = """AuthorizationKey S W _ k 0
-AllowOfflineTxForUnknownId B RW false _ 0
-AuthorizationCacheEnabled B RW true _ 0
-AuthorizeRemoteTxRequests B RW true _ 0
-ChargeProfileMaxStackLevel I R 8 _ 0
-ChargingScheduleAllowedChargingRateUnit C R Current,Power _ 0
-ChargingScheduleMaxPeriods I R 24 _ 0
-ClockAlignedDataInterval I RW 0 0:86400 0
-ConnectionTimeOut I RW 60 1:3600 0
-ConnectorPhaseRotation C RW 0.Unknown r8 1
-ConnectorPhaseRotationMaxLength I R 8 _ 0
-ConnectorSwitch3to1PhaseSupported B R false _ 0
-GetConfigurationMaxKeys I R 50 _ 0
-HeartbeatInterval I RW 300 1:86400 0
-LocalAuthListEnabled B RW true _ 0
-LocalAuthListMaxLength I R 1000 _ 0
-LocalAuthorizeOffline B RW true _ 0
-LocalPreAuthorize B RW false _ 0
-MaxChargingProfilesInstalled I R 8 _ 0
-MessageTimeout I RW 30 1:600 0
-MeterValuesAlignedData C RW Energy.Active.Import.Register m8 0
-MeterValuesAlignedDataMaxLength I R 8 _ 0
-MeterValuesSampledData C RW Energy.Active.Import.Register m8 0
-MeterValuesSampledDataMaxLength I R 8 _ 0
-MeterValueSampleInterval I RW 0 0:86400 0
-NumberOfConnectors I R 1 _ 0
-ReserveConnectorZeroSupported B R false _ 0
-ResetRetries I RW 3 0:10 0
-RetryBackOffRandomRange I RW 30 0:3600 0
-RetryBackOffRepeatTimes I RW 5 0:16 0
-RetryBackOffWaitMinimum I RW 5 1:3600 0
-SecurityProfile I RW 0 0:3 0
-SendLocalListMaxLength I R 49 _ 0
-StopTransactionOnEVSideDisconnect B RW true _ 0
-StopTransactionOnInvalidId B RW true _ 0
-StopTxnAlignedData C RW _ m8 0
-StopTxnAlignedDataMaxLength I R 8 _ 0
-StopTxnSampledData C RW _ m8 0
-StopTxnSampledDataMaxLength I R 8 _ 0
-SupportedFeatureProfiles C R Core,FirmwareManagement,LocalAuthListManagement,Reservation,RemoteTrigger,SmartCharging _ 0
-TransactionMessageAttempts I RW 3 1:10 0
-TransactionMessageRetryInterval I RW 60 1:3600 0
-UnlockConnectorOnEVSideDisconnect B RW true _ 0
-WebSocketPingInterval I RW 60 0:86400 0
-AdditionalRootCertificateCheck B R false _ 0
-CertificateSignedMaxChainSize I R 10000 _ 0
-CertificateStoreMaxLength I R 8 _ 0
-CpoName S RW _ _ 0
-"""
+TABLE = (
+    "AuthorizationKey S W _ k 0\n"
+    "AllowOfflineTxForUnknownId B RW false _ 0\n"
+    "AuthorizationCacheEnabled B RW true _ 0\n"
+    "AuthorizeRemoteTxRequests B RW true _ 0\n"
+    "ChargeProfileMaxStackLevel I R 8 _ 0\n"
+    "ChargingScheduleAllowedChargingRateUnit C R Current,Power _ 0\n",
+    "ChargingScheduleMaxPeriods I R 24 _ 0\n"
+    "ClockAlignedDataInterval I RW 0 0:86400 0\n"
+    "ConnectionTimeOut I RW 60 1:3600 0\n"
+    "ConnectorPhaseRotation C RW 0.Unknown r8 1\n"
+    "ConnectorPhaseRotationMaxLength I R 8 _ 0\n"
+    "ConnectorSwitch3to1PhaseSupported B R false _ 0\n",
+    "GetConfigurationMaxKeys I R 50 _ 0\n"
+    "HeartbeatInterval I RW 300 1:86400 0\n"
+    "LocalAuthListEnabled B RW true _ 0\n"
+    "LocalAuthListMaxLength I R 1000 _ 0\n"
+    "LocalAuthorizeOffline B RW true _ 0\n"
+    "LocalPreAuthorize B RW false _ 0\n",
+    "MaxChargingProfilesInstalled I R 8 _ 0\n"
+    "MessageTimeout I RW 30 1:600 0\n"
+    "MeterValuesAlignedData C RW Energy.Active.Import.Register m8 0\n"
+    "MeterValuesAlignedDataMaxLength I R 8 _ 0\n"
+    "MeterValuesSampledData C RW Energy.Active.Import.Register m8 0\n"
+    "MeterValuesSampledDataMaxLength I R 8 _ 0\n",
+    "MeterValueSampleInterval I RW 0 0:86400 0\n"
+    "NumberOfConnectors I R 1 _ 0\n"
+    "ReserveConnectorZeroSupported B R false _ 0\n"
+    "ResetRetries I RW 3 0:10 0\n"
+    "RetryBackOffRandomRange I RW 30 0:3600 0\n"
+    "RetryBackOffRepeatTimes I RW 5 0:16 0\n",
+    "RetryBackOffWaitMinimum I RW 5 1:3600 0\n"
+    "SecurityProfile I RW 0 0:3 0\n"
+    "SendLocalListMaxLength I R 49 _ 0\n"
+    "StopTransactionOnEVSideDisconnect B RW true _ 0\n"
+    "StopTransactionOnInvalidId B RW true _ 0\n"
+    "StopTxnAlignedData C RW _ m8 0\n",
+    "StopTxnAlignedDataMaxLength I R 8 _ 0\n"
+    "StopTxnSampledData C RW _ m8 0\n"
+    "StopTxnSampledDataMaxLength I R 8 _ 0\n"
+    "SupportedFeatureProfiles C R Core,FirmwareManagement,LocalAuthListManagement,Reservation,RemoteTrigger,SmartCharging _ 0\n"
+    "TransactionMessageAttempts I RW 3 1:10 0\n"
+    "TransactionMessageRetryInterval I RW 60 1:3600 0\n",
+    "UnlockConnectorOnEVSideDisconnect B RW true _ 0\n"
+    "WebSocketPingInterval I RW 60 0:86400 0\n"
+    "AdditionalRootCertificateCheck B R false _ 0\n"
+    "CertificateSignedMaxChainSize I R 10000 _ 0\n"
+    "CertificateStoreMaxLength I R 8 _ 0\n"
+    "CpoName S RW _ _ 0\n",
+)
 # Notes on single keys:
 # - ReserveConnectorZeroSupported false: ReserveNow for connector 0 is
 #   Rejected (only a given connector is reserved).
@@ -145,38 +150,39 @@ def _decl(line):
 
 
 def _lines():
-    # (start, end of the name, end) of each line of TABLE, by index: reading
-    # the table makes no garbage (a GetConfiguration's reply is built while
-    # the table is read; scraps between its parts would leave the heap too
-    # fragmented for the reply's JSON text on a small heap).
-    at, n = 0, len(TABLE)
-    while at < n:
-        sp = TABLE.find(" ", at)
-        end = TABLE.find("\n", sp)
-        yield at, sp, end
-        at = end + 1
+    # (chunk, start, end of the name, end) of each line of TABLE, by index:
+    # reading the table makes no garbage (a GetConfiguration's reply is
+    # built while the table is read; scraps between its parts would leave
+    # the heap too fragmented for the reply on a small heap).
+    for chunk in TABLE:
+        at, n = 0, len(chunk)
+        while at < n:
+            sp = chunk.find(" ", at)
+            end = chunk.find("\n", sp)
+            yield chunk, at, sp, end
+            at = end + 1
 
 
 def declarations():
     # Every declaration, in the table's order.
-    for at, _, end in _lines():
-        yield _decl(TABLE[at:end])
+    for chunk, at, _, end in _lines():
+        yield _decl(chunk[at:end])
 
 
 def listing():
     # (name, access) of every key in the table's order (GetConfiguration's),
     # without making the declarations.
-    for at, sp, _ in _lines():
-        access = RW if TABLE.startswith("RW ", sp + 3) else W if TABLE.startswith("W ", sp + 3) else R
-        yield TABLE[at:sp], access
+    for chunk, at, sp, _ in _lines():
+        access = RW if chunk.startswith("RW ", sp + 3) else W if chunk.startswith("W ", sp + 3) else R
+        yield chunk[at:sp], access
 
 
 def find(name):
     # Case-insensitive lookup (keys are CiString, J-22); None when unknown.
     n, low = len(name), name.lower()
-    for at, sp, end in _lines():
-        if sp - at == n and TABLE[at:sp].lower() == low:
-            return _decl(TABLE[at:end])
+    for chunk, at, sp, end in _lines():
+        if sp - at == n and chunk[at:sp].lower() == low:
+            return _decl(chunk[at:end])
     return None
 
 
