@@ -99,8 +99,8 @@ FEATURES = (
     ("ESP32 platform (not on the unix port)", "uocpp.platform.esp32 uocpp.platform.esp32_evse"),
     ("Boot only (dropped after): config checks, loader, the app's wiring", "uocpp.config uocpp_loader uocpp_slots uocpp.startup"),
     (
-        "Runtime: app, supervisor, log, clock, board, watchdog, unix platform, diag",
-        "uocpp.app uocpp.supervisor uocpp.log uocpp.log_ring uocpp.clock uocpp.sleep uocpp.errors uocpp.security_event uocpp.device uocpp.platform uocpp.extras uocpp",
+        "Runtime: app, main loop, supervisor, log, clock, board, watchdog, unix platform, diag",
+        "uocpp.app uocpp.main uocpp.supervisor uocpp.log uocpp.log_ring uocpp.clock uocpp.sleep uocpp.errors uocpp.security_event uocpp.device uocpp.platform uocpp.extras uocpp",
     ),
     ("asyncio (frozen in every build)", "asyncio"),
 )

@@ -156,4 +156,6 @@ def test_heap_map_names_the_idle_heap():
         assert re.search(r"^ +\d+  %s " % re.escape(owner), out, re.M), owner + " not named:\n" + out
     owners = re.findall(r"^ +(\d+)  (?:module |app|task |\(interpreter)", out, re.M)
     assert sum(int(n) for n in owners) == total, "every block has one owner:\n" + out
-    assert re.search(r"^ +\d+  uocpp\.link\.link\.Link\._keepalive ", out, re.M), "the link's keepalive frame:\n" + out
+    # The link's task frames (its keepalive runs inside _serve, its reader in _read).
+    for frame in ("_serve", "_read"):
+        assert re.search(r"^ +\d+  uocpp\.link\.link\.Link\.%s " % frame, out, re.M), "the link's %s frame:\n" % frame + out
