@@ -350,7 +350,7 @@ class Run:
         try:
             replies, pongs, close = self.raw.run(self.exchange(items, end))
         except (asyncio.TimeoutError, ConnectionError) as e:
-            tail = [line for line in self.fw.log.splitlines() if "heap:" not in line][-30:]
+            tail = [line for line in self.fw.log.splitlines() if "diag: heap" not in line and "qstr pool" not in line][-30:]
             seen = self.conn.rx[-5:]
             raise AssertionError("%r on connection %d (of %d), which last received %r; the charge point's log ends:\n%s" % (e, self.conn.index + 1, len(self.raw.conns), seen, "\n".join(tail))) from None
         self.batches += 1

@@ -19,6 +19,14 @@ ROUND_TRIPS = 10000
 WARM_UP = 600
 WINDOW = 64  # requests in flight
 HEAP_TOLERANCE = 1024  # bytes: the live heap after the soak vs. before it
+# After a flood of 3,000 requests a few KB may stay alive until the next
+# burst of work: measured on the flood below, the live heap after it is
+# +0.3 or +2.6 KB at random (more often on a loaded machine), and after a
+# second and a third flood +0.0..+2.6 KB, never more: one buffer, not a
+# growth (most likely a stale pointer that the conservative GC finds on
+# the C stack). A leak per request, of even one 16 B block in four
+# requests, is over this.
+FLOOD_TOLERANCE = 4096
 
 # (action, payload, expected reply type). Answers without side effects that
 # could change the run: GetConfiguration, a trigger for a message that is not
@@ -112,7 +120,8 @@ def test_trigger_flood_is_coalesced(raw, firmware):
     assert 1 <= len(raw.calls("Heartbeat")) - beats <= 50
     assert 1 <= len(raw.calls("StatusNotification")) - statuses <= 50
     assert peak - before <= 32 * 1024, (before, peak)
-    assert abs(after - before) <= HEAP_TOLERANCE, (before, after)
+    series = [int(m.group(1)) for _, m in log_events(fw, r"heap alloc=(\d+)")]
+    assert abs(after - before) <= FLOOD_TOLERANCE, "%s" % ((before, after, series[-12:]),)
     assert_alive(fw)
 
 

@@ -4,6 +4,7 @@ form in setup mode and the status page in normal mode, on the real firmware
 (Selenium). Every refused request leaves config.json byte for byte as it was."""
 
 import json
+import socket
 import time
 
 import pytest
@@ -123,6 +124,32 @@ def test_oversized_bodies_get_413_and_change_nothing(firmware, cs):
     assert fw.config_path.read_bytes() == before
     assert sorted(p.name for p in fw.flash.iterdir() if p.name.startswith("ca")) == []
     assert request(port, password=AP_PASSWORD)[0] == 200 and fw.proc.poll() is None
+
+
+def test_idle_connections_make_a_request_wait_not_fail(firmware, cs):
+    """A browser opens connections ahead of use and leaves them idle. With both client slots held by such
+    connections, up to four more requests wait for a slot and are answered once one frees, instead of a reset;
+    a connection beyond them is refused at once, and said so in the log."""
+    fw, port = setup_mode(firmware, cs.port)
+    socks = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(7)]
+    idle, waiting, beyond = socks[:2], socks[2:6], socks[6]
+    for s in waiting + [beyond]:
+        s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+    fw.wait_log(r"busy: connection refused \(2 at once\)")
+    try:
+        assert beyond.recv(100) == b""
+    except ConnectionResetError:
+        pass  # refused with its request unread: a reset, as it should be
+    for s in idle:
+        s.close()
+    for s in waiting:
+        answer = b""
+        while chunk := s.recv(4096):
+            answer += chunk
+        assert answer.startswith(b"HTTP/1.0 401"), answer[:80]
+        s.close()
+    beyond.close()
+    assert fw.log.count("busy: connection refused") == 1 and fw.proc.poll() is None
 
 
 def test_ca_upload_is_stored_under_its_fixed_name_whatever_the_client_calls_it(firmware, cs, tmp_path):

@@ -180,3 +180,20 @@ def test_failing_the_connection_lets_the_server_close_tcp_first(raw, session):
     assert close.close_code == 1009
     raw.wait_closed(conn, 3)
     assert not conn.reset_seen
+
+
+def test_a_close_from_the_server_with_frames_behind_it_ends_with_a_fin(raw, session):
+    """RFC 6455 7.1.1: the server's close arrives with more behind it (a pong, the reply to a CALL of ours, in flight
+    as it closed). The client answers what came before, echoes the close and waits for the server's TCP close (here:
+    that never comes) reading and dropping the rest: a FIN, not a RST, which would destroy replies the server had
+    not read yet (the fuzz test lost its probe's reply that way on a loaded machine)."""
+    fw, conn = session
+    conn.close_on_close = False  # answer the close frame, keep reading, never close
+    send(raw, conn, rs.encode_frame(rs.OP_TEXT, json.dumps([2, "last", "Probe", {}]).encode()), rs.encode_frame(rs.OP_CLOSE, rs.close_payload(1000)), rs.encode_frame(rs.OP_PONG, b"late"))
+    reply = raw.wait_frame(lambda f: f.conn is conn and f.msg and f.msg[1] == "last", 3, "the reply before the close")
+    assert reply.msg[0] == 4
+    close = raw.wait_frame(lambda f: f.conn is conn and f.opcode == rs.OP_CLOSE, 3, "the close echoed")
+    assert close.close_code == 1000
+    raw.wait_closed(conn, 3)
+    assert not conn.reset_seen
+    fw.wait_log(r"read ended: closed \(1000, closed by the server\)")

@@ -19,7 +19,6 @@ charger powers apart, with its register; the register is also kept on disk
 
 import json
 import os
-import random
 import socket
 import socketserver
 import struct
@@ -245,14 +244,21 @@ class Model:
             return 0.0
         return LEVELS[self.ev_state[n]]
 
-    def adc(self, gpio):
+    def adc_levels(self, gpio):
+        # The pilot as its ADC pin sees it: the fraction of each 1 kHz period
+        # in the high phase, and the reading of each phase (front end and ADC,
+        # without noise). The stand-in ADC samples this waveform at the
+        # firmware's own clock: on the chip the PWM timer and the ADC share
+        # one crystal, so where a read falls in the period is a matter of the
+        # firmware's timing, never of this process's or the wire's.
         _role, n = self.pins[gpio]
         frac = self._duty_fraction(n)
-        phase = (time.monotonic_ns() // 1000) % 1000 / 1000.0  # 1 kHz
-        v = self.pilot_volts(n, phase < frac or frac >= 0.9999)
         plus, minus = self.ev.get("adcPlus12", 57600), self.ev.get("adcMinus12", 5000)
-        raw = minus + (v + 12.0) * (plus - minus) / 24.0 + random.uniform(-40, 40)  # front end and ADC noise
-        return int(min(65535, max(0, raw)))
+
+        def raw(v):
+            return int(min(65535, max(0, minus + (v + 12.0) * (plus - minus) / 24.0)))
+
+        return (1.0 if frac >= 0.9999 else frac), raw(self.pilot_volts(n, True)), raw(self.pilot_volts(n, False))
 
     def offered_amps(self, n):
         # What the vehicle reads from the duty cycle (IEC 61851-1, vehicle side).
@@ -309,7 +315,7 @@ class Model:
             return "!stalled"
         with self.lock:
             if verb == "adc":
-                return str(self.adc(int(words[1])))
+                return "%.5f %d %d" % self.adc_levels(int(words[1]))
             if verb == "in":
                 return str(self._input(int(words[1])))
             if verb == "out":
@@ -329,8 +335,6 @@ class Model:
                 if verb == "pull":
                     self.pull[int(words[1])] = int(words[2])
                 return "ok"
-            if verb == "adc_uv":
-                return str(self.adc(int(words[1])) * 3300000 // 65535)
             if verb in ("spi", "spiw"):
                 return self._spi(verb == "spiw", b"" if words[2] == "-" else bytes.fromhex(words[2]))
             if verb == "uart":

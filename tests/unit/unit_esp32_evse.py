@@ -23,7 +23,8 @@ class Board:
     # The machine module as the driver sees it. levels: GPIO -> 0/1 (or a
     # function giving it, for inputs that follow something); writes: every
     # (GPIO, level) driven; pilot: ADC GPIO -> volts of the PWM high phase;
-    # pwm_low: when True, 9 reads in 10 fall in the -12 V low phase.
+    # pwm_low: when True, 9 reads in 10 fall in the -12 V low phase;
+    # slow_us: each read takes that long (a burst something cuts into).
     def __init__(self, plus=PLUS, minus=MINUS):
         self.levels = {}
         self.writes = []
@@ -31,6 +32,7 @@ class Board:
         self.adcs = {}
         self.pilot = {}
         self.pwm_low = False
+        self.slow_us = 0
         self.on_write = None
         board = self
         self.cal = (plus, minus)
@@ -84,6 +86,8 @@ class Board:
 
             def read_u16(self):
                 self.reads += 1
+                if board.slow_us:
+                    time.sleep_us(board.slow_us)
                 v = board.pilot.get(self.gpio, 12)
                 if board.pwm_low and self.reads % 10:
                     v = -12
@@ -250,6 +254,47 @@ def test_the_high_phase_is_found_in_the_pwm():
     eq(evse.pilot(1), "C", "C under PWM")
     if board.adcs[34].reads < 40:
         raise AssertionError("a burst should span a PWM period: only %d reads" % board.adcs[34].reads)
+
+
+def test_a_burst_cut_into_never_reads_a_lower_state():
+    # Charging at 6 A: a 100 us high phase. Reads 150 us apart (the burst
+    # cut into, over and over) that all fell in the -12 V low phase said F
+    # before: a fault, the session stopped with "Other". They say nothing.
+    board = Board()
+    board.pilot[34] = 6
+    evse = Esp32Evse(config(), board)
+    evse.set_offered(1, 6)
+    eq(evse.pilot(1), "C", "C at start")
+    board.pilot[34] = -12
+    board.slow_us = 150
+    start = time.ticks_ms()
+    eq(samples(evse, 4), [False] * 4, "no change from bursts with gaps")
+    eq((evse.pilot(1), evse.fault(1)), ("C", "NoError"), "still C")
+    took = time.ticks_diff(time.ticks_ms(), start)
+    if not 4 * 5 <= took < 4 * 20:
+        raise AssertionError("each burst should try for 5 ms, then give up: %d ms for 4" % took)
+    board.slow_us = 0  # a clean burst: the same -12 V high phase is F
+    samples(evse, 3)
+    eq((evse.pilot(1), evse.fault(1)), ("F", "InternalError"), "F from clean bursts")
+
+
+def test_an_unplug_reads_through_bursts_cut_into():
+    # A higher pilot than the state in force cannot come from a missed high
+    # phase: it counts from any burst, so an unplug is never held up.
+    board = Board()
+    board.pilot[34] = 6
+    evse = Esp32Evse(config(), board)
+    evse.set_offered(1, 6)
+    board.pilot[34] = 12
+    board.slow_us = 150
+    samples(evse, 3)
+    eq(evse.pilot(1), "A", "A through bursts with gaps")
+    # At 100 % duty (nothing offered) the high phase is the whole period:
+    # reads 150 us apart are no gap, and a lower state counts.
+    evse.set_offered(1, 0)
+    board.pilot[34] = 9
+    samples(evse, 3)
+    eq(evse.pilot(1), "B", "B at 100 % duty")
 
 
 def test_an_inverting_front_end_uses_the_smallest_reading():

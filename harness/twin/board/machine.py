@@ -3,9 +3,13 @@
 # and every pin level, PWM duty, ADC reading, SPI transaction, UART byte
 # and watchdog feed goes to the hardware model (harness/twin/model.py),
 # which answers as the board's circuits would.
+import random
 import time
 
 from _wire import ask, count
+
+# Bumped by every PWM change: the pilot waveform the ADCs hold is stale.
+_pwm_changes = 0
 
 PWRON_RESET = 1
 HARD_RESET = 2
@@ -76,13 +80,17 @@ class PWM:
         ask("pwm %d %d %d" % (self._pin, self._freq, self._duty))
 
     def duty_u16(self, value=None):
+        global _pwm_changes
         if value is None:
             return self._duty
         self._duty = min(65535, max(0, int(value)))
         ask("pwm %d %d %d" % (self._pin, self._freq, self._duty))
+        _pwm_changes += 1
 
     def deinit(self):
+        global _pwm_changes
         ask("pwm %d 0 0" % self._pin)
+        _pwm_changes += 1
 
 
 class ADC:
@@ -98,20 +106,32 @@ class ADC:
         self._pin = _pin_id(pin)
         self._atten = ADC.ATTN_0DB if atten is None else atten
         ask("adc_atten %d %d" % (self._pin, self._atten))
+        self._seen = -1  # the waveform is asked for at the first read
+        self._asked = self._high_us = self._high = self._low = 0
 
     def atten(self, value):
         self._atten = value
         ask("adc_atten %d %d" % (self._pin, value))
 
     def read_u16(self):
-        return int(ask("adc %d" % self._pin))
+        # A sample of the pilot waveform at this instant of the firmware's
+        # clock: the model gives the waveform (the high phase's share of each
+        # 1 ms period and each phase's reading) and this ADC, like the chip's,
+        # samples it where the firmware's read falls in the period. The
+        # waveform is asked for again after a PWM change or 5 ms (the vehicle
+        # or the pilot circuit changed), so a read costs no round trip to
+        # the model, as a read of the chip's ADC costs none.
+        now = time.ticks_ms()
+        if self._seen != _pwm_changes or time.ticks_diff(now, self._asked) >= 5:
+            high_us, self._high, self._low = ask("adc %d" % self._pin).split()
+            self._high_us = float(high_us) * 1000
+            self._high, self._low = int(self._high), int(self._low)
+            self._seen, self._asked = _pwm_changes, now
+        raw = self._high if time.ticks_us() % 1000 < self._high_us else self._low
+        return min(65535, max(0, raw + random.randint(-40, 40)))  # front end and ADC noise
 
     def read(self):
         return self.read_u16() >> 4
-
-    def read_uv(self):
-        return int(ask("adc_uv %d" % self._pin))
-
 
 class UART:
     # The model hands out a pty path for each UART it wires to a device (the

@@ -172,10 +172,13 @@ class _Session:
         return d
 
     async def close(self):
+        # QUIT, and its 221 awaited (at most 500 ms): the server closes first,
+        # so no unread reply makes our close a reset, and the session is
+        # over on the server too before the next one starts.
         if self._s is not None:
+            self._t = 500
             try:
-                self._s.write(b"QUIT\r\n")
-                await asyncio.wait_for_ms(self._s.drain(), 500)
+                await self.cmd("QUIT")
             except Exception:
                 pass
             await handshake.close_stream(self._s)

@@ -183,16 +183,21 @@ class WebSocket:
 
     async def _fail(self, code, reason):
         # We detected a protocol breach: send our close and give up the link.
+        await self._close_and_linger(code)
+        raise _ended(code, reason)
+
+    async def _close_and_linger(self, code):
+        # Our close, then the server closes first (RFC 6455 7.1.1): what it
+        # still sends (a pong, the reply to a CALL of ours) is read and
+        # dropped until its EOF, for at most _LINGER_MS. Closing on unread
+        # data makes the kernel reset the connection, and a reset destroys
+        # what the server had not read yet: our last replies, our close.
         try:
             await self._send_close(code)
-            # Let the server read it and close first (RFC 6455 7.1.1): closing
-            # on unread data makes the kernel send a RST, which can destroy
-            # our close frame before the server has read it.
             await asyncio.wait_for_ms(self._discard_until_eof(), _LINGER_MS)
         except Exception:
             pass
         await self._abort()
-        raise _ended(code, reason)
 
     async def _discard_until_eof(self):
         while await self._r.read(_CHUNK):
@@ -278,11 +283,7 @@ class WebSocket:
             code = struct.unpack("!H", data[:2])[0]
         elif len(data) == 1:
             code = CLOSE_PROTOCOL
-        try:
-            await self._send_close(code if code != 1005 else CLOSE_NORMAL)
-        except Exception:
-            pass
-        await self._abort()
+        await self._close_and_linger(code if code != 1005 else CLOSE_NORMAL)
         raise _ended(code, "closed by the server")
 
     async def close(self, code=CLOSE_NORMAL, wait_ms=2000):

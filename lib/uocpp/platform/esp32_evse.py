@@ -20,8 +20,14 @@
 # sample is a burst of ADC reads spanning a little more than one PWM period
 # (1.1 ms); the high phase is the largest reading (the smallest, when the
 # calibration says the front-end inverts). At 10 % duty the high phase lasts
-# 100 us; an ESP32 read takes a few tens of us, so a burst catches it. The
-# reading becomes volts by the line through adcPlus12 and adcMinus12 (the
+# 100 us; an ESP32 read takes 10-20 us, so reads closer together than the
+# high phase (less 20 us) cannot step over it. A burst that something cut
+# into (a task of higher priority, Wi-Fi's, a busy host) has a longer gap:
+# its window starts again after the gap. A burst that finds no window
+# without one within 5 ms counts only if it reads a higher pilot than the
+# state in force (a vehicle unplugged: no missed high phase reads higher);
+# else that state stands, so a missed high phase never reads as a lower
+# state, E or F. The reading becomes volts by the line through adcPlus12 and adcMinus12 (the
 # readings at +12 V and -12 V, both measurable without a vehicle: duty 100 %
 # and duty 0), then a state with hysteresis, debounced over `debounce`
 # samples taken every pilotInterval (default 20 ms x 3: a state change counts
@@ -58,7 +64,7 @@ from uocpp.device import pilot
 
 _FREQ = const(1000)  # pilot PWM frequency, Hz
 _WINDOW_US = const(1100)  # one ADC burst: a little more than one PWM period
-_MIN_READS = const(20)  # and at least this many reads (an ESP32 ADC read takes about 10-20 us)
+_BURST_US = const(5000)  # the longest a burst tries for a window without a gap
 _INPUT_POLL_MS = const(50)  # fault and lock-feedback inputs
 _LOCK_POLL_MS = const(10)
 
@@ -310,30 +316,34 @@ class Esp32Evse:
         return self._c[n - 1]
 
     def _classify(self, i, current):
-        # The pilot's high phase: the extreme of ADC reads over one PWM
-        # period, at least _MIN_READS of them (a burst the scheduler, Wi-Fi's
-        # task or a busy host, cut into may otherwise see only the low
-        # phase), as a state with hysteresis around `current`.
+        # The pilot's high phase: the extreme of ADC reads over one PWM period
+        # with no gap longer than the high phase less 20 us (see the top), as
+        # a state with hysteresis around `current`. No such window within
+        # _BURST_US: only a higher state than `current` counts (at boot, with
+        # no state yet, it tries on).
         k = self._k
-        read = self._c[i][_ADC].read_u16
+        c = self._c[i]
+        read = c[_ADC].read_u16
         ticks_us = time.ticks_us
         diff = time.ticks_diff
-        start = ticks_us()
-        best = read()
-        reads = 1
-        if k[_RISING]:
-            while reads < _MIN_READS or diff(ticks_us(), start) < _WINDOW_US:
-                v = read()
-                reads += 1
-                if v > best:
-                    best = v
-        else:
-            while reads < _MIN_READS or diff(ticks_us(), start) < _WINDOW_US:
-                v = read()
-                reads += 1
-                if v < best:
-                    best = v
-        return pilot.state(pilot.volts(best, k[_PLUS], k[_MINUS]), current, k[_HYSTERESIS])
+        gap = pilot.duty_u16(c[_AMPS]) // 66 - 20  # duty_u16 -> us of 1,000
+        sign = 1 if k[_RISING] else -1  # through an inverting front end: the smallest
+        first = start = last = ticks_us()
+        best = sign * read()
+        clean = True
+        while diff(last, start) < _WINDOW_US:
+            v = sign * read()
+            now = ticks_us()
+            if v > best:
+                best = v
+            if diff(now, last) > gap:
+                if current is not None and diff(now, first) > _BURST_US:
+                    clean = False
+                    break
+                start = now
+            last = now
+        seen = pilot.state(pilot.volts(sign * best, k[_PLUS], k[_MINUS]), current, k[_HYSTERESIS])
+        return seen if clean or seen < current else current
 
     def _sample_pilots(self):
         changed = False

@@ -13,6 +13,7 @@
 import asyncio
 import binascii
 import os
+import time
 
 from micropython import const
 
@@ -23,12 +24,14 @@ except ImportError:
     raise ImportError("the web page needs microdot, which is not installed (lib/microdot/): make fetches it; "
                       "mpremote mip install with uocpp's package.json puts it on a board")
 
-from uocpp import log
+from uocpp import log, sleep
 from uocpp.link.websocket import close_stream
 
 _NORMAL_401 = const(10)  # requests without credentials a minute that are not worth a line
 _REQUEST_S = const(10)  # a whole request, read and answered (slow clients too)
 _CLIENTS = const(2)  # at once: each holds buffers, and the heap is small
+_WAITING = const(4)  # connections waiting for one of those (a socket and a small task each)
+_WAIT_MS = const(5000)  # the longest one waits
 MAX_BODY = const(16384)  # larger -> 413 before a byte of the body is read
 HTML = {"Content-Type": "text/html; charset=UTF-8"}
 
@@ -145,6 +148,8 @@ class Server(Microdot):
         super().__init__()
         self._password = password.encode()
         self._clients = 0
+        self._waiting = 0
+        self._free = asyncio.Event()  # set when a client leaves
         # Apart: a browser's first request has no credentials, and it must
         # not hide a wrong password that follows. That first 401 is normal
         # (the browser then asks for the password): it is not logged, so it
@@ -196,7 +201,11 @@ class Server(Microdot):
 
     async def handle_request(self, reader, writer):
         # microdot's per-connection coroutine, bounded in time and in number.
-        if self._clients >= _CLIENTS:
+        # A browser opens a connection or two ahead of use and may leave them
+        # idle (until _REQUEST_S ends them), and the one before may still be
+        # closing: a connection beyond _CLIENTS waits up to _WAIT_MS for a
+        # free one rather than be reset, as long as few wait.
+        if self._clients >= _CLIENTS and not await self._wait_turn():
             self._busy.warning("busy: connection refused (%d at once)", _CLIENTS)
             await close_stream(writer)
             return
@@ -208,8 +217,26 @@ class Server(Microdot):
             await close_stream(writer)
         finally:
             self._clients -= 1
+            self._free.set()
         if self.after_response:
             self.after_response()
+
+    async def _wait_turn(self):
+        # True once fewer than _CLIENTS are served; False when _WAITING wait
+        # already or the time ran out.
+        if self._waiting >= _WAITING:
+            return False
+        self._waiting += 1
+        try:
+            end = time.ticks_add(time.ticks_ms(), _WAIT_MS)
+            while self._clients >= _CLIENTS:
+                self._free.clear()
+                left = time.ticks_diff(end, time.ticks_ms())
+                if not await sleep.until(self._free, left):
+                    return False
+            return True
+        finally:
+            self._waiting -= 1
 
     async def listen(self, host, port, what):
         # Runs the server; returns only if it cannot listen (logged). The
