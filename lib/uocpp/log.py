@@ -153,7 +153,9 @@ def frame(direction, data):
     # AuthorizationKey is withheld whole: the key may be new and unregistered.
     if _gate > DEBUG:
         return
-    if type(data) in (list, tuple):  # a message sent in pieces (websocket.send)
+    if callable(data):  # a message made in pieces as it is sent (websocket.send)
+        data = "".join(data())
+    elif type(data) in (list, tuple):  # a message sent in pieces
         data = "".join(data)
     if isinstance(data, (bytes, bytearray)):
         try:

@@ -192,12 +192,11 @@ class Rpc:
                 return result, None
             if type(result) is tuple:
                 result, after = result
-            if type(result) is list:
-                # The payload as JSON text in pieces (GetConfiguration's):
-                # framed around them, not dumped again.
-                result.insert(0, "[%d,%s," % (_CALLRESULT, json.dumps(uid)))
-                result.append("]")
-                reply = result
+            if callable(result):
+                # The payload as a function making its JSON text in pieces
+                # (GetConfiguration's): framed around them, not dumped again;
+                # the link makes them as it sends (websocket.py).
+                reply = _framed(uid, result)
             else:
                 reply = _dumps([_CALLRESULT, uid, result])
         except errors.OcppError as e:
@@ -274,8 +273,21 @@ def _pieces(obj, out):
         out.append("}")
 
 
+def _framed(uid, pieces):
+    head = "[%d,%s," % (_CALLRESULT, json.dumps(uid))
+
+    def frame():
+        yield head
+        yield from pieces()
+        yield "]"
+
+    return frame
+
+
 def _clean(reply):
-    if type(reply) is list:
+    if callable(reply):
+        reply = reply()
+    if type(reply) is not str:
         for p in reply:
             if not utf8.clean(p):
                 return False

@@ -114,16 +114,23 @@ class WebSocket:
         # data: str (sent as its UTF-8 bytes, not copied) or bytes, or a list
         # or tuple of them: one frame of their concatenation, so a long
         # message built in pieces never needs one block the size of all of
-        # it. The frame is masked piecewise through the connection's one
-        # small buffer, so sending allocates nothing in proportion to it.
-        parts = data if type(data) in (list, tuple) else (data,)
-        n = 0
-        for part in parts:
-            n += len(memoryview(part))
+        # it; or a function that makes the pieces (a generator), called twice
+        # here with nothing else running in between, for the length and then
+        # for the bytes, so that no piece outlives its write. The frame is
+        # masked piecewise through the connection's one small buffer, so
+        # sending allocates nothing in proportion to it.
+        many = type(data) in (list, tuple)
+        made = not many and callable(data)
         out = self._out
         async with self._lock:
             if self.closed:
                 raise _ended(1006, "already closed")
+            parts = data() if made else data if many else (data,)
+            n = 0
+            for part in parts:
+                n += len(memoryview(part))
+            if made:
+                parts = data()
             out[0] = 0x80 | opcode
             if n < 126:
                 out[1] = 0x80 | n
@@ -139,7 +146,7 @@ class WebSocket:
             at += 4
             # The mask's phase follows the offset in the payload (RFC 6455
             # 5.3): a piece starting at offset `sent` uses it rotated by sent.
-            twice = mask + mask if len(parts) > 1 else None
+            twice = mask + mask if made or len(parts) > 1 else None
             sent = 0
             for part in parts:
                 view = memoryview(part)

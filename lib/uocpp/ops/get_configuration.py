@@ -2,9 +2,10 @@
 # (matched case-insensitively); unknown names go to unknownKey. A write-only
 # key is never listed with its value. A request naming more keys than
 # GetConfigurationMaxKeys gets CALLERROR OccurenceConstraintViolation.
-# The reply is its JSON text in pieces, two keys each, made straight from the
-# key table: no dict per key and no block the size of the reply exist (rpc
-# frames a list as a payload's text; the link sends the pieces as one frame).
+# The reply is a function that makes its JSON text, one key a piece,
+# straight from the key table: the link calls it twice as it sends (the
+# length, then the bytes), so no piece outlives its write, and neither a
+# dict per key nor a block the size of the reply ever exists.
 import json
 
 from uocpp import errors, unload
@@ -23,43 +24,30 @@ def _entry(store, name, access, sep):
 
 
 def handle(payload, store):
-    # The declarations are read on use and dropped with the reply.
+    # The declarations are read on use; the reply's function holds them until
+    # it is sent, and they leave the heap with it.
     from uocpp.model import keytable
 
-    try:
-        return _reply(payload, store, keytable)
-    finally:
-        unload(keytable.__name__)
-
-
-def _reply(payload, store, keytable):
+    unload(keytable.__name__)
     names = payload.get("key")
-    unknown = []
     if names:
         most = store.get("GetConfigurationMaxKeys")
         if len(names) > most:
             raise errors.OcppError("OccurenceConstraintViolation", "at most %d keys per request (GetConfigurationMaxKeys)" % most)
-        listed = _named(names, keytable, unknown)
-    else:
-        listed = keytable.listing()
-    out = ['{"configurationKey":[']
-    held = None
-    for name, access in listed:
+    return lambda: _reply(names, store, keytable)
+
+
+def _reply(names, store, keytable):
+    unknown = []
+    sep = ""
+    yield '{"configurationKey":['
+    for name, access in _named(names, keytable, unknown) if names else keytable.listing():
         if access == keys.W and not names:
             continue  # CFG-10: only named, and then without its value
-        text = _entry(store, name, access, "," if held is not None or len(out) > 1 else "")
-        # Two keys a piece: half the pieces' object headers and list slots
-        # (0.7 KB of a full reply), each piece still short (~150 B).
-        if held is None:
-            held = text
-        else:
-            out.append(held + text)
-            held = None
-    if held is not None:
-        out.append(held)
-    out.append("]" if not unknown else '],"unknownKey":' + json.dumps(unknown))
-    out.append("}")
-    return out
+        yield _entry(store, name, access, sep)
+        sep = ","
+    yield "]" if not unknown else '],"unknownKey":' + json.dumps(unknown)
+    yield "}"
 
 
 def _named(names, keytable, unknown):
