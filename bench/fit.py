@@ -16,6 +16,7 @@ Host-side only; nothing here goes to the device.
 """
 
 import argparse
+import concurrent.futures
 import logging
 import os
 import re
@@ -204,8 +205,11 @@ def summary(cs, builds, heartbeats, tmp):
         " Interned names idle | at the end of the session |" % heartbeats,
         "|---|---:|---:|---:|---:|",
     ]
-    for b in builds:
-        heap, runs, idle = _fit(cs, b, heartbeats, tmp)
+    # The bisections side by side, as bench/run.py's (a heap figure does not
+    # depend on timing); the names after, one run each.
+    with concurrent.futures.ThreadPoolExecutor(len(builds)) as pool:
+        fits = list(pool.map(lambda b: _fit(cs, b, heartbeats, tmp), builds))
+    for b, (heap, runs, idle) in zip(builds, fits):
         got = names(cs, b, heartbeats, tmp)
         print(
             "fit: %s smallest heap %s (%d sessions), live idle %s, interned names %d idle, %d after the session"
