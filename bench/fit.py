@@ -152,13 +152,13 @@ def _modules(cs, builds, tmp):
                 print("  %-62s %6d %6d | %6d %6d" % (title, f[0], f[1], f[2], f[3]))
 
 
-def _fit(cs, b, heartbeats, tmp):
+def _fit(cs, b, heartbeats, tmp, max_steps=None):
     # (smallest heap, sessions run, live idle), bytes less the build's image.
     # The bisection starts from the live idle, as bench/run.py's does: no
     # session completes below it, so that bound needs no run of its own.
     idle = idle_heap(cs, b, tmp / ("idle" + b.name))
     low = idle + b.live_offset
-    heap, runs = session.smallest_heap(cs, b, low=low, high=low + 64 * 1024, resolution=1024, heartbeats=heartbeats, low_fails=True)
+    heap, runs = session.smallest_heap(cs, b, low=low, high=low + 64 * 1024, resolution=1024, heartbeats=heartbeats, max_steps=max_steps, low_fails=True)
     return heap - b.heap_offset, runs, idle
 
 
@@ -195,7 +195,7 @@ def _kb(n):
 _PARTS = ("uocpp.lazy", "uocpp.services.", "uocpp.model.")
 
 
-def summary(cs, builds, heartbeats, tmp):
+def summary(cs, builds, heartbeats, tmp, max_steps=None):
     """{block name: Markdown} of docs/memory.md and docs/memory-services.md:
     `fit`, each build's smallest heap and live idle; `fit_features`, bytes
     per feature at boot and on use; `fit_parts`, each service and model
@@ -208,7 +208,7 @@ def summary(cs, builds, heartbeats, tmp):
     # The bisections side by side, as bench/run.py's (a heap figure does not
     # depend on timing); the names after, one run each.
     with concurrent.futures.ThreadPoolExecutor(len(builds)) as pool:
-        fits = list(pool.map(lambda b: _fit(cs, b, heartbeats, tmp), builds))
+        fits = list(pool.map(lambda b: _fit(cs, b, heartbeats, tmp, max_steps), builds))
     for b, (heap, runs, idle) in zip(builds, fits):
         got = names(cs, b, heartbeats, tmp)
         print(
@@ -251,7 +251,7 @@ def main(argv=None):
     ap.add_argument("--runs", type=int, default=0, help="only run N charging sessions at --heap over ws:// (.mpy)")
     ap.add_argument("--heap", default="100K", help="the heap of --runs (default %(default)s)")
     ap.add_argument("--why", action="store_true", help="with --runs: also the firmware's MemoryError lines of a run that fails")
-    ap.add_argument("--quick", action="store_true", help="3 Heartbeats per session (smoke test)")
+    ap.add_argument("--quick", action="store_true", help="3 Heartbeats per session, one bisection step (smoke test)")
     ap.add_argument("--names", action="store_true", help="only the interned names (n_qstr) idle and at the end of the session")
     ap.add_argument("--table", action="store_true", help="only the summary tables: smallest heap, idle, per feature")
     ap.add_argument("--write-readme", action="store_true", help="--table, written into its blocks in docs/memory.md and docs/memory-services.md")
@@ -287,7 +287,7 @@ def main(argv=None):
                 print("%s: %d of %d complete at -X heapsize=%d" % (builds[0].label, ok, args.runs, heap))
                 return 0 if ok == args.runs else 1
             if args.table or args.write_readme:
-                texts = summary(cs, builds, args.heartbeats, tmp)
+                texts = summary(cs, builds, args.heartbeats, tmp, 1 if args.quick else None)
                 print("\n\n".join(texts.values()))
                 if args.write_readme:
                     common.write_blocks(texts)

@@ -197,6 +197,11 @@ class Rpc:
                 # (GetConfiguration's): framed around them, not dumped again;
                 # the link makes them as it sends (websocket.py).
                 reply = _framed(uid, result)
+            elif type(result) is list:
+                # The payload's JSON text in pieces, made already: framed too.
+                result.insert(0, "[%d,%s," % (_CALLRESULT, json.dumps(uid)))
+                result.append("]")
+                reply = result
             else:
                 reply = _dumps([_CALLRESULT, uid, result])
         except errors.OcppError as e:

@@ -5,8 +5,9 @@
 #   USES: the names of the parts it may touch (the app's capabilities), and
 #   handle(payload, *those parts) -> reply payload, or (reply payload, after)
 # where after() is a coroutine function started once the reply is on the wire;
-# a reply payload is a dict, or a function making the pieces of its JSON
-# text (a long one, GetConfiguration's: the link makes them as it sends).
+# a reply payload is a dict, or the pieces of its JSON text: a list, or a
+# function making them (a long one, GetConfiguration's: the link makes
+# them as it sends).
 # A module that needs many parts sets BY_NAME = True and gets them as one
 # dict instead, handle(payload, parts), still only those USES names.
 # The module of an action is its name in snake case (CancelReservation ->

@@ -2,10 +2,11 @@
 # (matched case-insensitively); unknown names go to unknownKey. A write-only
 # key is never listed with its value. A request naming more keys than
 # GetConfigurationMaxKeys gets CALLERROR OccurenceConstraintViolation.
-# The reply is a function that makes its JSON text, one key a piece,
-# straight from the key table: the link calls it twice as it sends (the
-# length, then the bytes), so no piece outlives its write, and neither a
-# dict per key nor a block the size of the reply ever exists.
+# The reply is its JSON text, one key a piece, straight from the key table:
+# for every key, a function that makes the pieces, which the link calls
+# twice as it sends (the length, then the bytes), so no piece outlives its
+# write; for the keys named (at most GetConfigurationMaxKeys), the list of
+# pieces. Neither a dict per key nor a block the size of the reply exists.
 import json
 
 from uocpp import errors, unload
@@ -34,6 +35,9 @@ def handle(payload, store):
         most = store.get("GetConfigurationMaxKeys")
         if len(names) > most:
             raise errors.OcppError("OccurenceConstraintViolation", "at most %d keys per request (GetConfigurationMaxKeys)" % most)
+    if names:
+        # A few keys: their pieces at once (one pass, no generator per send).
+        return list(_reply(names, store, keytable))
     return lambda: _reply(names, store, keytable)
 
 
