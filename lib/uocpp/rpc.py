@@ -138,7 +138,7 @@ class Rpc:
             # would keep it alive for the whole write.
             msg = None
             if answer is not None:
-                await self._send_reply(send, *answer)
+                await self._send_reply(send, answer[0], answer[1], uid)
         elif self._on_reply(msg, kind, uid):
             # The caller takes the reply in (a transactionId, an idTagInfo
             # for the cache) before the next frame is handled: the central
@@ -219,10 +219,18 @@ class Rpc:
             security_event.report("InvalidMessages", "text is not valid Unicode (J-07)")
         return reply, after
 
-    async def _send_reply(self, send, reply, after):
+    async def _send_reply(self, send, reply, after, uid):
         log.frame(">>", reply)
         try:
-            await send(reply)
+            try:
+                await send(reply)
+            except MemoryError:
+                # Out of memory before a byte of it went out (a reply made as
+                # it is sent, GetConfiguration's; after one, websocket.py
+                # ends the connection and this send fails too): the CALLERROR
+                # a handler out of memory gets, and nothing after it.
+                after = None
+                await send(self._error_frame(uid, "InternalError", "out of memory", {}))
         except Exception as e:
             # A frame that did not go out whole (no heap for it, a peer that
             # is gone) leaves the stream in an unknown state: the link ends

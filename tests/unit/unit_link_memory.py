@@ -81,3 +81,73 @@ async def test_a_reply_that_cannot_be_sent_ends_the_connection():
     eq(reader.done(), True, "the reader ended")
     eq(link._down, True, "the connection is down")
     eq(link._probe.is_set(), True, "the keepalive is woken to end it")
+
+
+class Writer:
+    # The stream as the WebSocket writes to it: takes every byte at once.
+    def __init__(self):
+        self.data = bytearray()
+        self.out_buf = b""
+        self.closed = False
+
+    def write(self, buf):
+        self.data.extend(buf)
+
+    def close(self):
+        self.closed = True
+
+    async def wait_closed(self):
+        pass
+
+
+def pieces(count, fail_at=None):
+    # A reply made as it is sent (GetConfiguration's): `count` pieces of 100
+    # B; the piece `fail_at` is out of memory on the second making (the
+    # bytes), or on the first (the length) when fail_at is negative.
+    made = [0]
+
+    def make():
+        made[0] += 1
+        for i in range(count):
+            if fail_at is not None and i == abs(fail_at) and (made[0] == 2) == (fail_at > 0):
+                raise MemoryError("memory allocation failed")
+            yield "x" * 100
+
+    return make
+
+
+async def test_a_reply_out_of_memory_before_its_first_byte_leaves_the_link_as_it_was():
+    from uocpp.link.websocket import WebSocket
+
+    w = Writer()
+    ws = WebSocket(None, w, 8192)
+    await ws.send(pieces(5))
+    eq((len(w.data), ws.closed), (2 + 2 + 4 + 500, False), "sent whole: header, 16-bit length, mask, 500 B")
+    w.data = bytearray()
+    for fail_at in (-3, 1):  # making its length; the bytes, within the first 256 B (none written yet)
+        try:
+            await ws.send(pieces(5, fail_at))
+        except MemoryError:
+            pass
+        eq((len(w.data), ws.closed), (0, False), "nothing written, still open (%d)" % fail_at)
+    try:
+        await ws.send(pieces(5, 4))  # after 300 B went out: part of a frame
+    except MemoryError:
+        pass
+    eq((len(w.data) > 0, ws.closed, w.closed), (True, True, True), "the connection ends after part of a frame")
+
+
+async def test_a_reply_out_of_memory_before_its_first_byte_becomes_a_callerror():
+    from uocpp.rpc import Rpc
+
+    sent = []
+
+    async def send(frame):
+        if callable(frame):
+            raise MemoryError("memory allocation failed")
+        sent.append(frame)
+
+    keys = Keys("/tmp/uocpp-unit-no-such-keys.json", {})
+    rpc = Rpc(lambda action, payload: pieces(3), Registration(), keys)
+    await rpc.on_message('[2, "c1", "GetConfiguration", {}]', send)
+    eq(sent, ['[4, "c1", "InternalError", "out of memory", {}]'], "the CALLERROR instead, the link up")

@@ -129,42 +129,53 @@ class WebSocket:
             n = 0
             for part in parts:
                 n += len(memoryview(part))
-            if made:
-                parts = data()
-            out[0] = 0x80 | opcode
-            if n < 126:
-                out[1] = 0x80 | n
-                at = 2
-            elif n < 65536:
-                out[1:4] = struct.pack("!BH", 0xFE, n)
-                at = 4
-            else:
-                out[1:10] = struct.pack("!BQ", 0xFF, n)
-                at = 10
-            mask = os.urandom(4)
-            out[at : at + 4] = mask
-            at += 4
-            # The mask's phase follows the offset in the payload (RFC 6455
-            # 5.3): a piece starting at offset `sent` uses it rotated by sent.
-            twice = mask + mask if made or len(parts) > 1 else None
-            sent = 0
-            for part in parts:
-                view = memoryview(part)
-                m = len(view)
-                phase = mask if twice is None else memoryview(twice)[sent & 3 : (sent & 3) + 4]
-                pos = 0
-                while pos < m:
-                    take = min(m - pos, _OUT_BYTES - at)
-                    _mask_copy(out, at, view, pos, take, phase)
-                    pos += take
-                    at += take
-                    if at == _OUT_BYTES:
-                        # The stream sends at once, or copies what the socket did not take.
-                        self._w.write(self._out_view)
-                        at = 0
-                sent += m
-            if at:
-                self._w.write(self._out_view[:at])
+            # A failure before the first write (making a piece, say, out of
+            # memory) leaves the stream as it was: the caller may send
+            # something else. After it, the peer has part of a frame: the
+            # connection ends.
+            wrote = False
+            try:
+                if made:
+                    parts = data()
+                out[0] = 0x80 | opcode
+                if n < 126:
+                    out[1] = 0x80 | n
+                    at = 2
+                elif n < 65536:
+                    out[1:4] = struct.pack("!BH", 0xFE, n)
+                    at = 4
+                else:
+                    out[1:10] = struct.pack("!BQ", 0xFF, n)
+                    at = 10
+                mask = os.urandom(4)
+                out[at : at + 4] = mask
+                at += 4
+                # The mask's phase follows the offset in the payload (RFC 6455
+                # 5.3): a piece starting at offset `sent` uses it rotated by sent.
+                twice = mask + mask if made or len(parts) > 1 else None
+                sent = 0
+                for part in parts:
+                    view = memoryview(part)
+                    m = len(view)
+                    phase = mask if twice is None else memoryview(twice)[sent & 3 : (sent & 3) + 4]
+                    pos = 0
+                    while pos < m:
+                        take = min(m - pos, _OUT_BYTES - at)
+                        _mask_copy(out, at, view, pos, take, phase)
+                        pos += take
+                        at += take
+                        if at == _OUT_BYTES:
+                            # The stream sends at once, or copies what the socket did not take.
+                            self._w.write(self._out_view)
+                            wrote = True
+                            at = 0
+                    sent += m
+                if at:
+                    self._w.write(self._out_view[:at])
+            except Exception:
+                if wrote:
+                    await self._abort()
+                raise
             if not getattr(self._w, "out_buf", True):
                 # The socket took it all (the stream keeps in out_buf what it
                 # did not): nothing to wait for, so no timeout task and its
