@@ -86,6 +86,7 @@ _WANT = const(9)  # the lock state asked for
 _PHASE_PIN = const(10)  # the L2/L3 contactor, or None
 _PHASES = const(11)
 _PILOT = const(12)  # the pilot state's debouncer
+_GAP = const(13)  # the longest gap between a burst's reads, us: the high phase less 20
 # The settings, self._k, in the order the constructor reads them:
 _DEBOUNCE = const(0)
 _HYSTERESIS = const(1)
@@ -183,6 +184,7 @@ class Esp32Evse:
                     Pin(phase, OUT, value=0) if phase >= 0 else None,
                     1 if phase >= 0 else 3,
                     None,
+                    pilot.FULL // 66 - 20,
                 ]
             )
 
@@ -223,6 +225,7 @@ class Esp32Evse:
         u16 = pilot.duty_u16(amps)
         c[_PWM].duty_u16(pilot.FULL - u16 if self._k[_INVERT] else u16)
         c[_AMPS] = float(pilot.offered(amps))
+        c[_GAP] = u16 // 66 - 20  # duty_u16 -> us of the 1,000 us period, once here: no float per sample
 
     def offered(self, n):
         return self._index(n)[_AMPS]
@@ -326,7 +329,7 @@ class Esp32Evse:
         read = c[_ADC].read_u16
         ticks_us = time.ticks_us
         diff = time.ticks_diff
-        gap = pilot.duty_u16(c[_AMPS]) // 66 - 20  # duty_u16 -> us of 1,000
+        gap = c[_GAP]
         sign = 1 if k[_RISING] else -1  # through an inverting front end: the smallest
         first = start = last = ticks_us()
         best = sign * read()
