@@ -35,7 +35,6 @@ def handle(payload, store):
         most = store.get("GetConfigurationMaxKeys")
         if len(names) > most:
             raise errors.OcppError("OccurenceConstraintViolation", "at most %d keys per request (GetConfigurationMaxKeys)" % most)
-    if names:
         # A few keys: their pieces at once (one pass, no generator per send).
         return list(_reply(names, store, keytable))
     return lambda: _reply(names, store, keytable)
