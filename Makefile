@@ -26,7 +26,7 @@ help:
 	@echo "make run            the bundled central system and the firmware on the unix port (CS_PORT=9000 BOOT=Accepted:10 CONFIG=config.json)"
 	@echo "make twin           the same with the firmware on the ESP32 twin"
 	@echo "make firmware       the firmware alone against any central system (CONFIG=path.json)"
-	@echo "make test           the whole test suite (about 4 minutes)"
+	@echo "make test           the whole test suite (about 3 minutes)"
 	@echo "make lint           ruff over lib, tools, bench, tests, harness, boot.py, main.py"
 	@echo "make soak           the randomized scenario engine (MINUTES=30 SEED=... PROFILE=soak|energy)"
 	@echo "make bench          heap, flash, start-up and message-rate measurements (a few minutes)"
@@ -113,7 +113,7 @@ twin: venv $(INSTALLED_LIBS)
 
 # The whole suite; ends with pytest's summary line.
 test: venv $(INSTALLED_LIBS) test-packages
-	@echo "test: pytest tests (about 4 minutes on 2 cores)"
+	@echo "test: pytest tests (about 3 minutes on 2 cores)"
 	$(Q)$(VPY) -m pytest tests
 
 # The randomized scenario engine (harness/scenario/) for MINUTES minutes

@@ -110,3 +110,10 @@ def files():
     srv = FileServer().start()
     yield srv
     srv.stop()
+
+
+def pytest_collection_modifyitems(items):
+    """The long tests (marked slow) go first, so that the workers share them
+    at the start and the short ones fill in around them, instead of one long
+    test starting last and running alone at the end of the suite."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)

@@ -27,6 +27,7 @@ def test_heap_report_only_when_enabled(cs, firmware):
     assert "heap alloc=" not in quiet.log
 
 
+@pytest.mark.slow
 def test_bench_quick_run_prints_the_table():
     """`bench/run.py --quick`: every measurement runs once at tiny sizes and lands in the table."""
     proc = subprocess.run([sys.executable, str(REPO / "bench" / "run.py"), "--quick"], cwd=REPO, capture_output=True, text=True, timeout=90)
@@ -59,6 +60,7 @@ def test_bench_quick_run_prints_the_table():
         assert 0 < int(mods.group(i).replace(",", "")) < int(live.group(i).replace(",", "")), out
 
 
+@pytest.mark.slow
 def test_charging_and_schedule_benchmarks_run():
     """bench/charging.py and bench/schedule.py --quick: every measurement runs and lands in its table, with its goal."""
     out = subprocess.run([sys.executable, str(REPO / "bench" / "charging.py"), "--quick"], cwd=REPO, capture_output=True, text=True, timeout=120)

@@ -61,6 +61,7 @@ def board(tmp_path):
     socat.wait(10)
 
 
+@pytest.mark.slow
 def test_make_mpy_compiles_every_module_for_both_targets(tmp_path):
     """`make mpy` turns every source under lib/ into a .mpy for the ESP32 and for the host."""
     build = tmp_path / "build"
@@ -75,6 +76,7 @@ def test_make_mpy_compiles_every_module_for_both_targets(tmp_path):
             assert mpy.read_bytes()[:2] == b"M\x06"  # .mpy version 6, what MicroPython 1.2x loads
 
 
+@pytest.mark.slow
 def test_deploy_with_mpremote_then_boot_from_the_copied_files(cs, tmp_path, board):
     """BN-01: `make deploy` copies boot.py, main.py, config.json and the .mpy library; the board boots from them and registers."""
     root, tty = board
@@ -164,6 +166,7 @@ def test_package_json_lists_exactly_the_library_sources():
     assert doc["version"] == run([MICROPYTHON, "-c", "import uocpp; print(uocpp.__version__)"], env=dict(os.environ, MICROPYPATH=".frozen:" + str(REPO / "lib"))).stdout.strip()
 
 
+@pytest.mark.slow
 def test_mip_install_from_package_json_onto_the_board(board, tmp_path):
     """`mpremote mip install` of the package puts lib/uocpp on the board, importable as a user would."""
     root, tty = board

@@ -12,6 +12,8 @@ import threading
 import time
 from datetime import datetime, timedelta, timezone
 
+import pytest
+
 from ocpp.v16 import call
 
 from central_system import CentralSystemThread
@@ -72,6 +74,7 @@ def fill_the_journal_offline(ch):
 # -- 1. a pending Authorize freezes nothing ------------------------------------
 
 
+@pytest.mark.slow
 def test_pending_authorize_does_not_delay_a_fault_on_another_connector(charger, cs):
     """Connector 2 charges; a card at connector 1 whose Authorize is never answered (MessageTimeout 30 s); a
     GroundFailure on connector 2 opens its relay at once and stops its transaction; its own card and an unplug
@@ -382,6 +385,7 @@ def test_offline_start_before_the_clock_is_set_gets_its_time_put_right(firmware,
 # -- safety before billing: a slow meter does not delay the relay ---------------
 
 
+@pytest.mark.slow
 def test_relay_opens_before_a_slow_meter_is_read(charger):
     """With a Modbus meter that went silent (every read waits out its timeout: 2 x 1 s), a GroundFailure opens the
     relay at once, also while the session loop is itself in the middle of a meter read; the meter is read for billing
