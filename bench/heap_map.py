@@ -166,6 +166,9 @@ def dump(build, workdir, heapsize):
         try:
             traffic.registered(cs, fw, "MAP")
             fw.wait_log("HEAPMAP-END", 60)
+            error = re.search(r"HEAPMAP-ERROR (.*)", fw.log)
+            if error:
+                raise RuntimeError(error.group(1))
             return fw.log
         except Exception:
             print(fw.log[-3000:], file=sys.stderr)

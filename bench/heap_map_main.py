@@ -41,10 +41,14 @@ def _dump():
 
     diag.heap = _heap
     gc.collect()
+    loaded = sorted(sys.modules)
     print("HEAPMAP-BEGIN")
     micropython.mem_info(1)
     _names(_app[-1])
     _words()
+    if sorted(sys.modules) != loaded:
+        # Naming must not import: what it loaded is in the words, owned by nobody.
+        print("HEAPMAP-ERROR naming the heap loaded %s" % [m for m in sys.modules if m not in loaded])
     print("HEAPMAP-END")
     return _heap()
 
@@ -65,8 +69,10 @@ def _names(app):
 
     for mname, m in sorted(sys.modules.items()):
         _say("MODULE", m, mname)
-        for k in dir(m):
-            v = getattr(m, k, None)
+        # The module's dict, not dir(m): MicroPython's dir() probes every
+        # interned name as an attribute, and a module __getattr__ (model/
+        # identity.py's) would import what it stands for.
+        for k, v in m.__dict__.items():
             if isinstance(v, type):
                 # Named (and owned) where it is defined, not where imported.
                 if v.__dict__.get("__module__", mname) != mname:
