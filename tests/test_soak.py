@@ -19,16 +19,6 @@ ROUND_TRIPS = 10000
 WARM_UP = 600
 WINDOW = 64  # requests in flight
 HEAP_TOLERANCE = 1024  # bytes: the live heap after the soak vs. before it
-# After a flood of 3,000 requests a few KB may stay alive until the next
-# burst of work: measured on the flood below, the live heap after it is
-# +0.3 or +2.6 KB at random (more often on a loaded machine), and after a
-# second and a third flood +0.0..+2.6 KB, never more: one buffer, not a
-# growth (most likely a stale pointer that the conservative GC finds on
-# the C stack). Measuring after the same 20 one-at-a-time requests as
-# before the flood makes it rarer (1 run in 10 under load, from 3 in 8),
-# not gone. A leak per request, of even one 16 B block in four requests,
-# is over this.
-FLOOD_TOLERANCE = 4096
 
 # (action, payload, expected reply type). Answers without side effects that
 # could change the run: GetConfiguration, a trigger for a message that is not
@@ -77,10 +67,17 @@ async def pipeline(conn, first, count, requests=REQUESTS, window=WINDOW):
     return time.monotonic() - t0
 
 
-def settled_heap(fw, reports=3):
-    """The live heap once the firmware is idle: the last of a few fresh reports."""
-    for _ in range(reports):
-        wait_next_log(fw, r"heap alloc=", timeout=5)
+def settled_heap(fw, reports=3, timeout=30):
+    """The live heap once the firmware is idle: a few fresh reports in a row
+    with nothing in the outbox, the last of them. (On a loaded machine a
+    CALL of the charger's can time out behind a flood's replies; the outbox
+    then pauses, up to 16 s, with messages queued, and a heap measured then
+    holds them and the outbox task's frames: 1.4 to 2.7 KB.)"""
+    deadline = time.monotonic() + timeout
+    idle = 0
+    while idle < reports:
+        wait_next_log(fw, r"heap alloc=", timeout=max(0.1, deadline - time.monotonic()))
+        idle = idle + 1 if log_events(fw, r"heap alloc=.* queued=(\d+)")[-1][1].group(1) == "0" else 0
     return int(log_events(fw, r"heap alloc=(\d+)")[-1][1].group(1))
 
 
@@ -115,8 +112,7 @@ def test_trigger_flood_is_coalesced(raw, firmware):
     raw.run(pipeline(conn, 20, 3000, flood, window=3000))  # all in flight at once
     peak = max(int(m.group(1)) for _, m in log_events(fw, r"heap alloc=(\d+)"))
     # The same 20 one at a time as before `before`: the heap is measured
-    # after the same last steps both times (what a flood leaves on the C
-    # stack, which the GC scans, is overwritten by them).
+    # after the same last steps both times.
     raw.run(pipeline(conn, 3020, 20, flood, window=1))
     after = settled_heap(fw)
     accepted = [m for m in conn.messages() if m[0] == 3 and str(m[1]).startswith("s")]
@@ -127,7 +123,7 @@ def test_trigger_flood_is_coalesced(raw, firmware):
     assert 1 <= len(raw.calls("StatusNotification")) - statuses <= 50
     assert peak - before <= 32 * 1024, (before, peak)
     series = [int(m.group(1)) for _, m in log_events(fw, r"heap alloc=(\d+)")]
-    assert abs(after - before) <= FLOOD_TOLERANCE, "%s" % ((before, after, series[-12:]),)
+    assert abs(after - before) <= HEAP_TOLERANCE, "%s" % ((before, after, series[-12:]),)
     assert_alive(fw)
 
 

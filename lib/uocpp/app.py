@@ -96,7 +96,7 @@ class App:
     def _diag_task(self):
         from uocpp.extras import diag
 
-        return diag.report_heap(self.settings["log"]["heapInterval"])
+        return diag.report_heap(self.settings["log"]["heapInterval"], self.outbox)
 
     def stop(self, reason):
         # Ends run(); reason is "soft" or "hard" (Reset) or "shutdown". A

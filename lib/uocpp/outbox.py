@@ -179,6 +179,13 @@ class Outbox:
     def pending_durable(self):
         return len(self._durable)
 
+    def __len__(self):
+        # Messages waiting or on the wire, every lane (diag's heap report:
+        # a live heap measured while some are queued holds them too). A
+        # special name is no new interned name; it makes an empty outbox
+        # false, so code asks `outbox is not None`, never `if outbox`.
+        return len(self._boot) + len(self._volatile) + len(self._durable)
+
     # -- choosing --------------------------------------------------------------
     def _next(self):
         # The next thing to send: a Message, a durable head tuple, or None

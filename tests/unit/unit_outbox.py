@@ -81,15 +81,18 @@ async def test_boot_lane_goes_first():
 async def test_durable_before_volatile_and_in_order():
     journal = fakes.Journal()
     box, link, reg = make(journal=journal)
+    eq(len(box), 0, "an empty outbox holds nothing")
     box.submit(message("Heartbeat"))
     eq(box.stored_count("MeterValues"), 0, "none yet")
     for n in range(3):
         box.store("MeterValues", {"n": n})
     eq(box.stored_count("MeterValues"), 3, "three stored")
+    eq(len(box), 4, "what the outbox holds: every lane (diag's heap report)")
     await settle(box, link, 4)
     eq([(s[1], s[2].get("n")) for s in link.sent], [("MeterValues", 0), ("MeterValues", 1), ("MeterValues", 2), ("Heartbeat", None)], "order")
     eq(len(journal), 0, "answered messages left the journal")
     eq(box.stored_count("MeterValues"), 0, "the count follows deliveries")
+    eq(len(box), 0, "nothing left once all are answered")
 
 
 async def test_durable_keeps_its_id_across_a_lost_reply():

@@ -1,6 +1,9 @@
 # Heap report for benchmarks and soak runs: every log.heapInterval seconds
-# (0, the default, = off) one line "heap alloc=N free=M" with the live heap
-# after gc.collect(), then MicroPython's line on the interned names.
+# (0, the default, = off) one line "heap alloc=N free=M flash=F queued=Q"
+# with the live heap after gc.collect(), the bytes written to flash since
+# boot and the messages the outbox holds (a heap measured while some are
+# queued holds them and their task frames), then MicroPython's line on the
+# interned names.
 # Imported only when enabled, so it costs nothing else.
 import asyncio
 import gc
@@ -37,12 +40,12 @@ def flash_written():
     return total
 
 
-async def report_heap(interval_s):
+async def report_heap(interval_s, outbox):
     ms = int(interval_s * 1000)
     while True:
         await asyncio.sleep_ms(ms)
         alloc, free = heap()
-        log.info("diag", "heap alloc=%d free=%d flash=%d", alloc, free, flash_written())
+        log.info("diag", "heap alloc=%d free=%d flash=%d queued=%d", alloc, free, flash_written(), len(outbox))
         # The interned names: "qstr pool: n_pool=.., n_qstr=.., ..." on
         # stdout (bench/fit.py reads n_qstr; docs/memory.md on the pools).
         qstr_info()
