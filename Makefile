@@ -27,7 +27,7 @@ help:
 	@echo "make twin           the same with the firmware on the ESP32 twin"
 	@echo "make firmware       the firmware alone against any central system (CONFIG=path.json)"
 	@echo "make test           the whole test suite (about 3 minutes)"
-	@echo "make lint           ruff over lib, tools, bench, tests, harness, boot.py, main.py"
+	@echo "make lint           ruff over lib, tools, bench, tests, harness, frozen, boot.py, main.py"
 	@echo "make soak           the randomized scenario engine (MINUTES=30 SEED=... PROFILE=soak|energy)"
 	@echo "make bench          heap, flash, start-up and message-rate measurements (a few minutes)"
 	@echo "make mpy            compile lib/ with mpy-cross into build/esp32/lib and build/unix/lib"
@@ -133,7 +133,7 @@ soak: venv $(INSTALLED_LIBS)
 
 # ruff (pinned in requirements.txt; settings in ruff.toml). The suite runs
 # the same check (tests/test_lint.py).
-LINT_PATHS := lib tools bench tests harness boot.py main.py
+LINT_PATHS := lib tools bench tests harness frozen boot.py main.py
 lint: venv
 	@echo "lint: ruff check $(LINT_PATHS)"
 	$(Q)$(VENV)/bin/ruff check --quiet $(LINT_PATHS) && echo "lint: clean"

@@ -14,3 +14,8 @@ module("uocpp_slots.py", base_path="lib")
 # done by make mpy/deploy/test): frozen, it costs flash, not heap, and is
 # still imported only when the page or setup mode is on.
 package("microdot", base_path="lib")
+# Never imported: it spells out the dotted name of every module of uocpp
+# (and asyncio's), so
+# that those names are in flash, and importing a module interns nothing in
+# the heap (tools/frozen_names.py regenerates it; the tests check it).
+module("uocpp_names.py", base_path="frozen")

@@ -151,6 +151,16 @@ def test_make_romfs_image_runs_the_firmware_in_place(cs, tmp_path):
         proc.wait(10)
 
 
+def test_frozen_names_list_exactly_the_library_modules():
+    """Issue 24: frozen/uocpp_names.py (frozen by manifest.py, never imported) spells out every module's dotted
+    name, so that a build with the library frozen in interns none of them in the heap at import."""
+    sys.path.insert(0, str(REPO / "tools"))
+    import frozen_names
+
+    assert (REPO / "frozen" / "uocpp_names.py").read_text() == frozen_names.text(), "run: python tools/frozen_names.py"
+    assert 'module("uocpp_names.py", base_path="frozen")' in (REPO / "manifest.py").read_text()
+
+
 def test_package_json_lists_exactly_the_library_sources():
     """package.json (for `mip install`) names every .py under lib/uocpp, at its path, and nothing else."""
     doc = json.loads((REPO / "package.json").read_text())

@@ -8,7 +8,7 @@ import sys
 from harness.firmware import REPO
 
 RUFF = os.path.join(os.path.dirname(sys.executable), "ruff")
-LINT_PATHS = ["lib", "tools", "bench", "tests", "harness", "boot.py", "main.py"]
+LINT_PATHS = ["lib", "tools", "bench", "tests", "harness", "frozen", "boot.py", "main.py"]
 
 
 def test_ruff_finds_nothing():
