@@ -295,6 +295,41 @@ def test_a_burst_cut_into_never_reads_a_lower_state():
     eq((evse.pilot(1), evse.fault(1)), ("F", "InternalError"), "F from clean bursts")
 
 
+class Warnings:
+    # Stands in for uocpp.log in esp32_evse: keeps the warnings.
+    def __init__(self):
+        self.lines = []
+
+    def info(self, tag, msg, *args):
+        pass
+
+    def warning(self, tag, msg, *args):
+        self.lines.append(msg % args)
+
+
+def test_reads_too_far_apart_for_low_currents_are_said_at_start():
+    # Reads 120 us apart cannot be closer than the high phase less 20 us
+    # below 9 A (8 A: 112 us): the one warning names that current. Reads
+    # 15 us apart (an ESP32's) say nothing; 1 ms apart, no current reads,
+    # and the boot's first burst ends all the same (it once tried for ever)
+    # with what it read.
+    said = esp32_evse.log = Warnings()
+    try:
+        rows = []
+        for us in (15, 120, 1000):
+            board = Board()
+            board.read_us = us
+            said.lines = []
+            evse = Esp32Evse(config(), board)
+            rows.append(said.lines)
+    finally:
+        esp32_evse.log = log
+    eq(evse.pilot(1), "A", "1 ms apart: the boot took the +12 V it read")
+    eq(rows[0], [], "15 us apart: nothing said")
+    eq(rows[1], ["pilot: ADC reads are 120 us apart, too far for a burst below 9 A: there a vehicle's B to C, E and F are not seen"], "120 us apart")
+    eq(len(rows[2]) == 1 and "below any current" in rows[2][0], True, "1 ms apart: %r" % rows[2])
+
+
 def test_an_unplug_reads_through_bursts_cut_into():
     # A higher pilot than the state in force cannot come from a missed high
     # phase: it counts from any burst, so an unplug is never held up.

@@ -27,7 +27,10 @@
 # without one within 5 ms counts only if it reads a higher pilot than the
 # state in force (a vehicle unplugged: no missed high phase reads higher);
 # else that state stands, so a missed high phase never reads as a lower
-# state, E or F. The reading becomes volts by the line through adcPlus12 and adcMinus12 (the
+# state, E or F. Reads farther apart than that at 6 A are said at start
+# (a warning naming the lowest current that reads); at boot, with no state
+# in force, the first burst takes what it read after 5 ms. The reading
+# becomes volts by the line through adcPlus12 and adcMinus12 (the
 # readings at +12 V and -12 V, both measurable without a vehicle: duty 100 %
 # and duty 0), then a state with hysteresis, debounced over `debounce`
 # samples taken every pilotInterval (default 20 ms x 3: a state change counts
@@ -111,6 +114,12 @@ _TAMPER_ACTIVE = const(19)
 _FAULTS = const(20)
 
 
+def _gap(u16):
+    # The longest gap allowed between a burst's reads at this duty_u16: its
+    # high phase, in us of the 1,000 us period, less 20 us.
+    return u16 // 66 - 20
+
+
 class Esp32Evse:
     def __init__(self, cfg, hw=None, reader=None):
         # reader: a card reader made by the caller (tests), else the one
@@ -184,7 +193,7 @@ class Esp32Evse:
                     Pin(phase, OUT, value=0) if phase >= 0 else None,
                     1 if phase >= 0 else 3,
                     None,
-                    pilot.FULL // 66 - 20,
+                    _gap(pilot.FULL),
                 ]
             )
 
@@ -205,6 +214,30 @@ class Esp32Evse:
         for i, c in enumerate(self._c):
             c[_PILOT] = pilot.Debouncer(debounce, self._classify(i, None))
         log.info("evse", "ESP32: %d connector(s), pilot out GPIO %s, in GPIO %s: %s", n, gpios[0], gpios[1], "".join(c[_PILOT].value for c in self._c))
+        # How far apart this board's burst reads fall (the closest of 16, as
+        # the burst loop reads): a burst at a current whose high phase less
+        # 20 us is shorter never finds a clean window, and then only a higher
+        # pilot counts: a vehicle's B to C, E and F would not be seen there.
+        # Said once at start, with the lowest current that reads; 10-20 us on
+        # an ESP32, so it never shows unless something slows every read.
+        read, ticks_us, diff = self._c[0][_ADC].read_u16, time.ticks_us, time.ticks_diff
+        last = ticks_us()
+        apart = 1000
+        for _ in range(16):
+            read()
+            now = ticks_us()
+            apart = min(apart, diff(now, last))
+            last = now
+        if apart > _gap(pilot.duty_u16(6)):
+            amps = 6
+            while amps <= 80 and _gap(pilot.duty_u16(amps)) < apart:
+                amps += 1
+            log.warning(
+                "evse",
+                "pilot: ADC reads are %d us apart, too far for a burst below %s: there a vehicle's B to C, E and F are not seen",
+                apart,
+                "%d A" % amps if amps <= 80 else "any current",
+            )
 
     # -- the seam ------------------------------------------------------------------
     def pilot(self, n):
@@ -225,7 +258,7 @@ class Esp32Evse:
         u16 = pilot.duty_u16(amps)
         c[_PWM].duty_u16(pilot.FULL - u16 if self._k[_INVERT] else u16)
         c[_AMPS] = float(pilot.offered(amps))
-        c[_GAP] = u16 // 66 - 20  # duty_u16 -> us of the 1,000 us period, once here: no float per sample
+        c[_GAP] = _gap(u16)  # once here: no float per sample
 
     def offered(self, n):
         return self._index(n)[_AMPS]
@@ -323,7 +356,8 @@ class Esp32Evse:
         # with no gap longer than the high phase less 20 us (see the top), as
         # a state with hysteresis around `current`. No such window within
         # _BURST_US: only a higher state than `current` counts (at boot, with
-        # no state yet, it tries on).
+        # no state yet, what it read; a missed high phase reads lower, E or
+        # F at worst, which holds the connector).
         k = self._k
         c = self._c[i]
         read = c[_ADC].read_u16
@@ -340,13 +374,13 @@ class Esp32Evse:
             if v > best:
                 best = v
             if diff(now, last) > gap:
-                if current is not None and diff(now, first) > _BURST_US:
+                if diff(now, first) > _BURST_US:
                     clean = False
                     break
                 start = now
             last = now
         seen = pilot.state(pilot.volts(sign * best, k[_PLUS], k[_MINUS]), current, k[_HYSTERESIS])
-        return seen if clean or seen < current else current
+        return seen if clean or current is None or seen < current else current
 
     def _sample_pilots(self):
         changed = False
