@@ -263,7 +263,13 @@ class Proxy:
         finally:
             if self.link is link:
                 self.link = None
-            await up.close()
+            try:
+                await asyncio.wait_for(up.close(), 2)
+            finally:
+                # The proxy's stop cancels this close: the socket goes at once,
+                # else the central system's stop waited for its close frame's
+                # answer for 10 s, as long as its own stop allows (a CI failure).
+                up.transport.abort()
 
     # -- for the engine (any thread) --------------------------------------------------
     def call(self, action, payload, raw=None, timeout=10):
