@@ -192,16 +192,11 @@ class Rpc:
                 return result, None
             if type(result) is tuple:
                 result, after = result
-            if callable(result):
-                # The payload as a function making its JSON text in pieces
-                # (GetConfiguration's): framed around them, not dumped again;
-                # the link makes them as it sends (websocket.py).
+            if callable(result) or type(result) is list:
+                # The payload's JSON text in pieces (GetConfiguration's), made
+                # already or by a function as the link sends them
+                # (websocket.py): framed around them, not dumped again.
                 reply = _framed(uid, result)
-            elif type(result) is list:
-                # The payload's JSON text in pieces, made already: framed too.
-                result.insert(0, "[%d,%s," % (_CALLRESULT, json.dumps(uid)))
-                result.append("]")
-                reply = result
             else:
                 reply = _dumps([_CALLRESULT, uid, result])
         except errors.OcppError as e:
@@ -287,11 +282,13 @@ def _pieces(obj, out):
 
 
 def _framed(uid, pieces):
+    # A CALLRESULT around its payload's pieces, as a function making the
+    # frame's pieces: the link calls it for the length, then for the bytes.
     head = "[%d,%s," % (_CALLRESULT, json.dumps(uid))
 
     def frame():
         yield head
-        yield from pieces()
+        yield from pieces() if callable(pieces) else pieces
         yield "]"
 
     return frame
