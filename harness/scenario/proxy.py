@@ -265,6 +265,8 @@ class Proxy:
                 self.link = None
             try:
                 await asyncio.wait_for(up.close(), 2)
+            except asyncio.TimeoutError:
+                pass  # a close that takes longer is not the firmware's fault: the socket goes below
             finally:
                 # The proxy's stop cancels this close: the socket goes at once,
                 # else the central system's stop waited for its close frame's
