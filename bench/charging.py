@@ -61,7 +61,6 @@ def firmware(work, cs, build, port, keys=None, config=None):
         (flash / "keys.json").write_text(json.dumps(keys))
     cfg = common.merge({"simulator": {"port": port}, "log": {"level": "info", "heapInterval": 0.3}}, config or {})
     fw = common.make_firmware(work, cs, build, config=cfg)
-    fw.env["OCPP_FLASH_DIR"] = str(flash)
     fw.start()
     deadline = time.monotonic() + 10
     while True:  # the simulator port answers once the firmware runs
