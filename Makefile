@@ -257,6 +257,7 @@ romfs: venv $(INSTALLED_LIBS)
 	  mkdir -p $(abspath $(BUILD))/romfs/$$(dirname $$src); \
 	  $(MPY_CROSS) $(MPY_FLAGS) -march=$(MARCH) -s /rom/$$mpy -o $(abspath $(BUILD))/romfs/$$mpy $$src || exit 1; \
 	done
+	$(Q)$(VPY) tools/romfs_names.py $(BUILD)/romfs
 	$(Q)$(VENV)/bin/mpremote romfs --no-mpy -o $(ROMFS_IMAGE) build $(BUILD)/romfs >/dev/null
 	@echo "$(ROMFS_IMAGE): $$(stat -c %s $(ROMFS_IMAGE)) bytes, $$(find $(BUILD)/romfs -name '*.mpy' | wc -l) modules"
 

@@ -18,6 +18,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tools"))
 
+import romfs_names  # noqa: E402
 from central_system import CentralSystemThread  # noqa: E402
 from harness.firmware import FAST, MICROPYTHON, Firmware, merge  # noqa: E402
 
@@ -134,6 +135,7 @@ def romfs_build(mpy, dest):
     block is subtracted from every heap figure of this build."""
     dest = Path(dest)
     stage = compile_lib(dest / "romfs", port_arch(mpy.micropython), "/rom/")
+    romfs_names.stage(stage)  # the names importing the boot's modules interns, in flash (as make romfs)
     subprocess.run([MPY_CROSS, "-o", str(stage / "main.mpy"), str(REPO / "main.py")], check=True)
     image = dest / "uocpp.romfs"
     subprocess.run([MPREMOTE, "romfs", "--no-mpy", "-o", str(image), "build", str(stage)], check=True, capture_output=True)

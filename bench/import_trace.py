@@ -1,8 +1,9 @@
 # Host-only launcher for the per-module breakdown (bench/modules.py): runs the
 # firmware's main with an __import__ hook that appends every module as it
 # finishes loading to the file named by $OCPP_IMPORT_TRACE and, at the first
-# heap report (log.heapInterval), the line "-- boot" followed by the modules
-# then in sys.modules (what stays loaded after boot). The hook costs heap, so
+# heap report (log.heapInterval) once registered (the BootNotification's part
+# has left), the line "-- boot" followed by the modules then in sys.modules
+# (what stays loaded after boot). The hook costs heap, so
 # this run only yields the order; bench/import_cost.py measures.
 import builtins
 import os
@@ -38,6 +39,10 @@ def _patch(diag):
     heap = diag.heap
 
     def first_report():
+        if "uocpp.services.boot_notification" in sys.modules:
+            # Not registered yet (the boot's part leaves once Accepted): the
+            # reply's check may load its module after this report.
+            return heap()
         diag.heap = heap
         _out.write("-- boot\n" + "\n".join(sys.modules) + "\n")
         _out.close()

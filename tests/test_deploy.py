@@ -162,6 +162,37 @@ def test_frozen_names_list_exactly_the_library_modules():
     assert 'module("uocpp_names.py", base_path="frozen")' in (REPO / "manifest.py").read_text()
 
 
+def test_romfs_names_list_the_modules_a_boot_loads(tmp_path):
+    """Issue 24: frozen/romfs_modules.txt, whose modules' names a ROMFS image keeps in flash, is what a traced boot
+    of the unix port loads (a name nothing imports would only take an entry in the names' table)."""
+    sys.path.insert(0, str(REPO / "tools"))
+    import romfs_names
+
+    assert romfs_names.listed() == romfs_names.traced(tmp_path), "run: python tools/romfs_names.py --trace"
+
+
+def test_romfs_names_are_interned_when_the_loader_is_loaded(tmp_path):
+    """Issue 24: the names appended to uocpp_loader.mpy (make romfs, the bench's ROMFS build) are interned when it is
+    imported, before any other module of ours, and the loader still works; appending twice adds nothing."""
+    sys.path.insert(0, str(REPO / "tools"))
+    import romfs_names
+
+    from bench import common
+
+    mpy = tmp_path / "uocpp_loader.mpy"
+    subprocess.run([common._MPY_CROSS_BIN, "-o", str(mpy), str(REPO / "lib" / "uocpp_loader.py")], check=True)
+    wanted = romfs_names.names(romfs_names.listed(), romfs_names.packages())
+    assert "uocpp.link.websocket" in wanted and "/rom/uocpp/link/websocket.mpy" in wanted and "/rom/uocpp/link" in wanted
+    added = romfs_names.append_names(mpy, wanted)
+    assert added == len(set(wanted))
+    assert romfs_names.append_names(mpy, wanted) == 0
+    script = "import micropython, uocpp_loader\nprint(callable(uocpp_loader.start))\nmicropython.qstr_info(1)\n"
+    out = run([MICROPYTHON, "-c", script], env=dict(os.environ, MICROPYPATH=".frozen:" + str(tmp_path)))
+    assert out.stdout.split("\n", 1)[0] == "True"
+    interned = set(re.findall(r"^Q\((.*)\)$", out.stdout, re.M))
+    assert set(wanted) <= interned, sorted(set(wanted) - interned)[:5]
+
+
 def test_package_json_lists_exactly_the_library_sources():
     """package.json (for `mip install`) names every .py under lib/uocpp, at its path, and nothing else."""
     doc = json.loads((REPO / "package.json").read_text())
