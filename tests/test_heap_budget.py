@@ -63,8 +63,9 @@ def test_interned_names_after_a_charging_session_stay_within_the_recorded_budget
 
 def test_the_modules_table_is_sized_at_boot_for_a_charging_session():
     """Issue 24: sys.modules grows only when full, in one block (584 B from 59 to 73 entries on a 32-bit board),
-    and a charging session takes the charger past 59 modules: the boot sizes it while the heap is whole, so that
-    a session's imports, near the smallest heap, never need that block (lib/uocpp/main.py)."""
+    and a charging session takes the charger past 59 modules (the ESP32 code path to 73): the boot sizes it for
+    97 while the heap is whole, so that a session's imports, near the smallest heap, never need that block
+    (lib/uocpp/main.py)."""
     import subprocess
 
     from harness.firmware import MICROPYTHON
@@ -76,7 +77,7 @@ def test_the_modules_table_is_sized_at_boot_for_a_charging_session():
         "n = len(sys.modules)\n"
         "gc.collect()\n"
         "before = gc.mem_alloc()\n"
-        "while n < 73:\n"
+        "while n < 97:\n"
         "    sys.modules[n] = None\n"
         "    n += 1\n"
         "gc.collect()\n"
@@ -86,5 +87,5 @@ def test_the_modules_table_is_sized_at_boot_for_a_charging_session():
     out = subprocess.run([MICROPYTHON, "-c", script], env=env, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     grown = int(out.stdout.split()[-1])
-    # Without the sizing the table grows on the way to 73 modules: 832 B on the 64-bit wheel.
-    assert grown < 128, "taking sys.modules to 73 modules after boot allocated %d B: the table was not sized at boot" % grown
+    # Without the sizing the table grows on the way to 97 modules: 1,168 B or more on the 64-bit wheel.
+    assert grown < 128, "taking sys.modules to 97 modules after boot allocated %d B: the table was not sized at boot" % grown
