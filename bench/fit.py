@@ -17,6 +17,7 @@ Host-side only; nothing here goes to the device.
 
 import argparse
 import concurrent.futures
+import json
 import logging
 import os
 import re
@@ -195,12 +196,20 @@ def _kb(n):
 _PARTS = ("uocpp.lazy", "uocpp.services.", "uocpp.model.")
 
 
-def summary(cs, builds, heartbeats, tmp, max_steps=None):
+def summary(cs, builds, heartbeats, tmp, max_steps=None, heaps=None):
     """{block name: Markdown} of docs/memory.md and docs/memory-services.md:
     `fit`, each build's smallest heap and live idle; `fit_features`, bytes
     per feature at boot and on use; `fit_parts`, each service and model
-    module's own bytes (both: builds other than ROMFS)."""
-    fit = [
+    module's own bytes (both: builds other than ROMFS). heaps: {build name:
+    smallest heap} already measured (bench/run.py --save-heaps), taken
+    instead of a bisection of its own: one figure per build in the docs."""
+
+    def fit(b):
+        if heaps and b.name in heaps:
+            return heaps[b.name], None, idle_heap(cs, b, tmp / ("idle" + b.name))
+        return _fit(cs, b, heartbeats, tmp, max_steps)
+
+    table = [
         "| 32-bit build | Smallest heap, scripted session (%d Heartbeats, a charging session) | Live heap idle after boot |"
         " Interned names idle | at the end of the session |" % heartbeats,
         "|---|---:|---:|---:|---:|",
@@ -208,16 +217,16 @@ def summary(cs, builds, heartbeats, tmp, max_steps=None):
     # The bisections side by side, as bench/run.py's (a heap figure does not
     # depend on timing); the names after, one run each.
     with concurrent.futures.ThreadPoolExecutor(len(builds)) as pool:
-        fits = list(pool.map(lambda b: _fit(cs, b, heartbeats, tmp, max_steps), builds))
+        fits = list(pool.map(fit, builds))
     for b, (heap, runs, idle) in zip(builds, fits):
         got = names(cs, b, heartbeats, tmp)
         print(
-            "fit: %s smallest heap %s (%d sessions), live idle %s, interned names %d idle, %d after the session"
-            % ((b.label, _kb(heap), runs, _kb(idle)) + got),
+            "fit: %s smallest heap %s (%s), live idle %s, interned names %d idle, %d after the session"
+            % ((b.label, _kb(heap), "bench/run.py's" if runs is None else "%d sessions" % runs, _kb(idle)) + got),
             file=sys.stderr,
             flush=True,
         )
-        fit.append("| %s | %s | %s | %s | %s |" % (b.label, _kb(heap), _kb(idle), format(got[0], ","), format(got[1], ",")))
+        table.append("| %s | %s | %s | %s | %s |" % (b.label, _kb(heap), _kb(idle), format(got[0], ","), format(got[1], ",")))
     per = [b for b in builds if b.kind != "ROMFS"]
     got = modules.breakdown(cs, per, tmp / "modules", log=lambda m: None)
     feats = {b.label: _features(got, b.label) for b in per}
@@ -235,7 +244,7 @@ def summary(cs, builds, heartbeats, tmp, max_steps=None):
         where = "at boot" if m in boot else "at boot, then dropped" if m in got["unloaded"] else "on use"
         cells = ["%s | %s" % (format(got["cost"][b.label].get(m) or 0, ","), format(got["qstr"][b.label].get(m, 0), ",")) for b in per]
         parts.append("| `%s` | %s | %s |" % (m[len("uocpp.") :].replace(".", "/") + ".py", where, " | ".join(cells)))
-    return {"fit": "\n".join(fit), "fit_features": "\n".join(features), "fit_parts": "\n".join(parts)}
+    return {"fit": "\n".join(table), "fit_features": "\n".join(features), "fit_parts": "\n".join(parts)}
 
 
 def main(argv=None):
@@ -254,6 +263,7 @@ def main(argv=None):
     ap.add_argument("--quick", action="store_true", help="3 Heartbeats per session, one bisection step (smoke test)")
     ap.add_argument("--names", action="store_true", help="only the interned names (n_qstr) idle and at the end of the session")
     ap.add_argument("--table", action="store_true", help="only the summary tables: smallest heap, idle, per feature")
+    ap.add_argument("--heaps", metavar="FILE", help="with --table: the smallest heaps bench/run.py --save-heaps wrote, instead of bisecting again (make bench)")
     ap.add_argument("--write-readme", action="store_true", help="--table, written into its blocks in docs/memory.md and docs/memory-services.md")
     args = ap.parse_args(argv)
     if args.quick:
@@ -287,7 +297,8 @@ def main(argv=None):
                 print("%s: %d of %d complete at -X heapsize=%d" % (builds[0].label, ok, args.runs, heap))
                 return 0 if ok == args.runs else 1
             if args.table or args.write_readme:
-                texts = summary(cs, builds, args.heartbeats, tmp, 1 if args.quick else None)
+                heaps = json.loads(Path(args.heaps).read_text()) if args.heaps else None
+                texts = summary(cs, builds, args.heartbeats, tmp, 1 if args.quick else None, heaps)
                 print("\n\n".join(texts.values()))
                 if args.write_readme:
                     common.write_blocks(texts)

@@ -20,6 +20,7 @@ import argparse
 import concurrent.futures
 import contextlib
 import datetime
+import json
 import logging
 import os
 import re
@@ -603,11 +604,18 @@ def main(argv=None):
     ap.add_argument(
         "--write-readme", action="store_true", help="also write the tables into their marked blocks: docs/performance.md's and README.md's deployment table"
     )
+    ap.add_argument(
+        "--save-heaps",
+        metavar="FILE",
+        help="also write each build's smallest heap (bytes, by build name) to FILE as JSON, for bench/fit.py --heaps (make bench: one bisection per build)",
+    )
     args = ap.parse_args(argv)
     sizes = QUICK if args.quick else FULL
     logging.getLogger("ocpp").setLevel(logging.CRITICAL)  # failed sessions are expected while bisecting
     t0 = time.monotonic()
     out = measure(sizes, args, log=lambda msg: print(msg, file=sys.stderr, flush=True))
+    if args.save_heaps:
+        Path(args.save_heaps).write_text(json.dumps({k[1]: v for k, v in out.items() if isinstance(k, tuple) and k[0] == "heap"}))
     text = report(out, sizes, time.monotonic() - t0, args.quick)
     print(text)
     print()
