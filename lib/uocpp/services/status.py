@@ -77,6 +77,7 @@ class StatusNotifier:
                         if link.connections != m.sent_on and link.up.is_set():
                             self._post(cid)
                     # else waiting or on the wire: it reads the status when it goes out
+                    m = None  # the frame outlives the message: it must not hold it
                 # Until confirmed, look again now and then: a failure sets no event.
                 unconfirmed = unconfirmed or self._told.get(cid) != status
             if unconfirmed:
