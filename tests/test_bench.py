@@ -163,3 +163,16 @@ def test_heap_map_names_the_idle_heap():
     # The link's task frames (its keepalive runs inside _serve, its reader in _read).
     for frame in ("_serve", "_read"):
         assert re.search(r"^ +\d+  uocpp\.link\.link\.Link\.%s " % frame, out, re.M), "the link's %s frame:\n" % frame + out
+
+
+def test_a_smallest_heap_at_its_goal_is_not_shown_met_by_one_bisection():
+    """Issue 24: one bisection's smallest heap moves by about ±1.5 KB on the same tree, so the bench's table does not
+    call a goal met by a figure within 2 KB under it (the live heap, exact to the byte, is judged as it is)."""
+    from bench import run
+
+    kb = 1024
+    assert run._verdict("heap", 48 * kb, 48 * kb) != "met"
+    assert run._verdict("heap", 47 * kb, 48 * kb) != "met"
+    assert run._verdict("heap", 46 * kb, 48 * kb) == "met"
+    assert run._verdict("heap", 49 * kb, 48 * kb) == "not met"
+    assert run._verdict("idle", 48 * kb, 48 * kb) == "met"
