@@ -15,7 +15,8 @@ module("uocpp_slots.py", base_path="lib")
 # still imported only when the page or setup mode is on.
 package("microdot", base_path="lib")
 # Never imported: it spells out the dotted name of every module of uocpp
-# (and asyncio's), so
-# that those names are in flash, and importing a module interns nothing in
-# the heap (tools/frozen_names.py regenerates it; the tests check it).
+# (and asyncio's) and the name of every configuration key, so that those
+# names are in flash: importing a module interns nothing in the heap, and
+# the key store holds no copies of the keys' names (tools/frozen_names.py
+# regenerates it; the tests check it).
 module("uocpp_names.py", base_path="frozen")

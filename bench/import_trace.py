@@ -12,6 +12,7 @@ import sys
 _out = open(os.getenv("OCPP_IMPORT_TRACE"), "w")
 _seen = set(sys.modules)
 _import = builtins.__import__
+_BOOT_PART = "uocpp.services.boot_notification"
 
 
 def _hook(name, globals=None, locals=None, fromlist=(), level=0):
@@ -39,9 +40,11 @@ def _patch(diag):
     heap = diag.heap
 
     def first_report():
-        if "uocpp.services.boot_notification" in sys.modules:
-            # Not registered yet (the boot's part leaves once Accepted): the
-            # reply's check may load its module after this report.
+        if _BOOT_PART not in _seen or _BOOT_PART in sys.modules:
+            # Not registered yet (the boot's part, loaded at boot, leaves once
+            # Accepted): the reply's check may load its module after this
+            # report. A part renamed never closes the trace: the bench's wait
+            # for it fails, instead of a trace that ends too early.
             return heap()
         diag.heap = heap
         _out.write("-- boot\n" + "\n".join(sys.modules) + "\n")
