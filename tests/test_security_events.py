@@ -3,6 +3,7 @@ detects is a line in the security log on flash (lib/uocpp/security_log.py); the 
 SecurityEventNotification to the `ocpp` central system (schema validation on), through the outbox's durable lane:
 on flash while offline, delivered in order after the reconnection; the log survives SIGKILL."""
 
+import json
 import os
 import random
 import re
@@ -206,12 +207,16 @@ def test_a_cleared_security_log_is_security_log_was_cleared(cs, firmware):
     assert kinds(again.flash) == ["SecurityLogWasCleared", "StartupOfTheDevice"]
 
 
-def test_notification_refused_by_the_central_system_is_dropped_after_the_attempts(cs, firmware):
+def test_notification_refused_by_the_central_system_is_dropped_after_the_attempts(cs, firmware, tmp_path):
     """A CALLERROR to SecurityEventNotification is a failed attempt of the durable lane (TransactionMessageAttempts):
     dropped after them, the lane goes on; the line in the security log stays."""
     cs.error_actions = {"SecurityEventNotification"}
-    fw = registered(cs, firmware, ON)
-    assert cs.call("CP001", call.ChangeConfiguration(key="TransactionMessageAttempts", value="1")).status == "Accepted"
+    # The key is on flash before the boot: StartupOfTheDevice is sent right after registration, so a
+    # ChangeConfiguration afterwards could arrive after its first attempt already failed (retried in 60 s).
+    flash = tmp_path / "cp" / "flash"
+    flash.mkdir(parents=True)
+    (flash / "keys.json").write_text(json.dumps({"TransactionMessageAttempts": "1"}))
+    fw = registered(cs, firmware, ON, workdir=tmp_path / "cp")
     fw.wait_log(r"SecurityEventNotification \S+ dropped after 1 attempts", timeout=15)
     assert kinds(fw.flash) == ["StartupOfTheDevice"]
 
