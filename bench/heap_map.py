@@ -21,6 +21,7 @@ modules' table, interned-name pools made at run time, main.py's code).
     python bench/heap_map.py                       # 32-bit .mpy (MICROPYTHON32 or /work/mp32/micropython)
     python bench/heap_map.py --frozen PATH         # a 32-bit build with lib/ frozen in
     python bench/heap_map.py --frozen PATH --top 60 --detail app.outbox
+    python bench/heap_map.py --frozen PATH --charging   # while a transaction runs
 
 Host-side only; nothing here goes to the device. A diagnostic: object
 layouts are MicroPython's (a type pointer in an object's first word), and
@@ -38,11 +39,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import common, traffic  # noqa: E402
+from bench import common, session, traffic  # noqa: E402
 
 DEFAULT32 = os.environ.get("MICROPYTHON32", "/work/mp32/micropython")
 _MAP_KINDS = {"T": "tuple", "L": "list", "D": "dict", "S": "str", "M": "module", "B": "function", "F": "float", "A": "bytearray"}
 # Kinds the module pass does not go through: state, not what an import made.
+_NOBODY = "(interpreter: nothing named reaches it)"
 _STATE = ("list", "Task", "generator", "bound method", "bytearray")
 
 
@@ -155,16 +157,32 @@ class Heap:
         return owner
 
 
-def dump(build, workdir, heapsize):
-    """The firmware's heap dump (its log) for `build`, idle after boot."""
+def dump(build, workdir, heapsize, charging=False):
+    """The firmware's heap dump (its log) for `build`: idle after boot, or
+    (charging) while a transaction runs, once its second MeterValues is in."""
     cs = common.start_cs()
     try:
-        fw = common.make_firmware(workdir, cs, build, "MAP", heapsize=heapsize, config={"log": {"heapInterval": 2}})
+        config = {"log": {"heapInterval": 0.2 if charging else 2}}
+        if charging:
+            port = session._free_port()
+            config["simulator"] = {"port": port}
+        fw = common.make_firmware(workdir, cs, build, "MAP", heapsize=heapsize, config=config)
         fw.env["OCPP_MAIN"] = build.main
         fw.argv = fw.argv[:-1] + [str(common.REPO / "bench" / "heap_map_main.py")]
+        when = Path(workdir) / "dump-now"
+        if charging:
+            fw.env["HEAPMAP_WHEN"] = str(when)
         fw.start()
         try:
             traffic.registered(cs, fw, "MAP")
+            if charging:
+                import evse
+                from ocpp.v16 import call
+
+                cs.call("MAP", call.ChangeConfiguration(key="MeterValueSampleInterval", value="1"), timeout=20)
+                evse.send(["meter 1 1000", "power 1 7400", "plug 1", "card 1 BENCH", "charge 1"], port=port, timeout=20)
+                common.wait_alive(cs, fw, lambda fs: len(common.received(cs, "MAP", "MeterValues")) >= 2, 20, "2 sampled MeterValues")
+                when.write_text("")
             fw.wait_log("HEAPMAP-END", 60)
             error = re.search(r"HEAPMAP-ERROR (.*)", fw.log)
             if error:
@@ -186,7 +204,7 @@ def report(heap, top, detail):
     by = collections.defaultdict(collections.Counter)
     for h in range(len(heap.heads)):
         kinds[heap.kinds[h]] += heap.size(h)
-        by[owner[h] or "(interpreter: nothing named reaches it)"][heap.kinds[h]] += heap.size(h)
+        by[owner[h] or _NOBODY][heap.kinds[h]] += heap.size(h)
     print("live heap in the map: %d B (%d blocks in use)" % (total, len(heap.heads)))
     print("\nby kind:")
     for k, n in kinds.most_common(top):
@@ -207,7 +225,7 @@ def report(heap, top, detail):
     for d in detail or ():
         print("\nblocks of %s:" % d)
         for h in range(len(heap.heads)):
-            if owner[h] == d:
+            if (owner[h] or _NOBODY) == d:
                 raw = b"".join(struct.pack("<I", heap.mem.get(heap.addr(h) + i, 0)) for i in range(0, min(heap.size(h), 32), 4))
                 print("%7d  %-24s %r" % (heap.size(h), heap.kinds[h], raw))
 
@@ -220,6 +238,7 @@ def main(argv=None):
     ap.add_argument("--top", type=int, default=40, help="rows per table (default %(default)s)")
     ap.add_argument("--detail", action="append", metavar="OWNER", help="also list the blocks of this owner (repeatable)")
     ap.add_argument("--save", metavar="FILE", help="also keep the firmware's dump in FILE")
+    ap.add_argument("--charging", action="store_true", help="the heap while a transaction runs (after its second MeterValues), not idle")
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="uocpp-heapmap-") as tmp:
         tmp = Path(tmp)
@@ -227,10 +246,10 @@ def main(argv=None):
             build = common.frozen_build(args.frozen, 4)
         else:
             build = common.mpy_build(tmp / "mpy", micropython=args.micropython32, word=4)
-        text = dump(build, tmp / "fw", args.heapsize)
+        text = dump(build, tmp / "fw", args.heapsize, args.charging)
     if args.save:
         Path(args.save).write_text(text)
-    print("%s, idle after boot:" % build.label)
+    print("%s, %s:" % (build.label, "while a transaction runs" if args.charging else "idle after boot"))
     report(Heap(text), args.top, args.detail)
     return 0
 

@@ -158,11 +158,34 @@ def test_heap_map_names_the_idle_heap():
     assert sum(int(line.split()[0]) for line in kinds.splitlines()) == total, out
     for owner in ("module uocpp.outbox", "module uocpp.link.websocket", "app.keys", "task link", "task outbox", "task heartbeat"):
         assert re.search(r"^ +\d+  %s " % re.escape(owner), out, re.M), owner + " not named:\n" + out
+    assert not re.search(r"^ +\d+  module uocpp\.store\.journal ", out, re.M), "no journal while idle:\n" + out
     owners = re.findall(r"^ +(\d+)  (?:module |app|task |\(interpreter)", out, re.M)
     assert sum(int(n) for n in owners) == total, "every block has one owner:\n" + out
     # The link's task frames (its keepalive runs inside _serve, its reader in _read).
     for frame in ("_serve", "_read"):
         assert re.search(r"^ +\d+  uocpp\.link\.link\.Link\.%s " % frame, out, re.M), "the link's %s frame:\n" % frame + out
+
+
+@pytest.mark.skipif(not MP32.exists(), reason="no 32-bit unix port at %s" % MP32)
+def test_heap_map_while_a_transaction_runs():
+    """bench/heap_map.py --charging: the map is taken while a transaction runs, not idle: the journal its messages
+    go through and the running transaction are in it (neither is in the idle map, test above), and every block
+    still has one owner."""
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "heap_map.py"), "--micropython32", str(MP32), "--charging", "--top", "400"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    out = proc.stdout
+    assert proc.returncode == 0, out + proc.stderr
+    assert "while a transaction runs" in out, out
+    total = int(re.search(r"live heap in the map: (\d+) B", out).group(1))
+    for owner in ("module uocpp.store.journal", "app.transactions.running", "app.outbox._durable._journal"):
+        assert re.search(r"^ +\d+  %s " % re.escape(owner), out, re.M), owner + " not named:\n" + out
+    owners = re.findall(r"^ +(\d+)  (?:module |app|task |\(interpreter)", out, re.M)
+    assert sum(int(n) for n in owners) == total, "every block has one owner:\n" + out
 
 
 def test_a_smallest_heap_at_its_goal_is_not_shown_met_by_one_bisection():
