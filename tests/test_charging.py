@@ -424,6 +424,30 @@ def test_authorization_cache_offline_clear_and_expiry(charger, cs):
         back.stop()
 
 
+def test_the_idtaginfo_of_start_and_stop_answers_reaches_the_cache(charger, cs):
+    """AUTH / issue 24: authorization (its code and the cache's entries) leaves the heap once StartTransaction is
+    answered, and comes back for the StopTransaction's answer: both answers' idTagInfo still reach the cache on
+    flash, and a card during the transaction still stops it."""
+    import json
+
+    ch = charger()
+    cache = ch.fw.flash / "auth_cache.json"
+    ch.evse("plug 1", "card 1 ALICE")
+    ch.wait_call("StartTransaction")
+    ch.fw.wait_log("transaction local 1 is")  # answered: authorization left the heap
+    ch.wait_status("SuspendedEV")
+    cs.id_tags["ALICE"] = {"status": "Blocked"}
+    ch.evse("card 1 ALICE")  # the same idTag: stops it, no Authorize needed
+    ch.wait_call("StopTransaction")
+    ch.fw.wait_log(r"transaction \S+ stopped \(Local\)")
+    # The cache file is written (atomically) as the answer is taken in: polled, as nothing logs it.
+    until = time.monotonic() + 10
+    while json.loads(cache.read_text()) != [["ALICE", {"status": "Blocked"}]] and time.monotonic() < until:
+        time.sleep(0.02)
+    assert json.loads(cache.read_text()) == [["ALICE", {"status": "Blocked"}]]
+    assert len(ch.payloads("Authorize")) == 1
+
+
 def test_local_pre_authorize_starts_without_waiting(charger, cs):
     """LocalPreAuthorize: online, a cached Accepted idTag starts at once, with no Authorize.req."""
     ch = charger()

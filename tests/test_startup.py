@@ -3,6 +3,8 @@ leaves the heap once the tasks run; a soft reset's new App loads it again. The i
 (model/identity_set.py) leave with the build; the values stay. Whether its code is really freed
 (nothing keeps one of its functions) shows in the live heap idle: tests/test_heap_budget.py."""
 
+import re
+
 from harness.firmware import run_micropython
 from harness.net import free_port
 
@@ -47,3 +49,49 @@ def test_startup_code_leaves_once_the_tasks_run_and_comes_back_for_a_new_app():
     for n in (1, 2):
         assert "built %d loaded True setters False" % n in out.stdout, out.stdout + out.stderr
         assert "running %d loaded False tasks True" % n in out.stdout, out.stdout + out.stderr
+
+
+THRESHOLD = """
+import asyncio, gc, sys
+from uocpp.config import settings
+doc = {"chargePoint": {"chargePointVendor": "V", "chargePointModel": "M"},
+    "centralSystem": {"url": "ws://127.0.0.1:%d/ocpp", "chargePointId": "CP"}, "log": {"level": "error"}}
+from uocpp.model import identity
+for k, v in settings.validate(doc)[1].items():
+    identity.SETTERS[k](v)
+from uocpp.app import App
+
+class Gc:
+    # gc as the app's start sees it: the heap it has left free is this
+    # test's, the threshold it sets is printed.
+    free = 0
+    def collect(self):
+        gc.collect()
+    def mem_free(self):
+        return self.free
+    def threshold(self, n):
+        print("free", self.free, "threshold", n)
+
+async def main(free):
+    sys.modules["gc"] = g = Gc()
+    g.free = free
+    app = App(settings.validate(doc)[0])
+    t = asyncio.create_task(app.run())
+    await asyncio.sleep_ms(200)
+    del sys.modules["gc"]
+    app.stop("shutdown")
+    await t
+
+for free in (4000, 40000, 1000000):
+    asyncio.run(main(free))
+    asyncio.new_event_loop()
+"""
+
+
+def test_a_tight_heap_is_collected_more_often_once_the_app_runs():
+    """Issue 24 (app.py _start): once its tasks run, the app has the heap collected after a quarter of what it has
+    left free, 2 to 16 KB: a roomy heap every 16 KB, as main.py has it through the boot; a tight one every few KB,
+    so that a session's long-lived objects do not land among its garbage all over a small free part."""
+    out = run_micropython(THRESHOLD % free_port())
+    found = dict(re.findall(r"free (\d+) threshold (\d+)", out.stdout))
+    assert found == {"4000": "2048", "40000": "10000", "1000000": "16384"}, out.stdout + out.stderr

@@ -169,11 +169,13 @@ class Sessions(StartStop):
                     await sleep.until(evse.changed, deadline)
 
     def _rest(self):
-        # A session's StopTransaction answered: with no other transaction
-        # running and no card being decided, card handling and authorization
-        # (with the cache's entries, up to 64) leave the heap until the next
-        # card or idTagInfo (docs/memory-session.md).
-        if self._asking or self._decided or self._tx.running or any(self._pending):
+        # A Start- or StopTransaction answered (its idTagInfo learnt): with
+        # no card being decided, card handling and authorization (with the
+        # cache's entries, up to 64) leave the heap until the next card or
+        # idTagInfo, also while transactions run: a charging hour then holds
+        # neither, and the StopTransaction's answer loads them once more
+        # (docs/memory-session.md).
+        if self._asking or self._decided or any(self._pending):
             return
         if self._auth:
             self._auth.drop()

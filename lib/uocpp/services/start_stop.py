@@ -197,6 +197,7 @@ class StartStop:
         if not isinstance(info, dict):
             info = {}
         self._auth.learn(payload["idTag"], info)
+        self._rest()
         parent = info.get("parentIdTag")
         if isinstance(parent, str):
             self._tx.set_parent(local, parent)
