@@ -257,7 +257,7 @@ def main(argv=None):
     ap.add_argument("--modules", action="store_true", help="also each boot module's own heap (bench/modules.py), .mpy")
     ap.add_argument("--opt", type=int, choices=(0, 1, 2, 3), help="compile with mpy-cross -O<N> (3 drops line numbers)")
     ap.add_argument("--no-bisect", action="store_true", help="with --modules: only the module tables")
-    ap.add_argument("--runs", type=int, default=0, help="only run N charging sessions at --heap over ws:// (.mpy)")
+    ap.add_argument("--runs", type=int, default=0, help="only run N charging sessions at --heap over ws:// (the last build named: frozen, else ROMFS, else .mpy)")
     ap.add_argument("--heap", default="100K", help="the heap of --runs (default %(default)s)")
     ap.add_argument("--why", action="store_true", help="with --runs: also the firmware's MemoryError lines of a run that fails")
     ap.add_argument("--quick", action="store_true", help="3 Heartbeats per session, one bisection step (smoke test)")
@@ -289,12 +289,13 @@ def main(argv=None):
                 ok = 0
                 for i in range(args.runs):
                     lines = [] if args.why else None
-                    done, why = session.session_completes(cs, builds[0], heap, args.heartbeats, lines=lines)
+                    # A ROMFS image's block (unix port) is on top, as in the bisection.
+                    done, why = session.session_completes(cs, builds[-1], heap + builds[-1].heap_offset, args.heartbeats, lines=lines)
                     ok += done
                     print("run %d at %d B: %s" % (i + 1, heap, "completes" if done else "fails: " + why), flush=True)
                     for line in lines or ():
                         print("    " + line)
-                print("%s: %d of %d complete at -X heapsize=%d" % (builds[0].label, ok, args.runs, heap))
+                print("%s: %d of %d complete at -X heapsize=%d" % (builds[-1].label, ok, args.runs, heap))
                 return 0 if ok == args.runs else 1
             if args.table or args.write_readme:
                 heaps = json.loads(Path(args.heaps).read_text()) if args.heaps else None

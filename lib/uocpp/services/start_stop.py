@@ -88,6 +88,9 @@ class StartStop:
         payload = {"connectorId": n, "idTag": id_tag, "meterStart": wh, "timestamp": ts}
         if rid is not None:
             payload["reservationId"] = rid
+        # Authorization leaves the heap before the journal comes in for the
+        # StartTransaction (a session's peak): its answer loads it again.
+        self._rest()
         local = None
         try:
             local = self._tx.begin(n, id_tag, wh, ts, parent)
