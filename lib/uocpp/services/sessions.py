@@ -169,11 +169,11 @@ class Sessions(StartStop):
                     await sleep.until(evse.changed, deadline)
 
     def _rest(self):
-        # A Start- or StopTransaction answered (its idTagInfo learnt): with
-        # no card being decided, card handling and authorization (with the
+        # A transaction starting (before its StartTransaction is stored), or
+        # a Start- or StopTransaction answered (its idTagInfo learnt): with no
+        # card being decided, card handling and authorization (with the
         # cache's entries, up to 64) leave the heap until the next card or
-        # idTagInfo, also while transactions run: a charging hour then holds
-        # neither, and the StopTransaction's answer loads them once more
+        # idTagInfo, also while transactions run; an answer loads them again
         # (docs/memory-session.md).
         if self._asking or self._decided or any(self._pending):
             return
