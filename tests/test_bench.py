@@ -138,22 +138,26 @@ def test_fit_benchmark_table_runs():
     assert "| other |" not in proc.stdout, proc.stdout
 
 
+def _heap_map(*args):
+    """bench/heap_map.py's report on the 32-bit .mpy build (all owners listed), and the live heap it maps."""
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "heap_map.py"), "--micropython32", str(MP32), "--top", "400", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc.stdout, int(re.search(r"live heap in the map: (\d+) B", proc.stdout).group(1))
+
+
 @pytest.mark.skipif(not MP32.exists(), reason="no 32-bit unix port at %s" % MP32)
 def test_heap_map_names_the_idle_heap():
     """bench/heap_map.py (issue 24): every block of the 32-bit idle heap gets a kind and an owner; the modules,
     the app's parts and the supervised tasks are named, and the kinds add up to the whole map. Naming the blocks
     imports nothing (the tool fails if it did: dir() of model/identity.py, whose __getattr__ imports its setters,
     once put 2 KB of code that nothing named into the map)."""
-    proc = subprocess.run(
-        [sys.executable, str(REPO / "bench" / "heap_map.py"), "--micropython32", str(MP32), "--top", "400"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    out = proc.stdout
-    assert proc.returncode == 0, out + proc.stderr
-    total = int(re.search(r"live heap in the map: (\d+) B", out).group(1))
+    out, total = _heap_map()
     kinds = out.split("by kind:\n", 1)[1].split("\n\n", 1)[0]
     assert sum(int(line.split()[0]) for line in kinds.splitlines()) == total, out
     for owner in ("module uocpp.outbox", "module uocpp.link.websocket", "app.keys", "task link", "task outbox", "task heartbeat"):
@@ -171,17 +175,8 @@ def test_heap_map_while_a_transaction_runs():
     """bench/heap_map.py --charging: the map is taken while a transaction runs, not idle: the journal its messages
     go through and the running transaction are in it (neither is in the idle map, test above), authorization is
     not, and every block still has one owner."""
-    proc = subprocess.run(
-        [sys.executable, str(REPO / "bench" / "heap_map.py"), "--micropython32", str(MP32), "--charging", "--top", "400"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    out = proc.stdout
-    assert proc.returncode == 0, out + proc.stderr
+    out, total = _heap_map("--charging")
     assert "while a transaction runs" in out, out
-    total = int(re.search(r"live heap in the map: (\d+) B", out).group(1))
     for owner in ("module uocpp.store.journal", "app.transactions.running", "app.outbox._durable._journal"):
         assert re.search(r"^ +\d+  %s " % re.escape(owner), out, re.M), owner + " not named:\n" + out
     # Authorization left with the StartTransaction's answer (services/sessions.py _rest): a charging hour holds
