@@ -55,7 +55,10 @@ def _patch(diag):
 
 
 builtins.__import__ = _hook
-# $OCPP_MAIN: the main.py to run (its directory goes first on the path).
-sys.path.insert(0, os.getenv("OCPP_MAIN").rsplit("/", 1)[0])
+if os.getenv("OCPP_MAIN"):
+    # $OCPP_MAIN: the main.py to run (its directory goes first on the path).
+    # Unset on the ESP32 twin, whose boot (harness/twin/board/twin_boot.py)
+    # runs this file for its hook and then main.py as a board does.
+    sys.path.insert(0, os.getenv("OCPP_MAIN").rsplit("/", 1)[0])
 
-import main  # noqa: E402,F401 - runs the firmware
+    import main  # noqa: E402,F401 - runs the firmware

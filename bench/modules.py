@@ -30,17 +30,27 @@ from bench import common, traffic
 LIB = common.REPO / "lib"
 
 
-def trace(cs, build, workdir, timeout=15):
+def trace(cs, build, workdir, timeout=15, twin=False):
     """(modules in load order, those of them unloaded again) from one boot
-    of `build` (its source tree is what counts)."""
+    of `build` (its source tree is what counts); twin: on the ESP32 twin
+    (its pilot, Modbus meter, card reader and Wi-Fi), not the unix port."""
     out = Path(workdir) / "import-trace.txt"
-    fw = common.make_firmware(workdir, cs, build, "TRACE", config={"log": {"heapInterval": 0.05}})
+    config = {"log": {"heapInterval": 0.05}}
+    if twin:
+        from harness.firmware import FAST, merge
+        from harness.twin.firmware import TwinFirmware
+
+        config = merge(FAST, dict(config, centralSystem={"url": "ws://127.0.0.1:%d/ocpp" % cs.port, "chargePointId": "TRACE"}))
+        fw = TwinFirmware(workdir, config, env=dict(build.env, MICROPYTHON=build.micropython, MICROPYPATH=build.micropypath))
+        common.link_lib(build, fw.workdir)
+    else:
+        fw = common.make_firmware(workdir, cs, build, "TRACE", config=config)
+        fw.env["OCPP_MAIN"] = build.main
+        fw.argv = [build.micropython, str(common.REPO / "bench" / "import_trace.py")]
     fw.env["OCPP_IMPORT_TRACE"] = str(out)
-    fw.env["OCPP_MAIN"] = build.main
-    fw.argv = [build.micropython, str(common.REPO / "bench" / "import_trace.py")]
     fw.start()
     try:
-        traffic.registered(cs, fw, "TRACE")
+        traffic.registered(cs, fw, "TRACE", timeout=30 if twin else 10)
         fw.wait_log(r"diag: heap alloc=", timeout)
     finally:
         fw.stop()

@@ -51,6 +51,12 @@ async def _report():
 
 
 _repo = sys.argv[1]
+if os.getenv("OCPP_IMPORT_TRACE"):
+    # The order the ESP32 code path loads its modules in (bench/modules.py
+    # trace(twin=True), for tools/romfs_names.py): bench/import_trace.py's
+    # hook, installed before the firmware's first import.
+    with open(_repo + "/bench/import_trace.py") as _f:
+        exec(_f.read(), {"__name__": "import_trace"})
 _g = {"__name__": "__main__"}
 for _name in ("boot.py", "main.py"):
     if _name == "main.py":
