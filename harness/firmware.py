@@ -83,10 +83,22 @@ class Firmware:
         self.proc = None
         self._cond = threading.Condition()
 
+    def fail_imports(self, *names):
+        """Before start(): while fail_now(True) holds, importing one of these
+        modules (dotted names) raises MemoryError in the firmware, as a load
+        on use with no heap for it does (harness/failing_imports.py)."""
+        self._fail_flag = self.workdir / "fail-imports"
+        self.env.update(OCPP_MAIN=self.argv[-1], OCPP_FAIL_IMPORT=" ".join(names), OCPP_FAIL_IMPORT_FLAG=str(self._fail_flag))
+        self.argv = [self.argv[0], str(REPO / "harness" / "failing_imports.py")]
+
+    def fail_now(self, on):
+        if on:
+            self._fail_flag.write_text("")
+        elif self._fail_flag.exists():
+            self._fail_flag.unlink()
+
     def start(self):
-        self.proc = subprocess.Popen(
-            self.argv, cwd=self.workdir, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace"
-        )
+        self.proc = subprocess.Popen(self.argv, cwd=self.workdir, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace")
         self._pump_thread = threading.Thread(target=self._pump, args=(self.proc,), daemon=True)
         self._pump_thread.start()
         return self

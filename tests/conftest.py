@@ -24,14 +24,18 @@ def firmware(tmp_path):
     port; twin=True starts it on the ESP32 twin instead (tools/twin)."""
     with tracked(lambda fw: fw.stop()) as track:
 
-        def start(port, config=None, env=None, raw_config=None, workdir=None, twin=False):
+        def start(port, config=None, env=None, raw_config=None, workdir=None, twin=False, fail_imports=()):
+            # fail_imports: modules whose import can be made to fail (Firmware.fail_imports).
             cfg = merge(FAST, {"centralSystem": {"url": "ws://127.0.0.1:%d/ocpp" % port}})
             cfg = merge(cfg, config or {})
             workdir = workdir or tmp_path / ("fw%d" % len(track.started))
             cls = Firmware
             if twin:
                 from harness.twin.firmware import TwinFirmware as cls
-            return track(cls(workdir, cfg, env=env, raw_config=raw_config).start())
+            fw = cls(workdir, cfg, env=env, raw_config=raw_config)
+            if fail_imports:
+                fw.fail_imports(*fail_imports)
+            return track(fw.start())
 
         yield start
 

@@ -183,6 +183,10 @@ def test_heap_map_while_a_transaction_runs():
     # neither its code nor the cache's entries.
     for gone in ("module uocpp.services.authorize", "module uocpp.model.auth_cache", "module uocpp.services.cards"):
         assert not re.search(r"^ +\d+  %s " % re.escape(gone), out, re.M), gone + " while charging:\n" + out
+    # Nor does the session task's frame keep card handling, unloaded or not (a local of its loop once held
+    # services/cards.py: 1.5 KB here, counted under the task): the task is its frames, as idle (240 B).
+    task = int(re.search(r"^ +(\d+)  task sessions ", out, re.M).group(1))
+    assert task < 512, "the session task holds %d B while charging:\n%s" % (task, out)
     owners = re.findall(r"^ +(\d+)  (?:module |app|task |\(interpreter)", out, re.M)
     assert sum(int(n) for n in owners) == total, "every block has one owner:\n" + out
 

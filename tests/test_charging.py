@@ -295,7 +295,11 @@ def test_offline_session_is_replayed_in_order_with_the_remote_id(charger, cs):
         assert actions[0] == "StartTransaction" and actions[-1] == "StopTransaction"
         assert set(actions[1:-1]) <= {"MeterValues"}
         assert not any(f.action == "BootNotification" for f in calls)  # a reconnect, not a reboot (J-24)
-        start_reply = back.wait_for(lambda fs: next((f for f in fs if f.kind == 3 and f.msg[1] == calls[[f.action for f in calls].index("StartTransaction")].msg[1]), None), 5, "the reply")
+        start_reply = back.wait_for(
+            lambda fs: next((f for f in fs if f.kind == 3 and f.msg[1] == calls[[f.action for f in calls].index("StartTransaction")].msg[1]), None),
+            5,
+            "the reply",
+        )
         remote = start_reply.msg[2]["transactionId"]
         stop = [f.msg[3] for f in calls if f.action == "StopTransaction"][0]
         assert stop["transactionId"] == remote and stop["meterStop"] >= 2000
@@ -377,7 +381,10 @@ def test_remote_start_with_a_tx_profile_limits_the_pilot(charger, cs):
     ch = charger()
     ch.evse("plug 1", "charge 1")
     profile = {
-        "chargingProfileId": 1, "stackLevel": 0, "chargingProfilePurpose": "TxProfile", "chargingProfileKind": "Relative",
+        "chargingProfileId": 1,
+        "stackLevel": 0,
+        "chargingProfilePurpose": "TxProfile",
+        "chargingProfileKind": "Relative",
         "chargingSchedule": {"chargingRateUnit": "A", "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 10.0}]},
     }
     reply = call_raw(cs, "RemoteStartTransaction", {"idTag": "FLEET", "connectorId": 1, "chargingProfile": profile})
@@ -425,26 +432,34 @@ def test_authorization_cache_offline_clear_and_expiry(charger, cs):
 
 
 def test_the_idtaginfo_of_start_and_stop_answers_reaches_the_cache(charger, cs):
-    """AUTH / issue 24: authorization (its code and the cache's entries) leaves the heap once StartTransaction is
-    answered, and comes back for the StopTransaction's answer: both answers' idTagInfo still reach the cache on
-    flash, and a card during the transaction still stops it."""
+    """AUTH / issue 24: authorization (its code and the cache's entries) and card handling leave the heap when a
+    transaction starts, and come back for each answer and card: the StartTransaction's and the StopTransaction's
+    idTagInfo still reach the cache on flash, and a card during the transaction still stops it."""
     import json
+
+    def cached(want):
+        # The cache file is written (atomically) as an answer is taken in, and nothing logs it: polled.
+        until = time.monotonic() + 10
+        while json.loads(cache.read_text()) != want and time.monotonic() < until:
+            time.sleep(0.02)
+        return json.loads(cache.read_text())
 
     ch = charger()
     cache = ch.fw.flash / "auth_cache.json"
-    ch.evse("plug 1", "card 1 ALICE")
+    assert change(cs, "LocalPreAuthorize", "true") == "Accepted"
+    ch.evse("card 1 ALICE")  # Authorize: now cached, as the central system answers it
+    ch.wait_call("Authorize")
+    assert cached([["ALICE", {"status": "Accepted"}]]) == [["ALICE", {"status": "Accepted"}]]
+    # Only the StartTransaction's answer can bring this: the cached Accepted starts without an Authorize.
+    cs.id_tags["ALICE"] = {"status": "Accepted", "parentIdTag": "FLEET"}
+    ch.evse("plug 1")
     ch.wait_call("StartTransaction")
-    ch.fw.wait_log("transaction local 1 is")  # answered: authorization left the heap
-    ch.wait_status("SuspendedEV")
+    want = [["ALICE", {"status": "Accepted", "parentIdTag": "FLEET"}]]
+    assert cached(want) == want
     cs.id_tags["ALICE"] = {"status": "Blocked"}
-    ch.evse("card 1 ALICE")  # the same idTag: stops it, no Authorize needed
+    ch.evse("card 1 ALICE")  # the same idTag: card handling comes back and stops it, no Authorize needed
     ch.wait_call("StopTransaction")
-    ch.fw.wait_log(r"transaction \S+ stopped \(Local\)")
-    # The cache file is written (atomically) as the answer is taken in: polled, as nothing logs it.
-    until = time.monotonic() + 10
-    while json.loads(cache.read_text()) != [["ALICE", {"status": "Blocked"}]] and time.monotonic() < until:
-        time.sleep(0.02)
-    assert json.loads(cache.read_text()) == [["ALICE", {"status": "Blocked"}]]
+    assert cached([["ALICE", {"status": "Blocked"}]]) == [["ALICE", {"status": "Blocked"}]]
     assert len(ch.payloads("Authorize")) == 1
 
 

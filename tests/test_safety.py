@@ -177,12 +177,62 @@ def test_stop_that_cannot_be_stored_keeps_the_relay_open_and_is_retried(charger,
     back = CentralSystemThread(port=port, boot_plan=[("Accepted", 60)]).start()
     try:
         stops = back.wait_for(
-            lambda fs: [f.msg[3] for f in fs if f.kind == 2 and f.action == "StopTransaction" and f.msg[3].get("idTag") == long_tag], 60, "the stop of connector 1"
+            lambda fs: [f.msg[3] for f in fs if f.kind == 2 and f.action == "StopTransaction" and f.msg[3].get("idTag") == long_tag],
+            60,
+            "the stop of connector 1",
         )
         assert stops[0]["reason"] == "Local"
         assert ch.state(1)["relay"] is False
     finally:
         back.stop()
+
+
+def test_no_heap_for_card_handling_loses_the_card_not_the_session_task(charger, cs):
+    """Invariant (a MemoryError degrades, it never ends a task) on a load on use (issue 24: card handling leaves
+    the heap when a transaction starts): a card tapped to stop a transaction while card handling cannot be loaded
+    is logged and not taken; the session task goes on: a fault still opens the relay at once, and once the heap is
+    back the next tap stops the transaction."""
+    ch = charger(fail_imports=("uocpp.services.cards",))
+    charging(ch, 1, "ALICE")
+    ch.fw.fail_now(True)
+    ch.evse("card 1 ALICE")
+    ch.fw.wait_log(r"card handling: MemoryError.*\(card \(1, 'ALICE'\) not taken\)")
+    assert ch.state(1)["relay"] is True  # not stopped: the card was not taken
+    ch.evse("fault 1 GroundFailure")
+    assert ch.state(1)["relay"] is False
+    ch.evse("clear 1")
+    ch.fw.fail_now(False)
+    ch.evse("card 1 ALICE")
+    ch.wait_call("StopTransaction")
+    assert not re.search(r"supervisor: .*(failed|restart)", ch.fw.log), ch.fw.log  # no task failed, none restarted
+
+
+def test_no_heap_for_the_held_stop_retry_ends_no_task(charger, cs):
+    """The held-stop retry (loaded while a stop that could not be stored keeps its relay open) cannot be loaded:
+    the pass logs it and goes on, the relay stays open through EVSE events, and once the heap and the central
+    system are back the stop is recorded and sent."""
+    long_tag = "ALICE0123456789ABCDE"
+    ch = charger(dict(TWO, storage={"journalBytes": 4096, "maxTransactions": 1000}), fail_imports=("uocpp.services.held_stops",))
+    change(cs, "AllowOfflineTxForUnknownId", "true")
+    charging(ch, 1, long_tag)
+    port = cs.port
+    cs.stop()
+    ch.fw.wait_log("link: read ended|connect failed", timeout=10)
+    fill_the_journal_offline(ch)
+    ch.fw.fail_now(True)
+    ch.evse("card 1 %s" % long_tag)
+    assert ch.state(1)["relay"] is False
+    ch.fw.wait_log("its StopTransaction cannot be stored yet")
+    ch.fw.wait_log(r"held stops: MemoryError", timeout=15)
+    ch.evse("suspend 1", "charge 1")
+    assert ch.state(1)["relay"] is False, "the relay closed again after a stop that could not be stored"
+    ch.fw.fail_now(False)
+    back = CentralSystemThread(port=port, boot_plan=[("Accepted", 60)]).start()
+    try:
+        back.wait_for(lambda fs: [f for f in fs if f.kind == 2 and f.action == "StopTransaction" and f.msg[3].get("idTag") == long_tag], 60, "the stop")
+    finally:
+        back.stop()
+    assert not re.search(r"supervisor: .*(failed|restart)", ch.fw.log), ch.fw.log
 
 
 # -- 4. tx.json that cannot be written ends no task ----------------------------

@@ -71,13 +71,14 @@ class Gc:
         return self.free
     def threshold(self, n):
         print("free", self.free, "threshold", n)
+        self.set.set()
 
 async def main(free):
     sys.modules["gc"] = g = Gc()
-    g.free = free
+    g.free, g.set = free, asyncio.Event()
     app = App(settings.validate(doc)[0])
     t = asyncio.create_task(app.run())
-    await asyncio.sleep_ms(200)
+    await asyncio.wait_for(g.set.wait(), 10)
     del sys.modules["gc"]
     app.stop("shutdown")
     await t

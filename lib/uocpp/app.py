@@ -144,7 +144,10 @@ async def _start(app, sup):
     # among its garbage all over the free part. 32-bit frozen at 47 KB, 8
     # sessions each: 0 completed with 16 or 8 KB, 5 with half the free
     # heap, 8 with a third or a quarter (docs/memory-session.md). A large
-    # heap keeps the 16 KB, and its collections as rare as before.
+    # heap keeps the 16 KB, and its collections as rare as before (so does
+    # an ESP32 whose heap can still grow: mem_free() counts that room). A
+    # soft reset builds its new app under this threshold: more often, no
+    # harm.
     import gc
 
     gc.collect()

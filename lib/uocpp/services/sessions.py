@@ -143,23 +143,40 @@ class Sessions(StartStop):
             await self._read_meter()
             for n in range(1, count + 1):
                 self._safely(self._step, n)
+            # The loads on use below may find no heap (held stops come with
+            # a full flash or heap): a MemoryError skips that step for this
+            # pass, it never ends the task. Their locals are let go at once:
+            # this frame lives as long as the task, and would keep a module
+            # that was unloaded in the heap.
             if self._retry_at is not None:
                 # A stop held (not on flash yet): its retry loads only then.
-                from uocpp.services import held_stops
+                try:
+                    from uocpp.services import held_stops
 
-                held_stops.retry(self)
+                    held_stops.retry(self)
+                except MemoryError as e:
+                    log.error("session", "held stops: %r; again later", e)
+                held_stops = None
                 if self._retry_at is None:
                     unload("uocpp.services.held_stops")
             card = evse.take_card()
             if card is not None or self._decided:
-                # Card handling (services/cards.py) is loaded with the first card.
-                from uocpp.services import cards
-
-                while self._decided:
-                    self._safely(cards.decide, *self._decided.pop(0), s=self)
-                while card is not None:
-                    self._safely(cards.take, *card, s=self)
-                    card = evse.take_card()
+                # Card handling (services/cards.py) is loaded with the first
+                # card, and leaves with authorization (_rest).
+                try:
+                    from uocpp.services import cards
+                except MemoryError as e:
+                    # Decisions wait for the next pass; the card is lost (a
+                    # tap again is read again).
+                    log.error("session", "card handling: %r (card %s not taken)", e, card)
+                    card = None
+                else:
+                    while self._decided:
+                        self._safely(cards.decide, *self._decided.pop(0), s=self)
+                    while card is not None:
+                        self._safely(cards.take, *card, s=self)
+                        card = evse.take_card()
+                cards = None
             if not evse.changed.is_set():
                 self._idle.set()
                 deadline = self._next_deadline()
@@ -168,13 +185,20 @@ class Sessions(StartStop):
                 else:
                     await sleep.until(evse.changed, deadline)
 
-    def _rest(self):
+    def _rest(self, id_tag=None, info=None):
         # A transaction starting (before its StartTransaction is stored), or
-        # a Start- or StopTransaction answered (its idTagInfo learnt): with no
-        # card being decided, card handling and authorization (with the
-        # cache's entries, up to 64) leave the heap until the next card or
-        # idTagInfo, also while transactions run; an answer loads them again
-        # (docs/memory-session.md).
+        # a Start- or StopTransaction answered, whose idTagInfo (info, for
+        # id_tag) goes to the cache first: with no card being decided, card
+        # handling and authorization (with the cache's entries, up to 64)
+        # leave the heap until the next card or idTagInfo, also while
+        # transactions run; an answer loads them again
+        # (docs/memory-session.md). The cache is a help, not a record:
+        # no heap to load it loses that idTagInfo, nothing of the answer.
+        if id_tag is not None:
+            try:
+                self._auth.learn(id_tag, info)
+            except MemoryError as e:
+                log.warning("auth", "idTagInfo of %s not cached: %r", id_tag, e)
         if self._asking or self._decided or any(self._pending):
             return
         if self._auth:

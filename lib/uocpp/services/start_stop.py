@@ -199,11 +199,10 @@ class StartStop:
         info = reply.get("idTagInfo")
         if not isinstance(info, dict):
             info = {}
-        self._auth.learn(payload["idTag"], info)
-        self._rest()
         parent = info.get("parentIdTag")
         if isinstance(parent, str):
             self._tx.set_parent(local, parent)
+        self._rest(payload["idTag"], info)
         status = info.get("status")
         if status == _ACCEPTED or not isinstance(status, str):
             return  # no status is no verdict (replies are checked at the door)
@@ -294,7 +293,8 @@ class StartStop:
         self._unset_stop.pop(local, None)
         self._done("e%d" % local)
         info = reply.get("idTagInfo")
-        if isinstance(info, dict) and payload.get("idTag"):
-            self._auth.learn(payload["idTag"], info)
         self._tx.forget(local)
-        self._rest()
+        if isinstance(info, dict) and payload.get("idTag"):
+            self._rest(payload["idTag"], info)
+        else:
+            self._rest()
