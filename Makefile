@@ -172,7 +172,7 @@ bench: venv $(INSTALLED_LIBS)
 	@echo "bench: [8/$(BENCH_STAGES)] file transfers (heap of a 256 KB download and a 64 KB upload over http, https, ftp, ftps)"
 	$(Q)$(VPY) bench/transfers.py $(if $(MICROPYTHON32),--micropython32 $(MICROPYTHON32)) $(filter --write-readme,$(BENCH_ARGS))
 	@echo "bench: [9/$(BENCH_STAGES)] the ESP32 twin (live heap idle after boot on the ESP32 platform code)"
-	$(Q)$(VPY) bench/twin.py $(if $(MICROPYTHON32),--micropython32 $(MICROPYTHON32)) $(if $(MICROPYTHON32_FROZEN),--frozen32 $(MICROPYTHON32_FROZEN)) $(filter --write-readme,$(BENCH_ARGS))
+	$(Q)$(VPY) bench/twin.py $(if $(MICROPYTHON32),--micropython32 $(MICROPYTHON32) --romfs) $(if $(MICROPYTHON32_FROZEN),--frozen32 $(MICROPYTHON32_FROZEN)) $(filter --write-readme,$(BENCH_ARGS))
 	@echo "bench: [10/$(BENCH_STAGES)] back-off under a fleet (1,000 chargers losing one central system)"
 	$(Q)$(VPY) tools/backoff_fleet.py --table $(filter --write-readme,$(BENCH_ARGS))
 	@echo "bench: [11/$(BENCH_STAGES)] security whitepaper cryptography (P-256, RSA-2048, CSR, chain: time and heap; $(if $(MICROPYTHON32),32-bit .mpy,64-bit .mpy: no MICROPYTHON32))"

@@ -258,8 +258,8 @@ def measure(sizes, args, log=print):
     # The total is known once the builds are: 3 stages each, 2 more each
     # over wss://, the rate and the breakdown, and this first one.
     n, n_tls = 3 + len(ports), 1 + sum(1 for p in ports if p[2] == 4)
-    # The ESP32 twin, once per 32-bit .mpy and frozen build (bench/twin.py).
-    n_twin = sum(1 for p in ports if p[2] == 4 and p[0] in (".mpy", "frozen"))
+    # The ESP32 twin, once per 32-bit build (bench/twin.py).
+    n_twin = sum(1 for p in ports if p[2] == 4 and p[0] in (".mpy", "ROMFS", "frozen"))
     stages = Stages(1 + 3 * n + 2 * n_tls + 2 + n_twin, log)
     stages.next("compiling lib/ for %d builds" % n)
     with tempfile.TemporaryDirectory(prefix="uocpp-bench-") as tmp:
@@ -342,7 +342,7 @@ def measure(sizes, args, log=print):
         # reader, Wi-Fi) holds idle above the unix port's simulator: the
         # smallest heaps above are the unix port's, a board needs this more.
         for b in builds:
-            if b.word == 4 and b.kind in (".mpy", "frozen"):
+            if b.word == 4 and b.kind in (".mpy", "ROMFS", "frozen"):
                 stages.next("the ESP32 twin's extra idle heap, %s" % b.label)
                 with _central() as cs:
                     out["twin", b.name] = twin.esp32_extra(cs, b, str(tmp / ("twin" + b.name)))[3]
@@ -568,14 +568,9 @@ def deployments(out):
             rows.append((board, how, "not measured", "", "", "", ""))
             continue
         # The session is measured on the unix port's simulator; the twin says
-        # what the ESP32's drivers hold on top. A ROMFS image runs in place
-        # like frozen code: the frozen build's extra is its nearest figure.
+        # what the ESP32's drivers hold on top, for each build.
         extra = out.get(("twin", name))
-        if extra is None and name == "ROMFS-32":
-            extra = out.get(("twin", "frozen-32"))
-            shown = "%s (frozen's)" % _kb(extra) if extra is not None else "not measured"
-        else:
-            shown = _kb(extra) if extra is not None else "not measured"
+        shown = _kb(extra) if extra is not None else "not measured"
         need = max(out["heap", name], out.get(("tls heap", name), 0)) + (extra or 0)
         spare = ESP32_HEAP - need
         fits = "fits, %.0f KB to spare" % (spare / KB) if spare > 0 else "does not fit (%.0f KB short)" % (-spare / KB)

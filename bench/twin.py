@@ -8,9 +8,10 @@ code path holds above the unix port's: the bench's smallest heaps are
 measured on the unix port, so a board needs that much more (bench/run.py adds
 it to the deployment table's verdict). Per build: the 64-bit sources (the
 suite's), and with --micropython32 / --frozen32 the 32-bit .mpy files as
-`make deploy` ships them and lib/ frozen in: the nearest to an ESP32's heap.
+`make deploy` ships them (--romfs: and as a ROMFS image) and lib/ frozen in:
+the nearest to an ESP32's heap.
 
-    .venv/bin/python bench/twin.py [--micropython32 PATH] [--frozen32 PATH]
+    .venv/bin/python bench/twin.py [--micropython32 PATH [--romfs]] [--frozen32 PATH]
 """
 
 import argparse
@@ -137,6 +138,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--micropython32", help="a 32-bit unix MicroPython build: the .mpy column")
     ap.add_argument("--frozen32", help="a 32-bit build with lib/ frozen in: the frozen column")
+    ap.add_argument("--romfs", action="store_true", help="with --micropython32: also a ROMFS image of its .mpy files")
     args = ap.parse_args()
     cs = CentralSystemThread(boot_plan=[("Accepted", 60)]).start()
     try:
@@ -144,7 +146,10 @@ def main():
             tmp = Path(tmp)
             builds = [("64-bit .py", common.source_build())]
             if args.micropython32:
-                builds.append(("32-bit .mpy", common.mpy_build(tmp / "mpy32", micropython=args.micropython32, word=4)))
+                mpy = common.mpy_build(tmp / "mpy32", micropython=args.micropython32, word=4)
+                builds.append(("32-bit .mpy", mpy))
+                if args.romfs:
+                    builds.append(("32-bit ROMFS", common.romfs_build(mpy, tmp / "rom32")))
             if args.frozen32:
                 builds.append(("32-bit frozen", common.frozen_build(args.frozen32, 4)))
             got = [esp32_extra(cs, b, tmp / b.name) for _, b in builds]

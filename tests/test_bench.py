@@ -191,6 +191,28 @@ def test_heap_map_while_a_transaction_runs():
     assert sum(int(n) for n in owners) == total, "every block has one owner:\n" + out
 
 
+@pytest.mark.skipif(not MP32.exists(), reason="no 32-bit unix port at %s" % MP32)
+def test_the_esp32_twin_runs_a_romfs_image(tmp_path):
+    """bench/twin.py --romfs (make bench's deployment table): the ESP32 twin boots the firmware from a ROMFS image
+    mounted at /rom, registers, and runs its code in place: its live heap idle (the image's block subtracted) is
+    tens of KB below the same .mpy files loaded into the heap, on the same ESP32 code path."""
+    from harness.twin.firmware import TwinFirmware
+
+    from bench import common, twin
+
+    cs = common.start_cs()
+    try:
+        mpy = common.mpy_build(tmp_path / "mpy", micropython=str(MP32), word=4)
+        rom = common.romfs_build(mpy, tmp_path / "rom")
+        in_heap, _, _ = twin.idle_heap(cs, TwinFirmware, mpy, str(tmp_path / "twin-mpy"))
+        in_place, names, made = twin.idle_heap(cs, TwinFirmware, rom, str(tmp_path / "twin-rom"))
+    finally:
+        cs.stop()
+    assert made.get("UART") and made.get("SPI"), made  # the ESP32 drivers ran: the meter's UART, the reader's SPI
+    assert in_place < in_heap - 40 * 1024, (in_place, in_heap)
+    assert names > 0
+
+
 def test_a_smallest_heap_at_its_goal_is_not_shown_met_by_one_bisection():
     """Issue 24: one bisection's smallest heap moves by about ±1.5 KB on the same tree, so the bench's table does not
     call a goal met by a figure within 2 KB under it (the live heap, exact to the byte, is judged as it is)."""

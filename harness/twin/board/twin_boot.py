@@ -51,6 +51,18 @@ async def _report():
 
 
 _repo = sys.argv[1]
+if os.getenv("OCPP_ROMFS"):
+    # A ROMFS image (bench/twin.py --romfs, bench/romfs_main.py's way): a
+    # board maps its partition from flash, here it is read into one heap
+    # block first (the bench subtracts it) and mounted at /rom, first on
+    # the path; main then comes from the image, as on the unix port's.
+    import vfs
+
+    _image = bytearray(os.stat(os.getenv("OCPP_ROMFS"))[6])
+    with open(os.getenv("OCPP_ROMFS"), "rb") as _f:
+        _f.readinto(_image)
+    vfs.mount(vfs.VfsRom(_image), "/rom")
+    sys.path.insert(0, "/rom")
 if os.getenv("OCPP_IMPORT_TRACE"):
     # The order the ESP32 code path loads its modules in (bench/modules.py
     # trace(twin=True), for tools/romfs_names.py): bench/import_trace.py's
@@ -61,6 +73,10 @@ _g = {"__name__": "__main__"}
 for _name in ("boot.py", "main.py"):
     if _name == "main.py":
         _wrap_evse()
+        if os.getenv("OCPP_ROMFS"):
+            import main  # noqa: F401 - the image's main.mpy, in place: runs the firmware
+
+            break
     with open(_repo + "/" + _name) as _f:
         _code = _f.read()
     exec(_code, _g)
