@@ -147,16 +147,17 @@ lint: venv
 # write every script's tables into its marked block of docs/performance.md,
 # and the deployment table into README.md (no figure there is typed by hand).
 BENCH_STAGES := 14
-BENCH_HEAPS = $(BUILD)/bench-heaps.json
+BENCH_MEASURED = $(BUILD)/bench-measured.json
 bench: venv $(INSTALLED_LIBS)
 	@echo "bench: 32-bit columns (what an ESP32's heap holds): $(if $(MICROPYTHON32),.mpy and ROMFS with $(MICROPYTHON32),.mpy and ROMFS skipped (no MICROPYTHON32)); $(if $(MICROPYTHON32_FROZEN),frozen with $(MICROPYTHON32_FROZEN),frozen skipped (no MICROPYTHON32_FROZEN))"
 	$(if $(and $(MICROPYTHON32),$(MICROPYTHON32_FROZEN)),,@echo "bench: to add them, build the 32-bit (i686) unix port from MicroPython's sources, plain and with manifest.py frozen in (docs/performance.md says how), then: make bench MICROPYTHON32=/path/to/micropython MICROPYTHON32_FROZEN=/path/to/micropython-frozen")
 	@echo "bench: [1/$(BENCH_STAGES)] heap, flash, start-up and message cost (bench/run.py; its own stages follow)"
-	@# Each build's smallest heap is bisected once, here; the fit stage (14)
-	@# takes it from $(BENCH_HEAPS), so the docs show one figure per build.
+	@# Each build's smallest heap and twin figures are measured once, here;
+	@# the twin (9) and fit (14) stages take them from $(BENCH_MEASURED), so
+	@# the docs show one figure per build.
 	$(Q)mkdir -p $(BUILD) && $(VPY) bench/run.py $(if $(MICROPYTHON32),--micropython32 $(MICROPYTHON32)) \
 	  $(if $(MICROPYTHON32_FROZEN),--micropython32-frozen $(MICROPYTHON32_FROZEN)) \
-	  $(if $(MICROPYTHON64_FROZEN),--micropython64-frozen $(MICROPYTHON64_FROZEN)) --save-heaps $(BENCH_HEAPS) $(BENCH_ARGS)
+	  $(if $(MICROPYTHON64_FROZEN),--micropython64-frozen $(MICROPYTHON64_FROZEN)) --save $(BENCH_MEASURED) $(BENCH_ARGS)
 	@echo "bench: [2/$(BENCH_STAGES)] charging sessions (1,000 sessions, 1,000 queued messages, flash wear)"
 	$(Q)$(VPY) bench/charging.py $(filter --quick --write-readme,$(BENCH_ARGS))
 	@echo "bench: [3/$(BENCH_STAGES)] safety latency (a fault or an unplug while another connector's Authorize is pending)"
@@ -172,7 +173,7 @@ bench: venv $(INSTALLED_LIBS)
 	@echo "bench: [8/$(BENCH_STAGES)] file transfers (heap of a 256 KB download and a 64 KB upload over http, https, ftp, ftps)"
 	$(Q)$(VPY) bench/transfers.py $(if $(MICROPYTHON32),--micropython32 $(MICROPYTHON32)) $(filter --write-readme,$(BENCH_ARGS))
 	@echo "bench: [9/$(BENCH_STAGES)] the ESP32 twin (live heap idle after boot on the ESP32 platform code)"
-	$(Q)$(VPY) bench/twin.py $(if $(MICROPYTHON32),--micropython32 $(MICROPYTHON32) --romfs) $(if $(MICROPYTHON32_FROZEN),--frozen32 $(MICROPYTHON32_FROZEN)) $(filter --write-readme,$(BENCH_ARGS))
+	$(Q)$(VPY) bench/twin.py --measured $(BENCH_MEASURED) $(if $(MICROPYTHON32),--micropython32 $(MICROPYTHON32) --romfs) $(if $(MICROPYTHON32_FROZEN),--frozen32 $(MICROPYTHON32_FROZEN)) $(filter --write-readme,$(BENCH_ARGS))
 	@echo "bench: [10/$(BENCH_STAGES)] back-off under a fleet (1,000 chargers losing one central system)"
 	$(Q)$(VPY) tools/backoff_fleet.py --table $(filter --write-readme,$(BENCH_ARGS))
 	@echo "bench: [11/$(BENCH_STAGES)] security whitepaper cryptography (P-256, RSA-2048, CSR, chain: time and heap; $(if $(MICROPYTHON32),32-bit .mpy,64-bit .mpy: no MICROPYTHON32))"
@@ -182,7 +183,7 @@ bench: venv $(INSTALLED_LIBS)
 	@echo "bench: [13/$(BENCH_STAGES)] energy management (live heap idle with it off, on, and on with the grid meter)"
 	$(Q)$(VPY) bench/energy.py $(if $(MICROPYTHON32),--micropython32 $(MICROPYTHON32)) $(filter --quick --write-readme,$(BENCH_ARGS))
 	@echo "bench: [14/$(BENCH_STAGES)] the 32-bit fit (smallest heap, idle, heap per feature): $(if $(MICROPYTHON32),$(MICROPYTHON32)$(if $(MICROPYTHON32_FROZEN), and frozen $(MICROPYTHON32_FROZEN)),skipped (no MICROPYTHON32))"
-	$(if $(MICROPYTHON32),$(Q)$(VPY) bench/fit.py --table --heaps $(BENCH_HEAPS) --micropython32 $(MICROPYTHON32) $(if $(MICROPYTHON32_FROZEN),--frozen $(MICROPYTHON32_FROZEN)) $(filter --quick --write-readme,$(BENCH_ARGS)))
+	$(if $(MICROPYTHON32),$(Q)$(VPY) bench/fit.py --table --measured $(BENCH_MEASURED) --micropython32 $(MICROPYTHON32) $(if $(MICROPYTHON32_FROZEN),--frozen $(MICROPYTHON32_FROZEN)) $(filter --quick --write-readme,$(BENCH_ARGS)))
 	@echo "bench: done"
 
 # The firmware alone against any central system: make firmware CONFIG=path.json

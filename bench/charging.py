@@ -17,7 +17,6 @@ puts it into docs/performance.md's marked block.
 import argparse
 import json
 import re
-import socket
 import sys
 import tempfile
 import time
@@ -29,15 +28,10 @@ sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE.parent / "tools"))
 
 from bench import common  # noqa: E402
+from harness.net import free_port  # noqa: E402
 import evse as evse_client  # noqa: E402
 
 REPORT = re.compile(r"diag: heap alloc=(\d+) free=\d+ flash=(\d+)")
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def last_report(fw, after=0, timeout=10):

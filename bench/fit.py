@@ -28,6 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from harness.net import free_port  # noqa: E402
 from bench import common, modules, session, traffic  # noqa: E402
 from bench.run import idle_heap  # noqa: E402
 
@@ -176,7 +177,7 @@ def names(cs, b, heartbeats, tmp):
     # hold 1,260 names; the next one is a 1,280-entry pool, 8,976 B in one
     # block (docs/memory.md).
     cp_id = "NAMES" + re.sub(r"[^A-Z0-9]", "", b.name.upper())
-    port = session._free_port()
+    port = free_port()
     fw = common.start_firmware(tmp / ("names" + b.name), cs, b, cp_id, config={"log": {"heapInterval": 0.2}, "simulator": {"port": port}})
     try:
         traffic.registered(cs, fw, cp_id)
@@ -201,7 +202,7 @@ def summary(cs, builds, heartbeats, tmp, max_steps=None, heaps=None):
     `fit`, each build's smallest heap and live idle; `fit_features`, bytes
     per feature at boot and on use; `fit_parts`, each service and model
     module's own bytes (both: builds other than ROMFS). heaps: {build name:
-    smallest heap} already measured (bench/run.py --save-heaps), taken
+    smallest heap} already measured (bench/run.py --save), taken
     instead of a bisection of its own: one figure per build in the docs."""
 
     def fit(b):
@@ -257,13 +258,15 @@ def main(argv=None):
     ap.add_argument("--modules", action="store_true", help="also each boot module's own heap (bench/modules.py), .mpy")
     ap.add_argument("--opt", type=int, choices=(0, 1, 2, 3), help="compile with mpy-cross -O<N> (3 drops line numbers)")
     ap.add_argument("--no-bisect", action="store_true", help="with --modules: only the module tables")
-    ap.add_argument("--runs", type=int, default=0, help="only run N charging sessions at --heap over ws:// (the last build named: frozen, else ROMFS, else .mpy)")
+    ap.add_argument(
+        "--runs", type=int, default=0, help="only run N charging sessions at --heap over ws:// (the last build named: frozen, else ROMFS, else .mpy)"
+    )
     ap.add_argument("--heap", default="100K", help="the heap of --runs (default %(default)s)")
     ap.add_argument("--why", action="store_true", help="with --runs: also the firmware's MemoryError lines of a run that fails")
     ap.add_argument("--quick", action="store_true", help="3 Heartbeats per session, one bisection step (smoke test)")
     ap.add_argument("--names", action="store_true", help="only the interned names (n_qstr) idle and at the end of the session")
     ap.add_argument("--table", action="store_true", help="only the summary tables: smallest heap, idle, per feature")
-    ap.add_argument("--heaps", metavar="FILE", help="with --table: the smallest heaps bench/run.py --save-heaps wrote, instead of bisecting again (make bench)")
+    ap.add_argument("--measured", metavar="FILE", help="with --table: the smallest heaps bench/run.py --save wrote, instead of bisecting again (make bench)")
     ap.add_argument("--write-readme", action="store_true", help="--table, written into its blocks in docs/memory.md and docs/memory-services.md")
     args = ap.parse_args(argv)
     if args.quick:
@@ -298,7 +301,7 @@ def main(argv=None):
                 print("%s: %d of %d complete at -X heapsize=%d" % (builds[-1].label, ok, args.runs, heap))
                 return 0 if ok == args.runs else 1
             if args.table or args.write_readme:
-                heaps = json.loads(Path(args.heaps).read_text()) if args.heaps else None
+                heaps = json.loads(Path(args.measured).read_text())["heap"] if args.measured else None
                 texts = summary(cs, builds, args.heartbeats, tmp, 1 if args.quick else None, heaps)
                 print("\n\n".join(texts.values()))
                 if args.write_readme:

@@ -40,6 +40,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import common, session, traffic  # noqa: E402
+from harness.net import free_port  # noqa: E402
 
 DEFAULT32 = os.environ.get("MICROPYTHON32", "/work/mp32/micropython")
 _MAP_KINDS = {"T": "tuple", "L": "list", "D": "dict", "S": "str", "M": "module", "B": "function", "F": "float", "A": "bytearray"}
@@ -164,7 +165,7 @@ def dump(build, workdir, heapsize, charging=False):
     try:
         config = {"log": {"heapInterval": 0.2 if charging else 2}}
         if charging:
-            port = session._free_port()
+            port = free_port()
             config["simulator"] = {"port": port}
         fw = common.make_firmware(workdir, cs, build, "MAP", heapsize=heapsize, config=config)
         fw.env["OCPP_MAIN"] = build.main
@@ -176,12 +177,10 @@ def dump(build, workdir, heapsize, charging=False):
         try:
             traffic.registered(cs, fw, "MAP")
             if charging:
-                import evse
                 from ocpp.v16 import call
 
                 cs.call("MAP", call.ChangeConfiguration(key="MeterValueSampleInterval", value="1"), timeout=20)
-                evse.send(["meter 1 1000", "power 1 7400", "plug 1", "card 1 BENCH", "charge 1"], port=port, timeout=20)
-                common.wait_alive(cs, fw, lambda fs: len(common.received(cs, "MAP", "MeterValues")) >= 2, 20, "2 sampled MeterValues")
+                session.charging(cs, fw, "MAP", port)
                 when.write_text("")
             fw.wait_log("HEAPMAP-END", 60)
             error = re.search(r"HEAPMAP-ERROR (.*)", fw.log)

@@ -55,10 +55,10 @@ def _patch(diag):
 
 
 builtins.__import__ = _hook
-if os.getenv("OCPP_MAIN"):
+if __name__ == "__main__":
     # $OCPP_MAIN: the main.py to run (its directory goes first on the path).
-    # Unset on the ESP32 twin, whose boot (harness/twin/board/twin_boot.py)
-    # runs this file for its hook and then main.py as a board does.
+    # The ESP32 twin's boot (harness/twin/board/twin_boot.py) runs this
+    # file only for its hook, and then main.py as a board does.
     sys.path.insert(0, os.getenv("OCPP_MAIN").rsplit("/", 1)[0])
 
     import main  # noqa: E402,F401 - runs the firmware

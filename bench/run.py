@@ -345,7 +345,7 @@ def measure(sizes, args, log=print):
             if b.word == 4 and b.kind in (".mpy", "ROMFS", "frozen"):
                 stages.next("the ESP32 twin's extra idle heap, %s" % b.label)
                 with _central() as cs:
-                    out["twin", b.name] = twin.esp32_extra(cs, b, str(tmp / ("twin" + b.name)))[3]
+                    out["twin", b.name] = twin.esp32_extra(cs, b, str(tmp / ("twin" + b.name)))
         stages.next("per-module breakdown")
         with _central() as cs:
             out["modules"] = modules.breakdown(cs, [b for b in builds if b.kind != ".py"], tmp / "modules", log)
@@ -570,6 +570,7 @@ def deployments(out):
         # The session is measured on the unix port's simulator; the twin says
         # what the ESP32's drivers hold on top, for each build.
         extra = out.get(("twin", name))
+        extra = extra and extra[3]  # twin less its own less unix
         shown = _kb(extra) if extra is not None else "not measured"
         need = max(out["heap", name], out.get(("tls heap", name), 0)) + (extra or 0)
         spare = ESP32_HEAP - need
@@ -614,17 +615,19 @@ def main(argv=None):
         "--write-readme", action="store_true", help="also write the tables into their marked blocks: docs/performance.md's and README.md's deployment table"
     )
     ap.add_argument(
-        "--save-heaps",
+        "--save",
         metavar="FILE",
-        help="also write each build's smallest heap (bytes, by build name) to FILE as JSON, for bench/fit.py --heaps (make bench: one bisection per build)",
+        help="also write to FILE (JSON, by build name) each build's smallest heap and its twin figures, which bench/fit.py and bench/twin.py"
+        " --measured take instead of measuring again (make bench: one figure per build in every table)",
     )
     args = ap.parse_args(argv)
     sizes = QUICK if args.quick else FULL
     logging.getLogger("ocpp").setLevel(logging.CRITICAL)  # failed sessions are expected while bisecting
     t0 = time.monotonic()
     out = measure(sizes, args, log=lambda msg: print(msg, file=sys.stderr, flush=True))
-    if args.save_heaps:
-        Path(args.save_heaps).write_text(json.dumps({k[1]: v for k, v in out.items() if isinstance(k, tuple) and k[0] == "heap"}))
+    if args.save:
+        saved = {what: {k[1]: v for k, v in out.items() if isinstance(k, tuple) and k[0] == what} for what in ("heap", "twin")}
+        Path(args.save).write_text(json.dumps(saved))
     text = report(out, sizes, time.monotonic() - t0, args.quick)
     print(text)
     print()

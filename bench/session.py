@@ -10,13 +10,13 @@ answered as expected and the firmware neither died nor logged a MemoryError.
 """
 
 import itertools
-import socket
 import tempfile
 import time
 
 from ocpp.v16 import call
 
 from bench.common import received, start_firmware, wait_alive
+from harness.net import free_port
 
 # Generous: on a loaded machine a step can take seconds, and a step that
 # times out counts as a heap too small. A heap that is too small shows
@@ -52,14 +52,23 @@ def scripted_session(cs, fw, cp_id, heartbeats=100, evse_port=None):
         _charging(cs, fw, cp_id, evse_port)
 
 
-def _charging(cs, fw, cp_id, port):
-    # One charging session through the EVSE simulator, MeterValues every second.
+def charging(cs, fw, cp_id, port):
+    """A transaction started through the EVSE simulator (plug, card,
+    charge) and running: returns once two sampled MeterValues are in (at
+    MeterValueSampleInterval 1)."""
     import evse
 
     for reply in evse.send(["meter 1 1000", "power 1 7400", "plug 1", "card 1 BENCH", "charge 1"], port=port, timeout=STEP_TIMEOUT):
         if not reply.startswith("ok"):
             raise RuntimeError("simulator: %s" % reply)
     wait_alive(cs, fw, lambda fs: len(received(cs, cp_id, "MeterValues")) >= 2, STEP_TIMEOUT, "2 sampled MeterValues", OUT_OF_MEMORY)
+
+
+def _charging(cs, fw, cp_id, port):
+    # One charging session through the EVSE simulator, MeterValues every second.
+    import evse
+
+    charging(cs, fw, cp_id, port)
     evse.send(["unplug 1"], port=port, timeout=STEP_TIMEOUT)
     wait_alive(cs, fw, lambda fs: received(cs, cp_id, "StopTransaction"), STEP_TIMEOUT, "StopTransaction", OUT_OF_MEMORY)
 
@@ -71,7 +80,7 @@ def session_completes(cs, build, heapsize, heartbeats=100, config=None, lines=No
     MemoryError, "out of memory"), and the traceback after each, of a run
     that fails (bench/fit.py --why)."""
     cp_id = "HEAP%d" % next(_ids)
-    port = _free_port()
+    port = free_port()
     config = dict(config or {}, simulator={"port": port})
     with tempfile.TemporaryDirectory(prefix="bench-heap-") as work:
         fw = start_firmware(work, cs, build, cp_id, heapsize=heapsize, config=config)
@@ -140,9 +149,3 @@ def smallest_heap(cs, build, low=4096, high=65536, resolution=256, heartbeats=10
         else:
             low = mid
     return high, runs
-
-
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]

@@ -15,6 +15,7 @@ the nearest to an ESP32's heap.
 """
 
 import argparse
+import json
 import os
 import sys
 import tempfile
@@ -139,7 +140,9 @@ def main():
     ap.add_argument("--micropython32", help="a 32-bit unix MicroPython build: the .mpy column")
     ap.add_argument("--frozen32", help="a 32-bit build with lib/ frozen in: the frozen column")
     ap.add_argument("--romfs", action="store_true", help="with --micropython32: also a ROMFS image of its .mpy files")
+    ap.add_argument("--measured", metavar="FILE", help="the figures bench/run.py --save wrote: a build measured there is not measured again (make bench)")
     args = ap.parse_args()
+    saved = json.loads(Path(args.measured).read_text())["twin"] if args.measured else {}
     cs = CentralSystemThread(boot_plan=[("Accepted", 60)]).start()
     try:
         with tempfile.TemporaryDirectory() as tmp:
@@ -152,7 +155,8 @@ def main():
                     builds.append(("32-bit ROMFS", common.romfs_build(mpy, tmp / "rom32")))
             if args.frozen32:
                 builds.append(("32-bit frozen", common.frozen_build(args.frozen32, 4)))
-            got = [esp32_extra(cs, b, tmp / b.name) for _, b in builds]
+            # The deployment table (bench/run.py) and this one show the same figure.
+            got = [saved.get(b.name) or esp32_extra(cs, b, tmp / b.name) for _, b in builds]
     finally:
         cs.stop()
     rows = ["| Live heap, idle after boot | " + " | ".join(label for label, _ in builds) + " |", "| --- |" + " ---: |" * len(builds)]

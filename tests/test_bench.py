@@ -1,6 +1,7 @@
 """The benchmark scripts (bench/) in a tiny configuration, so they do not rot,
 and the heap report they read."""
 
+import json
 import re
 import subprocess
 import sys
@@ -211,6 +212,24 @@ def test_the_esp32_twin_runs_a_romfs_image(tmp_path):
     assert made.get("UART") and made.get("SPI"), made  # the ESP32 drivers ran: the meter's UART, the reader's SPI
     assert in_place < in_heap - 40 * 1024, (in_place, in_heap)
     assert names > 0
+
+
+@pytest.mark.skipif(not MP32.exists(), reason="no 32-bit unix port at %s" % MP32)
+def test_the_twin_table_takes_the_figures_bench_run_measured(tmp_path):
+    """make bench: bench/twin.py --measured shows the twin figures bench/run.py --save wrote for a build (the ones
+    the README's deployment table uses) instead of booting that build again, so both show the same figure."""
+    saved = tmp_path / "measured.json"
+    saved.write_text(json.dumps({"heap": {}, "twin": {".mpy-32": [101, 102, 103, 104, 105, 106, 107, 108]}}))
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "twin.py"), "--measured", str(saved), "--micropython32", str(MP32)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    row = re.search(r"^\| the ESP32 code path above the unix port's .*\| ([\d,]+) B \| 104 B \|$", proc.stdout, re.M)
+    assert row and int(row.group(1).replace(",", "")) > 1000, proc.stdout  # the 64-bit column measured, the 32-bit one taken
 
 
 def test_a_smallest_heap_at_its_goal_is_not_shown_met_by_one_bisection():

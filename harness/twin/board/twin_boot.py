@@ -51,24 +51,17 @@ async def _report():
 
 
 _repo = sys.argv[1]
-if os.getenv("OCPP_ROMFS"):
-    # A ROMFS image (bench/twin.py --romfs, bench/romfs_main.py's way): a
-    # board maps its partition from flash, here it is read into one heap
-    # block first (the bench subtracts it) and mounted at /rom, first on
-    # the path; main then comes from the image, as on the unix port's.
-    import vfs
-
-    _image = bytearray(os.stat(os.getenv("OCPP_ROMFS"))[6])
-    with open(os.getenv("OCPP_ROMFS"), "rb") as _f:
-        _f.readinto(_image)
-    vfs.mount(vfs.VfsRom(_image), "/rom")
-    sys.path.insert(0, "/rom")
-if os.getenv("OCPP_IMPORT_TRACE"):
-    # The order the ESP32 code path loads its modules in (bench/modules.py
-    # trace(twin=True), for tools/romfs_names.py): bench/import_trace.py's
-    # hook, installed before the firmware's first import.
-    with open(_repo + "/bench/import_trace.py") as _f:
-        exec(_f.read(), {"__name__": "import_trace"})
+# The bench's launchers, for what they set up before main (run as the
+# script, they would run main themselves):
+#   OCPP_ROMFS         bench/romfs_main.py mounts that ROMFS image at /rom
+#                      (bench/twin.py --romfs); main then comes from it
+#   OCPP_IMPORT_TRACE  bench/import_trace.py's hook records the order the
+#                      ESP32 code path loads its modules in (bench/modules.py
+#                      trace(twin=True), for tools/romfs_names.py)
+for _env, _launcher in (("OCPP_ROMFS", "romfs_main"), ("OCPP_IMPORT_TRACE", "import_trace")):
+    if os.getenv(_env):
+        with open("%s/bench/%s.py" % (_repo, _launcher)) as _f:
+            exec(_f.read(), {"__name__": _launcher})
 _g = {"__name__": "__main__"}
 for _name in ("boot.py", "main.py"):
     if _name == "main.py":

@@ -37,14 +37,7 @@ def handle(payload, sessions, authorizer, keys, smart, registration, reservation
     async def start():
         parent = None
         if keys.get("AuthorizeRemoteTxRequests") or held:
-            # Counted with the cards being authorized: authorization stays
-            # in the heap while this Authorize waits (sessions.py _rest), or
-            # a second one would be made and the two write the cache apart.
-            sessions._asking += 1
-            try:
-                info = await authorizer.authorize(tag)
-            finally:
-                sessions._asking -= 1
+            info = await authorizer.authorize(tag)
             if info.get("status") != "Accepted":
                 log.info("session", "remote start for %s: %s", tag, info.get("status"))
                 return

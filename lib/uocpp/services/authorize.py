@@ -30,6 +30,11 @@ class Authorizer:
         self.cache = cache
         self._list_path = list_path
         self._list = None
+        # Authorize.req awaiting their answers: while any is, the part is in
+        # use and its door must not drop it (services/sessions.py _rest),
+        # whoever asked (a card, a remote start): a second Authorizer made
+        # meanwhile would write the cache apart from this one.
+        self.busy = 0
 
     @property
     def local_list(self):
@@ -62,11 +67,14 @@ class Authorizer:
             msg = Message("Authorize", lambda: {"idTag": id_tag}, ONCE, lane=URGENT)
             try:
                 self._outbox.submit(msg)
+                self.busy += 1
                 try:
                     reply = await asyncio.wait_for_ms(msg.wait(), deadline_ms)
                 except asyncio.TimeoutError:
                     self._outbox.withdraw(msg)
                     raise errors.CallTimeout("no answer within %d ms" % deadline_ms)
+                finally:
+                    self.busy -= 1
                 info = reply.get("idTagInfo") if isinstance(reply, dict) else None
                 if isinstance(info, dict) and "status" in info:
                     if listed is None:

@@ -188,21 +188,22 @@ class Sessions(StartStop):
     def _rest(self, id_tag=None, info=None):
         # A transaction starting (before its StartTransaction is stored), or
         # a Start- or StopTransaction answered, whose idTagInfo (info, for
-        # id_tag) goes to the cache first: with no card being decided, card
-        # handling and authorization (with the cache's entries, up to 64)
-        # leave the heap until the next card or idTagInfo, also while
-        # transactions run; an answer loads them again
-        # (docs/memory-session.md). The cache is a help, not a record:
-        # no heap to load it loses that idTagInfo, nothing of the answer.
+        # id_tag) goes to the cache first: with no card being decided and no
+        # Authorize awaiting its answer, card handling and authorization
+        # (with the cache's entries, up to 64) leave the heap until the next
+        # card or idTagInfo, also while transactions run; an answer loads
+        # them again (docs/memory-session.md). The cache is a help, not a
+        # record: no heap to load it loses that idTagInfo, nothing else.
+        auth = self._auth
         if id_tag is not None:
             try:
-                self._auth.learn(id_tag, info)
+                auth.learn(id_tag, info)
             except MemoryError as e:
                 log.warning("auth", "idTagInfo of %s not cached: %r", id_tag, e)
-        if self._asking or self._decided or any(self._pending):
+        if self._asking or self._decided or any(self._pending) or (auth and auth.obj.busy):
             return
-        if self._auth:
-            self._auth.drop()
+        if auth:
+            auth.drop()
         unload("uocpp.services.cards")
 
     async def _read_meter(self):

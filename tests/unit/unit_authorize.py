@@ -1,0 +1,72 @@
+# The authorizer in use (issue 24): an Authorize awaiting its answer keeps
+# authorization in the heap, whoever asked (a card, a remote start); the
+# session's rest (services/sessions.py _rest) drops it only once none is.
+import sys
+
+import asyncio
+from check import TempDir, eq
+from fakes import Keys
+
+from uocpp import log
+from uocpp.lazy import OnUse
+from uocpp.services.sessions import Sessions
+
+log.set_level("error")
+_MODULES = ("uocpp.services.authorize", "uocpp.model.auth_cache")
+
+
+class Outbox:
+    # Takes the Authorize.req; the test answers it.
+    def __init__(self):
+        self.msgs = []
+
+    def submit(self, msg):
+        self.msgs.append(msg)
+        return msg
+
+    def withdraw(self, msg):
+        self.msgs.remove(msg)
+
+
+class Link:
+    def __init__(self):
+        self.up = asyncio.Event()
+        self.up.set()
+
+
+class Resting:
+    # What Sessions._rest reads of its Sessions: no card being decided.
+    def __init__(self, auth):
+        self._auth = auth
+        self._asking = 0
+        self._decided = []
+        self._pending = [None, None]
+
+
+def door(directory, outbox):
+    def make():
+        from uocpp.model.auth_cache import AuthCache
+        from uocpp.services.authorize import Authorizer
+
+        keys = Keys(LocalPreAuthorize=False, LocalAuthListEnabled=False, MessageTimeout=5)
+        cache = AuthCache(directory + "/auth_cache.json", lambda: True)
+        return Authorizer(outbox, Link(), keys, cache, directory + "/local_list.bin")
+
+    return OnUse(make, _MODULES)
+
+
+async def test_an_authorize_awaiting_its_answer_keeps_authorization():
+    with TempDir("auth") as d:
+        outbox = Outbox()
+        auth = door(d, outbox)
+        s = Resting(auth)
+        asked = asyncio.create_task(auth.authorize("ALICE"))
+        await asyncio.sleep_ms(0)
+        eq((len(outbox.msgs), auth.obj.busy), (1, 1), "the Authorize.req is out and awaited")
+        Sessions._rest(s)  # a transaction starting elsewhere (a remote start's Authorize is not a card)
+        eq((bool(auth), all(m in sys.modules for m in _MODULES)), (True, True), "kept while its answer is awaited")
+        outbox.msgs[0]._finish({"idTagInfo": {"status": "Accepted"}}, None)
+        eq(await asked, {"status": "Accepted"}, "the answer")
+        eq(auth.obj.busy, 0, "none awaited")
+        Sessions._rest(s)
+        eq((bool(auth), any(m in sys.modules for m in _MODULES)), (False, False), "dropped once none is awaited")
