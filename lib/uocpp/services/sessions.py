@@ -29,6 +29,7 @@ from uocpp.model import connectors as cn
 from uocpp.services.start_stop import StartStop
 
 _SETTLE_CARD_MS = const(300)  # settled() waits this long at most for a card's decision
+_SHORT_MS = const(50)  # the pause after a pass that found no heap
 
 
 class Sessions(StartStop):
@@ -132,58 +133,75 @@ class Sessions(StartStop):
     async def run(self):
         evse = self.evse
         count = evse.count
+        short = False  # in a streak of passes with no heap: logged once
         while True:
-            evse.changed.clear()
-            # Safety first, from the EVSE alone: a fault, an unplugged cable
-            # or an EV that stopped asking opens the relay before anything
-            # else (the meter read below may take a while on a Modbus bus).
-            for n in range(1, count + 1):
-                self._safely(self._guard, n)
-            # Fresh readings: a start or a stop bills with the meter as it is now.
-            await self._read_meter()
-            for n in range(1, count + 1):
-                self._safely(self._step, n)
-            # The loads on use below may find no heap (held stops come with
-            # a full flash or heap): a MemoryError skips that step for this
-            # pass, it never ends the task. Their locals are let go at once:
-            # this frame lives as long as the task, and would keep a module
-            # that was unloaded in the heap.
-            if self._retry_at is not None:
-                # A stop held (not on flash yet): its retry loads only then.
-                try:
-                    from uocpp.services import held_stops
+            # A MemoryError anywhere in a pass (a task, a reading, a card, a
+            # log line) skips the rest of that pass, never the task: the
+            # relays are guarded again from the EVSE alone, and the next
+            # pass comes after a short pause (no allocation: sleep_ms).
+            try:
+                evse.changed.clear()
+                # Safety first, from the EVSE alone: a fault, an unplugged cable
+                # or an EV that stopped asking opens the relay before anything
+                # else (the meter read below may take a while on a Modbus bus).
+                for n in range(1, count + 1):
+                    self._safely(self._guard, n)
+                # Fresh readings: a start or a stop bills with the meter as it is now.
+                await self._read_meter()
+                for n in range(1, count + 1):
+                    self._safely(self._step, n)
+                # The loads on use below may find no heap (held stops come with
+                # a full flash or heap): a MemoryError skips only that step.
+                # Their locals are let go at once: this frame lives as long as
+                # the task, and would keep a module that was unloaded in the heap.
+                if self._retry_at is not None:
+                    # A stop held (not on flash yet): its retry loads only then.
+                    try:
+                        from uocpp.services import held_stops
 
-                    held_stops.retry(self)
-                except MemoryError as e:
-                    log.error("session", "held stops: %r; again later", e)
-                held_stops = None
-                if self._retry_at is None:
-                    unload("uocpp.services.held_stops")
-            card = evse.take_card()
-            if card is not None or self._decided:
-                # Card handling (services/cards.py) is loaded with the first
-                # card, and leaves with authorization (_rest).
-                try:
-                    from uocpp.services import cards
-                except MemoryError as e:
-                    # Decisions wait for the next pass; the card is lost (a
-                    # tap again is read again).
-                    log.error("session", "card handling: %r (card %s not taken)", e, card)
-                    card = None
-                else:
-                    while self._decided:
-                        self._safely(cards.decide, *self._decided.pop(0), s=self)
-                    while card is not None:
-                        self._safely(cards.take, *card, s=self)
-                        card = evse.take_card()
-                cards = None
-            if not evse.changed.is_set():
-                self._idle.set()
-                deadline = self._next_deadline()
-                if deadline is None:
-                    await evse.changed.wait()
-                else:
-                    await sleep.until(evse.changed, deadline)
+                        held_stops.retry(self)
+                    except MemoryError as e:
+                        log.error("session", "held stops: %r; again later", e)
+                    held_stops = None
+                    if self._retry_at is None:
+                        unload("uocpp.services.held_stops")
+                card = evse.take_card()
+                if card is not None or self._decided:
+                    # Card handling (services/cards.py) is loaded with the first
+                    # card, and leaves with authorization (_rest).
+                    try:
+                        from uocpp.services import cards
+                    except MemoryError as e:
+                        # Decisions wait for the next pass; the card is lost (a
+                        # tap again is read again).
+                        log.error("session", "card handling: %r (card %s not taken)", e, card)
+                        card = None
+                    else:
+                        while self._decided:
+                            self._safely(cards.decide, *self._decided.pop(0), s=self)
+                        while card is not None:
+                            self._safely(cards.take, *card, s=self)
+                            card = evse.take_card()
+                    cards = None
+                if not evse.changed.is_set():
+                    self._idle.set()
+                    deadline = self._next_deadline()
+                    if deadline is None:
+                        await evse.changed.wait()
+                    else:
+                        await sleep.until(evse.changed, deadline)
+                short = False
+            except MemoryError as e:
+                for n in range(1, count + 1):
+                    self._safely(self._guard, n)
+                evse.changed.set()
+                if not short:
+                    short = True
+                    try:
+                        log.error("session", "no heap for a pass: %r; relays guarded, again shortly", e)
+                    except MemoryError:
+                        pass
+                await asyncio.sleep_ms(_SHORT_MS)
 
     def _rest(self, id_tag=None, info=None):
         # A transaction starting (before its StartTransaction is stored), or
