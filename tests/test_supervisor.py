@@ -139,6 +139,44 @@ asyncio.run(main())
     assert "E supervisor: the forever task ended; restart in 50 ms" in out
 
 
+def test_a_restart_that_finds_no_heap_is_tried_again_and_the_watcher_lives(tmp_path):
+    # The watcher is the one task nobody restarts: a MemoryError in its tick
+    # (here making the restarted task) must not end it.
+    out, _ = run(
+        tmp_path,
+        """
+runs = [0]
+makes = [0]
+
+async def flaky():
+    runs[0] += 1
+    if runs[0] == 1:
+        raise ValueError("boom")
+    await asyncio.sleep_ms(100000)
+
+def make():
+    makes[0] += 1
+    if makes[0] == 2:
+        raise MemoryError("memory allocation failed, allocating 64 bytes")
+    return flaky()
+
+async def main():
+    sup = Supervisor(first_ms=50)
+    sup.start("flaky", make)
+    for _ in range(100):
+        await asyncio.sleep_ms(50)
+        if runs[0] == 2:
+            break
+    print("runs", runs[0], "makes", makes[0], "watcher", sup._watcher.done(), "restarts", sup.restarts)
+    sup.cancel()
+
+asyncio.run(main())
+""",
+    )
+    assert "runs 2 makes 3 watcher False restarts 1" in out, out
+    assert out.count("I supervisor: the flaky task restarted") == 1
+
+
 def test_a_detached_helper_task_failure_reaches_the_log(tmp_path):
     out, flash = run(
         tmp_path,

@@ -74,26 +74,31 @@ def mask(text):
 
 
 def _emit(level, tag, msg, args):
-    if args:
-        try:
-            msg = msg % args
-        except Exception:
-            msg = "%s %r" % (msg, args)
-    msg = mask(msg)
-    if "@" in msg:
-        msg = _hide_userinfo(msg)  # a URL's user:password@, in any line
-    t = time.ticks_diff(time.ticks_ms(), t0)
-    letter = _LETTERS[level // 10 - 1]
-    if level >= _level:
-        print("%d.%03d %s %s: %s" % (t // 1000, t % 1000, letter, tag, msg))
-    if level >= _flash and ring is not None:
-        if "\n" in msg:  # one line per entry: the reader splits on newlines
-            msg = msg.replace("\n", " | ")
-        stamp = clock.now_iso() if clock.synced else "+%d.%03d" % (t // 1000, t % 1000)
-        why = ring.write(("%s %s %s: %s\n" % (stamp, letter, tag, msg)).encode())
-        if why:
-            # The console only: the ring is what failed.
-            print("%d.%03d W log: %s" % (t // 1000, t % 1000, why))
+    # A line that finds no heap is lost, never its caller's work: logging is
+    # called from error paths, MemoryError ones too.
+    try:
+        if args:
+            try:
+                msg = msg % args
+            except Exception:
+                msg = "%s %r" % (msg, args)
+        msg = mask(msg)
+        if "@" in msg:
+            msg = _hide_userinfo(msg)  # a URL's user:password@, in any line
+        t = time.ticks_diff(time.ticks_ms(), t0)
+        letter = _LETTERS[level // 10 - 1]
+        if level >= _level:
+            print("%d.%03d %s %s: %s" % (t // 1000, t % 1000, letter, tag, msg))
+        if level >= _flash and ring is not None:
+            if "\n" in msg:  # one line per entry: the reader splits on newlines
+                msg = msg.replace("\n", " | ")
+            stamp = clock.now_iso() if clock.synced else "+%d.%03d" % (t // 1000, t % 1000)
+            why = ring.write(("%s %s %s: %s\n" % (stamp, letter, tag, msg)).encode())
+            if why:
+                # The console only: the ring is what failed.
+                print("%d.%03d W log: %s" % (t // 1000, t % 1000, why))
+    except MemoryError:
+        pass
 
 
 def debug(tag, msg, *args):

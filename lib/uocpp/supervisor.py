@@ -83,31 +83,38 @@ class Supervisor:
         log.exception("supervisor", "a helper task failed", context.get("exception"))
 
     async def _watch(self):
+        # The one task nobody restarts: a MemoryError in a tick (a restart's
+        # new task, a failure's record) ends that tick only, and what it did
+        # not finish is found again at the next (a restart stays due until
+        # its task is made).
         while True:
             await asyncio.sleep_ms(_TICK_MS)
-            gone = None
-            t = self._tasks
-            for i in range(0, len(t), _SLOTS):
-                f = t[i + _FAILS]
-                if f is not None and f[_AT] is not None:
-                    if time.ticks_diff(time.ticks_ms(), f[_AT]) >= 0:
-                        f[_AT] = None
-                        t[i + _TASK] = asyncio.create_task(t[i + _MAKE]())
-                        log.info("supervisor", "the %s task restarted", t[i + _NAME])
-                    continue
-                task = t[i + _TASK]
-                if not task.done():
-                    continue
-                exc = task.data  # what ended it: its exception, or StopIteration
-                if isinstance(exc, StopIteration) or exc is None:
-                    exc = None
-                    if t[i + _MAY_END]:
-                        log.info("supervisor", "the %s task has ended (by design)", t[i + _NAME])
-                        gone = i
+            try:
+                gone = None
+                t = self._tasks
+                for i in range(0, len(t), _SLOTS):
+                    f = t[i + _FAILS]
+                    if f is not None and f[_AT] is not None:
+                        if time.ticks_diff(time.ticks_ms(), f[_AT]) >= 0:
+                            t[i + _TASK] = asyncio.create_task(t[i + _MAKE]())
+                            f[_AT] = None
+                            log.info("supervisor", "the %s task restarted", t[i + _NAME])
                         continue
-                self._failed(i, exc)
-            if gone is not None:
-                del t[gone : gone + _SLOTS]  # one per tick is enough: another waits for the next
+                    task = t[i + _TASK]
+                    if not task.done():
+                        continue
+                    exc = task.data  # what ended it: its exception, or StopIteration
+                    if isinstance(exc, StopIteration) or exc is None:
+                        exc = None
+                        if t[i + _MAY_END]:
+                            log.info("supervisor", "the %s task has ended (by design)", t[i + _NAME])
+                            gone = i
+                            continue
+                    self._failed(i, exc)
+                if gone is not None:
+                    del t[gone : gone + _SLOTS]  # one per tick is enough: another waits for the next
+            except MemoryError:
+                pass
 
     def _failed(self, i, exc):
         # i: the task's first slot in self._tasks.
@@ -121,6 +128,12 @@ class Supervisor:
         f[_COUNT] += 1
         self.restarts += 1
         name, delay = t[i + _NAME], f[_DELAY]
+        # Due and judged first, logged after: a tick that finds no heap for
+        # the lines leaves the restart due, never the failure counted twice.
+        f[_AT] = time.ticks_add(now, delay)
+        f[_DELAY] = min(_MOST_MS, delay * 2)
+        if f[_COUNT] >= self._limit and self.failing is None:
+            self.failing = "the %s task failed %d times in %d s" % (name, f[_COUNT], time.ticks_diff(now, f[_SINCE]) // 1000)
         why = "ended" if exc is None else repr(exc)
         if exc is None:
             log.error("supervisor", "the %s task ended; restart in %d ms", name, delay)
@@ -132,7 +145,3 @@ class Supervisor:
         f[_LAST] = why
         if isinstance(exc, MemoryError):
             security_event.report("MemoryExhaustion", name)
-        if f[_COUNT] >= self._limit and self.failing is None:
-            self.failing = "the %s task failed %d times in %d s" % (name, f[_COUNT], time.ticks_diff(now, f[_SINCE]) // 1000)
-        f[_AT] = time.ticks_add(now, delay)
-        f[_DELAY] = min(_MOST_MS, delay * 2)

@@ -383,6 +383,34 @@ async def test_run_sets_changed_for_a_b_c():
         task.cancel()
 
 
+async def test_a_sample_with_no_heap_is_skipped_and_the_sampling_goes_on():
+    # An allocation failing in a sample (issue 24's invariants): the
+    # sampling task lives on and the next samples read the pilot as ever.
+    board = Board()
+    evse = Esp32Evse(config(), board)
+    sample = evse._sample_pilots
+    starved = [3]
+
+    def starving():
+        if starved[0]:
+            starved[0] -= 1
+            raise MemoryError("memory allocation failed, allocating 32 bytes")
+        return sample()
+
+    evse._sample_pilots = starving
+    task = asyncio.create_task(evse.run(None))
+    try:
+        for volts, want in ((9, "B"), (6, "C")):
+            board.pilot[34] = volts
+            while evse.pilot(1) != want:
+                await asyncio.wait_for_ms(evse.changed.wait(), 1000)
+                evse.changed.clear()
+        eq(starved[0], 0, "the samples with no heap came first")
+        eq(task.done(), False, "the sampling task still runs")
+    finally:
+        task.cancel()
+
+
 class Reader:
     # The card-reader protocol (platform/seam.py): take_card() and run().
     def __init__(self, changed):

@@ -332,11 +332,17 @@ class Esp32Evse:
         tick = 0
         try:
             while True:
-                changed = self._sample_pilots()
-                tick += 1
-                if tick >= every:
-                    tick = 0
-                    changed = self._poll_inputs() or changed
+                # A MemoryError (a reading that found no heap) skips that
+                # sample, never the sampling: the session task is woken to
+                # look again, and the next sample comes on time.
+                try:
+                    changed = self._sample_pilots()
+                    tick += 1
+                    if tick >= every:
+                        tick = 0
+                        changed = self._poll_inputs() or changed
+                except MemoryError:
+                    changed = True
                 if changed:
                     self.changed.set()
                 await asyncio.sleep_ms(ms)

@@ -154,21 +154,30 @@ class Metering:
 
     async def run(self):
         aligned_at = None
+        short = False  # in a streak of ticks with no heap: logged once
         while True:
-            await self.poll()
-            now = time.ticks_ms()
-            every = self._keys.get("MeterValueSampleInterval") * 1000  # 0: no periodic samples
-            for n in range(1, self._count + 1):
-                last = self._sampled[n]
-                if not every or last is None or self._tx.running_on(n) is None:
-                    continue
-                late = time.ticks_diff(now, last) - every
-                if late >= 0:
-                    # On the interval's grid while it keeps up; after a change
-                    # to a shorter interval (or a long stall) from now.
-                    self._sampled[n] = time.ticks_add(now, -late) if late < every else now
-                    self.send(n, self._keys.get("MeterValuesSampledData"), "Sample.Periodic")
-            aligned_at = self._aligned(aligned_at)
+            # A MemoryError in a tick loses what that tick was building (a
+            # sample), never the task: the next tick reads and samples again.
+            try:
+                await self.poll()
+                now = time.ticks_ms()
+                every = self._keys.get("MeterValueSampleInterval") * 1000  # 0: no periodic samples
+                for n in range(1, self._count + 1):
+                    last = self._sampled[n]
+                    if not every or last is None or self._tx.running_on(n) is None:
+                        continue
+                    late = time.ticks_diff(now, last) - every
+                    if late >= 0:
+                        # On the interval's grid while it keeps up; after a change
+                        # to a shorter interval (or a long stall) from now.
+                        self._sampled[n] = time.ticks_add(now, -late) if late < every else now
+                        self.send(n, self._keys.get("MeterValuesSampledData"), "Sample.Periodic")
+                aligned_at = self._aligned(aligned_at)
+                short = False
+            except MemoryError as e:
+                if not short:
+                    log.error("meter", "no heap for a sample: %r; again next tick", e)
+                short = True
             await asyncio.sleep_ms(_POLL_MS)
 
     def _aligned(self, last):

@@ -196,11 +196,8 @@ class Sessions(StartStop):
                     self._safely(self._guard, n)
                 evse.changed.set()
                 if not short:
-                    short = True
-                    try:
-                        log.error("session", "no heap for a pass: %r; relays guarded, again shortly", e)
-                    except MemoryError:
-                        pass
+                    log.error("session", "no heap for a pass: %r; relays guarded, again shortly", e)
+                short = True
                 await asyncio.sleep_ms(_SHORT_MS)
 
     def _rest(self, id_tag=None, info=None):

@@ -1,11 +1,14 @@
-# The session task and a heap that runs out (issue 24, the invariants): a
-# MemoryError anywhere in the loop's pass skips that pass, never the task;
-# the relays are guarded again from the EVSE alone and the loop goes on.
+# The long-lived loops and a heap that runs out (the invariants): a
+# MemoryError skips what was being done, never the task. The session task
+# guards the relays again from the EVSE alone and goes on; the meter's task
+# loses that sample only; a log line that finds no heap is dropped, not
+# raised into its caller. (The EVSE's sampling: unit_esp32_evse.py.)
 import asyncio
 from check import eq
 from fakes import Keys
 
 from uocpp import log
+from uocpp.services.metering import ENERGY, Metering
 from uocpp.services.sessions import Sessions
 
 log.set_level("off")
@@ -53,9 +56,12 @@ class Evse:
         return None
 
 
-class Metering:
+class Meter:
     async def poll(self):
         pass
+
+    async def read(self, n):
+        return {ENERGY: 1500}
 
 
 class Connectors:
@@ -71,19 +77,38 @@ class Connectors:
 
 
 class Transactions:
+    # reading() (the latest reading on flash) raises MemoryError `starve`
+    # times, as building a sample would with no heap.
+    def __init__(self):
+        self.starve = 0
+
     def running_on(self, n):
         return 7  # the local id of the transaction running on connector 1
 
     def flush(self):
         pass
 
+    def reading(self, local, wh, at):
+        if self.starve:
+            self.starve -= 1
+            raise MemoryError("memory allocation failed, allocating 48 bytes")
+
 
 class Outbox:
-    # Sessions registers its durable lanes' hooks; nothing is sent here.
+    # Sessions registers its durable lanes' hooks; store() keeps what the
+    # meter stores and sets `stored`.
     gate = None
+
+    def __init__(self):
+        self.kept = []
+        self.stored = asyncio.Event()
 
     def on_durable(self, action, **hooks):
         pass
+
+    def store(self, action, payload, local):
+        self.kept.append((action, payload["meterValue"][0]["sampledValue"][0]["value"], local))
+        self.stored.set()
 
 
 async def within(event, what):
@@ -101,7 +126,7 @@ async def relay_moves(evse, what):
 async def test_a_pass_with_no_heap_is_skipped_and_the_relays_still_obey_the_evse():
     evse = Evse()
     keys = Keys(StopTransactionOnEVSideDisconnect=False)
-    s = Sessions(evse, Metering(), Connectors(), Transactions(), Outbox(), None, keys, 32, 10)
+    s = Sessions(evse, Meter(), Connectors(), Transactions(), Outbox(), None, keys, 32, 10)
     task = asyncio.create_task(s.run())
     await relay_moves(evse, "closes for the running transaction")
     eq(evse.relay, True, "closed while the EV asks")
@@ -119,3 +144,31 @@ async def test_a_pass_with_no_heap_is_skipped_and_the_relays_still_obey_the_evse
     eq(evse.cards_asked > asked + 3, True, "the card reader is read again after the streak")
     eq(task.done(), False, "still running")
     task.cancel()
+
+
+async def test_a_sample_with_no_heap_is_lost_and_the_next_one_is_stored():
+    tx, outbox = Transactions(), Outbox()
+    metering = Metering(Meter(), 1, Keys(MeterValueSampleInterval=1, MeterValuesSampledData=ENERGY, ClockAlignedDataInterval=0), outbox, tx)
+    metering.begin(1)
+    tx.starve = 1  # the first sample finds no heap
+    task = asyncio.create_task(metering.run())
+    try:
+        await asyncio.wait_for_ms(outbox.stored.wait(), 5000)
+    except asyncio.TimeoutError:
+        raise AssertionError("no sample stored within 5 s (the first one found no heap)")
+    eq((tx.starve, outbox.kept), (0, [("MeterValues", "1500", 7)]), "the next sample is stored")
+    eq(task.done(), False, "the meter's task still runs")
+    task.cancel()
+
+
+def test_a_log_line_with_no_heap_is_dropped_not_raised():
+    mask = log.mask
+
+    def starving(text):
+        raise MemoryError("memory allocation failed, allocating 96 bytes")
+
+    log.mask = starving
+    try:
+        log.error("test", "a line that finds no heap: %s", "dropped")
+    finally:
+        log.mask = mask
