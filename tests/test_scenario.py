@@ -3,7 +3,8 @@ budget: harness/scenario/ runs the real firmware (two connectors) through
 a fault-injecting proxy against the real `ocpp` central system, interleaving
 EVSE events, reply faults (slow, dropped, CALLERROR, malformed from the 1.6
 schemas), the central system's valid and malformed CALLs, link faults
-(close, half-open, 503) and SIGKILLs, and checks its invariants while it
+(close, half-open, 503), heap faults (a window in which what the charger
+loads on use finds no heap: MemoryError) and SIGKILLs, and checks its invariants while it
 runs (engine.py's docstring lists them). `make soak` runs the same engine
 for longer (harness/soak.py).
 
@@ -89,7 +90,7 @@ def test_plan_is_replayable_from_its_seed():
     assert a != [repr(e) for e in make_plan(4243, 60)]
     kinds = {e.kind for e in make_plan(4242, 600, "soak")}
     assert {"plug", "card", "card_stop", "charge", "suspend", "fault", "clear", "unplug", "power", "meter_jump", "lock", "remote_start", "remote_stop", "sample_interval", "trigger",
-            "get_configuration", "availability", "bad_call", "link_close", "half_open", "refuse", "kill", "storage"} <= kinds, kinds  # fmt: skip
+            "get_configuration", "availability", "bad_call", "link_close", "half_open", "refuse", "kill", "storage", "heap"} <= kinds, kinds  # fmt: skip
     # The energy events come only with the energy profile, which keeps the others' plans.
     assert not kinds & set(ENERGY_KINDS)
     energy = make_plan(4242, 600, "energy")
@@ -101,7 +102,7 @@ def test_plan_is_replayable_from_its_seed():
 @pytest.mark.timeout(SECONDS + 180)
 @pytest.mark.parametrize("seed", SEEDS)
 def test_scenario_invariants_hold(seed, tmp_path):
-    """Issue 22 item 5: a seeded scenario of EVSE events, reply faults, central-system CALLs, link faults and kills: relay open within 1 s, CALLs answered within 2 s, CALLs keep coming, billing ledger clean, no task exception, bounded heap."""
+    """Issue 22 item 5: a seeded scenario of EVSE events, reply faults, central-system CALLs, link faults, heap faults and kills: relay open within 1 s, CALLs answered within 2 s, CALLs keep coming, billing ledger clean, no task exception, bounded heap."""
     replay = "SCENARIO_SEEDS=%d SCENARIO_SECONDS=%d pytest -n 0 tests/test_scenario.py -k invariants" % (seed, SECONDS)
     scn = Scenario(seed, SECONDS, tmp_path / "fw", profile="test", replay=replay).run()
     print(scn.figures())

@@ -30,7 +30,9 @@ once with the seed, the time and the last events):
   values never below meterStart nor above meterStop, one StopTransaction per
   transaction; at the end (after a drain with every fault off) every
   transaction stopped, and what was on flash at each kill delivered;
-- task: no Traceback (an exception that left a task) in the firmware's log;
+- task: no Traceback (an exception that left a task) in the firmware's log,
+  also through heap faults: windows in which every module of STARVED (what
+  the charger loads on use) fails to load with MemoryError;
 - exit: the firmware never exits by itself; boot: it comes up after a kill;
 - heap: the live heap it reports (log.heapInterval) stays under HEAP_BOUND.
 
@@ -106,12 +108,12 @@ CALLERROR_CODES = ("InternalError", "NotImplemented", "GenericError", "Formation
 PROFILES = {
     "test": {
         "gap": 0.45,
-        "mix": {"evse": 50, "freeze": 10, "cs": 22, "link": 6, "kill": 3, "storage": 0},
+        "mix": {"evse": 50, "freeze": 10, "cs": 22, "link": 6, "kill": 3, "storage": 0, "heap": 3},
         "replies": {"pass": 62, "delay": 14, "drop": 6, "callerror": 6, "malformed": 12},
     },
     "soak": {
         "gap": 0.5,
-        "mix": {"evse": 48, "freeze": 8, "cs": 22, "link": 7, "kill": 1, "storage": 4},
+        "mix": {"evse": 48, "freeze": 8, "cs": 22, "link": 7, "kill": 1, "storage": 4, "heap": 3},
         "replies": {"pass": 66, "delay": 12, "drop": 6, "callerror": 6, "malformed": 10},
     },
     # "energy": the test mix with the house around the charger (energy.py):
@@ -123,6 +125,18 @@ PROFILES = {
         "replies": {"pass": 70, "delay": 12, "drop": 6, "callerror": 4, "malformed": 8},
     },
 }
+
+# The modules a heap fault makes fail to load (harness/failing_imports.py):
+# what the charger loads on use while it runs (card handling and
+# authorization, a held stop's retry, the journal for a transaction's
+# messages, the declarations its replies are checked against). Operations
+# are not among them: a valid CALL must get its CALLRESULT (the answer
+# invariant).
+STARVED = (
+    "uocpp.services.cards", "uocpp.services.authorize", "uocpp.model.auth_cache", "uocpp.services.held_stops",
+    "uocpp.store.journal", "uocpp.store.record",
+    "uocpp.confs.authorize", "uocpp.confs.start_transaction", "uocpp.confs.stop_transaction", "uocpp.confs.heartbeat",
+)  # fmt: skip
 
 # The central system's malformed CALLs: (action, payload or raw text with
 # %s for the uid). Each must get a CALLERROR.
@@ -284,6 +298,9 @@ def make_plan(seed, seconds, profile="test"):
         elif what == "storage":
             out.append(Event(t, "storage", rng.choice(("full", "full", "readonly"))))
             out.append(Event(t + rng.uniform(2, 15), "storage", "ok"))
+        elif what == "heap":
+            out.append(Event(t, "heap", "starved"))
+            out.append(Event(t + rng.uniform(1, 8), "heap", "ok"))
         elif what == "energy":
             t = energy_world.plan_event(rng, t, n, out, Event)
     out.sort(key=lambda e: e.t)
@@ -410,6 +427,11 @@ class Scenario:
         with self.proc_lock:
             self.run_no += 1
             fw = Firmware(self.workdir, self._config())
+            # Heap faults: a window in which every load on use below finds
+            # no heap (MemoryError), off at each boot (a board's boot finds
+            # the heap whole).
+            fw.fail_imports(*STARVED)
+            fw.fail_now(False)
             fw.scanned = 0  # log lines the checker has read
             self.fw = fw.start()
             self.runs.append(fw)
@@ -727,6 +749,8 @@ class Scenario:
                     if alloc > self.heap_bound and not heap_over:
                         heap_over = True
                         self.violation("heap", "live heap %d B over the bound %d B" % (alloc, self.heap_bound))
+                if "test: no heap for" in line:
+                    self.count("heap faults met")  # a load on use that found no heap, and said so
                 if line.startswith("Traceback"):  # (asyncio's "Task exception wasn't retrieved" comes with one)
                     tb = [line]
                 elif re.search(r"task .* died", line):
@@ -836,6 +860,9 @@ class Scenario:
             self.proxy.close()
         elif e.kind == "storage":
             self.storage(e.args[0])
+        elif e.kind == "heap":
+            with self.proc_lock:
+                self.fw.fail_now(e.args[0] == "starved")
         elif e.kind == "kill":
             self.epoch += 1  # commands still queued are not sent to the next run
             self.kill(e.args[0])
@@ -848,6 +875,8 @@ class Scenario:
         self.draining = True
         self.note("drain: every fault off")
         self.storage("ok")
+        with self.proc_lock:
+            self.fw.fail_now(False)
         self.restart_if_needed()
         self.proxy.refuse(0)
         link = self.proxy.link

@@ -117,8 +117,13 @@ class Metering:
         tx = self._tx
 
         def build():
-            if local is not None:
-                remote = tx.remote(local)  # known once the StartTransaction was answered
+            # At send time: the transaction's id once its StartTransaction is
+            # answered, and only while it runs; sent after its stop (a
+            # trigger waiting out a slow link), the value is the connector's,
+            # never a stopped transaction's.
+            payload.pop("transactionId", None)
+            if local is not None and tx.running_on(n) == local:
+                remote = tx.remote(local)
                 if remote is not None:
                     payload["transactionId"] = remote
             return payload
