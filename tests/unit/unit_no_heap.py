@@ -1,15 +1,21 @@
 # The long-lived loops and a heap that runs out (the invariants): a
 # MemoryError skips what was being done, never the task. The session task
 # guards the relays again from the EVSE alone and goes on; the meter's task
-# loses that sample only; a log line that finds no heap is dropped, not
-# raised into its caller. (The EVSE's sampling: unit_esp32_evse.py.)
+# loses that sample only; the heartbeat and status tasks try again after a
+# pause; a log line that finds no heap is dropped, not raised into its
+# caller. (The EVSE's sampling: unit_esp32_evse.py; the supervisor's
+# watcher: tests/test_supervisor.py.)
+import time
+
 import asyncio
 from check import eq
 from fakes import Keys
 
 from uocpp import log
+from uocpp.services.heartbeat import Heartbeat
 from uocpp.services.metering import ENERGY, Metering
 from uocpp.services.sessions import Sessions
+from uocpp.services.status import StatusNotifier
 
 log.set_level("off")
 
@@ -172,3 +178,81 @@ def test_a_log_line_with_no_heap_is_dropped_not_raised():
         log.error("test", "a line that finds no heap: %s", "dropped")
     finally:
         log.mask = mask
+
+
+class Registered:
+    def __init__(self):
+        self.accepted = asyncio.Event()
+        self.accepted.set()
+
+
+class Starving:
+    # An outbox whose first `starve` submissions find no heap; `taken` is set
+    # by the first one that goes through.
+    def __init__(self, starve):
+        self.starve = starve
+        self.taken = asyncio.Event()
+        self.msgs = []
+        self.last_call_ms = 0  # as the rpc: our last CALL long ago
+
+    def _take(self, msg):
+        if self.starve:
+            self.starve -= 1
+            raise MemoryError("memory allocation failed, allocating 80 bytes")
+        self.msgs.append(msg)
+        self.taken.set()
+        return msg
+
+    def submit(self, msg):
+        return self._take(msg)
+
+    async def request(self, msg):
+        self._take(msg)
+        self.last_call_ms = time.ticks_ms()
+        return {"currentTime": "2026-12-07T10:00:00Z"}
+
+
+async def test_a_heartbeat_with_no_heap_is_tried_again():
+    outbox = Starving(1)
+    hb = Heartbeat(outbox, outbox, Keys(HeartbeatInterval=60), Registered(), None)
+    task = asyncio.create_task(hb.run())
+    await within(outbox.taken, "the Heartbeat after the one with no heap")
+    eq((outbox.starve, [m.action for m in outbox.msgs], task.done()), (0, ["Heartbeat"], False), "tried again, the task alive")
+    task.cancel()
+
+
+class LinkUp:
+    def __init__(self):
+        self.up = asyncio.Event()
+        self.up.set()
+        self.connections = 1
+
+
+class Connector:
+    def __init__(self, cid):
+        self.id = cid
+        self.error_code = "NoError"
+
+
+class Statuses:
+    def __init__(self):
+        self.items = [Connector(0), Connector(1)]
+        self.count = 1
+        self.changed = asyncio.Event()
+
+    def status(self, cid):
+        return "Available"
+
+
+async def test_a_status_notification_with_no_heap_is_posted_at_the_next_look():
+    outbox = Starving(1)
+    link = LinkUp()
+    notifier = StatusNotifier(outbox, Statuses(), Registered(), link)
+    task = asyncio.create_task(notifier.run())
+    await within(outbox.taken, "a StatusNotification after the one with no heap")
+    while len(outbox.msgs) < 2 and not task.done():
+        outbox.taken.clear()
+        await within(outbox.taken, "the other connector's StatusNotification")
+    eq(sorted(m.key for m in outbox.msgs), ["st:0", "st:1"], "both connectors', the one with no heap too")
+    eq(task.done(), False, "the task alive")
+    task.cancel()

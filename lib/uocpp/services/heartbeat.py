@@ -5,9 +5,13 @@
 import asyncio
 import time
 
+from micropython import const
+
 from uocpp import clock, errors, log, sleep
 from uocpp.outbox import KEEP, Message
 from uocpp.model import state as st
+
+_PAUSE_MS = const(1000)  # after a try that found no heap
 
 
 def _empty():
@@ -57,11 +61,18 @@ class Heartbeat:
     async def run(self):
         await self._registered.wait()
         while True:
-            interval_ms = int(self._keys.get("HeartbeatInterval") * 1000)
-            due = time.ticks_add(self._rpc.last_call_ms, interval_ms)
-            left = time.ticks_diff(due, time.ticks_ms())
-            if left > 0:
-                self._changed.clear()
-                await sleep.until(self._changed, left)
-                continue  # re-read: other traffic or a new interval may move it
-            await self.beat()
+            # A MemoryError (no heap for the wait or the Heartbeat) ends
+            # neither the task nor the loop's yield: the next try comes after
+            # a pause.
+            try:
+                interval_ms = int(self._keys.get("HeartbeatInterval") * 1000)
+                due = time.ticks_add(self._rpc.last_call_ms, interval_ms)
+                left = time.ticks_diff(due, time.ticks_ms())
+                if left > 0:
+                    self._changed.clear()
+                    await sleep.until(self._changed, left)
+                    continue  # re-read: other traffic or a new interval may move it
+                await self.beat()
+            except MemoryError as e:
+                log.warning("heartbeat", "no heap: %r; again in %d ms", e, _PAUSE_MS)
+                await asyncio.sleep_ms(_PAUSE_MS)

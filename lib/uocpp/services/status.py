@@ -7,9 +7,11 @@
 # no reply or a CALLERROR (a half-open link) is sent again on the next
 # connection, so that after a reconnect the central system knows every
 # connector's current status, each once.
+import asyncio
+
 from micropython import const
 
-from uocpp import clock, sleep
+from uocpp import clock, log, sleep
 from uocpp.outbox import KEEP, Message, PERSIST
 
 _RECHECK_MS = const(1000)  # while a status is unconfirmed: how often to look for a new connection
@@ -59,31 +61,38 @@ class StatusNotifier:
         changed = self.connectors.changed
         link = self._link
         while True:
-            changed.clear()
-            unconfirmed = False
-            for c in self.connectors.items:
-                cid = c.id
-                status = self.connectors.status(cid)
-                if self._queued.get(cid) != status:
-                    self._queued[cid] = status
-                    self._post(cid)
-                elif self._told.get(cid) != status:
-                    m = self._msg.get(cid)
-                    if m is None:
-                        self._post(cid)  # answered, but it carried an older status
-                    elif m.error is not None:
-                        # It failed (no reply, a CALLERROR): again once a new
-                        # connection is up.
-                        if link.connections != m.sent_on and link.up.is_set():
-                            self._post(cid)
-                    # else waiting or on the wire: it reads the status when it goes out
-                    m = None  # the frame outlives the message: it must not hold it
-                # Until confirmed, look again now and then: a failure sets no event.
-                unconfirmed = unconfirmed or self._told.get(cid) != status
-            if unconfirmed:
-                await sleep.until(changed, _RECHECK_MS)
-            else:
-                await changed.wait()
+            # A MemoryError (no heap for a message or the wait) ends neither
+            # the task nor the loop's yield: what was not posted is posted at
+            # the next look (what was queued but not told is told again).
+            try:
+                changed.clear()
+                unconfirmed = False
+                for c in self.connectors.items:
+                    cid = c.id
+                    status = self.connectors.status(cid)
+                    if self._queued.get(cid) != status:
+                        self._queued[cid] = status
+                        self._post(cid)
+                    elif self._told.get(cid) != status:
+                        m = self._msg.get(cid)
+                        if m is None:
+                            self._post(cid)  # answered, but it carried an older status
+                        elif m.error is not None:
+                            # It failed (no reply, a CALLERROR): again once a new
+                            # connection is up.
+                            if link.connections != m.sent_on and link.up.is_set():
+                                self._post(cid)
+                        # else waiting or on the wire: it reads the status when it goes out
+                        m = None  # the frame outlives the message: it must not hold it
+                    # Until confirmed, look again now and then: a failure sets no event.
+                    unconfirmed = unconfirmed or self._told.get(cid) != status
+                if unconfirmed:
+                    await sleep.until(changed, _RECHECK_MS)
+                else:
+                    await changed.wait()
+            except MemoryError as e:
+                log.warning("status", "no heap: %r; again in %d ms", e, _RECHECK_MS)
+                await asyncio.sleep_ms(_RECHECK_MS)
 
     def _post(self, cid):
         m = self._msg.get(cid)
