@@ -475,6 +475,26 @@ class Ledger:
             uid = self.by_id.get(rec["remote"])
         return self.tx.get(uid) if uid is not None else None
 
+    def _journal_reading(self, journal, local):
+        # (Wh, time) of the highest energy reading among the transaction's
+        # MeterValues in a journal snapshot (their payloads as stored); None
+        # if it has none.
+        best = None
+        for uid, action, tag in journal:
+            if action != "MeterValues" or tag != local:
+                continue
+            payload = self.stored[uid][1]
+            for mv in payload.get("meterValue", []) if isinstance(payload, dict) else ():
+                for sv in mv.get("sampledValue", []):
+                    if sv.get("measurand", "Energy.Active.Import.Register") == "Energy.Active.Import.Register":
+                        try:
+                            wh = int(float(sv["value"]))
+                        except (KeyError, ValueError):
+                            continue
+                        if best is None or wh > best[0]:
+                            best = (wh, mv.get("timestamp"))
+        return best
+
     def _check_snapshots(self):
         # Each transaction running on flash at a kill ends as sessions.py's
         # recover() decides at the next boot (model/transactions.py's header):
@@ -530,13 +550,21 @@ class Ledger:
                 state, stop = self._stop_state(t)
                 want_wh = max(rec["wh"], rec["start"])
                 want_t = max(rec.get("wt") or rec["t"], rec["t"])
+                times = set(self._fixed_times("StopTransaction", local))
+                # A sample in the journal above tx.json's reading (stored
+                # while tx.json could not be written: a full flash) is what
+                # the stop bills, at that sample's time (power_loss.py).
+                sampled = self._journal_reading(journal, local)
+                if sampled is not None and sampled[0] > rec["wh"]:
+                    want_wh = max(want_wh, sampled[0])
+                    want_t = max(want_t, sampled[1])
                 what = "kill %s: transaction %d was running (last stored reading %s Wh at %s)" % (kill, local, rec["wh"], rec.get("wt") or rec["t"])
                 if stop is None:
                     if state != "orphaned":
                         out.append("%s: expected a PowerLoss stop at >= %s Wh, none arrived" % (what, want_wh))
                     continue
                 got = stop.payload
-                times = {want_t} | set(self._fixed_times("StopTransaction", local))
+                times.add(want_t)
                 if (
                     got.get("reason") != "PowerLoss"
                     or not isinstance(got.get("meterStop"), int)

@@ -185,6 +185,18 @@ def test_a_transaction_running_at_a_kill_ends_powerloss_at_or_above_its_stored_r
     assert led.check() == []
 
 
+def test_a_sample_on_flash_above_the_stored_reading_is_what_the_powerloss_stop_bills():
+    # A full flash: tx.json kept 1010 Wh at T1, but a later sample (1030 Wh at
+    # T2) reached the journal; the stop bills that sample, at its time
+    # (services/power_loss.py: never below a sample on flash).
+    stored = (5, "m1", "MeterValues", {"connectorId": 1, "meterValue": [sample("m1", 1001, 1030, ts=T2).msg[3]["meterValue"][0]]}, 1)
+    for wh, ts, ok in ((1030, T2, True), (1031, T2, True), (1010, T1, False), (1030, T1, False)):
+        led = ledger_of(start() + [sample("m1", 1001, 1030, ts=T2), result("m1"), stop("p1", 1001, wh, "PowerLoss", ts=ts), result("p1")])
+        led.persisted([stored], running(), kill=3)
+        bad = [v for v in led.check() if "expected a PowerLoss stop at >= 1030 Wh stamped %s" % T2 in v]
+        assert (bad == []) == ok, (wh, ts, led.check())
+
+
 def test_a_transaction_running_at_a_kill_whose_stop_never_came_is_a_violation():
     led = ledger_of(start())
     led.persisted([], running(), kill=3)

@@ -235,6 +235,23 @@ def test_no_heap_for_the_held_stop_retry_ends_no_task(charger, cs):
     assert not re.search(r"supervisor: .*(failed|restart)", ch.fw.log), ch.fw.log
 
 
+def test_no_heap_to_authorize_a_remote_start_is_said_in_one_line(charger, cs):
+    """A RemoteStartTransaction accepted, whose Authorize (AuthorizeRemoteTxRequests) finds no heap for
+    authorization (found by the scenario engine's heap faults): one line says it did not start, no traceback;
+    once the heap is back the next one is authorized and starts."""
+    ch = charger(fail_imports=("uocpp.model.auth_cache",))
+    change(cs, "AuthorizeRemoteTxRequests", "true")
+    ch.fw.fail_now(True)
+    assert cs.call("CP001", call.RemoteStartTransaction(id_tag="REMOTE", connector_id=1)).status == "Accepted"
+    ch.fw.wait_log(r"remote start for REMOTE: MemoryError.*: not started")
+    ch.fw.fail_now(False)
+    ch.evse("plug 1")
+    assert cs.call("CP001", call.RemoteStartTransaction(id_tag="REMOTE", connector_id=1)).status == "Accepted"
+    assert ch.wait_call("Authorize")[0] == {"idTag": "REMOTE"}
+    assert ch.wait_call("StartTransaction")[0]["idTag"] == "REMOTE"
+    assert "Traceback" not in ch.fw.log, ch.fw.log
+
+
 # -- 4. tx.json that cannot be written ends no task ----------------------------
 
 

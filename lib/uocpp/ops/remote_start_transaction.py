@@ -36,14 +36,19 @@ def handle(payload, sessions, authorizer, keys, smart, registration, reservation
 
     async def start():
         parent = None
-        if keys.get("AuthorizeRemoteTxRequests") or held:
-            info = await authorizer.authorize(tag)
-            if info.get("status") != "Accepted":
-                log.info("session", "remote start for %s: %s", tag, info.get("status"))
-                return
-            parent = info.get("parentIdTag")
-        if profile is not None:
-            smart.offer(cid, profile)  # before the start: installed when it starts
-        sessions.authorized(cid, tag, parent)
+        try:
+            if keys.get("AuthorizeRemoteTxRequests") or held:
+                info = await authorizer.authorize(tag)
+                if info.get("status") != "Accepted":
+                    log.info("session", "remote start for %s: %s", tag, info.get("status"))
+                    return
+                parent = info.get("parentIdTag")
+            if profile is not None:
+                smart.offer(cid, profile)  # before the start: installed when it starts
+            sessions.authorized(cid, tag, parent)
+        except MemoryError as e:
+            # No heap to authorize it or hand it over: not started, said in
+            # one line (the central system's next RemoteStart may find it).
+            log.error("session", "remote start for %s: %r: not started", tag, e)
 
     return {"status": "Accepted"}, start
