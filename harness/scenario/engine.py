@@ -57,7 +57,7 @@ from pathlib import Path
 from harness.firmware import FAST, REPO, Firmware, merge
 from harness.ledger import Ledger, read_journal, read_tx, scan_journal
 from harness.scenario import energy as energy_world
-from harness.scenario.proxy import Proxy
+from harness.scenario.proxy import ANSWER_S, Proxy
 
 sys.path.insert(0, str(REPO / "tools"))
 
@@ -129,13 +129,16 @@ PROFILES = {
 # The modules a heap fault makes fail to load (harness/failing_imports.py):
 # what the charger loads on use while it runs (card handling and
 # authorization, a held stop's retry, the journal for a transaction's
-# messages, the declarations its replies are checked against). Operations
-# are not among them: a valid CALL must get its CALLRESULT (the answer
-# invariant).
+# messages, the declarations its replies are checked against, the central
+# system's operations and the key table). During a heap fault (and for a
+# moment after it) a valid CALL may get a CALLERROR InternalError instead
+# of its CALLRESULT; it must still be answered in time.
 STARVED = (
     "uocpp.services.cards", "uocpp.services.authorize", "uocpp.model.auth_cache", "uocpp.services.held_stops",
     "uocpp.store.journal", "uocpp.store.record",
     "uocpp.confs.authorize", "uocpp.confs.start_transaction", "uocpp.confs.stop_transaction", "uocpp.confs.heartbeat",
+    "uocpp.ops.remote_start_transaction", "uocpp.ops.remote_stop_transaction", "uocpp.ops.change_configuration",
+    "uocpp.ops.trigger_message", "uocpp.ops.get_configuration", "uocpp.ops.change_availability", "uocpp.model.keytable",
 )  # fmt: skip
 
 # The central system's malformed CALLs: (action, payload or raw text with
@@ -359,6 +362,8 @@ class Scenario:
         self.flash = self.workdir / "flash"
         self.mounted = False
         self.storage_note = None
+        self.starved = False  # a heap fault is on (STARVED)
+        self.starved_t = float("-inf")  # when the last one began or ended
         self.filler = None
         self.readonly = False
         self.readonly_pending = False
@@ -432,6 +437,7 @@ class Scenario:
             # the heap whole).
             fw.fail_imports(*STARVED)
             fw.fail_now(False)
+            self.starved = False
             fw.scanned = 0  # log lines the checker has read
             self.fw = fw.start()
             self.runs.append(fw)
@@ -688,6 +694,10 @@ class Scenario:
             # refused while the flash is full or read-only.
             self.count("cs calls refused during a storage fault")
             self.note("%s refused during a storage fault: %s" % (action, _short(reply)))
+        elif reply[0] == 4 and want == 3 and reply[2] == "InternalError" and (self.starved or time.monotonic() - self.starved_t < 2 * ANSWER_S):
+            # No heap for the operation's module: its CALLERROR says so.
+            self.count("cs calls refused during a heap fault")
+            self.note("%s refused during a heap fault: %s" % (action, _short(reply)))
         elif reply[0] != want:
             self.violation(
                 "answer",
@@ -862,7 +872,9 @@ class Scenario:
             self.storage(e.args[0])
         elif e.kind == "heap":
             with self.proc_lock:
-                self.fw.fail_now(e.args[0] == "starved")
+                self.starved = e.args[0] == "starved"
+                self.starved_t = time.monotonic()
+                self.fw.fail_now(self.starved)
         elif e.kind == "kill":
             self.epoch += 1  # commands still queued are not sent to the next run
             self.kill(e.args[0])
