@@ -1,6 +1,6 @@
 # Stand-ins for the parts around the outbox in unit tests: keys as a dict,
-# a link whose peer is a Python function, and an in-memory journal with the
-# store/journal.py API.
+# a link whose peer is a Python function, an in-memory journal with the
+# store/journal.py API, and an outbox that keeps what is submitted.
 import asyncio
 import json
 
@@ -87,3 +87,17 @@ class Backoff:
 
     def reset(self):
         pass
+
+
+class Outbox:
+    # Keeps what is submitted (the test answers or builds it); withdraw()
+    # takes one back.
+    def __init__(self):
+        self.msgs = []
+
+    def submit(self, msg):
+        self.msgs.append(msg)
+        return msg
+
+    def withdraw(self, msg):
+        self.msgs.remove(msg)

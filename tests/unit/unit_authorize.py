@@ -5,7 +5,7 @@ import sys
 
 import asyncio
 from check import TempDir, eq
-from fakes import Keys
+from fakes import Keys, Outbox  # the Outbox takes the Authorize.req; the test answers it
 
 from uocpp import log
 from uocpp.lazy import OnUse
@@ -13,19 +13,6 @@ from uocpp.services.sessions import Sessions
 
 log.set_level("error")
 _MODULES = ("uocpp.services.authorize", "uocpp.model.auth_cache")
-
-
-class Outbox:
-    # Takes the Authorize.req; the test answers it.
-    def __init__(self):
-        self.msgs = []
-
-    def submit(self, msg):
-        self.msgs.append(msg)
-        return msg
-
-    def withdraw(self, msg):
-        self.msgs.remove(msg)
 
 
 class Link:

@@ -4,7 +4,7 @@
 # sent after its stop (a slow link), it is the connector's value, never a
 # stopped transaction's (the scenario engine's ledger found one, seed 1).
 from check import eq
-from fakes import Keys
+from fakes import Keys, Outbox
 
 from uocpp import log
 from uocpp.services.metering import ENERGY, Metering
@@ -32,15 +32,6 @@ class Transactions:
 
     def reading(self, local, wh, at):
         pass
-
-
-class Outbox:
-    def __init__(self):
-        self.msgs = []
-
-    def submit(self, msg):
-        self.msgs.append(msg)
-        return msg
 
 
 def test_a_triggered_value_sent_after_its_transaction_stopped_has_no_transaction_id():
