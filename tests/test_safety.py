@@ -243,7 +243,7 @@ def test_no_heap_to_authorize_a_remote_start_is_said_in_one_line(charger, cs):
     change(cs, "AuthorizeRemoteTxRequests", "true")
     ch.fw.fail_now(True)
     assert cs.call("CP001", call.RemoteStartTransaction(id_tag="REMOTE", connector_id=1)).status == "Accepted"
-    ch.fw.wait_log(r"remote start for REMOTE: MemoryError.*: not started")
+    ch.fw.wait_log(r"remote start for REMOTE: no heap to authorize it: not started")
     ch.fw.fail_now(False)
     ch.evse("plug 1")
     assert cs.call("CP001", call.RemoteStartTransaction(id_tag="REMOTE", connector_id=1)).status == "Accepted"

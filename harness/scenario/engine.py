@@ -889,6 +889,8 @@ class Scenario:
         self.storage("ok")
         with self.proc_lock:
             self.fw.fail_now(False)
+            self.starved = False
+            self.starved_t = time.monotonic()
         self.restart_if_needed()
         self.proxy.refuse(0)
         link = self.proxy.link

@@ -139,18 +139,24 @@ def _hide_userinfo(text):
 def exception(tag, msg, exc, *args):
     # An error line with exc's traceback under it (console), one entry on
     # the flash ring (its newlines become " | "). For failures nobody
-    # expected: a supervised task's, a hook's.
+    # expected: a supervised task's, a hook's. Never raises MemoryError (the
+    # event loop's exception handler calls it: one raised there would end
+    # the loop): with no heap for the traceback, its last line; with none
+    # for that either, the bare message.
     import io
     import sys
 
-    buf = io.StringIO()
     try:
-        sys.print_exception(exc, buf)
-        trace = buf.getvalue().rstrip("\n")
+        buf = io.StringIO()
+        try:
+            sys.print_exception(exc, buf)
+            trace = buf.getvalue().rstrip("\n")
+        except MemoryError:
+            trace = repr(exc)  # no heap for the whole traceback: its last line
+        buf = None
+        _emit(ERROR, tag, msg + "\n%s", args + (trace,))
     except MemoryError:
-        trace = repr(exc)  # no heap for the whole traceback: its last line
-    buf = None
-    _emit(ERROR, tag, msg + "\n%s", args + (trace,))
+        _emit(ERROR, tag, msg, args)
 
 
 def frame(direction, data):

@@ -133,6 +133,7 @@ class Supervisor:
         f[_AT] = time.ticks_add(now, delay)
         f[_DELAY] = min(_MOST_MS, delay * 2)
         if f[_COUNT] >= self._limit and self.failing is None:
+            self.failing = name  # the verdict first, with no allocation; then why, if there is heap for it
             self.failing = "the %s task failed %d times in %d s" % (name, f[_COUNT], time.ticks_diff(now, f[_SINCE]) // 1000)
         why = "ended" if exc is None else repr(exc)
         if exc is None:

@@ -552,6 +552,30 @@ async def test_run_sets_changed_for_a_fault_input():
         task.cancel()
 
 
+async def test_a_fault_input_is_read_while_every_pilot_sample_finds_no_heap():
+    # The fault inputs have a net of their own: a pilot sample that keeps
+    # failing (no heap) never holds up their reading.
+    board = Board()
+    board.levels[14] = 1
+    evse = Esp32Evse(config(faults=FAULTS[:1]), board)
+
+    def starving():
+        raise MemoryError("memory allocation failed, allocating 16 bytes")
+
+    evse._sample_pilots = starving
+    task = asyncio.create_task(evse.run(None))
+    try:
+        board.levels[14] = 0
+        for _ in range(200):  # each wake is a sample (5 ms): inputs are read every 50 ms
+            if evse.fault(1) == "GroundFailure" or task.done():
+                break
+            await asyncio.wait_for_ms(evse.changed.wait(), 1000)
+            evse.changed.clear()
+        eq((evse.fault(1), task.done()), ("GroundFailure", False), "the fault read, the task alive")
+    finally:
+        task.cancel()
+
+
 # -- relay ------------------------------------------------------------------------
 
 

@@ -8,6 +8,7 @@ from fakes import Keys, Outbox
 
 from uocpp import log
 from uocpp.services.metering import ENERGY, Metering
+from uocpp.services.sessions import Sessions
 
 log.set_level("off")
 
@@ -20,6 +21,7 @@ class Meter:
 class Transactions:
     def __init__(self):
         self.running = {7: 1}  # local id -> connector
+        self.readings = []  # (local, Wh) of every reading put on flash
 
     def running_on(self, n):
         for local, c in self.running.items():
@@ -31,7 +33,7 @@ class Transactions:
         return 1006  # the StartTransaction was answered
 
     def reading(self, local, wh, at):
-        pass
+        self.readings.append((local, wh))
 
 
 def test_a_triggered_value_sent_after_its_transaction_stopped_has_no_transaction_id():
@@ -45,3 +47,47 @@ def test_a_triggered_value_sent_after_its_transaction_stopped_has_no_transaction
     payload = msg.build()
     eq(("transactionId" in payload, payload["connectorId"]), (False, 1), "built after its stop: the connector's value")
     eq(payload["meterValue"][0]["sampledValue"][0]["value"], "1500", "the value taken when triggered")
+
+
+def test_a_transaction_whose_stop_is_held_gets_no_more_values():
+    # Its stop is decided but not on flash yet (a full or read-only flash;
+    # after a power cut, its PowerLoss stop): the meter's values from then on
+    # are the connector's (the soak's ledger found a new session's reading
+    # sent as the held transaction's), and its reading on flash stays.
+    tx, outbox = Transactions(), Outbox()
+    metering = Metering(Meter(), 1, Keys(), outbox, tx)
+    metering.readings[1] = {ENERGY: 4700000}
+    metering.held = lambda n: n == 1
+    metering.send(1, ENERGY, "Trigger", triggered=True)
+    metering.send(1, ENERGY, "Sample.Clock")  # durable while the transaction runs: not for a held one
+    eq(tx.readings, [], "its reading on flash untouched")
+    eq([("transactionId" in m.build(), m.build()["connectorId"]) for m in outbox.msgs], [(False, 1), (False, 1)], "the connector's values")
+    metering.held = lambda n: False
+    metering.send(1, ENERGY, "Trigger", triggered=True)
+    eq((tx.readings, outbox.msgs[-1].build().get("transactionId")), ([(7, 4700000)], 1006), "not held: the transaction's")
+
+
+class Evse:
+    count = 1
+
+    def __init__(self):
+        import asyncio
+
+        self.changed = asyncio.Event()
+
+
+class Lanes:
+    gate = None
+
+    def on_durable(self, action, **hooks):
+        pass
+
+
+def test_the_sessions_tell_the_meter_which_stops_are_held():
+    tx = Transactions()
+    tx.flush = lambda: None
+    metering = Metering(Meter(), 1, Keys(), Outbox(), tx)
+    s = Sessions(Evse(), metering, None, tx, Lanes(), None, Keys(), 32, 10)
+    eq(metering.held(1), False, "nothing held")
+    s._stopping[1] = ("PowerLoss", None, 3526054, "2026-12-07T11:26:00Z")  # power_loss.py's held stop
+    eq(metering.held(1), True, "its stop held")

@@ -152,6 +152,34 @@ async def test_a_pass_with_no_heap_is_skipped_and_the_relays_still_obey_the_evse
     task.cancel()
 
 
+async def test_a_pass_in_a_heap_with_no_room_at_all_still_opens_the_relay():
+    # The real thing, not an injected MemoryError: the heap locked
+    # (micropython.heap_lock: every allocation fails) while the EV stops
+    # asking. The pass and its net may allocate nothing on the way to the
+    # relay: a bound method made per call, a log line's arguments packed,
+    # would raise again inside the net and end the task, relay closed.
+    import micropython
+
+    evse = Evse()
+    keys = Keys(StopTransactionOnEVSideDisconnect=False)
+    s = Sessions(evse, Meter(), Connectors(), Transactions(), Outbox(), None, keys, 32, 10)
+    task = asyncio.create_task(s.run())
+    await relay_moves(evse, "closes for the running transaction")
+    await asyncio.sleep_ms(20)  # the task waits for the EVSE's next change
+    evse.state = "B"
+    micropython.heap_lock()
+    evse.changed.set()
+    try:
+        await asyncio.sleep_ms(30)  # only the session task runs meanwhile; a sleep allocates nothing
+    finally:
+        micropython.heap_unlock()
+    eq((evse.relay, task.done()), (False, False), "the relay opened with no heap at all, the task lives")
+    evse.state = "C"
+    evse.changed.set()
+    await relay_moves(evse, "closes again once the heap is back and the EV asks")
+    task.cancel()
+
+
 async def test_a_sample_with_no_heap_is_lost_and_the_next_one_is_stored():
     tx, outbox = Transactions(), Outbox()
     metering = Metering(Meter(), 1, Keys(MeterValueSampleInterval=1, MeterValuesSampledData=ENERGY, ClockAlignedDataInterval=0), outbox, tx)

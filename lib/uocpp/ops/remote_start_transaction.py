@@ -36,19 +36,23 @@ def handle(payload, sessions, authorizer, keys, smart, registration, reservation
 
     async def start():
         parent = None
-        try:
-            if keys.get("AuthorizeRemoteTxRequests") or held:
+        if keys.get("AuthorizeRemoteTxRequests") or held:
+            try:
                 info = await authorizer.authorize(tag)
-                if info.get("status") != "Accepted":
-                    log.info("session", "remote start for %s: %s", tag, info.get("status"))
-                    return
-                parent = info.get("parentIdTag")
-            if profile is not None:
-                smart.offer(cid, profile)  # before the start: installed when it starts
-            sessions.authorized(cid, tag, parent)
-        except MemoryError as e:
-            # No heap to authorize it or hand it over: not started, said in
-            # one line (the central system's next RemoteStart may find it).
-            log.error("session", "remote start for %s: %r: not started", tag, e)
+            except MemoryError:
+                # No heap for authorization: not started, said in one line
+                # (the central system's next RemoteStart may find room).
+                try:
+                    log.error("session", "remote start for %s: no heap to authorize it: not started", tag)
+                except MemoryError:
+                    pass  # (its arguments' tuple found none either)
+                return
+            if info.get("status") != "Accepted":
+                log.info("session", "remote start for %s: %s", tag, info.get("status"))
+                return
+            parent = info.get("parentIdTag")
+        if profile is not None:
+            smart.offer(cid, profile)  # before the start: installed when it starts
+        sessions.authorized(cid, tag, parent)
 
     return {"status": "Accepted"}, start

@@ -333,16 +333,20 @@ class Esp32Evse:
         try:
             while True:
                 # A MemoryError (a reading that found no heap) skips that
-                # sample, never the sampling: the session task is woken to
-                # look again, and the next sample comes on time.
+                # sample, never the sampling, and never the fault inputs'
+                # reading: each has its own net, the session task is woken
+                # to look again, and the next sample comes on time.
+                tick += 1
                 try:
                     changed = self._sample_pilots()
-                    tick += 1
-                    if tick >= every:
-                        tick = 0
-                        changed = self._poll_inputs() or changed
                 except MemoryError:
                     changed = True
+                if tick >= every:
+                    tick = 0
+                    try:
+                        changed = self._poll_inputs() or changed
+                    except MemoryError:
+                        changed = True
                 if changed:
                     self.changed.set()
                 await asyncio.sleep_ms(ms)
@@ -390,8 +394,8 @@ class Esp32Evse:
 
     def _sample_pilots(self):
         changed = False
-        for i, c in enumerate(self._c):
-            seen = c[_PILOT]
+        for i in range(len(self._c)):  # (no enumerate object: a sample allocates nothing of its own)
+            seen = self._c[i][_PILOT]
             before = seen.value
             if seen.feed(self._classify(i, before)):
                 log.info("evse", "connector %d: pilot %s -> %s", i + 1, before, seen.value)

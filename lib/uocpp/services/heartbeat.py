@@ -60,6 +60,7 @@ class Heartbeat:
 
     async def run(self):
         await self._registered.wait()
+        short = False  # in a streak of tries with no heap: logged once
         while True:
             # A MemoryError (no heap for the wait or the Heartbeat) ends
             # neither the task nor the loop's yield: the next try comes after
@@ -73,6 +74,9 @@ class Heartbeat:
                     await sleep.until(self._changed, left)
                     continue  # re-read: other traffic or a new interval may move it
                 await self.beat()
-            except MemoryError as e:
-                log.warning("heartbeat", "no heap: %r; again in %d ms", e, _PAUSE_MS)
+                short = False
+            except MemoryError:
+                if not short:
+                    log.warning("heartbeat", "no heap: again in a second")  # (no arguments: no tuple to pack)
+                short = True
                 await asyncio.sleep_ms(_PAUSE_MS)

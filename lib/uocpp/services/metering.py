@@ -63,6 +63,7 @@ class Metering:
         self._sampled = [None] * (count + 1)
         self.failed = [False] * (count + 1)
         self._lock = asyncio.Lock()  # one meter transaction at a time (a shared RS-485 bus)
+        self.held = None  # n -> is connector n's transaction stopped, its stop held? (set by Sessions)
 
     def energy_wh(self, n):
         return int(self.readings[n].get(ENERGY, 0))
@@ -96,6 +97,11 @@ class Metering:
         if not mv["sampledValue"]:
             return
         local = self._tx.running_on(n) if n else None
+        if local is not None and self.held and self.held(n):
+            # Its stop is decided and held until it is on flash (relay open):
+            # what the meter says from now on is the connector's, never the
+            # transaction's (after a power cut, a new meter reading).
+            local = None
         payload = {"connectorId": n, "meterValue": [mv]}
         if local is not None:
             # The latest stored reading is what a power cut bills with: on
@@ -179,9 +185,9 @@ class Metering:
                         self.send(n, self._keys.get("MeterValuesSampledData"), "Sample.Periodic")
                 aligned_at = self._aligned(aligned_at)
                 short = False
-            except MemoryError as e:
+            except MemoryError:
                 if not short:
-                    log.error("meter", "no heap for a sample: %r; again next tick", e)
+                    log.error("meter", "no heap for a sample: again next tick")  # (no arguments: no tuple to pack)
                 short = True
             await asyncio.sleep_ms(_POLL_MS)
 

@@ -59,6 +59,7 @@ class Sessions(StartStop):
         self._asking = 0  # cards being authorized beside the loop (services/cards.py)
         self._decided = []  # (n, idTag, local id or None, idTagInfo) handed back by those
         self._begin = {}  # local id -> the Transaction.Begin meter value
+        metering.held = lambda n: self._stopping[n] is not None
         # local id -> ticks_ms of its start / its stop, stamped before the
         # clock was set (a board's RTC reads 2000-01-01 until the first
         # BootNotification.conf): the time is put right when it is sent.
@@ -133,6 +134,9 @@ class Sessions(StartStop):
     async def run(self):
         evse = self.evse
         count = evse.count
+        # Bound once: passing self._guard would make a bound method each
+        # time, which a heap with no room left cannot.
+        guard = self._guard
         short = False  # in a streak of passes with no heap: logged once
         while True:
             # A MemoryError anywhere in a pass (a task, a reading, a card, a
@@ -145,7 +149,7 @@ class Sessions(StartStop):
                 # or an EV that stopped asking opens the relay before anything
                 # else (the meter read below may take a while on a Modbus bus).
                 for n in range(1, count + 1):
-                    self._safely(self._guard, n)
+                    self._safely(guard, n)
                 # Fresh readings: a start or a stop bills with the meter as it is now.
                 await self._read_meter()
                 for n in range(1, count + 1):
@@ -178,7 +182,10 @@ class Sessions(StartStop):
                         card = None
                     else:
                         while self._decided:
-                            self._safely(cards.decide, *self._decided.pop(0), s=self)
+                            # Taken off once handled: a MemoryError before
+                            # (packing its arguments) leaves it for the next pass.
+                            self._safely(cards.decide, *self._decided[0], s=self)
+                            self._decided.pop(0)
                         while card is not None:
                             self._safely(cards.take, *card, s=self)
                             card = evse.take_card()
@@ -191,12 +198,19 @@ class Sessions(StartStop):
                     else:
                         await sleep.until(evse.changed, deadline)
                 short = False
-            except MemoryError as e:
+            except MemoryError:
+                # Nothing here allocates: the guard called as it is (no
+                # _safely, no arguments packed), a log line without
+                # arguments (one with them packs a tuple), a sleep.
+                cards = held_stops = None  # the frame keeps no module unloaded since
                 for n in range(1, count + 1):
-                    self._safely(self._guard, n)
+                    try:
+                        guard(n)
+                    except Exception:
+                        self._relay(n, False)  # not even the guard could look: open
                 evse.changed.set()
                 if not short:
-                    log.error("session", "no heap for a pass: %r; relays guarded, again shortly", e)
+                    log.error("session", "no heap for a pass: relays guarded, again shortly")
                 short = True
                 await asyncio.sleep_ms(_SHORT_MS)
 

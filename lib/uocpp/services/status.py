@@ -60,6 +60,7 @@ class StatusNotifier:
         await self._registered.wait()
         changed = self.connectors.changed
         link = self._link
+        short = False  # in a streak of looks with no heap: logged once
         while True:
             # A MemoryError (no heap for a message or the wait) ends neither
             # the task nor the loop's yield: what was not posted is posted at
@@ -86,12 +87,16 @@ class StatusNotifier:
                         m = None  # the frame outlives the message: it must not hold it
                     # Until confirmed, look again now and then: a failure sets no event.
                     unconfirmed = unconfirmed or self._told.get(cid) != status
+                short = False
                 if unconfirmed:
                     await sleep.until(changed, _RECHECK_MS)
                 else:
                     await changed.wait()
-            except MemoryError as e:
-                log.warning("status", "no heap: %r; again in %d ms", e, _RECHECK_MS)
+            except MemoryError:
+                m = None  # the frame keeps no message
+                if not short:
+                    log.warning("status", "no heap: again in a second")  # (no arguments: no tuple to pack)
+                short = True
                 await asyncio.sleep_ms(_RECHECK_MS)
 
     def _post(self, cid):
