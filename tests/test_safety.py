@@ -237,13 +237,15 @@ def test_no_heap_for_the_held_stop_retry_ends_no_task(charger, cs):
 
 def test_no_heap_to_authorize_a_remote_start_is_said_in_one_line(charger, cs):
     """A RemoteStartTransaction accepted, whose Authorize (AuthorizeRemoteTxRequests) finds no heap for
-    authorization (found by the scenario engine's heap faults): one line says it did not start, no traceback;
+    authorization (found by the scenario engine's heap faults): its work after the reply is a helper task, and
+    the supervisor's handler says in one line that it found no heap (no traceback, a MemoryExhaustion event);
     once the heap is back the next one is authorized and starts."""
     ch = charger(fail_imports=("uocpp.model.auth_cache",))
     change(cs, "AuthorizeRemoteTxRequests", "true")
     ch.fw.fail_now(True)
     assert cs.call("CP001", call.RemoteStartTransaction(id_tag="REMOTE", connector_id=1)).status == "Accepted"
-    ch.fw.wait_log(r"remote start for REMOTE: no heap to authorize it: not started")
+    ch.fw.wait_log(r"E supervisor: a helper task found no heap: its work is not done")
+    ch.fw.wait_log(r"security: MemoryExhaustion \(a helper task\)")
     ch.fw.fail_now(False)
     ch.evse("plug 1")
     assert cs.call("CP001", call.RemoteStartTransaction(id_tag="REMOTE", connector_id=1)).status == "Accepted"

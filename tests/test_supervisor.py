@@ -202,6 +202,42 @@ asyncio.run(main())
     assert "a helper task failed" in flash
 
 
+def test_a_detached_helper_that_finds_no_heap_is_one_line_and_the_loop_lives(tmp_path):
+    # The event loop's exception handler runs with the heap still locked
+    # (micropython.heap_lock: every allocation fails): it must allocate
+    # nothing on its way (one raised there would end asyncio.run).
+    out, _ = run(
+        tmp_path,
+        """
+import micropython
+
+async def helper(locked):
+    if locked:
+        micropython.heap_lock()
+    raise MemoryError("memory allocation failed, allocating 96 bytes")
+
+async def idle():
+    await asyncio.sleep_ms(100000)
+
+async def main():
+    sup = Supervisor()
+    sup.start("idle", idle)
+    asyncio.create_task(helper(False))  # the line is written
+    await asyncio.sleep_ms(50)
+    asyncio.create_task(helper(True))  # the handler runs with no heap at all: the line is lost, not the loop
+    await asyncio.sleep_ms(50)
+    micropython.heap_unlock()
+    print("loop alive", sup.restarts)
+    sup.cancel()
+
+asyncio.run(main())
+""",
+    )
+    assert out.count("E supervisor: a helper task found no heap: its work is not done") == 1
+    assert "loop alive 0" in out
+    assert "Traceback" not in out
+
+
 def test_an_application_that_fails_outside_every_task_resets_the_board(cs, firmware, tmp_path):
     """main.py's last line of defence: an exception that escapes the application itself (here App() raising, in a
     copy of lib/uocpp whose app.py does) is logged with its traceback and the board resets after a pause (the unix

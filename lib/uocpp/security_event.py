@@ -29,17 +29,20 @@ def report(kind, tech_info=None):
     # The seam's signature: callers may name tech_info.
     # (Few names and strings here and in the hooks: each is interned when
     # its module loads at boot, and interned strings are never freed.)
-    if kind in ("InvalidMessages", "MemoryExhaustion"):
-        # What a peer or a short heap can repeat at any rate: one line a
-        # second, and nothing loaded for the rest.
-        now, last = time.ticks_ms(), _where[4].get(kind)
-        if last is not None and time.ticks_diff(now, last) < _GAP_MS:
-            return  # the caller logged its own line already
-        _where[4][kind] = now
-    if tech_info:
-        log.warning("security", "%s (%s)", kind, tech_info)
-    else:
-        log.warning("security", kind)
+    try:
+        if kind in ("InvalidMessages", "MemoryExhaustion"):
+            # What a peer or a short heap can repeat at any rate: one line a
+            # second, and nothing loaded for the rest.
+            now, last = time.ticks_ms(), _where[4].get(kind)
+            if last is not None and time.ticks_diff(now, last) < _GAP_MS:
+                return  # the caller logged its own line already
+            _where[4][kind] = now
+        if tech_info:
+            log.warning("security", "%s (%s)", kind, tech_info)
+        else:
+            log.warning("security", kind)
+    except MemoryError:
+        return  # no heap even for its line (its arguments, the rate's record): the caller's line says it
     if _where[0] is None:
         return  # before the app is wired (boot.py, tools): the console only
     try:

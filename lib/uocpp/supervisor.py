@@ -80,7 +80,16 @@ class Supervisor:
         for i in range(_TASK, len(t), _SLOTS):
             if t[i] is task:
                 return  # the watcher restarts it and logs why
-        log.exception("supervisor", "a helper task failed", context.get("exception"))
+        exc = context.get("exception")
+        if isinstance(exc, MemoryError):
+            # A helper (an operation's work after its reply, a link's
+            # reader) found no heap: that work is lost, said in one line
+            # with nothing to format, as a supervised task's would be; no
+            # traceback to build where there is no heap.
+            log.error("supervisor", "a helper task found no heap: its work is not done")
+            security_event.report("MemoryExhaustion", "a helper task")
+            return
+        log.exception("supervisor", "a helper task failed", exc)
 
     async def _watch(self):
         # The one task nobody restarts: a MemoryError in a tick (a restart's

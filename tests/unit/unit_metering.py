@@ -8,7 +8,6 @@ from fakes import Keys, Outbox
 
 from uocpp import log
 from uocpp.services.metering import ENERGY, Metering
-from uocpp.services.sessions import Sessions
 
 log.set_level("off")
 
@@ -40,6 +39,7 @@ def test_a_triggered_value_sent_after_its_transaction_stopped_has_no_transaction
     tx, outbox = Transactions(), Outbox()
     metering = Metering(Meter(), 1, Keys(), outbox, tx)
     metering.readings[1] = {ENERGY: 1500}
+    metering.begin(1)  # the transaction started: its values are the meter's
     metering.send(1, ENERGY, "Trigger", triggered=True)
     msg = outbox.msgs[0]
     eq(msg.build().get("transactionId"), 1006, "built while the transaction runs")
@@ -50,44 +50,24 @@ def test_a_triggered_value_sent_after_its_transaction_stopped_has_no_transaction
 
 
 def test_a_transaction_whose_stop_is_held_gets_no_more_values():
-    # Its stop is decided but not on flash yet (a full or read-only flash;
-    # after a power cut, its PowerLoss stop): the meter's values from then on
-    # are the connector's (the soak's ledger found a new session's reading
-    # sent as the held transaction's), and its reading on flash stays.
+    # Its stop is decided (end()) but not on flash yet (a full or read-only
+    # flash), or it is a power cut's PowerLoss stop held at boot (never
+    # begin()): the meter's values from then on are the connector's (the
+    # soak's ledger found a new session's reading sent as the held
+    # transaction's), and its reading on flash stays.
     tx, outbox = Transactions(), Outbox()
     metering = Metering(Meter(), 1, Keys(), outbox, tx)
     metering.readings[1] = {ENERGY: 4700000}
-    metering.held = lambda n: n == 1
-    metering.send(1, ENERGY, "Trigger", triggered=True)
-    metering.send(1, ENERGY, "Sample.Clock")  # durable while the transaction runs: not for a held one
-    eq(tx.readings, [], "its reading on flash untouched")
-    eq([("transactionId" in m.build(), m.build()["connectorId"]) for m in outbox.msgs], [(False, 1), (False, 1)], "the connector's values")
-    metering.held = lambda n: False
-    metering.send(1, ENERGY, "Trigger", triggered=True)
-    eq((tx.readings, outbox.msgs[-1].build().get("transactionId")), ([(7, 4700000)], 1006), "not held: the transaction's")
-
-
-class Evse:
-    count = 1
-
-    def __init__(self):
-        import asyncio
-
-        self.changed = asyncio.Event()
-
-
-class Lanes:
-    gate = None
-
-    def on_durable(self, action, **hooks):
-        pass
-
-
-def test_the_sessions_tell_the_meter_which_stops_are_held():
-    tx = Transactions()
-    tx.flush = lambda: None
-    metering = Metering(Meter(), 1, Keys(), Outbox(), tx)
-    s = Sessions(Evse(), metering, None, tx, Lanes(), None, Keys(), 32, 10)
-    eq(metering.held(1), False, "nothing held")
-    s._stopping[1] = ("PowerLoss", None, 3526054, "2026-12-07T11:26:00Z")  # power_loss.py's held stop
-    eq(metering.held(1), True, "its stop held")
+    for began in (False, True):  # held at boot / stopped in this run
+        if began:
+            metering.begin(1)
+            metering.send(1, ENERGY, "Trigger", triggered=True)
+            eq((tx.readings, outbox.msgs[-1].build().get("transactionId")), ([(7, 4700000)], 1006), "metered: the transaction's")
+            waiting = outbox.msgs[-1]
+            metering.end(1)  # stop() decided it
+            eq("transactionId" in waiting.build(), False, "a value waiting since is built as the connector's")
+        del outbox.msgs[:]
+        metering.send(1, ENERGY, "Trigger", triggered=True)
+        metering.send(1, ENERGY, "Sample.Clock")  # durable while metered: not for a held one
+        eq([("transactionId" in m.build(), m.build()["connectorId"]) for m in outbox.msgs], [(False, 1), (False, 1)], "the connector's values")
+    eq(tx.readings, [(7, 4700000)], "its reading on flash taken only while metered")

@@ -142,3 +142,22 @@ def test_a_report_before_the_app_is_wired_is_the_console_only():
     security_event._where[0] = None
     security_event.report("StartupOfTheDevice")  # no directory: nothing on flash, no error
     eq("uocpp.security_log" in sys.modules, False, "not even loaded")
+
+
+def test_a_report_with_no_heap_at_all_never_raises():
+    # Reported from error paths, MemoryError ones too (the supervisor's
+    # handlers): with the heap locked (every allocation fails) its line is
+    # lost, the caller goes on.
+    import micropython
+
+    security_event._where[0] = None
+    security_event._where[4].clear()  # the rate's record: a first report inserts its key
+    micropython.heap_lock()
+    try:
+        security_event.report("MemoryExhaustion", "a helper task")
+        raised = None
+    except MemoryError as e:
+        raised = e
+    finally:
+        micropython.heap_unlock()
+    eq(raised, None, "raised")

@@ -37,16 +37,7 @@ def handle(payload, sessions, authorizer, keys, smart, registration, reservation
     async def start():
         parent = None
         if keys.get("AuthorizeRemoteTxRequests") or held:
-            try:
-                info = await authorizer.authorize(tag)
-            except MemoryError:
-                # No heap for authorization: not started, said in one line
-                # (the central system's next RemoteStart may find room).
-                try:
-                    log.error("session", "remote start for %s: no heap to authorize it: not started", tag)
-                except MemoryError:
-                    pass  # (its arguments' tuple found none either)
-                return
+            info = await authorizer.authorize(tag)
             if info.get("status") != "Accepted":
                 log.info("session", "remote start for %s: %s", tag, info.get("status"))
                 return

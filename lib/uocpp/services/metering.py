@@ -56,14 +56,14 @@ class Metering:
         self._tx = transactions
         self.readings = [{} for _ in range(count + 1)]
         # Per connector: ticks of the transaction's last periodic sample (or
-        # of its start), None without a transaction. The next one is due
+        # of its start), None without a transaction whose values are the
+        # meter's (none, or its stop decided: end()). The next one is due
         # MeterValueSampleInterval after it, read at every tick, so that a
         # change of the interval takes effect at once, also for a session
         # that started while it was 0.
         self._sampled = [None] * (count + 1)
         self.failed = [False] * (count + 1)
         self._lock = asyncio.Lock()  # one meter transaction at a time (a shared RS-485 bus)
-        self.held = None  # n -> is connector n's transaction stopped, its stop held? (set by Sessions)
 
     def energy_wh(self, n):
         return int(self.readings[n].get(ENERGY, 0))
@@ -97,10 +97,11 @@ class Metering:
         if not mv["sampledValue"]:
             return
         local = self._tx.running_on(n) if n else None
-        if local is not None and self.held and self.held(n):
-            # Its stop is decided and held until it is on flash (relay open):
-            # what the meter says from now on is the connector's, never the
-            # transaction's (after a power cut, a new meter reading).
+        if local is not None and self._sampled[n] is None:
+            # Its stop is decided (end()) but not on flash yet, or it is a
+            # power cut's, recovered at boot and held (never begin()): what
+            # the meter says from now on is the connector's, never the
+            # transaction's.
             local = None
         payload = {"connectorId": n, "meterValue": [mv]}
         if local is not None:
@@ -120,15 +121,15 @@ class Metering:
         # samples); clock-aligned values outside a transaction are kept only
         # while offline. Keyed per connector and kind: one waits, and it
         # carries the latest value (a waiting one is given the new payload).
-        tx = self._tx
+        tx, sampled = self._tx, self._sampled
 
         def build():
             # At send time: the transaction's id once its StartTransaction is
-            # answered, and only while it runs; sent after its stop (a
-            # trigger waiting out a slow link), the value is the connector's,
-            # never a stopped transaction's.
+            # answered, and only while it runs and is metered; sent after its
+            # stop was decided (a trigger waiting out a slow link), the value
+            # is the connector's, never a stopped transaction's.
             payload.pop("transactionId", None)
-            if local is not None and tx.running_on(n) == local:
+            if local is not None and tx.running_on(n) == local and sampled[n] is not None:
                 remote = tx.remote(local)
                 if remote is not None:
                     payload["transactionId"] = remote

@@ -59,7 +59,6 @@ class Sessions(StartStop):
         self._asking = 0  # cards being authorized beside the loop (services/cards.py)
         self._decided = []  # (n, idTag, local id or None, idTagInfo) handed back by those
         self._begin = {}  # local id -> the Transaction.Begin meter value
-        metering.held = lambda n: self._stopping[n] is not None
         # local id -> ticks_ms of its start / its stop, stamped before the
         # clock was set (a board's RTC reads 2000-01-01 until the first
         # BootNotification.conf): the time is put right when it is sent.

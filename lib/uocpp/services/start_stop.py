@@ -294,7 +294,5 @@ class StartStop:
         self._done("e%d" % local)
         info = reply.get("idTagInfo")
         self._tx.forget(local)
-        if isinstance(info, dict) and payload.get("idTag"):
-            self._rest(payload["idTag"], info)
-        else:
-            self._rest()
+        learnt = isinstance(info, dict) and payload.get("idTag")
+        self._rest(payload["idTag"] if learnt else None, info)
