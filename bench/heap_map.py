@@ -22,6 +22,7 @@ modules' table, interned-name pools made at run time, main.py's code).
     python bench/heap_map.py --frozen PATH         # a 32-bit build with lib/ frozen in
     python bench/heap_map.py --frozen PATH --top 60 --detail app.outbox
     python bench/heap_map.py --frozen PATH --charging   # while a transaction runs
+    python bench/heap_map.py --romfs               # the ROMFS image's build
 
 Host-side only; nothing here goes to the device. A diagnostic: object
 layouts are MicroPython's (a type pointer in an object's first word), and
@@ -196,7 +197,7 @@ def dump(build, workdir, heapsize, charging=False):
         cs.stop()
 
 
-def report(heap, top, detail):
+def report(heap, top, detail, image_bytes=0):
     owner = heap.claim()
     total = sum(heap.size(h) for h in range(len(heap.heads)))
     kinds = collections.Counter()
@@ -205,6 +206,11 @@ def report(heap, top, detail):
         kinds[heap.kinds[h]] += heap.size(h)
         by[owner[h] or _NOBODY][heap.kinds[h]] += heap.size(h)
     print("live heap in the map: %d B (%d blocks in use)" % (total, len(heap.heads)))
+    if image_bytes:
+        # The ROMFS build on the unix port: the image is one heap block
+        # (bench/romfs_main.py), which a board maps from flash instead.
+        image = max(heap.size(h) for h in range(len(heap.heads)))
+        print("the ROMFS image's block (a board maps the image from flash): %d B; the charger's heap: %d B" % (image, total - image))
     print("\nby kind:")
     for k, n in kinds.most_common(top):
         print("%7d  %s" % (n, k))
@@ -233,6 +239,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--micropython32", default=DEFAULT32, metavar="PATH", help="a 32-bit unix port (default %(default)s)")
     ap.add_argument("--frozen", metavar="PATH", help="a 32-bit unix port with this tree's lib/ frozen in (instead of .mpy files)")
+    ap.add_argument("--romfs", action="store_true", help="the ROMFS image's build (its image block is module romfs_main's)")
     ap.add_argument("--heapsize", type=int, default=256 * 1024, help="the firmware's -X heapsize (default %(default)s)")
     ap.add_argument("--top", type=int, default=40, help="rows per table (default %(default)s)")
     ap.add_argument("--detail", action="append", metavar="OWNER", help="also list the blocks of this owner (repeatable)")
@@ -245,11 +252,13 @@ def main(argv=None):
             build = common.frozen_build(args.frozen, 4)
         else:
             build = common.mpy_build(tmp / "mpy", micropython=args.micropython32, word=4)
-        text = dump(build, tmp / "fw", args.heapsize, args.charging)
+            if args.romfs:
+                build = common.romfs_build(build, tmp / "rom")
+        text = dump(build, tmp / "fw", args.heapsize + build.heap_offset, args.charging)
     if args.save:
         Path(args.save).write_text(text)
     print("%s, %s:" % (build.label, "while a transaction runs" if args.charging else "idle after boot"))
-    report(Heap(text), args.top, args.detail)
+    report(Heap(text), args.top, args.detail, build.heap_offset)
     return 0
 
 

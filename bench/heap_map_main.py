@@ -156,5 +156,9 @@ def _words():
 builtins.__import__ = _hook
 # $OCPP_MAIN: the main.py to run (its directory goes first on the path).
 sys.path.insert(0, os.getenv("OCPP_MAIN").rsplit("/", 1)[0])
+if os.getenv("OCPP_ROMFS"):
+    # The ROMFS build: bench/romfs_main.py mounts the image (its one heap
+    # block, module romfs_main's) and puts /rom first, where main.mpy is.
+    import romfs_main  # noqa: E402,F401
 
 import main  # noqa: E402,F401 - runs the firmware

@@ -193,6 +193,23 @@ def test_heap_map_while_a_transaction_runs():
 
 
 @pytest.mark.skipif(not MP32.exists(), reason="no 32-bit unix port at %s" % MP32)
+def test_heap_map_of_the_romfs_build():
+    """bench/heap_map.py --romfs: the ROMFS build's idle heap, its code run in place from the image. The image's
+    block (the unix port reads the image into the heap; a board maps it from flash) is said apart, and the
+    charger's heap beside it is the .mpy build's less the code: every block still has one owner."""
+    mpy, mpy_total = _heap_map()
+    out, total = _heap_map("--romfs")
+    assert out.startswith("32-bit ROMFS, idle after boot:"), out
+    image, charger = (int(v) for v in re.search(r"image's block .*: (\d+) B; the charger's heap: (\d+) B", out).groups())
+    assert image + charger == total and image > 64 * 1024, out
+    assert 0 < charger < mpy_total - 16 * 1024, "ROMFS %d B against .mpy %d B" % (charger, mpy_total)
+    for owner in ("module uocpp.outbox", "app.keys._values", "task link"):
+        assert re.search(r"^ +\d+  %s " % re.escape(owner), out, re.M), owner + " not named:\n" + out
+    owners = re.findall(r"^ +(\d+)  (?:module |app|task |\(interpreter)", out, re.M)
+    assert sum(int(n) for n in owners) == total, "every block has one owner:\n" + out
+
+
+@pytest.mark.skipif(not MP32.exists(), reason="no 32-bit unix port at %s" % MP32)
 def test_the_esp32_twin_runs_a_romfs_image(tmp_path):
     """bench/twin.py --romfs (make bench's deployment table): the ESP32 twin boots the firmware from a ROMFS image
     mounted at /rom, registers, and runs its code in place: its live heap idle (the image's block subtracted) is
