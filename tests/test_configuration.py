@@ -1,9 +1,12 @@
 """GetConfiguration / ChangeConfiguration and the persisted key store (CFG-*, KEY-*)."""
 
+import ast
 import json
 import random
+import re
 import signal
 import time
+from pathlib import Path
 
 import pytest
 from ocpp.v16 import call
@@ -33,6 +36,21 @@ REQUIRED_CORE = {
     "TransactionMessageRetryInterval": False,
     "UnlockConnectorOnEVSideDisconnect": None,
 }
+
+
+def test_each_declaration_is_of_the_key_its_comment_names():
+    """model/keytable.py's line i declares the key model/keys.py's NAMES[i] (the store keeps NAMES, constants in
+    flash when frozen or in a ROMFS image, as its keys): each line's comment names that key, so the two lists
+    cannot drift apart unseen, and every name is there once."""
+    lib = Path(__file__).resolve().parent.parent / "lib" / "uocpp" / "model"
+    source = (lib / "keytable.py").read_text()
+    table = next(n.value for n in ast.parse(source).body if isinstance(n, ast.Assign) and getattr(n.targets[0], "id", "") == "TABLE")
+    lines = "".join(ast.literal_eval(table)).splitlines()
+    commented = re.findall(r'^    "[^"]*\\n",?  # (\w+)$', source, re.M)
+    names = next(ast.literal_eval(n.value) for n in ast.parse((lib / "keys.py").read_text()).body if isinstance(n, ast.Assign) and getattr(n.targets[0], "id", "") == "NAMES")
+    assert len(lines) == len(commented) == len(names), (len(lines), len(commented), len(names))
+    assert list(names) == commented
+    assert len(set(n.lower() for n in names)) == len(names)
 
 
 def registered(cs, firmware, config=None, **kw):

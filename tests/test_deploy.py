@@ -153,8 +153,9 @@ def test_make_romfs_image_runs_the_firmware_in_place(cs, tmp_path):
 
 def test_frozen_names_list_exactly_the_library_modules():
     """Issue 24: frozen/uocpp_names.py (frozen by manifest.py, never imported) spells out every module's dotted
-    name, so that a build with the library frozen in interns none of them in the heap at import, and every
-    configuration key of model/keytable.py, so that the key store's names are in flash too."""
+    name, so that a build with the library frozen in interns none of them in the heap at import, and the
+    configuration keys' defaults that are dotted names, so that the key store's values cut from the table are in
+    flash too."""
     sys.path.insert(0, str(REPO / "tools"))
     import frozen_names
 

@@ -49,6 +49,63 @@ def send_list_max(frame_bytes):
     return max(1, (frame_bytes - _LIST_CALL) // _LIST_ENTRY)
 
 
+# The keys' names, in the order of model/keytable.py's declarations (line i
+# there declares NAMES[i]). Each is a constant of its own, and the store's
+# dict keeps these objects as its keys: frozen or in a ROMFS image they are
+# objects in flash (a ROMFS build makes a 16-byte header for each, its text
+# stays in the image), where names cut out of the table's text were copies
+# in the heap.
+NAMES = (
+    "AuthorizationKey",
+    "AllowOfflineTxForUnknownId",
+    "AuthorizationCacheEnabled",
+    "AuthorizeRemoteTxRequests",
+    "ChargeProfileMaxStackLevel",
+    "ChargingScheduleAllowedChargingRateUnit",
+    "ChargingScheduleMaxPeriods",
+    "ClockAlignedDataInterval",
+    "ConnectionTimeOut",
+    "ConnectorPhaseRotation",
+    "ConnectorPhaseRotationMaxLength",
+    "ConnectorSwitch3to1PhaseSupported",
+    "GetConfigurationMaxKeys",
+    "HeartbeatInterval",
+    "LocalAuthListEnabled",
+    "LocalAuthListMaxLength",
+    "LocalAuthorizeOffline",
+    "LocalPreAuthorize",
+    "MaxChargingProfilesInstalled",
+    "MessageTimeout",
+    "MeterValuesAlignedData",
+    "MeterValuesAlignedDataMaxLength",
+    "MeterValuesSampledData",
+    "MeterValuesSampledDataMaxLength",
+    "MeterValueSampleInterval",
+    "NumberOfConnectors",
+    "ReserveConnectorZeroSupported",
+    "ResetRetries",
+    "RetryBackOffRandomRange",
+    "RetryBackOffRepeatTimes",
+    "RetryBackOffWaitMinimum",
+    "SecurityProfile",
+    "SendLocalListMaxLength",
+    "StopTransactionOnEVSideDisconnect",
+    "StopTransactionOnInvalidId",
+    "StopTxnAlignedData",
+    "StopTxnAlignedDataMaxLength",
+    "StopTxnSampledData",
+    "StopTxnSampledDataMaxLength",
+    "SupportedFeatureProfiles",
+    "TransactionMessageAttempts",
+    "TransactionMessageRetryInterval",
+    "UnlockConnectorOnEVSideDisconnect",
+    "WebSocketPingInterval",
+    "AdditionalRootCertificateCheck",
+    "CertificateSignedMaxChainSize",
+    "CertificateStoreMaxLength",
+    "CpoName",
+)
+
 # Each declaration: (name, type, access, default, rule, needs reboot), read
 # through these indices (model/keytable.py makes them from its table).
 NAME = const(0)

@@ -4,67 +4,68 @@
 # unloads it): the idle charger holds only the values in force. The table is
 # text, a line per key, so that frozen or in a ROMFS image it stays in flash
 # and costs no heap; loaded from a .mpy file it is copied into the heap, in
-# chunks of six lines (each ~250 B: a heap fragmented by a long session has
+# chunks of six lines (each ~150 B: a heap fragmented by a long session has
 # room for those when it has no 2 KB block for the whole text, the first
 # thing a GetConfiguration or ChangeConfiguration failed on near the heap's
-# limit); a line becomes a declaration tuple only when read:
-#   name type access default rule reboot
+# limit); a line becomes a declaration tuple only when read. Line i declares
+# the key keys.NAMES[i] (its name in the line's comment):
+#   type access default rule reboot
 # type I integer, B boolean, C comma-separated list, S string; access R
 # read-only, RW, W write-only (never reported, CFG-10); default "_" for the
 # empty string; rule "_" none, "min:max" for an integer, "m8"/"r8" for a list
 # of measurands/phase rotations of at most 8 items, "k" the AuthorizationKey
 # rule; reboot 1 when a change needs one.
-from uocpp.model.keys import BOOL, CSL, INT, RW, STR, R, W
+from uocpp.model.keys import BOOL, CSL, INT, NAMES, RW, STR, R, W
 
 TABLE = (
-    "AuthorizationKey S W _ k 0\n"
-    "AllowOfflineTxForUnknownId B RW false _ 0\n"
-    "AuthorizationCacheEnabled B RW true _ 0\n"
-    "AuthorizeRemoteTxRequests B RW true _ 0\n"
-    "ChargeProfileMaxStackLevel I R 8 _ 0\n"
-    "ChargingScheduleAllowedChargingRateUnit C R Current,Power _ 0\n",
-    "ChargingScheduleMaxPeriods I R 24 _ 0\n"
-    "ClockAlignedDataInterval I RW 0 0:86400 0\n"
-    "ConnectionTimeOut I RW 60 1:3600 0\n"
-    "ConnectorPhaseRotation C RW 0.Unknown r8 1\n"
-    "ConnectorPhaseRotationMaxLength I R 8 _ 0\n"
-    "ConnectorSwitch3to1PhaseSupported B R false _ 0\n",
-    "GetConfigurationMaxKeys I R 50 _ 0\n"
-    "HeartbeatInterval I RW 300 1:86400 0\n"
-    "LocalAuthListEnabled B RW true _ 0\n"
-    "LocalAuthListMaxLength I R 1000 _ 0\n"
-    "LocalAuthorizeOffline B RW true _ 0\n"
-    "LocalPreAuthorize B RW false _ 0\n",
-    "MaxChargingProfilesInstalled I R 8 _ 0\n"
-    "MessageTimeout I RW 30 1:600 0\n"
-    "MeterValuesAlignedData C RW Energy.Active.Import.Register m8 0\n"
-    "MeterValuesAlignedDataMaxLength I R 8 _ 0\n"
-    "MeterValuesSampledData C RW Energy.Active.Import.Register m8 0\n"
-    "MeterValuesSampledDataMaxLength I R 8 _ 0\n",
-    "MeterValueSampleInterval I RW 0 0:86400 0\n"
-    "NumberOfConnectors I R 1 _ 0\n"
-    "ReserveConnectorZeroSupported B R false _ 0\n"
-    "ResetRetries I RW 3 0:10 0\n"
-    "RetryBackOffRandomRange I RW 30 0:3600 0\n"
-    "RetryBackOffRepeatTimes I RW 5 0:16 0\n",
-    "RetryBackOffWaitMinimum I RW 5 1:3600 0\n"
-    "SecurityProfile I RW 0 0:3 0\n"
-    "SendLocalListMaxLength I R 49 _ 0\n"
-    "StopTransactionOnEVSideDisconnect B RW true _ 0\n"
-    "StopTransactionOnInvalidId B RW true _ 0\n"
-    "StopTxnAlignedData C RW _ m8 0\n",
-    "StopTxnAlignedDataMaxLength I R 8 _ 0\n"
-    "StopTxnSampledData C RW _ m8 0\n"
-    "StopTxnSampledDataMaxLength I R 8 _ 0\n"
-    "SupportedFeatureProfiles C R Core,FirmwareManagement,LocalAuthListManagement,Reservation,RemoteTrigger,SmartCharging _ 0\n"
-    "TransactionMessageAttempts I RW 3 1:10 0\n"
-    "TransactionMessageRetryInterval I RW 60 1:3600 0\n",
-    "UnlockConnectorOnEVSideDisconnect B RW true _ 0\n"
-    "WebSocketPingInterval I RW 60 0:86400 0\n"
-    "AdditionalRootCertificateCheck B R false _ 0\n"
-    "CertificateSignedMaxChainSize I R 10000 _ 0\n"
-    "CertificateStoreMaxLength I R 8 _ 0\n"
-    "CpoName S RW _ _ 0\n",
+    "S W _ k 0\n"  # AuthorizationKey
+    "B RW false _ 0\n"  # AllowOfflineTxForUnknownId
+    "B RW true _ 0\n"  # AuthorizationCacheEnabled
+    "B RW true _ 0\n"  # AuthorizeRemoteTxRequests
+    "I R 8 _ 0\n"  # ChargeProfileMaxStackLevel
+    "C R Current,Power _ 0\n",  # ChargingScheduleAllowedChargingRateUnit
+    "I R 24 _ 0\n"  # ChargingScheduleMaxPeriods
+    "I RW 0 0:86400 0\n"  # ClockAlignedDataInterval
+    "I RW 60 1:3600 0\n"  # ConnectionTimeOut
+    "C RW 0.Unknown r8 1\n"  # ConnectorPhaseRotation
+    "I R 8 _ 0\n"  # ConnectorPhaseRotationMaxLength
+    "B R false _ 0\n",  # ConnectorSwitch3to1PhaseSupported
+    "I R 50 _ 0\n"  # GetConfigurationMaxKeys
+    "I RW 300 1:86400 0\n"  # HeartbeatInterval
+    "B RW true _ 0\n"  # LocalAuthListEnabled
+    "I R 1000 _ 0\n"  # LocalAuthListMaxLength
+    "B RW true _ 0\n"  # LocalAuthorizeOffline
+    "B RW false _ 0\n",  # LocalPreAuthorize
+    "I R 8 _ 0\n"  # MaxChargingProfilesInstalled
+    "I RW 30 1:600 0\n"  # MessageTimeout
+    "C RW Energy.Active.Import.Register m8 0\n"  # MeterValuesAlignedData
+    "I R 8 _ 0\n"  # MeterValuesAlignedDataMaxLength
+    "C RW Energy.Active.Import.Register m8 0\n"  # MeterValuesSampledData
+    "I R 8 _ 0\n",  # MeterValuesSampledDataMaxLength
+    "I RW 0 0:86400 0\n"  # MeterValueSampleInterval
+    "I R 1 _ 0\n"  # NumberOfConnectors
+    "B R false _ 0\n"  # ReserveConnectorZeroSupported
+    "I RW 3 0:10 0\n"  # ResetRetries
+    "I RW 30 0:3600 0\n"  # RetryBackOffRandomRange
+    "I RW 5 0:16 0\n",  # RetryBackOffRepeatTimes
+    "I RW 5 1:3600 0\n"  # RetryBackOffWaitMinimum
+    "I RW 0 0:3 0\n"  # SecurityProfile
+    "I R 49 _ 0\n"  # SendLocalListMaxLength
+    "B RW true _ 0\n"  # StopTransactionOnEVSideDisconnect
+    "B RW true _ 0\n"  # StopTransactionOnInvalidId
+    "C RW _ m8 0\n",  # StopTxnAlignedData
+    "I R 8 _ 0\n"  # StopTxnAlignedDataMaxLength
+    "C RW _ m8 0\n"  # StopTxnSampledData
+    "I R 8 _ 0\n"  # StopTxnSampledDataMaxLength
+    "C R Core,FirmwareManagement,LocalAuthListManagement,Reservation,RemoteTrigger,SmartCharging _ 0\n"  # SupportedFeatureProfiles
+    "I RW 3 1:10 0\n"  # TransactionMessageAttempts
+    "I RW 60 1:3600 0\n",  # TransactionMessageRetryInterval
+    "B RW true _ 0\n"  # UnlockConnectorOnEVSideDisconnect
+    "I RW 60 0:86400 0\n"  # WebSocketPingInterval
+    "B R false _ 0\n"  # AdditionalRootCertificateCheck
+    "I R 10000 _ 0\n"  # CertificateSignedMaxChainSize
+    "I R 8 _ 0\n"  # CertificateStoreMaxLength
+    "S RW _ _ 0\n",  # CpoName
 )
 # Notes on single keys:
 # - ReserveConnectorZeroSupported false: ReserveNow for connector 0 is
@@ -126,10 +127,10 @@ def auth_key_ok(text):
     return False
 
 
-def _decl(line):
-    # One line of TABLE -> (name, type, access, default, rule, reboot), read
+def _decl(i, line):
+    # Line i of TABLE -> (name, type, access, default, rule, reboot), read
     # through keys.NAME ... keys.REBOOT.
-    name, kind, access, default, rule, reboot = line.split(" ")
+    kind, access, default, rule, reboot = line.split(" ")
     kind = "IBCS".index(kind)  # INT, BOOL, CSL, STR
     if default == "_":
         default = ""
@@ -146,43 +147,44 @@ def _decl(line):
     else:
         lo, hi = rule.split(":")
         rule = (int(lo), int(hi))
-    return (name, kind, R if access == "R" else RW if access == "RW" else W, default, rule, reboot == "1")
+    return (NAMES[i], kind, R if access == "R" else RW if access == "RW" else W, default, rule, reboot == "1")
 
 
 def _lines():
-    # (chunk, start, end of the name, end) of each line of TABLE, by index:
-    # reading the table makes no garbage (a GetConfiguration's reply is
-    # built while the table is read; scraps between its parts would leave
-    # the heap too fragmented for the reply on a small heap).
+    # (i, chunk, start, end) of each line of TABLE, by index: reading the
+    # table makes no garbage (a GetConfiguration's reply is built while the
+    # table is read; scraps between its parts would leave the heap too
+    # fragmented for the reply on a small heap).
+    i = 0
     for chunk in TABLE:
         at, n = 0, len(chunk)
         while at < n:
-            sp = chunk.find(" ", at)
-            end = chunk.find("\n", sp)
-            yield chunk, at, sp, end
+            end = chunk.find("\n", at)
+            yield i, chunk, at, end
+            i += 1
             at = end + 1
 
 
 def declarations():
     # Every declaration, in the table's order.
-    for chunk, at, _, end in _lines():
-        yield _decl(chunk[at:end])
+    for i, chunk, at, end in _lines():
+        yield _decl(i, chunk[at:end])
 
 
 def listing():
     # (name, access) of every key in the table's order (GetConfiguration's),
     # without making the declarations.
-    for chunk, at, sp, _ in _lines():
-        access = RW if chunk.startswith("RW ", sp + 3) else W if chunk.startswith("W ", sp + 3) else R
-        yield chunk[at:sp], access
+    for i, chunk, at, _ in _lines():
+        access = RW if chunk.startswith("RW ", at + 2) else W if chunk.startswith("W ", at + 2) else R
+        yield NAMES[i], access
 
 
 def find(name):
     # Case-insensitive lookup (keys are CiString, J-22); None when unknown.
     n, low = len(name), name.lower()
-    for chunk, at, sp, end in _lines():
-        if sp - at == n and chunk[at:sp].lower() == low:
-            return _decl(chunk[at:end])
+    for i, chunk, at, end in _lines():
+        if len(NAMES[i]) == n and NAMES[i].lower() == low:
+            return _decl(i, chunk[at:end])
     return None
 
 
