@@ -57,3 +57,36 @@ async def test_an_authorize_awaiting_its_answer_keeps_authorization():
         eq(auth.obj.busy, 0, "none awaited")
         Sessions._rest(s)
         eq((bool(auth), any(m in sys.modules for m in _MODULES)), (False, False), "dropped once none is awaited")
+
+
+class Starting(Resting):
+    # A card decided Accepted starts a transaction at once (an EV plugged
+    # in): start() rests first (Sessions._rest), before its StartTransaction
+    # goes to the journal. kept: whether authorization was still in the heap
+    # then, once per start.
+    def __init__(self, auth):
+        super().__init__(auth)
+        self.kept = []
+
+    def authorized(self, n, id_tag, parent=None):
+        Sessions._rest(self)
+        self.kept.append((bool(self._auth), any(m in sys.modules for m in _MODULES)))
+
+
+def test_a_card_that_starts_a_transaction_lets_authorization_go_before_the_start_is_stored():
+    # The session's peak is the StartTransaction going to the journal: card
+    # handling takes its decision off before it starts the transaction, so
+    # the start finds no card being decided and authorization leaves first
+    # (it stayed, with the cache, when the decision was taken off after).
+    from uocpp.services import cards
+
+    with TempDir("auth") as d:
+        auth = door(d, Outbox())
+        auth.get()  # loaded for the card's Authorize
+        s = Starting(auth)
+        decision = (1, "ALICE", None, {"status": "Accepted"})
+        s._decided.append(decision)
+        s._asking = 1
+        cards.decide(s, *decision)
+        eq(s.kept, [(False, False)], "authorization out of the heap when the transaction starts")
+        eq((s._decided, s._asking), ([], 0), "the decision taken in")

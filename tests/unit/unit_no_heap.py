@@ -180,6 +180,33 @@ async def test_a_pass_in_a_heap_with_no_room_at_all_still_opens_the_relay():
     task.cancel()
 
 
+async def test_a_card_decision_whose_handling_fails_before_it_begins_does_not_hold_the_loop():
+    # cards.decide takes its decision off as it begins; one that fails
+    # before (no heap for its frame: _safely catches it) would leave it
+    # first in line, and the loop that takes the decisions in would spin on
+    # it, holding the event loop (relays included). The loop takes it off
+    # itself then, and goes on. (Without that, this test times out.)
+    from uocpp.services import cards
+
+    real, calls = cards.decide, []
+
+    def fails(s, n, id_tag, local, info):
+        calls.append(id_tag)
+        raise MemoryError("memory allocation failed, allocating 32 bytes")
+
+    cards.decide = fails
+    try:
+        evse = Evse()
+        s = Sessions(evse, Meter(), Connectors(), Transactions(), Outbox(), None, Keys(StopTransactionOnEVSideDisconnect=False), 32, 10)
+        s._decided.append((1, "ALICE", None, {"status": "Accepted"}))
+        task = asyncio.create_task(s.run())
+        await within(s._idle, "the loop idle after the decision")
+        eq((calls, s._decided, task.done()), (["ALICE"], [], False), "tried once, taken off, the task lives")
+        task.cancel()
+    finally:
+        cards.decide = real
+
+
 async def test_a_sample_with_no_heap_is_lost_and_the_next_one_is_stored():
     tx, outbox = Transactions(), Outbox()
     metering = Metering(Meter(), 1, Keys(MeterValueSampleInterval=1, MeterValuesSampledData=ENERGY, ClockAlignedDataInterval=0), outbox, tx)

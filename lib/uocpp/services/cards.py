@@ -66,8 +66,13 @@ async def _authorize(s, n, id_tag, local):
 
 
 def decide(s, n, id_tag, local, info):
-    # In the loop: a card's authorization came back; the connector may have
-    # changed meanwhile, so every condition is checked again.
+    # In the loop: a card's authorization came back (s._decided[0]); the
+    # connector may have changed meanwhile, so every condition is checked
+    # again. The decision is taken off first: a transaction it starts then
+    # finds no card being decided, and authorization leaves the heap before
+    # the StartTransaction goes to the journal (Sessions._rest, the
+    # session's peak).
+    s._decided.pop(0)
     s._asking -= 1
     status, parent = info.get("status"), info.get("parentIdTag")
     log.info("session", "card %s at connector %d: %s", id_tag, n, status)

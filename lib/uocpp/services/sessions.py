@@ -181,10 +181,16 @@ class Sessions(StartStop):
                         card = None
                     else:
                         while self._decided:
-                            # Taken off once handled: a MemoryError before
-                            # (packing its arguments) leaves it for the next pass.
-                            self._safely(cards.decide, *self._decided[0], s=self)
-                            self._decided.pop(0)
+                            # cards.decide takes it off as it begins: a
+                            # MemoryError before (packing its arguments)
+                            # leaves it for the next pass; one calling it,
+                            # caught by _safely, leaves it first in line,
+                            # and this loop would spin on it.
+                            d = self._decided[0]
+                            self._safely(cards.decide, *d, s=self)
+                            if self._decided and self._decided[0] is d:
+                                self._decided.pop(0)
+                            d = None
                         while card is not None:
                             self._safely(cards.take, *card, s=self)
                             card = evse.take_card()
