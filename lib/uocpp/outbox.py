@@ -277,6 +277,13 @@ class Outbox:
             self._pause_ms = 0  # the link works: the reply came
             log.warning("outbox", "%s.conf refused: %s", action, e)
             raise
+        except MemoryError:
+            # No heap to make or send the CALL: the connection is not at
+            # fault and stays (dropped, a reconnection near the heap's limit
+            # would find no heap either); the message waits out the pause
+            # as after a failed send, on this connection.
+            self._pause()
+            raise errors.NotConnected("out of memory")
         self._pause_ms = 0
         conf = conf_of(action)
         if conf is not None:

@@ -71,7 +71,10 @@ class Rpc:
                 log.frame(">>", frame)
                 try:
                     await send(frame)
-                except errors.NotConnected:
+                except (errors.NotConnected, MemoryError):
+                    # No heap before a byte of the frame went out leaves the
+                    # stream as it was (after one, websocket.py ends the
+                    # connection itself): not the link's failure (outbox.py).
                     raise
                 except Exception as e:
                     raise errors.NotConnected("send failed: %s" % e)
