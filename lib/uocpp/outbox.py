@@ -280,10 +280,10 @@ class Outbox:
         except MemoryError:
             # No heap to make or send the CALL: the connection is not at
             # fault and stays (dropped, a reconnection near the heap's limit
-            # would find no heap either); the message waits out the pause
-            # as after a failed send, on this connection.
+            # would find no heap either). The next CALL waits out the pause;
+            # this message fails as any MemoryError's (_send, _send_durable).
             self._pause()
-            raise errors.NotConnected("out of memory")
+            raise
         self._pause_ms = 0
         conf = conf_of(action)
         if conf is not None:
