@@ -81,6 +81,23 @@ def test_malformed_replies_break_their_schema():
     assert {"wrong", "missing", "extra", "enum", "oversized", "bad", "payload"} <= kinds, kinds
 
 
+def test_the_spin_invariant_catches_a_loop_that_never_waits():
+    """A retry whose deadline stays "now" spins the session loop and says its line thousands of times a second
+    (soak seed 512: a held stop's retry that found no heap): SpinWatch reports the line once it has come
+    SPIN_LINES times within one second of the firmware's clock, once; lines spread over seconds, and a
+    burst of different lines, are not a spin."""
+    from harness.scenario.engine import SPIN_LINES, SpinWatch
+
+    w = SpinWatch()
+    line = "E session: held stops: MemoryError('no heap'); again later"
+    said = [w.feed("15.%03d %s" % (i % 1000, line)) for i in range(SPIN_LINES + 50)]
+    assert said.count(line) == 1 and said.index(line) == SPIN_LINES - 1, [x for x in said if x]
+    calm = SpinWatch()
+    assert not any(calm.feed("%d.500 %s" % (t, line)) for t in range(3 * SPIN_LINES))  # once a second, for long
+    assert not any(calm.feed("20.%03d I heartbeat: answered %d" % (i, i)) for i in range(SPIN_LINES * 2))
+    assert calm.feed("not a firmware line") is None
+
+
 def test_plan_is_replayable_from_its_seed():
     """The same seed gives the same plan; a longer budget starts with the shorter one's plan; another seed gives another."""
     a = [repr(e) for e in make_plan(4242, 60)]

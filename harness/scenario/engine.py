@@ -34,7 +34,10 @@ once with the seed, the time and the last events):
   also through heap faults: windows in which every module of STARVED (what
   the charger loads on use) fails to load with MemoryError;
 - exit: the firmware never exits by itself; boot: it comes up after a kill;
-- heap: the live heap it reports (log.heapInterval) stays under HEAP_BOUND.
+- heap: the live heap it reports (log.heapInterval) stays under HEAP_BOUND;
+- spin: no line of the firmware's log comes SPIN_LINES times within one
+  second of its clock (a loop whose next deadline stays "now", a retry
+  that never waits, says the same thing over and over: SpinWatch).
 
 The "energy" profile adds the house around the charger (a grid meter, an
 energy manager over MQTT, solar, the EVs following the pilot) and the
@@ -749,7 +752,12 @@ class Scenario:
                 continue
             lines = fw.lines_after(fw.scanned)
             fw.scanned += len(lines)
+            if getattr(fw, "spin", None) is None:
+                fw.spin = SpinWatch()  # one per firmware run: its clock starts at each boot
             for t, line in lines:
+                spun = fw.spin.feed(line)
+                if spun is not None:
+                    self.violation("spin", "the same line %d times within a second: %s" % (SPIN_LINES, spun[:160]))
                 if "registration Accepted" in line:
                     self.registered_t = t
                 m = re.search(r"heap alloc=(\d+)", line)
@@ -978,6 +986,34 @@ def _free_port():
                 continue
             return port
     raise RuntimeError("no free port below the ephemeral range")
+
+
+# A firmware line: its seconds since boot, then the text ("12.345 I link: ...").
+_STAMPED = re.compile(r"(\d+)\.\d+ (.*)")
+SPIN_LINES = 200  # identical lines within one second of the firmware's clock
+
+
+class SpinWatch:
+    """The spin invariant: feed() each line of one firmware run; it returns
+    the text of a line said SPIN_LINES times within one second of the
+    firmware's clock (once per such second), else None. The busiest honest
+    second (a burst of replies, a reconnection's lines) says a line a few
+    times; a loop that spins says it thousands of times."""
+
+    def __init__(self):
+        self._second = None
+        self._said = collections.Counter()
+
+    def feed(self, line):
+        m = _STAMPED.match(line)
+        if m is None:
+            return None
+        if m.group(1) != self._second:
+            self._second = m.group(1)
+            self._said.clear()
+        text = m.group(2)
+        self._said[text] += 1
+        return text if self._said[text] == SPIN_LINES else None
 
 
 def _frame(line):

@@ -311,3 +311,57 @@ async def test_a_status_notification_with_no_heap_is_posted_at_the_next_look():
     eq(sorted(m.key for m in outbox.msgs), ["st:0", "st:1"], "both connectors', the one with no heap too")
     eq(task.done(), False, "the task alive")
     task.cancel()
+
+
+async def test_a_status_notification_that_found_no_heap_to_be_sent_goes_again_on_the_same_connection():
+    # The outbox gives up a message it found no heap to send, and keeps the
+    # connection (outbox.py): the status notifier posts it again at its next
+    # look, not only once a new connection is up (as after a CALLERROR).
+    from uocpp import errors
+
+    outbox = Starving(0)
+    link = LinkUp()
+    statuses = Statuses()
+    notifier = StatusNotifier(outbox, statuses, Registered(), link)
+    task = asyncio.create_task(notifier.run())
+    while len(outbox.msgs) < 2:
+        outbox.taken.clear()
+        await within(outbox.taken, "both connectors' StatusNotifications")
+    first = [m for m in outbox.msgs if m.key == "st:1"][0]
+    outbox.taken.clear()
+    first.build()  # as the outbox does before the CALL
+    first._finish(None, errors.CallFailed("out of memory"))
+    await within(outbox.taken, "connector 1's StatusNotification again, same connection")
+    eq((outbox.msgs[-1].key, link.connections), ("st:1", 1), "posted again on connection 1")
+    task.cancel()
+
+
+async def test_a_held_stop_whose_retry_finds_no_heap_does_not_spin_the_loop():
+    # A stop held (not on flash yet) is retried by code loaded only then
+    # (services/held_stops.py). When that load finds no heap, the retry is
+    # put off at its own pace: left due, the pass's deadline would be now
+    # and the session loop would run pass after pass (the 5-minute soak,
+    # seed 512: 2,000 passes and log lines a second).
+    import builtins
+
+    real = builtins.__import__
+
+    def starved(name, globals=None, locals=None, fromlist=(), level=0):
+        if name == "uocpp.services" and fromlist and "held_stops" in fromlist:
+            raise MemoryError("memory allocation failed (no heap for held_stops)")
+        return real(name, globals, locals, fromlist, level)
+
+    evse = Evse()
+    evse.state = "B"  # no EV asking: nothing else for the loop to do
+    s = Sessions(evse, Meter(), Connectors(), Transactions(), Outbox(), None, Keys(StopTransactionOnEVSideDisconnect=False), 32, 10)
+    s._retry_at = time.ticks_ms()  # a held stop, due now
+    builtins.__import__ = starved
+    try:
+        task = asyncio.create_task(s.run())
+        await asyncio.sleep_ms(300)
+        passes = evse.cards_asked
+    finally:
+        builtins.__import__ = real
+    eq((passes < 10, task.done()), (True, False), "%d passes in 300 ms, the task alive" % passes)
+    eq(time.ticks_diff(s._retry_at, time.ticks_ms()) > 1000, True, "the retry put off")
+    task.cancel()

@@ -26,7 +26,7 @@ from micropython import const
 from uocpp import log, sleep
 from uocpp.lazy import unload
 from uocpp.model import connectors as cn
-from uocpp.services.start_stop import StartStop
+from uocpp.services.start_stop import RETRY_MS, StartStop
 
 _SETTLE_CARD_MS = const(300)  # settled() waits this long at most for a card's decision
 _SHORT_MS = const(50)  # the pause after a pass that found no heap
@@ -157,13 +157,17 @@ class Sessions(StartStop):
                 # a full flash or heap): a MemoryError skips only that step.
                 # Their locals are let go at once: this frame lives as long as
                 # the task, and would keep a module that was unloaded in the heap.
-                if self._retry_at is not None:
+                if self._retry_at is not None and time.ticks_diff(time.ticks_ms(), self._retry_at) >= 0:
                     # A stop held (not on flash yet): its retry loads only then.
                     try:
                         from uocpp.services import held_stops
 
                         held_stops.retry(self)
                     except MemoryError as e:
+                        # Not loaded: again at the retry's pace (the pass's
+                        # deadline is the retry's: left due, it would be now,
+                        # and the loop would spin on it).
+                        self._retry_at = time.ticks_add(time.ticks_ms(), RETRY_MS)
                         log.error("session", "held stops: %r; again later", e)
                     held_stops = None
                     if self._retry_at is None:
