@@ -21,6 +21,10 @@ class OcppError(Exception):
 
 
 class CallFailed(Exception):
+    # Raised as it is (none of the kinds below) only by the outbox, for a
+    # message that found no heap to be made or sent (outbox.py _send): not
+    # the central system's answer, so its sender may post it again at once
+    # (services/status.py).
     pass
 
 

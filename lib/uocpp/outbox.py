@@ -395,10 +395,12 @@ class Outbox:
             return  # no link or no reply: the same message again, same id
         except MemoryError:
             # Not the central system's fault: not an attempt. The message
-            # stays on flash and goes again after the pause.
+            # stays on flash and goes again after the pause (_call's own,
+            # when the CALL found no heap; else this one).
             log.warning("outbox", "%s %s: out of memory, again later", action, uid)
             security_event.report("MemoryExhaustion", action)
-            self._pause()
+            if not self._pause_ms:
+                self._pause()
             return
         if answered is not None and not _hook(action, answered, payload, reply, tag):
             # The reply could not be taken in (a full flash under tx.json):

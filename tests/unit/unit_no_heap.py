@@ -117,6 +117,12 @@ class Outbox:
         self.stored.set()
 
 
+def sessions(evse):
+    # The session task's part around evse: one connector, a transaction
+    # running on it (Transactions), the relay left to the EVSE alone.
+    return Sessions(evse, Meter(), Connectors(), Transactions(), Outbox(), None, Keys(StopTransactionOnEVSideDisconnect=False), 32, 10)
+
+
 async def within(event, what):
     try:
         await asyncio.wait_for_ms(event.wait(), 2000)
@@ -131,8 +137,7 @@ async def relay_moves(evse, what):
 
 async def test_a_pass_with_no_heap_is_skipped_and_the_relays_still_obey_the_evse():
     evse = Evse()
-    keys = Keys(StopTransactionOnEVSideDisconnect=False)
-    s = Sessions(evse, Meter(), Connectors(), Transactions(), Outbox(), None, keys, 32, 10)
+    s = sessions(evse)
     task = asyncio.create_task(s.run())
     await relay_moves(evse, "closes for the running transaction")
     eq(evse.relay, True, "closed while the EV asks")
@@ -161,8 +166,7 @@ async def test_a_pass_in_a_heap_with_no_room_at_all_still_opens_the_relay():
     import micropython
 
     evse = Evse()
-    keys = Keys(StopTransactionOnEVSideDisconnect=False)
-    s = Sessions(evse, Meter(), Connectors(), Transactions(), Outbox(), None, keys, 32, 10)
+    s = sessions(evse)
     task = asyncio.create_task(s.run())
     await relay_moves(evse, "closes for the running transaction")
     await asyncio.sleep_ms(20)  # the task waits for the EVSE's next change
@@ -197,7 +201,7 @@ async def test_a_card_decision_whose_handling_fails_before_it_begins_does_not_ho
     cards.decide = fails
     try:
         evse = Evse()
-        s = Sessions(evse, Meter(), Connectors(), Transactions(), Outbox(), None, Keys(StopTransactionOnEVSideDisconnect=False), 32, 10)
+        s = sessions(evse)
         s._decided.append((1, "ALICE", None, {"status": "Accepted"}))
         task = asyncio.create_task(s.run())
         await within(s._idle, "the loop idle after the decision")
@@ -353,7 +357,7 @@ async def test_a_held_stop_whose_retry_finds_no_heap_does_not_spin_the_loop():
 
     evse = Evse()
     evse.state = "B"  # no EV asking: nothing else for the loop to do
-    s = Sessions(evse, Meter(), Connectors(), Transactions(), Outbox(), None, Keys(StopTransactionOnEVSideDisconnect=False), 32, 10)
+    s = sessions(evse)
     s._retry_at = time.ticks_ms()  # a held stop, due now
     builtins.__import__ = starved
     try:

@@ -10,10 +10,8 @@ from uocpp.services.start_stop import RETRY_MS
 
 
 def retry(s):
-    # s: the Sessions. Tries the held stops once their time has come.
-    at = s._retry_at
-    if at is None or time.ticks_diff(time.ticks_ms(), at) < 0:
-        return
+    # s: the Sessions, whose loop calls this once the retry is due
+    # (Sessions._retry_at): tries the held stops again.
     s._retry_at = None
     for n in range(1, s.evse.count + 1):
         local = s._tx.running_on(n)

@@ -211,7 +211,7 @@ class Sessions(StartStop):
                 # Nothing here allocates: the guard called as it is (no
                 # _safely, no arguments packed), a log line without
                 # arguments (one with them packs a tuple), a sleep.
-                cards = held_stops = None  # the frame keeps no module unloaded since
+                cards = held_stops = d = None  # the frame keeps no module unloaded since, nor a decision
                 for n in range(1, count + 1):
                     try:
                         guard(n)
