@@ -39,16 +39,20 @@ REQUIRED_CORE = {
 
 
 def test_each_declaration_is_of_the_key_its_comment_names():
-    """model/keytable.py's line i declares the key model/keys.py's NAMES[i] (the store keeps NAMES, constants in
-    flash when frozen or in a ROMFS image, as its keys): each line's comment names that key, so the two lists
-    cannot drift apart unseen, and every name is there once."""
+    """model/keytable.py's line i declares key i, the i-th name of model/keys.py's NAMES (one text the
+    store searches for a name's index, in flash when frozen or in a ROMFS image): each line's comment names that
+    key, so the two lists cannot drift apart unseen, and every name is there once, framed by spaces."""
     lib = Path(__file__).resolve().parent.parent / "lib" / "uocpp" / "model"
     source = (lib / "keytable.py").read_text()
     table = next(n.value for n in ast.parse(source).body if isinstance(n, ast.Assign) and getattr(n.targets[0], "id", "") == "TABLE")
     lines = "".join(ast.literal_eval(table)).splitlines()
     commented = re.findall(r'^    "[^"]*\\n",?  # (\w+)$', source, re.M)
-    names = next(ast.literal_eval(n.value) for n in ast.parse((lib / "keys.py").read_text()).body if isinstance(n, ast.Assign) and getattr(n.targets[0], "id", "") == "NAMES")
-    assert len(lines) == len(commented) == len(names), (len(lines), len(commented), len(names))
+    keys = ast.parse((lib / "keys.py").read_text()).body
+    text = next(ast.literal_eval(n.value) for n in keys if isinstance(n, ast.Assign) and getattr(n.targets[0], "id", "") == "NAMES")
+    count = next(n.value.args[0].value for n in keys if isinstance(n, ast.Assign) and getattr(n.targets[0], "id", "") == "_COUNT")
+    names = text.split(" ")[1:-1]
+    assert text == " " + " ".join(names) + " " and all(n.isidentifier() for n in names)
+    assert len(lines) == len(commented) == len(names) == count, (len(lines), len(commented), len(names), count)
     assert list(names) == commented
     assert len(set(n.lower() for n in names)) == len(names)
 

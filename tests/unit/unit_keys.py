@@ -41,7 +41,7 @@ def test_authorization_key_rules():
 
 
 def test_find_is_case_insensitive():
-    eq(keytable.find("heartbeatinterval")[keys.NAME], "HeartbeatInterval", "found")
+    eq(keys.name(keytable.find("heartbeatinterval")[keys.INDEX]), "HeartbeatInterval", "found")
     eq(keytable.find("NoSuchKey"), None, "unknown")
 
 
@@ -65,3 +65,35 @@ def test_use_is_in_force_but_not_stored():
         eq(store.get("HeartbeatInterval"), 10, "in force")
         eq(seen, [10], "watcher told")
         eq(Keys(d + "/keys.json", {"HeartbeatInterval": 60}).get("HeartbeatInterval"), 60, "not stored")
+
+
+def test_a_name_is_found_whole_and_exactly():
+    # NAMES holds names that begin or end others (MeterValuesAlignedData,
+    # ...MaxLength; HeartbeatInterval, ...Interval): only the whole name
+    # gives its index, and each index gives its name back.
+    for n in ("MeterValuesAlignedData", "MeterValuesAlignedDataMaxLength", "CpoName", "AuthorizationKey"):
+        eq(keys.name(keys.index(n)), n, "found whole")
+    for wrong in ("Interval", "heartbeatinterval", "HeartbeatInterval MessageTimeout", " CpoName", "CpoName ", "", " "):
+        try:
+            keys.index(wrong)
+        except KeyError:
+            pass
+        else:
+            raise AssertionError("found %r" % wrong)
+    count = keys.NAMES.count(" ") - 1
+    eq([keys.index(keys.name(i)) for i in range(count)], list(range(count)), "every index round-trips")
+    eq(keys.find("heartbeatINTERVAL"), keys.index("HeartbeatInterval"), "case-insensitive")
+    eq(keys.find("NoSuchKey"), -1, "unknown")
+
+
+def test_an_unknown_name_is_a_key_error():
+    with TempDir("keys") as d:
+        store = Keys(d + "/keys.json", {})
+        try:
+            store.get("NoSuchKey")
+        except KeyError:
+            pass
+        else:
+            raise AssertionError("no KeyError")
+        eq(store.name("messagetimeout"), "MessageTimeout", "spelling")
+        eq(store.name("NoSuchKey"), None, "unknown")

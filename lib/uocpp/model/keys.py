@@ -50,65 +50,103 @@ def send_list_max(frame_bytes):
 
 
 # The keys' names, in the order of model/keytable.py's declarations (line i
-# there declares NAMES[i]). Each is a constant of its own, and the store's
-# dict keeps these objects as its keys: frozen or in a ROMFS image they are
-# objects in flash (a ROMFS build makes a 16-byte header for each, its text
-# stays in the image), where names cut out of the table's text were copies
-# in the heap.
+# there declares key i, its name in the line's comment), as one
+# constant: each name follows a space, and a space ends the last. The store
+# keeps the values in a list by index, and finds a name's index in this
+# text (index()), so no name is an object of its own: frozen or in a ROMFS
+# image the text stays in flash, one 16-byte header on a ROMFS build where
+# a constant per name made one each (59), and a .mpy build copies one block
+# instead of 59 strings and a tuple.
 NAMES = (
-    "AuthorizationKey",
-    "AllowOfflineTxForUnknownId",
-    "AuthorizationCacheEnabled",
-    "AuthorizeRemoteTxRequests",
-    "ChargeProfileMaxStackLevel",
-    "ChargingScheduleAllowedChargingRateUnit",
-    "ChargingScheduleMaxPeriods",
-    "ClockAlignedDataInterval",
-    "ConnectionTimeOut",
-    "ConnectorPhaseRotation",
-    "ConnectorPhaseRotationMaxLength",
-    "ConnectorSwitch3to1PhaseSupported",
-    "GetConfigurationMaxKeys",
-    "HeartbeatInterval",
-    "LocalAuthListEnabled",
-    "LocalAuthListMaxLength",
-    "LocalAuthorizeOffline",
-    "LocalPreAuthorize",
-    "MaxChargingProfilesInstalled",
-    "MessageTimeout",
-    "MeterValuesAlignedData",
-    "MeterValuesAlignedDataMaxLength",
-    "MeterValuesSampledData",
-    "MeterValuesSampledDataMaxLength",
-    "MeterValueSampleInterval",
-    "NumberOfConnectors",
-    "ReserveConnectorZeroSupported",
-    "ResetRetries",
-    "RetryBackOffRandomRange",
-    "RetryBackOffRepeatTimes",
-    "RetryBackOffWaitMinimum",
-    "SecurityProfile",
-    "SendLocalListMaxLength",
-    "StopTransactionOnEVSideDisconnect",
-    "StopTransactionOnInvalidId",
-    "StopTxnAlignedData",
-    "StopTxnAlignedDataMaxLength",
-    "StopTxnSampledData",
-    "StopTxnSampledDataMaxLength",
-    "SupportedFeatureProfiles",
-    "TransactionMessageAttempts",
-    "TransactionMessageRetryInterval",
-    "UnlockConnectorOnEVSideDisconnect",
-    "WebSocketPingInterval",
-    "AdditionalRootCertificateCheck",
-    "CertificateSignedMaxChainSize",
-    "CertificateStoreMaxLength",
-    "CpoName",
+    " AuthorizationKey"
+    " AllowOfflineTxForUnknownId"
+    " AuthorizationCacheEnabled"
+    " AuthorizeRemoteTxRequests"
+    " ChargeProfileMaxStackLevel"
+    " ChargingScheduleAllowedChargingRateUnit"
+    " ChargingScheduleMaxPeriods"
+    " ClockAlignedDataInterval"
+    " ConnectionTimeOut"
+    " ConnectorPhaseRotation"
+    " ConnectorPhaseRotationMaxLength"
+    " ConnectorSwitch3to1PhaseSupported"
+    " GetConfigurationMaxKeys"
+    " HeartbeatInterval"
+    " LocalAuthListEnabled"
+    " LocalAuthListMaxLength"
+    " LocalAuthorizeOffline"
+    " LocalPreAuthorize"
+    " MaxChargingProfilesInstalled"
+    " MessageTimeout"
+    " MeterValuesAlignedData"
+    " MeterValuesAlignedDataMaxLength"
+    " MeterValuesSampledData"
+    " MeterValuesSampledDataMaxLength"
+    " MeterValueSampleInterval"
+    " NumberOfConnectors"
+    " ReserveConnectorZeroSupported"
+    " ResetRetries"
+    " RetryBackOffRandomRange"
+    " RetryBackOffRepeatTimes"
+    " RetryBackOffWaitMinimum"
+    " SecurityProfile"
+    " SendLocalListMaxLength"
+    " StopTransactionOnEVSideDisconnect"
+    " StopTransactionOnInvalidId"
+    " StopTxnAlignedData"
+    " StopTxnAlignedDataMaxLength"
+    " StopTxnSampledData"
+    " StopTxnSampledDataMaxLength"
+    " SupportedFeatureProfiles"
+    " TransactionMessageAttempts"
+    " TransactionMessageRetryInterval"
+    " UnlockConnectorOnEVSideDisconnect"
+    " WebSocketPingInterval"
+    " AdditionalRootCertificateCheck"
+    " CertificateSignedMaxChainSize"
+    " CertificateStoreMaxLength"
+    " CpoName"
+    " "
 )
+_COUNT = const(48)
 
-# Each declaration: (name, type, access, default, rule, needs reboot), read
-# through these indices (model/keytable.py makes them from its table).
-NAME = const(0)
+
+def index(name):
+    # The index of the key spelled exactly `name`: the text is searched in
+    # place, nothing is made. KeyError when no key is spelled so.
+    n = len(name)
+    at = NAMES.find(name)
+    while at > 0:
+        if NAMES.find(" ", at - 1) == at - 1 and NAMES.find(" ", at) == at + n:
+            return NAMES.count(" ", 0, at) - 1
+        at = NAMES.find(name, at + 1)
+    raise KeyError(name)
+
+
+def name(i):
+    # Key i's name, a new string (GetConfiguration's reply, the log).
+    at = 0
+    for _ in range(i + 1):
+        at = NAMES.find(" ", at) + 1
+    return NAMES[at : NAMES.find(" ", at)]
+
+
+def find(text):
+    # The index of the key named `text` case-insensitively (J-22), or -1.
+    try:
+        return index(text)
+    except KeyError:
+        pass
+    low = text.lower()
+    for i in range(_COUNT):
+        if name(i).lower() == low:
+            return i
+    return -1
+
+
+# Each declaration: (index, type, access, default, rule, needs reboot),
+# read through these indices (model/keytable.py makes them from its table).
+INDEX = const(0)
 TYPE = const(1)
 ACCESS = const(2)
 DEFAULT = const(3)
@@ -130,16 +168,16 @@ class Keys:
     def __init__(self, path, seeds=None):
         # seeds: {name: value} from config.json; persisted changes win.
         self._path = path
-        self._values = {}
+        self._values = [None] * _COUNT  # by the key's index
         self._watch = {}
         self._guards = {}
         from uocpp.model import keytable as t
 
         try:
             for d in t.declarations():
-                self._values[d[NAME]] = d[DEFAULT]
+                self._values[d[INDEX]] = d[DEFAULT]
             for name, value in (seeds or {}).items():
-                self._values[name] = value
+                self._values[index(name)] = value
             self._changed = json_file.read_json(path, {})
             if not isinstance(self._changed, dict):
                 log.warning("keys", "%s holds no object: using defaults", path)
@@ -150,29 +188,26 @@ class Keys:
                     log.warning("keys", "ignoring stored value of %s", name)
                     del self._changed[name]
                     continue
-                self._values[d[NAME]] = t.parse(d, value)
+                self._values[d[INDEX]] = t.parse(d, value)
         finally:
             unload(_TABLE)
 
     def get(self, name):
-        return self._values[name]
+        return self._values[index(name)]
 
     def name(self, text):
         # The declared spelling of a key named case-insensitively (J-22), or
-        # None when unknown: without the table, from the values in force.
-        low = text.lower()
-        for name in self._values:
-            if name.lower() == low:
-                return name
-        return None
+        # None when unknown: without the table.
+        i = find(text)
+        return None if i < 0 else name(i)
 
     def text(self, name):
-        return as_text(self._values[name])
+        return as_text(self.get(name))
 
     def use(self, name, value):
         # A value in force until the next boot, not stored: what a
         # BootNotification.conf sets (its heartbeat interval, BN-05).
-        self._values[name] = value
+        self._values[index(name)] = value
         self.apply(name)
 
     def watch(self, name, apply):
@@ -189,9 +224,9 @@ class Keys:
         # act afterwards (a new AuthorizationKey reconnects the link).
         fn = self._watch.get(name)
         if fn:
-            fn(self._values[name])
+            fn(self.get(name))
 
-    def change(self, name, text, guarded=True):
+    def change(self, key, text, guarded=True):
         # ChangeConfiguration (CFG-06, CFG-07): the status. On success the
         # value is stored and, unless it needs a reboot, becomes the current
         # value; the caller then calls apply(). The firmware's own changes
@@ -199,7 +234,7 @@ class Keys:
         from uocpp.model import keytable as t
 
         try:
-            d = t.find(name)
+            d = t.find(key)
             value = None if d is None else t.parse(d, text)
         finally:
             unload(_TABLE)
@@ -207,13 +242,14 @@ class Keys:
             return NOT_SUPPORTED
         if d[ACCESS] == R:
             return REJECTED
-        canonical = d[NAME]
+        i = d[INDEX]
+        canonical = name(i)
         allows = self._guards.get(canonical) if guarded else None
         if value is None or (allows and not allows(value)):
             return REJECTED
         before = self._changed.get(canonical)
         text = as_text(value)
-        if text == as_text(self._values[canonical]) and before in (None, text):
+        if text == as_text(self._values[i]) and before in (None, text):
             # The value in force, and no other one waiting for a reboot: a
             # change that changes nothing writes nothing and logs nothing
             # (a central system that re-sends its configuration would
@@ -231,6 +267,6 @@ class Keys:
             return REJECTED
         if d[REBOOT]:
             return REBOOT_REQUIRED
-        self._values[canonical] = value
+        self._values[i] = value
         log.info("keys", "%s changed", canonical)
         return ACCEPTED

@@ -8,14 +8,15 @@
 # room for those when it has no 2 KB block for the whole text, the first
 # thing a GetConfiguration or ChangeConfiguration failed on near the heap's
 # limit); a line becomes a declaration tuple only when read. Line i declares
-# the key keys.NAMES[i] (its name in the line's comment):
+# key i of keys.NAMES (its name in the line's comment):
 #   type access default rule reboot
 # type I integer, B boolean, C comma-separated list, S string; access R
 # read-only, RW, W write-only (never reported, CFG-10); default "_" for the
 # empty string; rule "_" none, "min:max" for an integer, "m8"/"r8" for a list
 # of measurands/phase rotations of at most 8 items, "k" the AuthorizationKey
 # rule; reboot 1 when a change needs one.
-from uocpp.model.keys import BOOL, CSL, INT, NAMES, RW, STR, R, W
+from uocpp.model import keys
+from uocpp.model.keys import BOOL, CSL, INT, RW, STR, R, W
 
 TABLE = (
     "S W _ k 0\n"  # AuthorizationKey
@@ -128,8 +129,8 @@ def auth_key_ok(text):
 
 
 def _decl(i, line):
-    # Line i of TABLE -> (name, type, access, default, rule, reboot), read
-    # through keys.NAME ... keys.REBOOT.
+    # Line i of TABLE -> (index, type, access, default, rule, reboot), read
+    # through keys.INDEX ... keys.REBOOT.
     kind, access, default, rule, reboot = line.split(" ")
     kind = "IBCS".index(kind)  # INT, BOOL, CSL, STR
     if default == "_":
@@ -147,7 +148,7 @@ def _decl(i, line):
     else:
         lo, hi = rule.split(":")
         rule = (int(lo), int(hi))
-    return (NAMES[i], kind, R if access == "R" else RW if access == "RW" else W, default, rule, reboot == "1")
+    return (i, kind, R if access == "R" else RW if access == "RW" else W, default, rule, reboot == "1")
 
 
 def _lines():
@@ -172,19 +173,20 @@ def declarations():
 
 
 def listing():
-    # (name, access) of every key in the table's order (GetConfiguration's),
+    # (index, access) of every key in the table's order (GetConfiguration's),
     # without making the declarations.
     for i, chunk, at, _ in _lines():
         access = RW if chunk.startswith("RW ", at + 2) else W if chunk.startswith("W ", at + 2) else R
-        yield NAMES[i], access
+        yield i, access
 
 
 def find(name):
     # Case-insensitive lookup (keys are CiString, J-22); None when unknown.
-    n, low = len(name), name.lower()
-    for i, chunk, at, end in _lines():
-        if len(NAMES[i]) == n and NAMES[i].lower() == low:
-            return _decl(i, chunk[at:end])
+    want = keys.find(name)
+    if want >= 0:
+        for i, chunk, at, end in _lines():
+            if i == want:
+                return _decl(i, chunk[at:end])
     return None
 
 

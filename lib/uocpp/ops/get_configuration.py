@@ -17,8 +17,10 @@ REQUEST = (("key", STRS, False, 50),)
 USES = ("keys",)
 
 
-def _entry(store, name, access, sep):
-    # A key's object; names are the table's (letters only), values any text.
+def _entry(store, i, access, sep):
+    # Key i's object; names are the table's (letters only), values
+    # any text.
+    name = keys.name(i)
     if access == keys.W:
         return '%s{"key":"%s","readonly":false}' % (sep, name)
     return '%s{"key":"%s","readonly":%s,"value":%s}' % (sep, name, "true" if access == keys.R else "false", json.dumps(store.text(name)))
@@ -44,20 +46,21 @@ def _reply(names, store, keytable):
     unknown = []
     sep = ""
     yield '{"configurationKey":['
-    for name, access in _named(names, keytable, unknown) if names else keytable.listing():
+    for i, access in _named(names, keytable, unknown) if names else keytable.listing():
         if access == keys.W and not names:
             continue  # CFG-10: only named, and then without its value
-        yield _entry(store, name, access, sep)
+        yield _entry(store, i, access, sep)
         sep = ","
     yield "]" if not unknown else '],"unknownKey":' + json.dumps(unknown)
     yield "}"
 
 
 def _named(names, keytable, unknown):
-    # (name, access) of each named key the table has; the others go to unknown.
+    # (index, access) of each named key the table has; the others go to
+    # unknown.
     for name in names:
         decl = keytable.find(name)
         if decl is None:
             unknown.append(name)
         else:
-            yield decl[keys.NAME], decl[keys.ACCESS]
+            yield decl[keys.INDEX], decl[keys.ACCESS]

@@ -85,7 +85,8 @@ def _snapshot(f, cp_id, keys, c, start, stop):
 
     for d in keytable.declarations():
         if d[keydefs.ACCESS] != keydefs.W:
-            w(f, "%s=%s" % (d[keydefs.NAME], keys.text(d[keydefs.NAME])))
+            name = keydefs.name(d[keydefs.INDEX])
+            w(f, "%s=%s" % (name, keys.text(name)))
     unload(keytable.__name__)
     w(f, "")
     w(f, "## connectors")
