@@ -4,13 +4,13 @@
 import gc
 import sys
 
-# Collect after every 16 KB allocated, not only when the heap is full
+# Collect after every 8 KB allocated, not only when the heap is full
 # (docs/memory-session.md): MicroPython allocates first-fit, so between two
 # full collections the long-lived objects made meanwhile land all over the
 # heap, and a large block (the interned names' next pool, 9 KB in one piece
 # on 32-bit) is then missing although a third of the heap is free. Frequent
 # collections keep what lives packed at the bottom and the top in one piece.
-gc.threshold(16384)
+gc.threshold(8192)
 
 if "lib" not in sys.path:
     sys.path.append("lib")
