@@ -347,6 +347,7 @@ BENCH_BLOCKS = {
         ("fit", "bench/fit.py"),
         ("fit_features", "bench/fit.py"),
         ("fit_parts", "bench/fit.py"),
+        ("fit_anatomy", "bench/fit.py"),
         ("backoff", "tools/backoff_fleet.py --table"),
     )
 }

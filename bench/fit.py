@@ -29,7 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from harness.net import free_port  # noqa: E402
-from bench import common, modules, session, traffic  # noqa: E402
+from bench import common, modules, mpy_anatomy, session, traffic  # noqa: E402
 from bench.run import idle_heap  # noqa: E402
 
 DEFAULT32 = os.environ.get("MICROPYTHON32", "/work/mp32/micropython")
@@ -245,7 +245,45 @@ def summary(cs, builds, heartbeats, tmp, max_steps=None, heaps=None):
         where = "at boot" if m in boot else "at boot, then dropped" if m in got["unloaded"] else "on use"
         cells = ["%s | %s" % (format(got["cost"][b.label].get(m) or 0, ","), format(got["qstr"][b.label].get(m, 0), ",")) for b in per]
         parts.append("| `%s` | %s | %s |" % (m[len("uocpp.") :].replace(".", "/") + ".py", where, " | ".join(cells)))
-    return {"fit": "\n".join(table), "fit_features": "\n".join(features), "fit_parts": "\n".join(parts)}
+    texts = {"fit": "\n".join(table), "fit_features": "\n".join(features), "fit_parts": "\n".join(parts)}
+    mpy = [b for b in per if b.kind == ".mpy" and b.lib]
+    if mpy:
+        texts["fit_anatomy"] = anatomy(got, mpy[0])
+    return texts
+
+
+def anatomy(got, b):
+    """docs/memory.md's table of what the .mpy build's boot modules hold,
+    per feature: each one's measured heap (bench/modules.py), split into
+    what its file makes (bench/mpy_anatomy.py) and the rest."""
+    files = mpy_anatomy.of_tree(b.lib, b.word)
+    cost = got["cost"][b.label]
+    boot = set(got["boot"]) - set(got["unloaded"])
+    rows = {}
+    for m in got["boot"]:
+        if m not in boot:
+            continue
+        a = files.get(m)
+        measured = cost.get(m) or 0
+        parts = (a["functions"], a["bytecode"], a["string_heap"], a["tables"]) if a else (0, 0, 0, 0)
+        r = rows.setdefault(_feature(m), [0, 0, 0, 0, 0, 0])
+        r[0] += measured
+        for i, v in enumerate(parts):
+            r[i + 1] += v
+        r[5] += measured - sum(parts[1:]) if a else measured
+    out = [
+        "| feature, modules loaded at boot | functions | heap (measured) | bytecode | string constants |"
+        " tables of names and constants | the rest: code and function objects, classes, dicts |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    total = [0] * 6
+    for title, _ in FEATURES + (("other", ""),):
+        if title in rows:
+            r = rows[title]
+            total = [t + v for t, v in zip(total, r)]
+            out.append("| %s | %s |" % (title, " | ".join(format(v, ",") for v in (r[1], r[0], r[2], r[3], r[4], r[5]))))
+    out.append("| **all** | %s |" % " | ".join("**%s**" % format(v, ",") for v in (total[1], total[0], total[2], total[3], total[4], total[5])))
+    return "\n".join(out)
 
 
 def main(argv=None):

