@@ -141,21 +141,24 @@ lint: venv
 # Heap, flash, start-up and message rate on the unix port beside a CPython
 # charge point; prints the tables of docs/performance.md. Takes a few minutes.
 # Optional, built outside this repository from MicroPython's sources: a 32-bit
-# unix port (MICROPYTHON32: the 32-bit .mpy and ROMFS columns) and one with
-# lib/ frozen in (MICROPYTHON32_FROZEN: the frozen column); also
+# unix port (MICROPYTHON32: the 32-bit .mpy and ROMFS columns), one with
+# lib/ frozen in (MICROPYTHON32_FROZEN: the frozen column), one with the
+# charger's names frozen in as manifest_romfs.py does (MICROPYTHON32_ROMFS:
+# the ROMFS column runs on it, as on a ROMFS firmware); also
 # MICROPYTHON64_FROZEN. BENCH_ARGS=--quick for a smoke run, --write-readme to
 # write every script's tables into its marked block of docs/performance.md,
 # and the deployment table into README.md (no figure there is typed by hand).
 BENCH_STAGES := 14
 BENCH_MEASURED = $(BUILD)/bench-measured.json
 bench: venv $(INSTALLED_LIBS)
-	@echo "bench: 32-bit columns (what an ESP32's heap holds): $(if $(MICROPYTHON32),.mpy and ROMFS with $(MICROPYTHON32),.mpy and ROMFS skipped (no MICROPYTHON32)); $(if $(MICROPYTHON32_FROZEN),frozen with $(MICROPYTHON32_FROZEN),frozen skipped (no MICROPYTHON32_FROZEN))"
+	@echo "bench: 32-bit columns (what an ESP32's heap holds): $(if $(MICROPYTHON32),.mpy and ROMFS with $(MICROPYTHON32)$(if $(MICROPYTHON32_ROMFS), (ROMFS on $(MICROPYTHON32_ROMFS): the names in flash)),.mpy and ROMFS skipped (no MICROPYTHON32)); $(if $(MICROPYTHON32_FROZEN),frozen with $(MICROPYTHON32_FROZEN),frozen skipped (no MICROPYTHON32_FROZEN))"
 	$(if $(and $(MICROPYTHON32),$(MICROPYTHON32_FROZEN)),,@echo "bench: to add them, build the 32-bit (i686) unix port from MicroPython's sources, plain and with manifest.py frozen in (docs/performance.md says how), then: make bench MICROPYTHON32=/path/to/micropython MICROPYTHON32_FROZEN=/path/to/micropython-frozen")
 	@echo "bench: [1/$(BENCH_STAGES)] heap, flash, start-up and message cost (bench/run.py; its own stages follow)"
 	@# Each build's smallest heap and twin figures are measured once, here;
 	@# the twin (9) and fit (14) stages take them from $(BENCH_MEASURED), so
 	@# the docs show one figure per build.
 	$(Q)mkdir -p $(BUILD) && $(VPY) bench/run.py $(if $(MICROPYTHON32),--micropython32 $(MICROPYTHON32)) \
+	  $(if $(MICROPYTHON32_ROMFS),--micropython32-romfs $(MICROPYTHON32_ROMFS)) \
 	  $(if $(MICROPYTHON32_FROZEN),--micropython32-frozen $(MICROPYTHON32_FROZEN)) \
 	  $(if $(MICROPYTHON64_FROZEN),--micropython64-frozen $(MICROPYTHON64_FROZEN)) --save $(BENCH_MEASURED) $(BENCH_ARGS)
 	@echo "bench: [2/$(BENCH_STAGES)] charging sessions (1,000 sessions, 1,000 queued messages, flash wear)"
@@ -173,7 +176,7 @@ bench: venv $(INSTALLED_LIBS)
 	@echo "bench: [8/$(BENCH_STAGES)] file transfers (heap of a 256 KB download and a 64 KB upload over http, https, ftp, ftps)"
 	$(Q)$(VPY) bench/transfers.py $(if $(MICROPYTHON32),--micropython32 $(MICROPYTHON32)) $(filter --write-readme,$(BENCH_ARGS))
 	@echo "bench: [9/$(BENCH_STAGES)] the ESP32 twin (live heap idle after boot on the ESP32 platform code)"
-	$(Q)$(VPY) bench/twin.py --measured $(BENCH_MEASURED) $(if $(MICROPYTHON32),--micropython32 $(MICROPYTHON32) --romfs) $(if $(MICROPYTHON32_FROZEN),--frozen32 $(MICROPYTHON32_FROZEN)) $(filter --write-readme,$(BENCH_ARGS))
+	$(Q)$(VPY) bench/twin.py --measured $(BENCH_MEASURED) $(if $(MICROPYTHON32),--micropython32 $(MICROPYTHON32) --romfs $(if $(MICROPYTHON32_ROMFS),--micropython32-romfs $(MICROPYTHON32_ROMFS))) $(if $(MICROPYTHON32_FROZEN),--frozen32 $(MICROPYTHON32_FROZEN)) $(filter --write-readme,$(BENCH_ARGS))
 	@echo "bench: [10/$(BENCH_STAGES)] back-off under a fleet (1,000 chargers losing one central system)"
 	$(Q)$(VPY) tools/backoff_fleet.py --table $(filter --write-readme,$(BENCH_ARGS))
 	@echo "bench: [11/$(BENCH_STAGES)] security whitepaper cryptography (P-256, RSA-2048, CSR, chain: time and heap; $(if $(MICROPYTHON32),32-bit .mpy,64-bit .mpy: no MICROPYTHON32))"
@@ -251,6 +254,8 @@ deploy: check-port mpy
 # partition labelled romfs); it mounts the partition at /rom, ahead of /lib
 # on sys.path. MARCH: xtensawin for ESP32, -S2, -S3; rv32imc for -C3, -C6;
 # host for the unix port. Each module's source name is its /rom/... path.
+# Also $(BUILD)/uocpp_romfs_names.mpy: every name of the image (and of
+# boot.py and main.py), for the firmware to hold in flash (manifest_romfs.py).
 MARCH ?= xtensawin
 ROMFS_IMAGE ?= $(BUILD)/uocpp.romfs
 romfs: venv $(INSTALLED_LIBS)
@@ -264,6 +269,7 @@ romfs: venv $(INSTALLED_LIBS)
 	$(Q)$(VPY) tools/romfs_names.py $(BUILD)/romfs
 	$(Q)$(VENV)/bin/mpremote romfs --no-mpy -o $(ROMFS_IMAGE) build $(BUILD)/romfs >/dev/null
 	@echo "$(ROMFS_IMAGE): $$(stat -c %s $(ROMFS_IMAGE)) bytes, $$(find $(BUILD)/romfs -name '*.mpy' | wc -l) modules"
+	$(Q)$(VPY) tools/romfs_names.py --firmware $(BUILD)/romfs $(BUILD)/uocpp_romfs_names.mpy $(MPY_CROSS) boot.py main.py
 
 # The ROMFS image to the board's ROMFS partition (mpremote romfs deploy),
 # with boot.py, main.py and the config on its filesystem; an old lib/uocpp

@@ -125,14 +125,18 @@ def mpy_build(dest, micropython=MICROPYTHON, word=8):
     return Build(".mpy", ".frozen:lib", dest / "main.py", micropython=micropython, word=word, lib=dest / "lib")
 
 
-def romfs_build(mpy, dest):
+def romfs_build(mpy, dest, micropython=None):
     """lib/ compiled for the ROMFS image (mpremote romfs build), from which
     MicroPython runs bytecode in place, as from a board's ROMFS partition:
     the code stays out of the heap. The packages sit at the image's root, so
     a board finds them through /rom on its path (modules get __file__
     /rom/uocpp/...). The unix port has no such partition, so
     bench/romfs_main.py reads the image into one heap block first; that
-    block is subtracted from every heap figure of this build."""
+    block is subtracted from every heap figure of this build. micropython:
+    the interpreter the image runs on, by default the .mpy build's; a ROMFS
+    firmware holds the charger's names in flash (manifest_romfs.py: a unix
+    port with tools/romfs_names.py --firmware's module frozen in, make
+    bench MICROPYTHON32_ROMFS)."""
     dest = Path(dest)
     stage = compile_lib(dest / "romfs", port_arch(mpy.micropython), "/rom/")
     romfs_names.stage(stage)  # the names importing the boot's modules interns, in flash (as make romfs)
@@ -140,7 +144,12 @@ def romfs_build(mpy, dest):
     image = dest / "uocpp.romfs"
     subprocess.run([MPREMOTE, "romfs", "--no-mpy", "-o", str(image), "build", str(stage)], check=True, capture_output=True)
     size = image.stat().st_size
-    return Build("ROMFS", ".frozen", REPO / "bench" / "romfs_main.py", {"OCPP_ROMFS": str(image)}, size, micropython=mpy.micropython, word=mpy.word)
+    return Build(
+        "ROMFS", ".frozen", REPO / "bench" / "romfs_main.py", {"OCPP_ROMFS": str(image)}, size, micropython=micropython or mpy.micropython, word=mpy.word
+    )
+
+
+ROMFS_NAMES = "uocpp_romfs_names"  # the module manifest_romfs.py freezes
 
 
 def frozen_build(micropython, word):

@@ -291,6 +291,9 @@ def main(argv=None):
     ap.add_argument("--micropython32", default=DEFAULT32, metavar="PATH", help="a 32-bit unix port (default %(default)s)")
     ap.add_argument("--frozen", metavar="PATH", help="a 32-bit unix port with this tree's lib/ frozen in")
     ap.add_argument("--romfs", action="store_true", help="also the ROMFS image")
+    ap.add_argument(
+        "--micropython32-romfs", metavar="PATH", help="with --romfs: the image runs on this port, the charger's names frozen in (manifest_romfs.py)"
+    )
     ap.add_argument("--no-mpy", action="store_true", help="skip the .mpy build (with --frozen)")
     ap.add_argument("--heartbeats", type=int, default=100, help="Heartbeats in the scripted session (bench: 100)")
     ap.add_argument("--modules", action="store_true", help="also each boot module's own heap (bench/modules.py), .mpy")
@@ -320,7 +323,7 @@ def main(argv=None):
             mpy = common.mpy_build(tmp / "mpy", micropython=args.micropython32, word=4)
             builds.append(mpy)
             if args.romfs:
-                builds.append(common.romfs_build(mpy, tmp / "rom"))
+                builds.append(common.romfs_build(mpy, tmp / "rom", micropython=args.micropython32_romfs))
         if args.frozen:
             builds.append(common.frozen_build(args.frozen, 4))
         cs = common.start_cs()

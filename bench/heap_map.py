@@ -240,6 +240,9 @@ def main(argv=None):
     ap.add_argument("--micropython32", default=DEFAULT32, metavar="PATH", help="a 32-bit unix port (default %(default)s)")
     ap.add_argument("--frozen", metavar="PATH", help="a 32-bit unix port with this tree's lib/ frozen in (instead of .mpy files)")
     ap.add_argument("--romfs", action="store_true", help="the ROMFS image's build (its image block is module romfs_main's)")
+    ap.add_argument(
+        "--micropython32-romfs", metavar="PATH", help="with --romfs: the image runs on this port, the charger's names frozen in (manifest_romfs.py)"
+    )
     ap.add_argument("--heapsize", type=int, default=256 * 1024, help="the firmware's -X heapsize (default %(default)s)")
     ap.add_argument("--top", type=int, default=40, help="rows per table (default %(default)s)")
     ap.add_argument("--detail", action="append", metavar="OWNER", help="also list the blocks of this owner (repeatable)")
@@ -253,7 +256,7 @@ def main(argv=None):
         else:
             build = common.mpy_build(tmp / "mpy", micropython=args.micropython32, word=4)
             if args.romfs:
-                build = common.romfs_build(build, tmp / "rom")
+                build = common.romfs_build(build, tmp / "rom", micropython=args.micropython32_romfs)
         text = dump(build, tmp / "fw", args.heapsize + build.heap_offset, args.charging)
     if args.save:
         Path(args.save).write_text(text)

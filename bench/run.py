@@ -90,7 +90,7 @@ ESP32_HEAP = 111936
 # board), in the order a user tries them: the stock firmware first.
 DEPLOYMENTS = (
     (".mpy-32", "stock MicroPython firmware (micropython.org)", "`make deploy`: `.mpy` files on the filesystem"),
-    ("ROMFS-32", "a firmware with a ROMFS partition", "`make deploy-romfs`: a ROMFS image"),
+    ("ROMFS-32", "a firmware you build with ROMFS and `manifest_romfs.py`", "`make deploy-romfs`: a ROMFS image"),
     ("frozen-32", "a firmware you build with `manifest.py`", "frozen into the firmware image"),
 )
 
@@ -187,7 +187,12 @@ def other_ports(args, notes):
     passed their checks; every skipped one leaves a note saying why."""
     wanted = []
     if args.micropython32:
-        wanted += [(".mpy", args.micropython32, 4), ("ROMFS", args.micropython32, 4)]
+        wanted += [(".mpy", args.micropython32, 4), ("ROMFS", args.micropython32_romfs or args.micropython32, 4)]
+        if not args.micropython32_romfs:
+            notes.append(
+                "32-bit ROMFS column on the plain port: the charger's names are in its heap, where a ROMFS firmware holds them in flash"
+                " (manifest_romfs.py; make bench MICROPYTHON32_ROMFS=/path/to/micropython-romfs)."
+            )
     else:
         notes.append("32-bit .mpy and ROMFS columns skipped: no 32-bit unix port given (make bench MICROPYTHON32=/path/to/micropython).")
     if args.micropython32_frozen:
@@ -212,6 +217,12 @@ def other_ports(args, notes):
         if kind in (".mpy", "ROMFS") and info["mpy"] != emitted:
             notes.append("%s column skipped: %s loads .mpy v%d.%d, mpy-cross emits v%d.%d." % ((what, path) + info["mpy"] + emitted))
             continue
+        if kind == "ROMFS" and path == args.micropython32_romfs:
+            if common.ROMFS_NAMES not in common.frozen_modules(path):
+                notes.append("%s column skipped: %s lacks frozen %s (freeze it as manifest_romfs.py does)." % (what, path, common.ROMFS_NAMES))
+                continue
+            if os.stat(path).st_mtime < newest:
+                notes.append("%s: %s is older than the newest file under lib/; its names may miss new ones (rebuild it)." % (what, path))
         if kind == "frozen":
             missing = sorted(set(modules.lib_modules()) - common.frozen_modules(path))
             if missing:
@@ -276,7 +287,7 @@ def measure(sizes, args, log=print):
                 out["flash", word] = common.mpy_sizes(b)
                 builds.append(b)
             elif kind == "ROMFS":
-                b = common.romfs_build([x for x in builds if x.kind == ".mpy" and x.word == word][0], tmp / ("rom%d" % word))
+                b = common.romfs_build([x for x in builds if x.kind == ".mpy" and x.word == word][0], tmp / ("rom%d" % word), micropython=path)
                 out["image", word] = Path(b.env["OCPP_ROMFS"]).stat().st_size
                 builds.append(b)
             else:
@@ -610,6 +621,11 @@ def main(argv=None):
     ap.add_argument("--quick", action="store_true", help="tiny sizes, for the smoke test")
     ap.add_argument("--micropython32", metavar="PATH", help="a 32-bit build of the MicroPython unix port: adds the 32-bit .mpy and ROMFS columns")
     ap.add_argument("--micropython32-frozen", metavar="PATH", help="a 32-bit unix port with lib/uocpp and lib/umqtt frozen in: adds the 32-bit frozen column")
+    ap.add_argument(
+        "--micropython32-romfs",
+        metavar="PATH",
+        help="a 32-bit unix port with the charger's names frozen in (manifest_romfs.py): the 32-bit ROMFS column runs on it, as on a ROMFS firmware",
+    )
     ap.add_argument("--micropython64-frozen", metavar="PATH", help="optional: a 64-bit unix port with lib/ frozen in")
     ap.add_argument(
         "--write-readme", action="store_true", help="also write the tables into their marked blocks: docs/performance.md's and README.md's deployment table"

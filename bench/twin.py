@@ -140,6 +140,9 @@ def main():
     ap.add_argument("--micropython32", help="a 32-bit unix MicroPython build: the .mpy column")
     ap.add_argument("--frozen32", help="a 32-bit build with lib/ frozen in: the frozen column")
     ap.add_argument("--romfs", action="store_true", help="with --micropython32: also a ROMFS image of its .mpy files")
+    ap.add_argument(
+        "--micropython32-romfs", metavar="PATH", help="with --romfs: the image runs on this port, the charger's names frozen in (manifest_romfs.py)"
+    )
     ap.add_argument("--measured", metavar="FILE", help="the figures bench/run.py --save wrote: a build measured there is not measured again (make bench)")
     args = ap.parse_args()
     saved = json.loads(Path(args.measured).read_text())["twin"] if args.measured else {}
@@ -152,7 +155,7 @@ def main():
                 mpy = common.mpy_build(tmp / "mpy32", micropython=args.micropython32, word=4)
                 builds.append(("32-bit .mpy", mpy))
                 if args.romfs:
-                    builds.append(("32-bit ROMFS", common.romfs_build(mpy, tmp / "rom32")))
+                    builds.append(("32-bit ROMFS", common.romfs_build(mpy, tmp / "rom32", micropython=args.micropython32_romfs)))
             if args.frozen32:
                 builds.append(("32-bit frozen", common.frozen_build(args.frozen32, 4)))
             # The deployment table (bench/run.py) and this one show the same figure.

@@ -262,7 +262,7 @@ def test_a_smallest_heap_at_its_goal_is_not_shown_met_by_one_bisection():
     assert run._verdict("idle", 48 * kb, 48 * kb) == "met"
 
 
-MODULE = '''
+MODULE = """
 def f(a):
     return "a string of some length"
 
@@ -276,7 +276,7 @@ class C:
 
 
 X = ("tuple item long string", 5, 1.5)
-'''
+"""
 
 
 def test_mpy_anatomy_reads_functions_bytecode_and_string_constants(tmp_path):

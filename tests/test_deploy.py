@@ -194,6 +194,49 @@ def test_romfs_names_are_interned_when_the_loader_is_loaded(tmp_path):
     assert set(wanted) <= interned, sorted(set(wanted) - interned)[:5]
 
 
+NAMES_PROBE = """
+import micropython, sys
+sys.path.insert(0, %r)
+if %r:
+    import uocpp_romfs_names
+micropython.qstr_info(1)
+print("----")
+import uocpp.outbox, uocpp.services.sessions
+micropython.qstr_info(1)
+"""
+
+
+def test_romfs_firmware_names_hold_every_name_of_the_image(tmp_path):
+    """Issue 24: `tools/romfs_names.py --firmware` (make romfs) writes a module without code whose table holds every
+    name of the image's modules, the names importing them interns, and boot.py's and main.py's; manifest_romfs.py
+    freezes it into a ROMFS firmware. Loaded first, it leaves a module of the image nothing to intern: importing
+    two of the charger's modules then adds only the names of their paths (here not /rom/...), where it adds hundreds
+    without it."""
+    sys.path.insert(0, str(REPO / "tools"))
+    import romfs_names
+
+    from bench import common
+
+    stage = common.compile_lib(tmp_path / "stage", common.port_arch(), "/rom/")
+    out = tmp_path / "fw" / "uocpp_romfs_names.mpy"
+    out.parent.mkdir()
+    added = romfs_names.firmware(stage, out, common._MPY_CROSS_BIN, [REPO / "boot.py", REPO / "main.py"])
+    held = set(romfs_names.held_names(out))
+    assert added == len(held) - 1  # beside its own file's name
+    for f in (stage / "uocpp" / "outbox.mpy", stage / "uocpp" / "link" / "websocket.mpy", stage / "uocpp_loader.mpy"):
+        assert set(romfs_names.held_names(f)) <= held, f
+    assert {"uocpp.link.websocket", "/rom/uocpp/link/websocket.mpy", "/rom/uocpp/link", "gc", "threshold"} <= held
+    assert 'freeze_mpy("build", "uocpp_romfs_names.mpy")' in (REPO / "manifest_romfs.py").read_text()
+    assert "--firmware $(BUILD)/romfs $(BUILD)/uocpp_romfs_names.mpy" in (REPO / "Makefile").read_text()
+    news = []
+    for first in (True, False):
+        env = dict(os.environ, MICROPYPATH=".frozen:%s" % out.parent)
+        before, after = run([MICROPYTHON, "-c", NAMES_PROBE % (str(stage), first)], env=env).stdout.split("\n----\n")
+        news.append(set(re.findall(r"^Q\((.*)\)$", after, re.M)) - set(re.findall(r"^Q\((.*)\)$", before, re.M)))
+    assert news[0] and all(n.startswith(str(stage) + "/") for n in news[0]), sorted(news[0])
+    assert len(news[1] - news[0]) > 200
+
+
 def test_package_json_lists_exactly_the_library_sources():
     """package.json (for `mip install`) names every .py under lib/uocpp, at its path, and nothing else."""
     doc = json.loads((REPO / "package.json").read_text())
@@ -206,7 +249,10 @@ def test_package_json_lists_exactly_the_library_sources():
     assert sorted(target for target, _ in theirs) == sorted("microdot/" + p.name for p in (REPO / "lib" / "microdot").glob("*.py"))
     version = re.search(r"^MICRODOT_VERSION := (\S+)$", (REPO / "Makefile").read_text(), re.M).group(1)
     assert all(url.startswith("https://raw.githubusercontent.com/miguelgrinberg/microdot/v%s/src/" % version) for _, url in theirs)
-    assert doc["version"] == run([MICROPYTHON, "-c", "import uocpp; print(uocpp.__version__)"], env=dict(os.environ, MICROPYPATH=".frozen:" + str(REPO / "lib"))).stdout.strip()
+    assert (
+        doc["version"]
+        == run([MICROPYTHON, "-c", "import uocpp; print(uocpp.__version__)"], env=dict(os.environ, MICROPYPATH=".frozen:" + str(REPO / "lib"))).stdout.strip()
+    )
 
 
 @pytest.mark.slow
@@ -223,5 +269,14 @@ def test_mip_install_from_package_json_onto_the_board(board, tmp_path):
     out = run([MPREMOTE, "connect", tty, "resume", "mip", "install", "--target", "lib", str(package)]).stdout
     installed = sorted(p.relative_to(root / "lib").as_posix() for p in (root / "lib").rglob("*") if p.is_file())
     assert installed == sorted(SOURCES + [t for t, _ in doc["urls"] if t.startswith("microdot/")]), out
-    out = run([MPREMOTE, "connect", tty, "resume", "exec", "from uocpp import app; from uocpp.device import modem; from uocpp.config import provision; print('imported', app.App.__name__)"]).stdout
+    out = run(
+        [
+            MPREMOTE,
+            "connect",
+            tty,
+            "resume",
+            "exec",
+            "from uocpp import app; from uocpp.device import modem; from uocpp.config import provision; print('imported', app.App.__name__)",
+        ]
+    ).stdout
     assert "imported App" in out

@@ -3,6 +3,7 @@ image, so that they stay in flash (issue 24).
 
     python tools/romfs_names.py STAGE     # append them to STAGE/uocpp_loader.mpy (make romfs does)
     python tools/romfs_names.py --trace   # rewrite frozen/romfs_modules.txt from a traced boot
+    python tools/romfs_names.py --firmware STAGE OUT.mpy MPY_CROSS [SCRIPT.py ...]   # for its firmware (make romfs)
 
 Importing a module interns its dotted name ("uocpp.link.websocket") and the
 path it was found at ("/rom/uocpp/link/websocket.mpy"), and a package keeps
@@ -24,14 +25,25 @@ table of 1,280, docs/memory.md). The unix port's two simulator modules cost
 a board an entry each, the ESP32's eight the unix port. The test suite
 checks the list against the two traced boots.
 
+A firmware built for ROMFS can hold the names themselves (--firmware):
+OUT.mpy is a module without code whose table lists every name of every
+module in the image, and the names importing each one interns; frozen into
+the firmware (manifest_romfs.py), they are all in flash, in the firmware's
+own pool, and a module loaded from the image finds its names there and
+adds no entry to the heap's pools. An image of a later library still runs
+on that firmware: only the names it adds are interned in the heap.
+
 The .mpy format (version 6): "M", version, flags, small-int bits; the count
 of names and of constant objects (variable-length integers); the names,
 each its length times two (plus one for a name the firmware has built in,
 then no text) and its text with a NUL; then the objects and the code.
 """
 
+import subprocess
 import sys
 from pathlib import Path
+
+from frozen_names import ASYNCIO
 
 REPO = Path(__file__).resolve().parent.parent
 MODULES = REPO / "frozen" / "romfs_modules.txt"
@@ -79,6 +91,55 @@ def append_names(mpy, names):
     extra = b"".join(_uint(len(s.encode()) << 1) + s.encode() + b"\0" for s in new)
     Path(mpy).write_bytes(data[:4] + _uint(n_names + len(new)) + _uint(n_objs) + data[table:at] + extra + data[at:])
     return len(new)
+
+
+def held_names(mpy):
+    """The names in the table of the .mpy file `mpy` (not those the
+    firmware has built in: a table holds only their index)."""
+    data = Path(mpy).read_bytes()
+    n_names, at = _read_uint(data, 4)
+    _, at = _read_uint(data, at)
+    out = []
+    for _ in range(n_names):
+        n, at = _read_uint(data, at)
+        if not n & 1:
+            out.append(data[at : at + (n >> 1)].decode())
+            at += (n >> 1) + 1
+    return out
+
+
+def firmware(directory, out, mpy_cross, scripts=()):
+    """Write `out`, a .mpy module without code whose names are every name of
+    the .mpy files of a ROMFS staging directory and the names importing
+    each of them interns, and those of `scripts` (boot.py, main.py: they
+    stay on the board's filesystem, compiled there); returns how many."""
+    directory, out = Path(directory), Path(out)
+    files = sorted(directory.rglob("*.mpy"))
+    wanted = [n for f in files for n in held_names(f)]
+    for script in scripts:
+        compiled = out.with_name(Path(script).stem + ".names.mpy")
+        subprocess.run([mpy_cross, "-s", Path(script).name, "-o", str(compiled), str(script)], check=True)
+        wanted += held_names(compiled)
+        compiled.unlink()
+    modules = []
+    for f in files:
+        parts = list(f.relative_to(directory).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts.pop()
+        if parts:
+            modules.append(".".join(parts))
+    pkgs = {".".join(f.relative_to(directory).parent.parts) for f in files if f.name == "__init__.mpy"}
+    wanted += names(modules, pkgs)
+    # A submodule is also its package's attribute, by its last part
+    # ("durable"); asyncio's are imported by name too.
+    wanted += [m.rpartition(".")[2] for m in modules if "." in m] + list(ASYNCIO)
+    empty = out.with_suffix(".py")
+    empty.write_text("# The names of a ROMFS image (tools/romfs_names.py --firmware).\n")
+    try:
+        subprocess.run([mpy_cross, "-s", out.stem + ".py", "-o", str(out), str(empty)], check=True)
+    finally:
+        empty.unlink()
+    return append_names(out, wanted)
 
 
 def names(modules, packages, prefix=PREFIX):
@@ -145,6 +206,9 @@ def main(argv):
 
         with tempfile.TemporaryDirectory() as tmp:
             MODULES.write_text(text(traced(tmp)))
+        return 0
+    if len(argv) >= 4 and argv[0] == "--firmware":
+        print("romfs: %d names into %s, for the firmware (manifest_romfs.py)" % (firmware(argv[1], argv[2], argv[3], argv[4:]), argv[2]))
         return 0
     if len(argv) != 1:
         print(__doc__.split("\n\n")[1])
