@@ -13,6 +13,8 @@ from harness.firmware import REPO
 
 # The 32-bit (i686) unix port, the target's object sizes (make bench MICROPYTHON32=...).
 MP32 = Path("/work/mp32/micropython")
+# The same with the charger's names frozen in, as manifest_romfs.py freezes them (make bench MICROPYTHON32_ROMFS=...).
+MP32_ROMFS = Path("/work/mp32/micropython-romfs")
 
 
 def test_heap_report_only_when_enabled(cs, firmware):
@@ -229,6 +231,29 @@ def test_the_esp32_twin_runs_a_romfs_image(tmp_path):
     assert made.get("UART") and made.get("SPI"), made  # the ESP32 drivers ran: the meter's UART, the reader's SPI
     assert in_place < in_heap - 40 * 1024, (in_place, in_heap)
     assert names > 0
+
+
+@pytest.mark.skipif(not (MP32.exists() and MP32_ROMFS.exists()), reason="no 32-bit unix ports at %s and %s" % (MP32, MP32_ROMFS))
+def test_a_romfs_firmware_that_holds_the_names_leaves_them_out_of_the_heap(tmp_path):
+    """manifest_romfs.py (make bench MICROPYTHON32_ROMFS): the same ROMFS image on the ESP32 twin, booted on the plain
+    32-bit port and on one with the charger's names frozen in: on the latter the boot interns next to none of
+    them (the twin's own stand-ins' names are not the charger's), and the pools' KB leave the live heap."""
+    from harness.twin.firmware import TwinFirmware
+
+    from bench import common, twin
+
+    cs = common.start_cs()
+    try:
+        mpy = common.mpy_build(tmp_path / "mpy", micropython=str(MP32), word=4)
+        plain = common.romfs_build(mpy, tmp_path / "rom")
+        held = common.romfs_build(mpy, tmp_path / "rom-names", micropython=str(MP32_ROMFS))
+        heap_plain, names_plain, _ = twin.idle_heap(cs, TwinFirmware, plain, str(tmp_path / "twin-plain"))
+        heap_held, names_held, made = twin.idle_heap(cs, TwinFirmware, held, str(tmp_path / "twin-held"))
+    finally:
+        cs.stop()
+    assert made.get("UART") and made.get("SPI"), made
+    assert names_plain > 1000 and names_held < names_plain - 1000, (names_plain, names_held)
+    assert heap_held < heap_plain - 4 * 1024, (heap_plain, heap_held)
 
 
 @pytest.mark.skipif(not MP32.exists(), reason="no 32-bit unix port at %s" % MP32)
