@@ -73,39 +73,41 @@ def _read_uint(data, at):
             return n, at
 
 
+def _table(data):
+    # (the names' count, the objects' count, where the names' table starts
+    # and ends in data, the names in it) of a .mpy file's contents.
+    if data[:2] != b"M\x06" or data[2] & 0x40:
+        raise ValueError("not a version 6 .mpy, or one with architecture flags")
+    n_names, at = _read_uint(data, 4)
+    n_objs, start = _read_uint(data, at)
+    at, held = start, []
+    for _ in range(n_names):
+        n, at = _read_uint(data, at)
+        if not n & 1:  # a name the firmware has built in is only its index
+            held.append(data[at : at + (n >> 1)].decode())
+            at += (n >> 1) + 1
+    return n_names, n_objs, start, at, held
+
+
 def append_names(mpy, names):
     """Append `names` (those it does not hold yet) to the table of names of
     the .mpy file `mpy`; returns how many were added."""
     data = Path(mpy).read_bytes()
-    if data[:2] != b"M\x06" or data[2] & 0x40:
-        raise ValueError("%s: not a version 6 .mpy, or one with architecture flags" % mpy)
-    n_names, at = _read_uint(data, 4)
-    n_objs, table = _read_uint(data, at)
-    at, held = table, set()
-    for _ in range(n_names):
-        n, at = _read_uint(data, at)
-        if not n & 1:
-            held.add(data[at : at + (n >> 1)].decode())
-            at += (n >> 1) + 1
+    try:
+        n_names, n_objs, start, end, held = _table(data)
+    except ValueError as e:
+        raise ValueError("%s: %s" % (mpy, e)) from None
+    held = set(held)
     new = [s for s in dict.fromkeys(names) if s not in held]
     extra = b"".join(_uint(len(s.encode()) << 1) + s.encode() + b"\0" for s in new)
-    Path(mpy).write_bytes(data[:4] + _uint(n_names + len(new)) + _uint(n_objs) + data[table:at] + extra + data[at:])
+    Path(mpy).write_bytes(data[:4] + _uint(n_names + len(new)) + _uint(n_objs) + data[start:end] + extra + data[end:])
     return len(new)
 
 
 def held_names(mpy):
     """The names in the table of the .mpy file `mpy` (not those the
     firmware has built in: a table holds only their index)."""
-    data = Path(mpy).read_bytes()
-    n_names, at = _read_uint(data, 4)
-    _, at = _read_uint(data, at)
-    out = []
-    for _ in range(n_names):
-        n, at = _read_uint(data, at)
-        if not n & 1:
-            out.append(data[at : at + (n >> 1)].decode())
-            at += (n >> 1) + 1
-    return out
+    return _table(Path(mpy).read_bytes())[4]
 
 
 def firmware(directory, out, mpy_cross, scripts=()):

@@ -55,8 +55,9 @@ def send_list_max(frame_bytes):
 # keeps the values in a list by index, and finds a name's index in this
 # text (index()), so no name is an object of its own: frozen or in a ROMFS
 # image the text stays in flash, one 16-byte header on a ROMFS build where
-# a constant per name made one each (59), and a .mpy build copies one block
-# instead of 59 strings and a tuple.
+# a constant per name made one each, and a .mpy build copies one block
+# instead of a string per name and a tuple. (name(i) and Keys.name() spell
+# a key; a method's parameter `name` is a key's name.)
 NAMES = (
     " AuthorizationKey"
     " AllowOfflineTxForUnknownId"
