@@ -32,7 +32,7 @@ help:
 	@echo "make bench          heap, flash, start-up and message-rate measurements (a few minutes)"
 	@echo "make mpy            compile lib/ with mpy-cross into build/esp32/lib and build/unix/lib"
 	@echo "make deploy         copy the firmware and config.json to a board (PORT=/dev/ttyUSB0 CONFIG=config.json)"
-	@echo "make romfs          a ROMFS image of the compiled lib/ (MARCH=xtensawin)"
+	@echo "make romfs          a ROMFS image of the compiled lib/ (MARCH=xtensawin), and the names its firmware freezes (manifest_romfs.py)"
 	@echo "make deploy-romfs   the ROMFS image, boot.py, main.py and config.json to a board (PORT=...)"
 	@echo "make update-bundle  an update file of lib/ for UpdateFirmware (VERSION=1.2.3, MARCH=xtensawin)"
 	@echo "make update-image   an update file of a MicroPython image (IMAGE=firmware.bin VERSION=1.2.3)"
