@@ -258,19 +258,14 @@ def anatomy(got, b):
     what its file makes (bench/mpy_anatomy.py) and the rest."""
     files = mpy_anatomy.of_tree(b.lib, b.word)
     cost = got["cost"][b.label]
-    boot = set(got["boot"]) - set(got["unloaded"])
-    rows = {}
+    rows = {}  # feature: [functions, measured, bytecode, string constants, tables, the rest]
     for m in got["boot"]:
-        if m not in boot:
+        if m in got["unloaded"]:
             continue
-        a = files.get(m)
+        a = files.get(m) or {"functions": 0, "bytecode": 0, "string_heap": 0, "tables": 0}  # native code: not read
         measured = cost.get(m) or 0
-        parts = (a["functions"], a["bytecode"], a["string_heap"], a["tables"]) if a else (0, 0, 0, 0)
-        r = rows.setdefault(_feature(m), [0, 0, 0, 0, 0, 0])
-        r[0] += measured
-        for i, v in enumerate(parts):
-            r[i + 1] += v
-        r[5] += measured - sum(parts[1:]) if a else measured
+        row = (a["functions"], measured, a["bytecode"], a["string_heap"], a["tables"], measured - a["bytecode"] - a["string_heap"] - a["tables"])
+        rows[_feature(m)] = [t + v for t, v in zip(rows.get(_feature(m), [0] * 6), row)]
     out = [
         "| feature, modules loaded at boot | functions | heap (measured) | bytecode | string constants |"
         " tables of names and constants | the rest: code and function objects, classes, dicts |",
@@ -279,10 +274,9 @@ def anatomy(got, b):
     total = [0] * 6
     for title, _ in FEATURES + (("other", ""),):
         if title in rows:
-            r = rows[title]
-            total = [t + v for t, v in zip(total, r)]
-            out.append("| %s | %s |" % (title, " | ".join(format(v, ",") for v in (r[1], r[0], r[2], r[3], r[4], r[5]))))
-    out.append("| **all** | %s |" % " | ".join("**%s**" % format(v, ",") for v in (total[1], total[0], total[2], total[3], total[4], total[5])))
+            total = [t + v for t, v in zip(total, rows[title])]
+            out.append("| %s | %s |" % (title, " | ".join(format(v, ",") for v in rows[title])))
+    out.append("| **all** | %s |" % " | ".join("**%s**" % format(v, ",") for v in total))
     return "\n".join(out)
 
 

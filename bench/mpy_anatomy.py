@@ -28,34 +28,14 @@ import argparse
 import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
+from romfs_names import name_table, read_uint  # noqa: E402 - the .mpy header and table of names
+
 _STR, _BYTES, _INT, _FLOAT, _COMPLEX, _TUPLE = 5, 6, 7, 8, 9, 10  # py/persistentcode.h
-_ARCH_FLAGS = 0x40
 
 
 class NativeCode(ValueError):
     pass
-
-
-class _Reader:
-    def __init__(self, data):
-        self.data = data
-        self.at = 0
-
-    def byte(self):
-        self.at += 1
-        return self.data[self.at - 1]
-
-    def uint(self):
-        # 7 bits a byte, most significant first, the top bit set on all but the last.
-        value = 0
-        while True:
-            b = self.byte()
-            value = (value << 7) | (b & 0x7F)
-            if not b & 0x80:
-                return value
-
-    def skip(self, n):
-        self.at += n
 
 
 def _blocks(nbytes, word):
@@ -67,53 +47,46 @@ def read(data, word=4):
     """{functions, bytecode, strings, string_heap, names, tables} of one
     .mpy file's contents; the *_heap, bytecode and tables figures are heap
     bytes for a `word`-byte port."""
-    r = _Reader(data)
-    if r.byte() != ord("M") or r.byte() != 6:
-        raise ValueError("not a version 6 .mpy file")
-    flags = r.byte()
-    r.byte()  # small-int bits
-    if flags & _ARCH_FLAGS:
-        r.uint()
-    n_names, n_objs = r.uint(), r.uint()
+    n_names, n_objs, _, at, _ = name_table(data)
     out = {"functions": 0, "bytecode": 0, "strings": 0, "string_heap": 0, "names": n_names}
-    for _ in range(n_names):
-        n = r.uint()
-        if not n & 1:  # a static name is only its index
-            r.skip((n >> 1) + 1)
 
-    def obj():
-        kind = r.byte()
+    def obj(at):
+        kind = data[at]
+        at += 1
         if kind == _TUPLE:
-            for _ in range(r.uint()):
-                obj()
+            n, at = read_uint(data, at)
+            for _ in range(n):
+                at = obj(at)
         elif kind in (_STR, _BYTES):
-            n = r.uint()
-            r.skip(n + 1)
+            n, at = read_uint(data, at)
+            at += n + 1
             if n:
                 out["strings"] += 1
                 out["string_heap"] += _blocks(4 * word, word) + _blocks(n + 1, word)
         elif kind in (_INT, _FLOAT, _COMPLEX):
-            r.skip(r.uint())
+            n, at = read_uint(data, at)
+            at += n
+        return at
 
-    for _ in range(n_objs):
-        obj()
-
-    def code():
-        kind_len = r.uint()
+    def code(at):
+        kind_len, at = read_uint(data, at)
         if kind_len & 3:
             raise NativeCode("native code: only bytecode is read")
-        r.skip(kind_len >> 3)
+        at += kind_len >> 3
         out["functions"] += 1
         out["bytecode"] += _blocks(kind_len >> 3, word)
         if kind_len & 4:
-            n = r.uint()
+            n, at = read_uint(data, at)
             out["bytecode"] += _blocks(word * n, word)
             for _ in range(n):
-                code()
+                at = code(at)
+        return at
 
-    code()
-    if r.at != len(data):
-        raise ValueError("%d bytes left after the module's code" % (len(data) - r.at))
+    for _ in range(n_objs):
+        at = obj(at)
+    at = code(at)
+    if at != len(data):
+        raise ValueError("%d bytes left after the module's code" % (len(data) - at))
     out["functions"] -= 1  # the module's top level is no function of its own
     out["tables"] = _blocks((2 * n_names + word - 1) // word * word + word * n_objs, word)
     return out

@@ -16,8 +16,9 @@ and a string cut out of another is a new object in the heap unless its text
 is an interned name already (MicroPython then hands out that name: no
 heap): so the defaults that are dotted names
 ("Energy.Active.Import.Register"), which an import statement spells as one
-name, are listed too. (The keys' names need no such help: the key store
-keeps model/keys.py's NAMES, constants in flash.) The test suite checks
+name, are listed too. (The keys' names need no such help: model/keys.py's
+NAMES is one text in flash, and the store keeps its values by the key's
+index.) The test suite checks
 that the file lists exactly the modules under lib/uocpp.
 """
 

@@ -63,7 +63,7 @@ def _uint(n):
     return bytes(out)
 
 
-def _read_uint(data, at):
+def read_uint(data, at):
     n = 0
     while True:
         byte = data[at]
@@ -73,16 +73,16 @@ def _read_uint(data, at):
             return n, at
 
 
-def _table(data):
+def name_table(data):
     # (the names' count, the objects' count, where the names' table starts
     # and ends in data, the names in it) of a .mpy file's contents.
     if data[:2] != b"M\x06" or data[2] & 0x40:
         raise ValueError("not a version 6 .mpy, or one with architecture flags")
-    n_names, at = _read_uint(data, 4)
-    n_objs, start = _read_uint(data, at)
+    n_names, at = read_uint(data, 4)
+    n_objs, start = read_uint(data, at)
     at, held = start, []
     for _ in range(n_names):
-        n, at = _read_uint(data, at)
+        n, at = read_uint(data, at)
         if not n & 1:  # a name the firmware has built in is only its index
             held.append(data[at : at + (n >> 1)].decode())
             at += (n >> 1) + 1
@@ -94,7 +94,7 @@ def append_names(mpy, names):
     the .mpy file `mpy`; returns how many were added."""
     data = Path(mpy).read_bytes()
     try:
-        n_names, n_objs, start, end, held = _table(data)
+        n_names, n_objs, start, end, held = name_table(data)
     except ValueError as e:
         raise ValueError("%s: %s" % (mpy, e)) from None
     held = set(held)
@@ -107,7 +107,7 @@ def append_names(mpy, names):
 def held_names(mpy):
     """The names in the table of the .mpy file `mpy` (not those the
     firmware has built in: a table holds only their index)."""
-    return _table(Path(mpy).read_bytes())[4]
+    return name_table(Path(mpy).read_bytes())[4]
 
 
 def firmware(directory, out, mpy_cross, scripts=()):

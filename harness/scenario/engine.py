@@ -442,6 +442,7 @@ class Scenario:
             fw.fail_now(False)
             self.starved = False
             fw.scanned = 0  # log lines the checker has read
+            fw.spin = SpinWatch()  # the spin invariant, per run: its clock starts at each boot
             self.fw = fw.start()
             self.runs.append(fw)
             if self.energy:
@@ -752,8 +753,6 @@ class Scenario:
                 continue
             lines = fw.lines_after(fw.scanned)
             fw.scanned += len(lines)
-            if getattr(fw, "spin", None) is None:
-                fw.spin = SpinWatch()  # one per firmware run: its clock starts at each boot
             for t, line in lines:
                 spun = fw.spin.feed(line)
                 if spun is not None:

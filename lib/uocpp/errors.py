@@ -21,10 +21,6 @@ class OcppError(Exception):
 
 
 class CallFailed(Exception):
-    # Raised as it is (none of the kinds below) only by the outbox, for a
-    # message that found no heap to be made or sent (outbox.py _send): not
-    # the central system's answer, so its sender may post it again at once
-    # (services/status.py).
     pass
 
 
@@ -51,5 +47,12 @@ class NotConnected(CallFailed):
 
 class LinkLost(NotConnected):
     # Sent, but the link went down before the reply came.
+    pass
+
+
+class NoHeap(CallFailed):
+    # The outbox found no heap to make or send the message (outbox.py _send):
+    # not the central system's answer, so its sender may post it again at
+    # once (services/status.py).
     pass
 

@@ -336,7 +336,7 @@ class Outbox:
         except MemoryError:
             # Near the heap limit: this message is given up (logged once,
             # like any failure), the task goes on with the next one.
-            await self._failed(msg, lane, errors.CallFailed("out of memory"))
+            await self._failed(msg, lane, errors.NoHeap("out of memory"))
             return
         finally:
             self._current = None

@@ -74,19 +74,65 @@ class Starting(Resting):
 
 
 def test_a_card_that_starts_a_transaction_lets_authorization_go_before_the_start_is_stored():
-    # The session's peak is the StartTransaction going to the journal: card
-    # handling takes its decision off before it starts the transaction, so
-    # the start finds no card being decided and authorization leaves first
-    # (it stayed, with the cache, when the decision was taken off after).
+    # The session's peak is the StartTransaction going to the journal: the
+    # card's task has counted itself out when it handed its decision back,
+    # and the loop takes the decision off before card handling starts the
+    # transaction, so the start finds no card being decided and
+    # authorization leaves first (it stayed, with the cache, when the
+    # decision was taken off after).
     from uocpp.services import cards
 
     with TempDir("auth") as d:
         auth = door(d, Outbox())
         auth.get()  # loaded for the card's Authorize
         s = Starting(auth)
-        decision = (1, "ALICE", None, {"status": "Accepted"})
-        s._decided.append(decision)
-        s._asking = 1
+        s._decided.append((1, "ALICE", None, {"status": "Accepted"}))
+        decision = s._decided.pop(0)  # as the session loop hands it over (Sessions.run)
         cards.decide(s, *decision)
         eq(s.kept, [(False, False)], "authorization out of the heap when the transaction starts")
-        eq((s._decided, s._asking), ([], 0), "the decision taken in")
+        eq((s._decided, s._asking), ([], 0), "the decision taken in, the count left as it was")
+
+
+class Asking(Resting):
+    # What a card's task reads and writes of its Sessions.
+    def __init__(self, auth):
+        super().__init__(auth)
+        self.woken = 0
+
+    def _again(self):
+        self.woken += 1
+
+
+class Never:
+    # An authorizer whose answer never comes.
+    async def authorize(self, id_tag):
+        await asyncio.Event().wait()
+
+
+class Broke:
+    # An authorizer that finds no heap.
+    async def authorize(self, id_tag):
+        raise MemoryError("memory allocation failed, allocating 64 bytes")
+
+
+async def test_a_card_task_counts_itself_out_however_it_ends():
+    # Sessions._asking counts the cards being authorized beside the loop:
+    # authorization stays in the heap and no new card is taken past the
+    # limit while it is above 0, so each task counts itself out, whether it
+    # hands a decision back, fails (then Invalid) or is cancelled.
+    from uocpp.services import cards
+
+    s = Asking(Broke())
+    cards._ask(s, 1, "ALICE", None)
+    eq(s._asking, 1, "counted once its task is made")
+    await asyncio.sleep_ms(0)
+    await asyncio.sleep_ms(0)
+    eq((s._asking, s._decided, s.woken), (0, [(1, "ALICE", None, {"status": "Invalid"})], 1), "a failure decides Invalid")
+    waiting = Asking(Never())
+    waiting._asking = 1  # as _ask counts it
+    task = asyncio.create_task(cards._authorize(waiting, 1, "BOB", None))
+    await asyncio.sleep_ms(0)
+    eq(waiting._asking, 1, "awaiting its answer")
+    task.cancel()
+    await asyncio.sleep_ms(0)
+    eq((waiting._asking, waiting._decided, waiting.woken), (0, [], 0), "cancelled: counted out, nothing decided")

@@ -185,11 +185,11 @@ async def test_a_pass_in_a_heap_with_no_room_at_all_still_opens_the_relay():
 
 
 async def test_a_card_decision_whose_handling_fails_before_it_begins_does_not_hold_the_loop():
-    # cards.decide takes its decision off as it begins; one that fails
-    # before (no heap for its frame: _safely catches it) would leave it
-    # first in line, and the loop that takes the decisions in would spin on
-    # it, holding the event loop (relays included). The loop takes it off
-    # itself then, and goes on. (Without that, this test times out.)
+    # The loop takes a decision off before card handling runs: one whose
+    # handling fails (no heap for its frame: _safely catches it) must not
+    # stay first in line, or the loop that takes the decisions in would
+    # spin on it, holding the event loop (relays included). (Left in line,
+    # this test times out.)
     from uocpp.services import cards
 
     real, calls = cards.decide, []
@@ -334,7 +334,7 @@ async def test_a_status_notification_that_found_no_heap_to_be_sent_goes_again_on
     first = [m for m in outbox.msgs if m.key == "st:1"][0]
     outbox.taken.clear()
     first.build()  # as the outbox does before the CALL
-    first._finish(None, errors.CallFailed("out of memory"))
+    first._finish(None, errors.NoHeap("out of memory"))  # as the outbox gives it up
     await within(outbox.taken, "connector 1's StatusNotification again, same connection")
     eq((outbox.msgs[-1].key, link.connections), ("st:1", 1), "posted again on connection 1")
     task.cancel()

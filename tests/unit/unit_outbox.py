@@ -328,7 +328,7 @@ async def test_no_heap_to_send_a_call_keeps_the_link():
     t0 = time.ticks_ms()
     await settle(box, link, 1, 3000)
     eq(link.drops, 0, "the link kept")
-    eq(str(once.error), "out of memory", "the Authorize failed at once")
+    eq((str(once.error), type(once.error)), ("out of memory", errors.NoHeap), "the Authorize failed at once, for lack of heap")
     eq(([s[1] for s in link.sent], beat.reply is not None), (["Heartbeat"], True), "the next CALL went out")
     eq(time.ticks_diff(time.ticks_ms(), t0) >= 400, True, "after the pause")
 

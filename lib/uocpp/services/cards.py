@@ -47,33 +47,38 @@ def _ask(s, n, id_tag, local):
     if s._asking >= _MAX:
         log.info("session", "connector %d: card %s ignored, %d cards are being authorized", n, id_tag, s._asking)
         return
-    s._asking += 1
+    # Counted once its task is made (no heap for it: the card is as if not
+    # read); the task counts it down however it ends.
     asyncio.create_task(_authorize(s, n, id_tag, local))
+    s._asking += 1
 
 
 async def _authorize(s, n, id_tag, local):
     # Beside the loop: the answer (or the offline rules at the deadline) is
-    # handed back; whatever happens, a decision comes back.
+    # handed back; whatever happens, a decision comes back. s._asking counts
+    # these tasks: it comes down here however the task ends (cancelled, or
+    # no heap to hand the decision back: then the card is as if not read).
     try:
-        info = await s._auth.authorize(id_tag)
-        if not isinstance(info, dict):
+        try:
+            info = await s._auth.authorize(id_tag)
+            if not isinstance(info, dict):
+                info = {"status": "Invalid"}
+        except Exception as e:
+            log.error("session", "card %s: authorization failed: %r", id_tag, e)
             info = {"status": "Invalid"}
-    except Exception as e:
-        log.error("session", "card %s: authorization failed: %r", id_tag, e)
-        info = {"status": "Invalid"}
-    s._decided.append((n, id_tag, local, info))
-    s._again()
+        s._decided.append((n, id_tag, local, info))
+        s._again()
+    finally:
+        s._asking -= 1
 
 
 def decide(s, n, id_tag, local, info):
-    # In the loop: a card's authorization came back (s._decided[0]); the
-    # connector may have changed meanwhile, so every condition is checked
-    # again. The decision is taken off first: a transaction it starts then
-    # finds no card being decided, and authorization leaves the heap before
-    # the StartTransaction goes to the journal (Sessions._rest, the
-    # session's peak).
-    s._decided.pop(0)
-    s._asking -= 1
+    # In the loop: a card's authorization came back, taken off s._decided
+    # by the loop (Sessions.run) before this runs, so a transaction it
+    # starts finds no card being decided, and authorization leaves the heap
+    # before the StartTransaction goes to the journal (Sessions._rest, the
+    # session's peak). The connector may have changed meanwhile, so every
+    # condition is checked again.
     status, parent = info.get("status"), info.get("parentIdTag")
     log.info("session", "card %s at connector %d: %s", id_tag, n, status)
     if local is not None:

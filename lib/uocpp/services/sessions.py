@@ -56,7 +56,7 @@ class Sessions(StartStop):
         self._closed = [False] * n  # the relay as last set
         self._stopping = [None] * n  # (reason, idTag, Wh, time) of a stop not on flash yet: relay held open
         self._retry_at = None  # ticks when the stops not on flash are tried again
-        self._asking = 0  # cards being authorized beside the loop (services/cards.py)
+        self._asking = 0  # cards being authorized beside the loop (services/cards.py _authorize)
         self._decided = []  # (n, idTag, local id or None, idTagInfo) handed back by those
         self._begin = {}  # local id -> the Transaction.Begin meter value
         # local id -> ticks_ms of its start / its stop, stamped before the
@@ -90,14 +90,15 @@ class Sessions(StartStop):
         # decision mostly comes at once (cache, offline rules, a quick
         # answer): it is waited for a little, never for a slow central
         # system (then the card was taken in, and is decided later).
-        # Only cards taken in meanwhile count: a fault during another card's
-        # slow Authorize is answered at once.
+        # Only cards taken in meanwhile count (and the decisions handed back,
+        # until the loop takes them in): a fault during another card's slow
+        # Authorize is answered at once.
         before = self._asking
         self._idle.clear()
         self.evse.changed.set()
         await self._idle.wait()
         waited = 0
-        while self._asking > before and waited < _SETTLE_CARD_MS:
+        while (self._asking > before or self._decided) and waited < _SETTLE_CARD_MS:
             await asyncio.sleep_ms(10)
             waited += 10
 
@@ -185,15 +186,12 @@ class Sessions(StartStop):
                         card = None
                     else:
                         while self._decided:
-                            # cards.decide takes it off as it begins: a
-                            # MemoryError before (packing its arguments)
-                            # leaves it for the next pass; one calling it,
-                            # caught by _safely, leaves it first in line,
-                            # and this loop would spin on it.
-                            d = self._decided[0]
+                            # Taken off before it is handled: one whose
+                            # handling fails (no heap for its call) is lost
+                            # as an unread card is (a tap again is read
+                            # again), and this loop cannot spin on it.
+                            d = self._decided.pop(0)
                             self._safely(cards.decide, *d, s=self)
-                            if self._decided and self._decided[0] is d:
-                                self._decided.pop(0)
                             d = None
                         while card is not None:
                             self._safely(cards.take, *card, s=self)

@@ -12,7 +12,7 @@ import asyncio
 from micropython import const
 
 from uocpp import clock, log, sleep
-from uocpp.errors import CallFailed
+from uocpp.errors import NoHeap
 from uocpp.outbox import KEEP, Message, PERSIST
 
 _RECHECK_MS = const(1000)  # while a status is unconfirmed: how often to look for a new connection
@@ -81,9 +81,9 @@ class StatusNotifier:
                             self._post(cid)  # answered, but it carried an older status
                         elif m.error is not None:
                             # It failed (no reply, a CALLERROR): again once a new
-                            # connection is up; one that found no heap (the
-                            # outbox's plain CallFailed) at the next look.
-                            if (link.connections != m.sent_on or type(m.error) is CallFailed) and link.up.is_set():
+                            # connection is up; one that found no heap at the
+                            # next look.
+                            if (link.connections != m.sent_on or isinstance(m.error, NoHeap)) and link.up.is_set():
                                 self._post(cid)
                         # else waiting or on the wire: it reads the status when it goes out
                         m = None  # the frame outlives the message: it must not hold it
