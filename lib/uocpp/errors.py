@@ -55,4 +55,3 @@ class NoHeap(CallFailed):
     # not the central system's answer, so its sender may post it again at
     # once (services/status.py).
     pass
-
