@@ -21,6 +21,8 @@ import json
 import os
 import random
 import re
+import threading
+import time
 
 import pytest
 from jsonschema import Draft4Validator
@@ -182,3 +184,45 @@ def test_energy_invariants_catch_a_charger_that_overloads_the_fuse(tmp_path):
     assert {v.kind for v in scn.violations} == {"energy-offer", "energy-fuse"}, text
     for what in ("over the load limit", "over the local limit", "on a 25 A fuse"):
         assert any(what in v.text for v in scn.violations), what + "\n" + text
+
+
+class _Relay:
+    # What Scenario.watch_relay reads: a simulator whose relay on connector 1
+    # stays closed until a violation is reported (then it opens, so the
+    # watch ends), and the heap-fault state.
+    lock = threading.Lock()
+    relay_worst = 0
+    run_no = 1
+    starved_t = float("-inf")
+    heap_fault_near = Scenario.heap_fault_near
+    watch_relay = Scenario.watch_relay
+
+    def __init__(self, starved):
+        self.starved = starved
+        self.said = []
+
+    def state(self):
+        return {"1": {"relay": not any(kind == "violation" for kind, _ in self.said), "status": "Charging"}}
+
+    def note(self, text):
+        self.said.append(("note", text))
+
+    def count(self, what, n=1):
+        self.said.append(("count", what))
+
+    def violation(self, kind, text):
+        self.said.append(("violation", kind))
+
+
+def test_a_card_stop_during_a_heap_fault_is_not_a_relay_violation():
+    """A card that stops a transaction is read by card handling, which loads on use: during a heap fault the
+    firmware may not read it (a tap again is read again), so a relay still closed after it is counted, not a
+    violation. Outside a heap fault it is one, and a fault or an unplug is one whatever the heap."""
+    during = _Relay(starved=True)
+    during.watch_relay(1, time.monotonic(), "card T (stop of transaction 1)", 1, True)
+    assert ("count", "card stops during a heap fault (the card may not be read)") in during.said
+    assert not any(kind == "violation" for kind, _ in during.said), during.said
+    for starved, card in ((False, True), (True, False)):
+        r = _Relay(starved)
+        r.watch_relay(1, time.monotonic(), "fault 1 GroundFailure", 1, card)
+        assert ("violation", "relay") in r.said, (starved, card, r.said)
