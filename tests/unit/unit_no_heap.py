@@ -369,3 +369,94 @@ async def test_a_held_stop_whose_retry_finds_no_heap_does_not_spin_the_loop():
     eq((passes < 10, task.done()), (True, False), "%d passes in 300 ms, the task alive" % passes)
     eq(time.ticks_diff(s._retry_at, time.ticks_ms()) > 1000, True, "the retry put off")
     task.cancel()
+
+
+# -- a transaction's start and stop with no heap half way -----------------------
+
+
+class Starts(Outbox):
+    # The durable lane as Sessions and the meter use it: each stored message
+    # kept as (action, tag); `stopped` is set by a StopTransaction.
+    def __init__(self):
+        super().__init__()
+        self.stopped = asyncio.Event()
+
+    def store(self, action, payload, local):
+        self.kept.append((action, local))
+        if action == "StopTransaction":
+            self.stopped.set()
+
+    def stored_count(self, action):
+        return 0
+
+    def submit(self, msg):
+        return msg  # a value that is not the transaction's (volatile)
+
+
+class LockingEvse(Evse):
+    def lock(self, n, locked):
+        return True
+
+
+class StopMeter:
+    # Metering's side of a start and a stop: transaction_data() (the
+    # StopTransaction's meter values, built as the stop is decided) finds
+    # no heap `starve` times.
+    def __init__(self):
+        self.starve = 0
+        self.failed = [False, False]
+
+    async def poll(self):
+        pass
+
+    def energy_wh(self, n):
+        return 1500
+
+    def meter_value(self, n, measurands, context):
+        return {"timestamp": "2026-12-02T00:00:00Z", "sampledValue": []}
+
+    def begin(self, n):
+        pass
+
+    def end(self, n):
+        pass
+
+    def transaction_data(self, n, begin):
+        if self.starve:
+            self.starve -= 1
+            raise MemoryError("memory allocation failed, allocating 112 bytes")
+        return []
+
+
+def charging(d, metering, outbox):
+    # Sessions with a real tx.json in d and a transaction started on connector 1.
+    from uocpp.model.transactions import Transactions as Tx
+
+    tx = Tx(d + "/tx.json")
+    s = Sessions(LockingEvse(), metering, Connectors(), tx, outbox, None, Keys(StopTxnSampledData=ENERGY, StopTransactionOnEVSideDisconnect=False), 32, 10)
+    local = s.start(1, "ALICE")
+    eq((local, outbox.kept), (1, [("StartTransaction", 1)]), "started")
+    return s, tx
+
+
+async def test_a_stop_whose_meter_values_find_no_heap_is_stored_later():
+    # A card stops the transaction; building its transactionData finds no
+    # heap. The relay opens and the stop is held, and a held stop is tried
+    # again (services/held_stops.py): its StopTransaction reaches flash
+    # without another card, a reboot or a RemoteStopTransaction.
+    from check import TempDir
+
+    with TempDir("stop") as d:
+        meter, outbox = StopMeter(), Starts()
+        s, tx = charging(d, meter, outbox)
+        meter.starve = 1
+        s._safely(s.stop, 1, "Local", "ALICE")  # as card handling is called
+        eq((s.evse.relay, outbox.kept[1:]), (False, []), "the relay open, nothing stored yet")
+        task = asyncio.create_task(s.run())
+        try:
+            await asyncio.wait_for_ms(outbox.stopped.wait(), 8000)
+        except asyncio.TimeoutError:
+            raise AssertionError("the StopTransaction was never stored (the stop held with no retry)")
+        finally:
+            task.cancel()
+        eq((outbox.kept[1:], tx.running_on(1)), ([("StopTransaction", 1)], None), "stored once, the transaction over")

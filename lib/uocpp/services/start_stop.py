@@ -130,11 +130,13 @@ class StartStop:
 
     def _finish_stop(self, n, local, first):
         reason, id_tag, wh, at = self._stopping[n]
-        data = []
-        if wh is None:
-            data = self._metering.transaction_data(n, self._begin.get(local))
-            wh = self._metering.energy_wh(n)
         try:
+            # The meter values too: one that finds no heap is held and tried
+            # again like a full journal (else held with no retry due).
+            data = []
+            if wh is None:
+                data = self._metering.transaction_data(n, self._begin.get(local))
+                wh = self._metering.energy_wh(n)
             self._record_stop(local, wh, reason, id_tag, data, at)
         except Exception as e:
             # Not on flash (the journal full even without transactionData):
