@@ -460,3 +460,34 @@ async def test_a_stop_whose_meter_values_find_no_heap_is_stored_later():
         finally:
             task.cancel()
         eq((outbox.kept[1:], tx.running_on(1)), ([("StopTransaction", 1)], None), "stored once, the transaction over")
+
+
+def test_a_stop_with_no_heap_after_it_is_stored_is_not_stored_twice():
+    # Its StopTransaction is on flash; the log line after it finds no heap
+    # for its arguments. The transaction must be over all the same: a held
+    # stop's retry would store a second StopTransaction for it, sent to the
+    # central system after the first was answered (a stop counted twice).
+    from check import TempDir
+
+    from uocpp.services import start_stop
+
+    with TempDir("stop2") as d:
+        meter, outbox = StopMeter(), Starts()
+        s, tx = charging(d, meter, outbox)
+        real = start_stop.log.info
+
+        def starved(tag, msg, *args):
+            if "stopped" in msg:
+                start_stop.log.info = real
+                raise MemoryError("memory allocation failed, allocating 32 bytes")  # its arguments' tuple
+            real(tag, msg, *args)
+
+        start_stop.log.info = starved
+        try:
+            s._safely(s.stop, 1, "Local", "ALICE")
+        finally:
+            start_stop.log.info = real
+        from uocpp.services import held_stops
+
+        held_stops.retry(s)  # as the session loop does once a held stop's retry is due
+        eq((outbox.kept[1:], tx.running_on(1)), ([("StopTransaction", 1)], None), "one StopTransaction, the transaction over")

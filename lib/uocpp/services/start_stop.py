@@ -183,8 +183,10 @@ class StartStop:
             del payload["transactionData"]
             log.warning("session", "transaction %s: journal full, StopTransaction stored without its transactionData", self._tx.label(local))
             self._outbox.store("StopTransaction", payload, local)
-        log.info("session", "transaction %s stopped (%s) at %d Wh", self._tx.label(local), reason, payload["meterStop"])
+        # No longer running before anything that may find no heap (the log
+        # line's arguments): a stop held now would store a second one.
         self._tx.stopped(local)
+        log.info("session", "transaction %s stopped (%s) at %d Wh", self._tx.label(local), reason, payload["meterStop"])
 
     def stop_all(self, reason):
         for n in range(1, self.evse.count + 1):
