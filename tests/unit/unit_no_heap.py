@@ -462,6 +462,37 @@ async def test_a_stop_whose_meter_values_find_no_heap_is_stored_later():
         eq((outbox.kept[1:], tx.running_on(1)), ([("StopTransaction", 1)], None), "stored once, the transaction over")
 
 
+def test_a_start_whose_begin_value_finds_no_heap_is_still_metered():
+    # The StartTransaction is on flash: the transaction runs. Building its
+    # Transaction.Begin value then finds no heap (a session's peak): the
+    # meter must still take the transaction's values, or none is stored for
+    # the whole session and tx.json never learns a reading (a PowerLoss stop
+    # with the meter unreadable would bill meterStart).
+    from check import TempDir
+
+    with TempDir("start") as d:
+        from uocpp.model.transactions import Transactions as Tx
+
+        outbox = Starts()
+        tx = Tx(d + "/tx.json")
+        metering = Metering(Meter(), 1, Keys(), outbox, tx)
+        metering.readings[1] = {ENERGY: 1500}
+        real = metering.meter_value
+
+        def starved(n, measurands, context):
+            metering.meter_value = real
+            raise MemoryError("memory allocation failed, allocating 96 bytes")
+
+        metering.meter_value = starved
+        s = Sessions(LockingEvse(), metering, Connectors(), tx, outbox, None, Keys(StopTxnSampledData=ENERGY), 32, 10)
+        s._safely(s.start, 1, "ALICE")  # as card handling is called
+        eq((outbox.kept, tx.running_on(1)), ([("StartTransaction", 1)], 1), "started: on flash")
+        metering.readings[1] = {ENERGY: 1700}
+        metering.send(1, ENERGY, "Sample.Periodic")
+        eq(outbox.kept[1:], [("MeterValues", 1)], "the transaction's sample stored")
+        eq(tx.get(1)["wh"], 1700, "tx.json holds the latest reading")
+
+
 def test_a_stop_with_no_heap_after_it_is_stored_is_not_stored_twice():
     # Its StopTransaction is on flash; the log line after it finds no heap
     # for its arguments. The transaction must be over all the same: a held

@@ -101,6 +101,9 @@ class StartStop:
                 self._tx.abandon(local)
             evse.lock(n, False)
             return None
+        # Running (on flash): metered from now, before anything that may
+        # find no heap (a value, a log line) leaves it unmetered for good.
+        self._metering.begin(n)
         if rid is not None:
             self._rsv.end(rid, "used by transaction local %d" % local)
         if not clock.synced:
@@ -110,7 +113,6 @@ class StartStop:
         self._connectors.set(n, busy=True)
         begin = self._metering.meter_value(n, self._keys.get("StopTxnSampledData"), "Transaction.Begin")
         self._begin[local] = begin if begin["sampledValue"] else None
-        self._metering.begin(n)
         for fn in self._on_tx:
             fn(n, True)
         self._drive(n)
