@@ -97,6 +97,7 @@ class Outbox:
         # Durable lane: hooks per action, the head's attempts and its next try.
         self._hooks = {}
         self._attempts = 0
+        self._head = None  # seq of the head _attempts counts for (a name the journal has: no new one)
         self._not_before = None
         self._taken = None  # seq of the head answered while the gate was shut (_send_durable)
         self._current = None  # the Message whose CALL is out
@@ -381,6 +382,11 @@ class Outbox:
         except (errors.CallErrorReceived, errors.ReplyRefused) as e:
             # A CALLERROR or a reply that breaks the .conf: a failed attempt
             # (TransactionMessageAttempts), never taken in.
+            if seq != self._head:
+                # Not the head attempted before: that one left the journal
+                # unanswered (a full journal dropped it for room), and its
+                # attempts are not this message's.
+                self._head, self._attempts = seq, 0
             self._attempts += 1
             most = self._keys.get("TransactionMessageAttempts")
             if self._attempts >= most:

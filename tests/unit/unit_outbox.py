@@ -403,3 +403,34 @@ async def test_a_reply_that_cannot_be_taken_in_keeps_the_message():
     stops = [s for s in link.sent if s[1] == "StopTransaction"]
     eq((len(stops), stops[0][0] == stops[1][0]), (2, True), "sent again with the same id")
     task.cancel()
+
+
+async def test_a_head_dropped_for_room_leaves_its_attempts_behind():
+    # TransactionMessageAttempts counts one message's attempts. The head, a
+    # MeterValues the central system refuses, is dropped by a full journal
+    # (a new sample makes room) after two attempts: the StopTransaction
+    # behind it starts at none, and one CALLERROR does not drop it.
+    from check import TempDir
+
+    from uocpp.store.journal import Journal
+
+    with TempDir("attempts") as d:
+        mv = {"connectorId": 1, "meterValue": [{"timestamp": "2026-12-02T00:00:00Z", "sampledValue": [{"value": "1"}]}]}
+        calls = []
+
+        def peer(action, payload):
+            calls.append(action)
+            if action == "MeterValues":
+                if calls.count("MeterValues") == 2:
+                    box.store("MeterValues", mv, 1)  # a new sample: the journal is crowded, the oldest goes
+                return ("error", "InternalError")
+            return ("error", "InternalError") if calls.count(action) == 1 else {}
+
+        box, link, reg = make(peer=peer, journal=Journal(d + "/j", 1024), TransactionMessageRetryInterval=0)
+        answered, dropped = [], []
+        box.on_durable("StopTransaction", answered=lambda p, r, tag: answered.append(tag), dropped=dropped.append)
+        box.store("MeterValues", mv, 1)
+        box.store("StopTransaction", {"transactionId": 1, "pad": "x" * 700}, 1)
+        await settle(box, link, 4)
+        eq((answered, dropped), ([1], []), "the StopTransaction answered on its second attempt, not dropped after its first")
+        eq(calls[:4], ["MeterValues", "MeterValues", "StopTransaction", "StopTransaction"], "the calls")
