@@ -41,7 +41,9 @@ class DurableLane:
         if isinstance(journal, str):
             self._path = journal
             self._journal = None
-            if _exists(journal):
+            # Or its temp file alone (FAT: a compaction killed between its
+            # remove and rename), which the journal adopts when opened.
+            if _exists(journal) or _exists(journal + ".tmp"):
                 try:
                     self._journal = _open(journal, max_bytes)
                 except Exception as e:

@@ -100,3 +100,24 @@ def test_a_full_journal_says_so_once_not_for_every_message():
     finally:
         log.warning = real
     eq(lines, ["journal full: dropping the oldest stored MeterValues"], "warnings")
+
+
+def test_a_journal_left_as_its_lone_temp_file_is_read_at_boot():
+    # FAT: a compaction killed between removing the journal and renaming its
+    # temp file over it leaves only path.tmp, which the journal adopts when
+    # opened. The lane must open it at boot too: what it holds is what the
+    # power-loss recovery decides from (an empty list forgets a transaction
+    # whose StartTransaction waits there, and drops the transactionId its
+    # waiting StopTransaction needs).
+    import os
+
+    with TempDir("durable") as d:
+        lane = DurableLane(d + "/j", 4096)
+        lane.store("StartTransaction", START, 1)
+        lane.store("StopTransaction", {"meterStop": 5, "timestamp": "2026-12-06T16:31:12Z", "reason": "Local"}, 1)
+        lane._journal.close()
+        os.rename(d + "/j", d + "/j.tmp")
+        lane = DurableLane(d + "/j", 4096)
+        eq(lane.stored(), [("StartTransaction", 1), ("StopTransaction", 1)], "what the journal holds, read at boot")
+        eq(len(lane), 2, "both waiting to be sent")
+        lane._journal.close()
