@@ -424,6 +424,24 @@ def test_lone_temp_file_is_adopted():
         j.close()
 
 
+def test_tx_json_left_as_its_lone_temp_file_is_read():
+    # FAT: write_json_atomic killed between removing tx.json and renaming
+    # its temp file over it. What the temp file holds is tx.json (the old
+    # one is gone): read as missing, every running transaction and every
+    # transactionId a waiting StopTransaction needs would be lost, and
+    # local ids would be given again.
+    from uocpp.model.transactions import Transactions
+
+    with TempDir("tx") as d:
+        tx = Transactions(d + "/tx.json")
+        local = tx.begin(1, "ALICE", 100, "2026-12-02T00:00:00Z")
+        tx.started(local, 42)
+        os.rename(d + "/tx.json", d + "/tx.json.tmp")
+        tx = Transactions(d + "/tx.json")
+        eq((tx.running_on(1), tx.remote(local)), (local, 42), "the running transaction and its transactionId")
+        eq(tx.begin(2, "BOB", 0, "2026-12-02T00:00:01Z"), local + 1, "a new local id")
+
+
 class FailingWrites:
     # The journal's file, whose writes fail after `left` more succeed
     # (flash full half way through a record).

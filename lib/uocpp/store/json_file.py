@@ -14,7 +14,11 @@ def read_json(path, default):
         with open(path) as f:
             return json.load(f)
     except OSError:
-        return default
+        if path.endswith(".tmp"):
+            return default
+        # FAT: write_json_atomic killed between its remove and its rename
+        # leaves the new file, whole, as path.tmp alone.
+        return read_json(path + ".tmp", default)
     except (ValueError, MemoryError) as e:
         log.warning("storage", "%s is corrupt (%s): using defaults", path, e)
         return default
