@@ -151,3 +151,58 @@ async def test_a_reply_out_of_memory_before_its_first_byte_becomes_a_callerror()
     rpc = Rpc(lambda action, payload: pieces(3), Registration(), keys)
     await rpc.on_message('[2, "c1", "GetConfiguration", {}]', send)
     eq(sent, ['[4, "c1", "InternalError", "out of memory", {}]'], "the CALLERROR instead, the link up")
+
+
+class QuietWs:
+    # A connection whose peer says nothing: recv() waits until cancelled.
+    def __init__(self):
+        self.last_rx = 0
+        self.reading = asyncio.Event()
+        self.cancelled = False
+        self.closed = False
+
+    async def recv(self):
+        self.reading.set()
+        try:
+            await asyncio.sleep_ms(100000)
+        except asyncio.CancelledError:
+            self.cancelled = True
+            raise
+
+    async def ping(self):
+        pass
+
+    async def close(self):
+        self.closed = True
+
+
+class NoHeapRpc:
+    # link_lost() finds no heap: the LinkLost it makes for a CALL waiting
+    # for its reply is an allocation.
+    def link_lost(self):
+        raise MemoryError("memory allocation failed")
+
+
+async def test_no_heap_as_a_connection_ends_still_ends_its_tasks():
+    # Else the old connection's reader lives on beside the next connection
+    # (answering CALLs on the old socket, and ending the new connection
+    # when it ends), and the old socket stays open.
+    keys = Keys("/tmp/uocpp-unit-no-such-keys.json", {})
+    link = Link(CS, keys, Security(), State(), NoHeapRpc())
+    ws = QuietWs()
+
+    async def one_connection():
+        try:
+            await link._serve(ws)
+        except MemoryError:
+            pass  # run() takes it: backs off and connects again
+
+    serve = asyncio.create_task(one_connection())
+    await asyncio.wait_for_ms(ws.reading.wait(), 1000)
+    link.drop("test")
+    for _ in range(50):
+        await asyncio.sleep_ms(10)
+        if serve.done() and ws.cancelled:
+            break
+    eq(serve.done(), True, "the connection ended")
+    eq((ws.cancelled, ws.closed, link._ws is None, link.up.is_set()), (True, True, True, False), "its reader cancelled, its socket closed")

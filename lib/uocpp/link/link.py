@@ -208,15 +208,20 @@ class Link:
             # Whatever ended the link, every task of it goes with it.
             self._down = True
             self.up.clear()
-            self.state.set(st.CONNECTION, "disconnected")
-            self._rpc.link_lost()
-            if reader is not None:
-                reader.cancel()
-            self._ws = None
             try:
-                await ws.close()
-            except Exception:
-                pass
+                self.state.set(st.CONNECTION, "disconnected")
+                self._rpc.link_lost()
+            finally:
+                # Even when that found no heap (link_lost makes the waiting
+                # CALL's error): a reader left running would live on beside
+                # the next connection, and end it when it ends itself.
+                if reader is not None:
+                    reader.cancel()
+                self._ws = None
+                try:
+                    await ws.close()
+                except Exception:
+                    pass
             log.info("link", "disconnected")
 
     async def _read(self, ws):
