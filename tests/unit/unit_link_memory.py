@@ -206,3 +206,28 @@ async def test_no_heap_as_a_connection_ends_still_ends_its_tasks():
             break
     eq(serve.done(), True, "the connection ended")
     eq((ws.cancelled, ws.closed, link._ws is None, link.up.is_set()), (True, True, True, False), "its reader cancelled, its socket closed")
+
+
+async def test_no_heap_after_a_connect_closes_that_connection():
+    # Security.attempted() after a connect that worked finds no heap (a
+    # profile trial loads its code on use): the new connection is closed,
+    # not left open to the central system beside the next attempt's.
+    from uocpp.link import websocket
+
+    made = []
+
+    async def connect(url, **kw):
+        made.append(QuietWs())
+        return made[-1]
+
+    real = websocket.connect
+    websocket.connect = connect
+    try:
+        link = Link(CS, Keys("/tmp/uocpp-unit-no-such-keys.json", {}), Security(), State(), None)
+        try:
+            await link._attempt()
+        except MemoryError:
+            pass  # run() takes it: backs off and connects again
+    finally:
+        websocket.connect = real
+    eq((len(made), made[0].closed), (1, True), "the connection made is closed")

@@ -138,7 +138,14 @@ class Link:
             raise
         except Exception as e:
             error = e
-        sec.attempted(error)
+        try:
+            sec.attempted(error)
+        except Exception:
+            # No heap (or flash) for the bookkeeping after a connect that
+            # worked: that connection goes, not left open beside the next.
+            if error is None:
+                await ws.close()
+            raise
         if isinstance(error, asyncio.TimeoutError):
             await self._back_off("connect timed out")
         elif error is not None:
