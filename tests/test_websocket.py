@@ -197,3 +197,22 @@ def test_a_close_from_the_server_with_frames_behind_it_ends_with_a_fin(raw, sess
     raw.wait_closed(conn, 3)
     assert not conn.reset_seen
     fw.wait_log(r"read ended: closed \(1000, closed by the server\)")
+
+
+BAD_CLOSES = {
+    "code-1005": (rs.close_payload(1005), 1002),  # "no status": never on the wire
+    "code-1006": (rs.close_payload(1006), 1002),  # "abnormal closure": never on the wire
+    "code-999": (rs.close_payload(999), 1002),
+    "code-5000": (rs.close_payload(5000), 1002),
+    "reason-not-utf8": (rs.close_payload(1000, b"bye \xff"), 1007),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_CLOSES))
+def test_a_close_with_an_invalid_code_or_reason_is_not_echoed(raw, session, name):
+    """RFC 6455 7.4.1/7.4.2 (1002), 5.5.1/8.1 (1007): a close code no endpoint may send (1005, 1006) or none defined,
+    or a reason that is not UTF-8, fails the connection with our own code instead of going back on the wire."""
+    fw, conn = session
+    payload, code = BAD_CLOSES[name]
+    send(raw, conn, rs.encode_frame(rs.OP_CLOSE, payload))
+    expect_close_and_return(raw, fw, conn, code)

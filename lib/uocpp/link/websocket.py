@@ -301,7 +301,15 @@ class WebSocket:
             code = struct.unpack("!H", data[:2])[0]
         elif len(data) == 1:
             code = CLOSE_PROTOCOL
-        await self._close_and_linger(code if code != 1005 else CLOSE_NORMAL)
+        answer = code if code != 1005 else CLOSE_NORMAL
+        if len(data) >= 2:
+            if not (1000 <= code <= 1014 and code not in (1004, 1005, 1006) or 3000 <= code <= 4999):
+                # RFC 6455 7.4: a code no endpoint may send (1005, 1006)
+                # or none defined: echoed, it would break the protocol too.
+                answer = CLOSE_PROTOCOL
+            elif utf8.decode(data[2:]) is None:
+                answer = CLOSE_BAD_DATA  # the reason is UTF-8 text (5.5.1, 8.1)
+        await self._close_and_linger(answer)
         raise _ended(code, "closed by the server")
 
     async def close(self, code=CLOSE_NORMAL, wait_ms=2000):
