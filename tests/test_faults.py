@@ -264,6 +264,8 @@ async def _silent(conn):
 HANDSHAKE_FAULTS = {
     "401": (lambda c: _status(c, 401, ['WWW-Authenticate: Basic realm="ocpp"']), r"HTTP 401"),
     "404": (lambda c: _status(c, 404), r"HTTP 404"),
+    # A reason phrase in Latin-1 (RFC 7230 obs-text): still the 401 it is.
+    "401-latin1-reason": (lambda c: _raw_answer(c, b"HTTP/1.1 401 Non autoris\xe9\r\nContent-Length: 0\r\n\r\n"), r"HTTP 401"),
     "500": (lambda c: _status(c, 500, body=b"oops"), r"HTTP 500"),
     "503": (lambda c: _status(c, 503, ["Retry-After: 1"]), r"HTTP 503"),
     "302": (lambda c: _status(c, 302, ["Location: ws://127.0.0.1:1/elsewhere"]), r"HTTP 302"),

@@ -9,6 +9,7 @@ import os
 
 from micropython import const
 
+from uocpp.link import utf8
 from uocpp.link.websocket import close_stream
 
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -124,7 +125,9 @@ async def open(url, protocol, authorization=None, ssl=None):
             raise HandshakeError(0, "not an HTTP answer: %r" % lines[0][:60])
         code = int(status[1])
         if code != 101:
-            raise HandshakeError(code, "HTTP %d %s" % (code, status[2].decode() if len(status) > 2 else ""))
+            # The reason phrase may be Latin-1 (RFC 7230 obs-text): left out
+            # then, never a UnicodeError instead of the status (a 401, SEC-03).
+            raise HandshakeError(code, "HTTP %d %s" % (code, (utf8.decode(status[2]) or "") if len(status) > 2 else ""))
         headers = {}
         for line in lines[1:]:
             name, _, value = line.partition(b":")
