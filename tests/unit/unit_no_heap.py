@@ -522,3 +522,78 @@ def test_a_stop_with_no_heap_after_it_is_stored_is_not_stored_twice():
 
         held_stops.retry(s)  # as the session loop does once a held stop's retry is due
         eq((outbox.kept[1:], tx.running_on(1)), ([("StopTransaction", 1)], None), "one StopTransaction, the transaction over")
+
+
+class StarvedRemote:
+    # tx.json's transactionIds of stopped transactions, whose next entry
+    # finds no heap once (a dict's table grows as it takes an entry).
+    def __init__(self):
+        self.d = {}
+        self.starve = 1
+
+    def __setitem__(self, key, value):
+        if self.starve:
+            self.starve -= 1
+            raise MemoryError("memory allocation failed, allocating 64 bytes")
+        self.d[key] = value
+
+    def get(self, key, default=None):
+        return self.d.get(key, default)
+
+    def pop(self, key, default=None):
+        return self.d.pop(key, default)
+
+    def __iter__(self):
+        return iter(self.d)
+
+
+def test_a_stop_that_finds_no_heap_as_it_leaves_tx_json_keeps_its_transaction_id():
+    # Its StopTransaction is on flash; taking the transaction off the running
+    # ones finds no heap for its transactionId's entry. It must not be taken
+    # off without it: the StopTransaction would then be dropped unsent (no
+    # transactionId), and the held stop's retry would never find it, its
+    # connector held for good.
+    from check import TempDir
+
+    from uocpp.services import held_stops
+
+    with TempDir("stop3") as d:
+        outbox = Starts()
+        s, tx = charging(d, StopMeter(), outbox)
+        tx.started(1, 42)
+        tx._remote = StarvedRemote()
+        s._safely(s.stop, 1, "Local", "ALICE")
+        eq((tx.running_on(1), tx.remote(1)), (1, 42), "still running whole, its transactionId kept")
+        held_stops.retry(s)  # as the session loop does once a held stop's retry is due
+        eq((tx.running_on(1), tx.remote(1), s._stopping[1]), (None, 42, None), "stopped, its transactionId there for its StopTransaction")
+
+
+def test_a_held_stop_is_tried_again_even_when_its_log_line_finds_no_heap():
+    # The journal cannot take the StopTransaction (a full flash), and the
+    # error line saying so finds no heap either: the retry is due all the
+    # same, else the stop stays held (relay open, no StopTransaction) until
+    # another stop request or a reboot.
+    from check import TempDir
+
+    from uocpp.services import start_stop
+
+    class FullJournal(Starts):
+        def store(self, action, payload, local):
+            if action == "StopTransaction":
+                raise OSError(28)  # ENOSPC
+            Starts.store(self, action, payload, local)
+
+    with TempDir("stop4") as d:
+        s, tx = charging(d, StopMeter(), FullJournal())
+        real = start_stop.log.error
+
+        def starved(tag, msg, *args):
+            start_stop.log.error = real  # this line only
+            raise MemoryError("memory allocation failed, allocating 32 bytes")
+
+        start_stop.log.error = starved
+        try:
+            s._safely(s.stop, 1, "Local", "ALICE")
+        finally:
+            start_stop.log.error = real
+        eq((tx.running_on(1), s._stopping[1] is not None, s._retry_at is not None), (1, True, True), "held, its retry due")

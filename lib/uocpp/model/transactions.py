@@ -147,11 +147,17 @@ class Transactions:
         self._save()
 
     def stopped(self, local):
-        # Its StopTransaction is in the journal now: no longer running.
-        t = self.running.pop(str(local), None)
+        # Its StopTransaction is in the journal now: no longer running. What
+        # may find no heap (the key, the transactionId's entry) comes before
+        # any change: a MemoryError leaves it running whole, never taken off
+        # without its transactionId (the stop then dropped unsent, and its
+        # connector held by a stop no retry finds).
+        key = str(local)
+        t = self.running.get(key)
         if t is not None:
             if t["remote"] is not None:
-                self._remote[str(local)] = t["remote"]
+                self._remote[key] = t["remote"]
+            del self.running[key]
             self._save()
 
     def forget(self, local):
