@@ -144,10 +144,11 @@ class StartStop:
             # Not on flash (the journal full even without transactionData):
             # the relay stays open, the transaction stays in tx.json, and the
             # loop tries again every few seconds (and the next boot would).
+            # The retry first: the line and the status below may find no heap.
+            self._retry_at = time.ticks_add(time.ticks_ms(), RETRY_MS)
             if first:
                 log.error("session", "transaction %s: its StopTransaction cannot be stored yet: %s", self._tx.label(local), e)
                 self._connectors.set(n, session=cn.SUSPENDED_EVSE)
-            self._retry_at = time.ticks_add(time.ticks_ms(), RETRY_MS)
             return False
         self._stopping[n] = None
         self._begin.pop(local, None)
