@@ -184,6 +184,35 @@ async def test_a_pass_in_a_heap_with_no_room_at_all_still_opens_the_relay():
     task.cancel()
 
 
+async def test_a_limit_below_6_a_that_finds_no_heap_still_opens_the_relay():
+    # Smart charging lowers the offer below 6 A while no heap is left: the
+    # call cannot even make its bound method to drive the connector. The
+    # relay must open all the same (never closed below 6 A): the session
+    # loop looks again and its guard, which allocates nothing, opens it.
+    # (Before: set_limit raised, the loop was not woken and its guard did
+    # not look at the limit: closed at 0 A until the next EVSE change.)
+    import micropython
+
+    evse = Evse()
+    s = sessions(evse)
+    task = asyncio.create_task(s.run())
+    await relay_moves(evse, "closes for the running transaction")
+    await asyncio.sleep_ms(20)  # the task waits for the EVSE's next change
+    micropython.heap_lock()
+    try:
+        try:
+            s.set_limit(1, 0)
+        except MemoryError:
+            pass  # the caller's (smart charging's) to bear
+        await asyncio.sleep_ms(30)  # only the session task runs meanwhile
+    finally:
+        micropython.heap_unlock()
+    eq((evse.relay, task.done()), (False, False), "the relay opened below 6 A with no heap, the task lives")
+    await asyncio.sleep_ms(30)  # passes with the heap back: it stays open
+    eq(evse.relay, False, "still open at 0 A")
+    task.cancel()
+
+
 async def test_a_card_decision_whose_handling_fails_before_it_begins_does_not_hold_the_loop():
     # The loop takes a decision off before card handling runs: one whose
     # handling fails (no heap for its frame: _safely catches it) must not

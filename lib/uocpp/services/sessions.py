@@ -116,6 +116,9 @@ class Sessions(StartStop):
             return
         self.limit_amps[n] = amps
         if self._tx.running_on(n) is not None:
+            # The loop looks too: this call may find no heap to drive it
+            # (then the loop's guard opens the relay below 6 A).
+            self._again()
             self._safely(self._drive, n)
 
     def _again(self):
@@ -282,7 +285,8 @@ class Sessions(StartStop):
 
     def _guard(self, n):
         evse = self.evse
-        if self._closed[n] and (evse.fault(n) != cn.NO_ERROR or evse.pilot(n) not in ("C", "D") or self._stopping[n] is not None):
+        # Below 6 A nothing may flow either (a lower limit whose drive found no heap).
+        if self._closed[n] and (evse.fault(n) != cn.NO_ERROR or evse.pilot(n) not in ("C", "D") or self._stopping[n] is not None or self.limit_amps[n] < 6):
             self._relay(n, False)
 
     def _next_deadline(self):
