@@ -213,6 +213,38 @@ async def test_a_limit_below_6_a_that_finds_no_heap_still_opens_the_relay():
     task.cancel()
 
 
+async def test_a_stop_on_a_board_with_no_heap_left_still_opens_the_relay():
+    # On a board the offer is kept as a float (Esp32Evse.set_offered), which
+    # a heap with no room left cannot make: MemoryError. A stop (here a
+    # RemoteStopTransaction's) takes the offer away and opens the relay: the
+    # relay must open even when taking the offer away raises. (Before: the
+    # offer raised first and the relay stayed closed.)
+    import micropython
+
+    import unit_esp32_evse as board_test
+    from uocpp.platform.esp32_evse import Esp32Evse
+
+    log.set_level("off")  # (that module sets its own level)
+    board = board_test.Board()
+    board.pilot[34] = 6  # an EV plugged in and asking (C)
+    evse = Esp32Evse(board_test.config(), board)
+    s = sessions(evse)
+    task = asyncio.create_task(s.run())
+    await within(s._idle, "the first pass")
+    eq(evse.relay(1), True, "closed for the running transaction")
+    micropython.heap_lock()
+    try:
+        try:
+            s.stop(1, "Remote")
+        except MemoryError:
+            pass
+    finally:
+        micropython.heap_unlock()
+    # The relay's GPIO (the stand-in's log of writes needs heap, a real pin does not).
+    eq(board.levels[26], 0, "the relay opened with no heap for the offer")
+    task.cancel()
+
+
 async def test_a_card_decision_whose_handling_fails_before_it_begins_does_not_hold_the_loop():
     # The loop takes a decision off before card handling runs: one whose
     # handling fails (no heap for its frame: _safely catches it) must not

@@ -130,8 +130,12 @@ class Sessions(StartStop):
         self.evse.set_relay(n, closed)
 
     def _open(self, n):
-        self.evse.set_offered(n, 0)
-        self._relay(n, False)
+        # The relay opens even when the offer raises (a board keeps it as a
+        # float: no heap, MemoryError); the error goes on to the caller.
+        try:
+            self.evse.set_offered(n, 0)
+        finally:
+            self._relay(n, False)
 
     # -- the session task ----------------------------------------------------------
     async def run(self):
