@@ -47,7 +47,6 @@ class Sessions(StartStop):
         self._keys = keys
         self._rsv = reservations  # model/reservations.py: who may start at a reserved connector
         n = evse.count + 1
-        self._pilot = [None] * n
         self._fault = ["NoError"] * n
         self._pending = [None] * n  # (idTag, deadline ms) authorized before the plug
         self._finishing = [False] * n
@@ -317,7 +316,6 @@ class Sessions(StartStop):
             if fault != cn.NO_ERROR and self._tx.running_on(n) is not None:
                 self.stop(n, "Other")
         pilot = evse.pilot(n)
-        self._pilot[n] = pilot
         pending = self._pending[n]
         if pending is not None and time.ticks_diff(time.ticks_ms(), pending[1]) >= 0:
             log.info("session", "connector %d: no EV within ConnectionTimeOut", n)
@@ -352,8 +350,13 @@ class Sessions(StartStop):
 
     def _drive(self, n):
         # Relay and pilot of a running transaction, and its status.
-        evse, pilot = self.evse, self._pilot[n]
-        if self._suspended[n] or self._fault[n] != cn.NO_ERROR or self._stopping[n] is not None:
+        # The EVSE as it is now, not as the last step saw it: a limit or a
+        # remote start may come while the loop has not stepped since (a meter
+        # read that hangs), and must not close onto a fault or an EV that
+        # stopped asking meanwhile.
+        evse = self.evse
+        pilot = evse.pilot(n)
+        if self._suspended[n] or self._fault[n] != cn.NO_ERROR or evse.fault(n) != cn.NO_ERROR or self._stopping[n] is not None:
             self._open(n)
             status = cn.SUSPENDED_EVSE
         else:

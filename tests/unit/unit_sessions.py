@@ -1,0 +1,87 @@
+# The session task's connector state machine against the EVSE's readings
+# (services/sessions.py), with the stand-ins of unit_no_heap.py: one
+# connector, a transaction running on it.
+import asyncio
+from check import eq
+
+from unit_no_heap import Evse, sessions, within
+
+
+class Board(Evse):
+    # The EVSE with a fault input; every relay closing is logged with the
+    # pilot and the fault the hardware had then.
+    def __init__(self):
+        Evse.__init__(self)
+        self.code = "NoError"
+        self.closings = []
+
+    def fault(self, n):
+        return self.code
+
+    def set_relay(self, n, closed):
+        if closed:
+            self.closings.append((self.state, self.code))
+        Evse.set_relay(self, n, closed)
+
+
+class SlowMeter:
+    # A meter read that hangs (a silent Modbus meter) until released.
+    def __init__(self):
+        self.release = asyncio.Event()
+        self.release.set()
+        self.reading = asyncio.Event()
+
+    async def poll(self):
+        self.reading.set()
+        await self.release.wait()
+
+
+async def paused_during_a_slow_read(change):
+    # A transaction charging, then paused by smart charging (below 6 A);
+    # the meter hangs in the next pass, and meanwhile the EVSE changes
+    # (change(evse)); then the limit rises again, from smart charging's
+    # task, before the session loop has done its step.
+    evse = Board()
+    s = sessions(evse)
+    meter = s._metering = SlowMeter()
+    task = asyncio.create_task(s.run())
+    await within(evse.moved, "the relay closes for the running transaction")
+    s._idle.clear()
+    s.set_limit(1, 0)
+    eq(evse.relay, False, "open below 6 A")
+    await within(s._idle, "the loop idle after its pass")
+    meter.release.clear()
+    meter.reading.clear()
+    evse.changed.set()
+    await within(meter.reading, "a pass reads the meter")
+    change(evse)
+    evse.changed.set()
+    await asyncio.sleep_ms(20)  # the guard looks meanwhile
+    s.set_limit(1, 32)
+    closings = evse.closings[1:]
+    meter.release.set()
+    await asyncio.sleep_ms(20)
+    task.cancel()
+    return evse, closings
+
+
+async def test_a_limit_that_rises_never_closes_the_relay_on_a_fault_not_yet_stepped():
+    # A fault (here a ground fault) while the meter read hangs: the loop's
+    # guard has seen it, its step not yet. A limit rising then must not
+    # close the relay onto the fault. (Before: _drive went by the fault and
+    # pilot of the last step: it closed, until the guard opened it again.)
+    def fault(evse):
+        evse.code = "GroundFailure"
+
+    evse, closings = await paused_during_a_slow_read(fault)
+    eq(closings, [], "relay closings while faulted")
+    eq(evse.relay, False, "open")
+
+
+async def test_a_limit_that_rises_never_closes_the_relay_for_an_ev_that_stopped_asking():
+    def stops_asking(evse):
+        evse.state = "B"
+
+    evse, closings = await paused_during_a_slow_read(stops_asking)
+    eq(closings, [], "relay closings while the EV does not ask")
+    eq(evse.relay, False, "open")
