@@ -85,3 +85,31 @@ async def test_a_limit_that_rises_never_closes_the_relay_for_an_ev_that_stopped_
     evse, closings = await paused_during_a_slow_read(stops_asking)
     eq(closings, [], "relay closings while the EV does not ask")
     eq(evse.relay, False, "open")
+
+
+# -- availability (model/connectors.py, ChangeAvailability) ------------------------
+
+
+class State:
+    def set(self, key, value):
+        pass
+
+
+def test_change_availability_to_the_state_in_force_during_a_transaction_is_accepted():
+    # C16 5.2: a change to the availability a connector is already in is
+    # Accepted, also while a transaction runs on it (only a change is
+    # Scheduled). (Before: Operative to a charging connector was Scheduled.)
+    from check import TempDir
+    from uocpp.model import connectors as cn
+
+    with TempDir("avail") as d:
+        c = cn.Connectors(2, d + "/connectors.json", State())
+        c.set(1, busy=True, session=cn.CHARGING)
+        eq(c.change_availability(1, True), cn.ACCEPTED, "Operative to the charging connector 1")
+        eq(c.change_availability(0, True), cn.ACCEPTED, "Operative to the charge point")
+        eq(c.change_availability(1, False), cn.SCHEDULED, "Inoperative to the charging connector 1")
+        # Operative again before the transaction ends: it is Operative now, so
+        # Accepted, and the Inoperative waiting for the end is called off.
+        eq(c.change_availability(1, True), cn.ACCEPTED, "Operative again while charging")
+        c.set(1, busy=False, session=cn.FINISHING)
+        eq(c.status(1), cn.FINISHING, "operative after the transaction")

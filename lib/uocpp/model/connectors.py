@@ -107,7 +107,9 @@ class Connectors:
         if not self.valid(cid):
             return REJECTED
         targets = self.items if cid == 0 else (self.items[cid],)
-        if any(c.busy for c in targets):
+        # Only a change waits for a transaction's end: the availability in
+        # force is Accepted (5.2), and calls off a change scheduled before.
+        if any(c.busy and c.operative != operative for c in targets):
             for c in targets:
                 if c.busy:
                     c.scheduled = operative
