@@ -557,8 +557,8 @@ def test_a_scheduled_availability_change_on_a_full_flash_ends_no_task(charger, c
     soak found the session loop's task restarted for it)."""
     ch = charger()
     charging(ch, 1, "ALICE")
+    (ch.fw.flash / "connectors.json.tmp").mkdir()  # (a scheduled change is written at once too: refused then and at the end)
     assert cs.call("CP001", call.ChangeAvailability(connector_id=1, type="Inoperative")).status == "Scheduled"
-    (ch.fw.flash / "connectors.json.tmp").mkdir()
     ch.evse("unplug 1")
     ch.wait_call("StopTransaction")
     ch.wait_status("Unavailable")

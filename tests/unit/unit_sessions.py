@@ -113,3 +113,22 @@ def test_change_availability_to_the_state_in_force_during_a_transaction_is_accep
         eq(c.change_availability(1, True), cn.ACCEPTED, "Operative again while charging")
         c.set(1, busy=False, session=cn.FINISHING)
         eq(c.status(1), cn.FINISHING, "operative after the transaction")
+
+
+def test_an_inoperative_scheduled_during_a_transaction_outlives_a_power_cut():
+    # Inoperative is Scheduled during a transaction; the power goes before
+    # it ends. The next boot stops that transaction (PowerLoss), so the
+    # change is due: the connector boots Unavailable ("Unavailable shall
+    # persist a reboot", C16 5.2). (Before: only what was in force was on
+    # flash, and the scheduled change was lost: Available after the boot.)
+    from check import TempDir
+    from uocpp.model import connectors as cn
+
+    with TempDir("avail") as d:
+        path = d + "/connectors.json"
+        c = cn.Connectors(2, path, State())
+        c.set(1, busy=True, session=cn.CHARGING)
+        eq(c.change_availability(1, False), cn.SCHEDULED, "Inoperative while charging")
+        eq(c.status(1), cn.CHARGING, "still charging")
+        after = cn.Connectors(2, path, State())  # the next boot
+        eq((after.status(1), after.status(2)), (cn.UNAVAILABLE, cn.AVAILABLE), "after the power cut")

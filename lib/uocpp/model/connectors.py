@@ -135,7 +135,10 @@ class Connectors:
         # force (a central system re-sending it) leaves the flash alone.
         # A flash that refuses the write (full) raises nowhere: the state
         # holds in RAM, and the next change writes it all.
-        inoperative = [c.id for c in self.items if not c.operative]
+        # A change scheduled for a transaction's end is written as in force:
+        # a power cut ends that transaction (PowerLoss at the next boot), and
+        # the change with it.
+        inoperative = [c.id for c in self.items if not (c.operative if c.scheduled is None else c.scheduled)]
         if inoperative != self._saved:
             try:
                 json_file.write_json_atomic(self._path, {"inoperative": inoperative})
