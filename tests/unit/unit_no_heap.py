@@ -245,6 +245,39 @@ async def test_a_stop_on_a_board_with_no_heap_left_still_opens_the_relay():
     task.cancel()
 
 
+async def test_a_meter_read_whose_failure_finds_no_heap_to_be_logged_does_not_hold_the_loop():
+    # The meter read runs as its own task beside the loop's guard; a read
+    # that fails is logged, and a log line with arguments packs a tuple: no
+    # heap for it raises MemoryError out of that task. The loop must still
+    # learn that the read is over, or it waits for it for ever, guarding
+    # the relays but never stepping a connector again (no stop, no start, no
+    # status). (Before: it never came back from the read.)
+    from uocpp.services import sessions as module
+
+    class Failing(Meter):
+        async def poll(self):
+            raise OSError("no answer on the bus")
+
+    def no_heap(*args):
+        raise MemoryError("memory allocation failed, allocating 16 bytes")
+
+    evse = Evse()
+    s = sessions(evse)
+    s._metering = Failing()
+    real = module.log.error
+    module.log.error = no_heap
+    try:
+        task = asyncio.create_task(s.run())
+        await asyncio.sleep_ms(50)  # the first pass: its read fails unlogged
+    finally:
+        module.log.error = real
+    s._idle.clear()
+    evse.changed.set()
+    await within(s._idle, "the loop steps and idles again after the failed read")
+    eq(task.done(), False, "the task lives")
+    task.cancel()
+
+
 async def test_a_card_decision_whose_handling_fails_before_it_begins_does_not_hold_the_loop():
     # The loop takes a decision off before card handling runs: one whose
     # handling fails (no heap for its frame: _safely catches it) must not

@@ -252,21 +252,25 @@ class Sessions(StartStop):
         # The meter read (seconds on a silent Modbus meter) beside a guard:
         # an EVSE change meanwhile still opens what must open at once; the
         # step after the read acts on it in full.
-        evse, done = self.evse, []
+        evse, done = self.evse, [0]
 
         async def read():
+            # However it ends (a failure with no heap to log it raises out of
+            # here), the loop learns the read is over (no allocation: done[0]),
+            # else it would wait for it for ever, only guarding.
             try:
                 await self._metering.poll()
             except Exception as e:  # a meter failing bills with the last reading
                 log.error("session", "meter poll failed: %s", e)
-            done.append(1)
-            evse.changed.set()
+            finally:
+                done[0] = 1
+                evse.changed.set()
 
         asyncio.create_task(read())
         while True:
             await evse.changed.wait()
             evse.changed.clear()
-            if done:
+            if done[0]:
                 return
             for n in range(1, evse.count + 1):
                 self._safely(self._guard, n)
