@@ -691,3 +691,26 @@ def test_a_held_stop_is_tried_again_even_when_its_log_line_finds_no_heap():
         finally:
             start_stop.log.error = real
         eq((tx.running_on(1), s._stopping[1] is not None, s._retry_at is not None), (1, True, True), "held, its retry due")
+
+
+def test_a_stop_whose_offer_finds_no_heap_is_still_stored():
+    # On a board the offer is a float (Esp32Evse.set_offered): with no heap
+    # for it, taking the offer away raises. The relay opens all the same
+    # (_open), and the stop must not be lost with it: held before the offer
+    # is touched, its StopTransaction is stored (a RemoteStopTransaction
+    # answered Accepted, a card tapped to stop, must stop the billing).
+    from check import TempDir
+
+    with TempDir("stop5") as d:
+        outbox = Starts()
+        s, tx = charging(d, StopMeter(), outbox)
+        evse = s.evse
+        evse.set_relay(1, True)
+
+        def starved(n, amps):
+            evse.set_offered = lambda n, a: None  # this once (the fake's own does nothing)
+            raise MemoryError("memory allocation failed, allocating 16 bytes")
+
+        evse.set_offered = starved
+        s._safely(s.stop, 1, "Remote")
+        eq((outbox.kept[1:], tx.running_on(1), evse.relay), ([("StopTransaction", 1)], None, False), "stored, over, the relay open")
