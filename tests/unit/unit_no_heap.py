@@ -714,3 +714,27 @@ def test_a_stop_whose_offer_finds_no_heap_is_still_stored():
         evse.set_offered = starved
         s._safely(s.stop, 1, "Remote")
         eq((outbox.kept[1:], tx.running_on(1), evse.relay), ([("StopTransaction", 1)], None, False), "stored, over, the relay open")
+
+
+def test_a_reset_stops_every_connector_even_when_one_stop_fails():
+    # Reset stops every transaction; one stop that raises (no heap for its
+    # record) must not leave the next connector's transaction running.
+    from check import TempDir
+
+    from uocpp.model.transactions import Transactions as Tx
+
+    class Two(LockingEvse):
+        count = 2
+
+    class EndFails(StopMeter):
+        def end(self, n):
+            if n == 1:
+                raise MemoryError("memory allocation failed, allocating 16 bytes")
+
+    with TempDir("stop6") as d:
+        outbox = Starts()
+        tx = Tx(d + "/tx.json")
+        s = Sessions(Two(), EndFails(), Connectors(), tx, outbox, None, Keys(StopTxnSampledData=ENERGY, StopTransactionOnEVSideDisconnect=False), 32, 10)
+        eq((s.start(1, "ALICE"), s.start(2, "BOB")), (1, 2), "two transactions")
+        s.stop_all("HardReset")
+        eq((tx.running_on(2), ("StopTransaction", 2) in outbox.kept), (None, True), "the second connector's stopped and stored")

@@ -198,8 +198,10 @@ class StartStop:
         log.info("session", "transaction %s stopped (%s) at %d Wh", self._tx.label(local), reason, payload["meterStop"])
 
     def stop_all(self, reason):
+        # Each connector on its own: one stop that raises (no heap for its
+        # record) opens its relay and leaves the others' stops to go on.
         for n in range(1, self.evse.count + 1):
-            self.stop(n, reason)
+            self._safely(self.stop, n, reason)
 
     # -- the central system's answers ---------------------------------------------------
     def _start_answered(self, payload, reply, local):
