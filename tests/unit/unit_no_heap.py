@@ -738,3 +738,49 @@ def test_a_reset_stops_every_connector_even_when_one_stop_fails():
         eq((s.start(1, "ALICE"), s.start(2, "BOB")), (1, 2), "two transactions")
         s.stop_all("HardReset")
         eq((tx.running_on(2), ("StopTransaction", 2) in outbox.kept), (None, True), "the second connector's stopped and stored")
+
+
+class Cache:
+    # Authorization as _rest() sees it: nothing being decided.
+    class obj:
+        busy = False
+
+    def learn(self, id_tag, info):
+        pass
+
+    def drop(self):
+        pass
+
+
+def test_an_invalid_start_whose_log_line_finds_no_heap_still_opens_the_relay():
+    # StartTransaction.conf says the idTag is Invalid (StopTransactionOnInvalidId
+    # false): the transaction is suspended, its relay opened. A MemoryError
+    # for the log line's arguments must not leave it charging: suspended
+    # first, and the session loop's guard opens a suspended connector.
+    from check import TempDir
+
+    from uocpp.services import start_stop
+
+    with TempDir("invalid") as d:
+        s, tx = charging(d, StopMeter(), Starts())
+        s._keys.values["StopTransactionOnInvalidId"] = False
+        s._auth = Cache()
+        s._relay(1, True)
+        real = start_stop.log.info
+
+        def starved(tag, msg, *args):
+            if "suspended" in msg:
+                start_stop.log.info = real
+                raise MemoryError("memory allocation failed, allocating 32 bytes")
+            real(tag, msg, *args)
+
+        start_stop.log.info = starved
+        try:
+            try:
+                s._start_answered({"idTag": "ALICE", "connectorId": 1}, {"transactionId": 7, "idTagInfo": {"status": "Invalid"}}, 1)
+            except MemoryError:
+                pass  # the outbox's hook wrapper takes it
+        finally:
+            start_stop.log.info = real
+        s._guard(1)  # as the session loop's next look does
+        eq((s._suspended[1], s.evse.relay), (True, False), "suspended, the relay open")

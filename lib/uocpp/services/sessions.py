@@ -292,8 +292,9 @@ class Sessions(StartStop):
 
     def _guard(self, n):
         evse = self.evse
-        # Below 6 A nothing may flow either (a lower limit whose drive found no heap).
-        if self._closed[n] and (evse.fault(n) != cn.NO_ERROR or evse.pilot(n) not in ("C", "D") or self._stopping[n] is not None or self.limit_amps[n] < 6):
+        # Below 6 A nothing may flow either, nor while suspended (a lower
+        # limit, an idTag found invalid, whose drive found no heap).
+        if self._closed[n] and (evse.fault(n) != cn.NO_ERROR or evse.pilot(n) not in ("C", "D") or self._stopping[n] is not None or self.limit_amps[n] < 6 or self._suspended[n]):
             self._relay(n, False)
 
     def _next_deadline(self):

@@ -228,8 +228,12 @@ class StartStop:
             log.info("session", "transaction %s: idTag %s, stopping", self._tx.label(local), info.get("status"))
             self.stop(n, "DeAuthorized")
         else:
-            log.info("session", "transaction %s: idTag %s, suspended", self._tx.label(local), info.get("status"))
+            # Suspended and the loop woken before anything that may find no
+            # heap (the line's arguments, the bound method): its guard opens
+            # a suspended connector's relay.
             self._suspended[n] = True
+            self._again()
+            log.info("session", "transaction %s: idTag %s, suspended", self._tx.label(local), info.get("status"))
             self._safely(self._drive, n)
 
     def _start_dropped(self, local):
