@@ -70,13 +70,16 @@ else:
     e = Energy(cfg)
     g = gm.Grid(e, Meter())
     offer = 0
-    for house in case["steps"]:
+    skews = case.get("skews") or [0] * len(case["steps"])
+    for house, skew in zip(case["steps"], skews):
         ev = [min(offer, case["evMax"])] * 3
         grid = [house[i] + ev[i] for i in range(3)]
-        g._reading({"Current.Import": {"L1": grid[0], "L2": grid[1], "L3": grid[2]}, "Power.Active.Import": 0}, (ev, 0))
+        # skew: a draw that started between the grid meter's reading and the
+        # connectors' meters' (read one after the other): only theirs shows it.
+        g._reading({"Current.Import": {"L1": grid[0], "L2": grid[1], "L3": grid[2]}, "Power.Active.Import": 0}, ([a + skew for a in ev], 0))
         amps = min(case["hw"], lm.floor_tenth(e.got))
         offer = 0 if amps < 6 else amps
-        out.append([grid, offer])
+        out.append([grid, offer, e.got])
 print("RESULT " + json.dumps(out))
 """
 
@@ -151,9 +154,33 @@ def test_solar_starts_and_stops_only_after_their_delays(start, stop, mode, steps
 )
 def test_the_fuse_is_exceeded_for_one_reading_at_most(fuse, ramp, ev_max, steps):
     out = play({"kind": "grid", "fuse": fuse, "ramp": ramp, "hw": 32, "evMax": ev_max, "steps": [list(h) for h in steps]})
-    for i, (house, (grid, offer)) in enumerate(zip(steps, out)):
+    for i, (house, (grid, offer, _)) in enumerate(zip(steps, out)):
         if max(house) > fuse:
             assert offer == 0, (i, house, offer)
             continue
         # What the EV draws after this reading's offer stays within the fuse.
         assert max(house) + min(offer, ev_max) <= fuse + 1e-6, (i, house, offer)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    st.sampled_from([16, 25, 35, 63]),
+    st.sampled_from([1, 2, 5]),
+    st.lists(st.tuples(st.tuples(*[st.floats(0, 12).map(lambda a: round(a, 1))] * 3), st.sampled_from([0, 0, 0, 3, 10])), min_size=2, max_size=30),
+)
+def test_a_draw_seen_by_one_meter_only_never_raises_the_load_limit(fuse, ramp, steps):
+    # The grid meter and the connectors' meters are read one after the
+    # other: a draw that starts in between shows in the charger's own
+    # reading only, and that one reading makes the house look smaller than
+    # it is. It alone must not raise the load limit above what the house
+    # allowed at this reading or the one before (the reaction window). The
+    # first reading has none before it: it sets the load limit where there
+    # was none (the hardware's maximum until then).
+    houses = [list(h) for h, _ in steps]
+    skews = [k if i == 0 or not steps[i - 1][1] else 0 for i, (_, k) in enumerate(steps)]  # one reading at a time
+    out = play({"kind": "grid", "fuse": fuse, "ramp": ramp, "hw": 80, "evMax": 80, "steps": houses, "skews": skews})
+    for i, (grid, offer, load) in enumerate(out):
+        if not i:
+            continue
+        room = [fuse - max(h) for h in houses[max(0, i - 1) : i + 1]]
+        assert load <= max(0, max(room)) + 1e-6, (i, houses[max(0, i - 1) : i + 1], skews[i], load)

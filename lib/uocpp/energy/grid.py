@@ -7,7 +7,8 @@
 #     shows it (within gridInterval + a read, under 2 s: IEC 61851-1 gives
 #     the EV 5 s to follow the pilot); a higher one is reached by
 #     energy.rampStep A per reading (SmartEVSE raises slowly too, so that a
-#     load that cycles does not make the EV's current swing).
+#     load that cycles does not make the EV's current swing), and only as
+#     far as two readings in a row allow it.
 #   solar surplus: the power exported (the SDM630's total power is negative
 #     when exporting) plus the charger's own draw plus energy.solarImport,
 #     in A per phase for the phases in use -> energy/solar.py's rule.
@@ -53,6 +54,7 @@ class Grid:
         log.info("energy", "grid meter %s at address %d on %s", cfg["gridModel"], cfg["gridAddress"], where)
         self._fuse = cfg["mainsFuse"]
         self.load = None  # the load limit in force
+        self._target = None  # what the last reading allowed
         self.solar = Solar(int(cfg["solarStartDelay"] * 1000), int(cfg["solarStopDelay"] * 1000))
         self._ok_at = time.ticks_ms()
         self.lost = False
@@ -113,13 +115,18 @@ class Grid:
             grid = _phases(r.get(_CURRENT), 3)
             house = max(grid[i] - own[0][i] for i in range(3))
             target = max(0, (self._fuse - house) / share)
-            was = self.load
+            was, last = self.load, self._target
+            self._target = target
             if was is None or target < was:
                 if was is not None and max(grid) > self._fuse:
                     log.warning("energy", "overload: %.1f A on a %s A fuse: load limit %.1f A", max(grid), self._fuse, target)
                 self.load = target
             else:
-                self.load = min(target, was + self._cfg["rampStep"])
+                # A rise only as far as the reading before allowed too: the
+                # two meters are read one after the other, and a draw that
+                # starts (or ends) in between shows in the charger's reading
+                # alone, the house one reading too small.
+                self.load = min(target, target if last is None else last, was + self._cfg["rampStep"])
             e.load(self.load)
         if e.mode != "fast":
             p = r.get(_POWER)
