@@ -537,6 +537,22 @@ def test_pilot_e_and_f_are_faults():
     eq((evse.pilot(1), evse.fault(1)), ("B", "NoError"), "back to B")
 
 
+def test_a_pilot_that_leaves_c_but_flickers_is_no_longer_c():
+    # A loose pilot contact while charging: the high phase jumps between
+    # 9 V, 0 V and -12 V, never the same level three samples in a row. It is
+    # not C any more (the session opens the contactor on anything but C/D).
+    board = Board()
+    board.pilot[34] = 6
+    evse = Esp32Evse(config(), board)
+    eq(evse.pilot(1), "C", "charging")
+    changes = []
+    for volts in (9, 0, -12, 9, 0, -12, 9, 0, -12):
+        board.pilot[34] = volts
+        changes.append(evse._sample_pilots())
+    eq(evse.pilot(1) in ("C", "D"), False, "no longer C after 9 samples that are not C")
+    eq(changes[2], True, "a change within the debounce's 3 samples")
+
+
 async def test_run_sets_changed_for_a_fault_input():
     board = Board()
     board.levels[14] = 1

@@ -163,17 +163,21 @@ def test_debouncer_ignores_glitches_shorter_than_n():
     d = pilot.Debouncer(3, "A")
     eq([d.feed(s) for s in "BBA"], [False, False, False], "two B then A")
     eq(d.value, "A", "still A")
-    eq([d.feed(s) for s in "BBCBB"], [False] * 5, "no run of three")
+    eq([d.feed(s) for s in "BAB"], [False] * 3, "A again cuts the run")
     eq(d.value, "A", "still A")
-    eq([d.feed(s) for s in "B"], [True], "third B in a row")  # B B then B
+    eq([d.feed(s) for s in "BB"], [False, True], "third B in a row")  # B then B B
     eq(d.value, "B", "now B")
     eq([d.feed(s) for s in "BBB"], [False] * 3, "no change while it stays")
 
 
-def test_debouncer_counts_from_the_last_different_sample():
-    d = pilot.Debouncer(3, "A")
-    eq([d.feed(s) for s in "CCBBB"], [False, False, False, False, True], "C run cut short by B")
-    eq(d.value, "B", "B counted")
+def test_debouncer_ends_the_value_after_n_samples_that_are_not_it():
+    # Samples that differ among themselves too (a pilot flickering between
+    # B, E and F while C was in force) end the value: the newest counts.
+    d = pilot.Debouncer(3, "C")
+    eq([d.feed(s) for s in "BEF"], [False, False, True], "three samples, none C")
+    eq(d.value, "F", "the newest")
+    eq([d.feed(s) for s in "EBEF"], [False, False, True, False], "E B E: not F")
+    eq(d.value, "E", "the newest")
     one = pilot.Debouncer(1, False)
     eq(one.feed(True), True, "n = 1 follows at once")
     eq(one.value, True, "value")

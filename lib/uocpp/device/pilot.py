@@ -84,21 +84,20 @@ def state(v, current=None, hysteresis=0.0):
 
 
 class Debouncer:
-    # A value counts once it is seen n samples in a row; anything shorter is
-    # a glitch. feed() returns True when the value in force changed.
+    # The value in force ends once n samples in a row are not it; anything
+    # shorter is a glitch. The newest sample becomes the value: samples that
+    # differ among themselves too (a pilot flickering between B, E and F)
+    # must still end a C, or the contactor would stay closed. feed() returns
+    # True when the value in force changed.
     def __init__(self, n, value=None):
         self.n = n
         self.value = value
-        self._next = value
         self._seen = 0
 
     def feed(self, sample):
         if sample == self.value:
             self._seen = 0
             return False
-        if sample != self._next:
-            self._next = sample
-            self._seen = 0
         self._seen += 1
         if self._seen < self.n:
             return False
