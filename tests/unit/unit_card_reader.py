@@ -339,6 +339,36 @@ async def test_a_chip_whose_timer_never_fires_ends_by_the_deadline():
     eq(time.ticks_diff(time.ticks_ms(), t0) < 200, True, "within the deadline")
 
 
+async def test_a_card_that_finds_no_heap_is_read_again_and_the_reader_goes_on():
+    # The idTag of a card found no heap: that poll's card is not lost for
+    # good (it counts at the next poll), and the reader's task, which nobody
+    # restarts, keeps polling.
+    chip, board, reader = rig(debounce=10000)
+    short = [1]
+
+    def no_heap(uid):
+        if short[0]:
+            short[0] -= 1
+            raise MemoryError("memory allocation failed, allocating 16 bytes")
+        return tag(uid)
+
+    tag = card_reader.id_tag
+    card_reader.id_tag = no_heap
+    task = asyncio.create_task(reader.run())
+    try:
+        chip.present(UID4)
+        for _ in range(50):
+            if reader.changed.is_set() or task.done():
+                break
+            await asyncio.sleep_ms(20)
+        eq(task.done(), False, "the reader's task still runs")
+        eq(short[0], 0, "the card met the short heap")
+        eq(await taken(reader), [(1, "DEADBEEF")], "the card held on counts at a later poll")
+    finally:
+        card_reader.id_tag = tag
+        task.cancel()
+
+
 # -- the loop is never held -------------------------------------------------------
 
 

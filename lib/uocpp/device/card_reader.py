@@ -63,7 +63,13 @@ class CardReader:
 
     async def run(self):
         while True:
-            await asyncio.sleep_ms(await self.poll())
+            try:
+                wait = await self.poll()
+            except MemoryError:
+                # A card's event found no heap: it is read again at the next
+                # poll. Never the end of this task, which nobody restarts.
+                wait = _POLL_MS
+            await asyncio.sleep_ms(wait)
 
     async def poll(self):
         # One poll: (re-)init the chip if needed, read the card on it.
@@ -107,13 +113,15 @@ class CardReader:
         if uid == s[_LAST] and time.ticks_diff(now, s[_SEEN]) < s[_DEBOUNCE_MS]:
             s[_SEEN] = now  # still held (or back too soon): no new event
             return
-        s[_LAST] = uid
-        s[_SEEN] = now
         tag = id_tag(uid)
         log.info("card", "card reader: card %s at connector %d", tag, self.connector)
         if len(self._cards) >= _QUEUE:
             self._cards.pop(0)
         self._cards.append((self.connector, tag))
+        # Reported only once queued: a card whose event found no heap is
+        # not taken as reported (and then ignored while it is held).
+        s[_LAST] = uid
+        s[_SEEN] = now
         self.changed.set()
 
 
