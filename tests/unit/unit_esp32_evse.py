@@ -295,6 +295,30 @@ def test_a_burst_cut_into_never_reads_a_lower_state():
     eq((evse.pilot(1), evse.fault(1)), ("F", "InternalError"), "F from clean bursts")
 
 
+def test_an_offer_that_finds_no_heap_still_reads_its_pilot_as_such():
+    # On a board the offered current is a float: set_offered() can meet a
+    # MemoryError after the duty went out (the caller hears of it). The
+    # bursts must still fit the duty now on the pilot: at 6 A, reads 150 us
+    # apart miss its 100 us high phase and say nothing, never F.
+    board = Board()
+    board.pilot[34] = 6
+    evse = Esp32Evse(config(), board)
+
+    def no_heap(x):
+        raise MemoryError("memory allocation failed, allocating 16 bytes")
+
+    esp32_evse.float = no_heap
+    try:
+        raises(MemoryError, evse.set_offered, 1, 6)
+    finally:
+        del esp32_evse.float
+    eq(board.pwms[25].duties[-1], pilot.duty_u16(6), "6 A on the pilot")
+    board.pilot[34] = -12
+    board.slow_us = 150
+    eq(samples(evse, 4), [False] * 4, "no change from bursts with gaps")
+    eq((evse.pilot(1), evse.fault(1)), ("C", "NoError"), "still C")
+
+
 class Warnings:
     # Stands in for uocpp.log in esp32_evse: keeps the warnings.
     def __init__(self):

@@ -257,8 +257,8 @@ class Esp32Evse:
         c = self._index(n)
         u16 = pilot.duty_u16(amps)
         c[_PWM].duty_u16(pilot.FULL - u16 if self._k[_INVERT] else u16)
+        c[_GAP] = _gap(u16)  # once here: no float per sample; before the float, which may find no heap
         c[_AMPS] = float(pilot.offered(amps))
-        c[_GAP] = _gap(u16)  # once here: no float per sample
 
     def offered(self, n):
         return self._index(n)[_AMPS]
