@@ -470,6 +470,17 @@ DOCS = (
     ),
     ({"evse": {"cardReader": {"type": "mfrc522", "connector": 2}}}, ["evse.cardReader: connector 2 does not exist (connectors.count is 1)"]),
     (
+        {"evse": {"pilotOut": [1], "pilotIn": [2], "relay": [3], "lockPin": [3]}},
+        ["evse: GPIO 3 drives an output and has another use too (each output needs a GPIO of its own)"],
+    ),
+    (
+        {"evse": {"pilotOut": [1], "pilotIn": [2], "relay": [5], "faults": [{"pin": 1, "code": "GroundFailure"}], "cardReader": {"type": "mfrc522"}}},
+        [
+            "evse: GPIO 1 drives an output and has another use too (each output needs a GPIO of its own)",
+            "evse: GPIO 5 drives an output and has another use too (each output needs a GPIO of its own)",
+        ],
+    ),
+    (
         {"mystery": {}, "ocpp": {"bogus": 1}},
         [
             "mystery: unknown section (known: centralSystem, chargePoint, connectors, diagnostics, energy, evse, firmware, log, meter, modem, mqtt, ntp, ocpp, reconnect, simulator, storage, watchdog, web, wifi)",

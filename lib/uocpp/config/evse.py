@@ -150,6 +150,19 @@ def check(values, count):
                 out.append("evse.unlockPin: lockMode pulse needs one for connector %d" % (i + 1))
     if abs(plus - minus) < 1000:
         out.append("evse.adcPlus12, evse.adcMinus12: must differ by at least 1000 (calibrate them)")
+    # A GPIO an output drives has no other use: a lock pin that is the
+    # relay's too would close the contactor whenever the socket locks.
+    outs = []
+    for key in "pilotOut relay lockPin unlockPin phasePin".split():
+        outs.extend(values[key])
+    pins = outs + [f["pin"] for f in faults] + [values["tamperPin"]]
+    pins.extend(values["pilotIn"])
+    pins.extend(values["lockFeedback"])
+    if reader is not None:
+        pins += [reader[k] for k in "sck mosi miso cs rst".split()]
+    for pin in sorted(set(outs)):
+        if pin >= 0 and pins.count(pin) > 1:
+            out.append("evse: GPIO %d drives an output and has another use too (each output needs a GPIO of its own)" % pin)
     for f in faults:
         if f.get("connector", 0) > count:
             out.append("evse.faults: connector %d does not exist (connectors.count is %d)" % (f["connector"], count))
