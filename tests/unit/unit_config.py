@@ -452,6 +452,10 @@ DOCS = (
         ["evse.lockPin: must be empty or have one entry per connector (1; -1 = none)"],
     ),
     (
+        {"evse": {"pilotOut": [1], "pilotIn": [2], "relay": [3], "phasePin": [4, 5]}},
+        ["evse.phasePin: must be empty or have one entry per connector (1; -1 = none)"],
+    ),
+    (
         {"evse": {"pilotOut": [1], "pilotIn": [2], "relay": [3], "lockPin": [4], "lockMode": "pulse"}},
         ["evse.unlockPin: lockMode pulse needs one for connector 1"],
     ),

@@ -141,7 +141,7 @@ def check(values, count):
     for key in "pilotOut pilotIn relay".split():
         if len(values[key]) != count or -1 in values[key]:
             out.append("evse.%s: needs one GPIO per connector (connectors.count is %d)" % (key, count))
-    for key in "lockPin unlockPin lockFeedback".split():
+    for key in "lockPin unlockPin lockFeedback phasePin".split():
         if values[key] and len(values[key]) != count:
             out.append("evse.%s: must be empty or have one entry per connector (%d; -1 = none)" % (key, count))
     if mode != "level":  # pulse
