@@ -452,6 +452,10 @@ DOCS = (
         ["evse.lockPin: must be empty or have one entry per connector (1; -1 = none)"],
     ),
     (
+        {"meter": {"model": "SDM120", "address": 247}, "connectors": {"count": 2}},
+        ["meter.address: connector 2's meter would be at Modbus address 248 (address + n - 1 must be at most 247)"],
+    ),
+    (
         {"evse": {"pilotOut": [1], "pilotIn": [2], "relay": [3], "phasePin": [4, 5]}},
         ["evse.phasePin: must be empty or have one entry per connector (1; -1 = none)"],
     ),

@@ -248,6 +248,11 @@ def validate(doc):
             del out["energy"]
     if not [p for p in problems if p.startswith(("evse", "connectors"))]:
         problems.extend(evse.check(out["evse"], out["connectors"]["count"]))
+    # Connector n's meter answers at address + n - 1 (device/sdm.py): past
+    # 247 the meter could not be made, and every start would fail.
+    meter, count = out["meter"], out["connectors"].get("count", 1)
+    if meter.get("model") and meter.get("address", 1) + count - 1 > 247:
+        problems.append("meter.address: connector %d's meter would be at Modbus address %d (address + n - 1 must be at most 247)" % (count, meter["address"] + count - 1))
     # chargePoint: the identity, checked by the seed setters' own rules (identity.py).
     given = doc.get("chargePoint", {})
     ident = {}
