@@ -85,22 +85,35 @@ def state(v, current=None, hysteresis=0.0):
 
 class Debouncer:
     # The value in force ends once n samples in a row are not it; anything
-    # shorter is a glitch. The newest sample becomes the value: samples that
-    # differ among themselves too (a pilot flickering between B, E and F)
-    # must still end a C, or the contactor would stay closed. feed() returns
-    # True when the value in force changed.
+    # shorter is a glitch. Samples that differ among themselves too (a pilot
+    # flickering between B, E and F) must still end a C, or the contactor
+    # would stay closed. The new value is the one seen most often among
+    # those n (the newest of equals): a flicker ends at its newest level, a
+    # single glitch at a clean change (B B E) does not become the value.
+    # feed() returns True when the value in force changed. Allocates nothing
+    # (it runs in the sampling loop).
     def __init__(self, n, value=None):
         self.n = n
         self.value = value
+        self._run = [None] * n  # the samples since the value was last seen
         self._seen = 0
 
     def feed(self, sample):
         if sample == self.value:
             self._seen = 0
             return False
+        run = self._run
+        run[self._seen] = sample
         self._seen += 1
         if self._seen < self.n:
             return False
-        self.value = sample
+        best = most = 0
+        for s in run:
+            k = 0
+            for t in run:
+                k += t == s
+            if k >= most:
+                best, most = s, k
+        self.value = best
         self._seen = 0
         return True
