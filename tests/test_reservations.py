@@ -129,3 +129,18 @@ def test_reservation_survives_a_restart(charger, cs, firmware, tmp_path):
     ch.evse("card 1 ALICE")
     start = ch.wait_call("StartTransaction")[0]
     assert start["idTag"] == "ALICE" and start["reservationId"] == 11
+
+
+def test_remote_start_without_a_connector_takes_one_not_reserved_for_someone_else(charger, cs):
+    """RSV-Remote: a RemoteStartTransaction without connectorId is Accepted on a free connector that may start it:
+    a connector reserved for another idTag (with a parentIdTag, so not refused outright) is taken only when no other
+    is free, else its reservation refuses the start once Authorize answers and the Accepted start never happens."""
+    cs.id_tags["ALICE"] = {"status": "Accepted", "parentIdTag": "HOME"}
+    ch = charger({"connectors": {"count": 2}})
+    assert reserve(cs, 1, "CARD1", rid=9, parent="FLEET") == "Accepted"
+    ch.wait_status("Reserved")
+    assert cs.call("CP001", call.RemoteStartTransaction(id_tag="ALICE")).status == "Accepted"
+    ch.evse("plug 2")
+    start = ch.wait_call("StartTransaction")[0]
+    assert (start["connectorId"], start["idTag"]) == (2, "ALICE") and "reservationId" not in start
+    assert ch.state(1)["status"] == "Reserved"

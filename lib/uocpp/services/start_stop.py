@@ -62,6 +62,9 @@ class StartStop:
         # For a remote start without a connector: one with an EV plugged in
         # (waiting in Preparing) before an empty one.
         free = [n for n in range(1, self.evse.count + 1) if self.can_start(n, id_tag)]
+        # One reserved for someone else (a parentIdTag: Authorize decides,
+        # and may refuse it after the Accepted) only when no other is free.
+        free = [n for n in free if not (self._rsv and self._rsv.refuses(n, id_tag))] or free
         for n in free:
             if self.evse.pilot(n) != "A":
                 return n
