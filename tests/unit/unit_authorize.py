@@ -136,3 +136,34 @@ async def test_a_card_task_counts_itself_out_however_it_ends():
     task.cancel()
     await asyncio.sleep_ms(0)
     eq((waiting._asking, waiting._decided, waiting.woken), (0, [], 0), "cancelled: counted out, nothing decided")
+
+
+class Holder:
+    # What ClearCache reads of the authorizer.
+    def __init__(self, cache):
+        self.cache = cache
+
+
+def test_a_clear_cache_that_does_not_reach_flash_is_rejected():
+    # ClearCache.conf says whether the cache was cleared (C16 5.4): one whose
+    # write fails (a full flash; here its temporary file cannot be made)
+    # leaves the entries on flash, and the next authorizer made (after every
+    # transaction start, or a reboot) reads them again.
+    import os
+
+    from uocpp.model.auth_cache import AuthCache
+    from uocpp.ops import clear_cache
+
+    with TempDir("auth") as d:
+        path = d + "/auth_cache.json"
+        cache = AuthCache(path, lambda: True)
+        cache.update("ALICE", {"status": "Accepted"})
+        os.mkdir(path + ".tmp")
+        try:
+            answer = clear_cache.handle({}, Holder(cache))
+        finally:
+            os.rmdir(path + ".tmp")
+        eq(AuthCache(path, lambda: True).lookup("ALICE"), {"status": "Accepted"}, "still on flash")
+        eq(answer, {"status": "Rejected"}, "the answer")
+        eq(clear_cache.handle({}, Holder(cache)), {"status": "Accepted"}, "cleared once flash takes it")
+        eq(AuthCache(path, lambda: True).lookup("ALICE"), None, "gone from flash")

@@ -58,8 +58,9 @@ class AuthCache:
         self._save()
 
     def clear(self):
+        # -> False when flash still holds the entries (ClearCache: Rejected).
         self._items = []
-        self._save()
+        return self._save()
 
     def __len__(self):
         return len(self._entries())
@@ -67,5 +68,6 @@ class AuthCache:
     def _save(self):
         try:
             json_file.write_json_atomic(self._path, self._items)
+            return True
         except OSError:
-            pass  # a cache: losing it costs an Authorize, not a bill
+            return False  # a cache: losing it costs an Authorize, not a bill
