@@ -144,15 +144,54 @@ class Holder:
         self.cache = cache
 
 
+class Stuck:
+    # The os of a flash that takes no change at all: no file can be removed.
+    def remove(self, path):
+        raise OSError(5)
+
+
 def test_a_clear_cache_that_does_not_reach_flash_is_rejected():
     # ClearCache.conf says whether the cache was cleared (C16 5.4): one whose
     # write fails (a full flash; here its temporary file cannot be made)
-    # leaves the entries on flash, and the next authorizer made (after every
-    # transaction start, or a reboot) reads them again.
+    # and whose file cannot be removed either leaves the entries on flash,
+    # and the next authorizer made (after every transaction start, or a
+    # reboot) reads them again. Removed, the cache is cleared all the same.
+    import os
+
+    from uocpp.model import auth_cache
+    from uocpp.ops import clear_cache
+
+    with TempDir("auth") as d:
+        path = d + "/auth_cache.json"
+        cache = auth_cache.AuthCache(path, lambda: True)
+        cache.update("ALICE", {"status": "Accepted"})
+        os.mkdir(path + ".tmp")
+        auth_cache.os = Stuck()
+        try:
+            answer = clear_cache.handle({}, Holder(cache))
+        finally:
+            auth_cache.os = os
+        eq(auth_cache.AuthCache(path, lambda: True).lookup("ALICE"), {"status": "Accepted"}, "still on flash")
+        eq(answer, {"status": "Rejected"}, "the answer")
+        try:
+            answer = clear_cache.handle({}, Holder(cache))
+        finally:
+            os.rmdir(path + ".tmp")
+        eq((answer, auth_cache.AuthCache(path, lambda: True).lookup("ALICE")), ({"status": "Accepted"}, None), "not written, but removed")
+        cache.update("ALICE", {"status": "Accepted"})
+        eq(clear_cache.handle({}, Holder(cache)), {"status": "Accepted"}, "cleared once flash takes it")
+        eq(auth_cache.AuthCache(path, lambda: True).lookup("ALICE"), None, "gone from flash")
+
+
+def test_an_idtaginfo_that_does_not_reach_flash_leaves_no_stale_entry_there():
+    # The central system blocks a card the cache holds as Accepted, and the
+    # write fails (a full flash; here its temporary file cannot be made):
+    # the next authorizer made (after every transaction start, or a reboot)
+    # must not read the old Accepted from flash and start that card offline.
+    # Losing the cache costs Authorize.req, never a revoked card.
     import os
 
     from uocpp.model.auth_cache import AuthCache
-    from uocpp.ops import clear_cache
 
     with TempDir("auth") as d:
         path = d + "/auth_cache.json"
@@ -160,10 +199,8 @@ def test_a_clear_cache_that_does_not_reach_flash_is_rejected():
         cache.update("ALICE", {"status": "Accepted"})
         os.mkdir(path + ".tmp")
         try:
-            answer = clear_cache.handle({}, Holder(cache))
+            cache.update("ALICE", {"status": "Blocked"})
         finally:
             os.rmdir(path + ".tmp")
-        eq(AuthCache(path, lambda: True).lookup("ALICE"), {"status": "Accepted"}, "still on flash")
-        eq(answer, {"status": "Rejected"}, "the answer")
-        eq(clear_cache.handle({}, Holder(cache)), {"status": "Accepted"}, "cleared once flash takes it")
-        eq(AuthCache(path, lambda: True).lookup("ALICE"), None, "gone from flash")
+        eq(cache.lookup("ALICE"), {"status": "Blocked"}, "in RAM")
+        eq(AuthCache(path, lambda: True).lookup("ALICE"), None, "read from flash again")

@@ -2,6 +2,7 @@
 # central system answered for (Authorize, StartTransaction, StopTransaction),
 # expiryDate honoured, bounded with least-recently-used eviction, on flash
 # (<flash>/auth_cache.json, atomic). ClearCache empties it.
+import os
 from micropython import const
 
 from uocpp import clock
@@ -58,7 +59,7 @@ class AuthCache:
         self._save()
 
     def clear(self):
-        # -> False when flash still holds the entries (ClearCache: Rejected).
+        # -> False when flash may still hold the entries (ClearCache: Rejected).
         self._items = []
         return self._save()
 
@@ -66,8 +67,15 @@ class AuthCache:
         return len(self._entries())
 
     def _save(self):
+        # -> True when flash holds no entry RAM does not (written, or removed).
         try:
             json_file.write_json_atomic(self._path, self._items)
             return True
         except OSError:
-            return False  # a cache: losing it costs an Authorize, not a bill
+            # A cache: losing it costs an Authorize, not a bill; but the old
+            # file must go, else a card blocked since reads Accepted from it.
+            try:
+                os.remove(self._path)
+            except OSError:
+                return False
+            return True
