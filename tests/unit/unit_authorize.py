@@ -204,3 +204,21 @@ def test_an_idtaginfo_that_does_not_reach_flash_leaves_no_stale_entry_there():
             os.rmdir(path + ".tmp")
         eq(cache.lookup("ALICE"), {"status": "Blocked"}, "in RAM")
         eq(AuthCache(path, lambda: True).lookup("ALICE"), None, "read from flash again")
+
+
+async def test_an_authorize_answered_with_a_callerror_is_not_decided_by_the_offline_rules():
+    # The central system is there and answered with a CALLERROR: no decision,
+    # as with a malformed Authorize.conf (confs/authorize.py), so the card is
+    # refused; AllowOfflineTxForUnknownId must not start a transaction while
+    # online. Nothing is cached from it.
+    from uocpp import errors
+
+    with TempDir("auth") as d:
+        outbox = Outbox()
+        auth = door(d, outbox)
+        auth.get()._keys.values["AllowOfflineTxForUnknownId"] = True
+        asked = asyncio.create_task(auth.authorize("STRANGER"))
+        await asyncio.sleep_ms(0)
+        outbox.msgs[0]._finish(None, errors.CallErrorReceived("InternalError", "the database is down"))
+        eq(await asked, {"status": "Invalid"}, "refused, not accepted offline")
+        eq(auth.cache.lookup("STRANGER"), None, "nothing cached")

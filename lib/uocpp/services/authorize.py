@@ -80,6 +80,13 @@ class Authorizer:
                     if listed is None:
                         self.cache.update(id_tag, info)
                     return info
+            except errors.CallErrorReceived as e:
+                # The central system is there and gave no decision: refused,
+                # as a malformed answer is (confs/authorize.py), never decided
+                # by the offline rules (AllowOfflineTxForUnknownId must not
+                # start a transaction while online); nothing cached.
+                log.info("auth", "Authorize %s: %s; refused", id_tag, e)
+                return {"status": "Invalid"}
             except errors.CallFailed as e:
                 log.info("auth", "Authorize %s failed: %s; deciding offline", id_tag, e)
         if cached is not None:
