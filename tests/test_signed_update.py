@@ -187,3 +187,25 @@ def test_a_request_refused_inside_its_checks_is_a_callerror(cs, firmware, files,
     assert reply.kind == 4 and reply.msg[2] == "PropertyConstraintViolation", reply
     assert cs.call(CP, call.GetConfiguration(key=["CpoName"])).configuration_key[0]["key"] == "CpoName"
     assert fw.proc.poll() is None
+
+
+def test_a_signing_certificate_that_no_longer_chains_after_the_download_is_invalid_signature(cs, firmware, files, signers, bundle):
+    """L01: the manufacturer root deleted between the request and the download: the check after Downloaded fails on
+    the certificate, reported as InvalidSignature (InvalidCertificate is a reply status, not one of
+    SignedFirmwareStatusNotification's), so the central system accepts it and nothing switches."""
+    files.files["fw.bin"] = bundle
+    fw = with_root(cs, firmware, signers)
+    chain = signers["leaf"].pem + signers["int"].pem
+    retrieve = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=3)
+    assert signed_update(cs, files.url("fw.bin"), chain, openssl_sign(signers["leaf"].key, bundle), retrieve=retrieve) == "Accepted"
+    wait_signed(cs, "DownloadScheduled")
+    hd = cs.call(CP, call.GetInstalledCertificateIds(certificate_type=MF_ROOT)).certificate_hash_data[0]
+    hd = {k.split("_")[0] + "".join(w.title() for w in k.split("_")[1:]): v for k, v in hd.items()}
+    assert cs.call(CP, call.DeleteCertificate(certificate_hash_data=hd)).status == "Accepted"
+    fw.wait_log("InvalidFirmwareSigningCertificate", timeout=20)
+    wait_signed(cs, "InvalidSignature")
+    assert signed_statuses(cs) == ["DownloadScheduled", "Downloading", "Downloaded", "InvalidSignature"]
+    # Answered, not refused: no CALLERROR from the central system, nothing sent again.
+    assert [f for f in cs.frames if f.direction == "out" and f.kind == 4] == []
+    assert fw.proc.poll() is None
+    assert not (fw.flash / "app" / "a").exists()

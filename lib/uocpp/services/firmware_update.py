@@ -24,7 +24,8 @@
 # requestId (state.json "rid"); after the download the signature over the
 # whole file is checked with the signing certificate, which must chain to an
 # installed ManufacturerRootCertificate (services/firmware_signature.py):
-# InvalidCertificate or InvalidSignature end it, SignatureVerified goes on.
+# a certificate that no longer chains or a bad signature end it as
+# InvalidSignature, SignatureVerified goes on.
 # A plain UpdateFirmware's file must carry its own signature (ota.py's
 # UOCPP-SIG line) once a ManufacturerRootCertificate is installed.
 import asyncio
@@ -406,7 +407,9 @@ class FirmwareUpdate:
             event = "InvalidFirmwareSigningCertificate" if status == fs.INVALID_CERTIFICATE else "InvalidFirmwareSignature"
             security_event.report(event, str(e))
             log.error("firmware", "%s: %s", status, e)
-            self._clear(status if signed else INSTALLATION_FAILED)
+            # InvalidCertificate is a reply status only: the notification's
+            # schema has none, and a status refused is sent again for ever.
+            self._clear(fs.INVALID_SIGNATURE if signed else INSTALLATION_FAILED)
             self.status = IDLE
             return False
         finally:
