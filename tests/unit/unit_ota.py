@@ -275,6 +275,43 @@ async def test_unconfirmed_image_still_running_after_the_loader_returned():
         cleanup(d)
 
 
+async def test_a_check_that_finds_no_heap_still_ends_with_a_final_status():
+    # The signature check after Downloaded finds no heap (a P-256
+    # verification on a board): the request is given up, and the central
+    # system hears how it ended, not Downloaded for ever.
+    from uocpp import pki
+
+    Partition.reset()
+    arun = pki.arun
+
+    async def starved(steps):
+        raise MemoryError
+
+    with TempDir("ota") as d:
+        svc, stops = service(d)
+        fu.transfer.download = fake_get(update_file(b"z" * 5000))
+        pki.arun = starved
+        try:
+            task = asyncio.create_task(svc.run())
+            svc.request("http://h/fw.bin", clock.now(), 0, 0, {"id": 5, "sig": "c2ln", "cert": "x", "install": None})
+            for _ in range(50):
+                if len(svc._outbox.sent) >= 3:
+                    break
+                svc._outbox.got.clear()
+                try:
+                    await asyncio.wait_for_ms(svc._outbox.got.wait(), 100)
+                except asyncio.TimeoutError:
+                    pass
+            task.cancel()
+        finally:
+            pki.arun = arun
+        st = state(d)
+        cleanup(d)
+    eq(svc._outbox.sent, ["Downloading", "Downloaded", "InstallationFailed"], "statuses")
+    eq((Partition.boot_label, stops), ("ota_0", []), "old image, no reboot")
+    eq((st["pending"], st.get("trial")), (None, None), "request done, no trial")
+
+
 def test_header_rules():
     eq(ota.parse_header(b"UOCPP-UPDATE 1 bundle 1.0 5 " + b"0" * 64), ("bundle", "1.0", 5, "0" * 64), "good")
     raises(ota.UpdateError, ota.parse_header, b"<html>")
@@ -295,4 +332,5 @@ TESTS = (
     test_trial_image_not_accepted_boots_the_old_partition,
     test_killed_before_set_boot_is_installation_failed,
     test_unconfirmed_image_still_running_after_the_loader_returned,
+    test_a_check_that_finds_no_heap_still_ends_with_a_final_status,
 )

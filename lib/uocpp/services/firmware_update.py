@@ -232,8 +232,11 @@ class FirmwareUpdate:
                     raise
             except Exception as e:  # never the loop: say why and forget the request
                 log.error("firmware", "update failed: %r", e)
+                # Its final status all the same (a check with no heap, say):
+                # the central system must not wait on Downloaded for ever.
+                done = DOWNLOAD_FAILED if self.status in (IDLE, DOWNLOAD_SCHEDULED, DOWNLOADING) else INSTALLATION_FAILED
                 self.status = IDLE
-                self._clear()
+                self._clear(done)
             self._job = None
 
     def _undo(self, trial):
