@@ -197,3 +197,26 @@ def test_profile_3_that_cannot_connect_falls_back_after_the_retries(ca, firmware
         assert peer_cn(cs) is None
     finally:
         cs.stop()
+
+
+def test_a_renewal_killed_between_the_key_and_the_certificate_still_connects(ca, tls_cs, firmware):
+    """A02, SIGKILL: CertificateSigned at profile 3 replaces the key, then the certificate (two renames). Killed
+    between them, the new key sits beside the old certificate, the new certificate whole as cp.crt.new: the next
+    start finishes the replacement and connects at profile 3, rather than never again."""
+    fw = firmware(tls_cs.port, profile_2(tls_cs.port, ca))
+    fw.wait_log("registration Accepted")
+    assert change(tls_cs, "CpoName", CPO) == "Accepted"
+    assert signed(tls_cs, sign(ca, request_csr(tls_cs), "cp-k1")) == "Accepted"
+    assert change(tls_cs, "SecurityProfile", "3") == "Accepted"
+    fw.wait_log("SecurityProfile 3 connected: kept", timeout=20)
+    renewal = sign(ca, request_csr(tls_cs, 2), "cp-k2")
+    fw.stop()
+    certs = fw.flash / "certs"
+    # What the kill leaves: cp.crt.new written, cp.new renamed to cp.key, cp.crt still the old one.
+    (certs / "cp.crt.new").write_bytes(ssl.PEM_cert_to_DER_cert(renewal))
+    (certs / "cp.new").rename(certs / "cp.key")
+    n = len(tls_cs.connections)
+    fw = firmware(tls_cs.port, raw_config=fw.config_path.read_text(), workdir=fw.workdir)
+    tls_cs.wait_for(lambda f: len(tls_cs.connections) > n, 30, "a profile 3 connection after the restart")
+    assert peer_cn(tls_cs) == CP
+    assert (certs / "cp.crt").read_bytes() == ssl.PEM_cert_to_DER_cert(renewal)
