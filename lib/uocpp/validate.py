@@ -53,6 +53,10 @@ def check(decl, payload, strict=True, at=""):
                 raise errors.OcppError("TypeConstraintViolation", "%s must be a number" % name)
             if arg is not None and value < arg:
                 raise errors.OcppError("PropertyConstraintViolation", "%s must be at least %s" % (name, arg))
+            if value - value:
+                # inf (1e999 parses so): json writes it back as "inf",
+                # which no parser reads (a profile on flash, a reply).
+                raise errors.OcppError("PropertyConstraintViolation", "%s is out of range" % name)
         elif kind == ARR:
             if not isinstance(value, list):
                 raise errors.OcppError("TypeConstraintViolation", "%s must be an array" % name)

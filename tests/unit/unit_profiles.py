@@ -45,6 +45,20 @@ def test_entry_shape_and_content():
     raises(pm.Refused, pm.entry, 0, two, NOW)
 
 
+def test_a_number_json_cannot_write_back_is_refused():
+    # 1e999 is a JSON number that parses as inf: taken in, profiles.json
+    # held "inf", which no parser reads, and every profile was lost at the
+    # next boot (and a GetCompositeSchedule answered with invalid JSON).
+    import json
+
+    huge = json.loads("[1e999]")[0]
+    e = raises(errors.OcppError, pm.entry, 0, prof(1, limit=huge), NOW)
+    eq(e.code, "PropertyConstraintViolation", "an infinite limit")
+    slow = prof(2)
+    slow["chargingSchedule"]["minChargingRate"] = huge
+    eq(raises(errors.OcppError, pm.entry, 0, slow, NOW).code, "PropertyConstraintViolation", "an infinite minChargingRate")
+
+
 def test_replacement_limits_and_flash():
     with TempDir("profiles") as d:
         path = d + "/profiles.json"
