@@ -42,6 +42,8 @@ def parse_iso(text):
         # interned name for ever (docs/memory.md); a slice is a passing object.
         if len(text) < 19 or text[4:5] != "-" or text[7:8] != "-" or text[10:11] not in ("T", "t", " ") or text[13:14] != ":" or text[16:17] != ":":
             raise ValueError
+        if not (text[0:4] + text[5:7] + text[8:10] + text[11:13] + text[14:16] + text[17:19]).isdigit():
+            raise ValueError  # int() would take a sign or a space ("-026", "-1")
         y, mo, d = int(text[0:4]), int(text[5:7]), int(text[8:10])
         h, mi, s = int(text[11:13]), int(text[14:16]), int(text[17:19])
         rest = text[19:]
@@ -55,14 +57,16 @@ def parse_iso(text):
         offset = 0
         if rest in ("Z", "z"):
             pass
-        elif len(rest) == 6 and rest[:1] in ("+", "-") and rest[3:4] == ":":
+        elif len(rest) == 6 and rest[:1] in ("+", "-") and rest[3:4] == ":" and (rest[1:3] + rest[4:6]).isdigit():
             offset = int(rest[1:3]) * 3600 + int(rest[4:6]) * 60
+            if offset >= 86400 or int(rest[4:6]) >= 60:
+                raise ValueError
             if rest[:1] == "-":
                 offset = -offset
         else:
             raise ValueError
-        if not (1 <= mo <= 12 and 1 <= d <= 31 and h < 24 and mi < 60 and s < 61):
-            raise ValueError
+        if not (1 <= mo <= 12 and 1 <= d <= 31 and h < 24 and mi < 60 and s < 61) or _civil_from_days(_days_from_civil(y, mo, d))[2] != d:
+            raise ValueError  # (the second: a day the month lacks, February 30th)
     except (ValueError, IndexError):
         raise ValueError("not an ISO 8601 date-time: %r" % text)
     return _days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s - offset

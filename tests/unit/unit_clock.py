@@ -37,3 +37,25 @@ def test_refused():
         raises(ValueError, clock.parse_iso, text)
     raises(ValueError, clock.parse_iso, 20260101)
     raises(ValueError, clock.parse_iso, ["2026-01-01T00:00:00Z"])
+
+
+def test_fields_are_digits_and_dates_exist():
+    # int() took a sign or a space, so a BootNotification.conf's
+    # currentTime "-026-01-01T00:00:00Z" set the clock to the year -26 and
+    # "2026-01-01T-1:00:00Z" passed as an hour before; a day the month
+    # lacks rolled over into the next month.
+    for text in (
+        "-026-01-01T00:00:00Z",
+        "2026-01-01T-1:00:00Z",
+        "2026-01-01T00:-1:00Z",
+        "2026-01-01T00:00:-1Z",
+        "2026-01-01T+1:00:00Z",
+        "2026-01-01T 1:00:00Z",
+        "2_26-01-01T00:00:00Z",
+        "2026-01-01T00:00:00+-1:00",
+        "2026-01-01T00:00:00+99:00",
+        "2026-02-29T00:00:00Z",
+        "2026-04-31T00:00:00Z",
+    ):
+        raises(ValueError, clock.parse_iso, text)
+    eq(clock.parse_iso("2028-02-29T00:00:00Z"), EPOCH_2026 + (365 + 365 + 31 + 28) * 86400, "a leap day")
