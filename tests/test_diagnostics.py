@@ -15,6 +15,7 @@ from ocpp.v16 import call
 from harness.firmware import MICROPYTHON, MICROPYPATH, run_micropython
 from harness.http_server import FileServer, server_tls
 from harness.pki import make_pki
+from harness.wire import call_raw
 
 KEY = "Diag0Secret0Key0XyZ"  # 19 printable characters (SEC-04)
 NEW_KEY = "0123456789abcdef0123456789abcdef"  # 32 hex digits
@@ -156,6 +157,28 @@ def test_upload_snapshot_window_secrets_and_refusals(cs, firmware, server):
     fw2 = registered(cs, firmware, cfg, workdir=fw.workdir)
     until(lambda: any(b"registration Accepted" in line for line in ring_lines(fw2.flash)[len(before) :]), what="the second boot on flash")
     assert ring_lines(fw2.flash)[: len(before)] == before
+
+
+def test_a_retry_interval_over_a_day_is_refused(cs, firmware, server):
+    """GetDiagnostics and GetLog with a retryInterval past UpdateFirmware's bound (a day): the wait after a failed
+    attempt overflowed asyncio's ticks (10**16 s here; on a 32-bit board a week is enough), which ended the upload's
+    task with Uploading as its last status, never UploadFailed. Now a PropertyConstraintViolation, nothing
+    uploaded; a day is still taken."""
+    fw = registered(cs, firmware, {})
+    server.plan["big.txt"] = [403] * 3
+    url = server.url("big.txt")
+    for action, payload in (
+        ("GetDiagnostics", {"location": url, "retries": 2, "retryInterval": 10**16}),
+        ("GetDiagnostics", {"location": url, "retryInterval": 86401}),
+        ("GetLog", {"log": {"remoteLocation": url}, "logType": "DiagnosticsLog", "requestId": 1, "retries": 2, "retryInterval": 10**16}),
+    ):
+        reply = call_raw(cs, action, payload)
+        assert reply.kind == 4 and reply.msg[2] == "PropertyConstraintViolation", (action, reply.msg)
+    assert [r for r in server.requests if r[1] == "/big.txt"] == []
+    assert cs.received("DiagnosticsStatusNotification") == [] and cs.received("LogStatusNotification") == []
+    assert call_raw(cs, "GetDiagnostics", {"location": server.url("day.txt"), "retryInterval": 86400}).kind == 3
+    server.wait_upload("day.txt")
+    assert fw.proc.poll() is None
 
 
 def test_https_stall_unsupported_scheme_and_trigger_while_uploading(cs, firmware, pki):

@@ -8,7 +8,7 @@ from uocpp.validate import INT, STR, date_time
 REQUEST = (
     ("location", STR, True, None),
     ("retries", INT, False, None),
-    ("retryInterval", INT, False, None),
+    ("retryInterval", INT, False, (0, 86400)),  # UpdateFirmware's bound: a longer wait overflows the ticks
     ("startTime", STR, False, None),
     ("stopTime", STR, False, None),
 )

@@ -14,7 +14,7 @@ REQUEST = (
     ("logType", ENUM, True, ("DiagnosticsLog", "SecurityLog")),
     ("requestId", INT, True, None),
     ("retries", INT, False, None),
-    ("retryInterval", INT, False, None),
+    ("retryInterval", INT, False, (0, 86400)),  # UpdateFirmware's bound: a longer wait overflows the ticks
 )
 USES = ("diagnostics", "outbox", "keys", "connectors", "settings")
 
