@@ -210,3 +210,19 @@ def test_unknown_model_or_address():
     raises(ValueError, sdm.SdmMeter, None, 1, "SDM630", 300, -1)
     raises(ValueError, sdm.SdmMeter, None, 1, "SDM630", 0, 1)
     eq(sdm.SdmMeter(None, model="SDM120").measurands(), (sdm.ENERGY, sdm.POWER, sdm.CURRENT, sdm.VOLTAGE, sdm.FREQUENCY), "measurands")
+
+
+async def test_an_energy_register_just_below_its_kwh_is_billed_as_that_kwh():
+    # The SDM counts kWh in a float32: 12.7 kWh is held as 12.69999981 (the
+    # nearest float32), which is 12700 Wh, not 12699: a start or a stop
+    # billed with it must say what the meter's display says.
+    from uocpp.services.metering import Metering
+
+    from fakes import Keys, Outbox
+
+    port = Port([frame(h("01 04 1c") + bytes(28)), reply(1, [50.0, 12.7])])
+    values = await sdm.SdmMeter(port, model="SDM120").read()
+    metering = Metering(None, 1, Keys(), Outbox(), None)
+    metering.readings[1] = values
+    eq(metering.energy_wh(1), 12700, "meterStart / meterStop in Wh")
+    eq(metering.meter_value(1, sdm.ENERGY, "Sample.Periodic")["sampledValue"][0]["value"], "12700", "the sampled value")

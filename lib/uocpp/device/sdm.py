@@ -107,7 +107,10 @@ class SdmMeter:
                 if value - value != 0:  # NaN or +-inf (inf - inf is NaN)
                     raise MeterError("%s at address %d: register 0x%04X holds %r, not a reading" % (self.model, self.address, start + offset, value), VALUE)
                 if name == ENERGY:
-                    value *= 1000  # the meter counts kWh; OCPP's default unit is Wh
+                    # The meter counts kWh; OCPP's default unit is Wh. Rounded:
+                    # a float32 of kWh may sit just below its whole Wh (12.7
+                    # kWh is 12.69999981), which truncated bills 1 Wh less.
+                    value = round(value * 1000)
                 if phase is None:
                     values[name] = value
                 else:
