@@ -499,6 +499,7 @@ class StopMeter:
     def __init__(self):
         self.starve = 0
         self.failed = [False, False]
+        self.readings = [{}, {ENERGY: 1500}, {ENERGY: 1500}]
 
     async def poll(self):
         pass

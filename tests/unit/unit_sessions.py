@@ -132,3 +132,48 @@ def test_an_inoperative_scheduled_during_a_transaction_outlives_a_power_cut():
         eq(c.status(1), cn.CHARGING, "still charging")
         after = cn.Connectors(2, path, State())  # the next boot
         eq((after.status(1), after.status(2)), (cn.UNAVAILABLE, cn.AVAILABLE), "after the power cut")
+
+
+# -- the meter at a start (services/start_stop.py) ---------------------------------
+
+
+class SilentMeter:
+    # A bus meter that has not answered since the boot (unplugged, a wrong
+    # address), then answers with its register.
+    def __init__(self):
+        self.wh = None
+
+    def measurands(self):
+        return ("Energy.Active.Import.Register",)
+
+    async def read(self, n):
+        if self.wh is None:
+            raise OSError("no answer to read 0x0046+4 within 300 ms")
+        return {"Energy.Active.Import.Register": float(self.wh)}
+
+
+async def test_a_meter_never_read_since_the_boot_starts_no_transaction():
+    # A card while the connector's meter has given no reading at all: its
+    # register is not 0 Wh. Started with meterStart 0, the first reading
+    # (the meter's whole history, 1.2 MWh) would be billed to this driver.
+    from check import TempDir
+    from fakes import Keys
+
+    from unit_no_heap import Connectors, LockingEvse, Starts
+
+    from uocpp.model.transactions import Transactions as Tx
+    from uocpp.services.metering import Metering
+    from uocpp.services.sessions import Sessions
+
+    with TempDir("unread") as d:
+        meter, outbox = SilentMeter(), Starts()
+        tx = Tx(d + "/tx.json")
+        metering = Metering(meter, 1, Keys(StopTxnSampledData=""), outbox, tx)
+        s = Sessions(LockingEvse(), metering, Connectors(), tx, outbox, None, Keys(StopTxnSampledData="", StopTransactionOnEVSideDisconnect=False), 32, 10)
+        await metering.poll()
+        eq(metering.failed[1], True, "the meter did not answer")
+        eq((s.start(1, "ALICE"), outbox.kept, tx.running_on(1)), (None, [], None), "no transaction, nothing stored")
+        meter.wh = 1234567
+        await metering.poll()
+        eq(s.start(1, "ALICE"), 1, "started once the meter answers")
+        eq(tx.get(1)["start"], 1234567, "meterStart: the register")

@@ -79,6 +79,12 @@ class StartStop:
             return None
         if self._stopping[n] is not None:
             return None  # the last one's StopTransaction is not on flash yet
+        if not self._metering.readings[n]:
+            # Not read once since the boot (a silent bus meter): its register
+            # is not 0 Wh, and a meterStart of 0 would bill the meter's whole
+            # history with its first reading.
+            log.error("session", "connector %d: no meter reading yet: no transaction", n)
+            return None
         if not evse.lock(n, True):
             log.error("session", "connector %d: the lock failed, no transaction", n)
             self._lock_failed[n] = True
