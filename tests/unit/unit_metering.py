@@ -71,3 +71,30 @@ def test_a_transaction_whose_stop_is_held_gets_no_more_values():
         metering.send(1, ENERGY, "Sample.Clock")  # durable while metered: not for a held one
         eq([("transactionId" in m.build(), m.build()["connectorId"]) for m in outbox.msgs], [(False, 1), (False, 1)], "the connector's values")
     eq(tx.readings, [(7, 4700000)], "its reading on flash taken only while metered")
+
+
+def test_a_clock_set_back_after_an_aligned_value_sends_none_off_the_boundary():
+    # ClockAlignedDataInterval 900: the tick just after 12:15:00 sends the
+    # clock-aligned values. A Heartbeat.conf then sets the clock back 2 s (a
+    # board's RTC runs fast): 12:14:58 is no boundary, and nothing is due.
+    from uocpp import clock
+
+    tx, outbox = Transactions(), Outbox()
+    tx.running = {}
+    metering = Metering(Meter(), 1, Keys(ClockAlignedDataInterval=900, MeterValuesAlignedData=ENERGY), outbox, tx)
+    metering.readings[1] = {ENERGY: 1500}
+    boundary = 1767269700  # 2026-01-01T12:15:00Z
+    synced, now = clock.synced, clock.now()
+    try:
+        clock.set_unix(boundary - 1)
+        last = metering._aligned(None)  # the tick before the boundary
+        clock.set_unix(boundary)
+        last = metering._aligned(last)
+        eq([m.build()["meterValue"][0]["timestamp"] for m in outbox.msgs], ["2026-01-01T12:15:00Z"] * 2, "connectors 0 and 1 at the boundary")
+        del outbox.msgs[:]
+        clock.set_unix(boundary - 2)
+        last = metering._aligned(last)
+        eq([m.build()["meterValue"][0]["timestamp"] for m in outbox.msgs], [], "nothing at 12:14:58")
+    finally:
+        clock.set_unix(now)
+        clock.synced = synced

@@ -197,7 +197,9 @@ class Metering:
         if not interval:
             return None
         slot = int(clock.now()) // interval
-        if last is not None and slot != last:
+        # A boundary crossed forward: a clock set back (a Heartbeat's
+        # correction) crosses none, and its time is no boundary.
+        if last is not None and slot > last:
             for n in range(self._count + 1):
                 self.send(n, self._keys.get("MeterValuesAlignedData"), "Sample.Clock")
         return slot
