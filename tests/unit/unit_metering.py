@@ -98,3 +98,22 @@ def test_a_clock_set_back_after_an_aligned_value_sends_none_off_the_boundary():
     finally:
         clock.set_unix(now)
         clock.synced = synced
+
+
+# -- the simulated meter (platform/evse_sim.py, platform/sim_meter.py) ---------------
+
+
+async def test_a_simulated_meter_file_with_an_infinite_register_starts_at_0():
+    # <flash>/sim_meter.json stands for the meter's memory; one that holds a
+    # number too large for a float (1e999: infinity) is a foreign file, and
+    # leaves the register at 0 like any other: the EVSE is made, the meter
+    # reads. (Before: an OverflowError made no EVSE, and no boot.)
+    from check import TempDir
+
+    from uocpp.platform.evse_sim import SimEvse
+
+    with TempDir("simmeter") as d:
+        with open(d + "/sim_meter.json", "w") as f:
+            f.write("[0, 1e999]")
+        evse = SimEvse(1, None, d)
+        eq((await evse.read(1))[ENERGY], 0.0, "the register")

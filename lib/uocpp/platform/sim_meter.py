@@ -18,7 +18,8 @@ def load(path, energy):
         log.warning("evse", "%s not read (%s): the simulated meters start at 0 Wh", path, e)
         saved = []
     for i, wh in enumerate(saved if isinstance(saved, list) else ()):
-        if 1 <= i < len(energy) and isinstance(wh, (int, float)) and wh >= 0:
+        # wh - wh: 0 but for infinity (1e999 in the file) and NaN
+        if 1 <= i < len(energy) and isinstance(wh, (int, float)) and wh >= 0 and wh - wh == 0:
             energy[i] = float(wh)
     return [int(e) for e in energy]
 
