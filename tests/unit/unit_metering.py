@@ -117,3 +117,23 @@ async def test_a_simulated_meter_file_with_an_infinite_register_starts_at_0():
             f.write("[0, 1e999]")
         evse = SimEvse(1, None, d)
         eq((await evse.read(1))[ENERGY], 0.0, "the register")
+
+
+async def test_an_infinite_or_nan_meter_or_power_command_is_refused():
+    # `meter 1 inf` set the register to infinity: its save raised out of the
+    # command (the tool got no reply), and every reading after it was one no
+    # start or sample can bill (int(inf)). Refused like any bad argument,
+    # the register as it was.
+    from uocpp.platform.evse_sim import SimEvse
+
+    class Firmware:
+        async def settled(self):
+            pass
+
+    evse = SimEvse(1, None)
+    evse._firmware = Firmware()
+    evse._apply(["meter", "1", "1500"])
+    for words in (["meter", "1", "inf"], ["meter", "1", "nan"], ["power", "1", "inf"], ["power", "1", "nan"]):
+        reply = await evse._command(words)
+        eq(reply.startswith("error"), True, " ".join(words) + ": " + reply)
+    eq((await evse.read(1))[ENERGY], 1500.0, "the register as it was")

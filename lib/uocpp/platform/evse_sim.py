@@ -219,6 +219,8 @@ class SimEvse:
         want = 1 if verb in ("card", "power", "meter", "fault", "lock") else 0
         if len(args) != want:
             return "error %s takes %d argument(s) after the connector" % (verb, want)
+        if verb in ("power", "meter") and float(args[0]) - float(args[0]) != 0:
+            raise ValueError  # inf or nan: a register no bill can take (bad arguments)
         self._integrate(n)
         if verb == "plug":
             self._pilot[n] = "B" if self._pilot[n] == "A" else self._pilot[n]
