@@ -107,10 +107,11 @@ class SdmMeter:
                 if value - value != 0:  # NaN or +-inf (inf - inf is NaN)
                     raise MeterError("%s at address %d: register 0x%04X holds %r, not a reading" % (self.model, self.address, start + offset, value), VALUE)
                 if name == ENERGY:
-                    # The meter counts kWh; OCPP's default unit is Wh. Rounded:
-                    # a float32 of kWh may sit just below its whole Wh (12.7
-                    # kWh is 12.69999981), which truncated bills 1 Wh less.
-                    value = round(value * 1000)
+                    # The meter counts kWh in a float32: its 7 digits are
+                    # the kWh it means (12.7 is held as 12.69999981, which
+                    # truncated to Wh bills 12699). The unix port's floats are
+                    # doubles; a board's are float32 already.
+                    value = float("%.7g" % value) * 1000  # OCPP's default unit is Wh
                 if phase is None:
                     values[name] = value
                 else:
