@@ -152,12 +152,14 @@ def check(values, count):
         out.append("evse.adcPlus12, evse.adcMinus12: must differ by at least 1000 (calibrate them)")
     # A GPIO an output drives has no other use: a lock pin that is the
     # relay's too would close the contactor whenever the socket locks.
+    # (The keys cut from a text: spelled out, each would be a name for ever.)
+    keys = "pilotOut relay lockPin unlockPin phasePin pilotIn lockFeedback tamperPin pin".split()
     outs = []
-    for key in "pilotOut relay lockPin unlockPin phasePin".split():
+    for key in keys[:5]:
         outs.extend(values[key])
-    pins = outs + [f["pin"] for f in faults] + [values["tamperPin"]]
-    pins.extend(values["pilotIn"])
-    pins.extend(values["lockFeedback"])
+    pins = outs + [values[keys[7]]] + [f[keys[8]] for f in faults]
+    for key in keys[5:7]:
+        pins.extend(values[key])
     if reader is not None:
         pins += [reader[k] for k in "sck mosi miso cs rst".split()]
     for pin in sorted(set(outs)):

