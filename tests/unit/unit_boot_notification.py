@@ -2,6 +2,7 @@
 # names (README: GetBootNotificationInterval, SendBootNotificationRequest),
 # and the service leaving the heap once Accepted (lazy.py run_then_drop).
 import sys
+import time
 
 import asyncio
 import fakes
@@ -71,5 +72,26 @@ async def test_the_service_leaves_the_heap_once_accepted():
     await reg.accepted.wait()
     await asyncio.sleep_ms(10)
     eq((bool(part), _MODULE in sys.modules, reg.status), (False, False, ACCEPTED), "dropped once Accepted")
+    for t in tasks:
+        t.cancel()
+
+
+async def test_an_interval_past_a_day_waits_a_day():
+    # BootNotification.conf's interval may be any integer, but a board's
+    # ticks overflow past 2^29 ms (6.2 days on a 32-bit port): a wait that
+    # long raises, the task fails and the board resets. A day at most, as
+    # HeartbeatInterval's own range (1 to 86400) allows.
+    from uocpp.services import boot_notification as bn
+
+    box, reg, k, link = make([conf(REJECTED, 10**9), conf(ACCEPTED, 10**9)])
+    boot = bn.BootNotification(box, reg, k, 5, State())
+    tasks = [asyncio.create_task(box.run()), asyncio.create_task(boot.run())]
+    await asyncio.sleep_ms(50)
+    eq(boot.get_boot_notification_interval(), 10**9, "GetBootNotificationInterval: the reply's interval")
+    left = time.ticks_diff(boot._retry_at, time.ticks_ms())
+    eq(0 < left <= 86400 * 1000, True, "the retry within a day (%d ms)" % left)
+    boot.trigger()
+    await asyncio.wait_for_ms(reg.accepted.wait(), 1000)
+    eq(k.get("HeartbeatInterval"), 86400, "a day, the key's own bound")
     for t in tasks:
         t.cancel()

@@ -27,6 +27,11 @@ RESPONSE_ACCEPT_FAILED = const(3)  # a reply came but breaks BootNotification.co
 RESPONSE_SUCCESS = const(4)  # Accepted
 RESPONSE_PENDING = const(5)
 RESPONSE_REJECTED = const(6)
+# The longest wait an interval puts in force: a day, HeartbeatInterval's own
+# range. A central system may ask for more, but a board's ticks overflow past
+# 2^29 ms (6.2 days on a 32-bit port): the wait would raise, the task fail,
+# and the supervisor restart it until the watchdog resets the board.
+_MOST_S = const(86400)
 
 RESULT_NAMES = ("SUCCESS", "FAILED", "RESPONSE_FAILED", "RESPONSE_ACCEPT_FAILED", "RESPONSE_SUCCESS", "RESPONSE_PENDING", "RESPONSE_REJECTED")
 
@@ -110,7 +115,7 @@ class BootNotification:
             if self._set_rtc:
                 self._set_rtc(unix)
             if interval > 0:  # 0 keeps the configured heartbeat interval (BN-16)
-                self._keys.use("HeartbeatInterval", interval)
+                self._keys.use("HeartbeatInterval", min(interval, _MOST_S))
             cfg.accepted.set()
         self._outbox.wake()
         return _BY_STATUS[status]
@@ -122,7 +127,7 @@ class BootNotification:
             result = await self._send(RETRY)
             if result == RESPONSE_SUCCESS:
                 return
-            wait = self.config.interval or self.default_retry_s
+            wait = min(self.config.interval, _MOST_S) or self.default_retry_s
             log.info("boot", "%s: next BootNotification in %.1f s", RESULT_NAMES[result], wait)
             self.start_boot_notification_timer(wait)
             left = time.ticks_diff(self._retry_at, time.ticks_ms())
