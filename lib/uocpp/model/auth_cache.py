@@ -25,7 +25,10 @@ class AuthCache:
     def _entries(self):
         if self._items is None:
             saved = json_file.read_json(self._path, [])
-            self._items = saved if isinstance(saved, list) else []
+            # [idTag, idTagInfo] pairs only: an entry of another shape (a
+            # file written by another version) must not fail every card.
+            saved = saved if isinstance(saved, list) else []
+            self._items = [e for e in saved if type(e) is list and len(e) == 2 and isinstance(e[0], str) and isinstance(e[1], dict)]
         return self._items
 
     def lookup(self, id_tag):

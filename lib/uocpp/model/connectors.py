@@ -50,8 +50,8 @@ class Connectors:
         self.changed = asyncio.Event()
         self.items = [Connector(i) for i in range(count + 1)]
         saved = json_file.read_json(path, {})
-        inoperative = saved.get("inoperative", []) if isinstance(saved, dict) else []
-        for cid in inoperative:
+        inoperative = saved.get("inoperative") if isinstance(saved, dict) else None
+        for cid in inoperative if isinstance(inoperative, list) else ():  # another shape: all operative
             if type(cid) is int and 0 <= cid <= count:
                 self.items[cid].operative = False
         self._saved = [c.id for c in self.items if not c.operative]  # what the file says

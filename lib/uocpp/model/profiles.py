@@ -96,7 +96,12 @@ class Profiles:
             saved = []
         self.items = [e for e in saved if isinstance(e, dict) and all(k in e for k in _FIELDS) and e["purpose"] != TX]
         if len(self.items) != len(saved):
-            self._save()
+            # A full or read-only flash must not stop the boot (a TxProfile
+            # left by a power cut, made at boot): the next change writes.
+            try:
+                self._save()
+            except OSError as err:
+                log.error("profiles", "cannot store the profiles: %s", err)
 
     def _save(self):
         json_file.write_json_atomic(self._path, self.items)

@@ -25,11 +25,22 @@ class Reservations:
         self._items = {}
         if isinstance(saved, dict):
             for rid, r in saved.items():
+                # A reservationId is an integer (on() gives it as one);
+                # parentIdTag a string or none.
                 try:
-                    if connectors.valid(r["c"]) and r["c"] and isinstance(r["tag"], str) and isinstance(r["exp"], int):
+                    p = r.get("parent")
+                    if (
+                        str(int(rid)) == rid
+                        and connectors.valid(r["c"])
+                        and r["c"]
+                        and isinstance(r["tag"], str)
+                        and type(r["exp"]) is int
+                        and (p is None or isinstance(p, str))
+                    ):
+                        r["parent"] = p
                         self._items[rid] = r
                         connectors.set(r["c"], reserved=True)
-                except (TypeError, KeyError):
+                except (TypeError, KeyError, ValueError, AttributeError):
                     pass
 
     def on(self, n):

@@ -32,25 +32,60 @@ def same_tag(a, b):
     return isinstance(a, str) and isinstance(b, str) and (a == b or a.lower() == b.lower())
 
 
+def _entries(obj, name):
+    # obj[name] (tx.json's object) without the entries of another shape
+    # than this firmware writes (a bit flipped, a file of another version
+    # or edited by hand): one such entry must not stop every boot (the
+    # session loop, the power-loss recovery and the status page read them
+    # all). The keys are local ids ("s" or "e" and a local id in "fix").
+    out = {}
+    got = obj.get(name)
+    for key, t in got.items() if isinstance(got, dict) else ():
+        try:
+            local = key[1:] if name == "fix" else key
+            if str(int(local)) == local and int(local) > 0:
+                if name == "fix":
+                    ok = isinstance(t, str)
+                elif name == "remote":
+                    ok = type(t) is int
+                else:
+                    ok = (
+                        type(t["c"]) is int and t["c"] > 0 and isinstance(t["tag"], str) and type(t["start"]) is int
+                        and type(t["wh"]) is int and isinstance(t["t"], str) and isinstance(t.get("wt", ""), str)
+                        and (t["remote"] is None or type(t["remote"]) is int)
+                    )  # fmt: skip
+                if ok:
+                    out[key] = t
+                    continue
+        except (TypeError, ValueError, KeyError):
+            pass
+        log.warning("tx", "tx.json: %s %s dropped: not of this firmware's shape", name, str(key)[:12])
+    return out
+
+
 class Transactions:
     def __init__(self, path):
         self._path = path
         saved = json_file.read_json(path, {})
-        if not isinstance(saved, dict) or not isinstance(saved.get("run"), dict):
+        if not isinstance(saved, dict):
             saved = {}
-        self._next = saved.get("next", 1)
         # str(local) -> {"c": connector, "tag": idTag, "start": Wh, "t": start
         # time, "wh": last stored reading, "remote": id or None}
-        self.running = saved.get("run", {})
+        self.running = _entries(saved, "run")
         # str(local) -> remote id, for stopped ones not yet answered
-        self._remote = saved.get("remote", {})
+        self._remote = _entries(saved, "remote")
         # "s<local>" / "e<local>" -> the time of a StartTransaction /
         # StopTransaction stamped before the clock was set, put right once it
         # was (sessions.py): on flash before the message goes with it, so
         # that every send of it, this boot or the next, carries the same time
         # under the same CALL id. Dropped once the message has left the
         # journal (sessions.py _done, and tidy at boot).
-        self._fixed = saved.get("fix", {})
+        self._fixed = _entries(saved, "fix")
+        # A local id is never given twice: above every one this file names,
+        # whatever its "next" says (power_loss.py also lifts it above those
+        # the journal names).
+        nxt = saved.get("next")
+        self._next = max([nxt if type(nxt) is int else 1] + [int(k) + 1 for k in self.running] + [int(k) + 1 for k in self._remote])
         self.dirty = False
 
     def _write(self):

@@ -17,6 +17,11 @@ def recover(s, stored):
     starts = [tag for action, tag in stored if action == "StartTransaction"]
     stops = [tag for action, tag in stored if action == "StopTransaction"]
     tx = s._tx
+    # No local id the journal names is given again (tx.json lost, or
+    # behind it): a new transaction under it would take an old one's
+    # transactionId, its meter values and its stop.
+    tx._next = max([tx._next] + [tag + 1 for _, tag in stored if type(tag) is int])
+    count = s.evse.count
     for key, t in list(tx.running.items()):
         local = int(key)
         if local in stops:
@@ -31,8 +36,10 @@ def recover(s, stored):
             # the last reading on flash if that is higher or the meter
             # cannot be read (with MeterValueSampleInterval 0 that is
             # meterStart). The time is the last one on flash.
+            # A connector no longer configured (connectors.count lowered
+            # since) has no meter: the last reading on flash bills.
             c = t["c"]
-            wh = t["wh"] if s._metering.failed[c] else max(t["wh"], s._metering.energy_wh(c))
+            wh = t["wh"] if c > count or s._metering.failed[c] else max(t["wh"], s._metering.energy_wh(c))
             at = t.get("wt") or t["t"]
             # Never below a sample on flash: one stored while tx.json
             # could not take its reading (a full flash) still goes out
@@ -50,6 +57,8 @@ def recover(s, stored):
                 # connector's state after the boot), and the loop tries
                 # again every few seconds; never a boot that fails for it.
                 log.error("session", "transaction %s: its PowerLoss stop cannot be stored yet: %s", tx.label(local), e)
+                if c > count:
+                    continue  # no connector to hold it on: the next boot tries again
                 s._stopping[c] = ("PowerLoss", None, wh, at)
                 s._retry_at = time.ticks_add(time.ticks_ms(), RETRY_MS)
                 continue

@@ -1,0 +1,198 @@
+# The JSON state files at boot (tx.json, connectors.json, reservations,
+# the authorization cache, charging profiles): a file of another shape than
+# this firmware writes (a bit flipped, another version's, edited by hand)
+# loads what fits and stops no boot; local ids never come again, not even
+# when tx.json was lost; a transaction on a connector no longer configured
+# is stopped at boot, not the boot.
+import json
+import os
+
+from check import TempDir, eq
+
+from uocpp import log
+from uocpp.model.connectors import Connectors
+from uocpp.model.state import State
+from uocpp.model.transactions import Transactions
+from uocpp.services import power_loss
+from uocpp.services.start_stop import StartStop
+from uocpp.store import json_file
+
+log.set_level("error")
+
+T0 = "2026-12-02T00:00:00Z"
+
+
+def put(path, obj):
+    with open(path, "w") as f:
+        json.dump(obj, f)
+
+
+def tx_entry(c, remote=None, wh=100):
+    return {"c": c, "tag": "ALICE", "start": 0, "t": T0, "wh": wh, "remote": remote, "p": None}
+
+
+def test_tx_json_of_another_shape_loads_what_fits():
+    good = tx_entry(1, 42)
+    for saved in (
+        [],
+        5,
+        {"run": []},
+        {"next": "x", "run": {}},
+        {"next": None, "run": {"1": 5}},
+        {"next": 3, "run": {"1": {}}},
+        {"next": 3, "run": {"x": good}},
+        {"next": 3, "run": {}, "remote": []},
+        {"next": 3, "run": {}, "remote": {"x": 5, "2": "7"}},
+        {"next": 3, "run": {}, "fix": [], "remote": {"y": 1}},
+        {"next": 3, "run": {}, "fix": {"sx": T0, "s": T0, "e2": 5, "e0": T0}},
+    ):
+        with TempDir("tx") as d:
+            put(d + "/tx.json", saved)
+            tx = Transactions(d + "/tx.json")
+            eq((tx.running, tx._remote, tx._fixed), ({}, {}, {}), "nothing of %r" % (saved,))
+            eq(tx.running_on(1), None, "no transaction")
+            eq(tx.begin(1, "BOB", 0, T0) >= 1, True, "a transaction starts")
+            # Power-loss recovery reads what is left (it failed on a key that
+            # is no integer, an entry with no "remote", ...: every boot).
+            power_loss.recover(Stub(tx), [])
+    with TempDir("tx") as d:
+        put(d + "/tx.json", {"next": 9, "run": {"3": good, "4": 5}, "remote": {"5": 77, "x": 1}, "fix": {"s3": T0, "e5": T0, "e-5": T0}})
+        tx = Transactions(d + "/tx.json")
+        eq((list(tx.running), tx._remote, tx._fixed), (["3"], {"5": 77}, {"s3": T0, "e5": T0}), "what fits stays")
+        eq(tx.begin(2, "BOB", 0, T0), 9, "next")
+
+
+def test_local_ids_never_come_again():
+    with TempDir("tx") as d:
+        # "next" lost or behind: above every id the file names ...
+        put(d + "/tx.json", {"run": {"7": tx_entry(1)}, "remote": {"12": 5}})
+        eq(Transactions(d + "/tx.json").begin(2, "BOB", 0, T0), 13, "above the file's ids")
+        # ... and above every id the journal names (tx.json lost: its Start,
+        # meter values and Stop still wait for local 4; a new local 4 would
+        # take its transactionId and its stop).
+        os.remove(d + "/tx.json")
+        tx = Transactions(d + "/tx.json")
+        power_loss.recover(Stub(tx), [("StopTransaction", 3), ("StartTransaction", 4), ("MeterValues", 4), ("SecurityEventNotification", None)])
+        eq(tx.begin(1, "BOB", 0, T0), 5, "above the journal's ids")
+        eq(Transactions(d + "/tx.json").begin(1, "EVE", 0, T0), 6, "and on flash")
+
+
+class Meter:
+    def __init__(self, count):
+        self.failed = [False] * (count + 1)
+
+    def energy_wh(self, n):
+        return 5000
+
+
+class Outbox:
+    def __init__(self, full=False):
+        self.full = full
+        self.kept = []
+
+    def last_reading(self, local):
+        return None
+
+    def store(self, action, payload, tag=None):
+        if self.full:
+            raise OSError(28)
+        self.kept.append((action, payload, tag))
+
+
+class Evse:
+    def __init__(self, count):
+        self.count = count
+
+
+class Stub(StartStop):
+    # What power_loss.recover reads of the Sessions.
+    def __init__(self, tx, count=1, outbox=None):
+        self._tx = tx
+        self.evse = Evse(count)
+        self._metering = Meter(count)
+        self._outbox = outbox or Outbox()
+        self._stopping = [None] * (count + 1)
+        self._retry_at = None
+        self._unset_stop = {}
+
+
+def test_a_transaction_on_a_connector_no_longer_configured_is_stopped_at_boot():
+    # connectors.count lowered from 2 to 1 while a transaction ran on
+    # connector 2 (or a power cut during it): the recovery failed with an
+    # IndexError at every boot, and the charger reset every 5 s for ever.
+    with TempDir("tx") as d:
+        put(d + "/tx.json", {"next": 3, "run": {"2": tx_entry(2, 55, 1234)}})
+        tx = Transactions(d + "/tx.json")
+        s = Stub(tx, 1, Outbox(full=True))
+        power_loss.recover(s, [])  # its stop cannot be stored yet: still no failure
+        eq(list(tx.running), ["2"], "kept for the next boot")
+        eq(s._stopping, [None, None], "held on no connector")
+        s._outbox.full = False
+        power_loss.recover(s, [])
+        eq(tx.running, {}, "stopped")
+        action, payload, tag = s._outbox.kept[0]
+        eq((action, tag, payload["meterStop"], payload["reason"]), ("StopTransaction", 2, 1234, "PowerLoss"), "its PowerLoss stop, the reading on flash")
+        eq(tx.remote(2), 55, "its transactionId kept for the stop")
+
+
+def test_connectors_json_of_another_shape_is_all_operative():
+    for saved in ({"inoperative": 5}, {"inoperative": None}, {"inoperative": "12"}, [], 7):
+        with TempDir("conn") as d:
+            put(d + "/connectors.json", saved)
+            c = Connectors(2, d + "/connectors.json", State())
+            eq([c.operative(n) for n in (1, 2)], [True, True], repr(saved))
+    with TempDir("conn") as d:
+        put(d + "/connectors.json", {"inoperative": [2, "1", 9]})
+        eq([Connectors(2, d + "/connectors.json", State()).operative(n) for n in (1, 2)], [True, False], "what fits")
+
+
+def test_reservations_of_another_shape_fail_no_session():
+    from uocpp.model.reservations import Reservations
+
+    with TempDir("rsv") as d:
+        exp = 4000000000
+        put(d + "/r.json", {"x": {"c": 1, "tag": "A", "exp": exp}, "3": {"c": 1, "tag": "B", "exp": exp}, "4": {"c": 2, "tag": "C", "exp": exp, "parent": 5}})
+        book = Reservations(d + "/r.json", Connectors(2, d + "/connectors.json", State()))
+        eq(book.on(1), (3, {"c": 1, "tag": "B", "exp": exp, "parent": None}), "the one of this firmware's shape")
+        eq((book.used_by(1, "b"), book.refuses(1, "Z"), book.on(2)), (3, True, None), "asked as a session asks")
+
+
+def test_an_authorization_cache_of_another_shape_fails_no_card():
+    from uocpp.model.auth_cache import AuthCache
+
+    with TempDir("cache") as d:
+        put(d + "/c.json", [5, ["A"], ["B", 5], [1, {}], ["C", {"status": "Accepted"}]])
+        cache = AuthCache(d + "/c.json", lambda: True)
+        eq((cache.lookup("X"), cache.lookup("c")), (None, {"status": "Accepted"}), "looked up")
+
+
+def test_a_tx_profile_left_on_a_full_flash_stops_no_boot():
+    from uocpp.model.profiles import Profiles
+
+    e = {
+        "id": 1,
+        "c": 1,
+        "level": 0,
+        "purpose": "TxProfile",
+        "kind": "Absolute",
+        "rec": None,
+        "from": None,
+        "to": None,
+        "start": 0,
+        "dur": None,
+        "unit": "A",
+        "periods": [[0, 10, None]],
+        "tx": 5,
+    }
+    with TempDir("prof") as d:
+        put(d + "/p.json", [e])
+        write = json_file.write_json_atomic
+
+        def full(path, obj):
+            raise OSError(28)
+
+        json_file.write_json_atomic = full
+        try:
+            eq(Profiles(d + "/p.json", None).items, [], "the TxProfile dropped, in RAM")
+        finally:
+            json_file.write_json_atomic = write
