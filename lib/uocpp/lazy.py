@@ -12,10 +12,14 @@ from uocpp import unload
 def held(path):
     # Does the JSON file at path hold anything? A part whose state is on
     # flash is made at boot; "[]" or "{}" (2 bytes) is a file with nothing.
-    try:
-        return os.stat(path)[6] > 2
-    except OSError:
-        return False
+    # Or its temp file alone (FAT: a write killed between its remove and
+    # its rename), which json_file.read_json takes as the file.
+    for name in (path, path + ".tmp"):
+        try:
+            return os.stat(name)[6] > 2
+        except OSError:
+            pass
+    return False
 
 
 class OnUse:

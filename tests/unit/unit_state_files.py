@@ -3,13 +3,14 @@
 # this firmware writes (a bit flipped, another version's, edited by hand)
 # loads what fits and stops no boot; local ids never come again, not even
 # when tx.json was lost; a transaction on a connector no longer configured
-# is stopped at boot, not the boot.
+# is stopped at boot, not the boot; a file left as its lone temp file is
+# taken as the file.
 import json
 import os
 
 from check import TempDir, eq
 
-from uocpp import log
+from uocpp import lazy, log
 from uocpp.model.connectors import Connectors
 from uocpp.model.state import State
 from uocpp.model.transactions import Transactions
@@ -196,3 +197,33 @@ def test_a_tx_profile_left_on_a_full_flash_stops_no_boot():
             eq(Profiles(d + "/p.json", None).items, [], "the TxProfile dropped, in RAM")
         finally:
             json_file.write_json_atomic = write
+
+
+def test_a_file_left_as_its_lone_temp_file_is_taken_as_the_file():
+    # FAT: a write killed between its remove and its rename leaves path.tmp
+    # alone. Read, it becomes the file: the next write truncates path.tmp,
+    # and a cut or a full flash then must not take the only copy.
+    with TempDir("tmp") as d:
+        path = d + "/tx.json"
+        tx = Transactions(path)
+        local = tx.begin(1, "ALICE", 100, T0)
+        tx.started(local, 42)
+        os.rename(path, path + ".tmp")
+        eq(lazy.held(path), True, "held (a part on flash is made at boot)")
+        tx = Transactions(path)
+        eq((json_file.exists(path), json_file.exists(path + ".tmp")), (True, False), "renamed")
+
+        # The next write fails half way (a full flash), then the power goes.
+        class Torn:
+            def dump(obj, f, separators=None):
+                f.write("{")
+                raise OSError(28)
+
+        json_file.json = Torn
+        try:
+            tx.reading(local, 200, "2026-12-02T00:01:00Z")
+        finally:
+            json_file.json = json
+        eq(tx.dirty, True, "behind")
+        tx = Transactions(path)
+        eq((tx.running_on(1), tx.remote(local)), (local, 42), "the transaction and its transactionId")

@@ -17,8 +17,18 @@ def read_json(path, default):
         if path.endswith(".tmp"):
             return default
         # FAT: write_json_atomic killed between its remove and its rename
-        # leaves the new file, whole, as path.tmp alone.
-        return read_json(path + ".tmp", default)
+        # leaves the new file, whole, as path.tmp alone. Taken as the file
+        # (renamed): the next write truncates path.tmp, and a cut or a full
+        # flash during it must not take the only copy with it.
+        tmp = path + ".tmp"
+        got = read_json(tmp, None)
+        if got is None:
+            return default
+        try:
+            os.rename(tmp, path)
+        except OSError:
+            pass
+        return got
     except (ValueError, MemoryError) as e:
         log.warning("storage", "%s is corrupt (%s): using defaults", path, e)
         return default
