@@ -4,7 +4,7 @@
 # loads what fits and stops no boot; local ids never come again, not even
 # when tx.json was lost; a transaction on a connector no longer configured
 # is stopped at boot, not the boot; a file left as its lone temp file is
-# taken as the file.
+# taken as the file; the same meter reading is not written twice.
 import json
 import os
 
@@ -227,3 +227,19 @@ def test_a_file_left_as_its_lone_temp_file_is_taken_as_the_file():
         eq(tx.dirty, True, "behind")
         tx = Transactions(path)
         eq((tx.running_on(1), tx.remote(local)), (local, 42), "the transaction and its transactionId")
+
+
+def test_the_same_reading_is_not_written_twice():
+    # Triggered MeterValues, as often as the central system asks: a rewrite
+    # of tx.json each time wore the flash for nothing.
+    with TempDir("tx") as d:
+        tx = Transactions(d + "/tx.json")
+        local = tx.begin(1, "ALICE", 100, T0)
+        tx.reading(local, 150, "2026-12-02T00:01:00Z")
+        before = json_file.written
+        for _ in range(5):
+            tx.reading(local, 150, "2026-12-02T00:01:00Z")
+        eq(json_file.written, before, "bytes written")
+        tx.reading(local, 150, "2026-12-02T00:01:01Z")
+        eq(json_file.written > before, True, "a later time is written")
+        eq(Transactions(d + "/tx.json").get(local)["wt"], "2026-12-02T00:01:01Z", "on flash")

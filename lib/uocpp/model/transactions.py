@@ -165,8 +165,10 @@ class Transactions:
         # The latest meter reading of a running transaction and when it was
         # taken: a PowerLoss stop bills with both (not with the time of the
         # next boot, which would bill the outage).
+        # The same reading at the same second (triggered MeterValues, as
+        # often as the central system asks) writes nothing.
         t = self.running.get(str(local))
-        if t is not None:
+        if t is not None and (t["wh"] != wh or t.get("wt") != timestamp):
             t["wh"] = wh
             t["wt"] = timestamp
             self._save()
