@@ -4,7 +4,8 @@
 # loads what fits and stops no boot; local ids never come again, not even
 # when tx.json was lost; a transaction on a connector no longer configured
 # is stopped at boot, not the boot; a file left as its lone temp file is
-# taken as the file; the same meter reading is not written twice.
+# taken as the file; the same meter reading is not written twice; a file
+# read with no heap is not taken as corrupt.
 import json
 import os
 
@@ -243,3 +244,32 @@ def test_the_same_reading_is_not_written_twice():
         tx.reading(local, 150, "2026-12-02T00:01:01Z")
         eq(json_file.written > before, True, "a later time is written")
         eq(Transactions(d + "/tx.json").get(local)["wt"], "2026-12-02T00:01:01Z", "on flash")
+
+
+def test_a_file_read_with_no_heap_is_not_taken_as_corrupt():
+    # A MemoryError while reading tx.json at boot gave the defaults: no
+    # transaction running, and power-loss recovery wrote them over the file
+    # (every running transaction and waiting transactionId gone for good).
+    # It goes up now (at boot: the reset), and the file is as it was.
+    with TempDir("tx") as d:
+        path = d + "/tx.json"
+        tx = Transactions(path)
+        local = tx.begin(1, "ALICE", 100, T0)
+        tx.started(local, 42)
+
+        class NoHeap:
+            def load(f):
+                raise MemoryError("memory allocation failed, allocating 1024 bytes")
+
+        json_file.json = NoHeap
+        try:
+            got = None
+            try:
+                got = Transactions(path).running
+            except MemoryError:
+                pass
+        finally:
+            json_file.json = json
+        eq(got, None, "no transactions read as none")
+        tx = Transactions(path)
+        eq((tx.running_on(1), tx.remote(local)), (local, 42), "the file as it was")

@@ -8,8 +8,12 @@ from uocpp import log
 
 
 def read_json(path, default):
-    # A missing file gives `default` quietly; an unreadable one gives
-    # `default` with a warning. Never raises.
+    # A missing file gives `default` quietly; a corrupt one gives `default`
+    # with a warning. A MemoryError is no verdict on the file: it goes up
+    # (taken as corrupt, the file's defaults were written over it with the
+    # next change: tx.json's transactions, keys.json's AuthorizationKey,
+    # the certificate index), and the file is read again later (at boot:
+    # the reset that follows).
     try:
         with open(path) as f:
             return json.load(f)
@@ -29,7 +33,7 @@ def read_json(path, default):
         except OSError:
             pass
         return got
-    except (ValueError, MemoryError) as e:
+    except ValueError as e:
         log.warning("storage", "%s is corrupt (%s): using defaults", path, e)
         return default
 
