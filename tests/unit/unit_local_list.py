@@ -122,6 +122,27 @@ def test_bad_entry_or_too_many_changes_nothing():
         eq(tags(ll), ["B", "C", "D", "E"], "a removal makes room")
 
 
+def test_the_same_full_list_again_writes_nothing():
+    # A central system that sends its whole list again (at every boot)
+    # rewrote the file each time: 64 bytes an entry.
+    with TempDir("ll") as d:
+        path = d + "/ll.bin"
+        ll = LocalList(path, lambda: 1000)
+        ll.replace(3, [entry("B"), entry("a", expiryDate="2027-01-01T00:00:00Z")])
+        before = os.stat(path)
+        for items in ([entry("a", expiryDate="2027-01-01T00:00:00Z"), entry("B")], [entry("B"), entry("a", expiryDate="2027-01-01T00:00:00Z")]):
+            ll.replace(3, items)
+            eq(os.stat(path), before, "not written")  # the same inode, size and times
+            eq(tags(ll), ["a", "B"], "the list")
+        for version, items in ((4, [entry("B"), entry("a", expiryDate="2027-01-01T00:00:00Z")]), (4, [entry("B", "Blocked"), entry("a")]), (4, [entry("B")])):
+            ll.replace(version, items)
+            eq((ll.version, ll.count, LocalList(path, lambda: 1000).get("B")["status"]), (version, len(items), items[0]["idTagInfo"]["status"]), "written")
+        ll.replace(0, [])
+        before = os.stat(path)
+        ll.replace(0, [])
+        eq(os.stat(path), before, "an empty list again")
+
+
 def test_torn_file_and_leftover_tmp():
     with TempDir("ll") as d:
         path = d + "/ll.bin"

@@ -83,6 +83,23 @@ def test_replacement_limits_and_flash():
         eq(store.clear(), 1)
 
 
+def test_a_profile_installed_as_it_is_writes_nothing():
+    # A central system that sends its profiles again at every connection
+    # rewrote profiles.json each time.
+    from uocpp.store import json_file
+
+    with TempDir("profiles") as d:
+        store = pm.Profiles(d + "/profiles.json", keys())
+        eq(store.install(pm.entry(0, prof(1, "ChargePointMaxProfile"), NOW)), "Accepted")
+        before = json_file.written
+        for _ in range(3):
+            eq(store.install(pm.entry(0, prof(1, "ChargePointMaxProfile"), NOW + 60)), "Accepted")
+        eq(json_file.written, before, "bytes written")
+        eq(store.install(pm.entry(0, prof(1, "ChargePointMaxProfile", limit=10.0), NOW)), "Accepted")
+        eq(json_file.written > before, True, "a changed one is written")
+        eq(pm.Profiles(d + "/profiles.json", keys()).items[0]["periods"], [[0, 10.0, None]], "on flash")
+
+
 class Sessions:
     def __init__(self):
         self.limits = {}

@@ -4,8 +4,9 @@
 # loads what fits and stops no boot; local ids never come again, not even
 # when tx.json was lost; a transaction on a connector no longer configured
 # is stopped at boot, not the boot; a file left as its lone temp file is
-# taken as the file; the same meter reading is not written twice; a file
-# read with no heap is not taken as corrupt.
+# taken as the file; the same meter reading is not written twice, nor an
+# empty cache cleared again; a file read with no heap is not taken as
+# corrupt.
 import json
 import os
 
@@ -273,3 +274,21 @@ def test_a_file_read_with_no_heap_is_not_taken_as_corrupt():
         eq(got, None, "no transactions read as none")
         tx = Transactions(path)
         eq((tx.running_on(1), tx.remote(local)), (local, 42), "the file as it was")
+
+
+def test_clear_cache_on_an_empty_cache_writes_nothing():
+    from uocpp.model.auth_cache import AuthCache
+
+    with TempDir("cache") as d:
+        cache = AuthCache(d + "/c.json", lambda: True)
+        before = json_file.written
+        cache.clear()
+        eq((json_file.written, json_file.exists(d + "/c.json")), (before, False), "nothing on flash to clear")
+        cache.update("ALICE", {"status": "Accepted"})
+        cache = AuthCache(d + "/c.json", lambda: True)
+        cache.clear()
+        eq((len(cache), len(AuthCache(d + "/c.json", lambda: True))), (0, 0), "cleared, on flash")
+        before = json_file.written
+        for _ in range(3):
+            cache.clear()
+        eq(json_file.written, before, "cleared again: nothing written")

@@ -6,6 +6,7 @@ import os
 from micropython import const
 
 from uocpp import clock
+from uocpp.lazy import held
 from uocpp.model.transactions import same_tag
 from uocpp.store import json_file
 
@@ -62,9 +63,10 @@ class AuthCache:
         self._save()
 
     def clear(self):
-        # -> False when flash may still hold the entries (ClearCache: Rejected).
+        # -> False when flash may still hold the entries (ClearCache:
+        # Rejected). A cache empty on flash already is not written again.
         self._items = []
-        return self._save()
+        return self._save() if held(self._path) else True
 
     def __len__(self):
         return len(self._entries())

@@ -263,6 +263,19 @@ class LocalList:
         records = self._records(items, True)
         if len(records) > self._max() and not any_length:
             raise ListError("%d entries, more than LocalAuthListMaxLength" % len(records))
+        if version == self.version and len(records) == self.count:
+            # A central system that sends its whole list again (at every
+            # boot): the list on flash already (a ULL2 file, record for
+            # record) is not written again.
+            try:
+                with open(self.path, "rb") as f:
+                    same = f.readinto(self._buf) == REC and self._buf[0:4] == _MAGIC
+                    for rec in records:
+                        same = same and f.readinto(self._buf) == REC and self._buf == rec
+                if same:
+                    return
+            except OSError:
+                pass
         f = self._begin(version, len(records))
         try:
             for rec in records:

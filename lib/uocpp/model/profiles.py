@@ -114,6 +114,10 @@ class Profiles:
         kept = [p for p in self.items if p["id"] != e["id"] and not (p["c"] == e["c"] and p["level"] == e["level"] and p["purpose"] == e["purpose"])]
         if len(kept) >= k.get("MaxChargingProfilesInstalled"):
             return "Rejected"
+        if e in self.items:
+            # Installed as it is (a central system that sends its profiles
+            # again at every connection): nothing to write.
+            return "Accepted"
         before = self.items
         self.items = kept + [e]
         try:
