@@ -6,7 +6,7 @@
 # is stopped at boot, not the boot; a file left as its lone temp file is
 # taken as the file; the same meter reading is not written twice, nor an
 # empty cache cleared again; a file read with no heap is not taken as
-# corrupt.
+# corrupt; a raised SecurityProfile's fall-back is on flash before it.
 import json
 import os
 
@@ -292,3 +292,53 @@ def test_clear_cache_on_an_empty_cache_writes_nothing():
         for _ in range(3):
             cache.clear()
         eq(json_file.written, before, "cleared again: nothing written")
+
+
+class Sec:
+    # What link/security_change.py reads of the link's Security.
+    def __init__(self, d, profile):
+        from fakes import Keys
+
+        self.profile = profile
+        self._keys = Keys(AuthorizationKey="password-sixteen")
+        self._secure_url = ""
+        self._ca_file = None
+        self._flash = d
+        self._trial_path = d + "/security.json"
+
+
+def test_a_raised_security_profile_has_its_fall_back_on_flash_first():
+    # ChangeConfiguration SecurityProfile 0 -> 1: keys.json takes the new
+    # profile before the reply, the fall-back was written only after the
+    # reply had gone out. A power cut in between: the new profile, nothing
+    # to fall back to, and a profile that cannot connect kept the charger
+    # offline for good. Now the fall-back is on flash once the change is
+    # allowed, before keys.json is written.
+    from uocpp.link import security_change
+
+    with TempDir("sec") as d:
+        sec = Sec(d, 0)
+        eq(security_change.allows(sec, 1), True, "allowed")
+        eq(json_file.read_json(d + "/security.json", None), {"fallback": 0}, "the fall-back on flash")
+        # The power goes now (keys.json holds 1): the next boot resumes the trial.
+        sec.profile = 1
+        security_change.resume(sec)
+        eq(sec._fallback, 0, "falls back to 0 if 1 cannot connect")
+        # A change that keys.json then refused leaves a record naming the
+        # profile in force: no trial at the next boot.
+        sec = Sec(d, 0)
+        security_change.allows(sec, 1)
+        sec._fallback = None
+        security_change.resume(sec)
+        eq(sec._fallback, None, "no trial")
+        # A flash that cannot keep the fall-back: the raise is refused.
+        write = json_file.write_json_atomic
+
+        def full(path, obj):
+            raise OSError(28)
+
+        json_file.write_json_atomic = full
+        try:
+            eq(security_change.allows(Sec(d, 0), 1), False, "refused")
+        finally:
+            json_file.write_json_atomic = write

@@ -18,8 +18,20 @@ TRIAL_ATTEMPTS = const(3)
 
 
 def allows(sec, profile):
-    # ChangeConfiguration.SecurityProfile (SEC-12): True to accept.
+    # ChangeConfiguration.SecurityProfile (SEC-12): True to accept. The
+    # profile to fall back to goes to flash here, before keys.json takes
+    # the new one (raised() runs only once the reply is on the wire): a
+    # power cut in between left the new profile with nothing to fall back
+    # to, and a profile that cannot connect then kept the charger offline
+    # for good. Not stored: refused. (A change refused after this, by a
+    # keys.json that cannot be written, leaves a record naming the profile
+    # in force: resume() ignores it.)
     why = _refusal(sec, profile)
+    if not why:
+        try:
+            json_file.write_json_atomic(sec._trial_path, {"fallback": sec.profile})
+        except OSError as e:
+            why = "cannot store the fall-back profile: %s" % e
     if why:
         log.warning("security", "SecurityProfile %d refused: %s", profile, why)
         return False
