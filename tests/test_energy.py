@@ -455,3 +455,13 @@ def test_a_grid_meter_on_the_meters_bus_protects_the_fuse(cs, charger):
 def _addresses(sent):
     # The Modbus addresses of the read requests (8-byte RTU frames: address, 0x04, ...) in what the firmware sent.
     return [sent[i] for i in range(0, len(sent) - 7, 8) if sent[i + 1] == 0x04]
+
+
+def test_a_solar_mode_kept_on_flash_needs_the_grid_meter_still(cs, charger, tmp_path):
+    """energy.json keeps the mode set last; without the grid meter in config.json any more (energy.grid off), a solar
+    mode kept there would offer the full current from the grid under the name "solar": the configured mode is taken."""
+    workdir = tmp_path / "cp"
+    (workdir / "flash").mkdir(parents=True)
+    (workdir / "flash" / "energy.json").write_text(json.dumps({"mode": "solar"}))
+    ch = charger({"energy": energy()}, workdir=workdir)
+    assert ch.fw.wait_log(r"on: mode ([a-z+]+)").group(1) == "fast"

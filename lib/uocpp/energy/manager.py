@@ -63,7 +63,10 @@ class Energy:
         self.mode = cfg["mode"]
         try:
             saved = json_file.read_json(self._file, None)
-            if isinstance(saved, dict) and saved.get("mode") in MODES:
+            # A solar mode kept from before the grid meter left config.json
+            # is not taken: nothing would measure a surplus, and "solar"
+            # would charge at the full offer from the grid.
+            if isinstance(saved, dict) and saved.get("mode") in MODES and (saved["mode"] == "fast" or cfg["grid"]):
                 self.mode = saved["mode"]
         except Exception:
             pass  # unreadable: the configured mode
