@@ -130,6 +130,17 @@ async def within(event, what):
         raise AssertionError("not within 2 s: " + what)
 
 
+async def charging_idle():
+    # The session task with a transaction charging, its relay closed, and
+    # waiting for the EVSE's next change.
+    evse = Evse()
+    s = sessions(evse)
+    task = asyncio.create_task(s.run())
+    await relay_moves(evse, "closes for the running transaction")
+    await asyncio.sleep_ms(20)  # the task waits for the EVSE's next change
+    return evse, s, task
+
+
 async def relay_moves(evse, what):
     evse.moved.clear()
     await within(evse.moved, "the relay " + what)
@@ -165,11 +176,7 @@ async def test_a_pass_in_a_heap_with_no_room_at_all_still_opens_the_relay():
     # would raise again inside the net and end the task, relay closed.
     import micropython
 
-    evse = Evse()
-    s = sessions(evse)
-    task = asyncio.create_task(s.run())
-    await relay_moves(evse, "closes for the running transaction")
-    await asyncio.sleep_ms(20)  # the task waits for the EVSE's next change
+    evse, s, task = await charging_idle()
     evse.state = "B"
     micropython.heap_lock()
     evse.changed.set()
@@ -193,11 +200,7 @@ async def test_a_limit_below_6_a_that_finds_no_heap_still_opens_the_relay():
     # not look at the limit: closed at 0 A until the next EVSE change.)
     import micropython
 
-    evse = Evse()
-    s = sessions(evse)
-    task = asyncio.create_task(s.run())
-    await relay_moves(evse, "closes for the running transaction")
-    await asyncio.sleep_ms(20)  # the task waits for the EVSE's next change
+    evse, s, task = await charging_idle()
     micropython.heap_lock()
     try:
         try:
