@@ -65,26 +65,21 @@ async def paused_during_a_slow_read(change):
     return evse, closings
 
 
-async def test_a_limit_that_rises_never_closes_the_relay_on_a_fault_not_yet_stepped():
-    # A fault (here a ground fault) while the meter read hangs: the loop's
-    # guard has seen it, its step not yet. A limit rising then must not
-    # close the relay onto the fault. (Before: _drive went by the fault and
-    # pilot of the last step: it closed, until the guard opened it again.)
+async def test_a_limit_that_rises_never_closes_the_relay_on_what_the_step_has_not_seen():
+    # A fault (here a ground fault), or an EV that stopped asking, while the
+    # meter read hangs: the loop's guard has seen it, its step not yet. A
+    # limit rising then must not close the relay. (Before: _drive went by
+    # the fault and pilot of the last step: it closed, until the guard
+    # opened it again.)
     def fault(evse):
         evse.code = "GroundFailure"
 
-    evse, closings = await paused_during_a_slow_read(fault)
-    eq(closings, [], "relay closings while faulted")
-    eq(evse.relay, False, "open")
-
-
-async def test_a_limit_that_rises_never_closes_the_relay_for_an_ev_that_stopped_asking():
     def stops_asking(evse):
         evse.state = "B"
 
-    evse, closings = await paused_during_a_slow_read(stops_asking)
-    eq(closings, [], "relay closings while the EV does not ask")
-    eq(evse.relay, False, "open")
+    for change in (fault, stops_asking):
+        evse, closings = await paused_during_a_slow_read(change)
+        eq((closings, evse.relay), ([], False), "no relay closing, open")
 
 
 # -- availability (model/connectors.py, ChangeAvailability) ------------------------
