@@ -465,3 +465,32 @@ def test_a_solar_mode_kept_on_flash_needs_the_grid_meter_still(cs, charger, tmp_
     (workdir / "flash" / "energy.json").write_text(json.dumps({"mode": "solar"}))
     ch = charger({"energy": energy()}, workdir=workdir)
     assert ch.fw.wait_log(r"on: mode ([a-z+]+)").group(1) == "fast"
+
+
+def test_commands_arriving_more_often_than_the_keepalive_do_not_let_the_broker_drop_the_mirror(cs, charger, broker):
+    """MQTT 3.1.1, 3.1.2.10: the client must SEND a packet within every keepalive period. An energy manager
+    that repeats its limit more often than that (the same limit: no state changes, nothing published) must
+    not silence the mirror's PINGREQs, or the broker drops the session after 1.5 keepalives."""
+    b = broker()
+    ch = charger({"mqtt": mirror_config(b.port, keepalive=1), "energy": energy(localTimeout=60, safeCurrent=16)})
+    fw = ch.fw
+    fw.wait_log("listening for commands")
+    pub = subprocess.Popen(
+        [_tool("mosquitto_pub"), "-h", "127.0.0.1", "-p", str(b.port), "-t", BASE + "energy/1/limit/set", "-l"], stdin=subprocess.PIPE, text=True
+    )
+    try:
+        pub.stdin.write("10\n")
+        pub.stdin.flush()
+        fw.wait_log(r"connector 1: local limit 10 A from the energy manager")
+        pings = len(re.findall(r"Received PINGREQ from CP001", b.log))
+        # The energy manager's schedule (not a wait for an event): the same limit every 0.25 s.
+        for _ in range(16):
+            pub.stdin.write("10\n")
+            pub.stdin.flush()
+            time.sleep(0.25)
+        b.wait_log(r"Received PINGREQ from CP001", count=pings + 2, timeout=0.5)
+    finally:
+        pub.stdin.close()
+        pub.wait(5)
+    assert "CP001 has exceeded timeout" not in b.log
+    assert not re.search(r"mqtt: connected .*session 2", fw.log), fw.log

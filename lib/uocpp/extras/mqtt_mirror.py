@@ -134,6 +134,7 @@ class MqttMirror:
         self._addr = None
         self._version = 0
         self._last_rx = 0
+        self._last_tx = 0
         self._down = asyncio.Event()
         self.sessions = 0
         # The link is not up while the app starts; say so instead of leaving
@@ -303,7 +304,7 @@ class MqttMirror:
             self.backoff.reset()
             log.info("mqtt", "connected to %s:%d%s (session %d), publishing under %s", self.host, self.port, " (TLS)" if self._ssl else "", self.sessions, self.base)
             self._down.clear()
-            self._last_rx = time.ticks_ms()
+            self._last_rx = self._last_tx = time.ticks_ms()
             tasks = (asyncio.create_task(self._read(stream)), asyncio.create_task(self._publish(stream)))
             await self._down.wait()
         finally:
@@ -328,6 +329,7 @@ class MqttMirror:
         # session (TimeoutError), like any other failure.
         stream.write(packet)
         await asyncio.wait_for_ms(stream.drain(), self.timeout_ms)
+        self._last_tx = time.ticks_ms()
 
     async def _publish_value(self, stream, key, value):
         payload = b"" if value is None else str(value).encode()
@@ -379,8 +381,13 @@ class MqttMirror:
                 if ping_sent is not None and time.ticks_diff(self._last_rx, ping_sent) >= 0:
                     ping_sent = None  # the broker answered
                 if ping_sent is None:
-                    # Nothing heard for a keepalive period: ask (PINGREQ).
-                    left = time.ticks_diff(time.ticks_add(self._last_rx, self.keepalive_ms), now)
+                    # Nothing heard, or nothing sent (MQTT 3.1.2.10: the
+                    # broker drops a client silent for 1.5 keepalives, even
+                    # while commands come in), for a keepalive period: PINGREQ.
+                    left = min(
+                        time.ticks_diff(time.ticks_add(self._last_rx, self.keepalive_ms), now),
+                        time.ticks_diff(time.ticks_add(self._last_tx, self.keepalive_ms), now),
+                    )
                     if left <= 0:
                         ping_sent = now
                         await self._send(stream, self._encode(self._client.ping))
