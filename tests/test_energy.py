@@ -494,3 +494,58 @@ def test_commands_arriving_more_often_than_the_keepalive_do_not_let_the_broker_d
         pub.wait(5)
     assert "CP001 has exceeded timeout" not in b.log
     assert not re.search(r"mqtt: connected .*session 2", fw.log), fw.log
+
+
+def _scripted_session(server, tail):
+    """Accept one mirror session: CONNACK, wait for its SUBSCRIBE, send SUBACK + tail."""
+    conn, _ = server.accept()
+    conn.settimeout(10)
+    got = b""
+    while b"energy/mode/set" not in got:
+        data = conn.recv(4096)
+        if not data:
+            raise AssertionError("the mirror closed before subscribing")
+        got += data
+        if len(got) == len(data):  # the CONNECT: accepted
+            conn.sendall(b"\x20\x02\x00\x00")
+    conn.sendall(b"\x90\x03\x00\x01\x00" + tail)
+    return conn
+
+
+def test_a_session_lost_mid_command_does_not_garble_the_next_sessions_commands(cs, charger):
+    """A broker connection that drops in the middle of a PUBLISH leaves part of it in the command parser;
+    the next session's bytes are a new stream and its commands must be taken."""
+    import socket
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(4)
+    server.settimeout(20)
+    topic = (BASE + "energy/1/limit/set").encode()
+    body = bytes((0, len(topic))) + topic + b"12"
+    command = b"\x30" + bytes((len(body),)) + body
+    conns, errors = [], []
+
+    def script():
+        try:
+            # Session 1: a PUBLISH that says 127 bytes, cut after 5, then the connection is gone.
+            first = _scripted_session(server, b"\x30\x7f\x00\x05ocpp")
+            time.sleep(0.2)  # the partial packet reaches the mirror before the close
+            first.close()
+            conns.append(_scripted_session(server, command))
+        except Exception as e:  # noqa: BLE001 - shown by the test's assertion
+            errors.append(e)
+
+    t = threading.Thread(target=script, daemon=True)
+    t.start()
+    try:
+        ch = charger({"mqtt": mirror_config(server.getsockname()[1]), "energy": energy(localTimeout=60, safeCurrent=16)})
+        ch.fw.wait_log(r"mqtt: connected .*session 2")
+        ch.fw.wait_log(r"connector 1: local limit 12 A from the energy manager", timeout=5)
+        assert not errors, errors
+    finally:
+        server.close()
+        for c in conns:
+            c.close()
+        t.join(5)

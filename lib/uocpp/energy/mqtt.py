@@ -45,6 +45,10 @@ class Commands:
 
     def subscribe(self):
         # One SUBSCRIBE (MQTT 3.1.1, 3.8) for both command topics, QoS 0.
+        # Sent at the start of every session: a new stream, so what an
+        # earlier session left half-read is dropped, not joined to its bytes.
+        self._buf = bytearray()
+        self._skip = 0
         body = bytes((0, _SUBSCRIBE_ID))
         for topic in ("energy/+/limit/set", "energy/+/enable/set", "energy/mode/set"):
             body += _string(self._base + topic) + b"\x00"
