@@ -130,9 +130,10 @@ class Supervisor:
         now = time.ticks_ms()
         t = self._tasks
         f = t[i + _FAILS]
-        if f is None or time.ticks_diff(now, f[_SINCE]) > _WINDOW_MS:
+        if f is None or not 0 <= time.ticks_diff(now, f[_SINCE]) <= _WINDOW_MS:
             # The first failure, or the first after a healthy spell: the
-            # back-off starts afresh.
+            # back-off starts afresh. (A spell of over half the ticks'
+            # period, 6.2 days on a 32-bit board, reads as negative.)
             f = t[i + _FAILS] = [None, self._first_ms, 0, now, f[_LAST] if f else None]
         f[_COUNT] += 1
         self.restarts += 1

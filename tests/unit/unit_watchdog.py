@@ -83,3 +83,40 @@ def test_progress_resets_the_bound():
     eq(dog.verdict(), None, "progress")
     clock.now = 120000
     eq(dog.verdict(), None, "60 s after the attempt, within 0.8 + 3 + 60")
+
+
+class Ticks30:
+    # An ESP32's ticks_ms: 30 bits, wraps every 2**30 ms (12.4 days); a
+    # ticks_diff past half of that comes out negative.
+    def __init__(self):
+        self.now = 0
+
+    def ticks_ms(self):
+        return self.now & 0x3FFFFFFF
+
+    def ticks_add(self, a, b):
+        return (a + b) & 0x3FFFFFFF
+
+    def ticks_diff(self, a, b):
+        return ((a - b + 0x20000000) & 0x3FFFFFFF) - 0x20000000
+
+
+def test_failures_days_apart_are_not_one_window():
+    # A task that fails once a week (a rare fault restarting
+    # cures) never fails 5 times in 10 min: its failures must not pile up
+    # in one window because ticks_diff has turned negative (a board reset
+    # every five weeks, and a back-off that grows).
+    from uocpp import supervisor as sv
+
+    ticks = Ticks30()
+    sv.time = ticks
+    try:
+        s = Supervisor()
+        s._tasks = ["rare", None, False, None, None]
+        for n in range(6):
+            ticks.now = n * 7 * 86400000
+            s._failed(0, ValueError("rare"))
+            eq(s._tasks[4][2], 1, "failures in the window after failure %d" % (n + 1))
+        eq(s.verdict(), None, "the watchdog still fed")
+    finally:
+        sv.time = __import__("time")
