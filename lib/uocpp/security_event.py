@@ -34,7 +34,9 @@ def report(kind, tech_info=None):
             # What a peer or a short heap can repeat at any rate: one line a
             # second, and nothing loaded for the rest.
             now, last = time.ticks_ms(), _where[4].get(kind)
-            if last is not None and time.ticks_diff(now, last) < _GAP_MS:
+            # (0 <=: over half the ticks' period ago, 6.2 days on a 32-bit
+            # board, reads as negative.)
+            if last is not None and 0 <= time.ticks_diff(now, last) < _GAP_MS:
                 return  # the caller logged its own line already
             _where[4][kind] = now
         if tech_info:

@@ -161,3 +161,23 @@ def test_a_report_with_no_heap_at_all_never_raises():
     finally:
         micropython.heap_unlock()
     eq(raised, None, "raised")
+
+
+def test_a_flood_type_a_week_later_is_reported():
+    # The flood limit's "within a second" read a negative ticks_diff once
+    # more than half the ticks' period (6.2 days on a 32-bit board) had
+    # passed since the last report: every InvalidMessages was then dropped
+    # for the next 6.2 days.
+    from unit_watchdog import Ticks30
+
+    ticks = Ticks30()
+    security_event.time = ticks
+    try:
+        with SecDir("secev") as tmp:
+            wired(tmp)
+            security_event.report("InvalidMessages", "first")
+            ticks.now = 7 * 86400000
+            security_event.report("InvalidMessages", "a week later")
+            eq(lines(tmp + "/security"), [["InvalidMessages", "first"], ["InvalidMessages", "a week later"]], "the security log")
+    finally:
+        security_event.time = __import__("time")
