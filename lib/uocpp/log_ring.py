@@ -76,7 +76,9 @@ class LogRing:
         # (once per failure; the ring then rests).
         global written
         if self._failed_at is not None:
-            if time.ticks_diff(time.ticks_ms(), self._failed_at) < _RETRY_MS:
+            # (0 <=: a failure over half the ticks' period ago, 6.2 days on
+            # a 32-bit board, reads as negative.)
+            if 0 <= time.ticks_diff(time.ticks_ms(), self._failed_at) < _RETRY_MS:
                 return None
             self._failed_at = None
         n = len(line)

@@ -120,3 +120,35 @@ def test_failures_days_apart_are_not_one_window():
         eq(s.verdict(), None, "the watchdog still fed")
     finally:
         sv.time = __import__("time")
+
+
+def test_the_flash_log_resumes_after_a_failure_a_week_ago():
+    # After a flash failure the ring rests a minute. With the ring's level
+    # at error, the next line may come a week later: its ticks_diff reads
+    # negative (over half the ticks' period), and the ring stayed silent
+    # for 6.2 more days.
+    import os
+
+    from uocpp import log_ring
+
+    ticks = Ticks30()
+    log_ring.time = ticks
+    try:
+        with TempDir("ring") as d:
+            ring = log_ring.LogRing(d + "/no/ring", 4096, 2)
+            try:
+                eq(ring.write(b"lost\n") is not None, True, "the flash failed")
+                os.mkdir(d + "/no")
+                ticks.now = 7 * 86400000
+                before = log_ring.written
+                eq(ring.write(b"a week later\n"), None, "no failure")
+                eq(log_ring.written - before, 13, "bytes written to the ring")
+            finally:
+                ring.close()
+                for name in ("/no/ring/0.txt", "/no/ring", "/no"):
+                    try:
+                        (os.rmdir if name != "/no/ring/0.txt" else os.remove)(d + name)
+                    except OSError:
+                        pass
+    finally:
+        log_ring.time = __import__("time")
