@@ -105,7 +105,15 @@ class Supervisor:
                     f = t[i + _FAILS]
                     if f is not None and f[_AT] is not None:
                         if time.ticks_diff(time.ticks_ms(), f[_AT]) >= 0:
-                            t[i + _TASK] = asyncio.create_task(t[i + _MAKE]())
+                            try:
+                                t[i + _TASK] = asyncio.create_task(t[i + _MAKE]())
+                            except MemoryError:
+                                raise
+                            except Exception as e:
+                                # Its maker failed (an import): a failure
+                                # of the task, never of the watcher.
+                                self._failed(i, e)
+                                continue
                             f[_AT] = None
                             log.info("supervisor", "the %s task restarted", t[i + _NAME])
                         continue

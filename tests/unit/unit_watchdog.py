@@ -152,3 +152,34 @@ def test_the_flash_log_resumes_after_a_failure_a_week_ago():
                         pass
     finally:
         log_ring.time = __import__("time")
+
+
+async def test_a_restart_whose_maker_raises_counts_as_a_failure():
+    # A task's maker that raises at a restart (an import: the diag task's)
+    # ended the watcher, the one task nobody restarts: no task was
+    # restarted any more and the watchdog was fed all the same. It is now
+    # a failure of that task: backed off, counted, and judged.
+    import asyncio
+
+    calls = []
+
+    async def fails():
+        raise ValueError("once")
+
+    def make():
+        calls.append(1)
+        if len(calls) > 1:
+            raise OSError(5)  # EIO: the module's file could not be read
+        return fails()
+
+    s = Supervisor(first_ms=10, limit=3)
+    s.start("flaky", make)
+    try:
+        for _ in range(100):
+            await asyncio.sleep_ms(50)
+            if s.verdict() is not None or s._watcher.done():
+                break
+        eq(s._watcher.done(), False, "the watcher runs")
+        eq(s.verdict() is not None, True, "judged")
+    finally:
+        s.cancel()
