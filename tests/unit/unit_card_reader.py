@@ -461,3 +461,28 @@ def test_crc_a():
     # ISO/IEC 14443-3 annex B: CRC_A of 00 00 is A0 1E; of 12 34 is 26 CF.
     eq(mfrc522.crc_a(b"\x00\x00"), 0x1EA0, "00 00")
     eq(mfrc522.crc_a(b"\x12\x34"), 0xCF26, "12 34")
+
+
+async def test_the_same_card_a_week_later_is_a_new_tap():
+    # A board's ticks_ms wraps every 2**30 ms (12.4 days), and a ticks_diff
+    # past half of that comes out negative: the last card, back 6.2 to 12.4
+    # days later (a home charger's one card, a week on), read as still held
+    # and its tap was lost.
+    from unit_watchdog import Ticks30
+
+    ticks = Ticks30()
+    real = card_reader.time
+    card_reader.time = ticks
+    try:
+        chip, board, reader = rig(debounce=1000)
+        chip.present(UID4)
+        await polls(reader, 2)
+        eq(await taken(reader), [(1, "DEADBEEF")], "the first tap")
+        chip.remove()
+        await polls(reader, 2)
+        ticks.now += 7 * 86400 * 1000  # a week on
+        chip.present(UID4)
+        await polls(reader, 2)
+        eq(await taken(reader), [(1, "DEADBEEF")], "the same card a week later")
+    finally:
+        card_reader.time = real

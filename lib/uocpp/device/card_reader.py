@@ -110,7 +110,9 @@ class CardReader:
     def _saw(self, uid):
         s = self._s
         now = time.ticks_ms()
-        if uid == s[_LAST] and time.ticks_diff(now, s[_SEEN]) < s[_DEBOUNCE_MS]:
+        # (0 <=: seen over half the ticks' period ago, 6.2 days on a 32-bit
+        # board, reads as negative: a new tap, not a card still held.)
+        if uid == s[_LAST] and 0 <= time.ticks_diff(now, s[_SEEN]) < s[_DEBOUNCE_MS]:
             s[_SEEN] = now  # still held (or back too soon): no new event
             return
         tag = id_tag(uid)
