@@ -179,6 +179,30 @@ def test_ca_upload_is_stored_under_its_fixed_name_whatever_the_client_calls_it(f
     assert (fw.flash / "ca2.der").read_bytes() == other and not (fw.flash / "ca.der").exists()
 
 
+def test_a_failed_save_keeps_the_ca_a_relative_cafile_points_to(firmware, cs, tmp_path):
+    """The stored caFile relative to the working directory (docs/security.md: "ca.der") names the same file
+    as the upload's flash/ca.der: a new CA must go to ca2.der, so that a save that cannot be written leaves
+    the old config.json and the CA it points to whole."""
+    workdir = tmp_path / "fwca"
+    (workdir / "flash").mkdir(parents=True)
+    (workdir / "flash" / "ca.der").write_bytes(FAKE_DER)
+    port = free_port()
+    cfg = {
+        "web": {"setupMode": True, "port": port, "host": "127.0.0.1", "apPassword": AP_PASSWORD},
+        "centralSystem": {"authorizationKey": AUTH_KEY, "securityProfile": 1, "caFile": "flash/ca.der"},
+    }
+    fw = firmware(cs.port, cfg, workdir=workdir)
+    fw.wait_log(r"setup page on http://127\.0\.0\.1:%d/" % port)
+    before = fw.config_path.read_bytes()
+    (workdir / "config.json.tmp").mkdir()  # config.json cannot be written
+    other = FAKE_DER[:-1] + b"\x01"
+    code, _, body = post_form(port, AP_PASSWORD, good_fields(cs.port), [("ca", "new.der", other)])
+    assert code == 200 and b"cannot be written" in body
+    assert fw.config_path.read_bytes() == before
+    assert (fw.flash / "ca.der").read_bytes() == FAKE_DER
+    assert fw.proc.poll() is None
+
+
 def test_setup_form_in_a_browser_saves_reboots_and_registers(firmware, cs, browser):
     """WEB-02, WEB-03: Chromium fills the form: bad values -> errors beside the fields; good ones -> config.json written, exit 75, normal mode registers."""
     from selenium.webdriver.common.by import By

@@ -114,7 +114,10 @@ class Setup:
             doc["centralSystem"]["caFile"] = kept
             return self._page(doc, problems)
         uploaded = uploaded is not None
-        ca = self._cas[1] if kept == self._cas[0] else self._cas[0]
+        # By name, not path: a relative caFile ("ca.der", docs/security.md)
+        # is the same file as the flash directory's; overwritten, a failed save
+        # would leave the old config.json pointing to a removed CA.
+        ca = self._cas[1] if str(kept).rsplit("/", 1)[-1] == _CA_NAMES[0] else self._cas[0]
         try:
             if uploaded:
                 os.rename(tmp, ca)
