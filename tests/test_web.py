@@ -203,6 +203,33 @@ def test_a_failed_save_keeps_the_ca_a_relative_cafile_points_to(firmware, cs, tm
     assert fw.proc.poll() is None
 
 
+def test_an_upload_cut_short_is_refused_at_once_without_spinning(firmware, cs):
+    """A client that closes mid-upload (a dropped Wi-Fi, a double-clicked Save): the form is refused at once and
+    logged, nothing is kept, and the server does not ask the closed stream again and again until its 10 s."""
+    import os
+
+    from harness.web_client import basic
+
+    def cpu_s(pid):
+        f = open("/proc/%d/stat" % pid).read().rsplit(")", 1)[1].split()
+        return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+
+    fw, port = setup_mode(firmware, cs.port)
+    before = fw.config_path.read_bytes()
+    token = csrf_token(port, AP_PASSWORD)
+    body, ctype = multipart(good_fields(cs.port), [("ca", "x.der", FAKE_DER * 20)])  # over 4 KB: streamed
+    head = "POST /?csrf=%s HTTP/1.0\r\nAuthorization: %s\r\nContent-Type: %s\r\nContent-Length: %d\r\n\r\n" % (
+        token, basic(AP_PASSWORD), ctype, len(body))
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(head.encode() + body[:-600])
+        sock.shutdown(socket.SHUT_WR)
+        t0 = cpu_s(fw.proc.pid)
+        fw.wait_log(r"setup form not saved: the request ended before its body did", timeout=3)
+    assert cpu_s(fw.proc.pid) - t0 < 0.3
+    assert fw.config_path.read_bytes() == before and not [p for p in fw.flash.iterdir() if p.name.startswith("ca")]
+    assert request(port, password=AP_PASSWORD)[0] == 200 and fw.proc.poll() is None
+
+
 def test_setup_form_in_a_browser_saves_reboots_and_registers(firmware, cs, browser):
     """WEB-02, WEB-03: Chromium fills the form: bad values -> errors beside the fields; good ones -> config.json written, exit 75, normal mode registers."""
     from selenium.webdriver.common.by import By

@@ -83,7 +83,12 @@ class _Capped:
             data = self._buf if n < 0 else self._buf[:n]
             self._buf = self._buf[len(data) :]
             return data
-        return await self._more(_CHUNK if n < 0 else n)
+        data = await self._more(_CHUNK if n < 0 else n)
+        if not data and n:
+            # The client closed before the end of its body: microdot's
+            # multipart reader would ask again and again, busy, until _REQUEST_S.
+            raise EOFError
+        return data
 
     async def readexactly(self, n):
         out = b""

@@ -98,6 +98,10 @@ class Setup:
             _remove(tmp)
             log.warning("web", "setup form refused: %s", e)
             return "Payload too large: %s" % e, 413
+        except EOFError:  # the client closed mid-body (server.py): nothing saved, no partial CA kept
+            _remove(tmp)
+            log.warning("web", "setup form not saved: the request ended before its body did")
+            return "Bad request: incomplete body", 400
         doc = self._doc()
         old = doc.get("centralSystem")
         kept = old.get("caFile", "") if isinstance(old, dict) else ""  # shown again if not saved
