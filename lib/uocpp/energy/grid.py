@@ -55,6 +55,7 @@ class Grid:
         self._fuse = cfg["mainsFuse"]
         self.load = None  # the load limit in force
         self._target = None  # what the last reading allowed
+        self._surplus = None  # the last reading's surplus (W)
         self.solar = Solar(int(cfg["solarStartDelay"] * 1000), int(cfg["solarStopDelay"] * 1000))
         self._ok_at = time.ticks_ms()
         self.lost = False
@@ -131,6 +132,12 @@ class Grid:
         if e.mode != "fast":
             p = r.get(_POWER)
             surplus = (-p if isinstance(p, (int, float)) else 0) + own[1] + self._cfg["solarImport"]
+            # As the load limit: only as much as the reading before showed
+            # too (a draw that started between the two meters' readings is
+            # in the charger's alone: the surplus one reading too large).
+            last, self._surplus = self._surplus, surplus
+            if last is not None:
+                surplus = min(surplus, last)
             phases = e.phases[1]
             if e.switcher is not None:
                 # The phases the surplus asks for first: the rule then counts
