@@ -201,15 +201,22 @@ def test_a_tx_profile_left_on_a_full_flash_stops_no_boot():
             json_file.write_json_atomic = write
 
 
+def running(d):
+    # tx.json in d with one transaction running on connector 1, its
+    # transactionId 42: (the path, its local id).
+    path = d + "/tx.json"
+    tx = Transactions(path)
+    local = tx.begin(1, "ALICE", 100, T0)
+    tx.started(local, 42)
+    return path, local
+
+
 def test_a_file_left_as_its_lone_temp_file_is_taken_as_the_file():
     # FAT: a write killed between its remove and its rename leaves path.tmp
     # alone. Read, it becomes the file: the next write truncates path.tmp,
     # and a cut or a full flash then must not take the only copy.
     with TempDir("tmp") as d:
-        path = d + "/tx.json"
-        tx = Transactions(path)
-        local = tx.begin(1, "ALICE", 100, T0)
-        tx.started(local, 42)
+        path, local = running(d)
         os.rename(path, path + ".tmp")
         eq(lazy.held(path), True, "held (a part on flash is made at boot)")
         tx = Transactions(path)
@@ -253,10 +260,7 @@ def test_a_file_read_with_no_heap_is_not_taken_as_corrupt():
     # (every running transaction and waiting transactionId gone for good).
     # It goes up now (at boot: the reset), and the file is as it was.
     with TempDir("tx") as d:
-        path = d + "/tx.json"
-        tx = Transactions(path)
-        local = tx.begin(1, "ALICE", 100, T0)
-        tx.started(local, 42)
+        path, local = running(d)
 
         class NoHeap:
             def load(f):

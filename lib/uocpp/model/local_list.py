@@ -23,6 +23,7 @@ import os
 from micropython import const
 
 from uocpp import clock, log
+from uocpp.store import json_file
 
 REC = const(64)
 _TAGLEN = const(20)
@@ -352,9 +353,5 @@ class LocalList:
         return f
 
     def _commit(self, version, count):
-        try:
-            os.rename(self._tmp, self.path)
-        except OSError:
-            _remove(self.path)  # FAT: no rename onto a file (the open recovers the .tmp)
-            os.rename(self._tmp, self.path)
+        json_file.replace(self._tmp, self.path)  # (a lone .tmp: the open recovers it)
         self.version, self.count = version, count

@@ -37,11 +37,5 @@ def load(ctx, flash):
         # CertificateSigned killed between its renames (csr_exchange.py):
         # the key is the new one already, so is the certificate waiting
         # whole beside the old one. Finish, or the pair never matches.
-        import os
-
-        try:
-            os.rename(new, path(flash, CERT))
-        except OSError:
-            os.remove(path(flash, CERT))  # FAT: no rename onto a file
-            os.rename(new, path(flash, CERT))
+        json_file.replace(new, path(flash, CERT))
     ctx.load_cert_chain(_read(flash, CERT), _read(flash, KEY))

@@ -66,7 +66,7 @@ def _write(p, data):
     tmp = p + ".tmp"
     with open(tmp, "wb") as f:
         f.write(data)
-    _replace(tmp, p)
+    json_file.replace(tmp, p)
 
 
 def _roots(sec):
@@ -127,14 +127,6 @@ def _refusal(sec, text):
     # pair is complete, identity.refusal).
     f = sec._flash
     _write(idn.path(f, idn.CERT + ".new"), bytes(certs[0].der))
-    _replace(pending, idn.path(f, idn.KEY))
-    _replace(idn.path(f, idn.CERT + ".new"), idn.path(f, idn.CERT))
+    json_file.replace(pending, idn.path(f, idn.KEY))
+    json_file.replace(idn.path(f, idn.CERT + ".new"), idn.path(f, idn.CERT))
     return None
-
-
-def _replace(src, dst):
-    try:
-        os.rename(src, dst)
-    except OSError:
-        os.remove(dst)
-        os.rename(src, dst)

@@ -129,10 +129,15 @@ class Sessions(StartStop):
         self.evse.set_relay(n, closed)
 
     def _open(self, n):
-        # The relay opens even when the offer raises (a board keeps it as a
-        # float: no heap, MemoryError); the error goes on to the caller.
+        # The relay opens whatever the offer does. Taking the offer away may
+        # find no heap (a board keeps it as a float): the offer stays until
+        # the next _open (each pass while a stop is held or suspended) or the
+        # next drive, with no current behind it, and the caller's work (a
+        # stop to store) goes on.
         try:
             self.evse.set_offered(n, 0)
+        except MemoryError:
+            pass
         finally:
             self._relay(n, False)
 

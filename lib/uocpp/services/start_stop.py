@@ -133,13 +133,7 @@ class StartStop:
         local = self._tx.running_on(n)
         if local is None:
             return False
-        try:
-            self._open(n)
-        except MemoryError:
-            # The relay is open (_open opens it whatever); taking the offer
-            # away found no heap (a board's offer is a float): the loop's
-            # next _open does it. The stop goes on: not lost with the offer.
-            pass
+        self._open(n)
         if self._stopping[n] is None:
             self._stopping[n] = (reason, id_tag, None, None)  # billed with the meter as it is when stored
             self._metering.end(n)

@@ -32,7 +32,7 @@ import struct
 from micropython import const
 
 from uocpp import log
-from uocpp.store.json_file import exists as _exists
+from uocpp.store.json_file import exists as _exists, replace as _replace
 
 _HDR = const(12)
 _MAGIC = const(0xA5)
@@ -374,13 +374,8 @@ class Journal:
         if src:
             src.close()
         try:
-            try:
-                os.rename(self._tmp, self.path)
-            except OSError:
-                # FAT cannot rename onto an existing file (LittleFS and POSIX
-                # can, atomically); __init__ adopts a lone tmp left by a kill here.
-                os.remove(self.path)
-                os.rename(self._tmp, self.path)
+            # (FAT: remove, then rename; __init__ adopts a lone tmp left by a kill between.)
+            _replace(self._tmp, self.path)
         finally:
             self._f = open(self.path, "r+b")  # the new file, or the old one if the rename failed
         self.bytes_written += size

@@ -49,16 +49,21 @@ def write_json_atomic(path, obj):
     with open(tmp, "w") as f:
         json.dump(obj, f, separators=(",", ":"))  # no spaces: fewer bytes to wear the flash
         written += f.tell()
+    replace(tmp, path)
+
+
+def replace(src, dst):
+    # src takes dst's place. FAT cannot rename onto an existing file
+    # (LittleFS and POSIX can, atomically): remove, then rename there; a kill
+    # between the two leaves src alone, which each reader adopts.
     try:
-        os.rename(tmp, path)
+        os.rename(src, dst)
     except OSError:
-        # FAT cannot rename onto an existing file (LittleFS and POSIX can,
-        # atomically). Fall back to remove-then-rename there.
         try:
-            os.remove(path)
+            os.remove(dst)
         except OSError:
             pass
-        os.rename(tmp, path)
+        os.rename(src, dst)
 
 
 def exists(path):
