@@ -32,7 +32,7 @@ import struct
 from micropython import const
 
 from uocpp import log
-from uocpp.store.json_file import exists as _exists, replace as _replace
+from uocpp.store.json_file import exists as _exists, replace
 
 _HDR = const(12)
 _MAGIC = const(0xA5)
@@ -375,7 +375,7 @@ class Journal:
             src.close()
         try:
             # (FAT: remove, then rename; __init__ adopts a lone tmp left by a kill between.)
-            _replace(self._tmp, self.path)
+            replace(self._tmp, self.path)
         finally:
             self._f = open(self.path, "r+b")  # the new file, or the old one if the rename failed
         self.bytes_written += size
