@@ -162,3 +162,26 @@ def test_composite_keeps_number_phases():
     # the cap sets the limit: its period's phases
     cap = prof(pid=2, c=0, purpose="ChargePointMaxProfile", periods=((0, 8, 2),))
     eq(s.composite([one, cap], T0, 60, 1, None, V, PH, 32), [[0, 8, 2]])
+
+
+def test_composite_of_a_long_duration_is_bounded():
+    # GetCompositeSchedule's duration may be up to 2^31 - 1 s (68 years):
+    # composite() stepped through every period boundary in it, even where
+    # the merged limit does not change (a Daily profile of 24 periods of one
+    # limit: 596,000 steps, 14 s on the unix port, many minutes on an ESP32),
+    # freezing every task (the session loop that guards the relays too).
+    cap = prof(pid=1, c=0, purpose="ChargePointMaxProfile", kind="Recurring", rec="Daily", periods=[(h * 3600, 16) for h in range(24)])
+    steps = [0]
+    real = s.next_boundary
+
+    def counted(*args):
+        steps[0] += 1
+        if steps[0] > 1000:
+            raise AssertionError("more than 1000 boundaries stepped through")
+        return real(*args)
+
+    s.next_boundary = counted
+    try:
+        eq(s.composite([cap], T0, 0x7FFFFFFF, 1, None, V, PH, 32), [[0, 16, None]])
+    finally:
+        s.next_boundary = real

@@ -163,7 +163,12 @@ def composite(profiles, t0, duration, n, tx_start, volts, phases, max_amps, shar
         rel = tx_start
     out = []
     t, end = t0, t0 + duration
-    while t < end and len(out) < most:
+    # At most `most` periods, and at most 4 x `most` boundaries looked at
+    # (where the merged limit does not change too): a long duration must
+    # not hold the event loop (the session task) for minutes.
+    steps = 4 * most
+    while t < end and len(out) < most and steps:
+        steps -= 1
         got = limit_phases_at(profiles, t, n, rel, volts, phases, share)
         lim, per_phases = (max_amps, None) if got is None or got[0] > max_amps else got
         # numberPhases: the period's own (kept as the profile gave it); in W
