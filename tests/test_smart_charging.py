@@ -245,3 +245,20 @@ def test_a_limit_in_watts(charger, cs):
     one["chargingSchedule"]["chargingSchedulePeriod"] = [{"startPeriod": 0, "limit": 2300.0, "numberPhases": 1}]
     assert set_profile(cs, 0, one) == "Accepted"
     assert wait_offered(ch, 10) == 10
+
+
+def test_a_remote_start_tx_profile_is_not_given_to_another_transaction(charger, cs):
+    """RemoteStartTransaction's chargingProfile is for the transaction it requested (C16 5.11, RemoteStartTransaction.req
+    chargingProfile: "to be used by the Charge Point for the requested transaction"): another idTag's transaction that
+    starts on that connector instead (a card while the remote start waits for the EV) does not get it."""
+    ch = charger()
+    good = profile(1, "TxProfile", periods=((0, 10),))
+    assert call_raw(cs, "RemoteStartTransaction", {"idTag": "FLEET", "connectorId": 1, "chargingProfile": good}).msg[2] == {"status": "Accepted"}
+    ch.wait_status("Preparing")
+    ch.evse("card 1 ALICE")
+    ch.wait_call("Authorize", where=lambda p: p["idTag"] == "ALICE")
+    ch.evse("plug 1", "charge 1")
+    assert ch.wait_call("StartTransaction")[0]["idTag"] == "ALICE"
+    ch.wait_status("Charging")
+    assert wait_offered(ch, MAX) == MAX
+    assert periods_of(composite(cs, 1, 60)) == [(0, MAX)]

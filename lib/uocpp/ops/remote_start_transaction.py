@@ -43,7 +43,7 @@ def handle(payload, sessions, authorizer, keys, smart, registration, reservation
                 return
             parent = info.get("parentIdTag")
         if profile is not None:
-            smart.offer(cid, profile)  # before the start: installed when it starts
+            smart.offer(cid, profile, tag)  # before the start: installed when it starts (for this idTag)
         sessions.authorized(cid, tag, parent)
 
     return {"status": "Accepted"}, start

@@ -16,6 +16,7 @@ import time
 
 from uocpp import clock, log, sleep
 from uocpp.model import profiles as pm
+from uocpp.model.transactions import same_tag
 from uocpp.services import schedule
 
 _MAX_SLEEP_MS = 3600000
@@ -74,11 +75,12 @@ class ProfileLimits:
             return None
         return e
 
-    def offer(self, n, e):
-        # Installs the entry when a transaction starts on connector n within
+    def offer(self, n, e, tag):
+        # Installs the entry when a transaction for idTag `tag` (the remote
+        # start's, not another one's) starts on connector n within
         # ConnectionTimeOut (and the time to authorize).
         k = self._keys
-        self._offer[n] = (e, clock.now() + k.get("ConnectionTimeOut") + 2 * k.get("MessageTimeout"))
+        self._offer[n] = (e, clock.now() + k.get("ConnectionTimeOut") + 2 * k.get("MessageTimeout"), tag)
 
     def composite(self, n, duration, unit):
         # GetCompositeSchedule -> (start Unix s, periods) or None (no such connector).
@@ -140,7 +142,8 @@ class ProfileLimits:
         # The door set _tx_start[n] already.
         if started:
             offer = self._offer.pop(n, None)
-            if offer is not None and clock.now() <= offer[1]:
+            tx = offer and self._sessions._tx  # another idTag's transaction does not get it
+            if offer is not None and clock.now() <= offer[1] and same_tag(tx.get(tx.running_on(n))["tag"], offer[2]):
                 if self.profiles.install(offer[0]) != "Accepted":
                     log.warning("smart", "connector %d: the remote start's TxProfile could not be installed", n)
         else:
