@@ -262,3 +262,21 @@ def test_a_remote_start_tx_profile_is_not_given_to_another_transaction(charger, 
     ch.wait_status("Charging")
     assert wait_offered(ch, MAX) == MAX
     assert periods_of(composite(cs, 1, 60)) == [(0, MAX)]
+
+
+def test_a_remote_start_tx_profile_with_no_room_left_is_rejected(charger, cs):
+    """RemoteStartTransaction's TxProfile SHALL be used for the transaction (C16 5.11, 6.33 chargingProfile): with
+    MaxChargingProfilesInstalled profiles already installed it could not be, so the remote start is Rejected rather than
+    Accepted and its transaction left without its limit."""
+    ch = charger()
+    for level in range(8):
+        assert set_profile(cs, 0, profile(10 + level, level=level, periods=((0, 16),))) == "Accepted"
+    ch.evse("plug 1", "charge 1")
+    tx = profile(1, "TxProfile", periods=((0, 10),))
+    reply = call_raw(cs, "RemoteStartTransaction", {"idTag": "FLEET", "connectorId": 1, "chargingProfile": tx}).msg[2]
+    assert reply == {"status": "Rejected"}  # was Accepted, and the transaction charged at the default's 16 A
+    assert clear(cs, id=10) == "Accepted"
+    reply = call_raw(cs, "RemoteStartTransaction", {"idTag": "FLEET", "connectorId": 1, "chargingProfile": tx}).msg[2]
+    assert reply == {"status": "Accepted"}
+    ch.wait_status("Charging")
+    assert wait_offered(ch, 10) == 10

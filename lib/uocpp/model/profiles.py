@@ -106,13 +106,19 @@ class Profiles:
     def _save(self):
         json_file.write_json_atomic(self._path, self.items)
 
-    def install(self, e):
-        # -> "Accepted" or "Rejected"; on flash when Accepted.
+    def room(self, e):
+        # The profiles that stay beside e once it is installed, or None when
+        # the keys refuse it (stack level, periods, MaxChargingProfilesInstalled).
         k = self._keys
         if e["level"] > k.get("ChargeProfileMaxStackLevel") or len(e["periods"]) > k.get("ChargingScheduleMaxPeriods"):
-            return "Rejected"
+            return None
         kept = [p for p in self.items if p["id"] != e["id"] and not (p["c"] == e["c"] and p["level"] == e["level"] and p["purpose"] == e["purpose"])]
-        if len(kept) >= k.get("MaxChargingProfilesInstalled"):
+        return kept if len(kept) < k.get("MaxChargingProfilesInstalled") else None
+
+    def install(self, e):
+        # -> "Accepted" or "Rejected"; on flash when Accepted.
+        kept = self.room(e)
+        if kept is None:
             return "Rejected"
         if e in self.items:
             # Installed as it is (a central system that sends its profiles

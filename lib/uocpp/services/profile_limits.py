@@ -64,14 +64,13 @@ class ProfileLimits:
 
     def tx_profile(self, n, profile):
         # A RemoteStartTransaction's chargingProfile -> its entry, or None
-        # when refused (not a TxProfile, too many periods, ...); raises the
-        # OcppError of a CALLERROR for a wrong shape.
+        # when refused (not a TxProfile, too many periods, no room left for
+        # it, ...); raises the OcppError of a CALLERROR for a wrong shape.
         try:
             e = pm.entry(n, profile, clock.now())
         except pm.Refused:
             return None
-        k = self._keys
-        if e["purpose"] != schedule.TX or e["level"] > k.get("ChargeProfileMaxStackLevel") or len(e["periods"]) > k.get("ChargingScheduleMaxPeriods"):
+        if e["purpose"] != schedule.TX or self.profiles.room(e) is None:
             return None
         return e
 
