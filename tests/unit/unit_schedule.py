@@ -185,3 +185,12 @@ def test_composite_of_a_long_duration_is_bounded():
         eq(s.composite([cap], T0, 0x7FFFFFFF, 1, None, V, PH, 32), [[0, 16, None]])
     finally:
         s.next_boundary = real
+
+
+def test_composite_of_duration_0_has_a_period():
+    # GetCompositeSchedule with duration 0 answered chargingSchedulePeriod
+    # [], where 1.6 (7.13 ChargingSchedule) requires 1..* periods: the limit
+    # in force now is the one period.
+    eq(s.composite([], T0, 0, 1, None, V, PH, 32), [[0, 32, None]])
+    dflt = prof(pid=1, c=0, periods=((0, 16), (60, 8)))
+    eq(s.composite([dflt], T0, 0, 1, None, V, PH, 32), [[0, 16, None]])

@@ -166,8 +166,9 @@ def composite(profiles, t0, duration, n, tx_start, volts, phases, max_amps, shar
     # At most `most` periods, and at most 4 x `most` boundaries looked at
     # (where the merged limit does not change too): a long duration must
     # not hold the event loop (the session task) for minutes.
+    # Duration 0: the limit now, one period (1.6 7.13: at least one).
     steps = 4 * most
-    while t < end and len(out) < most and steps:
+    while (t < end or not out) and len(out) < most and steps:
         steps -= 1
         got = limit_phases_at(profiles, t, n, rel, volts, phases, share)
         lim, per_phases = (max_amps, None) if got is None or got[0] > max_amps else got
