@@ -137,12 +137,13 @@ class ProfileLimits:
             ms = _MAX_SLEEP_MS if nxt is None else min(_MAX_SLEEP_MS, max(0, int((nxt - clock.now()) * 1000)) + 20)
             await sleep.until(self.changed, ms)
 
-    def _transaction(self, n, started):
-        # The door set _tx_start[n] already.
-        if started:
+    def _transaction(self, n, tag):
+        # The door set _tx_start[n] already. tag: the started transaction's
+        # idTag, None at its stop.
+        if tag is not None:
             offer = self._offer.pop(n, None)
-            tx = offer and self._sessions._tx  # another idTag's transaction does not get it
-            if offer is not None and clock.now() <= offer[1] and same_tag(tx.get(tx.running_on(n))["tag"], offer[2]):
+            # Another idTag's transaction does not get the remote start's profile.
+            if offer is not None and clock.now() <= offer[1] and same_tag(tag, offer[2]):
                 if self.profiles.install(offer[0]) != "Accepted":
                     log.warning("smart", "connector %d: the remote start's TxProfile could not be installed", n)
         else:

@@ -70,7 +70,7 @@ class Sessions(StartStop):
         self._max_amps = max_amps
         self._max_tx = max_transactions
         self.limit_amps = [max_amps] * n
-        self._on_tx = []  # fn(n, started) at a transaction's start and stop
+        self._on_tx = []  # fn(n, idTag) at a transaction's start, fn(n, None) at its stop
         outbox.on_durable("StartTransaction", prepare=self._start_prepare, answered=self._start_answered, dropped=self._start_dropped)
         outbox.on_durable("StopTransaction", prepare=self._stop_prepare, answered=self._stop_answered, dropped=self._stop_dropped)
         outbox.on_durable("MeterValues", prepare=self._with_remote)

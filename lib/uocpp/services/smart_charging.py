@@ -54,10 +54,11 @@ class SmartCharging(OnUse):
 
     run = serve  # lazy.py: the part's task while it is made, dropped when it ends
 
-    def _transaction(self, n, started):
-        self._tx_start[n] = int(clock.now()) if started else None
+    def _transaction(self, n, tag):
+        # tag: the started transaction's idTag, None at its stop.
+        self._tx_start[n] = None if tag is None else int(clock.now())
         if self.obj is not None:
-            self.obj._transaction(n, started)
+            self.obj._transaction(n, tag)
 
     def _clock_set(self):
         # The wall clock jumped by however much it moved beyond the monotonic

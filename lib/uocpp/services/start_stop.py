@@ -123,7 +123,7 @@ class StartStop:
         begin = self._metering.meter_value(n, self._keys.get("StopTxnSampledData"), "Transaction.Begin")
         self._begin[local] = begin if begin["sampledValue"] else None
         for fn in self._on_tx:
-            fn(n, True)
+            fn(n, id_tag)
         self._drive(n)
         return local
 
@@ -164,7 +164,7 @@ class StartStop:
         self._finishing[n] = self.evse.pilot(n) != "A"
         self._connectors.set(n, busy=False, session=cn.FINISHING if self._finishing[n] else cn.AVAILABLE)
         for fn in self._on_tx:
-            fn(n, False)  # a TxProfile ends with its transaction
+            fn(n, None)  # a TxProfile ends with its transaction
         if reason != "EVDisconnected":
             self.evse.lock(n, False)  # the driver takes the cable
         self._again()
