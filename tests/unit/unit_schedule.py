@@ -108,7 +108,7 @@ def test_watts_to_amps():
     p = prof(unit="W", periods=((0, 11040),))
     eq(lim([p], T0), 16.0, "11040 W over 3 x 230 V")
     one = prof(unit="W", periods=((0, 3680, 1),))
-    eq(lim([one], T0), 16.0, "numberPhases 1")
+    eq(s.limit_at([one], T0, 1, None, V, PH, 1, True), 16.0, "numberPhases 1, followed by phase switching")
     cap = prof(pid=2, c=0, purpose="ChargePointMaxProfile", unit="W", periods=((0, 6900),))
     eq(lim([p, cap], T0), 10.0, "a cap in W")
 
@@ -158,7 +158,11 @@ def test_composite_keeps_number_phases():
     # replaced by the charger's phases in W).
     one = prof(pid=1, c=1, periods=((0, 16, 1), (300, 16, 3), (600, 10)))
     eq(s.composite([one], T0, 900, 1, None, V, PH, 32), [[0, 16, 1], [300, 16, 3], [600, 10, None]])
-    eq(s.composite([one], T0, 900, 1, None, V, PH, 32, unit="W"), [[0, 3680, 1], [300, 11040, 3], [600, 6900, 3]])
+    # In W: the power over the phases the charger uses (its three: it cannot
+    # switch), numberPhases still as the profile gave it; with switching
+    # the period's own.
+    eq(s.composite([one], T0, 900, 1, None, V, PH, 32, unit="W"), [[0, 11040, 1], [300, 11040, 3], [600, 6900, 3]])
+    eq(s.composite([one], T0, 900, 1, None, V, PH, 32, unit="W", switching=True), [[0, 3680, 1], [300, 11040, 3], [600, 6900, 3]])
     # the cap sets the limit: its period's phases
     cap = prof(pid=2, c=0, purpose="ChargePointMaxProfile", periods=((0, 8, 2),))
     eq(s.composite([one, cap], T0, 60, 1, None, V, PH, 32), [[0, 8, 2]])
@@ -194,3 +198,20 @@ def test_composite_of_duration_0_has_a_period():
     eq(s.composite([], T0, 0, 1, None, V, PH, 32), [[0, 32, None]])
     dflt = prof(pid=1, c=0, periods=((0, 16), (60, 8)))
     eq(s.composite([dflt], T0, 0, 1, None, V, PH, 32), [[0, 16, None]])
+
+
+def test_a_limit_in_watts_is_spread_over_the_phases_the_charger_uses():
+    # 2300 W with numberPhases 1 on a three-phase charger: without phase
+    # switching the car charges on three phases, so the limit is 2300 W over
+    # three (3.3 A), not 10 A a phase (6900 W); with switching it charges on
+    # one phase at 10 A. numberPhases 2 with switching means three phases.
+    p = prof(unit="W", periods=((0, 2300, 1), (600, 4600, 2)))
+    got = s.limit_at([p], T0, 1, None, V, PH)
+    eq(round(got, 2), 3.33, "no switching: over the charger's 3 phases")
+    eq(s.limit_at([p], T0, 1, None, V, PH, 1, True), 10, "switching: one phase")
+    eq(round(s.limit_at([p], T0 + 600, 1, None, V, PH, 1, True), 2), 6.67, "numberPhases 2 switches to three phases")
+    eq(s.limit_at([p], T0, 1, None, V, 1), 10, "a one-phase charger: its one phase")
+    w = s.composite([p], T0, 1200, 1, None, V, PH, 32, unit="W")
+    eq([q[1] for q in w], [2300, 4600], "the composite in W says the profile's power")
+    w = s.composite([p], T0, 1200, 1, None, V, PH, 32, unit="W", switching=True)
+    eq([q[1] for q in w], [2300, 4600], "also when switching")

@@ -89,18 +89,25 @@ class ProfileLimits:
         d = self._door
         most = d._max * (self._count if n == 0 else 1)
         start = self._tx_start[n] if n else None
-        return t0, schedule.composite(self.profiles.items, t0, duration, n, start, d._volts, d._phases, most, self._share(), unit)
+        return t0, schedule.composite(self.profiles.items, t0, duration, n, start, d._volts, d._phases, most, self._share(), unit, switching=self._switching())
 
     # -- applying the limit --------------------------------------------------------
     def _share(self):
         return max(1, sum(1 for s in self._tx_start if s is not None))
 
+    def _switching(self):
+        # Whether the charger follows a period's numberPhases (energy.phaseSwitch):
+        # else a limit in W is spread over its own phases.
+        e = self._door.energy
+        return e is not None and e.switcher is not None
+
     def apply(self):
         now, items, share, d = clock.now(), self.profiles.items, self._share(), self._door
         d._seen = (now, time.ticks_ms())  # clock jumps are measured from here on
+        switching = self._switching()
         for n in range(1, self._count + 1):
             if d.energy is not None:  # energy: the schedule's limit with its numberPhases
-                d.energy.ocpp(n, schedule.limit_phases_at(items, now, n, self._tx_start[n], d._volts, d._phases, share))
+                d.energy.ocpp(n, schedule.limit_phases_at(items, now, n, self._tx_start[n], d._volts, d._phases, share, switching))
                 continue
             amps = schedule.limit_at(items, now, n, self._tx_start[n], d._volts, d._phases, share)
             self._sessions.set_limit(n, amps)

@@ -6,8 +6,11 @@
 #    None), "start": startSchedule (Unix s; for Absolute/Recurring without
 #    one: the time it was installed), "dur": duration or None, "unit": "A"/"W",
 #    "periods": [[startPeriod, limit, numberPhases or None], ...] by start}
-# All limits are worked out in A per phase: W / (volts * phases), phases from
-# the period's numberPhases, else the charger's configured phases.
+# All limits are worked out in A per phase: W / (volts * phases), over the
+# phases the charger will use (used()): its configured phases when it cannot
+# switch them (a numberPhases it cannot follow must not multiply the power
+# a W limit allows), else the period's numberPhases as energy/phases.py
+# follows it (1 -> 1, 2 or 3 -> 3).
 # Rules (where 1.6 is silent, see README "Smart charging"):
 #   - per purpose, the active profile with the highest stack level prevails;
 #     one whose schedule has not begun or has ended (duration) lets the next
@@ -76,13 +79,22 @@ def next_change(p, t, tx_start):
     return best
 
 
-def amps(limit, unit, phases, volts, default_phases):
+def used(phases, default_phases, switching):
+    # The phases a period's limit is spread over: phases, its numberPhases
+    # (None: not given); default_phases, the charger's; switching: whether
+    # it can switch them (energy.phaseSwitch).
+    if switching and phases:
+        return 1 if phases == 1 else 3
+    return default_phases
+
+
+def amps(limit, unit, phases, volts, default_phases, switching=False):
     if unit == "W":
-        return limit / (volts * (phases or default_phases))
+        return limit / (volts * used(phases, default_phases, switching))
     return limit
 
 
-def _top(profiles, t, tx_start, volts, phases):
+def _top(profiles, t, tx_start, volts, phases, switching):
     # (limit in A, the period's numberPhases or None) of the highest stack
     # level in force at t, or None.
     best = None
@@ -91,7 +103,7 @@ def _top(profiles, t, tx_start, volts, phases):
             continue
         per = period_at(p, t, tx_start)
         if per is not None:
-            best = (p["level"], amps(per[1], p["unit"], per[2], volts, phases), per[2])
+            best = (p["level"], amps(per[1], p["unit"], per[2], volts, phases, switching), per[2])
     return None if best is None else best[1:]
 
 
@@ -112,28 +124,28 @@ def relevant(profiles, n, tx_start):
     return tx, own, site, cap
 
 
-def limit_at(profiles, t, n, tx_start, volts, phases, share=1):
+def limit_at(profiles, t, n, tx_start, volts, phases, share=1, switching=False):
     # The limit in A on connector n at time t (None: no profile limits it).
     # n = 0: the ChargePointMaxProfile alone. tx_start: the running
     # transaction's start (Unix s) or None.
-    got = limit_phases_at(profiles, t, n, tx_start, volts, phases, share)
+    got = limit_phases_at(profiles, t, n, tx_start, volts, phases, share, switching)
     return None if got is None else got[0]
 
 
-def limit_phases_at(profiles, t, n, tx_start, volts, phases, share=1):
+def limit_phases_at(profiles, t, n, tx_start, volts, phases, share=1, switching=False):
     # As limit_at, with the numberPhases of the period that sets the limit
     # (None: the profile does not say): (A, phases) or None.
     tx, own, site, cap = relevant(profiles, n, tx_start)
-    lim = _top(cap, t, tx_start, volts, phases)
+    lim = _top(cap, t, tx_start, volts, phases, switching)
     if n == 0:
         return lim
     if lim is not None:
         lim = (lim[0] / max(1, share), lim[1])
-    mine = _top(tx, t, tx_start, volts, phases)
+    mine = _top(tx, t, tx_start, volts, phases, switching)
     if mine is None:
-        mine = _top(own, t, tx_start, volts, phases)
+        mine = _top(own, t, tx_start, volts, phases, switching)
     if mine is None:
-        mine = _top(site, t, tx_start, volts, phases)
+        mine = _top(site, t, tx_start, volts, phases, switching)
     if mine is None:
         return lim
     return mine if lim is None or mine[0] < lim[0] else lim
@@ -150,7 +162,7 @@ def next_boundary(profiles, t, n, tx_start):
     return best
 
 
-def composite(profiles, t0, duration, n, tx_start, volts, phases, max_amps, share=1, unit="A", most=64):
+def composite(profiles, t0, duration, n, tx_start, volts, phases, max_amps, share=1, unit="A", most=64, switching=False):
     # The merged schedule of connector n from t0 for duration seconds:
     # [[startPeriod, limit, numberPhases or None], ...] in `unit`, each a
     # change of the limit or of the number of phases (capped by max_amps,
@@ -170,13 +182,14 @@ def composite(profiles, t0, duration, n, tx_start, volts, phases, max_amps, shar
     steps = 4 * most
     while (t < end or not out) and len(out) < most and steps:
         steps -= 1
-        got = limit_phases_at(profiles, t, n, rel, volts, phases, share)
+        got = limit_phases_at(profiles, t, n, rel, volts, phases, share, switching)
         lim, per_phases = (max_amps, None) if got is None or got[0] > max_amps else got
         # numberPhases: the period's own (kept as the profile gave it); in W
-        # without one, the phases the conversion assumed.
+        # without one, the phases the conversion assumed. A value in W is
+        # over the phases the charger uses.
+        value = lim * volts * used(per_phases, phases, switching) if unit == "W" else lim
         if per_phases is None and unit == "W":
             per_phases = phases
-        value = lim * volts * per_phases if unit == "W" else lim
         value = round(value, 1)
         if not out or out[-1][1] != value or out[-1][2] != per_phases:
             out.append([int(t - t0), value, per_phases])
