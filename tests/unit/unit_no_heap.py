@@ -788,3 +788,37 @@ def test_an_invalid_start_whose_log_line_finds_no_heap_still_opens_the_relay():
             start_stop.log.info = real
         s._guard(1)  # as the session loop's next look does
         eq((s._suspended[1], s.evse.relay), (True, False), "suspended, the relay open")
+
+
+def test_a_held_stop_is_stamped_with_the_time_of_its_stop():
+    # The journal cannot take the StopTransaction (a full flash) for an
+    # hour; then it can. The StopTransaction's timestamp is the time of the
+    # stop (1.6 section 6.49: "the date and time on which the transaction is
+    # stopped"), as its meterStop is the reading then: stamped when it
+    # reached flash, the bill ran an hour too long.
+    from check import TempDir
+
+    from uocpp import clock
+    from uocpp.services import held_stops
+
+    class LateJournal(Starts):
+        full = True
+
+        def store(self, action, payload, local):
+            if action == "StopTransaction":
+                if self.full:
+                    raise OSError(28)  # ENOSPC
+                self.stamp = payload["timestamp"]
+            Starts.store(self, action, payload, local)
+
+    with TempDir("stop6") as d:
+        outbox = LateJournal()
+        clock.set_unix(1796083200)  # 2026-12-01T00:00:00Z
+        s, tx = charging(d, StopMeter(), outbox)
+        s._safely(s.stop, 1, "Local", "ALICE")
+        eq(tx.running_on(1), 1, "held")
+        stopped = clock.now_iso()
+        clock.set_unix(clock.now() + 3600)  # an hour on
+        outbox.full = False
+        held_stops.retry(s)  # as the session loop does once a held stop's retry is due
+        eq((tx.running_on(1), outbox.stamp), (None, stopped), "stored, stamped with the stop's time")

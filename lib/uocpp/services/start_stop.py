@@ -135,7 +135,10 @@ class StartStop:
             return False
         self._open(n)
         if self._stopping[n] is None:
-            self._stopping[n] = (reason, id_tag, None, None)  # billed with the meter as it is when stored
+            # Billed with the meter as it is when stored (the relay is open
+            # from now), stamped with the time of the stop, however long it
+            # is held (a clock not set yet: put right as it reaches flash).
+            self._stopping[n] = (reason, id_tag, None, clock.now_iso() if clock.synced else None)
             self._metering.end(n)
         return self._finish_stop(n, local, True)
 
