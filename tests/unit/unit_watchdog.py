@@ -183,3 +183,47 @@ async def test_a_restart_whose_maker_raises_counts_as_a_failure():
         eq(s.verdict() is not None, True, "judged")
     finally:
         s.cancel()
+
+
+def test_a_phase_switch_refused_a_week_ago_is_tried_again():
+    # A switch that could not be made safely (energy/phases.py) waits a
+    # minute before the next try. Its time stays recorded: a week later
+    # (over half the ticks' period, 6.2 days on a 32-bit board) ticks_diff
+    # read negative, "within the minute", and the switch the schedule asks
+    # for was not tried for 6.2 more days.
+    import asyncio
+
+    from uocpp.energy import phases
+
+    class Energy:
+        count, mode, solar_phases, cfg = 1, "fast", None, {}
+
+        def __init__(self):
+            self.phases = [3, 3]
+            self.want_phases = [None, 1]  # a schedule's numberPhases 1
+
+        def show_phases(self, n):
+            pass
+
+    class Evse:
+        def relay(self, n):
+            return False
+
+        def set_phases(self, n, want):
+            pass
+
+    ticks = Ticks30()
+    phases.time = ticks
+    real = asyncio.create_task
+    asyncio.create_task = lambda coro: coro.close()  # the switch itself is not this test's
+    try:
+        s = phases.Switcher(Energy(), Evse(), None)
+        s._refused_at[1] = ticks.ticks_ms()  # refused now
+        s.check()
+        eq(s._busy[1], False, "within the minute: not tried")
+        ticks.now = 7 * 86400000
+        s.check()
+        eq(s._busy[1], True, "a week later: tried again")
+    finally:
+        asyncio.create_task = real
+        phases.time = __import__("time")

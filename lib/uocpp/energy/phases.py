@@ -54,7 +54,9 @@ class Switcher:
             if want == e.phases[n] or self._busy[n]:
                 continue
             at = self._refused_at[n]
-            if at is not None and time.ticks_diff(time.ticks_ms(), at) < _RETRY_MS:
+            # (0 <=: a refusal over half the ticks' period ago, 6.2 days on
+            # a 32-bit board, reads as negative.)
+            if at is not None and 0 <= time.ticks_diff(time.ticks_ms(), at) < _RETRY_MS:
                 continue
             self._busy[n] = True
             asyncio.create_task(self._switch(n, want))
