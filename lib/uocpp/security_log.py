@@ -18,9 +18,9 @@
 #   queue    at most _QUEUED notifications wait in the journal (a long
 #            offline spell): the journal's room is for the transactions;
 #            beyond it, the line in the security log only
-#   cleared  a marker file beside the ring: a ring found empty while the
-#            marker exists was cleared behind the firmware's back, and that
-#            is SecurityLogWasCleared
+#   cleared  a marker file beside the ring, made once a line is on flash: a
+#            ring found empty while the marker exists was cleared behind the
+#            firmware's back, and that is SecurityLogWasCleared
 # Loaded for each event (StartupOfTheDevice at every boot) and dropped after
 # it (security_event.py): between events only the ring object stays, and it
 # holds no open file.
@@ -50,15 +50,10 @@ def ring(where, outbox=None):
     r = where[3]
     if r is None or r.dir != where[0]:
         r = where[3] = LogRing(where[0], _BYTES, _FILES)
-        mark = where[0] + ".mark"
         try:
-            os.stat(mark)
+            os.stat(where[0] + ".mark")
         except OSError:
-            try:
-                open(mark, "w").close()
-            except OSError:
-                pass
-            return r
+            return r  # no line has been on flash here: the marker comes with the first (_write)
         for n in range(_FILES):
             try:
                 os.stat(path(where[0], n))
@@ -82,6 +77,17 @@ def _write(r, kind, info, outbox):
     r.close()  # between events no file is held open
     if why:
         log.error("security", why)
+    elif r._failed_at is None:  # (not a line dropped while the ring rests)
+        # The marker says a line was on flash: a ring found empty later was
+        # cleared (not a first line a full flash refused).
+        mark = r.dir + ".mark"
+        try:
+            os.stat(mark)
+        except OSError:
+            try:
+                open(mark, "w").close()
+            except OSError:
+                pass
     # The whitepaper's critical events (Appendix 1) are sent.
     if outbox is not None and kind in (
         "FirmwareUpdated", "SettingSystemTime", "StartupOfTheDevice", "ResetOrReboot",

@@ -181,3 +181,35 @@ def test_a_flood_type_a_week_later_is_reported():
             eq(lines(tmp + "/security"), [["InvalidMessages", "first"], ["InvalidMessages", "a week later"]], "the security log")
     finally:
         security_event.time = __import__("time")
+
+
+def test_a_first_line_a_full_flash_refused_is_no_cleared_log():
+    # The first boot's first line finds the flash full (LittleFS has no
+    # block for the ring's directory; the marker beside it, an entry in a
+    # directory that exists, still fits). Nothing was ever on flash, so
+    # nothing was cleared: the next boot must not report
+    # SecurityLogWasCleared (a critical event, sent to the central system).
+    from uocpp.log_ring import LogRing
+
+    real = LogRing._open
+
+    def full(self, turn=False):
+        raise OSError(28)  # ENOSPC
+
+    with SecDir("secev") as tmp:
+        wired(tmp)
+        LogRing._open = full
+        try:
+            security_event.report("StartupOfTheDevice", "1.0")
+            security_event.report("TamperDetectionActivated", "lid")  # dropped: the ring rests a minute
+        finally:
+            LogRing._open = real
+        eq(lines(tmp + "/security"), [], "nothing on flash")
+        ob = wired(tmp)  # the next boot, with room again
+        security_event.report("StartupOfTheDevice", "1.0")
+        eq(lines(tmp + "/security"), [["StartupOfTheDevice", "1.0"]], "the security log")
+        eq([p["type"] for _a, p in ob.stored], ["StartupOfTheDevice"], "queued")
+        os.remove(tmp + "/security/0.txt")
+        ob = wired(tmp)  # a boot after the log was cleared: still told
+        security_event.report("StartupOfTheDevice", "1.0")
+        eq([p["type"] for _a, p in ob.stored], ["SecurityLogWasCleared", "StartupOfTheDevice"], "cleared: reported")
