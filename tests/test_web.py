@@ -80,6 +80,7 @@ def test_bad_form_values_show_the_settings_errors_and_change_nothing(firmware, c
     fw, port = setup_mode(firmware, cs.port)
     before = fw.config_path.read_bytes()
     fields = good_fields(cs.port, url="http://example.com/ocpp", chargePointId="bad:id", securityProfile="7", authorizationKey="short")
+    fields.update(ssid="s" * 33, wifiPassword="seven77")  # IEEE 802.11: SSID at most 32 bytes; WPA2 passphrase 8 to 63
     code, _, body = post_form(port, AP_PASSWORD, fields)
     page = body.decode()
     assert code == 200 and "Not saved" in page
@@ -88,9 +89,11 @@ def test_bad_form_values_show_the_settings_errors_and_change_nothing(firmware, c
         "centralSystem.chargePointId: must be printable ASCII without ':'",
         "centralSystem.securityProfile: must be between 0 and 2",
         "centralSystem.authorizationKey: must be 16 to 20 printable ASCII characters or 32 to 40 hex digits",
+        "wifi.ssid: must be at most 32 bytes (UTF-8)",
+        "wifi.password: must be empty (an open network), 8 to 63 printable ASCII characters or 64 hex digits (WPA2)",
     ):
         assert text in page, text
-    assert "short" not in page  # a refused key is not echoed either
+    assert "short" not in page and "seven77" not in page  # a refused key or password is not echoed either
     # Profile 2 without its CA: the cross-key rule's text, next to the CA field.
     code, _, body = post_form(port, AP_PASSWORD, good_fields(cs.port, url="wss://127.0.0.1:1/ocpp", securityProfile="2"))
     assert "centralSystem.caFile: required by security profile 2 (CA certificate, DER)" in body.decode()

@@ -577,3 +577,31 @@ def test_defaults():
 def test_secrets():
     s = settings.validate(doc({"centralSystem": {"authorizationKey": "0123456789abcdef"}, "wifi": {"password": "wifi-pass"}}))[0]
     eq(sorted(settings.secrets(s)), ["0123456789abcdef", "wifi-pass"], "secrets")
+
+
+def test_wifi_ssid_and_password_keep_to_ieee_802_11():
+    # IEEE 802.11: an SSID is 0 to 32 bytes (here UTF-8; "" = none yet,
+    # setup mode); a WPA2 passphrase is 8 to 63 printable ASCII characters
+    # or 64 hex digits (the PSK itself), an open network has none. Beyond
+    # that the ESP32's driver cuts the SSID to 32 bytes or refuses the
+    # password: a board that never joins, every attempt failing with a
+    # log line about the radio, instead of a message naming the key.
+    ssid = "wifi.ssid: must be at most 32 bytes (UTF-8)"
+    password = "wifi.password: must be empty (an open network), 8 to 63 printable ASCII characters or 64 hex digits (WPA2)"
+    for key, value, want in (
+        ("ssid", "x" * 33, [ssid]),
+        ("ssid", "\u00e9" * 17, [ssid]),  # 17 characters, 34 bytes
+        ("ssid", "x" * 32, []),
+        ("ssid", "\u00e9" * 16, []),
+        ("ssid", "", []),
+        ("password", "1234567", [password]),
+        ("password", "x" * 64, [password]),  # 64 characters: hex digits only
+        ("password", "0" * 65, [password]),
+        ("password", "p\u00e4ssword", [password]),
+        ("password", "pass\tword", [password]),
+        ("password", "", []),
+        ("password", "12345678", []),
+        ("password", "~" * 63, []),
+        ("password", "0123456789abcdefABCDEF" * 2 + "0" * 20, []),
+    ):
+        eq(settings.validate(doc({"wifi": {key: value}}))[2], want, "wifi.%s = %r" % (key, value))

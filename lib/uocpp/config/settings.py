@@ -215,6 +215,16 @@ def validate(doc):
         problems.append("mqtt.discoveryPrefix: must not be empty when mqtt.discovery is true")
     if out["web"].get("enabled") and not out["web"].get("password"):
         problems.append("web.password: required when web.enabled is true")
+    # IEEE 802.11: an SSID of at most 32 bytes ("" = none yet: setup mode);
+    # a WPA2 passphrase of 8 to 63 printable ASCII characters, or the PSK as
+    # 64 hex digits; "" = an open network. The ESP32's driver cuts a longer
+    # SSID (never joins) and refuses such a password (every attempt fails).
+    w = out["wifi"]
+    if len(w.get("ssid", "").encode()) > 32:
+        problems.append("wifi.ssid: must be at most 32 bytes (UTF-8)")
+    w = w.get("password", "").encode()
+    if w and not (8 <= len(w) <= 63 and 32 <= min(w) and max(w) <= 126 or len(w) == 64 and not w.strip(b"0123456789abcdefABCDEF")):
+        problems.append("wifi.password: must be empty (an open network), 8 to 63 printable ASCII characters or 64 hex digits (WPA2)")
     if not [p for p in problems if p.startswith("centralSystem")]:
         # Security profiles (SEC-01): 0 = ws://, 1 = ws:// + Basic auth,
         # 2 = wss:// + Basic auth. An absent securityProfile follows the
