@@ -14,7 +14,7 @@ import time
 
 from micropython import const
 
-from uocpp import clock, log, platform, security_event, unload
+from uocpp import clock, log, platform, security_event, sleep, unload
 from uocpp.lazy import run_then_drop
 from uocpp.store import json_file
 
@@ -116,7 +116,17 @@ class App:
         self.supervisor = sup = Supervisor()
         try:
             await _start(self, sup)
-            await self._stopped.wait()
+            # The clock's listeners (moved() here, the smart charging's)
+            # measure a step of the clock on ticks_ms since the last setting;
+            # a board's ticks_diff reads negative past 6.2 days, so a week
+            # offline made the next setting a step of 12 days. They look
+            # every hour, each time from where the clock ran.
+            while not await sleep.until(self._stopped, 3600000):
+                try:
+                    for fn in clock._on_set:
+                        fn()
+                except Exception:  # MemoryError too: the next hour's look
+                    pass
             await self.outbox.drained(self.keys.get("MessageTimeout"))
         finally:
             sup.cancel()

@@ -227,3 +227,71 @@ def test_a_phase_switch_refused_a_week_ago_is_tried_again():
     finally:
         asyncio.create_task = real
         phases.time = __import__("time")
+
+
+async def test_a_clock_set_after_a_week_offline_is_no_step_of_the_clock():
+    # SettingSystemTime is a step of the clock away from where it ran,
+    # measured on ticks_ms since the last setting (app.py App.moved). A week
+    # offline (no Heartbeat.conf sets the clock) is over half the ticks'
+    # period on a board (6.2 days): the next setting, the clock exactly
+    # where it ran, read as a step of 12 days, a false critical security
+    # event. The app looks at the clock every hour while it runs.
+    import asyncio
+
+    from uocpp import app as app_mod
+    from uocpp import clock, security_event
+    from uocpp.app import App
+
+    week = 7 * 86400
+    ticks = Ticks30()
+    events = []
+
+    def passes(ms):  # ms of ticks and of the RTC (time.time()) go by
+        ticks.now += ms
+        clock._offset += ms // 1000
+
+    class Sleep:
+        @staticmethod
+        async def until(event, ms):
+            if event.is_set() or ticks.now >= week * 1000:
+                return True
+            passes(ms)
+            return False
+
+    class Part:
+        async def drained(self, seconds):
+            pass
+
+        async def close(self):
+            pass
+
+        def get(self, key):
+            return 1
+
+    async def started(app, sup):
+        pass
+
+    a = object.__new__(App)
+    part = Part()
+    a.outbox, a.link, a.keys, a._firmware, a.stop_reason = part, part, part, [None], "soft"
+    a._stopped = asyncio.Event()
+    listeners, offset, report, real_start = clock._on_set[:], clock._offset, security_event.report, app_mod._start
+    app_mod.time, app_mod._start = ticks, started
+    app_mod.sleep = Sleep  # (absent before the fix: nothing to restore)
+    security_event.report = lambda kind, info=None: events.append((kind, info))
+    del clock._on_set[:]
+    try:
+        a._seen = [clock.now(), ticks.ticks_ms()]
+        clock.on_set(a.moved)
+        try:
+            await asyncio.wait_for_ms(a.run(), 2000)
+        except asyncio.TimeoutError:
+            pass  # nothing looked at the clock meanwhile
+        passes(week * 1000 - ticks.now)  # a week on, either way
+        clock.set_unix(clock.now())  # back online: a Heartbeat.conf, the clock where it ran
+        eq(events, [], "security events")
+    finally:
+        clock._on_set[:] = listeners
+        clock._offset, security_event.report, app_mod._start = offset, report, real_start
+        app_mod.time = __import__("time")
+        app_mod.sleep = __import__("uocpp.sleep").sleep
