@@ -137,3 +137,43 @@ async def test_an_infinite_or_nan_meter_or_power_command_is_refused():
         reply = await evse._command(words)
         eq(reply.startswith("error"), True, " ".join(words) + ": " + reply)
     eq((await evse.read(1))[ENERGY], 1500.0, "the register as it was")
+
+
+async def test_sampling_turned_on_after_a_week_in_a_transaction_samples():
+    # MeterValueSampleInterval 0 (config.json's default) through a week-long
+    # transaction (a fleet car left plugged in), then the central system
+    # sets 60 s: the last sample's mark is the transaction's start, over
+    # half the ticks' period ago (6.2 days on a 32-bit board), its
+    # ticks_diff negative, and no sample came for up to 6.2 more days.
+    import asyncio
+
+    from unit_watchdog import Ticks30
+
+    from uocpp.services import metering as mod
+
+    class Journal(Outbox):
+        def __init__(self):
+            super().__init__()
+            self.sampled = asyncio.Event()
+
+        def store(self, action, payload, local):
+            self.sampled.set()
+
+    ticks = Ticks30()
+    mod.time = ticks
+    keys = Keys(MeterValueSampleInterval=0, MeterValuesSampledData=ENERGY, ClockAlignedDataInterval=0)
+    outbox = Journal()
+    m = Metering(Meter(), 1, keys, outbox, Transactions())
+    task = None
+    try:
+        m.begin(1)  # the transaction starts
+        ticks.now = 7 * 86400000
+        keys.values["MeterValueSampleInterval"] = 60
+        task = asyncio.create_task(m.run())
+        await asyncio.wait_for_ms(outbox.sampled.wait(), 3000)
+    except asyncio.TimeoutError:
+        raise AssertionError("no Sample.Periodic once sampling was on")
+    finally:
+        if task is not None:
+            task.cancel()
+        mod.time = __import__("time")

@@ -179,10 +179,12 @@ class Metering:
                     if not every or last is None or self._tx.running_on(n) is None:
                         continue
                     late = time.ticks_diff(now, last) - every
-                    if late >= 0:
+                    # (late < -every: a negative ticks_diff, the last sample
+                    # over 6.2 days ago, sampling off meanwhile: due.)
+                    if late >= 0 or late < -every:
                         # On the interval's grid while it keeps up; after a change
                         # to a shorter interval (or a long stall) from now.
-                        self._sampled[n] = time.ticks_add(now, -late) if late < every else now
+                        self._sampled[n] = time.ticks_add(now, -late) if 0 <= late < every else now
                         self.send(n, self._keys.get("MeterValuesSampledData"), "Sample.Periodic")
                 aligned_at = self._aligned(aligned_at)
                 short = False
