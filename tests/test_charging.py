@@ -213,6 +213,19 @@ def test_fault_during_charging_stops(charger):
     ch.wait_status("Finishing")
 
 
+def test_a_new_fault_while_faulted_is_reported_with_its_error_code(charger):
+    """C16 4.9: a StatusNotification informs the central system of "a status change or an error": a second fault
+    while Faulted (another errorCode, the status still Faulted) is sent with its errorCode. (Before: only a change of
+    status was sent, and the central system kept the first errorCode.)"""
+    ch = charger()
+    ch.evse("fault 1 GroundFailure")
+    assert ch.wait_status("Faulted")[0]["errorCode"] == "GroundFailure"
+    ch.evse("fault 1 OverCurrentFailure")
+    ch.wait_call("StatusNotification", where=lambda p: p["connectorId"] == 1 and p["errorCode"] == "OverCurrentFailure")
+    ch.evse("clear 1")
+    ch.wait_status("Available")
+
+
 def test_change_availability_during_a_transaction_is_scheduled(charger, cs):
     """CA-Scheduled: Inoperative during a transaction is Scheduled, applied when it ends."""
     ch = charger()

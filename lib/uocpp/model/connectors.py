@@ -82,6 +82,11 @@ class Connectors:
         # The charging session reports; a change of status is published.
         c = self.items[cid]
         before = self.status(cid)
+        if error_code is not None and error_code != c.error_code:
+            # A new errorCode is news too, the status Faulted before and
+            # after (4.9). (No tuple: the session loop calls this every pass,
+            # and an allocation that fails there opens the relay.)
+            before = None
         if reserved is not None:
             c.reserved = reserved
         if session is not None:

@@ -37,7 +37,7 @@ class StatusNotifier:
         def build():
             c = connectors.items[cid]
             payload = {"connectorId": cid, "errorCode": c.error_code, "status": connectors.status(cid), "timestamp": clock.now_iso()}
-            msg.carried = payload["status"]
+            msg.carried = (payload["status"], c.error_code)
             msg.sent_on = link.connections
             return payload
 
@@ -71,7 +71,8 @@ class StatusNotifier:
                 unconfirmed = False
                 for c in self.connectors.items:
                     cid = c.id
-                    status = self.connectors.status(cid)
+                    # With its errorCode: a second fault while Faulted is news (4.9).
+                    status = (self.connectors.status(cid), c.error_code)
                     if self._queued.get(cid) != status:
                         self._queued[cid] = status
                         self._post(cid)
