@@ -57,6 +57,28 @@ async def test_seed_api_send_and_interval():
     task.cancel()
 
 
+async def test_a_rejected_boot_goes_again_once_its_timer_expired():
+    # Seed 3.2: after Rejected, SendBootNotificationRequest sends nothing
+    # until the StartBootNotificationTimer the application started expires
+    # (BN-09); then it sends. (Before: only a TriggerMessage let it go, and
+    # none is answered while Rejected: the seed API stayed Rejected for good.)
+    from uocpp.services import boot_notification as bn
+
+    box, reg, k, link = make([conf(REJECTED, 30), conf(REJECTED, 30), conf(ACCEPTED, 90)])
+    boot = bn.BootNotification(box, reg, k, 5, State())
+    task = asyncio.create_task(box.run())
+    eq(await boot.send_boot_notification(), bn.RESPONSE_REJECTED)
+    boot.start_boot_notification_timer(30)
+    eq(await boot.send_boot_notification(), bn.FAILED, "the timer runs: nothing sent")
+    boot.start_boot_notification_timer(0)
+    eq(await boot.send_boot_notification(), bn.RESPONSE_REJECTED, "the timer expired: sent")
+    eq(await boot.send_boot_notification(), bn.FAILED, "Rejected again: nothing before the next timer")
+    boot.start_boot_notification_timer(0)
+    eq(await boot.send_boot_notification(), bn.RESPONSE_SUCCESS)
+    eq(len(link.sent), 3, "three went out")
+    task.cancel()
+
+
 async def test_the_service_leaves_the_heap_once_accepted():
     box, reg, k, link = make([conf(PENDING, 0), conf(ACCEPTED, 60)])
 

@@ -61,8 +61,10 @@ class BootNotification:
         # SendBootNotificationRequest: one BootNotification.req with the
         # identity from the setters; applies the reply. Returns a result code.
         if self.config.status == REJECTED and not self._timer_expired.is_set():
-            log.info("boot", "BootNotification not sent: Rejected, waiting for the retry interval (BN-09)")
-            return FAILED
+            if self._retry_at is None or time.ticks_diff(self._retry_at, time.ticks_ms()) > 0:
+                log.info("boot", "BootNotification not sent: Rejected, waiting for the retry interval (BN-09)")
+                return FAILED
+            self._retry_at = None  # its timer expired: this one goes, the next waits for another
         return await self._send(ONCE)
 
     def start_boot_notification_timer(self, seconds):
