@@ -698,9 +698,29 @@ def test_lock_without_feedback_or_actuator():
     eq(evse.lock(1, True), True, "assumed to work")
     eq((board.levels[12], evse.locked(1)), (1, True), "driven, reported as asked")
     none = Esp32Evse(config(), Board())
-    eq(none.lock(1, True), True, "no actuator: nothing to fail")
+    eq(none.lock(1, True), None, "no actuator: no lock to move (a tethered cable), nothing failed")
     eq(none.locked(1), True, "as asked")
     eq(none.take_card(), None, "no card reader on the ESP32")
+
+
+def test_unlock_connector_on_a_charger_without_a_lock_is_not_supported():
+    # C16 5.18 UnlockStatus: NotSupported "Charge Point has no connector
+    # lock" (OCTT TC_017_2_CS, a fixed cable). (Before: the driver said a
+    # lock it does not have had moved: Unlocked.) A charger with a lock
+    # still answers Unlocked.
+    from uocpp.ops import unlock_connector
+
+    class Sessions:
+        def __init__(self, evse):
+            self.evse = evse
+
+        def stop(self, n, reason):
+            return False  # no transaction
+
+    none = Esp32Evse(config(), Board())
+    eq(unlock_connector.handle({"connectorId": 1}, Sessions(none)), {"status": "NotSupported"}, "no lock")
+    locking = Esp32Evse(config(lockPin=[12]), Board())
+    eq(unlock_connector.handle({"connectorId": 1}, Sessions(locking)), {"status": "Unlocked"}, "a lock")
 
 
 async def test_run_sets_changed_when_the_lock_is_forced():

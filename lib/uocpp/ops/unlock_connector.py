@@ -1,7 +1,7 @@
 # UnlockConnector (C16 5.18): a transaction on the connector is stopped
 # first (reason UnlockCommand); then the lock is opened: Unlocked, or
 # UnlockFailed when the actuator did not move. A connector that does not
-# exist: NotSupported.
+# exist, or has no lock (a tethered cable): NotSupported.
 from uocpp.validate import INT
 
 REQUEST = (("connectorId", INT, True, None),)
@@ -13,4 +13,5 @@ def handle(payload, sessions):
     if not 1 <= n <= sessions.evse.count:
         return {"status": "NotSupported"}
     sessions.stop(n, "UnlockCommand")
-    return {"status": "Unlocked" if sessions.evse.lock(n, False) else "UnlockFailed"}
+    moved = sessions.evse.lock(n, False)
+    return {"status": "NotSupported" if moved is None else "Unlocked" if moved else "UnlockFailed"}

@@ -290,7 +290,7 @@ class Esp32Evse:
         c[_WANT] = locked
         pin = c[_LOCK_PIN]
         if pin is None:
-            return True  # no actuator on this connector (a tethered cable)
+            return None  # no lock on this connector (a tethered cable): UnlockConnector NotSupported
         start = time.ticks_ms()
         on = k[_LOCK_ON]
         if k[_PULSE]:

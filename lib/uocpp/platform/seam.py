@@ -71,7 +71,8 @@ EVSE = (
     # n -> bool: the contactor as commanded
     ("relay", ("n",)),
     # lock (True) or release the socket's lock; blocks until the feedback
-    # agrees, at most evse.lockTimeout (board); -> True when it got there
+    # agrees, at most evse.lockTimeout (board); -> True when it got there,
+    # False when not, None when the connector has no lock (a tethered cable)
     ("lock", ("n", "locked")),
     # n -> bool: the lock's position (feedback, else as commanded)
     ("locked", ("n",)),

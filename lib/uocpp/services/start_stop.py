@@ -85,7 +85,7 @@ class StartStop:
             # history with its first reading.
             log.error("session", "connector %d: no meter reading yet: no transaction", n)
             return None
-        if not evse.lock(n, True):
+        if evse.lock(n, True) is False:  # None: no lock to move (a tethered cable)
             log.error("session", "connector %d: the lock failed, no transaction", n)
             self._lock_failed[n] = True
             self._connectors.set(n, error_code="ConnectorLockFailure")
