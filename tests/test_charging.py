@@ -226,6 +226,27 @@ def test_a_new_fault_while_faulted_is_reported_with_its_error_code(charger):
     ch.wait_status("Available")
 
 
+def test_a_paused_evse_reads_suspended_evse_whatever_the_ev_does(charger, cs):
+    """C16 7.7 ChargePointStatus: SuspendedEVSE "the EVSE is not offering energy to the EV, e.g. due to a smart
+    charging restriction"; SuspendedEV "the EVSE is offering energy but the EV is not taking any". A limit below 6 A
+    offers nothing; the EV then stops asking (pilot B, as IEC 61851-1 has it do without a PWM): still SuspendedEVSE.
+    (Before: SuspendedEV, as if the EV paused.) Offered again: SuspendedEV until it asks, then Charging."""
+    from tests.test_smart_charging import clear, profile, set_profile
+
+    ch = charger()
+    ch.evse("plug 1", "card 1 ALICE", "charge 1")
+    ch.wait_status("Charging")
+    assert set_profile(cs, 0, profile(1, periods=((0, 0),))) == "Accepted"
+    ch.wait_status("SuspendedEVSE")
+    ch.evse("suspend 1")
+    st = ch.state()
+    assert (st["status"], st["offeredA"], st["relay"]) == ("SuspendedEVSE", 0, False)
+    assert clear(cs, id=1) == "Accepted"
+    ch.wait_status("SuspendedEV")
+    ch.evse("charge 1")
+    ch.wait_call("StatusNotification", count=2, where=lambda p: p["status"] == "Charging")
+
+
 def test_change_availability_during_a_transaction_is_scheduled(charger, cs):
     """CA-Scheduled: Inoperative during a transaction is Scheduled, applied when it ends."""
     ch = charger()

@@ -373,5 +373,7 @@ class Sessions(StartStop):
             evse.set_offered(n, self.limit_amps[n])
             asking = pilot in ("C", "D")
             self._relay(n, asking and self.limit_amps[n] >= 6)
-            status = cn.CHARGING if asking and self.limit_amps[n] >= 6 else cn.SUSPENDED_EVSE if asking else cn.SUSPENDED_EV
+            # Nothing offered (below 6 A) is the EVSE's pause, whatever the EV
+            # does (with no PWM it stops asking): SuspendedEVSE (C16 7.7).
+            status = cn.SUSPENDED_EVSE if self.limit_amps[n] < 6 else cn.CHARGING if asking else cn.SUSPENDED_EV
         self._connectors.set(n, session=status)
