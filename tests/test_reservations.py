@@ -144,3 +144,30 @@ def test_remote_start_without_a_connector_takes_one_not_reserved_for_someone_els
     start = ch.wait_call("StartTransaction")[0]
     assert (start["connectorId"], start["idTag"]) == (2, "ALICE") and "reservationId" not in start
     assert ch.state(1)["status"] == "Reserved"
+
+
+def test_a_fault_or_unavailability_ends_the_reservation(charger, cs):
+    """RSV-End: 5.13: "A reservation SHALL be terminated on the Charge Point when ... (3) when the Charge Point or
+    connector are set to Faulted or Unavailable": once the fault clears, or the connector is Operative again, it is
+    Available, not Reserved; the reservation is gone (CancelReservation Rejected) and another idTag may start."""
+    ch = charger({"connectors": {"count": 2}})
+    assert reserve(cs, 1, "ALICE", rid=1) == "Accepted"
+    assert reserve(cs, 2, "ALICE", rid=2) == "Accepted"
+    ch.wait_status("Reserved")
+    ch.wait_status("Reserved", n=2)
+    ch.evse("fault 1 GroundFailure")
+    ch.wait_status("Faulted")
+    ch.fw.wait_log("reservation 1 on connector 1 ended")
+    ch.evse("clear 1")
+    assert ch.state()["status"] == "Available"
+    assert cs.call("CP001", call.ChangeAvailability(connector_id=2, type="Inoperative")).status == "Accepted"
+    ch.wait_status("Unavailable", n=2)
+    ch.fw.wait_log("reservation 2 on connector 2 ended")
+    assert cs.call("CP001", call.ChangeAvailability(connector_id=2, type="Operative")).status == "Accepted"
+    ch.wait_call("StatusNotification", count=2, where=lambda p: p["connectorId"] == 2 and p["status"] == "Available")
+    assert ch.state(2)["status"] == "Available"
+    assert cs.call("CP001", call.CancelReservation(reservation_id=1)).status == "Rejected"
+    assert cs.call("CP001", call.CancelReservation(reservation_id=2)).status == "Rejected"
+    ch.evse("plug 1", "card 1 BOB")
+    start = ch.wait_call("StartTransaction")[0]
+    assert start["idTag"] == "BOB" and "reservationId" not in start

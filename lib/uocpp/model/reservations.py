@@ -89,9 +89,11 @@ class Reservations:
             log.error("reserve", "cannot store the reservations: %s", e)
 
     async def run(self):
-        # Ends each reservation at its expiryDate: sleeps until the soonest,
-        # or until a change (a reservation made or ended, the clock set by
-        # BootNotification). Returns once none is left (the door drops it).
+        # Ends each reservation at its expiryDate, or once its connector is
+        # Faulted or Unavailable: sleeps until the soonest, or until a change
+        # (a reservation made or ended, the clock set by BootNotification, a
+        # fault, ChangeAvailability). Returns once none is left (the door
+        # drops it).
         while True:
             self.changed.clear()
             now, soonest = clock.now(), None
@@ -99,6 +101,10 @@ class Reservations:
                 left = r["exp"] - now
                 if left <= 0:
                     self.end(int(rid), "expired")
+                elif not self._connectors.operative(r["c"]):
+                    # Faulted or Unavailable ends it (5.13): Available, not
+                    # Reserved, once the connector is back.
+                    self.end(int(rid), "ended (%s)" % self._connectors.status(r["c"]))
                 elif soonest is None or left < soonest:
                     soonest = left
             if soonest is None:

@@ -325,6 +325,8 @@ class Sessions(StartStop):
                 log.warning("session", "connector %d: fault %s: relay open", n, fault)
             if fault != cn.NO_ERROR and self._tx.running_on(n) is not None:
                 self.stop(n, "Other")
+            if fault != cn.NO_ERROR and self._rsv:
+                self._rsv.changed.set()  # a fault ends its reservation (5.13)
         pilot = evse.pilot(n)
         pending = self._pending[n]
         if pending is not None and time.ticks_diff(time.ticks_ms(), pending[1]) >= 0:
