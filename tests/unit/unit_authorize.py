@@ -222,3 +222,27 @@ async def test_an_authorize_answered_with_a_callerror_is_not_decided_by_the_offl
         outbox.msgs[0]._finish(None, errors.CallErrorReceived("InternalError", "the database is down"))
         eq(await asked, {"status": "Invalid"}, "refused, not accepted offline")
         eq(auth.cache.lookup("STRANGER"), None, "nothing cached")
+
+
+def test_a_full_cache_makes_room_by_removing_a_not_valid_entry_first():
+    # C16 3.5.1: "If new identifier authorization data is received and the
+    # Authorization Cache is full, the Charge Point SHALL remove any NOT-valid
+    # entries, and then, if necessary, the oldest valid entries". A blocked
+    # card's entry must not give way to a valid one: gone from the cache, it
+    # would be unknown offline (AllowOfflineTxForUnknownId) instead of Blocked.
+    from uocpp.model import auth_cache
+
+    with TempDir("auth") as d:
+        cache = auth_cache.AuthCache(d + "/auth_cache.json", lambda: True)
+        cache.update("OLDEST", {"status": "Accepted"})
+        cache.update("BLOCKED", {"status": "Blocked"})
+        cache.update("EXPIRED", {"status": "Accepted", "expiryDate": "2001-01-01T00:00:00Z"})
+        for i in range(64 - 3):  # auth_cache._MAX: 64 entries
+            cache.update("CARD%d" % i, {"status": "Accepted"})
+        eq(len(cache), 64, "full")
+        cache.update("NEW", {"status": "Accepted"})
+        eq(cache.lookup("OLDEST"), {"status": "Accepted"}, "the oldest valid entry stays while a NOT-valid one is there")
+        eq((cache.lookup("BLOCKED"), cache.lookup("NEW")), (None, {"status": "Accepted"}), "the NOT-valid entry made room")
+        cache.update("NEWER", {"status": "Accepted"})
+        eq((cache.lookup("EXPIRED"), cache.lookup("OLDEST")), (None, {"status": "Accepted"}), "an expired entry is NOT-valid too")
+        eq(len(cache), 64, "still full, never more")

@@ -1,6 +1,7 @@
 # The authorization cache (C16 3.4.4): the idTagInfo of every idTag the
 # central system answered for (Authorize, StartTransaction, StopTransaction),
-# expiryDate honoured, bounded with least-recently-used eviction, on flash
+# expiryDate honoured, bounded (a NOT-valid entry evicted first, then the
+# least recently used), on flash
 # (<flash>/auth_cache.json, atomic). ClearCache empties it.
 import os
 from micropython import const
@@ -10,7 +11,7 @@ from uocpp.lazy import held
 from uocpp.model.transactions import same_tag
 from uocpp.store import json_file
 
-_MAX = const(64)  # entries; the oldest used goes first
+_MAX = const(64)  # entries; a NOT-valid one goes first, else the oldest used
 
 
 class AuthCache:
@@ -59,7 +60,18 @@ class AuthCache:
         self._items = [item for item in self._entries() if not same_tag(item[0], id_tag)]
         self._items.append([id_tag, info])
         if len(self._items) > _MAX:
-            self._items.pop(0)
+            # Full: the oldest NOT-valid entry (an Accepted past its
+            # expiryDate is one) makes room first, else the oldest used (3.5.1).
+            i = 0
+            for n, (tag, old) in enumerate(self._items[:-1]):
+                expiry = old.get("expiryDate")
+                try:
+                    if old.get("status") != "Accepted" or expiry and clock.parse_iso(expiry) <= clock.now():
+                        i = n
+                        break
+                except ValueError:
+                    pass
+            self._items.pop(i)
         self._save()
 
     def clear(self):
