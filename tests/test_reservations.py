@@ -173,3 +173,16 @@ def test_a_fault_or_unavailability_ends_the_reservation(charger, cs):
     start = ch.wait_call("StartTransaction")[0]
     assert start["idTag"] == "BOB" and "reservationId" not in start
 
+
+def test_a_lock_failure_at_the_holders_start_ends_the_reservation(charger, cs):
+    """RSV-End: the connector lock fails as the reserved idTag starts: the connector is Faulted
+    (ConnectorLockFailure), which ends the reservation (5.13 (3)); once the cable is out it is Available."""
+    ch = charger()
+    assert reserve(cs, 1, "ALICE", rid=8) == "Accepted"
+    ch.wait_status("Reserved")
+    ch.evse("lock 1 fail", "plug 1", "card 1 ALICE")
+    ch.wait_status("Faulted")
+    ch.fw.wait_log("reservation 8 on connector 1 ended")
+    ch.evse("unplug 1")
+    assert ch.state()["status"] == "Available"
+    assert cs.call("CP001", call.CancelReservation(reservation_id=8)).status == "Rejected"

@@ -89,6 +89,8 @@ class StartStop:
             log.error("session", "connector %d: the lock failed, no transaction", n)
             self._lock_failed[n] = True
             self._connectors.set(n, error_code="ConnectorLockFailure")
+            if self._rsv:
+                self._rsv.changed.set()  # Faulted ends its reservation (5.13)
             return None
         wh = self._metering.energy_wh(n)
         ts = clock.now_iso()
