@@ -186,3 +186,23 @@ def test_a_lock_failure_at_the_holders_start_ends_the_reservation(charger, cs):
     ch.evse("unplug 1")
     assert ch.state()["status"] == "Available"
     assert cs.call("CP001", call.CancelReservation(reservation_id=8)).status == "Rejected"
+
+
+def test_a_failed_start_of_the_holder_leaves_the_connector_reserved(charger, cs):
+    """RSV-Status: the holder's card first (Preparing, waiting for the EV), then the EV, and the start fails (here:
+    maxTransactions reached): the reservation is still in force (5.13: only a started transaction, its expiryDate, a
+    fault or Unavailable end it), so the connector reads Reserved, never Available while it refuses other cards."""
+    ch = charger({"connectors": {"count": 2}, "storage": {"maxTransactions": 1}})
+    ch.evse("plug 1", "card 1 BOB")
+    ch.wait_call("StartTransaction")
+    assert reserve(cs, 2, "ALICE", rid=4) == "Accepted"
+    ch.wait_status("Reserved", n=2)
+    ch.evse("card 2 ALICE")
+    ch.wait_status("Preparing", n=2)
+    ch.evse("plug 2")
+    ch.fw.wait_log("connector 2: 1 transactions wait for the central system: no new one")
+    ch.evse("unplug 2")
+    assert ch.state(2)["status"] == "Reserved"
+    ch.evse("plug 2", "card 2 MALLORY")
+    ch.fw.wait_log("connector 2 is reserved: card MALLORY refused")
+    assert cs.call("CP001", call.CancelReservation(reservation_id=4)).status == "Accepted"

@@ -356,7 +356,8 @@ class Sessions(StartStop):
             c.set(n, session=cn.FINISHING)
         elif pending is not None and c.operative(n):
             self._pending[n] = None
-            self.start(n, pending[0], pending[2] if len(pending) > 2 else None)
+            if self.start(n, pending[0], pending[2] if len(pending) > 2 else None) is None and self._rsv and self._rsv.on(n):
+                c.set(n, reserved=True)  # not started: its holder's reservation stands (Reserved again)
         else:
             c.set(n, session=cn.PREPARING)
 
