@@ -25,6 +25,9 @@ class Connectors:
         if reserved is not None:
             self.reserved[n] = reserved
 
+    def operative(self, n):
+        return True
+
 
 def test_on_use_makes_on_first_read_and_drops():
     made = []
