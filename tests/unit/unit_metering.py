@@ -100,6 +100,50 @@ def test_a_clock_set_back_after_an_aligned_value_sends_none_off_the_boundary():
         clock.synced = synced
 
 
+def test_a_changed_clock_aligned_interval_keeps_to_its_own_boundaries():
+    # ClockAlignedDataInterval is read at every tick (C16 9.1.8: the size of
+    # the evenly spaced intervals of the day): changed from 60 to 900, the
+    # values go on at the next quarter hour; changed back to 60, none comes
+    # before the next minute. (Before: the tick after the change compared
+    # the new interval's slot with the last one counted in the old
+    # interval's units: a shorter interval sent a Sample.Clock value at
+    # once, at 12:15:01, on no boundary.)
+    from uocpp import clock
+
+    tx, outbox = Transactions(), Outbox()
+    tx.running = {}
+    keys = Keys(ClockAlignedDataInterval=60, MeterValuesAlignedData=ENERGY)
+    metering = Metering(Meter(), 1, keys, outbox, tx)
+    metering.readings[1] = {ENERGY: 1500}
+    quarter = 1767269700  # 2026-01-01T12:15:00Z
+    synced, now = clock.synced, clock.now()
+
+    def times():
+        sent = [m.build()["meterValue"][0]["timestamp"] for m in outbox.msgs]
+        del outbox.msgs[:]
+        return sent
+
+    try:
+        clock.set_unix(quarter - 301)
+        last = metering._aligned(None)
+        clock.set_unix(quarter - 300)  # 12:10:00, a minute's boundary
+        last = metering._aligned(last)
+        eq(times(), ["2026-01-01T12:10:00Z"] * 2, "every minute")
+        keys.values["ClockAlignedDataInterval"] = 900
+        for t in (quarter - 299, quarter - 1, quarter):
+            clock.set_unix(t)
+            last = metering._aligned(last)
+        eq(times(), ["2026-01-01T12:15:00Z"] * 2, "900: at the quarter hour only")
+        keys.values["ClockAlignedDataInterval"] = 60
+        for t in (quarter + 1, quarter + 59, quarter + 60):
+            clock.set_unix(t)
+            last = metering._aligned(last)
+        eq(times(), ["2026-01-01T12:16:00Z"] * 2, "60 again: at the next minute only")
+    finally:
+        clock.set_unix(now)
+        clock.synced = synced
+
+
 # -- the simulated meter (platform/evse_sim.py, platform/sim_meter.py) ---------------
 
 

@@ -198,10 +198,11 @@ class Metering:
         interval = self._keys.get("ClockAlignedDataInterval")
         if not interval:
             return None
-        slot = int(clock.now()) // interval
-        # A boundary crossed forward: a clock set back (a Heartbeat's
-        # correction) crosses none, and its time is no boundary.
-        if last is not None and slot > last:
+        now = int(clock.now())
+        # A boundary of the interval in force crossed forward since the last
+        # tick's time (a changed interval's first tick too): a clock set back
+        # (a Heartbeat's correction) crosses none, and its time is no boundary.
+        if last is not None and now // interval * interval > last:
             for n in range(self._count + 1):
                 self.send(n, self._keys.get("MeterValuesAlignedData"), "Sample.Clock")
-        return slot
+        return now
