@@ -144,6 +144,34 @@ def test_a_changed_clock_aligned_interval_keeps_to_its_own_boundaries():
         clock.synced = synced
 
 
+def test_clock_aligned_intervals_start_at_every_midnight():
+    # C16 9.1.8 ClockAlignedDataInterval: "the size (in seconds) of the set
+    # of evenly spaced aggregation intervals per day, starting at 00:00:00
+    # (midnight)". 25,200 s (7 hours) does not divide a day: each day's
+    # intervals start at 00:00, 07:00, 14:00 and 21:00. (Before: counted
+    # from 1970 they drifted by 3 hours a day: on 2026-01-02 they fell at
+    # 04:00, 11:00 and 18:00, and none at midnight.)
+    from uocpp import clock
+
+    tx, outbox = Transactions(), Outbox()
+    tx.running = {}
+    metering = Metering(Meter(), 1, Keys(ClockAlignedDataInterval=25200, MeterValuesAlignedData=ENERGY), outbox, tx)
+    metering.readings[1] = {ENERGY: 1500}
+    midnight = 1767312000  # 2026-01-02T00:00:00Z
+    synced, now = clock.synced, clock.now()
+    try:
+        last = None
+        for hour in range(-1, 24):
+            for t in (midnight + hour * 3600 - 1, midnight + hour * 3600):
+                clock.set_unix(t)
+                last = metering._aligned(last)
+        sent = [m.build()["meterValue"][0]["timestamp"] for m in outbox.msgs if m.build()["connectorId"] == 0]
+        eq(sent, ["2026-01-02T%sZ" % at for at in ("00:00:00", "07:00:00", "14:00:00", "21:00:00")], "the day's boundaries")
+    finally:
+        clock.set_unix(now)
+        clock.synced = synced
+
+
 # -- the simulated meter (platform/evse_sim.py, platform/sim_meter.py) ---------------
 
 

@@ -199,10 +199,13 @@ class Metering:
         if not interval:
             return None
         now = int(clock.now())
-        # A boundary of the interval in force crossed forward since the last
-        # tick's time (a changed interval's first tick too): a clock set back
-        # (a Heartbeat's correction) crosses none, and its time is no boundary.
-        if last is not None and now // interval * interval > last:
+        # The day's intervals start at midnight (9.1.8; an interval that
+        # does not divide a day: the day's last one is shorter). A boundary
+        # of the interval in force crossed forward since the last tick's time
+        # (a changed interval's first tick too): a clock set back (a
+        # Heartbeat's correction) crosses none, and its time is no boundary.
+        day = now % 86400
+        if last is not None and now - day + day // interval * interval > last:
             for n in range(self._count + 1):
                 self.send(n, self._keys.get("MeterValuesAlignedData"), "Sample.Clock")
         return now
