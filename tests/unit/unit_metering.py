@@ -172,6 +172,37 @@ def test_clock_aligned_intervals_start_at_every_midnight():
         clock.synced = synced
 
 
+def test_no_clock_aligned_value_before_the_clock_is_set_nor_at_its_setting():
+    # A board's clock starts at 2000-01-01 and is set by the central system
+    # (BootNotification.conf). Before that its boundaries are no
+    # ClockAlignedDataInterval boundaries (9.1.8: evenly spaced intervals of
+    # the day), and setting it is no boundary either: the first aligned
+    # values come at the first boundary after it. (Before: a value stamped
+    # 2000-01-01T00:15:00Z, then one at 12:10:17, the moment the clock was
+    # set.)
+    from uocpp import clock
+
+    tx, outbox = Transactions(), Outbox()
+    tx.running = {}
+    metering = Metering(Meter(), 1, Keys(ClockAlignedDataInterval=900, MeterValuesAlignedData=ENERGY), outbox, tx)
+    metering.readings[1] = {ENERGY: 1500}
+    quarter = 1767269700  # 2026-01-01T12:15:00Z
+    synced, now = clock.synced, clock.now()
+    try:
+        last = None
+        for t in (946685699, 946685700):  # 2000-01-01T00:14:59Z, 00:15:00Z
+            clock.set_unix(t)
+            clock.synced = False  # the board's own clock
+            last = metering._aligned(last)
+        for t in (quarter - 283, quarter - 282, quarter - 1, quarter):  # set at 12:10:17
+            clock.set_unix(t)
+            last = metering._aligned(last)
+        eq([m.build()["meterValue"][0]["timestamp"] for m in outbox.msgs], ["2026-01-01T12:15:00Z"] * 2, "from the first boundary after the clock was set")
+    finally:
+        clock.set_unix(now)
+        clock.synced = synced
+
+
 # -- the simulated meter (platform/evse_sim.py, platform/sim_meter.py) ---------------
 
 

@@ -196,7 +196,9 @@ class Metering:
 
     def _aligned(self, last):
         interval = self._keys.get("ClockAlignedDataInterval")
-        if not interval:
+        if not interval or not clock.synced:
+            # Off, or no clock yet (a board's starts at 2000-01-01): its
+            # boundaries are none of the day's, nor is the moment it is set.
             return None
         now = int(clock.now())
         # The day's intervals start at midnight (9.1.8; an interval that
