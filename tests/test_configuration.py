@@ -222,6 +222,22 @@ def test_values_persist_across_restart(cs, firmware, tmp_path):
     assert values["MeterValuesSampledData"]["value"] == "Voltage"
 
 
+def test_a_change_to_the_boot_intervals_value_is_stored_too(cs, firmware, tmp_path):
+    """CFG-06, BN-05: a BootNotification.conf's interval is in force but not stored; a ChangeConfiguration of
+    HeartbeatInterval to that same value is the central system's setting and survives a restart (before: Accepted
+    as "the value in force already", nothing stored, and the next boot, whose BootNotification.conf gives interval 0,
+    ran on config.json's 60)."""
+    cs.boot_plan[:] = [("Accepted", 45), ("Accepted", 0)]
+    work = tmp_path / "fw"
+    fw = registered(cs, firmware, {"ocpp": {"heartbeatInterval": 60}}, workdir=work)
+    assert change(cs, "HeartbeatInterval", "45") == "Accepted"
+    fw.stop()
+    registered(cs, firmware, {"ocpp": {"heartbeatInterval": 60}}, workdir=work)
+    cs.wait_for(lambda fs: len(cs.connections) >= 2, 10, "second connection")
+    values, _ = get_config(cs, ["HeartbeatInterval"])
+    assert values["HeartbeatInterval"]["value"] == "45"
+
+
 def test_corrupt_store_gives_defaults_and_a_warning(cs, firmware, tmp_path):
     """A corrupt keys.json: defaults and a logged warning, never a crash."""
     work = tmp_path / "fw"

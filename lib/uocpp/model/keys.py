@@ -172,6 +172,7 @@ class Keys:
         self._values = [None] * _COUNT  # by the key's index
         self._watch = {}
         self._guards = {}
+        self._volatile = []  # indices of values in force from use(), not stored
         from uocpp.model import keytable as t
 
         try:
@@ -208,7 +209,10 @@ class Keys:
     def use(self, name, value):
         # A value in force until the next boot, not stored: what a
         # BootNotification.conf sets (its heartbeat interval, BN-05).
-        self._values[index(name)] = value
+        i = index(name)
+        self._values[i] = value
+        if i not in self._volatile:
+            self._volatile.append(i)
         self.apply(name)
 
     def watch(self, name, apply):
@@ -250,11 +254,13 @@ class Keys:
             return REJECTED
         before = self._changed.get(canonical)
         text = as_text(value)
-        if text == as_text(self._values[i]) and before in (None, text):
+        if text == as_text(self._values[i]) and (before == text or (before is None and i not in self._volatile)):
             # The value in force, and no other one waiting for a reboot: a
             # change that changes nothing writes nothing and logs nothing
             # (a central system that re-sends its configuration would
-            # otherwise rewrite keys.json each time).
+            # otherwise rewrite keys.json each time). A value in force
+            # from use() is not stored: the same value set by the central
+            # system is.
             return ACCEPTED
         self._changed[canonical] = text
         try:
