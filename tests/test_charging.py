@@ -152,6 +152,22 @@ def test_remote_start_and_stop(charger, cs):
     assert ch.wait_call("StopTransaction")[0]["reason"] == "Remote"
 
 
+def test_a_remote_stop_bills_the_energy_up_to_the_relay_opening(charger, cs):
+    """TX-05, C16 5.12: a RemoteStopTransaction stops with the register as the relay leaves it (at least what it was
+    when the central system asked; the meter stays there after the stop), not as the meter task read it up to a
+    second before: at 360 kW that second is 100 Wh no session is billed for (the next one starts from the register)."""
+    ch = charger()
+    ch.evse("meter 1 1000", "power 1 360000", "plug 1", "card 1 A11CE000", "charge 1")
+    tx = ch.transaction_id()
+    ch.wait_status("Charging")
+    asked = ch.state()["energyWh"]  # the register as the central system asks: the stop comes after it
+    assert cs.call("CP001", call.RemoteStopTransaction(transaction_id=tx)).status == "Accepted"
+    stop = ch.wait_call("StopTransaction")[0]
+    assert not ch.state()["relay"]
+    register = ch.state()["energyWh"]  # no current since the relay opened
+    assert int(asked) <= stop["meterStop"] <= register, (asked, stop["meterStop"], register)
+
+
 @BOTH
 def test_remote_start_rejected_when_the_connector_cannot(charger, cs):
     """A faulted connector, or one with a transaction, cannot start remotely."""
