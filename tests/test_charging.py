@@ -425,6 +425,23 @@ def test_soft_reset_stops_the_transaction_first(charger, cs):
     ch.fw.wait_log("soft reset: restarting the application")
 
 
+def test_a_reset_bills_the_energy_up_to_the_relay_opening(charger, cs):
+    """RST, TX-05: the StopTransaction of a Reset (SoftReset) bills the register as the relay leaves it, not as the
+    meter task read it up to a second before (at 360 kW, 100 Wh no session is billed for). The simulated meter
+    keeps its register through the restart (whole Wh, written as the relay opened)."""
+    ch = charger()
+    ch.evse("meter 1 1000", "power 1 360000", "plug 1", "card 1 A11CE000", "charge 1")
+    ch.wait_status("Charging")
+    asked = ch.state()["energyWh"]  # the register as the central system asks: the stop comes after it
+    assert cs.call("CP001", call.Reset(type="Soft")).status == "Accepted"
+    stop = ch.wait_call("StopTransaction")[0]
+    assert stop["reason"] == "SoftReset"
+    ch.fw.wait_log("registration Accepted", count=2)
+    register = ch.state()["energyWh"]  # the restarted simulator's: the register when the relay opened
+    assert not ch.state()["relay"]
+    assert int(asked) <= stop["meterStop"] <= register, (asked, stop["meterStop"], register)
+
+
 @BOTH
 def test_remote_start_with_a_tx_profile_limits_the_pilot(charger, cs):
     """RemoteStartTransaction with a TxProfile in A: the pilot offers its limit until the transaction ends."""

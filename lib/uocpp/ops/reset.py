@@ -7,14 +7,20 @@ from uocpp import log
 from uocpp.validate import ENUM
 
 REQUEST = (("type", ENUM, True, ("Hard", "Soft")),)
-USES = ("stop",)
+USES = ("stop", "metering")
 
 
-def handle(payload, stop):
+def handle(payload, stop, metering):
     kind = payload["type"]
 
     async def reset():
         log.info("reset", "%s reset requested by the central system", kind)
-        stop(kind.lower())
+        # The meter read now, not up to a second ago by the meter's task:
+        # the stops bill the energy up to the relays' opening. A read that
+        # fails or finds no heap resets all the same.
+        try:
+            await metering.poll()
+        finally:
+            stop(kind.lower())
 
     return {"status": "Accepted"}, reset
