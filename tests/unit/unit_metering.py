@@ -203,6 +203,22 @@ def test_no_clock_aligned_value_before_the_clock_is_set_nor_at_its_setting():
         clock.synced = synced
 
 
+def test_no_stop_aligned_data_while_clock_aligned_data_is_off():
+    # C16 9.1 StopTxnAlignedData: clock-aligned measurands in StopTransaction's
+    # transactionData "for every ClockAlignedDataInterval of the
+    # Transaction"; ClockAlignedDataInterval 0 (9.1.8): "no clock-aligned
+    # data should be transmitted". (Before: a Sample.Clock value at the stop
+    # all the same.) With an interval, the stop carries them (at its end).
+    tx, outbox = Transactions(), Outbox()
+    keys = Keys(ClockAlignedDataInterval=0, StopTxnAlignedData=ENERGY, StopTxnSampledData="")
+    metering = Metering(Meter(), 1, keys, outbox, tx)
+    metering.readings[1] = {ENERGY: 1500}
+    eq(metering.transaction_data(1, None), [], "interval 0: no aligned data")
+    keys.values["ClockAlignedDataInterval"] = 900
+    data = metering.transaction_data(1, None)
+    eq([sv["context"] for mv in data for sv in mv["sampledValue"]], ["Sample.Clock"], "interval 900: at the stop")
+
+
 # -- the simulated meter (platform/evse_sim.py, platform/sim_meter.py) ---------------
 
 

@@ -148,13 +148,16 @@ class Metering:
 
     def transaction_data(self, n, begin):
         # StopTransaction's transactionData: StopTxnSampledData at the start
-        # (kept with the transaction) and now, plus StopTxnAlignedData now.
+        # (kept with the transaction) and now, plus StopTxnAlignedData now
+        # while clock-aligned data is on (9.1: none with
+        # ClockAlignedDataInterval 0).
         k = self._keys
         data = []
         if begin:
             data.append(begin)
         end = self.meter_value(n, k.get("StopTxnSampledData"), "Transaction.End")
-        end["sampledValue"] += self.meter_value(n, k.get("StopTxnAlignedData"), "Sample.Clock")["sampledValue"]
+        if k.get("ClockAlignedDataInterval"):
+            end["sampledValue"] += self.meter_value(n, k.get("StopTxnAlignedData"), "Sample.Clock")["sampledValue"]
         if end["sampledValue"]:
             data.append(end)
         return data
