@@ -219,6 +219,23 @@ def test_no_stop_aligned_data_while_clock_aligned_data_is_off():
     eq([sv["context"] for mv in data for sv in mv["sampledValue"]], ["Sample.Clock"], "interval 900: at the stop")
 
 
+def test_a_triggered_value_of_connector_0_goes_out_without_an_energy_measurand():
+    # TriggerMessage(MeterValues, connectorId 0) is Accepted: "the Charge
+    # Point will send the requested notification" (5.17, TriggerMessage.conf).
+    # Connector 0 has the sum of the registers only; with
+    # MeterValuesSampledData "Voltage" it still sends, with the register
+    # (the default measurand). (Before: Accepted, and nothing sent.)
+    tx, outbox = Transactions(), Outbox()
+    tx.running = {}
+    metering = Metering(Meter(), 1, Keys(), outbox, tx)
+    metering.readings[1] = {ENERGY: 1500, "Voltage": 230.0}
+    metering.send(0, "Voltage", "Trigger", triggered=True)
+    eq([sv["measurand"] for m in outbox.msgs for sv in m.build()["meterValue"][0]["sampledValue"]], [ENERGY], "the register")
+    del outbox.msgs[:]
+    metering.send(1, "Voltage", "Trigger", triggered=True)
+    eq([sv["measurand"] for m in outbox.msgs for sv in m.build()["meterValue"][0]["sampledValue"]], ["Voltage"], "connector 1: as configured")
+
+
 # -- the simulated meter (platform/evse_sim.py, platform/sim_meter.py) ---------------
 
 

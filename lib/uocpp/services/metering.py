@@ -94,6 +94,11 @@ class Metering:
         # A MeterValues.req: durable when a transaction runs on n (unless
         # triggered); the others volatile, one waiting per connector and kind.
         mv = self.meter_value(n, measurands, context)
+        if not mv["sampledValue"] and triggered:
+            # A trigger Accepted is a promise to send (5.17): connector 0
+            # (the registers' sum) has none of the measurands but the
+            # register, the default one.
+            mv = self.meter_value(n, ENERGY, context)
         if not mv["sampledValue"]:
             return
         local = self._tx.running_on(n) if n else None
