@@ -172,3 +172,46 @@ async def test_a_meter_never_read_since_the_boot_starts_no_transaction():
         await metering.poll()
         eq(s.start(1, "ALICE"), 1, "started once the meter answers")
         eq(tx.get(1)["start"], 1234567, "meterStart: the register")
+
+
+def test_a_held_stop_is_stamped_when_it_was_decided_not_when_it_reached_flash():
+    # C16 6.49 StopTransaction.req timestamp: "the date and time on which
+    # the transaction is stopped". A stop whose StopTransaction cannot be
+    # stored at once (a full flash) opens the relay then and is stored by a
+    # retry (services/held_stops.py) a minute later here: it is stamped
+    # with the stop, or a time-based tariff bills the minute the flash was
+    # full. (Before: stamped with the retry's time.)
+    from check import TempDir
+
+    from unit_no_heap import StopMeter, Starts, charging
+
+    from uocpp import clock
+
+    class FullOnce(Starts):
+        def __init__(self):
+            Starts.__init__(self)
+            self.full = False
+            self.payloads = []
+
+        def store(self, action, payload, local):
+            if action == "StopTransaction" and self.full:
+                self.full = False
+                raise OSError(28, "ENOSPC")
+            self.payloads.append(payload)
+            Starts.store(self, action, payload, local)
+
+    synced, now = clock.synced, clock.now()
+    try:
+        clock.set_unix(1767269700)  # 2026-01-01T12:15:00Z
+        with TempDir("heldtime") as d:
+            outbox = FullOnce()
+            s, tx = charging(d, StopMeter(), outbox)
+            outbox.full = True
+            eq(s.stop(1, "Local", "ALICE"), False, "held: not on flash")
+            eq(s.evse.relay, False, "the relay open at once")
+            clock.set_unix(1767269760)  # a minute later
+            s._finish_stop(1, 1, False)  # the retry (held_stops.retry)
+            eq([p["timestamp"] for p in outbox.payloads if "meterStop" in p], ["2026-01-01T12:15:00Z"], "the stop's time")
+    finally:
+        clock.set_unix(now)
+        clock.synced = synced
