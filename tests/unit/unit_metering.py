@@ -101,7 +101,7 @@ def test_a_clock_set_back_after_an_aligned_value_sends_none_off_the_boundary():
 
 
 def test_a_changed_clock_aligned_interval_keeps_to_its_own_boundaries():
-    # ClockAlignedDataInterval is read at every tick (C16 9.1.8: the size of
+    # ClockAlignedDataInterval is read at every tick (C16 9.1: the size of
     # the evenly spaced intervals of the day): changed from 60 to 900, the
     # values go on at the next quarter hour; changed back to 60, none comes
     # before the next minute. (Before: the tick after the change compared
@@ -145,7 +145,7 @@ def test_a_changed_clock_aligned_interval_keeps_to_its_own_boundaries():
 
 
 def test_clock_aligned_intervals_start_at_every_midnight():
-    # C16 9.1.8 ClockAlignedDataInterval: "the size (in seconds) of the set
+    # C16 9.1 ClockAlignedDataInterval: "the size (in seconds) of the set
     # of evenly spaced aggregation intervals per day, starting at 00:00:00
     # (midnight)". 25,200 s (7 hours) does not divide a day: each day's
     # intervals start at 00:00, 07:00, 14:00 and 21:00. (Before: counted
@@ -175,7 +175,7 @@ def test_clock_aligned_intervals_start_at_every_midnight():
 def test_no_clock_aligned_value_before_the_clock_is_set_nor_at_its_setting():
     # A board's clock starts at 2000-01-01 and is set by the central system
     # (BootNotification.conf). Before that its boundaries are no
-    # ClockAlignedDataInterval boundaries (9.1.8: evenly spaced intervals of
+    # ClockAlignedDataInterval boundaries (9.1: evenly spaced intervals of
     # the day), and setting it is no boundary either: the first aligned
     # values come at the first boundary after it. (Before: a value stamped
     # 2000-01-01T00:15:00Z, then one at 12:10:17, the moment the clock was
@@ -206,7 +206,7 @@ def test_no_clock_aligned_value_before_the_clock_is_set_nor_at_its_setting():
 def test_no_stop_aligned_data_while_clock_aligned_data_is_off():
     # C16 9.1 StopTxnAlignedData: clock-aligned measurands in StopTransaction's
     # transactionData "for every ClockAlignedDataInterval of the
-    # Transaction"; ClockAlignedDataInterval 0 (9.1.8): "no clock-aligned
+    # Transaction"; ClockAlignedDataInterval 0 (9.1): "no clock-aligned
     # data should be transmitted". (Before: a Sample.Clock value at the stop
     # all the same.) With an interval, the stop carries them (at its end).
     tx, outbox = Transactions(), Outbox()

@@ -209,7 +209,7 @@ class Metering:
             # boundaries are none of the day's, nor is the moment it is set.
             return None
         now = int(clock.now())
-        # The day's intervals start at midnight (9.1.8; an interval that
+        # The day's intervals start at midnight (9.1; an interval that
         # does not divide a day: the day's last one is shorter). A boundary
         # of the interval in force crossed forward since the last tick's time
         # (a changed interval's first tick too): a clock set back (a
