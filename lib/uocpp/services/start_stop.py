@@ -160,13 +160,6 @@ class StartStop:
             # loop tries again every few seconds (and the next boot would).
             # The retry first: the line and the status below may find no heap.
             self._retry_at = time.ticks_add(time.ticks_ms(), RETRY_MS)
-            if first and at is None and clock.synced:
-                # Stamped when it stopped (6.49), not when a retry stores it
-                # (the meter: as it is then, the relay open since).
-                try:
-                    self._stopping[n] = (reason, id_tag, None, clock.now_iso())
-                except MemoryError:
-                    pass
             if first:
                 log.error("session", "transaction %s: its StopTransaction cannot be stored yet: %s", self._tx.label(local), e)
                 self._connectors.set(n, session=cn.SUSPENDED_EVSE)
