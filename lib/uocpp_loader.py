@@ -36,7 +36,12 @@ def start():
         try:
             os.stat(path)
         except OSError:
-            return None
+            # FAT: a power cut between the remove and the rename of an
+            # atomic write leaves the new state.json.tmp alone (uocpp_slots).
+            try:
+                os.stat(path + ".tmp")
+            except OSError:
+                return None
         from uocpp_slots import decide
 
         update = decide(path[:-11])  # <flash>/app

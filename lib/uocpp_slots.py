@@ -21,6 +21,16 @@ def decide(base):
     try:
         with open(path) as f:
             st = json.load(f)
+    except OSError:
+        # FAT cannot rename onto a file: a power cut between the remove and
+        # the rename of an atomic write leaves the new file, whole, as
+        # path.tmp alone. It is the state (as store/json_file.py reads it).
+        try:
+            with open(path + ".tmp") as f:
+                st = json.load(f)
+            os.rename(path + ".tmp", path)
+        except Exception:
+            return None
     except Exception:
         return None  # a torn file: the built-in app
     slot, version, trial = st.get("slot"), st.get("version"), st.get("trial")

@@ -277,3 +277,30 @@ def test_update_waits_for_the_transaction(charger, cs, firmware, files, bundle):
     wait_status(cs, "Installed")
     assert boot_versions(cs)[-1] == NEW
     assert fw.proc.poll() is None
+
+
+@pytest.mark.parametrize("moment", ["the switch", "the confirmation"])
+def test_state_left_as_tmp_by_a_power_cut_is_the_state(cs, firmware, files, bundle, moment):
+    """FW-07: FAT cannot rename onto a file, so state.json is written as state.json.tmp, the old one removed, the
+    new one renamed (store/json_file.py replace()). A power cut between the remove and the rename leaves the new
+    state as state.json.tmp alone: the loader must take it, as every other reader of flash does. Else the switch
+    is lost (the built-in application boots and the update never ends: no Installed, no InstallationFailed), or
+    a confirmed update silently gives way to the built-in application."""
+    files.files["fw.bin"] = bundle
+    fw = registered(cs, firmware, CONFIRM)
+    update(cs, files.url("fw.bin"))
+    app = fw.flash / "app"
+    if moment == "the confirmation":
+        fw = rebooted(cs, firmware, fw)
+        wait_status(cs, "Installed")
+        fw.wait_log("confirmed: Accepted on its trial boot")
+        fw.stop()
+    else:
+        assert fw.wait_exit(20) == EXIT_HARD_RESET  # the switch is on flash: {"trial": ...}
+    (app / "state.json").rename(app / "state.json.tmp")  # as a power cut between the remove and the rename
+    fw = again(cs, firmware, fw)
+    fw.wait_log("registration Accepted")
+    if moment == "the switch":
+        fw.wait_log(r"loader: trying %s \(slot a\)" % NEW)
+        wait_status(cs, "Installed")
+    assert boot_versions(cs)[-1] == NEW
