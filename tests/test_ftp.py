@@ -106,6 +106,17 @@ def test_anonymous_pasv_fallback_and_escaped_credentials(servers, tmp_path):
     assert ("USER", "user") in srv.commands and ("PASS", PASSWORD) in srv.commands
 
 
+def test_a_pasv_reply_without_parentheses(servers):
+    """RFC 1123 4.1.2.6: the format of the 227 reply to PASV is not standardized; a client "cannot assume that the
+    parentheses shown on page 40 of RFC-959 will be present" and must scan the reply for the first digit of the
+    host and port numbers: "227 Entering passive mode 127,0,0,1,p1,p2." is a passive mode all the same."""
+    srv = servers(epsv=False, pasv_bare=True)
+    srv.put("f.bin", b"hello")
+    [got, _] = client(srv.url("f.bin"))
+    assert got == {"ok": 5}
+    assert srv.verbs()[3:6] == ["EPSV", "PASV", "RETR"]
+
+
 def test_wrong_password_missing_file_and_wrong_ca_are_errors(servers, pki, tmp_path):
     """A 530 to PASS, a 550 to RETR: FtpError with the reply code; an FTPS server whose certificate does not chain
     to the CA gets no credentials."""

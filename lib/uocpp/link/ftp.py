@@ -151,9 +151,16 @@ class _Session:
         await self._wait(self._s.drain())
         code, line = await self.reply()
         # "227 Entering Passive Mode (h1,h2,h3,h4,p1,p2)": only the port is used.
-        start = line.find(b"(")
-        nums = line[start + 1 : line.find(b")", start)].split(b",") if start > 0 else ()
-        if code != 227 or len(nums) != 6:
+        # The parentheses may be missing (RFC 1123 4.1.2.6): the numbers are
+        # the digits and commas from the first digit after the code on.
+        start = 4
+        while start < len(line) and not 48 <= line[start] <= 57:
+            start += 1
+        end = start
+        while end < len(line) and (line[end] == 44 or 48 <= line[end] <= 57):  # ',' or a digit
+            end += 1
+        nums = line[start:end].split(b",")
+        if code != 227 or len(nums) != 6 or b"" in nums:
             raise FtpError(code, "no passive mode: %s" % _text(line))
         return int(nums[4]) * 256 + int(nums[5])
 
