@@ -209,3 +209,24 @@ def test_a_signing_certificate_that_no_longer_chains_after_the_download_is_inval
     assert [f for f in cs.frames if f.direction == "out" and f.kind == 4] == []
     assert fw.proc.poll() is None
     assert not (fw.flash / "app" / "a").exists()
+
+
+@pytest.mark.parametrize("trigger", ["TriggerMessage", "ExtendedTriggerMessage"])
+def test_a_trigger_during_a_signed_update_is_answered_with_its_signed_status(cs, firmware, files, signers, bundle, trigger):
+    """Whitepaper edition 2, SignedFirmwareStatusNotification (L01): a signed update's states (DownloadScheduled,
+    SignatureVerified, InstallScheduled, InstallRebooting) are not in OCPP 1.6's FirmwareStatusNotification
+    (section 7.25 FirmwareStatus): a triggered FirmwareStatusNotification while one runs is its
+    SignedFirmwareStatusNotification with the requestId, which the central system accepts, never a
+    FirmwareStatusNotification it must refuse."""
+    files.files["fw.bin"] = bundle
+    fw = with_root(cs, firmware, signers)
+    chain = signers["leaf"].pem + signers["int"].pem
+    later = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(hours=1)
+    assert signed_update(cs, files.url("fw.bin"), chain, openssl_sign(signers["leaf"].key, bundle), request_id=9, retrieve=later) == "Accepted"
+    wait_signed(cs, "DownloadScheduled")
+    assert cs.call(CP, getattr(call, trigger)(requested_message="FirmwareStatusNotification")).status == "Accepted"
+    cs.wait_for(lambda fs: signed_statuses(cs).count("DownloadScheduled") == 2, 10, "a second DownloadScheduled")
+    assert {f.payload["requestId"] for f in cs.received("SignedFirmwareStatusNotification")} == {9}
+    assert statuses(cs) == []
+    assert [f for f in cs.frames if f.direction == "out" and f.kind == 4] == []
+    assert fw.proc.poll() is None

@@ -147,9 +147,14 @@ class FirmwareUpdate:
         self._new.set()
 
     def trigger(self):
-        # TriggerMessage(FirmwareStatusNotification): what happens now.
+        # TriggerMessage(FirmwareStatusNotification): what happens now. A
+        # signed update's states are not 1.6's (DownloadScheduled, ...): its
+        # own SignedFirmwareStatusNotification says them, with its requestId.
         status = self.status
-        self._outbox.submit(ob.Message(_ACTION, lambda: {"status": status}, ob.KEEP, key=_ACTION, triggered=True))
+        if status == IDLE:
+            self._outbox.submit(ob.Message(_ACTION, lambda: {"status": status}, ob.KEEP, key=_ACTION, triggered=True))
+        else:
+            self._outbox.submit(self._message(status, ob.KEEP, key=_ACTION, triggered=True))
 
     def _message(self, status, *args, **kw):
         # FirmwareStatusNotification, or SignedFirmwareStatusNotification
