@@ -115,6 +115,20 @@ def test_redirect_is_followed_and_credentials_become_basic_auth(server, tmp_path
     assert server.requests[0][2]["Authorization"] == "Basic dXNlcjpwQHNz"
 
 
+def test_a_relative_redirect_is_resolved_against_the_request_uri(server, tmp_path):
+    """RFC 7231 7.1.2: Location is a URI-reference, resolved against the effective request URI (RFC 3986 5.2):
+    "real.bin" from /fw/alias.bin is /fw/real.bin, and "//host:port/path" (a network-path reference) names the
+    host as well."""
+    server.files["fw/real.bin"] = b"payload"
+    server.plan["fw/alias.bin"] = [("redirect", "real.bin")]
+    res = _run(_GET, url=server.url("fw/alias.bin"), out=str(tmp_path / "o"))
+    assert res.get("ok") == 7, res
+    server.plan["fw/net.bin"] = [("redirect", "//127.0.0.1:%d/fw/real.bin" % server.port)]
+    res = _run(_GET, url=server.url("fw/net.bin"), out=str(tmp_path / "o"))
+    assert res.get("ok") == 7, res
+    assert [r[1] for r in server.requests] == ["/fw/alias.bin", "/fw/real.bin", "/fw/net.bin", "/fw/real.bin"]
+
+
 def test_a_stalled_server_times_out(server, tmp_path):
     server.files["fw.bin"] = b"x"
     server.plan["fw.bin"] = ["stall"]

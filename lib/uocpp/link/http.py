@@ -40,11 +40,19 @@ def _follow(base, code, location):
     # A redirect's Location, absolute or relative to the server of base.
     # What came over https:// never goes on over http:// (a redirect is no
     # reason to give up TLS: whoever can answer it could read the rest).
+    # RFC 3986 5.2: "//host/path" keeps the scheme; "/path" the server;
+    # "path" replaces the base path's last segment.
     if not (location.startswith("http://") or location.startswith("https://")):
         start = base.find("://") + 3
-        end = base.find("/", start)
-        root = base if end < 0 else base[:end]
-        location = root + (location if location.startswith("/") else "/" + location)
+        if location.startswith("//"):
+            location = base[: start - 2] + location
+        else:
+            end = base.find("/", start)
+            root = base if end < 0 else base[:end]
+            if not location.startswith("/"):
+                path = "/" if end < 0 else base[end:].split("?", 1)[0]
+                location = path[: path.rfind("/") + 1] + location
+            location = root + location
     if base.startswith("https://") and not location.startswith("https://"):
         log.warning("http", "refusing the HTTP %d redirect from %s to %s: https:// never goes on over http://", code, base, location)
         raise HttpError(code, "redirect from https:// to http:// refused")
