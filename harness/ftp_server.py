@@ -5,7 +5,8 @@ FtpServer(root, tls=None, refuse_prot=False).start() serves the directory root t
 (harness/pki.py): explicit FTPS (AUTH TLS), TLS required on the control and the data
 connections; refuse_prot: an FTPS server that answers PROT P with 534 and would send data in clear;
 epsv=False: a server that answers EPSV with 502 (PASV only); pasv_bare=True: one whose 227 reply to PASV
-has no parentheses around the numbers (RFC 1123 4.1.2.6: RFC 959 itself shows both forms).
+has no parentheses around the numbers (RFC 1123 4.1.2.6: RFC 959 itself shows both forms); greet_120=True:
+one that greets with "120 Service ready in 1 minute." before its 220 (RFC 959 5.4).
 
 server.files(name) / put(name, data): the root's files. server.commands records every command as
 (verb, argument). server.wait_upload(name) waits for a completed STOR.
@@ -60,8 +61,12 @@ class _Stalling:
 class _Planned:
     owner = None  # the FtpServer, set on each server's own subclass
     pasv_bare = False
+    greet_120 = False
 
     def respond(self, resp, *args, **kw):
+        if self.greet_120 and resp.startswith("220 "):
+            self.greet_120 = False  # this connection's own attribute from now on
+            super().respond("120 Service ready in 1 minute.", *args, **kw)
         if self.pasv_bare and resp.startswith("227 "):
             resp = resp.replace("(", "").replace(")", "")
         return super().respond(resp, *args, **kw)
@@ -102,7 +107,7 @@ class _Planned:
 
 
 class FtpServer:
-    def __init__(self, root, tls=None, refuse_prot=False, epsv=True, pasv_bare=False):
+    def __init__(self, root, tls=None, refuse_prot=False, epsv=True, pasv_bare=False, greet_120=False):
         self.root = str(root)
         os.makedirs(self.root, exist_ok=True)
         self.plan = {}
@@ -120,6 +125,7 @@ class FtpServer:
         attrs = {"owner": self, "authorizer": auth, "auth_failed_timeout": 0.1, "banner": "uocpp test FTP server"}
         attrs["use_sendfile"] = False  # every download through the file's read() (and the plan's stall)
         attrs["pasv_bare"] = pasv_bare
+        attrs["greet_120"] = greet_120
         if not epsv:
             attrs["ftp_EPSV"] = lambda self, line="": self.respond("502 EPSV not implemented.")
         if tls is None:

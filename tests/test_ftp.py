@@ -117,6 +117,16 @@ def test_a_pasv_reply_without_parentheses(servers):
     assert srv.verbs()[3:6] == ["EPSV", "PASV", "RETR"]
 
 
+def test_a_120_greeting_is_followed_by_the_220(servers):
+    """RFC 959 5.4, Connection Establishment: 120 then 220. A server not ready yet says "120 Service ready in nnn
+    minutes" first; the client waits for its 220, it does not give up on the 120."""
+    srv = servers(greet_120=True)
+    srv.put("f.bin", b"hello")
+    [got, _] = client(srv.url("f.bin"))
+    assert got == {"ok": 5}
+    assert srv.verbs()[:2] == ["USER", "PASS"]
+
+
 def test_wrong_password_missing_file_and_wrong_ca_are_errors(servers, pki, tmp_path):
     """A 530 to PASS, a 550 to RETR: FtpError with the reply code; an FTPS server whose certificate does not chain
     to the CA gets no credentials."""

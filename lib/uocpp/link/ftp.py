@@ -111,7 +111,8 @@ class _Session:
 
             self._ctx = tls.context(self._ca)
         self._s = (await self._wait(asyncio.open_connection(self.host, self.port)))[0]
-        await self.cmd(None)
+        if await self.cmd(None, b"12") == 120:  # "ready in nnn minutes": its 220 follows (RFC 959 5.4)
+            await self.cmd(None)
         if self._ctx:
             await self.cmd("AUTH TLS")
             if self._buf:  # sent before the handshake: injected, not the server's
