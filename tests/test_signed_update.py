@@ -16,10 +16,10 @@ import time
 import pytest
 from ocpp.v16 import call
 
-from harness.firmware import REPO
+from harness.firmware import EXIT_HARD_RESET, REPO
 from harness.wire import call_raw
 from harness.pki import make_cert
-from tests.test_firmware_update import CONFIRM, NEW, OLD, boot_versions, iso, registered, rebooted, statuses, update, wait_status
+from tests.test_firmware_update import CONFIRM, NEW, OLD, again, boot_versions, iso, registered, rebooted, statuses, update, wait_status
 
 sys.path.insert(0, str(REPO / "tools"))
 
@@ -230,3 +230,28 @@ def test_a_trigger_during_a_signed_update_is_answered_with_its_signed_status(cs,
     assert statuses(cs) == []
     assert [f for f in cs.frames if f.direction == "out" and f.kind == 4] == []
     assert fw.proc.poll() is None
+
+
+def test_a_request_after_the_switch_does_not_cancel_its_reboot(cs, firmware, files, signers, bundle):
+    """L01: once the switch is on flash (state.json's trial) the reboot into it must follow. A second
+    SignedUpdateFirmware while InstallRebooting waits for its answer cancelled that reboot: the old version kept
+    running with the trial armed on flash, and whatever reboot came next (a power cut weeks later) would start a
+    firmware nobody asked for any more. The reboot goes on; the new request waits on flash for after it."""
+    files.files["fw.bin"] = bundle
+    fw = with_root(cs, firmware, signers, dict(CONFIRM, ocpp={"messageTimeout": 10}))
+    chain = signers["leaf"].pem + signers["int"].pem
+    sig = openssl_sign(signers["leaf"].key, bundle)
+    assert signed_update(cs, files.url("fw.bin"), chain, sig, request_id=1) == "Accepted"
+    wait_signed(cs, "SignatureVerified")
+    cs.ignore_actions.add("SignedFirmwareStatusNotification")  # Installing and InstallRebooting wait for an answer
+    fw.wait_log("installed, rebooting into it", timeout=20)
+    assert signed_update(cs, files.url("missing.bin"), chain, sig, request_id=2, retries=0) == "Accepted"
+    assert fw.wait_exit(30) == EXIT_HARD_RESET
+    cs.ignore_actions.discard("SignedFirmwareStatusNotification")
+    fw = again(cs, firmware, fw)
+    fw.wait_log(r"loader: trying %s \(slot a\)" % NEW)
+    fw.wait_log("confirmed: Accepted on its trial boot")
+    assert boot_versions(cs) == [OLD, NEW]
+    wait_signed(cs, "DownloadFailed")  # then the second request, from flash
+    ids = [(f.payload["status"], f.payload["requestId"]) for f in cs.received("SignedFirmwareStatusNotification")]
+    assert ids[-3:] == [("Installed", 1), ("Downloading", 2), ("DownloadFailed", 2)], ids

@@ -138,10 +138,15 @@ class FirmwareUpdate:
         if interval is None:
             interval = self._cfg["retryInterval"]
         self.st["pending"] = {"url": url, "at": at, "left": retries, "every": interval, "signed": signed}
-        self.st["rid"] = signed["id"] if signed else None
+        # A switch on flash (trial) reboots into it and reports its outcome
+        # with its own requestId: the new request waits for after it
+        # (_work takes its requestId then).
+        armed = self.st.get("trial")
+        if not armed:
+            self.st["rid"] = signed["id"] if signed else None
         self._save()
         log.info("firmware", "update from %s at %s (%d retries, every %d s)", url, clock.format_iso(at), retries, interval)
-        if self._job is not None:
+        if self._job is not None and not armed:
             self._replaced = True
             self._job.cancel()  # a new request replaces the one under way
         self._new.set()
@@ -328,6 +333,7 @@ class FirmwareUpdate:
     async def _work(self):
         p = self.st["pending"]
         signed = p.get("signed")
+        self.st["rid"] = signed["id"] if signed else None
         await self._registration.accepted.wait()  # the clock is set, the link up
         if signed and p["at"] > clock.now():
             self._notify(DOWNLOAD_SCHEDULED)
