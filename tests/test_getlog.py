@@ -7,6 +7,7 @@ import re
 import pytest
 from ocpp.v16 import call
 
+from harness.ftp_server import FtpServer
 from harness.http_server import FileServer
 from tests.test_security_events import kinds, until_logged
 
@@ -108,6 +109,22 @@ def test_upload_failures_retries_and_refusals(cs, firmware, server):
     assert get_log(cs, "nowhere", request_id=5).status == "Rejected"
     assert trigger(cs, "LogStatusNotification") == "Accepted"
     assert wait_log_statuses(cs, 6)[5] == ("Idle", None)  # nothing sent for the request without a URI
+
+
+def test_wrong_ftp_credentials_are_permission_denied(cs, firmware, tmp_path):
+    """Whitepaper UploadLogStatusEnumType: PermissionDenied, "the Charge Point was not allowed to upload the log file
+    (e.g. wrong credentials)". FTP's refusal of the credentials is its 530 Not logged in (RFC 959), as HTTP's is 401
+    or 403."""
+    srv = FtpServer(tmp_path / "root").start()
+    try:
+        fw = firmware(cs.port)
+        fw.wait_log("registration Accepted")
+        url = srv.url("denied.txt", password="wrong")
+        assert get_log(cs, url, request_id=2, retries=1, retry_interval=0).status == "Accepted"
+        assert wait_log_statuses(cs, 2) == [("Uploading", 2), ("PermissionDenied", 2)]
+        fw.wait_log("PASS: 530")
+    finally:
+        srv.stop()
 
 
 def test_a_new_getlog_cancels_the_running_one_and_the_trigger_reports_it(cs, firmware, server):

@@ -25,7 +25,7 @@
 #            retries and window (oldestTimestamp/latestTimestamp); statuses
 #            as LogStatusNotification with the requestId: Uploading, then
 #            Uploaded, UploadFailure, or PermissionDenied when the server's
-#            last answer was 401 or 403; a scheme not supported is Rejected
+#            last answer was 401 or 403 (FTP: 530); a scheme not supported is Rejected
 #            and NotSupportedOperation; one replacing a running upload is
 #            AcceptedCanceled
 # Memory: the file is written by services/diag_file.py, loaded for that and
@@ -218,4 +218,5 @@ class Diagnostics:
                 log.warning("diagnostics", "upload attempt %d of %d to %s failed: %r", n, attempts, url, e)
             if n < attempts:
                 await asyncio.sleep(interval)
-        tell(statuses[3] if getattr(last, "status", None) in (401, 403) else statuses[2])
+        # Credentials refused: HTTP 401 or 403, FTP 530 Not logged in.
+        tell(statuses[3] if getattr(last, "status", None) in (401, 403, 530) else statuses[2])
