@@ -8,8 +8,11 @@ the CA and the host name as the OCPP link does (SEC-07, SEC-08).
 
 import datetime
 import hashlib
+import http.server
 import json
 import os
+import socket
+import threading
 
 import pytest
 from ocpp.v16 import call
@@ -127,6 +130,37 @@ def test_a_relative_redirect_is_resolved_against_the_request_uri(server, tmp_pat
     res = _run(_GET, url=server.url("fw/net.bin"), out=str(tmp_path / "o"))
     assert res.get("ok") == 7, res
     assert [r[1] for r in server.requests] == ["/fw/alias.bin", "/fw/real.bin", "/fw/net.bin", "/fw/real.bin"]
+
+
+def test_the_host_header_of_an_ipv6_literal_has_its_brackets(tmp_path):
+    """RFC 7230 5.4: Host is the URI's authority; an IPv6 address in it is an IP-literal in brackets (RFC 3986
+    3.2.2): http://[::1]:port/ sends "Host: [::1]:port", never "::1:port", which a server cannot split."""
+    hosts = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            hosts.append(self.headers["Host"])
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *args):
+            pass
+
+    class V6(http.server.ThreadingHTTPServer):
+        address_family = socket.AF_INET6
+
+    srv = V6(("::1", 0), Handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        port = srv.server_address[1]
+        res = _run(_GET, url="http://[::1]:%d/f.bin" % port, out=str(tmp_path / "o"))
+        assert res.get("ok") == 2, res
+        assert hosts == ["[::1]:%d" % port]
+    finally:
+        srv.shutdown()
+        srv.server_close()
 
 
 def test_a_stalled_server_times_out(server, tmp_path):

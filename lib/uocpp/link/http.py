@@ -70,7 +70,8 @@ async def _open(url, ca_file, timeout_ms):
     else:
         opening = asyncio.open_connection(host, port)
     reader, writer = await asyncio.wait_for_ms(opening, timeout_ms)
-    hosthdr = host if port in (80, 443) else "%s:%d" % (host, port)
+    h = "[%s]" % host if ":" in host else host  # an IPv6 literal (RFC 3986 3.2.2)
+    hosthdr = h if port in (80, 443) else "%s:%d" % (h, port)
     return reader, writer, path, hosthdr, auth
 
 
