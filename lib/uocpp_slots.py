@@ -35,6 +35,7 @@ def decide(base):
         return None  # a torn file: the built-in app
     slot, version, trial = st.get("slot"), st.get("version"), st.get("trial")
     if trial:
+        old = (slot, version)
         if trial.get("boots"):
             # Second boot of an unconfirmed trial: back to the old one.
             st["trial"], st["outcome"], st["undo"] = None, "InstallationFailed", trial
@@ -43,14 +44,22 @@ def decide(base):
             trial["boots"] = 1
             slot, version = trial.get("slot"), trial.get("version")
             print("loader: trying %s (slot %s)" % (version, slot))
-        # Atomic, as store/json_file.py (not imported: part of the bundle).
-        with open(path + ".tmp", "w") as f:
-            json.dump(st, f)
         try:
-            os.rename(path + ".tmp", path)
-        except OSError:
-            os.remove(path)
-            os.rename(path + ".tmp", path)
+            # Atomic, as store/json_file.py (not imported: part of the bundle).
+            with open(path + ".tmp", "w") as f:
+                json.dump(st, f)
+            try:
+                os.rename(path + ".tmp", path)
+            except OSError:
+                os.remove(path)
+                os.rename(path + ".tmp", path)
+        except OSError as e:
+            # Not on flash (full): the boot goes on, never with a trial
+            # unrecorded (a crash could not be rolled back): the old one
+            # runs, and the trial waits for a boot that can count it.
+            slot, version = old
+            st["trial"] = None
+            print("loader: cannot record the boot (%s): %s runs" % (e, slot or "the built-in application"))
     if slot:
         sys.path.insert(0, base + "/" + slot)
     busy = bool(st.get("trial") or st.get("outcome") or st.get("pending") or st.get("undo"))

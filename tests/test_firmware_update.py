@@ -279,6 +279,29 @@ def test_update_waits_for_the_transaction(charger, cs, firmware, files, bundle):
     assert fw.proc.poll() is None
 
 
+def test_a_trial_boot_the_flash_cannot_record_runs_the_old_version(cs, firmware, files, bundle):
+    """The loader counts a trial boot on flash before it runs the trial (a crash on it then rolls back). When that
+    write fails (a full flash; here state.json.tmp cannot be made), the charger still boots, on the confirmed
+    version: an unrecorded trial could not be rolled back, and an exception there ended main.py at boot."""
+    files.files["fw.bin"] = bundle
+    fw = registered(cs, firmware, CONFIRM)
+    update(cs, files.url("fw.bin"))
+    assert fw.wait_exit(20) == EXIT_HARD_RESET  # the switch is on flash: {"trial": ...}
+    blocker = fw.flash / "app" / "state.json.tmp"
+    blocker.mkdir()  # as a flash with no room: the loader's write fails with an OSError
+    fw = again(cs, firmware, fw)
+    fw.wait_log("loader: cannot record the boot")
+    fw.wait_log("registration Accepted")
+    assert boot_versions(cs)[-1] == OLD
+    assert fw.proc.poll() is None
+    fw.stop()
+    blocker.rmdir()  # room again: the trial goes ahead as usual
+    fw = again(cs, firmware, fw)
+    fw.wait_log(r"loader: trying %s \(slot a\)" % NEW)
+    wait_status(cs, "Installed")
+    assert boot_versions(cs)[-1] == NEW
+
+
 @pytest.mark.parametrize("moment", ["the switch", "the confirmation"])
 def test_state_left_as_tmp_by_a_power_cut_is_the_state(cs, firmware, files, bundle, moment):
     """FW-07: FAT cannot rename onto a file, so state.json is written as state.json.tmp, the old one removed, the
