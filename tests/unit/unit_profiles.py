@@ -59,6 +59,23 @@ def test_a_number_json_cannot_write_back_is_refused():
     eq(raises(errors.OcppError, pm.entry, 0, slow, NOW).code, "PropertyConstraintViolation", "an infinite minChargingRate")
 
 
+def test_a_profile_past_its_valid_to_makes_room():
+    # MaxChargingProfilesInstalled (3 here) counts only profiles that may
+    # still apply: one past its validTo is dropped when a new one needs its
+    # place (a central system sending each day's profile with a new id and
+    # stack level found them Rejected from the fourth day on, for good).
+    with TempDir("expired") as d:
+        store = pm.Profiles(d + "/profiles.json", keys())
+        now = clock.now()
+        for pid in (1, 2, 3):
+            e = pm.entry(1, prof(pid, level=pid, validTo=clock.format_iso(now + 10 * pid)), now)
+            eq(store.install(e), "Accepted", "day %d" % pid)
+        eq(store.install(pm.entry(1, prof(4, level=4), now)), "Rejected", "three still valid: no room")
+        clock.set_unix(now + 15)  # profile 1 has ended
+        eq(store.install(pm.entry(1, prof(4, level=4), now + 15)), "Accepted", "the ended one made room")
+        eq(sorted(p["id"] for p in pm.Profiles(d + "/profiles.json", keys()).items), [2, 3, 4], "and left the flash")
+
+
 def test_replacement_limits_and_flash():
     with TempDir("profiles") as d:
         path = d + "/profiles.json"

@@ -112,7 +112,14 @@ class Profiles:
         k = self._keys
         if e["level"] > k.get("ChargeProfileMaxStackLevel") or len(e["periods"]) > k.get("ChargingScheduleMaxPeriods"):
             return None
-        kept = [p for p in self.items if p["id"] != e["id"] and not (p["c"] == e["c"] and p["level"] == e["level"] and p["purpose"] == e["purpose"])]
+        # A profile past its validTo never applies again: it makes room too
+        # (else a central system that sends a new one each day, each valid
+        # for that day, finds them all Rejected once MaxChargingProfilesInstalled is reached).
+        now = clock.now()
+        kept = [
+            p for p in self.items
+            if p["id"] != e["id"] and not (p["c"] == e["c"] and p["level"] == e["level"] and p["purpose"] == e["purpose"]) and not (p["to"] is not None and p["to"] <= now)
+        ]  # fmt: skip
         return kept if len(kept) < k.get("MaxChargingProfilesInstalled") else None
 
     def install(self, e):
