@@ -32,7 +32,18 @@ def test_entry_shape_and_content():
     e = pm.entry(1, prof(3, validFrom="2027-01-01T00:00:00Z"), NOW)
     eq((e["id"], e["c"], e["purpose"], e["from"], e["start"], e["periods"]), (3, 1, "TxDefaultProfile", NOW, None, [[0, 16.0, None]]))
     a = pm.entry(0, dict(prof(4), chargingProfileKind="Absolute"), NOW + 5)
-    eq(a["start"], NOW + 5, "an Absolute without startSchedule starts when set")
+    # 7.13 startSchedule: "If absent the schedule will be relative to start of charging".
+    eq((a["kind"], a["start"]), ("Relative", None), "an Absolute without startSchedule counts from the start of charging")
+    r = pm.entry(0, dict(prof(5), chargingProfileKind="Recurring", recurrencyKind="Daily"), NOW + 5)
+    eq(r["start"], NOW + 5, "a Recurring one without it from when it was set")
+    from uocpp.services import schedule
+
+    two = dict(prof(6), chargingProfileKind="Absolute")
+    two["chargingSchedule"]["chargingSchedulePeriod"] = [{"startPeriod": 0, "limit": 10}, {"startPeriod": 60, "limit": 16}]
+    e = pm.entry(1, two, NOW)
+    tx = NOW + 3600  # a transaction an hour after the profile was set
+    eq(schedule.limit_at([e], tx + 30, 1, tx, 230, 3), 10, "its first period from the transaction's start")
+    eq(schedule.limit_at([e], tx + 60, 1, tx, 230, 3), 16)
     eq(raises(errors.OcppError, pm.entry, 0, dict(prof(1), stackLevel="1"), NOW).code, "TypeConstraintViolation")
     eq(raises(errors.OcppError, pm.entry, 0, dict(prof(1), extra=1), NOW).code, "FormationViolation")
     bad = prof(1)

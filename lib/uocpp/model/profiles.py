@@ -53,8 +53,10 @@ def _time(text):
 def entry(connector, profile, now):
     # csChargingProfiles -> the entry. A wrong shape raises the OcppError of
     # its CALLERROR (validate.py); content this charge point refuses raises
-    # Refused. now: Unix seconds, the start of an Absolute or Recurring
-    # schedule without startSchedule.
+    # Refused. now: Unix seconds, the start of a Recurring schedule without
+    # startSchedule. An Absolute one without it is relative to the start of
+    # charging (7.13 startSchedule: "If absent the schedule will be relative
+    # to start of charging"): kept as a Relative one.
     validate.check(PROFILE, profile)
     sch = profile["chargingSchedule"]
     validate.check(SCHEDULE, sch)
@@ -73,6 +75,8 @@ def entry(connector, profile, now):
     if kind == "Recurring" and rec is None:
         raise Refused("a Recurring profile needs recurrencyKind")
     start = _time(sch.get("startSchedule"))
+    if kind == "Absolute" and start is None:
+        kind = "Relative"
     e = {
         "id": profile["chargingProfileId"], "c": connector, "level": profile["stackLevel"],
         "purpose": profile["chargingProfilePurpose"], "kind": kind, "rec": rec,
