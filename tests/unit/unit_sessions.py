@@ -215,3 +215,29 @@ def test_a_held_stop_is_stamped_when_it_was_decided_not_when_it_reached_flash():
     finally:
         clock.set_unix(now)
         clock.synced = synced
+
+
+def test_a_transaction_hook_that_raises_neither_leaves_the_cable_locked_nor_the_start_undriven():
+    # The hooks at a transaction's start and stop (smart charging's: a
+    # TxProfile in or out, the limits applied again) are not the session's
+    # own: one that raises (a stored profile the arithmetic chokes on, no
+    # heap) must not skip what follows them. (Before: a stop on flash left
+    # the cable locked; a start was left undriven, its relay open.)
+    from check import TempDir
+
+    from unit_no_heap import Starts, StopMeter, charging
+
+    with TempDir("hooks") as d:
+        s, tx = charging(d, StopMeter(), Starts())
+        locks = []
+        s.evse.lock = lambda n, locked: locks.append(locked) or True
+
+        def broken(n, tag):
+            raise ValueError("a hook that fails")
+
+        s.on_transaction(broken)
+        eq(s.stop(1, "Local", "ALICE"), True, "the stop is on flash")
+        eq(locks, [False], "and the cable is unlocked")
+        s.evse.state = "C"
+        eq(s.start(1, "BOB"), 2, "a start with the broken hook")
+        eq(s.evse.relay, True, "is driven: the relay closes for the EV asking")

@@ -124,8 +124,7 @@ class StartStop:
         self._connectors.set(n, busy=True)
         begin = self._metering.meter_value(n, self._keys.get("StopTxnSampledData"), "Transaction.Begin")
         self._begin[local] = begin if begin["sampledValue"] else None
-        for fn in self._on_tx:
-            fn(n, id_tag)
+        self._hooks(n, id_tag)
         self._drive(n)
         return local
 
@@ -168,12 +167,21 @@ class StartStop:
         self._begin.pop(local, None)
         self._finishing[n] = self.evse.pilot(n) != "A"
         self._connectors.set(n, busy=False, session=cn.FINISHING if self._finishing[n] else cn.AVAILABLE)
-        for fn in self._on_tx:
-            fn(n, None)  # a TxProfile ends with its transaction
+        self._hooks(n, None)  # a TxProfile ends with its transaction
         if reason != "EVDisconnected":
             self.evse.lock(n, False)  # the driver takes the cable
         self._again()
         return True
+
+    def _hooks(self, n, tag):
+        # The transaction's hooks (smart charging's): one that raises (no
+        # heap, a stored profile the arithmetic chokes on) skips neither the
+        # others nor what the session does next (the drive, the unlock).
+        for fn in self._on_tx:
+            try:
+                fn(n, tag)
+            except Exception as e:
+                log.error("session", "connector %d: a transaction hook failed: %r", n, e)
 
     def _record_stop(self, local, wh, reason, id_tag, data, timestamp=None):
         t = self._tx.get(local)
