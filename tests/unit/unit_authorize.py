@@ -246,3 +246,26 @@ def test_a_full_cache_makes_room_by_removing_a_not_valid_entry_first():
         cache.update("NEWER", {"status": "Accepted"})
         eq((cache.lookup("EXPIRED"), cache.lookup("OLDEST")), (None, {"status": "Accepted"}), "an expired entry is NOT-valid too")
         eq(len(cache), 64, "still full, never more")
+
+
+async def test_a_listed_concurrenttx_is_valid_offline():
+    # C16 3.5.2: "Identifiers in the Local Authorization list can be marked
+    # as valid, expired, (temporarily) blocked, or blacklisted, corresponding
+    # to IdTagInfo status values Accepted/ConcurrentTx, Expired, Blocked, and
+    # Invalid"; 3.5.4 rejects offline only those "other than Accepted
+    # (Invalid, Blocked, Expired)". A card listed ConcurrentTx is valid: it
+    # starts offline (LocalAuthorizeOffline) like an Accepted one.
+    from uocpp.model.auth_cache import AuthCache
+    from uocpp.services.authorize import Authorizer
+
+    with TempDir("auth") as d:
+        link = Link()
+        link.up.clear()  # offline
+        keys = Keys(LocalPreAuthorize=False, LocalAuthListEnabled=True, LocalAuthorizeOffline=True, AllowOfflineTxForUnknownId=False, LocalAuthListMaxLength=10, MessageTimeout=5)
+        auth = Authorizer(Outbox(), link, keys, AuthCache(d + "/auth_cache.json", lambda: True), d + "/local_list.bin")
+        auth.local_list.replace(1, [{"idTag": "BUSY", "idTagInfo": {"status": "ConcurrentTx", "parentIdTag": "FLEET"}}, {"idTag": "GONE", "idTagInfo": {"status": "Blocked"}}])
+        eq((await auth.authorize("BUSY")).get("status"), "Accepted", "listed ConcurrentTx: valid offline")
+        eq((await auth.authorize("BUSY")).get("parentIdTag"), "FLEET", "with its parentIdTag")
+        eq((await auth.authorize("GONE")).get("status"), "Blocked", "listed Blocked: refused")
+        keys.values["LocalAuthorizeOffline"] = False
+        eq((await auth.authorize("BUSY")).get("status"), "Invalid", "not without LocalAuthorizeOffline")

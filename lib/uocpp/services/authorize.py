@@ -51,7 +51,10 @@ class Authorizer:
             return None
         if self._list is None and not (_exists(self._list_path) or _exists(self._list_path + ".tmp")):
             return None
-        return self.local_list.lookup(id_tag)
+        info = self.local_list.lookup(id_tag)
+        if info and info["status"] == "ConcurrentTx":
+            info["status"] = ACCEPTED  # a listed ConcurrentTx is valid (3.5.2)
+        return info
 
     async def authorize(self, id_tag, deadline_ms=None):
         # -> idTagInfo (a dict with at least "status"). deadline_ms: the
