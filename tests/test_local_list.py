@@ -137,6 +137,25 @@ def test_list_wins_over_the_cache_and_listed_tags_are_not_cached(charger, cs):
     assert "transaction local 2 started" not in ch.fw.log
 
 
+def test_a_conflict_with_the_list_is_reported_on_connector_0(charger, cs):
+    """LL-Conflict: C16 3.5.2: "Conflicts between the local authorization list and the validity reported in, for
+    instance, a StartTransaction.conf message might occur. When this happens the Charge Point SHALL inform the Central
+    System by sending a StatusNotification with ConnectorId set to 0, and ErrorCode set to 'LocalListConflict'."
+    Connector 0 keeps its status (not Faulted) and the next connector-0 StatusNotification says NoError again."""
+    ch = charger()
+    assert change(cs, "LocalPreAuthorize", "true") == "Accepted"
+    assert send(cs, 1, [entry("ALICE")]) == "Accepted"
+    cs.id_tags["ALICE"] = {"status": "Blocked"}
+    ch.evse("plug 1", "card 1 ALICE")  # listed Accepted: starts at once; the StartTransaction.conf says Blocked
+    ch.wait_call("StopTransaction")  # StopTransactionOnInvalidId: DeAuthorized
+    conflict = ch.wait_call("StatusNotification", where=lambda p: p["connectorId"] == 0 and p["errorCode"] != "NoError")
+    assert [(p["errorCode"], p["status"]) for p in conflict] == [("LocalListConflict", "Available")]
+    assert cs.call("CP001", call.TriggerMessage(requested_message="StatusNotification", connector_id=0)).status == "Accepted"
+    after = ch.wait_call("StatusNotification", count=2, where=lambda p: p["connectorId"] == 0 and p["errorCode"] == "NoError")
+    assert after[-1]["status"] == "Available"
+    assert len(ch.payloads("Authorize")) == 0
+
+
 def test_list_survives_a_restart(charger, cs, firmware, tmp_path):
     """The list is on flash: after a restart its version and entries are in force."""
     work = tmp_path / "fw"

@@ -52,7 +52,7 @@ class App:
 
         flash, keys = self.flash, self.keys
         cache = AuthCache(json_file.join(flash, "auth_cache.json"), lambda: keys.get("AuthorizationCacheEnabled"))
-        return Authorizer(self.outbox, self.link, keys, cache, json_file.join(flash, "local_list.bin"))
+        return Authorizer(self.outbox, self.link, keys, cache, json_file.join(flash, "local_list.bin"), self.status)
 
     def _make_data_transfer(self):
         # Made when an application registers a vendor or sends, or a DataTransfer comes.

@@ -269,3 +269,51 @@ async def test_a_listed_concurrenttx_is_valid_offline():
         eq((await auth.authorize("GONE")).get("status"), "Blocked", "listed Blocked: refused")
         keys.values["LocalAuthorizeOffline"] = False
         eq((await auth.authorize("BUSY")).get("status"), "Invalid", "not without LocalAuthorizeOffline")
+
+
+async def test_a_local_list_conflict_is_reported_on_connector_0():
+    # C16 3.5.2: "Conflicts between the local authorization list and the
+    # validity reported in, for instance, a StartTransaction.conf message
+    # might occur. When this happens the Charge Point SHALL inform the
+    # Central System by sending a StatusNotification with ConnectorId set to
+    # 0, and ErrorCode set to 'LocalListConflict'." Connector 0 keeps its
+    # status (it is not Faulted: it can still charge), and the errorCode
+    # does not stick: the next connector-0 StatusNotification says NoError.
+    from uocpp.model.auth_cache import AuthCache
+    from uocpp.model.connectors import Connectors
+    from uocpp.model.registration import Registration
+    from uocpp.model.state import State
+    from uocpp.services.authorize import Authorizer
+    from uocpp.services.status import StatusNotifier
+
+    with TempDir("auth") as d:
+        outbox, link = Outbox(), Link()
+        link.connections = 1
+        connectors = Connectors(1, d + "/connectors.json", State())
+        status = StatusNotifier(outbox, connectors, Registration(), link)
+        keys = Keys(LocalPreAuthorize=False, LocalAuthListEnabled=True, LocalAuthListMaxLength=10, MessageTimeout=5)
+        auth = Authorizer(outbox, link, keys, AuthCache(d + "/auth_cache.json", lambda: True), d + "/local_list.bin", status)
+        auth.local_list.replace(1, [{"idTag": "ALICE", "idTagInfo": {"status": "Accepted"}}, {"idTag": "BOB", "idTagInfo": {"status": "Blocked"}}])
+
+        def reports():
+            # The payloads of the StatusNotifications submitted, taken off.
+            out = [m.build() for m in outbox.msgs if m.action == "StatusNotification"]
+            outbox.msgs[:] = [m for m in outbox.msgs if m.action != "StatusNotification"]
+            return [(p["connectorId"], p["errorCode"], p["status"]) for p in out]
+
+        auth.learn("ALICE", {"status": "Blocked"})  # a StartTransaction.conf
+        eq(reports(), [(0, "LocalListConflict", "Available")], "listed Accepted, Blocked by the central system")
+        auth.learn("ALICE", {"status": "Accepted"})
+        auth.learn("BOB", {"status": "Invalid"})
+        auth.learn("CAROL", {"status": "Blocked"})  # not listed: the cache's
+        eq(reports(), [], "no conflict")
+        auth.learn("BOB", {"status": "Accepted"})  # a StopTransaction.conf
+        eq(reports(), [(0, "LocalListConflict", "Available")], "listed Blocked, Accepted by the central system")
+        asked = asyncio.create_task(auth.authorize("ALICE"))
+        await asyncio.sleep_ms(0)
+        outbox.msgs[0]._finish({"idTagInfo": {"status": "Expired"}}, None)
+        eq((await asked)["status"], "Expired", "the central system's answer decides")
+        outbox.msgs.pop(0)
+        eq(reports(), [(0, "LocalListConflict", "Available")], "listed Accepted, Authorize.conf Expired")
+        eq((connectors.status(0), connectors.items[0].error_code), ("Available", "NoError"), "connector 0 as it was")
+        eq(status.message(0).build()["errorCode"], "NoError", "the next connector-0 StatusNotification")

@@ -20,11 +20,13 @@ ACCEPTED = "Accepted"
 
 
 class Authorizer:
-    def __init__(self, outbox, link, keys, cache, list_path=None):
+    def __init__(self, outbox, link, keys, cache, list_path=None, status=None):
         # list_path: the local list's file (model/local_list.py), opened -
         # and its code loaded, ~6 KB of heap - only once the central system
-        # sends a list or one is on flash.
+        # sends a list or one is on flash. status: the StatusNotifier that
+        # reports a conflict with the list (learn()).
         self._outbox = outbox
+        self.status = status
         self._link = link
         self._keys = keys
         self.cache = cache
@@ -80,8 +82,7 @@ class Authorizer:
                     self.busy -= 1
                 info = reply.get("idTagInfo") if isinstance(reply, dict) else None
                 if isinstance(info, dict) and "status" in info:
-                    if listed is None:
-                        self.cache.update(id_tag, info)
+                    self.learn(id_tag, info)
                     return info
             except errors.CallErrorReceived as e:
                 # The central system is there and gave no decision: refused,
@@ -101,6 +102,15 @@ class Authorizer:
         return {"status": "Invalid"}
 
     def learn(self, id_tag, info):
-        # An idTagInfo from StartTransaction.conf or StopTransaction.conf.
-        if self._listed(id_tag) is None:
+        # An idTagInfo from Authorize.conf, StartTransaction.conf or
+        # StopTransaction.conf: into the cache, unless the local list holds
+        # id_tag; then a validity other than the list's is a conflict (3.5.2):
+        # a StatusNotification of connector 0 with errorCode
+        # LocalListConflict, its status as it is (not Faulted).
+        listed = self._listed(id_tag)
+        if listed is None:
             self.cache.update(id_tag, info)
+        elif self.status and isinstance(info, dict) and "status" in info:
+            if (listed["status"] == ACCEPTED) != (info["status"] in (ACCEPTED, "ConcurrentTx")):
+                log.warning("auth", "idTag %s: %s, the local list says %s", id_tag, info["status"], listed["status"])
+                self._outbox.submit(self.status.message(0, True, "LocalListConflict"))

@@ -28,7 +28,9 @@ class StatusNotifier:
         self._told = {}  # connector id -> the status the central system confirmed
         self._msg = {}  # connector id -> its message until answered
 
-    def message(self, cid, triggered=False):
+    def message(self, cid, triggered=False, error=None):
+        # error: an errorCode for this message only (LocalListConflict,
+        # services/authorize.py); the connector's status stays as it is.
         connectors = self.connectors
         told = self._told
         msgs = self._msg
@@ -36,7 +38,7 @@ class StatusNotifier:
 
         def build():
             c = connectors.items[cid]
-            payload = {"connectorId": cid, "errorCode": c.error_code, "status": connectors.status(cid), "timestamp": clock.now_iso()}
+            payload = {"connectorId": cid, "errorCode": error or c.error_code, "status": connectors.status(cid), "timestamp": clock.now_iso()}
             msg.carried = (payload["status"], c.error_code)
             msg.sent_on = link.connections
             return payload
@@ -48,7 +50,7 @@ class StatusNotifier:
             connectors.changed.set()  # the notifier (its one waiter) looks again now, not at its next recheck
 
         key = ("st:t%d" if triggered else "st:%d") % cid
-        msg = Message("StatusNotification", build, KEEP if triggered else PERSIST, key=key, triggered=triggered, answered=answered)
+        msg = Message("StatusNotification", build, KEEP if triggered else PERSIST, key=key + error if error else key, triggered=triggered, answered=answered)
         return msg
 
     def trigger(self, cid=None):
