@@ -123,6 +123,25 @@ def test_start_conf_not_accepted_stops_or_suspends(charger, cs):
     assert len(ch.payloads("StopTransaction")) == 1
 
 
+def test_a_deauthorized_stop_keeps_the_cable_locked_until_its_owner_comes(charger, cs):
+    """KEY-StopTransactionOnInvalidId: C16 3.5.4: stopped DeAuthorized, "If the Charge Point has the possibility to lock
+    the Charging Cable, it SHOULD keep the Charging Cable locked until the owner presents his identifier": not
+    unlocked by the stop, nor when the EV leaves, nor by another card; the owner's card unlocks it."""
+    cs.id_tags["LATE"] = {"status": "Invalid"}
+    ch = charger()
+    assert change(cs, "AuthorizeRemoteTxRequests", "false") == "Accepted"
+    ch.evse("plug 1", "charge 1")
+    assert cs.call("CP001", call.RemoteStartTransaction(id_tag="LATE", connector_id=1)).status == "Accepted"
+    assert ch.wait_call("StopTransaction")[0]["reason"] == "DeAuthorized"
+    assert ch.state()["locked"] is True
+    ch.evse("unplug 1", "card 1 SOMEONE")
+    ch.wait_call("Authorize")
+    assert ch.state()["locked"] is True
+    ch.evse("card 1 late")  # CiString20Type: case-insensitive
+    assert ch.state()["locked"] is False
+    assert [p["idTag"] for p in ch.payloads("Authorize")] == ["SOMEONE"]
+
+
 @BOTH
 def test_suspend_and_resume(charger):
     """Status SuspendedEV while the EV stops asking, Charging again when it asks."""

@@ -10,6 +10,7 @@
 #          Authorize) gave
 #   start  Accepted, and the connector still free, operative and not
 #          reserved for someone else (Sessions.authorized)
+#   unlock the idTag of a transaction stopped DeAuthorized: its cable (3.5.4)
 import asyncio
 
 from micropython import const
@@ -32,6 +33,13 @@ def take(s, n, id_tag):
             _ask(s, n, id_tag, local)  # the same parentIdTag may stop it
         else:
             log.info("session", "connector %d: card %s does not stop transaction %s", n, id_tag, s._tx.label(local))
+        return
+    owner = s._locked[n]
+    if owner is not None and same_tag(id_tag, owner) and s.evse.locked(n):
+        # Stopped DeAuthorized: its owner's card unlocks the cable (3.5.4).
+        s._locked[n] = None
+        s.evse.lock(n, False)
+        log.info("session", "connector %d: card %s, the cable is unlocked", n, id_tag)
         return
     if not s._connectors.operative(n):
         log.info("session", "connector %d is not available: card %s ignored", n, id_tag)

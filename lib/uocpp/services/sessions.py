@@ -52,6 +52,7 @@ class Sessions(StartStop):
         self._finishing = [False] * n
         self._suspended = [False] * n  # held by the EVSE (an idTag found invalid later)
         self._lock_failed = [False] * n  # Faulted (ConnectorLockFailure) until the cable is out
+        self._locked = [None] * n  # the idTag a DeAuthorized stop keeps the cable locked for (3.5.4)
         self._closed = [False] * n  # the relay as last set
         self._stopping = [None] * n  # (reason, idTag, Wh, time) of a stop not on flash yet: relay held open
         self._retry_at = None  # ticks when the stops not on flash are tried again

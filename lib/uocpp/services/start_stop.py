@@ -92,6 +92,7 @@ class StartStop:
             if self._rsv:
                 self._rsv.changed.set()  # Faulted ends its reservation (5.13)
             return None
+        self._locked[n] = None  # the lock is this transaction's now
         wh = self._metering.energy_wh(n)
         ts = clock.now_iso()
         # The transaction is on flash before its StartTransaction is.
@@ -168,8 +169,10 @@ class StartStop:
         self._finishing[n] = self.evse.pilot(n) != "A"
         self._connectors.set(n, busy=False, session=cn.FINISHING if self._finishing[n] else cn.AVAILABLE)
         self._hooks(n, None)  # a TxProfile ends with its transaction
-        if reason != "EVDisconnected":
-            self.evse.lock(n, False)  # the driver takes the cable
+        if reason not in ("EVDisconnected", "DeAuthorized"):
+            # The driver takes the cable; DeAuthorized keeps it locked
+            # until its owner presents the idTag (3.5.4, services/cards.py).
+            self.evse.lock(n, False)
         self._again()
         return True
 
@@ -243,6 +246,7 @@ class StartStop:
         if self._keys.get("StopTransactionOnInvalidId"):
             log.info("session", "transaction %s: idTag %s, stopping", self._tx.label(local), info.get("status"))
             self.stop(n, "DeAuthorized")
+            self._locked[n] = payload["idTag"]
         else:
             # Suspended and the loop woken before anything that may find no
             # heap (the line's arguments, the bound method): its guard opens
