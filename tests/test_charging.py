@@ -105,14 +105,21 @@ def test_invalid_card_does_not_start(charger, cs):
     assert ch.state()["status"] == "Preparing" and ch.state()["relay"] is False
 
 
-def test_start_conf_not_accepted_stops_or_suspends(charger, cs):
-    """KEY-StopTransactionOnInvalidId: true -> StopTransaction DeAuthorized; false -> SuspendedEVSE, relay open."""
+def deauthorized(charger, cs):
+    # A remote start without an Authorize (AuthorizeRemoteTxRequests false) of an idTag the StartTransaction.conf
+    # finds Invalid: stopped DeAuthorized (StopTransactionOnInvalidId true, the default). -> the charger.
     cs.id_tags["LATE"] = {"status": "Invalid"}
     ch = charger()
     assert change(cs, "AuthorizeRemoteTxRequests", "false") == "Accepted"
     ch.evse("plug 1", "charge 1")
     assert cs.call("CP001", call.RemoteStartTransaction(id_tag="LATE", connector_id=1)).status == "Accepted"
     assert ch.wait_call("StopTransaction")[0]["reason"] == "DeAuthorized"
+    return ch
+
+
+def test_start_conf_not_accepted_stops_or_suspends(charger, cs):
+    """KEY-StopTransactionOnInvalidId: true -> StopTransaction DeAuthorized; false -> SuspendedEVSE, relay open."""
+    ch = deauthorized(charger, cs)
     ch.evse("unplug 1", "plug 1", "charge 1")
     assert change(cs, "StopTransactionOnInvalidId", "false") == "Accepted"
     assert cs.call("CP001", call.RemoteStartTransaction(id_tag="LATE", connector_id=1)).status == "Accepted"
@@ -127,17 +134,13 @@ def test_a_deauthorized_stop_keeps_the_cable_locked_until_its_owner_comes(charge
     """KEY-StopTransactionOnInvalidId: C16 3.5.4: stopped DeAuthorized, "If the Charge Point has the possibility to lock
     the Charging Cable, it SHOULD keep the Charging Cable locked until the owner presents his identifier": not
     unlocked by the stop, nor when the EV leaves, nor by another card; the owner's card unlocks it."""
-    cs.id_tags["LATE"] = {"status": "Invalid"}
-    ch = charger()
-    assert change(cs, "AuthorizeRemoteTxRequests", "false") == "Accepted"
-    ch.evse("plug 1", "charge 1")
-    assert cs.call("CP001", call.RemoteStartTransaction(id_tag="LATE", connector_id=1)).status == "Accepted"
-    assert ch.wait_call("StopTransaction")[0]["reason"] == "DeAuthorized"
+    ch = deauthorized(charger, cs)
     assert ch.state()["locked"] is True
     ch.evse("unplug 1", "card 1 SOMEONE")
     ch.wait_call("Authorize")
     assert ch.state()["locked"] is True
     ch.evse("card 1 late")  # CiString20Type: case-insensitive
+    ch.fw.wait_log("card late, the cable is unlocked")
     assert ch.state()["locked"] is False
     assert [p["idTag"] for p in ch.payloads("Authorize")] == ["SOMEONE"]
 

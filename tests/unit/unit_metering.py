@@ -35,6 +35,46 @@ class Transactions:
         self.readings.append((local, wh))
 
 
+def aligned(keys):
+    # Metering of one connector, no transaction, its clock-aligned values
+    # by keys' ClockAlignedDataInterval (the register): (metering, outbox).
+    tx, outbox = Transactions(), Outbox()
+    tx.running = {}
+    metering = Metering(Meter(), 1, keys, outbox, tx)
+    metering.readings[1] = {ENERGY: 1500}
+    return metering, outbox
+
+
+class KeptClock:
+    # The wall clock as it was, and whether it was set, back after the test.
+    def __enter__(self):
+        from uocpp import clock
+
+        self.was = (clock.synced, clock.now())
+        return clock
+
+    def __exit__(self, *exc):
+        from uocpp import clock
+
+        clock.set_unix(self.was[1])
+        clock.synced = self.was[0]
+
+
+def ticks(metering, clock, times, last):
+    # The metering task's ticks at each Unix time of times -> its last mark.
+    for t in times:
+        clock.set_unix(t)
+        last = metering._aligned(last)
+    return last
+
+
+def stamps(outbox):
+    # The timestamps of the values sent, taken off the outbox.
+    sent = [m.build()["meterValue"][0]["timestamp"] for m in outbox.msgs]
+    del outbox.msgs[:]
+    return sent
+
+
 def test_a_triggered_value_sent_after_its_transaction_stopped_has_no_transaction_id():
     tx, outbox = Transactions(), Outbox()
     metering = Metering(Meter(), 1, Keys(), outbox, tx)
@@ -77,27 +117,13 @@ def test_a_clock_set_back_after_an_aligned_value_sends_none_off_the_boundary():
     # ClockAlignedDataInterval 900: the tick just after 12:15:00 sends the
     # clock-aligned values. A Heartbeat.conf then sets the clock back 2 s (a
     # board's RTC runs fast): 12:14:58 is no boundary, and nothing is due.
-    from uocpp import clock
-
-    tx, outbox = Transactions(), Outbox()
-    tx.running = {}
-    metering = Metering(Meter(), 1, Keys(ClockAlignedDataInterval=900, MeterValuesAlignedData=ENERGY), outbox, tx)
-    metering.readings[1] = {ENERGY: 1500}
+    metering, outbox = aligned(Keys(ClockAlignedDataInterval=900, MeterValuesAlignedData=ENERGY))
     boundary = 1767269700  # 2026-01-01T12:15:00Z
-    synced, now = clock.synced, clock.now()
-    try:
-        clock.set_unix(boundary - 1)
-        last = metering._aligned(None)  # the tick before the boundary
-        clock.set_unix(boundary)
-        last = metering._aligned(last)
-        eq([m.build()["meterValue"][0]["timestamp"] for m in outbox.msgs], ["2026-01-01T12:15:00Z"] * 2, "connectors 0 and 1 at the boundary")
-        del outbox.msgs[:]
-        clock.set_unix(boundary - 2)
-        last = metering._aligned(last)
-        eq([m.build()["meterValue"][0]["timestamp"] for m in outbox.msgs], [], "nothing at 12:14:58")
-    finally:
-        clock.set_unix(now)
-        clock.synced = synced
+    with KeptClock() as clock:
+        last = ticks(metering, clock, (boundary - 1, boundary), None)  # the tick before the boundary, then at it
+        eq(stamps(outbox), ["2026-01-01T12:15:00Z"] * 2, "connectors 0 and 1 at the boundary")
+        ticks(metering, clock, (boundary - 2,), last)
+        eq(stamps(outbox), [], "nothing at 12:14:58")
 
 
 def test_a_changed_clock_aligned_interval_keeps_to_its_own_boundaries():
@@ -108,40 +134,18 @@ def test_a_changed_clock_aligned_interval_keeps_to_its_own_boundaries():
     # the new interval's slot with the last one counted in the old
     # interval's units: a shorter interval sent a Sample.Clock value at
     # once, at 12:15:01, on no boundary.)
-    from uocpp import clock
-
-    tx, outbox = Transactions(), Outbox()
-    tx.running = {}
     keys = Keys(ClockAlignedDataInterval=60, MeterValuesAlignedData=ENERGY)
-    metering = Metering(Meter(), 1, keys, outbox, tx)
-    metering.readings[1] = {ENERGY: 1500}
+    metering, outbox = aligned(keys)
     quarter = 1767269700  # 2026-01-01T12:15:00Z
-    synced, now = clock.synced, clock.now()
-
-    def times():
-        sent = [m.build()["meterValue"][0]["timestamp"] for m in outbox.msgs]
-        del outbox.msgs[:]
-        return sent
-
-    try:
-        clock.set_unix(quarter - 301)
-        last = metering._aligned(None)
-        clock.set_unix(quarter - 300)  # 12:10:00, a minute's boundary
-        last = metering._aligned(last)
-        eq(times(), ["2026-01-01T12:10:00Z"] * 2, "every minute")
+    with KeptClock() as clock:
+        last = ticks(metering, clock, (quarter - 301, quarter - 300), None)  # 12:10:00, a minute's boundary
+        eq(stamps(outbox), ["2026-01-01T12:10:00Z"] * 2, "every minute")
         keys.values["ClockAlignedDataInterval"] = 900
-        for t in (quarter - 299, quarter - 1, quarter):
-            clock.set_unix(t)
-            last = metering._aligned(last)
-        eq(times(), ["2026-01-01T12:15:00Z"] * 2, "900: at the quarter hour only")
+        last = ticks(metering, clock, (quarter - 299, quarter - 1, quarter), last)
+        eq(stamps(outbox), ["2026-01-01T12:15:00Z"] * 2, "900: at the quarter hour only")
         keys.values["ClockAlignedDataInterval"] = 60
-        for t in (quarter + 1, quarter + 59, quarter + 60):
-            clock.set_unix(t)
-            last = metering._aligned(last)
-        eq(times(), ["2026-01-01T12:16:00Z"] * 2, "60 again: at the next minute only")
-    finally:
-        clock.set_unix(now)
-        clock.synced = synced
+        ticks(metering, clock, (quarter + 1, quarter + 59, quarter + 60), last)
+        eq(stamps(outbox), ["2026-01-01T12:16:00Z"] * 2, "60 again: at the next minute only")
 
 
 def test_clock_aligned_intervals_start_at_every_midnight():
@@ -151,25 +155,12 @@ def test_clock_aligned_intervals_start_at_every_midnight():
     # intervals start at 00:00, 07:00, 14:00 and 21:00. (Before: counted
     # from 1970 they drifted by 3 hours a day: on 2026-01-02 they fell at
     # 04:00, 11:00 and 18:00, and none at midnight.)
-    from uocpp import clock
-
-    tx, outbox = Transactions(), Outbox()
-    tx.running = {}
-    metering = Metering(Meter(), 1, Keys(ClockAlignedDataInterval=25200, MeterValuesAlignedData=ENERGY), outbox, tx)
-    metering.readings[1] = {ENERGY: 1500}
+    metering, outbox = aligned(Keys(ClockAlignedDataInterval=25200, MeterValuesAlignedData=ENERGY))
     midnight = 1767312000  # 2026-01-02T00:00:00Z
-    synced, now = clock.synced, clock.now()
-    try:
-        last = None
-        for hour in range(-1, 24):
-            for t in (midnight + hour * 3600 - 1, midnight + hour * 3600):
-                clock.set_unix(t)
-                last = metering._aligned(last)
+    with KeptClock() as clock:
+        ticks(metering, clock, [midnight + hour * 3600 + d for hour in range(-1, 24) for d in (-1, 0)], None)
         sent = [m.build()["meterValue"][0]["timestamp"] for m in outbox.msgs if m.build()["connectorId"] == 0]
         eq(sent, ["2026-01-02T%sZ" % at for at in ("00:00:00", "07:00:00", "14:00:00", "21:00:00")], "the day's boundaries")
-    finally:
-        clock.set_unix(now)
-        clock.synced = synced
 
 
 def test_no_clock_aligned_value_before_the_clock_is_set_nor_at_its_setting():
@@ -180,27 +171,16 @@ def test_no_clock_aligned_value_before_the_clock_is_set_nor_at_its_setting():
     # values come at the first boundary after it. (Before: a value stamped
     # 2000-01-01T00:15:00Z, then one at 12:10:17, the moment the clock was
     # set.)
-    from uocpp import clock
-
-    tx, outbox = Transactions(), Outbox()
-    tx.running = {}
-    metering = Metering(Meter(), 1, Keys(ClockAlignedDataInterval=900, MeterValuesAlignedData=ENERGY), outbox, tx)
-    metering.readings[1] = {ENERGY: 1500}
+    metering, outbox = aligned(Keys(ClockAlignedDataInterval=900, MeterValuesAlignedData=ENERGY))
     quarter = 1767269700  # 2026-01-01T12:15:00Z
-    synced, now = clock.synced, clock.now()
-    try:
+    with KeptClock() as clock:
         last = None
         for t in (946685699, 946685700):  # 2000-01-01T00:14:59Z, 00:15:00Z
             clock.set_unix(t)
             clock.synced = False  # the board's own clock
             last = metering._aligned(last)
-        for t in (quarter - 283, quarter - 282, quarter - 1, quarter):  # set at 12:10:17
-            clock.set_unix(t)
-            last = metering._aligned(last)
-        eq([m.build()["meterValue"][0]["timestamp"] for m in outbox.msgs], ["2026-01-01T12:15:00Z"] * 2, "from the first boundary after the clock was set")
-    finally:
-        clock.set_unix(now)
-        clock.synced = synced
+        ticks(metering, clock, (quarter - 283, quarter - 282, quarter - 1, quarter), last)  # set at 12:10:17
+        eq(stamps(outbox), ["2026-01-01T12:15:00Z"] * 2, "from the first boundary after the clock was set")
 
 
 def test_no_stop_aligned_data_while_clock_aligned_data_is_off():
