@@ -274,6 +274,9 @@ class Outbox:
             self._link.probe()
             self._pause()
             raise
+        except errors.CallErrorReceived:
+            self._pause_ms = 0  # a reply: the link works
+            raise
         except errors.ReplyRefused as e:
             self._pause_ms = 0  # the link works: the reply came
             log.warning("outbox", "%s.conf refused: %s", action, e)

@@ -434,3 +434,24 @@ async def test_a_head_dropped_for_room_leaves_its_attempts_behind():
         await settle(box, link, 4)
         eq((answered, dropped), ([1], []), "the StopTransaction answered on its second attempt, not dropped after its first")
         eq(calls[:4], ["MeterValues", "MeterValues", "StopTransaction", "StopTransaction"], "the calls")
+
+
+async def test_a_callerror_ends_the_pause_of_a_transport_failure():
+    # The pause is for transport failures (no reply, a send that failed):
+    # a CALLERROR is a reply, the link works, as with a refused reply. A
+    # pause left from an earlier timeout made every later CALLERROR wait
+    # it out again (up to 16 s a message) and the next timeout double it.
+    at = []
+
+    def peer(action, payload):
+        at.append(time.ticks_ms())
+        return None if len(at) == 1 else ("error", "NotImplemented")
+
+    box, link, reg = make(peer=peer, MessageTimeout=0.05)
+    for n in range(3):
+        box.submit(message("DataTransfer", key="d%d" % n))
+    await settle(box, link, 3, 3000)
+    eq(len(at), 3, "three CALLs went out")
+    eq(time.ticks_diff(at[1], at[0]) >= 500, True, "the timeout's pause came first")
+    gap = time.ticks_diff(at[2], at[1])
+    eq(gap < 300, True, "the CALL after a CALLERROR went %d ms later" % gap)
