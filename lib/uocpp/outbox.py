@@ -205,7 +205,9 @@ class Outbox:
             if head is None and self._durable and gate is not None:
                 wait = 1000  # held: ask the gate again
             if head is not None:
-                left = 0 if self._not_before is None else time.ticks_diff(self._not_before, time.ticks_ms())
+                # The wait is its own head's: one dropped for room meanwhile
+                # (a full journal) leaves none to the next.
+                left = 0 if self._not_before is None or head[0] != self._head else time.ticks_diff(self._not_before, time.ticks_ms())
                 if left <= 0:
                     return head, None
                 wait = left
@@ -371,6 +373,11 @@ class Outbox:
             self._taken = None
             self._done_durable(seq, action)
             return
+        if seq != self._head:
+            # Not the head attempted before: that one left the journal
+            # unanswered (a full journal dropped it for room), and its
+            # attempts and its wait are not this message's.
+            self._head, self._attempts = seq, 0
         prepare, answered, dropped = self._hooks.get(action, (None, None, None))
         try:
             if prepare is not None:
@@ -385,11 +392,6 @@ class Outbox:
         except (errors.CallErrorReceived, errors.ReplyRefused) as e:
             # A CALLERROR or a reply that breaks the .conf: a failed attempt
             # (TransactionMessageAttempts), never taken in.
-            if seq != self._head:
-                # Not the head attempted before: that one left the journal
-                # unanswered (a full journal dropped it for room), and its
-                # attempts are not this message's.
-                self._head, self._attempts = seq, 0
             self._attempts += 1
             most = self._keys.get("TransactionMessageAttempts")
             if self._attempts >= most:

@@ -455,3 +455,34 @@ async def test_a_callerror_ends_the_pause_of_a_transport_failure():
     eq(time.ticks_diff(at[1], at[0]) >= 500, True, "the timeout's pause came first")
     gap = time.ticks_diff(at[2], at[1])
     eq(gap < 300, True, "the CALL after a CALLERROR went %d ms later" % gap)
+
+
+async def test_the_next_head_does_not_wait_out_the_retry_interval_of_one_dropped_for_room():
+    # OCPP 1.6 section 3.7.1 (Error responses to transaction-related
+    # messages): TransactionMessageRetryInterval is how long the message
+    # the central system failed to process waits before it is sent again.
+    # The head, a MeterValues refused once, is dropped by a full journal (a
+    # new sample makes room) while it waits: the StopTransaction behind it
+    # never failed and goes at once, not after the interval of the other.
+    from check import TempDir
+
+    from uocpp.store.journal import Journal
+
+    with TempDir("interval") as d:
+        mv = {"connectorId": 1, "meterValue": [{"timestamp": "2026-12-02T00:00:00Z", "sampledValue": [{"value": "1"}]}]}
+        at = {}
+
+        def peer(action, payload):
+            at.setdefault(action, time.ticks_ms())
+            if action == "MeterValues":
+                box.store("MeterValues", mv, 1)  # a new sample: the journal is crowded, the oldest goes
+                return ("error", "InternalError")
+            return {}
+
+        box, link, reg = make(peer=peer, journal=Journal(d + "/j", 1024), TransactionMessageRetryInterval=3)
+        box.store("MeterValues", mv, 1)
+        box.store("StopTransaction", {"transactionId": 1, "pad": "x" * 700}, 1)
+        await settle(box, link, 2, 5000)
+        eq([s[1] for s in link.sent[:2]], ["MeterValues", "StopTransaction"], "the refused head was dropped, not sent again")
+        gap = time.ticks_diff(at["StopTransaction"], at["MeterValues"])
+        eq(gap < 1000, True, "the StopTransaction went %d ms after the refused MeterValues" % gap)
