@@ -216,3 +216,21 @@ def test_a_close_with_an_invalid_code_or_reason_is_not_echoed(raw, session, name
     payload, code = BAD_CLOSES[name]
     send(raw, conn, rs.encode_frame(rs.OP_CLOSE, payload))
     expect_close_and_return(raw, fw, conn, code)
+
+
+def _change(raw, conn, uid, key, value):
+    raw.run(conn.send_call(uid, "ChangeConfiguration", {"key": key, "value": value}))
+    reply = raw.wait_frame(lambda f: f.conn is conn and f.msg and f.msg[1] == uid, 5, "the reply to %s" % uid)
+    assert reply.msg[2] == {"status": "Accepted"}, reply
+
+
+def test_setting_the_ping_interval_to_0_sends_no_ping(raw, firmware):
+    """OCPP 1.6 section 9.1 (WebSocketPingInterval): 0 disables the client side
+    ping/pong. A change restarts the keepalive's timing; set to 0, it sent a
+    ping at once, the one thing 0 asks not to do."""
+    fw = firmware(raw.port, {"centralSystem": {"maxFrameSize": MAX}, "ocpp": {"webSocketPingInterval": 300}})
+    conn = raw.wait_conn(1)
+    fw.wait_log("registration Accepted")
+    _change(raw, conn, "pi-1", "WebSocketPingInterval", "0")
+    probe(raw, conn, "pi-2")  # the keepalive ran meanwhile: what it sent is in before this
+    assert [f for f in conn.rx if f.opcode == rs.OP_PING] == []

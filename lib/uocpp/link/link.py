@@ -194,6 +194,10 @@ class Link:
                     await self._probe.wait()
                 if self._down:
                     break
+                if self._keys.get("WebSocketPingInterval") != interval:
+                    # Woken by a new interval: its timing from now, no ping
+                    # now (0 disables ping/pong, 1.6 section 9.1).
+                    continue
                 sent = time.ticks_ms()
                 await ws.ping()
                 log.debug("link", "ping sent")
