@@ -27,3 +27,19 @@ def test_reset_starts_again():
     b.next(), b.next(), b.next()
     b.reset()
     eq(b.next(), 1, "after reset")
+
+
+def test_the_longest_wait_fits_a_32_bit_board_s_sleep():
+    # The keys allow RetryBackOffWaitMinimum 3600 s doubled 16 times
+    # (RetryBackOffRepeatTimes) plus 3600 s. On a 32-bit board (ESP32:
+    # ticks_ms wraps at 2**30) asyncio.sleep_ms of 2**29 ms or more raises
+    # OverflowError (MicroPython's ticks_add checks its delta since PR 9608):
+    # that ended the link task at every failed attempt past the limit (and
+    # the outbox's, retrying a BootNotification), until the supervisor's
+    # verdict reset the board. (This 64-bit port sleeps any length.)
+    b = Backoff(3600, 3600, 16, rand=FixedRandom(1))
+    waits = [b.next() for _ in range(18)]
+    eq(int(max(waits) * 1000) < 2**29, True, "the longest wait, %d s, fits" % max(waits))
+    eq(int(b.longest() * 1000) < 2**29, True, "longest() says what next() gives")
+    b = Backoff(5, 30, 5, rand=FixedRandom(1))
+    eq([b.next() for _ in range(7)], [35, 40, 50, 70, 110, 190, 190], "the defaults' waits are as before")

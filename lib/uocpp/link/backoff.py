@@ -20,12 +20,14 @@ class Backoff:
         wait_minimum, random_range, repeat_times = self.params()
         base = wait_minimum * (1 << min(self.attempt, repeat_times))
         self.attempt += 1
-        return base + self._rand() * random_range
+        # At most 536870 s: a 32-bit board's asyncio.sleep_ms takes less
+        # than 2**29 ms (OverflowError past it), 6.2 days.
+        return min(base + self._rand() * random_range, 536870)
 
     def longest(self):
         # The longest wait next() can give, however many attempts failed.
         wait_minimum, random_range, repeat_times = self.params()
-        return wait_minimum * (1 << repeat_times) + random_range
+        return min(wait_minimum * (1 << repeat_times) + random_range, 536870)
 
     def reset(self):
         self.attempt = 0
