@@ -381,7 +381,16 @@ class Outbox:
         prepare, answered, dropped = self._hooks.get(action, (None, None, None))
         try:
             if prepare is not None:
-                payload = prepare(payload, tag)
+                try:
+                    payload = prepare(payload, tag)
+                except MemoryError:
+                    raise
+                except Exception as e:
+                    # A hook that chokes on the stored message: a failed
+                    # attempt, as a CALLERROR (below). Never the end of the
+                    # task, which would meet the same message at every restart.
+                    log.exception("outbox", "%s: a hook failed", e, action)
+                    raise errors.ReplyRefused("no payload from the stored message")
                 if payload is None:
                     log.warning("outbox", "%s %s cannot be sent: dropped", action, uid)
                     self._done_durable(seq, action, dropped, tag)

@@ -353,6 +353,33 @@ async def test_memory_error_keeps_a_stored_message():
     eq(len(journal), 0, "answered, then removed")
 
 
+async def test_a_stored_message_its_hook_chokes_on_is_a_failed_attempt_not_the_end_of_the_task():
+    # A prepare hook that raises on a stored message (a poison pill on
+    # flash): the message fails its attempts (TransactionMessageAttempts,
+    # as a CALLERROR) and is dropped; the task goes on to the next one.
+    # (Before: the exception ended the outbox task, and every restart met
+    # the same message: nothing stored went out again.)
+    journal = fakes.Journal()
+    box, link, reg = make(journal=journal, TransactionMessageAttempts=2, TransactionMessageRetryInterval=0)
+
+    def prepare(payload, tag):
+        return payload["x"]  # KeyError for the stored {}
+
+    box.on_durable("MeterValues", prepare=prepare)
+    box.store("MeterValues", {})
+    box.store("StopTransaction", {})
+    task = asyncio.create_task(box.run())
+    t0 = time.ticks_ms()
+    while not link.sent and time.ticks_diff(time.ticks_ms(), t0) < 2000 and not task.done():
+        await asyncio.sleep_ms(5)
+    await asyncio.sleep_ms(20)  # its answer taken in
+    done = task.done()
+    task.cancel()
+    eq(done, False, "the task goes on")
+    eq([s[1] for s in link.sent], ["StopTransaction"], "the next message goes out")
+    eq(len(journal), 0, "the poison message dropped after its attempts")
+
+
 async def test_memory_error_reading_the_journal_loses_nothing():
     # A MemoryError while parsing the head from flash is no verdict on the
     # record (it used to drop it as unreadable).
