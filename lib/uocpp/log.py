@@ -52,6 +52,7 @@ def open_ring(directory, level, total, files):
         from uocpp.log_ring import LogRing
 
         ring = LogRing(directory, total, files)
+        ring.count = 0  # bounded: so many bytes a minute (log_ring.py)
     _gate = min(_level, _flash)
 
 

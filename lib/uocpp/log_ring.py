@@ -16,6 +16,11 @@ import time
 from micropython import const
 
 _RETRY_MS = const(60000)
+# The general log's bound (log.py): at most this many bytes a minute reach
+# flash, whatever floods it (a central system sending a bad frame every few
+# ms logs a line each): 11.8 MB a day at most, where a flood unbounded wore
+# the flash out within months. The lines over it go to the console only.
+_MINUTE_BYTES = const(8192)
 
 # Bytes this ring wrote to flash since boot (flash wear, like json_file.written).
 written = 0
@@ -34,6 +39,11 @@ class LogRing:
         self._size = 0
         self._failed_at = None  # ticks_ms of the last failure, None when writing
         self.turns = 0  # rotations since boot (a reader follows its file)
+        # Bounded (log.py sets count to 0): bytes written in the minute from
+        # ticks start; None: unbounded (the security log, whose events are
+        # bounded where they are reported).
+        self.count = None
+        self.start = 0
 
     def _open(self, turn=False):
         # turn: 0.txt is full: each file moves up one name, the oldest is
@@ -81,6 +91,18 @@ class LogRing:
             if 0 <= time.ticks_diff(time.ticks_ms(), self._failed_at) < _RETRY_MS:
                 return None
             self._failed_at = None
+        if self.count is not None:
+            now = time.ticks_ms()
+            if not 0 <= time.ticks_diff(now, self.start) < _RETRY_MS:
+                if self.count > _MINUTE_BYTES:
+                    # The last minute dropped lines: said first, with this line's stamp.
+                    line = line[: line.find(b" ")] + b" W log: lines were not kept on flash (over %d bytes a minute)\n" % _MINUTE_BYTES + line
+                self.start, self.count = now, 0
+            if self.count + len(line) > _MINUTE_BYTES:
+                first = self.count <= _MINUTE_BYTES
+                self.count = _MINUTE_BYTES + 1
+                return "flash log: over %d bytes this minute, lines kept on the console only" % _MINUTE_BYTES if first else None
+            self.count += len(line)
         n = len(line)
         if n > self.cap:
             line = line[: self.cap - 1] + b"\n"

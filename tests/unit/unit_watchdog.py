@@ -154,6 +154,44 @@ def test_the_flash_log_resumes_after_a_failure_a_week_ago():
         log_ring.time = __import__("time")
 
 
+
+def test_a_flood_of_log_lines_reaches_flash_only_so_far_a_minute():
+    # The general log's ring (log.py bounds it) takes at most 8 KB a
+    # minute: a central system sending a bad frame every few ms (a line
+    # each) no longer writes flash as fast as it can (months to wear it
+    # out). The lines over it go to the console only (one reason said);
+    # the next minute's first line on flash says lines were not kept.
+    from uocpp import log_ring
+
+    ticks = Ticks30()
+    log_ring.time = ticks
+    try:
+        with TempDir("flood") as d:
+            ring = log_ring.LogRing(d, 1 << 20, 2)
+            ring.count = 0  # as log.open_ring makes it
+            line = b"2026-01-01T00:00:00Z W rpc: ignored a frame that is not JSON (ValueError)\n"
+            before = log_ring.written
+            reasons = [r for r in (ring.write(line) for _ in range(1000)) if r]
+            eq(log_ring.written - before <= 8192, True, "at most 8 KB in the minute: %d B" % (log_ring.written - before))
+            eq(log_ring.written - before > 8192 - len(line), True, "up to the bound")
+            eq(len(reasons), 1, "one reason, for the console")
+            ticks.now = 60000
+            eq(ring.write(line), None, "the next minute writes again")
+            ring.close()
+            with open(d + "/0.txt", "rb") as f:
+                tail = f.read().split(b"\n")[-3:]
+            eq(tail[0].startswith(b"2026-01-01T00:00:00Z W log: lines were not kept on flash"), True, "the gap said: %r" % tail[0])
+            eq(tail[1] + b"\n", line, "then the line")
+        with TempDir("flood-sec") as d:
+            unbounded = log_ring.LogRing(d, 1 << 20, 2)  # the security log's: not bounded here
+            before = log_ring.written
+            for _ in range(200):
+                unbounded.write(line)
+            unbounded.close()
+            eq(log_ring.written - before, 200 * len(line), "the security log keeps every line")
+    finally:
+        log_ring.time = __import__("time")
+
 async def test_a_restart_whose_maker_raises_counts_as_a_failure():
     # A task's maker that raises at a restart (an import: the diag task's)
     # ended the watcher, the one task nobody restarts: no task was
