@@ -175,3 +175,15 @@ def test_a_full_store_refuses_more(roots, cs, firmware, tmp_path):
     assert delete(cs, host_hash_data(many[0].der, many[0].der)) == "Accepted"
     assert install(cs, CS_ROOT, many[8].pem) == "Accepted"
     assert len(installed(cs, CS_ROOT)[1]) == 5 and len(installed(cs, MF_ROOT)[1]) == 3
+
+
+def test_a_root_installed_as_one_type_can_be_installed_as_the_other(roots, cs, firmware):
+    """M05 (InstallCertificate): Accepted means installed as the type asked for; the same root already installed
+    as a CentralSystemRootCertificate is no ManufacturerRootCertificate yet."""
+    fw = firmware(cs.port)
+    fw.wait_log("registration Accepted")
+    assert install(cs, CS_ROOT, roots["a"].pem) == "Accepted"
+    assert install(cs, MF_ROOT, roots["a"].pem) == "Accepted"
+    a = host_hash_data(roots["a"].der, roots["a"].der)
+    assert installed(cs, MF_ROOT) == ("Accepted", [a])
+    assert installed(cs, CS_ROOT) == ("Accepted", [a])

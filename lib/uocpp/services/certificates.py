@@ -56,8 +56,9 @@ def install_steps(settings, keys, kind, pem):
     if why:
         log.warning("certs", "InstallCertificate %s refused: %s", kind, why)
         return REJECTED
-    if store.find(st.hash_data(cert, issuer)) is not None:
-        return ACCEPTED  # installed already: nothing to do
+    hd = st.hash_data(cert, issuer)
+    if [e for e in store.entries(kind) if st.same_hash(e[2], hd)]:
+        return ACCEPTED  # installed already as this type: nothing to do
     if store.count() - len(store.idx["old"]) - len(replaces) >= keys.get("CertificateStoreMaxLength"):
         log.warning("certs", "InstallCertificate refused: the store is full (CertificateStoreMaxLength %d)", keys.get("CertificateStoreMaxLength"))
         return REJECTED
