@@ -149,8 +149,8 @@ def test_a_new_getlog_cancels_the_running_one_and_the_trigger_reports_it(cs, fir
 
 
 def test_extended_trigger_message_for_every_message_it_lists(cs, firmware):
-    """ExtendedTriggerMessage: Heartbeat, StatusNotification, MeterValues and FirmwareStatusNotification as
-    TriggerMessage does them; BootNotification Rejected once Accepted (TM-08); a connector that does not exist
+    """ExtendedTriggerMessage: Heartbeat, StatusNotification and MeterValues as TriggerMessage does them,
+    FirmwareStatusNotification as SignedFirmwareStatusNotification; BootNotification Rejected once Accepted (TM-08); a connector that does not exist
     Rejected; SignChargePointCertificate Accepted, and without CpoName no exchange starts (the log says so); a bad request is a
     CALLERROR."""
     fw = firmware(cs.port)
@@ -164,7 +164,8 @@ def test_extended_trigger_message_for_every_message_it_lists(cs, firmware):
     assert trigger(cs, "MeterValues", connector_id=1) == "Accepted"
     cs.wait_received("MeterValues")
     assert trigger(cs, "FirmwareStatusNotification") == "Accepted"
-    assert cs.wait_received("FirmwareStatusNotification")[0].payload["status"] == "Idle"
+    # Whitepaper 5.5/5.19: SignedFirmwareStatusNotification, Idle without requestId when no update runs.
+    assert cs.wait_received("SignedFirmwareStatusNotification")[0].payload == {"status": "Idle"}
     assert trigger(cs, "BootNotification") == "Rejected"
     assert trigger(cs, "StatusNotification", connector_id=5) == "Rejected"
     assert trigger(cs, "SignChargePointCertificate") == "Accepted"

@@ -255,3 +255,16 @@ def test_a_request_after_the_switch_does_not_cancel_its_reboot(cs, firmware, fil
     wait_signed(cs, "DownloadFailed")  # then the second request, from flash
     ids = [(f.payload["status"], f.payload["requestId"]) for f in cs.received("SignedFirmwareStatusNotification")]
     assert ids[-3:] == [("Installed", 1), ("Downloading", 2), ("DownloadFailed", 2)], ids
+
+
+def test_extended_trigger_with_no_update_is_a_signed_idle(cs, firmware):
+    """Whitepaper 5.5 (ExtendedTriggerMessage FirmwareStatusNotification triggers SignedFirmwareStatusNotification)
+    and 5.19: with no update under way its status is Idle, without a requestId. TriggerMessage keeps 1.6's
+    FirmwareStatusNotification Idle."""
+    registered(cs, firmware)
+    assert cs.call(CP, call.ExtendedTriggerMessage(requested_message="FirmwareStatusNotification")).status == "Accepted"
+    got = cs.wait_received("SignedFirmwareStatusNotification")
+    assert [f.payload for f in got] == [{"status": "Idle"}]
+    assert cs.call(CP, call.TriggerMessage(requested_message="FirmwareStatusNotification")).status == "Accepted"
+    wait_status(cs, "Idle")
+    assert statuses(cs) == ["Idle"]

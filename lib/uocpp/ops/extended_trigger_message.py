@@ -40,6 +40,18 @@ def handle(payload, parts):
             diag.trigger_log(parts["diagnostics"], parts["outbox"])
 
         return {"status": "Accepted"}, send
+    if requested == "FirmwareStatusNotification":
+        # SignedFirmwareStatusNotification, Idle too (whitepaper 5.5);
+        # TriggerMessage's rules otherwise.
+        if parts["registration"].status not in (ACCEPTED, PENDING):
+            return {"status": "Rejected"}
+
+        async def send():
+            from uocpp.services import firmware_update
+
+            firmware_update.trigger(parts["firmware"], parts["outbox"], True)
+
+        return {"status": "Accepted"}, send
     if requested == "SignChargePointCertificate":
         # A SignCertificate exchange (services/certificates.py, profile 3),
         # started once this reply is on the wire (TM-02); one that cannot

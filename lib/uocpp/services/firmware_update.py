@@ -73,13 +73,15 @@ def get(slot, outbox, registration, transactions, stop, keys):
     return slot[0]
 
 
-def trigger(slot, outbox):
+def trigger(slot, outbox, signed=False):
     # TriggerMessage FirmwareStatusNotification: what the update does now,
-    # Idle when none runs (then this module is all that loads).
-    if slot[0] is not None:
+    # Idle when none runs (then this module is all that loads). signed:
+    # ExtendedTriggerMessage's, whose Idle is a SignedFirmwareStatusNotification
+    # without requestId (whitepaper 5.5, 5.19).
+    if slot[0] is not None and not (signed and slot[0].status == IDLE):
         slot[0].trigger()
     else:
-        outbox.submit(ob.Message(_ACTION, lambda: {"status": IDLE}, key=_ACTION, triggered=True))
+        outbox.submit(ob.Message(_SIGNED if signed else _ACTION, lambda: {"status": IDLE}, key=_ACTION, triggered=True))
 
 
 def _section(path):
