@@ -187,3 +187,17 @@ def test_a_root_installed_as_one_type_can_be_installed_as_the_other(roots, cs, f
     a = host_hash_data(roots["a"].der, roots["a"].der)
     assert installed(cs, MF_ROOT) == ("Accepted", [a])
     assert installed(cs, CS_ROOT) == ("Accepted", [a])
+
+
+def test_deleting_the_root_on_trial_gives_the_old_one_back(roots, cs, firmware):
+    """A.1.2 AdditionalRootCertificateCheck: the root on trial deleted, the one it replaced is the installed root
+    again: trusted, and the one a next root must be signed by (not a store with no root to check against)."""
+    fw = firmware(cs.port, {"centralSystem": {"additionalRootCertificateCheck": True}})
+    fw.wait_log("registration Accepted")
+    assert install(cs, CS_ROOT, roots["a"].pem) == "Accepted"
+    assert install(cs, CS_ROOT, roots["a_next"].pem) == "Accepted"
+    assert delete(cs, host_hash_data(roots["a_next"].der, roots["a"].der)) == "Accepted"
+    assert installed(cs, CS_ROOT) == ("Accepted", [host_hash_data(roots["a"].der, roots["a"].der)])
+    assert install(cs, CS_ROOT, roots["b"].pem) == "Rejected"
+    fw.wait_log("not signed by the installed one")
+    assert installed(cs, CS_ROOT) == ("Accepted", [host_hash_data(roots["a"].der, roots["a"].der)])

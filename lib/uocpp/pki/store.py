@@ -124,7 +124,10 @@ class Store:
     def remove(self, entry):
         self.idx["c"] = [e for e in self.idx["c"] if e[1] != entry[1]]
         if self.idx["new"] == entry[1]:
+            # The root on trial gone: the ones it replaced are the current
+            # set again (trusted, and what a next root is checked against).
             self.idx["new"] = None
+            self.idx["old"] = []
         self.idx["old"] = [f for f in self.idx["old"] if f != entry[1]]
         self._save()
         try:
