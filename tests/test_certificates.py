@@ -201,3 +201,29 @@ def test_deleting_the_root_on_trial_gives_the_old_one_back(roots, cs, firmware):
     assert install(cs, CS_ROOT, roots["b"].pem) == "Rejected"
     fw.wait_log("not signed by the installed one")
     assert installed(cs, CS_ROOT) == ("Accepted", [host_hash_data(roots["a"].der, roots["a"].der)])
+
+
+def test_a_root_on_trial_that_cannot_connect_can_be_deleted_while_the_old_one_stays(roots, firmware):
+    """A.1.2 and DeleteCertificate (A01): TLS with no caFile, the installed roots only; the new root on trial
+    (AdditionalRootCertificateCheck) cannot verify the server and the link runs on the fall-back. Deleting the new
+    one leaves the old one to trust: Accepted (not Failed as if it were the last root), and the link connects with
+    the old one."""
+    wss = CentralSystemThread(boot_plan=[("Accepted", 60)], ssl=server_context((roots["server_a"].pem_path, roots["server_a"].key))).start()
+    plain = CentralSystemThread(boot_plan=[("Accepted", 60)]).start()
+    try:
+        secure = "wss://127.0.0.1:%d/ocpp" % wss.port
+        fw = firmware(plain.port, {"centralSystem": {"secureUrl": secure, "authorizationKey": KEY, "additionalRootCertificateCheck": True}})
+        fw.wait_log("registration Accepted")
+        assert install(plain, CS_ROOT, roots["a"].pem) == "Accepted"
+        assert install(plain, CS_ROOT, roots["a_next"].pem) == "Accepted"
+        assert plain.call(CP, call.ChangeConfiguration(key="SecurityProfile", value="2")).status == "Accepted"
+        fw.wait_log("trying the previous Central System root")
+        wss.wait_for(lambda f: wss.connections, 30, "a connection with the old root")
+        fw.wait_log("SecurityProfile 2 connected: kept")
+        assert delete(wss, host_hash_data(roots["a_next"].der, roots["a"].der)) == "Accepted"
+        assert installed(wss, CS_ROOT) == ("Accepted", [host_hash_data(roots["a"].der, roots["a"].der)])
+        wss.run(wss.connections[-1][1].close())
+        wss.wait_for(lambda f: len(wss.connections) == 2, 30, "a connection trusting the old root")
+    finally:
+        wss.stop()
+        plain.stop()

@@ -103,8 +103,11 @@ def delete(settings, keys, hd):
     if entry is None:
         return "NotFound"
     if entry[0] == "C" and keys.get("SecurityProfile") >= 2:
-        live = [e for e in store.entries(st.CS_ROOT) if e[1] not in store.idx["old"]]
-        if len(live) == 1 and live[0][1] == entry[1] and not settings["centralSystem"]["caFile"]:
+        # The roots trusted once it is gone: the root on trial deleted,
+        # the ones it replaced are trusted again (pki/store.py remove()).
+        new = entry[1] == store.idx["new"]
+        left = [e for e in store.entries(st.CS_ROOT) if e[1] != entry[1] and (new or e[1] not in store.idx["old"])]
+        if not left and not settings["centralSystem"]["caFile"]:
             # The link would have nothing to trust: it could never connect
             # again to be given another one.
             log.warning("certs", "DeleteCertificate refused: the only Central System root of a TLS link")
