@@ -227,3 +227,28 @@ def test_a_root_on_trial_that_cannot_connect_can_be_deleted_while_the_old_one_st
     finally:
         wss.stop()
         plain.stop()
+
+
+def test_profile_2_on_installed_roots_only_sets_the_clock_before_tls_at_boot(roots, firmware, tmp_path):
+    """SEC-08 (TLS checks certificate dates): a charger raised to profile 2 with an installed Central System root and
+    no caFile sets its clock first at every boot, as one with a caFile does; on a board whose RTC reads 2000-01-01
+    after a power cut the server certificate is not valid yet otherwise, and the link never connects again. On the
+    unix port the clock step says "kept by the host"."""
+    wss = CentralSystemThread(boot_plan=[("Accepted", 60)], ssl=server_context((roots["server_a"].pem_path, roots["server_a"].key))).start()
+    plain = CentralSystemThread(boot_plan=[("Accepted", 60)]).start()
+    try:
+        cfg = {"centralSystem": {"secureUrl": "wss://127.0.0.1:%d/ocpp" % wss.port, "authorizationKey": KEY}}
+        fw = firmware(plain.port, cfg, workdir=tmp_path / "cp")
+        fw.wait_log("registration Accepted")
+        assert "kept by the host" not in fw.log  # profile 1: no TLS, no clock step
+        assert install(plain, CS_ROOT, roots["a"].pem) == "Accepted"
+        assert plain.call(CP, call.ChangeConfiguration(key="SecurityProfile", value="2")).status == "Accepted"
+        wss.wait_for(lambda f: wss.connections, 30, "a connection at profile 2")
+        fw.wait_log("SecurityProfile 2 connected: kept")
+        fw.stop()
+        fw = firmware(plain.port, cfg, workdir=tmp_path / "cp")
+        fw.wait_log("clock: kept by the host")
+        wss.wait_for(lambda f: len(wss.connections) == 2, 30, "a connection at profile 2 after the restart")
+    finally:
+        wss.stop()
+        plain.stop()

@@ -49,8 +49,9 @@ class Security:
 
     async def prepare(self):
         # A certificate can only be validated with the right date: set the
-        # clock first wherever TLS may be used (now or after a raise).
-        if self._ca_file:
+        # clock first wherever TLS may be used (now or after a raise): with
+        # a caFile, or at profile 2 or 3 on installed roots alone.
+        if self._ca_file or self.profile >= 2:
             await platform.sync_clock(self._settings)
 
     def allows(self, profile):
