@@ -252,3 +252,29 @@ def test_profile_2_on_installed_roots_only_sets_the_clock_before_tls_at_boot(roo
     finally:
         wss.stop()
         plain.stop()
+
+
+def test_a_root_installed_while_one_is_on_trial_keeps_the_root_that_connected(roots, firmware, tmp_path):
+    """A.1.2 AdditionalRootCertificateCheck: the replaced root stays as the fall-back until the new one connected.
+    A second new root installed before the first one ever connected replaces the one on trial, not the fall-back:
+    root a connected, a_next on trial (no reconnect since), a_next2 (signed by a_next) installed; server a's
+    certificate still verifies with the fall-back, and the link connects again (it dropped a and never did)."""
+    a_next2 = make_cert(tmp_path, "root-a-next2", roots["a_next"])
+    with wss_charger(roots, "server_a", "a", firmware) as (cs, ctx, fw):
+        assert install(cs, CS_ROOT, roots["a"].pem) == "Accepted"
+        cs.run(cs.connections[-1][1].close())
+        fw.wait_log("the new Central System root certificate connected: the fall-back goes")
+        cs.wait_for(lambda f: len(cs.connections) == 2, 30, "a connection with root a")
+        fw.stop()  # the store as it is; then AdditionalRootCertificateCheck on, for the next roots
+        cfg = {"centralSystem": {"url": "wss://127.0.0.1:%d/ocpp" % cs.port, "authorizationKey": KEY, "caFile": str(roots["a"].der_path)}}
+        cfg["centralSystem"]["additionalRootCertificateCheck"] = True
+        fw = firmware(cs.port, cfg, workdir=fw.workdir)
+        cs.wait_for(lambda f: len(cs.connections) == 3, 30, "a connection after the restart")
+        fw.wait_log("registration Accepted|connected \\(connection 1\\)")
+        assert install(cs, CS_ROOT, roots["a_next"].pem) == "Accepted"
+        assert install(cs, CS_ROOT, a_next2.pem) == "Accepted"
+        ids = installed(cs, CS_ROOT)[1]
+        assert host_hash_data(roots["a"].der, roots["a"].der) in ids
+        cs.run(cs.connections[-1][1].close())
+        fw.wait_log("trying the previous Central System root")
+        cs.wait_for(lambda f: len(cs.connections) == 4, 30, "a connection with the fall-back root a")

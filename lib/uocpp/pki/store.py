@@ -115,9 +115,17 @@ class Store:
         _write(self._dir + "/" + name, cert.der)
         self.idx["c"].append([_TAG[kind], name, hash_data(cert, issuer)])
         if kind == CS_ROOT:
-            self._drop_old()  # an earlier trial's fall-back goes for good
+            names = self.idx["old"]
+            if names and replaces:
+                # A trial under way: the root on trial (replaces) goes for
+                # good, its fall-back (not given up yet) stays.
+                self.idx["old"] = [e[1] for e in replaces]
+                self._drop_old()
+                self.idx["old"] = names
+            else:
+                self._drop_old()  # an earlier trial's fall-back goes for good
+                self.idx["old"] = [e[1] for e in replaces]
             self.idx["new"] = name
-            self.idx["old"] = [e[1] for e in replaces]
         self._save()
         return name
 
