@@ -52,3 +52,32 @@ def test_the_flag_and_the_button_start_setup_mode_whatever_the_link():
     eq(esp32.setup_wanted(settings("home"), web(button=4)), True, "button held")
     _Pin.level = 1
     eq(esp32.setup_wanted(settings("home"), web(button=4)), False, "button not held")
+
+
+class _ShortNtp:
+    # micropython-lib's ntptime, as frozen into the ESP32 firmware, reads
+    # the server's answer with struct.unpack("!I", msg[40:44]): an answer
+    # cut short (a broken or spoofed server, a middlebox) raises ValueError.
+    host = None
+    calls = 0
+
+    @staticmethod
+    def settime():
+        import struct
+
+        _ShortNtp.calls += 1
+        msg = b"\x1c\x02\x03"  # 3 of the 48 bytes
+        struct.unpack("!I", msg[40:44])
+
+
+async def test_a_short_ntp_answer_is_a_clock_not_set_not_a_crash():
+    # sync_clock runs in the start-up before the link (startup.py): what it
+    # raises fails the application, and the board resets, meets the same
+    # answer again, and resets for ever. A bad answer is one more way NTP
+    # can fail: the clock stays as it is and the start goes on.
+    sys.modules["ntptime"] = _ShortNtp
+    try:
+        ok = await esp32.sync_clock({"ntp": {"server": "ntp.example", "timeout": 0}})
+    finally:
+        del sys.modules["ntptime"]
+    eq((ok, _ShortNtp.calls, _ShortNtp.host), (False, 1, "ntp.example"), "tried once, not set, went on")

@@ -66,7 +66,7 @@ async def sync_clock(settings):
                 ntptime.settime()
                 log.info("clock", "set by NTP from %s", server)
                 return True
-            except (OSError, OverflowError, IndexError) as e:
+            except (OSError, OverflowError, IndexError, ValueError) as e:  # ValueError: an answer cut short
                 why = "NTP %s: %s" % (server, e)
             if time.ticks_diff(deadline, time.ticks_ms()) <= 0:
                 break
