@@ -458,6 +458,41 @@ class Reader:
             raise
 
 
+async def test_a_pilot_that_cannot_be_read_is_a_fault_not_the_state_before():
+    # An ADC read that raises (ESP_ERR_TIMEOUT: a pilotIn on an ADC2 GPIO
+    # once Wi-Fi runs, the ADC driver failing) while charging: the pilot is
+    # not known any more. Held as C, the contactor would stay closed with
+    # nobody watching the vehicle (the sampling task ended, its restarts
+    # fail the same way); it is the charger's own fault (F, InternalError)
+    # after the debounce, and the pilot as read again once reads work.
+    board = Board()
+    board.pilot[34] = 6
+    evse = Esp32Evse(config(), board)
+    eq(evse.pilot(1), "C", "charging")
+    read = board.adcs[34].read_u16
+    failing = [True]
+
+    def read_u16():
+        if failing[0]:
+            raise OSError(263)  # ESP_ERR_TIMEOUT
+        return read()
+
+    board.adcs[34].read_u16 = read_u16
+    task = asyncio.create_task(evse.run(None))
+    try:
+        while evse.pilot(1) == "C":
+            await asyncio.wait_for_ms(evse.changed.wait(), 1000)
+            evse.changed.clear()
+        eq((evse.pilot(1), evse.fault(1)), ("F", "InternalError"), "a pilot not known: a fault, the relay opens")
+        failing[0] = False
+        while evse.pilot(1) != "C":
+            await asyncio.wait_for_ms(evse.changed.wait(), 1000)
+            evse.changed.clear()
+        eq((evse.fault(1), task.done()), ("NoError", False), "read again: C, the sampling never stopped")
+    finally:
+        task.cancel()
+
+
 async def test_the_card_reader_runs_beside_the_sampling_and_hands_its_cards_over():
     board = Board()
     evse = Esp32Evse(config(), board)

@@ -397,7 +397,15 @@ class Esp32Evse:
         for i in range(len(self._c)):  # (no enumerate object: a sample allocates nothing of its own)
             seen = self._c[i][_PILOT]
             before = seen.value
-            if seen.feed(self._classify(i, before)):
+            try:
+                state = self._classify(i, before)
+            except OSError:
+                # An ADC read that fails (ESP_ERR_TIMEOUT: an ADC2 GPIO once
+                # Wi-Fi runs): the pilot is not known, which is our own fault
+                # (F: InternalError, the relay opens), never the state before
+                # held while nobody reads the vehicle.
+                state = "F"
+            if seen.feed(state):
                 log.info("evse", "connector %d: pilot %s -> %s", i + 1, before, seen.value)
                 changed = True
         return changed
