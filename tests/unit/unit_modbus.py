@@ -127,6 +127,21 @@ class Port:
         return chunk or None
 
 
+async def test_a_negative_energy_register_in_a_checked_reply_is_a_meter_error():
+    # An import register counts up from 0 (seam.py: "a register that never
+    # falls"); a checked reply with -5 kWh there is not a reading (another
+    # device at that address, a meter that answers garbage), and billed as
+    # meterStart or meterStop it would be a negative meter value.
+    port = Port([frame(h("01 04 1c") + bytes(28)), reply(1, [50.0, -5.0])])
+    try:
+        await sdm.SdmMeter(port, model="SDM120").read()
+    except sdm.MeterError as e:
+        eq(e.kind, sdm.VALUE, "kind")
+        eq("0x0048" in e.reason, True, e.reason)
+        return
+    raise AssertionError("no MeterError")
+
+
 async def test_sdm630_read_is_two_requests():
     block1 = reply(1, [230.0, 231.0, 232.0, 10.0, 11.0, 12.0])
     block2 = reply(1, [7000.0] + [0.0] * 8 + [50.0, 12.5])

@@ -104,7 +104,7 @@ class SdmMeter:
             data = await self._exchange(start, count)
             for name, phase, offset in fields:
                 value = modbus.float32(data, offset)
-                if value - value != 0:  # NaN or +-inf (inf - inf is NaN)
+                if value - value != 0 or (name == ENERGY and value < 0):  # NaN or +-inf (inf - inf is NaN); an import register below 0
                     raise MeterError("%s at address %d: register 0x%04X holds %r, not a reading" % (self.model, self.address, start + offset, value), VALUE)
                 if name == ENERGY:
                     # The meter counts kWh in a float32: its 7 digits are
