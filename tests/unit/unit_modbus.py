@@ -241,3 +241,21 @@ async def test_an_energy_register_just_below_its_kwh_is_billed_as_that_kwh():
     metering.readings[1] = values
     eq(metering.energy_wh(1), 12700, "meterStart / meterStop in Wh")
     eq(metering.meter_value(1, sdm.ENERGY, "Sample.Periodic")["sampledValue"][0]["value"], "12700", "the sampled value")
+
+
+async def test_an_energy_register_of_whole_wh_is_billed_as_those_wh():
+    # 1.001 kWh in the meter's float32 is 1.00100005; its 7 digits, "1.001",
+    # times 1000 in binary floating point is 1000.9999999999999, which
+    # truncated to Wh billed 1000 (8.155 kWh: 8154). The Wh the meter's
+    # display means, for a start, a stop or a sampled value.
+    from uocpp.services.metering import Metering
+
+    from fakes import Keys, Outbox
+
+    for kwh, wh in ((1.001, 1001), (8.155, 8155), (1.003, 1003), (12.7, 12700), (1234.567, 1234567)):
+        port = Port([frame(h("01 04 1c") + bytes(28)), reply(1, [50.0, kwh])])
+        values = await sdm.SdmMeter(port, model="SDM120").read()
+        metering = Metering(None, 1, Keys(), Outbox(), None)
+        metering.readings[1] = values
+        eq(metering.energy_wh(1), wh, "%s kWh: meterStart / meterStop in Wh" % kwh)
+        eq(metering.meter_value(1, sdm.ENERGY, "Sample.Periodic")["sampledValue"][0]["value"], str(wh), "%s kWh: the sampled value" % kwh)

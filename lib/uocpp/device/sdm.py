@@ -110,8 +110,10 @@ class SdmMeter:
                     # The meter counts kWh in a float32: its 7 digits are
                     # the kWh it means (12.7 is held as 12.69999981, which
                     # truncated to Wh bills 12699). The unix port's floats are
-                    # doubles; a board's are float32 already.
-                    value = float("%.7g" % value) * 1000  # OCPP's default unit is Wh
+                    # doubles; a board's are float32 already. Rounded to 7
+                    # digits after the scaling, which is inexact too ("1.001"
+                    # * 1000 is 1000.9999999999999, which bills 1000).
+                    value = float("%.7g" % (value * 1000))  # OCPP's default unit is Wh
                 if phase is None:
                     values[name] = value
                 else:
