@@ -299,6 +299,21 @@ def test_change_availability_during_a_transaction_is_scheduled(charger, cs):
     assert len(ch.payloads("StartTransaction")) == 1
 
 
+def test_a_remote_start_in_finishing_starts_as_a_card_does(charger, cs):
+    """C16 4.9, transition F2 (Finishing -> Preparing: the user starts again, the cable still in) and C16 5.11: a
+    RemoteStartTransaction is the central system's way to present an idTag. A card in Finishing starts a new
+    transaction; a remote start there must too (an app-only site has no other way to start again). (Before:
+    Rejected until the cable was pulled out and plugged in again.)"""
+    ch = charger()
+    ch.evse("plug 1", "card 1 ALICE", "charge 1")
+    ch.wait_status("Charging")
+    ch.evse("card 1 ALICE")
+    ch.wait_call("StopTransaction")
+    ch.wait_status("Finishing")
+    assert cs.call("CP001", call.RemoteStartTransaction(id_tag="BOB", connector_id=1)).status == "Accepted"
+    assert ch.wait_call("StartTransaction", count=2)[1]["idTag"] == "BOB"
+
+
 @BOTH
 def test_sampled_meter_values_and_transaction_data(charger, cs):
     """MV: Sample.Periodic every MeterValueSampleInterval with the transactionId; StopTransaction carries Transaction.Begin/End."""

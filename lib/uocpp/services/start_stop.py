@@ -56,12 +56,14 @@ class StartStop:
         held = self._rsv.on(n) if self._rsv else None
         if held and not same_tag(id_tag, held[1]["tag"]) and not held[1]["parent"]:
             return False
-        return self._connectors.operative(n) and self._tx.running_on(n) is None and self._pending[n] is None and not self._finishing[n]
+        # Finishing may start again (C16 4.9 F2), as a card there does.
+        return self._connectors.operative(n) and self._tx.running_on(n) is None and self._pending[n] is None
 
     def first_free(self, id_tag=None):
         # For a remote start without a connector: one with an EV plugged in
-        # (waiting in Preparing) before an empty one.
-        free = [n for n in range(1, self.evse.count + 1) if self.can_start(n, id_tag)]
+        # (waiting in Preparing) before an empty one; never one in Finishing,
+        # whose EV is the last driver's.
+        free = [n for n in range(1, self.evse.count + 1) if self.can_start(n, id_tag) and not self._finishing[n]]
         # One reserved for someone else (a parentIdTag: Authorize decides,
         # and may refuse it after the Accepted) only when no other is free.
         free = [n for n in free if not (self._rsv and self._rsv.refuses(n, id_tag))] or free
