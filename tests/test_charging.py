@@ -314,6 +314,30 @@ def test_a_remote_start_in_finishing_starts_as_a_card_does(charger, cs):
     assert ch.wait_call("StartTransaction", count=2)[1]["idTag"] == "BOB"
 
 
+def test_finishing_then_unavailable_then_operative_is_not_finishing_again(charger, cs):
+    """C16 4.9 transition table: Finishing -> Unavailable is F8, but Unavailable has no transition to Finishing
+    (H1 Available, H2 Preparing, ...): set Operative again with the cable still in, the connector is Preparing (H2),
+    ready for a card. (Before: Finishing again, a transition the table does not have.)"""
+    ch = charger()
+    ch.evse("plug 1", "card 1 ALICE", "charge 1")
+    ch.wait_status("Charging")
+    ch.evse("card 1 ALICE")
+    ch.wait_call("StopTransaction")
+    ch.wait_status("Finishing")
+    assert cs.call("CP001", call.ChangeAvailability(connector_id=1, type="Inoperative")).status == "Accepted"
+    ch.wait_status("Unavailable")
+    assert cs.call("CP001", call.ChangeAvailability(connector_id=1, type="Operative")).status == "Accepted"
+    assert ch.state()["status"] == "Preparing"
+
+    def since_finishing(frames):
+        seen = [f.msg[3]["status"] for f in frames if f.kind == 2 and f.action == "StatusNotification" and f.msg[3]["connectorId"] == 1]
+        return seen[seen.index("Finishing") :] if seen[-1:] == ["Preparing"] else None
+
+    assert cs.wait_for(since_finishing, 10, "Preparing again") == ["Finishing", "Unavailable", "Preparing"]
+    ch.evse("card 1 BOB")
+    assert ch.wait_call("StartTransaction", count=2)[1]["idTag"] == "BOB"
+
+
 @BOTH
 def test_sampled_meter_values_and_transaction_data(charger, cs):
     """MV: Sample.Periodic every MeterValueSampleInterval with the transactionId; StopTransaction carries Transaction.Begin/End."""

@@ -124,6 +124,10 @@ class Connectors:
             self.publish()
             return SCHEDULED
         for c in targets:
+            if operative and not c.operative and c.session == FINISHING:
+                # Unavailable never goes back to Finishing (C16 4.9): the
+                # cable still in, Preparing (H2); the session follows.
+                c.session = PREPARING
             c.operative = operative
             c.scheduled = None
         self._save()

@@ -335,6 +335,8 @@ class Sessions(StartStop):
             pending = self._pending[n] = None
             if self._rsv and self._rsv.on(n):
                 c.set(n, reserved=True)  # its holder did not come: Reserved again
+        if self._finishing[n] and c.items[n].session != cn.FINISHING:
+            self._finishing[n] = False  # Unavailable ended it (model/connectors.py change_availability)
         local = self._tx.running_on(n)
         if local is not None:
             if self._stopping[n] is not None:
