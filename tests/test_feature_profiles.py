@@ -90,3 +90,26 @@ def test_a_bad_value_is_rejected_at_boot(firmware, value, expected):
     assert fw.wait_exit(10) == EXIT_CONFIG
     assert expected in fw.log
     assert "Traceback" not in fw.log
+
+
+@pytest.mark.parametrize(
+    "action,message",
+    [
+        ("TriggerMessage", "DiagnosticsStatusNotification"),
+        ("TriggerMessage", "FirmwareStatusNotification"),
+        ("ExtendedTriggerMessage", "FirmwareStatusNotification"),
+        ("ExtendedTriggerMessage", "LogStatusNotification"),
+    ],
+)
+def test_a_trigger_for_a_message_of_a_profile_off_is_not_implemented(cs, firmware, action, message):
+    """C16 5.17: "If the requested message is unknown or not implemented the Charge Point SHALL return
+    NotImplemented" (ExtendedTriggerMessage: the same rule, whitepaper). With FirmwareManagement off (its
+    GetDiagnostics, UpdateFirmware and GetLog NotSupported), the charge point sends none of their notifications of
+    its own: a trigger for one is NotImplemented and nothing is sent. (Before: Accepted, and an Idle notification of
+    a profile it says it lacks.)"""
+    registered(cs, firmware, ["Core", "RemoteTrigger"])
+    assert call_raw(cs, action, {"requestedMessage": message}).msg[2] == {"status": "NotImplemented"}
+    # A message triggered after it goes out, so nothing came before it.
+    assert call_raw(cs, "TriggerMessage", {"requestedMessage": "Heartbeat"}).msg[2] == {"status": "Accepted"}
+    cs.wait_received("Heartbeat")
+    assert cs.received(message) == []

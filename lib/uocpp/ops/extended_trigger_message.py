@@ -31,6 +31,9 @@ BY_NAME = True
 def handle(payload, parts):
     requested = payload["requestedMessage"]
     if requested == "LogStatusNotification":
+        if "FirmwareManagement" not in parts["keys"].get("SupportedFeatureProfiles"):
+            # GetLog is off with its profile: not implemented (C16 5.17).
+            return {"status": "NotImplemented"}
         if parts["registration"].status not in (ACCEPTED, PENDING):
             return {"status": "Rejected"}
 

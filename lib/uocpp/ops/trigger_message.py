@@ -42,6 +42,10 @@ def handle(payload, parts):
         from uocpp.services.boot_notification import SUCCESS
 
         return {"status": "Accepted" if parts["boot"].trigger() == SUCCESS else "Rejected"}
+    if requested in ("DiagnosticsStatusNotification", "FirmwareStatusNotification") and "FirmwareManagement" not in parts["keys"].get("SupportedFeatureProfiles"):
+        # Its profile off (config.json ocpp.featureProfiles): a message this
+        # charge point does not implement (C16 5.17).
+        return {"status": "NotImplemented"}
     if registration.status not in (ACCEPTED, PENDING):
         return {"status": "Rejected"}
     if requested == "Heartbeat":
