@@ -129,6 +129,44 @@ def test_an_inoperative_scheduled_during_a_transaction_outlives_a_power_cut():
         eq((after.status(1), after.status(2)), (cn.UNAVAILABLE, cn.AVAILABLE), "after the power cut")
 
 
+def test_a_change_of_availability_that_does_not_reach_flash_is_rejected():
+    # C16 4.9: "When a Charge Point or a Connector is set to status
+    # Unavailable by a Change Availability command, the Unavailable status
+    # MUST be persistent across reboots"; 7.3 AvailabilityStatus: Rejected,
+    # "will not be executed". A connectors.json that cannot be written (a
+    # full flash) cannot keep the change across a reboot: Rejected, and
+    # nothing changed, so that the central system is told the truth (as
+    # ClearCache answers in the same case). (Before: Accepted and Unavailable
+    # in RAM, Available again after the next reboot.)
+    import asyncio
+    import json
+
+    from check import TempDir
+    from uocpp.model import connectors as cn
+    from uocpp.ops import change_availability
+    from uocpp.store import json_file
+
+    class Reservations:
+        changed = asyncio.Event()
+
+    class Full:
+        def dump(obj, f, separators=None):
+            raise OSError(28)  # ENOSPC
+
+    with TempDir("avail") as d:
+        path = d + "/connectors.json"
+        c = cn.Connectors(2, path, State())
+        json_file.json = Full
+        try:
+            answer = change_availability.handle({"connectorId": 1, "type": "Inoperative"}, c, Reservations())
+        finally:
+            json_file.json = json
+        after = cn.Connectors(2, path, State())  # the next boot
+        eq((answer, c.status(1), after.status(1)), ({"status": "Rejected"}, cn.AVAILABLE, cn.AVAILABLE), "not done")
+        eq(change_availability.handle({"connectorId": 1, "type": "Inoperative"}, c, Reservations()), {"status": "Accepted"}, "once flash takes it")
+        eq(cn.Connectors(2, path, State()).status(1), cn.UNAVAILABLE, "on flash")
+
+
 # -- the meter at a start (services/start_stop.py) ---------------------------------
 
 

@@ -112,27 +112,33 @@ class Connectors:
         if not self.valid(cid):
             return REJECTED
         targets = self.items if cid == 0 else (self.items[cid],)
+        before = [(c.operative, c.scheduled, c.session) for c in targets]
         # Only a change waits for a transaction's end: the availability in
         # force is Accepted (5.2), and calls off a change scheduled before.
+        status = ACCEPTED
         if any(c.busy and c.operative != operative for c in targets):
+            status = SCHEDULED
             for c in targets:
                 if c.busy:
                     c.scheduled = operative
                 else:
                     c.operative = operative
-            self._save()
-            self.publish()
-            return SCHEDULED
-        for c in targets:
-            if operative and not c.operative and c.session == FINISHING:
-                # Unavailable never goes back to Finishing (C16 4.9): the
-                # cable still in, Preparing (H2); the session follows.
-                c.session = PREPARING
-            c.operative = operative
-            c.scheduled = None
-        self._save()
+        else:
+            for c in targets:
+                if operative and not c.operative and c.session == FINISHING:
+                    # Unavailable never goes back to Finishing (C16 4.9): the
+                    # cable still in, Preparing (H2); the session follows.
+                    c.session = PREPARING
+                c.operative = operative
+                c.scheduled = None
+        if not self._save():
+            # Not on flash (full), it would not outlive a reboot (C16 4.9:
+            # Unavailable persists): not done, and the central system told so.
+            for c, was in zip(targets, before):
+                c.operative, c.scheduled, c.session = was
+            return REJECTED
         self.publish()
-        return ACCEPTED
+        return status
 
     def _apply_scheduled(self, c):
         if c.scheduled is not None:
@@ -140,10 +146,12 @@ class Connectors:
             self._save()
 
     def _save(self):
+        # -> False when the flash refused the write (full).
         # Only a change is written: a ChangeAvailability to the state in
         # force (a central system re-sending it) leaves the flash alone.
-        # A flash that refuses the write (full) raises nowhere: the state
-        # holds in RAM, and the next change writes it all.
+        # A flash that refuses the write raises nowhere: a ChangeAvailability
+        # is Rejected and undone, a scheduled change applied at a
+        # transaction's end is already on flash (below).
         # A change scheduled for a transaction's end is written as in force:
         # a power cut ends that transaction (PowerLoss at the next boot), and
         # the change with it.
@@ -152,6 +160,7 @@ class Connectors:
             try:
                 json_file.write_json_atomic(self._path, {"inoperative": inoperative})
             except OSError as e:
-                log.error("connectors", "connectors.json not written (%s): kept in RAM", e)
-                return
+                log.error("connectors", "connectors.json not written (%s)", e)
+                return False
             self._saved = inoperative
+        return True
