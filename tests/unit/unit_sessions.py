@@ -279,3 +279,32 @@ def test_a_transaction_hook_that_raises_neither_leaves_the_cable_locked_nor_the_
         s.evse.state = "C"
         eq(s.start(1, "BOB"), 2, "a start with the broken hook")
         eq(s.evse.relay, True, "is driven: the relay closes for the EV asking")
+
+
+# -- the status notifier (services/status.py) --------------------------------------
+
+
+async def test_a_status_notification_whose_payload_found_no_heap_is_posted_again_and_ends_no_task():
+    # The outbox makes the payload as the message goes out (build()); a
+    # build that finds no heap fails the message with NoHeap before it ever
+    # said which connection it went out on (outbox.py _send). The notifier
+    # posts it again at its next look. (Before: its look read the message's
+    # connection first: AttributeError, the status task failed, and five
+    # failures in ten minutes reboot the charger.)
+    from uocpp import errors
+    from uocpp.services.status import StatusNotifier
+
+    from unit_no_heap import LinkUp, Registered, Starving, Statuses, within
+
+    outbox, link = Starving(0), LinkUp()
+    notifier = StatusNotifier(outbox, Statuses(), Registered(), link)
+    task = asyncio.create_task(notifier.run())
+    while len(outbox.msgs) < 2:
+        outbox.taken.clear()
+        await within(outbox.taken, "both connectors' StatusNotifications")
+    first = [m for m in outbox.msgs if m.key == "st:1"][0]
+    outbox.taken.clear()
+    first._finish(None, errors.NoHeap("out of memory"))  # its build() found no heap
+    await within(outbox.taken, "connector 1's StatusNotification again")
+    eq((outbox.msgs[-1].key, task.done()), ("st:1", False), "posted again, the task alive")
+    task.cancel()

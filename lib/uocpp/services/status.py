@@ -85,8 +85,9 @@ class StatusNotifier:
                         elif m.error is not None:
                             # It failed (no reply, a CALLERROR): again once a new
                             # connection is up; one that found no heap at the
-                            # next look.
-                            if (link.connections != m.sent_on or isinstance(m.error, NoHeap)) and link.up.is_set():
+                            # next look (asked first: one whose payload found
+                            # none never said its connection).
+                            if (isinstance(m.error, NoHeap) or link.connections != m.sent_on) and link.up.is_set():
                                 self._post(cid)
                         # else waiting or on the wire: it reads the status when it goes out
                         m = None  # the frame outlives the message: it must not hold it
