@@ -2,6 +2,7 @@
 # (services/sessions.py), with the stand-ins of unit_no_heap.py: one
 # connector, a transaction running on it.
 import asyncio
+import time
 from check import eq
 
 from unit_no_heap import Evse, sessions, within
@@ -308,3 +309,65 @@ async def test_a_status_notification_whose_payload_found_no_heap_is_posted_again
     await within(outbox.taken, "connector 1's StatusNotification again")
     eq((outbox.msgs[-1].key, task.done()), ("st:1", False), "posted again, the task alive")
     task.cancel()
+
+
+class Later:
+    # The time module as status.py reads it, moved on by `ahead` ms;
+    # `looked` is set at each reading of the time.
+    def __init__(self):
+        self.ahead = 0
+        self.looked = asyncio.Event()
+
+    def ticks_ms(self):
+        self.looked.set()
+        return time.ticks_add(time.ticks_ms(), self.ahead)
+
+    def ticks_add(self, t, ms):
+        return time.ticks_add(t, ms)
+
+    def ticks_diff(self, a, b):
+        return time.ticks_diff(a, b)
+
+
+async def test_a_status_notification_refused_or_unanswered_goes_again_on_the_same_connection():
+    # C16 4.9: the Charge Point SHALL inform the Central System about a
+    # status change. A StatusNotification answered with a CALLERROR (a
+    # central system busy: InternalError), or with no reply while the link
+    # stays up (its probe answered), was sent again only on a new
+    # connection: on a link that stays up for days the central system kept
+    # the old status (a Faulted connector shown Available) until the next
+    # change. Now again a minute after it went out, on the same connection;
+    # not at once, so that a central system that keeps refusing it is not
+    # flooded (one a minute per connector).
+    from uocpp import errors
+    from uocpp.services import status as sn
+    from uocpp.services.status import StatusNotifier
+
+    from unit_no_heap import LinkUp, Registered, Starving, Statuses, within
+
+    for failure in (errors.CallErrorReceived("InternalError", "try later"), errors.CallTimeout("no reply")):
+        later = sn.time = Later()
+        try:
+            outbox, link = Starving(0), LinkUp()
+            task = asyncio.create_task(StatusNotifier(outbox, Statuses(), Registered(), link).run())
+            while len(outbox.msgs) < 2:
+                outbox.taken.clear()
+                await within(outbox.taken, "both connectors' StatusNotifications")
+            first = [m for m in outbox.msgs if m.key == "st:1"][0]
+            outbox.taken.clear()
+            first.build()  # as the outbox does before the CALL
+            first._finish(None, failure)
+            later.ahead = 60000
+            await within(outbox.taken, "connector 1's StatusNotification again")
+            eq((outbox.msgs[-1].key, link.connections), ("st:1", 1), "%r: again on connection 1" % failure)
+            again = outbox.msgs[-1]
+            again.build()
+            again._finish(None, failure)
+            later.looked.clear()
+            await within(later.looked, "the notifier looks again")
+            later.looked.clear()
+            await within(later.looked, "and again")
+            eq(len(outbox.msgs), 3, "%r: not at once" % failure)
+            task.cancel()
+        finally:
+            sn.time = time

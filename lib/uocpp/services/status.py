@@ -6,8 +6,11 @@
 # the central system confirmed is kept per connector: one whose message got
 # no reply or a CALLERROR (a half-open link) is sent again on the next
 # connection, so that after a reconnect the central system knows every
-# connector's current status, each once.
+# connector's current status, each once; on a connection that stays up (the
+# link's probe answered, a central system busy), again a minute after it went
+# out.
 import asyncio
+import time
 
 from micropython import const
 
@@ -16,6 +19,7 @@ from uocpp.errors import NoHeap
 from uocpp.outbox import KEEP, Message, PERSIST
 
 _RECHECK_MS = const(1000)  # while a status is unconfirmed: how often to look for a new connection
+_AGAIN_MS = const(60000)  # a status not confirmed goes again this long after it went out, on the same connection
 
 
 class StatusNotifier:
@@ -41,6 +45,7 @@ class StatusNotifier:
             payload = {"connectorId": cid, "errorCode": error or c.error_code, "status": connectors.status(cid), "timestamp": clock.now_iso()}
             msg.carried = (payload["status"], c.error_code)
             msg.sent_on = link.connections
+            msg._retry_at = time.ticks_add(time.ticks_ms(), _AGAIN_MS)
             return payload
 
         def answered(reply):
@@ -84,10 +89,11 @@ class StatusNotifier:
                             self._post(cid)  # answered, but it carried an older status
                         elif m.error is not None:
                             # It failed (no reply, a CALLERROR): again once a new
-                            # connection is up; one that found no heap at the
-                            # next look (asked first: one whose payload found
-                            # none never said its connection).
-                            if (isinstance(m.error, NoHeap) or link.connections != m.sent_on) and link.up.is_set():
+                            # connection is up, or on this one a minute after it
+                            # went out; one that found no heap at the next look
+                            # (asked first: one whose payload found none never
+                            # said its connection).
+                            if (isinstance(m.error, NoHeap) or link.connections != m.sent_on or time.ticks_diff(time.ticks_ms(), m._retry_at) >= 0) and link.up.is_set():
                                 self._post(cid)
                         # else waiting or on the wire: it reads the status when it goes out
                         m = None  # the frame outlives the message: it must not hold it
