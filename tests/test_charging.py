@@ -264,6 +264,36 @@ def test_a_new_fault_while_faulted_is_reported_with_its_error_code(charger):
     ch.wait_status("Available")
 
 
+def test_a_fault_that_came_and_went_offline_is_reported_after_the_reconnect(charger, cs):
+    """C16 4.9: a StatusNotification informs the central system of "a status change or an error within the Charge
+    Point". A fault that stopped a transaction (reason Other: 1.6 has no reason for a fault) and cleared while the
+    charger was offline: after the reconnect the central system hears Faulted with its errorCode, then the status of
+    now. (Before: only the status of now was sent, and the fault was never reported.)"""
+    from central_system import CentralSystemThread
+
+    ch = charger({"reconnect": {"waitMinimum": 0.2}})
+    ch.evse("plug 1", "card 1 ALICE", "charge 1")
+    ch.wait_status("Charging")
+    port = cs.port
+    cs.stop()
+    ch.fw.wait_log("disconnected")
+    ch.evse("fault 1 GroundFailure")
+    ch.fw.wait_log("transaction .* stopped \\(Other\\)")
+    ch.evse("clear 1")
+    assert ch.state()["status"] == "Finishing"
+    back = CentralSystemThread(port=port, boot_plan=[("Accepted", 60)]).start()
+    try:
+
+        def connector_1(frames):
+            seen = [(f.msg[3]["status"], f.msg[3]["errorCode"]) for f in frames if f.kind == 2 and f.action == "StatusNotification" and f.msg[3]["connectorId"] == 1]
+            return seen if seen[-1:] == [("Finishing", "NoError")] else None
+
+        assert back.wait_for(connector_1, 15, "connector 1 Finishing") == [("Faulted", "GroundFailure"), ("Finishing", "NoError")]
+        assert back.wait_received("StopTransaction")[0].payload["reason"] == "Other"
+    finally:
+        back.stop()
+
+
 def test_a_paused_evse_reads_suspended_evse_whatever_the_ev_does(charger, cs):
     """C16 7.7 ChargePointStatus: SuspendedEVSE "the EVSE is not offering energy to the EV, e.g. due to a smart
     charging restriction"; SuspendedEV "the EVSE is offering energy but the EV is not taking any". A limit below 6 A

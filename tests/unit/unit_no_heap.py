@@ -388,6 +388,7 @@ class Connector:
     def __init__(self, cid):
         self.id = cid
         self.error_code = "NoError"
+        self.fault = None
 
 
 class Statuses:

@@ -371,3 +371,46 @@ async def test_a_status_notification_refused_or_unanswered_goes_again_on_the_sam
             task.cancel()
         finally:
             sn.time = time
+
+
+async def test_a_fault_that_clears_before_its_status_notification_goes_out_is_still_reported():
+    # C16 4.9: the Charge Point SHALL send a StatusNotification "to inform
+    # the Central System about a status change or an error within the
+    # Charge Point". The message of a connector is queued once and reads the
+    # status when it goes out (only the latest is sent: the queue stays
+    # bounded); a fault that opened the relay and stopped a transaction
+    # (reason Other, 1.6 has none for a fault), then cleared while its
+    # message waited behind the StopTransaction (a slow link) or offline,
+    # was never reported: the central system heard Finishing or Available
+    # only. Now the last fault not yet told goes first (one per connector,
+    # still bounded), then the status of now.
+    from check import TempDir
+    from uocpp.model import connectors as cn
+    from uocpp.services.status import StatusNotifier
+
+    from unit_no_heap import LinkUp, Registered, Starving, within
+
+    def answer(m):
+        payload = m.build()  # as the outbox does when it goes out
+        m.answered({})
+        m._finish({}, None)
+        return (payload["status"], payload["errorCode"])
+
+    with TempDir("faultgone") as d:
+        c = cn.Connectors(1, d + "/connectors.json", State())
+        outbox = Starving(0)
+        task = asyncio.create_task(StatusNotifier(outbox, c, Registered(), LinkUp()).run())
+        while len(outbox.msgs) < 2:
+            outbox.taken.clear()
+            await within(outbox.taken, "the StatusNotifications after Accepted")
+        eq([answer(m) for m in outbox.msgs], [(cn.AVAILABLE, cn.NO_ERROR)] * 2, "told: Available")
+        outbox.taken.clear()
+        c.set(1, error_code="GroundFailure")
+        await within(outbox.taken, "connector 1's StatusNotification")
+        c.set(1, error_code=cn.NO_ERROR)  # cleared while the message waits
+        waiting = outbox.msgs[-1]
+        outbox.taken.clear()
+        eq(answer(waiting), (cn.FAULTED, "GroundFailure"), "the fault goes out")
+        await within(outbox.taken, "connector 1's StatusNotification again")
+        eq(answer(outbox.msgs[-1]), (cn.AVAILABLE, cn.NO_ERROR), "then the status of now")
+        task.cancel()

@@ -37,6 +37,7 @@ class Connector:
         self.busy = False  # a transaction runs on it
         self.scheduled = None  # availability to apply once no longer busy
         self.error_code = NO_ERROR
+        self.fault = None  # the last fault (errorCode) not yet told the central system (services/status.py)
         self.session = AVAILABLE  # what the charging session says
         self.reserved = False
 
@@ -87,6 +88,8 @@ class Connectors:
             # after (4.9). (No tuple: the session loop calls this every pass,
             # and an allocation that fails there opens the relay.)
             before = None
+            if error_code != NO_ERROR:
+                c.fault = error_code  # told even if it clears before its message goes out
         if reserved is not None:
             c.reserved = reserved
         if session is not None:

@@ -6,7 +6,10 @@
 # the central system confirmed is kept per connector: one whose message got
 # no reply or a CALLERROR (a half-open link) is sent again on the next
 # connection, so that after a reconnect the central system knows every
-# connector's current status, each once; on a connection that stays up (the
+# connector's current status, each once. A fault is always told: one that
+# cleared before its message went out (waiting behind a StopTransaction, or
+# offline) goes as Faulted first, then the status of now (C16 4.9: "a status
+# change or an error"); the last one per connector, so still bounded. On a connection that stays up (the
 # link's probe answered, a central system busy), again a minute after it went
 # out.
 import asyncio
@@ -16,6 +19,7 @@ from micropython import const
 
 from uocpp import clock, log, sleep
 from uocpp.errors import NoHeap
+from uocpp.model.connectors import FAULTED
 from uocpp.outbox import KEEP, Message, PERSIST
 
 _RECHECK_MS = const(1000)  # while a status is unconfirmed: how often to look for a new connection
@@ -42,14 +46,21 @@ class StatusNotifier:
 
         def build():
             c = connectors.items[cid]
-            payload = {"connectorId": cid, "errorCode": error or c.error_code, "status": connectors.status(cid), "timestamp": clock.now_iso()}
-            msg.carried = (payload["status"], c.error_code)
+            status, code = connectors.status(cid), c.error_code
+            if c.fault is not None and c.fault != code:
+                status, code = FAULTED, c.fault  # a fault gone before it was told: first
+            # error: a one-off errorCode for this message (LocalListConflict on connector 0).
+            payload = {"connectorId": cid, "errorCode": error or code, "status": status, "timestamp": clock.now_iso()}
+            msg.carried = (status, code)
             msg.sent_on = link.connections
             msg._retry_at = time.ticks_add(time.ticks_ms(), _AGAIN_MS)
             return payload
 
         def answered(reply):
             told[cid] = msg.carried
+            c = connectors.items[cid]
+            if c.fault == msg.carried[1]:
+                c.fault = None  # told
             if msgs.get(cid) is msg:
                 del msgs[cid]  # nothing to keep of an answered one
             connectors.changed.set()  # the notifier (its one waiter) looks again now, not at its next recheck
@@ -80,10 +91,12 @@ class StatusNotifier:
                     cid = c.id
                     # With its errorCode: a second fault while Faulted is news (4.9).
                     status = (self.connectors.status(cid), c.error_code)
+                    # A fault not told yet counts as unconfirmed too (build()).
+                    untold = self._told.get(cid) != status or c.fault is not None
                     if self._queued.get(cid) != status:
                         self._queued[cid] = status
                         self._post(cid)
-                    elif self._told.get(cid) != status:
+                    elif untold:
                         m = self._msg.get(cid)
                         if m is None:
                             self._post(cid)  # answered, but it carried an older status
@@ -98,7 +111,7 @@ class StatusNotifier:
                         # else waiting or on the wire: it reads the status when it goes out
                         m = None  # the frame outlives the message: it must not hold it
                     # Until confirmed, look again now and then: a failure sets no event.
-                    unconfirmed = unconfirmed or self._told.get(cid) != status
+                    unconfirmed = unconfirmed or untold
                 short = False
                 if unconfirmed:
                     await sleep.until(changed, _RECHECK_MS)
