@@ -42,6 +42,22 @@ def test_reserved_connector_takes_the_right_card_only(charger, cs):
     ch.wait_status("Available")
 
 
+def test_the_holder_plugged_in_first_goes_through_preparing(charger, cs):
+    """C16 4.9 transition table: Reserved goes to Available, Preparing (G2: the reserved idTag presented),
+    Unavailable or Faulted only. The holder plugs in (still Reserved), then presents the card: Preparing, then the
+    transaction. (Before: Reserved, then SuspendedEV at once, a transition the table does not have.)"""
+    ch = charger()
+    assert reserve(cs, 1, "ALICE", rid=42) == "Accepted"
+    ch.wait_status("Reserved")
+    ch.evse("plug 1")
+    assert ch.state()["status"] == "Reserved"
+    ch.evse("card 1 ALICE")
+    assert ch.wait_call("StartTransaction")[0]["reservationId"] == 42
+    ch.wait_status("SuspendedEV")
+    seen = [p["status"] for p in ch.payloads("StatusNotification") if p["connectorId"] == 1]
+    assert seen[seen.index("Reserved") :] == ["Reserved", "Preparing", "SuspendedEV"]
+
+
 def test_parent_id_tag_may_use_the_reservation(charger, cs):
     """RSV-Parent: a card whose parentIdTag (from Authorize) is the reservation's parentIdTag starts; another is refused."""
     cs.id_tags.update({"CARD2": {"status": "Accepted", "parentIdTag": "FLEET"}, "OTHER": {"status": "Accepted", "parentIdTag": "ELSE"}})

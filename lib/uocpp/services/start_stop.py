@@ -35,7 +35,9 @@ class StartStop:
         # ConnectionTimeOut. -> False when the connector cannot take it now.
         if not self._free(n, id_tag, parent):
             return False
-        if self.evse.pilot(n) != "A" and not self._finishing[n]:
+        # Finishing or Reserved: Preparing first, started at the next pass
+        # (C16 4.9: F2, G2; neither goes to Charging or SuspendedEV).
+        if self.evse.pilot(n) != "A" and not self._finishing[n] and not (self._rsv and self._rsv.on(n)):
             self.start(n, id_tag, parent)
         else:
             self._finishing[n] = False
