@@ -368,6 +368,25 @@ def test_finishing_then_unavailable_then_operative_is_not_finishing_again(charge
     assert ch.wait_call("StartTransaction", count=2)[1]["idTag"] == "BOB"
 
 
+def test_a_remote_start_without_a_connector_takes_one_back_from_unavailable_with_the_cable_in(charger, cs):
+    """C16 5.11: a RemoteStartTransaction without connectorId may take a free connector. Finishing, then
+    Inoperative, then Operative: the connector is Preparing (4.9 H2), no longer the last driver's Finishing, and a
+    remote start without a connector takes it, as one naming it does. (Before: Rejected until the EVSE changed, the
+    session's finishing mark left over from before the Unavailable.)"""
+    ch = charger()
+    ch.evse("plug 1", "card 1 ALICE", "charge 1")
+    ch.wait_status("Charging")
+    ch.evse("card 1 ALICE")
+    ch.wait_status("Finishing")
+    assert cs.call("CP001", call.RemoteStartTransaction(id_tag="BOB")).status == "Rejected"  # the last driver's EV
+    assert cs.call("CP001", call.ChangeAvailability(connector_id=1, type="Inoperative")).status == "Accepted"
+    ch.wait_status("Unavailable")
+    assert cs.call("CP001", call.ChangeAvailability(connector_id=1, type="Operative")).status == "Accepted"
+    assert ch.state()["status"] == "Preparing"
+    assert cs.call("CP001", call.RemoteStartTransaction(id_tag="BOB")).status == "Accepted"
+    assert ch.wait_call("StartTransaction", count=2)[1]["idTag"] == "BOB"
+
+
 @BOTH
 def test_sampled_meter_values_and_transaction_data(charger, cs):
     """MV: Sample.Periodic every MeterValueSampleInterval with the transactionId; StopTransaction carries Transaction.Begin/End."""

@@ -64,8 +64,9 @@ class StartStop:
     def first_free(self, id_tag=None):
         # For a remote start without a connector: one with an EV plugged in
         # (waiting in Preparing) before an empty one; never one in Finishing,
-        # whose EV is the last driver's.
-        free = [n for n in range(1, self.evse.count + 1) if self.can_start(n, id_tag) and not self._finishing[n]]
+        # whose EV is the last driver's (its status: Unavailable meanwhile
+        # ended it, model/connectors.py, before the next pass clears the mark).
+        free = [n for n in range(1, self.evse.count + 1) if self.can_start(n, id_tag) and self._connectors.status(n) != cn.FINISHING]
         # One reserved for someone else (a parentIdTag: Authorize decides,
         # and may refuse it after the Accepted) only when no other is free.
         free = [n for n in free if not (self._rsv and self._rsv.refuses(n, id_tag))] or free
