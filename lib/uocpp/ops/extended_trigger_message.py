@@ -30,29 +30,24 @@ BY_NAME = True
 
 def handle(payload, parts):
     requested = payload["requestedMessage"]
-    if requested == "LogStatusNotification":
+    if requested in ("LogStatusNotification", "FirmwareStatusNotification"):
         if "FirmwareManagement" not in parts["keys"].get("SupportedFeatureProfiles"):
-            # GetLog is off with its profile: not implemented (C16 5.17).
+            # GetLog and the updates are off with their profile: not
+            # implemented (C16 5.17).
             return {"status": "NotImplemented"}
         if parts["registration"].status not in (ACCEPTED, PENDING):
             return {"status": "Rejected"}
 
         async def send():
-            from uocpp.services import diagnostics as diag
+            if requested == "LogStatusNotification":
+                from uocpp.services import diagnostics as diag
 
-            diag.trigger_log(parts["diagnostics"], parts["outbox"])
+                diag.trigger_log(parts["diagnostics"], parts["outbox"])
+            else:
+                # SignedFirmwareStatusNotification, Idle too (whitepaper 5.5).
+                from uocpp.services import firmware_update
 
-        return {"status": "Accepted"}, send
-    if requested == "FirmwareStatusNotification":
-        # SignedFirmwareStatusNotification, Idle too (whitepaper 5.5);
-        # TriggerMessage's rules otherwise.
-        if parts["registration"].status not in (ACCEPTED, PENDING):
-            return {"status": "Rejected"}
-
-        async def send():
-            from uocpp.services import firmware_update
-
-            firmware_update.trigger(parts["firmware"], parts["outbox"], True)
+                firmware_update.trigger(parts["firmware"], parts["outbox"], True)
 
         return {"status": "Accepted"}, send
     if requested == "SignChargePointCertificate":
