@@ -414,3 +414,21 @@ async def test_a_fault_that_clears_before_its_status_notification_goes_out_is_st
         await within(outbox.taken, "connector 1's StatusNotification again")
         eq(answer(outbox.msgs[-1]), (cn.AVAILABLE, cn.NO_ERROR), "then the status of now")
         task.cancel()
+
+
+async def test_an_ev_asking_for_ventilation_gets_no_energy():
+    # Pilot state D: the EV asks for charge with ventilation (IEC 61851-1,
+    # SAE J1772), which only an EVSE with ventilation may give; this
+    # charger has none. The relay opens (also one closed in C before) and
+    # the transaction is the EVSE's pause, SuspendedEVSE. (Before: D
+    # closed the relay as C does.)
+    from unit_no_heap import charging_idle, relay_moves
+
+    evse, s, task = await charging_idle()
+    eq(evse.relay, True, "closed in C")
+    evse.state = "D"
+    evse.changed.set()
+    await relay_moves(evse, "opens in D")
+    await asyncio.sleep_ms(20)  # the step after the guard sets the status
+    eq((evse.relay, s._connectors.statuses[-1]), (False, "SuspendedEVSE"), "open, the EVSE's pause")
+    task.cancel()

@@ -299,8 +299,9 @@ class Sessions(StartStop):
     def _guard(self, n):
         evse = self.evse
         # Below 6 A nothing may flow either, nor while suspended (a lower
-        # limit, an idTag found invalid, whose drive found no heap).
-        if self._closed[n] and (evse.fault(n) != cn.NO_ERROR or evse.pilot(n) not in ("C", "D") or self._stopping[n] is not None or self.limit_amps[n] < 6 or self._suspended[n]):
+        # limit, an idTag found invalid, whose drive found no heap). Only C
+        # asks: D asks for ventilation, which this charger has none of.
+        if self._closed[n] and (evse.fault(n) != cn.NO_ERROR or evse.pilot(n) != "C" or self._stopping[n] is not None or self.limit_amps[n] < 6 or self._suspended[n]):
             self._relay(n, False)
 
     def _next_deadline(self):
@@ -377,9 +378,12 @@ class Sessions(StartStop):
             status = cn.SUSPENDED_EVSE
         else:
             evse.set_offered(n, self.limit_amps[n])
-            asking = pilot in ("C", "D")
+            # D: the EV asks with ventilation, which this charger cannot give:
+            # no energy (IEC 61851-1, SAE J1772: only an EVSE with ventilation
+            # energizes in D), the EVSE's pause.
+            asking = pilot == "C"
             self._relay(n, asking and self.limit_amps[n] >= 6)
             # Nothing offered (below 6 A) is the EVSE's pause, whatever the EV
             # does (with no PWM it stops asking): SuspendedEVSE (C16 7.7).
-            status = cn.SUSPENDED_EVSE if self.limit_amps[n] < 6 else cn.CHARGING if asking else cn.SUSPENDED_EV
+            status = cn.SUSPENDED_EVSE if self.limit_amps[n] < 6 or pilot == "D" else cn.CHARGING if asking else cn.SUSPENDED_EV
         self._connectors.set(n, session=status)
