@@ -549,3 +549,25 @@ def test_a_session_lost_mid_command_does_not_garble_the_next_sessions_commands(c
         for c in conns:
             c.close()
         t.join(5)
+
+
+def test_a_solar_mode_set_while_the_grid_meter_is_lost_pauses(cs, charger, grid, broker):
+    """A lost grid meter gives the solar limit 0 in `solar` (docs/energy.md, load management): nothing measures a
+    surplus. The mode set to solar while the meter is lost (it was fast when it was lost) must pause too, not go on
+    charging at the full offer from the grid under the name "solar"."""
+    relay, server = grid()
+    export(server, 0)
+    b = broker()
+    cfg = {"mqtt": mqtt(b.port), "connectors": {"maxCurrent": 16, "phases": 1}, "energy": grid_config(relay, resumeDelay=0.2)}
+    ch = charger(cfg)
+    fw = ch.fw
+    fw.wait_log("listening for commands")
+    tid = start_charging(ch)
+    offered(ch, 16)
+    server.stop()
+    fw.wait_log(r"grid meter lost")
+    publish(b.port, "energy/mode/set", "solar")
+    fw.wait_log("charging mode solar")
+    fw.wait_log(r"connector 1: paused: 0 A from solar", timeout=5)
+    s = offered(ch, 0)
+    assert s["transactionId"] == tid and not s["relay"]

@@ -94,16 +94,18 @@ class Grid:
         return amps, watts
 
     def _failed(self, e):
+        en = self._energy
         if not self.lost and time.ticks_diff(time.ticks_ms(), self._ok_at) >= int(self._cfg["gridLostAfter"] * 1000):
             self.lost = True
             safe = self._cfg["gridSafeCurrent"]
             log.warning("energy", "grid meter lost (%s): load limit %s A (energy.gridSafeCurrent)", e, safe)
-            en = self._energy
             if self._fuse:
                 self.load = safe
                 en.load(safe)
-            if en.mode != "fast":
-                en.solar(lm.MIN_AMPS if en.mode == "min+solar" else 0)
+        # At every failed read while lost: a mode changed since the loss
+        # (fast -> solar) takes the lost meter's solar limit too.
+        if self.lost and en.mode != "fast":
+            en.solar(lm.MIN_AMPS if en.mode == "min+solar" else 0)
 
     def _reading(self, r, own):
         e, now = self._energy, time.ticks_ms()
