@@ -274,5 +274,7 @@ class Energy:
                 if wait is not None:
                     soonest = min(soonest, wait + 1)
             if self.switcher is not None:
-                self.switcher.check()
+                wait = self.switcher.check()
+                if wait is not None:
+                    soonest = min(soonest, wait)
             await sleep.until(self.changed, soonest)

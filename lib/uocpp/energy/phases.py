@@ -47,8 +47,11 @@ class Switcher:
         return 1 if want == 1 else 3
 
     def check(self):
-        # The manager's loop, at every change: start a switch where one is due.
+        # The manager's loop, at every change: start a switch where one is
+        # due. -> ms until a refused one may be tried again (None: none
+        # waits), a deadline of the loop: nothing else need change by then.
         e = self._e
+        wait = None
         for n in range(1, e.count + 1):
             want = self.wanted(n)
             if want == e.phases[n] or self._busy[n]:
@@ -57,9 +60,12 @@ class Switcher:
             # (0 <=: a refusal over half the ticks' period ago, 6.2 days on
             # a 32-bit board, reads as negative.)
             if at is not None and 0 <= time.ticks_diff(time.ticks_ms(), at) < _RETRY_MS:
+                at = _RETRY_MS - time.ticks_diff(time.ticks_ms(), at) + 1
+                wait = at if wait is None else min(wait, at)
                 continue
             self._busy[n] = True
             asyncio.create_task(self._switch(n, want))
+        return wait
 
     async def _current(self, n):
         try:
