@@ -82,3 +82,61 @@ async def test_a_refused_phase_switch_is_tried_again_a_minute_later_without_anot
         await asyncio.wait_for_ms(evse.switched.wait(), 2000)
     finally:
         task.cancel()
+
+
+class Refusing(Evse):
+    # No phase-switch output fitted (evse.phasePin unset): the output stays at 3.
+    def set_phases(self, n, phases):
+        if phases == 1:
+            self.switched.set()
+
+
+class Bus(Meter):
+    # The connectors' meters' bus; the grid meter shares it (energy.gridBus "meter").
+    def share(self, address, model, timeout_ms):
+        return self
+
+
+def _solar(evse, mode):
+    from uocpp.energy.grid import Grid
+
+    e = _energy(evse)
+    e.cfg.update(
+        {"grid": True, "mode": mode, "gridBus": "meter", "gridAddress": 2, "gridModel": "SDM630", "gridTimeout": 0.3,
+         "solarStartDelay": 0, "solarStopDelay": 0, "solarImport": 0, "rampStep": 1}
+    )  # fmt: skip
+    e.mode = mode
+    return e, Grid(e, Bus())
+
+
+async def _refused_at_one_phase(mode):
+    # A surplus of 2300 W: 10 A on one phase, 3.3 A on each of three. The
+    # solar rule asks for one phase; the switch is refused (the output stays
+    # at 3) -> the offer that follows the refusal, on the three phases in use.
+    evse = Refusing()
+    e, g = _solar(evse, mode)
+    reading = {"Power.Active.Import": -2300.0, "Current.Import": {"L1": 0.0, "L2": 0.0, "L3": 0.0}}
+    g._reading(reading, ([0, 0, 0], 0))
+    g._reading(reading, ([0, 0, 0], 0))
+    assert e.solar_phases == 1
+    task = asyncio.create_task(e.run())
+    try:
+        await asyncio.wait_for_ms(evse.switched.wait(), 2000)
+        g._reading(reading, ([0, 0, 0], 0))
+    finally:
+        task.cancel()
+    assert e.phases[1] == 3 and evse.out == 3
+    return e._sessions.limits[1]
+
+
+async def test_a_refused_switch_to_one_phase_does_not_offer_one_phases_surplus_on_three():
+    # docs/energy.md, solar: "only from surplus". Offering the 10 A the surplus
+    # carries on one phase on each of the three still in use draws 6.9 kW
+    # against 2.3 kW of surplus: 4.6 kW from the grid in solar mode, again
+    # after every refused retry. On three phases 2.3 kW carries 3.3 A: a pause.
+    assert await _refused_at_one_phase("solar") == 0
+
+
+async def test_a_refused_switch_to_one_phase_keeps_the_minimum_in_min_solar():
+    # min+solar: 6 A at least, whatever the phases.
+    assert await _refused_at_one_phase("min+solar") == 6
