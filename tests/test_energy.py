@@ -571,3 +571,16 @@ def test_a_solar_mode_set_while_the_grid_meter_is_lost_pauses(cs, charger, grid,
     fw.wait_log(r"connector 1: paused: 0 A from solar", timeout=5)
     s = offered(ch, 0)
     assert s["transactionId"] == tid and not s["relay"]
+
+
+def test_the_load_limit_is_the_safe_current_until_the_grid_meter_first_answers(cs, charger, grid):
+    """Until its first reading the grid meter says nothing of the house: the load limit must be gridSafeCurrent
+    from boot, as once the meter is lost (and as the local limit starts at safeCurrent), not the hardware's
+    maximum for gridLostAfter s (here 10 s: twice the 5 s IEC 61851-1 gives the EV) on a dead grid meter."""
+    relay, server = grid()
+    server.stop()
+    ch = charger({"connectors": {"maxCurrent": 32}, "energy": grid_config(relay, mainsFuse=20, gridLostAfter=10)})
+    ch.fw.wait_log(r"grid meter SDM630 at address 2")
+    tid = start_charging(ch)
+    s = wait_state(ch, lambda s: s["transactionId"] == tid and s["relay"], "the EV charging")
+    assert s["offeredA"] == 7 and "grid meter lost" not in ch.fw.log

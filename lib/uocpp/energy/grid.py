@@ -53,7 +53,12 @@ class Grid:
             self._meter = SdmMeter(port, cfg["gridAddress"], cfg["gridModel"], ms)
         log.info("energy", "grid meter %s at address %d on %s", cfg["gridModel"], cfg["gridAddress"], where)
         self._fuse = cfg["mainsFuse"]
-        self.load = None  # the load limit in force
+        self.load = None  # the load limit in force (None: no reading yet, the first one decides)
+        if self._fuse:
+            # Nothing known of the house until the first reading: the safe
+            # current, as with the meter lost (not the hardware's maximum
+            # for gridLostAfter s on a meter dead from boot).
+            energy.load(cfg["gridSafeCurrent"])
         self._target = None  # what the last reading allowed
         self._surplus = None  # the last reading's surplus (W)
         self.solar = Solar(int(cfg["solarStartDelay"] * 1000), int(cfg["solarStopDelay"] * 1000))
