@@ -430,6 +430,13 @@ DOCS = (
     ({"energy": {"enabled": True, "mode": "solar"}}, ["energy.mode: solar needs the grid meter (energy.grid)"]),
     ({"energy": {"enabled": True, "grid": True, "gridBus": "meter"}}, ['energy.gridBus: "meter" needs the energy meters\' bus (meter.model)']),
     ({"energy": {"enabled": True, "fuse": 25}}, ["energy.fuse: unknown key"]),
+    # A lost grid meter gives each connector gridSafeCurrent (energy/grid.py): more than the fuse in all would
+    # overload it for as long as the meter is lost.
+    (
+        {"energy": {"enabled": True, "grid": True, "mainsFuse": 10, "gridSafeCurrent": 6}, "connectors": {"count": 2}},
+        ["energy.gridSafeCurrent: 6 A on each of 2 connectors is more than energy.mainsFuse (10 A)"],
+    ),
+    ({"energy": {"enabled": True, "grid": True, "mainsFuse": 16, "gridSafeCurrent": 20}}, ["energy.gridSafeCurrent: 20 A on each of 1 connectors is more than energy.mainsFuse (16 A)"]),
     ({"energy": "x"}, ["energy: must be a JSON object"]),
     (
         {

@@ -63,6 +63,13 @@ def check(cfg, settings):
     grid = cfg["grid"]
     if cfg["mainsFuse"] and not grid:
         out.append("energy.mainsFuse: load management needs the grid meter (energy.grid)")
+    # A lost grid meter (and one not read yet) gives each connector
+    # gridSafeCurrent: more than the fuse in all overloads it meanwhile.
+    count = settings["connectors"].get("count", 1)
+    if grid and cfg["mainsFuse"] and cfg["gridSafeCurrent"] * count > cfg["mainsFuse"]:
+        out.append(
+            "energy.gridSafeCurrent: %s A on each of %d connectors is more than energy.mainsFuse (%s A)" % (cfg["gridSafeCurrent"], count, cfg["mainsFuse"])
+        )
     if cfg["mode"] != "fast" and not grid:
         out.append("energy.mode: %s needs the grid meter (energy.grid)" % cfg["mode"])
     # A key of another section with a bad value is not in settings (its own problem is reported).
