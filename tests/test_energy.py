@@ -584,3 +584,21 @@ def test_the_load_limit_is_the_safe_current_until_the_grid_meter_first_answers(c
     tid = start_charging(ch)
     s = wait_state(ch, lambda s: s["transactionId"] == tid and s["relay"], "the EV charging")
     assert s["offeredA"] == 7 and "grid meter lost" not in ch.fw.log
+
+
+def test_a_solar_mode_set_when_the_grid_meter_cannot_be_opened_pauses(cs, charger, broker, tmp_path):
+    """A grid meter that cannot be used is "as if lost": in solar the solar limit 0 (docs/energy.md). A mode set to
+    solar later (fast at boot) must pause too, not charge at the full offer from the grid under the name "solar"."""
+    b = broker()
+    cfg = energy(grid=True, gridDevice=str(tmp_path / "no-such-tty"), resumeDelay=0.2)
+    ch = charger({"mqtt": mqtt(b.port), "connectors": {"maxCurrent": 16, "phases": 1}, "energy": cfg})
+    fw = ch.fw
+    fw.wait_log(r"grid meter cannot be used")
+    fw.wait_log("listening for commands")
+    tid = start_charging(ch)
+    offered(ch, 16)
+    publish(b.port, "energy/mode/set", "solar")
+    fw.wait_log("charging mode solar")
+    fw.wait_log(r"connector 1: paused: 0 A from solar", timeout=5)
+    s = offered(ch, 0)
+    assert s["transactionId"] == tid and not s["relay"]

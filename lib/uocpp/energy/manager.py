@@ -160,6 +160,11 @@ class Energy:
             log.error("energy", "cannot keep the mode on flash: %s", e)
         if mode == "fast":
             self.solar(None)
+        elif self.limits[1][lm.SOLAR] is None:
+            # From fast: no surplus measured for it yet (none ever, with a
+            # grid meter that cannot be used): what a lost meter gives,
+            # until a reading decides.
+            self.solar(lm.MIN_AMPS if mode == "min+solar" else 0)
         self.changed.set()
 
     def charging(self):
