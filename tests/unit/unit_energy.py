@@ -140,3 +140,20 @@ async def test_a_refused_switch_to_one_phase_does_not_offer_one_phases_surplus_o
 async def test_a_refused_switch_to_one_phase_keeps_the_minimum_in_min_solar():
     # min+solar: 6 A at least, whatever the phases.
     assert await _refused_at_one_phase("min+solar") == 6
+
+
+def test_a_pause_ends_when_a_set_limit_of_6_a_decides():
+    # The resume hysteresis (6 A + resumeHysteresis) keeps a jittering
+    # source (load, solar, the energy manager's) from toggling the contactor.
+    # A fixed ceiling (the central system's schedule, the hardware's
+    # maxCurrent, which may be 6) of 6 A can never reach 7 A: after any pause
+    # (here the house took the room for a moment) the transaction stayed
+    # SuspendedEVSE for as long as a charging profile said 6 A, though
+    # OCPP 1.6 3.13 makes its limit a ceiling to charge under, not a stop.
+    e = _energy(Evse())
+    e._pause[1].hysteresis = 1
+    e.ocpp(1, (6, None))
+    e.load(4)
+    assert e.offer[1] == 0
+    e.load(20)
+    assert e.offer[1] == 6 and e.decider[1] == 1  # resumed at the schedule's 6 A (resumeDelay 0)

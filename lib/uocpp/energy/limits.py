@@ -46,12 +46,15 @@ class Pause:
         self.paused = False
         self.since = None  # ms when the offer first stood high enough while paused
 
-    def step(self, amps, now):
+    def step(self, amps, now, who=LOCAL):
         # -> True while paused. now: a ticks_ms value (compared by ticks_diff).
+        # who: the deciding source. A fixed ceiling (the hardware's, the
+        # central system's schedule) of 6 A would never reach 6 A +
+        # hysteresis, and the pause would never end: 6 A resumes there.
         if amps < MIN_AMPS:
             self.paused, self.since = True, None
         elif self.paused:
-            if amps < MIN_AMPS + self.hysteresis:
+            if amps < MIN_AMPS + (self.hysteresis if who >= LOCAL else 0):
                 self.since = None
             elif self.since is None:
                 self.since = now

@@ -194,7 +194,7 @@ class Energy:
         amps, who = lm.effective(self.limits[n])
         p = self._pause[n]
         waiting = p.since
-        paused = p.step(amps, time.ticks_ms())
+        paused = p.step(amps, time.ticks_ms(), who)
         offer = 0 if paused else amps
         if waiting is None and p.since is not None:
             self.changed.set()  # a resume is pending: the run loop wakes for it
