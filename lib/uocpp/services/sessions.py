@@ -380,10 +380,11 @@ class Sessions(StartStop):
             evse.set_offered(n, self.limit_amps[n])
             # D: the EV asks with ventilation, which this charger cannot give:
             # no energy (IEC 61851-1, SAE J1772: only an EVSE with ventilation
-            # energizes in D), the EVSE's pause.
+            # energizes in D), the EVSE's pause. (("D",): a tuple's text is
+            # no interned name, the names budget.)
             asking = pilot == "C"
             self._relay(n, asking and self.limit_amps[n] >= 6)
             # Nothing offered (below 6 A) is the EVSE's pause, whatever the EV
             # does (with no PWM it stops asking): SuspendedEVSE (C16 7.7).
-            status = cn.SUSPENDED_EVSE if self.limit_amps[n] < 6 or pilot == "D" else cn.CHARGING if asking else cn.SUSPENDED_EV
+            status = cn.SUSPENDED_EVSE if self.limit_amps[n] < 6 or pilot in ("D",) else cn.CHARGING if asking else cn.SUSPENDED_EV
         self._connectors.set(n, session=status)
