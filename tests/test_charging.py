@@ -329,17 +329,22 @@ def test_change_availability_during_a_transaction_is_scheduled(charger, cs):
     assert len(ch.payloads("StartTransaction")) == 1
 
 
-def test_a_remote_start_in_finishing_starts_as_a_card_does(charger, cs):
-    """C16 4.9, transition F2 (Finishing -> Preparing: the user starts again, the cable still in) and C16 5.11: a
-    RemoteStartTransaction is the central system's way to present an idTag. A card in Finishing starts a new
-    transaction; a remote start there must too (an app-only site has no other way to start again). (Before:
-    Rejected until the cable was pulled out and plugged in again.)"""
+def finishing(charger):
+    # A transaction charged and stopped by its card, the cable still in: Finishing. -> the charger.
     ch = charger()
     ch.evse("plug 1", "card 1 ALICE", "charge 1")
     ch.wait_status("Charging")
     ch.evse("card 1 ALICE")
     ch.wait_call("StopTransaction")
     ch.wait_status("Finishing")
+    return ch
+
+def test_a_remote_start_in_finishing_starts_as_a_card_does(charger, cs):
+    """C16 4.9, transition F2 (Finishing -> Preparing: the user starts again, the cable still in) and C16 5.11: a
+    RemoteStartTransaction is the central system's way to present an idTag. A card in Finishing starts a new
+    transaction; a remote start there must too (an app-only site has no other way to start again). (Before:
+    Rejected until the cable was pulled out and plugged in again.)"""
+    ch = finishing(charger)
     assert cs.call("CP001", call.RemoteStartTransaction(id_tag="BOB", connector_id=1)).status == "Accepted"
     assert ch.wait_call("StartTransaction", count=2)[1]["idTag"] == "BOB"
 
@@ -348,12 +353,7 @@ def test_finishing_then_unavailable_then_operative_is_not_finishing_again(charge
     """C16 4.9 transition table: Finishing -> Unavailable is F8, but Unavailable has no transition to Finishing
     (H1 Available, H2 Preparing, ...): set Operative again with the cable still in, the connector is Preparing (H2),
     ready for a card. (Before: Finishing again, a transition the table does not have.)"""
-    ch = charger()
-    ch.evse("plug 1", "card 1 ALICE", "charge 1")
-    ch.wait_status("Charging")
-    ch.evse("card 1 ALICE")
-    ch.wait_call("StopTransaction")
-    ch.wait_status("Finishing")
+    ch = finishing(charger)
     assert cs.call("CP001", call.ChangeAvailability(connector_id=1, type="Inoperative")).status == "Accepted"
     ch.wait_status("Unavailable")
     assert cs.call("CP001", call.ChangeAvailability(connector_id=1, type="Operative")).status == "Accepted"

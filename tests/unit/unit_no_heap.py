@@ -415,22 +415,26 @@ async def test_a_status_notification_with_no_heap_is_posted_at_the_next_look():
     task.cancel()
 
 
+async def both_notified():
+    # The status notifier running, both connectors' StatusNotifications
+    # posted: (outbox, link, its task, connector 1's message).
+    outbox, link = Starving(0), LinkUp()
+    task = asyncio.create_task(StatusNotifier(outbox, Statuses(), Registered(), link).run())
+    while len(outbox.msgs) < 2:
+        outbox.taken.clear()
+        await within(outbox.taken, "both connectors' StatusNotifications")
+    first = [m for m in outbox.msgs if m.key == "st:1"][0]
+    outbox.taken.clear()
+    return outbox, link, task, first
+
+
 async def test_a_status_notification_that_found_no_heap_to_be_sent_goes_again_on_the_same_connection():
     # The outbox gives up a message it found no heap to send, and keeps the
     # connection (outbox.py): the status notifier posts it again at its next
     # look, not only once a new connection is up (as after a CALLERROR).
     from uocpp import errors
 
-    outbox = Starving(0)
-    link = LinkUp()
-    statuses = Statuses()
-    notifier = StatusNotifier(outbox, statuses, Registered(), link)
-    task = asyncio.create_task(notifier.run())
-    while len(outbox.msgs) < 2:
-        outbox.taken.clear()
-        await within(outbox.taken, "both connectors' StatusNotifications")
-    first = [m for m in outbox.msgs if m.key == "st:1"][0]
-    outbox.taken.clear()
+    outbox, link, task, first = await both_notified()
     first.build()  # as the outbox does before the CALL
     first._finish(None, errors.NoHeap("out of memory"))  # as the outbox gives it up
     await within(outbox.taken, "connector 1's StatusNotification again, same connection")

@@ -293,18 +293,10 @@ async def test_a_status_notification_whose_payload_found_no_heap_is_posted_again
     # connection first: AttributeError, the status task failed, and five
     # failures in ten minutes reboot the charger.)
     from uocpp import errors
-    from uocpp.services.status import StatusNotifier
 
-    from unit_no_heap import LinkUp, Registered, Starving, Statuses, within
+    from unit_no_heap import both_notified, within
 
-    outbox, link = Starving(0), LinkUp()
-    notifier = StatusNotifier(outbox, Statuses(), Registered(), link)
-    task = asyncio.create_task(notifier.run())
-    while len(outbox.msgs) < 2:
-        outbox.taken.clear()
-        await within(outbox.taken, "both connectors' StatusNotifications")
-    first = [m for m in outbox.msgs if m.key == "st:1"][0]
-    outbox.taken.clear()
+    outbox, link, task, first = await both_notified()
     first._finish(None, errors.NoHeap("out of memory"))  # its build() found no heap
     await within(outbox.taken, "connector 1's StatusNotification again")
     eq((outbox.msgs[-1].key, task.done()), ("st:1", False), "posted again, the task alive")
@@ -341,20 +333,13 @@ async def test_a_status_notification_refused_or_unanswered_goes_again_on_the_sam
     # flooded (one a minute per connector).
     from uocpp import errors
     from uocpp.services import status as sn
-    from uocpp.services.status import StatusNotifier
 
-    from unit_no_heap import LinkUp, Registered, Starving, Statuses, within
+    from unit_no_heap import both_notified, within
 
     for failure in (errors.CallErrorReceived("InternalError", "try later"), errors.CallTimeout("no reply")):
         later = sn.time = Later()
         try:
-            outbox, link = Starving(0), LinkUp()
-            task = asyncio.create_task(StatusNotifier(outbox, Statuses(), Registered(), link).run())
-            while len(outbox.msgs) < 2:
-                outbox.taken.clear()
-                await within(outbox.taken, "both connectors' StatusNotifications")
-            first = [m for m in outbox.msgs if m.key == "st:1"][0]
-            outbox.taken.clear()
+            outbox, link, task, first = await both_notified()
             first.build()  # as the outbox does before the CALL
             first._finish(None, failure)
             later.ahead = 60000
