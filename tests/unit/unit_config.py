@@ -462,6 +462,12 @@ DOCS = (
         {"meter": {"model": "SDM120", "address": 247}, "connectors": {"count": 2}},
         ["meter.address: connector 2's meter would be at Modbus address 248 (address + n - 1 must be at most 247)"],
     ),
+    # An SDM630's longest reply (49 bytes) takes 0.41 s at 1200 baud: the
+    # default timeout of 0.3 s would read nothing, ever.
+    ({"meter": {"model": "SDM630", "baud": 1200}}, ["meter.timeout: 0.3 s is shorter than an SDM630's reply takes at 1200 baud: at least 0.46 s"]),
+    ({"meter": {"model": "SDM120", "baud": 1200}}, ["meter.timeout: 0.3 s is shorter than an SDM120's reply takes at 1200 baud: at least 0.33 s"]),
+    ({"meter": {"model": "SDM630", "baud": 1200, "timeout": 0.5}}, []),
+    ({"meter": {"model": "SDM630", "baud": 2400}}, []),
     (
         {"evse": {"pilotOut": [1], "pilotIn": [2], "relay": [3], "phasePin": [4, 5]}},
         ["evse.phasePin: must be empty or have one entry per connector (1; -1 = none)"],
