@@ -437,6 +437,8 @@ DOCS = (
         ["energy.gridSafeCurrent: 6 A on each of 2 connectors is more than energy.mainsFuse (10 A)"],
     ),
     ({"energy": {"enabled": True, "grid": True, "mainsFuse": 16, "gridSafeCurrent": 20}}, ["energy.gridSafeCurrent: 20 A on each of 1 connectors is more than energy.mainsFuse (16 A)"]),
+    ({"energy": {"enabled": True, "grid": True, "gridBaud": 1200}}, ["energy.gridTimeout: 0.3 s is shorter than an SDM630's reply takes at 1200 baud: at least 0.46 s"]),
+    ({"energy": {"enabled": True, "grid": True, "gridBaud": 1200, "gridTimeout": 0.5}}, []),
     ({"energy": "x"}, ["energy: must be a JSON object"]),
     (
         {
