@@ -470,10 +470,7 @@ async def test_the_same_card_a_week_later_is_a_new_tap():
     # and its tap was lost.
     from unit_watchdog import Ticks30
 
-    ticks = Ticks30()
-    real = card_reader.time
-    card_reader.time = ticks
-    try:
+    with Ticks30(card_reader) as ticks:
         chip, board, reader = rig(debounce=1000)
         chip.present(UID4)
         await polls(reader, 2)
@@ -484,5 +481,3 @@ async def test_the_same_card_a_week_later_is_a_new_tap():
         chip.present(UID4)
         await polls(reader, 2)
         eq(await taken(reader), [(1, "DEADBEEF")], "the same card a week later")
-    finally:
-        card_reader.time = real

@@ -275,21 +275,19 @@ async def test_sampling_turned_on_after_a_week_in_a_transaction_samples():
         def store(self, action, payload, local):
             self.sampled.set()
 
-    ticks = Ticks30()
-    mod.time = ticks
     keys = Keys(MeterValueSampleInterval=0, MeterValuesSampledData=ENERGY, ClockAlignedDataInterval=0)
     outbox = Journal()
     m = Metering(Meter(), 1, keys, outbox, Transactions())
     task = None
-    try:
-        m.begin(1)  # the transaction starts
-        ticks.now = 7 * 86400000
-        keys.values["MeterValueSampleInterval"] = 60
-        task = asyncio.create_task(m.run())
-        await asyncio.wait_for_ms(outbox.sampled.wait(), 3000)
-    except asyncio.TimeoutError:
-        raise AssertionError("no Sample.Periodic once sampling was on")
-    finally:
-        if task is not None:
-            task.cancel()
-        mod.time = __import__("time")
+    with Ticks30(mod) as ticks:
+        try:
+            m.begin(1)  # the transaction starts
+            ticks.now = 7 * 86400000
+            keys.values["MeterValueSampleInterval"] = 60
+            task = asyncio.create_task(m.run())
+            await asyncio.wait_for_ms(outbox.sampled.wait(), 3000)
+        except asyncio.TimeoutError:
+            raise AssertionError("no Sample.Periodic once sampling was on")
+        finally:
+            if task is not None:
+                task.cancel()

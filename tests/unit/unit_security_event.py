@@ -170,17 +170,12 @@ def test_a_flood_type_a_week_later_is_reported():
     # for the next 6.2 days.
     from unit_watchdog import Ticks30
 
-    ticks = Ticks30()
-    security_event.time = ticks
-    try:
-        with SecDir("secev") as tmp:
-            wired(tmp)
-            security_event.report("InvalidMessages", "first")
-            ticks.now = 7 * 86400000
-            security_event.report("InvalidMessages", "a week later")
-            eq(lines(tmp + "/security"), [["InvalidMessages", "first"], ["InvalidMessages", "a week later"]], "the security log")
-    finally:
-        security_event.time = __import__("time")
+    with Ticks30(security_event) as ticks, SecDir("secev") as tmp:
+        wired(tmp)
+        security_event.report("InvalidMessages", "first")
+        ticks.now = 7 * 86400000
+        security_event.report("InvalidMessages", "a week later")
+        eq(lines(tmp + "/security"), [["InvalidMessages", "first"], ["InvalidMessages", "a week later"]], "the security log")
 
 
 def test_a_first_line_a_full_flash_refused_is_no_cleared_log():

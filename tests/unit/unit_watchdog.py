@@ -87,9 +87,18 @@ def test_progress_resets_the_bound():
 
 class Ticks30:
     # An ESP32's ticks_ms: 30 bits, wraps every 2**30 ms (12.4 days); a
-    # ticks_diff past half of that comes out negative.
-    def __init__(self):
+    # ticks_diff past half of that comes out negative. `with Ticks30(module)
+    # as ticks:` is the module's time for the block, then its own again.
+    def __init__(self, module=None):
         self.now = 0
+        self._module = module
+
+    def __enter__(self):
+        self._module.time = self
+        return self
+
+    def __exit__(self, *exc):
+        self._module.time = __import__("time")
 
     def ticks_ms(self):
         return self.now & 0x3FFFFFFF
@@ -108,9 +117,7 @@ def test_failures_days_apart_are_not_one_window():
     # every five weeks, and a back-off that grows).
     from uocpp import supervisor as sv
 
-    ticks = Ticks30()
-    sv.time = ticks
-    try:
+    with Ticks30(sv) as ticks:
         s = Supervisor()
         s._tasks = ["rare", None, False, None, None]
         for n in range(6):
@@ -118,8 +125,6 @@ def test_failures_days_apart_are_not_one_window():
             s._failed(0, ValueError("rare"))
             eq(s._tasks[4][2], 1, "failures in the window after failure %d" % (n + 1))
         eq(s.verdict(), None, "the watchdog still fed")
-    finally:
-        sv.time = __import__("time")
 
 
 def test_the_flash_log_resumes_after_a_failure_a_week_ago():
@@ -131,9 +136,7 @@ def test_the_flash_log_resumes_after_a_failure_a_week_ago():
 
     from uocpp import log_ring
 
-    ticks = Ticks30()
-    log_ring.time = ticks
-    try:
+    with Ticks30(log_ring) as ticks:
         with TempDir("ring") as d:
             ring = log_ring.LogRing(d + "/no/ring", 4096, 2)
             try:
@@ -150,8 +153,6 @@ def test_the_flash_log_resumes_after_a_failure_a_week_ago():
                         (os.rmdir if name != "/no/ring/0.txt" else os.remove)(d + name)
                     except OSError:
                         pass
-    finally:
-        log_ring.time = __import__("time")
 
 
 
@@ -163,9 +164,7 @@ def test_a_flood_of_log_lines_reaches_flash_only_so_far_a_minute():
     # the next minute's first line on flash says lines were not kept.
     from uocpp import log_ring
 
-    ticks = Ticks30()
-    log_ring.time = ticks
-    try:
+    with Ticks30(log_ring) as ticks:
         with TempDir("flood") as d:
             ring = log_ring.LogRing(d, 1 << 20, 2)
             ring.count = 0  # as log.open_ring makes it
@@ -189,8 +188,7 @@ def test_a_flood_of_log_lines_reaches_flash_only_so_far_a_minute():
                 unbounded.write(line)
             unbounded.close()
             eq(log_ring.written - before, 200 * len(line), "the security log keeps every line")
-    finally:
-        log_ring.time = __import__("time")
+
 
 async def test_a_restart_whose_maker_raises_counts_as_a_failure():
     # A task's maker that raises at a restart (an import: the diag task's)
@@ -250,21 +248,19 @@ def test_a_phase_switch_refused_a_week_ago_is_tried_again():
         def set_phases(self, n, want):
             pass
 
-    ticks = Ticks30()
-    phases.time = ticks
     real = asyncio.create_task
     asyncio.create_task = lambda coro: coro.close()  # the switch itself is not this test's
     try:
-        s = phases.Switcher(Energy(), Evse(), None)
-        s._refused_at[1] = ticks.ticks_ms()  # refused now
-        s.check()
-        eq(s._busy[1], False, "within the minute: not tried")
-        ticks.now = 7 * 86400000
-        s.check()
-        eq(s._busy[1], True, "a week later: tried again")
+        with Ticks30(phases) as ticks:
+            s = phases.Switcher(Energy(), Evse(), None)
+            s._refused_at[1] = ticks.ticks_ms()  # refused now
+            s.check()
+            eq(s._busy[1], False, "within the minute: not tried")
+            ticks.now = 7 * 86400000
+            s.check()
+            eq(s._busy[1], True, "a week later: tried again")
     finally:
         asyncio.create_task = real
-        phases.time = __import__("time")
 
 
 async def test_a_clock_set_after_a_week_offline_is_no_step_of_the_clock():
