@@ -86,11 +86,4 @@ def check(cfg, settings):
         and meter["address"] <= cfg["gridAddress"] < meter["address"] + settings["connectors"]["count"]
     ):
         out.append("energy.gridAddress: taken by a connector's meter on the same bus")
-    # As meter.timeout (settings.py): the grid meter's longest reply must
-    # fit in gridTimeout at its bus's baud rate (the meters' on gridBus "meter").
-    baud = meter.get("baud") if cfg["gridBus"] == "meter" else cfg["gridBaud"]
-    if grid and baud:
-        least = (490 if int(cfg["gridModel"][3:]) == 630 else 330) / baud + 0.05
-        if cfg["gridTimeout"] < least:
-            out.append("energy.gridTimeout: %s s is shorter than an %s's reply takes at %d baud: at least %.2f s" % (cfg["gridTimeout"], cfg["gridModel"], baud, least))
-    return out
+    return out  # gridTimeout against gridBaud: with meter.timeout (settings.py)

@@ -266,13 +266,21 @@ def validate(doc):
     if model and address + count - 1 > 247:
         problems.append("meter.address: connector %d's meter would be at Modbus address %d (address + n - 1 must be at most 247)" % (count, address + count - 1))
     # The longest reply (device/sdm.py: 49 bytes from an SDM630, 33 from an
-    # SDM120, 10 bits a byte) must fit in meter.timeout: 1200 baud with the
-    # default 0.3 s reads nothing ever, and no transaction starts unmetered.
-    baud, wait = [out["meter"].get(k) for k in "baud timeout".split()]
-    if model and baud and wait:
-        least = (490 if int(model[3:]) == 630 else 330) / baud + 0.05  # (the number: "SDM630" would be a name)
-        if wait < least:
-            problems.append("meter.timeout: %s s is shorter than an %s's reply takes at %d baud: at least %.2f s" % (wait, model, baud, least))
+    # SDM120, 10 bits a byte) must fit in the request's timeout, for the
+    # connectors' meters and the grid meter (on its own bus or on theirs):
+    # 1200 baud with the default 0.3 s reads nothing ever (no transaction
+    # starts unmetered; the grid meter is lost from boot).
+    meters = [["meter.timeout", model] + [out["meter"].get(k) for k in "baud timeout".split()]]
+    sect = out.get("energy")
+    if sect:
+        fitted, g_model, g_baud, g_wait, g_bus = [sect[k] for k in "grid gridModel gridBaud gridTimeout gridBus".split()]
+        if fitted:
+            meters.append(["energy.gridTimeout", g_model, meters[0][2] if g_bus == "meter" else g_baud, g_wait])
+    for key, m_model, baud, wait in meters:
+        if m_model and baud and wait:
+            least = (490 if int(m_model[3:]) == 630 else 330) / baud + 0.05  # (the number: "SDM630" would be a name)
+            if wait < least:
+                problems.append("%s: %s s is shorter than an %s's reply takes at %d baud: at least %.2f s" % (key, wait, m_model, baud, least))
     # chargePoint: the identity, checked by the seed setters' own rules (identity.py).
     given = doc.get("chargePoint", {})
     ident = {}
