@@ -145,15 +145,15 @@ class Grid:
             last, self._surplus = self._surplus, surplus
             if last is not None:
                 surplus = min(surplus, last)
-            phases, last = e.phases[1], None
+            phases, wished = e.phases[1], None
             if e.switcher is not None:
                 # The phases the surplus asks for first: the rule then counts
                 # on them (on one phase rather than a stop on three).
                 phases = self.solar.phases(e.mode, surplus / share, e.volts, phases, now)
-                last = e.solar_phases
+                wished = e.solar_phases  # what the reading before asked for
                 e.want_solar(phases)
             amps = self.solar.step(e.mode, surplus / (e.volts * phases) / share, now)
-            if last == phases < e.phases[1] and not e.switcher._busy[1]:
+            if wished == phases < e.phases[1] and not e.switcher._busy[1]:
                 # One phase asked for since the reading before, and no switch
                 # under way, yet three in use (the switch refused, or another
                 # source wants three): only what the surplus carries on three.
