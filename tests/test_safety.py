@@ -254,6 +254,25 @@ def test_no_heap_to_authorize_a_remote_start_is_said_in_one_line(charger, cs):
     assert "Traceback" not in ch.fw.log, ch.fw.log
 
 
+def test_no_heap_to_check_an_authorize_conf_never_decides_the_card_offline(charger, cs):
+    """Invariant (a MemoryError degrades): the central system answers Authorize with Invalid, but its .conf
+    cannot be checked (no heap to load confs/authorize.py). The charger is online, so the offline rules must
+    not decide the card (AllowOfflineTxForUnknownId would accept an idTag the central system has just refused,
+    C16 3.4 / KEY AllowOfflineTxForUnknownId applies only offline): the card is refused, no transaction."""
+    ch = charger(fail_imports=("uocpp.confs.authorize",))
+    change(cs, "AllowOfflineTxForUnknownId", "true")
+    cs.id_tags["MALLORY"] = {"status": "Invalid"}
+    ch.fw.fail_now(True)
+    ch.evse("plug 1", "card 1 MALLORY")
+    ch.wait_call("Authorize")
+    ch.fw.wait_log(r"Authorize MALLORY")
+    ch.fw.fail_now(False)
+    # A later card, accepted, is this test's event: by then the first card's verdict is in the log.
+    ch.evse("unplug 1", "plug 1", "card 1 ALICE")
+    ch.wait_call("StartTransaction", where=lambda p: p["idTag"] == "ALICE")
+    assert [p["idTag"] for p in ch.payloads("StartTransaction")] == ["ALICE"], ch.fw.log
+
+
 # -- 4. tx.json that cannot be written ends no task ----------------------------
 
 

@@ -84,11 +84,13 @@ class Authorizer:
                 if isinstance(info, dict) and "status" in info:
                     self.learn(id_tag, info)
                     return info
-            except errors.CallErrorReceived as e:
+            except (errors.CallErrorReceived, errors.NoHeap) as e:
                 # The central system is there and gave no decision: refused,
                 # as a malformed answer is (confs/authorize.py), never decided
                 # by the offline rules (AllowOfflineTxForUnknownId must not
-                # start a transaction while online); nothing cached.
+                # start a transaction while online); nothing cached. No heap
+                # (to send it, or to check an answer that may be a refusal)
+                # is no verdict either, and the link is up: refused too.
                 log.info("auth", "Authorize %s: %s; refused", id_tag, e)
                 return {"status": "Invalid"}
             except errors.CallFailed as e:
