@@ -472,6 +472,26 @@ def test_lone_surrogate_escapes_never_leave_as_invalid_utf8(raw, firmware):
     assert_alive(fw)
 
 
+def test_a_lone_surrogate_is_never_stored_to_go_out_later(raw, firmware):
+    """J-07: a "\\ud800" escape in a value that is kept and sent later (ChangeConfiguration of the free-text
+    CpoName, which GetConfiguration reports) must not be taken in: its reply to that GetConfiguration would be
+    a text frame that is not UTF-8, which the central system must fail the connection for (RFC 6455 8.1), at
+    every GetConfiguration from then on. The change is refused (FormationViolation, as echoed text is); the
+    key keeps its value and GetConfiguration answers in valid UTF-8."""
+    fw, conn = registered(raw, firmware)
+    raw.run(conn.send_call("cpo-1", "ChangeConfiguration", {"key": "CpoName", "value": "Evil\ud800Corp"}))
+    change = reply_to(raw, conn, "cpo-1")
+    raw.run(conn.send_call("cpo-2", "GetConfiguration", {"key": ["CpoName"]}))
+    raw.run(conn.send_call("cpo-3", "Probe", {}))
+    reply_to(raw, conn, "cpo-3")
+    texts = [f for f in conn.rx if f.opcode == rs.OP_TEXT]
+    assert all(f.text is not None for f in texts), [f for f in texts if f.text is None]
+    assert change.msg[0] == 4 and change.msg[2] == "FormationViolation", change.msg
+    got = reply_to(raw, conn, "cpo-2")
+    assert got.msg[2]["configurationKey"] == [{"key": "CpoName", "readonly": False, "value": ""}], got.msg
+    assert_alive(fw)
+
+
 def test_deeply_nested_message_type_is_ignored_quietly(raw, firmware):
     """J-09: a message type that is a 3,000-deep list is ignored with a warning naming its type, not an error."""
     fw, conn = registered(raw, firmware)
