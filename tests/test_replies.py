@@ -161,3 +161,22 @@ def test_extra_properties_in_a_reply_are_ignored(raw, raw_charger):
     raw.wait_for(lambda: ch.state()["transactionId"] == 9, 5, "transactionId 9")
     assert len(raw.calls("StartTransaction")) == 1
     assert "refused" not in ch.fw.log
+
+
+def test_a_remote_start_for_an_id_tag_with_a_lone_surrogate_sends_no_invalid_utf8(raw, raw_charger):
+    """J-07: RemoteStartTransaction whose idTag holds a lone "\\ud800" escape (MicroPython keeps it as a surrogate,
+    which has no UTF-8 form). Taken in, it would go out in the Authorize and the StartTransaction as a text frame that is not UTF-8,
+    which the central system fails the connection for (RFC 6455 8.1), and the stored message would go again at
+    every connection, holding every later transaction message behind it. It is refused at the door
+    (FormationViolation, as echoed text is); every frame the charger sends stays valid UTF-8."""
+    raw.on_call = answering({})
+    ch = raw_charger()
+    reply = ch.call("RemoteStartTransaction", {"connectorId": 1, "idTag": "EVIL\ud800"})
+    ch.evse("plug 1")
+    # A start that follows is this test's event: by then the first one would have gone out.
+    assert ch.call("RemoteStartTransaction", {"connectorId": 1, "idTag": "ALICE"})[2] == ACCEPTED
+    raw.wait_calls("StartTransaction", timeout=10)
+    texts = [f for c in raw.conns for f in c.rx if f.opcode == 1]
+    assert all(f.text is not None for f in texts), [f for f in texts if f.text is None]
+    assert [p["idTag"] for p in ch.payloads("StartTransaction")] == ["ALICE"]
+    assert reply[0] == 4 and reply[2] == "FormationViolation", reply

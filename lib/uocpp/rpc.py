@@ -188,6 +188,12 @@ class Rpc:
                 raise errors.OcppError("FormationViolation", "action must be a string")
             if not isinstance(payload, dict):
                 raise errors.OcppError("FormationViolation", "payload must be a JSON object")
+            if escaped and done is None and not _clean(payload):
+                # A lone "\ud800" escape in a value the charger keeps (an
+                # idTag, a configuration value) would go out later in a frame
+                # of ours that is not UTF-8, and again at every connection
+                # if stored (a StartTransaction): refused at the door.
+                raise errors.OcppError("FormationViolation", "text is not valid Unicode (J-07)")
             result = self._dispatch(action, payload) if done is None else done
             if isinstance(result, Exception):
                 raise result
@@ -298,11 +304,18 @@ def _framed(uid, pieces):
 
 
 def _clean(reply):
+    # A reply (a str, its pieces, or a function making them), or a parsed
+    # payload (each string checked where it is: no copy of the whole).
     if callable(reply):
         reply = reply()
-    if type(reply) is not str:
-        for p in reply:
-            if not utf8.clean(p):
-                return False
-        return True
-    return utf8.clean(reply)
+    t = type(reply)
+    if t is str:
+        return utf8.clean(reply)
+    if t is dict:
+        reply = reply.items()
+    elif t is not list and t is not tuple and not hasattr(reply, "send"):
+        return True  # a number, true, false, null
+    for p in reply:
+        if not _clean(p):
+            return False
+    return True
