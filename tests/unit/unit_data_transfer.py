@@ -28,3 +28,14 @@ async def test_send_goes_through_the_outbox():
     reply = await DataTransfer(box).send("com.example", "ping", "x")
     eq(reply["data"], "pong", "reply")
     eq(box.sent, [("DataTransfer", {"vendorId": "com.example", "messageId": "ping", "data": "x"})], "payload")
+
+
+def test_vendor_id_is_case_insensitive():
+    # OCPP 1.6 section 7: DataTransfer.req's vendorId is a CiString255Type, a
+    # case-insensitive string: the central system's "COM.Example" is the
+    # vendor registered as "com.example", never UnknownVendorId.
+    dt = DataTransfer(Outbox())
+    dt.register("com.example", lambda message_id, data: ("Accepted", None))
+    eq(dt.handle("COM.Example", None, None), {"status": "Accepted"}, "another case")
+    dt.register("ORG.Upper", lambda message_id, data: ("Rejected", None))
+    eq(dt.handle("org.upper", None, None), {"status": "Rejected"}, "registered in upper case")

@@ -10,11 +10,12 @@ class DataTransfer:
 
     def register(self, vendor_id, handler):
         # handler(message_id, data) -> (status, data or None); status is
-        # Accepted, Rejected or UnknownMessageId.
-        self._vendors[vendor_id] = handler
+        # Accepted, Rejected or UnknownMessageId. vendorId is a CiString255
+        # (1.6 section 7): matched whatever its case.
+        self._vendors[vendor_id.lower()] = handler
 
     def handle(self, vendor_id, message_id, data):
-        handler = self._vendors.get(vendor_id)
+        handler = self._vendors.get(vendor_id.lower())
         if handler is None:
             return {"status": "UnknownVendorId"}
         status, reply = handler(message_id, data)
