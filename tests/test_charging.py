@@ -14,6 +14,7 @@ simulator, which is faster."""
 import time
 from datetime import datetime, timezone
 
+import pytest
 from ocpp.v16 import call
 
 from tests.conftest import BOTH
@@ -188,6 +189,33 @@ def test_a_remote_stop_bills_the_energy_up_to_the_relay_opening(charger, cs):
     assert not ch.state()["relay"]
     register = ch.state()["energyWh"]  # no current since the relay opened
     assert int(asked) <= stop["meterStop"] <= register, (asked, stop["meterStop"], register)
+
+
+@pytest.mark.parametrize("how", ("UnlockCommand", "Local", "DeAuthorized"))
+def test_every_stop_bills_the_register_as_the_relay_left_it(charger, cs, how):
+    """TX-05, C16 6.48 (StopTransaction.req meterStop: "the energy meter value in Wh for the connector at end of the
+    transaction"): whatever stops it (an UnlockConnector, the same card, a StartTransaction.conf that finds the idTag
+    Invalid), meterStop is the register as the relay left it, read after it opened, not as the meter task read it up
+    to a second before (at 3.6 MW a millisecond is 1 Wh: before, up to 1,000 Wh no session was billed for, since the
+    next one starts from the register)."""
+    ch = charger()
+    ch.evse("meter 1 1000", "power 1 3600000", "plug 1", "charge 1")
+    if how == "DeAuthorized":
+        cs.id_tags["LATE"] = {"status": "Invalid"}
+        assert change(cs, "AuthorizeRemoteTxRequests", "false") == "Accepted"
+        assert cs.call("CP001", call.RemoteStartTransaction(id_tag="LATE", connector_id=1)).status == "Accepted"
+    else:
+        ch.evse("card 1 A11CE000")
+        ch.wait_status("Charging")
+        if how == "Local":
+            ch.evse("card 1 A11CE000")
+        else:
+            assert cs.call("CP001", call.UnlockConnector(connector_id=1)).status == "Unlocked"
+    stop = ch.wait_call("StopTransaction")[0]
+    assert stop["reason"] == how
+    assert not ch.state()["relay"]
+    register = ch.state()["energyWh"]  # no current since the relay opened
+    assert register - 1 <= stop["meterStop"] <= register, (stop["meterStop"], register)
 
 
 @BOTH

@@ -127,6 +127,15 @@ class App:
                         fn()
                 except Exception:  # MemoryError too: the next hour's look
                     pass
+            if self.stop_reason in ("soft", "hard"):
+                # A Reset's stops are stored by the session loop's next pass
+                # (after the meter read, services/start_stop.py stop()): on
+                # flash before they may leave, bounded (a loop that does not
+                # come round: recovered at the next boot, PowerLoss).
+                try:
+                    await asyncio.wait_for_ms(self.sessions.settled(), 5000)
+                except asyncio.TimeoutError:
+                    pass
             await self.outbox.drained(self.keys.get("MessageTimeout"))
         finally:
             sup.cancel()

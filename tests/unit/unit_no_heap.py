@@ -619,6 +619,7 @@ def test_a_stop_with_no_heap_after_it_is_stored_is_not_stored_twice():
         start_stop.log.info = starved
         try:
             s._safely(s.stop, 1, "Local", "ALICE")
+            s._safely(s._step, 1, True)  # the loop's pass after its meter read
         finally:
             start_stop.log.info = real
         from uocpp.services import held_stops
@@ -666,6 +667,7 @@ def test_a_stop_that_finds_no_heap_as_it_leaves_tx_json_keeps_its_transaction_id
         tx.started(1, 42)
         tx._remote = StarvedRemote()
         s._safely(s.stop, 1, "Local", "ALICE")
+        s._safely(s._step, 1, True)  # the loop's pass after its meter read
         eq((tx.running_on(1), tx.remote(1)), (1, 42), "still running whole, its transactionId kept")
         held_stops.retry(s)  # as the session loop does once a held stop's retry is due
         eq((tx.running_on(1), tx.remote(1), s._stopping[1]), (None, 42, None), "stopped, its transactionId there for its StopTransaction")
@@ -697,6 +699,7 @@ def test_a_held_stop_is_tried_again_even_when_its_log_line_finds_no_heap():
         start_stop.log.error = starved
         try:
             s._safely(s.stop, 1, "Local", "ALICE")
+            s._safely(s._step, 1, True)  # the loop's pass after its meter read
         finally:
             start_stop.log.error = real
         eq((tx.running_on(1), s._stopping[1] is not None, s._retry_at is not None), (1, True, True), "held, its retry due")
@@ -722,6 +725,7 @@ def test_a_stop_whose_offer_finds_no_heap_is_still_stored():
 
         evse.set_offered = starved
         s._safely(s.stop, 1, "Remote")
+        s._safely(s._step, 1, True)  # the loop's pass after its meter read
         eq((outbox.kept[1:], tx.running_on(1), evse.relay), ([("StopTransaction", 1)], None, False), "stored, over, the relay open")
 
 
@@ -746,6 +750,7 @@ def test_a_reset_stops_every_connector_even_when_one_stop_fails():
         s = Sessions(Two(), EndFails(), Connectors(), tx, outbox, None, Keys(StopTxnSampledData=ENERGY, StopTransactionOnEVSideDisconnect=False), 32, 10)
         eq((s.start(1, "ALICE"), s.start(2, "BOB")), (1, 2), "two transactions")
         s.stop_all("HardReset")
+        s._safely(s._step, 2, True)  # the loop's pass after its meter read
         eq((tx.running_on(2), ("StopTransaction", 2) in outbox.kept), (None, True), "the second connector's stopped and stored")
 
 
@@ -821,6 +826,7 @@ def test_a_held_stop_is_stamped_with_the_time_of_its_stop():
         clock.set_unix(1796083200)  # 2026-12-01T00:00:00Z
         s, tx = charging(d, StopMeter(), outbox)
         s._safely(s.stop, 1, "Local", "ALICE")
+        s._safely(s._step, 1, True)  # the loop's pass after its meter read
         eq(tx.running_on(1), 1, "held")
         stopped = clock.now_iso()
         clock.set_unix(clock.now() + 3600)  # an hour on

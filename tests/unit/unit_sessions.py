@@ -247,8 +247,10 @@ def test_a_held_stop_is_stamped_when_it_was_decided_not_when_it_reached_flash():
             outbox = FullOnce()
             s, tx = charging(d, StopMeter(), outbox)
             outbox.full = True
-            eq(s.stop(1, "Local", "ALICE"), False, "held: not on flash")
+            eq(s.stop(1, "Local", "ALICE"), False, "decided: stored after the loop's meter read")
             eq(s.evse.relay, False, "the relay open at once")
+            s._step(1, True)  # the loop's pass after its meter read: held, not on flash
+            eq(tx.running_on(1), 1, "held")
             clock.set_unix(1767269760)  # a minute later
             s._finish_stop(1, 1, False)  # the retry (held_stops.retry)
             eq([p["timestamp"] for p in outbox.payloads if "meterStop" in p], ["2026-01-01T12:15:00Z"], "the stop's time")
@@ -276,7 +278,9 @@ def test_a_transaction_hook_that_raises_neither_leaves_the_cable_locked_nor_the_
             raise ValueError("a hook that fails")
 
         s.on_transaction(broken)
-        eq(s.stop(1, "Local", "ALICE"), True, "the stop is on flash")
+        s.stop(1, "Local", "ALICE")
+        s._step(1, True)  # the loop's pass after its meter read
+        eq(tx.running_on(1), None, "the stop is on flash")
         eq(locks, [False], "and the cable is unlocked")
         s.evse.state = "C"
         eq(s.start(1, "BOB"), 2, "a start with the broken hook")
@@ -436,3 +440,42 @@ def test_a_second_start_while_the_first_waits_for_its_ev_is_refused():
     eq(s._pending[1][0], "FIRST", "the first idTag still waits there")
     eq(s.authorized(1, "first"), True, "the same idTag (any case) again")
     eq(s._pending[1][0], "first", "its wait renewed")
+
+
+async def test_a_stop_never_waits_long_for_a_meter_that_does_not_answer():
+    # A stop is stored once a meter read begun with its relay open is over
+    # (services/start_stop.py stop(): the register as the relay left it).
+    # A meter that never answers (a bus gone silent mid-read) must not hold
+    # the StopTransaction: after a bounded wait it bills the last reading,
+    # and the relay is open all along.
+    import asyncio
+
+    from check import TempDir
+
+    from unit_no_heap import Starts, StopMeter, charging
+
+    class Silent(StopMeter):
+        async def poll(self):
+            await asyncio.Event().wait()  # never answers
+
+    class Kept(Starts):
+        def store(self, action, payload, local):
+            if action == "StopTransaction":
+                self.payload = payload
+            Starts.store(self, action, payload, local)
+
+    with TempDir("silent") as d:
+        outbox = Kept()
+        s, tx = charging(d, Silent(), outbox)
+        task = asyncio.create_task(s.run())
+        try:
+            await asyncio.sleep_ms(20)  # the loop in its first read, which never ends
+            s.stop(1, "Remote")  # as RemoteStopTransaction does, beside the loop
+            eq(s.evse.relay, False, "the relay open at once")
+            try:
+                await asyncio.wait_for_ms(outbox.stopped.wait(), 8000)
+            except asyncio.TimeoutError:
+                raise AssertionError("the StopTransaction waited for a meter that does not answer")
+        finally:
+            task.cancel()
+        eq((tx.running_on(1), outbox.payload["meterStop"], outbox.payload["reason"]), (None, 1500, "Remote"), "stored with the last reading")

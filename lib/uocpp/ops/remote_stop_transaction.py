@@ -4,25 +4,21 @@
 from uocpp.validate import INT
 
 REQUEST = (("transactionId", INT, True, None),)
-USES = ("sessions", "transactions", "metering")
+USES = ("sessions", "transactions")
 
 
-def handle(payload, sessions, transactions, metering):
+def handle(payload, sessions, transactions):
     local = transactions.local_of(payload["transactionId"])
     if local is None:
         return {"status": "Rejected"}
     connector = transactions.get(local)["c"]
 
     async def stop():
-        # The meter read now, not up to a second ago by the meter's task:
-        # the stop bills the energy up to the relay's opening (a card's or
-        # an unplug's is billed after the session loop's own read). A read
-        # that fails or finds no heap stops it all the same; one that ended
-        # meanwhile is not followed by the connector's next.
-        try:
-            await metering.poll()
-        finally:
-            if transactions.running_on(connector) == local:
-                sessions.stop(connector, "Remote")
+        # After the reply (one that ended meanwhile is not followed by the
+        # connector's next). The stop bills the register as the relay left
+        # it: the session loop reads the meter before it stores the stop
+        # (services/start_stop.py stop()).
+        if transactions.running_on(connector) == local:
+            sessions.stop(connector, "Remote")
 
     return {"status": "Accepted"}, stop

@@ -7,20 +7,17 @@ from uocpp import log
 from uocpp.validate import ENUM
 
 REQUEST = (("type", ENUM, True, ("Hard", "Soft")),)
-USES = ("stop", "metering")
+USES = ("stop",)
 
 
-def handle(payload, stop, metering):
+def handle(payload, stop):
     kind = payload["type"]
 
     async def reset():
+        # The stops bill the registers as the relays left them: the session
+        # loop reads the meter before it stores them, and the app waits for
+        # that before it ends (app.py run()).
         log.info("reset", "%s reset requested by the central system", kind)
-        # The meter read now, not up to a second ago by the meter's task:
-        # the stops bill the energy up to the relays' opening. A read that
-        # fails or finds no heap resets all the same.
-        try:
-            await metering.poll()
-        finally:
-            stop(kind.lower())
+        stop(kind.lower())
 
     return {"status": "Accepted"}, reset

@@ -15,7 +15,8 @@ def retry(s):
     s._retry_at = None
     for n in range(1, s.evse.count + 1):
         local = s._tx.running_on(n)
-        if s._stopping[n] is not None and local is not None:
+        # (One not tried yet waits for its reading: the loop's pass stores it.)
+        if s._stopping[n] is not None and s._stopping[n][2] is not None and local is not None:
             try:
                 s._finish_stop(n, local, False)
             except Exception as e:

@@ -30,6 +30,7 @@ from uocpp.services.start_stop import RETRY_MS, StartStop
 
 _SETTLE_CARD_MS = const(300)  # settled() waits this long at most for a card's decision
 _SHORT_MS = const(50)  # the pause after a pass that found no heap
+_STOP_READ_MS = const(2000)  # a stop waits so long at most for the meter read after its relay opened
 
 
 class Sessions(StartStop):
@@ -163,9 +164,13 @@ class Sessions(StartStop):
                 for n in range(1, count + 1):
                     self._safely(guard, n)
                 # Fresh readings: a start or a stop bills with the meter as it is now.
+                # The stops decided before this read began (their relays
+                # open) are stored after it: the register as the relay left it.
+                fresh = [s is not None and s[2] is None for s in self._stopping]
                 await self._read_meter()
                 for n in range(1, count + 1):
-                    self._safely(self._step, n)
+                    self._safely(self._step, n, fresh[n])
+                fresh = None
                 # The loads on use below may find no heap (held stops come with
                 # a full flash or heap): a MemoryError skips only that step.
                 # Their locals are let go at once: this frame lives as long as
@@ -221,7 +226,7 @@ class Sessions(StartStop):
                 # Nothing here allocates: the guard called as it is (no
                 # _safely, no arguments packed), a log line without
                 # arguments (one with them packs a tuple), a sleep.
-                cards = held_stops = d = None  # the frame keeps no module unloaded since, nor a decision
+                cards = held_stops = d = fresh = None  # the frame keeps no module unloaded since, nor a decision
                 for n in range(1, count + 1):
                     try:
                         guard(n)
@@ -272,9 +277,19 @@ class Sessions(StartStop):
                 done[0] = 1
                 evse.changed.set()
 
+        # A stop waiting for a reading (decided before this read or during
+        # it) waits _STOP_READ_MS at most: a meter that does not answer
+        # bills it with the last reading.
+        stop_by = None
         asyncio.create_task(read())
         while True:
-            await evse.changed.wait()
+            if stop_by is None and any(s is not None and s[2] is None for s in self._stopping):
+                stop_by = time.ticks_add(time.ticks_ms(), _STOP_READ_MS)
+            if stop_by is None:
+                await evse.changed.wait()
+            elif not await sleep.until(evse.changed, time.ticks_diff(stop_by, time.ticks_ms())):
+                log.warning("session", "no meter reading in time: the stop bills the last one")
+                return
             evse.changed.clear()
             if done[0]:
                 return
@@ -315,7 +330,9 @@ class Sessions(StartStop):
             soonest = left if soonest is None else min(soonest, left)
         return soonest
 
-    def _step(self, n):
+    def _step(self, n, first=False):
+        # first: a stop of n decided before this pass's meter read began
+        # waits for that read (start_stop.py stop()): stored now.
         evse, c = self.evse, self._connectors
         fault = evse.fault(n)
         if fault != self._fault[n]:
@@ -342,6 +359,11 @@ class Sessions(StartStop):
         if local is not None:
             if self._stopping[n] is not None:
                 self._open(n)  # stopped, its StopTransaction not on flash yet
+                if self._stopping[n][2] is None:
+                    if first:
+                        self._finish_stop(n, local, True)
+                    else:
+                        self._again()  # decided during the read (which took its wake-up): the next pass
                 return
             if pilot == "A" and self._keys.get("StopTransactionOnEVSideDisconnect"):
                 self.stop(n, "EVDisconnected")

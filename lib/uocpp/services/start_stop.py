@@ -143,8 +143,14 @@ class StartStop:
         return local
 
     def stop(self, n, reason, id_tag=None):
-        # The relay opens now, whatever happens to the record; a stop that
-        # cannot be stored keeps it open and is tried again (held_stops.py).
+        # The relay opens now, whatever happens to the record. The stop is
+        # stored by the session loop's next pass, once a meter read begun
+        # with the relay open is over (sessions.py run(); a meter that does
+        # not answer in time: the last reading): every stop bills the
+        # register as the relay left it (C16 6.48 meterStop), not as the
+        # meter task read it up to a second before. -> True once on flash.
+        # A stop that cannot be stored keeps the relay open and is tried
+        # again (held_stops.py).
         local = self._tx.running_on(n)
         if local is None:
             return False
@@ -155,6 +161,9 @@ class StartStop:
             # is held (a clock not set yet: put right as it reaches flash).
             self._stopping[n] = (reason, id_tag, None, clock.now_iso() if clock.synced else None)
             self._metering.end(n)
+        if self._stopping[n][2] is None:
+            self._again()  # its reading: the loop's next pass
+            return False
         return self._finish_stop(n, local, True)
 
     def _finish_stop(self, n, local, first):
@@ -162,8 +171,9 @@ class StartStop:
         try:
             # The meter values too: one that finds no heap is held and tried
             # again like a full journal (else held with no retry due).
+            # (wh None: its first try, False: tried; both bill the meter.)
             data = []
-            if wh is None:
+            if wh is None or wh is False:
                 data = self._metering.transaction_data(n, self._begin.get(local))
                 wh = self._metering.energy_wh(n)
             self._record_stop(local, wh, reason, id_tag, data, at)
@@ -173,6 +183,8 @@ class StartStop:
             # loop tries again every few seconds (and the next boot would).
             # The retry first: the line and the status below may find no heap.
             self._retry_at = time.ticks_add(time.ticks_ms(), RETRY_MS)
+            if self._stopping[n][2] is None:
+                self._stopping[n] = (reason, id_tag, False, at)  # tried: the retry's now
             if first:
                 log.error("session", "transaction %s: its StopTransaction cannot be stored yet: %s", self._tx.label(local), e)
                 self._connectors.set(n, session=cn.SUSPENDED_EVSE)
