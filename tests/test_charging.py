@@ -191,11 +191,11 @@ def test_a_remote_stop_bills_the_energy_up_to_the_relay_opening(charger, cs):
     assert int(asked) <= stop["meterStop"] <= register, (asked, stop["meterStop"], register)
 
 
-@pytest.mark.parametrize("how", ("UnlockCommand", "Local", "DeAuthorized"))
+@pytest.mark.parametrize("how", ("UnlockCommand", "Local", "DeAuthorized", "Remote"))
 def test_every_stop_bills_the_register_as_the_relay_left_it(charger, cs, how):
     """TX-05, C16 6.48 (StopTransaction.req meterStop: "the energy meter value in Wh for the connector at end of the
     transaction"): whatever stops it (an UnlockConnector, the same card, a StartTransaction.conf that finds the idTag
-    Invalid), meterStop is the register as the relay left it, read after it opened, not as the meter task read it up
+    Invalid, a RemoteStopTransaction), meterStop is the register as the relay left it, read after it opened, not as the meter task read it up
     to a second before (at 3.6 MW a millisecond is 1 Wh: before, up to 1,000 Wh no session was billed for, since the
     next one starts from the register)."""
     ch = charger()
@@ -209,6 +209,8 @@ def test_every_stop_bills_the_register_as_the_relay_left_it(charger, cs, how):
         ch.wait_status("Charging")
         if how == "Local":
             ch.evse("card 1 A11CE000")
+        elif how == "Remote":
+            assert cs.call("CP001", call.RemoteStopTransaction(transaction_id=ch.transaction_id())).status == "Accepted"
         else:
             assert cs.call("CP001", call.UnlockConnector(connector_id=1)).status == "Unlocked"
     stop = ch.wait_call("StopTransaction")[0]
