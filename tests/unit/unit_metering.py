@@ -31,6 +31,9 @@ class Transactions:
     def remote(self, local):
         return 1006  # the StartTransaction was answered
 
+    def get(self, local):
+        return {"t": ""}  # started before any value
+
     def reading(self, local, wh, at):
         self.readings.append((local, wh))
 

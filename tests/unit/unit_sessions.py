@@ -479,3 +479,56 @@ async def test_a_stop_never_waits_long_for_a_meter_that_does_not_answer():
         finally:
             task.cancel()
         eq((tx.running_on(1), outbox.payload["meterStop"], outbox.payload["reason"]), (None, 1500, "Remote"), "stored with the last reading")
+
+
+def test_meter_values_of_a_transaction_are_never_stamped_before_its_start():
+    # A Heartbeat.conf sets the clock an hour back while a transaction runs
+    # (the board's RTC ran fast). Its StopTransaction is stamped with its
+    # start at the earliest (start_stop.py); its meter values must be too,
+    # the periodic ones and those of its transactionData (C16 6.49: the
+    # transaction's values lie between its start and its stop; a central
+    # system bills and orders them by time).
+    from check import TempDir
+    from fakes import Keys
+
+    from unit_no_heap import Connectors, LockingEvse, Meter
+
+    from uocpp import clock
+    from uocpp.model.transactions import Transactions as Tx
+    from uocpp.services.metering import ENERGY, Metering
+    from uocpp.services.sessions import Sessions
+
+    class Kept:
+        def __init__(self):
+            self.payloads = []
+
+        def on_durable(self, action, **hooks):
+            pass
+
+        def store(self, action, payload, local):
+            self.payloads.append((action, payload))
+
+        def stored_count(self, action):
+            return 0
+
+    synced, now = clock.synced, clock.now()
+    try:
+        clock.set_unix(1796126400)  # 2026-12-01T12:00:00Z
+        with TempDir("setback") as d:
+            outbox, tx = Kept(), Tx(d + "/tx.json")
+            keys = Keys(StopTxnSampledData=ENERGY, StopTxnAlignedData="", ClockAlignedDataInterval=0, StopTransactionOnEVSideDisconnect=False)
+            metering = Metering(Meter(), 1, keys, outbox, tx)
+            metering.readings[1] = {ENERGY: 1500}
+            s = Sessions(LockingEvse(), metering, Connectors(), tx, outbox, None, keys, 32, 10)
+            eq(s.start(1, "ALICE"), 1, "started")
+            clock.set_unix(1796126400 - 3600 + 60)  # a minute on, the clock set an hour back
+            metering.send(1, ENERGY, "Sample.Periodic")
+            s.stop(1, "Local", "ALICE")
+            start = outbox.payloads[0][1]["timestamp"]
+            stamps = [p["meterValue"][0]["timestamp"] for a, p in outbox.payloads if a == "MeterValues"]
+            stamps += [mv["timestamp"] for a, p in outbox.payloads if a == "StopTransaction" for mv in p["transactionData"]]
+            eq(len(stamps), 3, "a periodic value, the begin and end values")
+            eq([t for t in stamps if t < start], [], "no value before the start %s" % start)
+    finally:
+        clock.set_unix(now)
+        clock.synced = synced

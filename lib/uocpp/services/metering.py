@@ -113,7 +113,9 @@ class Metering:
             # The latest stored reading is what a power cut bills with: on
             # flash before any meter value of the transaction is (sampled,
             # triggered or clock-aligned), so that a cut never bills less than
-            # a value already stored or sent.
+            # a value already stored or sent. Never stamped before the
+            # transaction's start (a clock set back since), as its stop is not.
+            mv["timestamp"] = max(mv["timestamp"], self._tx.get(local)["t"])
             self._tx.reading(local, self.energy_wh(n), mv["timestamp"])
             if not triggered:
                 try:

@@ -220,6 +220,8 @@ class StartStop:
         if id_tag:
             payload["idTag"] = id_tag
         if data:
+            for mv in data:  # its meter values neither (the end value taken now)
+                mv["timestamp"] = max(mv["timestamp"], t["t"])
             payload["transactionData"] = data
         if not clock.synced and timestamp is None:
             self._unset_stop[local] = time.ticks_ms()
