@@ -176,6 +176,29 @@ def test_smart_charging_applies_and_follows_clock_jumps():
         eq(periods[1][1], 12, "the cap under the 20 A period")
 
 
+def test_a_remote_start_tx_profile_outlives_a_clock_set_forward_before_the_start():
+    # RemoteStartTransaction with a chargingProfile (C16 5.11: the TxProfile
+    # is used for the transaction it starts): the transaction starts within
+    # ConnectionTimeOut, but a Heartbeat.conf set the clock 5 minutes
+    # forward meanwhile (the board's RTC ran slow). The wait is a duration,
+    # not a wall-clock time: the profile must still come with the start,
+    # else the EV charges at the hardware's maximum. (Before: the offer's
+    # deadline was on the wall clock, and the jump had expired it.)
+    synced, now = clock.synced, clock.now()
+    try:
+        with TempDir("offer") as d:
+            sessions = Sessions()
+            smart = SmartCharging(d + "/profiles.json", sessions, keys(), 2, 32, 230, 3)
+            e = smart.tx_profile(1, prof(9, "TxProfile", limit=8.0))
+            smart.offer(1, e, "ALICE")
+            clock.set_unix(clock.now() + 300)
+            sessions.watchers[0](1, "ALICE")
+            eq(sessions.limits[1], 8.0, "the remote start's TxProfile in force")
+    finally:
+        clock.set_unix(now)
+        clock.synced = synced
+
+
 _PART = "uocpp.services.profile_limits"
 
 

@@ -78,8 +78,10 @@ class ProfileLimits:
         # Installs the entry when a transaction for idTag `tag` (the remote
         # start's, not another one's) starts on connector n within
         # ConnectionTimeOut (and the time to authorize).
+        # A duration: its deadline on ticks_ms, so that a clock set meanwhile
+        # (a Heartbeat.conf) neither expires it early nor keeps it for the next one.
         k = self._keys
-        self._offer[n] = (e, clock.now() + k.get("ConnectionTimeOut") + 2 * k.get("MessageTimeout"), tag)
+        self._offer[n] = (e, time.ticks_add(time.ticks_ms(), 1000 * (k.get("ConnectionTimeOut") + 2 * k.get("MessageTimeout"))), tag)
 
     def composite(self, n, duration, unit):
         # GetCompositeSchedule -> (start Unix s, periods) or None (no such connector).
@@ -135,10 +137,11 @@ class ProfileLimits:
             self.changed.clear()
             offers = self._offer
             for n in list(offers):
-                if clock.now() > offers[n][1]:
+                left = time.ticks_diff(offers[n][1], time.ticks_ms()) / 1000
+                if left < 0:
                     del offers[n]  # its remote start never came
-                elif nxt is None or offers[n][1] < nxt:
-                    nxt = offers[n][1]
+                elif nxt is None or clock.now() + left < nxt:
+                    nxt = clock.now() + left
             if not self.profiles.items and not offers:
                 return
             ms = _MAX_SLEEP_MS if nxt is None else min(_MAX_SLEEP_MS, max(0, int((nxt - clock.now()) * 1000)) + 20)
@@ -150,7 +153,7 @@ class ProfileLimits:
         if tag is not None:
             offer = self._offer.pop(n, None)
             # Another idTag's transaction does not get the remote start's profile.
-            if offer is not None and clock.now() <= offer[1] and same_tag(tag, offer[2]):
+            if offer is not None and time.ticks_diff(offer[1], time.ticks_ms()) >= 0 and same_tag(tag, offer[2]):
                 if self.profiles.install(offer[0]) != "Accepted":
                     log.warning("smart", "connector %d: the remote start's TxProfile could not be installed", n)
         else:
