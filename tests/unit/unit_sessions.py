@@ -532,3 +532,39 @@ def test_meter_values_of_a_transaction_are_never_stamped_before_its_start():
     finally:
         clock.set_unix(now)
         clock.synced = synced
+
+
+def test_a_start_stamped_before_the_clock_was_set_is_put_right_after_a_week_offline():
+    # A board whose RTC lost its time (2000-01-01) starts a transaction
+    # offline (LocalAuthorizeOffline); the central system is reached, and
+    # the clock set, a week later. The StartTransaction's time is put right
+    # then, to the moment the transaction began (C16 6.45 timestamp).
+    # A board's ticks_ms reads a week as negative (30 bits): the time put
+    # right must not be days in the future (then its stop, put right the
+    # same way, came out before its start). The app looks at the clock's
+    # listeners every hour (app.py run), as this test does.
+    from check import TempDir
+
+    from unit_no_heap import StopMeter, Starts, charging
+    from unit_watchdog import Ticks30
+
+    from uocpp import clock
+    from uocpp.services import start_stop
+
+    synced, now = clock.synced, clock.now()
+    unset = 946684800  # 2000-01-01T00:00:00Z
+    try:
+        with TempDir("unset") as d, Ticks30(start_stop) as ticks:
+            clock.follow_rtc(unset)
+            clock.synced = False
+            outbox = Starts()
+            s, tx = charging(d, StopMeter(), outbox)
+            for hour in range(1, 7 * 24 + 1):  # a week of hourly looks, the clock still unset
+                ticks.now = hour * 3600000
+                clock.follow_rtc(unset + hour * 3600)
+            clock.set_unix(1796126400)  # 2026-12-01T12:00:00Z: BootNotification.conf
+            payload = s._start_prepare({"timestamp": tx.get(1)["t"]}, 1)
+            eq(payload["timestamp"], clock.format_iso(1796126400 - 7 * 86400), "the moment it began")
+    finally:
+        clock.set_unix(now)
+        clock.synced = synced

@@ -23,7 +23,7 @@ import time
 
 from micropython import const
 
-from uocpp import log, sleep
+from uocpp import clock, log, sleep
 from uocpp.lazy import unload
 from uocpp.model import connectors as cn
 from uocpp.services.start_stop import RETRY_MS, StartStop
@@ -60,11 +60,14 @@ class Sessions(StartStop):
         self._asking = 0  # cards being authorized beside the loop (services/cards.py _authorize)
         self._decided = []  # (n, idTag, local id or None, idTagInfo) handed back by those
         self._begin = {}  # local id -> the Transaction.Begin meter value
-        # local id -> ticks_ms of its start / its stop, stamped before the
+        # local id -> the time of its start / its stop, stamped before the
         # clock was set (a board's RTC reads 2000-01-01 until the first
-        # BootNotification.conf): the time is put right when it is sent.
+        # BootNotification.conf), moved with every setting of the clock
+        # (_clock_set): the time is put right when it is sent.
         self._unset_start = {}
         self._unset_stop = {}
+        self._seen = None  # (clock, ticks_ms) where the clock ran at the last look (_clock_set)
+        clock.on_set(self._clock_set)
         # The fix key (tx.json) of the last Start/StopTransaction answered or
         # given up: dropped only once another one is (_done).
         self._unfix = None

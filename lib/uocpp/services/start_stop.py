@@ -132,7 +132,7 @@ class StartStop:
         if rid is not None:
             self._rsv.end(rid, "used by transaction local %d" % local)
         if not clock.synced:
-            self._unset_start[local] = time.ticks_ms()
+            self._unset_start[local] = self._clock_set()
         log.info("session", "connector %d: transaction %s started by %s at %d Wh", n, self._tx.label(local), id_tag, wh)
         self._suspended[n] = False
         self._connectors.set(n, busy=True)
@@ -224,7 +224,7 @@ class StartStop:
                 mv["timestamp"] = max(mv["timestamp"], t["t"])
             payload["transactionData"] = data
         if not clock.synced and timestamp is None:
-            self._unset_stop[local] = time.ticks_ms()
+            self._unset_stop[local] = self._clock_set()
         # Its StopTransaction on flash first, then no longer running (the
         # order the recovery above relies on).
         try:
@@ -315,7 +315,7 @@ class StartStop:
 
     def _put_right(self, payload, unset, local, key, running=None):
         # A timestamp taken before the clock was set, this boot (`unset`
-        # holds its ticks_ms): once the clock is set, the moment it stood
+        # holds it, moved with the clock: _clock_set): once the clock is set, the moment it stood
         # for, worked out once and kept in tx.json before the message goes
         # with it, so that a re-send (a lost reply, a reboot) is the same
         # message under the same id. Across a reboot before the clock was
@@ -329,7 +329,7 @@ class StartStop:
         at = unset.get(local)
         if at is not None and clock.synced:
             del unset[local]
-            fixed = clock.format_iso(clock.now() - time.ticks_diff(time.ticks_ms(), at) // 1000)
+            fixed = clock.format_iso(at)
             if running is not None:
                 running["t"] = fixed
             self._tx.fix_time(key, fixed)
@@ -337,6 +337,21 @@ class StartStop:
         if fixed is not None:
             payload["timestamp"] = fixed
         return payload
+
+    def _clock_set(self):
+        # The clock set (and the app's look every hour, app.py run): the
+        # times stamped before it was set move with it, by however much it
+        # moved beyond ticks_ms since the last look (a board's ticks_diff
+        # reads a week as negative: the start of a week offline came out
+        # days in the future). -> the clock now.
+        now, ms = clock.now(), time.ticks_ms()
+        if self._seen is not None:
+            jump = now - (self._seen[0] + time.ticks_diff(ms, self._seen[1]) / 1000)
+            for unset in (self._unset_start, self._unset_stop):
+                for local in unset:
+                    unset[local] += jump
+        self._seen = (now, ms)
+        return now
 
     def _start_prepare(self, payload, local):
         return self._put_right(payload, self._unset_start, local, "s%d" % local, self._tx.get(local))
