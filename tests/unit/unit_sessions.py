@@ -524,6 +524,7 @@ def test_meter_values_of_a_transaction_are_never_stamped_before_its_start():
             clock.set_unix(1796126400 - 3600 + 60)  # a minute on, the clock set an hour back
             metering.send(1, ENERGY, "Sample.Periodic")
             s.stop(1, "Local", "ALICE")
+            s._step(1, True)  # the loop's pass after its meter read stores the stop
             start = outbox.payloads[0][1]["timestamp"]
             stamps = [p["meterValue"][0]["timestamp"] for a, p in outbox.payloads if a == "MeterValues"]
             stamps += [mv["timestamp"] for a, p in outbox.payloads if a == "StopTransaction" for mv in p["transactionData"]]
