@@ -682,3 +682,25 @@ def test_local_pre_authorize_starts_without_waiting(charger, cs):
     ch.evse("unplug 1", "plug 1", "card 1 ALICE")
     ch.wait_call("StartTransaction", count=2)
     assert len(ch.payloads("Authorize")) == 1
+
+
+def test_soft_reset_whose_link_drops_before_the_stop_is_answered_restarts_whole(charger, cs):
+    """RST-01, RST-03: a Soft reset during a transaction waits for its StopTransaction to go; the link
+    dropping meanwhile ends that wait. The old app's tasks must still be cancelled (their finally run:
+    the EVSE simulator's port closed) before the new app starts, or the new app cannot listen on it and
+    the charger halts instead of restarting."""
+    ch = charger()
+    ch.evse("plug 1", "card 1 ALICE", "charge 1")
+    ch.wait_status("Charging")
+    cs.ignore_actions.add("StopTransaction")  # no reply: the reset waits for it while the link is up
+    assert cs.call("CP001", call.Reset(type="Soft")).status == "Accepted"
+    assert ch.wait_call("StopTransaction")[0]["reason"] == "SoftReset"
+    cs.run(cs.connections[-1][1].close())
+    ch.fw.wait_log("soft reset: restarting the application")
+    cs.ignore_actions.discard("StopTransaction")
+    ch.fw.wait_log("registration Accepted", count=2)
+    ch.fw.wait_log("simulator listening", count=2)
+    assert ch.fw.proc.poll() is None
+    # The StopTransaction kept on flash goes again with the new app (same id), and is answered.
+    stops = ch.wait_call("StopTransaction", count=2)
+    assert stops[1]["transactionId"] == stops[0]["transactionId"]

@@ -138,10 +138,18 @@ class App:
                     pass
             await self.outbox.drained(self.keys.get("MessageTimeout"))
         finally:
-            sup.cancel()
+            t = sup.cancel()
             if self._firmware[0] is not None:
                 self._firmware[0].close()
             await self.link.close()
+            # The cancelled tasks' cleanup (the EVSE simulator's server, a
+            # connection) runs only when the loop runs them again: before
+            # this returns, not in the loop main.py drops for the next app
+            # (whose server then found its port taken, and halted).
+            end = time.ticks_add(time.ticks_ms(), 3000)
+            for task in t:
+                while not task.done() and time.ticks_diff(end, time.ticks_ms()) > 0:
+                    await asyncio.sleep_ms(20)
             log.info("app", "stopped (%s)", self.stop_reason)
         return self.stop_reason
 

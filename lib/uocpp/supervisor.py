@@ -65,6 +65,8 @@ class Supervisor:
         return self.failing
 
     def cancel(self):
+        # -> the tasks, cancelled: each ends (its finally closes a socket, a
+        # server) only when the loop runs it again (App.run waits for that).
         if self._watcher is not None:
             self._watcher.cancel()
             self._watcher = None
@@ -73,6 +75,7 @@ class Supervisor:
         for i in range(_TASK, len(t), _SLOTS):
             t[i].cancel()
         self._tasks = []
+        return t[_TASK::_SLOTS]
 
     def _on_exception(self, loop, context):
         task = context.get("future")
