@@ -327,3 +327,21 @@ def test_state_left_as_tmp_by_a_power_cut_is_the_state(cs, firmware, files, bund
         fw.wait_log(r"loader: trying %s \(slot a\)" % NEW)
         wait_status(cs, "Installed")
     assert boot_versions(cs)[-1] == NEW
+
+
+def test_a_soft_reset_keeps_an_accepted_update(cs, firmware, files, bundle):
+    """FW-01, FW-03, FW-07, RST-01: an UpdateFirmware accepted is on flash and survives any reboot before its switch;
+    a Soft reset (the application restarted in-process) is one: the new application takes the request up
+    again, downloads at retrieveDate and installs it, as after a power cut."""
+    files.files["fw.bin"] = bundle
+    fw = registered(cs, firmware, CONFIRM)
+    when = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0) + datetime.timedelta(seconds=4)
+    update(cs, files.url("fw.bin"), when=when)
+    fw.wait_log(r"download in \d+ s")
+    assert call_raw(cs, "Reset", {"type": "Soft"}).msg[2] == {"status": "Accepted"}
+    fw.wait_log("soft reset: restarting the application")
+    fw.wait_log("registration Accepted", count=2)
+    files.wait_requests(1, timeout=15)
+    rebooted(cs, firmware, fw)
+    wait_status(cs, "Installed")
+    assert boot_versions(cs)[-1] == NEW
