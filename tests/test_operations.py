@@ -206,3 +206,21 @@ def test_triggers_work_after_a_soft_reset_that_cut_them_short(cs, firmware):
     n = len(cs.received("Heartbeat"))
     assert call_raw(cs, "TriggerMessage", {"requestedMessage": "Heartbeat"}).msg[2] == {"status": "Accepted"}
     cs.wait_received("Heartbeat", count=n + 1, timeout=3)  # not the 60 s heartbeat
+
+
+def test_a_csr_exchange_cut_short_by_a_soft_reset_does_not_block_the_next(cs, firmware):
+    """RST-01, security whitepaper A02 (ExtendedTriggerMessage SignChargePointCertificate): a SignCertificate still
+    waiting for its reply when a Soft reset stops the application must not leave the restarted one saying "under
+    way already" to every later request (the old exchange's task never runs again)."""
+    fw = registered(cs, firmware, {"ocpp": {"messageTimeout": 30}})
+    assert call_raw(cs, "ChangeConfiguration", {"key": "CpoName", "value": "Test CPO"}).msg[2] == {"status": "Accepted"}
+    cs.cs.ignore_actions.add("SignCertificate")  # the exchange waits for a reply that never comes
+    ask = {"requestedMessage": "SignChargePointCertificate"}
+    assert call_raw(cs, "ExtendedTriggerMessage", ask).msg[2] == {"status": "Accepted"}
+    cs.wait_received("SignCertificate", timeout=30)
+    assert call_raw(cs, "Reset", {"type": "Soft"}).msg[2] == {"status": "Accepted"}
+    fw.wait_log("registration Accepted", count=2)
+    cs.cs.ignore_actions.discard("SignCertificate")
+    assert call_raw(cs, "ExtendedTriggerMessage", ask).msg[2] == {"status": "Accepted"}
+    cs.wait_received("SignCertificate", count=2, timeout=30)
+    assert "under way already" not in fw.log

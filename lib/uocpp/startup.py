@@ -34,6 +34,9 @@ from uocpp.store import json_file
 def build(app, settings, update):
     # update: what main.py's loader found (uocpp_loader.start()).
     clock.forget_listeners()  # a soft reset's new app: none of the old one's
+    # Nor the old one's SignCertificate exchange: its task, in the loop the
+    # soft reset dropped, never ends, and kept every later one "under way".
+    unload("uocpp.services.csr_exchange")
     app.flash = flash = platform.flash_dir(settings)
     lg = settings["log"]
     log.open_ring(json_file.join(flash, "log"), lg["flashLevel"], lg["flashBytes"], lg["flashFiles"])
