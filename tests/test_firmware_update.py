@@ -345,3 +345,18 @@ def test_a_soft_reset_keeps_an_accepted_update(cs, firmware, files, bundle):
     rebooted(cs, firmware, fw)
     wait_status(cs, "Installed")
     assert boot_versions(cs)[-1] == NEW
+
+
+def test_a_soft_reset_during_the_download_downloads_again(cs, firmware, files, bundle):
+    """FW-07, RST-01: a Soft reset while the download runs: the new application starts it again and installs it."""
+    files.files["fw.bin"] = bundle
+    files.plan["fw.bin"] = ["stall"]
+    fw = registered(cs, firmware, CONFIRM)
+    update(cs, files.url("fw.bin"))
+    files.wait_requests(1)
+    assert call_raw(cs, "Reset", {"type": "Soft"}).msg[2] == {"status": "Accepted"}
+    fw.wait_log("soft reset: restarting the application")
+    files.wait_requests(2, timeout=20)
+    fw = rebooted(cs, firmware, fw)
+    wait_status(cs, "Installed")
+    assert boot_versions(cs)[-1] == NEW
