@@ -208,7 +208,9 @@ class Outbox:
                 # The wait is its own head's: one dropped for room meanwhile
                 # (a full journal) leaves none to the next.
                 left = 0 if self._not_before is None or head[0] != self._head else time.ticks_diff(self._not_before, time.ticks_ms())
-                if left <= 0:
+                # Longer than any wait it was given: a deadline over half the
+                # ticks' period behind (a week offline) reads as ahead.
+                if left <= 0 or left > self._keys.get("TransactionMessageRetryInterval") * 1000 * max(1, self._attempts):
                     return head, None
                 wait = left
         if reg.status != REJECTED:

@@ -513,3 +513,25 @@ async def test_the_next_head_does_not_wait_out_the_retry_interval_of_one_dropped
         eq([s[1] for s in link.sent[:2]], ["MeterValues", "StopTransaction"], "the refused head was dropped, not sent again")
         gap = time.ticks_diff(at["StopTransaction"], at["MeterValues"])
         eq(gap < 1000, True, "the StopTransaction went %d ms after the refused MeterValues" % gap)
+
+
+async def test_a_refused_head_goes_again_after_a_week_offline():
+    # OCPP 1.6 section 3.7.1: a transaction message the central system
+    # failed to process is sent again after TransactionMessageRetryInterval.
+    # Its wait was a ticks_ms deadline: the link lost for a week meanwhile
+    # (a site offline), the deadline is over half a board's ticks' period
+    # (30 bits: 6.2 days) behind, ticks_diff reads it as days ahead, and
+    # the StopTransaction (and the whole journal behind it) waited days more.
+    from unit_watchdog import Ticks30
+
+    journal = fakes.Journal()
+    box, link, reg = make(peer=lambda a, p: ("error", "InternalError"), journal=journal, TransactionMessageRetryInterval=60)
+    box.store("StopTransaction", {"transactionId": 1})
+    with Ticks30(outbox) as ticks:
+        ticks.now = 1000
+        await box._send_durable(*box._next()[0])
+        eq(len(journal), 1, "refused once, kept")
+        eq(box._next(), (None, 60000), "waits the retry interval")
+        ticks.now += 7 * 86400000
+        item, wait = box._next()
+        eq((item is not None and item[2], wait), ("StopTransaction", None), "due a week later")
