@@ -322,6 +322,32 @@ def test_header_rules():
     raises(ota.UpdateError, recv, memoryview(b"z" * 300))  # no header line at all
 
 
+async def test_a_download_a_day_ahead_logs_its_wait_once():
+    # The wait for retrieveDate said "download in N s" at every one of its
+    # minute-long sleeps: a retrieveDate a day ahead wrote 1,440 lines to
+    # the flash log (log.flashLevel info: a 32 KB ring by default), every
+    # earlier line GetDiagnostics would upload overwritten, the flash worn
+    # for nothing. Said once when the wait starts.
+    start, synced = clock.now(), clock.synced
+    lines = []
+
+    class Asyncio:
+        @staticmethod
+        async def sleep(s):
+            clock.set_unix(clock.now() + s)
+
+    real_info, real_asyncio = log.info, fu.asyncio
+    log.info = lambda tag, msg, *args: lines.append(msg % args)
+    fu.asyncio = Asyncio
+    try:
+        await fu.FirmwareUpdate._until(None, int(clock.now()) + 86400, "download")
+    finally:
+        log.info, fu.asyncio = real_info, real_asyncio
+        clock.set_unix(start)
+        clock.synced = synced
+    eq(len(lines), 1, "lines logged over a day's wait: %r" % lines[-1:])
+
+
 TESTS = (
     test_header_rules,
     test_good_image_is_written_checked_then_switched,
@@ -333,4 +359,6 @@ TESTS = (
     test_killed_before_set_boot_is_installation_failed,
     test_unconfirmed_image_still_running_after_the_loader_returned,
     test_a_check_that_finds_no_heap_still_ends_with_a_final_status,
+    test_a_download_a_day_ahead_logs_its_wait_once,
 )
+

@@ -382,11 +382,14 @@ class FirmwareUpdate:
         return trial
 
     async def _until(self, at, what):
+        said = False  # once: a line a minute filled the flash log (a day ahead: 1,440)
         while True:
             left = at - clock.now()
             if left <= 0:
                 return
-            log.info("firmware", "%s in %d s", what, left)
+            if not said:
+                log.info("firmware", "%s in %d s", what, left)
+                said = True
             await asyncio.sleep(min(left, 60))  # the clock may still be set
 
     async def _verified(self, p, recv):
