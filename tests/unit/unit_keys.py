@@ -97,3 +97,25 @@ def test_an_unknown_name_is_a_key_error():
             raise AssertionError("no KeyError")
         eq(store.name("messagetimeout"), "MessageTimeout", "spelling")
         eq(store.name("NoSuchKey"), None, "unknown")
+
+
+def test_a_change_waiting_for_a_reboot_sent_again_writes_nothing():
+    # "A change that changes nothing writes nothing": a central system that
+    # sends its configuration again (at every connection) re-sent the value
+    # stored already, waiting for a reboot (ConnectorPhaseRotation), or one
+    # stored but out of force (HeartbeatInterval, a BootNotification.conf's
+    # interval in force): keys.json was rewritten with the same bytes each time.
+    from uocpp.store import json_file
+
+    with TempDir("keys") as d:
+        store = Keys(d + "/keys.json", {"HeartbeatInterval": 60})
+        eq(store.change("ConnectorPhaseRotation", "0.RST"), keys.REBOOT_REQUIRED, "needs a reboot")
+        eq(store.change("HeartbeatInterval", "300"), keys.ACCEPTED, "stored")
+        store.use("HeartbeatInterval", 10)  # a BootNotification.conf's interval
+        before = json_file.written
+        eq(store.change("ConnectorPhaseRotation", "0.RST"), keys.REBOOT_REQUIRED, "still waiting for the reboot")
+        eq(store.change("HeartbeatInterval", "300"), keys.ACCEPTED, "in force again")
+        eq(store.get("HeartbeatInterval"), 300, "the value in force")
+        eq(json_file.written, before, "bytes written")
+        again = Keys(d + "/keys.json", {"HeartbeatInterval": 60})
+        eq((again.get("HeartbeatInterval"), again.get("ConnectorPhaseRotation")), (300, "0.RST"), "on flash")

@@ -264,7 +264,8 @@ class Keys:
             return ACCEPTED
         self._changed[canonical] = text
         try:
-            json_file.write_json_atomic(self._path, self._changed)
+            if before != text:  # on flash already (waiting for a reboot, or out of force): no write
+                json_file.write_json_atomic(self._path, self._changed)
         except OSError as e:
             log.error("keys", "cannot store %s: %s", canonical, e)
             if before is None:
