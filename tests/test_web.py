@@ -447,3 +447,30 @@ def test_cross_site_post_changes_nothing_and_the_own_form_still_works(firmware, 
     WebDriverWait(d, 10).until(ec.presence_of_element_located((By.ID, "saved")))
     assert fw.wait_exit(10) == 75
     assert json.loads(fw.config_path.read_text())["centralSystem"]["chargePointId"] == "CP002"
+
+
+def test_a_form_saved_unchanged_keeps_the_security_profile_config_json_left_implicit(firmware, cs, browser):
+    """WEB-03, SEC-01: config.json without securityProfile runs at the profile its url and authorizationKey imply
+    (1 here: a key, ws://). The form must show that profile selected: with none selected a browser sends the first
+    option (0), so an installer who only corrects the charge point id would save profile 0, and the charger
+    would then connect without its Basic-auth credentials."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+
+    port = free_port()
+    fw = firmware(cs.port, {"web": {"setupMode": True, "port": port, "host": "127.0.0.1", "apPassword": AP_PASSWORD},
+                            "centralSystem": {"authorizationKey": AUTH_KEY}})
+    fw.wait_log(r"setup page on http://127\.0\.0\.1:%d/" % port)
+    d = browser.driver
+    browser.auth(AP_PASSWORD)
+    d.get("http://127.0.0.1:%d/" % port)
+    assert Select(d.find_element(By.NAME, "securityProfile")).first_selected_option.get_attribute("value") == "1"
+    el = d.find_element(By.NAME, "chargePointId")
+    el.clear()
+    el.send_keys("CP002")
+    d.find_element(By.ID, "save").click()
+    WebDriverWait(d, 10).until(ec.presence_of_element_located((By.ID, "saved")))
+    assert fw.wait_exit(10) == 75
+    cs_saved = json.loads(fw.config_path.read_text())["centralSystem"]
+    assert cs_saved["chargePointId"] == "CP002" and cs_saved.get("securityProfile", 1) == 1, cs_saved

@@ -79,11 +79,16 @@ class Setup:
         cs, wifi = doc.get("centralSystem") or {}, doc.get("wifi") or {}
         if not isinstance(cs, dict) or not isinstance(wifi, dict):
             cs, wifi = {}, {}
+        p = cs.get("securityProfile")
+        if p is None:
+            # Absent: the profile the charger runs at (settings.py validate()); with
+            # none selected a browser would post the first option, 0.
+            p = 2 if str(cs.get("url", "")).startswith("wss://") else 1 if cs.get("authorizationKey") else 0
         v = {
             "ssid": wifi.get("ssid", ""),
             "url": cs.get("url", ""),
             "chargePointId": cs.get("chargePointId", self._cp_id),
-            "securityProfile": cs.get("securityProfile"),
+            "securityProfile": p,
             "caFile": cs.get("caFile", ""),
         }
         return pages.setup(self._cp_id, v, problems, False, self.token), 200, HTML
