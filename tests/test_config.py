@@ -28,6 +28,8 @@ def run_bad(firmware, cfg=None, raw=None):
         ({"reconnect": {"repeatTimes": 1.5}}, "reconnect.repeatTimes: must be an integer, not float"),
         ({"mystery": {}}, "mystery: unknown section"),
         ({"evse": {"cardReader": {"type": "mfrc522", "cs": 60}}}, "evse.cardReader: cs must be an integer between 0 and 48"),
+        # A bad meter.address beside a meter.model: the cross-key rule (address + n - 1) must not run on it.
+        ({"meter": {"model": "SDM630", "address": 0}}, "meter.address: must be between 1 and 247"),
     ],
 )
 def test_each_bad_key_is_named_with_its_rule(firmware, override, expected):

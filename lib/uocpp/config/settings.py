@@ -263,7 +263,7 @@ def validate(doc):
     # The keys cut from a text: spelled out, each would be a name for ever.
     model, address = [out["meter"].get(k) for k in "model address".split()]
     count = out["connectors"].get("count", 1)
-    if model and address + count - 1 > 247:
+    if model and address and address + count - 1 > 247:  # a bad address is not in out (its own problem)
         problems.append("meter.address: connector %d's meter would be at Modbus address %d (address + n - 1 must be at most 247)" % (count, address + count - 1))
     # The longest reply (device/sdm.py: 49 bytes from an SDM630, 33 from an
     # SDM120, 10 bits a byte) must fit in the request's timeout, for the
