@@ -417,9 +417,11 @@ def _check(index, kind, value, text):
         if 43 in data or 35 in data or value.startswith("/") or value.endswith("/") or len(value) > 64:
             return "must be at most 64 characters without +, # or a leading or trailing /"
     elif index == 8:
-        # web.apPassword: WPA2 takes 8 to 63 characters; "" = generated at each setup-mode boot.
-        if value and not 8 <= len(value) <= 63:
-            return "must be empty (generated) or 8 to 63 characters (WPA2)"
+        # web.apPassword: WPA2 takes 8 to 63 printable ASCII characters (IEEE 802.11i, as
+        # wifi.password); "" = generated at each setup-mode boot.
+        data = value.encode()
+        if data and not (8 <= len(data) <= 63 and 32 <= min(data) and max(data) <= 126):
+            return "must be empty (generated) or 8 to 63 printable ASCII characters (WPA2)"
     return None
 
 
