@@ -354,6 +354,14 @@ CASES = (
         "centralSystem.authorizationKey: must be 16 to 20 printable ASCII characters or 32 to 40 hex digits",
     ),
     ("centralSystem", "secureUrl", "ws://h", "centralSystem.secureUrl: must start with wss://"),
+    # What the link's parse_url (link/handshake.py) cannot connect to: every attempt would fail
+    # ("URL has no host", "invalid syntax for integer") on a charger the check let boot, and
+    # the setup form would have saved it and left setup mode.
+    ("centralSystem", "url", "ws://:9000/ocpp", "centralSystem.url: has no host"),
+    ("centralSystem", "url", "ws://h:/ocpp", "centralSystem.url: has a port that is not 1 to 65535"),
+    ("centralSystem", "url", "ws://h:90x0/ocpp", "centralSystem.url: has a port that is not 1 to 65535"),
+    ("centralSystem", "url", "ws://h:65536/ocpp", "centralSystem.url: has a port that is not 1 to 65535"),
+    ("centralSystem", "secureUrl", "wss://h:0/ocpp", "centralSystem.secureUrl: has a port that is not 1 to 65535"),
     ("centralSystem", "secureUrl", "wss://", "centralSystem.secureUrl: has no host"),
     ("watchdog", "timeout", 0.5, "watchdog.timeout: must be 0 (off) or between 1 and 3600"),
     ("watchdog", "timeout", 3601, "watchdog.timeout: must be 0 (off) or between 1 and 3600"),

@@ -381,8 +381,18 @@ def _check(index, kind, value, text):
         # centralSystem.url
         if value.partition("://")[0] not in ("ws", "wss") or "://" not in value:
             return "must start with ws:// or wss://"
-        if len(value.split("/", 3)[2]) == 0:
+        if not value.split("/", 3)[2].rsplit(":", 1)[0]:
             return "has no host"
+        # The port as the link reads it (link/handshake.py): one it cannot
+        # read would fail every connection attempt of a charger that booted.
+        from uocpp.link.handshake import parse_url
+
+        try:
+            port = parse_url(value)[2]
+        except ValueError:
+            port = 0
+        if not 0 < port < 65536:
+            return "has a port that is not 1 to 65535"
     elif index == 2:
         # centralSystem.chargePointId: in the URL path (J-02), percent-encoded,
         # and the Basic-auth username (SEC-03), which cannot contain ':'.
