@@ -108,3 +108,20 @@ def test_setters_refuse_non_printable_and_non_strings_on_micropython():
     assert lines[2] == "imsi must be a string, not int"
     assert lines[3] == "imsi must be a string, not NoneType"
     assert lines[4] == "imsi must not be empty"
+
+
+def test_config_json_left_as_its_tmp_by_a_cut_save_is_taken(cs, tmp_path):
+    """The setup form saves config.json with json_file.write_json_atomic: on FAT, which cannot rename onto an
+    existing file, replace() removes config.json and then renames config.json.tmp (whole, closed) to it. A power
+    cut between the two leaves the .tmp alone; every other file's reader (read_json) takes it, so must the boot,
+    not halt with "config.json: cannot be read" on a charger no one can reach any more."""
+    from harness.firmware import FAST, Firmware, merge
+
+    fw = Firmware(tmp_path / "fw", merge(FAST, {"centralSystem": {"url": "ws://127.0.0.1:%d/ocpp" % cs.port}}))
+    fw.config_path.rename(fw.config_path.with_name("config.json.tmp"))
+    fw.start()
+    try:
+        fw.wait_log("registration Accepted")
+        assert fw.config_path.exists() and not fw.config_path.with_name("config.json.tmp").exists()
+    finally:
+        fw.stop()

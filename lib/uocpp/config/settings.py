@@ -439,7 +439,15 @@ def load(path):
     # -> (settings, identity values). Raises ConfigError naming the file and
     # every problem; never a bare traceback.
     from uocpp.config import loading  # its strict JSON reader
+    from uocpp.store import json_file
 
+    if not json_file.exists(path) and json_file.exists(path + ".tmp"):
+        # FAT: the setup form's save cut between its remove and its rename
+        # (json_file.replace) leaves the new file, whole, as path.tmp alone.
+        try:
+            os.rename(path + ".tmp", path)
+        except OSError:
+            pass  # read-only: said below, as for any config.json that cannot be read
     try:
         with open(path) as f:
             text = f.read()
