@@ -555,6 +555,13 @@ TEXTS = (
     ('{"a": "\\x"}', "PATH: not valid JSON: line 1, column 8: expected an escape (\\\" \\\\ \\/ \\b \\f \\n \\r \\t or \\uXXXX), found '\\'"),
     ('{"a": "\\u12g4"}', "PATH: not valid JSON: line 1, column 8: expected 4 hex digits after \\u, found '\\'"),
     ('{"a": "abc', "PATH: not valid JSON: line 1, column 7: this string has no closing '\"'"),
+    # A character beyond U+FFFF escaped as a surrogate pair (Python's json.dump writes "\U0001F4F6 Home" so):
+    # MicroPython's json decodes each half alone (6 bytes of CESU-8, not the 4 of UTF-8), so a wifi.ssid
+    # written so would name no network there is. Said where, as any other JSON it cannot read.
+    (
+        '{"wifi": {"ssid": "\\ud83d\\udcf6 Home"}}',
+        "PATH: not valid JSON: line 1, column 20: a \\uD800 to \\uDFFF escape (half of a surrogate pair) cannot be read here: write the character itself (UTF-8)",
+    ),
     ('{"éé": x}', "PATH: not valid JSON: line 1, column 8: expected a value (object, array, string in double quotes, number, true, false or null), found 'x'"),
     (
         "{\"a\": 'y'}",

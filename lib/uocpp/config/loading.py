@@ -180,6 +180,9 @@ def _value(t, n, path, keys):
                     h = t[n + 2 : n + 6]
                     if len(h) < 4 or [d for d in h if d not in b"0123456789abcdefABCDEF"]:
                         raise ValueError(n, "expected 4 hex digits after \\u")
+                    if h[0] in b"dD" and h[1] in b"89abcdefABCDEF":
+                        # MicroPython's json decodes each half of a pair alone (CESU-8, not UTF-8).
+                        raise ValueError(n, "a \\uD800 to \\uDFFF escape (half of a surrogate pair) cannot be read here: write the character itself (UTF-8)", True)
                     n += 6
                     continue
                 if not e or e not in b'"\\/bfnrt':
