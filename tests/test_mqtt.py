@@ -303,3 +303,87 @@ def test_bad_mqtt_settings_are_named(firmware, override, expected):
     fw = firmware(1, {"mqtt": override})
     assert fw.wait_exit(10) == EXIT_CONFIG
     assert expected in fw.log
+
+
+class _CutFirstSession:
+    """A TCP relay in front of the broker that ends its first connection once the client has sent `cut` bytes
+    (a Wi-Fi drop in the middle of the session's first publishes); later connections pass whole."""
+
+    def __init__(self, broker_port, cut):
+        import socket
+        import threading
+
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(4)
+        self.port = self.sock.getsockname()[1]
+        self.cut_done = threading.Event()
+        self._broker, self._cut, self._conns = broker_port, cut, []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        import socket
+        import threading
+
+        while True:
+            try:
+                client, _ = self.sock.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self._broker))
+            self._conns += [client, upstream]
+            limit = None if self.cut_done.is_set() else self._cut
+            threading.Thread(target=self._pipe, args=(client, upstream, limit), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(upstream, client, None), daemon=True).start()
+
+    def _pipe(self, src, dst, limit):
+        import socket
+
+        sent = 0
+        try:
+            while True:
+                data = src.recv(4096)
+                if not data:
+                    break
+                if limit is not None and sent + len(data) >= limit:
+                    dst.sendall(data[: limit - sent])
+                    break
+                dst.sendall(data)
+                sent += len(data)
+        except OSError:
+            pass
+        for s in (src, dst):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        if limit is not None:
+            self.cut_done.set()
+
+    def close(self):
+        self.sock.close()
+        for c in self._conns:
+            c.close()
+
+
+def test_a_first_session_cut_short_still_clears_an_earlier_boots_registration(firmware, broker, subscriber):
+    """The broker keeps an earlier boot's retained registration ("Accepted"); this boot is not registered (nothing
+    listens at the central system's url), so its first MQTT session clears it. When that first session is cut
+    during its discovery configs, before the clear, the next session must clear it: else Home Assistant shows
+    Accepted for a charger that never registered."""
+    import subprocess
+
+    b = broker()
+    subprocess.run(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(b.port), "-t", BASE + "registration", "-m", "Accepted", "-r"], check=True, timeout=10)
+    relay = _CutFirstSession(b.port, 1500)  # CONNECT and two or three discovery configs
+    try:
+        fw = firmware(free_port(), mqtt(relay.port, discovery=True))
+        fw.wait_log(r"mqtt: connected to 127\.0\.0\.1:%d \(session 2\)" % relay.port)
+        assert relay.cut_done.is_set() and "registration Accepted" not in fw.log
+        wait_published(b, BASE + "availability", "online", count=1)
+        sub = subscriber(b.port)
+        sub.wait_value(BASE + "availability", "online", retained=True)
+        b.wait_log(r"Received PUBLISH from CP001 \(d0, q0, r1, m0, '%s', \.\.\. \(0 bytes\)\)" % re.escape(BASE + "registration"), timeout=5)
+        assert BASE + "registration" not in sub.values(retained_only=True)
+    finally:
+        relay.close()

@@ -56,8 +56,8 @@ _POWER = "Power.Active.Import"
 NO_TRANSACTION = '{"transactionId":null,"idTag":null}'
 # CONNACK return codes (MQTT 3.1.1, 3.2.2.3).
 _REFUSED = ("", "unacceptable protocol version", "client id rejected", "server unavailable", "bad user name or password", "not authorized")
-# Fields whose stale retained value from an earlier boot would mislead: the
-# first session of a boot clears them (an empty retained message) until set.
+# Fields whose stale retained value from an earlier boot would mislead: each
+# session of a boot clears them (an empty retained message) until set.
 _CLEAR_WHEN_UNSET = (st.REGISTRATION,)
 
 
@@ -363,10 +363,11 @@ class MqttMirror:
             await self._send(stream, self._encode(self._client.publish, self.topic(AVAILABILITY), ONLINE, True))
             if self._commands is not None:  # energy: its command topics
                 await self._send(stream, self._commands.subscribe())
-            if self.sessions == 1:
-                for key in _CLEAR_WHEN_UNSET:
-                    if self.state.get(key) is None:
-                        await self._publish_value(stream, key, None)
+            # At every session while unset, not the first alone: a first
+            # session cut before this line would leave the old value retained.
+            for key in _CLEAR_WHEN_UNSET:
+                if self.state.get(key) is None:
+                    await self._publish_value(stream, key, None)
             # A new session publishes every field: the broker may have lost
             # its retained messages, and changes made while down are due.
             self._version = 0
