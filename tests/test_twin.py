@@ -310,3 +310,14 @@ def test_a_power_cut_of_the_firmware_alone_opens_the_relay_and_the_board_boots_a
     stop = ch.wait_call("StopTransaction", timeout=20)[0]
     assert stop["reason"] == "PowerLoss" and abs(stop["meterStop"] - register) <= 1
     ch.fw.wait_log("registration Accepted", count=2)
+
+
+def test_a_board_config_without_its_meter_halts_naming_the_key_not_a_reset_loop(cs, firmware):
+    """meter.model "" means the EVSE's own meter (docs/configuration.md): the unix simulator has one, an ESP32
+    board has none (platform/esp32.py meter() refuses it). The config check let it through, so the app failed at
+    every start: "resetting in 5 s", a reset loop for ever instead of the safe state that names the key."""
+    fw = firmware(cs.port, {"meter": {"model": ""}}, twin=True)
+    fw.wait_log(r"^\s*meter\.model: required on an ESP32 board", timeout=20)
+    assert "halted: config.json has 1 problem(s)" in fw.log
+    assert "machine.reset()" not in fw.log and "the application failed" not in fw.log
+    assert not cs.received("BootNotification")

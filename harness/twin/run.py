@@ -71,7 +71,7 @@ def board_config(doc, flash):
         ev.setdefault("lockTimeout", layout.pop("lockTimeout"))
         ev.update(layout)
     meter = doc.setdefault("meter", {})
-    if not meter.get("model"):
+    if "model" not in meter:  # an explicit "" stays: a board without its meter (tests/test_twin.py)
         meter.update(model="SDM120", uart=1, tx=4, rx=5, baud=9600)
     meter.pop("device", None)
     wifi = doc.setdefault("wifi", {})

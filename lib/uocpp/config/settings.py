@@ -263,6 +263,14 @@ def validate(doc):
     # The keys cut from a text: spelled out, each would be a name for ever.
     model, address = [out["meter"].get(k) for k in "model address".split()]
     count = out["connectors"].get("count", 1)
+    if model == "":
+        try:
+            import esp32  # noqa: F401 (the ESP32 port, as platform/__init__.py tells)
+
+            # "" is the EVSE's own meter: the unix simulator has one, a board none (platform/esp32.py meter()).
+            problems.append("meter.model: required on an ESP32 board (SDM120 or SDM630): it has no meter of its own")
+        except ImportError:
+            pass
     if model and address and address + count - 1 > 247:  # a bad address is not in out (its own problem)
         problems.append("meter.address: connector %d's meter would be at Modbus address %d (address + n - 1 must be at most 247)" % (count, address + count - 1))
     # The longest reply (device/sdm.py: 49 bytes from an SDM630, 33 from an
