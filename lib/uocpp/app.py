@@ -139,8 +139,13 @@ class App:
             await self.outbox.drained(self.keys.get("MessageTimeout"))
         finally:
             t = sup.cancel()
+            u = self._update
             if self._firmware[0] is not None:
                 self._firmware[0].close()
+                # An UpdateFirmware this app took in is on flash, under way
+                # (or its outcome not yet answered): a soft reset's next app
+                # resumes it, as the loader's decision does at a boot.
+                self._update = (u[0] if u else None, True, bool(u and u[2]))
             await self.link.close()
             # The cancelled tasks' cleanup (the EVSE simulator's server, a
             # connection) runs only when the loop runs them again: before
@@ -151,7 +156,7 @@ class App:
                 while not task.done() and time.ticks_diff(end, time.ticks_ms()) > 0:
                     await asyncio.sleep_ms(20)
             log.info("app", "stopped (%s)", self.stop_reason)
-        return self.stop_reason
+        return self.stop_reason, self._update  # (main.py: the next app's update)
 
 
 async def _start(app, sup):
