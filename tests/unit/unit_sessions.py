@@ -5,7 +5,6 @@ import asyncio
 import time
 from check import eq
 
-from fakes import Keys
 from unit_no_heap import Evse, sessions, within
 
 
@@ -422,24 +421,6 @@ async def test_an_ev_asking_for_ventilation_gets_no_energy():
     await asyncio.sleep_ms(20)  # the step after the guard sets the status
     eq((evse.relay, s._connectors.statuses[-1]), (False, "SuspendedEVSE"), "open, the EVSE's pause")
     task.cancel()
-
-
-def test_a_second_start_while_the_first_waits_for_its_ev_is_refused():
-    # Two RemoteStartTransactions for connector 1 are both Accepted while the
-    # first one's Authorize runs (the connector is not taken until then); the
-    # second's authorization then replaced the first's start waiting for the
-    # EV, so the first driver's EV charged on the second idTag's bill. The
-    # first keeps the connector; the same idTag again only renews its wait.
-    evse = Board()
-    evse.state = "A"
-    s = sessions(evse)
-    s._tx.running_on = lambda n: None
-    s._keys = Keys(StopTransactionOnEVSideDisconnect=False, ConnectionTimeOut=60)
-    eq(s.authorized(1, "FIRST"), True, "the first idTag waits for its EV")
-    eq(s.authorized(1, "SECOND"), False, "another idTag is refused meanwhile")
-    eq(s._pending[1][0], "FIRST", "the first idTag still waits there")
-    eq(s.authorized(1, "first"), True, "the same idTag (any case) again")
-    eq(s._pending[1][0], "first", "its wait renewed")
 
 
 async def test_a_stop_never_waits_long_for_a_meter_that_does_not_answer():

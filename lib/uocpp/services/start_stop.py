@@ -28,14 +28,6 @@ class StartStop:
         if self._tx.running_on(n) is not None or not self._connectors.operative(n):
             log.info("session", "connector %d can no longer start %s", n, id_tag)
             return False
-        waiting = self._pending[n]
-        if waiting is not None and not same_tag(waiting[0], id_tag):
-            # Another idTag's start waits there for its EV (two remote starts
-            # both Accepted while the first one's Authorize ran, or a card
-            # after a remote start): the first keeps it, never billed to the
-            # second.
-            log.info("session", "connector %d waits for %s: %s refused", n, waiting[0], id_tag)
-            return False
         return True
 
     def authorized(self, n, id_tag, parent=None):
