@@ -310,7 +310,7 @@ async def test_a_clock_set_after_a_week_offline_is_no_step_of_the_clock():
 
     a = object.__new__(App)
     part = Part()
-    a.outbox, a.link, a.keys, a.sessions, a._firmware, a.stop_reason = part, part, part, part, [None], "soft"
+    a.outbox, a.link, a.keys, a.sessions, a._firmware, a._update, a.stop_reason = part, part, part, part, [None], None, "soft"
     a._stopped = asyncio.Event()
     listeners, offset, report, real_start = clock._on_set[:], clock._offset, security_event.report, app_mod._start
     app_mod.time, app_mod._start = ticks, started
