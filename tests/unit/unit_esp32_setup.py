@@ -81,3 +81,51 @@ async def test_a_short_ntp_answer_is_a_clock_not_set_not_a_crash():
     finally:
         del sys.modules["ntptime"]
     eq((ok, _ShortNtp.calls, _ShortNtp.host), (False, 1, "ntp.example"), "tried once, not set, went on")
+
+
+class _SteppingNtp:
+    # ntptime.settime() writes the RTC: time.time(), and with it clock.now(),
+    # jumps (here: from a board's 2000-01-01 to years later). The clock
+    # module's offset stands in for the RTC the stand-in cannot move.
+    host = None
+    step = 26 * 365 * 86400
+
+    @staticmethod
+    def settime():
+        from uocpp import clock
+
+        clock._offset += _SteppingNtp.step
+
+
+async def test_an_ntp_step_is_a_setting_of_the_clock():
+    # NTP sets the RTC before the link (startup.py, link/security.py
+    # prepare): a setting of the clock like a BootNotification.conf. Not
+    # told to the clock's listeners, the step stayed unmeasured until the
+    # next setting, which then moved everything stamped after NTP by it: a
+    # transaction started before the BootNotification was accepted had its
+    # start (what a TxProfile and a Relative schedule count from, C16 3.13)
+    # 26 years in the future. And the clock counted as never set.
+    from check import TempDir
+    from uocpp import clock
+    from uocpp.services.smart_charging import SmartCharging
+
+    class Sessions:
+        def on_transaction(self, fn):
+            self.fn = fn
+
+    sys.modules["ntptime"] = _SteppingNtp
+    saved = (clock._offset, clock.synced)
+    try:
+        with TempDir("ntp") as d:
+            sessions = Sessions()
+            smart = SmartCharging(d + "/profiles.json", sessions, None, 1, 32, 230, 3)
+            ok = await esp32.sync_clock({"ntp": {"server": "ntp.example", "timeout": 0}})
+            eq((ok, clock.synced), (True, True), "set by NTP: the clock is set")
+            sessions.fn(1, "CARD1")  # a transaction starts, stamped on the NTP time
+            start = smart._tx_start[1]
+            clock.set_unix(clock.now())  # the BootNotification.conf agrees with NTP
+            eq(abs(smart._tx_start[1] - start) <= 2, True, "start moved by %d s" % (smart._tx_start[1] - start))
+    finally:
+        del sys.modules["ntptime"]
+        clock._offset, clock.synced = saved
+        clock.forget_listeners()

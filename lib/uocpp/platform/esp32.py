@@ -64,6 +64,9 @@ async def sync_clock(settings):
         while True:
             try:
                 ntptime.settime()
+                # A setting like any other: its listeners measure the step
+                # now (not at the next setting), and the clock is set.
+                clock.set_unix(clock.now())
                 log.info("clock", "set by NTP from %s", server)
                 return True
             except (OSError, OverflowError, IndexError, ValueError) as e:  # ValueError: an answer cut short
