@@ -11,7 +11,7 @@ synced = False
 
 def _days_from_civil(y, m, d):
     y -= m <= 2
-    era = (y if y >= 0 else y - 399) // 400
+    era = y // 400  # (floor division: no C-style correction for y < 0)
     yoe = y - era * 400
     doy = (153 * (m + (-3 if m > 2 else 9)) + 2) // 5 + d - 1
     doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
@@ -20,7 +20,7 @@ def _days_from_civil(y, m, d):
 
 def _civil_from_days(z):
     z += 719468
-    era = (z if z >= 0 else z - 146096) // 146097
+    era = z // 146097
     doe = z - era * 146097
     yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
     y = yoe + era * 400
@@ -69,7 +69,10 @@ def parse_iso(text):
             raise ValueError  # (the second: a day the month lacks, February 30th)
     except (ValueError, IndexError):
         raise ValueError("not an ISO 8601 date-time: %r" % text)
-    return _days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s - offset
+    # RFC 3339 years have four digits: a time an offset takes past them
+    # ("9999-12-31T23:59:59-23:59") is held to the nearest one format_iso
+    # can write and this reads back (0000-01-01T00:00:00Z..9999-12-31T23:59:59Z).
+    return min(max(_days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s - offset, -62167219200), 253402300799)
 
 
 def rtc_datetime(unix):

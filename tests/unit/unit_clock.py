@@ -59,3 +59,26 @@ def test_fields_are_digits_and_dates_exist():
     ):
         raises(ValueError, clock.parse_iso, text)
     eq(clock.parse_iso("2028-02-29T00:00:00Z"), EPOCH_2026 + (365 + 365 + 31 + 28) * 86400, "a leap day")
+
+
+def test_every_time_read_is_written_back_as_one():
+    # A four-digit year with an offset may stand for a UTC time outside the
+    # years 0000-9999 (RFC 3339 5.6 date-fullyear is 4DIGIT):
+    # "9999-12-31T23:59:59-23:59" is 10000-01-01T23:58:59Z. format_iso wrote
+    # it "10000-01-01T23:58:59Z", which parse_iso does not read: a
+    # SendLocalList entry with that expiryDate failed every look-up of its
+    # card for good (local_list.py decode -> lookup) and the clock set to it
+    # stamped every message so. Such times are held to the nearest one
+    # RFC 3339 can write (0000-01-01T00:00:00Z, 9999-12-31T23:59:59Z). The
+    # days conversions' C-style era correction, doubled by floor division,
+    # put the first two months of the year 0 a day off or refused them.
+    for text, back in (
+        ("0000-01-01T00:00:00Z", "0000-01-01T00:00:00Z"),
+        ("9999-12-31T23:59:59-23:59", "9999-12-31T23:59:59Z"),
+        ("9999-12-31T23:59:59Z", "9999-12-31T23:59:59Z"),
+        ("0000-01-01T00:00:00+00:01", "0000-01-01T00:00:00Z"),
+        ("0001-01-01T00:00:00+23:59", "0000-12-31T00:01:00Z"),
+    ):
+        unix = clock.parse_iso(text)
+        eq(clock.format_iso(unix), back, text)
+        eq(clock.parse_iso(clock.format_iso(unix)), unix, text + ": read back")

@@ -199,3 +199,14 @@ def test_thousand_entries_heap_bound():
         for tag, _ in ll.entries():
             assert prev is None or prev < tag
             prev = tag
+
+
+def test_an_expiry_past_the_year_9999_in_utc_does_not_break_its_look_up():
+    # "9999-12-31T23:59:59-23:59" is a valid RFC 3339 date-time (a year of
+    # four digits) for 10000-01-01T23:58:59Z: stored as Unix seconds, read
+    # back as "10000-...", which no look-up could parse (ValueError at every
+    # presentation of the card).
+    with TempDir("ll") as d:
+        ll = LocalList(d + "/ll.bin", lambda: 1000)
+        ll.replace(1, [entry("ALICE", expiryDate="9999-12-31T23:59:59-23:59")])
+        eq(ll.lookup("ALICE"), {"status": "Accepted", "expiryDate": "9999-12-31T23:59:59Z"}, "far future")
