@@ -401,6 +401,7 @@ def test_heartbeat_reply_with_hostile_current_time_is_ignored(raw, firmware):
     """HB-03, TM-02: Heartbeat.conf whose currentTime is no date-time leaves the clock alone; heartbeats go on."""
     answer = raw.on_call
     hostile = [{str(i): i for i in range(20)}, 12, None, ["2026-01-01T00:00:00Z"], "2026-13-45T99:99:99Z", "x" * 5000]
+    hostile += ["9999-12-31T23:59:59-23:59", "0001-01-01T00:00:00Z"]  # outside the clock's years (2000-2099)
     replies = list(hostile)
 
     def on_call(conn, msg):

@@ -7,7 +7,8 @@
 # OBJ (a JSON object; arg None: its own operation checks inside, else the
 # object's own declaration, checked the same way), NUM (a JSON number,
 # arg = minimum or None), ARR (an array, arg = (min, max) items or None; its
-# own operation checks each), DATE (an ISO 8601 date-time string).
+# own operation checks each), DATE (an ISO 8601 date-time string, arg =
+# (min, max) Unix seconds or None).
 # Error codes (1.6 leaves the mapping open, ERR-05):
 #   missing required field        -> OccurenceConstraintViolation
 #   wrong JSON type                -> TypeConstraintViolation
@@ -72,9 +73,11 @@ def check(decl, payload, strict=True, at=""):
             from uocpp import clock
 
             try:
-                clock.parse_iso(value)
+                value = clock.parse_iso(value)
             except (ValueError, TypeError, IndexError):
                 raise errors.OcppError("PropertyConstraintViolation", "%s is not an ISO 8601 date-time" % name)
+            if arg is not None and not arg[0] <= value <= arg[1]:
+                raise errors.OcppError("PropertyConstraintViolation", "%s is out of range" % name)
         elif kind == STRS:
             if not isinstance(value, list):
                 raise errors.OcppError("TypeConstraintViolation", "%s must be an array" % name)

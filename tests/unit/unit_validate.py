@@ -65,3 +65,32 @@ def test_replies_ignore_unknown_properties():
     reply = {"idTagInfo": {"status": "Accepted", "vendor": 1}, "transactionId": 3, "x": {}}
     validate.check(REPLY, reply, False)
     eq(raises(errors.OcppError, validate.check, REPLY, reply).code, "FormationViolation", "a request still refuses them")
+
+
+def test_a_current_time_outside_the_clock_s_years_is_a_bad_reply():
+    # BootNotification.conf and Heartbeat.conf set the clock (C16 4.2, 4.6).
+    # A time the clock cannot stand at (a board's RTC counts from 2000 and
+    # a 32-bit port's seconds from 2000 end in 2136; every stamp is compared
+    # as text, start_stop.py max()) was taken: "9999-12-31T23:59:59Z" or
+    # "0001-01-01T00:00:00Z" stamped everything after it so. The clock's
+    # years are 2000-2099 (docs/protocol.md): outside them the reply is
+    # refused like any bad one, the clock untouched.
+    from uocpp.confs import boot_notification, heartbeat
+
+    for conf, reply in ((boot_notification, {"status": "Accepted", "interval": 1}), (heartbeat, {})):
+        for text, good in (
+            ("2000-01-01T00:00:00Z", True),
+            ("2099-12-31T23:59:59Z", True),
+            ("2026-12-08T01:00:00+01:00", True),
+            ("1999-12-31T23:59:59Z", False),
+            ("2100-01-01T00:00:00Z", False),
+            ("2099-12-31T23:30:00-01:00", False),
+            ("9999-12-31T23:59:59-23:59", False),
+            ("0001-01-01T00:00:00Z", False),
+        ):
+            reply["currentTime"] = text
+            if good:
+                validate.check(conf.CONF, reply, False)
+            else:
+                e = raises(errors.OcppError, validate.check, conf.CONF, reply, False)
+                eq(e.code, "PropertyConstraintViolation", text)
