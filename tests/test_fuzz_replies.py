@@ -64,7 +64,7 @@ TRIGGERS = [
 ERROR_CODES = ["NotImplemented", "NotSupported", "InternalError", "ProtocolError", "SecurityError", "FormationViolation",
                "PropertyConstraintViolation", "OccurenceConstraintViolation", "TypeConstraintViolation", "GenericError"]  # fmt: skip
 WRONG_VALUES = [123, -1, 0, 1.5, 2**70, "x", "", True, False, None, [], {}, [1, 2], {"a": 1}, [[[[[[]]]]]], "9" * 300]
-BAD_DATES = ["2026-13-45T99:99:99Z", "yesterday", "", "2026-01-01", "2026-01-01T00:00:00", "12345678901234567890", "2026-01-01T00:00:00+25:99x"]
+BAD_DATES = ["2026-13-45T99:99:99Z", "yesterday", "", "2026-01-01", "2026-01-01T00:00:00+0100", "12345678901234567890", "2026-01-01T00:00:00+25:99x"]
 
 
 def load_schemas():

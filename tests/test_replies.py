@@ -180,3 +180,36 @@ def test_a_remote_start_for_an_id_tag_with_a_lone_surrogate_sends_no_invalid_utf
     assert all(f.text is not None for f in texts), [f for f in texts if f.text is None]
     assert [p["idTag"] for p in ch.payloads("StartTransaction")] == ["ALICE"]
     assert reply[0] == 4 and reply[2] == "FormationViolation", reply
+
+
+# Date-times without an offset (a Java LocalDateTime, "2026-12-31T23:59:59"): the 1.6 JSON
+# schemas' "date-time" wants one (RFC 3339 5.6), but OCPP 1.6 3.14 only advises UTC, and
+# refusing the whole reply for it does harm. The charger reads them as UTC in what the
+# central system sends (lenient reader) and always writes "Z" (strict writer).
+
+
+def test_a_start_conf_expiry_date_without_an_offset_keeps_the_transaction(raw, raw_charger):
+    """Refused, the StartTransaction.conf was retried, given up and the session stopped while the
+    central system kept an open transaction."""
+    info = {"status": "Accepted", "expiryDate": "2099-12-31T23:59:59"}
+    raw.on_call = answering({"StartTransaction": lambda msg, n: {"transactionId": 11, "idTagInfo": info}})
+    ch = raw_charger()
+    ch.change("TransactionMessageRetryInterval", "1")
+    ch.evse("plug 1", "card 1 ALICE", "charge 1")
+    raw.wait_for(lambda: ch.state()["transactionId"] == 11, 5, "transactionId 11")
+    ch.evse("unplug 1")
+    stop = raw.wait_calls("StopTransaction", timeout=5)[0].msg[3]
+    assert stop["transactionId"] == 11
+    assert len(raw.calls("StartTransaction")) == 1
+    assert "refused" not in ch.fw.log
+
+
+def test_a_boot_conf_current_time_without_an_offset_registers_and_sets_the_clock(raw, raw_charger):
+    """Refused, the BootNotification.conf was retried for ever: the charger never registered."""
+    raw.on_call = answering({"BootNotification": lambda msg, n: {"status": "Accepted", "interval": 60, "currentTime": "2031-05-06T07:08:09"}})
+    ch = raw_charger()
+    ch.evse("plug 1")
+    stamps = [p["timestamp"] for p in ch.payloads("StatusNotification")]
+    raw.wait_for(lambda: any(p["timestamp"].startswith("2031-05-06T07:") for p in ch.payloads("StatusNotification")), 5, "a stamp on the central system's clock")
+    assert len(raw.calls("BootNotification")) == 1
+    assert all(s.endswith("Z") for s in stamps)

@@ -138,7 +138,7 @@ def malformed(action, valid, rng):
             dates = [p for p, sub, _r in fs if sub.get("format") == "date-time"]
             if dates:
                 path = rng.choice(dates)
-                value = rng.choice(["yesterday", "2026-13-45T99:99:99Z", "", "2026-12-06T10:00:00"])
+                value = rng.choice(["yesterday", "2026-13-45T99:99:99Z", "", "2026-12-06T10:00:00+0100"])
                 _set(out, path, value)
                 return "%s bad date-time %s=%r" % (action, _name(path), value), out
         if kind == "whole":

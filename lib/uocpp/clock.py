@@ -33,7 +33,8 @@ def _civil_from_days(z):
 
 def parse_iso(text):
     # ISO 8601 date-time -> Unix seconds (int). Accepts fractional seconds
-    # and Z or +hh:mm / -hh:mm offsets (J-21). Raises ValueError.
+    # and Z or +hh:mm / -hh:mm offsets (J-21), or none: UTC (a lenient
+    # reader; format_iso, the writer, always puts Z). Raises ValueError.
     if not isinstance(text, str):
         # A hostile reply may put an object here: it indexes without IndexError.
         raise ValueError("not an ISO 8601 date-time: a %s" % type(text).__name__)
@@ -55,8 +56,8 @@ def parse_iso(text):
                 raise ValueError
             rest = rest[i:]
         offset = 0
-        if rest in ("Z", "z"):
-            pass
+        if rest in ("Z", "z", ""):
+            pass  # none: read as UTC (a Java LocalDateTime; docs/deploying.md)
         elif len(rest) == 6 and rest[:1] in ("+", "-") and rest[3:4] == ":" and (rest[1:3] + rest[4:6]).isdigit():
             offset = int(rest[1:3]) * 3600 + int(rest[4:6]) * 60
             if offset >= 86400 or int(rest[4:6]) >= 60:
