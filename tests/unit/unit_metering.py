@@ -294,3 +294,21 @@ async def test_sampling_turned_on_after_a_week_in_a_transaction_samples():
         finally:
             if task is not None:
                 task.cancel()
+
+
+def test_clock_aligned_values_bear_their_boundary_s_time():
+    # C16 9.1 ClockAlignedDataInterval: values of the "evenly spaced
+    # intervals per day, starting at 00:00:00"; OCTT TC_071_CS: "The
+    # MeterValue.timestamp should contain a Clock-aligned value". The task
+    # ticks every second, and a tick may come a second or more after the
+    # boundary (a slow meter read) or after a forward step of the clock
+    # (a Heartbeat's correction, NTP): the value was stamped with the
+    # tick's time, 12:15:01 or 12:22:17, on no boundary. It bears the
+    # boundary it was sent for (the latest one crossed).
+    metering, outbox = aligned(Keys(ClockAlignedDataInterval=900, MeterValuesAlignedData=ENERGY))
+    quarter = 1767269700  # 2026-01-01T12:15:00Z
+    with KeptClock() as clock:
+        last = ticks(metering, clock, (quarter - 1, quarter + 1), None)
+        eq(stamps(outbox), ["2026-01-01T12:15:00Z"] * 2, "a late tick")
+        ticks(metering, clock, (quarter + 400, quarter + 900 + 437), last)  # the clock stepped 15:37 forward
+        eq(stamps(outbox), ["2026-01-01T12:30:00Z"] * 2, "after a forward step")

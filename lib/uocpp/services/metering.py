@@ -82,18 +82,19 @@ class Metering:
                     log.error("meter", "connector %d: meter read failed: %s", n, e)
                 self.failed[n] = True
 
-    def meter_value(self, n, measurands, context):
-        # One MeterValue {timestamp, sampledValue} of connector n (0: the sum).
+    def meter_value(self, n, measurands, context, at=None):
+        # One MeterValue {timestamp, sampledValue} of connector n (0: the sum),
+        # stamped now or at `at` (Unix s: a clock-aligned value's boundary).
         reading = self._sum() if n == 0 else self.readings[n]
-        return {"timestamp": clock.now_iso(), "sampledValue": sampled_values(reading, measurands, context)}
+        return {"timestamp": clock.now_iso() if at is None else clock.format_iso(at), "sampledValue": sampled_values(reading, measurands, context)}
 
     def _sum(self):
         return {ENERGY: sum(r.get(ENERGY, 0) for r in self.readings[1:])}
 
-    def send(self, n, measurands, context, triggered=False):
+    def send(self, n, measurands, context, triggered=False, at=None):
         # A MeterValues.req: durable when a transaction runs on n (unless
         # triggered); the others volatile, one waiting per connector and kind.
-        mv = self.meter_value(n, measurands, context)
+        mv = self.meter_value(n, measurands, context, at)
         if not mv["sampledValue"] and triggered:
             # A trigger Accepted is a promise to send (5.17): connector 0
             # (the registers' sum) has none of the measurands but the
@@ -216,8 +217,12 @@ class Metering:
         # of the interval in force crossed forward since the last tick's time
         # (a changed interval's first tick too): a clock set back (a
         # Heartbeat's correction) crosses none, and its time is no boundary.
+        # The values bear the latest boundary crossed, not the tick's time (a
+        # second or more late, or after a forward step of the clock): OCTT
+        # TC_071_CS wants clock-aligned timestamps.
         day = now % 86400
-        if last is not None and now - day + day // interval * interval > last:
+        at = now - day + day // interval * interval
+        if last is not None and at > last:
             for n in range(self._count + 1):
-                self.send(n, self._keys.get("MeterValuesAlignedData"), "Sample.Clock")
+                self.send(n, self._keys.get("MeterValuesAlignedData"), "Sample.Clock", False, at)
         return now
