@@ -704,3 +704,23 @@ def test_soft_reset_whose_link_drops_before_the_stop_is_answered_restarts_whole(
     # The StopTransaction kept on flash goes again with the new app (same id), and is answered.
     stops = ch.wait_call("StopTransaction", count=2)
     assert stops[1]["transactionId"] == stops[0]["transactionId"]
+
+
+def test_no_transaction_starts_between_an_accepted_reset_and_the_restart(charger, cs):
+    """RST, C16 5.14: once a Reset is Accepted the charge point stops its transactions and resets; while it waits
+    for their StopTransaction to leave (MessageTimeout), a RemoteStartTransaction or a card must not start a new
+    one (which the restart would only end again, PowerLoss)."""
+    ch = charger({"connectors": {"count": 2}})
+    ch.evse("plug 1", "card 1 ALICE", "charge 1", "plug 2")
+    ch.wait_status("Charging")
+    cs.ignore_actions.add("StopTransaction")  # no reply: the reset waits for it while the link is up
+    assert cs.call("CP001", call.Reset(type="Soft")).status == "Accepted"
+    assert ch.wait_call("StopTransaction")[0]["reason"] == "SoftReset"
+    assert cs.call("CP001", call.RemoteStartTransaction(id_tag="BOB", connector_id=2)).status == "Rejected"
+    ch.evse("card 2 ALICE")
+    cs.run(cs.connections[-1][1].close())
+    ch.fw.wait_log("soft reset: restarting the application")
+    cs.ignore_actions.discard("StopTransaction")
+    ch.fw.wait_log("registration Accepted", count=2)
+    ch.wait_call("StopTransaction", count=2)
+    assert len(ch.payloads("StartTransaction")) == 1

@@ -104,6 +104,10 @@ class App:
         # is on flash; run() gives it a moment to leave).
         if reason in ("soft", "hard"):
             security_event.report("ResetOrReboot", reason)
+            # No new transaction until the restart (C16 5.14): run() waits
+            # up to MessageTimeout for the stops to leave, meanwhile a card
+            # or a RemoteStartTransaction would start one only to end it.
+            self.sessions._max_tx = 0
             self.sessions.stop_all("SoftReset" if reason == "soft" else "HardReset")
         self.stop_reason = reason
         self._stopped.set()

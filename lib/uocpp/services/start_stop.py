@@ -59,7 +59,8 @@ class StartStop:
         if held and not same_tag(id_tag, held[1]["tag"]) and not held[1]["parent"]:
             return False
         # Finishing may start again (C16 4.9 F2), as a card there does.
-        return self._connectors.operative(n) and self._tx.running_on(n) is None and self._pending[n] is None
+        # (_max_tx 0: a Reset is under way, app.py stop().)
+        return self._max_tx and self._connectors.operative(n) and self._tx.running_on(n) is None and self._pending[n] is None
 
     def first_free(self, id_tag=None):
         # For a remote start without a connector: one with an EV plugged in
