@@ -258,6 +258,59 @@ def test_a_held_stop_is_stamped_when_it_was_decided_not_when_it_reached_flash():
         clock.synced = synced
 
 
+def test_a_held_stops_transaction_end_sample_is_stamped_with_the_stop_not_the_retry():
+    # C16 6.49 StopTransaction.req: transactionData's Transaction.End
+    # sample is the meter at the stop. A stop held (a full flash) and
+    # stored by a retry a minute later: the StopTransaction says 12:15:00
+    # (the test above), its End sample must not say 12:16:00 (before: the
+    # retry's time, a sample after the transaction was over).
+    from check import TempDir
+
+    from unit_no_heap import Connectors, LockingEvse, Meter, Starts
+
+    from uocpp import clock
+    from uocpp.model.transactions import Transactions as Tx
+    from uocpp.services.metering import ENERGY, Metering
+    from uocpp.services.sessions import Sessions
+
+    class FullOnce(Starts):
+        def __init__(self):
+            Starts.__init__(self)
+            self.full = 0
+            self.payloads = []
+
+        def store(self, action, payload, local):
+            if action == "StopTransaction" and self.full:
+                self.full -= 1
+                raise OSError(28, "ENOSPC")
+            self.payloads.append(payload)
+            Starts.store(self, action, payload, local)
+
+    synced, now = clock.synced, clock.now()
+    try:
+        clock.set_unix(1767269700)  # 2026-01-01T12:15:00Z
+        with TempDir("heldend") as d:
+            outbox = FullOnce()
+            tx = Tx(d + "/tx.json")
+            keys = Keys(StopTxnSampledData=ENERGY, ClockAlignedDataInterval=0, StopTransactionOnEVSideDisconnect=False)
+            metering = Metering(Meter(), 1, keys, outbox, tx)
+            metering.readings[1] = {ENERGY: 1500}
+            s = Sessions(LockingEvse(), metering, Connectors(), tx, outbox, None, keys, 32, 10)
+            eq(s.start(1, "ALICE"), 1, "started")
+            outbox.full = 2  # with its transactionData, then without
+            s.stop(1, "Local", "ALICE")
+            s._step(1, True)  # the loop's pass after its meter read: held, not on flash
+            eq(tx.running_on(1), 1, "held")
+            clock.set_unix(1767269760)  # a minute later
+            s._finish_stop(1, 1, False)  # the retry (held_stops.retry)
+            stop = [p for p in outbox.payloads if "meterStop" in p][0]
+            ends = [mv["timestamp"] for mv in stop["transactionData"] if mv["sampledValue"][0].get("context") == "Transaction.End"]
+            eq(ends, ["2026-01-01T12:15:00Z"], "the End sample: the stop's time")
+    finally:
+        clock.set_unix(now)
+        clock.synced = synced
+
+
 def test_a_transaction_hook_that_raises_neither_leaves_the_cable_locked_nor_the_start_undriven():
     # The hooks at a transaction's start and stop (smart charging's: a
     # TxProfile in or out, the limits applied again) are not the session's

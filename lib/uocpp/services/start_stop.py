@@ -213,8 +213,10 @@ class StartStop:
         if id_tag:
             payload["idTag"] = id_tag
         if data:
-            for mv in data:  # its meter values neither (the end value taken now)
-                mv["timestamp"] = max(mv["timestamp"], t["t"])
+            # Its meter values neither (the end value taken now), nor after
+            # the stop: a held stop's End sample is taken by the retry.
+            for mv in data:
+                mv["timestamp"] = max(min(mv["timestamp"], timestamp or mv["timestamp"]), t["t"])
             payload["transactionData"] = data
         if not clock.synced and timestamp is None:
             self._unset_stop[local] = self._clock_set()
