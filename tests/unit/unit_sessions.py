@@ -603,3 +603,55 @@ def test_a_start_stamped_before_the_clock_was_set_is_put_right_after_a_week_offl
     finally:
         clock.set_unix(now)
         clock.synced = synced
+
+
+async def test_a_start_answered_before_a_kill_that_kept_it_in_the_journal_is_not_sent_again():
+    # StartTransaction.conf is taken in (its transactionId on flash, in
+    # tx.json); the power goes before the message leaves the journal. The
+    # next boot must not send that StartTransaction again: a central system
+    # that does not de-duplicate by message id opens a second transaction
+    # that never gets a StopTransaction. It is taken as answered, not as
+    # given up (that would stop the transaction "Other"): the boot's
+    # PowerLoss stop goes alone, with the transactionId on flash.
+    from check import TempDir
+
+    from unit_no_heap import Connectors, LockingEvse, StopMeter
+    from unit_outbox import make
+
+    from uocpp.model.transactions import Transactions as Tx
+    from uocpp.services import power_loss
+    from uocpp.services.sessions import Sessions
+
+    keys = Keys(StopTxnSampledData="", StopTransactionOnEVSideDisconnect=False, TransactionMessageAttempts=3, TransactionMessageRetryInterval=1)
+    class Auth:  # the authorizer the answers' idTagInfo goes to
+        busy = False
+
+        def learn(self, id_tag, info):
+            pass
+
+        def drop(self):
+            pass
+
+    auth = Auth()
+    auth.obj = auth
+    with TempDir("answered") as d:
+        import fakes
+
+        journal = fakes.Journal()
+        box, link, reg = make(journal=journal)
+        tx = Tx(d + "/tx.json")
+        s = Sessions(LockingEvse(), StopMeter(), Connectors(), tx, box, auth, keys, 32, 10)
+        eq(s.start(1, "ALICE"), 1, "started")
+        tx.started(1, 42)  # StartTransaction.conf on flash; killed before the journal's removal
+        # The next boot, on the same flash.
+        box, link, reg = make(journal=journal)
+        tx = Tx(d + "/tx.json")
+        s = Sessions(LockingEvse(), StopMeter(), Connectors(), tx, box, auth, keys, 32, 10)
+        power_loss.recover(s, box.stored())
+        task = asyncio.create_task(box.run())
+        t0 = time.ticks_ms()
+        while len(journal) and time.ticks_diff(time.ticks_ms(), t0) < 2000:
+            await asyncio.sleep_ms(10)
+        task.cancel()
+        eq([(a, p.get("transactionId"), p.get("reason")) for _u, a, p in link.sent], [("StopTransaction", 42, "PowerLoss")], "the stop alone")
+        eq(len(journal), 0, "nothing left")

@@ -286,6 +286,8 @@ class StartStop:
         # StopTransaction has no transactionId to carry and goes with it.
         self._unset_start.pop(local, None)
         self._done("s%d" % local)
+        if self._tx.remote(local) is not None:
+            return  # answered before (_start_prepare): not given up
         log.error("session", "StartTransaction of transaction local %d could not be delivered", local)
         for n in range(1, self.evse.count + 1):
             if self._tx.running_on(n) == local:
@@ -349,6 +351,13 @@ class StartStop:
         return now
 
     def _start_prepare(self, payload, local):
+        # Its transactionId on flash already: answered, and the power went
+        # (or the removal failed) before it left the journal. Sent again, a
+        # central system that does not de-duplicate by message id would open
+        # a second transaction, and the first would never get its stop: it
+        # leaves the journal unsent (_start_dropped knows it by its id).
+        if self._tx.remote(local) is not None:
+            return None
         return self._put_right(payload, self._unset_start, local, "s%d" % local, self._tx.get(local))
 
     def _stop_prepare(self, payload, local):
