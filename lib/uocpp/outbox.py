@@ -79,6 +79,9 @@ class Outbox:
     # fn() -> True when the durable lane may go on (sessions: tx.json holds
     # what RAM holds, so an answer cannot outrun what flash says); None: always.
     gate = None
+    # (uid, reply) of a stored message whose reply came but found no heap to
+    # be checked (_call): taken in at its next try, never asked again.
+    reply = None
 
     def __init__(self, rpc_layer, link, registration, keys, backoff, journal=None, journal_bytes=32768):
         # backoff: the failure back-off for RETRY messages (RetryBackOff* keys).
@@ -266,8 +269,14 @@ class Outbox:
         # One CALL; keeps the transport pause up to date and tells the link
         # what went wrong with it. A reply that breaks action's .conf
         # (confs/) raises ReplyRefused here, before any hook sees it.
+        reply = self.reply
+        if uid is not None:
+            self.reply = None  # kept for its own message only
         try:
-            reply = await self._rpc.call(self._link.send, action, payload, uid)
+            if reply is not None and reply[0] == uid:
+                reply = reply[1]  # it came (a StartTransaction sent again: a second transaction)
+            else:
+                reply = await self._rpc.call(self._link.send, action, payload, uid)
         except errors.LinkLost:
             raise  # the link is already down and reconnects with its own back-off
         except errors.NotConnected as e:
@@ -293,18 +302,26 @@ class Outbox:
             self._pause()
             raise
         self._pause_ms = 0
-        conf = conf_of(action)
-        if conf is not None:
-            try:
+        conf = None
+        try:
+            conf = conf_of(action)
+            if conf is not None:
                 validate.check(conf.CONF, reply, False)
-            except errors.OcppError as e:
-                log.warning("outbox", "%s.conf refused: %s", action, e.description)
-                raise errors.ReplyRefused(e.description)
-            finally:
-                # Dropped once checked (loaded again with the next reply):
-                # each .conf module costs 0.3-0.8 KB of a .mpy build's heap,
-                # and kept, those of a transaction's replies would sit in it
-                # for the whole charging session, the session's peak.
+        except errors.OcppError as e:
+            log.warning("outbox", "%s.conf refused: %s", action, e.description)
+            raise errors.ReplyRefused(e.description)
+        except MemoryError:
+            # The reply came, with no heap to check it: a stored message's
+            # is checked at its next try, not asked again.
+            if uid is not None:
+                self.reply = (uid, reply)
+            raise
+        finally:
+            # Dropped once checked (loaded again with the next reply):
+            # each .conf module costs 0.3-0.8 KB of a .mpy build's heap,
+            # and kept, those of a transaction's replies would sit in it
+            # for the whole charging session, the session's peak.
+            if conf is not None:
                 unload(conf.__name__)
         return reply
 

@@ -535,3 +535,36 @@ async def test_a_refused_head_goes_again_after_a_week_offline():
         ticks.now += 7 * 86400000
         item, wait = box._next()
         eq((item is not None and item[2], wait), ("StopTransaction", None), "due a week later")
+
+
+async def test_a_start_transaction_conf_that_arrived_but_found_no_heap_to_be_checked_is_not_sent_again():
+    # The StartTransaction.conf arrived; checking it (its .conf module
+    # loaded, validate.check) found no heap. The central system has opened
+    # the transaction: sent again, one that does not de-duplicate by message
+    # id opens a second one, which never gets a StopTransaction. Once there
+    # is heap the reply that came is checked and taken in, not asked again.
+    journal = fakes.Journal()
+    box, link, reg = make(journal=journal)
+    taken = []
+    box.on_durable("StartTransaction", answered=lambda payload, reply, tag: taken.append(reply["transactionId"]))
+    box.store("StartTransaction", {"connectorId": 1, "idTag": "ALICE", "meterStart": 0, "timestamp": "2026-12-02T00:00:00Z"}, 1)
+    real, starved = outbox.validate.check, [1]
+
+    def check(*args):
+        if starved[0]:
+            starved[0] -= 1
+            raise MemoryError("memory allocation failed, allocating 64 bytes")
+        return real(*args)
+
+    outbox.validate.check = check
+    try:
+        task = asyncio.create_task(box.run())
+        t0 = time.ticks_ms()
+        while len(journal) and time.ticks_diff(time.ticks_ms(), t0) < 3000:
+            await asyncio.sleep_ms(10)
+        task.cancel()
+    finally:
+        outbox.validate.check = real
+    eq(taken, [1], "the reply taken in")
+    eq([s[1] for s in link.sent], ["StartTransaction"], "sent once")
+    eq(len(journal), 0, "answered, then removed")
