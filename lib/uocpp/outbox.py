@@ -433,13 +433,25 @@ class Outbox:
         except errors.CallFailed:
             return  # no link or no reply: the same message again, same id
         except MemoryError:
-            # Not the central system's fault: not an attempt. The message
-            # stays on flash and goes again after the pause (_call's own,
-            # when the CALL found no heap; else this one).
+            # Not the central system's fault. A StartTransaction or
+            # StopTransaction is never given up for it (a later try may
+            # find heap: it bills), but goes again only after
+            # TransactionMessageRetryInterval (at least the pause, _call's
+            # own when the CALL found no heap; else this one), not every
+            # half second for ever. A MeterValues that never finds heap
+            # would hold the lane, and the stop behind it, for ever: an
+            # attempt, given up after TransactionMessageAttempts.
             log.warning("outbox", "%s %s: out of memory, again later", action, uid)
             security_event.report("MemoryExhaustion", action)
             if not self._pause_ms:
                 self._pause()
+            if action == "MeterValues":
+                self._attempts += 1
+                if self._attempts >= self._keys.get("TransactionMessageAttempts"):
+                    log.error("outbox", "%s %s dropped after %d attempts: out of memory", action, uid, self._attempts)
+                    self._done_durable(seq, action, dropped, tag)
+                    return
+            self._not_before = time.ticks_add(time.ticks_ms(), self._keys.get("TransactionMessageRetryInterval") * 1000 * max(1, self._attempts))
             return
         if answered is not None and not _hook(action, answered, payload, reply, tag):
             # The reply could not be taken in (a full flash under tx.json):

@@ -568,3 +568,45 @@ async def test_a_start_transaction_conf_that_arrived_but_found_no_heap_to_be_che
     eq(taken, [1], "the reply taken in")
     eq([s[1] for s in link.sent], ["StartTransaction"], "sent once")
     eq(len(journal), 0, "answered, then removed")
+
+
+async def test_a_stored_meter_value_that_never_finds_heap_does_not_block_the_stop_behind_it_for_ever():
+    # A stored MeterValues whose handling finds no heap at every try (its
+    # payload too large for what the heap has left): it was never counted
+    # as an attempt, stayed the head, and the StopTransaction behind it
+    # (the bill) never went. Counted now: dropped after
+    # TransactionMessageAttempts, like a refused one; the stop goes.
+    journal = fakes.Journal()
+    box, link, reg = make(journal=journal, TransactionMessageAttempts=2, TransactionMessageRetryInterval=0)
+
+    def prepare(payload, tag):
+        raise MemoryError("memory allocation failed, allocating 4096 bytes")
+
+    box.on_durable("MeterValues", prepare=prepare)
+    box.store("MeterValues", {"connectorId": 1, "meterValue": []}, 1)
+    box.store("StopTransaction", {"transactionId": 1}, 1)
+    await settle(box, link, 1, 5000)
+    eq([s[1] for s in link.sent], ["StopTransaction"], "the stop goes")
+    eq(len(journal), 0, "nothing left")
+
+
+async def test_a_stop_transaction_that_finds_no_heap_is_never_dropped_and_tried_once_per_retry_interval():
+    # The same for a StopTransaction: never dropped (a later try may find
+    # heap: it bills), but tried once per TransactionMessageRetryInterval,
+    # not every half second for ever (a log line and a security event each).
+    journal = fakes.Journal()
+    box, link, reg = make(journal=journal, TransactionMessageAttempts=1, TransactionMessageRetryInterval=1)
+    tries = []
+
+    def prepare(payload, tag):
+        tries.append(time.ticks_ms())
+        if len(tries) < 3:
+            raise MemoryError("memory allocation failed, allocating 4096 bytes")
+        return payload
+
+    box.on_durable("StopTransaction", prepare=prepare)
+    box.store("StopTransaction", {"transactionId": 1}, 1)
+    await settle(box, link, 1, 5000)
+    eq([s[1] for s in link.sent], ["StopTransaction"], "sent once there was heap")
+    eq(len(journal), 0, "answered, then removed")
+    eq([time.ticks_diff(b, a) >= 900 for a, b in zip(tries, tries[1:])], [True, True], "a retry interval between tries")
