@@ -54,8 +54,15 @@ class Supervisor:
         self.failing = None  # why the watchdog must stop feeding, once a task keeps failing
 
     def start(self, name, make, may_end=False):
-        # make() -> the coroutine to run; called again for each restart.
-        self._tasks += (name, make, may_end, asyncio.create_task(make()), None)
+        # make() -> the coroutine to run; called again for each restart. A
+        # maker that raises now (an import finding no heap) is that task's
+        # failure, as at a restart, not the app's.
+        t = self._tasks
+        t += (name, make, may_end, None, None)
+        try:
+            t[-2] = asyncio.create_task(make())
+        except Exception as e:
+            self._failed(len(t) - _SLOTS, e)
         if self._watcher is None:
             asyncio.get_event_loop().set_exception_handler(self._on_exception)
             self._watcher = asyncio.create_task(self._watch())
@@ -73,9 +80,10 @@ class Supervisor:
             asyncio.get_event_loop().set_exception_handler(None)
         t = self._tasks
         for i in range(_TASK, len(t), _SLOTS):
-            t[i].cancel()
+            if t[i] is not None:  # None: its maker raised at the start
+                t[i].cancel()
         self._tasks = []
-        return t[_TASK::_SLOTS]
+        return [i for i in t[_TASK::_SLOTS] if i is not None]
 
     def _on_exception(self, loop, context):
         task = context.get("future")

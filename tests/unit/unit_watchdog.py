@@ -221,6 +221,35 @@ async def test_a_restart_whose_maker_raises_counts_as_a_failure():
         s.cancel()
 
 
+async def test_a_maker_that_raises_at_the_first_start_is_that_tasks_failure():
+    # The same failure at the first start (the diag task's import finding
+    # no heap) went up through Supervisor.start into App.run: the whole
+    # app failed, and main.py reset the board after 5 s. It is that task's
+    # failure, as at a restart: backed off, counted, started again.
+    import asyncio
+
+    ran = asyncio.Event()
+    calls = []
+
+    async def fine():
+        ran.set()
+        await asyncio.Event().wait()
+
+    def make():
+        calls.append(1)
+        if len(calls) == 1:
+            raise MemoryError
+        return fine()
+
+    s = Supervisor(first_ms=10)
+    try:
+        s.start("diag", make)
+        await asyncio.wait_for_ms(ran.wait(), 2000)
+        eq((len(calls), s.restarts, s.verdict()), (2, 1, None), "started again once")
+    finally:
+        s.cancel()
+
+
 def test_a_phase_switch_refused_a_week_ago_is_tried_again():
     # A switch that could not be made safely (energy/phases.py) waits a
     # minute before the next try. Its time stays recorded: a week later
