@@ -117,3 +117,41 @@ async def test_an_interval_past_a_day_waits_a_day():
     eq(k.get("HeartbeatInterval"), 86400, "a day, the key's own bound")
     for t in tasks:
         t.cancel()
+
+
+async def test_a_restart_during_the_pending_wait_still_waits_the_interval():
+    # A MemoryError in the wait after Pending fails the task; the supervisor
+    # starts it again 1 s later, on the same part. That run sent
+    # BootNotification at once: 1.6 section 4.2 (BN-06), after Pending not
+    # before the interval has passed. The rest of the wait comes first.
+    from uocpp.services import boot_notification as bn
+
+    box, reg, k, link = make([conf(PENDING, 60), conf(PENDING, 60)])
+    boot = bn.BootNotification(box, reg, k, 5, State())
+    waits = []
+    waiting = asyncio.Event()
+
+    class Sleep:
+        @staticmethod
+        async def until(event, ms):
+            waits.append((len(link.sent), ms))
+            if len(waits) == 1:
+                raise MemoryError  # the first wait finds no heap
+            waiting.set()
+            await asyncio.Event().wait()
+
+    task = asyncio.create_task(box.run())
+    real, bn.sleep = bn.sleep, Sleep
+    try:
+        try:
+            await boot.run()
+        except MemoryError:
+            pass
+        again = asyncio.create_task(boot.run())  # the supervisor's restart
+        await asyncio.wait_for_ms(waiting.wait(), 2000)
+        eq(waits[1][0], 1, "no second BootNotification before the interval")
+        eq(55000 < waits[1][1] <= 60000, True, "waits the rest of the 60 s (%d ms)" % waits[1][1])
+        again.cancel()
+    finally:
+        bn.sleep = real
+        task.cancel()

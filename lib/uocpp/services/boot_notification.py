@@ -125,13 +125,17 @@ class BootNotification:
     # -- the registration task -----------------------------------------------
     async def run(self):
         while True:
+            if self._retry_at is not None:
+                # The wait after Pending or Rejected (BN-06), first: a run
+                # the supervisor started again after a failure in it (a
+                # MemoryError) waits the rest before it sends.
+                left = time.ticks_diff(self._retry_at, time.ticks_ms())
+                if await sleep.until(self._timer_expired, left):
+                    log.info("boot", "BootNotification triggered early")
             # The outbox retries failures until a valid reply comes.
             result = await self._send(RETRY)
             if result == RESPONSE_SUCCESS:
                 return
             wait = min(self.config.interval, _MOST_S) or self.default_retry_s
+            self.start_boot_notification_timer(wait)  # before the line: a MemoryError in it leaves the wait due
             log.info("boot", "%s: next BootNotification in %.1f s", RESULT_NAMES[result], wait)
-            self.start_boot_notification_timer(wait)
-            left = time.ticks_diff(self._retry_at, time.ticks_ms())
-            if await sleep.until(self._timer_expired, left):
-                log.info("boot", "BootNotification triggered early")
