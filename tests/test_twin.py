@@ -147,6 +147,21 @@ def test_the_watchdog_resets_a_board_whose_loop_is_stuck(charger, cs):
     ch.evse("plug 1")  # the pilot is read again after the reset
 
 
+def test_a_soft_reset_is_no_watchdog_reset(raw, firmware):
+    """RST-01: a Soft reset restarts the application, not the board. The hardware watchdog runs on across it (it
+    cannot be stopped), but the old app's watchdog task was cancelled before link.close(), which waits up to 2 s for
+    a central system that does not answer the close, and before the old tasks' cleanup: with watchdog.timeout 2 the
+    board reset (WDT_RESET). The watchdog is fed through the cleanup."""
+    fw = firmware(raw.port, {"watchdog": {"timeout": 2}, "log": {"level": "info"}}, twin=True)
+    fw.wait_log("registration Accepted", timeout=20)
+    conn = raw.wait_conn(1)
+    raw.run(conn.send_call("r1", "Reset", {"type": "Soft"}))
+    fw.wait_log("Soft reset requested")
+    raw.run(conn.pause_reading())  # half-open from here: the close is not answered
+    fw.wait_log("registration Accepted", count=2, timeout=20)
+    assert "watchdog not fed" not in fw.log and fw.hw()["boots"] == 1, fw.log
+
+
 @TWIN
 def test_a_power_cut_kills_the_whole_twin_and_the_meter_keeps_its_register(charger, cs, firmware, tmp_path):
     """SIGKILL of tools/twin's process group mid-session is a power cut; the

@@ -143,6 +143,15 @@ class App:
             await self.outbox.drained(self.keys.get("MessageTimeout"))
         finally:
             t = sup.cancel()
+            # The hardware watchdog runs on (a soft reset cannot stop it): fed
+            # through the link's close (up to 2 s) and the tasks' cleanup, as
+            # while the app ran; its task went with the others. (Not armed
+            # here by an app that failed before it ran: feeds is 0.)
+            dog = self.board.watchdog
+            if dog and dog.feeds:
+                dog = asyncio.create_task(dog.run())
+            else:
+                dog = None
             u = self._update
             if self._firmware[0] is not None:
                 self._firmware[0].close()
@@ -159,6 +168,8 @@ class App:
             for task in t:
                 while not task.done() and time.ticks_diff(end, time.ticks_ms()) > 0:
                     await asyncio.sleep_ms(20)
+            if dog:
+                dog.cancel()
             log.info("app", "stopped (%s)", self.stop_reason)
         return self.stop_reason, self._update  # (main.py: the next app's update)
 

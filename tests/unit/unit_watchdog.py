@@ -322,6 +322,8 @@ async def test_a_clock_set_after_a_week_offline_is_no_step_of_the_clock():
             return False
 
     class Part:
+        watchdog = None  # as a board without one
+
         async def drained(self, seconds):
             pass
 
@@ -339,8 +341,8 @@ async def test_a_clock_set_after_a_week_offline_is_no_step_of_the_clock():
 
     a = object.__new__(App)
     part = Part()
-    a.outbox, a.link, a.keys, a.sessions, a._firmware, a._update, a.stop_reason = part, part, part, part, [None], None, "soft"
-    a._stopped = asyncio.Event()
+    a.outbox, a.link, a.keys, a.sessions, a.board, a._firmware, a.stop_reason = part, part, part, part, part, [None], "soft"
+    a._stopped, a._update = asyncio.Event(), None
     listeners, offset, report, real_start = clock._on_set[:], clock._offset, security_event.report, app_mod._start
     app_mod.time, app_mod._start = ticks, started
     app_mod.sleep = Sleep  # (absent before the fix: nothing to restore)
