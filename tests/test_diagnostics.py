@@ -218,6 +218,21 @@ def test_https_stall_unsupported_scheme_and_trigger_while_uploading(cs, firmware
         srv.stop()
 
 
+def test_a_reset_during_an_upload_ends_it_with_upload_failed(cs, firmware, server):
+    """OCPP 1.6 4.4: the charge point sends DiagnosticsStatusNotification to say the upload is busy or has finished
+    successfully or failed. A Soft reset while an upload ran dropped it with the old app's loop: Uploading was the
+    last word the central system got, for good. The reset ends it with UploadFailed, sent before the restart."""
+    registered(cs, firmware, {"diagnostics": {"timeout": 60}})
+    server.plan["reset.txt"] = ["stall"]
+    get_diagnostics(cs, server.url("reset.txt"), retries=1)
+    server.wait_requests(1)
+    assert wait_status(cs, 1) == ["Uploading"]
+    assert call_raw(cs, "Reset", {"type": "Soft"}).msg[2] == {"status": "Accepted"}
+    cs.wait_received("BootNotification", count=2, timeout=15)
+    boot = cs.received().index(cs.received("BootNotification")[1])
+    assert [f.payload["status"] for f in cs.received()[:boot] if f.action == "DiagnosticsStatusNotification"] == ["Uploading", "UploadFailed"]
+
+
 # The ring on its own, on MicroPython: `count` lines through log.py into a small ring.
 _RING = """
 from uocpp import log

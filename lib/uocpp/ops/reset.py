@@ -7,10 +7,10 @@ from uocpp import log
 from uocpp.validate import ENUM
 
 REQUEST = (("type", ENUM, True, ("Hard", "Soft")),)
-USES = ("stop",)
+USES = ("stop", "diagnostics")
 
 
-def handle(payload, stop):
+def handle(payload, stop, slot):
     kind = payload["type"]
 
     async def reset():
@@ -18,6 +18,8 @@ def handle(payload, stop):
         # loop reads the meter before it stores them, and the app waits for
         # that before it ends (app.py run()).
         log.info("reset", "%s reset requested by the central system", kind)
+        if slot[0] is not None:  # an upload under way ends with its UploadFailed (services/diagnostics.py)
+            slot[0].stop()
         stop(kind.lower())
 
     return {"status": "Accepted"}, reset

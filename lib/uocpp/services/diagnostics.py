@@ -133,6 +133,16 @@ class Diagnostics:
     def busy(self):
         return self._task is not None and not self._task.done()
 
+    def stop(self):
+        # A Reset ends a running upload, said with its failure status (1.6
+        # 4.4: the charge point says the upload has finished successfully
+        # or failed): the restart drops its task with the old loop, and
+        # the status goes before the app stops (the outbox drains).
+        if self.busy():
+            self._task.cancel()
+            tell, statuses = self._end
+            tell(statuses[2])
+
     def _notify(self, status):
         notify(self._outbox, status)
 
@@ -177,6 +187,7 @@ class Diagnostics:
                 log.info("diagnostics", "a new request replaces the running upload")
                 self._task.cancel()
             self.log_request = request_id
+            self._end = tell, statuses
             self._task = asyncio.create_task(self._run(name, url, attempts, interval, start, stop, ring, statuses, tell))
 
         return after
