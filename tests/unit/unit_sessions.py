@@ -5,6 +5,7 @@ import asyncio
 import time
 from check import eq
 
+from fakes import Keys
 from unit_no_heap import Evse, sessions, within
 
 
