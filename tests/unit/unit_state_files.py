@@ -346,3 +346,22 @@ def test_a_raised_security_profile_has_its_fall_back_on_flash_first():
             eq(security_change.allows(Sec(d, 0), 1), False, "refused")
         finally:
             json_file.write_json_atomic = write
+
+
+def test_a_cached_tag_answered_the_same_again_writes_nothing():
+    # An idTag cached but not the most recent, answered again with the same
+    # idTagInfo (every session of a charger with two cards), rewrote the
+    # whole cache file just to reorder it: flash wear for nothing.
+    from uocpp.model.auth_cache import AuthCache
+
+    with TempDir("cache") as d:
+        cache = AuthCache(d + "/c.json", lambda: True)
+        cache.update("ALICE", {"status": "Accepted"})
+        cache.update("BOB", {"status": "Accepted"})
+        before = json_file.written
+        cache.update("ALICE", {"status": "Accepted"})
+        cache.update("BOB", {"status": "Accepted"})
+        eq(json_file.written, before, "bytes written")
+        cache.update("ALICE", {"status": "Blocked"})
+        eq(json_file.written > before, True, "a change is written")
+        eq(AuthCache(d + "/c.json", lambda: True).lookup("ALICE"), {"status": "Blocked"}, "on flash")

@@ -57,7 +57,14 @@ class AuthCache:
             return  # the newest already, unchanged (a session brings it two or three times): no write
         if not self._enabled() or not isinstance(info, dict) or "status" not in info:
             return
-        self._items = [item for item in self._entries() if not same_tag(item[0], id_tag)]
+        items = self._entries()
+        for i, item in enumerate(items):
+            if item == [id_tag, info]:
+                # Cached as it is: the newest in RAM, as a lookup makes it;
+                # a change that changes nothing writes nothing.
+                items.append(items.pop(i))
+                return
+        self._items = [item for item in items if not same_tag(item[0], id_tag)]
         self._items.append([id_tag, info])
         if len(self._items) > _MAX:
             # Full: the oldest NOT-valid entry (an Accepted past its
