@@ -231,3 +231,16 @@ async def test_no_heap_after_a_connect_closes_that_connection():
     finally:
         websocket.connect = real
     eq((len(made), made[0].closed), (1, True), "the connection made is closed")
+
+
+def test_rotated_authorization_keys_do_not_pile_up_in_the_masked_secrets():
+    # Every AuthorizationKey a ChangeConfiguration set stayed in log.secrets
+    # until reboot: heap that grew with each rotation (a central system
+    # rotating daily: kilobytes in months) and a longer mask() per log line.
+    # The key it replaced leaves; the one in force stays masked.
+    link = Link(CS, Keys("/tmp/uocpp-unit-no-such-keys.json", {}), Security(), State(), None)
+    before = len(log.secrets)
+    for n in range(10):
+        link.new_key("%040x" % (n + 1))
+    eq(len(log.secrets), before + 1, "secrets after ten rotations")
+    eq(log.mask("k=%040x" % 10), "k=***", "the key in force masked")

@@ -62,6 +62,7 @@ class Link:
         self.up = asyncio.Event()
         self.connections = 0
         self._ws = None
+        self.key = None  # the AuthorizationKey new_key() added to log.secrets
         # _down: the connection is ending (_serve); _probe: the keepalive
         # looks now (at the peer, or at _down).
         self._down = True
@@ -74,7 +75,13 @@ class Link:
         await ws.send(frame)
 
     def new_key(self, key):
-        # A new AuthorizationKey (SEC-10): a new connection with it.
+        # A new AuthorizationKey (SEC-10): a new connection with it. The
+        # one an earlier call added leaves the masked secrets (no fall-back
+        # uses it): they no longer grow with each rotation until reboot.
+        secrets = log.secrets
+        if self.key in secrets:
+            secrets.remove(self.key)
+        self.key = None if key in secrets else key  # a boot secret stays
         log.add_secret(key)
         self.drop("new AuthorizationKey")
 
