@@ -348,6 +348,48 @@ async def test_a_download_a_day_ahead_logs_its_wait_once():
     eq(len(lines), 1, "lines logged over a day's wait: %r" % lines[-1:])
 
 
+async def test_an_outcome_refused_with_a_callerror_is_given_up_in_the_end():
+    # An outcome (Installed, ...) answered with a CALLERROR went again every
+    # 60 s for ever, and after every reboot (kept on flash): against a
+    # central system without FirmwareStatusNotification, a CALL and a
+    # warning line on the flash log every minute for months. 1.6 says
+    # nothing of it: the waits grow, and a few refusals end it, on flash too.
+    from uocpp import errors
+
+    waits = []
+
+    class Asyncio:
+        @staticmethod
+        async def sleep(s):
+            waits.append(s)
+
+    class Refusing(Outbox):
+        def submit(self, msg):
+            self.sent.append(msg.build()["status"])
+            if len(self.sent) > 100:
+                raise AssertionError("still sent after 100 refusals")
+            msg._finish(None, errors.CallErrorReceived("NotImplemented", "no such action"))
+            return msg
+
+    with TempDir("ota") as d:
+        svc, stops = service(d)
+        svc._outbox = Refusing()
+        svc.st["outcome"] = fu.INSTALLED
+        svc._save()
+        real = fu.asyncio
+        fu.asyncio = Asyncio
+        try:
+            msg = svc._outbox.submit(svc._outcome_message(fu.INSTALLED))
+            await svc._again(msg, fu.INSTALLED)
+            st = state(d)
+        finally:
+            fu.asyncio = real
+            cleanup(d)
+    eq(len(svc._outbox.sent) <= 10, True, "sent %d times" % len(svc._outbox.sent))
+    eq(waits == sorted(waits) and waits[-1] > waits[0], True, "the waits grow: %r" % waits)
+    eq(st["outcome"], None, "given up on flash: not sent again after a reboot")
+
+
 TESTS = (
     test_header_rules,
     test_good_image_is_written_checked_then_switched,
@@ -360,5 +402,6 @@ TESTS = (
     test_unconfirmed_image_still_running_after_the_loader_returned,
     test_a_check_that_finds_no_heap_still_ends_with_a_final_status,
     test_a_download_a_day_ahead_logs_its_wait_once,
+    test_an_outcome_refused_with_a_callerror_is_given_up_in_the_end,
 )
 

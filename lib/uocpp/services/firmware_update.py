@@ -52,7 +52,9 @@ INSTALL_REBOOTING = "InstallRebooting"
 SIGNATURE_VERIFIED = "SignatureVerified"
 _ACTION = "FirmwareStatusNotification"
 _SIGNED = "SignedFirmwareStatusNotification"
-_AGAIN_S = const(60)  # an outcome not answered (timeout, CALLERROR) goes again after this
+_AGAIN_S = const(60)  # an outcome not answered (timeout, CALLERROR) goes again after this,
+_AGAIN_MAX_S = const(3600)  # then after twice as long each time, up to this;
+_REFUSALS = const(5)  # and a central system that refused it so often is not asked again
 
 
 def get(slot, outbox, registration, transactions, stop, keys):
@@ -202,13 +204,28 @@ class FirmwareUpdate:
         return self._message(outcome, ob.PERSIST, answered=answered)
 
     async def _again(self, msg, outcome):
+        # 1.6 sets no limit: the waits double (a central system without
+        # FirmwareStatusNotification got a CALL and a flash log line every
+        # minute for months), and an outcome refused _REFUSALS times (a
+        # CALLERROR or a reply that breaks the .conf: the central system
+        # answered) is given up, on flash too (else again after each boot).
+        wait_s, n = _AGAIN_S, 0
         while True:
             try:
                 await msg.wait()
                 return
             except errors.CallFailed as e:
-                log.warning("firmware", "%s not answered (%s): again in %d s", outcome, e, _AGAIN_S)
-            await asyncio.sleep(_AGAIN_S)
+                if isinstance(e, (errors.CallErrorReceived, errors.ReplyRefused)):
+                    n += 1
+                    if n >= _REFUSALS:
+                        log.warning("firmware", "%s refused %d times (%s): not sent again", outcome, n, e)
+                        if self.st.get("outcome") == outcome:
+                            self.st["outcome"] = None
+                            self._save()
+                        return
+                log.warning("firmware", "%s not answered (%s): again in %d s", outcome, e, wait_s)
+            await asyncio.sleep(wait_s)
+            wait_s = min(wait_s * 2, _AGAIN_MAX_S)
             if self.st.get("outcome") != outcome:
                 return  # answered meanwhile, or a newer outcome took its place
             msg = self._outbox.submit(self._outcome_message(outcome))
