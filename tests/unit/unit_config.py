@@ -420,6 +420,19 @@ DOCS = (
     ({"mqtt": {"tls": True, "caFile": "/nonexistent.der"}}, ["mqtt.caFile: cannot be read ([Errno 2] ENOENT)"]),
     ({"mqtt": {"discovery": True, "discoveryPrefix": ""}}, ["mqtt.discoveryPrefix: must not be empty when mqtt.discovery is true"]),
     ({"web": {"enabled": True}}, ["web.password: required when web.enabled is true"]),
+    # MQTT 3.1.1 1.5.3: a UTF-8 string must not include U+0000 (the broker
+    # closes the connection: every session failed); 3.1.2.9: no password
+    # without a user name (umqtt sent none: the broker never saw it).
+    (
+        {"mqtt": {"clientId": "cp\x00", "user": "u\x00", "topicPrefix": "o\x00", "discoveryPrefix": "h\x00"}},
+        [
+            "mqtt.clientId: must not contain U+0000 (MQTT 3.1.1 1.5.3)",
+            "mqtt.discoveryPrefix: must not contain U+0000 (MQTT 3.1.1 1.5.3)",
+            "mqtt.topicPrefix: must not contain U+0000 (MQTT 3.1.1 1.5.3)",
+            "mqtt.user: must not contain U+0000 (MQTT 3.1.1 1.5.3)",
+        ],
+    ),
+    ({"mqtt": {"password": "secret"}}, ["mqtt.password: requires mqtt.user (MQTT 3.1.1 3.1.2.9: no password without a user name)"]),
     (
         {"centralSystem": {"url": "wss://h/x", "securityProfile": 1}},
         ["centralSystem.authorizationKey: required by security profile 1", "centralSystem.url: wss:// is security profile 2, not 1"],

@@ -213,6 +213,13 @@ def validate(doc):
             problems.append("mqtt.caFile: cannot be read (%s)" % e)
     if m.get("discovery") and not m.get("discoveryPrefix", 1):
         problems.append("mqtt.discoveryPrefix: must not be empty when mqtt.discovery is true")
+    # MQTT 3.1.1 1.5.3: no U+0000 in a UTF-8 string (the broker closes
+    # every session); 3.1.2.9: a password only with a user name (else not sent).
+    for key in "clientId discoveryPrefix topicPrefix user".split():
+        if 0 in m.get(key, "").encode():
+            problems.append("mqtt.%s: must not contain U+0000 (MQTT 3.1.1 1.5.3)" % key)
+    if m.get("password") and not m.get(key, 1):  # key: the loop's last, user (no new interned name)
+        problems.append("mqtt.password: requires mqtt.user (MQTT 3.1.1 3.1.2.9: no password without a user name)")
     if out["web"].get("enabled") and not out["web"].get("password"):
         problems.append("web.password: required when web.enabled is true")
     # IEEE 802.11: an SSID of at most 32 bytes ("" = none yet: setup mode);
