@@ -253,6 +253,23 @@ def test_a_small_multipart_body_without_its_closing_boundary_is_refused_not_spun
     assert fw.wait_exit(10) == 75
 
 
+def test_a_form_that_fails_after_its_ca_upload_leaves_no_temp_file(firmware, cs):
+    """A multipart form whose part after the CA upload breaks (a field that is not UTF-8) failed the request with
+    ca.der.tmp left on flash (up to 8 KB, until the next upload): nothing of a refused form stays on flash."""
+    fw, port = setup_mode(firmware, cs.port)
+    before = fw.config_path.read_bytes()
+    token = csrf_token(port, AP_PASSWORD)
+    body, ctype = multipart(good_fields(cs.port), [("ca", "x.der", FAKE_DER)])
+    boundary = ctype.rsplit("=", 1)[1]
+    end = ("--%s--\r\n" % boundary).encode()
+    bad = ("--%s\r\nContent-Disposition: form-data; name=\"ssid\"\r\n\r\n" % boundary).encode() + b"\xff\xfe\r\n"
+    body = body[: -len(end)] + bad + end
+    code, _, answer = request(port, "POST", "/?csrf=" + token, AP_PASSWORD, body, {"Content-Type": ctype})
+    assert code != 200, (code, answer)
+    assert request(port, password=AP_PASSWORD)[0] == 200 and fw.proc.poll() is None
+    assert fw.config_path.read_bytes() == before and not [p.name for p in fw.flash.iterdir() if p.name.startswith("ca")]
+
+
 def test_setup_form_in_a_browser_saves_reboots_and_registers(firmware, cs, browser):
     """WEB-02, WEB-03: Chromium fills the form: bad values -> errors beside the fields; good ones -> config.json written, exit 75, normal mode registers."""
     from selenium.webdriver.common.by import By

@@ -107,6 +107,11 @@ class Setup:
             _remove(tmp)
             log.warning("web", "setup form not saved: the request ended before its body did")
             return "Bad request: incomplete body", 400
+        except BaseException:
+            # Any other failure after the upload began (a part microdot
+            # refuses, a field not UTF-8, a full flash): no partial CA kept.
+            _remove(tmp)
+            raise
         doc = self._doc()
         old = doc.get("centralSystem")
         kept = old.get("caFile", "") if isinstance(old, dict) else ""  # shown again if not saved
