@@ -270,6 +270,19 @@ def test_a_form_that_fails_after_its_ca_upload_leaves_no_temp_file(firmware, cs)
     assert fw.config_path.read_bytes() == before and not [p.name for p in fw.flash.iterdir() if p.name.startswith("ca")]
 
 
+def test_a_ca_upload_cut_off_is_refused_with_a_clear_message(firmware, cs):
+    """A DER certificate cut short (a download that stopped, a copy that failed) starts with 0x30 all the same
+    and was saved: every TLS connection then failed on a CA that cannot be parsed. X.690 8.1.3: the outer
+    SEQUENCE's length must be the file's; a CA whose length is not is refused, saying so, and nothing is kept."""
+    fw, port = setup_mode(firmware, cs.port)
+    before = fw.config_path.read_bytes()
+    for data in (FAKE_DER[:200], FAKE_DER + b"\x00"):
+        code, _, body = post_form(port, AP_PASSWORD, good_fields(cs.port), [("ca", "x.der", data)])
+        assert code == 200 and b"cut off" in body and b'id="saved"' not in body, (code, body)
+    assert fw.config_path.read_bytes() == before and not [p.name for p in fw.flash.iterdir() if p.name.startswith("ca")]
+    assert fw.proc.poll() is None
+
+
 def test_setup_form_in_a_browser_saves_reboots_and_registers(firmware, cs, browser):
     """WEB-02, WEB-03: Chromium fills the form: bad values -> errors beside the fields; good ones -> config.json written, exit 75, normal mode registers."""
     from selenium.webdriver.common.by import By

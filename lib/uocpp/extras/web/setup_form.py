@@ -117,7 +117,9 @@ class Setup:
         kept = old.get("caFile", "") if isinstance(old, dict) else ""  # shown again if not saved
         doc = merge(doc, fields, tmp if uploaded is not None else None)
         problems = []
-        if uploaded is not None and uploaded != 0x30:
+        if uploaded == -1:
+            problems.append("centralSystem.caFile: the upload is cut off (its DER length is not the file's size): upload the whole certificate again")
+        elif uploaded is not None and uploaded != 0x30:
             problems.append("centralSystem.caFile: the upload is not a DER certificate (PEM? openssl x509 -outform der)")
         from uocpp.config import settings as config
 
@@ -182,9 +184,12 @@ class Setup:
 
 
 async def _store(upload, path):
-    # Streams the upload into path, at most _CA_MAX bytes. -> its first byte (None: empty).
+    # Streams the upload into path, at most _CA_MAX bytes. -> its first byte
+    # (None: empty), -1 for a DER SEQUENCE whose outer length (X.690 8.1.3)
+    # is not the file's size: a certificate cut off, or with bytes after it.
     n = 0
     first = None
+    head = b""
     with open(path, "wb") as f:
         while True:
             chunk = await upload.read(_CHUNK)
@@ -192,12 +197,23 @@ async def _store(upload, path):
                 break
             if not n:
                 first = chunk[0]
+                head = bytes(chunk[:5])
             n += len(chunk)
             if n > _CA_MAX:
                 raise TooLarge("the CA certificate is over %d B" % _CA_MAX)
             f.write(chunk)
     if not n:
         _remove(path)
+    if first == 0x30:
+        size = -1
+        if len(head) > 1:
+            k = head[1] & 0x7F
+            if head[1] < 0x80:
+                size = 2 + k  # the short form
+            elif 0 < k <= 3 and len(head) >= 2 + k:
+                size = 2 + k + int.from_bytes(head[2 : 2 + k], "big")  # the long form
+        if size != n:
+            first = -1
     return first
 
 
