@@ -13,6 +13,7 @@ from micropython import const
 from uocpp import log, unload
 
 _GAP_MS = const(1000)
+_GAP_MAX_MS = const(3600000)
 
 # [log directory, outbox, send notifications, security_log's ring, {flood
 # type: ticks_ms of its last report}]: set by the app (attach), kept here
@@ -31,14 +32,22 @@ def report(kind, tech_info=None):
     # its module loads at boot, and interned strings are never freed.)
     try:
         if kind in ("InvalidMessages", "MemoryExhaustion"):
-            # What a peer or a short heap can repeat at any rate: one line a
-            # second, and nothing loaded for the rest.
+            # What a peer or a short heap can repeat at any rate: a line a
+            # second at first, then twice as far apart each time while it
+            # goes on (up to an hour), and nothing loaded for the rest: a
+            # flood of hours is a few dozen lines, not the whole ring over
+            # every earlier event. An hour without one: a second again.
+            # [ticks of its last line, the wait after it, ticks last seen]
             now, last = time.ticks_ms(), _where[4].get(kind)
             # (0 <=: over half the ticks' period ago, 6.2 days on a 32-bit
             # board, reads as negative.)
-            if last is not None and 0 <= time.ticks_diff(now, last) < _GAP_MS:
-                return  # the caller logged its own line already
-            _where[4][kind] = now
+            if last is None or not 0 <= time.ticks_diff(now, last[2]) < _GAP_MAX_MS:
+                _where[4][kind] = [now, _GAP_MS, now]
+            else:
+                last[2] = now
+                if 0 <= time.ticks_diff(now, last[0]) < last[1]:
+                    return  # the caller logged its own line already
+                last[0], last[1] = now, min(2 * last[1], _GAP_MAX_MS)
         if tech_info:
             log.warning("security", "%s (%s)", kind, tech_info)
         else:

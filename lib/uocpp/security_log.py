@@ -12,7 +12,8 @@
 #            12..16 KB stay, 150 to 200 events of ~80 B (a techInfo is at
 #            most 255 characters)
 #   flood    InvalidMessages and MemoryExhaustion: one line per type a
-#            second (security_event.py decides, before this module loads),
+#            second at first, then ever further apart while it goes on, up
+#            to one an hour (security_event.py decides, before this module loads),
 #            so a peer sending malformed frames (or a heap that stays short)
 #            can neither wear the flash nor slow the firmware down
 #   queue    at most _QUEUED notifications wait in the journal (a long

@@ -178,6 +178,28 @@ def test_a_flood_type_a_week_later_is_reported():
         eq(lines(tmp + "/security"), [["InvalidMessages", "first"], ["InvalidMessages", "a week later"]], "the security log")
 
 
+def test_a_long_flood_keeps_the_earlier_events():
+    # InvalidMessages and MemoryExhaustion were one line a second each for
+    # as long as they came: a peer sending bad frames for a few minutes
+    # filled the 16 KB ring (~200 lines) and every earlier security event
+    # was gone. A flood's lines now come ever further apart.
+    from unit_watchdog import Ticks30
+
+    with Ticks30(security_event) as ticks, SecDir("secev") as tmp:
+        wired(tmp, False)
+        security_event.report("TamperDetectionActivated", "lid opened")
+        for _ in range(3600):  # an hour of it, a report of each a second
+            ticks.now += 1000
+            security_event.report("InvalidMessages", "x" * 60)
+            security_event.report("MemoryExhaustion", "y" * 60)
+        got = lines(tmp + "/security")
+        eq(got[0], ["TamperDetectionActivated", "lid opened"], "the earlier event")
+        eq(len(got) <= 30, True, "%d lines for an hour of flood" % len(got))
+        ticks.now += 3 * 3600000  # long quiet: the next one is said at once
+        security_event.report("InvalidMessages", "again")
+        eq(lines(tmp + "/security")[-1], ["InvalidMessages", "again"], "after a quiet spell")
+
+
 def test_a_first_line_a_full_flash_refused_is_no_cleared_log():
     # The first boot's first line finds the flash full (LittleFS has no
     # block for the ring's directory; the marker beside it, an entry in a
