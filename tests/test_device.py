@@ -204,6 +204,47 @@ def test_wifi_waits_for_a_stable_link_then_reconnects_after_a_drop(cs, firmware,
     assert len(cs.received("BootNotification")) == 1  # J-24: a reconnect is no new boot
 
 
+def test_wifi_retries_in_a_long_outage_keep_the_log_from_before_it():
+    """Every Wi-Fi attempt logged "connecting to" and a "retrying in" warning (log.flashLevel info, 32 KB ring):
+    a few hours without the network and the log from before the outage was gone when GetDiagnostics could run.
+    The first attempts are said, then only the 8th, 16th, 32nd..."""
+    code = """
+import asyncio
+from uocpp import log
+from uocpp.device.wifi import Wifi
+from uocpp.link.backoff import Backoff
+
+class Station:
+    attempts = 0
+    def connect(self, ssid, password):
+        self.attempts += 1
+        raise OSError("no AP")
+    def disconnect(self):
+        pass
+    def isconnected(self):
+        return False
+
+async def main():
+    station = Station()
+    wifi = Wifi(station, {"ssid": "Gone", "password": "", "timeout": 1, "stableTime": 0.6}, print)
+    wifi._w[5] = Backoff(0.001, 0, 1)  # the back-off's waits, not its count
+    task = asyncio.create_task(wifi.connect())
+    while station.attempts < 300:
+        await asyncio.sleep_ms(0)
+    task.cancel()
+    print("attempts", station.attempts)
+
+log.set_level("info")
+asyncio.run(main())
+"""
+    result = run_micropython(code)
+    out = result.stdout
+    assert result.returncode == 0, out + result.stderr
+    assert "attempts 300" in out
+    lines = [line for line in out.splitlines() if " wifi: " in line]
+    assert "(attempt 1)" in lines[1] and len(lines) <= 40, len(lines)
+
+
 def test_wifi_flapping_link_is_not_called_up():
     """A link that drops within stableTime counts as a failed attempt, with back-off before the next one."""
     code = """

@@ -244,3 +244,46 @@ def test_rotated_authorization_keys_do_not_pile_up_in_the_masked_secrets():
         link.new_key("%040x" % (n + 1))
     eq(len(log.secrets), before + 1, "secrets after ten rotations")
     eq(log.mask("k=%040x" % 10), "k=***", "the key in force masked")
+
+
+async def test_a_long_outage_keeps_the_log_from_before_it():
+    # Every reconnect attempt wrote "connecting to ..." and "...; backing
+    # off ..." to the flash log (log.flashLevel info, 32 KB): a few hours
+    # offline and the log from before the outage (what GetDiagnostics is
+    # for) was gone. The first attempts are said, then the 8th, 16th, 32nd...
+    import os
+
+    from check import TempDir
+
+    class Refused:
+        attempts = 0
+        enough = asyncio.Event()
+
+        def target(self):
+            return "ws://127.0.0.1:9", False, None
+
+        def attempted(self, error):
+            self.attempts += 1
+            if self.attempts >= 300:
+                self.enough.set()
+
+    keys = Keys("/tmp/uocpp-unit-no-such-keys.json", {"RetryBackOffWaitMinimum": 0.001, "RetryBackOffRandomRange": 0, "RetryBackOffRepeatTimes": 1})
+    sec = Refused()
+    with TempDir("outage") as d:
+        log.open_ring(d + "/log", "info", 32768, 2)
+        try:
+            log.info("app", "before the outage")
+            task = asyncio.create_task(Link(CS, keys, sec, State(), None).run())
+            await asyncio.wait_for(sec.enough.wait(), 30)
+            task.cancel()
+            log.ring.close()
+            with open(d + "/log/0.txt") as f:
+                text = f.read()
+        finally:
+            log.open_ring(d + "/log", "off", 0, 1)
+            for name in os.listdir(d + "/log"):
+                os.remove(d + "/log/" + name)
+            os.rmdir(d + "/log")
+    lines = text.splitlines()
+    eq("before the outage" in lines[0], True, "the line before the outage kept")
+    eq(len(lines) <= 40, True, "%d lines on flash for 300 attempts" % len(lines))

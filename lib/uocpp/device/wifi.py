@@ -49,7 +49,10 @@ class Wifi:
         w = self._w
         station = w[_STATION]
         if not station.isconnected():
-            log.info("wifi", "connecting to %s", w[_SSID])
+            n = w[_BACKOFF].attempt + 1
+            # In a long outage only the 8th, 16th, 32nd... attempt reaches the
+            # flash log: a week offline keeps the log from before it.
+            (log.info if n < 8 or not n & (n - 1) else log.debug)("wifi", "connecting to %s", w[_SSID])
             try:
                 station.connect(w[_SSID], w[_PASSWORD])
             except OSError as e:
@@ -73,7 +76,8 @@ class Wifi:
                 log.info("wifi", "up and stable (%s)", self._w[_SSID])
                 return
             delay = backoff.next()
-            log.warning("wifi", "%s; retrying in %.1f s (attempt %d)", why, delay, backoff.attempt)
+            n = backoff.attempt
+            (log.warning if n < 8 or not n & (n - 1) else log.debug)("wifi", "%s; retrying in %.1f s (attempt %d)", why, delay, n)
             await asyncio.sleep_ms(int(delay * 1000))
             self.ticks += 1
 

@@ -130,7 +130,10 @@ class Link:
         try:
             base, basic, ssl = sec.target()
             url = station_url(base, self.cp_id)
-            log.info("link", "connecting to %s", url)
+            n = self.backoff.attempt + 1
+            # In a long outage only the 8th, 16th, 32nd... attempt reaches the
+            # flash log: a week offline keeps the log from before it.
+            (log.info if n < 8 or not n & (n - 1) else log.debug)("link", "connecting to %s", url)
             ws = await asyncio.wait_for_ms(
                 websocket.connect(
                     url,
@@ -167,7 +170,8 @@ class Link:
     async def _back_off(self, why):
         delay = self.backoff.next()
         self.state.set(st.LAST_ERROR, why)
-        log.info("link", "%s; backing off %.1f s (attempt %d)", why, delay, self.backoff.attempt)
+        n = self.backoff.attempt
+        (log.info if n < 8 or not n & (n - 1) else log.debug)("link", "%s; backing off %.1f s (attempt %d)", why, delay, n)
         await asyncio.sleep_ms(int(delay * 1000))
 
     async def _serve(self, ws):
