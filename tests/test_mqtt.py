@@ -145,6 +145,17 @@ def test_broker_restart_gets_every_field_again(cs, firmware, broker, subscriber)
     assert len(cs.received("BootNotification")) == 1
 
 
+def test_a_long_broker_outage_keeps_the_flash_log_from_before_it(cs, firmware):
+    """Every reconnect attempt to a broker that is gone wrote its "retrying in" line to the flash log (log.flashLevel
+    info, a 32 KB ring; one a minute at the default back-off): hours without the broker and the log from before
+    the outage was gone. The first attempts are said, then only the 8th, 16th, 32nd... (the console, at debug, all)."""
+    fw = firmware(cs.port, mqtt(free_port(), reconnectMinimum=0.05))
+    fw.wait_log(r"mqtt: 127\.0\.0\.1:\d+: .*retrying in", count=150, timeout=60)
+    text = "".join(p.read_text() for p in sorted((fw.flash / "log").glob("*.txt")))
+    lines = [line for line in text.splitlines() if " mqtt: " in line and "retrying in" in line]
+    assert 5 <= len(lines) <= 20, len(lines)
+
+
 def test_user_and_password(cs, firmware, broker, subscriber):
     """The broker's password file admits the configured user; the password never reaches the log (debug level)."""
     password = "mqtt-Pa55word-xyz"
