@@ -463,7 +463,6 @@ def test_cross_site_post_changes_nothing_and_the_own_form_still_works(firmware, 
     auto-submits the setup form: 403, config.json byte for byte as it was, still in setup mode. Without the page's
     token, with a wrong one, or from a foreign Origin, a POST changes nothing either; the charger's own form saves."""
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
 
     fw, port = setup_mode(firmware, cs.port)
@@ -490,13 +489,22 @@ def test_cross_site_post_changes_nothing_and_the_own_form_still_works(firmware, 
     # The charger's own page: its form carries the token and saves.
     d.get("http://127.0.0.1:%d/" % port)
     assert token in d.find_element(By.TAG_NAME, "form").get_attribute("action")
+    save_charge_point_id(d, fw, "CP002")
+    assert json.loads(fw.config_path.read_text())["centralSystem"]["chargePointId"] == "CP002"
+
+
+def save_charge_point_id(d, fw, cp_id):
+    # The setup page in the browser d: only the charge point id changed, saved; the charger restarts (75).
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
     el = d.find_element(By.NAME, "chargePointId")
     el.clear()
-    el.send_keys("CP002")
+    el.send_keys(cp_id)
     d.find_element(By.ID, "save").click()
     WebDriverWait(d, 10).until(ec.presence_of_element_located((By.ID, "saved")))
     assert fw.wait_exit(10) == 75
-    assert json.loads(fw.config_path.read_text())["centralSystem"]["chargePointId"] == "CP002"
 
 
 def test_a_form_saved_unchanged_keeps_the_security_profile_config_json_left_implicit(firmware, cs, browser):
@@ -505,8 +513,7 @@ def test_a_form_saved_unchanged_keeps_the_security_profile_config_json_left_impl
     option (0), so an installer who only corrects the charge point id would save profile 0, and the charger
     would then connect without its Basic-auth credentials."""
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions as ec
-    from selenium.webdriver.support.ui import Select, WebDriverWait
+    from selenium.webdriver.support.ui import Select
 
     port = free_port()
     fw = firmware(cs.port, {"web": {"setupMode": True, "port": port, "host": "127.0.0.1", "apPassword": AP_PASSWORD},
@@ -516,11 +523,6 @@ def test_a_form_saved_unchanged_keeps_the_security_profile_config_json_left_impl
     browser.auth(AP_PASSWORD)
     d.get("http://127.0.0.1:%d/" % port)
     assert Select(d.find_element(By.NAME, "securityProfile")).first_selected_option.get_attribute("value") == "1"
-    el = d.find_element(By.NAME, "chargePointId")
-    el.clear()
-    el.send_keys("CP002")
-    d.find_element(By.ID, "save").click()
-    WebDriverWait(d, 10).until(ec.presence_of_element_located((By.ID, "saved")))
-    assert fw.wait_exit(10) == 75
+    save_charge_point_id(d, fw, "CP002")
     cs_saved = json.loads(fw.config_path.read_text())["centralSystem"]
     assert cs_saved["chargePointId"] == "CP002" and cs_saved.get("securityProfile", 1) == 1, cs_saved

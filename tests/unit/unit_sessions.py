@@ -214,6 +214,27 @@ async def test_a_meter_never_read_since_the_boot_starts_no_transaction():
         eq(tx.get(1)["start"], 1234567, "meterStart: the register")
 
 
+def full_for_stops():
+    # The outbox stand-in whose flash refuses the next `full` StopTransactions
+    # (OSError 28): a stop held, stored by a retry; it keeps every payload.
+    from unit_no_heap import Starts
+
+    class FullForStops(Starts):
+        def __init__(self):
+            Starts.__init__(self)
+            self.full = 0
+            self.payloads = []
+
+        def store(self, action, payload, local):
+            if action == "StopTransaction" and self.full:
+                self.full -= 1
+                raise OSError(28, "ENOSPC")
+            self.payloads.append(payload)
+            Starts.store(self, action, payload, local)
+
+    return FullForStops()
+
+
 def test_a_held_stop_is_stamped_when_it_was_decided_not_when_it_reached_flash():
     # C16 6.49 StopTransaction.req timestamp: "the date and time on which
     # the transaction is stopped". A stop whose StopTransaction cannot be
@@ -223,30 +244,17 @@ def test_a_held_stop_is_stamped_when_it_was_decided_not_when_it_reached_flash():
     # full. (Before: stamped with the retry's time.)
     from check import TempDir
 
-    from unit_no_heap import StopMeter, Starts, charging
+    from unit_no_heap import StopMeter, charging
 
     from uocpp import clock
-
-    class FullOnce(Starts):
-        def __init__(self):
-            Starts.__init__(self)
-            self.full = False
-            self.payloads = []
-
-        def store(self, action, payload, local):
-            if action == "StopTransaction" and self.full:
-                self.full = False
-                raise OSError(28, "ENOSPC")
-            self.payloads.append(payload)
-            Starts.store(self, action, payload, local)
 
     synced, now = clock.synced, clock.now()
     try:
         clock.set_unix(1767269700)  # 2026-01-01T12:15:00Z
         with TempDir("heldtime") as d:
-            outbox = FullOnce()
+            outbox = full_for_stops()
             s, tx = charging(d, StopMeter(), outbox)
-            outbox.full = True
+            outbox.full = 1
             eq(s.stop(1, "Local", "ALICE"), False, "decided: stored after the loop's meter read")
             eq(s.evse.relay, False, "the relay open at once")
             s._step(1, True)  # the loop's pass after its meter read: held, not on flash
@@ -267,31 +275,18 @@ def test_a_held_stops_transaction_end_sample_is_stamped_with_the_stop_not_the_re
     # retry's time, a sample after the transaction was over).
     from check import TempDir
 
-    from unit_no_heap import Connectors, LockingEvse, Meter, Starts
+    from unit_no_heap import Connectors, LockingEvse, Meter
 
     from uocpp import clock
     from uocpp.model.transactions import Transactions as Tx
     from uocpp.services.metering import ENERGY, Metering
     from uocpp.services.sessions import Sessions
 
-    class FullOnce(Starts):
-        def __init__(self):
-            Starts.__init__(self)
-            self.full = 0
-            self.payloads = []
-
-        def store(self, action, payload, local):
-            if action == "StopTransaction" and self.full:
-                self.full -= 1
-                raise OSError(28, "ENOSPC")
-            self.payloads.append(payload)
-            Starts.store(self, action, payload, local)
-
     synced, now = clock.synced, clock.now()
     try:
         clock.set_unix(1767269700)  # 2026-01-01T12:15:00Z
         with TempDir("heldend") as d:
-            outbox = FullOnce()
+            outbox = full_for_stops()
             tx = Tx(d + "/tx.json")
             keys = Keys(StopTxnSampledData=ENERGY, ClockAlignedDataInterval=0, StopTransactionOnEVSideDisconnect=False)
             metering = Metering(Meter(), 1, keys, outbox, tx)
