@@ -172,7 +172,7 @@ def test_user_and_password(cs, firmware, broker, subscriber):
 def test_mqtt_password_is_masked_in_every_log_line(tmp_path):
     """mqtt.password is registered as a secret at boot, like centralSystem.authorizationKey."""
     path = tmp_path / "config.json"
-    path.write_text(json.dumps(merge(FAST, {"centralSystem": {"url": "ws://127.0.0.1:1/ocpp"}, "mqtt": {"password": "pw-Zq81x"}})))
+    path.write_text(json.dumps(merge(FAST, {"centralSystem": {"url": "ws://127.0.0.1:1/ocpp"}, "mqtt": {"user": "charger", "password": "pw-Zq81x"}})))
     code = "from uocpp import log\nfrom uocpp.config import provision\ns = provision.load(%r)\nlog.info('t', 'leak %%s', s['mqtt']['password'])" % str(path)
     r = run_micropython(code)
     assert "t: leak ***" in r.stdout, r.stdout + r.stderr
