@@ -137,7 +137,7 @@ class ProfileLimits:
             self.changed.clear()
             offers = self._offer
             for n in list(offers):
-                left = time.ticks_diff(offers[n][1], time.ticks_ms()) / 1000
+                left = time.ticks_diff(offers[n][1], time.ticks_ms()) // 1000  # (whole s: a board's float holds a Unix time to 2 min)
                 if left < 0:
                     del offers[n]  # its remote start never came
                 elif nxt is None or clock.now() + left < nxt:

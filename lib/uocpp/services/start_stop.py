@@ -341,12 +341,15 @@ class StartStop:
         # moved beyond ticks_ms since the last look (a board's ticks_diff
         # reads a week as negative: the start of a week offline came out
         # days in the future). -> the clock now.
+        # In whole seconds: a board's float (24 bits) holds a Unix time to 2
+        # minutes. A second either way is the two readings' rounding, no step.
         now, ms = clock.now(), time.ticks_ms()
         if self._seen is not None:
-            jump = now - (self._seen[0] + time.ticks_diff(ms, self._seen[1]) / 1000)
-            for unset in (self._unset_start, self._unset_stop):
-                for local in unset:
-                    unset[local] += jump
+            jump = now - self._seen[0] - time.ticks_diff(ms, self._seen[1]) // 1000
+            if not -1 <= jump <= 1:
+                for unset in (self._unset_start, self._unset_stop):
+                    for local in unset:
+                        unset[local] += jump
         self._seen = (now, ms)
         return now
 
