@@ -64,9 +64,12 @@ class SmartCharging(OnUse):
         # The wall clock jumped by however much it moved beyond the monotonic
         # time since we last looked: running transactions started that much
         # earlier or later on the new clock.
+        # In whole seconds: a board's float (24 bits) holds a Unix time only
+        # to 2 minutes, so every look made a jump of up to a minute either
+        # way; a second either way is the two readings' rounding, no jump.
         then, ms = self._seen
-        jump = int(round(clock.now() - (then + time.ticks_diff(time.ticks_ms(), ms) / 1000)))
-        if jump:
+        jump = int(clock.now() - then - time.ticks_diff(time.ticks_ms(), ms) // 1000)
+        if not -1 <= jump <= 1:
             for n in range(1, self._count + 1):
                 if self._tx_start[n] is not None:
                     self._tx_start[n] += jump
