@@ -210,3 +210,20 @@ def test_an_expiry_past_the_year_9999_in_utc_does_not_break_its_look_up():
         ll = LocalList(d + "/ll.bin", lambda: 1000)
         ll.replace(1, [entry("ALICE", expiryDate="9999-12-31T23:59:59-23:59")])
         eq(ll.lookup("ALICE"), {"status": "Accepted", "expiryDate": "9999-12-31T23:59:59Z"}, "far future")
+
+
+def test_a_list_version_too_long_for_the_header_fails_and_changes_nothing():
+    # listVersion is a JSON integer without a bound (1.6 SendLocalList.req):
+    # one of 60 digits made a header longer than its 64-byte record, so the
+    # records after it were read misaligned (a wrong card's entry at a
+    # look-up) and, after a restart, the list read as torn: empty. It is
+    # Failed now (ops/send_local_list.py), the list in force unchanged.
+    with TempDir("ll") as d:
+        ll = LocalList(d + "/ll.bin", lambda: 1000)
+        ll.replace(1, [entry("ALICE"), entry("BOB", "Blocked")])
+        raises(ListError, ll.replace, 10**60, [entry("ALICE"), entry("BOB", "Blocked"), entry("CAROL")])
+        raises(ListError, ll.update, -(10**60), [entry("CAROL")])
+        eq((ll.version, ll.count), (1, 2), "unchanged")
+        eq(ll.get("BOB"), {"status": "Blocked"}, "look-up")
+        again = LocalList(d + "/ll.bin", lambda: 1000)
+        eq((again.version, again.count, tags(again)), (1, 2, ["ALICE", "BOB"]), "reopened")

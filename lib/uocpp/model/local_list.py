@@ -346,6 +346,10 @@ class LocalList:
     def _begin(self, version, count):
         head = bytearray(REC)
         text = ("ULL2 %d %d" % (version, count)).encode()
+        if len(text) >= REC:
+            # A listVersion of some 60 digits (1.6 sets no bound): a longer
+            # header would misalign every record after it.
+            raise ListError("listVersion %d" % version)
         head[0:len(text)] = text
         head[REC - 1] = 10
         f = open(self._tmp, "wb")
