@@ -652,3 +652,19 @@ def test_wifi_ssid_and_password_keep_to_ieee_802_11():
         ("password", "0123456789abcdefABCDEF" * 2 + "0" * 20, []),
     ):
         eq(settings.validate(doc({"wifi": {key: value}}))[2], want, "wifi.%s = %r" % (key, value))
+
+
+def test_json_nested_too_deep_is_named_not_a_crash():
+    # The strict reader recursed once per [ or {: config.json nested a few
+    # thousand deep ended in RuntimeError (maximum recursion depth), a
+    # traceback and a reboot loop instead of the ConfigError (halt, exit 78)
+    # naming the problem.
+    path = "/tmp/uocpp-unit-config.json"
+    with open(path, "w") as f:
+        f.write('{"a": ' + "[" * 3000 + "]" * 3000 + "}")
+    try:
+        settings.load(path)
+        got = None
+    except settings.ConfigError as e:
+        got = str(e).replace(path, "PATH")
+    eq(got is not None and got.startswith("PATH: not valid JSON: ") and "deep" in got, True, repr(got))

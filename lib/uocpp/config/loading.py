@@ -116,6 +116,9 @@ def index(text):
         else:  # the character itself, in quotes (no str of one character: that is a name)
             return ("%s%s, found '%c'" if c != 39 else '%s%s, found "%c"') % (where, what, c)
         return "%s%s, found %s" % (where, what, found)
+    except RuntimeError:
+        # _value recurses once per [ or {: deeper than the stack allows.
+        return "arrays or objects nested too deep"
     return keys
 
 
