@@ -137,6 +137,12 @@ def check(values, count):
         if reader["connector"] > count:
             out.append("evse.cardReader: connector %d does not exist (connectors.count is %d)" % (reader["connector"], count))
     if not pilot:
+        try:
+            import esp32  # noqa: F401 (the ESP32 port: platform/esp32_evse.py refuses no pins at every start)
+
+            out.append("evse.pilotOut: required on an ESP32 board (one GPIO per connector): it has no EVSE without its pins")
+        except ImportError:
+            pass
         return out
     for key in "pilotOut pilotIn relay".split():
         if len(values[key]) != count or -1 in values[key]:
