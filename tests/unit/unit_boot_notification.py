@@ -155,3 +155,70 @@ async def test_a_restart_during_the_pending_wait_still_waits_the_interval():
     finally:
         bn.sleep = real
         task.cancel()
+
+
+class _LineFails:
+    # services/boot_notification.py's log, whose "registration ..." line
+    # finds no heap (its arguments' tuple is allocated at the call).
+    @staticmethod
+    def info(tag, msg, *args):
+        if msg.startswith("registration"):
+            raise MemoryError
+        log.info(tag, msg, *args)
+
+    warning = staticmethod(log.warning)
+
+
+async def test_a_memory_error_in_the_registration_line_still_waits_the_interval():
+    # _apply stored Pending, then its log line raised MemoryError before
+    # run() started the retry timer: the supervisor's restart sent the next
+    # BootNotification at once. 1.6 section 4.2 (BN-06): after Pending, not
+    # before the interval has passed. After Accepted the same line left the
+    # clock unset and `accepted` clear: a second BootNotification (J-24).
+    from uocpp.services import boot_notification as bn
+
+    box, reg, k, link = make([conf(PENDING, 60), conf(PENDING, 60)])
+    boot = bn.BootNotification(box, reg, k, 5, State())
+    waits = []
+    waiting = asyncio.Event()
+
+    class Sleep:
+        @staticmethod
+        async def until(event, ms):
+            waits.append((len(link.sent), ms))
+            waiting.set()
+            await asyncio.Event().wait()
+
+    task = asyncio.create_task(box.run())
+    real, bn.sleep, bn.log = bn.sleep, Sleep, _LineFails
+    try:
+        first = asyncio.create_task(boot.run())
+        try:
+            await asyncio.wait_for_ms(waiting.wait(), 2000)
+        except (MemoryError, asyncio.TimeoutError):
+            pass
+        if not waits:  # the run failed: the supervisor starts it again
+            again = asyncio.create_task(boot.run())
+            try:
+                await asyncio.wait_for_ms(waiting.wait(), 2000)
+            except asyncio.TimeoutError:
+                pass
+            again.cancel()
+        first.cancel()
+        eq(len(link.sent), 1, "no second BootNotification before the interval")
+        eq(waits[0][0], 1, "the wait after the first")
+        eq(55000 < waits[0][1] <= 60000, True, "waits the 60 s (%d ms)" % waits[0][1])
+
+        box2, reg2, k2, link2 = make([conf(ACCEPTED, 90), conf(ACCEPTED, 90)])
+        task2 = asyncio.create_task(box2.run())
+        boot2 = bn.BootNotification(box2, reg2, k2, 5, State())
+        try:
+            await boot2.run()
+        except MemoryError:
+            pass
+        eq((reg2.accepted.is_set(), k2.get("HeartbeatInterval")), (True, 90), "Accepted taken in whole")
+        eq(len(link2.sent), 1, "one BootNotification")
+        task2.cancel()
+    finally:
+        bn.sleep, bn.log = real, log
+        task.cancel()

@@ -110,7 +110,10 @@ class BootNotification:
         cfg = self.config
         cfg.status, cfg.current_time, cfg.interval = status, current, interval
         self.state.set(st.REGISTRATION, status)
-        log.info("boot", "registration %s, interval %d s, time %s", status, interval, current)
+        try:
+            log.info("boot", "registration %s, interval %d s, time %s", status, interval, current)
+        except MemoryError:
+            pass  # its arguments' tuple: the status is stored, the rest (the clock, the retry wait) must follow
         if status == ACCEPTED:
             unix = clock.parse_iso(current)
             clock.set_unix(unix)
