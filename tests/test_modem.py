@@ -12,10 +12,11 @@ import re
 import time
 
 import pytest
+from ocpp.v16 import call
 
 from harness import fake_modem
 from harness.net import tracked
-from harness.firmware import run_micropython
+from harness.firmware import EXIT_CONFIG, run_micropython
 
 # A scripted port on the unix port: each command written gets the canned
 # bytes for it (ERROR if none), read back in small chunks as a UART would.
@@ -293,3 +294,31 @@ def test_missing_modem_device_is_reported_and_boot_continues(cs, firmware, tmp_p
     assert "iccid" not in payload
     fw.wait_log(r"modem: cannot open the modem port: .*; booting without the modem's ICCID and IMSI")
     assert "Traceback" not in fw.log
+
+
+def _feed_gaps(log):
+    # Seconds between the watchdog's feeds (and arms) in a debug log.
+    ts = [float(line.split()[0]) for line in log.splitlines() if re.search(r" watchdog: (fed \(|unix stand-in armed)", line)]
+    return [b - a for a, b in zip(ts, ts[1:])]
+
+
+def test_a_soft_reset_reading_a_silent_modem_cannot_outlast_the_watchdog(cs, firmware, modem):
+    """RST-01: a Soft reset restarts the application, not the board. main.py reads config.json again, and the modem
+    with it (config/loading.py), while the hardware watchdog runs unfed: a silent modem (3 attempts of 1 s) held the
+    restart 3 s against a watchdog of 2 s, and a board resets (WDT_RESET). A watchdog that cannot cover the read is
+    refused, naming the key; one that can is fed in time across the restart."""
+    m = modem("silent")
+    cfg = modem_config(m, timeout=1, retries=2, totalTimeout=6)
+    cfg["watchdog"] = {"timeout": 2}
+    fw = firmware(cs.port, cfg)
+    assert fw.wait_exit(10) == EXIT_CONFIG
+    assert re.search(r"watchdog\.timeout: 2 s does not cover a soft reset, .*modem\.totalTimeout 6 s.*: at least 9\.3 s", fw.log), fw.log
+    m = modem("silent")
+    cfg = modem_config(m, timeout=0.4, retries=2, totalTimeout=1.5)
+    cfg.update(watchdog={"timeout": 4}, log={"level": "debug"})
+    fw = firmware(cs.port, cfg)
+    fw.wait_log("registration Accepted", timeout=20)
+    assert cs.call("CP001", call.Reset(type="Soft")).status == "Accepted"
+    fw.wait_log("registration Accepted", count=2, timeout=30)
+    fw.wait_log(r"watchdog: fed \(1\)", count=2, timeout=10)
+    assert m.commands().count("AT") >= 3 and max(_feed_gaps(fw.log)) < 4, _feed_gaps(fw.log)

@@ -278,6 +278,14 @@ def validate(doc):
             problems.append("meter.model: required on an ESP32 board (SDM120 or SDM630): it has no meter of its own")
         except ImportError:
             pass
+    # A soft reset reads the modem again (config/loading.py) with the
+    # watchdog running and unfed: it must cover that read, a quarter of
+    # itself since the last feed, and a second for the rest of the restart.
+    # (The keys cut from a text: spelled out, each would be a name.)
+    sect, wait = out["modem"], out["watchdog"].get("timeout")
+    on, total = [sect.get(k) for k in "enabled totalTimeout".split()]
+    if on and wait and total and wait < (total + 1) * 4 / 3:
+        problems.append("watchdog.timeout: %s s does not cover a soft reset, which reads the modem again while it runs (modem.totalTimeout %s s): at least %.1f s" % (wait, total, (total + 1) * 4 / 3))
     if model and address and address + count - 1 > 247:  # a bad address is not in out (its own problem)
         problems.append("meter.address: connector %d's meter would be at Modbus address %d (address + n - 1 must be at most 247)" % (count, address + count - 1))
     # The longest reply (device/sdm.py: 49 bytes from an SDM630, 33 from an
