@@ -173,6 +173,23 @@ async def test_a_card_held_for_many_polls_gives_one_event():
     eq(await taken(reader), [(1, "DEADBEEF")], "one event over %d polls" % n)
 
 
+async def test_a_card_held_while_the_loop_is_busy_gives_one_event():
+    # A card held on the reader is one event however far apart the polls
+    # come: the loop held for longer than the debounce between two polls (a
+    # lock motor's blocking lock() right after the card started a session, a
+    # TLS handshake) must not read the card still on the reader as a new
+    # tap, which would stop the session that tap just started.
+    chip, board, reader = rig(debounce=100)
+    chip.present(UID4)
+    await reader.poll()
+    eq(await taken(reader), [(1, "DEADBEEF")], "the tap")
+    t0 = time.ticks_ms()
+    while time.ticks_diff(time.ticks_ms(), t0) < 150:  # the loop held: no poll
+        pass
+    await reader.poll()
+    eq(await taken(reader), [], "still held: no second event")
+
+
 async def test_removed_then_presented_again_gives_a_second_event():
     chip, board, reader = rig(debounce=200)
     chip.present(UID4)
@@ -223,6 +240,7 @@ async def test_crc_collision_and_parity_errors_give_no_event_and_recover():
         await reader.poll()
         eq(await taken(reader), [(1, "041A2B3C4D5E80")], "%s: read at the next poll" % kind)
         chip.remove()
+        await reader.poll()  # a poll finds it gone (none between: as if held)
         await asyncio.sleep_ms(110)  # away past the debounce
         chip.present(UID7)
         chip.rx_errors(kind, 3)

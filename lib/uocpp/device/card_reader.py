@@ -37,6 +37,7 @@ _LAST = const(2)  # UID of the card last reported
 _SEEN = const(3)  # ticks_ms when it was last on the reader
 _DOWN = const(4)  # logged as failing, no good poll since
 _POLLS = const(5)
+_HELD = const(6)  # no poll has missed it since: held, however far apart the polls came
 
 
 def id_tag(uid):
@@ -49,7 +50,7 @@ class CardReader:
     def __init__(self, chip, connector, debounce_ms, changed=None):
         # chip: async init() -> version, check(), async read_uid() -> bytes or
         # None, both raising on a chip fault (mfrc522.Mfrc522).
-        self._s = [chip, debounce_ms, None, 0, False, 0]
+        self._s = [chip, debounce_ms, None, 0, False, 0, False]
         self.connector = connector
         self.changed = changed if changed is not None else asyncio.Event()
         self._cards = []
@@ -105,15 +106,20 @@ class CardReader:
             log.info("card", "card reader: chip answers again")
         if uid is not None:
             self._saw(uid)
+        else:
+            s[_HELD] = False  # the card last reported is away from this poll on
         return _POLL_MS
 
     def _saw(self, uid):
         s = self._s
         now = time.ticks_ms()
-        # (0 <=: seen over half the ticks' period ago, 6.2 days on a 32-bit
-        # board, reads as negative: a new tap, not a card still held.)
-        if uid == s[_LAST] and 0 <= time.ticks_diff(now, s[_SEEN]) < s[_DEBOUNCE_MS]:
+        # Held while no poll has missed it (however far apart the polls
+        # came: a busy loop), else back within the debounce. (0 <=: seen
+        # over half the ticks' period ago, 6.2 days on a 32-bit board, reads
+        # as negative: a new tap, not a card still held.)
+        if uid == s[_LAST] and (s[_HELD] or 0 <= time.ticks_diff(now, s[_SEEN]) < s[_DEBOUNCE_MS]):
             s[_SEEN] = now  # still held (or back too soon): no new event
+            s[_HELD] = True
             return
         tag = id_tag(uid)
         log.info("card", "card reader: card %s at connector %d", tag, self.connector)
@@ -124,6 +130,7 @@ class CardReader:
         # not taken as reported (and then ignored while it is held).
         s[_LAST] = uid
         s[_SEEN] = now
+        s[_HELD] = True
         self.changed.set()
 
 
