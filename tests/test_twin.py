@@ -113,6 +113,20 @@ def test_a_lock_that_does_not_move_refuses_the_transaction(charger, cs):
 
 
 @TWIN
+def test_a_lock_that_failed_is_not_left_driven_locked(charger, cs):
+    """A lock that did not reach locked refuses the transaction, and is
+    released: left driven to lock (level mode), its actuator stalls under
+    current, and once it frees itself the bolt locks the cable of a charger
+    with no transaction, which the user cannot take out."""
+    ch = charger()
+    ch.evse("lock 1 fail", "plug 1")
+    assert cs.call("CP001", call.RemoteStartTransaction(id_tag="REMOTE", connector_id=1)).status == "Accepted"
+    ch.wait_call("StatusNotification", where=lambda p: p["errorCode"] == "ConnectorLockFailure")
+    assert not ch.payloads("StartTransaction")
+    assert ch.fw.hw()["connectors"]["1"]["lockPin"] == 0  # lockActive 1: not driven to lock
+
+
+@TWIN
 def test_wifi_loss_drops_the_link_and_its_return_reconnects(charger, cs):
     """The access point goes out of reach: the station's isconnected() turns
     False, the Wi-Fi monitor drops the OCPP link at once; back in reach, the

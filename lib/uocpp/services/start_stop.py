@@ -92,6 +92,9 @@ class StartStop:
             log.error("session", "connector %d: no meter reading yet: no transaction", n)
             return None
         if evse.lock(n, True) is False:  # None: no lock to move (a tethered cable)
+            # Released again: left driven to lock, an actuator stalls under
+            # current, and one that frees itself locks a cable of no transaction.
+            evse.lock(n, False)
             log.error("session", "connector %d: the lock failed, no transaction", n)
             self._lock_failed[n] = True
             self._connectors.set(n, error_code="ConnectorLockFailure")
