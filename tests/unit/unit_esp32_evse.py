@@ -682,6 +682,26 @@ def test_lock_level_with_feedback():
     eq((board.levels[12], evse.locked(1)), (0, False), "released")
 
 
+def test_a_lock_that_opens_while_locked_is_a_connector_lock_failure():
+    # The feedback leaves "locked" while the lock is meant to be locked (the
+    # bolt forced back or an actuator that fails during a charge): the plug
+    # may be pulled under load, so it is a fault that opens the contactor,
+    # ConnectorLockFailure ("failure to lock or unlock connector", OCPP 1.6
+    # 7.6 ChargePointErrorCode); a lock that just moved is no fault at once.
+    board = Board()
+    board.levels[13] = lambda: board.levels.get(12, 0)  # feedback follows the actuator
+    evse = Esp32Evse(config(lockPin=[12], lockFeedback=[13]), board)
+    eq(evse.lock(1, True), True, "locked")
+    eq(evse.fault(1), "NoError", "locked as asked, before any input poll")
+    board.levels[13] = 0  # the bolt is out while it should be in
+    for _ in range(3):
+        evse._poll_inputs()
+    eq(evse.fault(1), "ConnectorLockFailure", "the lock opened while locked")
+    board.levels[13] = lambda: board.levels.get(12, 0)
+    eq(evse.lock(1, False), True, "released")
+    eq(evse.fault(1), "NoError", "released as asked: no fault")
+
+
 def test_lock_feedback_that_never_comes_times_out():
     board = Board()
     board.levels[13] = 0  # stuck: never reports locked

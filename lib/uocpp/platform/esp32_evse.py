@@ -37,7 +37,8 @@
 # within about 60 ms). The low phase is not checked (no diode check).
 #
 # fault(n): the code of the first active fault input (config order) that
-# applies to connector n (its "connector" 0 = all), else from the pilot:
+# applies to connector n (its "connector" 0 = all), else ConnectorLockFailure
+# while a lock meant locked has debounced feedback of unlocked, else from the pilot:
 # E (0 V or out of range: CP shorted to PE, a missing vehicle diode side,
 # a broken pilot) -> "EVCommunicationError", which OCPP 1.6 defines as a
 # Mode 3 failure with the vehicle; F (a high phase at -12 V while we drive
@@ -248,6 +249,12 @@ class Esp32Evse:
         for f in self._faults:
             if f[3] and f[5].value and (f[4] == 0 or f[4] == n):
                 return f[3]
+        # A lock meant to be locked whose feedback says it is not (the bolt
+        # forced back, an actuator failing during a charge): the plug may come
+        # out under load.
+        fb = c[_FB]
+        if fb is not None and c[_WANT] and c[_LOCK_PIN] is not None and not fb.value:
+            return "ConnectorLockFailure"
         # From the pilot: E (0 V or out of range) and F (a high phase at
         # -12 V: our own pilot generator failed), see the top.
         state = c[_PILOT].value
@@ -308,6 +315,7 @@ class Esp32Evse:
                 log.warning("evse", "connector %d: lock did not reach %s within %d ms", n, "locked" if locked else "unlocked", k[_LOCK_TIMEOUT_MS])
                 return False
             time.sleep_ms(_LOCK_POLL_MS)
+        c[_FB].value = locked  # the debounced feedback agrees from now (fault())
         return True
 
     def locked(self, n):

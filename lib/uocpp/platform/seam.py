@@ -59,6 +59,7 @@ EVSE = (
     # n -> the pilot state "A".."F" in force (debounced: board about 60 ms)
     ("pilot", ("n",)),
     # n -> a ChargePointErrorCode, "NoError" when none (board: fault inputs,
+    # a lock meant locked whose feedback says not -> ConnectorLockFailure,
     # then pilot E -> EVCommunicationError, F -> InternalError)
     ("fault", ("n",)),
     # offer `amps` (float, A) on the pilot: below 6 A nothing (100 % duty),
