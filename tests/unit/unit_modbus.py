@@ -216,6 +216,27 @@ async def test_concurrent_reads_take_turns_on_the_wire():
     eq([r[3] for r in port.sent], [0x00, 0x00, 0x34, 0x34], "one exchange at a time, in the order asked")
 
 
+async def test_every_meter_on_one_bus_takes_turns_with_the_grid_meter():
+    # Connector 2's meter and the grid meter sharing the connectors' bus
+    # (BusMeters.share, energy/grid.py): the metering poll and the grid's
+    # reading run as separate tasks, and a request while another meter's
+    # reply is still on the bus garbles both (and the drain before a request
+    # swallows the other's reply).
+    class ByAddress(Port):
+        def write(self, data):
+            if self.pending:
+                raise AssertionError("request to %d sent while a reply was pending" % data[0])
+            self.sent.append(bytes(data))
+            self.pending = reply(data[0], [230.0] * 3 + [10.0] * 3) if data[3] == 0 else reply(data[0], [7000.0] + [0.0] * 8 + [50.0, 12.5])
+
+    port = ByAddress([])
+    bus = sdm.BusMeters(port, {"address": 1, "model": "SDM630", "timeout": 0.3}, 2)
+    grid = bus.share(9, "SDM630", 300)
+    mine, theirs = await asyncio.gather(bus.read(2), grid.read())
+    eq((mine[sdm.ENERGY], theirs[sdm.ENERGY]), (12500.0, 12500.0), "both answered")
+    eq(sorted(r[0] for r in port.sent), [2, 2, 9, 9], "each request once, one exchange at a time on the bus")
+
+
 def test_unknown_model_or_address():
     raises(ValueError, sdm.SdmMeter, None, 1, "SDM999")
     raises(ValueError, sdm.SdmMeter, None, 0)

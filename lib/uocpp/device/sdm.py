@@ -195,8 +195,10 @@ class BusMeters:
     # reads them one at a time (a shared bus). Here rather than in a module
     # of its own: each module interns its path and dotted name for ever.
     def __init__(self, port, cfg, count):
-        # cfg: config.json's meter section.
-        self._meters = [None] + [SdmMeter(port, cfg["address"] + n, cfg["model"], int(cfg["timeout"] * 1000)) for n in range(count)]
+        # cfg: config.json's meter section. One lock for the bus: every
+        # meter on it (and one shared with it) takes turns.
+        lock = asyncio.Lock()
+        self._meters = [None] + [SdmMeter(port, cfg["address"] + n, cfg["model"], int(cfg["timeout"] * 1000), 1, lock) for n in range(count)]
 
     def measurands(self):
         return _MEASURANDS
