@@ -261,3 +261,33 @@ async def test_the_part_is_dropped_once_no_profile_is_left():
         await asyncio.sleep_ms(20)
         eq((bool(smart), _PART in sys.modules), (False, False), "and it goes again")
         task.cancel()
+
+
+def test_a_clear_the_flash_refuses_is_not_accepted():
+    # A full flash (OSError 28) during ClearChargingProfile: the profile
+    # stayed on flash and comes back at the next boot (a ChargePointMaxProfile
+    # of 0 A then stops every charge again), so it must stay in force now too
+    # and the central system must not read Accepted (C16 5.5).
+    from uocpp.store import json_file
+
+    with TempDir("profiles") as d:
+        path = d + "/profiles.json"
+        store = pm.Profiles(path, keys())
+        eq(store.install(pm.entry(0, prof(1, "ChargePointMaxProfile", limit=0.0), NOW)), "Accepted")
+        write = json_file.write_json_atomic
+
+        def full(path, obj):
+            raise OSError(28)
+
+        json_file.write_json_atomic = full
+        try:
+            try:
+                gone = store.clear(pid=1)
+            except OSError:
+                gone = None  # the answer: a CALLERROR, not Accepted
+        finally:
+            json_file.write_json_atomic = write
+        eq(bool(gone), False, "not cleared, not Accepted")
+        eq([p["id"] for p in store.items], [1], "still in force")
+        eq([p["id"] for p in pm.Profiles(path, keys()).items], [1], "as on flash")
+        eq(store.end_transaction(0), 0)

@@ -154,10 +154,21 @@ class Profiles:
                 return p["id"] == pid
             return (connector is None or p["c"] == connector) and (purpose is None or p["purpose"] == purpose) and (level is None or p["level"] == level)
 
-        return self._drop(hit)
+        # A full flash keeps them all (in force, as the next boot reads
+        # them) and raises: a CALLERROR, not Accepted.
+        before = self.items
+        try:
+            return self._drop(hit)
+        except OSError:
+            self.items = before
+            raise
 
     def end_transaction(self, connector):
-        return self._drop(lambda p: p["purpose"] == TX and p["c"] == connector)
+        # A TxProfile outlives no restart: gone from RAM is enough.
+        try:
+            return self._drop(lambda p: p["purpose"] == TX and p["c"] == connector)
+        except OSError:
+            return 1  # (logged)
 
     def _drop(self, hit):
         kept = [p for p in self.items if not hit(p)]
@@ -168,4 +179,5 @@ class Profiles:
                 self._save()
             except OSError as err:
                 log.error("profiles", "cannot store the profiles: %s", err)
+                raise
         return gone
