@@ -365,3 +365,39 @@ def test_a_cached_tag_answered_the_same_again_writes_nothing():
         cache.update("ALICE", {"status": "Blocked"})
         eq(json_file.written > before, True, "a change is written")
         eq(AuthCache(d + "/c.json", lambda: True).lookup("ALICE"), {"status": "Blocked"}, "on flash")
+
+
+def test_reservations_the_flash_refuses_are_not_accepted():
+    # A full flash (OSError 28): ReserveNow Accepted but not on flash is a
+    # reservation a reboot forgets (C16 5.13: the connector then serves
+    # anyone); CancelReservation Accepted but still on flash is one a
+    # reboot brings back, Reserved for a cancelled idTag until its expiry.
+    # The answer and RAM follow what the flash holds.
+    from uocpp.model.reservations import Reservations
+    from uocpp.ops import cancel_reservation, reserve_now
+
+    with TempDir("rsv") as d:
+        conns = Connectors(2, d + "/connectors.json", State())
+        book = Reservations(d + "/r.json", conns)
+        ask = {"connectorId": 1, "expiryDate": "2096-01-01T00:00:00Z", "idTag": "ALICE", "reservationId": 7}
+        write = json_file.write_json_atomic
+
+        def full(path, obj):
+            raise OSError(28)
+
+        json_file.write_json_atomic = full
+        try:
+            got = reserve_now.handle(ask, book, conns)["status"]
+        finally:
+            json_file.write_json_atomic = write
+        eq((got, book.on(1), conns.status(1)), ("Rejected", None, "Available"), "ReserveNow not stored: not Accepted")
+        eq(reserve_now.handle(ask, book, conns)["status"], "Accepted")
+        json_file.write_json_atomic = full
+        try:
+            got = cancel_reservation.handle({"reservationId": 7}, book)["status"]
+        finally:
+            json_file.write_json_atomic = write
+        eq((got, book.on(1) is not None, conns.status(1)), ("Rejected", True, "Reserved"), "cancel not stored: not Accepted")
+        eq(Reservations(d + "/r.json", Connectors(2, d + "/c2.json", State())).on(1)[0], 7, "as on flash")
+        eq(cancel_reservation.handle({"reservationId": 7}, book)["status"], "Accepted")
+        eq(Reservations(d + "/r.json", Connectors(2, d + "/c2.json", State())).on(1), None, "cancelled on flash")

@@ -63,30 +63,45 @@ class Reservations:
 
     def reserve(self, rid, n, id_tag, parent, expiry):
         # A reservation with the same id replaces the old one (5.13).
+        # -> False, nothing changed, when the flash refused it (a reboot
+        # would forget it: ReserveNow Rejected).
         old = self._items.pop(str(rid), None)
+        self._items[str(rid)] = {"c": n, "tag": id_tag, "parent": parent, "exp": expiry}
+        if not self._save():
+            self._items.pop(str(rid))
+            if old is not None:
+                self._items[str(rid)] = old
+            return False
         if old is not None and old["c"] != n:
             self._connectors.set(old["c"], reserved=False)
-        self._items[str(rid)] = {"c": n, "tag": id_tag, "parent": parent, "exp": expiry}
-        self._save()
         self._connectors.set(n, reserved=True)
         log.info("reserve", "connector %d reserved for %s until %s (reservation %d)", n, id_tag, clock.format_iso(expiry), rid)
         self.changed.set()
+        return True
 
     def end(self, rid, why):
         r = self._items.pop(str(rid), None)
         if r is None:
             return False
-        self._save()
+        if not self._save() and why == "cancelled":
+            # Still on flash (full): a reboot would bring it back, so it
+            # stays (CancelReservation Rejected). Used, expired or ended by
+            # a fault, it is over whatever the flash says.
+            self._items[str(rid)] = r
+            return False
         self._connectors.set(r["c"], reserved=False)
         log.info("reserve", "reservation %d on connector %d %s", rid, r["c"], why)
         self.changed.set()
         return True
 
     def _save(self):
+        # -> False when the flash refused the write.
         try:
             json_file.write_json_atomic(self._path, self._items)
+            return True
         except OSError as e:
             log.error("reserve", "cannot store the reservations: %s", e)
+            return False
 
     async def run(self):
         # Ends each reservation at its expiryDate, or once its connector is

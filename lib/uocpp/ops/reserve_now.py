@@ -32,5 +32,6 @@ def handle(payload, reservations, connectors):
     held = reservations.on(n)
     if (held is not None and held[0] != rid) or status not in (cn.AVAILABLE, cn.RESERVED):
         return {"status": "Occupied"}
-    reservations.reserve(rid, n, payload["idTag"], payload.get("parentIdTag"), expiry)
+    if not reservations.reserve(rid, n, payload["idTag"], payload.get("parentIdTag"), expiry):
+        return {"status": "Rejected"}  # not on flash (full)
     return {"status": "Accepted"}
