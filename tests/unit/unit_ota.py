@@ -390,6 +390,32 @@ async def test_an_outcome_refused_with_a_callerror_is_given_up_in_the_end():
     eq(st["outcome"], None, "given up on flash: not sent again after a reboot")
 
 
+async def test_a_request_the_flash_refuses_is_not_carried_out():
+    # A full flash (OSError 28) while UpdateFirmware is stored: the central
+    # system gets a CALLERROR (the request is not on flash), so the charger
+    # must not download and install it anyway (the service's loop takes any
+    # request RAM holds).
+    from uocpp.store import json_file
+
+    Partition.reset()
+    with TempDir("ota") as d:
+        svc, stops = service(d)
+        write = json_file.write_json_atomic
+
+        def full(path, obj):
+            raise OSError(28)
+
+        json_file.write_json_atomic = full
+        try:
+            raises(OSError, svc.request, "http://h/fw.bin", clock.now(), None, None)
+        finally:
+            json_file.write_json_atomic = write
+        try:
+            eq(svc.st.get("pending"), None, "RAM holds no request the flash does not")
+        finally:
+            cleanup(d)
+
+
 TESTS = (
     test_header_rules,
     test_good_image_is_written_checked_then_switched,
@@ -403,5 +429,5 @@ TESTS = (
     test_a_check_that_finds_no_heap_still_ends_with_a_final_status,
     test_a_download_a_day_ahead_logs_its_wait_once,
     test_an_outcome_refused_with_a_callerror_is_given_up_in_the_end,
+    test_a_request_the_flash_refuses_is_not_carried_out,
 )
-

@@ -141,6 +141,9 @@ class FirmwareUpdate:
             retries = self._cfg["retries"]
         if interval is None:
             interval = self._cfg["retryInterval"]
+        # Not on flash (full): a CALLERROR, and RAM as before (the loop
+        # would carry out a request the central system was told failed).
+        before = self.st.get("pending"), self.st.get("rid")
         self.st["pending"] = {"url": url, "at": at, "left": retries, "every": interval, "signed": signed}
         # A switch on flash (trial) reboots into it and reports its outcome
         # with its own requestId: the new request waits for after it
@@ -148,7 +151,11 @@ class FirmwareUpdate:
         armed = self.st.get("trial")
         if not armed:
             self.st["rid"] = signed["id"] if signed else None
-        self._save()
+        try:
+            self._save()
+        except Exception:
+            self.st["pending"], self.st["rid"] = before
+            raise
         log.info("firmware", "update from %s at %s (%d retries, every %d s)", url, clock.format_iso(at), retries, interval)
         if self._job is not None and not armed:
             self._replaced = True
