@@ -10,7 +10,7 @@
 import json
 import os
 
-from check import TempDir, eq
+from check import TempDir, eq, raises
 
 from uocpp import lazy, log
 from uocpp.model.connectors import Connectors
@@ -401,3 +401,46 @@ def test_reservations_the_flash_refuses_are_not_accepted():
         eq(Reservations(d + "/r.json", Connectors(2, d + "/c2.json", State())).on(1)[0], 7, "as on flash")
         eq(cancel_reservation.handle({"reservationId": 7}, book)["status"], "Accepted")
         eq(Reservations(d + "/r.json", Connectors(2, d + "/c2.json", State())).on(1), None, "cancelled on flash")
+
+
+class _Root:
+    # What pki/store.py takes of a der.Cert.
+    def __init__(self, n):
+        self.der, self.key, self.serial, self.issuer = b"DER%d" % n, b"key%d" % n, n, None
+
+    def part(self, _):
+        return self.der
+
+
+def test_a_root_the_index_cannot_take_leaves_the_roots_it_names():
+    # A full flash (OSError 28) after the new root's DER took the last room:
+    # index.json is not rewritten (InstallCertificate Failed), so every root
+    # file it still names must still be there. The root on trial was
+    # deleted first: the link then found no file for the root it trusts
+    # (an OSError from the TLS context at every attempt: offline at
+    # profile 2 and 3).
+    from uocpp.pki import store as ps
+
+    with TempDir("certs") as d:
+        try:
+            s = ps.Store(d)
+            s.add(ps.CS_ROOT, _Root(0))
+            s.connected(False)
+            s.add(ps.CS_ROOT, _Root(1), s.entries(ps.CS_ROOT))  # on trial, C0 the fall-back
+            write = json_file.write_json_atomic
+
+            def full(path, obj):
+                raise OSError(28)
+
+            json_file.write_json_atomic = full
+            try:
+                raises(OSError, s.add, ps.CS_ROOT, _Root(2), [e for e in s.entries(ps.CS_ROOT) if e[1] not in s.idx["old"]])
+            finally:
+                json_file.write_json_atomic = write
+            again = ps.Store(d)
+            eq((again.trusted(False), again.trusted(True)), ([b"DER1"], [b"DER0"]), "the roots the index names")
+            eq(sorted(os.listdir(d + "/certs")), ["C0.der", "C1.der", "index.json"], "and no other file")
+        finally:
+            for name in os.listdir(d + "/certs"):
+                os.remove(d + "/certs/" + name)
+            os.rmdir(d + "/certs")

@@ -113,6 +113,11 @@ class Store:
         except OSError:
             pass
         _write(self._dir + "/" + name, cert.der)
+        # The files of the roots that go are removed once the index no
+        # longer names them: an index that cannot be written (a full
+        # flash) leaves every file it names, and this one goes.
+        before = {"c": list(self.idx["c"]), "new": self.idx["new"], "old": self.idx["old"]}
+        gone = []
         self.idx["c"].append([_TAG[kind], name, hash_data(cert, issuer)])
         if kind == CS_ROOT:
             names = self.idx["old"]
@@ -120,13 +125,19 @@ class Store:
                 # A trial under way: the root on trial (replaces) goes for
                 # good, its fall-back (not given up yet) stays.
                 self.idx["old"] = [e[1] for e in replaces]
-                self._drop_old()
+                gone = self._drop_old()
                 self.idx["old"] = names
             else:
-                self._drop_old()  # an earlier trial's fall-back goes for good
+                gone = self._drop_old()  # an earlier trial's fall-back goes for good
                 self.idx["old"] = [e[1] for e in replaces]
             self.idx["new"] = name
-        self._save()
+        try:
+            self._save()
+        except OSError:
+            self.idx = before
+            _unlink(self._dir, [name])
+            raise
+        _unlink(self._dir, gone)
         return name
 
     def remove(self, entry):
@@ -144,16 +155,16 @@ class Store:
             pass
 
     def _drop_old(self):
-        for name in self.idx["old"]:
+        # -> the files of the old roots, out of the index (the caller
+        # removes them once the index is on flash).
+        gone = self.idx["old"]
+        for name in gone:
             for e in self.idx["c"]:
                 if e[1] == name:
                     self.idx["c"].remove(e)
                     break
-            try:
-                os.remove(self._dir + "/" + name)
-            except OSError:
-                pass
         self.idx["old"] = []
+        return gone
 
     # -- the link's trust ------------------------------------------------------
     def trusted(self, fallback):
@@ -176,9 +187,18 @@ class Store:
         if fallback or self.idx["new"] is None:
             return
         log.info("certs", "the new Central System root certificate connected: the fall-back goes")
-        self._drop_old()
+        gone = self._drop_old()
         self.idx["new"] = None
         self._save()
+        _unlink(self._dir, gone)
+
+
+def _unlink(directory, names):
+    for name in names:
+        try:
+            os.remove(directory + "/" + name)
+        except OSError:
+            pass
 
 
 def _write(path, data):
