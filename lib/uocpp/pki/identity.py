@@ -33,6 +33,10 @@ def load(ctx, flash):
     # parses no PEM (so no chain in one call), and a second call would
     # replace the key. The central system knows its own CA's intermediates.
     new = path(flash, CERT + ".new")
+    if json_file.exists(new) and not json_file.exists(path(flash, KEY)) and json_file.exists(path(flash, PENDING)):
+        # FAT: killed between the remove and the rename of the key's
+        # replace(): the new key waits alone, its certificate checked.
+        json_file.replace(path(flash, PENDING), path(flash, KEY))
     if json_file.exists(new) and not json_file.exists(path(flash, PENDING)):
         # CertificateSigned killed between its renames (csr_exchange.py):
         # the key is the new one already, so is the certificate waiting
