@@ -33,6 +33,8 @@ def decide(base):
             return None
     except Exception:
         return None  # a torn file: the built-in app
+    if not isinstance(st, dict) or not isinstance(st.get("trial") or {}, dict):
+        return None  # of another shape: as a torn file (never a boot that stops here)
     slot, version, trial = st.get("slot"), st.get("version"), st.get("trial")
     if trial:
         old = (slot, version)

@@ -416,6 +416,25 @@ async def test_a_request_the_flash_refuses_is_not_carried_out():
             cleanup(d)
 
 
+def test_a_state_file_of_another_shape_stops_no_boot():
+    # <flash>/app/state.json valid JSON of another shape (a bit flipped,
+    # edited by hand): the loader runs before anything else, with no
+    # watchdog yet, and an exception there stopped every boot (a board at
+    # its REPL for good). It falls back to the built-in application, as for
+    # a torn file.
+    import uocpp_slots
+
+    with TempDir("ota") as d:
+        os.mkdir(d + "/app")
+        try:
+            for text in ("[]", "5", "null", '{"trial": 5}', '{"trial": [1]}'):
+                with open(d + "/app/state.json", "w") as f:
+                    f.write(text)
+                eq(uocpp_slots.decide(d + "/app") in (None, (None, False, False)), True, text)
+        finally:
+            cleanup(d)
+
+
 TESTS = (
     test_header_rules,
     test_good_image_is_written_checked_then_switched,
@@ -430,4 +449,5 @@ TESTS = (
     test_a_download_a_day_ahead_logs_its_wait_once,
     test_an_outcome_refused_with_a_callerror_is_given_up_in_the_end,
     test_a_request_the_flash_refuses_is_not_carried_out,
+    test_a_state_file_of_another_shape_stops_no_boot,
 )
