@@ -163,6 +163,23 @@ def test_torn_file_and_leftover_tmp():
         eq((ll.version, ll.count), (0, 0), "torn list reads empty")
 
 
+def test_a_corrupt_record_fails_no_card():
+    # A record whose status byte or expiryDate is garbage (a bit flipped on
+    # flash; the file's size still matches its header) raised ValueError
+    # from the lookup: the card's Authorize was never sent, every card of
+    # that idTag refused even online. Not listed, it is asked for.
+    with TempDir("ll") as d:
+        path = d + "/ll.bin"
+        LocalList(path, lambda: 1000).replace(5, [entry("A"), entry("B", expiryDate="2099-01-01T00:00:00Z")])
+        with open(path, "r+b") as f:
+            f.seek(REC + 20)
+            f.write(b"Z")  # A's status
+            f.seek(2 * REC + 41)
+            f.write(b"x")  # B's expiryDate
+        ll = LocalList(path, lambda: 1000)
+        eq((ll.lookup("A"), ll.lookup("B")), (None, None), "not listed")
+
+
 def test_thousand_entries_heap_bound():
     with TempDir("ll") as d:
         path = d + "/ll.bin"

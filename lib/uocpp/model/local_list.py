@@ -235,9 +235,13 @@ class LocalList:
         try:
             with open(self.path, "rb") as f:
                 _, found = self._find(f, key)
+            return decode(self._buf)[1] if found else None
         except OSError:
             return None
-        return decode(self._buf)[1] if found else None
+        except ValueError:
+            # A record garbled on flash: not listed (the card is asked for).
+            log.warning("locallist", "a corrupt record for %s", id_tag)
+            return None
 
     def lookup(self, id_tag):
         # For authorization: an Accepted entry past its expiryDate reads Expired.
