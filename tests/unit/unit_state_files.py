@@ -471,3 +471,31 @@ def test_a_charge_point_key_left_as_its_lone_pending_file_is_taken():
             for name in os.listdir(d + "/certs"):
                 os.remove(d + "/certs/" + name)
             os.rmdir(d + "/certs")
+
+
+def test_a_raised_profile_that_connected_is_on_trial_no_more_on_a_full_flash():
+    # SecurityProfile 1 -> 2 connected: the trial is over. A full flash
+    # (OSError 28) kept security.json naming the fall-back, so the next boot
+    # put profile 2 on trial again, and three failed connections then (the
+    # central system down for a minute) lowered the security for good
+    # (SEC-12 falls back only from a profile that never connected).
+    from uocpp.link import security_change
+
+    with TempDir("sec") as d:
+        sec = Sec(d, 1)
+        security_change.raised(sec, 2)
+        write = json_file.write_json_atomic
+
+        def full(path, obj):
+            raise OSError(28)
+
+        json_file.write_json_atomic = full
+        try:
+            security_change.settled(sec, None)
+        finally:
+            json_file.write_json_atomic = write
+        eq(sec._fallback, None, "kept")
+        again = Sec(d, 2)
+        again._fallback = None  # (as link/security.py starts it)
+        security_change.resume(again)
+        eq(again._fallback, None, "and no trial at the next boot")

@@ -3,6 +3,8 @@
 # boot that finds a trial on flash, so a charger whose profile never
 # changes carries none of this in its heap.
 # Each function takes the Security object (sec) it works for.
+import os
+
 from micropython import const
 
 from uocpp import log, unload
@@ -119,3 +121,9 @@ def settled(sec, error):
         json_file.write_json_atomic(sec._trial_path, {})
     except OSError as e:
         log.error("security", "cannot clear the trial record: %s", e)
+        # Left, it would put the kept profile on trial again at the next
+        # boot: removed (which needs no room), as no record.
+        try:
+            os.remove(sec._trial_path)
+        except OSError:
+            pass
