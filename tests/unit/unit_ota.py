@@ -435,6 +435,40 @@ def test_a_state_file_of_another_shape_stops_no_boot():
             cleanup(d)
 
 
+async def test_a_switch_the_flash_refuses_never_boots_later():
+    # A full flash (OSError 28) when the switch (the trial) goes to
+    # state.json: the install failed (InstallationFailed) and the old one
+    # runs, but the trial stayed in RAM, so the next write of state.json
+    # (the failure's own outcome) put it on flash and the next boot tried
+    # the update the central system was told had failed.
+    from uocpp.store import json_file
+
+    Partition.reset()
+    with TempDir("ota") as d:
+        try:
+            svc, stops = service(d)
+            fu.transfer.download = fake_get(update_file(b"x" * 5000))
+            svc.request("http://h/fw.bin", clock.now(), None, None)
+            write = json_file.write_json_atomic
+            once = [True]
+
+            def full(path, obj):
+                if once[0] and obj.get("trial"):
+                    once[0] = False  # the switch's write only: room again after
+                    raise OSError(28)
+                write(path, obj)
+
+            json_file.write_json_atomic = full
+            try:
+                await svc._work()  # InstallationFailed, on flash
+            finally:
+                json_file.write_json_atomic = write
+            eq((state(d).get("trial"), svc._outbox.sent[-1]), (None, "InstallationFailed"), "no trial on flash")
+            eq((Partition.boot_label, stops), ("ota_0", []), "the old one runs")
+        finally:
+            cleanup(d)
+
+
 TESTS = (
     test_header_rules,
     test_good_image_is_written_checked_then_switched,
@@ -450,4 +484,5 @@ TESTS = (
     test_an_outcome_refused_with_a_callerror_is_given_up_in_the_end,
     test_a_request_the_flash_refuses_is_not_carried_out,
     test_a_state_file_of_another_shape_stops_no_boot,
+    test_a_switch_the_flash_refuses_never_boots_later,
 )

@@ -496,7 +496,11 @@ class FirmwareUpdate:
         # The switch: one atomic write. Before it the old one boots, after it
         # the new one on trial.
         st["trial"], st["pending"] = trial, None
-        self._save()
+        try:
+            self._save()
+        except Exception:
+            st["trial"] = None  # not on flash: no later write may put it there
+            raise
         if recv.kind == "image":
             try:
                 recv.target.switch()  # set_boot: checked before, switched last
