@@ -180,6 +180,38 @@ def test_a_corrupt_record_fails_no_card():
         eq((ll.lookup("A"), ll.lookup("B")), (None, None), "not listed")
 
 
+class _FullAfter:
+    # The temp file, whose writes fail after `left` more succeed (a full flash).
+    def __init__(self, f, left):
+        self.f, self.left = f, left
+
+    def write(self, data):
+        if not self.left:
+            raise OSError(28)
+        self.left -= 1
+        return self.f.write(data)
+
+    def close(self):
+        self.f.close()
+
+
+def test_an_update_the_flash_refuses_gives_its_room_back():
+    # A SendLocalList that fills the flash (OSError 28) is Failed, the old
+    # list stays; its half-written temp file stayed too, holding the flash
+    # full until the next boot or update: tx.json could not be written, and
+    # no transaction could start meanwhile.
+    with TempDir("ll") as d:
+        path = d + "/ll.bin"
+        ll = LocalList(path, lambda: 1000)
+        ll.replace(1, [entry("A")])
+        begin = ll._begin
+        ll._begin = lambda version, count: _FullAfter(begin(version, count), 2)
+        raises(OSError, ll.replace, 2, [entry("T%03d" % i) for i in range(50)])
+        raises(OSError, ll.update, 3, [entry("T%03d" % i) for i in range(50)])
+        raises(OSError, os.stat, path + ".tmp")
+        eq((ll.version, ll.count, tags(ll)), (1, 1, ["A"]), "the old list")
+
+
 def test_thousand_entries_heap_bound():
     with TempDir("ll") as d:
         path = d + "/ll.bin"

@@ -283,10 +283,14 @@ class LocalList:
                 pass
         f = self._begin(version, len(records))
         try:
-            for rec in records:
-                f.write(rec)
-        finally:
-            f.close()
+            try:
+                for rec in records:
+                    f.write(rec)
+            finally:
+                f.close()
+        except BaseException:
+            _remove(self._tmp)  # a full flash: its room back (tx.json needs it)
+            raise
         self._commit(version, len(records))
 
     def update(self, version, items):
@@ -305,14 +309,18 @@ class LocalList:
             raise ListError("%d entries, more than LocalAuthListMaxLength" % count)
         out = self._begin(version, count)
         try:
-            old = open(self.path, "rb") if self.count else None
             try:
-                self._merge(old, records, out)
+                old = open(self.path, "rb") if self.count else None
+                try:
+                    self._merge(old, records, out)
+                finally:
+                    if old:
+                        old.close()
             finally:
-                if old:
-                    old.close()
-        finally:
-            out.close()
+                out.close()
+        except BaseException:
+            _remove(self._tmp)  # as in replace()
+            raise
         self._commit(version, count)
 
     def _merge(self, old, records, out):
