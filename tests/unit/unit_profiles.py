@@ -202,6 +202,28 @@ def test_a_remote_start_tx_profile_outlives_a_clock_set_forward_before_the_start
 _PART = "uocpp.services.profile_limits"
 
 
+def test_profiles_of_another_shape_stop_no_task():
+    # profiles.json entries of another shape (a bit flipped, another
+    # version's, edited by hand) raised TypeError or IndexError in every
+    # schedule computed from them: the smart charging task failed at each
+    # restart, five times in ten minutes reset the board, and the next boot
+    # read the same file (a reset loop). Such an entry is dropped at load.
+    import json
+
+    good = {"id": 1, "c": 0, "level": 0, "purpose": "TxDefaultProfile", "kind": "Relative", "rec": None, "from": None, "to": None, "start": None, "dur": None, "unit": "A", "periods": [[0, 10, None]], "tx": None}
+    bad = []
+    for k, v in (("periods", 5), ("periods", [[0]]), ("periods", [5]), ("to", "x"), ("from", "x"), ("dur", "x"), ("periods", [["a", 10, None]]), ("periods", [[0, "x", None]])):
+        e = dict(good, id=len(bad) + 2)
+        e[k] = v
+        bad.append(e)
+    with TempDir("door") as d:
+        with open(d + "/profiles.json", "w") as f:
+            json.dump([good] + bad, f)
+        smart = SmartCharging(d + "/profiles.json", Sessions(), keys(), 2, 32, 230, 3)
+        eq([p["id"] for p in smart.profiles.items], [1], "the one of this firmware's shape")
+        eq(smart.composite(1, 600, "A")[1], [[0, 10, None]], "and a schedule from it")
+
+
 def _gone():
     from uocpp.lazy import unload
 

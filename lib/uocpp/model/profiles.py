@@ -90,6 +90,22 @@ def entry(connector, profile, now):
     return e
 
 
+def _fits(e):
+    # An entry on flash of the shape entry() makes, not a TxProfile: one of
+    # another shape (a bit flipped, another version's) must not fail every
+    # schedule computed from it (the smart charging task, at each restart).
+    num = (int, float)
+    try:
+        return (
+            all(k in e for k in _FIELDS) and e["purpose"] in PURPOSES and e["purpose"] != TX
+            and type(e["c"]) is int and type(e["level"]) is int
+            and all(e[k] is None or type(e[k]) in num for k in ("from", "to", "start", "dur"))
+            and all(type(p) is list and len(p) == 3 and type(p[0]) is int and type(p[1]) in num and p[2] in (None, 1, 2, 3) for p in e["periods"])
+        )  # fmt: skip
+    except TypeError:
+        return False
+
+
 class Profiles:
     def __init__(self, path, keys):
         self._path = path
@@ -98,7 +114,7 @@ class Profiles:
         if not isinstance(saved, list):
             log.warning("profiles", "%s holds no list: no profiles", path)
             saved = []
-        self.items = [e for e in saved if isinstance(e, dict) and all(k in e for k in _FIELDS) and e["purpose"] != TX]
+        self.items = [e for e in saved if _fits(e)]
         if len(self.items) != len(saved):
             # A full or read-only flash must not stop the boot (a TxProfile
             # left by a power cut, made at boot): the next change writes.
