@@ -474,7 +474,17 @@ class Outbox:
     def _done_durable(self, seq, action, dropped=None, tag=None):
         if dropped is not None:
             _hook(action, dropped, tag)
-        self._durable.remove(seq, action)
+        try:
+            self._durable.remove(seq, action)
+        except OSError as e:
+            # Not removed (a full flash): it stays on flash, done; only its
+            # removal is tried again, after TransactionMessageRetryInterval
+            # (an error up through this task failed it for every message,
+            # and the supervisor then reset the board).
+            log.error("outbox", "%s stays on flash (%s): removed later", action, e)
+            self._taken = seq
+            self._not_before = time.ticks_add(time.ticks_ms(), self._keys.get("TransactionMessageRetryInterval") * 1000)
+            return
         self._attempts = 0
         self._not_before = None
 

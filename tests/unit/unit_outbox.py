@@ -432,6 +432,37 @@ async def test_a_reply_that_cannot_be_taken_in_keeps_the_message():
     task.cancel()
 
 
+async def test_an_answered_message_the_flash_cannot_remove_kills_no_task():
+    # A full flash (OSError 28) refuses the journal's removal record of an
+    # answered StopTransaction: the error went up through the outbox task,
+    # which failed on every answered message while the flash stayed full,
+    # and the supervisor's verdict (five failures in ten minutes) reset the
+    # board, into the same full flash. The message stays on flash, answered,
+    # and only its removal is tried again; the task lives.
+    journal = fakes.Journal()
+    box, link, reg = make(journal=journal, TransactionMessageRetryInterval=1)
+    real = journal.remove
+    fails = [True]
+
+    def remove(seq):
+        if fails[0]:
+            fails[0] = False
+            raise OSError(28)  # ENOSPC
+        real(seq)
+
+    journal.remove = remove
+    box.store("StopTransaction", {"transactionId": 1})
+    task = asyncio.create_task(box.run())
+    for _ in range(60):
+        await asyncio.sleep_ms(50)
+        if not len(journal) or task.done():
+            break
+    eq(task.done(), False, "the outbox task lives")
+    eq(len(journal), 0, "removed once the flash took it")
+    eq([s[1] for s in link.sent], ["StopTransaction"], "not sent again")
+    task.cancel()
+
+
 async def test_a_head_dropped_for_room_leaves_its_attempts_behind():
     # TransactionMessageAttempts counts one message's attempts. The head, a
     # MeterValues the central system refuses, is dropped by a full journal
