@@ -469,6 +469,44 @@ async def test_a_switch_the_flash_refuses_never_boots_later():
             cleanup(d)
 
 
+async def test_a_confirmation_the_flash_refuses_leaves_the_service_running():
+    # A full flash (OSError 28) when the trial's confirmation goes to
+    # state.json: the error went up through run(), the service's only task,
+    # so every UpdateFirmware after it was answered and never carried out.
+    # Not on flash, the trial is not confirmed (the next boot rolls it
+    # back, as the loader reads state.json): RAM says so too, nothing
+    # reports Installed, and the service goes on.
+    from uocpp.store import json_file
+
+    Partition.reset()
+    Partition.running_label = Partition.boot_label = "ota_1"
+    with TempDir("ota") as d:
+        try:
+            _trial(d)
+            svc, stops = service(d)
+            write = json_file.write_json_atomic
+            once = [True]
+
+            def full(path, obj):
+                if once[0]:
+                    once[0] = False
+                    raise OSError(28)
+                write(path, obj)
+
+            json_file.write_json_atomic = full
+            try:
+                task = asyncio.create_task(svc.run())
+                for _ in range(20):
+                    await asyncio.sleep_ms(10)
+            finally:
+                json_file.write_json_atomic = write
+            eq(task.done(), False, "the service's task lives")
+            eq((svc.st["trial"] is not None, state(d)["trial"] is not None, svc._outbox.sent), (True, True, []), "not confirmed, not Installed")
+            task.cancel()
+        finally:
+            cleanup(d)
+
+
 TESTS = (
     test_header_rules,
     test_good_image_is_written_checked_then_switched,
@@ -485,4 +523,5 @@ TESTS = (
     test_a_request_the_flash_refuses_is_not_carried_out,
     test_a_state_file_of_another_shape_stops_no_boot,
     test_a_switch_the_flash_refuses_never_boots_later,
+    test_a_confirmation_the_flash_refuses_leaves_the_service_running,
 )

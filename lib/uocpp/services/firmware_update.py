@@ -332,8 +332,17 @@ class FirmwareUpdate:
             self._image.confirm()
         st = self.st
         old = st.get("slot")
+        before = old, st.get("version"), st.get("trial"), st.get("outcome")
         st["slot"], st["version"], st["trial"], st["outcome"] = trial["slot"], trial["version"], None, INSTALLED
-        self._save()
+        try:
+            self._save()
+        except Exception as e:
+            # Not on flash (full): not confirmed, as the next boot reads it
+            # (it rolls back); RAM says so too, and the service goes on.
+            st["slot"], st["version"], st["trial"], st["outcome"] = before
+            log.error("firmware", "%s not confirmed: %s", trial["version"], e)
+            self.status = IDLE
+            return
         log.info("firmware", "%s confirmed: Accepted on its trial boot", trial["version"])
         from uocpp import security_event
 
