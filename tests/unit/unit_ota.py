@@ -507,6 +507,53 @@ async def test_a_confirmation_the_flash_refuses_leaves_the_service_running():
             cleanup(d)
 
 
+async def test_a_download_that_fills_the_flash_gives_its_room_back():
+    # A bundle larger than the free flash: its download fails with OSError
+    # 28, and the half-written staging file holds the flash full. The
+    # failure's state.json write then failed too (before the staging file
+    # went), out of run(): the service's task died with the flash still
+    # full, so tx.json could not be written and no transaction start until
+    # a reboot. The staging file goes first; the failure is on flash.
+    from uocpp.store import json_file
+
+    Partition.reset()
+    with TempDir("ota") as d:
+        try:
+            svc, stops = service(d, image=False)
+            staging = d + "/app/staging.bin"
+
+            async def get(url, sink, ca_file=None, timeout=30):
+                sink(memoryview(b"UOCPP-UPDATE 1 bundle 2.0.0 9999 " + b"0" * 64 + b"\n" + b"x" * 100))
+                raise OSError(28)
+
+            fu.transfer.download = get
+            svc.request("http://h/fw.zip", clock.now(), 0, 0)
+            write = json_file.write_json_atomic
+
+            def full(path, obj):
+                try:
+                    os.stat(staging)
+                except OSError:
+                    return write(path, obj)
+                raise OSError(28)  # the staging file holds the last room
+
+            json_file.write_json_atomic = full
+            try:
+                task = asyncio.create_task(svc.run())
+                for _ in range(50):
+                    await asyncio.sleep_ms(20)
+                    if "DownloadFailed" in svc._outbox.sent or task.done():
+                        break
+            finally:
+                json_file.write_json_atomic = write
+            eq(task.done(), False, "the service's task lives")
+            raises(OSError, os.stat, staging)
+            eq((state(d)["pending"], svc._outbox.sent[-1]), (None, "DownloadFailed"), "the failure on flash, and said")
+            task.cancel()
+        finally:
+            cleanup(d)
+
+
 TESTS = (
     test_header_rules,
     test_good_image_is_written_checked_then_switched,
@@ -524,4 +571,5 @@ TESTS = (
     test_a_state_file_of_another_shape_stops_no_boot,
     test_a_switch_the_flash_refuses_never_boots_later,
     test_a_confirmation_the_flash_refuses_leaves_the_service_running,
+    test_a_download_that_fills_the_flash_gives_its_room_back,
 )

@@ -295,14 +295,19 @@ class FirmwareUpdate:
         return bool(reboot)
 
     def _clear(self, outcome=None):
-        # The request is done (or given up): so is its staging file. A final
-        # status goes on flash with it, and out until answered (_report).
+        # The request is done (or given up): so is its staging file, which
+        # goes first (a download that filled the flash: its room back, so
+        # that state.json can be written). A final status goes on flash
+        # with it, and out until answered (_report).
+        self._unstage()
         self.st["pending"] = None
         if outcome:
             self.st["outcome"] = outcome
         self._save()
         if outcome:
             self._report(outcome)
+
+    def _unstage(self):
         try:
             os.remove(self._staging)
         except OSError:
@@ -387,6 +392,7 @@ class FirmwareUpdate:
                     self.status = IDLE
                     return
                 p["left"] -= 1
+                self._unstage()  # the next attempt starts it anew: its room back first
                 self._save()
                 log.info("firmware", "next download attempt in %d s (%d retries left)", p["every"], p["left"])
                 await asyncio.sleep(p["every"])
