@@ -651,3 +651,101 @@ async def test_a_start_answered_before_a_kill_that_kept_it_in_the_journal_is_not
         task.cancel()
         eq([(a, p.get("transactionId"), p.get("reason")) for _u, a, p in link.sent], [("StopTransaction", 42, "PowerLoss")], "the stop alone")
         eq(len(journal), 0, "nothing left")
+
+
+
+async def blipped_during_a_meter_read(change, back, keys=None):
+    # A transaction charging; the meter read of a pass hangs (a Modbus
+    # read takes up to seconds) and meanwhile the EVSE changes (change(evse))
+    # and changes back (back(evse)) before the read ends. -> (the relay
+    # closings since the change, the relay, the StopTransaction's reason,
+    # the transaction running then, the errorCodes the connector was set to).
+    from check import TempDir
+
+    from unit_no_heap import Connectors, Starts, StopMeter, charging
+
+    class Hanging(StopMeter):
+        def __init__(self):
+            StopMeter.__init__(self)
+            self.release = asyncio.Event()
+            self.release.set()
+            self.reading = asyncio.Event()
+
+        async def poll(self):
+            self.reading.set()
+            await self.release.wait()
+
+    class Codes(Connectors):
+        def __init__(self):
+            Connectors.__init__(self)
+            self.codes = []
+
+        def set(self, n, session=None, error_code=None, busy=None, reserved=None):
+            if error_code is not None:
+                self.codes.append(error_code)
+            Connectors.set(self, n, session, error_code, busy, reserved)
+
+    class Kept(Starts):
+        payload = {}
+
+        def store(self, action, payload, local):
+            if action == "StopTransaction":
+                self.payload = payload
+            Starts.store(self, action, payload, local)
+
+    with TempDir("blip") as d:
+        outbox, meter = Kept(), Hanging()
+        s, tx = charging(d, meter, outbox)
+        if keys is not None:
+            s._keys = keys
+        evse = s.evse = Board()
+        c = s._connectors = Codes()
+        task = asyncio.create_task(s.run())
+        try:
+            await within(evse.moved, "the relay closes for the running transaction")
+            s._idle.clear()
+            evse.changed.set()
+            await within(s._idle, "the loop idle after its pass")
+            meter.release.clear()
+            meter.reading.clear()
+            evse.changed.set()
+            await within(meter.reading, "a pass reads the meter")
+            evse.moved.clear()
+            change(evse)
+            evse.changed.set()
+            await within(evse.moved, "the guard opens the relay")
+            back(evse)  # gone again before the read ends
+            evse.changed.set()
+            closed = len(evse.closings)
+            meter.release.set()
+            try:
+                await asyncio.wait_for_ms(outbox.stopped.wait(), 3000)
+            except asyncio.TimeoutError:
+                pass
+            s._idle.clear()
+            evse.changed.set()
+            await within(s._idle, "the loop idle after its pass")
+        finally:
+            task.cancel()
+        return evse.closings[closed:], evse.relay, outbox.payload.get("reason"), tx.running_on(1), c.codes
+
+
+async def test_a_fault_that_comes_and_goes_during_a_meter_read_still_stops_the_transaction():
+    # A fault (a ground fault, a short trip of the RCD input) while the
+    # pass's meter read runs, cleared before the read ends: the loop's guard
+    # saw it and opened the relay, but the step after the read compared only
+    # the fault of now with the last one it saw: the fault was never
+    # reported (C16 4.9: a StatusNotification for an error), the
+    # transaction not stopped (a fault seen by the step stops it, reason
+    # Other), and the relay closed again onto the EV as if nothing had
+    # happened.
+    def fault(evse):
+        evse.code = "GroundFailure"
+
+    def cleared(evse):
+        evse.code = "NoError"
+
+    closings, relay, reason, running, codes = await blipped_during_a_meter_read(fault, cleared)
+    eq((closings, relay), ([], False), "the relay never closed again")
+    eq((reason, running), ("Other", None), "stopped, reason Other")
+    eq("GroundFailure" in codes, True, "the fault reported")

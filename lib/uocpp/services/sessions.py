@@ -298,6 +298,11 @@ class Sessions(StartStop):
                 return
             for n in range(1, evse.count + 1):
                 self._safely(self._guard, n)
+                if evse.fault(n) != self._fault[n]:
+                    # A fault is taken in now (reported, its transaction
+                    # stopped): one gone again before the read ends would
+                    # leave the step nothing to see.
+                    self._safely(self._step, n, None)
 
     def _safely(self, fn, n, *args, s=None):
         # One connector's handling; whatever it raises (bad data, a flash
@@ -349,6 +354,8 @@ class Sessions(StartStop):
                 self.stop(n, "Other")
             if fault != cn.NO_ERROR and self._rsv:
                 self._rsv.changed.set()  # a fault ends its reservation (5.13)
+        if first is None:
+            return  # a fault during the meter read (_read_meter): the rest after it
         pilot = evse.pilot(n)
         pending = self._pending[n]
         if pending is not None and time.ticks_diff(time.ticks_ms(), pending[1]) >= 0:
