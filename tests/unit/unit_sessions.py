@@ -749,3 +749,24 @@ async def test_a_fault_that_comes_and_goes_during_a_meter_read_still_stops_the_t
     eq((closings, relay), ([], False), "the relay never closed again")
     eq((reason, running), ("Other", None), "stopped, reason Other")
     eq("GroundFailure" in codes, True, "the fault reported")
+
+
+async def test_an_ev_unplugged_and_plugged_in_again_during_a_meter_read_stops_the_transaction():
+    # StopTransactionOnEVSideDisconnect true (C16 9.1, the configuration
+    # key: the transaction stops when the cable is unplugged from the EV;
+    # reason EVDisconnected, 7.46): an unplug while
+    # the pass's meter read runs, the cable plugged in again (the same or
+    # another EV) before the read ends. The guard opened the relay; the
+    # step after the read saw the EV plugged in and asking, and closed the
+    # relay again on the transaction that should have ended (whoever
+    # plugged in charged on its idTag's bill).
+    def unplugged(evse):
+        evse.state = "A"
+
+    def plugged(evse):
+        evse.state = "C"
+
+    keys = Keys(StopTxnSampledData="", StopTransactionOnEVSideDisconnect=True, UnlockConnectorOnEVSideDisconnect=True)
+    closings, relay, reason, running, codes = await blipped_during_a_meter_read(unplugged, plugged, keys)
+    eq((closings, relay), ([], False), "the relay never closed again")
+    eq((reason, running), ("EVDisconnected", None), "stopped, reason EVDisconnected")

@@ -298,10 +298,11 @@ class Sessions(StartStop):
                 return
             for n in range(1, evse.count + 1):
                 self._safely(self._guard, n)
-                if evse.fault(n) != self._fault[n]:
-                    # A fault is taken in now (reported, its transaction
-                    # stopped): one gone again before the read ends would
-                    # leave the step nothing to see.
+                if evse.fault(n) != self._fault[n] or evse.pilot(n) == "A":
+                    # A fault, an unplugged EV, taken in now (reported, its
+                    # transaction stopped): one gone again before the read
+                    # ends (plugged in again) would leave the step nothing
+                    # to see.
                     self._safely(self._step, n, None)
 
     def _safely(self, fn, n, *args, s=None):
@@ -354,8 +355,6 @@ class Sessions(StartStop):
                 self.stop(n, "Other")
             if fault != cn.NO_ERROR and self._rsv:
                 self._rsv.changed.set()  # a fault ends its reservation (5.13)
-        if first is None:
-            return  # a fault during the meter read (_read_meter): the rest after it
         pilot = evse.pilot(n)
         pending = self._pending[n]
         if pending is not None and time.ticks_diff(time.ticks_ms(), pending[1]) >= 0:
@@ -372,7 +371,7 @@ class Sessions(StartStop):
                 if self._stopping[n][2] is None:
                     if first:
                         self._finish_stop(n, local, True)
-                    else:
+                    elif first is not None:
                         self._again()  # decided during the read (which took its wake-up): the next pass
                 return
             if pilot == "A" and self._keys.get("StopTransactionOnEVSideDisconnect"):
@@ -382,6 +381,8 @@ class Sessions(StartStop):
             else:
                 self._drive(n)
             return
+        if first is None:
+            return  # during the meter read (_read_meter): the rest after it
         if pilot == "A":
             self._finishing[n] = False
             if self._lock_failed[n]:
