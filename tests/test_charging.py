@@ -724,3 +724,24 @@ def test_no_transaction_starts_between_an_accepted_reset_and_the_restart(charger
     ch.fw.wait_log("registration Accepted", count=2)
     ch.wait_call("StopTransaction", count=2)
     assert len(ch.payloads("StartTransaction")) == 1
+
+
+def test_two_remote_starts_without_a_connector_take_two_connectors(charger, cs):
+    """C16 5.11: a RemoteStartTransaction without connectorId: the charge point selects the connector. Two of them
+    back to back (AuthorizeRemoteTxRequests true: each start waits for its Authorize after the reply), two EVs
+    plugged in and waiting: both were Accepted for the same connector (the first's idTag not yet waiting there when
+    the second was answered), and the second never started, its EV left waiting at the other connector."""
+    import asyncio
+
+    ch = charger({"connectors": {"count": 2}})
+    ch.evse("plug 1", "plug 2")
+    ch.wait_status("Preparing", n=2)
+
+    async def both():
+        first = cs.cs.call("CP001", call.RemoteStartTransaction(id_tag="ANNA"))
+        second = cs.cs.call("CP001", call.RemoteStartTransaction(id_tag="BERT"))
+        return await asyncio.gather(first, second)
+
+    assert [r.status for r in cs.run(both())] == ["Accepted", "Accepted"]
+    starts = ch.wait_call("StartTransaction", count=2)
+    assert sorted((s["idTag"], s["connectorId"]) for s in starts) in ([("ANNA", 1), ("BERT", 2)], [("ANNA", 2), ("BERT", 1)])

@@ -35,6 +35,7 @@ def handle(payload, sessions, authorizer, keys, smart, registration, reservation
     held = reservations.refuses(cid, tag)
 
     async def start():
+        nonlocal cid
         parent = None
         if keys.get("AuthorizeRemoteTxRequests") or held:
             info = await authorizer.authorize(tag)
@@ -42,6 +43,13 @@ def handle(payload, sessions, authorizer, keys, smart, registration, reservation
                 log.info("session", "remote start for %s: %s", tag, info.get("status"))
                 return
             parent = info.get("parentIdTag")
+        if payload.get("connectorId") is None and not sessions.can_start(cid, tag):
+            # The connector picked for it was taken while it was authorized
+            # (another remote start without connectorId answered meanwhile
+            # picked the same one): the charge point picks again (5.11).
+            cid = sessions.first_free(tag) or cid
+            if profile is not None:
+                profile["c"] = cid
         if profile is not None:
             smart.offer(cid, profile, tag)  # before the start: installed when it starts (for this idTag)
         sessions.authorized(cid, tag, parent)
