@@ -770,3 +770,69 @@ async def test_an_ev_unplugged_and_plugged_in_again_during_a_meter_read_stops_th
     closings, relay, reason, running, codes = await blipped_during_a_meter_read(unplugged, plugged, keys)
     eq((closings, relay), ([], False), "the relay never closed again")
     eq((reason, running), ("EVDisconnected", None), "stopped, reason EVDisconnected")
+
+
+async def test_an_ev_that_leaves_finishing_and_another_that_comes_during_a_meter_read_is_not_the_last_drivers():
+    # C16 4.9: Finishing lasts until the cable is out (F1: Available), a
+    # new EV then Preparing (A2). The last driver's EV unplugged and another
+    # plugged in while the pass's meter read runs: the step after the read
+    # saw an EV plugged in, and kept Finishing (the last driver's EV, for
+    # which a remote start without connectorId never picks the connector).
+    from check import TempDir
+
+    from unit_no_heap import Starts, StopMeter, charging
+
+    from uocpp.model import connectors as cn
+
+    class Hanging(StopMeter):
+        def __init__(self):
+            StopMeter.__init__(self)
+            self.release = asyncio.Event()
+            self.release.set()
+            self.reading = asyncio.Event()
+
+        async def poll(self):
+            self.reading.set()
+            await self.release.wait()
+
+    class Looked(Board):
+        # `unplugged` is set once the firmware has read the pilot as A.
+        def __init__(self):
+            Board.__init__(self)
+            self.unplugged = asyncio.Event()
+
+        def pilot(self, n):
+            if self.state == "A":
+                self.unplugged.set()
+            return self.state
+
+    with TempDir("finishing") as d:
+        outbox, meter = Starts(), Hanging()
+        s, tx = charging(d, meter, outbox)
+        c = s._connectors = cn.Connectors(1, d + "/connectors.json", State())
+        c.set(1, busy=True)
+        evse = s.evse = Looked()
+        evse.state = "B"
+        task = asyncio.create_task(s.run())
+        try:
+            s.stop(1, "Local", "ALICE")
+            await within(outbox.stopped, "the transaction stopped")
+            s._idle.clear()
+            evse.changed.set()
+            await within(s._idle, "the loop idle after its pass")
+            eq(c.status(1), cn.FINISHING, "Finishing, the EV still plugged in")
+            meter.release.clear()
+            meter.reading.clear()
+            evse.changed.set()
+            await within(meter.reading, "a pass reads the meter")
+            evse.state = "A"
+            evse.changed.set()
+            await within(evse.unplugged, "the read's loop looks at the EVSE")
+            evse.state = "B"  # another EV
+            evse.changed.set()
+            meter.release.set()
+            s._idle.clear()
+            await within(s._idle, "the loop idle after its pass")
+        finally:
+            task.cancel()
+        eq(c.status(1), cn.PREPARING, "the new EV: Preparing")

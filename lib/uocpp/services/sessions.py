@@ -381,14 +381,14 @@ class Sessions(StartStop):
             else:
                 self._drive(n)
             return
-        if first is None:
-            return  # during the meter read (_read_meter): the rest after it
         if pilot == "A":
             self._finishing[n] = False
             if self._lock_failed[n]:
                 self._lock_failed[n] = False
                 c.set(n, error_code=fault)
             c.set(n, session=cn.PREPARING if pending else cn.AVAILABLE)
+        elif first is None:
+            return  # during the meter read (_read_meter): the rest after it
         elif self._finishing[n]:
             c.set(n, session=cn.FINISHING)
         elif pending is not None and c.operative(n):
