@@ -119,6 +119,25 @@ async def test_an_interval_past_a_day_waits_a_day():
         t.cancel()
 
 
+def recorded_waits(link, first_fails):
+    # A stand-in for boot_notification's sleep: each wait is recorded as
+    # (BootNotifications sent so far, ms) and then never ends; with
+    # first_fails the first one finds no heap instead.
+    waits = []
+    waiting = asyncio.Event()
+
+    class Sleep:
+        @staticmethod
+        async def until(event, ms):
+            waits.append((len(link.sent), ms))
+            if first_fails and len(waits) == 1:
+                raise MemoryError
+            waiting.set()
+            await asyncio.Event().wait()
+
+    return Sleep, waits, waiting
+
+
 async def test_a_restart_during_the_pending_wait_still_waits_the_interval():
     # A MemoryError in the wait after Pending fails the task; the supervisor
     # starts it again 1 s later, on the same part. That run sent
@@ -128,17 +147,7 @@ async def test_a_restart_during_the_pending_wait_still_waits_the_interval():
 
     box, reg, k, link = make([conf(PENDING, 60), conf(PENDING, 60)])
     boot = bn.BootNotification(box, reg, k, 5, State())
-    waits = []
-    waiting = asyncio.Event()
-
-    class Sleep:
-        @staticmethod
-        async def until(event, ms):
-            waits.append((len(link.sent), ms))
-            if len(waits) == 1:
-                raise MemoryError  # the first wait finds no heap
-            waiting.set()
-            await asyncio.Event().wait()
+    Sleep, waits, waiting = recorded_waits(link, True)
 
     task = asyncio.create_task(box.run())
     real, bn.sleep = bn.sleep, Sleep
@@ -179,15 +188,7 @@ async def test_a_memory_error_in_the_registration_line_still_waits_the_interval(
 
     box, reg, k, link = make([conf(PENDING, 60), conf(PENDING, 60)])
     boot = bn.BootNotification(box, reg, k, 5, State())
-    waits = []
-    waiting = asyncio.Event()
-
-    class Sleep:
-        @staticmethod
-        async def until(event, ms):
-            waits.append((len(link.sent), ms))
-            waiting.set()
-            await asyncio.Event().wait()
+    Sleep, waits, waiting = recorded_waits(link, False)
 
     task = asyncio.create_task(box.run())
     real, bn.sleep, bn.log = bn.sleep, Sleep, _LineFails

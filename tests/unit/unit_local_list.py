@@ -180,21 +180,6 @@ def test_a_corrupt_record_fails_no_card():
         eq((ll.lookup("A"), ll.lookup("B")), (None, None), "not listed")
 
 
-class _FullAfter:
-    # The temp file, whose writes fail after `left` more succeed (a full flash).
-    def __init__(self, f, left):
-        self.f, self.left = f, left
-
-    def write(self, data):
-        if not self.left:
-            raise OSError(28)
-        self.left -= 1
-        return self.f.write(data)
-
-    def close(self):
-        self.f.close()
-
-
 def test_an_update_the_flash_refuses_gives_its_room_back():
     # A SendLocalList that fills the flash (OSError 28) is Failed, the old
     # list stays; its half-written temp file stayed too, holding the flash
@@ -204,8 +189,10 @@ def test_an_update_the_flash_refuses_gives_its_room_back():
         path = d + "/ll.bin"
         ll = LocalList(path, lambda: 1000)
         ll.replace(1, [entry("A")])
+        from unit_journal import FailingWrites  # (its writes fail after `left` more: a full flash)
+
         begin = ll._begin
-        ll._begin = lambda version, count: _FullAfter(begin(version, count), 2)
+        ll._begin = lambda version, count: FailingWrites(begin(version, count), 2)
         raises(OSError, ll.replace, 2, [entry("T%03d" % i) for i in range(50)])
         raises(OSError, ll.update, 3, [entry("T%03d" % i) for i in range(50)])
         raises(OSError, os.stat, path + ".tmp")

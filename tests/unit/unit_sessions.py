@@ -6,6 +6,7 @@ import time
 from check import eq
 
 from fakes import Keys
+from unit_metering import KeptClock
 from unit_no_heap import Evse, sessions, within
 
 
@@ -248,8 +249,7 @@ def test_a_held_stop_is_stamped_when_it_was_decided_not_when_it_reached_flash():
 
     from uocpp import clock
 
-    synced, now = clock.synced, clock.now()
-    try:
+    with KeptClock():
         clock.set_unix(1767269700)  # 2026-01-01T12:15:00Z
         with TempDir("heldtime") as d:
             outbox = full_for_stops()
@@ -262,9 +262,6 @@ def test_a_held_stop_is_stamped_when_it_was_decided_not_when_it_reached_flash():
             clock.set_unix(1767269760)  # a minute later
             s._finish_stop(1, 1, False)  # the retry (held_stops.retry)
             eq([p["timestamp"] for p in outbox.payloads if "meterStop" in p], ["2026-01-01T12:15:00Z"], "the stop's time")
-    finally:
-        clock.set_unix(now)
-        clock.synced = synced
 
 
 def test_a_held_stops_transaction_end_sample_is_stamped_with_the_stop_not_the_retry():
@@ -282,8 +279,7 @@ def test_a_held_stops_transaction_end_sample_is_stamped_with_the_stop_not_the_re
     from uocpp.services.metering import ENERGY, Metering
     from uocpp.services.sessions import Sessions
 
-    synced, now = clock.synced, clock.now()
-    try:
+    with KeptClock():
         clock.set_unix(1767269700)  # 2026-01-01T12:15:00Z
         with TempDir("heldend") as d:
             outbox = full_for_stops()
@@ -302,9 +298,6 @@ def test_a_held_stops_transaction_end_sample_is_stamped_with_the_stop_not_the_re
             stop = [p for p in outbox.payloads if "meterStop" in p][0]
             ends = [mv["timestamp"] for mv in stop["transactionData"] if mv["sampledValue"][0].get("context") == "Transaction.End"]
             eq(ends, ["2026-01-01T12:15:00Z"], "the End sample: the stop's time")
-    finally:
-        clock.set_unix(now)
-        clock.synced = synced
 
 
 def test_a_transaction_hook_that_raises_neither_leaves_the_cable_locked_nor_the_start_undriven():
@@ -541,8 +534,7 @@ def test_meter_values_of_a_transaction_are_never_stamped_before_its_start():
         def stored_count(self, action):
             return 0
 
-    synced, now = clock.synced, clock.now()
-    try:
+    with KeptClock():
         clock.set_unix(1796126400)  # 2026-12-01T12:00:00Z
         with TempDir("setback") as d:
             outbox, tx = Kept(), Tx(d + "/tx.json")
@@ -560,9 +552,6 @@ def test_meter_values_of_a_transaction_are_never_stamped_before_its_start():
             stamps += [mv["timestamp"] for a, p in outbox.payloads if a == "StopTransaction" for mv in p["transactionData"]]
             eq(len(stamps), 3, "a periodic value, the begin and end values")
             eq([t for t in stamps if t < start], [], "no value before the start %s" % start)
-    finally:
-        clock.set_unix(now)
-        clock.synced = synced
 
 
 def test_a_start_stamped_before_the_clock_was_set_is_put_right_after_a_week_offline():
@@ -582,9 +571,8 @@ def test_a_start_stamped_before_the_clock_was_set_is_put_right_after_a_week_offl
     from uocpp import clock
     from uocpp.services import start_stop
 
-    synced, now = clock.synced, clock.now()
     unset = 946684800  # 2000-01-01T00:00:00Z
-    try:
+    with KeptClock():
         with TempDir("unset") as d, Ticks30(start_stop) as ticks:
             clock.follow_rtc(unset)
             clock.synced = False
@@ -596,9 +584,6 @@ def test_a_start_stamped_before_the_clock_was_set_is_put_right_after_a_week_offl
             clock.set_unix(1796126400)  # 2026-12-01T12:00:00Z: BootNotification.conf
             payload = s._start_prepare({"timestamp": tx.get(1)["t"]}, 1)
             eq(payload["timestamp"], clock.format_iso(1796126400 - 7 * 86400), "the moment it began")
-    finally:
-        clock.set_unix(now)
-        clock.synced = synced
 
 
 async def test_a_start_answered_before_a_kill_that_kept_it_in_the_journal_is_not_sent_again():
