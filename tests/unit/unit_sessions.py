@@ -7,7 +7,21 @@ from check import eq
 
 from fakes import Keys
 from unit_metering import KeptClock
-from unit_no_heap import Evse, sessions, within
+from unit_no_heap import Evse, StopMeter, sessions, within
+
+
+class HangingMeter(StopMeter):
+    # The meter of unit_no_heap's charging(), whose read hangs (a silent
+    # Modbus meter) while `release` is clear; `reading` says one began.
+    def __init__(self):
+        StopMeter.__init__(self)
+        self.release = asyncio.Event()
+        self.release.set()
+        self.reading = asyncio.Event()
+
+    async def poll(self):
+        self.reading.set()
+        await self.release.wait()
 
 
 class Board(Evse):
@@ -647,18 +661,7 @@ async def blipped_during_a_meter_read(change, back, keys=None):
     # the transaction running then, the errorCodes the connector was set to).
     from check import TempDir
 
-    from unit_no_heap import Connectors, Starts, StopMeter, charging
-
-    class Hanging(StopMeter):
-        def __init__(self):
-            StopMeter.__init__(self)
-            self.release = asyncio.Event()
-            self.release.set()
-            self.reading = asyncio.Event()
-
-        async def poll(self):
-            self.reading.set()
-            await self.release.wait()
+    from unit_no_heap import Connectors, Starts, charging
 
     class Codes(Connectors):
         def __init__(self):
@@ -679,7 +682,7 @@ async def blipped_during_a_meter_read(change, back, keys=None):
             Starts.store(self, action, payload, local)
 
     with TempDir("blip") as d:
-        outbox, meter = Kept(), Hanging()
+        outbox, meter = Kept(), HangingMeter()
         s, tx = charging(d, meter, outbox)
         if keys is not None:
             s._keys = keys
@@ -765,20 +768,9 @@ async def test_an_ev_that_leaves_finishing_and_another_that_comes_during_a_meter
     # which a remote start without connectorId never picks the connector).
     from check import TempDir
 
-    from unit_no_heap import Starts, StopMeter, charging
+    from unit_no_heap import Starts, charging
 
     from uocpp.model import connectors as cn
-
-    class Hanging(StopMeter):
-        def __init__(self):
-            StopMeter.__init__(self)
-            self.release = asyncio.Event()
-            self.release.set()
-            self.reading = asyncio.Event()
-
-        async def poll(self):
-            self.reading.set()
-            await self.release.wait()
 
     class Looked(Board):
         # `unplugged` is set once the firmware has read the pilot as A.
@@ -792,7 +784,7 @@ async def test_an_ev_that_leaves_finishing_and_another_that_comes_during_a_meter
             return self.state
 
     with TempDir("finishing") as d:
-        outbox, meter = Starts(), Hanging()
+        outbox, meter = Starts(), HangingMeter()
         s, tx = charging(d, meter, outbox)
         c = s._connectors = cn.Connectors(1, d + "/connectors.json", State())
         c.set(1, busy=True)
