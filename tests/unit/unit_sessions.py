@@ -41,18 +41,6 @@ class Board(Evse):
         Evse.set_relay(self, n, closed)
 
 
-class SlowMeter:
-    # A meter read that hangs (a silent Modbus meter) until released.
-    def __init__(self):
-        self.release = asyncio.Event()
-        self.release.set()
-        self.reading = asyncio.Event()
-
-    async def poll(self):
-        self.reading.set()
-        await self.release.wait()
-
-
 async def paused_during_a_slow_read(change):
     # A transaction charging, then paused by smart charging (below 6 A);
     # the meter hangs in the next pass, and meanwhile the EVSE changes
@@ -60,7 +48,7 @@ async def paused_during_a_slow_read(change):
     # task, before the session loop has done its step.
     evse = Board()
     s = sessions(evse)
-    meter = s._metering = SlowMeter()
+    meter = s._metering = HangingMeter()
     task = asyncio.create_task(s.run())
     await within(evse.moved, "the relay closes for the running transaction")
     s._idle.clear()
