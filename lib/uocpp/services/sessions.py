@@ -169,11 +169,14 @@ class Sessions(StartStop):
                 # Fresh readings: a start or a stop bills with the meter as it is now.
                 # The stops decided before this read began (their relays
                 # open) are stored after it: the register as the relay left it.
-                fresh = [s is not None and s[2] is None for s in self._stopping]
+                # (Bits by connector, a small int: no allocation in a pass.)
+                fresh = 0
+                for n in range(1, count + 1):
+                    if self._stopping[n] is not None and self._stopping[n][2] is None:
+                        fresh |= 1 << n
                 await self._read_meter()
                 for n in range(1, count + 1):
-                    self._safely(self._step, n, fresh[n])
-                fresh = None
+                    self._safely(self._step, n, fresh >> n & 1)
                 # The loads on use below may find no heap (held stops come with
                 # a full flash or heap): a MemoryError skips only that step.
                 # Their locals are let go at once: this frame lives as long as
@@ -229,7 +232,7 @@ class Sessions(StartStop):
                 # Nothing here allocates: the guard called as it is (no
                 # _safely, no arguments packed), a log line without
                 # arguments (one with them packs a tuple), a sleep.
-                cards = held_stops = d = fresh = None  # the frame keeps no module unloaded since, nor a decision
+                cards = held_stops = d = None  # the frame keeps no module unloaded since, nor a decision
                 for n in range(1, count + 1):
                     try:
                         guard(n)
@@ -286,8 +289,10 @@ class Sessions(StartStop):
         stop_by = None
         asyncio.create_task(read())
         while True:
-            if stop_by is None and any(s is not None and s[2] is None for s in self._stopping):
-                stop_by = time.ticks_add(time.ticks_ms(), _STOP_READ_MS)
+            if stop_by is None:
+                for s in self._stopping:
+                    if s is not None and s[2] is None:
+                        stop_by = time.ticks_add(time.ticks_ms(), _STOP_READ_MS)
             if stop_by is None:
                 await evse.changed.wait()
             elif not await sleep.until(evse.changed, time.ticks_diff(stop_by, time.ticks_ms())):
