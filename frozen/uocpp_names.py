@@ -24,7 +24,6 @@ def _names():
     import uocpp.confs.start_transaction
     import uocpp.confs.stop_transaction
     import uocpp.device
-    import uocpp.device.board
     import uocpp.device.card_reader
     import uocpp.device.mfrc522
     import uocpp.device.modbus
@@ -186,7 +185,6 @@ def _names():
         uocpp.confs.start_transaction,
         uocpp.confs.stop_transaction,
         uocpp.device,
-        uocpp.device.board,
         uocpp.device.card_reader,
         uocpp.device.mfrc522,
         uocpp.device.modbus,

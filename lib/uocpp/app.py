@@ -15,7 +15,6 @@ import time
 from micropython import const
 
 from uocpp import clock, log, platform, security_event, sleep, unload
-from uocpp.lazy import run_then_drop
 from uocpp.store import json_file
 
 _CLOCK_JUMP_S = const(60)  # a larger step of the clock is SettingSystemTime
@@ -87,8 +86,13 @@ class App:
             security_event.report("SettingSystemTime", str(int(jump)))
 
     # -- the supervisor's task makers (called again for each restart) ----------------
-    def _boot_task(self):
-        return run_then_drop(self.boot)
+    async def _boot_task(self):
+        # The task of a part used once: BootNotification's run() returns
+        # once Accepted, and the part leaves the heap then (made again only
+        # if used again). An exception is the supervisor's to restart.
+        boot = self.boot
+        await boot.run()
+        boot.drop()
 
     def _evse_task(self):
         return self.evse.run(self.sessions)

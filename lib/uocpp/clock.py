@@ -124,12 +124,6 @@ def on_set(fn):
     _on_set.append(fn)
 
 
-def forget_listeners():
-    # A new application (soft reset): the old one's listeners go, and with
-    # them everything they hold.
-    del _on_set[:]
-
-
 def set_from_iso(text):
     # Returns the Unix time it set. The platform layer may also push it into
     # a hardware RTC.

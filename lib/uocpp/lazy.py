@@ -49,15 +49,6 @@ class OnUse:
             unload(name)
 
 
-async def run_then_drop(part):
-    # The task of a part used once: its run() returns when its work is done
-    # (the BootNotification once Accepted), and the part leaves the heap
-    # then, made again only if used again. An exception is the
-    # supervisor's to restart.
-    await part.run()
-    part.drop()
-
-
 async def serve(door):
     # The task of a door (an OnUse with a `changed` event whose part has a
     # run() that returns once the part holds nothing): waits while the part

@@ -84,8 +84,18 @@ def _emit(level, tag, msg, args):
             except Exception:
                 msg = "%s %r" % (msg, args)
         msg = mask(msg)
-        if "@" in msg:
-            msg = _hide_userinfo(msg)  # a URL's user:password@, in any line
+        i = msg.find("://") if "@" in msg else -1
+        while i >= 0:
+            # user:password@ in a URL (UpdateFirmware, GetDiagnostics
+            # locations), in any line, becomes ***@: credentials never
+            # reach a log.
+            start = end = i + 3
+            while end < len(msg) and msg[end] not in '/"? ':
+                end += 1
+            at = msg.rfind("@", start, end)
+            if at >= 0:
+                msg = msg[:start] + "***" + msg[at:]
+            i = msg.find("://", start)
         t = time.ticks_diff(time.ticks_ms(), t0)
         letter = _LETTERS[level // 10 - 1]
         if level >= _level:
@@ -119,22 +129,6 @@ def warning(tag, msg, *args):
 
 def error(tag, msg, *args):
     _emit(ERROR, tag, msg, args)
-
-
-def _hide_userinfo(text):
-    # user:password@ in a URL (UpdateFirmware, GetDiagnostics locations)
-    # becomes ***@: credentials never reach a log.
-    i = text.find("://")
-    while i >= 0:
-        start = i + 3
-        end = start
-        while end < len(text) and text[end] not in '/"? ':
-            end += 1
-        at = text.rfind("@", start, end)
-        if at >= 0:
-            text = text[:start] + "***" + text[at:]
-        i = text.find("://", start)
-    return text
 
 
 def exception(tag, msg, exc, *args):

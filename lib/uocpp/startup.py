@@ -10,7 +10,7 @@ import time
 
 from uocpp import __version__, clock, log, platform, security_event, unload
 from uocpp.lazy import OnUse
-from uocpp.device.board import Board
+from uocpp.device.watchdog import Board
 from uocpp.link.backoff import KeyBackoff
 from uocpp.link.link import Link
 from uocpp.link.security import Security
@@ -33,7 +33,9 @@ from uocpp.store import json_file
 
 def build(app, settings, update):
     # update: what main.py's loader found (uocpp_loader.start()).
-    clock.forget_listeners()  # a soft reset's new app: none of the old one's
+    # A soft reset's new app: none of the old one's clock listeners (and
+    # with them everything they hold).
+    del clock._on_set[:]
     # Nor the old one's SignCertificate exchange: its task, in the loop the
     # soft reset dropped, never ends, and kept every later one "under way".
     unload("uocpp.services.csr_exchange")

@@ -1,6 +1,6 @@
 # services/boot_notification.py: the seed's C API kept under its Python
 # names (README: GetBootNotificationInterval, SendBootNotificationRequest),
-# and the service leaving the heap once Accepted (lazy.py run_then_drop).
+# and the service leaving the heap once Accepted (app.py App._boot_task).
 import sys
 import time
 
@@ -9,7 +9,8 @@ import fakes
 from check import eq
 
 from uocpp import log, outbox
-from uocpp.lazy import OnUse, run_then_drop
+from uocpp.app import App
+from uocpp.lazy import OnUse
 from uocpp.model.registration import ACCEPTED, PENDING, REJECTED, Registration
 from uocpp.model.state import State
 from uocpp.rpc import Rpc
@@ -87,8 +88,9 @@ async def test_the_service_leaves_the_heap_once_accepted():
 
         return BootNotification(box, reg, k, 0.05, State())
 
-    part = OnUse(boot, (_MODULE,))
-    tasks = [asyncio.create_task(box.run()), asyncio.create_task(run_then_drop(part))]
+    app = object.__new__(App)  # the boot task alone: the app's part, made on use
+    app.boot = part = OnUse(boot, (_MODULE,))
+    tasks = [asyncio.create_task(box.run()), asyncio.create_task(app._boot_task())]
     await asyncio.sleep_ms(10)
     eq((bool(part), _MODULE in sys.modules), (True, True), "loaded while not Accepted")
     await reg.accepted.wait()

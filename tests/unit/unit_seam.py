@@ -130,7 +130,7 @@ def test_a_drift_is_caught():
 
 
 def test_device_drivers_never_import_the_platform():
-    # Imports run platform -> device, never back up (device/board.py gets
+    # Imports run platform -> device, never back up (device/watchdog.py Board gets
     # the platform's watchdog and Wi-Fi station from app.py).
     offenders = []
     base = _LIB + "/uocpp/device"

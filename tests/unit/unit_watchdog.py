@@ -1,4 +1,4 @@
-# device/watchdog.py and device/board.py: the link's stall bound follows the
+# device/watchdog.py (the watchdog and the Board): the link's stall bound follows the
 # RetryBackOff* keys in force, not config.json's reconnect section (a board
 # reset every minute in the field: RetryBackOffWaitMinimum=90 stored, the
 # central system unreachable), and the "not feeding" reason stays the same
@@ -7,7 +7,7 @@ from check import TempDir, eq
 
 from uocpp import log
 from uocpp.device import watchdog as wd
-from uocpp.device.board import Board
+from uocpp.device.watchdog import Board
 from uocpp.link.link import Link
 from uocpp.model.keys import Keys
 from uocpp.model.state import State

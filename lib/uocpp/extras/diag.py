@@ -25,27 +25,23 @@ def heap():
     return gc.mem_alloc(), gc.mem_free()
 
 
-def flash_written():
-    # Bytes written to flash since boot: JSON files, the journal and the
-    # persistent log (each counted where it writes; a module not loaded
-    # wrote nothing).
+async def report_heap(interval_s, outbox):
     import sys
 
     from uocpp.store import json_file
 
-    total = json_file.written
-    for name in ("uocpp.store.journal", "uocpp.log_ring"):
-        m = sys.modules.get(name)
-        total += m.written if m else 0
-    return total
-
-
-async def report_heap(interval_s, outbox):
     ms = int(interval_s * 1000)
     while True:
         await asyncio.sleep_ms(ms)
         alloc, free = heap()
-        log.info("diag", "heap alloc=%d free=%d flash=%d queued=%d", alloc, free, flash_written(), len(outbox))
+        # Bytes written to flash since boot: JSON files, the journal and the
+        # persistent log (each counted where it writes; a module not loaded
+        # wrote nothing).
+        flash = json_file.written
+        for name in ("uocpp.store.journal", "uocpp.log_ring"):
+            m = sys.modules.get(name)
+            flash += m.written if m else 0
+        log.info("diag", "heap alloc=%d free=%d flash=%d queued=%d", alloc, free, flash, len(outbox))
         # The interned names: "qstr pool: n_pool=.., n_qstr=.., ..." on
         # stdout (bench/fit.py reads n_qstr; docs/memory.md on the pools).
         qstr_info()
