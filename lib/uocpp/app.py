@@ -151,7 +151,7 @@ class App:
             # through the link's close (up to 2 s) and the tasks' cleanup, as
             # while the app ran; its task went with the others. (Not armed
             # here by an app that failed before it ran: feeds is 0.)
-            dog = self.board.watchdog
+            dog = self.watchdog
             if dog and dog.feeds:
                 dog = asyncio.create_task(dog.run())
             else:

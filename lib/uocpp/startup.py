@@ -10,7 +10,7 @@ import time
 
 from uocpp import __version__, clock, log, platform, security_event, unload
 from uocpp.lazy import OnUse
-from uocpp.device.watchdog import Board
+from uocpp.device import watchdog as wd
 from uocpp.link.backoff import KeyBackoff
 from uocpp.link.link import Link
 from uocpp.link.security import Security
@@ -106,7 +106,22 @@ def build(app, settings, update):
         from uocpp.model import identity
 
         identity.set_firmware_version(update[0])
-    app.board = Board(settings, link, platform.watchdog, platform.wlan)
+    # The device around the OCPP core: the hardware watchdog and the Wi-Fi
+    # station, both optional (config.json: watchdog.timeout 0, wifi.ssid
+    # empty) and costing nothing when off.
+    w = settings["watchdog"]["timeout"]
+    app.watchdog = wd.Watchdog(w, platform.watchdog) if w else None
+    app.wifi = None
+    cfg = settings["wifi"]
+    if cfg["ssid"]:
+        # Imported only with Wi-Fi configured: a wired or cellular charger
+        # does not carry the station's code in its heap (about 5 KB). A
+        # Wi-Fi that goes down drops the link at once.
+        from uocpp.device.wifi import Wifi
+
+        app.wifi = Wifi(platform.wlan(), cfg, link.drop)
+    else:
+        log.info("wifi", "no wifi.ssid in config.json: using the network as it is (wired, modem or host)")
     _watch_keys(app)
     app._seen = [clock.now(), time.ticks_ms()]  # where the clock ran (App.moved)
     clock.on_set(app.moved)
@@ -137,10 +152,16 @@ async def start(app, sup):
     # not installed (the mirror is optional and says so in the log). The
     # EVSE task runs for ever on every platform (the unix simulator without
     # a port idles).
-    board, settings = app.board, app.settings
+    dog, wifi, settings = app.watchdog, app.wifi, app.settings
     security_event.report("StartupOfTheDevice", __version__)
-    board.start(sup)  # the watchdog is fed from here on
-    await board.network_up(sup)  # Wi-Fi up and stable (device only)
+    if dog:
+        sup.start("watchdog", dog.run)  # fed from here on, while healthy
+        if wifi:
+            dog.watch(wd.wifi_stall(wifi, settings["wifi"]["timeout"]))
+    if wifi:
+        # Wi-Fi up and stable (device only), then a task watching it.
+        await wifi.connect()
+        sup.start("wifi", wifi.run)
     await app.security.prepare()
     sup.start("link", app.link.run)
     sup.start("outbox", app.outbox.run)
@@ -186,7 +207,12 @@ async def start(app, sup):
         sup.start("web", page.run)
     if settings["log"]["heapInterval"]:
         sup.start("diag", app._diag_task)
-    board.supervise(sup)
+    if dog:
+        # The health checks the watchdog feeds on: no task keeps failing
+        # (the supervisor restarts one that fails now and then), and the
+        # link keeps connecting while it is down.
+        dog.watch(sup.verdict)
+        dog.watch(wd.link_stall(app.link, settings["centralSystem"]["connectTimeout"]))
     # What a running part reads of the settings after the start, section by
     # section (None: all of it); the rest leaves the heap (issue 24: a full
     # copy is 4 KB on 32-bit): each part took its values at construction,

@@ -1,4 +1,4 @@
-# device/watchdog.py (the watchdog and the Board): the link's stall bound follows the
+# device/watchdog.py (the watchdog and its link check): the link's stall bound follows the
 # RetryBackOff* keys in force, not config.json's reconnect section (a board
 # reset every minute in the field: RetryBackOffWaitMinimum=90 stored, the
 # central system unreachable), and the "not feeding" reason stays the same
@@ -7,7 +7,6 @@ from check import TempDir, eq
 
 from uocpp import log
 from uocpp.device import watchdog as wd
-from uocpp.device.watchdog import Board
 from uocpp.link.link import Link
 from uocpp.model.keys import Keys
 from uocpp.model.state import State
@@ -33,23 +32,24 @@ SETTINGS = {"centralSystem": {"chargePointId": "CP1", "connectTimeout": 3, "maxF
 SEEDS = {"RetryBackOffWaitMinimum": 0.2, "RetryBackOffRandomRange": 0, "RetryBackOffRepeatTimes": 2}
 
 
-def board_with(stored):
+def watchdog_with(stored):
     with TempDir("wd") as d:
         with open(d + "/keys.json", "w") as f:
             f.write(stored)
         keys = Keys(d + "/keys.json", SEEDS)
     link = Link(SETTINGS["centralSystem"], keys, None, State(), None)
-    armed = []  # the board arms the watchdog only in run(); never here
-    board = Board(SETTINGS, link, armed.append, None)
-    board.supervise(Supervisor())
-    return board, keys, link
+    armed = []  # the watchdog is armed only in run(); never here
+    # Its checks as startup.py gives them: the supervisor's verdict, the link's progress.
+    dog = wd.Watchdog(SETTINGS["watchdog"]["timeout"], armed.append)
+    dog.watch(Supervisor().verdict)
+    dog.watch(wd.link_stall(link, SETTINGS["centralSystem"]["connectTimeout"]))
+    return dog, keys, link
 
 
 def test_stall_bound_follows_the_stored_keys():
     clock = FakeTime()
     wd.time = clock
-    board, keys, link = board_with('{"RetryBackOffWaitMinimum": "90"}')
-    dog = board.watchdog
+    dog, keys, link = watchdog_with('{"RetryBackOffWaitMinimum": "90"}')
     eq(dog.verdict(), None, "first look")
     clock.now = 61000  # config.json's bound would have starved here
     eq(dog.verdict(), None, "61 s into a 90 s back-off")
@@ -62,8 +62,7 @@ def test_stall_bound_follows_the_stored_keys():
 def test_reason_is_the_same_while_it_lasts():
     clock = FakeTime()
     wd.time = clock
-    board, keys, link = board_with("{}")
-    dog = board.watchdog
+    dog, keys, link = watchdog_with("{}")
     dog.verdict()
     clock.now = 100000
     first = dog.verdict()
@@ -75,8 +74,7 @@ def test_reason_is_the_same_while_it_lasts():
 def test_progress_resets_the_bound():
     clock = FakeTime()
     wd.time = clock
-    board, keys, link = board_with("{}")
-    dog = board.watchdog
+    dog, keys, link = watchdog_with("{}")
     dog.verdict()
     clock.now = 60000
     link.backoff.next()  # an attempt: progress
@@ -153,7 +151,6 @@ def test_the_flash_log_resumes_after_a_failure_a_week_ago():
                         (os.rmdir if name != "/no/ring/0.txt" else os.remove)(d + name)
                     except OSError:
                         pass
-
 
 
 def test_a_flood_of_log_lines_reaches_flash_only_so_far_a_minute():
@@ -322,8 +319,6 @@ async def test_a_clock_set_after_a_week_offline_is_no_step_of_the_clock():
             return False
 
     class Part:
-        watchdog = None  # as a board without one
-
         async def drained(self, seconds):
             pass
 
@@ -341,7 +336,7 @@ async def test_a_clock_set_after_a_week_offline_is_no_step_of_the_clock():
 
     a = object.__new__(App)
     part = Part()
-    a.outbox, a.link, a.keys, a.sessions, a.board, a._firmware, a.stop_reason = part, part, part, part, part, [None], "soft"
+    a.outbox, a.link, a.keys, a.sessions, a.watchdog, a._firmware, a.stop_reason = part, part, part, part, None, [None], "soft"
     a._stopped, a._update = asyncio.Event(), None
     listeners, offset, report, real_start = clock._on_set[:], clock._offset, security_event.report, app_mod._start
     app_mod.time, app_mod._start = ticks, started

@@ -4,12 +4,10 @@
 # and the link and Wi-Fi keep making progress. When a
 # check fails the feeding stops, and the board resets within the timeout;
 # a wedged charger comes back on its own instead of staying dark.
-# The Board (below) is the device around the OCPP core: this watchdog and
-# the Wi-Fi station, both optional (config.json: watchdog.timeout 0,
-# wifi.ssid empty) and costing nothing when off. The app creates one Board
-# and hands it the supervisor (supervisor.py) that runs the tasks. One
-# module for both: each module costs its object, globals and names for
-# ever (issue 24).
+# The watchdog is optional (config.json: watchdog.timeout 0) and costs
+# nothing when off; startup.py arms it and gives it its checks: the
+# supervisor's verdict and the progress of the link and the Wi-Fi station
+# (link_stall, wifi_stall below).
 import asyncio
 import time
 
@@ -81,56 +79,17 @@ def progress(name, sample, stall_s):
     return check
 
 
-class Board:
-    def __init__(self, settings, link, arm_watchdog, wlan):
-        # link: dropped at once when Wi-Fi goes down; watched for progress.
-        # arm_watchdog(timeout_ms), wlan(): the platform's (app.py hands
-        # them in: imports run platform -> device, never back up).
-        self._link = link
-        self._connect_s = settings["centralSystem"]["connectTimeout"]
-        self.watchdog = None
-        self.wifi = None
-        w = settings["watchdog"]
-        if w["timeout"]:
-            self.watchdog = Watchdog(w["timeout"], arm_watchdog)
-        cfg = settings["wifi"]
-        if cfg["ssid"]:
-            # Imported only with Wi-Fi configured: a wired or cellular charger
-            # does not carry the station's code in its heap (about 5 KB).
-            from uocpp.device.wifi import Wifi
+def link_stall(link, connect_s):
+    # The link keeps connecting while it is down: each attempt moves its
+    # counters, and the longest wait between two is the back-off in force
+    # (the RetryBackOff* keys, which the central system may raise) plus the
+    # connect timeout.
+    return progress(
+        "link", lambda: None if link.up.is_set() else (link.connections, link.backoff.attempt), lambda: link.backoff.longest() + connect_s + _MARGIN_S
+    )
 
-            self.wifi = Wifi(wlan(), cfg, link.drop)
-            self._wifi_stall_s = cfg["timeout"] + _MARGIN_S
-        else:
-            log.info("wifi", "no wifi.ssid in config.json: using the network as it is (wired, modem or host)")
 
-    def start(self, sup):
-        # Starts the watchdog task (fed from now on, while healthy).
-        if self.watchdog:
-            sup.start("watchdog", self.watchdog.run)
-            wifi = self.wifi
-            if wifi:
-                self.watchdog.watch(progress("wifi", lambda: None if wifi.up.is_set() else wifi.ticks, lambda: self._wifi_stall_s))
-
-    async def network_up(self, sup):
-        # Returns once Wi-Fi is up and stable (at once without Wi-Fi), then
-        # keeps a task watching it.
-        if self.wifi:
-            await self.wifi.connect()
-            sup.start("wifi", self.wifi.run)
-
-    def supervise(self, sup):
-        # The health checks the watchdog feeds on: no task keeps failing
-        # (the supervisor restarts one that fails now and then), and the
-        # link keeps connecting while it is down.
-        if not self.watchdog:
-            return
-        self.watchdog.watch(sup.verdict)
-        link = self._link
-        self.watchdog.watch(progress("link", lambda: None if link.up.is_set() else (link.connections, link.backoff.attempt), self._link_stall_s))
-
-    def _link_stall_s(self):
-        # Each attempt moves the link's counters; the longest wait between
-        # two is the back-off in force (the RetryBackOff* keys, which the
-        # central system may raise) plus the connect timeout.
-        return self._link.backoff.longest() + self._connect_s + _MARGIN_S
+def wifi_stall(wifi, timeout_s):
+    # The Wi-Fi station, while it is down, looks at the radio at least once
+    # per its timeout (wifi.ticks).
+    return progress("wifi", lambda: None if wifi.up.is_set() else wifi.ticks, lambda: timeout_s + _MARGIN_S)
