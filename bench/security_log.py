@@ -42,7 +42,7 @@ class Outbox:
 base = live()
 from uocpp import security_event
 ob = Outbox()
-security_event.attach(%(dir)r, ob, False)
+security_event._where[:3] = %(dir)r, ob, False
 door = live() - base
 security_event.report("StartupOfTheDevice", "1.0.0")
 held = live() - base
@@ -50,11 +50,11 @@ import micropython
 peak0 = micropython.mem_peak() if hasattr(micropython, "mem_peak") else 0
 security_event.report("ReconfigurationOfSecurityParameters", "AuthorizationKey")
 peak = (micropython.mem_peak() - base) if peak0 else -1
-security_event.attach(%(dir)r, ob, True)
+security_event._where[:3] = %(dir)r, ob, True
 before = live()
 security_event.report("TamperDetectionActivated", "enclosure opened")
 notify = live() - before
-security_event.attach(%(dir)r, ob, False)
+security_event._where[:3] = %(dir)r, ob, False
 for i in range(2000):
     security_event.report("TamperDetectionActivated", "enclosure opened %%d" %% i)
 n = 0

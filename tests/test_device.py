@@ -65,7 +65,8 @@ def test_current_time_with_an_offset_sets_the_rtc_in_utc():
     code = """
 from uocpp import clock, log, platform
 log.set_level("debug")
-unix = clock.set_from_iso("2031-05-06T02:30:15.250+02:00")
+unix = clock.parse_iso("2031-05-06T02:30:15.250+02:00")
+clock.set_unix(unix)
 platform.set_rtc(unix)
 print(clock.now_iso())
 """

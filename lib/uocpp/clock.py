@@ -122,11 +122,3 @@ _on_set = []
 
 def on_set(fn):
     _on_set.append(fn)
-
-
-def set_from_iso(text):
-    # Returns the Unix time it set. The platform layer may also push it into
-    # a hardware RTC.
-    unix = parse_iso(text)
-    set_unix(unix)
-    return unix

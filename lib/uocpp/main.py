@@ -48,7 +48,10 @@ def main(update):
         # name, and its own heap string goes (k[:] finds an interned name,
         # never makes one).
         for name in settings:
-            settings[name] = {key[:]: value for key, value in settings[name].items()}
+            section = {}
+            for key, value in settings[name].items():
+                section[key[:]] = value
+            settings[name] = section
         try:
             # The run returns why it stopped and what the next app resumes
             # (an UpdateFirmware it took in: app.py run()). No local of this

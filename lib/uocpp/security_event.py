@@ -16,14 +16,10 @@ _GAP_MS = const(1000)
 _GAP_MAX_MS = const(3600000)
 
 # [log directory, outbox, send notifications, security_log's ring, {flood
-# type: ticks_ms of its last report}]: set by the app (attach), kept here
-# while security_log's code is out of the heap.
+# type: ticks_ms of its last report}]: the first three set by the app once
+# per application (startup.py: where the log goes, who sends), all kept
+# here while security_log's code is out of the heap.
 _where = [None, None, False, None, {}]
-
-
-def attach(directory, outbox, send):
-    # app.py, once per application: where the log goes, who sends.
-    _where[0], _where[1], _where[2] = directory, outbox, send
 
 
 def report(kind, tech_info=None):

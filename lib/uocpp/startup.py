@@ -58,7 +58,7 @@ def build(app, settings, update):
     app.outbox = outbox = Outbox(rpc, link, registration, keys, KeyBackoff(keys), json_file.join(flash, "outbox.journal"), store["journalBytes"])
     Security.app = app  # issue 25: SignCertificate and CertificateSigned find the app's parts here
     # The security log and SecurityEventNotification (security_log.py).
-    security_event.attach(json_file.join(flash, "security"), outbox, cs["securityEvents"])
+    security_event._where[:3] = json_file.join(flash, "security"), outbox, cs["securityEvents"]
     app.boot = OnUse(app._make_boot, ("uocpp.services.boot_notification", "uocpp.confs.boot_notification"))
     app.heartbeat = heartbeat = Heartbeat(outbox, rpc, keys, registration, state, platform.set_rtc)
     app.status = StatusNotifier(outbox, connectors, registration, link)

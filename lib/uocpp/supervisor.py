@@ -78,12 +78,13 @@ class Supervisor:
             self._watcher.cancel()
             self._watcher = None
             asyncio.get_event_loop().set_exception_handler(None)
-        t = self._tasks
-        for i in range(_TASK, len(t), _SLOTS):
-            if t[i] is not None:  # None: its maker raised at the start
-                t[i].cancel()
+        tasks = []
+        for task in self._tasks[_TASK::_SLOTS]:
+            if task is not None:  # None: its maker raised at the start
+                task.cancel()
+                tasks.append(task)
         self._tasks = []
-        return [i for i in t[_TASK::_SLOTS] if i is not None]
+        return tasks
 
     def _on_exception(self, loop, context):
         task = context.get("future")

@@ -57,7 +57,7 @@ def wired(tmp, send=True):
     security_event._where[3] = None
     security_event._where[4].clear()
     ob = Outbox()
-    security_event.attach(tmp + "/security", ob, send)
+    security_event._where[:3] = tmp + "/security", ob, send  # as startup.py wires it
     return ob
 
 

@@ -49,7 +49,8 @@ class Heartbeat:
 
     def _answered(self, reply):
         try:
-            unix = clock.set_from_iso(reply["currentTime"])
+            unix = clock.parse_iso(reply["currentTime"])
+            clock.set_unix(unix)
             if self._set_rtc:
                 self._set_rtc(unix)
             stamp = clock.format_iso(unix)
