@@ -131,7 +131,7 @@ async def crashes():
 async def main():
     dog = wd.Watchdog(1, platform.watchdog)
     task = asyncio.create_task(crashes())
-    dog.watch(lambda: "the link task has ended" if task.done() else None)  # a task meant to run for ever
+    dog.checks.append(lambda: "the link task has ended" if task.done() else None)  # a task meant to run for ever
     ok = asyncio.create_task(dog.run())
     await asyncio.sleep_ms(200)
     print("fed before", dog.feeds)
@@ -141,7 +141,7 @@ async def main():
 
     counter = [0]
     dog = wd.Watchdog(1, platform.watchdog)
-    dog.watch(wd.progress("wifi", lambda: counter[0], lambda: 0.3))
+    dog.checks.append(wd.progress("wifi", lambda: counter[0], lambda: 0.3))
     t = asyncio.create_task(dog.run())
     await asyncio.sleep_ms(900)
     stalled = dog.feeds

@@ -81,7 +81,7 @@ async def fine():
 async def main():
     sup = Supervisor(first_ms=20, limit=4)
     dog = wd.Watchdog(1, platform.watchdog)
-    dog.watch(sup.verdict)
+    dog.checks.append(sup.verdict)
     t = asyncio.create_task(dog.run())
     sup.start("fine", fine)
     await asyncio.sleep_ms(300)

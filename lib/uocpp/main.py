@@ -13,26 +13,31 @@ def main(update):
     from uocpp import log, platform
     from uocpp.config import provision
 
-    settings = provision.load()
-    if settings is None:
-        platform.halt(provision.error)
-        return
-    # The web section leaves the settings (back only if the status page is
-    # on, for app.py): with the page off none of it stays in the heap.
-    web = settings.pop("web")
-    if platform.setup_wanted(settings, web):
-        # Setup mode: the setup form instead of the OCPP link; saved, it
-        # resets into normal mode (unix port: exit 75).
-        try:
-            from uocpp.extras.web import setup_form
-        except ImportError as e:
-            platform.halt("setup mode: %s" % e)  # no way on without the form: say why and stay safe
-            return
-        asyncio.run(setup_form.run(settings, web))
-    from uocpp.app import App
-
-    _session_names()
+    App = None
     while True:
+        # The boot, then each soft reset: the app kept only what its parts
+        # read after the start (startup.py _keep), so the new one gets
+        # config.json read again.
+        settings = provision.load()
+        if settings is None:
+            platform.halt(provision.error)
+            return
+        # The web section leaves the settings (back only if the status page
+        # is on, for app.py): with the page off none of it stays in the heap.
+        web = settings.pop("web")
+        if App is None:  # the boot
+            if platform.setup_wanted(settings, web):
+                # Setup mode: the setup form instead of the OCPP link; saved,
+                # it resets into normal mode (unix port: exit 75).
+                try:
+                    from uocpp.extras.web import setup_form
+                except ImportError as e:
+                    platform.halt("setup mode: %s" % e)  # no way on without the form: say why and stay safe
+                    return
+                asyncio.run(setup_form.run(settings, web))
+            from uocpp.app import App
+
+            _session_names()
         # What the app gets: no firmware section (read again for an update,
         # services/firmware_update.py), no web or mqtt section when off (a
         # feature that is off keeps none of its keys in the heap).
@@ -77,14 +82,7 @@ def main(update):
             return
         log.info("main", "soft reset: restarting the application")
         asyncio.new_event_loop()
-        # The app kept only what its parts read after the start
-        # (startup.py _keep): the new one gets config.json read again.
         settings = web = provision.settings = None
-        settings = provision.load()
-        if settings is None:
-            platform.halt(provision.error)
-            return
-        web = settings.pop("web")
 
 
 # Filled to this many, sys.modules is a table of 97 entries.

@@ -157,7 +157,7 @@ async def start(app, sup):
     if dog:
         sup.start("watchdog", dog.run)  # fed from here on, while healthy
         if wifi:
-            dog.watch(wd.wifi_stall(wifi, settings["wifi"]["timeout"]))
+            dog.checks.append(wd.wifi_stall(wifi, settings["wifi"]["timeout"]))
     if wifi:
         # Wi-Fi up and stable (device only), then a task watching it.
         await wifi.connect()
@@ -211,8 +211,8 @@ async def start(app, sup):
         # The health checks the watchdog feeds on: no task keeps failing
         # (the supervisor restarts one that fails now and then), and the
         # link keeps connecting while it is down.
-        dog.watch(sup.verdict)
-        dog.watch(wd.link_stall(app.link, settings["centralSystem"]["connectTimeout"]))
+        dog.checks.append(sup.verdict)
+        dog.checks.append(wd.link_stall(app.link, settings["centralSystem"]["connectTimeout"]))
     # What a running part reads of the settings after the start, section by
     # section (None: all of it); the rest leaves the heap (issue 24: a full
     # copy is 4 KB on 32-bit): each part took its values at construction,

@@ -68,7 +68,7 @@ class Supervisor:
             self._watcher = asyncio.create_task(self._watch())
 
     def verdict(self):
-        # For the watchdog (device/watchdog.py Watchdog.watch).
+        # For the watchdog (device/watchdog.py Watchdog.checks).
         return self.failing
 
     def cancel(self):

@@ -41,8 +41,8 @@ def watchdog_with(stored):
     armed = []  # the watchdog is armed only in run(); never here
     # Its checks as startup.py gives them: the supervisor's verdict, the link's progress.
     dog = wd.Watchdog(SETTINGS["watchdog"]["timeout"], armed.append)
-    dog.watch(Supervisor().verdict)
-    dog.watch(wd.link_stall(link, SETTINGS["centralSystem"]["connectTimeout"]))
+    dog.checks.append(Supervisor().verdict)
+    dog.checks.append(wd.link_stall(link, SETTINGS["centralSystem"]["connectTimeout"]))
     return dog, keys, link
 
 

@@ -24,16 +24,14 @@ class Watchdog:
         # arm(timeout_ms) -> object with feed(): platform.watchdog.
         self.timeout_ms = int(timeout_s * 1000)
         self._arm = arm
-        self._checks = []
+        # What it watches (startup.py appends them): each check() returns
+        # None while healthy, else the reason it is not.
+        self.checks = []
         self.feeds = 0
         self.starving = None  # the reason feeding stopped, while it is stopped
 
-    def watch(self, check):
-        # check() returns None while healthy, else the reason it is not.
-        self._checks.append(check)
-
     def verdict(self):
-        for check in self._checks:
+        for check in self.checks:
             why = check()
             if why:
                 return why
