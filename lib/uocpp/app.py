@@ -64,11 +64,6 @@ class App:
         security_event.report("ReconfigurationOfSecurityParameters", "AuthorizationKey")
         self.link.new_key(key)  # SEC-10: reconnect with it
 
-    def probe(self, value):
-        # WebSocketPingInterval, MessageTimeout: the keepalive reads these per
-        # ping; probing restarts its timing.
-        self.link.probe()
-
     def raised(self, profile):
         security_event.report("ReconfigurationOfSecurityParameters", "SecurityProfile")
         self.security.raised(profile)

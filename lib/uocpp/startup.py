@@ -42,10 +42,29 @@ def build(app, settings, update):
     app.flash = flash = platform.flash_dir(settings)
     lg = settings["log"]
     log.open_ring(json_file.join(flash, "log"), lg["flashLevel"], lg["flashBytes"], lg["flashFiles"])
-    cs = settings["centralSystem"]
+    cs, o, r = settings["centralSystem"], settings["ocpp"], settings["reconnect"]
     # config.json seeds the OCPP keys; from here on every part reads the
-    # keys in force, never the boot settings they came from.
-    app.keys = keys = Keys(json_file.join(flash, "keys.json"), _seeds(settings))
+    # keys in force, never the boot settings they came from (values the
+    # central system set later, persisted in keys.json, win over these).
+    app.keys = keys = Keys(
+        json_file.join(flash, "keys.json"),
+        {
+            "HeartbeatInterval": o["heartbeatInterval"],
+            "MessageTimeout": o["messageTimeout"],
+            "WebSocketPingInterval": o["webSocketPingInterval"],
+            "MeterValueSampleInterval": o["meterValueSampleInterval"],
+            "RetryBackOffWaitMinimum": r["waitMinimum"],
+            "RetryBackOffRandomRange": r["randomRange"],
+            "RetryBackOffRepeatTimes": r["repeatTimes"],
+            "AuthorizationKey": cs["authorizationKey"],
+            "SecurityProfile": cs["securityProfile"],
+            "AdditionalRootCertificateCheck": cs["additionalRootCertificateCheck"],
+            "NumberOfConnectors": settings["connectors"]["count"],
+            "SendLocalListMaxLength": send_list_max(cs["maxFrameSize"]),
+            # In PROFILES' order, whatever the order in config.json.
+            "SupportedFeatureProfiles": ",".join(p for p in PROFILES if p in o["featureProfiles"]),
+        },
+    )
     log.add_secret(keys.get("AuthorizationKey"))
     app.state = state = State()
     app.registration = registration = Registration()
@@ -122,26 +141,23 @@ def build(app, settings, update):
         app.wifi = Wifi(platform.wlan(), cfg, link.drop)
     else:
         log.info("wifi", "no wifi.ssid in config.json: using the network as it is (wired, modem or host)")
-    _watch_keys(app)
+    # Keys whose change must reach a running part at once (KEY-02).
+    keys.watch("HeartbeatInterval", heartbeat.interval_changed)
+    keys.watch("AuthorizationKey", app.new_key)  # SEC-10: reconnect with it
+    # WebSocketPingInterval, MessageTimeout: the keepalive reads these per
+    # ping; probing restarts its timing.
+    keys.watch("WebSocketPingInterval", link.probe)
+    keys.watch("MessageTimeout", link.probe)
+    keys.guard("SecurityProfile", security.allows)  # SEC-12
+    keys.watch("SecurityProfile", app.raised)
+    # A measurand the meter does not have is Rejected.
+    for name in ("MeterValuesSampledData", "MeterValuesAlignedData", "StopTxnSampledData", "StopTxnAlignedData"):
+        keys.guard(name, metering.accepts)
     app._seen = [clock.now(), time.ticks_ms()]  # where the clock ran (App.moved)
     clock.on_set(app.moved)
     # The identity's setters (config.json, the modem, an update's version)
     # are done with.
     unload("uocpp.model.identity_set")
-
-
-def _watch_keys(app):
-    # Keys whose change must reach a running part at once (KEY-02).
-    k, security = app.keys, app.security
-    k.watch("HeartbeatInterval", app.heartbeat.interval_changed)
-    k.watch("AuthorizationKey", app.new_key)  # SEC-10: reconnect with it
-    k.watch("WebSocketPingInterval", app.probe)
-    k.watch("MessageTimeout", app.probe)
-    k.guard("SecurityProfile", security.allows)  # SEC-12
-    k.watch("SecurityProfile", app.raised)
-    # A measurand the meter does not have is Rejected.
-    for name in ("MeterValuesSampledData", "MeterValuesAlignedData", "StopTxnSampledData", "StopTxnAlignedData"):
-        k.guard(name, app.metering.accepts)
 
 
 async def start(app, sup):
@@ -232,25 +248,3 @@ async def start(app, sup):
         else:
             section = settings[name]
             settings[name] = {key: section[key] for key in keys}
-
-
-def _seeds(settings):
-    # config.json values that seed OCPP keys; values the central system set
-    # later (persisted in keys.json) win over these.
-    o, r, cs = settings["ocpp"], settings["reconnect"], settings["centralSystem"]
-    return {
-        "HeartbeatInterval": o["heartbeatInterval"],
-        "MessageTimeout": o["messageTimeout"],
-        "WebSocketPingInterval": o["webSocketPingInterval"],
-        "MeterValueSampleInterval": o["meterValueSampleInterval"],
-        "RetryBackOffWaitMinimum": r["waitMinimum"],
-        "RetryBackOffRandomRange": r["randomRange"],
-        "RetryBackOffRepeatTimes": r["repeatTimes"],
-        "AuthorizationKey": cs["authorizationKey"],
-        "SecurityProfile": cs["securityProfile"],
-        "AdditionalRootCertificateCheck": cs["additionalRootCertificateCheck"],
-        "NumberOfConnectors": settings["connectors"]["count"],
-        "SendLocalListMaxLength": send_list_max(cs["maxFrameSize"]),
-        # In PROFILES' order, whatever the order in config.json.
-        "SupportedFeatureProfiles": ",".join(p for p in PROFILES if p in o["featureProfiles"]),
-    }

@@ -85,9 +85,10 @@ class Link:
         log.add_secret(key)
         self.drop("new AuthorizationKey")
 
-    def probe(self):
+    def probe(self, value=None):
         # Ask the keepalive to check the peer now (a CALL timed out, or the
-        # keepalive timing changed).
+        # keepalive timing changed: value, the WebSocketPingInterval or
+        # MessageTimeout watched (startup.py), is read per ping).
         self._probe.set()
 
     async def close(self):
