@@ -63,10 +63,9 @@ import time
 
 from micropython import const
 
-from uocpp import log
+from uocpp import log, unload
 from uocpp.device import pilot
 
-_FREQ = const(1000)  # pilot PWM frequency, Hz
 _WINDOW_US = const(1100)  # one ADC burst: a little more than one PWM period
 _BURST_US = const(5000)  # the longest a burst tries for a window without a gap
 _INPUT_POLL_MS = const(50)  # fault and lock-feedback inputs
@@ -76,7 +75,7 @@ _LOCK_POLL_MS = const(10)
 # short str constant of a loaded module is a name for ever, so the state is
 # two lists indexed by constants rather than one attribute each, and the
 # config keys are read through space-separated strings (not names).
-# Per connector, self._c[i]:
+# Per connector, self._c[i] (esp32_setup.py builds it in this order):
 _PWM = const(0)  # pilot out
 _ADC = const(1)  # pilot in
 _AMPS = const(2)  # offered current
@@ -91,28 +90,19 @@ _PHASE_PIN = const(10)  # the L2/L3 contactor, or None
 _PHASES = const(11)
 _PILOT = const(12)  # the pilot state's debouncer
 _GAP = const(13)  # the longest gap between a burst's reads, us: the high phase less 20
-# The settings, self._k, in the order the constructor reads them:
-_DEBOUNCE = const(0)
-_HYSTERESIS = const(1)
-_INVERT = const(2)
-_PLUS = const(3)
-_MINUS = const(4)
-_RELAY_ON = const(5)
-_LOCK_ON = const(6)
-_FB_ON = const(7)
-_RISING = const(8)  # adcPlus12 > adcMinus12
-_PULSE = const(9)  # lockMode "pulse"
-_PULSE_MS = const(10)
-_LOCK_TIMEOUT_MS = const(11)
-_INTERVAL_MS = const(12)  # pilotInterval
-_LOCK_MODE = const(13)  # the keys read into locals only
-_LOCK_PULSE = const(14)
-_LOCK_TIMEOUT = const(15)
-_PILOT_INTERVAL = const(16)
-_CARD_READER = const(17)
-_TAMPER_PIN = const(18)
-_TAMPER_ACTIVE = const(19)
-_FAULTS = const(20)
+# The settings, self._k, in the order esp32_setup.py lists them:
+_HYSTERESIS = const(0)
+_INVERT = const(1)
+_PLUS = const(2)
+_MINUS = const(3)
+_RELAY_ON = const(4)
+_LOCK_ON = const(5)
+_FB_ON = const(6)
+_RISING = const(7)  # adcPlus12 > adcMinus12
+_PULSE = const(8)  # lockMode "pulse"
+_PULSE_MS = const(9)
+_LOCK_TIMEOUT_MS = const(10)
+_INTERVAL_MS = const(11)  # pilotInterval
 
 
 def _gap(u16):
@@ -125,120 +115,17 @@ class Esp32Evse:
     def __init__(self, cfg, hw=None, reader=None):
         # reader: a card reader made by the caller (tests), else the one
         # evse.cardReader describes, if any (device/card_reader.py, imported
-        # only then).
+        # only then). The set-up runs once, at boot: its code is a module of
+        # its own that leaves the heap once it has run (docs/memory.md).
         if hw is None:
             import machine as hw
-        Pin = hw.Pin
-        IN = Pin.IN
-        OUT = Pin.OUT
-        # The per-connector GPIO lists; the first three are required (one
-        # GPIO each, no -1).
-        keys = "pilotOut pilotIn relay lockPin unlockPin lockFeedback phasePin".split()
-        n = self.count = len(cfg[keys[0]])
-        if not n:
-            raise ValueError("evse.pilotOut lists no pin: no connector to drive")
-        gpios = []
-        for j, key in enumerate(keys):
-            got = cfg.get(key) or []
-            if not got and j > 2:
-                got = [-1] * n
-            if len(got) != n or (j < 3 and -1 in got):
-                raise ValueError("evse.%s: needs one GPIO per connector (%d)" % (key, n))
-            gpios.append(got)
-        # The optional keys (cardReader, tamperPin, tamperActive) read as None.
-        k = self._k = [
-            cfg.get(key)
-            for key in "debounce hysteresis pilotInvert adcPlus12 adcMinus12 relayActive lockActive lockFeedbackActive x x x x x lockMode lockPulse lockTimeout pilotInterval cardReader tamperPin tamperActive faults".split()
-        ]
-        k[_RISING] = k[_PLUS] > k[_MINUS]
-        k[_PULSE] = k[_LOCK_MODE] != "level"  # config/evse.py allows level or pulse
-        k[_PULSE_MS] = int(k[_LOCK_PULSE] * 1000)
-        k[_LOCK_TIMEOUT_MS] = int(k[_LOCK_TIMEOUT] * 1000)
-        k[_INTERVAL_MS] = max(1, int(k[_PILOT_INTERVAL] * 1000))
-        if k[_PLUS] == k[_MINUS]:
-            raise ValueError("evse.adcPlus12 and adcMinus12 are equal: calibrate them")
-
         self.changed = asyncio.Event()
-        if reader is None and k[_CARD_READER]:
-            from uocpp.device.card_reader import from_config
+        from uocpp.platform import esp32_setup
 
-            reader = from_config(k[_CARD_READER], hw, self.changed)
-        self._reader = reader
-
-        debounce = k[_DEBOUNCE]
-        lock_off = 1 - k[_LOCK_ON]
-        # Pilot out at 100 % from the start: no current offered. Contactors
-        # open, locks released, the phase contactor off (1 phase) until
-        # energy/phases.py sets it.
-        steady = 0 if k[_INVERT] else pilot.FULL
-        self._c = []
-        for i in range(n):
-            out, adc_pin, relay, lock, unlock, fb, phase = (g[i] for g in gpios)
-            adc = hw.ADC(Pin(adc_pin))
-            adc.atten(hw.ADC.ATTN_11DB)  # about 0.15..2.45 V is the linear part
-            if k[_PULSE] and lock >= 0 and unlock < 0:
-                raise ValueError("evse.unlockPin: lockMode pulse needs one for connector %d" % (i + 1))
-            fb = Pin(fb, IN) if fb >= 0 else None
-            self._c.append(
-                [
-                    hw.PWM(Pin(out, OUT, value=1 if steady else 0), freq=_FREQ, duty_u16=steady),
-                    adc,
-                    0.0,
-                    Pin(relay, OUT, value=1 - k[_RELAY_ON]),
-                    False,
-                    Pin(lock, OUT, value=lock_off) if lock >= 0 else None,
-                    Pin(unlock, OUT, value=lock_off) if unlock >= 0 else None,
-                    fb,
-                    None if fb is None else pilot.Debouncer(debounce, fb.value() == k[_FB_ON]),
-                    False,
-                    Pin(phase, OUT, value=0) if phase >= 0 else None,
-                    1 if phase >= 0 else 3,
-                    None,
-                    _gap(pilot.FULL),
-                ]
-            )
-
-        # The inputs, (pin, GPIO, active level, code, connector or 0 for
-        # all, debouncer): the fault inputs, then (issue 25) the optional
-        # tamper input, code None; active at start is an event too (opened
-        # while the power was off).
-        self._faults = []
-        tamper = k[_TAMPER_PIN]
-        for f in k[_FAULTS] + ([{"pin": tamper, "active": k[_TAMPER_ACTIVE] or 0, "code": None}] if tamper is not None and tamper >= 0 else []):
-            pin = Pin(f["pin"], IN)
-            active = f.get("active", 0)
-            self._faults.append((pin, f["pin"], active, f["code"], f.get("connector", 0), pilot.Debouncer(debounce, pin.value() == active)))
-            if f["code"] is None and self._faults[-1][5].value:
-                self._tampered(f["pin"])
-
-        # The states in force from one burst each: no change event for them.
-        for i, c in enumerate(self._c):
-            c[_PILOT] = pilot.Debouncer(debounce, self._classify(i, None))
-        log.info("evse", "ESP32: %d connector(s), pilot out GPIO %s, in GPIO %s: %s", n, gpios[0], gpios[1], "".join(c[_PILOT].value for c in self._c))
-        # How far apart this board's burst reads fall (the closest of 16, as
-        # the burst loop reads): a burst at a current whose high phase less
-        # 20 us is shorter never finds a clean window, and then only a higher
-        # pilot counts: a vehicle's B to C, E and F would not be seen there.
-        # Said once at start, with the lowest current that reads; 10-20 us on
-        # an ESP32, so it never shows unless something slows every read.
-        read, ticks_us, diff = self._c[0][_ADC].read_u16, time.ticks_us, time.ticks_diff
-        last = ticks_us()
-        apart = 1000
-        for _ in range(16):
-            read()
-            now = ticks_us()
-            apart = min(apart, diff(now, last))
-            last = now
-        if apart > _gap(pilot.duty_u16(6)):
-            amps = 6
-            while amps <= 80 and _gap(pilot.duty_u16(amps)) < apart:
-                amps += 1
-            log.warning(
-                "evse",
-                "pilot: ADC reads are %d us apart, too far for a burst below %s: there a vehicle's B to C, E and F are not seen",
-                apart,
-                "%d A" % amps if amps <= 80 else "any current",
-            )
+        try:
+            self.count = esp32_setup.setup(self, cfg, hw, reader)
+        finally:
+            unload("uocpp.platform.esp32_setup")
 
     # -- the seam ------------------------------------------------------------------
     def pilot(self, n):
