@@ -43,6 +43,7 @@ def load(path):
         from uocpp.device import modem
 
         values, why = modem.read(cfg, platform.open_uart)
+        unload("uocpp.device.modem")  # read once per boot: its code leaves the heap too (about 4 KB)
         for key in ("iccid", "imsi"):
             if key in values:
                 try:
