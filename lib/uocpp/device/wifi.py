@@ -44,37 +44,35 @@ class Wifi:
                 return False
             await asyncio.sleep_ms(min(_POLL_MS, left))
 
-    async def _attempt(self):
-        # One attempt; returns None once the link is up and stable, else why not.
-        w = self._w
-        station = w[_STATION]
-        if not station.isconnected():
-            n = w[_BACKOFF].attempt + 1
-            # In a long outage only the 8th, 16th, 32nd... attempt reaches the
-            # flash log: a week offline keeps the log from before it.
-            (log.info if n < 8 or not n & (n - 1) else log.debug)("wifi", "connecting to %s", w[_SSID])
-            try:
-                station.connect(w[_SSID], w[_PASSWORD])
-            except OSError as e:
-                return "connect failed: %s" % (e,)
-            if not await self._until(w[_TIMEOUT_MS], True):
-                station.disconnect()  # stop the driver's own retries before ours
-                return "not up after %s s" % (w[_TIMEOUT_MS] / 1000)
-        log.info("wifi", "associated, address %s; waiting %s s for it to stay up", station.ifconfig()[0], w[_STABLE_MS] / 1000)
-        if await self._until(w[_STABLE_MS], False):
-            return "dropped again within %s s" % (w[_STABLE_MS] / 1000)
-        return None
-
     async def connect(self):
         # Returns once the link is up and has stayed up; retries for ever.
-        backoff = self._w[_BACKOFF]
+        w = self._w
+        station = w[_STATION]
+        backoff = w[_BACKOFF]
         while True:
-            why = await self._attempt()
+            # One attempt: why stays None once the link is up and stable.
+            why = None
+            if not station.isconnected():
+                n = backoff.attempt + 1
+                # In a long outage only the 8th, 16th, 32nd... attempt reaches the
+                # flash log: a week offline keeps the log from before it.
+                (log.info if n < 8 or not n & (n - 1) else log.debug)("wifi", "connecting to %s", w[_SSID])
+                try:
+                    station.connect(w[_SSID], w[_PASSWORD])
+                except OSError as e:
+                    why = "connect failed: %s" % (e,)
+                else:
+                    if not await self._until(w[_TIMEOUT_MS], True):
+                        station.disconnect()  # stop the driver's own retries before ours
+                        why = "not up after %s s" % (w[_TIMEOUT_MS] / 1000)
             if why is None:
-                backoff.reset()
-                self.up.set()
-                log.info("wifi", "up and stable (%s)", self._w[_SSID])
-                return
+                log.info("wifi", "associated, address %s; waiting %s s for it to stay up", station.ifconfig()[0], w[_STABLE_MS] / 1000)
+                if not await self._until(w[_STABLE_MS], False):
+                    backoff.reset()
+                    self.up.set()
+                    log.info("wifi", "up and stable (%s)", w[_SSID])
+                    return
+                why = "dropped again within %s s" % (w[_STABLE_MS] / 1000)
             delay = backoff.next()
             n = backoff.attempt
             (log.warning if n < 8 or not n & (n - 1) else log.debug)("wifi", "%s; retrying in %.1f s (attempt %d)", why, delay, n)

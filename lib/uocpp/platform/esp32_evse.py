@@ -75,7 +75,7 @@ _LOCK_POLL_MS = const(10)
 # short str constant of a loaded module is a name for ever, so the state is
 # two lists indexed by constants rather than one attribute each, and the
 # config keys are read through space-separated strings (not names).
-# Per connector, self._c[i] (esp32_setup.py builds it in this order):
+# Per connector, self._c[i] (esp32_evse_setup.py builds it in this order):
 _PWM = const(0)  # pilot out
 _ADC = const(1)  # pilot in
 _AMPS = const(2)  # offered current
@@ -90,7 +90,7 @@ _PHASE_PIN = const(10)  # the L2/L3 contactor, or None
 _PHASES = const(11)
 _PILOT = const(12)  # the pilot state's debouncer
 _GAP = const(13)  # the longest gap between a burst's reads, us: the high phase less 20
-# The settings, self._k, in the order esp32_setup.py lists them:
+# The settings, self._k, in the order esp32_evse_setup.py lists them:
 _HYSTERESIS = const(0)
 _INVERT = const(1)
 _PLUS = const(2)
@@ -120,12 +120,12 @@ class Esp32Evse:
         if hw is None:
             import machine as hw
         self.changed = asyncio.Event()
-        from uocpp.platform import esp32_setup
+        from uocpp.platform import esp32_evse_setup
 
         try:
-            self.count = esp32_setup.setup(self, cfg, hw, reader)
+            self.count = esp32_evse_setup.setup(self, cfg, hw, reader)
         finally:
-            unload("uocpp.platform.esp32_setup")
+            unload("uocpp.platform.esp32_evse_setup")
 
     # -- the seam ------------------------------------------------------------------
     def pilot(self, n):
