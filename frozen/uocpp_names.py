@@ -122,6 +122,7 @@ def _names():
     import uocpp.platform
     import uocpp.platform.esp32
     import uocpp.platform.esp32_evse
+    import uocpp.platform.esp32_evse_setup
     import uocpp.platform.evse_sim
     import uocpp.platform.seam
     import uocpp.platform.sim_meter
@@ -283,6 +284,7 @@ def _names():
         uocpp.platform,
         uocpp.platform.esp32,
         uocpp.platform.esp32_evse,
+        uocpp.platform.esp32_evse_setup,
         uocpp.platform.evse_sim,
         uocpp.platform.seam,
         uocpp.platform.sim_meter,
