@@ -97,10 +97,13 @@ FEATURES = (
     ("Web page (microdot)", "microdot uocpp.extras.web"),
     (
         "Meters (Modbus), card reader, modem, Wi-Fi, pilot",
-        "uocpp.device.modbus uocpp.device.sdm uocpp.device.card_reader uocpp.device.mfrc522 uocpp.device.modem uocpp.device.wifi uocpp.device.pilot uocpp.platform.unix_serial uocpp.platform.unix_wlan",
+        "uocpp.device.sdm uocpp.device.card_reader uocpp.device.mfrc522 uocpp.device.modem uocpp.device.wifi uocpp.device.pilot uocpp.platform.unix_serial uocpp.platform.unix_wlan",
     ),
     ("ESP32 platform (not on the unix port)", "uocpp.platform.esp32 uocpp.platform.esp32_evse"),
-    ("Boot only (dropped after): config checks, loader, the app's wiring", "uocpp.config uocpp_loader uocpp_slots uocpp.startup"),
+    (
+        "Boot only (dropped after): config checks, loader, the app's wiring, the ESP32 EVSE's set-up",
+        "uocpp.config uocpp_loader uocpp_slots uocpp.startup uocpp.platform.esp32_evse_setup",
+    ),
     (
         "Runtime: app, main loop, supervisor, log, clock, board, watchdog, unix platform, diag",
         "uocpp.app uocpp.main uocpp.supervisor uocpp.log uocpp.log_ring uocpp.clock uocpp.sleep uocpp.errors uocpp.security_event uocpp.device uocpp.platform uocpp.extras uocpp",

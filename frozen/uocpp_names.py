@@ -26,7 +26,6 @@ def _names():
     import uocpp.device
     import uocpp.device.card_reader
     import uocpp.device.mfrc522
-    import uocpp.device.modbus
     import uocpp.device.modem
     import uocpp.device.ota
     import uocpp.device.pilot
@@ -188,7 +187,6 @@ def _names():
         uocpp.device,
         uocpp.device.card_reader,
         uocpp.device.mfrc522,
-        uocpp.device.modbus,
         uocpp.device.modem,
         uocpp.device.ota,
         uocpp.device.pilot,

@@ -1,5 +1,5 @@
-# device/modbus.py: CRC-16/MODBUS, read requests, the search for a reply in
-# received bytes, float decoding; and device/sdm.py's transaction loop on an
+# device/sdm.py's Modbus RTU framing: CRC-16/MODBUS, read requests, the search
+# for a reply in received bytes, float decoding; and its transaction loop on an
 # in-memory port (what is sent, deadlines under a noise flood). Expected
 # frames were cross-checked with a bitwise CRC-16/MODBUS in CPython.
 import struct
@@ -7,8 +7,8 @@ import struct
 import asyncio
 from check import eq, raises
 
-from uocpp.device import modbus, sdm
-from uocpp.device.modbus import ModbusError
+from uocpp.device import sdm
+from uocpp.device.sdm import MeterError
 
 
 def h(text):
@@ -17,7 +17,7 @@ def h(text):
 
 def frame(body):
     # body + its CRC, low byte first
-    crc = modbus.crc16(body)
+    crc = sdm.crc16(body)
     return body + bytes((crc & 0xFF, crc >> 8))
 
 
@@ -27,32 +27,32 @@ def reply(address, values, function=4):
 
 
 def test_crc_known_vectors():
-    eq(modbus.crc16(h("01 04 00 00 00 02")), 0xCB71, "01 04 00 00 00 02")  # on the wire: 71 CB
-    eq(modbus.crc16(b"123456789"), 0x4B37, "CRC-16/MODBUS check value")
-    eq(modbus.crc16(b""), 0xFFFF, "empty")
-    eq(modbus.crc16(h("01 84 02 c2 c1")), 0, "a frame followed by its CRC")
-    eq(modbus.crc16(h("ff 01 04 00 00 00 02 71 cb ee"), 1, 9), 0, "a slice")
+    eq(sdm.crc16(h("01 04 00 00 00 02")), 0xCB71, "01 04 00 00 00 02")  # on the wire: 71 CB
+    eq(sdm.crc16(b"123456789"), 0x4B37, "CRC-16/MODBUS check value")
+    eq(sdm.crc16(b""), 0xFFFF, "empty")
+    eq(sdm.crc16(h("01 84 02 c2 c1")), 0, "a frame followed by its CRC")
+    eq(sdm.crc16(h("ff 01 04 00 00 00 02 71 cb ee"), 1, 9), 0, "a slice")
 
 
 def test_read_requests():
-    eq(modbus.read_request(1, 4, 0, 2), h("01 04 00 00 00 02 71 cb"), "0x0000+2")
-    eq(modbus.read_request(1, 4, 0, 12), h("01 04 00 00 00 0c f0 0f"), "SDM630 block 1")
-    eq(modbus.read_request(1, 4, 0x34, 22), h("01 04 00 34 00 16 30 0a"), "SDM630 block 2")
-    eq(modbus.read_request(1, 4, 0, 14), h("01 04 00 00 00 0e 71 ce"), "SDM120 block 1")
-    eq(modbus.read_request(1, 4, 0x46, 4), h("01 04 00 46 00 04 10 1c"), "SDM120 block 2")
-    eq(modbus.read_request(11, 4, 0x48, 2), h("0b 04 00 48 00 02 f1 77"), "energy at address 11")
+    eq(sdm.read_request(1, 4, 0, 2), h("01 04 00 00 00 02 71 cb"), "0x0000+2")
+    eq(sdm.read_request(1, 4, 0, 12), h("01 04 00 00 00 0c f0 0f"), "SDM630 block 1")
+    eq(sdm.read_request(1, 4, 0x34, 22), h("01 04 00 34 00 16 30 0a"), "SDM630 block 2")
+    eq(sdm.read_request(1, 4, 0, 14), h("01 04 00 00 00 0e 71 ce"), "SDM120 block 1")
+    eq(sdm.read_request(1, 4, 0x46, 4), h("01 04 00 46 00 04 10 1c"), "SDM120 block 2")
+    eq(sdm.read_request(11, 4, 0x48, 2), h("0b 04 00 48 00 02 f1 77"), "energy at address 11")
     for args in ((0, 4, 0, 2), (248, 4, 0, 2), (1, 4, 0, 0), (1, 4, 0, 126), (1, 4, 0xFFFF, 2), (1, 4, -1, 2)):
-        raises(ValueError, modbus.read_request, *args)
+        raises(ValueError, sdm.read_request, *args)
 
 
 def test_good_reply_and_its_floats():
     buf = reply(1, [1234.5, 230.25, -7.5])
-    data = modbus.find_reply(buf, 1, 4, 6)
+    data = sdm.find_reply(buf, 1, 4, 6)
     eq(len(data), 12, "data bytes")
-    eq([modbus.float32(data, r) for r in (0, 2, 4)], [1234.5, 230.25, -7.5], "floats")
-    eq(modbus.float32(h("44 9a 50 00"), 0), 1234.5, "high word first")
-    eq(modbus.float32(h("00 00 00 00 43 66 80 00"), 2), 230.5, "second float")
-    nan = modbus.float32(h("7f c0 00 00"), 0)
+    eq([sdm.float32(data, r) for r in (0, 2, 4)], [1234.5, 230.25, -7.5], "floats")
+    eq(sdm.float32(h("44 9a 50 00"), 0), 1234.5, "high word first")
+    eq(sdm.float32(h("00 00 00 00 43 66 80 00"), 2), 230.5, "second float")
+    nan = sdm.float32(h("7f c0 00 00"), 0)
     eq(nan != nan, True, "NaN decodes as NaN")
 
 
@@ -60,25 +60,25 @@ def test_reply_arriving_in_pieces():
     # None until the last byte, whatever the split
     whole = reply(1, [50.0, 1.5])
     for cut in range(len(whole)):
-        eq(modbus.find_reply(whole[:cut], 1, 4, 4), None, "after %d bytes" % cut)
-    eq(modbus.find_reply(whole, 1, 4, 4), whole[3:-2], "complete")
+        eq(sdm.find_reply(whole[:cut], 1, 4, 4), None, "after %d bytes" % cut)
+    eq(sdm.find_reply(whole, 1, 4, 4), whole[3:-2], "complete")
 
 
 def test_short_or_other_replies_are_not_taken():
     good = reply(1, [50.0])
-    eq(modbus.find_reply(good, 1, 4, 4), None, "byte count for 2 registers, 4 asked")
-    eq(modbus.find_reply(good, 2, 4, 2), None, "another address")
-    eq(modbus.find_reply(good, 1, 3, 2), None, "another function")
-    eq(modbus.find_reply(reply(1, [50.0], function=3), 1, 4, 2), None, "a holding-register reply")
+    eq(sdm.find_reply(good, 1, 4, 4), None, "byte count for 2 registers, 4 asked")
+    eq(sdm.find_reply(good, 2, 4, 2), None, "another address")
+    eq(sdm.find_reply(good, 1, 3, 2), None, "another function")
+    eq(sdm.find_reply(reply(1, [50.0], function=3), 1, 4, 2), None, "a holding-register reply")
 
 
 def test_noise_and_echo_before_the_reply_are_skipped():
     good = reply(1, [50.0, 1.5])
-    echo = modbus.read_request(1, 4, 0x46, 4)
+    echo = sdm.read_request(1, 4, 0x46, 4)
     # the last ones look like a start: an exception (2 bytes match), a reply (3 bytes)
     for prefix in (b"\x00", b"\xff\xff\x00", echo, b"\x01", b"\x01\x04", b"\x01\x04\x00", b"\x01\x84", b"\x01\x04\x08"):
-        eq(modbus.find_reply(prefix + good, 1, 4, 4), good[3:-2], "after %r" % prefix)
-    eq(modbus.find_reply(good + b"\x00\xff", 1, 4, 4), good[3:-2], "trailing noise")
+        eq(sdm.find_reply(prefix + good, 1, 4, 4), good[3:-2], "after %r" % prefix)
+    eq(sdm.find_reply(good + b"\x00\xff", 1, 4, 4), good[3:-2], "trailing noise")
 
 
 def test_bad_crc_raises_once_the_frame_is_complete():
@@ -86,22 +86,22 @@ def test_bad_crc_raises_once_the_frame_is_complete():
     for at in (3, 6, len(good) - 2, len(good) - 1):
         bad = bytearray(good)
         bad[at] ^= 0x10
-        eq(modbus.find_reply(bad[:-1], 1, 4, 4), None, "incomplete at %d" % at)
-        e = raises(ModbusError, modbus.find_reply, bad, 1, 4, 4)
-        eq((e.kind, e.code), (modbus.CRC, 0), "flipped byte %d" % at)
+        eq(sdm.find_reply(bad[:-1], 1, 4, 4), None, "incomplete at %d" % at)
+        e = raises(MeterError, sdm.find_reply, bad, 1, 4, 4)
+        eq((e.kind, e.code), (sdm.CRC, 0), "flipped byte %d" % at)
 
 
 def test_exception_replies():
-    e = raises(ModbusError, modbus.find_reply, h("01 84 02 c2 c1"), 1, 4, 22)
-    eq((e.kind, e.code), (modbus.EXCEPTION, 2), "illegal data address")
-    eq(modbus.exception_name(2), "illegal data address", "name")
-    eq(modbus.exception_name(6), "server device busy", "name 6")
-    eq(modbus.exception_name(11), "code 11", "unnamed")
-    eq(modbus.find_reply(h("01 84 02 c2"), 1, 4, 22), None, "exception still arriving")
-    eq(modbus.find_reply(h("01 84 02 c2 c3"), 1, 4, 22), None, "a damaged exception reply is noise")
-    eq(modbus.find_reply(h("02 84 02 c2 c1"), 1, 4, 22), None, "exception from another address")
+    e = raises(MeterError, sdm.find_reply, h("01 84 02 c2 c1"), 1, 4, 22)
+    eq((e.kind, e.code), (sdm.EXCEPTION, 2), "illegal data address")
+    eq(sdm.exception_name(2), "illegal data address", "name")
+    eq(sdm.exception_name(6), "server device busy", "name 6")
+    eq(sdm.exception_name(11), "code 11", "unnamed")
+    eq(sdm.find_reply(h("01 84 02 c2"), 1, 4, 22), None, "exception still arriving")
+    eq(sdm.find_reply(h("01 84 02 c2 c3"), 1, 4, 22), None, "a damaged exception reply is noise")
+    eq(sdm.find_reply(h("02 84 02 c2 c1"), 1, 4, 22), None, "exception from another address")
     ex = frame(bytes((1, 0x84, 6)))
-    e = raises(ModbusError, modbus.find_reply, ex, 1, 4, 2)
+    e = raises(MeterError, sdm.find_reply, ex, 1, 4, 2)
     eq(e.code, 6, "busy")
 
 
@@ -137,6 +137,7 @@ async def energy_register_refused(port):
         eq("0x0048" in e.reason, True, e.reason)
         return
     raise AssertionError("no MeterError")
+
 
 async def test_a_negative_energy_register_in_a_checked_reply_is_a_meter_error():
     # An import register counts up from 0 (seam.py: "a register that never
