@@ -97,7 +97,7 @@ FEATURES = (
     ("Web page (microdot)", "microdot uocpp.extras.web"),
     (
         "Meters (Modbus), card reader, modem, Wi-Fi, pilot",
-        "uocpp.device.sdm uocpp.device.card_reader uocpp.device.mfrc522 uocpp.device.modem uocpp.device.wifi uocpp.device.pilot uocpp.platform.unix_serial uocpp.platform.unix_wlan",
+        "uocpp.device.sdm uocpp.device.card_reader uocpp.device.modem uocpp.device.wifi uocpp.device.pilot uocpp.platform.unix_serial uocpp.platform.unix_wlan",
     ),
     ("ESP32 platform (not on the unix port)", "uocpp.platform.esp32 uocpp.platform.esp32_evse"),
     (

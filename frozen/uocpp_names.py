@@ -25,7 +25,6 @@ def _names():
     import uocpp.confs.stop_transaction
     import uocpp.device
     import uocpp.device.card_reader
-    import uocpp.device.mfrc522
     import uocpp.device.modem
     import uocpp.device.ota
     import uocpp.device.pilot
@@ -186,7 +185,6 @@ def _names():
         uocpp.confs.stop_transaction,
         uocpp.device,
         uocpp.device.card_reader,
-        uocpp.device.mfrc522,
         uocpp.device.modem,
         uocpp.device.ota,
         uocpp.device.pilot,
