@@ -96,10 +96,10 @@ FEATURES = (
     ("MQTT mirror, Home Assistant discovery", "umqtt uocpp.extras.mqtt_mirror uocpp.extras.ha_discovery"),
     ("Web page (microdot)", "microdot uocpp.extras.web"),
     (
-        "Meters (Modbus), card reader, modem, Wi-Fi, pilot",
-        "uocpp.device.sdm uocpp.device.card_reader uocpp.device.modem uocpp.device.wifi uocpp.device.pilot uocpp.platform.unix_serial uocpp.platform.unix_wlan",
+        "Meters (Modbus), card reader, modem, Wi-Fi",
+        "uocpp.device.sdm uocpp.device.card_reader uocpp.device.modem uocpp.device.wifi uocpp.platform.unix_serial uocpp.platform.unix_wlan",
     ),
-    ("ESP32 platform (not on the unix port)", "uocpp.platform.esp32 uocpp.platform.esp32_evse"),
+    ("ESP32 platform (not on the unix port), the pilot", "uocpp.platform.esp32 uocpp.platform.esp32_evse"),
     (
         "Boot only (dropped after): config checks, loader, the app's wiring, the ESP32 EVSE's set-up",
         "uocpp.config uocpp_loader uocpp_slots uocpp.startup uocpp.platform.esp32_evse_setup",

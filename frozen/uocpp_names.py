@@ -27,7 +27,6 @@ def _names():
     import uocpp.device.card_reader
     import uocpp.device.modem
     import uocpp.device.ota
-    import uocpp.device.pilot
     import uocpp.device.sdm
     import uocpp.device.watchdog
     import uocpp.device.wifi
@@ -187,7 +186,6 @@ def _names():
         uocpp.device.card_reader,
         uocpp.device.modem,
         uocpp.device.ota,
-        uocpp.device.pilot,
         uocpp.device.sdm,
         uocpp.device.watchdog,
         uocpp.device.wifi,

@@ -6,7 +6,6 @@ import time
 from check import eq, raises
 
 from uocpp import log
-from uocpp.device import pilot
 from uocpp.platform import esp32_evse
 from uocpp.platform.esp32_evse import Esp32Evse
 
@@ -207,7 +206,7 @@ def test_connectors_have_their_own_pins():
     evse = Esp32Evse(config(**two()), board)
     eq(evse.count, 2, "count")
     evse.set_offered(2, 10)
-    eq(board.pwms[32].duties[-1], pilot.duty_u16(10), "connector 2 pilot")
+    eq(board.pwms[32].duties[-1], esp32_evse.duty_u16(10), "connector 2 pilot")
     eq(board.pwms[25].duties, [65535], "connector 1 untouched")
     evse.set_relay(2, True)
     eq((board.levels[27], board.levels[26]), (1, 0), "relay 2 closed, relay 1 open")
@@ -312,7 +311,7 @@ def test_an_offer_that_finds_no_heap_still_reads_its_pilot_as_such():
         raises(MemoryError, evse.set_offered, 1, 6)
     finally:
         del esp32_evse.float
-    eq(board.pwms[25].duties[-1], pilot.duty_u16(6), "6 A on the pilot")
+    eq(board.pwms[25].duties[-1], esp32_evse.duty_u16(6), "6 A on the pilot")
     board.pilot[34] = -12
     board.slow_us = 150
     eq(samples(evse, 4), [False] * 4, "no change from bursts with gaps")

@@ -1,7 +1,8 @@
 # The ESP32 side of the EVSE seam: per connector the control pilot (PWM out,
 # ADC in), the contactor relay, the socket lock and its feedback, and fault
 # inputs. The unix simulator offers the same interface; the charging-session
-# core drives either. The IEC 61851-1 arithmetic is device/pilot.py.
+# core drives either. The IEC 61851-1 arithmetic is below the driver's
+# constants.
 #
 # Connectors are numbered as in OCPP, 1..count; count is the length of
 # evse.pilotOut, and every per-connector pin list is in that order (-1: not
@@ -64,7 +65,6 @@ import time
 from micropython import const
 
 from uocpp import log, unload
-from uocpp.device import pilot
 
 _WINDOW_US = const(1100)  # one ADC burst: a little more than one PWM period
 _BURST_US = const(5000)  # the longest a burst tries for a window without a gap
@@ -105,6 +105,129 @@ _LOCK_TIMEOUT_MS = const(10)
 _INTERVAL_MS = const(11)  # pilotInterval
 
 
+# -- the control pilot ------------------------------------------------------------
+# The IEC 61851-1 control pilot, pure: offered current <-> PWM duty cycle,
+# pilot voltage -> state A..F, and a debouncer. No hardware here (the unit
+# tests reach every branch); in this module, its one user, rather than one
+# of its own: each module interns its path and dotted name for ever.
+#
+# Sources, in our own words: IEC 61851-1 Annex A (the pilot function; its
+# tables are not numbered here, as we could not check the numbering of the
+# edition in force). The EVSE's duty cycle for an offered current: 6..51 A
+# -> A / 0.6 %, 51..80 A -> A / 2.5 + 64 %; 100 % (a steady +12 V) = no
+# charging allowed; 5 % = digital communication required (never produced
+# here). How a vehicle reads it back (the standard's vehicle-side table, as
+# the Fluke FEV300 tester manual tabulates it): below 8 % no current,
+# 8..10 % 6 A, 10..85 % duty x 0.6, 85..96 % (duty - 64) x 2.5, 96..97 %
+# 80 A, above 97 % no current. The system states by the positive pilot
+# level: A 12 V, B 9 V, C 6 V, D 3 V, E 0 V, F -12 V, each +-1 V once
+# settled (as the Siemens TM ECC and Phoenix Contact EV Charge Control
+# manuals restate the standard's table).
+#
+# Between 51 and 52.5 A the two formulas meet badly: A / 2.5 + 64 is below
+# 85 %, which a vehicle reads with x 0.6, so it draws 50.6..51 A. That is
+# the standard's own table (on the safe side); offered() still reports the
+# current asked for.
+#
+# Integer arithmetic on purpose: the ESP32 port has single-precision floats
+# and small ints up to 2**30; every product below stays under that.
+
+_MIN_AMPS = const(6)
+_MAX_AMPS = const(80)
+FULL = const(65535)  # duty_u16 of 100 %: steady +12 V, no current offered
+
+
+def offered(amps):
+    # The current a request ends up signalling: 0 below 6 A (or None, NaN,
+    # negative), at most 80 A.
+    if amps is None or not amps >= _MIN_AMPS:
+        return 0
+    return min(amps, _MAX_AMPS)
+
+
+def duty_u16(amps):
+    # Offered current -> ESP32 PWM duty_u16 (0..65535), rounded down so the
+    # vehicle is never told more than the charger offers.
+    amps = offered(amps)
+    if not amps:
+        return FULL
+    # Whole centiamperes, rounded down (never signal more than was asked);
+    # the small allowance keeps 16.1 A from becoming 16.09 A in single precision.
+    ca = int(amps * 100 + 0.01)
+    if ca <= 5100:
+        return ca * 13107 // 1200  # (A / 0.6) % of 65535
+    return (ca + 16000) * 13107 // 5000  # (A / 2.5 + 64) % of 65535
+
+
+def volts(raw, raw_plus12, raw_minus12):
+    # An ADC reading -> pilot volts, by the straight line through the two
+    # calibration readings (at +12 V and at -12 V; either may be the larger).
+    return (raw - raw_minus12) * 24 / (raw_plus12 - raw_minus12) - 12
+
+
+def state(v, current=None, hysteresis=0.0):
+    # Pilot volts (high phase) -> "A".."F". With the state in force and a
+    # hysteresis, a level that strayed less than that past an edge keeps it.
+    # Positive pilot level -> state, from the top: the band edges are midway
+    # between nominal levels (A 10.5 V, B 7.5, C 4.5, D 1.5: 10.5 - 3 i), 0.5 V
+    # outside the standard's +-1 V; E from -1.5 V. Between E and F (-10.5 ..
+    # -1.5 V) no state is defined: it reads as E, an error.
+    h = hysteresis
+    if current and h:
+        i = ord(current[0]) - 65  # "A".."D" -> 0..3 (no "ABCD": a str that short is an interned name)
+        if 0 <= i < 4:
+            if 10.5 - 3 * i - h < v <= (99.0 if i == 0 else 13.5 - 3 * i) + h:
+                return current
+        elif current == "E":
+            if -1.5 - h <= v <= 1.5 + h:
+                return current
+        elif current == "F" and v < -10.5 + h:
+            return current
+    for i in range(4):
+        if v > 10.5 - 3 * i:
+            return chr(65 + i)
+    if v >= -1.5:
+        return "E"
+    return "F" if v < -10.5 else "E"  # below -10.5 V: F; else invalid -> E
+
+
+class Debouncer:
+    # The value in force ends once n samples in a row are not it; anything
+    # shorter is a glitch. Samples that differ among themselves too (a pilot
+    # flickering between B, E and F) must still end a C, or the contactor
+    # would stay closed. The new value is the one seen most often among
+    # those n (the newest of equals): a flicker ends at its newest level, a
+    # single glitch at a clean change (B B E) does not become the value.
+    # feed() returns True when the value in force changed. Allocates nothing
+    # (it runs in the sampling loop).
+    def __init__(self, n, value=None):
+        self.n = n
+        self.value = value
+        self._run = [None] * n  # the samples since the value was last seen
+        self._seen = 0
+
+    def feed(self, sample):
+        if sample == self.value:
+            self._seen = 0
+            return False
+        run = self._run
+        run[self._seen] = sample
+        self._seen += 1
+        if self._seen < self.n:
+            return False
+        best = most = 0
+        for s in run:
+            k = 0
+            for t in run:
+                k += t == s
+            if k >= most:
+                best, most = s, k
+        self.value = best
+        self._seen = 0
+        return True
+
+
+# -- the driver --------------------------------------------------------------------
 def _gap(u16):
     # The longest gap allowed between a burst's reads at this duty_u16: its
     # high phase, in us of the 1,000 us period, less 20 us.
@@ -144,15 +267,15 @@ class Esp32Evse:
             return "ConnectorLockFailure"
         # From the pilot: E (0 V or out of range) and F (a high phase at
         # -12 V: our own pilot generator failed), see the top.
-        state = c[_PILOT].value
-        return "EVCommunicationError" if state == "E" else "InternalError" if state == "F" else "NoError"
+        level = c[_PILOT].value
+        return "EVCommunicationError" if level == "E" else "InternalError" if level == "F" else "NoError"
 
     def set_offered(self, n, amps):
         c = self._index(n)
-        u16 = pilot.duty_u16(amps)
-        c[_PWM].duty_u16(pilot.FULL - u16 if self._k[_INVERT] else u16)
+        u16 = duty_u16(amps)
+        c[_PWM].duty_u16(FULL - u16 if self._k[_INVERT] else u16)
         c[_GAP] = _gap(u16)  # once here: no float per sample; before the float, which may find no heap
-        c[_AMPS] = float(pilot.offered(amps))
+        c[_AMPS] = float(offered(amps))
 
     def offered(self, n):
         return self._index(n)[_AMPS]
@@ -284,7 +407,7 @@ class Esp32Evse:
                     break
                 start = now
             last = now
-        seen = pilot.state(pilot.volts(sign * best, k[_PLUS], k[_MINUS]), current, k[_HYSTERESIS])
+        seen = state(volts(sign * best, k[_PLUS], k[_MINUS]), current, k[_HYSTERESIS])
         return seen if clean or current is None or seen < current else current
 
     def _sample_pilots(self):
@@ -293,14 +416,14 @@ class Esp32Evse:
             seen = self._c[i][_PILOT]
             before = seen.value
             try:
-                state = self._classify(i, before)
+                got = self._classify(i, before)
             except OSError:
                 # An ADC read that fails (ESP_ERR_TIMEOUT: an ADC2 GPIO once
                 # Wi-Fi runs): the pilot is not known, which is our own fault
                 # (F: InternalError, the relay opens), never the state before
                 # held while nobody reads the vehicle.
-                state = "F"
-            if seen.feed(state):
+                got = "F"
+            if seen.feed(got):
                 log.info("evse", "connector %d: pilot %s -> %s", i + 1, before, seen.value)
                 changed = True
         return changed

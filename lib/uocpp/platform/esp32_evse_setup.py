@@ -6,7 +6,6 @@
 # The layouts it fills are esp32_evse.py's (self._k, self._c).
 from micropython import const
 
-from uocpp.device import pilot
 from uocpp.platform import esp32_evse  # its time and log: what the tests stand in for
 
 _FREQ = const(1000)  # pilot PWM frequency, Hz
@@ -69,7 +68,7 @@ def setup(evse, cfg, hw, reader):
     # Pilot out at 100 % from the start: no current offered. Contactors
     # open, locks released, the phase contactor off (1 phase) until
     # energy/phases.py sets it.
-    steady = 0 if invert else pilot.FULL
+    steady = 0 if invert else esp32_evse.FULL
     evse._c = cs = []
     for i in range(n):
         out, adc_pin, relay, lock, unlock, fb, phase = (g[i] for g in gpios)
@@ -88,12 +87,12 @@ def setup(evse, cfg, hw, reader):
                 Pin(lock, OUT, value=lock_off) if lock >= 0 else None,
                 Pin(unlock, OUT, value=lock_off) if unlock >= 0 else None,
                 fb,
-                None if fb is None else pilot.Debouncer(debounce, fb.value() == fb_on),
+                None if fb is None else esp32_evse.Debouncer(debounce, fb.value() == fb_on),
                 False,
                 Pin(phase, OUT, value=0) if phase >= 0 else None,
                 1 if phase >= 0 else 3,
                 None,
-                gap(pilot.FULL),
+                gap(esp32_evse.FULL),
             ]
         )
 
@@ -105,13 +104,13 @@ def setup(evse, cfg, hw, reader):
     for f in faults + ([{"pin": tamper, "active": tamper_active or 0, "code": None}] if tamper is not None and tamper >= 0 else []):
         pin = Pin(f["pin"], IN)
         active = f.get("active", 0)
-        inputs.append((pin, f["pin"], active, f["code"], f.get("connector", 0), pilot.Debouncer(debounce, pin.value() == active)))
+        inputs.append((pin, f["pin"], active, f["code"], f.get("connector", 0), esp32_evse.Debouncer(debounce, pin.value() == active)))
         if f["code"] is None and inputs[-1][5].value:
             evse._tampered(f["pin"])
 
     # The states in force from one burst each: no change event for them.
     for i, c in enumerate(cs):
-        c[_PILOT] = pilot.Debouncer(debounce, evse._classify(i, None))
+        c[_PILOT] = esp32_evse.Debouncer(debounce, evse._classify(i, None))
     log.info("evse", "ESP32: %d connector(s), pilot out GPIO %s, in GPIO %s: %s", n, gpios[0], gpios[1], "".join(c[_PILOT].value for c in cs))
     # How far apart this board's burst reads fall (the closest of 16, as
     # the burst loop reads): a burst at a current whose high phase less
@@ -128,9 +127,9 @@ def setup(evse, cfg, hw, reader):
         now = ticks_us()
         apart = min(apart, diff(now, last))
         last = now
-    if apart > gap(pilot.duty_u16(6)):
+    if apart > gap(esp32_evse.duty_u16(6)):
         amps = 6
-        while amps <= 80 and gap(pilot.duty_u16(amps)) < apart:
+        while amps <= 80 and gap(esp32_evse.duty_u16(amps)) < apart:
             amps += 1
         log.warning(
             "evse",

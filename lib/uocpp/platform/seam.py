@@ -5,7 +5,7 @@
 # test tests/unit/unit_seam.py holds every port module and every
 # implementation to it by name and arity, so that drift fails a test.
 #
-# Imports run one way: platform -> device drivers (device/pilot.py,
+# Imports run one way: platform -> device drivers (device/card_reader.py,
 # device/sdm.py, device/ota.py, ...). A driver never imports the
 # platform; what it needs from it (a UART opener, say) is handed in.
 #
@@ -63,7 +63,7 @@ EVSE = (
     # then pilot E -> EVCommunicationError, F -> InternalError)
     ("fault", ("n",)),
     # offer `amps` (float, A) on the pilot: below 6 A nothing (100 % duty),
-    # at most 80 A (IEC 61851-1 duty, device/pilot.py); takes effect at once
+    # at most 80 A (IEC 61851-1 duty, platform/esp32_evse.py); takes effect at once
     ("set_offered", ("n", "amps")),
     # n -> the current offered now, A (0 when none)
     ("offered", ("n",)),
