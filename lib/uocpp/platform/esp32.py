@@ -21,7 +21,7 @@ def flash_dir(settings):
 
 
 def open_uart(cfg):
-    # config.json's modem section -> (port, description for the log).
+    # config.json's modem or meter section -> (port, description for the log).
     # timeout=0: read() returns at once (None when nothing has arrived).
     port = machine.UART(cfg["uart"], baudrate=cfg["baud"], tx=cfg["tx"], rx=cfg["rx"], timeout=0)
     return port, "UART%d (tx %d, rx %d, %d baud)" % (cfg["uart"], cfg["tx"], cfg["rx"], cfg["baud"])
@@ -138,8 +138,7 @@ def meter(settings, board_evse):
         raise ValueError("meter.model: an ESP32 charger needs its energy meter (SDM120 or SDM630)")
     from uocpp.device.sdm import BusMeters
 
-    port = machine.UART(cfg["uart"], baudrate=cfg["baud"], tx=cfg["tx"], rx=cfg["rx"], timeout=0)
-    return BusMeters(port, cfg, settings["connectors"]["count"])
+    return BusMeters(open_uart(cfg)[0], cfg, settings["connectors"]["count"])
 
 
 # -- firmware updates -----------------------------------------------------------
