@@ -94,9 +94,6 @@ def test_bad_crc_raises_once_the_frame_is_complete():
 def test_exception_replies():
     e = raises(MeterError, sdm.find_reply, h("01 84 02 c2 c1"), 1, 4, 22)
     eq((e.kind, e.code), (sdm.EXCEPTION, 2), "illegal data address")
-    eq(sdm.exception_name(2), "illegal data address", "name")
-    eq(sdm.exception_name(6), "server device busy", "name 6")
-    eq(sdm.exception_name(11), "code 11", "unnamed")
     eq(sdm.find_reply(h("01 84 02 c2"), 1, 4, 22), None, "exception still arriving")
     eq(sdm.find_reply(h("01 84 02 c2 c3"), 1, 4, 22), None, "a damaged exception reply is noise")
     eq(sdm.find_reply(h("02 84 02 c2 c1"), 1, 4, 22), None, "exception from another address")
@@ -125,6 +122,20 @@ class Port:
             return self.noise
         chunk, self.pending = self.pending[:5], self.pending[5:]
         return chunk or None
+
+
+async def test_exception_replies_are_named_in_the_meter_error():
+    # The exception code's name (Modbus Application Protocol, section 7), or
+    # its number when it has none; a refusal is final, busy (6) is retried.
+    for code, named, tail in ((2, "illegal data address", ""), (11, "code 11", ""), (6, "server device busy", " (2 attempts)")):
+        port = Port([frame(bytes((1, 0x84, code)))] * 2)
+        try:
+            await sdm.SdmMeter(port, model="SDM120").read()
+        except sdm.MeterError as e:
+            eq((e.kind, e.code), (sdm.EXCEPTION, code), "code %d" % code)
+            eq(e.reason, "SDM120 at address 1: Modbus exception %d (%s) to read 0x0000+14%s" % (code, named, tail), "code %d" % code)
+            continue
+        raise AssertionError("no MeterError for code %d" % code)
 
 
 async def energy_register_refused(port):

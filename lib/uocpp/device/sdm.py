@@ -99,12 +99,6 @@ _NIBBLE = (
 )  # fmt: skip
 
 
-def exception_name(code):
-    if 1 <= code <= len(_NAMES):
-        return _NAMES[code - 1]
-    return "code %d" % code
-
-
 def crc16(data, start=0, end=None):
     # Over data[start:end]; a frame followed by its own CRC gives 0.
     t = _NIBBLE
@@ -266,7 +260,7 @@ class SdmMeter:
                     kind, code = e.kind, e.code
                     self._last = time.ticks_ms()
                     if kind == EXCEPTION:
-                        why = "Modbus exception %d (%s) to %s" % (code, exception_name(code), what)
+                        why = "Modbus exception %d (%s) to %s" % (code, _NAMES[code - 1] if 1 <= code <= len(_NAMES) else "code %d" % code, what)
                         if code not in (5, 6):
                             raise MeterError("%s: %s" % (where, why), EXCEPTION, code)
                     else:
