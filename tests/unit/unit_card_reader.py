@@ -16,6 +16,7 @@ from mfrc522_chip import Mfrc522Chip  # noqa: E402
 from uocpp import log  # noqa: E402
 from uocpp.config import settings  # noqa: E402
 from uocpp.device import card_reader  # noqa: E402
+from uocpp.platform import esp32_evse_setup  # noqa: E402 - makes the reader from evse.cardReader
 
 log.set_level("error")
 
@@ -111,7 +112,7 @@ def reader_cfg(**over):
 def rig(debounce=100, connector=1, version=0x92):
     chip = Mfrc522Chip(version)
     board = Machine(chip)
-    reader = card_reader.from_config(reader_cfg(debounce=debounce, connector=connector), board)
+    reader = esp32_evse_setup.from_config(reader_cfg(debounce=debounce, connector=connector), board)
     return chip, board, reader
 
 
@@ -219,7 +220,7 @@ async def test_removed_then_presented_again_gives_a_second_event():
 async def test_the_configured_connector_and_event_are_used():
     chip = Mfrc522Chip()
     changed = asyncio.Event()
-    reader = card_reader.from_config(reader_cfg(connector=2), Machine(chip), changed)
+    reader = esp32_evse_setup.from_config(reader_cfg(connector=2), Machine(chip), changed)
     chip.present(UID4)
     await polls(reader, 2)
     eq(changed.is_set(), True, "the EVSE's event is set")
@@ -476,7 +477,7 @@ def test_config_defaults_and_errors_name_the_key():
 def test_from_config_opens_the_bus_as_configured():
     chip = Mfrc522Chip()
     board = Machine(chip)
-    card_reader.from_config(reader_cfg(spi=1, sck=14, mosi=13, miso=12, cs=15, rst=-1, baudrate=400000), board)
+    esp32_evse_setup.from_config(reader_cfg(spi=1, sck=14, mosi=13, miso=12, cs=15, rst=-1, baudrate=400000), board)
     eq(board.spis[0].args, (1, 400000, 0, 0, 14, 13, 12), "bus, baudrate, mode 0, pins")
     eq(board.levels, {15: 1}, "CS high, no reset pin driven")
 

@@ -14,7 +14,8 @@
 #
 # A chip that stops answering (loose wire, brown-out) is re-initialised with
 # a back-off from _RETRY_MS to _RETRY_MAX_MS; the failure is logged once,
-# the recovery once. Imported only when evse.cardReader is configured.
+# the recovery once. Imported only when evse.cardReader is configured;
+# made from it by platform/esp32_evse_setup.py's from_config().
 #
 # The chip's driver (Mfrc522, below) is in this module rather than one of
 # its own: each module interns its path and dotted name for ever.
@@ -155,16 +156,6 @@ class CardReader:
         s[_SEEN] = now
         s[_HELD] = True
         self.changed.set()
-
-
-def from_config(cfg, hw, changed=None):
-    # The reader evse.cardReader describes (config/evse.py checked it), on
-    # the board's machine module.
-    Pin = hw.Pin
-    spi = hw.SPI(cfg["spi"], baudrate=cfg["baudrate"], polarity=0, phase=0, sck=Pin(cfg["sck"]), mosi=Pin(cfg["mosi"]), miso=Pin(cfg["miso"]))
-    rst = cfg["rst"]
-    chip = Mfrc522(spi, Pin(cfg["cs"], Pin.OUT, value=1), Pin(rst, Pin.OUT, value=1) if rst >= 0 else None)
-    return CardReader(chip, cfg["connector"], cfg["debounce"], changed)
 
 
 # -- the MFRC522 -------------------------------------------------------------------

@@ -59,8 +59,6 @@ def setup(evse, cfg, hw, reader):
     ]
 
     if reader is None and card:
-        from uocpp.device.card_reader import from_config
-
         reader = from_config(card, hw, evse.changed)
     evse._reader = reader
 
@@ -138,3 +136,16 @@ def setup(evse, cfg, hw, reader):
             "%d A" % amps if amps <= 80 else "any current",
         )
     return n
+
+
+def from_config(cfg, hw, changed=None):
+    # The card reader evse.cardReader describes (config/evse.py checked it),
+    # on the board's machine module (device/card_reader.py: the reader task
+    # and its MFRC522 driver).
+    from uocpp.device.card_reader import CardReader, Mfrc522
+
+    Pin = hw.Pin
+    spi = hw.SPI(cfg["spi"], baudrate=cfg["baudrate"], polarity=0, phase=0, sck=Pin(cfg["sck"]), mosi=Pin(cfg["mosi"]), miso=Pin(cfg["miso"]))
+    rst = cfg["rst"]
+    chip = Mfrc522(spi, Pin(cfg["cs"], Pin.OUT, value=1), Pin(rst, Pin.OUT, value=1) if rst >= 0 else None)
+    return CardReader(chip, cfg["connector"], cfg["debounce"], changed)
