@@ -1,5 +1,5 @@
 # A register-level model of an NXP MFRC522 on SPI, with at most one ISO/IEC
-# 14443 A card in its field: what lib/uocpp/device/mfrc522.py relies on,
+# 14443 A card in its field: what lib/uocpp/device/card_reader.py (its MFRC522 driver) relies on,
 # from the datasheet, for the unit tests and the ESP32 twin. Plain Python
 # that runs on CPython and MicroPython alike.
 #
