@@ -160,11 +160,11 @@ def report_lines_bytes(flash, low, high):
 
 
 PREFILL = """
-from uocpp.durable import DurableLane
-lane = DurableLane(%(path)r, %(size)d)
+from uocpp.outbox import Outbox
+lane = Outbox(None, None, None, None, None, %(path)r, %(size)d)
 sv = {"value": "0", "context": "Sample.Periodic", "measurand": "Energy.Active.Import.Register", "unit": "Wh"}
 n = 0
-while lane.count("MeterValues") == n:  # until the first one is dropped: full
+while lane.stored_count("MeterValues") == n:  # until the first one is dropped: full
     n += 1
     sv["value"] = str(n)
     lane.store("MeterValues", {"connectorId": 1, "meterValue": [{"timestamp": "2026-12-01T00:00:00Z", "sampledValue": [sv]}]}, 0)

@@ -59,7 +59,7 @@ FEATURES = (
     ),
     (
         "Core: rpc, outbox, durable lane and journal, validate, confs",
-        "uocpp.rpc uocpp.outbox uocpp.durable uocpp.validate uocpp.confs uocpp.store uocpp.lazy uocpp.model uocpp.services",
+        "uocpp.rpc uocpp.outbox uocpp.validate uocpp.confs uocpp.store uocpp.lazy uocpp.model uocpp.services",
     ),
     (
         "Core: keys and their table, identity, registration, state, connectors",

@@ -30,7 +30,6 @@ def _names():
     import uocpp.device.sdm
     import uocpp.device.watchdog
     import uocpp.device.wifi
-    import uocpp.durable
     import uocpp.energy
     import uocpp.energy.grid
     import uocpp.energy.ha
@@ -189,7 +188,6 @@ def _names():
         uocpp.device.sdm,
         uocpp.device.watchdog,
         uocpp.device.wifi,
-        uocpp.durable,
         uocpp.energy,
         uocpp.energy.grid,
         uocpp.energy.ha,

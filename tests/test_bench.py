@@ -180,7 +180,7 @@ def test_heap_map_while_a_transaction_runs():
     not, and every block still has one owner."""
     out, total = _heap_map("--charging")
     assert "while a transaction runs" in out, out
-    for owner in ("module uocpp.store.journal", "app.transactions.running", "app.outbox._durable._journal"):
+    for owner in ("module uocpp.store.journal", "app.transactions.running", "app.outbox._journal"):
         assert re.search(r"^ +\d+  %s " % re.escape(owner), out, re.M), owner + " not named:\n" + out
     # Authorization left with the StartTransaction's answer (services/sessions.py _rest): a charging hour holds
     # neither its code nor the cache's entries.

@@ -13,13 +13,36 @@
 # the registration state permits it; the central system's CALLs are
 # answered meanwhile by the link's reader (J-18). A payload is built when its
 # message goes out, so one queued offline can carry what is known only later.
+#
+# The durable lane: transaction messages on flash (store/journal.py)
+# from before they are sent until they are answered, oldest first. Each
+# record is [unique id, action, payload, tag]: the id is given when the
+# message is stored, so every re-send (after a lost reply, after a reboot)
+# is recognisably the same message; the tag ties it to its transaction.
+# A record's text is compact (store/record.py). The journal's module is
+# imported (~6 KB of heap) only once there is something to store, or the
+# file holds messages from before a reboot.
+#
+# Flash wear when full: periodic MeterValues may fill at most _MV_SHARE of
+# the journal; past it each new one drops the oldest. The rest stays free
+# for StartTransaction and StopTransaction, and it is what lets the journal
+# append without compacting itself for every message: a compaction copies
+# at most the live part and frees at least the rest, so while full it runs
+# once per (1 - share) of the journal appended, and writes about
+# share / (1 - share) times the bytes appended (3x at 75%), whatever the
+# journal's size (it used to compact, i.e. rewrite the whole journal, for
+# every message). Crash safety is the journal's and unchanged: a drop is a
+# removal record appended (or a compaction: temp file, then rename), each
+# checked by its CRC, so a power cut during one loses at most that drop or
+# the message being appended; and the compact text is only the body of a
+# record, which the journal treats as opaque bytes.
 import asyncio
+import os
 import time
 
 from micropython import const
 
-from uocpp import errors, log, security_event, sleep, snake, unload, validate
-from uocpp.durable import DurableLane
+from uocpp import errors, log, rpc, security_event, sleep, snake, unload, validate
 from uocpp.model.registration import REJECTED
 
 # What a message does when its CALL fails (no link, no reply, CALLERROR or a
@@ -37,6 +60,7 @@ URGENT = const(3)  # queued with the volatile ones, chosen before the durable la
 # while: the link is replaced or probed, and the loop can never spin.
 _PAUSE_MIN_MS = const(500)
 _PAUSE_MAX_MS = const(16000)
+_MV_SHARE = const(75)  # percent of the journal MeterValues may fill
 
 
 class Message:
@@ -85,13 +109,12 @@ class Outbox:
 
     def __init__(self, rpc_layer, link, registration, keys, backoff, journal=None, journal_bytes=32768):
         # backoff: the failure back-off for RETRY messages (RetryBackOff* keys).
-        # journal: a store.journal.Journal or its path (durable.py).
+        # journal: a store.journal.Journal, or the path of its file.
         self._rpc = rpc_layer
         self._link = link
         self._registration = registration
         self._keys = keys
         self._backoff = backoff
-        self._durable = DurableLane(journal, journal_bytes)
         self._boot = []
         self._volatile = []
         self._wake = asyncio.Event()
@@ -104,6 +127,28 @@ class Outbox:
         self._not_before = None
         self._taken = None  # seq of the head answered while the gate was shut (_send_durable)
         self._current = None  # the Message whose CALL is out
+        self._path = None
+        self._bytes = journal_bytes
+        self._journal = journal
+        self._counts = None  # action -> stored messages of it, once asked
+        self._full = False  # dropping MeterValues for room (logged once)
+        self.unreadable = None  # why the journal on flash cannot be read, while it cannot
+        if isinstance(journal, str):
+            self._path = journal
+            self._journal = None
+            # Or its temp file alone (FAT: a compaction killed between its
+            # remove and rename), which the journal adopts when opened.
+            if _exists(journal) or _exists(journal + ".tmp"):
+                try:
+                    self._journal = _open(journal, journal_bytes)
+                except Exception as e:
+                    # A damaged file system must not stop the boot: the
+                    # charger stays online; what the journal holds waits
+                    # (store() tries to open it again and fails, so no new
+                    # transaction starts unbilled), and nothing is decided
+                    # from a journal nobody could read (App.run).
+                    self.unreadable = repr(e)
+                    log.error("outbox", "%s cannot be read (%s): no transaction until it can", journal, e)
 
     # -- submitting ------------------------------------------------------------
     def submit(self, msg):
@@ -115,20 +160,13 @@ class Outbox:
             # it fails now and the caller falls back (offline rules).
             msg._finish(None, errors.NotConnected("no link" if not self._link.up.is_set() else "not registered"))
             return msg
-        queued = self.waiting(msg.key)
-        if queued is not None:
-            return queued
+        if msg.key is not None:
+            for queued in self._volatile:
+                if queued.key == msg.key and queued is not self._current:
+                    return queued  # waiting, not gone out yet
         (self._boot if msg.lane == BOOT else self._volatile).append(msg)
         self._wake.set()
         return msg
-
-    def waiting(self, key):
-        # The queued message with this key that has not gone out yet, or None.
-        if key is not None:
-            for queued in self._volatile:
-                if queued.key == key and queued is not self._current:
-                    return queued
-        return None
 
     def withdraw(self, msg):
         # A queued message nobody waits for any more (an Authorize past its
@@ -153,42 +191,132 @@ class Outbox:
         # of one given up (TransactionMessageAttempts) or not preparable.
         self._hooks[action] = (prepare, answered, dropped)
 
-    def store(self, action, payload, tag=None):
-        # Durable: on flash when this returns; goes out in order, after the
-        # boot lane (durable.py).
-        seq = self._durable.store(action, payload, tag)
-        self._wake.set()
-        return seq
-
-    def stored(self):
-        return self._durable.stored()
-
-    def last_reading(self, tag):
-        return self._durable.last_reading(tag)
-
-    def unreadable(self):
-        # Why the journal on flash cannot be read (None: it can, or there is none).
-        return self._durable.unreadable
-
-    def stored_count(self, action):
-        return self._durable.count(action)
-
     async def drained(self, seconds):
         # Waits until no stored message is left, at most `seconds` (a Reset
         # lets the StopTransaction of its transactions go first).
         deadline = time.ticks_add(time.ticks_ms(), int(seconds * 1000))
-        while self.pending_durable() and time.ticks_diff(deadline, time.ticks_ms()) > 0 and self._link.up.is_set():
+        while self._journal and time.ticks_diff(deadline, time.ticks_ms()) > 0 and self._link.up.is_set():
             await asyncio.sleep_ms(50)
-
-    def pending_durable(self):
-        return len(self._durable)
 
     def __len__(self):
         # Messages waiting or on the wire, every lane (diag's heap report:
         # a live heap measured while some are queued holds them too). A
         # special name is no new interned name; it makes an empty outbox
         # false, so code asks `outbox is not None`, never `if outbox`.
-        return len(self._boot) + len(self._volatile) + len(self._durable)
+        return len(self._boot) + len(self._volatile) + len(self._journal or ())
+
+    # -- the durable lane ------------------------------------------------------
+    def store(self, action, payload, tag=None):
+        # Durable: on flash when this returns (raises journal.JournalFull or
+        # OSError when it cannot be); goes out in order, after the boot lane.
+        # A full journal makes room by dropping the oldest periodic
+        # MeterValues, never a StartTransaction or StopTransaction;
+        # MeterValues make room once they fill _MV_SHARE percent of it.
+        if self._journal is None:
+            self._journal = _open(self._path, self._bytes)
+            self.unreadable = None
+        body = _record().dumps([rpc.new_id(), action, payload, tag])
+        roomy = action == "MeterValues" and not self._crowded(len(body))
+        crowded = action == "MeterValues" and not roomy
+        while True:
+            try:
+                if crowded and self._drop_oldest(action):
+                    crowded = self._crowded(len(body))
+                    continue
+                seq = self._journal.append(body)
+                self._count(action, 1)
+                if roomy:
+                    self._full = False  # room again: the next drop is news
+                self._wake.set()
+                return seq
+            except Exception as e:
+                if type(e).__name__ != "JournalFull" or not self._drop_oldest("MeterValues"):
+                    log.error("outbox", "cannot store %s: %s", action, e)
+                    raise
+
+    def _crowded(self, n):
+        j = self._journal
+        return 12 + n + j.live_bytes > j.max_bytes * _MV_SHARE // 100
+
+    def _drop_oldest(self, action):
+        for seq, record in self._journal.records():
+            if _record().loads(record)[1] == action:
+                if not self._full:
+                    # Once until the journal has room again: a line for
+                    # every message would wear the flash log instead.
+                    log.warning("outbox", "journal full: dropping the oldest stored %s", action)
+                    self._full = True
+                self._journal.remove(seq)
+                self._count(action, -1)
+                return True
+        return False
+
+    def stored(self):
+        # (action, tag) of every stored message, oldest first (read from flash).
+        out = []
+        if self._journal is not None:
+            for _seq, body in self._journal.records():
+                try:
+                    record = _record().loads(body)
+                    out.append((record[1], record[3]))
+                except (ValueError, IndexError, MemoryError):
+                    pass
+        return out
+
+    def last_reading(self, tag):
+        # (Wh, timestamp) of the highest energy register in the MeterValues
+        # stored for `tag`, or None. A PowerLoss stop never bills below a
+        # sample on flash (one stored while tx.json could not be rewritten,
+        # or one the central system already has).
+        best = None
+        if self._journal is not None:
+            for _seq, body in self._journal.records():
+                try:
+                    record = _record().loads(body)
+                    if record[1] != "MeterValues" or record[3] != tag:
+                        continue
+                    for mv in record[2]["meterValue"]:
+                        for sv in mv["sampledValue"]:
+                            if sv.get("measurand") == "Energy.Active.Import.Register" and "phase" not in sv:
+                                wh = int(float(sv["value"]) * (1000 if sv.get("unit") == "kWh" else 1))
+                                if best is None or wh > best[0]:
+                                    best = (wh, mv["timestamp"])
+                except (ValueError, IndexError, KeyError, TypeError, MemoryError):
+                    pass
+        return best
+
+    def stored_count(self, action):
+        # Stored messages of `action`: read from flash once, then kept up to
+        # date (a start asks it; scanning the journal each time would parse
+        # every waiting message).
+        if self._counts is None:
+            self._counts = {}
+            for a, _tag in self.stored():
+                self._counts[a] = self._counts.get(a, 0) + 1
+        return self._counts.get(action, 0)
+
+    def _count(self, action, step):
+        if self._counts is not None:
+            self._counts[action] = self._counts.get(action, 0) + step
+
+    def head(self):
+        # (seq, uid, action, payload, tag) of the oldest stored message, or None.
+        while self._journal is not None:
+            head = self._journal.first()
+            if head is None:
+                return None
+            seq, body = head
+            try:
+                uid, action, payload, tag = _record().loads(body)
+                return seq, uid, action, payload, tag
+            except (ValueError, TypeError):
+                # A record that checked on flash but is not ours cannot be
+                # sent; keeping it would block the lane for ever. (A
+                # MemoryError is no verdict on the record: it goes up, and
+                # the outbox reads it again later.)
+                log.error("outbox", "dropping unreadable stored message %d", seq)
+                self._journal.remove(seq)
+        return None
 
     # -- choosing --------------------------------------------------------------
     def _next(self):
@@ -204,8 +332,8 @@ class Outbox:
                 if msg.lane == URGENT:
                     return msg, None
             gate = self.gate
-            head = self._durable.head() if gate is None or gate() else None
-            if head is None and self._durable and gate is not None:
+            head = self.head() if gate is None or gate() else None
+            if head is None and self._journal and gate is not None:
                 wait = 1000  # held: ask the gate again
             if head is not None:
                 # The wait is its own head's: one dropped for room meanwhile
@@ -230,7 +358,11 @@ class Outbox:
         while True:
             try:
                 if not link.up.is_set():
-                    self._fail_once()
+                    # ONCE messages are not sent at all while there is no link.
+                    for lane in (self._boot, self._volatile):
+                        for msg in [m for m in lane if m.policy == ONCE]:
+                            lane.remove(msg)
+                            msg._finish(None, errors.NotConnected("no link"))
                     await link.up.wait()
                     continue
                 item, wait = self._next()
@@ -249,21 +381,21 @@ class Outbox:
                 finally:
                     self._rpc.taken.set()  # its reply is taken in: the link's reader goes on
                 if self._pause_ms:
-                    # The link failed us: let it be replaced or probed first.
-                    await self._rest()
+                    # The link failed us: let it be replaced or probed first,
+                    # a pause cut short by a new connection (the link it
+                    # failed on is gone, the new one may be used at once).
+                    deadline = time.ticks_add(time.ticks_ms(), self._pause_ms)
+                    while link.connections == self._failed_on:
+                        left = time.ticks_diff(deadline, time.ticks_ms())
+                        if left <= 0:
+                            break
+                        await asyncio.sleep_ms(min(left, 50))
             except MemoryError:
                 # Reading the next message (a stored one is parsed from
                 # flash) found no heap: nothing is lost, it is tried again.
                 log.warning("outbox", "out of memory: again in %d ms", _PAUSE_MIN_MS)
                 security_event.report("MemoryExhaustion", "outbox")
                 await asyncio.sleep_ms(_PAUSE_MIN_MS)
-
-    def _fail_once(self):
-        # ONCE messages are not sent at all while there is no link.
-        for lane in (self._boot, self._volatile):
-            for msg in [m for m in lane if m.policy == ONCE]:
-                lane.remove(msg)
-                msg._finish(None, errors.NotConnected("no link"))
 
     async def _call(self, action, payload, uid=None):
         # One CALL; keeps the transport pause up to date and tells the link
@@ -328,17 +460,6 @@ class Outbox:
     def _pause(self):
         self._pause_ms = min(_PAUSE_MAX_MS, max(_PAUSE_MIN_MS, self._pause_ms * 2))
         self._failed_on = self._link.connections
-
-    async def _rest(self):
-        # The pause after a transport failure, cut short by a new connection:
-        # the link it failed on is gone, the new one may be used at once.
-        link = self._link
-        deadline = time.ticks_add(time.ticks_ms(), self._pause_ms)
-        while link.connections == self._failed_on:
-            left = time.ticks_diff(deadline, time.ticks_ms())
-            if left <= 0:
-                return
-            await asyncio.sleep_ms(min(left, 50))
 
     async def _send(self, msg):
         lane = self._boot if msg.lane == BOOT else self._volatile
@@ -475,7 +596,8 @@ class Outbox:
         if dropped is not None:
             _hook(action, dropped, tag)
         try:
-            self._durable.remove(seq, action)
+            self._journal.remove(seq)
+            self._count(action, -1)
         except OSError as e:
             # Not removed (a full flash): it stays on flash, done; only its
             # removal is tried again, after TransactionMessageRetryInterval
@@ -502,6 +624,25 @@ def conf_of(action):
         return __import__("uocpp.confs." + snake(action), None, None, ("CONF",))
     except ImportError:
         return None  # not an action of ours: nothing is known of its reply
+
+
+def _exists(path):
+    try:
+        return os.stat(path)[6] > 0
+    except OSError:
+        return False
+
+
+def _record():
+    from uocpp.store import record
+
+    return record
+
+
+def _open(path, max_bytes):
+    from uocpp.store.journal import Journal
+
+    return Journal(path, max_bytes)
 
 
 def _hook(action, fn, *args):

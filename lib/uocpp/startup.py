@@ -185,7 +185,7 @@ async def start(app, sup):
     sup.start("heartbeat", app.heartbeat.run)
     sup.start("status", app.status.run)
     await app.metering.poll()  # the registers as the power cut left them, for PowerLoss stops
-    if app.outbox.unreadable() is None:
+    if app.outbox.unreadable is None:
         from uocpp.services import power_loss  # what the last run left on flash
 
         power_loss.recover(app.sessions, app.outbox.stored())

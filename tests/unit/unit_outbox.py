@@ -386,7 +386,7 @@ async def test_memory_error_reading_the_journal_loses_nothing():
     journal = fakes.Journal()
     box, link, reg = make(journal=journal)
     box.store("StopTransaction", {"transactionId": 1})
-    real = box._durable.head
+    real = box.head
     calls = [0]
 
     def head():
@@ -395,7 +395,7 @@ async def test_memory_error_reading_the_journal_loses_nothing():
             raise MemoryError("memory allocation failed")
         return real()
 
-    box._durable.head = head
+    box.head = head
     await settle(box, link, 1, 3000)
     eq([s[1] for s in link.sent], ["StopTransaction"], "sent once there was heap")
 
