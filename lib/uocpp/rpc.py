@@ -102,29 +102,28 @@ class Rpc:
             msg = json.loads(text)
         except (ValueError, MemoryError) as e:
             # 1.6 defines no answer for unparseable JSON and no id can be read.
-            log.warning("rpc", "ignored a frame that is not JSON (%s)", type(e).__name__)
+            why = "ignored a frame that is not JSON (%s)" % type(e).__name__
+        else:
+            why = None
+            if not isinstance(msg, list) or len(msg) < 2:
+                why = "ignored a frame that is not an OCPP-J array"
+            else:
+                # A lone UTF-16 surrogate can only come from a \u escape; without
+                # one (the usual case) nothing parsed from this frame needs the
+                # strict UTF-8 check, which would copy every reply to encode it.
+                escaped = "\\u" in text
+                kind, uid = msg[0], msg[1]
+                if type(kind) is not int or kind not in (_CALL, _CALLRESULT, _CALLERROR):
+                    # The type only: the repr of hostile nesting would overflow the stack.
+                    why = "ignored a frame with message type %s (J-09)" % (kind if type(kind) is int else type(kind).__name__)
+                elif not isinstance(uid, str) or (escaped and not utf8.clean(uid)):
+                    # An id we could not echo as valid UTF-8 (a "\ud800" escape) is unreadable too.
+                    why = "ignored a frame whose unique id is not a valid string"
+        if why is not None:
+            log.warning("rpc", why)
             # The whitepaper's InvalidMessages event, with the log line's own
             # text: string constants are interned, each new one costs heap.
-            security_event.report("InvalidMessages", "ignored a frame that is not JSON (%s)" % type(e).__name__)
-            return
-        if not isinstance(msg, list) or len(msg) < 2:
-            log.warning("rpc", "ignored a frame that is not an OCPP-J array")
-            security_event.report("InvalidMessages", "ignored a frame that is not an OCPP-J array")
-            return
-        # A lone UTF-16 surrogate can only come from a \u escape; without one
-        # (the usual case) nothing parsed from this frame needs the strict
-        # UTF-8 check, which would copy every reply to encode it.
-        escaped = "\\u" in text
-        kind, uid = msg[0], msg[1]
-        if type(kind) is not int or kind not in (_CALL, _CALLRESULT, _CALLERROR):
-            # The type only: the repr of hostile nesting would overflow the stack.
-            log.warning("rpc", "ignored a frame with message type %s (J-09)", kind if type(kind) is int else type(kind).__name__)
-            security_event.report("InvalidMessages", "ignored a frame with message type %s (J-09)" % (kind if type(kind) is int else type(kind).__name__))
-            return
-        if not isinstance(uid, str) or (escaped and not utf8.clean(uid)):
-            # An id we could not echo as valid UTF-8 (a "\ud800" escape) is unreadable too.
-            log.warning("rpc", "ignored a frame whose unique id is not a valid string")
-            security_event.report("InvalidMessages", "ignored a frame whose unique id is not a valid string")
+            security_event.report("InvalidMessages", why)
             return
         if kind == _CALL:
             answer = self._answer(msg, uid, escaped)
@@ -140,22 +139,34 @@ class Rpc:
             # one (nested brackets) is ~15-30 times its size, and a slow link
             # would keep it alive for the whole write.
             msg = None
-            if answer is not None:
-                await self._send_reply(send, answer[0], answer[1], uid)
-        elif self._on_reply(msg, kind, uid):
-            # The caller takes the reply in (a transactionId, an idTagInfo
-            # for the cache) before the next frame is handled: the central
-            # system's next CALL may depend on it (a ClearCache right after a
-            # StopTransaction.conf). One scheduler turn was not always enough.
+            if answer is None:
+                return
+            reply, after = answer
+            log.frame(">>", reply)
             try:
-                await asyncio.wait_for_ms(self.taken.wait(), _TAKEN_MS)
-            except asyncio.TimeoutError:
-                pass
-
-    def _on_reply(self, msg, kind, uid):
+                try:
+                    await send(reply)
+                except MemoryError:
+                    # Out of memory before a byte of it went out (a reply made as
+                    # it is sent, GetConfiguration's; after one, websocket.py
+                    # ends the connection and this send fails too): the CALLERROR
+                    # a handler out of memory gets, and nothing after it.
+                    after = None
+                    await send(_error_frame(uid, "InternalError", "out of memory", {}))
+            except Exception as e:
+                # A frame that did not go out whole (no heap for it, a peer that
+                # is gone) leaves the stream in an unknown state: the link ends
+                # this connection (link.py) and connects again.
+                log.warning("rpc", "could not send the reply: %s", e)
+                raise errors.NotConnected("reply not sent: %s" % e)
+            # Anything the operation does afterwards (a triggered message, a reset)
+            # starts only once its CALLRESULT is on the wire (TM-02, Reset).
+            if after is not None:
+                asyncio.create_task(after())
+            return
         if uid != self._pending:
             log.info("rpc", "ignored a reply for unknown or expired id %s", uid[:_MAX_ID_LEN])
-            return False
+            return
         if kind == _CALLRESULT:
             if len(msg) == 3 and isinstance(msg[2], dict):
                 self._reply = msg[2]
@@ -163,14 +174,20 @@ class Rpc:
                 # An answer, but no usable one: refused like a payload that
                 # breaks its .conf (the outbox's rules for a bad reply).
                 self._reply = errors.ReplyRefused("a CALLRESULT payload must be one JSON object")
+        elif len(msg) >= 4 and isinstance(msg[2], str):
+            self._reply = errors.CallErrorReceived(msg[2], msg[3] if isinstance(msg[3], str) else "")
         else:
-            if len(msg) >= 4 and isinstance(msg[2], str):
-                self._reply = errors.CallErrorReceived(msg[2], msg[3] if isinstance(msg[3], str) else "")
-            else:
-                self._reply = errors.CallErrorReceived("FormationViolation", "malformed CALLERROR")
+            self._reply = errors.CallErrorReceived("FormationViolation", "malformed CALLERROR")
         self._pending = None
         self._done.set()
-        return True
+        # The caller takes the reply in (a transactionId, an idTagInfo
+        # for the cache) before the next frame is handled: the central
+        # system's next CALL may depend on it (a ClearCache right after a
+        # StopTransaction.conf). One scheduler turn was not always enough.
+        try:
+            await asyncio.wait_for_ms(self.taken.wait(), _TAKEN_MS)
+        except asyncio.TimeoutError:
+            pass
 
     def _answer(self, msg, uid, escaped, done=None):
         # -> (reply frame, after) for a CALL, or None when it gets no answer.
@@ -207,48 +224,35 @@ class Rpc:
                 # (websocket.py): framed around them, not dumped again.
                 reply = _framed(uid, result)
             else:
-                reply = _dumps([_CALLRESULT, uid, result])
+                # As one str when small, else as a list of pieces (each item
+                # of a big list or dict dumped on its own), so that no block
+                # the size of the whole message is needed (websocket.send
+                # takes the list).
+                reply = [_CALLRESULT, uid, result]
+                if _big(reply):
+                    result = []
+                    _pieces(reply, result)
+                    reply = result
+                else:
+                    reply = json.dumps(reply)
         except errors.OcppError as e:
             if e.code in ("FormationViolation", "ProtocolError"):
                 security_event.report("InvalidMessages", e.description)
-            reply = self._error_frame(uid, e.code, e.description, e.details)
+            reply = _error_frame(uid, e.code, e.description, e.details)
         except MemoryError:
-            reply = self._error_frame(uid, "InternalError", "out of memory", {})
+            reply = _error_frame(uid, "InternalError", "out of memory", {})
         except Exception as e:
             log.error("rpc", "handler failed: %r", e)
-            reply = self._error_frame(uid, "InternalError", "handler failed", {})
+            reply = _error_frame(uid, "InternalError", "handler failed", {})
         if escaped and not _clean(reply):
             # Echoed text (an action name, a value) held a "\ud800" escape.
-            reply = self._error_frame(uid, "FormationViolation", "text is not valid Unicode (J-07)", {})
+            reply = _error_frame(uid, "FormationViolation", "text is not valid Unicode (J-07)", {})
             security_event.report("InvalidMessages", "text is not valid Unicode (J-07)")
         return reply, after
 
-    async def _send_reply(self, send, reply, after, uid):
-        log.frame(">>", reply)
-        try:
-            try:
-                await send(reply)
-            except MemoryError:
-                # Out of memory before a byte of it went out (a reply made as
-                # it is sent, GetConfiguration's; after one, websocket.py
-                # ends the connection and this send fails too): the CALLERROR
-                # a handler out of memory gets, and nothing after it.
-                after = None
-                await send(self._error_frame(uid, "InternalError", "out of memory", {}))
-        except Exception as e:
-            # A frame that did not go out whole (no heap for it, a peer that
-            # is gone) leaves the stream in an unknown state: the link ends
-            # this connection (link.py) and connects again.
-            log.warning("rpc", "could not send the reply: %s", e)
-            raise errors.NotConnected("reply not sent: %s" % e)
-        # Anything the operation does afterwards (a triggered message, a reset)
-        # starts only once its CALLRESULT is on the wire (TM-02, Reset).
-        if after is not None:
-            asyncio.create_task(after())
 
-    @staticmethod
-    def _error_frame(uid, code, description, details):
-        return json.dumps([_CALLERROR, uid, code, description, details])
+def _error_frame(uid, code, description, details):
+    return json.dumps([_CALLERROR, uid, code, description, details])
 
 
 def _big(obj):
@@ -259,17 +263,6 @@ def _big(obj):
     if t is dict:
         return len(obj) > 8 or any(_big(v) for v in obj.values())
     return False
-
-
-def _dumps(obj):
-    # json.dumps(obj), as one str when small, else as a list of pieces (each
-    # item of a big list or dict dumped on its own), so that no block the
-    # size of the whole message is needed (websocket.send takes the list).
-    if not _big(obj):
-        return json.dumps(obj)
-    out = []
-    _pieces(obj, out)
-    return out
 
 
 def _pieces(obj, out):
