@@ -140,7 +140,9 @@ class Outbox:
             # remove and rename), which the journal adopts when opened.
             if _exists(journal) or _exists(journal + ".tmp"):
                 try:
-                    self._journal = _open(journal, journal_bytes)
+                    from uocpp.store.journal import Journal
+
+                    self._journal = Journal(journal, journal_bytes)
                 except Exception as e:
                     # A damaged file system must not stop the boot: the
                     # charger stays online; what the journal holds waits
@@ -213,9 +215,13 @@ class Outbox:
         # MeterValues, never a StartTransaction or StopTransaction;
         # MeterValues make room once they fill _MV_SHARE percent of it.
         if self._journal is None:
-            self._journal = _open(self._path, self._bytes)
+            from uocpp.store.journal import Journal
+
+            self._journal = Journal(self._path, self._bytes)
             self.unreadable = None
-        body = _record().dumps([rpc.new_id(), action, payload, tag])
+        from uocpp.store.record import dumps
+
+        body = dumps([rpc.new_id(), action, payload, tag])
         roomy = action == "MeterValues" and not self._crowded(len(body))
         crowded = action == "MeterValues" and not roomy
         while True:
@@ -239,8 +245,10 @@ class Outbox:
         return 12 + n + j.live_bytes > j.max_bytes * _MV_SHARE // 100
 
     def _drop_oldest(self, action):
-        for seq, record in self._journal.records():
-            if _record().loads(record)[1] == action:
+        from uocpp.store.record import loads
+
+        for seq, body in self._journal.records():
+            if loads(body)[1] == action:
                 if not self._full:
                     # Once until the journal has room again: a line for
                     # every message would wear the flash log instead.
@@ -255,9 +263,11 @@ class Outbox:
         # (action, tag) of every stored message, oldest first (read from flash).
         out = []
         if self._journal is not None:
+            from uocpp.store.record import loads
+
             for _seq, body in self._journal.records():
                 try:
-                    record = _record().loads(body)
+                    record = loads(body)
                     out.append((record[1], record[3]))
                 except (ValueError, IndexError, MemoryError):
                     pass
@@ -270,9 +280,11 @@ class Outbox:
         # or one the central system already has).
         best = None
         if self._journal is not None:
+            from uocpp.store.record import loads
+
             for _seq, body in self._journal.records():
                 try:
-                    record = _record().loads(body)
+                    record = loads(body)
                     if record[1] != "MeterValues" or record[3] != tag:
                         continue
                     for mv in record[2]["meterValue"]:
@@ -306,8 +318,10 @@ class Outbox:
             if head is None:
                 return None
             seq, body = head
+            from uocpp.store.record import loads
+
             try:
-                uid, action, payload, tag = _record().loads(body)
+                uid, action, payload, tag = loads(body)
                 return seq, uid, action, payload, tag
             except (ValueError, TypeError):
                 # A record that checked on flash but is not ours cannot be
@@ -360,9 +374,10 @@ class Outbox:
                 if not link.up.is_set():
                     # ONCE messages are not sent at all while there is no link.
                     for lane in (self._boot, self._volatile):
-                        for msg in [m for m in lane if m.policy == ONCE]:
-                            lane.remove(msg)
-                            msg._finish(None, errors.NotConnected("no link"))
+                        for msg in lane[:]:
+                            if msg.policy == ONCE:
+                                lane.remove(msg)
+                                msg._finish(None, errors.NotConnected("no link"))
                     await link.up.wait()
                     continue
                 item, wait = self._next()
@@ -538,42 +553,37 @@ class Outbox:
             # The id was stored with the message: a re-send after a lost reply
             # (or a reboot) is recognisably the same message.
             reply = await self._call(action, payload, uid)
-        except (errors.CallErrorReceived, errors.ReplyRefused) as e:
+        except (errors.CallErrorReceived, errors.ReplyRefused, MemoryError) as e:
             # A CALLERROR or a reply that breaks the .conf: a failed attempt
             # (TransactionMessageAttempts), never taken in.
-            self._attempts += 1
-            most = self._keys.get("TransactionMessageAttempts")
-            if self._attempts >= most:
-                log.error("outbox", "%s %s dropped after %d attempts: %s", action, uid, self._attempts, e)
-                self._done_durable(seq, action, dropped, tag)
-                return
-            delay_s = self._keys.get("TransactionMessageRetryInterval") * self._attempts
-            log.warning("outbox", "%s %s: %s; attempt %d in %d s", action, uid, e, self._attempts + 1, delay_s)
+            nomem = isinstance(e, MemoryError)
+            if nomem:
+                # Not the central system's fault. A StartTransaction or
+                # StopTransaction is never given up for it (a later try may
+                # find heap: it bills), but goes again only after
+                # TransactionMessageRetryInterval (at least the pause, _call's
+                # own when the CALL found no heap; else this one), not every
+                # half second for ever. A MeterValues that never finds heap
+                # would hold the lane, and the stop behind it, for ever: an
+                # attempt, given up after TransactionMessageAttempts.
+                log.warning("outbox", "%s %s: out of memory, again later", action, uid)
+                security_event.report("MemoryExhaustion", action)
+                if not self._pause_ms:
+                    self._pause()
+                e = "out of memory"
+            if not nomem or action == "MeterValues":
+                self._attempts += 1
+                if self._attempts >= self._keys.get("TransactionMessageAttempts"):
+                    log.error("outbox", "%s %s dropped after %d attempts: %s", action, uid, self._attempts, e)
+                    self._done_durable(seq, action, dropped, tag)
+                    return
+            delay_s = self._keys.get("TransactionMessageRetryInterval") * max(1, self._attempts)
+            if not nomem:
+                log.warning("outbox", "%s %s: %s; attempt %d in %d s", action, uid, e, self._attempts + 1, delay_s)
             self._not_before = time.ticks_add(time.ticks_ms(), delay_s * 1000)
             return
         except errors.CallFailed:
             return  # no link or no reply: the same message again, same id
-        except MemoryError:
-            # Not the central system's fault. A StartTransaction or
-            # StopTransaction is never given up for it (a later try may
-            # find heap: it bills), but goes again only after
-            # TransactionMessageRetryInterval (at least the pause, _call's
-            # own when the CALL found no heap; else this one), not every
-            # half second for ever. A MeterValues that never finds heap
-            # would hold the lane, and the stop behind it, for ever: an
-            # attempt, given up after TransactionMessageAttempts.
-            log.warning("outbox", "%s %s: out of memory, again later", action, uid)
-            security_event.report("MemoryExhaustion", action)
-            if not self._pause_ms:
-                self._pause()
-            if action == "MeterValues":
-                self._attempts += 1
-                if self._attempts >= self._keys.get("TransactionMessageAttempts"):
-                    log.error("outbox", "%s %s dropped after %d attempts: out of memory", action, uid, self._attempts)
-                    self._done_durable(seq, action, dropped, tag)
-                    return
-            self._not_before = time.ticks_add(time.ticks_ms(), self._keys.get("TransactionMessageRetryInterval") * 1000 * max(1, self._attempts))
-            return
         if answered is not None and not _hook(action, answered, payload, reply, tag):
             # The reply could not be taken in (a full flash under tx.json):
             # the message stays on flash, so that what it records is not
@@ -631,18 +641,6 @@ def _exists(path):
         return os.stat(path)[6] > 0
     except OSError:
         return False
-
-
-def _record():
-    from uocpp.store import record
-
-    return record
-
-
-def _open(path, max_bytes):
-    from uocpp.store.journal import Journal
-
-    return Journal(path, max_bytes)
 
 
 def _hook(action, fn, *args):
