@@ -88,7 +88,12 @@ def check(decl, payload, strict=True, at=""):
             if kind == ENUM and value not in arg:
                 raise errors.OcppError("PropertyConstraintViolation", "%s: %s is not allowed" % (name, value[:30]))
     if strict:
-        _extra(decl, payload)
+        for key in payload:
+            for field, _kind, _required, _arg in decl:
+                if field == key:
+                    break
+            else:
+                raise errors.OcppError("FormationViolation", "unexpected property %s" % str(key)[:30])
 
 
 def _string(name, value, maxlen):
@@ -96,15 +101,6 @@ def _string(name, value, maxlen):
         raise errors.OcppError("TypeConstraintViolation", "%s must be a string" % name)
     if maxlen is not None and len(value) > maxlen:
         raise errors.OcppError("PropertyConstraintViolation", "%s is longer than %d" % (name, maxlen))
-
-
-def _extra(decl, payload):
-    for key in payload:
-        for field, _kind, _required, _arg in decl:
-            if field == key:
-                break
-        else:
-            raise errors.OcppError("FormationViolation", "unexpected property %s" % str(key)[:30])
 
 
 def date_time(payload, name):

@@ -39,15 +39,6 @@ ACTIONS = (
 )
 
 
-def profile_of(action):
-    # The digit of action's feature profile, "-" when only a charge point
-    # sends it, None when 1.6 has no such action.
-    if "," in action or "=" in action:
-        return None
-    at = ACTIONS.find("," + action + "=")
-    return None if at < 0 else ACTIONS[at + len(action) + 2]
-
-
 class Dispatcher:
     def __init__(self, parts):
         # parts: name -> object, what operations may be given (app.py). The
@@ -55,12 +46,18 @@ class Dispatcher:
         # ocpp.featureProfiles seeds it), as digits.
         self._parts = parts
         on = "," + parts["keys"].get("SupportedFeatureProfiles") + ","
-        self._on = "".join(str(i) for i, p in enumerate(PROFILES) if "," + p + "," in on)
+        self._on = ""
+        for i, p in enumerate(PROFILES):
+            if "," + p + "," in on:
+                self._on += str(i)
 
     def dispatch(self, action, payload):
-        profile = profile_of(action)
-        if profile is None:
+        # Where action is in ACTIONS, if 1.6 has such an action.
+        at = -1 if "," in action or "=" in action else ACTIONS.find("," + action + "=")
+        if at < 0:
             raise errors.OcppError("NotImplemented", "unknown action %s" % action[:40])
+        # The digit of its feature profile, "-" when only a charge point sends it.
+        profile = ACTIONS[at + len(action) + 2]
         if profile == "-":
             raise errors.OcppError("NotSupported", "%s is not supported by this charge point" % action)
         if profile not in self._on:
@@ -69,8 +66,11 @@ class Dispatcher:
         try:
             module = __import__(name, None, None, ("handle",))
             validate.check(module.REQUEST, payload)
+            parts = []
+            for n in module.USES:
+                parts.append(self._parts[n])
             if getattr(module, "BY_NAME", False):
-                return module.handle(payload, {n: self._parts[n] for n in module.USES})
-            return module.handle(payload, *(self._parts[n] for n in module.USES))
+                return module.handle(payload, dict(zip(module.USES, parts)))
+            return module.handle(payload, *parts)
         finally:
             unload(name)
