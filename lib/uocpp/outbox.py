@@ -136,21 +136,29 @@ class Outbox:
         if isinstance(journal, str):
             self._path = journal
             self._journal = None
-            # Or its temp file alone (FAT: a compaction killed between its
-            # remove and rename), which the journal adopts when opened.
-            if _exists(journal) or _exists(journal + ".tmp"):
+            # Opened now when it holds something, or its temp file alone
+            # does (FAT: a compaction killed between its remove and rename),
+            # which the journal adopts when opened.
+            for path in (journal, journal + ".tmp"):
                 try:
-                    from uocpp.store.journal import Journal
+                    if os.stat(path)[6]:
+                        break
+                except OSError:
+                    pass
+            else:
+                return
+            try:
+                from uocpp.store.journal import Journal
 
-                    self._journal = Journal(journal, journal_bytes)
-                except Exception as e:
-                    # A damaged file system must not stop the boot: the
-                    # charger stays online; what the journal holds waits
-                    # (store() tries to open it again and fails, so no new
-                    # transaction starts unbilled), and nothing is decided
-                    # from a journal nobody could read (App.run).
-                    self.unreadable = repr(e)
-                    log.error("outbox", "%s cannot be read (%s): no transaction until it can", journal, e)
+                self._journal = Journal(journal, journal_bytes)
+            except Exception as e:
+                # A damaged file system must not stop the boot: the
+                # charger stays online; what the journal holds waits
+                # (store() tries to open it again and fails, so no new
+                # transaction starts unbilled), and nothing is decided
+                # from a journal nobody could read (App.run).
+                self.unreadable = repr(e)
+                log.error("outbox", "%s cannot be read (%s): no transaction until it can", journal, e)
 
     # -- submitting ------------------------------------------------------------
     def submit(self, msg):
@@ -491,13 +499,22 @@ class Outbox:
                 reply = instead()
             if msg.check is not None and not msg.check(reply):
                 raise errors.ReplyRefused("the reply breaks %s.conf" % msg.action)
-        except errors.CallFailed as e:
-            await self._failed(msg, lane, e)
-            return
-        except MemoryError:
-            # Near the heap limit: this message is given up (logged once,
-            # like any failure), the task goes on with the next one.
-            await self._failed(msg, lane, errors.NoHeap("out of memory"))
+        except (errors.CallFailed, MemoryError) as e:
+            if isinstance(e, MemoryError):
+                # Near the heap limit: this message is given up (logged once,
+                # like any failure), the task goes on with the next one.
+                e = errors.NoHeap("out of memory")
+            if msg.policy == RETRY:
+                why = msg.on_failure(e) if msg.on_failure else e
+                delay = self._backoff.next()
+                log.info("outbox", "%s: next %s in %.1f s", why, msg.action, delay)
+                await asyncio.sleep_ms(int(delay * 1000))
+                return
+            if msg.policy != ONCE and isinstance(e, errors.NotConnected) and (msg.policy == PERSIST or not isinstance(e, errors.LinkLost)):
+                return  # stays first in its lane for the next connection
+            log.info("outbox", "%s failed: %s", msg.action, e)
+            lane.remove(msg)
+            msg._finish(None, e)
             return
         finally:
             self._current = None
@@ -507,19 +524,6 @@ class Outbox:
         if msg.answered:
             _hook(msg.action, msg.answered, reply)
         msg._finish(reply, None)
-
-    async def _failed(self, msg, lane, e):
-        if msg.policy == RETRY:
-            why = msg.on_failure(e) if msg.on_failure else e
-            delay = self._backoff.next()
-            log.info("outbox", "%s: next %s in %.1f s", why, msg.action, delay)
-            await asyncio.sleep_ms(int(delay * 1000))
-            return
-        if msg.policy != ONCE and isinstance(e, errors.NotConnected) and (msg.policy == PERSIST or not isinstance(e, errors.LinkLost)):
-            return  # stays first in its lane for the next connection
-        log.info("outbox", "%s failed: %s", msg.action, e)
-        lane.remove(msg)
-        msg._finish(None, e)
 
     async def _send_durable(self, seq, uid, action, payload, tag):
         if seq == self._taken:
@@ -634,13 +638,6 @@ def conf_of(action):
         return __import__("uocpp.confs." + snake(action), None, None, ("CONF",))
     except ImportError:
         return None  # not an action of ours: nothing is known of its reply
-
-
-def _exists(path):
-    try:
-        return os.stat(path)[6] > 0
-    except OSError:
-        return False
 
 
 def _hook(action, fn, *args):
