@@ -47,9 +47,9 @@ class CountingJournal(Journal):
     compactions = 0
     compacted = 0
 
-    def _compact(self, skip=0):
+    def compact(self, skip=0):
         before = self.bytes_written
-        super()._compact(skip)
+        super().compact(skip)
         self.compactions += 1
         self.compacted += self.bytes_written - before
 

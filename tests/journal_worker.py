@@ -32,9 +32,9 @@ def body_for(nonce):
 
 class Worker(Journal):
     # Every compaction, explicit or by itself (inside append, remove, open).
-    def _compact(self, skip=0):
+    def compact(self, skip=0):
         say("compacting")
-        super()._compact(skip)
+        super().compact(skip)
         say("compacted")
 
 

@@ -258,10 +258,13 @@ def _error_frame(uid, code, description, details):
 def _big(obj):
     # A list or dict long enough, or holding one, to be sent in pieces.
     t = type(obj)
-    if t is list:
-        return len(obj) > 8 or any(_big(v) for v in obj)
-    if t is dict:
-        return len(obj) > 8 or any(_big(v) for v in obj.values())
+    if t is not list and t is not dict:
+        return False
+    if len(obj) > 8:
+        return True
+    for v in obj.values() if t is dict else obj:
+        if _big(v):
+            return True
     return False
 
 

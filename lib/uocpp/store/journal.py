@@ -88,7 +88,7 @@ class Journal:
             self._f = open(path, "r+b")
         except OSError:
             if not _exists(path):
-                self._compact()  # a new journal: a file holding just its S record
+                self.compact()  # a new journal: a file holding just its S record
                 return
             # A read-only flash: what is stored is still read (and sent);
             # writes fail while it lasts, as any write to it does.
@@ -98,18 +98,14 @@ class Journal:
         self._scan(size)
         if self._end < size:
             log.warning("journal", "%s: dropped %d bytes from offset %d (torn or corrupt record)", path, size - self._end, self._end)
-            self._compact_at_open()
-        elif len(self._gone) > _GONE_MAX:
-            self._compact_at_open()
-
-    def _compact_at_open(self):
-        # A flash that is full or read-only now must not stop the boot: what
-        # was read stays readable, and the next append compacts first.
-        try:
-            self._compact()
-        except OSError as e:
-            log.warning("journal", "%s: not compacted now (%s); before the next write", self.path, e)
-            self._torn = True
+        if self._end < size or len(self._gone) > _GONE_MAX:
+            # A flash that is full or read-only now must not stop the boot:
+            # what was read stays readable, and the next append compacts first.
+            try:
+                self.compact()
+            except OSError as e:
+                log.warning("journal", "%s: not compacted now (%s); before the next write", self.path, e)
+                self._torn = True
 
     def _clear(self, last):
         self._last = last  # highest seq ever used
@@ -250,7 +246,8 @@ class Journal:
         pos = self._end
         self._end += _HDR + n
         self.bytes_written += _HDR + n
-        _count(_HDR + n)
+        global written
+        written += _HDR + n
         return pos
 
     def _added(self, pos, n, seq):
@@ -267,7 +264,22 @@ class Journal:
         if not self._count:
             self._head, self._head_seq, self._gone = self._end, self._last + 1, []
         elif seq != self._head_seq:
-            self._gone_add(seq)
+            # seq joins the run it extends (joining two runs it closes the
+            # gap between), else starts its own, in order.
+            runs = self._gone
+            for i, r in enumerate(runs):
+                if r[1] + 1 == seq:
+                    r[1] = seq
+                    if i + 1 < len(runs) and runs[i + 1][0] == seq + 1:
+                        r[1] = runs.pop(i + 1)[1]
+                    return
+                if seq + 1 == r[0]:
+                    r[0] = seq
+                    return
+                if seq < r[0]:
+                    runs.insert(i, [seq, seq])
+                    return
+            runs.append([seq, seq])
         else:
             # Walk to the next live record; out-of-order removals it passes
             # are behind the head now and leave the set.
@@ -278,7 +290,19 @@ class Journal:
                     if not self._is_gone(s):
                         self._head, self._head_seq = pos, s
                         return
-                    self._gone_discard(s)
+                    # The head walked past s: the lowest removed seq of all.
+                    for i, r in enumerate(self._gone):
+                        if r[0] <= s <= r[1]:
+                            if r[0] == r[1]:
+                                self._gone.pop(i)
+                            elif s == r[0]:
+                                r[0] += 1
+                            elif s == r[1]:
+                                r[1] -= 1
+                            else:
+                                self._gone.insert(i + 1, [s + 1, r[1]])
+                                r[1] = s - 1
+                            break
                 pos += _HDR + n
 
     def _is_gone(self, seq):
@@ -286,39 +310,6 @@ class Journal:
             if r[0] <= seq <= r[1]:
                 return True
         return False
-
-    def _gone_add(self, seq):
-        # seq joins the run it extends (joining two runs it closes the gap
-        # between), else starts its own, in order.
-        runs = self._gone
-        for i, r in enumerate(runs):
-            if r[1] + 1 == seq:
-                r[1] = seq
-                if i + 1 < len(runs) and runs[i + 1][0] == seq + 1:
-                    r[1] = runs.pop(i + 1)[1]
-                return
-            if seq + 1 == r[0]:
-                r[0] = seq
-                return
-            if seq < r[0]:
-                runs.insert(i, [seq, seq])
-                return
-        runs.append([seq, seq])
-
-    def _gone_discard(self, seq):
-        # The head walked past seq: the lowest removed seq of all.
-        for i, r in enumerate(self._gone):
-            if r[0] <= seq <= r[1]:
-                if r[0] == r[1]:
-                    self._gone.pop(i)
-                elif seq == r[0]:
-                    r[0] += 1
-                elif seq == r[1]:
-                    r[1] -= 1
-                else:
-                    self._gone.insert(i + 1, [seq + 1, r[1]])
-                    r[1] = seq - 1
-                return
 
     def append(self, body):
         if isinstance(body, str):
@@ -329,7 +320,7 @@ class Journal:
         if 2 * _HDR + self.live_bytes + n > self.max_bytes:
             raise JournalFull()
         if self._torn or self._end + _HDR + n > self.max_bytes:
-            self._compact()
+            self.compact()
         seq = self._last + 1
         self._added(self._put(_D, seq, body), n, seq)
         return seq
@@ -339,17 +330,14 @@ class Journal:
         if n is None:
             return
         if self._torn or self._end + _HDR > self.max_bytes:
-            self._compact(seq)  # no room for a removal record: leave the record out
+            self.compact(seq)  # no room for a removal record: leave the record out
             return
         self._put(_R, seq, b"")
         self._drop(seq, n)
         if len(self._gone) > _GONE_MAX:
-            self._compact()
+            self.compact()
 
-    def compact(self):
-        self._compact()
-
-    def _compact(self, skip=0):
+    def compact(self, skip=0):
         # The S record and the live records but skip go to tmp, which is
         # renamed over the journal; the new file is then read back like at
         # start-up. Nothing in RAM changes before the rename.
@@ -379,7 +367,8 @@ class Journal:
         finally:
             self._f = open(self.path, "r+b")  # the new file, or the old one if the rename failed
         self.bytes_written += size
-        _count(size)
+        global written
+        written += size
         self._clear(0)
         self._scan(size)
         self._torn = False
@@ -393,8 +382,3 @@ class Journal:
 
 # Bytes every journal wrote since boot (the heap report shows them).
 written = 0
-
-
-def _count(n):
-    global written
-    written += n
