@@ -196,21 +196,25 @@ class Rpc:
             return None
         after = None
         try:
+            why = None  # the FormationViolation of a malformed CALL
             if len(uid) > _MAX_ID_LEN:
-                raise errors.OcppError("FormationViolation", "unique id longer than %d characters" % _MAX_ID_LEN)
-            if len(msg) != 4:
-                raise errors.OcppError("FormationViolation", "a CALL has 4 elements, this one %d" % len(msg))
-            action, payload = msg[2], msg[3]
-            if not isinstance(action, str):
-                raise errors.OcppError("FormationViolation", "action must be a string")
-            if not isinstance(payload, dict):
-                raise errors.OcppError("FormationViolation", "payload must be a JSON object")
-            if escaped and done is None and not _clean(payload):
-                # A lone "\ud800" escape in a value the charger keeps (an
-                # idTag, a configuration value) would go out later in a frame
-                # of ours that is not UTF-8, and again at every connection
-                # if stored (a StartTransaction): refused at the door.
-                raise errors.OcppError("FormationViolation", "text is not valid Unicode (J-07)")
+                why = "unique id longer than %d characters" % _MAX_ID_LEN
+            elif len(msg) != 4:
+                why = "a CALL has 4 elements, this one %d" % len(msg)
+            else:
+                action, payload = msg[2], msg[3]
+                if not isinstance(action, str):
+                    why = "action must be a string"
+                elif not isinstance(payload, dict):
+                    why = "payload must be a JSON object"
+                elif escaped and done is None and not _clean(payload):
+                    # A lone "\ud800" escape in a value the charger keeps (an
+                    # idTag, a configuration value) would go out later in a frame
+                    # of ours that is not UTF-8, and again at every connection
+                    # if stored (a StartTransaction): refused at the door.
+                    why = "text is not valid Unicode (J-07)"
+            if why is not None:
+                raise errors.OcppError("FormationViolation", why)
             result = self._dispatch(action, payload) if done is None else done
             if isinstance(result, Exception):
                 raise result
