@@ -41,32 +41,34 @@ def check(decl, payload, strict=True, at=""):
         value = payload[name]
         if at:
             name = at + name
+        bad = None  # what its type should be, when it is not
+        why = None  # the PropertyConstraintViolation, when it breaks one
         if kind == INT:
             if type(value) is not int:
-                raise errors.OcppError("TypeConstraintViolation", "%s must be an integer" % name)
-            if arg is not None and not arg[0] <= value <= arg[1]:
-                raise errors.OcppError("PropertyConstraintViolation", "%s must be between %d and %d" % (name, arg[0], arg[1]))
+                bad = "%s must be an integer"
+            elif arg is not None and not arg[0] <= value <= arg[1]:
+                why = "%s must be between %d and %d" % (name, arg[0], arg[1])
         elif kind == BOOL:
             if type(value) is not bool:
-                raise errors.OcppError("TypeConstraintViolation", "%s must be a boolean" % name)
+                bad = "%s must be a boolean"
         elif kind == NUM:
             if type(value) not in (int, float):
-                raise errors.OcppError("TypeConstraintViolation", "%s must be a number" % name)
-            if arg is not None and value < arg:
-                raise errors.OcppError("PropertyConstraintViolation", "%s must be at least %s" % (name, arg))
-            if value - value:
+                bad = "%s must be a number"
+            elif arg is not None and value < arg:
+                why = "%s must be at least %s" % (name, arg)
+            elif value - value:
                 # inf (1e999 parses so): json writes it back as "inf",
                 # which no parser reads (a profile on flash, a reply).
-                raise errors.OcppError("PropertyConstraintViolation", "%s is out of range" % name)
+                why = "%s is out of range" % name
         elif kind == ARR:
             if not isinstance(value, list):
-                raise errors.OcppError("TypeConstraintViolation", "%s must be an array" % name)
-            if arg is not None and not arg[0] <= len(value) <= arg[1]:
-                raise errors.OcppError("PropertyConstraintViolation", "%s must have %d to %d items" % (name, arg[0], arg[1]))
+                bad = "%s must be an array"
+            elif arg is not None and not arg[0] <= len(value) <= arg[1]:
+                why = "%s must have %d to %d items" % (name, arg[0], arg[1])
         elif kind == OBJ:
             if not isinstance(value, dict):
-                raise errors.OcppError("TypeConstraintViolation", "%s must be an object" % name)
-            if arg is not None:
+                bad = "%s must be an object"
+            elif arg is not None:
                 check(arg, value, strict, name + ".")
         elif kind == DATE:
             _string(name, value, None)
@@ -75,18 +77,24 @@ def check(decl, payload, strict=True, at=""):
             try:
                 value = clock.parse_iso(value)
             except (ValueError, TypeError, IndexError):
-                raise errors.OcppError("PropertyConstraintViolation", "%s is not an ISO 8601 date-time" % name)
-            if arg is not None and not arg[0] <= value <= arg[1]:
-                raise errors.OcppError("PropertyConstraintViolation", "%s is out of range" % name)
+                why = "%s is not an ISO 8601 date-time" % name
+            else:
+                if arg is not None and not arg[0] <= value <= arg[1]:
+                    why = "%s is out of range" % name
         elif kind == STRS:
             if not isinstance(value, list):
-                raise errors.OcppError("TypeConstraintViolation", "%s must be an array" % name)
-            for item in value:
-                _string(name, item, arg)
+                bad = "%s must be an array"
+            else:
+                for item in value:
+                    _string(name, item, arg)
         else:
             _string(name, value, arg if kind == STR else None)
             if kind == ENUM and value not in arg:
-                raise errors.OcppError("PropertyConstraintViolation", "%s: %s is not allowed" % (name, value[:30]))
+                why = "%s: %s is not allowed" % (name, value[:30])
+        if bad is not None:
+            raise errors.OcppError("TypeConstraintViolation", bad % name)
+        if why is not None:
+            raise errors.OcppError("PropertyConstraintViolation", why)
     if strict:
         for key in payload:
             for field, _kind, _required, _arg in decl:
