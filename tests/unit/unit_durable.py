@@ -12,7 +12,7 @@ log.set_level("error")
 HDR = 12
 
 
-def DurableLane(path, max_bytes):
+def durable_lane(path, max_bytes):
     # The outbox's durable lane alone: nothing else of it is used here.
     return Outbox(None, None, None, None, None, path, max_bytes)
 
@@ -41,7 +41,7 @@ def fill_then_measure(max_bytes, extra):
     # then `extra` more: -> (journal bytes written per extra message, the
     # record's size, the actions left oldest first, the values left).
     with TempDir("durable") as d:
-        lane = DurableLane(d + "/j", max_bytes)
+        lane = durable_lane(d + "/j", max_bytes)
         lane.store("StartTransaction", START, 1)
         n = 0
         while lane.stored_count("MeterValues") == n:  # until one was dropped
@@ -81,7 +81,7 @@ def test_a_full_journal_appends_in_bytes_of_a_record_not_of_the_journal():
 
 def test_starts_and_stops_use_the_room_meter_values_leave_free():
     with TempDir("durable") as d:
-        lane = DurableLane(d + "/j", 4096)
+        lane = durable_lane(d + "/j", 4096)
         for n in range(200):
             lane.store("MeterValues", meter_values(n), 1)
         stops = 0
@@ -117,12 +117,12 @@ def test_a_journal_left_as_its_lone_temp_file_is_read_at_boot():
     import os
 
     with TempDir("durable") as d:
-        lane = DurableLane(d + "/j", 4096)
+        lane = durable_lane(d + "/j", 4096)
         lane.store("StartTransaction", START, 1)
         lane.store("StopTransaction", {"meterStop": 5, "timestamp": "2026-12-06T16:31:12Z", "reason": "Local"}, 1)
         lane._journal.close()
         os.rename(d + "/j", d + "/j.tmp")
-        lane = DurableLane(d + "/j", 4096)
+        lane = durable_lane(d + "/j", 4096)
         eq(lane.stored(), [("StartTransaction", 1), ("StopTransaction", 1)], "what the journal holds, read at boot")
         eq(len(lane), 2, "both waiting to be sent")
         lane._journal.close()
