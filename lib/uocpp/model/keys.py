@@ -6,25 +6,17 @@
 # config.json seeds after a restart.
 from micropython import const
 
-from uocpp import log, unload
-from uocpp.store import json_file
+from uocpp import unload
 
 _TABLE = "uocpp.model.keytable"
-
-INT = const(0)
-BOOL = const(1)
-CSL = const(2)
-STR = const(3)
 
 R = const(0)  # read-only
 RW = const(1)
 W = const(2)  # write-only: never reported (CFG-10)
 
-# Status answers of ChangeConfiguration (CFG-06).
+# ChangeConfiguration's status when it took effect (CFG-06); its other
+# answers are model/keytable.py's, which decides them.
 ACCEPTED = "Accepted"
-REJECTED = "Rejected"
-REBOOT_REQUIRED = "RebootRequired"
-NOT_SUPPORTED = "NotSupported"
 
 # The 1.6 feature profiles this charger implements, in the order
 # SupportedFeatureProfiles lists them; config.json's ocpp.featureProfiles
@@ -146,13 +138,10 @@ def find(text):
 
 
 # Each declaration: (index, type, access, default, rule, needs reboot),
-# read through these indices (model/keytable.py makes them from its table).
+# read through these indices (model/keytable.py makes them from its table,
+# and reads the others).
 INDEX = const(0)
-TYPE = const(1)
 ACCESS = const(2)
-DEFAULT = const(3)
-RULE = const(4)
-REBOOT = const(5)
 
 
 def as_text(value):
@@ -166,6 +155,9 @@ def as_text(value):
 
 
 class Keys:
+    # What the charger does only at boot (reading the values in force) and
+    # on a ChangeConfiguration is model/keytable.py's, loaded for it and
+    # dropped after: here only the values in force and their lookup.
     def __init__(self, path, seeds=None):
         # seeds: {name: value} from config.json; persisted changes win.
         self._path = path
@@ -173,24 +165,10 @@ class Keys:
         self._watch = {}
         self._guards = {}
         self._volatile = []  # indices of values in force from use(), not stored
-        from uocpp.model import keytable as t
+        from uocpp.model import keytable
 
         try:
-            for d in t.declarations():
-                self._values[d[INDEX]] = d[DEFAULT]
-            for name, value in (seeds or {}).items():
-                self._values[index(name)] = value
-            self._changed = json_file.read_json(path, {})
-            if not isinstance(self._changed, dict):
-                log.warning("keys", "%s holds no object: using defaults", path)
-                self._changed = {}
-            for name, value in list(self._changed.items()):
-                d = t.find(name)
-                if d is None or d[ACCESS] == R or not isinstance(value, str) or t.parse(d, value) is None:
-                    log.warning("keys", "ignoring stored value of %s", name)
-                    del self._changed[name]
-                    continue
-                self._values[d[INDEX]] = t.parse(d, value)
+            keytable.load(self, seeds)  # sets _values and _changed
         finally:
             unload(_TABLE)
 
@@ -232,49 +210,12 @@ class Keys:
             fn(self.get(name))
 
     def change(self, key, text, guarded=True):
-        # ChangeConfiguration (CFG-06, CFG-07): the status. On success the
-        # value is stored and, unless it needs a reboot, becomes the current
-        # value; the caller then calls apply(). The firmware's own changes
-        # (a security profile fall-back) pass guarded=False.
-        from uocpp.model import keytable as t
+        # ChangeConfiguration (CFG-06, CFG-07): the status (keytable.change).
+        # The firmware's own changes (a security profile fall-back) pass
+        # guarded=False.
+        from uocpp.model import keytable
 
         try:
-            d = t.find(key)
-            value = None if d is None else t.parse(d, text)
+            return keytable.change(self, key, text, guarded)
         finally:
             unload(_TABLE)
-        if d is None:
-            return NOT_SUPPORTED
-        if d[ACCESS] == R:
-            return REJECTED
-        i = d[INDEX]
-        canonical = name(i)
-        allows = self._guards.get(canonical) if guarded else None
-        if value is None or (allows and not allows(value)):
-            return REJECTED
-        before = self._changed.get(canonical)
-        text = as_text(value)
-        if text == as_text(self._values[i]) and (before == text or (before is None and i not in self._volatile)):
-            # The value in force, and no other one waiting for a reboot: a
-            # change that changes nothing writes nothing and logs nothing
-            # (a central system that re-sends its configuration would
-            # otherwise rewrite keys.json each time). A value in force
-            # from use() is not stored: the same value set by the central
-            # system is.
-            return ACCEPTED
-        self._changed[canonical] = text
-        try:
-            if before != text:  # on flash already (waiting for a reboot, or out of force): no write
-                json_file.write_json_atomic(self._path, self._changed)
-        except OSError as e:
-            log.error("keys", "cannot store %s: %s", canonical, e)
-            if before is None:
-                del self._changed[canonical]
-            else:
-                self._changed[canonical] = before
-            return REJECTED
-        if d[REBOOT]:
-            return REBOOT_REQUIRED
-        self._values[i] = value
-        log.info("keys", "%s changed", canonical)
-        return ACCEPTED

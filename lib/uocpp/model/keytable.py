@@ -15,8 +15,26 @@
 # empty string; rule "_" none, "min:max" for an integer, "m8"/"r8" for a list
 # of measurands/phase rotations of at most 8 items, "k" the AuthorizationKey
 # rule; reboot 1 when a change needs one.
+from micropython import const
+
+from uocpp import log
 from uocpp.model import keys
-from uocpp.model.keys import BOOL, CSL, INT, RW, STR, R, W
+from uocpp.model.keys import ACCESS, INDEX, RW, R, W
+from uocpp.store import json_file
+
+_INT = const(0)
+_BOOL = const(1)
+_CSL = const(2)
+_STR = const(3)
+
+# A declaration's fields besides keys.INDEX and keys.ACCESS.
+_DEFAULT = const(3)
+_REBOOT = const(5)
+
+# ChangeConfiguration's answers besides keys.ACCEPTED (CFG-06).
+REJECTED = "Rejected"
+REBOOT_REQUIRED = "RebootRequired"
+NOT_SUPPORTED = "NotSupported"
 
 TABLE = (
     "S W _ k 0\n"  # AuthorizationKey
@@ -130,20 +148,20 @@ def auth_key_ok(text):
 
 def _decl(i, line):
     # Line i of TABLE -> (index, type, access, default, rule, reboot), read
-    # through keys.INDEX ... keys.REBOOT.
+    # through keys.INDEX, keys.ACCESS and the indices above.
     kind, access, default, rule, reboot = line.split(" ")
-    kind = "IBCS".index(kind)  # INT, BOOL, CSL, STR
+    kind = "IBCS".index(kind)  # _INT, _BOOL, _CSL, _STR
     if default == "_":
         default = ""
-    if kind == INT:
+    if kind == _INT:
         default = int(default)
-    elif kind == BOOL:
+    elif kind == _BOOL:
         default = default == "true"
     if rule == "_":
         rule = None
     elif rule == "k":
         rule = auth_key_ok
-    elif kind == CSL:
+    elif kind == _CSL:
         rule = (_measurand if rule[0] == "m" else _rotation, int(rule[1:]))
     else:
         lo, hi = rule.split(":")
@@ -193,7 +211,7 @@ def find(name):
 def parse(decl, text):
     # Text from ChangeConfiguration -> value, or None when the rule refuses it.
     kind, rule = decl[1], decl[4]
-    if kind == INT:
+    if kind == _INT:
         t = text.strip()
         if not t or not (t.isdigit() or (t[0] == "-" and t[1:].isdigit())):
             return None
@@ -201,10 +219,10 @@ def parse(decl, text):
         if rule and not rule[0] <= value <= rule[1]:
             return None
         return value
-    if kind == BOOL:
+    if kind == _BOOL:
         low = text.lower()
         return True if low == "true" else False if low == "false" else None
-    if kind == CSL:
+    if kind == _CSL:
         items = [i.strip() for i in text.split(",")] if text.strip() else []
         if rule:
             allowed, most = rule
@@ -214,6 +232,73 @@ def parse(decl, text):
                 if not allowed(item):
                     return None
         return ",".join(items)
-    if kind == STR and rule and not rule(text):
+    if kind == _STR and rule and not rule(text):
         return None
     return text
+
+
+def load(store, seeds):
+    # The values in force at boot (Keys()): the declared defaults,
+    # config.json's seeds over them, the changes stored on flash over those.
+    values = store._values
+    for d in declarations():
+        values[d[INDEX]] = d[_DEFAULT]
+    for name, value in (seeds or {}).items():
+        values[keys.index(name)] = value
+    path = store._path
+    changed = json_file.read_json(path, {})
+    if not isinstance(changed, dict):
+        log.warning("keys", "%s holds no object: using defaults", path)
+        changed = {}
+    for name, value in list(changed.items()):
+        d = find(name)
+        if d is None or d[ACCESS] == R or not isinstance(value, str) or parse(d, value) is None:
+            log.warning("keys", "ignoring stored value of %s", name)
+            del changed[name]
+            continue
+        values[d[INDEX]] = parse(d, value)
+    store._changed = changed
+
+
+def change(store, key, text, guarded):
+    # Keys.change(), ChangeConfiguration (CFG-06, CFG-07): the status. On
+    # success the value is stored and, unless it needs a reboot, becomes the
+    # current value; the caller then calls store.apply().
+    d = find(key)
+    if d is None:
+        return NOT_SUPPORTED
+    if d[ACCESS] == R:
+        return REJECTED
+    value = parse(d, text)
+    i = d[INDEX]
+    canonical = keys.name(i)
+    allows = store._guards.get(canonical) if guarded else None
+    if value is None or (allows and not allows(value)):
+        return REJECTED
+    stored = store._changed
+    before = stored.get(canonical)
+    text = keys.as_text(value)
+    if text == keys.as_text(store._values[i]) and (before == text or (before is None and i not in store._volatile)):
+        # The value in force, and no other one waiting for a reboot: a
+        # change that changes nothing writes nothing and logs nothing
+        # (a central system that re-sends its configuration would
+        # otherwise rewrite keys.json each time). A value in force
+        # from use() is not stored: the same value set by the central
+        # system is.
+        return keys.ACCEPTED
+    stored[canonical] = text
+    try:
+        if before != text:  # on flash already (waiting for a reboot, or out of force): no write
+            json_file.write_json_atomic(store._path, stored)
+    except OSError as e:
+        log.error("keys", "cannot store %s: %s", canonical, e)
+        if before is None:
+            del stored[canonical]
+        else:
+            stored[canonical] = before
+        return REJECTED
+    if d[_REBOOT]:
+        return REBOOT_REQUIRED
+    store._values[i] = value
+    log.info("keys", "%s changed", canonical)
+    return keys.ACCEPTED
