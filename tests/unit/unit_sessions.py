@@ -101,16 +101,17 @@ def test_change_availability_to_the_state_in_force_during_a_transaction_is_accep
     # Scheduled). (Before: Operative to a charging connector was Scheduled.)
     from check import TempDir
     from uocpp.model import connectors as cn
+    from uocpp.ops.change_availability import change
 
     with TempDir("avail") as d:
         c = cn.Connectors(2, d + "/connectors.json", State())
         c.set(1, busy=True, session=cn.CHARGING)
-        eq(c.change_availability(1, True), cn.ACCEPTED, "Operative to the charging connector 1")
-        eq(c.change_availability(0, True), cn.ACCEPTED, "Operative to the charge point")
-        eq(c.change_availability(1, False), cn.SCHEDULED, "Inoperative to the charging connector 1")
+        eq(change(c, 1, True), cn.ACCEPTED, "Operative to the charging connector 1")
+        eq(change(c, 0, True), cn.ACCEPTED, "Operative to the charge point")
+        eq(change(c, 1, False), cn.SCHEDULED, "Inoperative to the charging connector 1")
         # Operative again before the transaction ends: it is Operative now, so
         # Accepted, and the Inoperative waiting for the end is called off.
-        eq(c.change_availability(1, True), cn.ACCEPTED, "Operative again while charging")
+        eq(change(c, 1, True), cn.ACCEPTED, "Operative again while charging")
         c.set(1, busy=False, session=cn.FINISHING)
         eq(c.status(1), cn.FINISHING, "operative after the transaction")
 
@@ -123,12 +124,13 @@ def test_an_inoperative_scheduled_during_a_transaction_outlives_a_power_cut():
     # flash, and the scheduled change was lost: Available after the boot.)
     from check import TempDir
     from uocpp.model import connectors as cn
+    from uocpp.ops.change_availability import change
 
     with TempDir("avail") as d:
         path = d + "/connectors.json"
         c = cn.Connectors(2, path, State())
         c.set(1, busy=True, session=cn.CHARGING)
-        eq(c.change_availability(1, False), cn.SCHEDULED, "Inoperative while charging")
+        eq(change(c, 1, False), cn.SCHEDULED, "Inoperative while charging")
         eq(c.status(1), cn.CHARGING, "still charging")
         after = cn.Connectors(2, path, State())  # the next boot
         eq((after.status(1), after.status(2)), (cn.UNAVAILABLE, cn.AVAILABLE), "after the power cut")

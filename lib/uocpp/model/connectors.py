@@ -5,7 +5,8 @@
 # a fault wins over everything, then Unavailable (when no transaction runs
 # on it: an availability change waits for the end of the transaction,
 # Scheduled), then Reserved (model/reservations.py) over Available and
-# Preparing.
+# Preparing. ChangeAvailability's logic is ops/change_availability.py's,
+# loaded for the operation.
 import asyncio
 
 from uocpp import log
@@ -21,8 +22,6 @@ FINISHING = "Finishing"
 RESERVED = "Reserved"
 UNAVAILABLE = "Unavailable"
 FAULTED = "Faulted"
-OPERATIVE = "Operative"
-INOPERATIVE = "Inoperative"
 NO_ERROR = "NoError"
 
 ACCEPTED = "Accepted"
@@ -53,9 +52,12 @@ class Connectors:
         saved = json_file.read_json(path, {})
         inoperative = saved.get("inoperative") if isinstance(saved, dict) else None
         for cid in inoperative if isinstance(inoperative, list) else ():  # another shape: all operative
-            if type(cid) is int and 0 <= cid <= count:
+            if self.valid(cid):
                 self.items[cid].operative = False
-        self._saved = [c.id for c in self.items if not c.operative]  # what the file says
+        self._saved = saved = []  # what the file says
+        for c in self.items:
+            if not c.operative:
+                saved.append(c.id)
         self.publish()
 
     def valid(self, cid):
@@ -98,8 +100,11 @@ class Connectors:
             c.error_code = error_code
         if busy is not None:
             c.busy = busy
-            if not busy:
-                self._apply_scheduled(c)
+            if not busy and c.scheduled is not None:
+                # ChangeAvailability's change waiting for the end of the
+                # transaction (ops/change_availability.py).
+                c.operative, c.scheduled = c.scheduled, None
+                self._save()
         if self.status(cid) != before:
             self.publish()
 
@@ -110,45 +115,7 @@ class Connectors:
             self.state.set(st.CONNECTOR % c.id, self.status(c.id))
         self.changed.set()
 
-    def change_availability(self, cid, operative):
-        # ChangeAvailability: connector 0 means the whole charge point.
-        if not self.valid(cid):
-            return REJECTED
-        targets = self.items if cid == 0 else (self.items[cid],)
-        before = [(c.operative, c.scheduled, c.session) for c in targets]
-        # Only a change waits for a transaction's end: the availability in
-        # force is Accepted (5.2), and calls off a change scheduled before.
-        status = ACCEPTED
-        if any(c.busy and c.operative != operative for c in targets):
-            status = SCHEDULED
-            for c in targets:
-                if c.busy:
-                    c.scheduled = operative
-                else:
-                    c.operative = operative
-        else:
-            for c in targets:
-                if operative and not c.operative and c.session == FINISHING:
-                    # Unavailable never goes back to Finishing (C16 4.9): the
-                    # cable still in, Preparing (H2); the session follows.
-                    c.session = PREPARING
-                c.operative = operative
-                c.scheduled = None
-        if not self._save():
-            # Not on flash (full), it would not outlive a reboot (C16 4.9:
-            # Unavailable persists): not done, and the central system told so.
-            for c, was in zip(targets, before):
-                c.operative, c.scheduled, c.session = was
-            return REJECTED
-        self.publish()
-        return status
-
-    def _apply_scheduled(self, c):
-        if c.scheduled is not None:
-            c.operative, c.scheduled = c.scheduled, None
-            self._save()
-
-    def _save(self):
+    def _save(self):  # ops/change_availability.py's too
         # -> False when the flash refused the write (full).
         # Only a change is written: a ChangeAvailability to the state in
         # force (a central system re-sending it) leaves the flash alone.
