@@ -20,7 +20,3 @@ def get(field):
 def boot_notification_payload():
     # A fresh dict each time: the RPC layer serialises it and lets it go.
     return dict(_values)
-
-
-def clear():
-    _values.clear()

@@ -17,9 +17,6 @@ POWER = "connector/%d/power"  # Power.Active.Import, W (when the meter has it)
 TRANSACTION = "connector/%d/transaction"
 
 
-_UNSET = object()  # not 0: energy and power are ints, and 0 is a value
-
-
 class State:
     def __init__(self):
         self.values = {}
@@ -28,7 +25,8 @@ class State:
         self.changed = asyncio.Event()
 
     def set(self, key, value):
-        if self.values.get(key, _UNSET) == value:
+        # The state itself stands for no value (None and 0 are values).
+        if self.values.get(key, self) == value:
             return
         self.values[key] = value
         self.version += 1

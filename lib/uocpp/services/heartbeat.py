@@ -14,10 +14,6 @@ from uocpp.model import state as st
 _PAUSE_MS = const(1000)  # after a try that found no heap
 
 
-def _empty():
-    return {}
-
-
 class Heartbeat:
     def __init__(self, outbox, rpc, keys, registration, state, set_rtc=None):
         # rpc: when our last CALL went out (any CALL is proof of life).
@@ -36,16 +32,8 @@ class Heartbeat:
     def message(self, triggered=False):
         # A triggered one (TM-05) has its own coalescing key: it goes out even
         # when a periodic one is waiting, and may go while Pending (BN-12).
-        return Message("Heartbeat", _empty, KEEP, key="hb:t" if triggered else "hb", triggered=triggered, answered=self._answered)
-
-    async def beat(self):
-        # One Heartbeat; returns True when the central system answered.
-        try:
-            await self._outbox.request(self.message())
-        except errors.CallFailed as e:
-            log.info("heartbeat", "no answer: %s", e)
-            return False
-        return True
+        # Its payload is empty: dict() makes it.
+        return Message("Heartbeat", dict, KEEP, key="hb:t" if triggered else "hb", triggered=triggered, answered=self._answered)
 
     def _answered(self, reply):
         try:
@@ -74,7 +62,10 @@ class Heartbeat:
                     self._changed.clear()
                     await sleep.until(self._changed, left)
                     continue  # re-read: other traffic or a new interval may move it
-                await self.beat()
+                try:
+                    await self._outbox.request(self.message())
+                except errors.CallFailed as e:
+                    log.info("heartbeat", "no answer: %s", e)
                 short = False
             except MemoryError:
                 if not short:
