@@ -60,7 +60,10 @@ def handle(payload, parts):
             return {"status": "Rejected"}
 
         async def send():
-            parts["status"].trigger(cid)
+            # Connector cid, or 0 and every connector; allowed while Pending
+            # (BN-12).
+            for n in range(connectors.count + 1) if cid is None else (cid,):
+                outbox.submit(parts["status"].message(n, True))
 
         return {"status": "Accepted"}, send
     if requested == "MeterValues":

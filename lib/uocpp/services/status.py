@@ -69,12 +69,6 @@ class StatusNotifier:
         msg = Message("StatusNotification", build, KEEP if triggered else PERSIST, key=key + error if error else key, triggered=triggered, answered=answered)
         return msg
 
-    def trigger(self, cid=None):
-        # TriggerMessage(StatusNotification): connector cid, or 0 and every
-        # connector when cid is None (TM-05). Allowed while Pending (BN-12).
-        for i in range(self.connectors.count + 1) if cid is None else (cid,):
-            self._outbox.submit(self.message(i, True))
-
     async def run(self):
         await self._registered.wait()
         changed = self.connectors.changed
@@ -106,7 +100,9 @@ class StatusNotifier:
                             # went out; one that found no heap at the next look
                             # (asked first: one whose payload found none never
                             # said its connection).
-                            if (isinstance(m.error, NoHeap) or link.connections != m.sent_on or time.ticks_diff(time.ticks_ms(), m._retry_at) >= 0) and link.up.is_set():
+                            if (
+                                isinstance(m.error, NoHeap) or link.connections != m.sent_on or time.ticks_diff(time.ticks_ms(), m._retry_at) >= 0
+                            ) and link.up.is_set():
                                 self._post(cid)
                         # else waiting or on the wire: it reads the status when it goes out
                         m = None  # the frame outlives the message: it must not hold it
