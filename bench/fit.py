@@ -63,7 +63,7 @@ FEATURES = (
     ),
     (
         "Core: keys and their table, identity, registration, state, connectors",
-        "uocpp.model.keys uocpp.model.keytable uocpp.model.identity uocpp.model.identity_set uocpp.model.registration uocpp.model.state uocpp.model.connectors",
+        "uocpp.model.keys uocpp.model.keytable uocpp.model.identity uocpp.model.identity_set uocpp.model.state uocpp.model.connectors",
     ),
     (
         "Core: sessions, cards, transactions, metering, authorization",

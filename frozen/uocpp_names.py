@@ -75,7 +75,6 @@ def _names():
     import uocpp.model.keytable
     import uocpp.model.local_list
     import uocpp.model.profiles
-    import uocpp.model.registration
     import uocpp.model.reservations
     import uocpp.model.state
     import uocpp.model.transactions
@@ -233,7 +232,6 @@ def _names():
         uocpp.model.keytable,
         uocpp.model.local_list,
         uocpp.model.profiles,
-        uocpp.model.registration,
         uocpp.model.reservations,
         uocpp.model.state,
         uocpp.model.transactions,

@@ -43,7 +43,7 @@ import time
 from micropython import const
 
 from uocpp import errors, log, rpc, security_event, sleep, snake, unload, validate
-from uocpp.model.registration import REJECTED
+from uocpp.model.state import REJECTED
 
 # What a message does when its CALL fails (no link, no reply, CALLERROR or a
 # reply its check refuses):

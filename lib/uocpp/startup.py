@@ -16,7 +16,7 @@ from uocpp.link.link import Link
 from uocpp.link.security import Security
 from uocpp.model.connectors import Connectors
 from uocpp.model.keys import PROFILES, Keys, send_list_max
-from uocpp.model.registration import Registration
+from uocpp.model.state import Registration
 from uocpp.model.state import State
 from uocpp.ops import Dispatcher
 from uocpp.outbox import Outbox

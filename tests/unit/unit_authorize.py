@@ -281,7 +281,7 @@ async def test_a_local_list_conflict_is_reported_on_connector_0():
     # does not stick: the next connector-0 StatusNotification says NoError.
     from uocpp.model.auth_cache import AuthCache
     from uocpp.model.connectors import Connectors
-    from uocpp.model.registration import Registration
+    from uocpp.model.state import Registration
     from uocpp.model.state import State
     from uocpp.services.authorize import Authorizer
     from uocpp.services.status import StatusNotifier

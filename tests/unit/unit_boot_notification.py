@@ -11,7 +11,7 @@ from check import eq
 from uocpp import log, outbox
 from uocpp.app import App
 from uocpp.lazy import OnUse
-from uocpp.model.registration import ACCEPTED, PENDING, REJECTED, Registration
+from uocpp.model.state import ACCEPTED, PENDING, REJECTED, Registration
 from uocpp.model.state import State
 from uocpp.rpc import Rpc
 

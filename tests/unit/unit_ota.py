@@ -15,7 +15,7 @@ from check import TempDir, eq, raises
 
 from uocpp import clock, log
 from uocpp.device import ota
-from uocpp.model.registration import Registration
+from uocpp.model.state import Registration
 from uocpp.services import firmware_update as fu
 
 log.set_level("error")

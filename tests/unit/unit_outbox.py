@@ -8,7 +8,7 @@ import fakes
 from check import eq
 
 from uocpp import errors, log, outbox
-from uocpp.model.registration import ACCEPTED, PENDING, REJECTED, Registration
+from uocpp.model.state import ACCEPTED, PENDING, REJECTED, Registration
 from uocpp.model.state import State
 from uocpp.rpc import Rpc
 from uocpp.services.boot_notification import BootNotification

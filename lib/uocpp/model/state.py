@@ -1,7 +1,36 @@
-# Observable charge-point state, for mirrors (MQTT) and diagnostics.
-# Services write fields; one consumer awaits `changed` and reads the fields
-# whose version moved since it last looked. Values are short strings, small ints or None.
+# The charge point's state: the registration that BootNotification.conf
+# sets (Registration), and the observable fields for mirrors (MQTT) and
+# diagnostics (State).
 import asyncio
+
+# REGISTRATIONSTATUS
+ACCEPTED = "Accepted"
+PENDING = "Pending"
+REJECTED = "Rejected"
+
+
+class Registration:
+    # BOOTNOTIFICATIONCONFIG_T (seed section 3.2): what the last valid
+    # BootNotification.conf said. The boot service writes it; the outbox
+    # reads it before every CALL of ours (BN-04, BN-09, BN-12) and the RPC
+    # layer before answering one of the central system's (BN-10). status is
+    # None until one arrived; current_time is its ISO text.
+    def __init__(self):
+        self.status = None
+        self.current_time = None
+        self.interval = 0
+        self.accepted = asyncio.Event()  # validBootnotification
+
+    def may_send(self, triggered):
+        # A CALL other than BootNotification: only after Accepted, or while
+        # Pending when a TriggerMessage asked for it (BN-04, BN-12).
+        status = self.status
+        return status == ACCEPTED or (status == PENDING and triggered)
+
+    def answers_calls(self):
+        # While Rejected the central system's CALLs get no answer (BN-10).
+        return self.status != REJECTED
+
 
 # Field names (keep them stable: they become MQTT topics).
 REGISTRATION = "registration"  # None, "Pending", "Accepted", "Rejected"
@@ -18,6 +47,9 @@ TRANSACTION = "connector/%d/transaction"
 
 
 class State:
+    # Services write fields; one consumer awaits `changed` and reads the
+    # fields whose version moved since it last looked. Values are short
+    # strings, small ints or None.
     def __init__(self):
         self.values = {}
         self.versions = {}

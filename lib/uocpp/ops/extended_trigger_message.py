@@ -3,7 +3,7 @@
 # only what is new: LogStatusNotification (Uploading with the requestId of
 # a running GetLog, else Idle) and SignChargePointCertificate (a CSR through
 # uocpp.services.certificates' sign_request()).
-from uocpp.model.registration import ACCEPTED, PENDING
+from uocpp.model.state import ACCEPTED, PENDING
 from uocpp.ops import trigger_message
 from uocpp.validate import ENUM, INT
 

@@ -8,7 +8,7 @@
 # again then. A chargingProfile must be a TxProfile (else Rejected); smart
 # charging installs it when the transaction starts, and it ends with it.
 from uocpp import log
-from uocpp.model.registration import ACCEPTED
+from uocpp.model.state import ACCEPTED
 from uocpp.validate import INT, OBJ, STR
 
 REQUEST = (("connectorId", INT, False, None), ("idTag", STR, True, 20), ("chargingProfile", OBJ, False, None))

@@ -3,7 +3,7 @@
 # The outbox coalesces triggered messages by kind (and connector): a flood of
 # triggers leaves one waiting behind the one on the wire, so the queue of our
 # own CALLs stays bounded.
-from uocpp.model.registration import ACCEPTED, PENDING
+from uocpp.model.state import ACCEPTED, PENDING
 from uocpp.validate import ENUM, INT
 
 REQUEST = (

@@ -17,7 +17,7 @@ from uocpp import clock, errors, log, sleep
 from uocpp.outbox import BOOT, Message, ONCE, RETRY
 from uocpp.model import identity
 from uocpp.model import state as st
-from uocpp.model.registration import ACCEPTED, PENDING, REJECTED  # noqa: F401 (seed names)
+from uocpp.model.state import ACCEPTED, PENDING, REJECTED  # noqa: F401 (seed names)
 
 # BOOTNOTIFICATIONERROR_T
 SUCCESS = const(0)  # the request went out (trigger accepted)
