@@ -62,7 +62,13 @@ def test_no_reservation_loads_nothing():
         unload(_BOOK)
         r = Reservations(d + "/reservations.json", Connectors())
         eq((bool(r), _BOOK in sys.modules), (False, False), "nothing at boot")
-        eq((r.on(1), r.used_by(1, "A"), r.refuses(1, "A"), r.end(5, "cancelled")), (None, None, False, False), "asked, not loaded")
+        # Asked as the charger asks: the door first (services/start_stop.py,
+        # cards.py, sessions.py, ops/reserve_now.py, ops/remote_start_transaction.py),
+        # and a CancelReservation.
+        from uocpp.ops import cancel_reservation
+
+        eq((r and r.on(1), r and r.used_by(1, "A"), r and r.refuses(1, "A")), (r, r, r), "asked, not loaded")
+        eq(cancel_reservation.handle({"reservationId": 5}, r), {"status": "Rejected"}, "nothing to cancel")
         eq(_BOOK in sys.modules, False, "still nothing loaded")
 
 

@@ -239,7 +239,9 @@ def test_no_profile_on_flash_loads_nothing():
         sessions = Sessions()
         smart = SmartCharging(d + "/profiles.json", sessions, keys(), 2, 32, 230, 3)
         eq((bool(smart), _PART in sys.modules, "uocpp.services.schedule" in sys.modules), (False, False, False), "nothing loaded at boot")
-        eq(smart.clear(None, None, None, None), "Unknown", "ClearChargingProfile with none installed")
+        from uocpp.ops import clear_charging_profile
+
+        eq(clear_charging_profile.handle({}, smart), {"status": "Unknown"}, "ClearChargingProfile with none installed")
         eq(_PART in sys.modules, False, "still nothing loaded")
         sessions.watchers[0](1, "CARD1")
         eq((_PART in sys.modules, smart._tx_start[1] is not None), (False, True), "a start is kept by the door alone")

@@ -7,4 +7,5 @@ USES = ("reservations",)
 
 
 def handle(payload, reservations):
-    return {"status": "Accepted" if reservations.end(payload["reservationId"], "cancelled") else "Rejected"}
+    # No book made (the door false): no reservation to end.
+    return {"status": "Accepted" if reservations and reservations.end(payload["reservationId"], "cancelled") else "Rejected"}

@@ -32,7 +32,7 @@ def handle(payload, sessions, authorizer, keys, smart, registration, reservation
         if profile is None:
             return {"status": "Rejected"}
     # Reserved for another idTag with a parentIdTag: Authorize decides.
-    held = reservations.refuses(cid, tag)
+    held = reservations and reservations.refuses(cid, tag)  # the door false: no book, nothing refused
 
     async def start():
         nonlocal cid

@@ -29,7 +29,7 @@ def handle(payload, reservations, connectors):
         return {"status": "Faulted"}
     if status == cn.UNAVAILABLE:
         return {"status": "Unavailable"}
-    held = reservations.on(n)
+    held = reservations.on(n) if reservations else None  # the door false: no book, none held
     if (held is not None and held[0] != rid) or status not in (cn.AVAILABLE, cn.RESERVED):
         return {"status": "Occupied"}
     if not reservations.reserve(rid, n, payload["idTag"], payload.get("parentIdTag"), expiry):

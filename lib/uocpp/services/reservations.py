@@ -1,8 +1,8 @@
 # Reservations' door (C16 3.11): while no reservation exists, nothing of
 # model/reservations.py is in the heap, and every question a session asks
-# ("is connector n reserved?") is answered "no" from here. ReserveNow (or a
-# reservation on flash at boot) loads it; once the last one is used,
-# cancelled or expired, its task ends and the door drops it again.
+# ("is connector n reserved?") is answered "no" by the door being false.
+# ReserveNow (or a reservation on flash at boot) loads it; once the last one
+# is used, cancelled or expired, its task ends and the door drops it again.
 import asyncio
 
 from uocpp import clock
@@ -10,7 +10,10 @@ from uocpp.lazy import OnUse, held, serve
 
 
 class Reservations(OnUse):
-    # reserve(): the book's (OnUse loads it for that).
+    # reserve(), on(), used_by(), refuses(), end(): the book's. The door is
+    # false while no book is made, and every caller asks that first
+    # (`self._rsv and self._rsv.on(n)`): a question asked of the door
+    # itself would load the book (OnUse) to answer "no".
     def __init__(self, path, connectors):
         OnUse.__init__(self, self._load, ("uocpp.model.reservations",))
         self._path = path
@@ -26,17 +29,5 @@ class Reservations(OnUse):
         book = Book(self._path, self._connectors, self.changed)
         self.changed.set()  # the task ends it at its expiry, and drops it once empty
         return book
-
-    def on(self, n):
-        return None if self.obj is None else self.obj.on(n)
-
-    def used_by(self, n, id_tag, parent=None):
-        return None if self.obj is None else self.obj.used_by(n, id_tag, parent)
-
-    def refuses(self, n, id_tag, parent=None):
-        return self.obj is not None and self.obj.refuses(n, id_tag, parent)
-
-    def end(self, rid, why):
-        return self.obj is not None and self.obj.end(rid, why)
 
     run = serve  # lazy.py: the part's task while it is made, dropped when it ends

@@ -19,11 +19,13 @@ _MODULES = ("uocpp.services.profile_limits", "uocpp.services.schedule", "uocpp.m
 
 
 class SmartCharging(OnUse):
-    # set_profile, tx_profile, offer, composite, apply, profiles: the
-    # working part's (OnUse forwards what the door does not have).
+    # set_profile, tx_profile, offer, composite, apply, profiles, clear: the
+    # working part's (OnUse forwards what the door does not have; a
+    # ClearChargingProfile with nothing installed asks the door first,
+    # ops/clear_charging_profile.py).
     def __init__(self, path, sessions, keys, count, max_amps, volts, phases, energy=None):
         OnUse.__init__(self, self._load, _MODULES)
-        self._path = path
+        self.path = path
         self._sessions = sessions
         self._keys = keys
         self._count = count
@@ -42,15 +44,9 @@ class SmartCharging(OnUse):
     def _load(self):
         from uocpp.services.profile_limits import ProfileLimits
 
-        part = ProfileLimits(self, self._path)
+        part = ProfileLimits(self, self.path)
         self.changed.set()  # the task applies it, and drops it again when it holds nothing
         return part
-
-    def clear(self, pid, n, purpose, level):
-        # ClearChargingProfile: nothing installed, nothing to load.
-        if self.obj is None and not held(self._path):
-            return "Unknown"
-        return self.get().clear(pid, n, purpose, level)
 
     run = serve  # lazy.py: the part's task while it is made, dropped when it ends
 
