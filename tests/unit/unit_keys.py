@@ -82,8 +82,8 @@ def test_a_name_is_found_whole_and_exactly():
             raise AssertionError("found %r" % wrong)
     count = keys.NAMES.count(" ") - 1
     eq([keys.index(keys.name(i)) for i in range(count)], list(range(count)), "every index round-trips")
-    eq(keys.find("heartbeatINTERVAL"), keys.index("HeartbeatInterval"), "case-insensitive")
-    eq(keys.find("NoSuchKey"), -1, "unknown")
+    eq(keytable.find("heartbeatINTERVAL")[keys.INDEX], keys.index("HeartbeatInterval"), "case-insensitive")
+    eq(keytable.find("NoSuchKey"), None, "unknown")
 
 
 def test_an_unknown_name_is_a_key_error():

@@ -48,7 +48,9 @@ class Connectors:
         self.state = state
         # Set on every status change; the status notifier is its one waiter.
         self.changed = asyncio.Event()
-        self.items = [Connector(i) for i in range(count + 1)]
+        self.items = items = []
+        for i in range(count + 1):
+            items.append(Connector(i))
         saved = json_file.read_json(path, {})
         inoperative = saved.get("inoperative") if isinstance(saved, dict) else None
         for cid in inoperative if isinstance(inoperative, list) else ():  # another shape: all operative
@@ -125,7 +127,10 @@ class Connectors:
         # A change scheduled for a transaction's end is written as in force:
         # a power cut ends that transaction (PowerLoss at the next boot), and
         # the change with it.
-        inoperative = [c.id for c in self.items if not (c.operative if c.scheduled is None else c.scheduled)]
+        inoperative = []
+        for c in self.items:
+            if not (c.operative if c.scheduled is None else c.scheduled):
+                inoperative.append(c.id)
         if inoperative != self._saved:
             try:
                 json_file.write_json_atomic(self._path, {"inoperative": inoperative})

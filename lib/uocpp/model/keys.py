@@ -124,19 +124,6 @@ def name(i):
     return NAMES[at : NAMES.find(" ", at)]
 
 
-def find(text):
-    # The index of the key named `text` case-insensitively (J-22), or -1.
-    try:
-        return index(text)
-    except KeyError:
-        pass
-    low = text.lower()
-    for i in range(_COUNT):
-        if name(i).lower() == low:
-            return i
-    return -1
-
-
 # Each declaration: (index, type, access, default, rule, needs reboot),
 # read through these indices (model/keytable.py makes them from its table,
 # and reads the others).
@@ -177,9 +164,15 @@ class Keys:
 
     def name(self, text):
         # The declared spelling of a key named case-insensitively (J-22), or
-        # None when unknown: without the table.
-        i = find(text)
-        return None if i < 0 else name(i)
+        # None when unknown (ChangeConfiguration's, which loads the table
+        # next anyway).
+        from uocpp.model import keytable
+
+        try:
+            d = keytable.find(text)
+        finally:
+            unload(_TABLE)
+        return None if d is None else name(d[INDEX])
 
     def text(self, name):
         return as_text(self.get(name))

@@ -199,12 +199,17 @@ def listing():
 
 
 def find(name):
-    # Case-insensitive lookup (keys are CiString, J-22); None when unknown.
-    want = keys.find(name)
-    if want >= 0:
-        for i, chunk, at, end in _lines():
-            if i == want:
-                return _decl(i, chunk[at:end])
+    # Case-insensitive lookup (keys are CiString, J-22): the key spelled
+    # exactly so, else the first whose name differs only in case; None when
+    # unknown.
+    try:
+        want = keys.index(name)
+    except KeyError:
+        want = None
+        low = name.lower()
+    for i, chunk, at, end in _lines():
+        if i == want or (want is None and keys.name(i).lower() == low):
+            return _decl(i, chunk[at:end])
     return None
 
 
