@@ -377,8 +377,10 @@ class MqttMirror:
             ping_sent = None
             while True:
                 self.state.changed.clear()
-                changes = self.state.changed_since(self._version)
-                self._version = self.state.version
+                # [(key, value)] of the fields written since we last looked.
+                state = self.state
+                changes = [(k, state.values[k]) for k, v in state.versions.items() if v > self._version]
+                self._version = state.version
                 for key, value in changes:
                     await self._publish_value(stream, key, value)
                 now = time.ticks_ms()

@@ -13,10 +13,8 @@ def __getattr__(name):
     return getattr(identity_set, name)
 
 
-def get(field):
-    return _values.get(field)
-
-
-def boot_notification_payload():
-    # A fresh dict each time: the RPC layer serialises it and lets it go.
-    return dict(_values)
+# The dict's own methods, no function of ours: get(field), and
+# boot_notification_payload(), a fresh dict each time (the RPC layer
+# serialises it and lets it go). _values is only ever changed in place.
+get = _values.get
+boot_notification_payload = _values.copy

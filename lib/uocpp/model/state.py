@@ -47,14 +47,15 @@ TRANSACTION = "connector/%d/transaction"
 
 
 class State:
-    # Services write fields; one consumer awaits `changed` and reads the
-    # fields whose version moved since it last looked. Values are short
-    # strings, small ints or None.
+    # Services write fields; one consumer (extras/mqtt_mirror.py) awaits
+    # `changed` and reads the fields whose version moved since it last
+    # looked. Values are short strings, small ints or None.
     def __init__(self):
         self.values = {}
         self.versions = {}
         self.version = 0
         self.changed = asyncio.Event()
+        self.get = self.values.get  # get(key, default=None): the dict's own
 
     def set(self, key, value):
         # The state itself stands for no value (None and 0 are values).
@@ -64,10 +65,3 @@ class State:
         self.version += 1
         self.versions[key] = self.version
         self.changed.set()
-
-    def get(self, key, default=None):
-        return self.values.get(key, default)
-
-    def changed_since(self, version):
-        # [(key, value)] of the fields written after `version`.
-        return [(k, self.values[k]) for k, v in self.versions.items() if v > version]
