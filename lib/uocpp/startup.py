@@ -8,6 +8,8 @@
 # part's own.
 import time
 
+from micropython import const
+
 from uocpp import __version__, clock, log, platform, security_event, unload
 from uocpp.lazy import OnUse
 from uocpp.device import watchdog as wd
@@ -15,7 +17,7 @@ from uocpp.link.backoff import KeyBackoff
 from uocpp.link.link import Link
 from uocpp.link.security import Security
 from uocpp.model.connectors import Connectors
-from uocpp.model.keys import PROFILES, Keys, send_list_max
+from uocpp.model.keys import PROFILES, Keys
 from uocpp.model.state import Registration
 from uocpp.model.state import State
 from uocpp.ops import Dispatcher
@@ -29,6 +31,19 @@ from uocpp.services.sessions import Sessions
 from uocpp.services.smart_charging import SmartCharging
 from uocpp.services.status import StatusNotifier
 from uocpp.store import json_file
+
+# The SendLocalListMaxLength seed is what fits in one frame
+# (centralSystem.maxFrameSize, larger ones are closed with 1009 before they
+# are read): an ordinary entry
+# at its longest, 20-character ASCII idTag and parentIdTag, an expiryDate
+# with milliseconds and offset, status ConcurrentTx, written with a space
+# after each separator, takes 162 bytes; the CALL around the list (a
+# 36-character id, listVersion 2147483647, Differential) 149. A larger
+# frame limit would take a larger list, but also its parse: 100 entries
+# parsed are 43 KB on the 64-bit unix port (beside the 15 KB frame), more
+# than a plain ESP32 can spare.
+_LIST_ENTRY = const(162)
+_LIST_CALL = const(149)
 
 
 def build(app, settings, update):
@@ -60,7 +75,7 @@ def build(app, settings, update):
             "SecurityProfile": cs["securityProfile"],
             "AdditionalRootCertificateCheck": cs["additionalRootCertificateCheck"],
             "NumberOfConnectors": settings["connectors"]["count"],
-            "SendLocalListMaxLength": send_list_max(cs["maxFrameSize"]),
+            "SendLocalListMaxLength": max(1, (cs["maxFrameSize"] - _LIST_CALL) // _LIST_ENTRY),
             # In PROFILES' order, whatever the order in config.json.
             "SupportedFeatureProfiles": ",".join(p for p in PROFILES if p in o["featureProfiles"]),
         },

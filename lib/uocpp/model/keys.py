@@ -24,23 +24,6 @@ ACCEPTED = "Accepted"
 # their actions NotSupported without importing anything.
 PROFILES = ("Core", "FirmwareManagement", "LocalAuthListManagement", "Reservation", "RemoteTrigger", "SmartCharging")
 
-# SendLocalListMaxLength is what fits in one frame (centralSystem.maxFrameSize,
-# larger ones are closed with 1009 before they are read): an ordinary entry
-# at its longest, 20-character ASCII idTag and parentIdTag, an expiryDate
-# with milliseconds and offset, status ConcurrentTx, written with a space
-# after each separator, takes 162 bytes; the CALL around the list (a
-# 36-character id, listVersion 2147483647, Differential) 149. A larger
-# frame limit would take a larger list, but also its parse: 100 entries
-# parsed are 43 KB on the 64-bit unix port (beside the 15 KB frame), more
-# than a plain ESP32 can spare.
-_LIST_ENTRY = const(162)
-_LIST_CALL = const(149)
-
-
-def send_list_max(frame_bytes):
-    return max(1, (frame_bytes - _LIST_CALL) // _LIST_ENTRY)
-
-
 # The keys' names, in the order of model/keytable.py's declarations (line i
 # there declares key i, its name in the line's comment), as one
 # constant: each name follows a space, and a space ends the last. The store

@@ -98,7 +98,7 @@ TABLE = (
 #   read-only as it has them; centralSystem.additionalRootCertificateCheck
 #   seeds AdditionalRootCertificateCheck.
 # - SendLocalListMaxLength 49 fits the default 8 KB frame; app.py seeds it
-#   from centralSystem.maxFrameSize (keys.send_list_max).
+#   from centralSystem.maxFrameSize (startup.py).
 # - SupportedFeatureProfiles: keys.PROFILES, less those config.json's
 #   ocpp.featureProfiles leaves out (app.py seeds it).
 # - ConnectorPhaseRotation needs a reboot: the meter is configured from it
