@@ -14,6 +14,7 @@
 import json
 
 from uocpp.model import identity
+from uocpp.extras import mqtt_mirror as mm
 from uocpp.model import state as st
 
 ONLINE = "online"
@@ -30,13 +31,13 @@ _POINT = (
 # ...and of each connector N (%d: N).
 _CONNECTOR = (
     ("sensor", "connector_%d_status", "Connector %d status", st.CONNECTOR, None),
-    ("sensor", "connector_%d_energy", "Connector %d energy", st.ENERGY,
+    ("sensor", "connector_%d_energy", "Connector %d energy", mm.ENERGY,
      {"device_class": "energy", "unit_of_measurement": "Wh", "state_class": "total_increasing"}),
-    ("sensor", "connector_%d_power", "Connector %d power", st.POWER,
+    ("sensor", "connector_%d_power", "Connector %d power", mm.POWER,
      {"device_class": "power", "unit_of_measurement": "W", "state_class": "measurement"}),
     # The state is the transaction id (unknown while none runs: "None" is
     # HA's unknown); transactionId and idTag also become attributes.
-    ("sensor", "connector_%d_transaction", "Connector %d transaction", st.TRANSACTION,
+    ("sensor", "connector_%d_transaction", "Connector %d transaction", mm.TRANSACTION,
      {"value_template": "{{ value_json.transactionId }}", "json_attributes": True, "icon": "mdi:ev-station"}),
 )
 

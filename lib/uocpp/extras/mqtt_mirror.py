@@ -54,6 +54,12 @@ _SAMPLE_MS = const(1000)  # the meter is read once a second
 _ENERGY = "Energy.Active.Import.Register"
 _POWER = "Power.Active.Import"
 NO_TRANSACTION = '{"transactionId":null,"idTag":null}'
+# State fields (model/state.py) per connector N >= 1, sampled here from the
+# meter and the transactions while the mirror runs: ints, Wh and W.
+ENERGY = "connector/%d/energy"  # Energy.Active.Import.Register, Wh
+POWER = "connector/%d/power"  # Power.Active.Import, W (when the meter has it)
+# JSON {"transactionId": id, or null until the central system gave one, "idTag": tag}
+TRANSACTION = "connector/%d/transaction"
 # CONNACK return codes (MQTT 3.1.1, 3.2.2.3).
 _REFUSED = ("", "unacceptable protocol version", "client id rejected", "server unavailable", "bad user name or password", "not authorized")
 # Fields whose stale retained value from an earlier boot would mislead: each
@@ -222,7 +228,7 @@ class MqttMirror:
     async def _sampler(self):
         # The field names, made once: the state's dict keeps these very
         # strings, so a sample allocates nothing for them.
-        self._fields = [(st.ENERGY % n, st.POWER % n, st.TRANSACTION % n) for n in range(1, self._connectors + 1)]
+        self._fields = [(ENERGY % n, POWER % n, TRANSACTION % n) for n in range(1, self._connectors + 1)]
         while True:
             try:
                 self.sample()

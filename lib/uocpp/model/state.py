@@ -38,12 +38,8 @@ CONNECTION = "connection"  # "connected" / "disconnected"
 LAST_HEARTBEAT = "lastHeartbeat"  # ISO 8601 UTC of the last answered Heartbeat
 LAST_ERROR = "lastError"  # the latest problem, as text
 CONNECTOR = "connector/%d"  # status of connector N (0 = the charge point)
-# Per connector N >= 1, sampled from the meter and the transactions by the
-# MQTT mirror (extras/mqtt_mirror.py) while it runs: ints, Wh and W.
-ENERGY = "connector/%d/energy"  # Energy.Active.Import.Register, Wh
-POWER = "connector/%d/power"  # Power.Active.Import, W (when the meter has it)
-# JSON {"transactionId": id, or null until the central system gave one, "idTag": tag}
-TRANSACTION = "connector/%d/transaction"
+# The MQTT mirror's own fields, per connector (energy, power, transaction):
+# extras/mqtt_mirror.py's, in the heap only while it is.
 
 
 class State:
