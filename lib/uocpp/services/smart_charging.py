@@ -15,8 +15,6 @@ import time
 from uocpp import clock
 from uocpp.lazy import OnUse, held, serve
 
-_MODULES = ("uocpp.services.profile_limits", "uocpp.services.schedule", "uocpp.model.profiles")
-
 
 class SmartCharging(OnUse):
     # set_profile, tx_profile, offer, composite, apply, profiles, clear: the
@@ -24,7 +22,7 @@ class SmartCharging(OnUse):
     # ClearChargingProfile with nothing installed asks the door first,
     # ops/clear_charging_profile.py).
     def __init__(self, path, sessions, keys, count, max_amps, volts, phases, energy=None):
-        OnUse.__init__(self, self._load, _MODULES)
+        OnUse.__init__(self, self._load, ("uocpp.services.profile_limits", "uocpp.services.schedule", "uocpp.model.profiles"))
         self.path = path
         self._sessions = sessions
         self._keys = keys
