@@ -18,7 +18,6 @@ from uocpp.link.link import Link
 from uocpp.link.security import Security
 from uocpp.model.connectors import Connectors
 from uocpp.model.keys import PROFILES, Keys
-from uocpp.model.state import Registration
 from uocpp.model.state import State
 from uocpp.ops import Dispatcher
 from uocpp.outbox import Outbox
@@ -82,7 +81,7 @@ def build(app, settings, update):
     )
     log.add_secret(keys.get("AuthorizationKey"))
     app.state = state = State()
-    app.registration = registration = Registration()
+    app.registration = registration = state  # the registration is part of the state (model/state.py)
     app.connectors = connectors = Connectors(keys.get("NumberOfConnectors"), json_file.join(flash, "connectors.json"), state)
     parts = {"keys": keys, "connectors": connectors, "registration": registration, "stop": app.stop}
     app.rpc = rpc = Rpc(Dispatcher(parts).dispatch, registration, keys)

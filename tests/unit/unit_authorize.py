@@ -281,7 +281,6 @@ async def test_a_local_list_conflict_is_reported_on_connector_0():
     # does not stick: the next connector-0 StatusNotification says NoError.
     from uocpp.model.auth_cache import AuthCache
     from uocpp.model.connectors import Connectors
-    from uocpp.model.state import Registration
     from uocpp.model.state import State
     from uocpp.services.authorize import Authorizer
     from uocpp.services.status import StatusNotifier
@@ -290,7 +289,7 @@ async def test_a_local_list_conflict_is_reported_on_connector_0():
         outbox, link = Outbox(), Link()
         link.connections = 1
         connectors = Connectors(1, d + "/connectors.json", State())
-        status = StatusNotifier(outbox, connectors, Registration(), link)
+        status = StatusNotifier(outbox, connectors, State(), link)
         keys = Keys(LocalPreAuthorize=False, LocalAuthListEnabled=True, LocalAuthListMaxLength=10, MessageTimeout=5)
         auth = Authorizer(outbox, link, keys, AuthCache(d + "/auth_cache.json", lambda: True), d + "/local_list.bin", status)
         auth.local_list.replace(1, [{"idTag": "ALICE", "idTagInfo": {"status": "Accepted"}}, {"idTag": "BOB", "idTagInfo": {"status": "Blocked"}}])

@@ -11,8 +11,7 @@ from check import eq
 from uocpp import log, outbox
 from uocpp.app import App
 from uocpp.lazy import OnUse
-from uocpp.model.state import ACCEPTED, PENDING, REJECTED, Registration
-from uocpp.model.state import State
+from uocpp.model.state import ACCEPTED, PENDING, REJECTED, State
 from uocpp.rpc import Rpc
 
 log.set_level("error")
@@ -24,7 +23,7 @@ def make(replies):
     def peer(action, payload):
         return replies.pop(0)
 
-    reg = Registration()
+    reg = State()
     k = fakes.Keys(HeartbeatInterval=60)
     k.use = lambda name, value: k.values.__setitem__(name, value)
     link = fakes.Link(peer)

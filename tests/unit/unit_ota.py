@@ -15,7 +15,7 @@ from check import TempDir, eq, raises
 
 from uocpp import clock, log
 from uocpp.device import ota
-from uocpp.model.state import Registration
+from uocpp.model.state import State
 from uocpp.services import firmware_update as fu
 
 log.set_level("error")
@@ -117,7 +117,7 @@ CFG = {"caFile": "", "timeout": 5, "retries": 0, "retryInterval": 0, "confirmTim
 
 
 def service(d, image=True):
-    reg = Registration()
+    reg = State()
     reg.accepted.set()
     stops = []
     svc = fu.FirmwareUpdate(CFG, "", d, Outbox(), reg, Transactions(), stops.append, ota.Image(Partition) if image else None, 1)

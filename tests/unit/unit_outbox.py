@@ -8,8 +8,7 @@ import fakes
 from check import eq
 
 from uocpp import errors, log, outbox
-from uocpp.model.state import ACCEPTED, PENDING, REJECTED, Registration
-from uocpp.model.state import State
+from uocpp.model.state import ACCEPTED, PENDING, REJECTED, State
 from uocpp.rpc import Rpc
 from uocpp.services.boot_notification import BootNotification
 
@@ -28,7 +27,7 @@ def ok(action, payload):
 
 
 def make(peer=ok, status=ACCEPTED, journal=None, up=True, **keys):
-    reg = Registration()
+    reg = State()
     reg.status = status
     k = fakes.Keys(**keys)
     link = fakes.Link(peer, up)
