@@ -40,9 +40,6 @@ class StatusNotifier:
         # error: an errorCode for this message only (LocalListConflict,
         # services/authorize.py); the connector's status stays as it is.
         connectors = self.connectors
-        told = self._told
-        msgs = self._msg
-        link = self._link
 
         def build():
             c = connectors.items[cid]
@@ -52,17 +49,17 @@ class StatusNotifier:
             # error: a one-off errorCode for this message (LocalListConflict on connector 0).
             payload = {"connectorId": cid, "errorCode": error or code, "status": status, "timestamp": clock.now_iso()}
             msg.carried = (status, code)
-            msg.sent_on = link.connections
+            msg.sent_on = self._link.connections
             msg._retry_at = time.ticks_add(time.ticks_ms(), _AGAIN_MS)
             return payload
 
         def answered(reply):
-            told[cid] = msg.carried
+            self._told[cid] = msg.carried
             c = connectors.items[cid]
             if c.fault == msg.carried[1]:
                 c.fault = None  # told
-            if msgs.get(cid) is msg:
-                del msgs[cid]  # nothing to keep of an answered one
+            if self._msg.get(cid) is msg:
+                del self._msg[cid]  # nothing to keep of an answered one
             connectors.changed.set()  # the notifier (its one waiter) looks again now, not at its next recheck
 
         key = ("st:t%d" if triggered else "st:%d") % cid
