@@ -88,23 +88,24 @@ class Transactions:
         self._next = max([nxt if type(nxt) is int else 1] + [int(k) + 1 for k in self.running] + [int(k) + 1 for k in self._remote])
         self.dirty = False
 
-    def _write(self):
+    def _save(self, strict=False):
+        # Never raises but in begin() (strict): the session loop and the
+        # outbox go on with RAM ahead.
         saved = {"next": self._next, "run": self.running, "remote": self._remote}
         if self._fixed:
             saved["fix"] = self._fixed
-        json_file.write_json_atomic(self._path, saved)
-        if self.dirty:
-            log.info("tx", "tx.json written again")
-        self.dirty = False
-
-    def _save(self):
-        # Never raises: the session loop and the outbox go on with RAM ahead.
         try:
-            self._write()
+            json_file.write_json_atomic(self._path, saved)
         except Exception as e:
+            if strict:
+                raise
             if not self.dirty:
                 log.error("tx", "tx.json not written (%s): kept in RAM, tried again", e)
             self.dirty = True
+            return
+        if self.dirty:
+            log.info("tx", "tx.json written again")
+        self.dirty = False
 
     def flush(self):
         # -> True when tx.json holds what RAM holds (the outbox's gate).
@@ -119,7 +120,7 @@ class Transactions:
         self.running[str(local)] = {"c": connector, "tag": id_tag, "start": meter_wh, "t": timestamp, "wh": meter_wh, "remote": None, "p": parent}
         self._next += 1
         try:
-            self._write()
+            self._save(True)
         except Exception:
             self.running.pop(str(local))
             self._next -= 1
@@ -132,17 +133,6 @@ class Transactions:
         if self.running.pop(str(local), None) is not None:
             self._save()
 
-    def fix_time(self, key, timestamp):
-        self._fixed[key] = timestamp
-        self._save()
-
-    def fixed_time(self, key):
-        return self._fixed.get(key)
-
-    def unfix_time(self, key):
-        # Written with the next change (the answer's own rewrite follows).
-        self._fixed.pop(key, None)
-
     def set_parent(self, local, parent):
         # The parentIdTag StartTransaction.conf gave: a card with the same
         # one may stop the transaction.
@@ -154,10 +144,11 @@ class Transactions:
     def get(self, local):
         return self.running.get(str(local))
 
-    def running_on(self, connector):
-        # The local id of the transaction running on a connector, or None.
+    def running_on(self, connector, key="c"):
+        # The local id of the transaction running on a connector (or, key
+        # "remote", with this central-system id), or None.
         for local, t in self.running.items():
-            if t["c"] == connector:
+            if t[key] == connector:
                 return int(local)
         return None
 
@@ -216,10 +207,3 @@ class Transactions:
 
     def count(self):
         return len(self.running) + len(self._remote)
-
-    def local_of(self, remote):
-        # The running transaction with this central-system id, or None.
-        for local, t in self.running.items():
-            if t["remote"] == remote:
-                return int(local)
-        return None

@@ -8,7 +8,7 @@ USES = ("sessions", "transactions")
 
 
 def handle(payload, sessions, transactions):
-    local = transactions.local_of(payload["transactionId"])
+    local = transactions.running_on(payload["transactionId"], "remote")
     if local is None:
         return {"status": "Rejected"}
     connector = transactions.get(local)["c"]

@@ -28,21 +28,14 @@ def sampled_values(reading, measurands, context):
         if value is None:
             continue
         unit = _UNITS.get(m.split(".")[0])
-        if isinstance(value, dict):
-            for phase, v in value.items():
-                out.append(_value(v, context, m, unit, phase))
-        else:
-            out.append(_value(value, context, m, unit, None))
+        for phase, v in value.items() if isinstance(value, dict) else ((None, value),):
+            sv = {"value": ("%d" % v) if m.startswith("Energy") else ("%.1f" % v), "context": context, "measurand": m}
+            if unit:
+                sv["unit"] = unit
+            if phase:
+                sv["phase"] = phase
+            out.append(sv)
     return out
-
-
-def _value(v, context, measurand, unit, phase):
-    sv = {"value": ("%d" % v) if measurand.startswith("Energy") else ("%.1f" % v), "context": context, "measurand": measurand}
-    if unit:
-        sv["unit"] = unit
-    if phase:
-        sv["phase"] = phase
-    return sv
 
 
 class Metering:
@@ -70,26 +63,20 @@ class Metering:
 
     async def poll(self):
         async with self._lock:
-            await self._poll()
-
-    async def _poll(self):
-        for n in range(1, self._count + 1):
-            try:
-                self.readings[n] = await self._meter.read(n)
-                self.failed[n] = False
-            except Exception as e:
-                if not self.failed[n]:
-                    log.error("meter", "connector %d: meter read failed: %s", n, e)
-                self.failed[n] = True
+            for n in range(1, self._count + 1):
+                try:
+                    self.readings[n] = await self._meter.read(n)
+                    self.failed[n] = False
+                except Exception as e:
+                    if not self.failed[n]:
+                        log.error("meter", "connector %d: meter read failed: %s", n, e)
+                    self.failed[n] = True
 
     def meter_value(self, n, measurands, context, at=None):
         # One MeterValue {timestamp, sampledValue} of connector n (0: the sum),
         # stamped now or at `at` (Unix s: a clock-aligned value's boundary).
-        reading = self._sum() if n == 0 else self.readings[n]
+        reading = {ENERGY: sum(r.get(ENERGY, 0) for r in self.readings[1:])} if n == 0 else self.readings[n]
         return {"timestamp": clock.now_iso() if at is None else clock.format_iso(at), "sampledValue": sampled_values(reading, measurands, context)}
-
-    def _sum(self):
-        return {ENERGY: sum(r.get(ENERGY, 0) for r in self.readings[1:])}
 
     def send(self, n, measurands, context, triggered=False, at=None):
         # A MeterValues.req: durable when a transaction runs on n (unless

@@ -222,11 +222,18 @@ class Sessions(StartStop):
                     cards = None
                 if not evse.changed.is_set():
                     self._idle.set()
-                    deadline = self._next_deadline()
-                    if deadline is None:
+                    # Until the next change, or the soonest ConnectionTimeOut
+                    # or held-stop retry due.
+                    now = time.ticks_ms()
+                    soonest = None if self._retry_at is None else max(0, time.ticks_diff(self._retry_at, now))
+                    for p in self._pending:
+                        if p is not None:
+                            left = max(0, time.ticks_diff(p[1], now))
+                            soonest = left if soonest is None else min(soonest, left)
+                    if soonest is None:
                         await evse.changed.wait()
                     else:
-                        await sleep.until(evse.changed, deadline)
+                        await sleep.until(evse.changed, soonest)
                 short = False
             except MemoryError:
                 # Nothing here allocates: the guard called as it is (no
@@ -332,17 +339,6 @@ class Sessions(StartStop):
         # asks: D asks for ventilation, which this charger has none of.
         if self._closed[n] and (evse.fault(n) != cn.NO_ERROR or evse.pilot(n) != "C" or self._stopping[n] is not None or self.limit_amps[n] < 6 or self._suspended[n]):
             self._relay(n, False)
-
-    def _next_deadline(self):
-        now, soonest = time.ticks_ms(), None
-        for p in self._pending:
-            if p is not None:
-                left = max(0, time.ticks_diff(p[1], now))
-                soonest = left if soonest is None else min(soonest, left)
-        if self._retry_at is not None:
-            left = max(0, time.ticks_diff(self._retry_at, now))
-            soonest = left if soonest is None else min(soonest, left)
-        return soonest
 
     def _step(self, n, first=False):
         # first: a stop of n decided before this pass's meter read began

@@ -20,20 +20,14 @@ RETRY_MS = const(5000)  # a stop not yet on flash is tried again this often
 
 class StartStop:
     # -- cards and remote requests --------------------------------------------------
-    def _free(self, n, id_tag, parent):
-        # May id_tag (with this parentIdTag) start at n now?
+    def authorized(self, n, id_tag, parent=None):
+        # An idTag may start at n: now if an EV is plugged in, else within
+        # ConnectionTimeOut. -> False when the connector cannot take it now.
         if self._rsv and self._rsv.refuses(n, id_tag, parent):
             log.info("session", "connector %d is reserved: card %s refused", n, id_tag)
             return False
         if self._tx.running_on(n) is not None or not self._connectors.operative(n):
             log.info("session", "connector %d can no longer start %s", n, id_tag)
-            return False
-        return True
-
-    def authorized(self, n, id_tag, parent=None):
-        # An idTag may start at n: now if an EV is plugged in, else within
-        # ConnectionTimeOut. -> False when the connector cannot take it now.
-        if not self._free(n, id_tag, parent):
             return False
         # Finishing or Reserved: Preparing first, started at the next pass
         # (C16 4.9: F2, G2; neither goes to Charging or SuspendedEV).
@@ -310,7 +304,7 @@ class StartStop:
         # goes (written with the next change). Boot drops the rest (tidy).
         old = self._unfix
         if old is not None and old != key:
-            self._tx.unfix_time(old)
+            self._tx._fixed.pop(old, None)
         self._unfix = key
 
     def _put_right(self, payload, unset, local, key, running=None):
@@ -326,14 +320,14 @@ class StartStop:
         # corrected one in the same write, earlier or later than the unset
         # clock's: flash never says it started at another time than the
         # central system was told.
-        at = unset.get(local)
+        at, tx = unset.get(local), self._tx
         if at is not None and clock.synced:
             del unset[local]
-            fixed = clock.format_iso(at)
+            fixed = tx._fixed[key] = clock.format_iso(at)
             if running is not None:
                 running["t"] = fixed
-            self._tx.fix_time(key, fixed)
-        fixed = self._tx.fixed_time(key)
+            tx._save()
+        fixed = tx._fixed.get(key)
         if fixed is not None:
             payload["timestamp"] = fixed
         return payload
@@ -381,9 +375,7 @@ class StartStop:
         return payload
 
     def _stop_answered(self, payload, reply, local):
-        self._unset_stop.pop(local, None)
-        self._done("e%d" % local)
+        self._stop_dropped(local)
         info = reply.get("idTagInfo")
-        self._tx.forget(local)
         learnt = isinstance(info, dict) and payload.get("idTag")
         self._rest(payload["idTag"] if learnt else None, info)
