@@ -127,20 +127,6 @@ class Transactions:
             raise
         return local
 
-    def abandon(self, local):
-        # begin()'s transaction whose StartTransaction could not be stored:
-        # it never started (a boot would forget it too, from the journal).
-        if self.running.pop(str(local), None) is not None:
-            self._save()
-
-    def set_parent(self, local, parent):
-        # The parentIdTag StartTransaction.conf gave: a card with the same
-        # one may stop the transaction.
-        t = self.running.get(str(local))
-        if t is not None and t.get("p") != parent:
-            t["p"] = parent
-            self._save()
-
     def get(self, local):
         return self.running.get(str(local))
 

@@ -8,11 +8,27 @@
 # again then. A chargingProfile must be a TxProfile (else Rejected); smart
 # charging installs it when the transaction starts, and it ends with it.
 from uocpp import log
+from uocpp.model import connectors as cn
 from uocpp.model.state import ACCEPTED
 from uocpp.validate import INT, OBJ, STR
 
 REQUEST = (("connectorId", INT, False, None), ("idTag", STR, True, 20), ("chargingProfile", OBJ, False, None))
 USES = ("sessions", "authorizer", "keys", "smart", "registration", "reservations")
+
+
+def _first_free(sessions, reservations, tag):
+    # A connector without connectorId: one with an EV plugged in (waiting in
+    # Preparing) before an empty one; never one in Finishing, whose EV is
+    # the last driver's (its status: Unavailable meanwhile ended it,
+    # model/connectors.py, before the next pass clears the mark).
+    free = [n for n in range(1, sessions.evse.count + 1) if sessions.can_start(n, tag) and sessions.status(n) != cn.FINISHING]
+    # One reserved for someone else (a parentIdTag: Authorize decides, and
+    # may refuse it after the Accepted) only when no other is free.
+    free = [n for n in free if not (reservations and reservations.refuses(n, tag))] or free
+    for n in free:
+        if sessions.evse.pilot(n) != "A":
+            return n
+    return free[0] if free else None
 
 
 def handle(payload, sessions, authorizer, keys, smart, registration, reservations):
@@ -21,7 +37,7 @@ def handle(payload, sessions, authorizer, keys, smart, registration, reservation
     if registration.status != ACCEPTED:
         return {"status": "Rejected"}
     if cid is None:
-        cid = sessions.first_free(tag)
+        cid = _first_free(sessions, reservations, tag)
     elif not 1 <= cid <= sessions.evse.count or not sessions.can_start(cid, tag):
         cid = None
     if cid is None:
@@ -47,7 +63,7 @@ def handle(payload, sessions, authorizer, keys, smart, registration, reservation
             # The connector picked for it was taken while it was authorized
             # (another remote start without connectorId answered meanwhile
             # picked the same one): the charge point picks again (5.11).
-            cid = sessions.first_free(tag) or cid
+            cid = _first_free(sessions, reservations, tag) or cid
             if profile is not None:
                 profile["c"] = cid
         if profile is not None:

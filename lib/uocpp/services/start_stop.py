@@ -56,20 +56,6 @@ class StartStop:
         # (_max_tx 0: a Reset is under way, app.py stop().)
         return self._max_tx and self._connectors.operative(n) and self._tx.running_on(n) is None and self._pending[n] is None
 
-    def first_free(self, id_tag=None):
-        # For a remote start without a connector: one with an EV plugged in
-        # (waiting in Preparing) before an empty one; never one in Finishing,
-        # whose EV is the last driver's (its status: Unavailable meanwhile
-        # ended it, model/connectors.py, before the next pass clears the mark).
-        free = [n for n in range(1, self.evse.count + 1) if self.can_start(n, id_tag) and self._connectors.status(n) != cn.FINISHING]
-        # One reserved for someone else (a parentIdTag: Authorize decides,
-        # and may refuse it after the Accepted) only when no other is free.
-        free = [n for n in free if not (self._rsv and self._rsv.refuses(n, id_tag))] or free
-        for n in free:
-            if self.evse.pilot(n) != "A":
-                return n
-        return free[0] if free else None
-
     # -- start and stop ----------------------------------------------------------------
     def start(self, n, id_tag, parent=None):
         evse = self.evse
@@ -112,8 +98,9 @@ class StartStop:
             self._outbox.store("StartTransaction", payload, local)
         except Exception as e:  # flash full or failing: no transaction rather than an unbilled one
             log.error("session", "connector %d: cannot store the StartTransaction (%s): no transaction", n, e)
-            if local is not None:
-                self._tx.abandon(local)
+            if local is not None and self._tx.running.pop(str(local), None) is not None:
+                # It never started (a boot would forget it too, from the journal).
+                self._tx._save()
             evse.lock(n, False)
             return None
         # Running (on flash): metered from now, before anything that may
@@ -252,9 +239,11 @@ class StartStop:
         info = reply.get("idTagInfo")
         if not isinstance(info, dict):
             info = {}
-        parent = info.get("parentIdTag")
-        if isinstance(parent, str):
-            self._tx.set_parent(local, parent)
+        # Its parentIdTag: a card with the same one may stop the transaction.
+        parent, t = info.get("parentIdTag"), self._tx.get(local)
+        if isinstance(parent, str) and t is not None and t.get("p") != parent:
+            t["p"] = parent
+            self._tx._save()
         self._rest(payload["idTag"], info)
         status = info.get("status")
         if status == _ACCEPTED or not isinstance(status, str):
