@@ -67,7 +67,7 @@ FEATURES = (
     ),
     (
         "Core: sessions, cards, transactions, metering, authorization",
-        "uocpp.services.sessions uocpp.services.start_stop uocpp.services.held_stops uocpp.services.power_loss uocpp.services.cards uocpp.model.transactions uocpp.services.metering uocpp.services.authorize uocpp.model.auth_cache",
+        "uocpp.services.sessions uocpp.services.start_stop uocpp.services.starting uocpp.services.held_stops uocpp.services.power_loss uocpp.services.cards uocpp.model.transactions uocpp.services.metering uocpp.services.authorize uocpp.model.auth_cache",
     ),
     (
         "Core: boot notification, heartbeat, status, data transfer",

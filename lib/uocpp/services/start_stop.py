@@ -1,7 +1,8 @@
 # Starting and stopping transactions (C16 4.9, 5.x), and the central
 # system's answers to them: the half of Sessions (services/sessions.py, the
 # session task and its safety pass) that acts on a connector's transaction.
-# A mixin, not a part: one object, the methods split by purpose.
+# A mixin, not a part: one object, the methods split by purpose. The start
+# itself is services/starting.py, loaded for it.
 #   start: the transaction on flash (tx.json) before its StartTransaction is
 #   stop: the relay open first, its StopTransaction on flash, then no
 #         longer running; a stop that cannot be stored yet is held, its
@@ -10,7 +11,7 @@ import time
 
 from micropython import const
 
-from uocpp import clock, log
+from uocpp import clock, log, unload
 from uocpp.model import connectors as cn
 from uocpp.model.transactions import same_tag
 
@@ -20,31 +21,6 @@ RETRY_MS = const(5000)  # a stop not yet on flash is tried again this often
 
 class StartStop:
     # -- cards and remote requests --------------------------------------------------
-    def authorized(self, n, id_tag, parent=None):
-        # An idTag may start at n: now if an EV is plugged in, else within
-        # ConnectionTimeOut. -> False when the connector cannot take it now.
-        if self._rsv and self._rsv.refuses(n, id_tag, parent):
-            log.info("session", "connector %d is reserved: card %s refused", n, id_tag)
-            return False
-        if self._tx.running_on(n) is not None or not self._connectors.operative(n):
-            log.info("session", "connector %d can no longer start %s", n, id_tag)
-            return False
-        # Finishing or Reserved: Preparing first, started at the next pass
-        # (C16 4.9: F2, G2; neither goes to Charging or SuspendedEV).
-        if self.evse.pilot(n) != "A" and not self._finishing[n] and not (self._rsv and self._rsv.on(n)):
-            self.start(n, id_tag, parent)
-        else:
-            self._finishing[n] = False
-            deadline = time.ticks_add(time.ticks_ms(), self._keys.get("ConnectionTimeOut") * 1000)
-            self._pending[n] = (id_tag, deadline, parent)
-            if self._rsv and self._rsv.on(n):
-                # Its holder is here: Preparing, no longer Reserved (the
-                # reservation ends when the transaction starts).
-                self._connectors.set(n, reserved=False)
-            self._connectors.set(n, session=cn.PREPARING)
-        self._again()
-        return True
-
     def can_start(self, n, id_tag=None):
         # id_tag: a connector reserved for another idTag cannot start it.
         # A reservation with a parentIdTag may take another idTag: decided
@@ -57,67 +33,27 @@ class StartStop:
         return self._max_tx and self._connectors.operative(n) and self._tx.running_on(n) is None and self._pending[n] is None
 
     # -- start and stop ----------------------------------------------------------------
-    def start(self, n, id_tag, parent=None):
-        evse = self.evse
-        waiting = self._tx.count() + self._outbox.stored_count("StartTransaction")
-        if waiting >= self._max_tx:
-            log.error("session", "connector %d: %d transactions wait for the central system: no new one", n, waiting)
-            return None
-        if self._stopping[n] is not None:
-            return None  # the last one's StopTransaction is not on flash yet
-        if not self._metering.readings[n]:
-            # Not read once since the boot (a silent bus meter): its register
-            # is not 0 Wh, and a meterStart of 0 would bill the meter's whole
-            # history with its first reading.
-            log.error("session", "connector %d: no meter reading yet: no transaction", n)
-            return None
-        if evse.lock(n, True) is False:  # None: no lock to move (a tethered cable)
-            # Released again: left driven to lock, an actuator stalls under
-            # current, and one that frees itself locks a cable of no transaction.
-            evse.lock(n, False)
-            log.error("session", "connector %d: the lock failed, no transaction", n)
-            self._lock_failed[n] = True
-            self._connectors.set(n, error_code="ConnectorLockFailure")
-            if self._rsv:
-                self._rsv.changed.set()  # Faulted ends its reservation (5.13)
-            return None
-        self._locked[n] = None  # the lock is this transaction's now
-        wh = self._metering.energy_wh(n)
-        ts = clock.now_iso()
-        # The transaction is on flash before its StartTransaction is.
-        rid = self._rsv.used_by(n, id_tag, parent) if self._rsv else None
-        payload = {"connectorId": n, "idTag": id_tag, "meterStart": wh, "timestamp": ts}
-        if rid is not None:
-            payload["reservationId"] = rid
-        # Authorization leaves the heap before the journal comes in for the
-        # StartTransaction (a session's peak): its answer loads it again.
-        self._rest()
-        local = None
+    # A start runs once per session: its code (services/starting.py) is
+    # loaded for the call and dropped after (no heap for it: no transaction,
+    # as when the start itself finds none).
+    def authorized(self, n, id_tag, parent=None):
+        # An idTag may start at n: now if an EV is plugged in, else within
+        # ConnectionTimeOut. -> False when the connector cannot take it now.
+        from uocpp.services import starting
+
         try:
-            local = self._tx.begin(n, id_tag, wh, ts, parent)
-            self._outbox.store("StartTransaction", payload, local)
-        except Exception as e:  # flash full or failing: no transaction rather than an unbilled one
-            log.error("session", "connector %d: cannot store the StartTransaction (%s): no transaction", n, e)
-            if local is not None and self._tx.running.pop(str(local), None) is not None:
-                # It never started (a boot would forget it too, from the journal).
-                self._tx._save()
-            evse.lock(n, False)
-            return None
-        # Running (on flash): metered from now, before anything that may
-        # find no heap (a value, a log line) leaves it unmetered for good.
-        self._metering.begin(n)
-        if rid is not None:
-            self._rsv.end(rid, "used by transaction local %d" % local)
-        if not clock.synced:
-            self._unset_start[local] = self._clock_set()
-        log.info("session", "connector %d: transaction %s started by %s at %d Wh", n, self._tx.label(local), id_tag, wh)
-        self._suspended[n] = False
-        self._connectors.set(n, busy=True)
-        begin = self._metering.meter_value(n, self._keys.get("StopTxnSampledData"), "Transaction.Begin")
-        self._begin[local] = begin if begin["sampledValue"] else None
-        self._hooks(n, id_tag)
-        self._drive(n)
-        return local
+            return starting.authorized(self, n, id_tag, parent)
+        finally:
+            unload("uocpp.services.starting")
+
+    def start(self, n, id_tag, parent=None):
+        # -> the new transaction's local id, or None when none started.
+        from uocpp.services import starting
+
+        try:
+            return starting.start(self, n, id_tag, parent)
+        finally:
+            unload("uocpp.services.starting")
 
     def stop(self, n, reason, id_tag=None):
         # The relay opens now, whatever happens to the record. The stop is
