@@ -149,6 +149,7 @@ def _names():
     import uocpp.services.sessions
     import uocpp.services.smart_charging
     import uocpp.services.start_stop
+    import uocpp.services.starting
     import uocpp.services.status
     import uocpp.sleep
     import uocpp.startup
@@ -306,6 +307,7 @@ def _names():
         uocpp.services.sessions,
         uocpp.services.smart_charging,
         uocpp.services.start_stop,
+        uocpp.services.starting,
         uocpp.services.status,
         uocpp.sleep,
         uocpp.startup,
