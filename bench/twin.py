@@ -59,15 +59,78 @@ def idle_heap(cs, cls, build, workdir):
 
 def esp32_extra(cs, build, workdir):
     """(unix port idle, twin idle, stand-ins, extra, unix names, twin names,
-    stand-ins' names, twin names less the stand-ins'): bytes, then interned
-    names (n_qstr) idle.
+    stand-ins' names, twin names less the stand-ins', pool): bytes, then
+    interned names (n_qstr) idle, then bytes.
     extra is what the ESP32 code path holds idle above the unix port's
     simulator, less what is the twin's own: the stand-ins' code and their
-    objects (C on a board), and the twin's boot script."""
+    objects (C on a board), and the twin's boot script. The interned names'
+    1,280-entry pool is in extra only when a board needs it and the unix
+    port's session does not: the twin's own names (the stand-ins') can take
+    it over the 1,260-name boundary where a board, without them, stays
+    below it through the session, and a board can cross it in the session
+    where the twin idle does not (pool: what that changed, in bytes)."""
     unix, unix_names, _ = idle_heap(cs, Firmware, build, os.path.join(workdir, "unix"))
     twin, twin_names, made = idle_heap(cs, TwinFirmware, build, os.path.join(workdir, "twin"))
     stand, stand_names = standins(build.micropython, made)
-    return unix, twin, stand, twin - stand - unix, unix_names, twin_names, stand_names, twin_names - stand_names
+    board = twin_names - stand_names
+    # A board's names with a session's: the unix port's session adds the
+    # same (uocpp/main.py makes a session's names at boot on both).
+    from bench import fit
+
+    idle, after = fit.names(cs, build, 3, Path(workdir) / "names")
+    pool = pool_change(twin_names, unix_names, board + after - idle, after)
+    if pool:
+        pool *= pool_bytes(build.micropython, build.word)
+    return unix, twin, stand, twin - stand - unix + pool, unix_names, twin_names, stand_names, board, pool
+
+
+# The interned names' pools (docs/memory.md): the first six dynamic pools
+# hold 1,260 names; the 1,261st allocates one of 1,280 entries in one block.
+POOL_NAMES = 1260
+
+
+def pool_change(twin_idle, unix_idle, board_after, unix_after):
+    """-1, 0 or 1: how many 1,280-entry pools to add to the twin's extra
+    (twin idle less unix idle) so that it holds the pool exactly when a board
+    needs it through the session and the unix port's session does not (the
+    smallest heap, measured there, counts it then)."""
+    has = (twin_idle > POOL_NAMES) - (unix_idle > POOL_NAMES)
+    wants = (board_after > POOL_NAMES) - (unix_after > POOL_NAMES)
+    return wants - has
+
+
+POOL = """
+import gc
+class O:
+    pass
+o = O()
+gc.collect()
+prev = gc.mem_alloc()
+for i in range(2000):
+    name = "zq%d" % i
+    setattr(o, name, 0)  # interns the name
+    delattr(o, name)
+    name = None
+    gc.collect()
+    now = gc.mem_alloc()
+    print("grew", now - prev)
+    prev = now
+"""
+
+
+def pool_bytes(micropython, word):
+    """The block the 1,261st interned name allocates on this port (its 1,280
+    entries: a hash, a length and a pointer each, and the pool's header),
+    measured: the one growth of that size while 2,000 names are interned."""
+    import re
+    import subprocess
+
+    out = subprocess.run([micropython, "-c", POOL], capture_output=True, text=True, timeout=60).stdout
+    entries = 1280 * (word + 3)
+    for grew in (int(g) for g in re.findall(r"^grew (-?\d+)", out, re.M)):
+        if entries <= grew < entries + 16 * word:
+            return grew
+    raise SystemExit("bench/twin.py: no growth of about %d B (the 1,280-entry pool) while interning names on %s" % (entries, micropython))
 
 
 # What the twin holds that a board does not, measured on the same build: the
@@ -172,10 +235,11 @@ def main():
             "interned names, idle (n_qstr): unix port",
             "interned names, idle: ESP32 twin",
             "interned names, idle: of which the twin's own",
-            "interned names, idle: ESP32 twin less its own, the nearest to a board (the 1,261st allocates a pool of 8,976 B)",
+            "interned names, idle: ESP32 twin less its own, the nearest to a board (the 1,261st allocates a pool of 1,280 entries)",
+            "the pool of 1,280 names: added to the extra (a board needs it in the session) or taken out (the twin's own names brought it)",
         )
     ):
-        unit = " B" if i < 4 else ""
+        unit = " B" if i < 4 or i == 8 else ""
         rows.append("| %s | %s |" % (label, " | ".join(format(g[i], ",") + unit for g in got)))
     print("\n".join(rows))
 

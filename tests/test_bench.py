@@ -261,7 +261,7 @@ def test_the_twin_table_takes_the_figures_bench_run_measured(tmp_path):
     """make bench: bench/twin.py --measured shows the twin figures bench/run.py --save wrote for a build (the ones
     the README's deployment table uses) instead of booting that build again, so both show the same figure."""
     saved = tmp_path / "measured.json"
-    saved.write_text(json.dumps({"heap": {}, "twin": {".mpy-32": [101, 102, 103, 104, 105, 106, 107, 108]}}))
+    saved.write_text(json.dumps({"heap": {}, "twin": {".mpy-32": [101, 102, 103, 104, 105, 106, 107, 108, 109]}}))
     proc = subprocess.run(
         [sys.executable, str(REPO / "bench" / "twin.py"), "--measured", str(saved), "--micropython32", str(MP32)],
         cwd=REPO,
@@ -272,6 +272,33 @@ def test_the_twin_table_takes_the_figures_bench_run_measured(tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     row = re.search(r"^\| the ESP32 code path above the unix port's .*\| ([\d,]+) B \| 104 B \|$", proc.stdout, re.M)
     assert row and int(row.group(1).replace(",", "")) > 1000, proc.stdout  # the 64-bit column measured, the 32-bit one taken
+
+
+def test_the_twin_extra_holds_the_names_pool_exactly_when_a_board_needs_it():
+    """Issue 24: the 1,261st interned name allocates a 1,280-entry pool (9 KB on 32-bit). The twin's own names (its
+    stand-ins for machine and network, 180) can take it over that boundary where a board stays below it through a
+    session: then the pool is not a board's extra. A board that crosses only in its session needs it on top, unless
+    the unix port's session (the smallest heap) crosses too."""
+    from bench import twin
+
+    # twin idle, unix idle, board after a session, unix after a session
+    assert twin.pool_change(1418, 1108, 1250, 1131) == -1  # only the stand-ins' names crossed it
+    assert twin.pool_change(1418, 1108, 1261, 1131) == 0  # the board crosses too, in its session
+    assert twin.pool_change(1240, 1108, 1261, 1131) == 1  # the board crosses in its session, the twin idle did not
+    assert twin.pool_change(1418, 1108, 1300, 1270) == -1  # the smallest heap already counts it
+    assert twin.pool_change(1716, 1383, 1560, 1400) == 0  # both over at boot: it cancels out
+    assert twin.pool_change(300, 4, 130, 5) == 0  # frozen: the names are in flash
+
+
+def test_the_names_pool_is_measured_on_the_port():
+    """The pool the bench takes out of (or adds to) the twin's extra is measured, not copied: a hash, a length and a
+    pointer for each of its 1,280 entries, and its header."""
+    from bench import twin
+
+    from harness.firmware import MICROPYTHON
+
+    grew = twin.pool_bytes(MICROPYTHON, 8)
+    assert 1280 * 11 <= grew < 1280 * 11 + 128, grew
 
 
 def test_a_smallest_heap_at_its_goal_is_not_shown_met_by_one_bisection():
