@@ -14,17 +14,17 @@ from micropython import const
 from uocpp import unload
 from uocpp.link import utf8
 
-OP_CONT = const(0)
-OP_TEXT = const(1)
-OP_BINARY = const(2)
-OP_CLOSE = const(8)
-OP_PING = const(9)
-OP_PONG = const(10)
+_OP_CONT = const(0)
+_OP_TEXT = const(1)
+_OP_BINARY = const(2)
+_OP_CLOSE = const(8)
+_OP_PING = const(9)
+_OP_PONG = const(10)
 
-CLOSE_NORMAL = const(1000)
-CLOSE_PROTOCOL = const(1002)
-CLOSE_BAD_DATA = const(1007)
-CLOSE_TOO_BIG = const(1009)
+_CLOSE_NORMAL = const(1000)
+_CLOSE_PROTOCOL = const(1002)
+_CLOSE_BAD_DATA = const(1007)
+_CLOSE_TOO_BIG = const(1009)
 
 _CHUNK = const(256)  # read size while waiting for the server to close
 _OUT_BYTES = const(256)  # per-connection send buffer: header, mask and payload pieces
@@ -194,28 +194,15 @@ class WebSocket:
         # text: a str, or a list or tuple of str pieces sent as one message.
         if self.closed or self._close_sent:
             raise _ended(1006, "already closed")
-        await self._send_frame(OP_TEXT, text)
+        await self._send_frame(_OP_TEXT, text)
 
     async def ping(self, data=b""):
-        await self._send_frame(OP_PING, data)
+        await self._send_frame(_OP_PING, data)
 
     async def _fail(self, code, reason):
         # We detected a protocol breach: send our close and give up the link.
-        await self._close_and_linger(code)
+        await self.close(code, _LINGER_MS, True)
         raise _ended(code, reason)
-
-    async def _close_and_linger(self, code):
-        # Our close, then the server closes first (RFC 6455 7.1.1): what it
-        # still sends (a pong, the reply to a CALL of ours) is read and
-        # dropped until its EOF, for at most _LINGER_MS. Closing on unread
-        # data makes the kernel reset the connection, and a reset destroys
-        # what the server had not read yet: our last replies, our close.
-        try:
-            await self._send_close(code)
-            await asyncio.wait_for_ms(self._discard_until_eof(), _LINGER_MS)
-        except Exception:
-            pass
-        await self._abort()
 
     async def _discard_until_eof(self):
         while await self._r.read(_CHUNK):
@@ -224,7 +211,7 @@ class WebSocket:
     async def _send_close(self, code):
         if not self._close_sent:
             self._close_sent = True
-            await self._send_frame(OP_CLOSE, struct.pack("!H", code))
+            await self._send_frame(_OP_CLOSE, struct.pack("!H", code))
 
     async def recv(self):
         # Returns the next text message as str. Answers pings, skips pongs
@@ -239,95 +226,95 @@ class WebSocket:
             opcode = b0 & 0x0F
             n = b1 & 0x7F
             if b0 & 0x70:
-                await self._fail(CLOSE_PROTOCOL, "RSV bits set")
+                await self._fail(_CLOSE_PROTOCOL, "RSV bits set")
             if b1 & 0x80:
-                await self._fail(CLOSE_PROTOCOL, "server frames must not be masked")
+                await self._fail(_CLOSE_PROTOCOL, "server frames must not be masked")
             if n == 126:
                 n = struct.unpack("!H", await self._exact(2))[0]
             elif n == 127:
                 n = struct.unpack("!Q", await self._exact(8))[0]
             if opcode >= 8:
                 if not fin or n > 125:
-                    await self._fail(CLOSE_PROTOCOL, "bad control frame")
+                    await self._fail(_CLOSE_PROTOCOL, "bad control frame")
                 data = await self._exact(n) if n else b""
                 self._mid_frame = False
-                if opcode == OP_PING:
-                    await self._send_frame(OP_PONG, data)
-                elif opcode == OP_CLOSE:
-                    await self._on_close(data)
-                elif opcode != OP_PONG:
-                    await self._fail(CLOSE_PROTOCOL, "unknown control opcode %d" % opcode)
+                if opcode == _OP_PING:
+                    await self._send_frame(_OP_PONG, data)
+                elif opcode == _OP_CLOSE:
+                    # The server's close: ours answers with its code (1000
+                    # when it gave none), or with why its payload is wrong.
+                    code, answer = 1005, _CLOSE_NORMAL
+                    if n == 1:
+                        code = answer = _CLOSE_PROTOCOL
+                    elif n:
+                        code = answer = struct.unpack("!H", data[:2])[0]
+                        if not (1000 <= code <= 1014 and code not in (1004, 1005, 1006) or 3000 <= code <= 4999):
+                            # RFC 6455 7.4: a code no endpoint may send (1005, 1006)
+                            # or none defined: echoed, it would break the protocol too.
+                            answer = _CLOSE_PROTOCOL
+                        elif utf8.decode(data[2:]) is None:
+                            answer = _CLOSE_BAD_DATA  # the reason is UTF-8 text (5.5.1, 8.1)
+                    await self.close(answer, _LINGER_MS, True)
+                    raise _ended(code, "closed by the server")
+                elif opcode != _OP_PONG:
+                    await self._fail(_CLOSE_PROTOCOL, "unknown control opcode %d" % opcode)
                 continue
-            if opcode == OP_CONT:
+            if opcode == _OP_CONT:
                 if parts is None:
-                    await self._fail(CLOSE_PROTOCOL, "continuation without a message")
-            elif opcode in (OP_TEXT, OP_BINARY):
+                    await self._fail(_CLOSE_PROTOCOL, "continuation without a message")
+            elif opcode in (_OP_TEXT, _OP_BINARY):
                 if parts is not None:
-                    await self._fail(CLOSE_PROTOCOL, "new message inside a fragmented one")
+                    await self._fail(_CLOSE_PROTOCOL, "new message inside a fragmented one")
             else:
-                await self._fail(CLOSE_PROTOCOL, "unknown opcode %d" % opcode)
+                await self._fail(_CLOSE_PROTOCOL, "unknown opcode %d" % opcode)
             size += n
             if size > self._max:
                 # Refused before reading (or allocating) the payload.
-                await self._fail(CLOSE_TOO_BIG, "message of %d+ bytes over the %d limit" % (size, self._max))
+                await self._fail(_CLOSE_TOO_BIG, "message of %d+ bytes over the %d limit" % (size, self._max))
             data = await self._exact(n) if n else b""
             self._mid_frame = False
-            if opcode != OP_CONT:
-                binary = opcode == OP_BINARY
-            if fin and parts is None:
-                if binary:
-                    size = 0
+            if opcode != _OP_CONT:
+                binary = opcode == _OP_BINARY
+            if not fin or parts is not None:
+                if parts is None:
+                    parts = bytearray(data)
+                else:
+                    parts.extend(data)
+                if not fin:
                     continue
-                return await self._text(data)
-            if parts is None:
-                parts = bytearray(data)
-            else:
-                parts.extend(data)
-            if fin:
-                msg, parts, size = parts, None, 0
-                if not binary:
-                    return await self._text(msg)
+                data, parts = parts, None
+            size = 0
+            if binary:
+                continue
+            text = utf8.decode(data)
+            if text is None:
+                # RFC 6455 8.1: invalid UTF-8 in a text message fails the link.
+                await self._fail(_CLOSE_BAD_DATA, "text message is not UTF-8")
+            return text
 
-    async def _text(self, data):
-        text = utf8.decode(data)
-        if text is None:
-            # RFC 6455 8.1: invalid UTF-8 in a text message fails the link.
-            await self._fail(CLOSE_BAD_DATA, "text message is not UTF-8")
-        return text
-
-    async def _on_close(self, data):
-        code = 1005
-        if len(data) >= 2:
-            code = struct.unpack("!H", data[:2])[0]
-        elif len(data) == 1:
-            code = CLOSE_PROTOCOL
-        answer = code if code != 1005 else CLOSE_NORMAL
-        if len(data) >= 2:
-            if not (1000 <= code <= 1014 and code not in (1004, 1005, 1006) or 3000 <= code <= 4999):
-                # RFC 6455 7.4: a code no endpoint may send (1005, 1006)
-                # or none defined: echoed, it would break the protocol too.
-                answer = CLOSE_PROTOCOL
-            elif utf8.decode(data[2:]) is None:
-                answer = CLOSE_BAD_DATA  # the reason is UTF-8 text (5.5.1, 8.1)
-        await self._close_and_linger(answer)
-        raise _ended(code, "closed by the server")
-
-    async def close(self, code=CLOSE_NORMAL, wait_ms=2000):
+    async def close(self, code=_CLOSE_NORMAL, wait_ms=2000, linger=False):
         # Our side of the close handshake: send close, give the server a moment
         # to answer with its close, then drop the socket either way.
+        # linger (we failed the link, or the server closed it): our close, then
+        # the server closes first (RFC 6455 7.1.1): what it still sends (a
+        # pong, the reply to a CALL of ours) is read and dropped until its
+        # EOF, for at most wait_ms. Closing on unread data makes the kernel
+        # reset the connection, and a reset destroys what the server had not
+        # read yet: our last replies, our close.
         if self.closed:
             return
         try:
-            await asyncio.wait_for_ms(self._close_handshake(code), wait_ms)
+            if linger:
+                await self._send_close(code)
+                await asyncio.wait_for_ms(self._discard_until_eof(), wait_ms)
+            else:
+                await asyncio.wait_for_ms(self._close_handshake(code), wait_ms)
         except Exception:
             pass
         await self._abort()
 
     async def _close_handshake(self, code):
         await self._send_close(code)
-        await self._drain_until_close()
-
-    async def _drain_until_close(self):
         if self._mid_frame:
             # A cancelled reader left us inside a frame: the server's close
             # cannot be found, and waiting for its TCP close does not work
@@ -344,7 +331,7 @@ class WebSocket:
                 return
             if n:
                 await self._exact(n)
-            if b0 & 0x0F == OP_CLOSE:
+            if b0 & 0x0F == _OP_CLOSE:
                 return
 
     async def _abort(self):
