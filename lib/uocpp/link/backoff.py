@@ -6,14 +6,22 @@ import random
 
 
 class Backoff:
-    def __init__(self, wait_minimum, random_range, repeat_times, rand=random.random):
+    def __init__(self, wait_minimum, random_range=0, repeat_times=0, rand=random.random):
+        # The three figures; or, as KeyBackoff(keys), the OCPP keys, whose
+        # RetryBackOff* values are read at every attempt (BO-02), so a change
+        # by the central system applies to the very next wait. One class for
+        # both: a class is a type object and a dict on the heap.
         self._params = (wait_minimum, random_range, repeat_times)
         self._rand = rand
         self.attempt = 0
 
     def params(self):
         # (wait_minimum, random_range, repeat_times) in force now.
-        return self._params
+        p = self._params
+        k = p[0]
+        if type(k) in (int, float):
+            return p
+        return k.get("RetryBackOffWaitMinimum"), k.get("RetryBackOffRandomRange"), k.get("RetryBackOffRepeatTimes")
 
     def next(self):
         # Seconds to wait before the next attempt.
@@ -33,13 +41,5 @@ class Backoff:
         self.attempt = 0
 
 
-class KeyBackoff(Backoff):
-    # Follows the RetryBackOff* keys in force (BO-02), read at every attempt,
-    # so a change by the central system applies to the very next wait.
-    def __init__(self, keys, rand=random.random):
-        super().__init__(0, 0, 0, rand)
-        self._keys = keys
-
-    def params(self):
-        k = self._keys
-        return k.get("RetryBackOffWaitMinimum"), k.get("RetryBackOffRandomRange"), k.get("RetryBackOffRepeatTimes")
+# The link's and the outbox's: KeyBackoff(keys), the keys' back-off.
+KeyBackoff = Backoff
