@@ -77,7 +77,7 @@ def assert_no_key_in(text, *keys):
 def test_j16_example_and_plain_text_passwords():
     """SEC-03, SEC-05 (J16 6.2.2, TC_085): 32..40 hex digits are the password's bytes, 16..20 characters the text itself."""
     code = """
-from uocpp.link.link import basic_authorization as b
+from uocpp.link.handshake import basic_authorization as b
 from uocpp.model.keytable import auth_key_ok as ok
 print(b("AL1000", "0001020304050607FFFFFFFFFFFFFFFFFFFFFFFF"))
 print(b("CP001", "sixteen-chars-pw"))

@@ -25,6 +25,21 @@ class HandshakeError(OSError):
         self.reason = reason
 
 
+def basic_authorization(cp_id, key):
+    # SEC-03/SEC-05: 32..40 hex digits are the password's bytes in hex;
+    # anything else is the password itself.
+    if not key:
+        return None
+    password = key.encode()
+    if 32 <= len(key) <= 40 and len(key) % 2 == 0:
+        try:
+            password = binascii.unhexlify(key)
+        except ValueError:
+            pass
+    token = binascii.b2a_base64(cp_id.encode() + b":" + password)[:-1]
+    return "Basic " + token.decode()
+
+
 _UNRESERVED = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~"
 
 

@@ -9,7 +9,6 @@
 # declared dead. A frame the peer does not take within that timeout ends the
 # link too (transport/websocket.py).
 import asyncio
-import binascii
 import time
 
 from uocpp import errors, log, security_event
@@ -17,28 +16,6 @@ from uocpp.model import state as st
 from uocpp import sleep
 from uocpp.link.backoff import KeyBackoff
 from uocpp.link import websocket
-
-
-def basic_authorization(cp_id, key):
-    # SEC-03/SEC-05: 32..40 hex digits are the password's bytes in hex;
-    # anything else is the password itself.
-    if not key:
-        return None
-    password = key.encode()
-    if 32 <= len(key) <= 40 and len(key) % 2 == 0:
-        try:
-            password = binascii.unhexlify(key)
-        except ValueError:
-            pass
-    token = binascii.b2a_base64(cp_id.encode() + b":" + password)[:-1]
-    return "Basic " + token.decode()
-
-
-def station_url(base, cp_id):
-    # J-02: the identity is the last path segment, percent-encoded.
-    from uocpp.link import handshake
-
-    return base.rstrip("/") + "/" + handshake.quote(cp_id)
 
 
 class Link:
@@ -130,7 +107,12 @@ class Link:
         error = None
         try:
             base, basic, ssl = sec.target()
-            url = station_url(base, self.cp_id)
+            # The handshake's code makes the url and the Basic authorization
+            # too: in the heap per attempt only (connect() drops it).
+            from uocpp.link import handshake
+
+            # J-02: the identity is the last path segment, percent-encoded.
+            url = base.rstrip("/") + "/" + handshake.quote(self.cp_id)
             n = self.backoff.attempt + 1
             # In a long outage only the 8th, 16th, 32nd... attempt reaches the
             # flash log: a week offline keeps the log from before it.
@@ -138,10 +120,10 @@ class Link:
             ws = await asyncio.wait_for_ms(
                 websocket.connect(
                     url,
-                    authorization=basic_authorization(self.cp_id, self._keys.get("AuthorizationKey")) if basic else None,
+                    authorization=handshake.basic_authorization(self.cp_id, self._keys.get("AuthorizationKey")) if basic else None,
                     max_size=max_size,
                     ssl=ssl,
-                    send_timeout_ms=self._pong_timeout_ms(),
+                    send_timeout_ms=int(self._keys.get("MessageTimeout") * 1000),
                 ),
                 connect_ms,
             )
@@ -164,9 +146,6 @@ class Link:
             await self._back_off("connect failed: %s" % (str(error).strip() or repr(error),))
         else:
             return ws
-
-    def _pong_timeout_ms(self):
-        return int(self._keys.get("MessageTimeout") * 1000)
 
     async def _back_off(self, why):
         delay = self.backoff.next()
@@ -213,7 +192,7 @@ class Link:
                 sent = time.ticks_ms()
                 await ws.ping()
                 log.debug("link", "ping sent")
-                timeout_ms = self._pong_timeout_ms()
+                timeout_ms = int(self._keys.get("MessageTimeout") * 1000)
                 # The pong timeout: a probe meanwhile changes nothing (a ping
                 # is out); the link going down ends the wait.
                 while not self._down and await sleep.until(self._probe, timeout_ms - time.ticks_diff(time.ticks_ms(), sent)):
