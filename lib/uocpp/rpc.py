@@ -10,7 +10,7 @@ import time
 from micropython import const
 
 from uocpp import errors, log, security_event
-from uocpp.link import utf8
+from uocpp.link import websocket
 
 _CALL = const(2)
 _CALLRESULT = const(3)
@@ -116,7 +116,7 @@ class Rpc:
                 if type(kind) is not int or kind not in (_CALL, _CALLRESULT, _CALLERROR):
                     # The type only: the repr of hostile nesting would overflow the stack.
                     why = "ignored a frame with message type %s (J-09)" % (kind if type(kind) is int else type(kind).__name__)
-                elif not isinstance(uid, str) or (escaped and not utf8.clean(uid)):
+                elif not isinstance(uid, str) or (escaped and not websocket.clean(uid)):
                     # An id we could not echo as valid UTF-8 (a "\ud800" escape) is unreadable too.
                     why = "ignored a frame whose unique id is not a valid string"
         if why is not None:
@@ -310,7 +310,7 @@ def _clean(reply):
         reply = reply()
     t = type(reply)
     if t is str:
-        return utf8.clean(reply)
+        return websocket.clean(reply)
     if t is dict:
         reply = reply.items()
     elif t is not list and t is not tuple and not hasattr(reply, "send"):

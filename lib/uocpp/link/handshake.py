@@ -9,8 +9,7 @@ import os
 
 from micropython import const
 
-from uocpp.link import utf8
-from uocpp.link.websocket import close_stream
+from uocpp.link.websocket import close_stream, decode
 
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 _MAX_HEADER_BYTES = const(4096)
@@ -142,7 +141,7 @@ async def open(url, protocol, authorization=None, ssl=None):
         if code != 101:
             # The reason phrase may be Latin-1 (RFC 7230 obs-text): left out
             # then, never a UnicodeError instead of the status (a 401, SEC-03).
-            raise HandshakeError(code, "HTTP %d %s" % (code, (utf8.decode(status[2]) or "") if len(status) > 2 else ""))
+            raise HandshakeError(code, "HTTP %d %s" % (code, (decode(status[2]) or "") if len(status) > 2 else ""))
         headers = {}
         for line in lines[1:]:
             name, _, value = line.partition(b":")

@@ -6,13 +6,13 @@
 # whose peer went silent (services/link.py).
 import asyncio
 import os
+import re
 import struct
 import time
 
 from micropython import const
 
 from uocpp import unload
-from uocpp.link import utf8
 
 _OP_CONT = const(0)
 _OP_TEXT = const(1)
@@ -77,6 +77,40 @@ try:
     from uocpp.link.mask_native import mask_copy as _mask_copy
 except (ImportError, SyntaxError, ValueError):  # no native code here: the same in Python
     _mask_copy = _mask_copy_py
+
+
+# Strict UTF-8 (RFC 3629). MicroPython's decoder checks only the byte
+# structure and lets overlong forms, UTF-16 surrogates and code points above
+# U+10FFFF through; RFC 6455 (8.1) and OCPP-J (J-07) allow none of them.
+# MicroPython's json.loads also turns a "\ud800" escape into such a surrogate,
+# which must not go out again in a reply.
+_bad = None
+
+
+def _pattern():
+    # Compiled on first use: pure ASCII traffic never needs it.
+    global _bad
+    if _bad is None:
+        _bad = re.compile(b"[\xc0\xc1\xf5-\xff]|\xe0[\x80-\x9f]|\xed[\xa0-\xbf]|\xf0[\x80-\x8f]|\xf4[\x90-\xbf]")
+    return _bad
+
+
+def decode(data):
+    # bytes -> str, or None when data is not strict UTF-8.
+    try:
+        text = str(data, "utf-8")
+    except UnicodeError:
+        return None
+    # re takes no bytearray; the copy is made only for non-ASCII messages.
+    if len(text) != len(data) and _pattern().search(bytes(data)):
+        return None
+    return text
+
+
+def clean(text):
+    # True when a str can go out as valid UTF-8 (holds no surrogate).
+    data = text.encode()
+    return len(data) == len(text) or not _pattern().search(data)
 
 
 class WebSocket:
@@ -252,7 +286,7 @@ class WebSocket:
                             # RFC 6455 7.4: a code no endpoint may send (1005, 1006)
                             # or none defined: echoed, it would break the protocol too.
                             answer = _CLOSE_PROTOCOL
-                        elif utf8.decode(data[2:]) is None:
+                        elif decode(data[2:]) is None:
                             answer = _CLOSE_BAD_DATA  # the reason is UTF-8 text (5.5.1, 8.1)
                     await self.close(answer, _LINGER_MS, True)
                     raise _ended(code, "closed by the server")
@@ -286,7 +320,7 @@ class WebSocket:
             size = 0
             if binary:
                 continue
-            text = utf8.decode(data)
+            text = decode(data)
             if text is None:
                 # RFC 6455 8.1: invalid UTF-8 in a text message fails the link.
                 await self._fail(_CLOSE_BAD_DATA, "text message is not UTF-8")
