@@ -212,7 +212,7 @@ async def test_no_heap_after_a_connect_closes_that_connection():
     # Security.attempted() after a connect that worked finds no heap (a
     # profile trial loads its code on use): the new connection is closed,
     # not left open to the central system beside the next attempt's.
-    from uocpp.link import websocket
+    from uocpp.link import handshake  # the attempt finds this one in sys.modules
 
     made = []
 
@@ -220,8 +220,8 @@ async def test_no_heap_after_a_connect_closes_that_connection():
         made.append(QuietWs())
         return made[-1]
 
-    real = websocket.connect
-    websocket.connect = connect
+    real = handshake.connect
+    handshake.connect = connect
     try:
         link = Link(CS, Keys("/tmp/uocpp-unit-no-such-keys.json", {}), Security(), State(), None)
         try:
@@ -229,7 +229,7 @@ async def test_no_heap_after_a_connect_closes_that_connection():
         except MemoryError:
             pass  # run() takes it: backs off and connects again
     finally:
-        websocket.connect = real
+        handshake.connect = real
     eq((len(made), made[0].closed), (1, True), "the connection made is closed")
 
 

@@ -9,7 +9,7 @@ import os
 
 from micropython import const
 
-from uocpp.link.websocket import close_stream, decode
+from uocpp.link.websocket import WebSocket, close_stream, decode
 
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 _MAX_HEADER_BYTES = const(4096)
@@ -106,11 +106,14 @@ async def read_head(reader):
         buf += chunk
 
 
-async def open(url, protocol, authorization=None, ssl=None):
-    # Opens the TCP (or TLS) connection and does the opening handshake.
+async def connect(url, protocol="ocpp1.6", authorization=None, max_size=8192, ssl=None, send_timeout_ms=10000):
+    # Opens the TCP (or TLS) connection and does the opening handshake, then
+    # returns a WebSocket on that stream (websocket.py).
     # authorization: a ready header value ("Basic ...") or None.
-    # Returns (reader, writer, bytes already read past the HTTP answer).
-    # The caller bounds the whole thing with a timeout.
+    # send_timeout_ms: a frame the peer does not take within this time
+    # (it stopped reading: TCP window zero) ends the link.
+    # The caller bounds the whole thing with a timeout. This code is in the
+    # heap only while a connection is made (the link drops it after).
     secure, host, port, path = parse_url(url)
     if secure and ssl is None:
         raise ValueError("wss:// needs an ssl context")
@@ -121,11 +124,14 @@ async def open(url, protocol, authorization=None, ssl=None):
     try:
         key = binascii.b2a_base64(os.urandom(16))[:-1]
         hosthdr = host if port in (80, 443) else "%s:%d" % (host, port)
-        req = "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: %s\r\n" % (
-            path,
-            hosthdr,
-            key.decode(),
-            protocol,
+        req = (
+            "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: %s\r\n"
+            % (
+                path,
+                hosthdr,
+                key.decode(),
+                protocol,
+            )
         )
         writer.write(req.encode())
         if authorization:
@@ -157,4 +163,4 @@ async def open(url, protocol, authorization=None, ssl=None):
     except BaseException:
         await close_stream(writer)
         raise
-    return reader, writer, rest
+    return WebSocket(reader, writer, max_size, rest, send_timeout_ms)

@@ -11,11 +11,11 @@
 import asyncio
 import time
 
-from uocpp import errors, log, security_event
+from uocpp import errors, log, security_event, unload
 from uocpp.model import state as st
 from uocpp import sleep
 from uocpp.link.backoff import KeyBackoff
-from uocpp.link import websocket
+from uocpp.link import websocket  # noqa: F401 - at boot, low in the heap: the per-connection handshake loads none of it
 
 
 class Link:
@@ -107,26 +107,29 @@ class Link:
         error = None
         try:
             base, basic, ssl = sec.target()
-            # The handshake's code makes the url and the Basic authorization
-            # too: in the heap per attempt only (connect() drops it).
+            # The handshake's code makes the url, the Basic authorization and
+            # the connection: it is in the heap only while it runs.
             from uocpp.link import handshake
 
-            # J-02: the identity is the last path segment, percent-encoded.
-            url = base.rstrip("/") + "/" + handshake.quote(self.cp_id)
-            n = self.backoff.attempt + 1
-            # In a long outage only the 8th, 16th, 32nd... attempt reaches the
-            # flash log: a week offline keeps the log from before it.
-            (log.info if n < 8 or not n & (n - 1) else log.debug)("link", "connecting to %s", url)
-            ws = await asyncio.wait_for_ms(
-                websocket.connect(
-                    url,
-                    authorization=handshake.basic_authorization(self.cp_id, self._keys.get("AuthorizationKey")) if basic else None,
-                    max_size=max_size,
-                    ssl=ssl,
-                    send_timeout_ms=int(self._keys.get("MessageTimeout") * 1000),
-                ),
-                connect_ms,
-            )
+            try:
+                # J-02: the identity is the last path segment, percent-encoded.
+                url = base.rstrip("/") + "/" + handshake.quote(self.cp_id)
+                n = self.backoff.attempt + 1
+                # In a long outage only the 8th, 16th, 32nd... attempt reaches the
+                # flash log: a week offline keeps the log from before it.
+                (log.info if n < 8 or not n & (n - 1) else log.debug)("link", "connecting to %s", url)
+                ws = await asyncio.wait_for_ms(
+                    handshake.connect(
+                        url,
+                        authorization=handshake.basic_authorization(self.cp_id, self._keys.get("AuthorizationKey")) if basic else None,
+                        max_size=max_size,
+                        ssl=ssl,
+                        send_timeout_ms=int(self._keys.get("MessageTimeout") * 1000),
+                    ),
+                    connect_ms,
+                )
+            finally:
+                unload("uocpp.link.handshake")
         except asyncio.CancelledError:
             raise
         except Exception as e:

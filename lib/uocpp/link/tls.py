@@ -3,7 +3,7 @@
 # Imported only when a wss:// connection is made or a profile 2 is checked.
 #
 # The server certificate must chain to one CA certificate stored on flash in
-# DER form, and must name the host of the URL: websocket.connect passes the
+# DER form, and must name the host of the URL: handshake.connect passes the
 # host as server_hostname, which mbedTLS matches against the certificate's
 # subjectAltName (DNS names and IP addresses) or CN.
 import ssl

@@ -12,7 +12,6 @@ import time
 
 from micropython import const
 
-from uocpp import unload
 
 _OP_CONT = const(0)
 _OP_TEXT = const(1)
@@ -28,7 +27,6 @@ _CLOSE_TOO_BIG = const(1009)
 
 _CHUNK = const(256)  # read size while waiting for the server to close
 _OUT_BYTES = const(256)  # per-connection send buffer: header, mask and payload pieces
-_SEND_TIMEOUT_MS = const(10000)
 _LINGER_MS = const(1000)
 
 
@@ -38,21 +36,6 @@ def _ended(code, reason=""):
     # from the other OSErrors of a link that ended, and a class is a type
     # object and a dict on the heap, frozen or not.
     return OSError("closed (%s%s)" % (code, ", " + reason if reason else ""))
-
-
-async def connect(url, protocol="ocpp1.6", authorization=None, max_size=8192, ssl=None, send_timeout_ms=_SEND_TIMEOUT_MS):
-    # The opening handshake (handshake.py), then a WebSocket on that stream.
-    # send_timeout_ms: a frame the peer does not take within this time
-    # (it stopped reading: TCP window zero) ends the link.
-    # The caller bounds the whole thing with a timeout. The handshake's code
-    # is in the heap only while it runs (a reconnect loads it again).
-    from uocpp.link import handshake
-
-    try:
-        reader, writer, rest = await handshake.open(url, protocol, authorization, ssl)
-    finally:
-        unload("uocpp.link.handshake")
-    return WebSocket(reader, writer, max_size, rest, send_timeout_ms)
 
 
 async def close_stream(writer):
@@ -114,7 +97,7 @@ def clean(text):
 
 
 class WebSocket:
-    def __init__(self, reader, writer, max_size, leftover=b"", send_timeout_ms=_SEND_TIMEOUT_MS):
+    def __init__(self, reader, writer, max_size, leftover=b"", send_timeout_ms=10000):
         self._r = reader
         self._w = writer
         self._max = max_size
