@@ -127,7 +127,8 @@ class WebSocket:
             return left + await self._r.readexactly(n - len(left))
         return await self._r.readexactly(n)
 
-    async def _send_frame(self, opcode, data):
+    async def send(self, data, opcode=_OP_TEXT):
+        # A text message, or another frame (a ping, a pong, our close).
         # data: str (sent as its UTF-8 bytes, not copied) or bytes, or a list
         # or tuple of them: one frame of their concatenation, so a long
         # message built in pieces never needs one block the size of all of
@@ -136,6 +137,8 @@ class WebSocket:
         # for the bytes, so that no piece outlives its write. The frame is
         # masked piecewise through the connection's one small buffer, so
         # sending allocates nothing in proportion to it.
+        if opcode == _OP_TEXT and (self.closed or self._close_sent):
+            raise _ended(1006, "already closed")
         many = type(data) in (list, tuple)
         made = not many and callable(data)
         out = self._out
@@ -207,14 +210,8 @@ class WebSocket:
                 await self._abort()
                 raise _ended(1006, "peer took no data for %d ms" % self._send_ms)
 
-    async def send(self, text):
-        # text: a str, or a list or tuple of str pieces sent as one message.
-        if self.closed or self._close_sent:
-            raise _ended(1006, "already closed")
-        await self._send_frame(_OP_TEXT, text)
-
     async def ping(self, data=b""):
-        await self._send_frame(_OP_PING, data)
+        await self.send(data, _OP_PING)
 
     async def _fail(self, code, reason):
         # We detected a protocol breach: send our close and give up the link.
@@ -228,7 +225,7 @@ class WebSocket:
     async def _send_close(self, code):
         if not self._close_sent:
             self._close_sent = True
-            await self._send_frame(_OP_CLOSE, struct.pack("!H", code))
+            await self.send(struct.pack("!H", code), _OP_CLOSE)
 
     async def recv(self):
         # Returns the next text message as str. Answers pings, skips pongs
@@ -256,7 +253,7 @@ class WebSocket:
                 data = await self._exact(n) if n else b""
                 self._mid_frame = False
                 if opcode == _OP_PING:
-                    await self._send_frame(_OP_PONG, data)
+                    await self.send(data, _OP_PONG)
                 elif opcode == _OP_CLOSE:
                     # The server's close: ours answers with its code (1000
                     # when it gave none), or with why its payload is wrong.
