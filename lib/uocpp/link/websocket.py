@@ -218,10 +218,6 @@ class WebSocket:
         await self.close(code, _LINGER_MS, True)
         raise _ended(code, reason)
 
-    async def _discard_until_eof(self):
-        while await self._r.read(_CHUNK):
-            pass
-
     async def _send_close(self, code):
         if not self._close_sent:
             self._close_sent = True
@@ -320,14 +316,18 @@ class WebSocket:
         try:
             if linger:
                 await self._send_close(code)
-                await asyncio.wait_for_ms(self._discard_until_eof(), wait_ms)
-            else:
-                await asyncio.wait_for_ms(self._close_handshake(code), wait_ms)
+            await asyncio.wait_for_ms(self._closing(code, linger), wait_ms)
         except Exception:
             pass
         await self._abort()
 
-    async def _close_handshake(self, code):
+    async def _closing(self, code, linger):
+        # What the server sends after our close, within close()'s time.
+        if linger:
+            # Our close is out: read and drop until the server's EOF.
+            while await self._r.read(_CHUNK):
+                pass
+            return
         await self._send_close(code)
         if self._mid_frame:
             # A cancelled reader left us inside a frame: the server's close
