@@ -137,7 +137,11 @@ class WebSocket:
         # for the bytes, so that no piece outlives its write. The frame is
         # masked piecewise through the connection's one small buffer, so
         # sending allocates nothing in proportion to it.
-        if opcode == _OP_TEXT and (self.closed or self._close_sent):
+        if opcode == _OP_CLOSE:
+            if self._close_sent:
+                return  # our close goes once
+            self._close_sent = True
+        elif opcode == _OP_TEXT and (self.closed or self._close_sent):
             raise _ended(1006, "already closed")
         many = type(data) in (list, tuple)
         made = not many and callable(data)
@@ -217,11 +221,6 @@ class WebSocket:
         # We detected a protocol breach: send our close and give up the link.
         await self.close(code, _LINGER_MS, True)
         raise _ended(code, reason)
-
-    async def _send_close(self, code):
-        if not self._close_sent:
-            self._close_sent = True
-            await self.send(struct.pack("!H", code), _OP_CLOSE)
 
     async def recv(self):
         # Returns the next text message as str. Answers pings, skips pongs
@@ -315,7 +314,7 @@ class WebSocket:
             return
         try:
             if linger:
-                await self._send_close(code)
+                await self.send(struct.pack("!H", code), _OP_CLOSE)
             await asyncio.wait_for_ms(self._closing(code, linger), wait_ms)
         except Exception:
             pass
@@ -328,7 +327,7 @@ class WebSocket:
             while await self._r.read(_CHUNK):
                 pass
             return
-        await self._send_close(code)
+        await self.send(struct.pack("!H", code), _OP_CLOSE)
         if self._mid_frame:
             # A cancelled reader left us inside a frame: the server's close
             # cannot be found, and waiting for its TCP close does not work
