@@ -8,6 +8,9 @@
 # timed out) something must arrive within the pong timeout, or the link is
 # declared dead. A frame the peer does not take within that timeout ends the
 # link too (transport/websocket.py).
+#
+# asyncio.CancelledError is a BaseException: the `except Exception` clauses
+# below let a cancellation through.
 import asyncio
 import time
 
@@ -130,8 +133,6 @@ class Link:
                 )
             finally:
                 unload("uocpp.link.handshake")
-        except asyncio.CancelledError:
-            raise
         except Exception as e:
             error = e
         try:
@@ -205,8 +206,6 @@ class Link:
                 if time.ticks_diff(ws.last_rx, sent) < 0:
                     log.warning("link", "nothing received within %.1f s of a ping: link is dead", timeout_ms / 1000)
                     break
-        except asyncio.CancelledError:
-            raise
         except Exception as e:
             log.info("link", "keepalive ended: %s", e)
         finally:
@@ -240,14 +239,10 @@ class Link:
                     first = False
                 try:
                     await self._rpc.on_message(text, ws.send)
-                except asyncio.CancelledError:
-                    raise
                 except errors.NotConnected:
                     break  # a reply could not be sent (rpc.py): this connection is done
                 except Exception as e:
                     log.error("link", "message handling failed: %r", e)
-        except asyncio.CancelledError:
-            raise
         except Exception as e:
             log.info("link", "read ended: %s", e)
         finally:
