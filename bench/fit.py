@@ -55,7 +55,7 @@ def _optimised(tmp, level):
 FEATURES = (
     (
         "Core: link (WebSocket, handshake, security, back-off; TLS on use)",
-        "uocpp.link.websocket uocpp.link.handshake uocpp.link.utf8 uocpp.link.mask_native uocpp.link.link uocpp.link.security uocpp.link.security_change uocpp.link.backoff uocpp.link.tls uocpp.link",
+        "uocpp.link.websocket uocpp.link.handshake uocpp.link.mask_native uocpp.link.link uocpp.link.security uocpp.link.security_change uocpp.link.backoff uocpp.link.tls uocpp.link",
     ),
     (
         "Core: rpc, outbox, durable lane and journal, validate, confs",

@@ -61,7 +61,6 @@ def _names():
     import uocpp.link.security_change
     import uocpp.link.tls
     import uocpp.link.transfer
-    import uocpp.link.utf8
     import uocpp.link.websocket
     import uocpp.log
     import uocpp.log_ring
@@ -219,7 +218,6 @@ def _names():
         uocpp.link.security_change,
         uocpp.link.tls,
         uocpp.link.transfer,
-        uocpp.link.utf8,
         uocpp.link.websocket,
         uocpp.log,
         uocpp.log_ring,

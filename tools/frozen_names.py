@@ -4,8 +4,8 @@ dotted names, for builds with the library frozen in.
 
     python tools/frozen_names.py        # rewrite frozen/uocpp_names.py
 
-Importing a submodule interns its dotted name ("uocpp.link.utf8") and its
-last part (the parent package's attribute, "utf8"), in the heap, for good,
+Importing a submodule interns its dotted name ("uocpp.link.websocket") and its
+last part (the parent package's attribute, "websocket"), in the heap, for good,
 unless the firmware's flash already holds them. A frozen module's
 identifiers are in flash (the build's own pool of names), so a module that
 spells them out once makes them free: manifest.py freezes this one, which is
