@@ -2,6 +2,8 @@
 # with the percent-encoded charge point id (J-02), the subprotocol offer and
 # its check (J-03, J-04), Sec-WebSocket-Accept, and an optional Basic
 # Authorization header (SEC-03). The HTTP answer is read under a byte cap.
+# connect() returns the WebSocket (websocket.py) on the stream. The link
+# imports this module per connection attempt and drops it after.
 import asyncio
 import binascii
 import hashlib

@@ -1,7 +1,9 @@
 # RFC 6455 WebSocket client on asyncio streams, written for OCPP-J:
 # masked frames, 16/64-bit lengths, ping/pong,
 # close handshake both ways, fragmented messages, and a size cap that refuses
-# a frame before allocating it (close 1009).
+# a frame before allocating it (close 1009); and the strict UTF-8 check of
+# what comes in and goes out (decode, clean). The opening handshake is
+# handshake.py's, loaded per connection.
 # Reads carry no timeout of their own: the link's keepalive cancels a reader
 # whose peer went silent (services/link.py).
 import asyncio
