@@ -99,7 +99,7 @@ def build(app, settings, update):
     app.evse = evse = platform.evse(settings)
     app.transactions = transactions = Transactions(json_file.join(flash, "tx.json"))
     meter = platform.meter(settings, evse)
-    app.metering = metering = Metering(meter, evse.count, keys, outbox, transactions)
+    app.metering = metering = Metering(meter, evse.count, keys, outbox, transactions, evse.changed)
     app.authorizer = authorizer = OnUse(app._make_authorizer, ("uocpp.services.authorize", "uocpp.model.auth_cache", "uocpp.model.local_list"))
     app.reservations = reservations = Reservations(json_file.join(flash, "reservations.json"), connectors)
     conn = settings["connectors"]

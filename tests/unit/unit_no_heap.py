@@ -63,6 +63,8 @@ class Evse:
 
 
 class Meter:
+    failed = [0, 0]  # no read failed
+
     async def poll(self):
         pass
 
@@ -509,7 +511,7 @@ class StopMeter:
     # no heap `starve` times.
     def __init__(self):
         self.starve = 0
-        self.failed = [False, False]
+        self.failed = [0, 0, 0]  # no read failed (connectors 1 and 2)
         self.readings = [{}, {ENERGY: 1500}, {ENERGY: 1500}]
 
     async def poll(self):

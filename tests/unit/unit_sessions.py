@@ -219,6 +219,124 @@ async def test_a_meter_never_read_since_the_boot_starts_no_transaction():
         eq(tx.get(1)["start"], 1234567, "meterStart: the register")
 
 
+async def meter_failing(with_tx):
+    # Sessions, its real Metering (waking the loop) and Connectors, and the
+    # loop running; with_tx: a transaction started at 1000 Wh, charging.
+    from check import TempDir
+    from unit_no_heap import LockingEvse, Starts
+
+    from uocpp.model import connectors as cn
+    from uocpp.model.transactions import Transactions as Tx
+    from uocpp.services.metering import Metering
+    from uocpp.services.sessions import Sessions
+
+    d = TempDir("meterfail").path
+    meter, outbox, evse = SilentMeter(), Starts(), LockingEvse()
+    meter.wh = 1000
+    tx = Tx(d + "/tx.json")
+    keys = Keys(StopTxnSampledData="", ClockAlignedDataInterval=0, StopTransactionOnEVSideDisconnect=False, UnlockConnectorOnEVSideDisconnect=False)
+    metering = Metering(meter, 1, keys, outbox, tx, evse.changed)
+    c = cn.Connectors(1, d + "/connectors.json", State())
+    s = Sessions(evse, metering, c, tx, outbox, None, keys, 32, 10)
+    await metering.poll()
+    if not with_tx:
+        evse.state = "A"
+    task = asyncio.create_task(s.run())
+    if with_tx:
+        eq(s.start(1, "ALICE"), 1, "started at 1000 Wh")
+    await asyncio.sleep_ms(20)
+    eq(evse.relay, with_tx, "closed for the transaction")
+    return meter, metering, evse, c, s, tx, outbox, task
+
+
+async def test_a_meter_that_fails_during_a_transaction_suspends_it_until_it_answers():
+    # A bus meter gone silent (it raises at once) during a transaction: after
+    # 3 failed reads in a row no more energy (the relay opens, SuspendedEVSE,
+    # errorCode PowerMeterFailure: a warning, not Faulted); the transaction
+    # goes on. Back, it charges again (NoError); a stop while it is failed
+    # bills the last good reading. (Before: it charged on, unbilled.)
+    from unit_no_heap import relay_moves
+
+    meter, metering, evse, c, s, tx, outbox, task = await meter_failing(True)
+    try:
+        meter.wh = None
+        await metering.poll()
+        await metering.poll()
+        await asyncio.sleep_ms(20)
+        eq((evse.relay, c.items[1].error_code), (True, "NoError"), "two failed reads: still charging")
+        await metering.poll()
+        await relay_moves(evse, "opens at the third failed read")
+        await asyncio.sleep_ms(20)
+        eq(
+            (c.status(1), c.items[1].error_code, c.items[1].fault, tx.running_on(1)),
+            ("SuspendedEVSE", "PowerMeterFailure", None, 1),
+            "suspended, warned, running",
+        )
+        meter.wh = 1200
+        await metering.poll()
+        await relay_moves(evse, "closes once the meter answers")
+        await asyncio.sleep_ms(20)
+        eq((c.status(1), c.items[1].error_code), ("Charging", "NoError"), "charging again")
+        meter.wh = None
+        for _ in range(3):
+            await metering.poll()
+        await relay_moves(evse, "opens again")
+        s.stop(1, "Local", "ALICE")
+        await within(outbox.stopped, "the stop stored with a meter that raises")
+        eq((tx.running_on(1), outbox.kept[-1]), (None, ("StopTransaction", 1)), "stopped")
+    finally:
+        task.cancel()
+
+
+async def test_a_stop_with_a_failed_meter_bills_the_last_good_reading():
+    class Kept:
+        pass
+
+    meter, metering, evse, c, s, tx, outbox, task = await meter_failing(True)
+    store = outbox.store
+
+    def keep(action, payload, local):
+        Kept.payload = payload
+        store(action, payload, local)
+
+    outbox.store = keep
+    try:
+        meter.wh = 1300
+        await metering.poll()
+        meter.wh = None
+        for _ in range(4):
+            await metering.poll()
+        s.stop(1, "Remote")
+        await within(outbox.stopped, "the stop stored")
+        eq(Kept.payload["meterStop"], 1300, "the last good reading")
+    finally:
+        task.cancel()
+
+
+async def test_a_failed_meter_starts_no_transaction_and_is_reported_without_one():
+    # No transaction: the status as it is, errorCode PowerMeterFailure,
+    # cleared once the meter reads again. A start needs a real meterStart:
+    # refused after one failed read already (the last reading is stale).
+    meter, metering, evse, c, s, tx, outbox, task = await meter_failing(False)
+    try:
+        meter.wh = None
+        await metering.poll()
+        eq(s.start(1, "ALICE"), None, "no start on a stale reading")
+        await metering.poll()
+        await metering.poll()
+        await asyncio.sleep_ms(20)
+        eq((c.status(1), c.items[1].error_code, c.operative(1), s.can_start(1)), ("Available", "PowerMeterFailure", False, False), "warned, no start")
+        meter.wh = 1500
+        await metering.poll()
+        await asyncio.sleep_ms(20)
+        eq((c.status(1), c.items[1].error_code, tx.running_on(1)), ("Available", "NoError", None), "cleared")
+        evse.state = "C"
+        eq(s.start(1, "ALICE"), 1, "started once it answers")
+        eq(tx.get(1)["start"], 1500, "meterStart: the register")
+    finally:
+        task.cancel()
+
+
 def full_for_stops():
     # The outbox stand-in whose flash refuses the next `full` StopTransactions
     # (OSError 28): a stop held, stored by a retry; it keeps every payload.
@@ -608,6 +726,7 @@ async def test_a_start_answered_before_a_kill_that_kept_it_in_the_journal_is_not
     from uocpp.services.sessions import Sessions
 
     keys = Keys(StopTxnSampledData="", StopTransactionOnEVSideDisconnect=False, TransactionMessageAttempts=3, TransactionMessageRetryInterval=1)
+
     class Auth:  # the authorizer the answers' idTagInfo goes to
         busy = False
 
@@ -640,7 +759,6 @@ async def test_a_start_answered_before_a_kill_that_kept_it_in_the_journal_is_not
         task.cancel()
         eq([(a, p.get("transactionId"), p.get("reason")) for _u, a, p in link.sent], [("StopTransaction", 42, "PowerLoss")], "the stop alone")
         eq(len(journal), 0, "nothing left")
-
 
 
 async def blipped_during_a_meter_read(change, back, keys=None):

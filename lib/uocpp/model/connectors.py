@@ -23,6 +23,10 @@ RESERVED = "Reserved"
 UNAVAILABLE = "Unavailable"
 FAULTED = "Faulted"
 NO_ERROR = "NoError"
+# A meter that fails (services/metering.py _FAILS reads in a row): a warning
+# with the status as it is (no energy, none it cannot bill), not Faulted;
+# not operative (no start: meterStart must be a real reading).
+METER_FAILURE = "PowerMeterFailure"
 
 ACCEPTED = "Accepted"
 REJECTED = "Rejected"
@@ -67,7 +71,7 @@ class Connectors:
 
     def status(self, cid):
         c = self.items[cid]
-        if c.error_code != NO_ERROR:
+        if c.error_code != NO_ERROR and c.error_code != METER_FAILURE:
             return FAULTED
         if c.busy:
             return c.session
@@ -92,7 +96,7 @@ class Connectors:
             # after (4.9). (No tuple: the session loop calls this every pass,
             # and an allocation that fails there opens the relay.)
             before = None
-            if error_code != NO_ERROR:
+            if error_code != NO_ERROR and error_code != METER_FAILURE:
                 c.fault = error_code  # told even if it clears before its message goes out
         if reserved is not None:
             c.reserved = reserved

@@ -16,6 +16,7 @@ from uocpp import clock, log
 from uocpp.outbox import KEEP, Message
 
 _POLL_MS = const(1000)
+_FAILS = const(3)  # failed reads in a row that stop the energy (sessions.py's _FAILS)
 ENERGY = "Energy.Active.Import.Register"
 _UNITS = {"Energy": "Wh", "Power": "W", "Current": "A", "Voltage": "V", "Frequency": None, "Temperature": "Celsius", "SoC": "Percent"}
 
@@ -39,9 +40,12 @@ def sampled_values(reading, measurands, context):
 
 
 class Metering:
-    def __init__(self, meter, count, keys, outbox, transactions):
+    def __init__(self, meter, count, keys, outbox, transactions, changed=None):
         # meter: read(n) (async) -> {measurand: value or {phase: value}};
-        # measurands() -> what it can measure.
+        # measurands() -> what it can measure. changed: the session loop's
+        # wake-up (the EVSE's), set when a meter fails _FAILS reads in a row
+        # (PowerMeterFailure: no energy it cannot bill) or answers again.
+        self.changed = changed or asyncio.Event()
         self._meter = meter
         self._count = count
         self._keys = keys
@@ -55,7 +59,7 @@ class Metering:
         # change of the interval takes effect at once, also for a session
         # that started while it was 0.
         self._sampled = [None] * (count + 1)
-        self.failed = [False] * (count + 1)
+        self.failed = [0] * (count + 1)  # failed reads in a row (up to _FAILS), per connector
         self._lock = asyncio.Lock()  # one meter transaction at a time (a shared RS-485 bus)
 
     def energy_wh(self, n):
@@ -64,13 +68,20 @@ class Metering:
     async def poll(self):
         async with self._lock:
             for n in range(1, self._count + 1):
+                failed = self.failed[n]
                 try:
                     self.readings[n] = await self._meter.read(n)
-                    self.failed[n] = False
+                    self.failed[n] = 0
+                    if failed == _FAILS:
+                        log.info("meter", "connector %d: the meter answers again", n)
+                        self.changed.set()
                 except Exception as e:
-                    if not self.failed[n]:
+                    if not failed:
                         log.error("meter", "connector %d: meter read failed: %s", n, e)
-                    self.failed[n] = True
+                    if failed < _FAILS:
+                        self.failed[n] = failed + 1
+                        if failed + 1 == _FAILS:
+                            self.changed.set()
 
     def meter_value(self, n, measurands, context, at=None):
         # One MeterValue {timestamp, sampledValue} of connector n (0: the sum),

@@ -31,6 +31,7 @@ from uocpp.services.start_stop import RETRY_MS, StartStop
 _SETTLE_CARD_MS = const(300)  # settled() waits this long at most for a card's decision
 _SHORT_MS = const(50)  # the pause after a pass that found no heap
 _STOP_READ_MS = const(2000)  # a stop waits so long at most for the meter read after its relay opened
+_FAILS = const(3)  # failed meter reads in a row that stop the energy (metering.py's _FAILS)
 
 
 class Sessions(StartStop):
@@ -53,6 +54,7 @@ class Sessions(StartStop):
         self._finishing = [False] * n
         self._suspended = [False] * n  # held by the EVSE (an idTag found invalid later)
         self._lock_failed = [False] * n  # Faulted (ConnectorLockFailure) until the cable is out
+        self._warned = [False] * n  # PowerMeterFailure told the connectors (under a fault or a lock failure)
         self._locked = [None] * n  # the idTag a DeAuthorized stop keeps the cable locked for (3.5.4)
         self._closed = [False] * n  # the relay as last set
         self._stopping = [None] * n  # (reason, idTag, Wh, time) of a stop not on flash yet: relay held open
@@ -337,7 +339,15 @@ class Sessions(StartStop):
         # Below 6 A nothing may flow either, nor while suspended (a lower
         # limit, an idTag found invalid, whose drive found no heap). Only C
         # asks: D asks for ventilation, which this charger has none of.
-        if self._closed[n] and (evse.fault(n) != cn.NO_ERROR or evse.pilot(n) != "C" or self._stopping[n] is not None or self.limit_amps[n] < 6 or self._suspended[n]):
+        # Nor from a meter that failed _FAILS reads in a row: energy it cannot bill.
+        if self._closed[n] and (
+            evse.fault(n) != cn.NO_ERROR
+            or evse.pilot(n) != "C"
+            or self._stopping[n] is not None
+            or self.limit_amps[n] < 6
+            or self._suspended[n]
+            or self._metering.failed[n] >= _FAILS
+        ):
             self._relay(n, False)
 
     def _step(self, n, first=False):
@@ -345,9 +355,12 @@ class Sessions(StartStop):
         # waits for that read (start_stop.py stop()): stored now.
         evse, c = self.evse, self._connectors
         fault = evse.fault(n)
+        # A failed meter (PowerMeterFailure) is told when no fault and no
+        # lock failure is: they win, and it is told again once they clear.
+        warn = self._metering.failed[n] >= _FAILS
         if fault != self._fault[n]:
             self._fault[n] = fault
-            c.set(n, error_code=fault)
+            c.set(n, error_code=cn.METER_FAILURE if warn and fault == cn.NO_ERROR else fault)
             if fault == cn.NO_ERROR:
                 log.info("session", "connector %d: fault cleared", n)
             else:
@@ -356,6 +369,10 @@ class Sessions(StartStop):
                 self.stop(n, "Other")
             if fault != cn.NO_ERROR and self._rsv:
                 self._rsv.changed.set()  # a fault ends its reservation (5.13)
+        if warn != self._warned[n]:
+            self._warned[n] = warn
+            if fault == cn.NO_ERROR and not self._lock_failed[n]:
+                c.set(n, error_code=cn.METER_FAILURE if warn else cn.NO_ERROR)
         pilot = evse.pilot(n)
         pending = self._pending[n]
         if pending is not None and time.ticks_diff(time.ticks_ms(), pending[1]) >= 0:
@@ -386,7 +403,7 @@ class Sessions(StartStop):
             self._finishing[n] = False
             if self._lock_failed[n]:
                 self._lock_failed[n] = False
-                c.set(n, error_code=fault)
+                c.set(n, error_code=cn.METER_FAILURE if warn and fault == cn.NO_ERROR else fault)
             c.set(n, session=cn.PREPARING if pending else cn.AVAILABLE)
         elif first is None:
             return  # during the meter read (_read_meter): the rest after it
@@ -407,7 +424,15 @@ class Sessions(StartStop):
         # stopped asking meanwhile.
         evse = self.evse
         pilot = evse.pilot(n)
-        if self._suspended[n] or self._fault[n] != cn.NO_ERROR or evse.fault(n) != cn.NO_ERROR or self._stopping[n] is not None:
+        # A failed meter too (PowerMeterFailure): no energy it cannot bill;
+        # the transaction goes on, and charges again once the meter answers.
+        if (
+            self._suspended[n]
+            or self._fault[n] != cn.NO_ERROR
+            or evse.fault(n) != cn.NO_ERROR
+            or self._stopping[n] is not None
+            or self._metering.failed[n] >= _FAILS
+        ):
             self._open(n)
             status = cn.SUSPENDED_EVSE
         else:

@@ -46,11 +46,12 @@ def start(s, n, id_tag, parent=None):
         return None
     if s._stopping[n] is not None:
         return None  # the last one's StopTransaction is not on flash yet
-    if not s._metering.readings[n]:
+    if not s._metering.readings[n] or s._metering.failed[n]:
         # Not read once since the boot (a silent bus meter): its register
         # is not 0 Wh, and a meterStart of 0 would bill the meter's whole
-        # history with its first reading.
-        log.error("session", "connector %d: no meter reading yet: no transaction", n)
+        # history with its first reading. Nor with a last read that failed:
+        # meterStart is a real reading, not one that may be stale.
+        log.error("session", "connector %d: no meter reading: no transaction", n)
         return None
     if evse.lock(n, True) is False:  # None: no lock to move (a tethered cable)
         # Released again: left driven to lock, an actuator stalls under
