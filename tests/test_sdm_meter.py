@@ -17,8 +17,8 @@ ENERGY = "Energy.Active.Import.Register"
 MEASURANDS = [ENERGY, "Power.Active.Import", "Current.Import", "Voltage", "Frequency"]
 
 # Requests as on the wire (CRC low byte first).
-SDM630_BLOCKS = bytes.fromhex("01 04 00 00 00 0c f0 0f" "01 04 00 34 00 16 30 0a")
-SDM120_BLOCKS = bytes.fromhex("01 04 00 00 00 0e 71 ce" "01 04 00 46 00 04 10 1c")
+SDM630_BLOCKS = bytes.fromhex("01 04 00 00 00 0c f0 0f01 04 00 34 00 16 30 0a")
+SDM120_BLOCKS = bytes.fromhex("01 04 00 00 00 0e 71 ce01 04 00 46 00 04 10 1c")
 
 # float32-exact values, so the firmware's floats compare equal.
 THREE_PHASE = dict(V1=230.5, V2=231.25, V3=229.75, I1=16.0, I2=15.5, I3=16.25, P_TOTAL=11040.0, FREQ=50.0, IMPORT_KWH=1234.5)
@@ -197,7 +197,10 @@ def test_the_firmware_bills_from_the_modbus_meter(cs, charger):
     try:
         server.set(**SINGLE_PHASE)  # 87.125 kWh
         ch = charger({"meter": {"model": "SDM120", "device": relay.path, "timeout": 0.5}})
-        assert cs.call("CP001", call.ChangeConfiguration(key="MeterValuesSampledData", value="Energy.Active.Import.Register,Voltage,Frequency")).status == "Accepted"
+        assert (
+            cs.call("CP001", call.ChangeConfiguration(key="MeterValuesSampledData", value="Energy.Active.Import.Register,Voltage,Frequency")).status
+            == "Accepted"
+        )
         assert cs.call("CP001", call.ChangeConfiguration(key="MeterValuesSampledData", value="SoC")).status == "Rejected"  # the SDM120 has none
         ch.evse("plug 1", "card 1 ALICE", "charge 1")
         assert ch.wait_call("StartTransaction")[0]["meterStart"] == 87125
@@ -233,6 +236,54 @@ def test_power_loss_bills_the_meter_register_even_without_sampling(cs, charger, 
         stop = ch.wait_call("StopTransaction", timeout=10)[0]
         assert stop["reason"] == "PowerLoss" and stop["meterStop"] == 91250
         again.wait_log("was running at power loss")
+    finally:
+        server.stop()
+        relay.close()
+
+
+def test_a_meter_that_fails_during_a_transaction_suspends_it_until_it_answers(cs, charger):
+    """A Modbus meter whose server stops during a transaction: after 3 failed reads the relay opens and the
+    connector reports SuspendedEVSE with errorCode PowerMeterFailure (no energy the charger cannot bill); the
+    transaction goes on. The server back, NoError and Charging again; failed again and stopped, meterStop is
+    the last good reading."""
+    from ocpp.v16 import call
+
+    relay = Relay().start()
+    server = SdmServer(relay.meter_path).start()
+    try:
+        server.set(**SINGLE_PHASE)  # 87.125 kWh
+        ch = charger({"meter": {"model": "SDM120", "device": relay.path, "timeout": 0.5}})
+        for key, value in (("MeterValuesSampledData", ENERGY), ("MeterValueSampleInterval", "1")):
+            assert cs.call("CP001", call.ChangeConfiguration(key=key, value=value)).status == "Accepted"
+        ch.evse("plug 1", "card 1 ALICE", "charge 1")
+        assert ch.wait_call("StartTransaction")[0]["meterStart"] == 87125
+        ch.wait_status("Charging")
+        server.set(IMPORT_KWH=88.5)
+        ch.wait_call("MeterValues", where=lambda p: p["meterValue"][0]["sampledValue"][0]["value"] == "88500")
+
+        def failing(count):
+            return ch.wait_call("StatusNotification", count, 30, lambda p: p["connectorId"] == 1 and p["errorCode"] == "PowerMeterFailure")[-1]
+
+        def charging(count):
+            return ch.wait_call("StatusNotification", count, 30, lambda p: p["connectorId"] == 1 and p["status"] == "Charging" and p["errorCode"] == "NoError")
+
+        server.stop()  # the bus is silent
+        assert failing(1)["status"] == "SuspendedEVSE"
+        assert ch.state(1)["relay"] is False
+        assert not ch.calls("StopTransaction"), "the transaction goes on"
+
+        server = SdmServer(relay.meter_path).start()  # the meter answers again
+        server.set(**dict(SINGLE_PHASE, IMPORT_KWH=88.75))
+        charging(2)
+        assert ch.state(1)["relay"] is True
+
+        ch.wait_call("MeterValues", where=lambda p: p["meterValue"][0]["sampledValue"][0]["value"] == "88750")
+        server.stop()
+        failing(2)
+        assert ch.state(1)["relay"] is False
+        ch.evse("unplug 1")
+        stop = ch.wait_call("StopTransaction", timeout=20)[0]
+        assert stop["meterStop"] == 88750 and stop["reason"] == "EVDisconnected"
     finally:
         server.stop()
         relay.close()
