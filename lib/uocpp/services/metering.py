@@ -7,6 +7,9 @@
 # transactions. Values of a transaction are durable (journal, delivered in
 # order, transactionId filled in when sent); the others, and triggered ones
 # (TM-03), are volatile: one waiting per connector and kind, the latest.
+# A meter that fails _FAILS reads in a row wakes the session loop, which
+# opens the relay (PowerMeterFailure, docs/charging.md); its next good read
+# wakes it again.
 import asyncio
 import time
 
@@ -73,15 +76,19 @@ class Metering:
                     self.readings[n] = await self._meter.read(n)
                     self.failed[n] = 0
                     if failed == _FAILS:
-                        log.info("meter", "connector %d: the meter answers again", n)
+                        # The loop woken before the line (no heap for it
+                        # is no read failure, and must not keep the relay open).
                         self.changed.set()
+                        log.info("meter", "connector %d: the meter answers again", n)
                 except Exception as e:
-                    if not failed:
-                        log.error("meter", "connector %d: meter read failed: %s", n, e)
+                    # Counted and the loop woken before the line (which
+                    # may find no heap): the relay opens all the same.
                     if failed < _FAILS:
                         self.failed[n] = failed + 1
                         if failed + 1 == _FAILS:
                             self.changed.set()
+                    if not failed:
+                        log.error("meter", "connector %d: meter read failed: %s", n, e)
 
     def meter_value(self, n, measurands, context, at=None):
         # One MeterValue {timestamp, sampledValue} of connector n (0: the sum),

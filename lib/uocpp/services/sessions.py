@@ -13,6 +13,9 @@
 # first and keeps it open until its StopTransaction is on flash (retried);
 # an exception while a connector is handled opens that relay and ends
 # nothing.
+# A meter that failed 3 reads in a row (metering.py) suspends its
+# connector (relay open, SuspendedEVSE, errorCode PowerMeterFailure) until
+# it answers again; the transaction goes on.
 # Split by purpose: here the session task and its safety pass; starting,
 # stopping and the answers in services/start_stop.py (a mixin); what runs
 # rarely loads only then: services/power_loss.py (what the last run left on
