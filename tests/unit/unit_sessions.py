@@ -337,6 +337,31 @@ async def test_a_failed_meter_starts_no_transaction_and_is_reported_without_one(
         task.cancel()
 
 
+async def test_a_reservation_outlives_a_failed_meter():
+    # PowerMeterFailure is no fault: a reservation there stands (5.13 ends
+    # one on Faulted or Unavailable); its holder starts once the meter
+    # answers. (Before: ended as for a fault, at the reservations' next look.)
+    from check import TempDir
+
+    from uocpp import clock
+    from uocpp.model import connectors as cn
+    from uocpp.model.reservations import Reservations
+
+    with TempDir("rsv") as d:
+        c = cn.Connectors(1, d + "/connectors.json", State())
+        r = Reservations(d + "/reservations.json", c)
+        eq(r.reserve(5, 1, "ALICE", None, int(clock.now()) + 3600), True, "reserved")
+        c.set(1, error_code=cn.METER_FAILURE)
+        task = asyncio.create_task(r.run())
+        await asyncio.sleep_ms(20)
+        eq((r.on(1) is not None, c.status(1), c.items[1].fault), (True, cn.RESERVED, None), "still reserved, warned")
+        c.set(1, error_code="GroundFailure")
+        r.changed.set()
+        await asyncio.sleep_ms(20)
+        eq((r.on(1), c.status(1)), (None, cn.FAULTED), "a fault ends it")
+        task.cancel()
+
+
 def full_for_stops():
     # The outbox stand-in whose flash refuses the next `full` StopTransactions
     # (OSError 28): a stop held, stored by a retry; it keeps every payload.

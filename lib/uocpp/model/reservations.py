@@ -10,6 +10,7 @@
 import asyncio
 
 from uocpp import clock, log, sleep
+from uocpp.model import connectors as cn
 from uocpp.model.transactions import same_tag
 from uocpp.store import json_file
 
@@ -116,9 +117,11 @@ class Reservations:
                 left = r["exp"] - now
                 if left <= 0:
                     self.end(int(rid), "expired")
-                elif not self._connectors.operative(r["c"]):
+                elif self._connectors.status(r["c"]) in (cn.FAULTED, cn.UNAVAILABLE):
                     # Faulted or Unavailable ends it (5.13): Available, not
-                    # Reserved, once the connector is back.
+                    # Reserved, once the connector is back. A failed meter
+                    # (PowerMeterFailure, no fault) does not: no start until
+                    # it answers, then its holder's.
                     self.end(int(rid), "ended (%s)" % self._connectors.status(r["c"]))
                 elif soonest is None or left < soonest:
                     soonest = left
