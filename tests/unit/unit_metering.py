@@ -312,3 +312,39 @@ def test_clock_aligned_values_bear_their_boundary_s_time():
         eq(stamps(outbox), ["2026-01-01T12:15:00Z"] * 2, "a late tick")
         ticks(metering, clock, (quarter + 400, quarter + 900 + 437), last)  # the clock stepped 15:37 forward
         eq(stamps(outbox), ["2026-01-01T12:30:00Z"] * 2, "after a forward step")
+
+
+async def test_a_failing_meter_is_counted_logged_once_and_wakes_the_loop_at_the_third_read_and_when_back():
+    # A meter that raises at once (its bus gone): failed[n] counts the reads
+    # in a row up to 3, the session loop is woken at the third (it opens the
+    # relay: PowerMeterFailure) and at the next good read; one error line,
+    # not one per read; the last good reading is kept (what a stop bills).
+    import asyncio
+
+    class Flaky:
+        broken = False
+
+        async def read(self, n):
+            if self.broken:
+                raise OSError("no answer to read 0x0046+4 within 300 ms")
+            return {ENERGY: 1500}
+
+    meter, woken, lines = Flaky(), asyncio.Event(), []
+    m = Metering(meter, 1, Keys(), Outbox(), Transactions(), woken)
+    error = log.error
+    log.error = lambda tag, msg, *args: lines.append(msg % args)
+    try:
+        await m.poll()
+        meter.broken = True
+        seen = []
+        for _ in range(5):
+            await m.poll()
+            seen.append((m.failed[1], woken.is_set()))
+            woken.clear()
+        eq(seen, [(1, False), (2, False), (3, True), (3, False), (3, False)], "counted, woken once at the third")
+        eq((len(lines), m.readings[1]), (1, {ENERGY: 1500}), "one line, the last good reading kept")
+        meter.broken = False
+        await m.poll()
+        eq((m.failed[1], woken.is_set()), (0, True), "back: cleared, the loop woken")
+    finally:
+        log.error = error
