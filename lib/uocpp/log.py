@@ -15,8 +15,8 @@ ERROR = const(40)
 
 # Level names in level order (DEBUG, INFO, WARNING, ERROR = 10, 20, 30, 40)
 # and their letters: a tuple and a string, no dicts to build at import.
-_NAMES = ("debug", "info", "warning", "error")
-_LETTERS = "DIWE"
+_NAMES = const(("debug", "info", "warning", "error"))
+_LETTERS = const("DIWE")
 
 _OFF = const(99)
 

@@ -626,7 +626,7 @@ class Outbox:
 
 
 # Actions whose .conf is empty: any JSON object will do (no module).
-_ANY_CONF = ",MeterValues,StatusNotification,DiagnosticsStatusNotification,FirmwareStatusNotification,"
+_ANY_CONF = const(",MeterValues,StatusNotification,DiagnosticsStatusNotification,FirmwareStatusNotification,")
 
 
 def conf_of(action):

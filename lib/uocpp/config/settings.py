@@ -27,7 +27,7 @@ from uocpp.model import identity, keys
 #            validate() (9 up)
 # The evse section is declared in evse.py, energy in energy.py (read only
 # when config.json has that section).
-_TABLE = """[centralSystem]
+_TABLE = const("""[centralSystem]
 url string * 1
 chargePointId string * 2
 authorizationKey string _ 3
@@ -130,7 +130,7 @@ setupMode boolean false _
 apPassword string _ 8
 setupButton integer -1 -1:48
 setupWithoutWifi boolean true _
-"""
+""")
 # Notes on sections and keys:
 # - centralSystem: additionalRootCertificateCheck seeds the read-only
 #   AdditionalRootCertificateCheck key; securityEvents: the critical
@@ -285,9 +285,14 @@ def validate(doc):
     sect, wait = out["modem"], out["watchdog"].get("timeout")
     on, total = [sect.get(k) for k in "enabled totalTimeout".split()]
     if on and wait and total and wait < (total + 1) * 4 / 3:
-        problems.append("watchdog.timeout: %s s does not cover a soft reset, which reads the modem again while it runs (modem.totalTimeout %s s): at least %.1f s" % (wait, total, (total + 1) * 4 / 3))
+        problems.append(
+            "watchdog.timeout: %s s does not cover a soft reset, which reads the modem again while it runs (modem.totalTimeout %s s): at least %.1f s"
+            % (wait, total, (total + 1) * 4 / 3)
+        )
     if model and address and address + count - 1 > 247:  # a bad address is not in out (its own problem)
-        problems.append("meter.address: connector %d's meter would be at Modbus address %d (address + n - 1 must be at most 247)" % (count, address + count - 1))
+        problems.append(
+            "meter.address: connector %d's meter would be at Modbus address %d (address + n - 1 must be at most 247)" % (count, address + count - 1)
+        )
     # The longest reply (device/sdm.py: 49 bytes from an SDM630, 33 from an
     # SDM120, 10 bits a byte) must fit in the request's timeout, for the
     # connectors' meters and the grid meter (on its own bus or on theirs):

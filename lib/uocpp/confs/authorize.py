@@ -1,14 +1,20 @@
 from uocpp.validate import DATE, ENUM, OBJ, STR
 
-# IdTagInfo (also in the other two .conf modules that carry one: a
-# shared module would stay in the heap for one tuple).
-_ID_TAG_INFO = (
-    ("status", ENUM, True, ("Accepted", "Blocked", "Expired", "Invalid", "ConcurrentTx")),
-    ("expiryDate", DATE, False, None),
-    ("parentIdTag", STR, False, 20),
+# idTagInfo's IdTagInfo is written out in each of the three .conf modules
+# that carry one: a shared module would stay in the heap for one tuple, and
+# a module-level name for it would be an interned name for ever.
+CONF = (
+    (
+        "idTagInfo",
+        OBJ,
+        True,
+        (
+            ("status", ENUM, True, ("Accepted", "Blocked", "Expired", "Invalid", "ConcurrentTx")),
+            ("expiryDate", DATE, False, None),
+            ("parentIdTag", STR, False, 20),
+        ),
+    ),
 )
-
-CONF = (("idTagInfo", OBJ, True, _ID_TAG_INFO),)
 
 
 def instead():

@@ -88,15 +88,15 @@ _READ_INPUT = const(0x04)
 _MAX_COUNT = const(125)  # registers per read: a reply carries at most 250 data bytes
 
 # Exception codes (Modbus Application Protocol V1.1b3, section 7).
-_NAMES = ("illegal function", "illegal data address", "illegal data value", "server device failure", "acknowledge", "server device busy")
+_NAMES = const(("illegal function", "illegal data address", "illegal data value", "server device failure", "acknowledge", "server device busy"))
 
 # CRC-16/MODBUS (reflected poly 0xA001, init 0xFFFF) a nibble at a time: a
 # 16-entry table is 16 small ints, a fraction of the 512 bytes of the usual
 # 256-entry one, and half the loop steps of the bitwise form.
-_NIBBLE = (
+_NIBBLE = const((
     0x0000, 0xCC01, 0xD801, 0x1400, 0xF001, 0x3C00, 0x2800, 0xE401,
     0xA001, 0x6C00, 0x7800, 0xB401, 0x5000, 0x9C01, 0x8801, 0x4400,
-)  # fmt: skip
+))  # fmt: skip
 
 
 def crc16(data, start=0, end=None):

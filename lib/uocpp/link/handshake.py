@@ -13,7 +13,7 @@ from micropython import const
 
 from uocpp.link.websocket import WebSocket, close_stream, decode
 
-_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+_GUID = const(b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11")
 _MAX_HEADER_BYTES = const(4096)
 _CHUNK = const(256)
 
@@ -41,7 +41,7 @@ def basic_authorization(cp_id, key):
     return "Basic " + token.decode()
 
 
-_UNRESERVED = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~"
+_UNRESERVED = const(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
 
 
 def quote(text):
@@ -57,7 +57,7 @@ def quote(text):
     return out.decode()
 
 
-_WS = ("ws://", "wss://")
+_WS = const(("ws://", "wss://"))
 
 
 def parse_url(url, schemes=_WS, ports=(80, 443)):

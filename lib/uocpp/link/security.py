@@ -14,11 +14,13 @@
 # failures so far are kept on flash while the new one is on trial, so a
 # power cut during the trial neither forgets the fall-back nor restarts the
 # count.
+from micropython import const
+
 from uocpp import platform, security_event, unload
 from uocpp.lazy import held
 from uocpp.store import json_file
 
-_TRIAL = "security.json"
+_TRIAL = const("security.json")
 
 
 class Security:

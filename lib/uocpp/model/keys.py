@@ -8,7 +8,7 @@ from micropython import const
 
 from uocpp import unload
 
-_TABLE = "uocpp.model.keytable"
+_TABLE = const("uocpp.model.keytable")
 
 R = const(0)  # read-only
 RW = const(1)

@@ -116,7 +116,7 @@ MEASURANDS = (
     ",Current.Import,Current.Export,Current.Offered,Voltage"
     ",Frequency,Temperature,SoC,RPM,"
 )
-_ROTATIONS = ",NotApplicable,Unknown,RST,RTS,SRT,STR,TRS,TSR,"
+_ROTATIONS = const(",NotApplicable,Unknown,RST,RTS,SRT,STR,TRS,TSR,")
 
 
 def _measurand(item):

@@ -41,7 +41,7 @@ _D = const(0x44)
 _R = const(0x52)
 _GONE_MAX = const(32)
 _CHUNK = const(128)
-_FMT = "<BBHI"
+_FMT = const("<BBHI")
 
 
 def crc32_py(data, crc=0):
