@@ -9,8 +9,8 @@ from micropython import const
 from uocpp import clock
 
 DEBUG = const(10)
-INFO = const(20)
-WARNING = const(30)
+_INFO = const(20)
+_WARNING = const(30)
 ERROR = const(40)
 
 # Level names in level order (DEBUG, INFO, WARNING, ERROR = 10, 20, 30, 40)
@@ -20,9 +20,9 @@ _LETTERS = const("DIWE")
 
 _OFF = const(99)
 
-_level = INFO
+_level = _INFO
 _flash = _OFF  # the ring's level
-_gate = INFO  # the lower of the two: below it nothing is even formatted
+_gate = _INFO  # the lower of the two: below it nothing is even formatted
 # Read by the diagnostics service: the open LogRing (None: off), the
 # registered secrets, and the ticks the uptime stamps count from.
 ring = None
@@ -118,13 +118,13 @@ def debug(tag, msg, *args):
 
 
 def info(tag, msg, *args):
-    if _gate <= INFO:
-        _emit(INFO, tag, msg, args)
+    if _gate <= _INFO:
+        _emit(_INFO, tag, msg, args)
 
 
 def warning(tag, msg, *args):
-    if _gate <= WARNING:
-        _emit(WARNING, tag, msg, args)
+    if _gate <= _WARNING:
+        _emit(_WARNING, tag, msg, args)
 
 
 def error(tag, msg, *args):

@@ -53,7 +53,7 @@ PERSIST = const(2)  # as KEEP, but a link lost before the reply sends it again
 RETRY = const(3)  # every failure retried with back-off until a reply passes
 
 BOOT = const(0)
-VOLATILE = const(2)
+_VOLATILE = const(2)
 URGENT = const(3)  # queued with the volatile ones, chosen before the durable lane
 
 # After a transport failure (send failed, no reply) nothing goes out for a
@@ -69,7 +69,7 @@ class Message:
     # -> what to log for a failure that is retried; answered(reply) takes a
     # reply in, whether or not anybody awaits the message. Await wait() for
     # the reply payload; a failure raises errors.CallFailed.
-    def __init__(self, action, build, policy=KEEP, lane=VOLATILE, key=None, triggered=False, check=None, on_failure=None, answered=None):
+    def __init__(self, action, build, policy=KEEP, lane=_VOLATILE, key=None, triggered=False, check=None, on_failure=None, answered=None):
         self.action = action
         self.build = build
         self.policy = policy

@@ -50,8 +50,8 @@ def test_change_persists_and_read_only_is_refused():
         store = Keys(d + "/keys.json", {"HeartbeatInterval": 60})
         eq(store.change("heartbeatinterval", "45"), keys.ACCEPTED, "accepted")
         eq(store.change("NumberOfConnectors", "3"), keytable.REJECTED, "read-only")
-        eq(store.change("NoSuchKey", "1"), keytable.NOT_SUPPORTED, "unknown")
-        eq(store.change("ConnectorPhaseRotation", "0.RST"), keytable.REBOOT_REQUIRED, "needs a reboot")
+        eq(store.change("NoSuchKey", "1"), "NotSupported", "unknown")
+        eq(store.change("ConnectorPhaseRotation", "0.RST"), "RebootRequired", "needs a reboot")
         again = Keys(d + "/keys.json", {"HeartbeatInterval": 60})
         eq(again.get("HeartbeatInterval"), 45, "stored value wins over the seed")
 
@@ -109,11 +109,11 @@ def test_a_change_waiting_for_a_reboot_sent_again_writes_nothing():
 
     with TempDir("keys") as d:
         store = Keys(d + "/keys.json", {"HeartbeatInterval": 60})
-        eq(store.change("ConnectorPhaseRotation", "0.RST"), keytable.REBOOT_REQUIRED, "needs a reboot")
+        eq(store.change("ConnectorPhaseRotation", "0.RST"), "RebootRequired", "needs a reboot")
         eq(store.change("HeartbeatInterval", "300"), keys.ACCEPTED, "stored")
         store.use("HeartbeatInterval", 10)  # a BootNotification.conf's interval
         before = json_file.written
-        eq(store.change("ConnectorPhaseRotation", "0.RST"), keytable.REBOOT_REQUIRED, "still waiting for the reboot")
+        eq(store.change("ConnectorPhaseRotation", "0.RST"), "RebootRequired", "still waiting for the reboot")
         eq(store.change("HeartbeatInterval", "300"), keys.ACCEPTED, "in force again")
         eq(store.get("HeartbeatInterval"), 300, "the value in force")
         eq(json_file.written, before, "bytes written")

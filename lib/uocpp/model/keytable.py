@@ -26,6 +26,7 @@ _INT = const(0)
 _BOOL = const(1)
 _CSL = const(2)
 _STR = const(3)
+_KINDS = const("IBCS")  # a kind's letter in the table, at its index: _INT, _BOOL, _CSL, _STR
 
 # A declaration's fields besides keys.INDEX and keys.ACCESS.
 _DEFAULT = const(3)
@@ -33,8 +34,8 @@ _REBOOT = const(5)
 
 # ChangeConfiguration's answers besides keys.ACCEPTED (CFG-06).
 REJECTED = "Rejected"
-REBOOT_REQUIRED = "RebootRequired"
-NOT_SUPPORTED = "NotSupported"
+_REBOOT_REQUIRED = const("RebootRequired")
+_NOT_SUPPORTED = const("NotSupported")
 
 TABLE = (
     "S W _ k 0\n"  # AuthorizationKey
@@ -106,7 +107,7 @@ TABLE = (
 
 # The 1.6 measurands, in one string framed by commas: ",item," matches
 # exactly one whole entry (an item of a list holds no comma).
-MEASURANDS = (
+_MEASURANDS = const(
     ",Energy.Active.Export.Register,Energy.Active.Import.Register"
     ",Energy.Reactive.Export.Register,Energy.Reactive.Import.Register"
     ",Energy.Active.Export.Interval,Energy.Active.Import.Interval"
@@ -120,7 +121,7 @@ _ROTATIONS = const(",NotApplicable,Unknown,RST,RTS,SRT,STR,TRS,TSR,")
 
 
 def _measurand(item):
-    return "," + item + "," in MEASURANDS
+    return "," + item + "," in _MEASURANDS
 
 
 def _rotation(item):
@@ -150,7 +151,7 @@ def _decl(i, line):
     # Line i of TABLE -> (index, type, access, default, rule, reboot), read
     # through keys.INDEX, keys.ACCESS and the indices above.
     kind, access, default, rule, reboot = line.split(" ")
-    kind = "IBCS".index(kind)  # _INT, _BOOL, _CSL, _STR
+    kind = _KINDS.index(kind)
     if default == "_":
         default = ""
     if kind == _INT:
@@ -271,7 +272,7 @@ def change(store, key, text, guarded):
     # current value; the caller then calls store.apply().
     d = find(key)
     if d is None:
-        return NOT_SUPPORTED
+        return _NOT_SUPPORTED
     if d[ACCESS] == R:
         return REJECTED
     value = parse(d, text)
@@ -303,7 +304,7 @@ def change(store, key, text, guarded):
             stored[canonical] = before
         return REJECTED
     if d[_REBOOT]:
-        return REBOOT_REQUIRED
+        return _REBOOT_REQUIRED
     store._values[i] = value
     log.info("keys", "%s changed", canonical)
     return keys.ACCEPTED
