@@ -12,6 +12,8 @@
 # dict instead, handle(payload, parts), still only those USES names.
 # The module of an action is its name in snake case (CancelReservation ->
 # cancel_reservation.py).
+from micropython import const
+
 from uocpp import errors, snake, unload, validate
 from uocpp.model.keys import PROFILES
 
@@ -19,7 +21,7 @@ from uocpp.model.keys import PROFILES
 # "=" and the feature profile the action belongs to (a digit: its index in
 # PROFILES), or "-" for those only a charge point sends, which get
 # NotSupported (ERR-01); an action not listed gets NotImplemented.
-ACTIONS = (
+_ACTIONS = const(
     ",CancelReservation=3,ChangeAvailability=0,ChangeConfiguration=0,ClearCache=0"
     ",ClearChargingProfile=5,DataTransfer=0,GetCompositeSchedule=5,GetConfiguration=0"
     ",GetDiagnostics=1,GetLocalListVersion=2,RemoteStartTransaction=0"
@@ -52,12 +54,12 @@ class Dispatcher:
                 self._on += str(i)
 
     def dispatch(self, action, payload):
-        # Where action is in ACTIONS, if 1.6 has such an action.
-        at = -1 if "," in action or "=" in action else ACTIONS.find("," + action + "=")
+        # Where action is in _ACTIONS, if 1.6 has such an action.
+        at = -1 if "," in action or "=" in action else _ACTIONS.find("," + action + "=")
         if at < 0:
             raise errors.OcppError("NotImplemented", "unknown action %s" % action[:40])
         # The digit of its feature profile, "-" when only a charge point sends it.
-        profile = ACTIONS[at + len(action) + 2]
+        profile = _ACTIONS[at + len(action) + 2]
         if profile == "-":
             raise errors.OcppError("NotSupported", "%s is not supported by this charge point" % action)
         if profile not in self._on:

@@ -33,9 +33,7 @@ RESPONSE_REJECTED = const(6)
 # and the supervisor restart it until the watchdog resets the board.
 _MOST_S = const(86400)
 
-RESULT_NAMES = ("SUCCESS", "FAILED", "RESPONSE_FAILED", "RESPONSE_ACCEPT_FAILED", "RESPONSE_SUCCESS", "RESPONSE_PENDING", "RESPONSE_REJECTED")
-
-_BY_STATUS = {ACCEPTED: RESPONSE_SUCCESS, PENDING: RESPONSE_PENDING, REJECTED: RESPONSE_REJECTED}
+_RESULT_NAMES = const(("SUCCESS", "FAILED", "RESPONSE_FAILED", "RESPONSE_ACCEPT_FAILED", "RESPONSE_SUCCESS", "RESPONSE_PENDING", "RESPONSE_REJECTED"))
 
 
 class BootNotification:
@@ -92,7 +90,7 @@ class BootNotification:
 
     def _retried(self, e):
         # The outbox retries it: log why, with the seed's result code.
-        return RESULT_NAMES[self._failed(e)]
+        return _RESULT_NAMES[self._failed(e)]
 
     def _failed(self, e):
         if isinstance(e, errors.NotConnected):
@@ -123,7 +121,8 @@ class BootNotification:
                 self._keys.use("HeartbeatInterval", min(interval, _MOST_S))
             cfg.accepted.set()
         self._outbox.wake()
-        return _BY_STATUS[status]
+        # The status is one of the three (confs/boot_notification.py checked it).
+        return RESPONSE_SUCCESS if status == ACCEPTED else RESPONSE_PENDING if status == PENDING else RESPONSE_REJECTED
 
     # -- the registration task -----------------------------------------------
     async def run(self):
@@ -141,4 +140,4 @@ class BootNotification:
                 return
             wait = min(self.config.interval, _MOST_S) or self.default_retry_s
             self.start_boot_notification_timer(wait)  # before the line: a MemoryError in it leaves the wait due
-            log.info("boot", "%s: next BootNotification in %.1f s", RESULT_NAMES[result], wait)
+            log.info("boot", "%s: next BootNotification in %.1f s", _RESULT_NAMES[result], wait)
