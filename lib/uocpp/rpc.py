@@ -15,20 +15,27 @@ from uocpp.link import websocket
 _CALL = const(2)
 _CALLRESULT = const(3)
 _CALLERROR = const(4)
+# A CALLRESULT's text up to its payload; const(): a short literal would be
+# an interned name for ever (docs/memory.md).
+_HEAD_FMT = const("[%d,%s,")
 _MAX_ID_LEN = const(36)
 _TAKEN_MS = const(1000)  # the longest the reader waits for a reply to be taken in
 
 # CALL ids: a per-boot random prefix plus a counter that survives soft
 # resets, so ids are never reused within a run nor, in practice, across
-# reboots (J-15). Stored messages keep the id they were given.
-_id_prefix = "%08x" % int.from_bytes(os.urandom(4), "big")
+# reboots (J-15). Stored messages keep the id they were given. The formats
+# are const(): a short literal would be an interned name for ever
+# (docs/memory.md).
+_PREFIX_FMT = const("%08x")
+_ID_FMT = const("%s-%d")
+_id_prefix = _PREFIX_FMT % int.from_bytes(os.urandom(4), "big")
 _id_seq = 0
 
 
 def new_id():
     global _id_seq
     _id_seq += 1
-    return "%s-%d" % (_id_prefix, _id_seq)
+    return _ID_FMT % (_id_prefix, _id_seq)
 
 
 class Rpc:
@@ -293,7 +300,7 @@ def _pieces(obj, out):
 def _framed(uid, pieces):
     # A CALLRESULT around its payload's pieces, as a function making the
     # frame's pieces: the link calls it for the length, then for the bytes.
-    head = "[%d,%s," % (_CALLRESULT, json.dumps(uid))
+    head = _HEAD_FMT % (_CALLRESULT, json.dumps(uid))
 
     def frame():
         yield head

@@ -42,6 +42,7 @@ def basic_authorization(cp_id, key):
 
 
 _UNRESERVED = const(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+_PERCENT = const("%%%02X")  # a const(): a short literal would be an interned name for ever (docs/memory.md)
 
 
 def quote(text):
@@ -53,7 +54,7 @@ def quote(text):
         if b in _UNRESERVED:
             out.append(b)
         else:
-            out.extend(("%%%02X" % b).encode())
+            out.extend((_PERCENT % b).encode())
     return out.decode()
 
 

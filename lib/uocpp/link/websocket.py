@@ -31,6 +31,14 @@ _CHUNK = const(256)  # read size while waiting for the server to close
 _OUT_BYTES = const(256)  # per-connection send buffer: header, mask and payload pieces
 _LINGER_MS = const(1000)
 
+# struct formats, network byte order. A short string literal is an
+# interned name for ever (docs/memory.md); a const() one is an object of
+# the code that uses it.
+_U16 = const("!H")  # a 16-bit length or a close code
+_U64 = const("!Q")  # a 64-bit length
+_LEN16 = const("!BH")  # the length marker 126 and a 16-bit length
+_LEN64 = const("!BQ")  # the length marker 127 and a 64-bit length
+
 
 def _ended(code, reason=""):
     # The error a closed link raises: an OSError that says the close code
@@ -168,10 +176,10 @@ class WebSocket:
                     out[1] = 0x80 | n
                     at = 2
                 elif n < 65536:
-                    out[1:4] = struct.pack("!BH", 0xFE, n)
+                    out[1:4] = struct.pack(_LEN16, 0xFE, n)
                     at = 4
                 else:
-                    out[1:10] = struct.pack("!BQ", 0xFF, n)
+                    out[1:10] = struct.pack(_LEN64, 0xFF, n)
                     at = 10
                 mask = os.urandom(4)
                 out[at : at + 4] = mask
@@ -241,9 +249,9 @@ class WebSocket:
             if b1 & 0x80:
                 await self._fail(_CLOSE_PROTOCOL, "server frames must not be masked")
             if n == 126:
-                n = struct.unpack("!H", await self._exact(2))[0]
+                n = struct.unpack(_U16, await self._exact(2))[0]
             elif n == 127:
-                n = struct.unpack("!Q", await self._exact(8))[0]
+                n = struct.unpack(_U64, await self._exact(8))[0]
             if opcode >= 8:
                 if not fin or n > 125:
                     await self._fail(_CLOSE_PROTOCOL, "bad control frame")
@@ -258,7 +266,7 @@ class WebSocket:
                     if n == 1:
                         code = answer = _CLOSE_PROTOCOL
                     elif n:
-                        code = answer = struct.unpack("!H", data[:2])[0]
+                        code = answer = struct.unpack(_U16, data[:2])[0]
                         if not (1000 <= code <= 1014 and code not in (1004, 1005, 1006) or 3000 <= code <= 4999):
                             # RFC 6455 7.4: a code no endpoint may send (1005, 1006)
                             # or none defined: echoed, it would break the protocol too.
@@ -316,7 +324,7 @@ class WebSocket:
             return
         try:
             if linger:
-                await self.send(struct.pack("!H", code), _OP_CLOSE)
+                await self.send(struct.pack(_U16, code), _OP_CLOSE)
             await asyncio.wait_for_ms(self._closing(code, linger), wait_ms)
         except Exception:
             pass
@@ -329,7 +337,7 @@ class WebSocket:
             while await self._r.read(_CHUNK):
                 pass
             return
-        await self.send(struct.pack("!H", code), _OP_CLOSE)
+        await self.send(struct.pack(_U16, code), _OP_CLOSE)
         if self._mid_frame:
             # A cancelled reader left us inside a frame: the server's close
             # cannot be found, and waiting for its TCP close does not work
@@ -339,9 +347,9 @@ class WebSocket:
             b0, b1 = await self._exact(2)
             n = b1 & 0x7F
             if n == 126:
-                n = struct.unpack("!H", await self._exact(2))[0]
+                n = struct.unpack(_U16, await self._exact(2))[0]
             elif n == 127:
-                n = struct.unpack("!Q", await self._exact(8))[0]
+                n = struct.unpack(_U64, await self._exact(8))[0]
             if n > self._max:
                 return
             if n:

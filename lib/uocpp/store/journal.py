@@ -42,6 +42,7 @@ _R = const(0x52)
 _GONE_MAX = const(32)
 _CHUNK = const(128)
 _FMT = const("<BBHI")
+_CRC_FMT = const("<I")  # the header's CRC-32, after its first 8 bytes
 
 
 def crc32_py(data, crc=0):
@@ -150,7 +151,7 @@ class Journal:
         h = self._hdr(pos)
         if h is None or h[0] not in (_S, _D, _R) or (h[0] != _D and h[1]) or pos + _HDR + h[1] > size:
             return None
-        want = struct.unpack_from("<I", self._hb, 8)[0]
+        want = struct.unpack_from(_CRC_FMT, self._hb, 8)[0]
         crc = _crc(memoryview(self._hb)[:8])
         for c in self._chunks(h[1]):
             crc = _crc(c, crc)
@@ -227,7 +228,7 @@ class Journal:
     def _pack(self, kind, seq, body):
         hb = self._hb
         struct.pack_into(_FMT, hb, 0, _MAGIC, kind, len(body), seq)
-        struct.pack_into("<I", hb, 8, _crc(body, _crc(memoryview(hb)[:8])))
+        struct.pack_into(_CRC_FMT, hb, 8, _crc(body, _crc(memoryview(hb)[:8])))
         return hb
 
     def _put(self, kind, seq, body):
