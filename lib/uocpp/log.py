@@ -17,6 +17,10 @@ ERROR = const(40)
 # and their letters: a tuple and a string, no dicts to build at import.
 _NAMES = const(("debug", "info", "warning", "error"))
 _LETTERS = const("DIWE")
+# const(): a short string literal is an interned name for ever (docs/memory.md).
+_HIDDEN = const("***")  # what a secret is written as
+_ARGS_FMT = const("%s %r")  # a message whose arguments did not fit its format
+_UPTIME_FMT = const("+%d.%03d")  # seconds since boot, before the clock is set
 
 _OFF = const(99)
 
@@ -70,7 +74,7 @@ def add_secret(value):
 def mask(text):
     for s in secrets:
         if s in text:
-            text = text.replace(s, "***")
+            text = text.replace(s, _HIDDEN)
     return text
 
 
@@ -82,7 +86,7 @@ def _emit(level, tag, msg, args):
             try:
                 msg = msg % args
             except Exception:
-                msg = "%s %r" % (msg, args)
+                msg = _ARGS_FMT % (msg, args)
         msg = mask(msg)
         i = msg.find("://") if "@" in msg else -1
         while i >= 0:
@@ -94,7 +98,7 @@ def _emit(level, tag, msg, args):
                 end += 1
             at = msg.rfind("@", start, end)
             if at >= 0:
-                msg = msg[:start] + "***" + msg[at:]
+                msg = msg[:start] + _HIDDEN + msg[at:]
             i = msg.find("://", start)
         t = time.ticks_diff(time.ticks_ms(), t0)
         letter = _LETTERS[level // 10 - 1]
@@ -103,7 +107,7 @@ def _emit(level, tag, msg, args):
         if level >= _flash and ring is not None:
             if "\n" in msg:  # one line per entry: the reader splits on newlines
                 msg = msg.replace("\n", " | ")
-            stamp = clock.now_iso() if clock.synced else "+%d.%03d" % (t // 1000, t % 1000)
+            stamp = clock.now_iso() if clock.synced else _UPTIME_FMT % (t // 1000, t % 1000)
             why = ring.write(("%s %s %s: %s\n" % (stamp, letter, tag, msg)).encode())
             if why:
                 # The console only: the ring is what failed.

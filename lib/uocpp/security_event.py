@@ -14,6 +14,7 @@ from uocpp import log, unload
 
 _GAP_MS = const(1000)
 _GAP_MAX_MS = const(3600000)
+_LINE_FMT = const("%s (%s)")  # a const(): a short literal would be an interned name for ever (docs/memory.md)
 
 # [log directory, outbox, send notifications, security_log's ring, {flood
 # type: ticks_ms of its last report}]: the first three set by the app once
@@ -45,7 +46,7 @@ def report(kind, tech_info=None):
                     return  # the caller logged its own line already
                 last[0], last[1] = now, min(2 * last[1], _GAP_MAX_MS)
         if tech_info:
-            log.warning("security", "%s (%s)", kind, tech_info)
+            log.warning("security", _LINE_FMT, kind, tech_info)
         else:
             log.warning("security", kind)
     except MemoryError:

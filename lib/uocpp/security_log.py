@@ -36,6 +36,7 @@ _BYTES = const(16384)
 _FILES = const(4)
 _TECH = const(255)  # SecurityEventNotification.techInfo's maxLength
 _QUEUED = const(20)  # SecurityEventNotifications waiting on flash, at most
+_MARK = const(".mark")  # the marker file's suffix; a const(): a short literal would be an interned name for ever (docs/memory.md)
 
 # (Few names here: each string and global is interned when the module loads,
 # at every boot, and the interned strings are never freed.)
@@ -52,7 +53,7 @@ def ring(where, outbox=None):
     if r is None or r.dir != where[0]:
         r = where[3] = LogRing(where[0], _BYTES, _FILES)
         try:
-            os.stat(where[0] + ".mark")
+            os.stat(where[0] + _MARK)
         except OSError:
             return r  # no line has been on flash here: the marker comes with the first (_write)
         for n in range(_FILES):
@@ -81,7 +82,7 @@ def _write(r, kind, info, outbox):
     elif r._failed_at is None:  # (not a line dropped while the ring rests)
         # The marker says a line was on flash: a ring found empty later was
         # cleared (not a first line a full flash refused).
-        mark = r.dir + ".mark"
+        mark = r.dir + _MARK
         try:
             os.stat(mark)
         except OSError:

@@ -46,6 +46,10 @@ _CURRENT = const("Current.Import")
 _VOLTAGE = const("Voltage")
 _FREQUENCY = const("Frequency")
 _MEASURANDS = const((_ENERGY, _POWER, _CURRENT, _VOLTAGE, _FREQUENCY))
+# const(): a short string literal is an interned name for ever (docs/memory.md).
+_FLOAT32 = const(">f")  # a register pair: a big-endian IEEE-754 float32
+_DIGITS_7 = const("%.7g")
+_CODE_FMT = const("code %d")  # an exception code without a name
 
 # MeterError kinds
 TIMEOUT = "timeout"  # no reply at all
@@ -161,7 +165,7 @@ def float32(data, register):
     # The IEEE-754 float in registers `register` and `register`+1 of a
     # reply's data: high word first, each word big-endian (what Eastron and
     # most meters send; some others swap the words).
-    return struct.unpack_from(">f", data, 2 * register)[0]
+    return struct.unpack_from(_FLOAT32, data, 2 * register)[0]
 
 
 class SdmMeter:
@@ -205,7 +209,7 @@ class SdmMeter:
                     # doubles; a board's are float32 already. Rounded to 7
                     # digits after the scaling, which is inexact too ("1.001"
                     # * 1000 is 1000.9999999999999, which bills 1000).
-                    value = float("%.7g" % (value * 1000))  # OCPP's default unit is Wh
+                    value = float(_DIGITS_7 % (value * 1000))  # OCPP's default unit is Wh
                 if phase is None:
                     values[name] = value
                 else:
@@ -260,7 +264,7 @@ class SdmMeter:
                     kind, code = e.kind, e.code
                     self._last = time.ticks_ms()
                     if kind == EXCEPTION:
-                        why = "Modbus exception %d (%s) to %s" % (code, _NAMES[code - 1] if 1 <= code <= len(_NAMES) else "code %d" % code, what)
+                        why = "Modbus exception %d (%s) to %s" % (code, _NAMES[code - 1] if 1 <= code <= len(_NAMES) else _CODE_FMT % code, what)
                         if code not in (5, 6):
                             raise MeterError("%s: %s" % (where, why), EXCEPTION, code)
                     else:

@@ -20,6 +20,7 @@ _TIMEOUT_MS = const(3)  # per attempt
 _STABLE_MS = const(4)  # up for this long counts as up
 _BACKOFF = const(5)
 _DROP = const(6)
+_DOWN = const("wifi down")  # the reason given to drop; a const(): a short literal would be an interned name for ever (docs/memory.md)
 
 
 class Wifi:
@@ -89,4 +90,4 @@ class Wifi:
                 pass
             self.up.clear()
             log.warning("wifi", "link to %s dropped; reconnecting", self._w[_SSID])
-            self._w[_DROP]("wifi down")
+            self._w[_DROP](_DOWN)

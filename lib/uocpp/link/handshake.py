@@ -17,6 +17,12 @@ _GUID = const(b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11")
 _MAX_HEADER_BYTES = const(4096)
 _CHUNK = const(256)
 
+# const(): a short string literal is an interned name for ever (docs/memory.md).
+_PERCENT = const("%%%02X")
+_BASIC = const("Basic ")
+_STATUS_FMT = const("HTTP %d %s")
+_OCPP16 = const("ocpp1.6")  # the WebSocket subprotocol
+
 
 class HandshakeError(OSError):
     # status: the HTTP status (0 when the answer was not HTTP at all).
@@ -38,11 +44,10 @@ def basic_authorization(cp_id, key):
         except ValueError:
             pass
     token = binascii.b2a_base64(cp_id.encode() + b":" + password)[:-1]
-    return "Basic " + token.decode()
+    return _BASIC + token.decode()
 
 
 _UNRESERVED = const(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
-_PERCENT = const("%%%02X")  # a const(): a short literal would be an interned name for ever (docs/memory.md)
 
 
 def quote(text):
@@ -109,7 +114,7 @@ async def read_head(reader):
         buf += chunk
 
 
-async def connect(url, protocol="ocpp1.6", authorization=None, max_size=8192, ssl=None, send_timeout_ms=10000):
+async def connect(url, protocol=_OCPP16, authorization=None, max_size=8192, ssl=None, send_timeout_ms=10000):
     # Opens the TCP (or TLS) connection and does the opening handshake, then
     # returns a WebSocket on that stream (websocket.py).
     # authorization: a ready header value ("Basic ...") or None.
@@ -150,7 +155,7 @@ async def connect(url, protocol="ocpp1.6", authorization=None, max_size=8192, ss
         if code != 101:
             # The reason phrase may be Latin-1 (RFC 7230 obs-text): left out
             # then, never a UnicodeError instead of the status (a 401, SEC-03).
-            raise HandshakeError(code, "HTTP %d %s" % (code, (decode(status[2]) or "") if len(status) > 2 else ""))
+            raise HandshakeError(code, _STATUS_FMT % (code, (decode(status[2]) or "") if len(status) > 2 else ""))
         headers = {}
         for line in lines[1:]:
             name, _, value = line.partition(b":")

@@ -117,6 +117,7 @@ _MEASURANDS = const(
     ",Current.Import,Current.Export,Current.Offered,Voltage"
     ",Frequency,Temperature,SoC,RPM,"
 )
+_CHANGED_FMT = const("%s changed")  # a const(): a short literal would be an interned name for ever (docs/memory.md)
 _ROTATIONS = const(",NotApplicable,Unknown,RST,RTS,SRT,STR,TRS,TSR,")
 
 
@@ -306,5 +307,5 @@ def change(store, key, text, guarded):
     if d[_REBOOT]:
         return _REBOOT_REQUIRED
     store._values[i] = value
-    log.info("keys", "%s changed", canonical)
+    log.info("keys", _CHANGED_FMT, canonical)
     return keys.ACCEPTED

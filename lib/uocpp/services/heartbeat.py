@@ -12,6 +12,7 @@ from uocpp.outbox import KEEP, Message
 from uocpp.model import state as st
 
 _PAUSE_MS = const(1000)  # after a try that found no heap
+_TRIGGERED_KEY = const("hb:t")  # a triggered one's outbox key; a const(): a short literal would be an interned name for ever (docs/memory.md)
 
 
 class Heartbeat:
@@ -33,7 +34,7 @@ class Heartbeat:
         # A triggered one (TM-05) has its own coalescing key: it goes out even
         # when a periodic one is waiting, and may go while Pending (BN-12).
         # Its payload is empty: dict() makes it.
-        return Message("Heartbeat", dict, KEEP, key="hb:t" if triggered else "hb", triggered=triggered, answered=self._answered)
+        return Message("Heartbeat", dict, KEEP, key=_TRIGGERED_KEY if triggered else "hb", triggered=triggered, answered=self._answered)
 
     def _answered(self, reply):
         try:
