@@ -18,6 +18,9 @@ from uocpp import clock, log, platform, security_event, sleep, unload
 from uocpp.store import json_file
 
 _CLOCK_JUMP_S = const(60)  # a larger step of the clock is SettingSystemTime
+# The stop reasons of a Reset's transactions; a const(): a short literal would be an interned name for ever (docs/memory.md).
+_SOFT_RESET = const("SoftReset")
+_HARD_RESET = const("HardReset")
 
 
 class App:
@@ -107,7 +110,7 @@ class App:
             # up to MessageTimeout for the stops to leave, meanwhile a card
             # or a RemoteStartTransaction would start one only to end it.
             self.sessions._max_tx = 0
-            self.sessions.stop_all("SoftReset" if reason == "soft" else "HardReset")
+            self.sessions.stop_all(_SOFT_RESET if reason == "soft" else _HARD_RESET)
         self.stop_reason = reason
         self._stopped.set()
 

@@ -16,6 +16,7 @@ import time
 from micropython import const
 
 _RETRY_MS = const(60000)
+_APPEND = const("ab")  # open()'s mode; a const(): a short literal would be an interned name for ever (docs/memory.md)
 # The general log's bound (log.py): at most this many bytes a minute reach
 # flash, whatever floods it (a central system sending a bad frame every few
 # ms logs a line each): 11.8 MB a day at most, where a flood unbounded wore
@@ -69,7 +70,7 @@ class LogRing:
             self._size = os.stat(name)[6]
         except OSError:
             self._size = 0
-        f = self._f = open(name, "ab")
+        f = self._f = open(name, _APPEND)
         if self._size:
             # A line cut by a power loss has no newline: end it here, so the
             # next line starts on its own.

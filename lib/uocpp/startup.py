@@ -12,7 +12,7 @@ from micropython import const
 
 from uocpp import __version__, clock, log, platform, security_event, unload
 from uocpp.lazy import OnUse
-from uocpp.device import watchdog as wd
+from uocpp.device import watchdog
 from uocpp.link.backoff import KeyBackoff
 from uocpp.link.link import Link
 from uocpp.link.security import Security
@@ -143,7 +143,7 @@ def build(app, settings, update):
     # station, both optional (config.json: watchdog.timeout 0, wifi.ssid
     # empty) and costing nothing when off.
     w = settings["watchdog"]["timeout"]
-    app.watchdog = wd.Watchdog(w, platform.watchdog) if w else None
+    app.watchdog = watchdog.Watchdog(w, platform.watchdog) if w else None
     app.wifi = None
     cfg = settings["wifi"]
     if cfg["ssid"]:
@@ -187,7 +187,7 @@ async def start(app, sup):
     if dog:
         sup.start("watchdog", dog.run)  # fed from here on, while healthy
         if wifi:
-            dog.checks.append(wd.wifi_stall(wifi, settings["wifi"]["timeout"]))
+            dog.checks.append(watchdog.wifi_stall(wifi, settings["wifi"]["timeout"]))
     if wifi:
         # Wi-Fi up and stable (device only), then a task watching it.
         await wifi.connect()
@@ -242,7 +242,7 @@ async def start(app, sup):
         # (the supervisor restarts one that fails now and then), and the
         # link keeps connecting while it is down.
         dog.checks.append(sup.verdict)
-        dog.checks.append(wd.link_stall(app.link, settings["centralSystem"]["connectTimeout"]))
+        dog.checks.append(watchdog.link_stall(app.link, settings["centralSystem"]["connectTimeout"]))
     # What a running part reads of the settings after the start, section by
     # section (None: all of it); the rest leaves the heap (issue 24: a full
     # copy is 4 KB on 32-bit): each part took its values at construction,

@@ -14,11 +14,16 @@
 import asyncio
 import time
 
+from micropython import const
+
 from uocpp import errors, log, security_event, unload
 from uocpp.model import state as st
 from uocpp import sleep
 from uocpp.link.backoff import KeyBackoff
 from uocpp.link import websocket  # noqa: F401 - at boot, low in the heap: the per-connection handshake loads none of it
+
+
+_PING_SENT = const("ping sent")  # a const(): a short literal would be an interned name for ever (docs/memory.md)
 
 
 class Link:
@@ -195,7 +200,7 @@ class Link:
                     continue
                 sent = time.ticks_ms()
                 await ws.ping()
-                log.debug("link", "ping sent")
+                log.debug("link", _PING_SENT)
                 timeout_ms = int(self._keys.get("MessageTimeout") * 1000)
                 # The pong timeout: a probe meanwhile changes nothing (a ping
                 # is out); the link going down ends the wait.

@@ -8,8 +8,11 @@ import time
 
 import machine
 import network
+from micropython import const
 
 from uocpp import clock, log
+
+_NTP_FMT = const("NTP %s: %s")  # a const(): a short literal would be an interned name for ever (docs/memory.md)
 
 
 def config_path():
@@ -70,7 +73,7 @@ async def sync_clock(settings):
                 log.info("clock", "set by NTP from %s", server)
                 return True
             except (OSError, OverflowError, IndexError, ValueError) as e:  # ValueError: an answer cut short
-                why = "NTP %s: %s" % (server, e)
+                why = _NTP_FMT % (server, e)
             if time.ticks_diff(deadline, time.ticks_ms()) <= 0:
                 break
             await asyncio.sleep_ms(1000)
