@@ -93,10 +93,6 @@ def parse_url(url, schemes=_WS, ports=(80, 443)):
     return secure, host, port, path
 
 
-def _accept_key(key):
-    return binascii.b2a_base64(hashlib.sha1(key + _GUID).digest())[:-1]
-
-
 async def read_head(reader):
     # Reads the HTTP answer with a hard byte cap: a hostile server cannot make
     # us buffer an endless header line. Returns (the header, the bytes after
@@ -162,7 +158,8 @@ async def connect(url, protocol=_OCPP16, authorization=None, max_size=8192, ssl=
             headers[name.strip().lower()] = value.strip()
         if headers.get(b"upgrade", b"").lower() != b"websocket":
             raise HandshakeError(101, "no 'Upgrade: websocket'")
-        if headers.get(b"sec-websocket-accept") != _accept_key(key):
+        # The accept value: the key and the GUID, SHA-1, base64 (RFC 6455 4.2.2).
+        if headers.get(b"sec-websocket-accept") != binascii.b2a_base64(hashlib.sha1(key + _GUID).digest())[:-1]:
             raise HandshakeError(101, "wrong Sec-WebSocket-Accept")
         agreed = headers.get(b"sec-websocket-protocol", b"")
         if agreed != protocol.encode():
