@@ -164,10 +164,10 @@ async def test_sdm630_read_is_two_requests():
     port = Port([block1, block2])
     values = await sdm.SdmMeter(port).read()
     eq(port.sent, [h("01 04 00 00 00 0c f0 0f"), h("01 04 00 34 00 16 30 0a")], "requests")
-    eq(values["Energy.Active.Import.Register"], 12500.0, "Wh")
-    eq(values["Voltage"], {"L1": 230.0, "L2": 231.0, "L3": 232.0}, "voltages")
-    eq(values["Current.Import"]["L3"], 12.0, "L3 current")
-    eq((values["Power.Active.Import"], values["Frequency"]), (7000.0, 50.0), "power, frequency")
+    eq(values[sdm.ENERGY], 12500.0, "Wh")
+    eq(values[sdm.VOLTAGE], {"L1": 230.0, "L2": 231.0, "L3": 232.0}, "voltages")
+    eq(values[sdm.CURRENT]["L3"], 12.0, "L3 current")
+    eq((values[sdm.POWER], values[sdm.FREQUENCY]), (7000.0, 50.0), "power, frequency")
 
 
 async def test_nan_in_a_checked_reply_is_a_meter_error():
@@ -224,7 +224,7 @@ async def test_concurrent_reads_take_turns_on_the_wire():
     port.answers = answers
     meter = sdm.SdmMeter(port)
     first, second = await asyncio.gather(meter.read(), meter.read())
-    eq((first["Energy.Active.Import.Register"], second["Energy.Active.Import.Register"]), (12500.0, 12500.0), "both answered")
+    eq((first[sdm.ENERGY], second[sdm.ENERGY]), (12500.0, 12500.0), "both answered")
     eq([r[3] for r in port.sent], [0x00, 0x00, 0x34, 0x34], "one exchange at a time, in the order asked")
 
 
@@ -245,7 +245,7 @@ async def test_every_meter_on_one_bus_takes_turns_with_the_grid_meter():
     bus = sdm.BusMeters(port, {"address": 1, "model": "SDM630", "timeout": 0.3}, 2)
     grid = bus.share(9, "SDM630", 300)
     mine, theirs = await asyncio.gather(bus.read(2), grid.read())
-    eq((mine["Energy.Active.Import.Register"], theirs["Energy.Active.Import.Register"]), (12500.0, 12500.0), "both answered")
+    eq((mine[sdm.ENERGY], theirs[sdm.ENERGY]), (12500.0, 12500.0), "both answered")
     eq(sorted(r[0] for r in port.sent), [2, 2, 9, 9], "each request once, one exchange at a time on the bus")
 
 
@@ -254,11 +254,7 @@ def test_unknown_model_or_address():
     raises(ValueError, sdm.SdmMeter, None, 0)
     raises(ValueError, sdm.SdmMeter, None, 1, "SDM630", 300, -1)
     raises(ValueError, sdm.SdmMeter, None, 1, "SDM630", 0, 1)
-    eq(
-        sdm.SdmMeter(None, model="SDM120").measurands(),
-        ("Energy.Active.Import.Register", "Power.Active.Import", "Current.Import", "Voltage", "Frequency"),
-        "measurands",
-    )
+    eq(sdm.SdmMeter(None, model="SDM120").measurands(), (sdm.ENERGY, sdm.POWER, sdm.CURRENT, sdm.VOLTAGE, sdm.FREQUENCY), "measurands")
 
 
 async def test_an_energy_register_just_below_its_kwh_is_billed_as_that_kwh():
@@ -274,7 +270,7 @@ async def test_an_energy_register_just_below_its_kwh_is_billed_as_that_kwh():
     metering = Metering(None, 1, Keys(), Outbox(), None)
     metering.readings[1] = values
     eq(metering.energy_wh(1), 12700, "meterStart / meterStop in Wh")
-    eq(metering.meter_value(1, "Energy.Active.Import.Register", "Sample.Periodic")["sampledValue"][0]["value"], "12700", "the sampled value")
+    eq(metering.meter_value(1, sdm.ENERGY, "Sample.Periodic")["sampledValue"][0]["value"], "12700", "the sampled value")
 
 
 async def test_an_energy_register_of_whole_wh_is_billed_as_those_wh():
@@ -292,4 +288,4 @@ async def test_an_energy_register_of_whole_wh_is_billed_as_those_wh():
         metering = Metering(None, 1, Keys(), Outbox(), None)
         metering.readings[1] = values
         eq(metering.energy_wh(1), wh, "%s kWh: meterStart / meterStop in Wh" % kwh)
-        eq(metering.meter_value(1, "Energy.Active.Import.Register", "Sample.Periodic")["sampledValue"][0]["value"], str(wh), "%s kWh: the sampled value" % kwh)
+        eq(metering.meter_value(1, sdm.ENERGY, "Sample.Periodic")["sampledValue"][0]["value"], str(wh), "%s kWh: the sampled value" % kwh)

@@ -40,12 +40,12 @@ import time
 
 from micropython import const
 
-_ENERGY = const("Energy.Active.Import.Register")
-_POWER = const("Power.Active.Import")
-_CURRENT = const("Current.Import")
-_VOLTAGE = const("Voltage")
-_FREQUENCY = const("Frequency")
-_MEASURANDS = const((_ENERGY, _POWER, _CURRENT, _VOLTAGE, _FREQUENCY))
+ENERGY = "Energy.Active.Import.Register"
+POWER = "Power.Active.Import"
+CURRENT = "Current.Import"
+VOLTAGE = "Voltage"
+FREQUENCY = "Frequency"
+_MEASURANDS = (ENERGY, POWER, CURRENT, VOLTAGE, FREQUENCY)
 # const(): a short string literal is an interned name for ever (docs/memory.md).
 _FLOAT32 = const(">f")  # a register pair: a big-endian IEEE-754 float32
 _DIGITS_7 = const("%.7g")
@@ -65,13 +65,13 @@ _MAX_DRAIN_READS = const(16)  # a port spewing noise must not keep the drain goi
 # model -> blocks: (first register, count, ((measurand, phase or None, register offset), ...))
 _MODELS = {
     "SDM630": (
-        (0x0000, 12, ((_VOLTAGE, "L1", 0), (_VOLTAGE, "L2", 2), (_VOLTAGE, "L3", 4),
-                      (_CURRENT, "L1", 6), (_CURRENT, "L2", 8), (_CURRENT, "L3", 10))),
-        (0x0034, 22, ((_POWER, None, 0), (_FREQUENCY, None, 18), (_ENERGY, None, 20))),
+        (0x0000, 12, ((VOLTAGE, "L1", 0), (VOLTAGE, "L2", 2), (VOLTAGE, "L3", 4),
+                      (CURRENT, "L1", 6), (CURRENT, "L2", 8), (CURRENT, "L3", 10))),
+        (0x0034, 22, ((POWER, None, 0), (FREQUENCY, None, 18), (ENERGY, None, 20))),
     ),
     "SDM120": (
-        (0x0000, 14, ((_VOLTAGE, None, 0), (_CURRENT, None, 6), (_POWER, None, 12))),
-        (0x0046, 4, ((_FREQUENCY, None, 0), (_ENERGY, None, 2))),
+        (0x0000, 14, ((VOLTAGE, None, 0), (CURRENT, None, 6), (POWER, None, 12))),
+        (0x0046, 4, ((FREQUENCY, None, 0), (ENERGY, None, 2))),
     ),
 }  # fmt: skip
 
@@ -200,9 +200,9 @@ class SdmMeter:
             data = await self._exchange(start, count)
             for name, phase, offset in fields:
                 value = float32(data, offset)
-                if value - value != 0 or (name == _ENERGY and value < 0):  # NaN or +-inf (inf - inf is NaN); an import register below 0
+                if value - value != 0 or (name == ENERGY and value < 0):  # NaN or +-inf (inf - inf is NaN); an import register below 0
                     raise MeterError("%s at address %d: register 0x%04X holds %r, not a reading" % (self.model, self.address, start + offset, value), VALUE)
-                if name == _ENERGY:
+                if name == ENERGY:
                     # The meter counts kWh in a float32: its 7 digits are
                     # the kWh it means (12.7 is held as 12.69999981, which
                     # truncated to Wh bills 12699). The unix port's floats are
