@@ -28,6 +28,10 @@ class Connectors:
     def operative(self, n):
         return True
 
+    def status(self, n):
+        # The reservations' task ends one on Faulted or Unavailable (5.13).
+        return "Reserved" if self.reserved.get(n) else "Available"
+
 
 def test_on_use_makes_on_first_read_and_drops():
     made = []
