@@ -20,7 +20,6 @@ import concurrent.futures
 import json
 import logging
 import os
-import re
 import sys
 import tempfile
 import time
@@ -28,8 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from harness.net import free_port  # noqa: E402
-from bench import common, modules, mpy_anatomy, session, traffic  # noqa: E402
+from bench import common, modules, mpy_anatomy, session  # noqa: E402
 from bench.run import idle_heap  # noqa: E402
 
 DEFAULT32 = os.environ.get("MICROPYTHON32", "/work/mp32/micropython")
@@ -167,30 +165,6 @@ def _fit(cs, b, heartbeats, tmp, max_steps=None):
     return heap - b.heap_offset, runs, idle
 
 
-def _n_qstr(fw, after=2, timeout=10):
-    # n_qstr (dynamic interned names) of the `after`-th "qstr pool:" line
-    # from now: extras/diag.py prints it after each heap report.
-    seen = sum(1 for _, line in list(fw.lines) if line.startswith("qstr pool:"))
-    return int(fw.wait_log(r"^qstr pool: .*n_qstr=(\d+)", timeout, count=seen + after).group(1))
-
-
-def names(cs, b, heartbeats, tmp):
-    # (interned names idle after boot, at the end of the scripted session):
-    # one run at the port's default heap. On a 32-bit .mpy build the pools
-    # hold 1,260 names; the next one is a 1,280-entry pool, 8,976 B in one
-    # block (docs/memory.md).
-    cp_id = "NAMES" + re.sub(r"[^A-Z0-9]", "", b.name.upper())
-    port = free_port()
-    fw = common.start_firmware(tmp / ("names" + b.name), cs, b, cp_id, config={"log": {"heapInterval": 0.2}, "simulator": {"port": port}})
-    try:
-        traffic.registered(cs, fw, cp_id)
-        idle = _n_qstr(fw)
-        session.scripted_session(cs, fw, cp_id, heartbeats, port)
-        return idle, _n_qstr(fw)
-    finally:
-        fw.stop()
-
-
 def _kb(n):
     return "%.1f KB" % (n / 1024)
 
@@ -223,7 +197,7 @@ def summary(cs, builds, heartbeats, tmp, max_steps=None, heaps=None):
     with concurrent.futures.ThreadPoolExecutor(len(builds)) as pool:
         fits = list(pool.map(fit, builds))
     for b, (heap, runs, idle) in zip(builds, fits):
-        got = names(cs, b, heartbeats, tmp)
+        got = session.names(cs, b, heartbeats, tmp)
         print(
             "fit: %s smallest heap %s (%s), live idle %s, interned names %d idle, %d after the session"
             % ((b.label, _kb(heap), "bench/run.py's" if runs is None else "%d sessions" % runs, _kb(idle)) + got),
@@ -353,7 +327,7 @@ def main(argv=None):
                 if not args.names:
                     heap, runs, idle = _fit(cs, b, args.heartbeats, tmp)
                     print("%-14s smallest heap %6.1f KB (%d sessions), live idle %6.1f KB" % (b.label, heap / 1024, runs, idle / 1024), flush=True)
-                got = names(cs, b, args.heartbeats, tmp)
+                got = session.names(cs, b, args.heartbeats, tmp)
                 print("%-14s interned names (n_qstr) %d idle, %d at the end of the session" % ((b.label,) + got), flush=True)
         finally:
             cs.stop()

@@ -10,12 +10,14 @@ answered as expected and the firmware neither died nor logged a MemoryError.
 """
 
 import itertools
+import re
 import tempfile
 import time
 
 from ocpp.v16 import call
 
 from bench.common import received, start_firmware, wait_alive
+from bench.traffic import registered
 from harness.net import free_port
 
 # Generous: on a loaded machine a step can take seconds, and a step that
@@ -149,3 +151,27 @@ def smallest_heap(cs, build, low=4096, high=65536, resolution=256, heartbeats=10
         else:
             low = mid
     return high, runs
+
+
+def _n_qstr(fw, after=2, timeout=10):
+    # n_qstr (dynamic interned names) of the `after`-th "qstr pool:" line
+    # from now: extras/diag.py prints it after each heap report.
+    seen = sum(1 for _, line in list(fw.lines) if line.startswith("qstr pool:"))
+    return int(fw.wait_log(r"^qstr pool: .*n_qstr=(\d+)", timeout, count=seen + after).group(1))
+
+
+def names(cs, b, heartbeats, tmp):
+    # (interned names idle after boot, at the end of the scripted session):
+    # one run at the port's default heap. On a 32-bit .mpy build the pools
+    # hold 1,260 names; the next one is a 1,280-entry pool, 8,976 B in one
+    # block (docs/memory.md).
+    cp_id = "NAMES" + re.sub(r"[^A-Z0-9]", "", b.name.upper())
+    port = free_port()
+    fw = start_firmware(tmp / ("names" + b.name), cs, b, cp_id, config={"log": {"heapInterval": 0.2}, "simulator": {"port": port}})
+    try:
+        registered(cs, fw, cp_id)
+        idle = _n_qstr(fw)
+        scripted_session(cs, fw, cp_id, heartbeats, port)
+        return idle, _n_qstr(fw)
+    finally:
+        fw.stop()

@@ -27,7 +27,7 @@ sys.path.insert(0, str(REPO / "tools"))
 
 from central_system import CentralSystemThread  # noqa: E402
 
-from bench import common  # noqa: E402
+from bench import common, session  # noqa: E402
 from harness.firmware import FAST, Firmware, merge  # noqa: E402
 from harness.twin.firmware import TwinFirmware  # noqa: E402
 
@@ -75,9 +75,7 @@ def esp32_extra(cs, build, workdir):
     board = twin_names - stand_names
     # A board's names with a session's: the unix port's session adds the
     # same (uocpp/main.py makes a session's names at boot on both).
-    from bench import fit
-
-    idle, after = fit.names(cs, build, 3, Path(workdir) / "names")
+    idle, after = session.names(cs, build, 3, Path(workdir) / "names")
     pool = pool_change(twin_names, unix_names, board + after - idle, after)
     if pool:
         pool *= pool_bytes(build.micropython, build.word)

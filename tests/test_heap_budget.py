@@ -40,13 +40,13 @@ def test_interned_names_after_a_charging_session_stay_within_the_recorded_budget
     """Issue 24: the interned names (micropython.qstr_info()'s n_qstr, .mpy, 64-bit wheel) after boot and the scripted
     session with a charging session stay within the figure in bench/heap_budget.json: names are never freed, and
     on a 32-bit board the 1,261st allocates a 9 KB pool in one block (docs/memory.md)."""
-    from bench import fit
+    from bench import session
 
     budget = json.loads(BUDGET.read_text())
     figure, tolerance = budget["names_after_session"], budget["names_tolerance"]
     cs = common.start_cs()
     try:
-        idle, after = fit.names(cs, common.mpy_build(tmp_path / "mpy"), 3, tmp_path)
+        idle, after = session.names(cs, common.mpy_build(tmp_path / "mpy"), 3, tmp_path)
     finally:
         cs.stop()
     assert idle <= after <= figure + tolerance, (
