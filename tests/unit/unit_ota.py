@@ -129,6 +129,34 @@ def state(d):
         return json.load(f)
 
 
+class FlashFullOnce:
+    # json_file.write_json_atomic refuses one write (OSError 28, a full
+    # flash): the first for which when(obj) holds; the writes after go
+    # through. `refused` says whether it came.
+    def __init__(self, when=None):
+        self.when = when
+        self.refused = False
+
+    def __enter__(self):
+        from uocpp.store import json_file
+
+        self._write = write = json_file.write_json_atomic
+
+        def full(path, obj):
+            if not self.refused and (self.when is None or self.when(obj)):
+                self.refused = True
+                raise OSError(28)
+            write(path, obj)
+
+        json_file.write_json_atomic = full
+        return self
+
+    def __exit__(self, *exc):
+        from uocpp.store import json_file
+
+        json_file.write_json_atomic = self._write
+
+
 def cleanup(d):
     ota.remove_tree(d + "/app")
 
@@ -441,28 +469,16 @@ async def test_a_switch_the_flash_refuses_never_boots_later():
     # runs, but the trial stayed in RAM, so the next write of state.json
     # (the failure's own outcome) put it on flash and the next boot tried
     # the update the central system was told had failed.
-    from uocpp.store import json_file
-
     Partition.reset()
     with TempDir("ota") as d:
         try:
             svc, stops = service(d)
             fu.transfer.download = fake_get(update_file(b"x" * 5000))
             svc.request("http://h/fw.bin", clock.now(), None, None)
-            write = json_file.write_json_atomic
-            once = [True]
-
-            def full(path, obj):
-                if once[0] and obj.get("trial"):
-                    once[0] = False  # the switch's write only: room again after
-                    raise OSError(28)
-                write(path, obj)
-
-            json_file.write_json_atomic = full
-            try:
+            # The switch's write only: room again after.
+            with FlashFullOnce(lambda obj: obj.get("trial")) as full:
                 await svc._work()  # InstallationFailed, on flash
-            finally:
-                json_file.write_json_atomic = write
+            eq(full.refused, True, "the switch's write was refused")
             eq((state(d).get("trial"), svc._outbox.sent[-1]), (None, "InstallationFailed"), "no trial on flash")
             eq((Partition.boot_label, stops), ("ota_0", []), "the old one runs")
         finally:
@@ -476,30 +492,21 @@ async def test_a_confirmation_the_flash_refuses_leaves_the_service_running():
     # Not on flash, the trial is not confirmed (the next boot rolls it
     # back, as the loader reads state.json): RAM says so too, nothing
     # reports Installed, and the service goes on.
-    from uocpp.store import json_file
-
     Partition.reset()
     Partition.running_label = Partition.boot_label = "ota_1"
     with TempDir("ota") as d:
         try:
             _trial(d)
             svc, stops = service(d)
-            write = json_file.write_json_atomic
-            once = [True]
-
-            def full(path, obj):
-                if once[0]:
-                    once[0] = False
-                    raise OSError(28)
-                write(path, obj)
-
-            json_file.write_json_atomic = full
-            try:
+            with FlashFullOnce() as full:
                 task = asyncio.create_task(svc.run())
-                for _ in range(20):
-                    await asyncio.sleep_ms(10)
-            finally:
-                json_file.write_json_atomic = write
+                for _ in range(400):  # until the confirmation's write is refused
+                    if full.refused:
+                        break
+                    await asyncio.sleep_ms(5)
+                for _ in range(20):  # what that failure does to the task, run
+                    await asyncio.sleep_ms(0)
+            eq(full.refused, True, "the confirmation's write was refused")
             eq(task.done(), False, "the service's task lives")
             eq((svc.st["trial"] is not None, state(d)["trial"] is not None, svc._outbox.sent), (True, True, []), "not confirmed, not Installed")
             task.cancel()
