@@ -52,7 +52,7 @@ def test_tx_json_of_another_shape_loads_what_fits():
         with TempDir("tx") as d:
             put(d + "/tx.json", saved)
             tx = Transactions(d + "/tx.json")
-            eq((tx.running, tx._remote, tx._fixed), ({}, {}, {}), "nothing of %r" % (saved,))
+            eq((tx.running, tx._remote, tx.fixed), ({}, {}, {}), "nothing of %r" % (saved,))
             eq(tx.running_on(1), None, "no transaction")
             eq(tx.begin(1, "BOB", 0, T0) >= 1, True, "a transaction starts")
             # Power-loss recovery reads what is left (it failed on a key that
@@ -61,7 +61,7 @@ def test_tx_json_of_another_shape_loads_what_fits():
     with TempDir("tx") as d:
         put(d + "/tx.json", {"next": 9, "run": {"3": good, "4": 5}, "remote": {"5": 77, "x": 1}, "fix": {"s3": T0, "e5": T0, "e-5": T0}})
         tx = Transactions(d + "/tx.json")
-        eq((list(tx.running), tx._remote, tx._fixed), (["3"], {"5": 77}, {"s3": T0, "e5": T0}), "what fits stays")
+        eq((list(tx.running), tx._remote, tx.fixed), (["3"], {"5": 77}, {"s3": T0, "e5": T0}), "what fits stays")
         eq(tx.begin(2, "BOB", 0, T0), 9, "next")
 
 

@@ -110,7 +110,7 @@ class Connectors:
                 # ChangeAvailability's change waiting for the end of the
                 # transaction (ops/change_availability.py).
                 c.operative, c.scheduled = c.scheduled, None
-                self._save()
+                self.save()
         if self.status(cid) != before:
             self.publish()
 
@@ -121,7 +121,7 @@ class Connectors:
             self.state.set(st.CONNECTOR % c.id, self.status(c.id))
         self.changed.set()
 
-    def _save(self):  # ops/change_availability.py's too
+    def save(self):  # also ops/change_availability.py's
         # -> False when the flash refused the write (full).
         # Only a change is written: a ChangeAvailability to the state in
         # force (a central system re-sending it) leaves the flash alone.

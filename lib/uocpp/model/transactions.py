@@ -79,8 +79,9 @@ class Transactions:
         # was (sessions.py): on flash before the message goes with it, so
         # that every send of it, this boot or the next, carries the same time
         # under the same CALL id. Dropped once the message has left the
-        # journal (sessions.py _done, and tidy at boot).
-        self._fixed = _entries(saved, "fix")
+        # journal (start_stop.py _done, and tidy at boot: power_loss.py; both
+        # write it with save()).
+        self.fixed = _entries(saved, "fix")
         # A local id is never given twice: above every one this file names,
         # whatever its "next" says (power_loss.py also lifts it above those
         # the journal names).
@@ -88,12 +89,12 @@ class Transactions:
         self._next = max([nxt if type(nxt) is int else 1] + [int(k) + 1 for k in self.running] + [int(k) + 1 for k in self._remote])
         self.dirty = False
 
-    def _save(self, strict=False):
+    def save(self, strict=False):
         # Never raises but in begin() (strict): the session loop and the
         # outbox go on with RAM ahead.
         saved = {"next": self._next, "run": self.running, "remote": self._remote}
-        if self._fixed:
-            saved["fix"] = self._fixed
+        if self.fixed:
+            saved["fix"] = self.fixed
         try:
             json_file.write_json_atomic(self._path, saved)
         except Exception as e:
@@ -110,7 +111,7 @@ class Transactions:
     def flush(self):
         # -> True when tx.json holds what RAM holds (the outbox's gate).
         if self.dirty:
-            self._save()
+            self.save()
         return not self.dirty
 
     def begin(self, connector, id_tag, meter_wh, timestamp, parent=None):
@@ -120,7 +121,7 @@ class Transactions:
         self.running[str(local)] = {"c": connector, "tag": id_tag, "start": meter_wh, "t": timestamp, "wh": meter_wh, "remote": None, "p": parent}
         self._next += 1
         try:
-            self._save(True)
+            self.save(True)
         except Exception:
             self.running.pop(str(local))
             self._next -= 1
@@ -148,7 +149,7 @@ class Transactions:
         if t is not None and (t["wh"] != wh or t.get("wt") != timestamp):
             t["wh"] = wh
             t["wt"] = timestamp
-            self._save()
+            self.save()
 
     def started(self, local, remote):
         # StartTransaction.conf: the central system's id.
@@ -158,7 +159,7 @@ class Transactions:
             t["remote"] = remote
         else:
             self._remote[key] = remote
-        self._save()
+        self.save()
 
     def stopped(self, local):
         # Its StopTransaction is in the journal now: no longer running. What
@@ -172,12 +173,12 @@ class Transactions:
             if t["remote"] is not None:
                 self._remote[key] = t["remote"]
             del self.running[key]
-            self._save()
+            self.save()
 
     def forget(self, local):
         # Its StopTransaction was answered (or given up).
         if self._remote.pop(str(local), None) is not None:
-            self._save()
+            self.save()
 
     def remote(self, local):
         key = str(local)

@@ -41,7 +41,7 @@ def change(connectors, cid, operative):
                 c.session = PREPARING
             c.operative = operative
             c.scheduled = None
-    if not connectors._save():
+    if not connectors.save():
         # Not on flash (full), it would not outlive a reboot (C16 4.9:
         # Unavailable persists): not done, and the central system told so.
         for c, was in zip(targets, before):

@@ -67,6 +67,6 @@ def recover(s, stored):
     # times of messages that have, go.
     for key in [k for k in tx._remote if int(k) not in stops]:
         del tx._remote[key]
-    for key in [k for k in tx._fixed if int(k[1:]) not in (starts if k[0] == "s" else stops)]:
-        del tx._fixed[key]
-    tx._save()
+    for key in [k for k in tx.fixed if int(k[1:]) not in (starts if k[0] == "s" else stops)]:
+        del tx.fixed[key]
+    tx.save()

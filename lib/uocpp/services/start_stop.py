@@ -179,7 +179,7 @@ class StartStop:
         parent, t = info.get("parentIdTag"), self._tx.get(local)
         if isinstance(parent, str) and t is not None and t.get("p") != parent:
             t["p"] = parent
-            self._tx._save()
+            self._tx.save()
         self._rest(payload["idTag"], info)
         status = info.get("status")
         if status == _ACCEPTED or not isinstance(status, str):
@@ -229,7 +229,7 @@ class StartStop:
         # goes (written with the next change). Boot drops the rest (tidy).
         old = self._unfix
         if old is not None and old != key:
-            self._tx._fixed.pop(old, None)
+            self._tx.fixed.pop(old, None)
         self._unfix = key
 
     def _put_right(self, payload, unset, local, key, running=None):
@@ -248,11 +248,11 @@ class StartStop:
         at, tx = unset.get(local), self._tx
         if at is not None and clock.synced:
             del unset[local]
-            fixed = tx._fixed[key] = clock.format_iso(at)
+            fixed = tx.fixed[key] = clock.format_iso(at)
             if running is not None:
                 running["t"] = fixed
-            tx._save()
-        fixed = tx._fixed.get(key)
+            tx.save()
+        fixed = tx.fixed.get(key)
         if fixed is not None:
             payload["timestamp"] = fixed
         return payload

@@ -82,7 +82,7 @@ def start(s, n, id_tag, parent=None):
         log.error("session", "connector %d: cannot store the StartTransaction (%s): no transaction", n, e)
         if local is not None and s._tx.running.pop(str(local), None) is not None:
             # It never started (a boot would forget it too, from the journal).
-            s._tx._save()
+            s._tx.save()
         evse.lock(n, False)
         return None
     # Running (on flash): metered from now, before anything that may
