@@ -337,7 +337,13 @@ class Outbox:
                 # MemoryError is no verdict on the record: it goes up, and
                 # the outbox reads it again later.)
                 log.error("outbox", "dropping unreadable stored message %d", seq)
-                self._journal.remove(seq)
+                try:
+                    self._journal.remove(seq)
+                except OSError as e:
+                    # A full flash refuses the removal: the lane holds (the
+                    # outbox task waits and tries again), no task dies.
+                    log.error("outbox", "stored message %d not removed (%s): tried again later", seq, e)
+                    return None
         return None
 
     # -- choosing --------------------------------------------------------------

@@ -33,7 +33,6 @@ def size(path):
     return os.stat(path)[6]
 
 
-
 def recs(j):
     return list(j.records())
 
@@ -657,3 +656,32 @@ def test_power_cut_at_every_littlefs_write():
             eq(got in allowed, True, "cut after write %d of %d (torn %s), in flight %r: %r" % (i, writes, torn, inflight, got))
             cuts += 1
     eq(cuts > writes, True, "cuts")
+
+
+def test_a_removal_whose_compaction_the_flash_refuses_is_still_a_removal():
+    # Every _GONE_MAX (32) removals out of order the journal compacts after
+    # the removal record is written. A full flash refusing that compaction
+    # raised out of remove() although the record was gone: the outbox then
+    # kept counting it stored (one transaction fewer could start each time).
+    # The removal stands; the next write compacts first.
+    with TempDir("journal") as d:
+        j = Journal(d + "/j", 64 * 1024)
+        for i in range(70):
+            j.append(b"r%d" % i)
+        real = j.compact
+
+        def refused(skip=0):
+            raise OSError(28)
+
+        j.compact = refused
+        for seq in range(1, 70, 2):  # out of order: each leaves a gap
+            j.remove(seq)  # raises nowhere
+            if j._torn:
+                break
+        eq(j._torn, True, "a compaction was due and refused")
+        eq(seq in [s for s, _ in recs(j)], False, "the record of the refused compaction's removal is gone")
+        j.compact = real
+        eq(j.append(b"after") > 0, True, "the next write compacts first")
+        j = reopen(j, 64 * 1024)
+        eq(seq in [s for s, _ in recs(j)], False, "gone after a reopen too")
+        j.close()

@@ -462,6 +462,42 @@ async def test_an_answered_message_the_flash_cannot_remove_kills_no_task():
     task.cancel()
 
 
+async def test_an_unreadable_stored_message_the_flash_cannot_remove_kills_no_task():
+    # A stored record that checks on flash but is not ours is dropped from
+    # the head. A full flash (OSError 28) refusing that removal went up
+    # through the outbox task at every restart (the supervisor's verdict
+    # then resets the board into the same flash). The lane holds instead,
+    # and the removal is tried again when the outbox looks next.
+    journal = fakes.Journal()
+    box, link, reg = make(journal=journal)
+    journal.append(b"not a stored message")
+    real = journal.remove
+    refused = []
+
+    def remove(seq):
+        if not refused:
+            refused.append(seq)
+            raise OSError(28)  # ENOSPC
+        real(seq)
+
+    journal.remove = remove
+    task = asyncio.create_task(box.run())
+    for _ in range(40):
+        await asyncio.sleep_ms(10)
+        if refused:
+            break
+    for _ in range(20):
+        await asyncio.sleep_ms(0)
+    eq((bool(refused), task.done()), (True, False), "refused, and the outbox task lives")
+    box.store("StopTransaction", {"transactionId": 1})  # the outbox looks again
+    for _ in range(60):
+        await asyncio.sleep_ms(20)
+        if link.sent:
+            break
+    eq([s[1] for s in link.sent], ["StopTransaction"], "the unreadable one gone, the next sent")
+    task.cancel()
+
+
 async def test_a_head_dropped_for_room_leaves_its_attempts_behind():
     # TransactionMessageAttempts counts one message's attempts. The head, a
     # MeterValues the central system refuses, is dropped by a full journal

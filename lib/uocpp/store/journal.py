@@ -336,7 +336,15 @@ class Journal:
         self._put(_R, seq, b"")
         self._drop(seq, n)
         if len(self._gone) > _GONE_MAX:
-            self.compact()
+            # Housekeeping after the removal, which is on flash: a flash
+            # that refuses it (full) must not say the record stayed (the
+            # outbox would count it stored for ever); the next write
+            # compacts first, as after an open that could not.
+            try:
+                self.compact()
+            except OSError as e:
+                log.warning("journal", "%s: not compacted now (%s); before the next write", self.path, e)
+                self._torn = True
 
     def compact(self, skip=0):
         # The S record and the live records but skip go to tmp, which is
