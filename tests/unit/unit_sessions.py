@@ -234,7 +234,13 @@ async def meter_failing(with_tx):
     meter, outbox, evse = SilentMeter(), Starts(), LockingEvse()
     meter.wh = 1000
     tx = Tx(d + "/tx.json")
-    keys = Keys(StopTxnSampledData="", ClockAlignedDataInterval=0, StopTransactionOnEVSideDisconnect=False, UnlockConnectorOnEVSideDisconnect=False)
+    keys = Keys(
+        StopTxnSampledData="",
+        ClockAlignedDataInterval=0,
+        StopTransactionOnEVSideDisconnect=False,
+        UnlockConnectorOnEVSideDisconnect=False,
+        ConnectionTimeOut=60,
+    )
     metering = Metering(meter, 1, keys, outbox, tx, evse.changed)
     c = cn.Connectors(1, d + "/connectors.json", State())
     s = Sessions(evse, metering, c, tx, outbox, None, keys, 32, 10)
@@ -333,6 +339,31 @@ async def test_a_failed_meter_starts_no_transaction_and_is_reported_without_one(
         evse.state = "C"
         eq(s.start(1, "ALICE"), 1, "started once it answers")
         eq(tx.get(1)["start"], 1500, "meterStart: the register")
+    finally:
+        task.cancel()
+
+
+async def test_a_card_accepted_during_one_failed_meter_read_starts_once_it_answers():
+    # One failed read (a Modbus glitch, no PowerMeterFailure yet) when an
+    # authorized card's EV is plugged in: the start is refused (no real
+    # meterStart), but the authorization waited no more: it was dropped,
+    # the connector left Preparing with nothing pending. It waits now, and
+    # starts at the next good read.
+    meter, metering, evse, c, s, tx, outbox, task = await meter_failing(False)
+    try:
+        evse.state = "B"
+        meter.wh = None
+        await metering.poll()  # one failed read
+        eq(s.authorized(1, "ALICE"), True, "authorized")
+        await asyncio.sleep_ms(20)
+        eq((tx.running_on(1), s._pending[1] is not None), (None, True), "not started, still waiting")
+        meter.wh = 1500
+        await metering.poll()
+        for _ in range(50):
+            await asyncio.sleep_ms(10)
+            if tx.running_on(1) is not None:
+                break
+        eq((tx.running_on(1), tx.get(1)["start"]), (1, 1500), "started at the good read")
     finally:
         task.cancel()
 

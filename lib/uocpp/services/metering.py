@@ -75,11 +75,13 @@ class Metering:
                 try:
                     self.readings[n] = await self._meter.read(n)
                     self.failed[n] = 0
-                    if failed == _FAILS:
-                        # The loop woken before the line (no heap for it
-                        # is no read failure, and must not keep the relay open).
+                    if failed:
+                        # The loop woken (a start waits for a good read)
+                        # before the line (no heap for it is no read
+                        # failure, and must not keep the relay open).
                         self.changed.set()
-                        log.info("meter", "connector %d: the meter answers again", n)
+                        if failed == _FAILS:
+                            log.info("meter", "connector %d: the meter answers again", n)
                 except Exception as e:
                     # Counted and the loop woken before the line (which
                     # may find no heap): the relay opens all the same.

@@ -412,7 +412,9 @@ class Sessions(StartStop):
             return  # during the meter read (_read_meter): the rest after it
         elif self._finishing[n]:
             c.set(n, session=cn.FINISHING)
-        elif pending is not None and c.operative(n):
+        elif pending is not None and c.operative(n) and not self._metering.failed[n]:
+            # (A last meter read that failed keeps it waiting, Preparing,
+            # until one answers or ConnectionTimeOut: metering wakes the loop.)
             self._pending[n] = None
             if self.start(n, pending[0], pending[2] if len(pending) > 2 else None) is None and self._rsv and self._rsv.on(n):
                 c.set(n, reserved=True)  # not started: its holder's reservation stands (Reserved again)

@@ -23,7 +23,8 @@ def authorized(s, n, id_tag, parent=None):
         return False
     # Finishing or Reserved: Preparing first, started at the next pass
     # (C16 4.9: F2, G2; neither goes to Charging or SuspendedEV).
-    if s.evse.pilot(n) != "A" and not s._finishing[n] and not (s._rsv and s._rsv.on(n)):
+    # A last meter read that failed: waiting too (no real meterStart yet).
+    if s.evse.pilot(n) != "A" and not s._finishing[n] and not (s._rsv and s._rsv.on(n)) and not s._metering.failed[n]:
         start(s, n, id_tag, parent)
     else:
         s._finishing[n] = False
