@@ -69,7 +69,7 @@ _HELD = const(6)  # no poll has missed it since: held, however far apart the pol
 class CardReader:
     def __init__(self, chip, connector, debounce_ms, changed=None):
         # chip: async init() -> version, check(), async read_uid() -> bytes or
-        # None, both raising on a chip fault (mfrc522.Mfrc522).
+        # None, both raising on a chip fault (Mfrc522 below).
         self._s = [chip, debounce_ms, None, 0, False, 0, False]
         self.connector = connector
         self.changed = changed if changed is not None else asyncio.Event()

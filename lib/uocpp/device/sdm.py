@@ -87,7 +87,6 @@ class MeterError(Exception):
 
 
 # -- Modbus RTU framing ------------------------------------------------------------
-_READ_HOLDING = const(0x03)  # not read: the SDM registers used are input registers
 _READ_INPUT = const(0x04)
 _MAX_COUNT = const(125)  # registers per read: a reply carries at most 250 data bytes
 
@@ -293,7 +292,7 @@ class BusMeters:
     def __init__(self, port, cfg, count):
         # cfg: config.json's meter section. One lock for the bus: every
         # meter on it (and one shared with it) takes turns.
-        lock = asyncio.Lock()
+        self._lock = lock = asyncio.Lock()
         self._meters = [None] + [SdmMeter(port, cfg["address"] + n, cfg["model"], int(cfg["timeout"] * 1000), 1, lock) for n in range(count)]
 
     def measurands(self):
@@ -305,5 +304,4 @@ class BusMeters:
     def share(self, address, model, timeout_ms):
         # Another meter on this bus (the grid meter, energy/grid.py): its
         # requests take turns with the connectors' meters.
-        first = self._meters[1]
-        return SdmMeter(first.port, address, model, timeout_ms, 1, first._lock)
+        return SdmMeter(self._meters[1].port, address, model, timeout_ms, 1, self._lock)

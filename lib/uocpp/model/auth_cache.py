@@ -59,7 +59,7 @@ class AuthCache:
             return
         items = self._entries()
         for i, item in enumerate(items):
-            if item == [id_tag, info]:
+            if item[0] == id_tag and item[1] == info:  # no list made per entry
                 # Cached as it is: the newest in RAM, as a lookup makes it;
                 # a change that changes nothing writes nothing.
                 items.append(items.pop(i))
