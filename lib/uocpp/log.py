@@ -121,6 +121,13 @@ def debug(tag, msg, *args):
         _emit(DEBUG, tag, msg, args)
 
 
+def sparse(n, fn):
+    # The level of a retry's line: fn for attempts 1-7, then the 8th, 16th,
+    # 32nd...; the others at debug, so that hours of outage (the link, the
+    # Wi-Fi, the MQTT broker) do not overwrite the flash log from before.
+    return fn if n < 8 or not n & (n - 1) else debug
+
+
 def info(tag, msg, *args):
     if _gate <= _INFO:
         _emit(_INFO, tag, msg, args)

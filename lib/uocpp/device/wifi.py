@@ -57,7 +57,7 @@ class Wifi:
                 n = backoff.attempt + 1
                 # In a long outage only the 8th, 16th, 32nd... attempt reaches the
                 # flash log: a week offline keeps the log from before it.
-                (log.info if n < 8 or not n & (n - 1) else log.debug)("wifi", "connecting to %s", w[_SSID])
+                log.sparse(n, log.info)("wifi", "connecting to %s", w[_SSID])
                 try:
                     station.connect(w[_SSID], w[_PASSWORD])
                 except OSError as e:
@@ -76,7 +76,7 @@ class Wifi:
                 why = "dropped again within %s s" % (w[_STABLE_MS] / 1000)
             delay = backoff.next()
             n = backoff.attempt
-            (log.warning if n < 8 or not n & (n - 1) else log.debug)("wifi", "%s; retrying in %.1f s (attempt %d)", why, delay, n)
+            log.sparse(n, log.warning)("wifi", "%s; retrying in %.1f s (attempt %d)", why, delay, n)
             await asyncio.sleep_ms(int(delay * 1000))
             self.ticks += 1
 

@@ -221,7 +221,7 @@ class MqttMirror:
             n = self.backoff.attempt
             # In a long outage only the 8th, 16th, 32nd... attempt reaches the
             # flash log: a week without the broker keeps the log from before it.
-            (log.info if n < 8 or not n & (n - 1) else log.debug)("mqtt", "%s:%d: %s; retrying in %.1f s", self.host, self.port, why, delay)
+            log.sparse(n, log.info)("mqtt", "%s:%d: %s; retrying in %.1f s", self.host, self.port, why, delay)
             await asyncio.sleep_ms(int(delay * 1000))
 
     # -- energy, power, transactions --------------------------------------------

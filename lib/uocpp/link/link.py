@@ -125,7 +125,7 @@ class Link:
                 n = self.backoff.attempt + 1
                 # In a long outage only the 8th, 16th, 32nd... attempt reaches the
                 # flash log: a week offline keeps the log from before it.
-                (log.info if n < 8 or not n & (n - 1) else log.debug)("link", "connecting to %s", url)
+                log.sparse(n, log.info)("link", "connecting to %s", url)
                 ws = await asyncio.wait_for_ms(
                     handshake.connect(
                         url,
@@ -160,7 +160,7 @@ class Link:
         delay = self.backoff.next()
         self.state.set(st.LAST_ERROR, why)
         n = self.backoff.attempt
-        (log.info if n < 8 or not n & (n - 1) else log.debug)("link", "%s; backing off %.1f s (attempt %d)", why, delay, n)
+        log.sparse(n, log.info)("link", "%s; backing off %.1f s (attempt %d)", why, delay, n)
         await asyncio.sleep_ms(int(delay * 1000))
 
     async def _serve(self, ws):
