@@ -143,7 +143,10 @@ def test_replacement_and_limits(charger, cs):
 def test_get_composite_schedule_matches_computed_periods(charger, cs):
     """GetCompositeSchedule: an absolute TxDefaultProfile (16 A, 10 A after 10 min, ends after 20 min) under a 14 A cap from minute 15, in A and in W."""
     charger()
-    start = int(time.time())
+    # A second back: the charger keeps whole seconds from the central
+    # system's currentTime (up to 1 s behind this host), and a schedule that
+    # starts after the charger's now would open with the default limit.
+    start = int(time.time()) - 1
     assert set_profile(cs, 0, profile(1, kind="Absolute", periods=((0, 16), (600, 10)), startSchedule=iso(start), duration=1200)) == "Accepted"
     assert set_profile(cs, 0, profile(2, "ChargePointMaxProfile", kind="Absolute", periods=((0, 14),), startSchedule=iso(start + 900))) == "Accepted"
     res = composite(cs, 1, 3600)
